@@ -35,7 +35,7 @@ static int rwt_failed;
 		const char *sa_ = (a), *sb_ = (b);                                                 \
 		if (!sa_ || !sb_ || strcmp(sa_, sb_) != 0) {                                       \
 			fprintf(stderr, "  %s:%d: %s == %s failed: \"%s\" != \"%s\"\n", __FILE__,  \
-				__LINE__, #a, #b, sa_ ? sa_ : "(null)", sb_ ? sb_ : "(null)");    \
+				__LINE__, #a, #b, sa_ ? sa_ : "(null)", sb_ ? sb_ : "(null)");     \
 			rwt_failed = 1;                                                            \
 		}                                                                                  \
 	} while (0)

@@ -12,10 +12,10 @@
 #include <stddef.h>
 
 struct rw_buf {
-	char *data;  /* NULL until the first append; then NUL-terminated */
-	size_t len;  /* bytes used, excluding the terminator */
-	size_t cap;  /* bytes allocated */
-	size_t max;  /* hard limit on len */
+	char *data; /* NULL until the first append; then NUL-terminated */
+	size_t len; /* bytes used, excluding the terminator */
+	size_t cap; /* bytes allocated */
+	size_t max; /* hard limit on len */
 };
 
 /* Initialise an empty buffer that may hold at most `max` bytes. */

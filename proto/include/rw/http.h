@@ -17,15 +17,15 @@ struct rw_http;
 struct rw_http_call;
 
 struct rw_http_resp {
-	int err;           /* 0 when a response arrived; else negative: -ETIMEDOUT,
-			      -ECONNREFUSED, -EMSGSIZE (body over max_body),
-			      -ECANCELED, -EPROTO (other transport error) */
-	long status;       /* HTTP status, 0 when err != 0 */
-	const char *body;  /* NUL-terminated, valid only during the callback */
+	int err;	  /* 0 when a response arrived; else negative: -ETIMEDOUT,
+			     -ECONNREFUSED, -EMSGSIZE (body over max_body),
+			     -ECANCELED, -EPROTO (other transport error) */
+	long status;	  /* HTTP status, 0 when err != 0 */
+	const char *body; /* NUL-terminated, valid only during the callback */
 	size_t body_len;
-	const char *errmsg;    /* curl's error text or "" */
-	double total_ms;       /* wall time of the transfer */
-	long retry_after_s;    /* Retry-After header in seconds, -1 if absent */
+	const char *errmsg;	  /* curl's error text or "" */
+	double total_ms;	  /* wall time of the transfer */
+	long retry_after_s;	  /* Retry-After header in seconds, -1 if absent */
 	const char *content_type; /* or NULL */
 };
 
@@ -35,22 +35,22 @@ typedef void (*rw_http_done_cb)(const struct rw_http_resp *resp, void *ud);
 typedef int (*rw_http_data_cb)(const char *data, size_t len, void *ud);
 
 struct rw_http_req {
-	const char *method;         /* "GET" when NULL */
+	const char *method; /* "GET" when NULL */
 	const char *url;
 	const char *const *headers; /* NULL-terminated "Name: value" list, or NULL */
-	const char *body;           /* request body or NULL */
+	const char *body;	    /* request body or NULL */
 	size_t body_len;
-	long timeout_ms;            /* whole transfer; 0 = none (streams) */
-	long connect_timeout_ms;    /* 0 = curl default */
-	size_t max_body;            /* 0 = 1 MiB default */
-	const char *bearer_token;   /* "Authorization: Bearer" when not NULL */
-	const char *ca_file;        /* verify the server against this CA */
-	const char *client_cert;    /* PEM client certificate / key, or NULL */
+	long timeout_ms;	  /* whole transfer; 0 = none (streams) */
+	long connect_timeout_ms;  /* 0 = curl default */
+	size_t max_body;	  /* 0 = 1 MiB default */
+	const char *bearer_token; /* "Authorization: Bearer" when not NULL */
+	const char *ca_file;	  /* verify the server against this CA */
+	const char *client_cert;  /* PEM client certificate / key, or NULL */
 	const char *client_key;
-	int insecure;               /* skip TLS verification (only when configured) */
-	int http2;                  /* allow HTTP/2 (TLS) */
-	long low_speed_time_s;      /* abort a stream idle this long; 0 = off */
-	rw_http_data_cb on_data;    /* stream the body instead of collecting it */
+	int insecure;		 /* skip TLS verification (only when configured) */
+	int http2;		 /* allow HTTP/2 (TLS) */
+	long low_speed_time_s;	 /* abort a stream idle this long; 0 = off */
+	rw_http_data_cb on_data; /* stream the body instead of collecting it */
 };
 
 /* Create a client on loop. Returns 0 or a negative errno. */

@@ -17,33 +17,33 @@ struct rw_httpd;
 
 struct rw_httpd_req {
 	const char *method;
-	const char *path;   /* without the query string, not decoded */
-	const char *query;  /* "" when absent */
+	const char *path;  /* without the query string, not decoded */
+	const char *query; /* "" when absent */
 	const char *body;
 	size_t body_len;
-	const char *peer;   /* "ip:port" */
-	void *priv;         /* internal */
+	const char *peer; /* "ip:port" */
+	void *priv;	  /* internal */
 };
 
 /* Value of a request header (case-insensitive name), or NULL. */
 const char *rw_httpd_header(const struct rw_httpd_req *req, const char *name);
 
 struct rw_httpd_resp {
-	int status;               /* default 200 */
+	int status;		  /* default 200 */
 	const char *content_type; /* default "text/plain; charset=utf-8" */
-	struct rw_buf body;       /* handler appends; bounded */
-	struct rw_buf headers;    /* extra "Name: value\r\n" lines */
+	struct rw_buf body;	  /* handler appends; bounded */
+	struct rw_buf headers;	  /* extra "Name: value\r\n" lines */
 };
 
 typedef void (*rw_httpd_handler)(const struct rw_httpd_req *req, struct rw_httpd_resp *resp,
 				 void *ud);
 
 struct rw_httpd_opts {
-	const char *host;       /* "0.0.0.0" when NULL */
-	int port;               /* 0 picks a free port; see rw_httpd_port() */
-	size_t max_body;        /* request body cap, default 64 KiB */
-	int max_conns;          /* default 256 */
-	long idle_timeout_ms;   /* default 30000 */
+	const char *host;     /* "0.0.0.0" when NULL */
+	int port;	      /* 0 picks a free port; see rw_httpd_port() */
+	size_t max_body;      /* request body cap, default 64 KiB */
+	int max_conns;	      /* default 256 */
+	long idle_timeout_ms; /* default 30000 */
 };
 
 /* Bind and listen. Errors (bind failure...) are negative errno, with text in err. */

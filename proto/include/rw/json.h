@@ -25,14 +25,22 @@
 
 #define RW_JSON_MAX_DEPTH 64
 
-enum rw_json_type { RW_JSON_NONE = 0, RW_JSON_OBJECT, RW_JSON_ARRAY, RW_JSON_STRING,
-		    RW_JSON_NUMBER, RW_JSON_TRUE, RW_JSON_FALSE, RW_JSON_NULL };
+enum rw_json_type {
+	RW_JSON_NONE = 0,
+	RW_JSON_OBJECT,
+	RW_JSON_ARRAY,
+	RW_JSON_STRING,
+	RW_JSON_NUMBER,
+	RW_JSON_TRUE,
+	RW_JSON_FALSE,
+	RW_JSON_NULL
+};
 
 struct rw_json {
-	const char *js;   /* the text (not owned; must outlive the parse) */
+	const char *js; /* the text (not owned; must outlive the parse) */
 	size_t len;
-	jsmntok_t *tok;   /* owned */
-	int ntok;         /* tokens in use; token 0 is the root */
+	jsmntok_t *tok; /* owned */
+	int ntok;	/* tokens in use; token 0 is the root */
 	int cap;
 	int max_tokens;
 };
@@ -94,12 +102,12 @@ const char *rw_json_raw_value(const struct rw_json *j, int t, size_t *len);
 
 /* Iterate array elements / object members. `c` is the element (value) token. */
 #define RW_JSON_ARR_FOREACH(j, arr, i, c)                                                          \
-	for ((i) = 0, (c) = (arr) + 1; (arr) >= 0 && (i) < rw_json_size((j), (arr));                 \
+	for ((i) = 0, (c) = (arr) + 1; (arr) >= 0 && (i) < rw_json_size((j), (arr));               \
 	     (i)++, (c) = rw_json_skip((j), (c)))
 #define RW_JSON_OBJ_FOREACH(j, obj, i, k, v)                                                       \
-	for ((i) = 0, (k) = (obj) + 1, (v) = (k) + 1;                                               \
+	for ((i) = 0, (k) = (obj) + 1, (v) = (k) + 1;                                              \
 	     (obj) >= 0 && rw_json_type((j), (obj)) == RW_JSON_OBJECT &&                           \
-	     (i) < rw_json_size((j), (obj));                                                        \
+	     (i) < rw_json_size((j), (obj));                                                       \
 	     (i)++, (k) = rw_json_skip((j), (v)), (v) = (k) + 1)
 
 /* ---- writer ---- */
@@ -118,7 +126,7 @@ void rw_jw_obj_end(struct rw_jw *w);
 void rw_jw_arr_begin(struct rw_jw *w);
 void rw_jw_arr_end(struct rw_jw *w);
 void rw_jw_key(struct rw_jw *w, const char *k);
-void rw_jw_str(struct rw_jw *w, const char *s);           /* NULL writes null */
+void rw_jw_str(struct rw_jw *w, const char *s);		   /* NULL writes null */
 void rw_jw_strn(struct rw_jw *w, const char *s, size_t n); /* escapes, binary-safe */
 void rw_jw_int(struct rw_jw *w, int64_t v);
 void rw_jw_uint(struct rw_jw *w, uint64_t v);

@@ -28,7 +28,7 @@ int rw_log_enabled(enum rw_log_level lvl);
  * is always one line.
  */
 void rw_log(enum rw_log_level lvl, const char *component, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 
 #define rw_debug(c, ...) rw_log(RW_LOG_DEBUG, c, __VA_ARGS__)
 #define rw_info(c, ...) rw_log(RW_LOG_INFO, c, __VA_ARGS__)

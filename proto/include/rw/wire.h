@@ -118,16 +118,16 @@ const char *rw_wire_strerror(int err);
 /* State of one probed component, as the agent sees it. */
 enum rw_probe_state {
 	RW_PROBE_UNKNOWN = 0, /* not probed yet */
-	RW_PROBE_OK,          /* healthy answer */
-	RW_PROBE_FAIL,        /* the component answered "unhealthy" (e.g. 503) */
+	RW_PROBE_OK,	      /* healthy answer */
+	RW_PROBE_FAIL,	      /* the component answered "unhealthy" (e.g. 503) */
 	RW_PROBE_REFUSED,     /* connection refused: nothing listens */
 	RW_PROBE_TIMEOUT,     /* no answer within the probe timeout */
-	RW_PROBE_ERROR,       /* garbage, unexpected status or body */
+	RW_PROBE_ERROR,	      /* garbage, unexpected status or body */
 	/* serve proxy only */
-	RW_PROBE_DRAINING,    /* 503 "This node is being drained." */
-	RW_PROBE_STARTING,    /* 503 route table not populated / no replicas yet */
-	RW_PROBE_ABSENT,      /* no proxy on this node (connection refused) */
-	RW_PROBE_DISABLED,    /* not probed on this node by configuration */
+	RW_PROBE_DRAINING, /* 503 "This node is being drained." */
+	RW_PROBE_STARTING, /* 503 route table not populated / no replicas yet */
+	RW_PROBE_ABSENT,   /* no proxy on this node (connection refused) */
+	RW_PROBE_DISABLED, /* not probed on this node by configuration */
 };
 const char *rw_probe_state_name(enum rw_probe_state s);
 int rw_probe_state_parse(const char *s, enum rw_probe_state *out);
@@ -164,7 +164,7 @@ struct rw_serve_node {
 	char node_id[RW_ID_MAX];
 	char node_ip[64];
 	char proxy_status[16]; /* "" when the node has no proxy */
-	int replicas;          /* replicas in STARTING/UPDATING/RECOVERING/RUNNING */
+	int replicas;	       /* replicas in STARTING/UPDATING/RECOVERING/RUNNING */
 };
 
 struct rw_job {
@@ -190,21 +190,21 @@ struct rw_report {
 	char node_type[8]; /* "head" | "worker" */
 	char pod_ip[64];
 	char agent_version[32];
-	int rayservice;    /* probes the serve proxy for readiness */
+	int rayservice; /* probes the serve proxy for readiness */
 
 	/* local verdict */
 	int ready;
 	char ready_reason[RW_REASON_MAX];
 	int live;
-	int draining;      /* the agent applied a drain */
+	int draining; /* the agent applied a drain */
 	struct rw_probe raylet, gcs, proxy;
 
 	/* head only */
-	int has_serve;                /* serve section present */
-	struct rw_probe serve_api;    /* state of GET /api/serve/applications/ */
+	int has_serve;		   /* serve section present */
+	struct rw_probe serve_api; /* state of GET /api/serve/applications/ */
 	char proxy_location[16];
-	char serve_config_hash[72];   /* hash of the config last applied */
-	char serve_apply_state[16];   /* "", "applying", "applied", "failed" */
+	char serve_config_hash[72]; /* hash of the config last applied */
+	char serve_apply_state[16]; /* "", "applying", "applied", "failed" */
 	char serve_apply_error[RW_MSG_MAX];
 	int napps;
 	struct rw_serve_app *apps;
@@ -218,23 +218,23 @@ struct rw_report {
 struct rw_job_submit {
 	char submission_id[RW_ID_MAX];
 	char *entrypoint;
-	char *runtime_env_json;   /* JSON object text or NULL */
-	char *metadata_json;      /* JSON object text or NULL */
-	char *resources_json;     /* entrypoint_resources JSON object or NULL */
-	double num_cpus;          /* < 0: unset */
-	double num_gpus;          /* < 0: unset */
-	int64_t memory;           /* < 0: unset */
+	char *runtime_env_json; /* JSON object text or NULL */
+	char *metadata_json;	/* JSON object text or NULL */
+	char *resources_json;	/* entrypoint_resources JSON object or NULL */
+	double num_cpus;	/* < 0: unset */
+	double num_gpus;	/* < 0: unset */
+	int64_t memory;		/* < 0: unset */
 };
 
 struct rw_reply {
-	int drain;                    /* 1: report NotReady and stop taking traffic */
-	int proxy_expected;           /* -1 unknown, 0 no proxy expected, 1 expected */
-	char serve_config_hash[72];   /* "" : no serve config */
-	char *serve_config;           /* JSON text of the serve config (owned) */
+	int drain;		    /* 1: report NotReady and stop taking traffic */
+	int proxy_expected;	    /* -1 unknown, 0 no proxy expected, 1 expected */
+	char serve_config_hash[72]; /* "" : no serve config */
+	char *serve_config;	    /* JSON text of the serve config (owned) */
 	int has_submit;
 	struct rw_job_submit submit;
-	char stop_job[RW_ID_MAX];     /* "" : none */
-	uint32_t heartbeat_ms;        /* 0: keep the agent's default */
+	char stop_job[RW_ID_MAX]; /* "" : none */
+	uint32_t heartbeat_ms;	  /* 0: keep the agent's default */
 };
 
 /* Encode as JSON into out (appended). 0, -EMSGSIZE, -ENOMEM. */

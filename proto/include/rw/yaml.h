@@ -26,8 +26,8 @@ typedef int (*rw_yaml_doc_cb)(const char *json, size_t len, void *ud);
  * line and column in err), -EMSGSIZE when a document's JSON would exceed
  * max_json bytes, or the callback's non-zero return.
  */
-int rw_yaml_docs_to_json(const char *yaml, size_t len, size_t max_json, rw_yaml_doc_cb cb,
-			 void *ud, char *err, size_t errlen);
+int rw_yaml_docs_to_json(const char *yaml, size_t len, size_t max_json, rw_yaml_doc_cb cb, void *ud,
+			 char *err, size_t errlen);
 
 /*
  * Convert a single document into out (appended). An empty input yields
