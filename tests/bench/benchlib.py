@@ -1,0 +1,209 @@
+"""Shared helpers for the benchmarks in tests/bench/ (Python standard library only).
+
+Each benchmark prints its figures and ends with exactly one JSON line
+{"bench": NAME, ...}. CPU time is read from /proc/<pid>/schedstat (nanoseconds
+on CPU), which is precise enough for daemons that use well under 1% of a core;
+children's CPU comes from getrusage(RUSAGE_CHILDREN).
+"""
+
+import http.client
+import json
+import os
+import resource
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+SRC = os.environ.get("RW_SOURCE_DIR") or os.path.abspath(
+    os.path.join(os.path.dirname(__file__), "..", ".."))
+BUILD = os.environ.get("RW_BUILD_DIR") or os.path.join(SRC, "build")
+SIM_BIN = os.path.join(SRC, "tests", "sim", "bin")
+AGENT = os.path.join(BUILD, "bin", "raywarden-agent")
+FAKECTL = os.path.join(BUILD, "bin", "rw-fakectl")
+CONTROL_PORT = 19999
+
+
+def machine():
+    """A short description of this machine for the JSON line."""
+    model = "unknown"
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    model = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    return {"cpus": os.cpu_count(), "cpu_model": model}
+
+
+def cpu_ns(pid):
+    """Nanoseconds the process has run on a CPU (all threads)."""
+    total = 0
+    try:
+        for tid in os.listdir("/proc/%d/task" % pid):
+            with open("/proc/%d/task/%s/schedstat" % (pid, tid)) as f:
+                total += int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        with open("/proc/%d/schedstat" % pid) as f:
+            total = int(f.read().split()[0])
+    return total
+
+
+def rss_kib(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+def children_cpu_s():
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return ru.ru_utime + ru.ru_stime
+
+
+def wait_until(pred, timeout, interval=0.01, what="condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            v = pred()
+            if v:
+                return v
+        except (OSError, http.client.HTTPException, ValueError):
+            pass
+        time.sleep(interval)
+    raise TimeoutError("timed out after %.1fs waiting for %s" % (timeout, what))
+
+
+def http_req(host, port, path, method="GET", body=None, timeout=2.0, headers=None):
+    """One request on a fresh connection, like the kubelet's prober. Returns (status, body)."""
+    c = http.client.HTTPConnection(host, port, timeout=timeout)
+    try:
+        h = {"Connection": "close"}
+        if headers:
+            h.update(headers)
+        c.request(method, path, body=body, headers=h)
+        r = c.getresponse()
+        return r.status, r.read().decode("utf-8", "replace")
+    finally:
+        c.close()
+
+
+def port_open(host, port):
+    s = socket.socket()
+    s.settimeout(0.2)
+    try:
+        s.connect((host, port))
+        return True
+    except OSError:
+        return False
+    finally:
+        s.close()
+
+
+def start_ray_node(ip, head=True, num_cpus=1, head_addr=None, extra_env=None, log=None):
+    env = dict(os.environ)
+    env["PATH"] = SIM_BIN + os.pathsep + env.get("PATH", "")
+    env["RW_SIM_POD_IP"] = ip
+    env.update(extra_env or {})
+    args = [os.path.join(SIM_BIN, "ray"), "start", "--block",
+            "--dashboard-agent-listen-port=52365", "--num-cpus=%d" % num_cpus]
+    if head:
+        args += ["--head", "--dashboard-host=0.0.0.0"]
+    else:
+        args += ["--address=%s" % head_addr]
+    p = subprocess.Popen(args, env=env, stdout=log or subprocess.DEVNULL,
+                         stderr=subprocess.STDOUT if log else subprocess.DEVNULL,
+                         start_new_session=True)
+    wait_until(lambda: port_open(ip, 52365), 20, what="ray node %s" % ip)
+    return p
+
+
+def start_agent(ip, port=8477, node_type="worker", rayservice=False, extra_env=None, log=None):
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "RAYWARDEN_POD_NAME": "bench-%s" % ip.replace(".", "-"),
+        "RAYWARDEN_POD_NAMESPACE": "default",
+        "RAYWARDEN_POD_UID": "00000000-0000-0000-0000-%012d" % (hash(ip) % 10**12),
+        "RAYWARDEN_POD_IP": ip,
+        "RAYWARDEN_CLUSTER": "bench",
+        "RAYWARDEN_GROUP": "headgroup" if node_type == "head" else "workers",
+        "RAYWARDEN_NODE_TYPE": node_type,
+        "RAYWARDEN_RAYSERVICE": "true" if rayservice else "false",
+        "RAYWARDEN_PROBE_HOST": ip,
+        "RAYWARDEN_LISTEN_HOST": ip,
+        "RAYWARDEN_PORT": str(port),
+        "RAYWARDEN_LOG_FORMAT": "text",
+    }
+    for k in ("ASAN_OPTIONS", "UBSAN_OPTIONS"):
+        if k in os.environ:
+            env[k] = os.environ[k]
+    env.update(extra_env or {})
+    p = subprocess.Popen([AGENT], env=env, stdout=log or subprocess.DEVNULL,
+                         stderr=subprocess.STDOUT if log else subprocess.DEVNULL)
+    wait_until(lambda: port_open(ip, port), 10, what="agent on %s:%d" % (ip, port))
+    return p
+
+
+def sim_control(ip, path, payload, timeout=5.0):
+    body = json.dumps(payload)
+    st, out = http_req(ip, CONTROL_PORT, path, method="POST", body=body, timeout=timeout,
+                       headers={"Content-Type": "application/json"})
+    if st != 200:
+        raise RuntimeError("simulator control %s %s -> %d %s" % (path, body, st, out))
+    return out
+
+
+def fault(ip, component, mode, **kw):
+    d = {"component": component, "mode": mode}
+    d.update(kw)
+    return sim_control(ip, "/fault", d)
+
+
+def stop(p, timeout=10):
+    if p is None or p.poll() is not None:
+        return
+    try:
+        os.killpg(p.pid, signal.SIGTERM) if os.getpgid(p.pid) == p.pid else p.terminate()
+    except OSError:
+        p.terminate()
+    try:
+        p.wait(timeout)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        p.wait()
+
+
+def percentile(values, p):
+    if not values:
+        return float("nan")
+    v = sorted(values)
+    k = (len(v) - 1) * p / 100.0
+    lo = int(k)
+    hi = min(lo + 1, len(v) - 1)
+    return v[lo] + (v[hi] - v[lo]) * (k - lo)
+
+
+def emit(name, figures):
+    """Print the figures readably, then the one JSON line."""
+    for k, v in figures.items():
+        if isinstance(v, float):
+            print("  %-32s %.6g" % (k, v))
+        else:
+            print("  %-32s %s" % (k, v))
+    d = {"bench": name}
+    d.update(figures)
+    d["date"] = time.strftime("%Y-%m-%d")
+    d.update(machine())
+    print(json.dumps(d, sort_keys=False))
+    sys.stdout.flush()
+
+
+def need(path, what):
+    if not os.path.exists(path):
+        print("%s not found at %s: build first (cmake -S . -B build && cmake --build build)"
+              % (what, path), file=sys.stderr)
+        sys.exit(2)
