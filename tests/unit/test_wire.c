@@ -577,6 +577,526 @@ t_probe_names(void)
 	CHECK_EQ_INT(rw_probe_state_parse(NULL, &x), -EINVAL);
 }
 
+/* ---- payload codecs ---- */
+
+static void
+fill_report(struct rw_report *r)
+{
+	memset(r, 0, sizeof(*r));
+	snprintf(r->ns, sizeof(r->ns), "ray-system");
+	snprintf(r->pod, sizeof(r->pod), "rayservice-sample-raycluster-x7k2p-head-9qz4m");
+	snprintf(r->uid, sizeof(r->uid), "5f0c2a4e-8b1d-4c3e-9f7a-0123456789ab");
+	snprintf(r->cluster, sizeof(r->cluster), "rayservice-sample-raycluster-x7k2p");
+	snprintf(r->group, sizeof(r->group), "headgroup");
+	snprintf(r->node_type, sizeof(r->node_type), "head");
+	snprintf(r->pod_ip, sizeof(r->pod_ip), "127.0.3.7");
+	snprintf(r->agent_version, sizeof(r->agent_version), "0.1.0");
+	r->rayservice = 1;
+	r->ready = 1;
+	snprintf(r->ready_reason, sizeof(r->ready_reason), "raylet ok, gcs ok \"quoted\" \\ \t");
+	r->live = 1;
+	r->draining = 0;
+	r->raylet = (struct rw_probe){RW_PROBE_OK, "", 1700000000001ULL};
+	r->gcs = (struct rw_probe){RW_PROBE_TIMEOUT, "no answer in 1000 ms", 1700000000002ULL};
+	r->proxy = (struct rw_probe){RW_PROBE_DRAINING, "This node is being drained.", 3};
+	r->has_serve = 1;
+	r->serve_api = (struct rw_probe){RW_PROBE_OK, "", 1700000000004ULL};
+	snprintf(r->proxy_location, sizeof(r->proxy_location), "EveryNode");
+	snprintf(r->serve_config_hash, sizeof(r->serve_config_hash), "%064d", 7);
+	snprintf(r->serve_apply_state, sizeof(r->serve_apply_state), "applied");
+	snprintf(r->serve_apply_error, sizeof(r->serve_apply_error), "caf\xc3\xa9 \xe2\x82\xac");
+	r->napps = 2;
+	r->apps = calloc(2, sizeof(*r->apps));
+	snprintf(r->apps[0].name, sizeof(r->apps[0].name), "fruit_app");
+	snprintf(r->apps[0].status, sizeof(r->apps[0].status), "RUNNING");
+	snprintf(r->apps[0].route_prefix, sizeof(r->apps[0].route_prefix), "/fruit");
+	r->apps[0].ndeps = 3;
+	r->apps[0].deps = calloc(3, sizeof(*r->apps[0].deps));
+	static const char *const deps[] = {"MangoStand", "OrangeStand", "FruitMarket"};
+	for (int i = 0; i < 3; i++) {
+		struct rw_serve_dep *d = &r->apps[0].deps[i];
+		snprintf(d->name, sizeof(d->name), "%s", deps[i]);
+		snprintf(d->status, sizeof(d->status), i == 2 ? "UPDATING" : "HEALTHY");
+		snprintf(d->message, sizeof(d->message), i == 2 ? "waiting for replicas" : "");
+		d->replicas_running = i;
+		d->replicas_target = 2;
+	}
+	snprintf(r->apps[1].name, sizeof(r->apps[1].name), "math_app");
+	snprintf(r->apps[1].status, sizeof(r->apps[1].status), "DEPLOY_FAILED");
+	snprintf(r->apps[1].message, sizeof(r->apps[1].message), "line 1\nline 2");
+	r->nnodes = 2;
+	r->nodes = calloc(2, sizeof(*r->nodes));
+	snprintf(r->nodes[0].node_id, sizeof(r->nodes[0].node_id), "%056x", 0xabc);
+	snprintf(r->nodes[0].node_ip, sizeof(r->nodes[0].node_ip), "127.0.3.7");
+	snprintf(r->nodes[0].proxy_status, sizeof(r->nodes[0].proxy_status), "HEALTHY");
+	r->nodes[0].replicas = 3;
+	snprintf(r->nodes[1].node_id, sizeof(r->nodes[1].node_id), "%056x", 0xdef);
+	r->njobs = 1;
+	r->jobs = calloc(1, sizeof(*r->jobs));
+	snprintf(r->jobs[0].submission_id, sizeof(r->jobs[0].submission_id), "rayjob-sample-abc");
+	snprintf(r->jobs[0].status, sizeof(r->jobs[0].status), "SUCCEEDED");
+	snprintf(r->jobs[0].message, sizeof(r->jobs[0].message), "Job finished successfully.");
+	r->jobs[0].start_time_ms = 1700000000100LL;
+	r->jobs[0].end_time_ms = 1700000009100LL;
+	snprintf(r->job_action_error, sizeof(r->job_action_error), "stop: 404 not found");
+}
+
+static void
+fill_reply(struct rw_reply *r)
+{
+	memset(r, 0, sizeof(*r));
+	r->drain = 1;
+	r->proxy_expected = 1;
+	snprintf(r->serve_config_hash, sizeof(r->serve_config_hash), "%064x", 0x1234);
+	r->serve_config = strdup("{\"applications\":[{\"name\":\"fruit_app\",\"import_path\":"
+				 "\"fruit.deployment_graph\",\"route_prefix\":\"/fruit\"}]}");
+	r->has_submit = 1;
+	snprintf(r->submit.submission_id, sizeof(r->submit.submission_id), "rayjob-sample-xyz");
+	r->submit.entrypoint = strdup("python /home/ray/samples/sample_code.py --x \"1 2\"");
+	r->submit.runtime_env_json = strdup("{\"pip\":[\"requests==2.26.0\"]}");
+	r->submit.metadata_json = strdup("{\"owner\":\"me\"}");
+	r->submit.resources_json = strdup("{\"custom\":1}");
+	r->submit.num_cpus = 0.5;
+	r->submit.num_gpus = 0.1;
+	r->submit.memory = 1LL << 33;
+	snprintf(r->stop_job, sizeof(r->stop_job), "rayjob-old");
+	r->heartbeat_ms = 4000000000U;
+}
+
+static void
+t_report_round_trip(void)
+{
+	struct rw_report a, b;
+	struct rw_buf buf;
+	char err[256];
+
+	fill_report(&a);
+	rw_buf_init(&buf, RW_WIRE_MAX_MSG);
+	CHECK_EQ_INT(rw_buf_puts(&buf, "prefix:"), 0);
+	CHECK_EQ_INT(rw_report_encode(&a, &buf), 0);
+	CHECK(strncmp(buf.data, "prefix:{", 8) == 0);
+	const char *js = buf.data + 7;
+	int rv = rw_report_decode(js, buf.len - 7, &b, err, sizeof(err));
+	if (rv)
+		fprintf(stderr, "  decode: %s\n", err);
+	CHECK_EQ_INT(rv, 0);
+	CHECK(rw_report_equal(&a, &b));
+	CHECK_EQ_STR(b.apps[0].deps[2].name, "FruitMarket");
+	CHECK_EQ_INT(b.apps[0].deps[1].replicas_running, 1);
+	CHECK_EQ_INT(b.gcs.state, RW_PROBE_TIMEOUT);
+	CHECK(b.raylet.since_ms == 1700000000001ULL);
+	CHECK_EQ_STR(b.ready_reason, a.ready_reason);
+	CHECK_EQ_STR(b.serve_apply_error, "caf\xc3\xa9 \xe2\x82\xac");
+	CHECK(b.jobs[0].end_time_ms == 1700000009100LL);
+	/* Equality notices a difference deep down. */
+	b.apps[0].deps[2].replicas_target = 3;
+	CHECK(!rw_report_equal(&a, &b));
+	b.apps[0].deps[2].replicas_target = 2;
+	b.nodes[1].proxy_status[0] = 'X';
+	CHECK(!rw_report_equal(&a, &b));
+	/* Readable field names. */
+	CHECK(strstr(js, "\"namespace\":\"ray-system\"") != NULL);
+	CHECK(strstr(js, "\"probes\":{\"raylet\":{\"state\":\"ok\",\"since_ms\":1700000000001}") !=
+	      NULL);
+	CHECK(strstr(js, "\"deployments\":[{\"name\":\"MangoStand\"") != NULL);
+	rw_report_fini(&a);
+	rw_report_fini(&b);
+	rw_report_fini(&b); /* twice is harmless */
+	rw_buf_fini(&buf);
+}
+
+static void
+t_report_minimal(void)
+{
+	struct rw_report a, b;
+	struct rw_buf buf;
+	char err[256];
+
+	memset(&a, 0, sizeof(a));
+	snprintf(a.ns, sizeof(a.ns), "default");
+	snprintf(a.pod, sizeof(a.pod), "w-1");
+	a.live = 1;
+	rw_buf_init(&buf, 4096);
+	CHECK_EQ_INT(rw_report_encode(&a, &buf), 0);
+	/* Empty strings, unset probes and absent sections are left out. */
+	CHECK_EQ_STR(buf.data, "{\"namespace\":\"default\",\"pod\":\"w-1\",\"rayservice\":false,"
+			       "\"ready\":false,\"live\":true,\"draining\":false}");
+	CHECK_EQ_INT(rw_report_decode(buf.data, buf.len, &b, err, sizeof(err)), 0);
+	CHECK(rw_report_equal(&a, &b));
+	CHECK(!b.has_serve && b.apps == NULL && b.nodes == NULL && b.jobs == NULL);
+	/* An empty serve section is still a section. */
+	a.has_serve = 1;
+	rw_buf_reset(&buf);
+	CHECK_EQ_INT(rw_report_encode(&a, &buf), 0);
+	CHECK(strstr(buf.data, "\"serve\":{}") != NULL);
+	CHECK_EQ_INT(rw_report_decode(buf.data, buf.len, &b, err, sizeof(err)), 0);
+	CHECK_EQ_INT(b.has_serve, 1);
+	CHECK(rw_report_equal(&a, &b));
+	rw_report_fini(&b);
+	rw_buf_fini(&buf);
+}
+
+static void
+t_reply_round_trip(void)
+{
+	struct rw_reply a, b;
+	struct rw_buf buf;
+	char err[256];
+
+	fill_reply(&a);
+	rw_buf_init(&buf, RW_WIRE_MAX_MSG);
+	CHECK_EQ_INT(rw_reply_encode(&a, &buf), 0);
+	int rv = rw_reply_decode(buf.data, buf.len, &b, err, sizeof(err));
+	if (rv)
+		fprintf(stderr, "  decode: %s\n", err);
+	CHECK_EQ_INT(rv, 0);
+	CHECK(rw_reply_equal(&a, &b));
+	CHECK_EQ_STR(b.serve_config, a.serve_config);
+	CHECK_EQ_STR(b.submit.entrypoint, a.submit.entrypoint);
+	CHECK(b.submit.num_cpus == 0.5 && b.submit.num_gpus == 0.1);
+	CHECK(b.submit.memory == 1LL << 33);
+	CHECK(b.heartbeat_ms == 4000000000U);
+	CHECK_EQ_INT(b.proxy_expected, 1);
+	b.submit.num_gpus = 0.2;
+	CHECK(!rw_reply_equal(&a, &b));
+	rw_reply_fini(&a);
+	rw_reply_fini(&b);
+
+	/* Nothing to say: defaults come back as "unset". */
+	memset(&a, 0, sizeof(a));
+	a.proxy_expected = -1;
+	rw_buf_reset(&buf);
+	CHECK_EQ_INT(rw_reply_encode(&a, &buf), 0);
+	CHECK_EQ_STR(buf.data, "{\"drain\":false}");
+	CHECK_EQ_INT(rw_reply_decode(buf.data, buf.len, &b, err, sizeof(err)), 0);
+	CHECK_EQ_INT(b.proxy_expected, -1);
+	CHECK(b.serve_config == NULL && !b.has_submit && b.heartbeat_ms == 0);
+	CHECK(b.submit.num_cpus < 0 && b.submit.num_gpus < 0 && b.submit.memory < 0);
+	CHECK(rw_reply_equal(&a, &b));
+	rw_reply_fini(&b);
+
+	/* proxy_expected 0 is "no proxy expected", not "unknown". */
+	a.proxy_expected = 0;
+	rw_buf_reset(&buf);
+	CHECK_EQ_INT(rw_reply_encode(&a, &buf), 0);
+	CHECK_EQ_STR(buf.data, "{\"drain\":false,\"proxy_expected\":false}");
+	CHECK_EQ_INT(rw_reply_decode(buf.data, buf.len, &b, err, sizeof(err)), 0);
+	CHECK_EQ_INT(b.proxy_expected, 0);
+	rw_reply_fini(&b);
+	rw_buf_fini(&buf);
+}
+
+struct bad_case {
+	const char *json;
+	const char *err_part;
+};
+
+static void
+t_report_rejects(void)
+{
+	static const struct bad_case cases[] = {
+	    {"", "invalid JSON"},
+	    {"{", "invalid JSON"},
+	    {"[]", "payload: must be a JSON object"},
+	    {"{\"pod\":\"p\"}", "namespace: missing"},
+	    {"{\"namespace\":\"n\"}", "pod: missing"},
+	    {"{\"namespace\":\"n\",\"pod\":\"\"}", "pod: must not be empty"},
+	    {"{\"namespace\":\"n\",\"pod\":5}", "pod: must be a string"},
+	    {"{\"namespace\":\"n\",\"pod\":null}", "pod: must be a string"},
+	    {"{\"namespace\":\"n\",\"pod\":\"a\\u0000b\"}", "pod: invalid string escape"},
+	    {"{\"namespace\":\"n\",\"pod\":\"p\",\"ready\":\"yes\"}",
+	     "ready: must be true or false"},
+	    {"{\"namespace\":\"n\",\"pod\":\"p\",\"live\":1}", "live: must be true or false"},
+	    {"{\"namespace\":\"n\",\"pod\":\"p\",\"node_type\":\"leader\"}", "node_type: must be"},
+	    {"{\"namespace\":\"n\",\"pod\":\"p\",\"node_type\":\"worker-1\"}", "node_type: longer"},
+	    {"{\"namespace\":\"n\",\"pod\":\"p\",\"probes\":[]}", "probes: must be an object"},
+	    {"{\"namespace\":\"n\",\"pod\":\"p\",\"probes\":{\"raylet\":{}}}",
+	     "probes.raylet.state: missing"},
+	    {"{\"namespace\":\"n\",\"pod\":\"p\",\"probes\":{\"gcs\":{\"state\":\"bogus\"}}}",
+	     "probes.gcs.state: unknown probe state \"bogus\""},
+	    {"{\"namespace\":\"n\",\"pod\":\"p\",\"probes\":{\"gcs\":{\"state\":\"OK\"}}}",
+	     "probes.gcs.state: unknown probe state"},
+	    {"{\"namespace\":\"n\",\"pod\":\"p\",\"probes\":{\"proxy\":{\"state\":\"ok\","
+	     "\"since_ms\":1.5}}}",
+	     "probes.proxy.since_ms: must be an integer"},
+	    {"{\"namespace\":\"n\",\"pod\":\"p\",\"probes\":{\"proxy\":{\"state\":\"ok\","
+	     "\"since_ms\":-1}}}",
+	     "probes.proxy.since_ms: must be an integer"},
+	    {"{\"namespace\":\"n\",\"pod\":\"p\",\"serve\":[]}", "serve: must be an object"},
+	    {"{\"namespace\":\"n\",\"pod\":\"p\",\"serve\":{\"apps\":{}}}",
+	     "serve.apps: must be an array"},
+	    {"{\"namespace\":\"n\",\"pod\":\"p\",\"serve\":{\"apps\":[\"a\"]}}",
+	     "serve.apps: element 0 must be an object"},
+	    {"{\"namespace\":\"n\",\"pod\":\"p\",\"serve\":{\"apps\":[{\"name\":\"a\"},{}]}}",
+	     "serve.apps[1].name: missing"},
+	    {"{\"namespace\":\"n\",\"pod\":\"p\",\"serve\":{\"apps\":[{\"name\":\"a\","
+	     "\"deployments\":[{\"name\":\"d\"},{\"name\":\"e\",\"replicas_running\":\"3\"}]}]}}",
+	     "serve.apps[0].deployments[1].replicas_running: must be an integer"},
+	    {"{\"namespace\":\"n\",\"pod\":\"p\",\"serve\":{\"nodes\":[{\"node_id\":\"x\","
+	     "\"replicas\":-1}]}}",
+	     "serve.nodes[0].replicas: must be an integer in 0..2147483647"},
+	    {"{\"namespace\":\"n\",\"pod\":\"p\",\"serve\":{\"nodes\":[{\"node_id\":\"x\","
+	     "\"replicas\":2147483648}]}}",
+	     "serve.nodes[0].replicas"},
+	    {"{\"namespace\":\"n\",\"pod\":\"p\",\"serve\":{\"api\":{\"state\":\"ok\"},"
+	     "\"proxy_location\":\"EveryNodeAndMore\"}}",
+	     "serve.proxy_location: longer than 15 bytes"},
+	    {"{\"namespace\":\"n\",\"pod\":\"p\",\"jobs\":{}}", "jobs: must be an array"},
+	    {"{\"namespace\":\"n\",\"pod\":\"p\",\"jobs\":[{\"submission_id\":\"j\","
+	     "\"start_time_ms\":99999999999999999999}]}",
+	     "jobs[0].start_time_ms: must be an integer"},
+	    {"{\"namespace\":\"n\",\"pod\":\"p\",\"jobs\":[{\"submission_id\":\"j\","
+	     "\"status\":\"SUCCEEDED-AND-MORE\"}]}",
+	     "jobs[0].status: longer than 15 bytes"},
+	    {"{\"namespace\":\"n\",\"pod\":\"p\",\"serve_config_hash\":true}",
+	     "serve_config_hash: must be a string"},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct rw_report r;
+		char err[256];
+		memset(&r, 0x5a, sizeof(r));
+		int rv =
+		    rw_report_decode(cases[i].json, strlen(cases[i].json), &r, err, sizeof(err));
+		if (rv != -EINVAL || !strstr(err, cases[i].err_part))
+			fprintf(stderr, "  case %zu: rv %d err '%s', want '%s'\n", i, rv, err,
+				cases[i].err_part);
+		CHECK_EQ_INT(rv, -EINVAL);
+		CHECK(strstr(err, cases[i].err_part) != NULL);
+		/* Failure leaves an empty struct with no allocation. */
+		CHECK(r.apps == NULL && r.nodes == NULL && r.jobs == NULL && r.napps == 0);
+		CHECK(r.pod[0] == '\0');
+	}
+}
+
+static void
+t_reply_rejects(void)
+{
+	static const struct bad_case cases[] = {
+	    {"null", "payload: must be a JSON object"},
+	    {"{\"drain\":\"true\"}", "drain: must be true or false"},
+	    {"{\"proxy_expected\":null}", "proxy_expected: must be true or false"},
+	    {"{\"heartbeat_ms\":-1}", "heartbeat_ms: must be an integer in 0..4294967295"},
+	    {"{\"heartbeat_ms\":4294967296}", "heartbeat_ms: must be an integer"},
+	    {"{\"heartbeat_ms\":1e3}", "heartbeat_ms: must be an integer"},
+	    {"{\"serve_config\":{\"applications\":[]}}",
+	     "serve_config: must be a string holding a JSON object"},
+	    {"{\"serve_config\":\"[1,2]\"}", "serve_config: must hold a JSON object"},
+	    {"{\"serve_config\":\"{bad\"}", "serve_config: must hold a JSON object"},
+	    {"{\"serve_config\":\"\"}", "serve_config: must hold a JSON object"},
+	    {"{\"stop_job\":[\"a\"]}", "stop_job: must be a string"},
+	    {"{\"submit_job\":true}", "submit_job: must be an object"},
+	    {"{\"submit_job\":{\"entrypoint\":\"x\"}}", "submit_job.submission_id: missing"},
+	    {"{\"submit_job\":{\"submission_id\":\"j\"}}", "submit_job.entrypoint: missing"},
+	    {"{\"submit_job\":{\"submission_id\":\"j\",\"entrypoint\":\"\"}}",
+	     "submit_job.entrypoint: must not be empty"},
+	    {"{\"submit_job\":{\"submission_id\":\"j\",\"entrypoint\":\"x\","
+	     "\"runtime_env_json\":\"{\\\"pip\\\":[]}\",\"metadata_json\":\"nope\"}}",
+	     "submit_job.metadata_json: must hold a JSON object"},
+	    {"{\"submit_job\":{\"submission_id\":\"j\",\"entrypoint\":\"x\","
+	     "\"entrypoint_num_cpus\":-0.5}}",
+	     "submit_job.entrypoint_num_cpus: must be a finite number >= 0"},
+	    {"{\"submit_job\":{\"submission_id\":\"j\",\"entrypoint\":\"x\","
+	     "\"entrypoint_num_gpus\":1e400}}",
+	     "submit_job.entrypoint_num_gpus"},
+	    {"{\"submit_job\":{\"submission_id\":\"j\",\"entrypoint\":\"x\","
+	     "\"entrypoint_memory\":1.5}}",
+	     "submit_job.entrypoint_memory: must be an integer"},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct rw_reply r;
+		char err[256];
+		memset(&r, 0x5a, sizeof(r));
+		int rv =
+		    rw_reply_decode(cases[i].json, strlen(cases[i].json), &r, err, sizeof(err));
+		if (rv != -EINVAL || !strstr(err, cases[i].err_part))
+			fprintf(stderr, "  case %zu: rv %d err '%s', want '%s'\n", i, rv, err,
+				cases[i].err_part);
+		CHECK_EQ_INT(rv, -EINVAL);
+		CHECK(strstr(err, cases[i].err_part) != NULL);
+		CHECK(r.serve_config == NULL && r.submit.entrypoint == NULL &&
+		      r.submit.runtime_env_json == NULL && r.submit.metadata_json == NULL);
+		CHECK_EQ_INT(r.proxy_expected, -1);
+		CHECK_EQ_INT(r.has_submit, 0);
+	}
+}
+
+static void
+t_unknown_keys_ignored(void)
+{
+	static const char rep[] =
+	    "{\"future_top\":{\"a\":[1,2,{\"b\":null}]},\"namespace\":\"n\",\"pod\":\"p\","
+	    "\"probes\":{\"raylet\":{\"state\":\"ok\",\"new\":1},\"dashboard\":{\"state\":\"x\"}},"
+	    "\"serve\":{\"extra\":true,\"apps\":[{\"name\":\"a\",\"x\":\"y\",\"deployments\":"
+	    "[{\"name\":\"d\",\"zz\":[]}]}],\"nodes\":[{\"node_id\":\"n1\",\"gpu\":0}]},"
+	    "\"jobs\":[{\"submission_id\":\"j\",\"driver\":{}}],\"z\":null}";
+	static const char rpl[] = "{\"drain\":true,\"new_command\":{\"x\":1},\"submit_job\":"
+				  "{\"submission_id\":\"j\",\"entrypoint\":\"e\",\"later\":[]}}";
+	struct rw_report r;
+	struct rw_reply q;
+	char err[256];
+	int rv = rw_report_decode(rep, sizeof(rep) - 1, &r, err, sizeof(err));
+	if (rv)
+		fprintf(stderr, "  report: %s\n", err);
+	CHECK_EQ_INT(rv, 0);
+	if (rv == 0) {
+		CHECK_EQ_INT(r.raylet.state, RW_PROBE_OK);
+		CHECK_EQ_INT(r.napps, 1);
+		CHECK_EQ_INT(r.apps[0].ndeps, 1);
+		CHECK_EQ_STR(r.apps[0].deps[0].name, "d");
+		CHECK_EQ_INT(r.nnodes, 1);
+		CHECK_EQ_INT(r.njobs, 1);
+		rw_report_fini(&r);
+	}
+	rv = rw_reply_decode(rpl, sizeof(rpl) - 1, &q, err, sizeof(err));
+	if (rv)
+		fprintf(stderr, "  reply: %s\n", err);
+	CHECK_EQ_INT(rv, 0);
+	CHECK_EQ_INT(q.drain, 1);
+	CHECK_EQ_INT(q.has_submit, 1);
+	CHECK_EQ_STR(q.submit.entrypoint, "e");
+	rw_reply_fini(&q);
+}
+
+/* Build a report JSON text with n elements in one array. */
+static void
+array_json(struct rw_buf *b, const char *where, int n)
+{
+	rw_buf_reset(b);
+	rw_buf_puts(b, "{\"namespace\":\"n\",\"pod\":\"p\",");
+	if (strcmp(where, "jobs") == 0) {
+		rw_buf_puts(b, "\"jobs\":[");
+		for (int i = 0; i < n; i++)
+			rw_buf_printf(b, "%s{\"submission_id\":\"j%d\"}", i ? "," : "", i);
+		rw_buf_puts(b, "]}");
+	} else if (strcmp(where, "apps") == 0) {
+		rw_buf_puts(b, "\"serve\":{\"apps\":[");
+		for (int i = 0; i < n; i++)
+			rw_buf_printf(b, "%s{\"name\":\"a%d\"}", i ? "," : "", i);
+		rw_buf_puts(b, "]}}");
+	} else if (strcmp(where, "deps") == 0) {
+		rw_buf_puts(b, "\"serve\":{\"apps\":[{\"name\":\"a\",\"deployments\":[");
+		for (int i = 0; i < n; i++)
+			rw_buf_printf(b, "%s{\"name\":\"d%d\"}", i ? "," : "", i);
+		rw_buf_puts(b, "]}]}}");
+	} else {
+		rw_buf_puts(b, "\"serve\":{\"nodes\":[");
+		for (int i = 0; i < n; i++)
+			rw_buf_printf(b, "%s{\"node_id\":\"n%d\",\"replicas\":%d}", i ? "," : "", i,
+				      i);
+		rw_buf_puts(b, "]}}");
+	}
+}
+
+static void
+t_limits(void)
+{
+	static const struct {
+		const char *where;
+		int max;
+		const char *err;
+	} arrays[] = {
+	    {"jobs", RW_MAX_JOBS, "jobs: more than 64 entries"},
+	    {"apps", RW_MAX_APPS, "serve.apps: more than 64 entries"},
+	    {"deps", RW_MAX_DEPS, "serve.apps[0].deployments: more than 64 entries"},
+	    {"nodes", RW_MAX_NODES, "serve.nodes: more than 4096 entries"},
+	};
+	struct rw_buf b, enc;
+	struct rw_report r, r2;
+	char err[256];
+	rw_buf_init(&b, RW_WIRE_MAX_MSG);
+	rw_buf_init(&enc, RW_WIRE_MAX_MSG);
+	for (size_t i = 0; i < sizeof(arrays) / sizeof(arrays[0]); i++) {
+		array_json(&b, arrays[i].where, arrays[i].max);
+		int rv = rw_report_decode(b.data, b.len, &r, err, sizeof(err));
+		if (rv)
+			fprintf(stderr, "  %s at max: %s\n", arrays[i].where, err);
+		CHECK_EQ_INT(rv, 0);
+		/* The full array survives encode + decode. */
+		rw_buf_reset(&enc);
+		CHECK_EQ_INT(rw_report_encode(&r, &enc), 0);
+		CHECK_EQ_INT(rw_report_decode(enc.data, enc.len, &r2, err, sizeof(err)), 0);
+		CHECK(rw_report_equal(&r, &r2));
+		rw_report_fini(&r2);
+		rw_report_fini(&r);
+		array_json(&b, arrays[i].where, arrays[i].max + 1);
+		CHECK_EQ_INT(rw_report_decode(b.data, b.len, &r, err, sizeof(err)), -EINVAL);
+		CHECK_EQ_STR(err, arrays[i].err);
+	}
+
+	/* Identifiers: exactly the field size - 1 fits, one more is refused. */
+	char pod[300];
+	memset(pod, 'p', sizeof(pod));
+	for (int extra = 0; extra <= 1; extra++) {
+		rw_buf_reset(&b);
+		rw_buf_printf(&b, "{\"namespace\":\"n\",\"pod\":\"%.*s\"}",
+			      (int)sizeof(r.pod) - 1 + extra, pod);
+		int rv = rw_report_decode(b.data, b.len, &r, err, sizeof(err));
+		CHECK_EQ_INT(rv, extra ? -EINVAL : 0);
+		if (extra)
+			CHECK_EQ_STR(err, "pod: longer than 253 bytes");
+		else
+			CHECK_EQ_INT(strlen(r.pod), sizeof(r.pod) - 1);
+		rw_report_fini(&r);
+	}
+
+	/* Free text is cut at a UTF-8 boundary: 300 x U+00E9 (2 bytes) into 511 bytes. */
+	rw_buf_reset(&b);
+	rw_buf_puts(&b, "{\"namespace\":\"n\",\"pod\":\"p\",\"jobs\":[{\"submission_id\":\"j\","
+			"\"message\":\"");
+	for (int i = 0; i < 300; i++)
+		rw_buf_puts(&b, "\xc3\xa9");
+	rw_buf_puts(&b, "\"}],\"ready_reason\":\"");
+	for (int i = 0; i < 100; i++)
+		rw_buf_puts(&b, "\\u20ac"); /* U+20AC, 3 bytes each, escaped */
+	rw_buf_puts(&b, "\"}");
+	CHECK_EQ_INT(rw_report_decode(b.data, b.len, &r, err, sizeof(err)), 0);
+	if (r.njobs == 1) {
+		CHECK_EQ_INT(strlen(r.jobs[0].message), 510);
+		CHECK((unsigned char)r.jobs[0].message[508] == 0xc3);
+	}
+	CHECK_EQ_INT(strlen(r.ready_reason), 159); /* 53 x 3 bytes, under 160 */
+	CHECK((unsigned char)r.ready_reason[156] == 0xe2);
+	/* Truncated text round-trips unchanged. */
+	rw_buf_reset(&enc);
+	CHECK_EQ_INT(rw_report_encode(&r, &enc), 0);
+	CHECK_EQ_INT(rw_report_decode(enc.data, enc.len, &r2, err, sizeof(err)), 0);
+	CHECK(rw_report_equal(&r, &r2));
+	rw_report_fini(&r2);
+	rw_report_fini(&r);
+
+	/* Encoding past the buffer's limit fails and leaves what was there. */
+	struct rw_buf small;
+	rw_buf_init(&small, 64);
+	rw_buf_puts(&small, "keep");
+	fill_report(&r);
+	CHECK_EQ_INT(rw_report_encode(&r, &small), -EMSGSIZE);
+	CHECK_EQ_STR(rw_buf_cstr(&small), "keep");
+	rw_report_fini(&r);
+	struct rw_reply q;
+	fill_reply(&q);
+	CHECK_EQ_INT(rw_reply_encode(&q, &small), -EMSGSIZE);
+	CHECK_EQ_STR(rw_buf_cstr(&small), "keep");
+	rw_reply_fini(&q);
+	rw_buf_fini(&small);
+
+	/* A payload that could never be sealed is refused by the encoder. */
+	fill_reply(&q);
+	free(q.serve_config);
+	q.serve_config = malloc(RW_WIRE_MAX_MSG);
+	memset(q.serve_config, ' ', RW_WIRE_MAX_MSG - 1);
+	q.serve_config[0] = '{';
+	q.serve_config[RW_WIRE_MAX_MSG - 2] = '}';
+	q.serve_config[RW_WIRE_MAX_MSG - 1] = '\0';
+	struct rw_buf huge;
+	rw_buf_init(&huge, 4 * RW_WIRE_MAX_MSG);
+	CHECK_EQ_INT(rw_reply_encode(&q, &huge), -EMSGSIZE);
+	CHECK_EQ_INT(huge.len, 0);
+	rw_buf_fini(&huge);
+	rw_reply_fini(&q);
+	rw_buf_fini(&enc);
+	rw_buf_fini(&b);
+}
+
 int
 main(void)
 {
@@ -593,6 +1113,13 @@ main(void)
 	    {"key load", t_key_load},
 	    {"key set and wipe", t_key_set_and_wipe},
 	    {"probe state names", t_probe_names},
+	    {"report round trip", t_report_round_trip},
+	    {"report minimal", t_report_minimal},
+	    {"reply round trip", t_reply_round_trip},
+	    {"report rejects", t_report_rejects},
+	    {"reply rejects", t_reply_rejects},
+	    {"unknown keys ignored", t_unknown_keys_ignored},
+	    {"limits", t_limits},
 	    {NULL, NULL},
 	};
 	const char *t = getenv("TMPDIR");

@@ -23,6 +23,7 @@
 #ifndef RW_WIRE_H
 #define RW_WIRE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -251,5 +252,12 @@ int rw_report_decode(const char *json, size_t len, struct rw_report *r, char *er
 int rw_reply_decode(const char *json, size_t len, struct rw_reply *r, char *err, size_t errlen);
 void rw_report_fini(struct rw_report *r);
 void rw_reply_fini(struct rw_reply *r);
+
+/*
+ * Do two payloads carry the same values (every field, booleans compared as
+ * truth values, arrays element by element)? For change detection and tests.
+ */
+bool rw_report_equal(const struct rw_report *a, const struct rw_report *b);
+bool rw_reply_equal(const struct rw_reply *a, const struct rw_reply *b);
 
 #endif
