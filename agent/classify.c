@@ -1,0 +1,517 @@
+/*
+ * classify.c - what Ray's answers mean. Pure: no I/O, no globals.
+ */
+#include "classify.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "rw/json.h"
+
+#define SNIPPET 80
+
+const char *
+rw_probe_kind_name(enum rw_probe_kind k)
+{
+	static const char *names[] = {"raylet", "gcs", "proxy", "serve_api"};
+	return (unsigned)k < RW_KIND_COUNT ? names[k] : "?";
+}
+
+void
+rw_snippet(const char *body, size_t len, size_t max, char *out, size_t outlen)
+{
+	size_t o = 0;
+	if (!outlen)
+		return;
+	if (!body)
+		len = 0;
+	while (len && (*body == ' ' || *body == '\n' || *body == '\r' || *body == '\t'))
+		body++, len--;
+	while (len && (body[len - 1] == ' ' || body[len - 1] == '\n' || body[len - 1] == '\r' ||
+		       body[len - 1] == '\t'))
+		len--;
+	int cut = len > max;
+	if (cut)
+		len = max;
+	for (size_t i = 0; i < len && o + 1 < outlen; i++) {
+		unsigned char c = (unsigned char)body[i];
+		out[o++] = (c < 0x20 || c >= 0x7f) ? (c == '\n' ? ' ' : '?') : (char)c;
+	}
+	if (cut && o + 4 < outlen) {
+		memcpy(out + o, "...", 3);
+		o += 3;
+	}
+	out[o] = 0;
+}
+
+/* Does the body, trimmed of surrounding white space, equal s? */
+static int
+body_is(const struct rw_http_outcome *o, const char *s)
+{
+	const char *b = o->body;
+	size_t n = o->body ? o->body_len : 0, sl = strlen(s);
+	while (n && (*b == ' ' || *b == '\n' || *b == '\r' || *b == '\t'))
+		b++, n--;
+	while (n && (b[n - 1] == ' ' || b[n - 1] == '\n' || b[n - 1] == '\r' || b[n - 1] == '\t'))
+		n--;
+	return n == sl && memcmp(b, s, sl) == 0;
+}
+
+/* Does the body contain s (bounded search, binary-safe)? */
+static int
+body_has(const struct rw_http_outcome *o, const char *s)
+{
+	size_t sl = strlen(s);
+	if (!o->body || o->body_len < sl)
+		return 0;
+	for (size_t i = 0; i + sl <= o->body_len; i++)
+		if (o->body[i] == s[0] && memcmp(o->body + i, s, sl) == 0)
+			return 1;
+	return 0;
+}
+
+/* Transport errors common to every kind; returns 1 when o->err was set. */
+static int
+transport(const struct rw_http_outcome *o, const char *what, enum rw_probe_state refused,
+	  enum rw_probe_state *st, char *reason, size_t rl)
+{
+	switch (o->err) {
+	case 0:
+		return 0;
+	case -ECONNREFUSED:
+		*st = refused;
+		snprintf(reason, rl, "connection refused (%s not listening)", what);
+		return 1;
+	case -ETIMEDOUT:
+		*st = RW_PROBE_TIMEOUT;
+		snprintf(reason, rl, "no answer within the probe timeout");
+		return 1;
+	case -EMSGSIZE:
+		*st = RW_PROBE_ERROR;
+		snprintf(reason, rl, "answer larger than the body limit");
+		return 1;
+	case -ECANCELED:
+		*st = RW_PROBE_UNKNOWN;
+		snprintf(reason, rl, "probe cancelled");
+		return 1;
+	default:
+		*st = RW_PROBE_ERROR;
+		snprintf(reason, rl, "transport error (%s)", strerror(-o->err));
+		return 1;
+	}
+}
+
+enum rw_probe_state
+rw_classify(enum rw_probe_kind k, const struct rw_http_outcome *o, char *reason, size_t rl)
+{
+	enum rw_probe_state st = RW_PROBE_ERROR;
+	char snip[SNIPPET + 8];
+
+	if (!rl)
+		return RW_PROBE_ERROR;
+	reason[0] = 0;
+	rw_snippet(o->body, o->body_len, SNIPPET, snip, sizeof(snip));
+
+	switch (k) {
+	case RW_KIND_RAYLET:
+		if (transport(o, "dashboard agent", RW_PROBE_REFUSED, &st, reason, rl))
+			return st;
+		if (o->status == 200 && body_is(o, "success"))
+			return snprintf(reason, rl, "success"), RW_PROBE_OK;
+		if (o->status == 503 && body_has(o, "Local Raylet failed"))
+			return snprintf(reason, rl, "Local Raylet failed"), RW_PROBE_FAIL;
+		if (o->status == 503)
+			return snprintf(reason, rl, "503: %s", snip), RW_PROBE_FAIL;
+		snprintf(reason, rl, "unexpected answer %ld: %s", o->status, snip);
+		return RW_PROBE_ERROR;
+	case RW_KIND_GCS:
+		if (transport(o, "dashboard", RW_PROBE_REFUSED, &st, reason, rl))
+			return st;
+		if (o->status == 200 && body_is(o, "success"))
+			return snprintf(reason, rl, "success"), RW_PROBE_OK;
+		if (o->status == 503)
+			return snprintf(reason, rl, "%s", snip[0] ? snip : "503"), RW_PROBE_FAIL;
+		snprintf(reason, rl, "unexpected answer %ld: %s", o->status, snip);
+		return RW_PROBE_ERROR;
+	case RW_KIND_PROXY:
+		if (transport(o, "no serve proxy on this node", RW_PROBE_ABSENT, &st, reason, rl)) {
+			if (st == RW_PROBE_ABSENT)
+				snprintf(reason, rl,
+					 "connection refused (no serve proxy on this node)");
+			return st;
+		}
+		if (o->status == 200 && body_is(o, "success"))
+			return snprintf(reason, rl, "success"), RW_PROBE_OK;
+		if (o->status == 503 && body_has(o, "This node is being drained."))
+			return snprintf(reason, rl, "This node is being drained."),
+			       RW_PROBE_DRAINING;
+		if (o->status == 503 && body_has(o, "Route table is not populated yet."))
+			return snprintf(reason, rl, "Route table is not populated yet."),
+			       RW_PROBE_STARTING;
+		if (o->status == 503 && body_has(o, "No replicas are available yet."))
+			return snprintf(reason, rl, "No replicas are available yet."),
+			       RW_PROBE_STARTING;
+		if (o->status == 503)
+			return snprintf(reason, rl, "503: %s", snip), RW_PROBE_FAIL;
+		snprintf(reason, rl, "unexpected answer %ld: %s", o->status, snip);
+		return RW_PROBE_ERROR;
+	case RW_KIND_SERVE_API:
+		if (transport(o, "dashboard", RW_PROBE_REFUSED, &st, reason, rl))
+			return st;
+		if (o->status == 200) {
+			/* The JSON itself is checked by rw_serve_status_parse. */
+			return snprintf(reason, rl, "ok"), RW_PROBE_OK;
+		}
+		if (o->status == 503)
+			return snprintf(reason, rl, "503: %s", snip), RW_PROBE_FAIL;
+		snprintf(reason, rl, "unexpected answer %ld: %s", o->status, snip);
+		return RW_PROBE_ERROR;
+	default:
+		snprintf(reason, rl, "unknown probe kind");
+		return RW_PROBE_ERROR;
+	}
+}
+
+/* ---- serve applications ---- */
+
+/* Copy string token t into out, truncating (on a UTF-8 boundary) if needed. */
+static void
+jcopy(const struct rw_json *j, int t, char *out, size_t outlen)
+{
+	out[0] = 0;
+	if (t < 0 || rw_json_type(j, t) != RW_JSON_STRING)
+		return;
+	if (rw_json_str(j, t, out, outlen) >= 0)
+		return;
+	char *s = rw_json_strdup(j, t);
+	if (!s) {
+		out[0] = 0;
+		return;
+	}
+	size_t n = strlen(s);
+	if (n >= outlen) {
+		n = outlen - 1;
+		while (n > 0 && ((unsigned char)s[n] & 0xc0) == 0x80)
+			n--;
+	}
+	memcpy(out, s, n);
+	out[n] = 0;
+	free(s);
+}
+
+static uint64_t
+fnv(uint64_t h, const void *p, size_t n)
+{
+	const unsigned char *c = p;
+	for (size_t i = 0; i < n; i++) {
+		h ^= c[i];
+		h *= 1099511628211ULL;
+	}
+	return h;
+}
+
+static uint64_t
+fnv_s(uint64_t h, const char *s)
+{
+	return fnv(h, s, strlen(s) + 1);
+}
+
+static struct rw_serve_node *
+node_get(struct rw_serve_status *st, const char *id, const char *ip, int *err)
+{
+	for (int i = 0; i < st->nnodes; i++)
+		if (strcmp(st->nodes[i].node_id, id) == 0)
+			return &st->nodes[i];
+	if (st->nnodes >= RW_MAX_NODES) {
+		*err = -EMSGSIZE;
+		return NULL;
+	}
+	if (st->nnodes % 16 == 0) {
+		void *p = realloc(st->nodes, sizeof(*st->nodes) * (size_t)(st->nnodes + 16));
+		if (!p) {
+			*err = -ENOMEM;
+			return NULL;
+		}
+		st->nodes = p;
+	}
+	struct rw_serve_node *n = &st->nodes[st->nnodes++];
+	memset(n, 0, sizeof(*n));
+	snprintf(n->node_id, sizeof(n->node_id), "%s", id);
+	snprintf(n->node_ip, sizeof(n->node_ip), "%s", ip);
+	return n;
+}
+
+static int
+replica_active(const char *state)
+{
+	return strcmp(state, "STARTING") == 0 || strcmp(state, "UPDATING") == 0 ||
+	       strcmp(state, "RECOVERING") == 0 || strcmp(state, "RUNNING") == 0;
+}
+
+void
+rw_serve_status_fini(struct rw_serve_status *st)
+{
+	if (!st)
+		return;
+	for (int i = 0; st->apps && i < st->napps; i++)
+		free(st->apps[i].deps);
+	free(st->apps);
+	free(st->nodes);
+	memset(st, 0, sizeof(*st));
+}
+
+static int
+parse_deployments(const struct rw_json *j, int deps, struct rw_serve_app *app,
+		  struct rw_serve_status *st, char *err, size_t errlen)
+{
+	int i, k, v, rv = 0;
+	int n = rw_json_size(j, deps);
+	if (n > RW_MAX_DEPS) {
+		snprintf(err, errlen, "application %s has more than %d deployments", app->name,
+			 RW_MAX_DEPS);
+		return -EMSGSIZE;
+	}
+	if (n == 0)
+		return 0;
+	app->deps = calloc((size_t)n, sizeof(*app->deps));
+	if (!app->deps)
+		return -ENOMEM;
+	RW_JSON_OBJ_FOREACH (j, deps, i, k, v) {
+		struct rw_serve_dep *d = &app->deps[app->ndeps++];
+		if (rw_json_type(j, v) != RW_JSON_OBJECT) {
+			snprintf(err, errlen, "deployment is not an object");
+			return -EINVAL;
+		}
+		jcopy(j, k, d->name, sizeof(d->name));
+		jcopy(j, rw_json_get(j, v, "status"), d->status, sizeof(d->status));
+		jcopy(j, rw_json_get(j, v, "message"), d->message, sizeof(d->message));
+		int64_t x;
+		d->replicas_target = -1;
+		if (rw_json_int(j, rw_json_get(j, v, "target_num_replicas"), &x) == 0)
+			d->replicas_target = (int)x;
+		else if (rw_json_int(j, rw_json_path(j, v, "deployment_config.num_replicas"), &x) ==
+			 0)
+			d->replicas_target = (int)x;
+		int reps = rw_json_get(j, v, "replicas"), ri, r;
+		if (reps >= 0 && rw_json_type(j, reps) != RW_JSON_ARRAY) {
+			snprintf(err, errlen, "replicas is not an array");
+			return -EINVAL;
+		}
+		RW_JSON_ARR_FOREACH (j, reps, ri, r) {
+			char state[24], nid[RW_ID_MAX], nip[64];
+			jcopy(j, rw_json_get(j, r, "state"), state, sizeof(state));
+			jcopy(j, rw_json_get(j, r, "node_id"), nid, sizeof(nid));
+			jcopy(j, rw_json_get(j, r, "node_ip"), nip, sizeof(nip));
+			if (strcmp(state, "RUNNING") == 0)
+				d->replicas_running++;
+			if (!nid[0] || !replica_active(state))
+				continue;
+			struct rw_serve_node *node = node_get(st, nid, nip, &rv);
+			if (!node) {
+				snprintf(err, errlen, "more than %d nodes", RW_MAX_NODES);
+				return rv;
+			}
+			node->replicas++;
+		}
+	}
+	return 0;
+}
+
+int
+rw_serve_status_parse(const char *body, size_t len, struct rw_serve_status *st, char *err,
+		      size_t errlen)
+{
+	struct rw_json j = {0};
+	int rv, i, k, v;
+
+	memset(st, 0, sizeof(*st));
+	if (errlen)
+		err[0] = 0;
+	if ((rv = rw_json_parse(&j, body, len, 65536, err, errlen)) != 0)
+		goto fail;
+	if (rw_json_type(&j, 0) != RW_JSON_OBJECT) {
+		snprintf(err, errlen, "serve status is not a JSON object");
+		rv = -EINVAL;
+		goto fail;
+	}
+	jcopy(&j, rw_json_get(&j, 0, "proxy_location"), st->proxy_location,
+	      sizeof(st->proxy_location));
+
+	int proxies = rw_json_get(&j, 0, "proxies");
+	RW_JSON_OBJ_FOREACH (&j, proxies, i, k, v) {
+		char nid[RW_ID_MAX], nip[64];
+		jcopy(&j, rw_json_get(&j, v, "node_id"), nid, sizeof(nid));
+		if (!nid[0])
+			jcopy(&j, k, nid, sizeof(nid));
+		jcopy(&j, rw_json_get(&j, v, "node_ip"), nip, sizeof(nip));
+		struct rw_serve_node *n = node_get(st, nid, nip, &rv);
+		if (!n) {
+			snprintf(err, errlen, "more than %d nodes", RW_MAX_NODES);
+			goto fail;
+		}
+		jcopy(&j, rw_json_get(&j, v, "status"), n->proxy_status, sizeof(n->proxy_status));
+	}
+
+	int apps = rw_json_get(&j, 0, "applications");
+	if (apps >= 0 && rw_json_type(&j, apps) != RW_JSON_OBJECT) {
+		snprintf(err, errlen, "applications is not an object");
+		rv = -EINVAL;
+		goto fail;
+	}
+	int napps = rw_json_size(&j, apps);
+	if (napps > RW_MAX_APPS) {
+		snprintf(err, errlen, "more than %d applications", RW_MAX_APPS);
+		rv = -EMSGSIZE;
+		goto fail;
+	}
+	if (napps > 0 && !(st->apps = calloc((size_t)napps, sizeof(*st->apps)))) {
+		rv = -ENOMEM;
+		goto fail;
+	}
+	RW_JSON_OBJ_FOREACH (&j, apps, i, k, v) {
+		struct rw_serve_app *a = &st->apps[st->napps++];
+		if (rw_json_type(&j, v) != RW_JSON_OBJECT) {
+			snprintf(err, errlen, "application is not an object");
+			rv = -EINVAL;
+			goto fail;
+		}
+		jcopy(&j, k, a->name, sizeof(a->name));
+		jcopy(&j, rw_json_get(&j, v, "status"), a->status, sizeof(a->status));
+		jcopy(&j, rw_json_get(&j, v, "message"), a->message, sizeof(a->message));
+		jcopy(&j, rw_json_get(&j, v, "route_prefix"), a->route_prefix,
+		      sizeof(a->route_prefix));
+		int deps = rw_json_get(&j, v, "deployments");
+		if (deps >= 0 && rw_json_type(&j, deps) != RW_JSON_OBJECT) {
+			snprintf(err, errlen, "deployments is not an object");
+			rv = -EINVAL;
+			goto fail;
+		}
+		if ((rv = parse_deployments(&j, deps, a, st, err, errlen)) != 0)
+			goto fail;
+	}
+
+	uint64_t h = 1469598103934665603ULL;
+	h = fnv_s(h, st->proxy_location);
+	for (int a = 0; a < st->napps; a++) {
+		h = fnv_s(h, st->apps[a].name);
+		h = fnv_s(h, st->apps[a].status);
+		h = fnv_s(h, st->apps[a].message);
+		h = fnv_s(h, st->apps[a].route_prefix);
+		for (int d = 0; d < st->apps[a].ndeps; d++) {
+			const struct rw_serve_dep *dp = &st->apps[a].deps[d];
+			h = fnv_s(h, dp->name);
+			h = fnv_s(h, dp->status);
+			h = fnv_s(h, dp->message);
+			h = fnv(h, &dp->replicas_running, sizeof(int));
+			h = fnv(h, &dp->replicas_target, sizeof(int));
+		}
+	}
+	for (int n = 0; n < st->nnodes; n++) {
+		h = fnv_s(h, st->nodes[n].node_id);
+		h = fnv_s(h, st->nodes[n].node_ip);
+		h = fnv_s(h, st->nodes[n].proxy_status);
+		h = fnv(h, &st->nodes[n].replicas, sizeof(int));
+	}
+	st->digest = h;
+	rw_json_fini(&j);
+	return 0;
+fail:
+	rw_json_fini(&j);
+	rw_serve_status_fini(st);
+	return rv;
+}
+
+/* ---- jobs ---- */
+
+int
+rw_job_terminal(const char *s)
+{
+	return strcmp(s, "STOPPED") == 0 || strcmp(s, "SUCCEEDED") == 0 || strcmp(s, "FAILED") == 0;
+}
+
+static int
+transport_reason(const struct rw_http_outcome *o, char *reason, size_t rl)
+{
+	if (o->err == 0)
+		return 0;
+	enum rw_probe_state st;
+	transport(o, "dashboard", RW_PROBE_REFUSED, &st, reason, rl);
+	return o->err;
+}
+
+int
+rw_job_parse(const struct rw_http_outcome *o, struct rw_job_outcome *out, char *reason, size_t rl)
+{
+	struct rw_json j = {0};
+	char snip[SNIPPET + 8];
+	int rv;
+
+	memset(out, 0, sizeof(*out));
+	reason[0] = 0;
+	if ((rv = transport_reason(o, reason, rl)) != 0)
+		return rv;
+	rw_snippet(o->body, o->body_len, SNIPPET, snip, sizeof(snip));
+	if (o->status == 404) {
+		snprintf(reason, rl, "%s", snip[0] ? snip : "job does not exist");
+		return 0;
+	}
+	if (o->status != 200) {
+		snprintf(reason, rl, "unexpected answer %ld: %s", o->status, snip);
+		return -EPROTO;
+	}
+	if ((rv = rw_json_parse(&j, o->body, o->body_len, 4096, reason, rl)) != 0)
+		goto out;
+	if (rw_json_type(&j, 0) != RW_JSON_OBJECT) {
+		snprintf(reason, rl, "job details are not a JSON object");
+		rv = -EINVAL;
+		goto out;
+	}
+	jcopy(&j, rw_json_get(&j, 0, "status"), out->status, sizeof(out->status));
+	if (!out->status[0]) {
+		snprintf(reason, rl, "job details without a status");
+		rv = -EINVAL;
+		goto out;
+	}
+	jcopy(&j, rw_json_get(&j, 0, "message"), out->message, sizeof(out->message));
+	out->start_time_ms = out->end_time_ms = -1;
+	rw_json_int(&j, rw_json_get(&j, 0, "start_time"), &out->start_time_ms);
+	rw_json_int(&j, rw_json_get(&j, 0, "end_time"), &out->end_time_ms);
+	out->found = 1;
+out:
+	rw_json_fini(&j);
+	return rv;
+}
+
+int
+rw_job_submit_result(const struct rw_http_outcome *o, char *reason, size_t rl)
+{
+	char snip[SNIPPET + 8];
+	int rv;
+	reason[0] = 0;
+	if ((rv = transport_reason(o, reason, rl)) != 0)
+		return rv;
+	if (o->status == 200)
+		return snprintf(reason, rl, "submitted"), 0;
+	if (o->status == 500 && body_has(o, "Please use a different submission_id"))
+		return snprintf(reason, rl, "already submitted"), 1;
+	rw_snippet(o->body, o->body_len, 200, snip, sizeof(snip));
+	snprintf(reason, rl, "job submit failed: %ld: %s", o->status, snip);
+	return -EPROTO;
+}
+
+int
+rw_serve_put_result(const struct rw_http_outcome *o, char *reason, size_t rl)
+{
+	char snip[400];
+	int rv;
+	reason[0] = 0;
+	if ((rv = transport_reason(o, reason, rl)) != 0)
+		return rv;
+	if (o->status == 200)
+		return snprintf(reason, rl, "accepted"), 0;
+	rw_snippet(o->body, o->body_len, 380, snip, sizeof(snip));
+	snprintf(reason, rl, "serve config rejected: %ld: %s", o->status, snip);
+	return -EPROTO;
+}

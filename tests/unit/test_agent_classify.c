@@ -1,0 +1,326 @@
+/*
+ * test_agent_classify.c - every answer form Ray gives to the agent's probes,
+ * including garbage, mapped to a probe state and reason.
+ */
+#include <errno.h>
+#include <stdlib.h>
+
+#include "classify.h"
+#include "rwtest.h"
+
+struct ccase {
+	enum rw_probe_kind kind;
+	int err;
+	long status;
+	const char *body;
+	enum rw_probe_state want;
+	const char *reason_has; /* substring of the reason, or NULL */
+};
+
+static const char garbage[] = "\x01\xff\x00zz\x1b[31m";
+
+static const struct ccase ccases[] = {
+    /* raylet: dashboard agent 52365 /api/local_raylet_healthz */
+    {RW_KIND_RAYLET, 0, 200, "success", RW_PROBE_OK, "success"},
+    {RW_KIND_RAYLET, 0, 200, "success\n", RW_PROBE_OK, "success"},
+    {RW_KIND_RAYLET, 0, 503, "Local Raylet failed", RW_PROBE_FAIL, "Local Raylet failed"},
+    {RW_KIND_RAYLET, 0, 503, "Health check failed due to: RpcError INTERNAL", RW_PROBE_FAIL,
+     "Health check failed due to"},
+    {RW_KIND_RAYLET, -ECONNREFUSED, 0, NULL, RW_PROBE_REFUSED, "refused"},
+    {RW_KIND_RAYLET, -ETIMEDOUT, 0, NULL, RW_PROBE_TIMEOUT, "timeout"},
+    {RW_KIND_RAYLET, -EMSGSIZE, 0, NULL, RW_PROBE_ERROR, "larger"},
+    {RW_KIND_RAYLET, -EPROTO, 0, NULL, RW_PROBE_ERROR, "transport"},
+    {RW_KIND_RAYLET, 0, 200, "raylet: success\ngcs: success", RW_PROBE_ERROR, "unexpected"},
+    {RW_KIND_RAYLET, 0, 200, "", RW_PROBE_ERROR, "unexpected answer 200"},
+    {RW_KIND_RAYLET, 0, 404, "404: Not Found", RW_PROBE_ERROR, "404"},
+    {RW_KIND_RAYLET, 0, 500, garbage, RW_PROBE_ERROR, "500"},
+    {RW_KIND_RAYLET, 0, 200, "successful", RW_PROBE_ERROR, NULL},
+    /* GCS: dashboard head 8265 /api/gcs_healthz */
+    {RW_KIND_GCS, 0, 200, "success", RW_PROBE_OK, "success"},
+    {RW_KIND_GCS, 0, 503, "503: Health check failed: GCS unavailable", RW_PROBE_FAIL,
+     "Health check failed"},
+    {RW_KIND_GCS, 0, 503, "", RW_PROBE_FAIL, "503"},
+    {RW_KIND_GCS, -ETIMEDOUT, 0, NULL, RW_PROBE_TIMEOUT, NULL},
+    {RW_KIND_GCS, -ECONNREFUSED, 0, NULL, RW_PROBE_REFUSED, "dashboard"},
+    {RW_KIND_GCS, 0, 502, "Bad gateway", RW_PROBE_ERROR, "502"},
+    /* serve proxy 8000 /-/healthz */
+    {RW_KIND_PROXY, 0, 200, "success", RW_PROBE_OK, "success"},
+    {RW_KIND_PROXY, 0, 503, "This node is being drained.", RW_PROBE_DRAINING, "drained"},
+    {RW_KIND_PROXY, 0, 503, "Route table is not populated yet.", RW_PROBE_STARTING, "Route table"},
+    {RW_KIND_PROXY, 0, 503, "No replicas are available yet.", RW_PROBE_STARTING, "No replicas"},
+    {RW_KIND_PROXY, -ECONNREFUSED, 0, NULL, RW_PROBE_ABSENT, "no serve proxy"},
+    {RW_KIND_PROXY, -ETIMEDOUT, 0, NULL, RW_PROBE_TIMEOUT, NULL},
+    {RW_KIND_PROXY, 0, 503, "Something else", RW_PROBE_FAIL, "Something else"},
+    {RW_KIND_PROXY, 0, 404,
+     "Path '/-/healthz' not found. Ping http://.../-/routes for available routes.", RW_PROBE_ERROR,
+     "404"},
+    {RW_KIND_PROXY, 0, 200, "{\"/fruit\":\"fruit_app\"}", RW_PROBE_ERROR, "unexpected"},
+    {RW_KIND_PROXY, 0, 200, garbage, RW_PROBE_ERROR, NULL},
+    {RW_KIND_PROXY, -EMSGSIZE, 0, NULL, RW_PROBE_ERROR, "larger"},
+    /* serve applications API */
+    {RW_KIND_SERVE_API, 0, 200, "{}", RW_PROBE_OK, NULL},
+    {RW_KIND_SERVE_API, 0, 503,
+     "Failed to get a response from the controller. The GCS may be down, please retry later: x",
+     RW_PROBE_FAIL, "GCS may be down"},
+    {RW_KIND_SERVE_API, 0, 501, "Serve dependencies are not installed.", RW_PROBE_ERROR, "501"},
+    {RW_KIND_SERVE_API, -ECONNREFUSED, 0, NULL, RW_PROBE_REFUSED, NULL},
+};
+
+static void
+test_classify_table(void)
+{
+	for (size_t i = 0; i < sizeof(ccases) / sizeof(ccases[0]); i++) {
+		const struct ccase *c = &ccases[i];
+		struct rw_http_outcome o = {c->err, c->status, c->body, 0};
+		char reason[RW_REASON_MAX];
+		if (c->body)
+			o.body_len = c->body == garbage ? sizeof(garbage) - 1 : strlen(c->body);
+		enum rw_probe_state st = rw_classify(c->kind, &o, reason, sizeof(reason));
+		if (st != c->want || (c->reason_has && !strstr(reason, c->reason_has))) {
+			fprintf(stderr, "  case %zu (%s %ld): got %s \"%s\", want %s ~\"%s\"\n", i,
+				rw_probe_kind_name(c->kind), c->status, rw_probe_state_name(st),
+				reason, rw_probe_state_name(c->want),
+				c->reason_has ? c->reason_has : "");
+			rwt_failed = 1;
+		}
+		for (const char *p = reason; *p; p++)
+			CHECK((unsigned char)*p >= 0x20 && (unsigned char)*p < 0x7f);
+	}
+}
+
+static void
+test_snippet_bounded(void)
+{
+	char big[5000], out[100];
+	memset(big, 'A', sizeof(big));
+	rw_snippet(big, sizeof(big), 80, out, sizeof(out));
+	CHECK_EQ_INT(strlen(out), 83);
+	rw_snippet("  a\nb\t ", 7, 80, out, sizeof(out));
+	CHECK_EQ_STR(out, "a b");
+	rw_snippet(NULL, 10, 80, out, sizeof(out));
+	CHECK_EQ_STR(out, "");
+}
+
+static char *
+slurp(const char *name, size_t *len)
+{
+	char path[1024];
+	const char *src = getenv("RW_SOURCE_DIR");
+	snprintf(path, sizeof(path), "%s/../shared/corpus/ray-api/%s", src ? src : "/work/main",
+		 name);
+	FILE *f = fopen(path, "rb");
+	if (!f) {
+		snprintf(path, sizeof(path), "/work/shared/corpus/ray-api/%s", name);
+		f = fopen(path, "rb");
+	}
+	if (!f)
+		return NULL;
+	char *buf = malloc(1 << 20);
+	*len = fread(buf, 1, (1 << 20) - 1, f);
+	buf[*len] = 0;
+	fclose(f);
+	return buf;
+}
+
+static void
+test_serve_fruit_math(void)
+{
+	size_t len;
+	char *body = slurp("serve-applications-fruit-math.json", &len);
+	if (!body) {
+		printf("  (corpus not found, skipped)\n");
+		return;
+	}
+	struct rw_serve_status st;
+	char err[200];
+	CHECK_EQ_INT(rw_serve_status_parse(body, len, &st, err, sizeof(err)), 0);
+	CHECK_EQ_STR(st.proxy_location, "EveryNode");
+	CHECK_EQ_INT(st.napps, 2);
+	int found = 0;
+	for (int i = 0; i < st.napps; i++) {
+		if (strcmp(st.apps[i].name, "fruit_app") == 0) {
+			found = 1;
+			CHECK_EQ_STR(st.apps[i].status, "RUNNING");
+			CHECK_EQ_STR(st.apps[i].route_prefix, "/fruit");
+			CHECK(st.apps[i].ndeps >= 2);
+			for (int d = 0; d < st.apps[i].ndeps; d++)
+				if (strcmp(st.apps[i].deps[d].name, "MangoStand") == 0) {
+					CHECK_EQ_INT(st.apps[i].deps[d].replicas_running, 2);
+					CHECK_EQ_INT(st.apps[i].deps[d].replicas_target, 2);
+				}
+		}
+	}
+	CHECK(found);
+	CHECK_EQ_INT(st.nnodes, 2);
+	int replicas = 0;
+	for (int n = 0; n < st.nnodes; n++) {
+		CHECK_EQ_STR(st.nodes[n].proxy_status, "HEALTHY");
+		replicas += st.nodes[n].replicas;
+	}
+	CHECK(replicas > 0);
+	uint64_t d1 = st.digest;
+	rw_serve_status_fini(&st);
+	CHECK_EQ_INT(rw_serve_status_parse(body, len, &st, err, sizeof(err)), 0);
+	CHECK(st.digest == d1);
+	rw_serve_status_fini(&st);
+	free(body);
+}
+
+static void
+test_serve_simple_app(void)
+{
+	size_t len;
+	char *body = slurp("serve-applications-simple-app.json", &len);
+	if (!body)
+		return;
+	struct rw_serve_status st;
+	char err[200];
+	CHECK_EQ_INT(rw_serve_status_parse(body, len, &st, err, sizeof(err)), 0);
+	CHECK_EQ_INT(st.napps, 1);
+	/* head + the worker with the replica have proxies; the other worker has none. */
+	int proxies = 0;
+	for (int n = 0; n < st.nnodes; n++)
+		proxies += st.nodes[n].proxy_status[0] != 0;
+	CHECK_EQ_INT(proxies, 2);
+	rw_serve_status_fini(&st);
+	free(body);
+}
+
+static void
+test_serve_empty_and_bad(void)
+{
+	const char *empty =
+	    "{\"deploy_mode\": \"MULTI_APP\", \"controller_info\": {}, \"proxies\": "
+	    "{}, \"applications\": {}, \"target_capacity\": null}";
+	struct rw_serve_status st;
+	char err[200];
+	CHECK_EQ_INT(rw_serve_status_parse(empty, strlen(empty), &st, err, sizeof(err)), 0);
+	CHECK_EQ_INT(st.napps, 0);
+	CHECK_EQ_INT(st.nnodes, 0);
+	uint64_t d = st.digest;
+	rw_serve_status_fini(&st);
+
+	static const char *bad[] = {
+	    "",
+	    "{",
+	    "[1,2]",
+	    "null",
+	    "{\"applications\": []}",
+	    "{\"applications\": {\"a\": 5}}",
+	    "{\"applications\": {\"a\": {\"deployments\": 3}}}",
+	    "{\"applications\": {\"a\": {\"deployments\": {\"d\": {\"replicas\": {}}}}}}",
+	    "{\"a\":1}{\"b\":2}",
+	    "\xff\xfe"};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		int rv = rw_serve_status_parse(bad[i], strlen(bad[i]), &st, err, sizeof(err));
+		if (rv == 0) {
+			fprintf(stderr, "  bad[%zu] accepted\n", i);
+			rwt_failed = 1;
+			rw_serve_status_fini(&st);
+		}
+		CHECK(st.apps == NULL && st.nodes == NULL);
+	}
+
+	/* A change in a replica count changes the digest. */
+	const char *a = "{\"applications\":{\"x\":{\"status\":\"RUNNING\",\"deployments\":{\"d\":"
+			"{\"status\":\"HEALTHY\",\"replicas\":[{\"node_id\":\"n1\",\"node_ip\":\"1."
+			"2.3.4\",\"state\":\"RUNNING\"}]}}}}}";
+	const char *b = "{\"applications\":{\"x\":{\"status\":\"RUNNING\",\"deployments\":{\"d\":"
+			"{\"status\":\"HEALTHY\",\"replicas\":[{\"node_id\":\"n1\",\"node_ip\":\"1."
+			"2.3.4\",\"state\":\"RUNNING\"},{\"node_id\":\"n2\",\"state\":\"STARTING\"}"
+			"]}}}}}";
+	CHECK_EQ_INT(rw_serve_status_parse(a, strlen(a), &st, err, sizeof(err)), 0);
+	uint64_t da = st.digest;
+	CHECK(da != d);
+	CHECK_EQ_INT(st.nnodes, 1);
+	CHECK_EQ_INT(st.nodes[0].replicas, 1);
+	rw_serve_status_fini(&st);
+	CHECK_EQ_INT(rw_serve_status_parse(b, strlen(b), &st, err, sizeof(err)), 0);
+	CHECK(st.digest != da);
+	CHECK_EQ_INT(st.nnodes, 2);
+	CHECK_EQ_INT(st.apps[0].deps[0].replicas_running, 1);
+	rw_serve_status_fini(&st);
+}
+
+static void
+test_serve_too_many_apps(void)
+{
+	struct rw_buf b;
+	rw_buf_init(&b, 1 << 20);
+	rw_buf_puts(&b, "{\"applications\":{");
+	for (int i = 0; i < RW_MAX_APPS + 1; i++)
+		rw_buf_printf(&b, "%s\"a%d\":{\"status\":\"RUNNING\"}", i ? "," : "", i);
+	rw_buf_puts(&b, "}}");
+	struct rw_serve_status st;
+	char err[200];
+	CHECK_EQ_INT(rw_serve_status_parse(b.data, b.len, &st, err, sizeof(err)), -EMSGSIZE);
+	rw_buf_fini(&b);
+}
+
+static void
+test_jobs(void)
+{
+	struct rw_job_outcome jo;
+	char reason[RW_MSG_MAX];
+	size_t len;
+	char *body = slurp("job-details-running.json", &len);
+	if (body) {
+		struct rw_http_outcome o = {0, 200, body, len};
+		CHECK_EQ_INT(rw_job_parse(&o, &jo, reason, sizeof(reason)), 0);
+		CHECK_EQ_INT(jo.found, 1);
+		CHECK_EQ_STR(jo.status, "RUNNING");
+		CHECK_EQ_STR(jo.message, "Job is currently running.");
+		CHECK_EQ_INT(jo.start_time_ms, 1718020000123LL);
+		CHECK_EQ_INT(jo.end_time_ms, -1);
+		free(body);
+	}
+	struct rw_http_outcome nf = {0, 404, "Job x does not exist", 20};
+	CHECK_EQ_INT(rw_job_parse(&nf, &jo, reason, sizeof(reason)), 0);
+	CHECK_EQ_INT(jo.found, 0);
+	struct rw_http_outcome g = {0, 200, "not json", 8};
+	CHECK(rw_job_parse(&g, &jo, reason, sizeof(reason)) < 0);
+	struct rw_http_outcome ns = {0, 200, "{\"x\":1}", 7};
+	CHECK(rw_job_parse(&ns, &jo, reason, sizeof(reason)) < 0);
+	struct rw_http_outcome rf = {-ECONNREFUSED, 0, NULL, 0};
+	CHECK_EQ_INT(rw_job_parse(&rf, &jo, reason, sizeof(reason)), -ECONNREFUSED);
+	CHECK(rw_job_terminal("SUCCEEDED") && rw_job_terminal("FAILED") &&
+	      rw_job_terminal("STOPPED") && !rw_job_terminal("RUNNING") &&
+	      !rw_job_terminal("PENDING"));
+
+	const char *dup = "Traceback ... RuntimeError: Request failed with status code 400: "
+			  "ValueError: Job with submission_id s1 already exists. Please use a "
+			  "different submission_id.";
+	struct rw_http_outcome d = {0, 500, dup, strlen(dup)};
+	CHECK_EQ_INT(rw_job_submit_result(&d, reason, sizeof(reason)), 1);
+	struct rw_http_outcome ok = {0, 200, "{\"job_id\":\"s1\",\"submission_id\":\"s1\"}", 36};
+	CHECK_EQ_INT(rw_job_submit_result(&ok, reason, sizeof(reason)), 0);
+	const char *na = "No available agent to submit job, please try again later.";
+	struct rw_http_outcome e = {0, 500, na, strlen(na)};
+	CHECK(rw_job_submit_result(&e, reason, sizeof(reason)) < 0);
+	CHECK(strstr(reason, "No available agent") != NULL);
+	struct rw_http_outcome bad = {0, 400, "Traceback: unexpected key", 25};
+	CHECK(rw_job_submit_result(&bad, reason, sizeof(reason)) < 0);
+
+	struct rw_http_outcome put_ok = {0, 200, "", 0};
+	CHECK_EQ_INT(rw_serve_put_result(&put_ok, reason, sizeof(reason)), 0);
+	struct rw_http_outcome put_bad = {0, 400, "1 validation error for ServeDeploySchema", 40};
+	CHECK(rw_serve_put_result(&put_bad, reason, sizeof(reason)) < 0);
+	CHECK(strstr(reason, "validation error") != NULL);
+}
+
+static const struct rwt_case cases[] = {
+    {"classify table", test_classify_table},
+    {"snippet bounded", test_snippet_bounded},
+    {"serve fruit+math corpus", test_serve_fruit_math},
+    {"serve simple app corpus", test_serve_simple_app},
+    {"serve empty and malformed", test_serve_empty_and_bad},
+    {"serve too many apps", test_serve_too_many_apps},
+    {"jobs", test_jobs},
+    {NULL, NULL},
+};
+
+int
+main(void)
+{
+	return rwt_run(cases);
+}
