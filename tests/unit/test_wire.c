@@ -1097,6 +1097,121 @@ t_limits(void)
 	rw_buf_fini(&b);
 }
 
+/* ---- fuzz seeds ---- */
+
+/*
+ * The seeds of tests/fuzz/corpus/fuzz_wire/ are sealed messages made here
+ * with TEST_KEY. With RW_WIRE_WRITE_CORPUS=<dir> this case writes them;
+ * otherwise it checks that the committed files are exactly what it makes
+ * (under RW_SOURCE_DIR), so the corpus never goes stale.
+ */
+static int
+make_seed(int which, struct rw_buf *sealed)
+{
+	struct rw_wire_key k;
+	struct rw_wire_hdr h = sample_hdr();
+	struct rw_buf payload;
+	struct rw_report rep;
+	struct rw_reply rpl;
+	int rv = 0;
+
+	test_key(&k);
+	rw_buf_init(&payload, RW_WIRE_MAX_MSG);
+	h.type = RW_WIRE_REPORT;
+	switch (which) {
+	case 0:
+		fill_report(&rep);
+		rv = rw_report_encode(&rep, &payload);
+		rw_report_fini(&rep);
+		break;
+	case 1:
+		memset(&rep, 0, sizeof(rep));
+		snprintf(rep.ns, sizeof(rep.ns), "default");
+		snprintf(rep.pod, sizeof(rep.pod), "raycluster-kuberay-worker-small-group-7x2q");
+		snprintf(rep.node_type, sizeof(rep.node_type), "worker");
+		snprintf(rep.group, sizeof(rep.group), "small-group");
+		rep.rayservice = 1;
+		rep.live = 1;
+		snprintf(rep.ready_reason, sizeof(rep.ready_reason), "proxy absent");
+		rep.raylet = (struct rw_probe){RW_PROBE_OK, "", 10};
+		rep.proxy = (struct rw_probe){RW_PROBE_ABSENT, "connection refused", 11};
+		rv = rw_report_encode(&rep, &payload);
+		break;
+	case 2:
+		h.type = RW_WIRE_REPLY;
+		fill_reply(&rpl);
+		rv = rw_reply_encode(&rpl, &payload);
+		rw_reply_fini(&rpl);
+		break;
+	case 3:
+		h.type = RW_WIRE_REPLY;
+		memset(&rpl, 0, sizeof(rpl));
+		rpl.proxy_expected = 0;
+		rpl.heartbeat_ms = 1000;
+		snprintf(rpl.stop_job, sizeof(rpl.stop_job), "job-1");
+		rv = rw_reply_encode(&rpl, &payload);
+		break;
+	}
+	if (rv == 0)
+		rv = rw_wire_seal(&k, &h, payload.data, payload.len, sealed);
+	rw_buf_fini(&payload);
+	return rv;
+}
+
+static void
+t_fuzz_seeds(void)
+{
+	static const char *const names[] = {"report_head_full", "report_worker", "reply_full",
+					    "reply_small"};
+	const char *outdir = getenv("RW_WIRE_WRITE_CORPUS");
+	const char *src = getenv("RW_SOURCE_DIR");
+	struct rw_wire_key k;
+	char path[1024], err[256];
+
+	test_key(&k);
+	for (int i = 0; i < 4; i++) {
+		struct rw_buf b;
+		struct rw_wire_hdr h;
+		const char *payload;
+		rw_buf_init(&b, RW_WIRE_MAX_MSG);
+		CHECK_EQ_INT(make_seed(i, &b), 0);
+		/* Every seed opens and decodes. */
+		CHECK_EQ_INT(rw_wire_open(&k, b.data, b.len, &h, &payload), 0);
+		if (h.type == RW_WIRE_REPORT) {
+			struct rw_report r;
+			CHECK_EQ_INT(rw_report_decode(payload, h.len, &r, err, sizeof(err)), 0);
+			rw_report_fini(&r);
+		} else {
+			struct rw_reply r;
+			CHECK_EQ_INT(rw_reply_decode(payload, h.len, &r, err, sizeof(err)), 0);
+			rw_reply_fini(&r);
+		}
+		if (outdir && *outdir) {
+			snprintf(path, sizeof(path), "%s/%s", outdir, names[i]);
+			write_file(path, b.data, b.len);
+		} else if (src && *src) {
+			snprintf(path, sizeof(path), "%s/tests/fuzz/corpus/fuzz_wire/%s", src,
+				 names[i]);
+			FILE *f = fopen(path, "rb");
+			CHECK(f != NULL);
+			if (f) {
+				char *have = malloc(b.len + 1);
+				size_t got = have ? fread(have, 1, b.len + 1, f) : 0;
+				if (got != b.len || memcmp(have, b.data, b.len) != 0)
+					fprintf(
+					    stderr,
+					    "  %s is stale: regenerate with "
+					    "RW_WIRE_WRITE_CORPUS=tests/fuzz/corpus/fuzz_wire\n",
+					    path);
+				CHECK(got == b.len && memcmp(have, b.data, b.len) == 0);
+				free(have);
+				fclose(f);
+			}
+		}
+		rw_buf_fini(&b);
+	}
+}
+
 int
 main(void)
 {
@@ -1120,6 +1235,7 @@ main(void)
 	    {"reply rejects", t_reply_rejects},
 	    {"unknown keys ignored", t_unknown_keys_ignored},
 	    {"limits", t_limits},
+	    {"fuzz seeds", t_fuzz_seeds},
 	    {NULL, NULL},
 	};
 	const char *t = getenv("TMPDIR");
