@@ -56,6 +56,9 @@ int rw_httpd_port(const struct rw_httpd *s);
 /* Requests served so far. */
 unsigned long rw_httpd_requests(const struct rw_httpd *s);
 
+/* TCP connections accepted so far (including those closed at once over max_conns). */
+unsigned long rw_httpd_connections(const struct rw_httpd *s);
+
 /* Close the listener and every connection; closed(ud) runs when all handles are released. */
 void rw_httpd_free(struct rw_httpd *s, void (*closed)(void *ud), void *ud);
 
