@@ -73,6 +73,12 @@ void rw_http_cancel(struct rw_http_call *call);
 int rw_http_inflight(const struct rw_http *h);
 
 /*
+ * New TCP connections opened so far (the sum of CURLINFO_NUM_CONNECTS over
+ * finished calls); a reused keep-alive connection does not count.
+ */
+unsigned long rw_http_connects(const struct rw_http *h);
+
+/*
  * Cancel everything and release the client. Its uv handles close
  * asynchronously: run the loop afterwards until it has no more work; `closed`
  * (may be NULL) runs when everything is released.

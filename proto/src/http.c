@@ -1,0 +1,800 @@
+/*
+ * http.c - asynchronous HTTP client: libcurl's multi_socket API driven by a
+ * libuv loop (see rw/http.h).
+ *
+ * One CURLM per client holds the connection and DNS caches, so keep-alive
+ * connections are reused across calls. Easy handles (with their call record
+ * and body buffer) are kept in a small free pool and reset for reuse.
+ *
+ * Glue rules (libcurl 7.88 multi-uv pattern, with its known pitfalls fixed):
+ * curl's timer callback only arms a uv timer (0 ms becomes 1 ms) and never
+ * calls curl_multi_socket_action itself; poll errors are passed on as
+ * CURL_CSELECT_ERR; curl_multi_info_read is drained after every
+ * socket_action; a transfer's result is read before the handle is removed.
+ *
+ * User code runs in two places: the done callback (called outside of any
+ * curl call) and on_data (called from curl's write callback, inside
+ * socket_action). Calls into this module made from on_data that would
+ * re-enter curl (start, cancel of a running call, free) are deferred to a
+ * zero-delay uv timer or to the end of the current socket_action.
+ */
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include <curl/curl.h>
+
+#include "rw/buf.h"
+#include "rw/http.h"
+
+#define DEF_MAX_BODY (1024 * 1024)
+#define POOL_MAX 16
+#define KEEP_BODY_CAP (64 * 1024) /* pooled body buffers above this are released */
+#define MAX_CONNECTS 32		  /* curl's connection cache size */
+
+enum call_state {
+	C_FREE,	      /* in the pool */
+	C_ACTIVE,     /* added to the multi handle */
+	C_DEFER_ADD,  /* started from inside curl: add from the defer timer */
+	C_DEFER_FAIL, /* failed before reaching curl: complete from the defer timer */
+	C_DONE,	      /* its done callback is running */
+};
+
+struct sock_ctx {
+	uv_poll_t poll;
+	struct rw_http *h;
+	curl_socket_t fd;
+	struct sock_ctx *prev, *next;
+};
+
+struct rw_http_call {
+	struct rw_http *h;
+	CURL *easy;
+	struct rw_http_call **list; /* list this call is linked in, or NULL */
+	struct rw_http_call *prev, *next;
+	enum call_state state;
+	int in_multi;
+	int cancelled;
+	int overflow; /* body exceeded max_body */
+	int aborted;  /* on_data returned non-zero */
+	int fail_err; /* for C_DEFER_FAIL */
+	rw_http_done_cb done;
+	void *ud;
+	rw_http_data_cb on_data;
+	struct rw_buf body;
+	struct curl_slist *hdrs;
+	long retry_after;
+	char errbuf[CURL_ERROR_SIZE];
+};
+
+struct rw_http {
+	uv_loop_t *loop;
+	CURLM *multi;
+	uv_timer_t timer;	       /* curl's timeout */
+	uv_timer_t defer;	       /* deferred work */
+	struct rw_http_call *active;   /* in the multi handle */
+	struct rw_http_call *deferred; /* waiting for the defer timer */
+	struct rw_http_call *draining; /* being handled by the defer timer */
+	struct rw_http_call *pool;
+	int npool;
+	struct sock_ctx *socks;
+	int inflight;
+	unsigned long connects;
+	int in_curl;
+	int closing;
+	int torn_down;
+	int open_handles;
+	void (*closed)(void *ud);
+	void *closed_ud;
+};
+
+static void teardown(struct rw_http *h);
+
+/* ---- lists ---- */
+
+static void
+list_push(struct rw_http_call **head, struct rw_http_call *c)
+{
+	c->list = head;
+	c->prev = NULL;
+	c->next = *head;
+	if (*head)
+		(*head)->prev = c;
+	*head = c;
+}
+
+static void
+list_unlink(struct rw_http_call *c)
+{
+	if (!c->list)
+		return;
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		*c->list = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	c->prev = c->next = NULL;
+	c->list = NULL;
+}
+
+/* ---- uv handle bookkeeping ---- */
+
+static void
+handle_closed(struct rw_http *h)
+{
+	if (--h->open_handles > 0 || !h->torn_down)
+		return;
+	void (*cb)(void *) = h->closed;
+	void *ud = h->closed_ud;
+	free(h);
+	if (cb)
+		cb(ud);
+}
+
+static void
+timer_closed(uv_handle_t *hd)
+{
+	handle_closed(hd->data);
+}
+
+static void
+sock_closed(uv_handle_t *hd)
+{
+	struct sock_ctx *s = hd->data;
+	struct rw_http *h = s->h;
+	free(s);
+	handle_closed(h);
+}
+
+static void
+sock_close(struct sock_ctx *s)
+{
+	struct rw_http *h = s->h;
+	if (s->prev)
+		s->prev->next = s->next;
+	else
+		h->socks = s->next;
+	if (s->next)
+		s->next->prev = s->prev;
+	s->prev = s->next = NULL;
+	uv_poll_stop(&s->poll);
+	uv_close((uv_handle_t *)&s->poll, sock_closed);
+}
+
+/* ---- call records ---- */
+
+static void
+call_destroy(struct rw_http_call *c)
+{
+	if (!c)
+		return;
+	curl_slist_free_all(c->hdrs);
+	if (c->easy)
+		curl_easy_cleanup(c->easy);
+	rw_buf_fini(&c->body);
+	free(c);
+}
+
+/* Return a finished call to the pool (or free it). */
+static void
+call_recycle(struct rw_http_call *c)
+{
+	struct rw_http *h = c->h;
+	list_unlink(c);
+	curl_slist_free_all(c->hdrs);
+	c->hdrs = NULL;
+	c->state = C_FREE;
+	if (h->torn_down || h->npool >= POOL_MAX) {
+		call_destroy(c);
+		return;
+	}
+	rw_buf_reset(&c->body);
+	if (c->body.cap > KEEP_BODY_CAP)
+		rw_buf_fini(&c->body);
+	list_push(&h->pool, c);
+	h->npool++;
+}
+
+static struct rw_http_call *
+call_get(struct rw_http *h)
+{
+	struct rw_http_call *c = h->pool;
+	if (c) {
+		list_unlink(c);
+		h->npool--;
+		curl_easy_reset(c->easy);
+	} else {
+		c = calloc(1, sizeof(*c));
+		if (!c)
+			return NULL;
+		c->easy = curl_easy_init();
+		if (!c->easy) {
+			free(c);
+			return NULL;
+		}
+		c->h = h;
+		rw_buf_init(&c->body, DEF_MAX_BODY);
+	}
+	c->in_multi = 0;
+	c->cancelled = 0;
+	c->overflow = 0;
+	c->aborted = 0;
+	c->fail_err = 0;
+	c->retry_after = -1;
+	c->errbuf[0] = '\0';
+	return c;
+}
+
+/* ---- curl callbacks ---- */
+
+static size_t
+write_cb(char *p, size_t size, size_t n, void *ud)
+{
+	struct rw_http_call *c = ud;
+	size_t len = size * n;
+	if (c->cancelled || c->h->closing)
+		return 0;
+	if (c->on_data) {
+		if (c->on_data(p, len, c->ud) != 0) {
+			c->aborted = 1;
+			return 0;
+		}
+		/* on_data may have cancelled this call or freed the client. */
+		return c->cancelled || c->h->closing ? 0 : len;
+	}
+	if (rw_buf_append(&c->body, p, len) != 0) {
+		c->overflow = 1;
+		return 0;
+	}
+	return len;
+}
+
+/* Seconds from a Retry-After value: delay-seconds or an HTTP-date. */
+static long
+parse_retry_after(const char *v, size_t len)
+{
+	char tmp[64];
+	while (len && (*v == ' ' || *v == '\t')) {
+		v++;
+		len--;
+	}
+	while (len && (v[len - 1] == '\r' || v[len - 1] == '\n' || v[len - 1] == ' ' ||
+		       v[len - 1] == '\t'))
+		len--;
+	if (len == 0 || len >= sizeof(tmp))
+		return -1;
+	memcpy(tmp, v, len);
+	tmp[len] = '\0';
+	if (tmp[0] >= '0' && tmp[0] <= '9') {
+		char *end;
+		long s = strtol(tmp, &end, 10);
+		return *end == '\0' && s >= 0 ? s : -1;
+	}
+	time_t t = curl_getdate(tmp, NULL);
+	if (t == (time_t)-1)
+		return -1;
+	time_t now = time(NULL);
+	return t > now ? (long)(t - now) : 0;
+}
+
+static size_t
+header_cb(char *p, size_t size, size_t n, void *ud)
+{
+	struct rw_http_call *c = ud;
+	size_t len = size * n;
+	if (len >= 5 && memcmp(p, "HTTP/", 5) == 0)
+		c->retry_after = -1; /* a new response (after 1xx) starts */
+	else if (len > 12 && strncasecmp(p, "retry-after:", 12) == 0)
+		c->retry_after = parse_retry_after(p + 12, len - 12);
+	return len;
+}
+
+static void poll_cb(uv_poll_t *p, int status, int events);
+
+static int
+sock_cb(CURL *e, curl_socket_t fd, int what, void *userp, void *sockp)
+{
+	struct rw_http *h = userp;
+	struct sock_ctx *s = sockp;
+	(void)e;
+	if (what == CURL_POLL_REMOVE) {
+		if (s)
+			sock_close(s);
+		return 0;
+	}
+	if (!s) {
+		s = calloc(1, sizeof(*s));
+		if (!s)
+			return -1;
+		if (uv_poll_init_socket(h->loop, &s->poll, fd) != 0) {
+			free(s);
+			return -1;
+		}
+		s->h = h;
+		s->fd = fd;
+		s->poll.data = s;
+		h->open_handles++;
+		s->next = h->socks;
+		if (h->socks)
+			h->socks->prev = s;
+		h->socks = s;
+		curl_multi_assign(h->multi, fd, s);
+	}
+	int ev = 0;
+	if (what & CURL_POLL_IN)
+		ev |= UV_READABLE;
+	if (what & CURL_POLL_OUT)
+		ev |= UV_WRITABLE;
+	uv_poll_start(&s->poll, ev, poll_cb);
+	return 0;
+}
+
+static void on_timeout(uv_timer_t *t);
+
+static int
+timer_func(CURLM *m, long ms, void *userp)
+{
+	struct rw_http *h = userp;
+	(void)m;
+	if (h->torn_down)
+		return 0;
+	if (ms < 0)
+		uv_timer_stop(&h->timer);
+	else
+		uv_timer_start(&h->timer, on_timeout, ms > 0 ? (uint64_t)ms : 1, 0);
+	return 0;
+}
+
+/* ---- completion ---- */
+
+static int
+map_error(struct rw_http_call *c, CURLcode res)
+{
+	long oserr = 0;
+	switch (res) {
+	case CURLE_OK:
+		return 0;
+	case CURLE_OPERATION_TIMEDOUT:
+		return -ETIMEDOUT;
+	case CURLE_COULDNT_CONNECT:
+		curl_easy_getinfo(c->easy, CURLINFO_OS_ERRNO, &oserr);
+		return oserr == ETIMEDOUT ? -ETIMEDOUT : -ECONNREFUSED;
+	case CURLE_FILESIZE_EXCEEDED:
+		return -EMSGSIZE;
+	case CURLE_WRITE_ERROR:
+		if (c->overflow)
+			return -EMSGSIZE;
+		if (c->aborted)
+			return -ECANCELED;
+		return -EPROTO;
+	default:
+		return -EPROTO;
+	}
+}
+
+/* Deliver the result of a call and recycle it. */
+static void
+call_finish(struct rw_http_call *c, int err, const char *errmsg)
+{
+	struct rw_http *h = c->h;
+	struct rw_http_resp r;
+	list_unlink(c);
+	memset(&r, 0, sizeof(r));
+	r.err = err;
+	r.retry_after_s = c->retry_after;
+	r.errmsg = errmsg ? errmsg : "";
+	r.body = rw_buf_cstr(&c->body);
+	r.body_len = c->body.len;
+	if (c->easy) {
+		curl_off_t us = 0;
+		char *ct = NULL;
+		curl_easy_getinfo(c->easy, CURLINFO_TOTAL_TIME_T, &us);
+		r.total_ms = (double)us / 1000.0;
+		if (!err) {
+			curl_easy_getinfo(c->easy, CURLINFO_RESPONSE_CODE, &r.status);
+			curl_easy_getinfo(c->easy, CURLINFO_CONTENT_TYPE, &ct);
+			r.content_type = ct;
+		}
+	}
+	if (err) {
+		r.body = "";
+		r.body_len = 0;
+	}
+	if (!c->cancelled) {
+		h->inflight--;
+		c->state = C_DONE;
+		if (c->done)
+			c->done(&r, c->ud);
+	}
+	call_recycle(c);
+}
+
+static void
+check_multi_info(struct rw_http *h)
+{
+	CURLMsg *m;
+	int left;
+	while (!h->closing && (m = curl_multi_info_read(h->multi, &left)) != NULL) {
+		if (m->msg != CURLMSG_DONE)
+			continue;
+		CURL *e = m->easy_handle;
+		CURLcode res = m->data.result; /* read before remove_handle frees m */
+		char *priv = NULL;
+		long nconn = 0;
+		curl_easy_getinfo(e, CURLINFO_PRIVATE, &priv);
+		struct rw_http_call *c = (struct rw_http_call *)(void *)priv;
+		curl_easy_getinfo(e, CURLINFO_NUM_CONNECTS, &nconn);
+		h->connects += (unsigned long)(nconn > 0 ? nconn : 0);
+		curl_multi_remove_handle(h->multi, e);
+		if (!c)
+			continue;
+		c->in_multi = 0;
+		int err = map_error(c, res);
+		const char *msg = "";
+		if (err)
+			msg = c->errbuf[0] ? c->errbuf : curl_easy_strerror(res);
+		call_finish(c, err, msg);
+	}
+}
+
+static void
+socket_action(struct rw_http *h, curl_socket_t fd, int flags)
+{
+	int running = 0;
+	h->in_curl = 1;
+	curl_multi_socket_action(h->multi, fd, flags, &running);
+	h->in_curl = 0;
+	if (h->closing) {
+		teardown(h);
+		return;
+	}
+	check_multi_info(h);
+}
+
+static void
+poll_cb(uv_poll_t *p, int status, int events)
+{
+	struct sock_ctx *s = p->data;
+	int flags = 0;
+	if (status < 0)
+		flags = CURL_CSELECT_ERR;
+	else {
+		if (events & UV_READABLE)
+			flags |= CURL_CSELECT_IN;
+		if (events & UV_WRITABLE)
+			flags |= CURL_CSELECT_OUT;
+	}
+	socket_action(s->h, s->fd, flags);
+}
+
+static void
+on_timeout(uv_timer_t *t)
+{
+	socket_action(t->data, CURL_SOCKET_TIMEOUT, 0);
+}
+
+static void defer_cb(uv_timer_t *t);
+
+static void
+defer_kick(struct rw_http *h)
+{
+	if (!h->torn_down)
+		uv_timer_start(&h->defer, defer_cb, 0, 0);
+}
+
+static void
+defer_cb(uv_timer_t *t)
+{
+	struct rw_http *h = t->data;
+	struct rw_http_call *c;
+	if (h->closing) {
+		teardown(h);
+		return;
+	}
+	/* Move everything queued so far; work queued meanwhile waits for the next round. */
+	while ((c = h->deferred) != NULL) {
+		list_unlink(c);
+		list_push(&h->draining, c);
+	}
+	while (!h->closing && (c = h->draining) != NULL) {
+		list_unlink(c);
+		if (c->cancelled) {
+			if (c->in_multi) {
+				curl_multi_remove_handle(h->multi, c->easy);
+				c->in_multi = 0;
+			}
+			call_recycle(c);
+		} else if (c->state == C_DEFER_ADD) {
+			CURLMcode mc = curl_multi_add_handle(h->multi, c->easy);
+			if (mc == CURLM_OK) {
+				c->in_multi = 1;
+				c->state = C_ACTIVE;
+				list_push(&h->active, c);
+			} else {
+				call_finish(c, -EPROTO, curl_multi_strerror(mc));
+			}
+		} else if (c->state == C_DEFER_FAIL) {
+			call_finish(c, c->fail_err,
+				    c->errbuf[0] ? c->errbuf : "request setup failed");
+		} else {
+			list_push(&h->active, c); /* should not happen */
+		}
+	}
+}
+
+/* ---- public API ---- */
+
+int
+rw_http_new(uv_loop_t *loop, struct rw_http **out)
+{
+	static int global_done;
+	struct rw_http *h = NULL;
+	int rv = 0;
+
+	if (!loop || !out)
+		return -EINVAL;
+	if (!global_done) {
+		if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+			return -ENOMEM;
+		global_done = 1;
+	}
+	h = calloc(1, sizeof(*h));
+	if (!h) {
+		rv = -ENOMEM;
+		goto fail;
+	}
+	h->loop = loop;
+	h->multi = curl_multi_init();
+	if (!h->multi) {
+		rv = -ENOMEM;
+		goto fail;
+	}
+	curl_multi_setopt(h->multi, CURLMOPT_SOCKETFUNCTION, sock_cb);
+	curl_multi_setopt(h->multi, CURLMOPT_SOCKETDATA, h);
+	curl_multi_setopt(h->multi, CURLMOPT_TIMERFUNCTION, timer_func);
+	curl_multi_setopt(h->multi, CURLMOPT_TIMERDATA, h);
+	curl_multi_setopt(h->multi, CURLMOPT_MAXCONNECTS, (long)MAX_CONNECTS);
+	uv_timer_init(loop, &h->timer);
+	uv_timer_init(loop, &h->defer);
+	h->timer.data = h;
+	h->defer.data = h;
+	h->open_handles = 2;
+	*out = h;
+	return 0;
+fail:
+	if (h && h->multi)
+		curl_multi_cleanup(h->multi);
+	free(h);
+	return rv;
+}
+
+static int
+is_method(const char *m, const char *name)
+{
+	return m && strcmp(m, name) == 0;
+}
+
+/* Set every option of a request; returns the first curl error. */
+static CURLcode
+setup_easy(struct rw_http_call *c, const struct rw_http_req *req)
+{
+	CURL *e = c->easy;
+	CURLcode rc = CURLE_OK;
+	const char *m = req->method ? req->method : "GET";
+	size_t max_body = req->max_body ? req->max_body : DEF_MAX_BODY;
+
+#define SET(opt, val)                                                                              \
+	do {                                                                                       \
+		if (rc == CURLE_OK)                                                                \
+			rc = curl_easy_setopt(e, opt, val);                                        \
+	} while (0)
+
+	SET(CURLOPT_PRIVATE, (void *)c);
+	SET(CURLOPT_URL, req->url);
+	SET(CURLOPT_PROTOCOLS_STR, "http,https");
+	SET(CURLOPT_NOSIGNAL, 1L);
+	SET(CURLOPT_PROXY, "");
+	SET(CURLOPT_ERRORBUFFER, c->errbuf);
+	SET(CURLOPT_WRITEFUNCTION, write_cb);
+	SET(CURLOPT_WRITEDATA, (void *)c);
+	SET(CURLOPT_HEADERFUNCTION, header_cb);
+	SET(CURLOPT_HEADERDATA, (void *)c);
+	SET(CURLOPT_HTTP_VERSION,
+	    req->http2 ? (long)CURL_HTTP_VERSION_2TLS : (long)CURL_HTTP_VERSION_1_1);
+	if (req->timeout_ms > 0)
+		SET(CURLOPT_TIMEOUT_MS, req->timeout_ms);
+	if (req->connect_timeout_ms > 0)
+		SET(CURLOPT_CONNECTTIMEOUT_MS, req->connect_timeout_ms);
+	if (!req->on_data)
+		SET(CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)max_body);
+	if (req->on_data || req->timeout_ms <= 0)
+		SET(CURLOPT_TCP_KEEPALIVE, 1L);
+	if (req->low_speed_time_s > 0) {
+		SET(CURLOPT_LOW_SPEED_LIMIT, 1L);
+		SET(CURLOPT_LOW_SPEED_TIME, req->low_speed_time_s);
+	}
+
+	/* Method and body. */
+	if (req->body) {
+		SET(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body_len);
+		SET(CURLOPT_COPYPOSTFIELDS, req->body);
+		if (!is_method(m, "POST"))
+			SET(CURLOPT_CUSTOMREQUEST, m);
+	} else if (is_method(m, "HEAD")) {
+		SET(CURLOPT_NOBODY, 1L);
+	} else if (is_method(m, "POST") || is_method(m, "PUT") || is_method(m, "PATCH")) {
+		SET(CURLOPT_POSTFIELDSIZE, 0L);
+		SET(CURLOPT_COPYPOSTFIELDS, "");
+		if (!is_method(m, "POST"))
+			SET(CURLOPT_CUSTOMREQUEST, m);
+	} else if (!is_method(m, "GET")) {
+		SET(CURLOPT_CUSTOMREQUEST, m);
+	}
+
+	/* Headers (copied by curl_slist_append). */
+	for (const char *const *hp = req->headers; rc == CURLE_OK && hp && *hp; hp++) {
+		struct curl_slist *n = curl_slist_append(c->hdrs, *hp);
+		if (!n)
+			rc = CURLE_OUT_OF_MEMORY;
+		else
+			c->hdrs = n;
+	}
+	if (rc == CURLE_OK && req->body && req->body_len > 1024) {
+		/* Our peers do not send 100 Continue; do not wait for it. */
+		struct curl_slist *n = curl_slist_append(c->hdrs, "Expect:");
+		if (!n)
+			rc = CURLE_OUT_OF_MEMORY;
+		else
+			c->hdrs = n;
+	}
+	if (c->hdrs)
+		SET(CURLOPT_HTTPHEADER, c->hdrs);
+	if (req->bearer_token) {
+		SET(CURLOPT_HTTPAUTH, (long)CURLAUTH_BEARER);
+		SET(CURLOPT_XOAUTH2_BEARER, req->bearer_token);
+	}
+
+	/* TLS. */
+	if (req->ca_file)
+		SET(CURLOPT_CAINFO, req->ca_file);
+	if (req->client_cert)
+		SET(CURLOPT_SSLCERT, req->client_cert);
+	if (req->client_key)
+		SET(CURLOPT_SSLKEY, req->client_key);
+	if (req->insecure) {
+		SET(CURLOPT_SSL_VERIFYPEER, 0L);
+		SET(CURLOPT_SSL_VERIFYHOST, 0L);
+	}
+#undef SET
+	if (rc == CURLE_OK)
+		c->body.max = max_body;
+	return rc;
+}
+
+int
+rw_http_start(struct rw_http *h, const struct rw_http_req *req, rw_http_done_cb done, void *ud,
+	      struct rw_http_call **callp)
+{
+	struct rw_http_call *c;
+	if (callp)
+		*callp = NULL;
+	if (!h || !req || !req->url || !done)
+		return -EINVAL;
+	if (h->closing)
+		return -ECANCELED;
+	c = call_get(h);
+	if (!c)
+		return -ENOMEM;
+	c->done = done;
+	c->ud = ud;
+	c->on_data = req->on_data;
+	CURLcode rc = setup_easy(c, req);
+	if (rc != CURLE_OK) {
+		if (!c->errbuf[0])
+			snprintf(c->errbuf, sizeof(c->errbuf), "%s", curl_easy_strerror(rc));
+		c->fail_err = rc == CURLE_OUT_OF_MEMORY ? -ENOMEM : -EPROTO;
+		c->state = C_DEFER_FAIL;
+		list_push(&h->deferred, c);
+		defer_kick(h);
+	} else if (h->in_curl) {
+		c->state = C_DEFER_ADD;
+		list_push(&h->deferred, c);
+		defer_kick(h);
+	} else {
+		CURLMcode mc = curl_multi_add_handle(h->multi, c->easy);
+		if (mc != CURLM_OK) {
+			snprintf(c->errbuf, sizeof(c->errbuf), "%s", curl_multi_strerror(mc));
+			c->fail_err = -EPROTO;
+			c->state = C_DEFER_FAIL;
+			list_push(&h->deferred, c);
+			defer_kick(h);
+		} else {
+			c->in_multi = 1;
+			c->state = C_ACTIVE;
+			list_push(&h->active, c);
+		}
+	}
+	h->inflight++;
+	if (callp)
+		*callp = c;
+	return 0;
+}
+
+void
+rw_http_cancel(struct rw_http_call *c)
+{
+	if (!c || c->cancelled || c->state == C_FREE || c->state == C_DONE)
+		return;
+	struct rw_http *h = c->h;
+	c->cancelled = 1;
+	h->inflight--;
+	if (c->in_multi && h->in_curl) {
+		/* Inside curl: remove it from the defer timer. */
+		list_unlink(c);
+		list_push(&h->deferred, c);
+		defer_kick(h);
+		return;
+	}
+	if (c->in_multi) {
+		curl_multi_remove_handle(h->multi, c->easy);
+		c->in_multi = 0;
+	}
+	call_recycle(c);
+}
+
+int
+rw_http_inflight(const struct rw_http *h)
+{
+	return h ? h->inflight : 0;
+}
+
+unsigned long
+rw_http_connects(const struct rw_http *h)
+{
+	return h ? h->connects : 0;
+}
+
+/* Drop every call without callbacks, release curl and close every handle. */
+static void
+teardown(struct rw_http *h)
+{
+	struct rw_http_call **lists[] = {&h->active, &h->deferred, &h->draining, &h->pool};
+	struct rw_http_call *c;
+	if (h->torn_down)
+		return;
+	h->torn_down = 1;
+	for (size_t i = 0; i < sizeof(lists) / sizeof(lists[0]); i++) {
+		while ((c = *lists[i]) != NULL) {
+			list_unlink(c);
+			if (c->in_multi)
+				curl_multi_remove_handle(h->multi, c->easy);
+			call_destroy(c);
+		}
+	}
+	h->npool = 0;
+	h->inflight = 0;
+	curl_multi_cleanup(h->multi);
+	h->multi = NULL;
+	while (h->socks)
+		sock_close(h->socks);
+	uv_close((uv_handle_t *)&h->timer, timer_closed);
+	uv_close((uv_handle_t *)&h->defer, timer_closed);
+}
+
+void
+rw_http_free(struct rw_http *h, void (*closed)(void *ud), void *ud)
+{
+	if (!h || h->closing)
+		return;
+	h->closing = 1;
+	h->closed = closed;
+	h->closed_ud = ud;
+	if (h->in_curl)
+		return; /* socket_action tears down when curl returns */
+	teardown(h);
+}
