@@ -253,12 +253,11 @@ dec_arr(struct dec *d, int obj, const char *at, const char *key, int max, int *t
 	return 0;
 }
 
-/* Element i of array t, which must be an object. */
+/* Array element e (index i) must be an object. */
 static int
-dec_elem(struct dec *d, int arr, int i, const char *at, const char *key, int *t)
+dec_elem(struct dec *d, int e, int i, const char *at, const char *key)
 {
-	*t = rw_json_at(&d->j, arr, i);
-	if (rw_json_type(&d->j, *t) != RW_JSON_OBJECT)
+	if (rw_json_type(&d->j, e) != RW_JSON_OBJECT)
 		return dec_fail(d, -EINVAL, at, key, "element %d must be an object", i);
 	return 0;
 }
@@ -302,7 +301,7 @@ static int
 dec_app(struct dec *d, int t, const char *at, struct rw_serve_app *x)
 {
 	char where[96];
-	int rv, arr, n, e;
+	int rv, arr, n, e, i;
 	if ((rv = dec_str(d, t, at, "name", x->name, sizeof(x->name), F_REQ | F_NONEMPTY)) ||
 	    (rv = dec_str(d, t, at, "status", x->status, sizeof(x->status), 0)) ||
 	    (rv = dec_str(d, t, at, "message", x->message, sizeof(x->message), F_TRUNC)) ||
@@ -315,9 +314,9 @@ dec_app(struct dec *d, int t, const char *at, struct rw_serve_app *x)
 	if (!x->deps)
 		return dec_fail(d, -ENOMEM, at, "deployments", "out of memory");
 	x->ndeps = n;
-	for (int i = 0; i < n; i++) {
+	RW_JSON_ARR_FOREACH (&d->j, arr, i, e) {
 		snprintf(where, sizeof(where), "%sdeployments[%d].", at, i);
-		if ((rv = dec_elem(d, arr, i, at, "deployments", &e)) ||
+		if ((rv = dec_elem(d, e, i, at, "deployments")) ||
 		    (rv = dec_dep(d, e, where, &x->deps[i])))
 			return rv;
 	}
@@ -363,7 +362,7 @@ static int
 dec_serve(struct dec *d, int s, struct rw_report *r)
 {
 	char where[64];
-	int rv, arr, n, e;
+	int rv, arr, n, e, i;
 	const char *at = "serve.";
 
 	if ((rv = dec_probe(d, s, at, "api", &r->serve_api)) ||
@@ -379,9 +378,9 @@ dec_serve(struct dec *d, int s, struct rw_report *r)
 			return dec_fail(d, -ENOMEM, at, "apps", "out of memory");
 		r->napps = n;
 	}
-	for (int i = 0; i < n; i++) {
+	RW_JSON_ARR_FOREACH (&d->j, arr, i, e) {
 		snprintf(where, sizeof(where), "serve.apps[%d].", i);
-		if ((rv = dec_elem(d, arr, i, at, "apps", &e)) ||
+		if ((rv = dec_elem(d, e, i, at, "apps")) ||
 		    (rv = dec_app(d, e, where, &r->apps[i])))
 			return rv;
 	}
@@ -394,9 +393,9 @@ dec_serve(struct dec *d, int s, struct rw_report *r)
 			return dec_fail(d, -ENOMEM, at, "nodes", "out of memory");
 		r->nnodes = n;
 	}
-	for (int i = 0; i < n; i++) {
+	RW_JSON_ARR_FOREACH (&d->j, arr, i, e) {
 		snprintf(where, sizeof(where), "serve.nodes[%d].", i);
-		if ((rv = dec_elem(d, arr, i, at, "nodes", &e)) ||
+		if ((rv = dec_elem(d, e, i, at, "nodes")) ||
 		    (rv = dec_node(d, e, where, &r->nodes[i])))
 			return rv;
 	}
@@ -431,7 +430,7 @@ int
 rw_report_decode(const char *json, size_t len, struct rw_report *r, char *err, size_t errlen)
 {
 	struct dec d;
-	int rv, arr, n, e, t;
+	int rv, arr, n, e, t, i;
 	char where[64];
 	const char *at = "";
 
@@ -500,9 +499,9 @@ rw_report_decode(const char *json, size_t len, struct rw_report *r, char *err, s
 		}
 		r->njobs = n;
 	}
-	for (int i = 0; i < n; i++) {
+	RW_JSON_ARR_FOREACH (&d.j, arr, i, e) {
 		snprintf(where, sizeof(where), "jobs[%d].", i);
-		if ((rv = dec_elem(&d, arr, i, at, "jobs", &e)) ||
+		if ((rv = dec_elem(&d, e, i, at, "jobs")) ||
 		    (rv = dec_job(&d, e, where, &r->jobs[i])))
 			goto fail;
 	}
