@@ -1,0 +1,185 @@
+/*
+ * agent.h - the running agent: one libuv loop owning the probes, the
+ * readiness state machine, the HTTP endpoints, the controller reporter and
+ * the actions the controller asks for. Internal to agent/.
+ */
+#ifndef RW_AGENT_H
+#define RW_AGENT_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include <nng/nng.h>
+#include <uv.h>
+
+#include "classify.h"
+#include "config.h"
+#include "readiness.h"
+#include "rw/buf.h"
+#include "rw/http.h"
+#include "rw/httpd.h"
+#include "rw/wire.h"
+
+#define RW_LAT_BUCKETS 10
+
+struct rw_agent;
+
+/* One periodically probed endpoint. */
+struct rw_agent_probe {
+	struct rw_agent *a;
+	enum rw_probe_kind kind;
+	int enabled;
+	char url[320];
+	size_t max_body;
+	long period_ms;
+	uint64_t next_ms; /* loop time of the next start */
+	struct rw_http_call *call;
+	uint64_t started_ms;
+	/* metrics */
+	unsigned long results[RW_PROBE_DISABLED + 1];
+	unsigned long lat_bucket[RW_LAT_BUCKETS + 1];
+	double lat_sum_s;
+	unsigned long lat_count;
+	double last_ms;
+};
+
+/* Why a reply was refused (metrics label). */
+enum rw_refuse {
+	RW_REF_SIZE = 0,
+	RW_REF_MALFORMED,
+	RW_REF_VERSION,
+	RW_REF_KEY,
+	RW_REF_MAC,
+	RW_REF_TYPE,
+	RW_REF_SESSION,
+	RW_REF_SEQ,
+	RW_REF_PAYLOAD,
+	RW_REF_COUNT
+};
+
+struct rw_reporter {
+	int enabled;
+	nng_socket sock;
+	int sock_open;
+	uv_poll_t recv_poll, send_poll;
+	int recv_poll_on, send_poll_init, send_polling;
+	uv_timer_t heartbeat, retry;
+	struct rw_wire_key key;
+	uint64_t session;
+	uint64_t seq;	 /* of the outstanding request (0: none yet) */
+	int outstanding; /* a request is waiting for its reply */
+	long heartbeat_ms;
+	struct rw_buf payload, msg;
+	uint64_t last_send_ms, last_ack_ms;
+	atomic_int pipes; /* connected pipes, updated from nng's threads */
+	int pipes_seen;	  /* last value the loop logged */
+	unsigned long sent, acked, blocked, encode_failed;
+	unsigned long refused[RW_REF_COUNT];
+	int last_refuse_logged;
+	uint64_t last_refuse_log_ms;
+};
+
+enum rw_submit_state { RW_SUB_NONE = 0, RW_SUB_SUBMITTING, RW_SUB_DONE, RW_SUB_FAILED };
+
+struct rw_agent_job {
+	struct rw_agent *a;
+	int used;
+	char id[RW_ID_MAX];
+	enum rw_submit_state submit;
+	struct rw_http_call *submit_call, *stop_call, *get_call;
+	int stop_requested, stop_done;
+	uint64_t retry_at_ms;
+	unsigned attempts;
+	struct rw_job info; /* what is reported */
+	uint64_t touched_ms;
+};
+
+struct rw_serve_apply {
+	char hash[72];	/* of the config being applied / applied */
+	char *config;	/* JSON text (owned) */
+	int has_apps;	/* the config deploys at least one application */
+	char state[16]; /* "", applying, applied, failed */
+	char error[RW_MSG_MAX];
+	struct rw_http_call *call;
+	uint64_t retry_at_ms;
+	unsigned attempts;
+	uint64_t applied_at_ms; /* loop time the last PUT succeeded */
+	int empty_seen;		/* consecutive GETs with no apps after an apply */
+	unsigned long ok, failed, reapplied;
+};
+
+struct rw_agent {
+	struct rw_agent_config cfg;
+	uv_loop_t *loop;
+	uint64_t wall0_ms, mono0_ms;
+	uv_timer_t tick, kick;
+	uv_signal_t sigterm, sigint;
+	int stopping;
+	int exit_code;
+
+	struct rw_http *http;
+	struct rw_httpd *httpd;
+	struct rw_readiness rd;
+	struct rw_agent_probe probes[RW_KIND_COUNT];
+
+	/* head: serve applications */
+	struct rw_probe serve_api;
+	struct rw_serve_status serve;
+	int have_serve;
+	uint64_t serve_req_started_ms;
+
+	struct rw_reporter rep;
+	int proxy_expected;
+	struct rw_serve_apply apply;
+	struct rw_agent_job jobs[RW_MAX_JOBS];
+	char job_action_error[RW_MSG_MAX];
+	struct rw_job job_scratch[RW_MAX_JOBS];
+	int warned_worker_actions;
+
+	int kick_pending;
+	unsigned long log_lines_state;
+};
+
+/* Wall-clock ms of loop time t. */
+uint64_t rw_agent_wall_ms(const struct rw_agent *a, uint64_t loop_ms);
+
+/* Something reportable changed: send a report from the next loop turn. */
+void rw_agent_kick(struct rw_agent *a);
+
+/* Fill r (no allocation; arrays point into the agent) from the current state. */
+void rw_agent_build_report(struct rw_agent *a, struct rw_report *r);
+
+/* probe.c */
+int rw_probes_init(struct rw_agent *a);
+void rw_probes_tick(struct rw_agent *a);
+void rw_probes_stop(struct rw_agent *a);
+
+/* report.c */
+int rw_reporter_init(struct rw_agent *a, char *err, size_t errlen);
+void rw_reporter_send(struct rw_agent *a);
+void rw_reporter_poll_pipes(struct rw_agent *a);
+void rw_reporter_close(struct rw_agent *a);
+void rw_reporter_fini(struct rw_agent *a);
+const char *rw_refuse_name(enum rw_refuse r);
+
+/* actions.c */
+void rw_actions_apply(struct rw_agent *a, const struct rw_reply *reply);
+void rw_actions_tick(struct rw_agent *a);
+void rw_actions_serve_seen(struct rw_agent *a);
+void rw_actions_stop(struct rw_agent *a);
+void rw_actions_fini(struct rw_agent *a);
+
+/* Upper bounds (seconds) of the probe latency histogram buckets. */
+const double *rw_probe_lat_bounds(void);
+
+/* endpoints.c */
+int rw_endpoints_init(struct rw_agent *a, char *err, size_t errlen);
+void rw_metrics_render(struct rw_agent *a, struct rw_buf *out);
+
+/* agent.c */
+int rw_agent_init(struct rw_agent *a, uv_loop_t *loop, const struct rw_agent_config *cfg, char *err,
+		  size_t errlen);
+void rw_agent_stop(struct rw_agent *a);
+void rw_agent_fini(struct rw_agent *a);
+
+#endif

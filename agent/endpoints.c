@@ -1,0 +1,236 @@
+/*
+ * endpoints.c - /readyz, /livez, /metrics and /status, answered from memory.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include "agent.h"
+#include "rw/log.h"
+
+static void
+comp_labels(struct rw_buf *b, const char *metric, const char *help, const char *type)
+{
+	rw_buf_printf(b, "# HELP %s %s\n# TYPE %s %s\n", metric, help, metric, type);
+}
+
+static long
+rss_bytes(void)
+{
+	long pages = 0, resident = 0;
+	FILE *f = fopen("/proc/self/statm", "r");
+	if (!f)
+		return -1;
+	if (fscanf(f, "%ld %ld", &pages, &resident) != 2)
+		resident = -1;
+	fclose(f);
+	return resident < 0 ? -1 : resident * sysconf(_SC_PAGESIZE);
+}
+
+void
+rw_metrics_render(struct rw_agent *a, struct rw_buf *b)
+{
+	uint64_t now = uv_now(a->loop);
+	const struct rw_readiness *rd = &a->rd;
+	const struct rw_reporter *r = &a->rep;
+	const double *le = rw_probe_lat_bounds();
+
+	comp_labels(b, "raywarden_agent_ready", "1 when the pod should receive traffic.", "gauge");
+	rw_buf_printf(b, "raywarden_agent_ready %d\n", rd->ready);
+	comp_labels(b, "raywarden_agent_live", "1 unless the raylet failed past the grace period.",
+		    "gauge");
+	rw_buf_printf(b, "raywarden_agent_live %d\n", rd->live);
+	comp_labels(b, "raywarden_agent_draining", "1 while the controller asks for a drain.",
+		    "gauge");
+	rw_buf_printf(b, "raywarden_agent_draining %d\n", rd->drain);
+	comp_labels(b, "raywarden_agent_ready_state_seconds",
+		    "Seconds since readiness last changed.", "gauge");
+	rw_buf_printf(b, "raywarden_agent_ready_state_seconds %.3f\n",
+		      (double)(now - rd->ready_since_ms) / 1000.0);
+	comp_labels(b, "raywarden_agent_ready_transitions_total", "Readiness flips.", "counter");
+	rw_buf_printf(b, "raywarden_agent_ready_transitions_total %lu\n", rd->transitions);
+
+	comp_labels(b, "raywarden_agent_probe_state",
+		    "Current state of each probed component (1 for the current state).", "gauge");
+	for (int c = 0; c < RW_COMP_COUNT; c++)
+		rw_buf_printf(b, "raywarden_agent_probe_state{component=\"%s\",state=\"%s\"} 1\n",
+			      rw_comp_name((enum rw_comp)c),
+			      rw_probe_state_name(rd->comp[c].state));
+	if (a->cfg.head)
+		rw_buf_printf(b,
+			      "raywarden_agent_probe_state{component=\"serve_api\",state=\"%s\"} "
+			      "1\n",
+			      rw_probe_state_name(a->serve_api.state));
+	comp_labels(b, "raywarden_agent_probe_state_seconds",
+		    "Seconds each component has been in its current state.", "gauge");
+	for (int c = 0; c < RW_COMP_COUNT; c++)
+		if (rd->comp[c].probed)
+			rw_buf_printf(
+			    b, "raywarden_agent_probe_state_seconds{component=\"%s\"} %.3f\n",
+			    rw_comp_name((enum rw_comp)c),
+			    (double)(now - rd->comp[c].since_ms) / 1000.0);
+
+	comp_labels(b, "raywarden_agent_probes_total", "Probe results by component and state.",
+		    "counter");
+	for (int k = 0; k < RW_KIND_COUNT; k++) {
+		const struct rw_agent_probe *p = &a->probes[k];
+		if (!p->enabled && !p->lat_count)
+			continue;
+		for (int s = 0; s <= RW_PROBE_DISABLED; s++)
+			if (p->results[s])
+				rw_buf_printf(
+				    b,
+				    "raywarden_agent_probes_total{component=\"%s\",result=\"%s\"} "
+				    "%lu\n",
+				    rw_probe_kind_name(p->kind),
+				    rw_probe_state_name((enum rw_probe_state)s), p->results[s]);
+	}
+	comp_labels(b, "raywarden_agent_probe_duration_seconds", "Probe round-trip times.",
+		    "histogram");
+	for (int k = 0; k < RW_KIND_COUNT; k++) {
+		const struct rw_agent_probe *p = &a->probes[k];
+		if (!p->enabled && !p->lat_count)
+			continue;
+		unsigned long cum = 0;
+		const char *n = rw_probe_kind_name(p->kind);
+		for (int i = 0; i < RW_LAT_BUCKETS; i++) {
+			cum += p->lat_bucket[i];
+			rw_buf_printf(b,
+				      "raywarden_agent_probe_duration_seconds_bucket{component=\"%"
+				      "s\",le=\"%g\"} %lu\n",
+				      n, le[i], cum);
+		}
+		rw_buf_printf(b,
+			      "raywarden_agent_probe_duration_seconds_bucket{component=\"%s\",le="
+			      "\"+Inf\"} %lu\n",
+			      n, p->lat_count);
+		rw_buf_printf(b,
+			      "raywarden_agent_probe_duration_seconds_sum{component=\"%s\"} %.6f\n",
+			      n, p->lat_sum_s);
+		rw_buf_printf(b,
+			      "raywarden_agent_probe_duration_seconds_count{component=\"%s\"} "
+			      "%lu\n",
+			      n, p->lat_count);
+	}
+	comp_labels(b, "raywarden_agent_probe_connections_total",
+		    "TCP connections opened for probes and actions (keep-alive reuses them).",
+		    "counter");
+	rw_buf_printf(b, "raywarden_agent_probe_connections_total %lu\n",
+		      a->http ? rw_http_connects(a->http) : 0UL);
+
+	comp_labels(b, "raywarden_agent_controller_configured", "1 when a controller is set.",
+		    "gauge");
+	rw_buf_printf(b, "raywarden_agent_controller_configured %d\n", r->enabled);
+	comp_labels(b, "raywarden_agent_controller_connected",
+		    "1 while a connection to the controller is up.", "gauge");
+	rw_buf_printf(b, "raywarden_agent_controller_connected %d\n",
+		      r->enabled && atomic_load(&((struct rw_reporter *)r)->pipes) > 0);
+	comp_labels(b, "raywarden_agent_reports_sent_total", "Reports handed to nng.", "counter");
+	rw_buf_printf(b, "raywarden_agent_reports_sent_total %lu\n", r->sent);
+	comp_labels(b, "raywarden_agent_reports_acked_total",
+		    "Reports answered by an authenticated reply.", "counter");
+	rw_buf_printf(b, "raywarden_agent_reports_acked_total %lu\n", r->acked);
+	comp_labels(b, "raywarden_agent_reports_blocked_total",
+		    "Report attempts that found no controller connection.", "counter");
+	rw_buf_printf(b, "raywarden_agent_reports_blocked_total %lu\n", r->blocked);
+	comp_labels(b, "raywarden_agent_replies_refused_total",
+		    "Controller replies refused, by reason.", "counter");
+	for (int i = 0; i < RW_REF_COUNT; i++)
+		rw_buf_printf(b, "raywarden_agent_replies_refused_total{reason=\"%s\"} %lu\n",
+			      rw_refuse_name((enum rw_refuse)i), r->refused[i]);
+	if (r->enabled) {
+		comp_labels(b, "raywarden_agent_last_ack_age_seconds",
+			    "Seconds since the last accepted reply (-1: none yet).", "gauge");
+		rw_buf_printf(b, "raywarden_agent_last_ack_age_seconds %.3f\n",
+			      r->last_ack_ms ? (double)(now - r->last_ack_ms) / 1000.0 : -1.0);
+	}
+	if (a->cfg.head) {
+		comp_labels(b, "raywarden_agent_serve_apply_total", "Serve config PUTs by result.",
+			    "counter");
+		rw_buf_printf(b, "raywarden_agent_serve_apply_total{result=\"ok\"} %lu\n",
+			      a->apply.ok);
+		rw_buf_printf(b, "raywarden_agent_serve_apply_total{result=\"failed\"} %lu\n",
+			      a->apply.failed);
+		rw_buf_printf(b, "raywarden_agent_serve_apply_total{result=\"reapplied\"} %lu\n",
+			      a->apply.reapplied);
+		comp_labels(b, "raywarden_agent_serve_applications",
+			    "Serve applications seen on the head.", "gauge");
+		rw_buf_printf(b, "raywarden_agent_serve_applications %d\n",
+			      a->have_serve ? a->serve.napps : 0);
+	}
+	comp_labels(b, "raywarden_agent_http_requests_total", "Requests served on the agent port.",
+		    "counter");
+	rw_buf_printf(b, "raywarden_agent_http_requests_total %lu\n",
+		      a->httpd ? rw_httpd_requests(a->httpd) : 0UL);
+
+	struct rusage ru;
+	getrusage(RUSAGE_SELF, &ru);
+	double cpu = (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
+		     (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+	comp_labels(b, "process_cpu_seconds_total", "User and system CPU time.", "counter");
+	rw_buf_printf(b, "process_cpu_seconds_total %.6f\n", cpu);
+	comp_labels(b, "process_resident_memory_bytes", "Resident set size.", "gauge");
+	rw_buf_printf(b, "process_resident_memory_bytes %ld\n", rss_bytes());
+	comp_labels(b, "process_start_time_seconds", "Start time since the epoch.", "gauge");
+	rw_buf_printf(b, "process_start_time_seconds %.3f\n", (double)a->wall0_ms / 1000.0);
+}
+
+static void
+handler(const struct rw_httpd_req *req, struct rw_httpd_resp *resp, void *ud)
+{
+	struct rw_agent *a = ud;
+	if (strcmp(req->method, "GET") != 0 && strcmp(req->method, "HEAD") != 0) {
+		resp->status = 405;
+		rw_buf_puts(&resp->headers, "Allow: GET, HEAD\r\n");
+		rw_buf_puts(&resp->body, "method not allowed\n");
+		return;
+	}
+	if (strcmp(req->path, "/readyz") == 0) {
+		resp->status = a->rd.ready ? 200 : 503;
+		if (a->rd.ready)
+			rw_buf_puts(&resp->body, "ok\n");
+		else
+			rw_buf_printf(&resp->body, "%s\n", a->rd.reason);
+	} else if (strcmp(req->path, "/livez") == 0) {
+		resp->status = a->rd.live ? 200 : 503;
+		if (a->rd.live)
+			rw_buf_puts(&resp->body, "ok\n");
+		else
+			rw_buf_printf(&resp->body, "%s\n", a->rd.live_reason);
+	} else if (strcmp(req->path, "/metrics") == 0) {
+		resp->content_type = "text/plain; version=0.0.4; charset=utf-8";
+		rw_metrics_render(a, &resp->body);
+	} else if (strcmp(req->path, "/status") == 0) {
+		struct rw_report rpt;
+		rw_agent_build_report(a, &rpt);
+		resp->content_type = "application/json";
+		if (rw_report_encode(&rpt, &resp->body) != 0) {
+			rw_buf_reset(&resp->body);
+			resp->status = 500;
+			resp->content_type = NULL;
+			rw_buf_puts(&resp->body, "status too large to encode\n");
+			return;
+		}
+		rw_buf_putc(&resp->body, '\n');
+	} else if (strcmp(req->path, "/") == 0) {
+		rw_buf_puts(&resp->body, "raywarden-agent: /readyz /livez /metrics /status\n");
+	} else {
+		resp->status = 404;
+		rw_buf_puts(&resp->body, "not found\n");
+	}
+}
+
+int
+rw_endpoints_init(struct rw_agent *a, char *err, size_t errlen)
+{
+	struct rw_httpd_opts o;
+	memset(&o, 0, sizeof(o));
+	o.host = a->cfg.listen_host;
+	o.port = a->cfg.port;
+	o.max_body = 4096;
+	o.max_conns = 64;
+	o.idle_timeout_ms = 30000;
+	return rw_httpd_new(a->loop, &o, handler, a, &a->httpd, err, errlen);
+}
