@@ -1022,10 +1022,20 @@ rw_jw_arr_end(struct rw_jw *w)
 void
 rw_jw_key(struct rw_jw *w, const char *k)
 {
+	if (!k) {
+		jw_fail(w, -EINVAL);
+		return;
+	}
+	rw_jw_keyn(w, k, strlen(k));
+}
+
+void
+rw_jw_keyn(struct rw_jw *w, const char *k, size_t n)
+{
 	if (w->err)
 		return;
 	unsigned char *f = &w->first[w->depth];
-	if (!k || w->depth == 0 || !(*f & JW_OBJ) || w->after_key) {
+	if ((!k && n) || w->depth == 0 || !(*f & JW_OBJ) || w->after_key) {
 		jw_fail(w, -EINVAL);
 		return;
 	}
@@ -1033,7 +1043,7 @@ rw_jw_key(struct rw_jw *w, const char *k)
 		jw_put(w, ",", 1);
 	*f &= (unsigned char)~JW_FIRST;
 	if (!w->err) {
-		int rv = rw_json_quote(w->b, k, strlen(k));
+		int rv = rw_json_quote(w->b, k ? k : "", n);
 		if (rv)
 			jw_fail(w, rv);
 	}

@@ -126,6 +126,7 @@ void rw_jw_obj_end(struct rw_jw *w);
 void rw_jw_arr_begin(struct rw_jw *w);
 void rw_jw_arr_end(struct rw_jw *w);
 void rw_jw_key(struct rw_jw *w, const char *k);
+void rw_jw_keyn(struct rw_jw *w, const char *k, size_t n); /* binary-safe key */
 void rw_jw_str(struct rw_jw *w, const char *s);		   /* NULL writes null */
 void rw_jw_strn(struct rw_jw *w, const char *s, size_t n); /* escapes, binary-safe */
 void rw_jw_int(struct rw_jw *w, int64_t v);
