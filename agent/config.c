@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 enum opt_kind { OPT_STR, OPT_INT, OPT_LONG, OPT_BOOL, OPT_NODE, OPT_PROXY, OPT_LFMT, OPT_LLVL };
 
@@ -106,7 +107,10 @@ rw_agent_config_defaults(struct rw_agent_config *cfg)
 	memset(cfg, 0, sizeof(*cfg));
 	snprintf(cfg->listen_host, sizeof(cfg->listen_host), "0.0.0.0");
 	snprintf(cfg->probe_host, sizeof(cfg->probe_host), "127.0.0.1");
-	snprintf(cfg->group, sizeof(cfg->group), "%s", "");
+	snprintf(cfg->pod_namespace, sizeof(cfg->pod_namespace), "default");
+	/* Kubernetes sets a pod's hostname to its name. */
+	if (gethostname(cfg->pod_name, sizeof(cfg->pod_name) - 1) != 0)
+		snprintf(cfg->pod_name, sizeof(cfg->pod_name), "unknown");
 	cfg->port = 8477;
 	cfg->raylet_port = 52365;
 	cfg->dashboard_port = 8265;
