@@ -48,6 +48,7 @@ struct conn {
 	int writing;	 /* a uv_write is in flight */
 	int reading;	 /* uv_read_start is active */
 	int close_after; /* close once out is written */
+	int continued;	 /* 100 Continue sent for the request being read */
 	int lingering;	 /* shut down; discarding input until EOF */
 	int closing;	 /* uv_close called */
 	int open_handles;
@@ -477,8 +478,15 @@ conn_process(struct conn *c)
 		}
 		size_t total =
 		    (size_t)rv + (head.content_length > 0 ? (size_t)head.content_length : 0);
-		if (c->in.len < total)
+		if (c->in.len < total) {
+			/* The client waits for our go-ahead before sending the body. */
+			if (head.expect_continue && !c->continued && head.minor >= 1) {
+				rw_buf_puts(&c->out, "HTTP/1.1 100 Continue\r\n\r\n");
+				c->continued = 1;
+			}
 			break;
+		}
+		c->continued = 0;
 		dispatch(c, &head);
 		if (c->closing)
 			return;

@@ -170,6 +170,8 @@ parse_field(const char *buf, size_t off, size_t n, struct rw_httpd_head *h, int 
 		h->content_length = cl;
 	} else if (span_ieq(buf, f->name, "transfer-encoding")) {
 		return -ENOTSUP;
+	} else if (span_ieq(buf, f->name, "expect")) {
+		h->expect_continue = span_ieq(buf, f->value, "100-continue");
 	} else if (span_ieq(buf, f->name, "connection")) {
 		connection_tokens(buf + f->value.off, f->value.len, conn_close, conn_keep);
 	}
@@ -187,6 +189,7 @@ rw_httpd_parse_head(const char *buf, size_t len, struct rw_httpd_head *h)
 	h->nfields = 0;
 	h->content_length = -1;
 	h->keep_alive = 0;
+	h->expect_continue = 0;
 	h->minor = 0;
 	h->head_len = 0;
 

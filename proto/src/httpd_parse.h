@@ -36,6 +36,7 @@ struct rw_httpd_head {
 	struct rw_httpd_field fields[RW_HTTPD_MAX_HEADERS];
 	long long content_length; /* -1 when absent */
 	int keep_alive;		  /* 1 when the connection stays open afterwards */
+	int expect_continue;	  /* "Expect: 100-continue" was sent */
 };
 
 /*

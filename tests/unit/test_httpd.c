@@ -366,6 +366,13 @@ t_basic(void)
 	send_all(fd, "56789", 5);
 	CHECK_EQ_INT(read_resp(fd, a, body, sizeof(body), NULL, 0), 200);
 	CHECK_EQ_STR(body, "FROB q=1 0123456789");
+	/* Expect: 100-continue gets the interim answer before the body is sent. */
+	const char *r4 = "PUT /echo HTTP/1.1\r\nContent-Length: 3\r\nExpect: 100-Continue\r\n\r\n";
+	send_all(fd, r4, strlen(r4));
+	CHECK_EQ_INT(read_resp(fd, a, NULL, 0, NULL, 0), 100);
+	send_all(fd, "xyz", 3);
+	CHECK_EQ_INT(read_resp(fd, a, body, sizeof(body), NULL, 0), 200);
+	CHECK_EQ_STR(body, "PUT  xyz");
 	/* HEAD: Content-Length of the body, no body bytes. */
 	send_all(fd, "HEAD /teapot HTTP/1.1\r\n\r\n", 25);
 	a->head_only = 1;
@@ -378,7 +385,7 @@ t_basic(void)
 	CHECK_EQ_INT(a->len, 0);
 	close(fd);
 	srv_stop(&v);
-	CHECK_EQ_INT(atomic_load(&v.handled), 7);
+	CHECK_EQ_INT(atomic_load(&v.handled), 8);
 	free(a);
 }
 
