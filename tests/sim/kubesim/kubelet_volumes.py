@@ -1,0 +1,344 @@
+"""Volumes and mounts of the kubelet simulator.
+
+Every volume of a pod is materialised under the pod's directory in the state dir
+(https://kubernetes.io/docs/concepts/storage/volumes/): emptyDir (medium Memory on
+the /dev/shm tmpfs), configMap, secret (base64-decoded), downwardAPI, projected
+(serviceAccountToken, configMap, secret, downwardAPI), hostPath, and a per-claim
+directory standing in for a persistentVolumeClaim.
+
+Containers see their volumeMounts at the absolute paths the manifest asks for
+through a private mount namespace per container process (`unshare -m` + bind
+mounts, root only); without that, paths in command lines and environment values
+are rewritten to the host directories instead (see docs/local-cluster.md).
+"""
+
+import base64
+import json
+import os
+import shlex
+import shutil
+import stat
+import subprocess
+import threading
+
+from .kubelet_env import field_ref_value, resource_field_value
+
+SA_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
+
+# Directories that an image provides (its WORKDIR and declared volumes), per image
+# kind, as in the upstream Dockerfiles: rayproject/ray works in /home/ray; the
+# redis image declares VOLUME /data and WORKDIR /data.
+IMAGE_DIRS = {"ray": ["/home/ray"], "redis": ["/data"]}
+IMAGE_WORKDIR = {"ray": "/home/ray", "redis": "/data"}
+
+
+class VolumeError(Exception):
+    """A volume cannot be set up (missing non-optional ConfigMap/Secret): the kubelet
+    keeps the pod in ContainerCreating and reports FailedMount."""
+
+
+def _write(path, data, mode=0o644):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    if isinstance(data, str):
+        data = data.encode()
+    tmp = path + ".tmp"
+    with open(tmp, "wb") as f:
+        f.write(data)
+    os.chmod(tmp, mode)
+    os.replace(tmp, path)
+
+
+def _kv_files(dest, data, items, default_mode):
+    """Write a ConfigMap/Secret payload: all keys, or only the listed items at their
+    paths (https://kubernetes.io/docs/concepts/configuration/configmap/#using-configmaps-as-files-from-a-pod)."""
+    os.makedirs(dest, exist_ok=True)
+    if items:
+        for it in items:
+            key = it.get("key")
+            if key not in data:
+                raise VolumeError("key %s not found" % key)
+            _write(os.path.join(dest, it.get("path", key)), data[key], it.get("mode", default_mode))
+    else:
+        for k, v in data.items():
+            _write(os.path.join(dest, k), v, default_mode)
+
+
+def _payload(obj, kind):
+    data = {}
+    if kind == "secret":
+        for k, v in (obj.get("data") or {}).items():
+            data[k] = base64.b64decode(v)
+        for k, v in (obj.get("stringData") or {}).items():
+            data[k] = v.encode()
+    else:
+        for k, v in (obj.get("data") or {}).items():
+            data[k] = v.encode()
+        for k, v in (obj.get("binaryData") or {}).items():
+            data[k] = base64.b64decode(v)
+    return data
+
+
+def _downward_files(dest, items, pod, pod_ip, host_ip, default_mode, node_allocatable=None):
+    os.makedirs(dest, exist_ok=True)
+    spec = pod.get("spec") or {}
+    for it in items or []:
+        if "fieldRef" in it:
+            val = field_ref_value(pod, it["fieldRef"].get("fieldPath", ""), pod_ip, host_ip)
+        elif "resourceFieldRef" in it:
+            r = it["resourceFieldRef"]
+            target = {}
+            for c in spec.get("containers") or []:
+                if c.get("name") == r.get("containerName"):
+                    target = c
+            val = resource_field_value(target, r.get("resource", ""), r.get("divisor"), node_allocatable)
+        else:
+            continue
+        _write(os.path.join(dest, it["path"]), val, it.get("mode", default_mode))
+
+
+def materialise(pod, pod_dir, lookup, pod_ip, host_ip, sa_token="", ca_pem="", shm_root="/dev/shm/kubesim"):
+    """Create every volume of pod; returns {volume name: host path}.
+
+    lookup(kind, name) -> object or None, kind in {"configmaps", "secrets"}."""
+    md = pod.get("metadata") or {}
+    spec = pod.get("spec") or {}
+    ns = md.get("namespace", "default")
+    uid = md.get("uid", md.get("name", "pod"))
+    out = {}
+    for vol in spec.get("volumes") or []:
+        name = vol.get("name")
+        dest = os.path.join(pod_dir, "volumes", name)
+        if "emptyDir" in vol:
+            ed = vol.get("emptyDir") or {}
+            if ed.get("medium") == "Memory" and os.path.isdir(os.path.dirname(shm_root)):
+                # medium: Memory is a tmpfs (https://kubernetes.io/docs/concepts/storage/volumes/#emptydir).
+                dest = os.path.join(shm_root, uid, name)
+            os.makedirs(dest, exist_ok=True)
+            os.chmod(dest, 0o777)
+        elif "configMap" in vol or "secret" in vol:
+            kind = "configMap" if "configMap" in vol else "secret"
+            src = vol[kind] or {}
+            oname = src.get("name") if kind == "configMap" else src.get("secretName")
+            obj = lookup("configmaps" if kind == "configMap" else "secrets", oname)
+            mode = src.get("defaultMode", 0o644)
+            if obj is None:
+                if not src.get("optional"):
+                    raise VolumeError('%s "%s" not found' % (kind, oname))
+                os.makedirs(dest, exist_ok=True)
+            else:
+                _kv_files(dest, _payload(obj, "secret" if kind == "secret" else "cm"), src.get("items"), mode)
+        elif "downwardAPI" in vol:
+            src = vol["downwardAPI"] or {}
+            _downward_files(dest, src.get("items"), pod, pod_ip, host_ip, src.get("defaultMode", 0o644))
+        elif "projected" in vol:
+            src = vol["projected"] or {}
+            mode = src.get("defaultMode", 0o644)
+            os.makedirs(dest, exist_ok=True)
+            for s in src.get("sources") or []:
+                if "serviceAccountToken" in s:
+                    # The simulator has one bearer token; it stands in for a bound token
+                    # from the TokenRequest API.
+                    _write(os.path.join(dest, s["serviceAccountToken"].get("path", "token")), sa_token, mode)
+                elif "configMap" in s or "secret" in s:
+                    kind = "configMap" if "configMap" in s else "secret"
+                    ref = s[kind] or {}
+                    obj = lookup("configmaps" if kind == "configMap" else "secrets", ref.get("name"))
+                    if obj is None:
+                        if ref.get("optional"):
+                            continue
+                        raise VolumeError('%s "%s" not found' % (kind, ref.get("name")))
+                    data = _payload(obj, "secret" if kind == "secret" else "cm")
+                    if kind == "configMap" and ref.get("name") == "kube-root-ca.crt" and not data and ca_pem:
+                        data = {"ca.crt": ca_pem.encode()}
+                    _kv_files(dest, data, ref.get("items"), mode)
+                elif "downwardAPI" in s:
+                    _downward_files(dest, (s["downwardAPI"] or {}).get("items"), pod, pod_ip, host_ip, mode)
+        elif "hostPath" in vol:
+            hp = vol["hostPath"] or {}
+            dest = hp.get("path", "/")
+            if hp.get("type") in ("DirectoryOrCreate",) and not os.path.exists(dest):
+                os.makedirs(dest, exist_ok=True)
+        elif "persistentVolumeClaim" in vol:
+            claim = (vol["persistentVolumeClaim"] or {}).get("claimName", name)
+            dest = os.path.join(os.path.dirname(os.path.dirname(pod_dir)), "pvc", ns, claim)
+            os.makedirs(dest, exist_ok=True)
+        else:
+            os.makedirs(dest, exist_ok=True)
+        out[name] = dest
+    return out
+
+
+def service_account_dir(pod_dir, token, ca_pem, namespace):
+    """The files of the kube-api-access projected volume that the ServiceAccount
+    admission plugin adds (https://kubernetes.io/docs/concepts/security/service-accounts/#get-a-token)."""
+    d = os.path.join(pod_dir, "volumes", "kube-api-access-sim")
+    _write(os.path.join(d, "token"), token or "")
+    _write(os.path.join(d, "ca.crt"), ca_pem or "")
+    _write(os.path.join(d, "namespace"), namespace)
+    return d
+
+
+def needs_sa_mount(pod, container):
+    spec = pod.get("spec") or {}
+    if spec.get("automountServiceAccountToken") is False:
+        return False
+    for m in container.get("volumeMounts") or []:
+        if m.get("mountPath", "").rstrip("/") == SA_DIR:
+            return False
+    return True
+
+
+def container_mounts(pod, container, volume_paths, sa_dir=None, image_root=None, kind="idle"):
+    """Bind mounts of one container: [(host source, container path, read only)],
+    parents before children."""
+    mounts = []
+    if image_root:
+        for d in IMAGE_DIRS.get(kind, []):
+            src = os.path.join(image_root, d.lstrip("/"))
+            os.makedirs(src, exist_ok=True)
+            mounts.append((src, d, False))
+    for m in container.get("volumeMounts") or []:
+        src = volume_paths.get(m.get("name"))
+        if src is None:
+            continue
+        sub = m.get("subPath") or ""
+        if sub:
+            src = os.path.join(src, sub)
+            if not os.path.exists(src):
+                # A missing subPath is created as a directory (pkg/volume/util/subpath).
+                os.makedirs(src, exist_ok=True)
+        mounts.append((src, m.get("mountPath"), bool(m.get("readOnly"))))
+    if sa_dir and needs_sa_mount(pod, container):
+        mounts.append((sa_dir, SA_DIR, True))
+    mounts.sort(key=lambda t: t[1].rstrip("/").count("/"))
+    return mounts
+
+
+class MountPoints:
+    """Host-side mount targets the simulator had to create (a bind mount needs an
+    existing target).  They are reference counted, recorded in a file so that
+    `local-cluster down` can remove them, and removed once no pod uses them."""
+
+    def __init__(self, record_file):
+        self.record_file = record_file
+        self.lock = threading.Lock()
+        self.created = {}  # path -> refcount
+        self.load()
+
+    def load(self):
+        try:
+            with open(self.record_file) as f:
+                for p in json.load(f):
+                    self.created.setdefault(p, 0)
+        except (OSError, ValueError):
+            pass
+
+    def _save(self):
+        tmp = self.record_file + ".tmp"
+        with open(tmp, "w") as f:
+            json.dump(sorted(self.created), f)
+        os.replace(tmp, self.record_file)
+
+    def ensure(self, target, is_dir):
+        """Create target (and missing parents) on the host; returns the list of
+        paths created so that release() can undo exactly those."""
+        with self.lock:
+            made = []
+            path = os.path.normpath(target)
+            parts = []
+            p = path
+            while p and p != "/" and not os.path.lexists(p):
+                parts.append(p)
+                p = os.path.dirname(p)
+            for q in reversed(parts):
+                if q == path and not is_dir:
+                    open(q, "a").close()
+                else:
+                    os.mkdir(q)
+                made.append(q)
+            for q in made:
+                self.created[q] = self.created.get(q, 0)
+            for q in [q for q in self.created if path == q or path.startswith(q + "/")]:
+                self.created[q] += 1
+            self._save()
+            return made
+
+    def release(self, target):
+        with self.lock:
+            path = os.path.normpath(target)
+            for q in [q for q in self.created if path == q or path.startswith(q + "/")]:
+                self.created[q] -= 1
+            self._gc()
+            self._save()
+
+    def _gc(self):
+        for q in sorted(self.created, key=len, reverse=True):
+            if self.created[q] <= 0:
+                try:
+                    if os.path.isdir(q) and not os.path.islink(q):
+                        os.rmdir(q)
+                    elif os.path.isfile(q) and os.path.getsize(q) == 0:
+                        os.unlink(q)
+                    del self.created[q]
+                except OSError:
+                    pass  # not empty (someone else wrote there): keep it
+
+    def cleanup_all(self):
+        with self.lock:
+            for q in self.created:
+                self.created[q] = 0
+            self._gc()
+            self._save()
+
+
+def mount_namespace_available():
+    """True when this process may create a private mount namespace with bind mounts."""
+    if os.geteuid() != 0 or not shutil.which("unshare"):
+        return False
+    try:
+        r = subprocess.run(["unshare", "-m", "--propagation", "private", "--", "/bin/sh", "-c",
+                            "mount --bind /tmp /tmp"], stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL, timeout=10)
+        return r.returncode == 0
+    except (OSError, subprocess.SubprocessError):
+        return False
+
+
+def wrap_argv(argv, mounts, workdir=None, use_ns=True):
+    """Wrap argv so that it runs with mounts bound at their container paths.
+
+    With use_ns the process gets its own mount namespace (unshare -m, private
+    propagation) in which each source is bind-mounted over its target; the pid
+    stays the same because unshare and sh both exec."""
+    if not use_ns or (not mounts and not workdir):
+        return list(argv)
+    lines = ["set -e"]
+    for src, dst, ro in mounts:
+        lines.append("mount --bind %s %s" % (shlex.quote(src), shlex.quote(dst)))
+        if ro:
+            lines.append("mount -o remount,bind,ro %s 2>/dev/null || true" % shlex.quote(dst))
+    if workdir:
+        lines.append("cd %s 2>/dev/null || true" % shlex.quote(workdir))
+    lines.append('exec "$@"')
+    return ["unshare", "-m", "--propagation", "private", "--", "/bin/sh", "-c", "\n".join(lines),
+            "kubesim-mount"] + list(argv)
+
+
+def rewrite_paths(value, mounts):
+    """Path-rewriting fallback: replace container mount paths inside a string by the
+    host directories that back them (longest path first)."""
+    for src, dst, _ro in sorted(mounts, key=lambda t: len(t[1]), reverse=True):
+        if dst and dst in value:
+            value = value.replace(dst, src)
+    return value
+
+
+def remove_tree(path):
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def is_dir_source(src):
+    try:
+        return stat.S_ISDIR(os.stat(src).st_mode)
+    except OSError:
+        return True

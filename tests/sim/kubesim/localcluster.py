@@ -1,0 +1,427 @@
+"""`local-cluster`: one command to run the whole simulated Kubernetes on this machine.
+
+    tests/sim/local-cluster up [--state DIR] [--nodes N]   start API server, kubelet, controllers, proxy
+    tests/sim/local-cluster status [--state DIR]           what runs
+    tests/sim/local-cluster down [--state DIR]             stop everything, leave nothing behind
+    tests/sim/local-cluster fail-node NODE | recover-node NODE | fail-pod NS/POD[/CONTAINER]
+    tests/sim/local-cluster logs NS/POD [CONTAINER] | proxy-stats | env
+
+The state directory (default <repo>/.local) holds the API server's kubeconfig, CA
+and token, every component's pid and control address (cluster.json, *.json) and
+logs (logs/).  See docs/local-cluster.md, section "One command".
+"""
+
+import argparse
+import glob
+import json
+import os
+import shutil
+import signal
+import ssl
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SIM_DIR = os.path.dirname(HERE)
+REPO_ROOT = os.path.dirname(os.path.dirname(SIM_DIR))
+APISERVER = os.path.join(HERE, "apiserver.py")
+COMPONENTS = ("apiserver", "kubelet", "controllers", "proxy")
+MARK_CLUSTER = "KUBESIM_CLUSTER"
+
+
+def default_state():
+    return os.path.join(REPO_ROOT, ".local")
+
+
+def alive(pid):
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # A zombie is not alive.
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().split(") ", 1)[1][0] != "Z"
+    except (OSError, IndexError):
+        return True
+
+
+def read_json(path):
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return None
+
+
+def write_json(path, obj):
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump(obj, f, indent=1)
+    os.replace(tmp, path)
+
+
+def http_get(url, timeout=2.0, token=None, cafile=None):
+    ctx = None
+    if url.startswith("https"):
+        ctx = ssl.create_default_context(cafile=cafile) if cafile and os.path.exists(cafile) else ssl._create_unverified_context()
+    req = urllib.request.Request(url)
+    if token:
+        req.add_header("Authorization", "Bearer " + token)
+    with urllib.request.urlopen(req, timeout=timeout, context=ctx) as r:
+        return r.status, r.read()
+
+
+def http_post(url, body, timeout=10.0):
+    req = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST",
+                                 headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=timeout) as r:
+        return json.loads(r.read() or b"{}")
+
+
+class Cluster:
+    def __init__(self, state):
+        self.state = os.path.abspath(state)
+        self.info_path = os.path.join(self.state, "cluster.json")
+        self.logs = os.path.join(self.state, "logs")
+
+    # -- state -----------------------------------------------------------------
+
+    def info(self):
+        return read_json(self.info_path)
+
+    def running(self):
+        info = self.info()
+        if not info:
+            return {}
+        return {name: pid for name, pid in (info.get("pids") or {}).items() if alive(pid)}
+
+    def api(self):
+        return read_json(os.path.join(self.state, "apiserver.json"))
+
+    def api_ready(self):
+        a = self.api()
+        if not a:
+            return False
+        url = a.get("url") or "https://%s:%s" % (a.get("host", "127.0.0.1"), a.get("port"))
+        try:
+            code, _ = http_get(url.rstrip("/") + "/readyz", 1.0, a.get("token"), os.path.join(self.state, "ca.crt"))
+            return code == 200
+        except (OSError, urllib.error.URLError, ssl.SSLError):
+            return False
+
+    # -- processes ----------------------------------------------------------------
+
+    def spawn(self, name, argv, env_extra=None):
+        os.makedirs(self.logs, exist_ok=True)
+        env = dict(os.environ)
+        env["PYTHONPATH"] = SIM_DIR + (":" + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+        env["PYTHONDONTWRITEBYTECODE"] = "1"
+        env["PYTHONUNBUFFERED"] = "1"
+        env[MARK_CLUSTER] = self.state
+        if env_extra:
+            env.update(env_extra)
+        logf = open(os.path.join(self.logs, name + ".log"), "ab")
+        p = subprocess.Popen(argv, cwd=SIM_DIR, env=env, stdin=subprocess.DEVNULL, stdout=logf, stderr=subprocess.STDOUT,
+                             start_new_session=True)
+        logf.close()
+        return p
+
+    def up(self, nodes=1, backoff_base=None, job_backoff_base=None, api_args=(), quiet=False, timeout=30.0):
+        t0 = time.monotonic()
+        run = self.running()
+        if run:
+            if set(run) == set(COMPONENTS):
+                print("local cluster already up in %s (pids %s)" % (self.state, " ".join(
+                    "%s=%d" % kv for kv in sorted(run.items()))))
+                self.print_usage()
+                return 0
+            print("local cluster in %s is partly running (%s); stopping it first" % (self.state, ", ".join(sorted(run))))
+            self.down(quiet=True)
+        os.makedirs(self.state, exist_ok=True)
+        for f in ("apiserver.json", "kubelet.json", "controllers.json", "proxy.json", "cluster.json"):
+            try:
+                os.unlink(os.path.join(self.state, f))
+            except FileNotFoundError:
+                pass
+        if not os.path.exists(APISERVER):
+            print("error: %s is missing (the API server simulator)" % APISERVER, file=sys.stderr)
+            return 2
+        pids = {}
+        procs = {}
+
+        def record():
+            write_json(self.info_path, {"pids": pids, "state": self.state, "started": time.time()})
+
+        try:
+            api = self.spawn("apiserver", [sys.executable, APISERVER, "--state-dir", self.state, "--tls", "--port", "0"]
+                             + list(api_args))
+            pids["apiserver"] = api.pid
+            procs["apiserver"] = api
+            record()
+            deadline = time.monotonic() + timeout
+            while not self.api_ready():
+                if api.poll() is not None:
+                    raise RuntimeError("API server exited (%s); see %s" % (api.returncode, os.path.join(self.logs, "apiserver.log")))
+                if time.monotonic() > deadline:
+                    raise RuntimeError("API server not ready after %ss" % timeout)
+                time.sleep(0.02)
+            kargs = [sys.executable, "-m", "kubesim.kubelet", "--state-dir", self.state, "--nodes", str(nodes)]
+            if backoff_base is not None:
+                kargs += ["--backoff-base", str(backoff_base)]
+            cargs = [sys.executable, "-m", "kubesim.controllers", "--state-dir", self.state]
+            if job_backoff_base is not None:
+                cargs += ["--job-backoff-base", str(job_backoff_base)]
+            for name, argv in (("kubelet", kargs), ("controllers", cargs),
+                               ("proxy", [sys.executable, "-m", "kubesim.proxy", "--state-dir", self.state])):
+                p = self.spawn(name, argv)
+                pids[name] = p.pid
+                procs[name] = p
+            record()
+            for name in ("kubelet", "controllers", "proxy"):
+                path = os.path.join(self.state, name + ".json")
+                while not os.path.exists(path):
+                    if procs[name].poll() is not None:
+                        raise RuntimeError("%s exited (%s); see %s" % (name, procs[name].returncode,
+                                                                       os.path.join(self.logs, name + ".log")))
+                    if time.monotonic() > deadline:
+                        raise RuntimeError("%s not ready after %ss" % (name, timeout))
+                    time.sleep(0.02)
+            self.install_crds(quiet)
+        except (RuntimeError, OSError) as e:
+            print("error: %s" % e, file=sys.stderr)
+            self.down(quiet=True)
+            return 1
+        took = time.monotonic() - t0
+        info = self.info() or {}
+        info["startup_seconds"] = round(took, 3)
+        write_json(self.info_path, info)
+        if not quiet:
+            print("local cluster up in %.2fs (state %s)" % (took, self.state))
+            self.print_usage()
+        return 0
+
+    def install_crds(self, quiet=False):
+        """Install manifests/crds/*.yaml with server-side apply when they exist."""
+        files = sorted(glob.glob(os.path.join(REPO_ROOT, "manifests", "crds", "*.yaml")))
+        if not files:
+            return
+        kubectl = shutil.which("kubectl")
+        if not kubectl:
+            print("warning: kubectl not found; CRDs not installed", file=sys.stderr)
+            return
+        argv = [kubectl, "--kubeconfig", os.path.join(self.state, "kubeconfig"), "apply", "--server-side",
+                "--force-conflicts"]
+        for f in files:
+            argv += ["-f", f]
+        r = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=120)
+        if r.returncode != 0:
+            print("warning: installing CRDs failed:\n%s" % r.stdout.decode("utf-8", "replace"), file=sys.stderr)
+        elif not quiet:
+            print("installed %d CRD file(s) from manifests/crds" % len(files))
+
+    def print_usage(self):
+        kc = os.path.join(self.state, "kubeconfig")
+        print("  export KUBECONFIG=%s" % kc)
+        print("  kubectl get nodes; kubectl get pods -A")
+        print("  %s status|down|fail-node NODE|recover-node NODE|fail-pod NS/POD|logs NS/POD [C]|proxy-stats"
+              % os.path.relpath(os.path.join(SIM_DIR, "local-cluster")))
+
+    def down(self, quiet=False, grace=8.0):
+        info = self.info() or {}
+        pids = info.get("pids") or {}
+        # Node components first (the kubelet kills its pods), the API server last.
+        for group in (("kubelet", "controllers", "proxy"), ("apiserver",)):
+            live = [(n, pids[n]) for n in group if alive(pids.get(n))]
+            for _n, pid in live:
+                try:
+                    os.kill(pid, signal.SIGTERM)
+                except OSError:
+                    pass
+            deadline = time.monotonic() + grace
+            for _n, pid in live:
+                while alive(pid) and time.monotonic() < deadline:
+                    time.sleep(0.02)
+                if alive(pid):
+                    try:
+                        os.killpg(pid, signal.SIGKILL)
+                    except OSError:
+                        try:
+                            os.kill(pid, signal.SIGKILL)
+                        except OSError:
+                            pass
+            for _n, pid in live:
+                try:
+                    os.waitpid(pid, os.WNOHANG)
+                except ChildProcessError:
+                    pass
+        stray = self.kill_strays()
+        self.cleanup_host()
+        for f in ("apiserver.json", "kubelet.json", "controllers.json", "proxy.json", "cluster.json"):
+            try:
+                os.unlink(os.path.join(self.state, f))
+            except FileNotFoundError:
+                pass
+        shutil.rmtree(os.path.join(self.state, "kubelet", "pods"), ignore_errors=True)
+        if not quiet:
+            print("local cluster down (%s)%s" % (self.state, "; killed %d stray process(es)" % stray if stray else ""))
+        return 0
+
+    def stray_pids(self):
+        want = ("%s=%s" % (MARK_CLUSTER, self.state)).encode() + b"\0"
+        out = []
+        for d in glob.glob("/proc/[0-9]*"):
+            try:
+                pid = int(d[6:])
+                if pid == os.getpid():
+                    continue
+                with open(d + "/environ", "rb") as f:
+                    env = b"\0" + f.read()
+            except (OSError, ValueError):
+                continue
+            if b"\0" + want in env and alive(pid):
+                out.append(pid)
+        return out
+
+    def kill_strays(self):
+        n = 0
+        for _ in range(5):
+            pids = self.stray_pids()
+            if not pids:
+                break
+            for pid in pids:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                    n += 1
+                except OSError:
+                    pass
+            time.sleep(0.05)
+        return n
+
+    def cleanup_host(self):
+        """Remove what a killed component could have left on the host: its
+        /etc/hosts block and mount points it created."""
+        from kubesim.proxy import HostsFile
+        from kubesim.kubelet_volumes import MountPoints
+
+        HostsFile(self.state).remove()
+        rec = os.path.join(self.state, "kubelet", "mountpoints.json")
+        if os.path.exists(rec):
+            MountPoints(rec).cleanup_all()
+
+    def status(self):
+        info = self.info()
+        run = self.running()
+        if not info:
+            print("local cluster: down (%s)" % self.state)
+            return 3
+        pids = info.get("pids") or {}
+        for name in COMPONENTS:
+            pid = pids.get(name)
+            print("%-12s %s" % (name, ("running (pid %d)" % pid) if name in run else "not running"))
+        if "apiserver" in run:
+            a = self.api() or {}
+            print("%-12s %s (%s)" % ("api", a.get("url"), "ready" if self.api_ready() else "NOT ready"))
+        k = read_json(os.path.join(self.state, "kubelet.json"))
+        if k and "kubelet" in run:
+            try:
+                _, body = http_get(k["control_url"] + "/pods")
+                d = json.loads(body)
+                print("%-12s %s%s; %d pod(s) running here" % ("nodes", ", ".join(d["nodes"]),
+                                                               (" (failed: %s)" % ", ".join(d["failedNodes"]))
+                                                               if d["failedNodes"] else "", len(d["pods"])))
+            except (OSError, ValueError, urllib.error.URLError):
+                pass
+        if info.get("startup_seconds") is not None:
+            print("%-12s %.2fs" % ("startup", info["startup_seconds"]))
+        print("%-12s %s" % ("kubeconfig", os.path.join(self.state, "kubeconfig")))
+        return 0 if set(run) == set(COMPONENTS) else 1
+
+    def control(self, comp):
+        d = read_json(os.path.join(self.state, comp + ".json"))
+        if not d or not alive(d.get("pid")):
+            raise SystemExit("%s is not running in %s" % (comp, self.state))
+        return d["control_url"]
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(prog="local-cluster", description="simulated Kubernetes on this machine")
+    ap.add_argument("--state", default=os.environ.get("RW_LOCAL_CLUSTER_STATE") or default_state(),
+                    help="state directory (default <repo>/.local)")
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    up = sub.add_parser("up")
+    up.add_argument("--nodes", type=int, default=int(os.environ.get("RW_SIM_NODES", "1")))
+    up.add_argument("--backoff-base", type=float, default=None, help="kubelet crash-loop back-off base (10 s)")
+    up.add_argument("--job-backoff-base", type=float, default=None, help="Job pod-failure back-off base (10 s)")
+    up.add_argument("--timeout", type=float, default=30.0)
+    up.add_argument("--quiet", action="store_true")
+    sub.add_parser("down")
+    sub.add_parser("status")
+    sub.add_parser("env")
+    for c in ("fail-node", "recover-node"):
+        sub.add_parser(c).add_argument("node")
+    fp = sub.add_parser("fail-pod")
+    fp.add_argument("pod", help="NAMESPACE/POD[/CONTAINER] or POD")
+    lg = sub.add_parser("logs")
+    lg.add_argument("pod", help="NAMESPACE/POD or POD")
+    lg.add_argument("container", nargs="?")
+    lg.add_argument("--previous", action="store_true")
+    sub.add_parser("proxy-stats")
+    # Allow --state after the subcommand too.
+    args, rest = ap.parse_known_args(argv)
+    if rest:
+        ap2 = argparse.ArgumentParser()
+        ap2.add_argument("--state")
+        extra, unknown = ap2.parse_known_args(rest)
+        if unknown:
+            ap.error("unrecognized arguments: %s" % " ".join(unknown))
+        if extra.state:
+            args.state = extra.state
+    cl = Cluster(args.state)
+    if args.cmd == "up":
+        return cl.up(args.nodes, args.backoff_base, args.job_backoff_base, quiet=args.quiet, timeout=args.timeout)
+    if args.cmd == "down":
+        return cl.down()
+    if args.cmd == "status":
+        return cl.status()
+    if args.cmd == "env":
+        print("export KUBECONFIG=%s" % os.path.join(cl.state, "kubeconfig"))
+        return 0
+    if args.cmd in ("fail-node", "recover-node"):
+        print(json.dumps(http_post(cl.control("kubelet") + "/" + args.cmd, {"node": args.node})))
+        return 0
+    if args.cmd == "fail-pod":
+        parts = args.pod.split("/")
+        if len(parts) == 1:
+            parts = ["default"] + parts
+        body = {"namespace": parts[0], "pod": parts[1]}
+        if len(parts) > 2:
+            body["container"] = parts[2]
+        print(json.dumps(http_post(cl.control("kubelet") + "/fail-pod", body)))
+        return 0
+    if args.cmd == "logs":
+        ns, _, name = args.pod.rpartition("/")
+        q = "namespace=%s&pod=%s" % (ns or "default", name)
+        if args.container:
+            q += "&container=" + args.container
+        if args.previous:
+            q += "&previous=1"
+        _, body = http_get(cl.control("kubelet") + "/logs?" + q)
+        sys.stdout.write(body.decode("utf-8", "replace"))
+        return 0
+    if args.cmd == "proxy-stats":
+        _, body = http_get(cl.control("proxy") + "/stats")
+        print(json.dumps(json.loads(body), indent=1))
+        return 0
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
