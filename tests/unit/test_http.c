@@ -905,6 +905,94 @@ t_free_in_stream(void)
 	check_loop_empty();
 }
 
+/* From inside on_data (inside curl): start a call and cancel another; both are deferred. */
+struct inner {
+	struct rw_http *h;
+	struct rw_http_req req;
+	struct result started;
+	struct result victim;
+	struct rw_http_call *victim_call;
+	struct result outer;
+	int chunks;
+};
+
+static int
+on_data_inner(const char *p, size_t n, void *ud)
+{
+	struct inner *in = ud;
+	(void)p;
+	(void)n;
+	if (in->chunks++ == 0) {
+		CHECK_EQ_INT(rw_http_start(in->h, &in->req, on_done, &in->started, NULL), 0);
+		rw_http_cancel(in->victim_call);
+	}
+	return 0;
+}
+
+static void
+on_done_inner(const struct rw_http_resp *r, void *ud)
+{
+	on_done(r, &((struct inner *)ud)->outer);
+}
+
+static void
+t_calls_from_on_data(void)
+{
+	struct raw_srv r, silent;
+	struct rw_httpd *s = server_new();
+	struct inner *in = calloc(1, sizeof(*in));
+	CHECK_EQ_INT(raw_start(&r, RAW_STREAM), 0);
+	CHECK_EQ_INT(raw_start(&silent, RAW_SILENT), 0);
+	CHECK_EQ_INT(rw_http_new(&loop, &in->h), 0);
+	char url[128], url2[128], url3[128];
+	url_of(url, sizeof(url), r.port, "/watch");
+	url_of(url2, sizeof(url2), rw_httpd_port(s), "/hello");
+	url_of(url3, sizeof(url3), silent.port, "/");
+	in->req = (struct rw_http_req){.url = url2, .timeout_ms = 5000};
+	struct rw_http_req vreq = {.url = url3, .timeout_ms = 300};
+	CHECK_EQ_INT(rw_http_start(in->h, &vreq, on_done, &in->victim, &in->victim_call), 0);
+	struct rw_http_req sreq = {.url = url, .on_data = on_data_inner, .timeout_ms = 5000};
+	CHECK_EQ_INT(rw_http_start(in->h, &sreq, on_done_inner, in, NULL), 0);
+	CHECK(run_until(&in->outer.done, 5000));
+	CHECK(run_until(&in->started.done, 5000));
+	CHECK_EQ_INT(in->outer.err, 0);
+	CHECK_EQ_INT(in->started.err, 0);
+	CHECK_EQ_STR(in->started.body, "hello");
+	int never = 0;
+	run_until(&never, 400); /* past the victim's timeout */
+	CHECK_EQ_INT(in->victim.calls, 0);
+	CHECK_EQ_INT(rw_http_inflight(in->h), 0);
+	close_both(in->h, s);
+	raw_stop(&r);
+	raw_stop(&silent);
+	free(in);
+	check_loop_empty();
+}
+
+/* A stream that stops sending is cut by low_speed_time. */
+static void
+t_stream_stall(void)
+{
+	struct raw_srv r;
+	struct rw_http *h = NULL;
+	struct sres *x = calloc(1, sizeof(*x));
+	CHECK_EQ_INT(raw_start(&r, RAW_SILENT), 0);
+	CHECK_EQ_INT(rw_http_new(&loop, &h), 0);
+	char url[128];
+	url_of(url, sizeof(url), r.port, "/watch");
+	struct rw_http_req req = {.url = url, .low_speed_time_s = 1, .on_data = on_data_s};
+	double t0 = now_ms();
+	CHECK_EQ_INT(rw_http_start(h, &req, on_done_s, x, NULL), 0);
+	CHECK(run_until(&x->res.done, 5000));
+	double dt = now_ms() - t0;
+	CHECK_EQ_INT(x->res.err, -ETIMEDOUT);
+	CHECK(dt >= 900 && dt < 3500);
+	close_both(h, NULL);
+	raw_stop(&r);
+	free(x);
+	check_loop_empty();
+}
+
 static void
 t_env_proxy_ignored(void)
 {
@@ -944,6 +1032,8 @@ main(void)
 	    {"free with calls in flight", t_free_inflight},
 	    {"start/cancel/free from callbacks", t_reentrancy},
 	    {"free from on_data", t_free_in_stream},
+	    {"start and cancel from on_data", t_calls_from_on_data},
+	    {"stalled stream", t_stream_stall},
 	    {"proxy environment ignored", t_env_proxy_ignored},
 	    {NULL, NULL},
 	};
