@@ -1017,6 +1017,11 @@ conv_init(struct conv *c, const char *yaml, size_t len, size_t max_json, char *e
 	c->errlen = errlen;
 	if (err && errlen)
 		err[0] = '\0';
+	/* No vector pointer is ever NULL, so empty ranges need no special case. */
+	if (vec_reserve(&c->nodes, 64) || vec_reserve(&c->edges, 64) ||
+	    vec_reserve(&c->pending, 64) || vec_reserve(&c->open, 16) ||
+	    vec_reserve(&c->anchors, 16) || vec_reserve(&c->strs, 256))
+		return -ENOMEM;
 	if (!yaml_parser_initialize(&c->parser))
 		return -ENOMEM;
 	c->parser_ok = true;
