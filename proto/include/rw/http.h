@@ -62,6 +62,9 @@ int rw_http_new(uv_loop_t *loop, struct rw_http **out);
  * rw_http_start itself), unless the call is cancelled with rw_http_cancel(),
  * in which case it is not called at all. *callp (if not NULL) receives a
  * handle valid until `done` runs or the call is cancelled.
+ * A non-zero return (-EINVAL, -ENOMEM, -ECANCELED after rw_http_free) means
+ * the call was not started and `done` will not run. Failing to connect maps to
+ * -ECONNREFUSED (-ETIMEDOUT when the connect itself timed out).
  */
 int rw_http_start(struct rw_http *h, const struct rw_http_req *req, rw_http_done_cb done, void *ud,
 		  struct rw_http_call **callp);
