@@ -465,8 +465,8 @@ raw_send(struct raw_conn *c, const char *data, size_t n)
 }
 
 static const char *const stream_chunks[] = {
-    "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
-    "c\r\n{\"type\":\"A\"}\r\n",
+    ("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+     "c\r\n{\"type\":\"A\"}\r\n"),
     "c\r\n\n{\"type\":\"B\"\r\n",
     "2\r\n}\n\r\n",
     "0\r\n\r\n",
