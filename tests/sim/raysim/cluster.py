@@ -11,7 +11,7 @@ RW_SIM_POD_IP set, exactly as the kubelet simulator runs a Ray container.
 Also runnable: `python3 -m raysim.cluster 127.77.0 2` (Ctrl-C stops it).
 """
 
-import http.client
+import http.client as httpclient
 import json
 import os
 import signal
@@ -26,7 +26,7 @@ RAY_BIN = os.path.join(SIM_DIR, "bin", "ray")
 
 def http(ip, port, method, path, body=None, timeout=5.0, headers=None):
     """One HTTP exchange: (status, headers dict lowercased, body bytes)."""
-    conn = http.client.HTTPConnection(ip, port, timeout=timeout)
+    conn = httpclient.HTTPConnection(ip, port, timeout=timeout)
     try:
         data = body if isinstance(body, (bytes, type(None))) else json.dumps(body).encode()
         hdrs = dict(headers or {})
@@ -48,7 +48,7 @@ def wait_for(cond, timeout=20.0, interval=0.05, what="condition"):
             last = cond()
             if last:
                 return last
-        except (OSError, http.client.HTTPException, ValueError, KeyError) as exc:
+        except (OSError, httpclient.HTTPException, ValueError, KeyError) as exc:
             last = exc
         if time.time() > deadline:
             break

@@ -563,7 +563,9 @@ class ServeController:
                 if rep and rep.get("t", 0) > now - 2 * max(self.t.heartbeat_s, 0.05) - 1:
                     r.state = "RUNNING"
                     changed = True
-            if r.state == "STARTING" and r.node_id and r.ready_at is not None and now >= r.ready_at:
+            if r.state == "STARTING" and r.node_id and r.ready_at is not None and now >= r.ready_at and \
+                    r.replica_id in ((self.reports.get(r.node_id) or {}).get("replicas") or ()):
+                # The replica actor is up once its node reports hosting it.
                 r.state = "RUNNING"
                 r.pid = r.pid or (1000 + int.from_bytes(os.urandom(2), "little") % 30000)
                 changed = True

@@ -184,7 +184,10 @@ class Node:
             time.sleep(self.t.heartbeat_s)
             if self.raylet_state != "up":
                 continue
-            report = {"proxy": self.proxy.report()}
+            view = self.serve.get()
+            hosted = [r["replica_id"] for app in (view.get("apps") or {}).values()
+                      for dep in app["deployments"].values() for r in dep["replicas"] if r["node_id"] == self.node_id]
+            report = {"proxy": self.proxy.report(), "replicas": hosted}
             try:
                 rep = self.gcs_client().call("heartbeat", {"node_id": self.node_id, "report": report}, timeout=2.0)
             except GcsError as exc:

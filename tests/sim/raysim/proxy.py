@@ -244,11 +244,15 @@ class WorkerPort:
             return Response(410, json.dumps({"error": "ActorDiedError: replica %s is not on this node" % rid}),
                             "application/json")
         app_name, app, dep_name, dep, r = found
-        if r["state"] not in ("RUNNING", "UPDATING", "RECOVERING"):
-            return Response(503, json.dumps({"error": "replica %s is %s" % (rid, r["state"])}), "application/json")
 
         def handle_call(target_dep, target_method, args):
+            # A DeploymentHandle call waits for a running replica (the router
+            # queues it) rather than failing.
+            deadline = time.time() + self.node.t.request_wait_s
             rep = self.node.serve.pick(app_name, target_dep)
+            while rep is None and time.time() < deadline:
+                time.sleep(0.05)
+                rep = self.node.serve.pick(app_name, target_dep)
             if rep is None:
                 raise appdefs.AppError("no running replica of %s" % target_dep)
             doc = call_worker(rep["node_ip"], rep["worker_port"], "/replica/%s/%s" % (rep["replica_id"], target_method),
