@@ -774,7 +774,7 @@ end_event(struct conv *c)
 		struct mbuild mb = {.pairs = {.elem = 3 * sizeof(size_t)}};
 		for (size_t i = 0; i + 1 < nk && rv == 0; i += 2) {
 			int k = kids[i], v = kids[i + 1];
-			size_t koff, klen;
+			size_t koff = 0, klen = 0;
 			if (NODE(c, k).merge) {
 				rv = mb_merge(c, &mb, k, v);
 				continue;
