@@ -483,6 +483,11 @@ class Store:
                 raise bad_request("%s in version \"%s\" cannot be handled as a %s: illegal base64 "
                                   "data at input byte 0" % (rt.kind, rt.version, rt.kind))
             causes.extend(kc)
+        md = obj["metadata"]
+        for f in ("labels", "annotations", "finalizers", "ownerReferences"):
+            # ObjectMeta fields are `omitempty`: an empty map or list is not stored.
+            if f in md and not md[f]:
+                del md[f]
         self._validate_meta(rt, obj, causes)
         if causes:
             raise invalid(rt.kind, rt.group, obj["metadata"].get("name", ""), causes)

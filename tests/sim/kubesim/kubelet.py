@@ -25,6 +25,7 @@ import time
 import urllib.parse
 import uuid
 
+from . import kubelet_ipam
 from .kubeclient import ApiError, Informer, KubeClient, rfc3339, parse_rfc3339
 from .kubelet_env import (EnvError, IPAllocator, build_env, expand_command, idle_argv, image_kind,
                           node_ip, node_pod_cidr, pod_phase, qos_class, service_env)
@@ -985,7 +986,10 @@ class Kubelet:
         os.makedirs(self.pods_dir, exist_ok=True)
         self.mountpoints = MountPoints(os.path.join(self.kdir, "mountpoints.json"))
         self.use_ns = mount_namespace_available() if use_ns is None else use_ns
-        self.ipam = {n: IPAllocator(node_pod_cidr(i + 1)) for i, n in enumerate(self.node_names)}
+        # Each node's pod CIDR is a /24 of 127.10.0.0/16 claimed host-wide, so that
+        # parallel local clusters never share pod IPs.
+        self.octets = kubelet_ipam.claim("pods", self.state_dir, nodes)
+        self.ipam = {n: IPAllocator(node_pod_cidr(self.octets[i])) for i, n in enumerate(self.node_names)}
         self.workers = {}
         self.lock = threading.RLock()
         self.failed_nodes = set()
@@ -1007,7 +1011,7 @@ class Kubelet:
     # -- helpers used by workers -------------------------------------------------
 
     def node_index(self, node):
-        return self.node_names.index(node) + 1
+        return self.octets[self.node_names.index(node)]
 
     def agent_bin(self):
         b = self.build_dir or os.environ.get("RW_BUILD_DIR") or os.path.join(REPO_ROOT, "build")
@@ -1482,6 +1486,7 @@ class Kubelet:
             remove_tree(os.path.join("/dev/shm/kubesim", w.uid))
         kill_marked("%s=%s" % (MARK_CLUSTER, self.state_dir))
         self.mountpoints.cleanup_all()
+        kubelet_ipam.release("pods", self.state_dir)
         if self.control:
             self.control.shutdown()
             self.control.server_close()

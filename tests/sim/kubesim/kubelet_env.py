@@ -339,7 +339,9 @@ SAFE_SHELL_WORDS = {
 SHELLS = {"sh", "bash", "/bin/sh", "/bin/bash", "/usr/bin/sh", "/usr/bin/bash", "ash", "/bin/ash", "dash"}
 
 
-def _script_is_safe(script):
+def _script_is_safe(script, depth=0):
+    if "`" in script or "$(" in script or depth > 3:
+        return False  # no command substitution
     try:
         lex = shlex.shlex(script, posix=True, punctuation_chars=";&|()<>\n")
         lex.whitespace = " \t\r"
@@ -348,7 +350,13 @@ def _script_is_safe(script):
     except ValueError:
         return False
     expect_cmd = True
+    trap_arg = False
     for t in toks:
+        if trap_arg:
+            trap_arg = False
+            if not _script_is_safe(t, depth + 1):
+                return False  # a trap handler is a script too
+            continue
         if t and all(ch in ";&|()\n" for ch in t):
             expect_cmd = True
             continue
@@ -360,6 +368,7 @@ def _script_is_safe(script):
             if t not in SAFE_SHELL_WORDS:
                 return False
             expect_cmd = t in ("do", "then", "else", "elif", "while", "until", "if", "in")
+            trap_arg = t == "trap"
             if t in ("for",):
                 expect_cmd = False
         elif t in ("do", "then", "else", "done", "fi"):
@@ -429,7 +438,7 @@ def node_pod_cidr(index):
 
 
 def node_ip(index):
-    return "127.11.0.%d" % index
+    return "127.11.%d.1" % index
 
 
 # ---------------------------------------------------------------------------------

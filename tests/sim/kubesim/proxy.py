@@ -31,10 +31,11 @@ import sys
 import threading
 import time
 
+from . import kubelet_ipam
 from .kubeclient import ApiError, Informer, KubeClient
 
 IP_ANNOTATION = "kubesim.raywarden.io/proxy-cluster-ip"
-FALLBACK_CIDR = "127.201.0.0/16"
+FALLBACK_PREFIX = "127.201.%d.0/24"  # one /24 of 127.201.0.0/16 per cluster
 CLUSTER_DOMAIN = "cluster.local"
 HOSTS_FILE = "/etc/hosts"
 
@@ -296,7 +297,9 @@ class ServiceProxy:
         self.hosts = HostsFile(self.state_dir or "default", hosts_path) if manage_hosts else None
         self.fallback_used = set()
         self.pending_alloc = set()
-        self.fallback_net = [str(h) for h in ipaddress.ip_network(FALLBACK_CIDR).hosts()]
+        self.ipam_owner = self.state_dir or ("proxy-%d" % os.getpid())
+        octet = kubelet_ipam.claim("services", self.ipam_owner, 1, first=0, last=255)[0]
+        self.fallback_net = [str(h) for h in ipaddress.ip_network(FALLBACK_PREFIX % octet).hosts()]
         self.services = Informer(self.client, "services", self.on_change)
         self.slices = Informer(self.client, "endpointslices", self.on_change)
         self.kick = threading.Event()
@@ -504,6 +507,7 @@ class ServiceProxy:
             self.listeners.clear()
         if self.hosts is not None:
             self.hosts.remove()
+        kubelet_ipam.release("services", self.ipam_owner)
         if self.control:
             self.control.shutdown()
             self.control.server_close()

@@ -104,6 +104,7 @@ class Timings:
         self.proxy_min_draining_period_s = env_float("RAY_SERVE_PROXY_MIN_DRAINING_PERIOD_S", 30)
         self.proxy_drain_check_period_s = env_float("RAY_SERVE_PROXY_DRAIN_CHECK_PERIOD_S", 5)
         self.proxy_health_check_period_s = env_float("RAY_SERVE_PROXY_HEALTH_CHECK_PERIOD_S", 10)
+        self.proxy_ready_check_timeout_s = env_float("RAY_SERVE_PROXY_READY_CHECK_TIMEOUT_S", 5)
         self.proxy_health_check_unhealthy_threshold = env_int(
             "RAY_SERVE_PROXY_HEALTH_CHECK_UNHEALTHY_THRESHOLD", 3)
         # Simulator latencies (no single Ray constant; short so tests stay fast).

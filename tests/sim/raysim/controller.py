@@ -151,6 +151,7 @@ class Proxy:
         self.drain_start = None
         self.next_drain_check = None
         self.failures = 0
+        self.restarts = 0
         self.next_health_check = None
 
     def details(self):
@@ -686,10 +687,15 @@ class ServeController:
             rep = self.reports.get(nid) or {}
             pr = rep.get("proxy") or {}
             if p.status == "STARTING":
-                if pr.get("generation") == p.generation and pr.get("up") and now - p.created >= self.t.proxy_start_delay_s:
+                if pr.get("generation") == p.generation and pr.get("up") and pr.get("ok") and \
+                        now - p.created >= self.t.proxy_start_delay_s:
                     p.status = "HEALTHY"
                     p.next_health_check = now + self.t.proxy_health_check_period_s
                     self.dirty = True
+                elif now - p.created > self.t.proxy_ready_check_timeout_s * (p.restarts + 1):
+                    # The ready check timed out ((restarts+1) x
+                    # PROXY_READY_CHECK_TIMEOUT_S): UNHEALTHY, restarted.
+                    self._restart_proxy(nid, p, alive, "ready check timed out")
                 continue
             if p.status == "HEALTHY" and nid not in targets:
                 # update_draining(True): 503 "This node is being drained."
@@ -718,13 +724,15 @@ class ServeController:
                 ok = pr.get("generation") == p.generation and pr.get("up") and pr.get("ok")
                 p.failures = 0 if ok else p.failures + 1
                 if p.failures >= self.t.proxy_health_check_unhealthy_threshold:
-                    common.log("serve_controller", "Proxy on node %s UNHEALTHY after %d failed health checks; "
-                               "restarting it" % (nid, p.failures))
-                    gen = p.generation + 1
-                    newp = Proxy(alive[nid])
-                    newp.generation = gen
-                    self.proxies[nid] = newp
-                    self.dirty = True
+                    self._restart_proxy(nid, p, alive, "%d failed health checks" % p.failures)
+
+    def _restart_proxy(self, nid, p, alive, why):
+        common.log("serve_controller", "Proxy on node %s UNHEALTHY (%s); restarting it" % (nid, why))
+        newp = Proxy(alive[nid])
+        newp.generation = p.generation + 1
+        newp.restarts = p.restarts + 1
+        self.proxies[nid] = newp
+        self.dirty = True
 
     # ----------------------------------------------------------- heartbeat hook
     def on_heartbeat(self, node, report):
