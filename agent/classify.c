@@ -288,11 +288,15 @@ parse_deployments(const struct rw_json *j, int deps, struct rw_serve_app *app,
 		jcopy(j, rw_json_get(j, v, "status"), d->status, sizeof(d->status));
 		jcopy(j, rw_json_get(j, v, "message"), d->message, sizeof(d->message));
 		int64_t x;
-		d->replicas_target = -1;
-		if (rw_json_int(j, rw_json_get(j, v, "target_num_replicas"), &x) == 0)
+		/* Unknown target (autoscaling without target_num_replicas): 0, since
+		 * the wire decoder accepts only 0..INT_MAX. */
+		d->replicas_target = 0;
+		if (rw_json_int(j, rw_json_get(j, v, "target_num_replicas"), &x) == 0 && x >= 0 &&
+		    x < 1000000)
 			d->replicas_target = (int)x;
 		else if (rw_json_int(j, rw_json_path(j, v, "deployment_config.num_replicas"), &x) ==
-			 0)
+			     0 &&
+			 x >= 0 && x < 1000000)
 			d->replicas_target = (int)x;
 		int reps = rw_json_get(j, v, "replicas"), ri, r;
 		if (reps >= 0 && rw_json_type(j, reps) != RW_JSON_ARRAY) {

@@ -158,6 +158,25 @@ test_serve_fruit_math(void)
 		replicas += st.nodes[n].replicas;
 	}
 	CHECK(replicas > 0);
+	/* The parsed summary must travel in a report the wire decoder accepts. */
+	struct rw_report rpt, back;
+	struct rw_buf enc;
+	memset(&rpt, 0, sizeof(rpt));
+	snprintf(rpt.ns, sizeof(rpt.ns), "ns");
+	snprintf(rpt.pod, sizeof(rpt.pod), "p");
+	snprintf(rpt.node_type, sizeof(rpt.node_type), "head");
+	rpt.has_serve = 1;
+	rpt.napps = st.napps;
+	rpt.apps = st.apps;
+	rpt.nnodes = st.nnodes;
+	rpt.nodes = st.nodes;
+	rw_buf_init(&enc, RW_WIRE_MAX_MSG);
+	CHECK_EQ_INT(rw_report_encode(&rpt, &enc), 0);
+	CHECK_EQ_INT(rw_report_decode(enc.data, enc.len, &back, err, sizeof(err)), 0);
+	CHECK_EQ_INT(back.napps, 2);
+	CHECK_EQ_INT(back.nnodes, 2);
+	rw_report_fini(&back);
+	rw_buf_fini(&enc);
 	uint64_t d1 = st.digest;
 	rw_serve_status_fini(&st);
 	CHECK_EQ_INT(rw_serve_status_parse(body, len, &st, err, sizeof(err)), 0);
@@ -239,6 +258,7 @@ test_serve_empty_and_bad(void)
 	CHECK(st.digest != da);
 	CHECK_EQ_INT(st.nnodes, 2);
 	CHECK_EQ_INT(st.apps[0].deps[0].replicas_running, 1);
+	CHECK_EQ_INT(st.apps[0].deps[0].replicas_target, 0); /* unknown */
 	rw_serve_status_fini(&st);
 }
 

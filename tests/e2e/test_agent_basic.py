@@ -1,0 +1,322 @@
+"""End-to-end tests of the real raywarden-agent binary against a tiny fake
+Ray node and the rw-fakectl controller peer (all on one 127.x.y.z)."""
+
+import json
+import os
+import shutil
+import tempfile
+import time
+import unittest
+
+from agentlib import (AGENT, FAKECTL, FakeRay, Proc, events, http_get, metric, pick_ip,
+                      set_reply, start_agent, start_fakectl, wait_for, write_key)
+
+
+def ready(ip):
+    return http_get(ip, 8477, "/readyz")
+
+
+class AgentCase(unittest.TestCase):
+    def setUp(self):
+        if not (os.path.exists(AGENT) and os.path.exists(FAKECTL)):
+            self.skipTest("agent binaries not built")
+        self.tmp = tempfile.mkdtemp(prefix="rw-agent-e2e-")
+        self.ip = pick_ip()
+        self.ray = FakeRay(self.ip)
+        self.procs = []
+
+    def tearDown(self):
+        for p in self.procs:
+            p.stop()
+        self.ray.close()
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def agent(self, **env):
+        p = start_agent(self.ip, self.tmp, **env)
+        self.procs.append(p)
+        return p
+
+    def ctl(self, key, **kw):
+        p = start_fakectl(self.ip, self.tmp, key, **kw)
+        self.procs.append(p)
+        return p
+
+    def wait_ready(self, code, has=None, timeout=5.0):
+        def check():
+            c, body = ready(self.ip)
+            return c == code and (has is None or has in body) and (c, body)
+        return wait_for(check, timeout, what="/readyz %s %s" % (code, has))
+
+
+class TestReadiness(AgentCase):
+    def test_worker_raylet_flips(self):
+        a = self.agent()
+        self.wait_ready(200, "ok")
+        t0 = time.monotonic()
+        self.ray.set("raylet", "fail")
+        self.wait_ready(503, "Local Raylet failed")
+        detect = time.monotonic() - t0
+        self.assertLess(detect, 1.0, "503 from the raylet noticed in %.3fs" % detect)
+        self.ray.set("raylet", "ok")
+        self.wait_ready(200)
+        t0 = time.monotonic()
+        self.ray.set("raylet", "down")
+        self.wait_ready(503, "raylet down: connection refused")
+        self.assertLess(time.monotonic() - t0, 1.0)
+        self.ray.set("raylet", "ok")
+        self.wait_ready(200)
+        # Liveness stays up: a short outage is far inside the grace period.
+        self.assertEqual(http_get(self.ip, 8477, "/livez")[0], 200)
+        self.assertEqual(a.p.poll(), None)
+
+    def test_rayservice_worker_proxy_states(self):
+        self.agent(rayservice="true")
+        self.wait_ready(200)
+        for mode, text in (("draining", "proxy draining: This node is being drained."),
+                           ("starting", "proxy starting: Route table is not populated yet."),
+                           ("noreplicas", "No replicas are available yet."),
+                           ("down", "proxy absent: connection refused")):
+            self.ray.set("proxy", mode)
+            self.wait_ready(503, text)
+            self.ray.set("proxy", "ok")
+            self.wait_ready(200)
+
+    def test_proxy_ignore_mode(self):
+        self.ray.set("proxy", "down")
+        self.agent(rayservice="true", proxy_readiness="ignore")
+        self.wait_ready(200, "ok")
+        code, body = http_get(self.ip, 8477, "/status")
+        self.assertEqual(code, 200)
+        self.assertIn('"proxy":{"state":"absent"', body)
+
+    def test_plain_worker_without_proxy_ready(self):
+        self.ray.set("proxy", "down")
+        self.agent()
+        self.wait_ready(200, "ok")
+
+    def test_head_needs_gcs(self):
+        self.agent(node_type="head")
+        self.wait_ready(200)
+        self.ray.set("gcs", "fail")
+        self.wait_ready(503, "gcs unhealthy: 503: Health check failed")
+        self.ray.set("gcs", "slow")
+        self.wait_ready(503, "gcs not answering")
+        self.ray.set("gcs", "ok")
+        self.wait_ready(200)
+        # The head's proxy is probed and reported but never gates readiness.
+        self.ray.set("proxy", "down")
+        time.sleep(0.6)  # several probe periods: readiness must not move
+        self.assertEqual(ready(self.ip)[0], 200)
+
+    def test_bad_answers_stay_bounded(self):
+        a = self.agent()
+        self.wait_ready(200)
+        for mode, text in (("garbage", "raylet bad answer"),
+                           ("huge", "larger than the body limit"),
+                           ("slow", "raylet not answering")):
+            self.ray.set("raylet", mode)
+            self.wait_ready(503, text)
+            self.ray.set("raylet", "ok")
+            self.wait_ready(200)
+        self.assertIsNone(a.p.poll())
+        rss = metric(self.ip, "process_resident_memory_bytes")
+        self.assertIsNotNone(rss)
+        self.assertLess(rss, 64 * 1024 * 1024)
+
+    def test_logs_once_per_change(self):
+        a = self.agent()
+        self.wait_ready(200)
+        self.ray.set("raylet", "down")
+        self.wait_ready(503)
+        n0 = metric(self.ip, "raywarden_agent_probes_total",
+                    '{component="raylet",result="refused"}') or 0
+        wait_for(lambda: (metric(self.ip, "raywarden_agent_probes_total",
+                                 '{component="raylet",result="refused"}') or 0) >= n0 + 6,
+                 what="six more refused probes")
+        self.ray.set("raylet", "ok")
+        self.wait_ready(200)
+        log = a.stderr()
+        self.assertEqual(log.count("raylet ok -> refused"), 1, log)
+        self.assertEqual(log.count("raylet refused -> ok"), 1, log)
+
+    def test_keepalive_reuses_connections(self):
+        self.agent()
+        self.wait_ready(200)
+        wait_for(lambda: (metric(self.ip, "raywarden_agent_probe_duration_seconds_count",
+                                 '{component="raylet"}') or 0) >= 12, what="12 probes")
+        conns = metric(self.ip, "raywarden_agent_probe_connections_total")
+        self.assertLessEqual(conns, 3)
+
+
+class TestProcess(unittest.TestCase):
+    def test_help_and_bad_config(self):
+        if not os.path.exists(AGENT):
+            self.skipTest("agent not built")
+        tmp = tempfile.mkdtemp()
+        try:
+            p = Proc([AGENT, "--help"], tmp=tmp, name="help")
+            p.p.wait(10)
+            self.assertEqual(p.stop(), 0)
+            self.assertIn("RAYWARDEN_PROBE_INTERVAL_MS", p.stdout())
+            for argv, text in (([AGENT, "--port=8000"], "collides"),
+                               ([AGENT, "--probe-timeout-ms=300"], "shorter"),
+                               ([AGENT, "--controller=tcp://127.0.0.1:1"], "KEY_FILE"),
+                               ([AGENT, "--node-type=boss"], "head|worker")):
+                q = Proc(argv, tmp=tmp, name="bad")
+                q.p.wait(10)
+                self.assertEqual(q.stop(), 2, argv)
+                self.assertIn(text, q.stderr())
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+    def test_sigterm_exit_zero(self):
+        if not os.path.exists(AGENT):
+            self.skipTest("agent not built")
+        ip = pick_ip()
+        tmp = tempfile.mkdtemp()
+        try:
+            a = start_agent(ip, tmp)
+            self.assertEqual(a.stop(15), 0)
+            self.assertIn("shutting down", a.stderr())
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+class TestReports(AgentCase):
+    def test_reports_and_actions(self):
+        key = write_key(self.tmp)
+        ctl = self.ctl(key)
+        a = self.agent(node_type="head", controller="tcp://%s:8478" % self.ip, key_file=key,
+                       heartbeat_ms=1000, serve_status_interval_ms=300)
+        self.wait_ready(200)
+        reports = wait_for(lambda: [e for e in events(ctl, "report")
+                                    if e["report"].get("ready")], what="a ready report")
+        r = reports[-1]["report"]
+        self.assertEqual(r["pod"], "pod-" + self.ip)
+        self.assertEqual(r["namespace"], "e2e")
+        self.assertEqual(r["node_type"], "head")
+        self.assertEqual(r["probes"]["raylet"]["state"], "ok")
+        self.assertEqual(r["probes"]["gcs"]["state"], "ok")
+
+        # A change is reported at once, well before the next heartbeat.
+        n = len(events(ctl, "report"))
+        t0 = time.monotonic()
+        self.ray.set("gcs", "fail")
+        wait_for(lambda: any(e["report"]["probes"]["gcs"]["state"] == "fail"
+                             for e in events(ctl, "report")[n:]), what="gcs fail report")
+        self.assertLess(time.monotonic() - t0, 0.9)
+        self.ray.set("gcs", "ok")
+        self.wait_ready(200)
+
+        # Drain from the controller forces NotReady; lifting it restores Ready.
+        set_reply(ctl, {"drain": True})
+        self.wait_ready(503, "draining: requested by the controller")
+        set_reply(ctl, {"drain": False})
+        self.wait_ready(200)
+
+        # Serve config: PUT once per hash, outcome reported.
+        cfg = {"applications": [{"name": "fruit_app", "route_prefix": "/fruit",
+                                 "import_path": "fruit.deployment_graph"}]}
+        cfg = json.dumps(cfg)
+        set_reply(ctl, {"serve_config_hash": "h1", "serve_config": cfg})
+        wait_for(lambda: self.ray.seen("PUT", "/api/serve/applications/"), what="PUT")
+        wait_for(lambda: any(e["report"].get("serve_apply_state") == "applied" and
+                             e["report"].get("serve_config_hash") == "h1"
+                             for e in events(ctl, "report")), what="applied report")
+        wait_for(lambda: any(any(app.get("name") == "fruit_app"
+                                 for app in (e["report"].get("serve", {}) or {})
+                                 .get("applications", []) or [])
+                             or "fruit_app" in str(e["report"])
+                             for e in events(ctl, "report")), what="app in a report")
+        put_body = self.ray.seen("PUT", "/api/serve/applications/")[0][2]
+        self.assertIn(b"fruit.deployment_graph", put_body)
+        time.sleep(1.2)  # more replies with the same hash: no second PUT
+        self.assertEqual(len(self.ray.seen("PUT", "/api/serve/applications/")), 1)
+
+        # Job submit through the dashboard, status tracked and reported.
+        set_reply(ctl, {"serve_config_hash": "h1", "serve_config": cfg,
+                        "submit_job": {"submission_id": "rayjob-x-abcde",
+                                   "entrypoint": "python /home/ray/samples/sample_code.py",
+                                   "runtime_env_json": json.dumps({"pip": ["emoji"]}),
+                                   "entrypoint_num_cpus": 1}})
+        wait_for(lambda: self.ray.seen("POST", "/api/jobs/"), what="job POST")
+        wait_for(lambda: any("RUNNING" in str(e["report"].get("jobs"))
+                             for e in events(ctl, "report")), what="job RUNNING report")
+        self.assertEqual(len(self.ray.seen("POST", "/api/jobs/")), 1)
+        set_reply(ctl, {"serve_config_hash": "h1", "serve_config": cfg,
+                        "stop_job": "rayjob-x-abcde"})
+        wait_for(lambda: self.ray.seen("POST", "/api/jobs/rayjob-x-abcde/stop"),
+                 what="job stop")
+        wait_for(lambda: any("STOPPED" in str(e["report"].get("jobs"))
+                             for e in events(ctl, "report")), what="job STOPPED report")
+
+        self.assertGreater(metric(self.ip, "raywarden_agent_reports_acked_total"), 3)
+        self.assertEqual(metric(self.ip, "raywarden_agent_controller_connected"), 1)
+        with open(key) as f:
+            secret = f.read().strip()
+        self.assertNotIn(secret, a.stderr())
+
+    def test_wrong_key_refused_both_ways(self):
+        k1 = write_key(self.tmp, "k1")
+        k2 = write_key(self.tmp, "k2")
+        ctl = self.ctl(k2, reply={"drain": True})
+        a = self.agent(controller="tcp://%s:8478" % self.ip, key_file=k1, heartbeat_ms=300)
+        self.wait_ready(200)
+        wait_for(lambda: len(events(ctl, "refused")) >= 2, what="controller refusals")
+        self.assertTrue(all(e["reason"] == "key" for e in events(ctl, "refused")))
+        self.assertEqual(events(ctl, "report"), [])
+        wait_for(lambda: (metric(self.ip, "raywarden_agent_replies_refused_total",
+                                 '{reason="key"}') or 0) >= 2, what="agent refusals")
+        # The forged drain was not acted on.
+        self.assertEqual(ready(self.ip)[0], 200)
+        self.assertEqual(metric(self.ip, "raywarden_agent_reports_acked_total"), 0)
+        for path in (k1, k2):
+            with open(path) as f:
+                self.assertNotIn(f.read().strip(), a.stderr() + ctl.stdout())
+        self.assertIn("refused a reply from the controller: key", a.stderr())
+
+    def test_forged_replies_counted(self):
+        key = write_key(self.tmp)
+        for forge, reason in (("seq", "seq"), ("session", "session"),
+                              ("garbage", "malformed"), ("version", "version"),
+                              ("type", "type")):
+            ctl = self.ctl(key, reply={"drain": True}, forge=forge)
+            a = start_agent(self.ip, self.tmp, controller="tcp://%s:8478" % self.ip,
+                            key_file=key, heartbeat_ms=200)
+            try:
+                wait_for(lambda: (metric(self.ip, "raywarden_agent_replies_refused_total",
+                                         '{reason="%s"}' % reason) or 0) >= 1,
+                         what="refusal %s" % forge)
+                self.assertEqual(metric(self.ip, "raywarden_agent_draining"), 0)
+            finally:
+                self.assertEqual(a.stop(), 0)
+                ctl.stop()
+                self.procs.remove(ctl)
+
+    def test_controller_down_then_up(self):
+        key = write_key(self.tmp)
+        self.agent(controller="tcp://%s:8478" % self.ip, key_file=key, heartbeat_ms=500,
+                   reconnect_min_ms=50, reconnect_max_ms=200)
+        # No controller: local readiness is unaffected.
+        self.wait_ready(200)
+        self.ray.set("raylet", "fail")
+        self.wait_ready(503)
+        self.ray.set("raylet", "ok")
+        self.wait_ready(200)
+        self.assertEqual(metric(self.ip, "raywarden_agent_controller_connected"), 0)
+        ctl = self.ctl(key)
+        wait_for(lambda: events(ctl, "report"), what="first report after the controller came up")
+        wait_for(lambda: metric(self.ip, "raywarden_agent_controller_connected") == 1,
+                 what="connected gauge")
+        # Controller goes away again: readiness keeps working.
+        ctl.stop()
+        self.procs.remove(ctl)
+        self.ray.set("raylet", "fail")
+        self.wait_ready(503)
+        ctl2 = self.ctl(key)
+        wait_for(lambda: any(not e["report"]["ready"] for e in events(ctl2, "report")),
+                 what="report after reconnect")
+
+
+if __name__ == "__main__":
+    unittest.main()
