@@ -649,11 +649,11 @@ class Handler(BaseHTTPRequestHandler):
             if isinstance(initial, ApiError):
                 # The watch cache answers an expired resourceVersion with an ERROR event.
                 self._chunk((dumps({"type": "ERROR", "object": initial.status()}) + "\n").encode())
-                return
-            for typ, obj, ev in initial:
+                initial = None
+            for typ, obj, ev in initial or ():
                 self._chunk(encode(typ, obj, ev))
             interval = sim.bookmark_interval
-            while True:
+            while initial is not None:
                 now = time.monotonic()
                 if now >= deadline or sim.stopping:
                     break
