@@ -476,7 +476,7 @@ class TestPods(ClusterTest):
     def test_tcp_readiness_exec_liveness_restart(self):
         # KubeRay-style exec probe through the wget shim: localhost is the pod.
         live = {"exec": {"command": ["bash", "-c", "wget --tries 1 -T 2 -q -O- http://localhost:8080/ | grep live"]},
-                "periodSeconds": 1, "failureThreshold": 1}
+                "initialDelaySeconds": 1, "periodSeconds": 1, "failureThreshold": 1}
         p = server_pod("probe-live", readiness={"tcpSocket": {"port": 8080}, "periodSeconds": 1}, liveness=live)
         p["spec"]["containers"][0]["env"].append({"name": "POD_NAME", "value": "alive"})
         self.create(p)
@@ -663,7 +663,7 @@ class TestPods(ClusterTest):
             self.skipTest("kubectl not installed")
         manifest = ("apiVersion: v1\nkind: Pod\nmetadata:\n  name: kubectl-pod\nspec:\n  containers:\n"
                     "  - name: c\n    image: busybox\n    command: [sh, -c, 'while true; do sleep 1; done']\n"
-                    "    readinessProbe:\n      exec:\n        command: [true]\n      periodSeconds: 1\n")
+                    "    readinessProbe:\n      exec:\n        command: [\"true\"]\n      periodSeconds: 1\n")
         env = dict(os.environ, KUBECONFIG=self.cl.kubeconfig)
         r = subprocess.run([kubectl, "apply", "-f", "-"], input=manifest.encode(), env=env, capture_output=True, timeout=30)
         self.assertEqual(r.returncode, 0, r.stderr.decode())
@@ -778,7 +778,8 @@ class TestServicesAndControllers(ClusterTest):
         kubectl = shutil.which("kubectl")
         if not os.path.exists(path) or not kubectl or not shutil.which("redis-server"):
             self.skipTest("sample, kubectl or redis-server missing")
-        docs = open(path).read().split("\n---\n")
+        with open(path) as f:
+            docs = f.read().split("\n---\n")
         keep = [d for d in docs if "kind: RayService" not in d and
                 ("redis" in d.split("metadata:")[1][:120] if "metadata:" in d else False)]
         env = dict(os.environ, KUBECONFIG=self.cl.kubeconfig)

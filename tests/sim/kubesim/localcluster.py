@@ -91,6 +91,7 @@ class Cluster:
         self.state = os.path.abspath(state)
         self.info_path = os.path.join(self.state, "cluster.json")
         self.logs = os.path.join(self.state, "logs")
+        self.children = {}  # Popen objects of the processes this object started
 
     # -- state -----------------------------------------------------------------
 
@@ -132,6 +133,7 @@ class Cluster:
         p = subprocess.Popen(argv, cwd=SIM_DIR, env=env, stdin=subprocess.DEVNULL, stdout=logf, stderr=subprocess.STDOUT,
                              start_new_session=True)
         logf.close()
+        self.children[p.pid] = p
         return p
 
     def up(self, nodes=1, backoff_base=None, job_backoff_base=None, api_args=(), quiet=False, timeout=30.0):
@@ -258,6 +260,13 @@ class Cluster:
                         except OSError:
                             pass
             for _n, pid in live:
+                child = self.children.pop(pid, None)
+                if child is not None:
+                    try:
+                        child.wait(timeout=2)
+                    except subprocess.TimeoutExpired:
+                        pass
+                    continue
                 try:
                     os.waitpid(pid, os.WNOHANG)
                 except ChildProcessError:
