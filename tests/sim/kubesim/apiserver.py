@@ -76,6 +76,7 @@ from kubesim.apiserver_errors import (ApiError, bad_request, clone, dumps,  # no
                                       not_found, too_many_requests, unauthorized,
                                       unsupported_media, conflict, STALE)
 from kubesim.apiserver_openapi import OpenAPICache  # noqa: E402
+from kubesim.apiserver_proto import decode as proto_decode  # noqa: E402
 from kubesim.apiserver_select import (parse_field_selector, parse_label_selector)  # noqa: E402
 from kubesim.apiserver_store import Store, version_priority  # noqa: E402
 
@@ -498,6 +499,8 @@ class Handler(BaseHTTPRequestHandler):
 
     def _json(self, body):
         ctype = (self.headers.get("Content-Type") or "application/json").split(";")[0].strip()
+        if ctype == "application/vnd.kubernetes.protobuf":
+            return proto_decode(body)
         if ctype not in ("application/json", "*/*", ""):
             if ctype == "application/yaml":
                 try:
