@@ -675,6 +675,15 @@ class TestPods(ClusterTest):
         phase, ip = r.stdout.decode().split()
         self.assertEqual(phase, "Running")
         self.assertTrue(ip.startswith("127.10."))
+        # kubectl logs goes through the API server's pods/log to the kubelet's log file.
+        logp = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "logger"},
+                "spec": {"containers": [{"name": "c", "image": "busybox",
+                                         "command": ["sh", "-c", "echo hello-from-pod; sleep 3600"]}]}}
+        self.create(logp)
+        self.cl.wait_pod("default", "logger", lambda x: x["status"].get("phase") == "Running", 10, "logger running")
+        out = wait_for(lambda: (lambda r: r.stdout.decode() if b"hello-from-pod" in r.stdout else None)(
+            subprocess.run([kubectl, "logs", "logger"], env=env, capture_output=True, timeout=30)), 5, what="kubectl logs")
+        self.assertIn("hello-from-pod", out)
 
     def test_ray_head_with_kuberay_probe(self):
         if not os.path.exists(os.path.join(HERE, "bin", "ray")):

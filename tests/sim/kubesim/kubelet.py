@@ -511,6 +511,7 @@ class PodWorker:
             self.event("Failed", "Error: failed to start container %r: %s" % (c.name, e), "Warning", c.name)
             self.after_exit(c)
             return
+        self.link_log(c, logpath)
         c.proc = proc
         c.state = "running"
         c.started_at = time.time()
@@ -531,6 +532,20 @@ class PodWorker:
         threading.Thread(target=waiter, daemon=True, name="wait-%s-%s" % (self.name, c.name)).start()
         self.event("Started", "Started container %s" % c.name, "Normal", c.name)
         self.start_probes(c)
+
+    def link_log(self, c, logpath):
+        """Expose the current log as <state>/podlogs/<ns>/<pod>/<container>.log, where the
+        API server simulator's pods/log subresource reads it (kubectl logs)."""
+        d = os.path.join(self.k.pod_log_dir, self.ns, self.name)
+        try:
+            os.makedirs(d, exist_ok=True)
+            tmp = os.path.join(d, ".%s.log.tmp" % c.name)
+            if os.path.lexists(tmp):
+                os.unlink(tmp)
+            os.symlink(logpath, tmp)
+            os.replace(tmp, os.path.join(d, c.name + ".log"))
+        except OSError as e:
+            log("pod %s: log link: %s" % (self.key, e))
 
     def start_probes(self, c):
         c.probes = []
@@ -916,6 +931,7 @@ class PodWorker:
             self.k.release_ip(self.node, self.pod_ip)
         remove_tree(os.path.join("/dev/shm/kubesim", self.uid))
         remove_tree(self.pod_dir)
+        remove_tree(os.path.join(self.k.pod_log_dir, self.ns, self.name))
         self.k.worker_done(self)
 
 
@@ -983,6 +999,7 @@ class Kubelet:
         self.build_dir = build_dir
         self.kdir = os.path.join(self.state_dir, "kubelet")
         self.pods_dir = os.path.join(self.kdir, "pods")
+        self.pod_log_dir = os.path.join(self.state_dir, "podlogs")
         os.makedirs(self.pods_dir, exist_ok=True)
         self.mountpoints = MountPoints(os.path.join(self.kdir, "mountpoints.json"))
         self.use_ns = mount_namespace_available() if use_ns is None else use_ns

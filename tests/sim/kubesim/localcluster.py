@@ -163,7 +163,8 @@ class Cluster:
             write_json(self.info_path, {"pids": pids, "state": self.state, "started": time.time()})
 
         try:
-            api = self.spawn("apiserver", [sys.executable, APISERVER, "--state-dir", self.state, "--tls", "--port", "0"]
+            api = self.spawn("apiserver", [sys.executable, APISERVER, "--state-dir", self.state, "--tls", "--port", "0",
+                                            "--log-dir", os.path.join(self.state, "podlogs")]
                              + list(api_args))
             pids["apiserver"] = api.pid
             procs["apiserver"] = api
@@ -279,6 +280,7 @@ class Cluster:
             except FileNotFoundError:
                 pass
         shutil.rmtree(os.path.join(self.state, "kubelet", "pods"), ignore_errors=True)
+        shutil.rmtree(os.path.join(self.state, "podlogs"), ignore_errors=True)
         if not quiet:
             print("local cluster down (%s)%s" % (self.state, "; killed %d stray process(es)" % stray if stray else ""))
         return 0
