@@ -255,6 +255,9 @@ class TestReports(AgentCase):
         with open(key) as f:
             secret = f.read().strip()
         self.assertNotIn(secret, a.stderr())
+        # Clean shutdown with serve, jobs and the reporter active (leak-checked under ASan).
+        self.assertEqual(a.stop(), 0)
+        self.assertIn("stopped", a.stderr())
 
     def test_wrong_key_refused_both_ways(self):
         k1 = write_key(self.tmp, "k1")
