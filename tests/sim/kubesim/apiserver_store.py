@@ -34,7 +34,8 @@ from kubesim import apiserver_kinds as kinds
 from kubesim.apiserver_errors import (ApiError, STALE, already_exists, bad_request, clone,
                                       conflict, dumps, forbidden, gone_expired, invalid,
                                       label_value_errors, name_errors, not_found,
-                                      qualified_name_errors, rfc3339, generate_name)
+                                      qualified_name_errors, rfc3339, generate_name,
+                                      parse_time)
 from kubesim.apiserver_select import fields_match, labels_match
 
 ANNOTATIONS_LIMIT = 262144  # apimachinery/pkg/api/validation/objectmeta.go TotalAnnotationSizeLimitB
@@ -720,13 +721,16 @@ class Store:
                 raise not_found(rt.plural, rt.group, name)
             pre = opts.get("preconditions") or {}
             md = obj["metadata"]
+            # rest/delete.go BeforeDelete: the conflict names the Kind, not the resource.
             if pre.get("uid") and pre["uid"] != md["uid"]:
-                raise conflict(rt.plural, rt.group, name, "Precondition failed: UID in precondition:"
-                               " %s, UID in object meta: %s" % (pre["uid"], md["uid"]))
+                raise conflict(rt.kind, rt.group, name, "the UID in the precondition (%s) does not "
+                               "match the UID in record (%s). The object might have been deleted "
+                               "and then recreated" % (pre["uid"], md["uid"]))
             if pre.get("resourceVersion") and pre["resourceVersion"] != md["resourceVersion"]:
-                raise conflict(rt.plural, rt.group, name, "Precondition failed: ResourceVersion in "
-                               "precondition: %s, ResourceVersion in object meta: %s"
-                               % (pre["resourceVersion"], md["resourceVersion"]))
+                raise conflict(rt.kind, rt.group, name, "the ResourceVersion in the precondition "
+                               "(%s) does not match the ResourceVersion in record (%s). The object "
+                               "might have been modified" % (pre["resourceVersion"],
+                                                             md["resourceVersion"]))
             if rt.kind == "Namespace" and rt.crd is None and name in IMMORTAL_NAMESPACES:
                 raise forbidden("namespaces", "", name, "this namespace may not be deleted")
             if params.get("dryRun"):
@@ -765,6 +769,8 @@ class Store:
             # pod strategy CheckGracefulDelete: default grace from the spec; unscheduled or
             # terminated pods are deleted at once.
             g = opts.get("gracePeriodSeconds")
+            if g is not None and g < 0:
+                g = 1  # BeforeDelete: negative values are treated as 1s
             if g is None:
                 g = new.get("spec", {}).get("terminationGracePeriodSeconds", 30)
             if not new.get("spec", {}).get("nodeName") or \
@@ -787,9 +793,11 @@ class Store:
             # Already being deleted: a shorter grace period may shorten the wait.
             cur = md.get("deletionGracePeriodSeconds", 0)
             changed = fins != (md.get("finalizers") or [])
-            if grace < cur:
+            if grace < cur and opts.get("gracePeriodSeconds") is not None:
+                # Only a shorter grace period may be given; the deadline moves by the difference.
+                old_ts = parse_time(md["deletionTimestamp"]) or time.time()
                 nmd["deletionGracePeriodSeconds"] = grace
-                nmd["deletionTimestamp"] = rfc3339(time.time() + grace)
+                nmd["deletionTimestamp"] = rfc3339(old_ts - cur + grace)
                 changed = True
             if not changed:
                 return self.present(rt, obj), False
