@@ -359,10 +359,10 @@ class Handler(BaseHTTPRequestHandler):
             watch_path = True
             rest = rest[1:]
         ns = ""
-        if len(rest) >= 2 and rest[0] == "namespaces" and group == "" and len(rest) >= 3:
-            ns = rest[1]
-            rest = rest[2:]
-        elif len(rest) >= 3 and rest[0] == "namespaces" and group != "":
+        if len(rest) >= 3 and rest[0] == "namespaces" and not (
+                group == "" and len(rest) == 3 and rest[2] in ("status", "finalize")):
+            # /namespaces/{ns}/{resource}...; /api/v1/namespaces/{name}/status|finalize are the
+            # namespace's own subresources.
             ns = rest[1]
             rest = rest[2:]
         plural = rest[0]

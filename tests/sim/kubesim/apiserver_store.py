@@ -269,6 +269,9 @@ class Store:
                 self.tasks.put(("ns", ns))
         if rt.kind == "CustomResourceDefinition" and rt.crd is None:
             self._sync_crd(obj, remove=True)
+            skey = (obj["spec"]["group"], obj["spec"]["names"]["plural"])
+            for w in list(self.watchers.get(skey, ())):
+                w.close("resource gone")
         return final
 
     # ---- presentation -------------------------------------------------------------------------------
