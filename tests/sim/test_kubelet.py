@@ -711,6 +711,31 @@ class TestPods(ClusterTest):
         self.assertIn("success", body)
 
 
+    def test_ray_head_with_agent_sidecar(self):
+        build = os.environ.get("RW_BUILD_DIR") or os.path.join(os.path.dirname(os.path.dirname(HERE)), "build")
+        if not os.path.exists(os.path.join(HERE, "bin", "ray")) or \
+                not os.access(os.path.join(build, "bin", "raywarden-agent"), os.X_OK):
+            self.skipTest("Ray node simulator or raywarden-agent binary missing")
+        pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "ray-agent-head"},
+               "spec": {"containers": [
+                   {"name": "ray-head", "image": "rayproject/ray:2.52.0", "command": ["/bin/bash", "-c", "--"],
+                    "args": ["ray start --head --block --dashboard-agent-listen-port=52365 --num-cpus=0"]},
+                   {"name": "raywarden-agent", "image": "ghcr.io/raywarden/raywarden-agent:dev",
+                    "args": ["--node-type=head"],
+                    "env": [{"name": "RAYWARDEN_POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}}],
+                    "readinessProbe": {"httpGet": {"path": "/readyz", "port": 8477}, "periodSeconds": 1,
+                                       "failureThreshold": 1}}]}}
+        self.create(pod)
+        pod = self.cl.wait_pod("default", "ray-agent-head", is_ready, 40, "agent reports the head ready")
+        self.assertTrue(all(cs["ready"] for cs in pod["status"]["containerStatuses"]))
+
+    def test_watch_drops_and_compaction(self):
+        for path in ("/_sim/drop-watches", "/_sim/compact"):
+            self.c.request("POST", path, {})
+        self.create(server_pod("after-drop", readiness={"tcpSocket": {"port": 8080}, "periodSeconds": 1}))
+        self.cl.wait_pod("default", "after-drop", is_ready, 15, "pod handled after watches were dropped")
+
+
 class TestServicesAndControllers(ClusterTest):
     def test_proxy_routes_only_to_ready(self):
         for n in ("lb-a", "lb-b"):
