@@ -124,5 +124,25 @@ class TestLocalCluster(unittest.TestCase):
         self.assertIn("down", r.stdout.decode())
 
 
+class TestCRDInstall(unittest.TestCase):
+    CRDS = "/work/shared/corpus/kuberay-crds"
+
+    def test_crds_installed_on_up(self):
+        if not os.path.isdir(self.CRDS) or not shutil.which("kubectl"):
+            self.skipTest("KubeRay CRDs or kubectl missing")
+        state = tempfile.mkdtemp(prefix="kubesim-crd-")
+        try:
+            r = subprocess.run([CMD, "up", "--state", state], capture_output=True, timeout=120,
+                               env=dict(os.environ, RW_SIM_CRD_DIR=self.CRDS))
+            self.assertEqual(r.returncode, 0, r.stderr.decode())
+            self.assertIn("installed 3 CRD file(s)", r.stdout.decode())
+            c = KubeClient.from_state_dir(state)
+            names = {i["metadata"]["name"] for i in c.list("customresourcedefinitions")["items"]}
+            self.assertTrue({"rayclusters.ray.io", "rayjobs.ray.io", "rayservices.ray.io"} <= names)
+        finally:
+            subprocess.run([CMD, "down", "--state", state], capture_output=True, timeout=60)
+            shutil.rmtree(state, ignore_errors=True)
+
+
 if __name__ == "__main__":
     unittest.main()

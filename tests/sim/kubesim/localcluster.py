@@ -213,7 +213,8 @@ class Cluster:
 
     def install_crds(self, quiet=False):
         """Install manifests/crds/*.yaml with server-side apply when they exist."""
-        files = sorted(glob.glob(os.path.join(REPO_ROOT, "manifests", "crds", "*.yaml")))
+        crd_dir = os.environ.get("RW_SIM_CRD_DIR") or os.path.join(REPO_ROOT, "manifests", "crds")
+        files = sorted(glob.glob(os.path.join(crd_dir, "*.yaml")))
         if not files:
             return
         kubectl = shutil.which("kubectl")
@@ -228,7 +229,7 @@ class Cluster:
         if r.returncode != 0:
             print("warning: installing CRDs failed:\n%s" % r.stdout.decode("utf-8", "replace"), file=sys.stderr)
         elif not quiet:
-            print("installed %d CRD file(s) from manifests/crds" % len(files))
+            print("installed %d CRD file(s) from %s" % (len(files), crd_dir))
 
     def print_usage(self):
         kc = os.path.join(self.state, "kubeconfig")
