@@ -239,7 +239,7 @@ class ServeNoReplica(unittest.TestCase):
         self.assertIsNone(d["applications"]["broken"]["route_prefix"])
         self.deploy({"applications": [SIMPLE_APP]})
         wait_for(lambda: app_status(self.h, "broken") is None, 10, what="broken app deleted")
-        self.assertEqual(app_status(self.h, "simple_app"), "RUNNING")
+        wait_for(lambda: app_status(self.h, "simple_app") == "RUNNING", 10, what="simple_app RUNNING")
 
 
 class FruitAndCalc(unittest.TestCase):
