@@ -193,6 +193,7 @@ class KubectlTest(unittest.TestCase):
         self.namespace(ns)
         self.kubectl("create", "-n", ns, "configmap", "first", "--from-literal=a=1")
         self.assertEqual(self.getj("-n", ns, "configmap", "first")["data"], {"a": "1"})
+        self.assertEqual(self.kubectl("auth", "can-i", "create", "pods").stdout.strip(), "yes")
         # Protobuf bodies of kinds the simulator does not decode are refused (documented).
         p = self.kubectl("create", "-n", ns, "deployment", "d", "--image=nginx", check=False)
         self.assertIn("the body of the request was in an unknown format", p.stderr)

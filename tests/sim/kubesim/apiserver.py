@@ -413,6 +413,8 @@ class Handler(BaseHTTPRequestHandler):
             if sub is not None:
                 raise method_not_supported(rt.plural, rt.group, "create")
             obj = self._json(body)
+            if rt.virtual:
+                return self._review(rt, obj)
             unknown = []
             res = sim.store.create(rt, ns, obj, self._params(), self._unknown_check(unknown, rt))
             self._report_unknown(unknown, rt)
@@ -444,6 +446,23 @@ class Handler(BaseHTTPRequestHandler):
         if verb == "deletecollection":
             return self._delete_collection(rt, ns, body)
         raise method_not_supported(rt.plural, rt.group, verb)
+
+    def _review(self, rt, obj):
+        if not isinstance(obj, dict) or obj.get("kind") != rt.kind:
+            raise bad_request("expected a %s" % rt.kind)
+        out = clone(obj)
+        out.setdefault("metadata", {})["creationTimestamp"] = None
+        if rt.kind == "SelfSubjectAccessReview":
+            out["status"] = {"allowed": True, "reason": "kubesim: the token's user may do everything"}
+        elif rt.kind == "SelfSubjectRulesReview":
+            out["status"] = {"resourceRules": [{"verbs": ["*"], "apiGroups": ["*"],
+                                                "resources": ["*"]}],
+                             "nonResourceRules": [{"verbs": ["*"], "nonResourceURLs": ["*"]}],
+                             "incomplete": False}
+        else:
+            out["status"] = {"userInfo": {"username": "kubesim-admin",
+                                          "groups": ["system:masters", "system:authenticated"]}}
+        return self._send(201, out)
 
     def _sub_ok(self, rt, sub):
         if sub == "status":

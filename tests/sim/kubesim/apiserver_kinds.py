@@ -50,6 +50,7 @@ class ResType:
         self.storage = storage or (group, plural)
         self.crd = crd
         self.version_info = version_info or {}
+        self.virtual = False
 
     @property
     def api_version(self):
@@ -1124,6 +1125,16 @@ def builtin_types():
                              ("clusterrolebindings", "ClusterRoleBinding", False)):
         a(ResType("rbac.authorization.k8s.io", "v1", plural, kind, namespaced=ns, name_rule="path",
                   create_on_update=True))
+    # Reviews are created and answered, never stored (pkg/registry/authorization/
+    # selfsubjectaccessreview/rest.go, pkg/registry/authentication/selfsubjectreview/rest.go).
+    # The simulator has one identity, the token's user, and it may do everything.
+    for grp, plural, kind in (("authorization.k8s.io", "selfsubjectaccessreviews",
+                               "SelfSubjectAccessReview"),
+                              ("authorization.k8s.io", "selfsubjectrulesreviews", "SelfSubjectRulesReview"),
+                              ("authentication.k8s.io", "selfsubjectreviews", "SelfSubjectReview")):
+        rt = ResType(grp, "v1", plural, kind, namespaced=False, verbs=["create"])
+        rt.virtual = True
+        a(rt)
     a(ResType("apiextensions.k8s.io", "v1", "customresourcedefinitions", "CustomResourceDefinition",
               namespaced=False, short=["crd", "crds"], status=True, generation=True,
               unconditional_update=False, return_deleted=True))
