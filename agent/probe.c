@@ -162,6 +162,12 @@ start_probe(struct rw_agent *a, struct rw_agent_probe *p, uint64_t now)
 	req.url = p->url;
 	req.timeout_ms = a->cfg.probe_timeout_ms;
 	req.connect_timeout_ms = a->cfg.probe_timeout_ms;
+	if (p->kind == RW_KIND_SERVE_API) {
+		/* A large serve status may take longer than a health answer: allow
+		 * three quarters of its own period (still one in flight at most). */
+		long t = a->cfg.serve_status_interval_ms * 3 / 4;
+		req.timeout_ms = t > a->cfg.probe_timeout_ms ? t : a->cfg.probe_timeout_ms;
+	}
 	req.max_body = p->max_body;
 	p->started_ms = now;
 	if (p->kind == RW_KIND_SERVE_API)
