@@ -15,8 +15,6 @@ import http.server
 import json
 import os
 import queue
-import random
-import shutil
 import signal
 import subprocess
 import sys
@@ -26,7 +24,7 @@ import urllib.parse
 import uuid
 
 from . import kubelet_ipam
-from .kubeclient import ApiError, Informer, KubeClient, rfc3339, parse_rfc3339
+from .kubeclient import ApiError, Informer, KubeClient, rfc3339
 from .kubelet_env import (EnvError, IPAllocator, build_env, expand_command, idle_argv, image_kind,
                           node_ip, node_pod_cidr, pod_phase, qos_class, service_env)
 from .kubelet_probe import ProbeWorker
