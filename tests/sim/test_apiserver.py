@@ -305,6 +305,11 @@ class ApiServerTest(unittest.TestCase):
         code, obj, _ = self.c.req("POST", "/api/v1/namespaces/nosuchns/configmaps", cm("x"))
         self.assertEqual(code, 404)
         self.assertEqual(obj["message"], 'namespaces "nosuchns" not found')
+        code, obj, _ = self.c.req("POST", "/api/v1/namespaces/%s/configmaps" % ns,
+                                  cm("rv", resourceVersion="12"))
+        self.assertEqual((code, obj["message"]),
+                         (500, "resourceVersion should not be set on objects to be created"))
+        self.assertNotIn("reason", obj)
         code, obj, _ = self.c.req("POST", "/api/v1/namespaces/%s/configmaps" % ns, cm("x", ns="other"))
         self.assertEqual(code, 400)
         self.assertStatus(obj, 400, "BadRequest")

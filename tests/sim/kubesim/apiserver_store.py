@@ -550,6 +550,12 @@ class Store:
                 raise invalid(rt.kind, rt.group, "", [("FieldValueRequired", "metadata.name",
                                                        "Required value: name or generateName is "
                                                        "required")])
+        # storage/etcd3/store.go Create: a parseable non-zero resourceVersion is refused with
+        # ErrResourceVersionSetOnCreate, which reaches the client as a bare 500 Status
+        # (kubernetes/kubernetes#62836; an unparseable one such as "-1" is ignored, #113847).
+        rv = md.get("resourceVersion")
+        if isinstance(rv, str) and rv.isdigit() and int(rv) != 0:
+            raise ApiError(500, "", "resourceVersion should not be set on objects to be created")
         # rest.BeforeCreate / FillObjectMetaSystemFields.
         md["uid"] = str(uuid.uuid4())
         md["creationTimestamp"] = rfc3339()
