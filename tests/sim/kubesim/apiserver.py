@@ -252,6 +252,8 @@ class Handler(BaseHTTPRequestHandler):
                 self.close_connection = True
 
     def _authenticate(self):
+        # https://kubernetes.io/docs/reference/access-authn-authz/authentication/ (bearer tokens,
+        # anonymous requests) and .../rbac/#discovery-roles (system:public-info-viewer).
         """True: valid token. False: a token that is not valid (401). None: no credentials."""
         h = self.headers.get("Authorization")
         if not h:
@@ -537,7 +539,11 @@ class Handler(BaseHTTPRequestHandler):
     # ---- output formats ----------------------------------------------------------------------------
 
     def _accept(self):
-        """'table', 'partial', 'json' from the Accept header (meta.k8s.io conversions)."""
+        """'table', 'partial', 'json' from the Accept header (meta.k8s.io conversions).
+
+        https://kubernetes.io/docs/reference/using-api/api-concepts/#receiving-resources-as-tables
+        and staging/src/k8s.io/apiserver/pkg/endpoints/handlers/response.go (transformObject).
+        """
         acc = self.headers.get("Accept") or "application/json"
         for part in acc.split(","):
             params = {}
@@ -599,6 +605,8 @@ class Handler(BaseHTTPRequestHandler):
         return lreqs, freqs
 
     def _list(self, rt, ns):
+        # https://kubernetes.io/docs/reference/using-api/api-concepts/#retrieving-large-results-sets-in-chunks
+        # and #the-resourceversion-parameter (semantics of resourceVersion / resourceVersionMatch).
         sim = self.server.sim
         fmt, v = self._accept()
         lreqs, freqs = self._selectors(rt)
@@ -628,6 +636,10 @@ class Handler(BaseHTTPRequestHandler):
         self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
 
     def _watch(self, rt, ns):
+        # https://kubernetes.io/docs/reference/using-api/api-concepts/#efficient-detection-of-changes
+        # and #watch-bookmarks; the stream is chunked JSON, one watch event per line
+        # (staging/src/k8s.io/apiserver/pkg/endpoints/handlers/watch.go). Table watches carry the
+        # column definitions in their first event only.
         sim = self.server.sim
         fmt, tv = self._accept()
         lreqs, freqs = self._selectors(rt)
@@ -932,6 +944,8 @@ class Handler(BaseHTTPRequestHandler):
         return {"name": g, "versions": vs, "preferredVersion": vs[0]}
 
     def _resource_list(self, group, version):
+        # https://kubernetes.io/docs/concepts/overview/kubernetes-api/#discovery-api (unaggregated
+        # discovery: APIResourceList per group/version).
         sim = self.server.sim
         with sim.store.lock:
             rts = [rt for (g, v, _), rt in sim.store.types.items() if g == group and v == version]
