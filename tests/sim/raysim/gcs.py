@@ -310,6 +310,8 @@ class GcsServer:
             common.log("gcs_server", "Redis failure, GCS exits: %s" % exc)
             threading.Thread(target=self.stop, daemon=True).start()
             return None
+        except (TypeError, KeyError, ValueError, AttributeError) as exc:
+            out = {"id": rid, "ok": False, "code": "INVALID_ARGUMENT", "error": "%s: %s" % (type(exc).__name__, exc)}
         return (json.dumps(out) + "\n").encode()
 
     def dispatch(self, method, p, cluster_id):
@@ -389,7 +391,7 @@ class GcsServer:
         return existed
 
     def rpc_kv_keys(self, ns, prefix=""):
-        return sorted(k for (n, k) in self.kv if n == ns and k.startswith(prefix))
+        return sorted(k for (n, k) in list(self.kv.keys()) if n == ns and k.startswith(prefix))
 
     def rpc_next_job_id(self, driver=None):
         n = self.store.incr_job_counter()
