@@ -177,7 +177,7 @@ WIDGET_CRD = {
                                    "x-kubernetes-preserve-unknown-fields": True}}},
                       "status": {"type": "object", "properties": {
                           "phase": {"type": "string"}, "replicas": {"type": "integer"}}}}}}},
-                 {"name": "v1beta1", "served": True, "storage": False,
+                 {"name": "v1beta1", "served": True, "storage": False, "deprecated": True,
                   "schema": {"openAPIV3Schema": {"type": "object",
                                                  "x-kubernetes-preserve-unknown-fields": True}}}]}}
 
@@ -862,8 +862,9 @@ class ApiServerTest(unittest.TestCase):
         self.assertEqual([c["name"] for c in t["columnDefinitions"]], ["Name", "Size", "Phase", "Age"])
         self.assertEqual(t["rows"][0]["cells"][:3], ["w1", 1, "Ready"])
         # Other served version: same object, other apiVersion.
-        o = self.c.ok("GET", "/apis/example.com/v1beta1/namespaces/%s/widgets/w1" % ns)
+        code, o, resp = self.c.req("GET", "/apis/example.com/v1beta1/namespaces/%s/widgets/w1" % ns)
         self.assertEqual(o["apiVersion"], "example.com/v1beta1")
+        self.assertEqual(resp.getheader("Warning"), '299 - "example.com/v1beta1 Widget is deprecated"')
         # Deleting the CRD deletes its objects and stops serving it.
         self.c.ok("DELETE", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/widgets.example.com")
         wait_for(lambda: self.c.req("GET", base)[0] == 404, what="CRD endpoint gone")

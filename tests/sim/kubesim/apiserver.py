@@ -371,6 +371,10 @@ class Handler(BaseHTTPRequestHandler):
         rt = sim.store.find(group, version, plural)
         if rt is None or (ns and not rt.namespaced):
             raise ApiError(404, "NotFound", "the server could not find the requested resource", {})
+        if rt.crd is not None and rt.version_info.get("deprecated"):
+            # apiextensions-apiserver customresource_handler.go: deprecated versions warn.
+            self._warnings.append(rt.version_info.get("deprecationWarning") or
+                                  "%s/%s %s is deprecated" % (rt.group, rt.version, rt.kind))
         name = rest[1] if len(rest) > 1 else None
         sub = rest[2] if len(rest) > 2 else None
         if len(rest) > 3:
