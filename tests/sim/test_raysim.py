@@ -228,6 +228,20 @@ class ServeNoReplica(unittest.TestCase):
         _, _, d = serve_get(self.h)
         self.assertEqual(len(d["proxies"]), 2)
 
+        # A replica returning during the drain restores 200 (DRAINING -> HEALTHY).
+        self.h.config(proxy_min_draining_period_s=30)
+        try:
+            self.deploy({"applications": [two]})
+            self.wait_workers([200, 200])
+            self.deploy({"applications": [SIMPLE_APP]})
+            drained = wait_for(lambda: [w for w in self.c.workers
+                                        if healthz(w.ip) == (503, "This node is being drained.")], 10,
+                               what="a draining proxy")[0]
+            self.deploy({"applications": [two]})
+            wait_for(lambda: healthz(drained.ip) == (200, "success"), 10, what="drain cancelled")
+        finally:
+            self.h.config(proxy_min_draining_period_s=1)
+
     def test_deploy_failed_and_declarative_delete(self):
         bad = {"name": "broken", "import_path": "no_such_module.app:graph", "route_prefix": "/broken"}
         self.deploy({"applications": [SIMPLE_APP, bad]})
@@ -259,6 +273,35 @@ class FruitAndCalc(unittest.TestCase):
         st, hdr, data = http(ip, 8000, "POST", path, json.dumps(body).encode())
         return st, data.decode()
 
+    def check_corpus_shape(self, d):
+        """Same keys, in the same order, as shared/corpus/ray-api/serve-applications-fruit-math.json."""
+        path = os.path.join(os.environ.get("RW_CORPUS_DIR", "/work/shared/corpus"), "ray-api",
+                            "serve-applications-fruit-math.json")
+        if not os.path.exists(path):
+            return
+        with open(path) as f:
+            ref = json.load(f)
+        self.assertEqual(list(d), list(ref))
+        self.assertEqual(list(d["controller_info"]), list(ref["controller_info"]))
+        self.assertEqual(list(d["http_options"]), list(ref["http_options"]))
+        self.assertEqual(d["grpc_options"], ref["grpc_options"])
+        for p, rp in zip(d["proxies"].values(), ref["proxies"].values()):
+            self.assertEqual(list(p), list(rp))
+        for name in ("fruit_app", "math_app"):
+            a, ra = d["applications"][name], ref["applications"][name]
+            self.assertEqual(list(a), list(ra))
+            self.assertEqual(a["deployed_app_config"], ra["deployed_app_config"])
+            self.assertEqual(list(a["deployed_app_config"]), list(ra["deployed_app_config"]))
+            for dep, rdep in ra["deployments"].items():
+                self.assertEqual(list(a["deployments"][dep]), list(rdep))
+                dc = dict(a["deployments"][dep]["deployment_config"])
+                rdc = dict(rdep["deployment_config"])
+                if dep == "Router":
+                    # Real test_dag code: Router's ray_actor_options num_cpus is 0.1.
+                    rdc["ray_actor_options"] = dict(rdc["ray_actor_options"], num_cpus=0.1)
+                self.assertEqual(dc, rdc)
+                self.assertEqual(list(a["deployments"][dep]["replicas"][0]), list(rdep["replicas"][0]))
+
     def test_answers_update_and_node_loss(self):
         st, _, _ = http(self.h.ip, 8265, "PUT", "/api/serve/applications/", FRUIT_MATH)
         self.assertEqual(st, 200)
@@ -275,6 +318,7 @@ class FruitAndCalc(unittest.TestCase):
         self.assertEqual(len({r["node_ip"] for r in mango["replicas"]}), 2)  # max_replicas_per_node 1
         router = d["applications"]["math_app"]["deployments"]["Router"]["deployment_config"]
         self.assertEqual(router["ray_actor_options"], {"runtime_env": WD, "num_cpus": 0.1})
+        self.check_corpus_shape(d)
         ids = sorted(r["replica_id"] for r in mango["replicas"])
 
         # user_config price 3 -> 4 is applied in place (same replicas).
@@ -416,6 +460,11 @@ class Jobs(unittest.TestCase):
         self.assertEqual(p.returncode, 0, p.stderr)
         self.assertIn("Status for job 'cli-3': STOPPED", p.stdout)
         self.assertEqual(self.ray("job", "list", "--address", self.url).returncode, 0)
+        # Inside the head pod (SidecarMode submitter), 127.0.0.1 is the pod itself.
+        p = subprocess.run([sys.executable, RAY, "job", "status", "--address", "http://127.0.0.1:8265", "cli-1"],
+                           capture_output=True, text=True, timeout=30, env=dict(os.environ, RW_SIM_POD_IP=self.h.ip))
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertIn("Status for job 'cli-1': SUCCEEDED", p.stdout)
         self.assertEqual(self.ray("job", "status", "--bogus", "x").returncode, 2)
 
 

@@ -16,6 +16,7 @@ import subprocess
 import sys
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 
 from . import common
@@ -283,10 +284,13 @@ class JobClient:
         if "://" not in address:
             address = "http://" + address
         self.address = address.rstrip("/")
+        u = urllib.parse.urlsplit(self.address)
+        host = common.pod_local(u.hostname or "")
+        self.target = "%s://%s%s" % (u.scheme, host, (":%d" % u.port) if u.port else "")
 
     def request(self, method, path, body=None):
         data = json.dumps(body).encode() if body is not None else None
-        req = urllib.request.Request(self.address + path, data=data, method=method,
+        req = urllib.request.Request(self.target + path, data=data, method=method,
                                      headers={"Content-Type": "application/json"} if data else {})
         try:
             with urllib.request.urlopen(req, timeout=30) as resp:

@@ -161,6 +161,23 @@ def log(component, msg):
             pass
 
 
+LOCAL_NAMES = ("127.0.0.1", "localhost", "0.0.0.0", "::1", "[::1]")
+
+
+def pod_local(host):
+    """Inside a simulated pod, "localhost" is the pod's own address.
+
+    A real pod has its own network namespace, so `ray job submit --address
+    http://127.0.0.1:8265` (KubeRay's SidecarMode) or RAY_ADDRESS=127.0.0.1:6379
+    (set on heads by KubeRay) reach the local Ray. Simulated pods share one
+    loopback, each on its own RW_SIM_POD_IP, so client tools map local names there.
+    """
+    pod = os.environ.get("RW_SIM_POD_IP")
+    if pod and host in LOCAL_NAMES:
+        return pod
+    return host
+
+
 def dumps(obj):
     # json.dumps with its default separators: aiohttp handlers in the dashboard
     # build bodies with json.dumps(...) (serve_head.py, job_head.py).

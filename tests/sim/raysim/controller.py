@@ -186,6 +186,17 @@ DEFAULT_DEPLOYMENT_CONFIG = {
 }
 
 CODE_FIELDS = ("ray_actor_options", "max_replicas_per_node")
+# ServeApplicationSchema field order (schema.py), as in the corpus samples.
+APP_FIELD_ORDER = ("name", "route_prefix", "import_path", "runtime_env", "host", "port", "deployments", "args",
+                   "logging_config")
+
+
+def ordered_app_config(cfg):
+    """deployed_app_config: the submitted app config, keys in schema order."""
+    cfg = copy.deepcopy(cfg)
+    out = {k: cfg[k] for k in APP_FIELD_ORDER if k in cfg}
+    out.update({k: v for k, v in cfg.items() if k not in out})
+    return out
 
 
 class ServeController:
@@ -350,7 +361,7 @@ class ServeController:
         rp = app.config.get("route_prefix", "/") if exposed else None
         d = {"name": app.name, "route_prefix": rp, "docs_path": None, "status": app.status,
              "message": app.message, "last_deployed_time_s": app.last_deployed_time_s,
-             "deployed_app_config": copy.deepcopy(app.config), "deployments": {}}
+             "deployed_app_config": ordered_app_config(app.config), "deployments": {}}
         for dep in app.deployments.values():
             dc = {"name": dep.name}
             for k in ("num_replicas", "autoscaling_config"):
@@ -360,8 +371,6 @@ class ServeController:
                       "graceful_shutdown_wait_loop_s", "graceful_shutdown_timeout_s",
                       "health_check_period_s", "health_check_timeout_s", "ray_actor_options"):
                 dc[k] = dep.cfg.get(k)
-            if dep.cfg.get("max_replicas_per_node") is not None:
-                dc["max_replicas_per_node"] = dep.cfg["max_replicas_per_node"]
             d["deployments"][dep.name] = {
                 "name": dep.name, "status": dep.status, "status_trigger": dep.trigger, "message": dep.message,
                 "deployment_config": dc, "target_num_replicas": dep.target(),

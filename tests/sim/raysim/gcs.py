@@ -497,7 +497,7 @@ class GcsClient:
 
     def __init__(self, address, cluster_id=None):
         host, _, port = address.rpartition(":")
-        self.host = host or "127.0.0.1"
+        self.host = common.pod_local(host or "127.0.0.1")
         self.port = int(port or 6379)
         self.cluster_id = cluster_id
         self.seq = 0
