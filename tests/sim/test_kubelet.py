@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 import unittest
+import urllib.error
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -774,13 +775,18 @@ class TestServicesAndControllers(ClusterTest):
         for _ in range(n):
             try:
                 seen.add(http_get("http://lb:8000/", 2)[1])
+            except urllib.error.HTTPError as e:
+                seen.add("http-%d" % e.code)
             except OSError:
                 seen.add("error")
         return seen
 
     def _fails(self):
+        """True when the connection itself fails (an HTTP error answer is not that)."""
         try:
             http_get("http://lb:8000/", 2)
+            return False
+        except urllib.error.HTTPError:
             return False
         except OSError:
             return True
