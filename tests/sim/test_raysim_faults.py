@@ -14,7 +14,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
 from raysim.cluster import Cluster, http, wait_for  # noqa: E402
-from test_raysim import FAST, SIMPLE_APP, app_status, healthz, kuberay_probe, port_refuses  # noqa: E402
+from test_raysim import FAST, SIMPLE_APP, healthz, kuberay_probe, port_refuses  # noqa: E402
 
 
 def refused(ip, port):

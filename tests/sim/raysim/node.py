@@ -17,7 +17,6 @@ Everything binds to the node IP: --node-ip-address, else RW_SIM_POD_IP, else
 import json
 import os
 import signal
-import socket
 import sys
 import threading
 import time
