@@ -40,6 +40,7 @@ class GcsFaultTolerance(unittest.TestCase):
         self.redis_proc = subprocess.Popen(
             [REDIS, "--port", str(self.port), "--bind", "127.0.0.1", "--requirepass", PASSWORD, "--save", "",
              "--appendonly", "no", "--dir", self.dir], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.addCleanup(self._stop_redis)  # runs even if setUp fails below
         self.r = Redis("127.0.0.1", self.port, password=PASSWORD)
         wait_for(lambda: self.r.execute("PING") == "PONG", 10, what="redis-server")
         self.ns = str(uuid.uuid4())
@@ -48,7 +49,9 @@ class GcsFaultTolerance(unittest.TestCase):
     def tearDown(self):
         if self.c is not None:
             self.c.stop()
-        self.r.close()
+
+    def _stop_redis(self):
+        self.r.close() if hasattr(self, "r") else None
         self.redis_proc.terminate()
         self.redis_proc.wait(10)
         shutil.rmtree(self.dir, ignore_errors=True)

@@ -11,6 +11,7 @@ RW_SIM_POD_IP set, exactly as the kubelet simulator runs a Ray container.
 Also runnable: `python3 -m raysim.cluster 127.77.0 2` (Ctrl-C stops it).
 """
 
+import ctypes
 import http.client as httpclient
 import json
 import os
@@ -56,6 +57,14 @@ def wait_for(cond, timeout=20.0, interval=0.05, what="condition"):
     raise TimeoutError("timed out waiting for %s (last: %r)" % (what, last))
 
 
+def _die_with_parent():
+    # A node started by a test gets SIGTERM if the test process dies.
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM, 0, 0, 0)
+    except OSError:
+        pass
+
+
 class SimNode:
     def __init__(self, ip, args, env, head_ip=None, log_dir=None):
         self.ip = ip
@@ -73,7 +82,7 @@ class SimNode:
         self.logf = open(self.log_path, "ab")
         self.proc = subprocess.Popen([sys.executable, RAY_BIN, "start", "--block"] + self.args, env=env,
                                      stdout=self.logf, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                     start_new_session=True)
+                                     start_new_session=True, preexec_fn=_die_with_parent)
         return self
 
     def wait_ready(self, timeout=20):
@@ -106,6 +115,8 @@ class SimNode:
     def stop(self, sig=signal.SIGTERM, timeout=10):
         if self.proc is None:
             return None
+        if self.logf.closed:
+            return self.proc.returncode
         if self.proc.poll() is None:
             try:
                 os.killpg(self.proc.pid, sig)
@@ -153,12 +164,16 @@ class Cluster:
         return w
 
     def start(self):
-        self.head.start()
-        self.head.wait_ready()
-        for w in self.workers:
-            w.start()
-        for w in self.workers:
-            w.wait_ready()
+        try:
+            self.head.start()
+            self.head.wait_ready()
+            for w in self.workers:
+                w.start()
+            for w in self.workers:
+                w.wait_ready()
+        except Exception:
+            self.stop()
+            raise
         return self
 
     def stop(self):
