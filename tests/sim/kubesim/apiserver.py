@@ -1080,8 +1080,17 @@ class APIServer:
 
     def __init__(self, state_dir=None, host="127.0.0.1", port=0, tls=False, token=None,
                  bookmark_interval=5.0, history_size=10000, log_dir=None, anonymous_auth=True,
-                 min_request_timeout=1800, verbose=False):
+                 min_request_timeout=1800, verbose=False, service_cidr="10.96.0.0/12"):
         self.state_dir = state_dir
+        self.cidr_owner = None
+        if service_cidr == "auto":
+            # A loopback block of its own (127.200.0.0/16 cut in /20s), claimed in the
+            # host-wide registry so parallel local clusters never share service IPs.
+            from kubesim import kubelet_ipam
+            self.cidr_owner = "apiserver:%s" % (state_dir or os.getpid())
+            o = kubelet_ipam.claim("clusterip", self.cidr_owner, 1, first=0, last=15)[0]
+            service_cidr = "127.200.%d.0/20" % (o * 16)
+        self.service_cidr = service_cidr
         self.host = host
         self.port = port
         self.tls = tls
@@ -1091,7 +1100,7 @@ class APIServer:
         self.anonymous_auth = anonymous_auth
         self.min_request_timeout = min_request_timeout
         self.verbose = verbose
-        self.store = Store(history_size=history_size)
+        self.store = Store(history_size=history_size, service_cidr=self.service_cidr)
         self.faults = Faults()
         self.openapi = OpenAPICache()
         self.stopping = False
@@ -1160,6 +1169,9 @@ class APIServer:
 
     def stop(self):
         self.stopping = True
+        if self.cidr_owner:
+            from kubesim import kubelet_ipam
+            kubelet_ipam.release("clusterip", self.cidr_owner)
         self.faults.paused.set()
         self.store.stop()
         if self.httpd:
@@ -1189,11 +1201,13 @@ def main(argv=None):
     ap.add_argument("--log-dir")
     ap.add_argument("--anonymous-auth", default="true", choices=["true", "false"])
     ap.add_argument("--verbose", action="store_true")
+    ap.add_argument("--service-cidr", default="10.96.0.0/12",
+                    help="ClusterIP range, or 'auto' for a free 127.200.x.0/20 block")
     a = ap.parse_args(argv)
     srv = APIServer(state_dir=a.state_dir, host=a.host, port=a.port, tls=a.tls, token=a.token,
                     bookmark_interval=a.bookmark_interval, history_size=a.history_size,
                     log_dir=a.log_dir, anonymous_auth=a.anonymous_auth == "true",
-                    verbose=a.verbose)
+                    verbose=a.verbose, service_cidr=a.service_cidr)
     srv.start()
     done = threading.Event()
 

@@ -270,10 +270,16 @@ def _qos(spec):
 
 
 class Allocator:
-    """ClusterIP (10.96.0.0/12) and NodePort (30000-32767) allocation for Services."""
+    """ClusterIP and NodePort (30000-32767) allocation for Services.
 
-    def __init__(self):
-        self.next_ip = 10
+    ClusterIPs come from the service CIDR (kube-apiserver --service-cluster-ip-range,
+    default 10.96.0.0/12 in kubeadm). The local cluster gives each simulated cluster
+    its own loopback block of 127.200.0.0/16 so its service proxy can listen on the
+    very addresses the API hands out."""
+
+    def __init__(self, cidr="10.96.0.0/12"):
+        self.net = ipaddress.ip_network(cidr)
+        self.next_ip = 10 if self.net.num_addresses > 256 else 0
         self.used_ips = set()
         self.next_port = 30000
         self.used_ports = set()
@@ -281,7 +287,9 @@ class Allocator:
     def ip(self):
         while True:
             self.next_ip += 1
-            ip = str(ipaddress.IPv4Address(int(ipaddress.IPv4Address("10.96.0.0")) + self.next_ip))
+            if self.next_ip >= self.net.num_addresses - 1:
+                raise RuntimeError("service CIDR %s is exhausted" % self.net)
+            ip = str(self.net.network_address + self.next_ip)
             if ip not in self.used_ips:
                 self.used_ips.add(ip)
                 return ip

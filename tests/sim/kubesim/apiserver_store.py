@@ -128,7 +128,7 @@ def _owner_uids(obj):
 
 
 class Store:
-    def __init__(self, history_size=10000, watch_queue_limit=200000):
+    def __init__(self, history_size=10000, watch_queue_limit=200000, service_cidr="10.96.0.0/12"):
         self.lock = threading.RLock()
         self.rv = 0
         self.history_size = history_size
@@ -141,7 +141,7 @@ class Store:
         self.types = {}  # (group, version, plural) -> ResType
         self.uid_index = {}  # uid -> (skey, key)
         self.dependents = {}  # owner uid -> set((skey, key))
-        self.alloc = kinds.Allocator()
+        self.alloc = kinds.Allocator(service_cidr)
         self.tasks = queue.SimpleQueue()
         self.stopping = False
         for rt in kinds.builtin_types():

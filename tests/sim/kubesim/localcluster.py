@@ -163,7 +163,7 @@ class Cluster:
             write_json(self.info_path, {"pids": pids, "state": self.state, "started": time.time()})
 
         try:
-            api = self.spawn("apiserver", [sys.executable, APISERVER, "--state-dir", self.state, "--tls", "--port", "0",
+            api = self.spawn("apiserver", [sys.executable, APISERVER, "--state-dir", self.state, "--tls", "--port", "0", "--service-cidr", "auto",
                                             "--log-dir", os.path.join(self.state, "podlogs")]
                              + list(api_args))
             pids["apiserver"] = api.pid
