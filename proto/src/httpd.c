@@ -49,6 +49,7 @@ struct conn {
 	int reading;	 /* uv_read_start is active */
 	int close_after; /* close once out is written */
 	int continued;	 /* 100 Continue sent for the request being read */
+	int eof;	 /* the peer finished sending */
 	int lingering;	 /* shut down; discarding input until EOF */
 	int closing;	 /* uv_close called */
 	int open_handles;
@@ -253,6 +254,14 @@ read_cb(uv_stream_t *st, ssize_t nread, const uv_buf_t *b)
 		c->reading = 0;
 		return;
 	}
+	if (nread == UV_EOF && !c->lingering) {
+		/* Half-close: answer what was received, then close. */
+		c->eof = 1;
+		c->reading = 0;
+		if (!c->writing)
+			conn_close(c);
+		return;
+	}
 	if (nread < 0) {
 		conn_close(c);
 		return;
@@ -269,7 +278,7 @@ read_cb(uv_stream_t *st, ssize_t nread, const uv_buf_t *b)
 static void
 conn_start_reading(struct conn *c)
 {
-	if (c->reading || c->closing)
+	if (c->reading || c->closing || c->eof)
 		return;
 	if (uv_read_start((uv_stream_t *)&c->tcp, alloc_cb, read_cb) == 0)
 		c->reading = 1;
@@ -509,6 +518,8 @@ conn_process(struct conn *c)
 		conn_start_reading(c);
 	}
 	conn_flush(c);
+	if (c->eof && !c->writing && !c->closing)
+		conn_close(c);
 }
 
 static void

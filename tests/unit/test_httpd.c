@@ -135,6 +135,8 @@ sleep_us(long us)
 
 /* ---- server on a thread ---- */
 
+#define BIG 4000000 /* a body larger than the socket buffers */
+
 struct srv {
 	uv_loop_t loop;
 	uv_async_t stop;
@@ -161,6 +163,9 @@ handler(const struct rw_httpd_req *req, struct rw_httpd_resp *resp, void *ud)
 		/* The body is NUL-terminated for handlers. */
 		if (req->body[req->body_len] != '\0')
 			rw_buf_puts(&resp->body, "!unterminated");
+	} else if (strcmp(req->path, "/big") == 0) {
+		for (int i = 0; i < BIG; i++)
+			rw_buf_putc(&resp->body, 'b');
 	} else if (strcmp(req->path, "/teapot") == 0) {
 		resp->status = 418;
 		resp->content_type = "application/json";
@@ -544,6 +549,39 @@ t_connection_close(void)
 	free(a);
 }
 
+/* The client half-closes after its request; the whole answer still arrives. */
+static void
+t_half_close(void)
+{
+	struct srv v;
+	if (srv_start(&v, NULL) != 0) {
+		CHECK(0);
+		return;
+	}
+	int fd = dial(v.port);
+	int rcv = 4096; /* small receive buffer: the server's write stays pending */
+	setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcv, sizeof(rcv));
+	const char *r = "GET /big HTTP/1.1\r\n\r\nGET /teapot HTTP/1.1\r\n\r\n";
+	send_all(fd, r, strlen(r));
+	shutdown(fd, SHUT_WR);
+	sleep_us(100000);
+	size_t total = 0;
+	char *buf = malloc(1 << 16);
+	for (int i = 0; i < 100000; i++) {
+		ssize_t n = recv(fd, buf, 1 << 16, 0);
+		if (n <= 0)
+			break;
+		total += (size_t)n;
+	}
+	free(buf);
+	/* Two heads plus BIG + 2 body bytes, then EOF. */
+	CHECK(total > BIG + 2 + 100);
+	CHECK(total < BIG + 2 + 400);
+	close(fd);
+	srv_stop(&v);
+	CHECK_EQ_INT(atomic_load(&v.handled), 2);
+}
+
 static void
 t_idle_timeout(void)
 {
@@ -688,6 +726,7 @@ main(void)
 	    {"pipelined requests", t_pipelined},
 	    {"error answers", t_errors},
 	    {"connection close", t_connection_close},
+	    {"half close", t_half_close},
 	    {"idle timeout", t_idle_timeout},
 	    {"max conns", t_max_conns},
 	    {"bind error", t_bind_error},
