@@ -292,7 +292,7 @@ shutdown_cb(uv_shutdown_t *req, int status)
 	struct conn *c = req->data;
 	if (c->closing)
 		return;
-	if (status < 0) {
+	if (status < 0 || c->eof) {
 		conn_close(c);
 		return;
 	}
