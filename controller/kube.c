@@ -1,0 +1,712 @@
+/*
+ * kube.c - Kubernetes API client on rw_http (see kube.h).
+ *
+ * An op goes QUEUED (rate limiter FIFO) -> WIRE (rw_http call) -> either DONE
+ * (callback, then freed) or BACKOFF (its own timer) -> QUEUED again. Every op
+ * owns a uv_timer_t, so ops are freed from the timer's close callback.
+ */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "kube.h"
+#include "rw/http.h"
+#include "rw/json.h"
+
+#define DEF_TIMEOUT_MS 30000
+#define DEF_MAX_ATTEMPTS 5
+#define DEF_MAX_BODY (64u * 1024 * 1024)
+#define RETRY_BASE_MS 200
+#define RETRY_MAX_MS 5000
+
+enum op_state { OP_QUEUED, OP_WIRE, OP_BACKOFF, OP_DONE, OP_DEAD };
+
+struct rw_kube_op {
+	struct rw_kube *k;
+	struct rw_kube_op *prev, *next; /* in k->ops (all) */
+	struct rw_kube_op *qnext;	/* in the limiter FIFO */
+	enum op_state state;
+	uv_timer_t timer;
+	struct rw_http_call *call;
+	char *method, *url, *body, *ctype, *verb;
+	size_t body_len;
+	int no_retry, priority, idempotent, reauthed, is_stream, fail_err;
+	long timeout_ms;
+	int attempts;
+	uint64_t enq_ms, start_ms;
+	rw_kube_cb cb;
+	rw_kube_data_cb on_data;
+	void *ud;
+};
+
+struct rw_kube {
+	uv_loop_t *loop;
+	struct rw_kubecfg *cfg;
+	struct rw_kube_opts o;
+	char *ua_header;
+	struct rw_http *http;
+	struct rw_kube_tb tb;
+	uv_timer_t lim_timer;
+	struct rw_kube_op *qhead, *qtail;
+	int nqueued, nwire;
+	struct rw_kube_op *ops;
+	int closing, pending_closes;
+	void (*closed)(void *);
+	void *closed_ud;
+	struct rw_met_family *m_req, *m_lat, *m_retry, *m_wait, *m_inflight;
+};
+
+/* ---- token bucket ---- */
+
+void
+rw_kube_tb_init(struct rw_kube_tb *tb, double qps, int burst, uint64_t now_ms)
+{
+	tb->rate = qps > 0 ? qps / 1000.0 : 0;
+	tb->burst = burst > 0 ? burst : 1;
+	tb->tokens = tb->burst;
+	tb->last = now_ms;
+}
+
+uint64_t
+rw_kube_tb_take(struct rw_kube_tb *tb, uint64_t now_ms)
+{
+	if (tb->rate <= 0)
+		return 0;
+	if (now_ms > tb->last) {
+		tb->tokens += (double)(now_ms - tb->last) * tb->rate;
+		if (tb->tokens > tb->burst)
+			tb->tokens = tb->burst;
+		tb->last = now_ms;
+	}
+	if (tb->tokens >= 1.0) {
+		tb->tokens -= 1.0;
+		return 0;
+	}
+	double ms = ceil((1.0 - tb->tokens) / tb->rate);
+	return ms < 1 ? 1 : (uint64_t)ms;
+}
+
+/* ---- helpers ---- */
+
+int
+rw_kube_qescape(struct rw_buf *b, const char *s)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	int rv = 0;
+	for (const unsigned char *p = (const unsigned char *)s; *p && rv == 0; p++) {
+		unsigned char c = *p;
+		if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		    c == '-' || c == '_' || c == '.' || c == '~')
+			rv = rw_buf_putc(b, (char)c);
+		else
+			rv = rw_buf_printf(b, "%%%c%c", hex[c >> 4], hex[c & 15]);
+	}
+	return rv;
+}
+
+static bool
+tok_equal(const struct rw_json *a, int ta, const struct rw_json *b, int tb, int depth)
+{
+	enum rw_json_type ya = rw_json_type(a, ta), yb = rw_json_type(b, tb);
+	int i, c, k, v;
+	if (ya != yb || depth > RW_JSON_MAX_DEPTH)
+		return false;
+	switch (ya) {
+	case RW_JSON_OBJECT:
+		if (rw_json_size(a, ta) != rw_json_size(b, tb))
+			return false;
+		RW_JSON_OBJ_FOREACH (a, ta, i, k, v) {
+			char key[256];
+			if (rw_json_str(a, k, key, sizeof(key)) < 0)
+				return false;
+			int bv = rw_json_get(b, tb, key);
+			if (bv < 0 || !tok_equal(a, v, b, bv, depth + 1))
+				return false;
+		}
+		return true;
+	case RW_JSON_ARRAY:
+		if (rw_json_size(a, ta) != rw_json_size(b, tb))
+			return false;
+		c = ta + 1;
+		k = tb + 1;
+		for (i = 0; i < rw_json_size(a, ta); i++) {
+			if (!tok_equal(a, c, b, k, depth + 1))
+				return false;
+			c = rw_json_skip(a, c);
+			k = rw_json_skip(b, k);
+		}
+		return true;
+	case RW_JSON_STRING: {
+		size_t la, lb;
+		const char *ra = rw_json_raw(a, ta, &la), *rb = rw_json_raw(b, tb, &lb);
+		if (la == lb && memcmp(ra, rb, la) == 0)
+			return true;
+		char *sa = rw_json_strdup(a, ta), *sb = rw_json_strdup(b, tb);
+		bool eq = sa && sb && strcmp(sa, sb) == 0;
+		free(sa);
+		free(sb);
+		return eq;
+	}
+	case RW_JSON_NUMBER: {
+		double da, db;
+		return rw_json_double(a, ta, &da) == 0 && rw_json_double(b, tb, &db) == 0 &&
+		       da == db;
+	}
+	default:
+		return true; /* true, false, null: the type says it all */
+	}
+}
+
+bool
+rw_kube_json_equal(const char *a, size_t alen, const char *b, size_t blen)
+{
+	struct rw_json ja = {0}, jb = {0};
+	bool eq = false;
+	if (rw_json_parse(&ja, a, alen, 1 << 20, NULL, 0) == 0 &&
+	    rw_json_parse(&jb, b, blen, 1 << 20, NULL, 0) == 0)
+		eq = tok_equal(&ja, 0, &jb, 0, 0);
+	rw_json_fini(&ja);
+	rw_json_fini(&jb);
+	return eq;
+}
+
+static const char *
+verb_of(const char *method)
+{
+	if (!strcasecmp(method, "POST"))
+		return "create";
+	if (!strcasecmp(method, "PUT"))
+		return "update";
+	if (!strcasecmp(method, "PATCH"))
+		return "patch";
+	if (!strcasecmp(method, "DELETE"))
+		return "delete";
+	return "get";
+}
+
+/* ---- client ---- */
+
+static void
+maybe_closed(struct rw_kube *k)
+{
+	if (k->closing && k->pending_closes == 0) {
+		void (*cb)(void *) = k->closed;
+		void *ud = k->closed_ud;
+		free(k->ua_header);
+		free(k);
+		if (cb)
+			cb(ud);
+	}
+}
+
+static void
+handle_closed(uv_handle_t *h)
+{
+	struct rw_kube *k = h->data;
+	k->pending_closes--;
+	maybe_closed(k);
+}
+
+static void
+http_closed(void *ud)
+{
+	struct rw_kube *k = ud;
+	k->pending_closes--;
+	maybe_closed(k);
+}
+
+static void pump(struct rw_kube *k);
+
+static void
+lim_timer_cb(uv_timer_t *t)
+{
+	pump(t->data);
+}
+
+int
+rw_kube_new(uv_loop_t *loop, struct rw_kubecfg *cfg, const struct rw_kube_opts *opts,
+	    struct rw_kube **out)
+{
+	static const char *const vc[] = {"verb", "code", NULL};
+	static const char *const v[] = {"verb", NULL};
+	static const char *const vr[] = {"verb", "reason", NULL};
+	struct rw_kube *k;
+	int rv;
+	*out = NULL;
+	if (!loop || !cfg || !cfg->server)
+		return -EINVAL;
+	k = calloc(1, sizeof(*k));
+	if (!k)
+		return -ENOMEM;
+	k->loop = loop;
+	k->cfg = cfg;
+	if (opts)
+		k->o = *opts;
+	if (k->o.timeout_ms <= 0)
+		k->o.timeout_ms = DEF_TIMEOUT_MS;
+	if (k->o.max_attempts <= 0)
+		k->o.max_attempts = DEF_MAX_ATTEMPTS;
+	if (!k->o.max_body)
+		k->o.max_body = DEF_MAX_BODY;
+	if (k->o.max_retry_after_s <= 0)
+		k->o.max_retry_after_s = 60;
+	const char *ua = k->o.user_agent ? k->o.user_agent : "raywarden-controller/" RW_VERSION;
+	size_t n = strlen(ua) + 16;
+	k->ua_header = malloc(n);
+	if (!k->ua_header) {
+		free(k);
+		return -ENOMEM;
+	}
+	snprintf(k->ua_header, n, "User-Agent: %s", ua);
+	k->o.user_agent = NULL;
+	rv = rw_http_new(loop, &k->http);
+	if (rv) {
+		free(k->ua_header);
+		free(k);
+		return rv;
+	}
+	uv_timer_init(loop, &k->lim_timer);
+	k->lim_timer.data = k;
+	rw_kube_tb_init(&k->tb, k->o.qps, k->o.burst, uv_now(loop));
+	struct rw_met *m = k->o.met;
+	k->m_req = rw_met_counter(m, "raywarden_api_requests_total",
+				  "Kubernetes API requests by verb and HTTP code (or error).", vc);
+	k->m_lat =
+	    rw_met_histogram(m, "raywarden_api_request_duration_seconds",
+			     "Kubernetes API request latency per attempt (watches excluded).", v,
+			     rw_met_latency_buckets, rw_met_latency_nbuckets);
+	k->m_retry = rw_met_counter(m, "raywarden_api_request_retries_total",
+				    "Kubernetes API request retries by verb and reason.", vr);
+	k->m_wait = rw_met_histogram(m, "raywarden_api_rate_limiter_wait_seconds",
+				     "Time requests waited for the client-side QPS limiter.", NULL,
+				     rw_met_latency_buckets, rw_met_latency_nbuckets);
+	k->m_inflight = rw_met_gauge(m, "raywarden_api_requests_queued",
+				     "Kubernetes API requests waiting for the QPS limiter.", NULL);
+	*out = k;
+	return 0;
+}
+
+uv_loop_t *
+rw_kube_loop(const struct rw_kube *k)
+{
+	return k->loop;
+}
+
+struct rw_met *
+rw_kube_metrics(const struct rw_kube *k)
+{
+	return k->o.met;
+}
+
+int
+rw_kube_queued(const struct rw_kube *k)
+{
+	return k->nqueued;
+}
+
+int
+rw_kube_inflight(const struct rw_kube *k)
+{
+	return k->nwire;
+}
+
+static void
+op_closed(uv_handle_t *h)
+{
+	struct rw_kube_op *op = h->data;
+	struct rw_kube *k = op->k;
+	free(op->method);
+	free(op->url);
+	free(op->body);
+	free(op->ctype);
+	free(op->verb);
+	free(op);
+	k->pending_closes--;
+	maybe_closed(k);
+}
+
+static void
+q_remove(struct rw_kube *k, struct rw_kube_op *op)
+{
+	struct rw_kube_op **pp = &k->qhead, *prev = NULL;
+	for (; *pp; prev = *pp, pp = &(*pp)->qnext) {
+		if (*pp == op) {
+			*pp = op->qnext;
+			if (k->qtail == op)
+				k->qtail = prev;
+			op->qnext = NULL;
+			k->nqueued--;
+			return;
+		}
+	}
+}
+
+/* Unlink an op and close its timer (freed in op_closed). */
+static void
+op_release(struct rw_kube_op *op)
+{
+	struct rw_kube *k = op->k;
+	if (op->state == OP_DEAD)
+		return;
+	if (op->state == OP_QUEUED)
+		q_remove(k, op);
+	if (op->state == OP_WIRE)
+		k->nwire--;
+	op->state = OP_DEAD;
+	if (op->prev)
+		op->prev->next = op->next;
+	else
+		k->ops = op->next;
+	if (op->next)
+		op->next->prev = op->prev;
+	uv_timer_stop(&op->timer);
+	k->pending_closes++;
+	uv_close((uv_handle_t *)&op->timer, op_closed);
+	rw_met_set(k->m_inflight, NULL, k->nqueued);
+}
+
+void
+rw_kube_cancel(struct rw_kube_op *op)
+{
+	if (!op || op->state == OP_DEAD || op->state == OP_DONE)
+		return;
+	if (op->state == OP_WIRE && op->call)
+		rw_http_cancel(op->call);
+	op->call = NULL;
+	op_release(op);
+}
+
+void
+rw_kube_free(struct rw_kube *k, void (*closed)(void *), void *ud)
+{
+	if (!k || k->closing)
+		return;
+	k->closing = 1;
+	k->closed = closed;
+	k->closed_ud = ud;
+	while (k->ops) {
+		struct rw_kube_op *op = k->ops;
+		if (op->state == OP_WIRE && op->call)
+			rw_http_cancel(op->call);
+		op->call = NULL;
+		op_release(op);
+	}
+	k->pending_closes += 2;
+	uv_close((uv_handle_t *)&k->lim_timer, handle_closed);
+	rw_http_free(k->http, http_closed, k);
+}
+
+static void
+complete(struct rw_kube_op *op, const struct rw_http_resp *hr, int err, const char *msg)
+{
+	struct rw_kube_resp r;
+	char reason[64] = "", message[512] = "";
+	memset(&r, 0, sizeof(r));
+	r.err = err;
+	r.status = hr ? hr->status : 0;
+	r.body = hr && !err ? hr->body : "";
+	r.body_len = hr && !err ? hr->body_len : 0;
+	r.retry_after_s = hr ? hr->retry_after_s : -1;
+	r.attempts = op->attempts;
+	if (err)
+		snprintf(message, sizeof(message), "%s", msg ? msg : strerror(-err));
+	if (!err && r.status >= 400 && r.body_len && r.body_len < 65536) {
+		struct rw_json j = {0};
+		if (rw_json_parse(&j, r.body, r.body_len, 4096, NULL, 0) == 0) {
+			rw_json_str(&j, rw_json_get(&j, 0, "reason"), reason, sizeof(reason));
+			rw_json_str(&j, rw_json_get(&j, 0, "message"), message, sizeof(message));
+		}
+		rw_json_fini(&j);
+	}
+	r.reason = reason;
+	r.message = message;
+	if (op->state == OP_WIRE)
+		op->k->nwire--;
+	op->state = OP_DONE;
+	if (op->cb)
+		op->cb(&r, op->ud);
+	op_release(op); /* no-op when rw_kube_free() ran inside the callback */
+}
+
+static void dispatch(struct rw_kube_op *op);
+
+static void
+fail_cb(uv_timer_t *t)
+{
+	struct rw_kube_op *op = t->data;
+	if (op->state != OP_BACKOFF)
+		return;
+	complete(op, NULL, op->fail_err, "cannot start the request");
+}
+
+static void
+retry_timer_cb(uv_timer_t *t)
+{
+	struct rw_kube_op *op = t->data;
+	struct rw_kube *k = op->k;
+	if (op->state != OP_BACKOFF)
+		return;
+	op->state = OP_QUEUED;
+	op->qnext = NULL;
+	if (k->qtail)
+		k->qtail->qnext = op;
+	else
+		k->qhead = op;
+	k->qtail = op;
+	k->nqueued++;
+	pump(k);
+}
+
+/* Schedule another attempt after delay_ms. */
+static void
+retry_later(struct rw_kube_op *op, uint64_t delay_ms, const char *why)
+{
+	rw_met_add(op->k->m_retry, (const char *const[]){op->verb, why}, 1);
+	op->k->nwire--;
+	op->state = OP_BACKOFF;
+	op->call = NULL;
+	uv_timer_start(&op->timer, retry_timer_cb, delay_ms, 0);
+}
+
+static uint64_t
+backoff_ms(int attempt)
+{
+	uint64_t d = RETRY_BASE_MS;
+	for (int i = 1; i < attempt && d < RETRY_MAX_MS; i++)
+		d *= 2;
+	if (d > RETRY_MAX_MS)
+		d = RETRY_MAX_MS;
+	return d + (uint64_t)(rand() % (int)(d / 4 + 1));
+}
+
+static void
+http_done(const struct rw_http_resp *hr, void *ud)
+{
+	struct rw_kube_op *op = ud;
+	struct rw_kube *k = op->k;
+	char code[16];
+	op->call = NULL;
+	if (hr->err)
+		snprintf(code, sizeof(code), "error");
+	else
+		snprintf(code, sizeof(code), "%ld", hr->status);
+	rw_met_add(k->m_req, (const char *const[]){op->verb, code}, 1);
+	if (!op->is_stream)
+		rw_met_observe(k->m_lat, (const char *const[]){op->verb},
+			       (double)(uv_now(k->loop) - op->start_ms) / 1000.0);
+	bool more = !op->no_retry && !op->is_stream && op->attempts < k->o.max_attempts;
+	if (!hr->err && hr->status == 401 && !op->reauthed && k->cfg->token_file &&
+	    !op->is_stream) {
+		/* The token may have been rotated: re-read it and try once more at once. */
+		op->reauthed = 1;
+		const char *tok;
+		rw_kubecfg_token(k->cfg, uv_now(k->loop), 1, &tok);
+		retry_later(op, 1, "unauthorized");
+		return;
+	}
+	if (more && !hr->err && hr->status == 429) {
+		long s = hr->retry_after_s >= 0 ? hr->retry_after_s : 1;
+		if (s < 1)
+			s = 1;
+		if (s > k->o.max_retry_after_s)
+			s = k->o.max_retry_after_s;
+		retry_later(op, (uint64_t)s * 1000, "throttled");
+		return;
+	}
+	if (more && op->idempotent && !hr->err && hr->status >= 500 && hr->status != 501) {
+		uint64_t d = backoff_ms(op->attempts);
+		if (hr->retry_after_s > 0 && hr->retry_after_s <= k->o.max_retry_after_s)
+			d = (uint64_t)hr->retry_after_s * 1000;
+		retry_later(op, d, "server_error");
+		return;
+	}
+	if (more && hr->err && hr->err != -EMSGSIZE && hr->err != -ECANCELED &&
+	    (op->idempotent || hr->err == -ECONNREFUSED)) {
+		retry_later(op, backoff_ms(op->attempts), "transport");
+		return;
+	}
+	complete(op, hr, hr->err, hr->errmsg);
+}
+
+static int
+stream_data(const char *data, size_t len, void *ud)
+{
+	struct rw_kube_op *op = ud;
+	if (op->state != OP_WIRE || !op->on_data)
+		return 1;
+	return op->on_data(data, len, op->ud);
+}
+
+static void
+dispatch(struct rw_kube_op *op)
+{
+	struct rw_kube *k = op->k;
+	struct rw_http_req hr;
+	const char *tok = NULL;
+	const char *hdrs[4];
+	char cthdr[160];
+	int nh = 0, rv;
+	uint64_t now = uv_now(k->loop);
+
+	if (op->attempts == 0)
+		rw_met_observe(k->m_wait, NULL, (double)(now - op->enq_ms) / 1000.0);
+	op->attempts++;
+	op->start_ms = now;
+	op->state = OP_WIRE;
+	k->nwire++;
+	rw_kubecfg_token(k->cfg, now, 0, &tok);
+	hdrs[nh++] = "Accept: application/json";
+	hdrs[nh++] = k->ua_header;
+	if (op->body) {
+		snprintf(cthdr, sizeof(cthdr), "Content-Type: %s", op->ctype);
+		hdrs[nh++] = cthdr;
+	}
+	hdrs[nh] = NULL;
+	memset(&hr, 0, sizeof(hr));
+	hr.method = op->method;
+	hr.url = op->url;
+	hr.headers = hdrs;
+	hr.body = op->body;
+	hr.body_len = op->body_len;
+	hr.timeout_ms = op->is_stream ? 0 : op->timeout_ms;
+	hr.connect_timeout_ms = 10000;
+	hr.max_body = k->o.max_body;
+	hr.bearer_token = tok;
+	hr.ca_file = k->cfg->ca_file;
+	hr.client_cert = k->cfg->client_cert;
+	hr.client_key = k->cfg->client_key;
+	hr.insecure = k->cfg->insecure;
+	hr.http2 = 1;
+	hr.on_data = op->is_stream ? stream_data : NULL;
+	rv = rw_http_start(k->http, &hr, http_done, op, &op->call);
+	if (rv) {
+		/* Report the failure from the loop, not from inside the caller. */
+		k->nwire--;
+		op->state = OP_BACKOFF;
+		op->fail_err = rv;
+		uv_timer_start(&op->timer, fail_cb, 0, 0);
+	}
+}
+
+static void
+pump(struct rw_kube *k)
+{
+	while (k->qhead && !k->closing) {
+		uint64_t w = rw_kube_tb_take(&k->tb, uv_now(k->loop));
+		if (w) {
+			uv_timer_start(&k->lim_timer, lim_timer_cb, w, 0);
+			break;
+		}
+		struct rw_kube_op *op = k->qhead;
+		k->qhead = op->qnext;
+		if (!k->qhead)
+			k->qtail = NULL;
+		op->qnext = NULL;
+		k->nqueued--;
+		dispatch(op);
+	}
+	rw_met_set(k->m_inflight, NULL, k->nqueued);
+}
+
+static void
+kick_cb(uv_timer_t *t)
+{
+	struct rw_kube_op *op = t->data;
+	if (op->state != OP_BACKOFF)
+		return;
+	dispatch(op);
+}
+
+static int
+start(struct rw_kube *k, const struct rw_kube_req *req, rw_kube_data_cb on_data, rw_kube_cb cb,
+      void *ud, struct rw_kube_op **opp, int stream)
+{
+	struct rw_kube_op *op;
+	if (opp)
+		*opp = NULL;
+	if (!k || k->closing || !req || !req->path || req->path[0] != '/' || !cb)
+		return -EINVAL;
+	op = calloc(1, sizeof(*op));
+	if (!op)
+		return -ENOMEM;
+	op->k = k;
+	const char *m = req->method ? req->method : "GET";
+	struct rw_buf url;
+	rw_buf_init(&url, 64 * 1024);
+	int rv = rw_buf_printf(&url, "%s%s%s%s", k->cfg->server, req->path,
+			       req->query && *req->query ? "?" : "", req->query ? req->query : "");
+	op->url = rw_buf_steal(&url, NULL);
+	op->method = strdup(m);
+	op->verb = strdup(req->verb ? req->verb : verb_of(m));
+	if (req->body) {
+		op->body = malloc(req->body_len + 1);
+		if (op->body) {
+			memcpy(op->body, req->body, req->body_len);
+			op->body[req->body_len] = '\0';
+		}
+		op->body_len = req->body_len;
+		op->ctype = strdup(req->content_type ? req->content_type : "application/json");
+	}
+	if (rv || !op->url || !op->method || !op->verb ||
+	    (req->body && (!op->body || !op->ctype))) {
+		free(op->url);
+		free(op->method);
+		free(op->verb);
+		free(op->body);
+		free(op->ctype);
+		free(op);
+		return rv ? rv : -ENOMEM;
+	}
+	op->no_retry = req->no_retry || stream;
+	op->priority = req->priority;
+	op->is_stream = stream;
+	op->idempotent = !strcasecmp(m, "GET") || !strcasecmp(m, "HEAD") || !strcasecmp(m, "PUT") ||
+			 !strcasecmp(m, "DELETE");
+	op->timeout_ms = req->timeout_ms > 0 ? req->timeout_ms : k->o.timeout_ms;
+	op->cb = cb;
+	op->on_data = on_data;
+	op->ud = ud;
+	op->enq_ms = uv_now(k->loop);
+	uv_timer_init(k->loop, &op->timer);
+	op->timer.data = op;
+	op->next = k->ops;
+	if (k->ops)
+		k->ops->prev = op;
+	k->ops = op;
+	if (opp)
+		*opp = op;
+	if (op->priority) {
+		/* Skip the limiter, but never call back from inside this call. */
+		op->state = OP_BACKOFF;
+		uv_timer_start(&op->timer, kick_cb, 0, 0);
+		return 0;
+	}
+	op->state = OP_QUEUED;
+	if (k->qtail)
+		k->qtail->qnext = op;
+	else
+		k->qhead = op;
+	k->qtail = op;
+	k->nqueued++;
+	pump(k);
+	return 0;
+}
+
+int
+rw_kube_request(struct rw_kube *k, const struct rw_kube_req *req, rw_kube_cb cb, void *ud,
+		struct rw_kube_op **opp)
+{
+	return start(k, req, NULL, cb, ud, opp, 0);
+}
+
+int
+rw_kube_stream(struct rw_kube *k, const struct rw_kube_req *req, rw_kube_data_cb on_data,
+	       rw_kube_cb done, void *ud, struct rw_kube_op **opp)
+{
+	if (!on_data)
+		return -EINVAL;
+	return start(k, req, on_data, done, ud, opp, 1);
+}

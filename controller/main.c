@@ -1,0 +1,7 @@
+/* main.c - raywarden-controller (being written). */
+int main(void);
+int
+main(void)
+{
+	return 0;
+}

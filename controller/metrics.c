@@ -1,0 +1,455 @@
+/*
+ * metrics.c - Prometheus text registry (see metrics.h).
+ *
+ * A series is found by the label values joined with a 0x1f separator in a
+ * per-family hash map; families and series also sit in insertion-ordered
+ * lists so the rendered text is stable.
+ */
+#include <errno.h>
+#include <math.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kmap.h"
+#include "metrics.h"
+
+enum mtype { M_COUNTER, M_GAUGE, M_HISTOGRAM };
+
+struct series {
+	struct series *prev, *next;
+	char **values;
+	double v;		/* counter/gauge value; histogram sum */
+	unsigned long long cnt; /* histogram count */
+	unsigned long long *buckets;
+};
+
+struct rw_met_family {
+	struct rw_met *m;
+	struct rw_met_family *next;
+	enum mtype type;
+	char *name, *help;
+	char *labels[RW_MET_MAX_LABELS];
+	int nlabels;
+	double bounds[RW_MET_MAX_BUCKETS];
+	int nbounds;
+	struct rw_kmap map;
+	struct series *head, *tail;
+};
+
+struct rw_met {
+	struct rw_met_family *fams, *last;
+	size_t nseries, max_series;
+	unsigned long dropped;
+	struct rw_met_family *dropped_fam;
+};
+
+const double rw_met_latency_buckets[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
+					 0.5,	1,	2.5,   5,    10,    30,	  60};
+const int rw_met_latency_nbuckets = sizeof(rw_met_latency_buckets) / sizeof(double);
+
+static bool
+valid_name(const char *s)
+{
+	if (!s || !*s || (*s >= '0' && *s <= '9'))
+		return false;
+	for (; *s; s++) {
+		char c = *s;
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		      c == '_' || c == ':'))
+			return false;
+	}
+	return true;
+}
+
+static void
+series_free(struct series *s, int nlabels)
+{
+	if (!s)
+		return;
+	for (int i = 0; s->values && i < nlabels; i++)
+		free(s->values[i]);
+	free(s->values);
+	free(s->buckets);
+	free(s);
+}
+
+static void
+family_free(struct rw_met_family *f)
+{
+	struct series *s = f->head;
+	while (s) {
+		struct series *n = s->next;
+		series_free(s, f->nlabels);
+		s = n;
+	}
+	rw_kmap_fini(&f->map, NULL);
+	for (int i = 0; i < f->nlabels; i++)
+		free(f->labels[i]);
+	free(f->name);
+	free(f->help);
+	free(f);
+}
+
+int
+rw_met_new(size_t max_series, struct rw_met **out)
+{
+	struct rw_met *m = calloc(1, sizeof(*m));
+	*out = NULL;
+	if (!m)
+		return -ENOMEM;
+	m->max_series = max_series ? max_series : 10000;
+	*out = m;
+	m->dropped_fam =
+	    rw_met_counter(m, "raywarden_metrics_series_dropped_total",
+			   "Metric series refused because the registry was full.", NULL);
+	rw_met_add(m->dropped_fam, NULL, 0); /* create its one series up front */
+	return 0;
+}
+
+void
+rw_met_free(struct rw_met *m)
+{
+	if (!m)
+		return;
+	struct rw_met_family *f = m->fams;
+	while (f) {
+		struct rw_met_family *n = f->next;
+		family_free(f);
+		f = n;
+	}
+	free(m);
+}
+
+static struct rw_met_family *
+reg(struct rw_met *m, enum mtype type, const char *name, const char *help,
+    const char *const *labels, const double *bounds, int nbounds)
+{
+	int nl = 0;
+	if (!m || !valid_name(name) || nbounds < 0 || nbounds > RW_MET_MAX_BUCKETS)
+		return NULL;
+	while (labels && labels[nl])
+		if (!valid_name(labels[nl++]) || nl > RW_MET_MAX_LABELS)
+			return NULL;
+	for (int i = 1; i < nbounds; i++)
+		if (!(bounds[i] > bounds[i - 1]))
+			return NULL;
+	for (struct rw_met_family *f = m->fams; f; f = f->next) {
+		if (strcmp(f->name, name) != 0)
+			continue;
+		if (f->type != type || f->nlabels != nl)
+			return NULL;
+		for (int i = 0; i < nl; i++)
+			if (strcmp(f->labels[i], labels[i]) != 0)
+				return NULL;
+		return f;
+	}
+	struct rw_met_family *f = calloc(1, sizeof(*f));
+	if (!f)
+		return NULL;
+	f->m = m;
+	f->type = type;
+	f->name = strdup(name);
+	f->help = strdup(help ? help : "");
+	rw_kmap_init(&f->map);
+	bool ok = f->name && f->help;
+	for (int i = 0; i < nl; i++) {
+		f->labels[i] = strdup(labels[i]);
+		f->nlabels = i + 1;
+		ok = ok && f->labels[i];
+	}
+	for (int i = 0; i < nbounds; i++)
+		f->bounds[i] = bounds[i];
+	f->nbounds = nbounds;
+	if (!ok) {
+		family_free(f);
+		return NULL;
+	}
+	if (m->last)
+		m->last->next = f;
+	else
+		m->fams = f;
+	m->last = f;
+	return f;
+}
+
+struct rw_met_family *
+rw_met_counter(struct rw_met *m, const char *name, const char *help, const char *const *labels)
+{
+	return reg(m, M_COUNTER, name, help, labels, NULL, 0);
+}
+
+struct rw_met_family *
+rw_met_gauge(struct rw_met *m, const char *name, const char *help, const char *const *labels)
+{
+	return reg(m, M_GAUGE, name, help, labels, NULL, 0);
+}
+
+struct rw_met_family *
+rw_met_histogram(struct rw_met *m, const char *name, const char *help, const char *const *labels,
+		 const double *bounds, int nbounds)
+{
+	return reg(m, M_HISTOGRAM, name, help, labels, bounds, nbounds);
+}
+
+/* Join the label values into a map key; returns 0 or -ENOMEM/-EMSGSIZE. */
+static int
+series_key(const struct rw_met_family *f, const char *const *values, struct rw_buf *b)
+{
+	int rv = 0;
+	for (int i = 0; i < f->nlabels && rv == 0; i++) {
+		const char *v = values && values[i] ? values[i] : "";
+		if (i)
+			rv = rw_buf_putc(b, '\x1f');
+		if (rv == 0)
+			rv = rw_buf_puts(b, v);
+	}
+	if (rv == 0 && b->len == 0)
+		rv = rw_buf_puts(b, ""); /* ensure data is allocated ("" key) */
+	return rv;
+}
+
+static struct series *
+lookup(struct rw_met_family *f, const char *const *values, bool create)
+{
+	struct rw_buf key;
+	struct series *s = NULL;
+	rw_buf_init(&key, 64 * 1024);
+	if (series_key(f, values, &key) != 0)
+		goto out;
+	s = rw_kmap_get(&f->map, rw_buf_cstr(&key));
+	if (s || !create)
+		goto out;
+	if (f->m->nseries >= f->m->max_series) {
+		f->m->dropped++;
+		if (f->m->dropped_fam) {
+			struct series *d = lookup(f->m->dropped_fam, NULL, false);
+			if (d)
+				d->v += 1;
+		}
+		goto out;
+	}
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		goto out;
+	s->values = calloc((size_t)f->nlabels + 1, sizeof(char *));
+	if (f->type == M_HISTOGRAM)
+		s->buckets = calloc((size_t)f->nbounds + 1, sizeof(*s->buckets));
+	bool ok = s->values && (f->type != M_HISTOGRAM || s->buckets);
+	for (int i = 0; ok && i < f->nlabels; i++) {
+		s->values[i] = strdup(values && values[i] ? values[i] : "");
+		ok = s->values[i] != NULL;
+	}
+	if (!ok || rw_kmap_put(&f->map, rw_buf_cstr(&key), s, NULL) != 0) {
+		series_free(s, f->nlabels);
+		s = NULL;
+		goto out;
+	}
+	s->prev = f->tail;
+	if (f->tail)
+		f->tail->next = s;
+	else
+		f->head = s;
+	f->tail = s;
+	f->m->nseries++;
+out:
+	rw_buf_fini(&key);
+	return s;
+}
+
+void
+rw_met_add(struct rw_met_family *f, const char *const *values, double v)
+{
+	if (!f || f->type == M_HISTOGRAM || (f->type == M_COUNTER && !(v >= 0)))
+		return;
+	struct series *s = lookup(f, values, true);
+	if (s)
+		s->v += v;
+}
+
+void
+rw_met_set(struct rw_met_family *f, const char *const *values, double v)
+{
+	if (!f || f->type != M_GAUGE)
+		return;
+	struct series *s = lookup(f, values, true);
+	if (s)
+		s->v = v;
+}
+
+void
+rw_met_observe(struct rw_met_family *f, const char *const *values, double v)
+{
+	if (!f || f->type != M_HISTOGRAM || isnan(v))
+		return;
+	struct series *s = lookup(f, values, true);
+	if (!s)
+		return;
+	for (int i = 0; i < f->nbounds; i++)
+		if (v <= f->bounds[i])
+			s->buckets[i]++;
+	s->buckets[f->nbounds]++;
+	s->cnt++;
+	s->v += v;
+}
+
+double
+rw_met_value(struct rw_met_family *f, const char *const *values)
+{
+	struct series *s = f ? lookup(f, values, false) : NULL;
+	if (!s)
+		return -1;
+	return f->type == M_HISTOGRAM ? (double)s->cnt : s->v;
+}
+
+int
+rw_met_remove(struct rw_met_family *f, const char *const *values)
+{
+	struct rw_buf key;
+	int rv = -ENOENT;
+	if (!f)
+		return -ENOENT;
+	rw_buf_init(&key, 64 * 1024);
+	if (series_key(f, values, &key) == 0) {
+		struct series *s = rw_kmap_del(&f->map, rw_buf_cstr(&key));
+		if (s) {
+			if (s->prev)
+				s->prev->next = s->next;
+			else
+				f->head = s->next;
+			if (s->next)
+				s->next->prev = s->prev;
+			else
+				f->tail = s->prev;
+			series_free(s, f->nlabels);
+			f->m->nseries--;
+			rv = 0;
+		}
+	}
+	rw_buf_fini(&key);
+	return rv;
+}
+
+unsigned long
+rw_met_dropped(const struct rw_met *m)
+{
+	return m ? m->dropped : 0;
+}
+
+static int
+put_num(struct rw_buf *b, double v)
+{
+	if (isinf(v))
+		return rw_buf_puts(b, v > 0 ? "+Inf" : "-Inf");
+	if (isnan(v))
+		return rw_buf_puts(b, "NaN");
+	if (v == floor(v) && fabs(v) < 1e15)
+		return rw_buf_printf(b, "%.0f", v);
+	return rw_buf_printf(b, "%.17g", v);
+}
+
+static int
+put_escaped(struct rw_buf *b, const char *s, bool help)
+{
+	int rv = 0;
+	for (; *s && rv == 0; s++) {
+		if (*s == '\\')
+			rv = rw_buf_puts(b, "\\\\");
+		else if (*s == '\n')
+			rv = rw_buf_puts(b, "\\n");
+		else if (*s == '"' && !help)
+			rv = rw_buf_puts(b, "\\\"");
+		else
+			rv = rw_buf_putc(b, *s);
+	}
+	return rv;
+}
+
+/* name{labels[,le="x"]} value\n */
+static int
+put_sample(struct rw_buf *b, const struct rw_met_family *f, const struct series *s,
+	   const char *suffix, const double *le, double v)
+{
+	int rv = rw_buf_printf(b, "%s%s", f->name, suffix);
+	if (rv == 0 && (f->nlabels || le)) {
+		rv = rw_buf_putc(b, '{');
+		for (int i = 0; rv == 0 && i < f->nlabels; i++) {
+			rv = rw_buf_printf(b, "%s%s=\"", i ? "," : "", f->labels[i]);
+			if (rv == 0)
+				rv = put_escaped(b, s->values[i], false);
+			if (rv == 0)
+				rv = rw_buf_putc(b, '"');
+		}
+		if (rv == 0 && le) {
+			rv = rw_buf_printf(b, "%sle=\"", f->nlabels ? "," : "");
+			if (rv == 0)
+				rv = put_num(b, *le);
+			if (rv == 0)
+				rv = rw_buf_putc(b, '"');
+		}
+		if (rv == 0)
+			rv = rw_buf_putc(b, '}');
+	}
+	if (rv == 0)
+		rv = rw_buf_putc(b, ' ');
+	if (rv == 0)
+		rv = put_num(b, v);
+	if (rv == 0)
+		rv = rw_buf_putc(b, '\n');
+	return rv;
+}
+
+int
+rw_met_render(const struct rw_met *m, struct rw_buf *out)
+{
+	static const char *const tname[] = {"counter", "gauge", "histogram"};
+	int rv = 0;
+	if (!m)
+		return 0;
+	for (const struct rw_met_family *f = m->fams; f && rv == 0; f = f->next) {
+		if (!f->head && f->nlabels)
+			continue; /* nothing to show yet */
+		rv = rw_buf_printf(out, "# HELP %s ", f->name);
+		if (rv == 0)
+			rv = put_escaped(out, f->help, true);
+		if (rv == 0)
+			rv = rw_buf_printf(out, "\n# TYPE %s %s\n", f->name, tname[f->type]);
+		if (rv == 0 && !f->head && !f->nlabels) {
+			/* A label-less family always shows one sample. */
+			struct series zero = {0};
+			unsigned long long zb[RW_MET_MAX_BUCKETS + 1] = {0};
+			zero.buckets = zb;
+			if (f->type != M_HISTOGRAM) {
+				rv = put_sample(out, f, &zero, "", NULL, 0);
+			} else {
+				double inf = INFINITY;
+				for (int i = 0; rv == 0 && i < f->nbounds; i++)
+					rv = put_sample(out, f, &zero, "_bucket", &f->bounds[i], 0);
+				if (rv == 0)
+					rv = put_sample(out, f, &zero, "_bucket", &inf, 0);
+				if (rv == 0)
+					rv = put_sample(out, f, &zero, "_sum", NULL, 0);
+				if (rv == 0)
+					rv = put_sample(out, f, &zero, "_count", NULL, 0);
+			}
+		}
+		for (const struct series *s = f->head; s && rv == 0; s = s->next) {
+			if (f->type != M_HISTOGRAM) {
+				rv = put_sample(out, f, s, "", NULL, s->v);
+				continue;
+			}
+			double inf = INFINITY;
+			for (int i = 0; rv == 0 && i < f->nbounds; i++)
+				rv = put_sample(out, f, s, "_bucket", &f->bounds[i],
+						(double)s->buckets[i]);
+			if (rv == 0)
+				rv = put_sample(out, f, s, "_bucket", &inf, (double)s->cnt);
+			if (rv == 0)
+				rv = put_sample(out, f, s, "_sum", NULL, s->v);
+			if (rv == 0)
+				rv = put_sample(out, f, s, "_count", NULL, (double)s->cnt);
+		}
+	}
+	return rv;
+}
