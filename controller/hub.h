@@ -1,0 +1,170 @@
+/*
+ * hub.h - the controller's agent hub: an nng REP listener that receives the
+ * agents' reports (docs/protocol.md), keeps the latest report per pod, and
+ * answers each with the controller's desired state for that pod.
+ *
+ * Threading: nng completes receives and sends on its own threads; those
+ * callbacks only queue the context (mutex) and wake the loop with
+ * uv_async_send. Everything else, including every callback below, runs on
+ * the libuv loop thread. Nothing here blocks the loop.
+ *
+ * Keys: one key per RayCluster (agentkey.h), registered with its scope
+ * (namespace, cluster). A message selects its key by the key id in the
+ * header; a report whose namespace or cluster differs from the key's scope
+ * is refused, so an agent can only speak for its own cluster.
+ *
+ * Pods are identified by namespace, pod name and pod UID. Per pod the hub
+ * keeps the replay guard, the latest decoded report, the last-seen time
+ * and the last sealed reply: a resend (same session and seq) is answered
+ * with exactly the same bytes and acted on no further.
+ */
+#ifndef RW_HUB_H
+#define RW_HUB_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <uv.h>
+
+#include "rw/wire.h"
+
+struct rw_hub;
+
+struct rw_hub_opts {
+	const char *listen_url;	   /* e.g. "tcp://0.0.0.0:8478" (required) */
+	int nctx;		   /* concurrent requests (nng contexts); 0: 16 */
+	size_t recv_max;	   /* NNG_OPT_RECVMAXSZ; 0: RW_WIRE_MAX_MSG */
+	uint64_t replay_window_ms; /* clock-skew allowance; 0: 300000 */
+	uint64_t stale_after_ms;   /* no report for this long: stale; 0: 30000 */
+	uint64_t sweep_ms;	   /* stale check period; 0: stale_after/4 (<= 1000) */
+	size_t max_pods;	   /* bound on the pod table; 0: 100000 */
+	uint64_t log_interval_ms;  /* refusal log lines per reason at most this often; 0: 10000 */
+};
+
+/*
+ * Callbacks, all on the loop thread. Pointers to reports are valid only
+ * during the call.
+ *
+ * on_report: a FRESH report changed something (rw_report_equal() says it
+ *   differs from the previous one, or the pod is new, or it was stale).
+ *   old is the previous report or NULL for a pod seen the first time.
+ * on_stale: the pod has not reported for stale_after_ms; last is its last
+ *   report. The pod stays in the table (its replay guard must outlive the
+ *   replay window) and counts as disconnected until it reports again.
+ * reply: fill the reply for this pod. out is pre-set to "no change" (drain
+ *   0, proxy_expected -1, everything else empty); the hub encodes it and
+ *   frees it with rw_reply_fini() afterwards, so serve_config and the
+ *   submit strings must be malloc'd. Called right after on_report (or for a
+ *   resend whose reply is no longer cached). Return 0 to answer, or a
+ *   negative errno to send nothing now (the agent resends). Must not block.
+ *   When NULL, every report is answered with the "no change" reply.
+ */
+struct rw_hub_callbacks {
+	void (*on_report)(struct rw_hub *hub, const struct rw_report *now,
+			  const struct rw_report *old, void *ud);
+	void (*on_stale)(struct rw_hub *hub, const struct rw_report *last, void *ud);
+	int (*reply)(struct rw_hub *hub, const struct rw_report *r, struct rw_reply *out, void *ud);
+};
+
+/* Why a message was refused (counted per reason; no reply is sent). */
+enum rw_hub_refusal {
+	RW_HUB_REFUSED_SIZE = 0,    /* larger than recv_max */
+	RW_HUB_REFUSED_MALFORMED,   /* short, bad magic, length mismatch, wrong type */
+	RW_HUB_REFUSED_VERSION,	    /* unsupported protocol version */
+	RW_HUB_REFUSED_UNKNOWN_KEY, /* no key registered under the key id */
+	RW_HUB_REFUSED_MAC,	    /* MAC mismatch */
+	RW_HUB_REFUSED_CLOCK,	    /* timestamp outside the replay window */
+	RW_HUB_REFUSED_REPLAY,	    /* older seq or older session */
+	RW_HUB_REFUSED_PAYLOAD,	    /* payload does not decode */
+	RW_HUB_REFUSED_SCOPE,	    /* namespace/cluster differ from the key's scope */
+	RW_HUB_REFUSED_FULL,	    /* pod table full */
+	RW_HUB_REFUSED_NREASONS
+};
+
+/* Short name of a refusal reason ("mac", "replay"...), for logs and metric labels. */
+const char *rw_hub_refusal_name(enum rw_hub_refusal r);
+
+struct rw_hub_stats {
+	uint64_t reports;  /* FRESH reports accepted */
+	uint64_t changes;  /* of which on_report was called */
+	uint64_t resends;  /* RESENDs answered */
+	uint64_t replies;  /* replies sent */
+	uint64_t no_reply; /* reports accepted but not answered (provider error) */
+	uint64_t refused[RW_HUB_REFUSED_NREASONS];
+	uint64_t refused_total;
+	size_t pods;		 /* pods in the table */
+	size_t agents_connected; /* pods that reported within stale_after_ms */
+	size_t keys;		 /* registered keys */
+};
+
+/* Per-cluster aggregate over the pods that report with the cluster's key. */
+struct rw_hub_cluster_stats {
+	size_t pods;	  /* known pods, stale ones included */
+	size_t ready;	  /* connected and reporting ready */
+	size_t not_ready; /* connected and reporting not ready */
+	size_t stale;	  /* not reporting */
+	/* Latest report of the most recently seen head pod, or NULL (valid
+	 * until control returns to the loop). */
+	const struct rw_report *head;
+	int head_stale;		    /* that head pod is stale */
+	uint64_t head_last_seen_ms; /* loop time (uv_now) of its last message */
+};
+
+/*
+ * Create the hub: open the REP socket with opts->nctx contexts, set
+ * NNG_OPT_RECVMAXSZ, listen, and start receiving. Returns 0 or a negative
+ * errno (-EINVAL, -ENOMEM, -EADDRINUSE, -EIO...), with a message in err.
+ */
+int rw_hub_new(uv_loop_t *loop, const struct rw_hub_opts *opts, const struct rw_hub_callbacks *cb,
+	       void *ud, struct rw_hub **out, char *err, size_t errlen);
+
+/*
+ * Stop the hub: stop every pending receive and send, close the socket,
+ * free every pod and key, and close the loop handles (the memory is freed
+ * when libuv has closed them, so let the loop run afterwards). NULL-safe.
+ * No callback runs after this returns.
+ */
+void rw_hub_free(struct rw_hub *hub);
+
+/*
+ * Register the key of (ns, cluster); a key already registered for that
+ * scope is replaced. Several scopes may share a key id (keys are tried in
+ * turn). Returns 0, -EINVAL, -ENOMEM.
+ */
+int rw_hub_key_add(struct rw_hub *hub, const char *ns, const char *cluster,
+		   const struct rw_wire_key *key);
+
+/*
+ * Forget the key of (ns, cluster) and the pods that reported with it.
+ * Returns 0 or -ENOENT.
+ */
+int rw_hub_key_remove(struct rw_hub *hub, const char *ns, const char *cluster);
+
+/* Counters and gauges, for metrics. */
+void rw_hub_stats(const struct rw_hub *hub, struct rw_hub_stats *out);
+
+/* Aggregate over one cluster's pods. Returns 0, or -ENOENT for an unknown cluster. */
+int rw_hub_cluster_stats(struct rw_hub *hub, const char *ns, const char *cluster,
+			 struct rw_hub_cluster_stats *out);
+
+/*
+ * Call fn for every pod of a cluster with its latest report, whether it is
+ * stale and its last-seen loop time. fn must not add or remove keys. Returns
+ * the number of pods visited or -ENOENT.
+ */
+int rw_hub_cluster_foreach(struct rw_hub *hub, const char *ns, const char *cluster,
+			   void (*fn)(const struct rw_report *r, int stale, uint64_t last_seen_ms,
+				      void *arg),
+			   void *arg);
+
+/*
+ * Latest report of one pod (namespace and name; the most recently seen UID
+ * when the name was reused), or NULL. *stale is set when stale is not NULL.
+ * Valid until control returns to the loop.
+ */
+const struct rw_report *rw_hub_pod(struct rw_hub *hub, const char *ns, const char *pod, int *stale);
+
+/* The URL the hub listens on with the port resolved (tcp://host:port), for tests. */
+int rw_hub_listen_url(const struct rw_hub *hub, char *out, size_t outlen);
+
+#endif

@@ -1,0 +1,822 @@
+/*
+ * test_ctl_hub.c - the agent hub: one process, the hub on a libuv loop in
+ * the main thread, agents as nng REQ sockets on client threads sending
+ * envelopes built with proto/wire.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <nng/nng.h>
+#include <nng/protocol/reqrep0/req.h>
+#include <uv.h>
+
+#include "hub.h"
+#include "rw/buf.h"
+#include "rw/log.h"
+#include "rw/wire.h"
+#include "rwtest.h"
+
+#define NS "default"
+#define KEY_A "alpha-cluster-key-0123456789abcdef"
+#define KEY_B "beta-cluster-key-0123456789abcdef"
+#define KEY_X "not-a-registered-key-0123456789"
+
+static uint64_t
+wall_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static double
+mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+/* ---- the hub side: callbacks record what they saw ---- */
+
+struct seen {
+	int reports;	 /* on_report calls */
+	int reports_new; /* ... with old == NULL */
+	int stale;	 /* on_stale calls */
+	int replies;	 /* provider calls */
+	int last_old_ready;
+	char last_pod[256];
+	char last_stale[256];
+};
+
+static void
+on_report(struct rw_hub *hub, const struct rw_report *now, const struct rw_report *old, void *ud)
+{
+	struct seen *s = ud;
+	(void)hub;
+	s->reports++;
+	if (!old)
+		s->reports_new++;
+	s->last_old_ready = old ? old->ready : -1;
+	snprintf(s->last_pod, sizeof(s->last_pod), "%s", now->pod);
+}
+
+static void
+on_stale(struct rw_hub *hub, const struct rw_report *last, void *ud)
+{
+	struct seen *s = ud;
+	(void)hub;
+	s->stale++;
+	snprintf(s->last_stale, sizeof(s->last_stale), "%s", last->pod);
+	/* Removing keys from a callback is refused. */
+	CHECK_EQ_INT(rw_hub_key_remove(hub, NS, "alpha"), -EBUSY);
+}
+
+static int
+provide(struct rw_hub *hub, const struct rw_report *r, struct rw_reply *out, void *ud)
+{
+	struct seen *s = ud;
+	(void)hub;
+	s->replies++;
+	out->drain = strstr(r->pod, "drain") != NULL;
+	out->proxy_expected = 1;
+	snprintf(out->serve_config_hash, sizeof(out->serve_config_hash), "hash-%.60s", r->pod);
+	out->serve_config = strdup("{\"applications\":[]}");
+	snprintf(out->stop_job, sizeof(out->stop_job), "job-%d", s->replies);
+	out->heartbeat_ms = 5000;
+	return 0;
+}
+
+struct fixture {
+	uv_loop_t loop;
+	uv_timer_t tick;
+	struct rw_hub *hub;
+	struct seen seen;
+	struct rw_wire_key ka, kb, kx;
+	char url[128];
+};
+
+static void
+tick_cb(uv_timer_t *t)
+{
+	(void)t;
+}
+
+static int
+fx_init(struct fixture *f, uint64_t stale_after_ms, size_t recv_max)
+{
+	char err[256];
+	struct rw_hub_opts o = {0};
+	struct rw_hub_callbacks cb = {on_report, on_stale, provide};
+
+	memset(f, 0, sizeof(*f));
+	uv_loop_init(&f->loop);
+	uv_timer_init(&f->loop, &f->tick);
+	uv_timer_start(&f->tick, tick_cb, 5, 5);
+	o.listen_url = "tcp://127.0.0.1:0";
+	o.nctx = 16;
+	o.recv_max = recv_max;
+	o.stale_after_ms = stale_after_ms;
+	o.sweep_ms = stale_after_ms < 1000 ? 20 : 0;
+	o.log_interval_ms = 1000;
+	int rv = rw_hub_new(&f->loop, &o, &cb, &f->seen, &f->hub, err, sizeof(err));
+	CHECK_EQ_INT(rv, 0);
+	if (rv)
+		return rv;
+	CHECK_EQ_INT(rw_hub_listen_url(f->hub, f->url, sizeof(f->url)), 0);
+	rw_wire_key_set(&f->ka, KEY_A, strlen(KEY_A));
+	rw_wire_key_set(&f->kb, KEY_B, strlen(KEY_B));
+	rw_wire_key_set(&f->kx, KEY_X, strlen(KEY_X));
+	CHECK_EQ_INT(rw_hub_key_add(f->hub, NS, "alpha", &f->ka), 0);
+	CHECK_EQ_INT(rw_hub_key_add(f->hub, NS, "beta", &f->kb), 0);
+	return 0;
+}
+
+static void
+fx_fini(struct fixture *f)
+{
+	rw_hub_free(f->hub);
+	uv_close((uv_handle_t *)&f->tick, NULL);
+	uv_run(&f->loop, UV_RUN_DEFAULT);
+	CHECK_EQ_INT(uv_loop_close(&f->loop), 0);
+}
+
+/* ---- the agent side ---- */
+
+struct rpt_spec {
+	const char *ns, *cluster, *pod, *uid, *node_type;
+	int ready;
+	uint64_t session, seq, ts;
+};
+
+/* Seal a report into out (reset first). */
+static void
+make_report(struct rw_buf *out, const struct rw_wire_key *k, const struct rpt_spec *s)
+{
+	struct rw_report r;
+	struct rw_buf pl;
+	struct rw_wire_hdr h = {0};
+
+	memset(&r, 0, sizeof(r));
+	snprintf(r.ns, sizeof(r.ns), "%s", s->ns ? s->ns : NS);
+	snprintf(r.pod, sizeof(r.pod), "%s", s->pod);
+	snprintf(r.uid, sizeof(r.uid), "%s", s->uid ? s->uid : "uid-1");
+	snprintf(r.cluster, sizeof(r.cluster), "%s", s->cluster ? s->cluster : "alpha");
+	snprintf(r.node_type, sizeof(r.node_type), "%s", s->node_type ? s->node_type : "worker");
+	r.ready = s->ready;
+	r.live = 1;
+	r.raylet.state = RW_PROBE_OK;
+	rw_buf_init(&pl, RW_WIRE_MAX_MSG);
+	CHECK_EQ_INT(rw_report_encode(&r, &pl), 0);
+	h.type = RW_WIRE_REPORT;
+	h.session = s->session;
+	h.seq = s->seq;
+	h.ts_ms = s->ts ? s->ts : wall_ms();
+	rw_buf_reset(out);
+	CHECK_EQ_INT(rw_wire_seal(k, &h, pl.data, pl.len, out), 0);
+	rw_buf_fini(&pl);
+}
+
+#define MAXREQ 16
+
+/* One agent: a REQ socket sending msgs[i] in turn, each waiting for an answer. */
+struct agent {
+	const char *url;
+	int nmsg;
+	const unsigned char *msg[MAXREQ];
+	size_t len[MAXREQ];
+	int timeout_ms;
+	int rv[MAXREQ];
+	unsigned char *reply[MAXREQ];
+	size_t rlen[MAXREQ];
+	atomic_int done;
+};
+
+static void *
+agent_main(void *arg)
+{
+	struct agent *a = arg;
+	nng_socket s;
+	int rv = nng_req0_open(&s);
+	if (rv == 0)
+		rv = nng_socket_set_ms(s, NNG_OPT_REQ_RESENDTIME, 60000);
+	if (rv == 0)
+		rv = nng_socket_set_ms(s, NNG_OPT_RECVTIMEO, a->timeout_ms);
+	if (rv == 0)
+		rv = nng_dial(s, a->url, NULL, 0);
+	for (int i = 0; i < a->nmsg; i++) {
+		a->rv[i] = rv;
+		if (rv)
+			continue;
+		a->rv[i] = nng_send(s, (void *)a->msg[i], a->len[i], 0);
+		if (a->rv[i])
+			continue;
+		void *buf = NULL;
+		size_t n = 0;
+		a->rv[i] = nng_recv(s, &buf, &n, NNG_FLAG_ALLOC);
+		if (a->rv[i] == 0) {
+			a->reply[i] = malloc(n);
+			memcpy(a->reply[i], buf, n);
+			a->rlen[i] = n;
+			nng_free(buf, n);
+		}
+	}
+	nng_close(s);
+	atomic_store(&a->done, 1);
+	return NULL;
+}
+
+/* Run one agent on a thread while the loop serves it. */
+static void
+run_agent(struct fixture *f, struct agent *a)
+{
+	pthread_t t;
+	a->url = f->url;
+	if (!a->timeout_ms)
+		a->timeout_ms = 2000;
+	atomic_store(&a->done, 0);
+	pthread_create(&t, NULL, agent_main, a);
+	double end = mono_ms() + 30000;
+	while (!atomic_load(&a->done) && mono_ms() < end)
+		uv_run(&f->loop, UV_RUN_ONCE);
+	pthread_join(t, NULL);
+	/* Let the loop finish what the last answer started. */
+	uv_run(&f->loop, UV_RUN_NOWAIT);
+}
+
+static void
+agent_free(struct agent *a)
+{
+	for (int i = 0; i < MAXREQ; i++)
+		free(a->reply[i]);
+	memset(a, 0, sizeof(*a));
+}
+
+/* Open and decode a reply; checks session/seq echo. Returns 0 on success. */
+static int
+open_reply(const struct rw_wire_key *k, const unsigned char *m, size_t n, uint64_t session,
+	   uint64_t seq, struct rw_reply *out)
+{
+	struct rw_wire_hdr h;
+	const char *pl;
+	char err[200];
+	if (!m)
+		return -ENOENT;
+	int rv = rw_wire_open(k, m, n, &h, &pl);
+	CHECK_EQ_INT(rv, 0);
+	if (rv)
+		return rv;
+	CHECK_EQ_INT(h.type, RW_WIRE_REPLY);
+	CHECK(h.session == session);
+	CHECK(h.seq == seq);
+	rv = rw_reply_decode(pl, h.len, out, err, sizeof(err));
+	CHECK_EQ_INT(rv, 0);
+	return rv;
+}
+
+/* ---- cases ---- */
+
+static void
+t_fresh_resend_change(void)
+{
+	struct fixture f;
+	struct agent a = {0};
+	struct rw_buf m[4];
+	struct rw_hub_stats st;
+	struct rw_reply rep;
+
+	if (fx_init(&f, 60000, 0))
+		return;
+	for (int i = 0; i < 4; i++)
+		rw_buf_init(&m[i], RW_WIRE_MAX_MSG);
+	make_report(&m[0], &f.ka,
+		    &(struct rpt_spec){.pod = "alpha-worker-1", .session = 7, .seq = 1});
+	make_report(&m[1], &f.ka,
+		    &(struct rpt_spec){.pod = "alpha-worker-1", .session = 7, .seq = 2});
+	make_report(
+	    &m[2], &f.ka,
+	    &(struct rpt_spec){.pod = "alpha-worker-1", .ready = 1, .session = 7, .seq = 3});
+	/* 0: fresh; 1: the same bytes again (resend); 2: seq 2, same content; 3: seq 3, ready. */
+	a.nmsg = 4;
+	a.msg[0] = a.msg[1] = (unsigned char *)m[0].data;
+	a.len[0] = a.len[1] = m[0].len;
+	a.msg[2] = (unsigned char *)m[1].data;
+	a.len[2] = m[1].len;
+	a.msg[3] = (unsigned char *)m[2].data;
+	a.len[3] = m[2].len;
+	run_agent(&f, &a);
+	for (int i = 0; i < 4; i++)
+		CHECK_EQ_INT(a.rv[i], 0);
+
+	/* The first answer carries the provider's content. */
+	memset(&rep, 0, sizeof(rep));
+	if (open_reply(&f.ka, a.reply[0], a.rlen[0], 7, 1, &rep) == 0) {
+		CHECK_EQ_INT(rep.drain, 0);
+		CHECK_EQ_INT(rep.proxy_expected, 1);
+		CHECK_EQ_STR(rep.serve_config_hash, "hash-alpha-worker-1");
+		CHECK_EQ_STR(rep.serve_config, "{\"applications\":[]}");
+		CHECK_EQ_STR(rep.stop_job, "job-1");
+		CHECK_EQ_INT(rep.heartbeat_ms, 5000);
+	}
+	rw_reply_fini(&rep);
+	/* The resend got exactly the same bytes. */
+	CHECK(a.reply[0] && a.reply[1] && a.rlen[0] == a.rlen[1] &&
+	      memcmp(a.reply[0], a.reply[1], a.rlen[0]) == 0);
+	/* Seq 2 (unchanged content) is answered anew but calls no on_report. */
+	memset(&rep, 0, sizeof(rep));
+	if (open_reply(&f.ka, a.reply[2], a.rlen[2], 7, 2, &rep) == 0)
+		CHECK_EQ_STR(rep.stop_job, "job-2");
+	rw_reply_fini(&rep);
+	memset(&rep, 0, sizeof(rep));
+	if (open_reply(&f.ka, a.reply[3], a.rlen[3], 7, 3, &rep) == 0)
+		CHECK_EQ_STR(rep.stop_job, "job-3");
+	rw_reply_fini(&rep);
+
+	CHECK_EQ_INT(f.seen.reports, 2);     /* first report, then the ready change */
+	CHECK_EQ_INT(f.seen.reports_new, 1); /* only the first had no old report */
+	CHECK_EQ_INT(f.seen.last_old_ready, 0);
+	CHECK_EQ_INT(f.seen.replies, 3); /* the resend did not ask the provider */
+	rw_hub_stats(f.hub, &st);
+	CHECK_EQ_INT(st.reports, 3);
+	CHECK_EQ_INT(st.changes, 2);
+	CHECK_EQ_INT(st.resends, 1);
+	CHECK_EQ_INT(st.replies, 4);
+	CHECK_EQ_INT(st.refused_total, 0);
+	CHECK_EQ_INT(st.pods, 1);
+	CHECK_EQ_INT(st.agents_connected, 1);
+
+	int stale = -1;
+	const struct rw_report *r = rw_hub_pod(f.hub, NS, "alpha-worker-1", &stale);
+	CHECK(r != NULL);
+	if (r)
+		CHECK_EQ_INT(r->ready, 1);
+	CHECK_EQ_INT(stale, 0);
+	struct rw_hub_cluster_stats cs;
+	CHECK_EQ_INT(rw_hub_cluster_stats(f.hub, NS, "alpha", &cs), 0);
+	CHECK_EQ_INT(cs.pods, 1);
+	CHECK_EQ_INT(cs.ready, 1);
+	CHECK(cs.head == NULL);
+	CHECK_EQ_INT(rw_hub_cluster_stats(f.hub, NS, "gamma", &cs), -ENOENT);
+
+	/* A new pod incarnation (same name, new UID and session) is a new pod. */
+	agent_free(&a);
+	make_report(
+	    &m[3], &f.ka,
+	    &(struct rpt_spec){
+		.pod = "alpha-worker-1", .uid = "uid-2", .ready = 1, .session = 8, .seq = 1});
+	a.nmsg = 1;
+	a.msg[0] = (unsigned char *)m[3].data;
+	a.len[0] = m[3].len;
+	run_agent(&f, &a);
+	CHECK_EQ_INT(a.rv[0], 0);
+	CHECK_EQ_INT(f.seen.reports, 3);
+	CHECK_EQ_INT(f.seen.reports_new, 2);
+
+	agent_free(&a);
+	for (int i = 0; i < 4; i++)
+		rw_buf_fini(&m[i]);
+	fx_fini(&f);
+}
+
+static void
+t_refusals(void)
+{
+	struct fixture f;
+	struct agent a = {0};
+	enum { N = 9 };
+	struct rw_buf m[N];
+	struct rw_hub_stats st;
+
+	if (fx_init(&f, 60000, 0))
+		return;
+	for (int i = 0; i < N; i++)
+		rw_buf_init(&m[i], RW_WIRE_MAX_MSG);
+	/* m[0], m[1]: accepted seq 5 of pod alpha-worker-2 (sets the replay state). */
+	make_report(&m[0], &f.ka,
+		    &(struct rpt_spec){.pod = "alpha-worker-2", .session = 9, .seq = 5});
+	/* m[1]: an unknown key id. */
+	make_report(&m[1], &f.kx,
+		    &(struct rpt_spec){.pod = "alpha-worker-2", .session = 9, .seq = 6});
+	/* m[2]: a wrong key presenting alpha's key id: MAC mismatch. */
+	{
+		struct rw_wire_key forged = f.kx;
+		forged.id = f.ka.id;
+		make_report(&m[2], &forged,
+			    &(struct rpt_spec){.pod = "alpha-worker-2", .session = 9, .seq = 6});
+	}
+	/* m[3]: version 2. */
+	make_report(&m[3], &f.ka,
+		    &(struct rpt_spec){.pod = "alpha-worker-2", .session = 9, .seq = 6});
+	m[3].data[5] = 2;
+	/* m[4]: an old seq of the current session: replay. */
+	make_report(&m[4], &f.ka,
+		    &(struct rpt_spec){.pod = "alpha-worker-2", .session = 9, .seq = 4});
+	/* m[5]: alpha's key speaking for beta: scope. */
+	make_report(
+	    &m[5], &f.ka,
+	    &(struct rpt_spec){.pod = "beta-worker-1", .cluster = "beta", .session = 3, .seq = 1});
+	/* m[6]: a timestamp 10 minutes old: clock. */
+	make_report(&m[6], &f.ka,
+		    &(struct rpt_spec){
+			.pod = "alpha-worker-3", .session = 4, .seq = 1, .ts = wall_ms() - 600000});
+	/* m[7]: a payload that does not decode. */
+	{
+		struct rw_wire_hdr h = {
+		    .type = RW_WIRE_REPORT, .session = 5, .seq = 1, .ts_ms = wall_ms()};
+		CHECK_EQ_INT(rw_wire_seal(&f.ka, &h, "{\"namespace\":1}", 15, &m[7]), 0);
+	}
+	/* m[8]: not an envelope at all. */
+	rw_buf_puts(&m[8], "hello, this is not a raywarden message at all; nothing to see here");
+
+	a.nmsg = N;
+	a.timeout_ms = 400;
+	for (int i = 0; i < N; i++) {
+		a.msg[i] = (unsigned char *)m[i].data;
+		a.len[i] = m[i].len;
+	}
+	run_agent(&f, &a);
+	CHECK_EQ_INT(a.rv[0], 0);
+	for (int i = 1; i < N; i++) {
+		if (a.rv[i] != NNG_ETIMEDOUT)
+			fprintf(stderr, "  message %d: %s\n", i, nng_strerror(a.rv[i]));
+		CHECK_EQ_INT(a.rv[i], NNG_ETIMEDOUT);
+		CHECK(a.reply[i] == NULL);
+	}
+	rw_hub_stats(f.hub, &st);
+	CHECK_EQ_INT(st.reports, 1);
+	CHECK_EQ_INT(st.replies, 1);
+	CHECK_EQ_INT(st.refused[RW_HUB_REFUSED_UNKNOWN_KEY], 1);
+	CHECK_EQ_INT(st.refused[RW_HUB_REFUSED_MAC], 1);
+	CHECK_EQ_INT(st.refused[RW_HUB_REFUSED_VERSION], 1);
+	CHECK_EQ_INT(st.refused[RW_HUB_REFUSED_REPLAY], 1);
+	CHECK_EQ_INT(st.refused[RW_HUB_REFUSED_SCOPE], 1);
+	CHECK_EQ_INT(st.refused[RW_HUB_REFUSED_CLOCK], 1);
+	CHECK_EQ_INT(st.refused[RW_HUB_REFUSED_PAYLOAD], 1);
+	CHECK_EQ_INT(st.refused[RW_HUB_REFUSED_MALFORMED], 1);
+	CHECK_EQ_INT(st.refused_total, 8);
+	CHECK_EQ_INT(st.pods, 1); /* nothing refused created a pod */
+	CHECK_EQ_INT(f.seen.reports, 1);
+	CHECK_EQ_INT(f.seen.replies, 1);
+	CHECK_EQ_STR(rw_hub_refusal_name(RW_HUB_REFUSED_SCOPE), "scope");
+
+	/* Forgetting alpha's key drops its pods; its agents are now unknown. */
+	agent_free(&a);
+	make_report(&m[0], &f.ka,
+		    &(struct rpt_spec){.pod = "alpha-worker-2", .session = 9, .seq = 7});
+	CHECK_EQ_INT(rw_hub_key_remove(f.hub, NS, "alpha"), 0);
+	CHECK_EQ_INT(rw_hub_key_remove(f.hub, NS, "alpha"), -ENOENT);
+	a.nmsg = 1;
+	a.timeout_ms = 400;
+	a.msg[0] = (unsigned char *)m[0].data;
+	a.len[0] = m[0].len;
+	run_agent(&f, &a);
+	CHECK_EQ_INT(a.rv[0], NNG_ETIMEDOUT);
+	rw_hub_stats(f.hub, &st);
+	CHECK_EQ_INT(st.refused[RW_HUB_REFUSED_UNKNOWN_KEY], 2);
+	CHECK_EQ_INT(st.pods, 0);
+	CHECK_EQ_INT(st.keys, 1);
+
+	agent_free(&a);
+	for (int i = 0; i < N; i++)
+		rw_buf_fini(&m[i]);
+	fx_fini(&f);
+}
+
+/* Two scopes whose keys share a key id: the hub tries both. */
+static void
+t_key_id_collision(void)
+{
+	struct fixture f;
+	struct agent a = {0};
+	struct rw_buf m[2];
+	struct rw_hub_stats st;
+	struct rw_wire_key k1, k2;
+
+	if (fx_init(&f, 60000, 0))
+		return;
+	k1 = f.ka;
+	k2 = f.kb;
+	k1.id = k2.id = 0x11111111;
+	CHECK_EQ_INT(rw_hub_key_add(f.hub, "other", "c1", &k1), 0);
+	CHECK_EQ_INT(rw_hub_key_add(f.hub, "other", "c2", &k2), 0);
+	rw_buf_init(&m[0], RW_WIRE_MAX_MSG);
+	rw_buf_init(&m[1], RW_WIRE_MAX_MSG);
+	make_report(&m[0], &k1,
+		    &(struct rpt_spec){
+			.ns = "other", .cluster = "c1", .pod = "c1-head", .session = 1, .seq = 1});
+	make_report(&m[1], &k2,
+		    &(struct rpt_spec){
+			.ns = "other", .cluster = "c2", .pod = "c2-head", .session = 2, .seq = 1});
+	a.nmsg = 2;
+	a.msg[0] = (unsigned char *)m[0].data;
+	a.len[0] = m[0].len;
+	a.msg[1] = (unsigned char *)m[1].data;
+	a.len[1] = m[1].len;
+	run_agent(&f, &a);
+	CHECK_EQ_INT(a.rv[0], 0);
+	CHECK_EQ_INT(a.rv[1], 0);
+	struct rw_reply rep;
+	memset(&rep, 0, sizeof(rep));
+	if (open_reply(&k2, a.reply[1], a.rlen[1], 2, 1, &rep) == 0)
+		CHECK_EQ_STR(rep.serve_config_hash, "hash-c2-head");
+	rw_reply_fini(&rep);
+	rw_hub_stats(f.hub, &st);
+	CHECK_EQ_INT(st.reports, 2);
+	CHECK_EQ_INT(st.refused_total, 0);
+	CHECK_EQ_INT(st.keys, 4);
+	agent_free(&a);
+	rw_buf_fini(&m[0]);
+	rw_buf_fini(&m[1]);
+	fx_fini(&f);
+}
+
+/* ---- many agents ---- */
+
+#define NAGENTS 200
+#define NREPORTS 20
+
+struct load_agent {
+	const char *url;
+	const struct rw_wire_key *key;
+	int idx;
+	int ok, bad;
+	double lat[NREPORTS];
+	atomic_int *done;
+};
+
+static void *
+load_main(void *arg)
+{
+	struct load_agent *la = arg;
+	struct rw_buf m;
+	char pod[64];
+	nng_socket s;
+	int rv;
+	int alpha = la->idx < NAGENTS / 2;
+
+	rw_buf_init(&m, RW_WIRE_MAX_MSG);
+	snprintf(pod, sizeof(pod), "%s-%s-%d", alpha ? "alpha" : "beta",
+		 la->idx % (NAGENTS / 2) == 0 ? "head" : "worker", la->idx);
+	rv = nng_req0_open(&s);
+	if (rv == 0)
+		rv = nng_socket_set_ms(s, NNG_OPT_REQ_RESENDTIME, 60000);
+	if (rv == 0)
+		rv = nng_socket_set_ms(s, NNG_OPT_RECVTIMEO, 20000);
+	if (rv == 0)
+		rv = nng_dial(s, la->url, NULL, 0);
+	for (int i = 0; i < NREPORTS && rv == 0; i++) {
+		struct rpt_spec sp = {.cluster = alpha ? "alpha" : "beta",
+				      .pod = pod,
+				      .node_type = la->idx % (NAGENTS / 2) == 0 ? "head" : "worker",
+				      .ready = i % 2,
+				      .session = 1000 + (uint64_t)la->idx,
+				      .seq = (uint64_t)i + 1};
+		make_report(&m, la->key, &sp);
+		double t0 = mono_ms();
+		void *buf = NULL;
+		size_t n = 0;
+		if (nng_send(s, m.data, m.len, 0) == 0 &&
+		    nng_recv(s, &buf, &n, NNG_FLAG_ALLOC) == 0) {
+			la->lat[la->ok++] = mono_ms() - t0;
+			nng_free(buf, n);
+		} else {
+			la->bad++;
+		}
+	}
+	if (rv)
+		la->bad = NREPORTS;
+	else
+		nng_close(s);
+	rw_buf_fini(&m);
+	atomic_fetch_add(la->done, 1);
+	return NULL;
+}
+
+static int
+cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return x < y ? -1 : x > y;
+}
+
+static void
+t_many_agents(void)
+{
+	struct fixture f;
+	static struct load_agent la[NAGENTS];
+	static pthread_t th[NAGENTS];
+	static double all[NAGENTS * NREPORTS];
+	atomic_int done = 0;
+	struct rw_hub_stats st;
+
+	if (fx_init(&f, 60000, 0))
+		return;
+	double t0 = mono_ms();
+	int started = 0;
+	for (int i = 0; i < NAGENTS; i++) {
+		la[i] = (struct load_agent){
+		    .url = f.url, .key = i < NAGENTS / 2 ? &f.ka : &f.kb, .idx = i, .done = &done};
+		if (pthread_create(&th[i], NULL, load_main, &la[i]) != 0)
+			break;
+		started++;
+	}
+	CHECK_EQ_INT(started, NAGENTS);
+	double end = mono_ms() + 60000;
+	while (atomic_load(&done) < started && mono_ms() < end)
+		uv_run(&f.loop, UV_RUN_ONCE);
+	for (int i = 0; i < started; i++)
+		pthread_join(th[i], NULL);
+	uv_run(&f.loop, UV_RUN_NOWAIT);
+	double wall = mono_ms() - t0;
+
+	int ok = 0, bad = 0, n = 0;
+	for (int i = 0; i < started; i++) {
+		ok += la[i].ok;
+		bad += la[i].bad;
+		for (int j = 0; j < la[i].ok; j++)
+			all[n++] = la[i].lat[j];
+	}
+	CHECK_EQ_INT(ok, NAGENTS * NREPORTS);
+	CHECK_EQ_INT(bad, 0);
+	rw_hub_stats(f.hub, &st);
+	CHECK_EQ_INT(st.reports, NAGENTS * NREPORTS);
+	CHECK_EQ_INT(st.replies, NAGENTS * NREPORTS);
+	CHECK_EQ_INT(st.changes, NAGENTS * NREPORTS); /* ready flips on every report */
+	CHECK_EQ_INT(st.refused_total, 0);
+	CHECK_EQ_INT(st.pods, NAGENTS);
+	CHECK_EQ_INT(st.agents_connected, NAGENTS);
+	CHECK_EQ_INT(f.seen.replies, NAGENTS * NREPORTS);
+
+	struct rw_hub_cluster_stats cs;
+	CHECK_EQ_INT(rw_hub_cluster_stats(f.hub, NS, "alpha", &cs), 0);
+	CHECK_EQ_INT(cs.pods, NAGENTS / 2);
+	CHECK_EQ_INT(cs.ready, NAGENTS / 2); /* the last report (i = 19) said ready */
+	CHECK_EQ_INT(cs.not_ready, 0);
+	CHECK(cs.head != NULL);
+	if (cs.head)
+		CHECK_EQ_STR(cs.head->pod, "alpha-head-0");
+	CHECK_EQ_INT(cs.head_stale, 0);
+
+	if (n > 0) {
+		qsort(all, (size_t)n, sizeof(all[0]), cmp_double);
+		printf("  %d agents x %d reports: %d answered in %.0f ms (%.0f reports/s); latency "
+		       "p50 %.2f ms, p99 %.2f ms, max %.2f ms\n",
+		       NAGENTS, NREPORTS, n, wall, n / (wall / 1000.0), all[n / 2],
+		       all[(n * 99) / 100], all[n - 1]);
+	}
+	fx_fini(&f);
+}
+
+static void
+t_stale(void)
+{
+	struct fixture f;
+	struct agent a = {0};
+	struct rw_buf m[2];
+	struct rw_hub_stats st;
+
+	if (fx_init(&f, 200, 0))
+		return;
+	rw_buf_init(&m[0], RW_WIRE_MAX_MSG);
+	rw_buf_init(&m[1], RW_WIRE_MAX_MSG);
+	make_report(
+	    &m[0], &f.ka,
+	    &(struct rpt_spec){
+		.pod = "alpha-head-x", .node_type = "head", .ready = 1, .session = 1, .seq = 1});
+	make_report(
+	    &m[1], &f.ka,
+	    &(struct rpt_spec){
+		.pod = "alpha-head-x", .node_type = "head", .ready = 1, .session = 1, .seq = 2});
+	a.nmsg = 1;
+	a.msg[0] = (unsigned char *)m[0].data;
+	a.len[0] = m[0].len;
+	run_agent(&f, &a);
+	CHECK_EQ_INT(a.rv[0], 0);
+	rw_hub_stats(f.hub, &st);
+	CHECK_EQ_INT(st.agents_connected, 1);
+	CHECK_EQ_INT(f.seen.stale, 0);
+
+	/* Wait (bounded) for the sweep to declare the pod stale. */
+	double t0 = mono_ms(), end = t0 + 5000;
+	while (f.seen.stale == 0 && mono_ms() < end)
+		uv_run(&f.loop, UV_RUN_ONCE);
+	double took = mono_ms() - t0;
+	CHECK_EQ_INT(f.seen.stale, 1);
+	CHECK_EQ_STR(f.seen.last_stale, "alpha-head-x");
+	CHECK(took >= 150 && took < 2000);
+	printf("  stale after %.0f ms (stale-after 200 ms, sweep 20 ms)\n", took);
+	rw_hub_stats(f.hub, &st);
+	CHECK_EQ_INT(st.agents_connected, 0);
+	CHECK_EQ_INT(st.pods, 1);
+	struct rw_hub_cluster_stats cs;
+	CHECK_EQ_INT(rw_hub_cluster_stats(f.hub, NS, "alpha", &cs), 0);
+	CHECK_EQ_INT(cs.stale, 1);
+	CHECK_EQ_INT(cs.ready, 0);
+	CHECK(cs.head != NULL);
+	CHECK_EQ_INT(cs.head_stale, 1);
+
+	/* It reports again (same content): on_report tells the reconciler it is back. */
+	int before = f.seen.reports;
+	agent_free(&a);
+	a.nmsg = 1;
+	a.msg[0] = (unsigned char *)m[1].data;
+	a.len[0] = m[1].len;
+	run_agent(&f, &a);
+	CHECK_EQ_INT(a.rv[0], 0);
+	CHECK_EQ_INT(f.seen.reports, before + 1);
+	rw_hub_stats(f.hub, &st);
+	CHECK_EQ_INT(st.agents_connected, 1);
+
+	agent_free(&a);
+	rw_buf_fini(&m[0]);
+	rw_buf_fini(&m[1]);
+	fx_fini(&f);
+}
+
+static void
+t_oversize(void)
+{
+	struct fixture f;
+	struct agent a = {0};
+	struct rw_hub_stats st;
+	struct rw_buf ok;
+	size_t big_len = RW_WIRE_MAX_MSG + 4096;
+	unsigned char *big = calloc(1, big_len);
+
+	if (!big || fx_init(&f, 60000, 0)) {
+		free(big);
+		return;
+	}
+	/* A plausible header, then far too many bytes. */
+	memcpy(big, "RWP\x01\x00\x01\x00\x01", 8);
+	rw_buf_init(&ok, RW_WIRE_MAX_MSG);
+	make_report(&ok, &f.ka,
+		    &(struct rpt_spec){.pod = "alpha-worker-9", .session = 1, .seq = 1});
+	a.nmsg = 1;
+	a.timeout_ms = 500;
+	a.msg[0] = big;
+	a.len[0] = big_len;
+	run_agent(&f, &a);
+	CHECK_EQ_INT(a.rv[0], NNG_ETIMEDOUT);
+	rw_hub_stats(f.hub, &st);
+	CHECK_EQ_INT(st.reports, 0);
+	CHECK_EQ_INT(st.replies, 0);
+	CHECK_EQ_INT(st.refused_total, 0); /* nng dropped it before it reached the hub */
+
+	/* The hub still serves the next agent. */
+	agent_free(&a);
+	a.nmsg = 1;
+	a.msg[0] = (unsigned char *)ok.data;
+	a.len[0] = ok.len;
+	run_agent(&f, &a);
+	CHECK_EQ_INT(a.rv[0], 0);
+	rw_hub_stats(f.hub, &st);
+	CHECK_EQ_INT(st.reports, 1);
+
+	agent_free(&a);
+	rw_buf_fini(&ok);
+	free(big);
+	fx_fini(&f);
+}
+
+static void
+t_bad_options(void)
+{
+	uv_loop_t loop;
+	struct rw_hub *h = NULL;
+	char err[256];
+	struct rw_hub_opts o = {0};
+
+	uv_loop_init(&loop);
+	CHECK_EQ_INT(rw_hub_new(&loop, &o, NULL, NULL, &h, err, sizeof(err)), -EINVAL);
+	o.listen_url = "bogus://nowhere";
+	CHECK(rw_hub_new(&loop, &o, NULL, NULL, &h, err, sizeof(err)) < 0);
+	CHECK(h == NULL);
+	CHECK(strstr(err, "bogus://nowhere") != NULL);
+	uv_run(&loop, UV_RUN_DEFAULT);
+	CHECK_EQ_INT(uv_loop_close(&loop), 0);
+	rw_hub_free(NULL);
+}
+
+int
+main(void)
+{
+	static const struct rwt_case cases[] = {
+	    {"fresh, resend, change", t_fresh_resend_change},
+	    {"refusals", t_refusals},
+	    {"key id collision", t_key_id_collision},
+	    {"200 agents x 20 reports", t_many_agents},
+	    {"stale detection", t_stale},
+	    {"over-size message", t_oversize},
+	    {"bad options", t_bad_options},
+	    {NULL, NULL},
+	};
+	rw_log_setup("test_ctl_hub", RW_LOG_TEXT, RW_LOG_WARN);
+	return rwt_run(cases);
+}
