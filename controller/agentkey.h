@@ -1,0 +1,71 @@
+/*
+ * agentkey.h - per-RayCluster agent keys derived from the controller's
+ * master key, and the Secret that carries one to the cluster's agents.
+ *
+ * For a RayCluster <cluster> in <namespace> the controller computes
+ *
+ *   mac = HMAC-SHA256(master, "raywarden/v1/" + namespace + "/" + cluster)
+ *
+ * and uses the 64 lowercase hex digits of mac as the cluster's key (the
+ * bytes of the hex text are the key). Text rather than the 32 raw bytes,
+ * because rw_wire_key_load() strips one trailing newline from a key file:
+ * a raw key ending in 0x0a would load as a different key on the agent.
+ *
+ * The key is written to the Secret <cluster>-raywarden-key (data.key),
+ * owned by the RayCluster, which the agent sidecar mounts. The hub
+ * registers the same key with the scope (namespace, cluster), so an agent
+ * can only speak for its own cluster.
+ */
+#ifndef RW_AGENTKEY_H
+#define RW_AGENTKEY_H
+
+#include <stddef.h>
+
+#include "rw/buf.h"
+#include "rw/wire.h"
+
+/* Length of a derived key: 64 hex digits. */
+#define RW_AGENTKEY_LEN 64
+
+/*
+ * Load the controller's master key from a file (a mounted Secret). Same
+ * rules as rw_wire_key_load(); err never holds key material.
+ */
+int rw_agentkey_load_master(struct rw_wire_key *master, const char *path, char *err, size_t errlen);
+
+/*
+ * Derive the key of one RayCluster. Returns 0, or -EINVAL for a missing
+ * argument, an empty namespace or cluster name or one containing '/', -EIO if mbed TLS fails.
+ * When text is not NULL it receives the key's text (RW_AGENTKEY_LEN digits
+ * and a NUL): what goes into the Secret.
+ */
+int rw_agentkey_derive(const struct rw_wire_key *master, const char *ns, const char *cluster,
+		       struct rw_wire_key *out, char text[RW_AGENTKEY_LEN + 1]);
+
+/*
+ * Name of the Secret holding a cluster's key: "<cluster>-raywarden-key".
+ * Returns 0 or -ENAMETOOLONG when it does not fit into out.
+ */
+int rw_agentkey_secret_name(const char *cluster, char *out, size_t outlen);
+
+/*
+ * Render the Secret (v1, type Opaque) as JSON, appended to out: name
+ * <cluster>-raywarden-key in ns, labels ray.io/cluster and
+ * app.kubernetes.io/created-by, data.key = base64 of the key bytes, and a
+ * controller ownerReference to the RayCluster (ray.io/v1) with cluster_uid.
+ * Returns 0, -EINVAL, -EMSGSIZE or -ENOMEM (out unchanged on failure).
+ */
+int rw_agentkey_secret_json(const char *ns, const char *cluster, const char *cluster_uid,
+			    const struct rw_wire_key *key, struct rw_buf *out);
+
+/* Encoded length of n bytes in standard base64 with padding (no NUL). */
+size_t rw_base64_len(size_t n);
+
+/*
+ * Standard base64 (RFC 4648 section 4, with '=' padding) of n bytes into
+ * out, NUL-terminated. Returns the encoded length, or -ENOSPC when out
+ * cannot hold rw_base64_len(n) + 1 bytes.
+ */
+int rw_base64_encode(const void *in, size_t n, char *out, size_t outlen);
+
+#endif
