@@ -132,6 +132,21 @@ class Faults:
             time.sleep(ms / 1000.0)
 
 
+class _StrictUnknown(list):
+    """Unknown-field collector for fieldValidation=Strict: the first unknown field fails the request
+    (raised while the store prepares the object, so nothing is stored), as the real server does."""
+
+    def __init__(self, handler, rt):
+        super().__init__()
+        self._handler, self._rt = handler, rt
+
+    def extend(self, items):
+        items = list(items)
+        super().extend(items)
+        if items:
+            self._handler._report_unknown(items, self._rt)
+
+
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "kubesim"
@@ -421,17 +436,16 @@ class Handler(BaseHTTPRequestHandler):
             obj = self._json(body)
             if rt.virtual:
                 return self._review(rt, obj)
-            unknown = []
-            res = sim.store.create(rt, ns, obj, self._params(), self._unknown_check(unknown, rt))
+            unknown = self._unknown_check([], rt)
+            res = sim.store.create(rt, ns, obj, self._params(), unknown)
             self._report_unknown(unknown, rt)
             return self._send_obj(rt, 201, res)
         if verb == "update":
             obj = self._json(body)
             if sub == "scale":
                 return self._scale_update(rt, ns, name, obj)
-            unknown = []
-            res, created = sim.store.update(rt, ns, name, obj, self._params(), sub,
-                                            self._unknown_check(unknown, rt))
+            unknown = self._unknown_check([], rt)
+            res, created = sim.store.update(rt, ns, name, obj, self._params(), sub, unknown)
             self._report_unknown(unknown, rt)
             return self._send_obj(rt, 201 if created else 200, res)
         if verb == "patch":
@@ -507,6 +521,10 @@ class Handler(BaseHTTPRequestHandler):
         if fv not in ("Strict", "Warn", "Ignore", ""):
             raise bad_request('fieldValidation parameter unsupported: %s, valid values are "Ignore",'
                               ' "Warn", "Strict"' % fv)
+        if fv == "Strict":
+            # Strict fails the request before anything is stored: the store collects unknown fields
+            # while preparing the object, so the error is raised from there, inside its lock.
+            return _StrictUnknown(self, rt)
         return unknown
 
     def _report_unknown(self, unknown, rt):
@@ -766,8 +784,7 @@ class Handler(BaseHTTPRequestHandler):
                 raise bad_request("error decoding YAML: this simulator accepts the JSON form of "
                                   "apply-patch+yaml only (kubectl sends JSON): %s" % e)
             raise bad_request("error decoding patch: %s" % e)
-        unknown = []
-        self._unknown_check(unknown, rt)
+        unknown = self._unknown_check([], rt)
         params = self._params()
         with sim.store.lock:
             if ptype == "apply":
