@@ -657,5 +657,38 @@ class TestLocalClusterInstallsOurCRDs(unittest.TestCase):
             shutil.rmtree(state, ignore_errors=True)
 
 
+    @unittest.skipUnless(os.path.isdir(CORPUS_CRDS) and os.path.isdir(CORPUS_SAMPLES), "shared/corpus absent")
+    def test_replace_kuberay_crds_keeps_objects(self):
+        """docs/install.md, "Replacing KubeRay": KubeRay's CRDs installed (server-side, as they must be),
+        a RayCluster exists; `kubectl replace --save-config -f manifests/crds/` swaps the CRDs in place,
+        the RayCluster survives unchanged, and later client-side applies work."""
+        state = tempfile.mkdtemp(prefix="kubesim-mf-kr-")
+        kc = lambda *a: subprocess.run([KUBECTL, "--kubeconfig", os.path.join(state, "kubeconfig")] + list(a),  # noqa
+                                       capture_output=True, timeout=120)
+        try:
+            args = [CMD, "up", "--state", state, "--quiet"]
+            if b"--no-controller" in subprocess.run([CMD, "up", "--help"], capture_output=True,
+                                                    timeout=30).stdout:
+                args.append("--no-controller")
+            r = subprocess.run(args, capture_output=True, timeout=120, env=dict(os.environ, RW_SIM_CRD_DIR=CORPUS_CRDS))
+            self.assertEqual(r.returncode, 0, r.stderr.decode())
+            r = kc("apply", "-f", os.path.join(CORPUS_SAMPLES, "ray-cluster.sample.yaml"))
+            self.assertEqual(r.returncode, 0, r.stderr.decode())
+            before = json.loads(kc("get", "raycluster", "raycluster-kuberay", "-o", "json").stdout)
+            r = kc("replace", "--save-config", "-f", CRD_DIR)
+            self.assertEqual(r.returncode, 0, r.stderr.decode())
+            out = kc("get", "crd", "-l", "app.kubernetes.io/name=raywarden", "-o", "name").stdout.decode().split()
+            self.assertEqual(len(out), 3, out)
+            after = json.loads(kc("get", "raycluster", "raycluster-kuberay", "-o", "json").stdout)
+            self.assertEqual(after["metadata"]["uid"], before["metadata"]["uid"])
+            self.assertEqual(after["spec"], before["spec"])
+            r = kc("apply", "-f", CRD_DIR)
+            self.assertEqual(r.returncode, 0, r.stderr.decode())
+            self.assertEqual(r.stdout.decode().count("unchanged"), 3, r.stdout.decode())
+        finally:
+            subprocess.run([CMD, "down", "--state", state], capture_output=True, timeout=60)
+            shutil.rmtree(state, ignore_errors=True)
+
+
 if __name__ == "__main__":
     unittest.main()
