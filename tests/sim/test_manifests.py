@@ -647,7 +647,8 @@ class TestLocalClusterInstallsOurCRDs(unittest.TestCase):
             r = subprocess.run(args, capture_output=True, timeout=120, env=env)
             self.assertEqual(r.returncode, 0, r.stderr.decode())
             self.assertIn("installed 3 CRD file(s) from %s" % CRD_DIR, r.stdout.decode())
-            out = subprocess.run([KUBECTL, "--kubeconfig", os.path.join(state, "kubeconfig"), "get", "crd", "-l",
+            out = subprocess.run([KUBECTL, "--kubeconfig", os.path.join(state, "kubeconfig"), "--cache-dir",
+                                  os.path.join(state, "kubectl-cache"), "get", "crd", "-l",
                                   "app.kubernetes.io/name=raywarden", "-o", "name"], capture_output=True,
                                  timeout=60).stdout.decode().split()
             self.assertEqual(sorted(out), ["customresourcedefinition.apiextensions.k8s.io/%s.ray.io" % p
@@ -663,7 +664,8 @@ class TestLocalClusterInstallsOurCRDs(unittest.TestCase):
         a RayCluster exists; `kubectl replace --save-config -f manifests/crds/` swaps the CRDs in place,
         the RayCluster survives unchanged, and later client-side applies work."""
         state = tempfile.mkdtemp(prefix="kubesim-mf-kr-")
-        kc = lambda *a: subprocess.run([KUBECTL, "--kubeconfig", os.path.join(state, "kubeconfig")] + list(a),  # noqa
+        kc = lambda *a: subprocess.run([KUBECTL, "--kubeconfig", os.path.join(state, "kubeconfig"),  # noqa: E731
+                                        "--cache-dir", os.path.join(state, "kubectl-cache")] + list(a),
                                        capture_output=True, timeout=120)
         try:
             args = [CMD, "up", "--state", state, "--quiet"]
