@@ -1,0 +1,271 @@
+/*
+ * rc_build.h - pure RayCluster builders: from a RayCluster (JSON as the API
+ * server returns it) and options to the Kubernetes objects KubeRay would
+ * create (head and worker Pods, head/headless/serve Services, autoscaler
+ * ServiceAccount/Role/RoleBinding), plus the raywarden agent sidecar, and the
+ * scaling decisions of KubeRay's reconcilePods. No I/O anywhere: every
+ * function maps inputs to JSON text or plain values, so all of it is
+ * table-tested (tests/unit/test_rc_*.c) and fuzzed (tests/fuzz/fuzz_rc_build.c).
+ *
+ * Reference: KubeRay ray-operator controllers/ray/common/{pod,service,rbac}.go,
+ * utils/util.go and raycluster_controller.go (see docs/kuberay-compatibility.md
+ * for what matches byte for byte and what differs).
+ */
+#ifndef RW_RC_BUILD_H
+#define RW_RC_BUILD_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "rc_dom.h"
+#include "rw/buf.h"
+
+/* The CRD a RayCluster was created for (KubeRay's CRDType). */
+enum rw_rc_crd {
+	RW_RC_CRD_AUTO = 0, /* from the label ray.io/originated-from-crd (KubeRay's rule) */
+	RW_RC_CRD_RAYCLUSTER,
+	RW_RC_CRD_RAYJOB,
+	RW_RC_CRD_RAYSERVICE
+};
+
+/* Which readiness/liveness probes the Ray container gets. */
+enum rw_rc_probe_mode {
+	RW_RC_PROBE_AGENT = 0, /* httpGet to the agent's /readyz and /livez */
+	RW_RC_PROBE_KUBERAY    /* KubeRay's exec (or httpGet for Ray >= 2.53) probes */
+};
+
+struct rw_rc_env {
+	const char *name;
+	const char *value;
+};
+
+struct rw_rc_opts {
+	/* raywarden agent sidecar */
+	bool agent;		       /* inject the agent container (default on) */
+	const char *agent_image;       /* default RW_RC_DEFAULT_AGENT_IMAGE */
+	int agent_port;		       /* 8477 */
+	const char *agent_cpu_request; /* 10m */
+	const char *agent_mem_request; /* 16Mi */
+	const char *agent_cpu_limit;   /* 100m */
+	const char *agent_mem_limit;   /* 64Mi */
+	const char *controller_addr;   /* RAYWARDEN_CONTROLLER; NULL/"" = standalone agent */
+	const char *proxy_readiness;   /* RAYWARDEN_PROXY_READINESS, default "auto" */
+	int agent_liveness_grace_s;    /* RAYWARDEN_LIVENESS_GRACE_S, default 60 */
+	bool readiness_gate;	       /* readinessGates ray.io/agent-ready (default on) */
+	enum rw_rc_probe_mode probes;  /* default RW_RC_PROBE_AGENT (needs agent) */
+	int agent_readiness_period_s;  /* 1 (default) or KubeRay's 5 */
+	/* KubeRay operator environment knobs */
+	bool init_container_injection; /* ENABLE_INIT_CONTAINER_INJECTION (default on) */
+	bool probes_injection;	       /* ENABLE_PROBES_INJECTION (default on) */
+	bool head_cluster_ip_service;  /* ENABLE_RAY_HEAD_CLUSTER_IP_SERVICE (default off) */
+	const char *cluster_domain;    /* CLUSTER_DOMAIN, default cluster.local */
+	bool login_shell;	       /* ENABLE_LOGIN_SHELL */
+	bool deterministic_head_name;  /* ENABLE_DETERMINISTIC_HEAD_POD_NAME */
+	bool random_pod_delete;	       /* ENABLE_RANDOM_POD_DELETE */
+	const char *version;	       /* reported as kuberay_version and ray.io/kuberay-version */
+	enum rw_rc_crd crd;	       /* creator CRD override (AUTO = label) */
+	const struct rw_rc_env *default_envs; /* operator defaultContainerEnvs */
+	size_t n_default_envs;
+};
+
+#define RW_RC_AGENT_CONTAINER "raywarden-agent"
+#define RW_RC_AGENT_PORT_NAME "rw-agent"
+#define RW_RC_AGENT_GATE "ray.io/agent-ready"
+#define RW_RC_AGENT_KEY_VOLUME "raywarden-key"
+#define RW_RC_AGENT_KEY_DIR "/etc/raywarden/key"
+#define RW_RC_DEFAULT_AGENT_IMAGE "raywarden/raywarden-agent:" RW_VERSION
+/* What raywarden reports where KubeRay reports KUBERAY_VERSION ("nightly", "v1.4.0"...). */
+#define RW_RC_DEFAULT_VERSION "raywarden-" RW_VERSION
+
+/* Fill defaults (agent on, agent probes, KubeRay's env defaults). */
+void rw_rc_opts_default(struct rw_rc_opts *o);
+
+/*
+ * Apply KubeRay's operator environment variables read through getenv_fn
+ * (ENABLE_INIT_CONTAINER_INJECTION, ENABLE_PROBES_INJECTION,
+ * ENABLE_RAY_HEAD_CLUSTER_IP_SERVICE, CLUSTER_DOMAIN, ENABLE_LOGIN_SHELL,
+ * ENABLE_DETERMINISTIC_HEAD_POD_NAME, ENABLE_RANDOM_POD_DELETE) with KubeRay's
+ * parsing (only "false"/"true", case-insensitive, flip a default).
+ */
+void rw_rc_opts_from_env(struct rw_rc_opts *o, const char *(*getenv_fn)(const char *));
+
+/* A parsed RayCluster. Pointers point into root. */
+struct rw_rc_cluster {
+	struct rw_rc_node *root;
+	const char *name, *ns, *uid;
+	int64_t generation;
+	struct rw_rc_node *labels, *annotations; /* may be NULL */
+	struct rw_rc_node *spec;		 /* never NULL after parse (an empty object) */
+	struct rw_rc_node *head;		 /* spec.headGroupSpec or NULL */
+	struct rw_rc_node *groups;		 /* spec.workerGroupSpecs or NULL */
+	int ngroups;
+};
+
+/*
+ * Parse a RayCluster document. Any JSON object is accepted (missing fields
+ * read as absent); -EINVAL for non-JSON or a non-object, -ENOMEM, -EMSGSIZE.
+ */
+int rw_rc_cluster_parse(const char *json, size_t len, struct rw_rc_cluster **out, char *err,
+			size_t errlen);
+void rw_rc_cluster_free(struct rw_rc_cluster *c);
+
+/* Worker group i (object) or NULL; its groupName ("" when absent). */
+struct rw_rc_node *rw_rc_group(const struct rw_rc_cluster *c, int i);
+const char *rw_rc_group_name(const struct rw_rc_cluster *c, int i);
+int rw_rc_group_index(const struct rw_rc_cluster *c, const char *name);
+
+/* ---- names (utils/util.go) ---- */
+
+/* CheckName: keep the last 50 bytes; a leading digit or punctuation becomes 'r'. */
+void rw_rc_check_name(const char *in, char *out, size_t outlen);
+/* CheckLabel: keep the last 63 bytes; leading punctuation becomes 'r'. */
+void rw_rc_check_label(const char *in, char *out, size_t outlen);
+/* PodName: lower(prefix[:50] + "-head"/"-worker") + ("-" if generate). */
+void rw_rc_pod_name(const char *prefix, bool head, bool generate, char *out, size_t outlen);
+/* Head service name (custom headService name or CheckName(<c>-head-svc)). */
+void rw_rc_head_svc_name(const struct rw_rc_cluster *c, char *out, size_t outlen);
+/* <head svc>.<ns>.svc.<domain> */
+void rw_rc_fqdn(const struct rw_rc_cluster *c, const struct rw_rc_opts *o, char *out,
+		size_t outlen);
+/* The head port workers connect to: headGroupSpec.rayStartParams.port or "6379". */
+const char *rw_rc_head_port(const struct rw_rc_cluster *c);
+/* Secret holding the agent key for this cluster: <cluster>-raywarden-key. */
+void rw_rc_agent_secret_name(const struct rw_rc_cluster *c, char *out, size_t outlen);
+
+/* ---- predicates ---- */
+bool rw_rc_autoscaling(const struct rw_rc_cluster *c);
+bool rw_rc_autoscaling_v2(const struct rw_rc_cluster *c);
+bool rw_rc_gcs_ft(const struct rw_rc_cluster *c);
+bool rw_rc_suspended(const struct rw_rc_cluster *c); /* spec.suspend */
+enum rw_rc_crd rw_rc_creator(const struct rw_rc_cluster *c, const struct rw_rc_opts *o);
+const char *rw_rc_crd_name(enum rw_rc_crd crd);
+/* rayVersion >= 2.53.0 by k8s version.ParseGeneric rules. */
+bool rw_rc_unified_health_check(const char *ray_version);
+bool rw_rc_gpu_key(const char *key);
+
+/* ---- ray start ---- */
+
+/*
+ * Render the `ray start` command KubeRay generates from rayStartParams (an
+ * object of strings; copied, not modified) and the Ray container's
+ * resources ({limits, requests}); both may be NULL. Appends to out.
+ */
+int rw_rc_ray_start(bool head, const struct rw_rc_node *params, const struct rw_rc_node *resources,
+		    struct rw_buf *out);
+
+/* ---- objects (JSON text appended to out; 0 or a negative errno) ---- */
+
+/* Which worker replica slot a new worker Pod fills (MultiHostIndexing labels). */
+struct rw_rc_slot {
+	int replica_index;	  /* ray.io/worker-group-replica-index; < 0: no label */
+	const char *replica_name; /* ray.io/worker-group-replica-name (numOfHosts > 1) */
+	int host_index;		  /* ray.io/replica-host-index (numOfHosts > 1) */
+};
+
+int rw_rc_build_head_pod(const struct rw_rc_cluster *c, const struct rw_rc_opts *o,
+			 struct rw_buf *out);
+int rw_rc_build_worker_pod(const struct rw_rc_cluster *c, const struct rw_rc_opts *o, int group,
+			   const struct rw_rc_slot *slot, struct rw_buf *out);
+int rw_rc_build_head_service(const struct rw_rc_cluster *c, const struct rw_rc_opts *o,
+			     struct rw_buf *out);
+/* Serve service: -ENOENT when the head has no port named "serve". */
+bool rw_rc_wants_serve_service(const struct rw_rc_cluster *c);
+int rw_rc_build_serve_service(const struct rw_rc_cluster *c, const struct rw_rc_opts *o,
+			      struct rw_buf *out);
+/* Headless worker service, wanted when any group has numOfHosts > 1. */
+bool rw_rc_wants_headless_service(const struct rw_rc_cluster *c);
+int rw_rc_build_headless_service(const struct rw_rc_cluster *c, struct rw_buf *out);
+/* Autoscaler RBAC (wanted when enableInTreeAutoscaling). */
+int rw_rc_build_service_account(const struct rw_rc_cluster *c, struct rw_buf *out);
+int rw_rc_build_role(const struct rw_rc_cluster *c, struct rw_buf *out);
+int rw_rc_build_role_binding(const struct rw_rc_cluster *c, struct rw_buf *out);
+
+/* ---- scaling (reconcilePods) ---- */
+
+enum rw_rc_ntype { RW_RC_NT_OTHER = 0, RW_RC_NT_HEAD, RW_RC_NT_WORKER };
+
+/* A compact view of one Pod (strings not owned; NULL = absent). */
+struct rw_rc_pod {
+	const char *name;
+	const char *group; /* label ray.io/group */
+	enum rw_rc_ntype type;
+	const char *phase;	    /* status.phase */
+	bool ready_cond;	    /* has a Ready condition */
+	bool ready;		    /* Ready condition is True */
+	const char *ready_reason;   /* Ready condition reason */
+	const char *ready_message;  /* Ready condition message */
+	const char *pod_ip;	    /* status.podIP */
+	bool deleting;		    /* metadata.deletionTimestamp set */
+	bool ray_terminated;	    /* the Ray container (index 0) is in state terminated */
+	const char *restart_policy; /* spec.restartPolicy */
+};
+
+/* A pod summary that owns its strings (filled from Pod JSON). */
+struct rw_rc_pod_buf {
+	struct rw_rc_pod pod;
+	char name[256], group[64], phase[32], reason[128], message[256], ip[64], restart[16];
+};
+
+/* Summarise Pod JSON. Returns 0 or -EINVAL. */
+int rw_rc_pod_parse(const char *json, size_t len, struct rw_rc_pod_buf *out);
+
+/* KubeRay's GetWorkerGroupDesiredReplicas: clamp(replicas,min,max) x numOfHosts, 0 if suspended. */
+int32_t rw_rc_group_desired(const struct rw_rc_cluster *c, int group);
+int32_t rw_rc_desired_workers(const struct rw_rc_cluster *c);
+int32_t rw_rc_min_workers(const struct rw_rc_cluster *c);
+int32_t rw_rc_max_workers(const struct rw_rc_cluster *c);
+
+/* shouldDeletePod: reason (KubeRay's text) written when reason != NULL. */
+bool rw_rc_should_delete_pod(const struct rw_rc_pod *p, bool head, char *reason, size_t rlen);
+
+enum rw_rc_head_action {
+	RW_RC_HEAD_OK = 0, /* one healthy head pod */
+	RW_RC_HEAD_CREATE, /* none: create one */
+	RW_RC_HEAD_DELETE, /* delete `name` (recreated on a later pass) */
+	RW_RC_HEAD_MANY	   /* more than one head pod: error, do nothing */
+};
+
+/*
+ * Head pod decision from the cluster's pods (head pods are those of type
+ * HEAD; pods being deleted still count, as in KubeRay's list).
+ * `provisioned` is the RayClusterProvisioned condition; with the annotation
+ * ray.io/disable-provisioned-head-restart=true a provisioned cluster's
+ * failed head is left alone. *name points at the pod to delete.
+ */
+enum rw_rc_head_action rw_rc_plan_head(const struct rw_rc_cluster *c, const struct rw_rc_pod *pods,
+				       size_t npods, bool provisioned, const char **name);
+
+/* What to do with one worker group. Names point into pods[] or the spec. */
+struct rw_rc_group_plan {
+	const char **del; /* pods to delete, in order (malloc'd array) */
+	size_t ndel;
+	bool unhealthy; /* unhealthy pods deleted: KubeRay returns an error, no creates */
+	int32_t create; /* pods to create */
+	int32_t desired;
+};
+
+/*
+ * KubeRay's per-group reconcilePods step: suspended group -> delete all;
+ * unhealthy pods (shouldDeletePod) -> delete them and stop; otherwise delete
+ * workersToDelete, then create the shortfall or delete the surplus (the
+ * first pods in the given order) only when autoscaling is off or
+ * ENABLE_RANDOM_POD_DELETE is set. A suspended cluster deletes every pod.
+ */
+int rw_rc_plan_group(const struct rw_rc_cluster *c, const struct rw_rc_opts *o, int group,
+		     const struct rw_rc_pod *pods, size_t npods, struct rw_rc_group_plan *plan);
+void rw_rc_group_plan_fini(struct rw_rc_group_plan *plan);
+
+/* ---- hash ---- */
+
+/*
+ * The spec hash KubeRay computes as GenerateHashWithoutReplicasAndWorkersToDelete
+ * (replicas, min/maxReplicas, workersToDelete, tolerations, schedulingGates,
+ * upgradeStrategy and suspend cleared): base32hex(SHA-1(canonical JSON)).
+ * raywarden hashes canonical JSON (sorted keys) instead of Go's struct-order
+ * encoding, so the value is stable but not equal to KubeRay's.
+ * out must hold 33 bytes.
+ */
+int rw_rc_spec_hash(const struct rw_rc_node *spec, char out[33]);
+
+#endif
