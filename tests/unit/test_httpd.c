@@ -228,9 +228,11 @@ srv_stop(struct srv *v)
 }
 
 static int
-dial(int port)
+dial_rcvbuf(int port, int rcvbuf)
 {
 	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	if (rcvbuf > 0) /* before connect, so the window scale fits it */
+		setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
 	struct sockaddr_in a;
 	uv_ip4_addr("127.0.0.1", port, &a);
 	struct timeval tv = {5, 0};
@@ -240,6 +242,12 @@ dial(int port)
 		return -1;
 	}
 	return fd;
+}
+
+static int
+dial(int port)
+{
+	return dial_rcvbuf(port, 0);
 }
 
 static void
@@ -558,12 +566,11 @@ t_half_close(void)
 		CHECK(0);
 		return;
 	}
-	int fd = dial(v.port);
-	int rcv = 4096; /* small receive buffer: the server's write stays pending */
-	setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcv, sizeof(rcv));
+	int fd = dial_rcvbuf(v.port, 65536);
 	const char *r = "GET /big HTTP/1.1\r\n\r\nGET /teapot HTTP/1.1\r\n\r\n";
 	send_all(fd, r, strlen(r));
 	shutdown(fd, SHUT_WR);
+	/* Not reading yet: the server's write of BIG bytes stays pending. */
 	sleep_us(100000);
 	size_t total = 0;
 	char *buf = malloc(1 << 16);
