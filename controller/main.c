@@ -1,7 +1,82 @@
-/* main.c - raywarden-controller (being written). */
-int main(void);
-int
-main(void)
+/*
+ * main.c - raywarden-controller: configuration, logging, the loop, the
+ * registered controllers, exit codes. Exit 0 after SIGTERM/SIGINT, 1 when
+ * leadership was lost or the start failed, 2 on bad configuration.
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <uv.h>
+
+#include "manager.h"
+#include "rw/log.h"
+
+/*
+ * The reconcilers. Each controller module exports a struct rw_mgr_controller;
+ * add it here (e.g. &rw_rcr_controller for RayCluster).
+ */
+static const struct rw_mgr_controller *const controllers[] = {
+    NULL,
+};
+
+static const char *
+env_get(const char *name, void *ud)
 {
-	return 0;
+	(void)ud;
+	return getenv(name);
+}
+
+int
+main(int argc, char **argv)
+{
+	struct rw_mgr_config cfg;
+	struct rw_mgr *mgr = NULL;
+	char err[512];
+	uv_loop_t loop;
+	int rv, code;
+
+	rv = rw_mgr_config_parse(&cfg, argc, argv, env_get, NULL, err, sizeof(err));
+	if (rv == 1) {
+		if (strcmp(err, "version") == 0)
+			printf("raywarden-controller %s\n", RW_VERSION);
+		else
+			fputs(rw_mgr_usage(), stdout);
+		return 0;
+	}
+	if (rv != 0) {
+		fprintf(stderr, "raywarden-controller: %s\n", err);
+		return 2;
+	}
+	rw_log_setup("controller", cfg.log_format, cfg.log_level);
+	signal(SIGPIPE, SIG_IGN);
+	if (uv_loop_init(&loop) != 0) {
+		fprintf(stderr, "raywarden-controller: cannot create the event loop\n");
+		rw_mgr_config_fini(&cfg);
+		return 1;
+	}
+	rv = rw_mgr_new(&loop, &cfg, &mgr, err, sizeof(err));
+	if (rv != 0) {
+		rw_error("manager", "cannot start: %s", err);
+		uv_run(&loop, UV_RUN_DEFAULT);
+		uv_loop_close(&loop);
+		rw_mgr_config_fini(&cfg);
+		return 2;
+	}
+	for (size_t i = 0; controllers[i]; i++)
+		rw_mgr_add(mgr, controllers[i]);
+	rv = rw_mgr_start(mgr, err, sizeof(err));
+	if (rv != 0) {
+		rw_error("manager", "cannot start: %s", err);
+		rw_mgr_shutdown(mgr, 1);
+	}
+	uv_run(&loop, UV_RUN_DEFAULT);
+	code = rw_mgr_exit_code(mgr);
+	rw_mgr_free(mgr);
+	rv = uv_loop_close(&loop);
+	if (rv)
+		rw_warn("manager", "handles left open at exit");
+	rw_mgr_config_fini(&cfg);
+	return code;
 }

@@ -346,7 +346,11 @@ put_num(struct rw_buf *b, double v)
 		return rw_buf_puts(b, "NaN");
 	if (v == floor(v) && fabs(v) < 1e15)
 		return rw_buf_printf(b, "%.0f", v);
-	return rw_buf_printf(b, "%.17g", v);
+	char tmp[40];
+	snprintf(tmp, sizeof(tmp), "%.15g", v); /* shortest text that reads back exactly */
+	if (strtod(tmp, NULL) != v)
+		snprintf(tmp, sizeof(tmp), "%.17g", v);
+	return rw_buf_puts(b, tmp);
 }
 
 static int

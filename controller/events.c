@@ -1,0 +1,410 @@
+/*
+ * events.c - events.k8s.io/v1 recorder with series aggregation and a
+ * per-object rate limit (see events.h).
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "events.h"
+#include "kmap.h"
+#include "lease.h"
+#include "rw/json.h"
+#include "rw/log.h"
+
+#define NOTE_MAX 1024 /* the API limits note to 1 kB */
+
+struct agg {
+	struct rw_ev *ev;
+	char *key;
+	char ns[254], name[254]; /* the Event object, once created */
+	int created;		 /* the Event exists (name known) */
+	int inflight;		 /* a create/patch is on the wire */
+	int count;		 /* occurrences so far */
+	int sending;		 /* count carried by the write in flight */
+	uint64_t first_ms, last_ms;
+	struct rw_kube_op *op;
+};
+
+struct bucket {
+	double tokens;
+	uint64_t last_ms;
+};
+
+struct rw_ev {
+	struct rw_kube *k;
+	uv_loop_t *loop;
+	struct rw_ev_opts o;
+	char *controller, *instance;
+	struct rw_kmap aggs;	/* aggregation key -> struct agg */
+	struct rw_kmap buckets; /* object key -> struct bucket */
+	unsigned long created, patched, dropped;
+	unsigned long seq;
+	struct rw_met_family *m_events;
+};
+
+int
+rw_ev_new(struct rw_kube *k, const struct rw_ev_opts *opts, struct rw_ev **out)
+{
+	static const char *const lt[] = {"type", "result", NULL};
+	struct rw_ev *ev;
+	*out = NULL;
+	if (!k)
+		return -EINVAL;
+	ev = calloc(1, sizeof(*ev));
+	if (!ev)
+		return -ENOMEM;
+	ev->k = k;
+	ev->loop = rw_kube_loop(k);
+	if (opts)
+		ev->o = *opts;
+	if (ev->o.burst <= 0)
+		ev->o.burst = 25;
+	if (ev->o.refill_per_s <= 0)
+		ev->o.refill_per_s = 1.0 / 300;
+	if (!ev->o.series_window_ms)
+		ev->o.series_window_ms = 360000;
+	if (!ev->o.max_tracked)
+		ev->o.max_tracked = 4096;
+	ev->controller =
+	    strdup(ev->o.controller ? ev->o.controller : "raywarden.io/raywarden-controller");
+	ev->instance = strdup(ev->o.instance ? ev->o.instance : "raywarden-controller");
+	if (!ev->controller || !ev->instance) {
+		free(ev->controller);
+		free(ev->instance);
+		free(ev);
+		return -ENOMEM;
+	}
+	ev->o.controller = ev->o.instance = NULL;
+	rw_kmap_init(&ev->aggs);
+	rw_kmap_init(&ev->buckets);
+	ev->m_events = rw_met_counter(rw_kube_metrics(k), "raywarden_events_total",
+				      "Events by type and result (created, aggregated, dropped, "
+				      "failed).",
+				      lt);
+	*out = ev;
+	return 0;
+}
+
+static void
+agg_free(void *p)
+{
+	struct agg *a = p;
+	if (!a)
+		return;
+	rw_kube_cancel(a->op);
+	free(a->key);
+	free(a);
+}
+
+void
+rw_ev_free(struct rw_ev *ev)
+{
+	if (!ev)
+		return;
+	rw_kmap_fini(&ev->aggs, agg_free);
+	rw_kmap_fini(&ev->buckets, free);
+	free(ev->controller);
+	free(ev->instance);
+	free(ev);
+}
+
+/* Take a token from the object's bucket. */
+static int
+allow(struct rw_ev *ev, const char *okey, uint64_t now)
+{
+	struct bucket *b = rw_kmap_get(&ev->buckets, okey);
+	if (!b) {
+		if (ev->buckets.n >= ev->o.max_tracked) {
+			/* Forget full buckets first; they carry no state worth keeping. */
+			struct rw_kmap_iter it;
+			struct rw_kmap_ent *e;
+			rw_kmap_iter_init(&ev->buckets, &it);
+			while ((e = rw_kmap_next(&ev->buckets, &it)) != NULL) {
+				struct bucket *x = e->val;
+				double t = x->tokens +
+					   (double)(now - x->last_ms) / 1000.0 * ev->o.refill_per_s;
+				if (t >= ev->o.burst)
+					free(rw_kmap_del(&ev->buckets, e->key));
+			}
+			if (ev->buckets.n >= ev->o.max_tracked)
+				return 1; /* table full of busy objects: let it through */
+		}
+		b = malloc(sizeof(*b));
+		if (!b || rw_kmap_put(&ev->buckets, okey, b, NULL) != 0) {
+			free(b);
+			return 1;
+		}
+		b->tokens = ev->o.burst;
+		b->last_ms = now;
+	}
+	b->tokens += (double)(now - b->last_ms) / 1000.0 * ev->o.refill_per_s;
+	if (b->tokens > ev->o.burst)
+		b->tokens = ev->o.burst;
+	b->last_ms = now;
+	if (b->tokens < 1)
+		return 0;
+	b->tokens -= 1;
+	return 1;
+}
+
+static void send_patch(struct agg *a);
+
+static void
+write_done(const struct rw_kube_resp *r, void *ud)
+{
+	struct agg *a = ud;
+	struct rw_ev *ev = a->ev;
+	bool create = !a->created;
+	a->op = NULL;
+	a->inflight = 0;
+	if (r->err || r->status < 200 || r->status >= 300) {
+		rw_met_add(ev->m_events, (const char *const[]){"", "failed"}, 1);
+		rw_debug("events", "event write failed: %s %ld %s", r->err ? "error" : "HTTP",
+			 r->status, r->message);
+		if (!create) {
+			/* The Event is gone (or unwritable): start a new one next time. */
+			a->created = 0;
+		}
+		return;
+	}
+	if (create) {
+		a->created = 1;
+		ev->created++;
+	} else {
+		ev->patched++;
+	}
+	if (a->count > a->sending)
+		send_patch(a); /* repeats that arrived meanwhile */
+}
+
+static void send_agg(struct agg *a, const struct rw_ev_ref *ref, int warning, const char *reason,
+		     const char *action, const char *note);
+
+static void
+micro_now(char *buf, size_t n)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	rw_lease_microtime((int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000, buf, n);
+}
+
+static void
+send_agg(struct agg *a, const struct rw_ev_ref *ref, int warning, const char *reason,
+	 const char *action, const char *note)
+{
+	struct rw_ev *ev = a->ev;
+	struct rw_buf b;
+	struct rw_jw w;
+	struct rw_kube_req req;
+	char path[700], now[40];
+	int rv;
+	micro_now(now, sizeof(now));
+	rw_buf_init(&b, 16384);
+	rw_jw_init(&w, &b);
+	memset(&req, 0, sizeof(req));
+	if (!a->created) {
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		snprintf(a->ns, sizeof(a->ns), "%s", ref->ns && *ref->ns ? ref->ns : "default");
+		/* client-go names Events "<object>.<hex nanoseconds>". */
+		snprintf(a->name, sizeof(a->name), "%.200s.%llx%02lx", ref->name,
+			 (unsigned long long)ts.tv_sec * 1000000000ull +
+			     (unsigned long long)ts.tv_nsec,
+			 ev->seq++ & 0xff);
+		rw_jw_obj_begin(&w);
+		rw_jw_kstr(&w, "apiVersion", "events.k8s.io/v1");
+		rw_jw_kstr(&w, "kind", "Event");
+		rw_jw_key(&w, "metadata");
+		rw_jw_obj_begin(&w);
+		rw_jw_kstr(&w, "name", a->name);
+		rw_jw_kstr(&w, "namespace", a->ns);
+		rw_jw_obj_end(&w);
+		rw_jw_kstr(&w, "eventTime", now);
+		rw_jw_kstr(&w, "reportingController", ev->controller);
+		rw_jw_kstr(&w, "reportingInstance", ev->instance);
+		rw_jw_kstr(&w, "action", action);
+		rw_jw_kstr(&w, "reason", reason);
+		rw_jw_kstr(&w, "note", note);
+		rw_jw_kstr(&w, "type", warning ? "Warning" : "Normal");
+		rw_jw_key(&w, "regarding");
+		rw_jw_obj_begin(&w);
+		rw_jw_kstr(&w, "apiVersion", ref->api_version);
+		rw_jw_kstr(&w, "kind", ref->kind);
+		if (ref->ns && *ref->ns)
+			rw_jw_kstr(&w, "namespace", ref->ns);
+		rw_jw_kstr(&w, "name", ref->name);
+		if (ref->uid && *ref->uid)
+			rw_jw_kstr(&w, "uid", ref->uid);
+		rw_jw_obj_end(&w);
+		if (a->count > 1) {
+			rw_jw_key(&w, "series");
+			rw_jw_obj_begin(&w);
+			rw_jw_kint(&w, "count", a->count);
+			rw_jw_kstr(&w, "lastObservedTime", now);
+			rw_jw_obj_end(&w);
+		}
+		rw_jw_obj_end(&w);
+		snprintf(path, sizeof(path), "/apis/events.k8s.io/v1/namespaces/%s/events", a->ns);
+		req.method = "POST";
+	} else {
+		rw_buf_fini(&b);
+		send_patch(a);
+		return;
+	}
+	rv = rw_jw_finish(&w);
+	req.path = path;
+	req.body = b.data;
+	req.body_len = b.len;
+	if (rv == 0)
+		rv = rw_kube_request(ev->k, &req, write_done, a, &a->op);
+	if (rv == 0) {
+		a->inflight = 1;
+		a->sending = a->count;
+	}
+	rw_buf_fini(&b);
+}
+
+/* Merge-patch the series of an existing Event to the current count. */
+static void
+send_patch(struct agg *a)
+{
+	struct rw_buf b;
+	struct rw_jw w;
+	struct rw_kube_req req;
+	char path[700], now[40];
+	int rv;
+	micro_now(now, sizeof(now));
+	rw_buf_init(&b, 4096);
+	rw_jw_init(&w, &b);
+	rw_jw_obj_begin(&w);
+	rw_jw_key(&w, "series");
+	rw_jw_obj_begin(&w);
+	rw_jw_kint(&w, "count", a->count);
+	rw_jw_kstr(&w, "lastObservedTime", now);
+	rw_jw_obj_end(&w);
+	rw_jw_obj_end(&w);
+	rv = rw_jw_finish(&w);
+	snprintf(path, sizeof(path), "/apis/events.k8s.io/v1/namespaces/%s/events/%s", a->ns,
+		 a->name);
+	memset(&req, 0, sizeof(req));
+	req.method = "PATCH";
+	req.content_type = "application/merge-patch+json";
+	req.path = path;
+	req.body = b.data;
+	req.body_len = b.len;
+	if (rv == 0)
+		rv = rw_kube_request(a->ev->k, &req, write_done, a, &a->op);
+	if (rv == 0) {
+		a->inflight = 1;
+		a->sending = a->count;
+	}
+	rw_buf_fini(&b);
+}
+
+/* Evict the least recently seen aggregation entry without a write in flight. */
+static void
+evict_one(struct rw_ev *ev)
+{
+	struct rw_kmap_iter it;
+	struct rw_kmap_ent *e, *best = NULL;
+	rw_kmap_iter_init(&ev->aggs, &it);
+	while ((e = rw_kmap_next(&ev->aggs, &it)) != NULL) {
+		struct agg *a = e->val;
+		if (a->inflight)
+			continue;
+		if (!best || a->last_ms < ((struct agg *)best->val)->last_ms)
+			best = e;
+	}
+	if (best)
+		agg_free(rw_kmap_del(&ev->aggs, best->key));
+}
+
+int
+rw_ev_emit(struct rw_ev *ev, const struct rw_ev_ref *ref, int warning, const char *reason,
+	   const char *action, const char *fmt, ...)
+{
+	char note[NOTE_MAX];
+	struct rw_buf key, okey;
+	struct agg *a;
+	va_list ap;
+	int rv = 0;
+	const char *type = warning ? "Warning" : "Normal";
+	uint64_t now;
+	if (!ev || !ref || !ref->name || !ref->kind || !ref->api_version || !reason || !action ||
+	    !fmt)
+		return -EINVAL;
+	va_start(ap, fmt);
+	vsnprintf(note, sizeof(note), fmt, ap);
+	va_end(ap);
+	now = uv_now(ev->loop);
+	rw_buf_init(&key, 8192);
+	rw_buf_init(&okey, 2048);
+	if (rw_buf_printf(&okey, "%s\x1f%s\x1f%s\x1f%s", ref->api_version, ref->kind,
+			  ref->ns ? ref->ns : "", ref->name) != 0 ||
+	    rw_buf_printf(&key, "%s\x1f%s\x1f%s\x1f%s\x1f%s", rw_buf_cstr(&okey), type, reason,
+			  action, note) != 0) {
+		rv = -ENOMEM;
+		goto out;
+	}
+	if (!allow(ev, rw_buf_cstr(&okey), now)) {
+		ev->dropped++;
+		rw_met_add(ev->m_events, (const char *const[]){type, "dropped"}, 1);
+		rv = -EAGAIN;
+		goto out;
+	}
+	a = rw_kmap_get(&ev->aggs, rw_buf_cstr(&key));
+	if (a && now - a->first_ms > ev->o.series_window_ms && !a->inflight) {
+		agg_free(rw_kmap_del(&ev->aggs, rw_buf_cstr(&key)));
+		a = NULL;
+	}
+	if (!a) {
+		if (ev->aggs.n >= ev->o.max_tracked)
+			evict_one(ev);
+		a = calloc(1, sizeof(*a));
+		if (!a || !(a->key = strdup(rw_buf_cstr(&key))) ||
+		    rw_kmap_put(&ev->aggs, rw_buf_cstr(&key), a, NULL) != 0) {
+			if (a)
+				free(a->key);
+			free(a);
+			rv = -ENOMEM;
+			goto out;
+		}
+		a->ev = ev;
+		a->first_ms = now;
+	}
+	a->count++;
+	a->last_ms = now;
+	rw_met_add(ev->m_events,
+		   (const char *const[]){type, a->count > 1 ? "aggregated" : "created"}, 1);
+	if (rw_log_enabled(RW_LOG_DEBUG))
+		rw_debug("events", "%s %s/%s %s: %s", type, ref->ns ? ref->ns : "", ref->name,
+			 reason, note);
+	if (!a->inflight) /* else folded into the write after the one in flight */
+		send_agg(a, ref, warning, reason, action, note);
+out:
+	rw_buf_fini(&key);
+	rw_buf_fini(&okey);
+	return rv;
+}
+
+unsigned long
+rw_ev_created(const struct rw_ev *ev)
+{
+	return ev ? ev->created : 0;
+}
+
+unsigned long
+rw_ev_patched(const struct rw_ev *ev)
+{
+	return ev ? ev->patched : 0;
+}
+
+unsigned long
+rw_ev_dropped(const struct rw_ev *ev)
+{
+	return ev ? ev->dropped : 0;
+}

@@ -1,0 +1,58 @@
+/*
+ * events.h - an events.k8s.io/v1 Event recorder.
+ *
+ * Each Event names the reporting controller (reportingController
+ * "raywarden.io/raywarden-controller" by default) and instance, an action, a
+ * reason, a note and the regarding object. Repeats are aggregated: the same
+ * regarding object + type + reason + action + note within the series window
+ * (6 minutes, as client-go) patches the existing Event's series (count,
+ * lastObservedTime) instead of creating a new one; while a write for it is in
+ * flight, further repeats are folded into the next patch. A per-object token
+ * bucket (burst 25, one token per 5 minutes, as client-go's spam filter)
+ * drops floods. Both tables are bounded.
+ */
+#ifndef RW_EVENTS_H
+#define RW_EVENTS_H
+
+#include <stdint.h>
+
+#include "kube.h"
+
+struct rw_ev;
+
+struct rw_ev_ref {
+	const char *api_version; /* "ray.io/v1", "v1" */
+	const char *kind;	 /* "RayCluster", "Pod" */
+	const char *ns;
+	const char *name;
+	const char *uid; /* or NULL */
+};
+
+struct rw_ev_opts {
+	const char *controller;	   /* reportingController */
+	const char *instance;	   /* reportingInstance (e.g. the lease identity / hostname) */
+	int burst;		   /* per-object bucket; default 25 */
+	double refill_per_s;	   /* default 1/300 */
+	uint64_t series_window_ms; /* default 360000 */
+	size_t max_tracked;	   /* aggregation and rate-limit entries; default 4096 */
+};
+
+int rw_ev_new(struct rw_kube *k, const struct rw_ev_opts *opts, struct rw_ev **out);
+
+/* Free (writes in flight are cancelled). NULL-safe. */
+void rw_ev_free(struct rw_ev *ev);
+
+/*
+ * Record an Event. warning selects type Warning (else Normal). Returns 0 when
+ * written or aggregated, -EAGAIN when the object's rate limit dropped it,
+ * -EINVAL / -ENOMEM.
+ */
+int rw_ev_emit(struct rw_ev *ev, const struct rw_ev_ref *regarding, int warning, const char *reason,
+	       const char *action, const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+
+/* Counters for tests: Events created, series patches sent, events dropped by the limiter. */
+unsigned long rw_ev_created(const struct rw_ev *ev);
+unsigned long rw_ev_patched(const struct rw_ev *ev);
+unsigned long rw_ev_dropped(const struct rw_ev *ev);
+
+#endif

@@ -1,0 +1,752 @@
+/*
+ * manager.c - process wiring of raywarden-controller (see manager.h).
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include "kubeconfig.h"
+#include "manager.h"
+#include "rw/httpd.h"
+
+#define MAX_CTLS 16
+#define MAX_INFS 32
+#define MAX_WQS 16
+
+struct rw_mgr {
+	uv_loop_t *loop;
+	struct rw_mgr_config cfg;
+	char *ns;
+	struct rw_kubecfg kc;
+	struct rw_kube *kube;
+	struct rw_met *met;
+	struct rw_ev *ev;
+	struct rw_lease *lease;
+	char *identity;
+	struct rw_httpd *health, *metrics;
+	uv_signal_t sigterm, sigint;
+	bool signals;
+	const struct rw_mgr_controller *ctls[MAX_CTLS];
+	void *states[MAX_CTLS];
+	int nctl;
+	struct rw_inf *infs[MAX_INFS];
+	int ninf;
+	struct rw_wq *wqs[MAX_WQS];
+	int nwq;
+	bool started, leading, shutting;
+	int exit_code;
+	struct rw_met_family *m_up;
+};
+
+/* ---- configuration ---- */
+
+static const char usage[] =
+    "usage: raywarden-controller [flags]\n"
+    "\n"
+    "Flags (each also read from the environment as RAYWARDEN_<FLAG>, e.g.\n"
+    "RAYWARDEN_WATCH_NAMESPACE; flags win):\n"
+    "  --watch-namespace NS[,NS...]      namespaces to watch (default: all)\n"
+    "  --leader-elect[=BOOL]             leader election (default true);\n"
+    "                                    alias --enable-leader-election\n"
+    "  --leader-election-namespace NS    namespace of the Lease (default: own namespace)\n"
+    "  --leader-election-id NAME         Lease name (raywarden-controller-leader)\n"
+    "  --leader-election-identity ID     holder identity (default hostname_random)\n"
+    "  --metrics-addr ADDR               /metrics listener (:8080; 0 disables)\n"
+    "  --health-probe-bind-address ADDR  /healthz and /readyz listener (:8082; 0 disables)\n"
+    "  --qps N                           API requests per second (100)\n"
+    "  --burst N                         API request burst (200)\n"
+    "  --reconcile-concurrency N         reconciles in flight per controller (64)\n"
+    "  --log-format text|json            log format (text); alias\n"
+    "                                    --log-stdout-encoder console|json\n"
+    "  --log-level debug|info|warn|error log level (info)\n"
+    "  --kubeconfig PATH                 kubeconfig (default: $KUBECONFIG, in-cluster,\n"
+    "                                    ~/.kube/config)\n"
+    "  --help, --version\n";
+
+const char *
+rw_mgr_usage(void)
+{
+	return usage;
+}
+
+static void seterr(char *err, size_t n, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+static void
+seterr(char *err, size_t n, const char *fmt, ...)
+{
+	va_list ap;
+	if (!err || !n)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(err, n, fmt, ap);
+	va_end(ap);
+}
+
+static int
+parse_bool(const char *v, bool *out)
+{
+	if (!strcasecmp(v, "true") || !strcmp(v, "1") || !strcasecmp(v, "yes")) {
+		*out = true;
+		return 0;
+	}
+	if (!strcasecmp(v, "false") || !strcmp(v, "0") || !strcasecmp(v, "no")) {
+		*out = false;
+		return 0;
+	}
+	return -EINVAL;
+}
+
+static int
+set_str(char **dst, const char *v)
+{
+	char *n = strdup(v);
+	if (!n)
+		return -ENOMEM;
+	free(*dst);
+	*dst = n;
+	return 0;
+}
+
+static void
+free_list(char **l)
+{
+	for (char **p = l; p && *p; p++)
+		free(*p);
+	free(l);
+}
+
+static int
+set_ns_list(struct rw_mgr_config *c, const char *v)
+{
+	char **l = NULL;
+	int n = 0;
+	const char *p = v;
+	free_list(c->watch_ns);
+	c->watch_ns = NULL;
+	while (*p) {
+		size_t len = strcspn(p, ",");
+		const char *s = p;
+		p += len;
+		if (*p == ',')
+			p++;
+		while (len && *s == ' ') {
+			s++;
+			len--;
+		}
+		while (len && s[len - 1] == ' ')
+			len--;
+		if (!len)
+			continue;
+		char **nl = realloc(l, (size_t)(n + 2) * sizeof(*nl));
+		if (!nl) {
+			free_list(l);
+			return -ENOMEM;
+		}
+		l = nl;
+		l[n] = strndup(s, len);
+		if (!l[n]) {
+			free_list(l);
+			return -ENOMEM;
+		}
+		l[++n] = NULL;
+	}
+	c->watch_ns = l;
+	return 0;
+}
+
+enum opt_kind { O_STR, O_BOOL, O_NSLIST, O_DOUBLE, O_INT, O_FMT, O_ENCODER, O_LEVEL };
+
+struct opt {
+	const char *name;
+	enum opt_kind kind;
+	size_t off;
+};
+
+#define OFF(f) offsetof(struct rw_mgr_config, f)
+static const struct opt opts[] = {
+    {"watch-namespace", O_NSLIST, OFF(watch_ns)},
+    {"leader-elect", O_BOOL, OFF(leader_elect)},
+    {"enable-leader-election", O_BOOL, OFF(leader_elect)},
+    {"leader-election-namespace", O_STR, OFF(leader_ns)},
+    {"leader-election-id", O_STR, OFF(lease_name)},
+    {"leader-election-identity", O_STR, OFF(identity)},
+    {"metrics-addr", O_STR, OFF(metrics_addr)},
+    {"metrics-bind-address", O_STR, OFF(metrics_addr)},
+    {"health-probe-bind-address", O_STR, OFF(health_addr)},
+    {"qps", O_DOUBLE, OFF(qps)},
+    {"burst", O_INT, OFF(burst)},
+    {"reconcile-concurrency", O_INT, OFF(reconcile_concurrency)},
+    {"log-format", O_FMT, OFF(log_format)},
+    {"log-stdout-encoder", O_ENCODER, OFF(log_format)},
+    {"log-level", O_LEVEL, OFF(log_level)},
+    {"kubeconfig", O_STR, OFF(kubeconfig)},
+};
+#undef OFF
+
+static int
+apply(struct rw_mgr_config *c, const struct opt *o, const char *v, char *err, size_t errlen)
+{
+	char *base = (char *)c, *end;
+	bool b;
+	switch (o->kind) {
+	case O_STR:
+		return set_str((char **)(void *)(base + o->off), v);
+	case O_NSLIST:
+		return set_ns_list(c, v);
+	case O_BOOL:
+		if (parse_bool(v, &b) != 0)
+			break;
+		*(bool *)(void *)(base + o->off) = b;
+		return 0;
+	case O_DOUBLE: {
+		double d = strtod(v, &end);
+		if (!*v || *end || !(d >= 0))
+			break;
+		*(double *)(void *)(base + o->off) = d;
+		return 0;
+	}
+	case O_INT: {
+		long l = strtol(v, &end, 10);
+		if (!*v || *end || l < 1 || l > 1000000)
+			break;
+		*(int *)(void *)(base + o->off) = (int)l;
+		return 0;
+	}
+	case O_FMT:
+		if (rw_log_parse_format(v, &c->log_format) != 0)
+			break;
+		return 0;
+	case O_ENCODER:
+		if (!strcmp(v, "json"))
+			c->log_format = RW_LOG_JSON;
+		else if (!strcmp(v, "console"))
+			c->log_format = RW_LOG_TEXT;
+		else
+			break;
+		return 0;
+	case O_LEVEL:
+		if (rw_log_parse_level(v, &c->log_level) != 0)
+			break;
+		return 0;
+	}
+	seterr(err, errlen, "invalid value \"%.100s\" for --%s", v, o->name);
+	return -EINVAL;
+}
+
+int
+rw_mgr_config_parse(struct rw_mgr_config *c, int argc, char **argv, rw_mgr_getenv_fn env, void *ud,
+		    char *err, size_t errlen)
+{
+	size_t nopts = sizeof(opts) / sizeof(opts[0]);
+	int rv = -ENOMEM;
+	memset(c, 0, sizeof(*c));
+	c->leader_elect = true;
+	c->qps = 100;
+	c->burst = 200;
+	c->reconcile_concurrency = 64;
+	c->log_format = RW_LOG_TEXT;
+	c->log_level = RW_LOG_INFO;
+	if (set_str(&c->lease_name, "raywarden-controller-leader") ||
+	    set_str(&c->metrics_addr, ":8080") || set_str(&c->health_addr, ":8082"))
+		goto fail;
+	for (size_t i = 0; env && i < nopts; i++) {
+		char name[80] = "RAYWARDEN_";
+		size_t n = strlen(name);
+		for (const char *p = opts[i].name; *p && n + 1 < sizeof(name); p++)
+			name[n++] = *p == '-' ? '_' : (char)(*p >= 'a' && *p <= 'z' ? *p - 32 : *p);
+		name[n] = '\0';
+		const char *v = env(name, ud);
+		if (v && *v && (rv = apply(c, &opts[i], v, err, errlen)) != 0)
+			goto fail;
+	}
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i];
+		if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+			seterr(err, errlen, "help");
+			rw_mgr_config_fini(c);
+			return 1;
+		}
+		if (!strcmp(a, "--version")) {
+			seterr(err, errlen, "version");
+			rw_mgr_config_fini(c);
+			return 1;
+		}
+		if (a[0] != '-') {
+			seterr(err, errlen, "unexpected argument \"%.100s\"", a);
+			rv = -EINVAL;
+			goto fail;
+		}
+		a += a[1] == '-' ? 2 : 1; /* Go's flag package takes -flag and --flag */
+		const char *eq = strchr(a, '=');
+		size_t nl = eq ? (size_t)(eq - a) : strlen(a);
+		const struct opt *o = NULL;
+		for (size_t k = 0; k < nopts; k++)
+			if (strlen(opts[k].name) == nl && !strncmp(opts[k].name, a, nl))
+				o = &opts[k];
+		if (!o) {
+			seterr(err, errlen, "unknown flag --%.*s (see --help)", (int)nl, a);
+			rv = -EINVAL;
+			goto fail;
+		}
+		const char *v;
+		if (eq)
+			v = eq + 1;
+		else if (o->kind == O_BOOL)
+			v = "true";
+		else if (i + 1 < argc)
+			v = argv[++i];
+		else {
+			seterr(err, errlen, "flag --%s needs a value", o->name);
+			rv = -EINVAL;
+			goto fail;
+		}
+		if ((rv = apply(c, o, v, err, errlen)) != 0)
+			goto fail;
+	}
+	char h[256];
+	int port;
+	if (rw_mgr_parse_addr(c->metrics_addr, h, sizeof(h), &port) ||
+	    rw_mgr_parse_addr(c->health_addr, h, sizeof(h), &port)) {
+		seterr(err, errlen, "invalid listen address (want [host]:port or 0)");
+		rv = -EINVAL;
+		goto fail;
+	}
+	return 0;
+fail:
+	if (rv == -ENOMEM)
+		seterr(err, errlen, "out of memory");
+	rw_mgr_config_fini(c);
+	return rv;
+}
+
+void
+rw_mgr_config_fini(struct rw_mgr_config *c)
+{
+	if (!c)
+		return;
+	free_list(c->watch_ns);
+	free(c->leader_ns);
+	free(c->lease_name);
+	free(c->metrics_addr);
+	free(c->health_addr);
+	free(c->kubeconfig);
+	free(c->identity);
+	memset(c, 0, sizeof(*c));
+}
+
+int
+rw_mgr_parse_addr(const char *s, char *host, size_t hostlen, int *port)
+{
+	const char *colon;
+	char *end;
+	*port = -1;
+	if (!s || !*s || !strcmp(s, "0")) {
+		snprintf(host, hostlen, "%s", "");
+		return 0;
+	}
+	if (s[0] == '[') {
+		const char *rb = strchr(s, ']');
+		if (!rb || rb[1] != ':')
+			return -EINVAL;
+		snprintf(host, hostlen, "%.*s", (int)(rb - s - 1), s + 1);
+		colon = rb + 1;
+	} else {
+		colon = strrchr(s, ':');
+		if (!colon)
+			return -EINVAL;
+		snprintf(host, hostlen, "%.*s", (int)(colon - s), s);
+	}
+	long p = strtol(colon + 1, &end, 10);
+	if (!colon[1] || *end || p < 0 || p > 65535)
+		return -EINVAL;
+	if (!host[0])
+		snprintf(host, hostlen, "0.0.0.0");
+	*port = (int)p;
+	return 0;
+}
+
+/* ---- manager ---- */
+
+static const char *
+mgr_getenv(const char *n)
+{
+	const char *v = getenv(n);
+	return v && *v ? v : NULL;
+}
+
+int
+rw_mgr_new(uv_loop_t *loop, const struct rw_mgr_config *cfg, struct rw_mgr **out, char *err,
+	   size_t errlen)
+{
+	struct rw_mgr *m;
+	struct rw_kube_opts ko;
+	char id[300];
+	int rv;
+	*out = NULL;
+	m = calloc(1, sizeof(*m));
+	if (!m)
+		return -ENOMEM;
+	m->loop = loop;
+	m->cfg = *cfg; /* borrowed strings: the caller keeps cfg alive */
+	rv = rw_kubecfg_auto(&m->kc, cfg->kubeconfig, uv_now(loop), err, errlen);
+	if (rv)
+		goto fail;
+	const char *ns = cfg->leader_ns ? cfg->leader_ns : mgr_getenv("POD_NAMESPACE");
+	if (!ns)
+		ns = m->kc.ns ? m->kc.ns : "default";
+	m->ns = strdup(ns);
+	rv = -ENOMEM;
+	if (!m->ns || rw_met_new(20000, &m->met) != 0)
+		goto fail;
+	memset(&ko, 0, sizeof(ko));
+	ko.qps = cfg->qps;
+	ko.burst = cfg->burst;
+	ko.met = m->met;
+	rv = rw_kube_new(loop, &m->kc, &ko, &m->kube);
+	if (rv) {
+		seterr(err, errlen, "cannot create the API client: %s", strerror(-rv));
+		goto fail;
+	}
+	if (cfg->identity && *cfg->identity) {
+		snprintf(id, sizeof(id), "%s", cfg->identity);
+	} else {
+		char host[256] = "raywarden-controller";
+		gethostname(host, sizeof(host) - 1);
+		srand((unsigned)(getpid() ^ (unsigned)uv_hrtime()));
+		snprintf(id, sizeof(id), "%s_%08x%08x", host, (unsigned)rand(), (unsigned)rand());
+	}
+	m->identity = strdup(id);
+	if (!m->identity) {
+		rv = -ENOMEM;
+		goto fail;
+	}
+	struct rw_ev_opts eo = {.instance = id};
+	rv = rw_ev_new(m->kube, &eo, &m->ev);
+	if (rv)
+		goto fail;
+	m->m_up = rw_met_gauge(m->met, "raywarden_controller_info",
+			       "Build information of the running controller.",
+			       (const char *const[]){"version", NULL});
+	rw_met_set(m->m_up, (const char *const[]){RW_VERSION}, 1);
+	*out = m;
+	return 0;
+fail:
+	/* Nothing has started: close what exists synchronously enough for the caller's loop. */
+	rw_ev_free(m->ev);
+	rw_kube_free(m->kube, NULL, NULL);
+	rw_met_free(m->met);
+	rw_kubecfg_fini(&m->kc);
+	free(m->identity);
+	free(m->ns);
+	free(m);
+	return rv ? rv : -EINVAL;
+}
+
+int
+rw_mgr_add(struct rw_mgr *m, const struct rw_mgr_controller *c)
+{
+	if (!m || !c || m->started || m->nctl >= MAX_CTLS)
+		return -EINVAL;
+	m->ctls[m->nctl++] = c;
+	return 0;
+}
+
+uv_loop_t *
+rw_mgr_loop(const struct rw_mgr *m)
+{
+	return m->loop;
+}
+
+struct rw_kube *
+rw_mgr_kube(const struct rw_mgr *m)
+{
+	return m->kube;
+}
+
+struct rw_met *
+rw_mgr_metrics(const struct rw_mgr *m)
+{
+	return m->met;
+}
+
+struct rw_ev *
+rw_mgr_events(const struct rw_mgr *m)
+{
+	return m->ev;
+}
+
+const struct rw_mgr_config *
+rw_mgr_cfg(const struct rw_mgr *m)
+{
+	return &m->cfg;
+}
+
+bool
+rw_mgr_is_leader(const struct rw_mgr *m)
+{
+	return m->leading;
+}
+
+const char *
+rw_mgr_namespace(const struct rw_mgr *m)
+{
+	return m->ns;
+}
+
+int
+rw_mgr_exit_code(const struct rw_mgr *m)
+{
+	return m->exit_code;
+}
+
+struct rw_inf *
+rw_mgr_informer(struct rw_mgr *m, const struct rw_inf_type *t, const char *label_selector,
+		bool cluster_scoped, const char *(*index_key)(const void *, char *, size_t),
+		const struct rw_inf_handlers *h)
+{
+	struct rw_inf *inf = NULL;
+	struct rw_inf_opts o;
+	if (m->ninf >= MAX_INFS || m->shutting)
+		return NULL;
+	memset(&o, 0, sizeof(o));
+	o.namespaces = cluster_scoped ? NULL : (const char *const *)m->cfg.watch_ns;
+	o.label_selector = label_selector;
+	o.index_key = index_key;
+	if (rw_inf_new(m->kube, t, &o, h, &inf) != 0)
+		return NULL;
+	m->infs[m->ninf++] = inf;
+	if (m->started)
+		rw_inf_start(inf);
+	return inf;
+}
+
+struct rw_wq *
+rw_mgr_workqueue(struct rw_mgr *m, const char *name, rw_wq_fn fn, void *ud)
+{
+	struct rw_wq *q = NULL;
+	struct rw_wq_opts o;
+	if (m->nwq >= MAX_WQS || m->shutting)
+		return NULL;
+	memset(&o, 0, sizeof(o));
+	o.name = name;
+	o.max_inflight = m->cfg.reconcile_concurrency;
+	o.paused = !m->leading;
+	o.met = m->met;
+	if (rw_wq_new(m->loop, &o, fn, ud, &q) != 0)
+		return NULL;
+	m->wqs[m->nwq++] = q;
+	return q;
+}
+
+static bool
+all_synced(const struct rw_mgr *m)
+{
+	for (int i = 0; i < m->ninf; i++)
+		if (!rw_inf_synced(m->infs[i]))
+			return false;
+	return true;
+}
+
+static void
+health_handler(const struct rw_httpd_req *req, struct rw_httpd_resp *resp, void *ud)
+{
+	struct rw_mgr *m = ud;
+	if (!strcmp(req->path, "/healthz") || !strcmp(req->path, "/livez")) {
+		resp->status = m->shutting ? 503 : 200;
+		rw_buf_puts(&resp->body, m->shutting ? "shutting down\n" : "ok\n");
+	} else if (!strcmp(req->path, "/readyz")) {
+		bool ok = !m->shutting && all_synced(m);
+		resp->status = ok ? 200 : 503;
+		rw_buf_puts(&resp->body, ok ? "ok\n" : "informers not synced\n");
+	} else if (!strcmp(req->path, "/metrics")) {
+		resp->content_type = "text/plain; version=0.0.4; charset=utf-8";
+		if (rw_met_render(m->met, &resp->body) != 0) {
+			rw_buf_reset(&resp->body);
+			resp->status = 500;
+			rw_buf_puts(&resp->body, "metrics too large\n");
+		}
+	} else {
+		resp->status = 404;
+		rw_buf_puts(&resp->body, "not found\n");
+	}
+}
+
+static void
+leader_start(void *ud)
+{
+	struct rw_mgr *m = ud;
+	m->leading = true;
+	rw_info("manager", "leading: starting reconciles");
+	for (int i = 0; i < m->nwq; i++)
+		rw_wq_resume(m->wqs[i]);
+}
+
+static void
+leader_stop(void *ud)
+{
+	struct rw_mgr *m = ud;
+	m->leading = false;
+	for (int i = 0; i < m->nwq; i++)
+		rw_wq_pause(m->wqs[i]);
+	if (!m->shutting) {
+		/* As controller-runtime: a lost election ends the process (exit 1). */
+		rw_error("manager", "leader election lost");
+		rw_mgr_shutdown(m, 1);
+	}
+}
+
+static void
+signal_cb(uv_signal_t *s, int signum)
+{
+	struct rw_mgr *m = s->data;
+	rw_info("manager", "signal %d: shutting down", signum);
+	rw_mgr_shutdown(m, 0);
+}
+
+static int
+listen_on(struct rw_mgr *m, const char *addr, struct rw_httpd **out, const char *what, char *err,
+	  size_t errlen)
+{
+	char host[256], herr[256];
+	int port, rv;
+	struct rw_httpd_opts o;
+	*out = NULL;
+	if (rw_mgr_parse_addr(addr, host, sizeof(host), &port) != 0)
+		return -EINVAL;
+	if (port < 0)
+		return 0;
+	memset(&o, 0, sizeof(o));
+	o.host = host;
+	o.port = port;
+	o.max_body = 1024;
+	o.max_conns = 64;
+	o.idle_timeout_ms = 30000;
+	rv = rw_httpd_new(m->loop, &o, health_handler, m, out, herr, sizeof(herr));
+	if (rv) {
+		seterr(err, errlen, "%s listener %s: %s", what, addr, herr);
+		return rv;
+	}
+	rw_info("manager", "%s endpoints on %s:%d", what, host, rw_httpd_port(*out));
+	return 0;
+}
+
+int
+rw_mgr_start(struct rw_mgr *m, char *err, size_t errlen)
+{
+	int rv;
+	if (m->started || m->shutting)
+		return -EINVAL;
+	rv = listen_on(m, m->cfg.health_addr, &m->health, "health", err, errlen);
+	if (rv == 0)
+		rv = listen_on(m, m->cfg.metrics_addr, &m->metrics, "metrics", err, errlen);
+	if (rv)
+		return rv;
+	uv_signal_init(m->loop, &m->sigterm);
+	uv_signal_init(m->loop, &m->sigint);
+	m->sigterm.data = m->sigint.data = m;
+	uv_signal_start(&m->sigterm, signal_cb, SIGTERM);
+	uv_signal_start(&m->sigint, signal_cb, SIGINT);
+	m->signals = true;
+	for (int i = 0; i < m->nctl; i++) {
+		rv = m->ctls[i]->setup ? m->ctls[i]->setup(m, &m->states[i]) : 0;
+		if (rv) {
+			seterr(err, errlen, "controller %s: setup failed: %s", m->ctls[i]->name,
+			       strerror(-rv));
+			return rv;
+		}
+	}
+	m->started = true;
+	for (int i = 0; i < m->ninf; i++)
+		rw_inf_start(m->infs[i]);
+	rw_info("manager", "API server %s, watching %s, leader election %s", m->kc.server,
+		m->cfg.watch_ns ? "selected namespaces" : "all namespaces",
+		m->cfg.leader_elect ? "on" : "off");
+	if (m->cfg.leader_elect) {
+		struct rw_lease_opts o = {.ns = m->ns,
+					  .name = m->cfg.lease_name,
+					  .identity = m->identity,
+					  .on_start = leader_start,
+					  .on_stop = leader_stop,
+					  .ud = m};
+		rv = rw_lease_new(m->kube, &o, &m->lease);
+		if (rv == 0)
+			rv = rw_lease_start(m->lease);
+		if (rv) {
+			seterr(err, errlen, "leader election: %s", strerror(-rv));
+			return rv;
+		}
+	} else {
+		leader_start(m);
+	}
+	return 0;
+}
+
+static void
+close_rest(struct rw_mgr *m)
+{
+	for (int i = m->nctl - 1; i >= 0; i--)
+		if (m->ctls[i]->teardown && m->states[i])
+			m->ctls[i]->teardown(m->states[i]);
+	m->nctl = 0;
+	for (int i = 0; i < m->ninf; i++)
+		rw_inf_free(m->infs[i]);
+	m->ninf = 0;
+	for (int i = 0; i < m->nwq; i++)
+		rw_wq_free(m->wqs[i], NULL, NULL);
+	m->nwq = 0;
+	rw_lease_free(m->lease);
+	m->lease = NULL;
+	rw_ev_free(m->ev);
+	m->ev = NULL;
+	rw_httpd_free(m->health, NULL, NULL);
+	rw_httpd_free(m->metrics, NULL, NULL);
+	m->health = m->metrics = NULL;
+	if (m->signals) {
+		uv_close((uv_handle_t *)&m->sigterm, NULL);
+		uv_close((uv_handle_t *)&m->sigint, NULL);
+		m->signals = false;
+	}
+	rw_kube_free(m->kube, NULL, NULL);
+	m->kube = NULL;
+	rw_info("manager", "stopped");
+}
+
+static void
+released(void *ud)
+{
+	close_rest(ud);
+}
+
+void
+rw_mgr_shutdown(struct rw_mgr *m, int exit_code)
+{
+	if (!m || m->shutting)
+		return;
+	m->shutting = true;
+	m->exit_code = exit_code;
+	for (int i = 0; i < m->ninf; i++)
+		rw_inf_stop(m->infs[i]);
+	for (int i = 0; i < m->nwq; i++)
+		rw_wq_pause(m->wqs[i]);
+	m->leading = false;
+	if (m->lease)
+		rw_lease_release(m->lease, released, m); /* async even when not leading */
+	else
+		close_rest(m);
+}
+
+void
+rw_mgr_free(struct rw_mgr *m)
+{
+	if (!m)
+		return;
+	rw_met_free(m->met);
+	rw_kubecfg_fini(&m->kc);
+	free(m->identity);
+	free(m->ns);
+	free(m);
+}

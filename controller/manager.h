@@ -1,0 +1,110 @@
+/*
+ * manager.h - the controller process around the reconcilers: configuration
+ * (flags and env like KubeRay's), the API client, leader election, the
+ * Event recorder, the metrics registry, the health (/healthz, /readyz) and
+ * metrics (/metrics) endpoints, informers and work queues, and an orderly
+ * shutdown (SIGTERM/SIGINT: stop informers, release the Lease, close
+ * everything, exit 0).
+ *
+ * Reconcilers plug in as a struct rw_mgr_controller: setup() creates its
+ * informers (rw_mgr_informer) and work queue (rw_mgr_workqueue) and keeps its
+ * own state; teardown() cancels its API requests and frees that state.
+ * Informers start at once (a standby keeps a warm cache); work queues collect
+ * keys all the time but only run reconciles while this process leads.
+ */
+#ifndef RW_MANAGER_H
+#define RW_MANAGER_H
+
+#include <stdbool.h>
+
+#include <uv.h>
+
+#include "events.h"
+#include "informer.h"
+#include "kube.h"
+#include "lease.h"
+#include "metrics.h"
+#include "rw/log.h"
+#include "workqueue.h"
+
+struct rw_mgr_config {
+	char **watch_ns;	       /* NULL-terminated; NULL = all namespaces */
+	bool leader_elect;	       /* --leader-elect / --enable-leader-election (true) */
+	char *leader_ns;	       /* --leader-election-namespace (NULL: resolved) */
+	char *lease_name;	       /* --leader-election-id (raywarden-controller-leader) */
+	char *metrics_addr;	       /* --metrics-addr (":8080"; "0" disables) */
+	char *health_addr;	       /* --health-probe-bind-address (":8082"; "0" disables) */
+	double qps;		       /* --qps (100) */
+	int burst;		       /* --burst (200) */
+	enum rw_log_format log_format; /* --log-format text|json, --log-stdout-encoder */
+	enum rw_log_level log_level;   /* --log-level */
+	char *kubeconfig;	       /* --kubeconfig */
+	int reconcile_concurrency;     /* --reconcile-concurrency (64) */
+	char *identity;		       /* --leader-election-identity (hostname_random) */
+};
+
+typedef const char *(*rw_mgr_getenv_fn)(const char *name, void *ud);
+
+/* Defaults, then env (RAYWARDEN_<FLAG>), then flags. Returns 0, 1 (help/version
+ * printed into err as "help"/"version") or -EINVAL with a message. */
+int rw_mgr_config_parse(struct rw_mgr_config *c, int argc, char **argv, rw_mgr_getenv_fn env,
+			void *ud, char *err, size_t errlen);
+void rw_mgr_config_fini(struct rw_mgr_config *c);
+const char *rw_mgr_usage(void);
+
+/* Split "host:port", ":port", "[v6]:port"; "0" or "" disables (port -1). */
+int rw_mgr_parse_addr(const char *s, char *host, size_t hostlen, int *port);
+
+struct rw_mgr;
+
+struct rw_mgr_controller {
+	const char *name;
+	int (*setup)(struct rw_mgr *m, void **state);
+	void (*teardown)(void *state);
+};
+
+/* Load the API configuration and create the client; nothing runs yet. */
+int rw_mgr_new(uv_loop_t *loop, const struct rw_mgr_config *cfg, struct rw_mgr **out, char *err,
+	       size_t errlen);
+
+/* Register a controller (before rw_mgr_start). */
+int rw_mgr_add(struct rw_mgr *m, const struct rw_mgr_controller *c);
+
+/* Bind the endpoints, install signal handlers, run setups, start informers and the election. */
+int rw_mgr_start(struct rw_mgr *m, char *err, size_t errlen);
+
+/* Begin an orderly shutdown; the loop ends when everything is closed. */
+void rw_mgr_shutdown(struct rw_mgr *m, int exit_code);
+
+int rw_mgr_exit_code(const struct rw_mgr *m);
+
+/* Free what is left after the loop ended. NULL-safe. */
+void rw_mgr_free(struct rw_mgr *m);
+
+/* For controllers. */
+uv_loop_t *rw_mgr_loop(const struct rw_mgr *m);
+struct rw_kube *rw_mgr_kube(const struct rw_mgr *m);
+struct rw_met *rw_mgr_metrics(const struct rw_mgr *m);
+struct rw_ev *rw_mgr_events(const struct rw_mgr *m);
+const struct rw_mgr_config *rw_mgr_cfg(const struct rw_mgr *m);
+bool rw_mgr_is_leader(const struct rw_mgr *m);
+/* The namespace the controller runs in (leader election namespace). */
+const char *rw_mgr_namespace(const struct rw_mgr *m);
+
+/*
+ * An informer owned by the manager: namespaced by --watch-namespace unless
+ * cluster_scoped, started by rw_mgr_start (or at once when already started).
+ */
+struct rw_inf *rw_mgr_informer(struct rw_mgr *m, const struct rw_inf_type *t,
+			       const char *label_selector, bool cluster_scoped,
+			       const char *(*index_key)(const void *, char *, size_t),
+			       const struct rw_inf_handlers *h);
+
+/* A work queue owned by the manager: runs reconciles only while leading. */
+struct rw_wq *rw_mgr_workqueue(struct rw_mgr *m, const char *name, rw_wq_fn fn, void *ud);
+
+/* Label selector for Ray pods, as KubeRay's cache: ray.io/node-type in (head,worker,redis-cleanup).
+ */
+#define RW_MGR_RAY_POD_SELECTOR "ray.io/node-type in (head,worker,redis-cleanup)"
+
+#endif

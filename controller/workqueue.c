@@ -1,0 +1,443 @@
+/*
+ * workqueue.c - deduplicating, per-key serialised, rate-limited work queue on
+ * libuv timers (see workqueue.h). Metric names follow controller-runtime's
+ * (workqueue_*, controller_runtime_reconcile_*) so existing dashboards work.
+ */
+#include <errno.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kmap.h"
+#include "workqueue.h"
+
+struct wtimer {
+	uv_timer_t t;
+	struct rw_wq *q;
+	struct item *it; /* NULL once detached */
+};
+
+struct item {
+	char *key;
+	bool queued, running, dirty;
+	unsigned failures;
+	struct wtimer *timer;
+	uint64_t due_ms;   /* when the timer fires */
+	uint64_t added_ms; /* when it entered the ready queue */
+	uint64_t start_ms;
+	struct item *qnext;
+};
+
+struct rw_wq {
+	uv_loop_t *loop;
+	struct rw_wq_opts o;
+	char *name;
+	rw_wq_fn fn;
+	void *ud;
+	struct rw_kmap items;
+	struct item *qhead, *qtail;
+	int qlen, inflight, paused, closing, pending_closes;
+	uv_timer_t kick;
+	bool kick_armed;
+	void (*closed)(void *);
+	void *closed_ud;
+	struct rw_met_family *m_depth, *m_adds, *m_qlat, *m_work, *m_retries, *m_rec, *m_rectime,
+	    *m_active;
+};
+
+uint64_t
+rw_wq_backoff_ms(unsigned n, uint64_t base_ms, uint64_t max_ms)
+{
+	uint64_t d = base_ms ? base_ms : 1;
+	if (n == 0)
+		return 0;
+	for (unsigned i = 1; i < n; i++) {
+		if (d >= max_ms / 2) {
+			d = max_ms;
+			break;
+		}
+		d *= 2;
+	}
+	return d > max_ms ? max_ms : d;
+}
+
+static void
+set_depth(struct rw_wq *q)
+{
+	rw_met_set(q->m_depth, (const char *const[]){q->name}, q->qlen);
+	rw_met_set(q->m_active, (const char *const[]){q->name}, q->inflight);
+}
+
+static void
+maybe_free_item(struct rw_wq *q, struct item *it)
+{
+	if (it->queued || it->running || it->dirty || it->timer || it->failures)
+		return;
+	rw_kmap_del(&q->items, it->key);
+	free(it->key);
+	free(it);
+}
+
+static void
+item_free(void *p)
+{
+	struct item *it = p;
+	if (it)
+		free(it->key);
+	free(it);
+}
+
+static void
+finish_close(struct rw_wq *q)
+{
+	if (!q->closing || q->pending_closes)
+		return;
+	void (*cb)(void *) = q->closed;
+	void *ud = q->closed_ud;
+	rw_kmap_fini(&q->items, item_free);
+	free(q->name);
+	free(q);
+	if (cb)
+		cb(ud);
+}
+
+static void kick_cb(uv_timer_t *t);
+
+static void
+kick(struct rw_wq *q)
+{
+	if (q->kick_armed || q->closing || q->paused || !q->qhead ||
+	    q->inflight >= q->o.max_inflight)
+		return;
+	q->kick_armed = true;
+	uv_timer_start(&q->kick, kick_cb, 0, 0);
+}
+
+static struct item *
+get_item(struct rw_wq *q, const char *key, bool create)
+{
+	struct item *it = rw_kmap_get(&q->items, key);
+	if (it || !create)
+		return it;
+	it = calloc(1, sizeof(*it));
+	if (!it)
+		return NULL;
+	it->key = strdup(key);
+	if (!it->key || rw_kmap_put(&q->items, key, it, NULL) != 0) {
+		free(it->key);
+		free(it);
+		return NULL;
+	}
+	return it;
+}
+
+static void
+enqueue(struct rw_wq *q, struct item *it)
+{
+	it->queued = true;
+	it->added_ms = uv_now(q->loop);
+	it->qnext = NULL;
+	if (q->qtail)
+		q->qtail->qnext = it;
+	else
+		q->qhead = it;
+	q->qtail = it;
+	q->qlen++;
+	set_depth(q);
+	kick(q);
+}
+
+void
+rw_wq_add(struct rw_wq *q, const char *key)
+{
+	struct item *it;
+	if (!q || q->closing || !key)
+		return;
+	it = get_item(q, key, true);
+	if (!it)
+		return;
+	rw_met_add(q->m_adds, (const char *const[]){q->name}, 1);
+	if (it->queued)
+		return;
+	if (it->running) {
+		it->dirty = true;
+		return;
+	}
+	enqueue(q, it);
+}
+
+static void
+timer_closed(uv_handle_t *h)
+{
+	struct wtimer *w = h->data;
+	struct rw_wq *q = w->q;
+	free(w);
+	q->pending_closes--;
+	finish_close(q);
+}
+
+static void
+drop_timer(struct rw_wq *q, struct item *it)
+{
+	struct wtimer *w = it->timer;
+	if (!w)
+		return;
+	it->timer = NULL;
+	w->it = NULL;
+	uv_timer_stop(&w->t);
+	q->pending_closes++;
+	uv_close((uv_handle_t *)&w->t, timer_closed);
+}
+
+static void
+delay_cb(uv_timer_t *t)
+{
+	struct wtimer *w = t->data;
+	struct rw_wq *q = w->q;
+	struct item *it = w->it;
+	if (!it)
+		return;
+	drop_timer(q, it);
+	rw_wq_add(q, it->key);
+	maybe_free_item(q, it);
+}
+
+void
+rw_wq_add_after(struct rw_wq *q, const char *key, uint64_t delay_ms)
+{
+	struct item *it;
+	if (!q || q->closing || !key)
+		return;
+	if (delay_ms == 0) {
+		rw_wq_add(q, key);
+		return;
+	}
+	it = get_item(q, key, true);
+	if (!it)
+		return;
+	uint64_t due = uv_now(q->loop) + delay_ms;
+	if (it->timer) {
+		if (it->due_ms <= due)
+			return; /* an earlier wake-up is already set */
+		uv_timer_stop(&it->timer->t);
+	} else {
+		struct wtimer *w = calloc(1, sizeof(*w));
+		if (!w) {
+			maybe_free_item(q, it);
+			return;
+		}
+		w->q = q;
+		w->it = it;
+		uv_timer_init(q->loop, &w->t);
+		w->t.data = w;
+		it->timer = w;
+	}
+	it->due_ms = due;
+	uv_timer_start(&it->timer->t, delay_cb, delay_ms, 0);
+}
+
+void
+rw_wq_add_rate_limited(struct rw_wq *q, const char *key)
+{
+	struct item *it;
+	if (!q || q->closing || !key)
+		return;
+	it = get_item(q, key, true);
+	if (!it)
+		return;
+	it->failures++;
+	rw_met_add(q->m_retries, (const char *const[]){q->name}, 1);
+	rw_wq_add_after(q, key,
+			rw_wq_backoff_ms(it->failures, q->o.base_backoff_ms, q->o.max_backoff_ms));
+}
+
+void
+rw_wq_forget(struct rw_wq *q, const char *key)
+{
+	struct item *it = q && key ? get_item(q, key, false) : NULL;
+	if (!it)
+		return;
+	it->failures = 0;
+	maybe_free_item(q, it);
+}
+
+void
+rw_wq_done(struct rw_wq *q, const char *key, int result, uint64_t requeue_after_ms)
+{
+	struct item *it = q && key ? get_item(q, key, false) : NULL;
+	const char *res;
+	if (!it || !it->running)
+		return;
+	it->running = false;
+	q->inflight--;
+	double secs = (double)(uv_now(q->loop) - it->start_ms) / 1000.0;
+	rw_met_observe(q->m_work, (const char *const[]){q->name}, secs);
+	rw_met_observe(q->m_rectime, (const char *const[]){q->name}, secs);
+	if (it->dirty) {
+		it->dirty = false;
+		enqueue(q, it);
+	}
+	if (result < 0) {
+		res = "error";
+		rw_wq_add_rate_limited(q, it->key);
+	} else {
+		res = requeue_after_ms ? "requeue_after" : "success";
+		it->failures = 0;
+		if (requeue_after_ms)
+			rw_wq_add_after(q, it->key, requeue_after_ms);
+	}
+	rw_met_add(q->m_rec, (const char *const[]){q->name, res}, 1);
+	set_depth(q);
+	maybe_free_item(q, it);
+	kick(q);
+}
+
+static void
+kick_cb(uv_timer_t *t)
+{
+	struct rw_wq *q = t->data;
+	q->kick_armed = false;
+	while (!q->closing && !q->paused && q->qhead && q->inflight < q->o.max_inflight) {
+		struct item *it = q->qhead;
+		q->qhead = it->qnext;
+		if (!q->qhead)
+			q->qtail = NULL;
+		it->qnext = NULL;
+		it->queued = false;
+		it->running = true;
+		q->qlen--;
+		q->inflight++;
+		it->start_ms = uv_now(q->loop);
+		rw_met_observe(q->m_qlat, (const char *const[]){q->name},
+			       (double)(it->start_ms - it->added_ms) / 1000.0);
+		set_depth(q);
+		/* it may be freed by a synchronous rw_wq_done(): do not touch it afterwards. */
+		q->fn(q, it->key, q->ud);
+	}
+}
+
+int
+rw_wq_new(uv_loop_t *loop, const struct rw_wq_opts *opts, rw_wq_fn fn, void *ud, struct rw_wq **out)
+{
+	static const char *const ln[] = {"name", NULL};
+	static const char *const lc[] = {"controller", NULL};
+	static const char *const lcr[] = {"controller", "result", NULL};
+	struct rw_wq *q;
+	*out = NULL;
+	if (!loop || !fn)
+		return -EINVAL;
+	q = calloc(1, sizeof(*q));
+	if (!q)
+		return -ENOMEM;
+	if (opts)
+		q->o = *opts;
+	if (q->o.max_inflight <= 0)
+		q->o.max_inflight = 64;
+	if (!q->o.base_backoff_ms)
+		q->o.base_backoff_ms = 5;
+	if (!q->o.max_backoff_ms)
+		q->o.max_backoff_ms = 1000000;
+	q->name = strdup(q->o.name ? q->o.name : "default");
+	if (!q->name) {
+		free(q);
+		return -ENOMEM;
+	}
+	q->o.name = NULL;
+	q->loop = loop;
+	q->fn = fn;
+	q->ud = ud;
+	q->paused = q->o.paused;
+	rw_kmap_init(&q->items);
+	uv_timer_init(loop, &q->kick);
+	q->kick.data = q;
+	struct rw_met *m = q->o.met;
+	const double *lb = rw_met_latency_buckets;
+	int nb = rw_met_latency_nbuckets;
+	q->m_depth = rw_met_gauge(m, "workqueue_depth", "Current depth of the work queue.", ln);
+	q->m_adds =
+	    rw_met_counter(m, "workqueue_adds_total", "Adds handled by the work queue.", ln);
+	q->m_qlat =
+	    rw_met_histogram(m, "workqueue_queue_duration_seconds",
+			     "Time a key waits in the queue before it is reconciled.", ln, lb, nb);
+	q->m_work = rw_met_histogram(m, "workqueue_work_duration_seconds",
+				     "Time a reconcile takes (start to rw_wq_done).", ln, lb, nb);
+	q->m_retries = rw_met_counter(m, "workqueue_retries_total",
+				      "Keys re-queued with back-off after a failure.", ln);
+	q->m_rec = rw_met_counter(m, "controller_runtime_reconcile_total",
+				  "Reconciles by controller and result.", lcr);
+	q->m_rectime = rw_met_histogram(m, "controller_runtime_reconcile_time_seconds",
+					"Reconcile latency by controller.", lc, lb, nb);
+	q->m_active = rw_met_gauge(m, "controller_runtime_active_workers",
+				   "Reconciles in flight by controller.", lc);
+	set_depth(q);
+	*out = q;
+	return 0;
+}
+
+static void
+kick_closed(uv_handle_t *h)
+{
+	struct rw_wq *q = h->data;
+	q->pending_closes--;
+	finish_close(q);
+}
+
+void
+rw_wq_free(struct rw_wq *q, void (*closed)(void *), void *ud)
+{
+	struct rw_kmap_iter itr;
+	struct rw_kmap_ent *e;
+	if (!q || q->closing)
+		return;
+	q->closing = 1;
+	q->closed = closed;
+	q->closed_ud = ud;
+	q->qhead = q->qtail = NULL;
+	q->qlen = 0;
+	rw_kmap_iter_init(&q->items, &itr);
+	while ((e = rw_kmap_next(&q->items, &itr)) != NULL) {
+		struct item *it = e->val;
+		it->queued = false;
+		it->dirty = false;
+		it->failures = 0;
+		drop_timer(q, it);
+		maybe_free_item(q, it); /* running items are freed by rw_wq_done */
+	}
+	q->pending_closes++;
+	uv_close((uv_handle_t *)&q->kick, kick_closed);
+}
+
+void
+rw_wq_pause(struct rw_wq *q)
+{
+	if (q)
+		q->paused = 1;
+}
+
+void
+rw_wq_resume(struct rw_wq *q)
+{
+	if (!q)
+		return;
+	q->paused = 0;
+	kick(q);
+}
+
+int
+rw_wq_len(const struct rw_wq *q)
+{
+	return q ? q->qlen : 0;
+}
+
+int
+rw_wq_inflight(const struct rw_wq *q)
+{
+	return q ? q->inflight : 0;
+}
+
+int
+rw_wq_failures(const struct rw_wq *q, const char *key)
+{
+	struct item *it = q ? rw_kmap_get(&q->items, key) : NULL;
+	return it ? (int)it->failures : 0;
+}
