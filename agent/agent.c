@@ -108,10 +108,40 @@ rw_agent_build_report(struct rw_agent *a, struct rw_report *r)
 }
 
 static void
+trim_memory(struct rw_agent *a, const char *when)
+{
+	struct rw_mem_stats m0, m1;
+	unsigned long kib = 0;
+	rw_mem_read(&m0);
+	int rv = rw_mem_trim(&kib);
+	rw_mem_read(&m1);
+	rw_log(RW_LOG_INFO, "memory",
+	       "trimmed %s: rss %ld -> %ld KiB (anon %ld, file %ld -> %ld), pss %ld -> %ld KiB, "
+	       "%lu KiB advised%s%s",
+	       when, m0.rss_kib, m1.rss_kib, m1.anon_kib, m0.file_kib, m1.file_kib, m0.pss_kib,
+	       m1.pss_kib, kib, rv ? ": " : "", rv ? strerror(-rv) : "");
+	(void)a;
+}
+
+/* Every enabled probe has answered once: start-up is over. */
+static int
+first_round_done(const struct rw_agent *a)
+{
+	for (int k = 0; k < RW_KIND_COUNT; k++)
+		if (a->probes[k].enabled && a->probes[k].lat_count == 0)
+			return 0;
+	return 1;
+}
+
+static void
 tick_cb(uv_timer_t *t)
 {
 	struct rw_agent *a = t->data;
 	static uint64_t next_jobs;
+	if (a->trim_pending && first_round_done(a)) {
+		a->trim_pending = 0;
+		trim_memory(a, "after the first probes");
+	}
 	rw_probes_tick(a);
 	rw_reporter_poll_pipes(a);
 	uint64_t now = uv_now(a->loop);
@@ -175,15 +205,21 @@ rw_agent_init(struct rw_agent *a, uv_loop_t *loop, const struct rw_agent_config 
 	uv_signal_start(&a->sigterm, signal_cb, SIGTERM);
 	uv_signal_start(&a->sigint, signal_cb, SIGINT);
 	/* The first probes go out at once; then one per interval. */
-	uv_timer_start(&a->tick, tick_cb, 0, (uint64_t)cfg->probe_interval_ms);
+	if (cfg->memory_trim) {
+		trim_memory(a, "after start-up");
+		a->trim_pending = 1;
+	}
+	uv_timer_start(&a->tick, tick_cb, 0, (uint64_t)a->tick_ms);
 	rw_info("agent",
 		"raywarden-agent %s: %s pod %s/%s, probing %s (raylet :%d%s%s), every %ld ms "
-		"(timeout %ld ms), endpoints on %s:%d, proxy readiness %s%s",
+		"(proxy %ld ms, timeout %ld ms, and at once when a connection hangs up), "
+		"endpoints on %s:%d, proxy readiness %s%s",
 		RW_VERSION, cfg->head ? "head" : "worker", cfg->pod_namespace, cfg->pod_name,
 		cfg->probe_host, cfg->raylet_port, cfg->head ? ", gcs" : "",
 		a->probes[RW_KIND_PROXY].enabled ? ", proxy" : "", cfg->probe_interval_ms,
-		cfg->probe_timeout_ms, cfg->listen_host, rw_httpd_port(a->httpd),
-		rw_proxy_mode_name(cfg->proxy_mode), cfg->controller[0] ? "" : ", standalone");
+		a->probes[RW_KIND_PROXY].period_ms, cfg->probe_timeout_ms, cfg->listen_host,
+		rw_httpd_port(a->httpd), rw_proxy_mode_name(cfg->proxy_mode),
+		cfg->controller[0] ? "" : ", standalone");
 	return 0;
 fail:
 	rw_http_free(a->http, NULL, NULL);

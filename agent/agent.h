@@ -35,7 +35,10 @@ struct rw_agent_probe {
 	uint64_t next_ms; /* loop time of the next start */
 	struct rw_http_call *call;
 	uint64_t started_ms;
+	uint64_t event_ms; /* loop time of the last probe started by a hang-up */
 	/* metrics */
+	unsigned long conn_events;  /* idle connections that hung up */
+	unsigned long event_probes; /* probes started at once because of one */
 	unsigned long results[RW_PROBE_DISABLED + 1];
 	unsigned long lat_bucket[RW_LAT_BUCKETS + 1];
 	double lat_sum_s;
@@ -121,6 +124,7 @@ struct rw_agent {
 	struct rw_httpd *httpd;
 	struct rw_readiness rd;
 	struct rw_agent_probe probes[RW_KIND_COUNT];
+	long tick_ms; /* the shortest probe period */
 
 	/* head: serve applications */
 	struct rw_probe serve_api;
@@ -136,6 +140,7 @@ struct rw_agent {
 	struct rw_job job_scratch[RW_MAX_JOBS];
 	int warned_worker_actions;
 
+	int trim_pending; /* trim memory once every probe has answered */
 	int kick_pending;
 	unsigned long log_lines_state;
 };
@@ -168,6 +173,21 @@ void rw_actions_tick(struct rw_agent *a);
 void rw_actions_serve_seen(struct rw_agent *a);
 void rw_actions_stop(struct rw_agent *a);
 void rw_actions_fini(struct rw_agent *a);
+
+/* memtrim.c */
+struct rw_mem_stats {
+	long rss_kib, anon_kib, file_kib, hwm_kib, pss_kib; /* -1: unknown */
+};
+
+/* This process's RSS (with its anonymous/file split), peak RSS and PSS. */
+int rw_mem_read(struct rw_mem_stats *m);
+
+/*
+ * malloc_trim, then madvise(MADV_PAGEOUT) over every private read-only
+ * file mapping (reclaim, as under memory pressure; never MADV_DONTNEED).
+ * *advised_kib (may be NULL) gets the size advised. 0 or a negative errno.
+ */
+int rw_mem_trim(unsigned long *advised_kib);
 
 /* Upper bounds (seconds) of the probe latency histogram buckets. */
 const double *rw_probe_lat_bounds(void);

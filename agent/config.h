@@ -38,6 +38,7 @@ struct rw_agent_config {
 	int serve_port;
 
 	long probe_interval_ms;
+	long proxy_interval_ms; /* where the proxy gates readiness (if shorter) */
 	long probe_timeout_ms;
 	long serve_status_interval_ms;
 	int failure_threshold;
@@ -47,6 +48,8 @@ struct rw_agent_config {
 	long reconnect_min_ms;
 	long reconnect_max_ms;
 	long resend_ms;
+
+	int memory_trim;
 
 	enum rw_log_format log_format;
 	enum rw_log_level log_level;

@@ -114,6 +114,23 @@ rw_metrics_render(struct rw_agent *a, struct rw_buf *b)
 			      "%lu\n",
 			      n, p->lat_count);
 	}
+	comp_labels(b, "raywarden_agent_probe_hangups_total",
+		    "Idle keep-alive connections to a component that the server closed.",
+		    "counter");
+	for (int k = 0; k < RW_KIND_COUNT; k++)
+		if (a->probes[k].enabled)
+			rw_buf_printf(
+			    b, "raywarden_agent_probe_hangups_total{component=\"%s\"} %lu\n",
+			    rw_probe_kind_name(a->probes[k].kind), a->probes[k].conn_events);
+	comp_labels(b, "raywarden_agent_probe_hangup_probes_total",
+		    "Probes started at once because an idle connection hung up.", "counter");
+	for (int k = 0; k < RW_KIND_COUNT; k++)
+		if (a->probes[k].enabled)
+			rw_buf_printf(b,
+				      "raywarden_agent_probe_hangup_probes_total{component=\"%s\"} "
+				      "%lu\n",
+				      rw_probe_kind_name(a->probes[k].kind),
+				      a->probes[k].event_probes);
 	comp_labels(b, "raywarden_agent_probe_connections_total",
 		    "TCP connections opened for probes and actions (keep-alive reuses them).",
 		    "counter");

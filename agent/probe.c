@@ -3,8 +3,14 @@
  *
  * One probe per component per period and never more than one in flight per
  * component (the timeout is shorter than the period, enforced at config
- * time, and a component still in flight is skipped). Connections are
- * reused by rw_http's keep-alive pool.
+ * time, and a component still in flight is skipped). Every due component
+ * is started in the same tick, so their answers share wake-ups.
+ * Connections are reused by rw_http's keep-alive pool, and watched while
+ * idle: when a Ray process dies the kernel closes its sockets, the idle
+ * connection to it hangs up, and the component is probed again at once
+ * instead of at its next period (at most once per period per component
+ * from such events, so a server that closes every connection cannot make
+ * the agent spin).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -153,6 +159,17 @@ serve_done(struct rw_agent *a, const struct rw_http_resp *resp)
 		rw_actions_serve_seen(a);
 }
 
+/* The component whose probe answers for a connection to p's port. */
+static long
+watch_tag_of(const struct rw_agent *a, enum rw_probe_kind k)
+{
+	/* The serve applications read shares the dashboard with the GCS
+	 * health probe: the dashboard going away is the GCS probe's business. */
+	if (k == RW_KIND_SERVE_API)
+		k = RW_KIND_GCS;
+	return a->probes[k].enabled ? (long)k + 1 : 0;
+}
+
 static void
 start_probe(struct rw_agent *a, struct rw_agent_probe *p, uint64_t now)
 {
@@ -160,6 +177,7 @@ start_probe(struct rw_agent *a, struct rw_agent_probe *p, uint64_t now)
 	memset(&req, 0, sizeof(req));
 	req.method = "GET";
 	req.url = p->url;
+	req.watch_tag = watch_tag_of(a, p->kind);
 	req.timeout_ms = a->cfg.probe_timeout_ms;
 	req.connect_timeout_ms = a->cfg.probe_timeout_ms;
 	if (p->kind == RW_KIND_SERVE_API) {
@@ -178,6 +196,30 @@ start_probe(struct rw_agent *a, struct rw_agent_probe *p, uint64_t now)
 		rw_log(RW_LOG_ERROR, "probe", "cannot start %s probe: %s",
 		       rw_probe_kind_name(p->kind), strerror(-rv));
 	}
+}
+
+/* An idle connection to a component hung up: probe it now. */
+static void
+conn_event(long tag, int err, void *ud)
+{
+	struct rw_agent *a = ud;
+	if (a->stopping || tag < 1 || tag > RW_KIND_COUNT)
+		return;
+	struct rw_agent_probe *p = &a->probes[tag - 1];
+	uint64_t now = uv_now(a->loop);
+	p->conn_events++;
+	rw_log(RW_LOG_DEBUG, "probe", "idle connection to %s ended (%s); probing it now",
+	       rw_probe_kind_name(p->kind), err == 0 ? "closed by the server" : strerror(-err));
+	if (!p->enabled || p->call)
+		return; /* a probe in flight sees the same thing */
+	if (p->event_ms && now - p->event_ms < (uint64_t)p->period_ms) {
+		p->next_ms = now; /* a second event this period: at the next tick */
+		return;
+	}
+	p->event_ms = now;
+	p->event_probes++;
+	p->next_ms = now + (uint64_t)p->period_ms - (uint64_t)(a->tick_ms / 2);
+	start_probe(a, p, now);
 }
 
 int
@@ -201,11 +243,23 @@ rw_probes_init(struct rw_agent *a)
 		p->max_body = k == RW_KIND_SERVE_API ? SERVE_MAX_BODY : HEALTH_MAX_BODY;
 		p->period_ms =
 		    k == RW_KIND_SERVE_API ? c->serve_status_interval_ms : c->probe_interval_ms;
+		/* Where the proxy gates readiness, its polling-only states (draining,
+		 * starting) must be seen sooner than KubeRay's 5 s period allows. */
+		if (k == RW_KIND_PROXY && a->rd.comp[RW_COMP_PROXY].counts &&
+		    c->proxy_interval_ms < p->period_ms)
+			p->period_ms = c->proxy_interval_ms;
 		if (k == RW_KIND_SERVE_API)
 			p->enabled = c->head;
 		else
 			p->enabled = rw_readiness_probed(&a->rd, comp_of(p->kind));
 	}
+	/* One tick for all: the shortest period (the others are multiples at
+	 * the defaults, so every due probe starts in the same tick). */
+	a->tick_ms = c->probe_interval_ms;
+	for (int k = 0; k < RW_KIND_COUNT; k++)
+		if (a->probes[k].enabled && a->probes[k].period_ms < a->tick_ms)
+			a->tick_ms = a->probes[k].period_ms;
+	rw_http_set_watch(a->http, conn_event, a);
 	a->serve_api.state = c->head ? RW_PROBE_UNKNOWN : RW_PROBE_DISABLED;
 	snprintf(a->serve_api.reason, sizeof(a->serve_api.reason), "%s",
 		 c->head ? "not probed yet" : "not probed on this node");
@@ -221,8 +275,8 @@ rw_probes_tick(struct rw_agent *a)
 		if (!p->enabled || p->call || now < p->next_ms)
 			continue;
 		/* Keep the phase: the next start is one period after this one's slot,
-		 * less a little slack for timer jitter. */
-		p->next_ms = now + (uint64_t)p->period_ms - (uint64_t)(p->period_ms / 10);
+		 * less half a tick for timer jitter. */
+		p->next_ms = now + (uint64_t)p->period_ms - (uint64_t)(a->tick_ms / 2);
 		start_probe(a, p, now);
 	}
 	int was_live = a->rd.live;

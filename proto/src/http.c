@@ -7,10 +7,22 @@
  * and body buffer) are kept in a small free pool and reset for reuse.
  *
  * Glue rules (libcurl 7.88 multi-uv pattern, with its known pitfalls fixed):
- * curl's timer callback only arms a uv timer (0 ms becomes 1 ms) and never
- * calls curl_multi_socket_action itself; poll errors are passed on as
+ * curl's timer callback only arms a uv timer (0 ms stays 0: it runs in the
+ * same or the next loop turn without sleeping) and never calls
+ * curl_multi_socket_action itself; poll errors are passed on as
  * CURL_CSELECT_ERR; curl_multi_info_read is drained after every
  * socket_action; a transfer's result is read before the handle is removed.
+ *
+ * Sockets: curl opens and closes its TCP sockets through our open/close
+ * socket callbacks, so each one has one poll context for its whole life
+ * (one uv_poll per fd, closed before the fd). When curl stops polling a
+ * socket (CURL_POLL_REMOVE) the connection sits idle in curl's cache; if
+ * the last request on it carried a watch tag, the context keeps polling
+ * for readability/hang-up, and an event there (the server closed the
+ * connection or sent bytes nobody asked for) is reported once through the
+ * watch callback, after which the socket is left alone until curl reuses
+ * (finds it dead) or closes it. The poll events of a socket only change
+ * when they must: libuv's uv_poll_start costs an epoll_ctl DEL + ADD.
  *
  * User code runs in two places: the done callback (called outside of any
  * curl call) and on_data (called from curl's write callback, inside
@@ -24,7 +36,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <curl/curl.h>
 
@@ -35,6 +49,7 @@
 #define POOL_MAX 16
 #define KEEP_BODY_CAP (64 * 1024) /* pooled body buffers above this are released */
 #define MAX_CONNECTS 32		  /* curl's connection cache size */
+#define KEY_MAX 400		  /* setup key of a plain GET (URL and limits) */
 
 enum call_state {
 	C_FREE,	      /* in the pool */
@@ -48,6 +63,11 @@ struct sock_ctx {
 	uv_poll_t poll;
 	struct rw_http *h;
 	curl_socket_t fd;
+	int owned;  /* opened through open_socket: closed through close_socket */
+	int idle;   /* curl does not poll it: a cached keep-alive connection */
+	int events; /* uv events being polled; 0 = stopped */
+	int fired;  /* the watch reported it; not polled until curl reuses it */
+	long tag;   /* watch tag of the last request on it */
 	struct sock_ctx *prev, *next;
 };
 
@@ -62,6 +82,9 @@ struct rw_http_call {
 	int overflow; /* body exceeded max_body */
 	int aborted;  /* on_data returned non-zero */
 	int fail_err; /* for C_DEFER_FAIL */
+	long watch_tag;
+	int setup_kept; /* its easy handle is still set up for `key` */
+	char key[KEY_MAX];
 	rw_http_done_cb done;
 	void *ud;
 	rw_http_data_cb on_data;
@@ -84,6 +107,9 @@ struct rw_http {
 	struct sock_ctx *socks;
 	int inflight;
 	unsigned long connects;
+	rw_http_watch_cb watch_cb;
+	void *watch_ud;
+	unsigned long watch_events;
 	int in_curl;
 	int closing;
 	int torn_down;
@@ -151,6 +177,7 @@ sock_closed(uv_handle_t *hd)
 	handle_closed(h);
 }
 
+/* Stop polling and release the context; the fd itself is left open. */
 static void
 sock_close(struct sock_ctx *s)
 {
@@ -162,8 +189,40 @@ sock_close(struct sock_ctx *s)
 	if (s->next)
 		s->next->prev = s->prev;
 	s->prev = s->next = NULL;
+	/* uv_poll_stop removes the fd from epoll at once (before any close). */
 	uv_poll_stop(&s->poll);
 	uv_close((uv_handle_t *)&s->poll, sock_closed);
+}
+
+static struct sock_ctx *
+sock_find(struct rw_http *h, curl_socket_t fd)
+{
+	for (struct sock_ctx *s = h->socks; s; s = s->next)
+		if (s->fd == fd)
+			return s;
+	return NULL;
+}
+
+static struct sock_ctx *
+sock_new(struct rw_http *h, curl_socket_t fd, int owned)
+{
+	struct sock_ctx *s = calloc(1, sizeof(*s));
+	if (!s)
+		return NULL;
+	if (uv_poll_init_socket(h->loop, &s->poll, fd) != 0) {
+		free(s);
+		return NULL;
+	}
+	s->h = h;
+	s->fd = fd;
+	s->owned = owned;
+	s->poll.data = s;
+	h->open_handles++;
+	s->next = h->socks;
+	if (h->socks)
+		h->socks->prev = s;
+	h->socks = s;
+	return s;
 }
 
 /* ---- call records ---- */
@@ -200,14 +259,41 @@ call_recycle(struct rw_http_call *c)
 	h->npool++;
 }
 
-static struct rw_http_call *
-call_get(struct rw_http *h)
+/*
+ * A plain GET (no headers, body, credentials, TLS settings or streaming)
+ * is described completely by its key; an easy handle set up for the same
+ * key is reused as it is (repeated probes skip curl_easy_reset and every
+ * setopt). Returns 0 when req has a key.
+ */
+static int
+req_key(const struct rw_http_req *req, char *key, size_t len)
 {
-	struct rw_http_call *c = h->pool;
+	if ((req->method && strcmp(req->method, "GET") != 0) || req->headers || req->body ||
+	    req->bearer_token || req->ca_file || req->client_cert || req->client_key ||
+	    req->insecure || req->http2 || req->low_speed_time_s || req->on_data)
+		return -1;
+	int n = snprintf(key, len, "%ld %ld %zu %ld %s", req->timeout_ms, req->connect_timeout_ms,
+			 req->max_body, req->watch_tag, req->url);
+	return n > 0 && (size_t)n < len ? 0 : -1;
+}
+
+static struct rw_http_call *
+call_get(struct rw_http *h, const char *key)
+{
+	struct rw_http_call *c = NULL;
+	if (key)
+		for (c = h->pool; c; c = c->next)
+			if (c->setup_kept && strcmp(c->key, key) == 0)
+				break;
+	if (!c)
+		c = h->pool;
 	if (c) {
 		list_unlink(c);
 		h->npool--;
-		curl_easy_reset(c->easy);
+		if (!key || !c->setup_kept || strcmp(c->key, key) != 0) {
+			curl_easy_reset(c->easy);
+			c->setup_kept = 0;
+		}
 	} else {
 		c = calloc(1, sizeof(*c));
 		if (!c)
@@ -296,42 +382,96 @@ header_cb(char *p, size_t size, size_t n, void *ud)
 
 static void poll_cb(uv_poll_t *p, int status, int events);
 
+/* Poll for ev (0: stop); a no-op when nothing changes. */
+static int
+sock_poll(struct sock_ctx *s, int ev)
+{
+	if (ev == s->events)
+		return 0;
+	s->events = 0;
+	if (ev == 0)
+		return uv_poll_stop(&s->poll);
+	int rv = uv_poll_start(&s->poll, ev, poll_cb);
+	if (rv == 0)
+		s->events = ev;
+	return rv;
+}
+
+/* The events an idle connection is watched for. */
+#define IDLE_EVENTS (UV_READABLE | UV_DISCONNECT)
+
 static int
 sock_cb(CURL *e, curl_socket_t fd, int what, void *userp, void *sockp)
 {
 	struct rw_http *h = userp;
 	struct sock_ctx *s = sockp;
-	(void)e;
+	if (!s)
+		s = sock_find(h, fd);
 	if (what == CURL_POLL_REMOVE) {
-		if (s)
+		if (!s)
+			return 0;
+		if (!s->owned) {
 			sock_close(s);
+			return 0;
+		}
+		/* A cached keep-alive connection (or about to be closed by curl). */
+		s->idle = 1;
+		sock_poll(s, s->tag && h->watch_cb && !s->fired ? IDLE_EVENTS : 0);
 		return 0;
 	}
 	if (!s) {
-		s = calloc(1, sizeof(*s));
+		s = sock_new(h, fd, 0);
 		if (!s)
 			return -1;
-		if (uv_poll_init_socket(h->loop, &s->poll, fd) != 0) {
-			free(s);
-			return -1;
-		}
-		s->h = h;
-		s->fd = fd;
-		s->poll.data = s;
-		h->open_handles++;
-		s->next = h->socks;
-		if (h->socks)
-			h->socks->prev = s;
-		h->socks = s;
-		curl_multi_assign(h->multi, fd, s);
 	}
+	if (!sockp)
+		curl_multi_assign(h->multi, fd, s);
+	char *priv = NULL;
+	curl_easy_getinfo(e, CURLINFO_PRIVATE, &priv);
+	const struct rw_http_call *c = (const struct rw_http_call *)(void *)priv;
+	s->tag = c ? c->watch_tag : 0;
+	s->idle = 0;
+	s->fired = 0;
+	/* Reading also watches for hang-up: the same events as when idle, so
+	 * a connection going idle or being reused costs no epoll_ctl. */
 	int ev = 0;
 	if (what & CURL_POLL_IN)
-		ev |= UV_READABLE;
+		ev |= IDLE_EVENTS;
 	if (what & CURL_POLL_OUT)
 		ev |= UV_WRITABLE;
-	uv_poll_start(&s->poll, ev, poll_cb);
-	return 0;
+	return sock_poll(s, ev) == 0 ? 0 : -1;
+}
+
+/* CURLOPT_OPENSOCKETFUNCTION: every socket curl opens gets its context now. */
+static curl_socket_t
+open_socket(void *clientp, curlsocktype purpose, struct curl_sockaddr *addr)
+{
+	struct rw_http *h = clientp;
+	(void)purpose;
+	curl_socket_t fd = socket(addr->family, addr->socktype | SOCK_CLOEXEC, addr->protocol);
+	if (fd == CURL_SOCKET_BAD)
+		return CURL_SOCKET_BAD;
+	/* A context left on this fd number belongs to a socket closed behind our
+	 * back (never expected): drop it so one fd never has two poll handles. */
+	struct sock_ctx *old = sock_find(h, fd);
+	if (old)
+		sock_close(old);
+	if (!sock_new(h, fd, 1)) {
+		close(fd);
+		return CURL_SOCKET_BAD;
+	}
+	return fd;
+}
+
+/* CURLOPT_CLOSESOCKETFUNCTION: release the poll handle, then the fd. */
+static int
+close_socket(void *clientp, curl_socket_t fd)
+{
+	struct rw_http *h = clientp;
+	struct sock_ctx *s = sock_find(h, fd);
+	if (s)
+		sock_close(s);
+	return close(fd);
 }
 
 static void on_timeout(uv_timer_t *t);
@@ -343,10 +483,11 @@ timer_func(CURLM *m, long ms, void *userp)
 	(void)m;
 	if (h->torn_down)
 		return 0;
+	/* 0 ms: run from the loop without sleeping (never from in here). */
 	if (ms < 0)
 		uv_timer_stop(&h->timer);
 	else
-		uv_timer_start(&h->timer, on_timeout, ms > 0 ? (uint64_t)ms : 1, 0);
+		uv_timer_start(&h->timer, on_timeout, (uint64_t)ms, 0);
 	return 0;
 }
 
@@ -456,15 +597,44 @@ socket_action(struct rw_http *h, curl_socket_t fd, int flags)
 	check_multi_info(h);
 }
 
+/* An event on an idle watched connection: report it once. */
+static void
+idle_event(struct sock_ctx *s, int status)
+{
+	struct rw_http *h = s->h;
+	int err = status;
+	if (s->fired)
+		return;
+	s->fired = 1;
+	/* Level-triggered: stop before the callback so EOF cannot spin. */
+	sock_poll(s, 0);
+	if (status == 0) {
+		char b;
+		ssize_t n = recv(s->fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+		err = n == 0 ? 0 : n > 0 ? -EPROTO : -errno;
+		if (err == -EAGAIN || err == -EWOULDBLOCK)
+			err = 0; /* hang-up reported without a readable EOF */
+	}
+	if (!h->watch_cb || !s->tag)
+		return;
+	h->watch_events++;
+	/* Nothing of s is used after this: the callback may free the client. */
+	h->watch_cb(s->tag, err, h->watch_ud);
+}
+
 static void
 poll_cb(uv_poll_t *p, int status, int events)
 {
 	struct sock_ctx *s = p->data;
 	int flags = 0;
+	if (s->idle) {
+		idle_event(s, status);
+		return;
+	}
 	if (status < 0)
 		flags = CURL_CSELECT_ERR;
 	else {
-		if (events & UV_READABLE)
+		if (events & (UV_READABLE | UV_DISCONNECT))
 			flags |= CURL_CSELECT_IN;
 		if (events & UV_WRITABLE)
 			flags |= CURL_CSELECT_OUT;
@@ -604,6 +774,10 @@ setup_easy(struct rw_http_call *c, const struct rw_http_req *req)
 	SET(CURLOPT_WRITEDATA, (void *)c);
 	SET(CURLOPT_HEADERFUNCTION, header_cb);
 	SET(CURLOPT_HEADERDATA, (void *)c);
+	SET(CURLOPT_OPENSOCKETFUNCTION, open_socket);
+	SET(CURLOPT_OPENSOCKETDATA, (void *)c->h);
+	SET(CURLOPT_CLOSESOCKETFUNCTION, close_socket);
+	SET(CURLOPT_CLOSESOCKETDATA, (void *)c->h);
 	SET(CURLOPT_HTTP_VERSION,
 	    req->http2 ? (long)CURL_HTTP_VERSION_2TLS : (long)CURL_HTTP_VERSION_1_1);
 	if (req->timeout_ms > 0)
@@ -687,13 +861,22 @@ rw_http_start(struct rw_http *h, const struct rw_http_req *req, rw_http_done_cb 
 		return -EINVAL;
 	if (h->closing)
 		return -ECANCELED;
-	c = call_get(h);
+	char key[KEY_MAX];
+	int keyed = req_key(req, key, sizeof(key)) == 0;
+	c = call_get(h, keyed ? key : NULL);
 	if (!c)
 		return -ENOMEM;
 	c->done = done;
 	c->ud = ud;
 	c->on_data = req->on_data;
-	CURLcode rc = setup_easy(c, req);
+	c->watch_tag = req->watch_tag;
+	CURLcode rc = CURLE_OK;
+	if (!c->setup_kept) {
+		rc = setup_easy(c, req);
+		c->setup_kept = keyed && rc == CURLE_OK;
+		if (c->setup_kept)
+			memcpy(c->key, key, strlen(key) + 1);
+	}
 	if (rc != CURLE_OK) {
 		if (!c->errbuf[0])
 			snprintf(c->errbuf, sizeof(c->errbuf), "%s", curl_easy_strerror(rc));
@@ -745,6 +928,26 @@ rw_http_cancel(struct rw_http_call *c)
 		c->in_multi = 0;
 	}
 	call_recycle(c);
+}
+
+void
+rw_http_set_watch(struct rw_http *h, rw_http_watch_cb cb, void *ud)
+{
+	if (!h)
+		return;
+	h->watch_cb = cb;
+	h->watch_ud = ud;
+	if (cb)
+		return;
+	for (struct sock_ctx *s = h->socks; s; s = s->next)
+		if (s->idle)
+			sock_poll(s, 0);
+}
+
+unsigned long
+rw_http_watch_events(const struct rw_http *h)
+{
+	return h ? h->watch_events : 0;
 }
 
 int

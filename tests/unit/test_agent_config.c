@@ -36,8 +36,9 @@ test_defaults(void)
 	CHECK_EQ_INT(c.raylet_port, 52365);
 	CHECK_EQ_INT(c.dashboard_port, 8265);
 	CHECK_EQ_INT(c.serve_port, 8000);
-	CHECK_EQ_INT(c.probe_interval_ms, 250);
-	CHECK(c.probe_timeout_ms < c.probe_interval_ms);
+	CHECK_EQ_INT(c.probe_interval_ms, 2000);
+	CHECK_EQ_INT(c.proxy_interval_ms, 400);
+	CHECK(c.probe_timeout_ms < c.proxy_interval_ms);
 	CHECK_EQ_INT(c.liveness_grace_s, 600);
 	CHECK_EQ_INT(c.head, 0);
 	CHECK_EQ_STR(c.probe_host, "127.0.0.1");
@@ -57,6 +58,7 @@ test_env_and_flags(void)
 			     "RAYWARDEN_PROXY_READINESS=ignore",
 			     "RAYWARDEN_PROBE_INTERVAL_MS=500",
 			     "RAYWARDEN_PROBE_TIMEOUT_MS=400",
+			     "RAYWARDEN_PROXY_INTERVAL_MS=500",
 			     "RAYWARDEN_CONTROLLER=tcp://127.0.0.1:8478",
 			     "RAYWARDEN_KEY_FILE=/etc/rw/key",
 			     "RAYWARDEN_LOG_FORMAT=json",
@@ -87,7 +89,8 @@ static const struct bad bads[] = {
     {NULL, "--port=70000", "65535"},
     {NULL, "--port=12x", "integer"},
     {NULL, "--port=", "integer"},
-    {"RAYWARDEN_PROBE_TIMEOUT_MS=250", NULL, "shorter"},
+    {"RAYWARDEN_PROBE_TIMEOUT_MS=400", NULL, "shorter"},
+    {"RAYWARDEN_PROBE_TIMEOUT_MS=450", "--proxy-interval-ms=450", "proxy interval"},
     {NULL, "--probe-timeout-ms=900", "shorter"},
     {"RAYWARDEN_NODE_TYPE=master", NULL, "head|worker"},
     {"RAYWARDEN_PROXY_READINESS=maybe", NULL, "auto|required|ignore"},

@@ -51,7 +51,18 @@ struct rw_http_req {
 	int http2;		 /* allow HTTP/2 (TLS) */
 	long low_speed_time_s;	 /* abort a stream idle this long; 0 = off */
 	rw_http_data_cb on_data; /* stream the body instead of collecting it */
+	long watch_tag;		 /* non-zero: watch the connection while it is idle
+				    (see rw_http_set_watch) */
 };
+
+/*
+ * Called when an idle kept-alive connection last used by a request with a
+ * watch tag ends: err is 0 when the peer closed it (EOF), -ECONNRESET or
+ * another negative errno on a socket error, -EPROTO when unexpected bytes
+ * arrived. Called from the loop, outside of any curl call; it may start,
+ * cancel or free.
+ */
+typedef void (*rw_http_watch_cb)(long tag, int err, void *ud);
 
 /* Create a client on loop. Returns 0 or a negative errno. */
 int rw_http_new(uv_loop_t *loop, struct rw_http **out);
@@ -71,6 +82,19 @@ int rw_http_start(struct rw_http *h, const struct rw_http_req *req, rw_http_done
 
 /* Abort a call in flight; its done callback will not be called. */
 void rw_http_cancel(struct rw_http_call *call);
+
+/*
+ * Watch idle connections: every connection that served a request with a
+ * non-zero watch_tag stays polled while it sits idle in the connection
+ * cache; when the server closes it (a dying process's sockets are closed
+ * by the kernel at once), cb runs once with the tag. A connection reused by
+ * a later request takes that request's tag; a connection curl closes
+ * itself is never reported. cb NULL turns reporting off.
+ */
+void rw_http_set_watch(struct rw_http *h, rw_http_watch_cb cb, void *ud);
+
+/* Number of idle connections reported through the watch callback so far. */
+unsigned long rw_http_watch_events(const struct rw_http *h);
 
 /* Number of calls in flight. */
 int rw_http_inflight(const struct rw_http *h);

@@ -19,7 +19,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from . import common
 
-FAULT_MODES = ("kill", "hang", "slow", "garbage", "garbage_huge", "restore")
+FAULT_MODES = ("kill", "hang", "slow", "garbage", "garbage_huge", "drain", "restore")
 
 
 class Request:
@@ -115,6 +115,30 @@ class _Server(ThreadingHTTPServer):
     def handle_error(self, request, client_address):
         # Connections torn down by a kill or by the client are routine.
         pass
+
+
+def close_now(srv):
+    """Stop a socketserver's listener and drop its connections without waiting for its thread."""
+    try:
+        # On Linux a shut-down listening socket stops listening: connects are refused.
+        srv.socket.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
+    close_connections(srv)
+
+
+def close_connections(srv):
+    with srv.sock_lock:
+        socks = list(srv.open_sockets)
+    for s in socks:
+        try:
+            s.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        try:
+            s.close()
+        except OSError:
+            pass
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -256,7 +280,14 @@ class HttpComponent:
             self.thread.start()
 
     def stop(self):
-        """Kill: the listener and every open connection go away (port refuses)."""
+        """Kill: the listener and every open connection go away (port refuses).
+
+        In the order a dying process's sockets go: the listener stops at once
+        (new connections are refused), then every established connection is
+        closed (clients see FIN/RST at once, idle keep-alive ones included),
+        and only then is the serving thread joined (which can take its poll
+        interval).
+        """
         with self.lock:
             if not self.running:
                 return
@@ -265,19 +296,10 @@ class HttpComponent:
             self.server = None
         with self.fault.changed:
             self.fault.changed.notify_all()
+        close_now(srv)
         srv.shutdown()
         srv.server_close()
-        with srv.sock_lock:
-            socks = list(srv.open_sockets)
-        for s in socks:
-            try:
-                s.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-            try:
-                s.close()
-            except OSError:
-                pass
+        close_connections(srv)
 
     def describe(self):
         d = {"up": self.running, "port": self.port}

@@ -275,7 +275,18 @@ class Node:
             else:
                 self.worker.comp.fault.set(mode, delay_ms, size)
             return
+        if mode == "drain" and comp != "proxy":
+            raise ValueError("mode drain applies to the proxy only")
         if comp == "proxy":
+            if mode == "drain":
+                # Serve's ProxyActor.update_draining(True) on this node: /-/healthz
+                # and /-/routes answer 503 "This node is being drained." until restore.
+                if self.proxy.comp is None or not self.proxy.comp.running:
+                    raise ValueError("no running proxy on this node")
+                self.proxy.drain_fault = True
+                return
+            if mode == "restore":
+                self.proxy.drain_fault = False
             if mode == "kill":
                 self.proxy.kill()
             elif self.proxy.comp is not None:

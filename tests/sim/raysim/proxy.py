@@ -83,6 +83,7 @@ class ProxyRuntime:
         self.comp = None
         self.generation = None
         self.draining = False
+        self.drain_fault = False  # fault "drain": Serve's update_draining(True) by hand
         self.populated = False
         self.routes = {}
         self.ongoing = 0
@@ -126,10 +127,11 @@ class ProxyRuntime:
         up = self.comp is not None and self.comp.running
         ok = up and self.comp.fault.mode not in ("hang",)
         return {"generation": self.generation, "up": up, "ok": ok, "ongoing": self.ongoing,
-                "draining": self.draining}
+                "draining": self.draining or self.drain_fault}
 
     def describe(self):
-        d = {"generation": self.generation, "draining": self.draining, "route_table_populated": self.populated,
+        d = {"generation": self.generation, "draining": self.draining or self.drain_fault,
+             "drain_fault": self.drain_fault, "route_table_populated": self.populated,
              "routes": self.routes, "ongoing": self.ongoing}
         d.update(self.comp.describe() if self.comp is not None else {"up": False})
         return d
@@ -137,7 +139,7 @@ class ProxyRuntime:
     # ---- request handling
     def _ready(self):
         # ProxyRouter.ready_for_traffic + draining check (ray-apis.md 2.1).
-        if self.draining:
+        if self.draining or self.drain_fault:
             return "This node is being drained."
         if not self.populated:
             return "Route table is not populated yet."
