@@ -47,7 +47,9 @@ struct rw_hub_opts {
  *
  * on_report: a FRESH report changed something (rw_report_equal() says it
  *   differs from the previous one, or the pod is new, or it was stale).
- *   old is the previous report or NULL for a pod seen the first time.
+ *   old is the previous report, or NULL for a pod seen the first time or a
+ *   new incarnation (same name, new UID). When a stale pod's agent resends
+ *   its last report, on_report runs with old == now: it is back, unchanged.
  * on_stale: the pod has not reported for stale_after_ms; last is its last
  *   report. The pod stays in the table (its replay guard must outlive the
  *   replay window) and counts as disconnected until it reports again.
