@@ -615,6 +615,11 @@ idle_event(struct sock_ctx *s, int status)
 		if (err == -EAGAIN || err == -EWOULDBLOCK)
 			err = 0; /* hang-up reported without a readable EOF */
 	}
+	/* The connection is of no further use: the peer closed it, or bytes
+	 * nobody asked for would be parsed as the next answer (curl only finds
+	 * a connection dead at EOF). Shutting it down makes curl discard it
+	 * instead of reusing it; curl still closes the fd. */
+	shutdown(s->fd, SHUT_RDWR);
 	if (!h->watch_cb || !s->tag)
 		return;
 	h->watch_events++;

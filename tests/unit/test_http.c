@@ -382,6 +382,8 @@ enum raw_mode {
 	RAW_SILENT, /* accept, read, never answer */
 	RAW_STREAM, /* chunked answer in several writes, spaced by a timer */
 	RAW_NOLEN,  /* big answer without Content-Length, then close */
+	RAW_KEEP,   /* "hello" to every request, connection kept open */
+	RAW_CLOSE,  /* "hello" with Connection: close, socket left open */
 };
 
 struct raw_conn {
@@ -399,6 +401,7 @@ struct raw_srv {
 	enum raw_mode mode;
 	int port;
 	int accepted;
+	int requests;
 	int conns_open;
 	struct raw_conn *conns[64];
 	int nconns;
@@ -500,6 +503,15 @@ raw_read(uv_stream_t *st, ssize_t n, const uv_buf_t *b)
 	(void)b;
 	if (n < 0) {
 		raw_conn_close(c);
+		return;
+	}
+	if (n > 0 && (c->srv->mode == RAW_KEEP || c->srv->mode == RAW_CLOSE)) {
+		c->srv->requests++;
+		const char *ans = c->srv->mode == RAW_KEEP
+				      ? "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello"
+				      : "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nConnection: "
+					"close\r\n\r\nhello";
+		raw_send(c, ans, strlen(ans));
 		return;
 	}
 	if (n == 0 || c->got_req)
@@ -1016,6 +1028,233 @@ t_env_proxy_ignored(void)
 	check_loop_empty();
 }
 
+/* ---- idle connection watch ---- */
+
+struct watch_rec {
+	int fired;
+	int calls;
+	long tag;
+	int err;
+};
+
+static void
+on_watch(long tag, int err, void *ud)
+{
+	struct watch_rec *w = ud;
+	w->fired = 1;
+	w->calls++;
+	w->tag = tag;
+	w->err = err;
+}
+
+/* Run the loop for ms (nothing to wait for). */
+static void
+run_for(long ms)
+{
+	int never = 0;
+	run_until(&never, ms);
+}
+
+static void
+t_watch_server_close(void)
+{
+	struct raw_srv r;
+	struct rw_http *h = NULL;
+	struct watch_rec w = {0, 0, 0, 0};
+	CHECK_EQ_INT(raw_start(&r, RAW_KEEP), 0);
+	CHECK_EQ_INT(rw_http_new(&loop, &h), 0);
+	rw_http_set_watch(h, on_watch, &w);
+	char url[128];
+	struct result res;
+	url_of(url, sizeof(url), r.port, "/x");
+	struct rw_http_req req = {.url = url, .timeout_ms = 2000, .watch_tag = 7};
+	do_req(h, &req, &res, 5000);
+	CHECK_EQ_INT(res.status, 200);
+	CHECK_EQ_STR(res.body, "hello");
+	/* Idle and open: nothing to report. */
+	run_for(100);
+	CHECK_EQ_INT(w.calls, 0);
+	/* The server closes the idle connection: reported at once, with the tag. */
+	double t0 = now_ms();
+	raw_conn_close(r.conns[0]);
+	CHECK(run_until(&w.fired, 2000));
+	CHECK(now_ms() - t0 < 500);
+	CHECK_EQ_INT(w.calls, 1);
+	CHECK_EQ_INT(w.tag, 7);
+	CHECK_EQ_INT(w.err, 0);
+	CHECK_EQ_INT((int)rw_http_watch_events(h), 1);
+	/* Once, not once per loop turn (EOF stays readable). */
+	run_for(100);
+	CHECK_EQ_INT(w.calls, 1);
+	/* The next request finds it dead and connects again; curl closing the
+	 * dead connection is not reported. */
+	do_req(h, &req, &res, 5000);
+	CHECK_EQ_INT(res.status, 200);
+	CHECK_EQ_INT(r.accepted, 2);
+	CHECK_EQ_INT((int)rw_http_connects(h), 2);
+	CHECK_EQ_INT(w.calls, 1);
+	/* Bytes nobody asked for on an idle connection: -EPROTO. */
+	w.fired = 0;
+	CHECK(r.conns[1] != NULL);
+	if (r.conns[1])
+		raw_send(r.conns[1], "junk", 4);
+	CHECK(run_until(&w.fired, 2000));
+	CHECK_EQ_INT(w.calls, 2);
+	CHECK_EQ_INT(w.err, -EPROTO);
+	/* A request without a tag leaves its connection unwatched. */
+	req.watch_tag = 0;
+	do_req(h, &req, &res, 5000);
+	CHECK_EQ_INT(res.status, 200);
+	CHECK_EQ_INT(r.accepted, 3);
+	CHECK(r.conns[2] != NULL);
+	if (r.conns[2])
+		raw_conn_close(r.conns[2]);
+	run_for(200);
+	CHECK_EQ_INT(w.calls, 2);
+	close_both(h, NULL);
+	raw_stop(&r);
+	check_loop_empty();
+}
+
+static void
+t_watch_reuse(void)
+{
+	struct raw_srv r;
+	struct rw_http *h = NULL;
+	struct watch_rec w = {0, 0, 0, 0};
+	CHECK_EQ_INT(raw_start(&r, RAW_KEEP), 0);
+	CHECK_EQ_INT(rw_http_new(&loop, &h), 0);
+	rw_http_set_watch(h, on_watch, &w);
+	char url[128];
+	struct result res;
+	url_of(url, sizeof(url), r.port, "/x");
+	struct rw_http_req req = {.url = url, .timeout_ms = 2000, .watch_tag = 3};
+	/* curl reuses the watched connection: polling goes back to curl and
+	 * returns to the watch after each answer, with nothing reported. */
+	for (int i = 0; i < 5; i++) {
+		if (i == 4)
+			req.watch_tag = 4; /* the last request's tag is the one reported */
+		do_req(h, &req, &res, 5000);
+		CHECK_EQ_INT(res.status, 200);
+		CHECK_EQ_STR(res.body, "hello");
+		run_for(20);
+	}
+	CHECK_EQ_INT(r.accepted, 1);
+	CHECK_EQ_INT(r.requests, 5);
+	CHECK_EQ_INT((int)rw_http_connects(h), 1);
+	CHECK_EQ_INT(w.calls, 0);
+	raw_conn_close(r.conns[0]);
+	CHECK(run_until(&w.fired, 2000));
+	CHECK_EQ_INT(w.calls, 1);
+	CHECK_EQ_INT(w.tag, 4);
+	/* Reporting turned off: a later hang-up is not reported. */
+	do_req(h, &req, &res, 5000);
+	CHECK_EQ_INT(res.status, 200);
+	rw_http_set_watch(h, NULL, NULL);
+	CHECK(r.conns[1] != NULL);
+	if (r.conns[1])
+		raw_conn_close(r.conns[1]);
+	run_for(200);
+	CHECK_EQ_INT(w.calls, 1);
+	close_both(h, NULL);
+	raw_stop(&r);
+	check_loop_empty();
+}
+
+static void
+t_watch_curl_closes(void)
+{
+	struct raw_srv r;
+	struct rw_http *h = NULL;
+	struct watch_rec w = {0, 0, 0, 0};
+	char url[128];
+	struct result res;
+	/* "Connection: close": curl closes the socket itself; never reported,
+	 * also not when the server's end goes away afterwards. */
+	CHECK_EQ_INT(raw_start(&r, RAW_CLOSE), 0);
+	CHECK_EQ_INT(rw_http_new(&loop, &h), 0);
+	rw_http_set_watch(h, on_watch, &w);
+	url_of(url, sizeof(url), r.port, "/x");
+	struct rw_http_req req = {.url = url, .timeout_ms = 2000, .watch_tag = 9};
+	for (int i = 0; i < 3; i++) {
+		do_req(h, &req, &res, 5000);
+		CHECK_EQ_INT(res.status, 200);
+	}
+	CHECK_EQ_INT(r.accepted, 3);
+	run_for(100);
+	for (int i = 0; i < r.nconns; i++)
+		if (r.conns[i])
+			raw_conn_close(r.conns[i]);
+	run_for(100);
+	CHECK_EQ_INT(w.calls, 0);
+	close_both(h, NULL);
+	raw_stop(&r);
+	check_loop_empty();
+
+	/* A watched idle connection when the client is freed: curl closes it
+	 * (through the close-socket callback), nothing is reported, every
+	 * handle is released. */
+	CHECK_EQ_INT(raw_start(&r, RAW_KEEP), 0);
+	h = NULL;
+	CHECK_EQ_INT(rw_http_new(&loop, &h), 0);
+	rw_http_set_watch(h, on_watch, &w);
+	url_of(url, sizeof(url), r.port, "/x");
+	req.url = url;
+	do_req(h, &req, &res, 5000);
+	CHECK_EQ_INT(res.status, 200);
+	close_both(h, NULL);
+	CHECK_EQ_INT(w.calls, 0);
+	raw_stop(&r);
+	check_loop_empty();
+}
+
+/* The watch callback may start a request at once (the agent re-probes). */
+struct reprobe {
+	struct rw_http *h;
+	struct rw_http_req req;
+	struct result res;
+	int started;
+};
+
+static void
+on_watch_reprobe(long tag, int err, void *ud)
+{
+	struct reprobe *rp = ud;
+	(void)tag;
+	(void)err;
+	memset(&rp->res, 0, sizeof(rp->res));
+	rp->started = rw_http_start(rp->h, &rp->req, on_done, &rp->res, NULL) == 0;
+}
+
+static void
+t_watch_reprobe_from_callback(void)
+{
+	struct raw_srv r;
+	struct reprobe rp;
+	memset(&rp, 0, sizeof(rp));
+	CHECK_EQ_INT(raw_start(&r, RAW_KEEP), 0);
+	CHECK_EQ_INT(rw_http_new(&loop, &rp.h), 0);
+	rw_http_set_watch(rp.h, on_watch_reprobe, &rp);
+	char url[128];
+	url_of(url, sizeof(url), r.port, "/x");
+	rp.req = (struct rw_http_req){.url = url, .timeout_ms = 2000, .watch_tag = 1};
+	do_req(rp.h, &rp.req, &rp.res, 5000);
+	CHECK_EQ_INT(rp.res.status, 200);
+	/* A normal keep-alive close by the server costs exactly one new probe. */
+	rp.res.done = 0;
+	raw_conn_close(r.conns[0]);
+	CHECK(run_until(&rp.res.done, 2000));
+	CHECK_EQ_INT(rp.started, 1);
+	CHECK_EQ_INT(rp.res.status, 200);
+	CHECK_EQ_INT(r.requests, 2);
+	CHECK_EQ_INT(r.accepted, 2);
+	run_for(100);
+	CHECK_EQ_INT(r.requests, 2);
+	close_both(rp.h, NULL);
+	raw_stop(&r);
+	check_loop_empty();
+}
+
 int
 main(void)
 {
@@ -1035,6 +1274,10 @@ main(void)
 	    {"start and cancel from on_data", t_calls_from_on_data},
 	    {"stalled stream", t_stream_stall},
 	    {"proxy environment ignored", t_env_proxy_ignored},
+	    {"idle watch: server closes, unexpected bytes, untagged", t_watch_server_close},
+	    {"idle watch: curl reuses the connection", t_watch_reuse},
+	    {"idle watch: curl closes the connection", t_watch_curl_closes},
+	    {"idle watch: re-probe from the callback", t_watch_reprobe_from_callback},
 	    {NULL, NULL},
 	};
 	uv_loop_init(&loop);
