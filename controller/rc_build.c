@@ -2411,6 +2411,8 @@ rw_rc_spec_hash(const struct rw_rc_node *spec, char out[33])
 			rw_rc_del(g, "minReplicas");
 			rw_rc_del(g, "maxReplicas");
 			rw_rc_del(rw_rc_get(g, "scaleStrategy"), "workersToDelete");
+			if (rw_rc_get(g, "scaleStrategy") && rw_rc_get(g, "scaleStrategy")->n == 0)
+				rw_rc_del(g, "scaleStrategy"); /* Go always writes the struct */
 			rw_rc_del(rw_rc_path(g, "template.spec"), "tolerations");
 			rw_rc_del(rw_rc_path(g, "template.spec"), "schedulingGates");
 		}

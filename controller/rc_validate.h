@@ -1,0 +1,33 @@
+/*
+ * rc_validate.h - RayCluster validation with KubeRay's messages
+ * (utils/validation.go: ValidateRayClusterStatus, ValidateRayClusterMetadata,
+ * ValidateRayClusterSpec, ValidateRayClusterUpgradeOptions) and feature gates
+ * at KubeRay's defaults. An invalid cluster gets a Warning Event with the
+ * reason below and is not reconciled further; nothing is created for it.
+ */
+#ifndef RW_RC_VALIDATE_H
+#define RW_RC_VALIDATE_H
+
+#include "rc_build.h"
+
+#define RW_RC_MAX_VERR 4
+
+struct rw_rc_verr {
+	const char *reason; /* InvalidRayClusterStatus / InvalidRayClusterMetadata /
+			       InvalidRayClusterSpec */
+	char msg[768];
+};
+
+/* At most one error per validator, in KubeRay's order (status, metadata, spec, upgrade). */
+struct rw_rc_verrs {
+	int n;
+	struct rw_rc_verr e[RW_RC_MAX_VERR];
+};
+
+/* Validate c; returns the number of errors (0 = valid). */
+int rw_rc_validate(const struct rw_rc_cluster *c, struct rw_rc_verrs *out);
+
+/* k8s IsDNS1035Label; on failure writes Go's error list text ("[...]") to msg. */
+bool rw_rc_dns1035(const char *s, char *msg, size_t msglen);
+
+#endif

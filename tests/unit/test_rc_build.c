@@ -1,0 +1,1144 @@
+/*
+ * test_rc_build.c - the RayCluster builders against KubeRay's own test
+ * expectations (shared/reference/kuberay.md section 6: pod_test.go,
+ * service_test.go, util_test.go), plus the agent sidecar, GCS fault
+ * tolerance, names and the spec hash.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "rc_build.h"
+#include "rc_dom.h"
+#include "rwtest.h"
+
+/* A RayCluster in the shape of pod_test.go's fixture (cluster raycluster-sample, ns default). */
+static const char *const base_cluster =
+    "{\"apiVersion\":\"ray.io/v1\",\"kind\":\"RayCluster\","
+    "\"metadata\":{\"name\":\"raycluster-sample\",\"namespace\":\"default\",\"uid\":\"uid-1\"},"
+    "\"spec\":{\"rayVersion\":\"2.52.0\",\"headGroupSpec\":{\"rayStartParams\":{},"
+    "\"template\":{\"spec\":{\"containers\":[{\"name\":\"ray-head\",\"image\":\"rayproject/ray\","
+    "\"resources\":{\"limits\":{\"cpu\":\"1\",\"memory\":\"1Gi\"},\"requests\":{\"cpu\":\"1\","
+    "\"memory\":\"1Gi\"}},\"env\":[{\"name\":\"TEST_ENV_NAME\",\"value\":\"TEST_ENV_VALUE\"}]}]}}},"
+    "\"workerGroupSpecs\":[{\"groupName\":\"small-group\",\"replicas\":3,\"minReplicas\":0,"
+    "\"maxReplicas\":10000,\"numOfHosts\":1,\"rayStartParams\":{\"port\":\"6379\"},"
+    "\"template\":{\"spec\":{\"containers\":[{\"name\":\"ray-worker\",\"image\":\"rayproject/ray\","
+    "\"resources\":{\"limits\":{\"cpu\":\"1\",\"memory\":\"1Gi\",\"nvidia.com/gpu\":\"3\"},"
+    "\"requests\":{\"cpu\":\"1\",\"memory\":\"1Gi\"}},\"env\":[{\"name\":\"TEST_ENV_NAME\","
+    "\"value\":\"TEST_ENV_VALUE\"}]}]}}}]}}";
+
+static struct rw_rc_cluster *
+cluster_from(const char *json)
+{
+	struct rw_rc_cluster *c = NULL;
+	char err[256] = "";
+	int rv = rw_rc_cluster_parse(json, strlen(json), &c, err, sizeof(err));
+	if (rv)
+		fprintf(stderr, "  cluster parse: %d %s\n", rv, err);
+	CHECK_EQ_INT(rv, 0);
+	return c;
+}
+
+/* Apply an edit to the base cluster: path to an object, key, JSON value. */
+struct edit {
+	const char *path; /* dotted object path, "" = root; "G" = first worker group */
+	const char *key;
+	const char *json;
+};
+
+static struct rw_rc_cluster *
+cluster_with(const struct edit *edits, size_t n)
+{
+	struct rw_rc_node *root = NULL, *v;
+	struct rw_buf b;
+	struct rw_rc_cluster *c;
+	CHECK_EQ_INT(rw_rc_parse(base_cluster, strlen(base_cluster), &root, NULL, 0), 0);
+	for (size_t i = 0; i < n; i++) {
+		struct rw_rc_node *at = root;
+		const char *p = edits[i].path;
+		if (strncmp(p, "G", 1) == 0) {
+			at = rw_rc_at(rw_rc_path(root, "spec.workerGroupSpecs"), 0);
+			p = p[1] == '.' ? p + 2 : p + 1;
+		}
+		if (*p)
+			at = rw_rc_path(at, p);
+		CHECK(at != NULL);
+		if (!edits[i].json) {
+			rw_rc_del(at, edits[i].key);
+			continue;
+		}
+		CHECK_EQ_INT(rw_rc_parse(edits[i].json, strlen(edits[i].json), &v, NULL, 0), 0);
+		CHECK_EQ_INT(rw_rc_set(at, edits[i].key, v), 0);
+	}
+	rw_buf_init(&b, 1 << 20);
+	CHECK_EQ_INT(rw_rc_dump(root, &b), 0);
+	c = cluster_from(b.data);
+	rw_buf_fini(&b);
+	rw_rc_free(root);
+	return c;
+}
+
+static struct rw_rc_opts
+kuberay_opts(void)
+{
+	struct rw_rc_opts o;
+	rw_rc_opts_default(&o);
+	o.agent = false;
+	o.probes = RW_RC_PROBE_KUBERAY;
+	o.version = "nightly";
+	return o;
+}
+
+static struct rw_rc_node *
+head_pod(const struct rw_rc_cluster *c, const struct rw_rc_opts *o)
+{
+	struct rw_buf b;
+	struct rw_rc_node *n = NULL;
+	rw_buf_init(&b, 1 << 22);
+	CHECK_EQ_INT(rw_rc_build_head_pod(c, o, &b), 0);
+	if (b.data)
+		CHECK_EQ_INT(rw_rc_parse(b.data, b.len, &n, NULL, 0), 0);
+	rw_buf_fini(&b);
+	return n;
+}
+
+static struct rw_rc_node *
+worker_pod(const struct rw_rc_cluster *c, const struct rw_rc_opts *o)
+{
+	struct rw_buf b;
+	struct rw_rc_node *n = NULL;
+	struct rw_rc_slot slot = {0, NULL, 0};
+	rw_buf_init(&b, 1 << 22);
+	CHECK_EQ_INT(rw_rc_build_worker_pod(c, o, 0, &slot, &b), 0);
+	if (b.data)
+		CHECK_EQ_INT(rw_rc_parse(b.data, b.len, &n, NULL, 0), 0);
+	rw_buf_fini(&b);
+	return n;
+}
+
+static struct rw_rc_node *
+container(const struct rw_rc_node *pod, const char *name)
+{
+	struct rw_rc_node *cs = rw_rc_path(pod, "spec.containers");
+	for (int i = 0; cs && i < cs->n; i++)
+		if (name ? rw_rc_gets(cs->kids[i], "name") &&
+			       strcmp(rw_rc_gets(cs->kids[i], "name"), name) == 0
+			 : i == 0)
+			return cs->kids[i];
+	return NULL;
+}
+
+static const char *
+env(const struct rw_rc_node *c, const char *name)
+{
+	struct rw_rc_node *e = rw_rc_get(c, "env");
+	for (int i = 0; e && i < e->n; i++)
+		if (rw_rc_gets(e->kids[i], "name") &&
+		    strcmp(rw_rc_gets(e->kids[i], "name"), name) == 0) {
+			const char *v = rw_rc_gets(e->kids[i], "value");
+			return v ? v : "";
+		}
+	return NULL;
+}
+
+/* Env names in order, joined with ','. */
+static void
+env_names(const struct rw_rc_node *c, char *out, size_t n)
+{
+	struct rw_rc_node *e = rw_rc_get(c, "env");
+	size_t used = 0;
+	out[0] = '\0';
+	for (int i = 0; e && i < e->n && used < n; i++)
+		used += (size_t)snprintf(out + used, n - used, "%s%s", i ? "," : "",
+					 rw_rc_gets(e->kids[i], "name"));
+}
+
+static int
+cmp_tok(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Same whitespace-separated tokens, in any order (KubeRay's tests split and sort). */
+static int
+same_tokens(const char *a, const char *b)
+{
+	char *x = strdup(a), *y = strdup(b);
+	char *ta[128], *tb[128];
+	int na = 0, nb = 0, same;
+	for (char *s = strtok(x, " "); s && na < 128; s = strtok(NULL, " "))
+		ta[na++] = s;
+	for (char *s = strtok(y, " "); s && nb < 128; s = strtok(NULL, " "))
+		tb[nb++] = s;
+	qsort(ta, (size_t)na, sizeof(char *), cmp_tok);
+	qsort(tb, (size_t)nb, sizeof(char *), cmp_tok);
+	same = na == nb;
+	for (int i = 0; same && i < na; i++)
+		same = strcmp(ta[i], tb[i]) == 0;
+	if (!same)
+		fprintf(stderr, "  tokens differ:\n    %s\n    %s\n", a, b);
+	free(x);
+	free(y);
+	return same;
+}
+
+static const char *
+arg0(const struct rw_rc_node *c)
+{
+	return rw_rc_str(rw_rc_at(rw_rc_get(c, "args"), 0));
+}
+
+/* 1. TestBuildPod: head and worker env. */
+static void
+t_build_pod_env(void)
+{
+	struct rw_rc_cluster *c = cluster_from(base_cluster);
+	struct rw_rc_opts o = kuberay_opts();
+	struct rw_rc_node *h = head_pod(c, &o), *w = worker_pod(c, &o);
+	struct rw_rc_node *hc = container(h, NULL), *wc = container(w, NULL);
+	char names[1024];
+
+	CHECK_EQ_STR(env(hc, "RAY_ADDRESS"), "127.0.0.1:6379");
+	CHECK_EQ_STR(env(hc, "RAY_USAGE_STATS_EXTRA_TAGS"),
+		     "kuberay_version=nightly;kuberay_crd=RayCluster");
+	CHECK_EQ_STR(env(hc, "RAY_DASHBOARD_ENABLE_K8S_DISK_USAGE"), "1");
+	CHECK_EQ_STR(rw_rc_gets(rw_rc_path(h, "metadata.labels"), "ray.io/group"), "headgroup");
+	CHECK_EQ_STR(env(wc, "RAY_ADDRESS"),
+		     "raycluster-sample-head-svc.default.svc.cluster.local:6379");
+	CHECK_EQ_STR(env(wc, "FQ_RAY_IP"), "raycluster-sample-head-svc.default.svc.cluster.local");
+	CHECK_EQ_STR(env(wc, "RAY_IP"), "raycluster-sample-head-svc");
+	CHECK(env(wc, "RAY_USAGE_STATS_EXTRA_TAGS") == NULL);
+	/* The order setContainerEnvVars appends in. */
+	env_names(hc, names, sizeof(names));
+	CHECK_EQ_STR(names, "TEST_ENV_NAME,RAY_CLUSTER_NAME,RAY_CLUSTER_NAMESPACE,"
+			    "RAY_CLOUD_INSTANCE_ID,RAY_NODE_TYPE_NAME,KUBERAY_GEN_RAY_START_CMD,"
+			    "RAY_PORT,RAY_ADDRESS,RAY_USAGE_STATS_KUBERAY_IN_USE,"
+			    "RAY_USAGE_STATS_EXTRA_TAGS,RAY_DASHBOARD_ENABLE_K8S_DISK_USAGE");
+	env_names(wc, names, sizeof(names));
+	CHECK_EQ_STR(names, "TEST_ENV_NAME,FQ_RAY_IP,RAY_IP,RAY_CLUSTER_NAME,"
+			    "RAY_CLUSTER_NAMESPACE,RAY_CLOUD_INSTANCE_ID,RAY_NODE_TYPE_NAME,"
+			    "KUBERAY_GEN_RAY_START_CMD,RAY_PORT,RAY_ADDRESS,"
+			    "RAY_USAGE_STATS_KUBERAY_IN_USE,RAY_DASHBOARD_ENABLE_K8S_DISK_USAGE");
+	/* Labels and owner. */
+	CHECK_EQ_STR(rw_rc_gets(rw_rc_path(w, "metadata.labels"), "ray.io/identifier"),
+		     "raycluster-sample-worker");
+	CHECK_EQ_STR(rw_rc_gets(rw_rc_path(w, "metadata"), "generateName"),
+		     "raycluster-sample-small-group-worker-");
+	CHECK_EQ_STR(rw_rc_gets(rw_rc_path(h, "metadata"), "generateName"),
+		     "raycluster-sample-head-");
+	struct rw_rc_node *ref = rw_rc_at(rw_rc_path(h, "metadata.ownerReferences"), 0);
+	CHECK(rw_rc_true(rw_rc_get(ref, "controller")));
+	CHECK(rw_rc_true(rw_rc_get(ref, "blockOwnerDeletion")));
+	CHECK_EQ_STR(rw_rc_gets(ref, "uid"), "uid-1");
+	CHECK_EQ_STR(rw_rc_gets(rw_rc_path(h, "metadata.annotations"), "ray.io/ft-enabled"),
+		     "false");
+	rw_rc_free(h);
+	rw_rc_free(w);
+	rw_rc_cluster_free(c);
+}
+
+/* 2 and 3. TestBuildPod worker args/volumes; TestBuildPod_WithUlimitOverride head args. */
+static void
+t_build_pod_command(void)
+{
+	struct rw_rc_cluster *c = cluster_from(base_cluster);
+	struct rw_rc_opts o = kuberay_opts();
+	struct rw_rc_node *h = head_pod(c, &o), *w = worker_pod(c, &o);
+	struct rw_rc_node *wc = container(w, NULL), *vols, *m;
+
+	CHECK(same_tokens(arg0(wc),
+			  "ulimit -n ${RAY_START_ULIMIT_OPEN_FILES:-65536}; ray start --block "
+			  "--dashboard-agent-listen-port=52365 --memory=1073741824 --num-cpus=1 "
+			  "--num-gpus=3 --address=raycluster-sample-head-svc.default.svc.cluster."
+			  "local:6379 --port=6379 --metrics-export-port=8080"));
+	/* Byte for byte: sorted flags, each " --k=v ". */
+	CHECK_EQ_STR(arg0(wc),
+		     "ulimit -n ${RAY_START_ULIMIT_OPEN_FILES:-65536}; ray start  "
+		     "--address=raycluster-sample-head-svc.default.svc.cluster.local:6379 "
+		     " --block  --dashboard-agent-listen-port=52365  --memory=1073741824  "
+		     "--metrics-export-port=8080  --num-cpus=1  --num-gpus=3  --port=6379 ");
+	CHECK_EQ_STR(env(wc, "KUBERAY_GEN_RAY_START_CMD"), strstr(arg0(wc), "ray start"));
+	struct rw_rc_node *cmd = rw_rc_get(wc, "command");
+	CHECK_EQ_INT(cmd ? cmd->n : 0, 3);
+	CHECK_EQ_STR(rw_rc_str(rw_rc_at(cmd, 0)), "/bin/bash");
+	CHECK_EQ_STR(rw_rc_str(rw_rc_at(cmd, 1)), "-c");
+	CHECK_EQ_STR(rw_rc_str(rw_rc_at(cmd, 2)), "--");
+	vols = rw_rc_path(w, "spec.volumes");
+	CHECK_EQ_INT(vols ? vols->n : 0, 1);
+	CHECK_EQ_STR(rw_rc_gets(rw_rc_at(vols, 0), "name"), "shared-mem");
+	CHECK_EQ_STR(rw_rc_gets(rw_rc_path(rw_rc_at(vols, 0), "emptyDir"), "medium"), "Memory");
+	CHECK_EQ_STR(rw_rc_gets(rw_rc_path(rw_rc_at(vols, 0), "emptyDir"), "sizeLimit"), "1Gi");
+	m = rw_rc_at(rw_rc_get(wc, "volumeMounts"), 0);
+	CHECK_EQ_STR(rw_rc_gets(m, "mountPath"), "/dev/shm");
+	CHECK_EQ_STR(rw_rc_gets(m, "name"), "shared-mem");
+	CHECK(
+	    same_tokens(arg0(container(h, NULL)),
+			"ulimit -n ${RAY_START_ULIMIT_OPEN_FILES:-65536}; ray start --head --block "
+			"--dashboard-agent-listen-port=52365 --memory=1073741824 --num-cpus=1 "
+			"--metrics-export-port=8080 --dashboard-host=0.0.0.0"));
+	rw_rc_free(h);
+	rw_rc_free(w);
+	rw_rc_cluster_free(c);
+
+	/* The overwrite annotation keeps the user's command; login shell; user command first. */
+	struct edit ed[] = {{"", "metadata",
+			     "{\"name\":\"raycluster-sample\",\"namespace\":"
+			     "\"default\",\"uid\":\"uid-1\",\"annotations\":{\"ray."
+			     "io/overwrite-container-cmd\":\"true\"}}"}};
+	c = cluster_with(ed, 1);
+	h = head_pod(c, &o);
+	CHECK(rw_rc_get(container(h, NULL), "args") == NULL);
+	CHECK(env(container(h, NULL), "KUBERAY_GEN_RAY_START_CMD") != NULL);
+	CHECK_EQ_STR(
+	    rw_rc_gets(rw_rc_path(h, "metadata.annotations"), "ray.io/overwrite-container-cmd"),
+	    "true");
+	rw_rc_free(h);
+	rw_rc_cluster_free(c);
+
+	struct rw_rc_node *hc0;
+	struct rw_rc_cluster *c2;
+	struct rw_rc_node *root = NULL;
+	CHECK_EQ_INT(rw_rc_parse(base_cluster, strlen(base_cluster), &root, NULL, 0), 0);
+	hc0 = rw_rc_at(rw_rc_path(root, "spec.headGroupSpec.template.spec.containers"), 0);
+	rw_rc_parse("[\"echo\",\"hi\"]", 13, &cmd, NULL, 0);
+	rw_rc_set(hc0, "command", cmd);
+	struct rw_buf b;
+	rw_buf_init(&b, 1 << 20);
+	rw_rc_dump(root, &b);
+	c2 = cluster_from(b.data);
+	o.login_shell = true;
+	h = head_pod(c2, &o);
+	CHECK_EQ_STR(rw_rc_str(rw_rc_at(rw_rc_get(container(h, NULL), "command"), 1)), "-lc");
+	CHECK(
+	    strncmp(
+		arg0(container(h, NULL)),
+		" echo  hi  && ulimit -n ${RAY_START_ULIMIT_OPEN_FILES:-65536}; ray start --head ",
+		80) == 0);
+	rw_rc_free(h);
+	rw_rc_cluster_free(c2);
+	rw_buf_fini(&b);
+	rw_rc_free(root);
+}
+
+/* 4. The autoscaler container and the head volumes. */
+static void
+t_autoscaler(void)
+{
+	struct edit ed[] = {{"spec", "enableInTreeAutoscaling", "true"}};
+	struct rw_rc_cluster *c = cluster_with(ed, 1);
+	struct rw_rc_opts o = kuberay_opts();
+	struct rw_rc_node *h = head_pod(c, &o), *a = container(h, "autoscaler"), *vols;
+	char names[512];
+	struct rw_buf b;
+
+	CHECK(a != NULL);
+	CHECK_EQ_STR(rw_rc_gets(a, "image"), "rayproject/ray");
+	CHECK_EQ_STR(rw_rc_gets(a, "imagePullPolicy"), "IfNotPresent");
+	env_names(a, names, sizeof(names));
+	CHECK_EQ_STR(names, "RAY_CLUSTER_NAME,RAY_CLUSTER_NAMESPACE,RAY_HEAD_POD_NAME,"
+			    "KUBERAY_CRD_VER,KUBERAY_GEN_AUTOSCALER_START_CMD");
+	CHECK_EQ_STR(env(a, "KUBERAY_CRD_VER"), "v1");
+	CHECK_EQ_STR(arg0(a), "ray kuberay-autoscaler --cluster-name $(RAY_CLUSTER_NAME) "
+			      "--cluster-namespace $(RAY_CLUSTER_NAMESPACE)");
+	CHECK_EQ_STR(rw_rc_gets(rw_rc_path(a, "resources.limits"), "cpu"), "500m");
+	CHECK_EQ_STR(rw_rc_gets(rw_rc_path(a, "resources.requests"), "memory"), "512Mi");
+	CHECK_EQ_STR(rw_rc_gets(rw_rc_at(rw_rc_get(a, "volumeMounts"), 0), "mountPath"),
+		     "/tmp/ray");
+	CHECK_EQ_STR(rw_rc_gets(rw_rc_at(rw_rc_get(a, "volumeMounts"), 0), "name"), "ray-logs");
+	vols = rw_rc_path(h, "spec.volumes");
+	CHECK_EQ_INT(vols ? vols->n : 0, 2);
+	CHECK_EQ_STR(rw_rc_gets(rw_rc_at(vols, 0), "name"), "shared-mem");
+	CHECK_EQ_STR(rw_rc_gets(rw_rc_at(vols, 1), "name"), "ray-logs");
+	CHECK_EQ_STR(rw_rc_gets(rw_rc_path(h, "spec"), "serviceAccountName"), "raycluster-sample");
+	CHECK(strstr(arg0(container(h, NULL)), " --no-monitor ") != NULL);
+	rw_buf_init(&b, 1 << 20);
+	CHECK_EQ_INT(rw_rc_build_role(c, &b), 0);
+	CHECK(strstr(b.data, "\"pods/resize\"") != NULL);
+	rw_buf_reset(&b);
+	CHECK_EQ_INT(rw_rc_build_role_binding(c, &b), 0);
+	CHECK(strstr(b.data, "\"subjects\":[{\"kind\":\"ServiceAccount\",\"name\":"
+			     "\"raycluster-sample\",\"namespace\":\"default\"}]") != NULL);
+	rw_buf_fini(&b);
+	rw_rc_free(h);
+	rw_rc_cluster_free(c);
+
+	/* v2: env on the Ray container and restartPolicy Never on head and workers. */
+	struct edit ed2[] = {{"spec", "enableInTreeAutoscaling", "true"},
+			     {"spec", "autoscalerOptions", "{\"version\":\"v2\"}"}};
+	c = cluster_with(ed2, 2);
+	h = head_pod(c, &o);
+	struct rw_rc_node *w = worker_pod(c, &o);
+	CHECK_EQ_STR(env(container(h, NULL), "RAY_enable_autoscaler_v2"), "true");
+	CHECK_EQ_STR(rw_rc_gets(rw_rc_get(h, "spec"), "restartPolicy"), "Never");
+	CHECK_EQ_STR(rw_rc_gets(rw_rc_get(w, "spec"), "restartPolicy"), "Never");
+	rw_rc_free(h);
+	rw_rc_free(w);
+	rw_rc_cluster_free(c);
+}
+
+/* 5. GCS fault tolerance: options and legacy annotation. */
+static void
+t_gcs_ft(void)
+{
+	struct rw_rc_opts o = kuberay_opts();
+	struct edit ed[] = {{"spec", "gcsFaultToleranceOptions",
+			     "{\"redisAddress\":\"redis:6379\",\"redisPassword\":{\"value\":"
+			     "\"5241590000000000\"}}"}};
+	struct rw_rc_cluster *c = cluster_with(ed, 1);
+	struct rw_rc_node *h = head_pod(c, &o), *w = worker_pod(c, &o);
+	struct rw_rc_node *hc = container(h, NULL), *wc = container(w, NULL);
+	struct rw_rc_node *an = rw_rc_path(h, "metadata.annotations");
+
+	CHECK_EQ_STR(rw_rc_gets(an, "ray.io/ft-enabled"), "true");
+	CHECK_EQ_STR(rw_rc_gets(an, "ray.io/external-storage-namespace"), "uid-1");
+	CHECK_EQ_STR(env(hc, "RAY_external_storage_namespace"), "uid-1");
+	CHECK_EQ_STR(env(hc, "RAY_REDIS_ADDRESS"), "redis:6379");
+	CHECK_EQ_STR(env(hc, "REDIS_PASSWORD"), "5241590000000000");
+	CHECK(env(hc, "RAY_gcs_rpc_server_reconnect_timeout_s") == NULL);
+	CHECK(strstr(arg0(hc), " --redis-password=$REDIS_PASSWORD ") != NULL);
+	CHECK_EQ_STR(env(wc, "RAY_gcs_rpc_server_reconnect_timeout_s"), "600");
+	CHECK(env(wc, "RAY_REDIS_ADDRESS") == NULL);
+	CHECK(env(wc, "REDIS_PASSWORD") == NULL);
+	CHECK(rw_rc_gets(rw_rc_path(w, "metadata.annotations"), "ray.io/ft-enabled") == NULL);
+	rw_rc_free(h);
+	rw_rc_free(w);
+	rw_rc_cluster_free(c);
+
+	/* valueFrom kept; explicit storage namespace; worker timeout set by the user. */
+	struct edit ed2[] = {
+	    {"spec", "gcsFaultToleranceOptions",
+	     "{\"redisAddress\":\"redis:6379\",\"externalStorageNamespace\":\"my-ns\","
+	     "\"redisPassword\":{\"valueFrom\":{\"secretKeyRef\":{\"name\":\"s\",\"key\":\"k\"}}},"
+	     "\"redisUsername\":{\"value\":\"u\"}}"},
+	};
+	c = cluster_with(ed2, 1);
+	h = head_pod(c, &o);
+	hc = container(h, NULL);
+	CHECK_EQ_STR(env(hc, "RAY_external_storage_namespace"), "my-ns");
+	CHECK_EQ_STR(env(hc, "REDIS_USERNAME"), "u");
+	CHECK(strstr(arg0(hc), " --redis-username=$REDIS_USERNAME ") != NULL);
+	struct rw_rc_node *e = rw_rc_get(hc, "env");
+	int found = 0;
+	for (int i = 0; e && i < e->n; i++)
+		if (strcmp(rw_rc_gets(e->kids[i], "name"), "REDIS_PASSWORD") == 0) {
+			found = 1;
+			CHECK_EQ_STR(
+			    rw_rc_gets(rw_rc_path(e->kids[i], "valueFrom.secretKeyRef"), "name"),
+			    "s");
+			CHECK(rw_rc_get(e->kids[i], "value") == NULL);
+		}
+	CHECK(found);
+	rw_rc_free(h);
+	rw_rc_cluster_free(c);
+
+	/* Legacy annotation, storage namespace from the annotation, password param. */
+	struct edit ed3[] = {
+	    {"", "metadata",
+	     "{\"name\":\"raycluster-sample\",\"namespace\":\"default\",\"uid\":\"uid-1\","
+	     "\"annotations\":{\"ray.io/ft-enabled\":\"true\",\"ray.io/external-storage-"
+	     "namespace\":\"legacy-ns\"}}"},
+	    {"spec.headGroupSpec", "rayStartParams", "{\"redis-password\":\"pw\"}"},
+	};
+	c = cluster_with(ed3, 2);
+	h = head_pod(c, &o);
+	w = worker_pod(c, &o);
+	hc = container(h, NULL);
+	CHECK_EQ_STR(env(hc, "RAY_external_storage_namespace"), "legacy-ns");
+	CHECK_EQ_STR(env(hc, "REDIS_PASSWORD"), "pw");
+	CHECK(env(hc, "RAY_REDIS_ADDRESS") == NULL);
+	CHECK_EQ_STR(env(container(w, NULL), "RAY_gcs_rpc_server_reconnect_timeout_s"), "600");
+	rw_rc_free(h);
+	rw_rc_free(w);
+	rw_rc_cluster_free(c);
+
+	/* A user-set reconnect timeout on the worker is kept. */
+	struct edit ed4[] = {
+	    {"spec", "gcsFaultToleranceOptions", "{\"redisAddress\":\"redis:6379\"}"},
+	    {"G.template.spec", "containers",
+	     "[{\"name\":\"w\",\"image\":\"i\",\"env\":[{\"name\":"
+	     "\"RAY_gcs_rpc_server_reconnect_timeout_s\",\"value\":\"60\"}]}]"},
+	};
+	c = cluster_with(ed4, 2);
+	w = worker_pod(c, &o);
+	CHECK_EQ_STR(env(container(w, NULL), "RAY_gcs_rpc_server_reconnect_timeout_s"), "60");
+	rw_rc_free(w);
+	rw_rc_cluster_free(c);
+}
+
+static struct rw_rc_node *
+probe(const struct rw_rc_node *c, const char *which)
+{
+	return rw_rc_get(c, which);
+}
+
+static const char *
+probe_cmd(const struct rw_rc_node *p)
+{
+	return rw_rc_str(rw_rc_at(rw_rc_path(p, "exec.command"), 2));
+}
+
+static int64_t
+probe_int(const struct rw_rc_node *p, const char *k)
+{
+	int64_t v = -1;
+	rw_rc_int(rw_rc_get(p, k), &v);
+	return v;
+}
+
+/* 6. TestInitLivenessAndReadinessProbe (agent injection off). */
+static void
+t_probes_kuberay(void)
+{
+	struct rw_rc_opts o = kuberay_opts();
+	struct rw_rc_cluster *c = cluster_from(base_cluster);
+	struct rw_rc_node *h = head_pod(c, &o), *w = worker_pod(c, &o);
+	struct rw_rc_node *hr = probe(container(h, NULL), "readinessProbe");
+	struct rw_rc_node *hl = probe(container(h, NULL), "livenessProbe");
+	struct rw_rc_node *wr = probe(container(w, NULL), "readinessProbe");
+	struct rw_rc_node *wl = probe(container(w, NULL), "livenessProbe");
+	static const char raylet[] =
+	    "wget --tries 1 -T 2 -q -O- http://localhost:52365/api/local_raylet_healthz | grep "
+	    "success";
+	static const char gcs[] =
+	    "wget --tries 1 -T 10 -q -O- http://localhost:8265/api/gcs_healthz "
+	    "| grep success";
+	char both[512];
+
+	snprintf(both, sizeof(both), "%s && %s", raylet, gcs);
+	CHECK_EQ_STR(probe_cmd(hr), both);
+	CHECK_EQ_STR(probe_cmd(hl), both);
+	CHECK_EQ_STR(probe_cmd(wr), raylet);
+	CHECK_EQ_STR(probe_cmd(wl), raylet);
+	CHECK_EQ_INT(probe_int(hr, "timeoutSeconds"), 5);
+	CHECK_EQ_INT(probe_int(hl, "timeoutSeconds"), 5);
+	CHECK_EQ_INT(probe_int(wr, "timeoutSeconds"), 2);
+	CHECK_EQ_INT(probe_int(wl, "timeoutSeconds"), 2);
+	CHECK_EQ_INT(probe_int(hr, "initialDelaySeconds"), 10);
+	CHECK_EQ_INT(probe_int(hl, "initialDelaySeconds"), 30);
+	CHECK_EQ_INT(probe_int(hr, "failureThreshold"), 10);
+	CHECK_EQ_INT(probe_int(hl, "failureThreshold"), 120);
+	CHECK_EQ_INT(probe_int(wr, "periodSeconds"), 5);
+	CHECK_EQ_STR(rw_rc_gets(rw_rc_get(h, "metadata"), "generateName"),
+		     "raycluster-sample-head-");
+	rw_rc_free(h);
+	rw_rc_free(w);
+	rw_rc_cluster_free(c);
+
+	/* Custom ports from rayStartParams; RayService worker readiness gets the proxy check. */
+	struct edit ed[] = {
+	    {"", "metadata",
+	     "{\"name\":\"raycluster-sample\",\"namespace\":\"default\",\"uid\":\"uid-1\","
+	     "\"labels\":{\"ray.io/originated-from-crd\":\"RayService\"}}"},
+	    {"spec.headGroupSpec", "rayStartParams",
+	     "{\"dashboard-agent-listen-port\":\"8888\",\"dashboard-port\":\"9999\"}"},
+	    {"G", "rayStartParams", "{\"dashboard-agent-listen-port\":\"8888\"}"},
+	};
+	c = cluster_with(ed, 3);
+	h = head_pod(c, &o);
+	w = worker_pod(c, &o);
+	CHECK(strstr(probe_cmd(probe(container(h, NULL), "readinessProbe")),
+		     "localhost:8888/api/local_raylet_healthz") != NULL);
+	CHECK(strstr(probe_cmd(probe(container(h, NULL), "readinessProbe")),
+		     "localhost:9999/api/gcs_healthz") != NULL);
+	CHECK(strstr(probe_cmd(probe(container(h, NULL), "readinessProbe")), "-/healthz") == NULL);
+	wr = probe(container(w, NULL), "readinessProbe");
+	CHECK_EQ_STR(
+	    probe_cmd(wr),
+	    "wget --tries 1 -T 2 -q -O- http://localhost:8888/api/local_raylet_healthz | "
+	    "grep success && wget --tries 1 -T 10 -q -O- http://localhost:8000/-/healthz | "
+	    "grep success");
+	CHECK_EQ_INT(probe_int(wr, "failureThreshold"), 1);
+	CHECK(strstr(probe_cmd(probe(container(w, NULL), "livenessProbe")), "-/healthz") == NULL);
+	CHECK_EQ_STR(rw_rc_gets(rw_rc_path(w, "metadata.labels"), "ray.io/serve"), "true");
+	CHECK_EQ_STR(rw_rc_gets(rw_rc_path(h, "metadata.labels"), "ray.io/serve"), "false");
+	CHECK_EQ_STR(env(container(h, NULL), "RAY_USAGE_STATS_EXTRA_TAGS"),
+		     "kuberay_version=nightly;kuberay_crd=RayService");
+	CHECK_EQ_STR(env(container(w, NULL), "RAY_timeout_ms_task_wait_for_death_info"), "0");
+	CHECK_EQ_STR(env(container(w, NULL), "RAY_gcs_server_request_timeout_seconds"), "5");
+	CHECK_EQ_STR(env(container(w, NULL), "RAY_SERVE_KV_TIMEOUT_S"), "5");
+	rw_rc_free(h);
+	rw_rc_free(w);
+	rw_rc_cluster_free(c);
+
+	/* rayVersion 2.53.0: httpGet /api/healthz on the agent port; RayService worker readiness
+	 * stays exec. */
+	struct edit ed2[] = {
+	    {"", "metadata",
+	     "{\"name\":\"raycluster-sample\",\"namespace\":\"default\",\"uid\":\"uid-1\","
+	     "\"labels\":{\"ray.io/originated-from-crd\":\"RayService\"}}"},
+	    {"spec", "rayVersion", "\"2.53.0\""},
+	};
+	c = cluster_with(ed2, 2);
+	h = head_pod(c, &o);
+	w = worker_pod(c, &o);
+	hr = probe(container(h, NULL), "readinessProbe");
+	CHECK_EQ_STR(rw_rc_gets(rw_rc_get(hr, "httpGet"), "path"), "/api/healthz");
+	CHECK_EQ_INT(probe_int(rw_rc_get(hr, "httpGet"), "port"), 52365);
+	CHECK(rw_rc_get(hr, "exec") == NULL);
+	CHECK_EQ_STR(rw_rc_gets(rw_rc_path(container(w, NULL), "livenessProbe.httpGet"), "path"),
+		     "/api/healthz");
+	CHECK(probe_cmd(probe(container(w, NULL), "readinessProbe")) != NULL);
+	CHECK(rw_rc_path(container(w, NULL), "readinessProbe.httpGet") == NULL);
+	rw_rc_free(h);
+	rw_rc_free(w);
+	rw_rc_cluster_free(c);
+
+	/* User probes are left alone; ENABLE_PROBES_INJECTION=false adds none. */
+	struct rw_rc_node *root = NULL;
+	rw_rc_parse(base_cluster, strlen(base_cluster), &root, NULL, 0);
+	struct rw_rc_node *hc0 =
+	    rw_rc_at(rw_rc_path(root, "spec.headGroupSpec.template.spec.containers"), 0);
+	struct rw_rc_node *up = NULL;
+	rw_rc_parse("{\"httpGet\":{\"path\":\"/custom\",\"port\":1}}", 39, &up, NULL, 0);
+	rw_rc_set(hc0, "readinessProbe", up);
+	struct rw_buf b;
+	rw_buf_init(&b, 1 << 20);
+	rw_rc_dump(root, &b);
+	c = cluster_from(b.data);
+	h = head_pod(c, &o);
+	CHECK_EQ_STR(rw_rc_gets(rw_rc_path(container(h, NULL), "readinessProbe.httpGet"), "path"),
+		     "/custom");
+	CHECK(probe_cmd(probe(container(h, NULL), "livenessProbe")) != NULL);
+	rw_rc_free(h);
+	o.probes_injection = false;
+	h = head_pod(c, &o);
+	CHECK(rw_rc_get(container(h, NULL), "livenessProbe") == NULL);
+	rw_rc_free(h);
+	rw_rc_cluster_free(c);
+	rw_buf_fini(&b);
+	rw_rc_free(root);
+
+	CHECK(rw_rc_unified_health_check("2.53.0"));
+	CHECK(rw_rc_unified_health_check("v2.53"));
+	CHECK(rw_rc_unified_health_check("3.0.0"));
+	CHECK(rw_rc_unified_health_check("2.100.1rc1"));
+	CHECK(!rw_rc_unified_health_check("2.52.0"));
+	CHECK(!rw_rc_unified_health_check(""));
+	CHECK(!rw_rc_unified_health_check("nightly"));
+	CHECK(!rw_rc_unified_health_check("2"));
+	CHECK(!rw_rc_unified_health_check("02.53.0"));
+}
+
+/* The agent sidecar: container, env, key volume, probes, readiness gate. */
+static void
+t_agent(void)
+{
+	struct rw_rc_opts o;
+	struct rw_rc_cluster *c = cluster_from(base_cluster);
+	struct rw_rc_node *h, *w, *a, *r, *l;
+	char names[1024];
+
+	rw_rc_opts_default(&o);
+	o.controller_addr = "tcp://raywarden-controller.raywarden-system.svc:8478";
+	h = head_pod(c, &o);
+	w = worker_pod(c, &o);
+	a = container(h, RW_RC_AGENT_CONTAINER);
+	CHECK(a != NULL);
+	env_names(a, names, sizeof(names));
+	CHECK_EQ_STR(names,
+		     "RAYWARDEN_POD_NAME,RAYWARDEN_POD_NAMESPACE,RAYWARDEN_POD_UID,"
+		     "RAYWARDEN_POD_IP,RAYWARDEN_CLUSTER,RAYWARDEN_GROUP,RAYWARDEN_NODE_TYPE,"
+		     "RAYWARDEN_RAYSERVICE,RAYWARDEN_PROXY_READINESS,RAYWARDEN_CONTROLLER,"
+		     "RAYWARDEN_KEY_FILE,RAYWARDEN_PORT,RAYWARDEN_RAYLET_PORT,"
+		     "RAYWARDEN_DASHBOARD_PORT,RAYWARDEN_SERVE_PORT,RAYWARDEN_LIVENESS_GRACE_S");
+	CHECK_EQ_STR(env(a, "RAYWARDEN_NODE_TYPE"), "head");
+	CHECK_EQ_STR(env(container(w, RW_RC_AGENT_CONTAINER), "RAYWARDEN_NODE_TYPE"), "worker");
+	CHECK_EQ_STR(env(a, "RAYWARDEN_KEY_FILE"), "/etc/raywarden/key/key");
+	CHECK_EQ_STR(env(a, "RAYWARDEN_CONTROLLER"), o.controller_addr);
+	CHECK_EQ_STR(rw_rc_gets(a, "image"), RW_RC_DEFAULT_AGENT_IMAGE);
+	CHECK_EQ_STR(rw_rc_gets(rw_rc_path(a, "resources.requests"), "cpu"), "10m");
+	CHECK_EQ_STR(rw_rc_gets(rw_rc_path(a, "resources.limits"), "memory"), "64Mi");
+	CHECK_EQ_INT(probe_int(rw_rc_at(rw_rc_get(a, "ports"), 0), "containerPort"), 8477);
+	CHECK_EQ_STR(rw_rc_gets(rw_rc_at(rw_rc_get(a, "ports"), 0), "name"), "rw-agent");
+	/* The Ray container's probes go to the agent. */
+	r = probe(container(h, NULL), "readinessProbe");
+	l = probe(container(h, NULL), "livenessProbe");
+	CHECK_EQ_STR(rw_rc_gets(rw_rc_get(r, "httpGet"), "path"), "/readyz");
+	CHECK_EQ_INT(probe_int(rw_rc_get(r, "httpGet"), "port"), 8477);
+	CHECK_EQ_INT(probe_int(r, "periodSeconds"), 1);
+	CHECK_EQ_STR(rw_rc_gets(rw_rc_get(l, "httpGet"), "path"), "/livez");
+	/* An agent outage must not kill Ray: failures tolerated for >= 2x the 300 s back-off cap.
+	 */
+	CHECK(probe_int(l, "failureThreshold") * probe_int(l, "periodSeconds") >= 600);
+	CHECK(rw_rc_get(r, "exec") == NULL);
+	CHECK_EQ_STR(rw_rc_gets(rw_rc_at(rw_rc_path(h, "spec.readinessGates"), 0), "conditionType"),
+		     "ray.io/agent-ready");
+	struct rw_rc_node *vols = rw_rc_path(h, "spec.volumes");
+	struct rw_rc_node *kv = rw_rc_at(vols, vols ? vols->n - 1 : 0);
+	CHECK_EQ_STR(rw_rc_gets(kv, "name"), "raywarden-key");
+	CHECK_EQ_STR(rw_rc_gets(rw_rc_get(kv, "secret"), "secretName"),
+		     "raycluster-sample-raywarden-key");
+	rw_rc_free(h);
+	rw_rc_free(w);
+
+	/* KubeRay probes with the agent present; no gate; no controller -> no key. */
+	o.probes = RW_RC_PROBE_KUBERAY;
+	o.readiness_gate = false;
+	o.controller_addr = NULL;
+	o.agent_readiness_period_s = 5;
+	h = head_pod(c, &o);
+	CHECK(probe_cmd(probe(container(h, NULL), "readinessProbe")) != NULL);
+	CHECK(rw_rc_path(h, "spec.readinessGates") == NULL);
+	a = container(h, RW_RC_AGENT_CONTAINER);
+	CHECK(a != NULL && env(a, "RAYWARDEN_KEY_FILE") == NULL);
+	CHECK_EQ_INT(rw_rc_path(h, "spec.volumes")->n, 1);
+	rw_rc_free(h);
+	rw_rc_cluster_free(c);
+}
+
+/* 7. TestGenerateRayStartCommand. */
+static void
+t_ray_start(void)
+{
+	static const struct {
+		bool head;
+		const char *params, *resources, *want;
+	} cases[] = {
+	    {false, "{}", "{\"limits\":{\"nvidia.com/gpu\":\"1\"}}", "ray start  --num-gpus=1 "},
+	    {false, "{}", "{\"limits\":{\"nvidia.com/mig-2g.32gb\":\"1\"}}",
+	     "ray start  --num-gpus=1 "},
+	    {false, "{}", "{\"limits\":{\"google.com/tpu\":\"4\"}}",
+	     "ray start  --resources='{\"TPU\":4}' "},
+	    {true, "{}",
+	     "{\"limits\":{\"google.com/tpu\":\"4\",\"aws.amazon.com/neuroncore\":\"4\","
+	     "\"nvidia.com/gpu\":\"1\"}}",
+	     "ray start --head  --num-gpus=1  --resources='{\"neuron_cores\":4}' "},
+	    {false, "{\"include-log-monitor\":\"false\"}", "{}",
+	     "ray start  --include-log-monitor=false "},
+	    {false, "{\"log-color\":\"False\",\"disable-usage-stats\":\"false\",\"x\":\"TRUE\"}",
+	     "{}", "ray start  --log-color=False  --x "},
+	    /* CPU request when no limit; memory only from limits; ceil of fractions. */
+	    {false, "{}", "{\"requests\":{\"cpu\":\"500m\",\"memory\":\"1Gi\"}}",
+	     "ray start  --num-cpus=1 "},
+	    {false, "{}",
+	     "{\"limits\":{\"cpu\":\"0\",\"memory\":\"1.5Gi\"},\"requests\":{\"cpu\":"
+	     "\"2\"}}",
+	     "ray start  --memory=1610612736  --num-cpus=2 "},
+	    /* Existing resources keep their values and get the accelerator merged, sorted. */
+	    {false, "{\"resources\":\"'{\\\"zz\\\":1.5,\\\"a\\\":2}'\"}",
+	     "{\"limits\":{\"google.com/tpu\":\"8\"}}",
+	     "ray start  --resources='{\"TPU\":8,\"a\":2,\"zz\":1.5}' "},
+	    /* A custom accelerator already present: nothing added. */
+	    {false, "{\"resources\":\"{\\\"TPU\\\":1}\"}",
+	     "{\"limits\":{\"google.com/tpu\":\"8\"}}", "ray start  --resources={\"TPU\":1} "},
+	    /* Unparsable resources: KubeRay gives up on accelerators (no num-gpus either). */
+	    {false, "{\"resources\":\"{bad\"}", "{\"limits\":{\"nvidia.com/gpu\":\"2\"}}",
+	     "ray start  --resources={bad "},
+	    {false, "{\"num-gpus\":\"0\"}", "{\"limits\":{\"nvidia.com/gpu\":\"2\"}}",
+	     "ray start  --num-gpus=0 "},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct rw_rc_node *p = NULL, *r = NULL;
+		struct rw_buf b;
+		rw_buf_init(&b, 1 << 16);
+		CHECK_EQ_INT(rw_rc_parse(cases[i].params, strlen(cases[i].params), &p, NULL, 0), 0);
+		CHECK_EQ_INT(
+		    rw_rc_parse(cases[i].resources, strlen(cases[i].resources), &r, NULL, 0), 0);
+		CHECK_EQ_INT(rw_rc_ray_start(cases[i].head, p, r, &b), 0);
+		if (strcmp(rw_buf_cstr(&b), cases[i].want) != 0)
+			fprintf(stderr, "  case %zu\n", i);
+		CHECK_EQ_STR(rw_buf_cstr(&b), cases[i].want);
+		rw_buf_fini(&b);
+		rw_rc_free(p);
+		rw_rc_free(r);
+	}
+}
+
+static struct rw_rc_node *
+service(const struct rw_rc_cluster *c, const struct rw_rc_opts *o, int which)
+{
+	struct rw_buf b;
+	struct rw_rc_node *n = NULL;
+	int rv;
+	rw_buf_init(&b, 1 << 20);
+	rv = which == 0	  ? rw_rc_build_head_service(c, o, &b)
+	     : which == 1 ? rw_rc_build_headless_service(c, &b)
+			  : rw_rc_build_serve_service(c, o, &b);
+	if (rv == 0)
+		rw_rc_parse(b.data, b.len, &n, NULL, 0);
+	rw_buf_fini(&b);
+	return n;
+}
+
+static void
+ports_str(const struct rw_rc_node *svc, char *out, size_t n)
+{
+	struct rw_rc_node *p = rw_rc_path(svc, "spec.ports");
+	size_t used = 0;
+	out[0] = '\0';
+	for (int i = 0; p && i < p->n && used < n; i++) {
+		int64_t v = 0;
+		rw_rc_int(rw_rc_get(p->kids[i], "port"), &v);
+		used += (size_t)snprintf(out + used, n - used, "%s%s:%lld", i ? "," : "",
+					 rw_rc_gets(p->kids[i], "name"), (long long)v);
+	}
+}
+
+/* 8, 9, 10. Services. */
+static void
+t_services(void)
+{
+	struct rw_rc_opts o = kuberay_opts();
+	struct rw_rc_cluster *c = cluster_from(base_cluster);
+	struct rw_rc_node *s = service(c, &o, 0);
+	char ports[512];
+
+	ports_str(s, ports, sizeof(ports));
+	CHECK_EQ_STR(ports, "client:10001,dashboard:8265,gcs-server:6379,metrics:8080,serve:8000");
+	CHECK_EQ_STR(rw_rc_gets(rw_rc_at(rw_rc_path(s, "spec.ports"), 0), "appProtocol"), "tcp");
+	CHECK_EQ_STR(rw_rc_gets(rw_rc_get(s, "spec"), "clusterIP"), "None");
+	CHECK(rw_rc_true(rw_rc_path(s, "spec.publishNotReadyAddresses")));
+	CHECK_EQ_STR(rw_rc_gets(rw_rc_get(s, "metadata"), "name"), "raycluster-sample-head-svc");
+	struct rw_rc_node *sel = rw_rc_path(s, "spec.selector");
+	CHECK_EQ_INT(sel ? sel->n : 0, 5);
+	CHECK_EQ_STR(rw_rc_gets(sel, "ray.io/identifier"), "raycluster-sample-head");
+	CHECK_EQ_STR(rw_rc_gets(sel, "ray.io/node-type"), "head");
+	CHECK(rw_rc_equal(sel, rw_rc_path(s, "metadata.labels")));
+	rw_rc_free(s);
+
+	o.head_cluster_ip_service = true;
+	s = service(c, &o, 0);
+	CHECK(rw_rc_gets(rw_rc_get(s, "spec"), "clusterIP") == NULL);
+	CHECK(rw_rc_path(s, "spec.publishNotReadyAddresses") == NULL);
+	rw_rc_free(s);
+	o.head_cluster_ip_service = false;
+	rw_rc_cluster_free(c);
+
+	struct edit ed[] = {{"spec.headGroupSpec.template.spec.containers.0", "ports",
+			     "[{\"name\":\"random\",\"containerPort\":1234}]"}};
+	struct rw_rc_node *root = NULL;
+	rw_rc_parse(base_cluster, strlen(base_cluster), &root, NULL, 0);
+	struct rw_rc_node *hc0 =
+	    rw_rc_at(rw_rc_path(root, "spec.headGroupSpec.template.spec.containers"), 0);
+	struct rw_rc_node *pv = NULL;
+	rw_rc_parse(ed[0].json, strlen(ed[0].json), &pv, NULL, 0);
+	rw_rc_set(hc0, "ports", pv);
+	rw_rc_set_str(rw_rc_path(root, "spec.headGroupSpec"), "serviceType", "NodePort");
+	struct rw_buf b;
+	rw_buf_init(&b, 1 << 20);
+	rw_rc_dump(root, &b);
+	c = cluster_from(b.data);
+	s = service(c, &o, 0);
+	ports_str(s, ports, sizeof(ports));
+	CHECK_EQ_STR(ports, "metrics:8080,random:1234");
+	CHECK_EQ_STR(rw_rc_gets(rw_rc_get(s, "spec"), "type"), "NodePort");
+	CHECK(rw_rc_gets(rw_rc_get(s, "spec"), "clusterIP") == NULL);
+	rw_rc_free(s);
+	/* No port named serve: no serve service. */
+	CHECK(service(c, &o, 2) == NULL);
+	struct rw_buf e;
+	rw_buf_init(&e, 1024);
+	CHECK_EQ_INT(rw_rc_build_serve_service(c, &o, &e), -ENOENT);
+	rw_buf_fini(&e);
+	rw_rc_cluster_free(c);
+	rw_buf_fini(&b);
+	rw_rc_free(root);
+
+	/* Headless service for multi-host groups. */
+	struct edit ed2[] = {{"G", "numOfHosts", "2"}};
+	c = cluster_with(ed2, 1);
+	CHECK(rw_rc_wants_headless_service(c));
+	s = service(c, &o, 1);
+	CHECK_EQ_STR(rw_rc_gets(rw_rc_get(s, "metadata"), "name"), "raycluster-sample-headless");
+	CHECK_EQ_STR(rw_rc_gets(rw_rc_get(s, "spec"), "clusterIP"), "None");
+	CHECK(rw_rc_true(rw_rc_path(s, "spec.publishNotReadyAddresses")));
+	sel = rw_rc_path(s, "spec.selector");
+	CHECK_EQ_INT(sel ? sel->n : 0, 2);
+	CHECK_EQ_STR(rw_rc_gets(sel, "ray.io/cluster"), "raycluster-sample");
+	CHECK_EQ_STR(rw_rc_gets(sel, "ray.io/node-type"), "worker");
+	CHECK_EQ_STR(rw_rc_gets(rw_rc_path(s, "metadata.labels"), "ray.io/headless-worker-svc"),
+		     "raycluster-sample");
+	rw_rc_free(s);
+	CHECK_EQ_INT(rw_rc_group_desired(c, 0), 6);
+	/* Multi-host labels on the worker. */
+	struct rw_buf wb;
+	struct rw_rc_slot slot = {2, "small-group-abcde", 1};
+	struct rw_rc_node *w = NULL;
+	rw_buf_init(&wb, 1 << 20);
+	CHECK_EQ_INT(rw_rc_build_worker_pod(c, &o, 0, &slot, &wb), 0);
+	rw_rc_parse(wb.data, wb.len, &w, NULL, 0);
+	struct rw_rc_node *lab = rw_rc_path(w, "metadata.labels");
+	CHECK_EQ_STR(rw_rc_gets(lab, "ray.io/worker-group-replica-index"), "2");
+	CHECK_EQ_STR(rw_rc_gets(lab, "ray.io/worker-group-replica-name"), "small-group-abcde");
+	CHECK_EQ_STR(rw_rc_gets(lab, "ray.io/replica-host-index"), "1");
+	rw_rc_free(w);
+	rw_buf_fini(&wb);
+	rw_rc_cluster_free(c);
+
+	/* Serve service (annotation on a RayCluster): <c>-serve-svc, selector cluster only. */
+	struct edit ed3[] = {
+	    {"", "metadata",
+	     "{\"name\":\"raycluster-sample\",\"namespace\":\"default\",\"uid\":"
+	     "\"uid-1\",\"annotations\":{\"ray.io/enable-serve-service\":\"true\"}}"}};
+	c = cluster_with(ed3, 1);
+	CHECK(rw_rc_wants_serve_service(c));
+	s = service(c, &o, 2);
+	CHECK_EQ_STR(rw_rc_gets(rw_rc_get(s, "metadata"), "name"), "raycluster-sample-serve-svc");
+	sel = rw_rc_path(s, "spec.selector");
+	CHECK_EQ_INT(sel ? sel->n : 0, 1);
+	CHECK_EQ_STR(rw_rc_gets(sel, "ray.io/cluster"), "raycluster-sample");
+	lab = rw_rc_path(s, "metadata.labels");
+	CHECK_EQ_STR(rw_rc_gets(lab, "ray.io/originated-from-cr-name"), "raycluster-sample");
+	CHECK_EQ_STR(rw_rc_gets(lab, "ray.io/originated-from-crd"), "RayCluster");
+	CHECK_EQ_STR(rw_rc_gets(lab, "ray.io/serve"), "raycluster-sample-serve");
+	ports_str(s, ports, sizeof(ports));
+	CHECK_EQ_STR(ports, "serve:8000");
+	rw_rc_free(s);
+	rw_rc_cluster_free(c);
+}
+
+/* Custom headService merge rules. */
+static void
+t_custom_head_service(void)
+{
+	struct rw_rc_opts o = kuberay_opts();
+	struct edit ed[] = {
+	    {"spec.headGroupSpec", "headService",
+	     "{\"metadata\":{\"name\":\"my-svc\",\"namespace\":\"other\",\"labels\":{\"ray.io/"
+	     "cluster\":\"spoof\",\"mine\":\"x\"},\"annotations\":{\"a\":\"user\",\"b\":\"user\"}},"
+	     "\"spec\":{\"selector\":{\"x\":\"y\"},\"ports\":[{\"name\":\"p\",\"port\":1}]}}"},
+	    {"spec", "headServiceAnnotations", "{\"b\":\"spec\"}"},
+	};
+	struct rw_rc_cluster *c = cluster_with(ed, 2);
+	struct rw_rc_node *s = service(c, &o, 0);
+	char ports[512], fq[512];
+	ports_str(s, ports, sizeof(ports));
+	CHECK_EQ_STR(ports,
+		     "p:1,client:10001,dashboard:8265,gcs-server:6379,metrics:8080,serve:8000");
+	CHECK_EQ_STR(rw_rc_gets(rw_rc_get(s, "metadata"), "name"), "my-svc");
+	CHECK_EQ_STR(rw_rc_gets(rw_rc_get(s, "metadata"), "namespace"), "default");
+	CHECK_EQ_STR(rw_rc_gets(rw_rc_path(s, "metadata.labels"), "ray.io/cluster"),
+		     "raycluster-sample");
+	CHECK_EQ_STR(rw_rc_gets(rw_rc_path(s, "metadata.labels"), "mine"), "x");
+	CHECK_EQ_STR(rw_rc_gets(rw_rc_path(s, "metadata.annotations"), "a"), "user");
+	CHECK_EQ_STR(rw_rc_gets(rw_rc_path(s, "metadata.annotations"), "b"), "spec");
+	CHECK(rw_rc_gets(rw_rc_path(s, "spec.selector"), "x") == NULL);
+	CHECK(rw_rc_gets(rw_rc_get(s, "spec"), "clusterIP") == NULL);
+	rw_rc_fqdn(c, &o, fq, sizeof(fq));
+	CHECK_EQ_STR(fq, "my-svc.default.svc.cluster.local");
+	o.cluster_domain = "corp.example";
+	rw_rc_fqdn(c, &o, fq, sizeof(fq));
+	CHECK_EQ_STR(fq, "my-svc.default.svc.corp.example");
+	rw_rc_free(s);
+	rw_rc_cluster_free(c);
+}
+
+/* 15. Names. */
+static void
+t_names(void)
+{
+	char out[128];
+	rw_rc_pod_name("ray-cluster-01", true, true, out, sizeof(out));
+	CHECK_EQ_STR(out, "ray-cluster-01-head-");
+	rw_rc_pod_name("ray-cluster-01", true, false, out, sizeof(out));
+	CHECK_EQ_STR(out, "ray-cluster-01-head");
+	rw_rc_pod_name("ray-cluster-group-name-01", false, true, out, sizeof(out));
+	CHECK_EQ_STR(out, "ray-cluster-group-name-01-worker-");
+	rw_rc_pod_name("rayclustername-0123456789012345678901234567890123456789abcdefgh", true,
+		       true, out, sizeof(out));
+	CHECK_EQ_STR(out, "rayclustername-01234567890123456789012345678901234-head-");
+	rw_rc_pod_name("Upper-Case", false, true, out, sizeof(out));
+	CHECK_EQ_STR(out, "upper-case-worker-");
+	rw_rc_check_name("72fbcc7e-a661-4b18e-ca41-e903-fc3ae634b18e-lazer090scholar-director-s",
+			 out, sizeof(out));
+	CHECK_EQ_STR(out, "rca41-e903-fc3ae634b18e-lazer090scholar-director-s");
+	rw_rc_check_name("-abc", out, sizeof(out));
+	CHECK_EQ_STR(out, "rabc");
+	rw_rc_check_name("short", out, sizeof(out));
+	CHECK_EQ_STR(out, "short");
+	rw_rc_check_label("_x", out, sizeof(out));
+	CHECK_EQ_STR(out, "rx");
+	/* Long cluster name: the head service name is clipped like KubeRay's CheckName. */
+	struct edit ed[] = {{"", "metadata",
+			     "{\"name\":\"abcdefghij-abcdefghij-abcdefghij-abcdefghij-abcd\","
+			     "\"namespace\":\"ns\"}"}};
+	struct rw_rc_cluster *c = cluster_with(ed, 1);
+	struct rw_rc_opts o = kuberay_opts();
+	char fq[512];
+	rw_rc_head_svc_name(c, out, sizeof(out));
+	CHECK_EQ_STR(out, "hij-abcdefghij-abcdefghij-abcdefghij-abcd-head-svc");
+	rw_rc_fqdn(c, &o, fq, sizeof(fq));
+	CHECK_EQ_STR(fq, "hij-abcdefghij-abcdefghij-abcdefghij-abcd-head-svc.ns.svc.cluster.local");
+	rw_rc_cluster_free(c);
+	/* Deterministic head pod name. */
+	c = cluster_from(base_cluster);
+	o.deterministic_head_name = true;
+	struct rw_rc_node *h = head_pod(c, &o);
+	CHECK_EQ_STR(rw_rc_gets(rw_rc_get(h, "metadata"), "name"), "raycluster-sample-head");
+	CHECK(rw_rc_gets(rw_rc_get(h, "metadata"), "generateName") == NULL);
+	rw_rc_free(h);
+	rw_rc_cluster_free(c);
+	CHECK(rw_rc_gpu_key("nvidia.com/gpu"));
+	CHECK(rw_rc_gpu_key("amd.com/gpu"));
+	CHECK(rw_rc_gpu_key("nvidia.com/mig-1g.5gb"));
+	CHECK(!rw_rc_gpu_key("nvidia.com/mig-1g.5gbx"));
+	CHECK(!rw_rc_gpu_key("google.com/tpu"));
+}
+
+/* 18. TestDefaultInitContainer: one wait-gcs-ready with the user env; opt-out. */
+static void
+t_init_container(void)
+{
+	struct rw_rc_opts o = kuberay_opts();
+	struct rw_rc_cluster *c = cluster_from(base_cluster);
+	struct rw_rc_node *w = worker_pod(c, &o), *ics = rw_rc_path(w, "spec.initContainers");
+	char names[256];
+	CHECK_EQ_INT(ics ? ics->n : 0, 1);
+	struct rw_rc_node *ic = rw_rc_at(ics, 0);
+	CHECK_EQ_STR(rw_rc_gets(ic, "name"), "wait-gcs-ready");
+	CHECK_EQ_STR(rw_rc_gets(ic, "image"), "rayproject/ray");
+	/* The user's env (TEST_ENV_NAME), then FQ_RAY_IP/RAY_IP that every init container gets. */
+	env_names(ic, names, sizeof(names));
+	CHECK_EQ_STR(names, "TEST_ENV_NAME,FQ_RAY_IP,RAY_IP");
+	CHECK(strstr(arg0(ic), "ray health-check --address "
+			       "raycluster-sample-head-svc.default.svc.cluster.local:6379 > "
+			       "/dev/null 2>&1; then") != NULL);
+	CHECK(strncmp(arg0(ic), "\n\t\t\t\t\tSECONDS=0\n\t\t\t\t\twhile true; do\n", 35) == 0);
+	CHECK_EQ_STR(rw_rc_gets(rw_rc_path(ic, "resources.limits"), "cpu"), "200m");
+	CHECK_EQ_STR(rw_rc_gets(rw_rc_path(ic, "resources.requests"), "memory"), "256Mi");
+	rw_rc_free(w);
+	o.init_container_injection = false;
+	w = worker_pod(c, &o);
+	CHECK(rw_rc_path(w, "spec.initContainers") == NULL);
+	rw_rc_free(w);
+	rw_rc_cluster_free(c);
+}
+
+/* KubeRay's operator env knobs. */
+static const char *
+fake_env(const char *k)
+{
+	static const char *const kv[][2] = {
+	    {"ENABLE_INIT_CONTAINER_INJECTION", "FALSE"},
+	    {"ENABLE_PROBES_INJECTION", "no"},
+	    {"ENABLE_RAY_HEAD_CLUSTER_IP_SERVICE", "True"},
+	    {"CLUSTER_DOMAIN", "k.local"},
+	    {"ENABLE_LOGIN_SHELL", "true"},
+	    {"ENABLE_RANDOM_POD_DELETE", "1"},
+	};
+	for (size_t i = 0; i < sizeof(kv) / sizeof(kv[0]); i++)
+		if (strcmp(kv[i][0], k) == 0)
+			return kv[i][1];
+	return NULL;
+}
+
+static void
+t_env_knobs(void)
+{
+	struct rw_rc_opts o;
+	rw_rc_opts_default(&o);
+	rw_rc_opts_from_env(&o, fake_env);
+	CHECK(!o.init_container_injection);
+	CHECK(o.probes_injection); /* only "false" turns it off */
+	CHECK(o.head_cluster_ip_service);
+	CHECK_EQ_STR(o.cluster_domain, "k.local");
+	CHECK(o.login_shell);
+	CHECK(!o.random_pod_delete); /* only "true" turns it on */
+	CHECK(!o.deterministic_head_name);
+}
+
+/* The spec hash ignores replicas, tolerations, schedulingGates; rayVersion changes it. */
+static void
+t_hash(void)
+{
+	char h0[33], h1[33];
+	struct rw_rc_cluster *c = cluster_from(base_cluster), *d;
+	CHECK_EQ_INT(rw_rc_spec_hash(c->spec, h0), 0);
+	CHECK_EQ_INT((int)strlen(h0), 32);
+	for (const char *p = h0; *p; p++)
+		CHECK((*p >= '0' && *p <= '9') || (*p >= 'A' && *p <= 'V'));
+	struct edit same[] = {
+	    {"G", "replicas", "7"},
+	    {"G", "minReplicas", "2"},
+	    {"G", "maxReplicas", "9"},
+	    {"G", "scaleStrategy", "{\"workersToDelete\":[\"a\"]}"},
+	    {"G.template.spec", "tolerations", "[{\"key\":\"k\"}]"},
+	    {"spec.headGroupSpec.template.spec", "schedulingGates", "[{\"name\":\"g\"}]"},
+	    {"spec", "suspend", "true"},
+	    {"spec", "upgradeStrategy", "{\"type\":\"Recreate\"}"},
+	};
+	for (size_t i = 0; i < sizeof(same) / sizeof(same[0]); i++) {
+		d = cluster_with(&same[i], 1);
+		CHECK_EQ_INT(rw_rc_spec_hash(d->spec, h1), 0);
+		if (strcmp(h0, h1) != 0)
+			fprintf(stderr, "  edit %zu changed the hash\n", i);
+		CHECK_EQ_STR(h1, h0);
+		rw_rc_cluster_free(d);
+	}
+	struct edit diff[] = {{"spec", "rayVersion", "\"2.53.0\""}};
+	d = cluster_with(diff, 1);
+	CHECK_EQ_INT(rw_rc_spec_hash(d->spec, h1), 0);
+	CHECK(strcmp(h0, h1) != 0);
+	rw_rc_cluster_free(d);
+	/* Member order does not matter. */
+	struct rw_rc_node *a = NULL, *b = NULL;
+	rw_rc_parse("{\"x\":1,\"y\":{\"b\":2,\"a\":3}}", 25, &a, NULL, 0);
+	rw_rc_parse("{\"y\":{\"a\":3,\"b\":2},\"x\":1}", 25, &b, NULL, 0);
+	CHECK_EQ_INT(rw_rc_spec_hash(a, h0), 0);
+	CHECK_EQ_INT(rw_rc_spec_hash(b, h1), 0);
+	CHECK_EQ_STR(h0, h1);
+	/* base32hex of SHA-1("{}") = bf21a9e8fbc5a3846fb05b4fa0859e0917b2202f */
+	struct rw_rc_node *e = rw_rc_new(RW_RC_OBJ);
+	CHECK_EQ_INT(rw_rc_spec_hash(e, h0), 0);
+	CHECK_EQ_STR(h0, "NSGQJQ7ROMHO8RTGBD7Q11CU14BR481F");
+	rw_rc_free(e);
+	rw_rc_free(a);
+	rw_rc_free(b);
+	rw_rc_cluster_free(c);
+}
+
+/* Inputs the builders must refuse without crashing. */
+static void
+t_bad_inputs(void)
+{
+	static const char *const bad[] = {
+	    "{}",
+	    "{\"spec\":{\"headGroupSpec\":{}}}",
+	    "{\"spec\":{\"headGroupSpec\":{\"template\":{\"spec\":{\"containers\":[]}}}}}",
+	    "{\"spec\":{\"headGroupSpec\":{\"template\":{\"spec\":{\"containers\":[1]}}}}}",
+	    "{\"spec\":[]}",
+	};
+	struct rw_rc_opts o;
+	struct rw_buf b;
+	rw_rc_opts_default(&o);
+	rw_buf_init(&b, 1 << 20);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		struct rw_rc_cluster *c = cluster_from(bad[i]);
+		struct rw_rc_slot slot = {0, NULL, 0};
+		if (!c)
+			continue;
+		CHECK_EQ_INT(rw_rc_build_head_pod(c, &o, &b), -EINVAL);
+		CHECK_EQ_INT(rw_rc_build_worker_pod(c, &o, 0, &slot, &b), -EINVAL);
+		CHECK_EQ_INT(rw_rc_build_head_service(c, &o, &b) == 0 || c->head == NULL, 1);
+		rw_buf_reset(&b);
+		rw_rc_cluster_free(c);
+	}
+	struct rw_rc_cluster *c = NULL;
+	CHECK_EQ_INT(rw_rc_cluster_parse("[1]", 3, &c, NULL, 0), -EINVAL);
+	CHECK_EQ_INT(rw_rc_cluster_parse("{", 1, &c, NULL, 0), -EINVAL);
+	rw_buf_fini(&b);
+}
+
+int
+main(void)
+{
+	static const struct rwt_case cases[] = {
+	    {"1 BuildPod env (head, worker, order)", t_build_pod_env},
+	    {"2/3 ray start args, volumes, command forms", t_build_pod_command},
+	    {"4 autoscaler container, RBAC, v2", t_autoscaler},
+	    {"5 GCS fault tolerance env and annotations", t_gcs_ft},
+	    {"6 KubeRay probes (exec, 2.53 httpGet, RayService)", t_probes_kuberay},
+	    {"agent sidecar and agent probes", t_agent},
+	    {"7 generateRayStartCommand", t_ray_start},
+	    {"8/9/10 head, headless, serve services", t_services},
+	    {"custom headService merge", t_custom_head_service},
+	    {"15 names", t_names},
+	    {"18 wait-gcs-ready init container", t_init_container},
+	    {"operator env knobs", t_env_knobs},
+	    {"spec hash", t_hash},
+	    {"bad inputs", t_bad_inputs},
+	    {NULL, NULL},
+	};
+	return rwt_run(cases);
+}
