@@ -183,8 +183,9 @@ write_lease(struct rw_lease *l, bool create, bool new_term)
 			trans++;
 	}
 	rw_buf_init(&b, 8192);
-	if (lease_body(l, &b, l->identity, l->acquire_time, now, (int64_t)(l->o.lease_ms / 1000),
-		       trans, !create) != 0) {
+	/* The API counts whole seconds: round up, never promise less than lease_ms. */
+	if (lease_body(l, &b, l->identity, l->acquire_time, now,
+		       (int64_t)((l->o.lease_ms + 999) / 1000), trans, !create) != 0) {
 		rw_buf_fini(&b);
 		schedule(l, l->o.retry_ms);
 		return;
