@@ -551,7 +551,7 @@ dispatch(struct rw_kube_op *op)
 	int nh = 0, rv;
 	uint64_t now = uv_now(k->loop);
 
-	if (op->attempts == 0)
+	if (op->attempts == 0 && !op->priority)
 		rw_met_observe(k->m_wait, NULL, (double)(now - op->enq_ms) / 1000.0);
 	op->attempts++;
 	op->start_ms = now;
