@@ -459,16 +459,22 @@ rw_rc_set_bool(struct rw_rc_node *o, const char *key, bool v)
 void
 rw_rc_del(struct rw_rc_node *o, const char *key)
 {
+	char *k;
 	if (!o || o->type != RW_RC_OBJ || !key)
 		return;
+	/* key may be a member's own key, freed below: work on a copy. */
+	k = strdup(key);
+	if (!k)
+		return;
 	for (int i = o->n - 1; i >= 0; i--) {
-		if (o->kids[i]->key && strcmp(o->kids[i]->key, key) == 0) {
+		if (o->kids[i]->key && strcmp(o->kids[i]->key, k) == 0) {
 			rw_rc_free(o->kids[i]);
 			memmove(&o->kids[i], &o->kids[i + 1],
 				(size_t)(o->n - i - 1) * sizeof(*o->kids));
 			o->n--;
 		}
 	}
+	free(k);
 }
 
 int
