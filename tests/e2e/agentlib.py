@@ -148,13 +148,26 @@ class FakeRay:
         self.servers[port] = srv
 
     def _stop(self, port):
+        # A dead process's sockets all close at once: the listener first (a
+        # shut-down listening socket refuses connections), then the kept-alive
+        # connections; joining the serving thread (its poll interval) comes last.
         srv = self.servers.pop(port, None)
+        if srv:
+            try:
+                srv.socket.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        self.drop_connections(port)
         if srv:
             srv.shutdown()
             srv.server_close()
-        # A dead process takes its connections with it: reset kept-alive ones too.
+        self.drop_connections(port)
+
+    def drop_connections(self, port):
+        """Close every open connection to port (the server stays up), like a
+        keep-alive timeout on the server side."""
         with self.lock:
-            conns = list(self.conns.pop(port, set()))
+            conns = list(self.conns.get(port, set()))
         for c in conns:
             try:
                 c.shutdown(socket.SHUT_RDWR)

@@ -141,10 +141,11 @@ class AgentOnRaySim(unittest.TestCase):
         self.report_has(lambda r: r["probes"]["gcs"]["state"] == "fail" and not r["ready"],
                         "gcs failure report")
         print("\ndetection (s): %s" % json.dumps({k: round(v, 3) for k, v in figures.items()}))
-        for k, v in figures.items():
-            # 250 ms probe interval: a refused port is seen on the next probe.
-            self.assertLess(v, 1.5, k)
-        self.assertLess(figures["proxy_killed_s"], 0.6)
+        # A killed process closes its connections: the agent probes it again at
+        # once. A dead GCS only shows in the dashboard's answer: next 2 s poll.
+        for k in ("proxy_killed_s", "raylet_killed_s"):
+            self.assertLess(figures[k], 0.3, k)
+        self.assertLess(figures["gcs_killed_s"], 2.6)
         self.assertIsNone(self.ha.p.poll())
         self.assertIsNone(self.wa.p.poll())
         # SIGTERM: both exit 0 (leak-checked under ASan) while Ray is half dead.
