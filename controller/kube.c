@@ -498,6 +498,12 @@ http_done(const struct rw_http_resp *hr, void *ud)
 		rw_met_observe(k->m_lat, (const char *const[]){op->verb},
 			       (double)(uv_now(k->loop) - op->start_ms) / 1000.0);
 	bool more = !op->no_retry && !op->is_stream && op->attempts < k->o.max_attempts;
+	if (!hr->err && hr->status == 401 && k->cfg->token_file &&
+	    (op->reauthed || op->is_stream)) {
+		/* The next request (a watch's resume included) uses a freshly read token. */
+		const char *tok;
+		rw_kubecfg_token(k->cfg, uv_now(k->loop), 1, &tok);
+	}
 	if (!hr->err && hr->status == 401 && !op->reauthed && k->cfg->token_file &&
 	    !op->is_stream) {
 		/* The token may have been rotated: re-read it and try once more at once. */
