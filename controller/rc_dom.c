@@ -112,6 +112,58 @@ fail:
 	return NULL;
 }
 
+struct keyidx {
+	const char *key;
+	int i;
+};
+
+static int
+cmp_keyidx(const void *a, const void *b)
+{
+	const struct keyidx *x = a, *y = b;
+	int c = strcmp(x->key, y->key);
+	return c ? c : (x->i > y->i) - (x->i < y->i);
+}
+
+/*
+ * Keep only the last member of each key (Go's decoding rule) in O(n log n):
+ * sort (key, position) pairs and drop all but the last of each run.
+ */
+static int
+dedup(struct rw_rc_node *o)
+{
+	struct keyidx *ki;
+	bool *drop;
+	int m = 0;
+	if (o->n < 2)
+		return 0;
+	ki = malloc((size_t)o->n * sizeof(*ki));
+	drop = calloc((size_t)o->n, sizeof(*drop));
+	if (!ki || !drop) {
+		free(ki);
+		free(drop);
+		return -ENOMEM;
+	}
+	for (int i = 0; i < o->n; i++) {
+		ki[i].key = o->kids[i]->key;
+		ki[i].i = i;
+	}
+	qsort(ki, (size_t)o->n, sizeof(*ki), cmp_keyidx);
+	for (int i = 0; i + 1 < o->n; i++)
+		if (strcmp(ki[i].key, ki[i + 1].key) == 0)
+			drop[ki[i].i] = true;
+	for (int i = 0; i < o->n; i++) {
+		if (drop[i])
+			rw_rc_free(o->kids[i]);
+		else
+			o->kids[m++] = o->kids[i];
+	}
+	o->n = m;
+	free(ki);
+	free(drop);
+	return 0;
+}
+
 struct rw_rc_node *
 rw_rc_from_json(const struct rw_json *j, int t)
 {
@@ -128,16 +180,16 @@ rw_rc_from_json(const struct rw_json *j, int t)
 		RW_JSON_OBJ_FOREACH (j, t, i, k, v) {
 			char *key = rw_json_strdup(j, k);
 			struct rw_rc_node *val = key ? rw_rc_from_json(j, v) : NULL;
-			if (!val) {
+			if (!val || grow(n) != 0) {
 				free(key);
+				rw_rc_free(val);
 				goto fail;
 			}
-			if (rw_rc_set(n, key, val) != 0) {
-				free(key);
-				goto fail;
-			}
-			free(key);
+			val->key = key;
+			n->kids[n->n++] = val;
 		}
+		if (dedup(n) != 0)
+			goto fail;
 		return n;
 	case RW_JSON_ARRAY:
 		n = rw_rc_new(RW_RC_ARR);
