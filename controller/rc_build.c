@@ -162,7 +162,7 @@ rw_rc_opts_default(struct rw_rc_opts *o)
 }
 
 void
-rw_rc_opts_from_env(struct rw_rc_opts *o, const char *(*getenv_fn)(const char *))
+rw_rc_opts_from_env(struct rw_rc_opts *o, char *(*getenv_fn)(const char *))
 {
 	const char *v;
 	if (!getenv_fn)

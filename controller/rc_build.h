@@ -86,9 +86,9 @@ void rw_rc_opts_default(struct rw_rc_opts *o);
  * (ENABLE_INIT_CONTAINER_INJECTION, ENABLE_PROBES_INJECTION,
  * ENABLE_RAY_HEAD_CLUSTER_IP_SERVICE, CLUSTER_DOMAIN, ENABLE_LOGIN_SHELL,
  * ENABLE_DETERMINISTIC_HEAD_POD_NAME, ENABLE_RANDOM_POD_DELETE) with KubeRay's
- * parsing (only "false"/"true", case-insensitive, flip a default).
+ * parsing (only "false"/"true", case-insensitive, flip a default). Pass getenv.
  */
-void rw_rc_opts_from_env(struct rw_rc_opts *o, const char *(*getenv_fn)(const char *));
+void rw_rc_opts_from_env(struct rw_rc_opts *o, char *(*getenv_fn)(const char *));
 
 /* A parsed RayCluster. Pointers point into root. */
 struct rw_rc_cluster {

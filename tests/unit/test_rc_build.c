@@ -1006,7 +1006,7 @@ t_init_container(void)
 }
 
 /* KubeRay's operator env knobs. */
-static const char *
+static char *
 fake_env(const char *k)
 {
 	static const char *const kv[][2] = {
@@ -1019,7 +1019,7 @@ fake_env(const char *k)
 	};
 	for (size_t i = 0; i < sizeof(kv) / sizeof(kv[0]); i++)
 		if (strcmp(kv[i][0], k) == 0)
-			return kv[i][1];
+			return (char *)kv[i][1];
 	return NULL;
 }
 
