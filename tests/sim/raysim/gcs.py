@@ -28,7 +28,7 @@ import threading
 import time
 
 from . import common
-from .httpd import FaultState, close_connections, close_now
+from .httpd import FaultState
 from .resp import Redis, RedisError, parse_address
 
 TABLES = ("JOB", "ACTOR", "ACTOR_TASK_SPEC", "PLACEMENT_GROUP", "NODE", "WORKERS", "KV")
@@ -265,11 +265,16 @@ class GcsServer:
             self.fault.changed.notify_all()
         srv = self.server
         self.server = None
-        # Like a dying process: listener and connections first, thread join last.
-        close_now(srv)
         srv.shutdown()
         srv.server_close()
-        close_connections(srv)
+        with srv.sock_lock:
+            socks = list(srv.open_sockets)
+        for s in socks:
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+                s.close()
+            except OSError:
+                pass
 
     def describe(self):
         d = {"up": self.running, "port": self.port, "cluster_id": self.cluster_id}
