@@ -439,10 +439,12 @@ rw_rc_int(const struct rw_rc_node *n, int64_t *out)
 	if (*end != '\0') {
 		/* Accept integral values written as floats (1.0, 1e3). */
 		double d = strtod(n->s, &end);
-		if (*end != '\0' || d != (double)(long long)d)
+		if (*end != '\0')
 			return -EINVAL;
-		if (d > 9.2e18 || d < -9.2e18)
+		if (!(d <= 9.2e18 && d >= -9.2e18)) /* also inf and nan */
 			return -ERANGE;
+		if (d != (double)(long long)d)
+			return -EINVAL;
 		*out = (int64_t)d;
 		return 0;
 	}
