@@ -2194,7 +2194,9 @@ rw_rc_group_desired(const struct rw_rc_cluster *c, int group)
 		w = rep;
 	if (hosts < 1)
 		hosts = 1;
-	return sat32(w * hosts);
+	if (w < 0)
+		w = 0; /* negative bounds are refused by validation; never plan below zero */
+	return sat32((int64_t)sat32(w) * sat32(hosts)); /* int32 fields in Go */
 }
 
 int32_t
@@ -2214,7 +2216,7 @@ sum_groups(const struct rw_rc_cluster *c, const char *key, int64_t def)
 		node *g = rw_rc_group(c, i);
 		if (!g || rw_rc_true(rw_rc_get(g, "suspend")))
 			continue;
-		s += int_or(g, key, def) * int_or(g, "numOfHosts", 1);
+		s += sat32((int64_t)sat32(int_or(g, key, def)) * sat32(int_or(g, "numOfHosts", 1)));
 	}
 	return sat32(s);
 }

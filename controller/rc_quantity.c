@@ -265,11 +265,9 @@ int
 rw_rc_qty_mul(struct rw_rc_qty *a, int64_t k)
 {
 	int64_t u, n, carry;
-	if (k < 0)
+	if (k < 0 || k > INT64_MAX / NANO)
 		return -ERANGE;
-	n = (int64_t)a->nano * k; /* < 1e9 * k: may overflow for huge k */
-	if (k > INT64_MAX / NANO)
-		return -ERANGE;
+	n = (int64_t)a->nano * k;
 	carry = n / NANO;
 	if (__builtin_mul_overflow(a->units, k, &u) || __builtin_add_overflow(u, carry, &u))
 		return -ERANGE;
