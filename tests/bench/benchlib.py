@@ -10,6 +10,7 @@ import http.client
 import json
 import os
 import resource
+import shutil
 import signal
 import socket
 import subprocess
@@ -58,6 +59,24 @@ def rss_kib(pid):
             if line.startswith("VmRSS:"):
                 return int(line.split()[1])
     return 0
+
+
+def mem_kib(pid):
+    """RSS with its anonymous/file split, the peak RSS (VmHWM) and PSS, in KiB."""
+    out = {}
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            k = line.split(":", 1)[0]
+            if k in ("VmRSS", "RssAnon", "RssFile", "VmHWM"):
+                out[k] = int(line.split()[1])
+    try:
+        with open("/proc/%d/smaps_rollup" % pid) as f:
+            for line in f:
+                if line.startswith("Pss:"):
+                    out["Pss"] = int(line.split()[1])
+    except OSError:
+        pass
+    return out
 
 
 def children_cpu_s():
@@ -119,6 +138,18 @@ def start_ray_node(ip, head=True, num_cpus=1, head_addr=None, extra_env=None, lo
                          stderr=subprocess.STDOUT if log else subprocess.DEVNULL,
                          start_new_session=True)
     wait_until(lambda: port_open(ip, 52365), 20, what="ray node %s" % ip)
+    return p
+
+
+def start_redis(ip, port):
+    """A throw-away redis-server on ip:port (no persistence), or None when not installed."""
+    exe = shutil.which("redis-server")
+    if not exe:
+        return None
+    p = subprocess.Popen([exe, "--bind", ip, "--port", str(port), "--save", "", "--appendonly", "no",
+                          "--protected-mode", "no"], stdout=subprocess.DEVNULL,
+                         stderr=subprocess.DEVNULL)
+    wait_until(lambda: port_open(ip, port), 10, what="redis on %s:%d" % (ip, port))
     return p
 
 
