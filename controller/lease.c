@@ -36,6 +36,7 @@ struct rw_lease {
 	void *release_ud;
 	int pending_closes;
 	bool freeing;
+	bool release_retried;
 	struct rw_met_family *m_leader;
 };
 
@@ -406,11 +407,42 @@ release_finish(struct rw_lease *l)
 		cb(ud);
 }
 
+static void release_put(struct rw_lease *l);
+
+static void
+release_get_done(const struct rw_kube_resp *r, void *ud)
+{
+	struct rw_lease *l = ud;
+	l->op = NULL;
+	/* Still ours (a renewal raced with the release): try once more with this version. */
+	if (!r->err && r->status == 200 && parse_lease(l, r->body, r->body_len) == 0 &&
+	    strcmp(l->holder, l->identity) == 0) {
+		l->release_retried = true;
+		release_put(l);
+		return;
+	}
+	release_finish(l);
+}
+
 static void
 release_done(const struct rw_kube_resp *r, void *ud)
 {
 	struct rw_lease *l = ud;
 	l->op = NULL;
+	if (!r->err && r->status == 409 && !l->release_retried) {
+		char path[600];
+		struct rw_kube_req req;
+		snprintf(path, sizeof(path), "/apis/coordination.k8s.io/v1/namespaces/%s/leases/%s",
+			 l->ns, l->name);
+		memset(&req, 0, sizeof(req));
+		req.path = path;
+		req.no_retry = 1;
+		req.priority = 1;
+		req.timeout_ms = 5000;
+		l->release_retried = true;
+		if (rw_kube_request(l->k, &req, release_get_done, l, &l->op) == 0)
+			return;
+	}
 	if (!r->err && r->status == 200)
 		rw_info("lease", "%s/%s: released", l->ns, l->name);
 	else
@@ -428,9 +460,6 @@ release_now_cb(uv_timer_t *t)
 void
 rw_lease_release(struct rw_lease *l, void (*done)(void *), void *ud)
 {
-	char now[40], path[600];
-	struct rw_buf b;
-	struct rw_kube_req req;
 	bool was_leader;
 	if (!l || l->state == L_RELEASING || l->state == L_DONE)
 		return;
@@ -447,6 +476,16 @@ rw_lease_release(struct rw_lease *l, void (*done)(void *), void *ud)
 		uv_timer_start(&l->tick, release_now_cb, 0, 0);
 		return;
 	}
+	release_put(l);
+}
+
+/* Write the Lease back with an empty holder (client-go's release record). */
+static void
+release_put(struct rw_lease *l)
+{
+	char now[40], path[600];
+	struct rw_buf b;
+	struct rw_kube_req req;
 	now_micro(now, sizeof(now));
 	rw_buf_init(&b, 8192);
 	memset(&req, 0, sizeof(req));
