@@ -202,7 +202,7 @@ class ControllerBasic(unittest.TestCase):
         wait_for(lambda: self.sim.holder() == "ctl-a", what="ctl-a holds the Lease")
         b = self.start("ctl-b")
         wait_for(lambda: b.health("/healthz")[0] == 200, what="b /healthz")
-        time.sleep(1)
+        time.sleep(1)  # b reads the Lease every 2 s; the bounds below allow for either phase
         t_kill = time.monotonic()
         a.stop(signal.SIGKILL)
         wait_for(lambda: self.sim.holder() == "ctl-b", timeout=25, interval=0.1,
