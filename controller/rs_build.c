@@ -1,0 +1,1151 @@
+/* rs_build.c - RayService validation, serve config, RayCluster, hash, upgrade and services. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "rc_validate.h"
+#include "rs_build.h"
+#include "rw/json.h"
+#include "rw/wire.h"
+#include "rw/yaml.h"
+
+typedef struct rw_rc_node node;
+
+static bool
+streq(const char *a, const char *b)
+{
+	return a && b && strcmp(a, b) == 0;
+}
+
+/* ---- parse and accessors ---- */
+
+int
+rw_rs_parse(const char *json, size_t len, struct rw_rs **out, char *err, size_t errlen)
+{
+	struct rw_rs *rs;
+	node *md, *root = NULL;
+	int64_t gen;
+	int rv;
+
+	*out = NULL;
+	rv = rw_rc_parse(json, len, &root, err, errlen);
+	if (rv)
+		return rv;
+	if (root->type != RW_RC_OBJ) {
+		rw_rc_free(root);
+		if (err && errlen)
+			snprintf(err, errlen, "RayService is not a JSON object");
+		return -EINVAL;
+	}
+	rs = calloc(1, sizeof(*rs));
+	if (!rs) {
+		rw_rc_free(root);
+		return -ENOMEM;
+	}
+	rs->root = root;
+	md = rw_rc_get(root, "metadata");
+	rs->name = rw_rc_gets(md, "name");
+	rs->ns = rw_rc_gets(md, "namespace");
+	rs->uid = rw_rc_gets(md, "uid");
+	if (!rs->name)
+		rs->name = "";
+	if (!rs->ns)
+		rs->ns = "default";
+	if (!rs->uid)
+		rs->uid = "";
+	if (rw_rc_int(rw_rc_get(md, "generation"), &gen) == 0)
+		rs->generation = gen;
+	rs->labels = rw_rc_get(md, "labels");
+	if (rs->labels && rs->labels->type != RW_RC_OBJ)
+		rs->labels = NULL;
+	rs->annotations = rw_rc_get(md, "annotations");
+	if (rs->annotations && rs->annotations->type != RW_RC_OBJ)
+		rs->annotations = NULL;
+	rs->spec = rw_rc_obj(root, "spec");
+	if (!rs->spec) {
+		rw_rs_free(rs);
+		return -ENOMEM;
+	}
+	rs->cfg = rw_rc_get(rs->spec, "rayClusterConfig");
+	if (rs->cfg && rs->cfg->type != RW_RC_OBJ)
+		rs->cfg = NULL;
+	rs->status = rw_rc_get(root, "status");
+	if (rs->status && rs->status->type != RW_RC_OBJ)
+		rs->status = NULL;
+	*out = rs;
+	return 0;
+}
+
+void
+rw_rs_free(struct rw_rs *rs)
+{
+	if (!rs)
+		return;
+	rw_rc_free(rs->root);
+	free(rs);
+}
+
+static const char *
+or_empty(const char *s)
+{
+	return s ? s : "";
+}
+
+const char *
+rw_rs_active_name(const struct rw_rs *rs)
+{
+	return or_empty(rw_rc_gets(rw_rc_get(rs->status, "activeServiceStatus"), "rayClusterName"));
+}
+
+const char *
+rw_rs_pending_name(const struct rw_rs *rs)
+{
+	return or_empty(
+	    rw_rc_gets(rw_rc_get(rs->status, "pendingServiceStatus"), "rayClusterName"));
+}
+
+bool
+rw_rs_exclude_head(const struct rw_rs *rs)
+{
+	return rw_rc_true(rw_rc_get(rs->spec, "excludeHeadPodFromServeSvc"));
+}
+
+bool
+rw_rs_suspended(const struct rw_rs *rs)
+{
+	return rw_rc_true(rw_rc_get(rs->spec, "suspend"));
+}
+
+int64_t
+rw_rs_deletion_delay_s(const struct rw_rs *rs)
+{
+	int64_t v;
+	if (rw_rc_int(rw_rc_get(rs->spec, "rayClusterDeletionDelaySeconds"), &v) == 0 && v >= 0)
+		return v;
+	return RW_RS_DEFAULT_DELETION_DELAY_S;
+}
+
+bool
+rw_rs_cond_true(const struct rw_rs *rs, const char *type)
+{
+	node *conds = rw_rc_get(rs->status, "conditions");
+	for (int i = 0; conds && conds->type == RW_RC_ARR && i < conds->n; i++)
+		if (streq(rw_rc_gets(conds->kids[i], "type"), type))
+			return streq(rw_rc_gets(conds->kids[i], "status"), "True");
+	return false;
+}
+
+void
+rw_rs_opts_default(struct rw_rs_opts *o)
+{
+	memset(o, 0, sizeof(*o));
+	o->version = RW_RC_DEFAULT_VERSION;
+	o->zero_downtime = true;
+}
+
+void
+rw_rs_opts_from_env(struct rw_rs_opts *o, char *(*getenv_fn)(const char *))
+{
+	const char *v = getenv_fn ? getenv_fn("ENABLE_ZERO_DOWNTIME") : NULL;
+	if (v && strcasecmp(v, "false") == 0)
+		o->zero_downtime = false;
+}
+
+/* ---- Go durations (time.ParseDuration) ---- */
+
+static int
+go_duration(const char *s, double *ns_out)
+{
+	static const struct {
+		const char *u;
+		double ns;
+	} units[] = {{"ns", 1},	  {"us", 1e3}, {"\xc2\xb5s", 1e3}, {"\xce\xbcs", 1e3},
+		     {"ms", 1e6}, {"s", 1e9},  {"m", 60e9},	   {"h", 3600e9}};
+	double total = 0;
+	bool neg = false;
+	if (*s == '-' || *s == '+')
+		neg = *s++ == '-';
+	if (strcmp(s, "0") == 0) {
+		*ns_out = 0;
+		return 0;
+	}
+	if (!*s)
+		return -EINVAL;
+	while (*s) {
+		double v = 0, scale = 1;
+		bool digits = false;
+		size_t best = 0;
+		double mult = 0;
+		while (*s >= '0' && *s <= '9') {
+			v = v * 10 + (*s++ - '0');
+			digits = true;
+		}
+		if (*s == '.') {
+			s++;
+			while (*s >= '0' && *s <= '9') {
+				scale /= 10;
+				v += (*s++ - '0') * scale;
+				digits = true;
+			}
+		}
+		if (!digits)
+			return -EINVAL;
+		for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+			size_t n = strlen(units[i].u);
+			if (strncmp(s, units[i].u, n) == 0 && n > best) {
+				best = n;
+				mult = units[i].ns;
+			}
+		}
+		if (!best)
+			return -EINVAL; /* missing or unknown unit */
+		s += best;
+		total += v * mult;
+		if (total > 9.2e18)
+			return -EINVAL; /* overflows int64 nanoseconds */
+	}
+	*ns_out = neg ? -total : total;
+	return 0;
+}
+
+/* strconv.Atoi: optional sign, decimal digits, fits in int64. */
+static int
+go_atoi(const char *s, int64_t *out)
+{
+	char *end;
+	long long v;
+	const char *p = s;
+	if (*p == '+' || *p == '-')
+		p++;
+	if (!*p)
+		return -EINVAL;
+	for (const char *q = p; *q; q++)
+		if (*q < '0' || *q > '9')
+			return -EINVAL;
+	errno = 0;
+	v = strtoll(s, &end, 10);
+	if (errno || *end)
+		return -EINVAL;
+	*out = v;
+	return 0;
+}
+
+int
+rw_rs_parse_timeout(const char *s, int64_t *ms)
+{
+	double ns;
+	int64_t secs;
+	if (!s)
+		return -EINVAL;
+	if (go_duration(s, &ns) == 0) {
+		*ms = (int64_t)(ns / 1e6);
+		return 0;
+	}
+	if (go_atoi(s, &secs) == 0 && secs > -9000000000000000LL / 1000 &&
+	    secs < 9000000000000000LL / 1000) {
+		*ms = secs * 1000;
+		return 0;
+	}
+	return -EINVAL;
+}
+
+/* validateInitializingTimeout: 0 or a message in msg. */
+static int
+check_init_timeout(const struct rw_rs *rs, char *msg, size_t mlen)
+{
+	const char *v = rw_rc_gets(rs->annotations, RW_RS_INIT_TIMEOUT_ANNOTATION);
+	double ns;
+	int64_t secs;
+	if (!v || !*v)
+		return 0;
+	if (go_duration(v, &ns) == 0) {
+		if (ns <= 0) {
+			snprintf(msg, mlen, "annotation %s must be a positive duration, got: %s",
+				 RW_RS_INIT_TIMEOUT_ANNOTATION, v);
+			return -1;
+		}
+		return 0;
+	}
+	if (go_atoi(v, &secs) == 0) {
+		if (secs <= 0) {
+			snprintf(msg, mlen,
+				 "annotation %s must be a positive integer (seconds), got: %s",
+				 RW_RS_INIT_TIMEOUT_ANNOTATION, v);
+			return -1;
+		}
+		return 0;
+	}
+	snprintf(msg, mlen,
+		 "annotation %s has invalid format: %s. Expected Go duration format (e.g., '5m', "
+		 "'1h') or positive integer seconds",
+		 RW_RS_INIT_TIMEOUT_ANNOTATION, v);
+	return -1;
+}
+
+/* ---- serve ports ---- */
+
+static bool
+serve_port_name(const char *n)
+{
+	return n && (strcmp(n, "serve") == 0 || strncmp(n, "serve-", 6) == 0);
+}
+
+static node *
+head_container(const node *cfg)
+{
+	node *cs = rw_rc_path(cfg, "headGroupSpec.template.spec.containers");
+	return cs && cs->type == RW_RC_ARR && cs->n > 0 ? cs->kids[0] : NULL;
+}
+
+/* Does the head container list ports, and does one of them count as a serve port? */
+static bool
+head_lists_ports(const node *cfg)
+{
+	node *ports = rw_rc_get(head_container(cfg), "ports");
+	return ports && ports->type == RW_RC_ARR && ports->n > 0;
+}
+
+static bool
+head_has_serve_port(const node *cfg)
+{
+	node *ports = rw_rc_get(head_container(cfg), "ports");
+	for (int i = 0; ports && ports->type == RW_RC_ARR && i < ports->n; i++)
+		if (serve_port_name(rw_rc_gets(ports->kids[i], "name")))
+			return true;
+	return false;
+}
+
+static bool
+user_serve_port(const node *serve_svc)
+{
+	node *ports = rw_rc_path(serve_svc, "spec.ports");
+	for (int i = 0; ports && ports->type == RW_RC_ARR && i < ports->n; i++)
+		if (serve_port_name(rw_rc_gets(ports->kids[i], "name")))
+			return true;
+	return false;
+}
+
+static const char no_serve_port_msg[] =
+    "Please specify the port named 'serve' in the Ray head container; otherwise, the Kubernetes "
+    "service for Ray Serve will not be created.";
+
+/* ---- validation ---- */
+
+static int
+verr(struct rw_rs_verr *out, const char *reason, const char *fmt, const char *arg)
+{
+	out->reason = reason;
+	snprintf(out->msg, sizeof(out->msg), fmt, arg);
+	return 1;
+}
+
+/* Validate rayClusterConfig with rc_validate's spec rules (on the cluster we would create). */
+static int
+cluster_spec_error(const struct rw_rs *rs, char *msg, size_t mlen)
+{
+	struct rw_rs_opts o;
+	struct rw_buf b;
+	struct rw_rc_cluster *c = NULL;
+	struct rw_rc_verrs v;
+	char name[80];
+	int rv = 0;
+
+	rw_rs_opts_default(&o);
+	rw_buf_init(&b, RW_RC_MAX_OUT);
+	snprintf(name, sizeof(name), "%.47s-bbbbb", rs->name);
+	if (rw_rs_build_cluster(rs, name, &o, &b) != 0 ||
+	    rw_rc_cluster_parse(b.data, b.len, &c, NULL, 0) != 0)
+		goto out;
+	/* Upgrade strategies of RayClusters are checked on the RayCluster itself. */
+	rw_rc_del(c->spec, "upgradeStrategy");
+	rw_rc_validate(c, &v);
+	for (int i = 0; i < v.n; i++) {
+		if (streq(v.e[i].reason, "InvalidRayClusterSpec")) {
+			snprintf(msg, mlen, "%s", v.e[i].msg);
+			rv = -1;
+			break;
+		}
+	}
+out:
+	rw_rc_cluster_free(c);
+	rw_buf_fini(&b);
+	return rv;
+}
+
+static int
+check_upgrade_options(const struct rw_rs *rs, char *msg, size_t mlen)
+{
+	node *us = rw_rc_get(rs->spec, "upgradeStrategy");
+	node *opts = rw_rc_get(us, "clusterUpgradeOptions");
+	struct rw_rc_cluster tmp = {0};
+	int64_t surge = 100, step, interval;
+	const char *gw;
+
+	tmp.spec = rs->cfg;
+	tmp.head = rw_rc_get(rs->cfg, "headGroupSpec");
+	if (!rw_rc_autoscaling(&tmp)) {
+		snprintf(msg, mlen,
+			 "Ray Autoscaler is required for NewClusterWithIncrementalUpgrade");
+		return -1;
+	}
+	if (!opts || opts->type != RW_RC_OBJ) {
+		snprintf(msg, mlen,
+			 "ClusterUpgradeOptions are required for NewClusterWithIncrementalUpgrade");
+		return -1;
+	}
+	rw_rc_int(rw_rc_get(opts, "maxSurgePercent"), &surge);
+	if (surge < 0 || surge > 100) {
+		snprintf(msg, mlen, "maxSurgePercent must be between 0 and 100");
+		return -1;
+	}
+	if (rw_rc_int(rw_rc_get(opts, "stepSizePercent"), &step) != 0 || step < 0 || step > 100) {
+		snprintf(msg, mlen, "stepSizePercent must be between 0 and 100");
+		return -1;
+	}
+	if (step > surge) {
+		snprintf(msg, mlen,
+			 "stepSizePercent must be less than or equal to maxSurgePercent");
+		return -1;
+	}
+	if (rw_rc_int(rw_rc_get(opts, "intervalSeconds"), &interval) != 0 || interval <= 0) {
+		snprintf(msg, mlen, "intervalSeconds must be greater than 0");
+		return -1;
+	}
+	gw = rw_rc_gets(opts, "gatewayClassName");
+	if (!gw || !*gw) {
+		snprintf(msg, mlen,
+			 "gatewayClassName is required for NewClusterWithIncrementalUpgrade");
+		return -1;
+	}
+	return 0;
+}
+
+int
+rw_rs_validate(const struct rw_rs *rs, struct rw_rs_verr *out)
+{
+	static const char meta[] = "InvalidRayServiceMetadata", spec[] = "InvalidRayServiceSpec";
+	char tmp[900];
+	const char *ut;
+	node *delay, *hs;
+	int64_t d;
+
+	memset(out, 0, sizeof(*out));
+	if (strlen(rs->name) > RW_RS_MAX_NAME) {
+		out->reason = meta;
+		snprintf(out->msg, sizeof(out->msg),
+			 "The RayService metadata is invalid: RayService name should be no more "
+			 "than %d characters",
+			 RW_RS_MAX_NAME);
+		return 1;
+	}
+	if (!rw_rc_dns1035(rs->name, tmp, sizeof(tmp)))
+		return verr(out, meta,
+			    "The RayService metadata is invalid: RayService name should be a valid "
+			    "DNS1035 label: %s",
+			    tmp);
+	if (check_init_timeout(rs, tmp, sizeof(tmp)))
+		return verr(
+		    out, meta,
+		    "The RayService metadata is invalid: RayService annotations is invalid: "
+		    "%s",
+		    tmp);
+	if (rw_rc_true(rw_rc_path(rs->cfg, "authOptions.enableK8sTokenAuth")))
+		return verr(out, spec, "%s",
+			    "The RayService spec is invalid: K8s token auth mode is currently not "
+			    "supported for RayService");
+	if (!rs->cfg)
+		return verr(
+		    out, spec, "%s",
+		    "The RayService spec is invalid: headGroupSpec should have at least one "
+		    "container");
+	if (cluster_spec_error(rs, tmp, sizeof(tmp)))
+		return verr(out, spec, "The RayService spec is invalid: %s", tmp);
+	hs = rw_rc_path(rs->cfg, "headGroupSpec.headService");
+	if (rw_rc_gets(rw_rc_get(hs, "metadata"), "name") &&
+	    *rw_rc_gets(rw_rc_get(hs, "metadata"), "name"))
+		return verr(out, spec, "%s",
+			    "The RayService spec is invalid: "
+			    "spec.rayClusterConfig.headGroupSpec.headService.metadata.name should "
+			    "not be set");
+	ut = rw_rc_gets(rw_rc_get(rs->spec, "upgradeStrategy"), "type");
+	if (ut && strcmp(ut, "None") != 0 && strcmp(ut, "NewCluster") != 0 &&
+	    strcmp(ut, "NewClusterWithIncrementalUpgrade") != 0)
+		return verr(
+		    out, spec,
+		    "The RayService spec is invalid: Spec.UpgradeStrategy.Type value %s is "
+		    "invalid, valid options are NewClusterWithIncrementalUpgrade, NewCluster, "
+		    "or None",
+		    ut);
+	delay = rw_rc_get(rs->spec, "rayClusterDeletionDelaySeconds");
+	if (rw_rc_int(delay, &d) == 0 && d < 0) {
+		out->reason = spec;
+		snprintf(
+		    out->msg, sizeof(out->msg),
+		    "The RayService spec is invalid: Spec.RayClusterDeletionDelaySeconds should "
+		    "be a non-negative integer, got %lld",
+		    (long long)d);
+		return 1;
+	}
+	if (streq(ut, "NewClusterWithIncrementalUpgrade") &&
+	    check_upgrade_options(rs, tmp, sizeof(tmp)))
+		return verr(out, spec, "The RayService spec is invalid: %s", tmp);
+	if (head_lists_ports(rs->cfg) && !head_has_serve_port(rs->cfg)) {
+		node *ss = rw_rc_get(rs->spec, "serveService");
+		if (!ss || !user_serve_port(ss))
+			return verr(out, spec, "The RayService spec is invalid: %s",
+				    no_serve_port_msg);
+	}
+	{
+		struct rw_rs_serve_cfg sc;
+		int rv = rw_rs_serve_config(rs, &sc, tmp, sizeof(tmp));
+		rw_rs_serve_cfg_fini(&sc);
+		if (rv == -EINVAL)
+			return verr(out, spec, "The RayService spec is invalid: serveConfigV2: %s",
+				    tmp);
+		if (rv == -EMSGSIZE) {
+			out->reason = spec;
+			snprintf(out->msg, sizeof(out->msg),
+				 "The RayService spec is invalid: serveConfigV2: its JSON form is "
+				 "larger than %u bytes",
+				 RW_RS_MAX_SERVE_JSON);
+			return 1;
+		}
+	}
+	return 0;
+}
+
+/* ---- serve config ---- */
+
+void
+rw_rs_serve_cfg_fini(struct rw_rs_serve_cfg *c)
+{
+	if (!c)
+		return;
+	free(c->json);
+	memset(c, 0, sizeof(*c));
+}
+
+int
+rw_rs_serve_config(const struct rw_rs *rs, struct rw_rs_serve_cfg *out, char *err, size_t errlen)
+{
+	const char *yaml = rw_rc_gets(rs->spec, "serveConfigV2");
+	struct rw_buf raw, canon;
+	struct rw_jw w;
+	node *tree = NULL;
+	int rv;
+
+	memset(out, 0, sizeof(*out));
+	if (err && errlen)
+		err[0] = '\0';
+	if (!yaml || !*yaml)
+		return 0;
+	rw_buf_init(&raw, RW_RS_MAX_SERVE_JSON * 2);
+	rw_buf_init(&canon, RW_RS_MAX_SERVE_JSON);
+	rv = rw_yaml_to_json(yaml, strlen(yaml), &raw, err, errlen);
+	if (rv < 0)
+		goto out;
+	rv = rw_rc_parse(raw.data, raw.len, &tree, err, errlen);
+	if (rv)
+		goto out;
+	if (tree->type == RW_RC_NULL) {
+		rv = 0; /* only comments or whitespace: nothing to deploy */
+		goto out;
+	}
+	if (tree->type != RW_RC_OBJ) {
+		if (err && errlen)
+			snprintf(err, errlen, "must be a YAML mapping (a Ray Serve config)");
+		rv = -EINVAL;
+		goto out;
+	}
+	rw_jw_init(&w, &canon);
+	rw_rc_write_sorted(tree, &w);
+	rv = rw_jw_finish(&w);
+	if (rv)
+		goto out;
+	out->json = rw_buf_steal(&canon, &out->len);
+	if (!out->json) {
+		rv = -ENOMEM;
+		goto out;
+	}
+	rw_sha256_hex(out->json, out->len, out->hash);
+out:
+	if (rv == -EMSGSIZE && err && errlen)
+		snprintf(err, errlen, "larger than %u bytes as JSON", RW_RS_MAX_SERVE_JSON);
+	rw_rc_free(tree);
+	rw_buf_fini(&raw);
+	rw_buf_fini(&canon);
+	if (rv < 0)
+		rw_rs_serve_cfg_fini(out);
+	return rv < 0 ? rv : 0;
+}
+
+/* ---- names ---- */
+
+void
+rw_rs_random_suffix(const unsigned char rnd[5], char out[6])
+{
+	static const char alpha[] = RW_RS_SUFFIX_ALPHABET;
+	for (int i = 0; i < 5; i++)
+		out[i] = alpha[rnd[i] % (sizeof(alpha) - 1)];
+	out[5] = '\0';
+}
+
+int
+rw_rs_cluster_name(const char *rs_name, const char *suffix, char *out, size_t outlen)
+{
+	if (!suffix || strlen(suffix) != 5 || strspn(suffix, RW_RS_SUFFIX_ALPHABET) != 5)
+		return -EINVAL;
+	if ((size_t)snprintf(out, outlen, "%s-%s", rs_name, suffix) >= outlen)
+		return -ENAMETOOLONG;
+	return 0;
+}
+
+void
+rw_rs_head_svc_name(const struct rw_rs *rs, char *out, size_t outlen)
+{
+	char tmp[300];
+	snprintf(tmp, sizeof(tmp), "%s-head-svc", rs->name);
+	rw_rc_check_name(tmp, out, outlen);
+}
+
+void
+rw_rs_serve_svc_name(const struct rw_rs *rs, char *out, size_t outlen)
+{
+	const char *custom = rw_rc_gets(rw_rc_path(rs->spec, "serveService.metadata"), "name");
+	char tmp[300];
+	if (custom && *custom) {
+		snprintf(out, outlen, "%s", custom);
+		return;
+	}
+	snprintf(tmp, sizeof(tmp), "%s-serve-svc", rs->name);
+	rw_rc_check_name(tmp, out, outlen);
+}
+
+/* ---- building helpers (sticky error) ---- */
+
+struct bctx {
+	int err;
+};
+
+static void
+bfail(struct bctx *b, int e)
+{
+	if (!b->err)
+		b->err = e;
+}
+
+static void
+bset(struct bctx *b, node *o, const char *k, node *v)
+{
+	int rv;
+	if (b->err || !o || !v) {
+		rw_rc_free(v);
+		bfail(b, -ENOMEM);
+		return;
+	}
+	rv = rw_rc_set(o, k, v);
+	if (rv)
+		bfail(b, rv);
+}
+
+static void
+bsets(struct bctx *b, node *o, const char *k, const char *v)
+{
+	bset(b, o, k, b->err ? NULL : rw_rc_new_str(v));
+}
+
+static node *
+bobj(struct bctx *b, node *o, const char *k)
+{
+	node *n = b->err ? NULL : rw_rc_obj(o, k);
+	if (!n)
+		bfail(b, -ENOMEM);
+	return n;
+}
+
+static node *
+bclone_or_obj(struct bctx *b, const node *src)
+{
+	node *n = b->err			  ? NULL
+		  : src && src->type == RW_RC_OBJ ? rw_rc_clone(src)
+						  : rw_rc_new(RW_RC_OBJ);
+	if (!n)
+		bfail(b, -ENOMEM);
+	return n;
+}
+
+static void
+rs_owner(struct bctx *b, const struct rw_rs *rs, node *meta)
+{
+	node *refs = b->err ? NULL : rw_rc_new(RW_RC_ARR);
+	node *r = b->err ? NULL : rw_rc_new(RW_RC_OBJ);
+	const char *api = rw_rc_gets(rs->root, "apiVersion");
+	if (!refs || !r) {
+		rw_rc_free(refs);
+		rw_rc_free(r);
+		bfail(b, -ENOMEM);
+		return;
+	}
+	bsets(b, r, "apiVersion", api ? api : "ray.io/v1");
+	bsets(b, r, "kind", "RayService");
+	bsets(b, r, "name", rs->name);
+	bsets(b, r, "uid", rs->uid);
+	bset(b, r, "controller", rw_rc_new_bool(true));
+	bset(b, r, "blockOwnerDeletion", rw_rc_new_bool(true));
+	if (!b->err && rw_rc_push(refs, r) != 0) {
+		bfail(b, -ENOMEM);
+		rw_rc_free(refs);
+		return;
+	}
+	if (b->err) {
+		rw_rc_free(r);
+		rw_rc_free(refs);
+		return;
+	}
+	bset(b, meta, "ownerReferences", refs);
+}
+
+static int
+bfinish(struct bctx *b, node *n, struct rw_buf *out)
+{
+	int rv = b->err;
+	if (!rv)
+		rv = rw_rc_dump(n, out);
+	rw_rc_free(n);
+	return rv;
+}
+
+/* ---- hash ---- */
+
+int
+rw_rs_cluster_hash(const struct rw_rc_node *cfg, int ngroups, char out[33])
+{
+	node *copy;
+	node *groups;
+	int rv;
+
+	copy = cfg ? rw_rc_clone(cfg) : rw_rc_new(RW_RC_OBJ);
+	if (!copy)
+		return -ENOMEM;
+	groups = rw_rc_get(copy, "workerGroupSpecs");
+	if (groups && groups->type == RW_RC_ARR) {
+		while (ngroups >= 0 && groups->n > ngroups)
+			rw_rc_free(groups->kids[--groups->n]);
+		if (groups->n == 0)
+			rw_rc_del(copy, "workerGroupSpecs"); /* Go: empty slice is omitted */
+	}
+	rv = rw_rc_spec_hash(copy, out);
+	rw_rc_free(copy);
+	return rv;
+}
+
+static int
+cfg_ngroups(const node *cfg)
+{
+	node *g = rw_rc_get(cfg, "workerGroupSpecs");
+	return g && g->type == RW_RC_ARR ? g->n : 0;
+}
+
+/* ---- the RayCluster ---- */
+
+static node *
+goal_cluster(struct bctx *b, const struct rw_rs *rs, const char *name, const struct rw_rs_opts *o)
+{
+	node *c = b->err ? NULL : rw_rc_new(RW_RC_OBJ);
+	node *meta, *labels, *annos;
+	char hash[33], ng[16];
+	int rv;
+
+	if (!c) {
+		bfail(b, -ENOMEM);
+		return NULL;
+	}
+	bsets(b, c, "apiVersion", "ray.io/v1");
+	bsets(b, c, "kind", "RayCluster");
+	meta = bobj(b, c, "metadata");
+	bsets(b, meta, "name", name);
+	bsets(b, meta, "namespace", rs->ns);
+	labels = bclone_or_obj(b, rs->labels);
+	bsets(b, labels, "ray.io/originated-from-cr-name", rs->name);
+	bsets(b, labels, "ray.io/originated-from-crd", "RayService");
+	bset(b, meta, "labels", labels);
+	annos = bclone_or_obj(b, rs->annotations);
+	rv = rw_rs_cluster_hash(rs->cfg, -1, hash);
+	if (rv)
+		bfail(b, rv);
+	snprintf(ng, sizeof(ng), "%d", cfg_ngroups(rs->cfg));
+	bsets(b, annos, "ray.io/hash-without-replicas-and-workers-to-delete", hash);
+	bsets(b, annos, "ray.io/num-worker-groups", ng);
+	bsets(b, annos, "ray.io/kuberay-version", o->version ? o->version : RW_RC_DEFAULT_VERSION);
+	bset(b, meta, "annotations", annos);
+	rs_owner(b, rs, meta);
+	bset(b, c, "spec", bclone_or_obj(b, rs->cfg));
+	return c;
+}
+
+int
+rw_rs_build_cluster(const struct rw_rs *rs, const char *name, const struct rw_rs_opts *o,
+		    struct rw_buf *out)
+{
+	struct bctx b = {0};
+	node *c = goal_cluster(&b, rs, name, o);
+	return bfinish(&b, c, out);
+}
+
+int
+rw_rs_update_cluster(const struct rw_rs *rs, const struct rw_rc_cluster *cur,
+		     const struct rw_rs_opts *o, struct rw_buf *out)
+{
+	struct bctx b = {0};
+	node *goal = goal_cluster(&b, rs, cur->name, o);
+	node *upd = b.err ? NULL : rw_rc_clone(cur->root);
+	node *meta, *spec, *gmeta = rw_rc_get(goal, "metadata");
+	node *suspend = rw_rc_get(cur->spec, "suspend");
+
+	if (!upd) {
+		bfail(&b, -ENOMEM);
+		rw_rc_free(goal);
+		return b.err;
+	}
+	meta = bobj(&b, upd, "metadata");
+	bset(&b, meta, "labels", b.err ? NULL : rw_rc_clone(rw_rc_get(gmeta, "labels")));
+	bset(&b, meta, "annotations", b.err ? NULL : rw_rc_clone(rw_rc_get(gmeta, "annotations")));
+	spec = b.err ? NULL : rw_rc_clone(rw_rc_get(goal, "spec"));
+	if (!b.err && spec) {
+		struct rw_rc_cluster tmp = {0};
+		tmp.spec = spec;
+		tmp.head = rw_rc_get(spec, "headGroupSpec");
+		if (suspend)
+			bset(&b, spec, "suspend", rw_rc_clone(suspend));
+		else
+			rw_rc_del(spec, "suspend");
+		if (rw_rc_autoscaling(&tmp)) {
+			node *groups = rw_rc_get(spec, "workerGroupSpecs");
+			for (int i = 0; groups && groups->type == RW_RC_ARR && i < groups->n; i++) {
+				node *g = groups->kids[i];
+				int ci = rw_rc_group_index(cur, rw_rc_gets(g, "groupName")
+								    ? rw_rc_gets(g, "groupName")
+								    : "");
+				node *cg = ci >= 0 ? rw_rc_group(cur, ci) : NULL;
+				node *rep = rw_rc_get(cg, "replicas");
+				node *wtd = rw_rc_path(cg, "scaleStrategy.workersToDelete");
+				if (!cg)
+					continue;
+				if (rep)
+					bset(&b, g, "replicas", rw_rc_clone(rep));
+				if (wtd)
+					bset(&b, bobj(&b, g, "scaleStrategy"), "workersToDelete",
+					     rw_rc_clone(wtd));
+			}
+		}
+	}
+	bset(&b, upd, "spec", spec);
+	rw_rc_free(goal);
+	return bfinish(&b, upd, out);
+}
+
+/* ---- upgrade decision ---- */
+
+enum rw_rs_match
+rw_rs_match_cluster(const struct rw_rs *rs, const struct rw_rc_cluster *c)
+{
+	const char *have =
+	    rw_rc_gets(c->annotations, "ray.io/hash-without-replicas-and-workers-to-delete");
+	const char *ngs = rw_rc_gets(c->annotations, "ray.io/num-worker-groups");
+	char goal[33];
+	int64_t n;
+
+	if (!have)
+		have = "";
+	if (rw_rs_cluster_hash(rs->cfg, -1, goal) == 0 && strcmp(goal, have) == 0)
+		return RW_RS_MATCH_EQUAL;
+	/* KubeRay: an unreadable group count counts as "equal", i.e. update in place. */
+	if (!ngs || go_atoi(ngs, &n) != 0 || n > 1000000 || n < -1000000)
+		return RW_RS_MATCH_APPENDED;
+	if (cfg_ngroups(rs->cfg) < n)
+		return streq(have, "") ? RW_RS_MATCH_APPENDED : RW_RS_MATCH_DIFFERENT;
+	if (n < 0)
+		return RW_RS_MATCH_DIFFERENT; /* Go would panic slicing [:n] */
+	if (rw_rs_cluster_hash(rs->cfg, (int)n, goal) == 0 && strcmp(goal, have) == 0)
+		return RW_RS_MATCH_APPENDED;
+	return RW_RS_MATCH_DIFFERENT;
+}
+
+bool
+rw_rs_zero_downtime(const struct rw_rs *rs, const struct rw_rs_opts *o)
+{
+	const char *t = rw_rc_gets(rw_rc_get(rs->spec, "upgradeStrategy"), "type");
+	if (t)
+		return strcmp(t, "NewCluster") == 0 ||
+		       strcmp(t, "NewClusterWithIncrementalUpgrade") == 0;
+	return o->zero_downtime;
+}
+
+static bool
+should_update(const struct rw_rs *rs, const struct rw_rc_cluster *c, bool active,
+	      const struct rw_rs_opts *o)
+{
+	const char *v;
+	if (!c)
+		return false;
+	if (active) {
+		if (rw_rs_cond_true(rs, "UpgradeInProgress"))
+			return false;
+		v = rw_rc_gets(c->annotations, "ray.io/kuberay-version");
+		if (!streq(v, o->version ? o->version : RW_RC_DEFAULT_VERSION))
+			return true;
+	}
+	return rw_rs_match_cluster(rs, c) == RW_RS_MATCH_APPENDED;
+}
+
+enum rw_rs_cluster_action
+rw_rs_cluster_action(const struct rw_rs *rs, const struct rw_rc_cluster *active,
+		     const struct rw_rc_cluster *pending, const struct rw_rs_opts *o)
+{
+	if (*rw_rs_pending_name(rs) && !pending)
+		return RW_RS_CLUSTER_CREATE_PENDING;
+	if (should_update(rs, active, true, o))
+		return RW_RS_CLUSTER_UPDATE_ACTIVE;
+	if (should_update(rs, pending, false, o))
+		return RW_RS_CLUSTER_UPDATE_PENDING;
+	return RW_RS_CLUSTER_NONE;
+}
+
+bool
+rw_rs_prepare_new_cluster(const struct rw_rs *rs, const struct rw_rc_cluster *active,
+			  const struct rw_rc_cluster *pending, bool pending_serving,
+			  const struct rw_rs_opts *o)
+{
+	const struct rw_rc_cluster *c = pending ? pending : active;
+	if (pending_serving)
+		return false;
+	if (!c)
+		return true;
+	if (rw_rs_match_cluster(rs, c) != RW_RS_MATCH_DIFFERENT)
+		return false;
+	return rw_rs_zero_downtime(rs, o);
+}
+
+/* ---- services ---- */
+
+int
+rw_rs_build_head_service(const struct rw_rs *rs, const struct rw_rc_cluster *target,
+			 const struct rw_rc_opts *o, struct rw_buf *out)
+{
+	struct bctx b = {0};
+	struct rw_rc_cluster *copy = NULL;
+	struct rw_buf tmp;
+	node *svc = NULL, *meta, *labels;
+	char name[80], id[320], idl[80];
+	int rv;
+
+	rw_buf_init(&tmp, RW_RC_MAX_OUT);
+	rv = rw_rc_dump(target->root, &tmp);
+	if (rv == 0)
+		rv = rw_rc_cluster_parse(tmp.data, tmp.len, &copy, NULL, 0);
+	if (rv)
+		goto out;
+	/* BuildHeadServiceForRayService passes no annotations. */
+	rw_rc_del(copy->spec, "headServiceAnnotations");
+	rw_buf_reset(&tmp);
+	rv = rw_rc_build_head_service(copy, o, &tmp);
+	if (rv == 0)
+		rv = rw_rc_parse(tmp.data, tmp.len, &svc, NULL, 0);
+	if (rv)
+		goto out;
+	meta = bobj(&b, svc, "metadata");
+	rw_rs_head_svc_name(rs, name, sizeof(name));
+	bsets(&b, meta, "name", name);
+	bsets(&b, meta, "namespace", rs->ns);
+	labels = b.err ? NULL : rw_rc_new(RW_RC_OBJ);
+	snprintf(id, sizeof(id), "%s-head", rs->name);
+	rw_rc_check_label(id, idl, sizeof(idl));
+	bsets(&b, labels, "ray.io/originated-from-cr-name", rs->name);
+	bsets(&b, labels, "ray.io/originated-from-crd", "RayService");
+	bsets(&b, labels, "ray.io/node-type", "head");
+	bsets(&b, labels, "ray.io/identifier", idl);
+	bset(&b, meta, "labels", labels);
+	rs_owner(&b, rs, meta);
+	rv = bfinish(&b, svc, out);
+	svc = NULL;
+out:
+	rw_rc_free(svc);
+	rw_rc_cluster_free(copy);
+	rw_buf_fini(&tmp);
+	return rv;
+}
+
+static int
+cmp_port_name(const void *a, const void *b)
+{
+	const node *x = *(node *const *)a, *y = *(node *const *)b;
+	return strcmp(or_empty(rw_rc_gets(x, "name")), or_empty(rw_rc_gets(y, "name")));
+}
+
+/* The serve ports of the target's head container (or the default serve:8000). */
+static node *
+target_serve_ports(struct bctx *b, const struct rw_rc_cluster *target)
+{
+	node *ports = b->err ? NULL : rw_rc_new(RW_RC_ARR);
+	node *cports = rw_rc_get(head_container(target->spec), "ports");
+	if (!ports) {
+		bfail(b, -ENOMEM);
+		return NULL;
+	}
+	if (!cports || cports->type != RW_RC_ARR || cports->n == 0) {
+		node *p = rw_rc_new(RW_RC_OBJ);
+		bsets(b, p, "name", "serve");
+		bset(b, p, "port", rw_rc_new_int(8000));
+		if (!b->err && rw_rc_push(ports, p))
+			bfail(b, -ENOMEM);
+		else if (b->err)
+			rw_rc_free(p);
+		return ports;
+	}
+	for (int i = 0; i < cports->n && !b->err; i++) {
+		const char *n = rw_rc_gets(cports->kids[i], "name");
+		int64_t cp = 0;
+		node *p;
+		bool dup = false;
+		if (!serve_port_name(n))
+			continue;
+		for (int k = 0; k < ports->n; k++)
+			dup |= streq(rw_rc_gets(ports->kids[k], "name"), n); /* last one wins */
+		rw_rc_int(rw_rc_get(cports->kids[i], "containerPort"), &cp);
+		if (dup) {
+			for (int k = 0; k < ports->n; k++)
+				if (streq(rw_rc_gets(ports->kids[k], "name"), n))
+					bset(b, ports->kids[k], "port", rw_rc_new_int(cp));
+			continue;
+		}
+		p = rw_rc_new(RW_RC_OBJ);
+		bsets(b, p, "name", n);
+		bset(b, p, "port", rw_rc_new_int(cp));
+		if (!b->err && rw_rc_push(ports, p))
+			bfail(b, -ENOMEM);
+		else if (b->err)
+			rw_rc_free(p);
+	}
+	if (ports->n > 1)
+		qsort(ports->kids, (size_t)ports->n, sizeof(ports->kids[0]), cmp_port_name);
+	return ports;
+}
+
+int
+rw_rs_build_serve_service(const struct rw_rs *rs, const struct rw_rc_cluster *target,
+			  struct rw_buf *out, char *err, size_t errlen)
+{
+	struct bctx b = {0};
+	node *user = rw_rc_get(rs->spec, "serveService");
+	node *ports = target_serve_ports(&b, target);
+	node *svc, *meta, *spec, *labels, *sel;
+	const char *type = rw_rc_gets(rw_rc_get(rs->cfg, "headGroupSpec"), "serviceType");
+	char name[300], slabel[320];
+
+	if (user && user->type != RW_RC_OBJ)
+		user = NULL;
+	if (!b.err && ports->n == 0 && !user) {
+		rw_rc_free(ports);
+		if (err && errlen)
+			snprintf(err, errlen, "%s", no_serve_port_msg);
+		return -ENOENT;
+	}
+	if (!b.err && ports->n == 0) {
+		/* The user's serveService supplies the serve ports (name and port only). */
+		node *up = rw_rc_path(user, "spec.ports");
+		for (int i = 0; up && up->type == RW_RC_ARR && i < up->n && !b.err; i++) {
+			const char *n = rw_rc_gets(up->kids[i], "name");
+			int64_t pv = 0;
+			node *p;
+			if (!serve_port_name(n))
+				continue;
+			rw_rc_int(rw_rc_get(up->kids[i], "port"), &pv);
+			p = rw_rc_new(RW_RC_OBJ);
+			bsets(&b, p, "name", n);
+			bset(&b, p, "port", rw_rc_new_int(pv));
+			if (!b.err && rw_rc_push(ports, p))
+				bfail(&b, -ENOMEM);
+			else if (b.err)
+				rw_rc_free(p);
+		}
+	}
+	svc = user ? bclone_or_obj(&b, user) : bclone_or_obj(&b, NULL);
+	bsets(&b, svc, "apiVersion", "v1");
+	bsets(&b, svc, "kind", "Service");
+	meta = bobj(&b, svc, "metadata");
+	spec = bobj(&b, svc, "spec");
+	rw_rs_serve_svc_name(rs, name, sizeof(name));
+	bsets(&b, meta, "name", name);
+	bsets(&b, meta, "namespace", rs->ns);
+	labels = bobj(&b, meta, "labels");
+	snprintf(slabel, sizeof(slabel), "%s-serve", rs->name);
+	bsets(&b, labels, "ray.io/originated-from-cr-name", rs->name);
+	bsets(&b, labels, "ray.io/originated-from-crd", "RayService");
+	bsets(&b, labels, "ray.io/serve", slabel);
+	rs_owner(&b, rs, meta);
+	sel = b.err ? NULL : rw_rc_new(RW_RC_OBJ);
+	bsets(&b, sel, "ray.io/cluster", target->name);
+	bsets(&b, sel, "ray.io/serve", "true");
+	bset(&b, spec, "selector", sel);
+	bset(&b, spec, "ports", ports);
+	if (!rw_rc_gets(spec, "type") || !*rw_rc_gets(spec, "type")) {
+		if (type && *type)
+			bsets(&b, spec, "type", type);
+		else
+			rw_rc_del(spec, "type");
+	}
+	return bfinish(&b, svc, out);
+}
+
+int
+rw_rs_service_update(const char *existing, size_t elen, const char *desired, size_t dlen,
+		     enum rw_rs_svc_action *act, struct rw_buf *out)
+{
+	node *e = NULL, *d = NULL, *espec, *dspec;
+	const char *ec, *dc;
+	int rv;
+
+	*act = RW_RS_SVC_KEEP;
+	rv = rw_rc_parse(existing, elen, &e, NULL, 0);
+	if (rv == 0)
+		rv = rw_rc_parse(desired, dlen, &d, NULL, 0);
+	if (rv == 0 && (e->type != RW_RC_OBJ || d->type != RW_RC_OBJ))
+		rv = -EINVAL;
+	if (rv)
+		goto out;
+	ec = rw_rc_gets(rw_rc_path(e, "spec.selector"), "ray.io/cluster");
+	dc = rw_rc_gets(rw_rc_path(d, "spec.selector"), "ray.io/cluster");
+	if (streq(or_empty(ec), or_empty(dc)))
+		goto out;
+	espec = rw_rc_get(e, "spec");
+	dspec = rw_rc_clone(rw_rc_get(d, "spec"));
+	if (!dspec) {
+		rv = -ENOMEM;
+		goto out;
+	}
+	if (dspec->type != RW_RC_OBJ) {
+		rw_rc_free(dspec);
+		rv = -EINVAL;
+		goto out;
+	}
+	rw_rc_del(dspec, "clusterIP");
+	rw_rc_del(dspec, "clusterIPs");
+	if (rw_rc_get(espec, "clusterIP"))
+		rv = rw_rc_set(dspec, "clusterIP", rw_rc_clone(rw_rc_get(espec, "clusterIP")));
+	if (rv == 0 && rw_rc_get(espec, "clusterIPs"))
+		rv = rw_rc_set(dspec, "clusterIPs", rw_rc_clone(rw_rc_get(espec, "clusterIPs")));
+	if (rv == 0)
+		rv = rw_rc_set(e, "spec", dspec);
+	else
+		rw_rc_free(dspec);
+	if (rv == 0)
+		rv = rw_rc_dump(e, out);
+	if (rv == 0)
+		*act = RW_RS_SVC_UPDATE;
+out:
+	rw_rc_free(e);
+	rw_rc_free(d);
+	return rv;
+}

@@ -1,0 +1,242 @@
+/*
+ * rs_build.h - pure RayService logic, part 1: parsing, validation with
+ * KubeRay's messages, serveConfigV2 -> JSON for the head agent, the
+ * RayCluster built for a RayService, the spec hash and the upgrade decision
+ * (in-place update, new pending cluster or nothing), and the RayService's
+ * own `<rs>-head-svc` / `<rs>-serve-svc`. No I/O: every function maps inputs
+ * to JSON text or plain values (tests/unit/test_rs_build.c, fuzz_rs.c).
+ *
+ * Reference: KubeRay ray-operator controllers/ray/rayservice_controller.go,
+ * common/service.go, utils/validation.go and utils/util.go (see
+ * docs/kuberay-compatibility.md, section RayService).
+ */
+#ifndef RW_RS_BUILD_H
+#define RW_RS_BUILD_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "rc_build.h"
+#include "rc_dom.h"
+#include "rw/buf.h"
+
+#define RW_RS_MAX_NAME 47		   /* KubeRay's MaxRayServiceNameLength */
+#define RW_RS_DEFAULT_DELETION_DELAY_S 60  /* rayClusterDeletionDelaySeconds default */
+#define RW_RS_MAX_SERVE_JSON (900u * 1024) /* serve config JSON must fit in one reply */
+#define RW_RS_SUFFIX_ALPHABET "bcdfghjklmnpqrstvwxz2456789" /* k8s rand.String */
+#define RW_RS_INIT_TIMEOUT_ANNOTATION "ray.io/initializing-timeout"
+
+/* A parsed RayService. Pointers point into root. */
+struct rw_rs {
+	struct rw_rc_node *root;
+	const char *name, *ns, *uid;
+	int64_t generation;
+	struct rw_rc_node *labels, *annotations; /* objects or NULL */
+	struct rw_rc_node *spec;		 /* never NULL after parse (an empty object) */
+	struct rw_rc_node *cfg;			 /* spec.rayClusterConfig object or NULL */
+	struct rw_rc_node *status;		 /* status object or NULL */
+};
+
+/*
+ * Parse a RayService document. Any JSON object is accepted (missing fields
+ * read as absent); -EINVAL for non-JSON or a non-object, -ENOMEM, -EMSGSIZE.
+ */
+int rw_rs_parse(const char *json, size_t len, struct rw_rs **out, char *err, size_t errlen);
+void rw_rs_free(struct rw_rs *rs);
+
+/* status.activeServiceStatus.rayClusterName / pendingServiceStatus's ("" when absent). */
+const char *rw_rs_active_name(const struct rw_rs *rs);
+const char *rw_rs_pending_name(const struct rw_rs *rs);
+/* spec.excludeHeadPodFromServeSvc */
+bool rw_rs_exclude_head(const struct rw_rs *rs);
+/* spec.rayClusterDeletionDelaySeconds (default 60; negative values read as 60). */
+int64_t rw_rs_deletion_delay_s(const struct rw_rs *rs);
+/* Is condition `type` of the current status True? */
+bool rw_rs_cond_true(const struct rw_rs *rs, const char *type);
+/* spec.suspend */
+bool rw_rs_suspended(const struct rw_rs *rs);
+
+/* Controller options for RayServices (KubeRay's operator environment). */
+struct rw_rs_opts {
+	const char
+	    *version;	    /* ray.io/kuberay-version written on clusters (RW_RC_DEFAULT_VERSION) */
+	bool zero_downtime; /* ENABLE_ZERO_DOWNTIME != "false" (default on) */
+};
+void rw_rs_opts_default(struct rw_rs_opts *o);
+/* ENABLE_ZERO_DOWNTIME through getenv_fn (pass getenv); only "false" (any case) turns it off. */
+void rw_rs_opts_from_env(struct rw_rs_opts *o, char *(*getenv_fn)(const char *));
+
+/* ---- validation (utils/validation.go ValidateRayServiceMetadata/Spec) ---- */
+
+struct rw_rs_verr {
+	const char *reason; /* InvalidRayServiceMetadata / InvalidRayServiceSpec */
+	char msg[1024];
+};
+
+/*
+ * Validate rs as KubeRay does and stop at the first error: name length (47)
+ * and DNS-1035, the ray.io/initializing-timeout annotation, token auth with
+ * Kubernetes tokens, the RayCluster spec rules of rc_validate (prefixed
+ * "The RayService spec is invalid: "), headService.metadata.name, the
+ * upgradeStrategy type, rayClusterDeletionDelaySeconds, the incremental
+ * upgrade options, a head port named serve (or serve-*) when the head
+ * container lists ports, and (raywarden: checked up front rather than at
+ * the first PUT) serveConfigV2 being a YAML mapping whose JSON fits a reply.
+ * Returns 0 (valid) or 1 with *out filled.
+ */
+int rw_rs_validate(const struct rw_rs *rs, struct rw_rs_verr *out);
+
+/*
+ * Go's time.ParseDuration then strconv.Atoi, as KubeRay reads the
+ * initializing-timeout annotation: 0 with *ms set, or -EINVAL.
+ */
+int rw_rs_parse_timeout(const char *s, int64_t *ms);
+
+/* ---- serve config ---- */
+
+/* serveConfigV2 as the head agent gets it: JSON text (object members sorted) and its hash. */
+struct rw_rs_serve_cfg {
+	char *json; /* NULL when serveConfigV2 is empty or absent (nothing to deploy) */
+	size_t len;
+	char hash[65]; /* lowercase SHA-256 hex of json; "" without a config */
+};
+
+/*
+ * Convert spec.serveConfigV2 (YAML, Kubernetes' YAML 1.1 typing, see
+ * rw/yaml.h) to JSON with object members sorted by key, which is what
+ * KubeRay's json.Marshal of the unmarshalled map sends, and hash the text.
+ * Returns 0 (out->json may be NULL: no config), -EINVAL (not YAML or not a
+ * mapping; message in err), -EMSGSIZE (JSON larger than RW_RS_MAX_SERVE_JSON),
+ * -ENOMEM. Free with rw_rs_serve_cfg_fini.
+ */
+int rw_rs_serve_config(const struct rw_rs *rs, struct rw_rs_serve_cfg *out, char *err,
+		       size_t errlen);
+void rw_rs_serve_cfg_fini(struct rw_rs_serve_cfg *c);
+
+/* ---- names ---- */
+
+/* Map 5 random bytes onto KubeRay's alphabet (bias below 1%, as good as rand.String). */
+void rw_rs_random_suffix(const unsigned char rnd[5], char out[6]);
+/* `<rs>-<suffix>`; -EINVAL unless suffix is 5 characters of RW_RS_SUFFIX_ALPHABET. */
+int rw_rs_cluster_name(const char *rs_name, const char *suffix, char *out, size_t outlen);
+/* CheckName(`<rs>-head-svc`) and the serve service name (spec.serveService name or
+ * CheckName(`<rs>-serve-svc`)). */
+void rw_rs_head_svc_name(const struct rw_rs *rs, char *out, size_t outlen);
+void rw_rs_serve_svc_name(const struct rw_rs *rs, char *out, size_t outlen);
+
+/* ---- the RayCluster ---- */
+
+/*
+ * The RayCluster `name` for rs (constructRayClusterForRayService): labels =
+ * rs labels + ray.io/originated-from-cr-name, ray.io/originated-from-crd=
+ * RayService; annotations = rs annotations + the spec hash, the number of
+ * worker groups and ray.io/kuberay-version; ownerReference to rs (controller);
+ * spec = rayClusterConfig. Appends JSON to out.
+ */
+int rw_rs_build_cluster(const struct rw_rs *rs, const char *name, const struct rw_rs_opts *o,
+			struct rw_buf *out);
+
+/*
+ * The in-place update of an existing cluster (modifyRayCluster): cur with
+ * spec, labels and annotations replaced by the goal cluster's, keeping
+ * cur's metadata otherwise (resourceVersion, uid...) and cur's spec.suspend.
+ * With in-tree autoscaling on, each existing worker group keeps its current
+ * replicas and workersToDelete (the autoscaler owns them; KubeRay overwrites
+ * them, see its TODO). Appends JSON to out.
+ */
+int rw_rs_update_cluster(const struct rw_rs *rs, const struct rw_rc_cluster *cur,
+			 const struct rw_rs_opts *o, struct rw_buf *out);
+
+/* ---- hash and upgrade decision ---- */
+
+/*
+ * Hash of a rayClusterConfig as written in ray.io/hash-without-replicas-and-
+ * workers-to-delete: rc_build's rw_rc_spec_hash (replicas, min/max,
+ * workersToDelete, tolerations, schedulingGates, upgradeStrategy and
+ * suspend cleared) over the first `ngroups` worker groups (-1: all).
+ */
+int rw_rs_cluster_hash(const struct rw_rc_node *cfg, int ngroups, char out[33]);
+
+enum rw_rs_match {
+	RW_RS_MATCH_DIFFERENT = 0, /* a real change: new cluster (or ignored) */
+	RW_RS_MATCH_EQUAL,	   /* same hash: nothing to do */
+	RW_RS_MATCH_APPENDED	   /* equal on the cluster's groups, new groups at the end */
+};
+
+/* isClusterSpecHashEqual(full) then (partial), against cluster c's annotations. */
+enum rw_rs_match rw_rs_match_cluster(const struct rw_rs *rs, const struct rw_rc_cluster *c);
+
+/*
+ * isZeroDowntimeUpgradeEnabled: upgradeStrategy.type NewCluster or
+ * NewClusterWithIncrementalUpgrade -> on; any other type (None) -> off;
+ * unset -> on unless ENABLE_ZERO_DOWNTIME is "false".
+ */
+bool rw_rs_zero_downtime(const struct rw_rs *rs, const struct rw_rs_opts *o);
+
+enum rw_rs_cluster_action {
+	RW_RS_CLUSTER_NONE = 0,
+	RW_RS_CLUSTER_CREATE_PENDING, /* pendingServiceStatus names a cluster that does not exist */
+	RW_RS_CLUSTER_UPDATE_ACTIVE,  /* in place (version changed, or groups appended) */
+	RW_RS_CLUSTER_UPDATE_PENDING  /* in place (groups appended) */
+};
+
+/*
+ * reconcileRayCluster's decision for this pass. active/pending are the
+ * clusters named in the status (NULL when not found). The active cluster is
+ * never updated while UpgradeInProgress is True.
+ */
+enum rw_rs_cluster_action rw_rs_cluster_action(const struct rw_rs *rs,
+					       const struct rw_rc_cluster *active,
+					       const struct rw_rc_cluster *pending,
+					       const struct rw_rs_opts *o);
+
+/*
+ * shouldPrepareNewCluster: no cluster at all -> yes; the pending (else
+ * active) cluster's hash equal or groups appended -> no; otherwise the
+ * zero-downtime setting decides (upgradeStrategy None: the change is
+ * ignored). Never while the services already point to the pending cluster.
+ */
+bool rw_rs_prepare_new_cluster(const struct rw_rs *rs, const struct rw_rc_cluster *active,
+			       const struct rw_rc_cluster *pending, bool pending_serving,
+			       const struct rw_rs_opts *o);
+
+/* ---- services ---- */
+
+/*
+ * `<rs>-head-svc`: the target cluster's head service as rc_build makes it
+ * (headless by default, same selector pointing at the target cluster, custom
+ * headService honoured, headServiceAnnotations not applied, as KubeRay),
+ * renamed, labelled ray.io/originated-from-cr-name, -crd=RayService,
+ * ray.io/node-type=head, ray.io/identifier=<rs>-head, owned by rs.
+ */
+int rw_rs_build_head_service(const struct rw_rs *rs, const struct rw_rc_cluster *target,
+			     const struct rw_rc_opts *o, struct rw_buf *out);
+
+/*
+ * `<rs>-serve-svc`: selector {ray.io/cluster: target, ray.io/serve: "true"},
+ * only the head ports named serve or serve-* (in name order), labels
+ * originated-from-* and ray.io/serve=<rs>-serve, type from
+ * headGroupSpec.serviceType, never headless, owned by rs; spec.serveService
+ * overrides as KubeRay (selector replaced, its serve port used when the head
+ * has none, labels merged with ours winning, name/namespace/type defaulted).
+ * -ENOENT (KubeRay's message in err) when there is no serve port at all.
+ */
+int rw_rs_build_serve_service(const struct rw_rs *rs, const struct rw_rc_cluster *target,
+			      struct rw_buf *out, char *err, size_t errlen);
+
+enum rw_rs_svc_action {
+	RW_RS_SVC_KEEP = 0, /* selector points at the same cluster: leave it alone */
+	RW_RS_SVC_UPDATE    /* switch: write `out` (PUT) */
+};
+
+/*
+ * Compare an existing service with the desired one by the ray.io/cluster
+ * selector only (reconcileServices). On a switch, out gets the existing
+ * object with the desired spec, keeping clusterIP/clusterIPs (immutable).
+ * Returns 0 or -EINVAL for unparsable input.
+ */
+int rw_rs_service_update(const char *existing, size_t elen, const char *desired, size_t dlen,
+			 enum rw_rs_svc_action *act, struct rw_buf *out);
+
+#endif

@@ -1,0 +1,629 @@
+/* rs_status.c - RayService status, traffic switch, endpoints, cleanup and health decisions. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "rc_status.h"
+#include "rs_status.h"
+#include "rw/json.h"
+
+typedef struct rw_rc_node node;
+
+static bool
+streq(const char *a, const char *b)
+{
+	return a && b && strcmp(a, b) == 0;
+}
+
+/* ---- endpoints ---- */
+
+static int
+cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+int
+rw_rs_count_endpoints(const char *const *slices, const size_t *lens, size_t n)
+{
+	char **uids = NULL;
+	size_t nuids = 0, cap = 0;
+	int count = 0, rv = 0;
+
+	for (size_t s = 0; s < n && rv == 0; s++) {
+		struct rw_json j;
+		int eps, i, ep;
+		if (!slices[s] || rw_json_parse(&j, slices[s], lens[s], 1 << 20, NULL, 0) != 0)
+			continue;
+		eps = rw_json_get(&j, 0, "endpoints");
+		if (rw_json_type(&j, eps) == RW_JSON_ARRAY) {
+			RW_JSON_ARR_FOREACH (&j, eps, i, ep) {
+				int ready = rw_json_path(&j, ep, "conditions.ready");
+				int uid = rw_json_path(&j, ep, "targetRef.uid");
+				char *u;
+				if (rw_json_type(&j, ready) != RW_JSON_TRUE ||
+				    rw_json_type(&j, uid) != RW_JSON_STRING)
+					continue;
+				u = rw_json_strdup(&j, uid);
+				if (!u) {
+					rv = -ENOMEM;
+					break;
+				}
+				if (!*u) {
+					free(u);
+					continue;
+				}
+				if (nuids == cap) {
+					size_t nc = cap ? cap * 2 : 16;
+					char **g = realloc(uids, nc * sizeof(*g));
+					if (!g) {
+						free(u);
+						rv = -ENOMEM;
+						break;
+					}
+					uids = g;
+					cap = nc;
+				}
+				uids[nuids++] = u;
+			}
+		}
+		rw_json_fini(&j);
+	}
+	if (rv == 0 && nuids > 0) {
+		qsort(uids, nuids, sizeof(*uids), cmp_str);
+		for (size_t i = 0; i < nuids; i++)
+			if (i == 0 || strcmp(uids[i], uids[i - 1]) != 0)
+				count++;
+	}
+	for (size_t i = 0; i < nuids; i++)
+		free(uids[i]);
+	free(uids);
+	return rv ? rv : count;
+}
+
+/* ---- traffic switch ---- */
+
+bool
+rw_rs_cluster_can_serve(const struct rw_rs_ready_in *in)
+{
+	if (!rw_rs_apps_ready(in->head))
+		return false;
+	return in->ready_endpoints >= 1 && in->ready_endpoints >= in->expected_endpoints;
+}
+
+const char *
+rw_rs_service_target(const struct rw_rs *rs, bool active_can_serve, bool pending_can_serve)
+{
+	const char *a = rw_rs_active_name(rs), *p = rw_rs_pending_name(rs);
+	if (pending_can_serve && *p)
+		return p;
+	if (active_can_serve && *a)
+		return a;
+	return NULL;
+}
+
+/* ---- time helpers ---- */
+
+static int64_t
+days_from_civil(int64_t y, unsigned m, unsigned d)
+{
+	y -= m <= 2;
+	int64_t era = (y >= 0 ? y : y - 399) / 400;
+	unsigned yoe = (unsigned)(y - era * 400);
+	unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+	unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+	return era * 146097 + (int64_t)doe - 719468;
+}
+
+static int
+num(const char *s, int n, int *out)
+{
+	int v = 0;
+	for (int i = 0; i < n; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return -1;
+		v = v * 10 + (s[i] - '0');
+	}
+	*out = v;
+	return 0;
+}
+
+/* RFC 3339 ("2026-01-02T03:04:05Z", fraction and offset allowed) -> ms since the epoch. */
+static int
+rfc3339_ms(const char *s, int64_t *out)
+{
+	int y, mo, d, h, mi, sec, ms = 0, oh = 0, om = 0, sign = 0;
+	const char *p;
+	if (!s || strlen(s) < 20 || num(s, 4, &y) || s[4] != '-' || num(s + 5, 2, &mo) ||
+	    s[7] != '-' || num(s + 8, 2, &d) || (s[10] != 'T' && s[10] != 't') ||
+	    num(s + 11, 2, &h) || s[13] != ':' || num(s + 14, 2, &mi) || s[16] != ':' ||
+	    num(s + 17, 2, &sec))
+		return -EINVAL;
+	if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 60)
+		return -EINVAL;
+	p = s + 19;
+	if (*p == '.') {
+		int k = 0;
+		p++;
+		while (*p >= '0' && *p <= '9') {
+			if (k < 3)
+				ms = ms * 10 + (*p - '0');
+			k++;
+			p++;
+		}
+		if (k == 0)
+			return -EINVAL;
+		for (; k < 3; k++)
+			ms *= 10;
+	}
+	if (*p == 'Z' || *p == 'z') {
+		p++;
+	} else if (*p == '+' || *p == '-') {
+		sign = *p == '-' ? -1 : 1;
+		if (num(p + 1, 2, &oh) || p[3] != ':' || num(p + 4, 2, &om))
+			return -EINVAL;
+		p += 6;
+	} else {
+		return -EINVAL;
+	}
+	if (*p)
+		return -EINVAL;
+	*out = ((days_from_civil(y, (unsigned)mo, (unsigned)d) * 86400 + h * 3600 + mi * 60 + sec -
+		 sign * (oh * 3600 + om * 60)) *
+		1000) +
+	       ms;
+	return 0;
+}
+
+/* Go's time.Duration.String for a whole number of milliseconds ("5m0s", "1h2m3.5s", "300ms"). */
+static void
+go_dur(int64_t ms, char *out, size_t n)
+{
+	char frac[8] = "";
+	int64_t h, m, s, r;
+	bool neg = ms < 0;
+	if (neg)
+		ms = -ms;
+	if (ms == 0) {
+		snprintf(out, n, "0s");
+		return;
+	}
+	if (ms < 1000) {
+		snprintf(out, n, "%s%lldms", neg ? "-" : "", (long long)ms);
+		return;
+	}
+	h = ms / 3600000;
+	m = ms / 60000 % 60;
+	s = ms / 1000 % 60;
+	r = ms % 1000;
+	if (r) {
+		snprintf(frac, sizeof(frac), ".%03lld", (long long)r);
+		for (size_t k = strlen(frac) - 1; k > 0 && frac[k] == '0'; k--)
+			frac[k] = '\0';
+	}
+	if (h)
+		snprintf(out, n, "%s%lldh%lldm%lld%ss", neg ? "-" : "", (long long)h, (long long)m,
+			 (long long)s, frac);
+	else if (m)
+		snprintf(out, n, "%s%lldm%lld%ss", neg ? "-" : "", (long long)m, (long long)s,
+			 frac);
+	else
+		snprintf(out, n, "%s%lld%ss", neg ? "-" : "", (long long)s, frac);
+}
+
+/* ---- conditions ---- */
+
+struct sctx {
+	int err;
+};
+
+static void
+sfail(struct sctx *b, int e)
+{
+	if (!b->err)
+		b->err = e;
+}
+
+static void
+ssets(struct sctx *b, node *o, const char *k, const char *v)
+{
+	if (!b->err && (!o || rw_rc_set_str(o, k, v)))
+		sfail(b, -ENOMEM);
+}
+
+static node *
+find_cond(node *conds, const char *type)
+{
+	for (int i = 0; conds && conds->type == RW_RC_ARR && i < conds->n; i++)
+		if (streq(rw_rc_gets(conds->kids[i], "type"), type))
+			return conds->kids[i];
+	return NULL;
+}
+
+/* meta.SetStatusCondition with KubeRay's ObservedGeneration (the status's). */
+static void
+set_cond(struct sctx *b, node *conds, const char *type, const char *status, const char *reason,
+	 const char *message, int64_t gen, const char *now)
+{
+	node *c = find_cond(conds, type);
+	if (b->err)
+		return;
+	if (!c) {
+		c = rw_rc_new(RW_RC_OBJ);
+		if (!c || rw_rc_push(conds, c)) {
+			sfail(b, -ENOMEM);
+			return;
+		}
+		ssets(b, c, "type", type);
+		ssets(b, c, "status", status);
+		ssets(b, c, "lastTransitionTime", now);
+	} else if (!streq(rw_rc_gets(c, "status"), status)) {
+		ssets(b, c, "status", status);
+		ssets(b, c, "lastTransitionTime", now);
+	} else if (!rw_rc_gets(c, "lastTransitionTime")) {
+		ssets(b, c, "lastTransitionTime", now);
+	}
+	ssets(b, c, "reason", reason);
+	ssets(b, c, "message", message);
+	if (!b->err) {
+		if (gen > 0 && rw_rc_set_int(c, "observedGeneration", gen))
+			sfail(b, -ENOMEM);
+		else if (gen <= 0)
+			rw_rc_del(c, "observedGeneration");
+	}
+}
+
+static bool
+cond_is(node *conds, const char *type, const char *status, const char *reason)
+{
+	node *c = find_cond(conds, type);
+	return c && streq(rw_rc_gets(c, "status"), status) &&
+	       (!reason || streq(rw_rc_gets(c, "reason"), reason));
+}
+
+bool
+rw_rs_timed_out(const struct rw_rs *rs)
+{
+	return cond_is(rw_rc_get(rs->status, "conditions"), "Ready", "False",
+		       "InitializingTimeout");
+}
+
+/* ---- status ---- */
+
+static const char *
+cname(const node *svc_status)
+{
+	const char *v = rw_rc_gets(svc_status, "rayClusterName");
+	return v ? v : "";
+}
+
+static node *
+status_copy(const struct rw_rs *rs)
+{
+	return rs->status ? rw_rc_clone(rs->status) : rw_rc_new(RW_RC_OBJ);
+}
+
+static node *
+sobj(struct sctx *b, node *o, const char *k)
+{
+	node *n = b->err ? NULL : rw_rc_obj(o, k);
+	if (!n)
+		sfail(b, -ENOMEM);
+	return n;
+}
+
+static node *
+conds_of(struct sctx *b, node *st)
+{
+	node *c = rw_rc_get(st, "conditions");
+	if (c && c->type == RW_RC_ARR)
+		return c;
+	c = b->err ? NULL : rw_rc_arr(st, "conditions");
+	if (!c)
+		sfail(b, -ENOMEM);
+	return c;
+}
+
+static void
+cluster_part(struct sctx *b, node *svc_status, const struct rw_rc_cluster *c,
+	     const struct rw_report *head)
+{
+	node *cs = c ? rw_rc_get(c->root, "status") : NULL;
+	node *copy;
+	if (b->err)
+		return;
+	copy = cs && cs->type == RW_RC_OBJ ? rw_rc_clone(cs) : rw_rc_new(RW_RC_OBJ);
+	if (!copy || rw_rc_set(svc_status, "rayClusterStatus", copy)) {
+		sfail(b, -ENOMEM);
+		return;
+	}
+	if (head) {
+		node *apps = rw_rs_app_statuses(head);
+		if (!apps || rw_rc_set(svc_status, "applicationStatuses", apps))
+			sfail(b, -ENOMEM);
+		else if (apps->n == 0)
+			rw_rc_del(svc_status, "applicationStatuses");
+	} else {
+		rw_rc_del(svc_status, "applicationStatuses");
+	}
+}
+
+static void
+init_timeout(struct sctx *b, const struct rw_rs *rs, node *st, node *conds, int64_t gen,
+	     const struct rw_rs_status_in *in, const char *now)
+{
+	const char *v = rw_rc_gets(rs->annotations, RW_RS_INIT_TIMEOUT_ANNOTATION);
+	node *ready = find_cond(conds, "Ready");
+	int64_t timeout, since, spent;
+	char msg[256], t1[64], t2[64];
+
+	if (!v || !*v || rw_rs_parse_timeout(v, &timeout) != 0 || timeout <= 0)
+		return;
+	if (!ready || !streq(rw_rc_gets(ready, "status"), "False") ||
+	    !streq(rw_rc_gets(ready, "reason"), "Initializing"))
+		return;
+	if (rfc3339_ms(rw_rc_gets(ready, "lastTransitionTime"), &since) != 0)
+		return;
+	spent = in->now_ms - since;
+	if (spent < timeout)
+		return;
+	rw_rc_del(rw_rc_get(st, "activeServiceStatus"), "rayClusterName");
+	rw_rc_del(rw_rc_get(st, "pendingServiceStatus"), "rayClusterName");
+	go_dur(timeout, t1, sizeof(t1));
+	go_dur(spent, t2, sizeof(t2));
+	snprintf(msg, sizeof(msg),
+		 "RayService failed to become ready within the configured timeout of %s. Time "
+		 "spent initializing: %s",
+		 t1, t2);
+	set_cond(b, conds, "Ready", "False", "InitializingTimeout", msg, gen, now);
+}
+
+int
+rw_rs_status(const struct rw_rs *rs, const struct rw_rs_status_in *in, struct rw_buf *out)
+{
+	struct sctx b = {0};
+	struct rw_rs_opts defo;
+	const struct rw_rs_opts *o = in->opts;
+	const char *now = in->now ? in->now : "1970-01-01T00:00:00Z";
+	node *st = status_copy(rs), *act, *pend, *conds;
+	const char *svc = in->svc_cluster ? in->svc_cluster : "";
+	char aname[300], pname[300];
+	bool pending_serving = false, prepare;
+	int64_t gen = rs->generation;
+	int rv;
+
+	if (!o) {
+		rw_rs_opts_default(&defo);
+		o = &defo;
+	}
+	if (!st)
+		return -ENOMEM;
+	if (rw_rs_timed_out(rs)) {
+		/* Terminal: the status stays as it is. */
+		rv = rw_rc_dump(st, out);
+		rw_rc_free(st);
+		return rv;
+	}
+	snprintf(aname, sizeof(aname), "%s", rw_rs_active_name(rs));
+	snprintf(pname, sizeof(pname), "%s", rw_rs_pending_name(rs));
+	if (gen > 0 && rw_rc_set_int(st, "observedGeneration", gen))
+		sfail(&b, -ENOMEM);
+	act = sobj(&b, st, "activeServiceStatus");
+	pend = sobj(&b, st, "pendingServiceStatus");
+	cluster_part(&b, act, in->active, in->active_head);
+	cluster_part(&b, pend, in->pending, in->pending_head);
+
+	/* Promotion: the services already point to the pending cluster. */
+	if (!b.err && *svc && *pname && streq(svc, pname) && !streq(svc, aname)) {
+		node *moved = rw_rc_clone(pend);
+		if (!moved || rw_rc_set(st, "activeServiceStatus", moved) ||
+		    rw_rc_set(st, "pendingServiceStatus", rw_rc_new(RW_RC_OBJ)))
+			sfail(&b, -ENOMEM);
+		snprintf(aname, sizeof(aname), "%s", pname);
+		pname[0] = '\0';
+	}
+	pending_serving = *svc && streq(svc, rw_rs_pending_name(rs));
+
+	/* A new pending cluster (upgrade, first cluster, or recovery). */
+	if (*pname && !in->pending)
+		prepare = false; /* named but not created yet: keep the name */
+	else
+		prepare =
+		    rw_rs_prepare_new_cluster(rs, in->active, in->pending, pending_serving, o);
+	if (!prepare && in->force_new_cluster && !*pname && !pending_serving)
+		prepare = true;
+	if (prepare && !b.err) {
+		char name[300];
+		if (rw_rs_cluster_name(rs->name, in->new_suffix, name, sizeof(name)) == 0) {
+			node *np = rw_rc_new(RW_RC_OBJ);
+			ssets(&b, np, "rayClusterName", name);
+			if (!b.err && rw_rc_set(st, "pendingServiceStatus", np))
+				sfail(&b, -ENOMEM);
+			else if (b.err)
+				rw_rc_free(np);
+			snprintf(pname, sizeof(pname), "%s", name);
+		}
+	}
+
+	if (in->num_endpoints > 0) {
+		if (rw_rc_set_int(st, "numServeEndpoints", in->num_endpoints))
+			sfail(&b, -ENOMEM);
+	} else {
+		rw_rc_del(st, "numServeEndpoints");
+	}
+
+	conds = conds_of(&b, st);
+	if (!b.err && conds->n == 0) {
+		set_cond(&b, conds, "Ready", "False", "Initializing", "RayService is initializing",
+			 gen, now);
+		set_cond(&b, conds, "UpgradeInProgress", "False", "Initializing",
+			 "RayService is initializing", gen, now);
+	}
+	if (in->num_endpoints > 0)
+		set_cond(&b, conds, "Ready", "True", "NonZeroServeEndpoints",
+			 "Number of serve endpoints is greater than 0", gen, now);
+	else if (cond_is(conds, "Ready", "True", NULL))
+		set_cond(&b, conds, "Ready", "False", "ZeroServeEndpoints",
+			 "Number of serve endpoints dropped to 0", gen, now);
+	else if (!b.err)
+		init_timeout(&b, rs, st, conds, gen, in, now);
+	if (!b.err) {
+		const char *a = cname(rw_rc_get(st, "activeServiceStatus"));
+		const char *p = cname(rw_rc_get(st, "pendingServiceStatus"));
+		if (*a && *p) {
+			set_cond(&b, conds, "UpgradeInProgress", "True",
+				 "BothActivePendingClustersExist",
+				 "Both active and pending Ray clusters exist", gen, now);
+		} else if (*a) {
+			set_cond(&b, conds, "UpgradeInProgress", "False", "NoPendingCluster",
+				 "Active Ray cluster exists and no pending Ray cluster", gen, now);
+		} else {
+			node *c = find_cond(conds, "UpgradeInProgress");
+			const char *r = rw_rc_gets(c, "reason");
+			if (!c || (!streq(r, "Initializing") && !streq(r, "InitializingTimeout")))
+				set_cond(&b, conds, "UpgradeInProgress", "Unknown",
+					 "NoActiveCluster",
+					 "No active Ray cluster exists, and the RayService is not "
+					 "initializing. Please open a GitHub issue in the KubeRay "
+					 "repository.",
+					 gen, now);
+		}
+	}
+	if (cond_is(conds, "Ready", "True", NULL))
+		ssets(&b, st, "serviceStatus", "Running");
+	else
+		rw_rc_del(st, "serviceStatus");
+	ssets(&b, st, "lastUpdateTime", now);
+	rv = b.err ? b.err : rw_rc_dump(st, out);
+	rw_rc_free(st);
+	return rv;
+}
+
+int
+rw_rs_status_invalid(const struct rw_rs *rs, const char *message, const char *now,
+		     struct rw_buf *out)
+{
+	struct sctx b = {0};
+	node *st = status_copy(rs), *conds;
+	int64_t gen = 0;
+	int rv;
+
+	if (!st)
+		return -ENOMEM;
+	rw_rc_int(rw_rc_get(st, "observedGeneration"), &gen);
+	conds = conds_of(&b, st);
+	set_cond(&b, conds, "Ready", "False", "ValidationFailed", message ? message : "", gen,
+		 now ? now : "1970-01-01T00:00:00Z");
+	ssets(&b, st, "lastUpdateTime", now ? now : "1970-01-01T00:00:00Z");
+	rv = b.err ? b.err : rw_rc_dump(st, out);
+	rw_rc_free(st);
+	return rv;
+}
+
+bool
+rw_rs_status_equal(const char *a, size_t alen, const char *b, size_t blen)
+{
+	return rw_rc_status_equal(a, alen, b, blen);
+}
+
+/* ---- cleanup ---- */
+
+enum rw_rs_cleanup
+rw_rs_cleanup_cluster(const struct rw_rs *rs, const char *cluster, int64_t scheduled_ms,
+		      int64_t now_ms, bool rs_deleting, int64_t *at_ms)
+{
+	int64_t delay_ms;
+	*at_ms = scheduled_ms;
+	if (!rs_deleting && cluster &&
+	    (streq(cluster, rw_rs_active_name(rs)) || streq(cluster, rw_rs_pending_name(rs))))
+		return RW_RS_CLEANUP_KEEP;
+	if (rs_deleting) {
+		*at_ms = now_ms;
+		return RW_RS_CLEANUP_DELETE;
+	}
+	if (scheduled_ms == 0) {
+		delay_ms = rw_rs_deletion_delay_s(rs) * 1000;
+		*at_ms = now_ms + delay_ms;
+		return RW_RS_CLEANUP_SCHEDULE;
+	}
+	return now_ms > scheduled_ms ? RW_RS_CLEANUP_DELETE : RW_RS_CLEANUP_WAIT;
+}
+
+/* ---- unhealthy thresholds ---- */
+
+static bool
+threshold_s(const struct rw_rs *rs, const char *key, int64_t *s)
+{
+	return rw_rc_int(rw_rc_get(rs->spec, key), s) == 0 && *s >= 0;
+}
+
+void
+rw_rs_health(const struct rw_rs *rs, const struct rw_rs_health_in *in, struct rw_rs_health *out)
+{
+	struct rw_rs_opts defo;
+	const struct rw_rs_opts *o = in->opts;
+	int64_t svc_t = 0, dep_t = 0;
+	bool have_svc_t, have_dep_t;
+
+	if (!o) {
+		rw_rs_opts_default(&defo);
+		o = &defo;
+	}
+	memset(out, 0, sizeof(*out));
+	out->head_unreachable = in->head_stale || !in->head ||
+				(in->head->has_serve && in->head->serve_api.state != RW_PROBE_OK &&
+				 in->head->serve_api.state != RW_PROBE_UNKNOWN);
+	out->apps_unhealthy = !out->head_unreachable && rw_rs_apps_unhealthy(in->head);
+	out->svc_since_ms =
+	    out->head_unreachable ? (in->svc_since_ms ? in->svc_since_ms : in->now_ms) : 0;
+	out->dep_since_ms =
+	    out->apps_unhealthy ? (in->dep_since_ms ? in->dep_since_ms : in->now_ms) : 0;
+	have_svc_t = threshold_s(rs, "serviceUnhealthySecondThreshold", &svc_t);
+	have_dep_t = threshold_s(rs, "deploymentUnhealthySecondThreshold", &dep_t);
+
+	if (out->head_unreachable) {
+		int64_t for_ms = in->now_ms - out->svc_since_ms;
+		out->action = RW_RS_HEALTH_REPORT;
+		out->event_reason = "HeadUnreachable";
+		snprintf(out->message, sizeof(out->message),
+			 "The head of the active RayCluster has not answered for %lld s",
+			 (long long)(for_ms / 1000));
+		if (have_svc_t && for_ms >= svc_t * 1000) {
+			out->event_reason = "ServiceUnhealthyThresholdExceeded";
+			if (!in->pending_exists && rw_rs_zero_downtime(rs, o)) {
+				out->action = RW_RS_HEALTH_NEW_CLUSTER;
+				snprintf(
+				    out->message, sizeof(out->message),
+				    "The head of the active RayCluster has not answered for "
+				    "%lld s (serviceUnhealthySecondThreshold %lld s): preparing "
+				    "a new RayCluster",
+				    (long long)(for_ms / 1000), (long long)svc_t);
+			} else {
+				snprintf(out->message, sizeof(out->message),
+					 "The head of the active RayCluster has not answered for "
+					 "%lld s (serviceUnhealthySecondThreshold %lld s); %s",
+					 (long long)(for_ms / 1000), (long long)svc_t,
+					 in->pending_exists ? "a pending RayCluster already exists"
+							    : "zero-downtime upgrades are off");
+			}
+		}
+		return;
+	}
+	if (out->apps_unhealthy) {
+		int64_t for_ms = in->now_ms - out->dep_since_ms;
+		out->action = RW_RS_HEALTH_REPORT;
+		out->event_reason = "ServeApplicationUnhealthy";
+		if (have_dep_t && for_ms >= dep_t * 1000) {
+			out->event_reason = "DeploymentUnhealthyThresholdExceeded";
+			snprintf(out->message, sizeof(out->message),
+				 "Serve applications have been unhealthy for %lld s "
+				 "(deploymentUnhealthySecondThreshold %lld s)",
+				 (long long)(for_ms / 1000), (long long)dep_t);
+		} else {
+			snprintf(out->message, sizeof(out->message),
+				 "Serve applications are unhealthy (for %lld s)",
+				 (long long)(for_ms / 1000));
+		}
+	}
+}

@@ -1,0 +1,166 @@
+/*
+ * rs_status.h - pure RayService logic, part 3: which cluster the services
+ * point to (traffic switch), the status (KubeRay's calculateStatus and
+ * calculateConditions with promotion), numServeEndpoints from EndpointSlices,
+ * the deletion schedule of old clusters and what happens when the unhealthy
+ * thresholds pass. No I/O (tests/unit/test_rs_status.c, fuzz_rs.c).
+ */
+#ifndef RW_RS_STATUS_H
+#define RW_RS_STATUS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "rc_build.h"
+#include "rs_build.h"
+#include "rs_serve.h"
+#include "rw/buf.h"
+#include "rw/wire.h"
+
+/* ---- endpoints ---- */
+
+/*
+ * calculateNumServeEndpointsFromSlices: the number of distinct
+ * targetRef.uid among endpoints whose conditions.ready is true, over the
+ * EndpointSlices (JSON texts) labelled kubernetes.io/service-name=<serve svc>.
+ * Unparsable slices count for nothing. Returns the count (>= 0) or -ENOMEM.
+ */
+int rw_rs_count_endpoints(const char *const *slices, const size_t *lens, size_t n);
+
+/* ---- traffic switch ---- */
+
+/* What the reconciler knows about one cluster's readiness for traffic. */
+struct rw_rs_ready_in {
+	const struct rw_report *head; /* head agent report (NULL: none or stale) */
+	int ready_endpoints;	      /* pods of the cluster labelled ray.io/serve=true and Ready */
+	int expected_endpoints;	      /* rw_rs_expected_endpoints() of the head report */
+};
+
+/*
+ * A cluster may take traffic when every application on it is RUNNING
+ * (rw_rs_apps_ready) and its serve endpoints are ready: at least one, and at
+ * least as many as the head reports healthy proxies. KubeRay switches on the
+ * applications alone, so traffic could reach a cluster whose proxies are not
+ * Ready yet (kuberay#1559).
+ */
+bool rw_rs_cluster_can_serve(const struct rw_rs_ready_in *in);
+
+/*
+ * The cluster the head and serve services should point to: the pending
+ * cluster when it can serve, else the active cluster when it can serve,
+ * else NULL (leave the services as they are, or do not create them yet).
+ */
+const char *rw_rs_service_target(const struct rw_rs *rs, bool active_can_serve,
+				 bool pending_can_serve);
+
+/* ---- status ---- */
+
+struct rw_rs_status_in {
+	const struct rw_rc_cluster *active;  /* cluster named active in the status (NULL: absent) */
+	const struct rw_rc_cluster *pending; /* cluster named pending (NULL: absent) */
+	const struct rw_report *active_head; /* head reports; NULL: no applicationStatuses */
+	const struct rw_report *pending_head;
+	const char
+	    *svc_cluster;  /* ray.io/cluster selector of the serve service ("" or NULL: none) */
+	int num_endpoints; /* rw_rs_count_endpoints of the serve service */
+	const char *new_suffix; /* 5 random characters for a new pending cluster name */
+	bool force_new_cluster; /* rw_rs_health said RW_RS_HEALTH_NEW_CLUSTER */
+	const struct rw_rs_opts *opts;
+	const char *now; /* RFC 3339 UTC, e.g. "2026-01-02T03:04:05Z" */
+	int64_t now_ms;	 /* the same instant, ms since the epoch (initializing timeout) */
+};
+
+/*
+ * KubeRay's calculateStatus for rs (its current status is the previous one),
+ * appended to out as JSON: observedGeneration; active/pendingServiceStatus
+ * with rayClusterStatus copied from the clusters and applicationStatuses
+ * from the head reports; promotion (the services point to the pending
+ * cluster: active := pending, pending := {}); a new pending cluster name when
+ * rw_rs_prepare_new_cluster says so (or force_new_cluster); numServeEndpoints;
+ * conditions Ready (Initializing / NonZeroServeEndpoints / ZeroServeEndpoints
+ * / InitializingTimeout after the ray.io/initializing-timeout annotation) and
+ * UpgradeInProgress (BothActivePendingClustersExist / NoPendingCluster /
+ * NoActiveCluster), lastTransitionTime kept while the status does not change;
+ * serviceStatus "Running" iff Ready. lastUpdateTime is set to now (the caller
+ * writes only when rw_rs_status_equal says it changed). 0 or -ENOMEM.
+ */
+int rw_rs_status(const struct rw_rs *rs, const struct rw_rs_status_in *in, struct rw_buf *out);
+
+/*
+ * Has rs timed out initializing (Ready False InitializingTimeout)? KubeRay
+ * treats that as terminal: only the cleanup of its clusters goes on.
+ */
+bool rw_rs_timed_out(const struct rw_rs *rs);
+
+/* The status after a validation failure: Ready False ValidationFailed with the message. */
+int rw_rs_status_invalid(const struct rw_rs *rs, const char *message, const char *now,
+			 struct rw_buf *out);
+
+/* Are two statuses equal ignoring lastUpdateTime (rc_status's check)? */
+bool rw_rs_status_equal(const char *a, size_t alen, const char *b, size_t blen);
+
+/* ---- cleanup of old clusters ---- */
+
+enum rw_rs_cleanup {
+	RW_RS_CLEANUP_KEEP = 0, /* active or pending: not to be deleted */
+	RW_RS_CLEANUP_SCHEDULE, /* first seen unreferenced: remember *at_ms */
+	RW_RS_CLEANUP_WAIT,	/* scheduled, not yet due */
+	RW_RS_CLEANUP_DELETE	/* due: delete (background propagation) */
+};
+
+/*
+ * cleanUpRayClusterInstance for one owned cluster: `scheduled_ms` is the
+ * deletion time remembered for it (0: none). Unreferenced clusters are
+ * scheduled at now + rayClusterDeletionDelaySeconds and deleted once now is
+ * past that time; when the RayService itself is being deleted they go at once.
+ */
+enum rw_rs_cleanup rw_rs_cleanup_cluster(const struct rw_rs *rs, const char *cluster,
+					 int64_t scheduled_ms, int64_t now_ms, bool rs_deleting,
+					 int64_t *at_ms);
+
+/* ---- unhealthy thresholds ---- */
+
+enum rw_rs_health_action {
+	RW_RS_HEALTH_OK = 0,	 /* healthy */
+	RW_RS_HEALTH_REPORT,	 /* unhealthy: status and a Warning Event, nothing else */
+	RW_RS_HEALTH_NEW_CLUSTER /* serviceUnhealthySecondThreshold passed: prepare a new cluster */
+};
+
+struct rw_rs_health_in {
+	const struct rw_report *head; /* the active cluster's head report (NULL: none) */
+	bool head_stale;	      /* the head agent stopped reporting */
+	int64_t svc_since_ms;	      /* when the head became unreachable (0: it was fine) */
+	int64_t dep_since_ms;	      /* when the applications became unhealthy (0: fine) */
+	bool pending_exists;	      /* an upgrade (or a previous recovery) is under way */
+	const struct rw_rs_opts *opts;
+	int64_t now_ms;
+};
+
+struct rw_rs_health {
+	enum rw_rs_health_action action;
+	bool head_unreachable;	  /* no fresh report, or the serve API does not answer */
+	bool apps_unhealthy;	  /* DEPLOY_FAILED / UNHEALTHY */
+	int64_t svc_since_ms;	  /* store for the next pass (0 when reachable) */
+	int64_t dep_since_ms;	  /* store for the next pass (0 when healthy) */
+	const char *event_reason; /* Warning Event reason, NULL when healthy */
+	char message[256];	  /* Event / log text */
+};
+
+/*
+ * What raywarden does with deploymentUnhealthySecondThreshold and
+ * serviceUnhealthySecondThreshold (KubeRay accepts and ignores both):
+ * unhealthy applications and an unreachable head are always reported at
+ * once (REPORT). Only when the user set serviceUnhealthySecondThreshold and
+ * the active cluster's head has been unreachable for that long, with no
+ * pending cluster and zero-downtime upgrades allowed, the answer is
+ * NEW_CLUSTER: a replacement cluster is prepared and traffic moves when it
+ * is ready. Unhealthy applications never trigger a new cluster (Serve
+ * already restarts unhealthy replicas; a config that fails fails the same
+ * way on a new cluster); deploymentUnhealthySecondThreshold only changes the
+ * Event from "unhealthy" to "unhealthy for longer than the threshold".
+ */
+void rw_rs_health(const struct rw_rs *rs, const struct rw_rs_health_in *in,
+		  struct rw_rs_health *out);
+
+#endif
