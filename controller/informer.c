@@ -417,6 +417,16 @@ pod_decode(const struct rw_json *j, int obj)
 	o_rc = pack_tok(&p, j, rc_name_tok);
 	int conds = rw_json_get(j, status, "conditions");
 	int cs = rw_json_get(j, status, "containerStatuses");
+	size_t o_rr = 0, o_rm = 0, o_am = 0;
+	RW_JSON_ARR_FOREACH (j, conds, i, c) {
+		int ty = rw_json_get(j, c, "type");
+		if (rw_json_streq(j, ty, "Ready")) {
+			o_rr = pack_tok(&p, j, rw_json_get(j, c, "reason"));
+			o_rm = pack_tok(&p, j, rw_json_get(j, c, "message"));
+		} else if (rw_json_streq(j, ty, "ray.io/agent-ready")) {
+			o_am = pack_tok(&p, j, rw_json_get(j, c, "message"));
+		}
+	}
 	if (rc_name_tok >= 0) {
 		char rcname[256];
 		if (rw_json_str(j, rc_name_tok, rcname, sizeof(rcname)) >= 0) {
@@ -455,6 +465,9 @@ pod_decode(const struct rw_json *j, int obj)
 		pod->ray_terminated = term;
 		pod->ray_exit_code = (int)exit_code;
 		pod->ray_restarts = (int)restarts;
+		pod->ready_reason = pack_ptr(pod, sz, o_rr);
+		pod->ready_message = pack_ptr(pod, sz, o_rm);
+		pod->agent_message = pack_ptr(pod, sz, o_am);
 	}
 	rw_buf_fini(&p.b);
 	return pod;

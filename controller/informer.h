@@ -166,6 +166,9 @@ struct rw_inf_pod {
 	unsigned char ray_terminated; /* the ray container's state.terminated is set */
 	int ray_exit_code;	      /* its exitCode when terminated */
 	int ray_restarts;	      /* its restartCount */
+	const char *ready_reason;     /* reason of condition Ready ("" when absent) */
+	const char *ready_message;    /* message of condition Ready */
+	const char *agent_message;    /* message of condition ray.io/agent-ready */
 };
 
 extern const struct rw_inf_type rw_inf_pod_type; /* /api/v1 pods, struct rw_inf_pod */

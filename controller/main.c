@@ -11,6 +11,7 @@
 #include <uv.h>
 
 #include "manager.h"
+#include "raycluster.h"
 #include "rw/log.h"
 
 /*
@@ -18,6 +19,7 @@
  * add it here (e.g. &rw_rcr_controller for RayCluster).
  */
 static const struct rw_mgr_controller *const controllers[] = {
+    &rw_rcr_controller,
     NULL,
 };
 

@@ -65,6 +65,14 @@ static const char usage[] =
     "  --log-level debug|info|warn|error log level (info)\n"
     "  --kubeconfig PATH                 kubeconfig (default: $KUBECONFIG, in-cluster,\n"
     "                                    ~/.kube/config)\n"
+    "  --agent-listen URL                agent hub listener (tcp://0.0.0.0:8478; 0 disables)\n"
+    "  --agent-key-file PATH             master key for the agents' per-cluster keys\n"
+    "  --agent-advertise-address URL     controller URL given to agents\n"
+    "                                    (tcp://raywarden-controller.<ns>.svc:8478)\n"
+    "  --agent-image IMAGE               agent sidecar image\n"
+    "  --no-agent-injection              no agent sidecar: pods exactly as KubeRay's\n"
+    "  --no-readiness-gate               no ray.io/agent-ready readiness gate\n"
+    "  --gcs-ft-cleanup-deadline DUR     give up the GCS FT Redis cleanup after DUR (300s)\n"
     "  --help, --version\n";
 
 const char *
@@ -158,7 +166,7 @@ set_ns_list(struct rw_mgr_config *c, const char *v)
 	return 0;
 }
 
-enum opt_kind { O_STR, O_BOOL, O_NSLIST, O_DOUBLE, O_INT, O_FMT, O_ENCODER, O_LEVEL };
+enum opt_kind { O_STR, O_BOOL, O_NSLIST, O_DOUBLE, O_INT, O_FMT, O_ENCODER, O_LEVEL, O_DURATION };
 
 struct opt {
 	const char *name;
@@ -184,8 +192,51 @@ static const struct opt opts[] = {
     {"log-stdout-encoder", O_ENCODER, OFF(log_format)},
     {"log-level", O_LEVEL, OFF(log_level)},
     {"kubeconfig", O_STR, OFF(kubeconfig)},
+    {"agent-listen", O_STR, OFF(agent_listen)},
+    {"agent-key-file", O_STR, OFF(agent_key_file)},
+    {"agent-advertise-address", O_STR, OFF(agent_advertise)},
+    {"agent-image", O_STR, OFF(agent_image)},
+    {"no-agent-injection", O_BOOL, OFF(no_agent_injection)},
+    {"no-readiness-gate", O_BOOL, OFF(no_readiness_gate)},
+    {"gcs-ft-cleanup-deadline", O_DURATION, OFF(gcs_ft_cleanup_s)},
 };
 #undef OFF
+
+/* Go's time.ParseDuration for h, m, s, ms (e.g. "300s", "5m", "1m30s"); a bare number is seconds.
+ */
+static int
+parse_duration(const char *v, double *out)
+{
+	double total = 0;
+	char *end;
+	if (!*v)
+		return -EINVAL;
+	while (*v) {
+		double d = strtod(v, &end);
+		if (end == v || !(d >= 0))
+			return -EINVAL;
+		v = end;
+		if (!strncmp(v, "ms", 2)) {
+			d /= 1000;
+			v += 2;
+		} else if (*v == 's') {
+			v++;
+		} else if (*v == 'm') {
+			d *= 60;
+			v++;
+		} else if (*v == 'h') {
+			d *= 3600;
+			v++;
+		} else if (*v) {
+			return -EINVAL;
+		}
+		total += d;
+	}
+	if (!(total <= 1e9))
+		return -EINVAL;
+	*out = total;
+	return 0;
+}
 
 static int
 apply(struct rw_mgr_config *c, const struct opt *o, const char *v, char *err, size_t errlen)
@@ -232,6 +283,10 @@ apply(struct rw_mgr_config *c, const struct opt *o, const char *v, char *err, si
 		if (rw_log_parse_level(v, &c->log_level) != 0)
 			break;
 		return 0;
+	case O_DURATION:
+		if (parse_duration(v, (double *)(void *)(base + o->off)) != 0)
+			break;
+		return 0;
 	}
 	seterr(err, errlen, "invalid value \"%.100s\" for --%s", v, o->name);
 	return -EINVAL;
@@ -250,8 +305,10 @@ rw_mgr_config_parse(struct rw_mgr_config *c, int argc, char **argv, rw_mgr_geten
 	c->reconcile_concurrency = 64;
 	c->log_format = RW_LOG_TEXT;
 	c->log_level = RW_LOG_INFO;
+	c->gcs_ft_cleanup_s = 300;
 	if (set_str(&c->lease_name, "raywarden-controller-leader") ||
-	    set_str(&c->metrics_addr, ":8080") || set_str(&c->health_addr, ":8082"))
+	    set_str(&c->metrics_addr, ":8080") || set_str(&c->health_addr, ":8082") ||
+	    set_str(&c->agent_listen, "tcp://0.0.0.0:8478"))
 		goto fail;
 	for (size_t i = 0; env && i < nopts; i++) {
 		char name[80] = "RAYWARDEN_";
@@ -335,6 +392,10 @@ rw_mgr_config_fini(struct rw_mgr_config *c)
 	free(c->health_addr);
 	free(c->kubeconfig);
 	free(c->identity);
+	free(c->agent_listen);
+	free(c->agent_key_file);
+	free(c->agent_advertise);
+	free(c->agent_image);
 	memset(c, 0, sizeof(*c));
 }
 

@@ -41,6 +41,14 @@ struct rw_mgr_config {
 	char *kubeconfig;	       /* --kubeconfig */
 	int reconcile_concurrency;     /* --reconcile-concurrency (64) */
 	char *identity;		       /* --leader-election-identity (hostname_random) */
+	/* RayCluster reconciler and agent hub (raycluster.c) */
+	char *agent_listen;	 /* --agent-listen (tcp://0.0.0.0:8478; "0" disables the hub) */
+	char *agent_key_file;	 /* --agent-key-file: the master key (NULL: no agent keys) */
+	char *agent_advertise;	 /* --agent-advertise-address (NULL: the controller Service) */
+	char *agent_image;	 /* --agent-image (NULL: the builders' default) */
+	bool no_agent_injection; /* --no-agent-injection: pods exactly as KubeRay's */
+	bool no_readiness_gate;	 /* --no-readiness-gate */
+	double gcs_ft_cleanup_s; /* --gcs-ft-cleanup-deadline (300 s) */
 };
 
 typedef const char *(*rw_mgr_getenv_fn)(const char *name, void *ud);

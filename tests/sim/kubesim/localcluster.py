@@ -1,6 +1,7 @@
 """`local-cluster`: one command to run the whole simulated Kubernetes on this machine.
 
     tests/sim/local-cluster up [--state DIR] [--nodes N]   start API server, kubelet, controllers, proxy
+                                                           and raywarden-controller (--no-controller: not)
     tests/sim/local-cluster status [--state DIR]           what runs
     tests/sim/local-cluster down [--state DIR]             stop everything, leave nothing behind
     tests/sim/local-cluster fail-node NODE | recover-node NODE | fail-pod NS/POD[/CONTAINER]
@@ -12,11 +13,13 @@ logs (logs/).  See docs/local-cluster.md, section "One command".
 """
 
 import argparse
+import base64
 import glob
 import json
 import os
 import shutil
 import signal
+import socket
 import ssl
 import subprocess
 import sys
@@ -29,7 +32,25 @@ SIM_DIR = os.path.dirname(HERE)
 REPO_ROOT = os.path.dirname(os.path.dirname(SIM_DIR))
 APISERVER = os.path.join(HERE, "apiserver.py")
 COMPONENTS = ("apiserver", "kubelet", "controllers", "proxy")
+CONTROLLER = "raywarden-controller"
 MARK_CLUSTER = "KUBESIM_CLUSTER"
+
+
+def build_dir():
+    return os.environ.get("RW_BUILD_DIR") or os.path.join(REPO_ROOT, "build")
+
+
+def controller_bin():
+    return os.environ.get("RW_CONTROLLER_BIN") or os.path.join(build_dir(), "bin", CONTROLLER)
+
+
+def free_port(host="127.0.0.1"):
+    s = socket.socket()
+    try:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+    finally:
+        s.close()
 
 
 def default_state():
@@ -136,19 +157,34 @@ class Cluster:
         self.children[p.pid] = p
         return p
 
-    def up(self, nodes=1, backoff_base=None, job_backoff_base=None, api_args=(), quiet=False, timeout=30.0):
+    def components(self):
+        info = self.info() or {}
+        return tuple(info.get("components") or COMPONENTS)
+
+    def up(self, nodes=1, backoff_base=None, job_backoff_base=None, api_args=(), quiet=False, timeout=30.0,
+           controller=True, controller_args=()):
         t0 = time.monotonic()
         run = self.running()
         if run:
-            if set(run) == set(COMPONENTS):
+            if set(run) == set(self.components()) or (set(run) >= set(COMPONENTS) and not controller):
                 print("local cluster already up in %s (pids %s)" % (self.state, " ".join(
                     "%s=%d" % kv for kv in sorted(run.items()))))
+                self.print_usage()
+                return 0
+            if set(run) >= set(COMPONENTS) and controller and os.path.exists(controller_bin()):
+                try:
+                    pid = self.start_controller(list(controller_args), timeout=timeout)
+                except RuntimeError as e:
+                    print("error: %s" % e, file=sys.stderr)
+                    return 1
+                print("local cluster already up in %s; started %s (pid %d)" % (self.state, CONTROLLER, pid))
                 self.print_usage()
                 return 0
             print("local cluster in %s is partly running (%s); stopping it first" % (self.state, ", ".join(sorted(run))))
             self.down(quiet=True)
         os.makedirs(self.state, exist_ok=True)
-        for f in ("apiserver.json", "kubelet.json", "controllers.json", "proxy.json", "cluster.json"):
+        for f in ("apiserver.json", "kubelet.json", "controllers.json", "proxy.json", "cluster.json",
+                  CONTROLLER + ".json"):
             try:
                 os.unlink(os.path.join(self.state, f))
             except FileNotFoundError:
@@ -158,9 +194,17 @@ class Cluster:
             return 2
         pids = {}
         procs = {}
+        comps = list(COMPONENTS)
+        if controller and not os.path.exists(controller_bin()):
+            print("warning: %s is not built; starting without the controller (build it, then "
+                  "`local-cluster controller start`)" % controller_bin(), file=sys.stderr)
+            controller = False
+        if controller:
+            comps.append(CONTROLLER)
 
         def record():
-            write_json(self.info_path, {"pids": pids, "state": self.state, "started": time.time()})
+            write_json(self.info_path, {"pids": pids, "state": self.state, "started": time.time(),
+                                        "components": comps})
 
         try:
             api = self.spawn("apiserver", [sys.executable, APISERVER, "--state-dir", self.state, "--tls", "--port", "0", "--service-cidr", "auto",
@@ -198,6 +242,9 @@ class Cluster:
                         raise RuntimeError("%s not ready after %ss" % (name, timeout))
                     time.sleep(0.02)
             self.install_crds(quiet)
+            if controller:
+                pids[CONTROLLER] = self.start_controller(list(controller_args), timeout=max(1.0, deadline - time.monotonic()))
+                record()
         except (RuntimeError, OSError) as e:
             print("error: %s" % e, file=sys.stderr)
             self.down(quiet=True)
@@ -210,6 +257,113 @@ class Cluster:
             print("local cluster up in %.2fs (state %s)" % (took, self.state))
             self.print_usage()
         return 0
+
+    # -- raywarden-controller ------------------------------------------------------
+
+    def controller_info(self):
+        return read_json(os.path.join(self.state, CONTROLLER + ".json"))
+
+    def master_key_path(self):
+        """The controller's master agent key (32 random bytes, base64, as docs/install.md), made once."""
+        path = os.path.join(self.state, "agent-master.key")
+        if not os.path.exists(path):
+            fd = os.open(path + ".tmp", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w") as f:
+                f.write(base64.b64encode(os.urandom(32)).decode() + "\n")
+            os.replace(path + ".tmp", path)
+        return path
+
+    def start_controller(self, extra_args=(), timeout=30.0, wait_ready=True):
+        """Start build/bin/raywarden-controller as a host process against this cluster.
+
+        It listens for agents on 127.0.0.1:<port> and tells them that address; leader
+        election is off (one controller). Extra flags go last (they win). Returns the pid;
+        DIR/raywarden-controller.json says where everything is."""
+        prev = self.controller_info() or {}
+        if alive(prev.get("pid")):
+            return prev["pid"]
+        binary = controller_bin()
+        if not os.path.exists(binary):
+            raise RuntimeError("%s is not built" % binary)
+        # Keep the agent port across restarts: running agents keep dialling it.
+        agent_port = prev.get("agent_port") or free_port()
+        metrics_port, health_port = free_port(), free_port()
+        agent_url = "tcp://127.0.0.1:%d" % agent_port
+        argv = [binary, "--kubeconfig", os.path.join(self.state, "kubeconfig"),
+                "--leader-elect=false",
+                "--agent-listen", agent_url, "--agent-advertise-address", agent_url,
+                "--agent-key-file", self.master_key_path(),
+                "--metrics-addr", "127.0.0.1:%d" % metrics_port,
+                "--health-probe-bind-address", "127.0.0.1:%d" % health_port] + list(extra_args)
+        env = dict(os.environ)
+        env.pop("KUBECONFIG", None)
+        env[MARK_CLUSTER] = self.state
+        os.makedirs(self.logs, exist_ok=True)
+        logpath = os.path.join(self.logs, CONTROLLER + ".log")
+        logf = open(logpath, "ab")
+        p = subprocess.Popen(argv, cwd=self.state, env=env, stdin=subprocess.DEVNULL, stdout=logf,
+                             stderr=subprocess.STDOUT, start_new_session=True)
+        logf.close()
+        self.children[p.pid] = p
+        write_json(os.path.join(self.state, CONTROLLER + ".json"), {
+            "pid": p.pid, "agent_url": agent_url, "agent_port": agent_port,
+            "metrics_url": "http://127.0.0.1:%d/metrics" % metrics_port,
+            "health_url": "http://127.0.0.1:%d" % health_port, "log": logpath, "argv": argv})
+        info = self.info()
+        if info is not None:
+            info.setdefault("pids", {})[CONTROLLER] = p.pid
+            comps = list(info.get("components") or COMPONENTS)
+            if CONTROLLER not in comps:
+                comps.append(CONTROLLER)
+            info["components"] = comps
+            write_json(self.info_path, info)
+        if wait_ready:
+            deadline = time.monotonic() + timeout
+            while True:
+                if p.poll() is not None:
+                    raise RuntimeError("%s exited (%s); see %s" % (CONTROLLER, p.returncode, logpath))
+                try:
+                    code, _ = http_get("http://127.0.0.1:%d/readyz" % health_port, 1.0)
+                    if code == 200:
+                        break
+                except (OSError, urllib.error.URLError):
+                    pass
+                if time.monotonic() > deadline:
+                    raise RuntimeError("%s not ready after %.0fs; see %s" % (CONTROLLER, timeout, logpath))
+                time.sleep(0.02)
+        return p.pid
+
+    def stop_controller(self, sig=signal.SIGTERM, timeout=10.0):
+        """Stop the controller (SIGTERM: orderly; SIGKILL: as a crash). Returns its exit status or None."""
+        d = self.controller_info() or {}
+        pid = d.get("pid")
+        if not alive(pid):
+            return None
+        try:
+            os.kill(pid, sig)
+        except OSError:
+            pass
+        deadline = time.monotonic() + timeout
+        while alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        if alive(pid):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+        code = None
+        child = self.children.pop(pid, None)
+        if child is not None:
+            try:
+                code = child.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                pass
+        else:
+            try:
+                os.waitpid(pid, 0)
+            except ChildProcessError:
+                pass
+        return code
 
     def install_crds(self, quiet=False):
         """Install manifests/crds/*.yaml with server-side apply when they exist."""
@@ -237,12 +391,16 @@ class Cluster:
         print("  kubectl get nodes; kubectl get pods -A")
         print("  %s status|down|fail-node NODE|recover-node NODE|fail-pod NS/POD|logs NS/POD [C]|proxy-stats"
               % os.path.relpath(os.path.join(SIM_DIR, "local-cluster")))
+        c = self.controller_info()
+        if c and alive(c.get("pid")):
+            print("  raywarden-controller: agents %s, log %s; next: kubectl apply -f <RayCluster>"
+                  % (c.get("agent_url"), c.get("log")))
 
     def down(self, quiet=False, grace=8.0):
         info = self.info() or {}
         pids = info.get("pids") or {}
         # Node components first (the kubelet kills its pods), the API server last.
-        for group in (("kubelet", "controllers", "proxy"), ("apiserver",)):
+        for group in ((CONTROLLER, "kubelet", "controllers", "proxy"), ("apiserver",)):
             live = [(n, pids[n]) for n in group if alive(pids.get(n))]
             for _n, pid in live:
                 try:
@@ -275,7 +433,8 @@ class Cluster:
                     pass
         stray = self.kill_strays()
         self.cleanup_host()
-        for f in ("apiserver.json", "kubelet.json", "controllers.json", "proxy.json", "cluster.json"):
+        for f in ("apiserver.json", "kubelet.json", "controllers.json", "proxy.json", "cluster.json",
+                  CONTROLLER + ".json"):
             try:
                 os.unlink(os.path.join(self.state, f))
             except FileNotFoundError:
@@ -335,9 +494,20 @@ class Cluster:
             print("local cluster: down (%s)" % self.state)
             return 3
         pids = info.get("pids") or {}
-        for name in COMPONENTS:
+        comps = self.components()
+        for name in comps:
             pid = pids.get(name)
             print("%-12s %s" % (name, ("running (pid %d)" % pid) if name in run else "not running"))
+        if CONTROLLER in comps:
+            c = self.controller_info() or {}
+            if CONTROLLER in run:
+                try:
+                    code, _ = http_get(c["health_url"] + "/readyz", 1.0)
+                    ready = "ready" if code == 200 else "NOT ready"
+                except (OSError, KeyError, urllib.error.URLError):
+                    ready = "NOT ready"
+                print("%-12s agents %s, %s, metrics %s, log %s" % ("controller", c.get("agent_url"), ready,
+                                                                   c.get("metrics_url"), c.get("log")))
         if "apiserver" in run:
             a = self.api() or {}
             print("%-12s %s (%s)" % ("api", a.get("url"), "ready" if self.api_ready() else "NOT ready"))
@@ -354,7 +524,7 @@ class Cluster:
         if info.get("startup_seconds") is not None:
             print("%-12s %.2fs" % ("startup", info["startup_seconds"]))
         print("%-12s %s" % ("kubeconfig", os.path.join(self.state, "kubeconfig")))
-        return 0 if set(run) == set(COMPONENTS) else 1
+        return 0 if set(run) == set(comps) else 1
 
     def control(self, comp):
         d = read_json(os.path.join(self.state, comp + ".json"))
@@ -374,6 +544,12 @@ def main(argv=None):
     up.add_argument("--job-backoff-base", type=float, default=None, help="Job pod-failure back-off base (10 s)")
     up.add_argument("--timeout", type=float, default=30.0)
     up.add_argument("--quiet", action="store_true")
+    up.add_argument("--no-controller", action="store_true", help="do not start raywarden-controller")
+    up.add_argument("--controller-arg", action="append", default=[],
+                    help="extra raywarden-controller flag (repeatable), e.g. --controller-arg=--log-level=debug")
+    ctl = sub.add_parser("controller", help="start, stop or restart raywarden-controller")
+    ctl.add_argument("action", choices=("start", "stop", "restart", "kill"))
+    ctl.add_argument("--controller-arg", action="append", default=[])
     sub.add_parser("down")
     sub.add_parser("status")
     sub.add_parser("env")
@@ -398,7 +574,20 @@ def main(argv=None):
             args.state = extra.state
     cl = Cluster(args.state)
     if args.cmd == "up":
-        return cl.up(args.nodes, args.backoff_base, args.job_backoff_base, quiet=args.quiet, timeout=args.timeout)
+        return cl.up(args.nodes, args.backoff_base, args.job_backoff_base, quiet=args.quiet, timeout=args.timeout,
+                     controller=not args.no_controller, controller_args=args.controller_arg)
+    if args.cmd == "controller":
+        if args.action in ("stop", "restart", "kill"):
+            code = cl.stop_controller(signal.SIGKILL if args.action == "kill" else signal.SIGTERM)
+            print("%s stopped%s" % (CONTROLLER, "" if code is None else " (exit %s)" % code))
+        if args.action in ("start", "restart"):
+            try:
+                pid = cl.start_controller(args.controller_arg)
+            except RuntimeError as e:
+                print("error: %s" % e, file=sys.stderr)
+                return 1
+            print("%s running (pid %d)" % (CONTROLLER, pid))
+        return 0
     if args.cmd == "down":
         return cl.down()
     if args.cmd == "status":

@@ -1,0 +1,1590 @@
+/*
+ * raycluster.c - the RayCluster reconciler (see raycluster.h): setup and
+ * teardown, informer handlers, API request plumbing, the reconcile steps and
+ * the status. The agent hub glue (readiness gate) lives in rcr_gate.c and the
+ * deletion / Redis cleanup path in rcr_delete.c; rcr.h holds what they share.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <strings.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "agentkey.h"
+#include "rc_status.h"
+#include "rc_validate.h"
+#include "rcr.h"
+#include "rw/log.h"
+
+#define LOGC "raycluster"
+
+/* ---- small helpers ---- */
+
+int
+rw_rcr_base64_decode(const char *in, size_t n, unsigned char *out, size_t outlen)
+{
+	uint32_t acc = 0;
+	int bits = 0;
+	size_t o = 0;
+	while (n && in[n - 1] == '=')
+		n--;
+	for (size_t i = 0; i < n; i++) {
+		int v;
+		char ch = in[i];
+		if (ch >= 'A' && ch <= 'Z')
+			v = ch - 'A';
+		else if (ch >= 'a' && ch <= 'z')
+			v = ch - 'a' + 26;
+		else if (ch >= '0' && ch <= '9')
+			v = ch - '0' + 52;
+		else if (ch == '+')
+			v = 62;
+		else if (ch == '/')
+			v = 63;
+		else
+			return -EINVAL;
+		acc = (acc << 6) | (uint32_t)v;
+		bits += 6;
+		if (bits >= 8) {
+			bits -= 8;
+			if (o >= outlen)
+				return -ENOSPC;
+			out[o++] = (unsigned char)((acc >> bits) & 0xff);
+		}
+	}
+	if (bits >= 6)
+		return -EINVAL;
+	return (int)o;
+}
+
+void
+rw_rcr_now_rfc3339(char out[32])
+{
+	time_t t = time(NULL);
+	struct tm tm;
+	gmtime_r(&t, &tm);
+	strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+bool
+rw_rcr_ok(long status)
+{
+	return status >= 200 && status < 300;
+}
+
+/* Name of the object in JSON text (metadata.name), into out. */
+int
+rw_rcr_json_name(const char *json, size_t len, char *out, size_t outlen)
+{
+	struct rw_json j;
+	int rv;
+	out[0] = '\0';
+	if (!json || rw_json_parse(&j, json, len, 1 << 20, NULL, 0) != 0)
+		return -EINVAL;
+	rv = rw_json_str(&j, rw_json_path(&j, 0, "metadata.name"), out, outlen) < 0 ? -EINVAL : 0;
+	rw_json_fini(&j);
+	return rv;
+}
+
+void
+rw_rcr_emit(struct rcr_job *j, int warning, const char *reason, const char *fmt, ...)
+{
+	struct rw_ev_ref ref = {"ray.io/v1", "RayCluster", j->ns, j->name, j->c ? j->c->uid : NULL};
+	char note[1024];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(note, sizeof(note), fmt, ap);
+	va_end(ap);
+	rw_ev_emit(j->r->ev, &ref, warning, reason, warning ? "Reconcile" : "Reconcile", "%s",
+		   note);
+}
+
+/* Record the first failure of a reconcile. */
+void
+rw_rcr_fail(struct rcr_job *j, int err, const char *reason, const char *fmt, ...)
+{
+	va_list ap;
+	if (j->err)
+		return;
+	j->err = err ? err : -EIO;
+	snprintf(j->fail_reason, sizeof(j->fail_reason), "%s", reason ? reason : "");
+	va_start(ap, fmt);
+	vsnprintf(j->fail_msg, sizeof(j->fail_msg), fmt, ap);
+	va_end(ap);
+	rw_warn(LOGC, "%s/%s: %s", j->ns, j->name, j->fail_msg);
+}
+
+void
+rw_rcr_requeue(struct rcr_job *j, uint64_t ms)
+{
+	if (!j->requeue_ms || ms < j->requeue_ms)
+		j->requeue_ms = ms;
+}
+
+/* ---- API requests ---- */
+
+static void
+req_free(struct rcr_req *q)
+{
+	free(q->s1);
+	free(q->s2);
+	free(q);
+}
+
+static void
+req_done(const struct rw_kube_resp *resp, void *ud)
+{
+	struct rcr_req *q = ud;
+	struct rcr *r = q->r;
+	struct rcr_job *j = q->job;
+	if (q->prev)
+		q->prev->next = q->next;
+	else
+		r->reqs = q->next;
+	if (q->next)
+		q->next->prev = q->prev;
+	q->op = NULL;
+	if (q->cb)
+		q->cb(q, resp);
+	req_free(q);
+	if (j && --j->pending == 0)
+		rw_rcr_job_run(j);
+}
+
+int
+rw_rcr_request(struct rcr *r, struct rcr_job *j, const struct rw_kube_req *kr, rcr_req_cb cb,
+	       const char *s1, const char *s2, void *ptr)
+{
+	struct rcr_req *q = calloc(1, sizeof(*q));
+	int rv;
+	if (!q)
+		return -ENOMEM;
+	q->r = r;
+	q->job = j;
+	q->cb = cb;
+	q->ptr = ptr;
+	q->t0 = uv_hrtime();
+	if ((s1 && !(q->s1 = strdup(s1))) || (s2 && !(q->s2 = strdup(s2)))) {
+		req_free(q);
+		return -ENOMEM;
+	}
+	rv = rw_kube_request(r->kube, kr, req_done, q, &q->op);
+	if (rv) {
+		req_free(q);
+		return rv;
+	}
+	q->next = r->reqs;
+	if (r->reqs)
+		r->reqs->prev = q;
+	r->reqs = q;
+	if (j)
+		j->pending++;
+	return 0;
+}
+
+/* ---- per-cluster state ---- */
+
+static void
+cl_free(void *p)
+{
+	struct rcr_cl *cl = p;
+	if (!cl)
+		return;
+	free(cl);
+}
+
+struct rcr_cl *
+rw_rcr_cl_get(struct rcr *r, const char *key, const char *uid)
+{
+	struct rcr_cl *cl = rw_kmap_get(&r->clusters, key);
+	if (cl && uid && strcmp(cl->uid, uid) != 0) {
+		/* A new incarnation of the name: forget what was done for the old one. */
+		rw_rcr_cl_drop(r, key);
+		cl = NULL;
+	}
+	if (!cl) {
+		cl = calloc(1, sizeof(*cl));
+		if (!cl)
+			return NULL;
+		cl->r = r;
+		snprintf(cl->key, sizeof(cl->key), "%s", key);
+		snprintf(cl->uid, sizeof(cl->uid), "%s", uid ? uid : "");
+		if (rw_kmap_put(&r->clusters, key, cl, NULL) != 0) {
+			free(cl);
+			return NULL;
+		}
+	}
+	return cl;
+}
+
+static void
+split_key(const char *key, char *ns, size_t nslen, char *name, size_t namelen)
+{
+	const char *sl = strchr(key, '/');
+	if (!sl) {
+		snprintf(ns, nslen, "%s", "");
+		snprintf(name, namelen, "%s", key);
+		return;
+	}
+	snprintf(ns, nslen, "%.*s", (int)(sl - key), key);
+	snprintf(name, namelen, "%s", sl + 1);
+}
+
+void
+rw_rcr_cl_drop(struct rcr *r, const char *key)
+{
+	struct rcr_cl *cl = rw_kmap_get(&r->clusters, key);
+	char ns[256], name[256];
+	if (!cl)
+		return;
+	split_key(key, ns, sizeof(ns), name, sizeof(name));
+	if (cl->rcl) {
+		cl->dropping = true;
+		rw_rcl_cancel(cl->rcl); /* calls rcr_cleanup_done, which sees dropping */
+		cl->rcl = NULL;
+	}
+	if (cl->hub_key && r->hub)
+		rw_hub_key_remove(r->hub, ns, name);
+	rw_exp_clear(r->exp, key);
+	if (cl->metrics) {
+		const char *iv[] = {name, ns, cl->uid, cl->owner_kind};
+		const char *tv[] = {name, ns, cl->uid, "True"};
+		const char *fv[] = {name, ns, cl->uid, "False"};
+		rw_met_remove(r->m_info, iv);
+		rw_met_remove(r->m_prov, tv);
+		rw_met_remove(r->m_prov, fv);
+	}
+	rw_kmap_del(&r->clusters, key);
+	cl_free(cl);
+}
+
+/* ---- informer handlers ---- */
+
+static void
+enqueue_owner_json(struct rcr *r, const struct rw_inf_json *o)
+{
+	struct rw_json j;
+	int owners, i, c;
+	if (!r->wq || rw_json_parse(&j, o->json, o->len, 1 << 20, NULL, 0) != 0)
+		return;
+	owners = rw_json_path(&j, 0, "metadata.ownerReferences");
+	RW_JSON_ARR_FOREACH (&j, owners, i, c) {
+		char kind[64], name[256], key[512];
+		if (rw_json_str(&j, rw_json_get(&j, c, "kind"), kind, sizeof(kind)) < 0 ||
+		    strcmp(kind, "RayCluster") != 0 ||
+		    rw_json_str(&j, rw_json_get(&j, c, "name"), name, sizeof(name)) < 0)
+			continue;
+		snprintf(key, sizeof(key), "%s/%s", o->meta.ns, name);
+		rw_wq_add(r->wq, key);
+	}
+	rw_json_fini(&j);
+}
+
+static void
+svc_add(struct rw_inf *inf, const void *obj, void *ud)
+{
+	(void)inf;
+	enqueue_owner_json(ud, obj);
+}
+
+static void
+svc_update(struct rw_inf *inf, const void *o, const void *n, void *ud)
+{
+	(void)inf;
+	(void)o;
+	enqueue_owner_json(ud, n);
+}
+
+static const char *
+pod_group(const struct rw_inf_pod *p)
+{
+	return strcmp(p->node_type, "head") == 0 ? "" : p->group;
+}
+
+static void
+pod_enqueue(struct rcr *r, const struct rw_inf_pod *p)
+{
+	char key[512];
+	if (!p->cluster[0] || !r->wq)
+		return;
+	snprintf(key, sizeof(key), "%s/%s", p->meta.ns, p->cluster);
+	rw_wq_add(r->wq, key);
+}
+
+static void
+pod_add(struct rw_inf *inf, const void *obj, void *ud)
+{
+	struct rcr *r = ud;
+	const struct rw_inf_pod *p = obj;
+	char scope[512];
+	(void)inf;
+	snprintf(scope, sizeof(scope), "%s/%s", p->meta.ns, p->cluster);
+	rw_exp_observe_add(r->exp, scope, pod_group(p), p->meta.name);
+	if (p->meta.deleted)
+		rw_exp_observe_delete(r->exp, scope, pod_group(p), p->meta.name);
+	pod_enqueue(r, p);
+	rw_rcr_gate_sync(r, p);
+}
+
+static void
+pod_update(struct rw_inf *inf, const void *o, const void *n, void *ud)
+{
+	struct rcr *r = ud;
+	const struct rw_inf_pod *op = o, *p = n;
+	char scope[512];
+	(void)inf;
+	if (p->meta.deleted && !op->meta.deleted) {
+		snprintf(scope, sizeof(scope), "%s/%s", p->meta.ns, p->cluster);
+		rw_exp_observe_delete(r->exp, scope, pod_group(p), p->meta.name);
+	}
+	pod_enqueue(r, p);
+	rw_rcr_gate_sync(r, p);
+}
+
+static void
+pod_delete(struct rw_inf *inf, const void *obj, void *ud)
+{
+	struct rcr *r = ud;
+	const struct rw_inf_pod *p = obj;
+	char scope[512];
+	(void)inf;
+	snprintf(scope, sizeof(scope), "%s/%s", p->meta.ns, p->cluster);
+	rw_exp_observe_delete(r->exp, scope, pod_group(p), p->meta.name);
+	pod_enqueue(r, p);
+	rw_rcr_gate_forget(r, p);
+}
+
+static void
+rc_add(struct rw_inf *inf, const void *obj, void *ud)
+{
+	struct rcr *r = ud;
+	const struct rw_inf_json *o = obj;
+	char key[512];
+	(void)inf;
+	snprintf(key, sizeof(key), "%s/%s", o->meta.ns, o->meta.name);
+	rw_wq_add(r->wq, key);
+}
+
+/* The raw text of member path of JSON text, or "" (for change detection). */
+static int
+raw_member(const char *json, size_t len, const char *path, struct rw_buf *out)
+{
+	struct rw_json j;
+	const char *raw;
+	size_t n;
+	if (rw_json_parse(&j, json, len, 1 << 20, NULL, 0) != 0)
+		return -EINVAL;
+	raw = rw_json_raw_value(&j, rw_json_path(&j, 0, path), &n);
+	if (raw)
+		rw_buf_append(out, raw, n);
+	rw_json_fini(&j);
+	return 0;
+}
+
+/*
+ * KubeRay's predicate for RayCluster updates: generation, labels or
+ * annotations changed (plus deletion and finalizers). Our own status writes
+ * change none of them and so do not reconcile the cluster again.
+ */
+static bool
+rc_changed(const struct rw_inf_json *a, const struct rw_inf_json *b)
+{
+	static const char *const paths[] = {"metadata.labels", "metadata.annotations",
+					    "metadata.finalizers", "metadata.ownerReferences"};
+	if (a->meta.generation != b->meta.generation || a->meta.deleted != b->meta.deleted ||
+	    strcmp(a->meta.uid, b->meta.uid) != 0)
+		return true;
+	for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]); i++) {
+		struct rw_buf x, y;
+		bool diff;
+		rw_buf_init(&x, 1 << 20);
+		rw_buf_init(&y, 1 << 20);
+		raw_member(a->json, a->len, paths[i], &x);
+		raw_member(b->json, b->len, paths[i], &y);
+		diff = !rw_kube_json_equal(x.len ? rw_buf_cstr(&x) : "null", x.len ? x.len : 4,
+					   y.len ? rw_buf_cstr(&y) : "null", y.len ? y.len : 4);
+		rw_buf_fini(&x);
+		rw_buf_fini(&y);
+		if (diff)
+			return true;
+	}
+	return false;
+}
+
+static void
+rc_update(struct rw_inf *inf, const void *o, const void *n, void *ud)
+{
+	struct rcr *r = ud;
+	if (rc_changed(o, n))
+		rc_add(inf, n, r);
+}
+
+/* ---- pods of a cluster ---- */
+
+static void
+pods_collect_cb(const void *obj, void *ud)
+{
+	struct rcr_pods *ps = ud;
+	const struct rw_inf_pod *p = obj;
+	struct rw_rc_pod *e;
+	if (ps->err)
+		return;
+	if (p->owner_uid[0] && ps->uid && strcmp(p->owner_uid, ps->uid) != 0)
+		return; /* a pod of an earlier cluster of the same name */
+	if (ps->n == ps->cap) {
+		size_t cap = ps->cap ? ps->cap * 2 : 16;
+		struct rw_rc_pod *np = realloc(ps->pods, cap * sizeof(*np));
+		const struct rw_inf_pod **nr = realloc(ps->raw, cap * sizeof(*nr));
+		if (np)
+			ps->pods = np;
+		if (nr)
+			ps->raw = nr;
+		if (!np || !nr) {
+			ps->err = -ENOMEM;
+			return;
+		}
+		ps->cap = cap;
+	}
+	e = &ps->pods[ps->n];
+	ps->raw[ps->n++] = p;
+	memset(e, 0, sizeof(*e));
+	e->name = p->meta.name;
+	e->group = p->group;
+	e->type = strcmp(p->node_type, "head") == 0	? RW_RC_NT_HEAD
+		  : strcmp(p->node_type, "worker") == 0 ? RW_RC_NT_WORKER
+							: RW_RC_NT_OTHER;
+	e->phase = p->phase;
+	e->ready_cond = p->ready != RW_COND_UNKNOWN;
+	e->ready = p->ready == RW_COND_TRUE;
+	e->ready_reason = p->ready_reason;
+	e->ready_message = p->ready_message;
+	e->pod_ip = p->pod_ip;
+	e->deleting = p->meta.deleted != 0;
+	e->ray_terminated = p->ray_terminated;
+	e->restart_policy = p->restart_policy;
+	if (e->type == RW_RC_NT_OTHER)
+		ps->n--; /* redis-cleanup pods and unlabelled ones are not Ray nodes */
+}
+
+/*
+ * Snapshot of a cluster's Ray pods from the informer. The strings point into
+ * the store: use the snapshot within the current loop turn only.
+ */
+int
+rw_rcr_pods_collect(struct rcr *r, const char *ns, const char *name, const char *uid,
+		    struct rcr_pods *ps)
+{
+	char key[512];
+	memset(ps, 0, sizeof(*ps));
+	ps->uid = uid;
+	snprintf(key, sizeof(key), "%s/%s", ns, name);
+	rw_inf_index_foreach(r->pod_inf, key, pods_collect_cb, ps);
+	return ps->err;
+}
+
+void
+rw_rcr_pods_fini(struct rcr_pods *ps)
+{
+	free(ps->pods);
+	free(ps->raw);
+	memset(ps, 0, sizeof(*ps));
+}
+
+/* ---- reconcile steps ---- */
+
+static void
+job_free(struct rcr_job *j)
+{
+	if (j->redis_pass)
+		memset(j->redis_pass, 0, strlen(j->redis_pass));
+	if (j->redis_user)
+		memset(j->redis_user, 0, strlen(j->redis_user));
+	free(j->redis_pass);
+	free(j->redis_user);
+	free(j->redis_addr);
+	free(j->storage_ns);
+	rw_rc_cluster_free(j->c);
+	free(j->key);
+	free(j);
+}
+
+static void
+job_finish(struct rcr_job *j)
+{
+	struct rcr *r = j->r;
+	uint64_t requeue;
+	j->finished = true;
+	if (j->prev)
+		j->prev->next = j->next;
+	else
+		r->jobs = j->next;
+	if (j->next)
+		j->next->prev = j->prev;
+	requeue = j->requeue_ms ? j->requeue_ms : r->default_requeue_ms;
+	if (j->stop_requeue)
+		requeue = 0;
+	rw_debug(LOGC, "%s: reconciled in %.1f ms (%s)", j->key,
+		 (double)(uv_hrtime() - j->t0) / 1e6, j->err ? "error" : "ok");
+	rw_wq_done(r->wq, j->key, j->err ? -1 : 0, j->err ? 0 : requeue);
+	job_free(j);
+}
+
+static bool
+has_finalizer(const struct rw_rc_cluster *c, int *index)
+{
+	struct rw_rc_node *f = rw_rc_path(c->root, "metadata.finalizers");
+	for (int i = 0; f && f->type == RW_RC_ARR && i < f->n; i++)
+		if (rw_rc_str(f->kids[i]) && strcmp(f->kids[i]->s, RW_RCR_FT_FINALIZER) == 0) {
+			if (index)
+				*index = i;
+			return true;
+		}
+	return false;
+}
+
+bool
+rw_rcr_ft_cleanup_wanted(const struct rcr *r, const struct rw_rc_cluster *c)
+{
+	return r->ft_cleanup && rw_rc_gcs_ft(c);
+}
+
+static bool
+status_cond_true(const struct rw_rc_cluster *c, const char *type)
+{
+	struct rw_rc_node *conds = rw_rc_path(c->root, "status.conditions");
+	for (int i = 0; conds && conds->type == RW_RC_ARR && i < conds->n; i++)
+		if (rw_rc_gets(conds->kids[i], "type") &&
+		    strcmp(rw_rc_gets(conds->kids[i], "type"), type) == 0)
+			return rw_rc_gets(conds->kids[i], "status") &&
+			       strcmp(rw_rc_gets(conds->kids[i], "status"), "True") == 0;
+	return false;
+}
+
+static void
+owner_kind(const struct rw_rc_cluster *c, char *out, size_t n)
+{
+	struct rw_rc_node *o = rw_rc_path(c->root, "metadata.ownerReferences");
+	snprintf(out, n, "%s", "None");
+	for (int i = 0; o && o->type == RW_RC_ARR && i < o->n; i++)
+		if (rw_rc_true(rw_rc_get(o->kids[i], "controller")) &&
+		    rw_rc_gets(o->kids[i], "kind"))
+			snprintf(out, n, "%s", rw_rc_gets(o->kids[i], "kind"));
+}
+
+/* Status reason for an invalid spec: merge-patch status.reason when it differs. */
+static void
+invalid_status_cb(struct rcr_req *q, const struct rw_kube_resp *resp)
+{
+	if (!rw_rcr_ok(resp->status))
+		rw_warn(LOGC, "%s: status reason not written: HTTP %ld %s", q->job->key,
+			resp->status, resp->message);
+}
+
+static void
+st_invalid(struct rcr_job *j, const struct rw_rc_verrs *ve)
+{
+	struct rcr *r = j->r;
+	struct rw_buf body, path;
+	struct rw_jw w;
+	const char *old = rw_rc_gets(rw_rc_get(j->c->root, "status"), "reason");
+	for (int i = 0; i < ve->n; i++)
+		rw_rcr_emit(j, 1, ve->e[i].reason, "%s", ve->e[i].msg);
+	rw_warn(LOGC, "%s: invalid: %s", j->key, ve->e[0].msg);
+	j->stop_requeue = true; /* like KubeRay: a spec change triggers the next pass */
+	if (old && strcmp(old, ve->e[0].msg) == 0)
+		return;
+	rw_buf_init(&body, 64 * 1024);
+	rw_buf_init(&path, 4096);
+	rw_jw_init(&w, &body);
+	rw_jw_obj_begin(&w);
+	rw_jw_key(&w, "status");
+	rw_jw_obj_begin(&w);
+	rw_jw_kstr(&w, "reason", ve->e[0].msg);
+	rw_jw_obj_end(&w);
+	rw_jw_obj_end(&w);
+	rw_buf_printf(&path, "/apis/ray.io/v1/namespaces/%s/rayclusters/%s/status", j->ns, j->name);
+	if (rw_jw_finish(&w) == 0) {
+		struct rw_kube_req kr = {.method = "PATCH",
+					 .path = rw_buf_cstr(&path),
+					 .body = rw_buf_cstr(&body),
+					 .body_len = body.len,
+					 .content_type = "application/merge-patch+json",
+					 .verb = "patch"};
+		rw_rcr_request(r, j, &kr, invalid_status_cb, NULL, NULL, NULL);
+	}
+	rw_buf_fini(&body);
+	rw_buf_fini(&path);
+}
+
+static void
+st_load(struct rcr_job *j)
+{
+	struct rcr *r = j->r;
+	const struct rw_inf_json *o = rw_inf_get(r->rc_inf, j->ns, j->name);
+	struct rw_rc_verrs ve;
+	char err[256], kind[64];
+	const char *managed;
+	if (!o) {
+		/* Gone: owner references let the API server collect pods and services. */
+		rw_rcr_cl_drop(r, j->key);
+		j->stop_requeue = true;
+		j->step = RCR_ST_DONE;
+		return;
+	}
+	if (rw_rc_cluster_parse(o->json, o->len, &j->c, err, sizeof(err)) != 0) {
+		rw_warn(LOGC, "%s: cannot parse: %s", j->key, err);
+		j->stop_requeue = true;
+		j->step = RCR_ST_DONE;
+		return;
+	}
+	j->cl = rw_rcr_cl_get(r, j->key, j->c->uid);
+	if (!j->cl) {
+		rw_rcr_fail(j, -ENOMEM, NULL, "out of memory");
+		j->step = RCR_ST_DONE;
+		return;
+	}
+	owner_kind(j->c, kind, sizeof(kind));
+	if (!j->cl->metrics || strcmp(kind, j->cl->owner_kind) != 0) {
+		if (j->cl->metrics)
+			rw_met_remove(r->m_info, (const char *const[]){j->name, j->ns, j->c->uid,
+								       j->cl->owner_kind});
+		snprintf(j->cl->owner_kind, sizeof(j->cl->owner_kind), "%s", kind);
+		rw_met_set(r->m_info, (const char *const[]){j->name, j->ns, j->c->uid, kind}, 1);
+		j->cl->metrics = true;
+	}
+	if (o->meta.deleted) {
+		j->deleted_at = o->meta.deleted;
+		j->step = RCR_ST_DELETE;
+		return;
+	}
+	managed = rw_rc_gets(j->c->spec, "managedBy");
+	if (managed && *managed && strcmp(managed, "ray.io/kuberay-operator") != 0) {
+		rw_debug(LOGC, "%s: managed by %s: skipped", j->key, managed);
+		j->stop_requeue = true;
+		j->step = RCR_ST_DONE;
+		return;
+	}
+	if (rw_rc_validate(j->c, &ve) > 0) {
+		st_invalid(j, &ve);
+		j->step = RCR_ST_DONE;
+		return;
+	}
+}
+
+static void
+patch_cb(struct rcr_req *q, const struct rw_kube_resp *resp)
+{
+	if (!rw_rcr_ok(resp->status))
+		rw_rcr_fail(q->job, resp->err ? resp->err : -EIO, NULL, "%s: HTTP %ld %s", q->s1,
+			    resp->status, resp->message);
+}
+
+/* JSON patch of the RayCluster's metadata (finalizers). */
+int
+rw_rcr_patch_cluster(struct rcr_job *j, const char *patch, rcr_req_cb cb, const char *what)
+{
+	char path[1024];
+	snprintf(path, sizeof(path), "/apis/ray.io/v1/namespaces/%s/rayclusters/%s", j->ns,
+		 j->name);
+	struct rw_kube_req kr = {.method = "PATCH",
+				 .path = path,
+				 .body = patch,
+				 .body_len = strlen(patch),
+				 .content_type = "application/json-patch+json",
+				 .verb = "patch"};
+	return rw_rcr_request(j->r, j, &kr, cb ? cb : patch_cb, what, NULL, NULL);
+}
+
+static void
+st_finalizer(struct rcr_job *j)
+{
+	const char *patch;
+	if (!rw_rcr_ft_cleanup_wanted(j->r, j->c) || has_finalizer(j->c, NULL))
+		return;
+	if (rw_rc_path(j->c->root, "metadata.finalizers"))
+		patch = "[{\"op\":\"add\",\"path\":\"/metadata/finalizers/"
+			"-\",\"value\":\"" RW_RCR_FT_FINALIZER "\"}]";
+	else
+		patch = "[{\"op\":\"add\",\"path\":\"/metadata/"
+			"finalizers\",\"value\":[\"" RW_RCR_FT_FINALIZER "\"]}]";
+	if (rw_rcr_patch_cluster(j, patch, NULL, "adding the GCS FT finalizer") != 0)
+		rw_rcr_fail(j, -ENOMEM, NULL, "cannot add the finalizer");
+}
+
+/* Create an object; AlreadyExists counts as success. s1: name, s2: kind. */
+static void
+create_cb(struct rcr_req *q, const struct rw_kube_resp *resp)
+{
+	struct rcr_job *j = q->job;
+	char reason[128];
+	if (resp->status == 409) {
+		if (q->ptr)
+			*(unsigned *)q->ptr |= (unsigned)q->kind;
+		return;
+	}
+	if (!rw_rcr_ok(resp->status)) {
+		snprintf(reason, sizeof(reason), "FailedToCreate%s", q->s2);
+		rw_rcr_emit(j, 1, reason, "Failed to create %s %s/%s: HTTP %ld %s", q->s2, j->ns,
+			    q->s1, resp->status, resp->message);
+		rw_rcr_fail(j, resp->err ? resp->err : -EIO, NULL, "creating %s %s: HTTP %ld %s",
+			    q->s2, q->s1, resp->status, resp->message);
+		return;
+	}
+	if (q->ptr)
+		*(unsigned *)q->ptr |= (unsigned)q->kind;
+	snprintf(reason, sizeof(reason), "Created%s", q->s2);
+	rw_rcr_emit(j, 0, reason, "Created %s %s/%s", q->s2, j->ns, q->s1);
+}
+
+/*
+ * Start a POST of body to the collection; a success (or AlreadyExists) sets
+ * bit `kind` in *bits. kind names the object kind for the events
+ * (CreatedService / FailedToCreateService).
+ */
+static int
+create_obj(struct rcr_job *j, const char *collection, const struct rw_buf *body,
+	   const char *objkind, unsigned *bits, unsigned kind)
+{
+	struct rw_kube_req kr = {.method = "POST",
+				 .path = collection,
+				 .body = rw_buf_cstr(body),
+				 .body_len = body->len,
+				 .content_type = "application/json",
+				 .verb = "create"};
+	char name[256];
+	int rv;
+	rw_rcr_json_name(rw_buf_cstr(body), body->len, name, sizeof(name));
+	rv = rw_rcr_request(j->r, j, &kr, create_cb, name, objkind, bits);
+	if (rv == 0)
+		j->r->reqs->kind = (int)kind; /* the request just linked */
+	return rv;
+}
+
+static void
+st_rbac(struct rcr_job *j)
+{
+	struct rw_buf b;
+	char path[1024];
+	int rv = 0;
+	if (!rw_rc_autoscaling(j->c) || j->cl->rbac_done)
+		return;
+	rw_buf_init(&b, 4u << 20);
+	snprintf(path, sizeof(path), "/api/v1/namespaces/%s/serviceaccounts", j->ns);
+	if (rw_rc_build_service_account(j->c, &b) == 0)
+		rv = create_obj(j, path, &b, "ServiceAccount", &j->rbac_bits, 1);
+	rw_buf_reset(&b);
+	snprintf(path, sizeof(path), "/apis/rbac.authorization.k8s.io/v1/namespaces/%s/roles",
+		 j->ns);
+	if (!rv && rw_rc_build_role(j->c, &b) == 0)
+		rv = create_obj(j, path, &b, "Role", &j->rbac_bits, 2);
+	rw_buf_reset(&b);
+	snprintf(path, sizeof(path),
+		 "/apis/rbac.authorization.k8s.io/v1/namespaces/%s/rolebindings", j->ns);
+	if (!rv && rw_rc_build_role_binding(j->c, &b) == 0)
+		rv = create_obj(j, path, &b, "RoleBinding", &j->rbac_bits, 4);
+	rw_buf_fini(&b);
+	if (rv)
+		rw_rcr_fail(j, rv, NULL, "autoscaler RBAC: %s", strerror(-rv));
+	j->rbac_started = true;
+}
+
+/* ---- the agent key Secret ---- */
+
+static void
+key_patch_cb(struct rcr_req *q, const struct rw_kube_resp *resp)
+{
+	struct rcr_job *j = q->job;
+	if (!rw_rcr_ok(resp->status)) {
+		rw_rcr_fail(j, -EIO, NULL, "updating the agent key Secret: HTTP %ld %s",
+			    resp->status, resp->message);
+		return;
+	}
+	rw_info(LOGC, "%s: agent key Secret rewritten (master key changed)", j->key);
+	j->cl->key_done = true;
+}
+
+static void
+key_get_cb(struct rcr_req *q, const struct rw_kube_resp *resp)
+{
+	struct rcr_job *j = q->job;
+	struct rw_json js;
+	char have[256] = "";
+	const char *want = q->s1;
+	if (!rw_rcr_ok(resp->status)) {
+		rw_rcr_fail(j, -EIO, NULL, "reading the agent key Secret: HTTP %ld %s",
+			    resp->status, resp->message);
+		return;
+	}
+	if (rw_json_parse(&js, resp->body, resp->body_len, 1 << 16, NULL, 0) == 0) {
+		rw_json_str(&js, rw_json_path(&js, 0, "data.key"), have, sizeof(have));
+		rw_json_fini(&js);
+	}
+	if (strcmp(have, want) == 0) {
+		j->cl->key_done = true;
+		return;
+	}
+	char path[1024], body[512];
+	snprintf(path, sizeof(path), "/api/v1/namespaces/%s/secrets/%s", j->ns, q->s2);
+	snprintf(body, sizeof(body), "{\"data\":{\"key\":\"%s\"}}", want);
+	struct rw_kube_req kr = {.method = "PATCH",
+				 .path = path,
+				 .body = body,
+				 .body_len = strlen(body),
+				 .content_type = "application/merge-patch+json",
+				 .verb = "patch"};
+	if (rw_rcr_request(j->r, j, &kr, key_patch_cb, NULL, NULL, NULL) != 0)
+		rw_rcr_fail(j, -ENOMEM, NULL, "cannot update the agent key Secret");
+	memset(body, 0, sizeof(body));
+}
+
+static void
+key_create_cb(struct rcr_req *q, const struct rw_kube_resp *resp)
+{
+	struct rcr_job *j = q->job;
+	if (rw_rcr_ok(resp->status)) {
+		j->cl->key_done = true;
+		return;
+	}
+	if (resp->status == 409) {
+		/* It exists: check it holds this key (the master key may have changed). */
+		char path[1024];
+		snprintf(path, sizeof(path), "/api/v1/namespaces/%s/secrets/%s", j->ns, q->s2);
+		struct rw_kube_req kr = {.path = path, .verb = "get"};
+		if (rw_rcr_request(j->r, j, &kr, key_get_cb, q->s1, q->s2, NULL) != 0)
+			rw_rcr_fail(j, -ENOMEM, NULL, "cannot read the agent key Secret");
+		return;
+	}
+	rw_rcr_emit(j, 1, "FailedToCreateSecret",
+		    "Failed to create the agent key Secret %s/%s: %ld %s", j->ns, q->s2,
+		    resp->status, resp->message);
+	rw_rcr_fail(j, -EIO, NULL, "creating the agent key Secret: HTTP %ld %s", resp->status,
+		    resp->message);
+}
+
+static void
+st_key(struct rcr_job *j)
+{
+	struct rcr *r = j->r;
+	struct rw_wire_key key;
+	char text[RW_AGENTKEY_LEN + 1], b64[128], sname[320], path[1024];
+	struct rw_buf b;
+	int rv;
+	if (j->rbac_started && j->rbac_bits == 7)
+		j->cl->rbac_done = true;
+	if (!r->opts.agent || !r->opts.controller_addr || !*r->opts.controller_addr ||
+	    !r->have_master)
+		return;
+	if (j->cl->hub_key && j->cl->key_done)
+		return;
+	rv = rw_agentkey_derive(&r->master, j->ns, j->name, &key, text);
+	if (rv) {
+		rw_rcr_fail(j, rv, NULL, "cannot derive the agent key: %s", strerror(-rv));
+		return;
+	}
+	if (!j->cl->hub_key && r->hub) {
+		if (rw_hub_key_add(r->hub, j->ns, j->name, &key) == 0)
+			j->cl->hub_key = true;
+	}
+	if (!j->cl->key_done) {
+		rw_base64_encode(text, RW_AGENTKEY_LEN, b64, sizeof(b64));
+		rw_agentkey_secret_name(j->name, sname, sizeof(sname));
+		rw_buf_init(&b, 64 * 1024);
+		rv = rw_agentkey_secret_json(j->ns, j->name, j->c->uid, &key, &b);
+		snprintf(path, sizeof(path), "/api/v1/namespaces/%s/secrets", j->ns);
+		if (rv == 0) {
+			struct rw_kube_req kr = {.method = "POST",
+						 .path = path,
+						 .body = rw_buf_cstr(&b),
+						 .body_len = b.len,
+						 .content_type = "application/json",
+						 .verb = "create"};
+			rv = rw_rcr_request(r, j, &kr, key_create_cb, b64, sname, NULL);
+		}
+		memset(b.data, 0, b.cap);
+		rw_buf_fini(&b);
+		if (rv)
+			rw_rcr_fail(j, rv, NULL, "agent key Secret: %s", strerror(-rv));
+	}
+	memset(&key, 0, sizeof(key));
+	memset(text, 0, sizeof(text));
+	memset(b64, 0, sizeof(b64));
+}
+
+/* ---- services ---- */
+
+static void
+svc_create(struct rcr_job *j, struct rw_inf *inf, struct rw_buf *b)
+{
+	char name[256], path[1024];
+	if (rw_rcr_json_name(rw_buf_cstr(b), b->len, name, sizeof(name)) != 0)
+		return;
+	if (rw_inf_get(inf, j->ns, name))
+		return; /* created once, never updated (as KubeRay) */
+	snprintf(path, sizeof(path), "/api/v1/namespaces/%s/services", j->ns);
+	if (create_obj(j, path, b, "Service", NULL, 0) != 0)
+		rw_rcr_fail(j, -ENOMEM, NULL, "cannot create service %s", name);
+}
+
+static void
+st_services(struct rcr_job *j)
+{
+	struct rcr *r = j->r;
+	struct rw_buf b;
+	rw_buf_init(&b, 4u << 20);
+	if (rw_rc_build_head_service(j->c, &r->opts, &b) == 0)
+		svc_create(j, r->svc_head_inf, &b);
+	else
+		rw_rcr_fail(j, -EINVAL, NULL, "cannot build the head service");
+	rw_buf_reset(&b);
+	if (!j->err && rw_rc_wants_headless_service(j->c) &&
+	    rw_rc_build_headless_service(j->c, &b) == 0)
+		svc_create(j, r->svc_headless_inf, &b);
+	rw_buf_reset(&b);
+	if (!j->err && rw_rc_wants_serve_service(j->c) &&
+	    rw_rc_build_serve_service(j->c, &r->opts, &b) == 0)
+		svc_create(j, r->svc_serve_inf, &b);
+	rw_buf_fini(&b);
+}
+
+/* ---- pods ---- */
+
+static void
+pod_create_cb(struct rcr_req *q, const struct rw_kube_resp *resp)
+{
+	struct rcr_job *j = q->job;
+	struct rcr *r = j->r;
+	bool head = q->kind == 1;
+	const char *nt = head ? "head" : "worker";
+	char name[256];
+	if (!rw_rcr_ok(resp->status)) {
+		rw_met_add(r->m_podops, (const char *const[]){"create", nt, "error"}, 1);
+		rw_rcr_emit(j, 1, head ? "FailedToCreateHeadPod" : "FailedToCreateWorkerPod",
+			    "Failed to create %s Pod for the cluster %s/%s, HTTP %ld %s", nt, j->ns,
+			    j->name, resp->status, resp->message);
+		rw_rcr_fail(j, resp->err ? resp->err : -EIO,
+			    head ? "FailedCreateHeadPod" : "FailedCreateWorkerPod",
+			    "failed to create %s pod: HTTP %ld %s", nt, resp->status,
+			    resp->message);
+		return;
+	}
+	rw_met_add(r->m_podops, (const char *const[]){"create", nt, "ok"}, 1);
+	if (rw_rcr_json_name(resp->body, resp->body_len, name, sizeof(name)) != 0)
+		return;
+	/* The informer may have seen it already (then nothing is pending). */
+	if (!rw_inf_get(r->pod_inf, j->ns, name))
+		rw_exp_expect_create(r->exp, j->key, q->s1, name, uv_now(r->loop));
+	rw_rcr_emit(j, 0, head ? "CreatedHeadPod" : "CreatedWorkerPod", "Created %s Pod %s/%s", nt,
+		    j->ns, name);
+}
+
+static void
+pod_delete_cb(struct rcr_req *q, const struct rw_kube_resp *resp)
+{
+	struct rcr_job *j = q->job;
+	struct rcr *r = j->r;
+	bool head = q->kind == 1;
+	const char *nt = head ? "head" : "worker";
+	if (resp->status == 404) {
+		rw_exp_forget(r->exp, j->key, q->s1, q->s2);
+		return;
+	}
+	if (!rw_rcr_ok(resp->status)) {
+		rw_exp_forget(r->exp, j->key, q->s1, q->s2);
+		rw_met_add(r->m_podops, (const char *const[]){"delete", nt, "error"}, 1);
+		rw_rcr_emit(j, 1, head ? "FailedToDeleteHeadPod" : "FailedToDeleteWorkerPod",
+			    "Failed to delete %s Pod %s/%s, HTTP %ld %s", nt, j->ns, q->s2,
+			    resp->status, resp->message);
+		rw_rcr_fail(j, resp->err ? resp->err : -EIO,
+			    head ? "FailedDeleteHeadPod" : "FailedDeleteWorkerPod",
+			    "failed to delete %s pod %s: HTTP %ld %s", nt, q->s2, resp->status,
+			    resp->message);
+		return;
+	}
+	rw_met_add(r->m_podops, (const char *const[]){"delete", nt, "ok"}, 1);
+	if (q->ptr == NULL)
+		rw_rcr_emit(j, 0, head ? "DeletedHeadPod" : "DeletedWorkerPod",
+			    "Deleted %s Pod %s/%s", nt, j->ns, q->s2);
+}
+
+int
+rw_rcr_pod_delete(struct rcr_job *j, const char *group, const char *name, bool head, bool quiet)
+{
+	struct rcr *r = j->r;
+	char path[1024];
+	int rv;
+	snprintf(path, sizeof(path), "/api/v1/namespaces/%s/pods/%s", j->ns, name);
+	struct rw_kube_req kr = {.method = "DELETE", .path = path, .verb = "delete"};
+	rw_exp_expect_delete(r->exp, j->key, group, name, uv_now(r->loop));
+	rv = rw_rcr_request(r, j, &kr, pod_delete_cb, group, name, quiet ? (void *)1 : NULL);
+	if (rv == 0)
+		r->reqs->kind = head ? 1 : 2;
+	else
+		rw_exp_forget(r->exp, j->key, group, name);
+	j->changed = true;
+	return rv;
+}
+
+static int
+pod_create(struct rcr_job *j, const char *group, const struct rw_buf *body, bool head)
+{
+	struct rcr *r = j->r;
+	char path[1024];
+	int rv;
+	snprintf(path, sizeof(path), "/api/v1/namespaces/%s/pods", j->ns);
+	struct rw_kube_req kr = {.method = "POST",
+				 .path = path,
+				 .body = rw_buf_cstr(body),
+				 .body_len = body->len,
+				 .content_type = "application/json",
+				 .verb = "create"};
+	rv = rw_rcr_request(r, j, &kr, pod_create_cb, group, NULL, NULL);
+	if (rv == 0)
+		r->reqs->kind = head ? 1 : 2;
+	j->changed = true;
+	return rv;
+}
+
+static bool
+in_snapshot(const struct rcr_pods *ps, const char *name)
+{
+	for (size_t i = 0; i < ps->n; i++)
+		if (strcmp(ps->pods[i].name, name) == 0)
+			return true;
+	return false;
+}
+
+/* Suspending: delete every Ray pod, create nothing. */
+static void
+pods_suspend(struct rcr_job *j, const struct rcr_pods *ps)
+{
+	for (size_t i = 0; i < ps->n && !j->err; i++) {
+		const struct rw_rc_pod *p = &ps->pods[i];
+		if (p->deleting)
+			continue;
+		bool head = p->type == RW_RC_NT_HEAD;
+		if (rw_rcr_pod_delete(j, head ? "" : p->group, p->name, head, false) != 0)
+			rw_rcr_fail(j, -ENOMEM, "FailedDeleteAllPods", "cannot delete pods");
+	}
+}
+
+static void
+st_pods(struct rcr_job *j)
+{
+	struct rcr *r = j->r;
+	struct rcr_pods ps;
+	struct rw_buf b;
+	uint64_t now = uv_now(r->loop);
+	const char *dname;
+	if (rw_rcr_pods_collect(r, j->ns, j->name, j->c->uid, &ps) != 0) {
+		rw_rcr_fail(j, -ENOMEM, NULL, "out of memory");
+		rw_rcr_pods_fini(&ps);
+		return;
+	}
+	rw_buf_init(&b, 16u << 20);
+	if (rw_rc_suspended(j->c) || status_cond_true(j->c, "RayClusterSuspending")) {
+		pods_suspend(j, &ps);
+		goto out;
+	}
+	/* Head. */
+	if (!rw_exp_satisfied(r->exp, j->key, "", now)) {
+		rw_rcr_requeue(j, 1000);
+		rw_met_add(r->m_expwait, NULL, 1);
+	} else {
+		switch (rw_rc_plan_head(j->c, ps.pods, ps.n,
+					status_cond_true(j->c, "RayClusterProvisioned"), &dname)) {
+		case RW_RC_HEAD_OK:
+			break;
+		case RW_RC_HEAD_CREATE:
+			if (rw_rc_build_head_pod(j->c, &r->opts, &b) != 0 ||
+			    pod_create(j, "", &b, true) != 0)
+				rw_rcr_fail(j, -EINVAL, "FailedCreateHeadPod",
+					    "cannot build the head pod");
+			break;
+		case RW_RC_HEAD_DELETE:
+			if (rw_rcr_pod_delete(j, "", dname, true, false) != 0)
+				rw_rcr_fail(j, -ENOMEM, "FailedDeleteHeadPod",
+					    "cannot delete the head pod");
+			break;
+		case RW_RC_HEAD_MANY:
+			rw_rcr_fail(j, -ENOTUNIQ, NULL, "%s/%s has more than one head pod", j->ns,
+				    j->name);
+			goto out;
+		}
+	}
+	/* Worker groups. */
+	for (int g = 0; g < j->c->ngroups && !j->err; g++) {
+		struct rw_rc_group_plan plan;
+		const char *gname = rw_rc_group_name(j->c, g);
+		int32_t create;
+		if (!rw_exp_satisfied(r->exp, j->key, gname, now)) {
+			rw_rcr_requeue(j, 1000);
+			rw_met_add(r->m_expwait, NULL, 1);
+			continue;
+		}
+		if (rw_rc_plan_group(j->c, &r->opts, g, ps.pods, ps.n, &plan) != 0) {
+			rw_rcr_fail(j, -ENOMEM, NULL, "cannot plan group %s", gname);
+			break;
+		}
+		for (size_t k = 0; k < plan.ndel && !j->err; k++) {
+			if (!in_snapshot(&ps, plan.del[k]))
+				continue; /* workersToDelete naming a pod that is gone */
+			if (rw_rcr_pod_delete(j, gname, plan.del[k], false, false) != 0)
+				rw_rcr_fail(j, -ENOMEM, "FailedDeleteWorkerPod", "cannot delete");
+		}
+		if (plan.unhealthy) {
+			/* As KubeRay: unhealthy pods deleted, no creates in this pass. */
+			rw_rcr_fail(j, -EAGAIN, NULL, "group %s: deleted unhealthy worker pods",
+				    gname);
+		}
+		create = plan.create;
+		if (create > RCR_MAX_CREATES_PER_PASS) {
+			create = RCR_MAX_CREATES_PER_PASS;
+			rw_rcr_requeue(j, 1); /* the rest on the next pass, after other clusters */
+		}
+		if (create > 0 && !j->err) {
+			rw_buf_reset(&b);
+			if (rw_rc_build_worker_pod(j->c, &r->opts, g, NULL, &b) != 0) {
+				rw_rcr_fail(j, -EINVAL, "FailedCreateWorkerPod",
+					    "cannot build a worker pod of group %s", gname);
+			} else {
+				for (int32_t k = 0; k < create && !j->err; k++)
+					if (pod_create(j, gname, &b, false) != 0)
+						rw_rcr_fail(j, -ENOMEM, "FailedCreateWorkerPod",
+							    "cannot create");
+			}
+		}
+		rw_rc_group_plan_fini(&plan);
+	}
+out:
+	rw_buf_fini(&b);
+	rw_rcr_pods_fini(&ps);
+}
+
+/* ---- status ---- */
+
+static void
+status_cb(struct rcr_req *q, const struct rw_kube_resp *resp)
+{
+	struct rcr_job *j = q->job;
+	struct rcr *r = j->r;
+	rw_met_add(r->m_status, (const char *const[]){rw_rcr_ok(resp->status) ? "ok" : "error"}, 1);
+	if (!rw_rcr_ok(resp->status)) {
+		/* A conflict means a newer object: reconcile again soon with it. */
+		if (!j->err)
+			rw_rcr_fail(j, -EAGAIN, NULL, "status update: HTTP %ld %s", resp->status,
+				    resp->message);
+	}
+}
+
+static void
+provisioned_metrics(struct rcr_job *j, const char *status_json, size_t len)
+{
+	struct rcr *r = j->r;
+	struct rw_rc_node *st = NULL;
+	bool now_true = false, was = status_cond_true(j->c, "RayClusterProvisioned");
+	struct rw_rc_node *conds;
+	if (rw_rc_parse(status_json, len, &st, NULL, 0) != 0)
+		return;
+	conds = rw_rc_get(st, "conditions");
+	for (int i = 0; conds && conds->type == RW_RC_ARR && i < conds->n; i++)
+		if (rw_rc_gets(conds->kids[i], "type") &&
+		    !strcmp(rw_rc_gets(conds->kids[i], "type"), "RayClusterProvisioned"))
+			now_true = rw_rc_gets(conds->kids[i], "status") &&
+				   !strcmp(rw_rc_gets(conds->kids[i], "status"), "True");
+	rw_rc_free(st);
+	rw_met_set(r->m_prov,
+		   (const char *const[]){j->name, j->ns, j->c->uid, now_true ? "True" : "False"},
+		   1);
+	rw_met_remove(r->m_prov, (const char *const[]){j->name, j->ns, j->c->uid,
+						       now_true ? "False" : "True"});
+	if (now_true && !was && !j->cl->provisioned_seen) {
+		const struct rw_inf_json *o = rw_inf_get(r->rc_inf, j->ns, j->name);
+		if (o && o->meta.created)
+			rw_met_observe(r->m_provdur,
+				       (const char *const[]){j->name, j->ns, j->c->uid},
+				       (double)(time(NULL) - o->meta.created));
+	}
+	if (now_true)
+		j->cl->provisioned_seen = true;
+}
+
+static void
+st_status(struct rcr_job *j)
+{
+	struct rcr *r = j->r;
+	struct rcr_pods ps;
+	struct rw_rc_status_in in;
+	struct rw_rc_svc_buf *svc = NULL;
+	struct rw_buf st, body;
+	char now[32], err[256], hsvc[320], path[1024];
+	const struct rw_inf_json *so;
+	struct rw_rc_node *old;
+	struct rw_buf oldtxt;
+	int rv;
+
+	if (!j->c || !j->cl)
+		return;
+	if (rw_rcr_pods_collect(r, j->ns, j->name, j->c->uid, &ps) != 0) {
+		rw_rcr_pods_fini(&ps);
+		return;
+	}
+	for (size_t i = 0; i < ps.n; i++)
+		rw_rcr_gate_sync(r, ps.raw[i]);
+	rw_rc_head_svc_name(j->c, hsvc, sizeof(hsvc));
+	so = rw_inf_get(r->svc_head_inf, j->ns, hsvc);
+	if (so) {
+		svc = calloc(1, sizeof(*svc));
+		if (svc && rw_rc_svc_parse(so->json, so->len, svc) != 0) {
+			free(svc);
+			svc = NULL;
+		}
+	}
+	rw_rcr_now_rfc3339(now);
+	memset(&in, 0, sizeof(in));
+	in.pods = ps.pods;
+	in.npods = ps.n;
+	in.head_svc = svc ? &svc->svc : NULL;
+	in.reconcile_failed = j->err != 0;
+	in.failure_reason = j->fail_reason[0] ? j->fail_reason : NULL;
+	in.failure_message = j->fail_msg;
+	in.now = now;
+	rw_buf_init(&st, 4u << 20);
+	rw_buf_init(&body, 64u << 20);
+	rw_buf_init(&oldtxt, 4u << 20);
+	rv = rw_rc_status(j->c, &in, &st, err, sizeof(err));
+	rw_rcr_pods_fini(&ps);
+	free(svc);
+	if (rv == -ENOENT || rv == -ENOTUNIQ) {
+		rw_debug(LOGC, "%s: status not written: %s", j->key, err);
+		goto out;
+	}
+	if (rv) {
+		rw_warn(LOGC, "%s: status: %s", j->key, strerror(-rv));
+		goto out;
+	}
+	provisioned_metrics(j, rw_buf_cstr(&st), st.len);
+	old = rw_rc_get(j->c->root, "status");
+	if (old)
+		rw_rc_dump(old, &oldtxt);
+	if (rw_rc_status_equal(old ? rw_buf_cstr(&oldtxt) : NULL, oldtxt.len, rw_buf_cstr(&st),
+			       st.len))
+		goto out;
+	/* PUT the object with the new status to /status (Status().Update()). */
+	{
+		struct rw_rc_node *ns = NULL;
+		if (rw_rc_parse(rw_buf_cstr(&st), st.len, &ns, NULL, 0) != 0 ||
+		    rw_rc_set(j->c->root, "status", ns) != 0 || rw_rc_dump(j->c->root, &body) != 0)
+			goto out;
+	}
+	snprintf(path, sizeof(path), "/apis/ray.io/v1/namespaces/%s/rayclusters/%s/status", j->ns,
+		 j->name);
+	struct rw_kube_req kr = {.method = "PUT",
+				 .path = path,
+				 .body = rw_buf_cstr(&body),
+				 .body_len = body.len,
+				 .content_type = "application/json",
+				 .verb = "update"};
+	rw_rcr_request(r, j, &kr, status_cb, NULL, NULL, NULL);
+out:
+	rw_buf_fini(&st);
+	rw_buf_fini(&body);
+	rw_buf_fini(&oldtxt);
+}
+
+/* ---- the driver ---- */
+
+void
+rw_rcr_job_run(struct rcr_job *j)
+{
+	while (j->pending == 0 && !j->finished) {
+		int s;
+		if (j->err && j->step > RCR_ST_LOAD && j->step < RCR_ST_STATUS)
+			j->step = RCR_ST_STATUS; /* stop at the first failure, then the status */
+		s = j->step++;
+		switch (s) {
+		case RCR_ST_LOAD:
+			st_load(j);
+			break;
+		case RCR_ST_FINALIZER:
+			st_finalizer(j);
+			break;
+		case RCR_ST_RBAC:
+			st_rbac(j);
+			break;
+		case RCR_ST_KEY:
+			st_key(j);
+			break;
+		case RCR_ST_SERVICES:
+			st_services(j);
+			break;
+		case RCR_ST_PODS:
+			st_pods(j);
+			break;
+		case RCR_ST_STATUS:
+			st_status(j);
+			break;
+		case RCR_ST_DELETE:
+			rw_rcr_st_delete(j);
+			break;
+		case RCR_ST_DELETE_CLEANUP:
+			rw_rcr_st_delete_cleanup(j);
+			j->step = RCR_ST_DONE;
+			break;
+		default:
+			job_finish(j);
+			return;
+		}
+	}
+}
+
+static void
+reconcile(struct rw_wq *q, const char *key, void *ud)
+{
+	struct rcr *r = ud;
+	struct rcr_job *j;
+	(void)q;
+	if (!rw_inf_synced(r->rc_inf) || !rw_inf_synced(r->pod_inf) ||
+	    !rw_inf_synced(r->svc_head_inf) || !rw_inf_synced(r->svc_headless_inf) ||
+	    !rw_inf_synced(r->svc_serve_inf)) {
+		/* Never act on a partial cache: that is how duplicates are made. */
+		rw_wq_done(r->wq, key, 0, 200);
+		return;
+	}
+	j = calloc(1, sizeof(*j));
+	if (!j || !(j->key = strdup(key))) {
+		free(j);
+		rw_wq_done(r->wq, key, -1, 0);
+		return;
+	}
+	j->r = r;
+	j->t0 = uv_hrtime();
+	split_key(key, j->ns, sizeof(j->ns), j->name, sizeof(j->name));
+	j->step = RCR_ST_LOAD;
+	j->next = r->jobs;
+	if (r->jobs)
+		r->jobs->prev = j;
+	r->jobs = j;
+	rw_rcr_job_run(j);
+}
+
+/* ---- setup / teardown ---- */
+
+static const struct rw_inf_type rc_type = {
+    .api_path = "/apis/ray.io/v1",
+    .resource = "rayclusters",
+    .decode = rw_inf_json_decode,
+    .free_obj = free,
+};
+
+static const struct rw_inf_type svc_type = {
+    .api_path = "/api/v1",
+    .resource = "services",
+    .decode = rw_inf_json_decode,
+    .free_obj = free,
+};
+
+static char *
+env_or_null(const char *n)
+{
+	return getenv(n);
+}
+
+static void
+register_metrics(struct rcr *r)
+{
+	struct rw_met *m = r->met;
+	static const char *const info_l[] = {"name", "namespace", "uid", "owner_kind", NULL};
+	static const char *const prov_l[] = {"name", "namespace", "uid", "condition", NULL};
+	static const char *const dur_l[] = {"name", "namespace", "uid", NULL};
+	static const double dur_b[] = {1, 5, 10, 30, 60, 120, 300, 600, 1800, 3600};
+	r->m_info = rw_met_gauge(m, "kuberay_cluster_info", "Metadata of RayClusters.", info_l);
+	r->m_prov = rw_met_gauge(
+	    m, "kuberay_cluster_condition_provisioned",
+	    "Whether the RayCluster has been provisioned (all pods ready once).", prov_l);
+	r->m_provdur = rw_met_histogram(
+	    m, "kuberay_cluster_provisioned_duration_seconds",
+	    "Time from the RayCluster's creation until RayClusterProvisioned became true.", dur_l,
+	    dur_b, 10);
+	r->m_podops = rw_met_counter(m, "raywarden_raycluster_pod_operations_total",
+				     "Pod creates and deletes by the RayCluster reconciler.",
+				     (const char *const[]){"op", "node_type", "result", NULL});
+	r->m_status = rw_met_counter(m, "raywarden_raycluster_status_writes_total",
+				     "RayCluster status writes (only when the status changed).",
+				     (const char *const[]){"result", NULL});
+	r->m_expwait = rw_met_counter(
+	    m, "raywarden_raycluster_expectation_waits_total",
+	    "Pod groups skipped because earlier creates/deletes were not yet observed.", NULL);
+	r->m_cleanup = rw_met_counter(m, "raywarden_raycluster_redis_cleanups_total",
+				      "GCS FT Redis cleanups by outcome (ok, deadline, skipped).",
+				      (const char *const[]){"result", NULL});
+	rw_rcr_gate_metrics(r);
+}
+
+static int
+setup_hub(struct rcr *r, const struct rw_mgr_config *cfg)
+{
+	char err[512];
+	int rv;
+	if (!cfg->agent_key_file || !*cfg->agent_key_file) {
+		rw_warn(LOGC, "no --agent-key-file: agents run standalone (no reports, no "
+			      "readiness gate from the controller)");
+		return 0;
+	}
+	rv = rw_agentkey_load_master(&r->master, cfg->agent_key_file, err, sizeof(err));
+	if (rv) {
+		rw_error(LOGC, "agent master key: %s", err);
+		return rv;
+	}
+	r->have_master = true;
+	if (!cfg->agent_listen || !*cfg->agent_listen || !strcmp(cfg->agent_listen, "0")) {
+		rw_warn(LOGC, "agent hub disabled (--agent-listen 0)");
+		return 0;
+	}
+	return rw_rcr_gate_hub_start(r, cfg->agent_listen);
+}
+
+static void teardown(void *state);
+
+static int
+setup(struct rw_mgr *m, void **state)
+{
+	const struct rw_mgr_config *cfg = rw_mgr_cfg(m);
+	struct rcr *r = calloc(1, sizeof(*r));
+	struct rw_inf_handlers ph, rh, sh;
+	const char *v;
+	int rv = -ENOMEM;
+	if (!r)
+		return -ENOMEM;
+	*state = r;
+	r->mgr = m;
+	r->loop = rw_mgr_loop(m);
+	r->kube = rw_mgr_kube(m);
+	r->ev = rw_mgr_events(m);
+	r->met = rw_mgr_metrics(m);
+	rw_kmap_init(&r->clusters);
+	rw_kmap_init(&r->gates);
+	r->ft_deadline_ms = (uint64_t)(cfg->gcs_ft_cleanup_s * 1000.0);
+	v = getenv("ENABLE_GCS_FT_REDIS_CLEANUP");
+	r->ft_cleanup = !(v && !strcasecmp(v, "false"));
+	r->default_requeue_ms = 300000;
+	v = getenv("RAYCLUSTER_DEFAULT_REQUEUE_SECONDS_ENV");
+	if (v && atoi(v) > 0)
+		r->default_requeue_ms = (uint64_t)atoi(v) * 1000;
+	rw_rc_opts_default(&r->opts);
+	rw_rc_opts_from_env(&r->opts, env_or_null);
+	if (cfg->agent_image && *cfg->agent_image)
+		r->opts.agent_image = cfg->agent_image;
+	r->opts.agent = !cfg->no_agent_injection;
+	r->opts.readiness_gate = !cfg->no_readiness_gate && r->opts.agent;
+	if (!r->opts.agent)
+		r->opts.probes = RW_RC_PROBE_KUBERAY;
+	register_metrics(r);
+	if (rw_exp_new(0, &r->exp) != 0)
+		goto fail;
+	if (r->opts.agent) {
+		rv = setup_hub(r, cfg);
+		if (rv)
+			goto fail;
+		rv = -ENOMEM;
+		if (r->have_master) {
+			if (cfg->agent_advertise && *cfg->agent_advertise) {
+				snprintf(r->advertise, sizeof(r->advertise), "%s",
+					 cfg->agent_advertise);
+			} else {
+				const char *port =
+				    strrchr(cfg->agent_listen ? cfg->agent_listen : "", ':');
+				snprintf(r->advertise, sizeof(r->advertise),
+					 "tcp://raywarden-controller.%s.svc:%s",
+					 rw_mgr_namespace(m), port && port[1] ? port + 1 : "8478");
+			}
+			r->opts.controller_addr = r->advertise;
+		} else {
+			r->opts.readiness_gate = false; /* nobody would set it */
+		}
+	}
+	rw_info(LOGC, "agent sidecar %s, readiness gate %s, agents report to %s",
+		r->opts.agent ? "on" : "off", r->opts.readiness_gate ? "on" : "off",
+		r->opts.controller_addr ? r->opts.controller_addr : "(nobody)");
+	memset(&ph, 0, sizeof(ph));
+	ph.on_add = pod_add;
+	ph.on_update = pod_update;
+	ph.on_delete = pod_delete;
+	ph.ud = r;
+	memset(&rh, 0, sizeof(rh));
+	rh.on_add = rc_add;
+	rh.on_update = rc_update;
+	rh.on_delete = rc_add;
+	rh.ud = r;
+	memset(&sh, 0, sizeof(sh));
+	sh.on_add = svc_add;
+	sh.on_update = svc_update;
+	sh.on_delete = svc_add;
+	sh.ud = r;
+	r->wq = rw_mgr_workqueue(m, "raycluster", reconcile, r);
+	r->rc_inf = rw_mgr_informer(m, &rc_type, NULL, false, NULL, &rh);
+	r->pod_inf = rw_mgr_informer(m, &rw_inf_pod_type, RW_MGR_RAY_POD_SELECTOR, false,
+				     rw_inf_pod_cluster_key, &ph);
+	r->svc_head_inf = rw_mgr_informer(
+	    m, &svc_type, "ray.io/node-type=head,app.kubernetes.io/created-by=kuberay-operator",
+	    false, NULL, &sh);
+	r->svc_headless_inf =
+	    rw_mgr_informer(m, &svc_type, "ray.io/headless-worker-svc", false, NULL, &sh);
+	r->svc_serve_inf = rw_mgr_informer(
+	    m, &svc_type, "ray.io/originated-from-crd=RayCluster,ray.io/serve", false, NULL, &sh);
+	if (!r->wq || !r->rc_inf || !r->pod_inf || !r->svc_head_inf || !r->svc_headless_inf ||
+	    !r->svc_serve_inf)
+		goto fail;
+	return 0;
+fail:
+	teardown(r);
+	*state = NULL;
+	return rv;
+}
+
+static void
+teardown(void *state)
+{
+	struct rcr *r = state;
+	struct rw_kmap_iter it;
+	struct rw_kmap_ent *e;
+	if (!r)
+		return;
+	r->closing = true;
+	/* Cancel every request: no callback, no rw_wq_done after this. */
+	while (r->reqs) {
+		struct rcr_req *q = r->reqs;
+		r->reqs = q->next;
+		if (q->op)
+			rw_kube_cancel(q->op);
+		free(q->s1);
+		free(q->s2);
+		free(q);
+	}
+	while (r->jobs) {
+		struct rcr_job *j = r->jobs;
+		r->jobs = j->next;
+		job_free(j);
+	}
+	rw_kmap_iter_init(&r->clusters, &it);
+	while ((e = rw_kmap_next(&r->clusters, &it)) != NULL) {
+		struct rcr_cl *cl = e->val;
+		if (cl->rcl) {
+			cl->dropping = true;
+			rw_rcl_cancel(cl->rcl);
+			cl->rcl = NULL;
+		}
+	}
+	rw_kmap_fini(&r->clusters, cl_free);
+	rw_rcr_gate_fini(r);
+	rw_exp_free(r->exp);
+	memset(&r->master, 0, sizeof(r->master));
+	free(r);
+}
+
+const struct rw_mgr_controller rw_rcr_controller = {
+    .name = "raycluster",
+    .setup = setup,
+    .teardown = teardown,
+};

@@ -1,0 +1,43 @@
+/*
+ * raycluster.h - the RayCluster reconciler (rw_rcr_*): wires the informers,
+ * the work queue, the expectations, the pure builders (rc_build.h), status
+ * (rc_status.h), validation (rc_validate.h), the agent hub (hub.h), the agent
+ * keys (agentkey.h) and the Redis cleanup (redis_cleanup.h) into KubeRay's
+ * RayCluster reconcile, all asynchronous on the controller's loop.
+ *
+ * One reconcile per cluster key ("namespace/name") at a time, many clusters
+ * at once. A reconcile runs these steps and stops at the first failing one
+ * (then still computes and writes the status, and is retried with the work
+ * queue's back-off): validation, the GCS FT finalizer, the autoscaler RBAC
+ * objects, the agent key Secret, the head/headless/serve Services, the pods
+ * (head and worker groups, under expectations), and the status (written only
+ * when it changed). Deletion with the GCS FT finalizer deletes the pods, waits
+ * for the head pod to go, cleans Redis and releases the finalizer, at the
+ * latest after the deadline (--gcs-ft-cleanup-deadline).
+ *
+ * The agent hub's reports set each pod's ray.io/agent-ready condition (the
+ * readiness gate) through pods/status. See docs/controller.md, section
+ * "RayCluster reconciler".
+ */
+#ifndef RW_RAYCLUSTER_H
+#define RW_RAYCLUSTER_H
+
+#include "manager.h"
+
+/* The reconciler, for main.c's controller table. */
+extern const struct rw_mgr_controller rw_rcr_controller;
+
+/* The finalizer guarding the Redis cleanup of GCS fault-tolerant clusters. */
+#define RW_RCR_FT_FINALIZER "ray.io/gcs-ft-redis-cleanup-finalizer"
+
+/* The readiness-gate condition reasons written on pods. */
+#define RW_RCR_GATE_READY "AgentReady"
+#define RW_RCR_GATE_NOT_READY "AgentNotReady"
+
+/*
+ * Decode standard base64 (padding optional, no whitespace) into out.
+ * Returns the decoded length, or -EINVAL / -ENOSPC. Exported for tests.
+ */
+int rw_rcr_base64_decode(const char *in, size_t n, unsigned char *out, size_t outlen);
+
+#endif

@@ -1,0 +1,180 @@
+/*
+ * rcr.h - internals shared by the RayCluster reconciler's files
+ * (raycluster.c: steps and status; rcr_gate.c: agent hub and readiness
+ * gate; rcr_delete.c: deletion and the GCS FT Redis cleanup). Not a public
+ * interface: see raycluster.h.
+ */
+#ifndef RW_RCR_H
+#define RW_RCR_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <uv.h>
+
+#include "expect.h"
+#include "hub.h"
+#include "kmap.h"
+#include "manager.h"
+#include "raycluster.h"
+#include "rc_build.h"
+#include "redis_cleanup.h"
+#include "rw/wire.h"
+
+/* Pods created per group and pass; the rest follow on the next pass (fairness). */
+#define RCR_MAX_CREATES_PER_PASS 50
+
+enum rcr_step {
+	RCR_ST_LOAD = 0,
+	RCR_ST_FINALIZER,
+	RCR_ST_RBAC,
+	RCR_ST_KEY,
+	RCR_ST_SERVICES,
+	RCR_ST_PODS,
+	RCR_ST_STATUS,
+	RCR_ST_DONE,
+	/* deletion path */
+	RCR_ST_DELETE,
+	RCR_ST_DELETE_CLEANUP
+};
+
+/* What the reconciler remembers per cluster ("namespace/name"). */
+struct rcr;
+
+struct rcr_cl {
+	struct rcr *r;
+	char key[512];
+	char uid[64];
+	char owner_kind[64];
+	bool metrics;	       /* kuberay_cluster_info set */
+	bool provisioned_seen; /* provisioned duration observed */
+	bool rbac_done;	       /* autoscaler SA/Role/RoleBinding exist */
+	bool key_done;	       /* agent key Secret exists with the right key */
+	bool hub_key;	       /* key registered with the hub */
+	/* GCS FT Redis cleanup */
+	struct rw_rcl *rcl;    /* running, or NULL */
+	bool dropping;	       /* the state is being dropped: ignore the result */
+	bool cleanup_finished; /* result below is valid */
+	struct rw_rcl_result cleanup;
+	bool cleanup_skipped; /* nothing to clean (no address) */
+	char cleanup_why[256];
+};
+
+struct rcr_req;
+struct rcr_job;
+struct rcr;
+
+typedef void (*rcr_req_cb)(struct rcr_req *q, const struct rw_kube_resp *resp);
+
+struct rcr_req {
+	struct rcr_req *prev, *next;
+	struct rcr *r;
+	struct rcr_job *job; /* NULL for requests outside a reconcile */
+	struct rw_kube_op *op;
+	rcr_req_cb cb;
+	char *s1, *s2;
+	void *ptr;
+	int kind;
+	uint64_t t0; /* uv_hrtime at start */
+};
+
+struct rcr_job {
+	struct rcr_job *prev, *next;
+	struct rcr *r;
+	char *key;
+	char ns[256], name[256];
+	struct rw_rc_cluster *c;
+	struct rcr_cl *cl;
+	int step;
+	int pending;
+	bool finished;
+	bool changed;	   /* pods created or deleted */
+	bool stop_requeue; /* no periodic requeue */
+	int err;
+	char fail_reason[64];
+	char fail_msg[768];
+	uint64_t requeue_ms;
+	uint64_t t0;
+	int64_t deleted_at; /* deletionTimestamp, Unix seconds */
+	unsigned rbac_bits;
+	bool rbac_started;
+	/* deletion: credentials for the cleanup */
+	char *redis_addr, *redis_user, *redis_pass, *storage_ns;
+};
+
+/* A snapshot of one cluster's Ray pods (valid during the current loop turn). */
+struct rcr_pods {
+	struct rw_rc_pod *pods;
+	const struct rw_inf_pod **raw;
+	size_t n, cap;
+	const char *uid;
+	int err;
+};
+
+struct rcr {
+	struct rw_mgr *mgr;
+	uv_loop_t *loop;
+	struct rw_kube *kube;
+	struct rw_ev *ev;
+	struct rw_met *met;
+	struct rw_wq *wq;
+	struct rw_inf *rc_inf, *pod_inf, *svc_head_inf, *svc_headless_inf, *svc_serve_inf;
+	struct rw_exp *exp;
+	struct rw_rc_opts opts;
+	char advertise[512];
+	struct rw_wire_key master;
+	bool have_master;
+	bool ft_cleanup;
+	uint64_t ft_deadline_ms;
+	uint64_t default_requeue_ms;
+	struct rw_kmap clusters; /* key -> struct rcr_cl */
+	struct rcr_req *reqs;	 /* every request in flight */
+	struct rcr_job *jobs;	 /* every reconcile in flight */
+	bool closing;
+	/* agent hub and readiness gates (rcr_gate.c) */
+	struct rw_hub *hub;
+	struct rw_kmap gates; /* "ns/pod" -> gate state */
+	uv_timer_t *hub_timer;
+	struct rw_hub_stats last_stats;
+	/* metrics */
+	struct rw_met_family *m_info, *m_prov, *m_provdur, *m_podops, *m_status, *m_expwait,
+	    *m_cleanup;
+	struct rw_met_family *m_agents, *m_agent_pods, *m_reports, *m_changes, *m_refused, *m_stale,
+	    *m_gate, *m_gate_lat;
+};
+
+/* raycluster.c */
+void rw_rcr_now_rfc3339(char out[32]);
+bool rw_rcr_ok(long status);
+int rw_rcr_json_name(const char *json, size_t len, char *out, size_t outlen);
+void rw_rcr_emit(struct rcr_job *j, int warning, const char *reason, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+void rw_rcr_fail(struct rcr_job *j, int err, const char *reason, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+void rw_rcr_requeue(struct rcr_job *j, uint64_t ms);
+int rw_rcr_request(struct rcr *r, struct rcr_job *j, const struct rw_kube_req *kr, rcr_req_cb cb,
+		   const char *s1, const char *s2, void *ptr);
+struct rcr_cl *rw_rcr_cl_get(struct rcr *r, const char *key, const char *uid);
+void rw_rcr_cl_drop(struct rcr *r, const char *key);
+int rw_rcr_pods_collect(struct rcr *r, const char *ns, const char *name, const char *uid,
+			struct rcr_pods *ps);
+void rw_rcr_pods_fini(struct rcr_pods *ps);
+bool rw_rcr_ft_cleanup_wanted(const struct rcr *r, const struct rw_rc_cluster *c);
+int rw_rcr_patch_cluster(struct rcr_job *j, const char *patch, rcr_req_cb cb, const char *what);
+int rw_rcr_pod_delete(struct rcr_job *j, const char *group, const char *name, bool head,
+		      bool quiet);
+void rw_rcr_job_run(struct rcr_job *j);
+
+/* rcr_gate.c */
+void rw_rcr_gate_metrics(struct rcr *r);
+int rw_rcr_gate_hub_start(struct rcr *r, const char *listen_url);
+void rw_rcr_gate_sync(struct rcr *r, const struct rw_inf_pod *p);
+void rw_rcr_gate_forget(struct rcr *r, const struct rw_inf_pod *p);
+void rw_rcr_gate_fini(struct rcr *r);
+
+/* rcr_delete.c */
+void rw_rcr_st_delete(struct rcr_job *j);
+void rw_rcr_st_delete_cleanup(struct rcr_job *j);
+
+#endif

@@ -1,0 +1,359 @@
+/*
+ * rcr_delete.c - deleting a RayCluster that carries the GCS FT finalizer
+ * (ray.io/gcs-ft-redis-cleanup-finalizer): delete the Ray pods, wait until
+ * the head pod is gone, remove the cluster's keys from Redis (redis_cleanup.h,
+ * with the password read from its Secret when redisPassword uses valueFrom)
+ * and release the finalizer. The deadline (--gcs-ft-cleanup-deadline, counted
+ * from the deletionTimestamp) bounds all of it: past it the finalizer is
+ * released with a Warning Event, so a deletion is never stuck for good.
+ * KubeRay does the Redis part with a batch Job; raywarden does it on its loop.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "rcr.h"
+#include "rw/log.h"
+
+#define LOGC "raycluster"
+
+static bool
+finalizer_index(const struct rw_rc_cluster *c, int *index)
+{
+	struct rw_rc_node *f = rw_rc_path(c->root, "metadata.finalizers");
+	for (int i = 0; f && f->type == RW_RC_ARR && i < f->n; i++)
+		if (rw_rc_str(f->kids[i]) && strcmp(f->kids[i]->s, RW_RCR_FT_FINALIZER) == 0) {
+			*index = i;
+			return true;
+		}
+	return false;
+}
+
+static void
+release_cb(struct rcr_req *q, const struct rw_kube_resp *resp)
+{
+	struct rcr_job *j = q->job;
+	if (!rw_rcr_ok(resp->status)) {
+		rw_rcr_fail(j, -EAGAIN, NULL, "removing the finalizer: HTTP %ld %s", resp->status,
+			    resp->message);
+		return;
+	}
+	rw_info(LOGC, "%s: finalizer %s removed", j->key, RW_RCR_FT_FINALIZER);
+	j->stop_requeue = true;
+}
+
+static void
+release(struct rcr_job *j, int index)
+{
+	char patch[512];
+	snprintf(patch, sizeof(patch),
+		 "[{\"op\":\"test\",\"path\":\"/metadata/finalizers/%d\",\"value\":\"%s\"},"
+		 "{\"op\":\"remove\",\"path\":\"/metadata/finalizers/%d\"}]",
+		 index, RW_RCR_FT_FINALIZER, index);
+	if (rw_rcr_patch_cluster(j, patch, release_cb, "removing the finalizer") != 0)
+		rw_rcr_fail(j, -ENOMEM, NULL, "cannot remove the finalizer");
+}
+
+/* The Ray container's env entry `name` of the head group template, or NULL. */
+static struct rw_rc_node *
+head_env(const struct rw_rc_cluster *c, const char *name)
+{
+	struct rw_rc_node *cs = rw_rc_path(c->head, "template.spec.containers");
+	struct rw_rc_node *env = rw_rc_get(rw_rc_at(cs, 0), "env");
+	for (int i = 0; env && env->type == RW_RC_ARR && i < env->n; i++)
+		if (rw_rc_gets(env->kids[i], "name") &&
+		    strcmp(rw_rc_gets(env->kids[i], "name"), name) == 0)
+			return env->kids[i];
+	return NULL;
+}
+
+/* A credential: {value} or {valueFrom.secretKeyRef{name,key}} (option or env entry). */
+struct cred {
+	const char *value;
+	const char *secret, *key;
+};
+
+static void
+cred_of(const struct rw_rc_node *n, struct cred *out)
+{
+	memset(out, 0, sizeof(*out));
+	if (!n)
+		return;
+	out->value = rw_rc_gets(n, "value");
+	struct rw_rc_node *ref = rw_rc_path(n, "valueFrom.secretKeyRef");
+	if (ref) {
+		out->secret = rw_rc_gets(ref, "name");
+		out->key = rw_rc_gets(ref, "key");
+	}
+}
+
+static void
+secret_cb(struct rcr_req *q, const struct rw_kube_resp *resp)
+{
+	struct rcr_job *j = q->job;
+	struct rw_json js;
+	char b64[4096];
+	unsigned char val[3072];
+	int n = -EINVAL;
+	char **dst = q->kind == 1 ? &j->redis_pass : &j->redis_user;
+	if (!rw_rcr_ok(resp->status)) {
+		rw_rcr_fail(j, -EIO, NULL, "reading Secret %s for the Redis cleanup: HTTP %ld %s",
+			    q->s1, resp->status, resp->message);
+		return;
+	}
+	if (rw_json_parse(&js, resp->body, resp->body_len, 1 << 16, NULL, 0) == 0) {
+		int data = rw_json_get(&js, 0, "data");
+		if (rw_json_str(&js, rw_json_get(&js, data, q->s2), b64, sizeof(b64)) >= 0)
+			n = rw_rcr_base64_decode(b64, strlen(b64), val, sizeof(val) - 1);
+		rw_json_fini(&js);
+	}
+	memset(b64, 0, sizeof(b64));
+	if (n < 0) {
+		rw_rcr_fail(j, -EINVAL, NULL, "Secret %s has no key %s", q->s1, q->s2);
+		return;
+	}
+	val[n] = '\0';
+	free(*dst);
+	*dst = strdup((char *)val);
+	memset(val, 0, sizeof(val));
+}
+
+static int
+fetch_secret(struct rcr_job *j, const struct cred *c, int which)
+{
+	char path[1024];
+	snprintf(path, sizeof(path), "/api/v1/namespaces/%s/secrets/%s", j->ns, c->secret);
+	struct rw_kube_req kr = {.path = path, .verb = "get"};
+	int rv = rw_rcr_request(j->r, j, &kr, secret_cb, c->secret, c->key ? c->key : "", NULL);
+	if (rv == 0)
+		j->r->reqs->kind = which;
+	return rv;
+}
+
+/* Work out address, credentials and storage namespace; may start Secret reads. */
+static int
+resolve(struct rcr_job *j)
+{
+	const struct rw_rc_cluster *c = j->c;
+	struct rw_rc_node *opt = rw_rc_get(c->spec, "gcsFaultToleranceOptions");
+	struct cred pw, user;
+	const char *addr = NULL, *ns = NULL;
+	memset(&pw, 0, sizeof(pw));
+	memset(&user, 0, sizeof(user));
+	if (opt) {
+		addr = rw_rc_gets(opt, "redisAddress");
+		cred_of(rw_rc_get(opt, "redisPassword"), &pw);
+		cred_of(rw_rc_get(opt, "redisUsername"), &user);
+		ns = rw_rc_gets(opt, "externalStorageNamespace");
+	} else {
+		struct rw_rc_node *e = head_env(c, "RAY_REDIS_ADDRESS");
+		addr = rw_rc_gets(e, "value");
+		cred_of(head_env(c, "REDIS_PASSWORD"), &pw);
+		if (!pw.value && !pw.secret) {
+			const char *p =
+			    rw_rc_gets(rw_rc_get(c->head, "rayStartParams"), "redis-password");
+			if (p && p[0] != '$')
+				pw.value = p;
+		}
+		cred_of(head_env(c, "REDIS_USERNAME"), &user);
+	}
+	if (!ns || !*ns)
+		ns = rw_rc_gets(c->annotations, "ray.io/external-storage-namespace");
+	if (!ns || !*ns) {
+		struct rw_rc_node *e = head_env(c, "RAY_external_storage_namespace");
+		ns = rw_rc_gets(e, "value");
+	}
+	if (!ns || !*ns)
+		ns = c->uid;
+	if (!addr || !*addr)
+		return -ENOENT;
+	j->redis_addr = strdup(addr);
+	j->storage_ns = strdup(ns);
+	if (pw.value)
+		j->redis_pass = strdup(pw.value);
+	if (user.value)
+		j->redis_user = strdup(user.value);
+	if (!j->redis_addr || !j->storage_ns)
+		return -ENOMEM;
+	if (pw.secret && fetch_secret(j, &pw, 1) != 0)
+		return -ENOMEM;
+	if (user.secret && fetch_secret(j, &user, 2) != 0)
+		return -ENOMEM;
+	return 0;
+}
+
+static void
+cleanup_done(const struct rw_rcl_result *res, void *ud)
+{
+	struct rcr_cl *cl = ud;
+	struct rcr *r = cl->r;
+	cl->rcl = NULL;
+	if (cl->dropping || r->closing)
+		return;
+	cl->cleanup = *res;
+	cl->cleanup_finished = true;
+	rw_met_add(r->m_cleanup, (const char *const[]){res->ok ? "ok" : "deadline"}, 1);
+	if (res->ok)
+		rw_info(LOGC, "%s: Redis cleanup deleted %llu keys in %llu ms (%u attempts)",
+			cl->key, (unsigned long long)res->keys_deleted,
+			(unsigned long long)res->elapsed_ms, res->attempts);
+	else
+		rw_warn(LOGC, "%s: Redis cleanup gave up after %llu ms: %s", cl->key,
+			(unsigned long long)res->elapsed_ms, res->error);
+	rw_wq_add(r->wq, cl->key);
+}
+
+static uint64_t
+remaining_ms(const struct rcr_job *j)
+{
+	int64_t deadline_ms = j->deleted_at * 1000 + (int64_t)j->r->ft_deadline_ms;
+	int64_t now_ms = (int64_t)time(NULL) * 1000;
+	return deadline_ms > now_ms ? (uint64_t)(deadline_ms - now_ms) : 0;
+}
+
+void
+rw_rcr_st_delete(struct rcr_job *j)
+{
+	struct rcr *r = j->r;
+	struct rcr_cl *cl = j->cl;
+	struct rcr_pods ps;
+	bool head = false;
+	int idx, rv;
+	uint64_t left;
+
+	j->step = RCR_ST_DONE;
+	if (!finalizer_index(j->c, &idx)) {
+		j->stop_requeue = true; /* owner references do the rest */
+		return;
+	}
+	left = remaining_ms(j);
+	if (left == 0 && !(cl->cleanup_finished && cl->cleanup.ok)) {
+		if (cl->rcl) {
+			cl->dropping = true;
+			rw_rcl_cancel(cl->rcl);
+			cl->rcl = NULL;
+			cl->dropping = false;
+		}
+		rw_met_add(r->m_cleanup, (const char *const[]){"deadline"}, 1);
+		rw_rcr_emit(j, 1, "ForceDeletedStuckCluster",
+			    "The GCS fault-tolerance cleanup of %s/%s did not finish within %llu s "
+			    "of the deletion (%s); removing the %s finalizer anyway; Redis keys "
+			    "may remain",
+			    j->ns, j->name, (unsigned long long)(r->ft_deadline_ms / 1000),
+			    cl->cleanup_finished ? cl->cleanup.error : "Ray pods still present",
+			    RW_RCR_FT_FINALIZER);
+		release(j, idx);
+		return;
+	}
+	if (rw_rcr_pods_collect(r, j->ns, j->name, j->c->uid, &ps) != 0) {
+		rw_rcr_pods_fini(&ps);
+		rw_rcr_fail(j, -ENOMEM, NULL, "out of memory");
+		return;
+	}
+	for (size_t i = 0; i < ps.n && !j->err; i++) {
+		const struct rw_rc_pod *p = &ps.pods[i];
+		bool h = p->type == RW_RC_NT_HEAD;
+		if (h)
+			head = true;
+		if (!p->deleting && rw_rcr_pod_delete(j, h ? "" : p->group, p->name, h, true) != 0)
+			rw_rcr_fail(j, -ENOMEM, NULL, "cannot delete pods");
+	}
+	rw_rcr_pods_fini(&ps);
+	if (head) {
+		/* Pod events bring us back; the requeue is the fallback. */
+		rw_rcr_requeue(j, left < 2000 ? left + 1 : 2000);
+		return;
+	}
+	if (cl->cleanup_finished) {
+		if (cl->cleanup.ok) {
+			rw_rcr_emit(j, 0, "RedisCleanupSucceeded",
+				    "Deleted %llu GCS keys of %s/%s from Redis",
+				    (unsigned long long)cl->cleanup.keys_deleted, j->ns, j->name);
+		} else {
+			rw_rcr_emit(j, 1, "ForceDeletedStuckCluster",
+				    "The GCS fault-tolerance Redis cleanup of %s/%s failed (%s); "
+				    "removing the %s finalizer anyway; Redis keys may remain",
+				    j->ns, j->name, cl->cleanup.error, RW_RCR_FT_FINALIZER);
+		}
+		release(j, idx);
+		return;
+	}
+	if (cl->cleanup_skipped) {
+		release(j, idx);
+		return;
+	}
+	if (cl->rcl) {
+		rw_rcr_requeue(j, left + 1000);
+		return;
+	}
+	rv = resolve(j);
+	if (rv == -ENOENT) {
+		cl->cleanup_skipped = true;
+		rw_met_add(r->m_cleanup, (const char *const[]){"skipped"}, 1);
+		rw_rcr_emit(j, 1, "RedisCleanupSkipped",
+			    "No Redis address found for %s/%s; nothing to clean, removing the %s "
+			    "finalizer",
+			    j->ns, j->name, RW_RCR_FT_FINALIZER);
+		release(j, idx);
+		return;
+	}
+	if (rv) {
+		rw_rcr_fail(j, rv, NULL, "Redis cleanup: %s", strerror(-rv));
+		return;
+	}
+	j->step = RCR_ST_DELETE_CLEANUP; /* after the Secret reads */
+}
+
+static void
+wipe(char **p)
+{
+	if (*p) {
+		memset(*p, 0, strlen(*p));
+		free(*p);
+		*p = NULL;
+	}
+}
+
+void
+rw_rcr_st_delete_cleanup(struct rcr_job *j)
+{
+	struct rcr *r = j->r;
+	struct rcr_cl *cl = j->cl;
+	struct rw_rcl_opts o;
+	uint64_t left = remaining_ms(j);
+	int rv;
+	if (!j->err && left > 0 && !cl->rcl) {
+		memset(&o, 0, sizeof(o));
+		o.address = j->redis_addr;
+		o.username = j->redis_user;
+		o.password = j->redis_pass;
+		o.storage_ns = j->storage_ns;
+		o.deadline_ms = left > UINT32_MAX ? UINT32_MAX : (uint32_t)left;
+		cl->r = r;
+		rv = rw_rcl_start(r->loop, &o, cleanup_done, cl, &cl->rcl);
+		if (rv) {
+			cl->rcl = NULL;
+			if (rv == -EINVAL || rv == -EPROTONOSUPPORT) {
+				cl->cleanup_finished = true;
+				memset(&cl->cleanup, 0, sizeof(cl->cleanup));
+				snprintf(cl->cleanup.error, sizeof(cl->cleanup.error),
+					 "unusable Redis address or namespace (%s)", strerror(-rv));
+				rw_wq_add(r->wq, j->key);
+			} else {
+				rw_rcr_fail(j, rv, NULL, "Redis cleanup: %s", strerror(-rv));
+			}
+		} else {
+			rw_info(LOGC, "%s: head pod gone; cleaning Redis (deadline in %llu ms)",
+				j->key, (unsigned long long)left);
+			rw_rcr_requeue(j, left + 1000);
+		}
+	}
+	wipe(&j->redis_pass);
+	wipe(&j->redis_user);
+	free(j->redis_addr);
+	j->redis_addr = NULL;
+	free(j->storage_ns);
+	j->storage_ns = NULL;
+}

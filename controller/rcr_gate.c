@@ -1,0 +1,355 @@
+/*
+ * rcr_gate.c - the RayCluster reconciler's side of the agent hub: the
+ * readiness gate. When a pod's agent reports a readiness verdict that differs
+ * from the pod's ray.io/agent-ready condition, the condition is patched
+ * through pods/status at once (strategic merge on conditions by type; the
+ * request skips the client's QPS queue, like leader election, so a burst of
+ * pod creations cannot delay it). One patch per pod is in flight at a time;
+ * a newer verdict that arrives meanwhile is sent when it completes.
+ *
+ * Staleness: an agent that stops reporting does not flip the gate. A
+ * controller-agent network problem must not take healthy pods out of
+ * service; the kubelet's own readiness probe (served by the agent from its
+ * local probes) still removes a pod whose Ray node fails. A stale agent gets
+ * a Warning Event on its pod and is counted in the metrics.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "rcr.h"
+#include "rw/log.h"
+
+#define LOGC "agent-gate"
+
+struct gate {
+	char uid[64];
+	int sent; /* last value written by us (enum rw_inf_cond), 0 unknown */
+	char sent_msg[256];
+	int pend;
+	char pend_msg[256];
+	bool inflight, again, dead;
+	char key[512];
+};
+
+void
+rw_rcr_gate_metrics(struct rcr *r)
+{
+	struct rw_met *m = r->met;
+	static const double lat_b[] = {0.001, 0.002, 0.005, 0.01, 0.02, 0.05,
+				       0.1,   0.25,  0.5,   1,	  2.5};
+	r->m_agents = rw_met_gauge(m, "raywarden_agents_connected",
+				   "Agents that reported within the staleness period.", NULL);
+	r->m_agent_pods = rw_met_gauge(m, "raywarden_agent_pods",
+				       "Pods known to the agent hub (stale ones included).", NULL);
+	r->m_reports = rw_met_counter(m, "raywarden_agent_reports_total",
+				      "Fresh agent reports accepted.", NULL);
+	r->m_changes = rw_met_counter(m, "raywarden_agent_report_changes_total",
+				      "Agent reports that changed a pod's state.", NULL);
+	r->m_refused = rw_met_counter(m, "raywarden_agent_refusals_total",
+				      "Agent messages refused, by reason.",
+				      (const char *const[]){"reason", NULL});
+	r->m_stale = rw_met_counter(m, "raywarden_agent_stale_total",
+				    "Times an agent went silent for the staleness period.", NULL);
+	r->m_gate = rw_met_counter(m, "raywarden_agent_gate_patches_total",
+				   "ray.io/agent-ready condition patches, by result.",
+				   (const char *const[]){"status", "result", NULL});
+	r->m_gate_lat =
+	    rw_met_histogram(m, "raywarden_agent_gate_patch_seconds",
+			     "Time from an agent report to its pods/status patch answered.", NULL,
+			     lat_b, (int)(sizeof(lat_b) / sizeof(lat_b[0])));
+}
+
+static void gate_send(struct rcr *r, struct gate *g, const struct rw_inf_pod *p, int want,
+		      const char *msg, bool flip);
+
+static void
+gate_free(void *p)
+{
+	free(p);
+}
+
+static void
+gate_cb(struct rcr_req *q, const struct rw_kube_resp *resp)
+{
+	struct rcr *r = q->r;
+	struct gate *g = q->ptr;
+	bool ok = rw_rcr_ok(resp->status);
+	const char *st = g->pend == RW_COND_TRUE ? "True" : "False";
+	g->inflight = false;
+	rw_met_add(r->m_gate, (const char *const[]){st, ok ? "ok" : "error"}, 1);
+	rw_met_observe(r->m_gate_lat, NULL, (double)(uv_hrtime() - q->t0) / 1e9);
+	if (g->dead) {
+		free(g);
+		return;
+	}
+	if (ok) {
+		g->sent = g->pend;
+		snprintf(g->sent_msg, sizeof(g->sent_msg), "%s", g->pend_msg);
+		rw_debug(LOGC, "%s: ray.io/agent-ready=%s (%.1f ms)", g->key, st,
+			 (double)(uv_hrtime() - q->t0) / 1e6);
+	} else {
+		g->sent = 0; /* compare with the cached pod again */
+		if (resp->status == 404) {
+			rw_kmap_del(&r->gates, g->key);
+			free(g);
+			return;
+		}
+		rw_warn(LOGC, "%s: patching ray.io/agent-ready failed: HTTP %ld %s", g->key,
+			resp->status, resp->message);
+		/* Retry through the owning cluster's reconcile, which syncs every gate. */
+		const struct rw_inf_pod *p = NULL;
+		char ns[256], name[256];
+		const char *sl = strchr(g->key, '/');
+		if (sl) {
+			snprintf(ns, sizeof(ns), "%.*s", (int)(sl - g->key), g->key);
+			snprintf(name, sizeof(name), "%s", sl + 1);
+			p = rw_inf_get(r->pod_inf, ns, name);
+		}
+		if (p && p->cluster[0] && r->wq) {
+			char key[512];
+			snprintf(key, sizeof(key), "%s/%s", p->meta.ns, p->cluster);
+			rw_wq_add_after(r->wq, key, 1000);
+		}
+		g->again = false;
+		return;
+	}
+	if (g->again) {
+		char ns[256], name[256];
+		const char *sl = strchr(g->key, '/');
+		g->again = false;
+		if (!sl)
+			return;
+		snprintf(ns, sizeof(ns), "%.*s", (int)(sl - g->key), g->key);
+		snprintf(name, sizeof(name), "%s", sl + 1);
+		const struct rw_inf_pod *p = rw_inf_get(r->pod_inf, ns, name);
+		if (p)
+			rw_rcr_gate_sync(r, p);
+	}
+}
+
+static void
+gate_send(struct rcr *r, struct gate *g, const struct rw_inf_pod *p, int want, const char *msg,
+	  bool flip)
+{
+	struct rw_buf body;
+	struct rw_jw w;
+	char path[1024], now[32];
+	rw_buf_init(&body, 16 * 1024);
+	rw_jw_init(&w, &body);
+	rw_jw_obj_begin(&w);
+	rw_jw_key(&w, "status");
+	rw_jw_obj_begin(&w);
+	rw_jw_key(&w, "conditions");
+	rw_jw_arr_begin(&w);
+	rw_jw_obj_begin(&w);
+	rw_jw_kstr(&w, "type", RW_RC_AGENT_GATE);
+	rw_jw_kstr(&w, "status", want == RW_COND_TRUE ? "True" : "False");
+	rw_jw_kstr(&w, "reason", want == RW_COND_TRUE ? RW_RCR_GATE_READY : RW_RCR_GATE_NOT_READY);
+	rw_jw_kstr(&w, "message", msg);
+	if (flip) {
+		rw_rcr_now_rfc3339(now);
+		rw_jw_kstr(&w, "lastTransitionTime", now);
+	}
+	rw_jw_obj_end(&w);
+	rw_jw_arr_end(&w);
+	rw_jw_obj_end(&w);
+	rw_jw_obj_end(&w);
+	snprintf(path, sizeof(path), "/api/v1/namespaces/%s/pods/%s/status", p->meta.ns,
+		 p->meta.name);
+	if (rw_jw_finish(&w) == 0) {
+		struct rw_kube_req kr = {.method = "PATCH",
+					 .path = path,
+					 .body = rw_buf_cstr(&body),
+					 .body_len = body.len,
+					 .content_type = "application/strategic-merge-patch+json",
+					 .verb = "patch",
+					 .priority = 1};
+		g->pend = want;
+		snprintf(g->pend_msg, sizeof(g->pend_msg), "%s", msg);
+		if (rw_rcr_request(r, NULL, &kr, gate_cb, NULL, NULL, g) == 0)
+			g->inflight = true;
+	}
+	rw_buf_fini(&body);
+}
+
+/*
+ * Make the pod's ray.io/agent-ready condition match its agent's latest
+ * report. Called on every pod event, on every changed report, and for each
+ * pod at the end of its cluster's reconcile. Only the leader writes.
+ */
+void
+rw_rcr_gate_sync(struct rcr *r, const struct rw_inf_pod *p)
+{
+	const struct rw_report *rep;
+	struct gate *g;
+	char key[512];
+	int stale = 0, want, cur;
+	const char *msg, *cur_msg;
+	if (!r->hub || r->closing || !r->opts.readiness_gate || !rw_mgr_is_leader(r->mgr))
+		return;
+	if (p->meta.deleted || (strcmp(p->node_type, "head") && strcmp(p->node_type, "worker")))
+		return;
+	rep = rw_hub_pod(r->hub, p->meta.ns, p->meta.name, &stale);
+	if (!rep || strcmp(rep->uid, p->meta.uid) != 0)
+		return;
+	want = rep->ready ? RW_COND_TRUE : RW_COND_FALSE;
+	msg = rep->ready ? "" : rep->ready_reason;
+	snprintf(key, sizeof(key), "%s/%s", p->meta.ns, p->meta.name);
+	g = rw_kmap_get(&r->gates, key);
+	if (g && strcmp(g->uid, p->meta.uid) != 0 && !g->inflight) {
+		g->sent = 0;
+		snprintf(g->uid, sizeof(g->uid), "%s", p->meta.uid);
+	}
+	if (!g) {
+		g = calloc(1, sizeof(*g));
+		if (!g)
+			return;
+		snprintf(g->uid, sizeof(g->uid), "%s", p->meta.uid);
+		snprintf(g->key, sizeof(g->key), "%s", key);
+		if (rw_kmap_put(&r->gates, key, g, NULL) != 0) {
+			free(g);
+			return;
+		}
+	}
+	if (g->inflight) {
+		g->again = true;
+		return;
+	}
+	/* What the pod holds: what we last wrote, else what the cache says. */
+	if (g->sent) {
+		cur = g->sent;
+		cur_msg = g->sent_msg;
+	} else {
+		cur = p->agent_ready;
+		cur_msg = p->agent_message;
+	}
+	if (cur == want && strncmp(cur_msg, msg, sizeof(g->sent_msg) - 1) == 0)
+		return;
+	gate_send(r, g, p, want, msg, cur != want);
+}
+
+void
+rw_rcr_gate_forget(struct rcr *r, const struct rw_inf_pod *p)
+{
+	char key[512];
+	struct gate *g;
+	snprintf(key, sizeof(key), "%s/%s", p->meta.ns, p->meta.name);
+	g = rw_kmap_del(&r->gates, key);
+	if (!g)
+		return;
+	if (g->inflight)
+		g->dead = true; /* freed by its callback */
+	else
+		free(g);
+}
+
+/* ---- hub callbacks ---- */
+
+static void
+on_report(struct rw_hub *hub, const struct rw_report *now, const struct rw_report *old, void *ud)
+{
+	struct rcr *r = ud;
+	const struct rw_inf_pod *p;
+	(void)hub;
+	if (old == now)
+		rw_info(LOGC, "%s/%s: agent reporting again", now->ns, now->pod);
+	p = rw_inf_get(r->pod_inf, now->ns, now->pod);
+	if (p)
+		rw_rcr_gate_sync(r, p);
+}
+
+static void
+on_stale(struct rw_hub *hub, const struct rw_report *last, void *ud)
+{
+	struct rcr *r = ud;
+	(void)hub;
+	rw_met_add(r->m_stale, NULL, 1);
+	rw_warn(LOGC, "%s/%s: agent silent; readiness gate left as it is", last->ns, last->pod);
+	if (!rw_mgr_is_leader(r->mgr) || !rw_inf_get(r->pod_inf, last->ns, last->pod))
+		return;
+	struct rw_ev_ref ref = {"v1", "Pod", last->ns, last->pod, last->uid};
+	rw_ev_emit(r->ev, &ref, 1, "AgentStale", "Monitor",
+		   "The raywarden agent has stopped reporting to the controller; the %s "
+		   "condition keeps its last value (%s) and the kubelet's readiness probe "
+		   "still applies",
+		   RW_RC_AGENT_GATE, last->ready ? "True" : "False");
+}
+
+static int
+reply(struct rw_hub *hub, const struct rw_report *rep, struct rw_reply *out, void *ud)
+{
+	(void)hub;
+	(void)rep;
+	(void)out;
+	(void)ud;
+	return 0; /* RayCluster pods: nothing to ask (RayService/RayJob add actions) */
+}
+
+static void
+hub_tick(uv_timer_t *t)
+{
+	struct rcr *r = t->data;
+	struct rw_hub_stats s;
+	if (!r->hub)
+		return;
+	rw_hub_stats(r->hub, &s);
+	rw_met_set(r->m_agents, NULL, (double)s.agents_connected);
+	rw_met_set(r->m_agent_pods, NULL, (double)s.pods);
+	if (s.reports > r->last_stats.reports)
+		rw_met_add(r->m_reports, NULL, (double)(s.reports - r->last_stats.reports));
+	if (s.changes > r->last_stats.changes)
+		rw_met_add(r->m_changes, NULL, (double)(s.changes - r->last_stats.changes));
+	for (int i = 0; i < RW_HUB_REFUSED_NREASONS; i++)
+		if (s.refused[i] > r->last_stats.refused[i])
+			rw_met_add(
+			    r->m_refused,
+			    (const char *const[]){rw_hub_refusal_name((enum rw_hub_refusal)i)},
+			    (double)(s.refused[i] - r->last_stats.refused[i]));
+	r->last_stats = s;
+}
+
+int
+rw_rcr_gate_hub_start(struct rcr *r, const char *listen_url)
+{
+	struct rw_hub_opts o;
+	struct rw_hub_callbacks cb = {on_report, on_stale, reply};
+	char err[512], url[256];
+	int rv;
+	memset(&o, 0, sizeof(o));
+	o.listen_url = listen_url;
+	rv = rw_hub_new(r->loop, &o, &cb, r, &r->hub, err, sizeof(err));
+	if (rv) {
+		rw_error(LOGC, "agent hub on %s: %s", listen_url, err);
+		return rv;
+	}
+	if (rw_hub_listen_url(r->hub, url, sizeof(url)) == 0)
+		rw_info(LOGC, "agent hub listening on %s", url);
+	r->hub_timer = calloc(1, sizeof(*r->hub_timer));
+	if (!r->hub_timer)
+		return -ENOMEM;
+	uv_timer_init(r->loop, r->hub_timer);
+	r->hub_timer->data = r;
+	uv_timer_start(r->hub_timer, hub_tick, 1000, 1000);
+	return 0;
+}
+
+static void
+timer_closed(uv_handle_t *h)
+{
+	free(h);
+}
+
+void
+rw_rcr_gate_fini(struct rcr *r)
+{
+	if (r->hub_timer) {
+		uv_timer_stop(r->hub_timer);
+		uv_close((uv_handle_t *)r->hub_timer, timer_closed);
+		r->hub_timer = NULL;
+	}
+	rw_hub_free(r->hub);
+	r->hub = NULL;
+	rw_kmap_fini(&r->gates, gate_free);
+}
