@@ -203,7 +203,7 @@ go_duration(const char *s, double *ns_out)
 			return -EINVAL; /* missing or unknown unit */
 		s += best;
 		total += v * mult;
-		if (total > 9.2e18)
+		if (total > 9223372036854775807.0)
 			return -EINVAL; /* overflows int64 nanoseconds */
 	}
 	*ns_out = neg ? -total : total;
