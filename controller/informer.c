@@ -400,6 +400,17 @@ pod_decode(const struct rw_json *j, int obj)
 	o_gr = pack_tok(&p, j, rw_json_get(j, labels, "ray.io/group"));
 	o_nt = pack_tok(&p, j, rw_json_get(j, labels, "ray.io/node-type"));
 	o_sv = pack_tok(&p, j, rw_json_get(j, labels, "ray.io/serve"));
+	int replica_index = -1;
+	{
+		char idx[16];
+		char *end;
+		if (rw_json_str(j, rw_json_get(j, labels, "ray.io/worker-group-replica-index"), idx,
+				sizeof(idx)) > 0) {
+			long l = strtol(idx, &end, 10);
+			if (!*end && l >= 0 && l < 1000000000)
+				replica_index = (int)l;
+		}
+	}
 	int owners = rw_json_get(j, md, "ownerReferences"), first = -1, ctl = -1;
 	RW_JSON_ARR_FOREACH (j, owners, i, c) {
 		bool b = false;
@@ -468,6 +479,7 @@ pod_decode(const struct rw_json *j, int obj)
 		pod->ready_reason = pack_ptr(pod, sz, o_rr);
 		pod->ready_message = pack_ptr(pod, sz, o_rm);
 		pod->agent_message = pack_ptr(pod, sz, o_am);
+		pod->replica_index = replica_index;
 	}
 	rw_buf_fini(&p.b);
 	return pod;

@@ -169,6 +169,7 @@ struct rw_inf_pod {
 	const char *ready_reason;     /* reason of condition Ready ("" when absent) */
 	const char *ready_message;    /* message of condition Ready */
 	const char *agent_message;    /* message of condition ray.io/agent-ready */
+	int replica_index;	      /* label ray.io/worker-group-replica-index, -1 absent */
 };
 
 extern const struct rw_inf_type rw_inf_pod_type; /* /api/v1 pods, struct rw_inf_pod */

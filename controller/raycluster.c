@@ -1046,6 +1046,71 @@ pod_create(struct rcr_job *j, const char *group, const struct rw_buf *body, bool
 	return rv;
 }
 
+/* Is replica index idx used by a worker pod of group gname (deleting ones included)? */
+static bool
+index_used(const struct rcr_pods *ps, const char *gname, int idx, const int *taken, int ntaken)
+{
+	for (size_t i = 0; i < ps->n; i++)
+		if (ps->pods[i].type == RW_RC_NT_WORKER && strcmp(ps->pods[i].group, gname) == 0 &&
+		    ps->raw[i]->replica_index == idx)
+			return true;
+	for (int i = 0; i < ntaken; i++)
+		if (taken[i] == idx)
+			return true;
+	return false;
+}
+
+/*
+ * Create n worker pods of group g, each with the lowest free replica index
+ * (ray.io/worker-group-replica-index, KubeRay's RayMultiHostIndexing); with
+ * numOfHosts > 1 every numOfHosts pods form one replica with a fresh replica
+ * name and host indexes 0..numOfHosts-1.
+ */
+static void
+create_workers(struct rcr_job *j, const struct rcr_pods *ps, int g, const char *gname, int32_t n,
+	       struct rw_buf *b)
+{
+	static const char alnum[] = "bcdfghjklmnpqrstvwxz2456789";
+	int64_t hosts = 1;
+	int *taken = calloc((size_t)n + 1, sizeof(int));
+	int ntaken = 0, idx = 0, host = 0;
+	char rname[320] = "";
+	rw_rc_int(rw_rc_get(rw_rc_group(j->c, g), "numOfHosts"), &hosts);
+	if (hosts < 1)
+		hosts = 1;
+	if (!taken) {
+		rw_rcr_fail(j, -ENOMEM, "FailedCreateWorkerPod", "out of memory");
+		return;
+	}
+	for (int32_t k = 0; k < n && !j->err; k++) {
+		struct rw_rc_slot slot;
+		if (host == 0) {
+			while (index_used(ps, gname, idx, taken, ntaken))
+				idx++;
+			taken[ntaken++] = idx;
+			if (hosts > 1) {
+				size_t l = (size_t)snprintf(rname, sizeof(rname) - 6, "%s-", gname);
+				for (int c = 0; c < 5; c++)
+					rname[l + (size_t)c] =
+					    alnum[(unsigned)rand() % (sizeof(alnum) - 1)];
+				rname[l + 5] = '\0';
+			}
+		}
+		slot.replica_index = idx;
+		slot.replica_name = hosts > 1 ? rname : NULL;
+		slot.host_index = host;
+		rw_buf_reset(b);
+		if (rw_rc_build_worker_pod(j->c, &j->r->opts, g, &slot, b) != 0)
+			rw_rcr_fail(j, -EINVAL, "FailedCreateWorkerPod",
+				    "cannot build a worker pod of group %s", gname);
+		else if (pod_create(j, gname, b, false) != 0)
+			rw_rcr_fail(j, -ENOMEM, "FailedCreateWorkerPod", "cannot create");
+		if (++host >= hosts)
+			host = 0;
+	}
+	free(taken);
+}
+
 static bool
 in_snapshot(const struct rcr_pods *ps, const char *name)
 {
@@ -1143,18 +1208,8 @@ st_pods(struct rcr_job *j)
 			create = RCR_MAX_CREATES_PER_PASS;
 			rw_rcr_requeue(j, 1); /* the rest on the next pass, after other clusters */
 		}
-		if (create > 0 && !j->err) {
-			rw_buf_reset(&b);
-			if (rw_rc_build_worker_pod(j->c, &r->opts, g, NULL, &b) != 0) {
-				rw_rcr_fail(j, -EINVAL, "FailedCreateWorkerPod",
-					    "cannot build a worker pod of group %s", gname);
-			} else {
-				for (int32_t k = 0; k < create && !j->err; k++)
-					if (pod_create(j, gname, &b, false) != 0)
-						rw_rcr_fail(j, -ENOMEM, "FailedCreateWorkerPod",
-							    "cannot create");
-			}
-		}
+		if (create > 0 && !j->err)
+			create_workers(j, &ps, g, gname, create, &b);
 		rw_rc_group_plan_fini(&plan);
 	}
 out:

@@ -1,0 +1,328 @@
+"""Harness for end-to-end tests against the local cluster (tests/sim/local-cluster):
+start/stop a private cluster with raywarden-controller, a small REST client (the
+simulator's token and CA), kubectl, and waiters. Reused by every RayCluster test
+(and the heavier fault and benchmark suites); see docs/controller.md, "Testing
+against the local cluster".
+
+    from clusterlib import LocalCluster, wait_for
+    lc = LocalCluster.start()                 # private state dir, controller running
+    lc.kubectl("apply", "-f", path)
+    wait_for(lambda: lc.cluster_ready("default", "raycluster-kuberay"), 60)
+    lc.restart_controller(signal.SIGKILL)
+    lc.stop()                                 # down + remove the state dir
+"""
+
+import http.client
+import json
+import os
+import shutil
+import signal
+import ssl
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SRC = os.environ.get("RW_SOURCE_DIR") or os.path.abspath(os.path.join(HERE, "..", ".."))
+BUILD = os.environ.get("RW_BUILD_DIR") or os.path.join(SRC, "build")
+SIM_DIR = os.path.join(SRC, "tests", "sim")
+CONTROLLER_BIN = os.path.join(BUILD, "bin", "raywarden-controller")
+AGENT_BIN = os.path.join(BUILD, "bin", "raywarden-agent")
+CORPUS = os.path.abspath(os.path.join(SRC, "..", "shared", "corpus", "kuberay-samples"))
+if not os.path.isdir(CORPUS):
+    CORPUS = "/work/shared/corpus/kuberay-samples"
+SAMPLES = os.path.join(SRC, "manifests", "samples")
+GOLDEN = os.path.join(SRC, "tests", "unit", "golden")
+
+if SIM_DIR not in sys.path:
+    sys.path.insert(0, SIM_DIR)
+os.environ.setdefault("RW_BUILD_DIR", BUILD)  # the kubelet finds the agent binary here
+
+from kubesim.localcluster import Cluster  # noqa: E402
+
+RAY_POD_SELECTOR = "ray.io/node-type in (head,worker)"
+
+
+def wait_for(cond, timeout=30.0, interval=0.05, what="condition"):
+    """Poll cond() until it returns a truthy value; AssertionError at the deadline."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while True:
+        last = cond()
+        if last:
+            return last
+        if time.monotonic() >= deadline:
+            raise AssertionError("timed out after %.1fs waiting for %s (last: %r)" % (timeout, what, last))
+        time.sleep(interval)
+
+
+def missing_prereqs():
+    """A reason to skip, or None."""
+    for path in (CONTROLLER_BIN, AGENT_BIN):
+        if not os.path.exists(path):
+            return "%s is not built" % path
+    if not shutil.which("kubectl"):
+        return "kubectl not installed"
+    return None
+
+
+def corpus_sample(name):
+    """Path of a KubeRay sample from shared/corpus, or None when the corpus is absent."""
+    p = os.path.join(CORPUS, name)
+    return p if os.path.exists(p) else None
+
+
+def cond(obj, ctype):
+    for c in ((obj.get("status") or {}).get("conditions") or []):
+        if c.get("type") == ctype:
+            return c
+    return None
+
+
+def pod_ready(pod):
+    c = cond(pod, "Ready")
+    return bool(c and c.get("status") == "True")
+
+
+class APIError(Exception):
+    def __init__(self, code, body):
+        Exception.__init__(self, "HTTP %s: %s" % (code, body[:300]))
+        self.code = code
+        self.body = body
+
+
+class LocalCluster:
+    """One local cluster in a private state directory."""
+
+    def __init__(self, state, own_state=False):
+        self.state = state
+        self.own_state = own_state
+        self.cluster = Cluster(state)
+        self.kubeconfig = os.path.join(state, "kubeconfig")
+        self._api = None
+        self._conn = None
+
+    # -- lifecycle ---------------------------------------------------------------
+
+    @classmethod
+    def start(cls, state=None, nodes=1, controller=True, controller_args=(), timeout=60.0):
+        own = state is None
+        if own:
+            state = tempfile.mkdtemp(prefix="rw-lc-")
+        lc = cls(state, own_state=own)
+        rc = lc.cluster.up(nodes=nodes, backoff_base=1, quiet=True, timeout=timeout, controller=controller,
+                           controller_args=tuple(controller_args))
+        if rc != 0:
+            lc.stop()
+            raise RuntimeError("local-cluster up failed (%s); logs in %s" % (rc, os.path.join(state, "logs")))
+        return lc
+
+    def stop(self, keep_logs_on_failure=None):
+        try:
+            self.cluster.down(quiet=True)
+        finally:
+            if self._conn:
+                self._conn.close()
+                self._conn = None
+            if self.own_state:
+                if keep_logs_on_failure:
+                    print("local cluster logs kept in %s" % self.state, file=sys.stderr)
+                else:
+                    shutil.rmtree(self.state, ignore_errors=True)
+
+    # -- the controller ----------------------------------------------------------
+
+    def controller(self):
+        return self.cluster.controller_info() or {}
+
+    def controller_pid(self):
+        return self.controller().get("pid")
+
+    def stop_controller(self, sig=signal.SIGTERM):
+        return self.cluster.stop_controller(sig)
+
+    def start_controller(self, extra_args=()):
+        return self.cluster.start_controller(list(extra_args))
+
+    def restart_controller(self, sig=signal.SIGTERM, extra_args=()):
+        code = self.stop_controller(sig)
+        self.start_controller(extra_args)
+        return code
+
+    def controller_log(self):
+        try:
+            with open(self.controller().get("log", "")) as f:
+                return f.read()
+        except OSError:
+            return ""
+
+    def metrics(self):
+        """Parsed /metrics: {"name{labels}": value}."""
+        url = self.controller().get("metrics_url")
+        with urllib.request.urlopen(url, timeout=5) as r:
+            text = r.read().decode()
+        out = {}
+        for line in text.splitlines():
+            if not line or line.startswith("#"):
+                continue
+            k, _, v = line.rpartition(" ")
+            try:
+                out[k] = float(v)
+            except ValueError:
+                pass
+        return out
+
+    # -- REST ----------------------------------------------------------------------
+
+    def api(self):
+        if self._api is None:
+            with open(os.path.join(self.state, "apiserver.json")) as f:
+                self._api = json.load(f)
+        return self._api
+
+    def request(self, method, path, body=None, ctype="application/json", query=None):
+        a = self.api()
+        u = urllib.parse.urlsplit(a["url"])
+        if query:
+            path += "?" + urllib.parse.urlencode(query)
+        data = None
+        if body is not None:
+            data = body if isinstance(body, (bytes, str)) else json.dumps(body)
+            if isinstance(data, str):
+                data = data.encode()
+        headers = {"Authorization": "Bearer " + a["token"], "Accept": "application/json"}
+        if data is not None:
+            headers["Content-Type"] = ctype
+        for attempt in range(2):
+            if self._conn is None:
+                ctx = ssl.create_default_context(cafile=os.path.join(self.state, "ca.crt"))
+                self._conn = http.client.HTTPSConnection(u.hostname, u.port, context=ctx, timeout=30)
+            try:
+                self._conn.request(method, path, body=data, headers=headers)
+                r = self._conn.getresponse()
+                text = r.read().decode("utf-8", "replace")
+                break
+            except (OSError, http.client.HTTPException):
+                self._conn.close()
+                self._conn = None
+                if attempt:
+                    raise
+        if r.status >= 300:
+            raise APIError(r.status, text)
+        return json.loads(text) if text else None
+
+    def get(self, path, **query):
+        return self.request("GET", path, query=query or None)
+
+    def get_or_none(self, path):
+        try:
+            return self.get(path)
+        except APIError as e:
+            if e.code == 404:
+                return None
+            raise
+
+    def patch(self, path, body, ctype="application/merge-patch+json"):
+        return self.request("PATCH", path, body, ctype)
+
+    def delete(self, path):
+        return self.request("DELETE", path)
+
+    # -- kubectl -------------------------------------------------------------------
+
+    def kubectl(self, *args, input=None, check=True, timeout=60):
+        env = dict(os.environ)
+        env["KUBECONFIG"] = self.kubeconfig
+        env["KUBECACHEDIR"] = os.path.join(self.state, "kubecache")
+        r = subprocess.run(["kubectl"] + list(args), input=input, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           env=env, timeout=timeout, text=True)
+        if check and r.returncode != 0:
+            raise AssertionError("kubectl %s: exit %d\n%s%s" % (" ".join(args), r.returncode, r.stdout, r.stderr))
+        return r.stdout
+
+    def apply(self, path_or_yaml, ns="default"):
+        if os.path.exists(path_or_yaml):
+            return self.kubectl("apply", "-n", ns, "-f", path_or_yaml)
+        return self.kubectl("apply", "-n", ns, "-f", "-", input=path_or_yaml)
+
+    # -- RayCluster helpers --------------------------------------------------------------
+
+    @staticmethod
+    def rc_path(ns, name=None):
+        p = "/apis/ray.io/v1/namespaces/%s/rayclusters" % ns
+        return p + "/" + name if name else p
+
+    def raycluster(self, ns, name):
+        return self.get_or_none(self.rc_path(ns, name))
+
+    def patch_cluster(self, ns, name, patch):
+        return self.patch(self.rc_path(ns, name), patch)
+
+    def delete_cluster(self, ns, name):
+        return self.delete(self.rc_path(ns, name))
+
+    def pods(self, ns, cluster=None, node_type=None, include_deleting=False):
+        sel = ["ray.io/node-type in (head,worker)"]
+        if cluster:
+            sel.append("ray.io/cluster=%s" % cluster)
+        if node_type:
+            sel.append("ray.io/node-type=%s" % node_type)
+        items = self.get("/api/v1/namespaces/%s/pods" % ns, labelSelector=",".join(sel))["items"]
+        if not include_deleting:
+            items = [p for p in items if not p["metadata"].get("deletionTimestamp")]
+        return items
+
+    def services(self, ns, selector=None):
+        q = {"labelSelector": selector} if selector else {}
+        return self.get("/api/v1/namespaces/%s/services" % ns, **q)["items"]
+
+    def events(self, ns, name=None, reason=None):
+        items = self.get("/apis/events.k8s.io/v1/namespaces/%s/events" % ns)["items"]
+        out = []
+        for e in items:
+            reg = e.get("regarding") or {}
+            if name and reg.get("name") != name:
+                continue
+            if reason and e.get("reason") != reason:
+                continue
+            out.append(e)
+        return out
+
+    def cluster_ready(self, ns, name, workers=None):
+        """The RayCluster's status says ready with every pod Running and Ready; returns the object."""
+        rc = self.raycluster(ns, name)
+        if not rc:
+            return None
+        st = rc.get("status") or {}
+        if st.get("state") != "ready":
+            return None
+        pods = self.pods(ns, name)
+        want = (workers if workers is not None else st.get("desiredWorkerReplicas", 0)) + 1
+        if len(pods) != want or not all(p["status"].get("phase") == "Running" and pod_ready(p) for p in pods):
+            return None
+        if workers is not None and st.get("readyWorkerReplicas") != workers:
+            return None
+        return rc
+
+    def wait_cluster_ready(self, ns, name, workers=None, timeout=90):
+        return wait_for(lambda: self.cluster_ready(ns, name, workers), timeout, 0.2,
+                        "RayCluster %s/%s ready%s" % (ns, name, "" if workers is None else " with %d workers" % workers))
+
+    def wait_gone(self, ns, name, timeout=60):
+        def gone():
+            if self.raycluster(ns, name):
+                return False
+            return not self.pods(ns, name, include_deleting=True)
+        return wait_for(gone, timeout, 0.2, "RayCluster %s/%s and its pods gone" % (ns, name))
+
+    def raysim_fault(self, pod_ip, component, mode, **extra):
+        """Inject a fault into the Ray simulator of one pod (docs/ray-simulator.md)."""
+        body = dict(component=component, mode=mode, **extra)
+        req = urllib.request.Request("http://%s:19999/fault" % pod_ip, data=json.dumps(body).encode(),
+                                     method="POST", headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(req, timeout=5) as r:
+            return r.status
