@@ -333,6 +333,12 @@ cluster_part(struct sctx *b, node *svc_status, const struct rw_rc_cluster *c,
 	node *copy;
 	if (b->err)
 		return;
+	if (!c) {
+		/* No cluster: no rayClusterStatus (an empty service status stays {}). */
+		rw_rc_del(svc_status, "rayClusterStatus");
+		rw_rc_del(svc_status, "applicationStatuses");
+		return;
+	}
 	copy = cs && cs->type == RW_RC_OBJ ? rw_rc_clone(cs) : rw_rc_new(RW_RC_OBJ);
 	if (!copy || rw_rc_set(svc_status, "rayClusterStatus", copy)) {
 		sfail(b, -ENOMEM);
