@@ -1,0 +1,144 @@
+/*
+ * test_ctl_rcr.c - the RayCluster reconciler's pure parts: the base64 decoder
+ * (Secret data for the Redis cleanup) and its flags (--agent-*,
+ * --no-agent-injection, --no-readiness-gate, --gcs-ft-cleanup-deadline) with
+ * their environment variables. The reconciler itself runs end to end in
+ * tests/e2e/test_raycluster_*.py.
+ */
+#include <errno.h>
+
+#include "manager.h"
+#include "raycluster.h"
+#include "rwtest.h"
+
+static void
+test_base64(void)
+{
+	static const struct {
+		const char *in;
+		const char *out;
+		int len;
+	} cases[] = {
+	    {"", "", 0},
+	    {"Zg==", "f", 1},
+	    {"Zm8=", "fo", 2},
+	    {"Zm9v", "foo", 3},
+	    {"Zm9vYg", "foob", 4}, /* padding optional */
+	    {"cGFzc3dvcmQ=", "password", 8},
+	    {"Zm9v!", NULL, -EINVAL},
+	    {"Z", NULL, -EINVAL}, /* 6 bits: not a byte */
+	    {"Zm 9v", NULL, -EINVAL},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		unsigned char out[64];
+		int n = rw_rcr_base64_decode(cases[i].in, strlen(cases[i].in), out, sizeof(out));
+		CHECK_EQ_INT(n, cases[i].len);
+		if (n >= 0) {
+			out[n] = '\0';
+			CHECK_EQ_STR((char *)out, cases[i].out);
+		}
+	}
+	unsigned char small[2];
+	CHECK_EQ_INT(rw_rcr_base64_decode("Zm9v", 4, small, sizeof(small)), -ENOSPC);
+	/* Binary data: 0xff 0x00 0x0a. */
+	unsigned char bin[4];
+	CHECK_EQ_INT(rw_rcr_base64_decode("/wAK", 4, bin, sizeof(bin)), 3);
+	CHECK(bin[0] == 0xff && bin[1] == 0 && bin[2] == 0x0a);
+}
+
+struct envtab {
+	const char *const *kv;
+};
+
+static const char *
+env_get(const char *name, void *ud)
+{
+	const struct envtab *t = ud;
+	for (const char *const *p = t->kv; p && *p; p += 2)
+		if (!strcmp(p[0], name))
+			return p[1];
+	return NULL;
+}
+
+static void
+test_flags_defaults(void)
+{
+	struct rw_mgr_config c;
+	char err[256];
+	char *argv[] = {"ctl", NULL};
+	struct envtab e = {NULL};
+	CHECK_EQ_INT(rw_mgr_config_parse(&c, 1, argv, env_get, &e, err, sizeof(err)), 0);
+	CHECK_EQ_STR(c.agent_listen, "tcp://0.0.0.0:8478");
+	CHECK(c.agent_key_file == NULL);
+	CHECK(c.agent_advertise == NULL);
+	CHECK(!c.no_agent_injection && !c.no_readiness_gate);
+	CHECK(c.gcs_ft_cleanup_s == 300);
+	rw_mgr_config_fini(&c);
+}
+
+static void
+test_flags_set(void)
+{
+	struct rw_mgr_config c;
+	char err[256];
+	char *argv[] = {"ctl",
+			"--agent-listen=tcp://127.0.0.1:9000",
+			"--agent-advertise-address",
+			"tcp://10.0.0.1:9000",
+			"--agent-image=example/agent:1",
+			"--no-agent-injection",
+			"-no-readiness-gate",
+			"--gcs-ft-cleanup-deadline=1m30s",
+			NULL};
+	static const char *const kv[] = {"RAYWARDEN_AGENT_KEY_FILE", "/etc/key", NULL};
+	struct envtab e = {kv};
+	CHECK_EQ_INT(rw_mgr_config_parse(&c, 8, argv, env_get, &e, err, sizeof(err)), 0);
+	CHECK_EQ_STR(c.agent_listen, "tcp://127.0.0.1:9000");
+	CHECK_EQ_STR(c.agent_advertise, "tcp://10.0.0.1:9000");
+	CHECK_EQ_STR(c.agent_image, "example/agent:1");
+	CHECK_EQ_STR(c.agent_key_file, "/etc/key");
+	CHECK(c.no_agent_injection && c.no_readiness_gate);
+	CHECK(c.gcs_ft_cleanup_s == 90);
+	rw_mgr_config_fini(&c);
+}
+
+static void
+test_durations(void)
+{
+	static const struct {
+		const char *v;
+		double s;
+		int rv;
+	} cases[] = {
+	    {"300s", 300, 0},	{"5m", 300, 0},	     {"1h", 3600, 0},	{"1500ms", 1.5, 0},
+	    {"45", 45, 0},	{"1m30s", 90, 0},    {"0s", 0, 0},	{"", 0, -EINVAL},
+	    {"5x", 0, -EINVAL}, {"-5s", 0, -EINVAL}, {"s", 0, -EINVAL},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct rw_mgr_config c;
+		char err[256], flag[128];
+		snprintf(flag, sizeof(flag), "--gcs-ft-cleanup-deadline=%s", cases[i].v);
+		char *argv[] = {"ctl", flag, NULL};
+		struct envtab e = {NULL};
+		int rv = rw_mgr_config_parse(&c, 2, argv, env_get, &e, err, sizeof(err));
+		CHECK_EQ_INT(rv, cases[i].rv);
+		if (rv == 0) {
+			CHECK(c.gcs_ft_cleanup_s > cases[i].s - 1e-9 &&
+			      c.gcs_ft_cleanup_s < cases[i].s + 1e-9);
+			rw_mgr_config_fini(&c);
+		}
+	}
+}
+
+int
+main(void)
+{
+	static const struct rwt_case cases[] = {
+	    {"base64", test_base64},
+	    {"flags_defaults", test_flags_defaults},
+	    {"flags_set", test_flags_set},
+	    {"durations", test_durations},
+	    {NULL, NULL},
+	};
+	return rwt_run(cases);
+}
