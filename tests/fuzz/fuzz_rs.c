@@ -1,0 +1,229 @@
+/*
+ * fuzz_rs.c - any bytes as a RayService: parse, validate, convert
+ * serveConfigV2, build the RayCluster and both services, decide the upgrade
+ * and compute the status (against the cluster built from the same
+ * RayService and a head report made from the input). The bytes are also fed
+ * as serveConfigV2 YAML by themselves. Nothing may crash or leak; every
+ * object built must be valid JSON; the serve config must be a JSON object
+ * whose hash is the SHA-256 of its text; a cluster built from a RayService
+ * must match it (hash equal, nothing to update).
+ */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "rs_build.h"
+#include "rs_serve.h"
+#include "rs_status.h"
+#include "rw/json.h"
+#include "rw/wire.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static void
+check_json(const struct rw_buf *b)
+{
+	struct rw_json j;
+	if (b->len == 0)
+		return;
+	if (rw_json_parse(&j, b->data, b->len, 1 << 22, NULL, 0) != 0)
+		abort();
+	rw_json_fini(&j);
+}
+
+static void
+serve_config(const struct rw_rs *rs)
+{
+	struct rw_rs_serve_cfg c;
+	char err[256], hex[65];
+	struct rw_json j;
+	if (rw_rs_serve_config(rs, &c, err, sizeof(err)) != 0)
+		return;
+	if (c.json) {
+		if (rw_json_parse(&j, c.json, c.len, 1 << 22, NULL, 0) != 0)
+			abort();
+		if (rw_json_type(&j, 0) != RW_JSON_OBJECT)
+			abort();
+		rw_json_fini(&j);
+		rw_sha256_hex(c.json, c.len, hex);
+		if (strcmp(hex, c.hash) != 0)
+			abort();
+	}
+	rw_rs_serve_cfg_fini(&c);
+}
+
+/* The input bytes as serveConfigV2 of a minimal RayService. */
+static void
+yaml_only(const uint8_t *data, size_t size)
+{
+	struct rw_buf b;
+	struct rw_rs *rs = NULL;
+	if (size > 1 << 16 || memchr(data, 0, size))
+		return;
+	rw_buf_init(&b, 1 << 20);
+	if (rw_buf_puts(&b, "{\"metadata\":{\"name\":\"rs\"},\"spec\":{\"serveConfigV2\":") == 0 &&
+	    rw_json_quote(&b, (const char *)data, size) == 0 && rw_buf_puts(&b, "}}") == 0 &&
+	    rw_rs_parse(b.data, b.len, &rs, NULL, 0) == 0) {
+		struct rw_rs_verr e;
+		serve_config(rs);
+		(void)rw_rs_validate(rs, &e);
+	}
+	rw_rs_free(rs);
+	rw_buf_fini(&b);
+}
+
+static void
+status(const struct rw_rs *rs, const struct rw_rc_cluster *c, const uint8_t *data, size_t size)
+{
+	struct rw_serve_app apps[2];
+	struct rw_serve_dep deps[1];
+	struct rw_serve_node nodes[2];
+	struct rw_report h;
+	struct rw_rs_opts o;
+	struct rw_rs_status_in in;
+	struct rw_rs_health hl;
+	struct rw_rs_health_in hin;
+	struct rw_buf b;
+	unsigned char k = size ? data[0] : 0;
+	char sfx[6];
+
+	memset(apps, 0, sizeof(apps));
+	memset(deps, 0, sizeof(deps));
+	memset(nodes, 0, sizeof(nodes));
+	memset(&h, 0, sizeof(h));
+	strcpy(apps[0].name, (k & 1) ? "" : "a");
+	strcpy(apps[0].status, (k & 2) ? "RUNNING" : "DEPLOY_FAILED");
+	apps[0].ndeps = 1;
+	apps[0].deps = deps;
+	strcpy(deps[0].name, "d");
+	strcpy(deps[0].status, "UNHEALTHY");
+	strcpy(apps[1].name, "b");
+	strcpy(apps[1].status, "RUNNING");
+	strcpy(nodes[0].node_id, "n0");
+	strcpy(nodes[0].node_ip, "10.0.0.1");
+	strcpy(nodes[0].proxy_status, "HEALTHY");
+	strcpy(nodes[1].node_id, "n1");
+	strcpy(nodes[1].node_ip, "10.0.0.2");
+	nodes[1].replicas = k & 4;
+	h.has_serve = 1;
+	h.napps = k % 3;
+	h.apps = apps;
+	h.nnodes = 2;
+	h.nodes = nodes;
+	h.proxy.state = (k & 8) ? RW_PROBE_OK : RW_PROBE_REFUSED;
+	h.serve_api.state = (k & 16) ? RW_PROBE_OK : RW_PROBE_TIMEOUT;
+	strcpy(h.proxy_location, (k & 32) ? "EveryNode" : "HeadOnly");
+	strcpy(h.pod_ip, "10.0.0.1");
+
+	rw_rs_opts_default(&o);
+	o.zero_downtime = (k & 64) != 0;
+	rw_rs_random_suffix(size >= 5 ? data : (const unsigned char *)"abcde", sfx);
+	memset(&in, 0, sizeof(in));
+	in.active = (k & 128) ? c : NULL;
+	in.pending = (k & 128) ? NULL : c;
+	in.active_head = &h;
+	in.pending_head = (k & 2) ? &h : NULL;
+	in.svc_cluster = (k & 4) ? rw_rs_pending_name(rs) : rw_rs_active_name(rs);
+	in.num_endpoints = k & 3;
+	in.new_suffix = sfx;
+	in.force_new_cluster = (k & 8) != 0;
+	in.opts = &o;
+	in.now = "2026-01-01T00:00:00Z";
+	in.now_ms = 1767225600000LL;
+	rw_buf_init(&b, 1 << 24);
+	if (rw_rs_status(rs, &in, &b) == 0) {
+		check_json(&b);
+		if (!rw_rs_status_equal(b.data, b.len, b.data, b.len))
+			abort();
+	}
+	rw_buf_reset(&b);
+	if (rw_rs_status_invalid(rs, "m", in.now, &b) == 0)
+		check_json(&b);
+	rw_buf_reset(&b);
+	(void)rw_rs_write_app_statuses(&h, &b);
+	check_json(&b);
+	rw_buf_fini(&b);
+
+	memset(&hin, 0, sizeof(hin));
+	hin.head = &h;
+	hin.head_stale = (k & 1) != 0;
+	hin.svc_since_ms = 1;
+	hin.dep_since_ms = 1;
+	hin.opts = &o;
+	hin.now_ms = in.now_ms;
+	rw_rs_health(rs, &hin, &hl);
+	{
+		int64_t at;
+		(void)rw_rs_cleanup_cluster(rs, c ? c->name : "x", 0, in.now_ms, (k & 1) != 0, &at);
+	}
+	{
+		struct rw_rs_pod_in pin = {0};
+		struct rw_rs_pod_out pout;
+		struct rw_rs_ready_in rin = {&h, k & 3,
+					     rw_rs_expected_endpoints(&h, "10.0.0.1", k & 1)};
+		pin.is_head = (k & 1) != 0;
+		pin.self = &h;
+		pin.head = &h;
+		pin.exclude_head = rw_rs_exclude_head(rs);
+		rw_rs_pod_decide(&pin, &pout);
+		(void)rw_rs_cluster_can_serve(&rin);
+		(void)rw_rs_service_target(rs, k & 1, k & 2);
+		(void)rw_rs_need_submit("h", &h, NULL);
+	}
+}
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	struct rw_rs *rs = NULL;
+	struct rw_rs_verr e;
+	struct rw_rs_opts o;
+	struct rw_rc_opts ro;
+	struct rw_rc_cluster *c = NULL;
+	struct rw_buf b;
+	char name[128], err[256];
+
+	yaml_only(data, size);
+	if (rw_rs_parse((const char *)data, size, &rs, NULL, 0) != 0)
+		return 0;
+	(void)rw_rs_validate(rs, &e);
+	serve_config(rs);
+	rw_rs_opts_default(&o);
+	rw_rc_opts_default(&ro);
+	rw_buf_init(&b, 1 << 24);
+	snprintf(name, sizeof(name), "%.47s-bbbbb", rs->name);
+	if (rw_rs_build_cluster(rs, name, &o, &b) == 0) {
+		check_json(&b);
+		if (rw_rc_cluster_parse(b.data, b.len, &c, NULL, 0) != 0)
+			abort();
+		if (rw_rs_match_cluster(rs, c) != RW_RS_MATCH_EQUAL)
+			abort();
+		if (!rw_rs_cond_true(rs, "UpgradeInProgress") &&
+		    rw_rs_cluster_action(rs, c, c, &o) != RW_RS_CLUSTER_NONE)
+			abort();
+		(void)rw_rs_prepare_new_cluster(rs, c, NULL, false, &o);
+		rw_buf_reset(&b);
+		if (rw_rs_update_cluster(rs, c, &o, &b) == 0)
+			check_json(&b);
+		rw_buf_reset(&b);
+		if (rw_rs_build_head_service(rs, c, &ro, &b) == 0)
+			check_json(&b);
+		rw_buf_reset(&b);
+		if (rw_rs_build_serve_service(rs, c, &b, err, sizeof(err)) == 0) {
+			struct rw_buf u;
+			enum rw_rs_svc_action act;
+			check_json(&b);
+			rw_buf_init(&u, 1 << 24);
+			if (rw_rs_service_update(b.data, b.len, b.data, b.len, &act, &u) != 0 ||
+			    act != RW_RS_SVC_KEEP)
+				abort();
+			rw_buf_fini(&u);
+		}
+	}
+	status(rs, c, data, size);
+	rw_rc_cluster_free(c);
+	rw_buf_fini(&b);
+	rw_rs_free(rs);
+	return 0;
+}
