@@ -78,6 +78,12 @@ class Sim:
             self.info = json.load(f)
         self.kubeconfig = os.path.join(self.dir, "kubeconfig")
         self.ctx = ssl.create_default_context(cafile=os.path.join(self.dir, "ca.crt"))
+        # The RayCluster reconciler's informer needs the CRDs; /readyz waits for it.
+        crds = os.path.join(SRC, "manifests", "crds")
+        if os.path.isdir(crds) and shutil.which("kubectl"):
+            subprocess.run(["kubectl", "--kubeconfig", self.kubeconfig, "apply", "--server-side", "-f", crds],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=120,
+                           env=dict(os.environ, KUBECACHEDIR=os.path.join(tmp, "kubecache")))
 
     def get(self, path):
         req = urllib.request.Request(self.info["url"] + path,
