@@ -192,6 +192,7 @@ cl_free(void *p)
 	struct rcr_cl *cl = p;
 	if (!cl)
 		return;
+	free(cl->written);
 	free(cl);
 }
 
@@ -417,6 +418,15 @@ static void
 rc_update(struct rw_inf *inf, const void *o, const void *n, void *ud)
 {
 	struct rcr *r = ud;
+	const struct rw_inf_json *nj = n;
+	char key[512];
+	struct rcr_cl *cl;
+	snprintf(key, sizeof(key), "%s/%s", nj->meta.ns, nj->meta.name);
+	cl = rw_kmap_get(&r->clusters, key);
+	if (cl && cl->written && strcmp(cl->based_rv, nj->meta.rv) != 0) {
+		free(cl->written); /* the cache caught up with our status write */
+		cl->written = NULL;
+	}
 	if (rc_changed(o, n))
 		rc_add(inf, n, r);
 }
@@ -633,7 +643,20 @@ st_load(struct rcr_job *j)
 		j->step = RCR_ST_DONE;
 		return;
 	}
-	if (rw_rc_cluster_parse(o->json, o->len, &j->c, err, sizeof(err)) != 0) {
+	const char *json = o->json;
+	size_t len = o->len;
+	struct rcr_cl *prev = rw_kmap_get(&r->clusters, j->key);
+	if (prev && prev->written) {
+		if (strcmp(prev->based_rv, o->meta.rv) == 0) {
+			/* The cache still shows the object our status write replaced. */
+			json = prev->written;
+			len = strlen(prev->written);
+		} else {
+			free(prev->written);
+			prev->written = NULL;
+		}
+	}
+	if (rw_rc_cluster_parse(json, len, &j->c, err, sizeof(err)) != 0) {
 		rw_warn(LOGC, "%s: cannot parse: %s", j->key, err);
 		j->stop_requeue = true;
 		j->step = RCR_ST_DONE;
@@ -1225,6 +1248,17 @@ status_cb(struct rcr_req *q, const struct rw_kube_resp *resp)
 	struct rcr_job *j = q->job;
 	struct rcr *r = j->r;
 	rw_met_add(r->m_status, (const char *const[]){rw_rcr_ok(resp->status) ? "ok" : "error"}, 1);
+	if (rw_rcr_ok(resp->status) && j->cl && resp->body && q->s1) {
+		free(j->cl->written);
+		j->cl->written = strndup(resp->body, resp->body_len);
+		snprintf(j->cl->based_rv, sizeof(j->cl->based_rv), "%s", q->s1);
+	}
+	if (resp->status == 409) {
+		/* A newer object exists (someone else wrote): reconcile again with it. */
+		rw_debug(LOGC, "%s: status update conflict; again", j->key);
+		rw_rcr_requeue(j, 20);
+		return;
+	}
 	if (!rw_rcr_ok(resp->status)) {
 		/* A conflict means a newer object: reconcile again soon with it. */
 		if (!j->err)
@@ -1341,7 +1375,9 @@ st_status(struct rcr_job *j)
 				 .body_len = body.len,
 				 .content_type = "application/json",
 				 .verb = "update"};
-	rw_rcr_request(r, j, &kr, status_cb, NULL, NULL, NULL);
+	rw_rcr_request(r, j, &kr, status_cb,
+		       rw_rc_gets(rw_rc_get(j->c->root, "metadata"), "resourceVersion"), NULL,
+		       NULL);
 out:
 	rw_buf_fini(&st);
 	rw_buf_fini(&body);

@@ -58,6 +58,9 @@ struct rcr_cl {
 	bool cleanup_finished; /* result below is valid */
 	struct rw_rcl_result cleanup;
 	bool cleanup_skipped; /* nothing to clean (no address) */
+	/* Our last status write, while the informer has not caught up with it. */
+	char based_rv[32]; /* resourceVersion the write was based on */
+	char *written;	   /* the object the API server answered with */
 	char cleanup_why[256];
 };
 

@@ -70,6 +70,22 @@ gate_free(void *p)
 	free(p);
 }
 
+/* Sync the gate of pod "ns/name" from the informer's copy. */
+static void
+resync(struct rcr *r, const char *key)
+{
+	char ns[256], name[256];
+	const char *sl = strchr(key, '/');
+	const struct rw_inf_pod *p;
+	if (!sl)
+		return;
+	snprintf(ns, sizeof(ns), "%.*s", (int)(sl - key), key);
+	snprintf(name, sizeof(name), "%s", sl + 1);
+	p = rw_inf_get(r->pod_inf, ns, name);
+	if (p)
+		rw_rcr_gate_sync(r, p);
+}
+
 static void
 gate_cb(struct rcr_req *q, const struct rw_kube_resp *resp)
 {
@@ -81,7 +97,14 @@ gate_cb(struct rcr_req *q, const struct rw_kube_resp *resp)
 	rw_met_add(r->m_gate, (const char *const[]){st, ok ? "ok" : "error"}, 1);
 	rw_met_observe(r->m_gate_lat, NULL, (double)(uv_hrtime() - q->t0) / 1e9);
 	if (g->dead) {
+		/* The pod was deleted meanwhile; a new pod of that name may want a sync. */
+		char key[512];
+		bool again = g->again;
+		snprintf(key, sizeof(key), "%s", g->key);
+		rw_kmap_del(&r->gates, key);
 		free(g);
+		if (again)
+			resync(r, key);
 		return;
 	}
 	if (ok) {
@@ -116,16 +139,8 @@ gate_cb(struct rcr_req *q, const struct rw_kube_resp *resp)
 		return;
 	}
 	if (g->again) {
-		char ns[256], name[256];
-		const char *sl = strchr(g->key, '/');
 		g->again = false;
-		if (!sl)
-			return;
-		snprintf(ns, sizeof(ns), "%.*s", (int)(sl - g->key), g->key);
-		snprintf(name, sizeof(name), "%s", sl + 1);
-		const struct rw_inf_pod *p = rw_inf_get(r->pod_inf, ns, name);
-		if (p)
-			rw_rcr_gate_sync(r, p);
+		resync(r, g->key);
 	}
 }
 
@@ -236,13 +251,15 @@ rw_rcr_gate_forget(struct rcr *r, const struct rw_inf_pod *p)
 	char key[512];
 	struct gate *g;
 	snprintf(key, sizeof(key), "%s/%s", p->meta.ns, p->meta.name);
-	g = rw_kmap_del(&r->gates, key);
+	g = rw_kmap_get(&r->gates, key);
 	if (!g)
 		return;
-	if (g->inflight)
-		g->dead = true; /* freed by its callback */
-	else
+	if (g->inflight) {
+		g->dead = true; /* removed by its callback (or with the table at teardown) */
+	} else {
+		rw_kmap_del(&r->gates, key);
 		free(g);
+	}
 }
 
 /* ---- hub callbacks ---- */
