@@ -1591,8 +1591,11 @@ setup(struct rw_mgr *m, void **state)
 					 rw_mgr_namespace(m), port && port[1] ? port + 1 : "8478");
 			}
 			r->opts.controller_addr = r->advertise;
-		} else {
-			r->opts.readiness_gate = false; /* nobody would set it */
+		}
+		if (!r->hub) {
+			/* Nobody would set the gate or hear the agents: standalone agents. */
+			r->opts.controller_addr = NULL;
+			r->opts.readiness_gate = false;
 		}
 	}
 	rw_info(LOGC, "agent sidecar %s, readiness gate %s, agents report to %s",
