@@ -10,6 +10,7 @@
 #include <mbedtls/md.h>
 
 #include "agentkey.h"
+#include "rw/base64.h"
 #include "rw/json.h"
 
 #define DERIVE_PREFIX "raywarden/v1/"
@@ -80,45 +81,6 @@ rw_agentkey_secret_name(const char *cluster, char *out, size_t outlen)
 		return -ENAMETOOLONG;
 	}
 	return 0;
-}
-
-size_t
-rw_base64_len(size_t n)
-{
-	return (n + 2) / 3 * 4;
-}
-
-int
-rw_base64_encode(const void *in, size_t n, char *out, size_t outlen)
-{
-	static const char tab[] =
-	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-	const unsigned char *p = in;
-	size_t need = rw_base64_len(n);
-	size_t o = 0;
-
-	if (n > (size_t)INT_MAX / 4 * 3 - 3)
-		return -EOVERFLOW;
-	if (!out || outlen < need + 1 || (n && !in))
-		return -ENOSPC;
-	for (size_t i = 0; i + 2 < n; i += 3) {
-		unsigned v = (unsigned)p[i] << 16 | (unsigned)p[i + 1] << 8 | p[i + 2];
-		out[o++] = tab[v >> 18 & 63];
-		out[o++] = tab[v >> 12 & 63];
-		out[o++] = tab[v >> 6 & 63];
-		out[o++] = tab[v & 63];
-	}
-	size_t rest = n % 3;
-	if (rest) {
-		size_t i = n - rest;
-		unsigned v = (unsigned)p[i] << 16 | (rest == 2 ? (unsigned)p[i + 1] << 8 : 0);
-		out[o++] = tab[v >> 18 & 63];
-		out[o++] = tab[v >> 12 & 63];
-		out[o++] = rest == 2 ? tab[v >> 6 & 63] : '=';
-		out[o++] = '=';
-	}
-	out[o] = '\0';
-	return (int)o;
 }
 
 int

@@ -58,14 +58,4 @@ int rw_agentkey_secret_name(const char *cluster, char *out, size_t outlen);
 int rw_agentkey_secret_json(const char *ns, const char *cluster, const char *cluster_uid,
 			    const struct rw_wire_key *key, struct rw_buf *out);
 
-/* Encoded length of n bytes in standard base64 with padding (no NUL). */
-size_t rw_base64_len(size_t n);
-
-/*
- * Standard base64 (RFC 4648 section 4, with '=' padding) of n bytes into
- * out, NUL-terminated. Returns the encoded length, or -ENOSPC when out
- * cannot hold rw_base64_len(n) + 1 bytes.
- */
-int rw_base64_encode(const void *in, size_t n, char *out, size_t outlen);
-
 #endif

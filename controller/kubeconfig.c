@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "kubeconfig.h"
+#include "rw/base64.h"
 #include "rw/json.h"
 #include "rw/yaml.h"
 
@@ -29,49 +30,6 @@ seterr(char *err, size_t errlen, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(err, errlen, fmt, ap);
 	va_end(ap);
-}
-
-long
-rw_kubecfg_b64decode(const char *in, size_t len, unsigned char *out, size_t outlen)
-{
-	unsigned acc = 0;
-	int bits = 0, pad = 0;
-	size_t n = 0;
-	for (size_t i = 0; i < len; i++) {
-		char ch = in[i];
-		int v;
-		if (ch == ' ' || ch == '\n' || ch == '\r' || ch == '\t')
-			continue;
-		if (ch == '=') {
-			pad++;
-			continue;
-		}
-		if (pad)
-			return -EINVAL; /* data after padding */
-		if (ch >= 'A' && ch <= 'Z')
-			v = ch - 'A';
-		else if (ch >= 'a' && ch <= 'z')
-			v = ch - 'a' + 26;
-		else if (ch >= '0' && ch <= '9')
-			v = ch - '0' + 52;
-		else if (ch == '+')
-			v = 62;
-		else if (ch == '/')
-			v = 63;
-		else
-			return -EINVAL;
-		acc = (acc << 6) | (unsigned)v;
-		bits += 6;
-		if (bits >= 8) {
-			bits -= 8;
-			if (n >= outlen)
-				return -EMSGSIZE;
-			out[n++] = (unsigned char)((acc >> bits) & 0xff);
-		}
-	}
-	if (pad > 2 || bits >= 6)
-		return -EINVAL;
-	return (long)n;
 }
 
 /* Read a whole file (at most RW_KUBECFG_MAX_FILE bytes), NUL-terminated. */
@@ -175,7 +133,7 @@ data_field(struct rw_kubecfg *c, const struct rw_json *j, int o, const char *key
 		rv = -ENOMEM;
 		goto out;
 	}
-	n = rw_kubecfg_b64decode(b64, strlen(b64), bin, cap);
+	n = rw_base64_decode(b64, strlen(b64), bin, cap);
 	if (n <= 0) {
 		seterr(err, errlen, "kubeconfig: %s is not valid base64", key);
 		rv = -EINVAL;

@@ -79,10 +79,4 @@ int rw_kubecfg_token(struct rw_kubecfg *c, uint64_t now_ms, int force, const cha
 /* Free everything and remove the temporary files. Safe on a zeroed struct. */
 void rw_kubecfg_fini(struct rw_kubecfg *c);
 
-/*
- * Decode standard base64 (whitespace ignored, padding optional). Returns the
- * decoded length, -EINVAL on a bad character, -EMSGSIZE when it does not fit.
- */
-long rw_kubecfg_b64decode(const char *in, size_t len, unsigned char *out, size_t outlen);
-
 #endif

@@ -16,48 +16,12 @@
 #include "rc_status.h"
 #include "rc_validate.h"
 #include "rcr.h"
+#include "rw/base64.h"
 #include "rw/log.h"
 
 #define LOGC "raycluster"
 
 /* ---- small helpers ---- */
-
-int
-rw_rcr_base64_decode(const char *in, size_t n, unsigned char *out, size_t outlen)
-{
-	uint32_t acc = 0;
-	int bits = 0;
-	size_t o = 0;
-	while (n && in[n - 1] == '=')
-		n--;
-	for (size_t i = 0; i < n; i++) {
-		int v;
-		char ch = in[i];
-		if (ch >= 'A' && ch <= 'Z')
-			v = ch - 'A';
-		else if (ch >= 'a' && ch <= 'z')
-			v = ch - 'a' + 26;
-		else if (ch >= '0' && ch <= '9')
-			v = ch - '0' + 52;
-		else if (ch == '+')
-			v = 62;
-		else if (ch == '/')
-			v = 63;
-		else
-			return -EINVAL;
-		acc = (acc << 6) | (uint32_t)v;
-		bits += 6;
-		if (bits >= 8) {
-			bits -= 8;
-			if (o >= outlen)
-				return -ENOSPC;
-			out[o++] = (unsigned char)((acc >> bits) & 0xff);
-		}
-	}
-	if (bits >= 6)
-		return -EINVAL;
-	return (int)o;
-}
 
 void
 rw_rcr_now_rfc3339(char out[32])

@@ -34,10 +34,4 @@ extern const struct rw_mgr_controller rw_rcr_controller;
 #define RW_RCR_GATE_READY "AgentReady"
 #define RW_RCR_GATE_NOT_READY "AgentNotReady"
 
-/*
- * Decode standard base64 (padding optional, no whitespace) into out.
- * Returns the decoded length, or -EINVAL / -ENOSPC. Exported for tests.
- */
-int rw_rcr_base64_decode(const char *in, size_t n, unsigned char *out, size_t outlen);
-
 #endif

@@ -15,6 +15,7 @@
 #include <time.h>
 
 #include "rcr.h"
+#include "rw/base64.h"
 #include "rw/log.h"
 
 #define LOGC "raycluster"
@@ -106,7 +107,7 @@ secret_cb(struct rcr_req *q, const struct rw_kube_resp *resp)
 	if (rw_json_parse(&js, resp->body, resp->body_len, 1 << 16, NULL, 0) == 0) {
 		int data = rw_json_get(&js, 0, "data");
 		if (rw_json_str(&js, rw_json_get(&js, data, q->s2), b64, sizeof(b64)) >= 0)
-			n = rw_rcr_base64_decode(b64, strlen(b64), val, sizeof(val) - 1);
+			n = rw_base64_decode(b64, strlen(b64), val, sizeof(val) - 1);
 		rw_json_fini(&js);
 	}
 	memset(b64, 0, sizeof(b64));

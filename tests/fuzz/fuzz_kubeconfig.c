@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "kubeconfig.h"
+#include "rw/base64.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -38,7 +39,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	} else if (c.server || c.token || !err[0]) {
 		abort();
 	}
-	long d = rw_kubecfg_b64decode(text, size, out, sizeof(out));
+	long d = rw_base64_decode(text, size, out, sizeof(out));
 	if (d > (long)sizeof(out))
 		abort();
 	free(text);

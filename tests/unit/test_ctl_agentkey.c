@@ -1,7 +1,7 @@
 /*
  * test_ctl_agentkey.c - per-cluster key derivation (known answers computed
- * independently with Python's hmac), base64 vectors (RFC 4648 section 10
- * plus binary ones), and the key Secret's JSON.
+ * independently with Python's hmac) and the key Secret's JSON (base64 is
+ * tested in test_base64.c).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -14,43 +14,6 @@
 #include "rwtest.h"
 
 #define MASTER "raywarden-master-key-0123456789"
-
-struct b64case {
-	const char *in;
-	size_t n;
-	const char *want;
-};
-
-static void
-t_base64_vectors(void)
-{
-	static const struct b64case cases[] = {
-	    {"", 0, ""},
-	    {"f", 1, "Zg=="},
-	    {"fo", 2, "Zm8="},
-	    {"foo", 3, "Zm9v"},
-	    {"foob", 4, "Zm9vYg=="},
-	    {"fooba", 5, "Zm9vYmE="},
-	    {"foobar", 6, "Zm9vYmFy"},
-	    {"\xff\xfe\xfd", 3, "//79"},
-	    {"\x00\x00\x00", 3, "AAAA"},
-	    {"\xfb\xff", 2, "+/8="},
-	    {"\x00", 1, "AA=="},
-	    {"\x14\xfb\x9c\x03\xd9\x7e", 6, "FPucA9l+"},
-	};
-	char out[64];
-	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		const struct b64case *c = &cases[i];
-		int n = rw_base64_encode(c->in, c->n, out, sizeof(out));
-		CHECK_EQ_INT(n, (int)strlen(c->want));
-		CHECK_EQ_INT(rw_base64_len(c->n), strlen(c->want));
-		CHECK_EQ_STR(out, c->want);
-	}
-	/* Exactly enough room (with the NUL), and one byte less. */
-	CHECK_EQ_INT(rw_base64_encode("foob", 4, out, 9), 8);
-	CHECK_EQ_INT(rw_base64_encode("foob", 4, out, 8), -ENOSPC);
-	CHECK_EQ_INT(rw_base64_encode("f", 1, NULL, 0), -ENOSPC);
-}
 
 struct kcase {
 	const char *ns, *cluster, *hex;
@@ -203,7 +166,6 @@ int
 main(void)
 {
 	static const struct rwt_case cases[] = {
-	    {"base64 vectors", t_base64_vectors},
 	    {"derive: known answers", t_derive_known_answers},
 	    {"master key file and agent round trip", t_load_and_round_trip},
 	    {"secret json", t_secret_json},

@@ -1,7 +1,7 @@
 /*
  * test_ctl_kubeconfig.c - kubeconfig parsing (table of documents including
  * *-data fields and bad input), private temporary files, in-cluster
- * configuration and token re-reading, base64.
+ * configuration and token re-reading.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -225,19 +225,6 @@ test_load_file(void)
 	CHECK_EQ_INT(rw_kubecfg_load(&c, "/nonexistent/kc", NULL, err, sizeof(err)), -ENOENT);
 }
 
-static void
-test_base64(void)
-{
-	unsigned char out[32];
-	CHECK_EQ_INT(rw_kubecfg_b64decode("aGVsbG8=", 8, out, sizeof(out)), 5);
-	CHECK(memcmp(out, "hello", 5) == 0);
-	CHECK_EQ_INT(rw_kubecfg_b64decode("aGVs\nbG8", 8, out, sizeof(out)), 5);
-	CHECK_EQ_INT(rw_kubecfg_b64decode("aGVsbG8=x", 9, out, sizeof(out)), -EINVAL);
-	CHECK_EQ_INT(rw_kubecfg_b64decode("a", 1, out, sizeof(out)), -EINVAL);
-	CHECK_EQ_INT(rw_kubecfg_b64decode("aGVsbG8=", 8, out, 3), -EMSGSIZE);
-	CHECK_EQ_INT(rw_kubecfg_b64decode("", 0, out, sizeof(out)), 0);
-}
-
 int
 main(void)
 {
@@ -245,7 +232,6 @@ main(void)
 	    {"kubeconfig table", test_table},
 	    {"in-cluster and token rotation", test_in_cluster},
 	    {"load a file, relative paths", test_load_file},
-	    {"base64", test_base64},
 	    {NULL, NULL},
 	};
 	if (!mkdtemp(tmpdir))

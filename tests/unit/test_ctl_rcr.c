@@ -1,6 +1,5 @@
 /*
- * test_ctl_rcr.c - the RayCluster reconciler's pure parts: the base64 decoder
- * (Secret data for the Redis cleanup) and its flags (--agent-*,
+ * test_ctl_rcr.c - the RayCluster reconciler's pure parts: its flags (--agent-*,
  * --no-agent-injection, --no-readiness-gate, --gcs-ft-cleanup-deadline) with
  * their environment variables. The reconciler itself runs end to end in
  * tests/e2e/test_raycluster_*.py.
@@ -10,41 +9,6 @@
 #include "manager.h"
 #include "raycluster.h"
 #include "rwtest.h"
-
-static void
-test_base64(void)
-{
-	static const struct {
-		const char *in;
-		const char *out;
-		int len;
-	} cases[] = {
-	    {"", "", 0},
-	    {"Zg==", "f", 1},
-	    {"Zm8=", "fo", 2},
-	    {"Zm9v", "foo", 3},
-	    {"Zm9vYg", "foob", 4}, /* padding optional */
-	    {"cGFzc3dvcmQ=", "password", 8},
-	    {"Zm9v!", NULL, -EINVAL},
-	    {"Z", NULL, -EINVAL}, /* 6 bits: not a byte */
-	    {"Zm 9v", NULL, -EINVAL},
-	};
-	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		unsigned char out[64];
-		int n = rw_rcr_base64_decode(cases[i].in, strlen(cases[i].in), out, sizeof(out));
-		CHECK_EQ_INT(n, cases[i].len);
-		if (n >= 0) {
-			out[n] = '\0';
-			CHECK_EQ_STR((char *)out, cases[i].out);
-		}
-	}
-	unsigned char small[2];
-	CHECK_EQ_INT(rw_rcr_base64_decode("Zm9v", 4, small, sizeof(small)), -ENOSPC);
-	/* Binary data: 0xff 0x00 0x0a. */
-	unsigned char bin[4];
-	CHECK_EQ_INT(rw_rcr_base64_decode("/wAK", 4, bin, sizeof(bin)), 3);
-	CHECK(bin[0] == 0xff && bin[1] == 0 && bin[2] == 0x0a);
-}
 
 struct envtab {
 	const char *const *kv;
@@ -134,7 +98,6 @@ int
 main(void)
 {
 	static const struct rwt_case cases[] = {
-	    {"base64", test_base64},
 	    {"flags_defaults", test_flags_defaults},
 	    {"flags_set", test_flags_set},
 	    {"durations", test_durations},
