@@ -139,16 +139,24 @@ class GcsFaultToleranceS4(unittest.TestCase):
         return ps[0] if len(ps) == 1 else None
 
     def redis(self):
+        """A client of the Redis pod (closed at the end of the test), or None."""
         ps = [p for p in self.live("app=redis") if (p.get("status") or {}).get("phase") == "Running"]
         if len(ps) != 1:
             return None
-        return Redis(ps[0]["status"]["podIP"], 6379, password=PASSWORD)
+        r = Redis(ps[0]["status"]["podIP"], 6379, password=PASSWORD)
+        self.addCleanup(r.close)
+        return r
 
     def diag(self):
         out = ["controller log tail:", self.ctl.output()[-4000:]]
         try:
             out.append(self.kubectl("get", "pods,rayclusters,svc", "-o", "wide", check=False))
             out.append(self.kubectl("get", "events", "--sort-by=.lastTimestamp", check=False)[-3000:])
+            for p in self.pods("ray.io/cluster=%s" % NAME):
+                for c in p["spec"]["containers"]:
+                    for prev in ("--previous", None):
+                        args = ["logs", p["metadata"]["name"], "-c", c["name"]] + ([prev] if prev else [])
+                        out.append("$ kubectl %s\n%s" % (" ".join(args), self.kubectl(*args, check=False)[-1500:]))
         except Exception as e:  # noqa: BLE001
             out.append(repr(e))
         return "\n".join(out)
@@ -257,6 +265,8 @@ class GcsFaultToleranceS4(unittest.TestCase):
         st, logs = self.run_job("bump-counter", "python3 -m raysim.actor call counter_actor increment")
         self.assertEqual(st, "SUCCEEDED", logs)
         self.assertTrue(logs.endswith("\n2\n"), logs)
+        restarts = [c.get("restartCount", 0) for c in self.head()["status"].get("containerStatuses") or []
+                    if c.get("name") == "ray-head"]
         w2 = self.live("ray.io/cluster=%s,ray.io/node-type=worker" % NAME)
         self.assertEqual([p["metadata"]["uid"] for p in w2], [worker_uid], "the worker survived the GCS restart")
 
@@ -289,8 +299,8 @@ class GcsFaultToleranceS4(unittest.TestCase):
         left = sorted(k.decode() for k in r.execute("KEYS", "*"))
         self.assertEqual(left, sorted(decoys), "only the decoys are left")
         self.assertEqual(self.warning_events(NAME), [], "no Warning when the cleanup succeeds")
-        print("S4: counter 1 -> 2 across a GCS kill; %d keys under %s removed; deletion took %.1f s"
-              % (len(ours), prefix, took), flush=True)
+        print("S4: counter 1 -> 2 across a GCS kill (head ray container restarts: %s); %d keys under %s "
+              "removed; deletion took %.1f s" % (restarts, len(ours), prefix, took), flush=True)
 
         # -- Redis stopped: the deletion still completes after the deadline -----------------------
         self.kubectl("apply", "-f", SAMPLE)

@@ -95,6 +95,22 @@ def killpg(pid, sig):
             pass
 
 
+def kill_group_left(proc):
+    """SIGKILL what is left in the process group of a container whose main process has
+    exited (a runtime kills the whole PID namespace). The group id stays reserved while
+    members remain; with none left the call finds nothing (barring a wrap of the pid
+    space between the exit and this call). Needed for children that
+    hide the environment marker: redis-server overwrites its environment with its
+    process title, and one forked by `sh -c` outlives a SIGTERMed shell when it cannot
+    save its data on shutdown."""
+    if proc is None:
+        return
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except OSError:
+        pass
+
+
 # ---------------------------------------------------------------------------------
 # Container runtime state.
 # ---------------------------------------------------------------------------------
@@ -630,6 +646,7 @@ class PodWorker:
         self.stop_probes(c)
         # The container's remaining processes die with it (its PID namespace).
         kill_marked("%s=%s/%s/%d" % (MARK_CONTAINER, self.uid, c.name, c.gen))
+        kill_group_left(c.proc)
         if c.is_init and not c.sidecar and c.exit_code == 0:
             c.completed = True
             return
@@ -904,6 +921,7 @@ class PodWorker:
         for c in self.containers():
             if c.proc is not None and c.proc.poll() is None:
                 killpg(c.proc.pid, signal.SIGKILL)
+            kill_group_left(c.proc)
         kill_marked("%s=%s/" % (MARK_CONTAINER, self.uid))
 
     def crash(self):

@@ -314,7 +314,14 @@ def wrap_argv(argv, mounts, workdir=None, use_ns=True):
         return list(argv)
     lines = ["set -e"]
     for src, dst, ro in mounts:
-        lines.append("mount --bind %s %s" % (shlex.quote(src), shlex.quote(dst)))
+        # A target under an earlier mount (a ConfigMap at /home/ray/samples over the
+        # per-container /home/ray) may not exist yet in this namespace: create it there.
+        q = shlex.quote(dst)
+        if is_dir_source(src):
+            lines.append("[ -e %s ] || mkdir -p %s" % (q, q))
+        else:
+            lines.append("[ -e %s ] || { mkdir -p %s && : > %s; }" % (q, shlex.quote(os.path.dirname(dst) or "/"), q))
+        lines.append("mount --bind %s %s" % (shlex.quote(src), q))
         if ro:
             lines.append("mount -o remount,bind,ro %s 2>/dev/null || true" % shlex.quote(dst))
     if workdir:
