@@ -35,7 +35,8 @@ struct rw_agent_probe {
 	uint64_t next_ms; /* loop time of the next start */
 	struct rw_http_call *call;
 	uint64_t started_ms;
-	uint64_t event_ms; /* loop time of the last probe started by a hang-up */
+	uint64_t event_ms;    /* loop time of the last probe started by a hang-up */
+	uint64_t event_since; /* the component's state-change time at that moment */
 	/* metrics */
 	unsigned long conn_events;  /* idle connections that hung up */
 	unsigned long event_probes; /* probes started at once because of one */

@@ -212,11 +212,17 @@ conn_event(long tag, int err, void *ud)
 	       rw_probe_kind_name(p->kind), err == 0 ? "closed by the server" : strerror(-err));
 	if (!p->enabled || p->call)
 		return; /* a probe in flight sees the same thing */
-	if (p->event_ms && now - p->event_ms < (uint64_t)p->period_ms) {
-		p->next_ms = now; /* a second event this period: at the next tick */
+	/* A second hang-up within one period while the component's state has
+	 * not changed since the last one (a server closing every connection)
+	 * waits for the next tick; after a change (it died and came back) the
+	 * next death is probed at once again. */
+	uint64_t since = a->rd.comp[comp_of(p->kind)].since_ms;
+	if (p->event_ms && now - p->event_ms < (uint64_t)p->period_ms && since == p->event_since) {
+		p->next_ms = now;
 		return;
 	}
 	p->event_ms = now;
+	p->event_since = since;
 	p->event_probes++;
 	p->next_ms = now + (uint64_t)p->period_ms - (uint64_t)(a->tick_ms / 2);
 	start_probe(a, p, now);
