@@ -12,6 +12,7 @@
 
 #include "manager.h"
 #include "raycluster.h"
+#include "rayservice.h"
 #include "rw/log.h"
 
 /*
@@ -20,6 +21,7 @@
  */
 static const struct rw_mgr_controller *const controllers[] = {
     &rw_rcr_controller,
+    &rw_rsr_controller, /* after RayCluster: it uses that reconciler's agent hub */
     NULL,
 };
 

@@ -262,6 +262,81 @@ rw_rcr_gate_forget(struct rcr *r, const struct rw_inf_pod *p)
 	}
 }
 
+/* ---- agent hooks of other reconcilers (keyed by the cluster's owner kind) ---- */
+
+static struct {
+	char kind[32];
+	struct rw_rcr_agent_hooks h;
+} hooks[RW_RCR_MAX_HOOKS];
+static struct rcr *hub_owner; /* the reconciler whose hub is running */
+
+int
+rw_rcr_agent_hooks_set(const char *owner_kind, const struct rw_rcr_agent_hooks *h)
+{
+	int free_slot = -1;
+	if (!owner_kind || !*owner_kind || strlen(owner_kind) >= sizeof(hooks[0].kind))
+		return -EINVAL;
+	for (int i = 0; i < RW_RCR_MAX_HOOKS; i++) {
+		if (hooks[i].kind[0] && strcmp(hooks[i].kind, owner_kind) == 0) {
+			if (h)
+				hooks[i].h = *h;
+			else
+				memset(&hooks[i], 0, sizeof(hooks[i]));
+			return 0;
+		}
+		if (!hooks[i].kind[0] && free_slot < 0)
+			free_slot = i;
+	}
+	if (!h)
+		return 0;
+	if (free_slot < 0)
+		return -ENOSPC;
+	snprintf(hooks[free_slot].kind, sizeof(hooks[free_slot].kind), "%s", owner_kind);
+	hooks[free_slot].h = *h;
+	return 0;
+}
+
+struct rw_hub *
+rw_rcr_agent_hub(void)
+{
+	return hub_owner ? hub_owner->hub : NULL;
+}
+
+/* The hooks for the pods of cluster ns/name, from its controller owner's kind, or NULL. */
+static const struct rw_rcr_agent_hooks *
+hooks_for(struct rcr *r, const char *ns, const char *cluster)
+{
+	char key[512], kind[64] = "";
+	struct rcr_cl *cl;
+	bool any = false;
+	for (int i = 0; i < RW_RCR_MAX_HOOKS; i++)
+		any = any || hooks[i].kind[0];
+	if (!any || !cluster || !*cluster)
+		return NULL;
+	snprintf(key, sizeof(key), "%s/%s", ns, cluster);
+	cl = rw_kmap_get(&r->clusters, key);
+	if (cl && cl->metrics) {
+		snprintf(kind, sizeof(kind), "%s", cl->owner_kind);
+	} else {
+		/* Not reconciled yet in this process: read the owner from the cache. */
+		const struct rw_inf_json *o = rw_inf_get(r->rc_inf, ns, cluster);
+		struct rw_json j;
+		int owners, i, c;
+		if (!o || rw_json_parse(&j, o->json, o->len, 1 << 20, NULL, 0) != 0)
+			return NULL;
+		owners = rw_json_path(&j, 0, "metadata.ownerReferences");
+		RW_JSON_ARR_FOREACH (&j, owners, i, c) {
+			if (rw_json_type(&j, rw_json_get(&j, c, "controller")) == RW_JSON_TRUE)
+				rw_json_str(&j, rw_json_get(&j, c, "kind"), kind, sizeof(kind));
+		}
+		rw_json_fini(&j);
+	}
+	for (int i = 0; kind[0] && i < RW_RCR_MAX_HOOKS; i++)
+		if (hooks[i].kind[0] && strcmp(hooks[i].kind, kind) == 0)
+			return &hooks[i].h;
+	return NULL;
+}
+
 /* ---- hub callbacks ---- */
 
 static void
@@ -272,16 +347,23 @@ on_report(struct rw_hub *hub, const struct rw_report *now, const struct rw_repor
 	(void)hub;
 	if (old == now)
 		rw_info(LOGC, "%s/%s: agent reporting again", now->ns, now->pod);
+	const struct rw_rcr_agent_hooks *h;
 	p = rw_inf_get(r->pod_inf, now->ns, now->pod);
 	if (p)
 		rw_rcr_gate_sync(r, p);
+	h = hooks_for(r, now->ns, now->cluster);
+	if (h && h->on_report)
+		h->on_report(now, old, h->ud);
 }
 
 static void
 on_stale(struct rw_hub *hub, const struct rw_report *last, void *ud)
 {
 	struct rcr *r = ud;
+	const struct rw_rcr_agent_hooks *h = hooks_for(r, last->ns, last->cluster);
 	(void)hub;
+	if (h && h->on_stale)
+		h->on_stale(last, h->ud);
 	rw_met_add(r->m_stale, NULL, 1);
 	rw_warn(LOGC, "%s/%s: agent silent; readiness gate left as it is", last->ns, last->pod);
 	if (!rw_mgr_is_leader(r->mgr) || !rw_inf_get(r->pod_inf, last->ns, last->pod))
@@ -297,11 +379,12 @@ on_stale(struct rw_hub *hub, const struct rw_report *last, void *ud)
 static int
 reply(struct rw_hub *hub, const struct rw_report *rep, struct rw_reply *out, void *ud)
 {
+	struct rcr *r = ud;
+	const struct rw_rcr_agent_hooks *h = hooks_for(r, rep->ns, rep->cluster);
 	(void)hub;
-	(void)rep;
-	(void)out;
-	(void)ud;
-	return 0; /* RayCluster pods: nothing to ask (RayService/RayJob add actions) */
+	if (h && h->reply)
+		return h->reply(rep, out, h->ud);
+	return 0; /* RayCluster pods: nothing to ask */
 }
 
 static void
@@ -341,6 +424,7 @@ rw_rcr_gate_hub_start(struct rcr *r, const char *listen_url)
 		rw_error(LOGC, "agent hub on %s: %s", listen_url, err);
 		return rv;
 	}
+	hub_owner = r;
 	if (rw_hub_listen_url(r->hub, url, sizeof(url)) == 0)
 		rw_info(LOGC, "agent hub listening on %s", url);
 	r->hub_timer = calloc(1, sizeof(*r->hub_timer));
@@ -366,6 +450,8 @@ rw_rcr_gate_fini(struct rcr *r)
 		uv_close((uv_handle_t *)r->hub_timer, timer_closed);
 		r->hub_timer = NULL;
 	}
+	if (hub_owner == r)
+		hub_owner = NULL;
 	rw_hub_free(r->hub);
 	r->hub = NULL;
 	rw_kmap_fini(&r->gates, gate_free);

@@ -1,0 +1,1850 @@
+/*
+ * rayservice.c - the RayService reconciler (see rayservice.h): informers,
+ * agent hooks (replies with the serve config, ray.io/serve labels), the
+ * reconcile steps (finalizer, validation, cleanup of old clusters, the
+ * pending cluster, services, status) and deletion.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "kmap.h"
+#include "raycluster.h"
+#include "rayservice.h"
+#include "rs_build.h"
+#include "rs_serve.h"
+#include "rs_status.h"
+#include "rw/log.h"
+
+#define LOGC "rayservice"
+
+/* Requeue of a RayService that is not steady yet (KubeRay: always 2 s). */
+#define RSR_BUSY_REQUEUE_MS 2000
+/* Requeue of a steady RayService: events drive everything, this is a safety net. */
+#define RSR_IDLE_REQUEUE_MS 60000
+
+enum rsr_step { ST_LOAD = 0, ST_CLUSTERS, ST_SERVICES, ST_STATUS, ST_DONE, ST_DELETE };
+
+/* What the reconciler remembers per RayService. */
+struct rsr_rs {
+	char uid[64];
+	bool exclude_head;
+	int64_t cfg_gen; /* generation cfg was computed from; -1: none */
+	struct rw_rs_serve_cfg cfg;
+	char active[256], pending[256]; /* cluster names of the last status seen */
+	struct rw_kmap sched;		/* cluster name -> int64_t *deletion time (ms) */
+	int64_t svc_since_ms, dep_since_ms;
+	char health_reason[64]; /* last health Event reason ("" healthy) */
+};
+
+struct rsr;
+struct rsr_job;
+struct rsr_req;
+
+typedef void (*rsr_req_cb)(struct rsr_req *q, const struct rw_kube_resp *resp);
+
+struct rsr_req {
+	struct rsr_req *prev, *next;
+	struct rsr *r;
+	struct rsr_job *job; /* NULL outside a reconcile */
+	struct rw_kube_op *op;
+	rsr_req_cb cb;
+	char *s1;
+	void *ptr;
+	uint64_t t0;
+};
+
+struct rsr_job {
+	struct rsr_job *prev, *next;
+	struct rsr *r;
+	char *key;
+	char ns[256], name[256];
+	struct rw_rs *rs;
+	struct rsr_rs *st;
+	struct rw_rc_cluster *active, *pending; /* clusters named in the status, if they exist */
+	int step;
+	int pending_reqs;
+	bool finished;
+	int err;
+	bool stop_requeue;
+	uint64_t requeue_ms;
+	bool busy; /* not steady: requeue soon */
+	uint64_t t0;
+};
+
+/* The ray.io/serve label of one pod, as written by us. */
+struct lbl {
+	char uid[64];
+	int sent; /* 0 unknown, 1 "false", 2 "true" */
+	int pend;
+	bool inflight, again, dead;
+	char key[512];
+};
+
+struct rsr {
+	struct rw_mgr *mgr;
+	uv_loop_t *loop;
+	struct rw_kube *kube;
+	struct rw_ev *ev;
+	struct rw_met *met;
+	struct rw_wq *wq;
+	struct rw_inf *rs_inf, *rc_inf, *pod_inf, *svc_inf, *eps_inf;
+	struct rw_rs_opts rsopts;
+	struct rw_rc_opts rcopts;
+	struct rw_kmap rss;    /* rs key -> struct rsr_rs */
+	struct rw_kmap cl2rs;  /* "ns/cluster" -> rs key (char *) */
+	struct rw_kmap svc2rs; /* "ns/serve svc" -> rs key (char *) */
+	struct rw_kmap labels; /* "ns/pod" -> struct lbl */
+	struct rsr_req *reqs;
+	struct rsr_job *jobs;
+	bool closing;
+	struct rw_met_family *m_label, *m_label_lat, *m_status, *m_clusters;
+};
+
+/* ---- helpers ---- */
+
+static void
+split_key(const char *key, char *ns, size_t nslen, char *name, size_t namelen)
+{
+	const char *sl = strchr(key, '/');
+	if (!sl) {
+		snprintf(ns, nslen, "%s", "");
+		snprintf(name, namelen, "%s", key);
+		return;
+	}
+	snprintf(ns, nslen, "%.*s", (int)(sl - key), key);
+	snprintf(name, namelen, "%s", sl + 1);
+}
+
+static bool
+ok_status(long s)
+{
+	return s >= 200 && s < 300;
+}
+
+static int64_t
+wall_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void
+now_rfc3339(char out[32])
+{
+	time_t t = time(NULL);
+	struct tm tm;
+	gmtime_r(&t, &tm);
+	strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+/* A label (or any string member of object path) of a JSON object text, into out. */
+static int
+json_member(const char *json, size_t len, const char *path, const char *key, char *out,
+	    size_t outlen)
+{
+	struct rw_json j;
+	int rv = -ENOENT;
+	out[0] = '\0';
+	if (!json || rw_json_parse(&j, json, len, 1 << 20, NULL, 0) != 0)
+		return -EINVAL;
+	if (rw_json_str(&j, rw_json_get(&j, rw_json_path(&j, 0, path), key), out, outlen) >= 0)
+		rv = 0;
+	rw_json_fini(&j);
+	return rv;
+}
+
+/* uid of the controller ownerReference of kind `kind`, into out ("" when none). */
+static void
+json_owner_uid(const char *json, size_t len, const char *kind, char *out, size_t outlen)
+{
+	struct rw_json j;
+	int owners, i, c;
+	out[0] = '\0';
+	if (!json || rw_json_parse(&j, json, len, 1 << 20, NULL, 0) != 0)
+		return;
+	owners = rw_json_path(&j, 0, "metadata.ownerReferences");
+	RW_JSON_ARR_FOREACH (&j, owners, i, c) {
+		if (rw_json_streq(&j, rw_json_get(&j, c, "kind"), kind))
+			rw_json_str(&j, rw_json_get(&j, c, "uid"), out, outlen);
+	}
+	rw_json_fini(&j);
+}
+
+static void emit(struct rsr_job *j, int warning, const char *reason, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static void
+emit(struct rsr_job *j, int warning, const char *reason, const char *fmt, ...)
+{
+	struct rw_ev_ref ref = {"ray.io/v1", "RayService", j->ns, j->name,
+				j->rs ? j->rs->uid : NULL};
+	char note[1024];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(note, sizeof(note), fmt, ap);
+	va_end(ap);
+	rw_ev_emit(j->r->ev, &ref, warning, reason, "Reconcile", "%s", note);
+}
+
+static void fail(struct rsr_job *j, int err, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void
+fail(struct rsr_job *j, int err, const char *fmt, ...)
+{
+	char msg[768];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	rw_warn(LOGC, "%s: %s", j->key, msg);
+	if (!j->err)
+		j->err = err ? err : -EIO;
+}
+
+static void
+requeue(struct rsr_job *j, uint64_t ms)
+{
+	if (!j->requeue_ms || ms < j->requeue_ms)
+		j->requeue_ms = ms;
+}
+
+/* ---- API requests ---- */
+
+static void job_run(struct rsr_job *j);
+
+static void
+req_free(struct rsr_req *q)
+{
+	free(q->s1);
+	free(q);
+}
+
+static void
+req_done(const struct rw_kube_resp *resp, void *ud)
+{
+	struct rsr_req *q = ud;
+	struct rsr *r = q->r;
+	struct rsr_job *j = q->job;
+	if (q->prev)
+		q->prev->next = q->next;
+	else
+		r->reqs = q->next;
+	if (q->next)
+		q->next->prev = q->prev;
+	q->op = NULL;
+	if (q->cb)
+		q->cb(q, resp);
+	req_free(q);
+	if (j && --j->pending_reqs == 0)
+		job_run(j);
+}
+
+static int
+request(struct rsr *r, struct rsr_job *j, const struct rw_kube_req *kr, rsr_req_cb cb,
+	const char *s1, void *ptr)
+{
+	struct rsr_req *q = calloc(1, sizeof(*q));
+	int rv;
+	if (!q)
+		return -ENOMEM;
+	q->r = r;
+	q->job = j;
+	q->cb = cb;
+	q->ptr = ptr;
+	q->t0 = uv_hrtime();
+	if (s1 && !(q->s1 = strdup(s1))) {
+		req_free(q);
+		return -ENOMEM;
+	}
+	rv = rw_kube_request(r->kube, kr, req_done, q, &q->op);
+	if (rv) {
+		req_free(q);
+		return rv;
+	}
+	q->next = r->reqs;
+	if (r->reqs)
+		r->reqs->prev = q;
+	r->reqs = q;
+	if (j)
+		j->pending_reqs++;
+	return 0;
+}
+
+/* ---- per-RayService state and lookup tables ---- */
+
+static void
+sched_free(void *p)
+{
+	free(p);
+}
+
+static void
+rs_state_free(void *p)
+{
+	struct rsr_rs *st = p;
+	if (!st)
+		return;
+	rw_rs_serve_cfg_fini(&st->cfg);
+	rw_kmap_fini(&st->sched, sched_free);
+	free(st);
+}
+
+static struct rsr_rs *
+rs_state_get(struct rsr *r, const char *key, const char *uid)
+{
+	struct rsr_rs *st = rw_kmap_get(&r->rss, key);
+	if (st && uid && strcmp(st->uid, uid) != 0) {
+		rw_kmap_del(&r->rss, key);
+		rs_state_free(st);
+		st = NULL;
+	}
+	if (st)
+		return st;
+	st = calloc(1, sizeof(*st));
+	if (!st)
+		return NULL;
+	snprintf(st->uid, sizeof(st->uid), "%s", uid ? uid : "");
+	st->cfg_gen = -1;
+	rw_kmap_init(&st->sched);
+	if (rw_kmap_put(&r->rss, key, st, NULL) != 0) {
+		rs_state_free(st);
+		return NULL;
+	}
+	return st;
+}
+
+static void
+map_set(struct rw_kmap *m, const char *key, const char *val)
+{
+	char *old = rw_kmap_get(m, key), *v;
+	if (old && strcmp(old, val) == 0)
+		return;
+	v = strdup(val);
+	if (!v)
+		return;
+	if (rw_kmap_put(m, key, v, (void **)&old) != 0) {
+		free(v);
+		return;
+	}
+	free(old);
+}
+
+static void
+map_del(struct rw_kmap *m, const char *key)
+{
+	free(rw_kmap_del(m, key));
+}
+
+/* The state of the RayService that owns cluster ns/cluster, or NULL. */
+static struct rsr_rs *
+rs_of_cluster(struct rsr *r, const char *ns, const char *cluster)
+{
+	char key[512];
+	const char *rk;
+	snprintf(key, sizeof(key), "%s/%s", ns, cluster);
+	rk = rw_kmap_get(&r->cl2rs, key);
+	return rk ? rw_kmap_get(&r->rss, rk) : NULL;
+}
+
+/* The latest fresh report of the cluster's head, or NULL. */
+static const struct rw_report *
+cluster_head(const char *ns, const char *cluster, int *stale)
+{
+	struct rw_hub *hub = rw_rcr_agent_hub();
+	struct rw_hub_cluster_stats cs;
+	if (stale)
+		*stale = 0;
+	if (!hub || rw_hub_cluster_stats(hub, ns, cluster, &cs) != 0 || !cs.head)
+		return NULL;
+	if (stale)
+		*stale = cs.head_stale;
+	return cs.head;
+}
+
+/* ---- ray.io/serve labels ---- */
+
+static void label_sync(struct rsr *r, const struct rw_inf_pod *p);
+
+static void
+label_resync(struct rsr *r, const char *key)
+{
+	char ns[256], name[256];
+	const struct rw_inf_pod *p;
+	split_key(key, ns, sizeof(ns), name, sizeof(name));
+	p = rw_inf_get(r->pod_inf, ns, name);
+	if (p)
+		label_sync(r, p);
+}
+
+static void
+label_cb(struct rsr_req *q, const struct rw_kube_resp *resp)
+{
+	struct rsr *r = q->r;
+	struct lbl *l = q->ptr;
+	bool ok = ok_status(resp->status);
+	char key[512];
+	l->inflight = false;
+	rw_met_add(r->m_label,
+		   (const char *const[]){l->pend == 2 ? "true" : "false", ok ? "ok" : "error"}, 1);
+	rw_met_observe(r->m_label_lat, NULL, (double)(uv_hrtime() - q->t0) / 1e9);
+	snprintf(key, sizeof(key), "%s", l->key);
+	if (l->dead || resp->status == 404) {
+		bool again = l->again && !l->dead;
+		rw_kmap_del(&r->labels, key);
+		free(l);
+		if (again)
+			label_resync(r, key);
+		return;
+	}
+	if (!ok) {
+		rw_warn(LOGC, "%s: setting ray.io/serve failed: HTTP %ld %s", key, resp->status,
+			resp->message);
+		l->sent = 0;
+		l->again = false;
+		return;
+	}
+	l->sent = l->pend;
+	rw_debug(LOGC, "%s: ray.io/serve=%s (%.1f ms)", key, l->sent == 2 ? "true" : "false",
+		 (double)(uv_hrtime() - q->t0) / 1e6);
+	if (l->again) {
+		l->again = false;
+		label_resync(r, key);
+	}
+}
+
+/* Decide for one pod of a RayService cluster (rep: its report, or NULL to look it up). */
+static void
+pod_decide(struct rsr *r, struct rsr_rs *st, const struct rw_inf_pod *p,
+	   const struct rw_report *rep, int stale, struct rw_rs_pod_out *out,
+	   const struct rw_report **headp)
+{
+	struct rw_rs_pod_in in;
+	int hstale = 0;
+	const struct rw_report *head = cluster_head(p->meta.ns, p->cluster, &hstale);
+	(void)r;
+	memset(&in, 0, sizeof(in));
+	in.is_head = strcmp(p->node_type, "head") == 0;
+	in.self = rep;
+	in.stale = stale != 0;
+	in.head = hstale ? NULL : head;
+	in.pod_ip = p->pod_ip;
+	in.exclude_head = st->exclude_head;
+	in.leaving = p->meta.deleted != 0;
+	rw_rs_pod_decide(&in, out);
+	if (headp)
+		*headp = in.head;
+}
+
+/*
+ * Make the pod's ray.io/serve label follow its agent's latest report (only
+ * the leader writes; one patch per pod in flight, a newer decision is sent
+ * when it completes).
+ */
+static void
+label_sync(struct rsr *r, const struct rw_inf_pod *p)
+{
+	struct rw_hub *hub = rw_rcr_agent_hub();
+	struct rsr_rs *st;
+	const struct rw_report *rep;
+	struct rw_rs_pod_out d;
+	struct lbl *l;
+	char key[512], path[1024];
+	int stale = 0, want, cur;
+	if (!hub || r->closing || !rw_mgr_is_leader(r->mgr) || !p->cluster[0])
+		return;
+	if (strcmp(p->node_type, "head") != 0 && strcmp(p->node_type, "worker") != 0)
+		return;
+	st = rs_of_cluster(r, p->meta.ns, p->cluster);
+	if (!st)
+		return;
+	rep = rw_hub_pod(hub, p->meta.ns, p->meta.name, &stale);
+	if (rep && strcmp(rep->uid, p->meta.uid) != 0)
+		rep = NULL;
+	if (!rep && !p->meta.deleted)
+		return; /* nothing known yet: leave the label as it is */
+	pod_decide(r, st, p, rep, stale, &d, NULL);
+	if (d.serve == RW_RS_LABEL_KEEP)
+		return;
+	want = d.serve == RW_RS_LABEL_TRUE ? 2 : 1;
+	snprintf(key, sizeof(key), "%s/%s", p->meta.ns, p->meta.name);
+	l = rw_kmap_get(&r->labels, key);
+	if (l && strcmp(l->uid, p->meta.uid) != 0 && !l->inflight) {
+		l->sent = 0;
+		snprintf(l->uid, sizeof(l->uid), "%s", p->meta.uid);
+	}
+	if (!l) {
+		l = calloc(1, sizeof(*l));
+		if (!l)
+			return;
+		snprintf(l->uid, sizeof(l->uid), "%s", p->meta.uid);
+		snprintf(l->key, sizeof(l->key), "%s", key);
+		if (rw_kmap_put(&r->labels, key, l, NULL) != 0) {
+			free(l);
+			return;
+		}
+	}
+	if (l->inflight) {
+		l->again = true;
+		return;
+	}
+	cur = l->sent			       ? l->sent
+	      : strcmp(p->serve, "true") == 0  ? 2
+	      : strcmp(p->serve, "false") == 0 ? 1
+					       : 0;
+	if (cur == want)
+		return;
+	{
+		const char *body = want == 2
+				       ? "{\"metadata\":{\"labels\":{\"ray.io/serve\":\"true\"}}}"
+				       : "{\"metadata\":{\"labels\":{\"ray.io/serve\":\"false\"}}}";
+		snprintf(path, sizeof(path), "/api/v1/namespaces/%s/pods/%s", p->meta.ns,
+			 p->meta.name);
+		struct rw_kube_req kr = {.method = "PATCH",
+					 .path = path,
+					 .body = body,
+					 .body_len = strlen(body),
+					 .content_type = "application/merge-patch+json",
+					 .verb = "patch",
+					 .priority = 1};
+		l->pend = want;
+		if (request(r, NULL, &kr, label_cb, NULL, l) == 0)
+			l->inflight = true;
+	}
+}
+
+static void
+label_forget(struct rsr *r, const struct rw_inf_pod *p)
+{
+	char key[512];
+	struct lbl *l;
+	snprintf(key, sizeof(key), "%s/%s", p->meta.ns, p->meta.name);
+	l = rw_kmap_get(&r->labels, key);
+	if (!l)
+		return;
+	if (l->inflight) {
+		l->dead = true;
+	} else {
+		rw_kmap_del(&r->labels, key);
+		free(l);
+	}
+}
+
+/* ---- informer handlers ---- */
+
+static void
+enqueue_rs_of_cluster(struct rsr *r, const char *ns, const char *cluster)
+{
+	char key[512];
+	const char *rk;
+	snprintf(key, sizeof(key), "%s/%s", ns, cluster);
+	rk = rw_kmap_get(&r->cl2rs, key);
+	if (rk && r->wq)
+		rw_wq_add(r->wq, rk);
+}
+
+static void
+rs_event(struct rw_inf *inf, const void *obj, void *ud)
+{
+	struct rsr *r = ud;
+	const struct rw_inf_json *o = obj;
+	char key[512];
+	(void)inf;
+	snprintf(key, sizeof(key), "%s/%s", o->meta.ns, o->meta.name);
+	if (r->wq)
+		rw_wq_add(r->wq, key);
+}
+
+static void
+rs_update(struct rw_inf *inf, const void *o, const void *n, void *ud)
+{
+	(void)o;
+	rs_event(inf, n, ud);
+}
+
+/* Index of RayService-made clusters: "namespace/<ray.io/originated-from-cr-name>". */
+static const char *
+rc_index(const void *obj, char *buf, size_t n)
+{
+	const struct rw_inf_json *o = obj;
+	char rs[256];
+	if (json_member(o->json, o->len, "metadata.labels", "ray.io/originated-from-cr-name", rs,
+			sizeof(rs)) != 0 ||
+	    !rs[0])
+		return NULL;
+	snprintf(buf, n, "%s/%s", o->meta.ns, rs);
+	return buf;
+}
+
+static void
+rc_event(struct rw_inf *inf, const void *obj, void *ud)
+{
+	struct rsr *r = ud;
+	const struct rw_inf_json *o = obj;
+	char idx[512], ck[512];
+	(void)inf;
+	if (!rc_index(o, idx, sizeof(idx)))
+		return;
+	snprintf(ck, sizeof(ck), "%s/%s", o->meta.ns, o->meta.name);
+	map_set(&r->cl2rs, ck, idx);
+	if (r->wq)
+		rw_wq_add(r->wq, idx);
+}
+
+static void
+rc_update(struct rw_inf *inf, const void *o, const void *n, void *ud)
+{
+	(void)o;
+	rc_event(inf, n, ud);
+}
+
+static void
+rc_delete(struct rw_inf *inf, const void *obj, void *ud)
+{
+	struct rsr *r = ud;
+	const struct rw_inf_json *o = obj;
+	char idx[512], ck[512];
+	(void)inf;
+	snprintf(ck, sizeof(ck), "%s/%s", o->meta.ns, o->meta.name);
+	if (rc_index(o, idx, sizeof(idx)) && r->wq)
+		rw_wq_add(r->wq, idx);
+	map_del(&r->cl2rs, ck);
+}
+
+static void
+pod_event(struct rw_inf *inf, const void *obj, void *ud)
+{
+	struct rsr *r = ud;
+	const struct rw_inf_pod *p = obj;
+	(void)inf;
+	if (!p->cluster[0])
+		return;
+	label_sync(r, p);
+	enqueue_rs_of_cluster(r, p->meta.ns, p->cluster);
+}
+
+static void
+pod_update(struct rw_inf *inf, const void *o, const void *n, void *ud)
+{
+	const struct rw_inf_pod *op = o, *np = n;
+	/* Only what the RayService looks at: readiness, the serve label, IP, deletion. */
+	if (op->ready == np->ready && strcmp(op->serve, np->serve) == 0 &&
+	    strcmp(op->pod_ip, np->pod_ip) == 0 && op->meta.deleted == np->meta.deleted &&
+	    strcmp(op->phase, np->phase) == 0) {
+		struct rsr *r = ud;
+		label_sync(r, np);
+		return;
+	}
+	pod_event(inf, n, ud);
+}
+
+static void
+pod_delete(struct rw_inf *inf, const void *obj, void *ud)
+{
+	struct rsr *r = ud;
+	const struct rw_inf_pod *p = obj;
+	(void)inf;
+	label_forget(r, p);
+	if (p->cluster[0])
+		enqueue_rs_of_cluster(r, p->meta.ns, p->cluster);
+}
+
+static void
+svc_event(struct rw_inf *inf, const void *obj, void *ud)
+{
+	struct rsr *r = ud;
+	const struct rw_inf_json *o = obj;
+	char rs[256], key[512];
+	(void)inf;
+	if (json_member(o->json, o->len, "metadata.labels", "ray.io/originated-from-cr-name", rs,
+			sizeof(rs)) != 0 ||
+	    !rs[0] || !r->wq)
+		return;
+	snprintf(key, sizeof(key), "%s/%s", o->meta.ns, rs);
+	rw_wq_add(r->wq, key);
+}
+
+static void
+svc_update(struct rw_inf *inf, const void *o, const void *n, void *ud)
+{
+	(void)o;
+	svc_event(inf, n, ud);
+}
+
+/* Index of EndpointSlices: "namespace/<kubernetes.io/service-name>". */
+static const char *
+eps_index(const void *obj, char *buf, size_t n)
+{
+	const struct rw_inf_json *o = obj;
+	char svc[256];
+	if (json_member(o->json, o->len, "metadata.labels", "kubernetes.io/service-name", svc,
+			sizeof(svc)) != 0 ||
+	    !svc[0])
+		return NULL;
+	snprintf(buf, n, "%s/%s", o->meta.ns, svc);
+	return buf;
+}
+
+static void
+eps_event(struct rw_inf *inf, const void *obj, void *ud)
+{
+	struct rsr *r = ud;
+	char idx[512];
+	const char *rk;
+	(void)inf;
+	if (!eps_index(obj, idx, sizeof(idx)))
+		return;
+	rk = rw_kmap_get(&r->svc2rs, idx);
+	if (rk && r->wq)
+		rw_wq_add(r->wq, rk);
+}
+
+static void
+eps_update(struct rw_inf *inf, const void *o, const void *n, void *ud)
+{
+	(void)o;
+	eps_event(inf, n, ud);
+}
+
+/* ---- agent hooks ---- */
+
+static void
+hk_report(const struct rw_report *now, const struct rw_report *old, void *ud)
+{
+	struct rsr *r = ud;
+	const struct rw_inf_pod *p;
+	(void)old;
+	p = rw_inf_get(r->pod_inf, now->ns, now->pod);
+	if (p)
+		label_sync(r, p);
+	/* The head's report carries the applications: the RayService's status follows. */
+	if (strcmp(now->node_type, "head") == 0 || !old || old->ready != now->ready ||
+	    old->proxy.state != now->proxy.state)
+		enqueue_rs_of_cluster(r, now->ns, now->cluster);
+}
+
+static void
+hk_stale(const struct rw_report *last, void *ud)
+{
+	struct rsr *r = ud;
+	const struct rw_inf_pod *p = rw_inf_get(r->pod_inf, last->ns, last->pod);
+	if (p)
+		label_sync(r, p);
+	enqueue_rs_of_cluster(r, last->ns, last->cluster);
+}
+
+static int
+hk_reply(const struct rw_report *rep, struct rw_reply *out, void *ud)
+{
+	struct rsr *r = ud;
+	struct rsr_rs *st = rs_of_cluster(r, rep->ns, rep->cluster);
+	const struct rw_inf_pod *p = rw_inf_get(r->pod_inf, rep->ns, rep->pod);
+	struct rw_rs_pod_out d;
+	const struct rw_report *head = NULL;
+	bool is_head = strcmp(rep->node_type, "head") == 0;
+	bool serving;
+	if (!st)
+		return 0; /* not reconciled yet in this process: "no change" */
+	if (p && strcmp(p->meta.uid, rep->uid) == 0) {
+		pod_decide(r, st, p, rep, 0, &d, &head);
+	} else {
+		struct rw_rs_pod_in in;
+		memset(&in, 0, sizeof(in));
+		in.is_head = is_head;
+		in.self = rep;
+		in.head = is_head ? rep : cluster_head(rep->ns, rep->cluster, NULL);
+		in.exclude_head = st->exclude_head;
+		rw_rs_pod_decide(&in, &d);
+	}
+	/* Only the active and the pending cluster get the serve config. */
+	serving = strcmp(rep->cluster, st->active) == 0 || strcmp(rep->cluster, st->pending) == 0;
+	if (is_head)
+		out->heartbeat_ms = RW_RSR_HEAD_HEARTBEAT_MS;
+	return rw_rs_fill_reply(&d, is_head && serving ? &st->cfg : NULL, is_head ? rep : NULL,
+				out);
+}
+
+/* ---- reconcile: jobs ---- */
+
+static void
+job_free(struct rsr_job *j)
+{
+	rw_rs_free(j->rs);
+	rw_rc_cluster_free(j->active);
+	rw_rc_cluster_free(j->pending);
+	free(j->key);
+	free(j);
+}
+
+static void
+job_finish(struct rsr_job *j)
+{
+	struct rsr *r = j->r;
+	uint64_t rq;
+	j->finished = true;
+	if (j->prev)
+		j->prev->next = j->next;
+	else
+		r->jobs = j->next;
+	if (j->next)
+		j->next->prev = j->prev;
+	rq = j->busy ? RSR_BUSY_REQUEUE_MS : RSR_IDLE_REQUEUE_MS;
+	if (j->requeue_ms && j->requeue_ms < rq)
+		rq = j->requeue_ms;
+	if (j->stop_requeue)
+		rq = 0;
+	rw_debug(LOGC, "%s: reconciled in %.1f ms (%s)", j->key,
+		 (double)(uv_hrtime() - j->t0) / 1e6, j->err ? "error" : "ok");
+	rw_wq_done(r->wq, j->key, j->err ? -1 : 0, j->err ? 0 : rq);
+	job_free(j);
+}
+
+static bool
+has_finalizer(const struct rw_rs *rs)
+{
+	struct rw_rc_node *f = rw_rc_path(rs->root, "metadata.finalizers");
+	for (int i = 0; f && f->type == RW_RC_ARR && i < f->n; i++)
+		if (rw_rc_str(f->kids[i]) && strcmp(f->kids[i]->s, RW_RSR_FINALIZER) == 0)
+			return true;
+	return false;
+}
+
+static void
+patch_cb(struct rsr_req *q, const struct rw_kube_resp *resp)
+{
+	if (!ok_status(resp->status))
+		fail(q->job, -EIO, "%s: HTTP %ld %s", q->s1, resp->status, resp->message);
+}
+
+static int
+patch_rs(struct rsr_job *j, const char *patch, const char *what)
+{
+	char path[1024];
+	snprintf(path, sizeof(path), "/apis/ray.io/v1/namespaces/%s/rayservices/%s", j->ns,
+		 j->name);
+	struct rw_kube_req kr = {.method = "PATCH",
+				 .path = path,
+				 .body = patch,
+				 .body_len = strlen(patch),
+				 .content_type = "application/json-patch+json",
+				 .verb = "patch"};
+	return request(j->r, j, &kr, patch_cb, what, NULL);
+}
+
+/* A RayCluster of the informer, parsed, if it exists and is owned by rs. */
+static struct rw_rc_cluster *
+load_cluster(struct rsr_job *j, const char *name)
+{
+	const struct rw_inf_json *o;
+	struct rw_rc_cluster *c = NULL;
+	char owner[64];
+	if (!name || !*name)
+		return NULL;
+	o = rw_inf_get(j->r->rc_inf, j->ns, name);
+	if (!o)
+		return NULL;
+	json_owner_uid(o->json, o->len, "RayService", owner, sizeof(owner));
+	if (strcmp(owner, j->rs->uid) != 0)
+		return NULL;
+	if (rw_rc_cluster_parse(o->json, o->len, &c, NULL, 0) != 0)
+		return NULL;
+	return c;
+}
+
+static void
+status_write_cb(struct rsr_req *q, const struct rw_kube_resp *resp)
+{
+	struct rsr_job *j = q->job;
+	struct rsr *r = q->r;
+	rw_met_add(r->m_status, (const char *const[]){ok_status(resp->status) ? "ok" : "error"}, 1);
+	if (resp->status == 409) {
+		rw_debug(LOGC, "%s: status conflict; again", j->key);
+		requeue(j, 20);
+		return;
+	}
+	if (!ok_status(resp->status))
+		fail(j, -EAGAIN, "status update: HTTP %ld %s", resp->status, resp->message);
+}
+
+/* PUT rs with status st_json to /status when it differs from the stored status. */
+static void
+write_status(struct rsr_job *j, const char *st_json, size_t st_len)
+{
+	struct rw_buf old, body;
+	struct rw_rc_node *ns = NULL;
+	char path[1024];
+	rw_buf_init(&old, 4u << 20);
+	rw_buf_init(&body, 16u << 20);
+	if (j->rs->status)
+		rw_rc_dump(j->rs->status, &old);
+	if (rw_rs_status_equal(j->rs->status ? rw_buf_cstr(&old) : NULL, old.len, st_json, st_len))
+		goto out;
+	if (rw_rc_parse(st_json, st_len, &ns, NULL, 0) != 0 ||
+	    rw_rc_set(j->rs->root, "status", ns) != 0 || rw_rc_dump(j->rs->root, &body) != 0)
+		goto out;
+	j->rs->status = rw_rc_get(j->rs->root, "status");
+	snprintf(path, sizeof(path), "/apis/ray.io/v1/namespaces/%s/rayservices/%s/status", j->ns,
+		 j->name);
+	struct rw_kube_req kr = {.method = "PUT",
+				 .path = path,
+				 .body = rw_buf_cstr(&body),
+				 .body_len = body.len,
+				 .content_type = "application/json",
+				 .verb = "update"};
+	if (request(j->r, j, &kr, status_write_cb, NULL, NULL) != 0)
+		fail(j, -ENOMEM, "cannot write the status");
+out:
+	rw_buf_fini(&old);
+	rw_buf_fini(&body);
+}
+
+static void
+st_load(struct rsr_job *j)
+{
+	struct rsr *r = j->r;
+	const struct rw_inf_json *o = rw_inf_get(r->rs_inf, j->ns, j->name);
+	struct rw_rs_verr ve;
+	char err[256];
+	const char *managed;
+	if (!o) {
+		struct rsr_rs *st = rw_kmap_get(&r->rss, j->key);
+		if (st) {
+			rw_kmap_del(&r->rss, j->key);
+			rs_state_free(st);
+		}
+		j->stop_requeue = true;
+		j->step = ST_DONE;
+		return;
+	}
+	if (rw_rs_parse(o->json, o->len, &j->rs, err, sizeof(err)) != 0) {
+		rw_warn(LOGC, "%s: cannot parse: %s", j->key, err);
+		j->stop_requeue = true;
+		j->step = ST_DONE;
+		return;
+	}
+	j->st = rs_state_get(r, j->key, j->rs->uid);
+	if (!j->st) {
+		fail(j, -ENOMEM, "out of memory");
+		j->step = ST_DONE;
+		return;
+	}
+	j->st->exclude_head = rw_rs_exclude_head(j->rs);
+	snprintf(j->st->active, sizeof(j->st->active), "%s", rw_rs_active_name(j->rs));
+	snprintf(j->st->pending, sizeof(j->st->pending), "%s", rw_rs_pending_name(j->rs));
+	if (j->st->cfg_gen != j->rs->generation) {
+		rw_rs_serve_cfg_fini(&j->st->cfg);
+		if (rw_rs_serve_config(j->rs, &j->st->cfg, err, sizeof(err)) == 0)
+			j->st->cfg_gen = j->rs->generation;
+	}
+	if (o->meta.deleted) {
+		j->step = ST_DELETE;
+		return;
+	}
+	managed = rw_rc_gets(j->rs->spec, "managedBy");
+	if (managed && *managed && strcmp(managed, "ray.io/kuberay-operator") != 0) {
+		j->stop_requeue = true;
+		j->step = ST_DONE;
+		return;
+	}
+	if (!has_finalizer(j->rs)) {
+		const char *patch = rw_rc_path(j->rs->root, "metadata.finalizers")
+					? "[{\"op\":\"add\",\"path\":\"/metadata/finalizers/"
+					  "-\",\"value\":\"" RW_RSR_FINALIZER "\"}]"
+					: "[{\"op\":\"add\",\"path\":\"/metadata/"
+					  "finalizers\",\"value\":[\"" RW_RSR_FINALIZER "\"]}]";
+		if (patch_rs(j, patch, "adding the finalizer") != 0)
+			fail(j, -ENOMEM, "cannot add the finalizer");
+	}
+	if (rw_rs_validate(j->rs, &ve) > 0) {
+		struct rw_buf sb;
+		char now[32];
+		emit(j, 1, ve.reason, "%s", ve.msg);
+		rw_warn(LOGC, "%s: invalid: %s", j->key, ve.msg);
+		now_rfc3339(now);
+		rw_buf_init(&sb, 4u << 20);
+		if (rw_rs_status_invalid(j->rs, ve.msg, now, &sb) == 0)
+			write_status(j, rw_buf_cstr(&sb), sb.len);
+		rw_buf_fini(&sb);
+		j->stop_requeue = true;
+		j->step = ST_DONE;
+		return;
+	}
+	j->active = load_cluster(j, rw_rs_active_name(j->rs));
+	j->pending = load_cluster(j, rw_rs_pending_name(j->rs));
+}
+
+/* ---- owned clusters ---- */
+
+struct owned {
+	const char *rs_uid;
+	char **names;
+	bool *deleting;
+	size_t n, cap;
+	int err;
+};
+
+static void
+owned_cb(const void *obj, void *ud)
+{
+	const struct rw_inf_json *o = obj;
+	struct owned *w = ud;
+	char owner[64];
+	if (w->err)
+		return;
+	json_owner_uid(o->json, o->len, "RayService", owner, sizeof(owner));
+	if (strcmp(owner, w->rs_uid) != 0)
+		return;
+	if (w->n == w->cap) {
+		size_t cap = w->cap ? w->cap * 2 : 8;
+		char **nn = realloc(w->names, cap * sizeof(*nn));
+		bool *nd;
+		if (!nn) {
+			w->err = -ENOMEM;
+			return;
+		}
+		w->names = nn;
+		nd = realloc(w->deleting, cap * sizeof(*nd));
+		if (!nd) {
+			w->err = -ENOMEM;
+			return;
+		}
+		w->deleting = nd;
+		w->cap = cap;
+	}
+	w->names[w->n] = strdup(o->meta.name);
+	if (!w->names[w->n]) {
+		w->err = -ENOMEM;
+		return;
+	}
+	w->deleting[w->n++] = o->meta.deleted != 0;
+}
+
+static void
+owned_fini(struct owned *w)
+{
+	for (size_t i = 0; i < w->n; i++)
+		free(w->names[i]);
+	free(w->names);
+	free(w->deleting);
+}
+
+static int
+owned_collect(struct rsr_job *j, struct owned *w)
+{
+	char idx[512];
+	memset(w, 0, sizeof(*w));
+	w->rs_uid = j->rs->uid;
+	snprintf(idx, sizeof(idx), "%s/%s", j->ns, j->name);
+	rw_inf_index_foreach(j->r->rc_inf, idx, owned_cb, w);
+	for (size_t i = 0; i < w->n && !w->err; i++) {
+		char ck[512];
+		snprintf(ck, sizeof(ck), "%s/%s", j->ns, w->names[i]);
+		map_set(&j->r->cl2rs, ck, idx);
+	}
+	return w->err;
+}
+
+static void
+cluster_delete_cb(struct rsr_req *q, const struct rw_kube_resp *resp)
+{
+	struct rsr_job *j = q->job;
+	if (resp->status == 404)
+		return;
+	if (!ok_status(resp->status)) {
+		emit(j, 1, "FailedToDeleteRayCluster", "Failed to delete RayCluster %s/%s: %ld %s",
+		     j->ns, q->s1, resp->status, resp->message);
+		fail(j, -EIO, "deleting RayCluster %s: HTTP %ld %s", q->s1, resp->status,
+		     resp->message);
+		return;
+	}
+	rw_met_add(q->r->m_clusters, (const char *const[]){"delete"}, 1);
+	emit(j, 0, "DeletedRayCluster", "Deleted RayCluster %s/%s", j->ns, q->s1);
+	if (j->st) {
+		int64_t *t = rw_kmap_del(&j->st->sched, q->s1);
+		free(t);
+	}
+}
+
+static int
+cluster_delete(struct rsr_job *j, const char *name)
+{
+	char path[1024];
+	static const char body[] = "{\"kind\":\"DeleteOptions\",\"apiVersion\":\"v1\","
+				   "\"propagationPolicy\":\"Background\"}";
+	snprintf(path, sizeof(path), "/apis/ray.io/v1/namespaces/%s/rayclusters/%s", j->ns, name);
+	struct rw_kube_req kr = {.method = "DELETE",
+				 .path = path,
+				 .body = body,
+				 .body_len = sizeof(body) - 1,
+				 .content_type = "application/json",
+				 .verb = "delete"};
+	rw_info(LOGC, "%s: deleting RayCluster %s", j->key, name);
+	return request(j->r, j, &kr, cluster_delete_cb, name, NULL);
+}
+
+static void
+cluster_write_cb(struct rsr_req *q, const struct rw_kube_resp *resp)
+{
+	struct rsr_job *j = q->job;
+	bool create = q->ptr != NULL;
+	if (create && resp->status == 409)
+		return; /* created by an earlier pass the cache has not shown yet */
+	if (!ok_status(resp->status)) {
+		emit(j, 1, create ? "FailedToCreateRayCluster" : "FailedToUpdateRayCluster",
+		     "Failed to %s RayCluster %s/%s: %ld %s", create ? "create" : "update", j->ns,
+		     q->s1, resp->status, resp->message);
+		fail(j, -EIO, "%s RayCluster %s: HTTP %ld %s", create ? "creating" : "updating",
+		     q->s1, resp->status, resp->message);
+		return;
+	}
+	rw_met_add(q->r->m_clusters, (const char *const[]){create ? "create" : "update"}, 1);
+	emit(j, 0, create ? "CreatedRayCluster" : "UpdatedRayCluster", "%s RayCluster %s/%s",
+	     create ? "Created" : "Updated", j->ns, q->s1);
+}
+
+static void
+cluster_write(struct rsr_job *j, const char *name, const struct rw_buf *b, bool create)
+{
+	char path[1024];
+	if (create)
+		snprintf(path, sizeof(path), "/apis/ray.io/v1/namespaces/%s/rayclusters", j->ns);
+	else
+		snprintf(path, sizeof(path), "/apis/ray.io/v1/namespaces/%s/rayclusters/%s", j->ns,
+			 name);
+	struct rw_kube_req kr = {.method = create ? "POST" : "PUT",
+				 .path = path,
+				 .body = rw_buf_cstr(b),
+				 .body_len = b->len,
+				 .content_type = "application/json",
+				 .verb = create ? "create" : "update"};
+	rw_info(LOGC, "%s: %s RayCluster %s", j->key, create ? "creating" : "updating", name);
+	if (request(j->r, j, &kr, cluster_write_cb, name, create ? (void *)1 : NULL) != 0)
+		fail(j, -ENOMEM, "cannot write RayCluster %s", name);
+}
+
+/* Services of the RayService (head and serve), deleted on suspend. */
+static void
+svc_delete(struct rsr_job *j, const char *name)
+{
+	char path[1024];
+	if (!rw_inf_get(j->r->svc_inf, j->ns, name))
+		return;
+	snprintf(path, sizeof(path), "/api/v1/namespaces/%s/services/%s", j->ns, name);
+	struct rw_kube_req kr = {.method = "DELETE", .path = path, .verb = "delete"};
+	if (request(j->r, j, &kr, NULL, name, NULL) != 0)
+		fail(j, -ENOMEM, "cannot delete service %s", name);
+}
+
+static void
+st_clusters(struct rsr_job *j)
+{
+	struct rsr *r = j->r;
+	struct owned w;
+	int64_t now = wall_ms();
+	bool suspended = rw_rs_suspended(j->rs);
+	struct rw_buf b;
+	if (owned_collect(j, &w) != 0) {
+		fail(j, -ENOMEM, "out of memory");
+		owned_fini(&w);
+		return;
+	}
+	/* Clusters nobody points to any more: deleted after the delay (at once on suspend). */
+	for (size_t i = 0; i < w.n; i++) {
+		int64_t *t = rw_kmap_get(&j->st->sched, w.names[i]), at = 0;
+		enum rw_rs_cleanup c;
+		if (w.deleting[i])
+			continue;
+		c = rw_rs_cleanup_cluster(j->rs, w.names[i], t ? *t : 0, now, suspended, &at);
+		switch (c) {
+		case RW_RS_CLEANUP_KEEP:
+			if (t)
+				free(rw_kmap_del(&j->st->sched, w.names[i]));
+			break;
+		case RW_RS_CLEANUP_SCHEDULE:
+			t = malloc(sizeof(*t));
+			if (t) {
+				*t = at;
+				if (rw_kmap_put(&j->st->sched, w.names[i], t, NULL) != 0)
+					free(t);
+			}
+			rw_info(LOGC, "%s: RayCluster %s unreferenced; deleting it in %lld ms",
+				j->key, w.names[i], (long long)(at - now));
+			requeue(j, (uint64_t)(at > now ? at - now : 0) + 10);
+			break;
+		case RW_RS_CLEANUP_WAIT:
+			requeue(j, (uint64_t)(at > now ? at - now : 0) + 10);
+			break;
+		case RW_RS_CLEANUP_DELETE:
+			if (cluster_delete(j, w.names[i]) != 0)
+				fail(j, -ENOMEM, "cannot delete RayCluster %s", w.names[i]);
+			break;
+		}
+	}
+	owned_fini(&w);
+	if (suspended) {
+		char name[320];
+		rw_rs_head_svc_name(j->rs, name, sizeof(name));
+		svc_delete(j, name);
+		rw_rs_serve_svc_name(j->rs, name, sizeof(name));
+		svc_delete(j, name);
+		return;
+	}
+	if (rw_rs_timed_out(j->rs))
+		return; /* terminal: only the cleanup above goes on */
+	rw_buf_init(&b, 16u << 20);
+	switch (rw_rs_cluster_action(j->rs, j->active, j->pending, &r->rsopts)) {
+	case RW_RS_CLUSTER_NONE:
+		break;
+	case RW_RS_CLUSTER_CREATE_PENDING: {
+		const char *name = rw_rs_pending_name(j->rs);
+		char ck[512], idx[512];
+		if (rw_rs_build_cluster(j->rs, name, &r->rsopts, &b) == 0) {
+			snprintf(ck, sizeof(ck), "%s/%s", j->ns, name);
+			snprintf(idx, sizeof(idx), "%s/%s", j->ns, j->name);
+			map_set(&r->cl2rs, ck, idx);
+			cluster_write(j, name, &b, true);
+		} else {
+			fail(j, -EINVAL, "cannot build RayCluster %s", name);
+		}
+		j->busy = true;
+		break;
+	}
+	case RW_RS_CLUSTER_UPDATE_ACTIVE:
+		if (j->active && rw_rs_update_cluster(j->rs, j->active, &r->rsopts, &b) == 0)
+			cluster_write(j, j->active->name, &b, false);
+		break;
+	case RW_RS_CLUSTER_UPDATE_PENDING:
+		if (j->pending && rw_rs_update_cluster(j->rs, j->pending, &r->rsopts, &b) == 0)
+			cluster_write(j, j->pending->name, &b, false);
+		break;
+	}
+	rw_buf_fini(&b);
+}
+
+/* ---- services ---- */
+
+struct ready_count {
+	const char *uid;
+	int ready;
+	const char *head_ip;
+};
+
+static void
+ready_cb(const void *obj, void *ud)
+{
+	const struct rw_inf_pod *p = obj;
+	struct ready_count *c = ud;
+	if (c->uid && p->owner_uid[0] && strcmp(p->owner_uid, c->uid) != 0)
+		return;
+	if (strcmp(p->node_type, "head") != 0 && strcmp(p->node_type, "worker") != 0)
+		return;
+	if (strcmp(p->node_type, "head") == 0 && !p->meta.deleted)
+		c->head_ip = p->pod_ip;
+	if (p->meta.deleted || p->ready != RW_COND_TRUE || strcmp(p->serve, "true") != 0)
+		return;
+	c->ready++;
+}
+
+/* Can cluster c take traffic (applications RUNNING, serve endpoints ready)? */
+static bool
+can_serve(struct rsr_job *j, const struct rw_rc_cluster *c)
+{
+	struct ready_count cnt = {0};
+	struct rw_rs_ready_in in;
+	char idx[512];
+	int stale = 0;
+	if (!c)
+		return false;
+	cnt.uid = c->uid;
+	snprintf(idx, sizeof(idx), "%s/%s", j->ns, c->name);
+	rw_inf_index_foreach(j->r->pod_inf, idx, ready_cb, &cnt);
+	memset(&in, 0, sizeof(in));
+	in.head = cluster_head(j->ns, c->name, &stale);
+	if (stale)
+		in.head = NULL;
+	in.ready_endpoints = cnt.ready;
+	in.expected_endpoints = rw_rs_expected_endpoints(in.head, cnt.head_ip, j->st->exclude_head);
+	return rw_rs_cluster_can_serve(&in);
+}
+
+static void
+svc_write_cb(struct rsr_req *q, const struct rw_kube_resp *resp)
+{
+	struct rsr_job *j = q->job;
+	bool create = q->ptr != NULL;
+	if (create && resp->status == 409)
+		return;
+	if (!ok_status(resp->status)) {
+		emit(j, 1, create ? "FailedToCreateService" : "FailedToUpdateService",
+		     "Failed to %s service %s/%s: %ld %s", create ? "create" : "update", j->ns,
+		     q->s1, resp->status, resp->message);
+		fail(j, -EIO, "%s service %s: HTTP %ld %s", create ? "creating" : "updating", q->s1,
+		     resp->status, resp->message);
+		return;
+	}
+	emit(j, 0, create ? "CreatedService" : "UpdatedService", "%s service %s/%s",
+	     create ? "Created" : "Updated", j->ns, q->s1);
+}
+
+/* Create the service of body b, or switch the existing one's selector. */
+static void
+svc_apply(struct rsr_job *j, const struct rw_buf *b)
+{
+	char name[320], path[1024];
+	const struct rw_inf_json *cur;
+	struct rw_buf out;
+	enum rw_rs_svc_action act = RW_RS_SVC_KEEP;
+	struct rw_json js;
+	if (rw_json_parse(&js, rw_buf_cstr(b), b->len, 1 << 20, NULL, 0) != 0)
+		return;
+	rw_json_str(&js, rw_json_path(&js, 0, "metadata.name"), name, sizeof(name));
+	rw_json_fini(&js);
+	cur = rw_inf_get(j->r->svc_inf, j->ns, name);
+	if (!cur) {
+		snprintf(path, sizeof(path), "/api/v1/namespaces/%s/services", j->ns);
+		struct rw_kube_req kr = {.method = "POST",
+					 .path = path,
+					 .body = rw_buf_cstr(b),
+					 .body_len = b->len,
+					 .content_type = "application/json",
+					 .verb = "create"};
+		if (request(j->r, j, &kr, svc_write_cb, name, (void *)1) != 0)
+			fail(j, -ENOMEM, "cannot create service %s", name);
+		return;
+	}
+	rw_buf_init(&out, 4u << 20);
+	if (rw_rs_service_update(cur->json, cur->len, rw_buf_cstr(b), b->len, &act, &out) == 0 &&
+	    act == RW_RS_SVC_UPDATE) {
+		snprintf(path, sizeof(path), "/api/v1/namespaces/%s/services/%s", j->ns, name);
+		struct rw_kube_req kr = {.method = "PUT",
+					 .path = path,
+					 .body = rw_buf_cstr(&out),
+					 .body_len = out.len,
+					 .content_type = "application/json",
+					 .verb = "update"};
+		rw_info(LOGC, "%s: switching service %s", j->key, name);
+		if (request(j->r, j, &kr, svc_write_cb, name, NULL) != 0)
+			fail(j, -ENOMEM, "cannot update service %s", name);
+	}
+	rw_buf_fini(&out);
+}
+
+static void
+st_services(struct rsr_job *j)
+{
+	struct rsr *r = j->r;
+	bool a_ok, p_ok;
+	const char *target;
+	const struct rw_rc_cluster *tc;
+	struct rw_buf b;
+	char err[512], svc[320], key[600];
+	if (rw_rs_suspended(j->rs) || rw_rs_timed_out(j->rs))
+		return;
+	rw_rs_serve_svc_name(j->rs, svc, sizeof(svc));
+	snprintf(key, sizeof(key), "%s/%s", j->ns, svc);
+	map_set(&r->svc2rs, key, j->key);
+	a_ok = can_serve(j, j->active);
+	p_ok = can_serve(j, j->pending);
+	if (j->pending)
+		j->busy = true;
+	target = rw_rs_service_target(j->rs, a_ok, p_ok);
+	if (!target) {
+		j->busy = true;
+		return;
+	}
+	tc = j->pending && strcmp(target, j->pending->name) == 0 ? j->pending : j->active;
+	if (!tc)
+		return;
+	rw_buf_init(&b, 4u << 20);
+	if (rw_rs_build_head_service(j->rs, tc, &r->rcopts, &b) == 0)
+		svc_apply(j, &b);
+	rw_buf_reset(&b);
+	if (rw_rs_build_serve_service(j->rs, tc, &b, err, sizeof(err)) == 0) {
+		svc_apply(j, &b);
+	} else {
+		emit(j, 1, "FailedToCreateService", "%s", err);
+		fail(j, -EINVAL, "serve service: %s", err);
+	}
+	rw_buf_fini(&b);
+}
+
+/* ---- status ---- */
+
+struct slices {
+	const char **texts;
+	size_t *lens;
+	size_t n, cap;
+	int err;
+};
+
+static void
+slices_cb(const void *obj, void *ud)
+{
+	const struct rw_inf_json *o = obj;
+	struct slices *s = ud;
+	if (s->err)
+		return;
+	if (s->n == s->cap) {
+		size_t cap = s->cap ? s->cap * 2 : 8;
+		const char **t = realloc(s->texts, cap * sizeof(*t));
+		size_t *l;
+		if (!t) {
+			s->err = -ENOMEM;
+			return;
+		}
+		s->texts = t;
+		l = realloc(s->lens, cap * sizeof(*l));
+		if (!l) {
+			s->err = -ENOMEM;
+			return;
+		}
+		s->lens = l;
+		s->cap = cap;
+	}
+	s->texts[s->n] = o->json;
+	s->lens[s->n++] = o->len;
+}
+
+static int
+count_endpoints(struct rsr_job *j, const char *svc)
+{
+	struct slices s;
+	char idx[512];
+	int n;
+	memset(&s, 0, sizeof(s));
+	snprintf(idx, sizeof(idx), "%s/%s", j->ns, svc);
+	rw_inf_index_foreach(j->r->eps_inf, idx, slices_cb, &s);
+	n = s.err ? 0 : rw_rs_count_endpoints(s.texts, s.lens, s.n);
+	free(s.texts);
+	free(s.lens);
+	return n < 0 ? 0 : n;
+}
+
+/* Unhealthy applications or an unreachable head of the active cluster: Events. */
+static bool
+health(struct rsr_job *j, int64_t now)
+{
+	struct rw_rs_health_in in;
+	struct rw_rs_health h;
+	int stale = 0;
+	if (!j->active || !j->st->active[0])
+		return false;
+	memset(&in, 0, sizeof(in));
+	in.head = cluster_head(j->ns, j->active->name, &stale);
+	in.head_stale = stale != 0 || in.head == NULL;
+	in.svc_since_ms = j->st->svc_since_ms;
+	in.dep_since_ms = j->st->dep_since_ms;
+	in.pending_exists = j->pending != NULL || rw_rs_pending_name(j->rs)[0];
+	in.opts = &j->r->rsopts;
+	in.now_ms = now;
+	rw_rs_health(j->rs, &in, &h);
+	j->st->svc_since_ms = h.svc_since_ms;
+	j->st->dep_since_ms = h.dep_since_ms;
+	if (!h.event_reason) {
+		j->st->health_reason[0] = '\0';
+		return false;
+	}
+	j->busy = true;
+	if (strcmp(j->st->health_reason, h.event_reason) != 0) {
+		emit(j, 1, h.event_reason, "%s", h.message);
+		snprintf(j->st->health_reason, sizeof(j->st->health_reason), "%s", h.event_reason);
+	}
+	return h.action == RW_RS_HEALTH_NEW_CLUSTER;
+}
+
+/* Suspended: no clusters, no services; Ready False. */
+static void
+suspend_status(struct rsr_job *j, const char *now)
+{
+	struct rw_rc_node *st = j->rs->status ? rw_rc_clone(j->rs->status) : rw_rc_new(RW_RC_OBJ);
+	struct rw_rc_node *conds, *c = NULL;
+	struct rw_buf b;
+	struct owned w;
+	bool gone;
+	if (!st)
+		return;
+	gone = owned_collect(j, &w) == 0 && w.n == 0;
+	owned_fini(&w);
+	rw_rc_set(st, "activeServiceStatus", rw_rc_new(RW_RC_OBJ));
+	rw_rc_set(st, "pendingServiceStatus", rw_rc_new(RW_RC_OBJ));
+	rw_rc_del(st, "numServeEndpoints");
+	rw_rc_del(st, "serviceStatus");
+	if (j->rs->generation > 0)
+		rw_rc_set_int(st, "observedGeneration", j->rs->generation);
+	conds = rw_rc_get(st, "conditions");
+	if (!conds || conds->type != RW_RC_ARR)
+		conds = rw_rc_arr(st, "conditions");
+	for (int i = 0; conds && i < conds->n; i++)
+		if (rw_rc_gets(conds->kids[i], "type") &&
+		    strcmp(rw_rc_gets(conds->kids[i], "type"), "Ready") == 0)
+			c = conds->kids[i];
+	if (conds && !c) {
+		c = rw_rc_new(RW_RC_OBJ);
+		if (c && rw_rc_push(conds, c) != 0)
+			c = NULL;
+		if (c)
+			rw_rc_set_str(c, "type", "Ready");
+	}
+	if (c) {
+		if (!rw_rc_gets(c, "status") || strcmp(rw_rc_gets(c, "status"), "False") != 0 ||
+		    !rw_rc_gets(c, "reason") ||
+		    strcmp(rw_rc_gets(c, "reason"), gone ? "Suspended" : "Suspending") != 0)
+			rw_rc_set_str(c, "lastTransitionTime", now);
+		rw_rc_set_str(c, "status", "False");
+		rw_rc_set_str(c, "reason", gone ? "Suspended" : "Suspending");
+		rw_rc_set_str(c, "message",
+			      gone ? "RayService is suspended" : "RayService is suspending");
+	}
+	if (!gone)
+		j->busy = true;
+	rw_rc_set_str(st, "lastUpdateTime", now);
+	rw_buf_init(&b, 4u << 20);
+	if (rw_rc_dump(st, &b) == 0)
+		write_status(j, rw_buf_cstr(&b), b.len);
+	rw_buf_fini(&b);
+	rw_rc_free(st);
+}
+
+static void
+sync_labels_cb(const void *obj, void *ud)
+{
+	label_sync(ud, obj);
+}
+
+static void
+st_status(struct rsr_job *j)
+{
+	struct rsr *r = j->r;
+	struct rw_rs_status_in in;
+	struct rw_buf out;
+	char now[32], svc[320], suffix[6], sel[256] = "", idx[512];
+	unsigned char rnd[5];
+	const struct rw_inf_json *so;
+	int64_t nowms = wall_ms();
+	int hs = 0;
+	if (!j->rs || !j->st)
+		return;
+	now_rfc3339(now);
+	if (rw_rs_suspended(j->rs)) {
+		suspend_status(j, now);
+		return;
+	}
+	rw_rs_serve_svc_name(j->rs, svc, sizeof(svc));
+	so = rw_inf_get(r->svc_inf, j->ns, svc);
+	if (so)
+		json_member(so->json, so->len, "spec.selector", "ray.io/cluster", sel, sizeof(sel));
+	for (int i = 0; i < 5; i++)
+		rnd[i] = (unsigned char)(rand() & 0xff);
+	rw_rs_random_suffix(rnd, suffix);
+	memset(&in, 0, sizeof(in));
+	in.active = j->active;
+	in.pending = j->pending;
+	in.active_head = j->active ? cluster_head(j->ns, j->active->name, &hs) : NULL;
+	if (hs)
+		in.active_head = NULL;
+	in.pending_head = j->pending ? cluster_head(j->ns, j->pending->name, &hs) : NULL;
+	if (hs)
+		in.pending_head = NULL;
+	in.svc_cluster = sel;
+	in.num_endpoints = so ? count_endpoints(j, svc) : 0;
+	in.new_suffix = suffix;
+	in.force_new_cluster = health(j, nowms);
+	in.opts = &r->rsopts;
+	in.now = now;
+	in.now_ms = nowms;
+	rw_buf_init(&out, 4u << 20);
+	if (rw_rs_status(j->rs, &in, &out) == 0)
+		write_status(j, rw_buf_cstr(&out), out.len);
+	else
+		fail(j, -ENOMEM, "cannot compute the status");
+	rw_buf_fini(&out);
+	if (!rw_rs_cond_true(j->rs, "Ready") || rw_rs_pending_name(j->rs)[0])
+		j->busy = true;
+	/* Catch up on labels (after a restart or a leader change). */
+	if (j->active) {
+		snprintf(idx, sizeof(idx), "%s/%s", j->ns, j->active->name);
+		rw_inf_index_foreach(r->pod_inf, idx, sync_labels_cb, r);
+	}
+	if (j->pending) {
+		snprintf(idx, sizeof(idx), "%s/%s", j->ns, j->pending->name);
+		rw_inf_index_foreach(r->pod_inf, idx, sync_labels_cb, r);
+	}
+}
+
+/* ---- deletion ---- */
+
+static void
+st_delete(struct rsr_job *j)
+{
+	struct owned w;
+	size_t left = 0;
+	if (!has_finalizer(j->rs)) {
+		j->stop_requeue = true;
+		return;
+	}
+	if (owned_collect(j, &w) != 0) {
+		fail(j, -ENOMEM, "out of memory");
+		owned_fini(&w);
+		return;
+	}
+	for (size_t i = 0; i < w.n; i++) {
+		left++;
+		if (!w.deleting[i] && cluster_delete(j, w.names[i]) != 0)
+			fail(j, -ENOMEM, "cannot delete RayCluster %s", w.names[i]);
+	}
+	owned_fini(&w);
+	if (left) {
+		requeue(j, 1000); /* cluster delete events come first, usually */
+		return;
+	}
+	/* Every owned cluster is gone: release the finalizer. */
+	struct rw_rc_node *f = rw_rc_path(j->rs->root, "metadata.finalizers");
+	for (int i = 0; f && f->type == RW_RC_ARR && i < f->n; i++) {
+		if (!rw_rc_str(f->kids[i]) || strcmp(f->kids[i]->s, RW_RSR_FINALIZER) != 0)
+			continue;
+		char patch[512];
+		snprintf(patch, sizeof(patch),
+			 "[{\"op\":\"test\",\"path\":\"/metadata/finalizers/%d\",\"value\":\"%s\"},"
+			 "{\"op\":\"remove\",\"path\":\"/metadata/finalizers/%d\"}]",
+			 i, RW_RSR_FINALIZER, i);
+		rw_info(LOGC, "%s: every RayCluster is gone; removing the finalizer", j->key);
+		if (patch_rs(j, patch, "removing the finalizer") != 0)
+			fail(j, -ENOMEM, "cannot remove the finalizer");
+		break;
+	}
+	j->stop_requeue = true;
+}
+
+/* ---- the driver ---- */
+
+static void
+job_run(struct rsr_job *j)
+{
+	while (j->pending_reqs == 0 && !j->finished) {
+		int s;
+		if (j->err && j->step > ST_LOAD && j->step < ST_STATUS)
+			j->step = ST_STATUS; /* stop at the first failure, then the status */
+		s = j->step++;
+		switch (s) {
+		case ST_LOAD:
+			st_load(j);
+			break;
+		case ST_CLUSTERS:
+			st_clusters(j);
+			break;
+		case ST_SERVICES:
+			st_services(j);
+			break;
+		case ST_STATUS:
+			st_status(j);
+			j->step = ST_DONE;
+			break;
+		case ST_DELETE:
+			st_delete(j);
+			j->step = ST_DONE;
+			break;
+		default:
+			job_finish(j);
+			return;
+		}
+	}
+}
+
+static void
+reconcile(struct rw_wq *q, const char *key, void *ud)
+{
+	struct rsr *r = ud;
+	struct rsr_job *j;
+	(void)q;
+	if (!rw_inf_synced(r->rs_inf) || !rw_inf_synced(r->rc_inf) || !rw_inf_synced(r->pod_inf) ||
+	    !rw_inf_synced(r->svc_inf) || !rw_inf_synced(r->eps_inf)) {
+		rw_wq_done(r->wq, key, 0, 200);
+		return;
+	}
+	j = calloc(1, sizeof(*j));
+	if (!j || !(j->key = strdup(key))) {
+		free(j);
+		rw_wq_done(r->wq, key, -1, 0);
+		return;
+	}
+	j->r = r;
+	j->t0 = uv_hrtime();
+	split_key(key, j->ns, sizeof(j->ns), j->name, sizeof(j->name));
+	j->step = ST_LOAD;
+	j->next = r->jobs;
+	if (r->jobs)
+		r->jobs->prev = j;
+	r->jobs = j;
+	job_run(j);
+}
+
+/* ---- setup / teardown ---- */
+
+static const struct rw_inf_type rs_type = {
+    .api_path = "/apis/ray.io/v1",
+    .resource = "rayservices",
+    .decode = rw_inf_json_decode,
+    .free_obj = free,
+};
+
+static const struct rw_inf_type rc_type = {
+    .api_path = "/apis/ray.io/v1",
+    .resource = "rayclusters",
+    .decode = rw_inf_json_decode,
+    .free_obj = free,
+};
+
+static const struct rw_inf_type svc_type = {
+    .api_path = "/api/v1",
+    .resource = "services",
+    .decode = rw_inf_json_decode,
+    .free_obj = free,
+};
+
+static const struct rw_inf_type eps_type = {
+    .api_path = "/apis/discovery.k8s.io/v1",
+    .resource = "endpointslices",
+    .decode = rw_inf_json_decode,
+    .free_obj = free,
+};
+
+static char *
+env_or_null(const char *n)
+{
+	return getenv(n);
+}
+
+static void teardown(void *state);
+
+static int
+setup(struct rw_mgr *m, void **state)
+{
+	struct rsr *r = calloc(1, sizeof(*r));
+	struct rw_inf_handlers rsh, rch, ph, sh, eh;
+	struct rw_rcr_agent_hooks hk;
+	static const double lat_b[] = {0.001, 0.002, 0.005, 0.01, 0.02, 0.05,
+				       0.1,   0.25,  0.5,   1,	  2.5};
+	if (!r)
+		return -ENOMEM;
+	*state = r;
+	r->mgr = m;
+	r->loop = rw_mgr_loop(m);
+	r->kube = rw_mgr_kube(m);
+	r->ev = rw_mgr_events(m);
+	r->met = rw_mgr_metrics(m);
+	srand((unsigned)time(NULL) ^ (unsigned)getpid());
+	rw_kmap_init(&r->rss);
+	rw_kmap_init(&r->cl2rs);
+	rw_kmap_init(&r->svc2rs);
+	rw_kmap_init(&r->labels);
+	rw_rs_opts_default(&r->rsopts);
+	rw_rs_opts_from_env(&r->rsopts, env_or_null);
+	rw_rc_opts_default(&r->rcopts);
+	rw_rc_opts_from_env(&r->rcopts, env_or_null);
+	r->m_label =
+	    rw_met_counter(r->met, "raywarden_rayservice_serve_label_patches_total",
+			   "ray.io/serve label patches on RayService pods, by value and result.",
+			   (const char *const[]){"value", "result", NULL});
+	r->m_label_lat = rw_met_histogram(r->met, "raywarden_rayservice_serve_label_patch_seconds",
+					  "Round trip of a ray.io/serve label patch.", NULL, lat_b,
+					  (int)(sizeof(lat_b) / sizeof(lat_b[0])));
+	r->m_status = rw_met_counter(r->met, "raywarden_rayservice_status_writes_total",
+				     "RayService status writes (only when the status changed).",
+				     (const char *const[]){"result", NULL});
+	r->m_clusters = rw_met_counter(r->met, "raywarden_rayservice_cluster_operations_total",
+				       "RayClusters created, updated and deleted for RayServices.",
+				       (const char *const[]){"op", NULL});
+	memset(&rsh, 0, sizeof(rsh));
+	rsh.on_add = rs_event;
+	rsh.on_update = rs_update;
+	rsh.on_delete = rs_event;
+	rsh.ud = r;
+	memset(&rch, 0, sizeof(rch));
+	rch.on_add = rc_event;
+	rch.on_update = rc_update;
+	rch.on_delete = rc_delete;
+	rch.ud = r;
+	memset(&ph, 0, sizeof(ph));
+	ph.on_add = pod_event;
+	ph.on_update = pod_update;
+	ph.on_delete = pod_delete;
+	ph.ud = r;
+	memset(&sh, 0, sizeof(sh));
+	sh.on_add = svc_event;
+	sh.on_update = svc_update;
+	sh.on_delete = svc_event;
+	sh.ud = r;
+	memset(&eh, 0, sizeof(eh));
+	eh.on_add = eps_event;
+	eh.on_update = eps_update;
+	eh.on_delete = eps_event;
+	eh.ud = r;
+	r->wq = rw_mgr_workqueue(m, "rayservice", reconcile, r);
+	r->rs_inf = rw_mgr_informer(m, &rs_type, NULL, false, NULL, &rsh);
+	r->rc_inf = rw_mgr_informer(m, &rc_type, "ray.io/originated-from-crd=RayService", false,
+				    rc_index, &rch);
+	r->pod_inf = rw_mgr_informer(m, &rw_inf_pod_type, RW_MGR_RAY_POD_SELECTOR, false,
+				     rw_inf_pod_cluster_key, &ph);
+	r->svc_inf = rw_mgr_informer(m, &svc_type, "ray.io/originated-from-crd=RayService", false,
+				     NULL, &sh);
+	r->eps_inf =
+	    rw_mgr_informer(m, &eps_type, "kubernetes.io/service-name", false, eps_index, &eh);
+	if (!r->wq || !r->rs_inf || !r->rc_inf || !r->pod_inf || !r->svc_inf || !r->eps_inf) {
+		teardown(r);
+		*state = NULL;
+		return -ENOMEM;
+	}
+	memset(&hk, 0, sizeof(hk));
+	hk.on_report = hk_report;
+	hk.on_stale = hk_stale;
+	hk.reply = hk_reply;
+	hk.ud = r;
+	if (rw_rcr_agent_hooks_set("RayService", &hk) != 0)
+		rw_warn(LOGC, "cannot register the agent hooks: no serve config for head agents");
+	return 0;
+}
+
+static void
+label_free(void *p)
+{
+	free(p);
+}
+
+static void
+teardown(void *state)
+{
+	struct rsr *r = state;
+	if (!r)
+		return;
+	r->closing = true;
+	rw_rcr_agent_hooks_set("RayService", NULL);
+	while (r->reqs) {
+		struct rsr_req *q = r->reqs;
+		r->reqs = q->next;
+		if (q->op)
+			rw_kube_cancel(q->op);
+		req_free(q);
+	}
+	while (r->jobs) {
+		struct rsr_job *j = r->jobs;
+		r->jobs = j->next;
+		job_free(j);
+	}
+	rw_kmap_fini(&r->rss, rs_state_free);
+	rw_kmap_fini(&r->cl2rs, free);
+	rw_kmap_fini(&r->svc2rs, free);
+	rw_kmap_fini(&r->labels, label_free);
+	free(r);
+}
+
+const struct rw_mgr_controller rw_rsr_controller = {
+    .name = "rayservice",
+    .setup = setup,
+    .teardown = teardown,
+};

@@ -1,0 +1,131 @@
+"""End to end, scenario S0 ("RayService worker pod not ready"): KubeRay's
+ray-service.no-ray-serve-replica.yaml applied unchanged to the local cluster with
+raywarden-controller -> the RayService becomes Ready; exactly one of the two workers is
+ready, the one that hosts the replica; POST <serve-svc>:8000/basic through the Service's
+DNS name (the simulated kube-proxy) answers "hello world"; num_replicas 1 -> 2 (kubectl
+patch of serveConfigV2) makes both workers ready with no new RayCluster; the status,
+labels, events and finalizer are KubeRay's; deleting the RayService removes its
+RayCluster and then the RayService. Uses clusterlib.py and rslib.py."""
+
+import json
+import os
+import time
+import unittest
+
+from clusterlib import LocalCluster, cond, corpus_sample, missing_prereqs, pod_ready, wait_for
+from rslib import (owned_clusters, raysim_state, rayservice, ready_workers, rs_path, rs_status, serve_host,
+                   serve_request, wait_rs_ready)
+
+NS = "default"
+NAME = "rayservice-no-ray-serve-replica"
+SVC = NAME + "-serve-svc"
+
+
+class RayServiceS0(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        why = missing_prereqs()
+        if why:
+            raise unittest.SkipTest(why)
+        cls.sample = corpus_sample("ray-service.no-ray-serve-replica.yaml")
+        if not cls.sample:
+            raise unittest.SkipTest("shared/corpus absent: S0 needs ray-service.no-ray-serve-replica.yaml")
+        cls.lc = LocalCluster.start()
+        cls.failed = False
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.lc.stop(keep_logs_on_failure=cls.failed or os.environ.get("RW_KEEP_LOGS"))
+
+    def run(self, result=None):
+        r = super().run(result)
+        if result is not None and (result.failures or result.errors):
+            type(self).failed = True
+        return r
+
+    def worker_pods(self, cluster):
+        return self.lc.pods(NS, cluster, "worker")
+
+    def test_1_ready_one_worker(self):
+        lc = self.lc
+        t0 = time.monotonic()
+        lc.apply(self.sample)
+        st = wait_rs_ready(lc, NS, NAME, timeout=90)
+        print("S0: RayService Ready %.2fs after kubectl apply" % (time.monotonic() - t0))
+        cluster = st["activeServiceStatus"]["rayClusterName"]
+        self.assertTrue(cluster.startswith(NAME + "-") and len(cluster) == len(NAME) + 6, cluster)
+        self.assertEqual(owned_clusters(lc, NS, NAME), [cluster])
+        rs = rayservice(lc, NS, NAME)
+        self.assertIn("ray.io/rayservice-finalizer", rs["metadata"].get("finalizers", []))
+        self.assertEqual(st["observedGeneration"], rs["metadata"]["generation"])
+        self.assertEqual(st.get("pendingServiceStatus") or {}, {})
+        up = cond({"status": st}, "UpgradeInProgress")
+        self.assertEqual((up["status"], up["reason"]), ("False", "NoPendingCluster"))
+        app = st["activeServiceStatus"]["applicationStatuses"]["simple_app"]
+        self.assertEqual(app["status"], "RUNNING")
+        self.assertEqual(app["serveDeploymentStatuses"]["BaseService"]["status"], "HEALTHY")
+        self.assertEqual(st["activeServiceStatus"]["rayClusterStatus"]["desiredWorkerReplicas"], 2)
+
+        # Exactly one worker is ready: the one hosting the replica, the other has no proxy.
+        def one_ready():
+            ws = self.worker_pods(cluster)
+            return len(ws) == 2 and len([p for p in ws if pod_ready(p)]) == 1 and ws
+        ws = wait_for(one_ready, 30, 0.2, "exactly one ready worker")
+        for p in ws:
+            state = raysim_state(p["status"]["podIP"])
+            hosts = len(state.get("replicas") or []) > 0
+            self.assertEqual(pod_ready(p), hosts, "worker %s ready=%s hosts a replica=%s" %
+                             (p["metadata"]["name"], pod_ready(p), hosts))
+            self.assertEqual(p["metadata"]["labels"].get("ray.io/serve"), "true" if hosts else "false")
+        head = lc.pods(NS, cluster, "head")[0]
+        self.assertEqual(head["metadata"]["labels"].get("ray.io/serve"), "true")  # its proxy is healthy
+        self.assertEqual(st["numServeEndpoints"], 2)  # head + the worker with the replica
+
+        # The services: switched only by selector, serve ports only.
+        svc = lc.get("/api/v1/namespaces/%s/services/%s" % (NS, SVC))
+        self.assertEqual(svc["spec"]["selector"], {"ray.io/cluster": cluster, "ray.io/serve": "true"})
+        self.assertEqual([(p["name"], p["port"]) for p in svc["spec"]["ports"]], [("serve", 8000)])
+        self.assertEqual(svc["metadata"]["ownerReferences"][0]["kind"], "RayService")
+        hsvc = lc.get("/api/v1/namespaces/%s/services/%s-head-svc" % (NS, NAME))
+        self.assertEqual(hsvc["spec"]["selector"].get("ray.io/cluster"), cluster)
+        for reason in ("CreatedRayCluster", "CreatedService"):
+            self.assertTrue(lc.events(NS, NAME, reason), "no %s event" % reason)
+
+    def test_2_request_through_serve_service(self):
+        host = serve_host(NS, SVC)
+        answers = [serve_request(host, "/basic", body="") for _ in range(20)]
+        self.assertEqual(set(answers), {(200, "hello world")}, answers[:3])
+
+    def test_3_two_replicas_in_place(self):
+        lc = self.lc
+        cluster = rs_status(lc, NS, NAME)["activeServiceStatus"]["rayClusterName"]
+        cfg = rayservice(lc, NS, NAME)["spec"]["serveConfigV2"]
+        self.assertIn("num_replicas: 1", cfg)
+        patch = {"spec": {"serveConfigV2": cfg.replace("num_replicas: 1", "num_replicas: 2")}}
+        t0 = time.monotonic()
+        lc.kubectl("patch", "rayservice", NAME, "-n", NS, "--type", "merge", "-p", json.dumps(patch))
+        wait_for(lambda: len(ready_workers(lc, NS, cluster)) == 2, 60, 0.1, "both workers ready")
+        print("S0: both workers ready %.2fs after the patch" % (time.monotonic() - t0))
+        wait_for(lambda: rs_status(lc, NS, NAME).get("numServeEndpoints") == 3, 30, 0.2, "3 serve endpoints")
+        st = rs_status(lc, NS, NAME)
+        self.assertEqual(st["activeServiceStatus"]["rayClusterName"], cluster)
+        self.assertEqual(owned_clusters(lc, NS, NAME), [cluster], "no new RayCluster for a serve config change")
+        self.assertEqual(st.get("pendingServiceStatus") or {}, {})
+        for p in self.worker_pods(cluster):
+            self.assertEqual(p["metadata"]["labels"].get("ray.io/serve"), "true")
+        host = serve_host(NS, SVC)
+        answers = [serve_request(host, "/basic", body="") for _ in range(10)]
+        self.assertEqual(set(answers), {(200, "hello world")})
+
+    def test_4_delete(self):
+        lc = self.lc
+        cluster = rs_status(lc, NS, NAME)["activeServiceStatus"]["rayClusterName"]
+        lc.delete(rs_path(NS, NAME))
+        wait_for(lambda: rayservice(lc, NS, NAME) is None, 60, 0.2, "RayService gone")
+        self.assertIsNone(lc.raycluster(NS, cluster), "the finalizer waits for the RayCluster")
+        wait_for(lambda: not lc.services(NS, "ray.io/originated-from-cr-name=%s" % NAME), 30, 0.2,
+                 "services collected")
+
+
+if __name__ == "__main__":
+    unittest.main()
