@@ -67,12 +67,23 @@ class RayServiceS0(unittest.TestCase):
         self.assertEqual(st["activeServiceStatus"]["rayClusterStatus"]["desiredWorkerReplicas"], 2)
 
         # Exactly one worker is ready: the one hosting the replica, the other has no proxy.
-        def one_ready():
+        # Both Ray nodes must be up first (a worker may still wait for the GCS in its init
+        # container, which is not ready either, for another reason).
+        def both_up_one_ready():
             ws = self.worker_pods(cluster)
-            return len(ws) == 2 and len([p for p in ws if pod_ready(p)]) == 1 and ws
-        ws = wait_for(one_ready, 30, 0.2, "exactly one ready worker")
-        for p in ws:
-            state = raysim_state(p["status"]["podIP"])
+            if len(ws) != 2 or len([p for p in ws if pod_ready(p)]) != 1:
+                return None
+            try:
+                states = [raysim_state(p["status"]["podIP"]) for p in ws]
+            except OSError:
+                return None
+            return list(zip(ws, states))
+        pairs = wait_for(both_up_one_ready, 60, 0.2, "both workers up, exactly one ready")
+        time.sleep(1.0)  # a second worker turning ready now would be a failure; re-read after a while
+        ws = self.worker_pods(cluster)
+        self.assertEqual(len([p for p in ws if pod_ready(p)]), 1)
+        for p, state in pairs:
+            p = [w for w in ws if w["metadata"]["name"] == p["metadata"]["name"]][0]
             hosts = len(state.get("replicas") or []) > 0
             self.assertEqual(pod_ready(p), hosts, "worker %s ready=%s hosts a replica=%s" %
                              (p["metadata"]["name"], pod_ready(p), hosts))
