@@ -1418,7 +1418,10 @@ count_endpoints(struct rsr_job *j, const char *svc)
 	char idx[512];
 	int n;
 	memset(&s, 0, sizeof(s));
-	snprintf(idx, sizeof(idx), "%s/%s", j->ns, svc);
+	/* Namespaces and Service names are at most 63 characters; anything longer matches nothing.
+	 */
+	if ((size_t)snprintf(idx, sizeof(idx), "%s/%s", j->ns, svc) >= sizeof(idx))
+		return 0;
 	rw_inf_index_foreach(j->r->eps_inf, idx, slices_cb, &s);
 	n = s.err ? 0 : rw_rs_count_endpoints(s.texts, s.lens, s.n);
 	free(s.texts);
