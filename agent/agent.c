@@ -68,7 +68,7 @@ rw_agent_build_report(struct rw_agent *a, struct rw_report *r)
 	r->ready = a->rd.ready;
 	snprintf(r->ready_reason, sizeof(r->ready_reason), "%s", a->rd.reason);
 	r->live = a->rd.live;
-	r->draining = a->rd.drain;
+	r->draining = a->rd.drain || a->rd.terminating;
 	fill_probe(a, &r->raylet, &a->rd.comp[RW_COMP_RAYLET]);
 	fill_probe(a, &r->gcs, &a->rd.comp[RW_COMP_GCS]);
 	fill_probe(a, &r->proxy, &a->rd.comp[RW_COMP_PROXY]);

@@ -112,6 +112,11 @@ struct rw_serve_apply {
 	unsigned long ok, failed, reapplied;
 };
 
+/* At most this many /drain answers are held at once (one per container hook, with room). */
+#define RW_DRAIN_HELD_MAX 4
+/* Longest /drain hold (seconds); the kubelet abandons a hook at the grace period anyway. */
+#define RW_DRAIN_MAX_S 3600
+
 struct rw_agent {
 	struct rw_agent_config cfg;
 	uv_loop_t *loop;
@@ -140,6 +145,9 @@ struct rw_agent {
 	char job_action_error[RW_MSG_MAX];
 	struct rw_job job_scratch[RW_MAX_JOBS];
 	int warned_worker_actions;
+
+	/* preStop drains (/drain): when each held answer is due (0: free slot) */
+	uint64_t drain_due_ms[RW_DRAIN_HELD_MAX];
 
 	int trim_pending; /* trim memory once every probe has answered */
 	int kick_pending;

@@ -42,9 +42,9 @@ rw_metrics_render(struct rw_agent *a, struct rw_buf *b)
 	comp_labels(b, "raywarden_agent_live", "1 unless the raylet failed past the grace period.",
 		    "gauge");
 	rw_buf_printf(b, "raywarden_agent_live %d\n", rd->live);
-	comp_labels(b, "raywarden_agent_draining", "1 while the controller asks for a drain.",
-		    "gauge");
-	rw_buf_printf(b, "raywarden_agent_draining %d\n", rd->drain);
+	comp_labels(b, "raywarden_agent_draining",
+		    "1 while the controller asks for a drain or after a preStop drain.", "gauge");
+	rw_buf_printf(b, "raywarden_agent_draining %d\n", rd->drain || rd->terminating);
 	comp_labels(b, "raywarden_agent_ready_state_seconds",
 		    "Seconds since readiness last changed.", "gauge");
 	rw_buf_printf(b, "raywarden_agent_ready_state_seconds %.3f\n",
@@ -194,6 +194,73 @@ rw_metrics_render(struct rw_agent *a, struct rw_buf *b)
 	rw_buf_printf(b, "process_start_time_seconds %.3f\n", (double)a->wall0_ms / 1000.0);
 }
 
+/*
+ * Parse the `seconds` parameter of a /drain query ("seconds=N", other
+ * parameters ignored). Returns N (0..RW_DRAIN_MAX_S), 0 when absent, or -1
+ * when it is not a plain decimal in range.
+ */
+static long
+drain_seconds(const char *query)
+{
+	const char *p = query;
+	while (p && *p) {
+		size_t n = strcspn(p, "&");
+		if (n > 8 && strncmp(p, "seconds=", 8) == 0) {
+			long v = 0;
+			for (size_t i = 8; i < n; i++) {
+				if (p[i] < '0' || p[i] > '9' || v > RW_DRAIN_MAX_S)
+					return -1;
+				v = v * 10 + (p[i] - '0');
+			}
+			return v <= RW_DRAIN_MAX_S ? v : -1;
+		}
+		p += n;
+		if (*p == '&')
+			p++;
+	}
+	return 0;
+}
+
+/*
+ * GET /drain?seconds=N, the preStop hook raywarden puts on the containers of
+ * RayService pods: the pod turns NotReady at once (for good: it is
+ * terminating) and is reported, and the answer is held for N seconds, so
+ * the kubelet sends SIGTERM only after the endpoint removal had time to
+ * reach every service proxy. At most RW_DRAIN_HELD_MAX answers are held.
+ */
+static void
+drain(struct rw_agent *a, const struct rw_httpd_req *req, struct rw_httpd_resp *resp)
+{
+	uint64_t now = uv_now(a->loop);
+	long secs = drain_seconds(req->query);
+	int slot = -1;
+
+	if (secs < 0) {
+		resp->status = 400;
+		rw_buf_printf(&resp->body, "seconds must be an integer from 0 to %d\n",
+			      RW_DRAIN_MAX_S);
+		return;
+	}
+	for (int i = 0; i < RW_DRAIN_HELD_MAX; i++)
+		if (a->drain_due_ms[i] <= now && slot < 0)
+			slot = i;
+	unsigned chg = rw_readiness_set_terminating(&a->rd, now);
+	if (chg & RW_CHG_STATE) {
+		rw_warn("ready", "preStop drain from %s: NotReady for good, answering in %lds",
+			req->peer, secs);
+		rw_agent_kick(a);
+	}
+	if (slot < 0) {
+		/* Enough answers are held already; this one goes at once. */
+		resp->status = 429;
+		rw_buf_puts(&resp->body, "draining; too many drain requests held\n");
+		return;
+	}
+	a->drain_due_ms[slot] = now + (uint64_t)secs * 1000;
+	resp->delay_ms = secs * 1000;
+	rw_buf_printf(&resp->body, "drained for %lds\n", secs);
+}
+
 static void
 handler(const struct rw_httpd_req *req, struct rw_httpd_resp *resp, void *ud)
 {
@@ -231,8 +298,11 @@ handler(const struct rw_httpd_req *req, struct rw_httpd_resp *resp, void *ud)
 			return;
 		}
 		rw_buf_putc(&resp->body, '\n');
+	} else if (strcmp(req->path, "/drain") == 0) {
+		drain(a, req, resp);
 	} else if (strcmp(req->path, "/") == 0) {
-		rw_buf_puts(&resp->body, "raywarden-agent: /readyz /livez /metrics /status\n");
+		rw_buf_puts(&resp->body,
+			    "raywarden-agent: /readyz /livez /metrics /status /drain\n");
 	} else {
 		resp->status = 404;
 		rw_buf_puts(&resp->body, "not found\n");

@@ -111,7 +111,10 @@ evaluate(struct rw_readiness *r, uint64_t now_ms)
 	char tmp[512], reason[RW_REASON_MAX];
 
 	snprintf(reason, sizeof(reason), "ok");
-	if (r->drain) {
+	if (r->terminating) {
+		ready = 0;
+		snprintf(reason, sizeof(reason), "draining: the pod is terminating (preStop)");
+	} else if (r->drain) {
 		ready = 0;
 		snprintf(reason, sizeof(reason), "draining: requested by the controller");
 	} else {
@@ -214,6 +217,15 @@ rw_readiness_set_drain(struct rw_readiness *r, int drain, uint64_t now_ms)
 	if (drain == r->drain)
 		return evaluate(r, now_ms);
 	r->drain = drain;
+	return RW_CHG_STATE | evaluate(r, now_ms);
+}
+
+unsigned
+rw_readiness_set_terminating(struct rw_readiness *r, uint64_t now_ms)
+{
+	if (r->terminating)
+		return evaluate(r, now_ms);
+	r->terminating = 1;
 	return RW_CHG_STATE | evaluate(r, now_ms);
 }
 

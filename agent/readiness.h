@@ -7,7 +7,8 @@
  *   head:               raylet up and GCS up
  *   worker:             raylet up
  *   RayService worker:  raylet up and serve proxy up (proxy mode auto)
- * plus: a drain from the controller forces NotReady; proxy mode "required"
+ * plus: a drain from the controller or a preStop drain (the pod is
+ * terminating) forces NotReady; proxy mode "required"
  * makes the proxy count everywhere, "ignore" nowhere. Liveness fails only
  * when the raylet has been failing continuously for longer than the grace
  * period, counted from this process's own observations.
@@ -48,7 +49,8 @@ struct rw_comp_state {
 struct rw_readiness {
 	struct rw_ready_cfg cfg;
 	struct rw_comp_state comp[RW_COMP_COUNT];
-	int drain;
+	int drain;	 /* the controller asks for a drain (it can lift it) */
+	int terminating; /* a preStop hook asked for a drain: NotReady for good */
 	int ready;
 	char reason[RW_REASON_MAX];
 	uint64_t ready_since_ms; /* when `ready` last changed */
@@ -74,6 +76,13 @@ unsigned rw_readiness_observe(struct rw_readiness *r, enum rw_comp c, enum rw_pr
 
 /* Apply or lift a drain requested by the controller. Returns RW_CHG_* flags. */
 unsigned rw_readiness_set_drain(struct rw_readiness *r, int drain, uint64_t now_ms);
+
+/*
+ * The pod is terminating (the kubelet runs its preStop hook against the
+ * agent's /drain): NotReady from now on, whatever the probes and the
+ * controller say. Returns RW_CHG_* flags.
+ */
+unsigned rw_readiness_set_terminating(struct rw_readiness *r, uint64_t now_ms);
 
 /* Re-evaluate time-dependent verdicts (liveness). Returns RW_CHG_* flags. */
 unsigned rw_readiness_tick(struct rw_readiness *r, uint64_t now_ms);

@@ -137,6 +137,8 @@ lower_is(const char *v, const char *want)
 	return v && strcasecmp(v, want) == 0;
 }
 
+static int64_t int_or(const node *o, const char *key, int64_t def);
+
 /* ---- options ---- */
 
 void
@@ -155,6 +157,7 @@ rw_rc_opts_default(struct rw_rc_opts *o)
 	o->readiness_gate = true;
 	o->probes = RW_RC_PROBE_AGENT;
 	o->agent_readiness_period_s = 1;
+	o->drain_s = RW_RC_DEFAULT_DRAIN_S;
 	o->init_container_injection = true;
 	o->probes_injection = true;
 	o->cluster_domain = "cluster.local";
@@ -180,6 +183,10 @@ rw_rc_opts_from_env(struct rw_rc_opts *o, char *(*getenv_fn)(const char *))
 	v = getenv_fn("CLUSTER_DOMAIN");
 	if (v && *v)
 		o->cluster_domain = v;
+	v = getenv_fn("RAYWARDEN_RAYSERVICE_DRAIN_SECONDS");
+	if (v && *v && strspn(v, "0123456789") == strlen(v) && strlen(v) <= 4 &&
+	    atoi(v) <= RW_RC_DRAIN_MAX_S)
+		o->drain_s = atoi(v);
 }
 
 /* ---- cluster ---- */
@@ -1477,6 +1484,46 @@ agent_sidecar(struct b *b, const struct rw_rc_cluster *c, const struct rw_rc_opt
 	}
 }
 
+/* lifecycle.preStop.httpGet to the agent's /drain, unless the container has a preStop. */
+static void
+drain_hook(struct b *b, const struct rw_rc_opts *o, node *container)
+{
+	char path[64];
+	node *lc = rw_rc_get(container, "lifecycle");
+	if (lc && lc->type == RW_RC_OBJ && present(lc, "preStop"))
+		return;
+	if (lc && lc->type != RW_RC_OBJ)
+		rw_rc_del(container, "lifecycle");
+	snprintf(path, sizeof(path), "/drain?seconds=%d", o->drain_s);
+	node *h = obj(b, obj(b, obj(b, container, "lifecycle"), "preStop"), "httpGet");
+	sets(b, h, "path", path);
+	seti(b, h, "port", o->agent_port);
+}
+
+/*
+ * RayService pods (KubeRay sets no preStop): the Ray container and the agent
+ * get a preStop hook GET /drain?seconds=N on the agent, which turns the pod
+ * NotReady at once and answers after N seconds. The kubelet runs preStop
+ * hooks before SIGTERM and counts them against terminationGracePeriodSeconds,
+ * so the Ray container keeps serving (and the agent keeps answering probes)
+ * while the endpoint removal reaches every service proxy, and requests in
+ * flight finish. A container with its own preStop keeps it. The grace period
+ * (30 s when unset) is raised to N + RW_RC_MIN_STOP_S when shorter.
+ */
+static void
+drain_hooks(struct b *b, const struct rw_rc_opts *o, node *pod_spec)
+{
+	node *cs = rw_rc_get(pod_spec, "containers");
+	for (int i = 0; cs && cs->type == RW_RC_ARR && i < cs->n; i++) {
+		node *k = cs->kids[i];
+		if (k->type == RW_RC_OBJ &&
+		    (i == 0 || streq(rw_rc_gets(k, "name"), RW_RC_AGENT_CONTAINER)))
+			drain_hook(b, o, k);
+	}
+	if (int_or(pod_spec, "terminationGracePeriodSeconds", 30) < o->drain_s + RW_RC_MIN_STOP_S)
+		seti(b, pod_spec, "terminationGracePeriodSeconds", o->drain_s + RW_RC_MIN_STOP_S);
+}
+
 /* The argument string KubeRay's convertCmdToString builds: " a  b ". */
 static void
 cmd_string(struct b *b, const node *list, struct rw_buf *out)
@@ -1624,6 +1671,8 @@ build_pod(struct b *b, const struct rw_rc_cluster *c, const struct rw_rc_opts *o
 	}
 	if (o->agent)
 		agent_sidecar(b, c, o, spec, params, head, rayservice);
+	if (o->agent && rayservice && o->drain_s > 0)
+		drain_hooks(b, o, spec);
 	v = rw_rc_get(meta, "annotations");
 	if (v && v->type == RW_RC_OBJ && v->n == 0)
 		rw_rc_del(meta, "annotations"); /* Go drops an empty map (omitempty) */

@@ -55,6 +55,8 @@ struct rw_rc_opts {
 	bool readiness_gate;	       /* readinessGates ray.io/agent-ready (default on) */
 	enum rw_rc_probe_mode probes;  /* default RW_RC_PROBE_AGENT (needs agent) */
 	int agent_readiness_period_s;  /* 1 (default) or KubeRay's 5 */
+	int drain_s; /* RayService pods: preStop drain through the agent, seconds (0 = off);
+			default RW_RC_DEFAULT_DRAIN_S, RAYWARDEN_RAYSERVICE_DRAIN_SECONDS */
 	/* KubeRay operator environment knobs */
 	bool init_container_injection; /* ENABLE_INIT_CONTAINER_INJECTION (default on) */
 	bool probes_injection;	       /* ENABLE_PROBES_INJECTION (default on) */
@@ -74,6 +76,11 @@ struct rw_rc_opts {
 #define RW_RC_AGENT_GATE "ray.io/agent-ready"
 #define RW_RC_AGENT_KEY_VOLUME "raywarden-key"
 #define RW_RC_AGENT_KEY_DIR "/etc/raywarden/key"
+/* preStop drain of RayService pods (GET /drain?seconds=N on the agent), and the
+   SIGTERM window the kubelet keeps after it (its minimumGracePeriodInSeconds). */
+#define RW_RC_DEFAULT_DRAIN_S 5
+#define RW_RC_DRAIN_MAX_S 600
+#define RW_RC_MIN_STOP_S 2
 #define RW_RC_DEFAULT_AGENT_IMAGE "raywarden/raywarden-agent:" RW_VERSION
 /* What raywarden reports where KubeRay reports KUBERAY_VERSION ("nightly", "v1.4.0"...). */
 #define RW_RC_DEFAULT_VERSION "raywarden-" RW_VERSION
@@ -86,7 +93,9 @@ void rw_rc_opts_default(struct rw_rc_opts *o);
  * (ENABLE_INIT_CONTAINER_INJECTION, ENABLE_PROBES_INJECTION,
  * ENABLE_RAY_HEAD_CLUSTER_IP_SERVICE, CLUSTER_DOMAIN, ENABLE_LOGIN_SHELL,
  * ENABLE_DETERMINISTIC_HEAD_POD_NAME, ENABLE_RANDOM_POD_DELETE) with KubeRay's
- * parsing (only "false"/"true", case-insensitive, flip a default). Pass getenv.
+ * parsing (only "false"/"true", case-insensitive, flip a default), and
+ * raywarden's RAYWARDEN_RAYSERVICE_DRAIN_SECONDS (0..RW_RC_DRAIN_MAX_S; other
+ * values keep the default). Pass getenv.
  */
 void rw_rc_opts_from_env(struct rw_rc_opts *o, char *(*getenv_fn)(const char *));
 

@@ -52,6 +52,7 @@ struct conn {
 	int eof;	 /* the peer finished sending */
 	int lingering;	 /* shut down; discarding input until EOF */
 	int closing;	 /* uv_close called */
+	int held;	 /* an answer waits for its delay (rw_httpd_resp.delay_ms) */
 	int open_handles;
 };
 
@@ -230,6 +231,16 @@ conn_timer_cb(uv_timer_t *t)
 	conn_close(t->data);
 }
 
+/* A held answer's delay is over: send it and go on as usual. */
+static void
+hold_timer_cb(uv_timer_t *t)
+{
+	struct conn *c = t->data;
+	c->held = 0;
+	uv_timer_start(&c->timer, conn_timer_cb, (uint64_t)c->s->idle_ms, 0);
+	conn_process(c);
+}
+
 static void
 alloc_cb(uv_handle_t *hd, size_t suggested, uv_buf_t *b)
 {
@@ -258,7 +269,7 @@ read_cb(uv_stream_t *st, ssize_t nread, const uv_buf_t *b)
 		/* Half-close: answer what was received, then close. */
 		c->eof = 1;
 		c->reading = 0;
-		if (!c->writing)
+		if (!c->writing && !c->held)
 			conn_close(c);
 		return;
 	}
@@ -343,7 +354,7 @@ write_cb(uv_write_t *req, int status)
 static void
 conn_flush(struct conn *c)
 {
-	if (c->writing || c->closing)
+	if (c->writing || c->closing || c->held)
 		return;
 	if (c->out.len == 0) {
 		if (c->close_after)
@@ -423,6 +434,7 @@ dispatch(struct conn *c, struct rw_httpd_head *h)
 
 	resp->status = 200;
 	resp->content_type = NULL;
+	resp->delay_ms = 0;
 	rw_buf_reset(&resp->body);
 	rw_buf_reset(&resp->headers);
 	s->requests++;
@@ -458,6 +470,11 @@ dispatch(struct conn *c, struct rw_httpd_head *h)
 		rw_buf_fini(&resp->body);
 	if (resp->headers.cap > KEEP_CAP)
 		rw_buf_fini(&resp->headers);
+	if (resp->delay_ms > 0) {
+		/* Hold the answer; the connection timer releases it (hold_timer_cb). */
+		c->held = 1;
+		uv_timer_start(&c->timer, hold_timer_cb, (uint64_t)resp->delay_ms, 0);
+	}
 }
 
 /* Answer every complete request in the input, then write. */
@@ -468,7 +485,7 @@ conn_process(struct conn *c)
 	struct rw_httpd_head head;
 	int handled = 0;
 
-	while (!c->closing && !c->writing && !c->close_after && c->in.len > 0 &&
+	while (!c->closing && !c->writing && !c->close_after && !c->held && c->in.len > 0 &&
 	       c->out.len < OUT_SOFT) {
 		int rv = rw_httpd_parse_head(c->in.data, c->in.len, &head);
 		if (rv == 0)
@@ -504,7 +521,7 @@ conn_process(struct conn *c)
 	}
 	if (c->closing)
 		return;
-	if (handled && !c->close_after)
+	if (handled && !c->close_after && !c->held)
 		uv_timer_start(&c->timer, conn_timer_cb, (uint64_t)s->idle_ms, 0);
 	if (c->in.len == 0 && c->in.cap > KEEP_CAP)
 		rw_buf_fini(&c->in);
@@ -518,7 +535,7 @@ conn_process(struct conn *c)
 		conn_start_reading(c);
 	}
 	conn_flush(c);
-	if (c->eof && !c->writing && !c->closing)
+	if (c->eof && !c->writing && !c->closing && !c->held)
 		conn_close(c);
 }
 

@@ -1005,6 +1005,95 @@ t_init_container(void)
 	rw_rc_cluster_free(c);
 }
 
+/* preStop path of a container ("" when it has no httpGet preStop). */
+static const char *
+prestop_path(const struct rw_rc_node *ctr)
+{
+	const char *p = rw_rc_gets(rw_rc_path(ctr, "lifecycle.preStop.httpGet"), "path");
+	return p ? p : "";
+}
+
+static int64_t
+grace_of(const struct rw_rc_node *pod)
+{
+	int64_t v = -1;
+	struct rw_rc_node *n = rw_rc_path(pod, "spec.terminationGracePeriodSeconds");
+	if (n)
+		rw_rc_int(n, &v);
+	return v;
+}
+
+/* RayService pods: preStop drain through the agent on the Ray container and the agent. */
+static void
+t_drain(void)
+{
+	struct rw_rc_opts o;
+	struct rw_rc_cluster *c = cluster_from(base_cluster);
+	struct rw_rc_node *h, *w;
+
+	rw_rc_opts_default(&o);
+	CHECK_EQ_INT(o.drain_s, RW_RC_DEFAULT_DRAIN_S);
+	/* A plain RayCluster gets no hook. */
+	h = head_pod(c, &o);
+	CHECK_EQ_STR(prestop_path(container(h, NULL)), "");
+	CHECK_EQ_STR(prestop_path(container(h, RW_RC_AGENT_CONTAINER)), "");
+	CHECK(rw_rc_path(h, "spec.terminationGracePeriodSeconds") == NULL);
+	rw_rc_free(h);
+
+	o.crd = RW_RC_CRD_RAYSERVICE;
+	h = head_pod(c, &o);
+	w = worker_pod(c, &o);
+	CHECK_EQ_STR(prestop_path(container(h, NULL)), "/drain?seconds=5");
+	CHECK_EQ_STR(prestop_path(container(h, RW_RC_AGENT_CONTAINER)), "/drain?seconds=5");
+	CHECK_EQ_STR(prestop_path(container(w, NULL)), "/drain?seconds=5");
+	CHECK_EQ_STR(prestop_path(container(w, RW_RC_AGENT_CONTAINER)), "/drain?seconds=5");
+	CHECK_EQ_INT(probe_int(rw_rc_path(container(w, NULL), "lifecycle.preStop.httpGet"), "port"),
+		     8477);
+	/* The default 30 s grace covers 5 s + the kubelet's 2 s SIGTERM window: left unset. */
+	CHECK(rw_rc_path(h, "spec.terminationGracePeriodSeconds") == NULL);
+	rw_rc_free(h);
+	rw_rc_free(w);
+	rw_rc_cluster_free(c);
+
+	/* A user preStop (and a short grace) on the head; postStart only on the worker. */
+	struct edit ed[] = {
+	    {"spec.headGroupSpec.template.spec", "containers",
+	     "[{\"name\":\"ray-head\",\"image\":\"rayproject/ray\",\"lifecycle\":"
+	     "{\"preStop\":{\"exec\":{\"command\":[\"sleep\",\"1\"]}}}}]"},
+	    {"spec.headGroupSpec.template.spec", "terminationGracePeriodSeconds", "3"},
+	    {"G.template.spec", "containers",
+	     "[{\"name\":\"ray-worker\",\"image\":\"rayproject/ray\",\"lifecycle\":"
+	     "{\"postStart\":{\"exec\":{\"command\":[\"true\"]}}}}]"},
+	};
+	c = cluster_with(ed, sizeof(ed) / sizeof(ed[0]));
+	o.drain_s = 20;
+	h = head_pod(c, &o);
+	w = worker_pod(c, &o);
+	CHECK_EQ_STR(prestop_path(container(h, NULL)), "");
+	CHECK(rw_rc_path(container(h, NULL), "lifecycle.preStop.exec") != NULL);
+	CHECK_EQ_STR(prestop_path(container(h, RW_RC_AGENT_CONTAINER)), "/drain?seconds=20");
+	CHECK_EQ_INT(grace_of(h), 22); /* 20 s drain + the 2 s SIGTERM minimum */
+	CHECK_EQ_STR(prestop_path(container(w, NULL)), "/drain?seconds=20");
+	CHECK(rw_rc_path(container(w, NULL), "lifecycle.postStart.exec") != NULL);
+	CHECK_EQ_INT(grace_of(w), -1); /* unset: the default 30 s covers 20 + 2 s */
+	rw_rc_free(h);
+	rw_rc_free(w);
+
+	/* Off: 0 seconds, or no agent. */
+	o.drain_s = 0;
+	h = head_pod(c, &o);
+	CHECK_EQ_STR(prestop_path(container(h, RW_RC_AGENT_CONTAINER)), "");
+	CHECK_EQ_INT(grace_of(h), 3);
+	rw_rc_free(h);
+	o.drain_s = 5;
+	o.agent = false;
+	o.probes = RW_RC_PROBE_KUBERAY;
+	w = worker_pod(c, &o);
+	CHECK_EQ_STR(prestop_path(container(w, NULL)), "");
+	rw_rc_free(w);
+	rw_rc_cluster_free(c);
+}
+
 /* KubeRay's operator env knobs. */
 static char *
 fake_env(const char *k)
@@ -1014,6 +1103,7 @@ fake_env(const char *k)
 	    {"ENABLE_PROBES_INJECTION", "no"},
 	    {"ENABLE_RAY_HEAD_CLUSTER_IP_SERVICE", "True"},
 	    {"CLUSTER_DOMAIN", "k.local"},
+	    {"RAYWARDEN_RAYSERVICE_DRAIN_SECONDS", "12"},
 	    {"ENABLE_LOGIN_SHELL", "true"},
 	    {"ENABLE_RANDOM_POD_DELETE", "1"},
 	};
@@ -1036,6 +1126,7 @@ t_env_knobs(void)
 	CHECK(o.login_shell);
 	CHECK(!o.random_pod_delete); /* only "true" turns it on */
 	CHECK(!o.deterministic_head_name);
+	CHECK_EQ_INT(o.drain_s, 12);
 }
 
 /* The spec hash ignores replicas, tolerations, schedulingGates; rayVersion changes it. */
@@ -1135,6 +1226,7 @@ main(void)
 	    {"custom headService merge", t_custom_head_service},
 	    {"15 names", t_names},
 	    {"18 wait-gcs-ready init container", t_init_container},
+	    {"RayService preStop drain hooks", t_drain},
 	    {"operator env knobs", t_env_knobs},
 	    {"spec hash", t_hash},
 	    {"bad inputs", t_bad_inputs},

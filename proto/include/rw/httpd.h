@@ -33,6 +33,9 @@ struct rw_httpd_resp {
 	const char *content_type; /* default "text/plain; charset=utf-8" */
 	struct rw_buf body;	  /* handler appends; bounded */
 	struct rw_buf headers;	  /* extra "Name: value\r\n" lines */
+	long delay_ms;		  /* > 0: send the answer this long after the handler
+				     returned (the connection answers nothing else meanwhile);
+				     default 0 */
 };
 
 typedef void (*rw_httpd_handler)(const struct rw_httpd_req *req, struct rw_httpd_resp *resp,

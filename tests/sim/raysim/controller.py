@@ -214,6 +214,14 @@ class ServeController:
         self.apps = {}
         self.proxies = {}
         self.reports = {}
+        # The running-replica sets this controller instance has broadcast over
+        # long poll, per (app, deployment). A new (or recovered) controller
+        # starts with none: deployment_state.py DeploymentState.__init__ sets
+        # _last_broadcasted_running_replica_infos = [], and
+        # broadcast_running_replicas_if_changed() only notifies when the running
+        # set differs from it, so RECOVERING replicas (not RUNNING) broadcast
+        # nothing and the LongPollHost never learns the key (long_poll.py).
+        self.broadcast = {}
         self.dirty = False
         self.last_ckpt = 0.0
         self.stop_flag = False
@@ -339,6 +347,7 @@ class ServeController:
             self.running = False
             self.apps = {}
             self.proxies = {}
+            self.broadcast = {}
             self.controller_info = None
             self.http_options = None
             self.dirty = True
@@ -752,9 +761,31 @@ class ServeController:
             self.reports[node["node_id"]] = rep
             return {"serve": self.node_view(node["node_id"])}
 
+    def _broadcast_running(self):
+        """DeploymentState.broadcast_running_replicas_if_changed for every
+        deployment (deployment_state.py): the set of running replicas is
+        published only when it differs from the last set this controller
+        published (initially empty). The simulator counts UPDATING replicas as
+        running, as its request routing always did."""
+        seen = set()
+        for app in self.apps.values():
+            for dep in app.deployments.values():
+                key = (app.name, dep.name)
+                seen.add(key)
+                running = [{"replica_id": r.replica_id, "node_id": r.node_id, "node_ip": r.node_ip,
+                            "worker_port": r.worker_port}
+                           for r in dep.replicas if r.node_id and r.state in ("RUNNING", "UPDATING")]
+                last = self.broadcast.get(key, [])
+                if [r["replica_id"] for r in running] != [r["replica_id"] for r in last]:
+                    self.broadcast[key] = running
+        for key in list(self.broadcast):
+            if key not in seen:
+                del self.broadcast[key]
+
     def node_view(self, node_id):
         if not self.running:
             return {"running": False}
+        self._broadcast_running()
         p = self.proxies.get(node_id)
         proxy = None
         if p is not None:
@@ -772,6 +803,12 @@ class ServeController:
                     "replicas": [{"replica_id": r.replica_id, "node_id": r.node_id, "node_ip": r.node_ip,
                                   "worker_port": r.worker_port, "state": r.state}
                                  for r in dep.replicas if r.node_id and r.state != "STOPPING"],
+                    # What a router holding a long-poll snapshot receives: the
+                    # last broadcast set, or None when this controller has not
+                    # broadcast one yet (the router keeps what it had, since
+                    # LongPollHost.listen_for_change ignores keys it does not
+                    # know and notify_changed is what first creates them).
+                    "targets": self.broadcast.get((app.name, dep.name)),
                 }
             apps[app.name] = {"module": app.module, "ingress": app.ingress, "deployments": deps}
         return {"running": True, "http_port": self.http_options.get("port", 8000),

@@ -50,28 +50,48 @@ def call_worker(node_ip, port, path, payload, timeout=10.0):
 
 
 class ServeView:
-    """A node's cached copy of the controller's view (kept while the head is down)."""
+    """A node's cached copy of the controller's view (kept while the head is down).
+
+    `routing` models the routers (DeploymentHandles) on this node, the proxy's
+    and the replicas': per (app, deployment) the running-replica set last
+    received over long poll. It changes only when the controller has broadcast
+    a set (the view's "targets"); while a new controller recovers and has not
+    broadcast yet, the routers keep the set they had (long_poll.py: the host
+    ignores snapshot ids of keys it does not know, so the client's poll just
+    waits), and requests keep going to replicas that are still alive."""
 
     def __init__(self):
         self.lock = threading.Lock()
         self.view = {"running": False}
+        self.routing = {}
         self.rr = itertools.count()
 
     def set(self, view):
         with self.lock:
+            routing = {}
+            if view.get("running"):
+                for app_name, app in (view.get("apps") or {}).items():
+                    for dep_name, dep in (app.get("deployments") or {}).items():
+                        key = (app_name, dep_name)
+                        targets = dep.get("targets")
+                        if targets is not None:
+                            routing[key] = list(targets)
+                        elif key in self.routing:
+                            routing[key] = self.routing[key]
+            self.routing = routing
             self.view = view
 
     def get(self):
         with self.lock:
             return self.view
 
-    def pick(self, app, dep, states=("RUNNING", "UPDATING")):
-        v = self.get()
-        try:
-            reps = v["apps"][app]["deployments"][dep]["replicas"]
-        except (KeyError, TypeError):
-            return None
-        cands = [r for r in reps if r["state"] in states]
+    def targets(self, app, dep):
+        """The running replicas a router on this node knows for (app, dep), or None."""
+        with self.lock:
+            return self.routing.get((app, dep))
+
+    def pick(self, app, dep):
+        cands = self.targets(app, dep)
         if not cands:
             return None
         return cands[next(self.rr) % len(cands)]
@@ -85,6 +105,10 @@ class ProxyRuntime:
         self.draining = False
         self.drain_fault = False  # fault "drain": Serve's update_draining(True) by hand
         self.populated = False
+        # Ingress handles that have received a non-empty replica set at least
+        # once (router.py AsyncioRouter._running_replicas_populated, a latch
+        # that never turns back); reset when the proxy actor restarts.
+        self.replicas_populated = set()
         self.routes = {}
         self.ongoing = 0
         self.lock = threading.Lock()
@@ -100,6 +124,7 @@ class ProxyRuntime:
             self.stop()
             self.generation = prox["generation"]
             self.populated = False
+            self.replicas_populated = set()
             self.comp = HttpComponent("proxy", self.node.ip, view.get("http_port", 8000), self.handle, style="uvicorn")
             try:
                 self.comp.start()
@@ -144,12 +169,17 @@ class ProxyRuntime:
         if not self.populated:
             return "Route table is not populated yet."
         if not self.node.is_head:
+            # proxy_router.py: ready once any ingress handle's
+            # running_replicas_populated() is true, which latches on the first
+            # non-empty set (router.py); handles of removed routes are dropped.
             view = self.node.serve.get()
-            for app in (view.get("apps") or {}).values():
-                dep = app["deployments"].get(app["ingress"]) or {}
-                if any(r["state"] in ("RUNNING", "UPDATING") for r in dep.get("replicas", [])):
-                    return None
-            return "No replicas are available yet."
+            keys = {(name, app["ingress"]) for name, app in (view.get("apps") or {}).items()}
+            self.replicas_populated &= keys
+            for key in keys:
+                if self.node.serve.targets(*key):
+                    self.replicas_populated.add(key)
+            if not self.replicas_populated:
+                return "No replicas are available yet."
         return None
 
     def handle(self, req):
