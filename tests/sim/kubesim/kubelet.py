@@ -27,6 +27,7 @@ from . import kubelet_ipam
 from .kubeclient import ApiError, Informer, KubeClient, rfc3339
 from .kubelet_env import (EnvError, IPAllocator, build_env, expand_command, idle_argv, image_kind,
                           node_ip, node_pod_cidr, pod_phase, qos_class, service_env)
+from .kubelet_lifecycle import MIN_GRACE_S, PreStop, kill_after_prestop, prestop_handler
 from .kubelet_probe import ProbeWorker
 from .kubelet_volumes import (IMAGE_WORKDIR, MountPoints, VolumeError, container_mounts, is_dir_source,
                               materialise, mount_namespace_available, remove_tree, rewrite_paths,
@@ -617,21 +618,41 @@ class PodWorker:
             return float(p["terminationGracePeriodSeconds"])
         return float((self.pod.get("spec") or {}).get("terminationGracePeriodSeconds", 30))
 
+    def hook_wrap(self, c):
+        """How an exec hook or probe enters the container's mount namespace."""
+        if self.k.use_ns:
+            return lambda argv, m=c.mounts: wrap_argv(argv, m, None, True)
+        return None
+
+    def prestop_failed(self, c):
+        # kuberuntime_container.go executePreStopHook: the error stays out of the
+        # event "so that secrets won't leak from the server".
+        self.event("FailedPreStopHook", "PreStopHook failed", "Warning", c.name)
+
     def kill_container(self, c, reason, grace):
-        """SIGTERM the container, SIGKILL after grace (kuberuntime killContainer)."""
+        """preStop, SIGTERM, SIGKILL after what is left of the grace period
+        (kuberuntime killContainer; kubelet_lifecycle.py)."""
         self.event("Killing", reason, "Normal", c.name)
         c.kill_reason = reason
         proc = c.proc
         marker = "%s=%s/%s/%d" % (MARK_CONTAINER, self.uid, c.name, c.gen)
         self.stop_probes(c)
         c.ready = False
+        handler = prestop_handler(c.spec)
+        env = dict(c.env)
+        wrap = self.hook_wrap(c)
+
+        def wait_exit(t, p=proc):
+            try:
+                p.wait(timeout=max(t, 0.0))
+                return True
+            except subprocess.TimeoutExpired:
+                return False
 
         def killer():
-            killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=max(grace, 0.0))
-            except subprocess.TimeoutExpired:
-                pass
+            kill_after_prestop(handler, c.spec, self.pod_ip, env, grace, lambda: killpg(proc.pid, signal.SIGTERM),
+                               lambda: killpg(proc.pid, signal.SIGKILL), wait_exit, wrap,
+                               on_failed=lambda ps: self.prestop_failed(c))
             killpg(proc.pid, signal.SIGKILL)
             kill_marked(marker)
 
@@ -877,32 +898,63 @@ class PodWorker:
             for w in c.probes:
                 if w.kind != "readiness":
                     w.stop()
+        # Every container is stopped in parallel with the whole grace period
+        # (kuberuntime_container.go killContainersWithSyncResult): its preStop
+        # hook first when it has one and the grace is > 0, then SIGTERM with the
+        # grace left (at least MIN_GRACE_S), then SIGKILL. Readiness probes keep
+        # running meanwhile, as the kubelet's do for terminating pods.
+        now = time.monotonic()
+        stops = {}  # name -> [phase, deadline, PreStop or None, container]
         for c in running:
             self.event("Killing", "Stopping container %s" % c.name, "Normal", c.name)
-            killpg(c.proc.pid, signal.SIGTERM)
-        deadline = time.monotonic() + grace
-        killed = False
+            handler = prestop_handler(c.spec)
+            if handler is not None and grace > 0:
+                ps = PreStop(handler, c.spec, self.pod_ip, dict(c.env), grace, self.hook_wrap(c),
+                             on_done=lambda p, name=c.name, g=c.gen: self.post("prestop", name, g))
+                stops[c.name] = ["prestop", now + grace, ps.start(), c]
+            else:
+                killpg(c.proc.pid, signal.SIGTERM)
+                stops[c.name] = ["term", now + max(grace, MIN_GRACE_S), None, c]
         for _ in range(100000):
             if not any(c.state == "running" for c in self.containers()):
                 break
             now = time.monotonic()
-            if now >= deadline and not killed:
-                for c in self.containers():
-                    if c.state == "running":
-                        killpg(c.proc.pid, signal.SIGKILL)
-                kill_marked("%s=%s/" % (MARK_CONTAINER, self.uid))
-                killed = True
-                deadline = now + 10.0
-            elif now >= deadline:
+            for name, st in stops.items():
+                phase, deadline, ps, c = st
+                if c.state != "running":
+                    continue
+                if phase == "prestop" and (ps.finished.is_set() or now >= deadline):
+                    if ps.finished.is_set() and not ps.ok:
+                        log("pod %s: preStop hook of %s failed: %s" % (self.key, name, ps.msg))
+                        self.prestop_failed(c)
+                    elif not ps.finished.is_set():
+                        log("pod %s: preStop hook of %s not completed in grace period" % (self.key, name))
+                    killpg(c.proc.pid, signal.SIGTERM)
+                    st[0], st[1] = "term", now + ps.remaining_grace(now)
+                elif phase == "term" and now >= deadline:
+                    killpg(c.proc.pid, signal.SIGKILL)
+                    kill_marked("%s=%s/%s/%d" % (MARK_CONTAINER, self.uid, c.name, c.gen))
+                    st[0], st[1] = "killed", now + 10.0
+            live = [st[1] for st in stops.values() if st[3].state == "running" and st[0] != "killed"]
+            if not live and all(st[0] == "killed" and now >= st[1] for st in stops.values()
+                                if st[3].state == "running"):
                 break
+            wake = min(live) if live else now + 0.5
             try:
-                ev = self.q.get(timeout=min(0.5, max(0.01, deadline - now)))
-                self.handle(ev)
+                ev = self.q.get(timeout=min(0.5, max(0.01, wake - now)))
+                if ev[0] != "prestop":
+                    self.handle(ev)
             except queue.Empty:
                 pass
             if self.crashed:
+                for st in stops.values():
+                    if st[2] is not None:
+                        st[2].cancel()
                 return
             self.sync_status()
+        for st in stops.values():
+            if st[2] is not None:
+                st[2].cancel()
         for c in self.containers():
             self.stop_probes(c)
         self._kill_everything()
