@@ -74,6 +74,8 @@ STOP_OPTIONS = {"force": "flag", "f": "flag", "grace-period": "int", "g": "int",
                 "log-style": ("choice", ["auto", "record", "pretty"]),
                 "log-color": ("choice", ["auto", "false", "true"])}
 STATUS_OPTIONS = {"address": "str", "redis_password": "str", "verbose": "flag", "v": "flag"}
+# scripts.py kuberay_autoscaler: both options required=True, type=str.
+AUTOSCALER_OPTIONS = {"cluster-name": "str", "cluster-namespace": "str"}
 
 
 def parse(cmd, specs, args, nargs_max):
@@ -270,6 +272,17 @@ def cmd_status(args):
     return 0
 
 
+def cmd_kuberay_autoscaler(args):
+    """Stand-in for the KubeRay autoscaler sidecar's entry point: waits for the
+    GCS, then stays up and logs; it never scales (raysim/autoscaler.py)."""
+    opts, _ = parse("ray kuberay-autoscaler", AUTOSCALER_OPTIONS, args, 0)
+    for name in ("cluster-name", "cluster-namespace"):
+        if name not in opts:
+            raise UsageError("Missing option '--%s'." % name, "ray kuberay-autoscaler")
+    from .autoscaler import Standin
+    return Standin(opts["cluster-name"], opts["cluster-namespace"]).run()
+
+
 # ---------------------------------------------------------------- ray job
 
 
@@ -460,7 +473,7 @@ JOB_COMMANDS = {"submit": job_submit, "status": job_status, "stop": job_stop, "l
                 "list": job_list, "delete": job_delete}
 
 COMMANDS = {"start": cmd_start, "stop": cmd_stop, "health-check": cmd_health_check, "job": cmd_job,
-            "status": cmd_status}
+            "status": cmd_status, "kuberay-autoscaler": cmd_kuberay_autoscaler}
 
 
 def main(argv):
