@@ -187,3 +187,36 @@ def dumps(obj):
 def dumps_min(obj):
     # Starlette's JSONResponse renders compact JSON (separators (",", ":")).
     return json.dumps(obj, separators=(",", ":"), ensure_ascii=False)
+
+
+def cluster_resolve(host):
+    """The address a simulated pod would get for `host` from its own cluster's DNS.
+
+    Simulated clusters publish their Service names in blocks of the host's shared
+    /etc/hosts ("# BEGIN kubesim <state dir>"), and the system resolver takes the
+    first match, so two local clusters on one machine with a Service of the same
+    short name (`redis` in several KubeRay samples) would shadow each other. A pod
+    process carries its cluster's state dir in KUBESIM_CLUSTER (set by the kubelet
+    simulator); names found in that cluster's block resolve there, anything else is
+    returned unchanged for the system resolver."""
+    marker = os.environ.get("KUBESIM_CLUSTER")
+    if not marker or not host or host[0].isdigit():
+        return host
+    begin = "# BEGIN kubesim %s" % marker
+    inside = False
+    try:
+        with open("/etc/hosts") as f:
+            for line in f:
+                line = line.strip()
+                if line == begin:
+                    inside = True
+                    continue
+                if inside and line.startswith("# END kubesim"):
+                    break
+                if inside and line and not line.startswith("#"):
+                    parts = line.split()
+                    if host in parts[1:]:
+                        return parts[0]
+    except OSError:
+        pass
+    return host

@@ -506,7 +506,7 @@ class GcsClient:
         self.seq += 1
         req = {"id": self.seq, "method": method, "cluster_id": self.cluster_id, "params": params or {}}
         try:
-            with socket.create_connection((self.host, self.port), timeout=timeout) as s:
+            with socket.create_connection((common.cluster_resolve(self.host), self.port), timeout=timeout) as s:
                 s.settimeout(timeout)
                 s.sendall((json.dumps(req) + "\n").encode())
                 buf = b""

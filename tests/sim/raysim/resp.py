@@ -10,6 +10,8 @@ import socket
 import threading
 from urllib.parse import urlparse
 
+from . import common
+
 
 class RedisError(Exception):
     pass
@@ -41,7 +43,7 @@ class Redis:
         self.lock = threading.Lock()
 
     def _connect(self):
-        self.sock = socket.create_connection((self.host, self.port), timeout=self.timeout)
+        self.sock = socket.create_connection((common.cluster_resolve(self.host), self.port), timeout=self.timeout)
         self.buf = b""
         if self.password:
             if self.username:
