@@ -127,13 +127,24 @@ class Controller:
         self.proc = None
         self.starts = 0
 
-    def start(self):
+    def start(self, etc_overlay=None):
+        """Start (again). etc_overlay: a directory laid over /etc in a private mount
+        namespace (a local cluster's <state>/etc, whose hosts file names only that
+        cluster's Services, as its pods see them); the pid stays the controller's."""
         env = dict(os.environ)
         env.pop("KUBECONFIG", None)
+        argv = list(self.args)
+        if etc_overlay is not None:
+            self.etc_overlay = etc_overlay
+        ov = getattr(self, "etc_overlay", None)
+        if ov and os.geteuid() == 0 and shutil.which("unshare"):
+            argv = ["unshare", "-m", "--propagation", "private", "--", "/bin/sh", "-c",
+                    'mount -t overlay overlay -o lowerdir="$0":/etc /etc 2>/dev/null || true; exec "$@"',
+                    ov] + argv
         with open(self.logpath, "ab") as log:
             log.write(("=== start %d: %s\n" % (self.starts + 1, " ".join(self.args[1:]))).encode())
             log.flush()
-            self.proc = subprocess.Popen(self.args, stdout=log, stderr=subprocess.STDOUT, env=env)
+            self.proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=env)
         self.starts += 1
         return self
 

@@ -92,7 +92,11 @@ class GcsFaultToleranceS4(unittest.TestCase):
         cls.ctl = ctlsim.Controller(world, [], identity="ctl-s4")
         cls.ctl.args += ["--agent-advertise-address", "tcp://%s:8478" % cls.ctl.ip,
                          "--gcs-ft-cleanup-deadline", "%ds" % DEADLINE_S, "--log-level", "debug"]
-        cls.ctl.start()
+        # In the cluster's view of names (its own hosts file), as a controller pod would be:
+        # the Redis cleanup resolves the sample's `redis:6379`.
+        etc = os.path.join(cls.cl.state, "etc")
+        ctlsim.wait_for(lambda: os.path.isfile(os.path.join(etc, "hosts")), 10, "the cluster's hosts file")
+        cls.ctl.start(etc_overlay=etc)
         ctlsim.wait_for(cls.ctl.ready, 30, "controller /readyz")
 
     @classmethod

@@ -486,6 +486,13 @@ class PodWorker:
             if workdir:
                 self.created_mountpoints.append(workdir)
                 self.k.mountpoints.ensure(workdir, True)
+            # The cluster's own hosts file (kept by the proxy) as the pod's /etc/hosts, so
+            # that names resolve within this local cluster even when others run in parallel.
+            hosts = self.k.private_hosts()
+            if hosts:
+                # First, so that volume mounts under /etc stay on top; kept in c.mounts so
+                # exec probes and hooks get it too.
+                mounts = [(os.path.dirname(hosts), "/etc", "overlay")] + mounts
             full = wrap_argv(argv, mounts, workdir, True)
             cwd = "/"
         else:
@@ -1107,6 +1114,29 @@ class Kubelet:
 
     def release_ip(self, node, ip):
         self.ipam[node].release(ip)
+
+    def private_hosts(self):
+        """<state>/etc/hosts, the cluster's own hosts file that the proxy keeps up to date
+        (rewritten in place), laid over each container's /etc. Created here from the
+        host's entries when the proxy has not written it yet, so that every container
+        gets it whatever the start order; None when it cannot be made."""
+        path = os.path.join(self.state_dir, "etc", "hosts")
+        if not os.path.isfile(path):
+            try:
+                from .proxy import strip_blocks
+
+                with open("/etc/hosts") as f:
+                    base = strip_blocks(f.read())
+                os.makedirs(os.path.dirname(path), exist_ok=True)
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+                with os.fdopen(fd, "w") as f:
+                    f.write(base)
+            except FileExistsError:
+                pass
+            except OSError as e:
+                log("private hosts file %s: %s" % (path, e))
+                return None
+        return path
 
     def register_proc(self, pid):
         with self.lock:

@@ -314,6 +314,13 @@ def wrap_argv(argv, mounts, workdir=None, use_ns=True):
         return list(argv)
     lines = ["set -e"]
     for src, dst, ro in mounts:
+        if ro == "overlay":
+            # Read-only overlay of src over dst (the kubelet's private /etc/hosts: a
+            # bind mount on /etc/hosts itself would be detached as soon as anything
+            # renames over /etc/hosts on the host). Without overlayfs: no overlay.
+            lines.append("mount -t overlay overlay -o lowerdir=%s:%s %s 2>/dev/null || true"
+                         % (shlex.quote(src), shlex.quote(dst), shlex.quote(dst)))
+            continue
         # A target under an earlier mount (a ConfigMap at /home/ray/samples over the
         # per-container /home/ray) may not exist yet in this namespace: create it there.
         q = shlex.quote(dst)

@@ -149,16 +149,58 @@ def replace_block(text, tag, block):
     return body + (block or "")
 
 
+def strip_blocks(text):
+    """text without any kubesim block (every local cluster's)."""
+    out = []
+    skipping = False
+    for line in text.splitlines(keepends=True):
+        s = line.rstrip("\n")
+        if s.startswith("# BEGIN kubesim "):
+            skipping = True
+            continue
+        if skipping:
+            if s.startswith("# END kubesim "):
+                skipping = False
+            continue
+        out.append(line)
+    body = "".join(out)
+    return body if not body or body.endswith("\n") else body + "\n"
+
+
 class HostsFile:
     """Maintains one marked block in /etc/hosts: flock on a lock file, write to a
     temporary file and rename over the original; when the rename is refused (the file
-    is a bind mount, as in many containers) the file is rewritten in place."""
+    is a bind mount, as in many containers) the file is rewritten in place.
 
-    def __init__(self, tag, path=HOSTS_FILE):
+    With private_path it also keeps this cluster's own hosts file: the host's entries
+    without any local cluster's block, and this cluster's block first. The kubelet lays
+    its directory over /etc in every container (the real kubelet manages each pod's
+    /etc/hosts too), so that parallel local clusters with the same Service names (two
+    `redis` in `default`, the same sample applied twice) never resolve into each other.
+    It is rewritten in place, so that running containers see every update."""
+
+    def __init__(self, tag, path=HOSTS_FILE, private_path=None):
         self.tag = tag
         self.path = path
+        self.private_path = private_path
         self.last = None
         self.warned = False
+
+    def write_private(self, host_text, block):
+        if not self.private_path:
+            return
+        data = (block or "") + strip_blocks(host_text)
+        try:
+            os.makedirs(os.path.dirname(self.private_path), exist_ok=True)
+            with open(self.private_path, "a+") as f:
+                f.seek(0)
+                if f.read() == data:
+                    return
+                f.seek(0)
+                f.truncate()
+                f.write(data)
+        except OSError as e:
+            log("warning: cannot write %s: %s" % (self.private_path, e))
 
     def write(self, block):
         if block == self.last:
@@ -172,6 +214,7 @@ class HostsFile:
                 except FileNotFoundError:
                     cur = ""
                 new = replace_block(cur, self.tag, block)
+                self.write_private(cur, block)
                 if new != cur:
                     tmp = self.path + ".kubesim.tmp"
                     try:
@@ -294,7 +337,9 @@ class ServiceProxy:
         self.listeners = {}  # (ip, port) -> Listener
         self.counters = {}  # "ns/svc:port" -> Counters
         self.rng = random.Random(seed)
-        self.hosts = HostsFile(self.state_dir or "default", hosts_path) if manage_hosts else None
+        self.hosts = HostsFile(self.state_dir or "default", hosts_path,
+                               os.path.join(self.state_dir, "etc", "hosts") if self.state_dir else None) \
+            if manage_hosts else None
         self.fallback_used = set()
         self.pending_alloc = set()
         self.ipam_owner = self.state_dir or ("proxy-%d" % os.getpid())
