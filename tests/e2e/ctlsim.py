@@ -222,6 +222,13 @@ class World:
         with open(self.key_file, "w") as f:
             f.write(os.urandom(32).hex())
         os.chmod(self.key_file, 0o600)
+        try:
+            self._start(tls, kubelet_threads, gates, api_args)
+        except BaseException:
+            self.stop()  # nothing left running when the start fails
+            raise
+
+    def _start(self, tls, kubelet_threads, gates, api_args):
         self.api = self._spawn("apiserver", [sys.executable, APISERVER, "--state-dir", self.state, "--port", "0",
                                              "--bookmark-interval", "2"] + (["--tls"] if tls else []) + list(api_args))
         info = os.path.join(self.state, "apiserver.json")
