@@ -46,8 +46,11 @@ rw_lease_microtime(int64_t unix_us, char *buf, size_t n)
 	time_t s = (time_t)(unix_us / 1000000);
 	struct tm tm;
 	gmtime_r(&s, &tm);
-	snprintf(buf, n, "%04d-%02d-%02dT%02d:%02d:%02d.%06ldZ", tm.tm_year + 1900, tm.tm_mon + 1,
-		 tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (long)(unix_us % 1000000));
+	int w = snprintf(buf, n, "%04d-%02d-%02dT%02d:%02d:%02d.%06ldZ", tm.tm_year + 1900,
+			 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+			 (long)(unix_us % 1000000));
+	if (n && (w < 0 || (size_t)w >= n))
+		buf[0] = '\0'; /* never a cut timestamp */
 }
 
 static void

@@ -183,8 +183,8 @@ go_dur(int64_t ms, char *out, size_t n)
 	char frac[8] = "";
 	int64_t h, m, s, r;
 	bool neg = ms < 0;
-	if (neg)
-		ms = -ms;
+	if (neg) /* INT64_MIN has no positive twin; one millisecond off is fine here */
+		ms = ms == INT64_MIN ? INT64_MAX : -ms;
 	if (ms == 0) {
 		snprintf(out, n, "0s");
 		return;
@@ -199,8 +199,9 @@ go_dur(int64_t ms, char *out, size_t n)
 	r = ms % 1000;
 	if (r) {
 		snprintf(frac, sizeof(frac), ".%03lld", (long long)r);
-		for (size_t k = strlen(frac) - 1; k > 0 && frac[k] == '0'; k--)
-			frac[k] = '\0';
+		size_t k = strlen(frac);
+		while (k > 1 && frac[k - 1] == '0')
+			frac[--k] = '\0';
 	}
 	if (h)
 		snprintf(out, n, "%s%lldh%lldm%lld%ss", neg ? "-" : "", (long long)h, (long long)m,
