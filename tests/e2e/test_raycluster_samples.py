@@ -184,9 +184,9 @@ def hosts_blocks():
 def foreign_names(own_tag, names=None):
     """{name: tag} for the names (default: those of this cluster's block) that another
     local cluster's block in /etc/hosts also resolves. Every simulated cluster on the
-    machine shares /etc/hosts (one marked block per cluster); the simulator resolves a
-    pod's names in its own cluster's block first (raysim.common.cluster_resolve), and
-    a failing test lists such shared names in its diagnostics."""
+    machine keeps a marked block in the host's /etc/hosts; pods see their own cluster's
+    hosts file, but host processes (this test, the controller of `local-cluster up`)
+    take the first match. A failing test lists such shared names in its diagnostics."""
     blocks = hosts_blocks()
     if names is None:
         names = blocks.get(own_tag, set())
