@@ -1,6 +1,6 @@
 /*
- * events.c - events.k8s.io/v1 recorder with series aggregation and a
- * per-object rate limit (see events.h).
+ * events.c - events.k8s.io/v1 recorder with series aggregation, a
+ * per-object rate limit and a bound on pending writes (see events.h).
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -20,10 +20,12 @@
 struct agg {
 	struct rw_ev *ev;
 	char *key;
+	char *flow;		 /* the regarding object's "namespace/name" */
 	char ns[254], name[254]; /* the Event object, once created */
 	int created;		 /* the Event exists (name known) */
 	int inflight;		 /* a create/patch is on the wire */
 	int count;		 /* occurrences so far */
+	int warning;		 /* type Warning */
 	int sending;		 /* count carried by the write in flight */
 	uint64_t first_ms, last_ms;
 	struct rw_kube_op *op;
@@ -42,6 +44,7 @@ struct rw_ev {
 	struct rw_kmap aggs;	/* aggregation key -> struct agg */
 	struct rw_kmap buckets; /* object key -> struct bucket */
 	unsigned long created, patched, dropped;
+	size_t pending; /* writes queued or in flight */
 	unsigned long seq;
 	struct rw_met_family *m_events;
 };
@@ -69,6 +72,8 @@ rw_ev_new(struct rw_kube *k, const struct rw_ev_opts *opts, struct rw_ev **out)
 		ev->o.series_window_ms = 360000;
 	if (!ev->o.max_tracked)
 		ev->o.max_tracked = 4096;
+	if (!ev->o.max_pending)
+		ev->o.max_pending = 1000; /* client-go's maxQueuedEvents */
 	ev->controller =
 	    strdup(ev->o.controller ? ev->o.controller : "raywarden.io/raywarden-controller");
 	ev->instance = strdup(ev->o.instance ? ev->o.instance : "raywarden-controller");
@@ -95,8 +100,12 @@ agg_free(void *p)
 	struct agg *a = p;
 	if (!a)
 		return;
-	rw_kube_cancel(a->op);
+	if (a->op) {
+		rw_kube_cancel(a->op);
+		a->ev->pending--;
+	}
 	free(a->key);
+	free(a->flow);
 	free(a);
 }
 
@@ -151,7 +160,15 @@ allow(struct rw_ev *ev, const char *okey, uint64_t now)
 	return 1;
 }
 
-static void send_patch(struct agg *a);
+static int send_patch(struct agg *a);
+
+/* One occurrence dropped: counted, never written. */
+static void
+drop(struct rw_ev *ev, const char *type)
+{
+	ev->dropped++;
+	rw_met_add(ev->m_events, (const char *const[]){type, "dropped"}, 1);
+}
 
 static void
 write_done(const struct rw_kube_resp *r, void *ud)
@@ -161,6 +178,7 @@ write_done(const struct rw_kube_resp *r, void *ud)
 	bool create = !a->created;
 	a->op = NULL;
 	a->inflight = 0;
+	ev->pending--;
 	if (r->err || r->status < 200 || r->status >= 300) {
 		rw_met_add(ev->m_events, (const char *const[]){"", "failed"}, 1);
 		rw_debug("events", "event write failed: %s %ld %s", r->err ? "error" : "HTTP",
@@ -177,12 +195,12 @@ write_done(const struct rw_kube_resp *r, void *ud)
 	} else {
 		ev->patched++;
 	}
-	if (a->count > a->sending)
-		send_patch(a); /* repeats that arrived meanwhile */
+	if (a->count > a->sending && send_patch(a) != 0) /* repeats that arrived meanwhile */
+		drop(ev, a->warning ? "Warning" : "Normal");
 }
 
-static void send_agg(struct agg *a, const struct rw_ev_ref *ref, int warning, const char *reason,
-		     const char *action, const char *note);
+static int send_agg(struct agg *a, const struct rw_ev_ref *ref, int warning, const char *reason,
+		    const char *action, const char *note);
 
 static void
 micro_now(char *buf, size_t n)
@@ -192,7 +210,23 @@ micro_now(char *buf, size_t n)
 	rw_lease_microtime((int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000, buf, n);
 }
 
-static void
+/* Write a: as a best-effort request in its regarding object's flow. */
+static int
+start_write(struct agg *a, struct rw_kube_req *req)
+{
+	int rv;
+	req->best_effort = 1;
+	req->flow = a->flow;
+	rv = rw_kube_request(a->ev->k, req, write_done, a, &a->op);
+	if (rv == 0) {
+		a->inflight = 1;
+		a->sending = a->count;
+		a->ev->pending++;
+	}
+	return rv;
+}
+
+static int
 send_agg(struct agg *a, const struct rw_ev_ref *ref, int warning, const char *reason,
 	 const char *action, const char *note)
 {
@@ -252,24 +286,20 @@ send_agg(struct agg *a, const struct rw_ev_ref *ref, int warning, const char *re
 		req.method = "POST";
 	} else {
 		rw_buf_fini(&b);
-		send_patch(a);
-		return;
+		return send_patch(a);
 	}
 	rv = rw_jw_finish(&w);
 	req.path = path;
 	req.body = b.data;
 	req.body_len = b.len;
 	if (rv == 0)
-		rv = rw_kube_request(ev->k, &req, write_done, a, &a->op);
-	if (rv == 0) {
-		a->inflight = 1;
-		a->sending = a->count;
-	}
+		rv = start_write(a, &req);
 	rw_buf_fini(&b);
+	return rv;
 }
 
 /* Merge-patch the series of an existing Event to the current count. */
-static void
+static int
 send_patch(struct agg *a)
 {
 	struct rw_buf b;
@@ -297,12 +327,9 @@ send_patch(struct agg *a)
 	req.body = b.data;
 	req.body_len = b.len;
 	if (rv == 0)
-		rv = rw_kube_request(a->ev->k, &req, write_done, a, &a->op);
-	if (rv == 0) {
-		a->inflight = 1;
-		a->sending = a->count;
-	}
+		rv = start_write(a, &req);
 	rw_buf_fini(&b);
+	return rv;
 }
 
 /* Evict the least recently seen aggregation entry without a write in flight. */
@@ -351,8 +378,7 @@ rw_ev_emit(struct rw_ev *ev, const struct rw_ev_ref *ref, int warning, const cha
 		goto out;
 	}
 	if (!allow(ev, rw_buf_cstr(&okey), now)) {
-		ev->dropped++;
-		rw_met_add(ev->m_events, (const char *const[]){type, "dropped"}, 1);
+		drop(ev, type);
 		rv = -EAGAIN;
 		goto out;
 	}
@@ -361,14 +387,26 @@ rw_ev_emit(struct rw_ev *ev, const struct rw_ev_ref *ref, int warning, const cha
 		agg_free(rw_kmap_del(&ev->aggs, rw_buf_cstr(&key)));
 		a = NULL;
 	}
+	if ((!a || !a->inflight) && ev->pending >= ev->o.max_pending) {
+		/* Under pressure: only repeats of pending writes are taken (folded). */
+		drop(ev, type);
+		rv = -EAGAIN;
+		goto out;
+	}
 	if (!a) {
 		if (ev->aggs.n >= ev->o.max_tracked)
 			evict_one(ev);
 		a = calloc(1, sizeof(*a));
-		if (!a || !(a->key = strdup(rw_buf_cstr(&key))) ||
+		if (a)
+			a->flow = malloc(strlen(ref->ns ? ref->ns : "") + strlen(ref->name) + 2);
+		if (a && a->flow)
+			sprintf(a->flow, "%s/%s", ref->ns ? ref->ns : "", ref->name);
+		if (!a || !a->flow || !(a->key = strdup(rw_buf_cstr(&key))) ||
 		    rw_kmap_put(&ev->aggs, rw_buf_cstr(&key), a, NULL) != 0) {
-			if (a)
+			if (a) {
 				free(a->key);
+				free(a->flow);
+			}
 			free(a);
 			rv = -ENOMEM;
 			goto out;
@@ -378,13 +416,20 @@ rw_ev_emit(struct rw_ev *ev, const struct rw_ev_ref *ref, int warning, const cha
 	}
 	a->count++;
 	a->last_ms = now;
+	a->warning = warning;
+	if (!a->inflight && /* else folded into the write after the one in flight */
+	    send_agg(a, ref, warning, reason, action, note) != 0) {
+		/* Refused (the client's best-effort queue is full) or no memory. */
+		a->count--;
+		drop(ev, type);
+		rv = -EAGAIN;
+		goto out;
+	}
 	rw_met_add(ev->m_events,
 		   (const char *const[]){type, a->count > 1 ? "aggregated" : "created"}, 1);
 	if (rw_log_enabled(RW_LOG_DEBUG))
 		rw_debug("events", "%s %s/%s %s: %s", type, ref->ns ? ref->ns : "", ref->name,
 			 reason, note);
-	if (!a->inflight) /* else folded into the write after the one in flight */
-		send_agg(a, ref, warning, reason, action, note);
 out:
 	rw_buf_fini(&key);
 	rw_buf_fini(&okey);
@@ -407,4 +452,10 @@ unsigned long
 rw_ev_dropped(const struct rw_ev *ev)
 {
 	return ev ? ev->dropped : 0;
+}
+
+size_t
+rw_ev_pending(const struct rw_ev *ev)
+{
+	return ev ? ev->pending : 0;
 }

@@ -10,6 +10,14 @@
  * flight, further repeats are folded into the next patch. A per-object token
  * bucket (burst 25, one token per 5 minutes, as client-go's spam filter)
  * drops floods. Both tables are bounded.
+ *
+ * Events are best effort: their writes go to the API client's lowest class
+ * (kube.h), served only when no object read or write waits, and each flows
+ * with its regarding object ("namespace/name"). Under pressure the recorder
+ * aggregates and drops instead of queueing without bound: at most
+ * max_pending writes are queued or on the wire, a repeat of an Event whose
+ * write is pending is folded into it, and anything else beyond the bound is
+ * dropped and counted (raywarden_events_total{result="dropped"}).
  */
 #ifndef RW_EVENTS_H
 #define RW_EVENTS_H
@@ -35,6 +43,7 @@ struct rw_ev_opts {
 	double refill_per_s;	   /* default 1/300 */
 	uint64_t series_window_ms; /* default 360000 */
 	size_t max_tracked;	   /* aggregation and rate-limit entries; default 4096 */
+	size_t max_pending;	   /* writes queued or in flight; default 1000 */
 };
 
 int rw_ev_new(struct rw_kube *k, const struct rw_ev_opts *opts, struct rw_ev **out);
@@ -44,15 +53,19 @@ void rw_ev_free(struct rw_ev *ev);
 
 /*
  * Record an Event. warning selects type Warning (else Normal). Returns 0 when
- * written or aggregated, -EAGAIN when the object's rate limit dropped it,
- * -EINVAL / -ENOMEM.
+ * written or aggregated, -EAGAIN when the object's rate limit or the pending
+ * bound dropped it, -EINVAL / -ENOMEM.
  */
 int rw_ev_emit(struct rw_ev *ev, const struct rw_ev_ref *regarding, int warning, const char *reason,
 	       const char *action, const char *fmt, ...) __attribute__((format(printf, 6, 7)));
 
-/* Counters for tests: Events created, series patches sent, events dropped by the limiter. */
+/*
+ * Counters for tests: Events created, series patches sent, events dropped
+ * (rate limit or pressure), writes queued or in flight now.
+ */
 unsigned long rw_ev_created(const struct rw_ev *ev);
 unsigned long rw_ev_patched(const struct rw_ev *ev);
 unsigned long rw_ev_dropped(const struct rw_ev *ev);
+size_t rw_ev_pending(const struct rw_ev *ev);
 
 #endif

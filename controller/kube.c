@@ -1,17 +1,20 @@
 /*
  * kube.c - Kubernetes API client on rw_http (see kube.h).
  *
- * An op goes QUEUED (rate limiter FIFO) -> WIRE (rw_http call) -> either DONE
+ * An op goes QUEUED (the rate limiter's fair queue, fairq.h: its flow's FIFO,
+ * flows round robin, best-effort requests last) -> WIRE (rw_http call) -> either DONE
  * (callback, then freed) or BACKOFF (its own timer) -> QUEUED again. Every op
  * owns a uv_timer_t, so ops are freed from the timer's close callback.
  */
 #include <errno.h>
+#include <stddef.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
+#include "fairq.h"
 #include "kube.h"
 #include "rw/http.h"
 #include "rw/json.h"
@@ -27,7 +30,9 @@ enum op_state { OP_QUEUED, OP_WIRE, OP_BACKOFF, OP_DONE, OP_DEAD };
 struct rw_kube_op {
 	struct rw_kube *k;
 	struct rw_kube_op *prev, *next; /* in k->ops (all) */
-	struct rw_kube_op *qnext;	/* in the limiter FIFO */
+	struct rw_fq_node qn;		/* in the limiter's fair queue */
+	char *flow;			/* its flow key, or NULL */
+	int cls;			/* RW_FQ_NORMAL or RW_FQ_BEST_EFFORT */
 	enum op_state state;
 	uv_timer_t timer;
 	struct rw_http_call *call;
@@ -50,13 +55,13 @@ struct rw_kube {
 	struct rw_http *http;
 	struct rw_kube_tb tb;
 	uv_timer_t lim_timer;
-	struct rw_kube_op *qhead, *qtail;
-	int nqueued, nwire;
+	struct rw_fq fq;
+	int nwire;
 	struct rw_kube_op *ops;
 	int closing, pending_closes;
 	void (*closed)(void *);
 	void *closed_ud;
-	struct rw_met_family *m_req, *m_lat, *m_retry, *m_wait, *m_inflight;
+	struct rw_met_family *m_req, *m_lat, *m_retry, *m_wait, *m_inflight, *m_flows, *m_refused;
 };
 
 /* ---- token bucket ---- */
@@ -195,6 +200,7 @@ maybe_closed(struct rw_kube *k)
 	if (k->closing && k->pending_closes == 0) {
 		void (*cb)(void *) = k->closed;
 		void *ud = k->closed_ud;
+		rw_fq_fini(&k->fq);
 		free(k->ua_header);
 		free(k);
 		if (cb)
@@ -233,6 +239,7 @@ rw_kube_new(uv_loop_t *loop, struct rw_kubecfg *cfg, const struct rw_kube_opts *
 	static const char *const vc[] = {"verb", "code", NULL};
 	static const char *const v[] = {"verb", NULL};
 	static const char *const vr[] = {"verb", "reason", NULL};
+	static const char *const cl[] = {"class", NULL};
 	struct rw_kube *k;
 	int rv;
 	*out = NULL;
@@ -271,6 +278,7 @@ rw_kube_new(uv_loop_t *loop, struct rw_kubecfg *cfg, const struct rw_kube_opts *
 	uv_timer_init(loop, &k->lim_timer);
 	k->lim_timer.data = k;
 	rw_kube_tb_init(&k->tb, k->o.qps, k->o.burst, uv_now(loop));
+	rw_fq_init(&k->fq, k->o.max_queued, k->o.max_queued_best_effort);
 	struct rw_met *m = k->o.met;
 	k->m_req = rw_met_counter(m, "raywarden_api_requests_total",
 				  "Kubernetes API requests by verb and HTTP code (or error).", vc);
@@ -280,11 +288,19 @@ rw_kube_new(uv_loop_t *loop, struct rw_kubecfg *cfg, const struct rw_kube_opts *
 			     rw_met_latency_buckets, rw_met_latency_nbuckets);
 	k->m_retry = rw_met_counter(m, "raywarden_api_request_retries_total",
 				    "Kubernetes API request retries by verb and reason.", vr);
-	k->m_wait = rw_met_histogram(m, "raywarden_api_rate_limiter_wait_seconds",
-				     "Time requests waited for the client-side QPS limiter.", NULL,
-				     rw_met_latency_buckets, rw_met_latency_nbuckets);
+	k->m_wait =
+	    rw_met_histogram(m, "raywarden_api_rate_limiter_wait_seconds",
+			     "Time requests waited for the client-side QPS limiter, by class "
+			     "(normal, best_effort).",
+			     cl, rw_met_latency_buckets, rw_met_latency_nbuckets);
 	k->m_inflight = rw_met_gauge(m, "raywarden_api_requests_queued",
 				     "Kubernetes API requests waiting for the QPS limiter.", NULL);
+	k->m_flows =
+	    rw_met_gauge(m, "raywarden_api_rate_limiter_flows",
+			 "Flows (clusters) with requests waiting for the QPS limiter.", NULL);
+	k->m_refused = rw_met_counter(
+	    m, "raywarden_api_rate_limiter_refused_total",
+	    "Requests refused because the limiter's queue of their class was full.", cl);
 	*out = k;
 	return 0;
 }
@@ -304,7 +320,7 @@ rw_kube_metrics(const struct rw_kube *k)
 int
 rw_kube_queued(const struct rw_kube *k)
 {
-	return k->nqueued;
+	return (int)rw_fq_len(&k->fq, -1);
 }
 
 int
@@ -323,25 +339,31 @@ op_closed(uv_handle_t *h)
 	free(op->body);
 	free(op->ctype);
 	free(op->verb);
+	free(op->flow);
 	free(op);
 	k->pending_closes--;
 	maybe_closed(k);
 }
 
+static const char *const class_names[RW_FQ_NCLASS] = {"normal", "best_effort"};
+
 static void
-q_remove(struct rw_kube *k, struct rw_kube_op *op)
+queue_gauges(struct rw_kube *k)
 {
-	struct rw_kube_op **pp = &k->qhead, *prev = NULL;
-	for (; *pp; prev = *pp, pp = &(*pp)->qnext) {
-		if (*pp == op) {
-			*pp = op->qnext;
-			if (k->qtail == op)
-				k->qtail = prev;
-			op->qnext = NULL;
-			k->nqueued--;
-			return;
-		}
-	}
+	rw_met_set(k->m_inflight, NULL, (double)rw_fq_len(&k->fq, -1));
+	rw_met_set(k->m_flows, NULL, (double)rw_fq_flows(&k->fq, -1));
+}
+
+/* Put op at the end of its flow; -ENOBUFS when its class is full. */
+static int
+q_push(struct rw_kube *k, struct rw_kube_op *op)
+{
+	int rv = rw_fq_push(&k->fq, &op->qn, op->flow, op->cls);
+	if (rv == -ENOBUFS)
+		rw_met_add(k->m_refused, (const char *const[]){class_names[op->cls]}, 1);
+	if (rv == 0)
+		op->state = OP_QUEUED;
+	return rv;
 }
 
 /* Unlink an op and close its timer (freed in op_closed). */
@@ -352,7 +374,7 @@ op_release(struct rw_kube_op *op)
 	if (op->state == OP_DEAD)
 		return;
 	if (op->state == OP_QUEUED)
-		q_remove(k, op);
+		rw_fq_remove(&k->fq, &op->qn);
 	if (op->state == OP_WIRE)
 		k->nwire--;
 	op->state = OP_DEAD;
@@ -365,7 +387,7 @@ op_release(struct rw_kube_op *op)
 	uv_timer_stop(&op->timer);
 	k->pending_closes++;
 	uv_close((uv_handle_t *)&op->timer, op_closed);
-	rw_met_set(k->m_inflight, NULL, k->nqueued);
+	queue_gauges(k);
 }
 
 void
@@ -447,16 +469,14 @@ retry_timer_cb(uv_timer_t *t)
 {
 	struct rw_kube_op *op = t->data;
 	struct rw_kube *k = op->k;
+	int rv;
 	if (op->state != OP_BACKOFF)
 		return;
-	op->state = OP_QUEUED;
-	op->qnext = NULL;
-	if (k->qtail)
-		k->qtail->qnext = op;
-	else
-		k->qhead = op;
-	k->qtail = op;
-	k->nqueued++;
+	rv = q_push(k, op);
+	if (rv) {
+		complete(op, NULL, rv, "the API client's request queue is full");
+		return;
+	}
 	pump(k);
 }
 
@@ -558,7 +578,8 @@ dispatch(struct rw_kube_op *op)
 	uint64_t now = uv_now(k->loop);
 
 	if (op->attempts == 0 && !op->priority)
-		rw_met_observe(k->m_wait, NULL, (double)(now - op->enq_ms) / 1000.0);
+		rw_met_observe(k->m_wait, (const char *const[]){class_names[op->cls]},
+			       (double)(now - op->enq_ms) / 1000.0);
 	op->attempts++;
 	op->start_ms = now;
 	op->state = OP_WIRE;
@@ -600,21 +621,18 @@ dispatch(struct rw_kube_op *op)
 static void
 pump(struct rw_kube *k)
 {
-	while (k->qhead && !k->closing) {
+	while (rw_fq_len(&k->fq, -1) && !k->closing) {
 		uint64_t w = rw_kube_tb_take(&k->tb, uv_now(k->loop));
 		if (w) {
 			uv_timer_start(&k->lim_timer, lim_timer_cb, w, 0);
 			break;
 		}
-		struct rw_kube_op *op = k->qhead;
-		k->qhead = op->qnext;
-		if (!k->qhead)
-			k->qtail = NULL;
-		op->qnext = NULL;
-		k->nqueued--;
+		struct rw_fq_node *n = rw_fq_pop(&k->fq);
+		struct rw_kube_op *op =
+		    (struct rw_kube_op *)(void *)((char *)n - offsetof(struct rw_kube_op, qn));
 		dispatch(op);
 	}
-	rw_met_set(k->m_inflight, NULL, k->nqueued);
+	queue_gauges(k);
 }
 
 static void
@@ -647,6 +665,8 @@ start(struct rw_kube *k, const struct rw_kube_req *req, rw_kube_data_cb on_data,
 	op->url = rw_buf_steal(&url, NULL);
 	op->method = strdup(m);
 	op->verb = strdup(req->verb ? req->verb : verb_of(m));
+	op->flow = req->flow && *req->flow ? strdup(req->flow) : NULL;
+	op->cls = req->best_effort ? RW_FQ_BEST_EFFORT : RW_FQ_NORMAL;
 	if (req->body) {
 		op->body = malloc(req->body_len + 1);
 		if (op->body) {
@@ -657,15 +677,8 @@ start(struct rw_kube *k, const struct rw_kube_req *req, rw_kube_data_cb on_data,
 		op->ctype = strdup(req->content_type ? req->content_type : "application/json");
 	}
 	if (rv || !op->url || !op->method || !op->verb ||
-	    (req->body && (!op->body || !op->ctype))) {
-		free(op->url);
-		free(op->method);
-		free(op->verb);
-		free(op->body);
-		free(op->ctype);
-		free(op);
-		return rv ? rv : -ENOMEM;
-	}
+	    (req->body && (!op->body || !op->ctype)) || (req->flow && *req->flow && !op->flow))
+		goto fail;
 	op->no_retry = req->no_retry || stream;
 	op->priority = req->priority;
 	op->is_stream = stream;
@@ -676,6 +689,12 @@ start(struct rw_kube *k, const struct rw_kube_req *req, rw_kube_data_cb on_data,
 	op->on_data = on_data;
 	op->ud = ud;
 	op->enq_ms = uv_now(k->loop);
+	if (!op->priority) {
+		/* Queued before anything else is set up: a full queue refuses cleanly. */
+		rv = q_push(k, op);
+		if (rv)
+			goto fail;
+	}
 	uv_timer_init(k->loop, &op->timer);
 	op->timer.data = op;
 	op->next = k->ops;
@@ -690,15 +709,17 @@ start(struct rw_kube *k, const struct rw_kube_req *req, rw_kube_data_cb on_data,
 		uv_timer_start(&op->timer, kick_cb, 0, 0);
 		return 0;
 	}
-	op->state = OP_QUEUED;
-	if (k->qtail)
-		k->qtail->qnext = op;
-	else
-		k->qhead = op;
-	k->qtail = op;
-	k->nqueued++;
 	pump(k);
 	return 0;
+fail:
+	free(op->url);
+	free(op->method);
+	free(op->verb);
+	free(op->flow);
+	free(op->body);
+	free(op->ctype);
+	free(op);
+	return rv ? rv : -ENOMEM;
 }
 
 int

@@ -2,9 +2,10 @@
  * kube.h - the Kubernetes API client: rw_http (libcurl multi on the one
  * libuv loop, HTTP/2 when the server offers it) plus what every request
  * needs: the bearer token (re-read as it rotates, and at once after a 401),
- * a client-side QPS/burst token bucket (requests wait in a FIFO, never
- * blocking the loop), 429 Retry-After, retries with back-off for 5xx and
- * connection errors on idempotent verbs, and metrics by verb and code.
+ * a client-side QPS/burst token bucket (requests wait in a fair queue,
+ * fairq.h: round robin between flows such as one cluster's requests, Events
+ * behind everything else; never blocking the loop), 429 Retry-After, retries with back-off for 5xx
+ * and connection errors on idempotent verbs, and metrics by verb and code.
  *
  * Every answer's HTTP status is passed on: callers must check it (2xx is not
  * assumed). Callbacks run on the loop thread, never from inside the call
@@ -27,14 +28,16 @@ struct rw_kube;
 struct rw_kube_op;
 
 struct rw_kube_opts {
-	double qps;		/* sustained requests per second; <= 0 means unlimited */
-	int burst;		/* bucket size (at least 1) */
-	long timeout_ms;	/* per attempt, for non-stream requests; default 30000 */
-	int max_attempts;	/* including the first; default 5 */
-	size_t max_body;	/* answer size cap; default 64 MiB */
-	long max_retry_after_s; /* cap on a honoured Retry-After; default 60 */
-	struct rw_met *met;	/* may be NULL */
-	const char *user_agent; /* default "raywarden-controller/<version>" */
+	double qps;		       /* sustained requests per second; <= 0 means unlimited */
+	int burst;		       /* bucket size (at least 1) */
+	long timeout_ms;	       /* per attempt, for non-stream requests; default 30000 */
+	int max_attempts;	       /* including the first; default 5 */
+	size_t max_body;	       /* answer size cap; default 64 MiB */
+	long max_retry_after_s;	       /* cap on a honoured Retry-After; default 60 */
+	size_t max_queued;	       /* requests waiting for the limiter; default 65536 */
+	size_t max_queued_best_effort; /* of them best effort (Events); default 1000 */
+	struct rw_met *met;	       /* may be NULL */
+	const char *user_agent;	       /* default "raywarden-controller/<version>" */
 };
 
 struct rw_kube_req {
@@ -47,6 +50,8 @@ struct rw_kube_req {
 	const char *verb;	  /* metrics label (get, list, watch...); from method if NULL */
 	int no_retry;		  /* hand back the first answer, whatever it is */
 	int priority;		  /* skip the QPS limiter (leader election) */
+	const char *flow;	  /* fair-queue flow ("ns/cluster"); NULL: the shared flow */
+	int best_effort;	  /* served only when no other request waits (Events) */
 	long timeout_ms;	  /* 0: the client default; ignored for streams */
 };
 
@@ -80,7 +85,9 @@ struct rw_met *rw_kube_metrics(const struct rw_kube *k);
 /*
  * Start a request; cb runs exactly once with the final answer unless the
  * request is cancelled. *opp (may be NULL) is valid until cb runs.
- * Returns 0, -EINVAL or -ENOMEM (then cb never runs).
+ * Returns 0, -EINVAL, -ENOBUFS (its class of the limiter queue is full) or
+ * -ENOMEM (then cb never runs). A retry that finds the queue full ends with
+ * err -ENOBUFS.
  */
 int rw_kube_request(struct rw_kube *k, const struct rw_kube_req *req, rw_kube_cb cb, void *ud,
 		    struct rw_kube_op **opp);

@@ -134,7 +134,14 @@ rw_rcr_request(struct rcr *r, struct rcr_job *j, const struct rw_kube_req *kr, r
 		req_free(q);
 		return -ENOMEM;
 	}
-	rv = rw_kube_request(r->kube, kr, req_done, q, &q->op);
+	if (j && !kr->flow) {
+		/* One flow per cluster in the client's fair queue (kube.h). */
+		struct rw_kube_req fr = *kr;
+		fr.flow = j->key;
+		rv = rw_kube_request(r->kube, &fr, req_done, q, &q->op);
+	} else {
+		rv = rw_kube_request(r->kube, kr, req_done, q, &q->op);
+	}
 	if (rv) {
 		req_free(q);
 		return rv;

@@ -1,0 +1,426 @@
+/*
+ * test_ctl_fairq.c - the API client's fair queue (controller/fairq.c) on its
+ * own, table-driven (flows, arrivals, expected service order, bounds), then
+ * the client (kube.c) on a real loop against a local HTTP server that
+ * records the order requests arrive in, and the Event recorder's pending
+ * bound (events.c).
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <uv.h>
+
+#include "events.h"
+#include "fairq.h"
+#include "kube.h"
+#include "rw/httpd.h"
+#include "rwtest.h"
+
+/* ---- the scheduler ---- */
+
+#define MAXN 64
+
+struct item {
+	struct rw_fq_node n; /* first: the node is the item */
+	char name[16];
+};
+
+/*
+ * One step of a case: push "name" in flow (class c), or pop ("" name): the
+ * served names, in order, must equal `want` (space separated). A flow named
+ * "-" pushes with a NULL flow.
+ */
+struct step {
+	const char *flow;
+	int cls;
+	const char *name; /* NULL: pop k nodes */
+	int k;
+};
+
+struct fq_case {
+	const char *what;
+	struct step steps[24];
+	const char *want; /* every popped name, space separated */
+};
+
+#define P(f, nm)                                                                                   \
+	{                                                                                          \
+		f, RW_FQ_NORMAL, nm, 0                                                             \
+	}
+#define E(f, nm)                                                                                   \
+	{                                                                                          \
+		f, RW_FQ_BEST_EFFORT, nm, 0                                                        \
+	}
+#define POP(k)                                                                                     \
+	{                                                                                          \
+		NULL, 0, NULL, k                                                                   \
+	}
+
+static const struct fq_case fq_cases[] = {
+    {"one flow is FIFO", {P("a", "a1"), P("a", "a2"), P("a", "a3"), POP(3)}, "a1 a2 a3"},
+    {"two flows alternate",
+     {P("a", "a1"), P("a", "a2"), P("a", "a3"), P("b", "b1"), P("b", "b2"), POP(5)},
+     "a1 b1 a2 b2 a3"},
+    {"a new flow waits one turn of each waiting flow, not their whole queues",
+     {P("big", "x1"), P("big", "x2"), P("big", "x3"), P("big", "x4"), P("big", "x5"),
+      P("big", "x6"), POP(2), P("new", "n1"), P("new", "n2"), P("new", "n3"), POP(7)},
+     "x1 x2 x3 n1 x4 n2 x5 n3 x6"},
+    {"three flows round robin, in order of arrival",
+     {P("a", "a1"), P("b", "b1"), P("c", "c1"), P("a", "a2"), P("c", "c2"), P("a", "a3"), POP(6)},
+     "a1 b1 c1 a2 c2 a3"},
+    {"a flow that empties leaves the round and rejoins at its end",
+     {P("a", "a1"), P("b", "b1"), P("b", "b2"), POP(2), P("a", "a2"), POP(2)},
+     "a1 b1 b2 a2"},
+    {"requests without a flow share one flow",
+     {P("-", "u1"), P("", "u2"), P("a", "a1"), P("-", "u3"), POP(4)},
+     "u1 a1 u2 u3"},
+    {"best effort only when nothing else waits",
+     {E("e", "e1"), E("e", "e2"), P("a", "a1"), P("b", "b1"), POP(1), P("a", "a2"), POP(5)},
+     "a1 b1 a2 e1 e2"},
+    {"best effort flows are fair among themselves",
+     {E("x", "x1"), E("x", "x2"), E("x", "x3"), E("y", "y1"), POP(4)},
+     "x1 y1 x2 x3"},
+    {"the same key in two classes is two flows",
+     {E("a", "e1"), P("a", "a1"), POP(1), P("a", "a2"), POP(2)},
+     "a1 a2 e1"},
+    {"empty queue pops nothing", {POP(2), P("a", "a1"), POP(2)}, "a1"},
+};
+
+static void
+run_fq_case(const struct fq_case *c)
+{
+	struct rw_fq q;
+	struct item items[MAXN];
+	char got[512] = "";
+	int ni = 0;
+	rw_fq_init(&q, 0, 0);
+	for (const struct step *s = c->steps; s->flow || s->k; s++) {
+		if (s->name) {
+			struct item *it = &items[ni++];
+			memset(it, 0, sizeof(*it));
+			snprintf(it->name, sizeof(it->name), "%s", s->name);
+			const char *flow = strcmp(s->flow, "-") == 0 ? NULL : s->flow;
+			CHECK_EQ_INT(rw_fq_push(&q, &it->n, flow, s->cls), 0);
+			continue;
+		}
+		for (int i = 0; i < s->k; i++) {
+			struct rw_fq_node *n = rw_fq_pop(&q);
+			if (!n)
+				break;
+			CHECK(n->flow == NULL); /* unlinked */
+			size_t l = strlen(got);
+			snprintf(got + l, sizeof(got) - l, "%s%s", l ? " " : "",
+				 ((struct item *)(void *)n)->name);
+		}
+	}
+	if (strcmp(got, c->want) != 0)
+		fprintf(stderr, "  case \"%s\"\n", c->what);
+	CHECK_EQ_STR(got, c->want);
+	CHECK_EQ_INT(rw_fq_len(&q, -1), 0);
+	CHECK_EQ_INT(rw_fq_flows(&q, -1), 0); /* no flow outlives its last node */
+	rw_fq_fini(&q);
+}
+
+static void
+test_fq_order(void)
+{
+	for (size_t i = 0; i < sizeof(fq_cases) / sizeof(fq_cases[0]); i++)
+		run_fq_case(&fq_cases[i]);
+}
+
+static void
+test_fq_bounds(void)
+{
+	struct rw_fq q;
+	struct item it[12];
+	memset(it, 0, sizeof(it));
+	rw_fq_init(&q, 4, 2);
+	/* Four normal, then the class is full; best effort has its own bound. */
+	for (int i = 0; i < 4; i++)
+		CHECK_EQ_INT(rw_fq_push(&q, &it[i].n, i % 2 ? "a" : "b", RW_FQ_NORMAL), 0);
+	CHECK_EQ_INT(rw_fq_push(&q, &it[4].n, "c", RW_FQ_NORMAL), -ENOBUFS);
+	CHECK(it[4].n.flow == NULL);
+	CHECK_EQ_INT(rw_fq_push(&q, &it[5].n, "e", RW_FQ_BEST_EFFORT), 0);
+	CHECK_EQ_INT(rw_fq_push(&q, &it[6].n, "e", RW_FQ_BEST_EFFORT), 0);
+	CHECK_EQ_INT(rw_fq_push(&q, &it[7].n, "f", RW_FQ_BEST_EFFORT), -ENOBUFS);
+	CHECK_EQ_INT(rw_fq_len(&q, RW_FQ_NORMAL), 4);
+	CHECK_EQ_INT(rw_fq_len(&q, RW_FQ_BEST_EFFORT), 2);
+	CHECK_EQ_INT(rw_fq_len(&q, -1), 6);
+	CHECK_EQ_INT(rw_fq_flows(&q, RW_FQ_NORMAL), 2);
+	CHECK_EQ_INT(rw_fq_flow_len(&q, RW_FQ_NORMAL, "a"), 2);
+	CHECK_EQ_INT(rw_fq_flow_len(&q, RW_FQ_BEST_EFFORT, "e"), 2);
+	/* Bad arguments, and a node pushed twice. */
+	CHECK_EQ_INT(rw_fq_push(&q, &it[0].n, "a", RW_FQ_NORMAL), -EINVAL);
+	CHECK_EQ_INT(rw_fq_push(&q, &it[8].n, "a", 2), -EINVAL);
+	CHECK_EQ_INT(rw_fq_push(&q, &it[8].n, "a", -1), -EINVAL);
+	/* Removal (cancel) frees room, in the middle of a flow too. */
+	rw_fq_remove(&q, &it[1].n); /* "a": first of two */
+	CHECK_EQ_INT(rw_fq_flow_len(&q, RW_FQ_NORMAL, "a"), 1);
+	rw_fq_remove(&q, &it[1].n); /* not queued any more: ignored */
+	CHECK_EQ_INT(rw_fq_push(&q, &it[4].n, "c", RW_FQ_NORMAL), 0);
+	rw_fq_remove(&q, &it[3].n); /* "a" empties: the flow goes */
+	CHECK_EQ_INT(rw_fq_flow_len(&q, RW_FQ_NORMAL, "a"), 0);
+	CHECK_EQ_INT(rw_fq_flows(&q, RW_FQ_NORMAL), 2); /* b, c */
+	/* Order after the removals: b's two alternate with c. */
+	CHECK(rw_fq_pop(&q) == &it[0].n);
+	CHECK(rw_fq_pop(&q) == &it[4].n);
+	CHECK(rw_fq_pop(&q) == &it[2].n);
+	CHECK(rw_fq_pop(&q) == &it[5].n);
+	/* fini forgets what is still queued. */
+	rw_fq_fini(&q);
+	CHECK(it[6].n.flow == NULL);
+	rw_fq_init(&q, 0, 0);
+	CHECK_EQ_INT(q.c[RW_FQ_NORMAL].max, 65536);
+	CHECK_EQ_INT(q.c[RW_FQ_BEST_EFFORT].max, 1000);
+	rw_fq_fini(&q);
+}
+
+/*
+ * The bound that matters: a busy flow with B requests queued delays a new
+ * flow's first request by at most one request per other waiting flow, and
+ * its k-th request by at most k turns, whatever B is.
+ */
+static void
+test_fq_head_of_line(void)
+{
+	enum { BUSY = 500, OTHERS = 3 };
+	struct rw_fq q;
+	struct item *big = calloc(BUSY + OTHERS + 4, sizeof(*big));
+	int pos[4] = {-1, -1, -1, -1};
+	if (!big) {
+		CHECK(0);
+		return;
+	}
+	rw_fq_init(&q, 0, 0);
+	for (int i = 0; i < BUSY; i++)
+		CHECK_EQ_INT(rw_fq_push(&q, &big[i].n, "default/big", RW_FQ_NORMAL), 0);
+	for (int i = 0; i < OTHERS; i++) {
+		char f[32];
+		snprintf(f, sizeof(f), "default/other-%d", i);
+		CHECK_EQ_INT(rw_fq_push(&q, &big[BUSY + i].n, f, RW_FQ_NORMAL), 0);
+	}
+	for (int i = 0; i < 4; i++)
+		CHECK_EQ_INT(
+		    rw_fq_push(&q, &big[BUSY + OTHERS + i].n, "default/probe", RW_FQ_NORMAL), 0);
+	for (int served = 0; served < BUSY + OTHERS + 4; served++) {
+		struct rw_fq_node *n = rw_fq_pop(&q);
+		CHECK(n != NULL);
+		if (!n)
+			break;
+		ptrdiff_t idx = (struct item *)(void *)n - big;
+		if (idx >= BUSY + OTHERS)
+			pos[idx - BUSY - OTHERS] = served;
+	}
+	/* big, 3 others, probe 1; then big and probe alternate. */
+	CHECK_EQ_INT(pos[0], 4);
+	CHECK_EQ_INT(pos[1], 6);
+	CHECK_EQ_INT(pos[2], 8);
+	CHECK_EQ_INT(pos[3], 10);
+	CHECK(rw_fq_pop(&q) == NULL);
+	rw_fq_fini(&q);
+	free(big);
+}
+
+/* ---- the client against a recording HTTP server ---- */
+
+static uv_loop_t loop;
+static char order[4096];
+static int answered;
+
+static void
+record(const struct rw_httpd_req *req, struct rw_httpd_resp *resp, void *ud)
+{
+	size_t l = strlen(order);
+	const char *slash = strrchr(req->path, '/');
+	(void)ud;
+	snprintf(order + l, sizeof(order) - l, "%s%s", l ? " " : "", slash ? slash + 1 : req->path);
+	resp->content_type = "application/json";
+	rw_buf_puts(&resp->body, "{}");
+}
+
+static void
+count_cb(const struct rw_kube_resp *r, void *ud)
+{
+	(void)ud;
+	CHECK_EQ_INT(r->err, 0);
+	CHECK_EQ_INT(r->status, 200);
+	answered++;
+}
+
+static void
+run_until(int n, int ms)
+{
+	for (int i = 0; i < ms / 5 && answered < n; i++)
+		uv_run(&loop, UV_RUN_NOWAIT), uv_sleep(5);
+}
+
+static void
+drain_loop(void)
+{
+	for (int i = 0; i < 50; i++)
+		uv_run(&loop, UV_RUN_NOWAIT);
+}
+
+struct srv {
+	struct rw_httpd *h;
+	struct rw_kubecfg kc;
+	char url[64];
+};
+
+static int
+srv_start(struct srv *s)
+{
+	struct rw_httpd_opts ho = {.host = "127.0.0.1"};
+	char err[128];
+	memset(&s->kc, 0, sizeof(s->kc));
+	if (rw_httpd_new(&loop, &ho, record, NULL, &s->h, err, sizeof(err)) != 0)
+		return -1;
+	snprintf(s->url, sizeof(s->url), "http://127.0.0.1:%d", rw_httpd_port(s->h));
+	s->kc.server = s->url;
+	return 0;
+}
+
+static void
+srv_stop(struct srv *s)
+{
+	rw_httpd_free(s->h, NULL, NULL);
+	drain_loop();
+}
+
+/*
+ * At 50 requests/s with a burst of one, requests leave one at a time, 20 ms
+ * apart, so the server sees the limiter's order.
+ */
+static void
+test_client_order(void)
+{
+	struct srv s;
+	struct rw_kube *k;
+	struct rw_kube_opts ko = {.qps = 50, .burst = 1};
+	static const struct {
+		const char *flow;
+		int best_effort;
+		const char *name;
+	} reqs[] = {
+	    {"ns/big", 0, "big1"}, {"ns/big", 0, "big2"}, {"ns/big", 0, "big3"},
+	    {"ns/big", 0, "big4"}, {"ns/big", 1, "ev1"},  {"ns/big", 1, "ev2"},
+	    {"ns/new", 0, "new1"}, {"ns/new", 0, "new2"}, {NULL, 0, "list1"},
+	    {"ns/new", 1, "ev3"},
+	};
+	char path[64];
+	if (srv_start(&s) != 0) {
+		CHECK(0);
+		return;
+	}
+	order[0] = '\0';
+	answered = 0;
+	CHECK_EQ_INT(rw_kube_new(&loop, &s.kc, &ko, &k), 0);
+	for (size_t i = 0; i < sizeof(reqs) / sizeof(reqs[0]); i++) {
+		struct rw_kube_req r = {.path = path,
+					.flow = reqs[i].flow,
+					.best_effort = reqs[i].best_effort,
+					.no_retry = 1};
+		snprintf(path, sizeof(path), "/x/%s", reqs[i].name);
+		CHECK_EQ_INT(rw_kube_request(k, &r, count_cb, NULL, NULL), 0);
+	}
+	/* The bucket's one token went to big1 at once; everything else waits. */
+	CHECK_EQ_INT(rw_kube_queued(k), 9);
+	run_until(10, 5000);
+	CHECK_EQ_INT(answered, 10);
+	/* Round robin between big, new and the shared flow; Events last. */
+	CHECK_EQ_STR(order, "big1 big2 new1 list1 big3 new2 big4 ev1 ev3 ev2");
+	rw_kube_free(k, NULL, NULL);
+	srv_stop(&s);
+}
+
+/* A full best-effort class refuses; a normal request still goes in. */
+static void
+test_client_bounds(void)
+{
+	struct srv s;
+	struct rw_kube *k;
+	struct rw_kube_opts ko = {
+	    .qps = 1, .burst = 1, .max_queued = 3, .max_queued_best_effort = 2};
+	struct rw_kube_req r = {.path = "/x/a", .no_retry = 1};
+	if (srv_start(&s) != 0) {
+		CHECK(0);
+		return;
+	}
+	answered = 0;
+	CHECK_EQ_INT(rw_kube_new(&loop, &s.kc, &ko, &k), 0);
+	for (int i = 0; i < 4; i++) /* the first takes the token */
+		CHECK_EQ_INT(rw_kube_request(k, &r, count_cb, NULL, NULL), 0);
+	CHECK_EQ_INT(rw_kube_request(k, &r, count_cb, NULL, NULL), -ENOBUFS);
+	r.best_effort = 1;
+	CHECK_EQ_INT(rw_kube_request(k, &r, count_cb, NULL, NULL), 0);
+	CHECK_EQ_INT(rw_kube_request(k, &r, count_cb, NULL, NULL), 0);
+	CHECK_EQ_INT(rw_kube_request(k, &r, count_cb, NULL, NULL), -ENOBUFS);
+	CHECK_EQ_INT(rw_kube_queued(k), 5);
+	/* Priority requests skip the queue and its bound. */
+	r.best_effort = 0;
+	r.priority = 1;
+	CHECK_EQ_INT(rw_kube_request(k, &r, count_cb, NULL, NULL), 0);
+	run_until(2, 3000);
+	CHECK_EQ_INT(answered, 2);
+	rw_kube_free(k, NULL, NULL);
+	srv_stop(&s);
+}
+
+/* The recorder folds repeats of pending writes and drops the rest beyond its bound. */
+static void
+test_events_pressure(void)
+{
+	struct srv s;
+	struct rw_kube *k;
+	struct rw_ev *ev;
+	struct rw_kube_opts ko = {.qps = 1, .burst = 1};
+	struct rw_ev_opts eo = {.instance = "t", .max_pending = 3};
+	struct rw_ev_ref ref = {"ray.io/v1", "RayCluster", "ns", "rc", NULL};
+	struct rw_kube_req w = {.path = "/x/write", .no_retry = 1};
+	if (srv_start(&s) != 0) {
+		CHECK(0);
+		return;
+	}
+	answered = 0;
+	CHECK_EQ_INT(rw_kube_new(&loop, &s.kc, &ko, &k), 0);
+	CHECK_EQ_INT(rw_ev_new(k, &eo, &ev), 0);
+	/* An object write takes the token; the Events wait behind it. */
+	CHECK_EQ_INT(rw_kube_request(k, &w, count_cb, NULL, NULL), 0);
+	for (int i = 0; i < 3; i++)
+		CHECK_EQ_INT(rw_ev_emit(ev, &ref, 0, "CreatedWorkerPod", "Create", "pod %d", i), 0);
+	CHECK_EQ_INT(rw_ev_pending(ev), 3);
+	/* A fourth distinct Event is dropped; a repeat of a pending one is folded. */
+	CHECK_EQ_INT(rw_ev_emit(ev, &ref, 0, "CreatedWorkerPod", "Create", "pod %d", 3), -EAGAIN);
+	CHECK_EQ_INT(rw_ev_emit(ev, &ref, 0, "CreatedWorkerPod", "Create", "pod %d", 0), 0);
+	CHECK_EQ_INT(rw_ev_dropped(ev), 1);
+	CHECK_EQ_INT(rw_ev_pending(ev), 3);
+	CHECK_EQ_INT(rw_kube_queued(k), 3);
+	rw_ev_free(ev); /* cancels the pending writes */
+	CHECK_EQ_INT(rw_kube_queued(k), 0);
+	run_until(1, 3000);
+	CHECK_EQ_INT(answered, 1);
+	rw_kube_free(k, NULL, NULL);
+	srv_stop(&s);
+}
+
+int
+main(void)
+{
+	static const struct rwt_case cases[] = {
+	    {"fair queue: service order", test_fq_order},
+	    {"fair queue: bounds, removal", test_fq_bounds},
+	    {"fair queue: a new flow behind 500 requests", test_fq_head_of_line},
+	    {"client: flows round robin, best effort last", test_client_order},
+	    {"client: queue bounds", test_client_bounds},
+	    {"events: bounded pending writes", test_events_pressure},
+	    {NULL, NULL},
+	};
+	int rv;
+	uv_loop_init(&loop);
+	rv = rwt_run(cases);
+	drain_loop();
+	uv_loop_close(&loop);
+	return rv;
+}
