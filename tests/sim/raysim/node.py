@@ -213,6 +213,11 @@ class Node:
             if self.raylet_state != "up":
                 continue
             self.actors = rep.get("actors", [])
+            if "serve" not in rep:
+                # A GCS without a Serve controller attached yet (a head starting
+                # up): like a long poll to a controller that is not there, this
+                # changes nothing; proxies and routers keep what they have.
+                continue
             view = rep.get("serve") or {"running": False}
             self.serve.set(view)
             self.proxy.apply(view)
