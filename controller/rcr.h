@@ -9,6 +9,7 @@
 
 #include <stdarg.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include <uv.h>
@@ -179,5 +180,20 @@ void rw_rcr_gate_fini(struct rcr *r);
 /* rcr_delete.c */
 void rw_rcr_st_delete(struct rcr_job *j);
 void rw_rcr_st_delete_cleanup(struct rcr_job *j);
+
+/*
+ * Qualify the host of a Redis address (RAY_REDIS_ADDRESS or redisAddress:
+ * "host:port", "redis://[user[:pass]@]host[:port]...", a comma list, of which
+ * the first entry is rewritten) with the RayCluster's namespace, since the
+ * Ray pods resolve it there and the controller runs elsewhere: a bare
+ * "<host>" becomes "<host>.<ns>.svc.<domain>" and "<svc>.<ns>" becomes
+ * "<svc>.<ns>.svc.<domain>". IP addresses, "localhost", names with a "svc"
+ * label or a trailing dot, and other names of three or more labels are kept.
+ * domain NULL or "" means cluster.local. The rest of the address (scheme,
+ * userinfo, port, path, other entries) is copied unchanged into out.
+ * Returns 0, -EINVAL or -ENAMETOOLONG (out too small).
+ */
+int rw_rcr_redis_qualify(const char *addr, const char *ns, const char *domain, char *out,
+			 size_t outlen);
 
 #endif

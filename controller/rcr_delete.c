@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "rcr.h"
@@ -133,6 +134,77 @@ fetch_secret(struct rcr_job *j, const struct cred *c, int which)
 	return rv;
 }
 
+/* The host's kind for rw_rcr_redis_qualify: labels to add (0, 1 or 2). */
+static int
+host_labels_missing(const char *h, size_t n)
+{
+	size_t labels = 1, i, start = 0;
+	bool ip = true;
+	if (n == 0 || h[n - 1] == '.' || (n == 9 && strncasecmp(h, "localhost", 9) == 0))
+		return 0;
+	for (i = 0; i < n; i++) {
+		if (h[i] == '.' || h[i] == ':')
+			labels += h[i] == '.';
+		else if (h[i] < '0' || h[i] > '9')
+			ip = false;
+		if (h[i] == ':')
+			return 0; /* an IPv6 literal without brackets */
+	}
+	if (ip)
+		return 0;
+	for (i = 0; i <= n; i++) {
+		if (i == n || h[i] == '.') {
+			if (start > 0 && i - start == 3 && strncasecmp(h + start, "svc", 3) == 0)
+				return 0; /* <svc>.<ns>.svc[.<domain>] */
+			start = i + 1;
+		}
+	}
+	return labels == 1 ? 2 : labels == 2 ? 1 : 0;
+}
+
+int
+rw_rcr_redis_qualify(const char *addr, const char *ns, const char *domain, char *out, size_t outlen)
+{
+	const char *p, *entry_end, *netloc_end, *host, *host_end;
+	size_t dlen;
+	int add, n;
+	if (!addr || !ns || !*ns || !out || outlen == 0)
+		return -EINVAL;
+	if (!domain || !*domain)
+		domain = "cluster.local";
+	dlen = strlen(domain);
+	if (dlen && domain[dlen - 1] == '.')
+		dlen--;
+	entry_end = addr + strcspn(addr, ",");
+	p = strstr(addr, "://");
+	p = p && p < entry_end ? p + 3 : addr;
+	netloc_end = p + strcspn(p, "/?#,");
+	host = p;
+	for (const char *q = p; q < netloc_end; q++)
+		if (*q == '@')
+			host = q + 1; /* userinfo ends at the last '@' */
+	if (host < netloc_end && *host == '[')
+		host_end = host; /* [IPv6]: nothing to qualify */
+	else
+		host_end = host + strcspn(host, ":/?#,");
+	if (host_end > netloc_end)
+		host_end = netloc_end;
+	add = host_labels_missing(host, (size_t)(host_end - host));
+	if (add == 2)
+		n = snprintf(out, outlen, "%.*s.%s.svc.%.*s%s", (int)(host_end - addr), addr, ns,
+			     (int)dlen, domain, host_end);
+	else if (add == 1)
+		n = snprintf(out, outlen, "%.*s.svc.%.*s%s", (int)(host_end - addr), addr,
+			     (int)dlen, domain, host_end);
+	else
+		n = snprintf(out, outlen, "%s", addr);
+	if (n < 0 || (size_t)n >= outlen) {
+		memset(out, 0, outlen); /* may hold a password */
+		return -ENAMETOOLONG;
+	}
+	return 0;
+}
+
 /* Work out address, credentials and storage namespace; may start Secret reads. */
 static int
 resolve(struct rcr_job *j)
@@ -141,6 +213,9 @@ resolve(struct rcr_job *j)
 	struct rw_rc_node *opt = rw_rc_get(c->spec, "gcsFaultToleranceOptions");
 	struct cred pw, user;
 	const char *addr = NULL, *ns = NULL;
+	const char *domain = j->r->opts.cluster_domain && *j->r->opts.cluster_domain
+				 ? j->r->opts.cluster_domain
+				 : "cluster.local";
 	memset(&pw, 0, sizeof(pw));
 	memset(&user, 0, sizeof(user));
 	if (opt) {
@@ -170,7 +245,13 @@ resolve(struct rcr_job *j)
 		ns = c->uid;
 	if (!addr || !*addr)
 		return -ENOENT;
-	j->redis_addr = strdup(addr);
+	/* The Ray pods resolve the address in the cluster's namespace; so must we. */
+	size_t qlen = strlen(addr) + strlen(j->ns) + strlen(domain) + 16;
+	j->redis_addr = malloc(qlen);
+	if (j->redis_addr && rw_rcr_redis_qualify(addr, j->ns, domain, j->redis_addr, qlen) != 0) {
+		free(j->redis_addr);
+		j->redis_addr = strdup(addr);
+	}
 	j->storage_ns = strdup(ns);
 	if (pw.value)
 		j->redis_pass = strdup(pw.value);
@@ -353,8 +434,7 @@ rw_rcr_st_delete_cleanup(struct rcr_job *j)
 	}
 	wipe(&j->redis_pass);
 	wipe(&j->redis_user);
-	free(j->redis_addr);
-	j->redis_addr = NULL;
+	wipe(&j->redis_addr); /* may carry a password in its userinfo */
 	free(j->storage_ns);
 	j->storage_ns = NULL;
 }
