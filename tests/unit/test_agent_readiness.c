@@ -159,6 +159,16 @@ test_drain(void)
 	CHECK_EQ_INT(r.ready, 1);
 	/* Liveness is unaffected by a drain. */
 	CHECK_EQ_INT(r.live, 1);
+	/* A preStop drain (terminating) wins over everything and is never lifted. */
+	chg = rw_readiness_set_terminating(&r, 6);
+	CHECK(chg & RW_CHG_READY);
+	CHECK_EQ_INT(r.ready, 0);
+	CHECK(strstr(r.reason, "terminating") != NULL);
+	CHECK_EQ_INT(rw_readiness_set_terminating(&r, 7), 0);
+	rw_readiness_set_drain(&r, 0, 8);
+	rw_readiness_observe(&r, RW_COMP_PROXY, OK, "success", 9);
+	CHECK_EQ_INT(r.ready, 0);
+	CHECK_EQ_INT(r.live, 1);
 }
 
 static void
