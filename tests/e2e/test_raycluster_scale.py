@@ -93,7 +93,12 @@ class RayClusterScale(unittest.TestCase):
         self.lc.patch_cluster(NS, NAME, group_patch(replicas=2))
         self.lc.wait_cluster_ready(NS, NAME, workers=2, timeout=60)
         print("scale 6 -> 2 ready in %.2fs" % (time.monotonic() - t0))
-        st = self.lc.raycluster(NS, NAME)["status"]
+        # Surplus pods are Running until their containers stop (SIGTERM, at least 2 s before
+        # SIGKILL), and KubeRay counts Running pods as available: wait for the status to settle.
+        def settled():
+            status = self.lc.raycluster(NS, NAME)["status"]
+            return status if status.get("availableWorkerReplicas") == 2 else None
+        st = wait_for(settled, 30, 0.2, "availableWorkerReplicas 2")
         self.assertEqual(st["desiredWorkerReplicas"], 2)
         self.assertEqual(st["availableWorkerReplicas"], 2)
         # Replicas beyond maxReplicas are clamped (KubeRay's GetWorkerGroupDesiredReplicas).
