@@ -263,7 +263,14 @@ request(struct rsr *r, struct rsr_job *j, const struct rw_kube_req *kr, rsr_req_
 		req_free(q);
 		return -ENOMEM;
 	}
-	rv = rw_kube_request(r->kube, kr, req_done, q, &q->op);
+	if (j && !kr->flow) {
+		/* One flow per RayService in the client's fair queue (kube.h). */
+		struct rw_kube_req fr = *kr;
+		fr.flow = j->key;
+		rv = rw_kube_request(r->kube, &fr, req_done, q, &q->op);
+	} else {
+		rv = rw_kube_request(r->kube, kr, req_done, q, &q->op);
+	}
 	if (rv) {
 		req_free(q);
 		return rv;
