@@ -153,6 +153,7 @@ rw_rc_opts_default(struct rw_rc_opts *o)
 	o->agent_cpu_limit = "100m";
 	o->agent_mem_limit = "64Mi";
 	o->proxy_readiness = "auto";
+	o->headonly_workers_ready = true;
 	o->agent_liveness_grace_s = 60;
 	o->readiness_gate = true;
 	o->probes = RW_RC_PROBE_AGENT;
@@ -183,10 +184,26 @@ rw_rc_opts_from_env(struct rw_rc_opts *o, char *(*getenv_fn)(const char *))
 	v = getenv_fn("CLUSTER_DOMAIN");
 	if (v && *v)
 		o->cluster_domain = v;
+	o->headonly_workers_ready =
+	    !lower_is(getenv_fn("RAYWARDEN_HEADONLY_WORKERS_READY"), "false");
 	v = getenv_fn("RAYWARDEN_RAYSERVICE_DRAIN_SECONDS");
 	if (v && *v && strspn(v, "0123456789") == strlen(v) && strlen(v) <= 4 &&
 	    atoi(v) <= RW_RC_DRAIN_MAX_S)
 		o->drain_s = atoi(v);
+}
+
+const char *
+rw_rc_agent_proxy_readiness(const struct rw_rc_cluster *c, const struct rw_rc_opts *o, bool head)
+{
+	const char *mode = o->proxy_readiness && *o->proxy_readiness ? o->proxy_readiness : "auto";
+	const char *loc;
+	if (head || !o->headonly_workers_ready || strcmp(mode, "auto") != 0 ||
+	    rw_rc_creator(c, o) != RW_RC_CRD_RAYSERVICE)
+		return mode;
+	loc = rw_rc_gets(c->annotations, RW_RC_PROXY_LOCATION_ANNOTATION);
+	if (streq(loc, "HeadOnly") || streq(loc, "Disabled"))
+		return "ignore";
+	return mode;
 }
 
 /* ---- cluster ---- */
@@ -1436,8 +1453,7 @@ agent_sidecar(struct b *b, const struct rw_rc_cluster *c, const struct rw_rc_opt
 	env_push_field(b, env, "RAYWARDEN_GROUP", "metadata.labels['ray.io/group']");
 	env_push(b, env, "RAYWARDEN_NODE_TYPE", head ? "head" : "worker");
 	env_push(b, env, "RAYWARDEN_RAYSERVICE", rayservice ? "true" : "false");
-	env_push(b, env, "RAYWARDEN_PROXY_READINESS",
-		 o->proxy_readiness && *o->proxy_readiness ? o->proxy_readiness : "auto");
+	env_push(b, env, "RAYWARDEN_PROXY_READINESS", rw_rc_agent_proxy_readiness(c, o, head));
 	if (ctl) {
 		env_push(b, env, "RAYWARDEN_CONTROLLER", o->controller_addr);
 		env_push(b, env, "RAYWARDEN_KEY_FILE", RW_RC_AGENT_KEY_DIR "/key");

@@ -57,6 +57,10 @@ struct rw_rc_opts {
 	int agent_readiness_period_s;  /* 1 (default) or KubeRay's 5 */
 	int drain_s; /* RayService pods: preStop drain through the agent, seconds (0 = off);
 			default RW_RC_DEFAULT_DRAIN_S, RAYWARDEN_RAYSERVICE_DRAIN_SECONDS */
+	/* RayService workers get proxy readiness "ignore" (Ready on raylet health alone)
+	   when the cluster's RW_RC_PROXY_LOCATION_ANNOTATION is HeadOnly or Disabled and
+	   proxy_readiness is "auto" (kuberay#4994). RAYWARDEN_HEADONLY_WORKERS_READY. */
+	bool headonly_workers_ready; /* default on */
 	/* KubeRay operator environment knobs */
 	bool init_container_injection; /* ENABLE_INIT_CONTAINER_INJECTION (default on) */
 	bool probes_injection;	       /* ENABLE_PROBES_INJECTION (default on) */
@@ -76,6 +80,9 @@ struct rw_rc_opts {
 #define RW_RC_AGENT_GATE "ray.io/agent-ready"
 #define RW_RC_AGENT_KEY_VOLUME "raywarden-key"
 #define RW_RC_AGENT_KEY_DIR "/etc/raywarden/key"
+/* Written by the RayService reconciler (rs_build) on its RayClusters when serveConfigV2's
+   proxy_location is HeadOnly or Disabled: no proxy is expected on workers. */
+#define RW_RC_PROXY_LOCATION_ANNOTATION "raywarden.io/serve-proxy-location"
 /* preStop drain of RayService pods (GET /drain?seconds=N on the agent), and the
    SIGTERM window the kubelet keeps after it (its minimumGracePeriodInSeconds). */
 #define RW_RC_DEFAULT_DRAIN_S 5
@@ -95,7 +102,8 @@ void rw_rc_opts_default(struct rw_rc_opts *o);
  * ENABLE_DETERMINISTIC_HEAD_POD_NAME, ENABLE_RANDOM_POD_DELETE) with KubeRay's
  * parsing (only "false"/"true", case-insensitive, flip a default), and
  * raywarden's RAYWARDEN_RAYSERVICE_DRAIN_SECONDS (0..RW_RC_DRAIN_MAX_S; other
- * values keep the default). Pass getenv.
+ * values keep the default) and RAYWARDEN_HEADONLY_WORKERS_READY (only "false"
+ * turns it off). Pass getenv.
  */
 void rw_rc_opts_from_env(struct rw_rc_opts *o, char *(*getenv_fn)(const char *));
 
@@ -123,6 +131,15 @@ void rw_rc_cluster_free(struct rw_rc_cluster *c);
 struct rw_rc_node *rw_rc_group(const struct rw_rc_cluster *c, int i);
 const char *rw_rc_group_name(const struct rw_rc_cluster *c, int i);
 int rw_rc_group_index(const struct rw_rc_cluster *c, const char *name);
+
+/*
+ * The RAYWARDEN_PROXY_READINESS value the agent of a pod gets: "ignore" for a
+ * RayService worker whose cluster carries RW_RC_PROXY_LOCATION_ANNOTATION
+ * HeadOnly or Disabled while o->headonly_workers_ready is on and
+ * o->proxy_readiness is "auto"; otherwise o->proxy_readiness ("auto" when unset).
+ */
+const char *rw_rc_agent_proxy_readiness(const struct rw_rc_cluster *c, const struct rw_rc_opts *o,
+					bool head);
 
 /* ---- names (utils/util.go) ---- */
 

@@ -581,6 +581,28 @@ out:
 	return rv < 0 ? rv : 0;
 }
 
+void
+rw_rs_proxy_location(const struct rw_rs *rs, char *out, size_t outlen)
+{
+	struct rw_rs_serve_cfg cfg;
+	node *tree = NULL;
+	const char *v;
+
+	if (!out || !outlen)
+		return;
+	out[0] = '\0';
+	if (rw_rs_serve_config(rs, &cfg, NULL, 0) || !cfg.json)
+		goto out;
+	if (rw_rc_parse(cfg.json, cfg.len, &tree, NULL, 0))
+		goto out;
+	v = rw_rc_gets(tree, "proxy_location");
+	if (v)
+		snprintf(out, outlen, "%s", v);
+out:
+	rw_rc_free(tree);
+	rw_rs_serve_cfg_fini(&cfg);
+}
+
 /* ---- names ---- */
 
 void
@@ -755,7 +777,7 @@ goal_cluster(struct bctx *b, const struct rw_rs *rs, const char *name, const str
 {
 	node *c = b->err ? NULL : rw_rc_new(RW_RC_OBJ);
 	node *meta, *labels, *annos;
-	char hash[33], ng[16];
+	char hash[33], ng[16], loc[32];
 	int rv;
 
 	if (!c) {
@@ -779,6 +801,12 @@ goal_cluster(struct bctx *b, const struct rw_rs *rs, const char *name, const str
 	bsets(b, annos, "ray.io/hash-without-replicas-and-workers-to-delete", hash);
 	bsets(b, annos, "ray.io/num-worker-groups", ng);
 	bsets(b, annos, "ray.io/kuberay-version", o->version ? o->version : RW_RC_DEFAULT_VERSION);
+	/* No proxy expected on workers: rc_build may keep them Ready without one (kuberay#4994). */
+	rw_rs_proxy_location(rs, loc, sizeof(loc));
+	if (streq(loc, "HeadOnly") || streq(loc, "Disabled"))
+		bsets(b, annos, RW_RC_PROXY_LOCATION_ANNOTATION, loc);
+	else if (annos)
+		rw_rc_del(annos, RW_RC_PROXY_LOCATION_ANNOTATION);
 	bset(b, meta, "annotations", annos);
 	rs_owner(b, rs, meta);
 	bset(b, c, "spec", bclone_or_obj(b, rs->cfg));

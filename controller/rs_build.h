@@ -114,6 +114,13 @@ int rw_rs_serve_config(const struct rw_rs *rs, struct rw_rs_serve_cfg *out, char
 		       size_t errlen);
 void rw_rs_serve_cfg_fini(struct rw_rs_serve_cfg *c);
 
+/*
+ * serveConfigV2's top-level proxy_location copied to out ("EveryNode",
+ * "HeadOnly", "Disabled"...); "" when absent, not a string, or the config
+ * does not parse (validation reports that).
+ */
+void rw_rs_proxy_location(const struct rw_rs *rs, char *out, size_t outlen);
+
 /* ---- names ---- */
 
 /* Map 5 random bytes onto KubeRay's alphabet (bias below 1%, as good as rand.String). */
@@ -131,8 +138,10 @@ void rw_rs_serve_svc_name(const struct rw_rs *rs, char *out, size_t outlen);
  * The RayCluster `name` for rs (constructRayClusterForRayService): labels =
  * rs labels + ray.io/originated-from-cr-name, ray.io/originated-from-crd=
  * RayService; annotations = rs annotations + the spec hash, the number of
- * worker groups and ray.io/kuberay-version; ownerReference to rs (controller);
- * spec = rayClusterConfig. Appends JSON to out.
+ * worker groups and ray.io/kuberay-version, plus (raywarden only) the
+ * annotation RW_RC_PROXY_LOCATION_ANNOTATION when serveConfigV2's
+ * proxy_location is HeadOnly or Disabled (removed otherwise); ownerReference
+ * to rs (controller); spec = rayClusterConfig. Appends JSON to out.
  */
 int rw_rs_build_cluster(const struct rw_rs *rs, const char *name, const struct rw_rs_opts *o,
 			struct rw_buf *out);

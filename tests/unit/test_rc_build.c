@@ -1094,6 +1094,75 @@ t_drain(void)
 	rw_rc_cluster_free(c);
 }
 
+/*
+ * kuberay#4994: RayService workers of a cluster whose serve config puts proxies
+ * on the head only (or nowhere) get proxy readiness "ignore"; everything else
+ * keeps the configured mode.
+ */
+static void
+t_headonly_workers(void)
+{
+	static const struct {
+		const char *crd;      /* ray.io/originated-from-crd label, NULL = none */
+		const char *loc;      /* proxy-location annotation, NULL = none */
+		bool on;	      /* headonly_workers_ready */
+		const char *mode;     /* o.proxy_readiness */
+		const char *head_env; /* expected RAYWARDEN_PROXY_READINESS */
+		const char *worker_env;
+	} cases[] = {
+	    {"RayService", "HeadOnly", true, "auto", "auto", "ignore"},
+	    {"RayService", "Disabled", true, "auto", "auto", "ignore"},
+	    {"RayService", "HeadOnly", true, NULL, "auto", "ignore"},
+	    {"RayService", "EveryNode", true, "auto", "auto", "auto"},
+	    {"RayService", "headonly", true, "auto", "auto", "auto"}, /* Ray's values are exact */
+	    {"RayService", NULL, true, "auto", "auto", "auto"},
+	    {"RayService", "HeadOnly", false, "auto", "auto", "auto"}, /* switched off */
+	    {"RayService", "HeadOnly", true, "required", "required", "required"},
+	    {NULL, "HeadOnly", true, "auto", "auto", "auto"}, /* plain RayCluster */
+	    {"RayJob", "HeadOnly", true, "auto", "auto", "auto"},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char lab[128], ann[128];
+		struct edit ed[2];
+		size_t ne = 0;
+		struct rw_rc_opts o;
+		struct rw_rc_cluster *c;
+		struct rw_rc_node *h, *w;
+		if (cases[i].crd) {
+			snprintf(lab, sizeof(lab), "{\"ray.io/originated-from-crd\":\"%s\"}",
+				 cases[i].crd);
+			ed[ne++] = (struct edit){"metadata", "labels", lab};
+		}
+		if (cases[i].loc) {
+			snprintf(ann, sizeof(ann), "{\"%s\":\"%s\"}",
+				 RW_RC_PROXY_LOCATION_ANNOTATION, cases[i].loc);
+			ed[ne++] = (struct edit){"metadata", "annotations", ann};
+		}
+		c = cluster_with(ed, ne);
+		rw_rc_opts_default(&o);
+		o.headonly_workers_ready = cases[i].on;
+		o.proxy_readiness = cases[i].mode;
+		h = head_pod(c, &o);
+		w = worker_pod(c, &o);
+		if (strcmp(env(container(w, RW_RC_AGENT_CONTAINER), "RAYWARDEN_PROXY_READINESS"),
+			   cases[i].worker_env) != 0)
+			fprintf(stderr, "  case %zu\n", i);
+		CHECK_EQ_STR(env(container(h, RW_RC_AGENT_CONTAINER), "RAYWARDEN_PROXY_READINESS"),
+			     cases[i].head_env);
+		CHECK_EQ_STR(env(container(w, RW_RC_AGENT_CONTAINER), "RAYWARDEN_PROXY_READINESS"),
+			     cases[i].worker_env);
+		CHECK_EQ_STR(rw_rc_agent_proxy_readiness(c, &o, false), cases[i].worker_env);
+		/* The workers still start with ray.io/serve=true; the controller's label logic
+		   takes a worker without a healthy proxy out of the serve service. */
+		if (cases[i].crd && strcmp(cases[i].crd, "RayService") == 0)
+			CHECK_EQ_STR(rw_rc_gets(rw_rc_path(w, "metadata.labels"), "ray.io/serve"),
+				     "true");
+		rw_rc_free(h);
+		rw_rc_free(w);
+		rw_rc_cluster_free(c);
+	}
+}
+
 /* KubeRay's operator env knobs. */
 static char *
 fake_env(const char *k)
@@ -1106,10 +1175,18 @@ fake_env(const char *k)
 	    {"RAYWARDEN_RAYSERVICE_DRAIN_SECONDS", "12"},
 	    {"ENABLE_LOGIN_SHELL", "true"},
 	    {"ENABLE_RANDOM_POD_DELETE", "1"},
+	    {"RAYWARDEN_HEADONLY_WORKERS_READY", "False"},
 	};
 	for (size_t i = 0; i < sizeof(kv) / sizeof(kv[0]); i++)
 		if (strcmp(kv[i][0], k) == 0)
 			return (char *)kv[i][1];
+	return NULL;
+}
+
+static char *
+no_env(const char *k)
+{
+	(void)k;
 	return NULL;
 }
 
@@ -1127,6 +1204,11 @@ t_env_knobs(void)
 	CHECK(!o.random_pod_delete); /* only "true" turns it on */
 	CHECK(!o.deterministic_head_name);
 	CHECK_EQ_INT(o.drain_s, 12);
+	CHECK(!o.headonly_workers_ready);
+	rw_rc_opts_default(&o);
+	CHECK(o.headonly_workers_ready);
+	rw_rc_opts_from_env(&o, no_env);
+	CHECK(o.headonly_workers_ready); /* default on */
 }
 
 /* The spec hash ignores replicas, tolerations, schedulingGates; rayVersion changes it. */
@@ -1227,6 +1309,7 @@ main(void)
 	    {"15 names", t_names},
 	    {"18 wait-gcs-ready init container", t_init_container},
 	    {"RayService preStop drain hooks", t_drain},
+	    {"HeadOnly/Disabled proxy_location workers Ready (kuberay#4994)", t_headonly_workers},
 	    {"operator env knobs", t_env_knobs},
 	    {"spec hash", t_hash},
 	    {"bad inputs", t_bad_inputs},

@@ -435,6 +435,94 @@ t_build_cluster(void)
 	rw_rs_free(rs);
 }
 
+/*
+ * serveConfigV2's proxy_location reaches the RayCluster as an annotation only
+ * for HeadOnly/Disabled (kuberay#4994), which rc_build turns into proxy
+ * readiness "ignore" on the workers; the spec hash does not move.
+ */
+static void
+t_proxy_location(void)
+{
+	static const struct {
+		const char *serve; /* serveConfigV2 JSON string, NULL = the base config */
+		const char *loc;   /* rw_rs_proxy_location */
+		const char *anno;  /* annotation on the cluster, NULL = absent */
+		const char *agent; /* worker RAYWARDEN_PROXY_READINESS from rc_build */
+	} cases[] = {
+	    {NULL, "", NULL, "auto"},
+	    {"\"proxy_location: HeadOnly\\napplications: []\\n\"", "HeadOnly", "HeadOnly",
+	     "ignore"},
+	    {"\"proxy_location: Disabled\\n\"", "Disabled", "Disabled", "ignore"},
+	    {"\"proxy_location: EveryNode\\n\"", "EveryNode", NULL, "auto"},
+	    {"\"proxy_location: 3\\n\"", "", NULL, "auto"},
+	    {"\"applications: [\"", "", NULL, "auto"}, /* does not parse */
+	    {"\"\"", "", NULL, "auto"},
+	    {"\"http_options:\\n  proxy_location: HeadOnly\\n\"", "", NULL, "auto"},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		/* A user-written annotation never survives: the serve config decides. */
+		const char *const patches[] = {
+		    "metadata|annotations|" RW_RC_PROXY_LOCATION_ANNOTATION, "\"HeadOnly\"",
+		    "spec|serveConfigV2", cases[i].serve};
+		struct rw_rs *rs = rs_make(patches, cases[i].serve ? 2 : 1);
+		struct rw_rs *plain = rs_make(NULL, 0);
+		struct rw_rs_opts o;
+		struct rw_rc_opts ro;
+		struct rw_rc_cluster *c, *c0;
+		struct rw_buf b;
+		struct rw_rc_slot slot = {0, NULL, 0};
+		struct rw_rc_node *pod = NULL, *env, *e;
+		const char *got = NULL;
+		char loc[32];
+
+		rw_rs_opts_default(&o);
+		rw_rc_opts_default(&ro);
+		rw_rs_proxy_location(rs, loc, sizeof(loc));
+		if (strcmp(loc, cases[i].loc) != 0)
+			fprintf(stderr, "  case %zu: %s\n", i, loc);
+		CHECK_EQ_STR(loc, cases[i].loc);
+		c = build(rs, "rayservice-sample-x7k2p", &o);
+		if (cases[i].anno)
+			CHECK_EQ_STR(rw_rc_gets(c->annotations, RW_RC_PROXY_LOCATION_ANNOTATION),
+				     cases[i].anno);
+		else
+			CHECK(rw_rc_get(c->annotations, RW_RC_PROXY_LOCATION_ANNOTATION) == NULL);
+		/* Same rayClusterConfig, same hash: no new cluster for a serve config change. */
+		c0 = build(plain, "rayservice-sample-x7k2p", &o);
+		CHECK_EQ_STR(rw_rc_gets(c->annotations,
+					"ray.io/hash-without-replicas-and-workers-to-delete"),
+			     rw_rc_gets(c0->annotations,
+					"ray.io/hash-without-replicas-and-workers-to-delete"));
+		/* rc_build reads it when it builds the worker pods. */
+		rw_buf_init(&b, 1 << 22);
+		CHECK_EQ_INT(rw_rc_build_worker_pod(c, &ro, 0, &slot, &b), 0);
+		CHECK_EQ_INT(rw_rc_parse(b.data, b.len, &pod, NULL, 0), 0);
+		env = rw_rc_path(rw_rc_at(rw_rc_path(pod, "spec.containers"), 1), "env");
+		for (int k = 0; env && k < env->n; k++) {
+			e = env->kids[k];
+			if (strcmp(rw_rc_gets(e, "name"), "RAYWARDEN_PROXY_READINESS") == 0)
+				got = rw_rc_gets(e, "value");
+		}
+		CHECK_EQ_STR(got ? got : "(none)", cases[i].agent);
+		/* The in-place update carries the annotation too. */
+		if (cases[i].anno) {
+			struct rw_rc_cluster *u = NULL;
+			rw_buf_reset(&b);
+			CHECK_EQ_INT(rw_rs_update_cluster(rs, c0, &o, &b), 0);
+			CHECK_EQ_INT(rw_rc_cluster_parse(b.data, b.len, &u, NULL, 0), 0);
+			CHECK_EQ_STR(rw_rc_gets(u->annotations, RW_RC_PROXY_LOCATION_ANNOTATION),
+				     cases[i].anno);
+			rw_rc_cluster_free(u);
+		}
+		rw_rc_free(pod);
+		rw_buf_fini(&b);
+		rw_rc_cluster_free(c);
+		rw_rc_cluster_free(c0);
+		rw_rs_free(rs);
+		rw_rs_free(plain);
+	}
+}
+
 /* KubeRay's TestGenerateHashWithoutReplicasAndWorkersToDelete, plus the other cleared fields. */
 static void
 t_hash(void)
@@ -911,6 +999,7 @@ main(void)
 	    {"serve_config", t_serve_config},
 	    {"names", t_names},
 	    {"build_cluster", t_build_cluster},
+	    {"proxy_location (kuberay#4994)", t_proxy_location},
 	    {"hash", t_hash},
 	    {"zero_downtime", t_zero_downtime},
 	    {"opts_env", t_opts_env},
