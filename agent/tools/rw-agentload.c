@@ -14,7 +14,11 @@
  *
  *   rw-agentload --dial tcp://IP:8478 --master-key-file F --pods-file P
  *                [--duration 60] [--period-ms 1000] [--flip-permille 10]
- *                [--warmup 10] [--sockets 4] [--ctxs 64] [--timeout-ms 5000]
+ *                [--warmup 10] [--ramp 0] [--sockets 4] [--ctxs 64] [--timeout-ms 5000]
+ *
+ * --ramp S: pods join gradually, pod i of N sending its first report i*S/N
+ * seconds in (agents start with their pods; a first report usually flips
+ * the pod's gate, so joining all at once is a burst of N gate patches).
  *
  * Output, JSON lines on stdout:
  *   {"event":"start",...}
@@ -267,7 +271,7 @@ int
 main(int argc, char **argv)
 {
 	const char *dial = NULL, *master_file = NULL, *pods_file = NULL;
-	double duration = 60, warmup = 10;
+	double duration = 60, warmup = 10, ramp = 0;
 	int period_ms = 1000, flip_permille = 10, nsock = 4, nctx = 64;
 	struct rw_wire_key master;
 	struct pod *pods = NULL;
@@ -290,6 +294,8 @@ main(int argc, char **argv)
 			duration = atof(v);
 		else if (!strcmp(a, "--warmup"))
 			warmup = atof(v);
+		else if (!strcmp(a, "--ramp"))
+			ramp = atof(v);
 		else if (!strcmp(a, "--period-ms"))
 			period_ms = atoi(v);
 		else if (!strcmp(a, "--flip-permille"))
@@ -307,9 +313,11 @@ main(int argc, char **argv)
 	}
 	if (!dial || !master_file || !pods_file || nsock < 1 || nsock > 1024 || nctx < 1 ||
 	    nctx > 4096 || period_ms < 10 || duration <= 0) {
-		fprintf(stderr, "usage: rw-agentload --dial URL --master-key-file F --pods-file P "
-				"[--duration S] [--warmup S] [--period-ms MS] [--flip-permille N] "
-				"[--sockets N] [--ctxs N] [--timeout-ms MS]\n");
+		fprintf(
+		    stderr,
+		    "usage: rw-agentload --dial URL --master-key-file F --pods-file P "
+		    "[--duration S] [--warmup S] [--ramp S] [--period-ms MS] [--flip-permille N] "
+		    "[--sockets N] [--ctxs N] [--timeout-ms MS]\n");
 		return 2;
 	}
 	/* The master key is loaded as the controller loads it (agentkey.h). */
@@ -372,7 +380,7 @@ main(int argc, char **argv)
 	uint64_t next_tick = t0 + 1000000, due = 0; /* due: sends owed so far (global index) */
 	unsigned long sent = 0, late = 0, flips = 0, sec_sent = 0, sec_late = 0, sec_flips = 0;
 	unsigned long last_rep = 0, last_err = 0, sec = 0;
-	uint64_t cursor = 0;
+	uint64_t cursor = 0, ramp_us = (uint64_t)(ramp * 1e6);
 	int nflip = (int)((long)npods * flip_permille / 1000);
 
 	while (!stop) {
@@ -404,6 +412,13 @@ main(int argc, char **argv)
 		uint64_t owed = (now - t0) * (uint64_t)npods / period_us;
 		while (due < owed && !stop) {
 			int si;
+			uint64_t idx = cursor % (uint64_t)npods;
+			if (ramp_us && now - t0 < idx * ramp_us / (uint64_t)npods) {
+				/* This pod has not joined yet. */
+				cursor++;
+				due++;
+				continue;
+			}
 			pthread_mutex_lock(&mu);
 			si = free_head;
 			if (si >= 0) {
@@ -418,7 +433,7 @@ main(int argc, char **argv)
 				late++;
 				sec_late++;
 			}
-			struct pod *p = &pods[cursor % (uint64_t)npods];
+			struct pod *p = &pods[idx];
 			int flipped = 0;
 			if (p->flip_pending) {
 				p->flip_pending = 0;
