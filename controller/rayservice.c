@@ -1154,7 +1154,7 @@ st_clusters(struct rsr_job *j)
 	struct rsr *r = j->r;
 	struct owned w;
 	int64_t now = wall_ms();
-	bool suspended = rw_rs_suspended(j->rs);
+	bool suspended = rw_rs_suspend_active(j->rs);
 	struct rw_buf b;
 	if (owned_collect(j, &w) != 0) {
 		fail(j, -ENOMEM, "out of memory");
@@ -1351,7 +1351,7 @@ st_services(struct rsr_job *j)
 	const struct rw_rc_cluster *tc;
 	struct rw_buf b;
 	char err[512], svc[320], key[600];
-	if (rw_rs_suspended(j->rs) || rw_rs_timed_out(j->rs))
+	if (rw_rs_suspend_active(j->rs) || rw_rs_timed_out(j->rs))
 		return;
 	rw_rs_serve_svc_name(j->rs, svc, sizeof(svc));
 	snprintf(key, sizeof(key), "%s/%s", j->ns, svc);
@@ -1468,54 +1468,46 @@ health(struct rsr_job *j, int64_t now)
 	return h.action == RW_RS_HEALTH_NEW_CLUSTER;
 }
 
-/* Suspended: no clusters, no services; Ready False. */
+/*
+ * Suspend and resume: the status KubeRay writes while its clusters and
+ * services are deleted (Suspending), once they are gone (Suspended), and once
+ * when spec.suspend turns false again (resume).
+ */
 static void
-suspend_status(struct rsr_job *j, const char *now)
+suspend_status(struct rsr_job *j, const char *now, bool resume)
 {
 	struct rw_rc_node *st = j->rs->status ? rw_rc_clone(j->rs->status) : rw_rc_new(RW_RC_OBJ);
-	struct rw_rc_node *conds, *c = NULL;
+	enum rw_rs_suspend_phase ph = RW_RS_RESUMED;
 	struct rw_buf b;
-	struct owned w;
-	bool gone;
-	if (!st)
+	if (!st) {
+		fail(j, -ENOMEM, "cannot compute the status");
 		return;
-	gone = owned_collect(j, &w) == 0 && w.n == 0;
-	owned_fini(&w);
-	rw_rc_set(st, "activeServiceStatus", rw_rc_new(RW_RC_OBJ));
-	rw_rc_set(st, "pendingServiceStatus", rw_rc_new(RW_RC_OBJ));
-	rw_rc_del(st, "numServeEndpoints");
-	rw_rc_del(st, "serviceStatus");
+	}
+	if (!resume) {
+		struct owned w;
+		char name[320];
+		bool gone = owned_collect(j, &w) == 0 && w.n == 0;
+		owned_fini(&w);
+		rw_rs_head_svc_name(j->rs, name, sizeof(name));
+		gone = gone && !rw_inf_get(j->r->svc_inf, j->ns, name);
+		rw_rs_serve_svc_name(j->rs, name, sizeof(name));
+		gone = gone && !rw_inf_get(j->r->svc_inf, j->ns, name);
+		ph = gone ? RW_RS_SUSPENDED : RW_RS_SUSPENDING;
+		rw_rc_set(st, "activeServiceStatus", rw_rc_new(RW_RC_OBJ));
+		rw_rc_set(st, "pendingServiceStatus", rw_rc_new(RW_RC_OBJ));
+		rw_rc_del(st, "numServeEndpoints");
+		rw_rc_del(st, "serviceStatus");
+	}
+	/* Until Suspended holds (or after a resume, or a suspend flipped back), look again. */
+	if (ph != RW_RS_SUSPENDED || !rw_rs_suspended(j->rs))
+		j->busy = true;
 	if (j->rs->generation > 0)
 		rw_rc_set_int(st, "observedGeneration", j->rs->generation);
-	conds = rw_rc_get(st, "conditions");
-	if (!conds || conds->type != RW_RC_ARR)
-		conds = rw_rc_arr(st, "conditions");
-	for (int i = 0; conds && i < conds->n; i++)
-		if (rw_rc_gets(conds->kids[i], "type") &&
-		    strcmp(rw_rc_gets(conds->kids[i], "type"), "Ready") == 0)
-			c = conds->kids[i];
-	if (conds && !c) {
-		c = rw_rc_new(RW_RC_OBJ);
-		if (c && rw_rc_push(conds, c) != 0)
-			c = NULL;
-		if (c)
-			rw_rc_set_str(c, "type", "Ready");
-	}
-	if (c) {
-		if (!rw_rc_gets(c, "status") || strcmp(rw_rc_gets(c, "status"), "False") != 0 ||
-		    !rw_rc_gets(c, "reason") ||
-		    strcmp(rw_rc_gets(c, "reason"), gone ? "Suspended" : "Suspending") != 0)
-			rw_rc_set_str(c, "lastTransitionTime", now);
-		rw_rc_set_str(c, "status", "False");
-		rw_rc_set_str(c, "reason", gone ? "Suspended" : "Suspending");
-		rw_rc_set_str(c, "message",
-			      gone ? "RayService is suspended" : "RayService is suspending");
-	}
-	if (!gone)
-		j->busy = true;
 	rw_rc_set_str(st, "lastUpdateTime", now);
 	rw_buf_init(&b, 4u << 20);
-	if (rw_rc_dump(st, &b) == 0)
+	if (rw_rs_suspend_conds(st, j->rs, ph, now) != 0 || rw_rc_dump(st, &b) != 0)
+		fail(j, -ENOMEM, "cannot compute the status");
+	else
 		write_status(j, rw_buf_cstr(&b), b.len);
 	rw_buf_fini(&b);
 	rw_rc_free(st);
@@ -1541,8 +1533,8 @@ st_status(struct rsr_job *j)
 	if (!j->rs || !j->st)
 		return;
 	now_rfc3339(now);
-	if (rw_rs_suspended(j->rs)) {
-		suspend_status(j, now);
+	if (rw_rs_suspend_active(j->rs) || rw_rs_resume_due(j->rs)) {
+		suspend_status(j, now, !rw_rs_suspend_active(j->rs));
 		return;
 	}
 	rw_rs_serve_svc_name(j->rs, svc, sizeof(svc));

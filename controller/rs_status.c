@@ -634,3 +634,52 @@ rw_rs_health(const struct rw_rs *rs, const struct rw_rs_health_in *in, struct rw
 		}
 	}
 }
+
+/* ---- suspend ---- */
+
+bool
+rw_rs_suspend_active(const struct rw_rs *rs)
+{
+	return rw_rs_suspended(rs) ||
+	       cond_is(rw_rc_get(rs->status, "conditions"), "Suspending", "True", NULL);
+}
+
+bool
+rw_rs_resume_due(const struct rw_rs *rs)
+{
+	return !rw_rs_suspend_active(rs) &&
+	       cond_is(rw_rc_get(rs->status, "conditions"), "Suspended", "True", NULL);
+}
+
+int
+rw_rs_suspend_conds(node *st, const struct rw_rs *rs, enum rw_rs_suspend_phase phase,
+		    const char *now)
+{
+	struct sctx b = {0};
+	node *conds = conds_of(&b, st);
+	int64_t gen = rs->generation;
+	switch (phase) {
+	case RW_RS_SUSPENDING:
+		set_cond(&b, conds, "Suspending", "True", "SuspendInProgress",
+			 "Deleting the RayService's clusters and services", gen, now);
+		set_cond(&b, conds, "Ready", "False", "SuspendInProgress",
+			 "RayService is being suspended", gen, now);
+		break;
+	case RW_RS_SUSPENDED:
+		set_cond(&b, conds, "Suspending", "False", "SuspendComplete",
+			 "RayService suspend completed", gen, now);
+		set_cond(&b, conds, "UpgradeInProgress", "False", "SuspendComplete",
+			 "RayService suspend completed", gen, now);
+		set_cond(&b, conds, "Ready", "False", "SuspendComplete", "RayService is suspended",
+			 gen, now);
+		if (rw_rs_suspended(rs))
+			set_cond(&b, conds, "Suspended", "True", "SuspendComplete",
+				 "RayService is suspended", gen, now);
+		break;
+	case RW_RS_RESUMED:
+		set_cond(&b, conds, "Suspended", "False", "RayServiceResumed", "RayService resumed",
+			 gen, now);
+		break;
+	}
+	return b.err;
+}

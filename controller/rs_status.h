@@ -163,4 +163,39 @@ struct rw_rs_health {
 void rw_rs_health(const struct rw_rs *rs, const struct rw_rs_health_in *in,
 		  struct rw_rs_health *out);
 
+/* ---- suspend (KubeRay's handleSuspend) ---- */
+
+/*
+ * Whether the RayService is being suspended: spec.suspend is true, or a
+ * suspend is already in flight (condition Suspending True). As in KubeRay a
+ * suspend is atomic once started: flipping spec.suspend back does not stop
+ * it; the clusters and services are deleted first.
+ */
+bool rw_rs_suspend_active(const struct rw_rs *rs);
+
+/*
+ * Whether a completed suspend is to be undone: condition Suspended True and
+ * spec.suspend false. The caller then writes rw_rs_suspend_conds(..,
+ * RW_RS_RESUMED) once and reconciles normally from the next pass.
+ */
+bool rw_rs_resume_due(const struct rw_rs *rs);
+
+enum rw_rs_suspend_phase {
+	RW_RS_SUSPENDING, /* owned clusters or services remain */
+	RW_RS_SUSPENDED,  /* all gone */
+	RW_RS_RESUMED	  /* spec.suspend turned false after a completed suspend */
+};
+
+/*
+ * Sets the suspend conditions in the status object st as KubeRay does:
+ * SUSPENDING: Suspending True and Ready False (SuspendInProgress);
+ * SUSPENDED: Suspending, UpgradeInProgress and Ready False and, when
+ * spec.suspend is still true, Suspended True (all SuspendComplete); a suspend
+ * whose spec.suspend was flipped back completes without Suspended and the
+ * service comes back up; RESUMED: Suspended False (RayServiceResumed).
+ * Conditions are kept, never removed. 0, or -ENOMEM.
+ */
+int rw_rs_suspend_conds(struct rw_rc_node *st, const struct rw_rs *rs,
+			enum rw_rs_suspend_phase phase, const char *now);
+
 #endif
