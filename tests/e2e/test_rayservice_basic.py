@@ -128,6 +128,53 @@ class RayServiceS0(unittest.TestCase):
         answers = [serve_request(host, "/basic", body="") for _ in range(10)]
         self.assertEqual(set(answers), {(200, "hello world")})
 
+    def test_3b_suspend_resume(self):
+        """spec.suspend as KubeRay (its e2e TestRayServiceSuspendResume): every owned RayCluster
+        and Service deleted, Suspended True with Suspending / UpgradeInProgress / Ready False
+        (SuspendComplete), status emptied; suspend false brings it back on a new cluster, with
+        Suspended kept as False (RayServiceResumed), serving again."""
+        lc = self.lc
+        old = rs_status(lc, NS, NAME)["activeServiceStatus"]["rayClusterName"]
+        sel = "ray.io/originated-from-cr-name=%s" % NAME
+        t0 = time.monotonic()
+        lc.kubectl("patch", "rayservice", NAME, "-n", NS, "--type", "merge", "-p", '{"spec":{"suspend":true}}')
+
+        def suspended():
+            c = cond({"status": rs_status(lc, NS, NAME)}, "Suspended")
+            return c and c["status"] == "True"
+        wait_for(suspended, 90, 0.2, "Suspended True")
+        print("S0: Suspended %.2fs after spec.suspend=true" % (time.monotonic() - t0))
+        st = rs_status(lc, NS, NAME)
+        for ctype in ("Suspending", "UpgradeInProgress", "Ready"):
+            c = cond({"status": st}, ctype)
+            self.assertEqual((c["status"], c["reason"]), ("False", "SuspendComplete"), ctype)
+        self.assertEqual((st.get("activeServiceStatus") or {}).get("rayClusterName", ""), "")
+        self.assertEqual((st.get("pendingServiceStatus") or {}).get("rayClusterName", ""), "")
+        self.assertFalse(st.get("numServeEndpoints"))
+        self.assertEqual(owned_clusters(lc, NS, NAME), [])
+        self.assertIsNone(lc.raycluster(NS, old))
+        self.assertEqual(lc.services(NS, sel), [])
+
+        t0 = time.monotonic()
+        lc.kubectl("patch", "rayservice", NAME, "-n", NS, "--type", "merge", "-p", '{"spec":{"suspend":false}}')
+        st = wait_rs_ready(lc, NS, NAME, timeout=90)
+        print("S0: Ready again %.2fs after spec.suspend=false" % (time.monotonic() - t0))
+        new = st["activeServiceStatus"]["rayClusterName"]
+        self.assertNotEqual(new, old)
+        c = cond({"status": st}, "Suspended")
+        self.assertEqual((c["status"], c["reason"]), ("False", "RayServiceResumed"))
+        c = cond({"status": st}, "Suspending")
+        self.assertEqual(c["status"], "False")
+        wait_for(lambda: len(ready_workers(lc, NS, new)) == 2, 60, 0.1, "both workers ready again")
+        host = serve_host(NS, SVC)
+
+        def serving():
+            try:
+                return serve_request(host, "/basic", body="", timeout=5) == (200, "hello world")
+            except OSError:
+                return False
+        wait_for(serving, 30, 0.2, "serving again")
+
     def test_4_delete(self):
         lc = self.lc
         cluster = rs_status(lc, NS, NAME)["activeServiceStatus"]["rayClusterName"]
