@@ -129,7 +129,10 @@ handle_reply(struct rw_agent *a, const void *data, size_t n)
 	if (reply.heartbeat_ms && (long)reply.heartbeat_ms != r->heartbeat_ms &&
 	    reply.heartbeat_ms >= 100 && reply.heartbeat_ms <= 3600000) {
 		r->heartbeat_ms = (long)reply.heartbeat_ms;
+		/* Restart the timer: the next report comes one new period from now
+		 * (the controller times this agent's silence by it). */
 		uv_timer_set_repeat(&r->heartbeat, (uint64_t)r->heartbeat_ms);
+		uv_timer_again(&r->heartbeat);
 		rw_info("report", "heartbeat set to %ld ms by the controller", r->heartbeat_ms);
 	}
 	rw_actions_apply(a, &reply);

@@ -9,6 +9,16 @@
  * message and either sends the sealed reply on the same context or, for a
  * refused message, simply receives again (REP then drops the request, and
  * the agent's REQ socket resends after its timeout).
+ *
+ * Liveness: each pod remembers the nng pipe (connection) its last report
+ * came on. A pipe notifier (NNG_PIPE_EV_REM_POST, on an nng thread) queues
+ * the id of every closed pipe for the loop like a message; the loop marks
+ * the pods of that pipe "disconnected", and the sweep makes them stale after
+ * disconnect_grace_ms unless a report arrived on a new pipe (the agent
+ * reconnected: it reports at once on reconnect). A hung agent or a
+ * partition keeps its TCP connection up: that case is the heartbeat
+ * staleness, short for head pods (the hub asks head agents for a 1 s
+ * heartbeat) and a few heartbeats for workers.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -123,12 +133,18 @@ struct hub_key;
 
 struct hub_pod {
 	struct hlink link;	       /* in hub->pods, by "ns/pod" */
+	struct hlink plink;	       /* in hub->by_pipe while pipe != 0 */
 	struct hub_pod *cprev, *cnext; /* in owner->pods */
 	struct hub_key *owner;
 	char id[POD_ID_MAX + 1];
 	struct rw_wire_replay replay;
 	struct rw_report report;
 	uint64_t last_seen; /* uv_now */
+	uint64_t closed_at; /* uv_now when its pipe closed; 0: connected */
+	uint32_t pipe;	    /* nng pipe id of the last report; 0: none */
+	uint32_t hb_told;   /* heartbeat_ms carried by the last reply (0: none) */
+	uint32_t hb_ms;	    /* heartbeat the agent runs on, as far as we know (0: its default) */
+	int is_head;
 	int stale;
 	unsigned char *reply; /* last sealed reply, or NULL */
 	size_t reply_len;
@@ -145,6 +161,17 @@ struct hub_key {
 	struct hub_pod *pods;
 	size_t npods;
 };
+
+/* A pipe that closed (kept a while: a report from it may still be queued). */
+struct closed_pipe {
+	struct hlink link;
+	uint32_t id;
+	uint64_t at;
+};
+
+#define CLOSED_KEEP_MS 10000
+#define CLOSED_MAX 65536
+#define CQ_MAX 65536
 
 enum ctx_state { CTX_IDLE = 0, CTX_RECV, CTX_QUEUED, CTX_SEND };
 
@@ -171,8 +198,11 @@ struct rw_hub {
 	struct hub_ctx *ctxs;
 	int nctx;
 
-	pthread_mutex_t mu; /* guards the queue */
+	pthread_mutex_t mu; /* guards the queue, the closed-pipe queue and stopping */
 	struct hub_ctx *qhead, *qtail;
+	uint32_t *cq; /* pipe ids closed since the last wake-up */
+	size_t cqn, cqcap;
+	uint64_t cq_dropped;
 	atomic_int stopping;
 
 	uv_async_t async;
@@ -181,6 +211,9 @@ struct rw_hub {
 	int in_cb; /* inside a user callback */
 
 	struct htab pods;
+	struct htab by_pipe; /* pods by pipe id (several pods may share one) */
+	struct htab closed;  /* recently closed pipe ids (struct closed_pipe) */
+	uint64_t last_sweep;
 	struct htab keys_by_id;
 	struct htab keys_by_scope;
 	size_t nkeys;
@@ -297,11 +330,140 @@ pod_free(struct rw_hub *h, struct hub_pod *p)
 {
 	if (!p)
 		return;
+	if (p->pipe)
+		ht_remove(&h->by_pipe, &p->plink);
 	ht_remove(&h->pods, &p->link);
 	pod_unlink_owner(p);
 	rw_report_fini(&p->report);
 	free(p->reply);
 	free(p);
+}
+
+/* ---- connections (pipes) ---- */
+
+static struct closed_pipe *
+closed_find(const struct rw_hub *h, uint32_t id)
+{
+	uint64_t hv = hash_u32(id);
+	for (struct hlink *l = ht_first(&h->closed, hv); l; l = l->next) {
+		struct closed_pipe *c = CONTAINER(l, struct closed_pipe, link);
+		if (l->h == hv && c->id == id)
+			return c;
+	}
+	return NULL;
+}
+
+/* The pod's report came on pipe id: remember it (a report on a new pipe
+ * means the agent is connected again, unless that pipe closed already). */
+static void
+pod_set_pipe(struct rw_hub *h, struct hub_pod *p, uint32_t id, uint64_t now)
+{
+	if (id == p->pipe)
+		return;
+	if (p->pipe)
+		ht_remove(&h->by_pipe, &p->plink);
+	p->pipe = 0;
+	p->closed_at = 0;
+	if (!id)
+		return;
+	const struct closed_pipe *c = closed_find(h, id);
+	if (c) {
+		/* The close was seen before this (queued) report. */
+		p->closed_at = c->at ? c->at : now;
+		return;
+	}
+	if (ht_insert(&h->by_pipe, &p->plink, hash_u32(id)) == 0)
+		p->pipe = id;
+}
+
+/* Pipe id closed: its pods are disconnected from now on. */
+static void
+pipe_closed(struct rw_hub *h, uint32_t id, uint64_t now)
+{
+	uint64_t hv = hash_u32(id);
+	struct hlink *l = ht_first(&h->by_pipe, hv), *next;
+	for (; l; l = next) {
+		next = l->next;
+		struct hub_pod *p = CONTAINER(l, struct hub_pod, plink);
+		if (l->h != hv || p->pipe != id)
+			continue;
+		ht_remove(&h->by_pipe, &p->plink);
+		p->pipe = 0;
+		if (!p->closed_at)
+			p->closed_at = now ? now : 1;
+	}
+	if (h->closed.n >= CLOSED_MAX || closed_find(h, id))
+		return;
+	struct closed_pipe *c = calloc(1, sizeof(*c));
+	if (!c)
+		return;
+	c->id = id;
+	c->at = now ? now : 1;
+	if (ht_insert(&h->closed, &c->link, hv) != 0)
+		free(c);
+}
+
+static void
+closed_expire(struct rw_hub *h, uint64_t now, int all)
+{
+	for (size_t i = 0; i < h->closed.nb; i++) {
+		struct hlink *l = h->closed.b[i], *next;
+		for (; l; l = next) {
+			next = l->next;
+			struct closed_pipe *c = CONTAINER(l, struct closed_pipe, link);
+			if (all || now - c->at >= CLOSED_KEEP_MS) {
+				ht_remove(&h->closed, l);
+				free(c);
+			}
+		}
+	}
+}
+
+/* Runs on an nng thread: queue the id for the loop. */
+static void
+pipe_cb(nng_pipe pp, nng_pipe_ev ev, void *arg)
+{
+	struct rw_hub *h = arg;
+	int id = nng_pipe_id(pp);
+	if (ev != NNG_PIPE_EV_REM_POST || id <= 0)
+		return;
+	pthread_mutex_lock(&h->mu);
+	if (!atomic_load(&h->stopping)) {
+		if (h->cqn == h->cqcap && h->cqcap < CQ_MAX) {
+			size_t cap = h->cqcap ? h->cqcap * 2 : 64;
+			uint32_t *n = realloc(h->cq, cap * sizeof(*n));
+			if (n) {
+				h->cq = n;
+				h->cqcap = cap;
+			}
+		}
+		if (h->cqn < h->cqcap)
+			h->cq[h->cqn++] = (uint32_t)id;
+		else
+			h->cq_dropped++;
+		uv_async_send(&h->async);
+	}
+	pthread_mutex_unlock(&h->mu);
+}
+
+/* How long pod p may stay silent. */
+static uint64_t
+pod_stale_after(const struct rw_hub *h, const struct hub_pod *p)
+{
+	if (p->is_head && p->hb_ms && p->hb_ms <= h->o.head_heartbeat_ms)
+		return h->o.head_stale_after_ms;
+	return h->o.stale_after_ms;
+}
+
+/* 1: silent too long, 2: disconnected too long, 0: live. */
+static int
+pod_stale_why(const struct rw_hub *h, const struct hub_pod *p, uint64_t now)
+{
+	if (now > p->last_seen && now - p->last_seen >= pod_stale_after(h, p))
+		return 1;
+	if (p->closed_at && now >= p->closed_at && now - p->closed_at >= h->o.disconnect_grace_ms)
+		return 2;
+	return 0;
 }
 
 int
@@ -443,6 +605,10 @@ build_reply(struct rw_hub *h, struct hub_pod *p, const struct hub_key *k,
 			return rv < 0 ? rv : -EIO;
 		}
 	}
+	/* Head agents report at least every head_heartbeat_ms. */
+	if (p->is_head && (rep.heartbeat_ms == 0 || rep.heartbeat_ms > h->o.head_heartbeat_ms))
+		rep.heartbeat_ms = h->o.head_heartbeat_ms;
+	p->hb_told = rep.heartbeat_ms;
 	rw_buf_reset(&h->enc);
 	rv = rw_reply_encode(&rep, &h->enc);
 	rw_reply_fini(&rep);
@@ -577,11 +743,18 @@ process(struct rw_hub *h, nng_msg *m, const unsigned char **out, size_t *outlen)
 		goto out;
 	}
 	uint64_t now = uv_now(h->loop);
+	int pipe_id = nng_pipe_id(nng_msg_get_pipe(m));
+	if (pipe_id < 0)
+		pipe_id = 0;
 
 	if (fresh == RW_WIRE_RESEND) {
 		/* Only an existing pod can have a resend. */
 		h->st.resends++;
+		if (p->stale)
+			rw_info(COMPONENT, "agent of pod %s reporting again after %" PRIu64 " ms",
+				p->id, now - p->last_seen);
 		p->last_seen = now;
+		pod_set_pipe(h, p, (uint32_t)pipe_id, now);
 		if (p->stale) {
 			p->stale = 0;
 			if (h->cb.on_report) {
@@ -628,16 +801,25 @@ process(struct rw_hub *h, nng_msg *m, const unsigned char **out, size_t *outlen)
 	int had = p->report.ns[0] != '\0';
 	int new_pod = !had || strcmp(p->report.uid, rpt.uid) != 0;
 	int changed = new_pod || p->stale || !rw_report_equal(&p->report, &rpt);
+	if (p->stale && !new_pod)
+		rw_info(COMPONENT, "agent of pod %s reporting again after %" PRIu64 " ms", p->id,
+			now - p->last_seen);
 	struct rw_report old = p->report;
 	p->report = rpt;
 	memset(&rpt, 0, sizeof(rpt));
 	p->last_seen = now;
 	p->stale = 0;
+	p->is_head = strcmp(p->report.node_type, "head") == 0;
+	pod_set_pipe(h, p, (uint32_t)pipe_id, now);
 	if (new_pod) {
 		/* A new pod incarnation (or first report): its old reply is meaningless. */
 		free(p->reply);
 		p->reply = NULL;
+		p->hb_told = 0;
 	}
+	/* A new report after a reply: the agent runs on the heartbeat that reply
+	 * asked for (an agent applies it at once). */
+	p->hb_ms = p->hb_told;
 	if (changed) {
 		h->st.changes++;
 		if (h->cb.on_report) {
@@ -719,8 +901,9 @@ ctx_cb(void *arg)
 	else
 		h->qhead = c;
 	h->qtail = c;
+	if (!atomic_load(&h->stopping))
+		uv_async_send(&h->async);
 	pthread_mutex_unlock(&h->mu);
-	uv_async_send(&h->async);
 }
 
 static void
@@ -728,11 +911,25 @@ async_cb(uv_async_t *a)
 {
 	struct rw_hub *h = a->data;
 	struct hub_ctx *c;
+	uint32_t *cq;
+	size_t cqn;
+	uint64_t dropped;
 
 	pthread_mutex_lock(&h->mu);
 	c = h->qhead;
 	h->qhead = h->qtail = NULL;
+	cq = h->cq;
+	cqn = h->cqn;
+	dropped = h->cq_dropped;
+	h->cq = NULL;
+	h->cqn = h->cqcap = 0;
+	h->cq_dropped = 0;
 	pthread_mutex_unlock(&h->mu);
+	if (dropped)
+		rw_warn(COMPONENT,
+			"%" PRIu64 " connection closures not tracked (queue full); those pods "
+			"go stale by their heartbeat",
+			dropped);
 	while (c) {
 		struct hub_ctx *next = c->qnext;
 		c->qnext = NULL;
@@ -744,14 +941,29 @@ async_cb(uv_async_t *a)
 		}
 		c = next;
 	}
+	/* Closures after the messages: a report sent just before the close counts. */
+	uint64_t now = uv_now(h->loop);
+	for (size_t i = 0; i < cqn && !atomic_load(&h->stopping); i++)
+		pipe_closed(h, cq[i], now);
+	free(cq);
 }
 
 static void
 sweep_cb(uv_timer_t *t)
 {
 	struct rw_hub *h = t->data;
-	uint64_t now = uv_now(h->loop);
-	uint64_t evict_after = h->o.stale_after_ms + h->o.replay_window_ms;
+	uint64_t now, evict_after = h->o.stale_after_ms + h->o.replay_window_ms;
+	int stalled;
+
+	/* Decide on the freshest data: act on what nng has delivered so far. */
+	async_cb(&h->async);
+	uv_update_time(h->loop);
+	now = uv_now(h->loop);
+	/* The loop itself was blocked for a while: reports may be waiting in
+	 * nng, so no pod is declared stale in this round. */
+	stalled = h->last_sweep && now - h->last_sweep > 2 * h->o.sweep_ms + 1000;
+	h->last_sweep = now;
+	closed_expire(h, now, 0);
 
 	for (size_t i = 0; i < h->pods.nb; i++) {
 		struct hlink *l = h->pods.b[i], *next;
@@ -765,10 +977,20 @@ sweep_cb(uv_timer_t *t)
 				pod_free(h, p);
 				continue;
 			}
-			if (!p->stale && idle >= h->o.stale_after_ms) {
+			int why = p->stale || stalled ? 0 : pod_stale_why(h, p, now);
+			if (why) {
 				p->stale = 1;
-				rw_info(COMPONENT, "agent of pod %s silent for %" PRIu64 " ms",
-					p->id, idle);
+				if (why == 2) {
+					h->st.disconnects++;
+					rw_info(COMPONENT,
+						"agent of pod %s disconnected %" PRIu64
+						" ms ago and has not reconnected",
+						p->id, now - p->closed_at);
+				} else {
+					rw_info(COMPONENT,
+						"agent of pod %s silent for %" PRIu64 " ms", p->id,
+						idle);
+				}
 				if (h->cb.on_stale) {
 					h->in_cb++;
 					h->cb.on_stale(h, &p->report, h->ud);
@@ -814,7 +1036,10 @@ nng_to_errno(int rv)
 static void
 hub_stop_nng(struct rw_hub *h)
 {
+	/* Under the mutex: no nng thread wakes the loop after this. */
+	pthread_mutex_lock(&h->mu);
 	atomic_store(&h->stopping, 1);
+	pthread_mutex_unlock(&h->mu);
 	for (int i = 0; i < h->nctx; i++)
 		if (h->ctxs[i].aio)
 			nng_aio_stop(h->ctxs[i].aio);
@@ -867,7 +1092,13 @@ hub_free_state(struct rw_hub *h)
 			free(k);
 		}
 	}
+	closed_expire(h, 0, 1);
 	ht_fini(&h->pods);
+	ht_fini(&h->by_pipe);
+	ht_fini(&h->closed);
+	free(h->cq);
+	h->cq = NULL;
+	h->cqn = h->cqcap = 0;
 	ht_fini(&h->keys_by_id);
 	ht_fini(&h->keys_by_scope);
 	rw_buf_fini(&h->enc);
@@ -906,9 +1137,20 @@ rw_hub_new(uv_loop_t *loop, const struct rw_hub_opts *opts, const struct rw_hub_
 	if (h->o.replay_window_ms == 0)
 		h->o.replay_window_ms = 300000;
 	if (h->o.stale_after_ms == 0)
-		h->o.stale_after_ms = 30000;
+		h->o.stale_after_ms = 15000;
+	if (h->o.head_heartbeat_ms == 0)
+		h->o.head_heartbeat_ms = 1000;
+	if (h->o.head_stale_after_ms == 0)
+		h->o.head_stale_after_ms = 3500;
+	if (h->o.disconnect_grace_ms == 0)
+		h->o.disconnect_grace_ms = 1000;
 	if (h->o.sweep_ms == 0) {
-		h->o.sweep_ms = h->o.stale_after_ms / 4;
+		uint64_t m = h->o.stale_after_ms;
+		if (h->o.head_stale_after_ms < m)
+			m = h->o.head_stale_after_ms;
+		if (h->o.disconnect_grace_ms < m)
+			m = h->o.disconnect_grace_ms;
+		h->o.sweep_ms = m / 4;
 		if (h->o.sweep_ms > 1000)
 			h->o.sweep_ms = 1000;
 		if (h->o.sweep_ms == 0)
@@ -947,6 +1189,8 @@ rw_hub_new(uv_loop_t *loop, const struct rw_hub_opts *opts, const struct rw_hub_
 	if ((nrv = nng_rep0_open(&h->sock)) != 0)
 		goto fail;
 	h->sock_open = 1;
+	if ((nrv = nng_pipe_notify(h->sock, NNG_PIPE_EV_REM_POST, pipe_cb, h)) != 0)
+		goto fail;
 	h->ctxs = calloc((size_t)h->o.nctx, sizeof(*h->ctxs));
 	if (!h->ctxs) {
 		nrv = NNG_ENOMEM;
@@ -969,8 +1213,13 @@ rw_hub_new(uv_loop_t *loop, const struct rw_hub_opts *opts, const struct rw_hub_
 	for (int i = 0; i < h->nctx; i++)
 		ctx_recv(&h->ctxs[i]);
 	uv_timer_start(&h->sweep, sweep_cb, h->o.sweep_ms, h->o.sweep_ms);
-	rw_info(COMPONENT, "agent hub listening on %s (%d contexts, messages up to %zu bytes)",
-		h->url, h->nctx, h->o.recv_max);
+	rw_info(COMPONENT,
+		"agent hub listening on %s (%d contexts, messages up to %zu bytes; stale after "
+		"%" PRIu64 " ms, heads on a %u ms heartbeat after %" PRIu64
+		" ms, disconnected after %" PRIu64 " ms)",
+		h->url, h->nctx, h->o.recv_max, h->o.stale_after_ms,
+		(unsigned)h->o.head_heartbeat_ms, h->o.head_stale_after_ms,
+		h->o.disconnect_grace_ms);
 	*out = h;
 	return 0;
 fail:
@@ -1011,7 +1260,7 @@ rw_hub_stats(const struct rw_hub *h, struct rw_hub_stats *out)
 	for (size_t i = 0; i < h->pods.nb; i++)
 		for (struct hlink *l = h->pods.b[i]; l; l = l->next) {
 			const struct hub_pod *p = CONTAINER(l, struct hub_pod, link);
-			if (!p->stale && now - p->last_seen < h->o.stale_after_ms)
+			if (!p->stale && !pod_stale_why(h, p, now))
 				out->agents_connected++;
 		}
 }
@@ -1019,7 +1268,7 @@ rw_hub_stats(const struct rw_hub *h, struct rw_hub_stats *out)
 static int
 pod_is_stale(const struct rw_hub *h, const struct hub_pod *p, uint64_t now)
 {
-	return p->stale || (now > p->last_seen && now - p->last_seen >= h->o.stale_after_ms);
+	return p->stale || pod_stale_why(h, p, now) != 0;
 }
 
 int

@@ -35,10 +35,19 @@ struct rw_hub_opts {
 	int nctx;		   /* concurrent requests (nng contexts); 0: 16 */
 	size_t recv_max;	   /* NNG_OPT_RECVMAXSZ; 0: RW_WIRE_MAX_MSG */
 	uint64_t replay_window_ms; /* clock-skew allowance; 0: 300000 */
-	uint64_t stale_after_ms;   /* no report for this long: stale; 0: 30000 */
-	uint64_t sweep_ms;	   /* stale check period; 0: stale_after/4 (<= 1000) */
-	size_t max_pods;	   /* bound on the pod table; 0: 100000 */
-	uint64_t log_interval_ms;  /* refusal log lines per reason at most this often; 0: 10000 */
+	uint64_t stale_after_ms;   /* no report for this long: stale; 0: 15000 */
+	uint64_t sweep_ms;	   /* stale check period; 0: smallest threshold/4 (<= 1000) */
+	/* Head pods: the hub asks head agents to report every head_heartbeat_ms
+	 * (reply heartbeat_ms, unless the reply callback asked for less) and,
+	 * once a head has reported after being told, treats it as stale after
+	 * head_stale_after_ms without a report. 0: 1000 and 3500. */
+	uint32_t head_heartbeat_ms;
+	uint64_t head_stale_after_ms;
+	/* The connection (nng pipe) a pod's reports arrived on closed and no
+	 * report came on a new one: stale after this. 0: 1000. */
+	uint64_t disconnect_grace_ms;
+	size_t max_pods;	  /* bound on the pod table; 0: 100000 */
+	uint64_t log_interval_ms; /* refusal log lines per reason at most this often; 0: 10000 */
 };
 
 /*
@@ -50,12 +59,13 @@ struct rw_hub_opts {
  *   old is the previous report, or NULL for a pod seen the first time or a
  *   new incarnation (same name, new UID). When a stale pod's agent resends
  *   its last report, on_report runs with old == now: it is back, unchanged.
- * on_stale: the pod has not reported for stale_after_ms; last is its last
- *   report. The pod stays in the table (its replay guard must outlive the
- *   replay window) and counts as disconnected until it reports again.
- * reply: fill the reply for this pod. out is pre-set to "no change" (drain
- *   0, proxy_expected -1, everything else empty); the hub encodes it and
- *   frees it with rw_reply_fini() afterwards, so serve_config and the
+ * on_stale: the pod has not reported for its staleness period
+ *   (stale_after_ms, or head_stale_after_ms for a head on the head
+ *   heartbeat), or its connection closed disconnect_grace_ms ago and it has
+ *   not reported since; last is its last report. The pod stays in the table (its replay guard must
+ * outlive the replay window) and counts as disconnected until it reports again. reply: fill the
+ * reply for this pod. out is pre-set to "no change" (drain 0, proxy_expected -1, everything else
+ * empty); the hub encodes it and frees it with rw_reply_fini() afterwards, so serve_config and the
  *   submit strings must be malloc'd. Called right after on_report (or for a
  *   resend whose reply is no longer cached). Return 0 to answer, or a
  *   negative errno to send nothing now (the agent resends). Must not block.
@@ -95,7 +105,8 @@ struct rw_hub_stats {
 	uint64_t refused[RW_HUB_REFUSED_NREASONS];
 	uint64_t refused_total;
 	size_t pods;		 /* pods in the table */
-	size_t agents_connected; /* pods that reported within stale_after_ms */
+	size_t agents_connected; /* pods that are not stale */
+	uint64_t disconnects;	 /* pods that went stale because their connection closed */
 	size_t keys;		 /* registered keys */
 };
 

@@ -73,6 +73,10 @@ static const char usage[] =
     "  --agent-image IMAGE               agent sidecar image\n"
     "  --no-agent-injection              no agent sidecar: pods exactly as KubeRay's\n"
     "  --no-readiness-gate               no ray.io/agent-ready readiness gate\n"
+    "  --agent-stale-after DUR           agent silent this long: stale (15s)\n"
+    "  --agent-head-heartbeat DUR        report period asked of head agents (1s)\n"
+    "  --agent-head-stale-after DUR      head agent on that heartbeat silent: stale (3.5s)\n"
+    "  --agent-disconnect-grace DUR      agent connection closed, no reconnect: stale (1s)\n"
     "  --gcs-ft-cleanup-deadline DUR     give up the GCS FT Redis cleanup after DUR (300s)\n"
     "  --help, --version\n";
 
@@ -200,6 +204,10 @@ static const struct opt opts[] = {
     {"no-agent-injection", O_BOOL, OFF(no_agent_injection)},
     {"no-readiness-gate", O_BOOL, OFF(no_readiness_gate)},
     {"gcs-ft-cleanup-deadline", O_DURATION, OFF(gcs_ft_cleanup_s)},
+    {"agent-stale-after", O_DURATION, OFF(agent_stale_after_s)},
+    {"agent-head-heartbeat", O_DURATION, OFF(agent_head_heartbeat_s)},
+    {"agent-head-stale-after", O_DURATION, OFF(agent_head_stale_after_s)},
+    {"agent-disconnect-grace", O_DURATION, OFF(agent_disconnect_grace_s)},
 };
 #undef OFF
 
@@ -307,6 +315,10 @@ rw_mgr_config_parse(struct rw_mgr_config *c, int argc, char **argv, rw_mgr_geten
 	c->log_format = RW_LOG_TEXT;
 	c->log_level = RW_LOG_INFO;
 	c->gcs_ft_cleanup_s = 300;
+	c->agent_stale_after_s = 15;
+	c->agent_head_heartbeat_s = 1;
+	c->agent_head_stale_after_s = 3.5;
+	c->agent_disconnect_grace_s = 1;
 	if (set_str(&c->lease_name, "raywarden-controller-leader") ||
 	    set_str(&c->metrics_addr, ":8080") || set_str(&c->health_addr, ":8082") ||
 	    set_str(&c->agent_listen, "tcp://0.0.0.0:8478"))

@@ -49,6 +49,12 @@ struct rw_mgr_config {
 	bool no_agent_injection; /* --no-agent-injection: pods exactly as KubeRay's */
 	bool no_readiness_gate;	 /* --no-readiness-gate */
 	double gcs_ft_cleanup_s; /* --gcs-ft-cleanup-deadline (300 s) */
+	/* Agent liveness (hub.h): --agent-stale-after (15 s), --agent-head-heartbeat
+	 * (1 s), --agent-head-stale-after (3.5 s), --agent-disconnect-grace (1 s). */
+	double agent_stale_after_s;
+	double agent_head_heartbeat_s;
+	double agent_head_stale_after_s;
+	double agent_disconnect_grace_s;
 };
 
 typedef const char *(*rw_mgr_getenv_fn)(const char *name, void *ud);

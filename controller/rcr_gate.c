@@ -14,6 +14,7 @@
  * a Warning Event on its pod and is counted in the metrics.
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -410,6 +411,16 @@ hub_tick(uv_timer_t *t)
 	r->last_stats = s;
 }
 
+static uint64_t
+dur_ms(double s)
+{
+	if (!(s > 0))
+		return 0;
+	if (s > 86400)
+		s = 86400;
+	return s < 0.1 ? 100 : (uint64_t)(s * 1000.0 + 0.5);
+}
+
 int
 rw_rcr_gate_hub_start(struct rcr *r, const char *listen_url)
 {
@@ -417,8 +428,22 @@ rw_rcr_gate_hub_start(struct rcr *r, const char *listen_url)
 	struct rw_hub_callbacks cb = {on_report, on_stale, reply};
 	char err[512], url[256];
 	int rv;
+	const struct rw_mgr_config *cfg = rw_mgr_cfg(r->mgr);
 	memset(&o, 0, sizeof(o));
 	o.listen_url = listen_url;
+	if (cfg) {
+		/* A zero duration keeps the hub's default; at least 100 ms each. */
+		o.stale_after_ms = dur_ms(cfg->agent_stale_after_s);
+		o.head_heartbeat_ms = (uint32_t)dur_ms(cfg->agent_head_heartbeat_s);
+		o.head_stale_after_ms = dur_ms(cfg->agent_head_stale_after_s);
+		o.disconnect_grace_ms = dur_ms(cfg->agent_disconnect_grace_s);
+		if (o.head_heartbeat_ms && o.head_stale_after_ms &&
+		    o.head_stale_after_ms < 2 * (uint64_t)o.head_heartbeat_ms)
+			rw_warn(LOGC,
+				"--agent-head-stale-after (%" PRIu64
+				" ms) is under two head heartbeats (%u ms): heads will flap",
+				o.head_stale_after_ms, (unsigned)o.head_heartbeat_ms);
+	}
 	rv = rw_hub_new(r->loop, &o, &cb, r, &r->hub, err, sizeof(err));
 	if (rv) {
 		rw_error(LOGC, "agent hub on %s: %s", listen_url, err);

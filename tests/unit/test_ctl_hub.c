@@ -14,6 +14,7 @@
 
 #include <nng/nng.h>
 #include <nng/protocol/reqrep0/req.h>
+#include <nng/supplemental/util/platform.h>
 #include <uv.h>
 
 #include "hub.h"
@@ -108,24 +109,36 @@ tick_cb(uv_timer_t *t)
 	(void)t;
 }
 
+static int fx_init_opts(struct fixture *f, struct rw_hub_opts *o);
+
+/* One staleness period for everything (heads, disconnects), as before the
+ * head heartbeat and the connection tracking. */
 static int
 fx_init(struct fixture *f, uint64_t stale_after_ms, size_t recv_max)
 {
-	char err[256];
 	struct rw_hub_opts o = {0};
+	o.recv_max = recv_max;
+	o.stale_after_ms = stale_after_ms;
+	o.head_stale_after_ms = stale_after_ms;
+	o.disconnect_grace_ms = stale_after_ms;
+	o.sweep_ms = stale_after_ms < 1000 ? 20 : 0;
+	return fx_init_opts(f, &o);
+}
+
+static int
+fx_init_opts(struct fixture *f, struct rw_hub_opts *o)
+{
+	char err[256];
 	struct rw_hub_callbacks cb = {on_report, on_stale, provide};
 
 	memset(f, 0, sizeof(*f));
 	uv_loop_init(&f->loop);
 	uv_timer_init(&f->loop, &f->tick);
 	uv_timer_start(&f->tick, tick_cb, 5, 5);
-	o.listen_url = "tcp://127.0.0.1:0";
-	o.nctx = 16;
-	o.recv_max = recv_max;
-	o.stale_after_ms = stale_after_ms;
-	o.sweep_ms = stale_after_ms < 1000 ? 20 : 0;
-	o.log_interval_ms = 1000;
-	int rv = rw_hub_new(&f->loop, &o, &cb, &f->seen, &f->hub, err, sizeof(err));
+	o->listen_url = "tcp://127.0.0.1:0";
+	o->nctx = 16;
+	o->log_interval_ms = 1000;
+	int rv = rw_hub_new(&f->loop, o, &cb, &f->seen, &f->hub, err, sizeof(err));
 	CHECK_EQ_INT(rv, 0);
 	if (rv)
 		return rv;
@@ -196,6 +209,10 @@ struct agent {
 	unsigned char *reply[MAXREQ];
 	size_t rlen[MAXREQ];
 	atomic_int done;
+	/* hold: keep the connection open after the last answer until release. */
+	int hold;
+	atomic_int answered, release;
+	pthread_t thread;
 };
 
 static void *
@@ -227,6 +244,9 @@ agent_main(void *arg)
 			nng_free(buf, n);
 		}
 	}
+	atomic_store(&a->answered, 1);
+	for (int i = 0; a->hold && !atomic_load(&a->release) && i < 30000; i++)
+		nng_msleep(1);
 	nng_close(s);
 	atomic_store(&a->done, 1);
 	return NULL;
@@ -248,6 +268,36 @@ run_agent(struct fixture *f, struct agent *a)
 	pthread_join(t, NULL);
 	/* Let the loop finish what the last answer started. */
 	uv_run(&f->loop, UV_RUN_NOWAIT);
+}
+
+/* Start an agent that keeps its connection until agent_release(); returns
+ * once every message is answered (or failed). */
+static void
+start_holding_agent(struct fixture *f, struct agent *a)
+{
+	a->url = f->url;
+	a->hold = 1;
+	if (!a->timeout_ms)
+		a->timeout_ms = 2000;
+	atomic_store(&a->done, 0);
+	atomic_store(&a->answered, 0);
+	atomic_store(&a->release, 0);
+	pthread_create(&a->thread, NULL, agent_main, a);
+	double end = mono_ms() + 30000;
+	while (!atomic_load(&a->answered) && mono_ms() < end)
+		uv_run(&f->loop, UV_RUN_ONCE);
+	uv_run(&f->loop, UV_RUN_NOWAIT);
+}
+
+/* Close a holding agent's connection and join its thread. */
+static void
+agent_release(struct fixture *f, struct agent *a)
+{
+	atomic_store(&a->release, 1);
+	double end = mono_ms() + 30000;
+	while (!atomic_load(&a->done) && mono_ms() < end)
+		uv_run(&f->loop, UV_RUN_ONCE);
+	pthread_join(a->thread, NULL);
 }
 
 static void
@@ -739,6 +789,204 @@ t_stale(void)
 	fx_fini(&f);
 }
 
+/* Run the loop until pred(f) or ms pass; returns the time taken. */
+static double
+wait_until(struct fixture *f, int (*pred)(struct fixture *), double ms)
+{
+	double t0 = mono_ms(), end = t0 + ms;
+	while (!pred(f) && mono_ms() < end)
+		uv_run(&f->loop, UV_RUN_ONCE);
+	return mono_ms() - t0;
+}
+
+static int
+one_stale(struct fixture *f)
+{
+	return f->seen.stale >= 1;
+}
+
+static int
+two_stale(struct fixture *f)
+{
+	return f->seen.stale >= 2;
+}
+
+static int
+never(struct fixture *f)
+{
+	(void)f;
+	return 0;
+}
+
+static void
+t_disconnect(void)
+{
+	struct fixture f;
+	struct agent a = {0}, b = {0};
+	struct rw_buf m[4];
+	struct rw_hub_stats st;
+	struct rw_hub_opts o = {0};
+	int stale = -1;
+
+	o.stale_after_ms = 60000;
+	o.head_stale_after_ms = 60000;
+	o.disconnect_grace_ms = 300;
+	o.sweep_ms = 20;
+	if (fx_init_opts(&f, &o))
+		return;
+	for (int i = 0; i < 4; i++) {
+		rw_buf_init(&m[i], RW_WIRE_MAX_MSG);
+		make_report(&m[i], &f.ka,
+			    &(struct rpt_spec){.pod = "alpha-head-d",
+					       .node_type = "head",
+					       .ready = 1,
+					       .session = 3,
+					       .seq = (uint64_t)i + 1});
+	}
+	/* The agent reports, then its connection closes (run_agent closes it). */
+	a.nmsg = 1;
+	a.msg[0] = (unsigned char *)m[0].data;
+	a.len[0] = m[0].len;
+	run_agent(&f, &a);
+	CHECK_EQ_INT(a.rv[0], 0);
+	double took = wait_until(&f, one_stale, 5000);
+	CHECK_EQ_INT(f.seen.stale, 1);
+	CHECK_EQ_STR(f.seen.last_stale, "alpha-head-d");
+	/* Grace 300 ms, sweep 20 ms; far below the 60 s heartbeat staleness. */
+	CHECK(took >= 200 && took < 2000);
+	printf("  disconnected pod stale %.0f ms after its connection closed (grace 300 ms)\n",
+	       took);
+	rw_hub_stats(f.hub, &st);
+	CHECK(st.disconnects == 1);
+	CHECK_EQ_INT(st.agents_connected, 0);
+	struct rw_hub_cluster_stats cs;
+	CHECK_EQ_INT(rw_hub_cluster_stats(f.hub, NS, "alpha", &cs), 0);
+	CHECK_EQ_INT(cs.head_stale, 1);
+
+	/* It reconnects (a new connection) and reports: back at once. */
+	int before = f.seen.reports;
+	agent_free(&a);
+	a.nmsg = 1;
+	a.msg[0] = (unsigned char *)m[1].data;
+	a.len[0] = m[1].len;
+	start_holding_agent(&f, &a);
+	CHECK_EQ_INT(a.rv[0], 0);
+	CHECK_EQ_INT(f.seen.reports, before + 1);
+	CHECK(rw_hub_pod(f.hub, NS, "alpha-head-d", &stale) != NULL);
+	CHECK_EQ_INT(stale, 0);
+
+	/* A second connection takes over (the agent reconnected before the old
+	 * connection's close was seen): closing the old one changes nothing. */
+	b.nmsg = 1;
+	b.msg[0] = (unsigned char *)m[2].data;
+	b.len[0] = m[2].len;
+	start_holding_agent(&f, &b);
+	CHECK_EQ_INT(b.rv[0], 0);
+	agent_release(&f, &a);
+	wait_until(&f, never, 900); /* three grace periods */
+	CHECK_EQ_INT(f.seen.stale, 1);
+	CHECK(rw_hub_pod(f.hub, NS, "alpha-head-d", &stale) != NULL);
+	CHECK_EQ_INT(stale, 0);
+
+	/* Now the live connection closes too. */
+	agent_release(&f, &b);
+	took = wait_until(&f, two_stale, 5000);
+	CHECK_EQ_INT(f.seen.stale, 2);
+	CHECK(took < 2000);
+	rw_hub_stats(f.hub, &st);
+	CHECK(st.disconnects == 2);
+
+	agent_free(&a);
+	agent_free(&b);
+	for (int i = 0; i < 4; i++)
+		rw_buf_fini(&m[i]);
+	fx_fini(&f);
+}
+
+static void
+t_head_heartbeat(void)
+{
+	struct fixture f;
+	struct agent a = {0}, w = {0};
+	struct rw_buf m[5];
+	struct rw_hub_opts o = {0};
+	struct rw_reply rep;
+	int stale = -1;
+
+	o.stale_after_ms = 60000;
+	o.head_heartbeat_ms = 200;
+	o.head_stale_after_ms = 500;
+	o.disconnect_grace_ms = 60000;
+	o.sweep_ms = 20;
+	if (fx_init_opts(&f, &o))
+		return;
+	for (int i = 0; i < 5; i++)
+		rw_buf_init(&m[i], RW_WIRE_MAX_MSG);
+	/* head-1 reports twice (the second after being told the head heartbeat),
+	 * head-2 once; a worker twice. Every connection stays open. */
+	make_report(
+	    &m[0], &f.ka,
+	    &(struct rpt_spec){.pod = "alpha-head-1", .node_type = "head", .session = 1, .seq = 1});
+	make_report(
+	    &m[1], &f.ka,
+	    &(struct rpt_spec){.pod = "alpha-head-2", .node_type = "head", .session = 2, .seq = 1});
+	make_report(
+	    &m[2], &f.ka,
+	    &(struct rpt_spec){.pod = "alpha-head-1", .node_type = "head", .session = 1, .seq = 2});
+	make_report(&m[3], &f.ka,
+		    &(struct rpt_spec){.pod = "alpha-worker-h", .session = 4, .seq = 1});
+	make_report(&m[4], &f.ka,
+		    &(struct rpt_spec){.pod = "alpha-worker-h", .session = 4, .seq = 2});
+	a.nmsg = 3;
+	for (int i = 0; i < 3; i++) {
+		a.msg[i] = (unsigned char *)m[i].data;
+		a.len[i] = m[i].len;
+	}
+	w.nmsg = 2;
+	w.msg[0] = (unsigned char *)m[3].data;
+	w.len[0] = m[3].len;
+	w.msg[1] = (unsigned char *)m[4].data;
+	w.len[1] = m[4].len;
+	start_holding_agent(&f, &w);
+	start_holding_agent(&f, &a);
+	double t0 = mono_ms();
+	for (int i = 0; i < 3; i++)
+		CHECK_EQ_INT(a.rv[i], 0);
+	/* Heads are asked for the head heartbeat (the provider said 5000). */
+	memset(&rep, 0, sizeof(rep));
+	if (open_reply(&f.ka, a.reply[0], a.rlen[0], 1, 1, &rep) == 0)
+		CHECK_EQ_INT(rep.heartbeat_ms, 200);
+	rw_reply_fini(&rep);
+	memset(&rep, 0, sizeof(rep));
+	if (open_reply(&f.ka, w.reply[1], w.rlen[1], 4, 2, &rep) == 0)
+		CHECK_EQ_INT(rep.heartbeat_ms, 5000);
+	rw_reply_fini(&rep);
+
+	/* head-1 runs on the 200 ms heartbeat: stale after 500 ms of silence. */
+	wait_until(&f, one_stale, 5000);
+	double took = mono_ms() - t0;
+	CHECK_EQ_INT(f.seen.stale, 1);
+	CHECK_EQ_STR(f.seen.last_stale, "alpha-head-1");
+	CHECK(took >= 400 && took < 2500);
+	printf("  silent head stale %.0f ms after its last report (head staleness 500 ms)\n", took);
+	/* head-2 was never confirmed on the short heartbeat, the worker never is. */
+	CHECK(rw_hub_pod(f.hub, NS, "alpha-head-2", &stale) != NULL);
+	CHECK_EQ_INT(stale, 0);
+	CHECK(rw_hub_pod(f.hub, NS, "alpha-worker-h", &stale) != NULL);
+	CHECK_EQ_INT(stale, 0);
+	struct rw_hub_cluster_stats cs;
+	CHECK_EQ_INT(rw_hub_cluster_stats(f.hub, NS, "alpha", &cs), 0);
+	CHECK_EQ_INT(cs.stale, 1);
+
+	agent_release(&f, &a);
+	agent_release(&f, &w);
+	agent_free(&a);
+	agent_free(&w);
+	for (int i = 0; i < 5; i++)
+		rw_buf_fini(&m[i]);
+	fx_fini(&f);
+}
+
 static void
 t_oversize(void)
 {
@@ -813,6 +1061,8 @@ main(void)
 	    {"key id collision", t_key_id_collision},
 	    {"200 agents x 20 reports", t_many_agents},
 	    {"stale detection", t_stale},
+	    {"disconnect detection", t_disconnect},
+	    {"head heartbeat staleness", t_head_heartbeat},
 	    {"over-size message", t_oversize},
 	    {"bad options", t_bad_options},
 	    {NULL, NULL},
