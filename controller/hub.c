@@ -133,7 +133,8 @@ struct hub_key;
 
 struct hub_pod {
 	struct hlink link;	       /* in hub->pods, by "ns/pod" */
-	struct hlink plink;	       /* in hub->by_pipe while pipe != 0 */
+	struct hub_pipe *pp;	       /* the open pipe its reports come on, or NULL */
+	struct hub_pod *pprev, *pnext; /* in pp->pods */
 	struct hub_pod *cprev, *cnext; /* in owner->pods */
 	struct hub_key *owner;
 	char id[POD_ID_MAX + 1];
@@ -141,7 +142,7 @@ struct hub_pod {
 	struct rw_report report;
 	uint64_t last_seen; /* uv_now */
 	uint64_t closed_at; /* uv_now when its pipe closed; 0: connected */
-	uint32_t pipe;	    /* nng pipe id of the last report; 0: none */
+	uint32_t pipe;	    /* nng pipe id of the last report (maybe closed); 0: none */
 	uint32_t hb_told;   /* heartbeat_ms carried by the last reply (0: none) */
 	uint32_t hb_ms;	    /* heartbeat the agent runs on, as far as we know (0: its default) */
 	int is_head;
@@ -162,6 +163,14 @@ struct hub_key {
 	size_t npods;
 };
 
+/* An open pipe and the pods whose last report came on it (one for an
+ * agent; a load generator multiplexes many pods over a few). */
+struct hub_pipe {
+	struct hlink link;
+	uint32_t id;
+	struct hub_pod *pods;
+};
+
 /* A pipe that closed (kept a while: a report from it may still be queued). */
 struct closed_pipe {
 	struct hlink link;
@@ -170,6 +179,7 @@ struct closed_pipe {
 };
 
 #define CLOSED_KEEP_MS 10000
+#define STALE_LOG_MAX 10
 #define CLOSED_MAX 65536
 #define CQ_MAX 65536
 
@@ -211,7 +221,7 @@ struct rw_hub {
 	int in_cb; /* inside a user callback */
 
 	struct htab pods;
-	struct htab by_pipe; /* pods by pipe id (several pods may share one) */
+	struct htab by_pipe; /* open pipes with pods (struct hub_pipe) by id */
 	struct htab closed;  /* recently closed pipe ids (struct closed_pipe) */
 	uint64_t last_sweep;
 	struct htab keys_by_id;
@@ -326,12 +336,31 @@ pod_link_owner(struct hub_pod *p, struct hub_key *k)
 }
 
 static void
+pod_unlink_pipe(struct rw_hub *h, struct hub_pod *p)
+{
+	struct hub_pipe *pp = p->pp;
+	if (!pp)
+		return;
+	if (p->pprev)
+		p->pprev->pnext = p->pnext;
+	else
+		pp->pods = p->pnext;
+	if (p->pnext)
+		p->pnext->pprev = p->pprev;
+	p->pprev = p->pnext = NULL;
+	p->pp = NULL;
+	if (!pp->pods) {
+		ht_remove(&h->by_pipe, &pp->link);
+		free(pp);
+	}
+}
+
+static void
 pod_free(struct rw_hub *h, struct hub_pod *p)
 {
 	if (!p)
 		return;
-	if (p->pipe)
-		ht_remove(&h->by_pipe, &p->plink);
+	pod_unlink_pipe(h, p);
 	ht_remove(&h->pods, &p->link);
 	pod_unlink_owner(p);
 	rw_report_fini(&p->report);
@@ -353,6 +382,18 @@ closed_find(const struct rw_hub *h, uint32_t id)
 	return NULL;
 }
 
+static struct hub_pipe *
+pipe_find(const struct rw_hub *h, uint32_t id)
+{
+	uint64_t hv = hash_u32(id);
+	for (struct hlink *l = ht_first(&h->by_pipe, hv); l; l = l->next) {
+		struct hub_pipe *pp = CONTAINER(l, struct hub_pipe, link);
+		if (l->h == hv && pp->id == id)
+			return pp;
+	}
+	return NULL;
+}
+
 /* The pod's report came on pipe id: remember it (a report on a new pipe
  * means the agent is connected again, unless that pipe closed already). */
 static void
@@ -360,9 +401,8 @@ pod_set_pipe(struct rw_hub *h, struct hub_pod *p, uint32_t id, uint64_t now)
 {
 	if (id == p->pipe)
 		return;
-	if (p->pipe)
-		ht_remove(&h->by_pipe, &p->plink);
-	p->pipe = 0;
+	pod_unlink_pipe(h, p);
+	p->pipe = id;
 	p->closed_at = 0;
 	if (!id)
 		return;
@@ -372,8 +412,23 @@ pod_set_pipe(struct rw_hub *h, struct hub_pod *p, uint32_t id, uint64_t now)
 		p->closed_at = c->at ? c->at : now;
 		return;
 	}
-	if (ht_insert(&h->by_pipe, &p->plink, hash_u32(id)) == 0)
-		p->pipe = id;
+	struct hub_pipe *pp = pipe_find(h, id);
+	if (!pp) {
+		pp = calloc(1, sizeof(*pp));
+		if (!pp)
+			return; /* untracked: the heartbeat staleness still applies */
+		pp->id = id;
+		if (ht_insert(&h->by_pipe, &pp->link, hash_u32(id)) != 0) {
+			free(pp);
+			return;
+		}
+	}
+	p->pp = pp;
+	p->pprev = NULL;
+	p->pnext = pp->pods;
+	if (pp->pods)
+		pp->pods->pprev = p;
+	pp->pods = p;
 }
 
 /* Pipe id closed: its pods are disconnected from now on. */
@@ -381,16 +436,17 @@ static void
 pipe_closed(struct rw_hub *h, uint32_t id, uint64_t now)
 {
 	uint64_t hv = hash_u32(id);
-	struct hlink *l = ht_first(&h->by_pipe, hv), *next;
-	for (; l; l = next) {
-		next = l->next;
-		struct hub_pod *p = CONTAINER(l, struct hub_pod, plink);
-		if (l->h != hv || p->pipe != id)
-			continue;
-		ht_remove(&h->by_pipe, &p->plink);
-		p->pipe = 0;
-		if (!p->closed_at)
-			p->closed_at = now ? now : 1;
+	struct hub_pipe *pp = pipe_find(h, id);
+	if (pp) {
+		for (struct hub_pod *p = pp->pods, *next; p; p = next) {
+			next = p->pnext;
+			p->pp = NULL;
+			p->pprev = p->pnext = NULL;
+			if (!p->closed_at)
+				p->closed_at = now ? now : 1;
+		}
+		ht_remove(&h->by_pipe, &pp->link);
+		free(pp);
 	}
 	if (h->closed.n >= CLOSED_MAX || closed_find(h, id))
 		return;
@@ -954,6 +1010,7 @@ sweep_cb(uv_timer_t *t)
 	struct rw_hub *h = t->data;
 	uint64_t now, evict_after = h->o.stale_after_ms + h->o.replay_window_ms;
 	int stalled;
+	size_t nstale = 0, ndisc = 0;
 
 	/* Decide on the freshest data: act on what nng has delivered so far. */
 	async_cb(&h->async);
@@ -980,17 +1037,21 @@ sweep_cb(uv_timer_t *t)
 			int why = p->stale || stalled ? 0 : pod_stale_why(h, p, now);
 			if (why) {
 				p->stale = 1;
+				nstale++;
 				if (why == 2) {
 					h->st.disconnects++;
+					ndisc++;
+				}
+				/* A line per pod for the first few of a sweep, then a count. */
+				if (nstale <= STALE_LOG_MAX && why == 2)
 					rw_info(COMPONENT,
 						"agent of pod %s disconnected %" PRIu64
 						" ms ago and has not reconnected",
 						p->id, now - p->closed_at);
-				} else {
+				else if (nstale <= STALE_LOG_MAX)
 					rw_info(COMPONENT,
 						"agent of pod %s silent for %" PRIu64 " ms", p->id,
 						idle);
-				}
 				if (h->cb.on_stale) {
 					h->in_cb++;
 					h->cb.on_stale(h, &p->report, h->ud);
@@ -999,6 +1060,11 @@ sweep_cb(uv_timer_t *t)
 			}
 		}
 	}
+	if (nstale > STALE_LOG_MAX)
+		rw_warn(COMPONENT,
+			"%zu agents went stale in this sweep (%zu of them disconnected); %zu not "
+			"logged one by one",
+			nstale, ndisc, nstale - STALE_LOG_MAX);
 }
 
 /* ---- lifecycle ---- */
@@ -1093,6 +1159,13 @@ hub_free_state(struct rw_hub *h)
 		}
 	}
 	closed_expire(h, 0, 1);
+	for (size_t i = 0; i < h->by_pipe.nb; i++) {
+		struct hlink *l = h->by_pipe.b[i], *next;
+		for (; l; l = next) {
+			next = l->next;
+			free(CONTAINER(l, struct hub_pipe, link));
+		}
+	}
 	ht_fini(&h->pods);
 	ht_fini(&h->by_pipe);
 	ht_fini(&h->closed);

@@ -139,6 +139,9 @@ struct rcr {
 	/* agent hub and readiness gates (rcr_gate.c) */
 	struct rw_hub *hub;
 	struct rw_kmap gates; /* "ns/pod" -> gate state */
+	/* Gate patches in flight (bounded) and the gates waiting for a slot. */
+	int gate_inflight;
+	struct rcr_gate *gq_head, *gq_tail;
 	uv_timer_t *hub_timer;
 	struct rw_hub_stats last_stats;
 	/* metrics */

@@ -7,6 +7,14 @@
  * pod creations cannot delay it). One patch per pod is in flight at a time;
  * a newer verdict that arrives meanwhile is sent when it completes.
  *
+ * At most GATE_INFLIGHT gate patches are in flight in all: when every slot
+ * is taken, the pod's gate waits in a FIFO (once, however many reports
+ * arrive meanwhile) and, when a slot frees, is synced from the newest report
+ * then (newest state wins; a pod that flipped and flipped back costs
+ * nothing). So 10,000 agents starting at once cost a queue, not 10,000
+ * concurrent requests that swamp the API server and starve the Lease
+ * renewal (which also skips the QPS queue).
+ *
  * Staleness: an agent that stops reporting does not flip the gate. A
  * controller-agent network problem must not take healthy pods out of
  * service; the kubelet's own readiness probe (served by the agent from its
@@ -24,7 +32,11 @@
 
 #define LOGC "agent-gate"
 
-struct gate {
+#define GATE_INFLIGHT 32
+
+struct rcr_gate {
+	struct rcr_gate *qprev, *qnext; /* in r->gq_* while queued */
+	bool queued;
 	char uid[64];
 	int sent; /* last value written by us (enum rw_inf_cond), 0 unknown */
 	char sent_msg[256];
@@ -62,13 +74,45 @@ rw_rcr_gate_metrics(struct rcr *r)
 			     lat_b, (int)(sizeof(lat_b) / sizeof(lat_b[0])));
 }
 
-static void gate_send(struct rcr *r, struct gate *g, const struct rw_inf_pod *p, int want,
+static void gate_send(struct rcr *r, struct rcr_gate *g, const struct rw_inf_pod *p, int want,
 		      const char *msg, bool flip);
 
 static void
 gate_free(void *p)
 {
 	free(p);
+}
+
+static void
+gq_push(struct rcr *r, struct rcr_gate *g)
+{
+	if (g->queued)
+		return;
+	g->queued = true;
+	g->qnext = NULL;
+	g->qprev = r->gq_tail;
+	if (r->gq_tail)
+		r->gq_tail->qnext = g;
+	else
+		r->gq_head = g;
+	r->gq_tail = g;
+}
+
+static void
+gq_unlink(struct rcr *r, struct rcr_gate *g)
+{
+	if (!g->queued)
+		return;
+	if (g->qprev)
+		g->qprev->qnext = g->qnext;
+	else
+		r->gq_head = g->qnext;
+	if (g->qnext)
+		g->qnext->qprev = g->qprev;
+	else
+		r->gq_tail = g->qprev;
+	g->qprev = g->qnext = NULL;
+	g->queued = false;
 }
 
 /* Sync the gate of pod "ns/name" from the informer's copy. */
@@ -88,10 +132,8 @@ resync(struct rcr *r, const char *key)
 }
 
 static void
-gate_cb(struct rcr_req *q, const struct rw_kube_resp *resp)
+gate_done(struct rcr *r, struct rcr_gate *g, struct rcr_req *q, const struct rw_kube_resp *resp)
 {
-	struct rcr *r = q->r;
-	struct gate *g = q->ptr;
 	bool ok = rw_rcr_ok(resp->status);
 	const char *st = g->pend == RW_COND_TRUE ? "True" : "False";
 	g->inflight = false;
@@ -102,6 +144,7 @@ gate_cb(struct rcr_req *q, const struct rw_kube_resp *resp)
 		char key[512];
 		bool again = g->again;
 		snprintf(key, sizeof(key), "%s", g->key);
+		gq_unlink(r, g);
 		rw_kmap_del(&r->gates, key);
 		free(g);
 		if (again)
@@ -146,7 +189,24 @@ gate_cb(struct rcr_req *q, const struct rw_kube_resp *resp)
 }
 
 static void
-gate_send(struct rcr *r, struct gate *g, const struct rw_inf_pod *p, int want, const char *msg,
+gate_cb(struct rcr_req *q, const struct rw_kube_resp *resp)
+{
+	struct rcr *r = q->r;
+	if (r->gate_inflight > 0)
+		r->gate_inflight--;
+	gate_done(r, q->ptr, q, resp);
+	/* Hand the free slots to the waiting gates, oldest first. */
+	while (r->gq_head && r->gate_inflight < GATE_INFLIGHT && !r->closing) {
+		struct rcr_gate *g = r->gq_head;
+		char key[512];
+		gq_unlink(r, g);
+		snprintf(key, sizeof(key), "%s", g->key);
+		resync(r, key);
+	}
+}
+
+static void
+gate_send(struct rcr *r, struct rcr_gate *g, const struct rw_inf_pod *p, int want, const char *msg,
 	  bool flip)
 {
 	struct rw_buf body;
@@ -184,8 +244,10 @@ gate_send(struct rcr *r, struct gate *g, const struct rw_inf_pod *p, int want, c
 					 .priority = 1};
 		g->pend = want;
 		snprintf(g->pend_msg, sizeof(g->pend_msg), "%s", msg);
-		if (rw_rcr_request(r, NULL, &kr, gate_cb, NULL, NULL, g) == 0)
+		if (rw_rcr_request(r, NULL, &kr, gate_cb, NULL, NULL, g) == 0) {
 			g->inflight = true;
+			r->gate_inflight++;
+		}
 	}
 	rw_buf_fini(&body);
 }
@@ -199,7 +261,7 @@ void
 rw_rcr_gate_sync(struct rcr *r, const struct rw_inf_pod *p)
 {
 	const struct rw_report *rep;
-	struct gate *g;
+	struct rcr_gate *g;
 	char key[512];
 	int stale = 0, want, cur;
 	const char *msg, *cur_msg;
@@ -233,6 +295,8 @@ rw_rcr_gate_sync(struct rcr *r, const struct rw_inf_pod *p)
 		g->again = true;
 		return;
 	}
+	if (g->queued)
+		return; /* synced from the newest report when its turn comes */
 	/* What the pod holds: what we last wrote, else what the cache says. */
 	if (g->sent) {
 		cur = g->sent;
@@ -243,6 +307,10 @@ rw_rcr_gate_sync(struct rcr *r, const struct rw_inf_pod *p)
 	}
 	if (cur == want && strncmp(cur_msg, msg, sizeof(g->sent_msg) - 1) == 0)
 		return;
+	if (r->gate_inflight >= GATE_INFLIGHT) {
+		gq_push(r, g);
+		return;
+	}
 	gate_send(r, g, p, want, msg, cur != want);
 }
 
@@ -250,7 +318,7 @@ void
 rw_rcr_gate_forget(struct rcr *r, const struct rw_inf_pod *p)
 {
 	char key[512];
-	struct gate *g;
+	struct rcr_gate *g;
 	snprintf(key, sizeof(key), "%s/%s", p->meta.ns, p->meta.name);
 	g = rw_kmap_get(&r->gates, key);
 	if (!g)
@@ -258,6 +326,7 @@ rw_rcr_gate_forget(struct rcr *r, const struct rw_inf_pod *p)
 	if (g->inflight) {
 		g->dead = true; /* removed by its callback (or with the table at teardown) */
 	} else {
+		gq_unlink(r, g);
 		rw_kmap_del(&r->gates, key);
 		free(g);
 	}
@@ -357,6 +426,9 @@ on_report(struct rw_hub *hub, const struct rw_report *now, const struct rw_repor
 		h->on_report(now, old, h->ud);
 }
 
+static uint64_t stale_log_sec;
+static unsigned stale_log_n;
+
 static void
 on_stale(struct rw_hub *hub, const struct rw_report *last, void *ud)
 {
@@ -366,7 +438,16 @@ on_stale(struct rw_hub *hub, const struct rw_report *last, void *ud)
 	if (h && h->on_stale)
 		h->on_stale(last, h->ud);
 	rw_met_add(r->m_stale, NULL, 1);
-	rw_warn(LOGC, "%s/%s: agent silent; readiness gate left as it is", last->ns, last->pod);
+	/* At most 10 lines a second (a mass disconnect is thousands of pods;
+	 * the hub logs the count). */
+	uint64_t sec = uv_now(r->loop) / 1000;
+	if (sec != stale_log_sec) {
+		stale_log_sec = sec;
+		stale_log_n = 0;
+	}
+	if (stale_log_n++ < 10)
+		rw_warn(LOGC, "%s/%s: agent silent; readiness gate left as it is", last->ns,
+			last->pod);
 	if (!rw_mgr_is_leader(r->mgr) || !rw_inf_get(r->pod_inf, last->ns, last->pod))
 		return;
 	struct rw_ev_ref ref = {"v1", "Pod", last->ns, last->pod, last->uid};
@@ -479,5 +560,6 @@ rw_rcr_gate_fini(struct rcr *r)
 		hub_owner = NULL;
 	rw_hub_free(r->hub);
 	r->hub = NULL;
+	r->gq_head = r->gq_tail = NULL;
 	rw_kmap_fini(&r->gates, gate_free);
 }
