@@ -23,6 +23,7 @@
 #define RW_LAT_BUCKETS 10
 
 struct rw_agent;
+struct rw_lprobe;
 
 /* One periodically probed endpoint. */
 struct rw_agent_probe {
@@ -34,6 +35,7 @@ struct rw_agent_probe {
 	long period_ms;
 	uint64_t next_ms; /* loop time of the next start */
 	struct rw_http_call *call;
+	struct rw_lprobe *light; /* own keep-alive client for this probe (probe.c), or NULL */
 	uint64_t started_ms;
 	uint64_t event_ms;    /* loop time of the last probe started by a hang-up */
 	uint64_t event_since; /* the component's state-change time at that moment */

@@ -519,3 +519,205 @@ rw_serve_put_result(const struct rw_http_outcome *o, char *reason, size_t rl)
 	snprintf(reason, rl, "serve config rejected: %ld: %s", o->status, snip);
 	return -EPROTO;
 }
+
+/* Case-insensitive comparison of a header name [p, p+n) with s. */
+static int
+hname_is(const char *p, size_t n, const char *s)
+{
+	size_t sl = strlen(s);
+	if (n != sl)
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		char a = p[i], b = s[i];
+		if (a >= 'A' && a <= 'Z')
+			a = (char)(a - 'A' + 'a');
+		if (a != b)
+			return 0;
+	}
+	return 1;
+}
+
+/* Does the header value [p, p+n) contain the lower-case token s (any case)? */
+static int
+hvalue_has(const char *p, size_t n, const char *s)
+{
+	size_t sl = strlen(s);
+	for (size_t i = 0; i + sl <= n; i++) {
+		size_t k;
+		for (k = 0; k < sl; k++) {
+			char a = p[i + k];
+			if (a >= 'A' && a <= 'Z')
+				a = (char)(a - 'A' + 'a');
+			if (a != s[k])
+				break;
+		}
+		if (k == sl)
+			return 1;
+	}
+	return 0;
+}
+
+static const char *
+find_crlf(const char *p, const char *end)
+{
+	for (; p + 1 < end; p++)
+		if (p[0] == '\r' && p[1] == '\n')
+			return p;
+	return NULL;
+}
+
+/* Decode a chunked body at [p, end) in place. 1 complete, 0 more needed, -EPROTO. */
+static int
+dechunk(char *p, char *end, size_t *out_len)
+{
+	char *w = p, *start = p;
+	for (int n = 0; n < 4096; n++) {
+		const char *eol = find_crlf(p, end);
+		if (!eol)
+			return 0;
+		size_t sz = 0;
+		const char *q = p;
+		int digits = 0;
+		for (; q < eol && *q != ';' && *q != ' ' && *q != '\t'; q++, digits++) {
+			int v;
+			if (*q >= '0' && *q <= '9')
+				v = *q - '0';
+			else if (*q >= 'a' && *q <= 'f')
+				v = *q - 'a' + 10;
+			else if (*q >= 'A' && *q <= 'F')
+				v = *q - 'A' + 10;
+			else
+				return -EPROTO;
+			if (digits >= 8)
+				return -EPROTO;
+			sz = sz * 16 + (size_t)v;
+		}
+		if (!digits)
+			return -EPROTO;
+		char *data = (char *)eol + 2;
+		if (sz == 0) {
+			/* Trailers, then an empty line. */
+			for (int t = 0; t < 64; t++) {
+				const char *tl = find_crlf(data, end);
+				if (!tl)
+					return 0;
+				if (tl == data) {
+					*out_len = (size_t)(w - start);
+					return 1;
+				}
+				data = (char *)tl + 2;
+			}
+			return -EPROTO;
+		}
+		if ((size_t)(end - data) < sz + 2)
+			return 0;
+		if (data[sz] != '\r' || data[sz + 1] != '\n')
+			return -EPROTO;
+		memmove(w, data, sz);
+		w += sz;
+		p = data + sz + 2;
+	}
+	return -EPROTO;
+}
+
+int
+rw_health_resp_parse(char *buf, size_t len, int eof, long *status, const char **body,
+		     size_t *body_len, int *keep)
+{
+	char *end = buf + len;
+	const char *hdr_end = NULL;
+
+	for (char *p = buf; p + 3 < end; p++) {
+		if (p[0] == '\r' && p[1] == '\n' && p[2] == '\r' && p[3] == '\n') {
+			hdr_end = p;
+			break;
+		}
+	}
+	if (!hdr_end) {
+		if (eof || (len >= 7 && memcmp(buf, "HTTP/1.", 7) != 0))
+			return -EPROTO;
+		return 0;
+	}
+	/* Status line: HTTP/1.x NNN [reason] */
+	if (hdr_end - buf < 12 || memcmp(buf, "HTTP/1.", 7) != 0 ||
+	    (buf[7] != '0' && buf[7] != '1') || buf[8] != ' ')
+		return -EPROTO;
+	long st = 0;
+	for (int i = 9; i < 12; i++) {
+		if (buf[i] < '0' || buf[i] > '9')
+			return -EPROTO;
+		st = st * 10 + (buf[i] - '0');
+	}
+	if (st < 200 || (hdr_end - buf > 12 && buf[12] != ' ' && buf[12] != '\r'))
+		return -EPROTO;
+	int kp = buf[7] == '1', chunked = 0;
+	long long clen = -1;
+	const char *line = find_crlf(buf, hdr_end + 2) + 2;
+	while (line < hdr_end) {
+		const char *eol = find_crlf(line, hdr_end + 2);
+		const char *colon = memchr(line, ':', (size_t)(eol - line));
+		if (!colon || colon == line)
+			return -EPROTO;
+		const char *v = colon + 1, *ve = eol;
+		while (v < ve && (*v == ' ' || *v == '\t'))
+			v++;
+		while (ve > v && (ve[-1] == ' ' || ve[-1] == '\t'))
+			ve--;
+		size_t nl = (size_t)(colon - line), vl = (size_t)(ve - v);
+		if (hname_is(line, nl, "content-length")) {
+			long long x = 0;
+			if (!vl)
+				return -EPROTO;
+			for (size_t i = 0; i < vl; i++) {
+				if (v[i] < '0' || v[i] > '9' || x > (1LL << 30))
+					return -EPROTO;
+				x = x * 10 + (v[i] - '0');
+			}
+			if (clen >= 0 && clen != x)
+				return -EPROTO;
+			clen = x;
+		} else if (hname_is(line, nl, "transfer-encoding")) {
+			if (hvalue_has(v, vl, "chunked"))
+				chunked = 1;
+		} else if (hname_is(line, nl, "connection")) {
+			if (hvalue_has(v, vl, "close"))
+				kp = 0;
+			else if (hvalue_has(v, vl, "keep-alive"))
+				kp = 1;
+		}
+		line = eol + 2;
+	}
+	char *b = (char *)hdr_end + 4;
+	size_t have = (size_t)(end - b);
+	*status = st;
+	*body = b;
+	if (st == 204 || st == 304) {
+		*body_len = 0;
+		*keep = kp && have == 0;
+		return 1;
+	}
+	if (chunked) {
+		size_t n = 0;
+		int rv = dechunk(b, end, &n);
+		if (rv == 0 && eof)
+			return -EPROTO;
+		if (rv != 1)
+			return rv;
+		*body_len = n;
+		*keep = kp;
+		return 1;
+	}
+	if (clen >= 0) {
+		if (have < (size_t)clen)
+			return eof ? -EPROTO : 0;
+		*body_len = (size_t)clen;
+		*keep = kp && have == (size_t)clen;
+		return 1;
+	}
+	/* Neither: the body ends when the peer closes. */
+	if (!eof)
+		return 0;
+	*body_len = have;
+	*keep = 0;
+	return 1;
+}

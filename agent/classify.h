@@ -46,6 +46,17 @@ enum rw_probe_state rw_classify(enum rw_probe_kind k, const struct rw_http_outco
  */
 void rw_snippet(const char *body, size_t len, size_t max, char *out, size_t outlen);
 
+/*
+ * Parse an HTTP/1.x answer to a health GET held in buf[0..len). eof: the
+ * peer has closed the connection (an answer with neither Content-Length nor
+ * chunked encoding ends there). Returns 1 when the answer is complete
+ * (status, body and keep set; a chunked body is decoded in place in buf),
+ * 0 when more bytes are needed, -EPROTO when it is not a valid answer.
+ * keep is 0 when the connection must not be used again.
+ */
+int rw_health_resp_parse(char *buf, size_t len, int eof, long *status, const char **body,
+			 size_t *body_len, int *keep);
+
 /* Parsed summary of GET /api/serve/applications/ (bounded; owned arrays). */
 struct rw_serve_status {
 	char proxy_location[16];

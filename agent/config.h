@@ -50,6 +50,7 @@ struct rw_agent_config {
 	long resend_ms;
 
 	int memory_trim;
+	int light_probes; /* health GETs over the agent's own keep-alive client (not libcurl) */
 
 	enum rw_log_format log_format;
 	enum rw_log_level log_level;

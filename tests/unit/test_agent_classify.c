@@ -4,6 +4,7 @@
  */
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "classify.h"
 #include "rwtest.h"
@@ -328,9 +329,93 @@ test_jobs(void)
 	CHECK(strstr(reason, "validation error") != NULL);
 }
 
+struct rcase {
+	const char *raw;
+	int eof;
+	int want; /* 1, 0, -EPROTO */
+	long status;
+	const char *body;
+	int keep;
+};
+
+static const struct rcase rcases[] = {
+    /* uvicorn (serve proxy) */
+    {"HTTP/1.1 200 OK\r\ndate: Sun, 22 Nov 2026 03:04:42 GMT\r\nserver: uvicorn\r\n"
+     "content-type: text/plain; charset=utf-8\r\ncontent-length: 7\r\n"
+     "x-request-id: 0b1\r\n\r\nsuccess",
+     0, 1, 200, "success", 1},
+    {"HTTP/1.1 503 Service Unavailable\r\ncontent-length: 27\r\n\r\nThis node is being drained.", 0,
+     1, 503, "This node is being drained.", 1},
+    /* aiohttp (dashboard) */
+    {"HTTP/1.1 200 OK\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: 7\r\n"
+     "Server: Python/3.11 aiohttp/3.9.5\r\n\r\nsuccess",
+     0, 1, 200, "success", 1},
+    /* incomplete: headers, then body */
+    {"HTTP/1.1 200 OK\r\nContent-Len", 0, 0, 0, NULL, 0},
+    {"HTTP/1.1 200 OK\r\nContent-Length: 7\r\n\r\nsucc", 0, 0, 0, NULL, 0},
+    {"HTTP/1.1 200 OK\r\nContent-Length: 7\r\n\r\nsucc", 1, -EPROTO, 0, NULL, 0},
+    {"", 1, -EPROTO, 0, NULL, 0},
+    {"HTTP/1.", 0, 0, 0, NULL, 0},
+    /* connection handling */
+    {"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\nok", 0, 1, 200, "ok", 0},
+    {"HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nok", 0, 1, 200, "ok", 0},
+    {"HTTP/1.0 200 OK\r\nConnection: Keep-Alive\r\nContent-Length: 2\r\n\r\nok", 0, 1, 200, "ok",
+     1},
+    {"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nokEXTRA", 0, 1, 200, "ok", 0},
+    /* no length: until the peer closes */
+    {"HTTP/1.1 200 OK\r\n\r\nsuccess", 0, 0, 0, NULL, 0},
+    {"HTTP/1.1 200 OK\r\n\r\nsuccess", 1, 1, 200, "success", 0},
+    /* chunked, with an extension and a trailer */
+    {"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nsuc\r\n4;x=y\r\ncess\r\n0\r\n\r\n",
+     0, 1, 200, "success", 1},
+    {"HTTP/1.1 503 X\r\ntransfer-encoding: Chunked\r\n\r\n5\r\nhello\r\n0\r\nT: 1\r\n\r\n", 0, 1,
+     503, "hello", 1},
+    {"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nsuc\r\n", 0, 0, 0, NULL, 0},
+    {"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nsuc\r\n", 1, -EPROTO, 0, NULL, 0},
+    {"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nsuc\r\n0\r\n\r\n", 0, -EPROTO, 0,
+     NULL, 0},
+    {"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nsucXX0\r\n\r\n", 0, -EPROTO, 0,
+     NULL, 0},
+    {"HTTP/1.1 204 No Content\r\n\r\n", 0, 1, 204, "", 1},
+    /* garbage */
+    {"SSH-2.0-OpenSSH_9.2\r\n", 0, -EPROTO, 0, NULL, 0},
+    {"HTTP/1.1 2x0 OK\r\n\r\n", 0, -EPROTO, 0, NULL, 0},
+    {"HTTP/1.1 100 Continue\r\n\r\n", 0, -EPROTO, 0, NULL, 0},
+    {"HTTP/1.1 200 OK\r\nno colon here\r\n\r\n", 0, -EPROTO, 0, NULL, 0},
+    {"HTTP/1.1 200 OK\r\nContent-Length: 1x\r\n\r\nok", 0, -EPROTO, 0, NULL, 0},
+    {"HTTP/1.1 200 OK\r\nContent-Length: 99999999999\r\n\r\nok", 0, -EPROTO, 0, NULL, 0},
+    {"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\nok", 0, -EPROTO, 0, NULL, 0},
+};
+
+static void
+test_health_resp_parse(void)
+{
+	for (size_t i = 0; i < sizeof(rcases) / sizeof(rcases[0]); i++) {
+		const struct rcase *c = &rcases[i];
+		char buf[512];
+		size_t n = strlen(c->raw);
+		memcpy(buf, c->raw, n + 1);
+		long st = -1;
+		const char *body = NULL;
+		size_t blen = 0;
+		int keep = -1;
+		int rv = rw_health_resp_parse(buf, n, c->eof, &st, &body, &blen, &keep);
+		int ok = rv == c->want;
+		if (ok && rv == 1)
+			ok = st == c->status && blen == strlen(c->body) &&
+			     memcmp(body, c->body, blen) == 0 && keep == c->keep;
+		if (!ok) {
+			fprintf(stderr, "  case %zu: rv %d status %ld body \"%.*s\" keep %d\n", i,
+				rv, st, body ? (int)blen : 0, body ? body : "", keep);
+			rwt_failed = 1;
+		}
+	}
+}
+
 static const struct rwt_case cases[] = {
     {"classify table", test_classify_table},
     {"snippet bounded", test_snippet_bounded},
+    {"health answer parse", test_health_resp_parse},
     {"serve fruit+math corpus", test_serve_fruit_math},
     {"serve simple app corpus", test_serve_simple_app},
     {"serve empty and malformed", test_serve_empty_and_bad},

@@ -37,8 +37,11 @@ test_defaults(void)
 	CHECK_EQ_INT(c.dashboard_port, 8265);
 	CHECK_EQ_INT(c.serve_port, 8000);
 	CHECK_EQ_INT(c.probe_interval_ms, 2000);
-	CHECK_EQ_INT(c.proxy_interval_ms, 400);
-	CHECK(c.probe_timeout_ms < c.proxy_interval_ms);
+	CHECK_EQ_INT(c.proxy_interval_ms, 200);
+	/* The proxy probe may outlast its period: a probe in flight is not repeated. */
+	CHECK(c.probe_timeout_ms > c.proxy_interval_ms);
+	CHECK(c.probe_timeout_ms < c.probe_interval_ms);
+	CHECK_EQ_INT(c.light_probes, 1);
 	CHECK_EQ_INT(c.liveness_grace_s, 600);
 	CHECK_EQ_INT(c.head, 0);
 	CHECK_EQ_STR(c.probe_host, "127.0.0.1");
@@ -72,6 +75,7 @@ test_env_and_flags(void)
 	CHECK_EQ_INT(c.proxy_mode, RW_PROXY_IGNORE);
 	CHECK_EQ_INT(c.probe_interval_ms, 450);
 	CHECK_EQ_INT(c.probe_timeout_ms, 400 - 0); /* env */
+	CHECK_EQ_INT(c.proxy_interval_ms, 500);
 	CHECK_EQ_INT(c.port, 18477);
 	CHECK_EQ_INT(c.log_format, RW_LOG_JSON);
 	CHECK_EQ_STR(c.controller, "tcp://127.0.0.1:8478");
@@ -89,9 +93,9 @@ static const struct bad bads[] = {
     {NULL, "--port=70000", "65535"},
     {NULL, "--port=12x", "integer"},
     {NULL, "--port=", "integer"},
-    {"RAYWARDEN_PROBE_TIMEOUT_MS=400", NULL, "shorter"},
-    {"RAYWARDEN_PROBE_TIMEOUT_MS=450", "--proxy-interval-ms=450", "proxy interval"},
-    {NULL, "--probe-timeout-ms=900", "shorter"},
+    {"RAYWARDEN_PROBE_TIMEOUT_MS=2000", NULL, "shorter"},
+    {"RAYWARDEN_LIGHT_PROBES=sometimes", NULL, "boolean"},
+    {NULL, "--probe-timeout-ms=2500", "shorter"},
     {"RAYWARDEN_NODE_TYPE=master", NULL, "head|worker"},
     {"RAYWARDEN_PROXY_READINESS=maybe", NULL, "auto|required|ignore"},
     {"RAYWARDEN_RAYSERVICE=perhaps", NULL, "boolean"},
