@@ -38,7 +38,8 @@ struct rsr_rs {
 	char active[256], pending[256]; /* cluster names of the last status seen */
 	struct rw_kmap sched;		/* cluster name -> int64_t *deletion time (ms) */
 	int64_t svc_since_ms, dep_since_ms;
-	char health_reason[64]; /* last health Event reason ("" healthy) */
+	char health_reason[64];	  /* last health Event reason ("" healthy) */
+	char pending_health[512]; /* last pending-cluster health Event text ("" healthy) */
 };
 
 struct rsr;
@@ -1436,6 +1437,36 @@ count_endpoints(struct rsr_job *j, const char *svc)
 	return n < 0 ? 0 : n;
 }
 
+/*
+ * A pending cluster whose applications fail would hold the upgrade forever
+ * without a word: one Warning Event per distinct failure (the status shows it
+ * in pendingServiceStatus too). A pending head that is not up yet is not a
+ * failure: the cluster is starting.
+ */
+static void
+pending_health(struct rsr_job *j)
+{
+	const struct rw_report *head;
+	char what[400], text[sizeof(j->st->pending_health)];
+	int stale = 0;
+	if (!j->pending) {
+		j->st->pending_health[0] = '\0';
+		return;
+	}
+	head = cluster_head(j->ns, j->pending->name, &stale);
+	if (stale || !rw_rs_unhealthy_summary(head, what, sizeof(what))) {
+		j->st->pending_health[0] = '\0';
+		return;
+	}
+	j->busy = true;
+	snprintf(text, sizeof(text), "pending RayCluster %s: %s", j->pending->name, what);
+	if (strcmp(text, j->st->pending_health) != 0) {
+		emit(j, 1, "PendingServeApplicationUnhealthy",
+		     "%s; traffic stays on the active cluster", text);
+		snprintf(j->st->pending_health, sizeof(j->st->pending_health), "%s", text);
+	}
+}
+
 /* Unhealthy applications or an unreachable head of the active cluster: Events. */
 static bool
 health(struct rsr_job *j, int64_t now)
@@ -1443,6 +1474,7 @@ health(struct rsr_job *j, int64_t now)
 	struct rw_rs_health_in in;
 	struct rw_rs_health h;
 	int stale = 0;
+	pending_health(j);
 	if (!j->active || !j->st->active[0])
 		return false;
 	memset(&in, 0, sizeof(in));
@@ -1462,7 +1494,11 @@ health(struct rsr_job *j, int64_t now)
 	}
 	j->busy = true;
 	if (strcmp(j->st->health_reason, h.event_reason) != 0) {
-		emit(j, 1, h.event_reason, "%s", h.message);
+		char what[400];
+		if (h.apps_unhealthy && rw_rs_unhealthy_summary(in.head, what, sizeof(what)))
+			emit(j, 1, h.event_reason, "%s: %s", h.message, what);
+		else
+			emit(j, 1, h.event_reason, "%s", h.message);
 		snprintf(j->st->health_reason, sizeof(j->st->health_reason), "%s", h.event_reason);
 	}
 	return h.action == RW_RS_HEALTH_NEW_CLUSTER;

@@ -1,5 +1,6 @@
 /* rs_serve.c - RayService decisions from agent reports (serve config, apps, labels, replies). */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -61,6 +62,56 @@ rw_rs_apps_unhealthy(const struct rw_report *head)
 		for (int k = 0; k < a->ndeps; k++)
 			if (streq(a->deps[k].status, "UNHEALTHY"))
 				return true;
+	}
+	return false;
+}
+
+/*
+ * The line of a Serve message worth an Event: the last non-empty one (for a
+ * traceback, the exception), as a pointer into msg and a length.
+ */
+static const char *
+last_line(const char *msg, int *len)
+{
+	const char *end = msg + strlen(msg), *start;
+	while (end > msg && (end[-1] == '\n' || end[-1] == '\r' || end[-1] == ' '))
+		end--;
+	start = end;
+	while (start > msg && start[-1] != '\n')
+		start--;
+	while (start < end && (*start == ' ' || *start == '\t'))
+		start++;
+	*len = (int)(end - start);
+	return start;
+}
+
+bool
+rw_rs_unhealthy_summary(const struct rw_report *head, char *out, size_t n)
+{
+	const char *m;
+	int ml;
+	if (n)
+		out[0] = '\0';
+	if (!head || !head->has_serve || !n)
+		return false;
+	for (int i = 0; i < head->napps; i++) {
+		const struct rw_serve_app *a = &head->apps[i];
+		if (streq(a->status, "DEPLOY_FAILED") || streq(a->status, "UNHEALTHY")) {
+			m = last_line(a->message, &ml);
+			snprintf(out, n, "application %s is %s%s%.*s", a->name, a->status,
+				 ml ? ": " : "", ml, m);
+			return true;
+		}
+		for (int k = 0; k < a->ndeps; k++) {
+			const struct rw_serve_dep *d = &a->deps[k];
+			if (streq(d->status, "UNHEALTHY")) {
+				m = last_line(d->message, &ml);
+				snprintf(out, n,
+					 "deployment %s of application %s is UNHEALTHY%s%.*s",
+					 d->name, a->name, ml ? ": " : "", ml, m);
+				return true;
+			}
+		}
 	}
 	return false;
 }

@@ -38,6 +38,16 @@ bool rw_rs_apps_ready(const struct rw_report *head);
 bool rw_rs_apps_unhealthy(const struct rw_report *head);
 
 /*
+ * The first unhealthy application or deployment of a head report, for an
+ * Event: "application A is DEPLOY_FAILED: <Serve's message>" or "deployment
+ * D of application A is UNHEALTHY: <message>", where the message is the last
+ * non-empty line of Serve's (the exception of a traceback), truncated to fit
+ * out. Returns
+ * false (and "") when rw_rs_apps_unhealthy() is false.
+ */
+bool rw_rs_unhealthy_summary(const struct rw_report *head, char *out, size_t n);
+
+/*
  * applicationStatuses as KubeRay writes them: {app: {status, message,
  * serveDeploymentStatuses: {dep: {status, message}}}}, app "" -> "default",
  * empty strings and empty maps omitted (Go omitempty). NULL head or no serve

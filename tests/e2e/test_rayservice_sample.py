@@ -123,6 +123,43 @@ class RayServiceS1(unittest.TestCase):
         self.assertTrue(lc.events(NS, NAME, "DeletedRayCluster"))
         self.assertEqual(self.fruit(["MANGO", 2]), (200, "8"))
 
+    def test_5_stuck_upgrade_reported(self):
+        """An upgrade to an image that lacks the application's module (the simulator's
+        RW_SIM_IMAGE_LACKS) never becomes servable: a Warning Event names the pending
+        cluster and Serve's error, traffic stays on the active cluster, and fixing the spec
+        completes the upgrade."""
+        lc = self.lc
+        old = active_cluster(lc, NS, NAME)
+        cfg = rayservice(lc, NS, NAME)["spec"]["rayClusterConfig"]
+        head = cfg["headGroupSpec"]["template"]["spec"]["containers"][0]
+        head.setdefault("env", []).append({"name": "RW_SIM_IMAGE_LACKS", "value": "fruit"})
+        cfg["rayVersion"] = "2.52.2"
+        t0 = time.monotonic()
+        patch_rs(lc, {"spec": {"rayClusterConfig": cfg}})
+        pending = wait_for(lambda: (rs_status(lc, NS, NAME).get("pendingServiceStatus") or {})
+                           .get("rayClusterName"), 20, 0.05, "a pending cluster")
+
+        def event():
+            evs = lc.events(NS, NAME, "PendingServeApplicationUnhealthy")
+            return evs and evs[-1]
+        ev = wait_for(event, 60, 0.2, "PendingServeApplicationUnhealthy Event")
+        print("S1 stuck upgrade: Event %.2fs after the patch: %s" % (time.monotonic() - t0, ev["note"][:160]))
+        self.assertEqual(ev["type"], "Warning")
+        self.assertIn(pending, ev["note"])
+        self.assertIn("fruit_app is DEPLOY_FAILED", ev["note"])
+        self.assertIn("No module named 'fruit'", ev["note"])
+        st = rs_status(lc, NS, NAME)
+        self.assertEqual(st["activeServiceStatus"]["rayClusterName"], old)
+        self.assertEqual(st["pendingServiceStatus"]["applicationStatuses"]["fruit_app"]["status"], "DEPLOY_FAILED")
+        self.assertEqual(self.fruit(["MANGO", 2]), (200, "8"), "the active cluster keeps serving")
+
+        head["env"] = [e for e in head["env"] if e["name"] != "RW_SIM_IMAGE_LACKS"]
+        patch_rs(lc, {"spec": {"rayClusterConfig": cfg}})
+        wait_for(lambda: active_cluster(lc, NS, NAME) not in (old, pending), 120, 0.2, "the fixed upgrade promoted")
+        self.assertEqual(self.fruit(["MANGO", 2]), (200, "8"))
+        wait_for(lambda: set(owned_clusters(lc, NS, NAME)) == {active_cluster(lc, NS, NAME)}, 60, 0.2,
+                 "old and stuck clusters deleted")
+
 
 if __name__ == "__main__":
     unittest.main()

@@ -80,6 +80,7 @@ t_need_submit(void)
 static void
 t_apps_ready(void)
 {
+	char sum[256];
 	struct rw_serve_app apps[3];
 	struct rw_report r;
 	app(&apps[0], "a", "RUNNING");
@@ -97,14 +98,29 @@ t_apps_ready(void)
 	head_report(&r, "H", 2, apps);
 	r.has_serve = 0;
 	CHECK(!rw_rs_apps_ready(&r));
+	CHECK(!rw_rs_unhealthy_summary(&r, sum, sizeof(sum)));
+	CHECK_EQ_STR(sum, "");
 	app(&apps[2], "c", "DEPLOY_FAILED");
+	snprintf(apps[2].message, sizeof(apps[2].message),
+		 "Deploying app 'c' failed with exception:\nTraceback (most recent call last):\n"
+		 "  File \"a.py\", line 1, in f\n    import x\nModuleNotFoundError: No module "
+		 "named 'x'\n \n");
 	head_report(&r, "H", 3, apps);
 	CHECK(rw_rs_apps_unhealthy(&r));
+	CHECK(rw_rs_unhealthy_summary(&r, sum, sizeof(sum)));
+	CHECK_EQ_STR(sum,
+		     "application c is DEPLOY_FAILED: ModuleNotFoundError: No module named 'x'");
+	CHECK(rw_rs_unhealthy_summary(&r, sum, 12)); /* truncated, terminated */
+	CHECK_EQ_STR(sum, "application");
 	app(&apps[2], "c", "RUNNING");
 	apps[2].ndeps = 1;
 	apps[2].deps = deps_b;
 	CHECK(rw_rs_apps_unhealthy(&r));
 	CHECK(rw_rs_apps_ready(&r)); /* the app itself still says RUNNING */
+	CHECK(rw_rs_unhealthy_summary(&r, sum, sizeof(sum)));
+	CHECK(strncmp(sum, "deployment ", 11) == 0 &&
+	      strstr(sum, " of application c is UNHEALTHY"));
+	CHECK(!rw_rs_unhealthy_summary(NULL, sum, sizeof(sum)));
 }
 
 static void

@@ -15,6 +15,8 @@ Sources (read from the real code):
   only applies when the config leaves ray_actor_options unset.
 """
 
+import os
+
 # Serve's default actor options when the code sets none: num_cpus 1
 # (serve/_private/config.py ReplicaConfig default ray_actor_options).
 DEFAULT_ACTOR_OPTIONS = {"num_cpus": 1}
@@ -55,6 +57,14 @@ FRUIT_DEFAULT_PRICE = {"MangoStand": 1, "OrangeStand": 0.5, "PearStand": 0.75}
 FRUIT_STANDS = {"MANGO": "MangoStand", "ORANGE": "OrangeStand", "PEAR": "PearStand"}
 
 
+def image_lacks():
+    """Modules this node's "image" does not have: RW_SIM_IMAGE_LACKS, comma-separated
+    (a test knob set in a pod template's env). It stands for the real case of a new
+    image without a package the application imports: Serve's build task raises
+    ModuleNotFoundError and the application is DEPLOY_FAILED on that cluster only."""
+    return {m.strip() for m in os.environ.get("RW_SIM_IMAGE_LACKS", "").split(",") if m.strip()}
+
+
 def resolve(import_path):
     """App definition for an import path, or None (-> ModuleNotFoundError).
 
@@ -63,6 +73,8 @@ def resolve(import_path):
     "ray-operator.config.samples.ray-serve.single_deployment_dag:DagNode").
     """
     norm = import_path.replace(":", ".")
+    if missing_module(import_path) in image_lacks():
+        return None
     for key, app in APPS.items():
         k = key.replace(":", ".")
         if norm == k or norm.endswith("." + k):
