@@ -236,49 +236,21 @@ rw_rc_cluster_parse(const char *json, size_t len, struct rw_rc_cluster **out, ch
 		    size_t errlen)
 {
 	struct rw_rc_cluster *c;
-	node *md, *root = NULL;
-	int64_t gen;
+	struct rw_rc_object o;
 	int rv;
 
 	*out = NULL;
-	rv = rw_rc_parse(json, len, &root, err, errlen);
+	rv = rw_rc_object_parse(json, len, "RayCluster", &o, err, errlen);
 	if (rv)
 		return rv;
-	if (root->type != RW_RC_OBJ) {
-		rw_rc_free(root);
-		if (err && errlen)
-			snprintf(err, errlen, "RayCluster is not a JSON object");
-		return -EINVAL;
-	}
 	c = calloc(1, sizeof(*c));
 	if (!c) {
-		rw_rc_free(root);
+		rw_rc_free(o.root);
 		return -ENOMEM;
 	}
-	c->root = root;
-	md = rw_rc_get(root, "metadata");
-	c->name = rw_rc_gets(md, "name");
-	c->ns = rw_rc_gets(md, "namespace");
-	c->uid = rw_rc_gets(md, "uid");
-	if (!c->name)
-		c->name = "";
-	if (!c->ns)
-		c->ns = "default";
-	if (!c->uid)
-		c->uid = "";
-	if (rw_rc_int(rw_rc_get(md, "generation"), &gen) == 0)
-		c->generation = gen;
-	c->labels = rw_rc_get(md, "labels");
-	if (c->labels && c->labels->type != RW_RC_OBJ)
-		c->labels = NULL;
-	c->annotations = rw_rc_get(md, "annotations");
-	if (c->annotations && c->annotations->type != RW_RC_OBJ)
-		c->annotations = NULL;
-	c->spec = rw_rc_obj(root, "spec");
-	if (!c->spec) {
-		rw_rc_cluster_free(c);
-		return -ENOMEM;
-	}
+	c->root = o.root, c->name = o.name, c->ns = o.ns, c->uid = o.uid;
+	c->generation = o.generation, c->labels = o.labels, c->annotations = o.annotations;
+	c->spec = o.spec;
 	c->head = rw_rc_get(c->spec, "headGroupSpec");
 	if (c->head && c->head->type != RW_RC_OBJ)
 		c->head = NULL;

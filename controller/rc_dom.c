@@ -254,6 +254,56 @@ rw_rc_parse(const char *text, size_t len, struct rw_rc_node **out, char *err, si
 	return 0;
 }
 
+static struct rw_rc_node *
+obj_or_null(struct rw_rc_node *n)
+{
+	return n && n->type == RW_RC_OBJ ? n : NULL;
+}
+
+static const char *
+str_or(const struct rw_rc_node *o, const char *key, const char *dflt)
+{
+	const char *v = rw_rc_gets(o, key);
+	return v ? v : dflt;
+}
+
+int
+rw_rc_object_parse(const char *json, size_t len, const char *kind, struct rw_rc_object *o,
+		   char *err, size_t errlen)
+{
+	struct rw_rc_node *md;
+	int64_t gen;
+	int rv;
+
+	memset(o, 0, sizeof(*o));
+	rv = rw_rc_parse(json, len, &o->root, err, errlen);
+	if (rv)
+		return rv;
+	if (o->root->type != RW_RC_OBJ) {
+		rw_rc_free(o->root);
+		o->root = NULL;
+		if (err && errlen)
+			snprintf(err, errlen, "%s is not a JSON object", kind);
+		return -EINVAL;
+	}
+	md = rw_rc_get(o->root, "metadata");
+	o->name = str_or(md, "name", "");
+	o->ns = str_or(md, "namespace", "default");
+	o->uid = str_or(md, "uid", "");
+	if (rw_rc_int(rw_rc_get(md, "generation"), &gen) == 0)
+		o->generation = gen;
+	o->labels = obj_or_null(rw_rc_get(md, "labels"));
+	o->annotations = obj_or_null(rw_rc_get(md, "annotations"));
+	o->status = obj_or_null(rw_rc_get(o->root, "status"));
+	o->spec = rw_rc_obj(o->root, "spec");
+	if (!o->spec) {
+		rw_rc_free(o->root);
+		memset(o, 0, sizeof(*o));
+		return -ENOMEM;
+	}
+	return 0;
+}
+
 static int
 cmp_kids(const void *a, const void *b)
 {

@@ -58,6 +58,29 @@ struct rw_rc_node *rw_rc_from_json(const struct rw_json *j, int t);
 /* Parse text into a tree. Returns 0, -EINVAL (message in err), -EMSGSIZE, -ENOMEM. */
 int rw_rc_parse(const char *text, size_t len, struct rw_rc_node **out, char *err, size_t errlen);
 
+/*
+ * The parts of a Kubernetes object every reconciler reads. The strings point
+ * into root and are never NULL (name/uid "" and namespace "default" when
+ * absent); labels, annotations and status are objects or NULL; spec is an
+ * object, created empty when absent.
+ */
+struct rw_rc_object {
+	struct rw_rc_node *root;
+	const char *name, *ns, *uid;
+	int64_t generation;
+	struct rw_rc_node *labels, *annotations;
+	struct rw_rc_node *spec;
+	struct rw_rc_node *status;
+};
+
+/*
+ * Parse a custom resource of the given kind (used in the error text): any
+ * JSON object is accepted, missing fields read as absent. 0 (the caller owns
+ * o->root), -EINVAL for non-JSON or a non-object, -ENOMEM, -EMSGSIZE.
+ */
+int rw_rc_object_parse(const char *json, size_t len, const char *kind, struct rw_rc_object *o,
+		       char *err, size_t errlen);
+
 /* Write the tree with w / append its text to b. Return 0 or a negative errno. */
 void rw_rc_write(const struct rw_rc_node *n, struct rw_jw *w);
 int rw_rc_dump(const struct rw_rc_node *n, struct rw_buf *b);

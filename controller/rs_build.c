@@ -25,55 +25,24 @@ int
 rw_rs_parse(const char *json, size_t len, struct rw_rs **out, char *err, size_t errlen)
 {
 	struct rw_rs *rs;
-	node *md, *root = NULL;
-	int64_t gen;
+	struct rw_rc_object o;
 	int rv;
 
 	*out = NULL;
-	rv = rw_rc_parse(json, len, &root, err, errlen);
+	rv = rw_rc_object_parse(json, len, "RayService", &o, err, errlen);
 	if (rv)
 		return rv;
-	if (root->type != RW_RC_OBJ) {
-		rw_rc_free(root);
-		if (err && errlen)
-			snprintf(err, errlen, "RayService is not a JSON object");
-		return -EINVAL;
-	}
 	rs = calloc(1, sizeof(*rs));
 	if (!rs) {
-		rw_rc_free(root);
+		rw_rc_free(o.root);
 		return -ENOMEM;
 	}
-	rs->root = root;
-	md = rw_rc_get(root, "metadata");
-	rs->name = rw_rc_gets(md, "name");
-	rs->ns = rw_rc_gets(md, "namespace");
-	rs->uid = rw_rc_gets(md, "uid");
-	if (!rs->name)
-		rs->name = "";
-	if (!rs->ns)
-		rs->ns = "default";
-	if (!rs->uid)
-		rs->uid = "";
-	if (rw_rc_int(rw_rc_get(md, "generation"), &gen) == 0)
-		rs->generation = gen;
-	rs->labels = rw_rc_get(md, "labels");
-	if (rs->labels && rs->labels->type != RW_RC_OBJ)
-		rs->labels = NULL;
-	rs->annotations = rw_rc_get(md, "annotations");
-	if (rs->annotations && rs->annotations->type != RW_RC_OBJ)
-		rs->annotations = NULL;
-	rs->spec = rw_rc_obj(root, "spec");
-	if (!rs->spec) {
-		rw_rs_free(rs);
-		return -ENOMEM;
-	}
+	rs->root = o.root, rs->name = o.name, rs->ns = o.ns, rs->uid = o.uid;
+	rs->generation = o.generation, rs->labels = o.labels, rs->annotations = o.annotations;
+	rs->spec = o.spec, rs->status = o.status;
 	rs->cfg = rw_rc_get(rs->spec, "rayClusterConfig");
 	if (rs->cfg && rs->cfg->type != RW_RC_OBJ)
 		rs->cfg = NULL;
-	rs->status = rw_rc_get(root, "status");
-	if (rs->status && rs->status->type != RW_RC_OBJ)
-		rs->status = NULL;
 	*out = rs;
 	return 0;
 }

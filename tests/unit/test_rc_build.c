@@ -1293,6 +1293,30 @@ t_bad_inputs(void)
 	rw_buf_fini(&b);
 }
 
+/* The object header every CR parser shares: defaults, wrong types, errors. */
+static void
+t_object_parse(void)
+{
+	struct rw_rc_object o;
+	char err[128] = "";
+	const char *doc = "{\"metadata\":{\"name\":\"n\",\"generation\":3,\"labels\":[1],"
+			  "\"annotations\":{\"a\":\"b\"}},\"status\":\"x\"}";
+	CHECK_EQ_INT(rw_rc_object_parse("[1]", 3, "RayJob", &o, err, sizeof(err)), -EINVAL);
+	CHECK_EQ_STR(err, "RayJob is not a JSON object");
+	CHECK(o.root == NULL);
+	CHECK_EQ_INT(rw_rc_object_parse("{\"a\":", 5, "RayJob", &o, err, sizeof(err)), -EINVAL);
+	CHECK_EQ_INT(rw_rc_object_parse(doc, strlen(doc), "RayJob", &o, NULL, 0), 0);
+	CHECK_EQ_STR(o.name, "n");
+	CHECK_EQ_STR(o.ns, "default");
+	CHECK_EQ_STR(o.uid, "");
+	CHECK_EQ_INT((int)o.generation, 3);
+	CHECK(o.labels == NULL); /* not an object */
+	CHECK(o.annotations != NULL);
+	CHECK(o.status == NULL);					      /* not an object */
+	CHECK(o.spec != NULL && o.spec->type == RW_RC_OBJ && o.spec->n == 0); /* created */
+	rw_rc_free(o.root);
+}
+
 int
 main(void)
 {
@@ -1313,6 +1337,7 @@ main(void)
 	    {"operator env knobs", t_env_knobs},
 	    {"spec hash", t_hash},
 	    {"bad inputs", t_bad_inputs},
+	    {"object header parse", t_object_parse},
 	    {NULL, NULL},
 	};
 	return rwt_run(cases);
