@@ -1,12 +1,11 @@
 /*
- * hub.h - the controller's agent hub: an nng REP listener that receives the
- * agents' reports (docs/protocol.md), keeps the latest report per pod, and
- * answers each with the controller's desired state for that pod.
+ * hub.h - the controller's agent hub: the REP end of the agents' nng REQ
+ * sockets (nng's SP protocol over TCP, implemented on libuv), receiving
+ * the agents' reports (docs/protocol.md), keeping the latest report per
+ * pod, and answering each with the controller's desired state for that pod.
  *
- * Threading: nng completes receives and sends on its own threads; those
- * callbacks only queue the context (mutex) and wake the loop with
- * uv_async_send. Everything else, including every callback below, runs on
- * the libuv loop thread. Nothing here blocks the loop.
+ * Threading: none of its own. Accepting, reading, writing and every
+ * callback below run on the libuv loop thread. Nothing here blocks the loop.
  *
  * Keys: one key per RayCluster (agentkey.h), registered with its scope
  * (namespace, cluster). A message selects its key by the key id in the
@@ -14,9 +13,15 @@
  * is refused, so an agent can only speak for its own cluster.
  *
  * Pods are identified by namespace, pod name and pod UID. Per pod the hub
- * keeps the replay guard, the latest decoded report, the last-seen time
- * and the last sealed reply: a resend (same session and seq) is answered
- * with exactly the same bytes and acted on no further.
+ * keeps the replay guard, the latest decoded report, the last-seen time,
+ * the connection of its last report and the last sealed reply: a resend
+ * (same session and seq) is answered with exactly the same bytes and acted
+ * on no further.
+ *
+ * Liveness: a pod is stale when its agent has not reported for
+ * stale_after_ms (workers; head_stale_after_ms for a head that runs on the
+ * head heartbeat the hub asks of it), or when the connection its reports
+ * came on closed disconnect_grace_ms ago and no report came on a new one.
  */
 #ifndef RW_HUB_H
 #define RW_HUB_H
@@ -31,9 +36,9 @@
 struct rw_hub;
 
 struct rw_hub_opts {
-	const char *listen_url;	   /* e.g. "tcp://0.0.0.0:8478" (required) */
-	int nctx;		   /* concurrent requests (nng contexts); 0: 16 */
-	size_t recv_max;	   /* NNG_OPT_RECVMAXSZ; 0: RW_WIRE_MAX_MSG */
+	const char *listen_url; /* "tcp://HOST:PORT", HOST an IP, [IPv6], *, localhost or "" */
+	int nctx;		/* unused (was: nng contexts) */
+	size_t recv_max; /* largest message; larger closes the connection; 0: RW_WIRE_MAX_MSG */
 	uint64_t replay_window_ms; /* clock-skew allowance; 0: 300000 */
 	uint64_t stale_after_ms;   /* no report for this long: stale; 0: 15000 */
 	uint64_t sweep_ms;	   /* stale check period; 0: smallest threshold/4 (<= 1000) */
@@ -124,17 +129,17 @@ struct rw_hub_cluster_stats {
 };
 
 /*
- * Create the hub: open the REP socket with opts->nctx contexts, set
- * NNG_OPT_RECVMAXSZ, listen, and start receiving. Returns 0 or a negative
- * errno (-EINVAL, -ENOMEM, -EADDRINUSE, -EIO...), with a message in err.
+ * Create the hub: listen on opts->listen_url and start accepting agents.
+ * Returns 0 or a negative errno (-EINVAL, -ENOMEM, -EADDRINUSE...), with a
+ * message in err.
  */
 int rw_hub_new(uv_loop_t *loop, const struct rw_hub_opts *opts, const struct rw_hub_callbacks *cb,
 	       void *ud, struct rw_hub **out, char *err, size_t errlen);
 
 /*
- * Stop the hub: stop every pending receive and send, close the socket,
- * free every pod and key, and close the loop handles (the memory is freed
- * when libuv has closed them, so let the loop run afterwards). NULL-safe.
+ * Stop the hub: close the listener and every connection, free every pod
+ * and key, and close the loop handles (the memory is freed when libuv has
+ * closed them, so let the loop run afterwards). NULL-safe.
  * No callback runs after this returns.
  */
 void rw_hub_free(struct rw_hub *hub);
