@@ -132,7 +132,12 @@ ht_fini(struct htab *t)
 struct hub_key;
 
 struct hub_pod {
-	struct hlink link;	       /* in hub->pods, by "ns/pod" */
+	struct hlink link;  /* in hub->pods, by "ns/pod" */
+	struct hlink slink; /* in hub->by_session while in_sessions */
+	int in_sessions;
+	uint64_t session; /* the agent session of its last FRESH report */
+	uint64_t pdigest; /* digest and length of that report's payload */
+	uint32_t plen;
 	struct hub_pipe *pp;	       /* the open pipe its reports come on, or NULL */
 	struct hub_pod *pprev, *pnext; /* in pp->pods */
 	struct hub_pod *cprev, *cnext; /* in owner->pods */
@@ -220,8 +225,9 @@ struct rw_hub {
 	int in_cb; /* inside a user callback */
 
 	struct htab pods;
-	struct htab by_pipe; /* open pipes with pods (struct hub_pipe) by id */
-	struct htab closed;  /* recently closed pipe ids (struct closed_pipe) */
+	struct htab by_pipe;	/* open pipes with pods (struct hub_pipe) by id */
+	struct htab by_session; /* pods by the session of their last FRESH report */
+	struct htab closed;	/* recently closed pipe ids (struct closed_pipe) */
 	uint64_t last_sweep;
 	struct htab keys_by_id;
 	struct htab keys_by_scope;
@@ -360,6 +366,8 @@ pod_free(struct rw_hub *h, struct hub_pod *p)
 	if (!p)
 		return;
 	pod_unlink_pipe(h, p);
+	if (p->in_sessions)
+		ht_remove(&h->by_session, &p->slink);
 	ht_remove(&h->pods, &p->link);
 	pod_unlink_owner(p);
 	rw_report_fini(&p->report);
@@ -644,6 +652,139 @@ build_reply(struct rw_hub *h, struct hub_pod *p, const struct hub_key *k,
 	return 0;
 }
 
+/* A 64-bit digest of a payload (not cryptographic: the MAC already vouched
+ * for the bytes; this only tells an unchanged heartbeat from a new report). */
+static uint64_t
+payload_digest(const char *p, size_t n)
+{
+	uint64_t h = 0x9e3779b97f4a7c15ULL ^ n;
+	size_t i = 0;
+	for (; i + 8 <= n; i += 8) {
+		uint64_t w;
+		memcpy(&w, p + i, 8);
+		h = (h ^ w) * 0xff51afd7ed558ccdULL;
+		h ^= h >> 29;
+	}
+	for (; i < n; i++)
+		h = (h ^ (unsigned char)p[i]) * 0x100000001b3ULL;
+	h ^= h >> 32;
+	return h * 0xc4ceb9fe1a85ec53ULL;
+}
+
+static uint64_t
+hash_u64(uint64_t v)
+{
+	uint64_t h = v * 0x9e3779b97f4a7c15ULL;
+	return h ^ (h >> 31);
+}
+
+static struct hub_pod *
+session_find(const struct rw_hub *h, uint64_t session)
+{
+	uint64_t hv = hash_u64(session);
+	for (struct hlink *l = ht_first(&h->by_session, hv); l; l = l->next) {
+		struct hub_pod *p = CONTAINER(l, struct hub_pod, slink);
+		if (l->h == hv && p->session == session)
+			return p;
+	}
+	return NULL;
+}
+
+static void
+session_set(struct rw_hub *h, struct hub_pod *p, uint64_t session)
+{
+	if (p->in_sessions && p->session == session)
+		return;
+	if (p->in_sessions)
+		ht_remove(&h->by_session, &p->slink);
+	p->in_sessions = 0;
+	p->session = session;
+	if (ht_insert(&h->by_session, &p->slink, hash_u64(session)) == 0)
+		p->in_sessions = 1;
+}
+
+/* A RESEND of pod p: the cached reply again (a stale pod is back). */
+static int
+resend(struct rw_hub *h, struct hub_pod *p, const struct hub_key *k, const struct rw_wire_hdr *hdr,
+       uint32_t pipe_id, const unsigned char **out, size_t *outlen)
+{
+	uint64_t now = uv_now(h->loop);
+	h->st.resends++;
+	if (p->stale)
+		rw_info(COMPONENT, "agent of pod %s reporting again after %" PRIu64 " ms", p->id,
+			now - p->last_seen);
+	p->last_seen = now;
+	pod_set_pipe(h, p, pipe_id, now);
+	if (p->stale) {
+		p->stale = 0;
+		if (h->cb.on_report) {
+			h->in_cb++;
+			h->cb.on_report(h, &p->report, &p->report, h->ud);
+			h->in_cb--;
+		}
+	}
+	if (!(p->reply && p->reply_session == hdr->session && p->reply_seq == hdr->seq)) {
+		if (build_reply(h, p, k, hdr) != 0) {
+			h->st.no_reply++;
+			return 0;
+		}
+	}
+	*out = p->reply;
+	*outlen = p->reply_len;
+	return 1;
+}
+
+/*
+ * The payload is byte for byte the last one pod p reported in this session
+ * (an unchanged heartbeat): no decoding, no comparison; the replay checks
+ * and the reply as usual.
+ */
+static int
+process_same(struct rw_hub *h, struct hub_conn *m, const struct hub_key *k, struct hub_pod *p,
+	     const struct rw_wire_hdr *hdr, const unsigned char **out, size_t *outlen)
+{
+	char detail[600];
+	int fresh = rw_wire_replay_check(&p->replay, hdr, wall_ms(), h->o.replay_window_ms);
+	if (fresh < 0) {
+		snprintf(detail, sizeof(detail),
+			 "%s for pod %s (session %016" PRIx64 ", seq %" PRIu64 ", ts %" PRIu64 ")",
+			 fresh == -ETIME ? "timestamp outside the clock-skew window"
+					 : "replayed or reordered report",
+			 p->id, hdr->session, hdr->seq, hdr->ts_ms);
+		refuse(h, fresh == -ETIME ? RW_HUB_REFUSED_CLOCK : RW_HUB_REFUSED_REPLAY, m,
+		       detail);
+		return 0;
+	}
+	if (fresh == RW_WIRE_RESEND)
+		return resend(h, p, k, hdr, m->id, out, outlen);
+	uint64_t now = uv_now(h->loop);
+	int back = p->stale;
+	h->st.reports++;
+	h->st.unchanged_fast++;
+	if (back)
+		rw_info(COMPONENT, "agent of pod %s reporting again after %" PRIu64 " ms", p->id,
+			now - p->last_seen);
+	p->last_seen = now;
+	p->stale = 0;
+	pod_set_pipe(h, p, m->id, now);
+	p->hb_ms = p->hb_told;
+	if (back) {
+		h->st.changes++;
+		if (h->cb.on_report) {
+			h->in_cb++;
+			h->cb.on_report(h, &p->report, &p->report, h->ud);
+			h->in_cb--;
+		}
+	}
+	if (build_reply(h, p, k, hdr) != 0) {
+		h->st.no_reply++;
+		return 0;
+	}
+	*out = p->reply;
+	*outlen = p->reply_len;
+	return 1;
+}
+
 /*
  * Process one received message. Returns 1 with *out set to the bytes to
  * send (owned by the pod), or 0 when nothing is to be sent.
@@ -720,6 +861,11 @@ process(struct rw_hub *h, struct hub_conn *m, const unsigned char *msg, size_t n
 		refuse(h, RW_HUB_REFUSED_MALFORMED, m, detail);
 		return 0;
 	}
+	uint64_t dig = payload_digest(payload, hdr.len);
+	struct hub_pod *same = session_find(h, hdr.session);
+	if (same && same->owner == k && same->plen == hdr.len && same->pdigest == dig &&
+	    same->report.ns[0])
+		return process_same(h, m, k, same, &hdr, out, outlen);
 	char derr[200];
 	rv = rw_report_decode(payload, hdr.len, &rpt, derr, sizeof(derr));
 	if (rv != 0) {
@@ -754,29 +900,7 @@ process(struct rw_hub *h, struct hub_conn *m, const unsigned char *msg, size_t n
 
 	if (fresh == RW_WIRE_RESEND) {
 		/* Only an existing pod can have a resend. */
-		h->st.resends++;
-		if (p->stale)
-			rw_info(COMPONENT, "agent of pod %s reporting again after %" PRIu64 " ms",
-				p->id, now - p->last_seen);
-		p->last_seen = now;
-		pod_set_pipe(h, p, pipe_id, now);
-		if (p->stale) {
-			p->stale = 0;
-			if (h->cb.on_report) {
-				h->in_cb++;
-				h->cb.on_report(h, &p->report, &p->report, h->ud);
-				h->in_cb--;
-			}
-		}
-		if (!(p->reply && p->reply_session == hdr.session && p->reply_seq == hdr.seq)) {
-			if (build_reply(h, p, k, &hdr) != 0) {
-				h->st.no_reply++;
-				goto out;
-			}
-		}
-		*out = p->reply;
-		*outlen = p->reply_len;
-		answer = 1;
+		answer = resend(h, p, k, &hdr, pipe_id, out, outlen);
 		goto out;
 	}
 
@@ -815,6 +939,9 @@ process(struct rw_hub *h, struct hub_conn *m, const unsigned char *msg, size_t n
 	p->last_seen = now;
 	p->stale = 0;
 	p->is_head = strcmp(p->report.node_type, "head") == 0;
+	p->pdigest = dig;
+	p->plen = (uint32_t)hdr.len;
+	session_set(h, p, hdr.session);
 	pod_set_pipe(h, p, pipe_id, now);
 	if (new_pod) {
 		/* A new pod incarnation (or first report): its old reply is meaningless. */
@@ -1300,6 +1427,7 @@ hub_free_state(struct rw_hub *h)
 	}
 	ht_fini(&h->pods);
 	ht_fini(&h->by_pipe);
+	ht_fini(&h->by_session);
 	ht_fini(&h->closed);
 	ht_fini(&h->keys_by_id);
 	ht_fini(&h->keys_by_scope);

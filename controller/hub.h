@@ -102,11 +102,12 @@ enum rw_hub_refusal {
 const char *rw_hub_refusal_name(enum rw_hub_refusal r);
 
 struct rw_hub_stats {
-	uint64_t reports;  /* FRESH reports accepted */
-	uint64_t changes;  /* of which on_report was called */
-	uint64_t resends;  /* RESENDs answered */
-	uint64_t replies;  /* replies sent */
-	uint64_t no_reply; /* reports accepted but not answered (provider error) */
+	uint64_t reports;	 /* FRESH reports accepted */
+	uint64_t unchanged_fast; /* of which byte-identical to the pod's last: not decoded again */
+	uint64_t changes;	 /* of which on_report was called */
+	uint64_t resends;	 /* RESENDs answered */
+	uint64_t replies;	 /* replies sent */
+	uint64_t no_reply;	 /* reports accepted but not answered (provider error) */
 	uint64_t refused[RW_HUB_REFUSED_NREASONS];
 	uint64_t refused_total;
 	size_t pods;		 /* pods in the table */

@@ -396,6 +396,7 @@ t_fresh_resend_change(void)
 	CHECK_EQ_INT(st.reports, 3);
 	CHECK_EQ_INT(st.changes, 2);
 	CHECK_EQ_INT(st.resends, 1);
+	CHECK(st.unchanged_fast == 1); /* seq 2: the same payload bytes, not decoded again */
 	CHECK_EQ_INT(st.replies, 4);
 	CHECK_EQ_INT(st.refused_total, 0);
 	CHECK_EQ_INT(st.pods, 1);
@@ -782,6 +783,7 @@ t_stale(void)
 	CHECK_EQ_INT(f.seen.reports, before + 1);
 	rw_hub_stats(f.hub, &st);
 	CHECK_EQ_INT(st.agents_connected, 1);
+	CHECK(st.unchanged_fast == 1); /* back with the same bytes: the fast path said so too */
 
 	agent_free(&a);
 	rw_buf_fini(&m[0]);
