@@ -21,6 +21,7 @@
 
 #define DEF_TIMEOUT_MS 30000
 #define DEF_MAX_ATTEMPTS 5
+#define DEF_MAX_INFLIGHT 64
 #define DEF_MAX_BODY (64u * 1024 * 1024)
 #define RETRY_BASE_MS 200
 #define RETRY_MAX_MS 5000
@@ -39,6 +40,7 @@ struct rw_kube_op {
 	char *method, *url, *body, *ctype, *verb;
 	size_t body_len;
 	int no_retry, priority, idempotent, reauthed, is_stream, fail_err;
+	int slot; /* holds one of max_inflight */
 	long timeout_ms;
 	int attempts;
 	uint64_t enq_ms, start_ms;
@@ -57,6 +59,7 @@ struct rw_kube {
 	uv_timer_t lim_timer;
 	struct rw_fq fq;
 	int nwire;
+	int nslots; /* limiter-queued requests on the wire (bounded by o.max_inflight) */
 	struct rw_kube_op *ops;
 	int closing, pending_closes;
 	void (*closed)(void *);
@@ -278,6 +281,8 @@ rw_kube_new(uv_loop_t *loop, struct rw_kubecfg *cfg, const struct rw_kube_opts *
 	uv_timer_init(loop, &k->lim_timer);
 	k->lim_timer.data = k;
 	rw_kube_tb_init(&k->tb, k->o.qps, k->o.burst, uv_now(loop));
+	if (k->o.max_inflight <= 0)
+		k->o.max_inflight = DEF_MAX_INFLIGHT;
 	rw_fq_init(&k->fq, k->o.max_queued, k->o.max_queued_best_effort);
 	struct rw_met *m = k->o.met;
 	k->m_req = rw_met_counter(m, "raywarden_api_requests_total",
@@ -367,6 +372,18 @@ q_push(struct rw_kube *k, struct rw_kube_op *op)
 }
 
 /* Unlink an op and close its timer (freed in op_closed). */
+static void pump(struct rw_kube *k);
+
+/* The op leaves the wire: give back its slot (and let a queued request go). */
+static void
+slot_free(struct rw_kube_op *op)
+{
+	if (!op->slot)
+		return;
+	op->slot = 0;
+	op->k->nslots--;
+}
+
 static void
 op_release(struct rw_kube_op *op)
 {
@@ -377,6 +394,7 @@ op_release(struct rw_kube_op *op)
 		rw_fq_remove(&k->fq, &op->qn);
 	if (op->state == OP_WIRE)
 		k->nwire--;
+	slot_free(op);
 	op->state = OP_DEAD;
 	if (op->prev)
 		op->prev->next = op->next;
@@ -445,12 +463,17 @@ complete(struct rw_kube_op *op, const struct rw_http_resp *hr, int err, const ch
 	}
 	r.reason = reason;
 	r.message = message;
+	struct rw_kube *k = op->k;
+	int had_slot = op->slot;
 	if (op->state == OP_WIRE)
-		op->k->nwire--;
+		k->nwire--;
+	slot_free(op);
 	op->state = OP_DONE;
 	if (op->cb)
 		op->cb(&r, op->ud);
 	op_release(op); /* no-op when rw_kube_free() ran inside the callback */
+	if (had_slot && !k->closing)
+		pump(k);
 }
 
 static void dispatch(struct rw_kube_op *op);
@@ -486,6 +509,7 @@ retry_later(struct rw_kube_op *op, uint64_t delay_ms, const char *why)
 {
 	rw_met_add(op->k->m_retry, (const char *const[]){op->verb, why}, 1);
 	op->k->nwire--;
+	slot_free(op);
 	op->state = OP_BACKOFF;
 	op->call = NULL;
 	uv_timer_start(&op->timer, retry_timer_cb, delay_ms, 0);
@@ -622,6 +646,10 @@ static void
 pump(struct rw_kube *k)
 {
 	while (rw_fq_len(&k->fq, -1) && !k->closing) {
+		/* A bounded number on the wire: a queue here, not a flood of connections
+		 * at the API server that would delay the Lease renewal (priority). */
+		if (k->nslots >= k->o.max_inflight)
+			break;
 		uint64_t w = rw_kube_tb_take(&k->tb, uv_now(k->loop));
 		if (w) {
 			uv_timer_start(&k->lim_timer, lim_timer_cb, w, 0);
@@ -630,6 +658,10 @@ pump(struct rw_kube *k)
 		struct rw_fq_node *n = rw_fq_pop(&k->fq);
 		struct rw_kube_op *op =
 		    (struct rw_kube_op *)(void *)((char *)n - offsetof(struct rw_kube_op, qn));
+		if (!op->is_stream) {
+			op->slot = 1;
+			k->nslots++;
+		}
 		dispatch(op);
 	}
 	queue_gauges(k);

@@ -36,6 +36,8 @@ struct rw_kube_opts {
 	long max_retry_after_s;	       /* cap on a honoured Retry-After; default 60 */
 	size_t max_queued;	       /* requests waiting for the limiter; default 65536 */
 	size_t max_queued_best_effort; /* of them best effort (Events); default 1000 */
+	int max_inflight;	       /* limiter-queued requests on the wire at once (streams and
+					  priority requests not counted); default 64 */
 	struct rw_met *met;	       /* may be NULL */
 	const char *user_agent;	       /* default "raywarden-controller/<version>" */
 };
@@ -49,10 +51,10 @@ struct rw_kube_req {
 	const char *content_type; /* "application/json" when a body is given */
 	const char *verb;	  /* metrics label (get, list, watch...); from method if NULL */
 	int no_retry;		  /* hand back the first answer, whatever it is */
-	int priority;		  /* skip the QPS limiter (leader election) */
-	const char *flow;	  /* fair-queue flow ("ns/cluster"); NULL: the shared flow */
-	int best_effort;	  /* served only when no other request waits (Events) */
-	long timeout_ms;	  /* 0: the client default; ignored for streams */
+	int priority;	  /* skip the QPS limiter and the in-flight bound (leader election) */
+	const char *flow; /* fair-queue flow ("ns/cluster"); NULL: the shared flow */
+	int best_effort;  /* served only when no other request waits (Events) */
+	long timeout_ms;  /* 0: the client default; ignored for streams */
 };
 
 struct rw_kube_resp {

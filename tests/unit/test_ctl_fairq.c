@@ -368,6 +368,36 @@ test_client_bounds(void)
 	srv_stop(&s);
 }
 
+/* At most max_inflight queued requests on the wire; priority ones are not counted. */
+static void
+test_client_inflight(void)
+{
+	struct srv s;
+	struct rw_kube *k;
+	struct rw_kube_opts ko = {.qps = 0, .burst = 1, .max_inflight = 2};
+	struct rw_kube_req r = {.path = "/x/a", .no_retry = 1};
+	if (srv_start(&s) != 0) {
+		CHECK(0);
+		return;
+	}
+	answered = 0;
+	CHECK_EQ_INT(rw_kube_new(&loop, &s.kc, &ko, &k), 0);
+	for (int i = 0; i < 6; i++)
+		CHECK_EQ_INT(rw_kube_request(k, &r, count_cb, NULL, NULL), 0);
+	/* No rate limit, but two on the wire and four waiting. */
+	CHECK_EQ_INT(rw_kube_inflight(k), 2);
+	CHECK_EQ_INT(rw_kube_queued(k), 4);
+	r.priority = 1; /* the Lease renewal: never waits for a slot */
+	CHECK_EQ_INT(rw_kube_request(k, &r, count_cb, NULL, NULL), 0);
+	CHECK_EQ_INT(rw_kube_queued(k), 4);
+	run_until(7, 5000);
+	CHECK_EQ_INT(answered, 7);
+	CHECK_EQ_INT(rw_kube_queued(k), 0);
+	CHECK_EQ_INT(rw_kube_inflight(k), 0);
+	rw_kube_free(k, NULL, NULL);
+	srv_stop(&s);
+}
+
 /* The recorder folds repeats of pending writes and drops the rest beyond its bound. */
 static void
 test_events_pressure(void)
@@ -414,6 +444,7 @@ main(void)
 	    {"fair queue: a new flow behind 500 requests", test_fq_head_of_line},
 	    {"client: flows round robin, best effort last", test_client_order},
 	    {"client: queue bounds", test_client_bounds},
+	    {"client: requests on the wire bounded", test_client_inflight},
 	    {"events: bounded pending writes", test_events_pressure},
 	    {NULL, NULL},
 	};
