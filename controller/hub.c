@@ -221,6 +221,7 @@ struct rw_hub {
 	int stopping;
 
 	uv_timer_t sweep;
+	unsigned char rbuf[READ_CHUNK]; /* every connection reads into this */
 	int handles_open;
 	int in_cb; /* inside a user callback */
 
@@ -1109,37 +1110,40 @@ conn_write(struct hub_conn *c, uv_buf_t *b, unsigned n)
 	}
 }
 
-/* Parse what has arrived: the peer's header, then whole frames. */
-static void
-conn_parse(struct hub_conn *c)
+/*
+ * Parse d[0..n): the peer's header, then whole frames, each processed and
+ * answered. Returns the bytes consumed (a partial frame is left), or
+ * (size_t)-1 when the connection was closed.
+ */
+static size_t
+conn_parse(struct hub_conn *c, const unsigned char *d, size_t n)
 {
 	struct rw_hub *h = c->hub;
 	size_t pos = 0;
 
 	if (!c->got_hdr) {
-		if (c->inlen < 8)
-			return;
-		const unsigned char *p = c->in;
-		if (p[0] != 0 || p[1] != 'S' || p[2] != 'P' || p[3] != 0 ||
-		    (unsigned)(p[4] << 8 | p[5]) != SP_REQ0 || p[6] || p[7]) {
+		if (n < 8)
+			return 0;
+		if (d[0] != 0 || d[1] != 'S' || d[2] != 'P' || d[3] != 0 ||
+		    (unsigned)(d[4] << 8 | d[5]) != SP_REQ0 || d[6] || d[7]) {
 			rw_debug(COMPONENT, "%s: not an nng REQ peer; closing", c->peer);
 			conn_close(c);
-			return;
+			return (size_t)-1;
 		}
 		c->got_hdr = 1;
 		pos = 8;
 	}
-	while (!c->closing && !h->stopping && c->inlen - pos >= 8) {
-		const unsigned char *f = c->in + pos;
+	while (!c->closing && !h->stopping && n - pos >= 8) {
+		const unsigned char *f = d + pos;
 		uint64_t len = get64(f);
 		if (len > h->o.recv_max + 4 * SP_MAX_HOPS) {
 			/* As nng does with a message over NNG_OPT_RECVMAXSZ. */
 			rw_debug(COMPONENT, "%s: message of %" PRIu64 " bytes; closing", c->peer,
 				 len);
 			conn_close(c);
-			return;
+			return (size_t)-1;
 		}
-		if (c->inlen - pos - 8 < len)
+		if (n - pos - 8 < len)
 			break;
 		const unsigned char *body = f + 8;
 		size_t hl = 0;
@@ -1153,7 +1157,7 @@ conn_parse(struct hub_conn *c)
 		}
 		if (!end) {
 			conn_close(c);
-			return;
+			return (size_t)-1;
 		}
 		const unsigned char *out = NULL;
 		size_t outlen = 0;
@@ -1168,20 +1172,24 @@ conn_parse(struct hub_conn *c)
 		}
 		pos += 8 + (size_t)len;
 	}
-	if (c->closing)
-		return;
-	if (pos) {
-		memmove(c->in, c->in + pos, c->inlen - pos);
-		c->inlen -= pos;
-	}
+	return c->closing ? (size_t)-1 : pos;
 }
 
+/*
+ * Reads go to the hub's one buffer (libuv hands it back in the read
+ * callback at once, so connections can share it); only a partial frame is
+ * kept per connection. 10,000 idle agents cost no read buffers.
+ */
 static void
 conn_alloc(uv_handle_t *hd, size_t suggested, uv_buf_t *buf)
 {
 	struct hub_conn *c = hd->data;
 	size_t want = c->inlen + READ_CHUNK;
 	(void)suggested;
+	if (c->inlen == 0) {
+		*buf = uv_buf_init((char *)c->hub->rbuf, sizeof(c->hub->rbuf));
+		return;
+	}
 	/* A frame being received may need more than a chunk (bounded by recv_max). */
 	if (c->got_hdr && c->inlen >= 8) {
 		uint64_t len = get64(c->in);
@@ -1204,17 +1212,41 @@ static void
 conn_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
 {
 	struct hub_conn *c = st->data;
-	(void)buf;
+	struct rw_hub *h = c->hub;
+	size_t used;
 	if (c->closing)
 		return;
 	if (nread < 0) {
 		conn_close(c);
 		return;
 	}
+	if (nread == 0)
+		return;
+	if (buf->base == (char *)h->rbuf) {
+		used = conn_parse(c, h->rbuf, (size_t)nread);
+		if (used == (size_t)-1 || used == (size_t)nread)
+			return;
+		/* Keep the partial frame. */
+		size_t left = (size_t)nread - used;
+		unsigned char *n = malloc(left + READ_CHUNK);
+		if (!n) {
+			conn_close(c);
+			return;
+		}
+		memcpy(n, h->rbuf + used, left);
+		free(c->in);
+		c->in = n;
+		c->incap = left + READ_CHUNK;
+		c->inlen = left;
+		return;
+	}
 	c->inlen += (size_t)nread;
-	conn_parse(c);
-	/* Keep an idle connection's buffer small. */
-	if (!c->closing && c->inlen == 0 && c->incap > 2 * READ_CHUNK) {
+	used = conn_parse(c, c->in, c->inlen);
+	if (used == (size_t)-1)
+		return;
+	memmove(c->in, c->in + used, c->inlen - used);
+	c->inlen -= used;
+	if (c->inlen == 0) {
 		free(c->in);
 		c->in = NULL;
 		c->incap = 0;
