@@ -53,10 +53,15 @@ def serve_host(ns, svc):
     return "%s.%s.svc.cluster.local" % (svc, ns)
 
 
-def serve_request(host, path, body=None, port=8000, timeout=10.0):
-    """POST (or GET without a body) through the serve Service; returns (status, text)."""
+def serve_request(host, path, body=None, port=8000, timeout=10.0, info=None):
+    """POST (or GET without a body) through the serve Service; returns (status, text).
+    With an info dict, its "port" is set to the connection's local port (which the
+    service proxy's trace records as "peer")."""
     c = http.client.HTTPConnection(host, port, timeout=timeout)
     try:
+        if info is not None:
+            c.connect()
+            info["port"] = c.sock.getsockname()[1]
         if body is None:
             c.request("GET", path)
         else:
@@ -107,18 +112,22 @@ class Client:
 
     def _run(self):
         while not self._stop.is_set():
+            info = {}
+            t0 = time.time()
             try:
-                st, text = serve_request(self.host, self.path, self.body, self.port, self.timeout)
+                st, text = serve_request(self.host, self.path, self.body, self.port, self.timeout, info)
                 good = st == 200 and text.strip() == self.expect
                 why = None if good else "HTTP %d %r" % (st, text[:120])
             except Exception as e:  # noqa: BLE001 - every failure is counted
                 good, why = False, "%s: %s" % (type(e).__name__, e)
+            if not good:
+                why = "%s (local port %s, sent %.3f)" % (why, info.get("port"), t0)
             with self._lock:
                 if good:
                     self.ok += 1
                 else:
                     self.failed += 1
-                    if len(self.causes) < 20:
+                    if len(self.causes) < 200:
                         self.causes.append("%.3f %s" % (time.time(), why))
 
     def start(self):

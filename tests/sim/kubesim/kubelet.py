@@ -910,7 +910,8 @@ class PodWorker:
         # hook first when it has one and the grace is > 0, then SIGTERM with the
         # grace left (at least MIN_GRACE_S), then SIGKILL. Readiness probes keep
         # running meanwhile, as the kubelet's do for terminating pods.
-        now = time.monotonic()
+        now = t_term = time.monotonic()
+        exited = set()
         stops = {}  # name -> [phase, deadline, PreStop or None, container]
         for c in running:
             self.event("Killing", "Stopping container %s" % c.name, "Normal", c.name)
@@ -929,6 +930,10 @@ class PodWorker:
             for name, st in stops.items():
                 phase, deadline, ps, c = st
                 if c.state != "running":
+                    if name not in exited:
+                        exited.add(name)
+                        log("pod %s: container %s exited %.2fs into termination (%s)" % (
+                            self.key, name, now - t_term, phase))
                     continue
                 if phase == "prestop" and (ps.finished.is_set() or now >= deadline):
                     if ps.finished.is_set() and not ps.ok:
@@ -937,6 +942,7 @@ class PodWorker:
                     elif not ps.finished.is_set():
                         log("pod %s: preStop hook of %s not completed in grace period" % (self.key, name))
                     killpg(c.proc.pid, signal.SIGTERM)
+                    log("pod %s: preStop of %s done after %.2fs; SIGTERM" % (self.key, name, now - t_term))
                     st[0], st[1] = "term", now + ps.remaining_grace(now)
                 elif phase == "term" and now >= deadline:
                     killpg(c.proc.pid, signal.SIGKILL)

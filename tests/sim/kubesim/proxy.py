@@ -277,7 +277,26 @@ def rst_close(sock):
         pass
 
 
-def pump(src, dst, counter, lock):
+TRACE_PATH = os.environ.get("KUBESIM_PROXY_TRACE")
+_trace_lock = threading.Lock()
+
+
+def trace(rec):
+    """With KUBESIM_PROXY_TRACE=<file>: append one JSON line (a connection that went
+    wrong, or an endpoint change) for tracing failed requests to their cause."""
+    if not TRACE_PATH:
+        return
+    rec = dict(rec)
+    rec["t"] = round(time.time(), 4)
+    with _trace_lock:
+        try:
+            with open(TRACE_PATH, "a") as f:
+                f.write(json.dumps(rec, sort_keys=True) + "\n")
+        except OSError:
+            pass
+
+
+def pump(src, dst, counter, lock, res=None):
     try:
         while True:
             data = src.recv(65536)
@@ -286,8 +305,11 @@ def pump(src, dst, counter, lock):
             dst.sendall(data)
             with lock:
                 counter.bytes += len(data)
-    except OSError:
-        pass
+            if res is not None:
+                res["bytes"] = res.get("bytes", 0) + len(data)
+    except OSError as e:
+        if res is not None:
+            res["err"] = "%s: %s" % (type(e).__name__, e)
     finally:
         try:
             dst.shutdown(socket.SHUT_WR)
@@ -354,6 +376,12 @@ class ServiceProxy:
     # -- informer reactions --------------------------------------------------------
 
     def on_change(self, etype, obj, old):
+        if TRACE_PATH and obj and obj.get("kind", "EndpointSlice") == "EndpointSlice" and "endpoints" in obj:
+            eps = [(a, (ep.get("conditions") or {})) for ep in obj.get("endpoints") or [] for a in ep.get("addresses") or []]
+            trace({"ev": "slice", "type": etype, "name": obj["metadata"].get("name"),
+                   "rv": obj["metadata"].get("resourceVersion"),
+                   "eps": ["%s r=%s s=%s t=%s" % (a, c.get("ready"), c.get("serving"), c.get("terminating"))
+                           for a, c in eps]})
         self.sync()
 
     def allocate_fallback(self, svc):
@@ -454,11 +482,19 @@ class ServiceProxy:
             rst_close(conn)
             return
         target = self.rng.choice(cands)
+        t_acc = time.time()
+        try:
+            peer = conn.getpeername()[1]
+        except OSError:
+            peer = None
         try:
             up = socket.create_connection(target, timeout=5)
-        except OSError:
+        except OSError as e:
             with self.lock:
                 cnt.failed += 1
+            trace({"ev": "connect-failed", "svc": ck, "peer": peer, "target": "%s:%d" % target,
+                   "err": "%s: %s" % (type(e).__name__, e), "ready": ["%s:%d" % x for x in ready],
+                   "term": ["%s:%d" % x for x in term], "t_acc": round(t_acc, 4)})
             rst_close(conn)
             return
         up.settimeout(None)
@@ -471,10 +507,15 @@ class ServiceProxy:
         with self.lock:
             cnt.forwarded += 1
             cnt.active += 1
-        t = threading.Thread(target=pump, args=(up, conn, cnt, self.lock), daemon=True)
+        down = {} if TRACE_PATH else None
+        t = threading.Thread(target=pump, args=(up, conn, cnt, self.lock, down), daemon=True)
         t.start()
         pump(conn, up, cnt, self.lock)
         t.join()
+        if down is not None and (down.get("err") or not down.get("bytes")):
+            trace({"ev": "upstream-bad", "svc": ck, "peer": peer, "target": "%s:%d" % target,
+                   "down": down, "ready": ["%s:%d" % x for x in ready], "term": ["%s:%d" % x for x in term],
+                   "t_acc": round(t_acc, 4), "now_ready": ["%s:%d" % x for x in self.endpoints_for(key)[0]]})
         for s in (up, conn):
             try:
                 s.close()

@@ -149,6 +149,23 @@ class Timings:
 _log_lock = threading.Lock()
 
 
+_TRACE = os.environ.get("RW_SIM_TRACE")
+
+
+def trace(component, event, **kw):
+    """With RW_SIM_TRACE=<file>: append one JSON line (wall time, node IP, component,
+    event) for tracing a failed request to its cause (tests/e2e/test_rayservice_ha.py)."""
+    if not _TRACE:
+        return
+    rec = {"t": round(time.time(), 4), "ip": os.environ.get("RW_SIM_POD_IP"), "c": component, "ev": event}
+    rec.update(kw)
+    try:
+        with _log_lock, open(_TRACE, "a") as f:
+            f.write(json.dumps(rec, sort_keys=True, default=str) + "\n")
+    except OSError:
+        pass
+
+
 def log(component, msg):
     """Ray-like log line on stderr: time, level, component, message."""
     ts = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime())

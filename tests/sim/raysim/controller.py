@@ -153,6 +153,7 @@ class Proxy:
         self.failures = 0
         self.restarts = 0
         self.next_health_check = None
+        self.awaiting_report = False
 
     def details(self):
         d = {"node_id": self.node_id, "node_ip": self.node_ip, "actor_id": self.actor_id,
@@ -171,7 +172,29 @@ class Proxy:
     @classmethod
     def from_json(cls, d):
         p = cls.__new__(cls)
+        p.__dict__.setdefault("awaiting_report", False)
         p.__dict__.update(d)
+        return p
+
+    @classmethod
+    def recovered(cls, old):
+        """The ProxyState a recovered controller builds for a proxy of the checkpoint.
+        ProxyStateManager keeps no checkpoint (serve/_private/proxy_state.py): a new
+        controller makes a fresh ProxyState per proxy node (status STARTING, no
+        consecutive health-check failures, restart count 0, health-check clock from
+        now) whose ActorProxyWrapper reuses the running detached proxy actor by name
+        (_get_or_create_proxy_actor: ray.get_actor(name, namespace="serve")). So the
+        proxy keeps serving (same generation here) and the new controller's ready
+        check (ProxyActor.ready(), an actor call the live proxy answers) makes it
+        HEALTHY. The simulator's only channel to a proxy is its node's heartbeat, so
+        the ready check of a recovered proxy starts with its node's first report to
+        this controller (awaiting_report) rather than timing out while the node's
+        raylet is still finding the new GCS."""
+        p = cls.__new__(cls)
+        p.__dict__.update({"node_id": old.node_id, "node_ip": old.node_ip, "actor_id": old.actor_id,
+                           "worker_id": old.worker_id, "status": "STARTING", "created": time.time(),
+                           "generation": old.generation, "drain_start": None, "next_drain_check": None,
+                           "failures": 0, "restarts": 0, "next_health_check": None, "awaiting_report": True})
         return p
 
 
@@ -255,7 +278,7 @@ class ServeController:
         self.grpc_options = doc["grpc_options"]
         self.target_capacity = doc.get("target_capacity")
         self.apps = {k: Application.from_json(v) for k, v in doc["apps"].items()}
-        self.proxies = {k: Proxy.from_json(v) for k, v in doc["proxies"].items()}
+        self.proxies = {k: Proxy.recovered(Proxy.from_json(v)) for k, v in doc["proxies"].items()}
         self._new_controller_info()
         # Replicas of a recovered controller are RECOVERING until their node
         # answers again (deployment_state.py ReplicaState.RECOVERING).
@@ -265,6 +288,7 @@ class ServeController:
                     if r.state in RUNNING_LIKE and r.node_id:
                         r.state = "RECOVERING"
         common.log("serve_controller", "Recovered %d application(s) from the GCS checkpoint" % len(self.apps))
+        common.trace("serve_controller", "recovered", proxies={k: (v.node_ip, v.status) for k, v in self.proxies.items()})
 
     def _new_controller_info(self):
         pid = os.getpid()
@@ -699,11 +723,17 @@ class ServeController:
         for nid in list(self.proxies):
             p = self.proxies[nid]
             if nid not in alive:
+                common.trace("serve_controller", "proxy-removed-node-not-alive", node=p.node_ip)
                 del self.proxies[nid]
                 self.dirty = True
                 continue
             rep = self.reports.get(nid) or {}
             pr = rep.get("proxy") or {}
+            if p.status == "STARTING" and p.awaiting_report:
+                if not rep:
+                    continue
+                p.awaiting_report = False
+                p.created = now
             if p.status == "STARTING":
                 if pr.get("generation") == p.generation and pr.get("up") and pr.get("ok") and \
                         now - p.created >= self.t.proxy_start_delay_s:
@@ -717,6 +747,9 @@ class ServeController:
                 continue
             if p.status == "HEALTHY" and nid not in targets:
                 # update_draining(True): 503 "This node is being drained."
+                common.trace("serve_controller", "proxy-draining", node=p.node_ip,
+                             reps=[(r.replica_id, r.state, r.node_ip) for a in self.apps.values()
+                                   for d in a.deployments.values() for r in d.replicas])
                 p.status = "DRAINING"
                 p.drain_start = now
                 p.next_drain_check = now + self.t.proxy_drain_check_period_s
@@ -745,6 +778,7 @@ class ServeController:
                     self._restart_proxy(nid, p, alive, "%d failed health checks" % p.failures)
 
     def _restart_proxy(self, nid, p, alive, why):
+        common.trace("serve_controller", "proxy-restart", node=p.node_ip, why=why)
         common.log("serve_controller", "Proxy on node %s UNHEALTHY (%s); restarting it" % (nid, why))
         newp = Proxy(alive[nid])
         newp.generation = p.generation + 1

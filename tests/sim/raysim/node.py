@@ -359,6 +359,8 @@ class Node:
     def shutdown(self, reason="SIGTERM"):
         """Graceful stop: the raylet unregisters, so the GCS marks it dead at once."""
         self.stopping.set()
+        t0 = time.time()
+        common.trace("raysim", "shutdown-begin")
         was_up = self.raylet_state == "up"
         self.raylet_state = "stopped"
         if was_up and self.cluster_id:
@@ -375,6 +377,7 @@ class Node:
                 c.stop()
         if self.gcs is not None:
             self.gcs.stop()
+        common.trace("raysim", "shutdown-end", took=round(time.time() - t0, 3))
 
     def banner(self):
         lines = []

@@ -117,10 +117,13 @@ class ProxyRuntime:
     def apply(self, view):
         prox = view.get("proxy") if view.get("running") else None
         if prox is None:
+            if self.comp is not None:
+                common.trace("proxy", "stop", why="no proxy in view", running=view.get("running"))
             self.stop()
             self.generation = None
             return
         if self.generation != prox["generation"] or self.comp is None:
+            common.trace("proxy", "start", old=self.generation, new=prox["generation"], had=self.comp is not None)
             self.stop()
             self.generation = prox["generation"]
             self.populated = False
@@ -133,6 +136,8 @@ class ProxyRuntime:
                 common.log("proxy", "Proxy failed to bind: %s" % exc)
                 self.comp = None
                 return
+        if self.draining != (prox["status"] == "DRAINING"):
+            common.trace("proxy", "draining", now=prox["status"])
         self.draining = prox["status"] == "DRAINING"
         if view.get("routes"):
             self.populated = True
@@ -234,6 +239,7 @@ class ProxyRuntime:
                               {"app": app_name, "deployment": app["ingress"], "args": args,
                                "raw": req.body.decode("utf-8", "replace")})
         except WorkerCallError as exc:
+            common.trace("proxy", "replica-call-failed", replica=rep["replica_id"], err=str(exc)[:200])
             common.log("proxy", "request to replica %s failed: %s" % (rep["replica_id"], exc))
             return text(500, "Internal Server Error")
         ctype, body = appdefs.render(doc["result"])
