@@ -48,8 +48,11 @@
 #define DEF_MAX_BODY (1024 * 1024)
 #define POOL_MAX 16
 #define KEEP_BODY_CAP (64 * 1024) /* pooled body buffers above this are released */
-#define MAX_CONNECTS 32		  /* curl's connection cache size */
-#define KEY_MAX 400		  /* setup key of a plain GET (URL and limits) */
+/* curl's connection cache size: above the requests a client keeps in flight (the
+ * controller: 64 queued + 32 readiness gates + the Lease + its watches), or each
+ * request over it costs a new connection. */
+#define MAX_CONNECTS 128
+#define KEY_MAX 400 /* setup key of a plain GET (URL and limits) */
 
 enum call_state {
 	C_FREE,	      /* in the pool */
