@@ -35,7 +35,8 @@ struct rw_agent_probe {
 	long period_ms;
 	uint64_t next_ms; /* loop time of the next start */
 	struct rw_http_call *call;
-	struct rw_lprobe *light; /* own keep-alive client for this probe (probe.c), or NULL */
+	struct rw_lprobe *light;      /* own keep-alive client for this probe (probe.c), or NULL */
+	unsigned long light_connects; /* connections it opened */
 	uint64_t started_ms;
 	uint64_t event_ms;    /* loop time of the last probe started by a hang-up */
 	uint64_t event_since; /* the component's state-change time at that moment */
@@ -202,6 +203,8 @@ int rw_mem_trim(unsigned long *advised_kib);
 
 /* Upper bounds (seconds) of the probe latency histogram buckets. */
 const double *rw_probe_lat_bounds(void);
+/* TCP connections the health probes' own client has opened (not in rw_http_connects). */
+unsigned long rw_probes_connects(const struct rw_agent *a);
 
 /* endpoints.c */
 int rw_endpoints_init(struct rw_agent *a, char *err, size_t errlen);

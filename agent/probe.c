@@ -395,6 +395,7 @@ lp_connect(struct rw_lprobe *lp)
 	}
 	lp->tcp.data = lp;
 	lp->open_handles++;
+	lp->p->light_connects++;
 	lp->state = LP_CONNECTING;
 	lp->sent = 0;
 	uv_tcp_nodelay(&lp->tcp, 1);
@@ -633,4 +634,13 @@ const double *
 rw_probe_lat_bounds(void)
 {
 	return lat_le;
+}
+
+unsigned long
+rw_probes_connects(const struct rw_agent *a)
+{
+	unsigned long n = 0;
+	for (int k = 0; k < RW_KIND_COUNT; k++)
+		n += a->probes[k].light_connects;
+	return n;
 }
