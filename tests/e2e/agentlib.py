@@ -74,6 +74,7 @@ class FakeRay:
         self.jobs = {}      # submission_id -> status
         self.servers = {}
         self.conns = {}  # port -> set of open sockets
+        self.accepted = {}  # port -> connections accepted so far
         for port in (52365, 8265, 8000):
             self._start(port)
 
@@ -109,6 +110,7 @@ class FakeRay:
                 super().setup()
                 with fake.lock:
                     fake.conns.setdefault(port, set()).add(self.connection)
+                    fake.accepted[port] = fake.accepted.get(port, 0) + 1
 
             def finish(self):
                 with fake.lock:

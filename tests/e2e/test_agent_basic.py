@@ -174,6 +174,11 @@ class TestReadiness(AgentCase):
                                  '{component="raylet"}') or 0) >= 12, what="12 probes")
         conns = metric(self.ip, "raywarden_agent_probe_connections_total")
         self.assertLessEqual(conns, 3)
+        # The health probes' own client does not count in that metric: count at the server.
+        with self.ray.lock:
+            accepted = self.ray.accepted.get(52365, 0)
+        self.assertGreaterEqual(accepted, 1)
+        self.assertLessEqual(accepted, 2)
 
 
 class TestProcess(unittest.TestCase):
@@ -187,7 +192,7 @@ class TestProcess(unittest.TestCase):
             self.assertEqual(p.stop(), 0)
             self.assertIn("RAYWARDEN_PROBE_INTERVAL_MS", p.stdout())
             for argv, text in (([AGENT, "--port=8000"], "collides"),
-                               ([AGENT, "--probe-timeout-ms=400"], "shorter"),
+                               ([AGENT, "--probe-timeout-ms=2000"], "shorter"),
                                ([AGENT, "--controller=tcp://127.0.0.1:1"], "KEY_FILE"),
                                ([AGENT, "--node-type=boss"], "head|worker")):
                 q = Proc(argv, tmp=tmp, name="bad")
