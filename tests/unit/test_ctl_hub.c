@@ -11,6 +11,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 
 #include <nng/nng.h>
 #include <nng/protocol/reqrep0/req.h>
@@ -1082,6 +1087,50 @@ t_large_frame(void)
 	fx_fini(&f);
 }
 
+/* A peer that is not an nng REQ socket gets the REP header, then the connection closes. */
+static void
+t_wrong_peer(void)
+{
+	struct fixture f;
+	struct sockaddr_in sa;
+	unsigned char got[16];
+	size_t n = 0;
+	int eof = 0, port = 0;
+
+	if (fx_init(&f, 60000, 0))
+		return;
+	const char *colon = strrchr(f.url, ':');
+	port = colon ? atoi(colon + 1) : 0;
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	memset(&sa, 0, sizeof(sa));
+	sa.sin_family = AF_INET;
+	sa.sin_port = htons((uint16_t)port);
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	CHECK(fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0);
+	/* A REP peer (0x31) talking to the REP hub. */
+	static const unsigned char rep_hdr[8] = {0, 'S', 'P', 0, 0, 0x31, 0, 0};
+	CHECK(send(fd, rep_hdr, sizeof(rep_hdr), 0) == (ssize_t)sizeof(rep_hdr));
+	double end = mono_ms() + 3000;
+	while (!eof && mono_ms() < end) {
+		uv_run(&f.loop, UV_RUN_NOWAIT);
+		ssize_t r = recv(fd, got + n, sizeof(got) - n, MSG_DONTWAIT);
+		if (r == 0)
+			eof = 1;
+		else if (r > 0)
+			n += (size_t)r;
+		else
+			uv_sleep(2);
+	}
+	CHECK(eof);
+	CHECK_EQ_INT((int)n, 8);
+	CHECK(n == 8 && memcmp(got, rep_hdr, 8) == 0); /* the hub said who it is */
+	struct rw_hub_stats st;
+	rw_hub_stats(f.hub, &st);
+	CHECK_EQ_INT(st.reports, 0);
+	close(fd);
+	fx_fini(&f);
+}
+
 static void
 t_bad_options(void)
 {
@@ -1114,6 +1163,7 @@ main(void)
 	    {"head heartbeat staleness", t_head_heartbeat},
 	    {"over-size message", t_oversize},
 	    {"large message in pieces", t_large_frame},
+	    {"not an nng REQ peer", t_wrong_peer},
 	    {"bad options", t_bad_options},
 	    {NULL, NULL},
 	};
