@@ -26,6 +26,19 @@ ROUNDS8 = int(os.environ.get("RW_S3_ROUNDS8", "3"))
 BODY = '["PEAR", 12]'
 
 
+def wildcard_listener(port):
+    """True when a socket listens on 0.0.0.0:port (/proc/net/tcp, state 0A). Pods share
+    the host's network namespace on their own loopback IPs, so such a listener (a stray
+    raywarden-agent on the agent port 8477) makes every pod's agent fail to bind."""
+    try:
+        with open("/proc/net/tcp") as f:
+            rows = f.read().splitlines()[1:]
+    except OSError:
+        return False
+    want = "00000000:%04X" % port
+    return any(r.split()[1] == want and r.split()[3] == "0A" for r in rows if len(r.split()) > 3)
+
+
 class RayServiceS3(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
@@ -37,6 +50,9 @@ class RayServiceS3(unittest.TestCase):
             raise unittest.SkipTest("shared/corpus absent: S3 needs ray-service.high-availability.yaml")
         if not os.path.exists("/usr/bin/redis-server"):
             raise unittest.SkipTest("redis-server not installed")
+        if wildcard_listener(8477):
+            raise AssertionError("a process listens on 0.0.0.0:8477 (a leaked raywarden-agent?): "
+                                 "no pod's agent could bind its port, so the RayService would never be Ready")
         cls.lc = LocalCluster.start()
         cls.failed = False
         cls.host = serve_host(NS, SVC)

@@ -672,6 +672,16 @@ class PodWorker:
         c.term_reason = "Completed" if c.exit_code == 0 else "Error"
         c.ready = False
         self.stop_probes(c)
+        if not self.terminating and not (c.is_init and c.exit_code == 0):
+            tail = ""
+            try:
+                with open(c.log_path, "rb") as f:
+                    f.seek(0, os.SEEK_END)
+                    f.seek(max(0, f.tell() - 400))
+                    tail = f.read().decode("utf-8", "replace").replace("\n", " | ")
+            except (OSError, TypeError):
+                pass
+            log("pod %s: container %s exited with code %d; log tail: %s" % (self.key, c.name, c.exit_code, tail))
         # The container's remaining processes die with it (its PID namespace).
         kill_marked("%s=%s/%s/%d" % (MARK_CONTAINER, self.uid, c.name, c.gen))
         kill_group_left(c.proc)
