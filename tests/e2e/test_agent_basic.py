@@ -196,8 +196,13 @@ class TestProcess(unittest.TestCase):
                                ([AGENT, "--controller=tcp://127.0.0.1:1"], "KEY_FILE"),
                                ([AGENT, "--node-type=boss"], "head|worker")):
                 q = Proc(argv, tmp=tmp, name="bad")
-                q.p.wait(10)
-                self.assertEqual(q.stop(), 2, argv)
+                try:
+                    q.p.wait(10)
+                finally:
+                    # An agent that starts after all must not outlive the test
+                    # (it would hold 0.0.0.0:8477 for every later test).
+                    rc = q.stop()
+                self.assertEqual(rc, 2, argv)
                 self.assertIn(text, q.stderr())
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
