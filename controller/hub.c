@@ -1110,6 +1110,38 @@ conn_write(struct hub_conn *c, uv_buf_t *b, unsigned n)
 	}
 }
 
+int
+rw_hub_sp_header_ok(const unsigned char *d)
+{
+	return d[0] == 0 && d[1] == 'S' && d[2] == 'P' && d[3] == 0 &&
+	       (unsigned)(d[4] << 8 | d[5]) == SP_REQ0 && d[6] == 0 && d[7] == 0;
+}
+
+int
+rw_hub_sp_frame(const unsigned char *d, size_t n, size_t max, size_t *hl, size_t *len)
+{
+	uint64_t l;
+	size_t h = 0;
+	if (n < 8)
+		return 0;
+	l = get64(d);
+	if (l > max + 4 * SP_MAX_HOPS)
+		return -EMSGSIZE;
+	if (n - 8 < l)
+		return 0;
+	/* The backtrace: 4-byte words up to the request id (high bit set). */
+	while (h + 4 <= l && h < 4 * SP_MAX_HOPS) {
+		int end = (d[8 + h] & 0x80) != 0;
+		h += 4;
+		if (end) {
+			*hl = h;
+			*len = (size_t)l;
+			return 1;
+		}
+	}
+	return -EPROTO;
+}
+
 /*
  * Parse d[0..n): the peer's header, then whole frames, each processed and
  * answered. Returns the bytes consumed (a partial frame is left), or
@@ -1124,8 +1156,7 @@ conn_parse(struct hub_conn *c, const unsigned char *d, size_t n)
 	if (!c->got_hdr) {
 		if (n < 8)
 			return 0;
-		if (d[0] != 0 || d[1] != 'S' || d[2] != 'P' || d[3] != 0 ||
-		    (unsigned)(d[4] << 8 | d[5]) != SP_REQ0 || d[6] || d[7]) {
+		if (!rw_hub_sp_header_ok(d)) {
 			rw_debug(COMPONENT, "%s: not an nng REQ peer; closing", c->peer);
 			conn_close(c);
 			return (size_t)-1;
@@ -1133,35 +1164,22 @@ conn_parse(struct hub_conn *c, const unsigned char *d, size_t n)
 		c->got_hdr = 1;
 		pos = 8;
 	}
-	while (!c->closing && !h->stopping && n - pos >= 8) {
-		const unsigned char *f = d + pos;
-		uint64_t len = get64(f);
-		if (len > h->o.recv_max + 4 * SP_MAX_HOPS) {
-			/* As nng does with a message over NNG_OPT_RECVMAXSZ. */
-			rw_debug(COMPONENT, "%s: message of %" PRIu64 " bytes; closing", c->peer,
-				 len);
-			conn_close(c);
-			return (size_t)-1;
-		}
-		if (n - pos - 8 < len)
+	while (!c->closing && !h->stopping) {
+		size_t hl = 0, len = 0;
+		int rv = rw_hub_sp_frame(d + pos, n - pos, h->o.recv_max, &hl, &len);
+		if (rv == 0)
 			break;
-		const unsigned char *body = f + 8;
-		size_t hl = 0;
-		int end = 0;
-		/* The backtrace: 4-byte words up to the request id (high bit set). */
-		while (hl + 4 <= len && hl < 4 * SP_MAX_HOPS) {
-			end = (body[hl] & 0x80) != 0;
-			hl += 4;
-			if (end)
-				break;
-		}
-		if (!end) {
+		if (rv < 0) {
+			/* As nng does with a message over NNG_OPT_RECVMAXSZ or a bad backtrace. */
+			rw_debug(COMPONENT, "%s: %s; closing", c->peer,
+				 rv == -EMSGSIZE ? "message too large" : "malformed frame");
 			conn_close(c);
 			return (size_t)-1;
 		}
+		const unsigned char *body = d + pos + 8;
 		const unsigned char *out = NULL;
 		size_t outlen = 0;
-		if (process(h, c, body + hl, (size_t)len - hl, &out, &outlen) && !c->closing) {
+		if (process(h, c, body + hl, len - hl, &out, &outlen) && !c->closing) {
 			unsigned char lb[8];
 			put64(lb, hl + outlen);
 			uv_buf_t b[3] = {uv_buf_init((char *)lb, 8),
@@ -1170,7 +1188,7 @@ conn_parse(struct hub_conn *c, const unsigned char *d, size_t n)
 			conn_write(c, b, 3);
 			h->st.replies++;
 		}
-		pos += 8 + (size_t)len;
+		pos += 8 + len;
 	}
 	return c->closing ? (size_t)-1 : pos;
 }

@@ -186,4 +186,17 @@ const struct rw_report *rw_hub_pod(struct rw_hub *hub, const char *ns, const cha
 /* The URL the hub listens on with the port resolved (tcp://host:port), for tests. */
 int rw_hub_listen_url(const struct rw_hub *hub, char *out, size_t outlen);
 
+/*
+ * The hub's view of nng's SP-over-TCP framing (pure, fuzzed by
+ * tests/fuzz/fuzz_hub_sp.c). rw_hub_sp_header_ok: the 8-byte connection
+ * header of a REQ peer. rw_hub_sp_frame: one frame at d[0..n) (a 64-bit
+ * big-endian length, then a backtrace of 4-byte words ending with the
+ * request id, high bit set, then the message): 1 with the backtrace length
+ * *hl and the frame length *len (bytes after the 8-byte length), 0 when more
+ * bytes are needed, -EMSGSIZE when longer than max plus the backtrace,
+ * -EPROTO when the backtrace has no end within 8 hops.
+ */
+int rw_hub_sp_header_ok(const unsigned char *d);
+int rw_hub_sp_frame(const unsigned char *d, size_t n, size_t max, size_t *hl, size_t *len);
+
 #endif
