@@ -24,6 +24,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.parse
+import unittest
 import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -326,3 +327,50 @@ class LocalCluster:
                                      method="POST", headers={"Content-Type": "application/json"})
         with urllib.request.urlopen(req, timeout=5) as r:
             return r.status
+
+
+def wildcard_listener(port):
+    """True when a socket listens on 0.0.0.0:port (/proc/net/tcp, state 0A). Pods share
+    the host's network namespace on their own loopback IPs, so such a listener (a stray
+    raywarden-agent on the agent port 8477) makes every pod's agent fail to bind."""
+    try:
+        with open("/proc/net/tcp") as f:
+            rows = f.read().splitlines()[1:]
+    except OSError:
+        return False
+    want = "00000000:%04X" % port
+    return any(r.split()[1] == want and r.split()[3] == "0A" for r in rows if len(r.split()) > 3)
+
+
+class LocalClusterCase(unittest.TestCase):
+    """A test class on one private local cluster with the controller. SAMPLE names the
+    shared/corpus sample the class applies (the class is skipped when the corpus is
+    absent, or when missing_prereqs() says why it cannot run); the cluster's logs are
+    kept when a test failed or RW_KEEP_LOGS is set. Subclasses that need more set-up
+    call super().setUpClass() and super().tearDownClass()."""
+
+    SAMPLE = None
+
+    @classmethod
+    def setUpClass(cls):
+        why = missing_prereqs()
+        if why:
+            raise unittest.SkipTest(why)
+        cls.sample = corpus_sample(cls.SAMPLE) if cls.SAMPLE else None
+        if cls.SAMPLE and not cls.sample:
+            raise unittest.SkipTest("shared/corpus absent: %s needs %s" % (cls.__name__, cls.SAMPLE))
+        if wildcard_listener(8477):
+            raise AssertionError("a process listens on 0.0.0.0:8477 (a leaked raywarden-agent?): "
+                                 "no pod's agent could bind its port")
+        cls.lc = LocalCluster.start()
+        cls.failed = False
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.lc.stop(keep_logs_on_failure=cls.failed or os.environ.get("RW_KEEP_LOGS"))
+
+    def run(self, result=None):
+        r = super().run(result)
+        if result is not None and (result.failures or result.errors):
+            type(self).failed = True
+        return r

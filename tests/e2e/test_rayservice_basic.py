@@ -12,7 +12,7 @@ import os
 import time
 import unittest
 
-from clusterlib import LocalCluster, cond, corpus_sample, missing_prereqs, pod_ready, wait_for
+from clusterlib import LocalClusterCase, cond, pod_ready, wait_for
 from rslib import (owned_clusters, raysim_state, rayservice, ready_workers, rs_path, rs_status, serve_host,
                    serve_request, wait_rs_ready)
 
@@ -21,27 +21,8 @@ NAME = "rayservice-no-ray-serve-replica"
 SVC = NAME + "-serve-svc"
 
 
-class RayServiceS0(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        why = missing_prereqs()
-        if why:
-            raise unittest.SkipTest(why)
-        cls.sample = corpus_sample("ray-service.no-ray-serve-replica.yaml")
-        if not cls.sample:
-            raise unittest.SkipTest("shared/corpus absent: S0 needs ray-service.no-ray-serve-replica.yaml")
-        cls.lc = LocalCluster.start()
-        cls.failed = False
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.lc.stop(keep_logs_on_failure=cls.failed or os.environ.get("RW_KEEP_LOGS"))
-
-    def run(self, result=None):
-        r = super().run(result)
-        if result is not None and (result.failures or result.errors):
-            type(self).failed = True
-        return r
+class RayServiceS0(LocalClusterCase):
+    SAMPLE = "ray-service.no-ray-serve-replica.yaml"
 
     def worker_pods(self, cluster):
         return self.lc.pods(NS, cluster, "worker")

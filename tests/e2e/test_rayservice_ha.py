@@ -15,7 +15,7 @@ import os
 import time
 import unittest
 
-from clusterlib import LocalCluster, corpus_sample, missing_prereqs, pod_ready, wait_for
+from clusterlib import LocalClusterCase, pod_ready, wait_for
 from rslib import Client, active_cluster, rs_status, serve_endpoint_uids, serve_host, serve_request, wait_rs_ready
 
 NS = "default"
@@ -26,36 +26,15 @@ ROUNDS8 = int(os.environ.get("RW_S3_ROUNDS8", "3"))
 BODY = '["PEAR", 12]'
 
 
-def wildcard_listener(port):
-    """True when a socket listens on 0.0.0.0:port (/proc/net/tcp, state 0A). Pods share
-    the host's network namespace on their own loopback IPs, so such a listener (a stray
-    raywarden-agent on the agent port 8477) makes every pod's agent fail to bind."""
-    try:
-        with open("/proc/net/tcp") as f:
-            rows = f.read().splitlines()[1:]
-    except OSError:
-        return False
-    want = "00000000:%04X" % port
-    return any(r.split()[1] == want and r.split()[3] == "0A" for r in rows if len(r.split()) > 3)
+class RayServiceS3(LocalClusterCase):
+    SAMPLE = "ray-service.high-availability.yaml"
+    host = serve_host(NS, SVC)
 
-
-class RayServiceS3(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        why = missing_prereqs()
-        if why:
-            raise unittest.SkipTest(why)
-        cls.sample = corpus_sample("ray-service.high-availability.yaml")
-        if not cls.sample:
-            raise unittest.SkipTest("shared/corpus absent: S3 needs ray-service.high-availability.yaml")
         if not os.path.exists("/usr/bin/redis-server"):
             raise unittest.SkipTest("redis-server not installed")
-        if wildcard_listener(8477):
-            raise AssertionError("a process listens on 0.0.0.0:8477 (a leaked raywarden-agent?): "
-                                 "no pod's agent could bind its port, so the RayService would never be Ready")
-        cls.lc = LocalCluster.start()
-        cls.failed = False
-        cls.host = serve_host(NS, SVC)
+        super().setUpClass()
         cls.deleted_at = []
         cls.all_causes = []
 
@@ -66,13 +45,7 @@ class RayServiceS3(unittest.TestCase):
                 f.write("deleted %s\n" % " ".join(cls.deleted_at))
                 for c in cls.all_causes:
                     f.write(c + "\n")
-        cls.lc.stop(keep_logs_on_failure=cls.failed or os.environ.get("RW_KEEP_LOGS"))
-
-    def run(self, result=None):
-        r = super().run(result)
-        if result is not None and (result.failures or result.errors):
-            type(self).failed = True
-        return r
+        super().tearDownClass()
 
     def head(self, cluster):
         heads = self.lc.pods(NS, cluster, "head")

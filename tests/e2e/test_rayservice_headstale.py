@@ -15,7 +15,7 @@ import time
 import unittest
 import urllib.request
 
-from clusterlib import LocalCluster, corpus_sample, missing_prereqs, wait_for
+from clusterlib import LocalClusterCase, wait_for
 from rslib import rs_status, wait_rs_ready
 
 NS = "default"
@@ -42,30 +42,19 @@ def head_apps(st):
     return ((st or {}).get("activeServiceStatus") or {}).get("applicationStatuses") or {}
 
 
-class RayServiceHeadStale(unittest.TestCase):
+class RayServiceHeadStale(LocalClusterCase):
+    SAMPLE = "ray-service.no-ray-serve-replica.yaml"
+
     @classmethod
     def setUpClass(cls):
-        why = missing_prereqs()
-        if why:
-            raise unittest.SkipTest(why)
-        cls.sample = corpus_sample("ray-service.no-ray-serve-replica.yaml")
-        if not cls.sample:
-            raise unittest.SkipTest("shared/corpus absent: needs ray-service.no-ray-serve-replica.yaml")
-        cls.lc = LocalCluster.start()
-        cls.failed = False
+        super().setUpClass()
         cls.stopped_pid = None
 
     @classmethod
     def tearDownClass(cls):
         if cls.stopped_pid:
             signal_group(cls.stopped_pid, signal.SIGCONT)
-        cls.lc.stop(keep_logs_on_failure=cls.failed or os.environ.get("RW_KEEP_LOGS"))
-
-    def run(self, result=None):
-        r = super().run(result)
-        if result is not None and (result.failures or result.errors):
-            type(self).failed = True
-        return r
+        super().tearDownClass()
 
     def agent_pid(self, pod):
         url = self.lc.cluster.control("kubelet") + "/pods"

@@ -12,7 +12,7 @@ import os
 import time
 import unittest
 
-from clusterlib import LocalCluster, corpus_sample, missing_prereqs, wait_for
+from clusterlib import LocalClusterCase, wait_for
 from rslib import (Client, active_cluster, owned_clusters, rayservice, rs_status, serve_host, serve_request,
                    wait_rs_ready)
 
@@ -25,28 +25,9 @@ def patch_rs(lc, patch):
     lc.kubectl("patch", "rayservice", NAME, "-n", NS, "--type", "merge", "-p", json.dumps(patch))
 
 
-class RayServiceS1(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        why = missing_prereqs()
-        if why:
-            raise unittest.SkipTest(why)
-        cls.sample = corpus_sample("ray-service.sample.yaml")
-        if not cls.sample:
-            raise unittest.SkipTest("shared/corpus absent: S1 needs ray-service.sample.yaml")
-        cls.lc = LocalCluster.start()
-        cls.failed = False
-        cls.host = serve_host(NS, SVC)
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.lc.stop(keep_logs_on_failure=cls.failed or os.environ.get("RW_KEEP_LOGS"))
-
-    def run(self, result=None):
-        r = super().run(result)
-        if result is not None and (result.failures or result.errors):
-            type(self).failed = True
-        return r
+class RayServiceS1(LocalClusterCase):
+    SAMPLE = "ray-service.sample.yaml"
+    host = serve_host(NS, SVC)
 
     def fruit(self, body):
         return serve_request(self.host, "/fruit", body)
