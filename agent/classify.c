@@ -201,6 +201,44 @@ jcopy(const struct rw_json *j, int t, char *out, size_t outlen)
 	free(s);
 }
 
+/*
+ * Copy a Serve message (string token t) that may not fit: its first line
+ * and its end (a traceback's exception, what the user needs), joined by
+ * "\n...\n", on UTF-8 boundaries.
+ */
+static void
+jcopy_msg(const struct rw_json *j, int t, char *out, size_t outlen)
+{
+	out[0] = 0;
+	if (t < 0 || rw_json_type(j, t) != RW_JSON_STRING || outlen < 16)
+		return;
+	if (rw_json_str(j, t, out, outlen) >= 0)
+		return;
+	char *s = rw_json_strdup(j, t);
+	if (!s)
+		return;
+	size_t n = strlen(s), room = outlen - 1 - 5, head, from;
+	const char *nl = strchr(s, '\n');
+	if (n <= outlen - 1) {
+		memcpy(out, s, n + 1);
+		free(s);
+		return;
+	}
+	head = nl ? (size_t)(nl - s) : 0;
+	if (head > room / 2)
+		head = room / 2;
+	while (head > 0 && ((unsigned char)s[head] & 0xc0) == 0x80)
+		head--;
+	from = n - (room - head);
+	while (from < n && ((unsigned char)s[from] & 0xc0) == 0x80)
+		from++;
+	memcpy(out, s, head);
+	memcpy(out + head, "\n...\n", 5);
+	memcpy(out + head + 5, s + from, n - from);
+	out[head + 5 + (n - from)] = 0;
+	free(s);
+}
+
 static uint64_t
 fnv(uint64_t h, const void *p, size_t n)
 {
@@ -286,7 +324,7 @@ parse_deployments(const struct rw_json *j, int deps, struct rw_serve_app *app,
 		}
 		jcopy(j, k, d->name, sizeof(d->name));
 		jcopy(j, rw_json_get(j, v, "status"), d->status, sizeof(d->status));
-		jcopy(j, rw_json_get(j, v, "message"), d->message, sizeof(d->message));
+		jcopy_msg(j, rw_json_get(j, v, "message"), d->message, sizeof(d->message));
 		int64_t x;
 		/* Unknown target (autoscaling without target_num_replicas): 0, since
 		 * the wire decoder accepts only 0..INT_MAX. */
@@ -383,7 +421,7 @@ rw_serve_status_parse(const char *body, size_t len, struct rw_serve_status *st, 
 		}
 		jcopy(&j, k, a->name, sizeof(a->name));
 		jcopy(&j, rw_json_get(&j, v, "status"), a->status, sizeof(a->status));
-		jcopy(&j, rw_json_get(&j, v, "message"), a->message, sizeof(a->message));
+		jcopy_msg(&j, rw_json_get(&j, v, "message"), a->message, sizeof(a->message));
 		jcopy(&j, rw_json_get(&j, v, "route_prefix"), a->route_prefix,
 		      sizeof(a->route_prefix));
 		int deps = rw_json_get(&j, v, "deployments");
