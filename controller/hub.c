@@ -35,6 +35,7 @@
 
 #include "hub.h"
 #include "rw/buf.h"
+#include "rw/bytes.h"
 #include "rw/log.h"
 
 #define COMPONENT "hub"
@@ -264,18 +265,6 @@ wall_ms(void)
 	struct timespec ts;
 	clock_gettime(CLOCK_REALTIME, &ts);
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
-static uint16_t
-get16(const unsigned char *p)
-{
-	return (uint16_t)((unsigned)p[0] << 8 | p[1]);
-}
-
-static uint32_t
-get32(const unsigned char *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
 }
 
 /* ---- keys and pods ---- */
@@ -812,15 +801,15 @@ process(struct rw_hub *h, struct hub_conn *m, const unsigned char *msg, size_t n
 		refuse(h, RW_HUB_REFUSED_MALFORMED, m, detail);
 		return 0;
 	}
-	if (get16(msg + 4) != RW_WIRE_VERSION) {
+	if (rw_get_be16(msg + 4) != RW_WIRE_VERSION) {
 		snprintf(detail, sizeof(detail),
 			 "unsupported protocol version %u (this controller speaks %d); upgrade "
 			 "the controller or roll back the agent",
-			 (unsigned)get16(msg + 4), RW_WIRE_VERSION);
+			 (unsigned)rw_get_be16(msg + 4), RW_WIRE_VERSION);
 		refuse(h, RW_HUB_REFUSED_VERSION, m, detail);
 		return 0;
 	}
-	uint32_t kid = get32(msg + 12);
+	uint32_t kid = rw_get_be32(msg + 12);
 	uint64_t hv = hash_u32(kid);
 	int candidates = 0;
 	rv = -EKEYREJECTED;
@@ -977,22 +966,6 @@ out:
 /* ---- connections (the REP side of nng's SP protocol over TCP) ---- */
 
 static void
-put64(unsigned char *p, uint64_t v)
-{
-	for (int i = 7; i >= 0; i--, v >>= 8)
-		p[i] = (unsigned char)(v & 0xff);
-}
-
-static uint64_t
-get64(const unsigned char *p)
-{
-	uint64_t v = 0;
-	for (int i = 0; i < 8; i++)
-		v = v << 8 | p[i];
-	return v;
-}
-
-static void
 hub_release(struct rw_hub *h)
 {
 	if (--h->handles_open > 0)
@@ -1124,7 +1097,7 @@ rw_hub_sp_frame(const unsigned char *d, size_t n, size_t max, size_t *hl, size_t
 	size_t h = 0;
 	if (n < 8)
 		return 0;
-	l = get64(d);
+	l = rw_get_be64(d);
 	if (l > max + 4 * SP_MAX_HOPS)
 		return -EMSGSIZE;
 	if (n - 8 < l)
@@ -1181,7 +1154,7 @@ conn_parse(struct hub_conn *c, const unsigned char *d, size_t n)
 		size_t outlen = 0;
 		if (process(h, c, body + hl, len - hl, &out, &outlen) && !c->closing) {
 			unsigned char lb[8];
-			put64(lb, hl + outlen);
+			rw_put_be64(lb, hl + outlen);
 			uv_buf_t b[3] = {uv_buf_init((char *)lb, 8),
 					 uv_buf_init((char *)(uintptr_t)body, (unsigned)hl),
 					 uv_buf_init((char *)(uintptr_t)out, (unsigned)outlen)};
@@ -1210,7 +1183,7 @@ conn_alloc(uv_handle_t *hd, size_t suggested, uv_buf_t *buf)
 	}
 	/* A frame being received may need more than a chunk (bounded by recv_max). */
 	if (c->got_hdr && c->inlen >= 8) {
-		uint64_t len = get64(c->in);
+		uint64_t len = rw_get_be64(c->in);
 		if (len <= c->hub->o.recv_max + 4 * SP_MAX_HOPS && 8 + len > want)
 			want = 8 + (size_t)len;
 	}

@@ -23,6 +23,7 @@
 #include <nng/protocol/reqrep0/rep.h>
 
 #include "rw/buf.h"
+#include "rw/bytes.h"
 #include "rw/wire.h"
 
 static volatile sig_atomic_t stop;
@@ -40,15 +41,6 @@ now_ms(void)
 	struct timespec ts;
 	clock_gettime(CLOCK_REALTIME, &ts);
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
-static uint64_t
-get64(const unsigned char *p)
-{
-	uint64_t v = 0;
-	for (int i = 0; i < 8; i++)
-		v = (v << 8) | p[i];
-	return v;
 }
 
 static char *
@@ -150,8 +142,8 @@ main(int argc, char **argv)
 		uint64_t session = 0, seq = 0;
 		rv = rw_wire_open(&key, data, n, &h, &payload);
 		if (n >= RW_WIRE_HDR_LEN) {
-			session = get64(data + 16);
-			seq = get64(data + 24);
+			session = rw_get_be64(data + 16);
+			seq = rw_get_be64(data + 24);
 		}
 		if (rv == 0 && h.type != RW_WIRE_REPORT)
 			rv = -EBADMSG;

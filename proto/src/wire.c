@@ -11,6 +11,7 @@
 
 #include <mbedtls/md.h>
 
+#include "rw/bytes.h"
 #include "rw/wire.h"
 
 static const unsigned char wire_magic[4] = {'R', 'W', 'P', 0x01};
@@ -27,51 +28,6 @@ enum {
 	OFF_TS = 32,
 	OFF_LEN = 40,
 };
-
-static void
-put16(unsigned char *p, uint16_t v)
-{
-	p[0] = (unsigned char)(v >> 8);
-	p[1] = (unsigned char)v;
-}
-
-static void
-put32(unsigned char *p, uint32_t v)
-{
-	for (int i = 0; i < 4; i++)
-		p[i] = (unsigned char)(v >> (24 - 8 * i));
-}
-
-static void
-put64(unsigned char *p, uint64_t v)
-{
-	for (int i = 0; i < 8; i++)
-		p[i] = (unsigned char)(v >> (56 - 8 * i));
-}
-
-static uint16_t
-get16(const unsigned char *p)
-{
-	return (uint16_t)((unsigned)p[0] << 8 | p[1]);
-}
-
-static uint32_t
-get32(const unsigned char *p)
-{
-	uint32_t v = 0;
-	for (int i = 0; i < 4; i++)
-		v = v << 8 | p[i];
-	return v;
-}
-
-static uint64_t
-get64(const unsigned char *p)
-{
-	uint64_t v = 0;
-	for (int i = 0; i < 8; i++)
-		v = v << 8 | p[i];
-	return v;
-}
 
 /* Wipe memory in a way the compiler may not elide. */
 static void
@@ -129,7 +85,7 @@ rw_wire_key_set(struct rw_wire_key *key, const void *secret, size_t len)
 	wipe(key, sizeof(*key));
 	memcpy(key->k, secret, len);
 	key->len = len;
-	key->id = get32(digest);
+	key->id = rw_get_be32(digest);
 	wipe(digest, sizeof(digest));
 	return 0;
 }
@@ -236,14 +192,14 @@ rw_wire_seal(const struct rw_wire_key *key, const struct rw_wire_hdr *h, const c
 		return -EMSGSIZE;
 
 	memcpy(hdr + OFF_MAGIC, wire_magic, sizeof(wire_magic));
-	put16(hdr + OFF_VERSION, RW_WIRE_VERSION);
-	put16(hdr + OFF_TYPE, h->type);
-	put32(hdr + OFF_FLAGS, h->flags);
-	put32(hdr + OFF_KEYID, key->id);
-	put64(hdr + OFF_SESSION, h->session);
-	put64(hdr + OFF_SEQ, h->seq);
-	put64(hdr + OFF_TS, h->ts_ms);
-	put32(hdr + OFF_LEN, (uint32_t)n);
+	rw_put_be16(hdr + OFF_VERSION, RW_WIRE_VERSION);
+	rw_put_be16(hdr + OFF_TYPE, h->type);
+	rw_put_be32(hdr + OFF_FLAGS, h->flags);
+	rw_put_be32(hdr + OFF_KEYID, key->id);
+	rw_put_be64(hdr + OFF_SESSION, h->session);
+	rw_put_be64(hdr + OFF_SEQ, h->seq);
+	rw_put_be64(hdr + OFF_TS, h->ts_ms);
+	rw_put_be32(hdr + OFF_LEN, (uint32_t)n);
 
 	if ((rv = rw_buf_append(out, hdr, sizeof(hdr))) != 0)
 		goto fail;
@@ -277,14 +233,14 @@ rw_wire_open(const struct rw_wire_key *key, const void *msg, size_t n, struct rw
 		return -EBADMSG;
 
 	/* Filled in now so a caller can log what was refused; trusted only on success. */
-	h->version = get16(p + OFF_VERSION);
-	h->type = get16(p + OFF_TYPE);
-	h->flags = get32(p + OFF_FLAGS);
-	h->key_id = get32(p + OFF_KEYID);
-	h->session = get64(p + OFF_SESSION);
-	h->seq = get64(p + OFF_SEQ);
-	h->ts_ms = get64(p + OFF_TS);
-	h->len = get32(p + OFF_LEN);
+	h->version = rw_get_be16(p + OFF_VERSION);
+	h->type = rw_get_be16(p + OFF_TYPE);
+	h->flags = rw_get_be32(p + OFF_FLAGS);
+	h->key_id = rw_get_be32(p + OFF_KEYID);
+	h->session = rw_get_be64(p + OFF_SESSION);
+	h->seq = rw_get_be64(p + OFF_SEQ);
+	h->ts_ms = rw_get_be64(p + OFF_TS);
+	h->len = rw_get_be32(p + OFF_LEN);
 
 	if (h->version != RW_WIRE_VERSION)
 		return -EPROTONOSUPPORT;
