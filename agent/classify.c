@@ -176,26 +176,41 @@ rw_classify(enum rw_probe_kind k, const struct rw_http_outcome *o, char *reason,
 
 /* ---- serve applications ---- */
 
+/*
+ * String token t into out when it fits (returns NULL); else a copy of the
+ * whole string for the caller to cut. NULL with out "" when t is not a
+ * string or memory ran out.
+ */
+static char *
+jstr_or_dup(const struct rw_json *j, int t, char *out, size_t outlen)
+{
+	out[0] = 0;
+	if (t < 0 || rw_json_type(j, t) != RW_JSON_STRING)
+		return NULL;
+	if (rw_json_str(j, t, out, outlen) >= 0)
+		return NULL;
+	return rw_json_strdup(j, t);
+}
+
+/* The largest i <= n that starts a UTF-8 character of s. */
+static size_t
+utf8_back(const char *s, size_t n)
+{
+	while (n > 0 && ((unsigned char)s[n] & 0xc0) == 0x80)
+		n--;
+	return n;
+}
+
 /* Copy string token t into out, truncating (on a UTF-8 boundary) if needed. */
 static void
 jcopy(const struct rw_json *j, int t, char *out, size_t outlen)
 {
-	out[0] = 0;
-	if (t < 0 || rw_json_type(j, t) != RW_JSON_STRING)
+	char *s = jstr_or_dup(j, t, out, outlen);
+	if (!s)
 		return;
-	if (rw_json_str(j, t, out, outlen) >= 0)
-		return;
-	char *s = rw_json_strdup(j, t);
-	if (!s) {
-		out[0] = 0;
-		return;
-	}
 	size_t n = strlen(s);
-	if (n >= outlen) {
-		n = outlen - 1;
-		while (n > 0 && ((unsigned char)s[n] & 0xc0) == 0x80)
-			n--;
-	}
+	if (n >= outlen)
+		n = utf8_back(s, outlen - 1);
 	memcpy(out, s, n);
 	out[n] = 0;
 	free(s);
@@ -209,26 +224,23 @@ jcopy(const struct rw_json *j, int t, char *out, size_t outlen)
 static void
 jcopy_msg(const struct rw_json *j, int t, char *out, size_t outlen)
 {
-	out[0] = 0;
-	if (t < 0 || rw_json_type(j, t) != RW_JSON_STRING || outlen < 16)
+	char *s;
+	if (outlen < 16) {
+		out[0] = 0;
 		return;
-	if (rw_json_str(j, t, out, outlen) >= 0)
-		return;
-	char *s = rw_json_strdup(j, t);
+	}
+	s = jstr_or_dup(j, t, out, outlen);
 	if (!s)
 		return;
 	size_t n = strlen(s), room = outlen - 1 - 5, head, from;
 	const char *nl = strchr(s, '\n');
-	if (n <= outlen - 1) {
+	if (n < outlen) {
 		memcpy(out, s, n + 1);
 		free(s);
 		return;
 	}
 	head = nl ? (size_t)(nl - s) : 0;
-	if (head > room / 2)
-		head = room / 2;
-	while (head > 0 && ((unsigned char)s[head] & 0xc0) == 0x80)
-		head--;
+	head = utf8_back(s, head < room / 2 ? head : room / 2);
 	from = n - (room - head);
 	while (from < n && ((unsigned char)s[from] & 0xc0) == 0x80)
 		from++;

@@ -123,6 +123,30 @@ slurp(const char *name, size_t *len)
 	return buf;
 }
 
+/* A Serve message too long for a report keeps its first line and its end (the exception). */
+static void
+test_serve_long_message(void)
+{
+	static char body[8192];
+	char pad[3001], err[200];
+	struct rw_serve_status st;
+	memset(pad, 'x', sizeof(pad) - 1);
+	pad[sizeof(pad) - 1] = 0;
+	int n = snprintf(body, sizeof(body),
+			 "{\"applications\":{\"a\":{\"status\":\"DEPLOY_FAILED\",\"message\":"
+			 "\"Deploying app 'a' failed with exception:\\nTraceback\\n%s\\n"
+			 "ModuleNotFoundError: No module named '\\u00e9t\u00e9'\\n\"}}}",
+			 pad);
+	CHECK(n > 0 && (size_t)n < sizeof(body));
+	CHECK_EQ_INT(rw_serve_status_parse(body, (size_t)n, &st, err, sizeof(err)), 0);
+	CHECK_EQ_INT(st.napps, 1);
+	const char *m = st.apps[0].message;
+	CHECK(strlen(m) == RW_MSG_MAX - 1 || strlen(m) == RW_MSG_MAX - 2);
+	CHECK(strncmp(m, "Deploying app 'a' failed with exception:\n...\nxxx", 48) == 0);
+	CHECK(strstr(m, "ModuleNotFoundError: No module named '\u00e9t\u00e9'\n") != NULL);
+	rw_serve_status_fini(&st);
+}
+
 static void
 test_serve_fruit_math(void)
 {
@@ -417,6 +441,7 @@ static const struct rwt_case cases[] = {
     {"snippet bounded", test_snippet_bounded},
     {"health answer parse", test_health_resp_parse},
     {"serve fruit+math corpus", test_serve_fruit_math},
+    {"serve long message: first line and end", test_serve_long_message},
     {"serve simple app corpus", test_serve_simple_app},
     {"serve empty and malformed", test_serve_empty_and_bad},
     {"serve too many apps", test_serve_too_many_apps},
