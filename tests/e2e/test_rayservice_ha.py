@@ -99,32 +99,26 @@ class RayServiceS3(LocalClusterCase):
             path = (((ctr.get("lifecycle") or {}).get("preStop") or {}).get("httpGet") or {}).get("path", "")
             self.assertTrue(path.startswith("/drain?seconds="), (ctr["name"], path))
 
-    def test_2_head_deleted_one_at_a_time(self):
-        client = Client(self.host, "/fruit/", BODY, "12", concurrency=1).start()
+    def deletions_under_load(self, concurrency, rounds, warmup, min_ok, max_failed_env):
+        """`rounds` head deletions while `concurrency` clients send requests; asserts at most
+        $max_failed_env (default 0) failed requests."""
+        client = Client(self.host, "/fruit/", BODY, "12", concurrency=concurrency).start()
         try:
-            wait_for(lambda: client.total() >= 20, 20, 0.05, "client running")
-            took = self.rounds(client, ROUNDS, "1-at-a-time")
+            wait_for(lambda: client.total() >= warmup, 20, 0.05, "client running")
+            took = self.rounds(client, rounds, "%d-at-a-time" % concurrency)
         finally:
             ok, failed = client.stop()
             self.all_causes.extend(client.causes)
-        print("S3: %d head deletions (recovered in %.1f-%.1fs), 1 request at a time: %d requests, %d failed %s"
-              % (ROUNDS, min(took), max(took), ok + failed, failed, client.causes[:5]))
-        self.assertGreater(ok, 50)
-        self.assertLessEqual(failed, int(os.environ.get("RW_S3_MAX_FAILED", "0")), client.causes)
+        print("S3: %d head deletions (recovered in %.1f-%.1fs), %d request(s) at a time: %d requests, %d failed %s"
+              % (rounds, min(took), max(took), concurrency, ok + failed, failed, client.causes[:5]))
+        self.assertGreater(ok, min_ok)
+        self.assertLessEqual(failed, int(os.environ.get(max_failed_env, "0")), client.causes)
+
+    def test_2_head_deleted_one_at_a_time(self):
+        self.deletions_under_load(1, ROUNDS, 20, 50, "RW_S3_MAX_FAILED")
 
     def test_3_head_deleted_eight_at_a_time(self):
-        client = Client(self.host, "/fruit/", BODY, "12", concurrency=8).start()
-        try:
-            wait_for(lambda: client.total() >= 50, 20, 0.05, "client running")
-            took = self.rounds(client, ROUNDS8, "8-at-a-time")
-        finally:
-            ok, failed = client.stop()
-            self.all_causes.extend(client.causes)
-        print("S3: %d head deletions (recovered in %.1f-%.1fs), 8 requests at a time: %d requests, %d failed %s"
-              % (ROUNDS8, min(took), max(took), ok + failed, failed, client.causes[:5]))
-        self.assertGreater(ok, 100)
-        self.assertLessEqual(failed, int(os.environ.get("RW_S3_MAX_FAILED8", "0")), client.causes)
-
+        self.deletions_under_load(8, ROUNDS8, 50, 100, "RW_S3_MAX_FAILED8")
 
 if __name__ == "__main__":
     unittest.main()
