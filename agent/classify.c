@@ -96,6 +96,11 @@ transport(const struct rw_http_outcome *o, const char *what, enum rw_probe_state
 		*st = RW_PROBE_UNKNOWN;
 		snprintf(reason, rl, "probe cancelled");
 		return 1;
+	case -ELIBACC:
+		*st = RW_PROBE_ERROR;
+		snprintf(reason, rl,
+			 "HTTP client unavailable: libcurl could not be loaded (see log)");
+		return 1;
 	default:
 		*st = RW_PROBE_ERROR;
 		snprintf(reason, rl, "transport error (%s)", strerror(-o->err));

@@ -6,7 +6,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include <uv.h>
 
@@ -22,26 +21,23 @@ env_get(const char *name, void *ud)
 }
 
 /*
- * libcurl's dependency tree includes GnuTLS (through librtmp and libldap),
- * whose library constructor initialises itself (PKCS#11 modules, trust
- * store) before main unless GNUTLS_NO_IMPLICIT_INIT=1 is in the
- * environment. The agent never uses GnuTLS: when the variable is not set,
- * set it and execute this program again, once, so that the constructor's
- * memory is never spent. If the exec fails the agent carries on as it is.
+ * libcurl is loaded only when a request first needs it (proto/src/curl_api.h).
+ * Its dependency tree includes GnuTLS (through librtmp and libldap), whose
+ * library constructor initialises itself (PKCS#11 modules, trust store)
+ * when loaded unless GNUTLS_NO_IMPLICIT_INIT=1 is in the environment. The
+ * agent never uses GnuTLS (its requests are HTTP; libcurl's TLS is
+ * OpenSSL), so set the variable now, before any thread exists to read the
+ * environment concurrently. A value already set is left alone;
  * RAYWARDEN_MEMORY_TRIM=false skips this too.
  */
 static void
-reexec_without_gnutls_init(char **argv)
+skip_gnutls_init(void)
 {
 	const char *trim = getenv("RAYWARDEN_MEMORY_TRIM");
-	if (getenv("GNUTLS_NO_IMPLICIT_INIT"))
-		return;
 	if (trim && (strcmp(trim, "false") == 0 || strcmp(trim, "0") == 0 ||
 		     strcmp(trim, "no") == 0 || strcmp(trim, "off") == 0))
 		return;
-	if (setenv("GNUTLS_NO_IMPLICIT_INIT", "1", 1) != 0)
-		return;
-	execv("/proc/self/exe", argv);
+	setenv("GNUTLS_NO_IMPLICIT_INIT", "1", 0);
 }
 
 int
@@ -53,7 +49,7 @@ main(int argc, char **argv)
 	uv_loop_t loop;
 	int rv;
 
-	reexec_without_gnutls_init(argv);
+	skip_gnutls_init();
 	rw_agent_config_defaults(&cfg);
 	rv = rw_agent_config_parse(&cfg, argc, argv, env_get, NULL, err, sizeof(err));
 	if (rv == 1) {

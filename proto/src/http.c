@@ -2,6 +2,10 @@
  * http.c - asynchronous HTTP client: libcurl's multi_socket API driven by a
  * libuv loop (see rw/http.h).
  *
+ * libcurl is called through a table (curl_api.h), and the multi handle is
+ * created by the first request: with the dlopen provider, a client that
+ * never sends one never maps libcurl.
+ *
  * One CURLM per client holds the connection and DNS caches, so keep-alive
  * connections are reused across calls. Easy handles (with their call record
  * and body buffer) are kept in a small free pool and reset for reuse.
@@ -40,8 +44,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <curl/curl.h>
-
+#include "curl_api.h"
 #include "rw/buf.h"
 #include "rw/http.h"
 
@@ -120,6 +123,9 @@ struct rw_http {
 	void (*closed)(void *ud);
 	void *closed_ud;
 };
+
+/* libcurl, once a request has needed it (curl_api.h); NULL before. */
+static const struct rw_curl_api *cu;
 
 static void teardown(struct rw_http *h);
 
@@ -235,9 +241,10 @@ call_destroy(struct rw_http_call *c)
 {
 	if (!c)
 		return;
-	curl_slist_free_all(c->hdrs);
+	if (c->hdrs)
+		cu->slist_free_all(c->hdrs);
 	if (c->easy)
-		curl_easy_cleanup(c->easy);
+		cu->easy_cleanup(c->easy);
 	rw_buf_fini(&c->body);
 	free(c);
 }
@@ -248,10 +255,11 @@ call_recycle(struct rw_http_call *c)
 {
 	struct rw_http *h = c->h;
 	list_unlink(c);
-	curl_slist_free_all(c->hdrs);
+	if (c->hdrs)
+		cu->slist_free_all(c->hdrs);
 	c->hdrs = NULL;
 	c->state = C_FREE;
-	if (h->torn_down || h->npool >= POOL_MAX) {
+	if (h->torn_down || h->npool >= POOL_MAX || !c->easy) {
 		call_destroy(c);
 		return;
 	}
@@ -294,14 +302,14 @@ call_get(struct rw_http *h, const char *key)
 		list_unlink(c);
 		h->npool--;
 		if (!key || !c->setup_kept || strcmp(c->key, key) != 0) {
-			curl_easy_reset(c->easy);
+			cu->easy_reset(c->easy);
 			c->setup_kept = 0;
 		}
 	} else {
 		c = calloc(1, sizeof(*c));
 		if (!c)
 			return NULL;
-		c->easy = curl_easy_init();
+		c->easy = cu->easy_init();
 		if (!c->easy) {
 			free(c);
 			return NULL;
@@ -364,7 +372,7 @@ parse_retry_after(const char *v, size_t len)
 		long s = strtol(tmp, &end, 10);
 		return *end == '\0' && s >= 0 ? s : -1;
 	}
-	time_t t = curl_getdate(tmp, NULL);
+	time_t t = cu->getdate(tmp, NULL);
 	if (t == (time_t)-1)
 		return -1;
 	time_t now = time(NULL);
@@ -428,9 +436,9 @@ sock_cb(CURL *e, curl_socket_t fd, int what, void *userp, void *sockp)
 			return -1;
 	}
 	if (!sockp)
-		curl_multi_assign(h->multi, fd, s);
+		cu->multi_assign(h->multi, fd, s);
 	char *priv = NULL;
-	curl_easy_getinfo(e, CURLINFO_PRIVATE, &priv);
+	cu->easy_getinfo(e, CURLINFO_PRIVATE, &priv);
 	const struct rw_http_call *c = (const struct rw_http_call *)(void *)priv;
 	s->tag = c ? c->watch_tag : 0;
 	s->idle = 0;
@@ -506,7 +514,7 @@ map_error(struct rw_http_call *c, CURLcode res)
 	case CURLE_OPERATION_TIMEDOUT:
 		return -ETIMEDOUT;
 	case CURLE_COULDNT_CONNECT:
-		curl_easy_getinfo(c->easy, CURLINFO_OS_ERRNO, &oserr);
+		cu->easy_getinfo(c->easy, CURLINFO_OS_ERRNO, &oserr);
 		return oserr == ETIMEDOUT ? -ETIMEDOUT : -ECONNREFUSED;
 	case CURLE_FILESIZE_EXCEEDED:
 		return -EMSGSIZE;
@@ -537,11 +545,11 @@ call_finish(struct rw_http_call *c, int err, const char *errmsg)
 	if (c->easy) {
 		curl_off_t us = 0;
 		char *ct = NULL;
-		curl_easy_getinfo(c->easy, CURLINFO_TOTAL_TIME_T, &us);
+		cu->easy_getinfo(c->easy, CURLINFO_TOTAL_TIME_T, &us);
 		r.total_ms = (double)us / 1000.0;
 		if (!err) {
-			curl_easy_getinfo(c->easy, CURLINFO_RESPONSE_CODE, &r.status);
-			curl_easy_getinfo(c->easy, CURLINFO_CONTENT_TYPE, &ct);
+			cu->easy_getinfo(c->easy, CURLINFO_RESPONSE_CODE, &r.status);
+			cu->easy_getinfo(c->easy, CURLINFO_CONTENT_TYPE, &ct);
 			r.content_type = ct;
 		}
 	}
@@ -563,25 +571,25 @@ check_multi_info(struct rw_http *h)
 {
 	CURLMsg *m;
 	int left;
-	while (!h->closing && (m = curl_multi_info_read(h->multi, &left)) != NULL) {
+	while (!h->closing && (m = cu->multi_info_read(h->multi, &left)) != NULL) {
 		if (m->msg != CURLMSG_DONE)
 			continue;
 		CURL *e = m->easy_handle;
 		CURLcode res = m->data.result; /* read before remove_handle frees m */
 		char *priv = NULL;
 		long nconn = 0;
-		curl_easy_getinfo(e, CURLINFO_PRIVATE, &priv);
+		cu->easy_getinfo(e, CURLINFO_PRIVATE, &priv);
 		struct rw_http_call *c = (struct rw_http_call *)(void *)priv;
-		curl_easy_getinfo(e, CURLINFO_NUM_CONNECTS, &nconn);
+		cu->easy_getinfo(e, CURLINFO_NUM_CONNECTS, &nconn);
 		h->connects += (unsigned long)(nconn > 0 ? nconn : 0);
-		curl_multi_remove_handle(h->multi, e);
+		cu->multi_remove_handle(h->multi, e);
 		if (!c)
 			continue;
 		c->in_multi = 0;
 		int err = map_error(c, res);
 		const char *msg = "";
 		if (err)
-			msg = c->errbuf[0] ? c->errbuf : curl_easy_strerror(res);
+			msg = c->errbuf[0] ? c->errbuf : cu->easy_strerror(res);
 		call_finish(c, err, msg);
 	}
 }
@@ -591,7 +599,7 @@ socket_action(struct rw_http *h, curl_socket_t fd, int flags)
 {
 	int running = 0;
 	h->in_curl = 1;
-	curl_multi_socket_action(h->multi, fd, flags, &running);
+	cu->multi_socket_action(h->multi, fd, flags, &running);
 	h->in_curl = 0;
 	if (h->closing) {
 		teardown(h);
@@ -683,18 +691,18 @@ defer_cb(uv_timer_t *t)
 		list_unlink(c);
 		if (c->cancelled) {
 			if (c->in_multi) {
-				curl_multi_remove_handle(h->multi, c->easy);
+				cu->multi_remove_handle(h->multi, c->easy);
 				c->in_multi = 0;
 			}
 			call_recycle(c);
 		} else if (c->state == C_DEFER_ADD) {
-			CURLMcode mc = curl_multi_add_handle(h->multi, c->easy);
+			CURLMcode mc = cu->multi_add_handle(h->multi, c->easy);
 			if (mc == CURLM_OK) {
 				c->in_multi = 1;
 				c->state = C_ACTIVE;
 				list_push(&h->active, c);
 			} else {
-				call_finish(c, -EPROTO, curl_multi_strerror(mc));
+				call_finish(c, -EPROTO, cu->multi_strerror(mc));
 			}
 		} else if (c->state == C_DEFER_FAIL) {
 			call_finish(c, c->fail_err,
@@ -710,33 +718,12 @@ defer_cb(uv_timer_t *t)
 int
 rw_http_new(uv_loop_t *loop, struct rw_http **out)
 {
-	static int global_done;
-	struct rw_http *h = NULL;
-	int rv = 0;
-
 	if (!loop || !out)
 		return -EINVAL;
-	if (!global_done) {
-		if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
-			return -ENOMEM;
-		global_done = 1;
-	}
-	h = calloc(1, sizeof(*h));
-	if (!h) {
-		rv = -ENOMEM;
-		goto fail;
-	}
+	struct rw_http *h = calloc(1, sizeof(*h));
+	if (!h)
+		return -ENOMEM;
 	h->loop = loop;
-	h->multi = curl_multi_init();
-	if (!h->multi) {
-		rv = -ENOMEM;
-		goto fail;
-	}
-	curl_multi_setopt(h->multi, CURLMOPT_SOCKETFUNCTION, sock_cb);
-	curl_multi_setopt(h->multi, CURLMOPT_SOCKETDATA, h);
-	curl_multi_setopt(h->multi, CURLMOPT_TIMERFUNCTION, timer_func);
-	curl_multi_setopt(h->multi, CURLMOPT_TIMERDATA, h);
-	curl_multi_setopt(h->multi, CURLMOPT_MAXCONNECTS, (long)MAX_CONNECTS);
 	uv_timer_init(loop, &h->timer);
 	uv_timer_init(loop, &h->defer);
 	h->timer.data = h;
@@ -744,11 +731,69 @@ rw_http_new(uv_loop_t *loop, struct rw_http **out)
 	h->open_handles = 2;
 	*out = h;
 	return 0;
-fail:
-	if (h && h->multi)
-		curl_multi_cleanup(h->multi);
-	free(h);
-	return rv;
+}
+
+/*
+ * Load libcurl and create the multi handle. Done by the first request, not
+ * by rw_http_new: a client that never sends one never maps libcurl (with
+ * the dlopen provider, curl_api.h). Returns 0, or a negative errno with
+ * the reason in err.
+ */
+static int
+open_multi(struct rw_http *h, char *err, size_t errlen)
+{
+	static int global_done;
+	if (h->multi)
+		return 0;
+	if (!cu && !(cu = rw_curl_api(err, errlen)))
+		return -ELIBACC;
+	if (!global_done) {
+		if (cu->global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+			snprintf(err, errlen, "libcurl's global initialisation failed");
+			return -ENOMEM;
+		}
+		global_done = 1;
+	}
+	h->multi = cu->multi_init();
+	if (!h->multi) {
+		snprintf(err, errlen, "cannot create a curl multi handle");
+		return -ENOMEM;
+	}
+	cu->multi_setopt(h->multi, CURLMOPT_SOCKETFUNCTION, sock_cb);
+	cu->multi_setopt(h->multi, CURLMOPT_SOCKETDATA, h);
+	cu->multi_setopt(h->multi, CURLMOPT_TIMERFUNCTION, timer_func);
+	cu->multi_setopt(h->multi, CURLMOPT_TIMERDATA, h);
+	cu->multi_setopt(h->multi, CURLMOPT_MAXCONNECTS, (long)MAX_CONNECTS);
+	return 0;
+}
+
+/*
+ * A call that fails before reaching curl (libcurl unavailable): a bare
+ * record, without an easy handle, completed from the defer timer like any
+ * other failure, so `done` still runs exactly once and never from inside
+ * rw_http_start.
+ */
+static int
+start_failed(struct rw_http *h, int err, const char *why, rw_http_done_cb done, void *ud,
+	     struct rw_http_call **callp)
+{
+	struct rw_http_call *c = calloc(1, sizeof(*c));
+	if (!c)
+		return -ENOMEM;
+	c->h = h;
+	rw_buf_init(&c->body, DEF_MAX_BODY);
+	c->retry_after = -1;
+	c->done = done;
+	c->ud = ud;
+	snprintf(c->errbuf, sizeof(c->errbuf), "%s", why);
+	c->fail_err = err;
+	c->state = C_DEFER_FAIL;
+	list_push(&h->deferred, c);
+	defer_kick(h);
+	h->inflight++;
+	if (callp)
+		*callp = c;
+	return 0;
 }
 
 static int
@@ -769,7 +814,7 @@ setup_easy(struct rw_http_call *c, const struct rw_http_req *req)
 #define SET(opt, val)                                                                              \
 	do {                                                                                       \
 		if (rc == CURLE_OK)                                                                \
-			rc = curl_easy_setopt(e, opt, val);                                        \
+			rc = cu->easy_setopt(e, opt, val);                                         \
 	} while (0)
 
 	SET(CURLOPT_PRIVATE, (void *)c);
@@ -820,7 +865,7 @@ setup_easy(struct rw_http_call *c, const struct rw_http_req *req)
 
 	/* Headers (copied by curl_slist_append). */
 	for (const char *const *hp = req->headers; rc == CURLE_OK && hp && *hp; hp++) {
-		struct curl_slist *n = curl_slist_append(c->hdrs, *hp);
+		struct curl_slist *n = cu->slist_append(c->hdrs, *hp);
 		if (!n)
 			rc = CURLE_OUT_OF_MEMORY;
 		else
@@ -828,7 +873,7 @@ setup_easy(struct rw_http_call *c, const struct rw_http_req *req)
 	}
 	if (rc == CURLE_OK && req->body && req->body_len > 1024) {
 		/* Our peers do not send 100 Continue; do not wait for it. */
-		struct curl_slist *n = curl_slist_append(c->hdrs, "Expect:");
+		struct curl_slist *n = cu->slist_append(c->hdrs, "Expect:");
 		if (!n)
 			rc = CURLE_OUT_OF_MEMORY;
 		else
@@ -869,6 +914,10 @@ rw_http_start(struct rw_http *h, const struct rw_http_req *req, rw_http_done_cb 
 		return -EINVAL;
 	if (h->closing)
 		return -ECANCELED;
+	char why[CURL_ERROR_SIZE];
+	int lerr = open_multi(h, why, sizeof(why));
+	if (lerr)
+		return start_failed(h, lerr, why, done, ud, callp);
 	char key[KEY_MAX];
 	int keyed = req_key(req, key, sizeof(key)) == 0;
 	c = call_get(h, keyed ? key : NULL);
@@ -887,7 +936,7 @@ rw_http_start(struct rw_http *h, const struct rw_http_req *req, rw_http_done_cb 
 	}
 	if (rc != CURLE_OK) {
 		if (!c->errbuf[0])
-			snprintf(c->errbuf, sizeof(c->errbuf), "%s", curl_easy_strerror(rc));
+			snprintf(c->errbuf, sizeof(c->errbuf), "%s", cu->easy_strerror(rc));
 		c->fail_err = rc == CURLE_OUT_OF_MEMORY ? -ENOMEM : -EPROTO;
 		c->state = C_DEFER_FAIL;
 		list_push(&h->deferred, c);
@@ -897,9 +946,9 @@ rw_http_start(struct rw_http *h, const struct rw_http_req *req, rw_http_done_cb 
 		list_push(&h->deferred, c);
 		defer_kick(h);
 	} else {
-		CURLMcode mc = curl_multi_add_handle(h->multi, c->easy);
+		CURLMcode mc = cu->multi_add_handle(h->multi, c->easy);
 		if (mc != CURLM_OK) {
-			snprintf(c->errbuf, sizeof(c->errbuf), "%s", curl_multi_strerror(mc));
+			snprintf(c->errbuf, sizeof(c->errbuf), "%s", cu->multi_strerror(mc));
 			c->fail_err = -EPROTO;
 			c->state = C_DEFER_FAIL;
 			list_push(&h->deferred, c);
@@ -932,7 +981,7 @@ rw_http_cancel(struct rw_http_call *c)
 		return;
 	}
 	if (c->in_multi) {
-		curl_multi_remove_handle(h->multi, c->easy);
+		cu->multi_remove_handle(h->multi, c->easy);
 		c->in_multi = 0;
 	}
 	call_recycle(c);
@@ -983,13 +1032,14 @@ teardown(struct rw_http *h)
 		while ((c = *lists[i]) != NULL) {
 			list_unlink(c);
 			if (c->in_multi)
-				curl_multi_remove_handle(h->multi, c->easy);
+				cu->multi_remove_handle(h->multi, c->easy);
 			call_destroy(c);
 		}
 	}
 	h->npool = 0;
 	h->inflight = 0;
-	curl_multi_cleanup(h->multi);
+	if (h->multi)
+		cu->multi_cleanup(h->multi);
 	h->multi = NULL;
 	while (h->socks)
 		sock_close(h->socks);

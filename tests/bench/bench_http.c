@@ -5,7 +5,8 @@
  *
  *   cc -O2 -std=c11 -D_POSIX_C_SOURCE=200809L -Iproto/include \
  *      tests/bench/bench_http.c proto/src/http.c proto/src/httpd.c \
- *      proto/src/httpd_parse.c proto/src/buf.c -luv -lcurl -o /tmp/bench_http
+ *      proto/src/httpd_parse.c proto/src/buf.c proto/src/curl_linked.c -luv -lcurl \
+ *      -o /tmp/bench_http
  *   /tmp/bench_http [requests] [interval_ms]
  *
  * With interval_ms 0 the requests run back to back; with e.g. 200 they are

@@ -65,6 +65,7 @@ static const struct ccase ccases[] = {
      RW_PROBE_FAIL, "GCS may be down"},
     {RW_KIND_SERVE_API, 0, 501, "Serve dependencies are not installed.", RW_PROBE_ERROR, "501"},
     {RW_KIND_SERVE_API, -ECONNREFUSED, 0, NULL, RW_PROBE_REFUSED, NULL},
+    {RW_KIND_SERVE_API, -ELIBACC, 0, NULL, RW_PROBE_ERROR, "libcurl could not be loaded"},
 };
 
 static void
@@ -351,6 +352,12 @@ test_jobs(void)
 	struct rw_http_outcome put_bad = {0, 400, "1 validation error for ServeDeploySchema", 40};
 	CHECK(rw_serve_put_result(&put_bad, reason, sizeof(reason)) < 0);
 	CHECK(strstr(reason, "validation error") != NULL);
+	/* libcurl missing: the action fails with a reason that says so. */
+	struct rw_http_outcome nolib = {-ELIBACC, 0, NULL, 0};
+	CHECK_EQ_INT(rw_serve_put_result(&nolib, reason, sizeof(reason)), -ELIBACC);
+	CHECK(strstr(reason, "libcurl could not be loaded") != NULL);
+	CHECK_EQ_INT(rw_job_submit_result(&nolib, reason, sizeof(reason)), -ELIBACC);
+	CHECK(strstr(reason, "libcurl could not be loaded") != NULL);
 }
 
 struct rcase {

@@ -5,6 +5,13 @@
  * loop thread. Connections are reused (keep-alive) across requests to the
  * same host. Bodies are capped (max_body), so a huge answer fails the
  * request with -EMSGSIZE instead of growing memory.
+ *
+ * libcurl comes from one of two providers a program links
+ * (proto/src/curl_api.h): rw_curl_linked (linked as usual: the controller)
+ * or rw_curl_dlopen (libcurl.so.4 loaded on the first rw_http_start: the
+ * agent). Either way it is first touched by the first rw_http_start, never
+ * by rw_http_new; a library that cannot be loaded fails each request with
+ * -ELIBACC and the reason in errmsg.
  */
 #ifndef RW_HTTP_H
 #define RW_HTTP_H
@@ -19,11 +26,12 @@ struct rw_http_call;
 struct rw_http_resp {
 	int err;	  /* 0 when a response arrived; else negative: -ETIMEDOUT,
 			     -ECONNREFUSED, -EMSGSIZE (body over max_body),
-			     -ECANCELED, -EPROTO (other transport error) */
+			     -ECANCELED, -EPROTO (other transport error),
+			     -ELIBACC (libcurl could not be loaded) */
 	long status;	  /* HTTP status, 0 when err != 0 */
 	const char *body; /* NUL-terminated, valid only during the callback */
 	size_t body_len;
-	const char *errmsg;	  /* curl's error text or "" */
+	const char *errmsg;	  /* curl's error text (or why libcurl is missing) or "" */
 	double total_ms;	  /* wall time of the transfer */
 	long retry_after_s;	  /* Retry-After header in seconds, -1 if absent */
 	const char *content_type; /* or NULL */
@@ -64,7 +72,7 @@ struct rw_http_req {
  */
 typedef void (*rw_http_watch_cb)(long tag, int err, void *ud);
 
-/* Create a client on loop. Returns 0 or a negative errno. */
+/* Create a client on loop (libcurl is not loaded yet). Returns 0 or a negative errno. */
 int rw_http_new(uv_loop_t *loop, struct rw_http **out);
 
 /*
