@@ -16,6 +16,26 @@ def ready(ip):
     return http_get(ip, 8477, "/readyz")
 
 
+def mapped_libraries(pid):
+    """Base names of the shared libraries mapped into process pid."""
+    libs = set()
+    with open("/proc/%d/maps" % pid) as f:
+        for line in f:
+            path = line.split()[-1]
+            if path.startswith("/") and ".so" in os.path.basename(path):
+                libs.add(os.path.basename(path))
+    return sorted(libs)
+
+
+# libcurl and the heavy part of its dependency tree: loaded only by a request that needs it.
+CURL_TREE = ("libcurl", "libssl", "libcrypto.so", "libgnutls", "libkrb5", "libldap",
+             "libnghttp2", "libssh")
+
+
+def curl_tree(pid):
+    return [lib for lib in mapped_libraries(pid) if lib.startswith(CURL_TREE)]
+
+
 # Fast polling for the cases that count probes or test polling-only states.
 FAST = {"probe_interval_ms": 250, "proxy_interval_ms": 250, "probe_timeout_ms": 200}
 
@@ -268,6 +288,9 @@ class TestReports(AgentCase):
                              for e in events(ctl, "report")), what="app in a report")
         put_body = self.ray.seen("PUT", "/api/serve/applications/")[0][2]
         self.assertIn(b"fruit.deployment_graph", put_body)
+        # The requests above loaded libcurl (it is not linked into the agent).
+        self.assertTrue(any(lib.startswith("libcurl") for lib in curl_tree(a.p.pid)))
+        self.assertIn("libcurl loaded", a.stderr())
         time.sleep(1.2)  # more replies with the same hash: no second PUT
         self.assertEqual(len(self.ray.seen("PUT", "/api/serve/applications/")), 1)
 
@@ -296,6 +319,50 @@ class TestReports(AgentCase):
         # Clean shutdown with serve, jobs and the reporter active (leak-checked under ASan).
         self.assertEqual(a.stop(), 0)
         self.assertIn("stopped", a.stderr())
+
+    def test_worker_without_libcurl(self):
+        # A worker agent probes, answers the kubelet and reports without ever
+        # mapping libcurl or its TLS libraries.
+        key = write_key(self.tmp)
+        ctl = self.ctl(key)
+        a = self.agent(rayservice="true", controller="tcp://%s:8478" % self.ip, key_file=key,
+                       heartbeat_ms=300, **FAST)
+        self.wait_ready(200)
+        wait_for(lambda: len([e for e in events(ctl, "report")
+                              if e["report"].get("ready")]) >= 3, what="three ready reports")
+        self.ray.set("raylet", "fail")
+        self.wait_ready(503)
+        wait_for(lambda: any(e["report"]["probes"]["raylet"]["state"] == "fail"
+                             for e in events(ctl, "report")), what="raylet fail report")
+        self.ray.set("raylet", "ok")
+        self.wait_ready(200)
+        self.assertEqual(curl_tree(a.p.pid), [])
+        self.assertNotIn("libcurl", a.stderr())
+        self.assertEqual(metric(self.ip, "raywarden_agent_probe_connections_total"), 0)
+        self.assertEqual(a.stop(), 0)
+
+    def test_actions_fail_clearly_without_libcurl(self):
+        # libcurl cannot be loaded: the Serve config fails with a reason that
+        # says so, in the report and the log; probes and readiness carry on.
+        key = write_key(self.tmp)
+        ctl = self.ctl(key)
+        a = self.agent(node_type="head", controller="tcp://%s:8478" % self.ip, key_file=key,
+                       heartbeat_ms=300, serve_status_interval_ms=300,
+                       libcurl="librw-no-such-curl.so.0", **FAST)
+        self.wait_ready(200)
+        cfg = json.dumps({"applications": [{"name": "a", "import_path": "m.app"}]})
+        set_reply(ctl, {"serve_config_hash": "h1", "serve_config": cfg})
+
+        def failed():
+            return any(e["report"].get("serve_apply_state") == "failed" and
+                       "libcurl could not be loaded" in e["report"].get("serve_apply_error", "")
+                       for e in events(ctl, "report"))
+        wait_for(failed, what="a failed serve apply report naming libcurl")
+        self.assertEqual(self.ray.seen("PUT", "/api/serve/applications/"), [])
+        self.assertIn("cannot load librw-no-such-curl.so.0", a.stderr())
+        self.assertEqual(ready(self.ip)[0], 200)
+        self.assertEqual(curl_tree(a.p.pid), [])
+        self.assertEqual(a.stop(), 0)
 
     def test_wrong_key_refused_both_ways(self):
         k1 = write_key(self.tmp, "k1")
