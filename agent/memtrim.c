@@ -1,10 +1,11 @@
 /*
  * memtrim.c - hand back memory that only start-up needed.
  *
- * Most of a fresh agent's resident set is file pages of the shared
- * libraries libcurl pulls in (OpenSSL, GnuTLS, Kerberos, LDAP...), touched
- * once by the dynamic linker's relocations, by library constructors and by
- * libcurl's global init, and mapped in 64 KiB fault-around chunks. The
+ * Most of the agent's resident set is file pages of its shared libraries
+ * (libc, libuv, nng, mbed TLS; on a head also libcurl's dependency tree,
+ * loaded with the first request that needs it), touched once by the
+ * dynamic linker's relocations, by library constructors and, once loaded,
+ * by libcurl's global init, and mapped in 64 KiB fault-around chunks. The
  * steady state (probing localhost over plain HTTP) never touches most of
  * them again. madvise(MADV_PAGEOUT) on the read-only file-backed mappings
  * asks the kernel to reclaim those pages now, exactly as memory pressure
