@@ -118,6 +118,19 @@ class TestReadiness(AgentCase):
         self.assertEqual(code, 200)
         self.assertIn('"proxy":{"state":"absent"', body)
 
+    def test_libcurl_probes_fallback(self):
+        # LIGHT_PROBES=false: the health probes go through libcurl, loaded by the first one.
+        a = self.agent(light_probes="false", **FAST)
+        self.wait_ready(200, "ok")
+        self.ray.set("raylet", "fail")
+        self.wait_ready(503)
+        self.ray.set("raylet", "ok")
+        self.wait_ready(200)
+        self.assertTrue(any(lib.startswith("libcurl") for lib in curl_tree(a.p.pid)))
+        self.assertIn("libcurl loaded", a.stderr())
+        self.assertGreater(metric(self.ip, "raywarden_agent_probe_connections_total"), 0)
+        self.assertEqual(a.stop(), 0)
+
     def test_plain_worker_without_proxy_ready(self):
         self.ray.set("proxy", "down")
         self.agent()
