@@ -140,6 +140,11 @@ sleep_us(long us)
 struct srv {
 	uv_loop_t loop;
 	uv_async_t stop;
+	uv_async_t statq; /* the test thread asks for a stats snapshot */
+	uv_mutex_t mu;
+	uv_cond_t cv;
+	struct rw_httpd_stats snap;
+	int snap_gen;
 	uv_thread_t thr;
 	struct rw_httpd *s;
 	int port;
@@ -166,6 +171,9 @@ handler(const struct rw_httpd_req *req, struct rw_httpd_resp *resp, void *ud)
 	} else if (strcmp(req->path, "/big") == 0) {
 		for (int i = 0; i < BIG; i++)
 			rw_buf_putc(&resp->body, 'b');
+	} else if (strcmp(req->path, "/hold") == 0) {
+		resp->delay_ms = atol(req->query);
+		rw_buf_puts(&resp->body, "held");
 	} else if (strcmp(req->path, "/teapot") == 0) {
 		resp->status = 418;
 		resp->content_type = "application/json";
@@ -189,6 +197,32 @@ stop_cb(uv_async_t *a)
 	struct srv *v = a->data;
 	rw_httpd_free(v->s, srv_closed, v);
 	uv_close((uv_handle_t *)a, NULL);
+	uv_close((uv_handle_t *)&v->statq, NULL);
+}
+
+static void
+statq_cb(uv_async_t *a)
+{
+	struct srv *v = a->data;
+	uv_mutex_lock(&v->mu);
+	rw_httpd_get_stats(v->s, &v->snap);
+	v->snap_gen++;
+	uv_cond_broadcast(&v->cv);
+	uv_mutex_unlock(&v->mu);
+}
+
+/* The server's stats, read on its own loop thread. */
+static struct rw_httpd_stats
+srv_stats(struct srv *v)
+{
+	uv_mutex_lock(&v->mu);
+	int gen = v->snap_gen;
+	uv_async_send(&v->statq);
+	while (v->snap_gen == gen)
+		uv_cond_wait(&v->cv, &v->mu);
+	struct rw_httpd_stats st = v->snap;
+	uv_mutex_unlock(&v->mu);
+	return st;
 }
 
 static void
@@ -214,6 +248,10 @@ srv_start(struct srv *v, const struct rw_httpd_opts *o)
 	v->port = rw_httpd_port(v->s);
 	uv_async_init(&v->loop, &v->stop, stop_cb);
 	v->stop.data = v;
+	uv_mutex_init(&v->mu);
+	uv_cond_init(&v->cv);
+	uv_async_init(&v->loop, &v->statq, statq_cb);
+	v->statq.data = v;
 	uv_thread_create(&v->thr, srv_thread, v);
 	return 0;
 }
@@ -225,6 +263,8 @@ srv_stop(struct srv *v)
 	uv_thread_join(&v->thr);
 	CHECK(v->closed);
 	CHECK_EQ_INT(uv_loop_close(&v->loop), 0);
+	uv_mutex_destroy(&v->mu);
+	uv_cond_destroy(&v->cv);
 }
 
 static int
@@ -248,6 +288,24 @@ static int
 dial(int port)
 {
 	return dial_rcvbuf(port, 0);
+}
+
+/* Connect from a given loopback source address (the per-peer cap counts them apart). */
+static int
+dial_from(int port, const char *src)
+{
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in a, me;
+	uv_ip4_addr(src, 0, &me);
+	uv_ip4_addr("127.0.0.1", port, &a);
+	struct timeval tv = {5, 0};
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	if (bind(fd, (struct sockaddr *)&me, sizeof(me)) != 0 ||
+	    connect(fd, (struct sockaddr *)&a, sizeof(a)) != 0) {
+		close(fd);
+		return -1;
+	}
+	return fd;
 }
 
 static void
@@ -593,7 +651,8 @@ static void
 t_idle_timeout(void)
 {
 	struct srv v;
-	struct rw_httpd_opts o = {.host = "127.0.0.1", .idle_timeout_ms = 200};
+	struct rw_httpd_opts o = {
+	    .host = "127.0.0.1", .head_timeout_ms = 200, .idle_timeout_ms = 200};
 	struct acc *a = calloc(1, sizeof(*a));
 	if (srv_start(&v, &o) != 0) {
 		CHECK(0);
@@ -620,43 +679,109 @@ t_idle_timeout(void)
 	free(a);
 }
 
+/* Wait (5 s at most) until the server's stats satisfy cond. */
+#define WAIT_STATS(v, st, cond)                                                                    \
+	do {                                                                                       \
+		double t0_ = now_ms();                                                             \
+		do {                                                                               \
+			st = srv_stats(v);                                                         \
+			if (cond)                                                                  \
+				break;                                                             \
+			sleep_us(2000);                                                            \
+		} while (now_ms() - t0_ < 5000);                                                   \
+		CHECK(cond);                                                                       \
+	} while (0)
+
+/* 1 when the server has closed fd (EOF or reset pending), without waiting. */
+static int
+closed_now(int fd)
+{
+	struct pollfd p = {.fd = fd, .events = POLLIN};
+	if (poll(&p, 1, 0) != 1)
+		return 0;
+	char b;
+	ssize_t r = recv(fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+	return r == 0 || (r < 0 && errno == ECONNRESET);
+}
+
+/* One GET on a fresh connection; the status, or -1. */
+static int
+get_once(int port, const char *src, const char *path)
+{
+	struct acc *a = calloc(1, sizeof(*a));
+	int fd = src ? dial_from(port, src) : dial(port);
+	int st = -1;
+	if (fd >= 0) {
+		char req[256];
+		int n = snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nConnection: close\r\n\r\n",
+				 path);
+		send_all(fd, req, (size_t)n);
+		st = read_resp(fd, a, NULL, 0, NULL, 0);
+		close(fd);
+	}
+	free(a);
+	return st;
+}
+
 static void
-t_max_conns(void)
+t_evict_order(void)
 {
 	struct srv v;
-	struct rw_httpd_opts o = {.host = "127.0.0.1", .max_conns = 2};
+	struct rw_httpd_opts o = {.host = "127.0.0.1", .max_conns = 3};
 	struct acc *a = calloc(1, sizeof(*a));
+	struct rw_httpd_stats st;
 	if (srv_start(&v, &o) != 0) {
 		CHECK(0);
 		free(a);
 		return;
 	}
-	int f1 = dial(v.port), f2 = dial(v.port);
-	/* Make sure both are accepted before the third arrives. */
-	send_all(f1, "GET /teapot HTTP/1.1\r\n\r\n", 24);
-	CHECK_EQ_INT(read_resp(f1, a, NULL, 0, NULL, 0), 418);
-	send_all(f2, "GET /teapot HTTP/1.1\r\n\r\n", 24);
-	CHECK_EQ_INT(read_resp(f2, a, NULL, 0, NULL, 0), 418);
+	/* f1, f2 silent and f3 half a head, accepted in that order. */
+	int f1 = dial(v.port);
+	WAIT_STATS(&v, st, st.accepted == 1);
+	int f2 = dial(v.port);
+	WAIT_STATS(&v, st, st.accepted == 2);
 	int f3 = dial(v.port);
-	CHECK(f3 >= 0);
-	CHECK(peer_closed(f3));
-	close(f3);
-	/* The first two still work; after closing one a new one is served. */
-	send_all(f1, "GET /teapot HTTP/1.1\r\n\r\n", 24);
-	CHECK_EQ_INT(read_resp(f1, a, NULL, 0, NULL, 0), 418);
-	close(f2);
-	int ok = 0;
-	for (int i = 0; i < 50 && !ok; i++) {
-		int f4 = dial(v.port);
-		send_all(f4, "GET /teapot HTTP/1.1\r\n\r\n", 24);
-		a->len = 0;
-		ok = read_resp(f4, a, NULL, 0, NULL, 0) == 418;
-		close(f4);
-		if (!ok)
-			sleep_us(20000); /* the server has not seen f2's close yet */
-	}
-	CHECK(ok);
+	send_all(f3, "GET /te", 7);
+	WAIT_STATS(&v, st, st.accepted == 3);
+	/* A fourth evicts the one waiting longest (f1) and is answered. */
+	CHECK_EQ_INT(get_once(v.port, NULL, "/teapot"), 418);
+	CHECK(peer_closed(f1));
+	CHECK(!closed_now(f2) && !closed_now(f3));
+	/* f3 finishes its request: answered, it now waits since its answer. */
+	send_all(f3, "apot HTTP/1.1\r\n\r\n", 17);
+	CHECK_EQ_INT(read_resp(f3, a, NULL, 0, NULL, 0), 418);
+	WAIT_STATS(&v, st, st.open == 2 && st.requests == 2);
+	CHECK_EQ_INT(st.evicted, 1);
+	/* Two more: the first fits, the second evicts f2 (waiting since accept). */
+	int f5 = dial(v.port);
+	WAIT_STATS(&v, st, st.open == 3);
+	CHECK_EQ_INT(get_once(v.port, NULL, "/teapot"), 418);
+	CHECK(peer_closed(f2));
+	CHECK(!closed_now(f3));
+	WAIT_STATS(&v, st, st.evicted == 2);
+	/* Busy connections are never evicted: with all three held, a newcomer is refused. */
+	WAIT_STATS(&v, st, st.open == 2);
+	const char *hold = "GET /hold?1500 HTTP/1.1\r\n\r\n";
+	send_all(f3, hold, strlen(hold));
+	send_all(f5, hold, strlen(hold));
+	int f6 = dial(v.port);
+	send_all(f6, hold, strlen(hold));
+	WAIT_STATS(&v, st, st.requests == 6);
+	CHECK_EQ_INT(get_once(v.port, NULL, "/teapot"), -1);
+	WAIT_STATS(&v, st, st.refused == 1);
+	CHECK_EQ_INT(st.evicted, 2);
+	/* The held answers still arrive. */
+	a->len = 0;
+	CHECK_EQ_INT(read_resp(f3, a, NULL, 0, NULL, 0), 200);
+	a->len = 0;
+	CHECK_EQ_INT(read_resp(f5, a, NULL, 0, NULL, 0), 200);
+	a->len = 0;
+	CHECK_EQ_INT(read_resp(f6, a, NULL, 0, NULL, 0), 200);
 	close(f1);
+	close(f2);
+	close(f3);
+	close(f5);
+	close(f6);
 	srv_stop(&v);
 	free(a);
 }
@@ -735,7 +860,7 @@ main(void)
 	    {"connection close", t_connection_close},
 	    {"half close", t_half_close},
 	    {"idle timeout", t_idle_timeout},
-	    {"max conns", t_max_conns},
+	    {"eviction order", t_evict_order},
 	    {"bind error", t_bind_error},
 	    {"free with connections", t_free_with_conns},
 	    {NULL, NULL},
