@@ -787,6 +787,166 @@ t_evict_order(void)
 }
 
 static void
+t_per_peer(void)
+{
+	struct srv v;
+	struct rw_httpd_opts o = {.host = "127.0.0.1", .max_conns_per_peer = 2};
+	struct rw_httpd_stats st;
+	if (srv_start(&v, &o) != 0) {
+		CHECK(0);
+		return;
+	}
+	int p1 = dial_from(v.port, "127.0.0.1");
+	WAIT_STATS(&v, st, st.accepted == 1);
+	int q1 = dial_from(v.port, "127.0.0.2");
+	WAIT_STATS(&v, st, st.accepted == 2);
+	int p2 = dial_from(v.port, "127.0.0.1");
+	WAIT_STATS(&v, st, st.accepted == 3);
+	/* A third from 127.0.0.1 evicts that address's oldest, not the older q1. */
+	CHECK_EQ_INT(get_once(v.port, "127.0.0.1", "/teapot"), 418);
+	CHECK(peer_closed(p1));
+	CHECK(!closed_now(q1) && !closed_now(p2));
+	WAIT_STATS(&v, st, st.evicted == 1 && st.open == 2);
+	/* With both of its slots busy, that address is refused; another is not. */
+	const char *hold = "GET /hold?1000 HTTP/1.1\r\n\r\n";
+	int p3 = dial_from(v.port, "127.0.0.1");
+	send_all(p2, hold, strlen(hold));
+	send_all(p3, hold, strlen(hold));
+	WAIT_STATS(&v, st, st.requests == 3);
+	CHECK_EQ_INT(get_once(v.port, "127.0.0.1", "/teapot"), -1);
+	CHECK_EQ_INT(get_once(v.port, "127.0.0.2", "/teapot"), 418);
+	WAIT_STATS(&v, st, st.refused == 1);
+	CHECK(!closed_now(q1));
+	close(p1);
+	close(p2);
+	close(p3);
+	close(q1);
+	srv_stop(&v);
+}
+
+/* Send one byte every 20 ms until the server closes fd; the time it took, or -1. */
+static double
+dribble_until_closed(int fd, const char *bytes)
+{
+	double t0 = now_ms();
+	size_t n = strlen(bytes);
+	for (size_t i = 0; now_ms() - t0 < 5000; i++) {
+		if (closed_now(fd))
+			return now_ms() - t0;
+		if (send(fd, bytes + i % n, 1, MSG_NOSIGNAL) < 0)
+			return now_ms() - t0;
+		sleep_us(20000);
+	}
+	return -1;
+}
+
+static void
+t_timeouts(void)
+{
+	struct srv v;
+	struct rw_httpd_opts o = {.host = "127.0.0.1",
+				  .head_timeout_ms = 300,
+				  .request_timeout_ms = 600,
+				  .idle_timeout_ms = 300,
+				  .write_timeout_ms = 500};
+	struct acc *a = calloc(1, sizeof(*a));
+	struct rw_httpd_stats st;
+	if (srv_start(&v, &o) != 0) {
+		CHECK(0);
+		free(a);
+		return;
+	}
+	/* Slow loris: a head dribbled a byte at a time is cut at the head deadline. */
+	int fd = dial(v.port);
+	double dt = dribble_until_closed(fd, "GET / HTTP/1.1\r\nX-A: aaaaaaaaaaaaaaaaaaaaaaaaaaaa");
+	CHECK(dt >= 250 && dt < 3000);
+	close(fd);
+	WAIT_STATS(&v, st, st.timeouts[RW_HTTPD_TO_HEAD] == 1);
+	/* A complete head whose body dribbles is cut at the request deadline. */
+	fd = dial(v.port);
+	const char *put = "PUT /echo HTTP/1.1\r\nContent-Length: 1000\r\n\r\n";
+	send_all(fd, put, strlen(put));
+	dt = dribble_until_closed(fd, "x");
+	CHECK(dt >= 500 && dt < 3000);
+	close(fd);
+	WAIT_STATS(&v, st, st.timeouts[RW_HTTPD_TO_REQUEST] == 1);
+	/* Keep-alive idle after an answer. */
+	fd = dial(v.port);
+	send_all(fd, "GET /teapot HTTP/1.1\r\n\r\n", 24);
+	CHECK_EQ_INT(read_resp(fd, a, NULL, 0, NULL, 0), 418);
+	double t0 = now_ms();
+	CHECK(peer_closed(fd));
+	dt = now_ms() - t0;
+	CHECK(dt >= 250 && dt < 3000);
+	close(fd);
+	WAIT_STATS(&v, st, st.timeouts[RW_HTTPD_TO_IDLE] == 1);
+	/* A peer that never reads: its pending answers are dropped at the write deadline. */
+	fd = dial_rcvbuf(v.port, 4096);
+	for (int i = 0; i < 4; i++)
+		send_all(fd, "GET /big HTTP/1.1\r\n\r\n", 21);
+	WAIT_STATS(&v, st, st.timeouts[RW_HTTPD_TO_WRITE] == 1 && st.open == 0);
+	close(fd);
+	CHECK_EQ_INT(get_once(v.port, NULL, "/teapot"), 418);
+	srv_stop(&v);
+	free(a);
+}
+
+/*
+ * 500 silent peers from many addresses, slow-loris peers and a peer that
+ * never reads fill the server; a fresh connection's GET is still answered,
+ * every time, and promptly.
+ */
+static void
+t_hostile_crowd(void)
+{
+	enum { IDLE = 500, LORIS = 30, PROBES = 20 };
+	struct srv v;
+	struct rw_httpd_opts o = {.host = "127.0.0.1", .max_conns = 64, .max_conns_per_peer = 8};
+	struct rw_httpd_stats st;
+	static int idle[IDLE], loris[LORIS];
+	if (srv_start(&v, &o) != 0) {
+		CHECK(0);
+		return;
+	}
+	char src[32];
+	for (int i = 0; i < IDLE; i++) {
+		snprintf(src, sizeof(src), "127.0.%d.%d", 1 + i / 200, 1 + i % 200);
+		idle[i] = dial_from(v.port, src);
+	}
+	for (int i = 0; i < LORIS; i++) {
+		snprintf(src, sizeof(src), "127.0.9.%d", 1 + i);
+		loris[i] = dial_from(v.port, src);
+		send_all(loris[i], "GET /", 5);
+	}
+	int deaf = dial_rcvbuf(v.port, 4096);
+	for (int i = 0; i < 4; i++)
+		send_all(deaf, "GET /big HTTP/1.1\r\n\r\n", 21);
+	WAIT_STATS(&v, st, st.accepted >= IDLE + LORIS + 1);
+	int ok = 0;
+	double worst = 0;
+	for (int p = 0; p < PROBES; p++) {
+		for (int i = 0; i < LORIS; i++)
+			send(loris[i], "a", 1, MSG_NOSIGNAL);
+		double t0 = now_ms();
+		ok += get_once(v.port, NULL, "/teapot") == 418;
+		double dt = now_ms() - t0;
+		worst = dt > worst ? dt : worst;
+	}
+	CHECK_EQ_INT(ok, PROBES);
+	/* Generous for a loaded two-core machine; the benchmark measures the real figure. */
+	CHECK(worst < 1000);
+	st = srv_stats(&v);
+	CHECK(st.open <= 64);
+	CHECK(st.evicted >= IDLE + LORIS - 64);
+	for (int i = 0; i < IDLE; i++)
+		close(idle[i]);
+	for (int i = 0; i < LORIS; i++)
+		close(loris[i]);
+	close(deaf);
+	srv_stop(&v);
+}
+
+static void
 t_bind_error(void)
 {
 	struct srv v;
@@ -861,6 +1021,9 @@ main(void)
 	    {"half close", t_half_close},
 	    {"idle timeout", t_idle_timeout},
 	    {"eviction order", t_evict_order},
+	    {"per-peer cap", t_per_peer},
+	    {"deadlines", t_timeouts},
+	    {"probe served among hostile peers", t_hostile_crowd},
 	    {"bind error", t_bind_error},
 	    {"free with connections", t_free_with_conns},
 	    {NULL, NULL},
