@@ -493,6 +493,7 @@ read_cb(uv_stream_t *st, ssize_t nread, const uv_buf_t *b)
 		/* Half-close: answer what was received, then close. */
 		c->eof = 1;
 		c->reading = 0;
+		uv_read_stop(st); /* conn_pull may have seen the EOF before libuv did */
 		if (!c->writing && !c->held)
 			conn_close(c);
 		return;
@@ -808,8 +809,8 @@ conn_pull(struct conn *c)
 
 /*
  * Make room for newcomer c: evict the connection waiting longest (of c's
- * peer address when peer_only). Returns 0 when one was evicted or freed
- * itself meanwhile, -1 when every candidate is busy.
+ * peer address when peer_only), else the one writing longest. Returns 0 when
+ * one was evicted or freed itself meanwhile, -1 when none can go.
  */
 static int
 evict_one(struct rw_httpd *s, struct conn *c, int peer_only)
@@ -834,7 +835,20 @@ evict_one(struct rw_httpd *s, struct conn *c, int peer_only)
 		/* It held a request, answered now: start over from the longest waiting. */
 		v = s->whead;
 	}
-	return -1;
+	/*
+	 * Nobody waits: the next best victim is the peer that has been slowest to
+	 * take its answer (an answer held on purpose, such as a /drain, stays).
+	 */
+	struct conn *w = NULL;
+	for (struct conn *o = s->conns; o; o = o->next)
+		if (o != c && !o->held && o->phase == PH_WRITE && (!peer_only || same_peer(o, c)) &&
+		    (!w || o->phase_ms < w->phase_ms))
+			w = o;
+	if (!w)
+		return -1;
+	s->st.evicted++;
+	conn_close(w);
+	return 0;
 }
 
 /* Admit c under both caps, evicting as needed. 0, or -1 when refused. */

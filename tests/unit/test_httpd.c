@@ -824,6 +824,37 @@ t_per_peer(void)
 	srv_stop(&v);
 }
 
+/* With no connection waiting for a request, a peer that does not read its answers goes first. */
+static void
+t_evict_writer(void)
+{
+	struct srv v;
+	struct rw_httpd_opts o = {.host = "127.0.0.1", .max_conns = 2};
+	struct rw_httpd_stats st;
+	if (srv_start(&v, &o) != 0) {
+		CHECK(0);
+		return;
+	}
+	int deaf = dial_rcvbuf(v.port, 4096);
+	for (int i = 0; i < 4; i++)
+		send_all(deaf, "GET /big HTTP/1.1\r\n\r\n", 21);
+	int held = dial(v.port);
+	const char *hold = "GET /hold?1000 HTTP/1.1\r\n\r\n";
+	send_all(held, hold, strlen(hold));
+	WAIT_STATS(&v, st, st.requests >= 2 && st.open == 2);
+	CHECK_EQ_INT(get_once(v.port, NULL, "/teapot"), 418);
+	st = srv_stats(&v);
+	CHECK_EQ_INT(st.evicted, 1);
+	CHECK_EQ_INT(st.refused, 0);
+	/* The deaf peer went, the held answer stays. */
+	struct acc *a = calloc(1, sizeof(*a));
+	CHECK_EQ_INT(read_resp(held, a, NULL, 0, NULL, 0), 200);
+	free(a);
+	close(deaf);
+	close(held);
+	srv_stop(&v);
+}
+
 /* Send one byte every 20 ms until the server closes fd; the time it took, or -1. */
 static double
 dribble_until_closed(int fd, const char *bytes)
@@ -1022,6 +1053,7 @@ main(void)
 	    {"idle timeout", t_idle_timeout},
 	    {"eviction order", t_evict_order},
 	    {"per-peer cap", t_per_peer},
+	    {"a deaf writer is evicted before a refusal", t_evict_writer},
 	    {"deadlines", t_timeouts},
 	    {"probe served among hostile peers", t_hostile_crowd},
 	    {"bind error", t_bind_error},

@@ -51,8 +51,10 @@ typedef void (*rw_httpd_handler)(const struct rw_httpd_req *req, struct rw_httpd
  * address) or max_conns evicts the connection of that address (or of any
  * address) that has waited longest for a request: one that has sent no
  * complete request since it was accepted or since its last answer was
- * written. When every connection is busy (a request being answered or
- * written) the new one is refused, i.e. closed at once.
+ * written. When none waits, the one that has been writing its answer longest
+ * goes (a peer slow to read). Only when every connection holds an answer on
+ * purpose (rw_httpd_resp.delay_ms) is the new one refused, i.e. closed at
+ * once.
  *
  * Deadlines (each closes the connection; a partial request gets a 408 first,
  * best effort): the head of a request complete within head_timeout_ms of
