@@ -140,7 +140,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static struct conn_model m;
 	static char *whole;
-	if (size > 4 * BUF_CAP)
+	if (size > 2 * BUF_CAP)
 		return 0;
 	if (!m.log && !(m.log = malloc(LOG_CAP)))
 		return 0;
