@@ -126,6 +126,92 @@ t_parse_limits(void)
 	CHECK_EQ_INT(rw_httpd_parse_head(in, strlen(in), &h), (int)strlen(in) - 4);
 }
 
+/* ---- framing table (max_body 16) ---- */
+
+struct fcase {
+	const char *in;
+	int status; /* -1 more, 0 request, > 0 error */
+	size_t total;
+	int head_done, want_continue;
+};
+
+static const struct fcase fcases[] = {
+    {"", -1, 0, 0, 0},
+    {"GET / HTTP/1.1\r\n", -1, 0, 0, 0},
+    {"GET / HTTP/1.1\r\n\r\n", 0, 18, 1, 0},
+    {"GET / HTTP/1.1\r\n\r\nGET /next", 0, 18, 1, 0},
+    {"PUT / HTTP/1.1\r\nContent-Length: 4\r\n\r\nab", -1, 0, 1, 0},
+    {"PUT / HTTP/1.1\r\nContent-Length: 4\r\n\r\nabcdGET", 0, 41, 1, 0},
+    {"PUT / HTTP/1.1\r\nContent-Length: 4\r\nExpect: 100-continue\r\n\r\n", -1, 0, 1, 1},
+    {"PUT / HTTP/1.0\r\nContent-Length: 4\r\nExpect: 100-continue\r\n\r\n", -1, 0, 1, 0},
+    {"PUT / HTTP/1.1\r\nContent-Length: 16\r\n\r\n0123456789abcdef", 0, 54, 1, 0},
+    {"PUT / HTTP/1.1\r\nContent-Length: 17\r\n\r\n", 413, 0, 1, 0},
+    {"GET / HTTP/1.1 x\r\n\r\n", 400, 0, 0, 0},
+    {"GET / HTTP/3.0\r\n\r\n", 505, 0, 0, 0},
+    {"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n", 501, 0, 0, 0},
+    {NULL, 0, 0, 0, 0},
+};
+
+static void
+t_frame_table(void)
+{
+	struct rw_httpd_head h;
+	struct rw_httpd_frame f;
+	for (const struct fcase *c = fcases; c->in; c++) {
+		rw_httpd_frame(c->in, strlen(c->in), 16, &h, &f);
+		if (f.status != c->status || (c->status == 0 && f.total != c->total) ||
+		    f.head_done != c->head_done || f.want_continue != c->want_continue) {
+			fprintf(stderr,
+				"  frame case failed (status %d total %zu head %d cont %d): %s\n",
+				f.status, f.total, f.head_done, f.want_continue, c->in);
+			rwt_failed = 1;
+		}
+	}
+	/* An oversized head: 431 once the buffer holds more than the cap. */
+	static char big[RW_HTTPD_MAX_HEAD + 16];
+	memset(big, 'a', sizeof(big));
+	memcpy(big, "GET / HTTP/1.1\r\nX: ", 19);
+	rw_httpd_frame(big, sizeof(big), 16, &h, &f);
+	CHECK_EQ_INT(f.status, 431);
+	/* Terminated spans read as C strings of their own length. */
+	char in[] = "GET /p?q=1 HTTP/1.1\r\nA: b\r\nEmpty:\r\n\r\n";
+	rw_httpd_frame(in, strlen(in), 16, &h, &f);
+	CHECK_EQ_INT(f.status, 0);
+	rw_httpd_head_terminate(in, &h);
+	CHECK_EQ_STR(in + h.method.off, "GET");
+	CHECK_EQ_STR(in + h.path.off, "/p");
+	CHECK_EQ_STR(in + h.query.off, "q=1");
+	CHECK_EQ_STR(in + h.fields[0].name.off, "A");
+	CHECK_EQ_STR(in + h.fields[0].value.off, "b");
+	CHECK_EQ_STR(in + h.fields[1].name.off, "Empty");
+	CHECK_EQ_STR(in + h.fields[1].value.off, "");
+}
+
+/* The stats in Prometheus text: one HELP per family, a sample per listener and kind. */
+static void
+t_render_stats(void)
+{
+	struct rw_buf b;
+	rw_buf_init(&b, 1 << 16);
+	struct rw_httpd *const srv[2] = {NULL, NULL};
+	static const char *const names[2] = {"health", "metrics"};
+	rw_httpd_render_stats(&b, "x", srv, names, 2);
+	rw_buf_putc(&b, '\0');
+	const char *t = b.data;
+	CHECK(strstr(t, "# TYPE x_http_evictions_total counter\n") != NULL);
+	CHECK(strstr(t, "x_http_evictions_total{listener=\"metrics\"} 0\n") != NULL);
+	CHECK(strstr(t, "x_http_timeouts_total{listener=\"health\",kind=\"write\"} 0\n") != NULL);
+	CHECK(strstr(t, "x_http_connections_open{listener=\"health\"} 0\n") != NULL);
+	const char *h = strstr(t, "# HELP x_http_refusals_total");
+	CHECK(h && !strstr(h + 1, "# HELP x_http_refusals_total"));
+	rw_buf_reset(&b);
+	rw_httpd_render_stats(&b, "y", srv, NULL, 1);
+	rw_buf_putc(&b, '\0');
+	CHECK(strstr(b.data, "\ny_http_refusals_total 0\n") != NULL);
+	CHECK(strstr(b.data, "y_http_timeouts_total{kind=\"head\"} 0\n") != NULL);
+	rw_buf_fini(&b);
+}
+
 static void
 sleep_us(long us)
 {
@@ -1045,6 +1131,8 @@ main(void)
 	static const struct rwt_case cases[] = {
 	    {"parse table", t_parse_table},
 	    {"parse limits", t_parse_limits},
+	    {"frame table", t_frame_table},
+	    {"stats in Prometheus text", t_render_stats},
 	    {"basic requests on one connection", t_basic},
 	    {"pipelined requests", t_pipelined},
 	    {"error answers", t_errors},
