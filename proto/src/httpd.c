@@ -227,8 +227,8 @@ rw_httpd_get_stats(const struct rw_httpd *s, struct rw_httpd_stats *out)
 	}
 }
 
-const char *
-rw_httpd_timeout_name(enum rw_httpd_timeout t)
+static const char *
+timeout_name(enum rw_httpd_timeout t)
 {
 	static const char *const names[RW_HTTPD_TO_COUNT] = {"head", "request", "idle", "write"};
 	return (unsigned)t < RW_HTTPD_TO_COUNT ? names[t] : "?";
@@ -251,7 +251,7 @@ render_family(struct rw_buf *b, const char *prefix, const char *name, const char
 			for (int k = 0; k < RW_HTTPD_TO_COUNT; k++)
 				rw_buf_printf(b, "%s_%s{%s%skind=\"%s\"} %lu\n", prefix, name, lab,
 					      lab[0] ? "," : "",
-					      rw_httpd_timeout_name((enum rw_httpd_timeout)k),
+					      timeout_name((enum rw_httpd_timeout)k),
 					      st.timeouts[k]);
 			continue;
 		}

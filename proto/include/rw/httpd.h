@@ -87,7 +87,7 @@ int rw_httpd_port(const struct rw_httpd *s);
 /* Requests served so far. */
 unsigned long rw_httpd_requests(const struct rw_httpd *s);
 
-/* TCP connections accepted so far (including those closed at once over max_conns). */
+/* TCP connections accepted so far (refused ones included). */
 unsigned long rw_httpd_connections(const struct rw_httpd *s);
 
 /* Why a connection was closed by a deadline (index of rw_httpd_stats.timeouts). */
@@ -109,15 +109,14 @@ struct rw_httpd_stats {
 	int open; /* connections open now */
 };
 
+/* A snapshot of the counters (all zero for NULL). Loop thread only. */
 void rw_httpd_get_stats(const struct rw_httpd *s, struct rw_httpd_stats *out);
-
-/* Name of a timeout kind ("head", "request", "idle", "write"). */
-const char *rw_httpd_timeout_name(enum rw_httpd_timeout t);
 
 /*
  * Append the stats of n listeners in Prometheus text format to b, as
  * <prefix>_http_connections_total, _http_connections_open,
  * _http_evictions_total, _http_refusals_total and _http_timeouts_total{kind}
+ * (kind "head", "request", "idle", "write")
  * (requests are left to the caller, which names them already), each sample
  * labelled listener="<names[i]>" when names is not NULL. A NULL server
  * renders as zeros.
