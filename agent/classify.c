@@ -621,9 +621,14 @@ find_crlf(const char *p, const char *end)
 	return NULL;
 }
 
-/* Decode a chunked body at [p, end) in place. 1 complete, 0 more needed, -EPROTO. */
+/*
+ * Walk a chunked body at [p, end): 1 complete, 0 more needed, -EPROTO. With
+ * write set, also decode it in place. The caller decodes only once the whole
+ * body is known to be there, so an incomplete body is left untouched and the
+ * next read parses the same bytes again, whatever the split.
+ */
 static int
-dechunk(char *p, char *end, size_t *out_len)
+dechunk(char *p, char *end, size_t *out_len, int write)
 {
 	char *w = p, *start = p;
 	for (int n = 0; n < 4096; n++) {
@@ -668,7 +673,8 @@ dechunk(char *p, char *end, size_t *out_len)
 			return 0;
 		if (data[sz] != '\r' || data[sz + 1] != '\n')
 			return -EPROTO;
-		memmove(w, data, sz);
+		if (write)
+			memmove(w, data, sz);
 		w += sz;
 		p = data + sz + 2;
 	}
@@ -753,11 +759,12 @@ rw_health_resp_parse(char *buf, size_t len, int eof, long *status, const char **
 	}
 	if (chunked) {
 		size_t n = 0;
-		int rv = dechunk(b, end, &n);
+		int rv = dechunk(b, end, &n, 0);
 		if (rv == 0 && eof)
 			return -EPROTO;
 		if (rv != 1)
 			return rv;
+		dechunk(b, end, &n, 1);
 		*body_len = n;
 		*keep = kp;
 		return 1;

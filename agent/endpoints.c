@@ -181,6 +181,7 @@ rw_metrics_render(struct rw_agent *a, struct rw_buf *b)
 		    "counter");
 	rw_buf_printf(b, "raywarden_agent_http_requests_total %lu\n",
 		      a->httpd ? rw_httpd_requests(a->httpd) : 0UL);
+	rw_httpd_render_stats(b, "raywarden_agent", &a->httpd, NULL, 1);
 
 	struct rusage ru;
 	getrusage(RUSAGE_SELF, &ru);
@@ -317,7 +318,12 @@ rw_endpoints_init(struct rw_agent *a, char *err, size_t errlen)
 	o.host = a->cfg.listen_host;
 	o.port = a->cfg.port;
 	o.max_body = 4096;
+	/* A kubelet probe must always find a slot: see rw_httpd_opts for how the caps evict. */
 	o.max_conns = 64;
-	o.idle_timeout_ms = 30000;
+	o.max_conns_per_peer = 8;
+	o.head_timeout_ms = 3000;
+	o.request_timeout_ms = 5000;
+	o.idle_timeout_ms = 5000;
+	o.write_timeout_ms = 5000;
 	return rw_httpd_new(a->loop, &o, handler, a, &a->httpd, err, errlen);
 }

@@ -642,6 +642,10 @@ health_handler(const struct rw_httpd_req *req, struct rw_httpd_resp *resp, void 
 			rw_buf_reset(&resp->body);
 			resp->status = 500;
 			rw_buf_puts(&resp->body, "metrics too large\n");
+		} else {
+			struct rw_httpd *const srv[2] = {m->health, m->metrics};
+			static const char *const names[2] = {"health", "metrics"};
+			rw_httpd_render_stats(&resp->body, "raywarden_controller", srv, names, 2);
 		}
 	} else {
 		resp->status = 404;
@@ -697,8 +701,13 @@ listen_on(struct rw_mgr *m, const char *addr, struct rw_httpd **out, const char 
 	o.host = host;
 	o.port = port;
 	o.max_body = 1024;
+	/* A kubelet probe must always find a slot: see rw_httpd_opts for how the caps evict. */
 	o.max_conns = 64;
-	o.idle_timeout_ms = 30000;
+	o.max_conns_per_peer = 8;
+	o.head_timeout_ms = 3000;
+	o.request_timeout_ms = 5000;
+	o.idle_timeout_ms = 5000;
+	o.write_timeout_ms = 5000;
 	rv = rw_httpd_new(m->loop, &o, health_handler, m, out, herr, sizeof(herr));
 	if (rv) {
 		seterr(err, errlen, "%s listener %s: %s", what, addr, herr);

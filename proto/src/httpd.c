@@ -1,14 +1,23 @@
 /*
  * httpd.c - small HTTP/1.1 server on libuv (see rw/httpd.h).
  *
- * Each connection owns a TCP handle, an idle timer, a bounded input buffer
- * (head cap + body cap) and an output buffer. Requests are parsed by the pure
- * parser in httpd_parse.c; every complete request in the input (pipelining)
- * is answered in order and the answers go out in one write. While a write is
- * in flight no further request is processed; when the input buffer is full
- * reading stops until it drains. A connection that must close is shut down
- * for writing first and drained for a short while, so the peer receives the
- * last answer instead of a reset.
+ * Each connection owns a TCP handle, one deadline timer, a bounded input
+ * buffer (head cap + body cap) and an output buffer. Requests are framed by
+ * the pure functions in httpd_parse.c; every complete request in the input
+ * (pipelining) is answered in order and the answers go out in one write.
+ * While a write is in flight no further request is processed; when the input
+ * buffer is full reading stops until it drains. A connection that must close
+ * is shut down for writing first and drained for a short while, so the peer
+ * receives the last answer instead of a reset.
+ *
+ * Hostile peers: the timer always holds the deadline of the connection's
+ * current phase (head, body, keep-alive idle, write), recomputed after every
+ * event. Connections waiting for a request sit in a FIFO (the wait list) in
+ * the order they started waiting; a new connection over a cap evicts from
+ * its front. Before a connection is evicted, whatever it has already sent is
+ * read, so a probe accepted in the same burst as many silent peers is
+ * answered rather than evicted; a new connection is read at once for the
+ * same reason.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -25,7 +34,11 @@
 
 #define DEF_MAX_BODY (64 * 1024)
 #define DEF_MAX_CONNS 256
-#define DEF_IDLE_MS 30000
+#define DEF_MAX_PER_PEER 16
+#define DEF_HEAD_MS 3000
+#define DEF_REQUEST_MS 5000
+#define DEF_IDLE_MS 5000
+#define DEF_WRITE_MS 5000
 #define RESP_BODY_MAX (4 * 1024 * 1024)
 #define RESP_HDRS_MAX (16 * 1024)
 #define OUT_MAX (RESP_BODY_MAX + RESP_HDRS_MAX + 1024)
@@ -34,13 +47,36 @@
 #define LINGER_MS 2000
 #define READ_CHUNK (64 * 1024)
 
+/* Phase of a connection, for its deadline. */
+enum phase {
+	PH_NONE, /* forces a fresh start on the next arm */
+	PH_HEAD, /* reading a request head */
+	PH_BODY, /* head complete, reading the body */
+	PH_IDLE, /* keep-alive: waiting for the next request */
+	PH_WRITE /* an answer is being written */
+};
+
+/* A peer IP address, for the per-peer cap. */
+struct peer_addr {
+	int family;
+	unsigned char ip[16];
+};
+
 struct conn {
 	uv_tcp_t tcp;
 	uv_timer_t timer;
 	uv_write_t wreq;
 	uv_shutdown_t sreq;
 	struct rw_httpd *s;
-	struct conn *prev, *next;
+	struct conn *prev, *next;   /* every live connection */
+	struct conn *wprev, *wnext; /* the wait list */
+	int waiting;		    /* on the wait list */
+	struct peer_addr addr;
+	enum phase phase;
+	uint64_t phase_ms; /* when the phase began */
+	uint64_t req_ms;   /* when the current request began */
+	int head_done;	   /* the current request's head is complete */
+	unsigned long nreq;
 	struct rw_buf in;
 	struct rw_buf out;
 	size_t out_sent; /* bytes of out already written by uv_try_write */
@@ -63,12 +99,14 @@ struct rw_httpd {
 	void *ud;
 	size_t max_body;
 	int max_conns;
-	long idle_ms;
+	int max_per_peer;
+	long head_ms, request_ms, idle_ms, write_ms;
 	int port;
-	int nconns;
-	unsigned long requests;
-	unsigned long accepted;
+	int nconns; /* allocated, closing ones included */
+	int nlive;  /* not closing: what the caps count */
+	struct rw_httpd_stats st;
 	struct conn *conns;
+	struct conn *whead, *wtail; /* the wait list, longest waiting first */
 	int closing;
 	int open_handles;
 	void (*closed)(void *ud);
@@ -85,6 +123,7 @@ struct req_priv {
 
 static void conn_process(struct conn *c);
 static void conn_close(struct conn *c);
+static void conn_arm(struct conn *c);
 
 static const char *
 reason(int status)
@@ -169,13 +208,78 @@ rw_httpd_port(const struct rw_httpd *s)
 unsigned long
 rw_httpd_requests(const struct rw_httpd *s)
 {
-	return s ? s->requests : 0;
+	return s ? s->st.requests : 0;
 }
 
 unsigned long
 rw_httpd_connections(const struct rw_httpd *s)
 {
-	return s ? s->accepted : 0;
+	return s ? s->st.accepted : 0;
+}
+
+void
+rw_httpd_get_stats(const struct rw_httpd *s, struct rw_httpd_stats *out)
+{
+	memset(out, 0, sizeof(*out));
+	if (s) {
+		*out = s->st;
+		out->open = s->nlive;
+	}
+}
+
+static const char *
+timeout_name(enum rw_httpd_timeout t)
+{
+	static const char *const names[RW_HTTPD_TO_COUNT] = {"head", "request", "idle", "write"};
+	return (unsigned)t < RW_HTTPD_TO_COUNT ? names[t] : "?";
+}
+
+/* One metric family: HELP, TYPE, then a sample per listener (and per kind). */
+static void
+render_family(struct rw_buf *b, const char *prefix, const char *name, const char *type,
+	      const char *help, struct rw_httpd *const *servers, const char *const *names, int n)
+{
+	rw_buf_printf(b, "# HELP %s_%s %s\n# TYPE %s_%s %s\n", prefix, name, help, prefix, name,
+		      type);
+	for (int i = 0; i < n; i++) {
+		struct rw_httpd_stats st;
+		rw_httpd_get_stats(servers[i], &st);
+		char lab[96] = "";
+		if (names)
+			snprintf(lab, sizeof(lab), "listener=\"%s\"", names[i]);
+		if (!strcmp(name, "http_timeouts_total")) {
+			for (int k = 0; k < RW_HTTPD_TO_COUNT; k++)
+				rw_buf_printf(b, "%s_%s{%s%skind=\"%s\"} %lu\n", prefix, name, lab,
+					      lab[0] ? "," : "",
+					      timeout_name((enum rw_httpd_timeout)k),
+					      st.timeouts[k]);
+			continue;
+		}
+		unsigned long v = !strcmp(name, "http_connections_total")  ? st.accepted
+				  : !strcmp(name, "http_connections_open") ? (unsigned long)st.open
+				  : !strcmp(name, "http_evictions_total")  ? st.evicted
+									   : st.refused;
+		rw_buf_printf(b, "%s_%s%s%s%s %lu\n", prefix, name, lab[0] ? "{" : "", lab,
+			      lab[0] ? "}" : "", v);
+	}
+}
+
+void
+rw_httpd_render_stats(struct rw_buf *b, const char *prefix, struct rw_httpd *const *servers,
+		      const char *const *names, int n)
+{
+	render_family(b, prefix, "http_connections_total", "counter",
+		      "TCP connections accepted on the HTTP port.", servers, names, n);
+	render_family(b, prefix, "http_connections_open", "gauge", "HTTP connections open now.",
+		      servers, names, n);
+	render_family(b, prefix, "http_evictions_total", "counter",
+		      "HTTP connections waiting for a request closed to admit a new one.", servers,
+		      names, n);
+	render_family(b, prefix, "http_refusals_total", "counter",
+		      "New HTTP connections closed at once because every slot was busy.", servers,
+		      names, n);
+	render_family(b, prefix, "http_timeouts_total", "counter",
+		      "HTTP connections closed by a deadline, by phase.", servers, names, n);
 }
 
 /* Release the server once its last handle has closed. */
@@ -207,6 +311,57 @@ conn_handle_closed(uv_handle_t *hd)
 	server_maybe_done(s);
 }
 
+/* Append to the wait list (no-op when on it already). */
+static void
+wait_push(struct conn *c)
+{
+	struct rw_httpd *s = c->s;
+	if (c->waiting)
+		return;
+	c->waiting = 1;
+	c->wnext = NULL;
+	c->wprev = s->wtail;
+	if (s->wtail)
+		s->wtail->wnext = c;
+	else
+		s->whead = c;
+	s->wtail = c;
+}
+
+static void
+wait_remove(struct conn *c)
+{
+	struct rw_httpd *s = c->s;
+	if (!c->waiting)
+		return;
+	c->waiting = 0;
+	if (c->wprev)
+		c->wprev->wnext = c->wnext;
+	else
+		s->whead = c->wnext;
+	if (c->wnext)
+		c->wnext->wprev = c->wprev;
+	else
+		s->wtail = c->wprev;
+	c->wprev = c->wnext = NULL;
+}
+
+/* Put a finished connection in front of the wait list: the first to evict. */
+static void
+wait_push_front(struct conn *c)
+{
+	struct rw_httpd *s = c->s;
+	wait_remove(c);
+	c->waiting = 1;
+	c->wprev = NULL;
+	c->wnext = s->whead;
+	if (s->whead)
+		s->whead->wprev = c;
+	else
+		s->wtail = c;
+	s->whead = c;
+}
+
 static void
 conn_close(struct conn *c)
 {
@@ -214,6 +369,8 @@ conn_close(struct conn *c)
 		return;
 	c->closing = 1;
 	struct rw_httpd *s = c->s;
+	wait_remove(c);
+	s->nlive--;
 	if (c->prev)
 		c->prev->next = c->next;
 	else
@@ -226,9 +383,77 @@ conn_close(struct conn *c)
 }
 
 static void
-conn_timer_cb(uv_timer_t *t)
+linger_timer_cb(uv_timer_t *t)
 {
 	conn_close(t->data);
+}
+
+/* The current phase's deadline passed. */
+static void
+deadline_cb(uv_timer_t *t)
+{
+	static const char r408[] = "HTTP/1.1 408 Request Timeout\r\nContent-Type: text/plain; "
+				   "charset=utf-8\r\nContent-Length: 16\r\nConnection: "
+				   "close\r\n\r\nRequest Timeout\n";
+	struct conn *c = t->data;
+	enum rw_httpd_timeout k = c->phase == PH_HEAD	? RW_HTTPD_TO_HEAD
+				  : c->phase == PH_BODY ? RW_HTTPD_TO_REQUEST
+				  : c->phase == PH_IDLE ? RW_HTTPD_TO_IDLE
+							: RW_HTTPD_TO_WRITE;
+	c->s->st.timeouts[k]++;
+	if ((k == RW_HTTPD_TO_HEAD || k == RW_HTTPD_TO_REQUEST) && c->in.len > 0 &&
+	    c->out.len == 0) {
+		/* Tell a slow but honest client why; never wait for it. */
+		uv_buf_t b = uv_buf_init((char *)r408, sizeof(r408) - 1);
+		(void)uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
+	}
+	conn_close(c);
+}
+
+/*
+ * Recompute the phase and (re)start the deadline timer. Called after every
+ * event; a held answer and a lingering close keep their own timers.
+ */
+static void
+conn_arm(struct conn *c)
+{
+	struct rw_httpd *s = c->s;
+	if (c->closing || c->held || c->lingering)
+		return;
+	uint64_t now = uv_now(s->loop);
+	enum phase ph;
+	if (c->writing || c->close_after || c->out.len > 0)
+		ph = PH_WRITE;
+	else if (c->in.len == 0 && c->nreq > 0)
+		ph = PH_IDLE;
+	else
+		ph = c->head_done ? PH_BODY : PH_HEAD;
+	if (ph != c->phase) {
+		/* A request starts when its first byte is read, or at accept. */
+		if (ph == PH_HEAD || (ph == PH_BODY && c->phase != PH_HEAD))
+			c->req_ms = now;
+		c->phase = ph;
+		c->phase_ms = now;
+	}
+	uint64_t due;
+	switch (ph) {
+	case PH_HEAD: {
+		uint64_t h = c->req_ms + (uint64_t)s->head_ms,
+			 r = c->req_ms + (uint64_t)s->request_ms;
+		due = h < r ? h : r;
+		break;
+	}
+	case PH_BODY:
+		due = c->req_ms + (uint64_t)s->request_ms;
+		break;
+	case PH_IDLE:
+		due = c->phase_ms + (uint64_t)s->idle_ms;
+		break;
+	default:
+		due = c->phase_ms + (uint64_t)s->write_ms;
+		break;
+	}
+	uv_timer_start(&c->timer, deadline_cb, due > now ? due - now : 0, 0);
 }
 
 /* A held answer's delay is over: send it and go on as usual. */
@@ -237,7 +462,6 @@ hold_timer_cb(uv_timer_t *t)
 {
 	struct conn *c = t->data;
 	c->held = 0;
-	uv_timer_start(&c->timer, conn_timer_cb, (uint64_t)c->s->idle_ms, 0);
 	conn_process(c);
 }
 
@@ -269,6 +493,7 @@ read_cb(uv_stream_t *st, ssize_t nread, const uv_buf_t *b)
 		/* Half-close: answer what was received, then close. */
 		c->eof = 1;
 		c->reading = 0;
+		uv_read_stop(st); /* conn_pull may have seen the EOF before libuv did */
 		if (!c->writing && !c->held)
 			conn_close(c);
 		return;
@@ -309,7 +534,8 @@ shutdown_cb(uv_shutdown_t *req, int status)
 	}
 	/* Drain what the peer still sends until EOF or the linger timer. */
 	c->lingering = 1;
-	uv_timer_start(&c->timer, conn_timer_cb, LINGER_MS, 0);
+	wait_push_front(c);
+	uv_timer_start(&c->timer, linger_timer_cb, LINGER_MS, 0);
 	conn_start_reading(c);
 }
 
@@ -393,14 +619,6 @@ queue_error(struct conn *c, int status)
 	c->close_after = 1;
 }
 
-/* NUL-terminate a span in place (the byte after it is a separator). */
-static const char *
-span_cstr(char *base, struct rw_httpd_span sp)
-{
-	base[sp.off + sp.len] = '\0';
-	return base + sp.off;
-}
-
 /* Run the handler for one complete request and append its answer to out. */
 static void
 dispatch(struct conn *c, struct rw_httpd_head *h)
@@ -413,16 +631,16 @@ dispatch(struct conn *c, struct rw_httpd_head *h)
 	struct rw_httpd_resp *resp = &s->resp;
 	int is_head;
 
-	/* The byte after each span is a separator we may overwrite. */
-	for (int i = 0; i < h->nfields; i++) {
-		span_cstr(base, h->fields[i].name);
-		span_cstr(base, h->fields[i].value);
-	}
-	/* The query ends at the SP before the version. */
+	/* The request is complete: the connection is no longer waiting. */
+	wait_remove(c);
+	c->phase = PH_NONE;
+	c->head_done = 0;
+	c->nreq++;
+	rw_httpd_head_terminate(base, h);
 	struct rw_httpd_req req = {
-	    .method = span_cstr(base, h->method),
-	    .query = span_cstr(base, h->query),
-	    .path = span_cstr(base, h->path),
+	    .method = base + h->method.off,
+	    .query = base + h->query.off,
+	    .path = base + h->path.off,
 	    .body = base + body_off,
 	    .body_len = body_len,
 	    .peer = c->peer,
@@ -437,7 +655,7 @@ dispatch(struct conn *c, struct rw_httpd_head *h)
 	resp->delay_ms = 0;
 	rw_buf_reset(&resp->body);
 	rw_buf_reset(&resp->headers);
-	s->requests++;
+	s->st.requests++;
 	s->handler(&req, resp, s->ud);
 	is_head = strcmp(req.method, "HEAD") == 0;
 	base[body_off + body_len] = saved;
@@ -483,30 +701,19 @@ conn_process(struct conn *c)
 {
 	struct rw_httpd *s = c->s;
 	struct rw_httpd_head head;
-	int handled = 0;
+	struct rw_httpd_frame f;
 
 	while (!c->closing && !c->writing && !c->close_after && !c->held && c->in.len > 0 &&
 	       c->out.len < OUT_SOFT) {
-		int rv = rw_httpd_parse_head(c->in.data, c->in.len, &head);
-		if (rv == 0)
-			break;
-		if (rv < 0) {
-			int st = rv == -EMSGSIZE	  ? 431
-				 : rv == -ENOTSUP	  ? 501
-				 : rv == -EPROTONOSUPPORT ? 505
-							  : 400;
-			queue_error(c, st);
+		rw_httpd_frame(c->in.data, c->in.len, s->max_body, &head, &f);
+		c->head_done = f.head_done;
+		if (f.status > 0) {
+			queue_error(c, f.status);
 			break;
 		}
-		if (head.content_length > (long long)s->max_body) {
-			queue_error(c, 413);
-			break;
-		}
-		size_t total =
-		    (size_t)rv + (head.content_length > 0 ? (size_t)head.content_length : 0);
-		if (c->in.len < total) {
+		if (f.status < 0) {
 			/* The client waits for our go-ahead before sending the body. */
-			if (head.expect_continue && !c->continued && head.minor >= 1) {
+			if (f.want_continue && !c->continued) {
 				rw_buf_puts(&c->out, "HTTP/1.1 100 Continue\r\n\r\n");
 				c->continued = 1;
 			}
@@ -516,13 +723,10 @@ conn_process(struct conn *c)
 		dispatch(c, &head);
 		if (c->closing)
 			return;
-		rw_buf_consume(&c->in, total);
-		handled++;
+		rw_buf_consume(&c->in, f.total);
 	}
 	if (c->closing)
 		return;
-	if (handled && !c->close_after && !c->held)
-		uv_timer_start(&c->timer, conn_timer_cb, (uint64_t)s->idle_ms, 0);
 	if (c->in.len == 0 && c->in.cap > KEEP_CAP)
 		rw_buf_fini(&c->in);
 	if (c->close_after) {
@@ -535,8 +739,15 @@ conn_process(struct conn *c)
 		conn_start_reading(c);
 	}
 	conn_flush(c);
-	if (c->eof && !c->writing && !c->closing && !c->held)
+	if (c->closing)
+		return;
+	if (c->eof && !c->writing && !c->held) {
 		conn_close(c);
+		return;
+	}
+	if (!c->writing && !c->held && !c->close_after && !c->lingering)
+		wait_push(c);
+	conn_arm(c);
 }
 
 static void
@@ -551,15 +762,109 @@ fill_peer(struct conn *c)
 			struct sockaddr_in *a = (struct sockaddr_in *)&ss;
 			uv_ip4_name(a, ip, sizeof(ip));
 			port = ntohs(a->sin_port);
+			c->addr.family = AF_INET;
+			memcpy(c->addr.ip, &a->sin_addr, 4);
 		} else if (ss.ss_family == AF_INET6) {
 			struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
 			uv_ip6_name(a, ip, sizeof(ip));
 			port = ntohs(a->sin6_port);
+			c->addr.family = AF_INET6;
+			memcpy(c->addr.ip, &a->sin6_addr, 16);
 			snprintf(c->peer, sizeof(c->peer), "[%s]:%d", ip, port);
 			return;
 		}
 	}
 	snprintf(c->peer, sizeof(c->peer), "%s:%d", ip, port);
+}
+
+static int
+same_peer(const struct conn *a, const struct conn *b)
+{
+	return a->addr.family == b->addr.family &&
+	       memcmp(a->addr.ip, b->addr.ip, sizeof(a->addr.ip)) == 0;
+}
+
+/*
+ * Read, without waiting, what the peer has already sent, and act on it as
+ * read_cb would: a connection about to be evicted may hold a whole request.
+ */
+static void
+conn_pull(struct conn *c)
+{
+	uv_os_fd_t fd;
+	if (c->closing || c->eof || c->lingering || !c->reading ||
+	    uv_fileno((uv_handle_t *)&c->tcp, &fd) != 0)
+		return;
+	for (int i = 0; i < 4 && !c->closing && !c->eof && c->in.len < c->in.max; i++) {
+		uv_buf_t b;
+		alloc_cb((uv_handle_t *)&c->tcp, READ_CHUNK, &b);
+		ssize_t n = recv(fd, b.base, b.len, MSG_DONTWAIT);
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+			return;
+		read_cb((uv_stream_t *)&c->tcp, n > 0 ? n : n == 0 ? UV_EOF : -errno, &b);
+		if (n <= 0)
+			return;
+	}
+}
+
+/*
+ * Make room for newcomer c: evict the connection waiting longest (of c's
+ * peer address when peer_only), else the one writing longest. Returns 0 when
+ * one was evicted or freed itself meanwhile, -1 when none can go.
+ */
+static int
+evict_one(struct rw_httpd *s, struct conn *c, int peer_only)
+{
+	int live0 = s->nlive;
+	/* Bounded: a peer that keeps sending cannot hold the loop here. */
+	int guard = 4 * s->nlive + 16;
+	for (struct conn *v = s->whead; v && guard > 0; guard--) {
+		if (v == c || (peer_only && !same_peer(v, c))) {
+			v = v->wnext;
+			continue;
+		}
+		unsigned long nreq = v->nreq;
+		conn_pull(v);
+		if (s->nlive < live0)
+			return 0; /* it closed by itself (EOF or a final answer) */
+		if (v->nreq == nreq && v->waiting) {
+			s->st.evicted++;
+			conn_close(v);
+			return 0;
+		}
+		/* It held a request, answered now: start over from the longest waiting. */
+		v = s->whead;
+	}
+	/*
+	 * Nobody waits: the next best victim is the peer that has been slowest to
+	 * take its answer (an answer held on purpose, such as a /drain, stays).
+	 */
+	struct conn *w = NULL;
+	for (struct conn *o = s->conns; o; o = o->next)
+		if (o != c && !o->held && o->phase == PH_WRITE && (!peer_only || same_peer(o, c)) &&
+		    (!w || o->phase_ms < w->phase_ms))
+			w = o;
+	if (!w)
+		return -1;
+	s->st.evicted++;
+	conn_close(w);
+	return 0;
+}
+
+/* Admit c under both caps, evicting as needed. 0, or -1 when refused. */
+static int
+admit(struct rw_httpd *s, struct conn *c)
+{
+	int same = 0;
+	for (struct conn *o = s->conns; o; o = o->next)
+		if (o != c && same_peer(o, c))
+			same++;
+	if (same >= s->max_per_peer && evict_one(s, c, 1) != 0)
+		return -1;
+	while (s->nlive > s->max_conns)
+		if (evict_one(s, c, 0) != 0)
+			return -1;
+	return 0;
 }
 
 static void
@@ -577,7 +882,8 @@ on_connection(uv_stream_t *ls, int status)
 	struct rw_httpd *s = ls->data;
 	if (status < 0 || s->closing)
 		return;
-	if (s->nconns >= s->max_conns) {
+	struct conn *c = calloc(1, sizeof(*c));
+	if (!c) {
 		/* Accept and close at once, so the backlog does not fill up. */
 		uv_tcp_t *t = malloc(sizeof(*t));
 		if (!t)
@@ -585,14 +891,13 @@ on_connection(uv_stream_t *ls, int status)
 		uv_tcp_init(s->loop, t);
 		t->data = s;
 		s->open_handles++;
-		if (uv_accept(ls, (uv_stream_t *)t) == 0)
-			s->accepted++;
+		if (uv_accept(ls, (uv_stream_t *)t) == 0) {
+			s->st.accepted++;
+			s->st.refused++;
+		}
 		uv_close((uv_handle_t *)t, reject_closed);
 		return;
 	}
-	struct conn *c = calloc(1, sizeof(*c));
-	if (!c)
-		return;
 	c->s = s;
 	rw_buf_init(&c->in, RW_HTTPD_MAX_HEAD + s->max_body);
 	rw_buf_init(&c->out, OUT_MAX);
@@ -602,6 +907,7 @@ on_connection(uv_stream_t *ls, int status)
 	c->timer.data = c;
 	c->open_handles = 2;
 	s->nconns++;
+	s->nlive++;
 	c->next = s->conns;
 	if (s->conns)
 		s->conns->prev = c;
@@ -610,11 +916,19 @@ on_connection(uv_stream_t *ls, int status)
 		conn_close(c);
 		return;
 	}
-	s->accepted++;
+	s->st.accepted++;
 	uv_tcp_nodelay(&c->tcp, 1);
 	fill_peer(c);
-	uv_timer_start(&c->timer, conn_timer_cb, (uint64_t)s->idle_ms, 0);
+	if (admit(s, c) != 0) {
+		s->st.refused++;
+		conn_close(c);
+		return;
+	}
+	wait_push(c);
+	conn_arm(c);
 	conn_start_reading(c);
+	/* A client usually sends its request right after connecting: answer now. */
+	conn_pull(c);
 }
 
 static void
@@ -699,7 +1013,13 @@ rw_httpd_new(uv_loop_t *loop, const struct rw_httpd_opts *opts, rw_httpd_handler
 	s->ud = ud;
 	s->max_body = opts && opts->max_body ? opts->max_body : DEF_MAX_BODY;
 	s->max_conns = opts && opts->max_conns > 0 ? opts->max_conns : DEF_MAX_CONNS;
+	s->max_per_peer =
+	    opts && opts->max_conns_per_peer > 0 ? opts->max_conns_per_peer : DEF_MAX_PER_PEER;
+	s->head_ms = opts && opts->head_timeout_ms > 0 ? opts->head_timeout_ms : DEF_HEAD_MS;
+	s->request_ms =
+	    opts && opts->request_timeout_ms > 0 ? opts->request_timeout_ms : DEF_REQUEST_MS;
 	s->idle_ms = opts && opts->idle_timeout_ms > 0 ? opts->idle_timeout_ms : DEF_IDLE_MS;
+	s->write_ms = opts && opts->write_timeout_ms > 0 ? opts->write_timeout_ms : DEF_WRITE_MS;
 	rw_buf_init(&s->resp.body, RESP_BODY_MAX);
 	rw_buf_init(&s->resp.headers, RESP_HDRS_MAX);
 

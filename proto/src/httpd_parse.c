@@ -227,3 +227,52 @@ rw_httpd_parse_head(const char *buf, size_t len, struct rw_httpd_head *h)
 incomplete:
 	return len >= RW_HTTPD_MAX_HEAD ? -EMSGSIZE : 0;
 }
+
+void
+rw_httpd_frame(const char *buf, size_t len, size_t max_body, struct rw_httpd_head *h,
+	       struct rw_httpd_frame *f)
+{
+	memset(f, 0, sizeof(*f));
+	f->status = -1;
+	int rv = rw_httpd_parse_head(buf, len, h);
+	if (rv == 0)
+		return;
+	if (rv < 0) {
+		f->status = rv == -EMSGSIZE	     ? 431
+			    : rv == -ENOTSUP	     ? 501
+			    : rv == -EPROTONOSUPPORT ? 505
+						     : 400;
+		return;
+	}
+	f->head_done = 1;
+	if (h->content_length > (long long)max_body) {
+		f->status = 413;
+		return;
+	}
+	size_t total = (size_t)rv + (h->content_length > 0 ? (size_t)h->content_length : 0);
+	if (len < total) {
+		f->want_continue = h->expect_continue && h->minor >= 1;
+		return;
+	}
+	f->status = 0;
+	f->total = total;
+}
+
+static void
+terminate(char *buf, struct rw_httpd_span sp)
+{
+	buf[sp.off + sp.len] = '\0';
+}
+
+void
+rw_httpd_head_terminate(char *buf, const struct rw_httpd_head *h)
+{
+	for (int i = 0; i < h->nfields; i++) {
+		terminate(buf, h->fields[i].name);
+		terminate(buf, h->fields[i].value);
+	}
+	/* The query ends at the SP before the version, the path at '?' or that SP. */
+	terminate(buf, h->method);
+	terminate(buf, h->query);
+	terminate(buf, h->path);
+}

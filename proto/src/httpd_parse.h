@@ -50,4 +50,28 @@ struct rw_httpd_head {
  */
 int rw_httpd_parse_head(const char *buf, size_t len, struct rw_httpd_head *out);
 
+/* What the start of a connection's input buffer holds (rw_httpd_frame). */
+struct rw_httpd_frame {
+	int status;	   /* 0: a whole request; > 0: answer this error and close; -1: need more */
+	size_t total;	   /* status 0: head and body bytes of the request */
+	int head_done;	   /* the head is complete (h is filled) */
+	int want_continue; /* head complete, body missing, the client waits for 100 Continue */
+};
+
+/*
+ * Frame the request at the start of buf[0..len) on a connection whose bodies
+ * are capped at max_body: the connection's whole input decision, without I/O,
+ * so the server and the fuzzer share it. A buffer of RW_HTTPD_MAX_HEAD +
+ * max_body bytes always yields a request or an error, never "need more".
+ */
+void rw_httpd_frame(const char *buf, size_t len, size_t max_body, struct rw_httpd_head *h,
+		    struct rw_httpd_frame *f);
+
+/*
+ * NUL-terminate, in place, the method, path, query and every field name and
+ * value of a head parsed from buf (each span is followed by a separator that
+ * belongs to no other span), so they can be handed out as C strings.
+ */
+void rw_httpd_head_terminate(char *buf, const struct rw_httpd_head *h);
+
 #endif

@@ -443,10 +443,57 @@ test_health_resp_parse(void)
 	}
 }
 
+/* The probe re-parses its buffer after each read: every split gives one result. */
+static void
+test_health_resp_split(void)
+{
+	static const char *const answers[] = {
+	    "HTTP/1.1 200 OK\r\nTransfer-Encoding: "
+	    "chunked\r\n\r\n3\r\nsuc\r\n4;x=y\r\ncess\r\n0\r\n"
+	    "\r\n",
+	    "HTTP/1.1 503 X\r\ntransfer-encoding: chunked\r\n\r\n5\r\nhello\r\n2\r\n, "
+	    "\r\n5\r\nworld\r\n"
+	    "0\r\nT: 1\r\n\r\n",
+	    "HTTP/1.1 200 OK\r\nContent-Length: 7\r\n\r\nsuccess",
+	};
+	static const char *const bodies[] = {"success", "hello, world", "success"};
+	static const long statuses[] = {200, 503, 200};
+	for (size_t i = 0; i < sizeof(answers) / sizeof(answers[0]); i++) {
+		size_t n = strlen(answers[i]);
+		/* mode 0: one split at k; mode 1: one byte per read. */
+		for (int mode = 0; mode < 2; mode++) {
+			for (size_t k = 1; k < n; k++) {
+				char buf[512];
+				memcpy(buf, answers[i], n + 1);
+				long st = -1;
+				const char *body = NULL;
+				size_t blen = 0;
+				int keep = -1, early = 0;
+				for (size_t j = mode ? 1 : k; j < n; j += mode ? 1 : n)
+					if (rw_health_resp_parse(buf, j, 0, &st, &body, &blen,
+								 &keep) != 0)
+						early = 1;
+				int rv = rw_health_resp_parse(buf, n, 0, &st, &body, &blen, &keep);
+				int ok = !early && rv == 1 && st == statuses[i] &&
+					 blen == strlen(bodies[i]) &&
+					 memcmp(body, bodies[i], blen) == 0 && keep == 1;
+				if (!ok) {
+					fprintf(stderr, "  answer %zu mode %d split %zu: rv %d\n",
+						i, mode, k, rv);
+					rwt_failed = 1;
+				}
+				if (mode)
+					break; /* byte-wise feeding covers every split at once */
+			}
+		}
+	}
+}
+
 static const struct rwt_case cases[] = {
     {"classify table", test_classify_table},
     {"snippet bounded", test_snippet_bounded},
     {"health answer parse", test_health_resp_parse},
+    {"health answer split at every byte", test_health_resp_split},
     {"serve fruit+math corpus", test_serve_fruit_math},
     {"serve long message: first line and end", test_serve_long_message},
     {"serve simple app corpus", test_serve_simple_app},

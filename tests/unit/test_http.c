@@ -93,7 +93,9 @@ server_new(void)
 {
 	struct rw_httpd *s = NULL;
 	char err[128];
-	struct rw_httpd_opts o = {.host = "127.0.0.1", .max_body = 1 << 20};
+	/* One client address opens up to 100 connections at once here. */
+	struct rw_httpd_opts o = {
+	    .host = "127.0.0.1", .max_body = 1 << 20, .max_conns_per_peer = 128};
 	if (rw_httpd_new(&loop, &o, handler, NULL, &s, err, sizeof(err)) != 0) {
 		fprintf(stderr, "  httpd: %s\n", err);
 		return NULL;
