@@ -399,11 +399,16 @@ t_append_and_limits(void)
 	rw_buf_fini(&out);
 }
 
+/*
+ * CPU seconds of this process since *a (taken with CLOCK_PROCESS_CPUTIME_ID):
+ * the bounds below catch exponential work, and CPU time is not stretched by
+ * other processes on a loaded machine the way wall time is.
+ */
 static double
 elapsed(const struct timespec *a)
 {
 	struct timespec b;
-	clock_gettime(CLOCK_MONOTONIC, &b);
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &b);
 	return (double)(b.tv_sec - a->tv_sec) + (double)(b.tv_nsec - a->tv_nsec) / 1e9;
 }
 
@@ -424,11 +429,11 @@ t_bombs(void)
 	struct rw_buf out;
 	struct timespec t0;
 	char err[256] = "";
-	clock_gettime(CLOCK_MONOTONIC, &t0);
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t0);
 	rw_buf_init(&out, 1 << 20);
 	CHECK_EQ_INT(rw_yaml_to_json(laughs, strlen(laughs), &out, err, sizeof(err)), -EMSGSIZE);
 	CHECK(strstr(err, "exceeds") != NULL);
-	CHECK(elapsed(&t0) < 1.0);
+	CHECK(elapsed(&t0) < 5.0);
 	rw_buf_fini(&out);
 	/* The same with a stream and a small max_json. */
 	CHECK_EQ_INT(rw_yaml_docs_to_json(laughs, strlen(laughs), 4096, NULL, NULL, NULL, 0),
@@ -439,11 +444,11 @@ t_bombs(void)
 	rw_buf_puts(&y, "m0: &m0 {k0: 0}\n");
 	for (int i = 1; i < 4000; i++)
 		rw_buf_printf(&y, "m%d: &m%d {<<: *m%d, k%d: %d}\n", i, i, i - 1, i, i);
-	clock_gettime(CLOCK_MONOTONIC, &t0);
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t0);
 	rw_buf_init(&out, 1 << 20);
 	err[0] = '\0';
 	CHECK_EQ_INT(rw_yaml_to_json(y.data, y.len, &out, err, sizeof(err)), -EMSGSIZE);
-	CHECK(elapsed(&t0) < 1.0);
+	CHECK(elapsed(&t0) < 5.0);
 	rw_buf_fini(&out);
 	rw_buf_fini(&y);
 }
@@ -586,11 +591,11 @@ t_big_crd(void)
 	struct timespec t0;
 	char err[256] = "";
 	rw_buf_init(&out, 16 << 20);
-	clock_gettime(CLOCK_MONOTONIC, &t0);
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t0);
 	CHECK_EQ_INT(rw_yaml_to_json(y, len, &out, err, sizeof(err)), 0);
 	double secs = elapsed(&t0);
 	printf("  %zu bytes of YAML -> %zu bytes of JSON in %.0f ms\n", len, out.len, secs * 1e3);
-	CHECK(secs < 1.0);
+	CHECK(secs < 5.0);
 	CHECK_EQ_INT(rw_json_parse(&j, out.data, out.len, 1 << 22, err, sizeof(err)), 0);
 	CHECK(rw_json_streq(&j, rw_json_path(&j, 0, "spec.names.kind"), "RayCluster"));
 	rw_json_fini(&j);
