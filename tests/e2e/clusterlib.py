@@ -369,6 +369,29 @@ class LocalClusterCase(unittest.TestCase):
     def tearDownClass(cls):
         cls.lc.stop(keep_logs_on_failure=cls.failed or os.environ.get("RW_KEEP_LOGS"))
 
+    # The controller runs as its ServiceAccount (RBAC enforced). A request outside its grant
+    # table is refused by the controller itself ("RBAC: refusing") or answered 403 by the
+    # simulator; either fails the test that caused it. A test that provokes one on purpose
+    # sets this.
+    RBAC_REFUSALS_EXPECTED = False
+
+    def rbac_problems(self):
+        """The controller's RBAC refusals so far: log lines and 403 answers."""
+        out = [ln for ln in self.lc.controller_log().splitlines() if "RBAC: refusing" in ln]
+        try:
+            m = self.lc.metrics()
+        except (OSError, ValueError, TypeError):
+            m = {}  # the controller is not running: its log still tells
+        out += ["%s = %d" % (k, v) for k, v in m.items()
+                if k.startswith("raywarden_api_requests_total{") and 'code="403"' in k and v]
+        return out
+
+    def tearDown(self):
+        if not self.RBAC_REFUSALS_EXPECTED:
+            self.assertEqual(self.rbac_problems(), [], "the controller made requests its RBAC "
+                             "grant table (controller/rbac.c) does not allow")
+        super().tearDown()
+
     def run(self, result=None):
         r = super().run(result)
         if result is not None and (result.failures or result.errors):
