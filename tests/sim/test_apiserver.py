@@ -1195,6 +1195,41 @@ class ApiServerTest(unittest.TestCase):
         self.assertTrue(can(verb="patch", resource="pods", subresource="status", namespace=ns))
         self.assertFalse(can(verb="patch", resource="pods", namespace=ns))
 
+    def test_rbac_role_escalation(self):
+        ns = self.ns()
+        sa = self.sa_client(ns, "creator")
+        self.rbac("Role", ns, "creator", {"rules": [
+            {"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list"]},
+            {"apiGroups": [""], "resources": ["pods/resize"], "verbs": ["patch"]},
+            {"apiGroups": ["rbac.authorization.k8s.io"], "resources": ["roles"], "verbs": ["create"]}]})
+        self.rbac("RoleBinding", ns, "creator", {
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "creator"},
+            "subjects": [{"kind": "ServiceAccount", "name": "creator", "namespace": ns}]})
+        path = "/apis/rbac.authorization.k8s.io/v1/namespaces/%s/roles" % ns
+
+        def role(name, rules):
+            return {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
+                    "metadata": {"name": name}, "rules": rules}
+        # What it holds it may grant (a subset, a subresource).
+        held = [{"apiGroups": [""], "resources": ["pods"], "verbs": ["get"]},
+                {"apiGroups": [""], "resources": ["pods/resize"], "verbs": ["patch"]}]
+        self.assertEqual(sa.req("POST", path, role("ok", held))[0], 201)
+        # More than it holds: refused, naming each missing piece.
+        code, obj, _ = sa.req("POST", path, role("more", held + [
+            {"apiGroups": [""], "resources": ["pods"], "verbs": ["delete"]}]))
+        self.assertEqual(code, 403)
+        self.assertStatus(obj, 403, "Forbidden")
+        self.assertTrue(obj["message"].startswith(
+            'roles.rbac.authorization.k8s.io "more" is forbidden: user "system:serviceaccount:%s:'
+            'creator" (groups=["system:serviceaccounts" "system:serviceaccounts:%s" '
+            '"system:authenticated"]) is attempting to grant RBAC permissions not currently held:'
+            % (ns, ns)), obj["message"])
+        self.assertTrue(obj["message"].endswith(
+            '\n{APIGroups:[""], Resources:["pods"], Verbs:["delete"]}'), obj["message"])
+        # The admin is not checked.
+        self.c.ok("POST", path, role("admin-made", [{"apiGroups": ["*"], "resources": ["*"],
+                                                      "verbs": ["*"]}]))
+
 
 class TlsTest(unittest.TestCase):
     def test_tls_and_state_files(self):

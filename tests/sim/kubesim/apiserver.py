@@ -262,6 +262,7 @@ class Handler(BaseHTTPRequestHandler):
                 if not sim.authorizer.allowed(self._user, attrs):
                     self._verb = attrs.verb or self._verb
                     raise rbac.forbidden_error(self._user, attrs)
+                self._no_escalation(attrs, body)
             sim.faults.paused.wait()
             while not sim.faults.paused.is_set() and not sim.stopping:
                 sim.faults.paused.wait(0.5)
@@ -493,6 +494,24 @@ class Handler(BaseHTTPRequestHandler):
         if verb == "deletecollection":
             return self._delete_collection(rt, ns, body)
         raise method_not_supported(rt.plural, rt.group, verb)
+
+    def _no_escalation(self, a, body):
+        # pkg/registry/rbac/{role,clusterrole}/policybased: a Role's rules must be held by its
+        # creator (in its namespace) unless the creator may `escalate` roles.
+        if not (a.resource_request and a.group == rbac.RBAC and not a.subresource and
+                a.resource in ("roles", "clusterroles") and a.verb in ("create", "update")):
+            return
+        obj = self._json(body) if body.strip() else {}
+        if not isinstance(obj, dict):
+            return
+        esc = rbac.Attrs("escalate", resource_request=True, group=a.group, resource=a.resource,
+                         namespace=a.namespace, name=a.name or (obj.get("metadata") or {}).get("name", ""))
+        authz = self.server.sim.authorizer
+        if authz.allowed(self._user, esc):
+            return
+        missing = rbac.missing_rights(authz.rules(self._user, a.namespace), obj.get("rules") or [])
+        if missing:
+            raise rbac.escalation_error(self._user, a.resource, esc.name, missing)
 
     def _token_request(self, ns, name, body):
         # TokenRequest (pkg/registry/core/serviceaccount/storage/token.go): a token of the

@@ -18,7 +18,10 @@ verbs, apiGroups, resources (with "resource/subresource" and "*/subresource"), r
 empty list matches any name; a request without a name never matches a restricted rule) and '*'
 wildcards; nonResourceURLs (exact, '*', or a trailing-'*' prefix) come from ClusterRoles only.
 The bootstrap roles every authenticated user holds are built in: system:discovery,
-system:basic-user (self-subject reviews) and system:public-info-viewer. Request attributes
+system:basic-user (self-subject reviews) and system:public-info-viewer. Creating or replacing a
+Role or ClusterRole checks escalation as the RBAC storage does (every rule it grants must be held
+by the creator in that namespace, unless it may `escalate`), so the grants the controller holds only
+to create the autoscaler's Role are tested too; the `bind` check on RoleBindings is not simulated. Request attributes
 follow k8s.io/apiserver/pkg/endpoints/request/requestinfo.go; the denial is the 403 Status of
 responsewriters.Forbidden.
 """
@@ -264,6 +267,65 @@ class Authorizer:
             return True
         ns = a.namespace if a.resource_request else ""
         return any(rule_allows(r, a) for r in self.rules(user, ns))
+
+
+def _atoms(rule):
+    """A PolicyRule broken into single-verb, single-group, single-resource pieces
+    (rbac/validation BreakdownRule)."""
+    out = []
+    names = rule.get("resourceNames") or []
+    for g in rule.get("apiGroups") or []:
+        for r in rule.get("resources") or []:
+            for v in rule.get("verbs") or []:
+                out.append({"apiGroups": [g], "resources": [r], "verbs": [v],
+                            "resourceNames": list(names)})
+    for u in rule.get("nonResourceURLs") or []:
+        for v in rule.get("verbs") or []:
+            out.append({"nonResourceURLs": [u], "verbs": [v]})
+    return out
+
+
+def _covers_atom(owner, atom):
+    """rbac/validation ruleCovers: does owner rule cover the one-piece rule atom?"""
+    if not _has(owner.get("verbs") or [], atom["verbs"][0]):
+        return False
+    if atom.get("nonResourceURLs"):
+        u = atom["nonResourceURLs"][0]
+        return any(o == "*" or o == u or (o.endswith("*") and u.startswith(o[:-1]))
+                   for o in owner.get("nonResourceURLs") or [])
+    if not _has(owner.get("apiGroups") or [], atom["apiGroups"][0]):
+        return False
+    r = atom["resources"][0]
+    res = owner.get("resources") or []
+    if not ("*" in res or r in res or ("/" in r and "*/" + r.split("/", 1)[1] in res)):
+        return False
+    names = owner.get("resourceNames") or []
+    return not names or (atom["resourceNames"] and set(atom["resourceNames"]) <= set(names))
+
+
+def missing_rights(owner_rules, rules):
+    """The pieces of rules no owner rule covers (rbac/validation Covers)."""
+    return [a for r in rules for a in _atoms(r) if not any(_covers_atom(o, a) for o in owner_rules)]
+
+
+def escalation_error(user, kind_plural, name, missing):
+    """The RBAC storage's answer to a Role or ClusterRole granting what its creator lacks
+    (pkg/registry/rbac/role/policybased: ConfirmNoEscalation)."""
+    def one(a):
+        if a.get("nonResourceURLs"):
+            return "{NonResourceURLs:[%s], Verbs:[%s]}" % (json.dumps(a["nonResourceURLs"][0]),
+                                                            json.dumps(a["verbs"][0]))
+        s = "{APIGroups:[%s], Resources:[%s]" % (json.dumps(a["apiGroups"][0]),
+                                                json.dumps(a["resources"][0]))
+        if a["resourceNames"]:
+            s += ", ResourceNames:[%s]" % ", ".join(json.dumps(n) for n in a["resourceNames"])
+        return s + ", Verbs:[%s]}" % json.dumps(a["verbs"][0])
+    groups = "[" + " ".join(json.dumps(g) for g in user.groups) + "]"
+    msg = ("user %s (groups=%s) is attempting to grant RBAC permissions not currently held:\n%s"
+           % (json.dumps(user.name), groups, "\n".join(one(a) for a in missing)))
+    return ApiError(403, "Forbidden", '%s "%s" is forbidden: %s' % (
+        qualified(kind_plural, RBAC), name, msg),
+        {"name": name, "group": RBAC, "kind": kind_plural})
 
 
 def forbidden_error(user, a):
