@@ -383,7 +383,8 @@ class LocalClusterCase(unittest.TestCase):
         except (OSError, ValueError, TypeError):
             m = {}  # the controller is not running: its log still tells
         out += ["%s = %d" % (k, v) for k, v in m.items()
-                if k.startswith("raywarden_api_requests_total{") and 'code="403"' in k and v]
+                if k.startswith("raywarden_api_requests_total{") and v and
+                ('code="403"' in k or 'code="rbac_denied"' in k)]
         return out
 
     def tearDown(self):
