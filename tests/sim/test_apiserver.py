@@ -1231,6 +1231,43 @@ class ApiServerTest(unittest.TestCase):
                                                       "verbs": ["*"]}]))
 
 
+class RbacAttrsTest(unittest.TestCase):
+    """kubesim.apiserver_rbac.request_attrs against RequestInfoFactory's mapping."""
+
+    def test_table(self):
+        from kubesim import apiserver_rbac as rbac
+        cases = [
+            ("GET", "/api/v1/namespaces/d/pods", {}, (True, "list", "", "pods", "", "d", "")),
+            ("GET", "/api/v1/namespaces/d/pods", {"watch": "true"},
+             (True, "watch", "", "pods", "", "d", "")),
+            ("GET", "/api/v1/namespaces/d/pods", {"watch": "false"},
+             (True, "list", "", "pods", "", "d", "")),
+            ("GET", "/api/v1/watch/pods", {}, (True, "watch", "", "pods", "", "", "")),
+            ("GET", "/apis/ray.io/v1/rayclusters", {"fieldSelector": "metadata.name=c"},
+             (True, "list", "ray.io", "rayclusters", "", "", "c")),
+            ("GET", "/api/v1/namespaces/d/secrets", {"fieldSelector": "metadata.name=c,type=x"},
+             (True, "list", "", "secrets", "", "d", "")),
+            ("PATCH", "/api/v1/namespaces/d/pods/p/status", {},
+             (True, "patch", "", "pods", "status", "d", "p")),
+            ("PUT", "/apis/ray.io/v1/namespaces/d/rayclusters/c/status", {},
+             (True, "update", "ray.io", "rayclusters", "status", "d", "c")),
+            ("DELETE", "/api/v1/namespaces/d/pods", {},
+             (True, "deletecollection", "", "pods", "", "d", "")),
+            ("POST", "/api/v1/namespaces/d/serviceaccounts/s/token", {},
+             (True, "create", "", "serviceaccounts", "token", "d", "s")),
+            ("GET", "/api/v1/namespaces/d", {}, (True, "get", "", "namespaces", "", "d", "d")),
+            ("PUT", "/api/v1/namespaces/d/finalize", {},
+             (True, "update", "", "namespaces", "finalize", "d", "d")),
+            ("GET", "/version", {}, (False, "get", "", "", "", "", "")),
+            ("GET", "/apis/apps/v1", {}, (False, "get", "", "", "", "", "")),
+        ]
+        for method, path, q, want in cases:
+            a = rbac.request_attrs(method, path, q)
+            got = (a.resource_request, a.verb, a.group, a.resource, a.subresource, a.namespace,
+                   a.name)
+            self.assertEqual(got, want, "%s %s %s" % (method, path, q))
+
+
 class TlsTest(unittest.TestCase):
     def test_tls_and_state_files(self):
         d = tempfile.mkdtemp(prefix="kubesim-tls-")
