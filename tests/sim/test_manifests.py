@@ -634,6 +634,20 @@ class TestManifestsOnCluster(unittest.TestCase):
         # Every rule carries a comment saying what uses it.
         self.assertEqual(len(re.findall(r"^# .*\n- apiGroups:", text, re.M)), len(role["rules"]))
 
+    def test_simulated_identity_reads_the_manifests(self):
+        """kubesim/controller_identity.py (which binds the controller on simulated clusters) reads
+        manifests/rbac exactly as kustomize renders them."""
+        sys.path.insert(0, HERE)
+        from kubesim import controller_identity
+        ours = {(o["kind"], o["metadata"]["name"]): o for o in controller_identity.manifest_objects(REPO)}
+        rendered = {(o["kind"], o["metadata"]["name"]): o for o in self.rendered()}
+        self.assertEqual(len(ours), 6)
+        for key, o in ours.items():
+            r = rendered[key]
+            for field in ("rules", "subjects", "roleRef"):
+                self.assertEqual(o.get(field), r.get(field), (key, field))
+            self.assertEqual(o["metadata"].get("namespace"), r["metadata"].get("namespace"), key)
+
     def test_install_with_kustomize(self):
         r = self.kc("apply", "-k", MANIFESTS)
         self.assertEqual(r.returncode, 0, r.stderr.decode())
