@@ -7,6 +7,13 @@
  * behind everything else; never blocking the loop), 429 Retry-After, retries with back-off for 5xx
  * and connection errors on idempotent verbs, and metrics by verb and code.
  *
+ * Least privilege: every request is mapped to its RBAC attributes and
+ * checked against the controller's grant table (rbac.h) before it is queued.
+ * One the table does not grant is never sent: it is answered, from the loop,
+ * with the 403 Status the API server would give under the generated
+ * ClusterRole, and logged (error, "RBAC: refusing ...") naming the verb and
+ * resource, so a call site without its grant fails at once in every test.
+ *
  * Every answer's HTTP status is passed on: callers must check it (2xx is not
  * assumed). Callbacks run on the loop thread, never from inside the call
  * that started the request.
@@ -40,6 +47,7 @@ struct rw_kube_opts {
 					  priority requests not counted); default 64 */
 	struct rw_met *met;	       /* may be NULL */
 	const char *user_agent;	       /* default "raywarden-controller/<version>" */
+	int unrestricted; /* no grant-table check (below): test fixtures acting as the admin */
 };
 
 struct rw_kube_req {

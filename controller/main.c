@@ -3,6 +3,7 @@
  * registered controllers, exit codes. Exit 0 after SIGTERM/SIGINT, 1 when
  * leadership was lost or the start failed, 2 on bad configuration.
  */
+#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,6 +12,7 @@
 #include <uv.h>
 
 #include "manager.h"
+#include "rbac.h"
 #include "raycluster.h"
 #include "rayservice.h"
 #include "rw/log.h"
@@ -32,6 +34,24 @@ env_get(const char *name, void *ud)
 	return getenv(name);
 }
 
+/* --print-rbac: the manifests/rbac file generated from the grant table (rbac.c). */
+static int
+print_rbac(enum rw_rbac_scope scope)
+{
+	struct rw_buf b;
+	int rv;
+	rw_buf_init(&b, 1u << 20);
+	rv = rw_rbac_print(scope, "raywarden-system", &b);
+	if (rv == 0 && fwrite(rw_buf_cstr(&b), 1, b.len, stdout) != b.len)
+		rv = -EIO;
+	if (rv == 0 && fflush(stdout) != 0)
+		rv = -EIO;
+	rw_buf_fini(&b);
+	if (rv)
+		fprintf(stderr, "raywarden-controller: cannot print the RBAC manifest\n");
+	return rv ? 1 : 0;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -45,6 +65,10 @@ main(int argc, char **argv)
 	if (rv == 1) {
 		if (strcmp(err, "version") == 0)
 			printf("raywarden-controller %s\n", RW_VERSION);
+		else if (strncmp(err, "print-rbac:", 11) == 0)
+			return print_rbac(strcmp(err + 11, "leader-election") == 0
+					      ? RW_RBAC_LEASE
+					      : RW_RBAC_CLUSTER);
 		else
 			fputs(rw_mgr_usage(), stdout);
 		return 0;

@@ -78,6 +78,8 @@ static const char usage[] =
     "  --agent-head-stale-after DUR      head agent on that heartbeat silent: stale (3.5s)\n"
     "  --agent-disconnect-grace DUR      agent connection closed, no reconnect: stale (1s)\n"
     "  --gcs-ft-cleanup-deadline DUR     give up the GCS FT Redis cleanup after DUR (300s)\n"
+    "  --print-rbac[=WHICH]              print the RBAC manifest the controller needs and exit:\n"
+    "                                    cluster-role (default) or leader-election\n"
     "  --help, --version\n";
 
 const char *
@@ -344,6 +346,21 @@ rw_mgr_config_parse(struct rw_mgr_config *c, int argc, char **argv, rw_mgr_geten
 			seterr(err, errlen, "version");
 			rw_mgr_config_fini(c);
 			return 1;
+		}
+		if (!strcmp(a, "--print-rbac") || !strcmp(a, "--print-rbac=cluster-role") ||
+		    !strcmp(a, "--print-rbac=leader-election")) {
+			seterr(err, errlen, "%s",
+			       strstr(a, "leader") ? "print-rbac:leader-election"
+						   : "print-rbac:cluster-role");
+			rw_mgr_config_fini(c);
+			return 1;
+		}
+		if (!strncmp(a, "--print-rbac=", 13)) {
+			seterr(err, errlen,
+			       "--print-rbac: \"%.100s\" is not cluster-role or leader-election",
+			       a + 13);
+			rv = -EINVAL;
+			goto fail;
 		}
 		if (a[0] != '-') {
 			seterr(err, errlen, "unexpected argument \"%.100s\"", a);

@@ -60,7 +60,8 @@ struct rw_mgr_config {
 typedef const char *(*rw_mgr_getenv_fn)(const char *name, void *ud);
 
 /* Defaults, then env (RAYWARDEN_<FLAG>), then flags. Returns 0, 1 (help/version
- * printed into err as "help"/"version") or -EINVAL with a message. */
+ * printed into err as "help"/"version"; --print-rbac as "print-rbac:cluster-role"
+ * or "print-rbac:leader-election") or -EINVAL with a message. */
 int rw_mgr_config_parse(struct rw_mgr_config *c, int argc, char **argv, rw_mgr_getenv_fn env,
 			void *ud, char *err, size_t errlen);
 void rw_mgr_config_fini(struct rw_mgr_config *c);

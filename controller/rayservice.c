@@ -1330,12 +1330,14 @@ svc_apply(struct rsr_job *j, const struct rw_buf *b)
 	if (rw_rs_service_update(cur->json, cur->len, rw_buf_cstr(b), b->len, &act, &out) == 0 &&
 	    act == RW_RS_SVC_UPDATE) {
 		snprintf(path, sizeof(path), "/api/v1/namespaces/%s/services/%s", j->ns, name);
-		struct rw_kube_req kr = {.method = "PUT",
+		/* A merge patch, not a PUT: one write moves the selector (traffic) and needs
+		 * only the `patch` grant (rbac.c). */
+		struct rw_kube_req kr = {.method = "PATCH",
 					 .path = path,
 					 .body = rw_buf_cstr(&out),
 					 .body_len = out.len,
-					 .content_type = "application/json",
-					 .verb = "update"};
+					 .content_type = "application/merge-patch+json",
+					 .verb = "patch"};
 		rw_info(LOGC, "%s: switching service %s", j->key, name);
 		if (request(j->r, j, &kr, svc_write_cb, name, NULL) != 0)
 			fail(j, -ENOMEM, "cannot update service %s", name);

@@ -1100,7 +1100,7 @@ int
 rw_rs_service_update(const char *existing, size_t elen, const char *desired, size_t dlen,
 		     enum rw_rs_svc_action *act, struct rw_buf *out)
 {
-	node *e = NULL, *d = NULL, *espec, *dspec;
+	node *e = NULL, *d = NULL, *patch = NULL, *espec, *dspec, *esel, *dsel;
 	const char *ec, *dc;
 	int rv;
 
@@ -1127,21 +1127,32 @@ rw_rs_service_update(const char *existing, size_t elen, const char *desired, siz
 		rv = -EINVAL;
 		goto out;
 	}
+	/* clusterIP(s) are immutable and allocated by the server: never sent. */
 	rw_rc_del(dspec, "clusterIP");
 	rw_rc_del(dspec, "clusterIPs");
-	if (rw_rc_get(espec, "clusterIP"))
-		rv = rw_rc_set(dspec, "clusterIP", rw_rc_clone(rw_rc_get(espec, "clusterIP")));
-	if (rv == 0 && rw_rc_get(espec, "clusterIPs"))
-		rv = rw_rc_set(dspec, "clusterIPs", rw_rc_clone(rw_rc_get(espec, "clusterIPs")));
+	/* A merge patch merges maps: null out the selector keys the desired one lacks, so the
+	 * selector becomes exactly the desired one in this single write. */
+	esel = rw_rc_get(espec, "selector");
+	dsel = rw_rc_get(dspec, "selector");
+	if (!dsel || dsel->type != RW_RC_OBJ) {
+		rv = rw_rc_set(dspec, "selector", rw_rc_new(RW_RC_NULL));
+	} else if (esel && esel->type == RW_RC_OBJ) {
+		for (int i = 0; i < esel->n && rv == 0; i++)
+			if (!rw_rc_get(dsel, esel->kids[i]->key))
+				rv = rw_rc_set(dsel, esel->kids[i]->key, rw_rc_new(RW_RC_NULL));
+	}
+	if (rv == 0 && !(patch = rw_rc_new(RW_RC_OBJ)))
+		rv = -ENOMEM;
 	if (rv == 0)
-		rv = rw_rc_set(e, "spec", dspec);
+		rv = rw_rc_set(patch, "spec", dspec); /* frees dspec on failure */
 	else
 		rw_rc_free(dspec);
 	if (rv == 0)
-		rv = rw_rc_dump(e, out);
+		rv = rw_rc_dump(patch, out);
 	if (rv == 0)
 		*act = RW_RS_SVC_UPDATE;
 out:
+	rw_rc_free(patch);
 	rw_rc_free(e);
 	rw_rc_free(d);
 	return rv;

@@ -236,13 +236,17 @@ int rw_rs_build_serve_service(const struct rw_rs *rs, const struct rw_rc_cluster
 
 enum rw_rs_svc_action {
 	RW_RS_SVC_KEEP = 0, /* selector points at the same cluster: leave it alone */
-	RW_RS_SVC_UPDATE    /* switch: write `out` (PUT) */
+	RW_RS_SVC_UPDATE    /* switch: send `out` as a JSON merge patch */
 };
 
 /*
  * Compare an existing service with the desired one by the ray.io/cluster
- * selector only (reconcileServices). On a switch, out gets the existing
- * object with the desired spec, keeping clusterIP/clusterIPs (immutable).
+ * selector only (reconcileServices). On a switch, out gets a JSON merge patch
+ * {"spec": desired spec} without clusterIP/clusterIPs (immutable), whose
+ * selector nulls the existing keys the desired selector lacks: one write
+ * makes the selector exactly the desired one (traffic moves atomically), and
+ * it needs the `patch` verb rather than `update` (KubeRay PUTs the whole
+ * object). Spec fields the desired spec omits keep their server values.
  * Returns 0 or -EINVAL for unparsable input.
  */
 int rw_rs_service_update(const char *existing, size_t elen, const char *desired, size_t dlen,

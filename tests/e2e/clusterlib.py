@@ -161,6 +161,19 @@ class LocalCluster:
         except OSError:
             return ""
 
+    def rbac_refusals(self):
+        """The controller's RBAC refusals so far: its log lines and 403 (or locally refused)
+        answers in raywarden_api_requests_total."""
+        out = [ln for ln in self.controller_log().splitlines() if "RBAC: refusing" in ln]
+        try:
+            m = self.metrics()
+        except (OSError, ValueError, TypeError, AttributeError):
+            m = {}  # the controller is not running (no metrics URL): its log still tells
+        out += ["%s = %d" % (k, v) for k, v in m.items()
+                if k.startswith("raywarden_api_requests_total{") and v and
+                ('code="403"' in k or 'code="rbac_denied"' in k)]
+        return out
+
     def metrics(self):
         """Parsed /metrics: {"name{labels}": value}."""
         url = self.controller().get("metrics_url")
@@ -342,7 +355,23 @@ def wildcard_listener(port):
     return any(r.split()[1] == want and r.split()[3] == "0A" for r in rows if len(r.split()) > 3)
 
 
-class LocalClusterCase(unittest.TestCase):
+class RbacChecked:
+    """Mixin for test classes with a LocalCluster in cls.lc. The controller runs as its
+    ServiceAccount (RBAC enforced by the simulator). A request outside its grant table is refused
+    by the controller itself ("RBAC: refusing") or answered 403 by the simulator; either fails
+    the test during which it happened. A class that provokes refusals on purpose sets
+    RBAC_REFUSALS_EXPECTED."""
+
+    RBAC_REFUSALS_EXPECTED = False
+
+    def tearDown(self):
+        if not self.RBAC_REFUSALS_EXPECTED:
+            self.assertEqual(self.lc.rbac_refusals(), [], "the controller made requests its RBAC "
+                             "grant table (controller/rbac.c) does not allow")
+        super().tearDown()
+
+
+class LocalClusterCase(RbacChecked, unittest.TestCase):
     """A test class on one private local cluster with the controller. SAMPLE names the
     shared/corpus sample the class applies (the class is skipped when the corpus is
     absent, or when missing_prereqs() says why it cannot run); the cluster's logs are

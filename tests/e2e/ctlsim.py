@@ -3,8 +3,9 @@ API server simulator with the fake kubelet (tests/sim/kubesim/kubelet_fake.py): 
 processes, pods Running/Ready at once. Used by tests/e2e/test_controller_faults.py and
 tests/bench/controller-scale. Python standard library only.
 
-    w = World(tmpdir)                       # API server (TLS), CRDs, fake kubelet
-    c = w.controller("--qps", "1000")       # build/bin/raywarden-controller on its own IP
+    w = World(tmpdir)                       # API server (TLS), CRDs, fake kubelet, RBAC manifests
+    c = w.controller("--qps", "1000")       # build/bin/raywarden-controller on its own IP, as its
+                                            # ServiceAccount (RBAC enforced)
     w.apply_cluster(raycluster("rc-1", workers=2))
     w.wait(lambda: w.converged(expected), 60, "convergence")
     c.kill(); c.start(); ...; w.stop()
@@ -33,6 +34,7 @@ CRD_DIR = os.path.join(SRC, "manifests", "crds")
 if SIM_DIR not in sys.path:
     sys.path.insert(0, SIM_DIR)
 
+from kubesim import controller_identity  # noqa: E402
 from kubesim.kubeclient import ApiError, KubeClient  # noqa: E402
 
 RC_PATH = "apis/ray.io/v1/namespaces/%s/rayclusters"
@@ -115,10 +117,15 @@ class Controller:
     """One raywarden-controller process with its own loopback IP for /metrics, /healthz and
     the agent hub. kill() is SIGKILL; start() starts it again with the same arguments."""
 
-    def __init__(self, world, args, identity="ctl-faults", build=None, log_name="controller"):
+    def __init__(self, world, args, identity="ctl-faults", build=None, log_name="controller",
+                 as_admin=False):
         self.world = world
         self.ip = pick_ip()
-        self.args = [controller_bin(build), "--kubeconfig", world.kubeconfig,
+        # As installed: the controller's own ServiceAccount, RBAC enforced by the simulator
+        # (world.controller_kubeconfig, kubesim/controller_identity.py); as_admin only for a
+        # test that means to bypass RBAC.
+        kubeconfig = world.kubeconfig if as_admin else world.controller_kubeconfig
+        self.args = [controller_bin(build), "--kubeconfig", kubeconfig,
                      "--leader-election-identity", identity,
                      "--metrics-addr", self.ip + ":8080", "--health-probe-bind-address", self.ip + ":8082",
                      "--agent-listen", "tcp://%s:8478" % self.ip,
@@ -239,6 +246,7 @@ class World:
         self.client = KubeClient.from_state_dir(self.state, user_agent="ctlsim-test", timeout=60)
         wait_for(lambda: self._readyz(), 20, "API server /readyz")
         self.install_crds()
+        self.controller_kubeconfig = controller_identity.controller_kubeconfig(self.state)
         self.kubelet = self._spawn("kubelet-fake", [sys.executable, "-m", "kubesim.kubelet_fake", "--state-dir",
                                                     self.state, "--threads", str(kubelet_threads),
                                                     "--gates", gates])
@@ -418,8 +426,9 @@ class World:
 
     # -- teardown --------------------------------------------------------------------------
 
-    def controller(self, *args, identity="ctl-faults", build=None, start=True, log_name="controller"):
-        c = Controller(self, args, identity, build, log_name)
+    def controller(self, *args, identity="ctl-faults", build=None, start=True, log_name="controller",
+                   as_admin=False):
+        c = Controller(self, args, identity, build, log_name, as_admin)
         self.controllers.append(c)
         if start:
             c.start()

@@ -23,7 +23,11 @@ SRC = os.environ.get("RW_SOURCE_DIR") or os.path.join(HERE, "..", "..")
 BUILD = os.environ.get("RW_BUILD_DIR") or os.path.join(SRC, "build")
 CTL = os.path.join(BUILD, "bin", "raywarden-controller")
 APISERVER = os.path.join(SRC, "tests", "sim", "kubesim", "apiserver.py")
-LEASE = "/apis/coordination.k8s.io/v1/namespaces/default/leases/raywarden-controller-leader"
+# The controller runs as its ServiceAccount, whose namespace holds the Lease (manifests/rbac).
+LEASE = "/apis/coordination.k8s.io/v1/namespaces/raywarden-system/leases/raywarden-controller-leader"
+sys.path.insert(0, os.path.join(SRC, "tests", "sim"))
+
+from kubesim import controller_identity  # noqa: E402
 
 
 def wait_for(cond, timeout=10.0, interval=0.05, what="condition"):
@@ -84,6 +88,9 @@ class Sim:
             subprocess.run(["kubectl", "--kubeconfig", self.kubeconfig, "apply", "--server-side", "-f", crds],
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=120,
                            env=dict(os.environ, KUBECACHEDIR=os.path.join(tmp, "kubecache")))
+        # As installed: manifests/rbac applied, the controller on its ServiceAccount's token
+        # (RBAC enforced by the simulator).
+        self.ctl_kubeconfig = controller_identity.controller_kubeconfig(self.dir)
 
     def get(self, path):
         req = urllib.request.Request(self.info["url"] + path,
@@ -112,7 +119,7 @@ class Controller:
         self.ident = ident
         self.logpath = os.path.join(tmp, ident + ".log")
         self.log = open(self.logpath, "w")
-        args = [CTL, "--kubeconfig", sim.kubeconfig, "--leader-election-identity", ident,
+        args = [CTL, "--kubeconfig", sim.ctl_kubeconfig, "--leader-election-identity", ident,
                 "--metrics-addr", self.ip + ":8080",
                 "--health-probe-bind-address", self.ip + ":8082"] + list(extra)
         env = dict(os.environ)

@@ -88,7 +88,8 @@ class GcsFaultToleranceS4(unittest.TestCase):
         with open(key, "w") as f:
             f.write(os.urandom(32).hex())
         os.chmod(key, 0o600)
-        world = types.SimpleNamespace(kubeconfig=cls.kubeconfig, key_file=key, dir=cls.tmp)
+        world = types.SimpleNamespace(kubeconfig=cls.kubeconfig, key_file=key, dir=cls.tmp,
+                                      controller_kubeconfig=cls.cl.controller_kubeconfig())
         cls.ctl = ctlsim.Controller(world, [], identity="ctl-s4")
         cls.ctl.args += ["--agent-advertise-address", "tcp://%s:8478" % cls.ctl.ip,
                          "--gcs-ft-cleanup-deadline", "%ds" % DEADLINE_S, "--log-level", "debug"]

@@ -11,7 +11,8 @@ import re
 import time
 import unittest
 
-from clusterlib import GOLDEN, SAMPLES, LocalCluster, cond, corpus_sample, missing_prereqs, pod_ready, wait_for
+from clusterlib import (GOLDEN, SAMPLES, LocalCluster, RbacChecked, cond, corpus_sample, missing_prereqs,
+                        pod_ready, wait_for)
 
 NS = "default"
 GOLDEN_UID = "6f0c8d9e-1b2a-4c3d-8e4f-000000000001"
@@ -40,7 +41,7 @@ def contained(golden, live, path=""):
     return [] if golden == live else ["%s: %r != %r" % (path, golden, live)]
 
 
-class RayClusterBasic(unittest.TestCase):
+class RayClusterBasic(RbacChecked, unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         why = missing_prereqs()

@@ -13,7 +13,7 @@ import tempfile
 import time
 import unittest
 
-from clusterlib import LocalCluster, missing_prereqs, wait_for
+from clusterlib import LocalCluster, RbacChecked, missing_prereqs, wait_for
 
 NS = "default"
 PASSWORD = "ft-secret-pw"
@@ -41,7 +41,7 @@ def cluster(name, address, password_secret=None):
                                            "rayStartParams": {}, "template": pod}]}}
 
 
-class RayClusterFT(unittest.TestCase):
+class RayClusterFT(RbacChecked, unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         why = missing_prereqs()

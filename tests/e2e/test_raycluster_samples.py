@@ -31,7 +31,7 @@ import time
 import unittest
 import urllib.request
 
-from clusterlib import CORPUS, GOLDEN, LocalCluster, cond, missing_prereqs, pod_ready, wait_for
+from clusterlib import CORPUS, GOLDEN, LocalCluster, RbacChecked, cond, missing_prereqs, pod_ready, wait_for
 from raysim.gcs import GcsClient, GcsError
 from raysim.resp import Redis
 
@@ -193,7 +193,7 @@ def foreign_names(own_tag, names=None):
     return {n: t for t, ns in blocks.items() if t != own_tag for n in ns if n in names}
 
 
-class RayClusterSamples(unittest.TestCase):
+class RayClusterSamples(RbacChecked, unittest.TestCase):
     results = {}
 
     @classmethod

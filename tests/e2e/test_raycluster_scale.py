@@ -10,7 +10,7 @@ import signal
 import time
 import unittest
 
-from clusterlib import LocalCluster, cond, missing_prereqs, wait_for
+from clusterlib import LocalCluster, RbacChecked, cond, missing_prereqs, wait_for
 
 NS = "default"
 NAME = "rc-scale"
@@ -45,7 +45,7 @@ def group_patch(**fields):
     return {"spec": {"workerGroupSpecs": [g]}}
 
 
-class RayClusterScale(unittest.TestCase):
+class RayClusterScale(RbacChecked, unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         why = missing_prereqs()

@@ -1051,6 +1051,222 @@ class ApiServerTest(unittest.TestCase):
                       "application/strategic-merge-patch+json")
         self.assertEqual(n["status"]["conditions"][0]["type"], "Ready")
 
+    # ---- RBAC (kubesim/apiserver_rbac.py) -----------------------------------------------------------
+
+    def sa_client(self, ns, name):
+        """A Client authenticated as ServiceAccount ns/name (created here), via TokenRequest."""
+        self.c.ok("POST", "/api/v1/namespaces/%s/serviceaccounts" % ns,
+                  {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": name}})
+        tr = self.c.ok("POST", "/api/v1/namespaces/%s/serviceaccounts/%s/token" % (ns, name),
+                       {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest",
+                        "spec": {"audiences": ["x"]}})
+        self.assertEqual(tr["kind"], "TokenRequest")
+        self.assertTrue(tr["status"]["expirationTimestamp"])
+        return Client(self.srv, token=tr["status"]["token"])
+
+    def rbac(self, kind, ns, name, body):
+        rbac = "/apis/rbac.authorization.k8s.io/v1"
+        plural = {"Role": "roles", "RoleBinding": "rolebindings", "ClusterRole": "clusterroles",
+                  "ClusterRoleBinding": "clusterrolebindings"}[kind]
+        path = "%s/namespaces/%s/%s" % (rbac, ns, plural) if ns else "%s/%s" % (rbac, plural)
+        obj = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": kind,
+               "metadata": {"name": name}}
+        obj.update(body)
+        self.c.ok("POST", path, obj)
+
+    def test_rbac_service_account_identity_and_denial(self):
+        ns = self.ns()
+        sa = self.sa_client(ns, "ctl")
+        user = "system:serviceaccount:%s:ctl" % ns
+        code, obj, _ = sa.req("GET", "/api/v1/namespaces/%s/pods" % ns)
+        self.assertEqual(code, 403)
+        self.assertStatus(obj, 403, "Forbidden")
+        self.assertEqual(obj["message"], 'pods is forbidden: User "%s" cannot list resource "pods" '
+                         'in API group "" in the namespace "%s"' % (user, ns))
+        self.assertEqual(obj["details"], {"kind": "pods"})
+        code, obj, _ = sa.req("GET", "/apis/coordination.k8s.io/v1/leases?watch=1")
+        self.assertEqual(code, 403)
+        self.assertEqual(obj["message"], 'leases.coordination.k8s.io is forbidden: User "%s" '
+                         'cannot watch resource "leases" in API group "coordination.k8s.io" at '
+                         'the cluster scope' % user)
+        # Who am I: the ServiceAccount's user and groups.
+        r = sa.ok("POST", "/apis/authentication.k8s.io/v1/selfsubjectreviews",
+                  {"apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview"})
+        self.assertEqual(r["status"]["userInfo"]["username"], user)
+        self.assertEqual(r["status"]["userInfo"]["groups"],
+                         ["system:serviceaccounts", "system:serviceaccounts:" + ns,
+                          "system:authenticated"])
+        # Discovery and health stay open to every authenticated user; /_sim is the admin's.
+        self.assertEqual(sa.req("GET", "/api/v1")[0], 200)
+        self.assertEqual(sa.req("GET", "/apis")[0], 200)
+        code, obj, _ = sa.req("GET", "/_sim/stats")
+        self.assertEqual(code, 403)
+        # A Role and RoleBinding grant exactly their verbs, in their namespace only.
+        self.rbac("Role", ns, "pod-reader", {"rules": [
+            {"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list", "watch"]}]})
+        self.rbac("RoleBinding", ns, "ctl-reads", {
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role",
+                        "name": "pod-reader"},
+            "subjects": [{"kind": "ServiceAccount", "name": "ctl"}]})  # namespace: the binding's
+        self.assertEqual(sa.req("GET", "/api/v1/namespaces/%s/pods" % ns)[0], 200)
+        self.assertEqual(sa.req("GET", "/api/v1/namespaces/%s/pods/nope" % ns)[0], 404)
+        code, obj, _ = sa.req("POST", "/api/v1/namespaces/%s/pods" % ns,
+                              {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"},
+                               "spec": {"containers": [{"name": "c", "image": "i"}]}})
+        self.assertEqual(code, 403)
+        self.assertIn('cannot create resource "pods"', obj["message"])
+        other = self.ns()
+        code, obj, _ = sa.req("GET", "/api/v1/namespaces/%s/pods" % other)
+        self.assertEqual(code, 403)
+        self.assertIn('in the namespace "%s"' % other, obj["message"])
+        code, obj, _ = sa.req("GET", "/api/v1/pods")  # all namespaces: needs a cluster binding
+        self.assertEqual(code, 403)
+        self.assertIn("at the cluster scope", obj["message"])
+        # Removing the binding takes the grant away at the next request.
+        self.c.ok("DELETE", "/apis/rbac.authorization.k8s.io/v1/namespaces/%s/rolebindings/"
+                  "ctl-reads" % ns)
+        self.assertEqual(sa.req("GET", "/api/v1/namespaces/%s/pods" % ns)[0], 403)
+        # A token of a deleted ServiceAccount is no longer valid; a forged one never is.
+        self.c.ok("DELETE", "/api/v1/namespaces/%s/serviceaccounts/ctl" % ns)
+        self.assertEqual(sa.req("GET", "/api/v1/namespaces/%s/pods" % ns)[0], 401)
+        forged = Client(self.srv, token=sa.token[:-2] + ("AA" if sa.token[-2:] != "AA" else "BB"))
+        self.assertEqual(forged.req("GET", "/api/v1")[0], 401)
+        # The admin token stays all-powerful.
+        self.assertEqual(self.c.req("GET", "/api/v1/pods")[0], 200)
+
+    def test_rbac_wildcards_subresources_names_and_urls(self):
+        ns = self.ns()
+        sa = self.sa_client(ns, "w")
+        self.rbac("ClusterRole", "", "w-" + ns, {"rules": [
+            {"apiGroups": [""], "resources": ["pods/status"], "verbs": ["patch"]},
+            {"apiGroups": ["*"], "resources": ["configmaps"], "verbs": ["*"]},
+            {"apiGroups": ["apps"], "resources": ["*/scale"], "verbs": ["get"]},
+            {"apiGroups": [""], "resources": ["secrets"], "verbs": ["get", "list"],
+             "resourceNames": ["allowed"]},
+            {"nonResourceURLs": ["/logs/*", "/metrics"], "verbs": ["get"]}]})
+        # Bound through the ServiceAccounts group of the namespace, cluster-wide.
+        self.rbac("ClusterRoleBinding", "", "w-" + ns, {
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
+                        "name": "w-" + ns},
+            "subjects": [{"kind": "Group", "name": "system:serviceaccounts:" + ns}]})
+        pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"},
+               "spec": {"containers": [{"name": "c", "image": "i"}]}}
+        self.c.ok("POST", "/api/v1/namespaces/%s/pods" % ns, pod)
+        mp = "application/merge-patch+json"
+        code, _, _ = sa.req("PATCH", "/api/v1/namespaces/%s/pods/p/status" % ns,
+                            {"status": {"message": "x"}}, mp)
+        self.assertEqual(code, 200)
+        code, obj, _ = sa.req("PATCH", "/api/v1/namespaces/%s/pods/p" % ns,
+                              {"metadata": {"labels": {"a": "b"}}}, mp)
+        self.assertEqual(code, 403)
+        self.assertEqual(obj["message"], 'pods "p" is forbidden: User "system:serviceaccount:%s:w" '
+                         'cannot patch resource "pods" in API group "" in the namespace "%s"'
+                         % (ns, ns))
+        self.assertEqual(obj["details"], {"name": "p", "kind": "pods"})
+        # '*' verbs and groups.
+        cm = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}}
+        self.assertEqual(sa.req("POST", "/api/v1/namespaces/%s/configmaps" % ns, cm)[0], 201)
+        self.assertEqual(sa.req("DELETE", "/api/v1/namespaces/%s/configmaps" % ns)[0], 200)
+        # '*/scale' is any resource's scale subresource, not the resource itself.
+        self.assertEqual(sa.req("GET", "/apis/apps/v1/namespaces/%s/deployments/d/scale" % ns)[0],
+                         404)
+        code, obj, _ = sa.req("GET", "/apis/apps/v1/namespaces/%s/deployments/d" % ns)
+        self.assertEqual(code, 403)
+        self.assertEqual(obj["details"], {"name": "d", "group": "apps", "kind": "deployments"})
+        self.assertTrue(obj["message"].startswith('deployments.apps "d" is forbidden'))
+        # resourceNames: that name only; a list has no name and is refused.
+        self.assertEqual(sa.req("GET", "/api/v1/namespaces/%s/secrets/allowed" % ns)[0], 404)
+        self.assertEqual(sa.req("GET", "/api/v1/namespaces/%s/secrets/other" % ns)[0], 403)
+        self.assertEqual(sa.req("GET", "/api/v1/namespaces/%s/secrets" % ns)[0], 403)
+        self.assertEqual(sa.req("GET", "/api/v1/namespaces/%s/secrets?fieldSelector="
+                                "metadata.name%%3Dallowed" % ns)[0], 200)
+        # nonResourceURLs: exact and prefix; refused paths name the path.
+        self.assertEqual(sa.req("GET", "/logs/x")[0], 404)
+        code, obj, _ = sa.req("GET", "/other")
+        self.assertEqual(code, 403)
+        self.assertEqual(obj["message"], 'forbidden: User "system:serviceaccount:%s:w" cannot get '
+                         'path "/other"' % ns)
+        # SelfSubjectAccessReview answers from the same rules.
+        def can(**ra):
+            r = sa.ok("POST", "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews",
+                      {"apiVersion": "authorization.k8s.io/v1", "kind": "SelfSubjectAccessReview",
+                       "spec": {"resourceAttributes": ra}})
+            return r["status"]["allowed"]
+        self.assertTrue(can(verb="patch", resource="pods", subresource="status", namespace=ns))
+        self.assertFalse(can(verb="patch", resource="pods", namespace=ns))
+
+    def test_rbac_role_escalation(self):
+        ns = self.ns()
+        sa = self.sa_client(ns, "creator")
+        self.rbac("Role", ns, "creator", {"rules": [
+            {"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list"]},
+            {"apiGroups": [""], "resources": ["pods/resize"], "verbs": ["patch"]},
+            {"apiGroups": ["rbac.authorization.k8s.io"], "resources": ["roles"], "verbs": ["create"]}]})
+        self.rbac("RoleBinding", ns, "creator", {
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "creator"},
+            "subjects": [{"kind": "ServiceAccount", "name": "creator", "namespace": ns}]})
+        path = "/apis/rbac.authorization.k8s.io/v1/namespaces/%s/roles" % ns
+
+        def role(name, rules):
+            return {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
+                    "metadata": {"name": name}, "rules": rules}
+        # What it holds it may grant (a subset, a subresource).
+        held = [{"apiGroups": [""], "resources": ["pods"], "verbs": ["get"]},
+                {"apiGroups": [""], "resources": ["pods/resize"], "verbs": ["patch"]}]
+        self.assertEqual(sa.req("POST", path, role("ok", held))[0], 201)
+        # More than it holds: refused, naming each missing piece.
+        code, obj, _ = sa.req("POST", path, role("more", held + [
+            {"apiGroups": [""], "resources": ["pods"], "verbs": ["delete"]}]))
+        self.assertEqual(code, 403)
+        self.assertStatus(obj, 403, "Forbidden")
+        self.assertTrue(obj["message"].startswith(
+            'roles.rbac.authorization.k8s.io "more" is forbidden: user "system:serviceaccount:%s:'
+            'creator" (groups=["system:serviceaccounts" "system:serviceaccounts:%s" '
+            '"system:authenticated"]) is attempting to grant RBAC permissions not currently held:'
+            % (ns, ns)), obj["message"])
+        self.assertTrue(obj["message"].endswith(
+            '\n{APIGroups:[""], Resources:["pods"], Verbs:["delete"]}'), obj["message"])
+        # The admin is not checked.
+        self.c.ok("POST", path, role("admin-made", [{"apiGroups": ["*"], "resources": ["*"],
+                                                      "verbs": ["*"]}]))
+
+
+class RbacAttrsTest(unittest.TestCase):
+    """kubesim.apiserver_rbac.request_attrs against RequestInfoFactory's mapping."""
+
+    def test_table(self):
+        from kubesim import apiserver_rbac as rbac
+        cases = [
+            ("GET", "/api/v1/namespaces/d/pods", {}, (True, "list", "", "pods", "", "d", "")),
+            ("GET", "/api/v1/namespaces/d/pods", {"watch": "true"},
+             (True, "watch", "", "pods", "", "d", "")),
+            ("GET", "/api/v1/namespaces/d/pods", {"watch": "false"},
+             (True, "list", "", "pods", "", "d", "")),
+            ("GET", "/api/v1/watch/pods", {}, (True, "watch", "", "pods", "", "", "")),
+            ("GET", "/apis/ray.io/v1/rayclusters", {"fieldSelector": "metadata.name=c"},
+             (True, "list", "ray.io", "rayclusters", "", "", "c")),
+            ("GET", "/api/v1/namespaces/d/secrets", {"fieldSelector": "metadata.name=c,type=x"},
+             (True, "list", "", "secrets", "", "d", "")),
+            ("PATCH", "/api/v1/namespaces/d/pods/p/status", {},
+             (True, "patch", "", "pods", "status", "d", "p")),
+            ("PUT", "/apis/ray.io/v1/namespaces/d/rayclusters/c/status", {},
+             (True, "update", "ray.io", "rayclusters", "status", "d", "c")),
+            ("DELETE", "/api/v1/namespaces/d/pods", {},
+             (True, "deletecollection", "", "pods", "", "d", "")),
+            ("POST", "/api/v1/namespaces/d/serviceaccounts/s/token", {},
+             (True, "create", "", "serviceaccounts", "token", "d", "s")),
+            ("GET", "/api/v1/namespaces/d", {}, (True, "get", "", "namespaces", "", "d", "d")),
+            ("PUT", "/api/v1/namespaces/d/finalize", {},
+             (True, "update", "", "namespaces", "finalize", "d", "d")),
+            ("GET", "/version", {}, (False, "get", "", "", "", "", "")),
+            ("GET", "/apis/apps/v1", {}, (False, "get", "", "", "", "", "")),
+        ]
+        for method, path, q, want in cases:
+            a = rbac.request_attrs(method, path, q)
+            got = (a.resource_request, a.verb, a.group, a.resource, a.subresource, a.namespace,
+                   a.name)
+            self.assertEqual(got, want, "%s %s %s" % (method, path, q))
+
 
 class TlsTest(unittest.TestCase):
     def test_tls_and_state_files(self):

@@ -324,7 +324,7 @@ test_client_order(void)
 					.flow = reqs[i].flow,
 					.best_effort = reqs[i].best_effort,
 					.no_retry = 1};
-		snprintf(path, sizeof(path), "/x/%s", reqs[i].name);
+		snprintf(path, sizeof(path), "/api/v1/namespaces/ns/secrets/%s", reqs[i].name);
 		CHECK_EQ_INT(rw_kube_request(k, &r, count_cb, NULL, NULL), 0);
 	}
 	/* The bucket's one token went to big1 at once; everything else waits. */
@@ -347,7 +347,7 @@ test_client_bounds(void)
 	 * a loaded machine runs this test. */
 	struct rw_kube_opts ko = {
 	    .qps = 0.01, .burst = 1, .max_queued = 3, .max_queued_best_effort = 2};
-	struct rw_kube_req r = {.path = "/x/a", .no_retry = 1};
+	struct rw_kube_req r = {.path = "/api/v1/namespaces/ns/secrets/a", .no_retry = 1};
 	if (srv_start(&s) != 0) {
 		CHECK(0);
 		return;
@@ -379,7 +379,7 @@ test_client_inflight(void)
 	struct srv s;
 	struct rw_kube *k;
 	struct rw_kube_opts ko = {.qps = 0, .burst = 1, .max_inflight = 2};
-	struct rw_kube_req r = {.path = "/x/a", .no_retry = 1};
+	struct rw_kube_req r = {.path = "/api/v1/namespaces/ns/secrets/a", .no_retry = 1};
 	if (srv_start(&s) != 0) {
 		CHECK(0);
 		return;
@@ -412,7 +412,7 @@ test_events_pressure(void)
 	struct rw_kube_opts ko = {.qps = 1, .burst = 1};
 	struct rw_ev_opts eo = {.instance = "t", .max_pending = 3};
 	struct rw_ev_ref ref = {"ray.io/v1", "RayCluster", "ns", "rc", NULL};
-	struct rw_kube_req w = {.path = "/x/write", .no_retry = 1};
+	struct rw_kube_req w = {.path = "/api/v1/namespaces/ns/secrets/write", .no_retry = 1};
 	if (srv_start(&s) != 0) {
 		CHECK(0);
 		return;

@@ -33,7 +33,7 @@ extern char **environ;
 
 static uv_loop_t loop;
 static struct rw_kubecfg kc;
-static struct rw_kube *kube;
+static struct rw_kube *kube, *admin;
 static struct rw_met *met;
 static pid_t sim_pid;
 static char state_dir[] = "/tmp/rw-ctl-inf-XXXXXX";
@@ -115,7 +115,7 @@ req(const char *method, const char *path, const char *query, const char *body, c
 				.body_len = body ? strlen(body) : 0,
 				.content_type = ctype};
 	memset(s, 0, sizeof(*s));
-	if (rw_kube_request(kube, &r, sync_cb, s, NULL) != 0)
+	if (rw_kube_request(admin, &r, sync_cb, s, NULL) != 0)
 		return -1;
 	if (!wait_flag(&s->done, 20000))
 		return -2;
@@ -452,7 +452,7 @@ static void
 test_qps(void)
 {
 	struct rw_kube *k2;
-	struct rw_kube_opts ko = {.qps = 20, .burst = 5};
+	struct rw_kube_opts ko = {.qps = 20, .burst = 5, .unrestricted = 1};
 	CHECK_EQ_INT(rw_kube_new(&loop, &kc, &ko, &k2), 0);
 	struct rw_kube_req r = {.path = "/api/v1/namespaces/default/pods/ray-00"};
 	uint64_t t0 = uv_now(&loop);
@@ -693,10 +693,14 @@ main(void)
 		goto out;
 	}
 	struct rw_kube_opts ko = {.qps = 0, .met = met};
-	if (rw_kube_new(&loop, &kc, &ko, &kube) != 0)
+	/* The fixtures create and delete what the tests watch, as the admin would; the
+	 * informers, leases and events under test use the checked client. */
+	struct rw_kube_opts ao = {.qps = 0, .unrestricted = 1};
+	if (rw_kube_new(&loop, &kc, &ko, &kube) != 0 || rw_kube_new(&loop, &kc, &ao, &admin) != 0)
 		goto out;
 	rv = rwt_run(cases);
 	rw_kube_free(kube, NULL, NULL);
+	rw_kube_free(admin, NULL, NULL);
 	uv_run(&loop, UV_RUN_DEFAULT);
 	if (uv_loop_close(&loop) != 0) {
 		fprintf(stderr, "handles left open\n");

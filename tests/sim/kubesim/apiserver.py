@@ -71,6 +71,7 @@ if __package__ in (None, ""):
 
 from kubesim import apiserver_kinds as kinds  # noqa: E402
 from kubesim import apiserver_patch as patchmod  # noqa: E402
+from kubesim import apiserver_rbac as rbac  # noqa: E402
 from kubesim.apiserver_errors import (ApiError, bad_request, clone, dumps,  # noqa: E402
                                       internal_error, invalid, method_not_supported,
                                       not_found, too_many_requests, unauthorized,
@@ -221,6 +222,7 @@ class Handler(BaseHTTPRequestHandler):
     def _dispatch(self, method):
         sim = self.server.sim
         self._audit = secrets.token_hex(8)
+        self._user = None
         self._warnings = []
         self._verb = method.lower()
         u = urllib.parse.urlsplit(self.path)
@@ -229,9 +231,14 @@ class Handler(BaseHTTPRequestHandler):
         try:
             body = self._body() if method in ("POST", "PUT", "PATCH", "DELETE") else b""
             authed = self._authenticate()
+            self._user = authed if isinstance(authed, rbac.User) else None
             if path.startswith("/_sim/"):
-                if authed is not True:
-                    raise unauthorized() if authed is None or authed is False else authed
+                if self._user is None:
+                    raise unauthorized()
+                if not self._user.admin:
+                    # The simulator's controls are the admin's alone.
+                    raise ApiError(403, "Forbidden", 'forbidden: User "%s" cannot %s path "%s"'
+                                   % (self._user.name, method.lower(), path), {})
                 return self._sim(method, path, body)
             if path.rstrip("/") in ("/readyz", "/livez", "/healthz") or path.startswith(
                     ("/readyz/", "/livez/", "/healthz/")):
@@ -250,6 +257,12 @@ class Handler(BaseHTTPRequestHandler):
                 # Anonymous requests are authenticated as system:anonymous and denied by RBAC.
                 raise ApiError(403, "Forbidden", 'forbidden: User "system:anonymous" cannot %s '
                                'path "%s"' % (method.lower(), path), {})
+            if not self._user.admin:
+                attrs = rbac.request_attrs(method, path, self._q)
+                if not sim.authorizer.allowed(self._user, attrs):
+                    self._verb = attrs.verb or self._verb
+                    raise rbac.forbidden_error(self._user, attrs)
+                self._no_escalation(attrs, body)
             sim.faults.paused.wait()
             while not sim.faults.paused.is_set() and not sim.stopping:
                 sim.faults.paused.wait(0.5)
@@ -269,15 +282,28 @@ class Handler(BaseHTTPRequestHandler):
     def _authenticate(self):
         # https://kubernetes.io/docs/reference/access-authn-authz/authentication/ (bearer tokens,
         # anonymous requests) and .../rbac/#discovery-roles (system:public-info-viewer).
-        """True: valid token. False: a token that is not valid (401). None: no credentials."""
+        """A User for a valid token (the admin token, or a ServiceAccount token: see
+        apiserver_rbac.py). False: a token that is not valid (401). None: no credentials."""
+        sim = self.server.sim
         h = self.headers.get("Authorization")
         if not h:
-            return None if self.server.sim.anonymous_auth else False
+            return None if sim.anonymous_auth else False
         parts = h.split(" ", 1)
-        if len(parts) == 2 and parts[0].lower() == "bearer" and \
-                secrets.compare_digest(parts[1].strip(), self.server.sim.token):
-            return True
-        return False
+        if len(parts) != 2 or parts[0].lower() != "bearer":
+            return False
+        tok = parts[1].strip()
+        if secrets.compare_digest(tok, sim.token):
+            return rbac.ADMIN
+        sa = rbac.verify_token(sim.token, tok)
+        if sa is None:
+            return False
+        ns, name, uid = sa
+        with sim.store.lock:
+            obj = sim.store.data[("", "serviceaccounts")].get((ns, name))
+            cur = (obj or {}).get("metadata", {}).get("uid")
+        if cur is None or cur != uid:
+            return False  # the ServiceAccount is gone (or re-created): its tokens are not valid
+        return rbac.service_account_user(ns, name, uid)
 
     # ---- /_sim --------------------------------------------------------------------------------------
 
@@ -429,6 +455,8 @@ class Handler(BaseHTTPRequestHandler):
                 return self._send(200, kinds.to_scale(rt, obj))
             return self._send_obj(rt, 200, obj)
         if verb == "create":
+            if rt.plural == "serviceaccounts" and rt.group == "" and sub == "token":
+                return self._token_request(ns, name, body)
             if sub == "binding" or (name and sub is None):
                 return self._binding(rt, ns, name, body)
             if sub is not None:
@@ -467,12 +495,75 @@ class Handler(BaseHTTPRequestHandler):
             return self._delete_collection(rt, ns, body)
         raise method_not_supported(rt.plural, rt.group, verb)
 
+    def _no_escalation(self, a, body):
+        # pkg/registry/rbac/{role,clusterrole}/policybased: a Role's rules must be held by its
+        # creator (in its namespace) unless the creator may `escalate` roles.
+        if not (a.resource_request and a.group == rbac.RBAC and not a.subresource and
+                a.resource in ("roles", "clusterroles") and a.verb in ("create", "update")):
+            return
+        obj = self._json(body) if body.strip() else {}
+        if not isinstance(obj, dict):
+            return
+        esc = rbac.Attrs("escalate", resource_request=True, group=a.group, resource=a.resource,
+                         namespace=a.namespace, name=a.name or (obj.get("metadata") or {}).get("name", ""))
+        authz = self.server.sim.authorizer
+        if authz.allowed(self._user, esc):
+            return
+        missing = rbac.missing_rights(authz.rules(self._user, a.namespace), obj.get("rules") or [])
+        if missing:
+            raise rbac.escalation_error(self._user, a.resource, esc.name, missing)
+
+    def _token_request(self, ns, name, body):
+        # TokenRequest (pkg/registry/core/serviceaccount/storage/token.go): a token of the
+        # ServiceAccount, valid while it exists with this UID (apiserver_rbac.py).
+        sim = self.server.sim
+        req = self._json(body) if body.strip() else {}
+        sa = sim.store.get(sim.store.rt("", "v1", "serviceaccounts"), ns, name)
+        uid = sa["metadata"]["uid"]
+        exp = int((req.get("spec") or {}).get("expirationSeconds") or 3600)
+        out = {"kind": "TokenRequest", "apiVersion": "authentication.k8s.io/v1",
+               "metadata": {"name": name, "namespace": ns, "creationTimestamp": None},
+               "spec": {"audiences": (req.get("spec") or {}).get("audiences") or
+                        ["https://kubernetes.default.svc"], "expirationSeconds": exp,
+                        "boundObjectRef": (req.get("spec") or {}).get("boundObjectRef")},
+               "status": {"token": rbac.issue_token(sim.token, ns, name, uid),
+                          "expirationTimestamp": time.strftime(
+                              "%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + exp))}}
+        return self._send(201, out)
+
     def _review(self, rt, obj):
         if not isinstance(obj, dict) or obj.get("kind") != rt.kind:
             raise bad_request("expected a %s" % rt.kind)
         out = clone(obj)
         out.setdefault("metadata", {})["creationTimestamp"] = None
-        if rt.kind == "SelfSubjectAccessReview":
+        user = self._user or rbac.ADMIN
+        if rt.kind == "SelfSubjectAccessReview" and not user.admin:
+            spec = obj.get("spec") or {}
+            ra, nra = spec.get("resourceAttributes"), spec.get("nonResourceAttributes")
+            if ra:
+                a = rbac.Attrs(ra.get("verb", ""), resource_request=True,
+                               group=ra.get("group", ""), version=ra.get("version", ""),
+                               resource=ra.get("resource", ""),
+                               subresource=ra.get("subresource", ""),
+                               namespace=ra.get("namespace", ""), name=ra.get("name", ""))
+            else:
+                nra = nra or {}
+                a = rbac.Attrs(nra.get("verb", ""), path=nra.get("path", ""))
+            ok = self.server.sim.authorizer.allowed(user, a)
+            out["status"] = {"allowed": ok}
+        elif rt.kind == "SelfSubjectRulesReview" and not user.admin:
+            ns = (obj.get("spec") or {}).get("namespace") or ""
+            rules = self.server.sim.authorizer.rules(user, ns)
+            out["status"] = {
+                "resourceRules": [{k: r[k] for k in ("verbs", "apiGroups", "resources",
+                                                     "resourceNames") if r.get(k)}
+                                  for r in rules if not r.get("nonResourceURLs")],
+                "nonResourceRules": [{"verbs": r["verbs"], "nonResourceURLs": r["nonResourceURLs"]}
+                                     for r in rules if r.get("nonResourceURLs")],
+                "incomplete": False}
+        elif rt.kind == "SelfSubjectReview" and not user.admin:
+            out["status"] = {"userInfo": user.info()}
+        elif rt.kind == "SelfSubjectAccessReview":
             out["status"] = {"allowed": True, "reason": "kubesim: the token's user may do everything"}
         elif rt.kind == "SelfSubjectRulesReview":
             out["status"] = {"resourceRules": [{"verbs": ["*"], "apiGroups": ["*"],
@@ -1118,6 +1209,7 @@ class APIServer:
         self.min_request_timeout = min_request_timeout
         self.verbose = verbose
         self.store = Store(history_size=history_size, service_cidr=self.service_cidr)
+        self.authorizer = rbac.Authorizer(self.store)
         self.faults = Faults()
         self.openapi = OpenAPICache()
         self.stopping = False

@@ -1107,7 +1107,8 @@ def builtin_types():
               create_on_update=True))
     a(ResType("", "v1", "secrets", "Secret"))
     a(ResType("", "v1", "configmaps", "ConfigMap", short=["cm"]))
-    a(ResType("", "v1", "serviceaccounts", "ServiceAccount", short=["sa"]))
+    a(ResType("", "v1", "serviceaccounts", "ServiceAccount", short=["sa"],
+              extra_subs=[("token", "TokenRequest", ["create"], "authentication.k8s.io", "v1")]))
     a(ResType("", "v1", "events", "Event", short=["ev"], create_on_update=True))
     a(ResType("", "v1", "namespaces", "Namespace", namespaced=False, short=["ns"], status=True,
               name_rule="label", return_deleted=True,
@@ -1135,7 +1136,8 @@ def builtin_types():
                   create_on_update=True))
     # Reviews are created and answered, never stored (pkg/registry/authorization/
     # selfsubjectaccessreview/rest.go, pkg/registry/authentication/selfsubjectreview/rest.go).
-    # The simulator has one identity, the token's user, and it may do everything.
+    # The admin token's user may do everything; a ServiceAccount's reviews are answered by the
+    # RBAC authorizer (apiserver_rbac.py).
     for grp, plural, kind in (("authorization.k8s.io", "selfsubjectaccessreviews",
                                "SelfSubjectAccessReview"),
                               ("authorization.k8s.io", "selfsubjectrulesreviews", "SelfSubjectRulesReview"),

@@ -27,6 +27,8 @@ import time
 import urllib.error
 import urllib.request
 
+from kubesim import controller_identity
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 SIM_DIR = os.path.dirname(HERE)
 REPO_ROOT = os.path.dirname(os.path.dirname(SIM_DIR))
@@ -273,11 +275,19 @@ class Cluster:
             os.replace(path + ".tmp", path)
         return path
 
-    def start_controller(self, extra_args=(), timeout=30.0, wait_ready=True):
+    def controller_kubeconfig(self):
+        """The controller's own identity, as installed: manifests/rbac applied (as the admin),
+        a token of ServiceAccount raywarden-system/raywarden-controller in
+        DIR/raywarden-controller.kubeconfig. The API server simulator enforces RBAC for it."""
+        return controller_identity.controller_kubeconfig(self.state)
+
+    def start_controller(self, extra_args=(), timeout=30.0, wait_ready=True, as_admin=False):
         """Start build/bin/raywarden-controller as a host process against this cluster.
 
-        It listens for agents on 127.0.0.1:<port> and tells them that address; leader
-        election is off (one controller). Extra flags go last (they win). Returns the pid;
+        It runs as its ServiceAccount, bound by manifests/rbac (RBAC enforced: an ungranted
+        request is answered 403); as_admin=True uses the admin kubeconfig instead. It listens
+        for agents on 127.0.0.1:<port> and tells them that address; leader election is off (one
+        controller). Extra flags go last (they win). Returns the pid;
         DIR/raywarden-controller.json says where everything is."""
         prev = self.controller_info() or {}
         if alive(prev.get("pid")):
@@ -289,7 +299,9 @@ class Cluster:
         agent_port = prev.get("agent_port") or free_port()
         metrics_port, health_port = free_port(), free_port()
         agent_url = "tcp://127.0.0.1:%d" % agent_port
-        argv = [binary, "--kubeconfig", os.path.join(self.state, "kubeconfig"),
+        kubeconfig = (os.path.join(self.state, "kubeconfig") if as_admin
+                      else self.controller_kubeconfig())
+        argv = [binary, "--kubeconfig", kubeconfig,
                 "--leader-elect=false",
                 "--agent-listen", agent_url, "--agent-advertise-address", agent_url,
                 "--agent-key-file", self.master_key_path(),

@@ -1,0 +1,448 @@
+/*
+ * rbac.c - the grant table, request -> RBAC attributes, and the manifest
+ * printer (see rbac.h).
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include "rbac.h"
+
+/*
+ * Every permission raywarden-controller holds. One row is one rule of the
+ * generated Role; to let the controller make a new API call, add its verb to
+ * the row of the resource (or add a row), then regenerate the manifests:
+ *   build/bin/raywarden-controller --print-rbac > manifests/rbac/cluster_role.yaml
+ *   build/bin/raywarden-controller --print-rbac=leader-election \
+ *       > manifests/rbac/leader_election_role.yaml
+ * Rows are sorted by group and resource, verbs alphabetically, so the YAML
+ * diff of a change is one line.
+ */
+const struct rw_rbac_grant rw_rbac_grants[] = {
+    {RW_RBAC_CLUSTER, "", "pods", "create delete list patch watch", false,
+     "RayCluster reconciler: creates head and worker pods, deletes surplus, failed and "
+     "workersToDelete pods, and watches Ray pods (informer selected by ray.io/node-type). patch: "
+     "the ray.io/serve label the RayService reconciler sets on heads."},
+    {RW_RBAC_CLUSTER, "", "pods", "get", true,
+     "Never requested: held because the autoscaler Role the controller creates per RayCluster "
+     "grants pods get/list/watch/patch, and RBAC lets a subject grant only what it holds "
+     "(escalation check)."},
+    {RW_RBAC_CLUSTER, "", "pods/resize", "patch", true,
+     "Never requested: the autoscaler Role grants pods/resize patch (escalation check)."},
+    {RW_RBAC_CLUSTER, "", "pods/status", "patch", false,
+     "Agent hub: sets the ray.io/agent-ready readiness-gate condition from agent reports."},
+    {RW_RBAC_CLUSTER, "", "secrets", "create get patch", false,
+     "The per-cluster agent key Secret <cluster>-raywarden-key: created, read by name and "
+     "rewritten (patch) when the master key changed; the Redis password Secret of GCS fault "
+     "tolerance is read by name for the Redis cleanup. No list/watch/delete: the key Secret is "
+     "owned by its RayCluster and garbage-collected."},
+    {RW_RBAC_CLUSTER, "", "serviceaccounts", "create", false,
+     "Autoscaler: the head pod's ServiceAccount when enableInTreeAutoscaling is set (owned by "
+     "the RayCluster, so garbage collection removes it)."},
+    {RW_RBAC_CLUSTER, "", "services", "create delete list patch watch", false,
+     "RayCluster head, headless-worker and serve Services; RayService serve and head Services, "
+     "deleted when their cluster goes. patch: the RayService traffic switch, one merge patch of "
+     "the serve Service's spec (selector included), so traffic moves in one write."},
+    {RW_RBAC_CLUSTER, "discovery.k8s.io", "endpointslices", "list watch", false,
+     "RayService reconciler: counts ready endpoints of the serve Service "
+     "(status.numServeEndpoints)."},
+    {RW_RBAC_CLUSTER, "events.k8s.io", "events", "create patch", false,
+     "Event recorder: create, and patch to bump the count of a repeated event."},
+    {RW_RBAC_CLUSTER, "ray.io", "rayclusters", "create delete list patch update watch", false,
+     "RayCluster informers; the RayService reconciler creates, updates in place (PUT) and "
+     "deletes the RayClusters it owns; finalizers and DeleteWorkers group suspend are JSON "
+     "patches."},
+    {RW_RBAC_CLUSTER, "ray.io", "rayclusters", "get", true,
+     "Never requested: the autoscaler Role grants rayclusters get/patch (escalation check)."},
+    {RW_RBAC_CLUSTER, "ray.io", "rayclusters/finalizers", "update", true,
+     "Never requested: owner references with blockOwnerDeletion on objects a RayCluster owns "
+     "need update on its finalizers subresource when the OwnerReferencesPermissionEnforcement "
+     "admission plugin is on."},
+    {RW_RBAC_CLUSTER, "ray.io", "rayclusters/status", "patch update", false,
+     "RayCluster status writer (only when the status changed); patch: the invalid-spec reason."},
+    {RW_RBAC_CLUSTER, "ray.io", "rayservices", "list patch watch", false,
+     "RayService informer; patch: its finalizer."},
+    {RW_RBAC_CLUSTER, "ray.io", "rayservices/finalizers", "update", true,
+     "Never requested: blockOwnerDeletion on the RayClusters and Services a RayService owns "
+     "(OwnerReferencesPermissionEnforcement)."},
+    {RW_RBAC_CLUSTER, "ray.io", "rayservices/status", "update", false,
+     "RayService status writer (only when the status changed)."},
+    {RW_RBAC_CLUSTER, "rbac.authorization.k8s.io", "rolebindings", "create", false,
+     "Autoscaler: the RoleBinding <cluster> of the autoscaler's ServiceAccount to its Role."},
+    {RW_RBAC_CLUSTER, "rbac.authorization.k8s.io", "roles", "create", false,
+     "Autoscaler: the Role <cluster> that lets the autoscaler sidecar read pods and patch its "
+     "RayCluster."},
+    {RW_RBAC_LEASE, "coordination.k8s.io", "leases", "create get update", false,
+     "get + create to take a missing Lease, update to renew it, take over an expired one or "
+     "release it (optimistic concurrency on resourceVersion)."},
+};
+
+const size_t rw_rbac_ngrants = sizeof(rw_rbac_grants) / sizeof(rw_rbac_grants[0]);
+
+/* ---- request -> attributes ---- */
+
+static int
+copy_seg(char *dst, size_t n, const char *s, size_t len)
+{
+	if (len >= n)
+		return -EINVAL;
+	memcpy(dst, s, len);
+	dst[len] = '\0';
+	return 0;
+}
+
+static int
+hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/* The decoded value of key in an encoded query; 1 when found, 0 when absent, -EINVAL. */
+static int
+query_get(const char *q, const char *key, char *out, size_t outlen)
+{
+	size_t kl = strlen(key);
+	while (q && *q) {
+		const char *end = strchr(q, '&');
+		size_t len = end ? (size_t)(end - q) : strlen(q);
+		if (len >= kl && strncmp(q, key, kl) == 0 && (len == kl || q[kl] == '=')) {
+			size_t o = 0;
+			for (size_t i = kl + 1; i < len; i++) {
+				char c = q[i];
+				if (c == '+')
+					c = ' ';
+				else if (c == '%') {
+					int h = i + 2 < len ? hexval(q[i + 1]) : -1;
+					int l = i + 2 < len ? hexval(q[i + 2]) : -1;
+					if (h < 0 || l < 0)
+						return -EINVAL;
+					c = (char)(h * 16 + l);
+					i += 2;
+				}
+				if (o + 1 >= outlen)
+					return -EINVAL;
+				out[o++] = c;
+			}
+			out[o] = '\0';
+			return 1;
+		}
+		q = end ? end + 1 : NULL;
+	}
+	return 0;
+}
+
+/* strconv.ParseBool's true spellings (ListOptions.Watch). */
+static bool
+parse_true(const char *v)
+{
+	static const char *const t[] = {"1", "t", "T", "TRUE", "true", "True"};
+	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++)
+		if (strcmp(v, t[i]) == 0)
+			return true;
+	return false;
+}
+
+/* fieldSelector requiring metadata.name=X exactly (one term, = or ==): X. */
+static void
+selector_name(const char *sel, char *out, size_t outlen)
+{
+	const char *v = NULL;
+	if (strchr(sel, ','))
+		return;
+	if (strncmp(sel, "metadata.name==", 15) == 0)
+		v = sel + 15;
+	else if (strncmp(sel, "metadata.name=", 14) == 0)
+		v = sel + 14;
+	if (v && *v && !strchr(v, '/') && strlen(v) < outlen)
+		snprintf(out, outlen, "%s", v);
+}
+
+#define MAX_SEGS 16
+
+int
+rw_rbac_attr_of(const char *method, const char *path, const char *query, struct rw_rbac_attr *a)
+{
+	const char *seg[MAX_SEGS];
+	size_t len[MAX_SEGS];
+	int n = 0, i = 0;
+	bool special = false;
+
+	memset(a, 0, sizeof(*a));
+	if (!method || !path || path[0] != '/')
+		return -EINVAL;
+	snprintf(a->path, sizeof(a->path), "%s", path);
+	/* strings.Split(strings.Trim(path, "/"), "/") */
+	const char *p = path;
+	while (*p == '/')
+		p++;
+	size_t plen = strlen(p);
+	while (plen && p[plen - 1] == '/')
+		plen--;
+	for (size_t s = 0; s < plen && n < MAX_SEGS;) {
+		const char *e = memchr(p + s, '/', plen - s);
+		size_t l = e ? (size_t)(e - (p + s)) : plen - s;
+		if (l == 0)
+			return -EINVAL;
+		seg[n] = p + s;
+		len[n++] = l;
+		s += l + 1;
+	}
+	if (n == MAX_SEGS)
+		return -EINVAL;
+	bool is_api = n >= 1 && len[0] == 3 && !strncmp(seg[0], "api", 3);
+	bool is_apis = n >= 1 && len[0] == 4 && !strncmp(seg[0], "apis", 4);
+	if (n < 3 || (!is_api && !is_apis) || (is_apis && n < 4)) {
+		/* A non-resource URL: the verb is the lower-cased method. */
+		for (size_t k = 0; method[k] && k + 1 < sizeof(a->verb); k++)
+			a->verb[k] = (char)(method[k] >= 'A' && method[k] <= 'Z' ? method[k] + 32
+										 : method[k]);
+		return 0;
+	}
+	a->resource_request = true;
+	i = 1;
+	if (is_apis) {
+		if (copy_seg(a->group, sizeof(a->group), seg[1], len[1]))
+			return -EINVAL;
+		i = 2;
+	}
+	i++; /* the version */
+	if ((len[i] == 5 && !strncmp(seg[i], "watch", 5)) ||
+	    (len[i] == 5 && !strncmp(seg[i], "proxy", 5))) {
+		if (n - i < 2)
+			return -EINVAL;
+		copy_seg(a->verb, sizeof(a->verb), seg[i], len[i]);
+		special = true;
+		i++;
+	} else if (!strcasecmp(method, "POST")) {
+		strcpy(a->verb, "create");
+	} else if (!strcasecmp(method, "GET") || !strcasecmp(method, "HEAD")) {
+		strcpy(a->verb, "get");
+	} else if (!strcasecmp(method, "PUT")) {
+		strcpy(a->verb, "update");
+	} else if (!strcasecmp(method, "PATCH")) {
+		strcpy(a->verb, "patch");
+	} else if (!strcasecmp(method, "DELETE")) {
+		strcpy(a->verb, "delete");
+	} else {
+		return -EINVAL;
+	}
+	if (len[i] == 10 && !strncmp(seg[i], "namespaces", 10) && n - i > 1) {
+		if (copy_seg(a->ns, sizeof(a->ns), seg[i + 1], len[i + 1]))
+			return -EINVAL;
+		/* /namespaces/{ns}/status and /finalize are the namespace's own subresources. */
+		if (n - i > 2 && !(len[i + 2] == 6 && !strncmp(seg[i + 2], "status", 6)) &&
+		    !(len[i + 2] == 8 && !strncmp(seg[i + 2], "finalize", 8)))
+			i += 2;
+	}
+	int parts = n - i;
+	if (parts >= 3 && !(special && !strcmp(a->verb, "proxy")) &&
+	    copy_seg(a->subresource, sizeof(a->subresource), seg[i + 2], len[i + 2]))
+		return -EINVAL;
+	if (parts >= 2 && copy_seg(a->name, sizeof(a->name), seg[i + 1], len[i + 1]))
+		return -EINVAL;
+	if (parts >= 1 && copy_seg(a->resource, sizeof(a->resource), seg[i], len[i]))
+		return -EINVAL;
+	if (!a->name[0] && !strcmp(a->verb, "get")) {
+		char v[512];
+		int rv = query_get(query, "watch", v, sizeof(v));
+		if (rv < 0)
+			return -EINVAL;
+		strcpy(a->verb, rv == 1 && parse_true(v) ? "watch" : "list");
+	}
+	if (!a->name[0] && (!strcmp(a->verb, "list") || !strcmp(a->verb, "watch"))) {
+		char sel[1024];
+		int rv = query_get(query, "fieldSelector", sel, sizeof(sel));
+		if (rv < 0)
+			return -EINVAL;
+		if (rv == 1)
+			selector_name(sel, a->name, sizeof(a->name));
+	}
+	if (!a->name[0] && !strcmp(a->verb, "delete"))
+		strcpy(a->verb, "deletecollection");
+	return 0;
+}
+
+static bool
+has_word(const char *list, const char *w)
+{
+	size_t wl = strlen(w);
+	for (const char *p = list; *p;) {
+		while (*p == ' ')
+			p++;
+		size_t l = strcspn(p, " ");
+		if (l == wl && l && strncmp(p, w, l) == 0)
+			return true;
+		p += l;
+	}
+	return false;
+}
+
+void
+rw_rbac_resource_name(const struct rw_rbac_attr *a, char *out, size_t outlen)
+{
+	snprintf(out, outlen, "%s%s%s", a->resource, a->subresource[0] ? "/" : "", a->subresource);
+}
+
+bool
+rw_rbac_granted(const struct rw_rbac_attr *a, const struct rw_rbac_grant **row)
+{
+	char res[200];
+	if (row)
+		*row = NULL;
+	if (!a->resource_request || !a->resource[0])
+		return false; /* the controller calls no non-resource URL */
+	rw_rbac_resource_name(a, res, sizeof(res));
+	for (size_t i = 0; i < rw_rbac_ngrants; i++) {
+		const struct rw_rbac_grant *g = &rw_rbac_grants[i];
+		/* Held-only rows are never requested: a request matching only them is a new call
+		 * site that must say why it needs the verb in a row of its own. */
+		if (g->held_only || strcmp(g->group, a->group) || strcmp(g->resource, res) ||
+		    !has_word(g->verbs, a->verb))
+			continue;
+		if (row)
+			*row = g;
+		return true;
+	}
+	return false;
+}
+
+/* ---- manifests ---- */
+
+#define WRAP 100
+
+/* "# text" wrapped at WRAP columns. */
+static int
+comment(struct rw_buf *b, const char *text)
+{
+	int rv = 0;
+	size_t col = 0;
+	for (const char *p = text; *p && rv == 0;) {
+		while (*p == ' ')
+			p++;
+		size_t l = strcspn(p, " ");
+		if (!l)
+			break;
+		if (col && col + 1 + l > WRAP) {
+			rv = rw_buf_putc(b, '\n');
+			col = 0;
+		}
+		if (rv == 0 && col == 0) {
+			rv = rw_buf_puts(b, "#");
+			col = 1;
+		}
+		if (rv == 0)
+			rv = rw_buf_printf(b, " %.*s", (int)l, p);
+		col += 1 + l;
+		p += l;
+	}
+	return rv ? rv : rw_buf_putc(b, '\n');
+}
+
+static int
+words(struct rw_buf *b, const char *list)
+{
+	int rv = rw_buf_putc(b, '[');
+	bool first = true;
+	for (const char *p = list; *p && rv == 0;) {
+		while (*p == ' ')
+			p++;
+		size_t l = strcspn(p, " ");
+		if (!l)
+			break;
+		rv = rw_buf_printf(b, "%s\"%.*s\"", first ? "" : ", ", (int)l, p);
+		first = false;
+		p += l;
+	}
+	return rv ? rv : rw_buf_putc(b, ']');
+}
+
+static const char labels[] = "  labels:\n"
+			     "    app.kubernetes.io/name: raywarden\n"
+			     "    app.kubernetes.io/component: controller\n";
+
+static int
+rules(struct rw_buf *b, enum rw_rbac_scope scope)
+{
+	int rv = rw_buf_puts(b, "rules:\n");
+	for (size_t i = 0; i < rw_rbac_ngrants && rv == 0; i++) {
+		const struct rw_rbac_grant *g = &rw_rbac_grants[i];
+		if (g->scope != scope)
+			continue;
+		rv = comment(b, g->why);
+		if (rv == 0)
+			rv = rw_buf_printf(
+			    b, "- apiGroups: [\"%s\"]\n  resources: [\"%s\"]\n  verbs: ", g->group,
+			    g->resource);
+		if (rv == 0)
+			rv = words(b, g->verbs);
+		if (rv == 0)
+			rv = rw_buf_putc(b, '\n');
+	}
+	return rv;
+}
+
+int
+rw_rbac_print(enum rw_rbac_scope scope, const char *ns, struct rw_buf *out)
+{
+	int rv;
+	if (scope == RW_RBAC_CLUSTER) {
+		rv = comment(
+		    out, "Generated by `raywarden-controller --print-rbac` from the grant table in "
+			 "controller/rbac.c; edit the table, not this file (tests/sim/"
+			 "test_manifests.py fails when they differ). What raywarden-controller "
+			 "may do in the namespaces it watches, one rule per purpose. The kube "
+			 "client refuses any request the table does not grant, so every call site "
+			 "is covered by a rule here. Bind it per namespace with a RoleBinding "
+			 "instead of the ClusterRoleBinding when the controller runs with "
+			 "--watch-namespace (docs/install.md).");
+		if (rv == 0)
+			rv = rw_buf_printf(out,
+					   "apiVersion: rbac.authorization.k8s.io/v1\n"
+					   "kind: ClusterRole\n"
+					   "metadata:\n"
+					   "  name: raywarden-controller\n%s",
+					   labels);
+		return rv ? rv : rules(out, scope);
+	}
+	rv = comment(out,
+		     "Generated by `raywarden-controller --print-rbac=leader-election` from "
+		     "the grant table in controller/rbac.c; edit the table, not this file. "
+		     "Leader election (--leader-elect, on by default): one coordination.k8s.io/v1 "
+		     "Lease in the controller's own namespace. Namespaced, so the controller "
+		     "cannot touch other namespaces' Leases.");
+	if (rv == 0)
+		rv = rw_buf_printf(out,
+				   "apiVersion: rbac.authorization.k8s.io/v1\n"
+				   "kind: Role\n"
+				   "metadata:\n"
+				   "  name: raywarden-leader-election\n"
+				   "  namespace: %s\n%s",
+				   ns, labels);
+	if (rv == 0)
+		rv = rules(out, scope);
+	if (rv == 0)
+		rv = rw_buf_printf(out,
+				   "---\n"
+				   "apiVersion: rbac.authorization.k8s.io/v1\n"
+				   "kind: RoleBinding\n"
+				   "metadata:\n"
+				   "  name: raywarden-leader-election\n"
+				   "  namespace: %s\n%s"
+				   "roleRef:\n"
+				   "  apiGroup: rbac.authorization.k8s.io\n"
+				   "  kind: Role\n"
+				   "  name: raywarden-leader-election\n"
+				   "subjects:\n"
+				   "- kind: ServiceAccount\n"
+				   "  name: raywarden-controller\n"
+				   "  namespace: %s\n",
+				   ns, labels, ns);
+	return rv;
+}
