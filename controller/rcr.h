@@ -198,6 +198,8 @@ void rw_rcr_pod_opts(struct rcr_job *j);
 int rw_rcr_keys_setup(struct rcr *r, const char *master_path);
 void rw_rcr_keys_sig(struct rcr *r, const char *master_path);
 void rw_rcr_keys_fini(struct rcr *r);
+/* The key Secret informer's decoder (a struct rw_inf_meta first; free()), for fuzzing. */
+void *rw_rcr_ksec_decode(const struct rw_json *j, int obj);
 
 /* rcr_delete.c */
 void rw_rcr_st_delete(struct rcr_job *j);

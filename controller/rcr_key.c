@@ -29,8 +29,8 @@ struct rcr_ksec {
 	char key_sha[65];   /* SHA-256 (hex) of data.key as stored (base64 text); "" none */
 };
 
-static void *
-ksec_decode(const struct rw_json *j, int obj)
+void *
+rw_rcr_ksec_decode(const struct rw_json *j, int obj)
 {
 	struct rcr_ksec *s = calloc(1, sizeof(*s));
 	int md, refs, i, c, t;
@@ -74,7 +74,7 @@ ksec_decode(const struct rw_json *j, int obj)
 static const struct rw_inf_type ksec_type = {
     .api_path = "/api/v1",
     .resource = "secrets",
-    .decode = ksec_decode,
+    .decode = rw_rcr_ksec_decode,
     .free_obj = free,
 };
 
