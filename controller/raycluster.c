@@ -1290,7 +1290,7 @@ reconcile(struct rw_wq *q, const char *key, void *ud)
 	(void)q;
 	if (!rw_inf_synced(r->rc_inf) || !rw_inf_synced(r->pod_inf) ||
 	    !rw_inf_synced(r->svc_head_inf) || !rw_inf_synced(r->svc_headless_inf) ||
-	    !rw_inf_synced(r->svc_serve_inf) || (r->secret_inf && !rw_inf_synced(r->secret_inf))) {
+	    !rw_inf_synced(r->svc_serve_inf)) {
 		/* Never act on a partial cache: that is how duplicates are made. */
 		rw_wq_done(r->wq, key, 0, 200);
 		return;

@@ -259,7 +259,11 @@ rw_rcr_st_key(struct rcr_job *j)
 	if (j->cl->key_done)
 		goto out;
 	rw_agentkey_secret_name(j->name, sname, sizeof(sname));
-	sec = r->secret_inf ? rw_inf_get(r->secret_inf, j->ns, sname) : NULL;
+	/* Until the Secret informer has listed (or when it may not list: RBAC without list
+	 * and watch on Secrets), create and fall back to reading by name on AlreadyExists. */
+	sec = r->secret_inf && rw_inf_synced(r->secret_inf)
+		  ? rw_inf_get(r->secret_inf, j->ns, sname)
+		  : NULL;
 	if (ksec_ok(sec, j->cl->key_sha, j->c->uid)) {
 		j->cl->key_done = true;
 		goto out;
