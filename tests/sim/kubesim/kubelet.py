@@ -342,6 +342,9 @@ class PodWorker:
         every volume_sync_s, from the kubelet's watch-fed caches."""
         now = time.monotonic()
         if self.next_volume_sync is None:
+            vols = (self.pod.get("spec") or {}).get("volumes") or []
+            if not any("secret" in v or "configMap" in v for v in vols):
+                return  # nothing to follow: no timer
             self.next_volume_sync = now + self.k.volume_sync_s
             return
         if now < self.next_volume_sync:
