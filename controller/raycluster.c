@@ -92,6 +92,9 @@ rw_rcr_requeue(struct rcr_job *j, uint64_t ms)
 static void
 req_free(struct rcr_req *q)
 {
+	/* s1 may hold key material (the agent key Secret): wiped before it is freed. */
+	if (q->s1)
+		memset(q->s1, 0, strlen(q->s1));
 	free(q->s1);
 	free(q->s2);
 	free(q);

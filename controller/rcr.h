@@ -106,6 +106,7 @@ struct rcr_job {
 	unsigned rbac_bits;
 	bool rbac_started;
 	/* pod builder options: the operator's, with this cluster's drain token */
+	unsigned key_gen; /* master_gen the key step derived with */
 	struct rw_rc_opts popts;
 	char drain_token[RW_DRAIN_TOKEN_LEN + 1];
 	/* deletion: credentials for the cleanup */
@@ -138,6 +139,7 @@ struct rcr {
 	char master_path[1024];
 	struct rw_keyfile_sig master_sig;
 	uv_timer_t *master_timer;
+	unsigned master_gen;	   /* bumped on every master key change */
 	struct rw_inf *secret_inf; /* key Secrets (label RW_AGENTKEY_LABEL_SELECTOR), or NULL */
 	bool ft_cleanup;
 	uint64_t ft_deadline_ms;

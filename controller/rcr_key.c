@@ -139,6 +139,14 @@ keys_enabled(const struct rcr *r)
 	       r->have_master;
 }
 
+/* The Secret now holds the key derived in this job, unless the master key changed since. */
+static void
+key_written(struct rcr_job *j)
+{
+	if (j->key_gen == j->r->master_gen)
+		j->cl->key_done = true;
+}
+
 static void
 key_write_cb(struct rcr_req *q, const struct rw_kube_resp *resp)
 {
@@ -149,7 +157,7 @@ key_write_cb(struct rcr_req *q, const struct rw_kube_resp *resp)
 		return;
 	}
 	rw_info(LOGC, "%s: agent key Secret rewritten", j->key);
-	j->cl->key_done = true;
+	key_written(j);
 }
 
 /* Merge-patch the whole Secret object: key, labels and owner (q->s1 = JSON, s2 = name). */
@@ -194,7 +202,7 @@ key_get_cb(struct rcr_req *q, const struct rw_kube_resp *resp)
 		rw_json_fini(&js);
 	}
 	if (want[0] && strcmp(have, want) == 0 && j->c && strcmp(owner, j->c->uid) == 0) {
-		j->cl->key_done = true;
+		key_written(j);
 	} else if (key_patch(j, q->s1, q->s2) != 0) {
 		rw_rcr_fail(j, -ENOMEM, NULL, "cannot update the agent key Secret");
 	}
@@ -207,7 +215,7 @@ key_create_cb(struct rcr_req *q, const struct rw_kube_resp *resp)
 {
 	struct rcr_job *j = q->job;
 	if (rw_rcr_ok(resp->status)) {
-		j->cl->key_done = true;
+		key_written(j);
 		return;
 	}
 	if (resp->status == 409) {
@@ -240,6 +248,7 @@ rw_rcr_st_key(struct rcr_job *j)
 		return;
 	if (j->cl->hub_key && j->cl->key_done)
 		return;
+	j->key_gen = r->master_gen;
 	rv = rw_agentkey_derive(&r->master, j->ns, j->name, j->c->uid, &key, text);
 	if (rv) {
 		rw_rcr_fail(j, rv, NULL, "cannot derive the agent key: %s", strerror(-rv));
@@ -347,6 +356,7 @@ master_check_cb(uv_timer_t *t)
 		return;
 	}
 	r->master = k;
+	r->master_gen++;
 	rw_wire_key_wipe(&k);
 	rw_kmap_iter_init(&r->clusters, &it);
 	while ((e = rw_kmap_next(&r->clusters, &it)) != NULL) {
