@@ -161,7 +161,9 @@ class AgentKeys(LocalClusterCase):
         def recreated():
             s = lc.get_or_none("/api/v1/namespaces/%s/secrets/%s" % (NS, SECRET))
             return s if s and s["metadata"]["uid"] != old["metadata"]["uid"] else None
+        t0 = time.monotonic()
         s = wait_for(recreated, 30, 0.1, "the key Secret recreated")
+        print("key Secret recreated %.2fs after its deletion" % (time.monotonic() - t0))
         self.assertEqual(s["data"]["key"], old["data"]["key"])
         # The next pod mounts it and starts.
         worker = lc.pods(NS, NAME, "worker")[0]
@@ -190,10 +192,12 @@ class AgentKeys(LocalClusterCase):
         with open(path + ".new", "w") as f:
             f.write(base64.b64encode(os.urandom(32)).decode() + "\n")
         os.replace(path + ".new", path)
+        t0 = time.monotonic()
         uid = lc.raycluster(NS, NAME)["metadata"]["uid"]
         want = derive(self.master(), NS, NAME, uid)
         self.assertNotEqual(want, old_key)
         wait_for(lambda: self.secret_key() == want, 30, 0.1, "the key Secret rewritten")
+        t_secret = time.monotonic() - t0
 
         def all_reloaded():
             for ip in ips:
@@ -207,6 +211,8 @@ class AgentKeys(LocalClusterCase):
             self.assertTrue(all(pod_ready(p) for p in ps), "a pod left Ready during the rotation")
             return all_reloaded()
         wait_for(reloaded_and_ready, 60, 0.2, "every agent on the new key")
+        print("rotation: key Secret rewritten %.2fs, every agent on the new key %.2fs after the master key "
+              "file changed" % (t_secret, time.monotonic() - t0))
         # Reports sealed with the new key are accepted and answered.
         for ip in ips:
             a = agent_metrics(ip)["raywarden_agent_reports_acked_total"]
