@@ -143,6 +143,7 @@ tick_cb(uv_timer_t *t)
 		trim_memory(a, "after the first probes");
 	}
 	rw_probes_tick(a);
+	rw_keys_tick(a);
 	rw_reporter_poll_pipes(a);
 	uint64_t now = uv_now(a->loop);
 	if (a->cfg.head && now >= next_jobs) {
@@ -188,6 +189,8 @@ rw_agent_init(struct rw_agent *a, uv_loop_t *loop, const struct rw_agent_config 
 		return rv;
 	}
 	rw_probes_init(a);
+	if ((rv = rw_keys_init(a, err, errlen)) != 0)
+		goto fail;
 	if ((rv = rw_endpoints_init(a, err, errlen)) != 0)
 		goto fail;
 	uv_timer_init(loop, &a->kick);
@@ -254,6 +257,7 @@ void
 rw_agent_fini(struct rw_agent *a)
 {
 	rw_reporter_fini(a);
+	rw_keys_fini(a);
 	rw_actions_fini(a);
 	rw_serve_status_fini(&a->serve);
 }

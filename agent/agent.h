@@ -18,6 +18,7 @@
 #include "rw/buf.h"
 #include "rw/http.h"
 #include "rw/httpd.h"
+#include "rw/keyfile.h"
 #include "rw/wire.h"
 
 #define RW_LAT_BUCKETS 10
@@ -71,7 +72,10 @@ struct rw_reporter {
 	uv_poll_t recv_poll, send_poll;
 	int recv_poll_on, send_poll_init, send_polling;
 	uv_timer_t heartbeat, retry;
-	struct rw_wire_key key;
+	struct rw_wire_key key; /* the current cluster key (keys.c loads it) */
+	struct rw_wire_key
+	    prev_key; /* the one before a reload: replies sealed with it still open */
+	int have_prev;
 	uint64_t session;
 	uint64_t seq;	 /* of the outstanding request (0: none yet) */
 	int outstanding; /* a request is waiting for its reply */
@@ -115,6 +119,31 @@ struct rw_serve_apply {
 	unsigned long ok, failed, reapplied;
 };
 
+/*
+ * The cluster key file and what the agent derives from it (keys.c): re-read
+ * when the file changes (a Secret volume update), and the /drain tokens it
+ * accepts: the start-up key's (the one the pod spec's preStop hook was
+ * built with) and those of the last RW_DRAIN_TOKENS - 1 keys loaded since.
+ */
+#define RW_DRAIN_TOKENS 4
+enum rw_drain_refusal {
+	RW_DRAIN_NO_KEY = 0,
+	RW_DRAIN_UNAUTHENTICATED,
+	RW_DRAIN_FORBIDDEN,
+	RW_DRAIN_NREF
+};
+
+struct rw_agent_keys {
+	int have; /* a key is loaded */
+	struct rw_keyfile_sig sig;
+	uint64_t next_check_ms;
+	char drain[RW_DRAIN_TOKENS][RW_DRAIN_TOKEN_LEN + 1]; /* [0]: start-up key; "" unused */
+	int next_slot;					     /* 1..RW_DRAIN_TOKENS-1 */
+	unsigned long reloads, reload_failed;
+	unsigned long drain_refused[RW_DRAIN_NREF];
+	uint64_t last_refusal_log_ms;
+};
+
 /* At most this many /drain answers are held at once (one per container hook, with room). */
 #define RW_DRAIN_HELD_MAX 4
 /* Longest /drain hold (seconds); the kubelet abandons a hook at the grace period anyway. */
@@ -148,6 +177,8 @@ struct rw_agent {
 	char job_action_error[RW_MSG_MAX];
 	struct rw_job job_scratch[RW_MAX_JOBS];
 	int warned_worker_actions;
+
+	struct rw_agent_keys keys;
 
 	/* preStop drains (/drain): when each held answer is due (0: free slot) */
 	uint64_t drain_due_ms[RW_DRAIN_HELD_MAX];
@@ -205,6 +236,15 @@ int rw_mem_trim(unsigned long *advised_kib);
 const double *rw_probe_lat_bounds(void);
 /* TCP connections the health probes' own client has opened (not in rw_http_connects). */
 unsigned long rw_probes_connects(const struct rw_agent *a);
+
+/* keys.c */
+int rw_keys_init(struct rw_agent *a, char *err, size_t errlen);
+/* Re-read the key file if it changed (at most once a second). */
+void rw_keys_tick(struct rw_agent *a);
+/* Does an Authorization header value prove knowledge of an accepted drain token? */
+int rw_keys_drain_ok(const struct rw_agent *a, const char *authorization);
+void rw_keys_fini(struct rw_agent *a);
+const char *rw_drain_refusal_name(enum rw_drain_refusal r);
 
 /* endpoints.c */
 int rw_endpoints_init(struct rw_agent *a, char *err, size_t errlen);

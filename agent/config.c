@@ -42,9 +42,10 @@ static const struct opt opts[] = {
     {"CONTROLLER", OPT_STR, OFF(controller), SZ(controller), 0, 0,
      "controller nng URL, e.g. tcp://host:8478; empty: standalone"},
     {"KEY_FILE", OPT_STR, OFF(key_file), SZ(key_file), 0, 0,
-     "file holding the shared wire key (required with a controller)"},
+     "file holding the cluster key (required with a controller; also needed for /drain); "
+     "re-read when it changes"},
     {"LISTEN_HOST", OPT_STR, OFF(listen_host), SZ(listen_host), 0, 0,
-     "address of the agent's HTTP endpoints (default 0.0.0.0)"},
+     "address of the agent's HTTP endpoints (default 0.0.0.0; the controller sets the pod IP)"},
     {"PORT", OPT_INT, OFF(port), 0, 1, 65535, "port of the agent's HTTP endpoints (default 8477)"},
     {"PROBE_HOST", OPT_STR, OFF(probe_host), SZ(probe_host), 0, 0,
      "address of the local Ray node (default 127.0.0.1)"},
@@ -292,8 +293,10 @@ rw_agent_config_usage(void)
 					opts[i].help);
 	}
 	if (off < sizeof(usage_text))
-		snprintf(usage_text + off, sizeof(usage_text) - off,
-			 "  --help, --version\n\nEndpoints: GET /readyz /livez /metrics /status\n");
+		snprintf(
+		    usage_text + off, sizeof(usage_text) - off,
+		    "  --help, --version\n\nEndpoints: GET /readyz /livez /metrics /status; GET "
+		    "/drain?seconds=N with Authorization: Bearer <drain token>\n");
 	return usage_text;
 }
 

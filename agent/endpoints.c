@@ -1,5 +1,6 @@
 /*
- * endpoints.c - /readyz, /livez, /metrics and /status, answered from memory.
+ * endpoints.c - /readyz, /livez, /metrics and /status, answered from memory,
+ * and /drain, which needs the cluster's drain token (keys.c).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -177,6 +178,22 @@ rw_metrics_render(struct rw_agent *a, struct rw_buf *b)
 		rw_buf_printf(b, "raywarden_agent_serve_applications %d\n",
 			      a->have_serve ? a->serve.napps : 0);
 	}
+	comp_labels(b, "raywarden_agent_drain_refused_total",
+		    "/drain requests refused: no key loaded, no credential, wrong credential.",
+		    "counter");
+	for (int i = 0; i < RW_DRAIN_NREF; i++)
+		rw_buf_printf(b, "raywarden_agent_drain_refused_total{reason=\"%s\"} %lu\n",
+			      rw_drain_refusal_name((enum rw_drain_refusal)i),
+			      a->keys.drain_refused[i]);
+	if (a->keys.have) {
+		comp_labels(b, "raywarden_agent_key_reloads_total",
+			    "Changes of the key file: loaded, or refused (the key in use stays).",
+			    "counter");
+		rw_buf_printf(b, "raywarden_agent_key_reloads_total{result=\"ok\"} %lu\n",
+			      a->keys.reloads);
+		rw_buf_printf(b, "raywarden_agent_key_reloads_total{result=\"failed\"} %lu\n",
+			      a->keys.reload_failed);
+	}
 	comp_labels(b, "raywarden_agent_http_requests_total", "Requests served on the agent port.",
 		    "counter");
 	rw_buf_printf(b, "raywarden_agent_http_requests_total %lu\n",
@@ -223,18 +240,63 @@ drain_seconds(const char *query)
 }
 
 /*
+ * Refuse a /drain without a valid token: 401 without a credential, 403 with
+ * a wrong one or when the agent has no key. Nothing but the refusal counter
+ * changes. Returns 1 when refused.
+ */
+static int
+drain_refused(struct rw_agent *a, const struct rw_httpd_req *req, struct rw_httpd_resp *resp)
+{
+	const char *auth = rw_httpd_header(req, "Authorization");
+	enum rw_drain_refusal why;
+	uint64_t now = uv_now(a->loop);
+	if (rw_keys_drain_ok(a, auth))
+		return 0;
+	if (!a->keys.have) {
+		why = RW_DRAIN_NO_KEY;
+		resp->status = 403;
+		rw_buf_puts(&resp->body, "forbidden: this agent has no key, /drain is disabled\n");
+	} else if (!auth || !*auth) {
+		why = RW_DRAIN_UNAUTHENTICATED;
+		resp->status = 401;
+		rw_buf_puts(&resp->headers,
+			    "WWW-Authenticate: Bearer realm=\"raywarden-agent\"\r\n");
+		rw_buf_puts(&resp->body, "unauthorized: /drain needs the cluster's drain token\n");
+	} else {
+		why = RW_DRAIN_FORBIDDEN;
+		resp->status = 403;
+		rw_buf_puts(&resp->body, "forbidden: wrong drain token\n");
+	}
+	a->keys.drain_refused[why]++;
+	/* One line per 10 s at most: a flood of refusals must not flood the log. */
+	if (!a->keys.last_refusal_log_ms || now - a->keys.last_refusal_log_ms >= 10000) {
+		a->keys.last_refusal_log_ms = now;
+		rw_warn("drain", "refused /drain from %s (%s); %lu refused so far", req->peer,
+			rw_drain_refusal_name(why),
+			a->keys.drain_refused[0] + a->keys.drain_refused[1] +
+			    a->keys.drain_refused[2]);
+	}
+	return 1;
+}
+
+/*
  * GET /drain?seconds=N, the preStop hook raywarden puts on the containers of
- * RayService pods: the pod turns NotReady at once (for good: it is
- * terminating) and is reported, and the answer is held for N seconds, so
- * the kubelet sends SIGTERM only after the endpoint removal had time to
- * reach every service proxy. At most RW_DRAIN_HELD_MAX answers are held.
+ * RayService pods, with "Authorization: Bearer <drain token>": the pod turns
+ * NotReady at once (for good: it is terminating) and is reported, and the
+ * answer is held for N seconds, so the kubelet sends SIGTERM only after the
+ * endpoint removal had time to reach every service proxy. At most
+ * RW_DRAIN_HELD_MAX answers are held.
  */
 static void
 drain(struct rw_agent *a, const struct rw_httpd_req *req, struct rw_httpd_resp *resp)
 {
 	uint64_t now = uv_now(a->loop);
-	long secs = drain_seconds(req->query);
+	long secs;
 	int slot = -1;
+
+	if (drain_refused(a, req, resp))
+		return;
+	secs = drain_seconds(req->query);
 
 	if (secs < 0) {
 		resp->status = 400;

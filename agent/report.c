@@ -96,6 +96,10 @@ handle_reply(struct rw_agent *a, const void *data, size_t n)
 	char err[160];
 	int rv = rw_wire_open(&r->key, data, n, &h, &payload);
 
+	/* Just after a key reload, the answer to a report sealed with the previous key. */
+	if (rv == -EKEYREJECTED && r->have_prev && h.key_id == r->prev_key.id)
+		rv = rw_wire_open(&r->prev_key, data, n, &h, &payload);
+
 	switch (rv) {
 	case 0:
 		break;
@@ -291,8 +295,10 @@ rw_reporter_init(struct rw_agent *a, char *err, size_t errlen)
 	atomic_init(&r->pipes, 0);
 	if (!a->cfg.controller[0])
 		return 0;
-	if ((rv = rw_wire_key_load(&r->key, a->cfg.key_file, err, errlen)) != 0)
-		return rv;
+	if (!a->keys.have) {
+		snprintf(err, errlen, "no key loaded (RAYWARDEN_KEY_FILE)");
+		return -EINVAL;
+	}
 	r->session = random64();
 	if ((rv = nng_req0_open(&r->sock)) != 0)
 		goto nngfail;

@@ -13,7 +13,7 @@
 #include "rw/base64.h"
 #include "rw/json.h"
 
-#define DERIVE_PREFIX "raywarden/v1/"
+#define DERIVE_PREFIX "raywarden/v2/"
 #define SECRET_SUFFIX "-raywarden-key"
 
 /* Wipe memory in a way the compiler may not elide. */
@@ -33,21 +33,25 @@ rw_agentkey_load_master(struct rw_wire_key *master, const char *path, char *err,
 
 int
 rw_agentkey_derive(const struct rw_wire_key *master, const char *ns, const char *cluster,
-		   struct rw_wire_key *out, char text[RW_AGENTKEY_LEN + 1])
+		   const char *uid, struct rw_wire_key *out, char text[RW_AGENTKEY_LEN + 1])
 {
 	static const char hex[] = "0123456789abcdef";
-	/* Namespace and cluster names are DNS labels (<= 63 bytes each). */
-	char msg[sizeof(DERIVE_PREFIX) + 64 + 1 + 64];
+	/* Namespace and cluster names are DNS labels (<= 63 bytes each); UIDs are
+	 * 36-byte UUIDs, allowed up to 128. */
+	char msg[sizeof(DERIVE_PREFIX) + 63 + 1 + 63 + 1 + 128];
 	unsigned char mac[32];
 	char digits[RW_AGENTKEY_LEN + 1];
 	int rv = 0;
 
-	if (!master || !ns || !cluster || !out || !*ns || !*cluster || master->len == 0)
+	if (!master || !ns || !cluster || !uid || !out || !*ns || !*cluster || !*uid ||
+	    master->len == 0)
 		return -EINVAL;
 	/* A '/' would make ("a/b", "c") and ("a", "b/c") derive the same key. */
-	if (strchr(ns, '/') || strchr(cluster, '/'))
+	if (strchr(ns, '/') || strchr(cluster, '/') || strchr(uid, '/'))
 		return -EINVAL;
-	int n = snprintf(msg, sizeof(msg), DERIVE_PREFIX "%s/%s", ns, cluster);
+	if (strlen(ns) > 63 || strlen(cluster) > 63 || strlen(uid) > 128)
+		return -EINVAL;
+	int n = snprintf(msg, sizeof(msg), DERIVE_PREFIX "%s/%s/%s", ns, cluster, uid);
 	if (n < 0 || (size_t)n >= sizeof(msg))
 		return -EINVAL;
 	const mbedtls_md_info_t *md = mbedtls_md_info_from_type(MBEDTLS_MD_SHA256);
@@ -111,6 +115,7 @@ rw_agentkey_secret_json(const char *ns, const char *cluster, const char *cluster
 	rw_jw_kstr(&w, "namespace", ns);
 	rw_jw_key(&w, "labels");
 	rw_jw_obj_begin(&w);
+	rw_jw_kstr(&w, RW_AGENTKEY_LABEL, RW_AGENTKEY_LABEL_VALUE);
 	rw_jw_kstr(&w, "app.kubernetes.io/created-by", "kuberay-operator");
 	rw_jw_kstr(&w, "ray.io/cluster", cluster);
 	rw_jw_obj_end(&w);

@@ -2,9 +2,15 @@
  * agentkey.h - per-RayCluster agent keys derived from the controller's
  * master key, and the Secret that carries one to the cluster's agents.
  *
- * For a RayCluster <cluster> in <namespace> the controller computes
+ * For a RayCluster <cluster> in <namespace> with metadata.uid <uid> the
+ * controller computes
  *
- *   mac = HMAC-SHA256(master, "raywarden/v1/" + namespace + "/" + cluster)
+ *   mac = HMAC-SHA256(master, "raywarden/v2/" + namespace + "/" + cluster + "/" + uid)
+ *
+ * The UID binds the key to one incarnation of the cluster: a RayCluster
+ * deleted and created again under the same name gets another key, so the
+ * agents of the old one (or a copy of its Secret) cannot speak for the new
+ * one. (Version 1 derived from namespace and cluster alone.)
  *
  * and uses the 64 lowercase hex digits of mac as the cluster's key (the
  * bytes of the hex text are the key). Text rather than the 32 raw bytes,
@@ -14,7 +20,10 @@
  * The key is written to the Secret <cluster>-raywarden-key (data.key),
  * owned by the RayCluster, which the agent sidecar mounts. The hub
  * registers the same key with the scope (namespace, cluster), so an agent
- * can only speak for its own cluster.
+ * can only speak for its own cluster. When the master key changes, every
+ * cluster key is derived again, the Secrets are rewritten and the hub gets
+ * the new key (keeping the old one for an overlap window), so agents move
+ * over when the kubelet refreshes their mounted Secret, without restarts.
  */
 #ifndef RW_AGENTKEY_H
 #define RW_AGENTKEY_H
@@ -23,6 +32,11 @@
 
 #include "rw/buf.h"
 #include "rw/wire.h"
+
+/* The label every key Secret carries (the controller's informer selects on it). */
+#define RW_AGENTKEY_LABEL "app.kubernetes.io/component"
+#define RW_AGENTKEY_LABEL_VALUE "raywarden-agent-key"
+#define RW_AGENTKEY_LABEL_SELECTOR RW_AGENTKEY_LABEL "=" RW_AGENTKEY_LABEL_VALUE
 
 /* Length of a derived key: 64 hex digits. */
 #define RW_AGENTKEY_LEN 64
@@ -34,13 +48,14 @@
 int rw_agentkey_load_master(struct rw_wire_key *master, const char *path, char *err, size_t errlen);
 
 /*
- * Derive the key of one RayCluster. Returns 0, or -EINVAL for a missing
- * argument, an empty namespace or cluster name or one containing '/', -EIO if mbed TLS fails.
- * When text is not NULL it receives the key's text (RW_AGENTKEY_LEN digits
- * and a NUL): what goes into the Secret.
+ * Derive the key of one RayCluster incarnation. Returns 0, or -EINVAL for a
+ * missing argument, an empty namespace, cluster name or UID, one containing
+ * '/', or one too long (names over 63 bytes, UIDs over 128), -EIO if mbed
+ * TLS fails. When text is not NULL it receives the key's text
+ * (RW_AGENTKEY_LEN digits and a NUL): what goes into the Secret.
  */
 int rw_agentkey_derive(const struct rw_wire_key *master, const char *ns, const char *cluster,
-		       struct rw_wire_key *out, char text[RW_AGENTKEY_LEN + 1]);
+		       const char *uid, struct rw_wire_key *out, char text[RW_AGENTKEY_LEN + 1]);
 
 /*
  * Name of the Secret holding a cluster's key: "<cluster>-raywarden-key".
@@ -50,8 +65,8 @@ int rw_agentkey_secret_name(const char *cluster, char *out, size_t outlen);
 
 /*
  * Render the Secret (v1, type Opaque) as JSON, appended to out: name
- * <cluster>-raywarden-key in ns, labels ray.io/cluster and
- * app.kubernetes.io/created-by, data.key = base64 of the key bytes, and a
+ * <cluster>-raywarden-key in ns, labels ray.io/cluster,
+ * app.kubernetes.io/created-by and RW_AGENTKEY_LABEL, data.key = base64 of the key bytes, and a
  * controller ownerReference to the RayCluster (ray.io/v1) with cluster_uid.
  * Returns 0, -EINVAL, -EMSGSIZE or -ENOMEM (out unchanged on failure).
  */

@@ -92,6 +92,9 @@ rw_rcr_requeue(struct rcr_job *j, uint64_t ms)
 static void
 req_free(struct rcr_req *q)
 {
+	/* s1 may hold key material (the agent key Secret): wiped before it is freed. */
+	if (q->s1)
+		memset(q->s1, 0, strlen(q->s1));
 	free(q->s1);
 	free(q->s2);
 	free(q);
@@ -784,128 +787,6 @@ st_rbac(struct rcr_job *j)
 	j->rbac_started = true;
 }
 
-/* ---- the agent key Secret ---- */
-
-static void
-key_patch_cb(struct rcr_req *q, const struct rw_kube_resp *resp)
-{
-	struct rcr_job *j = q->job;
-	if (!rw_rcr_ok(resp->status)) {
-		rw_rcr_fail(j, -EIO, NULL, "updating the agent key Secret: HTTP %ld %s",
-			    resp->status, resp->message);
-		return;
-	}
-	rw_info(LOGC, "%s: agent key Secret rewritten (master key changed)", j->key);
-	j->cl->key_done = true;
-}
-
-static void
-key_get_cb(struct rcr_req *q, const struct rw_kube_resp *resp)
-{
-	struct rcr_job *j = q->job;
-	struct rw_json js;
-	char have[256] = "";
-	const char *want = q->s1;
-	if (!rw_rcr_ok(resp->status)) {
-		rw_rcr_fail(j, -EIO, NULL, "reading the agent key Secret: HTTP %ld %s",
-			    resp->status, resp->message);
-		return;
-	}
-	if (rw_json_parse(&js, resp->body, resp->body_len, 1 << 16, NULL, 0) == 0) {
-		rw_json_str(&js, rw_json_path(&js, 0, "data.key"), have, sizeof(have));
-		rw_json_fini(&js);
-	}
-	if (strcmp(have, want) == 0) {
-		j->cl->key_done = true;
-		return;
-	}
-	char path[1024], body[512];
-	snprintf(path, sizeof(path), "/api/v1/namespaces/%s/secrets/%s", j->ns, q->s2);
-	snprintf(body, sizeof(body), "{\"data\":{\"key\":\"%s\"}}", want);
-	struct rw_kube_req kr = {.method = "PATCH",
-				 .path = path,
-				 .body = body,
-				 .body_len = strlen(body),
-				 .content_type = "application/merge-patch+json",
-				 .verb = "patch"};
-	if (rw_rcr_request(j->r, j, &kr, key_patch_cb, NULL, NULL, NULL) != 0)
-		rw_rcr_fail(j, -ENOMEM, NULL, "cannot update the agent key Secret");
-	memset(body, 0, sizeof(body));
-}
-
-static void
-key_create_cb(struct rcr_req *q, const struct rw_kube_resp *resp)
-{
-	struct rcr_job *j = q->job;
-	if (rw_rcr_ok(resp->status)) {
-		j->cl->key_done = true;
-		return;
-	}
-	if (resp->status == 409) {
-		/* It exists: check it holds this key (the master key may have changed). */
-		char path[1024];
-		snprintf(path, sizeof(path), "/api/v1/namespaces/%s/secrets/%s", j->ns, q->s2);
-		struct rw_kube_req kr = {.path = path, .verb = "get"};
-		if (rw_rcr_request(j->r, j, &kr, key_get_cb, q->s1, q->s2, NULL) != 0)
-			rw_rcr_fail(j, -ENOMEM, NULL, "cannot read the agent key Secret");
-		return;
-	}
-	rw_rcr_emit(j, 1, "FailedToCreateSecret",
-		    "Failed to create the agent key Secret %s/%s: %ld %s", j->ns, q->s2,
-		    resp->status, resp->message);
-	rw_rcr_fail(j, -EIO, NULL, "creating the agent key Secret: HTTP %ld %s", resp->status,
-		    resp->message);
-}
-
-static void
-st_key(struct rcr_job *j)
-{
-	struct rcr *r = j->r;
-	struct rw_wire_key key;
-	char text[RW_AGENTKEY_LEN + 1], b64[128], sname[320], path[1024];
-	struct rw_buf b;
-	int rv;
-	if (j->rbac_started && j->rbac_bits == 7)
-		j->cl->rbac_done = true;
-	if (!r->opts.agent || !r->opts.controller_addr || !*r->opts.controller_addr ||
-	    !r->have_master)
-		return;
-	if (j->cl->hub_key && j->cl->key_done)
-		return;
-	rv = rw_agentkey_derive(&r->master, j->ns, j->name, &key, text);
-	if (rv) {
-		rw_rcr_fail(j, rv, NULL, "cannot derive the agent key: %s", strerror(-rv));
-		return;
-	}
-	if (!j->cl->hub_key && r->hub) {
-		if (rw_hub_key_add(r->hub, j->ns, j->name, &key) == 0)
-			j->cl->hub_key = true;
-	}
-	if (!j->cl->key_done) {
-		rw_base64_encode(text, RW_AGENTKEY_LEN, b64, sizeof(b64));
-		rw_agentkey_secret_name(j->name, sname, sizeof(sname));
-		rw_buf_init(&b, 64 * 1024);
-		rv = rw_agentkey_secret_json(j->ns, j->name, j->c->uid, &key, &b);
-		snprintf(path, sizeof(path), "/api/v1/namespaces/%s/secrets", j->ns);
-		if (rv == 0) {
-			struct rw_kube_req kr = {.method = "POST",
-						 .path = path,
-						 .body = rw_buf_cstr(&b),
-						 .body_len = b.len,
-						 .content_type = "application/json",
-						 .verb = "create"};
-			rv = rw_rcr_request(r, j, &kr, key_create_cb, b64, sname, NULL);
-		}
-		memset(b.data, 0, b.cap);
-		rw_buf_fini(&b);
-		if (rv)
-			rw_rcr_fail(j, rv, NULL, "agent key Secret: %s", strerror(-rv));
-	}
-	memset(&key, 0, sizeof(key));
-	memset(text, 0, sizeof(text));
-	memset(b64, 0, sizeof(b64));
-}
-
 /* ---- services ---- */
 
 static void
@@ -1094,7 +975,7 @@ create_workers(struct rcr_job *j, const struct rcr_pods *ps, int g, const char *
 		slot.replica_name = hosts > 1 ? rname : NULL;
 		slot.host_index = host;
 		rw_buf_reset(b);
-		if (rw_rc_build_worker_pod(j->c, &j->r->opts, g, &slot, b) != 0)
+		if (rw_rc_build_worker_pod(j->c, &j->popts, g, &slot, b) != 0)
 			rw_rcr_fail(j, -EINVAL, "FailedCreateWorkerPod",
 				    "cannot build a worker pod of group %s", gname);
 		else if (pod_create(j, gname, b, false) != 0)
@@ -1142,6 +1023,7 @@ st_pods(struct rcr_job *j)
 		return;
 	}
 	rw_buf_init(&b, 16u << 20);
+	rw_rcr_pod_opts(j);
 	if (rw_rc_suspended(j->c) || status_cond_true(j->c, "RayClusterSuspending")) {
 		pods_suspend(j, &ps);
 		goto out;
@@ -1156,7 +1038,7 @@ st_pods(struct rcr_job *j)
 		case RW_RC_HEAD_OK:
 			break;
 		case RW_RC_HEAD_CREATE:
-			if (rw_rc_build_head_pod(j->c, &r->opts, &b) != 0 ||
+			if (rw_rc_build_head_pod(j->c, &j->popts, &b) != 0 ||
 			    pod_create(j, "", &b, true) != 0)
 				rw_rcr_fail(j, -EINVAL, "FailedCreateHeadPod",
 					    "cannot build the head pod");
@@ -1376,7 +1258,9 @@ rw_rcr_job_run(struct rcr_job *j)
 			st_rbac(j);
 			break;
 		case RCR_ST_KEY:
-			st_key(j);
+			if (j->rbac_started && j->rbac_bits == 7)
+				j->cl->rbac_done = true;
+			rw_rcr_st_key(j);
 			break;
 		case RCR_ST_SERVICES:
 			st_services(j);
@@ -1494,6 +1378,7 @@ setup_hub(struct rcr *r, const struct rw_mgr_config *cfg)
 			      "readiness gate from the controller)");
 		return 0;
 	}
+	rw_rcr_keys_sig(r, cfg->agent_key_file);
 	rv = rw_agentkey_load_master(&r->master, cfg->agent_key_file, err, sizeof(err));
 	if (rv) {
 		rw_error(LOGC, "agent master key: %s", err);
@@ -1601,6 +1486,8 @@ setup(struct rw_mgr *m, void **state)
 	if (!r->wq || !r->rc_inf || !r->pod_inf || !r->svc_head_inf || !r->svc_headless_inf ||
 	    !r->svc_serve_inf)
 		goto fail;
+	if (r->have_master && (rv = rw_rcr_keys_setup(r, cfg->agent_key_file)) != 0)
+		goto fail;
 	return 0;
 fail:
 	teardown(r);
@@ -1643,6 +1530,7 @@ teardown(void *state)
 	}
 	rw_kmap_fini(&r->clusters, cl_free);
 	rw_rcr_gate_fini(r);
+	rw_rcr_keys_fini(r);
 	rw_exp_free(r->exp);
 	memset(&r->master, 0, sizeof(r->master));
 	free(r);

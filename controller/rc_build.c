@@ -1421,6 +1421,9 @@ agent_sidecar(struct b *b, const struct rw_rc_cluster *c, const struct rw_rc_opt
 	env_push_field(b, env, "RAYWARDEN_POD_NAMESPACE", "metadata.namespace");
 	env_push_field(b, env, "RAYWARDEN_POD_UID", "metadata.uid");
 	env_push_field(b, env, "RAYWARDEN_POD_IP", "status.podIP");
+	/* The endpoints listen on the pod IP only, where the kubelet's probes and the
+	   preStop hook arrive (not on every address of the pod). */
+	env_push_field(b, env, "RAYWARDEN_LISTEN_HOST", "status.podIP");
 	env_push_field(b, env, "RAYWARDEN_CLUSTER", "metadata.labels['ray.io/cluster']");
 	env_push_field(b, env, "RAYWARDEN_GROUP", "metadata.labels['ray.io/group']");
 	env_push(b, env, "RAYWARDEN_NODE_TYPE", head ? "head" : "worker");
@@ -1444,12 +1447,18 @@ agent_sidecar(struct b *b, const struct rw_rc_cluster *c, const struct rw_rc_opt
 	set(b, a, "resources",
 	    resources_obj(b, o->agent_cpu_request, o->agent_mem_request, o->agent_cpu_limit,
 			  o->agent_mem_limit));
+	/* The restricted Pod Security Standard: the agent needs no privilege, writes
+	   nothing to its filesystem and reads its key as an ordinary user. */
 	node *sc = obj(b, a, "securityContext");
+	setb(b, sc, "runAsNonRoot", true);
+	seti(b, sc, "runAsUser", RW_RC_AGENT_UID);
+	seti(b, sc, "runAsGroup", RW_RC_AGENT_UID);
 	setb(b, sc, "allowPrivilegeEscalation", false);
 	setb(b, sc, "readOnlyRootFilesystem", true);
 	node *drop = nnew(b, RW_RC_ARR);
 	push(b, drop, nstr(b, "ALL"));
 	set(b, obj(b, sc, "capabilities"), "drop", drop);
+	sets(b, obj(b, sc, "seccompProfile"), "type", "RuntimeDefault");
 	if (ctl) {
 		node *m = nnew(b, RW_RC_OBJ);
 		sets(b, m, "name", RW_RC_AGENT_KEY_VOLUME);
@@ -1461,7 +1470,7 @@ agent_sidecar(struct b *b, const struct rw_rc_cluster *c, const struct rw_rc_opt
 		node *s = obj(b, v, "secret");
 		rw_rc_agent_secret_name(c, secret, sizeof(secret));
 		sets(b, s, "secretName", secret);
-		seti(b, s, "defaultMode", 0400);
+		seti(b, s, "defaultMode", RW_RC_AGENT_KEY_MODE);
 		push(b, arr(b, pod_spec, "volumes"), v);
 	}
 	push(b, arr(b, pod_spec, "containers"), a);
@@ -1472,10 +1481,15 @@ agent_sidecar(struct b *b, const struct rw_rc_cluster *c, const struct rw_rc_opt
 	}
 }
 
-/* lifecycle.preStop.httpGet to the agent's /drain, unless the container has a preStop. */
+/*
+ * lifecycle.preStop.httpGet to the agent's /drain with the cluster's drain
+ * token, unless the container has a preStop. The token is in the pod spec:
+ * whoever may read the pod may drain it (docs/security.md).
+ */
 static void
 drain_hook(struct b *b, const struct rw_rc_opts *o, node *container)
 {
+	char auth[16 + 2 * RW_RC_DRAIN_TOKEN_MAX];
 	char path[64];
 	node *lc = rw_rc_get(container, "lifecycle");
 	if (lc && lc->type == RW_RC_OBJ && present(lc, "preStop"))
@@ -1486,6 +1500,11 @@ drain_hook(struct b *b, const struct rw_rc_opts *o, node *container)
 	node *h = obj(b, obj(b, obj(b, container, "lifecycle"), "preStop"), "httpGet");
 	sets(b, h, "path", path);
 	seti(b, h, "port", o->agent_port);
+	snprintf(auth, sizeof(auth), "Bearer %s", o->drain_token);
+	node *hdr = nnew(b, RW_RC_OBJ);
+	sets(b, hdr, "name", "Authorization");
+	sets(b, hdr, "value", auth);
+	push(b, arr(b, h, "httpHeaders"), hdr);
 }
 
 /*
@@ -1659,7 +1678,8 @@ build_pod(struct b *b, const struct rw_rc_cluster *c, const struct rw_rc_opts *o
 	}
 	if (o->agent)
 		agent_sidecar(b, c, o, spec, params, head, rayservice);
-	if (o->agent && rayservice && o->drain_s > 0)
+	if (o->agent && rayservice && o->drain_s > 0 && o->drain_token && *o->drain_token &&
+	    strlen(o->drain_token) <= RW_RC_DRAIN_TOKEN_MAX)
 		drain_hooks(b, o, spec);
 	v = rw_rc_get(meta, "annotations");
 	if (v && v->type == RW_RC_OBJ && v->n == 0)

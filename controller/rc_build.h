@@ -57,6 +57,10 @@ struct rw_rc_opts {
 	int agent_readiness_period_s;  /* 1 (default) or KubeRay's 5 */
 	int drain_s; /* RayService pods: preStop drain through the agent, seconds (0 = off);
 			default RW_RC_DEFAULT_DRAIN_S, RAYWARDEN_RAYSERVICE_DRAIN_SECONDS */
+	/* Per cluster, set by the caller for the cluster being built: the agent's /drain
+	   token (rw/keyfile.h), sent by the preStop hook as "Authorization: Bearer <token>".
+	   NULL or "": no preStop drain (the agent refuses /drain without it). */
+	const char *drain_token;
 	/* RayService workers get proxy readiness "ignore" (Ready on raylet health alone)
 	   when the cluster's RW_RC_PROXY_LOCATION_ANNOTATION is HeadOnly or Disabled and
 	   proxy_readiness is "auto" (kuberay#4994). RAYWARDEN_HEADONLY_WORKERS_READY. */
@@ -80,6 +84,11 @@ struct rw_rc_opts {
 #define RW_RC_AGENT_GATE "ray.io/agent-ready"
 #define RW_RC_AGENT_KEY_VOLUME "raywarden-key"
 #define RW_RC_AGENT_KEY_DIR "/etc/raywarden/key"
+/* The agent container's user and group (the distroless "nonroot" ids), and the mode of
+   its key files: world-readable, because the key volume is mounted in the agent
+   container only and the kubelet does not chown Secret files to runAsUser. */
+#define RW_RC_AGENT_UID 65532
+#define RW_RC_AGENT_KEY_MODE 0444
 /* Written by the RayService reconciler (rs_build) on its RayClusters when serveConfigV2's
    proxy_location is HeadOnly or Disabled: no proxy is expected on workers. */
 #define RW_RC_PROXY_LOCATION_ANNOTATION "raywarden.io/serve-proxy-location"
@@ -88,6 +97,8 @@ struct rw_rc_opts {
 #define RW_RC_DEFAULT_DRAIN_S 5
 #define RW_RC_DRAIN_MAX_S 600
 #define RW_RC_MIN_STOP_S 2
+/* Longest drain token put into a hook (a longer one gets no hook). */
+#define RW_RC_DRAIN_TOKEN_MAX 128
 #define RW_RC_DEFAULT_AGENT_IMAGE "raywarden/raywarden-agent:" RW_VERSION
 /* What raywarden reports where KubeRay reports KUBERAY_VERSION ("nightly", "v1.4.0"...). */
 #define RW_RC_DEFAULT_VERSION "raywarden-" RW_VERSION

@@ -21,6 +21,7 @@
 #include "raycluster.h"
 #include "rc_build.h"
 #include "redis_cleanup.h"
+#include "rw/keyfile.h"
 #include "rw/wire.h"
 
 /* Pods created per group and pass; the rest follow on the next pass (fairness). */
@@ -53,6 +54,7 @@ struct rcr_cl {
 	bool rbac_done;	       /* autoscaler SA/Role/RoleBinding exist */
 	bool key_done;	       /* agent key Secret exists with the right key */
 	bool hub_key;	       /* key registered with the hub */
+	char key_sha[65];      /* SHA-256 (hex) of the key Secret's data.key we want */
 	/* GCS FT Redis cleanup */
 	struct rw_rcl *rcl;    /* running, or NULL */
 	bool dropping;	       /* the state is being dropped: ignore the result */
@@ -103,6 +105,10 @@ struct rcr_job {
 	int64_t deleted_at; /* deletionTimestamp, Unix seconds */
 	unsigned rbac_bits;
 	bool rbac_started;
+	/* pod builder options: the operator's, with this cluster's drain token */
+	unsigned key_gen; /* master_gen the key step derived with */
+	struct rw_rc_opts popts;
+	char drain_token[RW_DRAIN_TOKEN_LEN + 1];
 	/* deletion: credentials for the cleanup */
 	char *redis_addr, *redis_user, *redis_pass, *storage_ns;
 };
@@ -129,6 +135,12 @@ struct rcr {
 	char advertise[512];
 	struct rw_wire_key master;
 	bool have_master;
+	/* master key rotation and key Secrets (rcr_key.c) */
+	char master_path[1024];
+	struct rw_keyfile_sig master_sig;
+	uv_timer_t *master_timer;
+	unsigned master_gen;	   /* bumped on every master key change */
+	struct rw_inf *secret_inf; /* key Secrets (label RW_AGENTKEY_LABEL_SELECTOR), or NULL */
 	bool ft_cleanup;
 	uint64_t ft_deadline_ms;
 	uint64_t default_requeue_ms;
@@ -147,6 +159,7 @@ struct rcr {
 	/* metrics */
 	struct rw_met_family *m_info, *m_prov, *m_provdur, *m_podops, *m_status, *m_expwait,
 	    *m_cleanup;
+	struct rw_met_family *m_master;
 	struct rw_met_family *m_agents, *m_agent_pods, *m_reports, *m_changes, *m_refused, *m_stale,
 	    *m_gate, *m_gate_lat;
 };
@@ -179,6 +192,16 @@ int rw_rcr_gate_hub_start(struct rcr *r, const char *listen_url);
 void rw_rcr_gate_sync(struct rcr *r, const struct rw_inf_pod *p);
 void rw_rcr_gate_forget(struct rcr *r, const struct rw_inf_pod *p);
 void rw_rcr_gate_fini(struct rcr *r);
+
+/* rcr_key.c */
+void rw_rcr_st_key(struct rcr_job *j);
+/* j->popts from the operator's options plus the cluster's drain token. */
+void rw_rcr_pod_opts(struct rcr_job *j);
+int rw_rcr_keys_setup(struct rcr *r, const char *master_path);
+void rw_rcr_keys_sig(struct rcr *r, const char *master_path);
+void rw_rcr_keys_fini(struct rcr *r);
+/* The key Secret informer's decoder (a struct rw_inf_meta first; free()), for fuzzing. */
+void *rw_rcr_ksec_decode(const struct rw_json *j, int obj);
 
 /* rcr_delete.c */
 void rw_rcr_st_delete(struct rcr_job *j);

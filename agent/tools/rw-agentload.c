@@ -2,9 +2,10 @@
  * rw-agentload - a load generator standing in for many raywarden agents.
  *
  * Reads a list of pods (one per line: namespace cluster pod uid node_type
- * group), derives each cluster's key from the controller's master key the
- * way the controller does (controller/agentkey.h: the 64 hex digits of
- * HMAC-SHA256(master, "raywarden/v1/<ns>/<cluster>")), and sends one sealed
+ * group cluster_uid), derives each cluster's key from the controller's
+ * master key the way the controller does (controller/agentkey.h: the 64 hex
+ * digits of HMAC-SHA256(master, "raywarden/v2/<ns>/<cluster>/<cluster uid>")),
+ * and sends one sealed
  * report per pod per period through a few nng REQ sockets with many
  * contexts each. Every pod has its own session and sequence; the sends are
  * spread evenly over the period. Each second (after --warmup seconds) a
@@ -45,7 +46,7 @@
 #include "rw/wire.h"
 
 struct pod {
-	char ns[64], cluster[64], name[254], uid[64], type[8], group[64];
+	char ns[64], cluster[64], name[254], uid[64], type[8], group[64], cluster_uid[64];
 	int key;
 	uint64_t session, seq;
 	int ready;
@@ -133,12 +134,12 @@ slot_cb(void *arg)
 
 static int
 derive(const struct rw_wire_key *master, const char *ns, const char *cluster,
-       struct rw_wire_key *out)
+       const char *cluster_uid, struct rw_wire_key *out)
 {
 	static const char hex[] = "0123456789abcdef";
 	char msg[256], digits[65];
 	unsigned char mac[32];
-	int n = snprintf(msg, sizeof(msg), "raywarden/v1/%s/%s", ns, cluster);
+	int n = snprintf(msg, sizeof(msg), "raywarden/v2/%s/%s/%s", ns, cluster, cluster_uid);
 	const mbedtls_md_info_t *md = mbedtls_md_info_from_type(MBEDTLS_MD_SHA256);
 
 	if (n < 0 || (size_t)n >= sizeof(msg) || !md)
@@ -169,8 +170,17 @@ load_pods(const char *path, const struct rw_wire_key *master, struct pod **pods_
 	while (fgets(line, sizeof(line), f)) {
 		struct pod p;
 		memset(&p, 0, sizeof(p));
-		if (sscanf(line, "%63s %63s %253s %63s %7s %63s", p.ns, p.cluster, p.name, p.uid,
-			   p.type, p.group) != 6)
+		int nf = sscanf(line, "%63s %63s %253s %63s %7s %63s %63s", p.ns, p.cluster, p.name,
+				p.uid, p.type, p.group, p.cluster_uid);
+		if (nf == 6) {
+			/* Keys are bound to the cluster UID: without it every report is refused. */
+			fprintf(stderr,
+				"rw-agentload: %s: a line without the cluster UID (7th field)\n",
+				path);
+			rv = -EINVAL;
+			goto out;
+		}
+		if (nf != 7)
 			continue;
 		if (np == capp) {
 			capp = capp ? capp * 2 : 1024;
@@ -198,7 +208,8 @@ load_pods(const char *path, const struct rw_wire_key *master, struct pod **pods_
 			}
 			snprintf(keys[nk].ns, sizeof(keys[nk].ns), "%s", p.ns);
 			snprintf(keys[nk].cluster, sizeof(keys[nk].cluster), "%s", p.cluster);
-			if ((rv = derive(master, p.ns, p.cluster, &keys[nk].key)) != 0)
+			if ((rv = derive(master, p.ns, p.cluster, p.cluster_uid, &keys[nk].key)) !=
+			    0)
 				goto out;
 			k = nk++;
 		}

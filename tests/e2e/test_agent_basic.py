@@ -1,6 +1,9 @@
 """End-to-end tests of the real raywarden-agent binary against a tiny fake
 Ray node and the rw-fakectl controller peer (all on one 127.x.y.z)."""
 
+import hashlib
+import hmac
+import http.client
 import json
 import os
 import shutil
@@ -437,6 +440,114 @@ class TestReports(AgentCase):
         ctl2 = self.ctl(key)
         wait_for(lambda: any(not e["report"]["ready"] for e in events(ctl2, "report")),
                  what="report after reconnect")
+
+
+def drain_token(key_path):
+    """hex HMAC-SHA256(cluster key, "raywarden/v1/drain"): what the controller puts into the
+    preStop hook (computed here independently of the C code)."""
+    with open(key_path, "rb") as f:
+        key = f.read().rstrip(b"\n")
+    return hmac.new(key, b"raywarden/v1/drain", hashlib.sha256).hexdigest()
+
+
+def get(ip, path, headers=None):
+    c = http.client.HTTPConnection(ip, 8477, timeout=5)
+    try:
+        c.request("GET", path, headers=headers or {})
+        r = c.getresponse()
+        return r.status, r.read().decode(), dict(r.getheaders())
+    finally:
+        c.close()
+
+
+def swap_key(keydir, text):
+    """Replace a Secret-volume-like key directory's content as the kubelet does: a new
+    payload directory, then ..data renamed over by a new symlink."""
+    new = os.path.join(keydir, "..%d" % time.monotonic_ns())
+    os.mkdir(new)
+    with open(os.path.join(new, "key"), "w") as f:
+        f.write(text)
+    tmp = os.path.join(keydir, "..data_tmp")
+    os.symlink(os.path.basename(new), tmp)
+    os.rename(tmp, os.path.join(keydir, "..data"))
+
+
+class TestDrainAuth(AgentCase):
+    def refused(self, reason):
+        return metric(self.ip, "raywarden_agent_drain_refused_total", '{reason="%s"}' % reason)
+
+    def test_drain_needs_the_token(self):
+        key = write_key(self.tmp)
+        self.agent(key_file=key)
+        self.wait_ready(200)
+        transitions = metric(self.ip, "raywarden_agent_ready_transitions_total")
+        code, body, hdrs = get(self.ip, "/drain?seconds=0")
+        self.assertEqual(code, 401, body)
+        self.assertIn("Bearer", hdrs.get("WWW-Authenticate", ""))
+        other = write_key(self.tmp, "other")
+        tok = drain_token(key)
+        for auth in ("Bearer " + drain_token(other), "Bearer " + tok[:-1] + ("1" if tok[-1] == "0" else "0"),
+                     "Basic " + tok, tok):
+            code, body, _ = get(self.ip, "/drain?seconds=0", {"Authorization": auth})
+            self.assertEqual(code, 403, (auth[:12], body))
+        # Nothing changed but the refusal counters.
+        self.assertEqual(ready(self.ip)[0], 200)
+        self.assertEqual(metric(self.ip, "raywarden_agent_draining"), 0)
+        self.assertEqual(metric(self.ip, "raywarden_agent_ready_transitions_total"), transitions)
+        self.assertEqual(self.refused("unauthenticated"), 1)
+        self.assertEqual(self.refused("forbidden"), 4)
+        # The token of the key file drains at once.
+        code, body, _ = get(self.ip, "/drain?seconds=0", {"Authorization": "Bearer " + drain_token(key)})
+        self.assertEqual((code, body), (200, "drained for 0s\n"))
+        self.assertEqual(ready(self.ip)[0], 503)
+        self.assertEqual(metric(self.ip, "raywarden_agent_draining"), 1)
+
+    def test_no_key_no_drain(self):
+        self.agent()
+        self.wait_ready(200)
+        code, body, _ = get(self.ip, "/drain?seconds=0", {"Authorization": "Bearer " + "0" * 64})
+        self.assertEqual(code, 403, body)
+        self.assertEqual(self.refused("no_key"), 1)
+        self.assertEqual(ready(self.ip)[0], 200)
+
+    def test_key_file_swap_reloads(self):
+        """The key directory is swapped like a Secret volume: the agent re-reads it without a
+        restart, seals its reports with the new key, and accepts the drain tokens of both
+        the start-up key (the pod spec's hook) and the new one."""
+        keydir = os.path.join(self.tmp, "keyvol")
+        os.mkdir(keydir)
+        k1 = write_key(self.tmp, "k1")
+        k2 = write_key(self.tmp, "k2")
+        with open(k1) as f:
+            swap_key(keydir, f.read())
+        os.symlink("..data/key", os.path.join(keydir, "key"))
+        ctl = self.ctl(k1)
+        a = self.agent(controller="tcp://%s:8478" % self.ip, key_file=os.path.join(keydir, "key"),
+                       heartbeat_ms=300)
+        wait_for(lambda: (metric(self.ip, "raywarden_agent_reports_acked_total") or 0) >= 1, what="acked with k1")
+        ctl.stop()
+        self.procs.remove(ctl)
+        ctl = self.ctl(k2)
+        with open(k2) as f:
+            swap_key(keydir, f.read())
+        wait_for(lambda: metric(self.ip, "raywarden_agent_key_reloads_total", '{result="ok"}') == 1,
+                 what="key reloaded")
+        acked = metric(self.ip, "raywarden_agent_reports_acked_total")
+        wait_for(lambda: metric(self.ip, "raywarden_agent_reports_acked_total") > acked, what="acked with k2")
+        self.assertTrue(events(ctl, "report"))
+        self.assertEqual(a.p.poll(), None)  # same process
+        for k in (k1, k2):
+            code, body, _ = get(self.ip, "/drain?seconds=0", {"Authorization": "Bearer " + drain_token(k)})
+            self.assertEqual(code, 200, body)
+        self.assertIsNone(self.refused("forbidden") or None)
+        # A broken key file keeps the key in use.
+        swap_key(keydir, "short")
+        wait_for(lambda: metric(self.ip, "raywarden_agent_key_reloads_total", '{result="failed"}') == 1,
+                 what="bad key refused")
+        acked = metric(self.ip, "raywarden_agent_reports_acked_total")
+        wait_for(lambda: metric(self.ip, "raywarden_agent_reports_acked_total") > acked, what="still acked")
+        with open(k2) as f:
+            self.assertNotIn(f.read().strip(), a.stderr())
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import unittest
 import urllib.error
@@ -23,7 +24,8 @@ from kubesim.controllers import (desired_endpoints, endpoint_for_pod, find_port,
                                  template_hash)
 from kubesim.kubelet_probe import ProbeWorker  # noqa: E402
 from kubesim.kubelet_testutil import TEST_SERVER, LocalCluster, condition, is_ready, wait_for  # noqa: E402
-from kubesim.kubelet_volumes import MountPoints, container_mounts, materialise, wrap_argv  # noqa: E402
+from kubesim.kubelet_volumes import (MountPoints, atomic_write, container_mounts, materialise, resync,  # noqa: E402
+                                     wrap_argv)
 from kubesim.proxy import effective_cluster_ip, hosts_entries, render_block, replace_block  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -270,6 +272,10 @@ class TestVolumes(unittest.TestCase):
         with open(os.path.join(paths["proj"], "token")) as f:
             self.assertEqual(f.read(), "TOKEN")
         self.assertTrue(os.path.exists(os.path.join(paths["proj"], "redis.conf")))
+        # Secret and configMap volumes are written as the kubelet's AtomicWriter does.
+        self.assertTrue(os.path.islink(os.path.join(paths["sec"], "..data")))
+        self.assertEqual(os.readlink(os.path.join(paths["sec"], "password")), "..data/password")
+        self.assertEqual(os.stat(os.path.join(paths["sec"], "password")).st_mode & 0o777, 0o644)
         c = {"name": "c", "volumeMounts": [{"name": "cm", "mountPath": "/usr/local/etc/redis/r.conf", "subPath": "conf/r.conf"},
                                            {"name": "e", "mountPath": "/data", "readOnly": True}]}
         mounts = container_mounts(pod, c, paths, kind="redis")
@@ -289,6 +295,40 @@ class TestVolumes(unittest.TestCase):
         self.assertTrue(os.path.isfile(target))
         mp.release(target)
         self.assertFalse(os.path.exists(os.path.join(self.dir, "a")))
+
+
+class TestAtomicWriter(unittest.TestCase):
+    def setUp(self):
+        self.dir = tempfile.mkdtemp(prefix="kubesim-atomic-")
+
+    def tearDown(self):
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def test_swap_and_resync(self):
+        d = os.path.join(self.dir, "v")
+        self.assertTrue(atomic_write(d, {"key": (b"one", 0o444), "sub/x": (b"1", 0o400)}))
+        first = os.readlink(os.path.join(d, "..data"))
+        self.assertFalse(atomic_write(d, {"key": (b"one", 0o444), "sub/x": (b"1", 0o400)}))  # unchanged
+        self.assertEqual(os.readlink(os.path.join(d, "..data")), first)
+        self.assertEqual(os.stat(os.path.join(d, "key")).st_mode & 0o777, 0o444)
+        self.assertEqual(os.stat(os.path.join(d, first)).st_mode & 0o777, 0o755)
+        ino = os.stat(os.path.join(d, "key")).st_ino
+        self.assertTrue(atomic_write(d, {"key": (b"two", 0o444)}))
+        with open(os.path.join(d, "key")) as f:
+            self.assertEqual(f.read(), "two")
+        self.assertNotEqual(os.stat(os.path.join(d, "key")).st_ino, ino)  # what the agent's stat sees
+        self.assertFalse(os.path.lexists(os.path.join(d, "sub")))  # gone from the payload
+        self.assertFalse(os.path.exists(os.path.join(d, first)))  # old payload removed
+        pod = {"spec": {"volumes": [{"name": "v", "secret": {"secretName": "s", "defaultMode": 0o444}},
+                                    {"name": "e", "emptyDir": {}}]}}
+        objs = {"s": {"data": {"key": base64.b64encode(b"three").decode()}}}
+        self.assertEqual(resync(pod, {"v": d, "e": self.dir}, lambda k, n: objs.get(n)), ["v"])
+        with open(os.path.join(d, "key")) as f:
+            self.assertEqual(f.read(), "three")
+        self.assertEqual(resync(pod, {"v": d}, lambda k, n: objs.get(n)), [])
+        self.assertEqual(resync(pod, {"v": d}, lambda k, n: None), [])  # deleted: last content stays
+        with open(os.path.join(d, "key")) as f:
+            self.assertEqual(f.read(), "three")
 
 
 class TestEndpointsAndNames(unittest.TestCase):
@@ -589,6 +629,37 @@ class TestPods(ClusterTest):
             if line.startswith("ENV"):
                 return json.loads(line[3:])
         return None
+
+    def test_secret_volume_follows_the_secret(self):
+        """A Secret update reaches a running container's mounted volume through the
+        ..data symlink swap, within the sync period, without a restart."""
+        self.c.create("secrets", "default", {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "rot"},
+                                             "data": {"key": base64.b64encode(b"one").decode()}})
+        script = ("import time\n"
+                  "last = None\n"
+                  "while True:\n"
+                  "    v = open('/etc/rot/key').read()\n"
+                  "    if v != last:\n"
+                  "        print('KEY ' + v, flush=True)\n"
+                  "        last = v\n"
+                  "    time.sleep(0.05)\n")
+        self.create({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "rotpod"},
+                     "spec": {"containers": [{"name": "main", "image": "python:3.11", "command": ["python3", "-c", script],
+                                              "volumeMounts": [{"name": "rot", "mountPath": "/etc/rot", "readOnly": True}]}],
+                              "volumes": [{"name": "rot", "secret": {"secretName": "rot", "defaultMode": 0o440}}]}})
+        self.cl.wait_pod("default", "rotpod", lambda x: x["status"].get("phase") == "Running", 15, "running")
+
+        def keys():
+            logs = self.cl.kubelet("/logs?namespace=default&pod=rotpod&container=main")
+            text = logs.decode() if isinstance(logs, bytes) else json.dumps(logs)
+            return [line[4:] for line in text.splitlines() if line.startswith("KEY ")]
+        wait_for(lambda: keys() == ["one"], 10, what="first key read")
+        pid = [p for p in self.cl.kubelet("/pods")["pods"] if p["name"] == "rotpod"][0]["containers"][0]["pid"]
+        self.c.patch("secrets", "default", "rot", {"data": {"key": base64.b64encode(b"two").decode()}})
+        # The simulator syncs every RW_SIM_VOLUME_SYNC_S (2 s); the real kubelet within ~1 min.
+        wait_for(lambda: keys() == ["one", "two"], 15, what="the new key seen by the running container")
+        pods = [p for p in self.cl.kubelet("/pods")["pods"] if p["name"] == "rotpod"]
+        self.assertEqual(pods[0]["containers"][0]["pid"], pid, "no restart")
 
     def test_missing_secret_blocks_start(self):
         p = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "nosecret"},

@@ -19,7 +19,7 @@ from kubesim.kubelet_lifecycle import MIN_GRACE_S, PreStop, run_handler  # noqa:
 from kubesim.kubelet_testutil import LocalCluster, is_ready, wait_for  # noqa: E402
 
 # A container that records what happens to it in $REC/<pod>.jsonl: "start",
-# every GET (path, user agent) and the SIGTERM, each with the wall-clock time.
+# every GET (path, user agent, Authorization) and the SIGTERM, each with the wall-clock time.
 # GET /slow?s=N answers after N seconds.
 RECORDER = r'''
 import http.server, json, os, signal, sys, time, threading, urllib.parse
@@ -36,7 +36,7 @@ signal.signal(signal.SIGTERM, term)
 class H(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     def do_GET(self):
-        note(ev="get", path=self.path, ua=self.headers.get("User-Agent"))
+        note(ev="get", path=self.path, ua=self.headers.get("User-Agent"), auth=self.headers.get("Authorization"))
         q = urllib.parse.parse_qs(urllib.parse.urlparse(self.path).query)
         time.sleep(float(q.get("s", ["0"])[0]))
         self.send_response(404 if "missing" in self.path else 200)
@@ -119,7 +119,8 @@ class TestPreStop(unittest.TestCase):
         rec = self.rec
         cases = {
             # name: (preStop, grace)
-            "http-slow": ({"httpGet": {"path": "/slow?s=2", "port": "http"}}, 30),
+            "http-slow": ({"httpGet": {"path": "/slow?s=2", "port": "http",
+                                       "httpHeaders": [{"name": "Authorization", "value": "Bearer t0k"}]}}, 30),
             "http-404": ({"httpGet": {"path": "/missing", "port": 8080}}, 30),
             "http-refused": ({"httpGet": {"path": "/x", "port": 8099}}, 30),
             "sleep": ({"sleep": {"seconds": 2}}, 30),
@@ -153,6 +154,9 @@ class TestPreStop(unittest.TestCase):
         get = first(events(rec, "http-slow"), "get")
         self.assertEqual(get["path"], "/slow?s=2")
         self.assertTrue(get["ua"].startswith("kube-lifecycle/"), get["ua"])
+        # httpHeaders are sent as given (raywarden's drain token rides on them).
+        self.assertEqual(get["auth"], "Bearer t0k")
+        self.assertIsNone(first(events(rec, "http-404"), "get")["auth"])
         self.assertGreaterEqual(after["http-slow"], 1.9)
         self.assertLess(after["http-slow"], 5.0)
         self.assertLess(after["http-404"], 1.5)

@@ -638,7 +638,8 @@ t_agent(void)
 	env_names(a, names, sizeof(names));
 	CHECK_EQ_STR(names,
 		     "RAYWARDEN_POD_NAME,RAYWARDEN_POD_NAMESPACE,RAYWARDEN_POD_UID,"
-		     "RAYWARDEN_POD_IP,RAYWARDEN_CLUSTER,RAYWARDEN_GROUP,RAYWARDEN_NODE_TYPE,"
+		     "RAYWARDEN_POD_IP,RAYWARDEN_LISTEN_HOST,RAYWARDEN_CLUSTER,RAYWARDEN_GROUP,"
+		     "RAYWARDEN_NODE_TYPE,"
 		     "RAYWARDEN_RAYSERVICE,RAYWARDEN_PROXY_READINESS,RAYWARDEN_CONTROLLER,"
 		     "RAYWARDEN_KEY_FILE,RAYWARDEN_PORT,RAYWARDEN_RAYLET_PORT,"
 		     "RAYWARDEN_DASHBOARD_PORT,RAYWARDEN_SERVE_PORT,RAYWARDEN_LIVENESS_GRACE_S");
@@ -669,6 +670,35 @@ t_agent(void)
 	CHECK_EQ_STR(rw_rc_gets(kv, "name"), "raywarden-key");
 	CHECK_EQ_STR(rw_rc_gets(rw_rc_get(kv, "secret"), "secretName"),
 		     "raycluster-sample-raywarden-key");
+	/* The key is readable by the agent's non-root user; mounted in the agent only. */
+	CHECK_EQ_INT(probe_int(rw_rc_get(kv, "secret"), "defaultMode"), 0444);
+	/* The endpoints listen on the pod IP (downward API), where the kubelet probes. */
+	{
+		struct rw_rc_node *ev = rw_rc_get(a, "env");
+		const char *fp = NULL;
+		for (int i = 0; ev && i < ev->n; i++)
+			if (rw_rc_gets(ev->kids[i], "name") &&
+			    !strcmp(rw_rc_gets(ev->kids[i], "name"), "RAYWARDEN_LISTEN_HOST"))
+				fp = rw_rc_gets(rw_rc_path(ev->kids[i], "valueFrom.fieldRef"),
+						"fieldPath");
+		CHECK_EQ_STR(fp, "status.podIP");
+	}
+	/* Pod security of the agent container: the restricted profile. */
+	{
+		struct rw_rc_node *sc = rw_rc_get(a, "securityContext");
+		struct rw_rc_node *v;
+		CHECK((v = rw_rc_get(sc, "runAsNonRoot")) && v->type == RW_RC_BOOL && v->b);
+		CHECK_EQ_INT(probe_int(sc, "runAsUser"), 65532);
+		CHECK_EQ_INT(probe_int(sc, "runAsGroup"), 65532);
+		CHECK((v = rw_rc_get(sc, "allowPrivilegeEscalation")) && v->type == RW_RC_BOOL &&
+		      !v->b);
+		CHECK((v = rw_rc_get(sc, "readOnlyRootFilesystem")) && v->type == RW_RC_BOOL &&
+		      v->b);
+		CHECK_EQ_STR(rw_rc_str(rw_rc_at(rw_rc_path(sc, "capabilities.drop"), 0)), "ALL");
+		CHECK_EQ_STR(rw_rc_gets(rw_rc_get(sc, "seccompProfile"), "type"), "RuntimeDefault");
+		/* The Ray container's own securityContext is the user's (none here). */
+		CHECK(rw_rc_get(container(h, NULL), "securityContext") == NULL);
+	}
 	rw_rc_free(h);
 	rw_rc_free(w);
 
@@ -1005,6 +1035,18 @@ t_init_container(void)
 	rw_rc_cluster_free(c);
 }
 
+/* The Authorization header of a container's httpGet preStop ("" when none). */
+static const char *
+prestop_auth(const struct rw_rc_node *ctr)
+{
+	struct rw_rc_node *hs = rw_rc_path(ctr, "lifecycle.preStop.httpGet.httpHeaders");
+	for (int i = 0; hs && hs->type == RW_RC_ARR && i < hs->n; i++)
+		if (rw_rc_gets(hs->kids[i], "name") &&
+		    !strcmp(rw_rc_gets(hs->kids[i], "name"), "Authorization"))
+			return rw_rc_gets(hs->kids[i], "value");
+	return "";
+}
+
 /* preStop path of a container ("" when it has no httpGet preStop). */
 static const char *
 prestop_path(const struct rw_rc_node *ctr)
@@ -1041,8 +1083,18 @@ t_drain(void)
 	rw_rc_free(h);
 
 	o.crd = RW_RC_CRD_RAYSERVICE;
+	/* No drain token (no key for the agents): no hook, the agent would refuse it. */
+	h = head_pod(c, &o);
+	CHECK_EQ_STR(prestop_path(container(h, NULL)), "");
+	CHECK_EQ_STR(prestop_path(container(h, RW_RC_AGENT_CONTAINER)), "");
+	rw_rc_free(h);
+	o.drain_token = "2338df0cc31ad49cba216f28685c68fd06c4ee2a1d75091e071d8e7568cbc0d4";
 	h = head_pod(c, &o);
 	w = worker_pod(c, &o);
+	CHECK_EQ_STR(prestop_auth(container(h, NULL)),
+		     "Bearer 2338df0cc31ad49cba216f28685c68fd06c4ee2a1d75091e071d8e7568cbc0d4");
+	CHECK_EQ_STR(prestop_auth(container(w, RW_RC_AGENT_CONTAINER)),
+		     "Bearer 2338df0cc31ad49cba216f28685c68fd06c4ee2a1d75091e071d8e7568cbc0d4");
 	CHECK_EQ_STR(prestop_path(container(h, NULL)), "/drain?seconds=5");
 	CHECK_EQ_STR(prestop_path(container(h, RW_RC_AGENT_CONTAINER)), "/drain?seconds=5");
 	CHECK_EQ_STR(prestop_path(container(w, NULL)), "/drain?seconds=5");

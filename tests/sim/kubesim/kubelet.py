@@ -30,7 +30,7 @@ from .kubelet_env import (EnvError, IPAllocator, build_env, expand_command, idle
 from .kubelet_lifecycle import MIN_GRACE_S, PreStop, kill_after_prestop, prestop_handler
 from .kubelet_probe import ProbeWorker
 from .kubelet_volumes import (IMAGE_WORKDIR, MountPoints, VolumeError, container_mounts, is_dir_source,
-                              materialise, mount_namespace_available, remove_tree, rewrite_paths,
+                              materialise, mount_namespace_available, remove_tree, resync, rewrite_paths,
                               service_account_dir, wrap_argv)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -94,6 +94,29 @@ def killpg(pid, sig):
             os.kill(pid, sig)
         except OSError:
             pass
+
+
+def usable_by(path, uid, gid):
+    """Can uid/gid (no supplementary groups) execute path: search every directory on
+    the way and read and execute the file itself?"""
+    def allowed(st, bits):  # bits: 4 read, 2 write, 1 execute/search
+        if uid == 0:
+            return True
+        if st.st_uid == uid:
+            return (st.st_mode >> 6) & bits == bits
+        if st.st_gid == gid:
+            return (st.st_mode >> 3) & bits == bits
+        return st.st_mode & bits == bits
+    try:
+        p = os.path.realpath(path)
+        parts = p.split("/")
+        for i in range(1, len(parts)):
+            d = "/".join(parts[:i]) or "/"
+            if not allowed(os.stat(d), 1):
+                return False
+        return allowed(os.stat(p), 5)
+    except OSError:
+        return False
 
 
 def kill_group_left(proc):
@@ -227,6 +250,7 @@ class PodWorker:
         self.volume_error = None
         self.created_mountpoints = []
         self.sandbox_ready = False
+        self.next_volume_sync = None
         if recovered:
             # Node came back: the sandbox is recreated and containers restart,
             # keeping their restart counts (+1 for those that were running).
@@ -287,6 +311,7 @@ class PodWorker:
                 self.terminate()
                 return
             self.advance()
+            self.sync_volumes()
             self.sync_status()
             if self.pod_finished():
                 # A pod in a terminal phase keeps its status; nothing more to run.
@@ -312,9 +337,32 @@ class PodWorker:
             return "stop"
         return None
 
+    def sync_volumes(self):
+        """Secret and configMap volumes follow their objects (see kubelet_volumes.resync),
+        every volume_sync_s, from the kubelet's watch-fed caches."""
+        now = time.monotonic()
+        if self.next_volume_sync is None:
+            vols = (self.pod.get("spec") or {}).get("volumes") or []
+            if not any("secret" in v or "configMap" in v for v in vols):
+                return  # nothing to follow: no timer
+            self.next_volume_sync = now + self.k.volume_sync_s
+            return
+        if now < self.next_volume_sync:
+            return
+        self.next_volume_sync = now + self.k.volume_sync_s
+        try:
+            changed = resync(self.pod, self.volumes, self.k.cached_lookup_fn(self.ns))
+        except OSError as e:
+            log("pod %s: volume sync: %s" % (self.key, e))
+            return
+        if changed:
+            log("pod %s: volumes %s updated" % (self.key, ",".join(changed)))
+
     def next_timer(self):
         now = time.monotonic()
         t = None
+        if self.next_volume_sync is not None:
+            t = max(0.0, self.next_volume_sync - now)
         for c in self.containers():
             if c.restart_at is not None:
                 d = max(0.0, c.restart_at - now)
@@ -439,7 +487,9 @@ class PodWorker:
         env["RW_SIM_NODE_NAME"] = self.node
         if c.kind == "agent":
             env["RAYWARDEN_PROBE_HOST"] = self.pod_ip
-            env["RAYWARDEN_LISTEN_HOST"] = self.pod_ip
+            # A pod spec that sets the listen address (raywarden's: the downward API's
+            # status.podIP) keeps it; the stand-in only covers hand-written agent pods.
+            env.setdefault("RAYWARDEN_LISTEN_HOST", self.pod_ip)
         if c.kind == "redis" and not self.k.use_ns:
             env["RW_SIM_REDIS_DIR"] = os.path.join(self.pod_dir, "rootfs", c.name, "data")
         env[MARK_CLUSTER] = self.k.state_dir
@@ -493,7 +543,7 @@ class PodWorker:
                 # First, so that volume mounts under /etc stay on top; kept in c.mounts so
                 # exec probes and hooks get it too.
                 mounts = [(os.path.dirname(hosts), "/etc", "overlay")] + mounts
-            full = wrap_argv(argv, mounts, workdir, True)
+            full = wrap_argv(argv, mounts, workdir, True, **self.agent_security(c))
             cwd = "/"
         else:
             argv = [rewrite_paths(a, mounts) for a in argv]
@@ -554,6 +604,34 @@ class PodWorker:
         threading.Thread(target=waiter, daemon=True, name="wait-%s-%s" % (self.name, c.name)).start()
         self.event("Started", "Started container %s" % c.name, "Normal", c.name)
         self.start_probes(c)
+
+    def agent_security(self, c):
+        """The agent container's securityContext, honoured where the simulator can: the
+        process runs as runAsUser/runAsGroup (setpriv, no supplementary groups, no
+        capabilities, no_new_privs) and with readOnlyRootFilesystem on a read-only root
+        in its mount namespace, so its key file's mode and its writes are really
+        exercised. Only for the agent: other containers run as the simulator does
+        (root), since their stand-ins write to image paths a real image would own.
+        Skipped (logged once) when the agent binary is not usable by that user."""
+        if c.kind != "agent":
+            return {}
+        sc = dict((self.pod.get("spec") or {}).get("securityContext") or {})
+        sc.update(c.spec.get("securityContext") or {})
+        out = {}
+        uid, gid = sc.get("runAsUser"), sc.get("runAsGroup")
+        if uid is None and sc.get("runAsNonRoot"):
+            return {}  # the real kubelet refuses a root image here; the sim has no image user
+        if uid is not None:
+            gid = gid if gid is not None else 0
+            binary = self.k.agent_bin()
+            if usable_by(binary, int(uid), int(gid)):
+                out["run_as"] = (int(uid), int(gid))
+            elif not self.k.warned_agent_user:
+                self.k.warned_agent_user = True
+                log("%s is not executable by uid %s gid %s: agents run as root here" % (binary, uid, gid))
+        if sc.get("readOnlyRootFilesystem"):
+            out["read_only_root"] = True
+        return out
 
     def link_log(self, c, logpath):
         """Expose the current log as <state>/podlogs/<ns>/<pod>/<container>.log, where the
@@ -1114,7 +1192,13 @@ class Kubelet:
         self.sched_rr = 0
         self.pods = None
         self.services = None
+        self.secrets = None
+        self.configmaps = None
         self.control = None
+        # Secret/configMap volume refresh period: the real kubelet's pod sync is 60 s
+        # (--sync-frequency); shorter here so that tests see an update within seconds.
+        self.volume_sync_s = float(os.environ.get("RW_SIM_VOLUME_SYNC_S", "2"))
+        self.warned_agent_user = False
 
     # -- helpers used by workers -------------------------------------------------
 
@@ -1172,6 +1256,16 @@ class Kubelet:
             if not name:
                 return None
             return self.client.get_or_none(kind, ns, name)
+
+        return lookup
+
+    def cached_lookup_fn(self, ns):
+        """lookup(kind, name) from the kubelet's Secret/ConfigMap caches (None when absent)."""
+        def lookup(kind, name):
+            inf = self.secrets if kind == "secrets" else self.configmaps if kind == "configmaps" else None
+            if not name or inf is None:
+                return None
+            return inf.get(ns, name)
 
         return lookup
 
@@ -1585,6 +1679,8 @@ class Kubelet:
     def start(self, control_port=0):
         self.register_nodes()
         self.services = Informer(self.client, "services").start()
+        self.secrets = Informer(self.client, "secrets").start()
+        self.configmaps = Informer(self.client, "configmaps").start()
         self.pods = Informer(self.client, "pods", self.on_pod)
         threading.Thread(target=self.scheduler_loop, daemon=True, name="scheduler").start()
         self.pods.start()
@@ -1605,8 +1701,9 @@ class Kubelet:
         self.sched_q.put((None, None))
         if self.pods:
             self.pods.stop()
-        if self.services:
-            self.services.stop()
+        for inf in (self.services, self.secrets, self.configmaps):
+            if inf:
+                inf.stop()
         with self.lock:
             ws = list(self.workers.values())
             self.workers.clear()

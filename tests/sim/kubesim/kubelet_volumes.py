@@ -20,6 +20,7 @@ import shutil
 import stat
 import subprocess
 import threading
+import time
 
 from .kubelet_env import field_ref_value, resource_field_value
 
@@ -48,19 +49,86 @@ def _write(path, data, mode=0o644):
     os.replace(tmp, path)
 
 
-def _kv_files(dest, data, items, default_mode):
-    """Write a ConfigMap/Secret payload: all keys, or only the listed items at their
-    paths (https://kubernetes.io/docs/concepts/configuration/configmap/#using-configmaps-as-files-from-a-pod)."""
-    os.makedirs(dest, exist_ok=True)
+def _kv_payload(data, items, default_mode):
+    """{relative path: (bytes, mode)} of a ConfigMap/Secret payload: all keys, or only
+    the listed items at their paths
+    (https://kubernetes.io/docs/concepts/configuration/configmap/#using-configmaps-as-files-from-a-pod)."""
+    out = {}
     if items:
         for it in items:
             key = it.get("key")
             if key not in data:
                 raise VolumeError("key %s not found" % key)
-            _write(os.path.join(dest, it.get("path", key)), data[key], it.get("mode", default_mode))
+            out[it.get("path", key)] = (data[key], it.get("mode", default_mode))
     else:
         for k, v in data.items():
-            _write(os.path.join(dest, k), v, default_mode)
+            out[k] = (v, default_mode)
+    return out
+
+
+def _kv_files(dest, data, items, default_mode):
+    """Write a ConfigMap/Secret payload as plain files (projected volumes)."""
+    os.makedirs(dest, exist_ok=True)
+    for rel, (v, mode) in _kv_payload(data, items, default_mode).items():
+        _write(os.path.join(dest, rel), v, mode)
+
+
+DATA_DIR = "..data"
+
+
+def _read_payload(dest):
+    """The payload currently published in an atomically written directory, or None."""
+    cur = os.path.join(dest, DATA_DIR)
+    if not os.path.islink(cur):
+        return None
+    base = os.path.join(dest, os.readlink(cur))
+    out = {}
+    for root, _dirs, files in os.walk(base):
+        for f in files:
+            p = os.path.join(root, f)
+            with open(p, "rb") as fh:
+                out[os.path.relpath(p, base)] = (fh.read(), stat.S_IMODE(os.lstat(p).st_mode))
+    return out
+
+
+def atomic_write(dest, payload):
+    """Publish payload ({relative path: (bytes, mode)}) in dest the way the kubelet's
+    AtomicWriter does (pkg/volume/util/atomic_writer.go): the files go into a new
+    hidden timestamped directory, a symlink ..data_tmp to it is renamed over ..data
+    (one atomic step for every file), each top-level name is a symlink through ..data
+    (key -> ..data/key), and the previous directory is removed. Readers see the old
+    or the new payload, never a mix. Returns True when something changed."""
+    os.makedirs(dest, exist_ok=True)
+    payload = {k: (v.encode() if isinstance(v, str) else v, m) for k, (v, m) in payload.items()}
+    if _read_payload(dest) == payload:
+        return False
+    old = os.readlink(os.path.join(dest, DATA_DIR)) if os.path.islink(os.path.join(dest, DATA_DIR)) else None
+    ts = time.strftime("..%Y_%m_%d_%H_%M_%S.", time.gmtime()) + "%09d" % (time.time_ns() % 1000000000)
+    tsdir = os.path.join(dest, ts)
+    os.makedirs(tsdir)
+    # The directory holding the payload is world-readable, as the kubelet's (0755).
+    os.chmod(tsdir, 0o755)
+    for rel, (data, mode) in payload.items():
+        _write(os.path.join(tsdir, rel), data, mode)
+    tmp = os.path.join(dest, DATA_DIR + "_tmp")
+    if os.path.lexists(tmp):
+        os.unlink(tmp)
+    os.symlink(ts, tmp)
+    os.rename(tmp, os.path.join(dest, DATA_DIR))
+    top = {rel.split("/", 1)[0] for rel in payload}
+    for name in top:
+        link = os.path.join(dest, name)
+        if not os.path.islink(link):
+            if os.path.lexists(link):
+                remove_tree(link) if os.path.isdir(link) else os.unlink(link)
+            os.symlink(os.path.join(DATA_DIR, name), link)
+    for name in os.listdir(dest):
+        p = os.path.join(dest, name)
+        if not name.startswith("..") and name not in top and os.path.islink(p):
+            os.unlink(p)
+    if old and old != ts:
+        remove_tree(os.path.join(dest, old))
+    return True
 
 
 def _payload(obj, kind):
@@ -126,7 +194,8 @@ def materialise(pod, pod_dir, lookup, pod_ip, host_ip, sa_token="", ca_pem="", s
                     raise VolumeError('%s "%s" not found' % (kind, oname))
                 os.makedirs(dest, exist_ok=True)
             else:
-                _kv_files(dest, _payload(obj, "secret" if kind == "secret" else "cm"), src.get("items"), mode)
+                atomic_write(dest, _kv_payload(_payload(obj, "secret" if kind == "secret" else "cm"),
+                                               src.get("items"), mode))
         elif "downwardAPI" in vol:
             src = vol["downwardAPI"] or {}
             _downward_files(dest, src.get("items"), pod, pod_ip, host_ip, src.get("defaultMode", 0o644))
@@ -166,6 +235,33 @@ def materialise(pod, pod_dir, lookup, pod_ip, host_ip, sa_token="", ca_pem="", s
             os.makedirs(dest, exist_ok=True)
         out[name] = dest
     return out
+
+
+def resync(pod, volume_paths, lookup):
+    """Bring the pod's secret and configMap volumes up to date with their objects, as
+    the kubelet does on each pod sync (the real one every --sync-frequency, 1 min by
+    default, with a watch-fed cache: an update shows within about a minute; subPath
+    mounts never see it). An object that is gone keeps its last content. lookup(kind,
+    name) -> object or None. Returns the names of the volumes rewritten."""
+    changed = []
+    for vol in (pod.get("spec") or {}).get("volumes") or []:
+        kind = "configMap" if "configMap" in vol else "secret" if "secret" in vol else None
+        dest = volume_paths.get(vol.get("name"))
+        if kind is None or not dest:
+            continue
+        src = vol[kind] or {}
+        oname = src.get("name") if kind == "configMap" else src.get("secretName")
+        obj = lookup("configmaps" if kind == "configMap" else "secrets", oname)
+        if obj is None:
+            continue
+        try:
+            payload = _kv_payload(_payload(obj, "secret" if kind == "secret" else "cm"), src.get("items"),
+                                  src.get("defaultMode", 0o644))
+            if atomic_write(dest, payload):
+                changed.append(vol.get("name"))
+        except (VolumeError, OSError, ValueError):
+            continue
+    return changed
 
 
 def service_account_dir(pod_dir, token, ca_pem, namespace):
@@ -304,13 +400,17 @@ def mount_namespace_available():
         return False
 
 
-def wrap_argv(argv, mounts, workdir=None, use_ns=True):
+def wrap_argv(argv, mounts, workdir=None, use_ns=True, run_as=None, read_only_root=False):
     """Wrap argv so that it runs with mounts bound at their container paths.
 
     With use_ns the process gets its own mount namespace (unshare -m, private
     propagation) in which each source is bind-mounted over its target; the pid
-    stays the same because unshare and sh both exec."""
-    if not use_ns or (not mounts and not workdir):
+    stays the same because unshare and sh both exec. run_as (uid, gid): the
+    process drops to that user and group (setpriv: no supplementary groups,
+    every capability dropped, no_new_privs) as its last step; read_only_root:
+    the root filesystem is remounted read-only in that namespace (the other
+    mounts, /dev/shm, /proc and the volumes, keep their own modes)."""
+    if not use_ns or (not mounts and not workdir and not run_as and not read_only_root):
         return list(argv)
     lines = ["set -e"]
     for src, dst, ro in mounts:
@@ -333,7 +433,13 @@ def wrap_argv(argv, mounts, workdir=None, use_ns=True):
             lines.append("mount -o remount,bind,ro %s 2>/dev/null || true" % shlex.quote(dst))
     if workdir:
         lines.append("cd %s 2>/dev/null || true" % shlex.quote(workdir))
-    lines.append('exec "$@"')
+    if read_only_root:
+        lines.append("mount -o remount,bind,ro /")
+    if run_as:
+        lines.append('exec setpriv --reuid=%d --regid=%d --clear-groups --inh-caps=-all --bounding-set=-all '
+                     '--no-new-privs -- "$@"' % (int(run_as[0]), int(run_as[1])))
+    else:
+        lines.append('exec "$@"')
     return ["unshare", "-m", "--propagation", "private", "--", "/bin/sh", "-c", "\n".join(lines),
             "kubesim-mount"] + list(argv)
 

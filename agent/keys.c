@@ -1,0 +1,117 @@
+/*
+ * keys.c - the agent's cluster key: loaded at start from RAYWARDEN_KEY_FILE,
+ * re-read when the file changes, and the /drain tokens derived from it.
+ *
+ * The key file is a mounted Secret. When the controller rotates its master
+ * key it rewrites the Secret and the kubelet swaps the volume's ..data
+ * symlink (within its sync period); the agent sees the file's signature
+ * change on its next check, loads the new key and seals reports with it from
+ * the next one on. Replies sealed with the previous key still open (the hub
+ * answers a report with the key it was sealed with). A file that cannot be
+ * read or holds no valid key keeps the key in use.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "agent.h"
+#include "rw/log.h"
+
+#define CHECK_MS 1000
+
+const char *
+rw_drain_refusal_name(enum rw_drain_refusal r)
+{
+	static const char *n[RW_DRAIN_NREF] = {"no_key", "unauthenticated", "forbidden"};
+	return (unsigned)r < RW_DRAIN_NREF ? n[r] : "?";
+}
+
+static int
+add_token(struct rw_agent_keys *k, const struct rw_wire_key *key, int slot)
+{
+	return rw_drain_token(key, k->drain[slot]);
+}
+
+int
+rw_keys_init(struct rw_agent *a, char *err, size_t errlen)
+{
+	struct rw_agent_keys *k = &a->keys;
+	struct rw_keyfile_sig none;
+	int rv;
+	k->next_slot = 1;
+	if (!a->cfg.key_file[0])
+		return 0;
+	memset(&none, 0, sizeof(none));
+	/* Signature first: a change between the stat and the read is seen next time. */
+	rw_keyfile_changed(&none, a->cfg.key_file, &k->sig);
+	if ((rv = rw_wire_key_load(&a->rep.key, a->cfg.key_file, err, errlen)) != 0)
+		return rv;
+	if ((rv = add_token(k, &a->rep.key, 0)) != 0) {
+		snprintf(err, errlen, "cannot derive the drain token: %s", strerror(-rv));
+		return rv;
+	}
+	k->have = 1;
+	return 0;
+}
+
+void
+rw_keys_tick(struct rw_agent *a)
+{
+	struct rw_agent_keys *k = &a->keys;
+	struct rw_keyfile_sig now;
+	struct rw_wire_key key;
+	char err[256];
+	uint64_t t = uv_now(a->loop);
+
+	if (!k->have || t < k->next_check_ms)
+		return;
+	k->next_check_ms = t + CHECK_MS;
+	if (!rw_keyfile_changed(&k->sig, a->cfg.key_file, &now))
+		return;
+	k->sig = now;
+	if (rw_wire_key_load(&key, a->cfg.key_file, err, sizeof(err)) != 0) {
+		k->reload_failed++;
+		rw_warn("key", "the key file changed but cannot be loaded (%s); keeping key %08x",
+			err, a->rep.key.id);
+		return;
+	}
+	if (key.id == a->rep.key.id && key.len == a->rep.key.len &&
+	    rw_ct_equal(key.k, a->rep.key.k, key.len)) {
+		rw_wire_key_wipe(&key);
+		return;
+	}
+	a->rep.prev_key = a->rep.key;
+	a->rep.have_prev = 1;
+	a->rep.key = key;
+	rw_wire_key_wipe(&key);
+	if (add_token(k, &a->rep.key, k->next_slot) != 0)
+		k->drain[k->next_slot][0] = '\0';
+	k->next_slot = k->next_slot + 1 < RW_DRAIN_TOKENS ? k->next_slot + 1 : 1;
+	k->reloads++;
+	rw_info("key",
+		"cluster key changed: key id %08x -> %08x; reports are sealed with the new "
+		"key from now on",
+		a->rep.prev_key.id, a->rep.key.id);
+	/* Re-seal at once: the hub learns the new key without waiting for a heartbeat. */
+	rw_agent_kick(a);
+}
+
+int
+rw_keys_drain_ok(const struct rw_agent *a, const char *authorization)
+{
+	int ok = 0;
+	if (!a->keys.have)
+		return 0;
+	/* Every slot is compared, so the time taken does not say which one matched. */
+	for (int i = 0; i < RW_DRAIN_TOKENS; i++)
+		if (a->keys.drain[i][0])
+			ok |= rw_drain_token_match(authorization, a->keys.drain[i]);
+	return ok;
+}
+
+void
+rw_keys_fini(struct rw_agent *a)
+{
+	memset(a->keys.drain, 0, sizeof(a->keys.drain));
+	rw_wire_key_wipe(&a->rep.prev_key);
+}
