@@ -32,11 +32,13 @@ const struct rw_rbac_grant rw_rbac_grants[] = {
      "Never requested: the autoscaler Role grants pods/resize patch (escalation check)."},
     {RW_RBAC_CLUSTER, "", "pods/status", "patch", false,
      "Agent hub: sets the ray.io/agent-ready readiness-gate condition from agent reports."},
-    {RW_RBAC_CLUSTER, "", "secrets", "create get patch", false,
-     "The per-cluster agent key Secret <cluster>-raywarden-key: created, read by name and "
-     "rewritten (patch) when the master key changed; the Redis password Secret of GCS fault "
-     "tolerance is read by name for the Redis cleanup. No list/watch/delete: the key Secret is "
-     "owned by its RayCluster and garbage-collected."},
+    {RW_RBAC_CLUSTER, "", "secrets", "create get list patch watch", false,
+     "The per-cluster agent key Secret <cluster>-raywarden-key: created, read by name, "
+     "rewritten (patch) when the master key changed, and list/watch through an informer "
+     "selected by app.kubernetes.io/component=raywarden-agent-key so a deleted or altered key "
+     "Secret is written again; the Redis password Secret of GCS fault tolerance is read by name "
+     "for the Redis cleanup. No delete: the key Secret is owned by its RayCluster and "
+     "garbage-collected."},
     {RW_RBAC_CLUSTER, "", "serviceaccounts", "create", false,
      "Autoscaler: the head pod's ServiceAccount when enableInTreeAutoscaling is set (owned by "
      "the RayCluster, so garbage collection removes it)."},
