@@ -259,9 +259,13 @@ rw_rcl_parse_address(const char *address, struct rw_rcl_addr *out)
 	if (hend <= host || (size_t)(hend - host) >= sizeof(out->host))
 		return -EINVAL;
 	memcpy(out->host, host, (size_t)(hend - host));
-	for (char *c = out->host; *c; c++)
+	for (char *c = out->host; *c; c++) {
+		/* No host has spaces, control or non-ASCII bytes; refused before any log line. */
+		if ((unsigned char)*c <= 0x20 || (unsigned char)*c >= 0x7F)
+			return -EINVAL;
 		if (*c >= 'A' && *c <= 'Z')
 			*c = (char)(*c - 'A' + 'a');
+	}
 	out->port = 6379;
 	if (portp && portp < end) {
 		long v = 0;

@@ -91,7 +91,8 @@ struct rw_rcl_addr {
  * Parse an address as KubeRay's cleanup script does (first comma entry;
  * "redis://" prepended when no scheme; user and password from the URL's
  * userinfo, not percent-decoded, like Python's urlparse). The port
- * defaults to 6379. Returns 0 or -EINVAL.
+ * defaults to 6379. A host with a space, a control or a non-ASCII byte is
+ * refused, so that no log line or Event carries one. Returns 0 or -EINVAL.
  */
 int rw_rcl_parse_address(const char *address, struct rw_rcl_addr *out);
 
