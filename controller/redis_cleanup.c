@@ -565,9 +565,12 @@ rw_rcl_clean_text(const char *raw, size_t len, const char *const *secrets, size_
 	n = redact(raw, len, secrets, a);
 	n = printable(a, n, b);
 	for (size_t k = 0; secrets && secrets[k]; k++) {
-		size_t sl = strlen(secrets[k]);
-		char *ps = malloc(sl + 1);
-		size_t pl = ps ? printable(secrets[k], sl, ps) : 0;
+		/* The secret's printable form, made the way the text's was (in one buffer: the
+		 * printable pass writes the first half and never overtakes its input). */
+		size_t sl = strlen(secrets[k]), pl = 0;
+		char *ps = malloc(2 * sl + 1);
+		if (ps)
+			pl = printable(ps + sl, redact(secrets[k], sl, NULL, ps + sl), ps);
 		if (pl > 0)
 			n = redact2(b, n, ps, pl);
 		free(ps);
