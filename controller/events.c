@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "events.h"
+#include "evcorr.h"
 #include "kmap.h"
 #include "lease.h"
 #include "rw/json.h"
@@ -19,21 +20,14 @@
 
 struct agg {
 	struct rw_ev *ev;
-	char *key;
+	struct rw_evc_obs *obs;	 /* the correlator's record (count, times) */
 	char *flow;		 /* the regarding object's "namespace/name" */
 	char ns[254], name[254]; /* the Event object, once created */
 	int created;		 /* the Event exists (name known) */
 	int inflight;		 /* a create/patch is on the wire */
-	int count;		 /* occurrences so far */
 	int warning;		 /* type Warning */
 	int sending;		 /* count carried by the write in flight */
-	uint64_t first_ms, last_ms;
 	struct rw_kube_op *op;
-};
-
-struct bucket {
-	double tokens;
-	uint64_t last_ms;
 };
 
 struct rw_ev {
@@ -41,13 +35,14 @@ struct rw_ev {
 	uv_loop_t *loop;
 	struct rw_ev_opts o;
 	char *controller, *instance;
-	struct rw_kmap aggs;	/* aggregation key -> struct agg */
-	struct rw_kmap buckets; /* object key -> struct bucket */
+	struct rw_evc *evc; /* aggregation, spam filter and series records */
 	unsigned long created, patched, dropped;
 	size_t pending; /* writes queued or in flight */
 	unsigned long seq;
 	struct rw_met_family *m_events;
 };
+
+static void agg_free(void *p);
 
 int
 rw_ev_new(struct rw_kube *k, const struct rw_ev_opts *opts, struct rw_ev **out)
@@ -84,8 +79,16 @@ rw_ev_new(struct rw_kube *k, const struct rw_ev_opts *opts, struct rw_ev **out)
 		return -ENOMEM;
 	}
 	ev->o.controller = ev->o.instance = NULL;
-	rw_kmap_init(&ev->aggs);
-	rw_kmap_init(&ev->buckets);
+	struct rw_evc_opts co = {.max_entries = ev->o.max_tracked,
+				 .burst = ev->o.burst,
+				 .refill_per_s = ev->o.refill_per_s,
+				 .series_window_ms = ev->o.series_window_ms};
+	if (rw_evc_new(&co, agg_free, &ev->evc) != 0) {
+		free(ev->controller);
+		free(ev->instance);
+		free(ev);
+		return -ENOMEM;
+	}
 	ev->m_events = rw_met_counter(rw_kube_metrics(k), "raywarden_events_total",
 				      "Events by type and result (created, aggregated, dropped, "
 				      "failed).",
@@ -104,7 +107,8 @@ agg_free(void *p)
 		rw_kube_cancel(a->op);
 		a->ev->pending--;
 	}
-	free(a->key);
+	if (a->obs)
+		a->obs->ud = NULL;
 	free(a->flow);
 	free(a);
 }
@@ -114,50 +118,10 @@ rw_ev_free(struct rw_ev *ev)
 {
 	if (!ev)
 		return;
-	rw_kmap_fini(&ev->aggs, agg_free);
-	rw_kmap_fini(&ev->buckets, free);
+	rw_evc_free(ev->evc);
 	free(ev->controller);
 	free(ev->instance);
 	free(ev);
-}
-
-/* Take a token from the object's bucket. */
-static int
-allow(struct rw_ev *ev, const char *okey, uint64_t now)
-{
-	struct bucket *b = rw_kmap_get(&ev->buckets, okey);
-	if (!b) {
-		if (ev->buckets.n >= ev->o.max_tracked) {
-			/* Forget full buckets first; they carry no state worth keeping. */
-			struct rw_kmap_iter it;
-			struct rw_kmap_ent *e;
-			rw_kmap_iter_init(&ev->buckets, &it);
-			while ((e = rw_kmap_next(&ev->buckets, &it)) != NULL) {
-				struct bucket *x = e->val;
-				double t = x->tokens +
-					   (double)(now - x->last_ms) / 1000.0 * ev->o.refill_per_s;
-				if (t >= ev->o.burst)
-					free(rw_kmap_del(&ev->buckets, e->key));
-			}
-			if (ev->buckets.n >= ev->o.max_tracked)
-				return 1; /* table full of busy objects: let it through */
-		}
-		b = malloc(sizeof(*b));
-		if (!b || rw_kmap_put(&ev->buckets, okey, b, NULL) != 0) {
-			free(b);
-			return 1;
-		}
-		b->tokens = ev->o.burst;
-		b->last_ms = now;
-	}
-	b->tokens += (double)(now - b->last_ms) / 1000.0 * ev->o.refill_per_s;
-	if (b->tokens > ev->o.burst)
-		b->tokens = ev->o.burst;
-	b->last_ms = now;
-	if (b->tokens < 1)
-		return 0;
-	b->tokens -= 1;
-	return 1;
 }
 
 static int send_patch(struct agg *a);
@@ -195,7 +159,7 @@ write_done(const struct rw_kube_resp *r, void *ud)
 	} else {
 		ev->patched++;
 	}
-	if (a->count > a->sending && send_patch(a) != 0) /* repeats that arrived meanwhile */
+	if (a->obs->count > a->sending && send_patch(a) != 0) /* repeats that arrived meanwhile */
 		drop(ev, a->warning ? "Warning" : "Normal");
 }
 
@@ -220,7 +184,7 @@ start_write(struct agg *a, struct rw_kube_req *req)
 	rv = rw_kube_request(a->ev->k, req, write_done, a, &a->op);
 	if (rv == 0) {
 		a->inflight = 1;
-		a->sending = a->count;
+		a->sending = a->obs->count;
 		a->ev->pending++;
 	}
 	return rv;
@@ -274,10 +238,10 @@ send_agg(struct agg *a, const struct rw_ev_ref *ref, int warning, const char *re
 		if (ref->uid && *ref->uid)
 			rw_jw_kstr(&w, "uid", ref->uid);
 		rw_jw_obj_end(&w);
-		if (a->count > 1) {
+		if (a->obs->count > 1) {
 			rw_jw_key(&w, "series");
 			rw_jw_obj_begin(&w);
-			rw_jw_kint(&w, "count", a->count);
+			rw_jw_kint(&w, "count", a->obs->count);
 			rw_jw_kstr(&w, "lastObservedTime", now);
 			rw_jw_obj_end(&w);
 		}
@@ -313,7 +277,7 @@ send_patch(struct agg *a)
 	rw_jw_obj_begin(&w);
 	rw_jw_key(&w, "series");
 	rw_jw_obj_begin(&w);
-	rw_jw_kint(&w, "count", a->count);
+	rw_jw_kint(&w, "count", a->obs->count);
 	rw_jw_kstr(&w, "lastObservedTime", now);
 	rw_jw_obj_end(&w);
 	rw_jw_obj_end(&w);
@@ -332,22 +296,20 @@ send_patch(struct agg *a)
 	return rv;
 }
 
-/* Evict the least recently seen aggregation entry without a write in flight. */
+/* Cut s at a UTF-8 character boundary if the last sequence is incomplete. */
 static void
-evict_one(struct rw_ev *ev)
+utf8_trim(char *s)
 {
-	struct rw_kmap_iter it;
-	struct rw_kmap_ent *e, *best = NULL;
-	rw_kmap_iter_init(&ev->aggs, &it);
-	while ((e = rw_kmap_next(&ev->aggs, &it)) != NULL) {
-		struct agg *a = e->val;
-		if (a->inflight)
-			continue;
-		if (!best || a->last_ms < ((struct agg *)best->val)->last_ms)
-			best = e;
-	}
-	if (best)
-		agg_free(rw_kmap_del(&ev->aggs, best->key));
+	size_t n = strlen(s), i = n, need;
+	unsigned char c;
+	while (i > 0 && ((unsigned char)s[i - 1] & 0xC0) == 0x80 && n - i < 3)
+		i--;
+	if (i == 0)
+		return;
+	c = (unsigned char)s[i - 1];
+	need = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : c >= 0xC0 ? 2 : 1;
+	if (c >= 0x80 && n - (i - 1) < need)
+		s[i - 1] = '\0';
 }
 
 int
@@ -355,83 +317,74 @@ rw_ev_emit(struct rw_ev *ev, const struct rw_ev_ref *ref, int warning, const cha
 	   const char *action, const char *fmt, ...)
 {
 	char note[NOTE_MAX];
-	struct rw_buf key, okey;
+	struct rw_buf okey;
+	struct rw_evc_res res;
 	struct agg *a;
 	va_list ap;
 	int rv = 0;
 	const char *type = warning ? "Warning" : "Normal";
-	uint64_t now;
 	if (!ev || !ref || !ref->name || !ref->kind || !ref->api_version || !reason || !action ||
 	    !fmt)
 		return -EINVAL;
 	va_start(ap, fmt);
 	vsnprintf(note, sizeof(note), fmt, ap);
 	va_end(ap);
-	now = uv_now(ev->loop);
-	rw_buf_init(&key, 8192);
+	utf8_trim(note);
 	rw_buf_init(&okey, 2048);
-	if (rw_buf_printf(&okey, "%s\x1f%s\x1f%s\x1f%s", ref->api_version, ref->kind,
-			  ref->ns ? ref->ns : "", ref->name) != 0 ||
-	    rw_buf_printf(&key, "%s\x1f%s\x1f%s\x1f%s\x1f%s", rw_buf_cstr(&okey), type, reason,
-			  action, note) != 0) {
+	if (rw_buf_printf(&okey, "%s\x1f%s\x1f%s\x1f%s\x1f%s", ref->api_version, ref->kind,
+			  ref->ns ? ref->ns : "", ref->name, ref->uid ? ref->uid : "") != 0 ||
+	    rw_evc_correlate(ev->evc, rw_buf_cstr(&okey), type, reason, action, note,
+			     uv_now(ev->loop), &res) != 0) {
 		rv = -ENOMEM;
 		goto out;
 	}
-	if (!allow(ev, rw_buf_cstr(&okey), now)) {
-		drop(ev, type);
+	utf8_trim(res.note);
+	if (res.drop) {
+		drop(ev, type); /* the object's spam filter */
 		rv = -EAGAIN;
 		goto out;
 	}
-	a = rw_kmap_get(&ev->aggs, rw_buf_cstr(&key));
-	if (a && now - a->first_ms > ev->o.series_window_ms && !a->inflight) {
-		agg_free(rw_kmap_del(&ev->aggs, rw_buf_cstr(&key)));
-		a = NULL;
-	}
+	a = res.obs->ud;
 	if ((!a || !a->inflight) && ev->pending >= ev->o.max_pending) {
 		/* Under pressure: only repeats of pending writes are taken (folded). */
+		rw_evc_uncount(ev->evc, &res);
 		drop(ev, type);
 		rv = -EAGAIN;
 		goto out;
 	}
 	if (!a) {
-		if (ev->aggs.n >= ev->o.max_tracked)
-			evict_one(ev);
 		a = calloc(1, sizeof(*a));
 		if (a)
 			a->flow = malloc(strlen(ref->ns ? ref->ns : "") + strlen(ref->name) + 2);
-		if (a && a->flow)
-			sprintf(a->flow, "%s/%s", ref->ns ? ref->ns : "", ref->name);
-		if (!a || !a->flow || !(a->key = strdup(rw_buf_cstr(&key))) ||
-		    rw_kmap_put(&ev->aggs, rw_buf_cstr(&key), a, NULL) != 0) {
-			if (a) {
-				free(a->key);
-				free(a->flow);
-			}
-			free(a);
+		if (!a || !a->flow) {
+			if (a)
+				free(a);
+			rw_evc_uncount(ev->evc, &res);
 			rv = -ENOMEM;
 			goto out;
 		}
+		sprintf(a->flow, "%s/%s", ref->ns ? ref->ns : "", ref->name);
 		a->ev = ev;
-		a->first_ms = now;
+		a->obs = res.obs;
+		res.obs->ud = a;
 	}
-	a->count++;
-	a->last_ms = now;
 	a->warning = warning;
 	if (!a->inflight && /* else folded into the write after the one in flight */
-	    send_agg(a, ref, warning, reason, action, note) != 0) {
+	    send_agg(a, ref, warning, reason, action, res.note) != 0) {
 		/* Refused (the client's best-effort queue is full) or no memory. */
-		a->count--;
+		rw_evc_uncount(ev->evc, &res);
 		drop(ev, type);
 		rv = -EAGAIN;
 		goto out;
 	}
 	rw_met_add(ev->m_events,
-		   (const char *const[]){type, a->count > 1 ? "aggregated" : "created"}, 1);
+		   (const char *const[]){type, res.obs->count > 1 || res.combined ? "aggregated"
+										  : "created"},
+		   1);
 	if (rw_log_enabled(RW_LOG_DEBUG))
 		rw_debug("events", "%s %s/%s %s: %s", type, ref->ns ? ref->ns : "", ref->name,
-			 reason, note);
+			 reason, res.note);
 out:
-	rw_buf_fini(&key);
 	rw_buf_fini(&okey);
 	return rv;
 }

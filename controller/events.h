@@ -3,13 +3,15 @@
  *
  * Each Event names the reporting controller (reportingController
  * "raywarden.io/raywarden-controller" by default) and instance, an action, a
- * reason, a note and the regarding object. Repeats are aggregated: the same
- * regarding object + type + reason + action + note within the series window
- * (6 minutes, as client-go) patches the existing Event's series (count,
- * lastObservedTime) instead of creating a new one; while a write for it is in
- * flight, further repeats are folded into the next patch. A per-object token
- * bucket (burst 25, one token per 5 minutes, as client-go's spam filter)
- * drops floods. Both tables are bounded.
+ * reason, a note and the regarding object. What each occurrence becomes is
+ * decided by evcorr.h (client-go's EventCorrelator): the same regarding
+ * object + type + reason + action + note within the series window (6
+ * minutes) patches the existing Event's series (count, lastObservedTime)
+ * instead of creating a new one, and while a write for it is in flight
+ * further repeats are folded into the next patch; similar occurrences with
+ * different notes count on one "(combined from similar events)" Event from
+ * the 10th distinct note in 10 minutes; a token bucket per object and type
+ * (burst 25, one token per 5 minutes) drops floods. Every table is an LRU.
  *
  * Events are best effort: their writes go to the API client's lowest class
  * (kube.h), served only when no object read or write waits, and each flows
@@ -39,10 +41,10 @@ struct rw_ev_ref {
 struct rw_ev_opts {
 	const char *controller;	   /* reportingController */
 	const char *instance;	   /* reportingInstance (e.g. the lease identity / hostname) */
-	int burst;		   /* per-object bucket; default 25 */
+	int burst;		   /* per object and type; default 25 */
 	double refill_per_s;	   /* default 1/300 */
 	uint64_t series_window_ms; /* default 360000 */
-	size_t max_tracked;	   /* aggregation and rate-limit entries; default 4096 */
+	size_t max_tracked;	   /* entries of each evcorr table; default 4096 */
 	size_t max_pending;	   /* writes queued or in flight; default 1000 */
 };
 

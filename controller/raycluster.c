@@ -1054,7 +1054,30 @@ st_pods(struct rcr_job *j)
 			goto out;
 		}
 	}
-	/* Worker groups. */
+out:
+	rw_buf_fini(&b);
+	rw_rcr_pods_fini(&ps);
+}
+
+/*
+ * Worker groups, a step of their own so that the driver waits for the head
+ * pod's create: a refused head fails the pass before any worker is created.
+ */
+static void
+st_workers(struct rcr_job *j)
+{
+	struct rcr *r = j->r;
+	struct rcr_pods ps;
+	struct rw_buf b;
+	uint64_t now = uv_now(r->loop);
+	if (rw_rc_suspended(j->c) || status_cond_true(j->c, "RayClusterSuspending"))
+		return; /* st_pods deleted the pods */
+	if (rw_rcr_pods_collect(r, j->ns, j->name, j->c->uid, &ps) != 0) {
+		rw_rcr_fail(j, -ENOMEM, NULL, "out of memory");
+		rw_rcr_pods_fini(&ps);
+		return;
+	}
+	rw_buf_init(&b, 16u << 20);
 	for (int g = 0; g < j->c->ngroups && !j->err; g++) {
 		struct rw_rc_group_plan plan;
 		const char *gname = rw_rc_group_name(j->c, g);
@@ -1088,7 +1111,6 @@ st_pods(struct rcr_job *j)
 			create_workers(j, &ps, g, gname, create, &b);
 		rw_rc_group_plan_fini(&plan);
 	}
-out:
 	rw_buf_fini(&b);
 	rw_rcr_pods_fini(&ps);
 }
@@ -1267,6 +1289,9 @@ rw_rcr_job_run(struct rcr_job *j)
 			break;
 		case RCR_ST_PODS:
 			st_pods(j);
+			break;
+		case RCR_ST_WORKERS:
+			st_workers(j);
 			break;
 		case RCR_ST_STATUS:
 			st_status(j);

@@ -1463,8 +1463,9 @@ pending_health(struct rsr_job *j)
 	j->busy = true;
 	snprintf(text, sizeof(text), "pending RayCluster %s: %s", j->pending->name, what);
 	if (strcmp(text, j->st->pending_health) != 0) {
-		emit(j, 1, "PendingServeApplicationUnhealthy",
-		     "%s; traffic stays on the active cluster", text);
+		char traffic[400];
+		rw_rs_pending_traffic(j->st->active, j->active != NULL, traffic, sizeof(traffic));
+		emit(j, 1, "PendingServeApplicationUnhealthy", "%s; %s", text, traffic);
 		snprintf(j->st->pending_health, sizeof(j->st->pending_health), "%s", text);
 	}
 }

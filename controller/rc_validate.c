@@ -254,6 +254,31 @@ group_checks(const char *gname, const node *g, char *msg, size_t mlen)
 	return 0;
 }
 
+/*
+ * KubeRay's validating webhook (RayClusterWebhook.validateWorkerGroups)
+ * refuses a repeated groupName before the controller sees the object; its
+ * controller has no such check, so without the webhook two groups of one
+ * name would share pods, labels and expectations. The check runs first, as
+ * the webhook would. Groups are few (tens), so the quadratic scan is fine.
+ */
+static int
+duplicate_group(const struct rw_rc_cluster *c, char *msg, size_t mlen)
+{
+	for (int i = 1; i < c->ngroups; i++) {
+		const char *gn = rw_rc_group_name(c, i);
+		for (int k = 0; k < i; k++) {
+			if (!streq(gn, rw_rc_group_name(c, k)))
+				continue;
+			snprintf(msg, mlen,
+				 "workerGroupSpecs[%d]: worker group names must be unique "
+				 "(groupName %s is also workerGroupSpecs[%d])",
+				 i, gn, k);
+			return -1;
+		}
+	}
+	return 0;
+}
+
 /* ValidateRayClusterSpec (annotations are the CR's). */
 static int
 validate_spec(const struct rw_rc_cluster *c, char *msg, size_t mlen)
@@ -263,6 +288,8 @@ validate_spec(const struct rw_rc_cluster *c, char *msg, size_t mlen)
 	node *hc;
 	int64_t v;
 
+	if (duplicate_group(c, msg, mlen))
+		return -1;
 	if (!has_containers(head)) {
 		snprintf(msg, mlen, "headGroupSpec should have at least one container");
 		return -1;
@@ -273,7 +300,8 @@ validate_spec(const struct rw_rc_cluster *c, char *msg, size_t mlen)
 		node *g = rw_rc_group(c, i);
 		const char *gn = rw_rc_group_name(c, i);
 		node *mn = rw_rc_get(g, "minReplicas"), *mx = rw_rc_get(g, "maxReplicas");
-		int64_t mnv = 0, mxv = 0;
+		node *rp = rw_rc_get(g, "replicas");
+		int64_t mnv = 0, mxv = 0, rpv = 0;
 		bool hasmn = mn && mn->type == RW_RC_NUM && rw_rc_int(mn, &mnv) == 0;
 		bool hasmx = mx && mx->type == RW_RC_NUM && rw_rc_int(mx, &mxv) == 0;
 		if (!has_containers(g)) {
@@ -302,6 +330,17 @@ validate_spec(const struct rw_rc_cluster *c, char *msg, size_t mlen)
 			    msg, mlen,
 			    "worker group %s has minReplicas %lld greater than maxReplicas %lld",
 			    gn, (long long)mnv, (long long)mxv);
+			return -1;
+		}
+		/*
+		 * After KubeRay's own rules: KubeRay clamps a negative replicas into
+		 * [minReplicas, maxReplicas] without a word; a negative count is
+		 * always a mistake in the manifest, so it is refused here in the
+		 * words of the min/max rules.
+		 */
+		if (rp && rp->type == RW_RC_NUM && rw_rc_int(rp, &rpv) == 0 && rpv < 0) {
+			snprintf(msg, mlen, "worker group %s has negative replicas %lld", gn,
+				 (long long)rpv);
 			return -1;
 		}
 		if (group_checks(gn, g, msg, mlen))

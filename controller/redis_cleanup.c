@@ -259,9 +259,13 @@ rw_rcl_parse_address(const char *address, struct rw_rcl_addr *out)
 	if (hend <= host || (size_t)(hend - host) >= sizeof(out->host))
 		return -EINVAL;
 	memcpy(out->host, host, (size_t)(hend - host));
-	for (char *c = out->host; *c; c++)
+	for (char *c = out->host; *c; c++) {
+		/* No host has spaces, control or non-ASCII bytes; refused before any log line. */
+		if ((unsigned char)*c <= 0x20 || (unsigned char)*c >= 0x7F)
+			return -EINVAL;
 		if (*c >= 'A' && *c <= 'Z')
 			*c = (char)(*c - 'A' + 'a');
+	}
 	out->port = 6379;
 	if (portp && portp < end) {
 		long v = 0;
@@ -424,6 +428,206 @@ teardown_cb(uv_timer_t *t)
 	uv_timer_start(&c->retry_timer, retry_cb, delay, 0);
 }
 
+/* ---- error texts ---- */
+
+/* Length of the ANSI escape sequence at s[0] == ESC (CSI, OSC or a two-byte one). */
+static size_t
+ansi_len(const unsigned char *s, size_t n)
+{
+	size_t i;
+	if (n < 2)
+		return n;
+	if (s[1] == '[') { /* CSI: parameters and intermediates, then a final byte */
+		for (i = 2; i < n && s[i] >= 0x20 && s[i] <= 0x3F; i++)
+			;
+		for (; i < n && s[i] >= 0x20 && s[i] <= 0x2F; i++)
+			;
+		return i < n && s[i] >= 0x40 && s[i] <= 0x7E ? i + 1 : i;
+	}
+	if (s[1] == ']') { /* OSC: up to BEL or ESC \ */
+		for (i = 2; i < n; i++) {
+			if (s[i] == 0x07)
+				return i + 1;
+			if (s[i] == 0x1B && i + 1 < n && s[i + 1] == '\\')
+				return i + 2;
+		}
+		return n;
+	}
+	/* Other escapes: intermediates (e.g. "ESC ( B"), then one final byte. */
+	for (i = 1; i < n && s[i] >= 0x20 && s[i] <= 0x2F; i++)
+		;
+	return i < n ? i + 1 : n;
+}
+
+#define REDACTED 0x1A /* stands for a secret between the passes below */
+
+/* Replace each occurrence of a non-empty secret in in[0..n) by REDACTED; returns the length. */
+static size_t
+redact(const char *in, size_t n, const char *const *secrets, char *out)
+{
+	size_t i = 0, o = 0;
+	while (i < n) {
+		size_t k, sl = 0;
+		for (k = 0; secrets && secrets[k]; k++) {
+			sl = strlen(secrets[k]);
+			if (sl && sl <= n - i && memcmp(in + i, secrets[k], sl) == 0)
+				break;
+		}
+		if (secrets && secrets[k]) {
+			out[o++] = REDACTED;
+			i += sl;
+		} else {
+			out[o++] = in[i] == REDACTED ? 0x01 : in[i];
+			i++;
+		}
+	}
+	return o;
+}
+
+/* In place: each occurrence of sec[0..sl) in buf[0..n) becomes REDACTED; returns the length. */
+static size_t
+redact2(char *buf, size_t n, const char *sec, size_t sl)
+{
+	size_t i = 0, o = 0;
+	while (i < n) {
+		if (sl <= n - i && memcmp(buf + i, sec, sl) == 0) {
+			buf[o++] = REDACTED;
+			i += sl;
+		} else {
+			buf[o++] = buf[i++];
+		}
+	}
+	return o;
+}
+
+/*
+ * Printable ASCII only: escape sequences and control bytes dropped,
+ * whitespace runs one space (none at either end), a run of non-ASCII bytes
+ * one '?'; REDACTED is kept. The output is never longer than the input.
+ */
+static size_t
+printable(const char *in, size_t n, char *out)
+{
+	const unsigned char *s = (const unsigned char *)in;
+	size_t i = 0, o = 0;
+	int space = 1, odd = 0;
+	while (i < n) {
+		if (s[i] == 0x1B) {
+			i += ansi_len(s + i, n - i);
+			continue;
+		}
+		if (s[i] == ' ' || s[i] == '\t' || s[i] == '\r' || s[i] == '\n') {
+			if (!space)
+				out[o++] = ' ';
+			space = 1;
+			odd = 0;
+		} else if (s[i] != REDACTED && (s[i] < 0x20 || s[i] == 0x7F)) {
+			/* Control bytes vanish, so that they cannot split a secret either. */
+		} else if (s[i] >= 0x80) {
+			if (!odd)
+				out[o++] = '?';
+			odd = 1;
+			space = 0;
+		} else {
+			out[o++] = (char)s[i];
+			space = odd = 0;
+		}
+		i++;
+	}
+	while (o > 0 && out[o - 1] == ' ')
+		o--;
+	return o;
+}
+
+void
+rw_rcl_clean_text(const char *raw, size_t len, const char *const *secrets, size_t max, char *out,
+		  size_t outlen)
+{
+	size_t n, o = 0, cap = outlen ? outlen - 1 : 0;
+	char *a, *b;
+	if (!outlen)
+		return;
+	if (max < cap)
+		cap = max;
+	a = malloc(len + 1);
+	b = malloc(len + 1);
+	if (!a || !b) {
+		free(a);
+		free(b);
+		snprintf(out, cap + 1, "%s", "(text not shown: out of memory)");
+		return;
+	}
+	/*
+	 * The secrets are matched on the raw bytes and again on the printable
+	 * form, so that a server echoing a password split by escapes or
+	 * control bytes does not get it through either.
+	 */
+	n = redact(raw, len, secrets, a);
+	n = printable(a, n, b);
+	for (size_t k = 0; secrets && secrets[k]; k++) {
+		/* The secret's printable form, made the way the text's was (in one buffer: the
+		 * printable pass writes the first half and never overtakes its input). */
+		size_t sl = strlen(secrets[k]), pl = 0;
+		char *ps = malloc(2 * sl + 1);
+		if (ps)
+			pl = printable(ps + sl, redact(secrets[k], sl, NULL, ps + sl), ps);
+		if (pl > 0)
+			n = redact2(b, n, ps, pl);
+		free(ps);
+	}
+	/* Expand REDACTED; when the whole does not fit in cap, cut and end in "...". */
+	size_t total = n, limit;
+	for (size_t i = 0; i < n; i++)
+		total += b[i] == REDACTED ? 2 : 0;
+	limit = total <= cap ? cap : cap >= 3 ? cap - 3 : 0;
+	for (size_t i = 0; i < n; i++) {
+		size_t w = b[i] == REDACTED ? 3 : 1;
+		if (o + w > limit)
+			break;
+		if (w == 3)
+			memcpy(out + o, "***", 3);
+		else
+			out[o] = b[i];
+		o += w;
+	}
+	if (total > cap) {
+		while (o > 0 && out[o - 1] == ' ')
+			o--;
+		for (const char *d = "..."; *d && o < cap; d++)
+			out[o++] = *d;
+	}
+	out[o] = '\0';
+	free(a);
+	free(b);
+}
+
+const char *
+rw_rcl_classify_reply(const char *reply, size_t len)
+{
+	static const struct {
+		const char *code, *cause;
+	} codes[] = {
+	    {"WRONGPASS", "authentication failed"}, {"NOAUTH", "authentication failed"},
+	    {"NOPERM", "permission denied"},	    {"LOADING", "server not ready"},
+	    {"BUSY", "server not ready"},	    {"MASTERDOWN", "server not ready"},
+	    {"READONLY", "read-only replica"},	    {"OOM", "server out of memory"},
+	};
+	size_t w = 0;
+	while (w < len && reply[w] != ' ' && reply[w] != '\r' && reply[w] != '\n')
+		w++;
+	for (size_t i = 0; i < sizeof(codes) / sizeof(codes[0]); i++)
+		if (strlen(codes[i].code) == w && memcmp(reply, codes[i].code, w) == 0)
+			return codes[i].cause;
+	/* Older servers answer a bad AUTH with "ERR invalid password" (or "...username-password").
+	 */
+	for (size_t i = w; i + 7 < len; i++)
+		if (memcmp(reply + i, "invalid", 7) == 0 && i + 16 <= len &&
+		    (memcmp(reply + i, "invalid password", 16) == 0 ||
+		     (i + 25 <= len && memcmp(reply + i, "invalid username-password", 25) == 0)))
+			return "authentication failed";
+	return "server error";
+}
+
 /* End the current attempt with an error; the teardown runs from a timer. */
 static void fail_attempt(struct rw_rcl *c, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
@@ -432,11 +636,15 @@ static void
 fail_attempt(struct rw_rcl *c, const char *fmt, ...)
 {
 	va_list ap;
+	char raw[1024];
+	const char *secrets[] = {c->addr.password, NULL};
 	if (c->finished || c->state == ST_FAILING || c->state == ST_BACKOFF)
 		return;
 	va_start(ap, fmt);
-	vsnprintf(c->res.error, sizeof(c->res.error), fmt, ap);
+	vsnprintf(raw, sizeof(raw), fmt, ap);
 	va_end(ap);
+	/* hiredis' errstr and resolver texts pass here too: clean them all. */
+	rw_rcl_clean_text(raw, strlen(raw), secrets, 200, c->res.error, sizeof(c->res.error));
 	rw_warn(COMPONENT, "attempt %u on %s:%d: %s", c->res.attempts, c->addr.host, c->addr.port,
 		c->res.error);
 	c->state = ST_FAILING;
@@ -469,9 +677,18 @@ check_reply(struct rw_rcl *c, redisAsyncContext *ac, void *r, const char *what)
 		return NULL;
 	}
 	if (reply->type == REDIS_REPLY_ERROR) {
-		/* Server errors (WRONGPASS, NOAUTH...) never echo the password. */
-		fail_attempt(c, "%s: %.*s", what, (int)(reply->len < 200 ? reply->len : 200),
-			     reply->str ? reply->str : "");
+		/*
+		 * The reply is the server's (or whatever answers on that port):
+		 * a cause, and a short excerpt cleaned of the password (matched
+		 * on the whole reply, before any cut), escapes and control bytes.
+		 */
+		const char *secrets[] = {c->addr.password, NULL};
+		const char *str = reply->str ? reply->str : "";
+		size_t len = reply->str ? reply->len : 0;
+		char excerpt[96];
+		rw_rcl_clean_text(str, len, secrets, 80, excerpt, sizeof(excerpt));
+		fail_attempt(c, "%s: %s (server said: %s)", what, rw_rcl_classify_reply(str, len),
+			     excerpt);
 		return NULL;
 	}
 	return reply;

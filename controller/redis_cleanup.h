@@ -15,7 +15,9 @@
  * timed-out attempt is retried on a new connection after an exponential
  * back-off, until the overall deadline. The completion callback runs
  * exactly once: success, deadline exceeded, or cancelled. The password
- * is never logged nor put into the result's error text.
+ * is never logged nor put into the result's error text, and texts from
+ * the server or the network reach it only through rw_rcl_clean_text: a
+ * classified cause and a short printable excerpt.
  */
 #ifndef RW_REDIS_CLEANUP_H
 #define RW_REDIS_CLEANUP_H
@@ -89,7 +91,8 @@ struct rw_rcl_addr {
  * Parse an address as KubeRay's cleanup script does (first comma entry;
  * "redis://" prepended when no scheme; user and password from the URL's
  * userinfo, not percent-decoded, like Python's urlparse). The port
- * defaults to 6379. Returns 0 or -EINVAL.
+ * defaults to 6379. A host with a space, a control or a non-ASCII byte is
+ * refused, so that no log line or Event carries one. Returns 0 or -EINVAL.
  */
 int rw_rcl_parse_address(const char *address, struct rw_rcl_addr *out);
 
@@ -99,5 +102,28 @@ int rw_rcl_parse_address(const char *address, struct rw_rcl_addr *out);
  * -EINVAL (empty ns or one containing '@') or -ENAMETOOLONG.
  */
 int rw_rcl_pattern(const char *ns, char *out, size_t outlen);
+
+/*
+ * Make a text from Redis or the network fit for an Event and a log line:
+ * ANSI escape sequences and control bytes are removed, whitespace runs
+ * become one space, a run of non-ASCII bytes becomes one '?', every
+ * occurrence of each non-empty string in secrets (NULL-terminated; the
+ * password) becomes "***" (matched in the raw bytes and again in the
+ * cleaned text, so escapes or control bytes inside an echoed password do
+ * not hide it), and the result is cut to at most max characters, ending in
+ * "..." when cut. out gets at most outlen - 1 characters and is always
+ * terminated. A peer that received the password can still encode it in
+ * ways no filter recognises: the cut bounds what such a text can carry.
+ */
+void rw_rcl_clean_text(const char *raw, size_t len, const char *const *secrets, size_t max,
+		       char *out, size_t outlen);
+
+/*
+ * The cause of a Redis error reply, from its error code: "authentication
+ * failed" (WRONGPASS, NOAUTH, invalid password), "permission denied"
+ * (NOPERM), "server not ready" (LOADING, BUSY, MASTERDOWN), "read-only
+ * replica" (READONLY), "server out of memory" (OOM), else "server error".
+ */
+const char *rw_rcl_classify_reply(const char *reply, size_t len);
 
 #endif

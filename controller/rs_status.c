@@ -683,3 +683,17 @@ rw_rs_suspend_conds(node *st, const struct rw_rs *rs, enum rw_rs_suspend_phase p
 	}
 	return b.err;
 }
+
+void
+rw_rs_pending_traffic(const char *active, bool active_exists, char *out, size_t n)
+{
+	if (!active || !*active)
+		snprintf(out, n,
+			 "there is no active RayCluster yet: no traffic is served until a "
+			 "RayCluster's applications are running");
+	else if (!active_exists)
+		snprintf(out, n, "the active RayCluster %s no longer exists: no traffic is served",
+			 active);
+	else
+		snprintf(out, n, "traffic stays on the active RayCluster %s", active);
+}

@@ -163,6 +163,16 @@ struct rw_rs_health {
 void rw_rs_health(const struct rw_rs *rs, const struct rw_rs_health_in *in,
 		  struct rw_rs_health *out);
 
+/*
+ * Where the traffic is while a pending cluster's applications fail, for the
+ * Warning Event about them: on the active cluster when it exists, nowhere
+ * when there is none yet (the Serve service is created for the first
+ * cluster only once it can serve) or when the one the status names is gone.
+ * active: the status' active cluster name ("" or NULL: none); active_exists:
+ * that RayCluster is in the cache.
+ */
+void rw_rs_pending_traffic(const char *active, bool active_exists, char *out, size_t n);
+
 /* ---- suspend (KubeRay's handleSuspend) ---- */
 
 /*

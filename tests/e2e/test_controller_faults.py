@@ -10,6 +10,10 @@ simulator with the fake kubelet (no Ray processes; tests/sim/kubesim/kubelet_fak
    watch is dropped every second while 50 clusters are applied and changed three times: all converge,
    and stay converged once the faults stop.
 
+3. A head pod the API server refuses: no worker pod is created, and the repeated Warnings
+   end up on one aggregate Event; a repeated groupName and a negative replicas are refused
+   with a status reason and a Warning Event, and nothing is created for them.
+
 The random seed is printed; RW_FAULTS_SEED=<n> repeats a run. RW_FAULTS_ROUNDS overrides
 the number of rounds (10).
 """
@@ -244,6 +248,75 @@ class ControllerFaults(unittest.TestCase):
         self.w.scale(name, 0, 3)
         expected[name]["g0"] = 3
         self.converge(expected, "change after faults", ctl)
+
+    def test_refused_head_and_invalid_specs(self):
+        ctl = self.w.controller()
+        ctlsim.wait_for(ctl.ready, 20, "controller /readyz")
+        # A head pod the API server refuses (an invalid container name): KubeRay stops at
+        # the head's error, so no worker pod is created either. The Warnings repeat with
+        # notes that differ (the generated pod name is in the API server's message); after
+        # 10 distinct notes they count on one "(combined from similar events)" Event.
+        hr = ctlsim.raycluster("hr", workers=2)
+        hr["spec"]["headGroupSpec"]["template"]["spec"]["containers"][0]["name"] = "Ray_Head"
+        self.w.apply_cluster(hr)
+        # Invalid specs: a repeated groupName, a negative replicas.
+        dup = ctlsim.raycluster("dup", workers=1, groups=2)
+        dup["spec"]["workerGroupSpecs"][1]["groupName"] = "g0"
+        self.w.apply_cluster(dup)
+        self.w.apply_cluster(ctlsim.raycluster("neg", workers=-1))
+
+        def events(name, reason):
+            items = self.w.call("GET", "apis/events.k8s.io/v1/namespaces/default/events").get("items") or []
+            return [e for e in items if e["regarding"]["name"] == name and e["reason"] == reason]
+
+        def aggregated():
+            pods = self.w.pods("default", "ray.io/cluster=hr")
+            self.assertEqual([p["metadata"]["name"] for p in pods], [], "pods created for hr")
+            evs = events("hr", "FailedToCreateHeadPod")
+            comb = [e for e in evs if e["note"].startswith("(combined from similar events): ")]
+            return evs if comb and (comb[0].get("series") or {}).get("count", 1) >= 2 else None
+
+        def occurrences():
+            self.assertEqual(self.w.pods("default", "ray.io/cluster=hr"), [], "pods created for hr")
+            return sum((e.get("series") or {}).get("count", 1) for e in events("hr", "FailedToCreateHeadPod"))
+
+        try:
+            # Each change of the cluster is reconciled at once (whatever the error back-off),
+            # so every poke is one more refused head: 11 (plus the back-off's own retries, about
+            # 6 more) make at least 9 Events and an aggregate counting 2 or more, and stay below
+            # the recorder's burst of 25 Warnings per object.
+            for i in range(11):
+                seen = occurrences()
+                self.w.call("PATCH", ctlsim.RC_PATH % "default" + "/hr",
+                            {"metadata": {"annotations": {"test/poke": str(i)}}},
+                            ctype="application/merge-patch+json")
+                ctlsim.wait_for(lambda: occurrences() > seen, 30, "refused head %d" % i)
+            evs = ctlsim.wait_for(aggregated, 30, "an aggregate FailedToCreateHeadPod Event")
+        except AssertionError as e:
+            self.fail("%s\ncontroller log tail:\n%s" % (e, ctl.output()[-3000:]))
+        total = sum((e.get("series") or {}).get("count", 1) for e in evs)
+        print("refused head: %d occurrences on %d Events" % (total, len(evs)), flush=True)
+        self.assertLessEqual(len(evs), 10, [e["note"] for e in evs])
+        self.assertEqual(len([e for e in evs if e["note"].startswith("(combined")]), 1)
+        for name, msg in (("dup", "workerGroupSpecs[1]: worker group names must be unique "
+                                  "(groupName g0 is also workerGroupSpecs[0])"),
+                          ("neg", "worker group g0 has negative replicas -1")):
+            ctlsim.wait_for(lambda: (self.w.get_cluster(name).get("status") or {}).get("reason") == msg, 30,
+                            "%s: status.reason" % name)
+            ctlsim.wait_for(lambda: [e for e in events(name, "InvalidRayClusterSpec")
+                                     if e["type"] == "Warning" and e["note"] == msg], 30,
+                            "%s: InvalidRayClusterSpec Event" % name)
+            self.assertEqual(self.w.pods("default", "ray.io/cluster=%s" % name), [], name)
+        # Once the head is valid, the head and then the workers are created.
+        hr = self.w.get_cluster("hr")
+        hr["spec"]["headGroupSpec"]["template"]["spec"]["containers"][0]["name"] = "ray-head"
+        self.w.call("PATCH", ctlsim.RC_PATH % "default" + "/hr",
+                    {"spec": {"headGroupSpec": hr["spec"]["headGroupSpec"]}},
+                    ctype="application/merge-patch+json")
+        try:
+            self.w.wait_converged({"hr": {"": 1, "g0": 2}}, CONVERGE_S)
+        except AssertionError as e:
+            self.fail("%s\ncontroller log tail:\n%s" % (e, ctl.output()[-3000:]))
 
 
 if __name__ == "__main__":

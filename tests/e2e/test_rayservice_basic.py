@@ -165,6 +165,35 @@ class RayServiceS0(LocalClusterCase):
         wait_for(lambda: not lc.services(NS, "ray.io/originated-from-cr-name=%s" % NAME), 30, 0.2,
                  "services collected")
 
+    def test_5_first_cluster_failing_has_no_traffic(self):
+        """A new RayService whose first cluster's application cannot deploy: the Warning
+        names the pending cluster and says that no traffic is served (there is no active
+        cluster to fall back on), not that traffic stays on one."""
+        lc = self.lc
+        name = "rs-never-serves"
+        with open(self.sample) as f:
+            doc = f.read().replace("name: " + NAME, "name: " + name, 1)
+        doc = doc.replace("    - replicas: 2\n      minReplicas: 1", "    - replicas: 0\n      minReplicas: 0", 1)
+        doc = doc.replace("          - name: ray-head\n",
+                          "          - name: ray-head\n            env:\n            - name: RW_SIM_IMAGE_LACKS\n"
+                          "              value: ray-operator\n", 1)
+        self.assertIn("RW_SIM_IMAGE_LACKS", doc)
+        lc.apply(doc)
+        try:
+            def event():
+                evs = lc.events(NS, name, "PendingServeApplicationUnhealthy")
+                return evs and evs[-1]
+            ev = wait_for(event, 90, 0.2, "PendingServeApplicationUnhealthy Event")
+            print("first cluster failing: %s" % ev["note"][:200])
+            st = rs_status(lc, NS, name)
+            self.assertFalse((st.get("activeServiceStatus") or {}).get("rayClusterName"))
+            self.assertIn(st["pendingServiceStatus"]["rayClusterName"], ev["note"])
+            self.assertIn("there is no active RayCluster yet: no traffic is served", ev["note"])
+            self.assertNotIn("traffic stays", ev["note"])
+        finally:
+            lc.delete(rs_path(NS, name))
+            wait_for(lambda: rayservice(lc, NS, name) is None, 60, 0.2, "RayService gone")
+
 
 if __name__ == "__main__":
     unittest.main()

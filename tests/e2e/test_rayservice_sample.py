@@ -129,6 +129,7 @@ class RayServiceS1(LocalClusterCase):
         self.assertIn(pending, ev["note"])
         self.assertIn("fruit_app is DEPLOY_FAILED", ev["note"])
         self.assertIn("No module named 'fruit'", ev["note"])
+        self.assertIn("traffic stays on the active RayCluster %s" % old, ev["note"])
         st = rs_status(lc, NS, NAME)
         self.assertEqual(st["activeServiceStatus"]["rayClusterName"], old)
         self.assertEqual(st["pendingServiceStatus"]["applicationStatuses"]["fruit_app"]["status"], "DEPLOY_FAILED")

@@ -1030,6 +1030,50 @@ class ApiServerTest(unittest.TestCase):
         self.assertGreaterEqual(st["by_verb"]["create"]["500"], 2)
         self.assertGreaterEqual(st["by_verb"]["get"]["429"], 1)
 
+    def test_events_v1_series_patch(self):
+        """events.k8s.io/v1 as pkg/apis/core/validation/events.go: a merge patch of
+        series (count >= 2, lastObservedTime) is accepted and shows as count in core/v1;
+        note, reason and eventTime are immutable; a new Event needs eventTime and the
+        reporting fields and may not carry a series of 1."""
+        ns = self.ns()
+        base = "/apis/events.k8s.io/v1/namespaces/%s/events" % ns
+        t = "2026-01-01T00:00:00.000000Z"
+        ev = {"apiVersion": "events.k8s.io/v1", "kind": "Event", "metadata": {"name": "rc.1"},
+              "eventTime": t, "reportingController": "raywarden.io/raywarden-controller",
+              "reportingInstance": "i", "action": "Reconcile", "reason": "FailedToCreateHeadPod",
+              "note": "(combined from similar events): x", "type": "Warning",
+              "regarding": {"apiVersion": "ray.io/v1", "kind": "RayCluster", "name": "rc",
+                            "namespace": ns}}
+        self.c.ok("POST", base, ev)
+        mp = "application/merge-patch+json"
+        o = self.c.ok("PATCH", base + "/rc.1", {"series": {"count": 3, "lastObservedTime": t}}, mp)
+        self.assertEqual(o["series"]["count"], 3)
+        core = self.c.ok("GET", "/api/v1/namespaces/%s/events/rc.1" % ns)
+        self.assertEqual(core["series"]["count"], 3)
+        self.assertEqual(core["message"], "(combined from similar events): x")
+        for patch, field in (({"series": {"count": 1, "lastObservedTime": t}}, "series.count"),
+                             ({"series": {"count": 4, "lastObservedTime": None}},
+                              "series.lastObservedTime"),
+                             ({"note": "other"}, "message"), ({"reason": "R"}, "reason"),
+                             ({"eventTime": "2026-01-02T00:00:00.000000Z"}, "eventTime")):
+            code, err, _ = self.c.req("PATCH", base + "/rc.1", patch, mp)
+            self.assertEqual(code, 422, patch)
+            self.assertIn(field, [c["field"] for c in err["details"]["causes"]], err)
+        bad = dict(ev, metadata={"name": "rc.2"}, series={"count": 1, "lastObservedTime": t})
+        code, err, _ = self.c.req("POST", base, bad)
+        self.assertEqual(code, 422)
+        self.assertIn("series.count", [c["field"] for c in err["details"]["causes"]])
+        bad = dict(ev, metadata={"name": "rc.3"})
+        del bad["eventTime"]
+        del bad["action"]
+        code, err, _ = self.c.req("POST", base, bad)
+        self.assertEqual(code, 422)
+        self.assertEqual({"eventTime", "action"} & {c["field"] for c in err["details"]["causes"]},
+                         {"eventTime", "action"})
+        bad = dict(ev, metadata={"name": "rc.4"}, note="x" * 1025)
+        code, err, _ = self.c.req("POST", base, bad)
+        self.assertEqual(code, 422)
+
     def test_events_both_groups(self):
         ns = self.ns()
         ev = {"apiVersion": "v1", "kind": "Event", "metadata": {"name": "e1"},

@@ -6,6 +6,8 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <stdbool.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <spawn.h>
@@ -332,6 +334,9 @@ t_address(void)
 	    {"http://h:1", -EINVAL, NULL, 0, NULL, NULL, 0},
 	    {"h:99999", -EINVAL, NULL, 0, NULL, NULL, 0},
 	    {"h:port", -EINVAL, NULL, 0, NULL, NULL, 0},
+	    {"bad\x1b[2Jhost:6379", -EINVAL, NULL, 0, NULL, NULL, 0},
+	    {"redis://u:p@a b:1", -EINVAL, NULL, 0, NULL, NULL, 0},
+	    {"h\xc3\xa9:1", -EINVAL, NULL, 0, NULL, NULL, 0},
 	    {"h:", -EINVAL, NULL, 0, NULL, NULL, 0},
 	    {":6379", -EINVAL, NULL, 0, NULL, NULL, 0},
 	    {"[::1", -EINVAL, NULL, 0, NULL, NULL, 0},
@@ -549,6 +554,188 @@ t_command_timeout(void)
 	printf("  silent server: %u attempts: %s\n", out.res.attempts, out.res.error);
 }
 
+/* ---- error texts from Redis or the network ---- */
+
+static bool
+printable_ascii(const char *s)
+{
+	for (; *s; s++)
+		if (*s < 0x20 || *s > 0x7E)
+			return false;
+	return true;
+}
+
+static void
+t_clean_text(void)
+{
+	static char big[10240 + 64], split[64];
+	static const char *const secrets[] = {PASS, NULL};
+	memset(big, 'A', 10240);
+	memcpy(big + 5000, PASS, strlen(PASS)); /* far past any cut */
+	big[10240] = '\0';
+	snprintf(split, sizeof(split), "s3c\x1b[0mret-\x01Redis\x7f-pw tail");
+	static const struct {
+		const char *in;
+		size_t max;
+		const char *want;
+	} cases[] = {
+	    {"WRONGPASS invalid username-password pair", 200,
+	     "WRONGPASS invalid username-password pair"},
+	    {"ERR bad\x00\x01\x02thing\r\n\tmore  spaces ", 200, "ERR badthing more spaces"},
+	    {"\x1b[31;1mWRONGPASS\x1b[0m invalid", 200, "WRONGPASS invalid"},
+	    {"\x1b]0;owned\x07title\x1b]8;;http://x\x1b\\link", 200, "titlelink"},
+	    {"\x1b"
+	     "c\x1b(Breset",
+	     200, "reset"},
+	    {"caf\xc3\xa9 \xff\xfe\xfd ok", 200, "caf? ? ok"},
+	    {"ERR unknown command `AUTH`, with args beginning with: `" PASS "`,", 200,
+	     "ERR unknown command `AUTH`, with args beginning with: `***`,"},
+	    {PASS PASS, 200, "******"},
+	    {NULL /* split */, 200, "*** tail"},
+	    {"0123456789abcdef", 10, "0123456..."},
+	    {"0123456789", 10, "0123456789"},
+	    {"01234 6789abc", 9, "01234..."},
+	    {"x" PASS "y", 5, "x***y"},
+	    {"x" PASS "y", 4, "x..."},
+	    {"", 10, ""},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		const char *in = cases[i].in ? cases[i].in : split;
+		size_t len = cases[i].in ? strlen(in) : strlen(split);
+		char out[256];
+		if (i == 1)
+			len = 31; /* with the NUL and control bytes */
+		rw_rcl_clean_text(in, len, secrets, cases[i].max, out, sizeof(out));
+		if (strcmp(out, cases[i].want) != 0)
+			fprintf(stderr, "  case %zu: got \"%s\"\n", i, out);
+		CHECK_EQ_STR(out, cases[i].want);
+	}
+	/* 10 KB with the password inside: cut to 80, printable, no password. */
+	char out[96];
+	rw_rcl_clean_text(big, strlen(big), secrets, 80, out, sizeof(out));
+	CHECK_EQ_INT(strlen(out), 80);
+	CHECK(printable_ascii(out));
+	CHECK(strcmp(out + 77, "...") == 0);
+	/* The output buffer bounds the result too. */
+	char small[8];
+	rw_rcl_clean_text(big, strlen(big), secrets, 1000, small, sizeof(small));
+	CHECK_EQ_STR(small, "AAAA...");
+	/* Causes from the error code. */
+	static const struct {
+		const char *reply, *cause;
+	} cls[] = {
+	    {"WRONGPASS invalid username-password pair or user is disabled.",
+	     "authentication failed"},
+	    {"NOAUTH Authentication required.", "authentication failed"},
+	    {"ERR invalid password", "authentication failed"},
+	    {"ERR invalid username-password pair", "authentication failed"},
+	    {"NOPERM this user has no permissions to run the 'scan' command", "permission denied"},
+	    {"LOADING Redis is loading the dataset in memory", "server not ready"},
+	    {"READONLY You can't write against a read only replica.", "read-only replica"},
+	    {"OOM command not allowed when used memory > 'maxmemory'.", "server out of memory"},
+	    {"ERR unknown command 'UNLINK'", "server error"},
+	    {"WRONGPASSX", "server error"},
+	    {"", "server error"},
+	};
+	for (size_t i = 0; i < sizeof(cls) / sizeof(cls[0]); i++)
+		CHECK_EQ_STR(rw_rcl_classify_reply(cls[i].reply, strlen(cls[i].reply)),
+			     cls[i].cause);
+}
+
+/* A "server" that answers every command with a hostile error reply and closes. */
+struct hostile {
+	int fd;
+	int conns;
+};
+
+static void *
+hostile_main(void *arg)
+{
+	struct hostile *h = arg;
+	static char reply[16384];
+	size_t n = 0;
+	n += (size_t)snprintf(
+	    reply + n, sizeof(reply) - n,
+	    "-ERR \x1b[31mAUTH\x1b[0m\x07 failed for `%s` and s3c\x1b[0mret-Redis-pw ", PASS);
+	while (n < 10240) {
+		static const char junk[] = "\x1b[2J\x1b]0;pwned\x07\x01\x02\x03\xff" PASS " ";
+		memcpy(reply + n, junk, sizeof(junk) - 1);
+		n += sizeof(junk) - 1;
+	}
+	memcpy(reply + n, "\r\n", 2);
+	n += 2;
+	for (;;) {
+		char buf[4096];
+		int c = accept(h->fd, NULL, NULL);
+		if (c < 0)
+			return NULL; /* the test closed the socket */
+		h->conns++;
+		if (read(c, buf, sizeof(buf)) > 0 && write(c, reply, n) < 0)
+			(void)0;
+		close(c);
+	}
+}
+
+static void
+t_hostile_server(void)
+{
+	struct outcome out;
+	struct hostile h = {0};
+	struct sockaddr_in sa = {0};
+	socklen_t len = sizeof(sa);
+	pthread_t th;
+	char addr[64], logpath[] = "/tmp/rw-rcl-log-XXXXXX";
+	h.fd = socket(AF_INET, SOCK_STREAM, 0);
+	sa.sin_family = AF_INET;
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	CHECK(h.fd >= 0 && bind(h.fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 &&
+	      listen(h.fd, 16) == 0 && getsockname(h.fd, (struct sockaddr *)&sa, &len) == 0);
+	CHECK_EQ_INT(pthread_create(&th, NULL, hostile_main, &h), 0);
+	snprintf(addr, sizeof(addr), "127.0.0.1:%d", ntohs(sa.sin_port));
+	struct rw_rcl_opts o = {.address = addr,
+				.password = PASS,
+				.storage_ns = NS_UUID,
+				.deadline_ms = 800,
+				.backoff_min_ms = 50,
+				.backoff_max_ms = 100};
+	int logfd = mkstemp(logpath);
+	int saved = dup(2);
+	CHECK(logfd >= 0 && saved >= 0);
+	fflush(stderr);
+	dup2(logfd, 2);
+	run_cleanup(&o, &out, 10000);
+	fflush(stderr);
+	dup2(saved, 2);
+	close(saved);
+	shutdown(h.fd, SHUT_RDWR);
+	close(h.fd);
+	pthread_join(th, NULL);
+
+	CHECK_EQ_INT(out.calls, 1);
+	CHECK_EQ_INT(out.res.deadline_exceeded, 1);
+	CHECK(h.conns >= 1);
+	CHECK(printable_ascii(out.res.error));
+	CHECK(strlen(out.res.error) < sizeof(out.res.error));
+	CHECK(strstr(out.res.error, PASS) == NULL);
+	CHECK(strstr(out.res.error, "s3cret") == NULL);
+	CHECK(strstr(out.res.error, "AUTH: server error (server said: ERR AUTH failed for `***`") !=
+	      NULL);
+	printf("  hostile server: %s\n", out.res.error);
+
+	static char logbuf[65536];
+	ssize_t n = pread(logfd, logbuf, sizeof(logbuf) - 1, 0);
+	close(logfd);
+	unlink(logpath);
+	CHECK(n > 0);
+	if (n > 0) {
+		logbuf[n] = '\0';
+		CHECK(strstr(logbuf, "server error") != NULL);
+		CHECK(strstr(logbuf, PASS) == NULL);
+		CHECK(strchr(logbuf, '\x1b') == NULL);
+		CHECK((size_t)n < 8192); /* no 10 KB replies in the log */
+	}
+}
+
 struct later {
 	int port;
 	struct redis rs;
@@ -711,6 +898,8 @@ main(void)
 	    {"redis down: deadline", t_redis_down},
 	    {"silent server: command timeout", t_command_timeout},
 	    {"cancel", t_cancel},
+	    {"error texts: cleaned, cut, classified", t_clean_text},
+	    {"hostile server: reply cleaned before Events and logs", t_hostile_server},
 	    {NULL, NULL},
 	};
 	static const struct rwt_case with_redis[] = {

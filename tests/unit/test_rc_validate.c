@@ -15,6 +15,9 @@
 #define GROUP(extra)                                                                               \
 	"{\"groupName\":\"g\"," extra "\"template\":{\"spec\":{\"containers\":[{\"name\":\"w\","   \
 	"\"image\":\"i\"}]}}}"
+#define GROUP2(name, extra)                                                                        \
+	"{\"groupName\":\"" name "\"," extra "\"template\":{\"spec\":{\"containers\":[{\"name\":"  \
+	"\"w\",\"image\":\"i\"}]}}}"
 #define RC(meta, spec) "{\"metadata\":" meta ",\"spec\":{" spec "}}"
 #define META "{\"name\":\"rc\",\"namespace\":\"ns\"}"
 
@@ -61,6 +64,59 @@ t_validate(void)
 		HEAD ",\"workerGroupSpecs\":[" GROUP("\"minReplicas\":3,\"maxReplicas\":2,") "]"),
 	     "InvalidRayClusterSpec",
 	     "worker group g has minReplicas 3 greater than maxReplicas 2"},
+	    /* replicas: KubeRay would clamp a negative value silently; refused here. */
+	    {RC(META, HEAD ",\"workerGroupSpecs\":[" GROUP(
+			  "\"replicas\":-1,\"minReplicas\":0,\"maxReplicas\":2,") "]"),
+	     "InvalidRayClusterSpec", "worker group g has negative replicas -1"},
+	    {RC(META, "\"enableInTreeAutoscaling\":true," HEAD
+		      ",\"workerGroupSpecs\":[" GROUP("\"replicas\":-3,") "]"),
+	     "InvalidRayClusterSpec", "worker group g has negative replicas -3"},
+	    {RC(META, HEAD ",\"workerGroupSpecs\":[" GROUP(
+			  "\"replicas\":0,\"minReplicas\":0,\"maxReplicas\":0,") "]"),
+	     NULL, NULL},
+	    {RC(META, HEAD ",\"workerGroupSpecs\":[" GROUP(
+			  "\"replicas\":null,\"minReplicas\":0,\"maxReplicas\":1,") "]"),
+	     NULL, NULL},
+	    /* KubeRay's own min/max rules come first. */
+	    {RC(META, HEAD ",\"workerGroupSpecs\":[" GROUP(
+			  "\"replicas\":-1,\"minReplicas\":-1,\"maxReplicas\":2,") "]"),
+	     "InvalidRayClusterSpec", "worker group g has negative minReplicas -1"},
+	    {RC(META, HEAD ",\"workerGroupSpecs\":[" GROUP(
+			  "\"replicas\":-1,\"minReplicas\":3,\"maxReplicas\":2,") "]"),
+	     "InvalidRayClusterSpec",
+	     "worker group g has minReplicas 3 greater than maxReplicas 2"},
+	    {RC(META,
+		HEAD ",\"workerGroupSpecs\":[" GROUP("\"minReplicas\":-1,\"maxReplicas\":-2,") "]"),
+	     "InvalidRayClusterSpec", "worker group g has negative minReplicas -1"},
+	    {RC(META, HEAD ",\"workerGroupSpecs\":[" GROUP(
+			  "\"minReplicas\":2147483647,\"maxReplicas\":0,") "]"),
+	     "InvalidRayClusterSpec",
+	     "worker group g has minReplicas 2147483647 greater than maxReplicas 0"},
+	    /* groupName: unique, as KubeRay's webhook demands; checked before anything else. */
+	    {RC(META, HEAD
+		",\"workerGroupSpecs\":[" GROUP("\"minReplicas\":0,\"maxReplicas\":1,") "," GROUP(
+		    "\"minReplicas\":0,"
+		    "\"maxReplicas\":1,") "]"),
+	     "InvalidRayClusterSpec",
+	     "workerGroupSpecs[1]: worker group names must be unique (groupName g is also "
+	     "workerGroupSpecs[0])"},
+	    {RC(META, "\"headGroupSpec\":{\"template\":{\"spec\":{\"containers\":[]}}},"
+		      "\"workerGroupSpecs\":[" GROUP("") "," GROUP("") "]"),
+	     "InvalidRayClusterSpec",
+	     "workerGroupSpecs[1]: worker group names must be unique (groupName g is also "
+	     "workerGroupSpecs[0])"},
+	    {RC(META, HEAD ",\"workerGroupSpecs\":[" GROUP2("a", "") "," GROUP2("b", "") "," GROUP2(
+			  "c", "") "," GROUP2("b", "") "]"),
+	     "InvalidRayClusterSpec",
+	     "workerGroupSpecs[3]: worker group names must be unique (groupName b is also "
+	     "workerGroupSpecs[1])"},
+	    {RC(META,
+		HEAD ",\"workerGroupSpecs\":[" GROUP2(
+		    "a",
+		    "\"minReplicas\":0,"
+		    "\"maxReplicas\":1,") "," GROUP2("a-b",
+						     "\"minReplicas\":0,\"maxReplicas\":1,") "]"),
+	     NULL, NULL},
 	    {RC("{\"name\":\"rc\",\"annotations\":{\"ray.io/ft-enabled\":\"true\"}}",
 		"\"gcsFaultToleranceOptions\":{\"redisAddress\":\"r:6379\"}," HEAD),
 	     "InvalidRayClusterSpec",

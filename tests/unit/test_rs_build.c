@@ -116,6 +116,18 @@ t_validate(void)
 	    {"spec|rayClusterConfig|workerGroupSpecs|0|minReplicas", "-", "InvalidRayServiceSpec",
 	     "The RayService spec is invalid: worker group small-group must set both minReplicas "
 	     "and maxReplicas when autoscaling is disabled"},
+	    {"spec|rayClusterConfig|workerGroupSpecs|0|replicas", "-1", "InvalidRayServiceSpec",
+	     "The RayService spec is invalid: worker group small-group has negative replicas -1"},
+	    {"spec|rayClusterConfig|workerGroupSpecs|0|maxReplicas", "-1", "InvalidRayServiceSpec",
+	     "The RayService spec is invalid: worker group small-group has negative maxReplicas "
+	     "-1"},
+	    {"spec|rayClusterConfig|workerGroupSpecs",
+	     "[{\"groupName\":\"g\",\"minReplicas\":0,\"maxReplicas\":1,\"template\":{\"spec\":{"
+	     "\"containers\":[{\"name\":\"w\"}]}}},{\"groupName\":\"g\",\"minReplicas\":0,"
+	     "\"maxReplicas\":1,\"template\":{\"spec\":{\"containers\":[{\"name\":\"w\"}]}}}]",
+	     "InvalidRayServiceSpec",
+	     "The RayService spec is invalid: workerGroupSpecs[1]: worker group names must be "
+	     "unique (groupName g is also workerGroupSpecs[0])"},
 	    {"spec|rayClusterConfig|headGroupSpec|headService", "{\"metadata\":{\"name\":\"x\"}}",
 	     "InvalidRayServiceSpec",
 	     "The RayService spec is invalid: spec.rayClusterConfig.headGroupSpec.headService."

@@ -601,6 +601,30 @@ t_health(void)
 	rw_rs_free(thr_none);
 }
 
+static void
+t_pending_traffic(void)
+{
+	static const struct {
+		const char *active;
+		bool exists;
+		const char *want;
+	} cases[] = {
+	    {"", false,
+	     "there is no active RayCluster yet: no traffic is served until a RayCluster's "
+	     "applications are running"},
+	    {NULL, false,
+	     "there is no active RayCluster yet: no traffic is served until a RayCluster's "
+	     "applications are running"},
+	    {"rs-a", true, "traffic stays on the active RayCluster rs-a"},
+	    {"rs-a", false, "the active RayCluster rs-a no longer exists: no traffic is served"},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char out[256];
+		rw_rs_pending_traffic(cases[i].active, cases[i].exists, out, sizeof(out));
+		CHECK_EQ_STR(out, cases[i].want);
+	}
+}
+
 int
 main(void)
 {
@@ -612,6 +636,7 @@ main(void)
 	    {"new_cluster_inputs", t_new_cluster_inputs},
 	    {"cleanup", t_cleanup},
 	    {"health", t_health},
+	    {"pending_traffic", t_pending_traffic},
 	    {NULL, NULL},
 	};
 	return rwt_run(cases);

@@ -474,6 +474,59 @@ def validate_pod_spec(spec, path, causes, template=False):
                        % _gofmt(rp)))
 
 
+def _validate_event_v1(ev, old, causes):
+    """pkg/apis/core/validation/events.go for requests through events.k8s.io/v1 (field
+    paths in core/v1 names, as the real server reports them)."""
+    def blen(v):
+        return len(v.encode("utf-8")) if isinstance(v, str) else 0
+
+    if not ev.get("reportingController"):
+        causes.append(_req("reportingController"))
+    if not ev.get("reportingInstance"):
+        causes.append(_req("reportingInstance"))
+    elif blen(ev["reportingInstance"]) > 128:
+        causes.append(_inv("reportingInstance", "", "can have at most 128 characters"))
+    for f in ("action", "reason"):
+        if not ev.get(f):
+            causes.append(_req(f))
+        elif blen(ev[f]) > 128:
+            causes.append(_inv(f, "", "can have at most 128 characters"))
+    if blen(ev.get("note")) > 1024:
+        causes.append(_inv("message", "", "can have at most 1024 characters"))
+
+    def series_errors():
+        se = ev.get("series")
+        if se is None:
+            return
+        if not isinstance(se.get("count"), int) or se["count"] < 2:
+            causes.append(_inv("series.count", "", "should be at least 2"))
+        if not se.get("lastObservedTime"):
+            causes.append(_req("series.lastObservedTime"))
+
+    if old is None:
+        series_errors()
+        if not ev.get("eventTime"):
+            causes.append(_req("eventTime"))
+        if ev.get("type") not in ("Normal", "Warning"):
+            causes.append(_inv("type", "", "has invalid value: %s" % (ev.get("type") or "")))
+        for new, core in (("deprecatedFirstTimestamp", "firstTimestamp"),
+                          ("deprecatedLastTimestamp", "lastTimestamp"), ("deprecatedCount", "count"),
+                          ("deprecatedSource", "source")):
+            if ev.get(new):
+                causes.append(_inv(core, "", "needs to be unset"))
+        return
+    if ev.get("series") != old.get("series"):
+        series_errors()
+    for new, core in (("regarding", "involvedObject"), ("reason", "reason"), ("note", "message"),
+                      ("deprecatedSource", "source"), ("deprecatedFirstTimestamp", "firstTimestamp"),
+                      ("deprecatedLastTimestamp", "lastTimestamp"), ("deprecatedCount", "count"),
+                      ("type", "type"), ("eventTime", "eventTime"), ("action", "action"),
+                      ("related", "related"), ("reportingController", "reportingController"),
+                      ("reportingInstance", "reportingInstance")):
+        if ev.get(new) != old.get(new):
+            causes.append(_immutable(core, ev.get(new)))
+
+
 def validate(rt, obj, old):
     """Kind-specific validation; returns a list of causes (type, field, message)."""
     causes = []
@@ -603,6 +656,8 @@ def validate(rt, obj, old):
         ld = (spec or {}).get("leaseDurationSeconds")
         if ld is not None and (not isinstance(ld, int) or ld <= 0):
             causes.append(_inv("spec.leaseDurationSeconds", ld, "must be greater than 0"))
+    elif kind == "Event" and rt.group == "events.k8s.io":
+        _validate_event_v1(obj, old, causes)
     elif kind == "EndpointSlice":
         at = obj.get("addressType")
         if at not in ("IPv4", "IPv6", "FQDN"):
