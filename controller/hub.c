@@ -158,13 +158,22 @@ struct hub_pod {
 	uint64_t reply_session, reply_seq;
 };
 
+/* One key of a scope, in hub->keys_by_id while linked. */
+struct hub_keyslot {
+	struct hlink by_id;
+	struct hub_key *owner;
+	struct rw_wire_key key;
+	uint64_t until; /* the previous key: accepted while uv_now < until */
+	int linked;
+};
+
 struct hub_key {
-	struct hlink by_id;    /* in hub->keys_by_id */
 	struct hlink by_scope; /* in hub->keys_by_scope, by "ns/cluster" */
 	char ns[64];
 	char cluster[64];
 	char scope[SCOPE_MAX + 1];
-	struct rw_wire_key key;
+	struct hub_keyslot cur;	 /* the key registered last */
+	struct hub_keyslot prev; /* the one it replaced, during the overlap window */
 	struct hub_pod *pods;
 	size_t npods;
 };
@@ -195,16 +204,30 @@ struct closed_pipe {
 #define READ_CHUNK 65536
 #define WQ_PAUSE (4u << 20) /* stop reading a connection with this much unsent */
 
+/* Open connections of one peer IP address (for max_conns_per_peer). */
+struct hub_peer {
+	struct hlink link;
+	unsigned n;
+	char ip[INET6_ADDRSTRLEN];
+};
+
 /* One agent connection (an nng "pipe" to the agent's REQ socket). */
 struct hub_conn {
 	uv_tcp_t tcp;
 	struct rw_hub *hub;
 	struct hub_conn *prev, *next; /* in hub->conns */
-	uint32_t id;		      /* pipe id, never 0 */
+	/* In hub->waiting (oldest first) while its SP header or a frame is
+	 * incomplete, since `since` (uv_now). */
+	struct hub_conn *wprev, *wnext;
+	int waiting;
+	uint64_t since;
+	uint64_t frames; /* frames received */
+	struct hub_peer *pr;
+	uint32_t id; /* pipe id, never 0 */
 	char peer[64];
-	unsigned char *in; /* received bytes not parsed yet */
-	size_t inlen, incap;
-	int got_hdr, closing, paused;
+	struct rw_hub_sp_conn sp;
+	int closing, paused;
+	int bad; /* a refusal that ends the connection */
 };
 
 struct rw_hub {
@@ -218,6 +241,11 @@ struct rw_hub {
 	int listener_init;
 	struct hub_conn *conns;
 	size_t nconns;
+	struct hub_conn *waiting, *waiting_tail; /* incomplete header or frame, oldest first */
+	size_t partial;				 /* bytes of their buffers */
+	uv_timer_t deadline;			 /* runs while waiting is not empty */
+	uint64_t deadline_tick;
+	struct htab peers; /* struct hub_peer by IP */
 	uint32_t next_conn_id;
 	int stopping;
 
@@ -241,15 +269,42 @@ struct rw_hub {
 	struct rw_hub_stats st;
 	uint64_t log_last[RW_HUB_REFUSED_NREASONS];
 	uint64_t log_suppressed[RW_HUB_REFUSED_NREASONS];
+	uint64_t close_log_last[RW_HUB_CLOSE_NREASONS];
+	uint64_t close_log_suppressed[RW_HUB_CLOSE_NREASONS];
 };
 
 static const char *const refusal_names[RW_HUB_REFUSED_NREASONS] = {
-    [RW_HUB_REFUSED_SIZE] = "size",	  [RW_HUB_REFUSED_MALFORMED] = "malformed",
-    [RW_HUB_REFUSED_VERSION] = "version", [RW_HUB_REFUSED_UNKNOWN_KEY] = "unknown_key",
-    [RW_HUB_REFUSED_MAC] = "mac",	  [RW_HUB_REFUSED_CLOCK] = "clock",
-    [RW_HUB_REFUSED_REPLAY] = "replay",	  [RW_HUB_REFUSED_PAYLOAD] = "payload",
-    [RW_HUB_REFUSED_SCOPE] = "scope",	  [RW_HUB_REFUSED_FULL] = "full",
+    [RW_HUB_REFUSED_SIZE] = "size",
+    [RW_HUB_REFUSED_MALFORMED] = "malformed",
+    [RW_HUB_REFUSED_VERSION] = "version",
+    [RW_HUB_REFUSED_UNKNOWN_KEY] = "unknown_key",
+    [RW_HUB_REFUSED_MAC] = "mac",
+    [RW_HUB_REFUSED_CLOCK] = "clock",
+    [RW_HUB_REFUSED_REPLAY] = "replay",
+    [RW_HUB_REFUSED_PAYLOAD] = "payload",
+    [RW_HUB_REFUSED_SCOPE] = "scope",
+    [RW_HUB_REFUSED_FULL] = "full",
+    [RW_HUB_REFUSED_CLUSTER_FULL] = "cluster_full",
+    [RW_HUB_REFUSED_PENDING] = "pending",
+    [RW_HUB_REFUSED_FORGED] = "forged",
 };
+
+static const char *const close_names[RW_HUB_CLOSE_NREASONS] = {
+    [RW_HUB_CLOSE_HANDSHAKE_TIMEOUT] = "handshake_timeout",
+    [RW_HUB_CLOSE_FRAME_TIMEOUT] = "frame_timeout",
+    [RW_HUB_CLOSE_BUDGET] = "budget",
+    [RW_HUB_CLOSE_PEER_CAP] = "peer_cap",
+    [RW_HUB_CLOSE_PROTOCOL] = "protocol",
+    [RW_HUB_CLOSE_REFUSED] = "refused",
+};
+
+const char *
+rw_hub_close_name(enum rw_hub_close r)
+{
+	if ((int)r < 0 || r >= RW_HUB_CLOSE_NREASONS)
+		return "unknown";
+	return close_names[r];
+}
 
 const char *
 rw_hub_refusal_name(enum rw_hub_refusal r)
@@ -363,6 +418,28 @@ pod_free(struct rw_hub *h, struct hub_pod *p)
 	rw_report_fini(&p->report);
 	free(p->reply);
 	free(p);
+}
+
+/* Heap bytes of one pod record: what a table of many pods costs each. */
+static size_t
+pod_bytes(const struct hub_pod *p)
+{
+	const struct rw_report *r = &p->report;
+	size_t n = sizeof(*p) + p->reply_len;
+	/* Its share of the three tables it is linked in (pods, sessions, pipes). */
+	n += 3 * sizeof(struct hlink *);
+	n += (size_t)r->napps * sizeof(*r->apps) + (size_t)r->nnodes * sizeof(*r->nodes) +
+	     (size_t)r->njobs * sizeof(*r->jobs);
+	for (int i = 0; i < r->napps; i++)
+		n += (size_t)r->apps[i].ndeps * sizeof(*r->apps[i].deps);
+	return n;
+}
+
+size_t
+rw_hub_pod_bytes(struct rw_hub *h, const char *ns, const char *pod)
+{
+	const struct hub_pod *p = h && ns && pod ? pod_find(h, ns, pod) : NULL;
+	return p ? pod_bytes(p) : 0;
 }
 
 /* ---- connections (pipes) ---- */
@@ -492,6 +569,51 @@ pod_stale_why(const struct rw_hub *h, const struct hub_pod *p, uint64_t now)
 	return 0;
 }
 
+static int
+key_same(const struct rw_wire_key *a, const struct rw_wire_key *b)
+{
+	return a->id == b->id && a->len == b->len && memcmp(a->k, b->k, a->len) == 0;
+}
+
+static void
+slot_unlink(struct rw_hub *h, struct hub_keyslot *s)
+{
+	if (s->linked)
+		ht_remove(&h->keys_by_id, &s->by_id);
+	s->linked = 0;
+}
+
+static int
+slot_link(struct rw_hub *h, struct hub_keyslot *s)
+{
+	if (ht_insert(&h->keys_by_id, &s->by_id, hash_u32(s->key.id)) != 0)
+		return -ENOMEM;
+	s->linked = 1;
+	return 0;
+}
+
+/* The previous key of k is no longer accepted. */
+static void
+slot_forget_prev(struct rw_hub *h, struct hub_key *k)
+{
+	slot_unlink(h, &k->prev);
+	rw_wire_key_wipe(&k->prev.key);
+	k->prev.until = 0;
+}
+
+static void
+key_free(struct rw_hub *h, struct hub_key *k)
+{
+	while (k->pods)
+		pod_free(h, k->pods);
+	ht_remove(&h->keys_by_scope, &k->by_scope);
+	slot_unlink(h, &k->cur);
+	slot_forget_prev(h, k);
+	rw_wire_key_wipe(&k->cur.key);
+	free(k);
+	h->nkeys--;
+}
+
 int
 rw_hub_key_add(struct rw_hub *h, const char *ns, const char *cluster, const struct rw_wire_key *key)
 {
@@ -500,19 +622,30 @@ rw_hub_key_add(struct rw_hub *h, const char *ns, const char *cluster, const stru
 		return -EINVAL;
 	struct hub_key *k = key_by_scope(h, ns, cluster);
 	if (k) {
-		/* Same scope, maybe a new key: rehash by id. */
-		ht_remove(&h->keys_by_id, &k->by_id);
-		k->key = *key;
-		if (ht_insert(&h->keys_by_id, &k->by_id, hash_u32(key->id)) != 0) {
+		uint64_t now = uv_now(h->loop);
+		if (key_same(&k->cur.key, key))
+			return 0;
+		/* The current key overlaps with the new one; an older one goes. */
+		int back = k->prev.linked && key_same(&k->prev.key, key);
+		struct rw_wire_key old = k->cur.key;
+		slot_unlink(h, &k->cur);
+		slot_forget_prev(h, k);
+		k->cur.key = *key;
+		k->prev.key = old;
+		rw_wire_key_wipe(&old);
+		k->prev.until = now + h->o.key_overlap_ms;
+		if (slot_link(h, &k->cur) != 0) {
 			/* Cannot happen: the table had room for it a moment ago. */
-			ht_remove(&h->keys_by_scope, &k->by_scope);
-			while (k->pods)
-				pod_free(h, k->pods);
-			rw_wire_key_wipe(&k->key);
-			free(k);
-			h->nkeys--;
+			key_free(h, k);
 			return -ENOMEM;
 		}
+		if (slot_link(h, &k->prev) != 0)
+			slot_forget_prev(h, k); /* no overlap rather than no key */
+		rw_info(COMPONENT,
+			"key of %s %s; the previous key (id %08x) is accepted for %" PRIu64
+			" ms more",
+			k->scope, back ? "rolled back" : "replaced", k->prev.key.id,
+			h->o.key_overlap_ms);
 		return 0;
 	}
 	k = calloc(1, sizeof(*k));
@@ -521,12 +654,13 @@ rw_hub_key_add(struct rw_hub *h, const char *ns, const char *cluster, const stru
 	snprintf(k->ns, sizeof(k->ns), "%s", ns);
 	snprintf(k->cluster, sizeof(k->cluster), "%s", cluster);
 	snprintf(k->scope, sizeof(k->scope), "%s/%s", ns, cluster);
-	k->key = *key;
+	k->cur.owner = k->prev.owner = k;
+	k->cur.key = *key;
 	if (ht_insert(&h->keys_by_scope, &k->by_scope, hash_str(k->scope)) != 0) {
 		free(k);
 		return -ENOMEM;
 	}
-	if (ht_insert(&h->keys_by_id, &k->by_id, hash_u32(key->id)) != 0) {
+	if (slot_link(h, &k->cur) != 0) {
 		ht_remove(&h->keys_by_scope, &k->by_scope);
 		free(k);
 		return -ENOMEM;
@@ -545,14 +679,25 @@ rw_hub_key_remove(struct rw_hub *h, const char *ns, const char *cluster)
 	struct hub_key *k = key_by_scope(h, ns, cluster);
 	if (!k)
 		return -ENOENT;
-	while (k->pods)
-		pod_free(h, k->pods);
-	ht_remove(&h->keys_by_scope, &k->by_scope);
-	ht_remove(&h->keys_by_id, &k->by_id);
-	rw_wire_key_wipe(&k->key);
-	free(k);
-	h->nkeys--;
+	key_free(h, k);
 	return 0;
+}
+
+/* Forget previous keys whose overlap window has passed. */
+static void
+keys_expire(struct rw_hub *h, uint64_t now)
+{
+	for (size_t i = 0; i < h->keys_by_scope.nb; i++)
+		for (struct hlink *l = h->keys_by_scope.b[i]; l; l = l->next) {
+			struct hub_key *k = CONTAINER(l, struct hub_key, by_scope);
+			if (k->prev.linked && now >= k->prev.until) {
+				rw_info(COMPONENT,
+					"previous key of %s (id %08x) no longer accepted: its "
+					"overlap window has passed",
+					k->scope, k->prev.key.id);
+				slot_forget_prev(h, k);
+			}
+		}
 }
 
 /* ---- refusals ---- */
@@ -562,12 +707,35 @@ rw_hub_key_remove(struct rw_hub *h, const char *ns, const char *cluster)
  * (with the number of lines suppressed since). detail never holds key
  * material or payload text.
  */
+/* Refusals after which the connection is closed (see enum rw_hub_close).
+ * Not a version mismatch: that is a rolling upgrade, cheap to refuse (no
+ * MAC), and closing would make every such agent reconnect and resend in a
+ * loop. */
+static int
+refusal_closes(enum rw_hub_refusal why)
+{
+	switch (why) {
+	case RW_HUB_REFUSED_SIZE:
+	case RW_HUB_REFUSED_MALFORMED:
+	case RW_HUB_REFUSED_UNKNOWN_KEY:
+	case RW_HUB_REFUSED_MAC:
+	case RW_HUB_REFUSED_PAYLOAD:
+	case RW_HUB_REFUSED_SCOPE:
+	case RW_HUB_REFUSED_FORGED:
+		return 1;
+	default:
+		return 0;
+	}
+}
+
 static void
-refuse(struct rw_hub *h, enum rw_hub_refusal why, const struct hub_conn *c, const char *detail)
+refuse(struct rw_hub *h, enum rw_hub_refusal why, struct hub_conn *c, const char *detail)
 {
 	uint64_t now = uv_now(h->loop);
 	const char *peer = c ? c->peer : "unknown peer";
 
+	if (c && refusal_closes(why))
+		c->bad = 1;
 	h->st.refused[why]++;
 	h->st.refused_total++;
 	if (h->log_last[why] && now - h->log_last[why] < h->o.log_interval_ms) {
@@ -590,7 +758,7 @@ refuse(struct rw_hub *h, enum rw_hub_refusal why, const struct hub_conn *c, cons
 
 /* Seal the reply for pod p (answering hdr) with key k into h->seal and cache it. */
 static int
-build_reply(struct rw_hub *h, struct hub_pod *p, const struct hub_key *k,
+build_reply(struct rw_hub *h, struct hub_pod *p, const struct rw_wire_key *key,
 	    const struct rw_wire_hdr *rq)
 {
 	struct rw_reply rep;
@@ -627,7 +795,7 @@ build_reply(struct rw_hub *h, struct hub_pod *p, const struct hub_key *k,
 	rh.session = rq->session;
 	rh.seq = rq->seq;
 	rh.ts_ms = wall_ms();
-	rv = rw_wire_seal(&k->key, &rh, h->enc.data, h->enc.len, &h->seal);
+	rv = rw_wire_seal(key, &rh, h->enc.data, h->enc.len, &h->seal);
 	if (rv != 0)
 		return rv;
 	unsigned char *copy = malloc(h->seal.len);
@@ -695,8 +863,8 @@ session_set(struct rw_hub *h, struct hub_pod *p, uint64_t session)
 
 /* A RESEND of pod p: the cached reply again (a stale pod is back). */
 static int
-resend(struct rw_hub *h, struct hub_pod *p, const struct hub_key *k, const struct rw_wire_hdr *hdr,
-       uint32_t pipe_id, const unsigned char **out, size_t *outlen)
+resend(struct rw_hub *h, struct hub_pod *p, const struct rw_wire_key *key,
+       const struct rw_wire_hdr *hdr, uint32_t pipe_id, const unsigned char **out, size_t *outlen)
 {
 	uint64_t now = uv_now(h->loop);
 	h->st.resends++;
@@ -714,7 +882,7 @@ resend(struct rw_hub *h, struct hub_pod *p, const struct hub_key *k, const struc
 		}
 	}
 	if (!(p->reply && p->reply_session == hdr->session && p->reply_seq == hdr->seq)) {
-		if (build_reply(h, p, k, hdr) != 0) {
+		if (build_reply(h, p, key, hdr) != 0) {
 			h->st.no_reply++;
 			return 0;
 		}
@@ -730,7 +898,7 @@ resend(struct rw_hub *h, struct hub_pod *p, const struct hub_key *k, const struc
  * and the reply as usual.
  */
 static int
-process_same(struct rw_hub *h, struct hub_conn *m, const struct hub_key *k, struct hub_pod *p,
+process_same(struct rw_hub *h, struct hub_conn *m, const struct rw_wire_key *key, struct hub_pod *p,
 	     const struct rw_wire_hdr *hdr, const unsigned char **out, size_t *outlen)
 {
 	char detail[600];
@@ -746,7 +914,7 @@ process_same(struct rw_hub *h, struct hub_conn *m, const struct hub_key *k, stru
 		return 0;
 	}
 	if (fresh == RW_WIRE_RESEND)
-		return resend(h, p, k, hdr, m->id, out, outlen);
+		return resend(h, p, key, hdr, m->id, out, outlen);
 	uint64_t now = uv_now(h->loop);
 	int back = p->stale;
 	h->st.reports++;
@@ -766,7 +934,7 @@ process_same(struct rw_hub *h, struct hub_conn *m, const struct hub_key *k, stru
 			h->in_cb--;
 		}
 	}
-	if (build_reply(h, p, k, hdr) != 0) {
+	if (build_reply(h, p, key, hdr) != 0) {
 		h->st.no_reply++;
 		return 0;
 	}
@@ -809,18 +977,28 @@ process(struct rw_hub *h, struct hub_conn *m, const unsigned char *msg, size_t n
 		refuse(h, RW_HUB_REFUSED_VERSION, m, detail);
 		return 0;
 	}
+	/* The MAC is the expensive part (linear in the message: ~4 ms a MiB):
+	 * a length the header contradicts is refused before it. */
+	if (rw_get_be32(msg + 40) != n - RW_WIRE_HDR_LEN - RW_WIRE_MAC_LEN) {
+		snprintf(detail, sizeof(detail), "payload length %u in a %zu-byte envelope",
+			 (unsigned)rw_get_be32(msg + 40), n);
+		refuse(h, RW_HUB_REFUSED_MALFORMED, m, detail);
+		return 0;
+	}
 	uint32_t kid = rw_get_be32(msg + 12);
-	uint64_t hv = hash_u32(kid);
+	uint64_t hv = hash_u32(kid), lnow = uv_now(h->loop);
+	const struct hub_keyslot *slot = NULL;
 	int candidates = 0;
 	rv = -EKEYREJECTED;
 	for (struct hlink *l = ht_first(&h->keys_by_id, hv); l; l = l->next) {
-		struct hub_key *c = CONTAINER(l, struct hub_key, by_id);
-		if (l->h != hv || c->key.id != kid)
+		const struct hub_keyslot *c = CONTAINER(l, struct hub_keyslot, by_id);
+		if (l->h != hv || c->key.id != kid || (c->until && lnow >= c->until))
 			continue;
 		candidates++;
 		rv = rw_wire_open(&c->key, msg, n, &hdr, &payload);
 		if (rv != -EACCES) {
-			k = c;
+			slot = c;
+			k = c->owner;
 			break;
 		}
 	}
@@ -855,7 +1033,7 @@ process(struct rw_hub *h, struct hub_conn *m, const unsigned char *msg, size_t n
 	struct hub_pod *same = session_find(h, hdr.session);
 	if (same && same->owner == k && same->plen == hdr.len && same->pdigest == dig &&
 	    same->report.ns[0])
-		return process_same(h, m, k, same, &hdr, out, outlen);
+		return process_same(h, m, &slot->key, same, &hdr, out, outlen);
 	char derr[200];
 	rv = rw_report_decode(payload, hdr.len, &rpt, derr, sizeof(derr));
 	if (rv != 0) {
@@ -869,8 +1047,28 @@ process(struct rw_hub *h, struct hub_conn *m, const unsigned char *msg, size_t n
 		refuse(h, RW_HUB_REFUSED_SCOPE, m, detail);
 		goto out;
 	}
+	if (h->cb.admit) {
+		char why[256] = "";
+		h->in_cb++;
+		rv = h->cb.admit(h, k->ns, k->cluster, &rpt, why, sizeof(why), h->ud);
+		h->in_cb--;
+		if (rv != 0) {
+			snprintf(detail, sizeof(detail),
+				 "key of %s used for pod %s/%s (uid %s): %s", k->scope, rpt.ns,
+				 rpt.pod, rpt.uid, why[0] ? why : "not admitted");
+			refuse(h, rv == -EAGAIN ? RW_HUB_REFUSED_PENDING : RW_HUB_REFUSED_FORGED, m,
+			       detail);
+			goto out;
+		}
+	}
 
 	struct hub_pod *p = pod_find(h, rpt.ns, rpt.pod);
+	if ((!p || p->owner != k) && k->npods >= h->o.max_pods_per_key) {
+		snprintf(detail, sizeof(detail), "cluster %s has %zu pods (the limit); pod %s/%s",
+			 k->scope, k->npods, rpt.ns, rpt.pod);
+		refuse(h, RW_HUB_REFUSED_CLUSTER_FULL, m, detail);
+		goto out;
+	}
 	struct rw_wire_replay tmp = {0};
 	fresh = rw_wire_replay_check(p ? &p->replay : &tmp, &hdr, wall_ms(), h->o.replay_window_ms);
 	if (fresh < 0) {
@@ -890,7 +1088,7 @@ process(struct rw_hub *h, struct hub_conn *m, const unsigned char *msg, size_t n
 
 	if (fresh == RW_WIRE_RESEND) {
 		/* Only an existing pod can have a resend. */
-		answer = resend(h, p, k, &hdr, pipe_id, out, outlen);
+		answer = resend(h, p, &slot->key, &hdr, pipe_id, out, outlen);
 		goto out;
 	}
 
@@ -951,7 +1149,7 @@ process(struct rw_hub *h, struct hub_conn *m, const unsigned char *msg, size_t n
 		}
 	}
 	rw_report_fini(&old);
-	if (build_reply(h, p, k, &hdr) != 0) {
+	if (build_reply(h, p, &slot->key, &hdr) != 0) {
 		h->st.no_reply++;
 		goto out;
 	}
@@ -978,9 +1176,22 @@ conn_closed(uv_handle_t *hd)
 {
 	struct hub_conn *c = hd->data;
 	struct rw_hub *h = c->hub;
-	free(c->in);
 	free(c);
 	hub_release(h);
+}
+
+static const struct rw_hub_sp_ops conn_sp_ops;
+static void waiting_remove(struct hub_conn *c);
+
+static void
+peer_release(struct rw_hub *h, struct hub_conn *c)
+{
+	struct hub_peer *pr = c->pr;
+	c->pr = NULL;
+	if (pr && --pr->n == 0) {
+		ht_remove(&h->peers, &pr->link);
+		free(pr);
+	}
 }
 
 /* Close a connection: its pods count as disconnected from now on. */
@@ -991,6 +1202,10 @@ conn_close(struct hub_conn *c)
 	if (c->closing)
 		return;
 	c->closing = 1;
+	/* Its partial frame's budget is free for others at once. */
+	waiting_remove(c);
+	rw_hub_sp_conn_fini(&c->sp, &conn_sp_ops, c);
+	peer_release(h, c);
 	if (!h->stopping)
 		pipe_closed(h, c->id, uv_now(h->loop));
 	if (c->prev)
@@ -1090,6 +1305,29 @@ rw_hub_sp_header_ok(const unsigned char *d)
 	       (unsigned)(d[4] << 8 | d[5]) == SP_REQ0 && d[6] == 0 && d[7] == 0;
 }
 
+/*
+ * The backtrace of a frame of length l at f (f[0..avail) received): 1 with
+ * its length *hl, 0 when more bytes are needed, -EPROTO when it does not end
+ * within SP_MAX_HOPS words or the frame. Decided by the bytes alone, however
+ * they arrive.
+ */
+static int
+sp_backtrace(const unsigned char *f, size_t avail, uint64_t l, size_t *hl)
+{
+	size_t h = 0;
+	while (h + 4 <= l && h < 4 * SP_MAX_HOPS) {
+		if (avail < 8 + h + 4)
+			return 0;
+		int end = (f[8 + h] & 0x80) != 0;
+		h += 4;
+		if (end) {
+			*hl = h;
+			return 1;
+		}
+	}
+	return -EPROTO;
+}
+
 int
 rw_hub_sp_frame(const unsigned char *d, size_t n, size_t max, size_t *hl, size_t *len)
 {
@@ -1102,101 +1340,356 @@ rw_hub_sp_frame(const unsigned char *d, size_t n, size_t max, size_t *hl, size_t
 		return -EMSGSIZE;
 	if (n - 8 < l)
 		return 0;
-	/* The backtrace: 4-byte words up to the request id (high bit set). */
-	while (h + 4 <= l && h < 4 * SP_MAX_HOPS) {
-		int end = (d[8 + h] & 0x80) != 0;
-		h += 4;
-		if (end) {
-			*hl = h;
-			*len = (size_t)l;
-			return 1;
-		}
-	}
-	return -EPROTO;
+	int rv = sp_backtrace(d, n, l, &h);
+	if (rv != 1)
+		return rv < 0 ? rv : -EPROTO;
+	*hl = h;
+	*len = (size_t)l;
+	return 1;
 }
 
+void
+rw_hub_sp_conn_init(struct rw_hub_sp_conn *s, size_t max)
+{
+	memset(s, 0, sizeof(*s));
+	s->max = max;
+}
+
+void
+rw_hub_sp_conn_fini(struct rw_hub_sp_conn *s, const struct rw_hub_sp_ops *ops, void *ud)
+{
+	if (s->incap && ops && ops->release)
+		ops->release(ud, s->incap);
+	free(s->in);
+	s->in = NULL;
+	s->inlen = s->incap = 0;
+}
+
+/* Bytes of the peeked envelope header: magic, version, type, flags, key id. */
+#define SP_PEEK 16
+
 /*
- * Parse d[0..n): the peer's header, then whole frames, each processed and
- * answered. Returns the bytes consumed (a partial frame is left), or
- * (size_t)-1 when the connection was closed.
+ * The frame starting at f (f[0..avail) received): 1 with *size when it was
+ * complete and handed to ops->frame, 0 when more bytes are needed, < 0 to
+ * stop. ops->peek runs once per frame, as soon as its first bytes are here.
  */
+static int
+sp_step(struct rw_hub_sp_conn *s, const unsigned char *f, size_t avail,
+	const struct rw_hub_sp_ops *ops, void *ud, size_t *size)
+{
+	size_t hl = 0;
+	int rv;
+	if (avail < 8)
+		return 0;
+	uint64_t l = rw_get_be64(f);
+	if (l > s->max + 4 * SP_MAX_HOPS)
+		return -EMSGSIZE;
+	if ((rv = sp_backtrace(f, avail, l, &hl)) <= 0)
+		return rv;
+	size_t mlen = (size_t)l - hl;
+	if (!s->peeked) {
+		size_t pk = mlen < SP_PEEK ? mlen : SP_PEEK;
+		if (avail < 8 + hl + pk)
+			return 0;
+		s->peeked = 1;
+		if (ops->peek && (rv = ops->peek(ud, f + 8 + hl, pk)) != 0)
+			return rv < 0 ? rv : -ECANCELED;
+	}
+	if (avail - 8 < l)
+		return 0;
+	s->peeked = 0;
+	if (ops->frame && (rv = ops->frame(ud, f + 8, hl, f + 8 + hl, mlen)) != 0)
+		return rv < 0 ? rv : -ECANCELED;
+	*size = 8 + (size_t)l;
+	return 1;
+}
+
+/* Bytes the partial header or frame in s->in amounts to when complete (as far as known). */
 static size_t
-conn_parse(struct hub_conn *c, const unsigned char *d, size_t n)
+sp_target(const struct rw_hub_sp_conn *s)
+{
+	if (!s->got_hdr || s->inlen < 8)
+		return 8;
+	return 8 + (size_t)rw_get_be64(s->in); /* bounded by sp_step before it gets here */
+}
+
+/* Append d[0..n) to the partial buffer, growing it within the frame's size. */
+static int
+sp_append(struct rw_hub_sp_conn *s, const unsigned char *d, size_t n, size_t target,
+	  const struct rw_hub_sp_ops *ops, void *ud)
+{
+	size_t need = s->inlen + n;
+	if (need > s->incap) {
+		size_t cap = s->incap ? 2 * s->incap : 256;
+		if (cap > target)
+			cap = target;
+		if (cap < need)
+			cap = need;
+		if (ops->reserve && ops->reserve(ud, cap - s->incap) != 0)
+			return -ENOBUFS;
+		unsigned char *b = realloc(s->in, cap);
+		if (!b) {
+			if (ops->release)
+				ops->release(ud, cap - s->incap);
+			return -ENOMEM;
+		}
+		s->in = b;
+		s->incap = cap;
+	}
+	memcpy(s->in + s->inlen, d, n);
+	s->inlen += n;
+	return 0;
+}
+
+static void
+sp_drop(struct rw_hub_sp_conn *s, const struct rw_hub_sp_ops *ops, void *ud)
+{
+	int peeked = s->peeked;
+	rw_hub_sp_conn_fini(s, ops, ud);
+	s->peeked = peeked;
+}
+
+int
+rw_hub_sp_feed(struct rw_hub_sp_conn *s, const unsigned char *d, size_t n,
+	       const struct rw_hub_sp_ops *ops, void *ud)
+{
+	size_t pos = 0, size = 0;
+	int rv;
+	while (pos < n) {
+		if (s->inlen > 0 || (!s->got_hdr && n - pos < 8)) {
+			/* Complete what is buffered, as far as the bytes go. */
+			size_t target = sp_target(s), take = target - s->inlen;
+			if (take > n - pos)
+				take = n - pos;
+			if ((rv = sp_append(s, d + pos, take, target, ops, ud)) != 0)
+				return rv;
+			pos += take;
+			if (!s->got_hdr) {
+				if (s->inlen < 8)
+					return 0;
+				if (!rw_hub_sp_header_ok(s->in))
+					return -EPROTO;
+				s->got_hdr = 1;
+				sp_drop(s, ops, ud);
+				continue;
+			}
+			rv = sp_step(s, s->in, s->inlen, ops, ud, &size);
+			if (rv < 0)
+				return rv;
+			if (rv == 1)
+				sp_drop(s, ops, ud);
+			continue;
+		}
+		if (!s->got_hdr) {
+			if (!rw_hub_sp_header_ok(d + pos))
+				return -EPROTO;
+			s->got_hdr = 1;
+			pos += 8;
+			continue;
+		}
+		rv = sp_step(s, d + pos, n - pos, ops, ud, &size);
+		if (rv < 0)
+			return rv;
+		if (rv == 1) {
+			pos += size;
+			continue;
+		}
+		/* Keep the start of a frame. */
+		size_t rest = n - pos, target = 8;
+		if (rest >= 8)
+			target = 8 + (size_t)rw_get_be64(d + pos);
+		return sp_append(s, d + pos, rest, target, ops, ud);
+	}
+	return 0;
+}
+
+/* ---- connections on the loop: deadlines, budget, peers ---- */
+
+static void deadline_cb(uv_timer_t *t);
+
+/* c waits for its header or the rest of a frame from now on (appended: the list stays oldest
+ * first). */
+static void
+waiting_add(struct rw_hub *h, struct hub_conn *c, uint64_t now)
+{
+	if (c->waiting)
+		waiting_remove(c);
+	c->waiting = 1;
+	c->since = now;
+	c->wnext = NULL;
+	c->wprev = h->waiting_tail;
+	if (h->waiting_tail)
+		h->waiting_tail->wnext = c;
+	else
+		h->waiting = c;
+	h->waiting_tail = c;
+	if (!uv_is_active((uv_handle_t *)&h->deadline))
+		uv_timer_start(&h->deadline, deadline_cb, h->deadline_tick, h->deadline_tick);
+}
+
+static void
+waiting_remove(struct hub_conn *c)
 {
 	struct rw_hub *h = c->hub;
-	size_t pos = 0;
+	if (!c->waiting)
+		return;
+	if (c->wprev)
+		c->wprev->wnext = c->wnext;
+	else
+		h->waiting = c->wnext;
+	if (c->wnext)
+		c->wnext->wprev = c->wprev;
+	else
+		h->waiting_tail = c->wprev;
+	c->wprev = c->wnext = NULL;
+	c->waiting = 0;
+}
 
-	if (!c->got_hdr) {
-		if (n < 8)
-			return 0;
-		if (!rw_hub_sp_header_ok(d)) {
-			rw_debug(COMPONENT, "%s: not an nng REQ peer; closing", c->peer);
-			conn_close(c);
-			return (size_t)-1;
-		}
-		c->got_hdr = 1;
-		pos = 8;
+/* Close c for reason why, with a log line at most once per reason per log interval. */
+static void
+conn_close_why(struct hub_conn *c, enum rw_hub_close why, const char *detail)
+{
+	struct rw_hub *h = c->hub;
+	uint64_t now = uv_now(h->loop);
+	if (c->closing)
+		return;
+	h->st.closed[why]++;
+	if (h->close_log_last[why] && now - h->close_log_last[why] < h->o.log_interval_ms) {
+		h->close_log_suppressed[why]++;
+	} else {
+		rw_warn(COMPONENT,
+			"closing connection from %s (%s): %s [%" PRIu64 " similar not logged]",
+			c->peer, close_names[why], detail, h->close_log_suppressed[why]);
+		h->close_log_last[why] = now ? now : 1;
+		h->close_log_suppressed[why] = 0;
 	}
-	while (!c->closing && !h->stopping) {
-		size_t hl = 0, len = 0;
-		int rv = rw_hub_sp_frame(d + pos, n - pos, h->o.recv_max, &hl, &len);
-		if (rv == 0)
-			break;
-		if (rv < 0) {
-			/* As nng does with a message over NNG_OPT_RECVMAXSZ or a bad backtrace. */
-			rw_debug(COMPONENT, "%s: %s; closing", c->peer,
-				 rv == -EMSGSIZE ? "message too large" : "malformed frame");
-			conn_close(c);
-			return (size_t)-1;
-		}
-		const unsigned char *body = d + pos + 8;
-		const unsigned char *out = NULL;
-		size_t outlen = 0;
-		if (process(h, c, body + hl, len - hl, &out, &outlen) && !c->closing) {
-			unsigned char lb[8];
-			rw_put_be64(lb, hl + outlen);
-			uv_buf_t b[3] = {uv_buf_init((char *)lb, 8),
-					 uv_buf_init((char *)(uintptr_t)body, (unsigned)hl),
-					 uv_buf_init((char *)(uintptr_t)out, (unsigned)outlen)};
-			conn_write(c, b, 3);
-			h->st.replies++;
-		}
-		pos += 8 + len;
+	conn_close(c);
+}
+
+static void
+deadline_cb(uv_timer_t *t)
+{
+	struct rw_hub *h = t->data;
+	uint64_t now = uv_now(h->loop);
+	char detail[128];
+	for (struct hub_conn *c = h->waiting, *next; c; c = next) {
+		next = c->wnext;
+		int hs = !c->sp.got_hdr;
+		uint64_t lim = hs ? h->o.handshake_timeout_ms : h->o.frame_timeout_ms;
+		if (now - c->since < lim)
+			continue;
+		snprintf(detail, sizeof(detail), "%s not complete after %" PRIu64 " ms (%zu bytes)",
+			 hs ? "SP header" : "frame", now - c->since, c->sp.inlen);
+		conn_close_why(c, hs ? RW_HUB_CLOSE_HANDSHAKE_TIMEOUT : RW_HUB_CLOSE_FRAME_TIMEOUT,
+			       detail);
 	}
-	return c->closing ? (size_t)-1 : pos;
+	if (!h->waiting)
+		uv_timer_stop(t);
 }
 
 /*
- * Reads go to the hub's one buffer (libuv hands it back in the read
- * callback at once, so connections can share it); only a partial frame is
- * kept per connection. 10,000 idle agents cost no read buffers.
+ * Room for bytes more of partial frames. Over the budget, the connections
+ * holding the oldest partial frames are closed first: an agent's report
+ * completes within a round trip, so a frame that has been incomplete for
+ * longest is the likeliest to come from a peer that holds memory on
+ * purpose, and the newcomer (often an agent whose report straddles two
+ * reads) goes on. When c itself holds the oldest, c is refused.
  */
+static int
+conn_reserve(void *ud, size_t bytes)
+{
+	struct hub_conn *c = ud;
+	struct rw_hub *h = c->hub;
+	while (h->partial + bytes > h->o.partial_budget) {
+		struct hub_conn *o = h->waiting;
+		while (o && o->sp.incap == 0)
+			o = o->wnext;
+		if (!o || o == c)
+			return -ENOBUFS;
+		char detail[128];
+		snprintf(detail, sizeof(detail),
+			 "oldest partial frame (%zu bytes for %" PRIu64
+			 " ms) closed: partial frames at the %zu-byte budget",
+			 o->sp.inlen, uv_now(h->loop) - o->since, h->o.partial_budget);
+		conn_close_why(o, RW_HUB_CLOSE_BUDGET, detail);
+	}
+	h->partial += bytes;
+	return 0;
+}
+
+static void
+conn_release(void *ud, size_t bytes)
+{
+	struct hub_conn *c = ud;
+	c->hub->partial -= bytes < c->hub->partial ? bytes : c->hub->partial;
+}
+
+/* A frame's first bytes: refuse what no key can open before its body is buffered. */
+static int
+conn_peek(void *ud, const unsigned char *m, size_t n)
+{
+	struct hub_conn *c = ud;
+	struct rw_hub *h = c->hub;
+	char detail[160];
+	if (c->closing || h->stopping)
+		return -ECANCELED;
+	if (n < SP_PEEK)
+		return 0; /* too short for an envelope: process() says so */
+	if (memcmp(m, "RWP\x01", 4) != 0) {
+		snprintf(detail, sizeof(detail), "not a raywarden envelope");
+		refuse(h, RW_HUB_REFUSED_MALFORMED, c, detail);
+		return -ECONNABORTED;
+	}
+	if (rw_get_be16(m + 4) != RW_WIRE_VERSION)
+		return 0; /* process() explains */
+	uint32_t kid = rw_get_be32(m + 12);
+	uint64_t hv = hash_u32(kid), now = uv_now(h->loop);
+	for (struct hlink *l = ht_first(&h->keys_by_id, hv); l; l = l->next) {
+		const struct hub_keyslot *k = CONTAINER(l, struct hub_keyslot, by_id);
+		if (l->h == hv && k->key.id == kid && !(k->until && now >= k->until))
+			return 0;
+	}
+	snprintf(detail, sizeof(detail),
+		 "no key with id %08x (the agent holds a key this controller did not issue, or "
+		 "its cluster is gone)",
+		 kid);
+	refuse(h, RW_HUB_REFUSED_UNKNOWN_KEY, c, detail);
+	return -ECONNABORTED;
+}
+
+static int
+conn_frame(void *ud, const unsigned char *bt, size_t hl, const unsigned char *msg, size_t n)
+{
+	struct hub_conn *c = ud;
+	struct rw_hub *h = c->hub;
+	const unsigned char *out = NULL;
+	size_t outlen = 0;
+	if (c->closing || h->stopping)
+		return -ECANCELED;
+	c->frames++;
+	if (process(h, c, msg, n, &out, &outlen) && !c->closing && !c->bad) {
+		unsigned char lb[8];
+		rw_put_be64(lb, hl + outlen);
+		uv_buf_t b[3] = {uv_buf_init((char *)lb, 8),
+				 uv_buf_init((char *)(uintptr_t)bt, (unsigned)hl),
+				 uv_buf_init((char *)(uintptr_t)out, (unsigned)outlen)};
+		conn_write(c, b, 3);
+		h->st.replies++;
+	}
+	if (c->bad)
+		return -ECONNABORTED;
+	return c->closing ? -ECANCELED : 0;
+}
+
+static const struct rw_hub_sp_ops conn_sp_ops = {conn_reserve, conn_release, conn_peek, conn_frame};
+
+/* Reads go to the hub's one buffer; only a partial header or frame is kept per connection. */
 static void
 conn_alloc(uv_handle_t *hd, size_t suggested, uv_buf_t *buf)
 {
 	struct hub_conn *c = hd->data;
-	size_t want = c->inlen + READ_CHUNK;
 	(void)suggested;
-	if (c->inlen == 0) {
-		*buf = uv_buf_init((char *)c->hub->rbuf, sizeof(c->hub->rbuf));
-		return;
-	}
-	/* A frame being received may need more than a chunk (bounded by recv_max). */
-	if (c->got_hdr && c->inlen >= 8) {
-		uint64_t len = rw_get_be64(c->in);
-		if (len <= c->hub->o.recv_max + 4 * SP_MAX_HOPS && 8 + len > want)
-			want = 8 + (size_t)len;
-	}
-	if (want > c->incap) {
-		unsigned char *n = realloc(c->in, want);
-		if (!n) {
-			*buf = uv_buf_init(NULL, 0);
-			return;
-		}
-		c->in = n;
-		c->incap = want;
-	}
-	*buf = uv_buf_init((char *)c->in + c->inlen, (unsigned)(c->incap - c->inlen));
+	*buf = uv_buf_init((char *)c->hub->rbuf, sizeof(c->hub->rbuf));
 }
 
 static void
@@ -1204,7 +1697,7 @@ conn_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
 {
 	struct hub_conn *c = st->data;
 	struct rw_hub *h = c->hub;
-	size_t used;
+	(void)buf;
 	if (c->closing)
 		return;
 	if (nread < 0) {
@@ -1213,34 +1706,31 @@ conn_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
 	}
 	if (nread == 0)
 		return;
-	if (buf->base == (char *)h->rbuf) {
-		used = conn_parse(c, h->rbuf, (size_t)nread);
-		if (used == (size_t)-1 || used == (size_t)nread)
-			return;
-		/* Keep the partial frame. */
-		size_t left = (size_t)nread - used;
-		unsigned char *n = malloc(left + READ_CHUNK);
-		if (!n) {
-			conn_close(c);
-			return;
+	uint64_t frames = c->frames;
+	int rv = rw_hub_sp_feed(&c->sp, h->rbuf, (size_t)nread, &conn_sp_ops, c);
+	if (c->closing)
+		return;
+	if (rv != 0) {
+		enum rw_hub_close why = RW_HUB_CLOSE_PROTOCOL;
+		const char *d = rv == -EMSGSIZE	 ? "message too large"
+				: rv == -ENOBUFS ? "its partial frame is the oldest at the budget"
+				: rv == -EPROTO	 ? "not an nng REQ peer or a malformed frame"
+						 : strerror(-rv);
+		if (rv == -ECONNABORTED) {
+			why = RW_HUB_CLOSE_REFUSED;
+			d = "after a refused message";
+		} else if (rv == -ENOBUFS) {
+			why = RW_HUB_CLOSE_BUDGET;
 		}
-		memcpy(n, h->rbuf + used, left);
-		free(c->in);
-		c->in = n;
-		c->incap = left + READ_CHUNK;
-		c->inlen = left;
+		conn_close_why(c, why, d);
 		return;
 	}
-	c->inlen += (size_t)nread;
-	used = conn_parse(c, c->in, c->inlen);
-	if (used == (size_t)-1)
-		return;
-	memmove(c->in, c->in + used, c->inlen - used);
-	c->inlen -= used;
-	if (c->inlen == 0) {
-		free(c->in);
-		c->in = NULL;
-		c->incap = 0;
+	if (c->sp.inlen > 0) {
+		/* A frame started in this read, or one waiting already. */
+		if (!c->waiting || c->frames != frames)
+			waiting_add(h, c, uv_now(h->loop));
+	} else if (c->sp.got_hdr) {
+		waiting_remove(c);
 	}
 }
 
@@ -1265,6 +1755,7 @@ on_connection(uv_stream_t *server, int status)
 	}
 	c->hub = h;
 	c->tcp.data = c;
+	rw_hub_sp_conn_init(&c->sp, h->o.recv_max);
 	h->handles_open++;
 	c->next = h->conns;
 	if (h->conns)
@@ -1281,7 +1772,7 @@ on_connection(uv_stream_t *server, int status)
 	}
 	struct sockaddr_storage ss;
 	int sl = sizeof(ss);
-	char ip[INET6_ADDRSTRLEN];
+	char ip[INET6_ADDRSTRLEN] = "";
 	if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &sl) == 0) {
 		if (ss.ss_family == AF_INET) {
 			const struct sockaddr_in *a = (const struct sockaddr_in *)(void *)&ss;
@@ -1295,7 +1786,35 @@ on_connection(uv_stream_t *server, int status)
 					 (unsigned)ntohs(a->sin6_port));
 		}
 	}
+	if (ip[0] && h->o.max_conns_per_peer > 0) {
+		uint64_t hv = hash_str(ip);
+		struct hub_peer *pr = NULL;
+		for (struct hlink *l = ht_first(&h->peers, hv); l && !pr; l = l->next) {
+			struct hub_peer *x = CONTAINER(l, struct hub_peer, link);
+			if (l->h == hv && strcmp(x->ip, ip) == 0)
+				pr = x;
+		}
+		if (pr && pr->n >= (unsigned)h->o.max_conns_per_peer) {
+			char detail[96];
+			snprintf(detail, sizeof(detail), "%u connections from %s already open",
+				 pr->n, ip);
+			conn_close_why(c, RW_HUB_CLOSE_PEER_CAP, detail);
+			return;
+		}
+		if (!pr) {
+			pr = calloc(1, sizeof(*pr));
+			if (!pr || ht_insert(&h->peers, &pr->link, hv) != 0) {
+				free(pr);
+				conn_close(c);
+				return;
+			}
+			snprintf(pr->ip, sizeof(pr->ip), "%s", ip);
+		}
+		pr->n++;
+		c->pr = pr;
+	}
 	uv_tcp_nodelay(&c->tcp, 1);
+	waiting_add(h, c, uv_now(h->loop));
 	unsigned char hdr[8] = {0, 'S', 'P', 0, 0, SP_REQ0 + 1, 0, 0};
 	uv_buf_t b = uv_buf_init((char *)hdr, 8);
 	conn_write(c, &b, 1);
@@ -1317,6 +1836,7 @@ sweep_cb(uv_timer_t *t)
 	stalled = h->last_sweep && now - h->last_sweep > 2 * h->o.sweep_ms + 1000;
 	h->last_sweep = now;
 	closed_expire(h, now, 0);
+	keys_expire(h, now);
 
 	for (size_t i = 0; i < h->pods.nb; i++) {
 		struct hlink *l = h->pods.b[i], *next;
@@ -1436,7 +1956,8 @@ hub_free_state(struct rw_hub *h)
 		for (; l; l = next) {
 			next = l->next;
 			struct hub_key *k = CONTAINER(l, struct hub_key, by_scope);
-			rw_wire_key_wipe(&k->key);
+			rw_wire_key_wipe(&k->cur.key);
+			rw_wire_key_wipe(&k->prev.key);
 			free(k);
 		}
 	}
@@ -1448,6 +1969,14 @@ hub_free_state(struct rw_hub *h)
 			free(CONTAINER(l, struct hub_pipe, link));
 		}
 	}
+	for (size_t i = 0; i < h->peers.nb; i++) {
+		struct hlink *l = h->peers.b[i], *next;
+		for (; l; l = next) {
+			next = l->next;
+			free(CONTAINER(l, struct hub_peer, link));
+		}
+	}
+	ht_fini(&h->peers);
 	ht_fini(&h->pods);
 	ht_fini(&h->by_pipe);
 	ht_fini(&h->by_session);
@@ -1509,6 +2038,25 @@ rw_hub_new(uv_loop_t *loop, const struct rw_hub_opts *opts, const struct rw_hub_
 		h->o.max_pods = 100000;
 	if (h->o.log_interval_ms == 0)
 		h->o.log_interval_ms = 10000;
+	if (h->o.handshake_timeout_ms == 0)
+		h->o.handshake_timeout_ms = 3000;
+	if (h->o.frame_timeout_ms == 0)
+		h->o.frame_timeout_ms = 5000;
+	if (h->o.partial_budget == 0)
+		h->o.partial_budget = 8u << 20;
+	if (h->o.max_conns_per_peer == 0)
+		h->o.max_conns_per_peer = 256;
+	if (h->o.max_pods_per_key == 0)
+		h->o.max_pods_per_key = 10000;
+	if (h->o.key_overlap_ms == 0)
+		h->o.key_overlap_ms = 600000;
+	{
+		/* A deadline is enforced within a quarter of itself (10..250 ms late). */
+		uint64_t m = h->o.handshake_timeout_ms < h->o.frame_timeout_ms
+				 ? h->o.handshake_timeout_ms
+				 : h->o.frame_timeout_ms;
+		h->deadline_tick = m / 4 < 10 ? 10 : m / 4 > 250 ? 250 : m / 4;
+	}
 	if (cb)
 		h->cb = *cb;
 	h->ud = ud;
@@ -1518,6 +2066,9 @@ rw_hub_new(uv_loop_t *loop, const struct rw_hub_opts *opts, const struct rw_hub_
 	h->handles_open = 1;
 	uv_timer_init(loop, &h->sweep);
 	h->sweep.data = h;
+	h->handles_open++;
+	uv_timer_init(loop, &h->deadline);
+	h->deadline.data = h;
 	h->handles_open++;
 
 	struct sockaddr_storage ss;
@@ -1553,6 +2104,7 @@ fail:
 	hub_stop_net(h);
 	hub_free_state(h);
 	uv_close((uv_handle_t *)&h->sweep, handle_closed);
+	uv_close((uv_handle_t *)&h->deadline, handle_closed);
 	hub_release(h);
 	return rv;
 }
@@ -1566,6 +2118,8 @@ rw_hub_free(struct rw_hub *h)
 	hub_free_state(h);
 	uv_timer_stop(&h->sweep);
 	uv_close((uv_handle_t *)&h->sweep, handle_closed);
+	uv_timer_stop(&h->deadline);
+	uv_close((uv_handle_t *)&h->deadline, handle_closed);
 	hub_release(h);
 }
 
@@ -1579,13 +2133,17 @@ rw_hub_stats(const struct rw_hub *h, struct rw_hub_stats *out)
 	*out = h->st;
 	out->pods = h->pods.n;
 	out->keys = h->nkeys;
+	out->conns = h->nconns;
+	out->partial_bytes = h->partial;
 	out->agents_connected = 0;
+	out->pod_bytes = 0;
 	uint64_t now = uv_now(h->loop);
 	for (size_t i = 0; i < h->pods.nb; i++)
 		for (struct hlink *l = h->pods.b[i]; l; l = l->next) {
 			const struct hub_pod *p = CONTAINER(l, struct hub_pod, link);
 			if (!p->stale && !pod_stale_why(h, p, now))
 				out->agents_connected++;
+			out->pod_bytes += pod_bytes(p);
 		}
 }
 
