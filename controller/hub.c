@@ -132,6 +132,160 @@ ht_fini(struct htab *t)
 
 struct hub_key;
 
+/*
+ * A report packed: the scalars, then every string field of struct
+ * rw_report NUL-terminated one after the other. The arrays (apps, nodes,
+ * jobs) are the decoded ones, owned by the record.
+ */
+struct packed_report {
+	uint32_t size; /* bytes of the whole record */
+	int rayservice, ready, live, draining, has_serve;
+	struct {
+		enum rw_probe_state state;
+		uint64_t since_ms;
+	} pr[4]; /* raylet, gcs, proxy, serve_api */
+	int napps, nnodes, njobs;
+	struct rw_serve_app *apps;
+	struct rw_serve_node *nodes;
+	struct rw_job *jobs;
+	char s[];
+};
+
+#define RSTR(f)                                                                                    \
+	{                                                                                          \
+		offsetof(struct rw_report, f), sizeof(((struct rw_report *)0)->f)                  \
+	}
+static const struct {
+	size_t off, size;
+} report_strs[] = {
+    RSTR(ns),
+    RSTR(pod),
+    RSTR(uid),
+    RSTR(cluster),
+    RSTR(group),
+    RSTR(node_type),
+    RSTR(pod_ip),
+    RSTR(agent_version),
+    RSTR(ready_reason),
+    RSTR(raylet.reason),
+    RSTR(gcs.reason),
+    RSTR(proxy.reason),
+    RSTR(serve_api.reason),
+    RSTR(proxy_location),
+    RSTR(serve_config_hash),
+    RSTR(serve_apply_state),
+    RSTR(serve_apply_error),
+    RSTR(job_action_error),
+};
+#undef RSTR
+/* A field added to struct rw_report must be packed too (and this updated). */
+_Static_assert(sizeof(struct rw_report) == 2680 || sizeof(void *) != 8,
+	       "struct rw_report changed: update struct packed_report and report_strs");
+
+static struct rw_probe *
+report_probe(struct rw_report *r, int i)
+{
+	return i == 0 ? &r->raylet : i == 1 ? &r->gcs : i == 2 ? &r->proxy : &r->serve_api;
+}
+
+/* Pack r (its arrays move into the record on success). */
+static struct packed_report *
+report_pack(struct rw_report *r)
+{
+	size_t n = sizeof(struct packed_report);
+	size_t len[sizeof(report_strs) / sizeof(report_strs[0])];
+	for (size_t i = 0; i < sizeof(report_strs) / sizeof(report_strs[0]); i++) {
+		len[i] = strnlen((const char *)r + report_strs[i].off, report_strs[i].size - 1);
+		n += len[i] + 1;
+	}
+	struct packed_report *k = malloc(n);
+	if (!k)
+		return NULL;
+	k->size = (uint32_t)n;
+	k->rayservice = r->rayservice;
+	k->ready = r->ready;
+	k->live = r->live;
+	k->draining = r->draining;
+	k->has_serve = r->has_serve;
+	for (int i = 0; i < 4; i++) {
+		k->pr[i].state = report_probe(r, i)->state;
+		k->pr[i].since_ms = report_probe(r, i)->since_ms;
+	}
+	k->napps = r->napps;
+	k->nnodes = r->nnodes;
+	k->njobs = r->njobs;
+	k->apps = r->apps;
+	k->nodes = r->nodes;
+	k->jobs = r->jobs;
+	r->apps = NULL;
+	r->nodes = NULL;
+	r->jobs = NULL;
+	r->napps = r->nnodes = r->njobs = 0;
+	char *o = k->s;
+	for (size_t i = 0; i < sizeof(report_strs) / sizeof(report_strs[0]); i++) {
+		memcpy(o, (const char *)r + report_strs[i].off, len[i]);
+		o[len[i]] = '\0';
+		o += len[i] + 1;
+	}
+	return k;
+}
+
+/* A view of k in out (its arrays still belong to k). */
+static void
+report_unpack(const struct packed_report *k, struct rw_report *out)
+{
+	memset(out, 0, sizeof(*out));
+	if (!k)
+		return;
+	out->rayservice = k->rayservice;
+	out->ready = k->ready;
+	out->live = k->live;
+	out->draining = k->draining;
+	out->has_serve = k->has_serve;
+	for (int i = 0; i < 4; i++) {
+		report_probe(out, i)->state = k->pr[i].state;
+		report_probe(out, i)->since_ms = k->pr[i].since_ms;
+	}
+	out->napps = k->napps;
+	out->nnodes = k->nnodes;
+	out->njobs = k->njobs;
+	out->apps = k->apps;
+	out->nodes = k->nodes;
+	out->jobs = k->jobs;
+	const char *s = k->s;
+	for (size_t i = 0; i < sizeof(report_strs) / sizeof(report_strs[0]); i++) {
+		size_t n = strlen(s);
+		memcpy((char *)out + report_strs[i].off, s, n + 1);
+		s += n + 1;
+	}
+}
+
+static void
+packed_free(struct packed_report *k)
+{
+	if (!k)
+		return;
+	struct rw_report r = {0};
+	r.apps = k->apps;
+	r.napps = k->napps;
+	r.nodes = k->nodes;
+	r.jobs = k->jobs;
+	rw_report_fini(&r);
+	free(k);
+}
+
+static void
+full_free(struct rw_report *r)
+{
+	if (r) {
+		rw_report_fini(r);
+		free(r);
+	}
+}
+
+struct hub_pod;
+static const struct rw_report *pod_report(const struct hub_pod *p, struct rw_report *view);
+
 struct hub_pod {
 	struct hlink link;  /* in hub->pods, by "ns/pod" */
 	struct hlink slink; /* in hub->by_session while in_sessions */
@@ -143,15 +297,20 @@ struct hub_pod {
 	struct hub_pod *pprev, *pnext; /* in pp->pods */
 	struct hub_pod *cprev, *cnext; /* in owner->pods */
 	struct hub_key *owner;
-	char id[POD_ID_MAX + 1];
+	char *id; /* "ns/pod" */
 	struct rw_wire_replay replay;
-	struct rw_report report;
+	/* The latest report: a head's decoded in full (its pointer is handed
+	 * out and held, e.g. the active and pending heads of a RayService at
+	 * once), any other pod's packed to its strings' lengths (a worker's
+	 * is ~300 bytes instead of a 2.7 KB struct rw_report). */
+	struct rw_report *full;
+	struct packed_report *packed;
 	uint64_t last_seen; /* uv_now */
 	uint64_t closed_at; /* uv_now when its pipe closed; 0: connected */
 	uint32_t pipe;	    /* nng pipe id of the last report (maybe closed); 0: none */
 	uint32_t hb_told;   /* heartbeat_ms carried by the last reply (0: none) */
 	uint32_t hb_ms;	    /* heartbeat the agent runs on, as far as we know (0: its default) */
-	int is_head;
+	unsigned char is_head, ready, has_report;
 	int stale;
 	unsigned char *reply; /* last sealed reply, or NULL */
 	size_t reply_len;
@@ -262,6 +421,11 @@ struct rw_hub {
 	struct htab keys_by_id;
 	struct htab keys_by_scope;
 	size_t nkeys;
+
+	/* Views of packed reports (report_unpack): for callbacks, for
+	 * rw_hub_cluster_foreach, and a ring for rw_hub_pod. */
+	struct rw_report cb_view, fe_view, pod_view[4];
+	unsigned pod_view_next;
 
 	struct rw_buf enc;  /* reply payload */
 	struct rw_buf seal; /* sealed reply */
@@ -415,23 +579,72 @@ pod_free(struct rw_hub *h, struct hub_pod *p)
 		ht_remove(&h->by_session, &p->slink);
 	ht_remove(&h->pods, &p->link);
 	pod_unlink_owner(p);
-	rw_report_fini(&p->report);
+	full_free(p->full);
+	packed_free(p->packed);
+	free(p->id);
 	free(p->reply);
 	free(p);
+}
+
+/* The pod's latest report: the head's own, or a view of a packed one in view. */
+static const struct rw_report *
+pod_report(const struct hub_pod *p, struct rw_report *view)
+{
+	if (p->full)
+		return p->full;
+	report_unpack(p->packed, view);
+	return view;
+}
+
+/*
+ * Make r the pod's report (its arrays move with it; r is cleared). The
+ * previous report's storage goes to *old_full and *old_packed, for the
+ * caller to free once the callbacks that may look at it have run.
+ */
+static int
+pod_store(struct hub_pod *p, struct rw_report *r, struct rw_report **old_full,
+	  struct packed_report **old_packed)
+{
+	int head = strcmp(r->node_type, "head") == 0;
+	struct rw_report *full = NULL;
+	struct packed_report *pk = NULL;
+	if (head) {
+		full = malloc(sizeof(*full));
+		if (!full)
+			return -ENOMEM;
+		*full = *r;
+	} else if (!(pk = report_pack(r))) {
+		return -ENOMEM;
+	}
+	memset(r, 0, sizeof(*r));
+	*old_full = p->full;
+	*old_packed = p->packed;
+	p->full = full;
+	p->packed = pk;
+	p->is_head = (unsigned char)head;
+	p->ready = (unsigned char)(full ? full->ready : pk->ready);
+	p->has_report = 1;
+	return 0;
 }
 
 /* Heap bytes of one pod record: what a table of many pods costs each. */
 static size_t
 pod_bytes(const struct hub_pod *p)
 {
-	const struct rw_report *r = &p->report;
-	size_t n = sizeof(*p) + p->reply_len;
-	/* Its share of the three tables it is linked in (pods, sessions, pipes). */
-	n += 3 * sizeof(struct hlink *);
-	n += (size_t)r->napps * sizeof(*r->apps) + (size_t)r->nnodes * sizeof(*r->nodes) +
-	     (size_t)r->njobs * sizeof(*r->jobs);
-	for (int i = 0; i < r->napps; i++)
-		n += (size_t)r->apps[i].ndeps * sizeof(*r->apps[i].deps);
+	size_t n = sizeof(*p) + p->reply_len + (p->id ? strlen(p->id) + 1 : 0);
+	/* Its share of the tables it is linked in (pods, sessions). */
+	n += 2 * sizeof(struct hlink *);
+	const struct rw_serve_app *apps = p->full     ? p->full->apps
+					  : p->packed ? p->packed->apps
+						      : NULL;
+	int napps = p->full ? p->full->napps : p->packed ? p->packed->napps : 0;
+	int nnodes = p->full ? p->full->nnodes : p->packed ? p->packed->nnodes : 0;
+	int njobs = p->full ? p->full->njobs : p->packed ? p->packed->njobs : 0;
+	n += p->full ? sizeof(*p->full) : p->packed ? p->packed->size : 0;
+	n += (size_t)napps * sizeof(struct rw_serve_app) +
+	     (size_t)nnodes * sizeof(struct rw_serve_node) + (size_t)njobs * sizeof(struct rw_job);
+	for (int i = 0; i < napps; i++)
+		n += (size_t)apps[i].ndeps * sizeof(*apps[i].deps);
 	return n;
 }
 
@@ -758,8 +971,8 @@ refuse(struct rw_hub *h, enum rw_hub_refusal why, struct hub_conn *c, const char
 
 /* Seal the reply for pod p (answering hdr) with key k into h->seal and cache it. */
 static int
-build_reply(struct rw_hub *h, struct hub_pod *p, const struct rw_wire_key *key,
-	    const struct rw_wire_hdr *rq)
+build_reply(struct rw_hub *h, struct hub_pod *p, const struct rw_report *r,
+	    const struct rw_wire_key *key, const struct rw_wire_hdr *rq)
 {
 	struct rw_reply rep;
 	struct rw_wire_hdr rh;
@@ -772,7 +985,7 @@ build_reply(struct rw_hub *h, struct hub_pod *p, const struct rw_wire_key *key,
 	rep.submit.memory = -1;
 	if (h->cb.reply) {
 		h->in_cb++;
-		rv = h->cb.reply(h, &p->report, &rep, h->ud);
+		rv = h->cb.reply(h, r, &rep, h->ud);
 		h->in_cb--;
 		if (rv != 0) {
 			rw_reply_fini(&rep);
@@ -873,16 +1086,17 @@ resend(struct rw_hub *h, struct hub_pod *p, const struct rw_wire_key *key,
 			now - p->last_seen);
 	p->last_seen = now;
 	pod_set_pipe(h, p, pipe_id, now);
+	const struct rw_report *r = pod_report(p, &h->cb_view);
 	if (p->stale) {
 		p->stale = 0;
 		if (h->cb.on_report) {
 			h->in_cb++;
-			h->cb.on_report(h, &p->report, &p->report, h->ud);
+			h->cb.on_report(h, r, r, h->ud);
 			h->in_cb--;
 		}
 	}
 	if (!(p->reply && p->reply_session == hdr->session && p->reply_seq == hdr->seq)) {
-		if (build_reply(h, p, key, hdr) != 0) {
+		if (build_reply(h, p, r, key, hdr) != 0) {
 			h->st.no_reply++;
 			return 0;
 		}
@@ -926,15 +1140,16 @@ process_same(struct rw_hub *h, struct hub_conn *m, const struct rw_wire_key *key
 	p->stale = 0;
 	pod_set_pipe(h, p, m->id, now);
 	p->hb_ms = p->hb_told;
+	const struct rw_report *r = pod_report(p, &h->cb_view);
 	if (back) {
 		h->st.changes++;
 		if (h->cb.on_report) {
 			h->in_cb++;
-			h->cb.on_report(h, &p->report, &p->report, h->ud);
+			h->cb.on_report(h, r, r, h->ud);
 			h->in_cb--;
 		}
 	}
-	if (build_reply(h, p, key, hdr) != 0) {
+	if (build_reply(h, p, r, key, hdr) != 0) {
 		h->st.no_reply++;
 		return 0;
 	}
@@ -1032,7 +1247,7 @@ process(struct rw_hub *h, struct hub_conn *m, const unsigned char *msg, size_t n
 	uint64_t dig = payload_digest(payload, hdr.len);
 	struct hub_pod *same = session_find(h, hdr.session);
 	if (same && same->owner == k && same->plen == hdr.len && same->pdigest == dig &&
-	    same->report.ns[0])
+	    same->has_report)
 		return process_same(h, m, &slot->key, same, &hdr, out, outlen);
 	char derr[200];
 	rv = rw_report_decode(payload, hdr.len, &rpt, derr, sizeof(derr));
@@ -1100,11 +1315,15 @@ process(struct rw_hub *h, struct hub_conn *m, const unsigned char *msg, size_t n
 			refuse(h, RW_HUB_REFUSED_FULL, m, detail);
 			goto out;
 		}
+		size_t idlen = strlen(rpt.ns) + 1 + strlen(rpt.pod) + 1;
 		p = calloc(1, sizeof(*p));
-		if (!p)
+		if (!p || !(p->id = malloc(idlen))) {
+			free(p);
 			goto out;
-		snprintf(p->id, sizeof(p->id), "%s/%s", rpt.ns, rpt.pod);
+		}
+		snprintf(p->id, idlen, "%s/%s", rpt.ns, rpt.pod);
 		if (ht_insert(&h->pods, &p->link, hash_str(p->id)) != 0) {
+			free(p->id);
 			free(p);
 			goto out;
 		}
@@ -1114,19 +1333,24 @@ process(struct rw_hub *h, struct hub_conn *m, const unsigned char *msg, size_t n
 		pod_unlink_owner(p);
 		pod_link_owner(p, k);
 	}
+	const struct rw_report *prev = p->has_report ? pod_report(p, &h->cb_view) : NULL;
+	int new_pod = !prev || strcmp(prev->uid, rpt.uid) != 0;
+	int changed = new_pod || p->stale || !rw_report_equal(prev, &rpt);
+	/* What the callbacks see: the pod owns the arrays from here on. */
+	struct rw_report cur = rpt;
+	struct rw_report *old_full = NULL;
+	struct packed_report *old_packed = NULL;
+	if (pod_store(p, &rpt, &old_full, &old_packed) != 0) {
+		if (!p->has_report)
+			pod_free(h, p);
+		goto out;
+	}
 	h->st.reports++;
-	int had = p->report.ns[0] != '\0';
-	int new_pod = !had || strcmp(p->report.uid, rpt.uid) != 0;
-	int changed = new_pod || p->stale || !rw_report_equal(&p->report, &rpt);
 	if (p->stale && !new_pod)
 		rw_info(COMPONENT, "agent of pod %s reporting again after %" PRIu64 " ms", p->id,
 			now - p->last_seen);
-	struct rw_report old = p->report;
-	p->report = rpt;
-	memset(&rpt, 0, sizeof(rpt));
 	p->last_seen = now;
 	p->stale = 0;
-	p->is_head = strcmp(p->report.node_type, "head") == 0;
 	p->pdigest = dig;
 	p->plen = (uint32_t)hdr.len;
 	session_set(h, p, hdr.session);
@@ -1144,12 +1368,13 @@ process(struct rw_hub *h, struct hub_conn *m, const unsigned char *msg, size_t n
 		h->st.changes++;
 		if (h->cb.on_report) {
 			h->in_cb++;
-			h->cb.on_report(h, &p->report, new_pod ? NULL : &old, h->ud);
+			h->cb.on_report(h, &cur, new_pod ? NULL : prev, h->ud);
 			h->in_cb--;
 		}
 	}
-	rw_report_fini(&old);
-	if (build_reply(h, p, &slot->key, &hdr) != 0) {
+	full_free(old_full);
+	packed_free(old_packed);
+	if (build_reply(h, p, &cur, &slot->key, &hdr) != 0) {
 		h->st.no_reply++;
 		goto out;
 	}
@@ -1870,7 +2095,7 @@ sweep_cb(uv_timer_t *t)
 						idle);
 				if (h->cb.on_stale) {
 					h->in_cb++;
-					h->cb.on_stale(h, &p->report, h->ud);
+					h->cb.on_stale(h, pod_report(p, &h->cb_view), h->ud);
 					h->in_cb--;
 				}
 			}
@@ -1946,7 +2171,9 @@ hub_free_state(struct rw_hub *h)
 		for (; l; l = next) {
 			next = l->next;
 			struct hub_pod *p = CONTAINER(l, struct hub_pod, link);
-			rw_report_fini(&p->report);
+			full_free(p->full);
+			packed_free(p->packed);
+			free(p->id);
 			free(p->reply);
 			free(p);
 		}
@@ -2170,16 +2397,15 @@ rw_hub_cluster_stats(struct rw_hub *h, const char *ns, const char *cluster,
 		out->pods++;
 		if (stale)
 			out->stale++;
-		else if (p->report.ready)
+		else if (p->ready)
 			out->ready++;
 		else
 			out->not_ready++;
-		if (strcmp(p->report.node_type, "head") == 0 &&
-		    (!head || p->last_seen > head->last_seen))
+		if (p->is_head && p->full && (!head || p->last_seen > head->last_seen))
 			head = p;
 	}
 	if (head) {
-		out->head = &head->report;
+		out->head = head->full;
 		out->head_stale = pod_is_stale(h, head, now);
 		out->head_last_seen_ms = head->last_seen;
 	}
@@ -2201,7 +2427,7 @@ rw_hub_cluster_foreach(struct rw_hub *h, const char *ns, const char *cluster,
 	int n = 0;
 	h->in_cb++;
 	for (const struct hub_pod *p = k->pods; p; p = p->cnext, n++)
-		fn(&p->report, pod_is_stale(h, p, now), p->last_seen, arg);
+		fn(pod_report(p, &h->fe_view), pod_is_stale(h, p, now), p->last_seen, arg);
 	h->in_cb--;
 	return n;
 }
@@ -2216,7 +2442,9 @@ rw_hub_pod(struct rw_hub *h, const char *ns, const char *pod, int *stale)
 		return NULL;
 	if (stale)
 		*stale = pod_is_stale(h, p, uv_now(h->loop));
-	return &p->report;
+	/* A ring of views: a few pods' reports can be held at once. */
+	struct rw_report *v = &h->pod_view[h->pod_view_next++ % 4];
+	return pod_report(p, v);
 }
 
 int

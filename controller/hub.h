@@ -13,7 +13,8 @@
  * is refused, so an agent can only speak for its own cluster.
  *
  * Pods are identified by namespace, pod name and pod UID. Per pod the hub
- * keeps the replay guard, the latest decoded report, the last-seen time,
+ * keeps the replay guard, the latest report (a head's decoded, any other
+ * pod's packed to the length of its strings), the last-seen time,
  * the connection of its last report and the last sealed reply: a resend
  * (same session and seq) is answered with exactly the same bytes and acted
  * on no further.
@@ -237,8 +238,9 @@ int rw_hub_cluster_stats(struct rw_hub *hub, const char *ns, const char *cluster
 			 struct rw_hub_cluster_stats *out);
 
 /*
- * Call fn for every pod of a cluster with its latest report, whether it is
- * stale and its last-seen loop time. fn must not add or remove keys. Returns
+ * Call fn for every pod of a cluster with its latest report (valid during
+ * the call), whether it is stale and its last-seen loop time. fn must not
+ * add or remove keys. Returns
  * the number of pods visited or -ENOENT.
  */
 int rw_hub_cluster_foreach(struct rw_hub *hub, const char *ns, const char *cluster,
@@ -249,7 +251,9 @@ int rw_hub_cluster_foreach(struct rw_hub *hub, const char *ns, const char *clust
 /*
  * Latest report of one pod (namespace and name; the most recently seen UID
  * when the name was reused), or NULL. *stale is set when stale is not NULL.
- * Valid until control returns to the loop.
+ * A head pod's report is valid until control returns to the loop; another
+ * pod's (a view of its packed record) until then or until rw_hub_pod has
+ * been called four more times, whichever comes first.
  */
 const struct rw_report *rw_hub_pod(struct rw_hub *hub, const char *ns, const char *pod, int *stale);
 

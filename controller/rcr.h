@@ -149,6 +149,7 @@ struct rcr {
 	    *m_cleanup;
 	struct rw_met_family *m_agents, *m_agent_pods, *m_reports, *m_changes, *m_refused, *m_stale,
 	    *m_gate, *m_gate_lat;
+	struct rw_met_family *m_hub_closed, *m_hub_conns, *m_hub_partial, *m_hub_pod_bytes;
 };
 
 /* raycluster.c */

@@ -63,6 +63,15 @@ rw_rcr_gate_metrics(struct rcr *r)
 	r->m_refused = rw_met_counter(m, "raywarden_agent_refusals_total",
 				      "Agent messages refused, by reason.",
 				      (const char *const[]){"reason", NULL});
+	r->m_hub_closed = rw_met_counter(m, "raywarden_agent_connections_closed_total",
+					 "Agent hub connections closed by the hub, by reason.",
+					 (const char *const[]){"reason", NULL});
+	r->m_hub_conns =
+	    rw_met_gauge(m, "raywarden_agent_connections", "Open agent hub connections.", NULL);
+	r->m_hub_partial = rw_met_gauge(m, "raywarden_agent_partial_bytes",
+					"Bytes held for partially received agent frames.", NULL);
+	r->m_hub_pod_bytes = rw_met_gauge(m, "raywarden_agent_pod_record_bytes",
+					  "Memory of the agent hub's pod records.", NULL);
 	r->m_stale = rw_met_counter(m, "raywarden_agent_stale_total",
 				    "Times an agent went silent for the staleness period.", NULL);
 	r->m_gate = rw_met_counter(m, "raywarden_agent_gate_patches_total",
@@ -530,6 +539,14 @@ hub_tick(uv_timer_t *t)
 			    r->m_refused,
 			    (const char *const[]){rw_hub_refusal_name((enum rw_hub_refusal)i)},
 			    (double)(s.refused[i] - r->last_stats.refused[i]));
+	for (int i = 0; i < RW_HUB_CLOSE_NREASONS; i++)
+		if (s.closed[i] > r->last_stats.closed[i])
+			rw_met_add(r->m_hub_closed,
+				   (const char *const[]){rw_hub_close_name((enum rw_hub_close)i)},
+				   (double)(s.closed[i] - r->last_stats.closed[i]));
+	rw_met_set(r->m_hub_conns, NULL, (double)s.conns);
+	rw_met_set(r->m_hub_partial, NULL, (double)s.partial_bytes);
+	rw_met_set(r->m_hub_pod_bytes, NULL, (double)s.pod_bytes);
 	r->last_stats = s;
 }
 

@@ -34,7 +34,7 @@
 #define KEY_B "beta-cluster-key-0123456789abcdef"
 #define KEY_X "not-a-registered-key-0123456789"
 /* Bound on one worker pod's record (struct, strings, cached reply). */
-#define RW_HUB_POD_BYTES_MAX 4096
+#define RW_HUB_POD_BYTES_MAX 1024
 
 static uint64_t
 wall_ms(void)
@@ -1634,6 +1634,44 @@ t_pod_bytes(void)
 	fprintf(stderr, "  one worker pod record: %zu bytes\n", b);
 	CHECK(b > 0 && st.pod_bytes == b);
 	CHECK(b <= RW_HUB_POD_BYTES_MAX);
+
+	/* A worker's packed report reads back as it was sent, every field set. */
+	struct rw_report r, dec;
+	struct rw_buf pl;
+	struct rw_wire_hdr hd = {
+	    .type = RW_WIRE_REPORT, .session = 2, .seq = 1, .ts_ms = wall_ms()};
+	memset(&r, 0, sizeof(r));
+	snprintf(r.ns, sizeof(r.ns), NS);
+	snprintf(r.pod, sizeof(r.pod), "alpha-w-2");
+	snprintf(r.uid, sizeof(r.uid), "uid-2");
+	snprintf(r.cluster, sizeof(r.cluster), "alpha");
+	snprintf(r.group, sizeof(r.group), "small");
+	snprintf(r.node_type, sizeof(r.node_type), "worker");
+	snprintf(r.pod_ip, sizeof(r.pod_ip), "10.0.0.7");
+	snprintf(r.agent_version, sizeof(r.agent_version), "1.2.3");
+	snprintf(r.ready_reason, sizeof(r.ready_reason), "raylet: connection refused");
+	r.rayservice = 1;
+	r.live = 1;
+	r.draining = 1;
+	r.raylet.state = RW_PROBE_REFUSED;
+	snprintf(r.raylet.reason, sizeof(r.raylet.reason), "connection refused");
+	r.raylet.since_ms = 123456;
+	r.gcs.state = RW_PROBE_TIMEOUT;
+	snprintf(r.gcs.reason, sizeof(r.gcs.reason), "no answer in 1 s");
+	r.proxy.state = RW_PROBE_DRAINING;
+	snprintf(r.proxy.reason, sizeof(r.proxy.reason), "This node is being drained.");
+	snprintf(r.job_action_error, sizeof(r.job_action_error), "submit failed: 500");
+	rw_buf_init(&pl, RW_WIRE_MAX_MSG);
+	CHECK_EQ_INT(rw_report_encode(&r, &pl), 0);
+	CHECK_EQ_INT(rw_wire_seal(&f.ka, &hd, pl.data, pl.len, &m), 0);
+	char derr[200];
+	CHECK_EQ_INT(rw_report_decode(pl.data, pl.len, &dec, derr, sizeof(derr)), 0);
+	CHECK_EQ_INT(send_each(&f, &m, 1, 2000), 1);
+	const struct rw_report *got = rw_hub_pod(f.hub, NS, "alpha-w-2", NULL);
+	CHECK(got && rw_report_equal(got, &dec));
+	CHECK(got && strcmp(got->gcs.reason, "no answer in 1 s") == 0 && got->draining == 1);
+	rw_report_fini(&dec);
+	rw_buf_fini(&pl);
 	rw_buf_fini(&m);
 	fx_fini(&f);
 }
