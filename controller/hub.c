@@ -23,6 +23,7 @@
  * staleness, short for head pods (the hub asks head agents for a 1 s
  * heartbeat) and a few heartbeats for workers.
  */
+#define _GNU_SOURCE /* mremap */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <inttypes.h>
@@ -30,6 +31,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <time.h>
 
@@ -1431,7 +1433,8 @@ conn_close(struct hub_conn *c)
 	waiting_remove(c);
 	rw_hub_sp_conn_fini(&c->sp, &conn_sp_ops, c);
 	peer_release(h, c);
-	if (!h->stopping)
+	/* Only a connection that carried frames can have pods to disconnect. */
+	if (!h->stopping && c->frames)
 		pipe_closed(h, c->id, uv_now(h->loop));
 	if (c->prev)
 		c->prev->next = c->next;
@@ -1580,12 +1583,50 @@ rw_hub_sp_conn_init(struct rw_hub_sp_conn *s, size_t max)
 	s->max = max;
 }
 
+/*
+ * Partial buffers of SP_MMAP_MIN bytes or more are mappings of their own:
+ * unmapped when the frame completes or the peer is closed, they go back to
+ * the system at once. From malloc, peers that hold large partial frames and
+ * are closed in turn leave the heap fragmented and the process's RSS well
+ * above the budget (glibc raises its mmap threshold after such frees).
+ */
+#define SP_MMAP_MIN (128 * 1024)
+
+static void
+sp_buf_free(unsigned char *b, size_t cap)
+{
+	if (b && cap >= SP_MMAP_MIN)
+		munmap(b, cap);
+	else
+		free(b);
+}
+
+/* Grow b (cap bytes, len of them used) to ncap > cap; NULL when out of memory (b intact). */
+static unsigned char *
+sp_buf_grow(unsigned char *b, size_t cap, size_t len, size_t ncap)
+{
+	if (ncap < SP_MMAP_MIN)
+		return realloc(b, ncap);
+	if (b && cap >= SP_MMAP_MIN) {
+		void *n = mremap(b, cap, ncap, MREMAP_MAYMOVE);
+		return n == MAP_FAILED ? NULL : n;
+	}
+	void *n = mmap(NULL, ncap, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (n == MAP_FAILED)
+		return NULL;
+	if (b) {
+		memcpy(n, b, len);
+		free(b);
+	}
+	return n;
+}
+
 void
 rw_hub_sp_conn_fini(struct rw_hub_sp_conn *s, const struct rw_hub_sp_ops *ops, void *ud)
 {
 	if (s->incap && ops && ops->release)
 		ops->release(ud, s->incap);
-	free(s->in);
+	sp_buf_free(s->in, s->incap);
 	s->in = NULL;
 	s->inlen = s->incap = 0;
 }
@@ -1652,7 +1693,7 @@ sp_append(struct rw_hub_sp_conn *s, const unsigned char *d, size_t n, size_t tar
 			cap = need;
 		if (ops->reserve && ops->reserve(ud, cap - s->incap) != 0)
 			return -ENOBUFS;
-		unsigned char *b = realloc(s->in, cap);
+		unsigned char *b = sp_buf_grow(s->in, s->incap, s->inlen, cap);
 		if (!b) {
 			if (ops->release)
 				ops->release(ud, cap - s->incap);
@@ -1812,13 +1853,22 @@ deadline_cb(uv_timer_t *t)
 		uv_timer_stop(t);
 }
 
+/* A partial buffer up to this size is "small": an agent's report (0.3-2 KB,
+ * a head's with its Serve status a few KB) that straddles two reads. */
+#define SP_SMALL (64 * 1024)
+
 /*
- * Room for bytes more of partial frames. Over the budget, the connections
- * holding the oldest partial frames are closed first: an agent's report
- * completes within a round trip, so a frame that has been incomplete for
- * longest is the likeliest to come from a peer that holds memory on
- * purpose, and the newcomer (often an agent whose report straddles two
- * reads) goes on. When c itself holds the oldest, c is refused.
+ * Room for bytes more of partial frames. Over the budget, a small buffer
+ * makes room by closing the connections that hold the oldest partial
+ * frames: an agent's report completes within a round trip, so a frame
+ * incomplete for longest is the likeliest to come from a peer holding
+ * memory on purpose, and the newcomer (an agent whose report straddles two
+ * reads) goes on. A buffer that would grow past SP_SMALL is refused
+ * instead (its connection closed): were it to evict others, every new
+ * connection of an attacker could make the hub read and copy up to a
+ * frame's worth before being evicted in turn, while refused it costs one
+ * read; the large frames admitted meanwhile complete or meet their frame
+ * deadline. When c itself holds the oldest, c is refused.
  */
 static int
 conn_reserve(void *ud, size_t bytes)
@@ -1826,6 +1876,8 @@ conn_reserve(void *ud, size_t bytes)
 	struct hub_conn *c = ud;
 	struct rw_hub *h = c->hub;
 	while (h->partial + bytes > h->o.partial_budget) {
+		if (c->sp.incap + bytes > SP_SMALL)
+			return -ENOBUFS;
 		struct hub_conn *o = h->waiting;
 		while (o && o->sp.incap == 0)
 			o = o->wnext;
@@ -1938,7 +1990,7 @@ conn_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
 	if (rv != 0) {
 		enum rw_hub_close why = RW_HUB_CLOSE_PROTOCOL;
 		const char *d = rv == -EMSGSIZE	 ? "message too large"
-				: rv == -ENOBUFS ? "its partial frame is the oldest at the budget"
+				: rv == -ENOBUFS ? "partial frames at the budget"
 				: rv == -EPROTO	 ? "not an nng REQ peer or a malformed frame"
 						 : strerror(-rv);
 		if (rv == -ECONNABORTED) {

@@ -1367,6 +1367,69 @@ t_budget(void)
 	fx_fini(&f);
 }
 
+/*
+ * Over the budget, a small partial frame (an agent's report straddling two
+ * reads) closes the peer holding the oldest partial frame; a frame that
+ * would grow past 64 KiB is refused instead.
+ */
+static void
+t_budget_policy(void)
+{
+	struct fixture f;
+	struct rw_hub_opts o = {0};
+	struct rw_hub_stats st;
+	size_t big = 100 * 1024;
+	unsigned char *body = calloc(1, big);
+	o.partial_budget = 256 * 1024;
+	if (!body || fx_init_opts(&f, &o)) {
+		free(body);
+		return;
+	}
+	for (int i = 0; i < 8; i++)
+		body[i] = (unsigned char)((uint64_t)(200 * 1024) >> (56 - 8 * i));
+	body[8] = 0x80;
+	body[11] = 1;
+	memcpy(body + 12, "RWP\x01\x00\x01\x00\x01\x00\x00\x00\x00", 12);
+	for (int i = 0; i < 4; i++)
+		body[24 + i] = (unsigned char)(f.ka.id >> (24 - 8 * i));
+	int old = raw_connect(&f), second = raw_connect(&f), small = raw_connect(&f),
+	    late = raw_connect(&f);
+	CHECK(old >= 0 && second >= 0 && small >= 0 && late >= 0);
+	raw_send(&f, old, req_hdr, 8);
+	raw_send(&f, old, body, big);
+	raw_send(&f, second, req_hdr, 8);
+	raw_send(&f, second, body, big);
+	for (int i = 0; i < 20; i++)
+		uv_run(&f.loop, UV_RUN_NOWAIT);
+	rw_hub_stats(f.hub, &st);
+	/* Two buffers of ~128 KiB: the budget is (nearly) full. */
+	CHECK(st.partial_bytes > 250 * 1024 && st.partial_bytes <= 256 * 1024);
+	/* A report of 1000 bytes, 600 of them here: room is made by closing the oldest. */
+	unsigned char rep[8 + 600] = {0, 0, 0, 0, 0, 0, 3, 232, 0x80, 0, 0, 1, 'R', 'W', 'P', 1};
+	for (int i = 0; i < 4; i++)
+		rep[24 + i] = (unsigned char)(f.ka.id >> (24 - 8 * i));
+	rep[17] = 1;
+	rep[19] = 1;
+	raw_send(&f, small, req_hdr, 8);
+	raw_send(&f, small, rep, sizeof(rep));
+	CHECK(wait_closed(&f, old, 5000) >= 0);
+	CHECK(!raw_closed(second) && !raw_closed(small));
+	/* A large frame now is refused itself. */
+	raw_send(&f, late, req_hdr, 8);
+	raw_send(&f, late, body, big);
+	CHECK(wait_closed(&f, late, 5000) >= 0);
+	CHECK(!raw_closed(second) && !raw_closed(small));
+	rw_hub_stats(f.hub, &st);
+	CHECK_EQ_INT((int)st.closed[RW_HUB_CLOSE_BUDGET], 2);
+	CHECK(st.partial_bytes <= 256 * 1024);
+	close(old);
+	close(second);
+	close(small);
+	close(late);
+	free(body);
+	fx_fini(&f);
+}
+
 /* A bad MAC is refused and closes the connection; what a bad MAC costs. */
 static void
 t_bad_mac_closes(void)
@@ -1712,6 +1775,7 @@ main(void)
 	    {"bad options", t_bad_options},
 	    {"handshake and frame deadlines", t_deadlines},
 	    {"partial-frame budget under 200 peers", t_budget},
+	    {"partial-frame budget: who is closed", t_budget_policy},
 	    {"bad MAC closes", t_bad_mac_closes},
 	    {"connections per peer", t_peer_cap},
 	    {"pods per cluster key", t_cluster_cap},
