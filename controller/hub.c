@@ -12,7 +12,11 @@
  * eight times the hub's own work (authenticate, decode, compare, seal).
  * A refused message gets no reply (the agent's REQ socket resends after its
  * timeout); a frame over recv_max or a protocol violation closes the
- * connection, as nng does.
+ * connection, as nng does, and so does a message that proves the peer is
+ * not a working agent of the key's cluster (see refusal_closes). Until a
+ * peer has proven anything it may cost little: deadlines for the SP header
+ * and each frame, a budget for partial frames over all connections, and a
+ * cap on connections per address (hub.h, rw_hub_opts).
  *
  * Liveness: each pod remembers the connection ("pipe") its last report came
  * on. When a connection closes, the pods of that connection are marked
