@@ -1695,6 +1695,7 @@ sp_append(struct rw_hub_sp_conn *s, const unsigned char *d, size_t n, size_t tar
 			cap = target;
 		if (cap < need)
 			cap = need;
+		s->want = target;
 		if (ops->reserve && ops->reserve(ud, cap - s->incap) != 0)
 			return -ENOBUFS;
 		unsigned char *b = sp_buf_grow(s->in, s->incap, s->inlen, cap);
@@ -1857,22 +1858,22 @@ deadline_cb(uv_timer_t *t)
 		uv_timer_stop(t);
 }
 
-/* A partial buffer up to this size is "small": an agent's report (0.3-2 KB,
- * a head's with its Serve status a few KB) that straddles two reads. */
+/* A frame up to this size is "small": an agent's report (0.3-2 KB, a head's
+ * with its Serve status a few KB) that straddles two reads. */
 #define SP_SMALL (64 * 1024)
 
 /*
- * Room for bytes more of partial frames. Over the budget, a small buffer
+ * Room for bytes more of partial frames. Over the budget, a small frame
  * makes room by closing the connections that hold the oldest partial
  * frames: an agent's report completes within a round trip, so a frame
  * incomplete for longest is the likeliest to come from a peer holding
  * memory on purpose, and the newcomer (an agent whose report straddles two
- * reads) goes on. A buffer that would grow past SP_SMALL is refused
- * instead (its connection closed): were it to evict others, every new
- * connection of an attacker could make the hub read and copy up to a
- * frame's worth before being evicted in turn, while refused it costs one
- * read; the large frames admitted meanwhile complete or meet their frame
- * deadline. When c itself holds the oldest, c is refused.
+ * reads) goes on. A frame declaring more than SP_SMALL is refused instead
+ * (its connection closed): were it to evict others, every new connection
+ * of an attacker would make the hub read, map and copy up to a frame's
+ * worth before being evicted in turn, while refused it costs one read; the
+ * large frames admitted meanwhile complete or meet their frame deadline.
+ * When c itself holds the oldest, c is refused.
  */
 static int
 conn_reserve(void *ud, size_t bytes)
@@ -1880,7 +1881,7 @@ conn_reserve(void *ud, size_t bytes)
 	struct hub_conn *c = ud;
 	struct rw_hub *h = c->hub;
 	while (h->partial + bytes > h->o.partial_budget) {
-		if (c->sp.incap + bytes > SP_SMALL)
+		if (c->sp.want > SP_SMALL)
 			return -ENOBUFS;
 		struct hub_conn *o = h->waiting;
 		while (o && o->sp.incap == 0)

@@ -302,6 +302,7 @@ struct rw_hub_sp_conn {
 	int peeked;	   /* peek ran for the frame being received */
 	unsigned char *in; /* partial header or frame */
 	size_t inlen, incap;
+	size_t want; /* bytes of the header or frame being buffered (when reserve runs) */
 };
 
 void rw_hub_sp_conn_init(struct rw_hub_sp_conn *s, size_t max);
