@@ -437,6 +437,7 @@ struct rw_hub {
 	struct rw_buf seal; /* sealed reply */
 
 	struct rw_hub_stats st;
+	uint64_t started; /* uv_now at rw_hub_new */
 	uint64_t log_last[RW_HUB_REFUSED_NREASONS];
 	uint64_t log_suppressed[RW_HUB_REFUSED_NREASONS];
 	uint64_t close_log_last[RW_HUB_CLOSE_NREASONS];
@@ -931,12 +932,19 @@ keys_expire(struct rw_hub *h, uint64_t now)
  * MAC), and closing would make every such agent reconnect and resend in a
  * loop. */
 static int
-refusal_closes(enum rw_hub_refusal why)
+in_startup_grace(const struct rw_hub *h)
+{
+	return uv_now(h->loop) - h->started < h->o.startup_grace_ms;
+}
+
+static int
+refusal_closes(const struct rw_hub *h, enum rw_hub_refusal why)
 {
 	switch (why) {
+	case RW_HUB_REFUSED_UNKNOWN_KEY:
+		return !in_startup_grace(h);
 	case RW_HUB_REFUSED_SIZE:
 	case RW_HUB_REFUSED_MALFORMED:
-	case RW_HUB_REFUSED_UNKNOWN_KEY:
 	case RW_HUB_REFUSED_MAC:
 	case RW_HUB_REFUSED_PAYLOAD:
 	case RW_HUB_REFUSED_SCOPE:
@@ -953,7 +961,7 @@ refuse(struct rw_hub *h, enum rw_hub_refusal why, struct hub_conn *c, const char
 	uint64_t now = uv_now(h->loop);
 	const char *peer = c ? c->peer : "unknown peer";
 
-	if (c && refusal_closes(why))
+	if (c && refusal_closes(h, why))
 		c->bad = 1;
 	h->st.refused[why]++;
 	h->st.refused_total++;
@@ -1662,8 +1670,15 @@ sp_step(struct rw_hub_sp_conn *s, const unsigned char *f, size_t avail,
 		if (avail < 8 + hl + pk)
 			return 0;
 		s->peeked = 1;
-		if (ops->peek && (rv = ops->peek(ud, f + 8 + hl, pk)) != 0)
-			return rv < 0 ? rv : -ECANCELED;
+		if (ops->peek && (rv = ops->peek(ud, f + 8 + hl, pk)) != 0) {
+			if (rv != RW_HUB_SP_SKIP)
+				return rv < 0 ? rv : -ECANCELED;
+			/* Drop the frame: what is here now, the rest as it comes. */
+			s->peeked = 0;
+			*size = avail < 8 + (size_t)l ? avail : 8 + (size_t)l;
+			s->skip = 8 + (size_t)l - *size;
+			return 1;
+		}
 	}
 	if (avail - 8 < l)
 		return 0;
@@ -1727,6 +1742,12 @@ rw_hub_sp_feed(struct rw_hub_sp_conn *s, const unsigned char *d, size_t n,
 	size_t pos = 0, size = 0;
 	int rv;
 	while (pos < n) {
+		if (s->skip > 0) {
+			size_t take = s->skip < n - pos ? s->skip : n - pos;
+			s->skip -= take;
+			pos += take;
+			continue;
+		}
 		if (s->inlen > 0 || (!s->got_hdr && n - pos < 8)) {
 			/* Complete what is buffered, as far as the bytes go. */
 			size_t target = sp_target(s), take = target - s->inlen;
@@ -1936,7 +1957,7 @@ conn_peek(void *ud, const unsigned char *m, size_t n)
 		 "its cluster is gone)",
 		 kid);
 	refuse(h, RW_HUB_REFUSED_UNKNOWN_KEY, c, detail);
-	return -ECONNABORTED;
+	return c->bad ? -ECONNABORTED : RW_HUB_SP_SKIP;
 }
 
 static int
@@ -2291,6 +2312,7 @@ rw_hub_new(uv_loop_t *loop, const struct rw_hub_opts *opts, const struct rw_hub_
 	if (!h)
 		return -ENOMEM;
 	h->loop = loop;
+	h->started = uv_now(loop);
 	h->o = *opts;
 	snprintf(h->url, sizeof(h->url), "%s", opts->listen_url);
 	h->o.listen_url = h->url;
@@ -2334,6 +2356,8 @@ rw_hub_new(uv_loop_t *loop, const struct rw_hub_opts *opts, const struct rw_hub_
 		h->o.max_pods_per_key = 10000;
 	if (h->o.key_overlap_ms == 0)
 		h->o.key_overlap_ms = 600000;
+	if (h->o.startup_grace_ms == 0)
+		h->o.startup_grace_ms = 60000;
 	{
 		/* A deadline is enforced within a quarter of itself (10..250 ms late). */
 		uint64_t m = h->o.handshake_timeout_ms < h->o.frame_timeout_ms

@@ -76,6 +76,14 @@ struct rw_hub_opts {
 	size_t max_pods_per_key;
 	/* How long a replaced key is still accepted (rw_hub_key_add). 0: 600000. */
 	uint64_t key_overlap_ms;
+	/*
+	 * For this long after the hub starts, a frame naming an unknown key id
+	 * is refused and dropped but its connection kept: the reconciler
+	 * registers the clusters' keys as it reconciles them after a restart,
+	 * and closing would make every agent whose key is not there yet
+	 * reconnect and resend ten times a second. 0: 60000.
+	 */
+	uint64_t startup_grace_ms;
 };
 
 /*
@@ -286,8 +294,11 @@ int rw_hub_sp_frame(const unsigned char *d, size_t n, size_t max, size_t *hl, si
  * rw_hub_sp_feed returns 0 (all consumed), -EPROTO (bad header or
  * backtrace), -EMSGSIZE (frame over max), -ENOBUFS (reserve said no),
  * -ENOMEM, or the first negative return of peek or frame (which return 0 to
- * go on); the connection is then finished.
+ * go on); the connection is then finished. peek may also return
+ * RW_HUB_SP_SKIP: the frame is dropped, its bytes discarded as they arrive
+ * without being buffered, and frame is not called for it.
  */
+#define RW_HUB_SP_SKIP 1
 struct rw_hub_sp_ops {
 	int (*reserve)(void *ud, size_t bytes);
 	void (*release)(void *ud, size_t bytes);
@@ -303,6 +314,7 @@ struct rw_hub_sp_conn {
 	unsigned char *in; /* partial header or frame */
 	size_t inlen, incap;
 	size_t want; /* bytes of the header or frame being buffered (when reserve runs) */
+	size_t skip; /* bytes of a dropped frame still to discard */
 };
 
 void rw_hub_sp_conn_init(struct rw_hub_sp_conn *s, size_t max);

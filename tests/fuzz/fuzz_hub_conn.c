@@ -9,7 +9,9 @@
  * per split point (big-endian offsets into the stream, taken modulo its
  * length), then the connection's byte stream. The stream is fed whole, at
  * the chosen splits, byte by byte (up to 64 KiB) and in 4093-byte reads:
- * every way must give the same peeks, frames, accepted reports and the same
+ * every way must give the same peeks, frames, dropped frames (an unknown
+ * key id with its top bit set is dropped, as the hub does right after its
+ * start; any other closes), accepted reports and the same
  * end (consumed, or the same error), with the partial buffer never larger
  * than twice what it holds (or 256 bytes) nor than the frame, and every
  * reserved byte released.
@@ -101,6 +103,11 @@ peek(void *ud, const unsigned char *m, size_t n)
 	if (n < 16)
 		return 0;
 	uint32_t kid = (uint32_t)m[12] << 24 | (uint32_t)m[13] << 16 | (uint32_t)m[14] << 8 | m[15];
+	if (memcmp(m, "RWP\x01", 4) == 0 && kid != key.id && (kid & 0x80000000u)) {
+		/* As the hub right after its start: the frame is dropped, the connection kept. */
+		note(r, EV_REFUSE, m + 12, 4);
+		return RW_HUB_SP_SKIP;
+	}
 	if (memcmp(m, "RWP\x01", 4) != 0 || kid != key.id) {
 		note(r, EV_REFUSE, m, 4);
 		return -ECONNABORTED;

@@ -45,7 +45,11 @@ def main():
     seed("two_reports", HDR + frame(worker, 1) + frame(head, 2), cuts=(3, 200, 420, 421))
     seed("report_relayed", HDR + frame(worker, 5, hops=(7, 9)))
     seed("bad_mac_then_report", HDR + frame(bytes(bad_mac)) + frame(worker, 2), cuts=(30,))
-    seed("unknown_key", HDR + frame(bytes(unknown)) + frame(worker, 2))
+    # Key id with the top bit set: dropped (the hub right after its start), the next report accepted.
+    seed("unknown_key_dropped", HDR + frame(bytes(unknown)) + frame(worker, 2), cuts=(20, 30, 100, 300))
+    closing = bytearray(worker)
+    closing[12:16] = b"\x1e\xad\xbe\xef"
+    seed("unknown_key", HDR + frame(bytes(closing)) + frame(worker, 2))
     seed("reply_type", HDR + frame(reply))
     seed("garbage", HDR + frame(b"hello, this is not a raywarden message at all"))
     seed("tiny_message", HDR + frame(b"RWP"))

@@ -174,6 +174,9 @@ fx_init_opts(struct fixture *f, struct rw_hub_opts *o)
 	uv_timer_start(&f->tick, tick_cb, 5, 5);
 	o->listen_url = "tcp://127.0.0.1:0";
 	o->nctx = 16;
+	/* The steady state: unknown keys close at once (t_startup_grace tests the grace). */
+	if (!o->startup_grace_ms)
+		o->startup_grace_ms = 1;
 	o->log_interval_ms = 1000;
 	int rv = rw_hub_new(&f->loop, o, &cb, &f->seen, &f->hub, err, sizeof(err));
 	CHECK_EQ_INT(rv, 0);
@@ -1481,6 +1484,54 @@ t_bad_mac_closes(void)
 	fx_fini(&f);
 }
 
+/*
+ * Right after the hub starts, an unknown key id is refused and the frame
+ * dropped unbuffered, but the connection stays (the reconciler registers
+ * keys as it goes); afterwards it closes.
+ */
+static void
+t_startup_grace(void)
+{
+	struct fixture f;
+	struct rw_hub_opts o = {0};
+	struct rw_hub_stats st;
+	struct rw_buf bad, good, fb, fg;
+	o.startup_grace_ms = 60000;
+	if (fx_init_opts(&f, &o))
+		return;
+	rw_buf_init(&bad, RW_WIRE_MAX_MSG);
+	rw_buf_init(&good, RW_WIRE_MAX_MSG);
+	rw_buf_init(&fb, RW_WIRE_MAX_MSG + 64);
+	rw_buf_init(&fg, RW_WIRE_MAX_MSG + 64);
+	make_report(&bad, &f.kx, &(struct rpt_spec){.pod = "alpha-w-1", .session = 1, .seq = 1});
+	make_report(&good, &f.ka, &(struct rpt_spec){.pod = "alpha-w-1", .session = 1, .seq = 1});
+	sp_frame(&fb, bad.data, bad.len);
+	sp_frame(&fg, good.data, good.len);
+	int fd = raw_connect(&f);
+	CHECK(fd >= 0);
+	CHECK_EQ_INT(raw_send(&f, fd, req_hdr, 8), 0);
+	/* The unknown key's frame in two pieces (dropped as it arrives), then a report. */
+	CHECK_EQ_INT(raw_send(&f, fd, fb.data, 40), 0);
+	CHECK_EQ_INT(raw_send(&f, fd, fb.data + 40, fb.len - 40), 0);
+	CHECK_EQ_INT(raw_send(&f, fd, fg.data, fg.len), 0);
+	double end = mono_ms() + 5000;
+	do {
+		uv_run(&f.loop, UV_RUN_NOWAIT);
+		rw_hub_stats(f.hub, &st);
+	} while (st.reports < 1 && mono_ms() < end);
+	CHECK_EQ_INT((int)st.reports, 1);
+	CHECK_EQ_INT((int)st.refused[RW_HUB_REFUSED_UNKNOWN_KEY], 1);
+	CHECK_EQ_INT((int)st.closed[RW_HUB_CLOSE_REFUSED], 0);
+	CHECK_EQ_INT((int)st.partial_bytes, 0);
+	CHECK(!raw_closed(fd));
+	close(fd);
+	rw_buf_fini(&bad);
+	rw_buf_fini(&good);
+	rw_buf_fini(&fb);
+	rw_buf_fini(&fg);
+	fx_fini(&f);
+}
+
 /* At most max_conns_per_peer connections from one address. */
 static void
 t_peer_cap(void)
@@ -1777,6 +1828,7 @@ main(void)
 	    {"partial-frame budget under 200 peers", t_budget},
 	    {"partial-frame budget: who is closed", t_budget_policy},
 	    {"bad MAC closes", t_bad_mac_closes},
+	    {"unknown keys right after start", t_startup_grace},
 	    {"connections per peer", t_peer_cap},
 	    {"pods per cluster key", t_cluster_cap},
 	    {"admission and forgery", t_admission},
