@@ -1727,14 +1727,6 @@ sp_append(struct rw_hub_sp_conn *s, const unsigned char *d, size_t n, size_t tar
 	return 0;
 }
 
-static void
-sp_drop(struct rw_hub_sp_conn *s, const struct rw_hub_sp_ops *ops, void *ud)
-{
-	int peeked = s->peeked;
-	rw_hub_sp_conn_fini(s, ops, ud);
-	s->peeked = peeked;
-}
-
 int
 rw_hub_sp_feed(struct rw_hub_sp_conn *s, const unsigned char *d, size_t n,
 	       const struct rw_hub_sp_ops *ops, void *ud)
@@ -1762,14 +1754,14 @@ rw_hub_sp_feed(struct rw_hub_sp_conn *s, const unsigned char *d, size_t n,
 				if (!rw_hub_sp_header_ok(s->in))
 					return -EPROTO;
 				s->got_hdr = 1;
-				sp_drop(s, ops, ud);
+				rw_hub_sp_conn_fini(s, ops, ud); /* the buffer only */
 				continue;
 			}
 			rv = sp_step(s, s->in, s->inlen, ops, ud, &size);
 			if (rv < 0)
 				return rv;
 			if (rv == 1)
-				sp_drop(s, ops, ud);
+				rw_hub_sp_conn_fini(s, ops, ud); /* the buffer only */
 			continue;
 		}
 		if (!s->got_hdr) {
