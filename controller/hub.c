@@ -427,6 +427,7 @@ struct rw_hub {
 	struct htab keys_by_id;
 	struct htab keys_by_scope;
 	size_t nkeys;
+	struct htab retired; /* ids of keys forgotten lately (struct retired_key) */
 
 	/* Views of packed reports (report_unpack): for callbacks, for
 	 * rw_hub_cluster_foreach, and a ring for rw_hub_pod. */
@@ -812,10 +813,71 @@ slot_link(struct rw_hub *h, struct hub_keyslot *s)
 	return 0;
 }
 
+/*
+ * A key id no longer accepted, remembered for key_overlap_ms: the agents of
+ * a deleted cluster report until their pods are gone, and agents of a
+ * rotated key until their key file is updated. Their frames are dropped
+ * without closing the connection, which would only make each of them
+ * reconnect and resend ten times a second.
+ */
+struct retired_key {
+	struct hlink link;
+	uint32_t id;
+	uint64_t until;
+};
+#define RETIRED_MAX 65536
+
+static struct retired_key *
+retired_find(const struct rw_hub *h, uint32_t id)
+{
+	uint64_t hv = hash_u32(id);
+	for (struct hlink *l = ht_first(&h->retired, hv); l; l = l->next) {
+		struct retired_key *r = CONTAINER(l, struct retired_key, link);
+		if (l->h == hv && r->id == id)
+			return r;
+	}
+	return NULL;
+}
+
+static void
+key_retire(struct rw_hub *h, uint32_t id)
+{
+	struct retired_key *r = retired_find(h, id);
+	uint64_t until = uv_now(h->loop) + h->o.key_overlap_ms;
+	if (r) {
+		r->until = until;
+		return;
+	}
+	if (h->retired.n >= RETIRED_MAX || !(r = calloc(1, sizeof(*r))))
+		return; /* then its agents are closed: a cost, not a fault */
+	r->id = id;
+	r->until = until;
+	if (ht_insert(&h->retired, &r->link, hash_u32(id)) != 0)
+		free(r);
+}
+
+static void
+retired_expire(struct rw_hub *h, uint64_t now, int all)
+{
+	for (size_t i = 0; i < h->retired.nb; i++) {
+		struct hlink *l = h->retired.b[i], *next;
+		for (; l; l = next) {
+			next = l->next;
+			struct retired_key *r = CONTAINER(l, struct retired_key, link);
+			if (all || now >= r->until) {
+				ht_remove(&h->retired, l);
+				free(r);
+			}
+		}
+	}
+}
+
 /* The previous key of k is no longer accepted. */
 static void
 slot_forget_prev(struct rw_hub *h, struct hub_key *k)
 {
+	if (k->prev.linked)
+		key_retire(h, k->prev.key.id);
 	slot_unlink(h, &k->prev);
 	rw_wire_key_wipe(&k->prev.key);
 	k->prev.until = 0;
@@ -827,6 +889,8 @@ key_free(struct rw_hub *h, struct hub_key *k)
 	while (k->pods)
 		pod_free(h, k->pods);
 	ht_remove(&h->keys_by_scope, &k->by_scope);
+	if (k->cur.linked)
+		key_retire(h, k->cur.key.id);
 	slot_unlink(h, &k->cur);
 	slot_forget_prev(h, k);
 	rw_wire_key_wipe(&k->cur.key);
@@ -1944,11 +2008,16 @@ conn_peek(void *ud, const unsigned char *m, size_t n)
 		if (l->h == hv && k->key.id == kid && !(k->until && now >= k->until))
 			return 0;
 	}
-	snprintf(detail, sizeof(detail),
-		 "no key with id %08x (the agent holds a key this controller did not issue, or "
-		 "its cluster is gone)",
-		 kid);
+	const struct retired_key *r = retired_find(h, kid);
+	int keep = r && now < r->until;
+	snprintf(
+	    detail, sizeof(detail), "no key with id %08x (%s)", kid,
+	    keep ? "a key forgotten lately: its cluster was deleted or its key replaced; frame "
+		   "dropped"
+		 : "the agent holds a key this controller did not issue, or its cluster is gone");
 	refuse(h, RW_HUB_REFUSED_UNKNOWN_KEY, c, detail);
+	if (keep)
+		c->bad = 0; /* no other refusal of c comes first: it would have ended the feed */
 	return c->bad ? -ECONNABORTED : RW_HUB_SP_SKIP;
 }
 
@@ -2132,6 +2201,7 @@ sweep_cb(uv_timer_t *t)
 	h->last_sweep = now;
 	closed_expire(h, now, 0);
 	keys_expire(h, now);
+	retired_expire(h, now, 0);
 
 	for (size_t i = 0; i < h->pods.nb; i++) {
 		struct hlink *l = h->pods.b[i], *next;
@@ -2259,6 +2329,8 @@ hub_free_state(struct rw_hub *h)
 		}
 	}
 	closed_expire(h, 0, 1);
+	retired_expire(h, 0, 1);
+	ht_fini(&h->retired);
 	for (size_t i = 0; i < h->by_pipe.nb; i++) {
 		struct hlink *l = h->by_pipe.b[i], *next;
 		for (; l; l = next) {

@@ -1532,6 +1532,52 @@ t_startup_grace(void)
 	fx_fini(&f);
 }
 
+/*
+ * A key forgotten lately (its cluster deleted, or replaced past the
+ * overlap) is refused and its frame dropped, the connection kept: its
+ * agents report until their pods are gone. A key never known closes.
+ */
+static void
+t_retired_key(void)
+{
+	struct fixture f;
+	struct rw_hub_stats st;
+	struct rw_buf old, never, fo, fn;
+	if (fx_init(&f, 60000, 0))
+		return;
+	rw_buf_init(&old, RW_WIRE_MAX_MSG);
+	rw_buf_init(&never, RW_WIRE_MAX_MSG);
+	rw_buf_init(&fo, RW_WIRE_MAX_MSG + 64);
+	rw_buf_init(&fn, RW_WIRE_MAX_MSG + 64);
+	make_report(&old, &f.ka, &(struct rpt_spec){.pod = "alpha-w-1", .session = 1, .seq = 1});
+	make_report(&never, &f.kx, &(struct rpt_spec){.pod = "alpha-w-1", .session = 1, .seq = 2});
+	sp_frame(&fo, old.data, old.len);
+	sp_frame(&fn, never.data, never.len);
+	CHECK_EQ_INT(rw_hub_key_remove(f.hub, NS, "alpha"), 0);
+	int fd = raw_connect(&f);
+	CHECK(fd >= 0);
+	CHECK_EQ_INT(raw_send(&f, fd, req_hdr, 8), 0);
+	CHECK_EQ_INT(raw_send(&f, fd, fo.data, fo.len), 0);
+	double end = mono_ms() + 5000;
+	do {
+		uv_run(&f.loop, UV_RUN_NOWAIT);
+		rw_hub_stats(f.hub, &st);
+	} while (st.refused[RW_HUB_REFUSED_UNKNOWN_KEY] < 1 && mono_ms() < end);
+	CHECK_EQ_INT((int)st.refused[RW_HUB_REFUSED_UNKNOWN_KEY], 1);
+	CHECK_EQ_INT((int)st.closed[RW_HUB_CLOSE_REFUSED], 0);
+	CHECK(!raw_closed(fd));
+	CHECK_EQ_INT(raw_send(&f, fd, fn.data, fn.len), 0);
+	CHECK(wait_closed(&f, fd, 5000) >= 0);
+	rw_hub_stats(f.hub, &st);
+	CHECK_EQ_INT((int)st.closed[RW_HUB_CLOSE_REFUSED], 1);
+	close(fd);
+	rw_buf_fini(&old);
+	rw_buf_fini(&never);
+	rw_buf_fini(&fo);
+	rw_buf_fini(&fn);
+	fx_fini(&f);
+}
+
 /* At most max_conns_per_peer connections from one address. */
 static void
 t_peer_cap(void)
@@ -1829,6 +1875,7 @@ main(void)
 	    {"partial-frame budget: who is closed", t_budget_policy},
 	    {"bad MAC closes", t_bad_mac_closes},
 	    {"unknown keys right after start", t_startup_grace},
+	    {"keys forgotten lately", t_retired_key},
 	    {"connections per peer", t_peer_cap},
 	    {"pods per cluster key", t_cluster_cap},
 	    {"admission and forgery", t_admission},
