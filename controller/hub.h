@@ -151,7 +151,9 @@ enum rw_hub_refusal {
  * for size, malformed, unknown_key, mac, payload, scope or forged
  * the connection is closed ("refused"): a peer that sends one such message
  * is not an agent worth listening to, and the agent's REQ socket
- * reconnects by itself.
+ * reconnects by itself. Except for unknown_key during startup_grace_ms
+ * after the hub starts, or for a key id forgotten within key_overlap_ms:
+ * then the frame is dropped and the connection kept.
  */
 enum rw_hub_close {
 	RW_HUB_CLOSE_HANDSHAKE_TIMEOUT = 0, /* no SP header within handshake_timeout_ms */
@@ -233,8 +235,10 @@ int rw_hub_key_add(struct rw_hub *hub, const char *ns, const char *cluster,
 		   const struct rw_wire_key *key);
 
 /*
- * Forget the key of (ns, cluster) and the pods that reported with it.
- * Returns 0 or -ENOENT.
+ * Forget the key of (ns, cluster) and the pods that reported with it. Its
+ * key ids are remembered for key_overlap_ms: a frame naming one is refused
+ * and dropped without closing the connection (the cluster's agents report
+ * until their pods are gone). Returns 0 or -ENOENT.
  */
 int rw_hub_key_remove(struct rw_hub *hub, const char *ns, const char *cluster);
 
