@@ -12,7 +12,11 @@
  * eight times the hub's own work (authenticate, decode, compare, seal).
  * A refused message gets no reply (the agent's REQ socket resends after its
  * timeout); a frame over recv_max or a protocol violation closes the
- * connection, as nng does.
+ * connection, as nng does, and so does a message that proves the peer is
+ * not a working agent of the key's cluster (see refusal_closes). Until a
+ * peer has proven anything it may cost little: deadlines for the SP header
+ * and each frame, a budget for partial frames over all connections, and a
+ * cap on connections per address (hub.h, rw_hub_opts).
  *
  * Liveness: each pod remembers the connection ("pipe") its last report came
  * on. When a connection closes, the pods of that connection are marked
@@ -23,6 +27,7 @@
  * staleness, short for head pods (the hub asks head agents for a 1 s
  * heartbeat) and a few heartbeats for workers.
  */
+#define _GNU_SOURCE /* mremap */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <inttypes.h>
@@ -30,6 +35,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <time.h>
 
@@ -132,6 +138,160 @@ ht_fini(struct htab *t)
 
 struct hub_key;
 
+/*
+ * A report packed: the scalars, then every string field of struct
+ * rw_report NUL-terminated one after the other. The arrays (apps, nodes,
+ * jobs) are the decoded ones, owned by the record.
+ */
+struct packed_report {
+	uint32_t size; /* bytes of the whole record */
+	int rayservice, ready, live, draining, has_serve;
+	struct {
+		enum rw_probe_state state;
+		uint64_t since_ms;
+	} pr[4]; /* raylet, gcs, proxy, serve_api */
+	int napps, nnodes, njobs;
+	struct rw_serve_app *apps;
+	struct rw_serve_node *nodes;
+	struct rw_job *jobs;
+	char s[];
+};
+
+#define RSTR(f)                                                                                    \
+	{                                                                                          \
+		offsetof(struct rw_report, f), sizeof(((struct rw_report *)0)->f)                  \
+	}
+static const struct {
+	size_t off, size;
+} report_strs[] = {
+    RSTR(ns),
+    RSTR(pod),
+    RSTR(uid),
+    RSTR(cluster),
+    RSTR(group),
+    RSTR(node_type),
+    RSTR(pod_ip),
+    RSTR(agent_version),
+    RSTR(ready_reason),
+    RSTR(raylet.reason),
+    RSTR(gcs.reason),
+    RSTR(proxy.reason),
+    RSTR(serve_api.reason),
+    RSTR(proxy_location),
+    RSTR(serve_config_hash),
+    RSTR(serve_apply_state),
+    RSTR(serve_apply_error),
+    RSTR(job_action_error),
+};
+#undef RSTR
+/* A field added to struct rw_report must be packed too (and this updated). */
+_Static_assert(sizeof(struct rw_report) == 2680 || sizeof(void *) != 8,
+	       "struct rw_report changed: update struct packed_report and report_strs");
+
+static struct rw_probe *
+report_probe(struct rw_report *r, int i)
+{
+	return i == 0 ? &r->raylet : i == 1 ? &r->gcs : i == 2 ? &r->proxy : &r->serve_api;
+}
+
+/* Pack r (its arrays move into the record on success). */
+static struct packed_report *
+report_pack(struct rw_report *r)
+{
+	size_t n = sizeof(struct packed_report);
+	size_t len[sizeof(report_strs) / sizeof(report_strs[0])];
+	for (size_t i = 0; i < sizeof(report_strs) / sizeof(report_strs[0]); i++) {
+		len[i] = strnlen((const char *)r + report_strs[i].off, report_strs[i].size - 1);
+		n += len[i] + 1;
+	}
+	struct packed_report *k = malloc(n);
+	if (!k)
+		return NULL;
+	k->size = (uint32_t)n;
+	k->rayservice = r->rayservice;
+	k->ready = r->ready;
+	k->live = r->live;
+	k->draining = r->draining;
+	k->has_serve = r->has_serve;
+	for (int i = 0; i < 4; i++) {
+		k->pr[i].state = report_probe(r, i)->state;
+		k->pr[i].since_ms = report_probe(r, i)->since_ms;
+	}
+	k->napps = r->napps;
+	k->nnodes = r->nnodes;
+	k->njobs = r->njobs;
+	k->apps = r->apps;
+	k->nodes = r->nodes;
+	k->jobs = r->jobs;
+	r->apps = NULL;
+	r->nodes = NULL;
+	r->jobs = NULL;
+	r->napps = r->nnodes = r->njobs = 0;
+	char *o = k->s;
+	for (size_t i = 0; i < sizeof(report_strs) / sizeof(report_strs[0]); i++) {
+		memcpy(o, (const char *)r + report_strs[i].off, len[i]);
+		o[len[i]] = '\0';
+		o += len[i] + 1;
+	}
+	return k;
+}
+
+/* A view of k in out (its arrays still belong to k). */
+static void
+report_unpack(const struct packed_report *k, struct rw_report *out)
+{
+	memset(out, 0, sizeof(*out));
+	if (!k)
+		return;
+	out->rayservice = k->rayservice;
+	out->ready = k->ready;
+	out->live = k->live;
+	out->draining = k->draining;
+	out->has_serve = k->has_serve;
+	for (int i = 0; i < 4; i++) {
+		report_probe(out, i)->state = k->pr[i].state;
+		report_probe(out, i)->since_ms = k->pr[i].since_ms;
+	}
+	out->napps = k->napps;
+	out->nnodes = k->nnodes;
+	out->njobs = k->njobs;
+	out->apps = k->apps;
+	out->nodes = k->nodes;
+	out->jobs = k->jobs;
+	const char *s = k->s;
+	for (size_t i = 0; i < sizeof(report_strs) / sizeof(report_strs[0]); i++) {
+		size_t n = strlen(s);
+		memcpy((char *)out + report_strs[i].off, s, n + 1);
+		s += n + 1;
+	}
+}
+
+static void
+packed_free(struct packed_report *k)
+{
+	if (!k)
+		return;
+	struct rw_report r = {0};
+	r.apps = k->apps;
+	r.napps = k->napps;
+	r.nodes = k->nodes;
+	r.jobs = k->jobs;
+	rw_report_fini(&r);
+	free(k);
+}
+
+static void
+full_free(struct rw_report *r)
+{
+	if (r) {
+		rw_report_fini(r);
+		free(r);
+	}
+}
+
+struct hub_pod;
+static const struct rw_report *pod_report(const struct hub_pod *p, struct rw_report *view);
+
 struct hub_pod {
 	struct hlink link;  /* in hub->pods, by "ns/pod" */
 	struct hlink slink; /* in hub->by_session while in_sessions */
@@ -143,28 +303,42 @@ struct hub_pod {
 	struct hub_pod *pprev, *pnext; /* in pp->pods */
 	struct hub_pod *cprev, *cnext; /* in owner->pods */
 	struct hub_key *owner;
-	char id[POD_ID_MAX + 1];
+	char *id; /* "ns/pod" */
 	struct rw_wire_replay replay;
-	struct rw_report report;
+	/* The latest report: a head's decoded in full (its pointer is handed
+	 * out and held, e.g. the active and pending heads of a RayService at
+	 * once), any other pod's packed to its strings' lengths (a worker's
+	 * is ~300 bytes instead of a 2.7 KB struct rw_report). */
+	struct rw_report *full;
+	struct packed_report *packed;
 	uint64_t last_seen; /* uv_now */
 	uint64_t closed_at; /* uv_now when its pipe closed; 0: connected */
 	uint32_t pipe;	    /* nng pipe id of the last report (maybe closed); 0: none */
 	uint32_t hb_told;   /* heartbeat_ms carried by the last reply (0: none) */
 	uint32_t hb_ms;	    /* heartbeat the agent runs on, as far as we know (0: its default) */
-	int is_head;
+	unsigned char is_head, ready, has_report;
 	int stale;
 	unsigned char *reply; /* last sealed reply, or NULL */
 	size_t reply_len;
 	uint64_t reply_session, reply_seq;
 };
 
+/* One key of a scope, in hub->keys_by_id while linked. */
+struct hub_keyslot {
+	struct hlink by_id;
+	struct hub_key *owner;
+	struct rw_wire_key key;
+	uint64_t until; /* the previous key: accepted while uv_now < until */
+	int linked;
+};
+
 struct hub_key {
-	struct hlink by_id;    /* in hub->keys_by_id */
 	struct hlink by_scope; /* in hub->keys_by_scope, by "ns/cluster" */
 	char ns[64];
 	char cluster[64];
 	char scope[SCOPE_MAX + 1];
-	struct rw_wire_key key;
+	struct hub_keyslot cur;	 /* the key registered last */
+	struct hub_keyslot prev; /* the one it replaced, during the overlap window */
 	struct hub_pod *pods;
 	size_t npods;
 };
@@ -195,16 +369,30 @@ struct closed_pipe {
 #define READ_CHUNK 65536
 #define WQ_PAUSE (4u << 20) /* stop reading a connection with this much unsent */
 
+/* Open connections of one peer IP address (for max_conns_per_peer). */
+struct hub_peer {
+	struct hlink link;
+	unsigned n;
+	char ip[INET6_ADDRSTRLEN];
+};
+
 /* One agent connection (an nng "pipe" to the agent's REQ socket). */
 struct hub_conn {
 	uv_tcp_t tcp;
 	struct rw_hub *hub;
 	struct hub_conn *prev, *next; /* in hub->conns */
-	uint32_t id;		      /* pipe id, never 0 */
+	/* In hub->waiting (oldest first) while its SP header or a frame is
+	 * incomplete, since `since` (uv_now). */
+	struct hub_conn *wprev, *wnext;
+	int waiting;
+	uint64_t since;
+	uint64_t frames; /* frames received */
+	struct hub_peer *pr;
+	uint32_t id; /* pipe id, never 0 */
 	char peer[64];
-	unsigned char *in; /* received bytes not parsed yet */
-	size_t inlen, incap;
-	int got_hdr, closing, paused;
+	struct rw_hub_sp_conn sp;
+	int closing, paused;
+	int bad; /* a refusal that ends the connection */
 };
 
 struct rw_hub {
@@ -218,6 +406,11 @@ struct rw_hub {
 	int listener_init;
 	struct hub_conn *conns;
 	size_t nconns;
+	struct hub_conn *waiting, *waiting_tail; /* incomplete header or frame, oldest first */
+	size_t partial;				 /* bytes of their buffers */
+	uv_timer_t deadline;			 /* runs while waiting is not empty */
+	uint64_t deadline_tick;
+	struct htab peers; /* struct hub_peer by IP */
 	uint32_t next_conn_id;
 	int stopping;
 
@@ -234,22 +427,56 @@ struct rw_hub {
 	struct htab keys_by_id;
 	struct htab keys_by_scope;
 	size_t nkeys;
+	struct htab retired; /* ids of keys forgotten lately (struct retired_key) */
+
+	/* Views of packed reports (report_unpack): for callbacks, for
+	 * rw_hub_cluster_foreach, and a ring for rw_hub_pod. */
+	struct rw_report cb_view, fe_view, pod_view[4];
+	unsigned pod_view_next;
 
 	struct rw_buf enc;  /* reply payload */
 	struct rw_buf seal; /* sealed reply */
 
 	struct rw_hub_stats st;
+	uint64_t started; /* uv_now at rw_hub_new */
 	uint64_t log_last[RW_HUB_REFUSED_NREASONS];
 	uint64_t log_suppressed[RW_HUB_REFUSED_NREASONS];
+	uint64_t close_log_last[RW_HUB_CLOSE_NREASONS];
+	uint64_t close_log_suppressed[RW_HUB_CLOSE_NREASONS];
 };
 
 static const char *const refusal_names[RW_HUB_REFUSED_NREASONS] = {
-    [RW_HUB_REFUSED_SIZE] = "size",	  [RW_HUB_REFUSED_MALFORMED] = "malformed",
-    [RW_HUB_REFUSED_VERSION] = "version", [RW_HUB_REFUSED_UNKNOWN_KEY] = "unknown_key",
-    [RW_HUB_REFUSED_MAC] = "mac",	  [RW_HUB_REFUSED_CLOCK] = "clock",
-    [RW_HUB_REFUSED_REPLAY] = "replay",	  [RW_HUB_REFUSED_PAYLOAD] = "payload",
-    [RW_HUB_REFUSED_SCOPE] = "scope",	  [RW_HUB_REFUSED_FULL] = "full",
+    [RW_HUB_REFUSED_SIZE] = "size",
+    [RW_HUB_REFUSED_MALFORMED] = "malformed",
+    [RW_HUB_REFUSED_VERSION] = "version",
+    [RW_HUB_REFUSED_UNKNOWN_KEY] = "unknown_key",
+    [RW_HUB_REFUSED_MAC] = "mac",
+    [RW_HUB_REFUSED_CLOCK] = "clock",
+    [RW_HUB_REFUSED_REPLAY] = "replay",
+    [RW_HUB_REFUSED_PAYLOAD] = "payload",
+    [RW_HUB_REFUSED_SCOPE] = "scope",
+    [RW_HUB_REFUSED_FULL] = "full",
+    [RW_HUB_REFUSED_CLUSTER_FULL] = "cluster_full",
+    [RW_HUB_REFUSED_PENDING] = "pending",
+    [RW_HUB_REFUSED_FORGED] = "forged",
 };
+
+static const char *const close_names[RW_HUB_CLOSE_NREASONS] = {
+    [RW_HUB_CLOSE_HANDSHAKE_TIMEOUT] = "handshake_timeout",
+    [RW_HUB_CLOSE_FRAME_TIMEOUT] = "frame_timeout",
+    [RW_HUB_CLOSE_BUDGET] = "budget",
+    [RW_HUB_CLOSE_PEER_CAP] = "peer_cap",
+    [RW_HUB_CLOSE_PROTOCOL] = "protocol",
+    [RW_HUB_CLOSE_REFUSED] = "refused",
+};
+
+const char *
+rw_hub_close_name(enum rw_hub_close r)
+{
+	if ((int)r < 0 || r >= RW_HUB_CLOSE_NREASONS)
+		return "unknown";
+	return close_names[r];
+}
 
 const char *
 rw_hub_refusal_name(enum rw_hub_refusal r)
@@ -360,9 +587,80 @@ pod_free(struct rw_hub *h, struct hub_pod *p)
 		ht_remove(&h->by_session, &p->slink);
 	ht_remove(&h->pods, &p->link);
 	pod_unlink_owner(p);
-	rw_report_fini(&p->report);
+	full_free(p->full);
+	packed_free(p->packed);
+	free(p->id);
 	free(p->reply);
 	free(p);
+}
+
+/* The pod's latest report: the head's own, or a view of a packed one in view. */
+static const struct rw_report *
+pod_report(const struct hub_pod *p, struct rw_report *view)
+{
+	if (p->full)
+		return p->full;
+	report_unpack(p->packed, view);
+	return view;
+}
+
+/*
+ * Make r the pod's report (its arrays move with it; r is cleared). The
+ * previous report's storage goes to *old_full and *old_packed, for the
+ * caller to free once the callbacks that may look at it have run.
+ */
+static int
+pod_store(struct hub_pod *p, struct rw_report *r, struct rw_report **old_full,
+	  struct packed_report **old_packed)
+{
+	int head = strcmp(r->node_type, "head") == 0;
+	struct rw_report *full = NULL;
+	struct packed_report *pk = NULL;
+	if (head) {
+		full = malloc(sizeof(*full));
+		if (!full)
+			return -ENOMEM;
+		*full = *r;
+	} else if (!(pk = report_pack(r))) {
+		return -ENOMEM;
+	}
+	memset(r, 0, sizeof(*r));
+	*old_full = p->full;
+	*old_packed = p->packed;
+	p->full = full;
+	p->packed = pk;
+	p->is_head = (unsigned char)head;
+	p->ready = (unsigned char)(full ? full->ready : pk->ready);
+	p->has_report = 1;
+	return 0;
+}
+
+/* Heap bytes of one pod record: what a table of many pods costs each. */
+static size_t
+pod_bytes(const struct hub_pod *p)
+{
+	size_t n = sizeof(*p) + p->reply_len + (p->id ? strlen(p->id) + 1 : 0);
+	/* Its share of the tables it is linked in (pods, sessions). */
+	n += 2 * sizeof(struct hlink *);
+	const struct rw_serve_app *apps = p->full     ? p->full->apps
+					  : p->packed ? p->packed->apps
+						      : NULL;
+	int napps = p->full ? p->full->napps : p->packed ? p->packed->napps : 0;
+	int nnodes = p->full ? p->full->nnodes : p->packed ? p->packed->nnodes : 0;
+	int njobs = p->full ? p->full->njobs : p->packed ? p->packed->njobs : 0;
+	n += p->full ? sizeof(*p->full) : p->packed ? p->packed->size : 0;
+	n += (size_t)napps * sizeof(struct rw_serve_app) +
+	     (size_t)nnodes * sizeof(struct rw_serve_node) + (size_t)njobs * sizeof(struct rw_job);
+	for (int i = 0; i < napps; i++)
+		n += (size_t)apps[i].ndeps * sizeof(*apps[i].deps);
+	return n;
+}
+
+size_t
+rw_hub_pod_bytes(struct rw_hub *h, const char *ns, const char *pod)
+{
+	const struct hub_pod *p = h && ns && pod ? pod_find(h, ns, pod) : NULL;
+	return p ? pod_bytes(p) : 0;
 }
 
 /* ---- connections (pipes) ---- */
@@ -492,6 +790,114 @@ pod_stale_why(const struct rw_hub *h, const struct hub_pod *p, uint64_t now)
 	return 0;
 }
 
+static int
+key_same(const struct rw_wire_key *a, const struct rw_wire_key *b)
+{
+	return a->id == b->id && a->len == b->len && memcmp(a->k, b->k, a->len) == 0;
+}
+
+static void
+slot_unlink(struct rw_hub *h, struct hub_keyslot *s)
+{
+	if (s->linked)
+		ht_remove(&h->keys_by_id, &s->by_id);
+	s->linked = 0;
+}
+
+static int
+slot_link(struct rw_hub *h, struct hub_keyslot *s)
+{
+	if (ht_insert(&h->keys_by_id, &s->by_id, hash_u32(s->key.id)) != 0)
+		return -ENOMEM;
+	s->linked = 1;
+	return 0;
+}
+
+/*
+ * A key id no longer accepted, remembered for key_overlap_ms: the agents of
+ * a deleted cluster report until their pods are gone, and agents of a
+ * rotated key until their key file is updated. Their frames are dropped
+ * without closing the connection, which would only make each of them
+ * reconnect and resend ten times a second.
+ */
+struct retired_key {
+	struct hlink link;
+	uint32_t id;
+	uint64_t until;
+};
+#define RETIRED_MAX 65536
+
+static struct retired_key *
+retired_find(const struct rw_hub *h, uint32_t id)
+{
+	uint64_t hv = hash_u32(id);
+	for (struct hlink *l = ht_first(&h->retired, hv); l; l = l->next) {
+		struct retired_key *r = CONTAINER(l, struct retired_key, link);
+		if (l->h == hv && r->id == id)
+			return r;
+	}
+	return NULL;
+}
+
+static void
+key_retire(struct rw_hub *h, uint32_t id)
+{
+	struct retired_key *r = retired_find(h, id);
+	uint64_t until = uv_now(h->loop) + h->o.key_overlap_ms;
+	if (r) {
+		r->until = until;
+		return;
+	}
+	if (h->retired.n >= RETIRED_MAX || !(r = calloc(1, sizeof(*r))))
+		return; /* then its agents are closed: a cost, not a fault */
+	r->id = id;
+	r->until = until;
+	if (ht_insert(&h->retired, &r->link, hash_u32(id)) != 0)
+		free(r);
+}
+
+static void
+retired_expire(struct rw_hub *h, uint64_t now, int all)
+{
+	for (size_t i = 0; i < h->retired.nb; i++) {
+		struct hlink *l = h->retired.b[i], *next;
+		for (; l; l = next) {
+			next = l->next;
+			struct retired_key *r = CONTAINER(l, struct retired_key, link);
+			if (all || now >= r->until) {
+				ht_remove(&h->retired, l);
+				free(r);
+			}
+		}
+	}
+}
+
+/* The previous key of k is no longer accepted. */
+static void
+slot_forget_prev(struct rw_hub *h, struct hub_key *k)
+{
+	if (k->prev.linked)
+		key_retire(h, k->prev.key.id);
+	slot_unlink(h, &k->prev);
+	rw_wire_key_wipe(&k->prev.key);
+	k->prev.until = 0;
+}
+
+static void
+key_free(struct rw_hub *h, struct hub_key *k)
+{
+	while (k->pods)
+		pod_free(h, k->pods);
+	ht_remove(&h->keys_by_scope, &k->by_scope);
+	if (k->cur.linked)
+		key_retire(h, k->cur.key.id);
+	slot_unlink(h, &k->cur);
+	slot_forget_prev(h, k);
+	rw_wire_key_wipe(&k->cur.key);
+	free(k);
+	h->nkeys--;
+}
+
 int
 rw_hub_key_add(struct rw_hub *h, const char *ns, const char *cluster, const struct rw_wire_key *key)
 {
@@ -500,19 +906,30 @@ rw_hub_key_add(struct rw_hub *h, const char *ns, const char *cluster, const stru
 		return -EINVAL;
 	struct hub_key *k = key_by_scope(h, ns, cluster);
 	if (k) {
-		/* Same scope, maybe a new key: rehash by id. */
-		ht_remove(&h->keys_by_id, &k->by_id);
-		k->key = *key;
-		if (ht_insert(&h->keys_by_id, &k->by_id, hash_u32(key->id)) != 0) {
+		uint64_t now = uv_now(h->loop);
+		if (key_same(&k->cur.key, key))
+			return 0;
+		/* The current key overlaps with the new one; an older one goes. */
+		int back = k->prev.linked && key_same(&k->prev.key, key);
+		struct rw_wire_key old = k->cur.key;
+		slot_unlink(h, &k->cur);
+		slot_forget_prev(h, k);
+		k->cur.key = *key;
+		k->prev.key = old;
+		rw_wire_key_wipe(&old);
+		k->prev.until = now + h->o.key_overlap_ms;
+		if (slot_link(h, &k->cur) != 0) {
 			/* Cannot happen: the table had room for it a moment ago. */
-			ht_remove(&h->keys_by_scope, &k->by_scope);
-			while (k->pods)
-				pod_free(h, k->pods);
-			rw_wire_key_wipe(&k->key);
-			free(k);
-			h->nkeys--;
+			key_free(h, k);
 			return -ENOMEM;
 		}
+		if (slot_link(h, &k->prev) != 0)
+			slot_forget_prev(h, k); /* no overlap rather than no key */
+		rw_info(COMPONENT,
+			"key of %s %s; the previous key (id %08x) is accepted for %" PRIu64
+			" ms more",
+			k->scope, back ? "rolled back" : "replaced", k->prev.key.id,
+			h->o.key_overlap_ms);
 		return 0;
 	}
 	k = calloc(1, sizeof(*k));
@@ -521,12 +938,13 @@ rw_hub_key_add(struct rw_hub *h, const char *ns, const char *cluster, const stru
 	snprintf(k->ns, sizeof(k->ns), "%s", ns);
 	snprintf(k->cluster, sizeof(k->cluster), "%s", cluster);
 	snprintf(k->scope, sizeof(k->scope), "%s/%s", ns, cluster);
-	k->key = *key;
+	k->cur.owner = k->prev.owner = k;
+	k->cur.key = *key;
 	if (ht_insert(&h->keys_by_scope, &k->by_scope, hash_str(k->scope)) != 0) {
 		free(k);
 		return -ENOMEM;
 	}
-	if (ht_insert(&h->keys_by_id, &k->by_id, hash_u32(key->id)) != 0) {
+	if (slot_link(h, &k->cur) != 0) {
 		ht_remove(&h->keys_by_scope, &k->by_scope);
 		free(k);
 		return -ENOMEM;
@@ -545,14 +963,25 @@ rw_hub_key_remove(struct rw_hub *h, const char *ns, const char *cluster)
 	struct hub_key *k = key_by_scope(h, ns, cluster);
 	if (!k)
 		return -ENOENT;
-	while (k->pods)
-		pod_free(h, k->pods);
-	ht_remove(&h->keys_by_scope, &k->by_scope);
-	ht_remove(&h->keys_by_id, &k->by_id);
-	rw_wire_key_wipe(&k->key);
-	free(k);
-	h->nkeys--;
+	key_free(h, k);
 	return 0;
+}
+
+/* Forget previous keys whose overlap window has passed. */
+static void
+keys_expire(struct rw_hub *h, uint64_t now)
+{
+	for (size_t i = 0; i < h->keys_by_scope.nb; i++)
+		for (struct hlink *l = h->keys_by_scope.b[i]; l; l = l->next) {
+			struct hub_key *k = CONTAINER(l, struct hub_key, by_scope);
+			if (k->prev.linked && now >= k->prev.until) {
+				rw_info(COMPONENT,
+					"previous key of %s (id %08x) no longer accepted: its "
+					"overlap window has passed",
+					k->scope, k->prev.key.id);
+				slot_forget_prev(h, k);
+			}
+		}
 }
 
 /* ---- refusals ---- */
@@ -562,12 +991,42 @@ rw_hub_key_remove(struct rw_hub *h, const char *ns, const char *cluster)
  * (with the number of lines suppressed since). detail never holds key
  * material or payload text.
  */
+/* Refusals after which the connection is closed (see enum rw_hub_close).
+ * Not a version mismatch: that is a rolling upgrade, cheap to refuse (no
+ * MAC), and closing would make every such agent reconnect and resend in a
+ * loop. */
+static int
+in_startup_grace(const struct rw_hub *h)
+{
+	return uv_now(h->loop) - h->started < h->o.startup_grace_ms;
+}
+
+static int
+refusal_closes(const struct rw_hub *h, enum rw_hub_refusal why)
+{
+	switch (why) {
+	case RW_HUB_REFUSED_UNKNOWN_KEY:
+		return !in_startup_grace(h);
+	case RW_HUB_REFUSED_SIZE:
+	case RW_HUB_REFUSED_MALFORMED:
+	case RW_HUB_REFUSED_MAC:
+	case RW_HUB_REFUSED_PAYLOAD:
+	case RW_HUB_REFUSED_SCOPE:
+	case RW_HUB_REFUSED_FORGED:
+		return 1;
+	default:
+		return 0;
+	}
+}
+
 static void
-refuse(struct rw_hub *h, enum rw_hub_refusal why, const struct hub_conn *c, const char *detail)
+refuse(struct rw_hub *h, enum rw_hub_refusal why, struct hub_conn *c, const char *detail)
 {
 	uint64_t now = uv_now(h->loop);
 	const char *peer = c ? c->peer : "unknown peer";
 
+	if (c && refusal_closes(h, why))
+		c->bad = 1;
 	h->st.refused[why]++;
 	h->st.refused_total++;
 	if (h->log_last[why] && now - h->log_last[why] < h->o.log_interval_ms) {
@@ -590,8 +1049,8 @@ refuse(struct rw_hub *h, enum rw_hub_refusal why, const struct hub_conn *c, cons
 
 /* Seal the reply for pod p (answering hdr) with key k into h->seal and cache it. */
 static int
-build_reply(struct rw_hub *h, struct hub_pod *p, const struct hub_key *k,
-	    const struct rw_wire_hdr *rq)
+build_reply(struct rw_hub *h, struct hub_pod *p, const struct rw_report *r,
+	    const struct rw_wire_key *key, const struct rw_wire_hdr *rq)
 {
 	struct rw_reply rep;
 	struct rw_wire_hdr rh;
@@ -604,7 +1063,7 @@ build_reply(struct rw_hub *h, struct hub_pod *p, const struct hub_key *k,
 	rep.submit.memory = -1;
 	if (h->cb.reply) {
 		h->in_cb++;
-		rv = h->cb.reply(h, &p->report, &rep, h->ud);
+		rv = h->cb.reply(h, r, &rep, h->ud);
 		h->in_cb--;
 		if (rv != 0) {
 			rw_reply_fini(&rep);
@@ -627,7 +1086,7 @@ build_reply(struct rw_hub *h, struct hub_pod *p, const struct hub_key *k,
 	rh.session = rq->session;
 	rh.seq = rq->seq;
 	rh.ts_ms = wall_ms();
-	rv = rw_wire_seal(&k->key, &rh, h->enc.data, h->enc.len, &h->seal);
+	rv = rw_wire_seal(key, &rh, h->enc.data, h->enc.len, &h->seal);
 	if (rv != 0)
 		return rv;
 	unsigned char *copy = malloc(h->seal.len);
@@ -695,8 +1154,8 @@ session_set(struct rw_hub *h, struct hub_pod *p, uint64_t session)
 
 /* A RESEND of pod p: the cached reply again (a stale pod is back). */
 static int
-resend(struct rw_hub *h, struct hub_pod *p, const struct hub_key *k, const struct rw_wire_hdr *hdr,
-       uint32_t pipe_id, const unsigned char **out, size_t *outlen)
+resend(struct rw_hub *h, struct hub_pod *p, const struct rw_wire_key *key,
+       const struct rw_wire_hdr *hdr, uint32_t pipe_id, const unsigned char **out, size_t *outlen)
 {
 	uint64_t now = uv_now(h->loop);
 	h->st.resends++;
@@ -705,16 +1164,17 @@ resend(struct rw_hub *h, struct hub_pod *p, const struct hub_key *k, const struc
 			now - p->last_seen);
 	p->last_seen = now;
 	pod_set_pipe(h, p, pipe_id, now);
+	const struct rw_report *r = pod_report(p, &h->cb_view);
 	if (p->stale) {
 		p->stale = 0;
 		if (h->cb.on_report) {
 			h->in_cb++;
-			h->cb.on_report(h, &p->report, &p->report, h->ud);
+			h->cb.on_report(h, r, r, h->ud);
 			h->in_cb--;
 		}
 	}
 	if (!(p->reply && p->reply_session == hdr->session && p->reply_seq == hdr->seq)) {
-		if (build_reply(h, p, k, hdr) != 0) {
+		if (build_reply(h, p, r, key, hdr) != 0) {
 			h->st.no_reply++;
 			return 0;
 		}
@@ -730,7 +1190,7 @@ resend(struct rw_hub *h, struct hub_pod *p, const struct hub_key *k, const struc
  * and the reply as usual.
  */
 static int
-process_same(struct rw_hub *h, struct hub_conn *m, const struct hub_key *k, struct hub_pod *p,
+process_same(struct rw_hub *h, struct hub_conn *m, const struct rw_wire_key *key, struct hub_pod *p,
 	     const struct rw_wire_hdr *hdr, const unsigned char **out, size_t *outlen)
 {
 	char detail[600];
@@ -746,7 +1206,7 @@ process_same(struct rw_hub *h, struct hub_conn *m, const struct hub_key *k, stru
 		return 0;
 	}
 	if (fresh == RW_WIRE_RESEND)
-		return resend(h, p, k, hdr, m->id, out, outlen);
+		return resend(h, p, key, hdr, m->id, out, outlen);
 	uint64_t now = uv_now(h->loop);
 	int back = p->stale;
 	h->st.reports++;
@@ -758,15 +1218,16 @@ process_same(struct rw_hub *h, struct hub_conn *m, const struct hub_key *k, stru
 	p->stale = 0;
 	pod_set_pipe(h, p, m->id, now);
 	p->hb_ms = p->hb_told;
+	const struct rw_report *r = pod_report(p, &h->cb_view);
 	if (back) {
 		h->st.changes++;
 		if (h->cb.on_report) {
 			h->in_cb++;
-			h->cb.on_report(h, &p->report, &p->report, h->ud);
+			h->cb.on_report(h, r, r, h->ud);
 			h->in_cb--;
 		}
 	}
-	if (build_reply(h, p, k, hdr) != 0) {
+	if (build_reply(h, p, r, key, hdr) != 0) {
 		h->st.no_reply++;
 		return 0;
 	}
@@ -809,18 +1270,28 @@ process(struct rw_hub *h, struct hub_conn *m, const unsigned char *msg, size_t n
 		refuse(h, RW_HUB_REFUSED_VERSION, m, detail);
 		return 0;
 	}
+	/* The MAC is the expensive part (linear in the message: ~4 ms a MiB):
+	 * a length the header contradicts is refused before it. */
+	if (rw_get_be32(msg + 40) != n - RW_WIRE_HDR_LEN - RW_WIRE_MAC_LEN) {
+		snprintf(detail, sizeof(detail), "payload length %u in a %zu-byte envelope",
+			 (unsigned)rw_get_be32(msg + 40), n);
+		refuse(h, RW_HUB_REFUSED_MALFORMED, m, detail);
+		return 0;
+	}
 	uint32_t kid = rw_get_be32(msg + 12);
-	uint64_t hv = hash_u32(kid);
+	uint64_t hv = hash_u32(kid), lnow = uv_now(h->loop);
+	const struct hub_keyslot *slot = NULL;
 	int candidates = 0;
 	rv = -EKEYREJECTED;
 	for (struct hlink *l = ht_first(&h->keys_by_id, hv); l; l = l->next) {
-		struct hub_key *c = CONTAINER(l, struct hub_key, by_id);
-		if (l->h != hv || c->key.id != kid)
+		const struct hub_keyslot *c = CONTAINER(l, struct hub_keyslot, by_id);
+		if (l->h != hv || c->key.id != kid || (c->until && lnow >= c->until))
 			continue;
 		candidates++;
 		rv = rw_wire_open(&c->key, msg, n, &hdr, &payload);
 		if (rv != -EACCES) {
-			k = c;
+			slot = c;
+			k = c->owner;
 			break;
 		}
 	}
@@ -854,8 +1325,8 @@ process(struct rw_hub *h, struct hub_conn *m, const unsigned char *msg, size_t n
 	uint64_t dig = payload_digest(payload, hdr.len);
 	struct hub_pod *same = session_find(h, hdr.session);
 	if (same && same->owner == k && same->plen == hdr.len && same->pdigest == dig &&
-	    same->report.ns[0])
-		return process_same(h, m, k, same, &hdr, out, outlen);
+	    same->has_report)
+		return process_same(h, m, &slot->key, same, &hdr, out, outlen);
 	char derr[200];
 	rv = rw_report_decode(payload, hdr.len, &rpt, derr, sizeof(derr));
 	if (rv != 0) {
@@ -869,8 +1340,28 @@ process(struct rw_hub *h, struct hub_conn *m, const unsigned char *msg, size_t n
 		refuse(h, RW_HUB_REFUSED_SCOPE, m, detail);
 		goto out;
 	}
+	if (h->cb.admit) {
+		char why[256] = "";
+		h->in_cb++;
+		rv = h->cb.admit(h, k->ns, k->cluster, &rpt, why, sizeof(why), h->ud);
+		h->in_cb--;
+		if (rv != 0) {
+			snprintf(detail, sizeof(detail),
+				 "key of %s used for pod %s/%s (uid %s): %s", k->scope, rpt.ns,
+				 rpt.pod, rpt.uid, why[0] ? why : "not admitted");
+			refuse(h, rv == -EAGAIN ? RW_HUB_REFUSED_PENDING : RW_HUB_REFUSED_FORGED, m,
+			       detail);
+			goto out;
+		}
+	}
 
 	struct hub_pod *p = pod_find(h, rpt.ns, rpt.pod);
+	if ((!p || p->owner != k) && k->npods >= h->o.max_pods_per_key) {
+		snprintf(detail, sizeof(detail), "cluster %s has %zu pods (the limit); pod %s/%s",
+			 k->scope, k->npods, rpt.ns, rpt.pod);
+		refuse(h, RW_HUB_REFUSED_CLUSTER_FULL, m, detail);
+		goto out;
+	}
 	struct rw_wire_replay tmp = {0};
 	fresh = rw_wire_replay_check(p ? &p->replay : &tmp, &hdr, wall_ms(), h->o.replay_window_ms);
 	if (fresh < 0) {
@@ -890,7 +1381,7 @@ process(struct rw_hub *h, struct hub_conn *m, const unsigned char *msg, size_t n
 
 	if (fresh == RW_WIRE_RESEND) {
 		/* Only an existing pod can have a resend. */
-		answer = resend(h, p, k, &hdr, pipe_id, out, outlen);
+		answer = resend(h, p, &slot->key, &hdr, pipe_id, out, outlen);
 		goto out;
 	}
 
@@ -902,11 +1393,15 @@ process(struct rw_hub *h, struct hub_conn *m, const unsigned char *msg, size_t n
 			refuse(h, RW_HUB_REFUSED_FULL, m, detail);
 			goto out;
 		}
+		size_t idlen = strlen(rpt.ns) + 1 + strlen(rpt.pod) + 1;
 		p = calloc(1, sizeof(*p));
-		if (!p)
+		if (!p || !(p->id = malloc(idlen))) {
+			free(p);
 			goto out;
-		snprintf(p->id, sizeof(p->id), "%s/%s", rpt.ns, rpt.pod);
+		}
+		snprintf(p->id, idlen, "%s/%s", rpt.ns, rpt.pod);
 		if (ht_insert(&h->pods, &p->link, hash_str(p->id)) != 0) {
+			free(p->id);
 			free(p);
 			goto out;
 		}
@@ -916,19 +1411,24 @@ process(struct rw_hub *h, struct hub_conn *m, const unsigned char *msg, size_t n
 		pod_unlink_owner(p);
 		pod_link_owner(p, k);
 	}
+	const struct rw_report *prev = p->has_report ? pod_report(p, &h->cb_view) : NULL;
+	int new_pod = !prev || strcmp(prev->uid, rpt.uid) != 0;
+	int changed = new_pod || p->stale || !rw_report_equal(prev, &rpt);
+	/* What the callbacks see: the pod owns the arrays from here on. */
+	struct rw_report cur = rpt;
+	struct rw_report *old_full = NULL;
+	struct packed_report *old_packed = NULL;
+	if (pod_store(p, &rpt, &old_full, &old_packed) != 0) {
+		if (!p->has_report)
+			pod_free(h, p);
+		goto out;
+	}
 	h->st.reports++;
-	int had = p->report.ns[0] != '\0';
-	int new_pod = !had || strcmp(p->report.uid, rpt.uid) != 0;
-	int changed = new_pod || p->stale || !rw_report_equal(&p->report, &rpt);
 	if (p->stale && !new_pod)
 		rw_info(COMPONENT, "agent of pod %s reporting again after %" PRIu64 " ms", p->id,
 			now - p->last_seen);
-	struct rw_report old = p->report;
-	p->report = rpt;
-	memset(&rpt, 0, sizeof(rpt));
 	p->last_seen = now;
 	p->stale = 0;
-	p->is_head = strcmp(p->report.node_type, "head") == 0;
 	p->pdigest = dig;
 	p->plen = (uint32_t)hdr.len;
 	session_set(h, p, hdr.session);
@@ -946,12 +1446,13 @@ process(struct rw_hub *h, struct hub_conn *m, const unsigned char *msg, size_t n
 		h->st.changes++;
 		if (h->cb.on_report) {
 			h->in_cb++;
-			h->cb.on_report(h, &p->report, new_pod ? NULL : &old, h->ud);
+			h->cb.on_report(h, &cur, new_pod ? NULL : prev, h->ud);
 			h->in_cb--;
 		}
 	}
-	rw_report_fini(&old);
-	if (build_reply(h, p, k, &hdr) != 0) {
+	full_free(old_full);
+	packed_free(old_packed);
+	if (build_reply(h, p, &cur, &slot->key, &hdr) != 0) {
 		h->st.no_reply++;
 		goto out;
 	}
@@ -978,9 +1479,22 @@ conn_closed(uv_handle_t *hd)
 {
 	struct hub_conn *c = hd->data;
 	struct rw_hub *h = c->hub;
-	free(c->in);
 	free(c);
 	hub_release(h);
+}
+
+static const struct rw_hub_sp_ops conn_sp_ops;
+static void waiting_remove(struct hub_conn *c);
+
+static void
+peer_release(struct rw_hub *h, struct hub_conn *c)
+{
+	struct hub_peer *pr = c->pr;
+	c->pr = NULL;
+	if (pr && --pr->n == 0) {
+		ht_remove(&h->peers, &pr->link);
+		free(pr);
+	}
 }
 
 /* Close a connection: its pods count as disconnected from now on. */
@@ -991,7 +1505,12 @@ conn_close(struct hub_conn *c)
 	if (c->closing)
 		return;
 	c->closing = 1;
-	if (!h->stopping)
+	/* Its partial frame's budget is free for others at once. */
+	waiting_remove(c);
+	rw_hub_sp_conn_fini(&c->sp, &conn_sp_ops, c);
+	peer_release(h, c);
+	/* Only a connection that carried frames can have pods to disconnect. */
+	if (!h->stopping && c->frames)
 		pipe_closed(h, c->id, uv_now(h->loop));
 	if (c->prev)
 		c->prev->next = c->next;
@@ -1090,6 +1609,29 @@ rw_hub_sp_header_ok(const unsigned char *d)
 	       (unsigned)(d[4] << 8 | d[5]) == SP_REQ0 && d[6] == 0 && d[7] == 0;
 }
 
+/*
+ * The backtrace of a frame of length l at f (f[0..avail) received): 1 with
+ * its length *hl, 0 when more bytes are needed, -EPROTO when it does not end
+ * within SP_MAX_HOPS words or the frame. Decided by the bytes alone, however
+ * they arrive.
+ */
+static int
+sp_backtrace(const unsigned char *f, size_t avail, uint64_t l, size_t *hl)
+{
+	size_t h = 0;
+	while (h + 4 <= l && h < 4 * SP_MAX_HOPS) {
+		if (avail < 8 + h + 4)
+			return 0;
+		int end = (f[8 + h] & 0x80) != 0;
+		h += 4;
+		if (end) {
+			*hl = h;
+			return 1;
+		}
+	}
+	return -EPROTO;
+}
+
 int
 rw_hub_sp_frame(const unsigned char *d, size_t n, size_t max, size_t *hl, size_t *len)
 {
@@ -1102,101 +1644,416 @@ rw_hub_sp_frame(const unsigned char *d, size_t n, size_t max, size_t *hl, size_t
 		return -EMSGSIZE;
 	if (n - 8 < l)
 		return 0;
-	/* The backtrace: 4-byte words up to the request id (high bit set). */
-	while (h + 4 <= l && h < 4 * SP_MAX_HOPS) {
-		int end = (d[8 + h] & 0x80) != 0;
-		h += 4;
-		if (end) {
-			*hl = h;
-			*len = (size_t)l;
+	int rv = sp_backtrace(d, n, l, &h);
+	if (rv != 1)
+		return rv < 0 ? rv : -EPROTO;
+	*hl = h;
+	*len = (size_t)l;
+	return 1;
+}
+
+void
+rw_hub_sp_conn_init(struct rw_hub_sp_conn *s, size_t max)
+{
+	memset(s, 0, sizeof(*s));
+	s->max = max;
+}
+
+/*
+ * Partial buffers of SP_MMAP_MIN bytes or more are mappings of their own:
+ * unmapped when the frame completes or the peer is closed, they go back to
+ * the system at once. From malloc, peers that hold large partial frames and
+ * are closed in turn leave the heap fragmented and the process's RSS well
+ * above the budget (glibc raises its mmap threshold after such frees).
+ */
+#define SP_MMAP_MIN (128 * 1024)
+
+static void
+sp_buf_free(unsigned char *b, size_t cap)
+{
+	if (b && cap >= SP_MMAP_MIN)
+		munmap(b, cap);
+	else
+		free(b);
+}
+
+/* Grow b (cap bytes, len of them used) to ncap > cap; NULL when out of memory (b intact). */
+static unsigned char *
+sp_buf_grow(unsigned char *b, size_t cap, size_t len, size_t ncap)
+{
+	if (ncap < SP_MMAP_MIN)
+		return realloc(b, ncap);
+	if (b && cap >= SP_MMAP_MIN) {
+		void *n = mremap(b, cap, ncap, MREMAP_MAYMOVE);
+		return n == MAP_FAILED ? NULL : n;
+	}
+	void *n = mmap(NULL, ncap, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (n == MAP_FAILED)
+		return NULL;
+	if (b) {
+		memcpy(n, b, len);
+		free(b);
+	}
+	return n;
+}
+
+void
+rw_hub_sp_conn_fini(struct rw_hub_sp_conn *s, const struct rw_hub_sp_ops *ops, void *ud)
+{
+	if (s->incap && ops && ops->release)
+		ops->release(ud, s->incap);
+	sp_buf_free(s->in, s->incap);
+	s->in = NULL;
+	s->inlen = s->incap = 0;
+}
+
+/* Bytes of the peeked envelope header: magic, version, type, flags, key id. */
+#define SP_PEEK 16
+
+/*
+ * The frame starting at f (f[0..avail) received): 1 with *size when it was
+ * complete and handed to ops->frame, 0 when more bytes are needed, < 0 to
+ * stop. ops->peek runs once per frame, as soon as its first bytes are here.
+ */
+static int
+sp_step(struct rw_hub_sp_conn *s, const unsigned char *f, size_t avail,
+	const struct rw_hub_sp_ops *ops, void *ud, size_t *size)
+{
+	size_t hl = 0;
+	int rv;
+	if (avail < 8)
+		return 0;
+	uint64_t l = rw_get_be64(f);
+	if (l > s->max + 4 * SP_MAX_HOPS)
+		return -EMSGSIZE;
+	if ((rv = sp_backtrace(f, avail, l, &hl)) <= 0)
+		return rv;
+	size_t mlen = (size_t)l - hl;
+	if (!s->peeked) {
+		size_t pk = mlen < SP_PEEK ? mlen : SP_PEEK;
+		if (avail < 8 + hl + pk)
+			return 0;
+		s->peeked = 1;
+		if (ops->peek && (rv = ops->peek(ud, f + 8 + hl, pk)) != 0) {
+			if (rv != RW_HUB_SP_SKIP)
+				return rv < 0 ? rv : -ECANCELED;
+			/* Drop the frame: what is here now, the rest as it comes. */
+			s->peeked = 0;
+			*size = avail < 8 + (size_t)l ? avail : 8 + (size_t)l;
+			s->skip = 8 + (size_t)l - *size;
 			return 1;
 		}
 	}
-	return -EPROTO;
+	if (avail - 8 < l)
+		return 0;
+	s->peeked = 0;
+	if (ops->frame && (rv = ops->frame(ud, f + 8, hl, f + 8 + hl, mlen)) != 0)
+		return rv < 0 ? rv : -ECANCELED;
+	*size = 8 + (size_t)l;
+	return 1;
 }
 
-/*
- * Parse d[0..n): the peer's header, then whole frames, each processed and
- * answered. Returns the bytes consumed (a partial frame is left), or
- * (size_t)-1 when the connection was closed.
- */
+/* Bytes the partial header or frame in s->in amounts to when complete (as far as known). */
 static size_t
-conn_parse(struct hub_conn *c, const unsigned char *d, size_t n)
+sp_target(const struct rw_hub_sp_conn *s)
+{
+	if (!s->got_hdr || s->inlen < 8)
+		return 8;
+	return 8 + (size_t)rw_get_be64(s->in); /* bounded by sp_step before it gets here */
+}
+
+/* Append d[0..n) to the partial buffer, growing it within the frame's size. */
+static int
+sp_append(struct rw_hub_sp_conn *s, const unsigned char *d, size_t n, size_t target,
+	  const struct rw_hub_sp_ops *ops, void *ud)
+{
+	size_t need = s->inlen + n;
+	if (need > s->incap) {
+		size_t cap = s->incap ? 2 * s->incap : 256;
+		if (cap > target)
+			cap = target;
+		if (cap < need)
+			cap = need;
+		s->want = target;
+		if (ops->reserve && ops->reserve(ud, cap - s->incap) != 0)
+			return -ENOBUFS;
+		unsigned char *b = sp_buf_grow(s->in, s->incap, s->inlen, cap);
+		if (!b) {
+			if (ops->release)
+				ops->release(ud, cap - s->incap);
+			return -ENOMEM;
+		}
+		s->in = b;
+		s->incap = cap;
+	}
+	memcpy(s->in + s->inlen, d, n);
+	s->inlen += n;
+	return 0;
+}
+
+int
+rw_hub_sp_feed(struct rw_hub_sp_conn *s, const unsigned char *d, size_t n,
+	       const struct rw_hub_sp_ops *ops, void *ud)
+{
+	size_t pos = 0, size = 0;
+	int rv;
+	while (pos < n) {
+		if (s->skip > 0) {
+			size_t take = s->skip < n - pos ? s->skip : n - pos;
+			s->skip -= take;
+			pos += take;
+			continue;
+		}
+		if (s->inlen > 0 || (!s->got_hdr && n - pos < 8)) {
+			/* Complete what is buffered, as far as the bytes go. */
+			size_t target = sp_target(s), take = target - s->inlen;
+			if (take > n - pos)
+				take = n - pos;
+			if ((rv = sp_append(s, d + pos, take, target, ops, ud)) != 0)
+				return rv;
+			pos += take;
+			if (!s->got_hdr) {
+				if (s->inlen < 8)
+					return 0;
+				if (!rw_hub_sp_header_ok(s->in))
+					return -EPROTO;
+				s->got_hdr = 1;
+				rw_hub_sp_conn_fini(s, ops, ud); /* the buffer only */
+				continue;
+			}
+			rv = sp_step(s, s->in, s->inlen, ops, ud, &size);
+			if (rv < 0)
+				return rv;
+			if (rv == 1)
+				rw_hub_sp_conn_fini(s, ops, ud); /* the buffer only */
+			continue;
+		}
+		if (!s->got_hdr) {
+			if (!rw_hub_sp_header_ok(d + pos))
+				return -EPROTO;
+			s->got_hdr = 1;
+			pos += 8;
+			continue;
+		}
+		rv = sp_step(s, d + pos, n - pos, ops, ud, &size);
+		if (rv < 0)
+			return rv;
+		if (rv == 1) {
+			pos += size;
+			continue;
+		}
+		/* Keep the start of a frame. */
+		size_t rest = n - pos, target = 8;
+		if (rest >= 8)
+			target = 8 + (size_t)rw_get_be64(d + pos);
+		return sp_append(s, d + pos, rest, target, ops, ud);
+	}
+	return 0;
+}
+
+/* ---- connections on the loop: deadlines, budget, peers ---- */
+
+static void deadline_cb(uv_timer_t *t);
+
+/* c waits for its header or the rest of a frame from now on (appended: the list stays oldest
+ * first). */
+static void
+waiting_add(struct rw_hub *h, struct hub_conn *c, uint64_t now)
+{
+	if (c->waiting)
+		waiting_remove(c);
+	c->waiting = 1;
+	c->since = now;
+	c->wnext = NULL;
+	c->wprev = h->waiting_tail;
+	if (h->waiting_tail)
+		h->waiting_tail->wnext = c;
+	else
+		h->waiting = c;
+	h->waiting_tail = c;
+	if (!uv_is_active((uv_handle_t *)&h->deadline))
+		uv_timer_start(&h->deadline, deadline_cb, h->deadline_tick, h->deadline_tick);
+}
+
+static void
+waiting_remove(struct hub_conn *c)
 {
 	struct rw_hub *h = c->hub;
-	size_t pos = 0;
-
-	if (!c->got_hdr) {
-		if (n < 8)
-			return 0;
-		if (!rw_hub_sp_header_ok(d)) {
-			rw_debug(COMPONENT, "%s: not an nng REQ peer; closing", c->peer);
-			conn_close(c);
-			return (size_t)-1;
-		}
-		c->got_hdr = 1;
-		pos = 8;
-	}
-	while (!c->closing && !h->stopping) {
-		size_t hl = 0, len = 0;
-		int rv = rw_hub_sp_frame(d + pos, n - pos, h->o.recv_max, &hl, &len);
-		if (rv == 0)
-			break;
-		if (rv < 0) {
-			/* As nng does with a message over NNG_OPT_RECVMAXSZ or a bad backtrace. */
-			rw_debug(COMPONENT, "%s: %s; closing", c->peer,
-				 rv == -EMSGSIZE ? "message too large" : "malformed frame");
-			conn_close(c);
-			return (size_t)-1;
-		}
-		const unsigned char *body = d + pos + 8;
-		const unsigned char *out = NULL;
-		size_t outlen = 0;
-		if (process(h, c, body + hl, len - hl, &out, &outlen) && !c->closing) {
-			unsigned char lb[8];
-			rw_put_be64(lb, hl + outlen);
-			uv_buf_t b[3] = {uv_buf_init((char *)lb, 8),
-					 uv_buf_init((char *)(uintptr_t)body, (unsigned)hl),
-					 uv_buf_init((char *)(uintptr_t)out, (unsigned)outlen)};
-			conn_write(c, b, 3);
-			h->st.replies++;
-		}
-		pos += 8 + len;
-	}
-	return c->closing ? (size_t)-1 : pos;
+	if (!c->waiting)
+		return;
+	if (c->wprev)
+		c->wprev->wnext = c->wnext;
+	else
+		h->waiting = c->wnext;
+	if (c->wnext)
+		c->wnext->wprev = c->wprev;
+	else
+		h->waiting_tail = c->wprev;
+	c->wprev = c->wnext = NULL;
+	c->waiting = 0;
 }
 
+/* Close c for reason why, with a log line at most once per reason per log interval. */
+static void
+conn_close_why(struct hub_conn *c, enum rw_hub_close why, const char *detail)
+{
+	struct rw_hub *h = c->hub;
+	uint64_t now = uv_now(h->loop);
+	if (c->closing)
+		return;
+	h->st.closed[why]++;
+	if (h->close_log_last[why] && now - h->close_log_last[why] < h->o.log_interval_ms) {
+		h->close_log_suppressed[why]++;
+	} else {
+		rw_warn(COMPONENT,
+			"closing connection from %s (%s): %s [%" PRIu64 " similar not logged]",
+			c->peer, close_names[why], detail, h->close_log_suppressed[why]);
+		h->close_log_last[why] = now ? now : 1;
+		h->close_log_suppressed[why] = 0;
+	}
+	conn_close(c);
+}
+
+static void
+deadline_cb(uv_timer_t *t)
+{
+	struct rw_hub *h = t->data;
+	uint64_t now = uv_now(h->loop);
+	char detail[128];
+	for (struct hub_conn *c = h->waiting, *next; c; c = next) {
+		next = c->wnext;
+		int hs = !c->sp.got_hdr;
+		uint64_t lim = hs ? h->o.handshake_timeout_ms : h->o.frame_timeout_ms;
+		if (now - c->since < lim)
+			continue;
+		snprintf(detail, sizeof(detail), "%s not complete after %" PRIu64 " ms (%zu bytes)",
+			 hs ? "SP header" : "frame", now - c->since, c->sp.inlen);
+		conn_close_why(c, hs ? RW_HUB_CLOSE_HANDSHAKE_TIMEOUT : RW_HUB_CLOSE_FRAME_TIMEOUT,
+			       detail);
+	}
+	if (!h->waiting)
+		uv_timer_stop(t);
+}
+
+/* A frame up to this size is "small": an agent's report (0.3-2 KB, a head's
+ * with its Serve status a few KB) that straddles two reads. */
+#define SP_SMALL (64 * 1024)
+
 /*
- * Reads go to the hub's one buffer (libuv hands it back in the read
- * callback at once, so connections can share it); only a partial frame is
- * kept per connection. 10,000 idle agents cost no read buffers.
+ * Room for bytes more of partial frames. Over the budget, a small frame
+ * makes room by closing the connections that hold the oldest partial
+ * frames: an agent's report completes within a round trip, so a frame
+ * incomplete for longest is the likeliest to come from a peer holding
+ * memory on purpose, and the newcomer (an agent whose report straddles two
+ * reads) goes on. A frame declaring more than SP_SMALL is refused instead
+ * (its connection closed): were it to evict others, every new connection
+ * of an attacker would make the hub read, map and copy up to a frame's
+ * worth before being evicted in turn, while refused it costs one read; the
+ * large frames admitted meanwhile complete or meet their frame deadline.
+ * When c itself holds the oldest, c is refused.
  */
+static int
+conn_reserve(void *ud, size_t bytes)
+{
+	struct hub_conn *c = ud;
+	struct rw_hub *h = c->hub;
+	while (h->partial + bytes > h->o.partial_budget) {
+		if (c->sp.want > SP_SMALL)
+			return -ENOBUFS;
+		struct hub_conn *o = h->waiting;
+		while (o && o->sp.incap == 0)
+			o = o->wnext;
+		if (!o || o == c)
+			return -ENOBUFS;
+		char detail[128];
+		snprintf(detail, sizeof(detail),
+			 "oldest partial frame (%zu bytes for %" PRIu64
+			 " ms) closed: partial frames at the %zu-byte budget",
+			 o->sp.inlen, uv_now(h->loop) - o->since, h->o.partial_budget);
+		conn_close_why(o, RW_HUB_CLOSE_BUDGET, detail);
+	}
+	h->partial += bytes;
+	return 0;
+}
+
+static void
+conn_release(void *ud, size_t bytes)
+{
+	struct hub_conn *c = ud;
+	c->hub->partial -= bytes < c->hub->partial ? bytes : c->hub->partial;
+}
+
+/* A frame's first bytes: refuse what no key can open before its body is buffered. */
+static int
+conn_peek(void *ud, const unsigned char *m, size_t n)
+{
+	struct hub_conn *c = ud;
+	struct rw_hub *h = c->hub;
+	char detail[160];
+	if (c->closing || h->stopping)
+		return -ECANCELED;
+	if (n < SP_PEEK)
+		return 0; /* too short for an envelope: process() says so */
+	if (memcmp(m, "RWP\x01", 4) != 0) {
+		snprintf(detail, sizeof(detail), "not a raywarden envelope");
+		refuse(h, RW_HUB_REFUSED_MALFORMED, c, detail);
+		return -ECONNABORTED;
+	}
+	if (rw_get_be16(m + 4) != RW_WIRE_VERSION)
+		return 0; /* process() explains */
+	uint32_t kid = rw_get_be32(m + 12);
+	uint64_t hv = hash_u32(kid), now = uv_now(h->loop);
+	for (struct hlink *l = ht_first(&h->keys_by_id, hv); l; l = l->next) {
+		const struct hub_keyslot *k = CONTAINER(l, struct hub_keyslot, by_id);
+		if (l->h == hv && k->key.id == kid && !(k->until && now >= k->until))
+			return 0;
+	}
+	const struct retired_key *r = retired_find(h, kid);
+	int keep = r && now < r->until;
+	snprintf(
+	    detail, sizeof(detail), "no key with id %08x (%s)", kid,
+	    keep ? "a key forgotten lately: its cluster was deleted or its key replaced; frame "
+		   "dropped"
+		 : "the agent holds a key this controller did not issue, or its cluster is gone");
+	refuse(h, RW_HUB_REFUSED_UNKNOWN_KEY, c, detail);
+	if (keep)
+		c->bad = 0; /* no other refusal of c comes first: it would have ended the feed */
+	return c->bad ? -ECONNABORTED : RW_HUB_SP_SKIP;
+}
+
+static int
+conn_frame(void *ud, const unsigned char *bt, size_t hl, const unsigned char *msg, size_t n)
+{
+	struct hub_conn *c = ud;
+	struct rw_hub *h = c->hub;
+	const unsigned char *out = NULL;
+	size_t outlen = 0;
+	if (c->closing || h->stopping)
+		return -ECANCELED;
+	c->frames++;
+	if (process(h, c, msg, n, &out, &outlen) && !c->closing && !c->bad) {
+		unsigned char lb[8];
+		rw_put_be64(lb, hl + outlen);
+		uv_buf_t b[3] = {uv_buf_init((char *)lb, 8),
+				 uv_buf_init((char *)(uintptr_t)bt, (unsigned)hl),
+				 uv_buf_init((char *)(uintptr_t)out, (unsigned)outlen)};
+		conn_write(c, b, 3);
+		h->st.replies++;
+	}
+	if (c->bad)
+		return -ECONNABORTED;
+	return c->closing ? -ECANCELED : 0;
+}
+
+static const struct rw_hub_sp_ops conn_sp_ops = {conn_reserve, conn_release, conn_peek, conn_frame};
+
+/* Reads go to the hub's one buffer; only a partial header or frame is kept per connection. */
 static void
 conn_alloc(uv_handle_t *hd, size_t suggested, uv_buf_t *buf)
 {
 	struct hub_conn *c = hd->data;
-	size_t want = c->inlen + READ_CHUNK;
 	(void)suggested;
-	if (c->inlen == 0) {
-		*buf = uv_buf_init((char *)c->hub->rbuf, sizeof(c->hub->rbuf));
-		return;
-	}
-	/* A frame being received may need more than a chunk (bounded by recv_max). */
-	if (c->got_hdr && c->inlen >= 8) {
-		uint64_t len = rw_get_be64(c->in);
-		if (len <= c->hub->o.recv_max + 4 * SP_MAX_HOPS && 8 + len > want)
-			want = 8 + (size_t)len;
-	}
-	if (want > c->incap) {
-		unsigned char *n = realloc(c->in, want);
-		if (!n) {
-			*buf = uv_buf_init(NULL, 0);
-			return;
-		}
-		c->in = n;
-		c->incap = want;
-	}
-	*buf = uv_buf_init((char *)c->in + c->inlen, (unsigned)(c->incap - c->inlen));
+	*buf = uv_buf_init((char *)c->hub->rbuf, sizeof(c->hub->rbuf));
 }
 
 static void
@@ -1204,7 +2061,7 @@ conn_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
 {
 	struct hub_conn *c = st->data;
 	struct rw_hub *h = c->hub;
-	size_t used;
+	(void)buf;
 	if (c->closing)
 		return;
 	if (nread < 0) {
@@ -1213,34 +2070,31 @@ conn_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
 	}
 	if (nread == 0)
 		return;
-	if (buf->base == (char *)h->rbuf) {
-		used = conn_parse(c, h->rbuf, (size_t)nread);
-		if (used == (size_t)-1 || used == (size_t)nread)
-			return;
-		/* Keep the partial frame. */
-		size_t left = (size_t)nread - used;
-		unsigned char *n = malloc(left + READ_CHUNK);
-		if (!n) {
-			conn_close(c);
-			return;
+	uint64_t frames = c->frames;
+	int rv = rw_hub_sp_feed(&c->sp, h->rbuf, (size_t)nread, &conn_sp_ops, c);
+	if (c->closing)
+		return;
+	if (rv != 0) {
+		enum rw_hub_close why = RW_HUB_CLOSE_PROTOCOL;
+		const char *d = rv == -EMSGSIZE	 ? "message too large"
+				: rv == -ENOBUFS ? "partial frames at the budget"
+				: rv == -EPROTO	 ? "not an nng REQ peer or a malformed frame"
+						 : strerror(-rv);
+		if (rv == -ECONNABORTED) {
+			why = RW_HUB_CLOSE_REFUSED;
+			d = "after a refused message";
+		} else if (rv == -ENOBUFS) {
+			why = RW_HUB_CLOSE_BUDGET;
 		}
-		memcpy(n, h->rbuf + used, left);
-		free(c->in);
-		c->in = n;
-		c->incap = left + READ_CHUNK;
-		c->inlen = left;
+		conn_close_why(c, why, d);
 		return;
 	}
-	c->inlen += (size_t)nread;
-	used = conn_parse(c, c->in, c->inlen);
-	if (used == (size_t)-1)
-		return;
-	memmove(c->in, c->in + used, c->inlen - used);
-	c->inlen -= used;
-	if (c->inlen == 0) {
-		free(c->in);
-		c->in = NULL;
-		c->incap = 0;
+	if (c->sp.inlen > 0) {
+		/* A frame started in this read, or one waiting already. */
+		if (!c->waiting || c->frames != frames)
+			waiting_add(h, c, uv_now(h->loop));
+	} else if (c->sp.got_hdr) {
+		waiting_remove(c);
 	}
 }
 
@@ -1265,6 +2119,7 @@ on_connection(uv_stream_t *server, int status)
 	}
 	c->hub = h;
 	c->tcp.data = c;
+	rw_hub_sp_conn_init(&c->sp, h->o.recv_max);
 	h->handles_open++;
 	c->next = h->conns;
 	if (h->conns)
@@ -1281,7 +2136,7 @@ on_connection(uv_stream_t *server, int status)
 	}
 	struct sockaddr_storage ss;
 	int sl = sizeof(ss);
-	char ip[INET6_ADDRSTRLEN];
+	char ip[INET6_ADDRSTRLEN] = "";
 	if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &sl) == 0) {
 		if (ss.ss_family == AF_INET) {
 			const struct sockaddr_in *a = (const struct sockaddr_in *)(void *)&ss;
@@ -1295,7 +2150,35 @@ on_connection(uv_stream_t *server, int status)
 					 (unsigned)ntohs(a->sin6_port));
 		}
 	}
+	if (ip[0] && h->o.max_conns_per_peer > 0) {
+		uint64_t hv = hash_str(ip);
+		struct hub_peer *pr = NULL;
+		for (struct hlink *l = ht_first(&h->peers, hv); l && !pr; l = l->next) {
+			struct hub_peer *x = CONTAINER(l, struct hub_peer, link);
+			if (l->h == hv && strcmp(x->ip, ip) == 0)
+				pr = x;
+		}
+		if (pr && pr->n >= (unsigned)h->o.max_conns_per_peer) {
+			char detail[96];
+			snprintf(detail, sizeof(detail), "%u connections from %s already open",
+				 pr->n, ip);
+			conn_close_why(c, RW_HUB_CLOSE_PEER_CAP, detail);
+			return;
+		}
+		if (!pr) {
+			pr = calloc(1, sizeof(*pr));
+			if (!pr || ht_insert(&h->peers, &pr->link, hv) != 0) {
+				free(pr);
+				conn_close(c);
+				return;
+			}
+			snprintf(pr->ip, sizeof(pr->ip), "%s", ip);
+		}
+		pr->n++;
+		c->pr = pr;
+	}
 	uv_tcp_nodelay(&c->tcp, 1);
+	waiting_add(h, c, uv_now(h->loop));
 	unsigned char hdr[8] = {0, 'S', 'P', 0, 0, SP_REQ0 + 1, 0, 0};
 	uv_buf_t b = uv_buf_init((char *)hdr, 8);
 	conn_write(c, &b, 1);
@@ -1317,6 +2200,8 @@ sweep_cb(uv_timer_t *t)
 	stalled = h->last_sweep && now - h->last_sweep > 2 * h->o.sweep_ms + 1000;
 	h->last_sweep = now;
 	closed_expire(h, now, 0);
+	keys_expire(h, now);
+	retired_expire(h, now, 0);
 
 	for (size_t i = 0; i < h->pods.nb; i++) {
 		struct hlink *l = h->pods.b[i], *next;
@@ -1350,7 +2235,7 @@ sweep_cb(uv_timer_t *t)
 						idle);
 				if (h->cb.on_stale) {
 					h->in_cb++;
-					h->cb.on_stale(h, &p->report, h->ud);
+					h->cb.on_stale(h, pod_report(p, &h->cb_view), h->ud);
 					h->in_cb--;
 				}
 			}
@@ -1426,7 +2311,9 @@ hub_free_state(struct rw_hub *h)
 		for (; l; l = next) {
 			next = l->next;
 			struct hub_pod *p = CONTAINER(l, struct hub_pod, link);
-			rw_report_fini(&p->report);
+			full_free(p->full);
+			packed_free(p->packed);
+			free(p->id);
 			free(p->reply);
 			free(p);
 		}
@@ -1436,11 +2323,14 @@ hub_free_state(struct rw_hub *h)
 		for (; l; l = next) {
 			next = l->next;
 			struct hub_key *k = CONTAINER(l, struct hub_key, by_scope);
-			rw_wire_key_wipe(&k->key);
+			rw_wire_key_wipe(&k->cur.key);
+			rw_wire_key_wipe(&k->prev.key);
 			free(k);
 		}
 	}
 	closed_expire(h, 0, 1);
+	retired_expire(h, 0, 1);
+	ht_fini(&h->retired);
 	for (size_t i = 0; i < h->by_pipe.nb; i++) {
 		struct hlink *l = h->by_pipe.b[i], *next;
 		for (; l; l = next) {
@@ -1448,6 +2338,14 @@ hub_free_state(struct rw_hub *h)
 			free(CONTAINER(l, struct hub_pipe, link));
 		}
 	}
+	for (size_t i = 0; i < h->peers.nb; i++) {
+		struct hlink *l = h->peers.b[i], *next;
+		for (; l; l = next) {
+			next = l->next;
+			free(CONTAINER(l, struct hub_peer, link));
+		}
+	}
+	ht_fini(&h->peers);
 	ht_fini(&h->pods);
 	ht_fini(&h->by_pipe);
 	ht_fini(&h->by_session);
@@ -1478,6 +2376,7 @@ rw_hub_new(uv_loop_t *loop, const struct rw_hub_opts *opts, const struct rw_hub_
 	if (!h)
 		return -ENOMEM;
 	h->loop = loop;
+	h->started = uv_now(loop);
 	h->o = *opts;
 	snprintf(h->url, sizeof(h->url), "%s", opts->listen_url);
 	h->o.listen_url = h->url;
@@ -1509,6 +2408,27 @@ rw_hub_new(uv_loop_t *loop, const struct rw_hub_opts *opts, const struct rw_hub_
 		h->o.max_pods = 100000;
 	if (h->o.log_interval_ms == 0)
 		h->o.log_interval_ms = 10000;
+	if (h->o.handshake_timeout_ms == 0)
+		h->o.handshake_timeout_ms = 3000;
+	if (h->o.frame_timeout_ms == 0)
+		h->o.frame_timeout_ms = 5000;
+	if (h->o.partial_budget == 0)
+		h->o.partial_budget = 8u << 20;
+	if (h->o.max_conns_per_peer == 0)
+		h->o.max_conns_per_peer = 256;
+	if (h->o.max_pods_per_key == 0)
+		h->o.max_pods_per_key = 10000;
+	if (h->o.key_overlap_ms == 0)
+		h->o.key_overlap_ms = 600000;
+	if (h->o.startup_grace_ms == 0)
+		h->o.startup_grace_ms = 60000;
+	{
+		/* A deadline is enforced within a quarter of itself (10..250 ms late). */
+		uint64_t m = h->o.handshake_timeout_ms < h->o.frame_timeout_ms
+				 ? h->o.handshake_timeout_ms
+				 : h->o.frame_timeout_ms;
+		h->deadline_tick = m / 4 < 10 ? 10 : m / 4 > 250 ? 250 : m / 4;
+	}
 	if (cb)
 		h->cb = *cb;
 	h->ud = ud;
@@ -1518,6 +2438,9 @@ rw_hub_new(uv_loop_t *loop, const struct rw_hub_opts *opts, const struct rw_hub_
 	h->handles_open = 1;
 	uv_timer_init(loop, &h->sweep);
 	h->sweep.data = h;
+	h->handles_open++;
+	uv_timer_init(loop, &h->deadline);
+	h->deadline.data = h;
 	h->handles_open++;
 
 	struct sockaddr_storage ss;
@@ -1553,6 +2476,7 @@ fail:
 	hub_stop_net(h);
 	hub_free_state(h);
 	uv_close((uv_handle_t *)&h->sweep, handle_closed);
+	uv_close((uv_handle_t *)&h->deadline, handle_closed);
 	hub_release(h);
 	return rv;
 }
@@ -1566,6 +2490,8 @@ rw_hub_free(struct rw_hub *h)
 	hub_free_state(h);
 	uv_timer_stop(&h->sweep);
 	uv_close((uv_handle_t *)&h->sweep, handle_closed);
+	uv_timer_stop(&h->deadline);
+	uv_close((uv_handle_t *)&h->deadline, handle_closed);
 	hub_release(h);
 }
 
@@ -1579,13 +2505,17 @@ rw_hub_stats(const struct rw_hub *h, struct rw_hub_stats *out)
 	*out = h->st;
 	out->pods = h->pods.n;
 	out->keys = h->nkeys;
+	out->conns = h->nconns;
+	out->partial_bytes = h->partial;
 	out->agents_connected = 0;
+	out->pod_bytes = 0;
 	uint64_t now = uv_now(h->loop);
 	for (size_t i = 0; i < h->pods.nb; i++)
 		for (struct hlink *l = h->pods.b[i]; l; l = l->next) {
 			const struct hub_pod *p = CONTAINER(l, struct hub_pod, link);
 			if (!p->stale && !pod_stale_why(h, p, now))
 				out->agents_connected++;
+			out->pod_bytes += pod_bytes(p);
 		}
 }
 
@@ -1612,16 +2542,15 @@ rw_hub_cluster_stats(struct rw_hub *h, const char *ns, const char *cluster,
 		out->pods++;
 		if (stale)
 			out->stale++;
-		else if (p->report.ready)
+		else if (p->ready)
 			out->ready++;
 		else
 			out->not_ready++;
-		if (strcmp(p->report.node_type, "head") == 0 &&
-		    (!head || p->last_seen > head->last_seen))
+		if (p->is_head && p->full && (!head || p->last_seen > head->last_seen))
 			head = p;
 	}
 	if (head) {
-		out->head = &head->report;
+		out->head = head->full;
 		out->head_stale = pod_is_stale(h, head, now);
 		out->head_last_seen_ms = head->last_seen;
 	}
@@ -1643,7 +2572,7 @@ rw_hub_cluster_foreach(struct rw_hub *h, const char *ns, const char *cluster,
 	int n = 0;
 	h->in_cb++;
 	for (const struct hub_pod *p = k->pods; p; p = p->cnext, n++)
-		fn(&p->report, pod_is_stale(h, p, now), p->last_seen, arg);
+		fn(pod_report(p, &h->fe_view), pod_is_stale(h, p, now), p->last_seen, arg);
 	h->in_cb--;
 	return n;
 }
@@ -1658,7 +2587,9 @@ rw_hub_pod(struct rw_hub *h, const char *ns, const char *pod, int *stale)
 		return NULL;
 	if (stale)
 		*stale = pod_is_stale(h, p, uv_now(h->loop));
-	return &p->report;
+	/* A ring of views: a few pods' reports can be held at once. */
+	struct rw_report *v = &h->pod_view[h->pod_view_next++ % 4];
+	return pod_report(p, v);
 }
 
 int

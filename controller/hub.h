@@ -13,7 +13,8 @@
  * is refused, so an agent can only speak for its own cluster.
  *
  * Pods are identified by namespace, pod name and pod UID. Per pod the hub
- * keeps the replay guard, the latest decoded report, the last-seen time,
+ * keeps the replay guard, the latest report (a head's decoded, any other
+ * pod's packed to the length of its strings), the last-seen time,
  * the connection of its last report and the last sealed reply: a resend
  * (same session and seq) is answered with exactly the same bytes and acted
  * on no further.
@@ -53,6 +54,36 @@ struct rw_hub_opts {
 	uint64_t disconnect_grace_ms;
 	size_t max_pods;	  /* bound on the pod table; 0: 100000 */
 	uint64_t log_interval_ms; /* refusal log lines per reason at most this often; 0: 10000 */
+
+	/*
+	 * Limits on what a peer that has not proven anything may cost. A peer
+	 * that has not sent the 8-byte SP header handshake_timeout_ms after
+	 * accept, or has not completed a frame frame_timeout_ms after its first
+	 * byte, is closed (0: 3000 and 5000). Bytes of partially received
+	 * headers and frames, over all connections, stay within partial_budget
+	 * (0: 8 MiB): a connection whose buffer would exceed it makes room by
+	 * closing the connections holding the oldest partial frames, and is
+	 * closed itself when it holds the oldest. A partial buffer grows with
+	 * the bytes received, never to the length a frame declares up front.
+	 * At most max_conns_per_peer connections per peer IP address are open
+	 * (0: 256, < 0: unlimited); one more is closed at accept.
+	 */
+	uint64_t handshake_timeout_ms;
+	uint64_t frame_timeout_ms;
+	size_t partial_budget;
+	int max_conns_per_peer;
+	/* Pods per key (per cluster); a new pod beyond is refused ("cluster_full"). 0: 10000. */
+	size_t max_pods_per_key;
+	/* How long a replaced key is still accepted (rw_hub_key_add). 0: 600000. */
+	uint64_t key_overlap_ms;
+	/*
+	 * For this long after the hub starts, a frame naming an unknown key id
+	 * is refused and dropped but its connection kept: the reconciler
+	 * registers the clusters' keys as it reconciles them after a restart,
+	 * and closing would make every agent whose key is not there yet
+	 * reconnect and resend ten times a second. 0: 60000.
+	 */
+	uint64_t startup_grace_ms;
 };
 
 /*
@@ -81,22 +112,61 @@ struct rw_hub_callbacks {
 			  const struct rw_report *old, void *ud);
 	void (*on_stale)(struct rw_hub *hub, const struct rw_report *last, void *ud);
 	int (*reply)(struct rw_hub *hub, const struct rw_report *r, struct rw_reply *out, void *ud);
+	/*
+	 * admit: may this report, authenticated with the key of (ns, cluster),
+	 * speak for pod r->pod with UID r->uid? Called for every report that is
+	 * decoded (not for a byte-identical heartbeat of an admitted session),
+	 * before the replay guard or the pod table change. Return 0 to accept;
+	 * -EAGAIN when the pod is not known (yet) or its UID differs: refused
+	 * as "pending", the connection stays open and the agent's resend is
+	 * judged again; any other negative errno when the pod belongs to
+	 * another cluster: refused as "forged", logged and the connection
+	 * closed. Write the reason into why (at most whylen bytes, no secrets).
+	 * NULL accepts every report (unit tests).
+	 */
+	int (*admit)(struct rw_hub *hub, const char *ns, const char *cluster,
+		     const struct rw_report *r, char *why, size_t whylen, void *ud);
 };
 
 /* Why a message was refused (counted per reason; no reply is sent). */
 enum rw_hub_refusal {
-	RW_HUB_REFUSED_SIZE = 0,    /* larger than recv_max */
-	RW_HUB_REFUSED_MALFORMED,   /* short, bad magic, length mismatch, wrong type */
-	RW_HUB_REFUSED_VERSION,	    /* unsupported protocol version */
-	RW_HUB_REFUSED_UNKNOWN_KEY, /* no key registered under the key id */
-	RW_HUB_REFUSED_MAC,	    /* MAC mismatch */
-	RW_HUB_REFUSED_CLOCK,	    /* timestamp outside the replay window */
-	RW_HUB_REFUSED_REPLAY,	    /* older seq or older session */
-	RW_HUB_REFUSED_PAYLOAD,	    /* payload does not decode */
-	RW_HUB_REFUSED_SCOPE,	    /* namespace/cluster differ from the key's scope */
-	RW_HUB_REFUSED_FULL,	    /* pod table full */
+	RW_HUB_REFUSED_SIZE = 0,     /* larger than recv_max */
+	RW_HUB_REFUSED_MALFORMED,    /* short, bad magic, length mismatch, wrong type */
+	RW_HUB_REFUSED_VERSION,	     /* unsupported protocol version */
+	RW_HUB_REFUSED_UNKNOWN_KEY,  /* no key registered under the key id */
+	RW_HUB_REFUSED_MAC,	     /* MAC mismatch */
+	RW_HUB_REFUSED_CLOCK,	     /* timestamp outside the replay window */
+	RW_HUB_REFUSED_REPLAY,	     /* older seq or older session */
+	RW_HUB_REFUSED_PAYLOAD,	     /* payload does not decode */
+	RW_HUB_REFUSED_SCOPE,	     /* namespace/cluster differ from the key's scope */
+	RW_HUB_REFUSED_FULL,	     /* pod table full */
+	RW_HUB_REFUSED_CLUSTER_FULL, /* the key's cluster has max_pods_per_key pods */
+	RW_HUB_REFUSED_PENDING,	     /* admit: pod not known (yet) or another UID */
+	RW_HUB_REFUSED_FORGED,	     /* admit: the pod belongs to another cluster */
 	RW_HUB_REFUSED_NREASONS
 };
+
+/*
+ * Why the hub closed a connection (counted per reason). After a refusal
+ * for size, malformed, unknown_key, mac, payload, scope or forged
+ * the connection is closed ("refused"): a peer that sends one such message
+ * is not an agent worth listening to, and the agent's REQ socket
+ * reconnects by itself. Except for unknown_key during startup_grace_ms
+ * after the hub starts, or for a key id forgotten within key_overlap_ms:
+ * then the frame is dropped and the connection kept.
+ */
+enum rw_hub_close {
+	RW_HUB_CLOSE_HANDSHAKE_TIMEOUT = 0, /* no SP header within handshake_timeout_ms */
+	RW_HUB_CLOSE_FRAME_TIMEOUT,	    /* a frame not complete within frame_timeout_ms */
+	RW_HUB_CLOSE_BUDGET,		    /* partial frames over partial_budget */
+	RW_HUB_CLOSE_PEER_CAP,		    /* max_conns_per_peer reached */
+	RW_HUB_CLOSE_PROTOCOL,		    /* bad SP header, backtrace or frame size */
+	RW_HUB_CLOSE_REFUSED,		    /* a refused message (see above) */
+	RW_HUB_CLOSE_NREASONS
+};
+
+/* Short name of a close reason ("frame_timeout"...), for logs and metric labels. */
+const char *rw_hub_close_name(enum rw_hub_close r);
 
 /* Short name of a refusal reason ("mac", "replay"...), for logs and metric labels. */
 const char *rw_hub_refusal_name(enum rw_hub_refusal r);
@@ -114,6 +184,10 @@ struct rw_hub_stats {
 	size_t agents_connected; /* pods that are not stale */
 	uint64_t disconnects;	 /* pods that went stale because their connection closed */
 	size_t keys;		 /* registered keys */
+	uint64_t closed[RW_HUB_CLOSE_NREASONS]; /* connections closed by the hub, by reason */
+	size_t conns;				/* open connections */
+	size_t partial_bytes;			/* bytes held for partial headers and frames */
+	size_t pod_bytes;			/* heap and table bytes of the pod records */
 };
 
 /* Per-cluster aggregate over the pods that report with the cluster's key. */
@@ -146,16 +220,25 @@ int rw_hub_new(uv_loop_t *loop, const struct rw_hub_opts *opts, const struct rw_
 void rw_hub_free(struct rw_hub *hub);
 
 /*
- * Register the key of (ns, cluster); a key already registered for that
- * scope is replaced. Several scopes may share a key id (keys are tried in
+ * Register the key of (ns, cluster). When the scope has a different key
+ * already, that key is not dropped at once: it stays accepted alongside the
+ * new one for key_overlap_ms (agents that still hold it keep reporting until
+ * their mounted key file is updated), replies to its messages are sealed
+ * with it, and afterwards it is forgotten. A third key within the window
+ * replaces the oldest (only the previous key overlaps). Adding the key the
+ * scope has already changes nothing; adding the previous key back makes it
+ * the current one again (the other one overlaps). The pods of the scope are
+ * kept throughout. Several scopes may share a key id (keys are tried in
  * turn). Returns 0, -EINVAL, -ENOMEM.
  */
 int rw_hub_key_add(struct rw_hub *hub, const char *ns, const char *cluster,
 		   const struct rw_wire_key *key);
 
 /*
- * Forget the key of (ns, cluster) and the pods that reported with it.
- * Returns 0 or -ENOENT.
+ * Forget the key of (ns, cluster) and the pods that reported with it. Its
+ * key ids are remembered for key_overlap_ms: a frame naming one is refused
+ * and dropped without closing the connection (the cluster's agents report
+ * until their pods are gone). Returns 0 or -ENOENT.
  */
 int rw_hub_key_remove(struct rw_hub *hub, const char *ns, const char *cluster);
 
@@ -167,8 +250,9 @@ int rw_hub_cluster_stats(struct rw_hub *hub, const char *ns, const char *cluster
 			 struct rw_hub_cluster_stats *out);
 
 /*
- * Call fn for every pod of a cluster with its latest report, whether it is
- * stale and its last-seen loop time. fn must not add or remove keys. Returns
+ * Call fn for every pod of a cluster with its latest report (valid during
+ * the call), whether it is stale and its last-seen loop time. fn must not
+ * add or remove keys. Returns
  * the number of pods visited or -ENOENT.
  */
 int rw_hub_cluster_foreach(struct rw_hub *hub, const char *ns, const char *cluster,
@@ -179,7 +263,9 @@ int rw_hub_cluster_foreach(struct rw_hub *hub, const char *ns, const char *clust
 /*
  * Latest report of one pod (namespace and name; the most recently seen UID
  * when the name was reused), or NULL. *stale is set when stale is not NULL.
- * Valid until control returns to the loop.
+ * A head pod's report is valid until control returns to the loop; another
+ * pod's (a view of its packed record) until then or until rw_hub_pod has
+ * been called four more times, whichever comes first.
  */
 const struct rw_report *rw_hub_pod(struct rw_hub *hub, const char *ns, const char *pod, int *stale);
 
@@ -198,5 +284,50 @@ int rw_hub_listen_url(const struct rw_hub *hub, char *out, size_t outlen);
  */
 int rw_hub_sp_header_ok(const unsigned char *d);
 int rw_hub_sp_frame(const unsigned char *d, size_t n, size_t max, size_t *hl, size_t *len);
+
+/*
+ * One connection's receive state machine (pure: bytes in, callbacks out;
+ * fuzzed split at any byte by tests/fuzz/fuzz_hub_conn.c). Feed it the
+ * bytes as they arrive: it checks the SP header, then cuts frames, calling
+ * peek once per frame with the first min(16, length) bytes of its message
+ * (enough for the envelope's magic, version and key id: a frame can be
+ * refused before its body is buffered) and frame once it is complete. Only
+ * a partial header or frame is copied, into a buffer that grows with the
+ * bytes received (at most twice what it holds, never beyond the frame);
+ * every growth is asked of reserve first (release gives it back).
+ * rw_hub_sp_feed returns 0 (all consumed), -EPROTO (bad header or
+ * backtrace), -EMSGSIZE (frame over max), -ENOBUFS (reserve said no),
+ * -ENOMEM, or the first negative return of peek or frame (which return 0 to
+ * go on); the connection is then finished. peek may also return
+ * RW_HUB_SP_SKIP: the frame is dropped, its bytes discarded as they arrive
+ * without being buffered, and frame is not called for it.
+ */
+#define RW_HUB_SP_SKIP 1
+struct rw_hub_sp_ops {
+	int (*reserve)(void *ud, size_t bytes);
+	void (*release)(void *ud, size_t bytes);
+	int (*peek)(void *ud, const unsigned char *msg, size_t n);
+	int (*frame)(void *ud, const unsigned char *bt, size_t hl, const unsigned char *msg,
+		     size_t n);
+};
+
+struct rw_hub_sp_conn {
+	size_t max; /* largest message (recv_max) */
+	int got_hdr;
+	int peeked;	   /* peek ran for the frame being received */
+	unsigned char *in; /* partial header or frame */
+	size_t inlen, incap;
+	size_t want; /* bytes of the header or frame being buffered (when reserve runs) */
+	size_t skip; /* bytes of a dropped frame still to discard */
+};
+
+void rw_hub_sp_conn_init(struct rw_hub_sp_conn *s, size_t max);
+int rw_hub_sp_feed(struct rw_hub_sp_conn *s, const unsigned char *d, size_t n,
+		   const struct rw_hub_sp_ops *ops, void *ud);
+/* Free the partial buffer (released through ops when not NULL). */
+void rw_hub_sp_conn_fini(struct rw_hub_sp_conn *s, const struct rw_hub_sp_ops *ops, void *ud);
+
+/* Bytes one pod record costs now (struct, strings, cached reply; table links), for tests. */
+size_t rw_hub_pod_bytes(struct rw_hub *hub, const char *ns, const char *pod);
 
 #endif

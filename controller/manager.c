@@ -77,6 +77,12 @@ static const char usage[] =
     "  --agent-head-heartbeat DUR        report period asked of head agents (1s)\n"
     "  --agent-head-stale-after DUR      head agent on that heartbeat silent: stale (3.5s)\n"
     "  --agent-disconnect-grace DUR      agent connection closed, no reconnect: stale (1s)\n"
+    "  --agent-handshake-timeout DUR     hub: close a peer without SP header after (3s)\n"
+    "  --agent-frame-timeout DUR         hub: close a peer whose frame is incomplete after (5s)\n"
+    "  --agent-partial-budget-mib N      hub: MiB of partial frames over all peers (8)\n"
+    "  --agent-max-conns-per-peer N      hub: connections per peer IP (256; 0 unlimited)\n"
+    "  --agent-max-pods-per-cluster N    hub: pods tracked per cluster key (10000)\n"
+    "  --agent-key-overlap DUR           hub: a replaced cluster key is accepted for (10m)\n"
     "  --gcs-ft-cleanup-deadline DUR     give up the GCS FT Redis cleanup after DUR (300s)\n"
     "  --print-rbac[=WHICH]              print the RBAC manifest the controller needs and exit:\n"
     "                                    cluster-role (default) or leader-election\n"
@@ -173,7 +179,19 @@ set_ns_list(struct rw_mgr_config *c, const char *v)
 	return 0;
 }
 
-enum opt_kind { O_STR, O_BOOL, O_NSLIST, O_DOUBLE, O_INT, O_FMT, O_ENCODER, O_LEVEL, O_DURATION };
+/* O_INT: 1..1000000; O_COUNT: 0..1000000 (0 meaning "unlimited" where documented). */
+enum opt_kind {
+	O_STR,
+	O_BOOL,
+	O_NSLIST,
+	O_DOUBLE,
+	O_INT,
+	O_COUNT,
+	O_FMT,
+	O_ENCODER,
+	O_LEVEL,
+	O_DURATION
+};
 
 struct opt {
 	const char *name;
@@ -210,6 +228,12 @@ static const struct opt opts[] = {
     {"agent-head-heartbeat", O_DURATION, OFF(agent_head_heartbeat_s)},
     {"agent-head-stale-after", O_DURATION, OFF(agent_head_stale_after_s)},
     {"agent-disconnect-grace", O_DURATION, OFF(agent_disconnect_grace_s)},
+    {"agent-handshake-timeout", O_DURATION, OFF(agent_handshake_timeout_s)},
+    {"agent-frame-timeout", O_DURATION, OFF(agent_frame_timeout_s)},
+    {"agent-partial-budget-mib", O_INT, OFF(agent_partial_budget_mib)},
+    {"agent-max-conns-per-peer", O_COUNT, OFF(agent_max_conns_per_peer)},
+    {"agent-max-pods-per-cluster", O_INT, OFF(agent_max_pods_per_cluster)},
+    {"agent-key-overlap", O_DURATION, OFF(agent_key_overlap_s)},
 };
 #undef OFF
 
@@ -271,9 +295,10 @@ apply(struct rw_mgr_config *c, const struct opt *o, const char *v, char *err, si
 		*(double *)(void *)(base + o->off) = d;
 		return 0;
 	}
-	case O_INT: {
+	case O_INT:
+	case O_COUNT: {
 		long l = strtol(v, &end, 10);
-		if (!*v || *end || l < 1 || l > 1000000)
+		if (!*v || *end || l < (o->kind == O_COUNT ? 0 : 1) || l > 1000000)
 			break;
 		*(int *)(void *)(base + o->off) = (int)l;
 		return 0;
@@ -321,6 +346,12 @@ rw_mgr_config_parse(struct rw_mgr_config *c, int argc, char **argv, rw_mgr_geten
 	c->agent_head_heartbeat_s = 1;
 	c->agent_head_stale_after_s = 3.5;
 	c->agent_disconnect_grace_s = 1;
+	c->agent_handshake_timeout_s = 3;
+	c->agent_frame_timeout_s = 5;
+	c->agent_partial_budget_mib = 8;
+	c->agent_max_conns_per_peer = 256;
+	c->agent_max_pods_per_cluster = 10000;
+	c->agent_key_overlap_s = 600;
 	if (set_str(&c->lease_name, "raywarden-controller-leader") ||
 	    set_str(&c->metrics_addr, ":8080") || set_str(&c->health_addr, ":8082") ||
 	    set_str(&c->agent_listen, "tcp://0.0.0.0:8478"))

@@ -55,6 +55,15 @@ struct rw_mgr_config {
 	double agent_head_heartbeat_s;
 	double agent_head_stale_after_s;
 	double agent_disconnect_grace_s;
+	/* Agent hub limits (hub.h): --agent-handshake-timeout (3 s), --agent-frame-timeout
+	 * (5 s), --agent-partial-budget-mib (8), --agent-max-conns-per-peer (256, 0
+	 * unlimited), --agent-max-pods-per-cluster (10000), --agent-key-overlap (10 m). */
+	double agent_handshake_timeout_s;
+	double agent_frame_timeout_s;
+	int agent_partial_budget_mib;
+	int agent_max_conns_per_peer;
+	int agent_max_pods_per_cluster;
+	double agent_key_overlap_s;
 };
 
 typedef const char *(*rw_mgr_getenv_fn)(const char *name, void *ud);

@@ -163,6 +163,7 @@ struct rcr {
 	struct rw_met_family *m_master;
 	struct rw_met_family *m_agents, *m_agent_pods, *m_reports, *m_changes, *m_refused, *m_stale,
 	    *m_gate, *m_gate_lat;
+	struct rw_met_family *m_hub_closed, *m_hub_conns, *m_hub_partial, *m_hub_pod_bytes;
 };
 
 /* raycluster.c */
@@ -191,6 +192,14 @@ void rw_rcr_job_run(struct rcr_job *j);
 void rw_rcr_gate_metrics(struct rcr *r);
 int rw_rcr_gate_hub_start(struct rcr *r, const char *listen_url);
 void rw_rcr_gate_sync(struct rcr *r, const struct rw_inf_pod *p);
+/*
+ * The hub's admission of a report for pod p (the pod cache's object, NULL
+ * when absent) under the key of cluster: 0, -EAGAIN (not known yet, or
+ * another UID) or -EPERM (the pod belongs to another cluster), with the
+ * reason in why. Pure, for tests.
+ */
+int rw_rcr_admit_decide(const struct rw_inf_pod *p, bool synced, const char *cluster,
+			const char *uid, char *why, size_t whylen);
 void rw_rcr_gate_forget(struct rcr *r, const struct rw_inf_pod *p);
 void rw_rcr_gate_fini(struct rcr *r);
 

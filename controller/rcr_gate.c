@@ -63,6 +63,15 @@ rw_rcr_gate_metrics(struct rcr *r)
 	r->m_refused = rw_met_counter(m, "raywarden_agent_refusals_total",
 				      "Agent messages refused, by reason.",
 				      (const char *const[]){"reason", NULL});
+	r->m_hub_closed = rw_met_counter(m, "raywarden_agent_connections_closed_total",
+					 "Agent hub connections closed by the hub, by reason.",
+					 (const char *const[]){"reason", NULL});
+	r->m_hub_conns =
+	    rw_met_gauge(m, "raywarden_agent_connections", "Open agent hub connections.", NULL);
+	r->m_hub_partial = rw_met_gauge(m, "raywarden_agent_partial_bytes",
+					"Bytes held for partially received agent frames.", NULL);
+	r->m_hub_pod_bytes = rw_met_gauge(m, "raywarden_agent_pod_record_bytes",
+					  "Memory of the agent hub's pod records.", NULL);
 	r->m_stale = rw_met_counter(m, "raywarden_agent_stale_total",
 				    "Times an agent went silent for the staleness period.", NULL);
 	r->m_gate = rw_met_counter(m, "raywarden_agent_gate_patches_total",
@@ -458,6 +467,47 @@ on_stale(struct rw_hub *hub, const struct rw_report *last, void *ud)
 		   RW_RC_AGENT_GATE, last->ready ? "True" : "False");
 }
 
+/*
+ * A report authenticated with the key of (ns, cluster) speaks for a pod
+ * only when the pod cache holds that pod with that cluster's label and the
+ * report's UID. Before the cache has synced, or while it lags behind a new
+ * pod, the report is refused without penalty (-EAGAIN): the agent resends
+ * and is admitted once the pod is known.
+ */
+int
+rw_rcr_admit_decide(const struct rw_inf_pod *p, bool synced, const char *cluster, const char *uid,
+		    char *why, size_t whylen)
+{
+	if (!p) {
+		snprintf(why, whylen, "%s",
+			 synced ? "no such pod in the pod cache (yet)"
+				: "pod cache not synced yet");
+		return -EAGAIN;
+	}
+	if (strcmp(p->cluster, cluster) != 0) {
+		snprintf(why, whylen, "the pod belongs to cluster \"%.63s\", not to the key's",
+			 p->cluster);
+		return -EPERM;
+	}
+	if (strcmp(p->meta.uid, uid) != 0) {
+		snprintf(why, whylen, "the pod's UID is %.63s (another incarnation)", p->meta.uid);
+		return -EAGAIN;
+	}
+	return 0;
+}
+
+static int
+admit(struct rw_hub *hub, const char *ns, const char *cluster, const struct rw_report *rep,
+      char *why, size_t whylen, void *ud)
+{
+	struct rcr *r = ud;
+	(void)hub;
+	if (!r->pod_inf)
+		return rw_rcr_admit_decide(NULL, false, cluster, rep->uid, why, whylen);
+	return rw_rcr_admit_decide(rw_inf_get(r->pod_inf, ns, rep->pod), rw_inf_synced(r->pod_inf),
+				   cluster, rep->uid, why, whylen);
+}
+
 static int
 reply(struct rw_hub *hub, const struct rw_report *rep, struct rw_reply *out, void *ud)
 {
@@ -489,6 +539,14 @@ hub_tick(uv_timer_t *t)
 			    r->m_refused,
 			    (const char *const[]){rw_hub_refusal_name((enum rw_hub_refusal)i)},
 			    (double)(s.refused[i] - r->last_stats.refused[i]));
+	for (int i = 0; i < RW_HUB_CLOSE_NREASONS; i++)
+		if (s.closed[i] > r->last_stats.closed[i])
+			rw_met_add(r->m_hub_closed,
+				   (const char *const[]){rw_hub_close_name((enum rw_hub_close)i)},
+				   (double)(s.closed[i] - r->last_stats.closed[i]));
+	rw_met_set(r->m_hub_conns, NULL, (double)s.conns);
+	rw_met_set(r->m_hub_partial, NULL, (double)s.partial_bytes);
+	rw_met_set(r->m_hub_pod_bytes, NULL, (double)s.pod_bytes);
 	r->last_stats = s;
 }
 
@@ -506,7 +564,7 @@ int
 rw_rcr_gate_hub_start(struct rcr *r, const char *listen_url)
 {
 	struct rw_hub_opts o;
-	struct rw_hub_callbacks cb = {on_report, on_stale, reply};
+	struct rw_hub_callbacks cb = {on_report, on_stale, reply, admit};
 	char err[512], url[256];
 	int rv;
 	const struct rw_mgr_config *cfg = rw_mgr_cfg(r->mgr);
@@ -518,6 +576,16 @@ rw_rcr_gate_hub_start(struct rcr *r, const char *listen_url)
 		o.head_heartbeat_ms = (uint32_t)dur_ms(cfg->agent_head_heartbeat_s);
 		o.head_stale_after_ms = dur_ms(cfg->agent_head_stale_after_s);
 		o.disconnect_grace_ms = dur_ms(cfg->agent_disconnect_grace_s);
+		o.handshake_timeout_ms = dur_ms(cfg->agent_handshake_timeout_s);
+		o.frame_timeout_ms = dur_ms(cfg->agent_frame_timeout_s);
+		o.key_overlap_ms = dur_ms(cfg->agent_key_overlap_s);
+		if (cfg->agent_partial_budget_mib > 0)
+			o.partial_budget = (size_t)cfg->agent_partial_budget_mib << 20;
+		/* The flag's 0 is "unlimited", the option's 0 the default. */
+		o.max_conns_per_peer =
+		    cfg->agent_max_conns_per_peer > 0 ? cfg->agent_max_conns_per_peer : -1;
+		if (cfg->agent_max_pods_per_cluster > 0)
+			o.max_pods_per_key = (size_t)cfg->agent_max_pods_per_cluster;
 		if (o.head_heartbeat_ms && o.head_stale_after_ms &&
 		    o.head_stale_after_ms < 2 * (uint64_t)o.head_heartbeat_ms)
 			rw_warn(LOGC,

@@ -4,6 +4,7 @@
  * envelopes built with proto/wire.
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -32,6 +33,8 @@
 #define KEY_A "alpha-cluster-key-0123456789abcdef"
 #define KEY_B "beta-cluster-key-0123456789abcdef"
 #define KEY_X "not-a-registered-key-0123456789"
+/* Bound on one worker pod's record (struct, strings, cached reply). */
+#define RW_HUB_POD_BYTES_MAX 1024
 
 static uint64_t
 wall_ms(void)
@@ -59,6 +62,9 @@ struct seen {
 	int last_old_ready;
 	char last_pod[256];
 	char last_stale[256];
+	/* admission: off (accept all), or as the pod informer would say for
+	 * pods "<cluster>-...": known once `known` is set, UID "uid-1". */
+	int admit_on, known, admits;
 };
 
 static void
@@ -99,6 +105,32 @@ provide(struct rw_hub *hub, const struct rw_report *r, struct rw_reply *out, voi
 	return 0;
 }
 
+static int
+admit(struct rw_hub *hub, const char *ns, const char *cluster, const struct rw_report *r, char *why,
+      size_t whylen, void *ud)
+{
+	struct seen *s = ud;
+	(void)hub;
+	(void)ns;
+	if (!s->admit_on)
+		return 0;
+	s->admits++;
+	if (!s->known) {
+		snprintf(why, whylen, "pod cache not synced yet");
+		return -EAGAIN;
+	}
+	size_t n = strlen(cluster);
+	if (strncmp(r->pod, cluster, n) != 0 || r->pod[n] != '-') {
+		snprintf(why, whylen, "the pod belongs to another cluster");
+		return -EPERM;
+	}
+	if (strcmp(r->uid, "uid-1") != 0) {
+		snprintf(why, whylen, "another incarnation");
+		return -EAGAIN;
+	}
+	return 0;
+}
+
 struct fixture {
 	uv_loop_t loop;
 	uv_timer_t tick;
@@ -134,7 +166,7 @@ static int
 fx_init_opts(struct fixture *f, struct rw_hub_opts *o)
 {
 	char err[256];
-	struct rw_hub_callbacks cb = {on_report, on_stale, provide};
+	struct rw_hub_callbacks cb = {on_report, on_stale, provide, admit};
 
 	memset(f, 0, sizeof(*f));
 	uv_loop_init(&f->loop);
@@ -142,6 +174,9 @@ fx_init_opts(struct fixture *f, struct rw_hub_opts *o)
 	uv_timer_start(&f->tick, tick_cb, 5, 5);
 	o->listen_url = "tcp://127.0.0.1:0";
 	o->nctx = 16;
+	/* The steady state: unknown keys close at once (t_startup_grace tests the grace). */
+	if (!o->startup_grace_ms)
+		o->startup_grace_ms = 1;
 	o->log_interval_ms = 1000;
 	int rv = rw_hub_new(&f->loop, o, &cb, &f->seen, &f->hub, err, sizeof(err));
 	CHECK_EQ_INT(rv, 0);
@@ -507,15 +542,19 @@ t_refusals(void)
 	rw_hub_stats(f.hub, &st);
 	CHECK_EQ_INT(st.reports, 1);
 	CHECK_EQ_INT(st.replies, 1);
-	CHECK_EQ_INT(st.refused[RW_HUB_REFUSED_UNKNOWN_KEY], 1);
-	CHECK_EQ_INT(st.refused[RW_HUB_REFUSED_MAC], 1);
+	/* Unknown key, bad MAC, scope, payload and garbage close the connection;
+	 * the REQ socket reconnects and resends the same request until its
+	 * timeout, so those are refused at least once. */
+	CHECK(st.refused[RW_HUB_REFUSED_UNKNOWN_KEY] >= 1);
+	CHECK(st.refused[RW_HUB_REFUSED_MAC] >= 1);
 	CHECK_EQ_INT(st.refused[RW_HUB_REFUSED_VERSION], 1);
 	CHECK_EQ_INT(st.refused[RW_HUB_REFUSED_REPLAY], 1);
-	CHECK_EQ_INT(st.refused[RW_HUB_REFUSED_SCOPE], 1);
+	CHECK(st.refused[RW_HUB_REFUSED_SCOPE] >= 1);
 	CHECK_EQ_INT(st.refused[RW_HUB_REFUSED_CLOCK], 1);
-	CHECK_EQ_INT(st.refused[RW_HUB_REFUSED_PAYLOAD], 1);
-	CHECK_EQ_INT(st.refused[RW_HUB_REFUSED_MALFORMED], 1);
-	CHECK_EQ_INT(st.refused_total, 8);
+	CHECK(st.refused[RW_HUB_REFUSED_PAYLOAD] >= 1);
+	CHECK(st.refused[RW_HUB_REFUSED_MALFORMED] >= 1);
+	CHECK(st.refused_total >= 8);
+	CHECK(st.closed[RW_HUB_CLOSE_REFUSED] >= 5);
 	CHECK_EQ_INT(st.pods, 1); /* nothing refused created a pod */
 	CHECK_EQ_INT(f.seen.reports, 1);
 	CHECK_EQ_INT(f.seen.replies, 1);
@@ -533,8 +572,9 @@ t_refusals(void)
 	a.len[0] = m[0].len;
 	run_agent(&f, &a);
 	CHECK_EQ_INT(a.rv[0], NNG_ETIMEDOUT);
+	uint64_t unknown_before = st.refused[RW_HUB_REFUSED_UNKNOWN_KEY];
 	rw_hub_stats(f.hub, &st);
-	CHECK_EQ_INT(st.refused[RW_HUB_REFUSED_UNKNOWN_KEY], 2);
+	CHECK(st.refused[RW_HUB_REFUSED_UNKNOWN_KEY] > unknown_before);
 	CHECK_EQ_INT(st.pods, 0);
 	CHECK_EQ_INT(st.keys, 1);
 
@@ -1076,10 +1116,13 @@ t_large_frame(void)
 	a.len[1] = ok.len;
 	run_agent(&f, &a);
 	CHECK_EQ_INT(a.rv[0], NNG_ETIMEDOUT); /* refused: no answer */
-	CHECK_EQ_INT(a.rv[1], 0);	      /* the same connection still served */
+	CHECK_EQ_INT(a.rv[1], 0);	      /* the agent's new connection is served */
 	rw_hub_stats(f.hub, &st);
-	CHECK(st.refused[RW_HUB_REFUSED_MALFORMED] == 1);
+	/* Refused by its first bytes, before the body was buffered, and closed. */
+	CHECK(st.refused[RW_HUB_REFUSED_MALFORMED] >= 1);
+	CHECK(st.closed[RW_HUB_CLOSE_REFUSED] >= 1);
 	CHECK_EQ_INT(st.reports, 1);
+	CHECK_EQ_INT((int)st.partial_bytes, 0);
 
 	agent_free(&a);
 	rw_buf_fini(&ok);
@@ -1131,6 +1174,668 @@ t_wrong_peer(void)
 	fx_fini(&f);
 }
 
+/* ---- hostile peers: raw TCP connections ---- */
+
+static int
+raw_connect(const struct fixture *f)
+{
+	struct sockaddr_in sa;
+	const char *colon = strrchr(f->url, ':');
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	if (fd < 0)
+		return -1;
+	memset(&sa, 0, sizeof(sa));
+	sa.sin_family = AF_INET;
+	sa.sin_port = htons((uint16_t)(colon ? atoi(colon + 1) : 0));
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+static const unsigned char req_hdr[8] = {0, 'S', 'P', 0, 0, 0x30, 0, 0};
+
+/* Send all of d while the loop runs (the hub reads meanwhile). */
+static int
+raw_send(struct fixture *f, int fd, const void *d, size_t n)
+{
+	const unsigned char *p = d;
+	double end = mono_ms() + 20000;
+	while (n > 0 && mono_ms() < end) {
+		ssize_t w = send(fd, p, n, MSG_DONTWAIT | MSG_NOSIGNAL);
+		if (w > 0) {
+			p += w;
+			n -= (size_t)w;
+		} else if (w < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
+			return -1;
+		} else {
+			uv_run(&f->loop, UV_RUN_NOWAIT);
+		}
+	}
+	uv_run(&f->loop, UV_RUN_NOWAIT);
+	return n == 0 ? 0 : -1;
+}
+
+/* 1 when the hub closed fd (EOF or reset; what it sent first is skipped). */
+static int
+raw_closed(int fd)
+{
+	unsigned char b[4096];
+	for (;;) {
+		ssize_t r = recv(fd, b, sizeof(b), MSG_DONTWAIT);
+		if (r == 0 || (r < 0 && errno != EAGAIN && errno != EWOULDBLOCK))
+			return 1;
+		if (r < 0)
+			return 0;
+	}
+}
+
+/* Run the loop until fd is closed by the hub or ms pass; returns the time it took or -1. */
+static double
+wait_closed(struct fixture *f, int fd, double ms)
+{
+	double t0 = mono_ms(), end = t0 + ms;
+	while (mono_ms() < end) {
+		uv_run(&f->loop, UV_RUN_NOWAIT);
+		if (raw_closed(fd))
+			return mono_ms() - t0;
+		uv_sleep(2);
+	}
+	return -1;
+}
+
+/* One SP frame (request id 0x80000001) around msg into out. */
+static void
+sp_frame(struct rw_buf *out, const void *msg, size_t n)
+{
+	unsigned char lb[8], id[4] = {0x80, 0, 0, 1};
+	for (int i = 0; i < 8; i++)
+		lb[i] = (unsigned char)((uint64_t)(n + 4) >> (56 - 8 * i));
+	rw_buf_reset(out);
+	rw_buf_append(out, lb, 8);
+	rw_buf_append(out, id, 4);
+	rw_buf_append(out, msg, n);
+}
+
+/* A silent peer and one that starts a frame and stops are closed at their deadlines. */
+static void
+t_deadlines(void)
+{
+	struct fixture f;
+	struct rw_hub_opts o = {0};
+	struct rw_hub_stats st;
+	o.handshake_timeout_ms = 200;
+	o.frame_timeout_ms = 300;
+	if (fx_init_opts(&f, &o))
+		return;
+	int silent = raw_connect(&f), slow = raw_connect(&f);
+	CHECK(silent >= 0 && slow >= 0);
+	unsigned char part[8 + 4 + 10] = {0, 0, 0, 0, 0, 0, 3, 232, 0x80, 0, 0, 1, 'R', 'W'};
+	CHECK_EQ_INT(raw_send(&f, slow, req_hdr, 8), 0);
+	double t0 = mono_ms();
+	CHECK_EQ_INT(raw_send(&f, slow, part, sizeof(part)), 0);
+	double a = wait_closed(&f, silent, 10000);
+	double b = wait_closed(&f, slow, 10000);
+	if (b >= 0)
+		b += mono_ms() - t0 - b; /* from the frame's start */
+	fprintf(stderr, "  silent peer closed after %.0f ms, half a frame after %.0f ms\n", a, b);
+	CHECK(a >= 150); /* not before its deadline (200 ms, connect time aside) */
+	CHECK(b >= 250);
+	rw_hub_stats(f.hub, &st);
+	CHECK_EQ_INT(st.closed[RW_HUB_CLOSE_HANDSHAKE_TIMEOUT], 1);
+	CHECK_EQ_INT(st.closed[RW_HUB_CLOSE_FRAME_TIMEOUT], 1);
+	CHECK_EQ_INT((int)st.partial_bytes, 0);
+	close(silent);
+	close(slow);
+	fx_fini(&f);
+}
+
+/*
+ * 200 peers each holding a partial 1 MiB frame (a known key id, so the
+ * peek lets it through): partial bytes stay within the budget, and an
+ * agent's report is still answered.
+ */
+#define NHOLD 200
+static void
+t_budget(void)
+{
+	struct fixture f;
+	struct rw_hub_opts o = {0};
+	struct rw_hub_stats st;
+	static int fds[NHOLD];
+	size_t chunk = 96 * 1024, peak = 0;
+	unsigned char *body = calloc(1, chunk);
+	o.partial_budget = 4u << 20;
+	if (!body || fx_init_opts(&f, &o)) {
+		free(body);
+		return;
+	}
+	/* Frame header of a 1 MiB message whose envelope names alpha's key id. */
+	unsigned char *h = body;
+	size_t mlen = RW_WIRE_MAX_MSG;
+	for (int i = 0; i < 8; i++)
+		h[i] = (unsigned char)((uint64_t)(mlen + 4) >> (56 - 8 * i));
+	h[8] = 0x80;
+	h[11] = 1;
+	memcpy(h + 12, "RWP\x01\x00\x01\x00\x01\x00\x00\x00\x00", 12);
+	h[24] = (unsigned char)(f.ka.id >> 24);
+	h[25] = (unsigned char)(f.ka.id >> 16);
+	h[26] = (unsigned char)(f.ka.id >> 8);
+	h[27] = (unsigned char)f.ka.id;
+	for (int i = 0; i < NHOLD; i++) {
+		fds[i] = raw_connect(&f);
+		CHECK(fds[i] >= 0);
+		if (fds[i] < 0)
+			continue;
+		if (raw_send(&f, fds[i], req_hdr, 8) != 0 ||
+		    raw_send(&f, fds[i], body, chunk) != 0) {
+			/* closed by the hub meanwhile: fine */
+		}
+		rw_hub_stats(f.hub, &st);
+		if (st.partial_bytes > peak)
+			peak = st.partial_bytes;
+	}
+	for (int i = 0; i < 50; i++) {
+		uv_run(&f.loop, UV_RUN_NOWAIT);
+		rw_hub_stats(f.hub, &st);
+		if (st.partial_bytes > peak)
+			peak = st.partial_bytes;
+	}
+	rw_hub_stats(f.hub, &st);
+	fprintf(stderr,
+		"  %d peers x %zu KiB of 1 MiB frames: partial bytes peak %zu KiB (budget %zu "
+		"KiB), %" PRIu64 " closed for the budget\n",
+		NHOLD, chunk / 1024, peak / 1024, (size_t)(4u << 20) / 1024,
+		st.closed[RW_HUB_CLOSE_BUDGET]);
+	CHECK(peak <= (4u << 20));
+	CHECK(st.closed[RW_HUB_CLOSE_BUDGET] > 0);
+	/* An agent is still served meanwhile. */
+	struct agent a = {0};
+	struct rw_buf m;
+	rw_buf_init(&m, RW_WIRE_MAX_MSG);
+	make_report(&m, &f.ka, &(struct rpt_spec){.pod = "alpha-worker-b", .session = 1, .seq = 1});
+	a.nmsg = 1;
+	a.msg[0] = (unsigned char *)m.data;
+	a.len[0] = m.len;
+	run_agent(&f, &a);
+	CHECK_EQ_INT(a.rv[0], 0);
+	agent_free(&a);
+	rw_buf_fini(&m);
+	for (int i = 0; i < NHOLD; i++)
+		if (fds[i] >= 0)
+			close(fds[i]);
+	free(body);
+	fx_fini(&f);
+}
+
+/*
+ * Over the budget, a small partial frame (an agent's report straddling two
+ * reads) closes the peer holding the oldest partial frame; a frame that
+ * would grow past 64 KiB is refused instead.
+ */
+static void
+t_budget_policy(void)
+{
+	struct fixture f;
+	struct rw_hub_opts o = {0};
+	struct rw_hub_stats st;
+	size_t big = 100 * 1024;
+	unsigned char *body = calloc(1, big);
+	o.partial_budget = 256 * 1024;
+	if (!body || fx_init_opts(&f, &o)) {
+		free(body);
+		return;
+	}
+	for (int i = 0; i < 8; i++)
+		body[i] = (unsigned char)((uint64_t)(200 * 1024) >> (56 - 8 * i));
+	body[8] = 0x80;
+	body[11] = 1;
+	memcpy(body + 12, "RWP\x01\x00\x01\x00\x01\x00\x00\x00\x00", 12);
+	for (int i = 0; i < 4; i++)
+		body[24 + i] = (unsigned char)(f.ka.id >> (24 - 8 * i));
+	int old = raw_connect(&f), second = raw_connect(&f), small = raw_connect(&f),
+	    late = raw_connect(&f);
+	CHECK(old >= 0 && second >= 0 && small >= 0 && late >= 0);
+	raw_send(&f, old, req_hdr, 8);
+	raw_send(&f, old, body, big);
+	raw_send(&f, second, req_hdr, 8);
+	raw_send(&f, second, body, big);
+	for (int i = 0; i < 20; i++)
+		uv_run(&f.loop, UV_RUN_NOWAIT);
+	rw_hub_stats(f.hub, &st);
+	/* Two buffers of ~128 KiB: the budget is (nearly) full. */
+	CHECK(st.partial_bytes > 250 * 1024 && st.partial_bytes <= 256 * 1024);
+	/* A report of 1000 bytes, 600 of them here: room is made by closing the oldest. */
+	unsigned char rep[8 + 600] = {0, 0, 0, 0, 0, 0, 3, 232, 0x80, 0, 0, 1, 'R', 'W', 'P', 1};
+	for (int i = 0; i < 4; i++)
+		rep[24 + i] = (unsigned char)(f.ka.id >> (24 - 8 * i));
+	rep[17] = 1;
+	rep[19] = 1;
+	raw_send(&f, small, req_hdr, 8);
+	raw_send(&f, small, rep, sizeof(rep));
+	CHECK(wait_closed(&f, old, 5000) >= 0);
+	CHECK(!raw_closed(second) && !raw_closed(small));
+	/* A large frame now is refused itself. */
+	raw_send(&f, late, req_hdr, 8);
+	raw_send(&f, late, body, big);
+	CHECK(wait_closed(&f, late, 5000) >= 0);
+	CHECK(!raw_closed(second) && !raw_closed(small));
+	rw_hub_stats(f.hub, &st);
+	CHECK_EQ_INT((int)st.closed[RW_HUB_CLOSE_BUDGET], 2);
+	CHECK(st.partial_bytes <= 256 * 1024);
+	close(old);
+	close(second);
+	close(small);
+	close(late);
+	free(body);
+	fx_fini(&f);
+}
+
+/* A bad MAC is refused and closes the connection; what a bad MAC costs. */
+static void
+t_bad_mac_closes(void)
+{
+	struct fixture f;
+	struct rw_hub_stats st;
+	struct rw_buf m, fr;
+	if (fx_init(&f, 60000, 0))
+		return;
+	rw_buf_init(&m, RW_WIRE_MAX_MSG);
+	rw_buf_init(&fr, RW_WIRE_MAX_MSG + 64);
+	struct rw_wire_key forged = f.kx;
+	forged.id = f.ka.id;
+	make_report(&m, &forged,
+		    &(struct rpt_spec){.pod = "alpha-worker-2", .session = 9, .seq = 6});
+	sp_frame(&fr, m.data, m.len);
+	int fd = raw_connect(&f);
+	CHECK(fd >= 0);
+	CHECK_EQ_INT(raw_send(&f, fd, req_hdr, 8), 0);
+	CHECK_EQ_INT(raw_send(&f, fd, fr.data, fr.len), 0);
+	CHECK(wait_closed(&f, fd, 5000) >= 0);
+	rw_hub_stats(f.hub, &st);
+	CHECK_EQ_INT(st.refused[RW_HUB_REFUSED_MAC], 1);
+	CHECK_EQ_INT(st.closed[RW_HUB_CLOSE_REFUSED], 1);
+	close(fd);
+
+	/* Its cost is the HMAC over the message, linear in its size. */
+	struct rw_wire_hdr hd = {
+	    .type = RW_WIRE_REPORT, .session = 1, .seq = 1, .ts_ms = wall_ms()};
+	size_t big = RW_WIRE_MAX_MSG - RW_WIRE_HDR_LEN - RW_WIRE_MAC_LEN;
+	char *pl = calloc(1, big);
+	if (pl && rw_wire_seal(&forged, &hd, pl, big, &m) == 0) {
+		struct rw_wire_hdr oh;
+		const char *op;
+		double t0 = mono_ms();
+		for (int i = 0; i < 5; i++)
+			CHECK_EQ_INT(rw_wire_open(&f.ka, m.data, m.len, &oh, &op), -EACCES);
+		double t1 = mono_ms();
+		make_report(&m, &forged, &(struct rpt_spec){.pod = "p", .session = 1, .seq = 1});
+		for (int i = 0; i < 1000; i++)
+			rw_wire_open(&f.ka, m.data, m.len, &oh, &op);
+		fprintf(stderr,
+			"  bad MAC: %.2f ms for a 1 MiB message, %.1f us for a %zu-byte report\n",
+			(t1 - t0) / 5, (mono_ms() - t1), m.len);
+	}
+	free(pl);
+	rw_buf_fini(&m);
+	rw_buf_fini(&fr);
+	fx_fini(&f);
+}
+
+/*
+ * Right after the hub starts, an unknown key id is refused and the frame
+ * dropped unbuffered, but the connection stays (the reconciler registers
+ * keys as it goes); afterwards it closes.
+ */
+static void
+t_startup_grace(void)
+{
+	struct fixture f;
+	struct rw_hub_opts o = {0};
+	struct rw_hub_stats st;
+	struct rw_buf bad, good, fb, fg;
+	o.startup_grace_ms = 60000;
+	if (fx_init_opts(&f, &o))
+		return;
+	rw_buf_init(&bad, RW_WIRE_MAX_MSG);
+	rw_buf_init(&good, RW_WIRE_MAX_MSG);
+	rw_buf_init(&fb, RW_WIRE_MAX_MSG + 64);
+	rw_buf_init(&fg, RW_WIRE_MAX_MSG + 64);
+	make_report(&bad, &f.kx, &(struct rpt_spec){.pod = "alpha-w-1", .session = 1, .seq = 1});
+	make_report(&good, &f.ka, &(struct rpt_spec){.pod = "alpha-w-1", .session = 1, .seq = 1});
+	sp_frame(&fb, bad.data, bad.len);
+	sp_frame(&fg, good.data, good.len);
+	int fd = raw_connect(&f);
+	CHECK(fd >= 0);
+	CHECK_EQ_INT(raw_send(&f, fd, req_hdr, 8), 0);
+	/* The unknown key's frame in two pieces (dropped as it arrives), then a report. */
+	CHECK_EQ_INT(raw_send(&f, fd, fb.data, 40), 0);
+	CHECK_EQ_INT(raw_send(&f, fd, fb.data + 40, fb.len - 40), 0);
+	CHECK_EQ_INT(raw_send(&f, fd, fg.data, fg.len), 0);
+	double end = mono_ms() + 5000;
+	do {
+		uv_run(&f.loop, UV_RUN_NOWAIT);
+		rw_hub_stats(f.hub, &st);
+	} while (st.reports < 1 && mono_ms() < end);
+	CHECK_EQ_INT((int)st.reports, 1);
+	CHECK_EQ_INT((int)st.refused[RW_HUB_REFUSED_UNKNOWN_KEY], 1);
+	CHECK_EQ_INT((int)st.closed[RW_HUB_CLOSE_REFUSED], 0);
+	CHECK_EQ_INT((int)st.partial_bytes, 0);
+	CHECK(!raw_closed(fd));
+	close(fd);
+	rw_buf_fini(&bad);
+	rw_buf_fini(&good);
+	rw_buf_fini(&fb);
+	rw_buf_fini(&fg);
+	fx_fini(&f);
+}
+
+/*
+ * A key forgotten lately (its cluster deleted, or replaced past the
+ * overlap) is refused and its frame dropped, the connection kept: its
+ * agents report until their pods are gone. A key never known closes.
+ */
+static void
+t_retired_key(void)
+{
+	struct fixture f;
+	struct rw_hub_stats st;
+	struct rw_buf old, never, fo, fn;
+	if (fx_init(&f, 60000, 0))
+		return;
+	rw_buf_init(&old, RW_WIRE_MAX_MSG);
+	rw_buf_init(&never, RW_WIRE_MAX_MSG);
+	rw_buf_init(&fo, RW_WIRE_MAX_MSG + 64);
+	rw_buf_init(&fn, RW_WIRE_MAX_MSG + 64);
+	make_report(&old, &f.ka, &(struct rpt_spec){.pod = "alpha-w-1", .session = 1, .seq = 1});
+	make_report(&never, &f.kx, &(struct rpt_spec){.pod = "alpha-w-1", .session = 1, .seq = 2});
+	sp_frame(&fo, old.data, old.len);
+	sp_frame(&fn, never.data, never.len);
+	CHECK_EQ_INT(rw_hub_key_remove(f.hub, NS, "alpha"), 0);
+	int fd = raw_connect(&f);
+	CHECK(fd >= 0);
+	CHECK_EQ_INT(raw_send(&f, fd, req_hdr, 8), 0);
+	CHECK_EQ_INT(raw_send(&f, fd, fo.data, fo.len), 0);
+	double end = mono_ms() + 5000;
+	do {
+		uv_run(&f.loop, UV_RUN_NOWAIT);
+		rw_hub_stats(f.hub, &st);
+	} while (st.refused[RW_HUB_REFUSED_UNKNOWN_KEY] < 1 && mono_ms() < end);
+	CHECK_EQ_INT((int)st.refused[RW_HUB_REFUSED_UNKNOWN_KEY], 1);
+	CHECK_EQ_INT((int)st.closed[RW_HUB_CLOSE_REFUSED], 0);
+	CHECK(!raw_closed(fd));
+	CHECK_EQ_INT(raw_send(&f, fd, fn.data, fn.len), 0);
+	CHECK(wait_closed(&f, fd, 5000) >= 0);
+	rw_hub_stats(f.hub, &st);
+	CHECK_EQ_INT((int)st.closed[RW_HUB_CLOSE_REFUSED], 1);
+	close(fd);
+	rw_buf_fini(&old);
+	rw_buf_fini(&never);
+	rw_buf_fini(&fo);
+	rw_buf_fini(&fn);
+	fx_fini(&f);
+}
+
+/* At most max_conns_per_peer connections from one address. */
+static void
+t_peer_cap(void)
+{
+	struct fixture f;
+	struct rw_hub_opts o = {0};
+	struct rw_hub_stats st;
+	int fd[4];
+	o.max_conns_per_peer = 3;
+	if (fx_init_opts(&f, &o))
+		return;
+	for (int i = 0; i < 4; i++) {
+		fd[i] = raw_connect(&f);
+		CHECK(fd[i] >= 0);
+		raw_send(&f, fd[i], req_hdr, 8);
+	}
+	CHECK(wait_closed(&f, fd[3], 5000) >= 0);
+	for (int i = 0; i < 3; i++)
+		CHECK(!raw_closed(fd[i]));
+	rw_hub_stats(f.hub, &st);
+	CHECK_EQ_INT(st.closed[RW_HUB_CLOSE_PEER_CAP], 1);
+	CHECK_EQ_INT((int)st.conns, 3);
+	/* One closes: room for the next. */
+	close(fd[0]);
+	close(fd[3]);
+	double end = mono_ms() + 5000;
+	do {
+		uv_run(&f.loop, UV_RUN_NOWAIT);
+		rw_hub_stats(f.hub, &st);
+	} while (st.conns != 2 && mono_ms() < end);
+	fd[0] = raw_connect(&f);
+	raw_send(&f, fd[0], req_hdr, 8);
+	for (int i = 0; i < 20; i++)
+		uv_run(&f.loop, UV_RUN_NOWAIT);
+	CHECK(!raw_closed(fd[0]));
+	rw_hub_stats(f.hub, &st);
+	CHECK_EQ_INT(st.closed[RW_HUB_CLOSE_PEER_CAP], 1);
+	for (int i = 0; i < 3; i++)
+		close(fd[i]);
+	fx_fini(&f);
+}
+
+/* Send each message on its own REQ socket; returns how many were answered. */
+static int
+send_each(struct fixture *f, struct rw_buf *m, int n, int timeout_ms)
+{
+	int ok = 0;
+	for (int i = 0; i < n; i++) {
+		struct agent a = {0};
+		a.nmsg = 1;
+		a.timeout_ms = timeout_ms;
+		a.msg[0] = (unsigned char *)m[i].data;
+		a.len[0] = m[i].len;
+		run_agent(f, &a);
+		ok += a.rv[0] == 0;
+		agent_free(&a);
+	}
+	return ok;
+}
+
+/* A cluster's key tracks at most max_pods_per_key pods; other clusters go on. */
+static void
+t_cluster_cap(void)
+{
+	struct fixture f;
+	struct rw_hub_opts o = {0};
+	struct rw_hub_stats st;
+	struct rw_buf m[4];
+	o.max_pods_per_key = 2;
+	if (fx_init_opts(&f, &o))
+		return;
+	for (int i = 0; i < 4; i++)
+		rw_buf_init(&m[i], RW_WIRE_MAX_MSG);
+	make_report(&m[0], &f.ka, &(struct rpt_spec){.pod = "alpha-w-1", .session = 1, .seq = 1});
+	make_report(&m[1], &f.ka, &(struct rpt_spec){.pod = "alpha-w-2", .session = 2, .seq = 1});
+	make_report(&m[2], &f.ka, &(struct rpt_spec){.pod = "alpha-w-3", .session = 3, .seq = 1});
+	make_report(
+	    &m[3], &f.kb,
+	    &(struct rpt_spec){.pod = "beta-w-1", .cluster = "beta", .session = 4, .seq = 1});
+	CHECK_EQ_INT(send_each(&f, m, 2, 2000), 2);
+	CHECK_EQ_INT(send_each(&f, m + 2, 1, 300), 0);
+	CHECK_EQ_INT(send_each(&f, m + 3, 1, 2000), 1);
+	rw_hub_stats(f.hub, &st);
+	CHECK(st.refused[RW_HUB_REFUSED_CLUSTER_FULL] >= 1);
+	CHECK_EQ_INT((int)st.pods, 3);
+	CHECK(rw_hub_pod(f.hub, NS, "alpha-w-3", NULL) == NULL);
+	for (int i = 0; i < 4; i++)
+		rw_buf_fini(&m[i]);
+	fx_fini(&f);
+}
+
+/*
+ * Admission: before the pod is known, refused without penalty (the same
+ * request is admitted once it is); a report sealed with alpha's key for
+ * beta's pod is a forgery: refused, counted, closed, and no pod record.
+ */
+static void
+t_admission(void)
+{
+	struct fixture f;
+	struct rw_hub_stats st;
+	struct rw_buf m[3];
+	if (fx_init(&f, 60000, 0))
+		return;
+	f.seen.admit_on = 1;
+	for (int i = 0; i < 3; i++)
+		rw_buf_init(&m[i], RW_WIRE_MAX_MSG);
+	make_report(&m[0], &f.ka, &(struct rpt_spec){.pod = "alpha-w-1", .session = 1, .seq = 1});
+	/* alpha's key, cluster field "alpha" (in scope), naming beta's pod and UID. */
+	make_report(&m[1], &f.ka, &(struct rpt_spec){.pod = "beta-w-1", .session = 2, .seq = 1});
+	make_report(
+	    &m[2], &f.ka,
+	    &(struct rpt_spec){.pod = "alpha-w-2", .uid = "uid-old", .session = 3, .seq = 1});
+	CHECK_EQ_INT(send_each(&f, m, 1, 300), 0);
+	rw_hub_stats(f.hub, &st);
+	CHECK(st.refused[RW_HUB_REFUSED_PENDING] >= 1);
+	CHECK_EQ_INT((int)st.closed[RW_HUB_CLOSE_REFUSED], 0);
+	CHECK_EQ_INT((int)st.pods, 0);
+	f.seen.known = 1;
+	CHECK_EQ_INT(send_each(&f, m, 1, 2000), 1); /* the same bytes, admitted now */
+	CHECK(rw_hub_pod(f.hub, NS, "alpha-w-1", NULL) != NULL);
+	CHECK_EQ_INT(send_each(&f, m + 1, 1, 300), 0);
+	CHECK_EQ_INT(send_each(&f, m + 2, 1, 300), 0);
+	rw_hub_stats(f.hub, &st);
+	CHECK(st.refused[RW_HUB_REFUSED_FORGED] >= 1);
+	CHECK(st.closed[RW_HUB_CLOSE_REFUSED] >= 1);
+	CHECK(st.refused[RW_HUB_REFUSED_PENDING] >= 2);
+	CHECK(rw_hub_pod(f.hub, NS, "beta-w-1", NULL) == NULL);
+	CHECK(rw_hub_pod(f.hub, NS, "alpha-w-2", NULL) == NULL);
+	CHECK_EQ_INT((int)st.pods, 1);
+	CHECK_EQ_STR(rw_hub_refusal_name(RW_HUB_REFUSED_FORGED), "forged");
+	for (int i = 0; i < 3; i++)
+		rw_buf_fini(&m[i]);
+	fx_fini(&f);
+}
+
+/* Rotation: the replaced key is accepted (and answered with) for key_overlap_ms, then not. */
+static void
+t_key_overlap(void)
+{
+	struct fixture f;
+	struct rw_hub_opts o = {0};
+	struct rw_hub_stats st;
+	struct rw_buf m[4];
+	struct rw_wire_key k2;
+	struct rw_reply rep;
+	o.key_overlap_ms = 400;
+	if (fx_init_opts(&f, &o))
+		return;
+	rw_wire_key_set(&k2, "alpha-rotated-key-0123456789abcdef", 34);
+	for (int i = 0; i < 4; i++)
+		rw_buf_init(&m[i], RW_WIRE_MAX_MSG);
+	CHECK_EQ_INT(rw_hub_key_add(f.hub, NS, "alpha", &f.ka), 0); /* the same key: no change */
+	CHECK_EQ_INT(rw_hub_key_add(f.hub, NS, "alpha", &k2), 0);
+	double t_rot = mono_ms();
+	rw_hub_stats(f.hub, &st);
+	CHECK_EQ_INT((int)st.keys, 2); /* scopes */
+	make_report(&m[0], &f.ka, &(struct rpt_spec){.pod = "alpha-w-1", .session = 1, .seq = 1});
+	make_report(&m[1], &k2, &(struct rpt_spec){.pod = "alpha-w-2", .session = 2, .seq = 1});
+	struct agent a = {0};
+	a.nmsg = 2;
+	a.msg[0] = (unsigned char *)m[0].data;
+	a.len[0] = m[0].len;
+	a.msg[1] = (unsigned char *)m[1].data;
+	a.len[1] = m[1].len;
+	run_agent(&f, &a);
+	int in_window = mono_ms() - t_rot < 400;
+	if (in_window) {
+		CHECK_EQ_INT(a.rv[0], 0);
+		memset(&rep, 0, sizeof(rep));
+		CHECK_EQ_INT(open_reply(&f.ka, a.reply[0], a.rlen[0], 1, 1, &rep), 0); /* old key */
+		rw_reply_fini(&rep);
+	}
+	CHECK_EQ_INT(a.rv[1], 0);
+	memset(&rep, 0, sizeof(rep));
+	CHECK_EQ_INT(open_reply(&k2, a.reply[1], a.rlen[1], 2, 1, &rep), 0);
+	rw_reply_fini(&rep);
+	agent_free(&a);
+	/* After the window the old key is unknown; the new one and the pods stay. */
+	while (mono_ms() - t_rot < 450)
+		uv_run(&f.loop, UV_RUN_ONCE);
+	uv_update_time(&f.loop);
+	make_report(&m[2], &f.ka, &(struct rpt_spec){.pod = "alpha-w-1", .session = 1, .seq = 2});
+	make_report(&m[3], &k2, &(struct rpt_spec){.pod = "alpha-w-1", .session = 5, .seq = 1});
+	CHECK_EQ_INT(send_each(&f, m + 2, 1, 300), 0);
+	CHECK_EQ_INT(send_each(&f, m + 3, 1, 2000), 1);
+	rw_hub_stats(f.hub, &st);
+	CHECK(st.refused[RW_HUB_REFUSED_UNKNOWN_KEY] >= 1);
+	CHECK(rw_hub_pod(f.hub, NS, "alpha-w-2", NULL) != NULL);
+	/* Rolling back to the previous key within the window makes it current again. */
+	CHECK_EQ_INT(rw_hub_key_add(f.hub, NS, "alpha", &f.ka), 0);
+	CHECK_EQ_INT(rw_hub_key_add(f.hub, NS, "alpha", &k2), 0);
+	make_report(&m[0], &f.ka, &(struct rpt_spec){.pod = "alpha-w-1", .session = 6, .seq = 1});
+	CHECK_EQ_INT(send_each(&f, m, 1, 2000), 1); /* ka overlaps again */
+	for (int i = 0; i < 4; i++)
+		rw_buf_fini(&m[i]);
+	fx_fini(&f);
+}
+
+/* What one pod record costs (a worker's report, its cached reply). */
+static void
+t_pod_bytes(void)
+{
+	struct fixture f;
+	struct rw_buf m;
+	struct rw_hub_stats st;
+	if (fx_init(&f, 60000, 0))
+		return;
+	rw_buf_init(&m, RW_WIRE_MAX_MSG);
+	make_report(&m, &f.ka, &(struct rpt_spec){.pod = "alpha-w-1", .session = 1, .seq = 1});
+	CHECK_EQ_INT(send_each(&f, &m, 1, 2000), 1);
+	size_t b = rw_hub_pod_bytes(f.hub, NS, "alpha-w-1");
+	rw_hub_stats(f.hub, &st);
+	fprintf(stderr, "  one worker pod record: %zu bytes\n", b);
+	CHECK(b > 0 && st.pod_bytes == b);
+	CHECK(b <= RW_HUB_POD_BYTES_MAX);
+
+	/* A worker's packed report reads back as it was sent, every field set. */
+	struct rw_report r, dec;
+	struct rw_buf pl;
+	struct rw_wire_hdr hd = {
+	    .type = RW_WIRE_REPORT, .session = 2, .seq = 1, .ts_ms = wall_ms()};
+	memset(&r, 0, sizeof(r));
+	snprintf(r.ns, sizeof(r.ns), NS);
+	snprintf(r.pod, sizeof(r.pod), "alpha-w-2");
+	snprintf(r.uid, sizeof(r.uid), "uid-2");
+	snprintf(r.cluster, sizeof(r.cluster), "alpha");
+	snprintf(r.group, sizeof(r.group), "small");
+	snprintf(r.node_type, sizeof(r.node_type), "worker");
+	snprintf(r.pod_ip, sizeof(r.pod_ip), "10.0.0.7");
+	snprintf(r.agent_version, sizeof(r.agent_version), "1.2.3");
+	snprintf(r.ready_reason, sizeof(r.ready_reason), "raylet: connection refused");
+	r.rayservice = 1;
+	r.live = 1;
+	r.draining = 1;
+	r.raylet.state = RW_PROBE_REFUSED;
+	snprintf(r.raylet.reason, sizeof(r.raylet.reason), "connection refused");
+	r.raylet.since_ms = 123456;
+	r.gcs.state = RW_PROBE_TIMEOUT;
+	snprintf(r.gcs.reason, sizeof(r.gcs.reason), "no answer in 1 s");
+	r.proxy.state = RW_PROBE_DRAINING;
+	snprintf(r.proxy.reason, sizeof(r.proxy.reason), "This node is being drained.");
+	snprintf(r.job_action_error, sizeof(r.job_action_error), "submit failed: 500");
+	rw_buf_init(&pl, RW_WIRE_MAX_MSG);
+	CHECK_EQ_INT(rw_report_encode(&r, &pl), 0);
+	CHECK_EQ_INT(rw_wire_seal(&f.ka, &hd, pl.data, pl.len, &m), 0);
+	char derr[200];
+	CHECK_EQ_INT(rw_report_decode(pl.data, pl.len, &dec, derr, sizeof(derr)), 0);
+	CHECK_EQ_INT(send_each(&f, &m, 1, 2000), 1);
+	const struct rw_report *got = rw_hub_pod(f.hub, NS, "alpha-w-2", NULL);
+	CHECK(got && rw_report_equal(got, &dec));
+	CHECK(got && strcmp(got->gcs.reason, "no answer in 1 s") == 0 && got->draining == 1);
+	rw_report_fini(&dec);
+	rw_buf_fini(&pl);
+	rw_buf_fini(&m);
+	fx_fini(&f);
+}
+
 static void
 t_bad_options(void)
 {
@@ -1165,6 +1870,17 @@ main(void)
 	    {"large message in pieces", t_large_frame},
 	    {"not an nng REQ peer", t_wrong_peer},
 	    {"bad options", t_bad_options},
+	    {"handshake and frame deadlines", t_deadlines},
+	    {"partial-frame budget under 200 peers", t_budget},
+	    {"partial-frame budget: who is closed", t_budget_policy},
+	    {"bad MAC closes", t_bad_mac_closes},
+	    {"unknown keys right after start", t_startup_grace},
+	    {"keys forgotten lately", t_retired_key},
+	    {"connections per peer", t_peer_cap},
+	    {"pods per cluster key", t_cluster_cap},
+	    {"admission and forgery", t_admission},
+	    {"key rotation overlap", t_key_overlap},
+	    {"pod record size", t_pod_bytes},
 	    {NULL, NULL},
 	};
 	rw_log_setup("test_ctl_hub", RW_LOG_TEXT, RW_LOG_WARN);

@@ -1,13 +1,14 @@
 /*
  * test_ctl_rcr.c - the RayCluster reconciler's pure parts: its flags (--agent-*,
  * --no-agent-injection, --no-readiness-gate, --gcs-ft-cleanup-deadline) with
- * their environment variables. The reconciler itself runs end to end in
- * tests/e2e/test_raycluster_*.py.
+ * their environment variables, and the agent hub's admission decision. The reconciler itself runs
+ * end to end in tests/e2e/test_raycluster_*.py.
  */
 #include <errno.h>
 
 #include "manager.h"
 #include "raycluster.h"
+#include "rcr.h"
 #include "rwtest.h"
 
 struct envtab {
@@ -94,14 +95,73 @@ test_durations(void)
 	}
 }
 
+static void
+test_hub_flags(void)
+{
+	struct rw_mgr_config c;
+	char err[256];
+	char *argv0[] = {"ctl", NULL};
+	struct envtab e = {NULL};
+	CHECK_EQ_INT(rw_mgr_config_parse(&c, 1, argv0, env_get, &e, err, sizeof(err)), 0);
+	CHECK(c.agent_handshake_timeout_s == 3 && c.agent_frame_timeout_s == 5);
+	CHECK_EQ_INT(c.agent_partial_budget_mib, 8);
+	CHECK_EQ_INT(c.agent_max_conns_per_peer, 256);
+	CHECK_EQ_INT(c.agent_max_pods_per_cluster, 10000);
+	CHECK(c.agent_key_overlap_s == 600);
+	rw_mgr_config_fini(&c);
+	char *argv[] = {"ctl",
+			"--agent-handshake-timeout=1s",
+			"--agent-frame-timeout=2500ms",
+			"--agent-partial-budget-mib=16",
+			"--agent-max-conns-per-peer=0",
+			"--agent-max-pods-per-cluster=500",
+			"--agent-key-overlap=1h",
+			NULL};
+	CHECK_EQ_INT(rw_mgr_config_parse(&c, 7, argv, env_get, &e, err, sizeof(err)), 0);
+	CHECK(c.agent_handshake_timeout_s == 1 && c.agent_frame_timeout_s == 2.5);
+	CHECK_EQ_INT(c.agent_partial_budget_mib, 16);
+	CHECK_EQ_INT(c.agent_max_conns_per_peer, 0); /* unlimited */
+	CHECK_EQ_INT(c.agent_max_pods_per_cluster, 500);
+	CHECK(c.agent_key_overlap_s == 3600);
+	rw_mgr_config_fini(&c);
+	char *bad[] = {"ctl", "--agent-max-pods-per-cluster=0", NULL};
+	CHECK_EQ_INT(rw_mgr_config_parse(&c, 2, bad, env_get, &e, err, sizeof(err)), -EINVAL);
+}
+
+/* Which reports the hub admits: a pod the cache knows, of the key's cluster, with that UID. */
+static void
+test_admit_decide(void)
+{
+	struct rw_inf_pod c2 = {.meta = {.ns = "ns", .name = "c2-head", .uid = "u2"},
+				.cluster = "c2"};
+	static const struct {
+		int have, synced;
+		const char *cluster, *uid;
+		int rv;
+		const char *why;
+	} cases[] = {
+	    {0, 0, "c2", "u2", -EAGAIN, "not synced"}, /* after a restart: resent later */
+	    {0, 1, "c2", "u2", -EAGAIN, "no such pod"},
+	    {1, 1, "c2", "u2", 0, ""},
+	    {1, 1, "c1", "u2", -EPERM, "belongs to cluster \"c2\""}, /* c1's key, c2's pod */
+	    {1, 1, "c2", "u9", -EAGAIN, "another incarnation"},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char why[256] = "";
+		int rv = rw_rcr_admit_decide(cases[i].have ? &c2 : NULL, cases[i].synced,
+					     cases[i].cluster, cases[i].uid, why, sizeof(why));
+		CHECK_EQ_INT(rv, cases[i].rv);
+		CHECK(strstr(why, cases[i].why) != NULL);
+	}
+}
+
 int
 main(void)
 {
 	static const struct rwt_case cases[] = {
-	    {"flags_defaults", test_flags_defaults},
-	    {"flags_set", test_flags_set},
-	    {"durations", test_durations},
-	    {NULL, NULL},
+	    {"flags_defaults", test_flags_defaults}, {"flags_set", test_flags_set},
+	    {"durations", test_durations},	     {"hub_flags", test_hub_flags},
+	    {"admit_decide", test_admit_decide},     {NULL, NULL},
 	};
 	return rwt_run(cases);
 }
