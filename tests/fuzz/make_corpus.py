@@ -152,10 +152,10 @@ def gen_rc_build(out, samples):
     _, rc = next(of_kind(samples, "RayCluster"))
     for groups in (8, 64):
         out.add("wide-%d.json" % groups, jdump(wide_cluster(rc, groups)))
-    # Toward the watch event's cap: a cluster whose head carries a large env list.
+    # A large object (a head with a long env list), kept near 100 kB so runs stay fast.
     big = copy.deepcopy(rc)
     c = big["spec"]["headGroupSpec"]["template"]["spec"]["containers"][0]
-    c["env"] = [{"name": "VAR_%d" % i, "value": "v" * 200} for i in range(4000)]
+    c["env"] = [{"name": "VAR_%d" % i, "value": "v" * 200} for i in range(400)]
     out.add("big-env.json", jdump(big))
 
 
@@ -268,7 +268,8 @@ def gen_classify(out, api):
     out.add("400-deploy", b"\x04" + b'{"error": "Invalid serve config: applications[0].route_prefix"}')
     out.add("503-raylet", b"\x01" + b"Local Raylet failed")
     out.add("refused", b"\x05")
-    # Toward SERVE_MAX_BODY: RW_MAX_APPS applications on many proxies.
+    # The decoder's limits: RW_MAX_APPS applications, one proxy more than RW_MAX_NODES
+    # (proxies kept small: a multi-megabyte seed would slow every run of the target).
     d = json.loads(api["serve-applications-fruit-math"])
     apps = list(d["applications"].values())
     proxies = list(d["proxies"].values())
@@ -279,13 +280,11 @@ def gen_classify(out, api):
         a["route_prefix"] = "/app%d" % i
         d["applications"]["app_%d" % i] = a
     d["proxies"] = {}
-    for i in range(4096):
-        p = copy.deepcopy(proxies[i % len(proxies)])
+    for i in range(4097):
         nid = "%056x" % i
-        p["node_id"] = nid
-        p["node_ip"] = "10.0.%d.%d" % (i // 250, i % 250 + 1)
-        d["proxies"][nid] = p
-    out.add("200-serve-max", b"\x00" + jdump(d).encode())
+        d["proxies"][nid] = {"node_id": nid, "node_ip": "10.0.%d.%d" % (i // 250, i % 250 + 1),
+                             "status": proxies[i % len(proxies)].get("status", "HEALTHY")}
+    out.add("200-serve-limits", b"\x00" + jdump(d).encode())
 
 
 def http_resp(status, reason, body, headers=(), chunked=False, version="HTTP/1.1"):
@@ -489,10 +488,10 @@ def gen_kubeconfig(out):
     out.add("missing-context.yaml", KUBECONFIG.format(cluster="c1", current="absent", **v))
     doc = yaml.safe_load(KUBECONFIG.format(cluster="c1", current="ctx", **v))
     out.add("as-json.json", jdump(doc))
-    # Toward the file cap: many clusters, contexts and users before the current one.
+    # Many clusters, contexts and users before the current one (near 128 kB).
     for kind in ("clusters", "contexts", "users"):
         base = doc[kind][0]
-        doc[kind] = [dict(copy.deepcopy(base), name="%s-%d" % (base["name"], i)) for i in range(2900)] + [base]
+        doc[kind] = [dict(copy.deepcopy(base), name="%s-%d" % (base["name"], i)) for i in range(350)] + [base]
     text = yaml.safe_dump(doc, sort_keys=False)
     out.add("many-entries.yaml", text)
 
