@@ -195,8 +195,10 @@ def gen_yaml(out, samples, crds):
         for d in docs:
             if d.get("kind") == "RayService" and "serveConfigV2" in d.get("spec", {}):
                 out.add(name + "-serve.yaml", d["spec"]["serveConfigV2"])
-    # The largest real document: a CRD (about 0.9 MiB).
-    out.add("crd-rayclusters.yaml", crds["ray.io_rayclusters"])
+    # The largest real document, a CRD (0.9 MiB), cut at a line near 128 kB: a whole
+    # one makes every run of the target take tens of milliseconds.
+    crd = crds["ray.io_rayclusters"]
+    out.add("crd-rayclusters-head.yaml", crd[: crd.index("\n", 128 * 1024) + 1])
     out.add("anchors.yaml", "base: &b {cpu: 1, memory: 2Gi}\nhead:\n  <<: *b\n  extra: [*b, *b]\n"
             "workers:\n- <<: *b\n  name: w1\n- <<: [*b]\n  name: w2\n")
     out.add("multi-doc.yaml", "---\na: 1\n---\n- x\n- 'y'\n---\n\"z\": !!str 3\n...\n---\n~\n")
@@ -269,23 +271,24 @@ def gen_classify(out, api):
     out.add("400-deploy", b"\x04" + b'{"error": "Invalid serve config: applications[0].route_prefix"}')
     out.add("503-raylet", b"\x01" + b"Local Raylet failed")
     out.add("refused", b"\x05")
-    # The decoder's limits: RW_MAX_APPS applications, one proxy more than RW_MAX_NODES
-    # (proxies kept small: a multi-megabyte seed would slow every run of the target).
+    # RW_MAX_APPS applications on 1024 proxies (about 200 kB; a seed at the body cap
+    # would slow every run of the target, libFuzzer grows inputs toward it instead).
     d = json.loads(api["serve-applications-fruit-math"])
     apps = list(d["applications"].values())
     proxies = list(d["proxies"].values())
     d["applications"] = {}
     for i in range(64):
         a = copy.deepcopy(apps[i % len(apps)])
+        a["deployments"] = dict(list((a.get("deployments") or {}).items())[:1])
         a["name"] = "app_%d" % i
         a["route_prefix"] = "/app%d" % i
         d["applications"]["app_%d" % i] = a
     d["proxies"] = {}
-    for i in range(4097):
+    for i in range(1024):
         nid = "%056x" % i
         d["proxies"][nid] = {"node_id": nid, "node_ip": "10.0.%d.%d" % (i // 250, i % 250 + 1),
                              "status": proxies[i % len(proxies)].get("status", "HEALTHY")}
-    out.add("200-serve-limits", b"\x00" + jdump(d).encode())
+    out.add("200-serve-64-apps", b"\x00" + jdump(d).encode())
 
 
 def http_resp(status, reason, body, headers=(), chunked=False, version="HTTP/1.1"):
@@ -389,7 +392,8 @@ def big_report(rep, cap):
     serve = r.setdefault("serve", {})
     apps0 = serve.get("apps") or [{"name": "a", "status": "RUNNING", "deployments": []}]
     nodes0 = serve.get("nodes") or [{"node_id": "0" * 56, "node_ip": "10.0.0.1", "proxy_status": "HEALTHY"}]
-    for n_apps, n_deps, n_nodes in ((64, 64, 4096), (64, 32, 4096), (64, 16, 2048), (32, 16, 1024)):
+    for n_apps, n_deps, n_nodes in ((64, 64, 4096), (64, 32, 4096), (64, 16, 2048), (32, 16, 1024),
+                                    (16, 8, 256), (8, 4, 128)):
         apps = []
         for i in range(n_apps):
             a = copy.deepcopy(apps0[i % len(apps0)])
@@ -420,7 +424,10 @@ def gen_wire(out, cap):
     for field, value in (("ready", False), ("draining", True), ("live", False)):
         r = dict(rep, **{field: value})
         out.add("report-%s-%s" % (field, str(value).lower()), wire_seal(typ, jdump(r).encode()))
-    out.add("report-max", wire_seal(typ, big_report(rep, cap)))
+    # Big reports cost each run of the target tens of milliseconds: one of about 100 kB
+    # here; the largest message (toward RW_WIRE_MAX_MSG) goes to fuzz_hub_sp, whose
+    # framing is cheap, and libFuzzer grows inputs up to the cap from there.
+    out.add("report-large", wire_seal(typ, big_report(rep, 100 * 1024)))
     out.add("bad-mac", wire_seal(typ, jdump(rep).encode())[:-1] + b"\x00")
     out.add("other-key-id", b"RWP\x01\x00\x01\x00\x01\x00\x00\x00\x00\xde\xad\xbe\xef" + wire_seal(typ, b"{}")[16:])
     out.add("len-too-big", wire_seal(typ, b"{}")[:40] + struct.pack(">I", WIRE_MAX))
@@ -432,14 +439,13 @@ def sp_frame(msg, rid=1, hops=()):
     return struct.pack(">Q", len(bt) + len(msg)) + bt + msg
 
 
-def gen_hub_sp(out, cap, wire_out):
+def gen_hub_sp(out, cap, wire_out, big_msg):
     msgs = [v for k, v in sorted(wire_out.seeds.items()) if k.endswith("-seq1")]
     out.add("one-report", SP_HEADER + sp_frame(msgs[0]))
     out.add("three-reports", SP_HEADER + b"".join(sp_frame(m, rid=i + 1) for i, m in enumerate(msgs[:3])))
     out.add("hops", SP_HEADER + sp_frame(msgs[1], rid=9, hops=(1, 2, 3)))
     out.add("partial", SP_HEADER + sp_frame(msgs[0]) + sp_frame(msgs[1])[:50])
-    big = wire_out.seeds["gen-report-max"]
-    out.add("max-message", SP_HEADER + sp_frame(big))
+    out.add("max-message", SP_HEADER + sp_frame(big_msg))
     over = struct.pack(">Q", WIRE_MAX + 4 + 1) + struct.pack(">I", 0x80000001)
     out.add("over-cap-declared", SP_HEADER + over + b"RWP\x01")
     out.add("header-only", SP_HEADER)
@@ -550,7 +556,9 @@ def main(argv):
     gen_httpd(target("fuzz_httpd"), caps["fuzz_httpd"])
     wire = target("fuzz_wire")
     gen_wire(wire, caps["fuzz_wire"])
-    gen_hub_sp(target("fuzz_hub_sp"), caps["fuzz_hub_sp"], wire)
+    typ, rep = wire_payloads()["report_head_full"]
+    big_msg = wire_seal(typ, big_report(rep, caps["fuzz_wire"]))
+    gen_hub_sp(target("fuzz_hub_sp"), caps["fuzz_hub_sp"], wire, big_msg)
     gen_kubeconfig(target("fuzz_kubeconfig"))
     gen_redis(target("fuzz_redis_qualify"), samples, caps["fuzz_redis_qualify"])
     for name, o in sorted(outs.items()):
