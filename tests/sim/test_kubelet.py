@@ -932,7 +932,12 @@ class TestServicesAndControllers(ClusterTest):
         self.assertEqual(condition(node, "Ready")["status"], "Unknown")
         self.cl.wait_pod("default", "nf", lambda x: not is_ready(x), 5, "pod marked not ready")
         self.cl.kubelet("/recover-node", {"node": nodes[1]})
-        pod = self.cl.wait_pod("default", "nf", is_ready, 10, "ready after recovery")
+        # The end state: the container restarted and ready again. Waiting for Ready alone
+        # could return a status posted before the restart was counted (seen under load).
+        def restarted_ready(x):
+            cs = (x["status"].get("containerStatuses") or [{}])[0]
+            return is_ready(x) and cs.get("restartCount", 0) >= 1
+        pod = self.cl.wait_pod("default", "nf", restarted_ready, 20, "ready after recovery, restarted")
         self.assertGreaterEqual(pod["status"]["containerStatuses"][0]["restartCount"], 1)
         self.assertEqual(condition(self.c.get("nodes", None, nodes[1]), "Ready")["status"], "True")
 
