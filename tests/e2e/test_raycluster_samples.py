@@ -42,6 +42,14 @@ GOLDEN_AGENT_IMAGE = "raywarden/raywarden-agent:test"
 GOLDEN_VERSION = "raywarden-test"
 HASH_ANN = "ray.io/upgrade-strategy-recreate-hash"
 READY_TIMEOUT = 90
+# The autoscaler stand-in (tests/sim/raysim/autoscaler.py) logs the RayCluster it read
+# after its first successful update. From the moment the head is up that takes at most:
+# the rest of a head-check backoff (5 s) and one check (two GCS calls, 3 s timeout each),
+# then an update (the API read, 5 s timeout on each of connect, TLS handshake, request,
+# answer head and body; a GCS call, 3 s), and, if that one timed out under load, the
+# next update one interval (5 s) later: 5 + 6 + 28 + 5 + 28 = 72 s. (20 s covered only
+# the fast path: on a loaded two-core machine one update was seen to take over 18 s.)
+AUTOSCALER_LOG_S = 75
 
 # Runtime fields: their values come from the API server, the scheduler or the kubelet
 # at run time, so any value is accepted where the golden file has none.
@@ -449,7 +457,8 @@ class RayClusterSamples(RbacChecked, unittest.TestCase):
         # with the pod's service-account credentials, and stays up without scaling.
         want = "group small-group replicas=0 min=0 max=10"
         log = wait_for(lambda: (lambda t: t if want in t else None)(
-            self.container_log(head["metadata"]["name"], "autoscaler")), 20, 0.5, "autoscaler log line")
+            self.container_log(head["metadata"]["name"], "autoscaler")), AUTOSCALER_LOG_S, 0.5,
+            "autoscaler log line %r" % want)
         self.assertIn("The Ray head is ready. Starting the autoscaler.", log)
         self.assertIn("RayCluster %s/%s" % (NS, name), log)
         _, diffs = self.compare_golden(fname, name, rc)

@@ -67,7 +67,8 @@ cycle(const char *text, size_t len, struct rw_buf *out)
 	struct rw_json j;
 	struct rw_jw w;
 	char err[128];
-	int rv = rw_json_parse(&j, text, len, 1 << 14, err, sizeof(err));
+	/* The informer's token cap for a list answer (LIST_MAX_TOKENS). */
+	int rv = rw_json_parse(&j, text, len, 8 << 20, err, sizeof(err));
 	if (rv)
 		return rv;
 	/* Accessors must stay in range on every token. */

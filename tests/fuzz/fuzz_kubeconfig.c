@@ -19,7 +19,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct rw_kubecfg c;
 	char err[256];
 	unsigned char out[64];
-	if (size > 256 * 1024)
+	if (size > RW_KUBECFG_MAX_FILE)
 		return 0;
 	char *text = malloc(size + 1);
 	if (!text)

@@ -59,9 +59,10 @@ yaml_only(const uint8_t *data, size_t size)
 {
 	struct rw_buf b;
 	struct rw_rs *rs = NULL;
-	if (size > 1 << 16 || memchr(data, 0, size))
+	/* A watch event carries at most 16 MiB; quoting grows a byte to at most 6. */
+	if (size > 16u << 20 || memchr(data, 0, size))
 		return;
-	rw_buf_init(&b, 1 << 20);
+	rw_buf_init(&b, 6 * size + 64);
 	if (rw_buf_puts(&b, "{\"metadata\":{\"name\":\"rs\"},\"spec\":{\"serveConfigV2\":") == 0 &&
 	    rw_json_quote(&b, (const char *)data, size) == 0 && rw_buf_puts(&b, "}}") == 0 &&
 	    rw_rs_parse(b.data, b.len, &rs, NULL, 0) == 0) {

@@ -11,7 +11,9 @@
 #include "rw/json.h"
 #include "rw/yaml.h"
 
-#define MAX_JSON (64 * 1024)
+/* The largest JSON any caller lets the converter write: twice
+ * RW_RS_MAX_SERVE_JSON, the serveConfigV2 conversion (controller/rs_build.c). */
+#define MAX_JSON (2 * 900 * 1024)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -8,6 +8,7 @@ import base64
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -466,6 +467,15 @@ class ClusterTest(unittest.TestCase):
         self.c.delete_ignore_missing(resource, ns, name, grace=0)
 
 
+def sigterm_caught(pid):
+    """Whether process pid has a handler for SIGTERM (SigCgt in /proc/<pid>/status)."""
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("SigCgt:"):
+                return bool(int(line.split()[1], 16) & (1 << (signal.SIGTERM - 1)))
+    return False
+
+
 class TestPods(ClusterTest):
     def test_http_readiness_timing_and_loss(self):
         p = server_pod("probe-http", labels={"app": "probe-http"},
@@ -689,6 +699,9 @@ class TestPods(ClusterTest):
             self.cl.wait_pod("default", name, is_ready, 10, name + " ready")
         pids = {p["name"]: p["containers"][0]["pid"] for p in self.cl.kubelet("/pods")["pods"] if p["name"] in ("stubborn", "polite")}
         self.assertEqual(len(pids), 2)
+        # Ready means started, not that Python has run the signal.signal line yet (on a
+        # loaded machine its start-up takes seconds): a SIGTERM before that kills it at once.
+        wait_for(lambda: sigterm_caught(pids["stubborn"]), 30, what="stubborn's SIGTERM handler installed")
         t0 = time.monotonic()
         self.c.delete("pods", "default", "polite")
         wait_for(lambda: self.cl.pod("default", "polite") is None, 5, what="polite gone")
@@ -990,7 +1003,12 @@ class TestServicesAndControllers(ClusterTest):
         self.assertEqual(condition(node, "Ready")["status"], "Unknown")
         self.cl.wait_pod("default", "nf", lambda x: not is_ready(x), 5, "pod marked not ready")
         self.cl.kubelet("/recover-node", {"node": nodes[1]})
-        pod = self.cl.wait_pod("default", "nf", is_ready, 10, "ready after recovery")
+        # The end state: the container restarted and ready again. Waiting for Ready alone
+        # could return a status posted before the restart was counted (seen under load).
+        def restarted_ready(x):
+            cs = (x["status"].get("containerStatuses") or [{}])[0]
+            return is_ready(x) and cs.get("restartCount", 0) >= 1
+        pod = self.cl.wait_pod("default", "nf", restarted_ready, 20, "ready after recovery, restarted")
         self.assertGreaterEqual(pod["status"]["containerStatuses"][0]["restartCount"], 1)
         self.assertEqual(condition(self.c.get("nodes", None, nodes[1]), "Ready")["status"], "True")
 

@@ -126,12 +126,25 @@ class GcsKill(unittest.TestCase):
             self.assertEqual(h.get(8265, "/api/jobs/x")[0], 500)
             self.assertTrue(refused(h.ip, 6379))
             # A restarted GCS without Redis is a new cluster: raylets of the
-            # old one exit non-zero when they reconnect.
+            # old one exit non-zero when they reconnect. The simulated GCS
+            # lives in the head's process, so the head raylet's exit takes the
+            # new GCS with it; a worker that had not reached it by then would
+            # only see a refused connection and wait out its 30 s reconnect
+            # timeout. The head raylet is held (hung) until the worker has met
+            # the new GCS, so each raylet's exit is the one under test.
+            # The node logs are appended to across runs: only what follows counts.
+            wlog0, hlog0 = len(w.log()), len(h.log())
+            h.fault("raylet", "hang")
             h.fault("gcs", "restore")
-            wait_for(lambda: not w.alive(), 15, what="worker of the old cluster to exit")
+            # One heartbeat (0.2 s) after the restore; the deadline is margin
+            # for a loaded machine, well below the reconnect timeout.
+            wait_for(lambda: not w.alive(), 20, what="worker of the old cluster to exit")
             self.assertEqual(w.proc.returncode, 1)
-            wait_for(lambda: not h.alive(), 15, what="head raylet to exit")
+            self.assertIn("belongs to another cluster", w.log()[wlog0:])
+            h.fault("raylet", "restore")
+            wait_for(lambda: not h.alive(), 20, what="head raylet to exit")
             self.assertEqual(h.proc.returncode, 1)
+            self.assertIn("belongs to another cluster", h.log()[hlog0:])
 
 
 class NodeDeath(unittest.TestCase):
