@@ -170,6 +170,8 @@ void rw_agent_build_report(struct rw_agent *a, struct rw_report *r);
 int rw_probes_init(struct rw_agent *a);
 void rw_probes_tick(struct rw_agent *a);
 void rw_probes_stop(struct rw_agent *a);
+/* A serve config arrived: a head not reading its Serve applications starts. */
+void rw_probes_want_serve(struct rw_agent *a);
 
 /* report.c */
 int rw_reporter_init(struct rw_agent *a, char *err, size_t errlen);

@@ -571,14 +571,37 @@ conn_event(long tag, int err, void *ud)
 	start_probe(a, p, now);
 }
 
+static const char *const probe_paths[RW_KIND_COUNT] = {
+    "/api/local_raylet_healthz", "/api/gcs_healthz", "/-/healthz", "/api/serve/applications/"};
+
+static int
+probe_port(const struct rw_agent_config *c, enum rw_probe_kind k)
+{
+	switch (k) {
+	case RW_KIND_RAYLET:
+		return c->raylet_port;
+	case RW_KIND_PROXY:
+		return c->serve_port;
+	default:
+		return c->dashboard_port;
+	}
+}
+
+static struct rw_lprobe *
+lp_for(struct rw_agent_probe *p)
+{
+	const struct rw_agent_config *c = &p->a->cfg;
+	if (!c->light_probes)
+		return NULL;
+	return lp_new(p, c->probe_host, probe_port(c, p->kind), probe_paths[p->kind],
+		      p->kind == RW_KIND_SERVE_API ? SERVE_MAX_BODY : LIGHT_BUF);
+}
+
 int
 rw_probes_init(struct rw_agent *a)
 {
 	const struct rw_agent_config *c = &a->cfg;
-	static const char *paths[RW_KIND_COUNT] = {"/api/local_raylet_healthz", "/api/gcs_healthz",
-						   "/-/healthz", "/api/serve/applications/"};
-	int ports[RW_KIND_COUNT] = {c->raylet_port, c->dashboard_port, c->serve_port,
-				    c->dashboard_port};
+	const char *const *paths = probe_paths;
 	/* IPv6 literals need brackets in a URL. */
 	int v6 = strchr(c->probe_host, ':') != NULL;
 
@@ -588,7 +611,7 @@ rw_probes_init(struct rw_agent *a)
 		p->a = a;
 		p->kind = (enum rw_probe_kind)k;
 		snprintf(p->url, sizeof(p->url), "http://%s%s%s:%d%s", v6 ? "[" : "", c->probe_host,
-			 v6 ? "]" : "", ports[k], paths[k]);
+			 v6 ? "]" : "", probe_port(c, p->kind), paths[k]);
 		p->max_body = k == RW_KIND_SERVE_API ? SERVE_MAX_BODY : HEALTH_MAX_BODY;
 		p->period_ms =
 		    k == RW_KIND_SERVE_API ? c->serve_status_interval_ms : c->probe_interval_ms;
@@ -597,25 +620,45 @@ rw_probes_init(struct rw_agent *a)
 		if (k == RW_KIND_PROXY && a->rd.comp[RW_COMP_PROXY].counts &&
 		    c->proxy_interval_ms < p->period_ms)
 			p->period_ms = c->proxy_interval_ms;
+		/* Only a RayService acts on a head's Serve applications; a plain
+		 * RayCluster head starts reading them when a serve config arrives
+		 * (rw_probes_want_serve). */
 		if (k == RW_KIND_SERVE_API)
-			p->enabled = c->head;
+			p->enabled = c->head && c->rayservice;
 		else
 			p->enabled = rw_readiness_probed(&a->rd, comp_of(p->kind));
-		if (p->enabled && c->light_probes)
-			p->light = lp_new(p, c->probe_host, ports[k], paths[k],
-					  k == RW_KIND_SERVE_API ? SERVE_MAX_BODY : LIGHT_BUF);
+		if (p->enabled)
+			p->light = lp_for(p);
 	}
 	/* One tick for all: the shortest period (the others are multiples at
-	 * the defaults, so every due probe starts in the same tick). */
+	 * the defaults, so every due probe starts in the same tick). A head's
+	 * Serve read counts even before it starts. */
 	a->tick_ms = c->probe_interval_ms;
 	for (int k = 0; k < RW_KIND_COUNT; k++)
-		if (a->probes[k].enabled && a->probes[k].period_ms < a->tick_ms)
+		if ((a->probes[k].enabled || (k == RW_KIND_SERVE_API && c->head)) &&
+		    a->probes[k].period_ms < a->tick_ms)
 			a->tick_ms = a->probes[k].period_ms;
 	rw_http_set_watch(a->http, conn_event, a);
-	a->serve_api.state = c->head ? RW_PROBE_UNKNOWN : RW_PROBE_DISABLED;
+	a->serve_api.state =
+	    a->probes[RW_KIND_SERVE_API].enabled ? RW_PROBE_UNKNOWN : RW_PROBE_DISABLED;
 	snprintf(a->serve_api.reason, sizeof(a->serve_api.reason), "%s",
-		 c->head ? "not probed yet" : "not probed on this node");
+		 a->probes[RW_KIND_SERVE_API].enabled ? "not probed yet"
+		 : c->head			      ? "not read until a serve config arrives"
+						      : "not probed on this node");
 	return 0;
+}
+
+void
+rw_probes_want_serve(struct rw_agent *a)
+{
+	struct rw_agent_probe *p = &a->probes[RW_KIND_SERVE_API];
+	if (!a->cfg.head || p->enabled || a->stopping)
+		return;
+	p->enabled = 1;
+	p->light = lp_for(p);
+	p->next_ms = 0; /* at the next tick */
+	rw_info("serve", "reading serve applications from now on (a serve config arrived)");
+	set_serve_api(a, RW_PROBE_UNKNOWN, "not probed yet");
 }
 
 void

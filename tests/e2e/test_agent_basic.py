@@ -293,10 +293,10 @@ class TestReports(AgentCase):
         set_reply(ctl, {"drain": False})
         self.wait_ready(200)
 
-        # The Serve applications read goes over the agent's own client: a head
-        # that reads and reports but has not been asked to act maps no libcurl.
-        wait_for(lambda: any(serve_api(e["report"]) == "ok" for e in events(ctl, "report")),
-                 what="a report with the serve applications read ok")
+        # A plain RayCluster head does not read its Serve applications (no
+        # one acts on them) until a serve config arrives, and maps no libcurl.
+        self.assertEqual(serve_api(r), "disabled")
+        self.assertEqual(self.ray.seen("GET", "/api/serve/applications/"), [])
         self.assertEqual(curl_tree(a.p.pid), [])
         self.assertNotIn("libcurl loaded", a.stderr())
 
@@ -349,15 +349,16 @@ class TestReports(AgentCase):
         self.assertIn("stopped", a.stderr())
 
     def test_head_serve_read_without_libcurl(self):
-        # The head's Serve applications read, over the agent's own keep-alive
-        # client: Content-Length and chunked answers, one past 1 MiB (the
+        # A RayService head's Serve applications read, over the agent's own
+        # keep-alive client: Content-Length and chunked answers, one past 1 MiB (the
         # buffer grows), one past the 4 MiB cap (an error, then recovery),
         # all without mapping libcurl and on one kept connection while the
         # server keeps it.
         key = write_key(self.tmp)
         ctl = self.ctl(key)
         self.ray.apps["first"] = "RUNNING"
-        a = self.agent(node_type="head", controller="tcp://%s:8478" % self.ip, key_file=key,
+        a = self.agent(node_type="head", rayservice="true",
+                       controller="tcp://%s:8478" % self.ip, key_file=key,
                        heartbeat_ms=300, serve_status_interval_ms=300, **FAST)
         self.wait_ready(200)
 
@@ -405,7 +406,8 @@ class TestReports(AgentCase):
         key = write_key(self.tmp)
         ctl = self.ctl(key)
         self.ray.apps["first"] = "RUNNING"
-        a = self.agent(node_type="head", controller="tcp://%s:8478" % self.ip, key_file=key,
+        a = self.agent(node_type="head", rayservice="true",
+                       controller="tcp://%s:8478" % self.ip, key_file=key,
                        heartbeat_ms=300, serve_status_interval_ms=300, light_probes="false",
                        **FAST)
         self.ray.serve_answer("chunked")
