@@ -203,6 +203,9 @@ int rw_mem_read(struct rw_mem_stats *m);
  */
 int rw_mem_trim(unsigned long *advised_kib);
 
+/* Return the heap's free pages to the kernel (malloc_trim), after a large transient allocation. */
+void rw_mem_release_heap(void);
+
 /* Upper bounds (seconds) of the probe latency histogram buckets. */
 const double *rw_probe_lat_bounds(void);
 /* TCP connections the health probes' own client has opened (not in rw_http_connects). */

@@ -284,7 +284,11 @@ lp_finish(struct rw_lprobe *lp, int err, long status, const char *body, size_t l
 	r.retry_after_s = -1;
 	r.total_ms = (double)(uv_hrtime() - lp->t0_ns) / 1e6;
 	probe_done(&r, lp->p);
-	rw_respbuf_reset(&lp->rb, LIGHT_KEEP);
+	/* The large answer and what its parse allocated are free now; hand
+	 * the pages back (glibc keeps freed heap, and after one large block
+	 * is unmapped it serves the next ones from the heap). */
+	if (rw_respbuf_reset(&lp->rb, LIGHT_KEEP))
+		rw_mem_release_heap();
 }
 
 static void

@@ -62,15 +62,16 @@ rw_respbuf_answer(struct rw_respbuf *b, int eof, size_t max_body, long *status, 
 	return 1;
 }
 
-void
+int
 rw_respbuf_reset(struct rw_respbuf *b, size_t keep)
 {
 	b->len = 0;
-	if (b->p != b->inl && b->cap > keep) {
-		free(b->p);
-		b->p = b->inl;
-		b->cap = b->inl_cap;
-	}
+	if (b->p == b->inl || b->cap <= keep)
+		return 0;
+	free(b->p);
+	b->p = b->inl;
+	b->cap = b->inl_cap;
+	return 1;
 }
 
 void

@@ -49,8 +49,8 @@ rw_respbuf_room(const struct rw_respbuf *b)
 int rw_respbuf_answer(struct rw_respbuf *b, int eof, size_t max_body, long *status,
 		      const char **body, size_t *body_len, int *keep);
 
-/* Empty it for the next answer; a heap block larger than keep is freed. */
-void rw_respbuf_reset(struct rw_respbuf *b, size_t keep);
+/* Empty it for the next answer; a heap block larger than keep is freed (returns 1 then). */
+int rw_respbuf_reset(struct rw_respbuf *b, size_t keep);
 
 void rw_respbuf_fini(struct rw_respbuf *b);
 
