@@ -605,7 +605,6 @@ int
 rw_probes_init(struct rw_agent *a)
 {
 	const struct rw_agent_config *c = &a->cfg;
-	const char *const *paths = probe_paths;
 	/* IPv6 literals need brackets in a URL. */
 	int v6 = strchr(c->probe_host, ':') != NULL;
 
@@ -615,7 +614,7 @@ rw_probes_init(struct rw_agent *a)
 		p->a = a;
 		p->kind = (enum rw_probe_kind)k;
 		snprintf(p->url, sizeof(p->url), "http://%s%s%s:%d%s", v6 ? "[" : "", c->probe_host,
-			 v6 ? "]" : "", probe_port(c, p->kind), paths[k]);
+			 v6 ? "]" : "", probe_port(c, p->kind), probe_paths[k]);
 		p->max_body = k == RW_KIND_SERVE_API ? SERVE_MAX_BODY : HEALTH_MAX_BODY;
 		p->period_ms =
 		    k == RW_KIND_SERVE_API ? c->serve_status_interval_ms : c->probe_interval_ms;

@@ -5,9 +5,9 @@
  * outcome. The first input byte picks the inline size, the maximum and the
  * body cap; the rest is the peer's bytes.
  *
- * Split at every byte (then every 61st past 1024), with the rest arriving
- * in reads of one size, the outcome must equal that of a buffer that never
- * grows fed the same number of bytes at once; while an answer is incomplete
+ * Split at every byte with the rest in one read, and one byte per read,
+ * the outcome must equal that of a buffer that never grows fed the same
+ * number of bytes at once; while an answer is incomplete
  * the received bytes are untouched; the buffer never exceeds its maximum; a
  * body lies inside the buffer, is NUL-terminated and within the cap; and
  * after a reset the buffer is back inline when it had grown past keep.
@@ -96,44 +96,58 @@ same(const struct outcome *x, const char *xb, const struct outcome *y, const cha
 	       memcmp(xb + x->body_off, yb + y->body_off, x->blen) == 0;
 }
 
+struct params {
+	char *inl, *ref;
+	size_t inl_cap, max, max_body;
+};
+
+/* One delivery: the first bytes, then reads of step; checked against the reference. */
+static void
+run(const struct params *pm, const uint8_t *data, size_t size, size_t first, size_t step, int again)
+{
+	struct rw_respbuf b, r;
+	struct outcome got, want;
+	rw_respbuf_init(&b, pm->inl, pm->inl_cap, pm->max);
+	feed(&b, data, size, first, step, pm->max_body, &got);
+	/* The reference: room for everything from the start, one read of the
+	 * same bytes (and the close, if that is what decided). */
+	rw_respbuf_init(&r, pm->ref, pm->max, pm->max);
+	feed(&r, data, got.eof ? got.n : size, got.n, 1, pm->max_body, &want);
+	CHECK(same(&got, b.p, &want, r.p));
+	if (again) {
+		/* A buffer grown past keep goes back inline; the next answer is the same. */
+		rw_respbuf_reset(&b, 2 * pm->inl_cap);
+		CHECK(b.len == 0 && (b.p == pm->inl || b.cap <= 2 * pm->inl_cap));
+		feed(&b, data, size, first, step, pm->max_body, &got);
+		CHECK(same(&got, b.p, &want, r.p));
+	}
+	rw_respbuf_fini(&b);
+	CHECK(b.p == pm->inl);
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	if (size < 1 || size > 16384 + 1)
+	if (size < 2 || size > 8192 + 1)
 		return 0;
 	uint8_t sel = data[0];
 	data++;
 	size--;
-	size_t max = (size_t)64 << (sel & 7);		/* 64 .. 8192 */
-	size_t inl_cap = (size_t)8 << ((sel >> 3) & 3); /* 8 .. 64 */
-	size_t max_body = max - (size_t)((sel >> 5) & 7) * 8;
-	char *inl = malloc(inl_cap + 1), *ref = malloc(max + 1);
-	if (!inl || !ref)
+	struct params pm;
+	pm.max = (size_t)64 << (sel & 7);	    /* 64 .. 8192 */
+	pm.inl_cap = (size_t)8 << ((sel >> 3) & 3); /* 8 .. 64 */
+	pm.max_body = pm.max - (size_t)((sel >> 5) & 7) * 8;
+	pm.inl = malloc(pm.inl_cap + 1);
+	pm.ref = malloc(pm.max + 1);
+	if (!pm.inl || !pm.ref)
 		goto out;
-	for (size_t s = 1; s <= size && s <= max + 1; s += s < 1024 ? 1 : 61) {
-		struct rw_respbuf b, r;
-		struct outcome got, want;
-		rw_respbuf_init(&b, inl, inl_cap, max);
-		size_t step = 32 + s % 227;
-		feed(&b, data, size, s, step, max_body, &got);
-		/* The reference: room for everything from the start, one read. */
-		rw_respbuf_init(&r, ref, max, max);
-		if (got.eof)
-			feed(&r, data, got.n, got.n, 1, max_body, &want);
-		else
-			feed(&r, data, size, got.n, 1, max_body, &want);
-		CHECK(same(&got, b.p, &want, r.p));
-		/* A grown buffer past keep goes back inline; the next answer is the same. */
-		rw_respbuf_reset(&b, 2 * inl_cap);
-		CHECK(b.len == 0 && (b.p == inl || b.cap <= 2 * inl_cap));
-		struct outcome again;
-		feed(&b, data, size, s, step, max_body, &again);
-		CHECK(same(&again, b.p, &want, r.p));
-		rw_respbuf_fini(&b);
-		CHECK(b.p == inl);
-	}
+	/* Split at every byte, the rest in one read (as room allows). */
+	for (size_t s = 1; s < size && s <= pm.max; s++)
+		run(&pm, data, size, s, size, 0);
+	/* One byte per read, and again after a reset. */
+	run(&pm, data, size, 1, 1, 1);
 out:
-	free(inl);
-	free(ref);
+	free(pm.inl);
+	free(pm.ref);
 	return 0;
 }
