@@ -687,11 +687,14 @@ rw_health_resp_parse(char *buf, size_t len, int eof, long *status, const char **
 {
 	char *end = buf + len;
 	const char *hdr_end = NULL;
-
 	char *scan_end = len > RW_HEALTH_HDR_MAX ? buf + RW_HEALTH_HDR_MAX : end;
 
+	/* memchr: the whole buffer is scanned again after every read. */
 	for (char *p = buf; p + 3 < scan_end; p++) {
-		if (p[0] == '\r' && p[1] == '\n' && p[2] == '\r' && p[3] == '\n') {
+		p = memchr(p, '\r', (size_t)(scan_end - 3 - p));
+		if (!p)
+			break;
+		if (p[1] == '\n' && p[2] == '\r' && p[3] == '\n') {
 			hdr_end = p;
 			break;
 		}
