@@ -424,6 +424,8 @@ rw_actions_apply(struct rw_agent *a, const struct rw_reply *rp)
 			rw_warn("actions", "ignoring serve/job actions sent to a worker agent");
 		return;
 	}
+	if (rp->serve_config_hash[0])
+		rw_probes_want_serve(a);
 	apply_serve(a, rp);
 	apply_jobs(a, rp);
 }

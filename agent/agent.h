@@ -201,6 +201,8 @@ void rw_agent_build_report(struct rw_agent *a, struct rw_report *r);
 int rw_probes_init(struct rw_agent *a);
 void rw_probes_tick(struct rw_agent *a);
 void rw_probes_stop(struct rw_agent *a);
+/* A serve config arrived: a head not reading its Serve applications starts. */
+void rw_probes_want_serve(struct rw_agent *a);
 
 /* report.c */
 int rw_reporter_init(struct rw_agent *a, char *err, size_t errlen);
@@ -231,6 +233,9 @@ int rw_mem_read(struct rw_mem_stats *m);
  * *advised_kib (may be NULL) gets the size advised. 0 or a negative errno.
  */
 int rw_mem_trim(unsigned long *advised_kib);
+
+/* Return the heap's free pages to the kernel (malloc_trim), after a large transient allocation. */
+void rw_mem_release_heap(void);
 
 /* Upper bounds (seconds) of the probe latency histogram buckets. */
 const double *rw_probe_lat_bounds(void);

@@ -687,15 +687,22 @@ rw_health_resp_parse(char *buf, size_t len, int eof, long *status, const char **
 {
 	char *end = buf + len;
 	const char *hdr_end = NULL;
+	char *scan_end = len > RW_HEALTH_HDR_MAX ? buf + RW_HEALTH_HDR_MAX : end;
 
-	for (char *p = buf; p + 3 < end; p++) {
-		if (p[0] == '\r' && p[1] == '\n' && p[2] == '\r' && p[3] == '\n') {
+	/* memchr: the whole buffer is scanned again after every read. */
+	for (char *p = buf; p + 3 < scan_end; p++) {
+		p = memchr(p, '\r', (size_t)(scan_end - 3 - p));
+		if (!p)
+			break;
+		if (p[1] == '\n' && p[2] == '\r' && p[3] == '\n') {
 			hdr_end = p;
 			break;
 		}
 	}
 	if (!hdr_end) {
-		if (eof || (len >= 7 && memcmp(buf, "HTTP/1.", 7) != 0))
+		/* Bounded, so that an answer read into a growing buffer is not
+		 * rescanned up to its whole size on every read. */
+		if (eof || len >= RW_HEALTH_HDR_MAX || (len >= 7 && memcmp(buf, "HTTP/1.", 7) != 0))
 			return -EPROTO;
 		return 0;
 	}

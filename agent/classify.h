@@ -46,12 +46,16 @@ enum rw_probe_state rw_classify(enum rw_probe_kind k, const struct rw_http_outco
  */
 void rw_snippet(const char *body, size_t len, size_t max, char *out, size_t outlen);
 
+/* Answers whose headers do not end within this many bytes are -EPROTO. */
+#define RW_HEALTH_HDR_MAX (64 * 1024)
+
 /*
  * Parse an HTTP/1.x answer to a health GET held in buf[0..len). eof: the
  * peer has closed the connection (an answer with neither Content-Length nor
  * chunked encoding ends there). Returns 1 when the answer is complete
  * (status, body and keep set; a chunked body is decoded in place in buf),
- * 0 when more bytes are needed, -EPROTO when it is not a valid answer.
+ * 0 when more bytes are needed, -EPROTO when it is not a valid answer
+ * (also when no end of headers is found in RW_HEALTH_HDR_MAX bytes).
  * keep is 0 when the connection must not be used again.
  */
 int rw_health_resp_parse(char *buf, size_t len, int eof, long *status, const char **body,

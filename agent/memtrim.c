@@ -106,3 +106,9 @@ rw_mem_trim(unsigned long *advised_kib)
 		*advised_kib = total;
 	return rv;
 }
+
+void
+rw_mem_release_heap(void)
+{
+	malloc_trim(0);
+}

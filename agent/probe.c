@@ -13,13 +13,16 @@
  * from such events, so a server that closes every connection cannot make
  * the agent spin).
  *
- * The health probes (raylet, GCS, proxy) do not go through libcurl: each has
- * its own HTTP/1.1 keep-alive connection driven directly by libuv, with the
- * request bytes built once, a fixed answer buffer, one timer, and reading
- * left on while idle so that a hang-up is seen at once. A health GET is the
- * agent's most frequent piece of work, and libcurl's per-transfer set-up
- * (URL parsing, header formatting, allocations) was about half its CPU.
- * libcurl still serves the serve applications read and every action.
+ * The probes (raylet, GCS, proxy, and the head's Serve applications read)
+ * do not go through libcurl: each has its own HTTP/1.1 keep-alive
+ * connection driven directly by libuv, with the request bytes built once,
+ * an answer buffer (respbuf.h), one timer, and reading left on while idle
+ * so that a hang-up is seen at once. A health GET is the agent's most
+ * frequent piece of work, and libcurl's per-transfer set-up (URL parsing,
+ * header formatting, allocations) was about half its CPU; and with the
+ * Serve read off libcurl, a head that is never asked to act does not map
+ * libcurl and its TLS libraries (~7.5 MiB) at all. libcurl serves every
+ * action, and every probe when RAYWARDEN_LIGHT_PROBES is false.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -27,12 +30,21 @@
 #include <string.h>
 
 #include "agent.h"
+#include "respbuf.h"
 #include "rw/log.h"
 
 #define HEALTH_MAX_BODY (64 * 1024)
-/* Whole health answers (headers and body) larger than this fail (-EMSGSIZE). */
+/* Whole health answers (headers and body) larger than this fail (-EMSGSIZE);
+ * every answer starts in this much inline space. */
 #define LIGHT_BUF 4096
 #define SERVE_MAX_BODY (4 * 1024 * 1024)
+/* Room beyond the Serve body for the headers and chunk framing. */
+#define SERVE_FRAMING (64 * 1024)
+/* A grown answer buffer up to this size is kept for the next answer; a
+ * larger one is freed, so a head does not hold its largest answer for good. */
+#define LIGHT_KEEP (64 * 1024)
+/* Smallest read offered once the buffer may grow. */
+#define LIGHT_READ_MIN 1024
 
 static const double lat_le[RW_LAT_BUCKETS] = {0.0005, 0.001, 0.0025, 0.005, 0.01,
 					      0.025,  0.05,  0.1,    0.25,  1.0};
@@ -190,15 +202,19 @@ struct rw_lprobe {
 	int reconnect;	  /* connect when the close completes */
 	int stopping;	  /* rw_probes_stop ran: free once the handles are closed */
 	int open_handles; /* uv handles not yet closed */
+	int nomem;	  /* the answer buffer could not grow */
 	uint64_t t0_ns;
 	struct sockaddr_storage addr;
-	size_t req_len, rlen;
+	size_t req_len;
+	size_t max_body;
+	struct rw_respbuf rb;
 	char req[256];
-	char rbuf[LIGHT_BUF + 1];
+	char ibuf[LIGHT_BUF + 1];
 };
 
 static void conn_event(long tag, int err, void *ud);
 static void lp_connect(struct rw_lprobe *lp);
+static long watch_tag_of(const struct rw_agent *a, enum rw_probe_kind k);
 
 static int
 lp_busy(const struct rw_agent_probe *p)
@@ -209,8 +225,10 @@ lp_busy(const struct rw_agent_probe *p)
 static void
 lp_maybe_free(struct rw_lprobe *lp)
 {
-	if (lp->stopping && lp->open_handles == 0)
+	if (lp->stopping && lp->open_handles == 0) {
+		rw_respbuf_fini(&lp->rb);
 		free(lp);
+	}
 }
 
 static void
@@ -266,6 +284,11 @@ lp_finish(struct rw_lprobe *lp, int err, long status, const char *body, size_t l
 	r.retry_after_s = -1;
 	r.total_ms = (double)(uv_hrtime() - lp->t0_ns) / 1e6;
 	probe_done(&r, lp->p);
+	/* The large answer and what its parse allocated are free now; hand
+	 * the pages back (glibc keeps freed heap, and after one large block
+	 * is unmapped it serves the next ones from the heap). */
+	if (rw_respbuf_reset(&lp->rb, LIGHT_KEEP))
+		rw_mem_release_heap();
 }
 
 static void
@@ -279,7 +302,8 @@ static void
 lp_send(struct rw_lprobe *lp)
 {
 	uv_buf_t b = uv_buf_init(lp->req, (unsigned)lp->req_len);
-	lp->rlen = 0;
+	lp->rb.len = 0;
+	lp->nomem = 0;
 	int rv = uv_try_write((uv_stream_t *)&lp->tcp, &b, 1);
 	if (rv == (int)lp->req_len) {
 		lp->sent = 1;
@@ -300,7 +324,10 @@ lp_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
 {
 	struct rw_lprobe *lp = h->data;
 	(void)hint;
-	*buf = uv_buf_init(lp->rbuf + lp->rlen, (unsigned)(LIGHT_BUF - lp->rlen));
+	if (rw_respbuf_reserve(&lp->rb, LIGHT_READ_MIN) != 0)
+		lp->nomem = 1;
+	/* No room left: libuv reports UV_ENOBUFS to lp_read. */
+	*buf = uv_buf_init(lp->rb.p + lp->rb.len, (unsigned)rw_respbuf_room(&lp->rb));
 }
 
 /* Parse what arrived; eof: the peer closed. Ends the probe when the answer is whole. */
@@ -311,14 +338,13 @@ lp_answer(struct rw_lprobe *lp, int eof)
 	const char *body = NULL;
 	size_t blen = 0;
 	int keep = 0;
-	int rv = rw_health_resp_parse(lp->rbuf, lp->rlen, eof, &status, &body, &blen, &keep);
-	if (rv == 0 && lp->rlen < LIGHT_BUF)
+	int rv = rw_respbuf_answer(&lp->rb, eof, lp->max_body, &status, &body, &blen, &keep);
+	if (rv == 0)
 		return;
-	if (rv <= 0) {
-		lp_fail(lp, rv == 0 ? -EMSGSIZE : -EPROTO);
+	if (rv < 0) {
+		lp_fail(lp, rv == -EMSGSIZE && lp->nomem ? -ENOMEM : rv);
 		return;
 	}
-	((char *)body)[blen] = '\0';
 	if (keep && !eof)
 		lp->reused = 1;
 	else
@@ -335,24 +361,22 @@ lp_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
 		return;
 	if (!lp->busy || !lp->sent) {
 		/* The idle connection hung up (or talked out of turn). */
+		long tag = watch_tag_of(lp->p->a, lp->p->kind);
 		lp_close_conn(lp);
-		conn_event((long)lp->p->kind + 1,
-			   n == UV_EOF ? 0
-			   : n > 0     ? -EPROTO
-				       : (int)n,
-			   lp->p->a);
+		if (tag)
+			conn_event(tag, n == UV_EOF ? 0 : n > 0 ? -EPROTO : (int)n, lp->p->a);
 		return;
 	}
 	if (n > 0) {
-		lp->rlen += (size_t)n;
+		lp->rb.len += (size_t)n;
 		lp_answer(lp, 0);
 		return;
 	}
 	if (n == UV_ENOBUFS) {
-		lp_fail(lp, -EMSGSIZE);
+		lp_fail(lp, lp->nomem ? -ENOMEM : -EMSGSIZE);
 		return;
 	}
-	if (lp->rlen == 0 && lp->reused && !lp->retried) {
+	if (lp->rb.len == 0 && lp->reused && !lp->retried) {
 		/* Closed under a request on a kept connection: as curl does, once
 		 * more on a fresh connection (a dead server refuses it). */
 		lp->retried = 1;
@@ -361,7 +385,7 @@ lp_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
 		lp_close_conn(lp);
 		return;
 	}
-	if (n == UV_EOF && lp->rlen > 0) {
+	if (n == UV_EOF && lp->rb.len > 0) {
 		lp_answer(lp, 1);
 		return;
 	}
@@ -438,7 +462,7 @@ lp_start(struct rw_lprobe *lp, long timeout_ms)
 
 /* A client for p's URL parts, or NULL (then libcurl serves p): host must be an IP literal. */
 static struct rw_lprobe *
-lp_new(struct rw_agent_probe *p, const char *host, int port, const char *path)
+lp_new(struct rw_agent_probe *p, const char *host, int port, const char *path, size_t max_body)
 {
 	struct rw_lprobe *lp = calloc(1, sizeof(*lp));
 	int v6 = strchr(host, ':') != NULL;
@@ -456,6 +480,11 @@ lp_new(struct rw_agent_probe *p, const char *host, int port, const char *path)
 	}
 	lp->req_len = (size_t)n;
 	lp->p = p;
+	lp->max_body = max_body;
+	/* A health answer fits the inline space; a Serve answer may grow to
+	 * its body cap plus headers and framing. */
+	rw_respbuf_init(&lp->rb, lp->ibuf, LIGHT_BUF,
+			max_body > LIGHT_BUF ? max_body + SERVE_FRAMING : LIGHT_BUF);
 	uv_timer_init(p->a->loop, &lp->timer);
 	lp->timer.data = lp;
 	lp->open_handles = 1;
@@ -502,12 +531,12 @@ start_probe(struct rw_agent *a, struct rw_agent_probe *p, uint64_t now)
 	}
 	req.max_body = p->max_body;
 	p->started_ms = now;
+	if (p->kind == RW_KIND_SERVE_API)
+		a->serve_req_started_ms = now;
 	if (p->light) {
 		lp_start(p->light, req.timeout_ms);
 		return;
 	}
-	if (p->kind == RW_KIND_SERVE_API)
-		a->serve_req_started_ms = now;
 	int rv = rw_http_start(a->http, &req, probe_done, p, &p->call);
 	if (rv != 0) {
 		p->call = NULL;
@@ -546,14 +575,36 @@ conn_event(long tag, int err, void *ud)
 	start_probe(a, p, now);
 }
 
+static const char *const probe_paths[RW_KIND_COUNT] = {
+    "/api/local_raylet_healthz", "/api/gcs_healthz", "/-/healthz", "/api/serve/applications/"};
+
+static int
+probe_port(const struct rw_agent_config *c, enum rw_probe_kind k)
+{
+	switch (k) {
+	case RW_KIND_RAYLET:
+		return c->raylet_port;
+	case RW_KIND_PROXY:
+		return c->serve_port;
+	default:
+		return c->dashboard_port;
+	}
+}
+
+static struct rw_lprobe *
+lp_for(struct rw_agent_probe *p)
+{
+	const struct rw_agent_config *c = &p->a->cfg;
+	if (!c->light_probes)
+		return NULL;
+	return lp_new(p, c->probe_host, probe_port(c, p->kind), probe_paths[p->kind],
+		      p->kind == RW_KIND_SERVE_API ? SERVE_MAX_BODY : LIGHT_BUF);
+}
+
 int
 rw_probes_init(struct rw_agent *a)
 {
 	const struct rw_agent_config *c = &a->cfg;
-	static const char *paths[RW_KIND_COUNT] = {"/api/local_raylet_healthz", "/api/gcs_healthz",
-						   "/-/healthz", "/api/serve/applications/"};
-	int ports[RW_KIND_COUNT] = {c->raylet_port, c->dashboard_port, c->serve_port,
-				    c->dashboard_port};
 	/* IPv6 literals need brackets in a URL. */
 	int v6 = strchr(c->probe_host, ':') != NULL;
 
@@ -563,7 +614,7 @@ rw_probes_init(struct rw_agent *a)
 		p->a = a;
 		p->kind = (enum rw_probe_kind)k;
 		snprintf(p->url, sizeof(p->url), "http://%s%s%s:%d%s", v6 ? "[" : "", c->probe_host,
-			 v6 ? "]" : "", ports[k], paths[k]);
+			 v6 ? "]" : "", probe_port(c, p->kind), probe_paths[k]);
 		p->max_body = k == RW_KIND_SERVE_API ? SERVE_MAX_BODY : HEALTH_MAX_BODY;
 		p->period_ms =
 		    k == RW_KIND_SERVE_API ? c->serve_status_interval_ms : c->probe_interval_ms;
@@ -572,24 +623,45 @@ rw_probes_init(struct rw_agent *a)
 		if (k == RW_KIND_PROXY && a->rd.comp[RW_COMP_PROXY].counts &&
 		    c->proxy_interval_ms < p->period_ms)
 			p->period_ms = c->proxy_interval_ms;
+		/* Only a RayService acts on a head's Serve applications; a plain
+		 * RayCluster head starts reading them when a serve config arrives
+		 * (rw_probes_want_serve). */
 		if (k == RW_KIND_SERVE_API)
-			p->enabled = c->head;
+			p->enabled = c->head && c->rayservice;
 		else
 			p->enabled = rw_readiness_probed(&a->rd, comp_of(p->kind));
-		if (p->enabled && k != RW_KIND_SERVE_API && c->light_probes)
-			p->light = lp_new(p, c->probe_host, ports[k], paths[k]);
+		if (p->enabled)
+			p->light = lp_for(p);
 	}
 	/* One tick for all: the shortest period (the others are multiples at
-	 * the defaults, so every due probe starts in the same tick). */
+	 * the defaults, so every due probe starts in the same tick). A head's
+	 * Serve read counts even before it starts. */
 	a->tick_ms = c->probe_interval_ms;
 	for (int k = 0; k < RW_KIND_COUNT; k++)
-		if (a->probes[k].enabled && a->probes[k].period_ms < a->tick_ms)
+		if ((a->probes[k].enabled || (k == RW_KIND_SERVE_API && c->head)) &&
+		    a->probes[k].period_ms < a->tick_ms)
 			a->tick_ms = a->probes[k].period_ms;
 	rw_http_set_watch(a->http, conn_event, a);
-	a->serve_api.state = c->head ? RW_PROBE_UNKNOWN : RW_PROBE_DISABLED;
+	a->serve_api.state =
+	    a->probes[RW_KIND_SERVE_API].enabled ? RW_PROBE_UNKNOWN : RW_PROBE_DISABLED;
 	snprintf(a->serve_api.reason, sizeof(a->serve_api.reason), "%s",
-		 c->head ? "not probed yet" : "not probed on this node");
+		 a->probes[RW_KIND_SERVE_API].enabled ? "not probed yet"
+		 : c->head			      ? "not read until a serve config arrives"
+						      : "not probed on this node");
 	return 0;
+}
+
+void
+rw_probes_want_serve(struct rw_agent *a)
+{
+	struct rw_agent_probe *p = &a->probes[RW_KIND_SERVE_API];
+	if (!a->cfg.head || p->enabled || a->stopping)
+		return;
+	p->enabled = 1;
+	p->light = lp_for(p);
+	p->next_ms = 0; /* at the next tick */
+	rw_info("serve", "reading serve applications from now on (a serve config arrived)");
+	set_serve_api(a, RW_PROBE_UNKNOWN, "not probed yet");
 }
 
 void

@@ -63,12 +63,15 @@ class FakeRay:
     """Ray's probe endpoints on ip: 52365 (raylet), 8265 (gcs, serve, jobs), 8000 (proxy).
 
     Modes: raylet ok|fail|garbage|huge|slow|down; gcs ok|fail|slow|down;
-    proxy ok|draining|starting|noreplicas|down. 'down' closes the port."""
+    proxy ok|draining|starting|noreplicas|down. 'down' closes the port.
+    The Serve applications answer (port 8265) has its own mode, set with
+    serve_answer(): ok (Content-Length), chunked (several chunks, written
+    one at a time), large (padded past 1 MiB) or huge (padded past 4 MiB)."""
 
     def __init__(self, ip):
         self.ip = ip
         self.lock = threading.Lock()
-        self.mode = {"raylet": "ok", "gcs": "ok", "proxy": "ok"}
+        self.mode = {"raylet": "ok", "gcs": "ok", "proxy": "ok", "serve": "ok"}
         self.requests = []  # (method, path, body)
         self.apps = {}      # name -> status
         self.jobs = {}      # submission_id -> status
@@ -87,6 +90,10 @@ class FakeRay:
             self._stop(port)
         elif port not in self.servers:
             self._start(port)
+
+    def serve_answer(self, mode):
+        with self.lock:
+            self.mode["serve"] = mode
 
     def seen(self, method, prefix):
         with self.lock:
@@ -128,6 +135,19 @@ class FakeRay:
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
                 self.wfile.write(body)
+
+            def _send_chunked(self, code, body, ctype, pieces=5):
+                self.send_response(code)
+                self.send_header("Content-Type", ctype)
+                self.send_header("Transfer-Encoding", "chunked")
+                self.end_headers()
+                self.wfile.flush()
+                step = max(1, len(body) // pieces)
+                for i in range(0, len(body), step):
+                    part = body[i:i + step]
+                    self.wfile.write(b"%x\r\n" % len(part) + part + b"\r\n")
+                    self.wfile.flush()
+                self.wfile.write(b"0\r\n\r\n")
 
             def _body(self):
                 n = int(self.headers.get("Content-Length") or 0)
@@ -225,6 +245,11 @@ class FakeRay:
                 doc["proxy_location"] = "EveryNode"
                 doc["proxies"] = {"n1": {"node_id": "n1", "node_ip": self.ip,
                                          "status": "HEALTHY"}}
+            m = mode["serve"]
+            if m in ("large", "huge"):
+                doc["padding"] = "p" * ((1 << 20) + 4096 if m == "large" else (4 << 20) + 4096)
+            if m == "chunked":
+                return h._send_chunked(200, json.dumps(doc).encode(), "application/json")
             return h._send(200, json.dumps(doc), "application/json")
         if port == 8265 and path == "/api/jobs/" and method == "POST":
             req = json.loads(body)

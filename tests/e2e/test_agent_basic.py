@@ -256,6 +256,14 @@ class TestProcess(unittest.TestCase):
             shutil.rmtree(tmp, ignore_errors=True)
 
 
+def serve_api(report):
+    return ((report.get("serve") or {}).get("api") or {}).get("state")
+
+
+def serve_apps(report):
+    return [app.get("name") for app in (report.get("serve") or {}).get("apps") or []]
+
+
 class TestReports(AgentCase):
     def test_reports_and_actions(self):
         key = write_key(self.tmp)
@@ -287,6 +295,13 @@ class TestReports(AgentCase):
         self.wait_ready(503, "draining: requested by the controller")
         set_reply(ctl, {"drain": False})
         self.wait_ready(200)
+
+        # A plain RayCluster head does not read its Serve applications (no
+        # one acts on them) until a serve config arrives, and maps no libcurl.
+        self.assertEqual(serve_api(r), "disabled")
+        self.assertEqual(self.ray.seen("GET", "/api/serve/applications/"), [])
+        self.assertEqual(curl_tree(a.p.pid), [])
+        self.assertNotIn("libcurl loaded", a.stderr())
 
         # Serve config: PUT once per hash, outcome reported.
         cfg = {"applications": [{"name": "fruit_app", "route_prefix": "/fruit",
@@ -335,6 +350,75 @@ class TestReports(AgentCase):
         # Clean shutdown with serve, jobs and the reporter active (leak-checked under ASan).
         self.assertEqual(a.stop(), 0)
         self.assertIn("stopped", a.stderr())
+
+    def test_head_serve_read_without_libcurl(self):
+        # A RayService head's Serve applications read, over the agent's own
+        # keep-alive client: Content-Length and chunked answers, one past 1 MiB (the
+        # buffer grows), one past the 4 MiB cap (an error, then recovery),
+        # all without mapping libcurl and on one kept connection while the
+        # server keeps it.
+        key = write_key(self.tmp)
+        ctl = self.ctl(key)
+        self.ray.apps["first"] = "RUNNING"
+        a = self.agent(node_type="head", rayservice="true",
+                       controller="tcp://%s:8478" % self.ip, key_file=key,
+                       heartbeat_ms=300, serve_status_interval_ms=300, **FAST)
+        self.wait_ready(200)
+
+        def reported(name, state="ok"):
+            def check():
+                return any(serve_api(e["report"]) == state and
+                           (name is None or name in serve_apps(e["report"]))
+                           for e in events(ctl, "report"))
+            return check
+        wait_for(reported("first"), what="first app reported")
+        accepted = self.ray.accepted.get(8265, 0)
+        reads = len(self.ray.seen("GET", "/api/serve/applications/"))
+        wait_for(lambda: len(self.ray.seen("GET", "/api/serve/applications/")) >= reads + 5,
+                 what="five more serve reads")
+        # Kept alive: the GCS probe's connection and the Serve read's, no new ones.
+        self.assertEqual(self.ray.accepted.get(8265, 0), accepted)
+
+        self.ray.serve_answer("chunked")
+        self.ray.apps["chunked"] = "RUNNING"
+        wait_for(reported("chunked"), what="app from a chunked answer reported")
+
+        self.ray.serve_answer("large")
+        self.ray.apps["large"] = "RUNNING"
+        wait_for(reported("large"), what="app from a 1 MiB answer reported")
+
+        self.ray.serve_answer("huge")
+        wait_for(lambda: any(serve_api(e["report"]) == "error" and
+                             "body limit" in e["report"]["serve"]["api"].get("reason", "")
+                             for e in events(ctl, "report")),
+                 what="a serve read past 4 MiB reported as an error")
+        self.ray.serve_answer("ok")
+        self.ray.apps["after"] = "RUNNING"
+        n = len(events(ctl, "report"))
+        wait_for(lambda: any(serve_api(e["report"]) == "ok" and
+                             "after" in serve_apps(e["report"])
+                             for e in events(ctl, "report")[n:]), what="recovered after huge")
+        self.assertEqual(ready(self.ip)[0], 200)
+        self.assertEqual(curl_tree(a.p.pid), [])
+        self.assertNotIn("libcurl", a.stderr())
+        self.assertEqual(metric(self.ip, "raywarden_agent_probe_connections_total"), 0)
+        self.assertEqual(a.stop(), 0)
+
+    def test_serve_read_through_libcurl_fallback(self):
+        # LIGHT_PROBES=false: the Serve read goes through libcurl as before.
+        key = write_key(self.tmp)
+        ctl = self.ctl(key)
+        self.ray.apps["first"] = "RUNNING"
+        a = self.agent(node_type="head", rayservice="true",
+                       controller="tcp://%s:8478" % self.ip, key_file=key,
+                       heartbeat_ms=300, serve_status_interval_ms=300, light_probes="false",
+                       **FAST)
+        self.ray.serve_answer("chunked")
+        wait_for(lambda: any(serve_api(e["report"]) == "ok" and
+                             "first" in serve_apps(e["report"])
+                             for e in events(ctl, "report")), what="first app reported")
+        self.assertTrue(any(lib.startswith("libcurl") for lib in curl_tree(a.p.pid)))
+        self.assertEqual(a.stop(), 0)
 
     def test_worker_without_libcurl(self):
         # A worker agent probes, answers the kubelet and reports without ever

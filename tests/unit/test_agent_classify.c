@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "classify.h"
+#include "respbuf.h"
 #include "rwtest.h"
 
 struct ccase {
@@ -489,11 +490,87 @@ test_health_resp_split(void)
 	}
 }
 
+/* Feed text in reads of step bytes into a growing buffer; the first outcome. */
+static int
+respbuf_feed(struct rw_respbuf *b, const char *text, size_t n, size_t step, size_t max_body,
+	     size_t *blen)
+{
+	long st;
+	const char *body;
+	int keep;
+	for (size_t off = 0; off < n;) {
+		size_t k = n - off < step ? n - off : step;
+		if (rw_respbuf_reserve(b, k) != 0)
+			return -ENOMEM;
+		if (rw_respbuf_room(b) == 0)
+			return -EMSGSIZE;
+		if (k > rw_respbuf_room(b))
+			k = rw_respbuf_room(b);
+		memcpy(b->p + b->len, text + off, k);
+		b->len += k;
+		off += k;
+		int rv = rw_respbuf_answer(b, 0, max_body, &st, &body, blen, &keep);
+		if (rv != 0)
+			return rv;
+	}
+	/* Only the peer's close decided: say so apart from the parse results. */
+	return rw_respbuf_answer(b, 1, max_body, &st, &body, blen, &keep) == 1 ? 2 : -EPIPE;
+}
+
+/* The answer buffer grows from its inline area up to its maximum, no further. */
+static void
+test_respbuf_bounds(void)
+{
+	char big[4096], head[4096];
+	memset(big, 'x', sizeof(big));
+	int hl = snprintf(head, sizeof(head), "HTTP/1.1 200 OK\r\nContent-Length: 3000\r\n\r\n");
+	memcpy(head + hl, big, 3000);
+	size_t answer_len = (size_t)hl + 3000;
+	static char nohdr[80 * 1024];
+	size_t nl = (size_t)snprintf(nohdr, sizeof(nohdr), "HTTP/1.1 200 OK\r\n");
+	while (nl + 6 < sizeof(nohdr)) {
+		memcpy(nohdr + nl, "X: y\r\n", 6);
+		nl += 6;
+	}
+	const struct {
+		const char *text;
+		size_t len, max, max_body;
+		int rv;
+		size_t blen;
+	} t[] = {
+	    {head, answer_len, 8192, 4096, 1, 3000},	     /* grows past inline, fits */
+	    {head, answer_len, 1024, 4096, -EMSGSIZE, 0},    /* full at its maximum */
+	    {head, answer_len, 8192, 2999, -EMSGSIZE, 0},    /* body over the cap */
+	    {nohdr, nl, 128 * 1024, 128 * 1024, -EPROTO, 0}, /* headers never end */
+	    {head, answer_len - 1, 8192, 4096, -EPIPE, 0},   /* cut short by a close */
+	};
+	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		for (size_t step = 1; step <= 4096; step *= 8) {
+			char inl[17];
+			struct rw_respbuf b;
+			size_t blen = 0;
+			rw_respbuf_init(&b, inl, 16, t[i].max);
+			int rv = respbuf_feed(&b, t[i].text, t[i].len, step, t[i].max_body, &blen);
+			if (rv != t[i].rv || (rv == 1 && blen != t[i].blen) || b.cap > t[i].max) {
+				fprintf(stderr, "  case %zu step %zu: rv %d blen %zu cap %zu\n", i,
+					step, rv, blen, b.cap);
+				rwt_failed = 1;
+			}
+			CHECK(b.p != inl);
+			/* A buffer grown past keep goes back to the inline area. */
+			rw_respbuf_reset(&b, 64);
+			CHECK(b.p == inl && b.cap == 16 && b.len == 0);
+			rw_respbuf_fini(&b);
+		}
+	}
+}
+
 static const struct rwt_case cases[] = {
     {"classify table", test_classify_table},
     {"snippet bounded", test_snippet_bounded},
     {"health answer parse", test_health_resp_parse},
     {"health answer split at every byte", test_health_resp_split},
+    {"answer buffer bounded, grows and shrinks", test_respbuf_bounds},
     {"serve fruit+math corpus", test_serve_fruit_math},
     {"serve long message: first line and end", test_serve_long_message},
     {"serve simple app corpus", test_serve_simple_app},
