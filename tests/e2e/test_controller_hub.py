@@ -63,12 +63,16 @@ class HubForgery(unittest.TestCase):
         c1 = [p for p in pods.values() if p["metadata"]["labels"].get("ray.io/cluster") == "c1"]
         c2_head = [p for p in pods.values() if p["metadata"]["labels"].get("ray.io/cluster") == "c2"
                    and p["metadata"]["labels"].get("ray.io/node-type") == "head"][0]
-        lines = ["default c1 %s %s %s %s" % (p["metadata"]["name"], p["metadata"]["uid"],
-                                             p["metadata"]["labels"].get("ray.io/node-type"),
-                                             p["metadata"]["labels"].get("ray.io/group", "-") or "-")
+        # The last column is the cluster's UID: keys are derived from it (docs/protocol.md).
+        c1_uid = self.w.get_cluster("c1")["metadata"]["uid"]
+        lines = ["default c1 %s %s %s %s %s" % (p["metadata"]["name"], p["metadata"]["uid"],
+                                                p["metadata"]["labels"].get("ray.io/node-type"),
+                                                p["metadata"]["labels"].get("ray.io/group", "-") or "-",
+                                                c1_uid)
                  for p in c1]
-        # c1's key (the cluster column picks it), c2's head pod and UID.
-        lines.append("default c1 %s %s head -" % (c2_head["metadata"]["name"], c2_head["metadata"]["uid"]))
+        # c1's key (the cluster columns pick it), c2's head pod and UID.
+        lines.append("default c1 %s %s head - %s" % (c2_head["metadata"]["name"], c2_head["metadata"]["uid"],
+                                                     c1_uid))
         pods_file = os.path.join(self.tmp, "pods.txt")
         with open(pods_file, "w") as f:
             f.write("\n".join(lines) + "\n")
