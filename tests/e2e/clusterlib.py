@@ -367,7 +367,7 @@ class RbacChecked:
     def tearDown(self):
         if not self.RBAC_REFUSALS_EXPECTED:
             self.assertEqual(self.lc.rbac_refusals(), [], "the controller made requests its RBAC "
-                             "grant table (controller/rbac.c) does not allow")
+                             "grant table (controller/kube/rbac.c) does not allow")
         super().tearDown()
 
 

@@ -42,7 +42,7 @@ def have_prereqs():
     if not os.path.exists(ctlsim.controller_bin()):
         return "raywarden-controller not built"
     if not os.path.exists(os.path.join(ctlsim.SRC, "controller", "raycluster.c")):
-        return "the RayCluster reconciler (controller/raycluster.c) is not in this tree"
+        return "the RayCluster reconciler (controller/raycluster/raycluster.c) is not in this tree"
     if not shutil.which("kubectl"):
         return "kubectl not installed"
     return None

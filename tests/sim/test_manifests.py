@@ -301,7 +301,7 @@ CONTROLLER = os.path.join(os.environ.get("RW_BUILD_DIR") or os.path.join(REPO, "
 
 
 class TestRbacGenerated(unittest.TestCase):
-    """manifests/rbac is generated from the grant table in controller/rbac.c, which the
+    """manifests/rbac is generated from the grant table in controller/kube/rbac.c, which the
     controller's kube client enforces: a call site without its grant is refused there, so the
     ClusterRole always holds what the code uses and nothing it does not list."""
 

@@ -1,5 +1,5 @@
 /*
- * test_ctl_evcorr.c - the Event correlator's decisions (controller/evcorr.c)
+ * test_ctl_evcorr.c - the Event correlator's decisions (controller/kube/evcorr.c)
  * as client-go's EventCorrelator makes them: series counting of identical
  * occurrences, aggregation of similar ones after 10 distinct notes in 10
  * minutes, the per-object-and-type token bucket, and bounded tables.

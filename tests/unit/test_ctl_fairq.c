@@ -1,5 +1,5 @@
 /*
- * test_ctl_fairq.c - the API client's fair queue (controller/fairq.c) on its
+ * test_ctl_fairq.c - the API client's fair queue (controller/kube/fairq.c) on its
  * own, table-driven (flows, arrivals, expected service order, bounds), then
  * the client (kube.c) on a real loop against a local HTTP server that
  * records the order requests arrive in, and the Event recorder's pending

@@ -1,5 +1,5 @@
 /*
- * test_ctl_rbac.c - the controller's RBAC grant table (controller/rbac.c):
+ * test_ctl_rbac.c - the controller's RBAC grant table (controller/kube/rbac.c):
  * request -> attributes as the API server's RequestInfoFactory maps them,
  * every call site of the controller granted, unused verbs refused, the
  * committed manifests equal to what the table prints, and the kube client

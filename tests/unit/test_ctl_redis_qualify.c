@@ -1,6 +1,6 @@
 /*
  * test_ctl_redis_qualify.c - the GCS FT cleanup's Redis address
- * qualification (rw_rcr_redis_qualify in controller/rcr_delete.c): names
+ * qualification (rw_rcr_redis_qualify in controller/raycluster/rcr_delete.c): names
  * the Ray pods resolve in the RayCluster's namespace get that namespace and
  * the cluster domain; IPs, FQDNs and other names are kept.
  */

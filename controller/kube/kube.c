@@ -723,7 +723,7 @@ rbac_denial(const char *method, const char *path, const char *query)
 		    &msg,
 		    "%s%s%s%sis forbidden: raywarden-controller cannot %s resource \"%s\" "
 		    "in API group \"%s\"%s%s%s: not in the controller's RBAC grant table "
-		    "(controller/rbac.c)",
+		    "(controller/kube/rbac.c)",
 		    res, a.name[0] ? " \"" : "", a.name, a.name[0] ? "\" " : " ", a.verb, res,
 		    a.group, a.ns[0] ? " in the namespace \"" : "", a.ns, a.ns[0] ? "\"" : "");
 	rw_error("kube", "RBAC: refusing %s %s: %s", method, path, rw_buf_cstr(&msg));

@@ -43,6 +43,9 @@ struct rcr_gate {
 	int pend;
 	char pend_msg[256];
 	bool inflight, again, dead;
+	/* uv_hrtime() when the pod first differed from its report (0: it does not), and when a
+	 * report arrived while a patch was in flight; both only for the debug trace. */
+	uint64_t t_want, t_again;
 	char key[512];
 };
 
@@ -163,8 +166,12 @@ gate_done(struct rcr *r, struct rcr_gate *g, struct rcr_req *q, const struct rw_
 	if (ok) {
 		g->sent = g->pend;
 		snprintf(g->sent_msg, sizeof(g->sent_msg), "%s", g->pend_msg);
-		rw_debug(LOGC, "%s: ray.io/agent-ready=%s (%.1f ms)", g->key, st,
+		/* The two parts of report -> gate the controller owns, for tracing a tail. */
+		rw_debug(LOGC, "%s: ray.io/agent-ready=%s (waited %.1f ms, patch %.1f ms)", g->key,
+			 st, g->t_want ? (double)(q->t0 - g->t_want) / 1e6 : 0.0,
 			 (double)(uv_hrtime() - q->t0) / 1e6);
+		g->t_want = g->t_again;
+		g->t_again = 0;
 	} else {
 		g->sent = 0; /* compare with the cached pod again */
 		if (resp->status == 404) {
@@ -302,6 +309,8 @@ rw_rcr_gate_sync(struct rcr *r, const struct rw_inf_pod *p)
 	}
 	if (g->inflight) {
 		g->again = true;
+		if (!g->t_again)
+			g->t_again = uv_hrtime();
 		return;
 	}
 	if (g->queued)
@@ -314,8 +323,12 @@ rw_rcr_gate_sync(struct rcr *r, const struct rw_inf_pod *p)
 		cur = p->agent_ready;
 		cur_msg = p->agent_message;
 	}
-	if (cur == want && strncmp(cur_msg, msg, sizeof(g->sent_msg) - 1) == 0)
+	if (cur == want && strncmp(cur_msg, msg, sizeof(g->sent_msg) - 1) == 0) {
+		g->t_want = 0;
 		return;
+	}
+	if (!g->t_want)
+		g->t_want = uv_hrtime();
 	if (r->gate_inflight >= GATE_INFLIGHT) {
 		gq_push(r, g);
 		return;
