@@ -70,6 +70,7 @@ if __package__ in (None, ""):
     raise SystemExit(0)
 
 from kubesim import apiserver_kinds as kinds  # noqa: E402
+from kubesim import gcpause  # noqa: E402
 from kubesim import apiserver_patch as patchmod  # noqa: E402
 from kubesim import apiserver_rbac as rbac  # noqa: E402
 from kubesim.apiserver_errors import (ApiError, bad_request, clone, dumps,  # noqa: E402
@@ -1297,28 +1298,6 @@ class APIServer:
             self.thread.join(timeout=5)
 
 
-def _log_gc_pauses(min_s=0.05):
-    """Log every garbage collection that stops this process for min_s or more: CPython's collector stops
-    every thread (a full collection of 10,000 pods' objects takes seconds), which the real
-    kube-apiserver's concurrent collector does not, so a latency tail that lines up with these lines
-    is the simulator's."""
-    import gc
-    t0 = [0.0]
-
-    def cb(phase, info):
-        if phase == "start":
-            t0[0] = time.monotonic()
-            return
-        d = time.monotonic() - t0[0]
-        if d >= min_s:
-            sys.stderr.write("kubesim: %s gc generation %d stopped the process %.0f ms (%d collected)\n" % (
-                time.strftime("%H:%M:%S", time.gmtime()), info.get("generation", -1), d * 1000,
-                info.get("collected", 0)))
-            sys.stderr.flush()
-
-    gc.callbacks.append(cb)
-
-
 def main(argv=None):
     import argparse
     ap = argparse.ArgumentParser(description="kube-apiserver simulator")
@@ -1349,7 +1328,8 @@ def main(argv=None):
     signal.signal(signal.SIGINT, on_signal)
     sys.stderr.write("kubesim apiserver listening on %s\n" % srv.url)
     sys.stderr.flush()
-    _log_gc_pauses()
+    gcpause.log_pauses("kubesim")
+    gcpause.freeze_periodically(done)
     while not done.wait(1.0):
         pass
     srv.stop()

@@ -45,6 +45,7 @@ import sys
 import threading
 import time
 
+from . import gcpause
 from .kubeclient import ApiError, KubeClient, rfc3339
 
 MERGE_PATCH = "application/merge-patch+json"
@@ -472,6 +473,8 @@ def main(argv=None):
     signal.signal(signal.SIGINT, lambda *a: stop.set())
     url = k.start(args.control_port)
     log("ready: nodes %s, control %s, gates %s" % (",".join(k.node_names), url, args.gates))
+    gcpause.log_pauses("kubelet-fake")
+    gcpause.freeze_periodically(stop)
     while not stop.wait(1.0):
         pass
     k.stop()
