@@ -6,6 +6,7 @@ on CPU), which is precise enough for daemons that use well under 1% of a core;
 children's CPU comes from getrusage(RUSAGE_CHILDREN).
 """
 
+import functools
 import http.client
 import json
 import os
@@ -24,6 +25,10 @@ SIM_BIN = os.path.join(SRC, "tests", "sim", "bin")
 AGENT = os.path.join(BUILD, "bin", "raywarden-agent")
 FAKECTL = os.path.join(BUILD, "bin", "rw-fakectl")
 CONTROL_PORT = 19999
+if os.path.join(SRC, "tests", "sim") not in sys.path:
+    sys.path.insert(0, os.path.join(SRC, "tests", "sim"))
+
+from kubesim.testutil import wait_for  # noqa: E402
 
 
 def machine():
@@ -84,17 +89,8 @@ def children_cpu_s():
     return ru.ru_utime + ru.ru_stime
 
 
-def wait_until(pred, timeout, interval=0.01, what="condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            v = pred()
-            if v:
-                return v
-        except (OSError, http.client.HTTPException, ValueError):
-            pass
-        time.sleep(interval)
-    raise TimeoutError("timed out after %.1fs waiting for %s" % (timeout, what))
+# Poll pred until truthy; a refused connection or a half-written answer means "not yet".
+wait_until = functools.partial(wait_for, interval=0.01, retry=(OSError, http.client.HTTPException, ValueError))
 
 
 def http_req(host, port, path, method="GET", body=None, timeout=2.0, headers=None):

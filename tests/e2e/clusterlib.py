@@ -21,7 +21,6 @@ import ssl
 import subprocess
 import sys
 import tempfile
-import time
 import urllib.error
 import urllib.parse
 import unittest
@@ -44,21 +43,9 @@ if SIM_DIR not in sys.path:
 os.environ.setdefault("RW_BUILD_DIR", BUILD)  # the kubelet finds the agent binary here
 
 from kubesim.localcluster import Cluster  # noqa: E402
+from kubesim.testutil import free_port, wait_for  # noqa: E402,F401 (re-exported to the tests)
 
 RAY_POD_SELECTOR = "ray.io/node-type in (head,worker)"
-
-
-def wait_for(cond, timeout=30.0, interval=0.05, what="condition"):
-    """Poll cond() until it returns a truthy value; AssertionError at the deadline."""
-    deadline = time.monotonic() + timeout
-    last = None
-    while True:
-        last = cond()
-        if last:
-            return last
-        if time.monotonic() >= deadline:
-            raise AssertionError("timed out after %.1fs waiting for %s (last: %r)" % (timeout, what, last))
-        time.sleep(interval)
 
 
 def missing_prereqs():

@@ -15,10 +15,8 @@ import glob
 import http.client
 import json
 import os
-import random
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -36,39 +34,13 @@ if SIM_DIR not in sys.path:
 
 from kubesim import controller_identity  # noqa: E402
 from kubesim.kubeclient import ApiError, KubeClient  # noqa: E402
+from kubesim.testutil import http_get, pick_ip, wait_for  # noqa: E402,F401 (wait_for: ctlsim.wait_for)
 
 RC_PATH = "apis/ray.io/v1/namespaces/%s/rayclusters"
 
 
 def controller_bin(build=None):
     return os.path.join(build or BUILD, "bin", "raywarden-controller")
-
-
-def wait_for(cond, timeout=10.0, what="condition", interval=0.05):
-    """Poll cond until it returns something true; AssertionError after timeout."""
-    deadline = time.monotonic() + timeout
-    last = None
-    while True:
-        last = cond()
-        if last:
-            return last
-        if time.monotonic() >= deadline:
-            raise AssertionError("timed out after %.0fs waiting for %s (last: %r)" % (timeout, what, last))
-        time.sleep(interval)
-
-
-def pick_ip(port=8080):
-    for _ in range(100):
-        ip = "127.%d.%d.%d" % (random.randint(100, 250), random.randint(1, 250), random.randint(2, 250))
-        s = socket.socket()
-        try:
-            s.bind((ip, port))
-            return ip
-        except OSError:
-            continue
-        finally:
-            s.close()
-    raise RuntimeError("no free loopback address")
 
 
 def proc_status(pid):
@@ -170,15 +142,8 @@ class Controller:
         return None
 
     def http(self, port, path):
-        c = http.client.HTTPConnection(self.ip, port, timeout=5)
-        try:
-            c.request("GET", path)
-            r = c.getresponse()
-            return r.status, r.read().decode("utf-8", "replace")
-        except OSError as e:
-            return None, str(e)
-        finally:
-            c.close()
+        """(status, text) of GET path on the controller's IP; (None, why) when it does not answer."""
+        return http_get("http://%s:%d%s" % (self.ip, port, path), 5, soft=True)
 
     def ready(self):
         return self.http(8082, "/readyz")[0] == 200
@@ -239,19 +204,19 @@ class World:
         self.api = self._spawn("apiserver", [sys.executable, APISERVER, "--state-dir", self.state, "--port", "0",
                                              "--bookmark-interval", "2"] + (["--tls"] if tls else []) + list(api_args))
         info = os.path.join(self.state, "apiserver.json")
-        wait_for(lambda: os.path.exists(info) and os.path.getsize(info) > 0, 20, "apiserver.json")
+        wait_for(lambda: os.path.exists(info) and os.path.getsize(info) > 0, 20, what="apiserver.json")
         with open(info) as f:
             self.info = json.load(f)
         self.kubeconfig = os.path.join(self.state, "kubeconfig")
         self.client = KubeClient.from_state_dir(self.state, user_agent="ctlsim-test", timeout=60)
-        wait_for(lambda: self._readyz(), 20, "API server /readyz")
+        wait_for(lambda: self._readyz(), 20, what="API server /readyz")
         self.install_crds()
         self.controller_kubeconfig = controller_identity.controller_kubeconfig(self.state)
         self.kubelet = self._spawn("kubelet-fake", [sys.executable, "-m", "kubesim.kubelet_fake", "--state-dir",
                                                     self.state, "--threads", str(kubelet_threads),
                                                     "--gates", gates])
         kinfo = os.path.join(self.state, "kubelet.json")
-        wait_for(lambda: os.path.exists(kinfo), 30, "fake kubelet")
+        wait_for(lambda: os.path.exists(kinfo), 30, what="fake kubelet")
         with open(kinfo) as f:
             self.kubelet_url = json.load(f)["control_url"]
 
@@ -309,7 +274,7 @@ class World:
             return any(c.get("type") == "Established" and c.get("status") == "True"
                        for c in (crd.get("status") or {}).get("conditions") or [])
 
-        wait_for(established, 20, "RayCluster CRD established")
+        wait_for(established, 20, what="RayCluster CRD established")
 
     # -- API helpers (retrying on injected faults) ---------------------------------------
 

@@ -11,12 +11,12 @@ import tempfile
 import time
 import unittest
 
-from agentlib import (AGENT, FAKECTL, FakeRay, Proc, events, http_get, metric, pick_ip,
+from agentlib import (AGENT, FAKECTL, FakeRay, Proc, events, agent_get, metric, pick_ip,
                       set_reply, start_agent, start_fakectl, wait_for, write_key)
 
 
 def ready(ip):
-    return http_get(ip, 8477, "/readyz")
+    return agent_get(ip, 8477, "/readyz")
 
 
 def mapped_libraries(pid):
@@ -98,7 +98,7 @@ class TestReadiness(AgentCase):
         self.ray.set("raylet", "ok")
         self.wait_ready(200)
         # Liveness stays up: a short outage is far inside the grace period.
-        self.assertEqual(http_get(self.ip, 8477, "/livez")[0], 200)
+        self.assertEqual(agent_get(self.ip, 8477, "/livez")[0], 200)
         self.assertEqual(a.p.poll(), None)
 
     def test_rayservice_worker_proxy_states(self):
@@ -117,7 +117,7 @@ class TestReadiness(AgentCase):
         self.ray.set("proxy", "down")
         self.agent(rayservice="true", proxy_readiness="ignore")
         self.wait_ready(200, "ok")
-        code, body = http_get(self.ip, 8477, "/status")
+        code, body = agent_get(self.ip, 8477, "/status")
         self.assertEqual(code, 200)
         self.assertIn('"proxy":{"state":"absent"', body)
 

@@ -96,9 +96,9 @@ class GcsFaultToleranceS4(unittest.TestCase):
         # In the cluster's view of names (its own hosts file), as a controller pod would be:
         # the Redis cleanup resolves the sample's `redis:6379`.
         etc = os.path.join(cls.cl.state, "etc")
-        ctlsim.wait_for(lambda: os.path.isfile(os.path.join(etc, "hosts")), 10, "the cluster's hosts file")
+        ctlsim.wait_for(lambda: os.path.isfile(os.path.join(etc, "hosts")), 10, what="the cluster's hosts file")
         cls.ctl.start(etc_overlay=etc)
-        ctlsim.wait_for(cls.ctl.ready, 30, "controller /readyz")
+        ctlsim.wait_for(cls.ctl.ready, 30, what="controller /readyz")
 
     @classmethod
     def tearDownClass(cls):
@@ -168,7 +168,7 @@ class GcsFaultToleranceS4(unittest.TestCase):
 
     def wait(self, cond, timeout, what):
         try:
-            return ctlsim.wait_for(cond, timeout, what, interval=0.2)
+            return ctlsim.wait_for(cond, timeout, what=what, interval=0.2)
         except AssertionError as e:
             self.fail("%s\n%s" % (e, self.diag()))
 

@@ -7,25 +7,16 @@ completes once --gcs-ft-cleanup-deadline has passed, with a Warning Event.
 
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
 import unittest
 
-from clusterlib import LocalCluster, RbacChecked, missing_prereqs, wait_for
+from clusterlib import LocalCluster, RbacChecked, free_port, missing_prereqs, wait_for
 
 NS = "default"
 PASSWORD = "ft-secret-pw"
 DEADLINE_S = 8
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def cluster(name, address, password_secret=None):
