@@ -359,17 +359,32 @@ class RbacChecked:
 
 
 class LocalClusterCase(RbacChecked, unittest.TestCase):
-    """A test class on one private local cluster with the controller. SAMPLE names the
-    shared/corpus sample the class applies (the class is skipped when the corpus is
-    absent, or when missing_prereqs() says why it cannot run); the cluster's logs are
-    kept when a test failed or RW_KEEP_LOGS is set. Subclasses that need more set-up
-    call super().setUpClass() and super().tearDownClass()."""
+    """A test class on one private local cluster with the controller: the one set-up and
+    teardown path of the e2e tests on a local cluster (API server, kubelet, controllers,
+    raywarden-controller, a private state dir; its logs are kept, and their place printed, when
+    a test or the set-up failed or RW_KEEP_LOGS is set).
+
+    SAMPLE names the shared/corpus sample the class applies (cls.sample; the class is skipped
+    when the corpus is absent). CONTROLLER_ARGS are extra raywarden-controller flags.
+    prerequisites() says why the class cannot run here (a skip; subclasses add theirs and call
+    super()). setUpCluster() is the class's own set-up once the cluster runs; when it raises,
+    tearDownClass() runs at once (so a subclass's tearDownClass must cope with a partial
+    set-up). Subclasses that need more call super().setUpClass() / super().tearDownClass()."""
 
     SAMPLE = None
+    CONTROLLER_ARGS = ()
+
+    @classmethod
+    def prerequisites(cls):
+        return missing_prereqs()
+
+    @classmethod
+    def setUpCluster(cls):
+        pass
 
     @classmethod
     def setUpClass(cls):
-        why = missing_prereqs()
+        why = cls.prerequisites()
         if why:
             raise unittest.SkipTest(why)
         cls.sample = corpus_sample(cls.SAMPLE) if cls.SAMPLE else None
@@ -378,8 +393,14 @@ class LocalClusterCase(RbacChecked, unittest.TestCase):
         if wildcard_listener(8477):
             raise AssertionError("a process listens on 0.0.0.0:8477 (a leaked raywarden-agent?): "
                                  "no pod's agent could bind its port")
-        cls.lc = LocalCluster.start()
         cls.failed = False
+        cls.lc = LocalCluster.start(controller_args=cls.CONTROLLER_ARGS)
+        try:
+            cls.setUpCluster()
+        except BaseException:
+            cls.failed = True
+            cls.tearDownClass()
+            raise
 
     @classmethod
     def tearDownClass(cls):
