@@ -28,7 +28,18 @@ CONTROL_PORT = 19999
 if os.path.join(SRC, "tests", "sim") not in sys.path:
     sys.path.insert(0, os.path.join(SRC, "tests", "sim"))
 
-from kubesim.testutil import wait_for  # noqa: E402
+from kubesim.testutil import mapped_libraries, wait_for  # noqa: E402,F401 (B.mapped_libraries)
+
+# The Serve application the benchmarks deploy on a simulated head (one small deployment).
+SERVE_CONFIG = {
+    "applications": [{
+        "name": "simple_app",
+        "import_path": "ray-operator.config.samples.ray-serve.single_deployment_dag:DagNode",
+        "route_prefix": "/basic",
+        "deployments": [{"name": "BaseService", "num_replicas": 1,
+                         "ray_actor_options": {"num_cpus": 0.1}}],
+    }]
+}
 
 
 def machine():

@@ -43,7 +43,8 @@ if SIM_DIR not in sys.path:
 os.environ.setdefault("RW_BUILD_DIR", BUILD)  # the kubelet finds the agent binary here
 
 from kubesim.localcluster import Cluster  # noqa: E402
-from kubesim.testutil import free_port, wait_for  # noqa: E402,F401 (re-exported to the tests)
+# Re-exported to the tests: cond (kubesim.testutil.condition), pod_ready, free_port, wait_for.
+from kubesim.testutil import condition as cond, free_port, parse_metrics, pod_ready, wait_for  # noqa: E402,F401
 
 RAY_POD_SELECTOR = "ray.io/node-type in (head,worker)"
 
@@ -62,18 +63,6 @@ def corpus_sample(name):
     """Path of a KubeRay sample from shared/corpus, or None when the corpus is absent."""
     p = os.path.join(CORPUS, name)
     return p if os.path.exists(p) else None
-
-
-def cond(obj, ctype):
-    for c in ((obj.get("status") or {}).get("conditions") or []):
-        if c.get("type") == ctype:
-            return c
-    return None
-
-
-def pod_ready(pod):
-    c = cond(pod, "Ready")
-    return bool(c and c.get("status") == "True")
 
 
 class APIError(Exception):
@@ -165,17 +154,7 @@ class LocalCluster:
         """Parsed /metrics: {"name{labels}": value}."""
         url = self.controller().get("metrics_url")
         with urllib.request.urlopen(url, timeout=5) as r:
-            text = r.read().decode()
-        out = {}
-        for line in text.splitlines():
-            if not line or line.startswith("#"):
-                continue
-            k, _, v = line.rpartition(" ")
-            try:
-                out[k] = float(v)
-            except ValueError:
-                pass
-        return out
+            return parse_metrics(r.read().decode())
 
     # -- REST ----------------------------------------------------------------------
 

@@ -19,6 +19,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -34,7 +35,7 @@ if SIM_DIR not in sys.path:
 
 from kubesim import controller_identity  # noqa: E402
 from kubesim.kubeclient import ApiError, KubeClient  # noqa: E402
-from kubesim.testutil import http_get, pick_ip, wait_for  # noqa: E402,F401 (wait_for: ctlsim.wait_for)
+from kubesim.testutil import http_get, parse_metrics, pick_ip, wait_for  # noqa: E402,F401 (wait_for: ctlsim.wait_for)
 
 RC_PATH = "apis/ray.io/v1/namespaces/%s/rayclusters"
 
@@ -83,6 +84,28 @@ def raycluster(name, workers=1, groups=1, namespace="default", min_replicas=0, m
                 for g in range(groups)],
         },
     }
+
+
+def create_all(world, objs, threads=8):
+    """Apply the RayClusters objs in `threads` parallel threads; RuntimeError naming the first
+    failures when any failed."""
+    errors = []
+    chunks = [objs[i::threads] for i in range(threads)]
+
+    def worker(chunk):
+        for o in chunk:
+            try:
+                world.apply_cluster(o)
+            except Exception as e:  # noqa: BLE001
+                errors.append("%s: %s" % (o["metadata"]["name"], e))
+
+    ts = [threading.Thread(target=worker, args=(c,)) for c in chunks]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    if errors:
+        raise RuntimeError("creating clusters failed: %s" % errors[:5])
 
 
 class Controller:
@@ -151,18 +174,7 @@ class Controller:
     def metrics(self):
         """{name{labels}: value} of the /metrics text (empty when it does not answer)."""
         code, text = self.http(8080, "/metrics")
-        out = {}
-        if code != 200:
-            return out
-        for line in text.splitlines():
-            if not line or line.startswith("#"):
-                continue
-            k, _, v = line.rpartition(" ")
-            try:
-                out[k] = float(v)
-            except ValueError:
-                pass
-        return out
+        return parse_metrics(text) if code == 200 else {}
 
     def api_requests(self):
         """API requests this process made, by verb, from raywarden_api_requests_total."""

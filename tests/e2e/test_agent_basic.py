@@ -13,21 +13,11 @@ import unittest
 
 from agentlib import (AGENT, FAKECTL, FakeRay, Proc, events, agent_get, metric, pick_ip,
                       set_reply, start_agent, start_fakectl, wait_for, write_key)
+from kubesim.testutil import mapped_libraries  # noqa: E402 (tests/sim: agentlib puts it on sys.path)
 
 
 def ready(ip):
     return agent_get(ip, 8477, "/readyz")
-
-
-def mapped_libraries(pid):
-    """Base names of the shared libraries mapped into process pid."""
-    libs = set()
-    with open("/proc/%d/maps" % pid) as f:
-        for line in f:
-            path = line.split()[-1]
-            if path.startswith("/") and ".so" in os.path.basename(path):
-                libs.add(os.path.basename(path))
-    return sorted(libs)
 
 
 # libcurl and the heavy part of its dependency tree: loaded only by a request that needs it.

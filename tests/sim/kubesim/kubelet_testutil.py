@@ -8,6 +8,7 @@ import tempfile
 import urllib.request
 
 from . import testutil
+from .testutil import condition, pod_ready as is_ready  # noqa: F401 (the tests import them from here)
 from .kubeclient import ApiError, KubeClient
 from .localcluster import Cluster
 
@@ -42,18 +43,6 @@ def _not_yet(exc):
 
 # Poll fn until it returns a truthy value; bounded in time.
 wait_for = functools.partial(testutil.wait_for, retry=_not_yet)
-
-
-def condition(obj, ctype):
-    for c in (obj.get("status") or {}).get("conditions") or []:
-        if c.get("type") == ctype:
-            return c
-    return None
-
-
-def is_ready(pod):
-    c = condition(pod, "Ready")
-    return bool(c and c.get("status") == "True")
 
 
 class LocalCluster:

@@ -3,7 +3,7 @@ library only): bounded waits, free loopback addresses and ports, one HTTP GET. T
 tests/sim is on sys.path for every user (tests/sim/test_*.py put it there, tests/e2e/clusterlib.py,
 ctlsim.py and agentlib.py add it, the benchmarks import those or benchlib.py), so
 
-    from kubesim.testutil import wait_for, pick_ip, free_port, http_get
+    from kubesim.testutil import wait_for, pick_ip, free_port, http_get, pod_ready, parse_metrics
 
     wait_for(lambda: pod_ready(get()), 30, what="pod ready")            # the value, or WaitTimeout
     wait_for(lambda: http_get(url)[0] == 200, 10, retry=OSError, what="server up")
@@ -142,3 +142,42 @@ def http_get(url, timeout=3.0, token=None, cafile=None, soft=False):
         if not soft:
             raise
         return None, str(e.reason if isinstance(e, urllib.error.URLError) else e)
+
+
+def condition(obj, ctype):
+    """The status condition of type ctype of an API object, or None."""
+    for c in (obj.get("status") or {}).get("conditions") or []:
+        if c.get("type") == ctype:
+            return c
+    return None
+
+
+def pod_ready(pod):
+    """The pod's Ready condition is True."""
+    c = condition(pod, "Ready")
+    return bool(c and c.get("status") == "True")
+
+
+def parse_metrics(text):
+    """Prometheus text -> {"name{labels}": value} (comments and unparsable lines skipped)."""
+    out = {}
+    for line in text.splitlines():
+        if not line or line.startswith("#"):
+            continue
+        k, _, v = line.rpartition(" ")
+        try:
+            out[k] = float(v)
+        except ValueError:
+            pass
+    return out
+
+
+def mapped_libraries(pid):
+    """Sorted base names of the shared libraries mapped into process pid (/proc/pid/maps)."""
+    libs = set()
+    with open("/proc/%d/maps" % pid) as f:
+        for line in f:
+            path = line.split()[-1]
+            if path.startswith("/") and ".so" in os.path.basename(path):
+                libs.add(os.path.basename(path))
+    return sorted(libs)
