@@ -148,6 +148,15 @@ def start_ray_node(ip, head=True, num_cpus=1, head_addr=None, extra_env=None, lo
     return p
 
 
+def deploy_serve(ip):
+    """Deploy SERVE_CONFIG on the simulated head at ip and wait until its proxy is healthy."""
+    st, out = http_req(ip, 8265, "/api/serve/applications/", method="PUT", body=json.dumps(SERVE_CONFIG),
+                       headers={"Content-Type": "application/json"}, timeout=10)
+    if st != 200:
+        raise RuntimeError("serve deploy failed: %d %s" % (st, out))
+    wait_until(lambda: http_req(ip, 8000, "/-/healthz")[0] == 200, 60, what="serve proxy healthy")
+
+
 def start_redis(ip, port):
     """A throw-away redis-server on ip:port (no persistence), or None when not installed."""
     exe = shutil.which("redis-server")

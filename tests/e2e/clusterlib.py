@@ -344,7 +344,8 @@ class LocalClusterCase(RbacChecked, unittest.TestCase):
     a test or the set-up failed or RW_KEEP_LOGS is set).
 
     SAMPLE names the shared/corpus sample the class applies (cls.sample; the class is skipped
-    when the corpus is absent). CONTROLLER_ARGS are extra raywarden-controller flags.
+    when the corpus is absent). CONTROLLER_ARGS are extra raywarden-controller flags; NODES the
+    simulated nodes; CONTROLLER = False starts no controller (the class runs its own).
     prerequisites() says why the class cannot run here (a skip; subclasses add theirs and call
     super()). setUpCluster() is the class's own set-up once the cluster runs; when it raises,
     tearDownClass() runs at once (so a subclass's tearDownClass must cope with a partial
@@ -352,6 +353,8 @@ class LocalClusterCase(RbacChecked, unittest.TestCase):
 
     SAMPLE = None
     CONTROLLER_ARGS = ()
+    NODES = 1
+    CONTROLLER = True  # False: local-cluster starts no raywarden-controller (the class runs its own)
 
     @classmethod
     def prerequisites(cls):
@@ -373,7 +376,7 @@ class LocalClusterCase(RbacChecked, unittest.TestCase):
             raise AssertionError("a process listens on 0.0.0.0:8477 (a leaked raywarden-agent?): "
                                  "no pod's agent could bind its port")
         cls.failed = False
-        cls.lc = LocalCluster.start(controller_args=cls.CONTROLLER_ARGS)
+        cls.lc = LocalCluster.start(nodes=cls.NODES, controller=cls.CONTROLLER, controller_args=cls.CONTROLLER_ARGS)
         try:
             cls.setUpCluster()
         except BaseException:
