@@ -108,6 +108,45 @@ def create_all(world, objs, threads=8):
         raise RuntimeError("creating clusters failed: %s" % errors[:5])
 
 
+class PodWatch:
+    """Lists, then watches, the Ray pods (label ray.io/node-type) of a World in a daemon thread and
+    calls self.note(event type, pod, time) for each (the listed ones as ADDED). clock gives the
+    time (time.time to compare with log timestamps). Subclasses set up their state, then call
+    PodWatch.__init__; stop.set() ends the thread after the next event."""
+
+    def __init__(self, world, clock=time.monotonic):
+        self.w = world
+        self.clock = clock
+        self.stop = threading.Event()
+        lst = world.call("GET", "api/v1/pods", query={"labelSelector": "ray.io/node-type"})
+        now = clock()
+        for p in lst.get("items") or []:
+            self.note("ADDED", p, now)
+        self.rv = lst["metadata"]["resourceVersion"]
+        self.thread = threading.Thread(target=self.run, daemon=True)
+        self.thread.start()
+
+    def note(self, etype, pod, now):
+        raise NotImplementedError
+
+    def run(self):
+        while not self.stop.is_set():
+            try:
+                wt = self.w.client.open_watch("pods", None, self.rv, "ray.io/node-type", timeout_seconds=600)
+                for ev in wt:
+                    now = self.clock()
+                    obj = ev.get("object") or {}
+                    if ev.get("type") == "ERROR":
+                        raise RuntimeError("pod watch: %s" % obj.get("message"))
+                    self.rv = (obj.get("metadata") or {}).get("resourceVersion") or self.rv
+                    if ev.get("type") != "BOOKMARK":
+                        self.note(ev.get("type"), obj, now)
+                    if self.stop.is_set():
+                        break
+            except (OSError, http.client.HTTPException, ApiError, RuntimeError):
+                time.sleep(0.1)  # the API server restarting or faulted: watch again from rv
+
+
 class Controller:
     """One raywarden-controller process with its own loopback IP for /metrics, /healthz and
     the agent hub. kill() is SIGKILL; start() starts it again with the same arguments."""

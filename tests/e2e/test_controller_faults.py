@@ -41,7 +41,7 @@ CONVERGE_S = 90.0
 def have_prereqs():
     if not os.path.exists(ctlsim.controller_bin()):
         return "raywarden-controller not built"
-    if not os.path.exists(os.path.join(ctlsim.SRC, "controller", "raycluster.c")):
+    if not os.path.exists(os.path.join(ctlsim.SRC, "controller", "raycluster", "raycluster.c")):
         return "the RayCluster reconciler (controller/raycluster/raycluster.c) is not in this tree"
     if not shutil.which("kubectl"):
         return "kubectl not installed"
