@@ -432,13 +432,17 @@ class World:
         """Wait until problems() is empty; returns seconds waited. AssertionError with the
         remaining problems after the timeout."""
         t0 = time.monotonic()
-        last = None
-        while time.monotonic() - t0 < timeout:
-            last = self.problems(expected, namespace)
-            if not last:
-                return time.monotonic() - t0
-            time.sleep(0.25)
-        raise AssertionError("not converged after %.0fs: %d problem(s): %s" % (timeout, len(last), last[:20]))
+        last = []
+
+        def converged():
+            last[:] = self.problems(expected, namespace)
+            return not last
+        try:
+            wait_for(converged, timeout, 0.25, what="convergence")
+        except AssertionError:
+            raise AssertionError("not converged after %.0fs: %d problem(s): %s"
+                                 % (timeout, len(last), last[:20])) from None
+        return time.monotonic() - t0
 
     # -- teardown --------------------------------------------------------------------------
 
