@@ -6,6 +6,7 @@ on CPU), which is precise enough for daemons that use well under 1% of a core;
 children's CPU comes from getrusage(RUSAGE_CHILDREN).
 """
 
+import functools
 import http.client
 import json
 import os
@@ -24,6 +25,21 @@ SIM_BIN = os.path.join(SRC, "tests", "sim", "bin")
 AGENT = os.path.join(BUILD, "bin", "raywarden-agent")
 FAKECTL = os.path.join(BUILD, "bin", "rw-fakectl")
 CONTROL_PORT = 19999
+if os.path.join(SRC, "tests", "sim") not in sys.path:
+    sys.path.insert(0, os.path.join(SRC, "tests", "sim"))
+
+from kubesim.testutil import mapped_libraries, wait_for  # noqa: E402,F401 (B.mapped_libraries)
+
+# The Serve application the benchmarks deploy on a simulated head (one small deployment).
+SERVE_CONFIG = {
+    "applications": [{
+        "name": "simple_app",
+        "import_path": "ray-operator.config.samples.ray-serve.single_deployment_dag:DagNode",
+        "route_prefix": "/basic",
+        "deployments": [{"name": "BaseService", "num_replicas": 1,
+                         "ray_actor_options": {"num_cpus": 0.1}}],
+    }]
+}
 
 
 def machine():
@@ -84,17 +100,8 @@ def children_cpu_s():
     return ru.ru_utime + ru.ru_stime
 
 
-def wait_until(pred, timeout, interval=0.01, what="condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            v = pred()
-            if v:
-                return v
-        except (OSError, http.client.HTTPException, ValueError):
-            pass
-        time.sleep(interval)
-    raise TimeoutError("timed out after %.1fs waiting for %s" % (timeout, what))
+# Poll pred until truthy; a refused connection or a half-written answer means "not yet".
+wait_until = functools.partial(wait_for, interval=0.01, retry=(OSError, http.client.HTTPException, ValueError))
 
 
 def http_req(host, port, path, method="GET", body=None, timeout=2.0, headers=None):
@@ -139,6 +146,15 @@ def start_ray_node(ip, head=True, num_cpus=1, head_addr=None, extra_env=None, lo
                          start_new_session=True)
     wait_until(lambda: port_open(ip, 52365), 20, what="ray node %s" % ip)
     return p
+
+
+def deploy_serve(ip):
+    """Deploy SERVE_CONFIG on the simulated head at ip and wait until its proxy is healthy."""
+    st, out = http_req(ip, 8265, "/api/serve/applications/", method="PUT", body=json.dumps(SERVE_CONFIG),
+                       headers={"Content-Type": "application/json"}, timeout=10)
+    if st != 200:
+        raise RuntimeError("serve deploy failed: %d %s" % (st, out))
+    wait_until(lambda: http_req(ip, 8000, "/-/healthz")[0] == 200, 60, what="serve proxy healthy")
 
 
 def start_redis(ip, port):

@@ -283,10 +283,10 @@ def run(build_dir, source_dir=SRC, peers=200, seconds=12.0, warmup=4.0, workers=
     att = watch = samp = None
     try:
         ctl = w.controller("--qps", "1000", build=build_dir, identity="ctl-hostile-hub")
-        ctlsim.wait_for(ctl.ready, 30, "controller /readyz")
+        ctlsim.wait_for(ctl.ready, 30, what="controller /readyz")
         watch = agg.GateWatch(w)
         w.apply_cluster(ctlsim.raycluster("hostile", workers=workers))
-        ctlsim.wait_for(lambda: watch.count() >= 1 + workers, 60, "the cluster's pods")
+        ctlsim.wait_for(lambda: watch.count() >= 1 + workers, 60, what="the cluster's pods")
         pods_file = os.path.join(tmp, "pods.txt")
         with watch.lock:
             items = list(watch.pods.values())

@@ -8,6 +8,7 @@ import json
 import os
 import random
 import socket
+import sys
 import subprocess
 import tempfile
 import threading
@@ -16,47 +17,18 @@ import time
 BUILD = os.environ.get("RW_BUILD_DIR") or os.path.join(
     os.path.dirname(os.path.abspath(__file__)), "..", "..", "build")
 AGENT = os.path.join(BUILD, "bin", "raywarden-agent")
+SIM_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "sim")
+if os.path.abspath(SIM_DIR) not in map(os.path.abspath, sys.path):
+    sys.path.insert(0, os.path.abspath(SIM_DIR))
 FAKECTL = os.path.join(BUILD, "bin", "rw-fakectl")
 
-
-def pick_ip():
-    """A loopback address nobody else in this machine is likely to use."""
-    for _ in range(50):
-        ip = "127.%d.%d.%d" % (random.randint(100, 250), random.randint(1, 250),
-                               random.randint(2, 250))
-        s = socket.socket()
-        try:
-            s.bind((ip, 52365))
-            return ip
-        except OSError:
-            continue
-        finally:
-            s.close()
-    raise RuntimeError("no free loopback address")
+from kubesim.testutil import http_get, pick_ip, wait_for  # noqa: E402,F401 (re-exported to the tests)
 
 
-def wait_for(cond, timeout=10.0, interval=0.02, what="condition"):
-    """Poll cond() until it returns a truthy value or the deadline passes."""
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = cond()
-        if last:
-            return last
-        time.sleep(interval)
-    raise AssertionError("timed out waiting for %s (last: %r)" % (what, last))
-
-
-def http_get(ip, port, path, timeout=2.0):
-    c = http.client.HTTPConnection(ip, port, timeout=timeout)
-    try:
-        c.request("GET", path)
-        r = c.getresponse()
-        return r.status, r.read().decode("utf-8", "replace")
-    except OSError as e:
-        return None, str(e)
-    finally:
-        c.close()
+def agent_get(ip, port, path, timeout=2.0):
+    """(status, text) of GET http://ip:port/path (an agent, a controller, a fake Ray port);
+    (None, why) when nothing answers."""
+    return http_get("http://%s:%d%s" % (ip, port, path), timeout, soft=True)
 
 
 class FakeRay:
@@ -342,7 +314,7 @@ def start_agent(ip, tmp, **env):
          "RAYWARDEN_POD_NAME": "pod-" + ip, "RAYWARDEN_POD_NAMESPACE": "e2e"}
     e.update({"RAYWARDEN_" + k.upper(): str(v) for k, v in env.items()})
     p = Proc([AGENT], env=e, tmp=tmp, name="agent")
-    wait_for(lambda: http_get(ip, 8477, "/livez", 0.5)[0] == 200 or p.p.poll() is not None,
+    wait_for(lambda: agent_get(ip, 8477, "/livez", 0.5)[0] == 200 or p.p.poll() is not None,
              what="agent endpoints")
     if p.p.poll() is not None:
         raise AssertionError("agent exited: %s" % p.stderr())
@@ -384,7 +356,7 @@ def events(ctl, kind=None):
 
 
 def metric(ip, name, labels=""):
-    code, body = http_get(ip, 8477, "/metrics")
+    code, body = agent_get(ip, 8477, "/metrics")
     if code != 200:
         return None
     key = name + labels

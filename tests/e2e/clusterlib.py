@@ -21,7 +21,6 @@ import ssl
 import subprocess
 import sys
 import tempfile
-import time
 import urllib.error
 import urllib.parse
 import unittest
@@ -44,21 +43,10 @@ if SIM_DIR not in sys.path:
 os.environ.setdefault("RW_BUILD_DIR", BUILD)  # the kubelet finds the agent binary here
 
 from kubesim.localcluster import Cluster  # noqa: E402
+# Re-exported to the tests: cond (kubesim.testutil.condition), pod_ready, free_port, wait_for.
+from kubesim.testutil import condition as cond, free_port, parse_metrics, pod_ready, wait_for  # noqa: E402,F401
 
 RAY_POD_SELECTOR = "ray.io/node-type in (head,worker)"
-
-
-def wait_for(cond, timeout=30.0, interval=0.05, what="condition"):
-    """Poll cond() until it returns a truthy value; AssertionError at the deadline."""
-    deadline = time.monotonic() + timeout
-    last = None
-    while True:
-        last = cond()
-        if last:
-            return last
-        if time.monotonic() >= deadline:
-            raise AssertionError("timed out after %.1fs waiting for %s (last: %r)" % (timeout, what, last))
-        time.sleep(interval)
 
 
 def missing_prereqs():
@@ -75,18 +63,6 @@ def corpus_sample(name):
     """Path of a KubeRay sample from shared/corpus, or None when the corpus is absent."""
     p = os.path.join(CORPUS, name)
     return p if os.path.exists(p) else None
-
-
-def cond(obj, ctype):
-    for c in ((obj.get("status") or {}).get("conditions") or []):
-        if c.get("type") == ctype:
-            return c
-    return None
-
-
-def pod_ready(pod):
-    c = cond(pod, "Ready")
-    return bool(c and c.get("status") == "True")
 
 
 class APIError(Exception):
@@ -178,17 +154,7 @@ class LocalCluster:
         """Parsed /metrics: {"name{labels}": value}."""
         url = self.controller().get("metrics_url")
         with urllib.request.urlopen(url, timeout=5) as r:
-            text = r.read().decode()
-        out = {}
-        for line in text.splitlines():
-            if not line or line.startswith("#"):
-                continue
-            k, _, v = line.rpartition(" ")
-            try:
-                out[k] = float(v)
-            except ValueError:
-                pass
-        return out
+            return parse_metrics(r.read().decode())
 
     # -- REST ----------------------------------------------------------------------
 
@@ -372,17 +338,35 @@ class RbacChecked:
 
 
 class LocalClusterCase(RbacChecked, unittest.TestCase):
-    """A test class on one private local cluster with the controller. SAMPLE names the
-    shared/corpus sample the class applies (the class is skipped when the corpus is
-    absent, or when missing_prereqs() says why it cannot run); the cluster's logs are
-    kept when a test failed or RW_KEEP_LOGS is set. Subclasses that need more set-up
-    call super().setUpClass() and super().tearDownClass()."""
+    """A test class on one private local cluster with the controller: the one set-up and
+    teardown path of the e2e tests on a local cluster (API server, kubelet, controllers,
+    raywarden-controller, a private state dir; its logs are kept, and their place printed, when
+    a test or the set-up failed or RW_KEEP_LOGS is set).
+
+    SAMPLE names the shared/corpus sample the class applies (cls.sample; the class is skipped
+    when the corpus is absent). CONTROLLER_ARGS are extra raywarden-controller flags; NODES the
+    simulated nodes; CONTROLLER = False starts no controller (the class runs its own).
+    prerequisites() says why the class cannot run here (a skip; subclasses add theirs and call
+    super()). setUpCluster() is the class's own set-up once the cluster runs; when it raises,
+    tearDownClass() runs at once (so a subclass's tearDownClass must cope with a partial
+    set-up). Subclasses that need more call super().setUpClass() / super().tearDownClass()."""
 
     SAMPLE = None
+    CONTROLLER_ARGS = ()
+    NODES = 1
+    CONTROLLER = True  # False: local-cluster starts no raywarden-controller (the class runs its own)
+
+    @classmethod
+    def prerequisites(cls):
+        return missing_prereqs()
+
+    @classmethod
+    def setUpCluster(cls):
+        pass
 
     @classmethod
     def setUpClass(cls):
-        why = missing_prereqs()
+        why = cls.prerequisites()
         if why:
             raise unittest.SkipTest(why)
         cls.sample = corpus_sample(cls.SAMPLE) if cls.SAMPLE else None
@@ -391,8 +375,14 @@ class LocalClusterCase(RbacChecked, unittest.TestCase):
         if wildcard_listener(8477):
             raise AssertionError("a process listens on 0.0.0.0:8477 (a leaked raywarden-agent?): "
                                  "no pod's agent could bind its port")
-        cls.lc = LocalCluster.start()
         cls.failed = False
+        cls.lc = LocalCluster.start(nodes=cls.NODES, controller=cls.CONTROLLER, controller_args=cls.CONTROLLER_ARGS)
+        try:
+            cls.setUpCluster()
+        except BaseException:
+            cls.failed = True
+            cls.tearDownClass()
+            raise
 
     @classmethod
     def tearDownClass(cls):

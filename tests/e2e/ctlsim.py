@@ -15,12 +15,11 @@ import glob
 import http.client
 import json
 import os
-import random
 import shutil
 import signal
-import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -36,39 +35,13 @@ if SIM_DIR not in sys.path:
 
 from kubesim import controller_identity  # noqa: E402
 from kubesim.kubeclient import ApiError, KubeClient  # noqa: E402
+from kubesim.testutil import http_get, parse_metrics, pick_ip, wait_for  # noqa: E402,F401 (wait_for: ctlsim.wait_for)
 
 RC_PATH = "apis/ray.io/v1/namespaces/%s/rayclusters"
 
 
 def controller_bin(build=None):
     return os.path.join(build or BUILD, "bin", "raywarden-controller")
-
-
-def wait_for(cond, timeout=10.0, what="condition", interval=0.05):
-    """Poll cond until it returns something true; AssertionError after timeout."""
-    deadline = time.monotonic() + timeout
-    last = None
-    while True:
-        last = cond()
-        if last:
-            return last
-        if time.monotonic() >= deadline:
-            raise AssertionError("timed out after %.0fs waiting for %s (last: %r)" % (timeout, what, last))
-        time.sleep(interval)
-
-
-def pick_ip(port=8080):
-    for _ in range(100):
-        ip = "127.%d.%d.%d" % (random.randint(100, 250), random.randint(1, 250), random.randint(2, 250))
-        s = socket.socket()
-        try:
-            s.bind((ip, port))
-            return ip
-        except OSError:
-            continue
-        finally:
-            s.close()
-    raise RuntimeError("no free loopback address")
 
 
 def proc_status(pid):
@@ -111,6 +84,67 @@ def raycluster(name, workers=1, groups=1, namespace="default", min_replicas=0, m
                 for g in range(groups)],
         },
     }
+
+
+def create_all(world, objs, threads=8):
+    """Apply the RayClusters objs in `threads` parallel threads; RuntimeError naming the first
+    failures when any failed."""
+    errors = []
+    chunks = [objs[i::threads] for i in range(threads)]
+
+    def worker(chunk):
+        for o in chunk:
+            try:
+                world.apply_cluster(o)
+            except Exception as e:  # noqa: BLE001
+                errors.append("%s: %s" % (o["metadata"]["name"], e))
+
+    ts = [threading.Thread(target=worker, args=(c,)) for c in chunks]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    if errors:
+        raise RuntimeError("creating clusters failed: %s" % errors[:5])
+
+
+class PodWatch:
+    """Lists, then watches, the Ray pods (label ray.io/node-type) of a World in a daemon thread and
+    calls self.note(event type, pod, time) for each (the listed ones as ADDED). clock gives the
+    time (time.time to compare with log timestamps). Subclasses set up their state, then call
+    PodWatch.__init__; stop.set() ends the thread after the next event."""
+
+    def __init__(self, world, clock=time.monotonic):
+        self.w = world
+        self.clock = clock
+        self.stop = threading.Event()
+        lst = world.call("GET", "api/v1/pods", query={"labelSelector": "ray.io/node-type"})
+        now = clock()
+        for p in lst.get("items") or []:
+            self.note("ADDED", p, now)
+        self.rv = lst["metadata"]["resourceVersion"]
+        self.thread = threading.Thread(target=self.run, daemon=True)
+        self.thread.start()
+
+    def note(self, etype, pod, now):
+        raise NotImplementedError
+
+    def run(self):
+        while not self.stop.is_set():
+            try:
+                wt = self.w.client.open_watch("pods", None, self.rv, "ray.io/node-type", timeout_seconds=600)
+                for ev in wt:
+                    now = self.clock()
+                    obj = ev.get("object") or {}
+                    if ev.get("type") == "ERROR":
+                        raise RuntimeError("pod watch: %s" % obj.get("message"))
+                    self.rv = (obj.get("metadata") or {}).get("resourceVersion") or self.rv
+                    if ev.get("type") != "BOOKMARK":
+                        self.note(ev.get("type"), obj, now)
+                    if self.stop.is_set():
+                        break
+            except (OSError, http.client.HTTPException, ApiError, RuntimeError):
+                time.sleep(0.1)  # the API server restarting or faulted: watch again from rv
 
 
 class Controller:
@@ -170,15 +204,8 @@ class Controller:
         return None
 
     def http(self, port, path):
-        c = http.client.HTTPConnection(self.ip, port, timeout=5)
-        try:
-            c.request("GET", path)
-            r = c.getresponse()
-            return r.status, r.read().decode("utf-8", "replace")
-        except OSError as e:
-            return None, str(e)
-        finally:
-            c.close()
+        """(status, text) of GET path on the controller's IP; (None, why) when it does not answer."""
+        return http_get("http://%s:%d%s" % (self.ip, port, path), 5, soft=True)
 
     def ready(self):
         return self.http(8082, "/readyz")[0] == 200
@@ -186,18 +213,7 @@ class Controller:
     def metrics(self):
         """{name{labels}: value} of the /metrics text (empty when it does not answer)."""
         code, text = self.http(8080, "/metrics")
-        out = {}
-        if code != 200:
-            return out
-        for line in text.splitlines():
-            if not line or line.startswith("#"):
-                continue
-            k, _, v = line.rpartition(" ")
-            try:
-                out[k] = float(v)
-            except ValueError:
-                pass
-        return out
+        return parse_metrics(text) if code == 200 else {}
 
     def api_requests(self):
         """API requests this process made, by verb, from raywarden_api_requests_total."""
@@ -239,19 +255,19 @@ class World:
         self.api = self._spawn("apiserver", [sys.executable, APISERVER, "--state-dir", self.state, "--port", "0",
                                              "--bookmark-interval", "2"] + (["--tls"] if tls else []) + list(api_args))
         info = os.path.join(self.state, "apiserver.json")
-        wait_for(lambda: os.path.exists(info) and os.path.getsize(info) > 0, 20, "apiserver.json")
+        wait_for(lambda: os.path.exists(info) and os.path.getsize(info) > 0, 20, what="apiserver.json")
         with open(info) as f:
             self.info = json.load(f)
         self.kubeconfig = os.path.join(self.state, "kubeconfig")
         self.client = KubeClient.from_state_dir(self.state, user_agent="ctlsim-test", timeout=60)
-        wait_for(lambda: self._readyz(), 20, "API server /readyz")
+        wait_for(lambda: self._readyz(), 20, what="API server /readyz")
         self.install_crds()
         self.controller_kubeconfig = controller_identity.controller_kubeconfig(self.state)
         self.kubelet = self._spawn("kubelet-fake", [sys.executable, "-m", "kubesim.kubelet_fake", "--state-dir",
                                                     self.state, "--threads", str(kubelet_threads),
                                                     "--gates", gates])
         kinfo = os.path.join(self.state, "kubelet.json")
-        wait_for(lambda: os.path.exists(kinfo), 30, "fake kubelet")
+        wait_for(lambda: os.path.exists(kinfo), 30, what="fake kubelet")
         with open(kinfo) as f:
             self.kubelet_url = json.load(f)["control_url"]
 
@@ -309,7 +325,7 @@ class World:
             return any(c.get("type") == "Established" and c.get("status") == "True"
                        for c in (crd.get("status") or {}).get("conditions") or [])
 
-        wait_for(established, 20, "RayCluster CRD established")
+        wait_for(established, 20, what="RayCluster CRD established")
 
     # -- API helpers (retrying on injected faults) ---------------------------------------
 
@@ -416,13 +432,17 @@ class World:
         """Wait until problems() is empty; returns seconds waited. AssertionError with the
         remaining problems after the timeout."""
         t0 = time.monotonic()
-        last = None
-        while time.monotonic() - t0 < timeout:
-            last = self.problems(expected, namespace)
-            if not last:
-                return time.monotonic() - t0
-            time.sleep(0.25)
-        raise AssertionError("not converged after %.0fs: %d problem(s): %s" % (timeout, len(last), last[:20]))
+        last = []
+
+        def converged():
+            last[:] = self.problems(expected, namespace)
+            return not last
+        try:
+            wait_for(converged, timeout, 0.25, what="convergence")
+        except AssertionError:
+            raise AssertionError("not converged after %.0fs: %d problem(s): %s"
+                                 % (timeout, len(last), last[:20])) from None
+        return time.monotonic() - t0
 
     # -- teardown --------------------------------------------------------------------------
 

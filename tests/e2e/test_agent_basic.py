@@ -11,23 +11,13 @@ import tempfile
 import time
 import unittest
 
-from agentlib import (AGENT, FAKECTL, FakeRay, Proc, events, http_get, metric, pick_ip,
+from agentlib import (AGENT, FAKECTL, FakeRay, Proc, events, agent_get, metric, pick_ip,
                       set_reply, start_agent, start_fakectl, wait_for, write_key)
+from kubesim.testutil import mapped_libraries  # noqa: E402 (tests/sim: agentlib puts it on sys.path)
 
 
 def ready(ip):
-    return http_get(ip, 8477, "/readyz")
-
-
-def mapped_libraries(pid):
-    """Base names of the shared libraries mapped into process pid."""
-    libs = set()
-    with open("/proc/%d/maps" % pid) as f:
-        for line in f:
-            path = line.split()[-1]
-            if path.startswith("/") and ".so" in os.path.basename(path):
-                libs.add(os.path.basename(path))
-    return sorted(libs)
+    return agent_get(ip, 8477, "/readyz")
 
 
 # libcurl and the heavy part of its dependency tree: loaded only by a request that needs it.
@@ -98,7 +88,7 @@ class TestReadiness(AgentCase):
         self.ray.set("raylet", "ok")
         self.wait_ready(200)
         # Liveness stays up: a short outage is far inside the grace period.
-        self.assertEqual(http_get(self.ip, 8477, "/livez")[0], 200)
+        self.assertEqual(agent_get(self.ip, 8477, "/livez")[0], 200)
         self.assertEqual(a.p.poll(), None)
 
     def test_rayservice_worker_proxy_states(self):
@@ -117,7 +107,7 @@ class TestReadiness(AgentCase):
         self.ray.set("proxy", "down")
         self.agent(rayservice="true", proxy_readiness="ignore")
         self.wait_ready(200, "ok")
-        code, body = http_get(self.ip, 8477, "/status")
+        code, body = agent_get(self.ip, 8477, "/status")
         self.assertEqual(code, 200)
         self.assertIn('"proxy":{"state":"absent"', body)
 

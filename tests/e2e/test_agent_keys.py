@@ -24,7 +24,7 @@ import os
 import time
 import urllib.request
 
-from clusterlib import LocalClusterCase, cond, pod_ready, wait_for
+from clusterlib import LocalClusterCase, cond, parse_metrics, pod_ready, wait_for
 from rslib import wait_rs_ready
 
 NS = "default"
@@ -60,12 +60,7 @@ def agent_metrics(ip):
         return None
     if code != 200:
         return None
-    out = {}
-    for line in text.splitlines():
-        if line and not line.startswith("#"):
-            k, _, v = line.rpartition(" ")
-            out[k] = float(v)
-    return out
+    return parse_metrics(text)
 
 
 class AgentKeys(LocalClusterCase):

@@ -16,7 +16,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 SIM = os.path.join(HERE, "..", "sim")
 sys.path.insert(0, SIM)
 
-from agentlib import (AGENT, FAKECTL, events, http_get, set_reply, start_agent,  # noqa: E402
+from agentlib import (AGENT, FAKECTL, events, agent_get, set_reply, start_agent,  # noqa: E402
                       start_fakectl, wait_for, write_key)
 
 try:
@@ -42,7 +42,7 @@ SIMPLE_APP = {
 def detect(ip, has, timeout=5.0):
     """Seconds until /readyz answers 503 with `has` in its reason."""
     t0 = time.monotonic()
-    wait_for(lambda: (lambda r: r[0] == 503 and has in r[1])(http_get(ip, 8477, "/readyz")),
+    wait_for(lambda: (lambda r: r[0] == 503 and has in r[1])(agent_get(ip, 8477, "/readyz")),
              timeout, interval=0.005, what="503 %s" % has)
     return time.monotonic() - t0
 
@@ -81,7 +81,7 @@ class AgentOnRaySim(unittest.TestCase):
 
     def ready(self, node, code, has=None, timeout=20):
         def ok():
-            c, body = http_get(node.ip, 8477, "/readyz")
+            c, body = agent_get(node.ip, 8477, "/readyz")
             return c == code and (has is None or has in body) and (c, body)
         return wait_for(ok, timeout, what="%s /readyz %s %s" % (node.ip, code, has))
 
@@ -133,7 +133,7 @@ class AgentOnRaySim(unittest.TestCase):
         # Raylet killed on the worker.
         w.fault("raylet", "kill")
         figures["raylet_killed_s"] = detect(w.ip, "raylet down")
-        self.assertEqual(http_get(w.ip, 8477, "/livez")[0], 200)  # grace period
+        self.assertEqual(agent_get(w.ip, 8477, "/livez")[0], 200)  # grace period
 
         # GCS killed on the head.
         h.fault("gcs", "kill")

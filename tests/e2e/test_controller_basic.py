@@ -3,13 +3,10 @@ simulator (tests/sim/kubesim/apiserver.py over TLS): it starts, becomes the lead
 answers /healthz /readyz /metrics, exits 0 on SIGTERM and releases the Lease, and a
 second instance takes over (at once after a release, after expiry after a kill)."""
 
-import http.client
 import json
 import os
-import random
 import shutil
 import signal
-import socket
 import ssl
 import subprocess
 import sys
@@ -28,44 +25,7 @@ LEASE = "/apis/coordination.k8s.io/v1/namespaces/raywarden-system/leases/rayward
 sys.path.insert(0, os.path.join(SRC, "tests", "sim"))
 
 from kubesim import controller_identity  # noqa: E402
-
-
-def wait_for(cond, timeout=10.0, interval=0.05, what="condition"):
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = cond()
-        if last:
-            return last
-        time.sleep(interval)
-    raise AssertionError("timed out waiting for %s (last: %r)" % (what, last))
-
-
-def pick_ip():
-    for _ in range(50):
-        ip = "127.%d.%d.%d" % (random.randint(100, 250), random.randint(1, 250),
-                               random.randint(2, 250))
-        s = socket.socket()
-        try:
-            s.bind((ip, 8080))
-            return ip
-        except OSError:
-            continue
-        finally:
-            s.close()
-    raise RuntimeError("no free loopback address")
-
-
-def http_get(ip, port, path):
-    c = http.client.HTTPConnection(ip, port, timeout=2)
-    try:
-        c.request("GET", path)
-        r = c.getresponse()
-        return r.status, r.read().decode()
-    except OSError as e:
-        return None, str(e)
-    finally:
-        c.close()
+from kubesim.testutil import http_get, pick_ip, wait_for  # noqa: E402
 
 
 class Sim:
@@ -127,10 +87,10 @@ class Controller:
         self.proc = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT, env=env)
 
     def health(self, path):
-        return http_get(self.ip, 8082, path)
+        return http_get("http://%s:8082%s" % (self.ip, path), 2, soft=True)
 
     def metrics(self):
-        return http_get(self.ip, 8080, "/metrics")
+        return http_get("http://%s:8080/metrics" % self.ip, 2, soft=True)
 
     def leader_metric(self):
         code, text = self.metrics()

@@ -41,7 +41,7 @@ CONVERGE_S = 90.0
 def have_prereqs():
     if not os.path.exists(ctlsim.controller_bin()):
         return "raywarden-controller not built"
-    if not os.path.exists(os.path.join(ctlsim.SRC, "controller", "raycluster.c")):
+    if not os.path.exists(os.path.join(ctlsim.SRC, "controller", "raycluster", "raycluster.c")):
         return "the RayCluster reconciler (controller/raycluster/raycluster.c) is not in this tree"
     if not shutil.which("kubectl"):
         return "kubectl not installed"
@@ -98,7 +98,7 @@ class ControllerFaults(unittest.TestCase):
         except AssertionError as e:
             self.fail("%s: %s\ncontroller log tail:\n%s" % (what, e, ctl.output()[-3000:]))
         ctlsim.wait_for(lambda: not self.services_problems(expected), 30,
-                        "%s: services (%s)" % (what, self.services_problems(expected)))
+                        what="%s: services (%s)" % (what, self.services_problems(expected)))
         # Stable: the same pods a moment later (no delete/re-create loop, no late duplicate).
         before = {p["metadata"]["uid"] for p in self.w.pods()}
         time.sleep(1.5)
@@ -137,7 +137,7 @@ class ControllerFaults(unittest.TestCase):
         def gone():
             return not any(c["metadata"]["name"] == name for c in self.w.clusters("default"))
 
-        ctlsim.wait_for(gone, 30, "cluster %s deleted" % name)
+        ctlsim.wait_for(gone, 30, what="cluster %s deleted" % name)
         n = self.rng.randint(0, 2)
         self.w.apply_cluster(ctlsim.raycluster(name, workers=n))
         exp[name] = {"": 1, "g0": n}
@@ -146,7 +146,7 @@ class ControllerFaults(unittest.TestCase):
 
     def test_kill_at_random_moments(self):
         ctl = self.w.controller()
-        ctlsim.wait_for(ctl.ready, 20, "controller /readyz")
+        ctlsim.wait_for(ctl.ready, 20, what="controller /readyz")
         expected = {}
         kills = 0
         t_start = time.monotonic()
@@ -194,7 +194,7 @@ class ControllerFaults(unittest.TestCase):
 
     def test_api_errors_and_dropped_watches(self):
         ctl = self.w.controller()
-        ctlsim.wait_for(ctl.ready, 20, "controller /readyz")
+        ctlsim.wait_for(ctl.ready, 20, what="controller /readyz")
         # Three rules applied one after the other: 1-(1-r)^3 = 5% of all calls fail,
         # a third each with 409, 429 (Retry-After 1) and 500.
         r = 1 - (1 - 0.05) ** (1 / 3.0)
@@ -251,7 +251,7 @@ class ControllerFaults(unittest.TestCase):
 
     def test_refused_head_and_invalid_specs(self):
         ctl = self.w.controller()
-        ctlsim.wait_for(ctl.ready, 20, "controller /readyz")
+        ctlsim.wait_for(ctl.ready, 20, what="controller /readyz")
         # A head pod the API server refuses (an invalid container name): KubeRay stops at
         # the head's error, so no worker pod is created either. The Warnings repeat with
         # notes that differ (the generated pod name is in the API server's message); after
@@ -290,8 +290,8 @@ class ControllerFaults(unittest.TestCase):
                 self.w.call("PATCH", ctlsim.RC_PATH % "default" + "/hr",
                             {"metadata": {"annotations": {"test/poke": str(i)}}},
                             ctype="application/merge-patch+json")
-                ctlsim.wait_for(lambda: occurrences() > seen, 30, "refused head %d" % i)
-            evs = ctlsim.wait_for(aggregated, 30, "an aggregate FailedToCreateHeadPod Event")
+                ctlsim.wait_for(lambda: occurrences() > seen, 30, what="refused head %d" % i)
+            evs = ctlsim.wait_for(aggregated, 30, what="an aggregate FailedToCreateHeadPod Event")
         except AssertionError as e:
             self.fail("%s\ncontroller log tail:\n%s" % (e, ctl.output()[-3000:]))
         total = sum((e.get("series") or {}).get("count", 1) for e in evs)
@@ -302,10 +302,10 @@ class ControllerFaults(unittest.TestCase):
                                   "(groupName g0 is also workerGroupSpecs[0])"),
                           ("neg", "worker group g0 has negative replicas -1")):
             ctlsim.wait_for(lambda: (self.w.get_cluster(name).get("status") or {}).get("reason") == msg, 30,
-                            "%s: status.reason" % name)
+                            what="%s: status.reason" % name)
             ctlsim.wait_for(lambda: [e for e in events(name, "InvalidRayClusterSpec")
                                      if e["type"] == "Warning" and e["note"] == msg], 30,
-                            "%s: InvalidRayClusterSpec Event" % name)
+                            what="%s: InvalidRayClusterSpec Event" % name)
             self.assertEqual(self.w.pods("default", "ray.io/cluster=%s" % name), [], name)
         # Once the head is valid, the head and then the workers are created.
         hr = self.w.get_cluster("hr")

@@ -55,10 +55,10 @@ class HubForgery(unittest.TestCase):
 
     def test_cross_cluster_forgery_refused(self):
         ctl = self.w.controller("--qps", "200", identity="ctl-hub-e2e")
-        ctlsim.wait_for(ctl.ready, 30, "controller /readyz")
+        ctlsim.wait_for(ctl.ready, 30, what="controller /readyz")
         self.w.apply_cluster(ctlsim.raycluster("c1", workers=1))
         self.w.apply_cluster(ctlsim.raycluster("c2", workers=1))
-        ctlsim.wait_for(lambda: len(self.pods()) >= 4, 60, "the two clusters' pods")
+        ctlsim.wait_for(lambda: len(self.pods()) >= 4, 60, what="the two clusters' pods")
         pods = self.pods()
         c1 = [p for p in pods.values() if p["metadata"]["labels"].get("ray.io/cluster") == "c1"]
         c2_head = [p for p in pods.values() if p["metadata"]["labels"].get("ray.io/cluster") == "c2"
@@ -86,10 +86,10 @@ class HubForgery(unittest.TestCase):
             return sum(v for k, v in ctl.metrics().items()
                        if k.startswith("raywarden_agent_refusals_total{") and 'reason="forged"' in k)
 
-        ctlsim.wait_for(lambda: forged() >= 1, 30, "a forged refusal counted")
+        ctlsim.wait_for(lambda: forged() >= 1, 30, what="a forged refusal counted")
         # c1's own pods are admitted: their gate is set from their reports.
         ctlsim.wait_for(lambda: all(gate_of(self.pods()[p["metadata"]["name"]]) is not None for p in c1),
-                        30, "c1's pods' agent-ready condition")
+                        30, what="c1's pods' agent-ready condition")
         self.load.kill()
         self.load.wait()
         log = ctl.output()

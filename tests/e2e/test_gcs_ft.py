@@ -19,16 +19,15 @@ shared/corpus/kuberay-samples/ray-cluster.external-redis.yaml is applied unchang
   passed, with a Warning Event.
 
 Skipped, with a message, when /work/shared (the corpus) is absent, or redis-server,
-kubectl or the controller is missing.
+kubectl, the agent or the controller is missing. Set up through clusterlib.LocalClusterCase
+(two nodes, no controller of local-cluster's: the test runs its own through ctlsim).
 """
 
-import inspect
 import json
 import os
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 import types
 import unittest
@@ -37,7 +36,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
 import ctlsim  # noqa: E402
-from kubesim.localcluster import Cluster  # noqa: E402
+from clusterlib import LocalClusterCase  # noqa: E402
 from raysim.cluster import http  # noqa: E402
 from raysim.resp import Redis  # noqa: E402
 
@@ -58,59 +57,49 @@ def env_map(container):
     return {n: (v, vf) for n, v, vf in env_list(container)}
 
 
-@unittest.skipUnless(os.path.exists(SAMPLE), "shared corpus not present (%s); S4 skipped" % SAMPLE)
-@unittest.skipIf(shutil.which("redis-server") is None, "redis-server not installed; S4 skipped")
-@unittest.skipIf(shutil.which("kubectl") is None, "kubectl not installed; S4 skipped")
-class GcsFaultToleranceS4(unittest.TestCase):
+class GcsFaultToleranceS4(LocalClusterCase):
+    NODES = 2
+    # This test runs its own controller (short cleanup deadline, SIGKILL-able, in the cluster's
+    # view of names), so local-cluster starts none.
+    CONTROLLER = False
+    ctl = None
+
     @classmethod
-    def setUpClass(cls):
-        if not os.path.exists(ctlsim.controller_bin()):
-            raise unittest.SkipTest("raywarden-controller not built")
-        if not os.path.exists(os.path.join(ctlsim.SRC, "controller", "raycluster.c")):
-            raise unittest.SkipTest("the RayCluster reconciler is not in this tree")
-        cls.tmp = tempfile.mkdtemp(prefix="rw-s4-")
-        # The kubelet runs the agent sidecar from $RW_BUILD_DIR/bin.
-        os.environ.setdefault("RW_BUILD_DIR", ctlsim.BUILD)
-        cls.cl = Cluster(os.path.join(cls.tmp, "state"))
-        kw = {"nodes": 2, "backoff_base": 1.0, "quiet": True}
-        params = inspect.signature(cls.cl.up).parameters
-        # local-cluster may start the controller itself; this test runs its own (short
-        # cleanup deadline, SIGKILL-able), so ask it not to.
-        if "controller" in params:
-            kw["controller"] = False
-        elif "no_controller" in params:
-            kw["no_controller"] = True
-        if cls.cl.up(**kw) != 0:
-            raise RuntimeError("local-cluster up failed; logs in %s" % cls.cl.logs)
-        cls.kubeconfig = os.path.join(cls.cl.state, "kubeconfig")
-        cls.client = ctlsim.KubeClient.from_state_dir(cls.cl.state, user_agent="s4-test", timeout=30)
-        key = os.path.join(cls.tmp, "master-key")
+    def prerequisites(cls):
+        why = super().prerequisites()  # the controller, the agent, kubectl
+        if not why and not os.path.exists(SAMPLE):
+            why = "shared corpus not present (%s); S4 skipped" % SAMPLE
+        if not why and shutil.which("redis-server") is None:
+            why = "redis-server not installed; S4 skipped"
+        return why
+
+    @classmethod
+    def setUpCluster(cls):
+        state = cls.lc.state
+        cls.tmp = state  # kubectl's HOME
+        cls.kubeconfig = cls.lc.kubeconfig
+        cls.client = ctlsim.KubeClient.from_state_dir(state, user_agent="s4-test", timeout=30)
+        key = os.path.join(state, "master-key")
         with open(key, "w") as f:
             f.write(os.urandom(32).hex())
         os.chmod(key, 0o600)
-        world = types.SimpleNamespace(kubeconfig=cls.kubeconfig, key_file=key, dir=cls.tmp,
-                                      controller_kubeconfig=cls.cl.controller_kubeconfig())
+        world = types.SimpleNamespace(kubeconfig=cls.kubeconfig, key_file=key, dir=state,
+                                      controller_kubeconfig=cls.lc.cluster.controller_kubeconfig())
         cls.ctl = ctlsim.Controller(world, [], identity="ctl-s4")
         cls.ctl.args += ["--agent-advertise-address", "tcp://%s:8478" % cls.ctl.ip,
                          "--gcs-ft-cleanup-deadline", "%ds" % DEADLINE_S, "--log-level", "debug"]
         # In the cluster's view of names (its own hosts file), as a controller pod would be:
         # the Redis cleanup resolves the sample's `redis:6379`.
-        etc = os.path.join(cls.cl.state, "etc")
-        ctlsim.wait_for(lambda: os.path.isfile(os.path.join(etc, "hosts")), 10, "the cluster's hosts file")
+        etc = os.path.join(state, "etc")
+        ctlsim.wait_for(lambda: os.path.isfile(os.path.join(etc, "hosts")), 10, what="the cluster's hosts file")
         cls.ctl.start(etc_overlay=etc)
-        ctlsim.wait_for(cls.ctl.ready, 30, "controller /readyz")
+        ctlsim.wait_for(cls.ctl.ready, 30, what="controller /readyz")
 
     @classmethod
     def tearDownClass(cls):
-        ok = getattr(cls, "_passed", False)
-        if getattr(cls, "ctl", None) is not None:
+        if cls.ctl is not None:
             cls.ctl.kill()
-        if getattr(cls, "cl", None) is not None:
-            cls.cl.down(quiet=True)
-        if ok:
-            shutil.rmtree(cls.tmp, ignore_errors=True)
-        elif getattr(cls, "tmp", None):
-            print("S4 logs kept in %s" % cls.tmp, flush=True)
+        super().tearDownClass()
 
     # -- helpers -------------------------------------------------------------------------
 
@@ -168,7 +157,7 @@ class GcsFaultToleranceS4(unittest.TestCase):
 
     def wait(self, cond, timeout, what):
         try:
-            return ctlsim.wait_for(cond, timeout, what, interval=0.2)
+            return ctlsim.wait_for(cond, timeout, what=what, interval=0.2)
         except AssertionError as e:
             self.fail("%s\n%s" % (e, self.diag()))
 
@@ -333,7 +322,6 @@ class GcsFaultToleranceS4(unittest.TestCase):
               "Warning: %s" % (took, t_pods, DEADLINE_S, [(e.get("reason"), e.get("message")) for e in warn]),
               flush=True)
         self.assertTrue(self.ctl.alive(), self.ctl.output()[-2000:])
-        type(self)._passed = True
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ import tempfile
 import time
 import unittest
 
-from agentlib import AGENT, FakeRay, http_get, metric, pick_ip, start_agent, wait_for
+from agentlib import AGENT, FakeRay, agent_get, metric, pick_ip, start_agent, wait_for
 import ctlsim
 
 SILENT = 200
@@ -37,7 +37,7 @@ def open_attackers(ip, port):
 def probe(ip, port, path):
     """One kubelet-style probe on a fresh connection: (status, seconds)."""
     t0 = time.monotonic()
-    st, _ = http_get(ip, port, path, timeout=2.0)
+    st, _ = agent_get(ip, port, path, timeout=2.0)
     return st, time.monotonic() - t0
 
 
@@ -59,7 +59,7 @@ class AgentPort(unittest.TestCase):
         shutil.rmtree(self.tmp, ignore_errors=True)
 
     def test_probe_answered_among_silent_peers(self):
-        wait_for(lambda: http_get(self.ip, 8477, "/readyz")[0] == 200, 10, what="agent ready")
+        wait_for(lambda: agent_get(self.ip, 8477, "/readyz")[0] == 200, 10, what="agent ready")
         self.socks = open_attackers(self.ip, 8477)
         for _ in range(20):
             st, dt = probe(self.ip, 8477, "/readyz")
@@ -88,7 +88,7 @@ class ControllerHealthPort(unittest.TestCase):
 
     def test_healthz_answered_among_silent_peers(self):
         ctl = self.world.controller(identity="ctl-hostile")
-        ctlsim.wait_for(ctl.ready, 30, "controller /readyz")
+        ctlsim.wait_for(ctl.ready, 30, what="controller /readyz")
         self.socks = open_attackers(ctl.ip, 8082)
         for _ in range(20):
             st, dt = probe(ctl.ip, 8082, "/healthz")

@@ -11,8 +11,7 @@ import re
 import time
 import unittest
 
-from clusterlib import (GOLDEN, SAMPLES, LocalCluster, RbacChecked, cond, corpus_sample, missing_prereqs,
-                        pod_ready, wait_for)
+from clusterlib import GOLDEN, SAMPLES, LocalClusterCase, cond, corpus_sample, pod_ready, wait_for
 
 NS = "default"
 GOLDEN_UID = "6f0c8d9e-1b2a-4c3d-8e4f-000000000001"
@@ -41,30 +40,16 @@ def contained(golden, live, path=""):
     return [] if golden == live else ["%s: %r != %r" % (path, golden, live)]
 
 
-class RayClusterBasic(RbacChecked, unittest.TestCase):
+class RayClusterBasic(LocalClusterCase):
     @classmethod
-    def setUpClass(cls):
-        why = missing_prereqs()
-        if why:
-            raise unittest.SkipTest(why)
+    def setUpCluster(cls):
+        # KubeRay's sample from shared/corpus, or the repository's mini sample without the corpus.
         cls.sample = corpus_sample("ray-cluster.sample.yaml")
         cls.name = "raycluster-kuberay"
         if not cls.sample:
             print("shared/corpus absent: using manifests/samples/ray-cluster.mini.yaml")
             cls.sample = os.path.join(SAMPLES, "ray-cluster.mini.yaml")
             cls.name = "raycluster-mini"
-        cls.lc = LocalCluster.start()
-        cls.failed = False
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.lc.stop(keep_logs_on_failure=cls.failed or os.environ.get("RW_KEEP_LOGS"))
-
-    def run(self, result=None):
-        r = super().run(result)
-        if result is not None and (result.failures or result.errors):
-            type(self).failed = True
-        return r
 
     def ready(self):
         return self.lc.wait_cluster_ready(NS, self.name, timeout=90)

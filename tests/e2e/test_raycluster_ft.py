@@ -5,27 +5,17 @@ ray.io/gcs-ft-redis-cleanup-finalizer; with Redis unreachable the deletion still
 completes once --gcs-ft-cleanup-deadline has passed, with a Warning Event.
 (The full walkthrough S4 with the detached-actor counter is a separate suite.)"""
 
-import os
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
 import unittest
 
-from clusterlib import LocalCluster, RbacChecked, missing_prereqs, wait_for
+from clusterlib import LocalClusterCase, free_port, wait_for
 
 NS = "default"
 PASSWORD = "ft-secret-pw"
 DEADLINE_S = 8
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def cluster(name, address, password_secret=None):
@@ -41,35 +31,33 @@ def cluster(name, address, password_secret=None):
                                            "rayStartParams": {}, "template": pod}]}}
 
 
-class RayClusterFT(RbacChecked, unittest.TestCase):
+class RayClusterFT(LocalClusterCase):
+    CONTROLLER_ARGS = ("--gcs-ft-cleanup-deadline=%ds" % DEADLINE_S,)
+    redis = tmp = None
+
     @classmethod
-    def setUpClass(cls):
-        why = missing_prereqs()
-        if not why and not (shutil.which("redis-server") and shutil.which("redis-cli")):
-            why = "redis-server/redis-cli not installed"
-        if why:
-            raise unittest.SkipTest(why)
+    def prerequisites(cls):
+        if not (shutil.which("redis-server") and shutil.which("redis-cli")):
+            return super().prerequisites() or "redis-server/redis-cli not installed"
+        return super().prerequisites()
+
+    @classmethod
+    def setUpCluster(cls):
         cls.tmp = tempfile.mkdtemp(prefix="rw-ft-")
         cls.port = free_port()
         cls.redis = subprocess.Popen(["redis-server", "--bind", "127.0.0.1", "--port", str(cls.port),
                                       "--requirepass", PASSWORD, "--save", "", "--appendonly", "no",
                                       "--dir", cls.tmp], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         wait_for(lambda: cls.cli("PING") == "PONG", 10, 0.05, "redis-server")
-        cls.lc = LocalCluster.start(controller_args=["--gcs-ft-cleanup-deadline=%ds" % DEADLINE_S])
-        cls.failed = False
 
     @classmethod
     def tearDownClass(cls):
-        cls.lc.stop(keep_logs_on_failure=cls.failed or os.environ.get("RW_KEEP_LOGS"))
-        cls.redis.terminate()
-        cls.redis.wait(timeout=10)
-        shutil.rmtree(cls.tmp, ignore_errors=True)
-
-    def run(self, result=None):
-        r = super().run(result)
-        if result is not None and (result.failures or result.errors):
-            type(self).failed = True
-        return r
+        super().tearDownClass()
+        if cls.redis:
+            cls.redis.terminate()
+            cls.redis.wait(timeout=10)
+        if cls.tmp:
+            shutil.rmtree(cls.tmp, ignore_errors=True)
 
     @classmethod
     def cli(cls, *args):

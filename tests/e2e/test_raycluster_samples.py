@@ -31,7 +31,7 @@ import time
 import unittest
 import urllib.request
 
-from clusterlib import CORPUS, GOLDEN, LocalCluster, RbacChecked, cond, missing_prereqs, pod_ready, wait_for
+from clusterlib import CORPUS, GOLDEN, LocalClusterCase, cond, pod_ready, wait_for
 from raysim.gcs import GcsClient, GcsError
 from raysim.resp import Redis
 
@@ -201,19 +201,17 @@ def foreign_names(own_tag, names=None):
     return {n: t for t, ns in blocks.items() if t != own_tag for n in ns if n in names}
 
 
-class RayClusterSamples(RbacChecked, unittest.TestCase):
+class RayClusterSamples(LocalClusterCase):
+    # A short Redis-cleanup deadline keeps a slow teardown of the FT sample bounded.
+    CONTROLLER_ARGS = ("--gcs-ft-cleanup-deadline=20s",)
     results = {}
 
     @classmethod
-    def setUpClass(cls):
-        why = missing_prereqs()
-        if why:
-            raise unittest.SkipTest(why)
-        if not os.path.isdir(CORPUS):
-            raise unittest.SkipTest("shared/corpus absent (%s): the KubeRay samples cannot be applied" % CORPUS)
-        # A short Redis-cleanup deadline keeps a slow teardown of the FT sample bounded.
-        cls.lc = LocalCluster.start(controller_args=["--gcs-ft-cleanup-deadline=20s"])
-        cls.failed = False
+    def prerequisites(cls):
+        why = super().prerequisites()
+        if not why and not os.path.isdir(CORPUS):
+            why = "shared/corpus absent (%s): the KubeRay samples cannot be applied" % CORPUS
+        return why
 
     @classmethod
     def tearDownClass(cls):
@@ -224,13 +222,7 @@ class RayClusterSamples(RbacChecked, unittest.TestCase):
             if r:
                 print("  %-40s ready in %6.2f s, %d pod(s), golden differences: %s" % (
                     f, r["ready_s"], r["pods"], r.get("diffs", "not compared")), file=sys.stderr)
-        cls.lc.stop(keep_logs_on_failure=cls.failed or os.environ.get("RW_KEEP_LOGS"))
-
-    def run(self, result=None):
-        r = super().run(result)
-        if result is not None and (result.failures or result.errors):
-            type(self).failed = True
-        return r
+        super().tearDownClass()
 
     # ------------------------------------------------------------------ helpers
 

@@ -5,12 +5,11 @@ spec gets KubeRay's Warning Event and a status reason with nothing created.
 Uses tests/e2e/clusterlib.py."""
 
 import json
-import os
 import signal
 import time
 import unittest
 
-from clusterlib import LocalCluster, RbacChecked, cond, missing_prereqs, wait_for
+from clusterlib import LocalClusterCase, cond, wait_for
 
 NS = "default"
 NAME = "rc-scale"
@@ -45,26 +44,11 @@ def group_patch(**fields):
     return {"spec": {"workerGroupSpecs": [g]}}
 
 
-class RayClusterScale(RbacChecked, unittest.TestCase):
+class RayClusterScale(LocalClusterCase):
     @classmethod
-    def setUpClass(cls):
-        why = missing_prereqs()
-        if why:
-            raise unittest.SkipTest(why)
-        cls.lc = LocalCluster.start()
-        cls.failed = False
+    def setUpCluster(cls):
         cls.lc.apply(json.dumps(CLUSTER))
         cls.lc.wait_cluster_ready(NS, NAME, workers=1, timeout=90)
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.lc.stop(keep_logs_on_failure=cls.failed or os.environ.get("RW_KEEP_LOGS"))
-
-    def run(self, result=None):
-        r = super().run(result)
-        if result is not None and (result.failures or result.errors):
-            type(self).failed = True
-        return r
 
     def workers(self, include_deleting=False):
         return self.lc.pods(NS, NAME, "worker", include_deleting=include_deleting)

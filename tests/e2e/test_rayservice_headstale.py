@@ -9,13 +9,13 @@ and asserts both within a few seconds; then SIGCONT, and the status recovers. Us
 clusterlib.py and rslib.py; see docs/controller.md "Agent hub"."""
 
 import json
-import os
 import signal
 import time
 import unittest
 import urllib.request
 
 from clusterlib import LocalClusterCase, wait_for
+from kubesim.kubelet import killpg as signal_group  # noqa: E402 (its process group, as the kubelet signals it)
 from rslib import rs_status, wait_rs_ready
 
 NS = "default"
@@ -25,17 +25,6 @@ AGENT = "raywarden-agent"
 # status write and one Event on a shared 2-core machine: "within seconds".
 DETECT_LIMIT_S = 8.0
 RECOVER_LIMIT_S = 10.0
-
-
-def signal_group(pid, sig):
-    """The kubelet runs each container in its own process group, led by pid."""
-    try:
-        os.killpg(pid, sig)
-    except OSError:
-        try:
-            os.kill(pid, sig)
-        except OSError:
-            pass
 
 
 def head_apps(st):

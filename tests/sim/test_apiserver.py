@@ -19,19 +19,10 @@ import unittest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from kubesim.apiserver import APIServer  # noqa: E402
+from kubesim.testutil import wait_for  # noqa: E402
 
 TOKEN = "test-token-123"
 JSON = "application/json"
-
-
-def wait_for(cond, timeout=10.0, interval=0.02, what="condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        v = cond()
-        if v:
-            return v
-        time.sleep(interval)
-    raise AssertionError("timed out waiting for %s" % what)
 
 
 class Client:

@@ -11,12 +11,12 @@ import subprocess
 import sys
 import tempfile
 import threading
-import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from kubesim.apiserver import APIServer  # noqa: E402
+from kubesim.testutil import wait_for  # noqa: E402
 
 KUBECTL = shutil.which("kubectl")
 CORPUS = os.environ.get("RW_SHARED_DIR", "/work/shared") + "/corpus"
@@ -104,13 +104,10 @@ class KubectlTest(unittest.TestCase):
         return json.loads(self.kubectl("get", "-o", "json", *args).stdout)
 
     def wait_gone(self, *args, timeout=15):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+        def gone():
             p = self.kubectl("get", *args, check=False)
-            if p.returncode != 0 and "NotFound" in p.stderr:
-                return
-            time.sleep(0.1)
-        self.fail("%s still exists" % (args,))
+            return p.returncode != 0 and "NotFound" in p.stderr
+        wait_for(gone, timeout, 0.1, what="%s gone (kubectl get says NotFound)" % (args,))
 
     def test_1_apply_get_label_patch_scale_delete(self):
         ns = "kc1"
@@ -213,9 +210,8 @@ class KubectlTest(unittest.TestCase):
         t = threading.Thread(target=reader, daemon=True)
         t.start()
         try:
-            deadline = time.monotonic() + 20
-            while not any(x.startswith("first") for x in lines) and time.monotonic() < deadline:
-                time.sleep(0.05)
+            wait_for(lambda: any(x.startswith("first") for x in lines), 20,
+                     what="kubectl get -w listing the first object")
             self.kubectl("apply", "-n", ns, "-f", "-", stdin=json.dumps(
                 {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "second"},
                  "data": {"b": "2"}}))

@@ -24,6 +24,7 @@ from kubesim import kubelet_env as kenv  # noqa: E402
 from kubesim.controllers import (desired_endpoints, endpoint_for_pod, find_port, match_label_selector,  # noqa: E402
                                  template_hash)
 from kubesim.kubelet_probe import ProbeWorker  # noqa: E402
+from kubesim.testutil import http_get  # noqa: E402
 from kubesim.kubelet_testutil import TEST_SERVER, LocalCluster, condition, is_ready, wait_for  # noqa: E402
 from kubesim.kubelet_volumes import (MountPoints, atomic_write, container_mounts, materialise, resync,  # noqa: E402
                                      wrap_argv)
@@ -437,11 +438,6 @@ def server_pod(name, ns="default", labels=None, readiness=None, liveness=None, e
         spec.update(extra)
     return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "namespace": ns, "labels": labels or {}},
             "spec": spec}
-
-
-def http_get(url, timeout=3.0):
-    with urllib.request.urlopen(url, timeout=timeout) as r:
-        return r.status, r.read().decode()
 
 
 class ClusterTest(unittest.TestCase):

@@ -22,7 +22,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -659,13 +658,11 @@ class TestManifestsOnCluster(unittest.TestCase):
         self.assertEqual(base64.b64decode(sec["data"]["key"]).decode(), key)
         self.assertEqual(len(base64.b64decode(key)), 32)
         # The Deployment's pod is created (the simulated ReplicaSet controller) with the key mounted.
-        deadline = time.monotonic() + 30
-        pods = []
-        while time.monotonic() < deadline and not pods:
-            pods = json.loads(self.ok("-n", "raywarden-system", "get", "pods", "-l",
-                                      "app.kubernetes.io/component=controller", "-o", "json"))["items"]
-            if not pods:
-                time.sleep(0.2)
+        sys.path.insert(0, HERE)
+        from kubesim.testutil import wait_for
+        pods = wait_for(lambda: json.loads(self.ok("-n", "raywarden-system", "get", "pods", "-l",
+                                                   "app.kubernetes.io/component=controller", "-o",
+                                                   "json"))["items"], 30, 0.2, what="the controller's pod")
         self.assertEqual(len(pods), 1)
         self.assertEqual(pods[0]["spec"]["serviceAccountName"], "raywarden-controller")
         # Idempotent re-apply.

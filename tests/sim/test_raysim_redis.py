@@ -6,7 +6,6 @@ Skipped (with a message) when redis-server is not installed.
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -18,18 +17,11 @@ sys.path.insert(0, HERE)
 
 from raysim.cluster import Cluster, SimNode, http, wait_for  # noqa: E402
 from raysim.resp import Redis  # noqa: E402
+from kubesim.testutil import free_port  # noqa: E402
 from test_raysim import FAST, SIMPLE_APP, app_status, healthz  # noqa: E402
 
 REDIS = shutil.which("redis-server")
 PASSWORD = "5241590000000000"
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 @unittest.skipIf(REDIS is None, "redis-server is not installed; GCS FT tests skipped")

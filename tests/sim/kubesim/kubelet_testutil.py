@@ -1,12 +1,14 @@
 """Helpers shared by tests/sim/test_kubelet*.py and test_localcluster*.py: a local
 cluster per test class and bounded waits for conditions."""
 
+import functools
 import json
 import os
 import tempfile
-import time
 import urllib.request
 
+from . import testutil
+from .testutil import condition, pod_ready as is_ready  # noqa: F401 (the tests import them from here)
 from .kubeclient import ApiError, KubeClient
 from .localcluster import Cluster
 
@@ -33,35 +35,14 @@ http.server.ThreadingHTTPServer((os.environ["RW_SIM_POD_IP"], int(sys.argv[1])),
 '''
 
 
-def wait_for(fn, timeout=15.0, interval=0.05, what="condition"):
-    """Poll fn until it returns a truthy value; bounded in time and count."""
-    deadline = time.monotonic() + timeout
-    last = None
-    for _ in range(int(timeout / interval) + 10):
-        try:
-            last = fn()
-        except (ApiError, OSError) as e:
-            last = e
-            if isinstance(e, ApiError) and e.code not in (404, 409):
-                raise
-        if last and not isinstance(last, Exception):
-            return last
-        if time.monotonic() > deadline:
-            break
-        time.sleep(interval)
-    raise AssertionError("timed out waiting for %s (last: %r)" % (what, last))
+def _not_yet(exc):
+    """A refused connection, or an object not there yet (404) or in conflict (409), is "not
+    yet"; any other API error fails the wait at once."""
+    return isinstance(exc, OSError) or (isinstance(exc, ApiError) and exc.code in (404, 409))
 
 
-def condition(obj, ctype):
-    for c in (obj.get("status") or {}).get("conditions") or []:
-        if c.get("type") == ctype:
-            return c
-    return None
-
-
-def is_ready(pod):
-    c = condition(pod, "Ready")
-    return bool(c and c.get("status") == "True")
+# Poll fn until it returns a truthy value; bounded in time.
+wait_for = functools.partial(testutil.wait_for, retry=_not_yet)
 
 
 class LocalCluster:

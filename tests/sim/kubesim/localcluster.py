@@ -19,7 +19,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import ssl
 import subprocess
 import sys
@@ -28,6 +27,7 @@ import urllib.error
 import urllib.request
 
 from kubesim import controller_identity
+from kubesim.testutil import free_port, http_get
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SIM_DIR = os.path.dirname(HERE)
@@ -44,15 +44,6 @@ def build_dir():
 
 def controller_bin():
     return os.environ.get("RW_CONTROLLER_BIN") or os.path.join(build_dir(), "bin", CONTROLLER)
-
-
-def free_port(host="127.0.0.1"):
-    s = socket.socket()
-    try:
-        s.bind((host, 0))
-        return s.getsockname()[1]
-    finally:
-        s.close()
 
 
 def default_state():
@@ -89,17 +80,6 @@ def write_json(path, obj):
     with open(tmp, "w") as f:
         json.dump(obj, f, indent=1)
     os.replace(tmp, path)
-
-
-def http_get(url, timeout=2.0, token=None, cafile=None):
-    ctx = None
-    if url.startswith("https"):
-        ctx = ssl.create_default_context(cafile=cafile) if cafile and os.path.exists(cafile) else ssl._create_unverified_context()
-    req = urllib.request.Request(url)
-    if token:
-        req.add_header("Authorization", "Bearer " + token)
-    with urllib.request.urlopen(req, timeout=timeout, context=ctx) as r:
-        return r.status, r.read()
 
 
 def http_post(url, body, timeout=10.0):
@@ -627,7 +607,7 @@ def main(argv=None):
         if args.previous:
             q += "&previous=1"
         _, body = http_get(cl.control("kubelet") + "/logs?" + q)
-        sys.stdout.write(body.decode("utf-8", "replace"))
+        sys.stdout.write(body)
         return 0
     if args.cmd == "proxy-stats":
         _, body = http_get(cl.control("proxy") + "/stats")

@@ -12,6 +12,7 @@ Also runnable: `python3 -m raysim.cluster 127.77.0 2` (Ctrl-C stops it).
 """
 
 import ctypes
+import functools
 import http.client as httpclient
 import json
 import os
@@ -22,6 +23,8 @@ import tempfile
 import time
 
 SIM_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+from kubesim import testutil  # noqa: E402 (tests/sim is on sys.path, as raysim is)
 RAY_BIN = os.path.join(SIM_DIR, "bin", "ray")
 
 
@@ -40,21 +43,8 @@ def http(ip, port, method, path, body=None, timeout=5.0, headers=None):
         conn.close()
 
 
-def wait_for(cond, timeout=20.0, interval=0.05, what="condition"):
-    """Poll cond() until it returns a truthy value; raise on timeout."""
-    deadline = time.time() + timeout
-    last = None
-    for _ in range(int(timeout / interval) + 10):
-        try:
-            last = cond()
-            if last:
-                return last
-        except Exception as exc:  # noqa: BLE001 - any failure means "not yet"
-            last = exc
-        if time.time() > deadline:
-            break
-        time.sleep(interval)
-    raise TimeoutError("timed out waiting for %s (last: %r)" % (what, last))
+# Any failure of the condition (a refused connection, a half-started node) means "not yet".
+wait_for = functools.partial(testutil.wait_for, retry=Exception)
 
 
 def _die_with_parent():
