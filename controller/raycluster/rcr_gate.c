@@ -144,9 +144,9 @@ resync(struct rcr *r, const char *key)
 }
 
 static void
-gate_done(struct rcr *r, struct rcr_gate *g, struct rcr_req *q, const struct rw_kube_resp *resp)
+gate_done(struct rcr *r, struct rcr_gate *g, struct rw_rec_req *q, const struct rw_kube_resp *resp)
 {
-	bool ok = rw_rcr_ok(resp->status);
+	bool ok = rw_rec_ok(resp->status);
 	const char *st = g->pend == RW_COND_TRUE ? "True" : "False";
 	g->inflight = false;
 	rw_met_add(r->m_gate, (const char *const[]){st, ok ? "ok" : "error"}, 1);
@@ -205,7 +205,7 @@ gate_done(struct rcr *r, struct rcr_gate *g, struct rcr_req *q, const struct rw_
 }
 
 static void
-gate_cb(struct rcr_req *q, const struct rw_kube_resp *resp)
+gate_cb(struct rw_rec_req *q, const struct rw_kube_resp *resp)
 {
 	struct rcr *r = q->r;
 	if (r->gate_inflight > 0)
