@@ -252,6 +252,77 @@ rw_rec_request(struct rw_rec_ctl *c, void *job, const struct rw_kube_req *kr, rw
 	return 0;
 }
 
+/* ---- requests on the job's own object ---- */
+
+/* The object's path, plus "/sub" when sub is given. */
+static void
+object_path(const struct rw_rec_job *j, const char *sub, char *out, size_t outlen)
+{
+	const struct rw_rec_kind *k = j->ctl->kind;
+	snprintf(out, outlen, "%s/namespaces/%s/%s/%s%s%s", k->api_path, j->ns, k->resource,
+		 j->name, sub ? "/" : "", sub ? sub : "");
+}
+
+static void
+patch_cb(struct rw_rec_req *q, const struct rw_kube_resp *resp)
+{
+	if (!rw_rec_ok(resp->status))
+		rw_rec_fail(q->job, resp->err ? resp->err : -EIO, NULL, "%s: HTTP %ld %s", q->s1,
+			    resp->status, resp->message);
+}
+
+int
+rw_rec_patch(struct rw_rec_job *j, const char *patch, rw_rec_req_cb cb, const char *what)
+{
+	char path[1024];
+	object_path(j, NULL, path, sizeof(path));
+	struct rw_kube_req kr = {.method = "PATCH",
+				 .path = path,
+				 .body = patch,
+				 .body_len = strlen(patch),
+				 .content_type = "application/json-patch+json",
+				 .verb = "patch"};
+	return rw_rec_request(j->ctl, j, &kr, cb ? cb : patch_cb, what, NULL, NULL);
+}
+
+static void
+status_cb(struct rw_rec_req *q, const struct rw_kube_resp *resp)
+{
+	rw_rec_status_answer(q->job, resp);
+}
+
+int
+rw_rec_put_status(struct rw_rec_job *j, const char *body, size_t len, rw_rec_req_cb cb,
+		  const char *s1)
+{
+	char path[1024];
+	object_path(j, "status", path, sizeof(path));
+	struct rw_kube_req kr = {.method = "PUT",
+				 .path = path,
+				 .body = body,
+				 .body_len = len,
+				 .content_type = "application/json",
+				 .verb = "update"};
+	return rw_rec_request(j->ctl, j, &kr, cb ? cb : status_cb, s1, NULL, NULL);
+}
+
+bool
+rw_rec_status_answer(struct rw_rec_job *j, const struct rw_kube_resp *resp)
+{
+	bool ok = rw_rec_ok(resp->status);
+	rw_met_add(j->ctl->m_status, (const char *const[]){ok ? "ok" : "error"}, 1);
+	if (ok)
+		return true;
+	if (resp->status == 409) {
+		/* A newer object exists (someone else wrote): reconcile again with it. */
+		rw_debug(j->ctl->kind->name, "%s: status update conflict; again", j->key);
+		rw_rec_requeue(j, 20);
+		return false;
+	}
+	rw_rec_fail(j, -EAGAIN, NULL, "status update: HTTP %ld %s", resp->status, resp->message);
+	return false;
+}
+
 /* ---- emit / fail / requeue ---- */
 
 void
@@ -316,6 +387,15 @@ rw_rec_ctl_init(struct rw_rec_ctl *c, const struct rw_rec_kind *kind,
 	c->m_time = rw_met_histogram(met, "controller_runtime_reconcile_time_seconds",
 				     "Reconcile latency by controller.", lc, rw_met_latency_buckets,
 				     rw_met_latency_nbuckets);
+	/* The status writes of each kind, under the names the kinds always had. */
+	{
+		char name[128], help[160];
+		snprintf(name, sizeof(name), "raywarden_%s_status_writes_total", kind->name);
+		snprintf(help, sizeof(help), "%s status writes (only when the status changed).",
+			 kind->kind);
+		c->m_status =
+		    rw_met_counter(met, name, help, (const char *const[]){"result", NULL});
+	}
 	return 0;
 }
 

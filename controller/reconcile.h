@@ -87,6 +87,8 @@ struct rw_rec_step {
 struct rw_rec_kind {
 	const char *name; /* controller label and work queue name: "raycluster" */
 	const char *kind; /* API kind of the object, for Events: "RayCluster" */
+	/* Where the objects live: api_path "/apis/ray.io/v1", resource "rayclusters". */
+	const char *api_path, *resource;
 	const struct rw_rec_step *steps;
 	int nsteps; /* a step index out of range finishes the job */
 	/*
@@ -164,6 +166,7 @@ struct rw_rec_ctl {
 	struct rw_rec_job *jobs; /* every reconcile in flight */
 	bool closing;
 	struct rw_met_family *m_total, *m_errors, *m_time;
+	struct rw_met_family *m_status; /* raywarden_<name>_status_writes_total{result} */
 };
 
 /*
@@ -219,6 +222,31 @@ void rw_rec_fail(struct rw_rec_job *j, int err, const char *reason, const char *
 
 /* Ask for a requeue after ms (the soonest request wins; 0 asks nothing). */
 void rw_rec_requeue(struct rw_rec_job *j, uint64_t ms);
+
+/* ---- requests on the job's own object ---- */
+
+/*
+ * JSON patch (RFC 6902) of the job's object, e.g. its finalizers. cb NULL:
+ * a non-2xx answer fails the job with "<what>: HTTP <status> <message>".
+ * Returns as rw_rec_request.
+ */
+int rw_rec_patch(struct rw_rec_job *j, const char *patch, rw_rec_req_cb cb, const char *what);
+
+/*
+ * PUT body (the whole object with its new status) to the object's /status
+ * (controller-runtime's Status().Update()); s1 is handed to cb. cb NULL:
+ * rw_rec_status_answer alone. Returns as rw_rec_request.
+ */
+int rw_rec_put_status(struct rw_rec_job *j, const char *body, size_t len, rw_rec_req_cb cb,
+		      const char *s1);
+
+/*
+ * What every kind does with the answer to its status write: count it in
+ * raywarden_<name>_status_writes_total{result="ok"|"error"}; 409 (someone
+ * wrote a newer object) reconciles again after 20 ms with it; any other
+ * failure fails the job with -EAGAIN. Returns rw_rec_ok(resp->status).
+ */
+bool rw_rec_status_answer(struct rw_rec_job *j, const struct rw_kube_resp *resp);
 
 /* ---- small pure helpers ---- */
 

@@ -549,30 +549,6 @@ st_load(struct rw_rec_job *rj)
 }
 
 static void
-patch_cb(struct rw_rec_req *q, const struct rw_kube_resp *resp)
-{
-	if (!rw_rec_ok(resp->status))
-		rw_rec_fail(q->job, resp->err ? resp->err : -EIO, NULL, "%s: HTTP %ld %s", q->s1,
-			    resp->status, resp->message);
-}
-
-/* JSON patch of the RayCluster's metadata (finalizers). */
-int
-rw_rcr_patch_cluster(struct rcr_job *j, const char *patch, rw_rec_req_cb cb, const char *what)
-{
-	char path[1024];
-	snprintf(path, sizeof(path), "/apis/ray.io/v1/namespaces/%s/rayclusters/%s", j->rec.ns,
-		 j->rec.name);
-	struct rw_kube_req kr = {.method = "PATCH",
-				 .path = path,
-				 .body = patch,
-				 .body_len = strlen(patch),
-				 .content_type = "application/json-patch+json",
-				 .verb = "patch"};
-	return rw_rcr_request(j->r, j, &kr, cb ? cb : patch_cb, what, NULL, NULL);
-}
-
-static void
 st_finalizer(struct rw_rec_job *rj)
 {
 	struct rcr_job *j = (struct rcr_job *)rj;
@@ -585,7 +561,7 @@ st_finalizer(struct rw_rec_job *rj)
 	else
 		patch = "[{\"op\":\"add\",\"path\":\"/metadata/"
 			"finalizers\",\"value\":[\"" RW_RCR_FT_FINALIZER "\"]}]";
-	if (rw_rcr_patch_cluster(j, patch, NULL, "adding the GCS FT finalizer") != 0)
+	if (rw_rec_patch(&j->rec, patch, NULL, "adding the GCS FT finalizer") != 0)
 		rw_rec_fail(&j->rec, -ENOMEM, NULL, "cannot add the finalizer");
 }
 
@@ -1007,25 +983,12 @@ static void
 status_cb(struct rw_rec_req *q, const struct rw_kube_resp *resp)
 {
 	struct rcr_job *j = q->job;
-	struct rcr *r = j->r;
-	rw_met_add(r->m_status, (const char *const[]){rw_rec_ok(resp->status) ? "ok" : "error"}, 1);
 	if (rw_rec_ok(resp->status) && j->cl && resp->body && q->s1) {
 		free(j->cl->written);
 		j->cl->written = strndup(resp->body, resp->body_len);
 		snprintf(j->cl->based_rv, sizeof(j->cl->based_rv), "%s", q->s1);
 	}
-	if (resp->status == 409) {
-		/* A newer object exists (someone else wrote): reconcile again with it. */
-		rw_debug(LOGC, "%s: status update conflict; again", j->rec.key);
-		rw_rec_requeue(&j->rec, 20);
-		return;
-	}
-	if (!rw_rec_ok(resp->status)) {
-		/* A conflict means a newer object: reconcile again soon with it. */
-		if (!j->rec.err)
-			rw_rec_fail(&j->rec, -EAGAIN, NULL, "status update: HTTP %ld %s",
-				    resp->status, resp->message);
-	}
+	rw_rec_status_answer(&j->rec, resp);
 }
 
 static void
@@ -1070,7 +1033,7 @@ st_status(struct rw_rec_job *rj)
 	struct rw_rc_status_in in;
 	struct rw_rc_svc_buf *svc = NULL;
 	struct rw_buf st, body;
-	char now[32], err[256], hsvc[320], path[1024];
+	char now[32], err[256], hsvc[320];
 	const struct rw_inf_json *so;
 	struct rw_rc_node *old;
 	struct rw_buf oldtxt;
@@ -1130,17 +1093,8 @@ st_status(struct rw_rec_job *rj)
 		    rw_rc_set(j->c->root, "status", ns) != 0 || rw_rc_dump(j->c->root, &body) != 0)
 			goto out;
 	}
-	snprintf(path, sizeof(path), "/apis/ray.io/v1/namespaces/%s/rayclusters/%s/status",
-		 j->rec.ns, j->rec.name);
-	struct rw_kube_req kr = {.method = "PUT",
-				 .path = path,
-				 .body = rw_buf_cstr(&body),
-				 .body_len = body.len,
-				 .content_type = "application/json",
-				 .verb = "update"};
-	rw_rcr_request(r, j, &kr, status_cb,
-		       rw_rc_gets(rw_rc_get(j->c->root, "metadata"), "resourceVersion"), NULL,
-		       NULL);
+	rw_rec_put_status(&j->rec, rw_buf_cstr(&body), body.len, status_cb,
+			  rw_rc_gets(rw_rc_get(j->c->root, "metadata"), "resourceVersion"));
 out:
 	rw_buf_fini(&st);
 	rw_buf_fini(&body);
@@ -1184,6 +1138,8 @@ synced(void *ud)
 static const struct rw_rec_kind rcr_kind = {
     .name = "raycluster",
     .kind = "RayCluster",
+    .api_path = "/apis/ray.io/v1",
+    .resource = "rayclusters",
     .steps = rcr_steps,
     .nsteps = (int)(sizeof(rcr_steps) / sizeof(rcr_steps[0])),
     .fail_step = RCR_ST_STATUS,
@@ -1234,9 +1190,6 @@ register_metrics(struct rcr *r)
 	r->m_podops = rw_met_counter(m, "raywarden_raycluster_pod_operations_total",
 				     "Pod creates and deletes by the RayCluster reconciler.",
 				     (const char *const[]){"op", "node_type", "result", NULL});
-	r->m_status = rw_met_counter(m, "raywarden_raycluster_status_writes_total",
-				     "RayCluster status writes (only when the status changed).",
-				     (const char *const[]){"result", NULL});
 	r->m_expwait = rw_met_counter(
 	    m, "raywarden_raycluster_expectation_waits_total",
 	    "Pod groups skipped because earlier creates/deletes were not yet observed.", NULL);
@@ -1285,7 +1238,6 @@ setup(struct rw_mgr *m, void **state)
 	*state = r;
 	r->mgr = m;
 	r->loop = rw_mgr_loop(m);
-	r->kube = rw_mgr_kube(m);
 	r->ev = rw_mgr_events(m);
 	r->met = rw_mgr_metrics(m);
 	rw_kmap_init(&r->clusters);

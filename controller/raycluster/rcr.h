@@ -102,7 +102,6 @@ struct rcr_pods {
 struct rcr {
 	struct rw_mgr *mgr;
 	uv_loop_t *loop;
-	struct rw_kube *kube;
 	struct rw_ev *ev;
 	struct rw_met *met;
 	struct rw_rec_ctl ctl; /* work queue, jobs, requests, reconcile metrics */
@@ -132,8 +131,7 @@ struct rcr {
 	uv_timer_t *hub_timer;
 	struct rw_hub_stats last_stats;
 	/* metrics */
-	struct rw_met_family *m_info, *m_prov, *m_provdur, *m_podops, *m_status, *m_expwait,
-	    *m_cleanup;
+	struct rw_met_family *m_info, *m_prov, *m_provdur, *m_podops, *m_expwait, *m_cleanup;
 	struct rw_met_family *m_master;
 	struct rw_met_family *m_agents, *m_agent_pods, *m_reports, *m_changes, *m_refused, *m_stale,
 	    *m_gate, *m_gate_lat;
@@ -152,7 +150,6 @@ int rw_rcr_pods_collect(struct rcr *r, const char *ns, const char *name, const c
 			struct rcr_pods *ps);
 void rw_rcr_pods_fini(struct rcr_pods *ps);
 bool rw_rcr_ft_cleanup_wanted(const struct rcr *r, const struct rw_rc_cluster *c);
-int rw_rcr_patch_cluster(struct rcr_job *j, const char *patch, rw_rec_req_cb cb, const char *what);
 int rw_rcr_pod_delete(struct rcr_job *j, const char *group, const char *name, bool head,
 		      bool quiet);
 

@@ -54,7 +54,7 @@ release(struct rcr_job *j, int index)
 		 "[{\"op\":\"test\",\"path\":\"/metadata/finalizers/%d\",\"value\":\"%s\"},"
 		 "{\"op\":\"remove\",\"path\":\"/metadata/finalizers/%d\"}]",
 		 index, RW_RCR_FT_FINALIZER, index);
-	if (rw_rcr_patch_cluster(j, patch, release_cb, "removing the finalizer") != 0)
+	if (rw_rec_patch(&j->rec, patch, release_cb, "removing the finalizer") != 0)
 		rw_rec_fail(&j->rec, -ENOMEM, NULL, "cannot remove the finalizer");
 }
 

@@ -66,9 +66,6 @@ struct lbl {
 
 struct rsr {
 	struct rw_mgr *mgr;
-	uv_loop_t *loop;
-	struct rw_kube *kube;
-	struct rw_ev *ev;
 	struct rw_met *met;
 	struct rw_rec_ctl ctl; /* work queue, jobs, requests, reconcile metrics */
 	struct rw_wq *wq;      /* ctl.wq, for the informer handlers */
@@ -80,7 +77,7 @@ struct rsr {
 	struct rw_kmap svc2rs; /* "ns/serve svc" -> rs key (char *) */
 	struct rw_kmap labels; /* "ns/pod" -> struct lbl */
 	bool closing;
-	struct rw_met_family *m_label, *m_label_lat, *m_status, *m_clusters;
+	struct rw_met_family *m_label, *m_label_lat, *m_clusters;
 };
 
 /* ---- helpers ---- */
@@ -667,29 +664,6 @@ has_finalizer(const struct rw_rs *rs)
 	return false;
 }
 
-static void
-patch_cb(struct rw_rec_req *q, const struct rw_kube_resp *resp)
-{
-	if (!rw_rec_ok(resp->status))
-		rw_rec_fail(q->job, -EIO, NULL, "%s: HTTP %ld %s", q->s1, resp->status,
-			    resp->message);
-}
-
-static int
-patch_rs(struct rsr_job *j, const char *patch, const char *what)
-{
-	char path[1024];
-	snprintf(path, sizeof(path), "/apis/ray.io/v1/namespaces/%s/rayservices/%s", j->rec.ns,
-		 j->rec.name);
-	struct rw_kube_req kr = {.method = "PATCH",
-				 .path = path,
-				 .body = patch,
-				 .body_len = strlen(patch),
-				 .content_type = "application/json-patch+json",
-				 .verb = "patch"};
-	return request(j->r, j, &kr, patch_cb, what, NULL);
-}
-
 /* A RayCluster of the informer, parsed, if it exists and is owned by rs. */
 static struct rw_rc_cluster *
 load_cluster(struct rsr_job *j, const char *name)
@@ -710,29 +684,12 @@ load_cluster(struct rsr_job *j, const char *name)
 	return c;
 }
 
-static void
-status_write_cb(struct rw_rec_req *q, const struct rw_kube_resp *resp)
-{
-	struct rsr_job *j = q->job;
-	struct rsr *r = q->r;
-	rw_met_add(r->m_status, (const char *const[]){rw_rec_ok(resp->status) ? "ok" : "error"}, 1);
-	if (resp->status == 409) {
-		rw_debug(LOGC, "%s: status conflict; again", j->rec.key);
-		rw_rec_requeue(&j->rec, 20);
-		return;
-	}
-	if (!rw_rec_ok(resp->status))
-		rw_rec_fail(&j->rec, -EAGAIN, NULL, "status update: HTTP %ld %s", resp->status,
-			    resp->message);
-}
-
 /* PUT rs with status st_json to /status when it differs from the stored status. */
 static void
 write_status(struct rsr_job *j, const char *st_json, size_t st_len)
 {
 	struct rw_buf old, body;
 	struct rw_rc_node *ns = NULL;
-	char path[1024];
 	rw_buf_init(&old, 4u << 20);
 	rw_buf_init(&body, 16u << 20);
 	if (j->rs->status)
@@ -743,15 +700,7 @@ write_status(struct rsr_job *j, const char *st_json, size_t st_len)
 	    rw_rc_set(j->rs->root, "status", ns) != 0 || rw_rc_dump(j->rs->root, &body) != 0)
 		goto out;
 	j->rs->status = rw_rc_get(j->rs->root, "status");
-	snprintf(path, sizeof(path), "/apis/ray.io/v1/namespaces/%s/rayservices/%s/status",
-		 j->rec.ns, j->rec.name);
-	struct rw_kube_req kr = {.method = "PUT",
-				 .path = path,
-				 .body = rw_buf_cstr(&body),
-				 .body_len = body.len,
-				 .content_type = "application/json",
-				 .verb = "update"};
-	if (request(j->r, j, &kr, status_write_cb, NULL, NULL) != 0)
+	if (rw_rec_put_status(&j->rec, rw_buf_cstr(&body), body.len, NULL, NULL) != 0)
 		rw_rec_fail(&j->rec, -ENOMEM, NULL, "cannot write the status");
 out:
 	rw_buf_fini(&old);
@@ -814,7 +763,7 @@ st_load(struct rw_rec_job *rj)
 					  "-\",\"value\":\"" RW_RSR_FINALIZER "\"}]"
 					: "[{\"op\":\"add\",\"path\":\"/metadata/"
 					  "finalizers\",\"value\":[\"" RW_RSR_FINALIZER "\"]}]";
-		if (patch_rs(j, patch, "adding the finalizer") != 0)
+		if (rw_rec_patch(&j->rec, patch, NULL, "adding the finalizer") != 0)
 			rw_rec_fail(&j->rec, -ENOMEM, NULL, "cannot add the finalizer");
 	}
 	if (rw_rs_validate(j->rs, &ve) > 0) {
@@ -1515,7 +1464,7 @@ st_delete(struct rw_rec_job *rj)
 			 "{\"op\":\"remove\",\"path\":\"/metadata/finalizers/%d\"}]",
 			 i, RW_RSR_FINALIZER, i);
 		rw_info(LOGC, "%s: every RayCluster is gone; removing the finalizer", j->rec.key);
-		if (patch_rs(j, patch, "removing the finalizer") != 0)
+		if (rw_rec_patch(&j->rec, patch, NULL, "removing the finalizer") != 0)
 			rw_rec_fail(&j->rec, -ENOMEM, NULL, "cannot remove the finalizer");
 		break;
 	}
@@ -1544,6 +1493,8 @@ synced(void *ud)
 static const struct rw_rec_kind rsr_kind = {
     .name = "rayservice",
     .kind = "RayService",
+    .api_path = "/apis/ray.io/v1",
+    .resource = "rayservices",
     .steps = rsr_steps,
     .nsteps = (int)(sizeof(rsr_steps) / sizeof(rsr_steps[0])),
     .fail_step = ST_STATUS,
@@ -1611,9 +1562,6 @@ setup(struct rw_mgr *m, void **state)
 		return -ENOMEM;
 	*state = r;
 	r->mgr = m;
-	r->loop = rw_mgr_loop(m);
-	r->kube = rw_mgr_kube(m);
-	r->ev = rw_mgr_events(m);
 	r->met = rw_mgr_metrics(m);
 	srand((unsigned)time(NULL) ^ (unsigned)getpid());
 	rw_kmap_init(&r->rss);
@@ -1631,9 +1579,6 @@ setup(struct rw_mgr *m, void **state)
 	r->m_label_lat = rw_met_histogram(r->met, "raywarden_rayservice_serve_label_patch_seconds",
 					  "Round trip of a ray.io/serve label patch.", NULL, lat_b,
 					  (int)(sizeof(lat_b) / sizeof(lat_b[0])));
-	r->m_status = rw_met_counter(r->met, "raywarden_rayservice_status_writes_total",
-				     "RayService status writes (only when the status changed).",
-				     (const char *const[]){"result", NULL});
 	r->m_clusters = rw_met_counter(r->met, "raywarden_rayservice_cluster_operations_total",
 				       "RayClusters created, updated and deleted for RayServices.",
 				       (const char *const[]){"op", NULL});
