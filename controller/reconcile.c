@@ -252,6 +252,23 @@ rw_rec_request(struct rw_rec_ctl *c, void *job, const struct rw_kube_req *kr, rw
 	return 0;
 }
 
+int
+rw_rec_send(struct rw_rec_job *j, const char *method, const char *path, const char *body,
+	    size_t len, rw_rec_req_cb cb, const char *s1, const char *s2, void *ptr)
+{
+	bool patch = strcmp(method, "PATCH") == 0, post = strcmp(method, "POST") == 0;
+	struct rw_kube_req kr = {.method = method,
+				 .path = path,
+				 .body = body,
+				 .body_len = len,
+				 .content_type =
+				     patch ? "application/merge-patch+json" : "application/json",
+				 .verb = patch	? "patch"
+					 : post ? "create"
+						: "update"};
+	return rw_rec_request(j->ctl, j, &kr, cb, s1, s2, ptr);
+}
+
 /* ---- requests on the job's own object ---- */
 
 /* The object's path, plus "/sub" when sub is given. */

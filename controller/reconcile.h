@@ -223,6 +223,14 @@ void rw_rec_fail(struct rw_rec_job *j, int err, const char *reason, const char *
 /* Ask for a requeue after ms (the soonest request wins; 0 asks nothing). */
 void rw_rec_requeue(struct rw_rec_job *j, uint64_t ms);
 
+/*
+ * rw_rec_request for a JSON body: method "POST" (create, to a collection),
+ * "PUT" (update) or "PATCH" (a merge patch), with the content type and the
+ * verb (create, update, patch) that go with it.
+ */
+int rw_rec_send(struct rw_rec_job *j, const char *method, const char *path, const char *body,
+		size_t len, rw_rec_req_cb cb, const char *s1, const char *s2, void *ptr);
+
 /* ---- requests on the job's own object ---- */
 
 /*

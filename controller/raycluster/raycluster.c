@@ -442,7 +442,6 @@ invalid_status_cb(struct rw_rec_req *q, const struct rw_kube_resp *resp)
 static void
 st_invalid(struct rcr_job *j, const struct rw_rc_verrs *ve)
 {
-	struct rcr *r = j->r;
 	struct rw_buf body, path;
 	struct rw_jw w;
 	const char *old = rw_rc_gets(rw_rc_get(j->c->root, "status"), "reason");
@@ -464,13 +463,8 @@ st_invalid(struct rcr_job *j, const struct rw_rc_verrs *ve)
 	rw_buf_printf(&path, "/apis/ray.io/v1/namespaces/%s/rayclusters/%s/status", j->rec.ns,
 		      j->rec.name);
 	if (rw_jw_finish(&w) == 0) {
-		struct rw_kube_req kr = {.method = "PATCH",
-					 .path = rw_buf_cstr(&path),
-					 .body = rw_buf_cstr(&body),
-					 .body_len = body.len,
-					 .content_type = "application/merge-patch+json",
-					 .verb = "patch"};
-		rw_rcr_request(r, j, &kr, invalid_status_cb, NULL, NULL, NULL);
+		rw_rec_send(&j->rec, "PATCH", rw_buf_cstr(&path), rw_buf_cstr(&body), body.len,
+			    invalid_status_cb, NULL, NULL, NULL);
 	}
 	rw_buf_fini(&body);
 	rw_buf_fini(&path);
@@ -600,16 +594,11 @@ static int
 create_obj(struct rcr_job *j, const char *collection, const struct rw_buf *body,
 	   const char *objkind, unsigned *bits, unsigned kind)
 {
-	struct rw_kube_req kr = {.method = "POST",
-				 .path = collection,
-				 .body = rw_buf_cstr(body),
-				 .body_len = body->len,
-				 .content_type = "application/json",
-				 .verb = "create"};
 	char name[256];
 	int rv;
 	rw_rcr_json_name(rw_buf_cstr(body), body->len, name, sizeof(name));
-	rv = rw_rcr_request(j->r, j, &kr, create_cb, name, objkind, bits);
+	rv = rw_rec_send(&j->rec, "POST", collection, rw_buf_cstr(body), body->len, create_cb, name,
+			 objkind, bits);
 	if (rv == 0)
 		j->r->ctl.reqs->kind = (int)kind; /* the request just linked */
 	return rv;
@@ -766,13 +755,8 @@ pod_create(struct rcr_job *j, const char *group, const struct rw_buf *body, bool
 	char path[1024];
 	int rv;
 	snprintf(path, sizeof(path), "/api/v1/namespaces/%s/pods", j->rec.ns);
-	struct rw_kube_req kr = {.method = "POST",
-				 .path = path,
-				 .body = rw_buf_cstr(body),
-				 .body_len = body->len,
-				 .content_type = "application/json",
-				 .verb = "create"};
-	rv = rw_rcr_request(r, j, &kr, pod_create_cb, group, NULL, NULL);
+	rv = rw_rec_send(&j->rec, "POST", path, rw_buf_cstr(body), body->len, pod_create_cb, group,
+			 NULL, NULL);
 	if (rv == 0)
 		r->ctl.reqs->kind = head ? 1 : 2;
 	j->changed = true;

@@ -166,13 +166,8 @@ key_patch(struct rcr_job *j, const char *body, const char *sname)
 {
 	char path[1024];
 	snprintf(path, sizeof(path), "/api/v1/namespaces/%s/secrets/%s", j->rec.ns, sname);
-	struct rw_kube_req kr = {.method = "PATCH",
-				 .path = path,
-				 .body = body,
-				 .body_len = strlen(body),
-				 .content_type = "application/merge-patch+json",
-				 .verb = "patch"};
-	return rw_rcr_request(j->r, j, &kr, key_write_cb, NULL, NULL, NULL);
+	return rw_rec_send(&j->rec, "PATCH", path, body, strlen(body), key_write_cb, NULL, NULL,
+			   NULL);
 }
 
 static void
@@ -284,13 +279,8 @@ rw_rcr_st_key(struct rcr_job *j)
 		rv = key_patch(j, rw_buf_cstr(&b), sname);
 	} else if (rv == 0) {
 		snprintf(path, sizeof(path), "/api/v1/namespaces/%s/secrets", j->rec.ns);
-		struct rw_kube_req kr = {.method = "POST",
-					 .path = path,
-					 .body = rw_buf_cstr(&b),
-					 .body_len = b.len,
-					 .content_type = "application/json",
-					 .verb = "create"};
-		rv = rw_rcr_request(r, j, &kr, key_create_cb, rw_buf_cstr(&b), sname, NULL);
+		rv = rw_rec_send(&j->rec, "POST", path, rw_buf_cstr(&b), b.len, key_create_cb,
+				 rw_buf_cstr(&b), sname, NULL);
 	}
 	if (b.data)
 		memset(b.data, 0, b.cap);

@@ -927,14 +927,9 @@ cluster_write(struct rsr_job *j, const char *name, const struct rw_buf *b, bool 
 	else
 		snprintf(path, sizeof(path), "/apis/ray.io/v1/namespaces/%s/rayclusters/%s",
 			 j->rec.ns, name);
-	struct rw_kube_req kr = {.method = create ? "POST" : "PUT",
-				 .path = path,
-				 .body = rw_buf_cstr(b),
-				 .body_len = b->len,
-				 .content_type = "application/json",
-				 .verb = create ? "create" : "update"};
 	rw_info(LOGC, "%s: %s RayCluster %s", j->rec.key, create ? "creating" : "updating", name);
-	if (request(j->r, j, &kr, cluster_write_cb, name, create ? (void *)1 : NULL) != 0)
+	if (rw_rec_send(&j->rec, create ? "POST" : "PUT", path, rw_buf_cstr(b), b->len,
+			cluster_write_cb, name, NULL, create ? (void *)1 : NULL) != 0)
 		rw_rec_fail(&j->rec, -ENOMEM, NULL, "cannot write RayCluster %s", name);
 }
 
@@ -1120,13 +1115,8 @@ svc_apply(struct rsr_job *j, const struct rw_buf *b)
 	cur = rw_inf_get(j->r->svc_inf, j->rec.ns, name);
 	if (!cur) {
 		snprintf(path, sizeof(path), "/api/v1/namespaces/%s/services", j->rec.ns);
-		struct rw_kube_req kr = {.method = "POST",
-					 .path = path,
-					 .body = rw_buf_cstr(b),
-					 .body_len = b->len,
-					 .content_type = "application/json",
-					 .verb = "create"};
-		if (request(j->r, j, &kr, svc_write_cb, name, (void *)1) != 0)
+		if (rw_rec_send(&j->rec, "POST", path, rw_buf_cstr(b), b->len, svc_write_cb, name,
+				NULL, (void *)1) != 0)
 			rw_rec_fail(&j->rec, -ENOMEM, NULL, "cannot create service %s", name);
 		return;
 	}
@@ -1136,14 +1126,9 @@ svc_apply(struct rsr_job *j, const struct rw_buf *b)
 		snprintf(path, sizeof(path), "/api/v1/namespaces/%s/services/%s", j->rec.ns, name);
 		/* A merge patch, not a PUT: one write moves the selector (traffic) and needs
 		 * only the `patch` grant (rbac.c). */
-		struct rw_kube_req kr = {.method = "PATCH",
-					 .path = path,
-					 .body = rw_buf_cstr(&out),
-					 .body_len = out.len,
-					 .content_type = "application/merge-patch+json",
-					 .verb = "patch"};
 		rw_info(LOGC, "%s: switching service %s", j->rec.key, name);
-		if (request(j->r, j, &kr, svc_write_cb, name, NULL) != 0)
+		if (rw_rec_send(&j->rec, "PATCH", path, rw_buf_cstr(&out), out.len, svc_write_cb,
+				name, NULL, NULL) != 0)
 			rw_rec_fail(&j->rec, -ENOMEM, NULL, "cannot update service %s", name);
 	}
 	rw_buf_fini(&out);

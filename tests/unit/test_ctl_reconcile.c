@@ -100,6 +100,7 @@ struct fake {
 	rw_kube_cb cb[8];
 	void *ud[8];
 	char flow[8][64];
+	char path[8][128], verb[8][16], ctype[8][48], method[8][8];
 	int n;
 	int refuse; /* the next submit fails with this */
 	/* what the steps saw */
@@ -132,6 +133,11 @@ fake_submit(struct rw_kube *k, const struct rw_kube_req *req, rw_kube_cb cb, voi
 	F.cb[F.n] = cb;
 	F.ud[F.n] = ud;
 	snprintf(F.flow[F.n], sizeof(F.flow[0]), "%s", req->flow ? req->flow : "");
+	snprintf(F.path[F.n], sizeof(F.path[0]), "%s", req->path ? req->path : "");
+	snprintf(F.verb[F.n], sizeof(F.verb[0]), "%s", req->verb ? req->verb : "");
+	snprintf(F.ctype[F.n], sizeof(F.ctype[0]), "%s",
+		 req->content_type ? req->content_type : "");
+	snprintf(F.method[F.n], sizeof(F.method[0]), "%s", req->method ? req->method : "");
 	F.n++;
 	*opp = NULL; /* nothing to cancel in the fake */
 	return 0;
@@ -234,6 +240,8 @@ static const struct rw_rec_step steps[] = {
 static const struct rw_rec_kind kind = {
     .name = "test",
     .kind = "Test",
+    .api_path = "/apis/t.io/v1",
+    .resource = "tests",
     .steps = steps,
     .nsteps = S_N,
     .fail_step = S_STATUS,
@@ -367,6 +375,56 @@ t_driver_unsynced_and_refused(void)
 	rw_rec_ctl_fini(NULL);
 }
 
+/* The request helpers: method, verb, content type and path of what they send. */
+static void
+t_send_helpers(void)
+{
+	struct rw_rec_ctl c;
+	struct rw_rec_job *j;
+	static const struct {
+		const char *method, *verb, *ctype;
+	} want[] = {
+	    {"POST", "create", "application/json"},
+	    {"PUT", "update", "application/json"},
+	    {"PATCH", "patch", "application/merge-patch+json"},
+	    {"PATCH", "patch", "application/json-patch+json"}, /* rw_rec_patch */
+	    {"PUT", "update", "application/json"},	       /* rw_rec_put_status */
+	};
+	ctl_init(&c);
+	F.a_reqs = 1; /* keep the job waiting in A */
+	rw_rec_reconcile(&c, "ns/obj");
+	j = c.jobs;
+	CHECK(j != NULL);
+	if (!j)
+		return;
+	F.n = 0;
+	CHECK_EQ_INT(
+	    rw_rec_send(j, "POST", "/api/v1/namespaces/ns/pods", "{}", 2, NULL, NULL, NULL, NULL),
+	    0);
+	CHECK_EQ_INT(rw_rec_send(j, "PUT", "/x/y", "{}", 2, NULL, NULL, NULL, NULL), 0);
+	CHECK_EQ_INT(rw_rec_send(j, "PATCH", "/x/y", "{}", 2, NULL, NULL, NULL, NULL), 0);
+	CHECK_EQ_INT(rw_rec_patch(j, "[]", NULL, "patching"), 0);
+	CHECK_EQ_INT(rw_rec_put_status(j, "{}", 2, NULL, NULL), 0);
+	CHECK_EQ_INT(F.n, 5);
+	for (int i = 0; i < 5 && i < F.n; i++) {
+		CHECK_EQ_STR(F.method[i], want[i].method);
+		CHECK_EQ_STR(F.verb[i], want[i].verb);
+		CHECK_EQ_STR(F.ctype[i], want[i].ctype);
+		CHECK_EQ_STR(F.flow[i], "ns/obj");
+	}
+	CHECK_EQ_STR(F.path[3], "/apis/t.io/v1/namespaces/ns/tests/obj");
+	CHECK_EQ_STR(F.path[4], "/apis/t.io/v1/namespaces/ns/tests/obj/status");
+	CHECK_EQ_INT(j->pending, 6);
+	/* A failed patch fails the job; a status conflict asks for a requeue in 20 ms. */
+	answer(3, 422);
+	CHECK_EQ_INT(j->err, -EIO);
+	CHECK_EQ_STR(j->fail_msg, "patching: HTTP 422 ");
+	answer(4, 409);
+	CHECK_EQ_INT(j->requeue_ms, 20);
+	rw_rec_ctl_fini(&c);
+	CHECK_EQ_INT(F.fini, 1);
+}
+
 int
 main(void)
 {
@@ -379,6 +437,7 @@ main(void)
 	    {"first failure kept", t_driver_first_failure_kept},
 	    {"terminal step's then", t_driver_terminal_then},
 	    {"unsynced caches, refused request", t_driver_unsynced_and_refused},
+	    {"send, patch, put status", t_send_helpers},
 	    {NULL, NULL},
 	};
 	return rwt_run(cases);
