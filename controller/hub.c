@@ -43,6 +43,7 @@
 #include "kmap.h"
 #include "rw/buf.h"
 #include "rw/bytes.h"
+#include "rw/clock.h"
 #include "rw/log.h"
 
 #define COMPONENT "hub"
@@ -400,14 +401,6 @@ rw_hub_refusal_name(enum rw_hub_refusal r)
 	if ((int)r < 0 || r >= RW_HUB_REFUSED_NREASONS)
 		return "unknown";
 	return refusal_names[r];
-}
-
-static uint64_t
-wall_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
 /* ---- keys and pods ---- */
@@ -1001,7 +994,7 @@ build_reply(struct rw_hub *h, struct hub_pod *p, const struct rw_report *r,
 	rh.type = RW_WIRE_REPLY;
 	rh.session = rq->session;
 	rh.seq = rq->seq;
-	rh.ts_ms = wall_ms();
+	rh.ts_ms = rw_clock_wall_ms();
 	rv = rw_wire_seal(key, &rh, h->enc.data, h->enc.len, &h->seal);
 	if (rv != 0)
 		return rv;
@@ -1103,7 +1096,8 @@ process_same(struct rw_hub *h, struct hub_conn *m, const struct rw_wire_key *key
 	     const struct rw_wire_hdr *hdr, const unsigned char **out, size_t *outlen)
 {
 	char detail[600];
-	int fresh = rw_wire_replay_check(&p->replay, hdr, wall_ms(), h->o.replay_window_ms);
+	int fresh =
+	    rw_wire_replay_check(&p->replay, hdr, rw_clock_wall_ms(), h->o.replay_window_ms);
 	if (fresh < 0) {
 		snprintf(detail, sizeof(detail),
 			 "%s for pod %s (session %016" PRIx64 ", seq %" PRIu64 ", ts %" PRIu64 ")",
@@ -1272,7 +1266,8 @@ process(struct rw_hub *h, struct hub_conn *m, const unsigned char *msg, size_t n
 		goto out;
 	}
 	struct rw_wire_replay tmp = {0};
-	fresh = rw_wire_replay_check(p ? &p->replay : &tmp, &hdr, wall_ms(), h->o.replay_window_ms);
+	fresh = rw_wire_replay_check(p ? &p->replay : &tmp, &hdr, rw_clock_wall_ms(),
+				     h->o.replay_window_ms);
 	if (fresh < 0) {
 		enum rw_hub_refusal why =
 		    fresh == -ETIME ? RW_HUB_REFUSED_CLOCK : RW_HUB_REFUSED_REPLAY;
