@@ -8,6 +8,7 @@
 
 #include "informer.h"
 #include "kmap.h"
+#include "rw/clock.h"
 #include "rw/log.h"
 
 #define DEF_PAGE 500
@@ -65,70 +66,13 @@ struct rw_inf {
 
 /* ---- time ---- */
 
-static int64_t
-days_from_civil(int64_t y, unsigned m, unsigned d)
-{
-	y -= m <= 2;
-	const int64_t era = (y >= 0 ? y : y - 399) / 400;
-	const unsigned yoe = (unsigned)(y - era * 400);
-	const unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-	const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-	return era * 146097 + (int64_t)doe - 719468;
-}
-
-static int
-digits(const char *s, size_t len, size_t off, int n, int *out)
-{
-	int v = 0;
-	if (off + (size_t)n > len)
-		return -1;
-	for (int i = 0; i < n; i++) {
-		char c = s[off + (size_t)i];
-		if (c < '0' || c > '9')
-			return -1;
-		v = v * 10 + (c - '0');
-	}
-	*out = v;
-	return 0;
-}
-
 int
 rw_inf_parse_time(const char *s, size_t len, int64_t *out)
 {
-	int Y, M, D, h, m, sec, oh = 0, om = 0;
-	size_t p = 19;
-	if (digits(s, len, 0, 4, &Y) || len < 20 || s[4] != '-' || digits(s, len, 5, 2, &M) ||
-	    s[7] != '-' || digits(s, len, 8, 2, &D) || (s[10] != 'T' && s[10] != 't') ||
-	    digits(s, len, 11, 2, &h) || s[13] != ':' || digits(s, len, 14, 2, &m) ||
-	    s[16] != ':' || digits(s, len, 17, 2, &sec))
+	int64_t ms;
+	if (rw_time_parse_rfc3339_ms(s, len, &ms) != 0)
 		return -EINVAL;
-	if (M < 1 || M > 12 || D < 1 || D > 31 || h > 23 || m > 59 || sec > 60)
-		return -EINVAL;
-	if (s[p] == '.') {
-		p++;
-		size_t st = p;
-		while (p < len && s[p] >= '0' && s[p] <= '9')
-			p++;
-		if (p == st)
-			return -EINVAL;
-	}
-	if (p < len && (s[p] == 'Z' || s[p] == 'z')) {
-		p++;
-	} else if (p < len && (s[p] == '+' || s[p] == '-')) {
-		int sign = s[p] == '-' ? -1 : 1;
-		if (digits(s, len, p + 1, 2, &oh) || p + 3 >= len || s[p + 3] != ':' ||
-		    digits(s, len, p + 4, 2, &om))
-			return -EINVAL;
-		oh *= sign;
-		om *= sign;
-		p += 6;
-	} else {
-		return -EINVAL;
-	}
-	if (p != len)
-		return -EINVAL;
-	*out = days_from_civil(Y, (unsigned)M, (unsigned)D) * 86400 + h * 3600 + m * 60 + sec -
-	       (oh * 3600 + om * 60);
+	*out = ms / 1000 - (ms % 1000 < 0); /* whole seconds, toward the past */
 	return 0;
 }
 
