@@ -10,14 +10,15 @@
 
 #include "kmap.h"
 #include "podpatch.h"
+#include "rw/list.h"
 #include "rw/log.h"
 
 #define DEF_INFLIGHT 32
 
 /* One pod's state ("ns/name" in pp->pods). */
 struct ppod {
-	struct ppod *qprev, *qnext; /* in the FIFO while queued */
-	bool queued, inflight, again, dead;
+	struct rw_list q; /* in pp->fifo while queued, else self-linked */
+	bool inflight, again, dead;
 	char uid[64];
 	struct rw_pp_val sent; /* last value written by us; state 0: unknown */
 	struct rw_pp_val pend; /* the value of the patch in flight */
@@ -37,8 +38,8 @@ struct rw_pp {
 	size_t nqueued;
 	struct rw_pp_ops ops;
 	void *ud;
-	struct rw_kmap map; /* key -> struct ppod */
-	struct ppod *qhead, *qtail;
+	struct rw_kmap map;  /* key -> struct ppod */
+	struct rw_list fifo; /* pods waiting for a slot, oldest first */
 	bool draining, freeing;
 };
 
@@ -79,37 +80,27 @@ rw_pp_answer(bool forgotten, long status, bool ok)
 
 /* ---- FIFO ---- */
 
+static bool
+queued(const struct ppod *d)
+{
+	return !rw_list_empty(&d->q);
+}
+
 static void
 q_push(struct rw_pp *pp, struct ppod *d)
 {
-	if (d->queued)
+	if (queued(d))
 		return;
-	d->queued = true;
-	d->qnext = NULL;
-	d->qprev = pp->qtail;
-	if (pp->qtail)
-		pp->qtail->qnext = d;
-	else
-		pp->qhead = d;
-	pp->qtail = d;
+	rw_list_insert_tail(&pp->fifo, &d->q);
 	pp->nqueued++;
 }
 
 static void
 q_unlink(struct rw_pp *pp, struct ppod *d)
 {
-	if (!d->queued)
+	if (!queued(d))
 		return;
-	if (d->qprev)
-		d->qprev->qnext = d->qnext;
-	else
-		pp->qhead = d->qnext;
-	if (d->qnext)
-		d->qnext->qprev = d->qprev;
-	else
-		pp->qtail = d->qprev;
-	d->qprev = d->qnext = NULL;
-	d->queued = false;
+	rw_list_remove(&d->q);
 	pp->nqueued--;
 }
 
@@ -150,8 +141,8 @@ drain(struct rw_pp *pp)
 	if (pp->draining)
 		return; /* a send that failed at once re-enters through rw_pp_sync */
 	pp->draining = true;
-	while (pp->qhead && pp->inflight < pp->max && !pp->freeing) {
-		struct ppod *d = pp->qhead;
+	while (!rw_list_empty(&pp->fifo) && pp->inflight < pp->max && !pp->freeing) {
+		struct ppod *d = rw_list_entry(pp->fifo.next, struct ppod, q);
 		char key[512];
 		q_unlink(pp, d);
 		snprintf(key, sizeof(key), "%s", d->key);
@@ -260,6 +251,7 @@ rw_pp_sync(struct rw_pp *pp, const struct rw_inf_pod *p)
 		if (!d)
 			return;
 		d->pp = pp;
+		rw_list_init(&d->q);
 		snprintf(d->uid, sizeof(d->uid), "%s", p->meta.uid);
 		snprintf(d->key, sizeof(d->key), "%s", key);
 		if (rw_kmap_put(&pp->map, key, d, NULL) != 0) {
@@ -269,7 +261,7 @@ rw_pp_sync(struct rw_pp *pp, const struct rw_inf_pod *p)
 	}
 	memset(&in, 0, sizeof(in));
 	in.inflight = d->inflight;
-	in.queued = d->queued;
+	in.queued = queued(d);
 	in.sent = &d->sent;
 	in.cache = &cached;
 	in.want = &want;
@@ -334,6 +326,7 @@ rw_pp_new(struct rw_kube *k, struct rw_inf *pods, const char *name, int max_infl
 	pp->ops = *ops;
 	pp->ud = ud;
 	rw_kmap_init(&pp->map);
+	rw_list_init(&pp->fifo);
 	*out = pp;
 	return 0;
 }
@@ -353,7 +346,7 @@ rw_pp_free(struct rw_pp *pp)
 	if (!pp)
 		return;
 	pp->freeing = true;
-	pp->qhead = pp->qtail = NULL;
+	rw_list_init(&pp->fifo); /* the records go with the map */
 	rw_kmap_fini(&pp->map, ppod_free);
 	free(pp);
 }

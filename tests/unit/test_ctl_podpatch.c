@@ -9,7 +9,11 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
+#include <uv.h>
+
+#include "kubeconfig.h"
 #include "podpatch.h"
 #include "rwtest.h"
 
@@ -140,6 +144,145 @@ test_lifecycle(void)
 	rw_pp_free(NULL);
 }
 
+/* ---- the writer with a real API client (its server refuses connections) ---- */
+
+struct fx {
+	int want_state; /* what every pod should hold; the cache says unknown */
+	int built, answered, failed, retried;
+};
+
+static bool
+want_fx(void *ud, const struct rw_inf_pod *p, struct rw_pp_val *w, struct rw_pp_val *c)
+{
+	struct fx *f = ud;
+	(void)p;
+	w->state = f->want_state;
+	c->state = U;
+	return true;
+}
+
+static int
+build_fx(void *ud, const struct rw_inf_pod *p, const struct rw_pp_val *v, bool flip,
+	 struct rw_kube_req *kr, char *path, size_t pathlen, struct rw_buf *body)
+{
+	struct fx *f = ud;
+	(void)v;
+	(void)flip;
+	f->built++;
+	snprintf(path, pathlen, "/api/v1/namespaces/%s/pods/%s", p->meta.ns, p->meta.name);
+	kr->method = "PATCH";
+	kr->content_type = "application/merge-patch+json";
+	kr->verb = "patch";
+	kr->priority = 1;
+	kr->no_retry = 1;
+	return rw_buf_puts(body, "{}");
+}
+
+static void
+answered_fx(void *ud, const char *key, const struct rw_pp_val *v, const struct rw_kube_resp *resp,
+	    bool ok, uint64_t t_want, uint64_t t_sent)
+{
+	struct fx *f = ud;
+	(void)key;
+	(void)v;
+	(void)resp;
+	(void)t_sent;
+	f->answered++;
+	f->failed += !ok;
+	CHECK(t_want != 0);
+}
+
+static void
+retry_fx(void *ud, const struct rw_inf_pod *p)
+{
+	struct fx *f = ud;
+	(void)p;
+	f->retried++;
+}
+
+static void
+tick(uv_timer_t *t)
+{
+	(void)t;
+}
+
+/*
+ * At most one patch in flight: the others wait once each however many
+ * updates arrive, a forgotten pod leaves the FIFO, and a failed answer frees
+ * the slot for the oldest waiting pod (which, gone from the pod cache here,
+ * is dropped from the FIFO without a request).
+ */
+static void
+test_bounded_fifo(void)
+{
+	char path[] = "/tmp/rw-ctl-pp-XXXXXX", err[256];
+	const char *kcs = "apiVersion: v1\nkind: Config\nclusters:\n- {name: c, cluster: {server: "
+			  "'http://127.0.0.1:1'}}\ncontexts:\n- {name: x, context: {cluster: c, "
+			  "user: u}}\ncurrent-context: x\nusers:\n- {name: u, user: {token: t}}\n";
+	struct rw_kubecfg kc;
+	struct rw_kube_opts ko;
+	struct rw_kube *k = NULL;
+	struct rw_pp *pp = NULL;
+	struct fx f = {T, 0, 0, 0, 0};
+	struct rw_pp_ops ops = {want_fx, build_fx, answered_fx, retry_fx};
+	struct rw_inf_pod a = {.meta = {.ns = "ns", .name = "a", .uid = "ua"}, .cluster = "c"};
+	struct rw_inf_pod b = {.meta = {.ns = "ns", .name = "b", .uid = "ub"}, .cluster = "c"};
+	struct rw_inf_pod c = {.meta = {.ns = "ns", .name = "c", .uid = "uc"}, .cluster = "c"};
+	uv_loop_t loop;
+	uv_timer_t t;
+	int fd = mkstemp(path);
+	CHECK(fd >= 0);
+	if (fd < 0)
+		return;
+	CHECK(write(fd, kcs, strlen(kcs)) == (ssize_t)strlen(kcs));
+	close(fd);
+	CHECK_EQ_INT(uv_loop_init(&loop), 0);
+	memset(&kc, 0, sizeof(kc));
+	CHECK_EQ_INT(rw_kubecfg_auto(&kc, path, 0, err, sizeof(err)), 0);
+	memset(&ko, 0, sizeof(ko));
+	CHECK_EQ_INT(rw_kube_new(&loop, &kc, &ko, &k), 0);
+	CHECK_EQ_INT(rw_pp_new(k, NULL, "test", 1, &ops, &f, &pp), 0);
+	rw_pp_sync(pp, &a);
+	CHECK_EQ_INT(rw_pp_inflight(pp), 1);
+	rw_pp_sync(pp, &b);
+	rw_pp_sync(pp, &c);
+	rw_pp_sync(pp, &b); /* coalesced: b waits once */
+	rw_pp_sync(pp, &a); /* in flight: marked, not sent twice */
+	CHECK_EQ_INT(f.built, 1);
+	CHECK_EQ_INT((int)rw_pp_waiting(pp), 2);
+	CHECK_EQ_INT((int)rw_pp_pods(pp), 3);
+	rw_pp_forget(pp, &c);
+	CHECK_EQ_INT((int)rw_pp_waiting(pp), 1);
+	CHECK_EQ_INT((int)rw_pp_pods(pp), 2);
+	uv_timer_init(&loop, &t);
+	uv_timer_start(&t, tick, 5, 5);
+	for (int i = 0; i < 2000 && f.answered < 1; i++)
+		uv_run(&loop, UV_RUN_ONCE);
+	CHECK_EQ_INT(f.answered, 1);
+	CHECK_EQ_INT(f.failed, 1);
+	CHECK_EQ_INT(f.retried, 0); /* a is not in the (absent) pod cache: nothing to retry */
+	CHECK_EQ_INT(rw_pp_inflight(pp), 0);
+	CHECK_EQ_INT((int)rw_pp_waiting(pp), 0);
+	CHECK_EQ_INT(f.built, 1);
+	/* a failed: what it held is unknown again, so the next sync sends. */
+	rw_pp_sync(pp, &a);
+	CHECK_EQ_INT(f.built, 2);
+	CHECK_EQ_INT(rw_pp_inflight(pp), 1);
+	rw_pp_forget(pp, &a); /* in flight: dropped after its answer */
+	CHECK_EQ_INT((int)rw_pp_pods(pp), 2);
+	for (int i = 0; i < 2000 && f.answered < 2; i++)
+		uv_run(&loop, UV_RUN_ONCE);
+	CHECK_EQ_INT(f.answered, 2);
+	CHECK_EQ_INT((int)rw_pp_pods(pp), 1); /* b, no longer waiting */
+	rw_pp_free(pp);
+	uv_close((uv_handle_t *)&t, NULL);
+	rw_kube_free(k, NULL, NULL);
+	uv_run(&loop, UV_RUN_DEFAULT);
+	CHECK_EQ_INT(uv_loop_close(&loop), 0);
+	rw_kubecfg_fini(&kc);
+	unlink(path);
+}
+
 int
 main(void)
 {
@@ -147,6 +290,7 @@ main(void)
 	    {"decide", test_decide},
 	    {"answer", test_answer},
 	    {"lifecycle", test_lifecycle},
+	    {"bounded_fifo", test_bounded_fifo},
 	    {NULL, NULL},
 	};
 	return rwt_run(cases);
