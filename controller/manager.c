@@ -42,7 +42,7 @@ struct rw_mgr {
 	struct rw_agents *agents; /* the agent hub, or NULL */
 	bool started, leading, shutting;
 	int exit_code;
-	struct rw_met_family *m_up;
+	struct rw_met_family *m_up, *m_infs;
 };
 
 /* ---- configuration ---- */
@@ -660,6 +660,13 @@ rw_mgr_informer(struct rw_mgr *m, const struct rw_inf_type *t, const char *label
 		return NULL;
 	m->inf_cluster_scoped[m->ninf] = cluster_scoped;
 	m->infs[m->ninf++] = inf;
+	if (!m->m_infs)
+		m->m_infs =
+		    rw_met_gauge(m->met, "raywarden_informers",
+				 "Informers (list+watch per namespace unit), by resource: one per "
+				 "type, selector and scope however many kinds use it.",
+				 (const char *const[]){"resource", NULL});
+	rw_met_add(m->m_infs, (const char *const[]){t->resource}, 1);
 	if (m->started)
 		rw_inf_start(inf);
 	return inf;
