@@ -41,7 +41,7 @@ struct rw_mgr_config {
 	char *kubeconfig;	       /* --kubeconfig */
 	int reconcile_concurrency;     /* --reconcile-concurrency (64) */
 	char *identity;		       /* --leader-election-identity (hostname_random) */
-	/* RayCluster reconciler and agent hub (raycluster.c) */
+	/* RayCluster reconciler (raycluster.c) and agent hub (agents.c) */
 	char *agent_listen;	 /* --agent-listen (tcp://0.0.0.0:8478; "0" disables the hub) */
 	char *agent_key_file;	 /* --agent-key-file: the master key (NULL: no agent keys) */
 	char *agent_advertise;	 /* --agent-advertise-address (NULL: the controller Service) */
