@@ -201,8 +201,8 @@ rw_rcr_gate_setup(struct rcr *r)
 	int rv;
 	if (!r->agents)
 		return 0;
-	rv = rw_pp_new(r->kube, r->pod_inf, "ray.io/agent-ready", GATE_INFLIGHT, &ops, r,
-		       &r->gate_pp);
+	rv = rw_pp_new(rw_mgr_kube(r->mgr), r->pod_inf, "ray.io/agent-ready", GATE_INFLIGHT, &ops,
+		       r, &r->gate_pp);
 	if (rv == 0)
 		rv = rw_agents_register(r->agents, RW_AGENTS_EVERY_POD, &hk);
 	return rv;
