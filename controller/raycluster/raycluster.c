@@ -1,7 +1,7 @@
 /*
  * raycluster.c - the RayCluster reconciler (see raycluster.h): setup and
  * teardown, informer handlers, API request plumbing, the reconcile steps and
- * the status. The agent hub glue (readiness gate) lives in rcr_gate.c and the
+ * the status. The readiness gate (on the manager's agent hub) lives in rcr_gate.c and the
  * deletion / Redis cleanup path in rcr_delete.c; rcr.h holds what they share.
  */
 #include <assert.h>
@@ -1204,7 +1204,10 @@ setup_hub(struct rcr *r, const struct rw_mgr_config *cfg)
 		rw_warn(LOGC, "agent hub disabled (--agent-listen 0)");
 		return 0;
 	}
-	return rw_rcr_gate_hub_start(r, cfg->agent_listen);
+	/* The manager runs the hub (agents.h); the gate registers once the informers exist. */
+	r->agents = rw_mgr_agents(r->mgr);
+	r->hub = rw_agents_hub(r->agents);
+	return 0;
 }
 
 static void teardown(void *state);
@@ -1225,7 +1228,6 @@ setup(struct rw_mgr *m, void **state)
 	r->ev = rw_mgr_events(m);
 	r->met = rw_mgr_metrics(m);
 	rw_kmap_init(&r->clusters);
-	rw_kmap_init(&r->gates);
 	r->ft_deadline_ms = (uint64_t)(cfg->gcs_ft_cleanup_s * 1000.0);
 	v = getenv("ENABLE_GCS_FT_REDIS_CLEANUP");
 	r->ft_cleanup = !(v && !strcasecmp(v, "false"));
@@ -1301,6 +1303,8 @@ setup(struct rw_mgr *m, void **state)
 	    m, &svc_type, "ray.io/originated-from-crd=RayCluster,ray.io/serve", false, NULL, &sh);
 	if (!r->wq || !r->rc_inf || !r->pod_inf || !r->svc_head_inf || !r->svc_headless_inf ||
 	    !r->svc_serve_inf)
+		goto fail;
+	if ((rv = rw_rcr_gate_setup(r)) != 0)
 		goto fail;
 	if (r->have_master && (rv = rw_rcr_keys_setup(r, cfg->agent_key_file)) != 0)
 		goto fail;

@@ -1,6 +1,6 @@
 /*
  * rcr.h - internals shared by the RayCluster reconciler's files
- * (raycluster.c: steps and status; rcr_gate.c: agent hub and readiness
+ * (raycluster.c: steps and status; rcr_gate.c: the readiness
  * gate; rcr_delete.c: deletion and the GCS FT Redis cleanup). Not a public
  * interface: see raycluster.h.
  */
@@ -14,10 +14,12 @@
 
 #include <uv.h>
 
+#include "agents.h"
 #include "expect.h"
 #include "hub.h"
 #include "kmap.h"
 #include "manager.h"
+#include "podpatch.h"
 #include "raycluster.h"
 #include "rc_build.h"
 #include "reconcile.h"
@@ -122,20 +124,16 @@ struct rcr {
 	uint64_t ft_deadline_ms;
 	struct rw_kmap clusters; /* key -> struct rcr_cl */
 	bool closing;
-	/* agent hub and readiness gates (rcr_gate.c) */
-	struct rw_hub *hub;
-	struct rw_kmap gates; /* "ns/pod" -> gate state */
-	/* Gate patches in flight (bounded) and the gates waiting for a slot. */
-	int gate_inflight;
-	struct rcr_gate *gq_head, *gq_tail;
-	uv_timer_t *hub_timer;
-	struct rw_hub_stats last_stats;
+	/* agent hub (the manager's, agents.h; NULL without one) and readiness gates (rcr_gate.c) */
+	struct rw_agents *agents;
+	struct rw_hub *hub;	/* rw_agents_hub(agents): agent keys, reports */
+	struct rw_pp *gate_pp;	/* ray.io/agent-ready patches */
+	uint64_t stale_log_sec; /* rate limit of the "agent silent" log lines */
+	unsigned stale_log_n;
 	/* metrics */
 	struct rw_met_family *m_info, *m_prov, *m_provdur, *m_podops, *m_expwait, *m_cleanup;
 	struct rw_met_family *m_master;
-	struct rw_met_family *m_agents, *m_agent_pods, *m_reports, *m_changes, *m_refused, *m_stale,
-	    *m_gate, *m_gate_lat;
-	struct rw_met_family *m_hub_closed, *m_hub_conns, *m_hub_partial, *m_hub_pod_bytes;
+	struct rw_met_family *m_gate, *m_gate_lat;
 };
 
 /* raycluster.c */
@@ -155,16 +153,9 @@ int rw_rcr_pod_delete(struct rcr_job *j, const char *group, const char *name, bo
 
 /* rcr_gate.c */
 void rw_rcr_gate_metrics(struct rcr *r);
-int rw_rcr_gate_hub_start(struct rcr *r, const char *listen_url);
+/* After the informers: the gate's patch writer and its agent hooks (no-op without a hub). */
+int rw_rcr_gate_setup(struct rcr *r);
 void rw_rcr_gate_sync(struct rcr *r, const struct rw_inf_pod *p);
-/*
- * The hub's admission of a report for pod p (the pod cache's object, NULL
- * when absent) under the key of cluster: 0, -EAGAIN (not known yet, or
- * another UID) or -EPERM (the pod belongs to another cluster), with the
- * reason in why. Pure, for tests.
- */
-int rw_rcr_admit_decide(const struct rw_inf_pod *p, bool synced, const char *cluster,
-			const char *uid, char *why, size_t whylen);
 void rw_rcr_gate_forget(struct rcr *r, const struct rw_inf_pod *p);
 void rw_rcr_gate_fini(struct rcr *r);
 

@@ -13,7 +13,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "agents.h"
 #include "kmap.h"
+#include "podpatch.h"
 #include "raycluster.h"
 #include "rayservice.h"
 #include "reconcile.h"
@@ -55,14 +57,11 @@ struct rsr_job {
 	struct rw_rc_cluster *active, *pending; /* clusters named in the status, if they exist */
 };
 
-/* The ray.io/serve label of one pod, as written by us. */
-struct lbl {
-	char uid[64];
-	int sent; /* 0 unknown, 1 "false", 2 "true" */
-	int pend;
-	bool inflight, again, dead;
-	char key[512];
-};
+/* The ray.io/serve label values, as the per-pod writer's states (podpatch.h). */
+enum serve_label { SERVE_UNKNOWN = 0, SERVE_FALSE, SERVE_TRUE };
+
+/* Label patches in flight at once (the rest wait in the writer's FIFO). */
+#define LABEL_INFLIGHT 32
 
 struct rsr {
 	struct rw_mgr *mgr;
@@ -72,10 +71,11 @@ struct rsr {
 	struct rw_inf *rs_inf, *rc_inf, *pod_inf, *svc_inf, *eps_inf;
 	struct rw_rs_opts rsopts;
 	struct rw_rc_opts rcopts;
-	struct rw_kmap rss;    /* rs key -> struct rsr_rs */
-	struct rw_kmap cl2rs;  /* "ns/cluster" -> rs key (char *) */
-	struct rw_kmap svc2rs; /* "ns/serve svc" -> rs key (char *) */
-	struct rw_kmap labels; /* "ns/pod" -> struct lbl */
+	struct rw_kmap rss;	  /* rs key -> struct rsr_rs */
+	struct rw_kmap cl2rs;	  /* "ns/cluster" -> rs key (char *) */
+	struct rw_kmap svc2rs;	  /* "ns/serve svc" -> rs key (char *) */
+	struct rw_agents *agents; /* the manager's agent hub, or NULL */
+	struct rw_pp *labels;	  /* ray.io/serve label patches */
 	bool closing;
 	struct rw_met_family *m_label, *m_label_lat, *m_clusters;
 };
@@ -219,9 +219,9 @@ rs_of_cluster(struct rsr *r, const char *ns, const char *cluster)
 
 /* The latest fresh report of the cluster's head, or NULL. */
 static const struct rw_report *
-cluster_head(const char *ns, const char *cluster, int *stale)
+cluster_head(struct rsr *r, const char *ns, const char *cluster, int *stale)
 {
-	struct rw_hub *hub = rw_rcr_agent_hub();
+	struct rw_hub *hub = rw_agents_hub(r->agents);
 	struct rw_hub_cluster_stats cs;
 	if (stale)
 		*stale = 0;
@@ -234,55 +234,6 @@ cluster_head(const char *ns, const char *cluster, int *stale)
 
 /* ---- ray.io/serve labels ---- */
 
-static void label_sync(struct rsr *r, const struct rw_inf_pod *p);
-
-static void
-label_resync(struct rsr *r, const char *key)
-{
-	char ns[256], name[256];
-	const struct rw_inf_pod *p;
-	rw_rec_split_key(key, ns, sizeof(ns), name, sizeof(name));
-	p = rw_inf_get(r->pod_inf, ns, name);
-	if (p)
-		label_sync(r, p);
-}
-
-static void
-label_cb(struct rw_rec_req *q, const struct rw_kube_resp *resp)
-{
-	struct rsr *r = q->r;
-	struct lbl *l = q->ptr;
-	bool ok = rw_rec_ok(resp->status);
-	char key[512];
-	l->inflight = false;
-	rw_met_add(r->m_label,
-		   (const char *const[]){l->pend == 2 ? "true" : "false", ok ? "ok" : "error"}, 1);
-	rw_met_observe(r->m_label_lat, NULL, (double)(uv_hrtime() - q->t0) / 1e9);
-	snprintf(key, sizeof(key), "%s", l->key);
-	if (l->dead || resp->status == 404) {
-		bool again = l->again && !l->dead;
-		rw_kmap_del(&r->labels, key);
-		free(l);
-		if (again)
-			label_resync(r, key);
-		return;
-	}
-	if (!ok) {
-		rw_warn(LOGC, "%s: setting ray.io/serve failed: HTTP %ld %s", key, resp->status,
-			resp->message);
-		l->sent = 0;
-		l->again = false;
-		return;
-	}
-	l->sent = l->pend;
-	rw_debug(LOGC, "%s: ray.io/serve=%s (%.1f ms)", key, l->sent == 2 ? "true" : "false",
-		 (double)(uv_hrtime() - q->t0) / 1e6);
-	if (l->again) {
-		l->again = false;
-		label_resync(r, key);
-	}
-}
-
 /* Decide for one pod of a RayService cluster (rep: its report, or NULL to look it up). */
 static void
 pod_decide(struct rsr *r, struct rsr_rs *st, const struct rw_inf_pod *p,
@@ -291,8 +242,7 @@ pod_decide(struct rsr *r, struct rsr_rs *st, const struct rw_inf_pod *p,
 {
 	struct rw_rs_pod_in in;
 	int hstale = 0;
-	const struct rw_report *head = cluster_head(p->meta.ns, p->cluster, &hstale);
-	(void)r;
+	const struct rw_report *head = cluster_head(r, p->meta.ns, p->cluster, &hstale);
 	memset(&in, 0, sizeof(in));
 	in.is_head = strcmp(p->node_type, "head") == 0;
 	in.self = rep;
@@ -306,98 +256,98 @@ pod_decide(struct rsr *r, struct rsr_rs *st, const struct rw_inf_pod *p,
 		*headp = in.head;
 }
 
-/*
- * Make the pod's ray.io/serve label follow its agent's latest report (only
- * the leader writes; one patch per pod in flight, a newer decision is sent
- * when it completes).
- */
-static void
-label_sync(struct rsr *r, const struct rw_inf_pod *p)
+/* The label the pod should carry after its agent's latest report (podpatch.h want()). */
+static bool
+label_want(void *ud, const struct rw_inf_pod *p, struct rw_pp_val *want, struct rw_pp_val *cached)
 {
-	struct rw_hub *hub = rw_rcr_agent_hub();
+	struct rsr *r = ud;
+	struct rw_hub *hub = rw_agents_hub(r->agents);
 	struct rsr_rs *st;
 	const struct rw_report *rep;
 	struct rw_rs_pod_out d;
-	struct lbl *l;
-	char key[512], path[1024];
-	int stale = 0, want, cur;
+	int stale = 0;
 	if (!hub || r->closing || !rw_mgr_is_leader(r->mgr) || !p->cluster[0])
-		return;
+		return false; /* only the leader writes */
 	if (strcmp(p->node_type, "head") != 0 && strcmp(p->node_type, "worker") != 0)
-		return;
+		return false;
 	st = rs_of_cluster(r, p->meta.ns, p->cluster);
 	if (!st)
-		return;
+		return false;
 	rep = rw_hub_pod(hub, p->meta.ns, p->meta.name, &stale);
 	if (rep && strcmp(rep->uid, p->meta.uid) != 0)
 		rep = NULL;
 	if (!rep && !p->meta.deleted)
-		return; /* nothing known yet: leave the label as it is */
+		return false; /* nothing known yet: leave the label as it is */
 	pod_decide(r, st, p, rep, stale, &d, NULL);
 	if (d.serve == RW_RS_LABEL_KEEP)
-		return;
-	want = d.serve == RW_RS_LABEL_TRUE ? 2 : 1;
-	snprintf(key, sizeof(key), "%s/%s", p->meta.ns, p->meta.name);
-	l = rw_kmap_get(&r->labels, key);
-	if (l && strcmp(l->uid, p->meta.uid) != 0 && !l->inflight) {
-		l->sent = 0;
-		snprintf(l->uid, sizeof(l->uid), "%s", p->meta.uid);
-	}
-	if (!l) {
-		l = calloc(1, sizeof(*l));
-		if (!l)
-			return;
-		snprintf(l->uid, sizeof(l->uid), "%s", p->meta.uid);
-		snprintf(l->key, sizeof(l->key), "%s", key);
-		if (rw_kmap_put(&r->labels, key, l, NULL) != 0) {
-			free(l);
-			return;
-		}
-	}
-	if (l->inflight) {
-		l->again = true;
-		return;
-	}
-	cur = l->sent			       ? l->sent
-	      : strcmp(p->serve, "true") == 0  ? 2
-	      : strcmp(p->serve, "false") == 0 ? 1
-					       : 0;
-	if (cur == want)
-		return;
-	{
-		const char *body = want == 2
-				       ? "{\"metadata\":{\"labels\":{\"ray.io/serve\":\"true\"}}}"
-				       : "{\"metadata\":{\"labels\":{\"ray.io/serve\":\"false\"}}}";
-		snprintf(path, sizeof(path), "/api/v1/namespaces/%s/pods/%s", p->meta.ns,
-			 p->meta.name);
-		struct rw_kube_req kr = {.method = "PATCH",
-					 .path = path,
-					 .body = body,
-					 .body_len = strlen(body),
-					 .content_type = "application/merge-patch+json",
-					 .verb = "patch",
-					 .priority = 1};
-		l->pend = want;
-		if (request(r, NULL, &kr, label_cb, NULL, l) == 0)
-			l->inflight = true;
-	}
+		return false;
+	want->state = d.serve == RW_RS_LABEL_TRUE ? SERVE_TRUE : SERVE_FALSE;
+	cached->state = strcmp(p->serve, "true") == 0	 ? SERVE_TRUE
+			: strcmp(p->serve, "false") == 0 ? SERVE_FALSE
+							 : SERVE_UNKNOWN;
+	return true;
+}
+
+static int
+label_build(void *ud, const struct rw_inf_pod *p, const struct rw_pp_val *v, bool flip,
+	    struct rw_kube_req *kr, char *path, size_t pathlen, struct rw_buf *body)
+{
+	(void)ud;
+	(void)flip;
+	if (rw_buf_printf(body, "{\"metadata\":{\"labels\":{\"ray.io/serve\":\"%s\"}}}",
+			  v->state == SERVE_TRUE ? "true" : "false") != 0)
+		return -ENOMEM;
+	if ((size_t)snprintf(path, pathlen, "/api/v1/namespaces/%s/pods/%s", p->meta.ns,
+			     p->meta.name) >= pathlen)
+		return -ENAMETOOLONG;
+	kr->method = "PATCH";
+	kr->content_type = "application/merge-patch+json";
+	kr->verb = "patch";
+	kr->priority = 1;
+	return 0;
+}
+
+static void
+label_answered(void *ud, const char *key, const struct rw_pp_val *v,
+	       const struct rw_kube_resp *resp, bool ok, uint64_t t_want, uint64_t t_sent)
+{
+	struct rsr *r = ud;
+	const char *val = v->state == SERVE_TRUE ? "true" : "false";
+	uint64_t now = uv_hrtime();
+	(void)resp;
+	(void)t_want;
+	rw_met_add(r->m_label, (const char *const[]){val, ok ? "ok" : "error"}, 1);
+	rw_met_observe(r->m_label_lat, NULL, (double)(now - t_sent) / 1e9);
+	if (ok)
+		rw_debug(LOGC, "%s: ray.io/serve=%s (%.1f ms)", key, val,
+			 (double)(now - t_sent) / 1e6);
+}
+
+static void enqueue_rs_of_cluster_after(struct rsr *r, const char *ns, const char *cluster,
+					uint64_t ms);
+
+/* A failed label patch: the RayService's reconcile syncs its pods' labels again. */
+static void
+label_retry(void *ud, const struct rw_inf_pod *p)
+{
+	if (p->cluster[0])
+		enqueue_rs_of_cluster_after(ud, p->meta.ns, p->cluster, 1000);
+}
+
+/*
+ * Make the pod's ray.io/serve label follow its agent's latest report (only
+ * the leader writes; bounded and coalesced per pod by podpatch.h).
+ */
+static void
+label_sync(struct rsr *r, const struct rw_inf_pod *p)
+{
+	rw_pp_sync(r->labels, p);
 }
 
 static void
 label_forget(struct rsr *r, const struct rw_inf_pod *p)
 {
-	char key[512];
-	struct lbl *l;
-	snprintf(key, sizeof(key), "%s/%s", p->meta.ns, p->meta.name);
-	l = rw_kmap_get(&r->labels, key);
-	if (!l)
-		return;
-	if (l->inflight) {
-		l->dead = true;
-	} else {
-		rw_kmap_del(&r->labels, key);
-		free(l);
-	}
+	rw_pp_forget(r->labels, p);
 }
 
 /* ---- informer handlers ---- */
@@ -411,6 +361,17 @@ enqueue_rs_of_cluster(struct rsr *r, const char *ns, const char *cluster)
 	rk = rw_kmap_get(&r->cl2rs, key);
 	if (rk && r->wq)
 		rw_wq_add(r->wq, rk);
+}
+
+static void
+enqueue_rs_of_cluster_after(struct rsr *r, const char *ns, const char *cluster, uint64_t ms)
+{
+	char key[512];
+	const char *rk;
+	snprintf(key, sizeof(key), "%s/%s", ns, cluster);
+	rk = rw_kmap_get(&r->cl2rs, key);
+	if (rk && r->wq)
+		rw_wq_add_after(r->wq, rk, ms);
 }
 
 static void
@@ -432,15 +393,28 @@ rs_update(struct rw_inf *inf, const void *o, const void *n, void *ud)
 	rs_event(inf, n, ud);
 }
 
-/* Index of RayService-made clusters: "namespace/<ray.io/originated-from-cr-name>". */
+/*
+ * Index of RayService-made clusters: "namespace/<ray.io/originated-from-cr-name>".
+ * The RayCluster informer is shared with the RayCluster reconciler (every
+ * cluster), so clusters other kinds made (RayJob) are left out here.
+ */
 static const char *
 rc_index(const void *obj, char *buf, size_t n)
 {
 	const struct rw_inf_json *o = obj;
-	char rs[256];
-	if (json_member(o->json, o->len, "metadata.labels", "ray.io/originated-from-cr-name", rs,
-			sizeof(rs)) != 0 ||
-	    !rs[0])
+	char rs[256] = "";
+	struct rw_json j;
+	int labels;
+	bool ours;
+	if (!o->json || rw_json_parse(&j, o->json, o->len, 1 << 20, NULL, 0) != 0)
+		return NULL;
+	labels = rw_json_path(&j, 0, "metadata.labels");
+	ours = rw_json_streq(&j, rw_json_get(&j, labels, "ray.io/originated-from-crd"),
+			     "RayService") &&
+	       rw_json_str(&j, rw_json_get(&j, labels, "ray.io/originated-from-cr-name"), rs,
+			   sizeof(rs)) >= 0;
+	rw_json_fini(&j);
+	if (!ours || !rs[0])
 		return NULL;
 	snprintf(buf, n, "%s/%s", o->meta.ns, rs);
 	return buf;
@@ -622,7 +596,7 @@ hk_reply(const struct rw_report *rep, struct rw_reply *out, void *ud)
 		memset(&in, 0, sizeof(in));
 		in.is_head = is_head;
 		in.self = rep;
-		in.head = is_head ? rep : cluster_head(rep->ns, rep->cluster, NULL);
+		in.head = is_head ? rep : cluster_head(r, rep->ns, rep->cluster, NULL);
 		in.exclude_head = st->exclude_head;
 		rw_rs_pod_decide(&in, &d);
 	}
@@ -1072,7 +1046,7 @@ can_serve(struct rsr_job *j, const struct rw_rc_cluster *c)
 	snprintf(idx, sizeof(idx), "%s/%s", j->rec.ns, c->name);
 	rw_inf_index_foreach(j->r->pod_inf, idx, ready_cb, &cnt);
 	memset(&in, 0, sizeof(in));
-	in.head = cluster_head(j->rec.ns, c->name, &stale);
+	in.head = cluster_head(j->r, j->rec.ns, c->name, &stale);
 	if (stale)
 		in.head = NULL;
 	in.ready_endpoints = cnt.ready;
@@ -1245,7 +1219,7 @@ pending_health(struct rsr_job *j)
 		j->st->pending_health[0] = '\0';
 		return;
 	}
-	head = cluster_head(j->rec.ns, j->pending->name, &stale);
+	head = cluster_head(j->r, j->rec.ns, j->pending->name, &stale);
 	if (stale || !rw_rs_unhealthy_summary(head, what, sizeof(what))) {
 		j->st->pending_health[0] = '\0';
 		return;
@@ -1272,7 +1246,7 @@ health(struct rsr_job *j, int64_t now)
 	if (!j->active || !j->st->active[0])
 		return false;
 	memset(&in, 0, sizeof(in));
-	in.head = cluster_head(j->rec.ns, j->active->name, &stale);
+	in.head = cluster_head(j->r, j->rec.ns, j->active->name, &stale);
 	in.head_stale = stale != 0 || in.head == NULL;
 	in.svc_since_ms = j->st->svc_since_ms;
 	in.dep_since_ms = j->st->dep_since_ms;
@@ -1378,10 +1352,10 @@ st_status(struct rw_rec_job *rj)
 	memset(&in, 0, sizeof(in));
 	in.active = j->active;
 	in.pending = j->pending;
-	in.active_head = j->active ? cluster_head(j->rec.ns, j->active->name, &hs) : NULL;
+	in.active_head = j->active ? cluster_head(r, j->rec.ns, j->active->name, &hs) : NULL;
 	if (hs)
 		in.active_head = NULL;
-	in.pending_head = j->pending ? cluster_head(j->rec.ns, j->pending->name, &hs) : NULL;
+	in.pending_head = j->pending ? cluster_head(r, j->rec.ns, j->pending->name, &hs) : NULL;
 	if (hs)
 		in.pending_head = NULL;
 	in.svc_cluster = sel;
@@ -1540,7 +1514,8 @@ setup(struct rw_mgr *m, void **state)
 {
 	struct rsr *r = calloc(1, sizeof(*r));
 	struct rw_inf_handlers rsh, rch, ph, sh, eh;
-	struct rw_rcr_agent_hooks hk;
+	struct rw_agents_hooks hk;
+	struct rw_pp_ops lops = {label_want, label_build, label_answered, label_retry};
 	static const double lat_b[] = {0.001, 0.002, 0.005, 0.01, 0.02, 0.05,
 				       0.1,   0.25,  0.5,   1,	  2.5};
 	if (!r)
@@ -1552,7 +1527,7 @@ setup(struct rw_mgr *m, void **state)
 	rw_kmap_init(&r->rss);
 	rw_kmap_init(&r->cl2rs);
 	rw_kmap_init(&r->svc2rs);
-	rw_kmap_init(&r->labels);
+	r->agents = rw_mgr_agents(m);
 	rw_rs_opts_default(&r->rsopts);
 	rw_rs_opts_from_env(&r->rsopts, env_or_null);
 	rw_rc_opts_default(&r->rcopts);
@@ -1595,8 +1570,8 @@ setup(struct rw_mgr *m, void **state)
 	if (rw_rec_ctl_setup(&r->ctl, m, &rsr_kind, &rsr_policy, r) == 0)
 		r->wq = r->ctl.wq;
 	r->rs_inf = rw_mgr_informer(m, &rs_type, NULL, false, NULL, &rsh);
-	r->rc_inf = rw_mgr_informer(m, &rc_type, "ray.io/originated-from-crd=RayService", false,
-				    rc_index, &rch);
+	/* Every RayCluster (shared with the RayCluster reconciler); rc_index keeps ours. */
+	r->rc_inf = rw_mgr_informer(m, &rc_type, NULL, false, rc_index, &rch);
 	r->pod_inf = rw_mgr_informer(m, &rw_inf_pod_type, RW_MGR_RAY_POD_SELECTOR, false,
 				     rw_inf_pod_cluster_key, &ph);
 	r->svc_inf = rw_mgr_informer(m, &svc_type, "ray.io/originated-from-crd=RayService", false,
@@ -1608,20 +1583,22 @@ setup(struct rw_mgr *m, void **state)
 		*state = NULL;
 		return -ENOMEM;
 	}
+	if (!r->agents)
+		return 0; /* no hub: no reports, labels stay as the pods were made */
+	if (rw_pp_new(rw_mgr_kube(m), r->pod_inf, "ray.io/serve", LABEL_INFLIGHT, &lops, r,
+		      &r->labels) != 0) {
+		teardown(r);
+		*state = NULL;
+		return -ENOMEM;
+	}
 	memset(&hk, 0, sizeof(hk));
 	hk.on_report = hk_report;
 	hk.on_stale = hk_stale;
 	hk.reply = hk_reply;
 	hk.ud = r;
-	if (rw_rcr_agent_hooks_set("RayService", &hk) != 0)
+	if (rw_agents_register(r->agents, "RayService", &hk) != 0)
 		rw_warn(LOGC, "cannot register the agent hooks: no serve config for head agents");
 	return 0;
-}
-
-static void
-label_free(void *p)
-{
-	free(p);
 }
 
 static void
@@ -1631,12 +1608,14 @@ teardown(void *state)
 	if (!r)
 		return;
 	r->closing = true;
-	rw_rcr_agent_hooks_set("RayService", NULL);
+	if (r->agents)
+		rw_agents_register(r->agents, "RayService", NULL);
+	rw_pp_free(r->labels);
+	r->labels = NULL;
 	rw_rec_ctl_fini(&r->ctl);
 	rw_kmap_fini(&r->rss, rs_state_free);
 	rw_kmap_fini(&r->cl2rs, free);
 	rw_kmap_fini(&r->svc2rs, free);
-	rw_kmap_fini(&r->labels, label_free);
 	free(r);
 }
 
