@@ -374,6 +374,13 @@ rw_rec_fail(struct rw_rec_job *j, int err, const char *reason, const char *fmt, 
 }
 
 void
+rw_rec_stop(struct rw_rec_job *j)
+{
+	j->stop_requeue = true;
+	j->step = j->ctl->kind->nsteps; /* out of the table: the driver finishes the job */
+}
+
+void
 rw_rec_requeue(struct rw_rec_job *j, uint64_t ms)
 {
 	if (ms && (!j->requeue_ms || ms < j->requeue_ms))

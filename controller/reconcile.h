@@ -220,6 +220,13 @@ void rw_rec_emit(struct rw_rec_job *j, int warning, const char *reason, const ch
 void rw_rec_fail(struct rw_rec_job *j, int err, const char *reason, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
+/*
+ * The object needs nothing more (gone, unparsable, invalid, managed
+ * elsewhere): the job ends once the current step's requests are answered,
+ * with no periodic requeue (a watch event brings the key back).
+ */
+void rw_rec_stop(struct rw_rec_job *j);
+
 /* Ask for a requeue after ms (the soonest request wins; 0 asks nothing). */
 void rw_rec_requeue(struct rw_rec_job *j, uint64_t ms);
 

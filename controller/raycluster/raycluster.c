@@ -448,7 +448,7 @@ st_invalid(struct rcr_job *j, const struct rw_rc_verrs *ve)
 	for (int i = 0; i < ve->n; i++)
 		rw_rec_emit(&j->rec, 1, ve->e[i].reason, "%s", ve->e[i].msg);
 	rw_warn(LOGC, "%s: invalid: %s", j->rec.key, ve->e[0].msg);
-	j->rec.stop_requeue = true; /* like KubeRay: a spec change triggers the next pass */
+	rw_rec_stop(&j->rec); /* like KubeRay: a spec change triggers the next pass */
 	if (old && strcmp(old, ve->e[0].msg) == 0)
 		return;
 	rw_buf_init(&body, 64 * 1024);
@@ -482,8 +482,7 @@ st_load(struct rw_rec_job *rj)
 	if (!o) {
 		/* Gone: owner references let the API server collect pods and services. */
 		rw_rcr_cl_drop(r, j->rec.key);
-		j->rec.stop_requeue = true;
-		j->rec.step = RCR_ST_DONE;
+		rw_rec_stop(&j->rec);
 		return;
 	}
 	const char *json = o->json;
@@ -501,8 +500,7 @@ st_load(struct rw_rec_job *rj)
 	}
 	if (rw_rc_cluster_parse(json, len, &j->c, err, sizeof(err)) != 0) {
 		rw_warn(LOGC, "%s: cannot parse: %s", j->rec.key, err);
-		j->rec.stop_requeue = true;
-		j->rec.step = RCR_ST_DONE;
+		rw_rec_stop(&j->rec);
 		return;
 	}
 	snprintf(j->rec.uid, sizeof(j->rec.uid), "%s", j->c->uid ? j->c->uid : "");
@@ -531,13 +529,11 @@ st_load(struct rw_rec_job *rj)
 	managed = rw_rc_gets(j->c->spec, "managedBy");
 	if (managed && *managed && strcmp(managed, "ray.io/kuberay-operator") != 0) {
 		rw_debug(LOGC, "%s: managed by %s: skipped", j->rec.key, managed);
-		j->rec.stop_requeue = true;
-		j->rec.step = RCR_ST_DONE;
+		rw_rec_stop(&j->rec);
 		return;
 	}
 	if (rw_rc_validate(j->c, &ve) > 0) {
 		st_invalid(j, &ve);
-		j->rec.step = RCR_ST_DONE;
 		return;
 	}
 }

@@ -696,14 +696,12 @@ st_load(struct rw_rec_job *rj)
 			rw_kmap_del(&r->rss, j->rec.key);
 			rs_state_free(st);
 		}
-		j->rec.stop_requeue = true;
-		j->rec.step = ST_DONE;
+		rw_rec_stop(&j->rec);
 		return;
 	}
 	if (rw_rs_parse(o->json, o->len, &j->rs, err, sizeof(err)) != 0) {
 		rw_warn(LOGC, "%s: cannot parse: %s", j->rec.key, err);
-		j->rec.stop_requeue = true;
-		j->rec.step = ST_DONE;
+		rw_rec_stop(&j->rec);
 		return;
 	}
 	snprintf(j->rec.uid, sizeof(j->rec.uid), "%s", j->rs->uid ? j->rs->uid : "");
@@ -727,8 +725,7 @@ st_load(struct rw_rec_job *rj)
 	}
 	managed = rw_rc_gets(j->rs->spec, "managedBy");
 	if (managed && *managed && strcmp(managed, "ray.io/kuberay-operator") != 0) {
-		j->rec.stop_requeue = true;
-		j->rec.step = ST_DONE;
+		rw_rec_stop(&j->rec);
 		return;
 	}
 	if (!has_finalizer(j->rs)) {
@@ -750,8 +747,7 @@ st_load(struct rw_rec_job *rj)
 		if (rw_rs_status_invalid(j->rs, ve.msg, now, &sb) == 0)
 			write_status(j, rw_buf_cstr(&sb), sb.len);
 		rw_buf_fini(&sb);
-		j->rec.stop_requeue = true;
-		j->rec.step = ST_DONE;
+		rw_rec_stop(&j->rec);
 		return;
 	}
 	j->active = load_cluster(j, rw_rs_active_name(j->rs));

@@ -106,7 +106,7 @@ struct fake {
 	/* what the steps saw */
 	char trace[64];
 	int fini;
-	bool fail_in_a, delete_path;
+	bool fail_in_a, delete_path, stop_in_load;
 	int a_reqs; /* requests step A starts */
 	int answered_ok;
 };
@@ -169,7 +169,9 @@ static void
 st_load(struct rw_rec_job *j)
 {
 	mark('L');
-	if (F.delete_path)
+	if (F.stop_in_load)
+		rw_rec_stop(j);
+	else if (F.delete_path)
 		j->step = S_DELETE;
 }
 
@@ -349,6 +351,12 @@ t_driver_terminal_then(void)
 	/* Load chose delete; delete's "then" ends the job whatever it set. */
 	CHECK_EQ_STR(F.trace, "LD");
 	CHECK_EQ_INT(F.fini, 1);
+	/* rw_rec_stop in load: nothing else runs, not even the status step. */
+	ctl_init(&c);
+	F.stop_in_load = true;
+	rw_rec_reconcile(&c, "ns/obj");
+	CHECK_EQ_STR(F.trace, "L");
+	CHECK_EQ_INT(F.fini, 1);
 	rw_rec_ctl_fini(&c);
 }
 
@@ -435,7 +443,7 @@ main(void)
 	    {"steps in order, wait for requests", t_driver_order_and_wait},
 	    {"failure jumps to the status step", t_driver_fail_jumps_to_status},
 	    {"first failure kept", t_driver_first_failure_kept},
-	    {"terminal step's then", t_driver_terminal_then},
+	    {"terminal step's then, stop", t_driver_terminal_then},
 	    {"unsynced caches, refused request", t_driver_unsynced_and_refused},
 	    {"send, patch, put status", t_send_helpers},
 	    {NULL, NULL},
