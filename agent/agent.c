@@ -9,15 +9,8 @@
 #include <time.h>
 
 #include "agent.h"
+#include "rw/clock.h"
 #include "rw/log.h"
-
-static uint64_t
-wall_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 uint64_t
 rw_agent_wall_ms(const struct rw_agent *a, uint64_t loop_ms)
@@ -173,7 +166,7 @@ rw_agent_init(struct rw_agent *a, uv_loop_t *loop, const struct rw_agent_config 
 	a->proxy_expected = -1;
 	uv_update_time(loop);
 	a->mono0_ms = uv_now(loop);
-	a->wall0_ms = wall_ms();
+	a->wall0_ms = rw_clock_wall_ms();
 
 	memset(&rc, 0, sizeof(rc));
 	rc.head = cfg->head;

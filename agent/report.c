@@ -21,6 +21,7 @@
 #include <nng/protocol/reqrep0/req.h>
 
 #include "agent.h"
+#include "rw/clock.h"
 #include "rw/log.h"
 
 #define MAX_ENCODE (RW_WIRE_MAX_MSG - RW_WIRE_HDR_LEN - RW_WIRE_MAC_LEN)
@@ -49,14 +50,6 @@ random64(void)
 		v = ((uint64_t)ts.tv_sec << 32) ^ (uint64_t)ts.tv_nsec ^ ((uint64_t)getpid() << 16);
 	}
 	return v;
-}
-
-static uint64_t
-wall_now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
 static void
@@ -225,7 +218,7 @@ try_send(struct rw_agent *a)
 	h.type = RW_WIRE_REPORT;
 	h.session = r->session;
 	h.seq = r->seq + 1;
-	h.ts_ms = wall_now_ms();
+	h.ts_ms = rw_clock_wall_ms();
 	if ((rv = rw_wire_seal(&r->key, &h, r->payload.data, r->payload.len, &r->msg)) != 0) {
 		if (!r->encode_failed++)
 			rw_error("report", "cannot seal the report: %s", strerror(-rv));

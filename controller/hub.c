@@ -40,99 +40,16 @@
 #include <time.h>
 
 #include "hub.h"
+#include "kmap.h"
 #include "rw/buf.h"
 #include "rw/bytes.h"
+#include "rw/clock.h"
 #include "rw/log.h"
 
 #define COMPONENT "hub"
 #define POD_ID_MAX (64 + 1 + 254)
 #define SCOPE_MAX (64 + 1 + 64)
 #define CONTAINER(p, type, member) ((type *)(void *)((char *)(p)-offsetof(type, member)))
-
-/* ---- a small chained hash table with intrusive links ---- */
-
-struct hlink {
-	struct hlink *next;
-	uint64_t h;
-};
-
-struct htab {
-	struct hlink **b;
-	size_t nb; /* power of two, or 0 before the first insert */
-	size_t n;
-};
-
-static uint64_t
-hash_str(const char *s)
-{
-	uint64_t h = 1469598103934665603ULL; /* FNV-1a */
-	for (; *s; s++) {
-		h ^= (unsigned char)*s;
-		h *= 1099511628211ULL;
-	}
-	return h;
-}
-
-static uint64_t
-hash_u32(uint32_t v)
-{
-	uint64_t h = v * 0x9e3779b97f4a7c15ULL;
-	return h ^ (h >> 29);
-}
-
-static int
-ht_insert(struct htab *t, struct hlink *l, uint64_t h)
-{
-	if (t->n >= t->nb) {
-		size_t nb = t->nb ? t->nb * 2 : 64;
-		struct hlink **b = calloc(nb, sizeof(*b));
-		if (!b)
-			return -ENOMEM;
-		for (size_t i = 0; i < t->nb; i++) {
-			struct hlink *x = t->b[i], *next;
-			for (; x; x = next) {
-				next = x->next;
-				x->next = b[x->h & (nb - 1)];
-				b[x->h & (nb - 1)] = x;
-			}
-		}
-		free(t->b);
-		t->b = b;
-		t->nb = nb;
-	}
-	l->h = h;
-	l->next = t->b[h & (t->nb - 1)];
-	t->b[h & (t->nb - 1)] = l;
-	t->n++;
-	return 0;
-}
-
-static void
-ht_remove(struct htab *t, struct hlink *l)
-{
-	if (!t->nb)
-		return;
-	for (struct hlink **pp = &t->b[l->h & (t->nb - 1)]; *pp; pp = &(*pp)->next) {
-		if (*pp == l) {
-			*pp = l->next;
-			t->n--;
-			return;
-		}
-	}
-}
-
-static struct hlink *
-ht_first(const struct htab *t, uint64_t h)
-{
-	return t->nb ? t->b[h & (t->nb - 1)] : NULL;
-}
-
-static void
-ht_fini(struct htab *t)
-{
-	free(t->b);
-	memset(t, 0, sizeof(*t));
-}
 
 /* ---- state ---- */
 
@@ -293,8 +210,8 @@ struct hub_pod;
 static const struct rw_report *pod_report(const struct hub_pod *p, struct rw_report *view);
 
 struct hub_pod {
-	struct hlink link;  /* in hub->pods, by "ns/pod" */
-	struct hlink slink; /* in hub->by_session while in_sessions */
+	struct rw_hlink link;  /* in hub->pods, by "ns/pod" */
+	struct rw_hlink slink; /* in hub->by_session while in_sessions */
 	int in_sessions;
 	uint64_t session; /* the agent session of its last FRESH report */
 	uint64_t pdigest; /* digest and length of that report's payload */
@@ -325,7 +242,7 @@ struct hub_pod {
 
 /* One key of a scope, in hub->keys_by_id while linked. */
 struct hub_keyslot {
-	struct hlink by_id;
+	struct rw_hlink by_id;
 	struct hub_key *owner;
 	struct rw_wire_key key;
 	uint64_t until; /* the previous key: accepted while uv_now < until */
@@ -333,7 +250,7 @@ struct hub_keyslot {
 };
 
 struct hub_key {
-	struct hlink by_scope; /* in hub->keys_by_scope, by "ns/cluster" */
+	struct rw_hlink by_scope; /* in hub->keys_by_scope, by "ns/cluster" */
 	char ns[64];
 	char cluster[64];
 	char scope[SCOPE_MAX + 1];
@@ -346,14 +263,14 @@ struct hub_key {
 /* An open pipe and the pods whose last report came on it (one for an
  * agent; a load generator multiplexes many pods over a few). */
 struct hub_pipe {
-	struct hlink link;
+	struct rw_hlink link;
 	uint32_t id;
 	struct hub_pod *pods;
 };
 
 /* A pipe that closed (kept a while: a report from it may still be queued). */
 struct closed_pipe {
-	struct hlink link;
+	struct rw_hlink link;
 	uint32_t id;
 	uint64_t at;
 };
@@ -371,7 +288,7 @@ struct closed_pipe {
 
 /* Open connections of one peer IP address (for max_conns_per_peer). */
 struct hub_peer {
-	struct hlink link;
+	struct rw_hlink link;
 	unsigned n;
 	char ip[INET6_ADDRSTRLEN];
 };
@@ -410,7 +327,7 @@ struct rw_hub {
 	size_t partial;				 /* bytes of their buffers */
 	uv_timer_t deadline;			 /* runs while waiting is not empty */
 	uint64_t deadline_tick;
-	struct htab peers; /* struct hub_peer by IP */
+	struct rw_htab peers; /* struct hub_peer by IP */
 	uint32_t next_conn_id;
 	int stopping;
 
@@ -419,15 +336,15 @@ struct rw_hub {
 	int handles_open;
 	int in_cb; /* inside a user callback */
 
-	struct htab pods;
-	struct htab by_pipe;	/* open pipes with pods (struct hub_pipe) by id */
-	struct htab by_session; /* pods by the session of their last FRESH report */
-	struct htab closed;	/* recently closed pipe ids (struct closed_pipe) */
+	struct rw_htab pods;
+	struct rw_htab by_pipe;	   /* open pipes with pods (struct hub_pipe) by id */
+	struct rw_htab by_session; /* pods by the session of their last FRESH report */
+	struct rw_htab closed;	   /* recently closed pipe ids (struct closed_pipe) */
 	uint64_t last_sweep;
-	struct htab keys_by_id;
-	struct htab keys_by_scope;
+	struct rw_htab keys_by_id;
+	struct rw_htab keys_by_scope;
 	size_t nkeys;
-	struct htab retired; /* ids of keys forgotten lately (struct retired_key) */
+	struct rw_htab retired; /* ids of keys forgotten lately (struct retired_key) */
 
 	/* Views of packed reports (report_unpack): for callbacks, for
 	 * rw_hub_cluster_foreach, and a ring for rw_hub_pod. */
@@ -486,14 +403,6 @@ rw_hub_refusal_name(enum rw_hub_refusal r)
 	return refusal_names[r];
 }
 
-static uint64_t
-wall_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 /* ---- keys and pods ---- */
 
 static struct hub_key *
@@ -503,10 +412,10 @@ key_by_scope(const struct rw_hub *h, const char *ns, const char *cluster)
 	int n = snprintf(scope, sizeof(scope), "%s/%s", ns, cluster);
 	if (n < 0 || (size_t)n >= sizeof(scope))
 		return NULL;
-	uint64_t hv = hash_str(scope);
-	for (struct hlink *l = ht_first(&h->keys_by_scope, hv); l; l = l->next) {
+	uint64_t hv = rw_hash_str(scope);
+	for (struct rw_hlink *l = rw_htab_chain(&h->keys_by_scope, hv); l; l = l->next) {
 		struct hub_key *k = CONTAINER(l, struct hub_key, by_scope);
-		if (l->h == hv && strcmp(k->scope, scope) == 0)
+		if (l->hash == hv && strcmp(k->scope, scope) == 0)
 			return k;
 	}
 	return NULL;
@@ -519,10 +428,10 @@ pod_find(const struct rw_hub *h, const char *ns, const char *pod)
 	int n = snprintf(id, sizeof(id), "%s/%s", ns, pod);
 	if (n < 0 || (size_t)n >= sizeof(id))
 		return NULL;
-	uint64_t hv = hash_str(id);
-	for (struct hlink *l = ht_first(&h->pods, hv); l; l = l->next) {
+	uint64_t hv = rw_hash_str(id);
+	for (struct rw_hlink *l = rw_htab_chain(&h->pods, hv); l; l = l->next) {
 		struct hub_pod *p = CONTAINER(l, struct hub_pod, link);
-		if (l->h == hv && strcmp(p->id, id) == 0)
+		if (l->hash == hv && strcmp(p->id, id) == 0)
 			return p;
 	}
 	return NULL;
@@ -572,7 +481,7 @@ pod_unlink_pipe(struct rw_hub *h, struct hub_pod *p)
 	p->pprev = p->pnext = NULL;
 	p->pp = NULL;
 	if (!pp->pods) {
-		ht_remove(&h->by_pipe, &pp->link);
+		rw_htab_remove(&h->by_pipe, &pp->link);
 		free(pp);
 	}
 }
@@ -584,8 +493,8 @@ pod_free(struct rw_hub *h, struct hub_pod *p)
 		return;
 	pod_unlink_pipe(h, p);
 	if (p->in_sessions)
-		ht_remove(&h->by_session, &p->slink);
-	ht_remove(&h->pods, &p->link);
+		rw_htab_remove(&h->by_session, &p->slink);
+	rw_htab_remove(&h->pods, &p->link);
 	pod_unlink_owner(p);
 	full_free(p->full);
 	packed_free(p->packed);
@@ -641,7 +550,7 @@ pod_bytes(const struct hub_pod *p)
 {
 	size_t n = sizeof(*p) + p->reply_len + (p->id ? strlen(p->id) + 1 : 0);
 	/* Its share of the tables it is linked in (pods, sessions). */
-	n += 2 * sizeof(struct hlink *);
+	n += 2 * sizeof(struct rw_hlink *);
 	const struct rw_serve_app *apps = p->full     ? p->full->apps
 					  : p->packed ? p->packed->apps
 						      : NULL;
@@ -668,10 +577,10 @@ rw_hub_pod_bytes(struct rw_hub *h, const char *ns, const char *pod)
 static struct closed_pipe *
 closed_find(const struct rw_hub *h, uint32_t id)
 {
-	uint64_t hv = hash_u32(id);
-	for (struct hlink *l = ht_first(&h->closed, hv); l; l = l->next) {
+	uint64_t hv = rw_hash_u64(id);
+	for (struct rw_hlink *l = rw_htab_chain(&h->closed, hv); l; l = l->next) {
 		struct closed_pipe *c = CONTAINER(l, struct closed_pipe, link);
-		if (l->h == hv && c->id == id)
+		if (l->hash == hv && c->id == id)
 			return c;
 	}
 	return NULL;
@@ -680,10 +589,10 @@ closed_find(const struct rw_hub *h, uint32_t id)
 static struct hub_pipe *
 pipe_find(const struct rw_hub *h, uint32_t id)
 {
-	uint64_t hv = hash_u32(id);
-	for (struct hlink *l = ht_first(&h->by_pipe, hv); l; l = l->next) {
+	uint64_t hv = rw_hash_u64(id);
+	for (struct rw_hlink *l = rw_htab_chain(&h->by_pipe, hv); l; l = l->next) {
 		struct hub_pipe *pp = CONTAINER(l, struct hub_pipe, link);
-		if (l->h == hv && pp->id == id)
+		if (l->hash == hv && pp->id == id)
 			return pp;
 	}
 	return NULL;
@@ -713,7 +622,7 @@ pod_set_pipe(struct rw_hub *h, struct hub_pod *p, uint32_t id, uint64_t now)
 		if (!pp)
 			return; /* untracked: the heartbeat staleness still applies */
 		pp->id = id;
-		if (ht_insert(&h->by_pipe, &pp->link, hash_u32(id)) != 0) {
+		if (rw_htab_insert(&h->by_pipe, &pp->link, rw_hash_u64(id)) != 0) {
 			free(pp);
 			return;
 		}
@@ -730,7 +639,7 @@ pod_set_pipe(struct rw_hub *h, struct hub_pod *p, uint32_t id, uint64_t now)
 static void
 pipe_closed(struct rw_hub *h, uint32_t id, uint64_t now)
 {
-	uint64_t hv = hash_u32(id);
+	uint64_t hv = rw_hash_u64(id);
 	struct hub_pipe *pp = pipe_find(h, id);
 	if (pp) {
 		for (struct hub_pod *p = pp->pods, *next; p; p = next) {
@@ -740,7 +649,7 @@ pipe_closed(struct rw_hub *h, uint32_t id, uint64_t now)
 			if (!p->closed_at)
 				p->closed_at = now ? now : 1;
 		}
-		ht_remove(&h->by_pipe, &pp->link);
+		rw_htab_remove(&h->by_pipe, &pp->link);
 		free(pp);
 	}
 	if (h->closed.n >= CLOSED_MAX || closed_find(h, id))
@@ -750,7 +659,7 @@ pipe_closed(struct rw_hub *h, uint32_t id, uint64_t now)
 		return;
 	c->id = id;
 	c->at = now ? now : 1;
-	if (ht_insert(&h->closed, &c->link, hv) != 0)
+	if (rw_htab_insert(&h->closed, &c->link, hv) != 0)
 		free(c);
 }
 
@@ -758,12 +667,12 @@ static void
 closed_expire(struct rw_hub *h, uint64_t now, int all)
 {
 	for (size_t i = 0; i < h->closed.nb; i++) {
-		struct hlink *l = h->closed.b[i], *next;
+		struct rw_hlink *l = h->closed.b[i], *next;
 		for (; l; l = next) {
 			next = l->next;
 			struct closed_pipe *c = CONTAINER(l, struct closed_pipe, link);
 			if (all || now - c->at >= CLOSED_KEEP_MS) {
-				ht_remove(&h->closed, l);
+				rw_htab_remove(&h->closed, l);
 				free(c);
 			}
 		}
@@ -800,14 +709,14 @@ static void
 slot_unlink(struct rw_hub *h, struct hub_keyslot *s)
 {
 	if (s->linked)
-		ht_remove(&h->keys_by_id, &s->by_id);
+		rw_htab_remove(&h->keys_by_id, &s->by_id);
 	s->linked = 0;
 }
 
 static int
 slot_link(struct rw_hub *h, struct hub_keyslot *s)
 {
-	if (ht_insert(&h->keys_by_id, &s->by_id, hash_u32(s->key.id)) != 0)
+	if (rw_htab_insert(&h->keys_by_id, &s->by_id, rw_hash_u64(s->key.id)) != 0)
 		return -ENOMEM;
 	s->linked = 1;
 	return 0;
@@ -821,7 +730,7 @@ slot_link(struct rw_hub *h, struct hub_keyslot *s)
  * reconnect and resend ten times a second.
  */
 struct retired_key {
-	struct hlink link;
+	struct rw_hlink link;
 	uint32_t id;
 	uint64_t until;
 };
@@ -830,10 +739,10 @@ struct retired_key {
 static struct retired_key *
 retired_find(const struct rw_hub *h, uint32_t id)
 {
-	uint64_t hv = hash_u32(id);
-	for (struct hlink *l = ht_first(&h->retired, hv); l; l = l->next) {
+	uint64_t hv = rw_hash_u64(id);
+	for (struct rw_hlink *l = rw_htab_chain(&h->retired, hv); l; l = l->next) {
 		struct retired_key *r = CONTAINER(l, struct retired_key, link);
-		if (l->h == hv && r->id == id)
+		if (l->hash == hv && r->id == id)
 			return r;
 	}
 	return NULL;
@@ -852,7 +761,7 @@ key_retire(struct rw_hub *h, uint32_t id)
 		return; /* then its agents are closed: a cost, not a fault */
 	r->id = id;
 	r->until = until;
-	if (ht_insert(&h->retired, &r->link, hash_u32(id)) != 0)
+	if (rw_htab_insert(&h->retired, &r->link, rw_hash_u64(id)) != 0)
 		free(r);
 }
 
@@ -860,12 +769,12 @@ static void
 retired_expire(struct rw_hub *h, uint64_t now, int all)
 {
 	for (size_t i = 0; i < h->retired.nb; i++) {
-		struct hlink *l = h->retired.b[i], *next;
+		struct rw_hlink *l = h->retired.b[i], *next;
 		for (; l; l = next) {
 			next = l->next;
 			struct retired_key *r = CONTAINER(l, struct retired_key, link);
 			if (all || now >= r->until) {
-				ht_remove(&h->retired, l);
+				rw_htab_remove(&h->retired, l);
 				free(r);
 			}
 		}
@@ -888,7 +797,7 @@ key_free(struct rw_hub *h, struct hub_key *k)
 {
 	while (k->pods)
 		pod_free(h, k->pods);
-	ht_remove(&h->keys_by_scope, &k->by_scope);
+	rw_htab_remove(&h->keys_by_scope, &k->by_scope);
 	if (k->cur.linked)
 		key_retire(h, k->cur.key.id);
 	slot_unlink(h, &k->cur);
@@ -940,12 +849,12 @@ rw_hub_key_add(struct rw_hub *h, const char *ns, const char *cluster, const stru
 	snprintf(k->scope, sizeof(k->scope), "%s/%s", ns, cluster);
 	k->cur.owner = k->prev.owner = k;
 	k->cur.key = *key;
-	if (ht_insert(&h->keys_by_scope, &k->by_scope, hash_str(k->scope)) != 0) {
+	if (rw_htab_insert(&h->keys_by_scope, &k->by_scope, rw_hash_str(k->scope)) != 0) {
 		free(k);
 		return -ENOMEM;
 	}
 	if (slot_link(h, &k->cur) != 0) {
-		ht_remove(&h->keys_by_scope, &k->by_scope);
+		rw_htab_remove(&h->keys_by_scope, &k->by_scope);
 		free(k);
 		return -ENOMEM;
 	}
@@ -972,7 +881,7 @@ static void
 keys_expire(struct rw_hub *h, uint64_t now)
 {
 	for (size_t i = 0; i < h->keys_by_scope.nb; i++)
-		for (struct hlink *l = h->keys_by_scope.b[i]; l; l = l->next) {
+		for (struct rw_hlink *l = h->keys_by_scope.b[i]; l; l = l->next) {
 			struct hub_key *k = CONTAINER(l, struct hub_key, by_scope);
 			if (k->prev.linked && now >= k->prev.until) {
 				rw_info(COMPONENT,
@@ -1085,7 +994,7 @@ build_reply(struct rw_hub *h, struct hub_pod *p, const struct rw_report *r,
 	rh.type = RW_WIRE_REPLY;
 	rh.session = rq->session;
 	rh.seq = rq->seq;
-	rh.ts_ms = wall_ms();
+	rh.ts_ms = rw_clock_wall_ms();
 	rv = rw_wire_seal(key, &rh, h->enc.data, h->enc.len, &h->seal);
 	if (rv != 0)
 		return rv;
@@ -1120,20 +1029,13 @@ payload_digest(const char *p, size_t n)
 	return h * 0xc4ceb9fe1a85ec53ULL;
 }
 
-static uint64_t
-hash_u64(uint64_t v)
-{
-	uint64_t h = v * 0x9e3779b97f4a7c15ULL;
-	return h ^ (h >> 31);
-}
-
 static struct hub_pod *
 session_find(const struct rw_hub *h, uint64_t session)
 {
-	uint64_t hv = hash_u64(session);
-	for (struct hlink *l = ht_first(&h->by_session, hv); l; l = l->next) {
+	uint64_t hv = rw_hash_u64(session);
+	for (struct rw_hlink *l = rw_htab_chain(&h->by_session, hv); l; l = l->next) {
 		struct hub_pod *p = CONTAINER(l, struct hub_pod, slink);
-		if (l->h == hv && p->session == session)
+		if (l->hash == hv && p->session == session)
 			return p;
 	}
 	return NULL;
@@ -1145,10 +1047,10 @@ session_set(struct rw_hub *h, struct hub_pod *p, uint64_t session)
 	if (p->in_sessions && p->session == session)
 		return;
 	if (p->in_sessions)
-		ht_remove(&h->by_session, &p->slink);
+		rw_htab_remove(&h->by_session, &p->slink);
 	p->in_sessions = 0;
 	p->session = session;
-	if (ht_insert(&h->by_session, &p->slink, hash_u64(session)) == 0)
+	if (rw_htab_insert(&h->by_session, &p->slink, rw_hash_u64(session)) == 0)
 		p->in_sessions = 1;
 }
 
@@ -1194,7 +1096,8 @@ process_same(struct rw_hub *h, struct hub_conn *m, const struct rw_wire_key *key
 	     const struct rw_wire_hdr *hdr, const unsigned char **out, size_t *outlen)
 {
 	char detail[600];
-	int fresh = rw_wire_replay_check(&p->replay, hdr, wall_ms(), h->o.replay_window_ms);
+	int fresh =
+	    rw_wire_replay_check(&p->replay, hdr, rw_clock_wall_ms(), h->o.replay_window_ms);
 	if (fresh < 0) {
 		snprintf(detail, sizeof(detail),
 			 "%s for pod %s (session %016" PRIx64 ", seq %" PRIu64 ", ts %" PRIu64 ")",
@@ -1279,13 +1182,13 @@ process(struct rw_hub *h, struct hub_conn *m, const unsigned char *msg, size_t n
 		return 0;
 	}
 	uint32_t kid = rw_get_be32(msg + 12);
-	uint64_t hv = hash_u32(kid), lnow = uv_now(h->loop);
+	uint64_t hv = rw_hash_u64(kid), lnow = uv_now(h->loop);
 	const struct hub_keyslot *slot = NULL;
 	int candidates = 0;
 	rv = -EKEYREJECTED;
-	for (struct hlink *l = ht_first(&h->keys_by_id, hv); l; l = l->next) {
+	for (struct rw_hlink *l = rw_htab_chain(&h->keys_by_id, hv); l; l = l->next) {
 		const struct hub_keyslot *c = CONTAINER(l, struct hub_keyslot, by_id);
-		if (l->h != hv || c->key.id != kid || (c->until && lnow >= c->until))
+		if (l->hash != hv || c->key.id != kid || (c->until && lnow >= c->until))
 			continue;
 		candidates++;
 		rv = rw_wire_open(&c->key, msg, n, &hdr, &payload);
@@ -1363,7 +1266,8 @@ process(struct rw_hub *h, struct hub_conn *m, const unsigned char *msg, size_t n
 		goto out;
 	}
 	struct rw_wire_replay tmp = {0};
-	fresh = rw_wire_replay_check(p ? &p->replay : &tmp, &hdr, wall_ms(), h->o.replay_window_ms);
+	fresh = rw_wire_replay_check(p ? &p->replay : &tmp, &hdr, rw_clock_wall_ms(),
+				     h->o.replay_window_ms);
 	if (fresh < 0) {
 		enum rw_hub_refusal why =
 		    fresh == -ETIME ? RW_HUB_REFUSED_CLOCK : RW_HUB_REFUSED_REPLAY;
@@ -1400,7 +1304,7 @@ process(struct rw_hub *h, struct hub_conn *m, const unsigned char *msg, size_t n
 			goto out;
 		}
 		snprintf(p->id, idlen, "%s/%s", rpt.ns, rpt.pod);
-		if (ht_insert(&h->pods, &p->link, hash_str(p->id)) != 0) {
+		if (rw_htab_insert(&h->pods, &p->link, rw_hash_str(p->id)) != 0) {
 			free(p->id);
 			free(p);
 			goto out;
@@ -1492,7 +1396,7 @@ peer_release(struct rw_hub *h, struct hub_conn *c)
 	struct hub_peer *pr = c->pr;
 	c->pr = NULL;
 	if (pr && --pr->n == 0) {
-		ht_remove(&h->peers, &pr->link);
+		rw_htab_remove(&h->peers, &pr->link);
 		free(pr);
 	}
 }
@@ -2002,10 +1906,10 @@ conn_peek(void *ud, const unsigned char *m, size_t n)
 	if (rw_get_be16(m + 4) != RW_WIRE_VERSION)
 		return 0; /* process() explains */
 	uint32_t kid = rw_get_be32(m + 12);
-	uint64_t hv = hash_u32(kid), now = uv_now(h->loop);
-	for (struct hlink *l = ht_first(&h->keys_by_id, hv); l; l = l->next) {
+	uint64_t hv = rw_hash_u64(kid), now = uv_now(h->loop);
+	for (struct rw_hlink *l = rw_htab_chain(&h->keys_by_id, hv); l; l = l->next) {
 		const struct hub_keyslot *k = CONTAINER(l, struct hub_keyslot, by_id);
-		if (l->h == hv && k->key.id == kid && !(k->until && now >= k->until))
+		if (l->hash == hv && k->key.id == kid && !(k->until && now >= k->until))
 			return 0;
 	}
 	const struct retired_key *r = retired_find(h, kid);
@@ -2151,11 +2055,11 @@ on_connection(uv_stream_t *server, int status)
 		}
 	}
 	if (ip[0] && h->o.max_conns_per_peer > 0) {
-		uint64_t hv = hash_str(ip);
+		uint64_t hv = rw_hash_str(ip);
 		struct hub_peer *pr = NULL;
-		for (struct hlink *l = ht_first(&h->peers, hv); l && !pr; l = l->next) {
+		for (struct rw_hlink *l = rw_htab_chain(&h->peers, hv); l && !pr; l = l->next) {
 			struct hub_peer *x = CONTAINER(l, struct hub_peer, link);
-			if (l->h == hv && strcmp(x->ip, ip) == 0)
+			if (l->hash == hv && strcmp(x->ip, ip) == 0)
 				pr = x;
 		}
 		if (pr && pr->n >= (unsigned)h->o.max_conns_per_peer) {
@@ -2167,7 +2071,7 @@ on_connection(uv_stream_t *server, int status)
 		}
 		if (!pr) {
 			pr = calloc(1, sizeof(*pr));
-			if (!pr || ht_insert(&h->peers, &pr->link, hv) != 0) {
+			if (!pr || rw_htab_insert(&h->peers, &pr->link, hv) != 0) {
 				free(pr);
 				conn_close(c);
 				return;
@@ -2204,7 +2108,7 @@ sweep_cb(uv_timer_t *t)
 	retired_expire(h, now, 0);
 
 	for (size_t i = 0; i < h->pods.nb; i++) {
-		struct hlink *l = h->pods.b[i], *next;
+		struct rw_hlink *l = h->pods.b[i], *next;
 		for (; l; l = next) {
 			next = l->next;
 			struct hub_pod *p = CONTAINER(l, struct hub_pod, link);
@@ -2307,7 +2211,7 @@ static void
 hub_free_state(struct rw_hub *h)
 {
 	for (size_t i = 0; i < h->pods.nb; i++) {
-		struct hlink *l = h->pods.b[i], *next;
+		struct rw_hlink *l = h->pods.b[i], *next;
 		for (; l; l = next) {
 			next = l->next;
 			struct hub_pod *p = CONTAINER(l, struct hub_pod, link);
@@ -2319,7 +2223,7 @@ hub_free_state(struct rw_hub *h)
 		}
 	}
 	for (size_t i = 0; i < h->keys_by_scope.nb; i++) {
-		struct hlink *l = h->keys_by_scope.b[i], *next;
+		struct rw_hlink *l = h->keys_by_scope.b[i], *next;
 		for (; l; l = next) {
 			next = l->next;
 			struct hub_key *k = CONTAINER(l, struct hub_key, by_scope);
@@ -2330,28 +2234,28 @@ hub_free_state(struct rw_hub *h)
 	}
 	closed_expire(h, 0, 1);
 	retired_expire(h, 0, 1);
-	ht_fini(&h->retired);
+	rw_htab_fini(&h->retired);
 	for (size_t i = 0; i < h->by_pipe.nb; i++) {
-		struct hlink *l = h->by_pipe.b[i], *next;
+		struct rw_hlink *l = h->by_pipe.b[i], *next;
 		for (; l; l = next) {
 			next = l->next;
 			free(CONTAINER(l, struct hub_pipe, link));
 		}
 	}
 	for (size_t i = 0; i < h->peers.nb; i++) {
-		struct hlink *l = h->peers.b[i], *next;
+		struct rw_hlink *l = h->peers.b[i], *next;
 		for (; l; l = next) {
 			next = l->next;
 			free(CONTAINER(l, struct hub_peer, link));
 		}
 	}
-	ht_fini(&h->peers);
-	ht_fini(&h->pods);
-	ht_fini(&h->by_pipe);
-	ht_fini(&h->by_session);
-	ht_fini(&h->closed);
-	ht_fini(&h->keys_by_id);
-	ht_fini(&h->keys_by_scope);
+	rw_htab_fini(&h->peers);
+	rw_htab_fini(&h->pods);
+	rw_htab_fini(&h->by_pipe);
+	rw_htab_fini(&h->by_session);
+	rw_htab_fini(&h->closed);
+	rw_htab_fini(&h->keys_by_id);
+	rw_htab_fini(&h->keys_by_scope);
 	rw_buf_fini(&h->enc);
 	rw_buf_fini(&h->seal);
 }
@@ -2511,7 +2415,7 @@ rw_hub_stats(const struct rw_hub *h, struct rw_hub_stats *out)
 	out->pod_bytes = 0;
 	uint64_t now = uv_now(h->loop);
 	for (size_t i = 0; i < h->pods.nb; i++)
-		for (struct hlink *l = h->pods.b[i]; l; l = l->next) {
+		for (struct rw_hlink *l = h->pods.b[i]; l; l = l->next) {
 			const struct hub_pod *p = CONTAINER(l, struct hub_pod, link);
 			if (!p->stale && !pod_stale_why(h, p, now))
 				out->agents_connected++;

@@ -18,12 +18,13 @@
 #include "rw/log.h"
 
 /*
- * The reconcilers. Each controller module exports a struct rw_mgr_controller;
- * add it here (e.g. &rw_rcr_controller for RayCluster).
+ * The reconcilers, in any order: they share the manager's informers and agent
+ * hub (agents.h) and nothing else. Each controller module exports a struct
+ * rw_mgr_controller; add it here (e.g. &rw_rcr_controller for RayCluster).
  */
 static const struct rw_mgr_controller *const controllers[] = {
     &rw_rcr_controller,
-    &rw_rsr_controller, /* after RayCluster: it uses that reconciler's agent hub */
+    &rw_rsr_controller,
     NULL,
 };
 

@@ -11,6 +11,7 @@
 
 #include "kubeconfig.h"
 #include "manager.h"
+#include "agents.h"
 #include "rw/httpd.h"
 
 #define MAX_CTLS 16
@@ -34,12 +35,14 @@ struct rw_mgr {
 	void *states[MAX_CTLS];
 	int nctl;
 	struct rw_inf *infs[MAX_INFS];
+	bool inf_cluster_scoped[MAX_INFS];
 	int ninf;
 	struct rw_wq *wqs[MAX_WQS];
 	int nwq;
+	struct rw_agents *agents; /* the agent hub, or NULL */
 	bool started, leading, shutting;
 	int exit_code;
-	struct rw_met_family *m_up;
+	struct rw_met_family *m_up, *m_infs;
 };
 
 /* ---- configuration ---- */
@@ -632,7 +635,22 @@ rw_mgr_informer(struct rw_mgr *m, const struct rw_inf_type *t, const char *label
 {
 	struct rw_inf *inf = NULL;
 	struct rw_inf_opts o;
-	if (m->ninf >= MAX_INFS || m->shutting)
+	if (m->shutting || !t)
+		return NULL;
+	/* One list+watch per (type, selector, scope), whichever kinds want it. */
+	for (int i = 0; i < m->ninf; i++) {
+		if (m->inf_cluster_scoped[i] != cluster_scoped ||
+		    !rw_inf_same(m->infs[i], t, label_selector))
+			continue;
+		if ((index_key && rw_inf_add_index(m->infs[i], index_key) != 0) ||
+		    (h && rw_inf_add_handlers(m->infs[i], h) != 0)) {
+			rw_error("manager", "informer %s: too many indexes or handler sets",
+				 t->resource);
+			return NULL;
+		}
+		return m->infs[i];
+	}
+	if (m->ninf >= MAX_INFS)
 		return NULL;
 	memset(&o, 0, sizeof(o));
 	o.namespaces = cluster_scoped ? NULL : (const char *const *)m->cfg.watch_ns;
@@ -640,10 +658,30 @@ rw_mgr_informer(struct rw_mgr *m, const struct rw_inf_type *t, const char *label
 	o.index_key = index_key;
 	if (rw_inf_new(m->kube, t, &o, h, &inf) != 0)
 		return NULL;
+	m->inf_cluster_scoped[m->ninf] = cluster_scoped;
 	m->infs[m->ninf++] = inf;
+	if (!m->m_infs)
+		m->m_infs =
+		    rw_met_gauge(m->met, "raywarden_informers",
+				 "Informers (list+watch per namespace unit), by resource: one per "
+				 "type, selector and scope however many kinds use it.",
+				 (const char *const[]){"resource", NULL});
+	rw_met_add(m->m_infs, (const char *const[]){t->resource}, 1);
 	if (m->started)
 		rw_inf_start(inf);
 	return inf;
+}
+
+struct rw_agents *
+rw_mgr_agents(const struct rw_mgr *m)
+{
+	return m->agents;
+}
+
+int
+rw_mgr_informer_count(const struct rw_mgr *m)
+{
+	return m->ninf;
 }
 
 struct rw_wq *
@@ -782,6 +820,12 @@ rw_mgr_start(struct rw_mgr *m, char *err, size_t errlen)
 	uv_signal_start(&m->sigterm, signal_cb, SIGTERM);
 	uv_signal_start(&m->sigint, signal_cb, SIGINT);
 	m->signals = true;
+	/* Before the reconcilers' setup, which register for the agents' reports. */
+	if (rw_agents_wanted(&m->cfg)) {
+		rv = rw_agents_new(m, &m->agents, err, errlen);
+		if (rv)
+			return rv;
+	}
 	for (int i = 0; i < m->nctl; i++) {
 		rv = m->ctls[i]->setup ? m->ctls[i]->setup(m, &m->states[i]) : 0;
 		if (rv) {
@@ -826,6 +870,9 @@ close_rest(struct rw_mgr *m)
 	for (int i = 0; i < m->ninf; i++)
 		rw_inf_free(m->infs[i]);
 	m->ninf = 0;
+	/* After the informers, whose handlers (admission, owner kinds) point into it. */
+	rw_agents_free(m->agents);
+	m->agents = NULL;
 	for (int i = 0; i < m->nwq; i++)
 		rw_wq_free(m->wqs[i], NULL, NULL);
 	m->nwq = 0;

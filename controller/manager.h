@@ -41,7 +41,7 @@ struct rw_mgr_config {
 	char *kubeconfig;	       /* --kubeconfig */
 	int reconcile_concurrency;     /* --reconcile-concurrency (64) */
 	char *identity;		       /* --leader-election-identity (hostname_random) */
-	/* RayCluster reconciler and agent hub (raycluster.c) */
+	/* RayCluster reconciler (raycluster.c) and agent hub (agents.c) */
 	char *agent_listen;	 /* --agent-listen (tcp://0.0.0.0:8478; "0" disables the hub) */
 	char *agent_key_file;	 /* --agent-key-file: the master key (NULL: no agent keys) */
 	char *agent_advertise;	 /* --agent-advertise-address (NULL: the controller Service) */
@@ -118,11 +118,28 @@ const char *rw_mgr_namespace(const struct rw_mgr *m);
 /*
  * An informer owned by the manager: namespaced by --watch-namespace unless
  * cluster_scoped, started by rw_mgr_start (or at once when already started).
+ * Informers are shared: a second call for the same type (API path, resource,
+ * decoder), label selector and scope returns the existing informer, with h
+ * added as another handler set and index_key as another index (the kinds'
+ * handler sets run in registration order). rw_inf_index_foreach uses the
+ * informer's first index: a kind whose index may not be the first calls
+ * rw_inf_index_foreach_by with its own function. Call it from setup (a
+ * handler set added later does not see the objects already stored).
  */
 struct rw_inf *rw_mgr_informer(struct rw_mgr *m, const struct rw_inf_type *t,
 			       const char *label_selector, bool cluster_scoped,
 			       const char *(*index_key)(const void *, char *, size_t),
 			       const struct rw_inf_handlers *h);
+
+/*
+ * The agent hub (agents.h), started before the controllers' setup when agents
+ * report (injection on, a master key, --agent-listen not "0"), else NULL.
+ */
+struct rw_agents;
+struct rw_agents *rw_mgr_agents(const struct rw_mgr *m);
+
+/* Informers (distinct list+watches) open, for tests and the log. */
+int rw_mgr_informer_count(const struct rw_mgr *m);
 
 /* A work queue owned by the manager: runs reconciles only while leading. */
 struct rw_wq *rw_mgr_workqueue(struct rw_mgr *m, const char *name, rw_wq_fn fn, void *ud);

@@ -43,6 +43,7 @@
 #include <nng/protocol/reqrep0/req.h>
 
 #include "rw/buf.h"
+#include "rw/clock.h"
 #include "rw/wire.h"
 
 struct pod {
@@ -77,14 +78,6 @@ on_signal(int s)
 {
 	(void)s;
 	stop = 1;
-}
-
-static uint64_t
-wall_us(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
 }
 
 static uint64_t
@@ -264,7 +257,7 @@ seal_report(const struct pod *p, const struct rw_wire_key *key, struct rw_buf *p
 	h.type = RW_WIRE_REPORT;
 	h.session = p->session;
 	h.seq = p->seq;
-	h.ts_ms = wall_us() / 1000;
+	h.ts_ms = rw_clock_wall_ms();
 	return rw_wire_seal(key, &h, (const char *)payload->data, payload->len, out);
 }
 
@@ -291,7 +284,7 @@ main(int argc, char **argv)
 	nng_socket *socks = NULL;
 	struct rw_buf payload, out;
 	char err[256];
-	uint64_t rs = (uint64_t)wall_us() ^ ((uint64_t)getpid() << 32);
+	uint64_t rs = (uint64_t)rw_clock_wall_us() ^ ((uint64_t)getpid() << 32);
 
 	for (int i = 1; i + 1 < argc; i += 2) {
 		const char *a = argv[i], *v = argv[i + 1];
@@ -383,7 +376,8 @@ main(int argc, char **argv)
 	rw_buf_init(&out, RW_WIRE_MAX_MSG);
 	printf("{\"event\":\"start\",\"pods\":%d,\"clusters\":%d,\"sockets\":%d,\"ctxs\":%d,"
 	       "\"period_ms\":%d,\"flip_permille\":%d,\"t_us\":%llu}\n",
-	       npods, nkeys, nsock, nctx, period_ms, flip_permille, (unsigned long long)wall_us());
+	       npods, nkeys, nsock, nctx, period_ms, flip_permille,
+	       (unsigned long long)rw_clock_wall_us());
 	fflush(stdout);
 
 	uint64_t t0 = mono_us(), period_us = (uint64_t)period_ms * 1000;
@@ -463,7 +457,7 @@ main(int argc, char **argv)
 					printf("{\"event\":\"flip\",\"ns\":\"%s\",\"pod\":\"%s\","
 					       "\"ready\":%d,\"t_us\":%llu}\n",
 					       p->ns, p->name, p->ready,
-					       (unsigned long long)wall_us());
+					       (unsigned long long)rw_clock_wall_us());
 					flips++;
 					sec_flips++;
 				}

@@ -24,6 +24,7 @@
 
 #include "rw/buf.h"
 #include "rw/bytes.h"
+#include "rw/clock.h"
 #include "rw/wire.h"
 
 static volatile sig_atomic_t stop;
@@ -33,14 +34,6 @@ on_signal(int s)
 {
 	(void)s;
 	stop = 1;
-}
-
-static uint64_t
-now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
 static char *
@@ -168,7 +161,7 @@ main(int argc, char **argv)
 			fflush(stdout);
 			/* Answer anyway, sealed with our key: the agent must refuse it. */
 		} else {
-			int fr = rw_wire_replay_check(&replay, &h, now_ms(), 300000);
+			int fr = rw_wire_replay_check(&replay, &h, rw_clock_wall_ms(), 300000);
 			if (fr == RW_WIRE_RESEND)
 				resends++;
 			else
@@ -193,7 +186,7 @@ main(int argc, char **argv)
 		rh.type = RW_WIRE_REPLY;
 		rh.session = session;
 		rh.seq = seq;
-		rh.ts_ms = now_ms();
+		rh.ts_ms = rw_clock_wall_ms();
 		if (strcmp(forge, "seq") == 0)
 			rh.seq = seq + 1000;
 		else if (strcmp(forge, "session") == 0)

@@ -13,6 +13,7 @@
 #include "evcorr.h"
 #include "kmap.h"
 #include "lease.h"
+#include "rw/clock.h"
 #include "rw/json.h"
 #include "rw/log.h"
 
@@ -166,14 +167,6 @@ write_done(const struct rw_kube_resp *r, void *ud)
 static int send_agg(struct agg *a, const struct rw_ev_ref *ref, int warning, const char *reason,
 		    const char *action, const char *note);
 
-static void
-micro_now(char *buf, size_t n)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	rw_lease_microtime((int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000, buf, n);
-}
-
 /* Write a: as a best-effort request in its regarding object's flow. */
 static int
 start_write(struct agg *a, struct rw_kube_req *req)
@@ -198,9 +191,9 @@ send_agg(struct agg *a, const struct rw_ev_ref *ref, int warning, const char *re
 	struct rw_buf b;
 	struct rw_jw w;
 	struct rw_kube_req req;
-	char path[700], now[40];
+	char path[700], now[RW_RFC3339_LEN];
 	int rv;
-	micro_now(now, sizeof(now));
+	rw_time_rfc3339_us(rw_clock_wall_us(), now);
 	rw_buf_init(&b, 16384);
 	rw_jw_init(&w, &b);
 	memset(&req, 0, sizeof(req));
@@ -269,9 +262,9 @@ send_patch(struct agg *a)
 	struct rw_buf b;
 	struct rw_jw w;
 	struct rw_kube_req req;
-	char path[700], now[40];
+	char path[700], now[RW_RFC3339_LEN];
 	int rv;
-	micro_now(now, sizeof(now));
+	rw_time_rfc3339_us(rw_clock_wall_us(), now);
 	rw_buf_init(&b, 4096);
 	rw_jw_init(&w, &b);
 	rw_jw_obj_begin(&w);

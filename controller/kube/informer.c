@@ -8,6 +8,7 @@
 
 #include "informer.h"
 #include "kmap.h"
+#include "rw/clock.h"
 #include "rw/log.h"
 
 #define DEF_PAGE 500
@@ -46,12 +47,17 @@ struct rw_inf {
 	struct rw_inf_type t;
 	struct rw_inf_opts o;
 	char *label_selector, *field_selector;
-	struct rw_inf_handlers h;
+	struct rw_inf_handlers hs[RW_INF_MAX_HANDLERS]; /* one set per interested kind */
+	int nh;
 	struct lw *lws;
 	int nlw;
 	bool running;
 	struct rw_kmap store; /* "ns/name" -> object */
-	struct rw_kmap index; /* index key -> struct idx */
+	struct {
+		rw_inf_index_fn fn;
+		struct rw_kmap map; /* index key -> struct idx */
+	} idx[RW_INF_MAX_INDEXES];
+	int nidx;
 	unsigned long relists;
 	int pending_closes;
 	bool freeing;
@@ -60,70 +66,13 @@ struct rw_inf {
 
 /* ---- time ---- */
 
-static int64_t
-days_from_civil(int64_t y, unsigned m, unsigned d)
-{
-	y -= m <= 2;
-	const int64_t era = (y >= 0 ? y : y - 399) / 400;
-	const unsigned yoe = (unsigned)(y - era * 400);
-	const unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-	const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-	return era * 146097 + (int64_t)doe - 719468;
-}
-
-static int
-digits(const char *s, size_t len, size_t off, int n, int *out)
-{
-	int v = 0;
-	if (off + (size_t)n > len)
-		return -1;
-	for (int i = 0; i < n; i++) {
-		char c = s[off + (size_t)i];
-		if (c < '0' || c > '9')
-			return -1;
-		v = v * 10 + (c - '0');
-	}
-	*out = v;
-	return 0;
-}
-
 int
 rw_inf_parse_time(const char *s, size_t len, int64_t *out)
 {
-	int Y, M, D, h, m, sec, oh = 0, om = 0;
-	size_t p = 19;
-	if (digits(s, len, 0, 4, &Y) || len < 20 || s[4] != '-' || digits(s, len, 5, 2, &M) ||
-	    s[7] != '-' || digits(s, len, 8, 2, &D) || (s[10] != 'T' && s[10] != 't') ||
-	    digits(s, len, 11, 2, &h) || s[13] != ':' || digits(s, len, 14, 2, &m) ||
-	    s[16] != ':' || digits(s, len, 17, 2, &sec))
+	int64_t ms;
+	if (rw_time_parse_rfc3339_ms(s, len, &ms) != 0)
 		return -EINVAL;
-	if (M < 1 || M > 12 || D < 1 || D > 31 || h > 23 || m > 59 || sec > 60)
-		return -EINVAL;
-	if (s[p] == '.') {
-		p++;
-		size_t st = p;
-		while (p < len && s[p] >= '0' && s[p] <= '9')
-			p++;
-		if (p == st)
-			return -EINVAL;
-	}
-	if (p < len && (s[p] == 'Z' || s[p] == 'z')) {
-		p++;
-	} else if (p < len && (s[p] == '+' || s[p] == '-')) {
-		int sign = s[p] == '-' ? -1 : 1;
-		if (digits(s, len, p + 1, 2, &oh) || p + 3 >= len || s[p + 3] != ':' ||
-		    digits(s, len, p + 4, 2, &om))
-			return -EINVAL;
-		oh *= sign;
-		om *= sign;
-		p += 6;
-	} else {
-		return -EINVAL;
-	}
-	if (p != len)
-		return -EINVAL;
-	*out = days_from_civil(Y, (unsigned)M, (unsigned)D) * 86400 + h * 3600 + m * 60 + sec -
-	       (oh * 3600 + om * 60);
+	*out = ms / 1000 - (ms % 1000 < 0); /* whole seconds, toward the past */
 	return 0;
 }
 
@@ -529,39 +478,38 @@ free_obj(struct rw_inf *inf, void *obj)
 static void
 idx_del(struct rw_inf *inf, const void *obj)
 {
-	char buf[512];
-	const char *key;
-	struct idx *x;
-	if (!inf->o.index_key || !(key = inf->o.index_key(obj, buf, sizeof(buf))))
-		return;
-	x = rw_kmap_get(&inf->index, key);
-	if (!x)
-		return;
-	for (int i = 0; i < x->n; i++) {
-		if (x->objs[i] == obj) {
-			x->objs[i] = x->objs[--x->n];
-			break;
+	for (int k = 0; k < inf->nidx; k++) {
+		char buf[512];
+		const char *key = inf->idx[k].fn(obj, buf, sizeof(buf));
+		struct idx *x;
+		if (!key || !(x = rw_kmap_get(&inf->idx[k].map, key)))
+			continue;
+		for (int i = 0; i < x->n; i++) {
+			if (x->objs[i] == obj) {
+				x->objs[i] = x->objs[--x->n];
+				break;
+			}
 		}
-	}
-	if (x->n == 0) {
-		rw_kmap_del(&inf->index, key);
-		free(x->objs);
-		free(x);
+		if (x->n == 0) {
+			rw_kmap_del(&inf->idx[k].map, key);
+			free(x->objs);
+			free(x);
+		}
 	}
 }
 
 static void
-idx_add(struct rw_inf *inf, const void *obj)
+idx_add_one(struct rw_inf *inf, int k, const void *obj)
 {
 	char buf[512];
-	const char *key;
+	const char *key = inf->idx[k].fn(obj, buf, sizeof(buf));
 	struct idx *x;
-	if (!inf->o.index_key || !(key = inf->o.index_key(obj, buf, sizeof(buf))))
+	if (!key)
 		return;
-	x = rw_kmap_get(&inf->index, key);
+	x = rw_kmap_get(&inf->idx[k].map, key);
 	if (!x) {
 		x = calloc(1, sizeof(*x));
-		if (!x || rw_kmap_put(&inf->index, key, x, NULL) != 0) {
+		if (!x || rw_kmap_put(&inf->idx[k].map, key, x, NULL) != 0) {
 			free(x);
 			return;
 		}
@@ -575,6 +523,13 @@ idx_add(struct rw_inf *inf, const void *obj)
 		x->cap = nc;
 	}
 	x->objs[x->n++] = obj;
+}
+
+static void
+idx_add(struct rw_inf *inf, const void *obj)
+{
+	for (int k = 0; k < inf->nidx; k++)
+		idx_add_one(inf, k, obj);
 }
 
 static void
@@ -598,11 +553,14 @@ store_upsert(struct rw_inf *inf, void *obj)
 	idx_add(inf, obj);
 	set_count(inf);
 	if (old) {
-		if (inf->h.on_update)
-			inf->h.on_update(inf, old, obj, inf->h.ud);
+		for (int i = 0; i < inf->nh; i++)
+			if (inf->hs[i].on_update)
+				inf->hs[i].on_update(inf, old, obj, inf->hs[i].ud);
 		free_obj(inf, old);
-	} else if (inf->h.on_add) {
-		inf->h.on_add(inf, obj, inf->h.ud);
+	} else {
+		for (int i = 0; i < inf->nh; i++)
+			if (inf->hs[i].on_add)
+				inf->hs[i].on_add(inf, obj, inf->hs[i].ud);
 	}
 }
 
@@ -614,8 +572,9 @@ store_delete_key(struct rw_inf *inf, const char *key)
 		return;
 	idx_del(inf, old);
 	set_count(inf);
-	if (inf->h.on_delete)
-		inf->h.on_delete(inf, old, inf->h.ud);
+	for (int i = 0; i < inf->nh; i++)
+		if (inf->hs[i].on_delete)
+			inf->hs[i].on_delete(inf, old, inf->hs[i].ud);
 	free_obj(inf, old);
 }
 
@@ -1035,7 +994,7 @@ rw_inf_new(struct rw_kube *k, const struct rw_inf_type *t, const struct rw_inf_o
 	if (opts)
 		inf->o = *opts;
 	if (h)
-		inf->h = *h;
+		inf->hs[inf->nh++] = *h;
 	if (inf->o.page_size <= 0)
 		inf->o.page_size = DEF_PAGE;
 	if (!inf->o.max_line)
@@ -1066,7 +1025,12 @@ rw_inf_new(struct rw_kube *k, const struct rw_inf_type *t, const struct rw_inf_o
 	inf->o.namespaces = NULL;
 	inf->o.label_selector = inf->o.field_selector = NULL;
 	rw_kmap_init(&inf->store);
-	rw_kmap_init(&inf->index);
+	if (inf->o.index_key) {
+		inf->idx[0].fn = inf->o.index_key;
+		rw_kmap_init(&inf->idx[0].map);
+		inf->nidx = 1;
+	}
+	inf->o.index_key = NULL;
 	struct rw_met *m = rw_kube_metrics(k);
 	inf->m_objs =
 	    rw_met_gauge(m, "raywarden_informer_objects", "Objects in the informer store.", lr);
@@ -1150,7 +1114,9 @@ rw_inf_free(struct rw_inf *inf)
 	while ((e = rw_kmap_next(&inf->store, &it)) != NULL)
 		free_obj(inf, e->val);
 	rw_kmap_fini(&inf->store, NULL);
-	rw_kmap_fini(&inf->index, idx_free);
+	for (int k = 0; k < inf->nidx; k++)
+		rw_kmap_fini(&inf->idx[k].map, idx_free);
+	inf->nidx = 0;
 	free(inf->label_selector);
 	free(inf->field_selector);
 	inf->pending_closes = inf->nlw;
@@ -1202,16 +1168,70 @@ rw_inf_foreach(const struct rw_inf *inf, void (*fn)(const void *obj, void *ud), 
 }
 
 int
-rw_inf_index_foreach(const struct rw_inf *inf, const char *key,
-		     void (*fn)(const void *obj, void *ud), void *ud)
+rw_inf_index_foreach_by(const struct rw_inf *inf, rw_inf_index_fn index, const char *key,
+			void (*fn)(const void *obj, void *ud), void *ud)
 {
-	struct idx *x = rw_kmap_get(&inf->index, key);
+	struct idx *x = NULL;
+	for (int k = 0; k < inf->nidx && !x; k++)
+		if (!index || inf->idx[k].fn == index)
+			x = rw_kmap_get(&inf->idx[k].map, key);
 	if (!x)
 		return 0;
 	int n = x->n;
 	for (int i = 0; i < n && i < x->n; i++)
 		fn(x->objs[i], ud);
 	return n;
+}
+
+int
+rw_inf_index_foreach(const struct rw_inf *inf, const char *key,
+		     void (*fn)(const void *obj, void *ud), void *ud)
+{
+	return inf->nidx ? rw_inf_index_foreach_by(inf, inf->idx[0].fn, key, fn, ud) : 0;
+}
+
+int
+rw_inf_add_handlers(struct rw_inf *inf, const struct rw_inf_handlers *h)
+{
+	if (!inf || !h)
+		return -EINVAL;
+	if (inf->nh >= RW_INF_MAX_HANDLERS)
+		return -ENOSPC;
+	inf->hs[inf->nh++] = *h;
+	return 0;
+}
+
+int
+rw_inf_add_index(struct rw_inf *inf, rw_inf_index_fn fn)
+{
+	struct rw_kmap_iter it;
+	struct rw_kmap_ent *e;
+	int k;
+	if (!inf || !fn)
+		return -EINVAL;
+	for (k = 0; k < inf->nidx; k++)
+		if (inf->idx[k].fn == fn)
+			return 0;
+	if (inf->nidx >= RW_INF_MAX_INDEXES)
+		return -ENOSPC;
+	k = inf->nidx++;
+	inf->idx[k].fn = fn;
+	rw_kmap_init(&inf->idx[k].map);
+	/* Objects stored already (an index added after the start) are indexed now. */
+	rw_kmap_iter_init(&inf->store, &it);
+	while ((e = rw_kmap_next(&inf->store, &it)) != NULL)
+		idx_add_one(inf, k, e->val);
+	return 0;
+}
+
+bool
+rw_inf_same(const struct rw_inf *inf, const struct rw_inf_type *t, const char *label_selector)
+{
+	const char *a = inf->label_selector ? inf->label_selector : "";
+	const char *b = label_selector ? label_selector : "";
+	return strcmp(inf->t.api_path, t->api_path) == 0 &&
+	       strcmp(inf->t.resource, t->resource) == 0 && inf->t.decode == t->decode &&
+	       inf->t.free_obj == (t->free_obj ? t->free_obj : free) && strcmp(a, b) == 0;
 }
 
 unsigned long

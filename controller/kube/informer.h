@@ -50,6 +50,14 @@ struct rw_inf_type {
 	void (*free_obj)(void *obj); /* default free() */
 };
 
+/* Handler sets per informer (several kinds share one informer, see manager.h). */
+#define RW_INF_MAX_HANDLERS 8
+/* Indexes per informer. */
+#define RW_INF_MAX_INDEXES 4
+
+/* An index: write the object's index key into buf, or return NULL (not indexed). */
+typedef const char *(*rw_inf_index_fn)(const void *obj, char *buf, size_t n);
+
 struct rw_inf_handlers {
 	/* Called after the store changed. Objects are valid during the call only. */
 	void (*on_add)(struct rw_inf *inf, const void *obj, void *ud);
@@ -65,8 +73,8 @@ struct rw_inf_opts {
 	int page_size;		       /* list limit; default 500 */
 	size_t max_line;	       /* longest watch line; default 16 MiB */
 	int watch_timeout_s;	       /* server-side timeout; default 300..600 s random */
-	/* Optional index: write the object's index key into buf, or return NULL. */
-	const char *(*index_key)(const void *obj, char *buf, size_t n);
+	/* Optional first index (more with rw_inf_add_index). */
+	rw_inf_index_fn index_key;
 };
 
 int rw_inf_new(struct rw_kube *k, const struct rw_inf_type *t, const struct rw_inf_opts *opts,
@@ -92,9 +100,29 @@ size_t rw_inf_count(const struct rw_inf *inf);
 /* Call fn for every stored object (the store must not change meanwhile). */
 void rw_inf_foreach(const struct rw_inf *inf, void (*fn)(const void *obj, void *ud), void *ud);
 
-/* Call fn for every object whose index key equals key. Returns how many. */
+/*
+ * Add a handler set (h, may be NULL, is the first). Sets run in the order
+ * added. A set added after objects arrived does not see them as adds: add
+ * every set before rw_inf_start. 0, -EINVAL or -ENOSPC (RW_INF_MAX_HANDLERS).
+ */
+int rw_inf_add_handlers(struct rw_inf *inf, const struct rw_inf_handlers *h);
+
+/*
+ * Add an index, identified by its function (adding one twice is a no-op);
+ * objects already stored are indexed at once. 0, -EINVAL or -ENOSPC.
+ */
+int rw_inf_add_index(struct rw_inf *inf, rw_inf_index_fn fn);
+
+/* Call fn for every object whose key in index `index` equals key. Returns how many. */
+int rw_inf_index_foreach_by(const struct rw_inf *inf, rw_inf_index_fn index, const char *key,
+			    void (*fn)(const void *obj, void *ud), void *ud);
+
+/* The same through the first index (opts.index_key, else the first added). */
 int rw_inf_index_foreach(const struct rw_inf *inf, const char *key,
 			 void (*fn)(const void *obj, void *ud), void *ud);
+
+/* Does inf list type t with this label selector (NULL and "" alike)? For sharing. */
+bool rw_inf_same(const struct rw_inf *inf, const struct rw_inf_type *t, const char *label_selector);
 
 /* Relists done so far (410s, overflows, restarts), for tests and metrics. */
 unsigned long rw_inf_relists(const struct rw_inf *inf);

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "lease.h"
+#include "rw/clock.h"
 #include "rw/json.h"
 #include "rw/log.h"
 
@@ -39,27 +40,6 @@ struct rw_lease {
 	bool release_retried;
 	struct rw_met_family *m_leader;
 };
-
-void
-rw_lease_microtime(int64_t unix_us, char *buf, size_t n)
-{
-	time_t s = (time_t)(unix_us / 1000000);
-	struct tm tm;
-	gmtime_r(&s, &tm);
-	int w = snprintf(buf, n, "%04d-%02d-%02dT%02d:%02d:%02d.%06ldZ", tm.tm_year + 1900,
-			 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-			 (long)(unix_us % 1000000));
-	if (n && (w < 0 || (size_t)w >= n))
-		buf[0] = '\0'; /* never a cut timestamp */
-}
-
-static void
-now_micro(char *buf, size_t n)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	rw_lease_microtime((int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000, buf, n);
-}
 
 static void
 set_leader_metric(struct rw_lease *l)
@@ -176,11 +156,11 @@ static void write_done(const struct rw_kube_resp *r, void *ud);
 static void
 write_lease(struct rw_lease *l, bool create, bool new_term)
 {
-	char now[40], path[600];
+	char now[RW_RFC3339_LEN], path[600];
 	struct rw_buf b;
 	struct rw_kube_req req;
 	int64_t trans = l->transitions;
-	now_micro(now, sizeof(now));
+	rw_time_rfc3339_us(rw_clock_wall_us(), now);
 	if (new_term) {
 		snprintf(l->acquire_time, sizeof(l->acquire_time), "%s", now);
 		if (!create && l->holder[0] && strcmp(l->holder, l->identity) != 0)
@@ -486,10 +466,10 @@ rw_lease_release(struct rw_lease *l, void (*done)(void *), void *ud)
 static void
 release_put(struct rw_lease *l)
 {
-	char now[40], path[600];
+	char now[RW_RFC3339_LEN], path[600];
 	struct rw_buf b;
 	struct rw_kube_req req;
-	now_micro(now, sizeof(now));
+	rw_time_rfc3339_us(rw_clock_wall_us(), now);
 	rw_buf_init(&b, 8192);
 	memset(&req, 0, sizeof(req));
 	if (lease_body(l, &b, "", now, now, 1, l->transitions, true) != 0) {

@@ -64,7 +64,4 @@ void rw_lease_block(struct rw_lease *l, bool blocked);
 /* Free (stop first); handles close asynchronously. NULL-safe. */
 void rw_lease_free(struct rw_lease *l);
 
-/* Format a Kubernetes MicroTime ("2006-01-02T15:04:05.000000Z") of a Unix time in µs. */
-void rw_lease_microtime(int64_t unix_us, char *buf, size_t n);
-
 #endif

@@ -1,7 +1,9 @@
 /*
  * workqueue.c - deduplicating, per-key serialised, rate-limited work queue on
  * libuv timers (see workqueue.h). Metric names follow controller-runtime's
- * (workqueue_*, controller_runtime_reconcile_*) so existing dashboards work.
+ * (workqueue_*, controller_runtime_active_workers) so existing dashboards
+ * work; the reconcile results and latency (controller_runtime_reconcile_*)
+ * are the reconcile runtime's (reconcile.c), which knows why a key requeues.
  */
 #include <errno.h>
 #include <stdbool.h>
@@ -41,8 +43,7 @@ struct rw_wq {
 	bool kick_armed;
 	void (*closed)(void *);
 	void *closed_ud;
-	struct rw_met_family *m_depth, *m_adds, *m_qlat, *m_work, *m_retries, *m_rec, *m_rectime,
-	    *m_active;
+	struct rw_met_family *m_depth, *m_adds, *m_qlat, *m_work, *m_retries, *m_active;
 };
 
 uint64_t
@@ -265,28 +266,23 @@ void
 rw_wq_done(struct rw_wq *q, const char *key, int result, uint64_t requeue_after_ms)
 {
 	struct item *it = q && key ? get_item(q, key, false) : NULL;
-	const char *res;
 	if (!it || !it->running)
 		return;
 	it->running = false;
 	q->inflight--;
 	double secs = (double)(uv_now(q->loop) - it->start_ms) / 1000.0;
 	rw_met_observe(q->m_work, (const char *const[]){q->name}, secs);
-	rw_met_observe(q->m_rectime, (const char *const[]){q->name}, secs);
 	if (it->dirty) {
 		it->dirty = false;
 		enqueue(q, it);
 	}
 	if (result < 0) {
-		res = "error";
 		rw_wq_add_rate_limited(q, it->key);
 	} else {
-		res = requeue_after_ms ? "requeue_after" : "success";
 		it->failures = 0;
 		if (requeue_after_ms)
 			rw_wq_add_after(q, it->key, requeue_after_ms);
 	}
-	rw_met_add(q->m_rec, (const char *const[]){q->name, res}, 1);
 	set_depth(q);
 	maybe_free_item(q, it);
 	kick(q);
@@ -321,7 +317,6 @@ rw_wq_new(uv_loop_t *loop, const struct rw_wq_opts *opts, rw_wq_fn fn, void *ud,
 {
 	static const char *const ln[] = {"name", NULL};
 	static const char *const lc[] = {"controller", NULL};
-	static const char *const lcr[] = {"controller", "result", NULL};
 	struct rw_wq *q;
 	*out = NULL;
 	if (!loop || !fn)
@@ -363,10 +358,6 @@ rw_wq_new(uv_loop_t *loop, const struct rw_wq_opts *opts, rw_wq_fn fn, void *ud,
 				     "Time a reconcile takes (start to rw_wq_done).", ln, lb, nb);
 	q->m_retries = rw_met_counter(m, "workqueue_retries_total",
 				      "Keys re-queued with back-off after a failure.", ln);
-	q->m_rec = rw_met_counter(m, "controller_runtime_reconcile_total",
-				  "Reconciles by controller and result.", lcr);
-	q->m_rectime = rw_met_histogram(m, "controller_runtime_reconcile_time_seconds",
-					"Reconcile latency by controller.", lc, lb, nb);
 	q->m_active = rw_met_gauge(m, "controller_runtime_active_workers",
 				   "Reconciles in flight by controller.", lc);
 	set_depth(q);

@@ -1,11 +1,12 @@
 /*
  * raycluster.c - the RayCluster reconciler (see raycluster.h): setup and
  * teardown, informer handlers, API request plumbing, the reconcile steps and
- * the status. The agent hub glue (readiness gate) lives in rcr_gate.c and the
+ * the status. The readiness gate (on the manager's agent hub) lives in rcr_gate.c and the
  * deletion / Redis cleanup path in rcr_delete.c; rcr.h holds what they share.
  */
+#include <assert.h>
 #include <errno.h>
-#include <stdarg.h>
+#include <stddef.h>
 #include <strings.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,12 +33,6 @@ rw_rcr_now_rfc3339(char out[32])
 	strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
-bool
-rw_rcr_ok(long status)
-{
-	return status >= 200 && status < 300;
-}
-
 /* Name of the object in JSON text (metadata.name), into out. */
 int
 rw_rcr_json_name(const char *json, size_t len, char *out, size_t outlen)
@@ -52,110 +47,13 @@ rw_rcr_json_name(const char *json, size_t len, char *out, size_t outlen)
 	return rv;
 }
 
-void
-rw_rcr_emit(struct rcr_job *j, int warning, const char *reason, const char *fmt, ...)
-{
-	struct rw_ev_ref ref = {"ray.io/v1", "RayCluster", j->ns, j->name, j->c ? j->c->uid : NULL};
-	char note[1024];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(note, sizeof(note), fmt, ap);
-	va_end(ap);
-	rw_ev_emit(j->r->ev, &ref, warning, reason, warning ? "Reconcile" : "Reconcile", "%s",
-		   note);
-}
-
-/* Record the first failure of a reconcile. */
-void
-rw_rcr_fail(struct rcr_job *j, int err, const char *reason, const char *fmt, ...)
-{
-	va_list ap;
-	if (j->err)
-		return;
-	j->err = err ? err : -EIO;
-	snprintf(j->fail_reason, sizeof(j->fail_reason), "%s", reason ? reason : "");
-	va_start(ap, fmt);
-	vsnprintf(j->fail_msg, sizeof(j->fail_msg), fmt, ap);
-	va_end(ap);
-	rw_warn(LOGC, "%s/%s: %s", j->ns, j->name, j->fail_msg);
-}
-
-void
-rw_rcr_requeue(struct rcr_job *j, uint64_t ms)
-{
-	if (!j->requeue_ms || ms < j->requeue_ms)
-		j->requeue_ms = ms;
-}
-
 /* ---- API requests ---- */
 
-static void
-req_free(struct rcr_req *q)
-{
-	/* s1 may hold key material (the agent key Secret): wiped before it is freed. */
-	if (q->s1)
-		memset(q->s1, 0, strlen(q->s1));
-	free(q->s1);
-	free(q->s2);
-	free(q);
-}
-
-static void
-req_done(const struct rw_kube_resp *resp, void *ud)
-{
-	struct rcr_req *q = ud;
-	struct rcr *r = q->r;
-	struct rcr_job *j = q->job;
-	if (q->prev)
-		q->prev->next = q->next;
-	else
-		r->reqs = q->next;
-	if (q->next)
-		q->next->prev = q->prev;
-	q->op = NULL;
-	if (q->cb)
-		q->cb(q, resp);
-	req_free(q);
-	if (j && --j->pending == 0)
-		rw_rcr_job_run(j);
-}
-
 int
-rw_rcr_request(struct rcr *r, struct rcr_job *j, const struct rw_kube_req *kr, rcr_req_cb cb,
+rw_rcr_request(struct rcr *r, struct rcr_job *j, const struct rw_kube_req *kr, rw_rec_req_cb cb,
 	       const char *s1, const char *s2, void *ptr)
 {
-	struct rcr_req *q = calloc(1, sizeof(*q));
-	int rv;
-	if (!q)
-		return -ENOMEM;
-	q->r = r;
-	q->job = j;
-	q->cb = cb;
-	q->ptr = ptr;
-	q->t0 = uv_hrtime();
-	if ((s1 && !(q->s1 = strdup(s1))) || (s2 && !(q->s2 = strdup(s2)))) {
-		req_free(q);
-		return -ENOMEM;
-	}
-	if (j && !kr->flow) {
-		/* One flow per cluster in the client's fair queue (kube.h). */
-		struct rw_kube_req fr = *kr;
-		fr.flow = j->key;
-		rv = rw_kube_request(r->kube, &fr, req_done, q, &q->op);
-	} else {
-		rv = rw_kube_request(r->kube, kr, req_done, q, &q->op);
-	}
-	if (rv) {
-		req_free(q);
-		return rv;
-	}
-	q->next = r->reqs;
-	if (r->reqs)
-		r->reqs->prev = q;
-	r->reqs = q;
-	if (j)
-		j->pending++;
-	return 0;
+	return rw_rec_request(&r->ctl, j, kr, cb, s1, s2, ptr);
 }
 
 /* ---- per-cluster state ---- */
@@ -194,19 +92,6 @@ rw_rcr_cl_get(struct rcr *r, const char *key, const char *uid)
 	return cl;
 }
 
-static void
-split_key(const char *key, char *ns, size_t nslen, char *name, size_t namelen)
-{
-	const char *sl = strchr(key, '/');
-	if (!sl) {
-		snprintf(ns, nslen, "%s", "");
-		snprintf(name, namelen, "%s", key);
-		return;
-	}
-	snprintf(ns, nslen, "%.*s", (int)(sl - key), key);
-	snprintf(name, namelen, "%s", sl + 1);
-}
-
 void
 rw_rcr_cl_drop(struct rcr *r, const char *key)
 {
@@ -214,7 +99,7 @@ rw_rcr_cl_drop(struct rcr *r, const char *key)
 	char ns[256], name[256];
 	if (!cl)
 		return;
-	split_key(key, ns, sizeof(ns), name, sizeof(name));
+	rw_rec_split_key(key, ns, sizeof(ns), name, sizeof(name));
 	if (cl->rcl) {
 		cl->dropping = true;
 		rw_rcl_cancel(cl->rcl); /* calls rcr_cleanup_done, which sees dropping */
@@ -478,9 +363,19 @@ rw_rcr_pods_fini(struct rcr_pods *ps)
 
 /* ---- reconcile steps ---- */
 
+static_assert(offsetof(struct rcr_job, rec) == 0, "the runtime's record comes first");
+
 static void
-job_free(struct rcr_job *j)
+job_init(struct rw_rec_job *rj)
 {
+	struct rcr_job *j = (struct rcr_job *)rj;
+	j->r = rj->ud;
+}
+
+static void
+job_fini(struct rw_rec_job *rj)
+{
+	struct rcr_job *j = (struct rcr_job *)rj;
 	if (j->redis_pass)
 		memset(j->redis_pass, 0, strlen(j->redis_pass));
 	if (j->redis_user)
@@ -490,29 +385,6 @@ job_free(struct rcr_job *j)
 	free(j->redis_addr);
 	free(j->storage_ns);
 	rw_rc_cluster_free(j->c);
-	free(j->key);
-	free(j);
-}
-
-static void
-job_finish(struct rcr_job *j)
-{
-	struct rcr *r = j->r;
-	uint64_t requeue;
-	j->finished = true;
-	if (j->prev)
-		j->prev->next = j->next;
-	else
-		r->jobs = j->next;
-	if (j->next)
-		j->next->prev = j->prev;
-	requeue = j->requeue_ms ? j->requeue_ms : r->default_requeue_ms;
-	if (j->stop_requeue)
-		requeue = 0;
-	rw_debug(LOGC, "%s: reconciled in %.1f ms (%s)", j->key,
-		 (double)(uv_hrtime() - j->t0) / 1e6, j->err ? "error" : "ok");
-	rw_wq_done(r->wq, j->key, j->err ? -1 : 0, j->err ? 0 : requeue);
-	job_free(j);
 }
 
 static bool
@@ -559,24 +431,24 @@ owner_kind(const struct rw_rc_cluster *c, char *out, size_t n)
 
 /* Status reason for an invalid spec: merge-patch status.reason when it differs. */
 static void
-invalid_status_cb(struct rcr_req *q, const struct rw_kube_resp *resp)
+invalid_status_cb(struct rw_rec_req *q, const struct rw_kube_resp *resp)
 {
-	if (!rw_rcr_ok(resp->status))
-		rw_warn(LOGC, "%s: status reason not written: HTTP %ld %s", q->job->key,
+	struct rcr_job *j = q->job;
+	if (!rw_rec_ok(resp->status))
+		rw_warn(LOGC, "%s: status reason not written: HTTP %ld %s", j->rec.key,
 			resp->status, resp->message);
 }
 
 static void
 st_invalid(struct rcr_job *j, const struct rw_rc_verrs *ve)
 {
-	struct rcr *r = j->r;
 	struct rw_buf body, path;
 	struct rw_jw w;
 	const char *old = rw_rc_gets(rw_rc_get(j->c->root, "status"), "reason");
 	for (int i = 0; i < ve->n; i++)
-		rw_rcr_emit(j, 1, ve->e[i].reason, "%s", ve->e[i].msg);
-	rw_warn(LOGC, "%s: invalid: %s", j->key, ve->e[0].msg);
-	j->stop_requeue = true; /* like KubeRay: a spec change triggers the next pass */
+		rw_rec_emit(&j->rec, 1, ve->e[i].reason, "%s", ve->e[i].msg);
+	rw_warn(LOGC, "%s: invalid: %s", j->rec.key, ve->e[0].msg);
+	rw_rec_stop(&j->rec); /* like KubeRay: a spec change triggers the next pass */
 	if (old && strcmp(old, ve->e[0].msg) == 0)
 		return;
 	rw_buf_init(&body, 64 * 1024);
@@ -588,38 +460,34 @@ st_invalid(struct rcr_job *j, const struct rw_rc_verrs *ve)
 	rw_jw_kstr(&w, "reason", ve->e[0].msg);
 	rw_jw_obj_end(&w);
 	rw_jw_obj_end(&w);
-	rw_buf_printf(&path, "/apis/ray.io/v1/namespaces/%s/rayclusters/%s/status", j->ns, j->name);
+	rw_buf_printf(&path, "/apis/ray.io/v1/namespaces/%s/rayclusters/%s/status", j->rec.ns,
+		      j->rec.name);
 	if (rw_jw_finish(&w) == 0) {
-		struct rw_kube_req kr = {.method = "PATCH",
-					 .path = rw_buf_cstr(&path),
-					 .body = rw_buf_cstr(&body),
-					 .body_len = body.len,
-					 .content_type = "application/merge-patch+json",
-					 .verb = "patch"};
-		rw_rcr_request(r, j, &kr, invalid_status_cb, NULL, NULL, NULL);
+		rw_rec_send(&j->rec, "PATCH", rw_buf_cstr(&path), rw_buf_cstr(&body), body.len,
+			    invalid_status_cb, NULL, NULL, NULL);
 	}
 	rw_buf_fini(&body);
 	rw_buf_fini(&path);
 }
 
 static void
-st_load(struct rcr_job *j)
+st_load(struct rw_rec_job *rj)
 {
+	struct rcr_job *j = (struct rcr_job *)rj;
 	struct rcr *r = j->r;
-	const struct rw_inf_json *o = rw_inf_get(r->rc_inf, j->ns, j->name);
+	const struct rw_inf_json *o = rw_inf_get(r->rc_inf, j->rec.ns, j->rec.name);
 	struct rw_rc_verrs ve;
 	char err[256], kind[64];
 	const char *managed;
 	if (!o) {
 		/* Gone: owner references let the API server collect pods and services. */
-		rw_rcr_cl_drop(r, j->key);
-		j->stop_requeue = true;
-		j->step = RCR_ST_DONE;
+		rw_rcr_cl_drop(r, j->rec.key);
+		rw_rec_stop(&j->rec);
 		return;
 	}
 	const char *json = o->json;
 	size_t len = o->len;
-	struct rcr_cl *prev = rw_kmap_get(&r->clusters, j->key);
+	struct rcr_cl *prev = rw_kmap_get(&r->clusters, j->rec.key);
 	if (prev && prev->written) {
 		if (strcmp(prev->based_rv, o->meta.rv) == 0) {
 			/* The cache still shows the object our status write replaced. */
@@ -631,72 +499,49 @@ st_load(struct rcr_job *j)
 		}
 	}
 	if (rw_rc_cluster_parse(json, len, &j->c, err, sizeof(err)) != 0) {
-		rw_warn(LOGC, "%s: cannot parse: %s", j->key, err);
-		j->stop_requeue = true;
-		j->step = RCR_ST_DONE;
+		rw_warn(LOGC, "%s: cannot parse: %s", j->rec.key, err);
+		rw_rec_stop(&j->rec);
 		return;
 	}
-	j->cl = rw_rcr_cl_get(r, j->key, j->c->uid);
+	snprintf(j->rec.uid, sizeof(j->rec.uid), "%s", j->c->uid ? j->c->uid : "");
+	j->cl = rw_rcr_cl_get(r, j->rec.key, j->c->uid);
 	if (!j->cl) {
-		rw_rcr_fail(j, -ENOMEM, NULL, "out of memory");
-		j->step = RCR_ST_DONE;
+		rw_rec_fail(&j->rec, -ENOMEM, NULL, "out of memory");
+		j->rec.step = RCR_ST_DONE;
 		return;
 	}
 	owner_kind(j->c, kind, sizeof(kind));
 	if (!j->cl->metrics || strcmp(kind, j->cl->owner_kind) != 0) {
 		if (j->cl->metrics)
-			rw_met_remove(r->m_info, (const char *const[]){j->name, j->ns, j->c->uid,
-								       j->cl->owner_kind});
+			rw_met_remove(r->m_info,
+				      (const char *const[]){j->rec.name, j->rec.ns, j->c->uid,
+							    j->cl->owner_kind});
 		snprintf(j->cl->owner_kind, sizeof(j->cl->owner_kind), "%s", kind);
-		rw_met_set(r->m_info, (const char *const[]){j->name, j->ns, j->c->uid, kind}, 1);
+		rw_met_set(r->m_info,
+			   (const char *const[]){j->rec.name, j->rec.ns, j->c->uid, kind}, 1);
 		j->cl->metrics = true;
 	}
 	if (o->meta.deleted) {
 		j->deleted_at = o->meta.deleted;
-		j->step = RCR_ST_DELETE;
+		j->rec.step = RCR_ST_DELETE;
 		return;
 	}
 	managed = rw_rc_gets(j->c->spec, "managedBy");
 	if (managed && *managed && strcmp(managed, "ray.io/kuberay-operator") != 0) {
-		rw_debug(LOGC, "%s: managed by %s: skipped", j->key, managed);
-		j->stop_requeue = true;
-		j->step = RCR_ST_DONE;
+		rw_debug(LOGC, "%s: managed by %s: skipped", j->rec.key, managed);
+		rw_rec_stop(&j->rec);
 		return;
 	}
 	if (rw_rc_validate(j->c, &ve) > 0) {
 		st_invalid(j, &ve);
-		j->step = RCR_ST_DONE;
 		return;
 	}
 }
 
 static void
-patch_cb(struct rcr_req *q, const struct rw_kube_resp *resp)
+st_finalizer(struct rw_rec_job *rj)
 {
-	if (!rw_rcr_ok(resp->status))
-		rw_rcr_fail(q->job, resp->err ? resp->err : -EIO, NULL, "%s: HTTP %ld %s", q->s1,
-			    resp->status, resp->message);
-}
-
-/* JSON patch of the RayCluster's metadata (finalizers). */
-int
-rw_rcr_patch_cluster(struct rcr_job *j, const char *patch, rcr_req_cb cb, const char *what)
-{
-	char path[1024];
-	snprintf(path, sizeof(path), "/apis/ray.io/v1/namespaces/%s/rayclusters/%s", j->ns,
-		 j->name);
-	struct rw_kube_req kr = {.method = "PATCH",
-				 .path = path,
-				 .body = patch,
-				 .body_len = strlen(patch),
-				 .content_type = "application/json-patch+json",
-				 .verb = "patch"};
-	return rw_rcr_request(j->r, j, &kr, cb ? cb : patch_cb, what, NULL, NULL);
-}
-
-static void
-st_finalizer(struct rcr_job *j)
-{
+	struct rcr_job *j = (struct rcr_job *)rj;
 	const char *patch;
 	if (!rw_rcr_ft_cleanup_wanted(j->r, j->c) || has_finalizer(j->c, NULL))
 		return;
@@ -706,13 +551,13 @@ st_finalizer(struct rcr_job *j)
 	else
 		patch = "[{\"op\":\"add\",\"path\":\"/metadata/"
 			"finalizers\",\"value\":[\"" RW_RCR_FT_FINALIZER "\"]}]";
-	if (rw_rcr_patch_cluster(j, patch, NULL, "adding the GCS FT finalizer") != 0)
-		rw_rcr_fail(j, -ENOMEM, NULL, "cannot add the finalizer");
+	if (rw_rec_patch(&j->rec, patch, NULL, "adding the GCS FT finalizer") != 0)
+		rw_rec_fail(&j->rec, -ENOMEM, NULL, "cannot add the finalizer");
 }
 
 /* Create an object; AlreadyExists counts as success. s1: name, s2: kind. */
 static void
-create_cb(struct rcr_req *q, const struct rw_kube_resp *resp)
+create_cb(struct rw_rec_req *q, const struct rw_kube_resp *resp)
 {
 	struct rcr_job *j = q->job;
 	char reason[128];
@@ -721,18 +566,19 @@ create_cb(struct rcr_req *q, const struct rw_kube_resp *resp)
 			*(unsigned *)q->ptr |= (unsigned)q->kind;
 		return;
 	}
-	if (!rw_rcr_ok(resp->status)) {
+	if (!rw_rec_ok(resp->status)) {
 		snprintf(reason, sizeof(reason), "FailedToCreate%s", q->s2);
-		rw_rcr_emit(j, 1, reason, "Failed to create %s %s/%s: HTTP %ld %s", q->s2, j->ns,
-			    q->s1, resp->status, resp->message);
-		rw_rcr_fail(j, resp->err ? resp->err : -EIO, NULL, "creating %s %s: HTTP %ld %s",
-			    q->s2, q->s1, resp->status, resp->message);
+		rw_rec_emit(&j->rec, 1, reason, "Failed to create %s %s/%s: HTTP %ld %s", q->s2,
+			    j->rec.ns, q->s1, resp->status, resp->message);
+		rw_rec_fail(&j->rec, resp->err ? resp->err : -EIO, NULL,
+			    "creating %s %s: HTTP %ld %s", q->s2, q->s1, resp->status,
+			    resp->message);
 		return;
 	}
 	if (q->ptr)
 		*(unsigned *)q->ptr |= (unsigned)q->kind;
 	snprintf(reason, sizeof(reason), "Created%s", q->s2);
-	rw_rcr_emit(j, 0, reason, "Created %s %s/%s", q->s2, j->ns, q->s1);
+	rw_rec_emit(&j->rec, 0, reason, "Created %s %s/%s", q->s2, j->rec.ns, q->s1);
 }
 
 /*
@@ -744,46 +590,42 @@ static int
 create_obj(struct rcr_job *j, const char *collection, const struct rw_buf *body,
 	   const char *objkind, unsigned *bits, unsigned kind)
 {
-	struct rw_kube_req kr = {.method = "POST",
-				 .path = collection,
-				 .body = rw_buf_cstr(body),
-				 .body_len = body->len,
-				 .content_type = "application/json",
-				 .verb = "create"};
 	char name[256];
 	int rv;
 	rw_rcr_json_name(rw_buf_cstr(body), body->len, name, sizeof(name));
-	rv = rw_rcr_request(j->r, j, &kr, create_cb, name, objkind, bits);
+	rv = rw_rec_send(&j->rec, "POST", collection, rw_buf_cstr(body), body->len, create_cb, name,
+			 objkind, bits);
 	if (rv == 0)
-		j->r->reqs->kind = (int)kind; /* the request just linked */
+		j->r->ctl.reqs->kind = (int)kind; /* the request just linked */
 	return rv;
 }
 
 static void
-st_rbac(struct rcr_job *j)
+st_rbac(struct rw_rec_job *rj)
 {
+	struct rcr_job *j = (struct rcr_job *)rj;
 	struct rw_buf b;
 	char path[1024];
 	int rv = 0;
 	if (!rw_rc_autoscaling(j->c) || j->cl->rbac_done)
 		return;
 	rw_buf_init(&b, 4u << 20);
-	snprintf(path, sizeof(path), "/api/v1/namespaces/%s/serviceaccounts", j->ns);
+	snprintf(path, sizeof(path), "/api/v1/namespaces/%s/serviceaccounts", j->rec.ns);
 	if (rw_rc_build_service_account(j->c, &b) == 0)
 		rv = create_obj(j, path, &b, "ServiceAccount", &j->rbac_bits, 1);
 	rw_buf_reset(&b);
 	snprintf(path, sizeof(path), "/apis/rbac.authorization.k8s.io/v1/namespaces/%s/roles",
-		 j->ns);
+		 j->rec.ns);
 	if (!rv && rw_rc_build_role(j->c, &b) == 0)
 		rv = create_obj(j, path, &b, "Role", &j->rbac_bits, 2);
 	rw_buf_reset(&b);
 	snprintf(path, sizeof(path),
-		 "/apis/rbac.authorization.k8s.io/v1/namespaces/%s/rolebindings", j->ns);
+		 "/apis/rbac.authorization.k8s.io/v1/namespaces/%s/rolebindings", j->rec.ns);
 	if (!rv && rw_rc_build_role_binding(j->c, &b) == 0)
 		rv = create_obj(j, path, &b, "RoleBinding", &j->rbac_bits, 4);
 	rw_buf_fini(&b);
 	if (rv)
-		rw_rcr_fail(j, rv, NULL, "autoscaler RBAC: %s", strerror(-rv));
+		rw_rec_fail(&j->rec, rv, NULL, "autoscaler RBAC: %s", strerror(-rv));
 	j->rbac_started = true;
 }
 
@@ -795,29 +637,30 @@ svc_create(struct rcr_job *j, struct rw_inf *inf, struct rw_buf *b)
 	char name[256], path[1024];
 	if (rw_rcr_json_name(rw_buf_cstr(b), b->len, name, sizeof(name)) != 0)
 		return;
-	if (rw_inf_get(inf, j->ns, name))
+	if (rw_inf_get(inf, j->rec.ns, name))
 		return; /* created once, never updated (as KubeRay) */
-	snprintf(path, sizeof(path), "/api/v1/namespaces/%s/services", j->ns);
+	snprintf(path, sizeof(path), "/api/v1/namespaces/%s/services", j->rec.ns);
 	if (create_obj(j, path, b, "Service", NULL, 0) != 0)
-		rw_rcr_fail(j, -ENOMEM, NULL, "cannot create service %s", name);
+		rw_rec_fail(&j->rec, -ENOMEM, NULL, "cannot create service %s", name);
 }
 
 static void
-st_services(struct rcr_job *j)
+st_services(struct rw_rec_job *rj)
 {
+	struct rcr_job *j = (struct rcr_job *)rj;
 	struct rcr *r = j->r;
 	struct rw_buf b;
 	rw_buf_init(&b, 4u << 20);
 	if (rw_rc_build_head_service(j->c, &r->opts, &b) == 0)
 		svc_create(j, r->svc_head_inf, &b);
 	else
-		rw_rcr_fail(j, -EINVAL, NULL, "cannot build the head service");
+		rw_rec_fail(&j->rec, -EINVAL, NULL, "cannot build the head service");
 	rw_buf_reset(&b);
-	if (!j->err && rw_rc_wants_headless_service(j->c) &&
+	if (!j->rec.err && rw_rc_wants_headless_service(j->c) &&
 	    rw_rc_build_headless_service(j->c, &b) == 0)
 		svc_create(j, r->svc_headless_inf, &b);
 	rw_buf_reset(&b);
-	if (!j->err && rw_rc_wants_serve_service(j->c) &&
+	if (!j->rec.err && rw_rc_wants_serve_service(j->c) &&
 	    rw_rc_build_serve_service(j->c, &r->opts, &b) == 0)
 		svc_create(j, r->svc_serve_inf, &b);
 	rw_buf_fini(&b);
@@ -826,19 +669,19 @@ st_services(struct rcr_job *j)
 /* ---- pods ---- */
 
 static void
-pod_create_cb(struct rcr_req *q, const struct rw_kube_resp *resp)
+pod_create_cb(struct rw_rec_req *q, const struct rw_kube_resp *resp)
 {
 	struct rcr_job *j = q->job;
 	struct rcr *r = j->r;
 	bool head = q->kind == 1;
 	const char *nt = head ? "head" : "worker";
 	char name[256];
-	if (!rw_rcr_ok(resp->status)) {
+	if (!rw_rec_ok(resp->status)) {
 		rw_met_add(r->m_podops, (const char *const[]){"create", nt, "error"}, 1);
-		rw_rcr_emit(j, 1, head ? "FailedToCreateHeadPod" : "FailedToCreateWorkerPod",
-			    "Failed to create %s Pod for the cluster %s/%s, HTTP %ld %s", nt, j->ns,
-			    j->name, resp->status, resp->message);
-		rw_rcr_fail(j, resp->err ? resp->err : -EIO,
+		rw_rec_emit(&j->rec, 1, head ? "FailedToCreateHeadPod" : "FailedToCreateWorkerPod",
+			    "Failed to create %s Pod for the cluster %s/%s, HTTP %ld %s", nt,
+			    j->rec.ns, j->rec.name, resp->status, resp->message);
+		rw_rec_fail(&j->rec, resp->err ? resp->err : -EIO,
 			    head ? "FailedCreateHeadPod" : "FailedCreateWorkerPod",
 			    "failed to create %s pod: HTTP %ld %s", nt, resp->status,
 			    resp->message);
@@ -848,30 +691,30 @@ pod_create_cb(struct rcr_req *q, const struct rw_kube_resp *resp)
 	if (rw_rcr_json_name(resp->body, resp->body_len, name, sizeof(name)) != 0)
 		return;
 	/* The informer may have seen it already (then nothing is pending). */
-	if (!rw_inf_get(r->pod_inf, j->ns, name))
-		rw_exp_expect_create(r->exp, j->key, q->s1, name, uv_now(r->loop));
-	rw_rcr_emit(j, 0, head ? "CreatedHeadPod" : "CreatedWorkerPod", "Created %s Pod %s/%s", nt,
-		    j->ns, name);
+	if (!rw_inf_get(r->pod_inf, j->rec.ns, name))
+		rw_exp_expect_create(r->exp, j->rec.key, q->s1, name, uv_now(r->loop));
+	rw_rec_emit(&j->rec, 0, head ? "CreatedHeadPod" : "CreatedWorkerPod",
+		    "Created %s Pod %s/%s", nt, j->rec.ns, name);
 }
 
 static void
-pod_delete_cb(struct rcr_req *q, const struct rw_kube_resp *resp)
+pod_delete_cb(struct rw_rec_req *q, const struct rw_kube_resp *resp)
 {
 	struct rcr_job *j = q->job;
 	struct rcr *r = j->r;
 	bool head = q->kind == 1;
 	const char *nt = head ? "head" : "worker";
 	if (resp->status == 404) {
-		rw_exp_forget(r->exp, j->key, q->s1, q->s2);
+		rw_exp_forget(r->exp, j->rec.key, q->s1, q->s2);
 		return;
 	}
-	if (!rw_rcr_ok(resp->status)) {
-		rw_exp_forget(r->exp, j->key, q->s1, q->s2);
+	if (!rw_rec_ok(resp->status)) {
+		rw_exp_forget(r->exp, j->rec.key, q->s1, q->s2);
 		rw_met_add(r->m_podops, (const char *const[]){"delete", nt, "error"}, 1);
-		rw_rcr_emit(j, 1, head ? "FailedToDeleteHeadPod" : "FailedToDeleteWorkerPod",
-			    "Failed to delete %s Pod %s/%s, HTTP %ld %s", nt, j->ns, q->s2,
+		rw_rec_emit(&j->rec, 1, head ? "FailedToDeleteHeadPod" : "FailedToDeleteWorkerPod",
+			    "Failed to delete %s Pod %s/%s, HTTP %ld %s", nt, j->rec.ns, q->s2,
 			    resp->status, resp->message);
-		rw_rcr_fail(j, resp->err ? resp->err : -EIO,
+		rw_rec_fail(&j->rec, resp->err ? resp->err : -EIO,
 			    head ? "FailedDeleteHeadPod" : "FailedDeleteWorkerPod",
 			    "failed to delete %s pod %s: HTTP %ld %s", nt, q->s2, resp->status,
 			    resp->message);
@@ -879,8 +722,8 @@ pod_delete_cb(struct rcr_req *q, const struct rw_kube_resp *resp)
 	}
 	rw_met_add(r->m_podops, (const char *const[]){"delete", nt, "ok"}, 1);
 	if (q->ptr == NULL)
-		rw_rcr_emit(j, 0, head ? "DeletedHeadPod" : "DeletedWorkerPod",
-			    "Deleted %s Pod %s/%s", nt, j->ns, q->s2);
+		rw_rec_emit(&j->rec, 0, head ? "DeletedHeadPod" : "DeletedWorkerPod",
+			    "Deleted %s Pod %s/%s", nt, j->rec.ns, q->s2);
 }
 
 int
@@ -889,14 +732,14 @@ rw_rcr_pod_delete(struct rcr_job *j, const char *group, const char *name, bool h
 	struct rcr *r = j->r;
 	char path[1024];
 	int rv;
-	snprintf(path, sizeof(path), "/api/v1/namespaces/%s/pods/%s", j->ns, name);
+	snprintf(path, sizeof(path), "/api/v1/namespaces/%s/pods/%s", j->rec.ns, name);
 	struct rw_kube_req kr = {.method = "DELETE", .path = path, .verb = "delete"};
-	rw_exp_expect_delete(r->exp, j->key, group, name, uv_now(r->loop));
+	rw_exp_expect_delete(r->exp, j->rec.key, group, name, uv_now(r->loop));
 	rv = rw_rcr_request(r, j, &kr, pod_delete_cb, group, name, quiet ? (void *)1 : NULL);
 	if (rv == 0)
-		r->reqs->kind = head ? 1 : 2;
+		r->ctl.reqs->kind = head ? 1 : 2;
 	else
-		rw_exp_forget(r->exp, j->key, group, name);
+		rw_exp_forget(r->exp, j->rec.key, group, name);
 	j->changed = true;
 	return rv;
 }
@@ -907,16 +750,11 @@ pod_create(struct rcr_job *j, const char *group, const struct rw_buf *body, bool
 	struct rcr *r = j->r;
 	char path[1024];
 	int rv;
-	snprintf(path, sizeof(path), "/api/v1/namespaces/%s/pods", j->ns);
-	struct rw_kube_req kr = {.method = "POST",
-				 .path = path,
-				 .body = rw_buf_cstr(body),
-				 .body_len = body->len,
-				 .content_type = "application/json",
-				 .verb = "create"};
-	rv = rw_rcr_request(r, j, &kr, pod_create_cb, group, NULL, NULL);
+	snprintf(path, sizeof(path), "/api/v1/namespaces/%s/pods", j->rec.ns);
+	rv = rw_rec_send(&j->rec, "POST", path, rw_buf_cstr(body), body->len, pod_create_cb, group,
+			 NULL, NULL);
 	if (rv == 0)
-		r->reqs->kind = head ? 1 : 2;
+		r->ctl.reqs->kind = head ? 1 : 2;
 	j->changed = true;
 	return rv;
 }
@@ -954,10 +792,10 @@ create_workers(struct rcr_job *j, const struct rcr_pods *ps, int g, const char *
 	if (hosts < 1)
 		hosts = 1;
 	if (!taken) {
-		rw_rcr_fail(j, -ENOMEM, "FailedCreateWorkerPod", "out of memory");
+		rw_rec_fail(&j->rec, -ENOMEM, "FailedCreateWorkerPod", "out of memory");
 		return;
 	}
-	for (int32_t k = 0; k < n && !j->err; k++) {
+	for (int32_t k = 0; k < n && !j->rec.err; k++) {
 		struct rw_rc_slot slot;
 		if (host == 0) {
 			while (index_used(ps, gname, idx, taken, ntaken))
@@ -976,10 +814,10 @@ create_workers(struct rcr_job *j, const struct rcr_pods *ps, int g, const char *
 		slot.host_index = host;
 		rw_buf_reset(b);
 		if (rw_rc_build_worker_pod(j->c, &j->popts, g, &slot, b) != 0)
-			rw_rcr_fail(j, -EINVAL, "FailedCreateWorkerPod",
+			rw_rec_fail(&j->rec, -EINVAL, "FailedCreateWorkerPod",
 				    "cannot build a worker pod of group %s", gname);
 		else if (pod_create(j, gname, b, false) != 0)
-			rw_rcr_fail(j, -ENOMEM, "FailedCreateWorkerPod", "cannot create");
+			rw_rec_fail(&j->rec, -ENOMEM, "FailedCreateWorkerPod", "cannot create");
 		if (++host >= hosts)
 			host = 0;
 	}
@@ -999,26 +837,27 @@ in_snapshot(const struct rcr_pods *ps, const char *name)
 static void
 pods_suspend(struct rcr_job *j, const struct rcr_pods *ps)
 {
-	for (size_t i = 0; i < ps->n && !j->err; i++) {
+	for (size_t i = 0; i < ps->n && !j->rec.err; i++) {
 		const struct rw_rc_pod *p = &ps->pods[i];
 		if (p->deleting)
 			continue;
 		bool head = p->type == RW_RC_NT_HEAD;
 		if (rw_rcr_pod_delete(j, head ? "" : p->group, p->name, head, false) != 0)
-			rw_rcr_fail(j, -ENOMEM, "FailedDeleteAllPods", "cannot delete pods");
+			rw_rec_fail(&j->rec, -ENOMEM, "FailedDeleteAllPods", "cannot delete pods");
 	}
 }
 
 static void
-st_pods(struct rcr_job *j)
+st_pods(struct rw_rec_job *rj)
 {
+	struct rcr_job *j = (struct rcr_job *)rj;
 	struct rcr *r = j->r;
 	struct rcr_pods ps;
 	struct rw_buf b;
 	uint64_t now = uv_now(r->loop);
 	const char *dname;
-	if (rw_rcr_pods_collect(r, j->ns, j->name, j->c->uid, &ps) != 0) {
-		rw_rcr_fail(j, -ENOMEM, NULL, "out of memory");
+	if (rw_rcr_pods_collect(r, j->rec.ns, j->rec.name, j->c->uid, &ps) != 0) {
+		rw_rec_fail(&j->rec, -ENOMEM, NULL, "out of memory");
 		rw_rcr_pods_fini(&ps);
 		return;
 	}
@@ -1029,8 +868,8 @@ st_pods(struct rcr_job *j)
 		goto out;
 	}
 	/* Head. */
-	if (!rw_exp_satisfied(r->exp, j->key, "", now)) {
-		rw_rcr_requeue(j, 1000);
+	if (!rw_exp_satisfied(r->exp, j->rec.key, "", now)) {
+		rw_rec_requeue(&j->rec, 1000);
 		rw_met_add(r->m_expwait, NULL, 1);
 	} else {
 		switch (rw_rc_plan_head(j->c, ps.pods, ps.n,
@@ -1040,17 +879,17 @@ st_pods(struct rcr_job *j)
 		case RW_RC_HEAD_CREATE:
 			if (rw_rc_build_head_pod(j->c, &j->popts, &b) != 0 ||
 			    pod_create(j, "", &b, true) != 0)
-				rw_rcr_fail(j, -EINVAL, "FailedCreateHeadPod",
+				rw_rec_fail(&j->rec, -EINVAL, "FailedCreateHeadPod",
 					    "cannot build the head pod");
 			break;
 		case RW_RC_HEAD_DELETE:
 			if (rw_rcr_pod_delete(j, "", dname, true, false) != 0)
-				rw_rcr_fail(j, -ENOMEM, "FailedDeleteHeadPod",
+				rw_rec_fail(&j->rec, -ENOMEM, "FailedDeleteHeadPod",
 					    "cannot delete the head pod");
 			break;
 		case RW_RC_HEAD_MANY:
-			rw_rcr_fail(j, -ENOTUNIQ, NULL, "%s/%s has more than one head pod", j->ns,
-				    j->name);
+			rw_rec_fail(&j->rec, -ENOTUNIQ, NULL, "%s/%s has more than one head pod",
+				    j->rec.ns, j->rec.name);
 			goto out;
 		}
 	}
@@ -1064,50 +903,53 @@ out:
  * pod's create: a refused head fails the pass before any worker is created.
  */
 static void
-st_workers(struct rcr_job *j)
+st_workers(struct rw_rec_job *rj)
 {
+	struct rcr_job *j = (struct rcr_job *)rj;
 	struct rcr *r = j->r;
 	struct rcr_pods ps;
 	struct rw_buf b;
 	uint64_t now = uv_now(r->loop);
 	if (rw_rc_suspended(j->c) || status_cond_true(j->c, "RayClusterSuspending"))
 		return; /* st_pods deleted the pods */
-	if (rw_rcr_pods_collect(r, j->ns, j->name, j->c->uid, &ps) != 0) {
-		rw_rcr_fail(j, -ENOMEM, NULL, "out of memory");
+	if (rw_rcr_pods_collect(r, j->rec.ns, j->rec.name, j->c->uid, &ps) != 0) {
+		rw_rec_fail(&j->rec, -ENOMEM, NULL, "out of memory");
 		rw_rcr_pods_fini(&ps);
 		return;
 	}
 	rw_buf_init(&b, 16u << 20);
-	for (int g = 0; g < j->c->ngroups && !j->err; g++) {
+	for (int g = 0; g < j->c->ngroups && !j->rec.err; g++) {
 		struct rw_rc_group_plan plan;
 		const char *gname = rw_rc_group_name(j->c, g);
 		int32_t create;
-		if (!rw_exp_satisfied(r->exp, j->key, gname, now)) {
-			rw_rcr_requeue(j, 1000);
+		if (!rw_exp_satisfied(r->exp, j->rec.key, gname, now)) {
+			rw_rec_requeue(&j->rec, 1000);
 			rw_met_add(r->m_expwait, NULL, 1);
 			continue;
 		}
 		if (rw_rc_plan_group(j->c, &r->opts, g, ps.pods, ps.n, &plan) != 0) {
-			rw_rcr_fail(j, -ENOMEM, NULL, "cannot plan group %s", gname);
+			rw_rec_fail(&j->rec, -ENOMEM, NULL, "cannot plan group %s", gname);
 			break;
 		}
-		for (size_t k = 0; k < plan.ndel && !j->err; k++) {
+		for (size_t k = 0; k < plan.ndel && !j->rec.err; k++) {
 			if (!in_snapshot(&ps, plan.del[k]))
 				continue; /* workersToDelete naming a pod that is gone */
 			if (rw_rcr_pod_delete(j, gname, plan.del[k], false, false) != 0)
-				rw_rcr_fail(j, -ENOMEM, "FailedDeleteWorkerPod", "cannot delete");
+				rw_rec_fail(&j->rec, -ENOMEM, "FailedDeleteWorkerPod",
+					    "cannot delete");
 		}
 		if (plan.unhealthy) {
 			/* As KubeRay: unhealthy pods deleted, no creates in this pass. */
-			rw_rcr_fail(j, -EAGAIN, NULL, "group %s: deleted unhealthy worker pods",
-				    gname);
+			rw_rec_fail(&j->rec, -EAGAIN, NULL,
+				    "group %s: deleted unhealthy worker pods", gname);
 		}
 		create = plan.create;
 		if (create > RCR_MAX_CREATES_PER_PASS) {
 			create = RCR_MAX_CREATES_PER_PASS;
-			rw_rcr_requeue(j, 1); /* the rest on the next pass, after other clusters */
+			rw_rec_requeue(&j->rec,
+				       1); /* the rest on the next pass, after other clusters */
 		}
-		if (create > 0 && !j->err)
+		if (create > 0 && !j->rec.err)
 			create_workers(j, &ps, g, gname, create, &b);
 		rw_rc_group_plan_fini(&plan);
 	}
@@ -1118,28 +960,15 @@ st_workers(struct rcr_job *j)
 /* ---- status ---- */
 
 static void
-status_cb(struct rcr_req *q, const struct rw_kube_resp *resp)
+status_cb(struct rw_rec_req *q, const struct rw_kube_resp *resp)
 {
 	struct rcr_job *j = q->job;
-	struct rcr *r = j->r;
-	rw_met_add(r->m_status, (const char *const[]){rw_rcr_ok(resp->status) ? "ok" : "error"}, 1);
-	if (rw_rcr_ok(resp->status) && j->cl && resp->body && q->s1) {
+	if (rw_rec_ok(resp->status) && j->cl && resp->body && q->s1) {
 		free(j->cl->written);
 		j->cl->written = strndup(resp->body, resp->body_len);
 		snprintf(j->cl->based_rv, sizeof(j->cl->based_rv), "%s", q->s1);
 	}
-	if (resp->status == 409) {
-		/* A newer object exists (someone else wrote): reconcile again with it. */
-		rw_debug(LOGC, "%s: status update conflict; again", j->key);
-		rw_rcr_requeue(j, 20);
-		return;
-	}
-	if (!rw_rcr_ok(resp->status)) {
-		/* A conflict means a newer object: reconcile again soon with it. */
-		if (!j->err)
-			rw_rcr_fail(j, -EAGAIN, NULL, "status update: HTTP %ld %s", resp->status,
-				    resp->message);
-	}
+	rw_rec_status_answer(&j->rec, resp);
 }
 
 static void
@@ -1158,16 +987,17 @@ provisioned_metrics(struct rcr_job *j, const char *status_json, size_t len)
 			now_true = rw_rc_gets(conds->kids[i], "status") &&
 				   !strcmp(rw_rc_gets(conds->kids[i], "status"), "True");
 	rw_rc_free(st);
-	rw_met_set(r->m_prov,
-		   (const char *const[]){j->name, j->ns, j->c->uid, now_true ? "True" : "False"},
-		   1);
-	rw_met_remove(r->m_prov, (const char *const[]){j->name, j->ns, j->c->uid,
+	rw_met_set(
+	    r->m_prov,
+	    (const char *const[]){j->rec.name, j->rec.ns, j->c->uid, now_true ? "True" : "False"},
+	    1);
+	rw_met_remove(r->m_prov, (const char *const[]){j->rec.name, j->rec.ns, j->c->uid,
 						       now_true ? "False" : "True"});
 	if (now_true && !was && !j->cl->provisioned_seen) {
-		const struct rw_inf_json *o = rw_inf_get(r->rc_inf, j->ns, j->name);
+		const struct rw_inf_json *o = rw_inf_get(r->rc_inf, j->rec.ns, j->rec.name);
 		if (o && o->meta.created)
 			rw_met_observe(r->m_provdur,
-				       (const char *const[]){j->name, j->ns, j->c->uid},
+				       (const char *const[]){j->rec.name, j->rec.ns, j->c->uid},
 				       (double)(time(NULL) - o->meta.created));
 	}
 	if (now_true)
@@ -1175,14 +1005,15 @@ provisioned_metrics(struct rcr_job *j, const char *status_json, size_t len)
 }
 
 static void
-st_status(struct rcr_job *j)
+st_status(struct rw_rec_job *rj)
 {
+	struct rcr_job *j = (struct rcr_job *)rj;
 	struct rcr *r = j->r;
 	struct rcr_pods ps;
 	struct rw_rc_status_in in;
 	struct rw_rc_svc_buf *svc = NULL;
 	struct rw_buf st, body;
-	char now[32], err[256], hsvc[320], path[1024];
+	char now[32], err[256], hsvc[320];
 	const struct rw_inf_json *so;
 	struct rw_rc_node *old;
 	struct rw_buf oldtxt;
@@ -1190,14 +1021,14 @@ st_status(struct rcr_job *j)
 
 	if (!j->c || !j->cl)
 		return;
-	if (rw_rcr_pods_collect(r, j->ns, j->name, j->c->uid, &ps) != 0) {
+	if (rw_rcr_pods_collect(r, j->rec.ns, j->rec.name, j->c->uid, &ps) != 0) {
 		rw_rcr_pods_fini(&ps);
 		return;
 	}
 	for (size_t i = 0; i < ps.n; i++)
 		rw_rcr_gate_sync(r, ps.raw[i]);
 	rw_rc_head_svc_name(j->c, hsvc, sizeof(hsvc));
-	so = rw_inf_get(r->svc_head_inf, j->ns, hsvc);
+	so = rw_inf_get(r->svc_head_inf, j->rec.ns, hsvc);
 	if (so) {
 		svc = calloc(1, sizeof(*svc));
 		if (svc && rw_rc_svc_parse(so->json, so->len, svc) != 0) {
@@ -1210,9 +1041,9 @@ st_status(struct rcr_job *j)
 	in.pods = ps.pods;
 	in.npods = ps.n;
 	in.head_svc = svc ? &svc->svc : NULL;
-	in.reconcile_failed = j->err != 0;
-	in.failure_reason = j->fail_reason[0] ? j->fail_reason : NULL;
-	in.failure_message = j->fail_msg;
+	in.reconcile_failed = j->rec.err != 0;
+	in.failure_reason = j->rec.fail_reason[0] ? j->rec.fail_reason : NULL;
+	in.failure_message = j->rec.fail_msg;
 	in.now = now;
 	rw_buf_init(&st, 4u << 20);
 	rw_buf_init(&body, 64u << 20);
@@ -1221,11 +1052,11 @@ st_status(struct rcr_job *j)
 	rw_rcr_pods_fini(&ps);
 	free(svc);
 	if (rv == -ENOENT || rv == -ENOTUNIQ) {
-		rw_debug(LOGC, "%s: status not written: %s", j->key, err);
+		rw_debug(LOGC, "%s: status not written: %s", j->rec.key, err);
 		goto out;
 	}
 	if (rv) {
-		rw_warn(LOGC, "%s: status: %s", j->key, strerror(-rv));
+		rw_warn(LOGC, "%s: status: %s", j->rec.key, strerror(-rv));
 		goto out;
 	}
 	provisioned_metrics(j, rw_buf_cstr(&st), st.len);
@@ -1242,103 +1073,61 @@ st_status(struct rcr_job *j)
 		    rw_rc_set(j->c->root, "status", ns) != 0 || rw_rc_dump(j->c->root, &body) != 0)
 			goto out;
 	}
-	snprintf(path, sizeof(path), "/apis/ray.io/v1/namespaces/%s/rayclusters/%s/status", j->ns,
-		 j->name);
-	struct rw_kube_req kr = {.method = "PUT",
-				 .path = path,
-				 .body = rw_buf_cstr(&body),
-				 .body_len = body.len,
-				 .content_type = "application/json",
-				 .verb = "update"};
-	rw_rcr_request(r, j, &kr, status_cb,
-		       rw_rc_gets(rw_rc_get(j->c->root, "metadata"), "resourceVersion"), NULL,
-		       NULL);
+	rw_rec_put_status(&j->rec, rw_buf_cstr(&body), body.len, status_cb,
+			  rw_rc_gets(rw_rc_get(j->c->root, "metadata"), "resourceVersion"));
 out:
 	rw_buf_fini(&st);
 	rw_buf_fini(&body);
 	rw_buf_fini(&oldtxt);
 }
 
-/* ---- the driver ---- */
-
-void
-rw_rcr_job_run(struct rcr_job *j)
-{
-	while (j->pending == 0 && !j->finished) {
-		int s;
-		if (j->err && j->step > RCR_ST_LOAD && j->step < RCR_ST_STATUS)
-			j->step = RCR_ST_STATUS; /* stop at the first failure, then the status */
-		s = j->step++;
-		switch (s) {
-		case RCR_ST_LOAD:
-			st_load(j);
-			break;
-		case RCR_ST_FINALIZER:
-			st_finalizer(j);
-			break;
-		case RCR_ST_RBAC:
-			st_rbac(j);
-			break;
-		case RCR_ST_KEY:
-			if (j->rbac_started && j->rbac_bits == 7)
-				j->cl->rbac_done = true;
-			rw_rcr_st_key(j);
-			break;
-		case RCR_ST_SERVICES:
-			st_services(j);
-			break;
-		case RCR_ST_PODS:
-			st_pods(j);
-			break;
-		case RCR_ST_WORKERS:
-			st_workers(j);
-			break;
-		case RCR_ST_STATUS:
-			st_status(j);
-			break;
-		case RCR_ST_DELETE:
-			rw_rcr_st_delete(j);
-			break;
-		case RCR_ST_DELETE_CLEANUP:
-			rw_rcr_st_delete_cleanup(j);
-			j->step = RCR_ST_DONE;
-			break;
-		default:
-			job_finish(j);
-			return;
-		}
-	}
-}
+/* ---- the step table ---- */
 
 static void
-reconcile(struct rw_wq *q, const char *key, void *ud)
+st_key(struct rw_rec_job *rj)
+{
+	struct rcr_job *j = (struct rcr_job *)rj;
+	if (j->rbac_started && j->rbac_bits == 7)
+		j->cl->rbac_done = true;
+	rw_rcr_st_key(j);
+}
+
+static const struct rw_rec_step rcr_steps[] = {
+    [RCR_ST_LOAD] = {"load", st_load, 0},
+    [RCR_ST_FINALIZER] = {"finalizer", st_finalizer, 0},
+    [RCR_ST_RBAC] = {"rbac", st_rbac, 0},
+    [RCR_ST_KEY] = {"key", st_key, 0},
+    [RCR_ST_SERVICES] = {"services", st_services, 0},
+    [RCR_ST_PODS] = {"pods", st_pods, 0},
+    [RCR_ST_WORKERS] = {"workers", st_workers, 0},
+    [RCR_ST_STATUS] = {"status", st_status, 0},
+    [RCR_ST_DONE] = {"done", NULL, 0},
+    [RCR_ST_DELETE] = {"delete", rw_rcr_st_delete, 0},
+    [RCR_ST_DELETE_CLEANUP] = {"delete-cleanup", rw_rcr_st_delete_cleanup, RCR_ST_DONE},
+};
+
+static bool
+synced(void *ud)
 {
 	struct rcr *r = ud;
-	struct rcr_job *j;
-	(void)q;
-	if (!rw_inf_synced(r->rc_inf) || !rw_inf_synced(r->pod_inf) ||
-	    !rw_inf_synced(r->svc_head_inf) || !rw_inf_synced(r->svc_headless_inf) ||
-	    !rw_inf_synced(r->svc_serve_inf)) {
-		/* Never act on a partial cache: that is how duplicates are made. */
-		rw_wq_done(r->wq, key, 0, 200);
-		return;
-	}
-	j = calloc(1, sizeof(*j));
-	if (!j || !(j->key = strdup(key))) {
-		free(j);
-		rw_wq_done(r->wq, key, -1, 0);
-		return;
-	}
-	j->r = r;
-	j->t0 = uv_hrtime();
-	split_key(key, j->ns, sizeof(j->ns), j->name, sizeof(j->name));
-	j->step = RCR_ST_LOAD;
-	j->next = r->jobs;
-	if (r->jobs)
-		r->jobs->prev = j;
-	r->jobs = j;
-	rw_rcr_job_run(j);
+	return rw_inf_synced(r->rc_inf) && rw_inf_synced(r->pod_inf) &&
+	       rw_inf_synced(r->svc_head_inf) && rw_inf_synced(r->svc_headless_inf) &&
+	       rw_inf_synced(r->svc_serve_inf);
 }
+
+static const struct rw_rec_kind rcr_kind = {
+    .name = "raycluster",
+    .kind = "RayCluster",
+    .api_path = "/apis/ray.io/v1",
+    .resource = "rayclusters",
+    .steps = rcr_steps,
+    .nsteps = (int)(sizeof(rcr_steps) / sizeof(rcr_steps[0])),
+    .fail_step = RCR_ST_STATUS,
+    .job_size = sizeof(struct rcr_job),
+    .synced = synced,
+    .job_init = job_init,
+    .job_fini = job_fini,
+};
 
 /* ---- setup / teardown ---- */
 
@@ -1381,9 +1170,6 @@ register_metrics(struct rcr *r)
 	r->m_podops = rw_met_counter(m, "raywarden_raycluster_pod_operations_total",
 				     "Pod creates and deletes by the RayCluster reconciler.",
 				     (const char *const[]){"op", "node_type", "result", NULL});
-	r->m_status = rw_met_counter(m, "raywarden_raycluster_status_writes_total",
-				     "RayCluster status writes (only when the status changed).",
-				     (const char *const[]){"result", NULL});
 	r->m_expwait = rw_met_counter(
 	    m, "raywarden_raycluster_expectation_waits_total",
 	    "Pod groups skipped because earlier creates/deletes were not yet observed.", NULL);
@@ -1414,7 +1200,10 @@ setup_hub(struct rcr *r, const struct rw_mgr_config *cfg)
 		rw_warn(LOGC, "agent hub disabled (--agent-listen 0)");
 		return 0;
 	}
-	return rw_rcr_gate_hub_start(r, cfg->agent_listen);
+	/* The manager runs the hub (agents.h); the gate registers once the informers exist. */
+	r->agents = rw_mgr_agents(r->mgr);
+	r->hub = rw_agents_hub(r->agents);
+	return 0;
 }
 
 static void teardown(void *state);
@@ -1432,18 +1221,17 @@ setup(struct rw_mgr *m, void **state)
 	*state = r;
 	r->mgr = m;
 	r->loop = rw_mgr_loop(m);
-	r->kube = rw_mgr_kube(m);
 	r->ev = rw_mgr_events(m);
 	r->met = rw_mgr_metrics(m);
 	rw_kmap_init(&r->clusters);
-	rw_kmap_init(&r->gates);
 	r->ft_deadline_ms = (uint64_t)(cfg->gcs_ft_cleanup_s * 1000.0);
 	v = getenv("ENABLE_GCS_FT_REDIS_CLEANUP");
 	r->ft_cleanup = !(v && !strcasecmp(v, "false"));
-	r->default_requeue_ms = 300000;
+	/* KubeRay: RAYCLUSTER_DEFAULT_REQUEUE_SECONDS_ENV (300 s); a step's own delay wins. */
+	struct rw_rec_policy pol = {.idle_ms = 300000, .unsynced_ms = 200};
 	v = getenv("RAYCLUSTER_DEFAULT_REQUEUE_SECONDS_ENV");
 	if (v && atoi(v) > 0)
-		r->default_requeue_ms = (uint64_t)atoi(v) * 1000;
+		pol.idle_ms = (uint64_t)atoi(v) * 1000;
 	rw_rc_opts_default(&r->opts);
 	rw_rc_opts_from_env(&r->opts, env_or_null);
 	if (cfg->agent_image && *cfg->agent_image)
@@ -1497,7 +1285,8 @@ setup(struct rw_mgr *m, void **state)
 	sh.on_update = svc_update;
 	sh.on_delete = svc_add;
 	sh.ud = r;
-	r->wq = rw_mgr_workqueue(m, "raycluster", reconcile, r);
+	if (rw_rec_ctl_setup(&r->ctl, m, &rcr_kind, &pol, r) == 0)
+		r->wq = r->ctl.wq;
 	r->rc_inf = rw_mgr_informer(m, &rc_type, NULL, false, NULL, &rh);
 	r->pod_inf = rw_mgr_informer(m, &rw_inf_pod_type, RW_MGR_RAY_POD_SELECTOR, false,
 				     rw_inf_pod_cluster_key, &ph);
@@ -1510,6 +1299,8 @@ setup(struct rw_mgr *m, void **state)
 	    m, &svc_type, "ray.io/originated-from-crd=RayCluster,ray.io/serve", false, NULL, &sh);
 	if (!r->wq || !r->rc_inf || !r->pod_inf || !r->svc_head_inf || !r->svc_headless_inf ||
 	    !r->svc_serve_inf)
+		goto fail;
+	if ((rv = rw_rcr_gate_setup(r)) != 0)
 		goto fail;
 	if (r->have_master && (rv = rw_rcr_keys_setup(r, cfg->agent_key_file)) != 0)
 		goto fail;
@@ -1530,20 +1321,7 @@ teardown(void *state)
 		return;
 	r->closing = true;
 	/* Cancel every request: no callback, no rw_wq_done after this. */
-	while (r->reqs) {
-		struct rcr_req *q = r->reqs;
-		r->reqs = q->next;
-		if (q->op)
-			rw_kube_cancel(q->op);
-		free(q->s1);
-		free(q->s2);
-		free(q);
-	}
-	while (r->jobs) {
-		struct rcr_job *j = r->jobs;
-		r->jobs = j->next;
-		job_free(j);
-	}
+	rw_rec_ctl_fini(&r->ctl);
 	rw_kmap_iter_init(&r->clusters, &it);
 	while ((e = rw_kmap_next(&r->clusters, &it)) != NULL) {
 		struct rcr_cl *cl = e->val;

@@ -15,9 +15,9 @@
  * for the head pod to go, cleans Redis and releases the finalizer, at the
  * latest after the deadline (--gcs-ft-cleanup-deadline).
  *
- * The agent hub's reports set each pod's ray.io/agent-ready condition (the
- * readiness gate) through pods/status. See docs/controller.md, section
- * "RayCluster reconciler".
+ * The agent hub's reports (the manager's hub, agents.h) set each pod's
+ * ray.io/agent-ready condition (the readiness gate) through pods/status. See docs/controller.md,
+ * section "RayCluster reconciler".
  */
 #ifndef RW_RAYCLUSTER_H
 #define RW_RAYCLUSTER_H
@@ -35,29 +35,5 @@ extern const struct rw_mgr_controller rw_rcr_controller;
 /* The readiness-gate condition reasons written on pods. */
 #define RW_RCR_GATE_READY "AgentReady"
 #define RW_RCR_GATE_NOT_READY "AgentNotReady"
-
-/*
- * Agent hooks. The hub lives in the RayCluster reconciler, which sets every
- * pod's readiness gate from its agent's reports. Another reconciler (the
- * RayService's, the RayJob's) registers hooks for the pods of RayClusters
- * whose controller owner is of kind `owner_kind` ("RayService", "RayJob"):
- * on_report and on_stale run after the gate handling, and reply fills the
- * pod's reply instead of "no change". Everything runs on the loop thread.
- * Any member may be NULL. At most RW_RCR_MAX_HOOKS kinds.
- */
-struct rw_rcr_agent_hooks {
-	void (*on_report)(const struct rw_report *now, const struct rw_report *old, void *ud);
-	void (*on_stale)(const struct rw_report *last, void *ud);
-	int (*reply)(const struct rw_report *r, struct rw_reply *out, void *ud);
-	void *ud;
-};
-
-#define RW_RCR_MAX_HOOKS 4
-
-/* Register (h not NULL) or remove (h NULL) the hooks of owner_kind. 0, -EINVAL or -ENOSPC. */
-int rw_rcr_agent_hooks_set(const char *owner_kind, const struct rw_rcr_agent_hooks *h);
-
-/* The agent hub (NULL when there is none: no master key, --agent-listen 0). */
-struct rw_hub *rw_rcr_agent_hub(void);
 
 #endif

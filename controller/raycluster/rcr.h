@@ -1,6 +1,6 @@
 /*
  * rcr.h - internals shared by the RayCluster reconciler's files
- * (raycluster.c: steps and status; rcr_gate.c: agent hub and readiness
+ * (raycluster.c: steps and status; rcr_gate.c: the readiness
  * gate; rcr_delete.c: deletion and the GCS FT Redis cleanup). Not a public
  * interface: see raycluster.h.
  */
@@ -14,12 +14,15 @@
 
 #include <uv.h>
 
+#include "agents.h"
 #include "expect.h"
 #include "hub.h"
 #include "kmap.h"
 #include "manager.h"
+#include "podpatch.h"
 #include "raycluster.h"
 #include "rc_build.h"
+#include "reconcile.h"
 #include "redis_cleanup.h"
 #include "rw/keyfile.h"
 #include "rw/wire.h"
@@ -68,41 +71,16 @@ struct rcr_cl {
 	char cleanup_why[256];
 };
 
-struct rcr_req;
-struct rcr_job;
-struct rcr;
-
-typedef void (*rcr_req_cb)(struct rcr_req *q, const struct rw_kube_resp *resp);
-
-struct rcr_req {
-	struct rcr_req *prev, *next;
-	struct rcr *r;
-	struct rcr_job *job; /* NULL for requests outside a reconcile */
-	struct rw_kube_op *op;
-	rcr_req_cb cb;
-	char *s1, *s2;
-	void *ptr;
-	int kind;
-	uint64_t t0; /* uv_hrtime at start */
-};
-
+/*
+ * One reconcile of one cluster: the runtime's job record (reconcile.h) first,
+ * then what the RayCluster steps carry between them.
+ */
 struct rcr_job {
-	struct rcr_job *prev, *next;
+	struct rw_rec_job rec;
 	struct rcr *r;
-	char *key;
-	char ns[256], name[256];
 	struct rw_rc_cluster *c;
 	struct rcr_cl *cl;
-	int step;
-	int pending;
-	bool finished;
-	bool changed;	   /* pods created or deleted */
-	bool stop_requeue; /* no periodic requeue */
-	int err;
-	char fail_reason[64];
-	char fail_msg[768];
-	uint64_t requeue_ms;
-	uint64_t t0;
+	bool changed;	    /* pods created or deleted */
 	int64_t deleted_at; /* deletionTimestamp, Unix seconds */
 	unsigned rbac_bits;
 	bool rbac_started;
@@ -126,10 +104,10 @@ struct rcr_pods {
 struct rcr {
 	struct rw_mgr *mgr;
 	uv_loop_t *loop;
-	struct rw_kube *kube;
 	struct rw_ev *ev;
 	struct rw_met *met;
-	struct rw_wq *wq;
+	struct rw_rec_ctl ctl; /* work queue, jobs, requests, reconcile metrics */
+	struct rw_wq *wq;      /* ctl.wq, for the informer handlers */
 	struct rw_inf *rc_inf, *pod_inf, *svc_head_inf, *svc_headless_inf, *svc_serve_inf;
 	struct rw_exp *exp;
 	struct rw_rc_opts opts;
@@ -144,38 +122,25 @@ struct rcr {
 	struct rw_inf *secret_inf; /* key Secrets (label RW_AGENTKEY_LABEL_SELECTOR), or NULL */
 	bool ft_cleanup;
 	uint64_t ft_deadline_ms;
-	uint64_t default_requeue_ms;
 	struct rw_kmap clusters; /* key -> struct rcr_cl */
-	struct rcr_req *reqs;	 /* every request in flight */
-	struct rcr_job *jobs;	 /* every reconcile in flight */
 	bool closing;
-	/* agent hub and readiness gates (rcr_gate.c) */
-	struct rw_hub *hub;
-	struct rw_kmap gates; /* "ns/pod" -> gate state */
-	/* Gate patches in flight (bounded) and the gates waiting for a slot. */
-	int gate_inflight;
-	struct rcr_gate *gq_head, *gq_tail;
-	uv_timer_t *hub_timer;
-	struct rw_hub_stats last_stats;
+	/* agent hub (the manager's, agents.h; NULL without one) and readiness gates (rcr_gate.c) */
+	struct rw_agents *agents;
+	struct rw_hub *hub;	/* rw_agents_hub(agents): agent keys, reports */
+	struct rw_pp *gate_pp;	/* ray.io/agent-ready patches */
+	uint64_t stale_log_sec; /* rate limit of the "agent silent" log lines */
+	unsigned stale_log_n;
 	/* metrics */
-	struct rw_met_family *m_info, *m_prov, *m_provdur, *m_podops, *m_status, *m_expwait,
-	    *m_cleanup;
+	struct rw_met_family *m_info, *m_prov, *m_provdur, *m_podops, *m_expwait, *m_cleanup;
 	struct rw_met_family *m_master;
-	struct rw_met_family *m_agents, *m_agent_pods, *m_reports, *m_changes, *m_refused, *m_stale,
-	    *m_gate, *m_gate_lat;
-	struct rw_met_family *m_hub_closed, *m_hub_conns, *m_hub_partial, *m_hub_pod_bytes;
+	struct rw_met_family *m_gate, *m_gate_lat;
 };
 
 /* raycluster.c */
 void rw_rcr_now_rfc3339(char out[32]);
-bool rw_rcr_ok(long status);
 int rw_rcr_json_name(const char *json, size_t len, char *out, size_t outlen);
-void rw_rcr_emit(struct rcr_job *j, int warning, const char *reason, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-void rw_rcr_fail(struct rcr_job *j, int err, const char *reason, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-void rw_rcr_requeue(struct rcr_job *j, uint64_t ms);
-int rw_rcr_request(struct rcr *r, struct rcr_job *j, const struct rw_kube_req *kr, rcr_req_cb cb,
+/* rw_rec_request on the RayCluster controller. */
+int rw_rcr_request(struct rcr *r, struct rcr_job *j, const struct rw_kube_req *kr, rw_rec_req_cb cb,
 		   const char *s1, const char *s2, void *ptr);
 struct rcr_cl *rw_rcr_cl_get(struct rcr *r, const char *key, const char *uid);
 void rw_rcr_cl_drop(struct rcr *r, const char *key);
@@ -183,23 +148,14 @@ int rw_rcr_pods_collect(struct rcr *r, const char *ns, const char *name, const c
 			struct rcr_pods *ps);
 void rw_rcr_pods_fini(struct rcr_pods *ps);
 bool rw_rcr_ft_cleanup_wanted(const struct rcr *r, const struct rw_rc_cluster *c);
-int rw_rcr_patch_cluster(struct rcr_job *j, const char *patch, rcr_req_cb cb, const char *what);
 int rw_rcr_pod_delete(struct rcr_job *j, const char *group, const char *name, bool head,
 		      bool quiet);
-void rw_rcr_job_run(struct rcr_job *j);
 
 /* rcr_gate.c */
 void rw_rcr_gate_metrics(struct rcr *r);
-int rw_rcr_gate_hub_start(struct rcr *r, const char *listen_url);
+/* After the informers: the gate's patch writer and its agent hooks (no-op without a hub). */
+int rw_rcr_gate_setup(struct rcr *r);
 void rw_rcr_gate_sync(struct rcr *r, const struct rw_inf_pod *p);
-/*
- * The hub's admission of a report for pod p (the pod cache's object, NULL
- * when absent) under the key of cluster: 0, -EAGAIN (not known yet, or
- * another UID) or -EPERM (the pod belongs to another cluster), with the
- * reason in why. Pure, for tests.
- */
-int rw_rcr_admit_decide(const struct rw_inf_pod *p, bool synced, const char *cluster,
-			const char *uid, char *why, size_t whylen);
 void rw_rcr_gate_forget(struct rcr *r, const struct rw_inf_pod *p);
 void rw_rcr_gate_fini(struct rcr *r);
 
@@ -214,8 +170,9 @@ void rw_rcr_keys_fini(struct rcr *r);
 void *rw_rcr_ksec_decode(const struct rw_json *j, int obj);
 
 /* rcr_delete.c */
-void rw_rcr_st_delete(struct rcr_job *j);
-void rw_rcr_st_delete_cleanup(struct rcr_job *j);
+/* Steps of the deletion path (struct rcr_job records). */
+void rw_rcr_st_delete(struct rw_rec_job *rj);
+void rw_rcr_st_delete_cleanup(struct rw_rec_job *rj);
 
 /*
  * Qualify the host of a Redis address (RAY_REDIS_ADDRESS or redisAddress:

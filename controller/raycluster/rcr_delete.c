@@ -34,16 +34,16 @@ finalizer_index(const struct rw_rc_cluster *c, int *index)
 }
 
 static void
-release_cb(struct rcr_req *q, const struct rw_kube_resp *resp)
+release_cb(struct rw_rec_req *q, const struct rw_kube_resp *resp)
 {
 	struct rcr_job *j = q->job;
-	if (!rw_rcr_ok(resp->status)) {
-		rw_rcr_fail(j, -EAGAIN, NULL, "removing the finalizer: HTTP %ld %s", resp->status,
-			    resp->message);
+	if (!rw_rec_ok(resp->status)) {
+		rw_rec_fail(&j->rec, -EAGAIN, NULL, "removing the finalizer: HTTP %ld %s",
+			    resp->status, resp->message);
 		return;
 	}
-	rw_info(LOGC, "%s: finalizer %s removed", j->key, RW_RCR_FT_FINALIZER);
-	j->stop_requeue = true;
+	rw_info(LOGC, "%s: finalizer %s removed", j->rec.key, RW_RCR_FT_FINALIZER);
+	j->rec.stop_requeue = true;
 }
 
 static void
@@ -54,8 +54,8 @@ release(struct rcr_job *j, int index)
 		 "[{\"op\":\"test\",\"path\":\"/metadata/finalizers/%d\",\"value\":\"%s\"},"
 		 "{\"op\":\"remove\",\"path\":\"/metadata/finalizers/%d\"}]",
 		 index, RW_RCR_FT_FINALIZER, index);
-	if (rw_rcr_patch_cluster(j, patch, release_cb, "removing the finalizer") != 0)
-		rw_rcr_fail(j, -ENOMEM, NULL, "cannot remove the finalizer");
+	if (rw_rec_patch(&j->rec, patch, release_cb, "removing the finalizer") != 0)
+		rw_rec_fail(&j->rec, -ENOMEM, NULL, "cannot remove the finalizer");
 }
 
 /* The Ray container's env entry `name` of the head group template, or NULL. */
@@ -92,7 +92,7 @@ cred_of(const struct rw_rc_node *n, struct cred *out)
 }
 
 static void
-secret_cb(struct rcr_req *q, const struct rw_kube_resp *resp)
+secret_cb(struct rw_rec_req *q, const struct rw_kube_resp *resp)
 {
 	struct rcr_job *j = q->job;
 	struct rw_json js;
@@ -100,9 +100,10 @@ secret_cb(struct rcr_req *q, const struct rw_kube_resp *resp)
 	unsigned char val[3072];
 	int n = -EINVAL;
 	char **dst = q->kind == 1 ? &j->redis_pass : &j->redis_user;
-	if (!rw_rcr_ok(resp->status)) {
-		rw_rcr_fail(j, -EIO, NULL, "reading Secret %s for the Redis cleanup: HTTP %ld %s",
-			    q->s1, resp->status, resp->message);
+	if (!rw_rec_ok(resp->status)) {
+		rw_rec_fail(&j->rec, -EIO, NULL,
+			    "reading Secret %s for the Redis cleanup: HTTP %ld %s", q->s1,
+			    resp->status, resp->message);
 		return;
 	}
 	if (rw_json_parse(&js, resp->body, resp->body_len, 1 << 16, NULL, 0) == 0) {
@@ -113,7 +114,7 @@ secret_cb(struct rcr_req *q, const struct rw_kube_resp *resp)
 	}
 	memset(b64, 0, sizeof(b64));
 	if (n < 0) {
-		rw_rcr_fail(j, -EINVAL, NULL, "Secret %s has no key %s", q->s1, q->s2);
+		rw_rec_fail(&j->rec, -EINVAL, NULL, "Secret %s has no key %s", q->s1, q->s2);
 		return;
 	}
 	val[n] = '\0';
@@ -126,11 +127,11 @@ static int
 fetch_secret(struct rcr_job *j, const struct cred *c, int which)
 {
 	char path[1024];
-	snprintf(path, sizeof(path), "/api/v1/namespaces/%s/secrets/%s", j->ns, c->secret);
+	snprintf(path, sizeof(path), "/api/v1/namespaces/%s/secrets/%s", j->rec.ns, c->secret);
 	struct rw_kube_req kr = {.path = path, .verb = "get"};
 	int rv = rw_rcr_request(j->r, j, &kr, secret_cb, c->secret, c->key ? c->key : "", NULL);
 	if (rv == 0)
-		j->r->reqs->kind = which;
+		j->r->ctl.reqs->kind = which;
 	return rv;
 }
 
@@ -246,9 +247,10 @@ resolve(struct rcr_job *j)
 	if (!addr || !*addr)
 		return -ENOENT;
 	/* The Ray pods resolve the address in the cluster's namespace; so must we. */
-	size_t qlen = strlen(addr) + strlen(j->ns) + strlen(domain) + 16;
+	size_t qlen = strlen(addr) + strlen(j->rec.ns) + strlen(domain) + 16;
 	j->redis_addr = malloc(qlen);
-	if (j->redis_addr && rw_rcr_redis_qualify(addr, j->ns, domain, j->redis_addr, qlen) != 0) {
+	if (j->redis_addr &&
+	    rw_rcr_redis_qualify(addr, j->rec.ns, domain, j->redis_addr, qlen) != 0) {
 		free(j->redis_addr);
 		j->redis_addr = strdup(addr);
 	}
@@ -296,8 +298,9 @@ remaining_ms(const struct rcr_job *j)
 }
 
 void
-rw_rcr_st_delete(struct rcr_job *j)
+rw_rcr_st_delete(struct rw_rec_job *rj)
 {
+	struct rcr_job *j = (struct rcr_job *)rj;
 	struct rcr *r = j->r;
 	struct rcr_cl *cl = j->cl;
 	struct rcr_pods ps;
@@ -305,9 +308,9 @@ rw_rcr_st_delete(struct rcr_job *j)
 	int idx, rv;
 	uint64_t left;
 
-	j->step = RCR_ST_DONE;
+	j->rec.step = RCR_ST_DONE;
 	if (!finalizer_index(j->c, &idx)) {
-		j->stop_requeue = true; /* owner references do the rest */
+		j->rec.stop_requeue = true; /* owner references do the rest */
 		return;
 	}
 	left = remaining_ms(j);
@@ -319,45 +322,46 @@ rw_rcr_st_delete(struct rcr_job *j)
 			cl->dropping = false;
 		}
 		rw_met_add(r->m_cleanup, (const char *const[]){"deadline"}, 1);
-		rw_rcr_emit(j, 1, "ForceDeletedStuckCluster",
+		rw_rec_emit(&j->rec, 1, "ForceDeletedStuckCluster",
 			    "The GCS fault-tolerance cleanup of %s/%s did not finish within %llu s "
 			    "of the deletion (%s); removing the %s finalizer anyway; Redis keys "
 			    "may remain",
-			    j->ns, j->name, (unsigned long long)(r->ft_deadline_ms / 1000),
+			    j->rec.ns, j->rec.name, (unsigned long long)(r->ft_deadline_ms / 1000),
 			    cl->cleanup_finished ? cl->cleanup.error : "Ray pods still present",
 			    RW_RCR_FT_FINALIZER);
 		release(j, idx);
 		return;
 	}
-	if (rw_rcr_pods_collect(r, j->ns, j->name, j->c->uid, &ps) != 0) {
+	if (rw_rcr_pods_collect(r, j->rec.ns, j->rec.name, j->c->uid, &ps) != 0) {
 		rw_rcr_pods_fini(&ps);
-		rw_rcr_fail(j, -ENOMEM, NULL, "out of memory");
+		rw_rec_fail(&j->rec, -ENOMEM, NULL, "out of memory");
 		return;
 	}
-	for (size_t i = 0; i < ps.n && !j->err; i++) {
+	for (size_t i = 0; i < ps.n && !j->rec.err; i++) {
 		const struct rw_rc_pod *p = &ps.pods[i];
 		bool h = p->type == RW_RC_NT_HEAD;
 		if (h)
 			head = true;
 		if (!p->deleting && rw_rcr_pod_delete(j, h ? "" : p->group, p->name, h, true) != 0)
-			rw_rcr_fail(j, -ENOMEM, NULL, "cannot delete pods");
+			rw_rec_fail(&j->rec, -ENOMEM, NULL, "cannot delete pods");
 	}
 	rw_rcr_pods_fini(&ps);
 	if (head) {
 		/* Pod events bring us back; the requeue is the fallback. */
-		rw_rcr_requeue(j, left < 2000 ? left + 1 : 2000);
+		rw_rec_requeue(&j->rec, left < 2000 ? left + 1 : 2000);
 		return;
 	}
 	if (cl->cleanup_finished) {
 		if (cl->cleanup.ok) {
-			rw_rcr_emit(j, 0, "RedisCleanupSucceeded",
+			rw_rec_emit(&j->rec, 0, "RedisCleanupSucceeded",
 				    "Deleted %llu GCS keys of %s/%s from Redis",
-				    (unsigned long long)cl->cleanup.keys_deleted, j->ns, j->name);
+				    (unsigned long long)cl->cleanup.keys_deleted, j->rec.ns,
+				    j->rec.name);
 		} else {
-			rw_rcr_emit(j, 1, "ForceDeletedStuckCluster",
+			rw_rec_emit(&j->rec, 1, "ForceDeletedStuckCluster",
 				    "The GCS fault-tolerance Redis cleanup of %s/%s failed (%s); "
 				    "removing the %s finalizer anyway; Redis keys may remain",
-				    j->ns, j->name, cl->cleanup.error, RW_RCR_FT_FINALIZER);
+				    j->rec.ns, j->rec.name, cl->cleanup.error, RW_RCR_FT_FINALIZER);
 		}
 		release(j, idx);
 		return;
@@ -367,25 +371,25 @@ rw_rcr_st_delete(struct rcr_job *j)
 		return;
 	}
 	if (cl->rcl) {
-		rw_rcr_requeue(j, left + 1000);
+		rw_rec_requeue(&j->rec, left + 1000);
 		return;
 	}
 	rv = resolve(j);
 	if (rv == -ENOENT) {
 		cl->cleanup_skipped = true;
 		rw_met_add(r->m_cleanup, (const char *const[]){"skipped"}, 1);
-		rw_rcr_emit(j, 1, "RedisCleanupSkipped",
+		rw_rec_emit(&j->rec, 1, "RedisCleanupSkipped",
 			    "No Redis address found for %s/%s; nothing to clean, removing the %s "
 			    "finalizer",
-			    j->ns, j->name, RW_RCR_FT_FINALIZER);
+			    j->rec.ns, j->rec.name, RW_RCR_FT_FINALIZER);
 		release(j, idx);
 		return;
 	}
 	if (rv) {
-		rw_rcr_fail(j, rv, NULL, "Redis cleanup: %s", strerror(-rv));
+		rw_rec_fail(&j->rec, rv, NULL, "Redis cleanup: %s", strerror(-rv));
 		return;
 	}
-	j->step = RCR_ST_DELETE_CLEANUP; /* after the Secret reads */
+	j->rec.step = RCR_ST_DELETE_CLEANUP; /* after the Secret reads */
 }
 
 static void
@@ -399,14 +403,15 @@ wipe(char **p)
 }
 
 void
-rw_rcr_st_delete_cleanup(struct rcr_job *j)
+rw_rcr_st_delete_cleanup(struct rw_rec_job *rj)
 {
+	struct rcr_job *j = (struct rcr_job *)rj;
 	struct rcr *r = j->r;
 	struct rcr_cl *cl = j->cl;
 	struct rw_rcl_opts o;
 	uint64_t left = remaining_ms(j);
 	int rv;
-	if (!j->err && left > 0 && !cl->rcl) {
+	if (!j->rec.err && left > 0 && !cl->rcl) {
 		memset(&o, 0, sizeof(o));
 		o.address = j->redis_addr;
 		o.username = j->redis_user;
@@ -422,14 +427,14 @@ rw_rcr_st_delete_cleanup(struct rcr_job *j)
 				memset(&cl->cleanup, 0, sizeof(cl->cleanup));
 				snprintf(cl->cleanup.error, sizeof(cl->cleanup.error),
 					 "unusable Redis address or namespace (%s)", strerror(-rv));
-				rw_wq_add(r->wq, j->key);
+				rw_wq_add(r->wq, j->rec.key);
 			} else {
-				rw_rcr_fail(j, rv, NULL, "Redis cleanup: %s", strerror(-rv));
+				rw_rec_fail(&j->rec, rv, NULL, "Redis cleanup: %s", strerror(-rv));
 			}
 		} else {
 			rw_info(LOGC, "%s: head pod gone; cleaning Redis (deadline in %llu ms)",
-				j->key, (unsigned long long)left);
-			rw_rcr_requeue(j, left + 1000);
+				j->rec.key, (unsigned long long)left);
+			rw_rec_requeue(&j->rec, left + 1000);
 		}
 	}
 	wipe(&j->redis_pass);

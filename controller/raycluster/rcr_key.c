@@ -148,15 +148,15 @@ key_written(struct rcr_job *j)
 }
 
 static void
-key_write_cb(struct rcr_req *q, const struct rw_kube_resp *resp)
+key_write_cb(struct rw_rec_req *q, const struct rw_kube_resp *resp)
 {
 	struct rcr_job *j = q->job;
-	if (!rw_rcr_ok(resp->status)) {
-		rw_rcr_fail(j, -EIO, NULL, "updating the agent key Secret: HTTP %ld %s",
+	if (!rw_rec_ok(resp->status)) {
+		rw_rec_fail(&j->rec, -EIO, NULL, "updating the agent key Secret: HTTP %ld %s",
 			    resp->status, resp->message);
 		return;
 	}
-	rw_info(LOGC, "%s: agent key Secret rewritten", j->key);
+	rw_info(LOGC, "%s: agent key Secret rewritten", j->rec.key);
 	key_written(j);
 }
 
@@ -165,25 +165,20 @@ static int
 key_patch(struct rcr_job *j, const char *body, const char *sname)
 {
 	char path[1024];
-	snprintf(path, sizeof(path), "/api/v1/namespaces/%s/secrets/%s", j->ns, sname);
-	struct rw_kube_req kr = {.method = "PATCH",
-				 .path = path,
-				 .body = body,
-				 .body_len = strlen(body),
-				 .content_type = "application/merge-patch+json",
-				 .verb = "patch"};
-	return rw_rcr_request(j->r, j, &kr, key_write_cb, NULL, NULL, NULL);
+	snprintf(path, sizeof(path), "/api/v1/namespaces/%s/secrets/%s", j->rec.ns, sname);
+	return rw_rec_send(&j->rec, "PATCH", path, body, strlen(body), key_write_cb, NULL, NULL,
+			   NULL);
 }
 
 static void
-key_get_cb(struct rcr_req *q, const struct rw_kube_resp *resp)
+key_get_cb(struct rw_rec_req *q, const struct rw_kube_resp *resp)
 {
 	struct rcr_job *j = q->job;
 	struct rw_json js;
 	char have[256] = "", owner[64] = "", want[128] = "";
 	int refs, i, c;
-	if (!rw_rcr_ok(resp->status)) {
-		rw_rcr_fail(j, -EIO, NULL, "reading the agent key Secret: HTTP %ld %s",
+	if (!rw_rec_ok(resp->status)) {
+		rw_rec_fail(&j->rec, -EIO, NULL, "reading the agent key Secret: HTTP %ld %s",
 			    resp->status, resp->message);
 		return;
 	}
@@ -204,17 +199,17 @@ key_get_cb(struct rcr_req *q, const struct rw_kube_resp *resp)
 	if (want[0] && strcmp(have, want) == 0 && j->c && strcmp(owner, j->c->uid) == 0) {
 		key_written(j);
 	} else if (key_patch(j, q->s1, q->s2) != 0) {
-		rw_rcr_fail(j, -ENOMEM, NULL, "cannot update the agent key Secret");
+		rw_rec_fail(&j->rec, -ENOMEM, NULL, "cannot update the agent key Secret");
 	}
 	memset(have, 0, sizeof(have));
 	memset(want, 0, sizeof(want));
 }
 
 static void
-key_create_cb(struct rcr_req *q, const struct rw_kube_resp *resp)
+key_create_cb(struct rw_rec_req *q, const struct rw_kube_resp *resp)
 {
 	struct rcr_job *j = q->job;
-	if (rw_rcr_ok(resp->status)) {
+	if (rw_rec_ok(resp->status)) {
 		key_written(j);
 		return;
 	}
@@ -222,16 +217,16 @@ key_create_cb(struct rcr_req *q, const struct rw_kube_resp *resp)
 		/* It exists (the informer had not seen it yet, or not ours to see):
 		 * read it and rewrite it unless it holds this key and owner. */
 		char path[1024];
-		snprintf(path, sizeof(path), "/api/v1/namespaces/%s/secrets/%s", j->ns, q->s2);
+		snprintf(path, sizeof(path), "/api/v1/namespaces/%s/secrets/%s", j->rec.ns, q->s2);
 		struct rw_kube_req kr = {.path = path, .verb = "get"};
 		if (rw_rcr_request(j->r, j, &kr, key_get_cb, q->s1, q->s2, NULL) != 0)
-			rw_rcr_fail(j, -ENOMEM, NULL, "cannot read the agent key Secret");
+			rw_rec_fail(&j->rec, -ENOMEM, NULL, "cannot read the agent key Secret");
 		return;
 	}
-	rw_rcr_emit(j, 1, "FailedToCreateSecret",
-		    "Failed to create the agent key Secret %s/%s: %ld %s", j->ns, q->s2,
+	rw_rec_emit(&j->rec, 1, "FailedToCreateSecret",
+		    "Failed to create the agent key Secret %s/%s: %ld %s", j->rec.ns, q->s2,
 		    resp->status, resp->message);
-	rw_rcr_fail(j, -EIO, NULL, "creating the agent key Secret: HTTP %ld %s", resp->status,
+	rw_rec_fail(&j->rec, -EIO, NULL, "creating the agent key Secret: HTTP %ld %s", resp->status,
 		    resp->message);
 }
 
@@ -249,54 +244,49 @@ rw_rcr_st_key(struct rcr_job *j)
 	if (j->cl->hub_key && j->cl->key_done)
 		return;
 	j->key_gen = r->master_gen;
-	rv = rw_agentkey_derive(&r->master, j->ns, j->name, j->c->uid, &key, text);
+	rv = rw_agentkey_derive(&r->master, j->rec.ns, j->rec.name, j->c->uid, &key, text);
 	if (rv) {
-		rw_rcr_fail(j, rv, NULL, "cannot derive the agent key: %s", strerror(-rv));
+		rw_rec_fail(&j->rec, rv, NULL, "cannot derive the agent key: %s", strerror(-rv));
 		return;
 	}
 	if (!j->cl->hub_key && r->hub) {
 		/* For a scope that has a key already (master key rotation) the hub keeps
 		 * accepting the previous one for an overlap window (hub.h). */
-		if (rw_hub_key_add(r->hub, j->ns, j->name, &key) == 0)
+		if (rw_hub_key_add(r->hub, j->rec.ns, j->rec.name, &key) == 0)
 			j->cl->hub_key = true;
 	}
 	if (rw_base64_encode(text, RW_AGENTKEY_LEN, b64, sizeof(b64)) < 0) {
-		rw_rcr_fail(j, -EINVAL, NULL, "cannot encode the agent key");
+		rw_rec_fail(&j->rec, -EINVAL, NULL, "cannot encode the agent key");
 		goto out;
 	}
 	rw_sha256_hex(b64, strlen(b64), j->cl->key_sha);
 	if (j->cl->key_done)
 		goto out;
-	rw_agentkey_secret_name(j->name, sname, sizeof(sname));
+	rw_agentkey_secret_name(j->rec.name, sname, sizeof(sname));
 	/* Until the Secret informer has listed (or when it may not list: RBAC without list
 	 * and watch on Secrets), create and fall back to reading by name on AlreadyExists. */
 	sec = r->secret_inf && rw_inf_synced(r->secret_inf)
-		  ? rw_inf_get(r->secret_inf, j->ns, sname)
+		  ? rw_inf_get(r->secret_inf, j->rec.ns, sname)
 		  : NULL;
 	if (ksec_ok(sec, j->cl->key_sha, j->c->uid)) {
 		j->cl->key_done = true;
 		goto out;
 	}
 	rw_buf_init(&b, 64 * 1024);
-	rv = rw_agentkey_secret_json(j->ns, j->name, j->c->uid, &key, &b);
+	rv = rw_agentkey_secret_json(j->rec.ns, j->rec.name, j->c->uid, &key, &b);
 	if (rv == 0 && sec && !sec->meta.deleted) {
 		/* There, but with another key (master key rotated, edited) or owner. */
 		rv = key_patch(j, rw_buf_cstr(&b), sname);
 	} else if (rv == 0) {
-		snprintf(path, sizeof(path), "/api/v1/namespaces/%s/secrets", j->ns);
-		struct rw_kube_req kr = {.method = "POST",
-					 .path = path,
-					 .body = rw_buf_cstr(&b),
-					 .body_len = b.len,
-					 .content_type = "application/json",
-					 .verb = "create"};
-		rv = rw_rcr_request(r, j, &kr, key_create_cb, rw_buf_cstr(&b), sname, NULL);
+		snprintf(path, sizeof(path), "/api/v1/namespaces/%s/secrets", j->rec.ns);
+		rv = rw_rec_send(&j->rec, "POST", path, rw_buf_cstr(&b), b.len, key_create_cb,
+				 rw_buf_cstr(&b), sname, NULL);
 	}
 	if (b.data)
 		memset(b.data, 0, b.cap);
 	rw_buf_fini(&b);
 	if (rv)
-		rw_rcr_fail(j, rv, NULL, "agent key Secret: %s", strerror(-rv));
+		rw_rec_fail(&j->rec, rv, NULL, "agent key Secret: %s", strerror(-rv));
 out:
 	rw_wire_key_wipe(&key);
 	memset(text, 0, sizeof(text));
@@ -315,7 +305,7 @@ rw_rcr_pod_opts(struct rcr_job *j)
 	j->drain_token[0] = '\0';
 	if (!keys_enabled(r) || !j->c || !j->c->uid || !*j->c->uid)
 		return;
-	if (rw_agentkey_derive(&r->master, j->ns, j->name, j->c->uid, &key, NULL) == 0 &&
+	if (rw_agentkey_derive(&r->master, j->rec.ns, j->rec.name, j->c->uid, &key, NULL) == 0 &&
 	    rw_drain_token(&key, j->drain_token) == 0)
 		j->popts.drain_token = j->drain_token;
 	rw_wire_key_wipe(&key);

@@ -4,17 +4,21 @@
  * reconcile steps (finalizer, validation, cleanup of old clusters, the
  * pending cluster, services, status) and deletion.
  */
+#include <assert.h>
 #include <errno.h>
-#include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "agents.h"
 #include "kmap.h"
+#include "podpatch.h"
 #include "raycluster.h"
 #include "rayservice.h"
+#include "reconcile.h"
 #include "rs_build.h"
 #include "rs_serve.h"
 #include "rs_status.h"
@@ -43,89 +47,40 @@ struct rsr_rs {
 };
 
 struct rsr;
-struct rsr_job;
-struct rsr_req;
 
-typedef void (*rsr_req_cb)(struct rsr_req *q, const struct rw_kube_resp *resp);
-
-struct rsr_req {
-	struct rsr_req *prev, *next;
-	struct rsr *r;
-	struct rsr_job *job; /* NULL outside a reconcile */
-	struct rw_kube_op *op;
-	rsr_req_cb cb;
-	char *s1;
-	void *ptr;
-	uint64_t t0;
-};
-
+/* One reconcile of one RayService: the runtime's job record (reconcile.h) first. */
 struct rsr_job {
-	struct rsr_job *prev, *next;
+	struct rw_rec_job rec;
 	struct rsr *r;
-	char *key;
-	char ns[256], name[256];
 	struct rw_rs *rs;
 	struct rsr_rs *st;
 	struct rw_rc_cluster *active, *pending; /* clusters named in the status, if they exist */
-	int step;
-	int pending_reqs;
-	bool finished;
-	int err;
-	bool stop_requeue;
-	uint64_t requeue_ms;
-	bool busy; /* not steady: requeue soon */
-	uint64_t t0;
 };
 
-/* The ray.io/serve label of one pod, as written by us. */
-struct lbl {
-	char uid[64];
-	int sent; /* 0 unknown, 1 "false", 2 "true" */
-	int pend;
-	bool inflight, again, dead;
-	char key[512];
-};
+/* The ray.io/serve label values, as the per-pod writer's states (podpatch.h). */
+enum serve_label { SERVE_UNKNOWN = 0, SERVE_FALSE, SERVE_TRUE };
+
+/* Label patches in flight at once (the rest wait in the writer's FIFO). */
+#define LABEL_INFLIGHT 32
 
 struct rsr {
 	struct rw_mgr *mgr;
-	uv_loop_t *loop;
-	struct rw_kube *kube;
-	struct rw_ev *ev;
 	struct rw_met *met;
-	struct rw_wq *wq;
+	struct rw_rec_ctl ctl; /* work queue, jobs, requests, reconcile metrics */
+	struct rw_wq *wq;      /* ctl.wq, for the informer handlers */
 	struct rw_inf *rs_inf, *rc_inf, *pod_inf, *svc_inf, *eps_inf;
 	struct rw_rs_opts rsopts;
 	struct rw_rc_opts rcopts;
-	struct rw_kmap rss;    /* rs key -> struct rsr_rs */
-	struct rw_kmap cl2rs;  /* "ns/cluster" -> rs key (char *) */
-	struct rw_kmap svc2rs; /* "ns/serve svc" -> rs key (char *) */
-	struct rw_kmap labels; /* "ns/pod" -> struct lbl */
-	struct rsr_req *reqs;
-	struct rsr_job *jobs;
+	struct rw_kmap rss;	  /* rs key -> struct rsr_rs */
+	struct rw_kmap cl2rs;	  /* "ns/cluster" -> rs key (char *) */
+	struct rw_kmap svc2rs;	  /* "ns/serve svc" -> rs key (char *) */
+	struct rw_agents *agents; /* the manager's agent hub, or NULL */
+	struct rw_pp *labels;	  /* ray.io/serve label patches */
 	bool closing;
-	struct rw_met_family *m_label, *m_label_lat, *m_status, *m_clusters;
+	struct rw_met_family *m_label, *m_label_lat, *m_clusters;
 };
 
 /* ---- helpers ---- */
-
-static void
-split_key(const char *key, char *ns, size_t nslen, char *name, size_t namelen)
-{
-	const char *sl = strchr(key, '/');
-	if (!sl) {
-		snprintf(ns, nslen, "%s", "");
-		snprintf(name, namelen, "%s", key);
-		return;
-	}
-	snprintf(ns, nslen, "%.*s", (int)(sl - key), key);
-	snprintf(name, namelen, "%s", sl + 1);
-}
-
-static bool
-ok_status(long s)
-{
-	return s >= 200 && s < 300;
-}
 
 static int64_t
 wall_ms(void)
@@ -177,112 +132,13 @@ json_owner_uid(const char *json, size_t len, const char *kind, char *out, size_t
 	rw_json_fini(&j);
 }
 
-static void emit(struct rsr_job *j, int warning, const char *reason, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static void
-emit(struct rsr_job *j, int warning, const char *reason, const char *fmt, ...)
-{
-	struct rw_ev_ref ref = {"ray.io/v1", "RayService", j->ns, j->name,
-				j->rs ? j->rs->uid : NULL};
-	char note[1024];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(note, sizeof(note), fmt, ap);
-	va_end(ap);
-	rw_ev_emit(j->r->ev, &ref, warning, reason, "Reconcile", "%s", note);
-}
-
-static void fail(struct rsr_job *j, int err, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void
-fail(struct rsr_job *j, int err, const char *fmt, ...)
-{
-	char msg[768];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	rw_warn(LOGC, "%s: %s", j->key, msg);
-	if (!j->err)
-		j->err = err ? err : -EIO;
-}
-
-static void
-requeue(struct rsr_job *j, uint64_t ms)
-{
-	if (!j->requeue_ms || ms < j->requeue_ms)
-		j->requeue_ms = ms;
-}
-
 /* ---- API requests ---- */
 
-static void job_run(struct rsr_job *j);
-
-static void
-req_free(struct rsr_req *q)
-{
-	free(q->s1);
-	free(q);
-}
-
-static void
-req_done(const struct rw_kube_resp *resp, void *ud)
-{
-	struct rsr_req *q = ud;
-	struct rsr *r = q->r;
-	struct rsr_job *j = q->job;
-	if (q->prev)
-		q->prev->next = q->next;
-	else
-		r->reqs = q->next;
-	if (q->next)
-		q->next->prev = q->prev;
-	q->op = NULL;
-	if (q->cb)
-		q->cb(q, resp);
-	req_free(q);
-	if (j && --j->pending_reqs == 0)
-		job_run(j);
-}
-
 static int
-request(struct rsr *r, struct rsr_job *j, const struct rw_kube_req *kr, rsr_req_cb cb,
+request(struct rsr *r, struct rsr_job *j, const struct rw_kube_req *kr, rw_rec_req_cb cb,
 	const char *s1, void *ptr)
 {
-	struct rsr_req *q = calloc(1, sizeof(*q));
-	int rv;
-	if (!q)
-		return -ENOMEM;
-	q->r = r;
-	q->job = j;
-	q->cb = cb;
-	q->ptr = ptr;
-	q->t0 = uv_hrtime();
-	if (s1 && !(q->s1 = strdup(s1))) {
-		req_free(q);
-		return -ENOMEM;
-	}
-	if (j && !kr->flow) {
-		/* One flow per RayService in the client's fair queue (kube.h). */
-		struct rw_kube_req fr = *kr;
-		fr.flow = j->key;
-		rv = rw_kube_request(r->kube, &fr, req_done, q, &q->op);
-	} else {
-		rv = rw_kube_request(r->kube, kr, req_done, q, &q->op);
-	}
-	if (rv) {
-		req_free(q);
-		return rv;
-	}
-	q->next = r->reqs;
-	if (r->reqs)
-		r->reqs->prev = q;
-	r->reqs = q;
-	if (j)
-		j->pending_reqs++;
-	return 0;
+	return rw_rec_request(&r->ctl, j, kr, cb, s1, NULL, ptr);
 }
 
 /* ---- per-RayService state and lookup tables ---- */
@@ -363,9 +219,9 @@ rs_of_cluster(struct rsr *r, const char *ns, const char *cluster)
 
 /* The latest fresh report of the cluster's head, or NULL. */
 static const struct rw_report *
-cluster_head(const char *ns, const char *cluster, int *stale)
+cluster_head(struct rsr *r, const char *ns, const char *cluster, int *stale)
 {
-	struct rw_hub *hub = rw_rcr_agent_hub();
+	struct rw_hub *hub = rw_agents_hub(r->agents);
 	struct rw_hub_cluster_stats cs;
 	if (stale)
 		*stale = 0;
@@ -378,55 +234,6 @@ cluster_head(const char *ns, const char *cluster, int *stale)
 
 /* ---- ray.io/serve labels ---- */
 
-static void label_sync(struct rsr *r, const struct rw_inf_pod *p);
-
-static void
-label_resync(struct rsr *r, const char *key)
-{
-	char ns[256], name[256];
-	const struct rw_inf_pod *p;
-	split_key(key, ns, sizeof(ns), name, sizeof(name));
-	p = rw_inf_get(r->pod_inf, ns, name);
-	if (p)
-		label_sync(r, p);
-}
-
-static void
-label_cb(struct rsr_req *q, const struct rw_kube_resp *resp)
-{
-	struct rsr *r = q->r;
-	struct lbl *l = q->ptr;
-	bool ok = ok_status(resp->status);
-	char key[512];
-	l->inflight = false;
-	rw_met_add(r->m_label,
-		   (const char *const[]){l->pend == 2 ? "true" : "false", ok ? "ok" : "error"}, 1);
-	rw_met_observe(r->m_label_lat, NULL, (double)(uv_hrtime() - q->t0) / 1e9);
-	snprintf(key, sizeof(key), "%s", l->key);
-	if (l->dead || resp->status == 404) {
-		bool again = l->again && !l->dead;
-		rw_kmap_del(&r->labels, key);
-		free(l);
-		if (again)
-			label_resync(r, key);
-		return;
-	}
-	if (!ok) {
-		rw_warn(LOGC, "%s: setting ray.io/serve failed: HTTP %ld %s", key, resp->status,
-			resp->message);
-		l->sent = 0;
-		l->again = false;
-		return;
-	}
-	l->sent = l->pend;
-	rw_debug(LOGC, "%s: ray.io/serve=%s (%.1f ms)", key, l->sent == 2 ? "true" : "false",
-		 (double)(uv_hrtime() - q->t0) / 1e6);
-	if (l->again) {
-		l->again = false;
-		label_resync(r, key);
-	}
-}
-
 /* Decide for one pod of a RayService cluster (rep: its report, or NULL to look it up). */
 static void
 pod_decide(struct rsr *r, struct rsr_rs *st, const struct rw_inf_pod *p,
@@ -435,8 +242,7 @@ pod_decide(struct rsr *r, struct rsr_rs *st, const struct rw_inf_pod *p,
 {
 	struct rw_rs_pod_in in;
 	int hstale = 0;
-	const struct rw_report *head = cluster_head(p->meta.ns, p->cluster, &hstale);
-	(void)r;
+	const struct rw_report *head = cluster_head(r, p->meta.ns, p->cluster, &hstale);
 	memset(&in, 0, sizeof(in));
 	in.is_head = strcmp(p->node_type, "head") == 0;
 	in.self = rep;
@@ -450,98 +256,98 @@ pod_decide(struct rsr *r, struct rsr_rs *st, const struct rw_inf_pod *p,
 		*headp = in.head;
 }
 
-/*
- * Make the pod's ray.io/serve label follow its agent's latest report (only
- * the leader writes; one patch per pod in flight, a newer decision is sent
- * when it completes).
- */
-static void
-label_sync(struct rsr *r, const struct rw_inf_pod *p)
+/* The label the pod should carry after its agent's latest report (podpatch.h want()). */
+static bool
+label_want(void *ud, const struct rw_inf_pod *p, struct rw_pp_val *want, struct rw_pp_val *cached)
 {
-	struct rw_hub *hub = rw_rcr_agent_hub();
+	struct rsr *r = ud;
+	struct rw_hub *hub = rw_agents_hub(r->agents);
 	struct rsr_rs *st;
 	const struct rw_report *rep;
 	struct rw_rs_pod_out d;
-	struct lbl *l;
-	char key[512], path[1024];
-	int stale = 0, want, cur;
+	int stale = 0;
 	if (!hub || r->closing || !rw_mgr_is_leader(r->mgr) || !p->cluster[0])
-		return;
+		return false; /* only the leader writes */
 	if (strcmp(p->node_type, "head") != 0 && strcmp(p->node_type, "worker") != 0)
-		return;
+		return false;
 	st = rs_of_cluster(r, p->meta.ns, p->cluster);
 	if (!st)
-		return;
+		return false;
 	rep = rw_hub_pod(hub, p->meta.ns, p->meta.name, &stale);
 	if (rep && strcmp(rep->uid, p->meta.uid) != 0)
 		rep = NULL;
 	if (!rep && !p->meta.deleted)
-		return; /* nothing known yet: leave the label as it is */
+		return false; /* nothing known yet: leave the label as it is */
 	pod_decide(r, st, p, rep, stale, &d, NULL);
 	if (d.serve == RW_RS_LABEL_KEEP)
-		return;
-	want = d.serve == RW_RS_LABEL_TRUE ? 2 : 1;
-	snprintf(key, sizeof(key), "%s/%s", p->meta.ns, p->meta.name);
-	l = rw_kmap_get(&r->labels, key);
-	if (l && strcmp(l->uid, p->meta.uid) != 0 && !l->inflight) {
-		l->sent = 0;
-		snprintf(l->uid, sizeof(l->uid), "%s", p->meta.uid);
-	}
-	if (!l) {
-		l = calloc(1, sizeof(*l));
-		if (!l)
-			return;
-		snprintf(l->uid, sizeof(l->uid), "%s", p->meta.uid);
-		snprintf(l->key, sizeof(l->key), "%s", key);
-		if (rw_kmap_put(&r->labels, key, l, NULL) != 0) {
-			free(l);
-			return;
-		}
-	}
-	if (l->inflight) {
-		l->again = true;
-		return;
-	}
-	cur = l->sent			       ? l->sent
-	      : strcmp(p->serve, "true") == 0  ? 2
-	      : strcmp(p->serve, "false") == 0 ? 1
-					       : 0;
-	if (cur == want)
-		return;
-	{
-		const char *body = want == 2
-				       ? "{\"metadata\":{\"labels\":{\"ray.io/serve\":\"true\"}}}"
-				       : "{\"metadata\":{\"labels\":{\"ray.io/serve\":\"false\"}}}";
-		snprintf(path, sizeof(path), "/api/v1/namespaces/%s/pods/%s", p->meta.ns,
-			 p->meta.name);
-		struct rw_kube_req kr = {.method = "PATCH",
-					 .path = path,
-					 .body = body,
-					 .body_len = strlen(body),
-					 .content_type = "application/merge-patch+json",
-					 .verb = "patch",
-					 .priority = 1};
-		l->pend = want;
-		if (request(r, NULL, &kr, label_cb, NULL, l) == 0)
-			l->inflight = true;
-	}
+		return false;
+	want->state = d.serve == RW_RS_LABEL_TRUE ? SERVE_TRUE : SERVE_FALSE;
+	cached->state = strcmp(p->serve, "true") == 0	 ? SERVE_TRUE
+			: strcmp(p->serve, "false") == 0 ? SERVE_FALSE
+							 : SERVE_UNKNOWN;
+	return true;
+}
+
+static int
+label_build(void *ud, const struct rw_inf_pod *p, const struct rw_pp_val *v, bool flip,
+	    struct rw_kube_req *kr, char *path, size_t pathlen, struct rw_buf *body)
+{
+	(void)ud;
+	(void)flip;
+	if (rw_buf_printf(body, "{\"metadata\":{\"labels\":{\"ray.io/serve\":\"%s\"}}}",
+			  v->state == SERVE_TRUE ? "true" : "false") != 0)
+		return -ENOMEM;
+	if ((size_t)snprintf(path, pathlen, "/api/v1/namespaces/%s/pods/%s", p->meta.ns,
+			     p->meta.name) >= pathlen)
+		return -ENAMETOOLONG;
+	kr->method = "PATCH";
+	kr->content_type = "application/merge-patch+json";
+	kr->verb = "patch";
+	kr->priority = 1;
+	return 0;
+}
+
+static void
+label_answered(void *ud, const char *key, const struct rw_pp_val *v,
+	       const struct rw_kube_resp *resp, bool ok, uint64_t t_want, uint64_t t_sent)
+{
+	struct rsr *r = ud;
+	const char *val = v->state == SERVE_TRUE ? "true" : "false";
+	uint64_t now = uv_hrtime();
+	(void)resp;
+	(void)t_want;
+	rw_met_add(r->m_label, (const char *const[]){val, ok ? "ok" : "error"}, 1);
+	rw_met_observe(r->m_label_lat, NULL, (double)(now - t_sent) / 1e9);
+	if (ok)
+		rw_debug(LOGC, "%s: ray.io/serve=%s (%.1f ms)", key, val,
+			 (double)(now - t_sent) / 1e6);
+}
+
+static void enqueue_rs_of_cluster_after(struct rsr *r, const char *ns, const char *cluster,
+					uint64_t ms);
+
+/* A failed label patch: the RayService's reconcile syncs its pods' labels again. */
+static void
+label_retry(void *ud, const struct rw_inf_pod *p)
+{
+	if (p->cluster[0])
+		enqueue_rs_of_cluster_after(ud, p->meta.ns, p->cluster, 1000);
+}
+
+/*
+ * Make the pod's ray.io/serve label follow its agent's latest report (only
+ * the leader writes; bounded and coalesced per pod by podpatch.h).
+ */
+static void
+label_sync(struct rsr *r, const struct rw_inf_pod *p)
+{
+	rw_pp_sync(r->labels, p);
 }
 
 static void
 label_forget(struct rsr *r, const struct rw_inf_pod *p)
 {
-	char key[512];
-	struct lbl *l;
-	snprintf(key, sizeof(key), "%s/%s", p->meta.ns, p->meta.name);
-	l = rw_kmap_get(&r->labels, key);
-	if (!l)
-		return;
-	if (l->inflight) {
-		l->dead = true;
-	} else {
-		rw_kmap_del(&r->labels, key);
-		free(l);
-	}
+	rw_pp_forget(r->labels, p);
 }
 
 /* ---- informer handlers ---- */
@@ -555,6 +361,17 @@ enqueue_rs_of_cluster(struct rsr *r, const char *ns, const char *cluster)
 	rk = rw_kmap_get(&r->cl2rs, key);
 	if (rk && r->wq)
 		rw_wq_add(r->wq, rk);
+}
+
+static void
+enqueue_rs_of_cluster_after(struct rsr *r, const char *ns, const char *cluster, uint64_t ms)
+{
+	char key[512];
+	const char *rk;
+	snprintf(key, sizeof(key), "%s/%s", ns, cluster);
+	rk = rw_kmap_get(&r->cl2rs, key);
+	if (rk && r->wq)
+		rw_wq_add_after(r->wq, rk, ms);
 }
 
 static void
@@ -576,15 +393,28 @@ rs_update(struct rw_inf *inf, const void *o, const void *n, void *ud)
 	rs_event(inf, n, ud);
 }
 
-/* Index of RayService-made clusters: "namespace/<ray.io/originated-from-cr-name>". */
+/*
+ * Index of RayService-made clusters: "namespace/<ray.io/originated-from-cr-name>".
+ * The RayCluster informer is shared with the RayCluster reconciler (every
+ * cluster), so clusters other kinds made (RayJob) are left out here.
+ */
 static const char *
 rc_index(const void *obj, char *buf, size_t n)
 {
 	const struct rw_inf_json *o = obj;
-	char rs[256];
-	if (json_member(o->json, o->len, "metadata.labels", "ray.io/originated-from-cr-name", rs,
-			sizeof(rs)) != 0 ||
-	    !rs[0])
+	char rs[256] = "";
+	struct rw_json j;
+	int labels;
+	bool ours;
+	if (!o->json || rw_json_parse(&j, o->json, o->len, 1 << 20, NULL, 0) != 0)
+		return NULL;
+	labels = rw_json_path(&j, 0, "metadata.labels");
+	ours = rw_json_streq(&j, rw_json_get(&j, labels, "ray.io/originated-from-crd"),
+			     "RayService") &&
+	       rw_json_str(&j, rw_json_get(&j, labels, "ray.io/originated-from-cr-name"), rs,
+			   sizeof(rs)) >= 0;
+	rw_json_fini(&j);
+	if (!ours || !rs[0])
 		return NULL;
 	snprintf(buf, n, "%s/%s", o->meta.ns, rs);
 	return buf;
@@ -766,7 +596,7 @@ hk_reply(const struct rw_report *rep, struct rw_reply *out, void *ud)
 		memset(&in, 0, sizeof(in));
 		in.is_head = is_head;
 		in.self = rep;
-		in.head = is_head ? rep : cluster_head(rep->ns, rep->cluster, NULL);
+		in.head = is_head ? rep : cluster_head(r, rep->ns, rep->cluster, NULL);
 		in.exclude_head = st->exclude_head;
 		rw_rs_pod_decide(&in, &d);
 	}
@@ -780,37 +610,22 @@ hk_reply(const struct rw_report *rep, struct rw_reply *out, void *ud)
 
 /* ---- reconcile: jobs ---- */
 
+static_assert(offsetof(struct rsr_job, rec) == 0, "the runtime's record comes first");
+
 static void
-job_free(struct rsr_job *j)
+job_init(struct rw_rec_job *rj)
 {
-	rw_rs_free(j->rs);
-	rw_rc_cluster_free(j->active);
-	rw_rc_cluster_free(j->pending);
-	free(j->key);
-	free(j);
+	struct rsr_job *j = (struct rsr_job *)rj;
+	j->r = rj->ud;
 }
 
 static void
-job_finish(struct rsr_job *j)
+job_fini(struct rw_rec_job *rj)
 {
-	struct rsr *r = j->r;
-	uint64_t rq;
-	j->finished = true;
-	if (j->prev)
-		j->prev->next = j->next;
-	else
-		r->jobs = j->next;
-	if (j->next)
-		j->next->prev = j->prev;
-	rq = j->busy ? RSR_BUSY_REQUEUE_MS : RSR_IDLE_REQUEUE_MS;
-	if (j->requeue_ms && j->requeue_ms < rq)
-		rq = j->requeue_ms;
-	if (j->stop_requeue)
-		rq = 0;
-	rw_debug(LOGC, "%s: reconciled in %.1f ms (%s)", j->key,
-		 (double)(uv_hrtime() - j->t0) / 1e6, j->err ? "error" : "ok");
-	rw_wq_done(r->wq, j->key, j->err ? -1 : 0, j->err ? 0 : rq);
-	job_free(j);
+	struct rsr_job *j = (struct rsr_job *)rj;
+	rw_rs_free(j->rs);
+	rw_rc_cluster_free(j->active);
+	rw_rc_cluster_free(j->pending);
 }
 
 static bool
@@ -823,28 +638,6 @@ has_finalizer(const struct rw_rs *rs)
 	return false;
 }
 
-static void
-patch_cb(struct rsr_req *q, const struct rw_kube_resp *resp)
-{
-	if (!ok_status(resp->status))
-		fail(q->job, -EIO, "%s: HTTP %ld %s", q->s1, resp->status, resp->message);
-}
-
-static int
-patch_rs(struct rsr_job *j, const char *patch, const char *what)
-{
-	char path[1024];
-	snprintf(path, sizeof(path), "/apis/ray.io/v1/namespaces/%s/rayservices/%s", j->ns,
-		 j->name);
-	struct rw_kube_req kr = {.method = "PATCH",
-				 .path = path,
-				 .body = patch,
-				 .body_len = strlen(patch),
-				 .content_type = "application/json-patch+json",
-				 .verb = "patch"};
-	return request(j->r, j, &kr, patch_cb, what, NULL);
-}
-
 /* A RayCluster of the informer, parsed, if it exists and is owned by rs. */
 static struct rw_rc_cluster *
 load_cluster(struct rsr_job *j, const char *name)
@@ -854,7 +647,7 @@ load_cluster(struct rsr_job *j, const char *name)
 	char owner[64];
 	if (!name || !*name)
 		return NULL;
-	o = rw_inf_get(j->r->rc_inf, j->ns, name);
+	o = rw_inf_get(j->r->rc_inf, j->rec.ns, name);
 	if (!o)
 		return NULL;
 	json_owner_uid(o->json, o->len, "RayService", owner, sizeof(owner));
@@ -865,28 +658,12 @@ load_cluster(struct rsr_job *j, const char *name)
 	return c;
 }
 
-static void
-status_write_cb(struct rsr_req *q, const struct rw_kube_resp *resp)
-{
-	struct rsr_job *j = q->job;
-	struct rsr *r = q->r;
-	rw_met_add(r->m_status, (const char *const[]){ok_status(resp->status) ? "ok" : "error"}, 1);
-	if (resp->status == 409) {
-		rw_debug(LOGC, "%s: status conflict; again", j->key);
-		requeue(j, 20);
-		return;
-	}
-	if (!ok_status(resp->status))
-		fail(j, -EAGAIN, "status update: HTTP %ld %s", resp->status, resp->message);
-}
-
 /* PUT rs with status st_json to /status when it differs from the stored status. */
 static void
 write_status(struct rsr_job *j, const char *st_json, size_t st_len)
 {
 	struct rw_buf old, body;
 	struct rw_rc_node *ns = NULL;
-	char path[1024];
 	rw_buf_init(&old, 4u << 20);
 	rw_buf_init(&body, 16u << 20);
 	if (j->rs->status)
@@ -897,49 +674,41 @@ write_status(struct rsr_job *j, const char *st_json, size_t st_len)
 	    rw_rc_set(j->rs->root, "status", ns) != 0 || rw_rc_dump(j->rs->root, &body) != 0)
 		goto out;
 	j->rs->status = rw_rc_get(j->rs->root, "status");
-	snprintf(path, sizeof(path), "/apis/ray.io/v1/namespaces/%s/rayservices/%s/status", j->ns,
-		 j->name);
-	struct rw_kube_req kr = {.method = "PUT",
-				 .path = path,
-				 .body = rw_buf_cstr(&body),
-				 .body_len = body.len,
-				 .content_type = "application/json",
-				 .verb = "update"};
-	if (request(j->r, j, &kr, status_write_cb, NULL, NULL) != 0)
-		fail(j, -ENOMEM, "cannot write the status");
+	if (rw_rec_put_status(&j->rec, rw_buf_cstr(&body), body.len, NULL, NULL) != 0)
+		rw_rec_fail(&j->rec, -ENOMEM, NULL, "cannot write the status");
 out:
 	rw_buf_fini(&old);
 	rw_buf_fini(&body);
 }
 
 static void
-st_load(struct rsr_job *j)
+st_load(struct rw_rec_job *rj)
 {
+	struct rsr_job *j = (struct rsr_job *)rj;
 	struct rsr *r = j->r;
-	const struct rw_inf_json *o = rw_inf_get(r->rs_inf, j->ns, j->name);
+	const struct rw_inf_json *o = rw_inf_get(r->rs_inf, j->rec.ns, j->rec.name);
 	struct rw_rs_verr ve;
 	char err[256];
 	const char *managed;
 	if (!o) {
-		struct rsr_rs *st = rw_kmap_get(&r->rss, j->key);
+		struct rsr_rs *st = rw_kmap_get(&r->rss, j->rec.key);
 		if (st) {
-			rw_kmap_del(&r->rss, j->key);
+			rw_kmap_del(&r->rss, j->rec.key);
 			rs_state_free(st);
 		}
-		j->stop_requeue = true;
-		j->step = ST_DONE;
+		rw_rec_stop(&j->rec);
 		return;
 	}
 	if (rw_rs_parse(o->json, o->len, &j->rs, err, sizeof(err)) != 0) {
-		rw_warn(LOGC, "%s: cannot parse: %s", j->key, err);
-		j->stop_requeue = true;
-		j->step = ST_DONE;
+		rw_warn(LOGC, "%s: cannot parse: %s", j->rec.key, err);
+		rw_rec_stop(&j->rec);
 		return;
 	}
-	j->st = rs_state_get(r, j->key, j->rs->uid);
+	snprintf(j->rec.uid, sizeof(j->rec.uid), "%s", j->rs->uid ? j->rs->uid : "");
+	j->st = rs_state_get(r, j->rec.key, j->rs->uid);
 	if (!j->st) {
-		fail(j, -ENOMEM, "out of memory");
-		j->step = ST_DONE;
+		rw_rec_fail(&j->rec, -ENOMEM, NULL, "out of memory");
+		j->rec.step = ST_DONE;
 		return;
 	}
 	j->st->exclude_head = rw_rs_exclude_head(j->rs);
@@ -951,13 +720,12 @@ st_load(struct rsr_job *j)
 			j->st->cfg_gen = j->rs->generation;
 	}
 	if (o->meta.deleted) {
-		j->step = ST_DELETE;
+		j->rec.step = ST_DELETE;
 		return;
 	}
 	managed = rw_rc_gets(j->rs->spec, "managedBy");
 	if (managed && *managed && strcmp(managed, "ray.io/kuberay-operator") != 0) {
-		j->stop_requeue = true;
-		j->step = ST_DONE;
+		rw_rec_stop(&j->rec);
 		return;
 	}
 	if (!has_finalizer(j->rs)) {
@@ -966,21 +734,20 @@ st_load(struct rsr_job *j)
 					  "-\",\"value\":\"" RW_RSR_FINALIZER "\"}]"
 					: "[{\"op\":\"add\",\"path\":\"/metadata/"
 					  "finalizers\",\"value\":[\"" RW_RSR_FINALIZER "\"]}]";
-		if (patch_rs(j, patch, "adding the finalizer") != 0)
-			fail(j, -ENOMEM, "cannot add the finalizer");
+		if (rw_rec_patch(&j->rec, patch, NULL, "adding the finalizer") != 0)
+			rw_rec_fail(&j->rec, -ENOMEM, NULL, "cannot add the finalizer");
 	}
 	if (rw_rs_validate(j->rs, &ve) > 0) {
 		struct rw_buf sb;
 		char now[32];
-		emit(j, 1, ve.reason, "%s", ve.msg);
-		rw_warn(LOGC, "%s: invalid: %s", j->key, ve.msg);
+		rw_rec_emit(&j->rec, 1, ve.reason, "%s", ve.msg);
+		rw_warn(LOGC, "%s: invalid: %s", j->rec.key, ve.msg);
 		now_rfc3339(now);
 		rw_buf_init(&sb, 4u << 20);
 		if (rw_rs_status_invalid(j->rs, ve.msg, now, &sb) == 0)
 			write_status(j, rw_buf_cstr(&sb), sb.len);
 		rw_buf_fini(&sb);
-		j->stop_requeue = true;
-		j->step = ST_DONE;
+		rw_rec_stop(&j->rec);
 		return;
 	}
 	j->active = load_cluster(j, rw_rs_active_name(j->rs));
@@ -1048,31 +815,32 @@ owned_collect(struct rsr_job *j, struct owned *w)
 	char idx[512];
 	memset(w, 0, sizeof(*w));
 	w->rs_uid = j->rs->uid;
-	snprintf(idx, sizeof(idx), "%s/%s", j->ns, j->name);
+	snprintf(idx, sizeof(idx), "%s/%s", j->rec.ns, j->rec.name);
 	rw_inf_index_foreach(j->r->rc_inf, idx, owned_cb, w);
 	for (size_t i = 0; i < w->n && !w->err; i++) {
 		char ck[512];
-		snprintf(ck, sizeof(ck), "%s/%s", j->ns, w->names[i]);
+		snprintf(ck, sizeof(ck), "%s/%s", j->rec.ns, w->names[i]);
 		map_set(&j->r->cl2rs, ck, idx);
 	}
 	return w->err;
 }
 
 static void
-cluster_delete_cb(struct rsr_req *q, const struct rw_kube_resp *resp)
+cluster_delete_cb(struct rw_rec_req *q, const struct rw_kube_resp *resp)
 {
 	struct rsr_job *j = q->job;
 	if (resp->status == 404)
 		return;
-	if (!ok_status(resp->status)) {
-		emit(j, 1, "FailedToDeleteRayCluster", "Failed to delete RayCluster %s/%s: %ld %s",
-		     j->ns, q->s1, resp->status, resp->message);
-		fail(j, -EIO, "deleting RayCluster %s: HTTP %ld %s", q->s1, resp->status,
-		     resp->message);
+	if (!rw_rec_ok(resp->status)) {
+		rw_rec_emit(&j->rec, 1, "FailedToDeleteRayCluster",
+			    "Failed to delete RayCluster %s/%s: %ld %s", j->rec.ns, q->s1,
+			    resp->status, resp->message);
+		rw_rec_fail(&j->rec, -EIO, NULL, "deleting RayCluster %s: HTTP %ld %s", q->s1,
+			    resp->status, resp->message);
 		return;
 	}
-	rw_met_add(q->r->m_clusters, (const char *const[]){"delete"}, 1);
-	emit(j, 0, "DeletedRayCluster", "Deleted RayCluster %s/%s", j->ns, q->s1);
+	rw_met_add(((struct rsr *)q->r)->m_clusters, (const char *const[]){"delete"}, 1);
+	rw_rec_emit(&j->rec, 0, "DeletedRayCluster", "Deleted RayCluster %s/%s", j->rec.ns, q->s1);
 	if (j->st) {
 		int64_t *t = rw_kmap_del(&j->st->sched, q->s1);
 		free(t);
@@ -1085,35 +853,38 @@ cluster_delete(struct rsr_job *j, const char *name)
 	char path[1024];
 	static const char body[] = "{\"kind\":\"DeleteOptions\",\"apiVersion\":\"v1\","
 				   "\"propagationPolicy\":\"Background\"}";
-	snprintf(path, sizeof(path), "/apis/ray.io/v1/namespaces/%s/rayclusters/%s", j->ns, name);
+	snprintf(path, sizeof(path), "/apis/ray.io/v1/namespaces/%s/rayclusters/%s", j->rec.ns,
+		 name);
 	struct rw_kube_req kr = {.method = "DELETE",
 				 .path = path,
 				 .body = body,
 				 .body_len = sizeof(body) - 1,
 				 .content_type = "application/json",
 				 .verb = "delete"};
-	rw_info(LOGC, "%s: deleting RayCluster %s", j->key, name);
+	rw_info(LOGC, "%s: deleting RayCluster %s", j->rec.key, name);
 	return request(j->r, j, &kr, cluster_delete_cb, name, NULL);
 }
 
 static void
-cluster_write_cb(struct rsr_req *q, const struct rw_kube_resp *resp)
+cluster_write_cb(struct rw_rec_req *q, const struct rw_kube_resp *resp)
 {
 	struct rsr_job *j = q->job;
 	bool create = q->ptr != NULL;
 	if (create && resp->status == 409)
 		return; /* created by an earlier pass the cache has not shown yet */
-	if (!ok_status(resp->status)) {
-		emit(j, 1, create ? "FailedToCreateRayCluster" : "FailedToUpdateRayCluster",
-		     "Failed to %s RayCluster %s/%s: %ld %s", create ? "create" : "update", j->ns,
-		     q->s1, resp->status, resp->message);
-		fail(j, -EIO, "%s RayCluster %s: HTTP %ld %s", create ? "creating" : "updating",
-		     q->s1, resp->status, resp->message);
+	if (!rw_rec_ok(resp->status)) {
+		rw_rec_emit(&j->rec, 1,
+			    create ? "FailedToCreateRayCluster" : "FailedToUpdateRayCluster",
+			    "Failed to %s RayCluster %s/%s: %ld %s", create ? "create" : "update",
+			    j->rec.ns, q->s1, resp->status, resp->message);
+		rw_rec_fail(&j->rec, -EIO, NULL, "%s RayCluster %s: HTTP %ld %s",
+			    create ? "creating" : "updating", q->s1, resp->status, resp->message);
 		return;
 	}
-	rw_met_add(q->r->m_clusters, (const char *const[]){create ? "create" : "update"}, 1);
-	emit(j, 0, create ? "CreatedRayCluster" : "UpdatedRayCluster", "%s RayCluster %s/%s",
-	     create ? "Created" : "Updated", j->ns, q->s1);
+	rw_met_add(((struct rsr *)q->r)->m_clusters,
+		   (const char *const[]){create ? "create" : "update"}, 1);
+	rw_rec_emit(&j->rec, 0, create ? "CreatedRayCluster" : "UpdatedRayCluster",
+		    "%s RayCluster %s/%s", create ? "Created" : "Updated", j->rec.ns, q->s1);
 }
 
 static void
@@ -1121,19 +892,15 @@ cluster_write(struct rsr_job *j, const char *name, const struct rw_buf *b, bool 
 {
 	char path[1024];
 	if (create)
-		snprintf(path, sizeof(path), "/apis/ray.io/v1/namespaces/%s/rayclusters", j->ns);
+		snprintf(path, sizeof(path), "/apis/ray.io/v1/namespaces/%s/rayclusters",
+			 j->rec.ns);
 	else
-		snprintf(path, sizeof(path), "/apis/ray.io/v1/namespaces/%s/rayclusters/%s", j->ns,
-			 name);
-	struct rw_kube_req kr = {.method = create ? "POST" : "PUT",
-				 .path = path,
-				 .body = rw_buf_cstr(b),
-				 .body_len = b->len,
-				 .content_type = "application/json",
-				 .verb = create ? "create" : "update"};
-	rw_info(LOGC, "%s: %s RayCluster %s", j->key, create ? "creating" : "updating", name);
-	if (request(j->r, j, &kr, cluster_write_cb, name, create ? (void *)1 : NULL) != 0)
-		fail(j, -ENOMEM, "cannot write RayCluster %s", name);
+		snprintf(path, sizeof(path), "/apis/ray.io/v1/namespaces/%s/rayclusters/%s",
+			 j->rec.ns, name);
+	rw_info(LOGC, "%s: %s RayCluster %s", j->rec.key, create ? "creating" : "updating", name);
+	if (rw_rec_send(&j->rec, create ? "POST" : "PUT", path, rw_buf_cstr(b), b->len,
+			cluster_write_cb, name, NULL, create ? (void *)1 : NULL) != 0)
+		rw_rec_fail(&j->rec, -ENOMEM, NULL, "cannot write RayCluster %s", name);
 }
 
 /* Services of the RayService (head and serve), deleted on suspend. */
@@ -1141,24 +908,25 @@ static void
 svc_delete(struct rsr_job *j, const char *name)
 {
 	char path[1024];
-	if (!rw_inf_get(j->r->svc_inf, j->ns, name))
+	if (!rw_inf_get(j->r->svc_inf, j->rec.ns, name))
 		return;
-	snprintf(path, sizeof(path), "/api/v1/namespaces/%s/services/%s", j->ns, name);
+	snprintf(path, sizeof(path), "/api/v1/namespaces/%s/services/%s", j->rec.ns, name);
 	struct rw_kube_req kr = {.method = "DELETE", .path = path, .verb = "delete"};
 	if (request(j->r, j, &kr, NULL, name, NULL) != 0)
-		fail(j, -ENOMEM, "cannot delete service %s", name);
+		rw_rec_fail(&j->rec, -ENOMEM, NULL, "cannot delete service %s", name);
 }
 
 static void
-st_clusters(struct rsr_job *j)
+st_clusters(struct rw_rec_job *rj)
 {
+	struct rsr_job *j = (struct rsr_job *)rj;
 	struct rsr *r = j->r;
 	struct owned w;
 	int64_t now = wall_ms();
 	bool suspended = rw_rs_suspend_active(j->rs);
 	struct rw_buf b;
 	if (owned_collect(j, &w) != 0) {
-		fail(j, -ENOMEM, "out of memory");
+		rw_rec_fail(&j->rec, -ENOMEM, NULL, "out of memory");
 		owned_fini(&w);
 		return;
 	}
@@ -1182,15 +950,16 @@ st_clusters(struct rsr_job *j)
 					free(t);
 			}
 			rw_info(LOGC, "%s: RayCluster %s unreferenced; deleting it in %lld ms",
-				j->key, w.names[i], (long long)(at - now));
-			requeue(j, (uint64_t)(at > now ? at - now : 0) + 10);
+				j->rec.key, w.names[i], (long long)(at - now));
+			rw_rec_requeue(&j->rec, (uint64_t)(at > now ? at - now : 0) + 10);
 			break;
 		case RW_RS_CLEANUP_WAIT:
-			requeue(j, (uint64_t)(at > now ? at - now : 0) + 10);
+			rw_rec_requeue(&j->rec, (uint64_t)(at > now ? at - now : 0) + 10);
 			break;
 		case RW_RS_CLEANUP_DELETE:
 			if (cluster_delete(j, w.names[i]) != 0)
-				fail(j, -ENOMEM, "cannot delete RayCluster %s", w.names[i]);
+				rw_rec_fail(&j->rec, -ENOMEM, NULL, "cannot delete RayCluster %s",
+					    w.names[i]);
 			break;
 		}
 	}
@@ -1213,14 +982,14 @@ st_clusters(struct rsr_job *j)
 		const char *name = rw_rs_pending_name(j->rs);
 		char ck[512], idx[512];
 		if (rw_rs_build_cluster(j->rs, name, &r->rsopts, &b) == 0) {
-			snprintf(ck, sizeof(ck), "%s/%s", j->ns, name);
-			snprintf(idx, sizeof(idx), "%s/%s", j->ns, j->name);
+			snprintf(ck, sizeof(ck), "%s/%s", j->rec.ns, name);
+			snprintf(idx, sizeof(idx), "%s/%s", j->rec.ns, j->rec.name);
 			map_set(&r->cl2rs, ck, idx);
 			cluster_write(j, name, &b, true);
 		} else {
-			fail(j, -EINVAL, "cannot build RayCluster %s", name);
+			rw_rec_fail(&j->rec, -EINVAL, NULL, "cannot build RayCluster %s", name);
 		}
-		j->busy = true;
+		j->rec.busy = true;
 		break;
 	}
 	case RW_RS_CLUSTER_UPDATE_ACTIVE:
@@ -1270,10 +1039,10 @@ can_serve(struct rsr_job *j, const struct rw_rc_cluster *c)
 	if (!c)
 		return false;
 	cnt.uid = c->uid;
-	snprintf(idx, sizeof(idx), "%s/%s", j->ns, c->name);
+	snprintf(idx, sizeof(idx), "%s/%s", j->rec.ns, c->name);
 	rw_inf_index_foreach(j->r->pod_inf, idx, ready_cb, &cnt);
 	memset(&in, 0, sizeof(in));
-	in.head = cluster_head(j->ns, c->name, &stale);
+	in.head = cluster_head(j->r, j->rec.ns, c->name, &stale);
 	if (stale)
 		in.head = NULL;
 	in.ready_endpoints = cnt.ready;
@@ -1282,22 +1051,22 @@ can_serve(struct rsr_job *j, const struct rw_rc_cluster *c)
 }
 
 static void
-svc_write_cb(struct rsr_req *q, const struct rw_kube_resp *resp)
+svc_write_cb(struct rw_rec_req *q, const struct rw_kube_resp *resp)
 {
 	struct rsr_job *j = q->job;
 	bool create = q->ptr != NULL;
 	if (create && resp->status == 409)
 		return;
-	if (!ok_status(resp->status)) {
-		emit(j, 1, create ? "FailedToCreateService" : "FailedToUpdateService",
-		     "Failed to %s service %s/%s: %ld %s", create ? "create" : "update", j->ns,
-		     q->s1, resp->status, resp->message);
-		fail(j, -EIO, "%s service %s: HTTP %ld %s", create ? "creating" : "updating", q->s1,
-		     resp->status, resp->message);
+	if (!rw_rec_ok(resp->status)) {
+		rw_rec_emit(&j->rec, 1, create ? "FailedToCreateService" : "FailedToUpdateService",
+			    "Failed to %s service %s/%s: %ld %s", create ? "create" : "update",
+			    j->rec.ns, q->s1, resp->status, resp->message);
+		rw_rec_fail(&j->rec, -EIO, NULL, "%s service %s: HTTP %ld %s",
+			    create ? "creating" : "updating", q->s1, resp->status, resp->message);
 		return;
 	}
-	emit(j, 0, create ? "CreatedService" : "UpdatedService", "%s service %s/%s",
-	     create ? "Created" : "Updated", j->ns, q->s1);
+	rw_rec_emit(&j->rec, 0, create ? "CreatedService" : "UpdatedService", "%s service %s/%s",
+		    create ? "Created" : "Updated", j->rec.ns, q->s1);
 }
 
 /* Create the service of body b, or switch the existing one's selector. */
@@ -1313,41 +1082,32 @@ svc_apply(struct rsr_job *j, const struct rw_buf *b)
 		return;
 	rw_json_str(&js, rw_json_path(&js, 0, "metadata.name"), name, sizeof(name));
 	rw_json_fini(&js);
-	cur = rw_inf_get(j->r->svc_inf, j->ns, name);
+	cur = rw_inf_get(j->r->svc_inf, j->rec.ns, name);
 	if (!cur) {
-		snprintf(path, sizeof(path), "/api/v1/namespaces/%s/services", j->ns);
-		struct rw_kube_req kr = {.method = "POST",
-					 .path = path,
-					 .body = rw_buf_cstr(b),
-					 .body_len = b->len,
-					 .content_type = "application/json",
-					 .verb = "create"};
-		if (request(j->r, j, &kr, svc_write_cb, name, (void *)1) != 0)
-			fail(j, -ENOMEM, "cannot create service %s", name);
+		snprintf(path, sizeof(path), "/api/v1/namespaces/%s/services", j->rec.ns);
+		if (rw_rec_send(&j->rec, "POST", path, rw_buf_cstr(b), b->len, svc_write_cb, name,
+				NULL, (void *)1) != 0)
+			rw_rec_fail(&j->rec, -ENOMEM, NULL, "cannot create service %s", name);
 		return;
 	}
 	rw_buf_init(&out, 4u << 20);
 	if (rw_rs_service_update(cur->json, cur->len, rw_buf_cstr(b), b->len, &act, &out) == 0 &&
 	    act == RW_RS_SVC_UPDATE) {
-		snprintf(path, sizeof(path), "/api/v1/namespaces/%s/services/%s", j->ns, name);
+		snprintf(path, sizeof(path), "/api/v1/namespaces/%s/services/%s", j->rec.ns, name);
 		/* A merge patch, not a PUT: one write moves the selector (traffic) and needs
 		 * only the `patch` grant (rbac.c). */
-		struct rw_kube_req kr = {.method = "PATCH",
-					 .path = path,
-					 .body = rw_buf_cstr(&out),
-					 .body_len = out.len,
-					 .content_type = "application/merge-patch+json",
-					 .verb = "patch"};
-		rw_info(LOGC, "%s: switching service %s", j->key, name);
-		if (request(j->r, j, &kr, svc_write_cb, name, NULL) != 0)
-			fail(j, -ENOMEM, "cannot update service %s", name);
+		rw_info(LOGC, "%s: switching service %s", j->rec.key, name);
+		if (rw_rec_send(&j->rec, "PATCH", path, rw_buf_cstr(&out), out.len, svc_write_cb,
+				name, NULL, NULL) != 0)
+			rw_rec_fail(&j->rec, -ENOMEM, NULL, "cannot update service %s", name);
 	}
 	rw_buf_fini(&out);
 }
 
 static void
-st_services(struct rsr_job *j)
+st_services(struct rw_rec_job *rj)
 {
+	struct rsr_job *j = (struct rsr_job *)rj;
 	struct rsr *r = j->r;
 	bool a_ok, p_ok;
 	const char *target;
@@ -1357,15 +1117,15 @@ st_services(struct rsr_job *j)
 	if (rw_rs_suspend_active(j->rs) || rw_rs_timed_out(j->rs))
 		return;
 	rw_rs_serve_svc_name(j->rs, svc, sizeof(svc));
-	snprintf(key, sizeof(key), "%s/%s", j->ns, svc);
-	map_set(&r->svc2rs, key, j->key);
+	snprintf(key, sizeof(key), "%s/%s", j->rec.ns, svc);
+	map_set(&r->svc2rs, key, j->rec.key);
 	a_ok = can_serve(j, j->active);
 	p_ok = can_serve(j, j->pending);
 	if (j->pending)
-		j->busy = true;
+		j->rec.busy = true;
 	target = rw_rs_service_target(j->rs, a_ok, p_ok);
 	if (!target) {
-		j->busy = true;
+		j->rec.busy = true;
 		return;
 	}
 	tc = j->pending && strcmp(target, j->pending->name) == 0 ? j->pending : j->active;
@@ -1378,8 +1138,8 @@ st_services(struct rsr_job *j)
 	if (rw_rs_build_serve_service(j->rs, tc, &b, err, sizeof(err)) == 0) {
 		svc_apply(j, &b);
 	} else {
-		emit(j, 1, "FailedToCreateService", "%s", err);
-		fail(j, -EINVAL, "serve service: %s", err);
+		rw_rec_emit(&j->rec, 1, "FailedToCreateService", "%s", err);
+		rw_rec_fail(&j->rec, -EINVAL, NULL, "serve service: %s", err);
 	}
 	rw_buf_fini(&b);
 }
@@ -1430,7 +1190,7 @@ count_endpoints(struct rsr_job *j, const char *svc)
 	memset(&s, 0, sizeof(s));
 	/* Namespaces and Service names are at most 63 characters; anything longer matches nothing.
 	 */
-	if ((size_t)snprintf(idx, sizeof(idx), "%s/%s", j->ns, svc) >= sizeof(idx))
+	if ((size_t)snprintf(idx, sizeof(idx), "%s/%s", j->rec.ns, svc) >= sizeof(idx))
 		return 0;
 	rw_inf_index_foreach(j->r->eps_inf, idx, slices_cb, &s);
 	n = s.err ? 0 : rw_rs_count_endpoints(s.texts, s.lens, s.n);
@@ -1455,17 +1215,18 @@ pending_health(struct rsr_job *j)
 		j->st->pending_health[0] = '\0';
 		return;
 	}
-	head = cluster_head(j->ns, j->pending->name, &stale);
+	head = cluster_head(j->r, j->rec.ns, j->pending->name, &stale);
 	if (stale || !rw_rs_unhealthy_summary(head, what, sizeof(what))) {
 		j->st->pending_health[0] = '\0';
 		return;
 	}
-	j->busy = true;
+	j->rec.busy = true;
 	snprintf(text, sizeof(text), "pending RayCluster %s: %s", j->pending->name, what);
 	if (strcmp(text, j->st->pending_health) != 0) {
 		char traffic[400];
 		rw_rs_pending_traffic(j->st->active, j->active != NULL, traffic, sizeof(traffic));
-		emit(j, 1, "PendingServeApplicationUnhealthy", "%s; %s", text, traffic);
+		rw_rec_emit(&j->rec, 1, "PendingServeApplicationUnhealthy", "%s; %s", text,
+			    traffic);
 		snprintf(j->st->pending_health, sizeof(j->st->pending_health), "%s", text);
 	}
 }
@@ -1481,7 +1242,7 @@ health(struct rsr_job *j, int64_t now)
 	if (!j->active || !j->st->active[0])
 		return false;
 	memset(&in, 0, sizeof(in));
-	in.head = cluster_head(j->ns, j->active->name, &stale);
+	in.head = cluster_head(j->r, j->rec.ns, j->active->name, &stale);
 	in.head_stale = stale != 0 || in.head == NULL;
 	in.svc_since_ms = j->st->svc_since_ms;
 	in.dep_since_ms = j->st->dep_since_ms;
@@ -1495,13 +1256,13 @@ health(struct rsr_job *j, int64_t now)
 		j->st->health_reason[0] = '\0';
 		return false;
 	}
-	j->busy = true;
+	j->rec.busy = true;
 	if (strcmp(j->st->health_reason, h.event_reason) != 0) {
 		char what[400];
 		if (h.apps_unhealthy && rw_rs_unhealthy_summary(in.head, what, sizeof(what)))
-			emit(j, 1, h.event_reason, "%s: %s", h.message, what);
+			rw_rec_emit(&j->rec, 1, h.event_reason, "%s: %s", h.message, what);
 		else
-			emit(j, 1, h.event_reason, "%s", h.message);
+			rw_rec_emit(&j->rec, 1, h.event_reason, "%s", h.message);
 		snprintf(j->st->health_reason, sizeof(j->st->health_reason), "%s", h.event_reason);
 	}
 	return h.action == RW_RS_HEALTH_NEW_CLUSTER;
@@ -1519,7 +1280,7 @@ suspend_status(struct rsr_job *j, const char *now, bool resume)
 	enum rw_rs_suspend_phase ph = RW_RS_RESUMED;
 	struct rw_buf b;
 	if (!st) {
-		fail(j, -ENOMEM, "cannot compute the status");
+		rw_rec_fail(&j->rec, -ENOMEM, NULL, "cannot compute the status");
 		return;
 	}
 	if (!resume) {
@@ -1528,9 +1289,9 @@ suspend_status(struct rsr_job *j, const char *now, bool resume)
 		bool gone = owned_collect(j, &w) == 0 && w.n == 0;
 		owned_fini(&w);
 		rw_rs_head_svc_name(j->rs, name, sizeof(name));
-		gone = gone && !rw_inf_get(j->r->svc_inf, j->ns, name);
+		gone = gone && !rw_inf_get(j->r->svc_inf, j->rec.ns, name);
 		rw_rs_serve_svc_name(j->rs, name, sizeof(name));
-		gone = gone && !rw_inf_get(j->r->svc_inf, j->ns, name);
+		gone = gone && !rw_inf_get(j->r->svc_inf, j->rec.ns, name);
 		ph = gone ? RW_RS_SUSPENDED : RW_RS_SUSPENDING;
 		rw_rc_set(st, "activeServiceStatus", rw_rc_new(RW_RC_OBJ));
 		rw_rc_set(st, "pendingServiceStatus", rw_rc_new(RW_RC_OBJ));
@@ -1539,13 +1300,13 @@ suspend_status(struct rsr_job *j, const char *now, bool resume)
 	}
 	/* Until Suspended holds (or after a resume, or a suspend flipped back), look again. */
 	if (ph != RW_RS_SUSPENDED || !rw_rs_suspended(j->rs))
-		j->busy = true;
+		j->rec.busy = true;
 	if (j->rs->generation > 0)
 		rw_rc_set_int(st, "observedGeneration", j->rs->generation);
 	rw_rc_set_str(st, "lastUpdateTime", now);
 	rw_buf_init(&b, 4u << 20);
 	if (rw_rs_suspend_conds(st, j->rs, ph, now) != 0 || rw_rc_dump(st, &b) != 0)
-		fail(j, -ENOMEM, "cannot compute the status");
+		rw_rec_fail(&j->rec, -ENOMEM, NULL, "cannot compute the status");
 	else
 		write_status(j, rw_buf_cstr(&b), b.len);
 	rw_buf_fini(&b);
@@ -1559,8 +1320,9 @@ sync_labels_cb(const void *obj, void *ud)
 }
 
 static void
-st_status(struct rsr_job *j)
+st_status(struct rw_rec_job *rj)
 {
+	struct rsr_job *j = (struct rsr_job *)rj;
 	struct rsr *r = j->r;
 	struct rw_rs_status_in in;
 	struct rw_buf out;
@@ -1577,7 +1339,7 @@ st_status(struct rsr_job *j)
 		return;
 	}
 	rw_rs_serve_svc_name(j->rs, svc, sizeof(svc));
-	so = rw_inf_get(r->svc_inf, j->ns, svc);
+	so = rw_inf_get(r->svc_inf, j->rec.ns, svc);
 	if (so)
 		json_member(so->json, so->len, "spec.selector", "ray.io/cluster", sel, sizeof(sel));
 	for (int i = 0; i < 5; i++)
@@ -1586,10 +1348,10 @@ st_status(struct rsr_job *j)
 	memset(&in, 0, sizeof(in));
 	in.active = j->active;
 	in.pending = j->pending;
-	in.active_head = j->active ? cluster_head(j->ns, j->active->name, &hs) : NULL;
+	in.active_head = j->active ? cluster_head(r, j->rec.ns, j->active->name, &hs) : NULL;
 	if (hs)
 		in.active_head = NULL;
-	in.pending_head = j->pending ? cluster_head(j->ns, j->pending->name, &hs) : NULL;
+	in.pending_head = j->pending ? cluster_head(r, j->rec.ns, j->pending->name, &hs) : NULL;
 	if (hs)
 		in.pending_head = NULL;
 	in.svc_cluster = sel;
@@ -1603,17 +1365,17 @@ st_status(struct rsr_job *j)
 	if (rw_rs_status(j->rs, &in, &out) == 0)
 		write_status(j, rw_buf_cstr(&out), out.len);
 	else
-		fail(j, -ENOMEM, "cannot compute the status");
+		rw_rec_fail(&j->rec, -ENOMEM, NULL, "cannot compute the status");
 	rw_buf_fini(&out);
 	if (!rw_rs_cond_true(j->rs, "Ready") || rw_rs_pending_name(j->rs)[0])
-		j->busy = true;
+		j->rec.busy = true;
 	/* Catch up on labels (after a restart or a leader change). */
 	if (j->active) {
-		snprintf(idx, sizeof(idx), "%s/%s", j->ns, j->active->name);
+		snprintf(idx, sizeof(idx), "%s/%s", j->rec.ns, j->active->name);
 		rw_inf_index_foreach(r->pod_inf, idx, sync_labels_cb, r);
 	}
 	if (j->pending) {
-		snprintf(idx, sizeof(idx), "%s/%s", j->ns, j->pending->name);
+		snprintf(idx, sizeof(idx), "%s/%s", j->rec.ns, j->pending->name);
 		rw_inf_index_foreach(r->pod_inf, idx, sync_labels_cb, r);
 	}
 }
@@ -1621,27 +1383,29 @@ st_status(struct rsr_job *j)
 /* ---- deletion ---- */
 
 static void
-st_delete(struct rsr_job *j)
+st_delete(struct rw_rec_job *rj)
 {
+	struct rsr_job *j = (struct rsr_job *)rj;
 	struct owned w;
 	size_t left = 0;
 	if (!has_finalizer(j->rs)) {
-		j->stop_requeue = true;
+		j->rec.stop_requeue = true;
 		return;
 	}
 	if (owned_collect(j, &w) != 0) {
-		fail(j, -ENOMEM, "out of memory");
+		rw_rec_fail(&j->rec, -ENOMEM, NULL, "out of memory");
 		owned_fini(&w);
 		return;
 	}
 	for (size_t i = 0; i < w.n; i++) {
 		left++;
 		if (!w.deleting[i] && cluster_delete(j, w.names[i]) != 0)
-			fail(j, -ENOMEM, "cannot delete RayCluster %s", w.names[i]);
+			rw_rec_fail(&j->rec, -ENOMEM, NULL, "cannot delete RayCluster %s",
+				    w.names[i]);
 	}
 	owned_fini(&w);
 	if (left) {
-		requeue(j, 1000); /* cluster delete events come first, usually */
+		rw_rec_requeue(&j->rec, 1000); /* cluster delete events come first, usually */
 		return;
 	}
 	/* Every owned cluster is gone: release the finalizer. */
@@ -1654,76 +1418,54 @@ st_delete(struct rsr_job *j)
 			 "[{\"op\":\"test\",\"path\":\"/metadata/finalizers/%d\",\"value\":\"%s\"},"
 			 "{\"op\":\"remove\",\"path\":\"/metadata/finalizers/%d\"}]",
 			 i, RW_RSR_FINALIZER, i);
-		rw_info(LOGC, "%s: every RayCluster is gone; removing the finalizer", j->key);
-		if (patch_rs(j, patch, "removing the finalizer") != 0)
-			fail(j, -ENOMEM, "cannot remove the finalizer");
+		rw_info(LOGC, "%s: every RayCluster is gone; removing the finalizer", j->rec.key);
+		if (rw_rec_patch(&j->rec, patch, NULL, "removing the finalizer") != 0)
+			rw_rec_fail(&j->rec, -ENOMEM, NULL, "cannot remove the finalizer");
 		break;
 	}
-	j->stop_requeue = true;
+	j->rec.stop_requeue = true;
 }
 
-/* ---- the driver ---- */
+/* ---- the step table ---- */
 
-static void
-job_run(struct rsr_job *j)
-{
-	while (j->pending_reqs == 0 && !j->finished) {
-		int s;
-		if (j->err && j->step > ST_LOAD && j->step < ST_STATUS)
-			j->step = ST_STATUS; /* stop at the first failure, then the status */
-		s = j->step++;
-		switch (s) {
-		case ST_LOAD:
-			st_load(j);
-			break;
-		case ST_CLUSTERS:
-			st_clusters(j);
-			break;
-		case ST_SERVICES:
-			st_services(j);
-			break;
-		case ST_STATUS:
-			st_status(j);
-			j->step = ST_DONE;
-			break;
-		case ST_DELETE:
-			st_delete(j);
-			j->step = ST_DONE;
-			break;
-		default:
-			job_finish(j);
-			return;
-		}
-	}
-}
+static const struct rw_rec_step rsr_steps[] = {
+    [ST_LOAD] = {"load", st_load, 0},
+    [ST_CLUSTERS] = {"clusters", st_clusters, 0},
+    [ST_SERVICES] = {"services", st_services, 0},
+    [ST_STATUS] = {"status", st_status, ST_DONE},
+    [ST_DONE] = {"done", NULL, 0},
+    [ST_DELETE] = {"delete", st_delete, ST_DONE},
+};
 
-static void
-reconcile(struct rw_wq *q, const char *key, void *ud)
+static bool
+synced(void *ud)
 {
 	struct rsr *r = ud;
-	struct rsr_job *j;
-	(void)q;
-	if (!rw_inf_synced(r->rs_inf) || !rw_inf_synced(r->rc_inf) || !rw_inf_synced(r->pod_inf) ||
-	    !rw_inf_synced(r->svc_inf) || !rw_inf_synced(r->eps_inf)) {
-		rw_wq_done(r->wq, key, 0, 200);
-		return;
-	}
-	j = calloc(1, sizeof(*j));
-	if (!j || !(j->key = strdup(key))) {
-		free(j);
-		rw_wq_done(r->wq, key, -1, 0);
-		return;
-	}
-	j->r = r;
-	j->t0 = uv_hrtime();
-	split_key(key, j->ns, sizeof(j->ns), j->name, sizeof(j->name));
-	j->step = ST_LOAD;
-	j->next = r->jobs;
-	if (r->jobs)
-		r->jobs->prev = j;
-	r->jobs = j;
-	job_run(j);
+	return rw_inf_synced(r->rs_inf) && rw_inf_synced(r->rc_inf) && rw_inf_synced(r->pod_inf) &&
+	       rw_inf_synced(r->svc_inf) && rw_inf_synced(r->eps_inf);
 }
+
+static const struct rw_rec_kind rsr_kind = {
+    .name = "rayservice",
+    .kind = "RayService",
+    .api_path = "/apis/ray.io/v1",
+    .resource = "rayservices",
+    .steps = rsr_steps,
+    .nsteps = (int)(sizeof(rsr_steps) / sizeof(rsr_steps[0])),
+    .fail_step = ST_STATUS,
+    .job_size = sizeof(struct rsr_job),
+    .synced = synced,
+    .job_init = job_init,
+    .job_fini = job_fini,
+};
+
+/* KubeRay requeues a RayService every 2 s; a steady one here only every 60 s (events drive it). */
+static const struct rw_rec_policy rsr_policy = {
+    .busy_ms = RSR_BUSY_REQUEUE_MS,
+    .idle_ms = RSR_IDLE_REQUEUE_MS,
+    .soonest = true,
+    .unsynced_ms = 200,
+};
 
 /* ---- setup / teardown ---- */
 
@@ -1768,22 +1510,20 @@ setup(struct rw_mgr *m, void **state)
 {
 	struct rsr *r = calloc(1, sizeof(*r));
 	struct rw_inf_handlers rsh, rch, ph, sh, eh;
-	struct rw_rcr_agent_hooks hk;
+	struct rw_agents_hooks hk;
+	struct rw_pp_ops lops = {label_want, label_build, label_answered, label_retry};
 	static const double lat_b[] = {0.001, 0.002, 0.005, 0.01, 0.02, 0.05,
 				       0.1,   0.25,  0.5,   1,	  2.5};
 	if (!r)
 		return -ENOMEM;
 	*state = r;
 	r->mgr = m;
-	r->loop = rw_mgr_loop(m);
-	r->kube = rw_mgr_kube(m);
-	r->ev = rw_mgr_events(m);
 	r->met = rw_mgr_metrics(m);
 	srand((unsigned)time(NULL) ^ (unsigned)getpid());
 	rw_kmap_init(&r->rss);
 	rw_kmap_init(&r->cl2rs);
 	rw_kmap_init(&r->svc2rs);
-	rw_kmap_init(&r->labels);
+	r->agents = rw_mgr_agents(m);
 	rw_rs_opts_default(&r->rsopts);
 	rw_rs_opts_from_env(&r->rsopts, env_or_null);
 	rw_rc_opts_default(&r->rcopts);
@@ -1795,9 +1535,6 @@ setup(struct rw_mgr *m, void **state)
 	r->m_label_lat = rw_met_histogram(r->met, "raywarden_rayservice_serve_label_patch_seconds",
 					  "Round trip of a ray.io/serve label patch.", NULL, lat_b,
 					  (int)(sizeof(lat_b) / sizeof(lat_b[0])));
-	r->m_status = rw_met_counter(r->met, "raywarden_rayservice_status_writes_total",
-				     "RayService status writes (only when the status changed).",
-				     (const char *const[]){"result", NULL});
 	r->m_clusters = rw_met_counter(r->met, "raywarden_rayservice_cluster_operations_total",
 				       "RayClusters created, updated and deleted for RayServices.",
 				       (const char *const[]){"op", NULL});
@@ -1826,10 +1563,11 @@ setup(struct rw_mgr *m, void **state)
 	eh.on_update = eps_update;
 	eh.on_delete = eps_event;
 	eh.ud = r;
-	r->wq = rw_mgr_workqueue(m, "rayservice", reconcile, r);
+	if (rw_rec_ctl_setup(&r->ctl, m, &rsr_kind, &rsr_policy, r) == 0)
+		r->wq = r->ctl.wq;
 	r->rs_inf = rw_mgr_informer(m, &rs_type, NULL, false, NULL, &rsh);
-	r->rc_inf = rw_mgr_informer(m, &rc_type, "ray.io/originated-from-crd=RayService", false,
-				    rc_index, &rch);
+	/* Every RayCluster (shared with the RayCluster reconciler); rc_index keeps ours. */
+	r->rc_inf = rw_mgr_informer(m, &rc_type, NULL, false, rc_index, &rch);
 	r->pod_inf = rw_mgr_informer(m, &rw_inf_pod_type, RW_MGR_RAY_POD_SELECTOR, false,
 				     rw_inf_pod_cluster_key, &ph);
 	r->svc_inf = rw_mgr_informer(m, &svc_type, "ray.io/originated-from-crd=RayService", false,
@@ -1841,20 +1579,22 @@ setup(struct rw_mgr *m, void **state)
 		*state = NULL;
 		return -ENOMEM;
 	}
+	if (!r->agents)
+		return 0; /* no hub: no reports, labels stay as the pods were made */
+	if (rw_pp_new(rw_mgr_kube(m), r->pod_inf, "ray.io/serve", LABEL_INFLIGHT, &lops, r,
+		      &r->labels) != 0) {
+		teardown(r);
+		*state = NULL;
+		return -ENOMEM;
+	}
 	memset(&hk, 0, sizeof(hk));
 	hk.on_report = hk_report;
 	hk.on_stale = hk_stale;
 	hk.reply = hk_reply;
 	hk.ud = r;
-	if (rw_rcr_agent_hooks_set("RayService", &hk) != 0)
+	if (rw_agents_register(r->agents, "RayService", &hk) != 0)
 		rw_warn(LOGC, "cannot register the agent hooks: no serve config for head agents");
 	return 0;
-}
-
-static void
-label_free(void *p)
-{
-	free(p);
 }
 
 static void
@@ -1864,23 +1604,14 @@ teardown(void *state)
 	if (!r)
 		return;
 	r->closing = true;
-	rw_rcr_agent_hooks_set("RayService", NULL);
-	while (r->reqs) {
-		struct rsr_req *q = r->reqs;
-		r->reqs = q->next;
-		if (q->op)
-			rw_kube_cancel(q->op);
-		req_free(q);
-	}
-	while (r->jobs) {
-		struct rsr_job *j = r->jobs;
-		r->jobs = j->next;
-		job_free(j);
-	}
+	if (r->agents)
+		rw_agents_register(r->agents, "RayService", NULL);
+	rw_pp_free(r->labels);
+	r->labels = NULL;
+	rw_rec_ctl_fini(&r->ctl);
 	rw_kmap_fini(&r->rss, rs_state_free);
 	rw_kmap_fini(&r->cl2rs, free);
 	rw_kmap_fini(&r->svc2rs, free);
-	rw_kmap_fini(&r->labels, label_free);
 	free(r);
 }
 

@@ -6,6 +6,7 @@
 
 #include "rc_status.h"
 #include "rs_status.h"
+#include "rw/clock.h"
 #include "rw/json.h"
 
 typedef struct rw_rc_node node;
@@ -104,77 +105,6 @@ rw_rs_service_target(const struct rw_rs *rs, bool active_can_serve, bool pending
 }
 
 /* ---- time helpers ---- */
-
-static int64_t
-days_from_civil(int64_t y, unsigned m, unsigned d)
-{
-	y -= m <= 2;
-	int64_t era = (y >= 0 ? y : y - 399) / 400;
-	unsigned yoe = (unsigned)(y - era * 400);
-	unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-	unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-	return era * 146097 + (int64_t)doe - 719468;
-}
-
-static int
-num(const char *s, int n, int *out)
-{
-	int v = 0;
-	for (int i = 0; i < n; i++) {
-		if (s[i] < '0' || s[i] > '9')
-			return -1;
-		v = v * 10 + (s[i] - '0');
-	}
-	*out = v;
-	return 0;
-}
-
-/* RFC 3339 ("2026-01-02T03:04:05Z", fraction and offset allowed) -> ms since the epoch. */
-static int
-rfc3339_ms(const char *s, int64_t *out)
-{
-	int y, mo, d, h, mi, sec, ms = 0, oh = 0, om = 0, sign = 0;
-	const char *p;
-	if (!s || strlen(s) < 20 || num(s, 4, &y) || s[4] != '-' || num(s + 5, 2, &mo) ||
-	    s[7] != '-' || num(s + 8, 2, &d) || (s[10] != 'T' && s[10] != 't') ||
-	    num(s + 11, 2, &h) || s[13] != ':' || num(s + 14, 2, &mi) || s[16] != ':' ||
-	    num(s + 17, 2, &sec))
-		return -EINVAL;
-	if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 60)
-		return -EINVAL;
-	p = s + 19;
-	if (*p == '.') {
-		int k = 0;
-		p++;
-		while (*p >= '0' && *p <= '9') {
-			if (k < 3)
-				ms = ms * 10 + (*p - '0');
-			k++;
-			p++;
-		}
-		if (k == 0)
-			return -EINVAL;
-		for (; k < 3; k++)
-			ms *= 10;
-	}
-	if (*p == 'Z' || *p == 'z') {
-		p++;
-	} else if (*p == '+' || *p == '-') {
-		sign = *p == '-' ? -1 : 1;
-		if (num(p + 1, 2, &oh) || p[3] != ':' || num(p + 4, 2, &om))
-			return -EINVAL;
-		p += 6;
-	} else {
-		return -EINVAL;
-	}
-	if (*p)
-		return -EINVAL;
-	*out = ((days_from_civil(y, (unsigned)mo, (unsigned)d) * 86400 + h * 3600 + mi * 60 + sec -
-		 sign * (oh * 3600 + om * 60)) *
-		1000) +
-	       ms;
-	return 0;
-}
 
 /* Go's time.Duration.String for a whole number of milliseconds ("5m0s", "1h2m3.5s", "300ms"). */
 static void
@@ -370,7 +300,8 @@ init_timeout(struct sctx *b, const struct rw_rs *rs, node *st, node *conds, int6
 	if (!ready || !streq(rw_rc_gets(ready, "status"), "False") ||
 	    !streq(rw_rc_gets(ready, "reason"), "Initializing"))
 		return;
-	if (rfc3339_ms(rw_rc_gets(ready, "lastTransitionTime"), &since) != 0)
+	const char *lt = rw_rc_gets(ready, "lastTransitionTime");
+	if (!lt || rw_time_parse_rfc3339_ms(lt, strlen(lt), &since) != 0)
 		return;
 	spent = in->now_ms - since;
 	if (spent < timeout)

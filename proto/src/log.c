@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "rw/buf.h"
+#include "rw/clock.h"
 #include "rw/json.h"
 #include "rw/log.h"
 
@@ -81,18 +82,6 @@ int
 rw_log_enabled(enum rw_log_level lvl)
 {
 	return (int)lvl >= (int)RW_LOG_DEBUG && (int)lvl <= (int)RW_LOG_ERROR && lvl >= g_log.min;
-}
-
-/* RFC 3339 UTC with milliseconds: 2026-11-22T10:00:00.123Z (24 bytes). */
-static void
-timestamp(char *out, size_t outlen)
-{
-	struct timespec ts;
-	struct tm tm;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	gmtime_r(&ts.tv_sec, &tm);
-	size_t n = strftime(out, outlen, "%Y-%m-%dT%H:%M:%S", &tm);
-	snprintf(out + n, outlen - n, ".%03ldZ", ts.tv_nsec / 1000000L);
 }
 
 /*
@@ -242,7 +231,7 @@ void
 rw_log(enum rw_log_level lvl, const char *component, const char *fmt, ...)
 {
 	char msg[RW_LOG_LINE_MAX];
-	char ts[40];
+	char ts[RW_RFC3339_LEN];
 	struct rw_buf line, tmp;
 	va_list ap;
 
@@ -261,7 +250,7 @@ rw_log(enum rw_log_level lvl, const char *component, const char *fmt, ...)
 	if (component && !*component)
 		component = NULL;
 
-	timestamp(ts, sizeof(ts));
+	rw_time_rfc3339_ms(rw_clock_wall_ms(), ts);
 	rw_buf_init(&line, RW_LOG_LINE_MAX);
 	rw_buf_init(&tmp, 6 * sizeof(msg) + 2); /* worst-case escaping */
 	int rv = g_log.fmt == RW_LOG_JSON

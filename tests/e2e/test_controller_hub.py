@@ -100,6 +100,11 @@ class HubForgery(unittest.TestCase):
         self.assertIn('cluster "c2"', line[0])
         # Nothing acted on the forged report: c2's head has no condition from the hub.
         self.assertIsNone(gate_of(self.pods()[c2_head["metadata"]["name"]]))
+        # Ray pods and RayClusters are listed and watched once, shared by both reconcilers and
+        # the hub (docs/controller.md, "Informers", "Shared").
+        m = ctl.metrics()
+        self.assertEqual(m.get('raywarden_informers{resource="pods"}'), 1)
+        self.assertEqual(m.get('raywarden_informers{resource="rayclusters"}'), 1)
         self.assertTrue(ctl.alive())
 
 

@@ -1,8 +1,8 @@
 /*
  * test_ctl_rcr.c - the RayCluster reconciler's pure parts: its flags (--agent-*,
  * --no-agent-injection, --no-readiness-gate, --gcs-ft-cleanup-deadline) with
- * their environment variables, and the agent hub's admission decision. The reconciler itself runs
- * end to end in tests/e2e/test_raycluster_*.py.
+ * their environment variables (the hub's admission is in test_ctl_agents.c). The reconciler itself
+ * runs end to end in tests/e2e/test_raycluster_*.py.
  */
 #include <errno.h>
 
@@ -128,40 +128,15 @@ test_hub_flags(void)
 	CHECK_EQ_INT(rw_mgr_config_parse(&c, 2, bad, env_get, &e, err, sizeof(err)), -EINVAL);
 }
 
-/* Which reports the hub admits: a pod the cache knows, of the key's cluster, with that UID. */
-static void
-test_admit_decide(void)
-{
-	struct rw_inf_pod c2 = {.meta = {.ns = "ns", .name = "c2-head", .uid = "u2"},
-				.cluster = "c2"};
-	static const struct {
-		int have, synced;
-		const char *cluster, *uid;
-		int rv;
-		const char *why;
-	} cases[] = {
-	    {0, 0, "c2", "u2", -EAGAIN, "not synced"}, /* after a restart: resent later */
-	    {0, 1, "c2", "u2", -EAGAIN, "no such pod"},
-	    {1, 1, "c2", "u2", 0, ""},
-	    {1, 1, "c1", "u2", -EPERM, "belongs to cluster \"c2\""}, /* c1's key, c2's pod */
-	    {1, 1, "c2", "u9", -EAGAIN, "another incarnation"},
-	};
-	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		char why[256] = "";
-		int rv = rw_rcr_admit_decide(cases[i].have ? &c2 : NULL, cases[i].synced,
-					     cases[i].cluster, cases[i].uid, why, sizeof(why));
-		CHECK_EQ_INT(rv, cases[i].rv);
-		CHECK(strstr(why, cases[i].why) != NULL);
-	}
-}
-
 int
 main(void)
 {
 	static const struct rwt_case cases[] = {
-	    {"flags_defaults", test_flags_defaults}, {"flags_set", test_flags_set},
-	    {"durations", test_durations},	     {"hub_flags", test_hub_flags},
-	    {"admit_decide", test_admit_decide},     {NULL, NULL},
+	    {"flags_defaults", test_flags_defaults},
+	    {"flags_set", test_flags_set},
+	    {"durations", test_durations},
+	    {"hub_flags", test_hub_flags},
+	    {NULL, NULL},
 	};
 	return rwt_run(cases);
 }

@@ -1,0 +1,455 @@
+/*
+ * reconcile.c - the reconcile runtime (see reconcile.h): the requeue policy,
+ * the job and request records, the step driver, and the per-kind
+ * controller_runtime_reconcile_* metrics.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "reconcile.h"
+#include "rw/log.h"
+
+/* ---- policy ---- */
+
+enum rw_rec_result
+rw_rec_decide(const struct rw_rec_policy *p, int err, bool busy, bool stop, uint64_t requested_ms,
+	      uint64_t *delay_ms)
+{
+	uint64_t period = busy && p->busy_ms ? p->busy_ms : p->idle_ms, d;
+	*delay_ms = 0;
+	if (err)
+		return RW_REC_ERROR;
+	if (stop)
+		return RW_REC_SUCCESS;
+	if (!requested_ms)
+		d = period;
+	else if (p->soonest && period && period < requested_ms)
+		d = period;
+	else
+		d = requested_ms;
+	*delay_ms = d;
+	return d ? RW_REC_REQUEUE_AFTER : RW_REC_SUCCESS;
+}
+
+const char *
+rw_rec_result_label(enum rw_rec_result r)
+{
+	switch (r) {
+	case RW_REC_ERROR:
+		return "error";
+	case RW_REC_REQUEUE:
+		return "requeue";
+	case RW_REC_REQUEUE_AFTER:
+		return "requeue_after";
+	case RW_REC_SUCCESS:
+	default:
+		return "success";
+	}
+}
+
+bool
+rw_rec_ok(long status)
+{
+	return status >= 200 && status < 300;
+}
+
+void
+rw_rec_split_key(const char *key, char *ns, size_t nslen, char *name, size_t namelen)
+{
+	const char *sl = strchr(key, '/');
+	if (!sl) {
+		snprintf(ns, nslen, "%s", "");
+		snprintf(name, namelen, "%s", key);
+		return;
+	}
+	snprintf(ns, nslen, "%.*s", (int)(sl - key), key);
+	snprintf(name, namelen, "%s", sl + 1);
+}
+
+/* ---- results and metrics ---- */
+
+/* One finished reconcile: counted, timed, handed back to the work queue. */
+static void
+done(struct rw_rec_ctl *c, const char *key, enum rw_rec_result res, uint64_t delay_ms, uint64_t t0)
+{
+	const char *lv[] = {c->kind->name, rw_rec_result_label(res)};
+	const char *cv[] = {c->kind->name};
+	rw_met_add(c->m_total, lv, 1);
+	rw_met_observe(c->m_time, cv, (double)(uv_hrtime() - t0) / 1e9);
+	switch (res) {
+	case RW_REC_ERROR:
+		rw_met_add(c->m_errors, cv, 1);
+		rw_wq_done(c->wq, key, -1, 0);
+		break;
+	case RW_REC_REQUEUE:
+		/* controller-runtime's Requeue: again after the key's rate limit. */
+		rw_wq_done(c->wq, key, 0, 0);
+		rw_wq_add_rate_limited(c->wq, key);
+		break;
+	default:
+		rw_wq_done(c->wq, key, 0, delay_ms);
+		break;
+	}
+}
+
+/* ---- jobs ---- */
+
+static void
+job_free(struct rw_rec_job *j)
+{
+	const struct rw_rec_kind *k = j->ctl->kind;
+	if (k->job_fini)
+		k->job_fini(j);
+	free(j->key);
+	free(j);
+}
+
+static void
+job_finish(struct rw_rec_job *j)
+{
+	struct rw_rec_ctl *c = j->ctl;
+	enum rw_rec_result res;
+	uint64_t delay;
+	j->finished = true;
+	if (j->prev)
+		j->prev->next = j->next;
+	else
+		c->jobs = j->next;
+	if (j->next)
+		j->next->prev = j->prev;
+	res = rw_rec_decide(&c->policy, j->err, j->busy, j->stop_requeue, j->requeue_ms, &delay);
+	rw_debug(c->kind->name, "%s: reconciled in %.1f ms (%s)", j->key,
+		 (double)(uv_hrtime() - j->t0) / 1e6, j->err ? "error" : "ok");
+	done(c, j->key, res, delay, j->t0);
+	job_free(j);
+}
+
+void
+rw_rec_run(struct rw_rec_job *j)
+{
+	const struct rw_rec_kind *k = j->ctl->kind;
+	while (j->pending == 0 && !j->finished) {
+		int s;
+		if (j->err && j->step > 0 && j->step < k->fail_step)
+			j->step = k->fail_step; /* stop at the first failure, then the status */
+		s = j->step++;
+		if (s < 0 || s >= k->nsteps || !k->steps[s].run) {
+			job_finish(j);
+			return;
+		}
+		k->steps[s].run(j);
+		if (k->steps[s].then > 0)
+			j->step = k->steps[s].then;
+	}
+}
+
+void
+rw_rec_reconcile(struct rw_rec_ctl *c, const char *key)
+{
+	const struct rw_rec_kind *k = c->kind;
+	uint64_t t0 = uv_hrtime();
+	struct rw_rec_job *j;
+	if (k->synced && !k->synced(c->ud)) {
+		/* Never act on a partial cache: that is how duplicates are made. */
+		done(c, key, RW_REC_REQUEUE_AFTER, c->policy.unsynced_ms, t0);
+		return;
+	}
+	j = calloc(1, k->job_size > sizeof(*j) ? k->job_size : sizeof(*j));
+	if (!j || !(j->key = strdup(key))) {
+		free(j);
+		done(c, key, RW_REC_ERROR, 0, t0);
+		return;
+	}
+	j->ctl = c;
+	j->ud = c->ud;
+	j->t0 = t0;
+	rw_rec_split_key(key, j->ns, sizeof(j->ns), j->name, sizeof(j->name));
+	if (k->job_init)
+		k->job_init(j);
+	j->next = c->jobs;
+	if (c->jobs)
+		c->jobs->prev = j;
+	c->jobs = j;
+	rw_rec_run(j);
+}
+
+static void
+wq_reconcile(struct rw_wq *q, const char *key, void *ud)
+{
+	(void)q;
+	rw_rec_reconcile(ud, key);
+}
+
+/* ---- requests ---- */
+
+static void
+req_free(struct rw_rec_req *q)
+{
+	/* s1 may hold key material (the agent key Secret): wiped before it is freed. */
+	if (q->s1)
+		memset(q->s1, 0, strlen(q->s1));
+	free(q->s1);
+	free(q->s2);
+	free(q);
+}
+
+static void
+req_done(const struct rw_kube_resp *resp, void *ud)
+{
+	struct rw_rec_req *q = ud;
+	struct rw_rec_ctl *c = q->ctl;
+	struct rw_rec_job *j = q->job;
+	if (q->prev)
+		q->prev->next = q->next;
+	else
+		c->reqs = q->next;
+	if (q->next)
+		q->next->prev = q->prev;
+	q->op = NULL;
+	if (q->cb)
+		q->cb(q, resp);
+	req_free(q);
+	if (j && --j->pending == 0)
+		rw_rec_run(j);
+}
+
+int
+rw_rec_request(struct rw_rec_ctl *c, void *job, const struct rw_kube_req *kr, rw_rec_req_cb cb,
+	       const char *s1, const char *s2, void *ptr)
+{
+	struct rw_rec_req *q = calloc(1, sizeof(*q));
+	struct rw_rec_job *j = job;
+	struct rw_kube_req fr = *kr;
+	int rv;
+	if (!q)
+		return -ENOMEM;
+	q->ctl = c;
+	q->r = c->ud;
+	q->job = job;
+	q->cb = cb;
+	q->ptr = ptr;
+	q->t0 = uv_hrtime();
+	if ((s1 && !(q->s1 = strdup(s1))) || (s2 && !(q->s2 = strdup(s2)))) {
+		req_free(q);
+		return -ENOMEM;
+	}
+	if (j && !fr.flow)
+		fr.flow = j->key; /* one flow per object in the client's fair queue (kube.h) */
+	rv = c->submit(c->kube, &fr, req_done, q, &q->op);
+	if (rv) {
+		req_free(q);
+		return rv;
+	}
+	q->next = c->reqs;
+	if (c->reqs)
+		c->reqs->prev = q;
+	c->reqs = q;
+	if (j)
+		j->pending++;
+	return 0;
+}
+
+int
+rw_rec_send(struct rw_rec_job *j, const char *method, const char *path, const char *body,
+	    size_t len, rw_rec_req_cb cb, const char *s1, const char *s2, void *ptr)
+{
+	bool patch = strcmp(method, "PATCH") == 0, post = strcmp(method, "POST") == 0;
+	struct rw_kube_req kr = {.method = method,
+				 .path = path,
+				 .body = body,
+				 .body_len = len,
+				 .content_type =
+				     patch ? "application/merge-patch+json" : "application/json",
+				 .verb = patch	? "patch"
+					 : post ? "create"
+						: "update"};
+	return rw_rec_request(j->ctl, j, &kr, cb, s1, s2, ptr);
+}
+
+/* ---- requests on the job's own object ---- */
+
+/* The object's path, plus "/sub" when sub is given. */
+static void
+object_path(const struct rw_rec_job *j, const char *sub, char *out, size_t outlen)
+{
+	const struct rw_rec_kind *k = j->ctl->kind;
+	snprintf(out, outlen, "%s/namespaces/%s/%s/%s%s%s", k->api_path, j->ns, k->resource,
+		 j->name, sub ? "/" : "", sub ? sub : "");
+}
+
+static void
+patch_cb(struct rw_rec_req *q, const struct rw_kube_resp *resp)
+{
+	if (!rw_rec_ok(resp->status))
+		rw_rec_fail(q->job, resp->err ? resp->err : -EIO, NULL, "%s: HTTP %ld %s", q->s1,
+			    resp->status, resp->message);
+}
+
+int
+rw_rec_patch(struct rw_rec_job *j, const char *patch, rw_rec_req_cb cb, const char *what)
+{
+	char path[1024];
+	object_path(j, NULL, path, sizeof(path));
+	struct rw_kube_req kr = {.method = "PATCH",
+				 .path = path,
+				 .body = patch,
+				 .body_len = strlen(patch),
+				 .content_type = "application/json-patch+json",
+				 .verb = "patch"};
+	return rw_rec_request(j->ctl, j, &kr, cb ? cb : patch_cb, what, NULL, NULL);
+}
+
+static void
+status_cb(struct rw_rec_req *q, const struct rw_kube_resp *resp)
+{
+	rw_rec_status_answer(q->job, resp);
+}
+
+int
+rw_rec_put_status(struct rw_rec_job *j, const char *body, size_t len, rw_rec_req_cb cb,
+		  const char *s1)
+{
+	char path[1024];
+	object_path(j, "status", path, sizeof(path));
+	struct rw_kube_req kr = {.method = "PUT",
+				 .path = path,
+				 .body = body,
+				 .body_len = len,
+				 .content_type = "application/json",
+				 .verb = "update"};
+	return rw_rec_request(j->ctl, j, &kr, cb ? cb : status_cb, s1, NULL, NULL);
+}
+
+bool
+rw_rec_status_answer(struct rw_rec_job *j, const struct rw_kube_resp *resp)
+{
+	bool ok = rw_rec_ok(resp->status);
+	rw_met_add(j->ctl->m_status, (const char *const[]){ok ? "ok" : "error"}, 1);
+	if (ok)
+		return true;
+	if (resp->status == 409) {
+		/* A newer object exists (someone else wrote): reconcile again with it. */
+		rw_debug(j->ctl->kind->name, "%s: status update conflict; again", j->key);
+		rw_rec_requeue(j, 20);
+		return false;
+	}
+	rw_rec_fail(j, -EAGAIN, NULL, "status update: HTTP %ld %s", resp->status, resp->message);
+	return false;
+}
+
+/* ---- emit / fail / requeue ---- */
+
+void
+rw_rec_emit(struct rw_rec_job *j, int warning, const char *reason, const char *fmt, ...)
+{
+	struct rw_ev_ref ref = {"ray.io/v1", j->ctl->kind->kind, j->ns, j->name,
+				j->uid[0] ? j->uid : NULL};
+	char note[1024];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(note, sizeof(note), fmt, ap);
+	va_end(ap);
+	rw_ev_emit(j->ctl->ev, &ref, warning, reason, "Reconcile", "%s", note);
+}
+
+void
+rw_rec_fail(struct rw_rec_job *j, int err, const char *reason, const char *fmt, ...)
+{
+	char msg[768];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (j->err) {
+		rw_debug(j->ctl->kind->name, "%s: %s (after an earlier failure)", j->key, msg);
+		return;
+	}
+	j->err = err ? err : -EIO;
+	snprintf(j->fail_reason, sizeof(j->fail_reason), "%s", reason ? reason : "");
+	snprintf(j->fail_msg, sizeof(j->fail_msg), "%s", msg);
+	rw_warn(j->ctl->kind->name, "%s: %s", j->key, msg);
+}
+
+void
+rw_rec_stop(struct rw_rec_job *j)
+{
+	j->stop_requeue = true;
+	j->step = j->ctl->kind->nsteps; /* out of the table: the driver finishes the job */
+}
+
+void
+rw_rec_requeue(struct rw_rec_job *j, uint64_t ms)
+{
+	if (ms && (!j->requeue_ms || ms < j->requeue_ms))
+		j->requeue_ms = ms;
+}
+
+/* ---- controller ---- */
+
+int
+rw_rec_ctl_init(struct rw_rec_ctl *c, const struct rw_rec_kind *kind,
+		const struct rw_rec_policy *policy, void *ud, struct rw_kube *kube,
+		struct rw_ev *ev, struct rw_met *met, rw_rec_submit_fn submit)
+{
+	static const char *const lcr[] = {"controller", "result", NULL};
+	static const char *const lc[] = {"controller", NULL};
+	memset(c, 0, sizeof(*c));
+	c->kind = kind;
+	c->policy = *policy;
+	c->ud = ud;
+	c->kube = kube;
+	c->ev = ev;
+	c->submit = submit ? submit : rw_kube_request;
+	/* Registered once per process: the second kind gets the same families. */
+	c->m_total = rw_met_counter(met, "controller_runtime_reconcile_total",
+				    "Reconciles by controller and result.", lcr);
+	c->m_errors = rw_met_counter(met, "controller_runtime_reconcile_errors_total",
+				     "Reconciles that failed, by controller.", lc);
+	c->m_time = rw_met_histogram(met, "controller_runtime_reconcile_time_seconds",
+				     "Reconcile latency by controller.", lc, rw_met_latency_buckets,
+				     rw_met_latency_nbuckets);
+	/* The status writes of each kind, under the names the kinds always had. */
+	{
+		char name[128], help[160];
+		snprintf(name, sizeof(name), "raywarden_%s_status_writes_total", kind->name);
+		snprintf(help, sizeof(help), "%s status writes (only when the status changed).",
+			 kind->kind);
+		c->m_status =
+		    rw_met_counter(met, name, help, (const char *const[]){"result", NULL});
+	}
+	return 0;
+}
+
+int
+rw_rec_ctl_setup(struct rw_rec_ctl *c, struct rw_mgr *m, const struct rw_rec_kind *kind,
+		 const struct rw_rec_policy *policy, void *ud)
+{
+	rw_rec_ctl_init(c, kind, policy, ud, rw_mgr_kube(m), rw_mgr_events(m), rw_mgr_metrics(m),
+			NULL);
+	c->wq = rw_mgr_workqueue(m, kind->name, wq_reconcile, c);
+	return c->wq ? 0 : -ENOMEM;
+}
+
+void
+rw_rec_ctl_fini(struct rw_rec_ctl *c)
+{
+	if (!c || !c->kind)
+		return;
+	c->closing = true;
+	/* Cancel every request: no callback, no rw_wq_done after this. */
+	while (c->reqs) {
+		struct rw_rec_req *q = c->reqs;
+		c->reqs = q->next;
+		if (q->op)
+			rw_kube_cancel(q->op);
+		req_free(q);
+	}
+	while (c->jobs) {
+		struct rw_rec_job *j = c->jobs;
+		c->jobs = j->next;
+		job_free(j);
+	}
+}
