@@ -9,7 +9,7 @@
  *
  * Failure model: constructors return NULL on allocation failure and every
  * function accepts NULL inputs, so builders can chain calls and check a
- * context's sticky error once (see struct rw_rc_b in rc_build.c).
+ * context's sticky error once (see struct b in build_internal.h).
  */
 #ifndef RW_RC_DOM_H
 #define RW_RC_DOM_H
