@@ -173,6 +173,7 @@ rw_rc_drain_hooks(struct b *b, const struct rw_rc_opts *o, node *pod_spec)
 		    (i == 0 || streq(rw_rc_gets(k, "name"), RW_RC_AGENT_CONTAINER)))
 			drain_hook(b, o, k);
 	}
-	if (int_or(pod_spec, "terminationGracePeriodSeconds", 30) < o->drain_s + RW_RC_MIN_STOP_S)
+	if (rw_rc_int_or(pod_spec, "terminationGracePeriodSeconds", 30) <
+	    o->drain_s + RW_RC_MIN_STOP_S)
 		seti(b, pod_spec, "terminationGracePeriodSeconds", o->drain_s + RW_RC_MIN_STOP_S);
 }

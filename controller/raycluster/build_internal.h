@@ -30,22 +30,42 @@ fail(struct b *b, int err)
 		b->err = err;
 }
 
+/*
+ * What a constructor returned: NULL (out of memory) makes the error sticky.
+ * Callers skip the constructor once b has an error, so every later step
+ * sees NULL and does nothing.
+ */
 static inline node *
-nnew(struct b *b, enum rw_rc_type t)
+made(struct b *b, node *n)
 {
-	node *n = b->err ? NULL : rw_rc_new(t);
 	if (!n)
 		fail(b, -ENOMEM);
 	return n;
 }
 
+/* Whether v may join parent; if not, v is freed, and a missing parent is an error. */
+static inline bool
+can_attach(struct b *b, node *parent, node *v)
+{
+	if (b->err || !parent) {
+		rw_rc_free(v);
+		if (!parent)
+			fail(b, -ENOMEM);
+		return false;
+	}
+	return true;
+}
+
+static inline node *
+nnew(struct b *b, enum rw_rc_type t)
+{
+	return made(b, b->err ? NULL : rw_rc_new(t));
+}
+
 static inline node *
 nstr(struct b *b, const char *s)
 {
-	node *n = b->err ? NULL : rw_rc_new_str(s);
-	if (!n)
-		fail(b, -ENOMEM);
-	return n;
+	return made(b, b->err ? NULL : rw_rc_new_str(s));
 }
 
 static inline node *
@@ -61,12 +81,8 @@ static inline void
 set(struct b *b, node *o, const char *key, node *v)
 {
 	int rv;
-	if (b->err || !o) {
-		rw_rc_free(v);
-		if (!o)
-			fail(b, -ENOMEM);
+	if (!can_attach(b, o, v))
 		return;
-	}
 	rv = rw_rc_set(o, key, v);
 	if (rv)
 		fail(b, rv);
@@ -81,31 +97,21 @@ sets(struct b *b, node *o, const char *key, const char *v)
 static inline void
 seti(struct b *b, node *o, const char *key, int64_t v)
 {
-	node *n = b->err ? NULL : rw_rc_new_int(v);
-	if (!n)
-		fail(b, -ENOMEM);
-	set(b, o, key, n);
+	set(b, o, key, made(b, b->err ? NULL : rw_rc_new_int(v)));
 }
 
 static inline void
 setb(struct b *b, node *o, const char *key, bool v)
 {
-	node *n = b->err ? NULL : rw_rc_new_bool(v);
-	if (!n)
-		fail(b, -ENOMEM);
-	set(b, o, key, n);
+	set(b, o, key, made(b, b->err ? NULL : rw_rc_new_bool(v)));
 }
 
 static inline void
 push(struct b *b, node *a, node *v)
 {
 	int rv;
-	if (b->err || !a) {
-		rw_rc_free(v);
-		if (!a)
-			fail(b, -ENOMEM);
+	if (!can_attach(b, a, v))
 		return;
-	}
 	rv = rw_rc_push(a, v);
 	if (rv)
 		fail(b, rv);
@@ -114,19 +120,13 @@ push(struct b *b, node *a, node *v)
 static inline node *
 obj(struct b *b, node *o, const char *key)
 {
-	node *n = b->err ? NULL : rw_rc_obj(o, key);
-	if (!n)
-		fail(b, -ENOMEM);
-	return n;
+	return made(b, b->err ? NULL : rw_rc_obj(o, key));
 }
 
 static inline node *
 arr(struct b *b, node *o, const char *key)
 {
-	node *n = b->err ? NULL : rw_rc_arr(o, key);
-	if (!n)
-		fail(b, -ENOMEM);
-	return n;
+	return made(b, b->err ? NULL : rw_rc_arr(o, key));
 }
 
 static inline bool
@@ -322,16 +322,6 @@ finish(struct b *b, node *n, struct rw_buf *out)
 		rv = rw_rc_dump(n, out);
 	rw_rc_free(n);
 	return rv;
-}
-
-static inline int64_t
-int_or(const node *o, const char *key, int64_t def)
-{
-	int64_t v;
-	node *n = rw_rc_get(o, key);
-	if (!n || n->type == RW_RC_NULL || rw_rc_int(n, &v) != 0)
-		return def;
-	return v;
 }
 
 /* build_agent.c, called by build_pod.c while it assembles a Ray Pod. */

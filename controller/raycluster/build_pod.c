@@ -404,6 +404,21 @@ container_command(struct b *b, const struct rw_rc_opts *o, node *container)
 	set(b, container, "command", cmd);
 }
 
+/* RAY_AUTH_TOKEN from the token Secret: authOptions.secretName, else CheckName(<cluster>). */
+static void
+auth_token_env(struct b *b, const struct rw_rc_cluster *c, node *env)
+{
+	char secret[80];
+	const char *sn = rw_rc_gets(rw_rc_get(c->spec, "authOptions"), "secretName");
+	node *e = nnew(b, RW_RC_OBJ);
+	rw_rc_check_name(c->name, secret, sizeof(secret));
+	sets(b, e, "name", "RAY_AUTH_TOKEN");
+	node *skr = obj(b, obj(b, e, "valueFrom"), "secretKeyRef");
+	sets(b, skr, "name", sn && *sn ? sn : secret);
+	sets(b, skr, "key", "auth_token");
+	push(b, env, e);
+}
+
 static void
 autoscaler_container(struct b *b, const struct rw_rc_cluster *c, const struct rw_rc_opts *o,
 		     node *tmpl_spec)
@@ -431,16 +446,8 @@ autoscaler_container(struct b *b, const struct rw_rc_cluster *c, const struct rw
 	set(b, a, "args", args);
 	set(b, a, "resources", resources_obj(b, "500m", "512Mi", "500m", "512Mi"));
 	if (streq(rw_rc_gets(rw_rc_get(c->spec, "authOptions"), "mode"), "token")) {
-		char secret[80];
-		const char *sn = rw_rc_gets(rw_rc_get(c->spec, "authOptions"), "secretName");
-		rw_rc_check_name(c->name, secret, sizeof(secret));
 		env_push(b, env, "RAY_AUTH_MODE", "token");
-		node *e = nnew(b, RW_RC_OBJ);
-		sets(b, e, "name", "RAY_AUTH_TOKEN");
-		node *skr = obj(b, obj(b, e, "valueFrom"), "secretKeyRef");
-		sets(b, skr, "name", sn && *sn ? sn : secret);
-		sets(b, skr, "key", "auth_token");
-		push(b, env, e);
+		auth_token_env(b, c, env);
 	}
 	/* mergeAutoscalerOverrides */
 	if (opts && opts->type == RW_RC_OBJ) {
@@ -477,22 +484,13 @@ static void
 token_auth(struct b *b, const struct rw_rc_cluster *c, node *container)
 {
 	node *auth = rw_rc_get(c->spec, "authOptions");
-	char secret[80];
-	const char *sn = rw_rc_gets(auth, "secretName");
 	node *env = arr(b, container, "env");
 	if (!streq(rw_rc_gets(auth, "mode"), "token"))
 		return;
-	rw_rc_check_name(c->name, secret, sizeof(secret));
 	if (!env_exists(env, "RAY_AUTH_MODE"))
 		env_push(b, env, "RAY_AUTH_MODE", "token");
-	if (!env_exists(env, "RAY_AUTH_TOKEN")) {
-		node *e = nnew(b, RW_RC_OBJ);
-		sets(b, e, "name", "RAY_AUTH_TOKEN");
-		node *skr = obj(b, obj(b, e, "valueFrom"), "secretKeyRef");
-		sets(b, skr, "name", sn && *sn ? sn : secret);
-		sets(b, skr, "key", "auth_token");
-		push(b, env, e);
-	}
+	if (!env_exists(env, "RAY_AUTH_TOKEN"))
+		auth_token_env(b, c, env);
 }
 
 /* configureGCSFaultTolerance */
@@ -900,12 +898,38 @@ template_copy(struct b *b, const node *group)
 	return copy;
 }
 
+/* A group's rayStartParams with its resources and labels folded in (both node types). */
+static node *
+group_params(struct b *b, const node *group)
+{
+	node *params = params_copy(b, rw_rc_get(group, "rayStartParams"));
+	params_group_resources(b, params, rw_rc_get(group, "resources"));
+	params_group_labels(b, params, rw_rc_get(group, "labels"));
+	return params;
+}
+
+/* The last stage of both node types: BuildPod from tmpl, then JSON. Takes tmpl and params. */
+static int
+pod_out(struct b *b, const struct rw_rc_cluster *c, const struct rw_rc_opts *o, node *tmpl,
+	node *params, bool head, const char *fqdn, const char *head_port, struct rw_buf *out)
+{
+	node *pod;
+	if (b->err) {
+		rw_rc_free(tmpl);
+		rw_rc_free(params);
+		return b->err;
+	}
+	pod = build_pod(b, c, o, tmpl, params, head, fqdn, head_port);
+	rw_rc_free(params);
+	return finish(b, pod, out);
+}
+
 int
 rw_rc_build_head_pod(const struct rw_rc_cluster *c, const struct rw_rc_opts *o, struct rw_buf *out)
 {
 	struct b b = {0};
 	char name[128], fqdn[700], hash[33], sa[320], sac[80];
-	node *tmpl, *meta, *spec, *params, *pod, *ray, *annos;
+	node *tmpl, *meta, *spec, *params, *ray, *annos;
 	const char *head_port = rw_rc_head_port(c);
 
 	if (!c->head || !container0(rw_rc_path(c->head, "template.spec")))
@@ -917,9 +941,7 @@ rw_rc_build_head_pod(const struct rw_rc_cluster *c, const struct rw_rc_opts *o, 
 	rw_rc_pod_name(c->name, true, !o->deterministic_head_name, name, sizeof(name));
 	sets(&b, meta, o->deterministic_head_name ? "name" : "generateName", name);
 	sets(&b, meta, "namespace", c->ns);
-	params = params_copy(&b, rw_rc_get(c->head, "rayStartParams"));
-	params_group_resources(&b, params, rw_rc_get(c->head, "resources"));
-	params_group_labels(&b, params, rw_rc_get(c->head, "labels"));
+	params = group_params(&b, c->head);
 	set(&b, meta, "labels",
 	    pod_labels(&b, c, true, "headgroup", rw_rc_get(meta, "labels"),
 		       rw_rc_get(c->head, "labels")));
@@ -952,14 +974,7 @@ rw_rc_build_head_pod(const struct rw_rc_cluster *c, const struct rw_rc_opts *o, 
 	if (rw_rc_spec_hash(c->spec, hash) == 0)
 		sets(&b, annos, "ray.io/upgrade-strategy-recreate-hash", hash);
 	sets(&b, annos, "ray.io/kuberay-version", o->version ? o->version : RW_RC_DEFAULT_VERSION);
-	if (b.err) {
-		rw_rc_free(tmpl);
-		rw_rc_free(params);
-		return b.err;
-	}
-	pod = build_pod(&b, c, o, tmpl, params, true, fqdn, head_port);
-	rw_rc_free(params);
-	return finish(&b, pod, out);
+	return pod_out(&b, c, o, tmpl, params, true, fqdn, head_port, out);
 }
 
 int
@@ -969,7 +984,7 @@ rw_rc_build_worker_pod(const struct rw_rc_cluster *c, const struct rw_rc_opts *o
 	struct b b = {0};
 	char name[160], prefix[320], fqdn[700], num[32];
 	node *g = rw_rc_group(c, group);
-	node *tmpl, *meta, *spec, *params, *labels, *pod, *annos;
+	node *tmpl, *meta, *spec, *params, *labels, *annos;
 	const char *head_port = rw_rc_head_port(c);
 	const char *gname = rw_rc_group_name(c, group);
 	int64_t hosts = 1;
@@ -988,9 +1003,7 @@ rw_rc_build_worker_pod(const struct rw_rc_cluster *c, const struct rw_rc_opts *o
 	if (o->init_container_injection)
 		wait_gcs_container(&b, o, spec, fqdn, head_port);
 	rw_rc_del(meta, "name");
-	params = params_copy(&b, rw_rc_get(g, "rayStartParams"));
-	params_group_resources(&b, params, rw_rc_get(g, "resources"));
-	params_group_labels(&b, params, rw_rc_get(g, "labels"));
+	params = group_params(&b, g);
 	labels = pod_labels(&b, c, false, gname, rw_rc_get(meta, "labels"), rw_rc_get(g, "labels"));
 	if (slot && slot->replica_index >= 0) {
 		snprintf(num, sizeof(num), "%d", slot->replica_index);
@@ -1018,12 +1031,5 @@ rw_rc_build_worker_pod(const struct rw_rc_cluster *c, const struct rw_rc_opts *o
 			if (streq(rw_rc_gets(ics->kids[i], "name"), "wait-gcs-ready"))
 				token_auth(&b, c, ics->kids[i]);
 	}
-	if (b.err) {
-		rw_rc_free(tmpl);
-		rw_rc_free(params);
-		return b.err;
-	}
-	pod = build_pod(&b, c, o, tmpl, params, false, fqdn, head_port);
-	rw_rc_free(params);
-	return finish(&b, pod, out);
+	return pod_out(&b, c, o, tmpl, params, false, fqdn, head_port, out);
 }

@@ -112,6 +112,9 @@ bool rw_rc_true(const struct rw_rc_node *n);
 /* Strict integer value of a number node: 0, -EINVAL, -ERANGE. */
 int rw_rc_int(const struct rw_rc_node *n, int64_t *out);
 
+/* The integer member `key` of o, or def when it is absent, null or not an integer. */
+int64_t rw_rc_int_or(const struct rw_rc_node *o, const char *key, int64_t def);
+
 /*
  * Set member key of object o to v (taking ownership of v), replacing an
  * existing member in place. Returns 0, -EINVAL (o not an object or v NULL),

@@ -84,13 +84,13 @@ rw_rc_group_desired(const struct rw_rc_cluster *c, int group)
 	int64_t min, max, rep, hosts, w;
 	if (!g || rw_rc_true(rw_rc_get(g, "suspend")))
 		return 0;
-	min = int_or(g, "minReplicas", 0);
-	max = int_or(g, "maxReplicas", INT32_MAX);
-	hosts = int_or(g, "numOfHosts", 1);
+	min = rw_rc_int_or(g, "minReplicas", 0);
+	max = rw_rc_int_or(g, "maxReplicas", INT32_MAX);
+	hosts = rw_rc_int_or(g, "numOfHosts", 1);
 	if (!rw_rc_get(g, "replicas") || rw_rc_get(g, "replicas")->type == RW_RC_NULL)
 		rep = -1;
 	else
-		rep = int_or(g, "replicas", 0);
+		rep = rw_rc_int_or(g, "replicas", 0);
 	if (min > max)
 		w = max;
 	else if (rep < 0 || rep < min)
@@ -123,7 +123,8 @@ sum_groups(const struct rw_rc_cluster *c, const char *key, int64_t def)
 		node *g = rw_rc_group(c, i);
 		if (!g || rw_rc_true(rw_rc_get(g, "suspend")))
 			continue;
-		s += sat32((int64_t)sat32(int_or(g, key, def)) * sat32(int_or(g, "numOfHosts", 1)));
+		s += sat32((int64_t)sat32(rw_rc_int_or(g, key, def)) *
+			   sat32(rw_rc_int_or(g, "numOfHosts", 1)));
 	}
 	return sat32(s);
 }
