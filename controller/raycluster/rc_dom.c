@@ -504,6 +504,16 @@ rw_rc_int(const struct rw_rc_node *n, int64_t *out)
 	return 0;
 }
 
+int64_t
+rw_rc_int_or(const struct rw_rc_node *o, const char *key, int64_t def)
+{
+	int64_t v;
+	struct rw_rc_node *n = rw_rc_get(o, key);
+	if (!n || n->type == RW_RC_NULL || rw_rc_int(n, &v) != 0)
+		return def;
+	return v;
+}
+
 int
 rw_rc_set(struct rw_rc_node *o, const char *key, struct rw_rc_node *v)
 {

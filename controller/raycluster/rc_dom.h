@@ -9,7 +9,7 @@
  *
  * Failure model: constructors return NULL on allocation failure and every
  * function accepts NULL inputs, so builders can chain calls and check a
- * context's sticky error once (see struct rw_rc_b in rc_build.c).
+ * context's sticky error once (see struct b in build_internal.h).
  */
 #ifndef RW_RC_DOM_H
 #define RW_RC_DOM_H
@@ -111,6 +111,9 @@ bool rw_rc_true(const struct rw_rc_node *n);
 
 /* Strict integer value of a number node: 0, -EINVAL, -ERANGE. */
 int rw_rc_int(const struct rw_rc_node *n, int64_t *out);
+
+/* The integer member `key` of o, or def when it is absent, null or not an integer. */
+int64_t rw_rc_int_or(const struct rw_rc_node *o, const char *key, int64_t def);
 
 /*
  * Set member key of object o to v (taking ownership of v), replacing an

@@ -111,16 +111,6 @@ pod_resource(const node *tmpl_spec, struct rsum *pod)
 	}
 }
 
-static int64_t
-int_or(const node *o, const char *key, int64_t def)
-{
-	int64_t v;
-	node *n = rw_rc_get(o, key);
-	if (!n || n->type == RW_RC_NULL || rw_rc_int(n, &v) != 0)
-		return def;
-	return v;
-}
-
 static int
 cmp_name(const void *a, const void *b)
 {
@@ -144,7 +134,8 @@ rw_rc_desired_resources(const struct rw_rc_cluster *c, struct rw_rc_desired_res 
 	pod_resource(rw_rc_path(c->head, "template.spec"), t);
 	for (int g = 0; g < c->ngroups; g++) {
 		node *grp = rw_rc_group(c, g);
-		int64_t reps = int_or(grp, "replicas", 0), hosts = int_or(grp, "numOfHosts", 1);
+		int64_t reps = rw_rc_int_or(grp, "replicas", 0),
+			hosts = rw_rc_int_or(grp, "numOfHosts", 1);
 		if (!grp || rw_rc_true(rw_rc_get(grp, "suspend")) || reps <= 0)
 			continue;
 		if (hosts < 1)

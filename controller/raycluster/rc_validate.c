@@ -8,6 +8,8 @@
 
 typedef struct rw_rc_node node;
 
+void *(*rw_rc_validate_malloc)(size_t) = malloc;
+
 static const char dns1035_msg[] =
     "a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with an "
     "alphabetic character, and end with an alphanumeric character (e.g. 'my-name',  or "
@@ -221,11 +223,15 @@ group_checks(const char *gname, const node *g, char *msg, size_t mlen)
 		return -1;
 	}
 	if (labels && labels->type == RW_RC_OBJ && labels->n > 0) {
-		const char **keys = malloc((size_t)labels->n * sizeof(*keys));
+		const char **keys = rw_rc_validate_malloc((size_t)labels->n * sizeof(*keys));
 		size_t used = 0;
 		bool any = false;
-		if (!keys)
-			return 0;
+		/* Unchecked labels must not pass as valid: report the failure instead. */
+		if (!keys) {
+			snprintf(msg, mlen, "out of memory validating the labels of %s group",
+				 gname);
+			return -1;
+		}
 		for (int i = 0; i < labels->n; i++)
 			keys[i] = labels->kids[i]->key;
 		qsort(keys, (size_t)labels->n, sizeof(*keys), cmp_str);
@@ -279,92 +285,105 @@ duplicate_group(const struct rw_rc_cluster *c, char *msg, size_t mlen)
 	return 0;
 }
 
-/* ValidateRayClusterSpec (annotations are the CR's). */
+/* validateRayClusterSpec's checks on the head group: a container, resources, labels. */
 static int
-validate_spec(const struct rw_rc_cluster *c, char *msg, size_t mlen)
+check_head_group(const struct rw_rc_cluster *c, char *msg, size_t mlen)
 {
-	const node *spec = c->spec, *head = c->head, *opts, *ao;
-	bool autoscale = rw_rc_autoscaling(c);
-	node *hc;
-	int64_t v;
-
-	if (duplicate_group(c, msg, mlen))
-		return -1;
-	if (!has_containers(head)) {
+	if (!has_containers(c->head)) {
 		snprintf(msg, mlen, "headGroupSpec should have at least one container");
 		return -1;
 	}
-	if (group_checks("Head", head, msg, mlen))
+	return group_checks("Head", c->head, msg, mlen);
+}
+
+/* One worker group: a container, replica bounds, resources, labels, idle timeout. */
+static int
+check_worker_group(const struct rw_rc_cluster *c, int i, bool autoscale, char *msg, size_t mlen)
+{
+	node *g = rw_rc_group(c, i);
+	const char *gn = rw_rc_group_name(c, i);
+	node *mn = rw_rc_get(g, "minReplicas"), *mx = rw_rc_get(g, "maxReplicas");
+	node *rp = rw_rc_get(g, "replicas");
+	int64_t mnv = 0, mxv = 0, rpv = 0, v;
+	bool hasmn = mn && mn->type == RW_RC_NUM && rw_rc_int(mn, &mnv) == 0;
+	bool hasmx = mx && mx->type == RW_RC_NUM && rw_rc_int(mx, &mxv) == 0;
+	if (!has_containers(g)) {
+		snprintf(msg, mlen, "workerGroupSpec should have at least one container");
 		return -1;
-	for (int i = 0; i < c->ngroups; i++) {
-		node *g = rw_rc_group(c, i);
-		const char *gn = rw_rc_group_name(c, i);
-		node *mn = rw_rc_get(g, "minReplicas"), *mx = rw_rc_get(g, "maxReplicas");
-		node *rp = rw_rc_get(g, "replicas");
-		int64_t mnv = 0, mxv = 0, rpv = 0;
-		bool hasmn = mn && mn->type == RW_RC_NUM && rw_rc_int(mn, &mnv) == 0;
-		bool hasmx = mx && mx->type == RW_RC_NUM && rw_rc_int(mx, &mxv) == 0;
-		if (!has_containers(g)) {
-			snprintf(msg, mlen, "workerGroupSpec should have at least one container");
+	}
+	if (!autoscale && (!hasmn || !hasmx)) {
+		snprintf(msg, mlen,
+			 "worker group %s must set both minReplicas and maxReplicas when "
+			 "autoscaling is disabled",
+			 gn);
+		return -1;
+	}
+	if (hasmn && mnv < 0) {
+		snprintf(msg, mlen, "worker group %s has negative minReplicas %lld", gn,
+			 (long long)mnv);
+		return -1;
+	}
+	if (hasmx && mxv < 0) {
+		snprintf(msg, mlen, "worker group %s has negative maxReplicas %lld", gn,
+			 (long long)mxv);
+		return -1;
+	}
+	if (hasmn && hasmx && mnv > mxv) {
+		snprintf(msg, mlen,
+			 "worker group %s has minReplicas %lld greater than maxReplicas %lld", gn,
+			 (long long)mnv, (long long)mxv);
+		return -1;
+	}
+	/*
+	 * After KubeRay's own rules: KubeRay clamps a negative replicas into
+	 * [minReplicas, maxReplicas] without a word; a negative count is
+	 * always a mistake in the manifest, so it is refused here in the
+	 * words of the min/max rules.
+	 */
+	if (rp && rp->type == RW_RC_NUM && rw_rc_int(rp, &rpv) == 0 && rpv < 0) {
+		snprintf(msg, mlen, "worker group %s has negative replicas %lld", gn,
+			 (long long)rpv);
+		return -1;
+	}
+	if (group_checks(gn, g, msg, mlen))
+		return -1;
+	node *idle = rw_rc_get(g, "idleTimeoutSeconds");
+	if (idle && rw_rc_int(idle, &v) == 0) {
+		if (v < 0) {
+			snprintf(msg, mlen, "idleTimeoutSeconds must be non-negative, got %lld",
+				 (long long)v);
 			return -1;
 		}
-		if (!autoscale && (!hasmn || !hasmx)) {
+		if (!rw_rc_autoscaling_v2(c)) {
 			snprintf(msg, mlen,
-				 "worker group %s must set both minReplicas and maxReplicas when "
-				 "autoscaling is disabled",
+				 "worker group %s has idleTimeoutSeconds set, but autoscaler "
+				 "version is not v2. Please set .spec.autoscalerOptions.version "
+				 "to v2",
 				 gn);
 			return -1;
 		}
-		if (hasmn && mnv < 0) {
-			snprintf(msg, mlen, "worker group %s has negative minReplicas %lld", gn,
-				 (long long)mnv);
-			return -1;
-		}
-		if (hasmx && mxv < 0) {
-			snprintf(msg, mlen, "worker group %s has negative maxReplicas %lld", gn,
-				 (long long)mxv);
-			return -1;
-		}
-		if (hasmn && hasmx && mnv > mxv) {
-			snprintf(
-			    msg, mlen,
-			    "worker group %s has minReplicas %lld greater than maxReplicas %lld",
-			    gn, (long long)mnv, (long long)mxv);
-			return -1;
-		}
-		/*
-		 * After KubeRay's own rules: KubeRay clamps a negative replicas into
-		 * [minReplicas, maxReplicas] without a word; a negative count is
-		 * always a mistake in the manifest, so it is refused here in the
-		 * words of the min/max rules.
-		 */
-		if (rp && rp->type == RW_RC_NUM && rw_rc_int(rp, &rpv) == 0 && rpv < 0) {
-			snprintf(msg, mlen, "worker group %s has negative replicas %lld", gn,
-				 (long long)rpv);
-			return -1;
-		}
-		if (group_checks(gn, g, msg, mlen))
-			return -1;
-		node *idle = rw_rc_get(g, "idleTimeoutSeconds");
-		if (idle && rw_rc_int(idle, &v) == 0) {
-			if (v < 0) {
-				snprintf(msg, mlen,
-					 "idleTimeoutSeconds must be non-negative, got %lld",
-					 (long long)v);
-				return -1;
-			}
-			if (!rw_rc_autoscaling_v2(c)) {
-				snprintf(
-				    msg, mlen,
-				    "worker group %s has idleTimeoutSeconds set, but autoscaler "
-				    "version is not v2. Please set .spec.autoscalerOptions.version "
-				    "to v2",
-				    gn);
-				return -1;
-			}
-		}
 	}
-	opts = rw_rc_get(spec, "gcsFaultToleranceOptions");
+	return 0;
+}
+
+/* Every worker group in order; the first one at fault is reported. */
+static int
+check_worker_groups(const struct rw_rc_cluster *c, char *msg, size_t mlen)
+{
+	bool autoscale = rw_rc_autoscaling(c);
+	for (int i = 0; i < c->ngroups; i++)
+		if (check_worker_group(c, i, autoscale, msg, mlen))
+			return -1;
+	return 0;
+}
+
+/* GCS fault tolerance: one way to turn it on, and Redis settings only through its options. */
+static int
+check_gcs_ft(const struct rw_rc_cluster *c, char *msg, size_t mlen)
+{
+	const node *head = c->head, *opts;
+	node *hc;
+	opts = rw_rc_get(c->spec, "gcsFaultToleranceOptions");
 	if (opts && opts->type == RW_RC_NULL)
 		opts = NULL;
 	if (nonempty(c->annotations, "ray.io/ft-enabled") && opts) {
@@ -437,7 +456,16 @@ validate_spec(const struct rw_rc_cluster *c, char *msg, size_t mlen)
 		    "GcsFaultToleranceOptions.RedisUsername instead");
 		return -1;
 	}
-	if (!autoscale) {
+	return 0;
+}
+
+/* The autoscaler: v2 only with enableInTreeAutoscaling, no suspended groups, restartPolicy. */
+static int
+check_autoscaler(const struct rw_rc_cluster *c, char *msg, size_t mlen)
+{
+	const node *head = c->head, *ao;
+	node *hc = container0(head);
+	if (!rw_rc_autoscaling(c)) {
 		const char *v2 = env_value(hc, "RAY_enable_autoscaler_v2");
 		if (v2 && (strcmp(v2, "1") == 0 || strcmp(v2, "true") == 0)) {
 			snprintf(
@@ -448,47 +476,52 @@ validate_spec(const struct rw_rc_cluster *c, char *msg, size_t mlen)
 			    v2);
 			return -1;
 		}
-	} else {
-		for (int i = 0; i < c->ngroups; i++) {
-			if (rw_rc_true(rw_rc_get(rw_rc_group(c, i), "suspend"))) {
-				snprintf(
-				    msg, mlen,
-				    "worker group %s cannot be suspended with Autoscaler enabled",
-				    rw_rc_group_name(c, i));
-				return -1;
-			}
-		}
-		ao = rw_rc_get(spec, "autoscalerOptions");
-		if (rw_rc_gets(ao, "version") && env_has(hc, "RAY_enable_autoscaler_v2")) {
+		return 0;
+	}
+	for (int i = 0; i < c->ngroups; i++) {
+		if (rw_rc_true(rw_rc_get(rw_rc_group(c, i), "suspend"))) {
 			snprintf(msg, mlen,
-				 "both .spec.autoscalerOptions.version and head Pod env var "
-				 "RAY_enable_autoscaler_v2 are set, please only use the former");
+				 "worker group %s cannot be suspended with Autoscaler enabled",
+				 rw_rc_group_name(c, i));
 			return -1;
 		}
-		if (rw_rc_autoscaling_v2(c)) {
-			const char *rp =
-			    rw_rc_gets(rw_rc_path(head, "template.spec"), "restartPolicy");
+	}
+	ao = rw_rc_get(c->spec, "autoscalerOptions");
+	if (rw_rc_gets(ao, "version") && env_has(hc, "RAY_enable_autoscaler_v2")) {
+		snprintf(msg, mlen,
+			 "both .spec.autoscalerOptions.version and head Pod env var "
+			 "RAY_enable_autoscaler_v2 are set, please only use the former");
+		return -1;
+	}
+	if (rw_rc_autoscaling_v2(c)) {
+		const char *rp = rw_rc_gets(rw_rc_path(head, "template.spec"), "restartPolicy");
+		if (rp && *rp && strcmp(rp, "Never") != 0) {
+			snprintf(msg, mlen,
+				 "restartPolicy for head Pod should be Never or unset when "
+				 "using autoscaler V2");
+			return -1;
+		}
+		for (int i = 0; i < c->ngroups; i++) {
+			rp = rw_rc_gets(rw_rc_path(rw_rc_group(c, i), "template.spec"),
+					"restartPolicy");
 			if (rp && *rp && strcmp(rp, "Never") != 0) {
 				snprintf(msg, mlen,
-					 "restartPolicy for head Pod should be Never or unset when "
-					 "using autoscaler V2");
+					 "restartPolicy for worker group %s should be Never or "
+					 "unset when using autoscaler V2",
+					 rw_rc_group_name(c, i));
 				return -1;
-			}
-			for (int i = 0; i < c->ngroups; i++) {
-				rp = rw_rc_gets(rw_rc_path(rw_rc_group(c, i), "template.spec"),
-						"restartPolicy");
-				if (rp && *rp && strcmp(rp, "Never") != 0) {
-					snprintf(
-					    msg, mlen,
-					    "restartPolicy for worker group %s should be Never or "
-					    "unset when using autoscaler V2",
-					    rw_rc_group_name(c, i));
-					return -1;
-				}
 			}
 		}
 	}
-	ao = rw_rc_get(spec, "autoscalerOptions");
+	return 0;
+}
+
+/* autoscalerOptions, checked whether or not autoscaling is on (as KubeRay does). */
+static int
+check_autoscaler_options(const struct rw_rc_cluster *c, char *msg, size_t mlen)
+{
+	node *ao = rw_rc_get(c->spec, "autoscalerOptions");
+	int64_t v;
 	if (rw_rc_int(rw_rc_get(ao, "idleTimeoutSeconds"), &v) == 0 && v < 0) {
 		snprintf(msg, mlen,
 			 "autoscalerOptions.idleTimeoutSeconds must be non-negative, got %lld",
@@ -505,14 +538,28 @@ validate_spec(const struct rw_rc_cluster *c, char *msg, size_t mlen)
 			return -1;
 		}
 	}
-	node *hs = rw_rc_get(spec, "historyServerOptions");
+	return 0;
+}
+
+/* historyServerOptions: its feature gate is off at KubeRay's defaults. */
+static int
+check_history_server(const struct rw_rc_cluster *c, char *msg, size_t mlen)
+{
+	node *hs = rw_rc_get(c->spec, "historyServerOptions");
 	if (hs && hs->type != RW_RC_NULL) {
 		snprintf(msg, mlen, "RayClusterHistoryServer feature gate is not enabled");
 		return -1;
 	}
-	node *auth = rw_rc_get(spec, "authOptions");
+	return 0;
+}
+
+/* authOptions: token auth needs Ray 2.52 or later. */
+static int
+check_auth(const struct rw_rc_cluster *c, char *msg, size_t mlen)
+{
+	node *auth = rw_rc_get(c->spec, "authOptions");
 	if (streq(rw_rc_gets(auth, "mode"), "token")) {
-		const char *rv = rw_rc_gets(spec, "rayVersion");
+		const char *rv = rw_rc_gets(c->spec, "rayVersion");
 		if (!rv || !*rv) {
 			snprintf(
 			    msg, mlen,
@@ -541,7 +588,14 @@ validate_spec(const struct rw_rc_cluster *c, char *msg, size_t mlen)
 			return -1;
 		}
 	}
-	node *np = rw_rc_get(spec, "networkPolicy");
+	return 0;
+}
+
+/* networkPolicy and tlsOptions: their feature gates are off at KubeRay's defaults. */
+static int
+check_gated_fields(const struct rw_rc_cluster *c, char *msg, size_t mlen)
+{
+	node *np = rw_rc_get(c->spec, "networkPolicy");
 	if (np && np->type != RW_RC_NULL) {
 		snprintf(
 		    msg, mlen,
@@ -549,12 +603,38 @@ validate_spec(const struct rw_rc_cluster *c, char *msg, size_t mlen)
 		    "enabled");
 		return -1;
 	}
-	node *tls = rw_rc_get(spec, "tlsOptions");
+	node *tls = rw_rc_get(c->spec, "tlsOptions");
 	if (tls && tls->type != RW_RC_NULL) {
 		snprintf(msg, mlen,
 			 "spec.tlsOptions requires the RayClusterMTLS feature gate to be enabled");
 		return -1;
 	}
+	return 0;
+}
+
+/*
+ * ValidateRayClusterSpec (annotations are the CR's), one check per part of the
+ * spec. The order is KubeRay's and matters: only the first error is reported,
+ * and the tests compare it message by message.
+ */
+static int (*const spec_checks[])(const struct rw_rc_cluster *c, char *msg, size_t mlen) = {
+    duplicate_group,	      /* workerGroupSpecs[].groupName unique (the webhook's) */
+    check_head_group,	      /* headGroupSpec */
+    check_worker_groups,      /* workerGroupSpecs */
+    check_gcs_ft,	      /* gcsFaultToleranceOptions, ray.io/ft-enabled, Redis settings */
+    check_autoscaler,	      /* enableInTreeAutoscaling, autoscaler v2 */
+    check_autoscaler_options, /* autoscalerOptions */
+    check_history_server,     /* historyServerOptions */
+    check_auth,		      /* authOptions */
+    check_gated_fields,	      /* networkPolicy, tlsOptions */
+};
+
+static int
+validate_spec(const struct rw_rc_cluster *c, char *msg, size_t mlen)
+{
+	for (size_t i = 0; i < sizeof(spec_checks) / sizeof(spec_checks[0]); i++)
+		if (spec_checks[i](c, msg, mlen))
+			return -1;
 	return 0;
 }
 

@@ -27,6 +27,12 @@ struct rw_rc_verrs {
 /* Validate c; returns the number of errors (0 = valid). */
 int rw_rc_validate(const struct rw_rc_cluster *c, struct rw_rc_verrs *out);
 
+/*
+ * The allocator validation uses (malloc). A test hook: tests point it at a
+ * failing allocator to reach the out-of-memory error.
+ */
+extern void *(*rw_rc_validate_malloc)(size_t size);
+
 /* k8s IsDNS1035Label; on failure writes Go's error list text ("[...]") to msg. */
 bool rw_rc_dns1035(const char *s, char *msg, size_t msglen);
 

@@ -1369,6 +1369,68 @@ t_object_parse(void)
 	rw_rc_free(o.root);
 }
 
+/* The Secret a container's RAY_AUTH_TOKEN comes from, "key/name" ("" when none). */
+static const char *
+auth_token_ref(const struct rw_rc_node *ctr, char *out, size_t n)
+{
+	struct rw_rc_node *e = rw_rc_get(ctr, "env");
+	out[0] = '\0';
+	for (int i = 0; e && i < e->n; i++)
+		if (rw_rc_gets(e->kids[i], "name") &&
+		    !strcmp(rw_rc_gets(e->kids[i], "name"), "RAY_AUTH_TOKEN")) {
+			struct rw_rc_node *r = rw_rc_path(e->kids[i], "valueFrom.secretKeyRef");
+			snprintf(out, n, "%s/%s", rw_rc_gets(r, "key") ? rw_rc_gets(r, "key") : "",
+				 rw_rc_gets(r, "name") ? rw_rc_gets(r, "name") : "");
+		}
+	return out;
+}
+
+/* authOptions.mode token: every Ray-facing container reads the token from the Secret. */
+static void
+t_token_auth(void)
+{
+	struct edit ed[] = {{"spec", "enableInTreeAutoscaling", "true"},
+			    {"spec", "authOptions", "{\"mode\":\"token\"}"}};
+	struct rw_rc_cluster *c = cluster_with(ed, 2);
+	struct rw_rc_opts o = kuberay_opts();
+	struct rw_rc_node *h = head_pod(c, &o), *w = worker_pod(c, &o);
+	struct rw_rc_node *init = rw_rc_at(rw_rc_path(w, "spec.initContainers"), 0);
+	char ref[256];
+
+	CHECK_EQ_STR(env(container(h, NULL), "RAY_AUTH_MODE"), "token");
+	CHECK_EQ_STR(auth_token_ref(container(h, NULL), ref, sizeof(ref)),
+		     "auth_token/raycluster-sample");
+	CHECK_EQ_STR(env(container(h, "autoscaler"), "RAY_AUTH_MODE"), "token");
+	CHECK_EQ_STR(auth_token_ref(container(h, "autoscaler"), ref, sizeof(ref)),
+		     "auth_token/raycluster-sample");
+	CHECK_EQ_STR(env(container(w, NULL), "RAY_AUTH_MODE"), "token");
+	CHECK_EQ_STR(auth_token_ref(container(w, NULL), ref, sizeof(ref)),
+		     "auth_token/raycluster-sample");
+	CHECK_EQ_STR(rw_rc_gets(init, "name"), "wait-gcs-ready");
+	CHECK_EQ_STR(auth_token_ref(init, ref, sizeof(ref)), "auth_token/raycluster-sample");
+	rw_rc_free(h);
+	rw_rc_free(w);
+	rw_rc_cluster_free(c);
+
+	/* A named Secret wins over the cluster's. */
+	ed[1].json = "{\"mode\":\"token\",\"secretName\":\"my-token\"}";
+	c = cluster_with(ed, 2);
+	h = head_pod(c, &o);
+	CHECK_EQ_STR(auth_token_ref(container(h, NULL), ref, sizeof(ref)), "auth_token/my-token");
+	CHECK_EQ_STR(auth_token_ref(container(h, "autoscaler"), ref, sizeof(ref)),
+		     "auth_token/my-token");
+	rw_rc_free(h);
+	rw_rc_cluster_free(c);
+
+	/* No token mode, no token env. */
+	c = cluster_from(base_cluster);
+	h = head_pod(c, &o);
+	CHECK(env(container(h, NULL), "RAY_AUTH_MODE") == NULL);
+	CHECK_EQ_STR(auth_token_ref(container(h, NULL), ref, sizeof(ref)), "");
+	rw_rc_free(h);
+	rw_rc_cluster_free(c);
+}
+
 int
 main(void)
 {
@@ -1376,6 +1438,7 @@ main(void)
 	    {"1 BuildPod env (head, worker, order)", t_build_pod_env},
 	    {"2/3 ray start args, volumes, command forms", t_build_pod_command},
 	    {"4 autoscaler container, RBAC, v2", t_autoscaler},
+	    {"token auth env (ray, autoscaler, wait-gcs-ready)", t_token_auth},
 	    {"5 GCS fault tolerance env and annotations", t_gcs_ft},
 	    {"6 KubeRay probes (exec, 2.53 httpGet, RayService)", t_probes_kuberay},
 	    {"agent sidecar and agent probes", t_agent},

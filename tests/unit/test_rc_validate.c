@@ -1,5 +1,6 @@
 /* test_rc_validate.c - KubeRay's RayCluster validation messages. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "rc_validate.h"
@@ -230,6 +231,36 @@ t_validate(void)
 	}
 }
 
+static void *
+no_memory(size_t size)
+{
+	(void)size;
+	return NULL;
+}
+
+/* An allocation failure while checking labels is an error, never "valid". */
+static void
+t_out_of_memory(void)
+{
+	static const char json[] =
+	    RC(META, "\"headGroupSpec\":{\"rayStartParams\":{},\"labels\":{\"zone\":\"a\"},"
+		     "\"template\":{\"spec\":{\"containers\":[{\"name\":\"h\",\"image\":"
+		     "\"i\"}]}}}");
+	struct rw_rc_cluster *c = NULL;
+	struct rw_rc_verrs v;
+	char err[256];
+	CHECK_EQ_INT(rw_rc_cluster_parse(json, strlen(json), &c, err, sizeof(err)), 0);
+	if (!c)
+		return;
+	CHECK_EQ_INT(rw_rc_validate(c, &v), 0);
+	rw_rc_validate_malloc = no_memory;
+	CHECK_EQ_INT(rw_rc_validate(c, &v), 1);
+	rw_rc_validate_malloc = malloc;
+	CHECK_EQ_STR(v.e[0].reason, "InvalidRayClusterSpec");
+	CHECK_EQ_STR(v.e[0].msg, "out of memory validating the labels of Head group");
+	rw_rc_cluster_free(c);
+}
+
 static void
 t_dns(void)
 {
@@ -249,6 +280,7 @@ main(void)
 {
 	static const struct rwt_case cases[] = {
 	    {"validation messages", t_validate},
+	    {"allocation failure is an error", t_out_of_memory},
 	    {"DNS-1035 labels", t_dns},
 	    {NULL, NULL},
 	};

@@ -1,0 +1,333 @@
+/*
+ * build_internal.h - the helpers the RayCluster builders (build_*.c, scaling.c)
+ * share; not an API. They are static inline so their short names (set, obj,
+ * push...) stay private to each file instead of entering the link namespace.
+ */
+#ifndef RW_BUILD_INTERNAL_H
+#define RW_BUILD_INTERNAL_H
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "rc_build.h"
+
+/* ---- builder context: a sticky error so calls can be chained ---- */
+
+struct b {
+	int err;
+};
+
+typedef struct rw_rc_node node;
+
+static inline void
+fail(struct b *b, int err)
+{
+	if (!b->err)
+		b->err = err;
+}
+
+/*
+ * What a constructor returned: NULL (out of memory) makes the error sticky.
+ * Callers skip the constructor once b has an error, so every later step
+ * sees NULL and does nothing.
+ */
+static inline node *
+made(struct b *b, node *n)
+{
+	if (!n)
+		fail(b, -ENOMEM);
+	return n;
+}
+
+/* Whether v may join parent; if not, v is freed, and a missing parent is an error. */
+static inline bool
+can_attach(struct b *b, node *parent, node *v)
+{
+	if (b->err || !parent) {
+		rw_rc_free(v);
+		if (!parent)
+			fail(b, -ENOMEM);
+		return false;
+	}
+	return true;
+}
+
+static inline node *
+nnew(struct b *b, enum rw_rc_type t)
+{
+	return made(b, b->err ? NULL : rw_rc_new(t));
+}
+
+static inline node *
+nstr(struct b *b, const char *s)
+{
+	return made(b, b->err ? NULL : rw_rc_new_str(s));
+}
+
+static inline node *
+nclone(struct b *b, const node *src)
+{
+	node *n = b->err ? NULL : rw_rc_clone(src);
+	if (!n && src)
+		fail(b, -ENOMEM);
+	return n;
+}
+
+static inline void
+set(struct b *b, node *o, const char *key, node *v)
+{
+	int rv;
+	if (!can_attach(b, o, v))
+		return;
+	rv = rw_rc_set(o, key, v);
+	if (rv)
+		fail(b, rv);
+}
+
+static inline void
+sets(struct b *b, node *o, const char *key, const char *v)
+{
+	set(b, o, key, nstr(b, v));
+}
+
+static inline void
+seti(struct b *b, node *o, const char *key, int64_t v)
+{
+	set(b, o, key, made(b, b->err ? NULL : rw_rc_new_int(v)));
+}
+
+static inline void
+setb(struct b *b, node *o, const char *key, bool v)
+{
+	set(b, o, key, made(b, b->err ? NULL : rw_rc_new_bool(v)));
+}
+
+static inline void
+push(struct b *b, node *a, node *v)
+{
+	int rv;
+	if (!can_attach(b, a, v))
+		return;
+	rv = rw_rc_push(a, v);
+	if (rv)
+		fail(b, rv);
+}
+
+static inline node *
+obj(struct b *b, node *o, const char *key)
+{
+	return made(b, b->err ? NULL : rw_rc_obj(o, key));
+}
+
+static inline node *
+arr(struct b *b, node *o, const char *key)
+{
+	return made(b, b->err ? NULL : rw_rc_arr(o, key));
+}
+
+static inline bool
+streq(const char *a, const char *b)
+{
+	return a && b && strcmp(a, b) == 0;
+}
+
+static inline bool
+lower_is(const char *v, const char *want)
+{
+	return v && strcasecmp(v, want) == 0;
+}
+
+static inline const char *
+param_raw(const node *params, const char *key)
+{
+	node *v = rw_rc_get(params, key);
+	if (!v)
+		return NULL;
+	if (v->type == RW_RC_STR || v->type == RW_RC_NUM)
+		return v->s;
+	if (v->type == RW_RC_BOOL)
+		return v->b ? "true" : "false";
+	return NULL;
+}
+
+static inline node *
+container0(const node *tmpl_spec)
+{
+	node *cs = rw_rc_get(tmpl_spec, "containers");
+	node *c0 = rw_rc_at(cs, 0);
+	return c0 && c0->type == RW_RC_OBJ ? c0 : NULL;
+}
+
+static inline node *
+env_find(const node *env, const char *name)
+{
+	for (int i = 0; env && env->type == RW_RC_ARR && i < env->n; i++)
+		if (streq(rw_rc_gets(env->kids[i], "name"), name))
+			return env->kids[i];
+	return NULL;
+}
+
+static inline bool
+env_exists(const node *env, const char *name)
+{
+	return env_find(env, name) != NULL;
+}
+
+static inline int
+cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* Sorted member keys of object o (malloc'd array of borrowed strings). */
+static inline const char **
+sorted_keys(const node *o, int *n)
+{
+	const char **k;
+	*n = 0;
+	if (!o || o->type != RW_RC_OBJ || o->n == 0)
+		return NULL;
+	k = malloc((size_t)o->n * sizeof(*k));
+	if (!k)
+		return NULL;
+	for (int i = 0; i < o->n; i++)
+		k[i] = o->kids[i]->key;
+	qsort(k, (size_t)o->n, sizeof(*k), cmp_str);
+	*n = o->n;
+	return k;
+}
+
+static inline void
+env_push(struct b *b, node *env, const char *name, const char *value)
+{
+	node *e = nnew(b, RW_RC_OBJ);
+	sets(b, e, "name", name);
+	sets(b, e, "value", value);
+	push(b, env, e);
+}
+
+static inline void
+env_push_field(struct b *b, node *env, const char *name, const char *path)
+{
+	node *e = nnew(b, RW_RC_OBJ);
+	sets(b, e, "name", name);
+	node *vf = obj(b, e, "valueFrom");
+	node *fr = obj(b, vf, "fieldRef");
+	sets(b, fr, "fieldPath", path);
+	push(b, env, e);
+}
+
+static inline node *
+resources_obj(struct b *b, const char *cpu_req, const char *mem_req, const char *cpu_lim,
+	      const char *mem_lim)
+{
+	node *r = nnew(b, RW_RC_OBJ);
+	node *l = obj(b, r, "limits");
+	sets(b, l, "cpu", cpu_lim);
+	sets(b, l, "memory", mem_lim);
+	node *q = obj(b, r, "requests");
+	sets(b, q, "cpu", cpu_req);
+	sets(b, q, "memory", mem_req);
+	return r;
+}
+
+static inline void
+owner_ref(struct b *b, const struct rw_rc_cluster *c, node *meta)
+{
+	node *refs = nnew(b, RW_RC_ARR);
+	node *r = nnew(b, RW_RC_OBJ);
+	const char *api = rw_rc_gets(c->root, "apiVersion");
+	const char *kind = rw_rc_gets(c->root, "kind");
+	sets(b, r, "apiVersion", api ? api : "ray.io/v1");
+	sets(b, r, "kind", kind ? kind : "RayCluster");
+	sets(b, r, "name", c->name);
+	sets(b, r, "uid", c->uid);
+	setb(b, r, "controller", true);
+	setb(b, r, "blockOwnerDeletion", true);
+	push(b, refs, r);
+	set(b, meta, "ownerReferences", refs);
+}
+
+static inline int
+port_of(const node *params, const char *key, int def)
+{
+	/* strconv.ParseInt(s, 10, 32): optional sign, decimal digits, int32 range. */
+	const char *s = param_raw(params, key);
+	char *end;
+	long v;
+	if (!s || !*s)
+		return def;
+	if (!(isdigit((unsigned char)s[0]) || ((s[0] == '+' || s[0] == '-') && s[1])))
+		return def;
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (*end || errno || v > 2147483647L || v < -2147483648L)
+		return def;
+	for (const char *p = s + (s[0] == '+' || s[0] == '-'); *p; p++)
+		if (!isdigit((unsigned char)*p))
+			return def;
+	return (int)v;
+}
+
+static inline int
+find_container_port(const node *container, const char *name, int def)
+{
+	node *ports = rw_rc_get(container, "ports");
+	for (int i = 0; ports && ports->type == RW_RC_ARR && i < ports->n; i++) {
+		int64_t v;
+		if (streq(rw_rc_gets(ports->kids[i], "name"), name) &&
+		    rw_rc_int(rw_rc_get(ports->kids[i], "containerPort"), &v) == 0)
+			return (int)v;
+	}
+	return def;
+}
+
+static inline node *
+probe_obj(struct b *b, int initial, int timeout, int period, int success, int failure)
+{
+	node *p = nnew(b, RW_RC_OBJ);
+	if (initial)
+		seti(b, p, "initialDelaySeconds", initial);
+	seti(b, p, "timeoutSeconds", timeout);
+	seti(b, p, "periodSeconds", period);
+	seti(b, p, "successThreshold", success);
+	seti(b, p, "failureThreshold", failure);
+	return p;
+}
+
+static inline void
+probe_http(struct b *b, node *p, const char *path, int port)
+{
+	node *h = obj(b, p, "httpGet");
+	sets(b, h, "path", path);
+	seti(b, h, "port", port);
+}
+
+static inline bool
+present(const node *container, const char *key)
+{
+	node *v = rw_rc_get(container, key);
+	return v && v->type != RW_RC_NULL;
+}
+
+static inline int
+finish(struct b *b, node *n, struct rw_buf *out)
+{
+	int rv = b->err;
+	if (!rv)
+		rv = rw_rc_dump(n, out);
+	rw_rc_free(n);
+	return rv;
+}
+
+/* build_agent.c, called by build_pod.c while it assembles a Ray Pod. */
+void rw_rc_agent_probes(struct b *b, const struct rw_rc_opts *o, node *ray);
+void rw_rc_agent_sidecar(struct b *b, const struct rw_rc_cluster *c, const struct rw_rc_opts *o,
+			 node *pod_spec, const node *params, bool head, bool rayservice);
+void rw_rc_drain_hooks(struct b *b, const struct rw_rc_opts *o, node *pod_spec);
+
+#endif
