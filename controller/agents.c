@@ -116,13 +116,6 @@ rw_agents_admit_decide(const struct rw_inf_pod *p, bool synced, const char *clus
 
 /* ---- owner kinds of RayClusters (handlers on the shared RayCluster informer) ---- */
 
-static const struct rw_inf_type rc_type = {
-    .api_path = "/apis/ray.io/v1",
-    .resource = "rayclusters",
-    .decode = rw_inf_json_decode,
-    .free_obj = free,
-};
-
 static void
 rc_set(struct rw_inf *inf, const void *obj, void *ud)
 {
@@ -375,7 +368,7 @@ rw_agents_new(struct rw_mgr *m, struct rw_agents **out, char *err, size_t errlen
 	rh.ud = a;
 	a->pod_inf = rw_mgr_informer(m, &rw_inf_pod_type, RW_MGR_RAY_POD_SELECTOR, false,
 				     rw_inf_pod_cluster_key, NULL);
-	a->rc_inf = rw_mgr_informer(m, &rc_type, NULL, false, NULL, &rh);
+	a->rc_inf = rw_mgr_informer(m, &rw_inf_raycluster_type, NULL, false, NULL, &rh);
 	if (!a->pod_inf || !a->rc_inf) {
 		snprintf(err, errlen, "agent hub: cannot create the informers");
 		rw_agents_free(a);

@@ -198,6 +198,14 @@ patch_done(const struct rw_kube_resp *resp, void *ud)
 	drain(pp);
 }
 
+static int
+pod_path(char *out, size_t n, const struct rw_inf_pod *p, const char *subresource)
+{
+	int w = snprintf(out, n, "/api/v1/namespaces/%s/pods/%s%s%s", p->meta.ns, p->meta.name,
+			 subresource ? "/" : "", subresource ? subresource : "");
+	return w < 0 || (size_t)w >= n ? -ENAMETOOLONG : 0;
+}
+
 static void
 send_patch(struct rw_pp *pp, struct ppod *d, const struct rw_inf_pod *p, const struct rw_pp_val *v,
 	   bool flip)
@@ -208,8 +216,13 @@ send_patch(struct rw_pp *pp, struct ppod *d, const struct rw_inf_pod *p, const s
 	rw_buf_init(&body, 16 * 1024);
 	memset(&kr, 0, sizeof(kr));
 	path[0] = '\0';
-	if (pp->ops.build(pp->ud, p, v, flip, &kr, path, sizeof(path), &body) == 0) {
-		kr.path = path;
+	kr.method = "PATCH";
+	kr.verb = "patch";
+	kr.content_type = pp->ops.patch_type;
+	kr.priority = 1; /* before bulk work: a pod waits on it to serve */
+	kr.path = path;
+	if (pod_path(path, sizeof(path), p, pp->ops.subresource) == 0 &&
+	    pp->ops.build(pp->ud, p, v, flip, &kr, &body) == 0) {
 		kr.body = rw_buf_cstr(&body);
 		kr.body_len = body.len;
 		d->pend = *v;
@@ -314,7 +327,7 @@ rw_pp_new(struct rw_kube *k, struct rw_inf *pods, const char *name, int max_infl
 {
 	struct rw_pp *pp;
 	*out = NULL;
-	if (!ops || !ops->want || !ops->build)
+	if (!ops || !ops->want || !ops->build || !ops->patch_type)
 		return -EINVAL;
 	pp = calloc(1, sizeof(*pp));
 	if (!pp)

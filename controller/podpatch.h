@@ -50,12 +50,13 @@ struct rw_pp_ops {
 	bool (*want)(void *ud, const struct rw_inf_pod *p, struct rw_pp_val *want,
 		     struct rw_pp_val *cached);
 	/*
-	 * Fill kr (method, content type, verb, priority...) and write its path
-	 * into path and body into body, for pod p to take value v (flip: the state
-	 * changes, not only the message). Non-zero: nothing is sent. Required.
+	 * Write into body the patch that makes pod p take value v (flip: the
+	 * state changes, not only the message). kr comes filled in (a PATCH of
+	 * the pod or its subresource, patch_type, priority 1); build may adjust
+	 * it. Non-zero: nothing is sent. Required.
 	 */
 	int (*build)(void *ud, const struct rw_inf_pod *p, const struct rw_pp_val *v, bool flip,
-		     struct rw_kube_req *kr, char *path, size_t pathlen, struct rw_buf *body);
+		     struct rw_kube_req *kr, struct rw_buf *body);
 	/*
 	 * Every answer (metrics, trace): the pod's key, the value sent, whether
 	 * it succeeded, when the pod first differed from its desired value
@@ -66,6 +67,9 @@ struct rw_pp_ops {
 			 uint64_t t_sent);
 	/* A failed patch (not 404) of pod p, still in the cache: the retry path. Optional. */
 	void (*retry)(void *ud, const struct rw_inf_pod *p);
+	/* What is patched: "status" or NULL (the pod itself), and the patch's content type. */
+	const char *subresource;
+	const char *patch_type;
 };
 
 struct rw_pp;

@@ -381,6 +381,60 @@ rw_rec_stop(struct rw_rec_job *j)
 }
 
 void
+rw_rec_loaded(struct rw_rec_job *j, const char *uid)
+{
+	snprintf(j->uid, sizeof(j->uid), "%s", uid ? uid : "");
+}
+
+void
+rw_rec_unparsable(struct rw_rec_job *j, const char *why)
+{
+	rw_warn(j->ctl->kind->name, "%s: cannot parse: %s", j->key, why);
+	rw_rec_stop(j);
+}
+
+void
+rw_rec_abort(struct rw_rec_job *j, int err, const char *why)
+{
+	rw_rec_fail(j, err, NULL, "%s", why);
+	j->step = j->ctl->kind->nsteps;
+}
+
+void
+rw_rec_enqueue(struct rw_rec_ctl *c, const char *ns, const char *name)
+{
+	char key[512];
+	if (!c->wq)
+		return;
+	if (snprintf(key, sizeof(key), "%s/%s", ns, name) >= (int)sizeof(key))
+		return; /* longer than any valid namespace/name */
+	rw_wq_add(c->wq, key);
+}
+
+static void
+object_seen(struct rw_inf *inf, const void *obj, void *ud)
+{
+	const struct rw_inf_meta *m = obj; /* every decoded object starts with its meta */
+	(void)inf;
+	rw_rec_enqueue(ud, m->ns, m->name);
+}
+
+static void
+object_changed(struct rw_inf *inf, const void *old_obj, const void *new_obj, void *ud)
+{
+	(void)old_obj;
+	object_seen(inf, new_obj, ud);
+}
+
+struct rw_inf_handlers
+rw_rec_object_handlers(struct rw_rec_ctl *c)
+{
+	struct rw_inf_handlers h = {
+	    .on_add = object_seen, .on_update = object_changed, .on_delete = object_seen, .ud = c};
+	return h;
+}
+
+void
 rw_rec_requeue(struct rw_rec_job *j, uint64_t ms)
 {
 	if (ms && (!j->requeue_ms || ms < j->requeue_ms))

@@ -22,6 +22,7 @@
 #include <stdint.h>
 
 #include "events.h"
+#include "informer.h"
 #include "kube.h"
 #include "manager.h"
 #include "metrics.h"
@@ -227,6 +228,17 @@ void rw_rec_fail(struct rw_rec_job *j, int err, const char *reason, const char *
  */
 void rw_rec_stop(struct rw_rec_job *j);
 
+/*
+ * The load step's verdicts. rw_rec_loaded records the object's UID (Events
+ * name it). rw_rec_unparsable logs why and stops (the object is not retried
+ * until it changes). rw_rec_abort fails and ends the job at once, without the
+ * status steps: for a failure of the controller itself (out of memory), which
+ * the work queue's back-off retries.
+ */
+void rw_rec_loaded(struct rw_rec_job *j, const char *uid);
+void rw_rec_unparsable(struct rw_rec_job *j, const char *why);
+void rw_rec_abort(struct rw_rec_job *j, int err, const char *why);
+
 /* Ask for a requeue after ms (the soonest request wins; 0 asks nothing). */
 void rw_rec_requeue(struct rw_rec_job *j, uint64_t ms);
 
@@ -269,6 +281,15 @@ bool rw_rec_status_answer(struct rw_rec_job *j, const struct rw_kube_resp *resp)
 bool rw_rec_ok(long status);
 
 /* Split "ns/name" (a key without '/' is a name in namespace ""). Truncates to the buffers. */
+/*
+ * Queue the object ns/name (nothing before the work queue exists).
+ * rw_rec_object_handlers: informer handlers that queue every object they see
+ * (add, update, delete), with the controller as ud; for the kind's own
+ * resource or anything named like it.
+ */
+void rw_rec_enqueue(struct rw_rec_ctl *c, const char *ns, const char *name);
+struct rw_inf_handlers rw_rec_object_handlers(struct rw_rec_ctl *c);
+
 void rw_rec_split_key(const char *key, char *ns, size_t nslen, char *name, size_t namelen);
 
 #endif

@@ -441,6 +441,17 @@ const struct rw_inf_type rw_inf_pod_type = {
     .free_obj = free,
 };
 
+#define JSON_TYPE(path, res)                                                                       \
+	{                                                                                          \
+		.api_path = path, .resource = res, .decode = rw_inf_json_decode, .free_obj = free  \
+	}
+const struct rw_inf_type rw_inf_raycluster_type = JSON_TYPE("/apis/ray.io/v1", "rayclusters");
+const struct rw_inf_type rw_inf_rayservice_type = JSON_TYPE("/apis/ray.io/v1", "rayservices");
+const struct rw_inf_type rw_inf_service_type = JSON_TYPE("/api/v1", "services");
+const struct rw_inf_type rw_inf_endpointslice_type =
+    JSON_TYPE("/apis/discovery.k8s.io/v1", "endpointslices");
+#undef JSON_TYPE
+
 const char *
 rw_inf_pod_cluster_key(const void *obj, char *buf, size_t n)
 {

@@ -211,6 +211,14 @@ struct rw_inf_json {
 /* Decoder keeping the JSON text (struct rw_inf_json); use in a struct rw_inf_type. */
 void *rw_inf_json_decode(const struct rw_json *j, int obj);
 
+/* The kinds every reconciler watches as JSON text (struct rw_inf_json): one
+ * descriptor each, so that kinds asking the manager for the same resource get
+ * the same shared informer. */
+extern const struct rw_inf_type rw_inf_raycluster_type;	   /* ray.io/v1 rayclusters */
+extern const struct rw_inf_type rw_inf_rayservice_type;	   /* ray.io/v1 rayservices */
+extern const struct rw_inf_type rw_inf_service_type;	   /* v1 services */
+extern const struct rw_inf_type rw_inf_endpointslice_type; /* discovery.k8s.io/v1 */
+
 /* Index helper: "namespace/<ray.io/cluster label>" of a struct rw_inf_pod, or NULL. */
 const char *rw_inf_pod_cluster_key(const void *obj, char *buf, size_t n);
 

@@ -13,127 +13,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "dom_builder.h"
 #include "rc_build.h"
-
-/* ---- builder context: a sticky error so calls can be chained ---- */
-
-struct b {
-	int err;
-};
-
-typedef struct rw_rc_node node;
-
-static inline void
-fail(struct b *b, int err)
-{
-	if (!b->err)
-		b->err = err;
-}
-
-/*
- * What a constructor returned: NULL (out of memory) makes the error sticky.
- * Callers skip the constructor once b has an error, so every later step
- * sees NULL and does nothing.
- */
-static inline node *
-made(struct b *b, node *n)
-{
-	if (!n)
-		fail(b, -ENOMEM);
-	return n;
-}
-
-/* Whether v may join parent; if not, v is freed, and a missing parent is an error. */
-static inline bool
-can_attach(struct b *b, node *parent, node *v)
-{
-	if (b->err || !parent) {
-		rw_rc_free(v);
-		if (!parent)
-			fail(b, -ENOMEM);
-		return false;
-	}
-	return true;
-}
-
-static inline node *
-nnew(struct b *b, enum rw_rc_type t)
-{
-	return made(b, b->err ? NULL : rw_rc_new(t));
-}
-
-static inline node *
-nstr(struct b *b, const char *s)
-{
-	return made(b, b->err ? NULL : rw_rc_new_str(s));
-}
-
-static inline node *
-nclone(struct b *b, const node *src)
-{
-	node *n = b->err ? NULL : rw_rc_clone(src);
-	if (!n && src)
-		fail(b, -ENOMEM);
-	return n;
-}
-
-static inline void
-set(struct b *b, node *o, const char *key, node *v)
-{
-	int rv;
-	if (!can_attach(b, o, v))
-		return;
-	rv = rw_rc_set(o, key, v);
-	if (rv)
-		fail(b, rv);
-}
-
-static inline void
-sets(struct b *b, node *o, const char *key, const char *v)
-{
-	set(b, o, key, nstr(b, v));
-}
-
-static inline void
-seti(struct b *b, node *o, const char *key, int64_t v)
-{
-	set(b, o, key, made(b, b->err ? NULL : rw_rc_new_int(v)));
-}
-
-static inline void
-setb(struct b *b, node *o, const char *key, bool v)
-{
-	set(b, o, key, made(b, b->err ? NULL : rw_rc_new_bool(v)));
-}
-
-static inline void
-push(struct b *b, node *a, node *v)
-{
-	int rv;
-	if (!can_attach(b, a, v))
-		return;
-	rv = rw_rc_push(a, v);
-	if (rv)
-		fail(b, rv);
-}
-
-static inline node *
-obj(struct b *b, node *o, const char *key)
-{
-	return made(b, b->err ? NULL : rw_rc_obj(o, key));
-}
-
-static inline node *
-arr(struct b *b, node *o, const char *key)
-{
-	return made(b, b->err ? NULL : rw_rc_arr(o, key));
-}
-
-static inline bool
-streq(const char *a, const char *b)
-{
-	return a && b && strcmp(a, b) == 0;
-}
 
 static inline bool
 lower_is(const char *v, const char *want)
@@ -238,18 +119,9 @@ resources_obj(struct b *b, const char *cpu_req, const char *mem_req, const char 
 static inline void
 owner_ref(struct b *b, const struct rw_rc_cluster *c, node *meta)
 {
-	node *refs = nnew(b, RW_RC_ARR);
-	node *r = nnew(b, RW_RC_OBJ);
 	const char *api = rw_rc_gets(c->root, "apiVersion");
 	const char *kind = rw_rc_gets(c->root, "kind");
-	sets(b, r, "apiVersion", api ? api : "ray.io/v1");
-	sets(b, r, "kind", kind ? kind : "RayCluster");
-	sets(b, r, "name", c->name);
-	sets(b, r, "uid", c->uid);
-	setb(b, r, "controller", true);
-	setb(b, r, "blockOwnerDeletion", true);
-	push(b, refs, r);
-	set(b, meta, "ownerReferences", refs);
+	set_owner(b, meta, api ? api : "ray.io/v1", kind ? kind : "RayCluster", c->name, c->uid);
 }
 
 static inline int
@@ -312,16 +184,6 @@ present(const node *container, const char *key)
 {
 	node *v = rw_rc_get(container, key);
 	return v && v->type != RW_RC_NULL;
-}
-
-static inline int
-finish(struct b *b, node *n, struct rw_buf *out)
-{
-	int rv = b->err;
-	if (!rv)
-		rv = rw_rc_dump(n, out);
-	rw_rc_free(n);
-	return rv;
 }
 
 /* build_agent.c, called by build_pod.c while it assembles a Ray Pod. */

@@ -18,20 +18,12 @@
 #include "rc_validate.h"
 #include "rcr.h"
 #include "rw/base64.h"
+#include "rw/clock.h"
 #include "rw/log.h"
 
 #define LOGC "raycluster"
 
 /* ---- small helpers ---- */
-
-void
-rw_rcr_now_rfc3339(char out[32])
-{
-	time_t t = time(NULL);
-	struct tm tm;
-	gmtime_r(&t, &tm);
-	strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
-}
 
 /* Name of the object in JSON text (metadata.name), into out. */
 int
@@ -219,12 +211,10 @@ pod_delete(struct rw_inf *inf, const void *obj, void *ud)
 static void
 rc_add(struct rw_inf *inf, const void *obj, void *ud)
 {
+	const struct rw_inf_meta *m = obj;
 	struct rcr *r = ud;
-	const struct rw_inf_json *o = obj;
-	char key[512];
 	(void)inf;
-	snprintf(key, sizeof(key), "%s/%s", o->meta.ns, o->meta.name);
-	rw_wq_add(r->wq, key);
+	rw_rec_enqueue(&r->ctl, m->ns, m->name);
 }
 
 /* The raw text of member path of JSON text, or "" (for change detection). */
@@ -366,13 +356,6 @@ rw_rcr_pods_fini(struct rcr_pods *ps)
 static_assert(offsetof(struct rcr_job, rec) == 0, "the runtime's record comes first");
 
 static void
-job_init(struct rw_rec_job *rj)
-{
-	struct rcr_job *j = (struct rcr_job *)rj;
-	j->r = rj->ud;
-}
-
-static void
 job_fini(struct rw_rec_job *rj)
 {
 	struct rcr_job *j = (struct rcr_job *)rj;
@@ -474,7 +457,7 @@ static void
 st_load(struct rw_rec_job *rj)
 {
 	struct rcr_job *j = (struct rcr_job *)rj;
-	struct rcr *r = j->r;
+	struct rcr *r = rcr_of(j);
 	const struct rw_inf_json *o = rw_inf_get(r->rc_inf, j->rec.ns, j->rec.name);
 	struct rw_rc_verrs ve;
 	char err[256], kind[64];
@@ -499,15 +482,13 @@ st_load(struct rw_rec_job *rj)
 		}
 	}
 	if (rw_rc_cluster_parse(json, len, &j->c, err, sizeof(err)) != 0) {
-		rw_warn(LOGC, "%s: cannot parse: %s", j->rec.key, err);
-		rw_rec_stop(&j->rec);
+		rw_rec_unparsable(&j->rec, err);
 		return;
 	}
-	snprintf(j->rec.uid, sizeof(j->rec.uid), "%s", j->c->uid ? j->c->uid : "");
+	rw_rec_loaded(&j->rec, j->c->uid);
 	j->cl = rw_rcr_cl_get(r, j->rec.key, j->c->uid);
 	if (!j->cl) {
-		rw_rec_fail(&j->rec, -ENOMEM, NULL, "out of memory");
-		j->rec.step = RCR_ST_DONE;
+		rw_rec_abort(&j->rec, -ENOMEM, "out of memory");
 		return;
 	}
 	owner_kind(j->c, kind, sizeof(kind));
@@ -543,7 +524,7 @@ st_finalizer(struct rw_rec_job *rj)
 {
 	struct rcr_job *j = (struct rcr_job *)rj;
 	const char *patch;
-	if (!rw_rcr_ft_cleanup_wanted(j->r, j->c) || has_finalizer(j->c, NULL))
+	if (!rw_rcr_ft_cleanup_wanted(rcr_of(j), j->c) || has_finalizer(j->c, NULL))
 		return;
 	if (rw_rc_path(j->c->root, "metadata.finalizers"))
 		patch = "[{\"op\":\"add\",\"path\":\"/metadata/finalizers/"
@@ -596,7 +577,7 @@ create_obj(struct rcr_job *j, const char *collection, const struct rw_buf *body,
 	rv = rw_rec_send(&j->rec, "POST", collection, rw_buf_cstr(body), body->len, create_cb, name,
 			 objkind, bits);
 	if (rv == 0)
-		j->r->ctl.reqs->kind = (int)kind; /* the request just linked */
+		rcr_of(j)->ctl.reqs->kind = (int)kind; /* the request just linked */
 	return rv;
 }
 
@@ -648,7 +629,7 @@ static void
 st_services(struct rw_rec_job *rj)
 {
 	struct rcr_job *j = (struct rcr_job *)rj;
-	struct rcr *r = j->r;
+	struct rcr *r = rcr_of(j);
 	struct rw_buf b;
 	rw_buf_init(&b, 4u << 20);
 	if (rw_rc_build_head_service(j->c, &r->opts, &b) == 0)
@@ -672,7 +653,7 @@ static void
 pod_create_cb(struct rw_rec_req *q, const struct rw_kube_resp *resp)
 {
 	struct rcr_job *j = q->job;
-	struct rcr *r = j->r;
+	struct rcr *r = rcr_of(j);
 	bool head = q->kind == 1;
 	const char *nt = head ? "head" : "worker";
 	char name[256];
@@ -701,7 +682,7 @@ static void
 pod_delete_cb(struct rw_rec_req *q, const struct rw_kube_resp *resp)
 {
 	struct rcr_job *j = q->job;
-	struct rcr *r = j->r;
+	struct rcr *r = rcr_of(j);
 	bool head = q->kind == 1;
 	const char *nt = head ? "head" : "worker";
 	if (resp->status == 404) {
@@ -729,7 +710,7 @@ pod_delete_cb(struct rw_rec_req *q, const struct rw_kube_resp *resp)
 int
 rw_rcr_pod_delete(struct rcr_job *j, const char *group, const char *name, bool head, bool quiet)
 {
-	struct rcr *r = j->r;
+	struct rcr *r = rcr_of(j);
 	char path[1024];
 	int rv;
 	snprintf(path, sizeof(path), "/api/v1/namespaces/%s/pods/%s", j->rec.ns, name);
@@ -747,7 +728,7 @@ rw_rcr_pod_delete(struct rcr_job *j, const char *group, const char *name, bool h
 static int
 pod_create(struct rcr_job *j, const char *group, const struct rw_buf *body, bool head)
 {
-	struct rcr *r = j->r;
+	struct rcr *r = rcr_of(j);
 	char path[1024];
 	int rv;
 	snprintf(path, sizeof(path), "/api/v1/namespaces/%s/pods", j->rec.ns);
@@ -851,7 +832,7 @@ static void
 st_pods(struct rw_rec_job *rj)
 {
 	struct rcr_job *j = (struct rcr_job *)rj;
-	struct rcr *r = j->r;
+	struct rcr *r = rcr_of(j);
 	struct rcr_pods ps;
 	struct rw_buf b;
 	uint64_t now = uv_now(r->loop);
@@ -906,7 +887,7 @@ static void
 st_workers(struct rw_rec_job *rj)
 {
 	struct rcr_job *j = (struct rcr_job *)rj;
-	struct rcr *r = j->r;
+	struct rcr *r = rcr_of(j);
 	struct rcr_pods ps;
 	struct rw_buf b;
 	uint64_t now = uv_now(r->loop);
@@ -974,7 +955,7 @@ status_cb(struct rw_rec_req *q, const struct rw_kube_resp *resp)
 static void
 provisioned_metrics(struct rcr_job *j, const char *status_json, size_t len)
 {
-	struct rcr *r = j->r;
+	struct rcr *r = rcr_of(j);
 	struct rw_rc_node *st = NULL;
 	bool now_true = false, was = status_cond_true(j->c, "RayClusterProvisioned");
 	struct rw_rc_node *conds;
@@ -1008,7 +989,7 @@ static void
 st_status(struct rw_rec_job *rj)
 {
 	struct rcr_job *j = (struct rcr_job *)rj;
-	struct rcr *r = j->r;
+	struct rcr *r = rcr_of(j);
 	struct rcr_pods ps;
 	struct rw_rc_status_in in;
 	struct rw_rc_svc_buf *svc = NULL;
@@ -1036,7 +1017,7 @@ st_status(struct rw_rec_job *rj)
 			svc = NULL;
 		}
 	}
-	rw_rcr_now_rfc3339(now);
+	rw_time_now_rfc3339(now);
 	memset(&in, 0, sizeof(in));
 	in.pods = ps.pods;
 	in.npods = ps.n;
@@ -1125,31 +1106,10 @@ static const struct rw_rec_kind rcr_kind = {
     .fail_step = RCR_ST_STATUS,
     .job_size = sizeof(struct rcr_job),
     .synced = synced,
-    .job_init = job_init,
     .job_fini = job_fini,
 };
 
 /* ---- setup / teardown ---- */
-
-static const struct rw_inf_type rc_type = {
-    .api_path = "/apis/ray.io/v1",
-    .resource = "rayclusters",
-    .decode = rw_inf_json_decode,
-    .free_obj = free,
-};
-
-static const struct rw_inf_type svc_type = {
-    .api_path = "/api/v1",
-    .resource = "services",
-    .decode = rw_inf_json_decode,
-    .free_obj = free,
-};
-
-static char *
-env_or_null(const char *n)
-{
-	return getenv(n);
-}
 
 static void
 register_metrics(struct rcr *r)
@@ -1213,7 +1173,9 @@ setup(struct rw_mgr *m, void **state)
 {
 	const struct rw_mgr_config *cfg = rw_mgr_cfg(m);
 	struct rcr *r = calloc(1, sizeof(*r));
-	struct rw_inf_handlers ph, rh, sh;
+	const struct rw_inf_handlers ph = {pod_add, pod_update, pod_delete, r};
+	const struct rw_inf_handlers rh = {rc_add, rc_update, rc_add, r};
+	const struct rw_inf_handlers sh = {svc_add, svc_update, svc_add, r};
 	const char *v;
 	int rv = -ENOMEM;
 	if (!r)
@@ -1233,7 +1195,7 @@ setup(struct rw_mgr *m, void **state)
 	if (v && atoi(v) > 0)
 		pol.idle_ms = (uint64_t)atoi(v) * 1000;
 	rw_rc_opts_default(&r->opts);
-	rw_rc_opts_from_env(&r->opts, env_or_null);
+	rw_rc_opts_from_env(&r->opts, getenv);
 	if (cfg->agent_image && *cfg->agent_image)
 		r->opts.agent_image = cfg->agent_image;
 	r->opts.agent = !cfg->no_agent_injection;
@@ -1270,33 +1232,20 @@ setup(struct rw_mgr *m, void **state)
 	rw_info(LOGC, "agent sidecar %s, readiness gate %s, agents report to %s",
 		r->opts.agent ? "on" : "off", r->opts.readiness_gate ? "on" : "off",
 		r->opts.controller_addr ? r->opts.controller_addr : "(nobody)");
-	memset(&ph, 0, sizeof(ph));
-	ph.on_add = pod_add;
-	ph.on_update = pod_update;
-	ph.on_delete = pod_delete;
-	ph.ud = r;
-	memset(&rh, 0, sizeof(rh));
-	rh.on_add = rc_add;
-	rh.on_update = rc_update;
-	rh.on_delete = rc_add;
-	rh.ud = r;
-	memset(&sh, 0, sizeof(sh));
-	sh.on_add = svc_add;
-	sh.on_update = svc_update;
-	sh.on_delete = svc_add;
-	sh.ud = r;
 	if (rw_rec_ctl_setup(&r->ctl, m, &rcr_kind, &pol, r) == 0)
 		r->wq = r->ctl.wq;
-	r->rc_inf = rw_mgr_informer(m, &rc_type, NULL, false, NULL, &rh);
+	r->rc_inf = rw_mgr_informer(m, &rw_inf_raycluster_type, NULL, false, NULL, &rh);
 	r->pod_inf = rw_mgr_informer(m, &rw_inf_pod_type, RW_MGR_RAY_POD_SELECTOR, false,
 				     rw_inf_pod_cluster_key, &ph);
-	r->svc_head_inf = rw_mgr_informer(
-	    m, &svc_type, "ray.io/node-type=head,app.kubernetes.io/created-by=kuberay-operator",
-	    false, NULL, &sh);
-	r->svc_headless_inf =
-	    rw_mgr_informer(m, &svc_type, "ray.io/headless-worker-svc", false, NULL, &sh);
-	r->svc_serve_inf = rw_mgr_informer(
-	    m, &svc_type, "ray.io/originated-from-crd=RayCluster,ray.io/serve", false, NULL, &sh);
+	r->svc_head_inf =
+	    rw_mgr_informer(m, &rw_inf_service_type,
+			    "ray.io/node-type=head,app.kubernetes.io/created-by=kuberay-operator",
+			    false, NULL, &sh);
+	r->svc_headless_inf = rw_mgr_informer(m, &rw_inf_service_type, "ray.io/headless-worker-svc",
+					      false, NULL, &sh);
+	r->svc_serve_inf =
+	    rw_mgr_informer(m, &rw_inf_service_type,
+			    "ray.io/originated-from-crd=RayCluster,ray.io/serve", false, NULL, &sh);
 	if (!r->wq || !r->rc_inf || !r->pod_inf || !r->svc_head_inf || !r->svc_headless_inf ||
 	    !r->svc_serve_inf)
 		goto fail;

@@ -4,16 +4,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dom_builder.h"
 #include "rc_quantity.h"
 #include "rc_status.h"
-
-typedef struct rw_rc_node node;
-
-static bool
-streq(const char *a, const char *b)
-{
-	return a && b && strcmp(a, b) == 0;
-}
 
 int
 rw_rc_svc_parse(const char *json, size_t len, struct rw_rc_svc_buf *out)
@@ -182,64 +175,6 @@ out:
 
 /* ---- conditions (meta.SetStatusCondition) ---- */
 
-struct b {
-	int err;
-};
-
-static void
-fail(struct b *b, int e)
-{
-	if (!b->err)
-		b->err = e;
-}
-
-static void
-sets(struct b *b, node *o, const char *k, const char *v)
-{
-	if (!b->err && o && rw_rc_set_str(o, k, v))
-		fail(b, -ENOMEM);
-}
-
-static node *
-find_cond(node *conds, const char *type)
-{
-	for (int i = 0; conds && i < conds->n; i++)
-		if (streq(rw_rc_gets(conds->kids[i], "type"), type))
-			return conds->kids[i];
-	return NULL;
-}
-
-static void
-set_cond(struct b *b, node *conds, const char *type, const char *status, const char *reason,
-	 const char *message, const char *now)
-{
-	node *c = find_cond(conds, type);
-	if (!conds) {
-		fail(b, -ENOMEM);
-		return;
-	}
-	if (!c) {
-		c = rw_rc_new(RW_RC_OBJ);
-		sets(b, c, "type", type);
-		sets(b, c, "status", status);
-		sets(b, c, "lastTransitionTime", now);
-		sets(b, c, "reason", reason);
-		sets(b, c, "message", message ? message : "");
-		if (!c || rw_rc_push(conds, c))
-			fail(b, -ENOMEM);
-		return;
-	}
-	if (!streq(rw_rc_gets(c, "status"), status)) {
-		sets(b, c, "status", status);
-		sets(b, c, "lastTransitionTime", now);
-	}
-	if (!rw_rc_gets(c, "lastTransitionTime"))
-		sets(b, c, "lastTransitionTime", now);
-	sets(b, c, "reason", reason);
-	sets(b, c, "message", message ? message : "");
-	rw_rc_del(c, "observedGeneration");
-}
-
 static bool
 cond_is_true(node *conds, const char *type)
 {
@@ -324,8 +259,8 @@ rw_rc_status(const struct rw_rc_cluster *c, const struct rw_rc_status_in *in, st
 	}
 	if (in->reconcile_failed) {
 		if (in->failure_reason && *in->failure_reason)
-			set_cond(&b, conds, "RayClusterReplicaFailure", "True", in->failure_reason,
-				 in->failure_message, now);
+			set_condition(&b, conds, "RayClusterReplicaFailure", "True",
+				      in->failure_reason, in->failure_message, 0, now);
 	} else {
 		for (int i = conds ? conds->n - 1 : -1; i >= 0; i--) {
 			if (streq(rw_rc_gets(conds->kids[i], "type"), "RayClusterReplicaFailure")) {
@@ -359,8 +294,8 @@ rw_rc_status(const struct rw_rc_cluster *c, const struct rw_rc_status_in *in, st
 
 	/* Conditions (RayClusterStatusConditions). */
 	if (!head) {
-		set_cond(&b, conds, "HeadPodReady", "False", "HeadPodNotFound",
-			 "Head Pod not found", now);
+		set_condition(&b, conds, "HeadPodReady", "False", "HeadPodNotFound",
+			      "Head Pod not found", 0, now);
 	} else {
 		const char *status = "False", *reason = "Unknown", *msg = "";
 		if (head->ready_cond) {
@@ -371,39 +306,42 @@ rw_rc_status(const struct rw_rc_cluster *c, const struct rw_rc_status_in *in, st
 			else if (head->ready)
 				reason = "HeadPodRunningAndReady";
 		}
-		set_cond(&b, conds, "HeadPodReady", status, reason, msg, now);
+		set_condition(&b, conds, "HeadPodReady", status, reason, msg, 0, now);
 	}
 	bool suspending = cond_is_true(conds, "RayClusterSuspending");
 	bool suspended = !suspending && cond_is_true(conds, "RayClusterSuspended");
 	node *susp = rw_rc_get(c->spec, "suspend");
 	if (!cond_is_true(conds, "RayClusterProvisioned") && !suspended) {
 		if (all_running(in->pods, in->npods))
-			set_cond(&b, conds, "RayClusterProvisioned", "True",
-				 "AllPodRunningAndReadyFirstTime",
-				 "All Ray Pods are ready for the first time", now);
+			set_condition(&b, conds, "RayClusterProvisioned", "True",
+				      "AllPodRunningAndReadyFirstTime",
+				      "All Ray Pods are ready for the first time", 0, now);
 		else
-			set_cond(&b, conds, "RayClusterProvisioned", "False",
-				 "RayClusterPodsProvisioning",
-				 "RayCluster Pods are being provisioned for first time", now);
+			set_condition(&b, conds, "RayClusterProvisioned", "False",
+				      "RayClusterPodsProvisioning",
+				      "RayCluster Pods are being provisioned for first time", 0,
+				      now);
 	}
 	if (suspending) {
 		if (in->npods == 0) {
-			set_cond(&b, conds, "RayClusterProvisioned", "False",
-				 "RayClusterPodsProvisioning", "RayCluster has been suspended",
-				 now);
-			set_cond(&b, conds, "RayClusterSuspending", "False", "RayClusterSuspending",
-				 "", now);
-			set_cond(&b, conds, "RayClusterSuspended", "True", "RayClusterSuspended",
-				 "", now);
+			set_condition(&b, conds, "RayClusterProvisioned", "False",
+				      "RayClusterPodsProvisioning", "RayCluster has been suspended",
+				      0, now);
+			set_condition(&b, conds, "RayClusterSuspending", "False",
+				      "RayClusterSuspending", "", 0, now);
+			set_condition(&b, conds, "RayClusterSuspended", "True",
+				      "RayClusterSuspended", "", 0, now);
 		}
 	} else if (suspended) {
 		if (susp && susp->type == RW_RC_BOOL && !susp->b)
-			set_cond(&b, conds, "RayClusterSuspended", "False", "RayClusterSuspended",
-				 "", now);
+			set_condition(&b, conds, "RayClusterSuspended", "False",
+				      "RayClusterSuspended", "", 0, now);
 	} else {
-		set_cond(&b, conds, "RayClusterSuspended", "False", "RayClusterSuspended", "", now);
-		set_cond(&b, conds, "RayClusterSuspending", rw_rc_true(susp) ? "True" : "False",
-			 "RayClusterSuspending", "", now);
+		set_condition(&b, conds, "RayClusterSuspended", "False", "RayClusterSuspended", "",
+			      0, now);
+		set_condition(&b, conds, "RayClusterSuspending",
+			      rw_rc_true(susp) ? "True" : "False", "RayClusterSuspending", "", 0,
+			      now);
 	}
 	if (rw_rc_true(susp) && in->npods == 0)
 		sets(&b, st, "state", "suspended");

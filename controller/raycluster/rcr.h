@@ -76,8 +76,7 @@ struct rcr_cl {
  * then what the RayCluster steps carry between them.
  */
 struct rcr_job {
-	struct rw_rec_job rec;
-	struct rcr *r;
+	struct rw_rec_job rec; /* rec.ud: the struct rcr (rcr_of) */
 	struct rw_rc_cluster *c;
 	struct rcr_cl *cl;
 	bool changed;	    /* pods created or deleted */
@@ -91,6 +90,12 @@ struct rcr_job {
 	/* deletion: credentials for the cleanup */
 	char *redis_addr, *redis_user, *redis_pass, *storage_ns;
 };
+
+static inline struct rcr *
+rcr_of(const struct rcr_job *j)
+{
+	return j->rec.ud;
+}
 
 /* A snapshot of one cluster's Ray pods (valid during the current loop turn). */
 struct rcr_pods {
@@ -136,8 +141,6 @@ struct rcr {
 	struct rw_met_family *m_gate, *m_gate_lat;
 };
 
-/* raycluster.c */
-void rw_rcr_now_rfc3339(char out[32]);
 int rw_rcr_json_name(const char *json, size_t len, char *out, size_t outlen);
 /* rw_rec_request on the RayCluster controller. */
 int rw_rcr_request(struct rcr *r, struct rcr_job *j, const struct rw_kube_req *kr, rw_rec_req_cb cb,

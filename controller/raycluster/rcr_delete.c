@@ -129,9 +129,10 @@ fetch_secret(struct rcr_job *j, const struct cred *c, int which)
 	char path[1024];
 	snprintf(path, sizeof(path), "/api/v1/namespaces/%s/secrets/%s", j->rec.ns, c->secret);
 	struct rw_kube_req kr = {.path = path, .verb = "get"};
-	int rv = rw_rcr_request(j->r, j, &kr, secret_cb, c->secret, c->key ? c->key : "", NULL);
+	int rv =
+	    rw_rcr_request(rcr_of(j), j, &kr, secret_cb, c->secret, c->key ? c->key : "", NULL);
 	if (rv == 0)
-		j->r->ctl.reqs->kind = which;
+		rcr_of(j)->ctl.reqs->kind = which;
 	return rv;
 }
 
@@ -214,8 +215,8 @@ resolve(struct rcr_job *j)
 	struct rw_rc_node *opt = rw_rc_get(c->spec, "gcsFaultToleranceOptions");
 	struct cred pw, user;
 	const char *addr = NULL, *ns = NULL;
-	const char *domain = j->r->opts.cluster_domain && *j->r->opts.cluster_domain
-				 ? j->r->opts.cluster_domain
+	const char *domain = rcr_of(j)->opts.cluster_domain && *rcr_of(j)->opts.cluster_domain
+				 ? rcr_of(j)->opts.cluster_domain
 				 : "cluster.local";
 	memset(&pw, 0, sizeof(pw));
 	memset(&user, 0, sizeof(user));
@@ -292,7 +293,7 @@ cleanup_done(const struct rw_rcl_result *res, void *ud)
 static uint64_t
 remaining_ms(const struct rcr_job *j)
 {
-	int64_t deadline_ms = j->deleted_at * 1000 + (int64_t)j->r->ft_deadline_ms;
+	int64_t deadline_ms = j->deleted_at * 1000 + (int64_t)rcr_of(j)->ft_deadline_ms;
 	int64_t now_ms = (int64_t)time(NULL) * 1000;
 	return deadline_ms > now_ms ? (uint64_t)(deadline_ms - now_ms) : 0;
 }
@@ -301,7 +302,7 @@ void
 rw_rcr_st_delete(struct rw_rec_job *rj)
 {
 	struct rcr_job *j = (struct rcr_job *)rj;
-	struct rcr *r = j->r;
+	struct rcr *r = rcr_of(j);
 	struct rcr_cl *cl = j->cl;
 	struct rcr_pods ps;
 	bool head = false;
@@ -406,7 +407,7 @@ void
 rw_rcr_st_delete_cleanup(struct rw_rec_job *rj)
 {
 	struct rcr_job *j = (struct rcr_job *)rj;
-	struct rcr *r = j->r;
+	struct rcr *r = rcr_of(j);
 	struct rcr_cl *cl = j->cl;
 	struct rw_rcl_opts o;
 	uint64_t left = remaining_ms(j);

@@ -28,6 +28,7 @@
 #include <string.h>
 
 #include "rcr.h"
+#include "rw/clock.h"
 #include "rw/log.h"
 
 #define LOGC "agent-gate"
@@ -73,11 +74,13 @@ gate_want(void *ud, const struct rw_inf_pod *p, struct rw_pp_val *want, struct r
 
 static int
 gate_build(void *ud, const struct rw_inf_pod *p, const struct rw_pp_val *v, bool flip,
-	   struct rw_kube_req *kr, char *path, size_t pathlen, struct rw_buf *body)
+	   struct rw_kube_req *kr, struct rw_buf *body)
 {
 	struct rw_jw w;
 	char now[32];
 	(void)ud;
+	(void)p;
+	(void)kr;
 	rw_jw_init(&w, body);
 	rw_jw_obj_begin(&w);
 	rw_jw_key(&w, "status");
@@ -91,23 +94,14 @@ gate_build(void *ud, const struct rw_inf_pod *p, const struct rw_pp_val *v, bool
 		   v->state == RW_COND_TRUE ? RW_RCR_GATE_READY : RW_RCR_GATE_NOT_READY);
 	rw_jw_kstr(&w, "message", v->msg);
 	if (flip) {
-		rw_rcr_now_rfc3339(now);
+		rw_time_now_rfc3339(now);
 		rw_jw_kstr(&w, "lastTransitionTime", now);
 	}
 	rw_jw_obj_end(&w);
 	rw_jw_arr_end(&w);
 	rw_jw_obj_end(&w);
 	rw_jw_obj_end(&w);
-	if (rw_jw_finish(&w) != 0)
-		return -ENOMEM;
-	if ((size_t)snprintf(path, pathlen, "/api/v1/namespaces/%s/pods/%s/status", p->meta.ns,
-			     p->meta.name) >= pathlen)
-		return -ENAMETOOLONG;
-	kr->method = "PATCH";
-	kr->content_type = "application/strategic-merge-patch+json";
-	kr->verb = "patch";
-	kr->priority = 1;
-	return 0;
+	return rw_jw_finish(&w) != 0 ? -ENOMEM : 0;
 }
 
 static void
@@ -196,7 +190,8 @@ hk_stale(const struct rw_report *last, void *ud)
 int
 rw_rcr_gate_setup(struct rcr *r)
 {
-	struct rw_pp_ops ops = {gate_want, gate_build, gate_answered, gate_retry};
+	struct rw_pp_ops ops = {gate_want,  gate_build, gate_answered,
+				gate_retry, "status",	"application/strategic-merge-patch+json"};
 	struct rw_agents_hooks hk = {hk_report, hk_stale, NULL, r};
 	int rv;
 	if (!r->agents)

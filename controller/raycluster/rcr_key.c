@@ -143,7 +143,7 @@ keys_enabled(const struct rcr *r)
 static void
 key_written(struct rcr_job *j)
 {
-	if (j->key_gen == j->r->master_gen)
+	if (j->key_gen == rcr_of(j)->master_gen)
 		j->cl->key_done = true;
 }
 
@@ -219,7 +219,7 @@ key_create_cb(struct rw_rec_req *q, const struct rw_kube_resp *resp)
 		char path[1024];
 		snprintf(path, sizeof(path), "/api/v1/namespaces/%s/secrets/%s", j->rec.ns, q->s2);
 		struct rw_kube_req kr = {.path = path, .verb = "get"};
-		if (rw_rcr_request(j->r, j, &kr, key_get_cb, q->s1, q->s2, NULL) != 0)
+		if (rw_rcr_request(rcr_of(j), j, &kr, key_get_cb, q->s1, q->s2, NULL) != 0)
 			rw_rec_fail(&j->rec, -ENOMEM, NULL, "cannot read the agent key Secret");
 		return;
 	}
@@ -233,7 +233,7 @@ key_create_cb(struct rw_rec_req *q, const struct rw_kube_resp *resp)
 void
 rw_rcr_st_key(struct rcr_job *j)
 {
-	struct rcr *r = j->r;
+	struct rcr *r = rcr_of(j);
 	struct rw_wire_key key;
 	char text[RW_AGENTKEY_LEN + 1], b64[128], sname[320], path[1024];
 	const struct rcr_ksec *sec;
@@ -298,7 +298,7 @@ out:
 void
 rw_rcr_pod_opts(struct rcr_job *j)
 {
-	struct rcr *r = j->r;
+	struct rcr *r = rcr_of(j);
 	struct rw_wire_key key;
 	j->popts = r->opts;
 	j->popts.drain_token = NULL;

@@ -22,6 +22,7 @@
 #include "rs_build.h"
 #include "rs_serve.h"
 #include "rs_status.h"
+#include "rw/clock.h"
 #include "rw/log.h"
 
 #define LOGC "rayservice"
@@ -50,12 +51,17 @@ struct rsr;
 
 /* One reconcile of one RayService: the runtime's job record (reconcile.h) first. */
 struct rsr_job {
-	struct rw_rec_job rec;
-	struct rsr *r;
+	struct rw_rec_job rec; /* rec.ud: the struct rsr */
 	struct rw_rs *rs;
 	struct rsr_rs *st;
 	struct rw_rc_cluster *active, *pending; /* clusters named in the status, if they exist */
 };
+
+static inline struct rsr *
+rsr_of(const struct rsr_job *j)
+{
+	return j->rec.ud;
+}
 
 /* The ray.io/serve label values, as the per-pod writer's states (podpatch.h). */
 enum serve_label { SERVE_UNKNOWN = 0, SERVE_FALSE, SERVE_TRUE };
@@ -81,23 +87,6 @@ struct rsr {
 };
 
 /* ---- helpers ---- */
-
-static int64_t
-wall_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void
-now_rfc3339(char out[32])
-{
-	time_t t = time(NULL);
-	struct tm tm;
-	gmtime_r(&t, &tm);
-	strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
-}
 
 /* A label (or any string member of object path) of a JSON object text, into out. */
 static int
@@ -290,21 +279,16 @@ label_want(void *ud, const struct rw_inf_pod *p, struct rw_pp_val *want, struct 
 
 static int
 label_build(void *ud, const struct rw_inf_pod *p, const struct rw_pp_val *v, bool flip,
-	    struct rw_kube_req *kr, char *path, size_t pathlen, struct rw_buf *body)
+	    struct rw_kube_req *kr, struct rw_buf *body)
 {
 	(void)ud;
+	(void)p;
 	(void)flip;
-	if (rw_buf_printf(body, "{\"metadata\":{\"labels\":{\"ray.io/serve\":\"%s\"}}}",
-			  v->state == SERVE_TRUE ? "true" : "false") != 0)
-		return -ENOMEM;
-	if ((size_t)snprintf(path, pathlen, "/api/v1/namespaces/%s/pods/%s", p->meta.ns,
-			     p->meta.name) >= pathlen)
-		return -ENAMETOOLONG;
-	kr->method = "PATCH";
-	kr->content_type = "application/merge-patch+json";
-	kr->verb = "patch";
-	kr->priority = 1;
-	return 0;
+	(void)kr;
+	return rw_buf_printf(body, "{\"metadata\":{\"labels\":{\"ray.io/serve\":\"%s\"}}}",
+			     v->state == SERVE_TRUE ? "true" : "false") != 0
+		   ? -ENOMEM
+		   : 0;
 }
 
 static void
@@ -372,25 +356,6 @@ enqueue_rs_of_cluster_after(struct rsr *r, const char *ns, const char *cluster, 
 	rk = rw_kmap_get(&r->cl2rs, key);
 	if (rk && r->wq)
 		rw_wq_add_after(r->wq, rk, ms);
-}
-
-static void
-rs_event(struct rw_inf *inf, const void *obj, void *ud)
-{
-	struct rsr *r = ud;
-	const struct rw_inf_json *o = obj;
-	char key[512];
-	(void)inf;
-	snprintf(key, sizeof(key), "%s/%s", o->meta.ns, o->meta.name);
-	if (r->wq)
-		rw_wq_add(r->wq, key);
-}
-
-static void
-rs_update(struct rw_inf *inf, const void *o, const void *n, void *ud)
-{
-	(void)o;
-	rs_event(inf, n, ud);
 }
 
 /*
@@ -613,13 +578,6 @@ hk_reply(const struct rw_report *rep, struct rw_reply *out, void *ud)
 static_assert(offsetof(struct rsr_job, rec) == 0, "the runtime's record comes first");
 
 static void
-job_init(struct rw_rec_job *rj)
-{
-	struct rsr_job *j = (struct rsr_job *)rj;
-	j->r = rj->ud;
-}
-
-static void
 job_fini(struct rw_rec_job *rj)
 {
 	struct rsr_job *j = (struct rsr_job *)rj;
@@ -647,7 +605,7 @@ load_cluster(struct rsr_job *j, const char *name)
 	char owner[64];
 	if (!name || !*name)
 		return NULL;
-	o = rw_inf_get(j->r->rc_inf, j->rec.ns, name);
+	o = rw_inf_get(rsr_of(j)->rc_inf, j->rec.ns, name);
 	if (!o)
 		return NULL;
 	json_owner_uid(o->json, o->len, "RayService", owner, sizeof(owner));
@@ -685,7 +643,7 @@ static void
 st_load(struct rw_rec_job *rj)
 {
 	struct rsr_job *j = (struct rsr_job *)rj;
-	struct rsr *r = j->r;
+	struct rsr *r = rsr_of(j);
 	const struct rw_inf_json *o = rw_inf_get(r->rs_inf, j->rec.ns, j->rec.name);
 	struct rw_rs_verr ve;
 	char err[256];
@@ -700,15 +658,13 @@ st_load(struct rw_rec_job *rj)
 		return;
 	}
 	if (rw_rs_parse(o->json, o->len, &j->rs, err, sizeof(err)) != 0) {
-		rw_warn(LOGC, "%s: cannot parse: %s", j->rec.key, err);
-		rw_rec_stop(&j->rec);
+		rw_rec_unparsable(&j->rec, err);
 		return;
 	}
-	snprintf(j->rec.uid, sizeof(j->rec.uid), "%s", j->rs->uid ? j->rs->uid : "");
+	rw_rec_loaded(&j->rec, j->rs->uid);
 	j->st = rs_state_get(r, j->rec.key, j->rs->uid);
 	if (!j->st) {
-		rw_rec_fail(&j->rec, -ENOMEM, NULL, "out of memory");
-		j->rec.step = ST_DONE;
+		rw_rec_abort(&j->rec, -ENOMEM, "out of memory");
 		return;
 	}
 	j->st->exclude_head = rw_rs_exclude_head(j->rs);
@@ -742,7 +698,7 @@ st_load(struct rw_rec_job *rj)
 		char now[32];
 		rw_rec_emit(&j->rec, 1, ve.reason, "%s", ve.msg);
 		rw_warn(LOGC, "%s: invalid: %s", j->rec.key, ve.msg);
-		now_rfc3339(now);
+		rw_time_now_rfc3339(now);
 		rw_buf_init(&sb, 4u << 20);
 		if (rw_rs_status_invalid(j->rs, ve.msg, now, &sb) == 0)
 			write_status(j, rw_buf_cstr(&sb), sb.len);
@@ -816,11 +772,11 @@ owned_collect(struct rsr_job *j, struct owned *w)
 	memset(w, 0, sizeof(*w));
 	w->rs_uid = j->rs->uid;
 	snprintf(idx, sizeof(idx), "%s/%s", j->rec.ns, j->rec.name);
-	rw_inf_index_foreach(j->r->rc_inf, idx, owned_cb, w);
+	rw_inf_index_foreach(rsr_of(j)->rc_inf, idx, owned_cb, w);
 	for (size_t i = 0; i < w->n && !w->err; i++) {
 		char ck[512];
 		snprintf(ck, sizeof(ck), "%s/%s", j->rec.ns, w->names[i]);
-		map_set(&j->r->cl2rs, ck, idx);
+		map_set(&rsr_of(j)->cl2rs, ck, idx);
 	}
 	return w->err;
 }
@@ -862,7 +818,7 @@ cluster_delete(struct rsr_job *j, const char *name)
 				 .content_type = "application/json",
 				 .verb = "delete"};
 	rw_info(LOGC, "%s: deleting RayCluster %s", j->rec.key, name);
-	return request(j->r, j, &kr, cluster_delete_cb, name, NULL);
+	return request(rsr_of(j), j, &kr, cluster_delete_cb, name, NULL);
 }
 
 static void
@@ -908,11 +864,11 @@ static void
 svc_delete(struct rsr_job *j, const char *name)
 {
 	char path[1024];
-	if (!rw_inf_get(j->r->svc_inf, j->rec.ns, name))
+	if (!rw_inf_get(rsr_of(j)->svc_inf, j->rec.ns, name))
 		return;
 	snprintf(path, sizeof(path), "/api/v1/namespaces/%s/services/%s", j->rec.ns, name);
 	struct rw_kube_req kr = {.method = "DELETE", .path = path, .verb = "delete"};
-	if (request(j->r, j, &kr, NULL, name, NULL) != 0)
+	if (request(rsr_of(j), j, &kr, NULL, name, NULL) != 0)
 		rw_rec_fail(&j->rec, -ENOMEM, NULL, "cannot delete service %s", name);
 }
 
@@ -920,9 +876,9 @@ static void
 st_clusters(struct rw_rec_job *rj)
 {
 	struct rsr_job *j = (struct rsr_job *)rj;
-	struct rsr *r = j->r;
+	struct rsr *r = rsr_of(j);
 	struct owned w;
-	int64_t now = wall_ms();
+	int64_t now = rw_clock_wall_ms();
 	bool suspended = rw_rs_suspend_active(j->rs);
 	struct rw_buf b;
 	if (owned_collect(j, &w) != 0) {
@@ -1040,9 +996,9 @@ can_serve(struct rsr_job *j, const struct rw_rc_cluster *c)
 		return false;
 	cnt.uid = c->uid;
 	snprintf(idx, sizeof(idx), "%s/%s", j->rec.ns, c->name);
-	rw_inf_index_foreach(j->r->pod_inf, idx, ready_cb, &cnt);
+	rw_inf_index_foreach(rsr_of(j)->pod_inf, idx, ready_cb, &cnt);
 	memset(&in, 0, sizeof(in));
-	in.head = cluster_head(j->r, j->rec.ns, c->name, &stale);
+	in.head = cluster_head(rsr_of(j), j->rec.ns, c->name, &stale);
 	if (stale)
 		in.head = NULL;
 	in.ready_endpoints = cnt.ready;
@@ -1082,7 +1038,7 @@ svc_apply(struct rsr_job *j, const struct rw_buf *b)
 		return;
 	rw_json_str(&js, rw_json_path(&js, 0, "metadata.name"), name, sizeof(name));
 	rw_json_fini(&js);
-	cur = rw_inf_get(j->r->svc_inf, j->rec.ns, name);
+	cur = rw_inf_get(rsr_of(j)->svc_inf, j->rec.ns, name);
 	if (!cur) {
 		snprintf(path, sizeof(path), "/api/v1/namespaces/%s/services", j->rec.ns);
 		if (rw_rec_send(&j->rec, "POST", path, rw_buf_cstr(b), b->len, svc_write_cb, name,
@@ -1108,7 +1064,7 @@ static void
 st_services(struct rw_rec_job *rj)
 {
 	struct rsr_job *j = (struct rsr_job *)rj;
-	struct rsr *r = j->r;
+	struct rsr *r = rsr_of(j);
 	bool a_ok, p_ok;
 	const char *target;
 	const struct rw_rc_cluster *tc;
@@ -1192,7 +1148,7 @@ count_endpoints(struct rsr_job *j, const char *svc)
 	 */
 	if ((size_t)snprintf(idx, sizeof(idx), "%s/%s", j->rec.ns, svc) >= sizeof(idx))
 		return 0;
-	rw_inf_index_foreach(j->r->eps_inf, idx, slices_cb, &s);
+	rw_inf_index_foreach(rsr_of(j)->eps_inf, idx, slices_cb, &s);
 	n = s.err ? 0 : rw_rs_count_endpoints(s.texts, s.lens, s.n);
 	free(s.texts);
 	free(s.lens);
@@ -1215,7 +1171,7 @@ pending_health(struct rsr_job *j)
 		j->st->pending_health[0] = '\0';
 		return;
 	}
-	head = cluster_head(j->r, j->rec.ns, j->pending->name, &stale);
+	head = cluster_head(rsr_of(j), j->rec.ns, j->pending->name, &stale);
 	if (stale || !rw_rs_unhealthy_summary(head, what, sizeof(what))) {
 		j->st->pending_health[0] = '\0';
 		return;
@@ -1242,12 +1198,12 @@ health(struct rsr_job *j, int64_t now)
 	if (!j->active || !j->st->active[0])
 		return false;
 	memset(&in, 0, sizeof(in));
-	in.head = cluster_head(j->r, j->rec.ns, j->active->name, &stale);
+	in.head = cluster_head(rsr_of(j), j->rec.ns, j->active->name, &stale);
 	in.head_stale = stale != 0 || in.head == NULL;
 	in.svc_since_ms = j->st->svc_since_ms;
 	in.dep_since_ms = j->st->dep_since_ms;
 	in.pending_exists = j->pending != NULL || rw_rs_pending_name(j->rs)[0];
-	in.opts = &j->r->rsopts;
+	in.opts = &rsr_of(j)->rsopts;
 	in.now_ms = now;
 	rw_rs_health(j->rs, &in, &h);
 	j->st->svc_since_ms = h.svc_since_ms;
@@ -1289,9 +1245,9 @@ suspend_status(struct rsr_job *j, const char *now, bool resume)
 		bool gone = owned_collect(j, &w) == 0 && w.n == 0;
 		owned_fini(&w);
 		rw_rs_head_svc_name(j->rs, name, sizeof(name));
-		gone = gone && !rw_inf_get(j->r->svc_inf, j->rec.ns, name);
+		gone = gone && !rw_inf_get(rsr_of(j)->svc_inf, j->rec.ns, name);
 		rw_rs_serve_svc_name(j->rs, name, sizeof(name));
-		gone = gone && !rw_inf_get(j->r->svc_inf, j->rec.ns, name);
+		gone = gone && !rw_inf_get(rsr_of(j)->svc_inf, j->rec.ns, name);
 		ph = gone ? RW_RS_SUSPENDED : RW_RS_SUSPENDING;
 		rw_rc_set(st, "activeServiceStatus", rw_rc_new(RW_RC_OBJ));
 		rw_rc_set(st, "pendingServiceStatus", rw_rc_new(RW_RC_OBJ));
@@ -1323,17 +1279,17 @@ static void
 st_status(struct rw_rec_job *rj)
 {
 	struct rsr_job *j = (struct rsr_job *)rj;
-	struct rsr *r = j->r;
+	struct rsr *r = rsr_of(j);
 	struct rw_rs_status_in in;
 	struct rw_buf out;
 	char now[32], svc[320], suffix[6], sel[256] = "", idx[512];
 	unsigned char rnd[5];
 	const struct rw_inf_json *so;
-	int64_t nowms = wall_ms();
+	int64_t nowms = rw_clock_wall_ms();
 	int hs = 0;
 	if (!j->rs || !j->st)
 		return;
-	now_rfc3339(now);
+	rw_time_now_rfc3339(now);
 	if (rw_rs_suspend_active(j->rs) || rw_rs_resume_due(j->rs)) {
 		suspend_status(j, now, !rw_rs_suspend_active(j->rs));
 		return;
@@ -1455,7 +1411,6 @@ static const struct rw_rec_kind rsr_kind = {
     .fail_step = ST_STATUS,
     .job_size = sizeof(struct rsr_job),
     .synced = synced,
-    .job_init = job_init,
     .job_fini = job_fini,
 };
 
@@ -1469,49 +1424,20 @@ static const struct rw_rec_policy rsr_policy = {
 
 /* ---- setup / teardown ---- */
 
-static const struct rw_inf_type rs_type = {
-    .api_path = "/apis/ray.io/v1",
-    .resource = "rayservices",
-    .decode = rw_inf_json_decode,
-    .free_obj = free,
-};
-
-static const struct rw_inf_type rc_type = {
-    .api_path = "/apis/ray.io/v1",
-    .resource = "rayclusters",
-    .decode = rw_inf_json_decode,
-    .free_obj = free,
-};
-
-static const struct rw_inf_type svc_type = {
-    .api_path = "/api/v1",
-    .resource = "services",
-    .decode = rw_inf_json_decode,
-    .free_obj = free,
-};
-
-static const struct rw_inf_type eps_type = {
-    .api_path = "/apis/discovery.k8s.io/v1",
-    .resource = "endpointslices",
-    .decode = rw_inf_json_decode,
-    .free_obj = free,
-};
-
-static char *
-env_or_null(const char *n)
-{
-	return getenv(n);
-}
-
 static void teardown(void *state);
 
 static int
 setup(struct rw_mgr *m, void **state)
 {
 	struct rsr *r = calloc(1, sizeof(*r));
-	struct rw_inf_handlers rsh, rch, ph, sh, eh;
+	struct rw_inf_handlers rsh;
+	const struct rw_inf_handlers rch = {rc_event, rc_update, rc_delete, r};
+	const struct rw_inf_handlers ph = {pod_event, pod_update, pod_delete, r};
+	const struct rw_inf_handlers sh = {svc_event, svc_update, svc_event, r};
+	const struct rw_inf_handlers eh = {eps_event, eps_update, eps_event, r};
 	struct rw_agents_hooks hk;
-	struct rw_pp_ops lops = {label_want, label_build, label_answered, label_retry};
+	struct rw_pp_ops lops = {label_want,  label_build, label_answered,
+				 label_retry, NULL,	   "application/merge-patch+json"};
 	static const double lat_b[] = {0.001, 0.002, 0.005, 0.01, 0.02, 0.05,
 				       0.1,   0.25,  0.5,   1,	  2.5};
 	if (!r)
@@ -1525,9 +1451,9 @@ setup(struct rw_mgr *m, void **state)
 	rw_kmap_init(&r->svc2rs);
 	r->agents = rw_mgr_agents(m);
 	rw_rs_opts_default(&r->rsopts);
-	rw_rs_opts_from_env(&r->rsopts, env_or_null);
+	rw_rs_opts_from_env(&r->rsopts, getenv);
 	rw_rc_opts_default(&r->rcopts);
-	rw_rc_opts_from_env(&r->rcopts, env_or_null);
+	rw_rc_opts_from_env(&r->rcopts, getenv);
 	r->m_label =
 	    rw_met_counter(r->met, "raywarden_rayservice_serve_label_patches_total",
 			   "ray.io/serve label patches on RayService pods, by value and result.",
@@ -1538,42 +1464,18 @@ setup(struct rw_mgr *m, void **state)
 	r->m_clusters = rw_met_counter(r->met, "raywarden_rayservice_cluster_operations_total",
 				       "RayClusters created, updated and deleted for RayServices.",
 				       (const char *const[]){"op", NULL});
-	memset(&rsh, 0, sizeof(rsh));
-	rsh.on_add = rs_event;
-	rsh.on_update = rs_update;
-	rsh.on_delete = rs_event;
-	rsh.ud = r;
-	memset(&rch, 0, sizeof(rch));
-	rch.on_add = rc_event;
-	rch.on_update = rc_update;
-	rch.on_delete = rc_delete;
-	rch.ud = r;
-	memset(&ph, 0, sizeof(ph));
-	ph.on_add = pod_event;
-	ph.on_update = pod_update;
-	ph.on_delete = pod_delete;
-	ph.ud = r;
-	memset(&sh, 0, sizeof(sh));
-	sh.on_add = svc_event;
-	sh.on_update = svc_update;
-	sh.on_delete = svc_event;
-	sh.ud = r;
-	memset(&eh, 0, sizeof(eh));
-	eh.on_add = eps_event;
-	eh.on_update = eps_update;
-	eh.on_delete = eps_event;
-	eh.ud = r;
 	if (rw_rec_ctl_setup(&r->ctl, m, &rsr_kind, &rsr_policy, r) == 0)
 		r->wq = r->ctl.wq;
-	r->rs_inf = rw_mgr_informer(m, &rs_type, NULL, false, NULL, &rsh);
+	rsh = rw_rec_object_handlers(&r->ctl);
+	r->rs_inf = rw_mgr_informer(m, &rw_inf_rayservice_type, NULL, false, NULL, &rsh);
 	/* Every RayCluster (shared with the RayCluster reconciler); rc_index keeps ours. */
-	r->rc_inf = rw_mgr_informer(m, &rc_type, NULL, false, rc_index, &rch);
+	r->rc_inf = rw_mgr_informer(m, &rw_inf_raycluster_type, NULL, false, rc_index, &rch);
 	r->pod_inf = rw_mgr_informer(m, &rw_inf_pod_type, RW_MGR_RAY_POD_SELECTOR, false,
 				     rw_inf_pod_cluster_key, &ph);
-	r->svc_inf = rw_mgr_informer(m, &svc_type, "ray.io/originated-from-crd=RayService", false,
-				     NULL, &sh);
-	r->eps_inf =
-	    rw_mgr_informer(m, &eps_type, "kubernetes.io/service-name", false, eps_index, &eh);
+	r->svc_inf = rw_mgr_informer(m, &rw_inf_service_type,
+				     "ray.io/originated-from-crd=RayService", false, NULL, &sh);
+	r->eps_inf = rw_mgr_informer(m, &rw_inf_endpointslice_type, "kubernetes.io/service-name",
+				     false, eps_index, &eh);
 	if (!r->wq || !r->rs_inf || !r->rc_inf || !r->pod_inf || !r->svc_inf || !r->eps_inf) {
 		teardown(r);
 		*state = NULL;

@@ -5,19 +5,12 @@
 #include <string.h>
 #include <strings.h>
 
+#include "dom_builder.h"
 #include "rc_validate.h"
 #include "rs_build.h"
 #include "rw/json.h"
 #include "rw/wire.h"
 #include "rw/yaml.h"
-
-typedef struct rw_rc_node node;
-
-static bool
-streq(const char *a, const char *b)
-{
-	return a && b && strcmp(a, b) == 0;
-}
 
 /* ---- parse and accessors ---- */
 
@@ -616,96 +609,22 @@ rw_rs_serve_svc_name(const struct rw_rs *rs, char *out, size_t outlen)
 
 /* ---- building helpers (sticky error) ---- */
 
-struct bctx {
-	int err;
-};
-
-static void
-bfail(struct bctx *b, int e)
-{
-	if (!b->err)
-		b->err = e;
-}
-
-static void
-bset(struct bctx *b, node *o, const char *k, node *v)
-{
-	int rv;
-	if (b->err || !o || !v) {
-		rw_rc_free(v);
-		bfail(b, -ENOMEM);
-		return;
-	}
-	rv = rw_rc_set(o, k, v);
-	if (rv)
-		bfail(b, rv);
-}
-
-static void
-bsets(struct bctx *b, node *o, const char *k, const char *v)
-{
-	bset(b, o, k, b->err ? NULL : rw_rc_new_str(v));
-}
-
 static node *
-bobj(struct bctx *b, node *o, const char *k)
-{
-	node *n = b->err ? NULL : rw_rc_obj(o, k);
-	if (!n)
-		bfail(b, -ENOMEM);
-	return n;
-}
-
-static node *
-bclone_or_obj(struct bctx *b, const node *src)
+bclone_or_obj(struct b *b, const node *src)
 {
 	node *n = b->err			  ? NULL
 		  : src && src->type == RW_RC_OBJ ? rw_rc_clone(src)
 						  : rw_rc_new(RW_RC_OBJ);
 	if (!n)
-		bfail(b, -ENOMEM);
+		fail(b, -ENOMEM);
 	return n;
 }
 
 static void
-rs_owner(struct bctx *b, const struct rw_rs *rs, node *meta)
+rs_owner(struct b *b, const struct rw_rs *rs, node *meta)
 {
-	node *refs = b->err ? NULL : rw_rc_new(RW_RC_ARR);
-	node *r = b->err ? NULL : rw_rc_new(RW_RC_OBJ);
 	const char *api = rw_rc_gets(rs->root, "apiVersion");
-	if (!refs || !r) {
-		rw_rc_free(refs);
-		rw_rc_free(r);
-		bfail(b, -ENOMEM);
-		return;
-	}
-	bsets(b, r, "apiVersion", api ? api : "ray.io/v1");
-	bsets(b, r, "kind", "RayService");
-	bsets(b, r, "name", rs->name);
-	bsets(b, r, "uid", rs->uid);
-	bset(b, r, "controller", rw_rc_new_bool(true));
-	bset(b, r, "blockOwnerDeletion", rw_rc_new_bool(true));
-	if (!b->err && rw_rc_push(refs, r) != 0) {
-		bfail(b, -ENOMEM);
-		rw_rc_free(refs);
-		return;
-	}
-	if (b->err) {
-		rw_rc_free(r);
-		rw_rc_free(refs);
-		return;
-	}
-	bset(b, meta, "ownerReferences", refs);
-}
-
-static int
-bfinish(struct bctx *b, node *n, struct rw_buf *out)
-{
-	int rv = b->err;
-	if (!rv)
-		rv = rw_rc_dump(n, out);
-	rw_rc_free(n);
-	return rv;
+	set_owner(b, meta, api ? api : "ray.io/v1", "RayService", rs->name, rs->uid);
 }
 
 /* ---- hash ---- */
@@ -742,7 +661,7 @@ cfg_ngroups(const node *cfg)
 /* ---- the RayCluster ---- */
 
 static node *
-goal_cluster(struct bctx *b, const struct rw_rs *rs, const char *name, const struct rw_rs_opts *o)
+goal_cluster(struct b *b, const struct rw_rs *rs, const char *name, const struct rw_rs_opts *o)
 {
 	node *c = b->err ? NULL : rw_rc_new(RW_RC_OBJ);
 	node *meta, *labels, *annos;
@@ -750,35 +669,35 @@ goal_cluster(struct bctx *b, const struct rw_rs *rs, const char *name, const str
 	int rv;
 
 	if (!c) {
-		bfail(b, -ENOMEM);
+		fail(b, -ENOMEM);
 		return NULL;
 	}
-	bsets(b, c, "apiVersion", "ray.io/v1");
-	bsets(b, c, "kind", "RayCluster");
-	meta = bobj(b, c, "metadata");
-	bsets(b, meta, "name", name);
-	bsets(b, meta, "namespace", rs->ns);
+	sets(b, c, "apiVersion", "ray.io/v1");
+	sets(b, c, "kind", "RayCluster");
+	meta = obj(b, c, "metadata");
+	sets(b, meta, "name", name);
+	sets(b, meta, "namespace", rs->ns);
 	labels = bclone_or_obj(b, rs->labels);
-	bsets(b, labels, "ray.io/originated-from-cr-name", rs->name);
-	bsets(b, labels, "ray.io/originated-from-crd", "RayService");
-	bset(b, meta, "labels", labels);
+	sets(b, labels, "ray.io/originated-from-cr-name", rs->name);
+	sets(b, labels, "ray.io/originated-from-crd", "RayService");
+	set(b, meta, "labels", labels);
 	annos = bclone_or_obj(b, rs->annotations);
 	rv = rw_rs_cluster_hash(rs->cfg, -1, hash);
 	if (rv)
-		bfail(b, rv);
+		fail(b, rv);
 	snprintf(ng, sizeof(ng), "%d", cfg_ngroups(rs->cfg));
-	bsets(b, annos, "ray.io/hash-without-replicas-and-workers-to-delete", hash);
-	bsets(b, annos, "ray.io/num-worker-groups", ng);
-	bsets(b, annos, "ray.io/kuberay-version", o->version ? o->version : RW_RC_DEFAULT_VERSION);
+	sets(b, annos, "ray.io/hash-without-replicas-and-workers-to-delete", hash);
+	sets(b, annos, "ray.io/num-worker-groups", ng);
+	sets(b, annos, "ray.io/kuberay-version", o->version ? o->version : RW_RC_DEFAULT_VERSION);
 	/* No proxy expected on workers: rc_build may keep them Ready without one (kuberay#4994). */
 	rw_rs_proxy_location(rs, loc, sizeof(loc));
 	if (streq(loc, "HeadOnly") || streq(loc, "Disabled"))
-		bsets(b, annos, RW_RC_PROXY_LOCATION_ANNOTATION, loc);
+		sets(b, annos, RW_RC_PROXY_LOCATION_ANNOTATION, loc);
 	else if (annos)
 		rw_rc_del(annos, RW_RC_PROXY_LOCATION_ANNOTATION);
-	bset(b, meta, "annotations", annos);
+	set(b, meta, "annotations", annos);
 	rs_owner(b, rs, meta);
-	bset(b, c, "spec", bclone_or_obj(b, rs->cfg));
+	set(b, c, "spec", bclone_or_obj(b, rs->cfg));
 	return c;
 }
 
@@ -786,36 +705,36 @@ int
 rw_rs_build_cluster(const struct rw_rs *rs, const char *name, const struct rw_rs_opts *o,
 		    struct rw_buf *out)
 {
-	struct bctx b = {0};
+	struct b b = {0};
 	node *c = goal_cluster(&b, rs, name, o);
-	return bfinish(&b, c, out);
+	return finish(&b, c, out);
 }
 
 int
 rw_rs_update_cluster(const struct rw_rs *rs, const struct rw_rc_cluster *cur,
 		     const struct rw_rs_opts *o, struct rw_buf *out)
 {
-	struct bctx b = {0};
+	struct b b = {0};
 	node *goal = goal_cluster(&b, rs, cur->name, o);
 	node *upd = b.err ? NULL : rw_rc_clone(cur->root);
 	node *meta, *spec, *gmeta = rw_rc_get(goal, "metadata");
 	node *suspend = rw_rc_get(cur->spec, "suspend");
 
 	if (!upd) {
-		bfail(&b, -ENOMEM);
+		fail(&b, -ENOMEM);
 		rw_rc_free(goal);
 		return b.err;
 	}
-	meta = bobj(&b, upd, "metadata");
-	bset(&b, meta, "labels", b.err ? NULL : rw_rc_clone(rw_rc_get(gmeta, "labels")));
-	bset(&b, meta, "annotations", b.err ? NULL : rw_rc_clone(rw_rc_get(gmeta, "annotations")));
+	meta = obj(&b, upd, "metadata");
+	set(&b, meta, "labels", b.err ? NULL : rw_rc_clone(rw_rc_get(gmeta, "labels")));
+	set(&b, meta, "annotations", b.err ? NULL : rw_rc_clone(rw_rc_get(gmeta, "annotations")));
 	spec = b.err ? NULL : rw_rc_clone(rw_rc_get(goal, "spec"));
 	if (!b.err && spec) {
 		struct rw_rc_cluster tmp = {0};
 		tmp.spec = spec;
 		tmp.head = rw_rc_get(spec, "headGroupSpec");
 		if (suspend)
-			bset(&b, spec, "suspend", rw_rc_clone(suspend));
+			set(&b, spec, "suspend", rw_rc_clone(suspend));
 		else
 			rw_rc_del(spec, "suspend");
 		if (rw_rc_autoscaling(&tmp)) {
@@ -831,16 +750,16 @@ rw_rs_update_cluster(const struct rw_rs *rs, const struct rw_rc_cluster *cur,
 				if (!cg)
 					continue;
 				if (rep)
-					bset(&b, g, "replicas", rw_rc_clone(rep));
+					set(&b, g, "replicas", rw_rc_clone(rep));
 				if (wtd)
-					bset(&b, bobj(&b, g, "scaleStrategy"), "workersToDelete",
-					     rw_rc_clone(wtd));
+					set(&b, obj(&b, g, "scaleStrategy"), "workersToDelete",
+					    rw_rc_clone(wtd));
 			}
 		}
 	}
-	bset(&b, upd, "spec", spec);
+	set(&b, upd, "spec", spec);
 	rw_rc_free(goal);
-	return bfinish(&b, upd, out);
+	return finish(&b, upd, out);
 }
 
 /* ---- upgrade decision ---- */
@@ -931,7 +850,7 @@ int
 rw_rs_build_head_service(const struct rw_rs *rs, const struct rw_rc_cluster *target,
 			 const struct rw_rc_opts *o, struct rw_buf *out)
 {
-	struct bctx b = {0};
+	struct b b = {0};
 	struct rw_rc_cluster *copy = NULL;
 	struct rw_buf tmp;
 	node *svc = NULL, *meta, *labels;
@@ -952,20 +871,20 @@ rw_rs_build_head_service(const struct rw_rs *rs, const struct rw_rc_cluster *tar
 		rv = rw_rc_parse(tmp.data, tmp.len, &svc, NULL, 0);
 	if (rv)
 		goto out;
-	meta = bobj(&b, svc, "metadata");
+	meta = obj(&b, svc, "metadata");
 	rw_rs_head_svc_name(rs, name, sizeof(name));
-	bsets(&b, meta, "name", name);
-	bsets(&b, meta, "namespace", rs->ns);
+	sets(&b, meta, "name", name);
+	sets(&b, meta, "namespace", rs->ns);
 	labels = b.err ? NULL : rw_rc_new(RW_RC_OBJ);
 	snprintf(id, sizeof(id), "%s-head", rs->name);
 	rw_rc_check_label(id, idl, sizeof(idl));
-	bsets(&b, labels, "ray.io/originated-from-cr-name", rs->name);
-	bsets(&b, labels, "ray.io/originated-from-crd", "RayService");
-	bsets(&b, labels, "ray.io/node-type", "head");
-	bsets(&b, labels, "ray.io/identifier", idl);
-	bset(&b, meta, "labels", labels);
+	sets(&b, labels, "ray.io/originated-from-cr-name", rs->name);
+	sets(&b, labels, "ray.io/originated-from-crd", "RayService");
+	sets(&b, labels, "ray.io/node-type", "head");
+	sets(&b, labels, "ray.io/identifier", idl);
+	set(&b, meta, "labels", labels);
 	rs_owner(&b, rs, meta);
-	rv = bfinish(&b, svc, out);
+	rv = finish(&b, svc, out);
 	svc = NULL;
 out:
 	rw_rc_free(svc);
@@ -983,20 +902,20 @@ cmp_port_name(const void *a, const void *b)
 
 /* The serve ports of the target's head container (or the default serve:8000). */
 static node *
-target_serve_ports(struct bctx *b, const struct rw_rc_cluster *target)
+target_serve_ports(struct b *b, const struct rw_rc_cluster *target)
 {
 	node *ports = b->err ? NULL : rw_rc_new(RW_RC_ARR);
 	node *cports = rw_rc_get(head_container(target->spec), "ports");
 	if (!ports) {
-		bfail(b, -ENOMEM);
+		fail(b, -ENOMEM);
 		return NULL;
 	}
 	if (!cports || cports->type != RW_RC_ARR || cports->n == 0) {
 		node *p = rw_rc_new(RW_RC_OBJ);
-		bsets(b, p, "name", "serve");
-		bset(b, p, "port", rw_rc_new_int(8000));
+		sets(b, p, "name", "serve");
+		seti(b, p, "port", 8000);
 		if (!b->err && rw_rc_push(ports, p))
-			bfail(b, -ENOMEM);
+			fail(b, -ENOMEM);
 		else if (b->err)
 			rw_rc_free(p);
 		return ports;
@@ -1014,14 +933,14 @@ target_serve_ports(struct bctx *b, const struct rw_rc_cluster *target)
 		if (dup) {
 			for (int k = 0; k < ports->n; k++)
 				if (streq(rw_rc_gets(ports->kids[k], "name"), n))
-					bset(b, ports->kids[k], "port", rw_rc_new_int(cp));
+					seti(b, ports->kids[k], "port", cp);
 			continue;
 		}
 		p = rw_rc_new(RW_RC_OBJ);
-		bsets(b, p, "name", n);
-		bset(b, p, "port", rw_rc_new_int(cp));
+		sets(b, p, "name", n);
+		seti(b, p, "port", cp);
 		if (!b->err && rw_rc_push(ports, p))
-			bfail(b, -ENOMEM);
+			fail(b, -ENOMEM);
 		else if (b->err)
 			rw_rc_free(p);
 	}
@@ -1034,7 +953,7 @@ int
 rw_rs_build_serve_service(const struct rw_rs *rs, const struct rw_rc_cluster *target,
 			  struct rw_buf *out, char *err, size_t errlen)
 {
-	struct bctx b = {0};
+	struct b b = {0};
 	node *user = rw_rc_get(rs->spec, "serveService");
 	node *ports = target_serve_ports(&b, target);
 	node *svc, *meta, *spec, *labels, *sel;
@@ -1060,40 +979,40 @@ rw_rs_build_serve_service(const struct rw_rs *rs, const struct rw_rc_cluster *ta
 				continue;
 			rw_rc_int(rw_rc_get(up->kids[i], "port"), &pv);
 			p = rw_rc_new(RW_RC_OBJ);
-			bsets(&b, p, "name", n);
-			bset(&b, p, "port", rw_rc_new_int(pv));
+			sets(&b, p, "name", n);
+			seti(&b, p, "port", pv);
 			if (!b.err && rw_rc_push(ports, p))
-				bfail(&b, -ENOMEM);
+				fail(&b, -ENOMEM);
 			else if (b.err)
 				rw_rc_free(p);
 		}
 	}
 	svc = user ? bclone_or_obj(&b, user) : bclone_or_obj(&b, NULL);
-	bsets(&b, svc, "apiVersion", "v1");
-	bsets(&b, svc, "kind", "Service");
-	meta = bobj(&b, svc, "metadata");
-	spec = bobj(&b, svc, "spec");
+	sets(&b, svc, "apiVersion", "v1");
+	sets(&b, svc, "kind", "Service");
+	meta = obj(&b, svc, "metadata");
+	spec = obj(&b, svc, "spec");
 	rw_rs_serve_svc_name(rs, name, sizeof(name));
-	bsets(&b, meta, "name", name);
-	bsets(&b, meta, "namespace", rs->ns);
-	labels = bobj(&b, meta, "labels");
+	sets(&b, meta, "name", name);
+	sets(&b, meta, "namespace", rs->ns);
+	labels = obj(&b, meta, "labels");
 	snprintf(slabel, sizeof(slabel), "%s-serve", rs->name);
-	bsets(&b, labels, "ray.io/originated-from-cr-name", rs->name);
-	bsets(&b, labels, "ray.io/originated-from-crd", "RayService");
-	bsets(&b, labels, "ray.io/serve", slabel);
+	sets(&b, labels, "ray.io/originated-from-cr-name", rs->name);
+	sets(&b, labels, "ray.io/originated-from-crd", "RayService");
+	sets(&b, labels, "ray.io/serve", slabel);
 	rs_owner(&b, rs, meta);
 	sel = b.err ? NULL : rw_rc_new(RW_RC_OBJ);
-	bsets(&b, sel, "ray.io/cluster", target->name);
-	bsets(&b, sel, "ray.io/serve", "true");
-	bset(&b, spec, "selector", sel);
-	bset(&b, spec, "ports", ports);
+	sets(&b, sel, "ray.io/cluster", target->name);
+	sets(&b, sel, "ray.io/serve", "true");
+	set(&b, spec, "selector", sel);
+	set(&b, spec, "ports", ports);
 	if (!rw_rc_gets(spec, "type") || !*rw_rc_gets(spec, "type")) {
 		if (type && *type)
-			bsets(&b, spec, "type", type);
+			sets(&b, spec, "type", type);
 		else
 			rw_rc_del(spec, "type");
 	}
-	return bfinish(&b, svc, out);
+	return finish(&b, svc, out);
 }
 
 int

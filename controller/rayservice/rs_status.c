@@ -4,18 +4,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dom_builder.h"
 #include "rc_status.h"
 #include "rs_status.h"
 #include "rw/clock.h"
 #include "rw/json.h"
-
-typedef struct rw_rc_node node;
-
-static bool
-streq(const char *a, const char *b)
-{
-	return a && b && strcmp(a, b) == 0;
-}
 
 /* ---- endpoints ---- */
 
@@ -145,66 +138,6 @@ go_dur(int64_t ms, char *out, size_t n)
 
 /* ---- conditions ---- */
 
-struct sctx {
-	int err;
-};
-
-static void
-sfail(struct sctx *b, int e)
-{
-	if (!b->err)
-		b->err = e;
-}
-
-static void
-ssets(struct sctx *b, node *o, const char *k, const char *v)
-{
-	if (!b->err && (!o || rw_rc_set_str(o, k, v)))
-		sfail(b, -ENOMEM);
-}
-
-static node *
-find_cond(node *conds, const char *type)
-{
-	for (int i = 0; conds && conds->type == RW_RC_ARR && i < conds->n; i++)
-		if (streq(rw_rc_gets(conds->kids[i], "type"), type))
-			return conds->kids[i];
-	return NULL;
-}
-
-/* meta.SetStatusCondition with KubeRay's ObservedGeneration (the status's). */
-static void
-set_cond(struct sctx *b, node *conds, const char *type, const char *status, const char *reason,
-	 const char *message, int64_t gen, const char *now)
-{
-	node *c = find_cond(conds, type);
-	if (b->err)
-		return;
-	if (!c) {
-		c = rw_rc_new(RW_RC_OBJ);
-		if (!c || rw_rc_push(conds, c)) {
-			sfail(b, -ENOMEM);
-			return;
-		}
-		ssets(b, c, "type", type);
-		ssets(b, c, "status", status);
-		ssets(b, c, "lastTransitionTime", now);
-	} else if (!streq(rw_rc_gets(c, "status"), status)) {
-		ssets(b, c, "status", status);
-		ssets(b, c, "lastTransitionTime", now);
-	} else if (!rw_rc_gets(c, "lastTransitionTime")) {
-		ssets(b, c, "lastTransitionTime", now);
-	}
-	ssets(b, c, "reason", reason);
-	ssets(b, c, "message", message);
-	if (!b->err) {
-		if (gen > 0 && rw_rc_set_int(c, "observedGeneration", gen))
-			sfail(b, -ENOMEM);
-		else if (gen <= 0)
-			rw_rc_del(c, "observedGeneration");
-	}
-}
-
 static bool
 cond_is(node *conds, const char *type, const char *status, const char *reason)
 {
@@ -236,28 +169,19 @@ status_copy(const struct rw_rs *rs)
 }
 
 static node *
-sobj(struct sctx *b, node *o, const char *k)
-{
-	node *n = b->err ? NULL : rw_rc_obj(o, k);
-	if (!n)
-		sfail(b, -ENOMEM);
-	return n;
-}
-
-static node *
-conds_of(struct sctx *b, node *st)
+conds_of(struct b *b, node *st)
 {
 	node *c = rw_rc_get(st, "conditions");
 	if (c && c->type == RW_RC_ARR)
 		return c;
 	c = b->err ? NULL : rw_rc_arr(st, "conditions");
 	if (!c)
-		sfail(b, -ENOMEM);
+		fail(b, -ENOMEM);
 	return c;
 }
 
 static void
-cluster_part(struct sctx *b, node *svc_status, const struct rw_rc_cluster *c,
+cluster_part(struct b *b, node *svc_status, const struct rw_rc_cluster *c,
 	     const struct rw_report *head)
 {
 	node *cs = c ? rw_rc_get(c->root, "status") : NULL;
@@ -272,13 +196,13 @@ cluster_part(struct sctx *b, node *svc_status, const struct rw_rc_cluster *c,
 	}
 	copy = cs && cs->type == RW_RC_OBJ ? rw_rc_clone(cs) : rw_rc_new(RW_RC_OBJ);
 	if (!copy || rw_rc_set(svc_status, "rayClusterStatus", copy)) {
-		sfail(b, -ENOMEM);
+		fail(b, -ENOMEM);
 		return;
 	}
 	if (head) {
 		node *apps = rw_rs_app_statuses(head);
 		if (!apps || rw_rc_set(svc_status, "applicationStatuses", apps))
-			sfail(b, -ENOMEM);
+			fail(b, -ENOMEM);
 		else if (apps->n == 0)
 			rw_rc_del(svc_status, "applicationStatuses");
 	} else {
@@ -287,7 +211,7 @@ cluster_part(struct sctx *b, node *svc_status, const struct rw_rc_cluster *c,
 }
 
 static void
-init_timeout(struct sctx *b, const struct rw_rs *rs, node *st, node *conds, int64_t gen,
+init_timeout(struct b *b, const struct rw_rs *rs, node *st, node *conds, int64_t gen,
 	     const struct rw_rs_status_in *in, const char *now)
 {
 	const char *v = rw_rc_gets(rs->annotations, RW_RS_INIT_TIMEOUT_ANNOTATION);
@@ -314,13 +238,13 @@ init_timeout(struct sctx *b, const struct rw_rs *rs, node *st, node *conds, int6
 		 "RayService failed to become ready within the configured timeout of %s. Time "
 		 "spent initializing: %s",
 		 t1, t2);
-	set_cond(b, conds, "Ready", "False", "InitializingTimeout", msg, gen, now);
+	set_condition(b, conds, "Ready", "False", "InitializingTimeout", msg, gen, now);
 }
 
 int
 rw_rs_status(const struct rw_rs *rs, const struct rw_rs_status_in *in, struct rw_buf *out)
 {
-	struct sctx b = {0};
+	struct b b = {0};
 	struct rw_rs_opts defo;
 	const struct rw_rs_opts *o = in->opts;
 	const char *now = in->now ? in->now : "1970-01-01T00:00:00Z";
@@ -346,9 +270,9 @@ rw_rs_status(const struct rw_rs *rs, const struct rw_rs_status_in *in, struct rw
 	snprintf(aname, sizeof(aname), "%s", rw_rs_active_name(rs));
 	snprintf(pname, sizeof(pname), "%s", rw_rs_pending_name(rs));
 	if (gen > 0 && rw_rc_set_int(st, "observedGeneration", gen))
-		sfail(&b, -ENOMEM);
-	act = sobj(&b, st, "activeServiceStatus");
-	pend = sobj(&b, st, "pendingServiceStatus");
+		fail(&b, -ENOMEM);
+	act = obj(&b, st, "activeServiceStatus");
+	pend = obj(&b, st, "pendingServiceStatus");
 	cluster_part(&b, act, in->active, in->active_head);
 	cluster_part(&b, pend, in->pending, in->pending_head);
 
@@ -357,7 +281,7 @@ rw_rs_status(const struct rw_rs *rs, const struct rw_rs_status_in *in, struct rw
 		node *moved = rw_rc_clone(pend);
 		if (!moved || rw_rc_set(st, "activeServiceStatus", moved) ||
 		    rw_rc_set(st, "pendingServiceStatus", rw_rc_new(RW_RC_OBJ)))
-			sfail(&b, -ENOMEM);
+			fail(&b, -ENOMEM);
 		snprintf(aname, sizeof(aname), "%s", pname);
 		pname[0] = '\0';
 	}
@@ -375,9 +299,9 @@ rw_rs_status(const struct rw_rs *rs, const struct rw_rs_status_in *in, struct rw
 		char name[300];
 		if (rw_rs_cluster_name(rs->name, in->new_suffix, name, sizeof(name)) == 0) {
 			node *np = rw_rc_new(RW_RC_OBJ);
-			ssets(&b, np, "rayClusterName", name);
+			sets(&b, np, "rayClusterName", name);
 			if (!b.err && rw_rc_set(st, "pendingServiceStatus", np))
-				sfail(&b, -ENOMEM);
+				fail(&b, -ENOMEM);
 			else if (b.err)
 				rw_rc_free(np);
 			snprintf(pname, sizeof(pname), "%s", name);
@@ -386,53 +310,54 @@ rw_rs_status(const struct rw_rs *rs, const struct rw_rs_status_in *in, struct rw
 
 	if (in->num_endpoints > 0) {
 		if (rw_rc_set_int(st, "numServeEndpoints", in->num_endpoints))
-			sfail(&b, -ENOMEM);
+			fail(&b, -ENOMEM);
 	} else {
 		rw_rc_del(st, "numServeEndpoints");
 	}
 
 	conds = conds_of(&b, st);
 	if (!b.err && conds->n == 0) {
-		set_cond(&b, conds, "Ready", "False", "Initializing", "RayService is initializing",
-			 gen, now);
-		set_cond(&b, conds, "UpgradeInProgress", "False", "Initializing",
-			 "RayService is initializing", gen, now);
+		set_condition(&b, conds, "Ready", "False", "Initializing",
+			      "RayService is initializing", gen, now);
+		set_condition(&b, conds, "UpgradeInProgress", "False", "Initializing",
+			      "RayService is initializing", gen, now);
 	}
 	if (in->num_endpoints > 0)
-		set_cond(&b, conds, "Ready", "True", "NonZeroServeEndpoints",
-			 "Number of serve endpoints is greater than 0", gen, now);
+		set_condition(&b, conds, "Ready", "True", "NonZeroServeEndpoints",
+			      "Number of serve endpoints is greater than 0", gen, now);
 	else if (cond_is(conds, "Ready", "True", NULL))
-		set_cond(&b, conds, "Ready", "False", "ZeroServeEndpoints",
-			 "Number of serve endpoints dropped to 0", gen, now);
+		set_condition(&b, conds, "Ready", "False", "ZeroServeEndpoints",
+			      "Number of serve endpoints dropped to 0", gen, now);
 	else if (!b.err)
 		init_timeout(&b, rs, st, conds, gen, in, now);
 	if (!b.err) {
 		const char *a = cname(rw_rc_get(st, "activeServiceStatus"));
 		const char *p = cname(rw_rc_get(st, "pendingServiceStatus"));
 		if (*a && *p) {
-			set_cond(&b, conds, "UpgradeInProgress", "True",
-				 "BothActivePendingClustersExist",
-				 "Both active and pending Ray clusters exist", gen, now);
+			set_condition(&b, conds, "UpgradeInProgress", "True",
+				      "BothActivePendingClustersExist",
+				      "Both active and pending Ray clusters exist", gen, now);
 		} else if (*a) {
-			set_cond(&b, conds, "UpgradeInProgress", "False", "NoPendingCluster",
-				 "Active Ray cluster exists and no pending Ray cluster", gen, now);
+			set_condition(&b, conds, "UpgradeInProgress", "False", "NoPendingCluster",
+				      "Active Ray cluster exists and no pending Ray cluster", gen,
+				      now);
 		} else {
 			node *c = find_cond(conds, "UpgradeInProgress");
 			const char *r = rw_rc_gets(c, "reason");
 			if (!c || (!streq(r, "Initializing") && !streq(r, "InitializingTimeout")))
-				set_cond(&b, conds, "UpgradeInProgress", "Unknown",
-					 "NoActiveCluster",
-					 "No active Ray cluster exists, and the RayService is not "
-					 "initializing. Please open a GitHub issue in the KubeRay "
-					 "repository.",
-					 gen, now);
+				set_condition(
+				    &b, conds, "UpgradeInProgress", "Unknown", "NoActiveCluster",
+				    "No active Ray cluster exists, and the RayService is not "
+				    "initializing. Please open a GitHub issue in the KubeRay "
+				    "repository.",
+				    gen, now);
 		}
 	}
 	if (cond_is(conds, "Ready", "True", NULL))
-		ssets(&b, st, "serviceStatus", "Running");
+		sets(&b, st, "serviceStatus", "Running");
 	else
 		rw_rc_del(st, "serviceStatus");
-	ssets(&b, st, "lastUpdateTime", now);
+	sets(&b, st, "lastUpdateTime", now);
 	rv = b.err ? b.err : rw_rc_dump(st, out);
 	rw_rc_free(st);
 	return rv;
@@ -442,7 +367,7 @@ int
 rw_rs_status_invalid(const struct rw_rs *rs, const char *message, const char *now,
 		     struct rw_buf *out)
 {
-	struct sctx b = {0};
+	struct b b = {0};
 	node *st = status_copy(rs), *conds;
 	int64_t gen = 0;
 	int rv;
@@ -451,9 +376,9 @@ rw_rs_status_invalid(const struct rw_rs *rs, const char *message, const char *no
 		return -ENOMEM;
 	rw_rc_int(rw_rc_get(st, "observedGeneration"), &gen);
 	conds = conds_of(&b, st);
-	set_cond(&b, conds, "Ready", "False", "ValidationFailed", message ? message : "", gen,
-		 now ? now : "1970-01-01T00:00:00Z");
-	ssets(&b, st, "lastUpdateTime", now ? now : "1970-01-01T00:00:00Z");
+	set_condition(&b, conds, "Ready", "False", "ValidationFailed", message ? message : "", gen,
+		      now ? now : "1970-01-01T00:00:00Z");
+	sets(&b, st, "lastUpdateTime", now ? now : "1970-01-01T00:00:00Z");
 	rv = b.err ? b.err : rw_rc_dump(st, out);
 	rw_rc_free(st);
 	return rv;
@@ -586,30 +511,30 @@ int
 rw_rs_suspend_conds(node *st, const struct rw_rs *rs, enum rw_rs_suspend_phase phase,
 		    const char *now)
 {
-	struct sctx b = {0};
+	struct b b = {0};
 	node *conds = conds_of(&b, st);
 	int64_t gen = rs->generation;
 	switch (phase) {
 	case RW_RS_SUSPENDING:
-		set_cond(&b, conds, "Suspending", "True", "SuspendInProgress",
-			 "Deleting the RayService's clusters and services", gen, now);
-		set_cond(&b, conds, "Ready", "False", "SuspendInProgress",
-			 "RayService is being suspended", gen, now);
+		set_condition(&b, conds, "Suspending", "True", "SuspendInProgress",
+			      "Deleting the RayService's clusters and services", gen, now);
+		set_condition(&b, conds, "Ready", "False", "SuspendInProgress",
+			      "RayService is being suspended", gen, now);
 		break;
 	case RW_RS_SUSPENDED:
-		set_cond(&b, conds, "Suspending", "False", "SuspendComplete",
-			 "RayService suspend completed", gen, now);
-		set_cond(&b, conds, "UpgradeInProgress", "False", "SuspendComplete",
-			 "RayService suspend completed", gen, now);
-		set_cond(&b, conds, "Ready", "False", "SuspendComplete", "RayService is suspended",
-			 gen, now);
+		set_condition(&b, conds, "Suspending", "False", "SuspendComplete",
+			      "RayService suspend completed", gen, now);
+		set_condition(&b, conds, "UpgradeInProgress", "False", "SuspendComplete",
+			      "RayService suspend completed", gen, now);
+		set_condition(&b, conds, "Ready", "False", "SuspendComplete",
+			      "RayService is suspended", gen, now);
 		if (rw_rs_suspended(rs))
-			set_cond(&b, conds, "Suspended", "True", "SuspendComplete",
-				 "RayService is suspended", gen, now);
+			set_condition(&b, conds, "Suspended", "True", "SuspendComplete",
+				      "RayService is suspended", gen, now);
 		break;
 	case RW_RS_RESUMED:
-		set_cond(&b, conds, "Suspended", "False", "RayServiceResumed", "RayService resumed",
-			 gen, now);
+		set_condition(&b, conds, "Suspended", "False", "RayServiceResumed",
+			      "RayService resumed", gen, now);
 		break;
 	}
 	return b.err;

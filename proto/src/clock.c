@@ -78,6 +78,12 @@ rw_time_rfc3339(int64_t unix_s, char out[RW_RFC3339_LEN])
 }
 
 size_t
+rw_time_now_rfc3339(char out[RW_RFC3339_LEN])
+{
+	return rw_time_rfc3339(rw_clock_wall_ms() / 1000, out);
+}
+
+size_t
 rw_time_rfc3339_ms(int64_t unix_ms, char out[RW_RFC3339_LEN])
 {
 	int64_t ms, s = floor_div(unix_ms, 1000, &ms);

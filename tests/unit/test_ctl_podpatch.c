@@ -110,15 +110,13 @@ want_never(void *ud, const struct rw_inf_pod *p, struct rw_pp_val *w, struct rw_
 
 static int
 build_none(void *ud, const struct rw_inf_pod *p, const struct rw_pp_val *v, bool flip,
-	   struct rw_kube_req *kr, char *path, size_t pathlen, struct rw_buf *body)
+	   struct rw_kube_req *kr, struct rw_buf *body)
 {
 	(void)ud;
 	(void)p;
 	(void)v;
 	(void)flip;
 	(void)kr;
-	(void)path;
-	(void)pathlen;
 	(void)body;
 	return -1;
 }
@@ -127,7 +125,9 @@ build_none(void *ud, const struct rw_inf_pod *p, const struct rw_pp_val *v, bool
 static void
 test_lifecycle(void)
 {
-	struct rw_pp_ops ops = {want_never, build_none, NULL, NULL}, bad = {NULL, NULL, NULL, NULL};
+	struct rw_pp_ops ops = {want_never, build_none, NULL,
+				NULL,	    NULL,	"application/json-patch+json"},
+			 bad = {NULL, NULL, NULL, NULL, NULL, NULL};
 	struct rw_pp *pp = NULL;
 	struct rw_inf_pod p = {.meta = {.ns = "ns", .name = "p", .uid = "u"}};
 	CHECK_EQ_INT(rw_pp_new(NULL, NULL, "x", 0, &bad, NULL, &pp), -EINVAL);
@@ -163,17 +163,16 @@ want_fx(void *ud, const struct rw_inf_pod *p, struct rw_pp_val *w, struct rw_pp_
 
 static int
 build_fx(void *ud, const struct rw_inf_pod *p, const struct rw_pp_val *v, bool flip,
-	 struct rw_kube_req *kr, char *path, size_t pathlen, struct rw_buf *body)
+	 struct rw_kube_req *kr, struct rw_buf *body)
 {
 	struct fx *f = ud;
 	(void)v;
 	(void)flip;
 	f->built++;
-	snprintf(path, pathlen, "/api/v1/namespaces/%s/pods/%s", p->meta.ns, p->meta.name);
-	kr->method = "PATCH";
-	kr->content_type = "application/merge-patch+json";
-	kr->verb = "patch";
-	kr->priority = 1;
+	/* What the writer filled in: a PATCH of the pod itself. */
+	CHECK_EQ_STR(kr->method, "PATCH");
+	CHECK_EQ_STR(kr->content_type, "application/merge-patch+json");
+	CHECK(strstr(kr->path, p->meta.name) != NULL && strstr(kr->path, "/status") == NULL);
 	kr->no_retry = 1;
 	return rw_buf_puts(body, "{}");
 }
@@ -224,7 +223,8 @@ test_bounded_fifo(void)
 	struct rw_kube *k = NULL;
 	struct rw_pp *pp = NULL;
 	struct fx f = {T, 0, 0, 0, 0};
-	struct rw_pp_ops ops = {want_fx, build_fx, answered_fx, retry_fx};
+	struct rw_pp_ops ops = {want_fx,  build_fx, answered_fx,
+				retry_fx, NULL,	    "application/merge-patch+json"};
 	struct rw_inf_pod a = {.meta = {.ns = "ns", .name = "a", .uid = "ua"}, .cluster = "c"};
 	struct rw_inf_pod b = {.meta = {.ns = "ns", .name = "b", .uid = "ub"}, .cluster = "c"};
 	struct rw_inf_pod c = {.meta = {.ns = "ns", .name = "c", .uid = "uc"}, .cluster = "c"};

@@ -7,6 +7,7 @@
  */
 #include <errno.h>
 #include <string.h>
+#include <uv.h>
 
 #include "reconcile.h"
 #include "rwtest.h"
@@ -107,6 +108,10 @@ struct fake {
 	char trace[64];
 	int fini;
 	bool fail_in_a, delete_path, stop_in_load;
+	int verdict; /* load ends with 1 rw_rec_unparsable, 2 rw_rec_abort */
+	int fini_err;
+	bool fini_stop;
+	char fini_uid[64];
 	int a_reqs; /* requests step A starts */
 	int answered_ok;
 };
@@ -169,7 +174,12 @@ static void
 st_load(struct rw_rec_job *j)
 {
 	mark('L');
-	if (F.stop_in_load)
+	rw_rec_loaded(j, "uid-1");
+	if (F.verdict == 1)
+		rw_rec_unparsable(j, "spec: not an object");
+	else if (F.verdict == 2)
+		rw_rec_abort(j, -ENOMEM, "out of memory");
+	else if (F.stop_in_load)
 		rw_rec_stop(j);
 	else if (F.delete_path)
 		j->step = S_DELETE;
@@ -222,6 +232,9 @@ job_fini(struct rw_rec_job *j)
 {
 	CHECK_EQ_INT(((struct tjob *)j)->mine, 42);
 	F.fini++;
+	F.fini_err = j->err;
+	F.fini_stop = j->stop_requeue;
+	snprintf(F.fini_uid, sizeof(F.fini_uid), "%s", j->uid);
 }
 
 static bool synced_v = true;
@@ -360,6 +373,69 @@ t_driver_terminal_then(void)
 	rw_rec_ctl_fini(&c);
 }
 
+/* The load step's verdicts: unparsable stops quietly, abort fails without a status. */
+static void
+t_driver_load_verdicts(void)
+{
+	struct rw_rec_ctl c;
+	ctl_init(&c);
+	F.verdict = 1;
+	rw_rec_reconcile(&c, "ns/obj");
+	CHECK_EQ_STR(F.trace, "L");
+	CHECK_EQ_INT(F.fini, 1);
+	CHECK_EQ_INT(F.fini_err, 0);
+	CHECK(F.fini_stop);
+	CHECK_EQ_STR(F.fini_uid, "uid-1");
+	ctl_init(&c);
+	F.verdict = 2;
+	rw_rec_reconcile(&c, "ns/obj");
+	CHECK_EQ_STR(F.trace, "L"); /* not the status step: the failure is the controller's */
+	CHECK_EQ_INT(F.fini_err, -ENOMEM);
+	CHECK(!F.fini_stop); /* the work queue retries it with back-off */
+	rw_rec_ctl_fini(&c);
+}
+
+/* The ready-made handlers queue namespace/name of whatever they see. */
+static void
+wq_fn(struct rw_wq *q, const char *key, void *ud)
+{
+	(void)q;
+	(void)key;
+	(void)ud;
+}
+
+static void
+t_object_handlers(void)
+{
+	struct rw_rec_ctl c;
+	struct rw_inf_json o = {.meta = {.ns = "ns", .name = "obj", .uid = "", .rv = ""}};
+	struct rw_inf_json o2 = {.meta = {.ns = "ns", .name = "other", .uid = "", .rv = ""}};
+	struct rw_wq_opts wo = {.name = "test", .paused = 1};
+	struct rw_inf_handlers h;
+	uv_loop_t loop;
+	ctl_init(&c);
+	h = rw_rec_object_handlers(&c);
+	CHECK(h.ud == &c && h.on_add && h.on_update && h.on_delete);
+	h.on_add(NULL, &o, h.ud); /* no work queue yet (tests, before setup): a no-op */
+	CHECK_EQ_INT(uv_loop_init(&loop), 0);
+	CHECK_EQ_INT(rw_wq_new(&loop, &wo, wq_fn, NULL, &c.wq), 0);
+	h.on_add(NULL, &o, h.ud);
+	CHECK_EQ_INT(rw_wq_len(c.wq), 1);
+	h.on_update(NULL, &o, &o, h.ud); /* the same key: still one */
+	h.on_delete(NULL, &o, h.ud);
+	CHECK_EQ_INT(rw_wq_len(c.wq), 1);
+	h.on_update(NULL, &o, &o2, h.ud); /* the new object's key */
+	CHECK_EQ_INT(rw_wq_len(c.wq), 2);
+	rw_rec_enqueue(&c, "ns", "third");
+	CHECK_EQ_INT(rw_wq_len(c.wq), 3);
+	CHECK_EQ_STR(F.trace, ""); /* paused: nothing ran */
+	rw_wq_free(c.wq, NULL, NULL);
+	c.wq = NULL;
+	uv_run(&loop, UV_RUN_DEFAULT);
+	CHECK_EQ_INT(uv_loop_close(&loop), 0);
+	rw_rec_ctl_fini(&c);
+}
+
 static void
 t_driver_unsynced_and_refused(void)
 {
@@ -444,6 +520,8 @@ main(void)
 	    {"failure jumps to the status step", t_driver_fail_jumps_to_status},
 	    {"first failure kept", t_driver_first_failure_kept},
 	    {"terminal step's then, stop", t_driver_terminal_then},
+	    {"load verdicts: unparsable, abort", t_driver_load_verdicts},
+	    {"object handlers", t_object_handlers},
 	    {"unsynced caches, refused request", t_driver_unsynced_and_refused},
 	    {"send, patch, put status", t_send_helpers},
 	    {NULL, NULL},

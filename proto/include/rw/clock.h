@@ -41,6 +41,9 @@ uint64_t rw_clock_mono_ms(void);
  */
 size_t rw_time_rfc3339(int64_t unix_s, char out[RW_RFC3339_LEN]);
 
+/* The wall clock now, as rw_time_rfc3339 formats it (Kubernetes' metav1.Time). */
+size_t rw_time_now_rfc3339(char out[RW_RFC3339_LEN]);
+
 /* As rw_time_rfc3339 with milliseconds: "2026-12-02T22:00:00.123Z". */
 size_t rw_time_rfc3339_ms(int64_t unix_ms, char out[RW_RFC3339_LEN]);
 
