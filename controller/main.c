@@ -20,11 +20,11 @@
 /*
  * The reconcilers, in any order: they share the manager's informers and agent
  * hub (agents.h) and nothing else. Each controller module exports a struct
- * rw_mgr_controller; add it here (e.g. &rw_rcr_controller for RayCluster).
+ * rw_mgr_controller; add it here (e.g. &rw_raycluster_controller for RayCluster).
  */
 static const struct rw_mgr_controller *const controllers[] = {
-    &rw_rcr_controller,
-    &rw_rsr_controller,
+    &rw_raycluster_controller,
+    &rw_rayservice_controller,
     NULL,
 };
 

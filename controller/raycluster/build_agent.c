@@ -7,14 +7,15 @@
 #include "build_internal.h"
 
 const char *
-rw_rc_agent_proxy_readiness(const struct rw_rc_cluster *c, const struct rw_rc_opts *o, bool head)
+rw_raycluster_agent_proxy_readiness(const struct rw_raycluster *c,
+				    const struct rw_raycluster_opts *o, bool head)
 {
 	const char *mode = o->proxy_readiness && *o->proxy_readiness ? o->proxy_readiness : "auto";
 	const char *loc;
 	if (head || !o->headonly_workers_ready || strcmp(mode, "auto") != 0 ||
-	    rw_rc_creator(c, o) != RW_RC_CRD_RAYSERVICE)
+	    rw_raycluster_creator(c, o) != RW_RAYCLUSTER_CRD_RAYSERVICE)
 		return mode;
-	loc = rw_rc_gets(c->annotations, RW_RC_PROXY_LOCATION_ANNOTATION);
+	loc = rw_doc_gets(c->annotations, RW_RAYCLUSTER_PROXY_LOCATION_ANNOTATION);
 	if (streq(loc, "HeadOnly") || streq(loc, "Disabled"))
 		return "ignore";
 	return mode;
@@ -22,7 +23,7 @@ rw_rc_agent_proxy_readiness(const struct rw_rc_cluster *c, const struct rw_rc_op
 
 /* The agent's probes: readiness from /readyz; liveness that survives agent restarts. */
 void
-rw_rc_agent_probes(struct b *b, const struct rw_rc_opts *o, node *ray)
+rw_raycluster_agent_probes(struct b *b, const struct rw_raycluster_opts *o, node *ray)
 {
 	if (!present(ray, "readinessProbe")) {
 		int period = o->agent_readiness_period_s > 0 ? o->agent_readiness_period_s : 1;
@@ -45,20 +46,21 @@ rw_rc_agent_probes(struct b *b, const struct rw_rc_opts *o, node *ray)
 }
 
 void
-rw_rc_agent_sidecar(struct b *b, const struct rw_rc_cluster *c, const struct rw_rc_opts *o,
-		    node *pod_spec, const node *params, bool head, bool rayservice)
+rw_raycluster_agent_sidecar(struct b *b, const struct rw_raycluster *c,
+			    const struct rw_raycluster_opts *o, node *pod_spec, const node *params,
+			    bool head, bool rayservice)
 {
 	node *ray = container0(pod_spec);
-	node *a = nnew(b, RW_RC_OBJ);
+	node *a = nnew(b, RW_DOC_OBJ);
 	char num[32], secret[320];
 	bool ctl = o->controller_addr && *o->controller_addr;
 
-	sets(b, a, "name", RW_RC_AGENT_CONTAINER);
-	sets(b, a, "image", o->agent_image ? o->agent_image : RW_RC_DEFAULT_AGENT_IMAGE);
+	sets(b, a, "name", RW_RAYCLUSTER_AGENT_CONTAINER);
+	sets(b, a, "image", o->agent_image ? o->agent_image : RW_RAYCLUSTER_DEFAULT_AGENT_IMAGE);
 	sets(b, a, "imagePullPolicy", "IfNotPresent");
 	node *ports = arr(b, a, "ports");
-	node *p = nnew(b, RW_RC_OBJ);
-	sets(b, p, "name", RW_RC_AGENT_PORT_NAME);
+	node *p = nnew(b, RW_DOC_OBJ);
+	sets(b, p, "name", RW_RAYCLUSTER_AGENT_PORT_NAME);
 	seti(b, p, "containerPort", o->agent_port);
 	sets(b, p, "protocol", "TCP");
 	push(b, ports, p);
@@ -74,10 +76,11 @@ rw_rc_agent_sidecar(struct b *b, const struct rw_rc_cluster *c, const struct rw_
 	env_push_field(b, env, "RAYWARDEN_GROUP", "metadata.labels['ray.io/group']");
 	env_push(b, env, "RAYWARDEN_NODE_TYPE", head ? "head" : "worker");
 	env_push(b, env, "RAYWARDEN_RAYSERVICE", rayservice ? "true" : "false");
-	env_push(b, env, "RAYWARDEN_PROXY_READINESS", rw_rc_agent_proxy_readiness(c, o, head));
+	env_push(b, env, "RAYWARDEN_PROXY_READINESS",
+		 rw_raycluster_agent_proxy_readiness(c, o, head));
 	if (ctl) {
 		env_push(b, env, "RAYWARDEN_CONTROLLER", o->controller_addr);
-		env_push(b, env, "RAYWARDEN_KEY_FILE", RW_RC_AGENT_KEY_DIR "/key");
+		env_push(b, env, "RAYWARDEN_KEY_FILE", RW_RAYCLUSTER_AGENT_KEY_DIR "/key");
 	}
 	snprintf(num, sizeof(num), "%d", o->agent_port);
 	env_push(b, env, "RAYWARDEN_PORT", num);
@@ -97,32 +100,32 @@ rw_rc_agent_sidecar(struct b *b, const struct rw_rc_cluster *c, const struct rw_
 	   nothing to its filesystem and reads its key as an ordinary user. */
 	node *sc = obj(b, a, "securityContext");
 	setb(b, sc, "runAsNonRoot", true);
-	seti(b, sc, "runAsUser", RW_RC_AGENT_UID);
-	seti(b, sc, "runAsGroup", RW_RC_AGENT_UID);
+	seti(b, sc, "runAsUser", RW_RAYCLUSTER_AGENT_UID);
+	seti(b, sc, "runAsGroup", RW_RAYCLUSTER_AGENT_UID);
 	setb(b, sc, "allowPrivilegeEscalation", false);
 	setb(b, sc, "readOnlyRootFilesystem", true);
-	node *drop = nnew(b, RW_RC_ARR);
+	node *drop = nnew(b, RW_DOC_ARR);
 	push(b, drop, nstr(b, "ALL"));
 	set(b, obj(b, sc, "capabilities"), "drop", drop);
 	sets(b, obj(b, sc, "seccompProfile"), "type", "RuntimeDefault");
 	if (ctl) {
-		node *m = nnew(b, RW_RC_OBJ);
-		sets(b, m, "name", RW_RC_AGENT_KEY_VOLUME);
-		sets(b, m, "mountPath", RW_RC_AGENT_KEY_DIR);
+		node *m = nnew(b, RW_DOC_OBJ);
+		sets(b, m, "name", RW_RAYCLUSTER_AGENT_KEY_VOLUME);
+		sets(b, m, "mountPath", RW_RAYCLUSTER_AGENT_KEY_DIR);
 		setb(b, m, "readOnly", true);
 		push(b, arr(b, a, "volumeMounts"), m);
-		node *v = nnew(b, RW_RC_OBJ);
-		sets(b, v, "name", RW_RC_AGENT_KEY_VOLUME);
+		node *v = nnew(b, RW_DOC_OBJ);
+		sets(b, v, "name", RW_RAYCLUSTER_AGENT_KEY_VOLUME);
 		node *s = obj(b, v, "secret");
-		rw_rc_agent_secret_name(c, secret, sizeof(secret));
+		rw_raycluster_agent_secret_name(c, secret, sizeof(secret));
 		sets(b, s, "secretName", secret);
-		seti(b, s, "defaultMode", RW_RC_AGENT_KEY_MODE);
+		seti(b, s, "defaultMode", RW_RAYCLUSTER_AGENT_KEY_MODE);
 		push(b, arr(b, pod_spec, "volumes"), v);
 	}
 	push(b, arr(b, pod_spec, "containers"), a);
 	if (o->readiness_gate) {
-		node *g = nnew(b, RW_RC_OBJ);
-		sets(b, g, "conditionType", RW_RC_AGENT_GATE);
+		node *g = nnew(b, RW_DOC_OBJ);
+		sets(b, g, "conditionType", RW_RAYCLUSTER_AGENT_GATE);
 		push(b, arr(b, pod_spec, "readinessGates"), g);
 	}
 }
@@ -133,21 +136,21 @@ rw_rc_agent_sidecar(struct b *b, const struct rw_rc_cluster *c, const struct rw_
  * whoever may read the pod may drain it (docs/security.md).
  */
 static void
-drain_hook(struct b *b, const struct rw_rc_opts *o, node *container)
+drain_hook(struct b *b, const struct rw_raycluster_opts *o, node *container)
 {
-	char auth[16 + 2 * RW_RC_DRAIN_TOKEN_MAX];
+	char auth[16 + 2 * RW_RAYCLUSTER_DRAIN_TOKEN_MAX];
 	char path[64];
-	node *lc = rw_rc_get(container, "lifecycle");
-	if (lc && lc->type == RW_RC_OBJ && present(lc, "preStop"))
+	node *lc = rw_doc_get(container, "lifecycle");
+	if (lc && lc->type == RW_DOC_OBJ && present(lc, "preStop"))
 		return;
-	if (lc && lc->type != RW_RC_OBJ)
-		rw_rc_del(container, "lifecycle");
+	if (lc && lc->type != RW_DOC_OBJ)
+		rw_doc_del(container, "lifecycle");
 	snprintf(path, sizeof(path), "/drain?seconds=%d", o->drain_s);
 	node *h = obj(b, obj(b, obj(b, container, "lifecycle"), "preStop"), "httpGet");
 	sets(b, h, "path", path);
 	seti(b, h, "port", o->agent_port);
 	snprintf(auth, sizeof(auth), "Bearer %s", o->drain_token);
-	node *hdr = nnew(b, RW_RC_OBJ);
+	node *hdr = nnew(b, RW_DOC_OBJ);
 	sets(b, hdr, "name", "Authorization");
 	sets(b, hdr, "value", auth);
 	push(b, arr(b, h, "httpHeaders"), hdr);
@@ -161,19 +164,20 @@ drain_hook(struct b *b, const struct rw_rc_opts *o, node *container)
  * so the Ray container keeps serving (and the agent keeps answering probes)
  * while the endpoint removal reaches every service proxy, and requests in
  * flight finish. A container with its own preStop keeps it. The grace period
- * (30 s when unset) is raised to N + RW_RC_MIN_STOP_S when shorter.
+ * (30 s when unset) is raised to N + RW_RAYCLUSTER_MIN_STOP_S when shorter.
  */
 void
-rw_rc_drain_hooks(struct b *b, const struct rw_rc_opts *o, node *pod_spec)
+rw_raycluster_drain_hooks(struct b *b, const struct rw_raycluster_opts *o, node *pod_spec)
 {
-	node *cs = rw_rc_get(pod_spec, "containers");
-	for (int i = 0; cs && cs->type == RW_RC_ARR && i < cs->n; i++) {
+	node *cs = rw_doc_get(pod_spec, "containers");
+	for (int i = 0; cs && cs->type == RW_DOC_ARR && i < cs->n; i++) {
 		node *k = cs->kids[i];
-		if (k->type == RW_RC_OBJ &&
-		    (i == 0 || streq(rw_rc_gets(k, "name"), RW_RC_AGENT_CONTAINER)))
+		if (k->type == RW_DOC_OBJ &&
+		    (i == 0 || streq(rw_doc_gets(k, "name"), RW_RAYCLUSTER_AGENT_CONTAINER)))
 			drain_hook(b, o, k);
 	}
-	if (rw_rc_int_or(pod_spec, "terminationGracePeriodSeconds", 30) <
-	    o->drain_s + RW_RC_MIN_STOP_S)
-		seti(b, pod_spec, "terminationGracePeriodSeconds", o->drain_s + RW_RC_MIN_STOP_S);
+	if (rw_doc_int_or(pod_spec, "terminationGracePeriodSeconds", 30) <
+	    o->drain_s + RW_RAYCLUSTER_MIN_STOP_S)
+		seti(b, pod_spec, "terminationGracePeriodSeconds",
+		     o->drain_s + RW_RAYCLUSTER_MIN_STOP_S);
 }

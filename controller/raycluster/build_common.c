@@ -13,11 +13,11 @@
 /* ---- options ---- */
 
 void
-rw_rc_opts_default(struct rw_rc_opts *o)
+rw_raycluster_opts_default(struct rw_raycluster_opts *o)
 {
 	memset(o, 0, sizeof(*o));
 	o->agent = true;
-	o->agent_image = RW_RC_DEFAULT_AGENT_IMAGE;
+	o->agent_image = RW_RAYCLUSTER_DEFAULT_AGENT_IMAGE;
 	o->agent_port = 8477;
 	o->agent_cpu_request = "10m";
 	o->agent_mem_request = "16Mi";
@@ -27,17 +27,17 @@ rw_rc_opts_default(struct rw_rc_opts *o)
 	o->headonly_workers_ready = true;
 	o->agent_liveness_grace_s = 60;
 	o->readiness_gate = true;
-	o->probes = RW_RC_PROBE_AGENT;
+	o->probes = RW_RAYCLUSTER_PROBE_AGENT;
 	o->agent_readiness_period_s = 1;
-	o->drain_s = RW_RC_DEFAULT_DRAIN_S;
+	o->drain_s = RW_RAYCLUSTER_DEFAULT_DRAIN_S;
 	o->init_container_injection = true;
 	o->probes_injection = true;
 	o->cluster_domain = "cluster.local";
-	o->version = RW_RC_DEFAULT_VERSION;
+	o->version = RW_RAYCLUSTER_DEFAULT_VERSION;
 }
 
 void
-rw_rc_opts_from_env(struct rw_rc_opts *o, char *(*getenv_fn)(const char *))
+rw_raycluster_opts_from_env(struct rw_raycluster_opts *o, char *(*getenv_fn)(const char *))
 {
 	const char *v;
 	if (!getenv_fn)
@@ -59,60 +59,60 @@ rw_rc_opts_from_env(struct rw_rc_opts *o, char *(*getenv_fn)(const char *))
 	    !lower_is(getenv_fn("RAYWARDEN_HEADONLY_WORKERS_READY"), "false");
 	v = getenv_fn("RAYWARDEN_RAYSERVICE_DRAIN_SECONDS");
 	if (v && *v && strspn(v, "0123456789") == strlen(v) && strlen(v) <= 4 &&
-	    atoi(v) <= RW_RC_DRAIN_MAX_S)
+	    atoi(v) <= RW_RAYCLUSTER_DRAIN_MAX_S)
 		o->drain_s = atoi(v);
 }
 
 /* ---- cluster ---- */
 
-struct rw_rc_node *
-rw_rc_group(const struct rw_rc_cluster *c, int i)
+struct rw_doc_node *
+rw_raycluster_group(const struct rw_raycluster *c, int i)
 {
-	node *g = rw_rc_at(c->groups, i);
-	return g && g->type == RW_RC_OBJ ? g : NULL;
+	node *g = rw_doc_at(c->groups, i);
+	return g && g->type == RW_DOC_OBJ ? g : NULL;
 }
 
 const char *
-rw_rc_group_name(const struct rw_rc_cluster *c, int i)
+rw_raycluster_group_name(const struct rw_raycluster *c, int i)
 {
-	const char *n = rw_rc_gets(rw_rc_group(c, i), "groupName");
+	const char *n = rw_doc_gets(rw_raycluster_group(c, i), "groupName");
 	return n ? n : "";
 }
 
 int
-rw_rc_group_index(const struct rw_rc_cluster *c, const char *name)
+rw_raycluster_group_index(const struct rw_raycluster *c, const char *name)
 {
 	for (int i = 0; i < c->ngroups; i++)
-		if (streq(rw_rc_group_name(c, i), name))
+		if (streq(rw_raycluster_group_name(c, i), name))
 			return i;
 	return -1;
 }
 
 int
-rw_rc_cluster_parse(const char *json, size_t len, struct rw_rc_cluster **out, char *err,
+rw_raycluster_parse(const char *json, size_t len, struct rw_raycluster **out, char *err,
 		    size_t errlen)
 {
-	struct rw_rc_cluster *c;
-	struct rw_rc_object o;
+	struct rw_raycluster *c;
+	struct rw_doc_object o;
 	int rv;
 
 	*out = NULL;
-	rv = rw_rc_object_parse(json, len, "RayCluster", &o, err, errlen);
+	rv = rw_doc_object_parse(json, len, "RayCluster", &o, err, errlen);
 	if (rv)
 		return rv;
 	c = calloc(1, sizeof(*c));
 	if (!c) {
-		rw_rc_free(o.root);
+		rw_doc_free(o.root);
 		return -ENOMEM;
 	}
 	c->root = o.root, c->name = o.name, c->ns = o.ns, c->uid = o.uid;
 	c->generation = o.generation, c->labels = o.labels, c->annotations = o.annotations;
 	c->spec = o.spec;
-	c->head = rw_rc_get(c->spec, "headGroupSpec");
-	if (c->head && c->head->type != RW_RC_OBJ)
+	c->head = rw_doc_get(c->spec, "headGroupSpec");
+	if (c->head && c->head->type != RW_DOC_OBJ)
 		c->head = NULL;
-	c->groups = rw_rc_get(c->spec, "workerGroupSpecs");
-	if (c->groups && c->groups->type != RW_RC_ARR)
+	c->groups = rw_doc_get(c->spec, "workerGroupSpecs");
+	if (c->groups && c->groups->type != RW_DOC_ARR)
 		c->groups = NULL;
 	c->ngroups = c->groups ? c->groups->n : 0;
 	*out = c;
@@ -120,11 +120,11 @@ rw_rc_cluster_parse(const char *json, size_t len, struct rw_rc_cluster **out, ch
 }
 
 void
-rw_rc_cluster_free(struct rw_rc_cluster *c)
+rw_raycluster_free(struct rw_raycluster *c)
 {
 	if (!c)
 		return;
-	rw_rc_free(c->root);
+	rw_doc_free(c->root);
 	free(c);
 }
 
@@ -138,7 +138,7 @@ go_ispunct(unsigned char ch)
 }
 
 void
-rw_rc_check_name(const char *in, char *out, size_t outlen)
+rw_raycluster_check_name(const char *in, char *out, size_t outlen)
 {
 	size_t n = strlen(in);
 	const char *s = n > 50 ? in + (n - 50) : in;
@@ -149,7 +149,7 @@ rw_rc_check_name(const char *in, char *out, size_t outlen)
 }
 
 void
-rw_rc_check_label(const char *in, char *out, size_t outlen)
+rw_raycluster_check_label(const char *in, char *out, size_t outlen)
 {
 	size_t n = strlen(in);
 	const char *s = n > 63 ? in + (n - 63) : in;
@@ -159,7 +159,7 @@ rw_rc_check_label(const char *in, char *out, size_t outlen)
 }
 
 void
-rw_rc_pod_name(const char *prefix, bool head, bool generate, char *out, size_t outlen)
+rw_raycluster_pod_name(const char *prefix, bool head, bool generate, char *out, size_t outlen)
 {
 	size_t n = strlen(prefix);
 	snprintf(out, outlen, "%.*s-%s%s", (int)(n > 50 ? 50 : n), prefix, head ? "head" : "worker",
@@ -169,36 +169,37 @@ rw_rc_pod_name(const char *prefix, bool head, bool generate, char *out, size_t o
 }
 
 void
-rw_rc_head_svc_name(const struct rw_rc_cluster *c, char *out, size_t outlen)
+rw_raycluster_head_svc_name(const struct rw_raycluster *c, char *out, size_t outlen)
 {
 	char tmp[320];
-	const char *custom = rw_rc_gets(rw_rc_path(c->head, "headService.metadata"), "name");
+	const char *custom = rw_doc_gets(rw_doc_path(c->head, "headService.metadata"), "name");
 	if (custom && *custom) {
 		snprintf(out, outlen, "%s", custom);
 		return;
 	}
 	snprintf(tmp, sizeof(tmp), "%s-head-svc", c->name);
-	rw_rc_check_name(tmp, out, outlen);
+	rw_raycluster_check_name(tmp, out, outlen);
 }
 
 void
-rw_rc_fqdn(const struct rw_rc_cluster *c, const struct rw_rc_opts *o, char *out, size_t outlen)
+rw_raycluster_fqdn(const struct rw_raycluster *c, const struct rw_raycluster_opts *o, char *out,
+		   size_t outlen)
 {
 	char svc[320];
-	rw_rc_head_svc_name(c, svc, sizeof(svc));
+	rw_raycluster_head_svc_name(c, svc, sizeof(svc));
 	snprintf(out, outlen, "%s.%s.svc.%s", svc, c->ns,
 		 o->cluster_domain && *o->cluster_domain ? o->cluster_domain : "cluster.local");
 }
 
 const char *
-rw_rc_head_port(const struct rw_rc_cluster *c)
+rw_raycluster_head_port(const struct rw_raycluster *c)
 {
-	const char *p = param_raw(rw_rc_get(c->head, "rayStartParams"), "port");
+	const char *p = param_raw(rw_doc_get(c->head, "rayStartParams"), "port");
 	return p ? p : "6379";
 }
 
 void
-rw_rc_agent_secret_name(const struct rw_rc_cluster *c, char *out, size_t outlen)
+rw_raycluster_agent_secret_name(const struct rw_raycluster *c, char *out, size_t outlen)
 {
 	snprintf(out, outlen, "%s-raywarden-key", c->name);
 }
@@ -206,58 +207,58 @@ rw_rc_agent_secret_name(const struct rw_rc_cluster *c, char *out, size_t outlen)
 /* ---- predicates ---- */
 
 bool
-rw_rc_autoscaling(const struct rw_rc_cluster *c)
+rw_raycluster_autoscaling(const struct rw_raycluster *c)
 {
-	return rw_rc_true(rw_rc_get(c->spec, "enableInTreeAutoscaling"));
+	return rw_doc_true(rw_doc_get(c->spec, "enableInTreeAutoscaling"));
 }
 
 bool
-rw_rc_autoscaling_v2(const struct rw_rc_cluster *c)
+rw_raycluster_autoscaling_v2(const struct rw_raycluster *c)
 {
-	const char *ver = rw_rc_gets(rw_rc_get(c->spec, "autoscalerOptions"), "version");
+	const char *ver = rw_doc_gets(rw_doc_get(c->spec, "autoscalerOptions"), "version");
 	node *e;
 	if (ver)
 		return strcmp(ver, "v2") == 0;
-	e = env_find(rw_rc_get(container0(rw_rc_path(c->head, "template.spec")), "env"),
+	e = env_find(rw_doc_get(container0(rw_doc_path(c->head, "template.spec")), "env"),
 		     "RAY_enable_autoscaler_v2");
-	return e && (streq(rw_rc_gets(e, "value"), "1") || streq(rw_rc_gets(e, "value"), "true"));
+	return e && (streq(rw_doc_gets(e, "value"), "1") || streq(rw_doc_gets(e, "value"), "true"));
 }
 
 bool
-rw_rc_gcs_ft(const struct rw_rc_cluster *c)
+rw_raycluster_gcs_ft(const struct rw_raycluster *c)
 {
-	node *opts = rw_rc_get(c->spec, "gcsFaultToleranceOptions");
-	return lower_is(rw_rc_gets(c->annotations, "ray.io/ft-enabled"), "true") ||
-	       (opts && opts->type != RW_RC_NULL);
+	node *opts = rw_doc_get(c->spec, "gcsFaultToleranceOptions");
+	return lower_is(rw_doc_gets(c->annotations, "ray.io/ft-enabled"), "true") ||
+	       (opts && opts->type != RW_DOC_NULL);
 }
 
 bool
-rw_rc_suspended(const struct rw_rc_cluster *c)
+rw_raycluster_suspended(const struct rw_raycluster *c)
 {
-	return rw_rc_true(rw_rc_get(c->spec, "suspend"));
+	return rw_doc_true(rw_doc_get(c->spec, "suspend"));
 }
 
-enum rw_rc_crd
-rw_rc_creator(const struct rw_rc_cluster *c, const struct rw_rc_opts *o)
+enum rw_raycluster_crd
+rw_raycluster_creator(const struct rw_raycluster *c, const struct rw_raycluster_opts *o)
 {
 	const char *l;
-	if (o && o->crd != RW_RC_CRD_AUTO)
+	if (o && o->crd != RW_RAYCLUSTER_CRD_AUTO)
 		return o->crd;
-	l = rw_rc_gets(c->labels, "ray.io/originated-from-crd");
+	l = rw_doc_gets(c->labels, "ray.io/originated-from-crd");
 	if (streq(l, "RayJob"))
-		return RW_RC_CRD_RAYJOB;
+		return RW_RAYCLUSTER_CRD_RAYJOB;
 	if (streq(l, "RayService"))
-		return RW_RC_CRD_RAYSERVICE;
-	return RW_RC_CRD_RAYCLUSTER;
+		return RW_RAYCLUSTER_CRD_RAYSERVICE;
+	return RW_RAYCLUSTER_CRD_RAYCLUSTER;
 }
 
 const char *
-rw_rc_crd_name(enum rw_rc_crd crd)
+rw_raycluster_crd_name(enum rw_raycluster_crd crd)
 {
 	switch (crd) {
-	case RW_RC_CRD_RAYJOB:
+	case RW_RAYCLUSTER_CRD_RAYJOB:
 		return "RayJob";
-	case RW_RC_CRD_RAYSERVICE:
+	case RW_RAYCLUSTER_CRD_RAYSERVICE:
 		return "RayService";
 	default:
 		return "RayCluster";
@@ -265,7 +266,7 @@ rw_rc_crd_name(enum rw_rc_crd crd)
 }
 
 bool
-rw_rc_unified_health_check(const char *v)
+rw_raycluster_unified_health_check(const char *v)
 {
 	/* k8s.io/apimachinery version.ParseGeneric: [space][v]N(.N)+ then anything. */
 	unsigned long comp[3] = {0, 0, 0};
@@ -310,7 +311,7 @@ rw_rc_unified_health_check(const char *v)
 }
 
 bool
-rw_rc_gpu_key(const char *key)
+rw_raycluster_gpu_key(const char *key)
 {
 	size_t n = strlen(key);
 	const char *p;
@@ -336,10 +337,10 @@ rw_rc_gpu_key(const char *key)
 /* ---- hash ---- */
 
 int
-rw_rc_spec_hash(const struct rw_rc_node *spec, char out[33])
+rw_raycluster_spec_hash(const struct rw_doc_node *spec, char out[33])
 {
 	static const char alpha[] = "0123456789ABCDEFGHIJKLMNOPQRSTUV";
-	node *s = spec ? rw_rc_clone(spec) : rw_rc_new(RW_RC_OBJ);
+	node *s = spec ? rw_doc_clone(spec) : rw_doc_new(RW_DOC_OBJ);
 	struct rw_buf buf;
 	struct rw_jw w;
 	unsigned char dig[20];
@@ -347,29 +348,30 @@ rw_rc_spec_hash(const struct rw_rc_node *spec, char out[33])
 
 	if (!s)
 		return -ENOMEM;
-	if (s->type == RW_RC_OBJ) {
-		node *groups = rw_rc_get(s, "workerGroupSpecs");
-		for (int i = 0; groups && groups->type == RW_RC_ARR && i < groups->n; i++) {
+	if (s->type == RW_DOC_OBJ) {
+		node *groups = rw_doc_get(s, "workerGroupSpecs");
+		for (int i = 0; groups && groups->type == RW_DOC_ARR && i < groups->n; i++) {
 			node *g = groups->kids[i];
-			rw_rc_del(g, "replicas");
-			rw_rc_del(g, "minReplicas");
-			rw_rc_del(g, "maxReplicas");
-			rw_rc_del(rw_rc_get(g, "scaleStrategy"), "workersToDelete");
-			if (rw_rc_get(g, "scaleStrategy") && rw_rc_get(g, "scaleStrategy")->n == 0)
-				rw_rc_del(g, "scaleStrategy"); /* Go always writes the struct */
-			rw_rc_del(rw_rc_path(g, "template.spec"), "tolerations");
-			rw_rc_del(rw_rc_path(g, "template.spec"), "schedulingGates");
+			rw_doc_del(g, "replicas");
+			rw_doc_del(g, "minReplicas");
+			rw_doc_del(g, "maxReplicas");
+			rw_doc_del(rw_doc_get(g, "scaleStrategy"), "workersToDelete");
+			if (rw_doc_get(g, "scaleStrategy") &&
+			    rw_doc_get(g, "scaleStrategy")->n == 0)
+				rw_doc_del(g, "scaleStrategy"); /* Go always writes the struct */
+			rw_doc_del(rw_doc_path(g, "template.spec"), "tolerations");
+			rw_doc_del(rw_doc_path(g, "template.spec"), "schedulingGates");
 		}
-		rw_rc_del(rw_rc_path(s, "headGroupSpec.template.spec"), "tolerations");
-		rw_rc_del(rw_rc_path(s, "headGroupSpec.template.spec"), "schedulingGates");
-		rw_rc_del(s, "upgradeStrategy");
-		rw_rc_del(s, "suspend");
+		rw_doc_del(rw_doc_path(s, "headGroupSpec.template.spec"), "tolerations");
+		rw_doc_del(rw_doc_path(s, "headGroupSpec.template.spec"), "schedulingGates");
+		rw_doc_del(s, "upgradeStrategy");
+		rw_doc_del(s, "suspend");
 	}
-	rw_buf_init(&buf, RW_RC_MAX_OUT);
+	rw_buf_init(&buf, RW_DOC_MAX_OUT);
 	rw_jw_init(&w, &buf);
-	rw_rc_write_sorted(s, &w);
+	rw_doc_write_sorted(s, &w);
 	rv = rw_jw_finish(&w);
-	rw_rc_free(s);
+	rw_doc_free(s);
 	if (rv == 0) {
 		const mbedtls_md_info_t *md = mbedtls_md_info_from_type(MBEDTLS_MD_SHA1);
 		if (!md || mbedtls_md(md, (const unsigned char *)rw_buf_cstr(&buf), buf.len, dig))

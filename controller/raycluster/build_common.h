@@ -11,51 +11,51 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "rc_dom.h"
+#include "doc.h"
 #include "rw/buf.h"
 
 /* The CRD a RayCluster was created for (KubeRay's CRDType). */
-enum rw_rc_crd {
-	RW_RC_CRD_AUTO = 0, /* from the label ray.io/originated-from-crd (KubeRay's rule) */
-	RW_RC_CRD_RAYCLUSTER,
-	RW_RC_CRD_RAYJOB,
-	RW_RC_CRD_RAYSERVICE
+enum rw_raycluster_crd {
+	RW_RAYCLUSTER_CRD_AUTO = 0, /* from the label ray.io/originated-from-crd (KubeRay's rule) */
+	RW_RAYCLUSTER_CRD_RAYCLUSTER,
+	RW_RAYCLUSTER_CRD_RAYJOB,
+	RW_RAYCLUSTER_CRD_RAYSERVICE
 };
 
 /* Which readiness/liveness probes the Ray container gets. */
-enum rw_rc_probe_mode {
-	RW_RC_PROBE_AGENT = 0, /* httpGet to the agent's /readyz and /livez */
-	RW_RC_PROBE_KUBERAY    /* KubeRay's exec (or httpGet for Ray >= 2.53) probes */
+enum rw_raycluster_probe_mode {
+	RW_RAYCLUSTER_PROBE_AGENT = 0, /* httpGet to the agent's /readyz and /livez */
+	RW_RAYCLUSTER_PROBE_KUBERAY    /* KubeRay's exec (or httpGet for Ray >= 2.53) probes */
 };
 
-struct rw_rc_env {
+struct rw_raycluster_env {
 	const char *name;
 	const char *value;
 };
 
-struct rw_rc_opts {
+struct rw_raycluster_opts {
 	/* raywarden agent sidecar */
-	bool agent;		       /* inject the agent container (default on) */
-	const char *agent_image;       /* default RW_RC_DEFAULT_AGENT_IMAGE */
-	int agent_port;		       /* 8477 */
-	const char *agent_cpu_request; /* 10m */
-	const char *agent_mem_request; /* 16Mi */
-	const char *agent_cpu_limit;   /* 100m */
-	const char *agent_mem_limit;   /* 64Mi */
-	const char *controller_addr;   /* RAYWARDEN_CONTROLLER; NULL/"" = standalone agent */
-	const char *proxy_readiness;   /* RAYWARDEN_PROXY_READINESS, default "auto" */
-	int agent_liveness_grace_s;    /* RAYWARDEN_LIVENESS_GRACE_S, default 60 */
-	bool readiness_gate;	       /* readinessGates ray.io/agent-ready (default on) */
-	enum rw_rc_probe_mode probes;  /* default RW_RC_PROBE_AGENT (needs agent) */
-	int agent_readiness_period_s;  /* 1 (default) or KubeRay's 5 */
+	bool agent;			      /* inject the agent container (default on) */
+	const char *agent_image;	      /* default RW_RAYCLUSTER_DEFAULT_AGENT_IMAGE */
+	int agent_port;			      /* 8477 */
+	const char *agent_cpu_request;	      /* 10m */
+	const char *agent_mem_request;	      /* 16Mi */
+	const char *agent_cpu_limit;	      /* 100m */
+	const char *agent_mem_limit;	      /* 64Mi */
+	const char *controller_addr;	      /* RAYWARDEN_CONTROLLER; NULL/"" = standalone agent */
+	const char *proxy_readiness;	      /* RAYWARDEN_PROXY_READINESS, default "auto" */
+	int agent_liveness_grace_s;	      /* RAYWARDEN_LIVENESS_GRACE_S, default 60 */
+	bool readiness_gate;		      /* readinessGates ray.io/agent-ready (default on) */
+	enum rw_raycluster_probe_mode probes; /* default RW_RAYCLUSTER_PROBE_AGENT (needs agent) */
+	int agent_readiness_period_s;	      /* 1 (default) or KubeRay's 5 */
 	int drain_s; /* RayService pods: preStop drain through the agent, seconds (0 = off);
-			default RW_RC_DEFAULT_DRAIN_S, RAYWARDEN_RAYSERVICE_DRAIN_SECONDS */
+			default RW_RAYCLUSTER_DEFAULT_DRAIN_S, RAYWARDEN_RAYSERVICE_DRAIN_SECONDS */
 	/* Per cluster, set by the caller for the cluster being built: the agent's /drain
 	   token (rw/keyfile.h), sent by the preStop hook as "Authorization: Bearer <token>".
 	   NULL or "": no preStop drain (the agent refuses /drain without it). */
 	const char *drain_token;
 	/* RayService workers get proxy readiness "ignore" (Ready on raylet health alone)
-	   when the cluster's RW_RC_PROXY_LOCATION_ANNOTATION is HeadOnly or Disabled and
+	   when the cluster's RW_RAYCLUSTER_PROXY_LOCATION_ANNOTATION is HeadOnly or Disabled and
 	   proxy_readiness is "auto" (kuberay#4994). RAYWARDEN_HEADONLY_WORKERS_READY. */
 	bool headonly_workers_ready; /* default on */
 	/* KubeRay operator environment knobs */
@@ -67,37 +67,37 @@ struct rw_rc_opts {
 	bool deterministic_head_name;  /* ENABLE_DETERMINISTIC_HEAD_POD_NAME */
 	bool random_pod_delete;	       /* ENABLE_RANDOM_POD_DELETE */
 	const char *version;	       /* reported as kuberay_version and ray.io/kuberay-version */
-	enum rw_rc_crd crd;	       /* creator CRD override (AUTO = label) */
-	const struct rw_rc_env *default_envs; /* operator defaultContainerEnvs */
+	enum rw_raycluster_crd crd;    /* creator CRD override (AUTO = label) */
+	const struct rw_raycluster_env *default_envs; /* operator defaultContainerEnvs */
 	size_t n_default_envs;
 };
 
-#define RW_RC_AGENT_CONTAINER "raywarden-agent"
-#define RW_RC_AGENT_PORT_NAME "rw-agent"
-#define RW_RC_AGENT_GATE "ray.io/agent-ready"
-#define RW_RC_AGENT_KEY_VOLUME "raywarden-key"
-#define RW_RC_AGENT_KEY_DIR "/etc/raywarden/key"
+#define RW_RAYCLUSTER_AGENT_CONTAINER "raywarden-agent"
+#define RW_RAYCLUSTER_AGENT_PORT_NAME "rw-agent"
+#define RW_RAYCLUSTER_AGENT_GATE "ray.io/agent-ready"
+#define RW_RAYCLUSTER_AGENT_KEY_VOLUME "raywarden-key"
+#define RW_RAYCLUSTER_AGENT_KEY_DIR "/etc/raywarden/key"
 /* The agent container's user and group (the distroless "nonroot" ids), and the mode of
    its key files: world-readable, because the key volume is mounted in the agent
    container only and the kubelet does not chown Secret files to runAsUser. */
-#define RW_RC_AGENT_UID 65532
-#define RW_RC_AGENT_KEY_MODE 0444
+#define RW_RAYCLUSTER_AGENT_UID 65532
+#define RW_RAYCLUSTER_AGENT_KEY_MODE 0444
 /* Written by the RayService reconciler (rs_build) on its RayClusters when serveConfigV2's
    proxy_location is HeadOnly or Disabled: no proxy is expected on workers. */
-#define RW_RC_PROXY_LOCATION_ANNOTATION "raywarden.io/serve-proxy-location"
+#define RW_RAYCLUSTER_PROXY_LOCATION_ANNOTATION "raywarden.io/serve-proxy-location"
 /* preStop drain of RayService pods (GET /drain?seconds=N on the agent), and the
    SIGTERM window the kubelet keeps after it (its minimumGracePeriodInSeconds). */
-#define RW_RC_DEFAULT_DRAIN_S 5
-#define RW_RC_DRAIN_MAX_S 600
-#define RW_RC_MIN_STOP_S 2
+#define RW_RAYCLUSTER_DEFAULT_DRAIN_S 5
+#define RW_RAYCLUSTER_DRAIN_MAX_S 600
+#define RW_RAYCLUSTER_MIN_STOP_S 2
 /* Longest drain token put into a hook (a longer one gets no hook). */
-#define RW_RC_DRAIN_TOKEN_MAX 128
-#define RW_RC_DEFAULT_AGENT_IMAGE "raywarden/raywarden-agent:" RW_VERSION
+#define RW_RAYCLUSTER_DRAIN_TOKEN_MAX 128
+#define RW_RAYCLUSTER_DEFAULT_AGENT_IMAGE "raywarden/raywarden-agent:" RW_VERSION
 /* What raywarden reports where KubeRay reports KUBERAY_VERSION ("nightly", "v1.4.0"...). */
-#define RW_RC_DEFAULT_VERSION "raywarden-" RW_VERSION
+#define RW_RAYCLUSTER_DEFAULT_VERSION "raywarden-" RW_VERSION
 
 /* Fill defaults (agent on, agent probes, KubeRay's env defaults). */
-void rw_rc_opts_default(struct rw_rc_opts *o);
+void rw_raycluster_opts_default(struct rw_raycluster_opts *o);
 
 /*
  * Apply KubeRay's operator environment variables read through getenv_fn
@@ -105,21 +105,21 @@ void rw_rc_opts_default(struct rw_rc_opts *o);
  * ENABLE_RAY_HEAD_CLUSTER_IP_SERVICE, CLUSTER_DOMAIN, ENABLE_LOGIN_SHELL,
  * ENABLE_DETERMINISTIC_HEAD_POD_NAME, ENABLE_RANDOM_POD_DELETE) with KubeRay's
  * parsing (only "false"/"true", case-insensitive, flip a default), and
- * raywarden's RAYWARDEN_RAYSERVICE_DRAIN_SECONDS (0..RW_RC_DRAIN_MAX_S; other
+ * raywarden's RAYWARDEN_RAYSERVICE_DRAIN_SECONDS (0..RW_RAYCLUSTER_DRAIN_MAX_S; other
  * values keep the default) and RAYWARDEN_HEADONLY_WORKERS_READY (only "false"
  * turns it off). Pass getenv.
  */
-void rw_rc_opts_from_env(struct rw_rc_opts *o, char *(*getenv_fn)(const char *));
+void rw_raycluster_opts_from_env(struct rw_raycluster_opts *o, char *(*getenv_fn)(const char *));
 
 /* A parsed RayCluster. Pointers point into root. */
-struct rw_rc_cluster {
-	struct rw_rc_node *root;
+struct rw_raycluster {
+	struct rw_doc_node *root;
 	const char *name, *ns, *uid;
 	int64_t generation;
-	struct rw_rc_node *labels, *annotations; /* may be NULL */
-	struct rw_rc_node *spec;		 /* never NULL after parse (an empty object) */
-	struct rw_rc_node *head;		 /* spec.headGroupSpec or NULL */
-	struct rw_rc_node *groups;		 /* spec.workerGroupSpecs or NULL */
+	struct rw_doc_node *labels, *annotations; /* may be NULL */
+	struct rw_doc_node *spec;		  /* never NULL after parse (an empty object) */
+	struct rw_doc_node *head;		  /* spec.headGroupSpec or NULL */
+	struct rw_doc_node *groups;		  /* spec.workerGroupSpecs or NULL */
 	int ngroups;
 };
 
@@ -127,43 +127,44 @@ struct rw_rc_cluster {
  * Parse a RayCluster document. Any JSON object is accepted (missing fields
  * read as absent); -EINVAL for non-JSON or a non-object, -ENOMEM, -EMSGSIZE.
  */
-int rw_rc_cluster_parse(const char *json, size_t len, struct rw_rc_cluster **out, char *err,
+int rw_raycluster_parse(const char *json, size_t len, struct rw_raycluster **out, char *err,
 			size_t errlen);
-void rw_rc_cluster_free(struct rw_rc_cluster *c);
+void rw_raycluster_free(struct rw_raycluster *c);
 
 /* Worker group i (object) or NULL; its groupName ("" when absent). */
-struct rw_rc_node *rw_rc_group(const struct rw_rc_cluster *c, int i);
-const char *rw_rc_group_name(const struct rw_rc_cluster *c, int i);
-int rw_rc_group_index(const struct rw_rc_cluster *c, const char *name);
+struct rw_doc_node *rw_raycluster_group(const struct rw_raycluster *c, int i);
+const char *rw_raycluster_group_name(const struct rw_raycluster *c, int i);
+int rw_raycluster_group_index(const struct rw_raycluster *c, const char *name);
 
 /* ---- names (utils/util.go) ---- */
 
 /* CheckName: keep the last 50 bytes; a leading digit or punctuation becomes 'r'. */
-void rw_rc_check_name(const char *in, char *out, size_t outlen);
+void rw_raycluster_check_name(const char *in, char *out, size_t outlen);
 /* CheckLabel: keep the last 63 bytes; leading punctuation becomes 'r'. */
-void rw_rc_check_label(const char *in, char *out, size_t outlen);
+void rw_raycluster_check_label(const char *in, char *out, size_t outlen);
 /* PodName: lower(prefix[:50] + "-head"/"-worker") + ("-" if generate). */
-void rw_rc_pod_name(const char *prefix, bool head, bool generate, char *out, size_t outlen);
+void rw_raycluster_pod_name(const char *prefix, bool head, bool generate, char *out, size_t outlen);
 /* Head service name (custom headService name or CheckName(<c>-head-svc)). */
-void rw_rc_head_svc_name(const struct rw_rc_cluster *c, char *out, size_t outlen);
+void rw_raycluster_head_svc_name(const struct rw_raycluster *c, char *out, size_t outlen);
 /* <head svc>.<ns>.svc.<domain> */
-void rw_rc_fqdn(const struct rw_rc_cluster *c, const struct rw_rc_opts *o, char *out,
-		size_t outlen);
+void rw_raycluster_fqdn(const struct rw_raycluster *c, const struct rw_raycluster_opts *o,
+			char *out, size_t outlen);
 /* The head port workers connect to: headGroupSpec.rayStartParams.port or "6379". */
-const char *rw_rc_head_port(const struct rw_rc_cluster *c);
+const char *rw_raycluster_head_port(const struct rw_raycluster *c);
 /* Secret holding the agent key for this cluster: <cluster>-raywarden-key. */
-void rw_rc_agent_secret_name(const struct rw_rc_cluster *c, char *out, size_t outlen);
+void rw_raycluster_agent_secret_name(const struct rw_raycluster *c, char *out, size_t outlen);
 
 /* ---- predicates ---- */
-bool rw_rc_autoscaling(const struct rw_rc_cluster *c);
-bool rw_rc_autoscaling_v2(const struct rw_rc_cluster *c);
-bool rw_rc_gcs_ft(const struct rw_rc_cluster *c);
-bool rw_rc_suspended(const struct rw_rc_cluster *c); /* spec.suspend */
-enum rw_rc_crd rw_rc_creator(const struct rw_rc_cluster *c, const struct rw_rc_opts *o);
-const char *rw_rc_crd_name(enum rw_rc_crd crd);
+bool rw_raycluster_autoscaling(const struct rw_raycluster *c);
+bool rw_raycluster_autoscaling_v2(const struct rw_raycluster *c);
+bool rw_raycluster_gcs_ft(const struct rw_raycluster *c);
+bool rw_raycluster_suspended(const struct rw_raycluster *c); /* spec.suspend */
+enum rw_raycluster_crd rw_raycluster_creator(const struct rw_raycluster *c,
+					     const struct rw_raycluster_opts *o);
+const char *rw_raycluster_crd_name(enum rw_raycluster_crd crd);
 /* rayVersion >= 2.53.0 by k8s version.ParseGeneric rules. */
-bool rw_rc_unified_health_check(const char *ray_version);
-bool rw_rc_gpu_key(const char *key);
+bool rw_raycluster_unified_health_check(const char *ray_version);
+bool rw_raycluster_gpu_key(const char *key);
 
 /* ---- hash ---- */
 
@@ -175,6 +176,6 @@ bool rw_rc_gpu_key(const char *key);
  * encoding, so the value is stable but not equal to KubeRay's.
  * out must hold 33 bytes.
  */
-int rw_rc_spec_hash(const struct rw_rc_node *spec, char out[33]);
+int rw_raycluster_spec_hash(const struct rw_doc_node *spec, char out[33]);
 
 #endif

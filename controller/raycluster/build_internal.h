@@ -13,7 +13,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "dom_builder.h"
+#include "doc_builder.h"
 #include "rc_build.h"
 
 static inline bool
@@ -25,12 +25,12 @@ lower_is(const char *v, const char *want)
 static inline const char *
 param_raw(const node *params, const char *key)
 {
-	node *v = rw_rc_get(params, key);
+	node *v = rw_doc_get(params, key);
 	if (!v)
 		return NULL;
-	if (v->type == RW_RC_STR || v->type == RW_RC_NUM)
+	if (v->type == RW_DOC_STR || v->type == RW_DOC_NUM)
 		return v->s;
-	if (v->type == RW_RC_BOOL)
+	if (v->type == RW_DOC_BOOL)
 		return v->b ? "true" : "false";
 	return NULL;
 }
@@ -38,16 +38,16 @@ param_raw(const node *params, const char *key)
 static inline node *
 container0(const node *tmpl_spec)
 {
-	node *cs = rw_rc_get(tmpl_spec, "containers");
-	node *c0 = rw_rc_at(cs, 0);
-	return c0 && c0->type == RW_RC_OBJ ? c0 : NULL;
+	node *cs = rw_doc_get(tmpl_spec, "containers");
+	node *c0 = rw_doc_at(cs, 0);
+	return c0 && c0->type == RW_DOC_OBJ ? c0 : NULL;
 }
 
 static inline node *
 env_find(const node *env, const char *name)
 {
-	for (int i = 0; env && env->type == RW_RC_ARR && i < env->n; i++)
-		if (streq(rw_rc_gets(env->kids[i], "name"), name))
+	for (int i = 0; env && env->type == RW_DOC_ARR && i < env->n; i++)
+		if (streq(rw_doc_gets(env->kids[i], "name"), name))
 			return env->kids[i];
 	return NULL;
 }
@@ -70,7 +70,7 @@ sorted_keys(const node *o, int *n)
 {
 	const char **k;
 	*n = 0;
-	if (!o || o->type != RW_RC_OBJ || o->n == 0)
+	if (!o || o->type != RW_DOC_OBJ || o->n == 0)
 		return NULL;
 	k = malloc((size_t)o->n * sizeof(*k));
 	if (!k)
@@ -85,7 +85,7 @@ sorted_keys(const node *o, int *n)
 static inline void
 env_push(struct b *b, node *env, const char *name, const char *value)
 {
-	node *e = nnew(b, RW_RC_OBJ);
+	node *e = nnew(b, RW_DOC_OBJ);
 	sets(b, e, "name", name);
 	sets(b, e, "value", value);
 	push(b, env, e);
@@ -94,7 +94,7 @@ env_push(struct b *b, node *env, const char *name, const char *value)
 static inline void
 env_push_field(struct b *b, node *env, const char *name, const char *path)
 {
-	node *e = nnew(b, RW_RC_OBJ);
+	node *e = nnew(b, RW_DOC_OBJ);
 	sets(b, e, "name", name);
 	node *vf = obj(b, e, "valueFrom");
 	node *fr = obj(b, vf, "fieldRef");
@@ -106,7 +106,7 @@ static inline node *
 resources_obj(struct b *b, const char *cpu_req, const char *mem_req, const char *cpu_lim,
 	      const char *mem_lim)
 {
-	node *r = nnew(b, RW_RC_OBJ);
+	node *r = nnew(b, RW_DOC_OBJ);
 	node *l = obj(b, r, "limits");
 	sets(b, l, "cpu", cpu_lim);
 	sets(b, l, "memory", mem_lim);
@@ -117,10 +117,10 @@ resources_obj(struct b *b, const char *cpu_req, const char *mem_req, const char 
 }
 
 static inline void
-owner_ref(struct b *b, const struct rw_rc_cluster *c, node *meta)
+owner_ref(struct b *b, const struct rw_raycluster *c, node *meta)
 {
-	const char *api = rw_rc_gets(c->root, "apiVersion");
-	const char *kind = rw_rc_gets(c->root, "kind");
+	const char *api = rw_doc_gets(c->root, "apiVersion");
+	const char *kind = rw_doc_gets(c->root, "kind");
 	set_owner(b, meta, api ? api : "ray.io/v1", kind ? kind : "RayCluster", c->name, c->uid);
 }
 
@@ -148,11 +148,11 @@ port_of(const node *params, const char *key, int def)
 static inline int
 find_container_port(const node *container, const char *name, int def)
 {
-	node *ports = rw_rc_get(container, "ports");
-	for (int i = 0; ports && ports->type == RW_RC_ARR && i < ports->n; i++) {
+	node *ports = rw_doc_get(container, "ports");
+	for (int i = 0; ports && ports->type == RW_DOC_ARR && i < ports->n; i++) {
 		int64_t v;
-		if (streq(rw_rc_gets(ports->kids[i], "name"), name) &&
-		    rw_rc_int(rw_rc_get(ports->kids[i], "containerPort"), &v) == 0)
+		if (streq(rw_doc_gets(ports->kids[i], "name"), name) &&
+		    rw_doc_int(rw_doc_get(ports->kids[i], "containerPort"), &v) == 0)
 			return (int)v;
 	}
 	return def;
@@ -161,7 +161,7 @@ find_container_port(const node *container, const char *name, int def)
 static inline node *
 probe_obj(struct b *b, int initial, int timeout, int period, int success, int failure)
 {
-	node *p = nnew(b, RW_RC_OBJ);
+	node *p = nnew(b, RW_DOC_OBJ);
 	if (initial)
 		seti(b, p, "initialDelaySeconds", initial);
 	seti(b, p, "timeoutSeconds", timeout);
@@ -182,14 +182,15 @@ probe_http(struct b *b, node *p, const char *path, int port)
 static inline bool
 present(const node *container, const char *key)
 {
-	node *v = rw_rc_get(container, key);
-	return v && v->type != RW_RC_NULL;
+	node *v = rw_doc_get(container, key);
+	return v && v->type != RW_DOC_NULL;
 }
 
 /* build_agent.c, called by build_pod.c while it assembles a Ray Pod. */
-void rw_rc_agent_probes(struct b *b, const struct rw_rc_opts *o, node *ray);
-void rw_rc_agent_sidecar(struct b *b, const struct rw_rc_cluster *c, const struct rw_rc_opts *o,
-			 node *pod_spec, const node *params, bool head, bool rayservice);
-void rw_rc_drain_hooks(struct b *b, const struct rw_rc_opts *o, node *pod_spec);
+void rw_raycluster_agent_probes(struct b *b, const struct rw_raycluster_opts *o, node *ray);
+void rw_raycluster_agent_sidecar(struct b *b, const struct rw_raycluster *c,
+				 const struct rw_raycluster_opts *o, node *pod_spec,
+				 const node *params, bool head, bool rayservice);
+void rw_raycluster_drain_hooks(struct b *b, const struct rw_raycluster_opts *o, node *pod_spec);
 
 #endif

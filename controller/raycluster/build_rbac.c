@@ -5,15 +5,15 @@
 /* ---- autoscaler RBAC (common/rbac.go) ---- */
 
 static node *
-rbac_obj(struct b *b, const struct rw_rc_cluster *c, const char *api, const char *kind,
+rbac_obj(struct b *b, const struct rw_raycluster *c, const char *api, const char *kind,
 	 const char *name)
 {
-	node *o = nnew(b, RW_RC_OBJ);
+	node *o = nnew(b, RW_DOC_OBJ);
 	char nm[80];
 	sets(b, o, "apiVersion", api);
 	sets(b, o, "kind", kind);
 	node *meta = obj(b, o, "metadata");
-	rw_rc_check_name(name, nm, sizeof(nm));
+	rw_raycluster_check_name(name, nm, sizeof(nm));
 	sets(b, meta, "name", nm);
 	sets(b, meta, "namespace", c->ns);
 	node *l = obj(b, meta, "labels");
@@ -25,14 +25,14 @@ rbac_obj(struct b *b, const struct rw_rc_cluster *c, const char *api, const char
 }
 
 static const char *
-sa_name(const struct rw_rc_cluster *c)
+sa_name(const struct rw_raycluster *c)
 {
-	const char *t = rw_rc_gets(rw_rc_path(c->head, "template.spec"), "serviceAccountName");
+	const char *t = rw_doc_gets(rw_doc_path(c->head, "template.spec"), "serviceAccountName");
 	return t && *t ? t : c->name;
 }
 
 int
-rw_rc_build_service_account(const struct rw_rc_cluster *c, struct rw_buf *out)
+rw_raycluster_build_service_account(const struct rw_raycluster *c, struct rw_buf *out)
 {
 	struct b b = {0};
 	return finish(&b, rbac_obj(&b, c, "v1", "ServiceAccount", sa_name(c)), out);
@@ -41,7 +41,7 @@ rw_rc_build_service_account(const struct rw_rc_cluster *c, struct rw_buf *out)
 static node *
 rule(struct b *b, const char *group, const char *res, const char *const *verbs)
 {
-	node *r = nnew(b, RW_RC_OBJ);
+	node *r = nnew(b, RW_DOC_OBJ);
 	node *g = arr(b, r, "apiGroups"), *rs = arr(b, r, "resources"), *v = arr(b, r, "verbs");
 	push(b, g, nstr(b, group));
 	push(b, rs, nstr(b, res));
@@ -51,7 +51,7 @@ rule(struct b *b, const char *group, const char *res, const char *const *verbs)
 }
 
 int
-rw_rc_build_role(const struct rw_rc_cluster *c, struct rw_buf *out)
+rw_raycluster_build_role(const struct rw_raycluster *c, struct rw_buf *out)
 {
 	static const char *const pods[] = {"get", "list", "watch", "patch", NULL};
 	static const char *const resize[] = {"patch", NULL};
@@ -66,14 +66,14 @@ rw_rc_build_role(const struct rw_rc_cluster *c, struct rw_buf *out)
 }
 
 int
-rw_rc_build_role_binding(const struct rw_rc_cluster *c, struct rw_buf *out)
+rw_raycluster_build_role_binding(const struct rw_raycluster *c, struct rw_buf *out)
 {
 	struct b b = {0};
 	char sa[80], role[80];
 	node *rb = rbac_obj(&b, c, "rbac.authorization.k8s.io/v1", "RoleBinding", c->name);
-	node *s = nnew(&b, RW_RC_OBJ);
-	rw_rc_check_name(sa_name(c), sa, sizeof(sa));
-	rw_rc_check_name(c->name, role, sizeof(role));
+	node *s = nnew(&b, RW_DOC_OBJ);
+	rw_raycluster_check_name(sa_name(c), sa, sizeof(sa));
+	rw_raycluster_check_name(c->name, role, sizeof(role));
 	sets(&b, s, "kind", "ServiceAccount");
 	sets(&b, s, "name", sa);
 	sets(&b, s, "namespace", c->ns);

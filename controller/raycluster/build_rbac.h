@@ -8,8 +8,8 @@
 #include "build_common.h"
 
 /* Autoscaler RBAC (wanted when enableInTreeAutoscaling). */
-int rw_rc_build_service_account(const struct rw_rc_cluster *c, struct rw_buf *out);
-int rw_rc_build_role(const struct rw_rc_cluster *c, struct rw_buf *out);
-int rw_rc_build_role_binding(const struct rw_rc_cluster *c, struct rw_buf *out);
+int rw_raycluster_build_service_account(const struct rw_raycluster *c, struct rw_buf *out);
+int rw_raycluster_build_role(const struct rw_raycluster *c, struct rw_buf *out);
+int rw_raycluster_build_role_binding(const struct rw_raycluster *c, struct rw_buf *out);
 
 #endif

@@ -11,16 +11,16 @@
 
 /* getServicePorts: head container ports by name (or defaults) plus metrics. */
 static node *
-service_ports(struct b *b, const struct rw_rc_cluster *c)
+service_ports(struct b *b, const struct rw_raycluster *c)
 {
-	node *m = nnew(b, RW_RC_OBJ);
-	node *ray = container0(rw_rc_path(c->head, "template.spec"));
-	node *ports = rw_rc_get(ray, "ports");
-	for (int i = 0; ports && ports->type == RW_RC_ARR && i < ports->n; i++) {
+	node *m = nnew(b, RW_DOC_OBJ);
+	node *ray = container0(rw_doc_path(c->head, "template.spec"));
+	node *ports = rw_doc_get(ray, "ports");
+	for (int i = 0; ports && ports->type == RW_DOC_ARR && i < ports->n; i++) {
 		int64_t cp = 0;
 		char nm[300];
-		const char *name = rw_rc_gets(ports->kids[i], "name");
-		rw_rc_int(rw_rc_get(ports->kids[i], "containerPort"), &cp);
+		const char *name = rw_doc_gets(ports->kids[i], "name");
+		rw_doc_int(rw_doc_get(ports->kids[i], "containerPort"), &cp);
 		if (!name || !*name) {
 			snprintf(nm, sizeof(nm), "%lld-port", (long long)cp);
 			name = nm;
@@ -34,31 +34,31 @@ service_ports(struct b *b, const struct rw_rc_cluster *c)
 		seti(b, m, "metrics", 8080);
 		seti(b, m, "serve", 8000);
 	}
-	if (!rw_rc_get(m, "metrics"))
+	if (!rw_doc_get(m, "metrics"))
 		seti(b, m, "metrics", 8080);
 	return m;
 }
 
 static void
-svc_meta(struct b *b, const struct rw_rc_cluster *c, node *svc, const char *name)
+svc_meta(struct b *b, const struct rw_raycluster *c, node *svc, const char *name)
 {
 	char nm[80];
 	node *meta = obj(b, svc, "metadata");
-	rw_rc_check_name(name, nm, sizeof(nm));
+	rw_raycluster_check_name(name, nm, sizeof(nm));
 	sets(b, meta, "name", nm);
 	sets(b, meta, "namespace", c->ns);
 	owner_ref(b, c, meta);
 }
 
 static node *
-head_selector(struct b *b, const struct rw_rc_cluster *c)
+head_selector(struct b *b, const struct rw_raycluster *c)
 {
 	char id[320], idl[80];
-	node *s = nnew(b, RW_RC_OBJ);
+	node *s = nnew(b, RW_DOC_OBJ);
 	const char *app =
-	    param_raw(rw_rc_path(c->head, "template.metadata.labels"), "app.kubernetes.io/name");
+	    param_raw(rw_doc_path(c->head, "template.metadata.labels"), "app.kubernetes.io/name");
 	snprintf(id, sizeof(id), "%s-head", c->name);
-	rw_rc_check_label(id, idl, sizeof(idl));
+	rw_raycluster_check_label(id, idl, sizeof(idl));
 	sets(b, s, "ray.io/cluster", c->name);
 	sets(b, s, "ray.io/node-type", "head");
 	sets(b, s, "ray.io/identifier", idl);
@@ -68,39 +68,39 @@ head_selector(struct b *b, const struct rw_rc_cluster *c)
 }
 
 int
-rw_rc_build_head_service(const struct rw_rc_cluster *c, const struct rw_rc_opts *o,
-			 struct rw_buf *out)
+rw_raycluster_build_head_service(const struct rw_raycluster *c, const struct rw_raycluster_opts *o,
+				 struct rw_buf *out)
 {
 	struct b b = {0};
 	char name[320];
 	node *svc, *meta, *spec, *ports, *pm, *custom, *annos, *sel;
-	const char *type = rw_rc_gets(c->head, "serviceType");
-	node *hsa = rw_rc_get(c->spec, "headServiceAnnotations");
+	const char *type = rw_doc_gets(c->head, "serviceType");
+	node *hsa = rw_doc_get(c->spec, "headServiceAnnotations");
 	int n;
 	const char **keys;
 
 	if (!c->head)
 		return -EINVAL;
-	rw_rc_head_svc_name(c, name, sizeof(name));
+	rw_raycluster_head_svc_name(c, name, sizeof(name));
 	pm = service_ports(&b, c);
 	sel = head_selector(&b, c);
 	keys = sorted_keys(pm, &n);
 	if (n > 0 && !keys)
 		fail(&b, -ENOMEM);
-	ports = nnew(&b, RW_RC_ARR);
+	ports = nnew(&b, RW_DOC_ARR);
 	for (int i = 0; i < n; i++) {
-		node *p = nnew(&b, RW_RC_OBJ);
+		node *p = nnew(&b, RW_DOC_OBJ);
 		int64_t v = 0;
-		rw_rc_int(rw_rc_get(pm, keys[i]), &v);
+		rw_doc_int(rw_doc_get(pm, keys[i]), &v);
 		sets(&b, p, "name", keys[i]);
 		seti(&b, p, "port", v);
 		sets(&b, p, "appProtocol", "tcp");
 		push(&b, ports, p);
 	}
 	free(keys);
-	rw_rc_free(pm);
-	custom = rw_rc_get(c->head, "headService");
-	if (custom && custom->type == RW_RC_OBJ) {
+	rw_doc_free(pm);
+	custom = rw_doc_get(c->head, "headService");
+	if (custom && custom->type == RW_DOC_OBJ) {
 		svc = nclone(&b, custom);
 		sets(&b, svc, "apiVersion", "v1");
 		sets(&b, svc, "kind", "Service");
@@ -108,39 +108,39 @@ rw_rc_build_head_service(const struct rw_rc_cluster *c, const struct rw_rc_opts 
 		spec = obj(&b, svc, "spec");
 		set(&b, spec, "selector", nclone(&b, sel));
 		annos = obj(&b, meta, "annotations");
-		for (int i = 0; hsa && hsa->type == RW_RC_OBJ && i < hsa->n; i++)
+		for (int i = 0; hsa && hsa->type == RW_DOC_OBJ && i < hsa->n; i++)
 			set(&b, annos, hsa->kids[i]->key, nclone(&b, hsa->kids[i]));
 		if (annos && annos->n == 0)
-			rw_rc_del(meta, "annotations");
+			rw_doc_del(meta, "annotations");
 		node *sp = arr(&b, spec, "ports");
 		for (int i = 0; ports && i < ports->n; i++)
 			push(&b, sp, nclone(&b, ports->kids[i]));
 		node *lab = obj(&b, meta, "labels");
 		for (int i = 0; sel && i < sel->n; i++)
 			set(&b, lab, sel->kids[i]->key, nclone(&b, sel->kids[i]));
-		const char *cn = rw_rc_gets(meta, "name");
+		const char *cn = rw_doc_gets(meta, "name");
 		if (!cn || !*cn)
 			sets(&b, meta, "name", name);
 		sets(&b, meta, "namespace", c->ns);
-		const char *ct = rw_rc_gets(spec, "type");
+		const char *ct = rw_doc_gets(spec, "type");
 		if ((!ct || !*ct) && type && *type)
 			sets(&b, spec, "type", type);
 		char nm[80];
-		rw_rc_check_name(rw_rc_gets(meta, "name") ? rw_rc_gets(meta, "name") : name, nm,
-				 sizeof(nm));
+		rw_raycluster_check_name(
+		    rw_doc_gets(meta, "name") ? rw_doc_gets(meta, "name") : name, nm, sizeof(nm));
 		sets(&b, meta, "name", nm);
 		owner_ref(&b, c, meta);
-		rw_rc_free(ports);
-		rw_rc_free(sel);
+		rw_doc_free(ports);
+		rw_doc_free(sel);
 		return finish(&b, svc, out);
 	}
-	svc = nnew(&b, RW_RC_OBJ);
+	svc = nnew(&b, RW_DOC_OBJ);
 	sets(&b, svc, "apiVersion", "v1");
 	sets(&b, svc, "kind", "Service");
 	svc_meta(&b, c, svc, name);
 	meta = obj(&b, svc, "metadata");
 	set(&b, meta, "labels", nclone(&b, sel));
-	if (hsa && hsa->type == RW_RC_OBJ && hsa->n > 0)
+	if (hsa && hsa->type == RW_DOC_OBJ && hsa->n > 0)
 		set(&b, meta, "annotations", nclone(&b, hsa));
 	spec = obj(&b, svc, "spec");
 	set(&b, spec, "selector", sel);
@@ -155,33 +155,33 @@ rw_rc_build_head_service(const struct rw_rc_cluster *c, const struct rw_rc_opts 
 }
 
 bool
-rw_rc_wants_serve_service(const struct rw_rc_cluster *c)
+rw_raycluster_wants_serve_service(const struct rw_raycluster *c)
 {
 	return streq(param_raw(c->annotations, "ray.io/enable-serve-service"), "true");
 }
 
 int
-rw_rc_build_serve_service(const struct rw_rc_cluster *c, const struct rw_rc_opts *o,
-			  struct rw_buf *out)
+rw_raycluster_build_serve_service(const struct rw_raycluster *c, const struct rw_raycluster_opts *o,
+				  struct rw_buf *out)
 {
 	struct b b = {0};
 	char name[320], label[320];
 	node *pm, *svc, *meta, *l, *spec, *p;
 	int64_t port = 0;
-	const char *type = rw_rc_gets(c->head, "serviceType");
+	const char *type = rw_doc_gets(c->head, "serviceType");
 	(void)o;
 
 	if (!c->head)
 		return -EINVAL;
 	pm = service_ports(&b, c);
-	if (rw_rc_int(rw_rc_get(pm, "serve"), &port) != 0) {
-		rw_rc_free(pm);
+	if (rw_doc_int(rw_doc_get(pm, "serve"), &port) != 0) {
+		rw_doc_free(pm);
 		return b.err ? b.err : -ENOENT;
 	}
-	rw_rc_free(pm);
+	rw_doc_free(pm);
 	snprintf(name, sizeof(name), "%s-serve-svc", c->name);
 	snprintf(label, sizeof(label), "%s-serve", c->name);
-	svc = nnew(&b, RW_RC_OBJ);
+	svc = nnew(&b, RW_DOC_OBJ);
 	sets(&b, svc, "apiVersion", "v1");
 	sets(&b, svc, "kind", "Service");
 	svc_meta(&b, c, svc, name);
@@ -192,7 +192,7 @@ rw_rc_build_serve_service(const struct rw_rc_cluster *c, const struct rw_rc_opts
 	sets(&b, l, "ray.io/serve", label);
 	spec = obj(&b, svc, "spec");
 	sets(&b, obj(&b, spec, "selector"), "ray.io/cluster", c->name);
-	p = nnew(&b, RW_RC_OBJ);
+	p = nnew(&b, RW_DOC_OBJ);
 	sets(&b, p, "name", "serve");
 	seti(&b, p, "port", port);
 	push(&b, arr(&b, spec, "ports"), p);
@@ -202,22 +202,23 @@ rw_rc_build_serve_service(const struct rw_rc_cluster *c, const struct rw_rc_opts
 }
 
 bool
-rw_rc_wants_headless_service(const struct rw_rc_cluster *c)
+rw_raycluster_wants_headless_service(const struct rw_raycluster *c)
 {
 	for (int i = 0; i < c->ngroups; i++) {
 		int64_t h = 1;
-		if (rw_rc_int(rw_rc_get(rw_rc_group(c, i), "numOfHosts"), &h) == 0 && h > 1)
+		if (rw_doc_int(rw_doc_get(rw_raycluster_group(c, i), "numOfHosts"), &h) == 0 &&
+		    h > 1)
 			return true;
 	}
 	return false;
 }
 
 int
-rw_rc_build_headless_service(const struct rw_rc_cluster *c, struct rw_buf *out)
+rw_raycluster_build_headless_service(const struct rw_raycluster *c, struct rw_buf *out)
 {
 	struct b b = {0};
 	char name[320];
-	node *svc = nnew(&b, RW_RC_OBJ), *meta, *spec, *sel;
+	node *svc = nnew(&b, RW_DOC_OBJ), *meta, *spec, *sel;
 	snprintf(name, sizeof(name), "%s-headless", c->name);
 	sets(&b, svc, "apiVersion", "v1");
 	sets(&b, svc, "kind", "Service");

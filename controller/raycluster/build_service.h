@@ -7,14 +7,14 @@
 
 #include "build_common.h"
 
-int rw_rc_build_head_service(const struct rw_rc_cluster *c, const struct rw_rc_opts *o,
-			     struct rw_buf *out);
+int rw_raycluster_build_head_service(const struct rw_raycluster *c,
+				     const struct rw_raycluster_opts *o, struct rw_buf *out);
 /* Serve service: -ENOENT when the head has no port named "serve". */
-bool rw_rc_wants_serve_service(const struct rw_rc_cluster *c);
-int rw_rc_build_serve_service(const struct rw_rc_cluster *c, const struct rw_rc_opts *o,
-			      struct rw_buf *out);
+bool rw_raycluster_wants_serve_service(const struct rw_raycluster *c);
+int rw_raycluster_build_serve_service(const struct rw_raycluster *c,
+				      const struct rw_raycluster_opts *o, struct rw_buf *out);
 /* Headless worker service, wanted when any group has numOfHosts > 1. */
-bool rw_rc_wants_headless_service(const struct rw_rc_cluster *c);
-int rw_rc_build_headless_service(const struct rw_rc_cluster *c, struct rw_buf *out);
+bool rw_raycluster_wants_headless_service(const struct rw_raycluster *c);
+int rw_raycluster_build_headless_service(const struct rw_raycluster *c, struct rw_buf *out);
 
 #endif

@@ -27,7 +27,7 @@
 
 /* Name of the object in JSON text (metadata.name), into out. */
 int
-rw_rcr_json_name(const char *json, size_t len, char *out, size_t outlen)
+rw_raycluster_ctl_json_name(const char *json, size_t len, char *out, size_t outlen)
 {
 	struct rw_json j;
 	int rv;
@@ -42,8 +42,8 @@ rw_rcr_json_name(const char *json, size_t len, char *out, size_t outlen)
 /* ---- API requests ---- */
 
 int
-rw_rcr_request(struct rcr *r, struct rcr_job *j, const struct rw_kube_req *kr, rw_rec_req_cb cb,
-	       const char *s1, const char *s2, void *ptr)
+rw_raycluster_ctl_request(struct rcr *r, struct rcr_job *j, const struct rw_kube_req *kr,
+			  rw_rec_req_cb cb, const char *s1, const char *s2, void *ptr)
 {
 	return rw_rec_request(&r->ctl, j, kr, cb, s1, s2, ptr);
 }
@@ -61,12 +61,12 @@ cl_free(void *p)
 }
 
 struct rcr_cl *
-rw_rcr_cl_get(struct rcr *r, const char *key, const char *uid)
+rw_raycluster_ctl_state_get(struct rcr *r, const char *key, const char *uid)
 {
 	struct rcr_cl *cl = rw_kmap_get(&r->clusters, key);
 	if (cl && uid && strcmp(cl->uid, uid) != 0) {
 		/* A new incarnation of the name: forget what was done for the old one. */
-		rw_rcr_cl_drop(r, key);
+		rw_raycluster_ctl_state_drop(r, key);
 		cl = NULL;
 	}
 	if (!cl) {
@@ -85,7 +85,7 @@ rw_rcr_cl_get(struct rcr *r, const char *key, const char *uid)
 }
 
 void
-rw_rcr_cl_drop(struct rcr *r, const char *key)
+rw_raycluster_ctl_state_drop(struct rcr *r, const char *key)
 {
 	struct rcr_cl *cl = rw_kmap_get(&r->clusters, key);
 	char ns[256], name[256];
@@ -94,7 +94,7 @@ rw_rcr_cl_drop(struct rcr *r, const char *key)
 	rw_rec_split_key(key, ns, sizeof(ns), name, sizeof(name));
 	if (cl->rcl) {
 		cl->dropping = true;
-		rw_rcl_cancel(cl->rcl); /* calls rcr_cleanup_done, which sees dropping */
+		rw_redis_cleanup_cancel(cl->rcl); /* calls rcr_cleanup_done, which sees dropping */
 		cl->rcl = NULL;
 	}
 	if (cl->hub_key && r->hub)
@@ -177,7 +177,7 @@ pod_add(struct rw_inf *inf, const void *obj, void *ud)
 	if (p->meta.deleted)
 		rw_exp_observe_delete(r->exp, scope, pod_group(p), p->meta.name);
 	pod_enqueue(r, p);
-	rw_rcr_gate_sync(r, p);
+	rw_raycluster_ctl_gate_sync(r, p);
 }
 
 static void
@@ -192,7 +192,7 @@ pod_update(struct rw_inf *inf, const void *o, const void *n, void *ud)
 		rw_exp_observe_delete(r->exp, scope, pod_group(p), p->meta.name);
 	}
 	pod_enqueue(r, p);
-	rw_rcr_gate_sync(r, p);
+	rw_raycluster_ctl_gate_sync(r, p);
 }
 
 static void
@@ -205,7 +205,7 @@ pod_delete(struct rw_inf *inf, const void *obj, void *ud)
 	snprintf(scope, sizeof(scope), "%s/%s", p->meta.ns, p->cluster);
 	rw_exp_observe_delete(r->exp, scope, pod_group(p), p->meta.name);
 	pod_enqueue(r, p);
-	rw_rcr_gate_forget(r, p);
+	rw_raycluster_ctl_gate_forget(r, p);
 }
 
 static void
@@ -287,14 +287,14 @@ pods_collect_cb(const void *obj, void *ud)
 {
 	struct rcr_pods *ps = ud;
 	const struct rw_inf_pod *p = obj;
-	struct rw_rc_pod *e;
+	struct rw_raycluster_pod *e;
 	if (ps->err)
 		return;
 	if (p->owner_uid[0] && ps->uid && strcmp(p->owner_uid, ps->uid) != 0)
 		return; /* a pod of an earlier cluster of the same name */
 	if (ps->n == ps->cap) {
 		size_t cap = ps->cap ? ps->cap * 2 : 16;
-		struct rw_rc_pod *np = realloc(ps->pods, cap * sizeof(*np));
+		struct rw_raycluster_pod *np = realloc(ps->pods, cap * sizeof(*np));
 		const struct rw_inf_pod **nr = realloc(ps->raw, cap * sizeof(*nr));
 		if (np)
 			ps->pods = np;
@@ -311,9 +311,9 @@ pods_collect_cb(const void *obj, void *ud)
 	memset(e, 0, sizeof(*e));
 	e->name = p->meta.name;
 	e->group = p->group;
-	e->type = strcmp(p->node_type, "head") == 0	? RW_RC_NT_HEAD
-		  : strcmp(p->node_type, "worker") == 0 ? RW_RC_NT_WORKER
-							: RW_RC_NT_OTHER;
+	e->type = strcmp(p->node_type, "head") == 0	? RW_RAYCLUSTER_NT_HEAD
+		  : strcmp(p->node_type, "worker") == 0 ? RW_RAYCLUSTER_NT_WORKER
+							: RW_RAYCLUSTER_NT_OTHER;
 	e->phase = p->phase;
 	e->ready_cond = p->ready != RW_COND_UNKNOWN;
 	e->ready = p->ready == RW_COND_TRUE;
@@ -323,7 +323,7 @@ pods_collect_cb(const void *obj, void *ud)
 	e->deleting = p->meta.deleted != 0;
 	e->ray_terminated = p->ray_terminated;
 	e->restart_policy = p->restart_policy;
-	if (e->type == RW_RC_NT_OTHER)
+	if (e->type == RW_RAYCLUSTER_NT_OTHER)
 		ps->n--; /* redis-cleanup pods and unlabelled ones are not Ray nodes */
 }
 
@@ -332,8 +332,8 @@ pods_collect_cb(const void *obj, void *ud)
  * the store: use the snapshot within the current loop turn only.
  */
 int
-rw_rcr_pods_collect(struct rcr *r, const char *ns, const char *name, const char *uid,
-		    struct rcr_pods *ps)
+rw_raycluster_ctl_pods_collect(struct rcr *r, const char *ns, const char *name, const char *uid,
+			       struct rcr_pods *ps)
 {
 	char key[512];
 	memset(ps, 0, sizeof(*ps));
@@ -344,7 +344,7 @@ rw_rcr_pods_collect(struct rcr *r, const char *ns, const char *name, const char 
 }
 
 void
-rw_rcr_pods_fini(struct rcr_pods *ps)
+rw_raycluster_ctl_pods_fini(struct rcr_pods *ps)
 {
 	free(ps->pods);
 	free(ps->raw);
@@ -367,15 +367,16 @@ job_fini(struct rw_rec_job *rj)
 	free(j->redis_user);
 	free(j->redis_addr);
 	free(j->storage_ns);
-	rw_rc_cluster_free(j->c);
+	rw_raycluster_free(j->c);
 }
 
 static bool
-has_finalizer(const struct rw_rc_cluster *c, int *index)
+has_finalizer(const struct rw_raycluster *c, int *index)
 {
-	struct rw_rc_node *f = rw_rc_path(c->root, "metadata.finalizers");
-	for (int i = 0; f && f->type == RW_RC_ARR && i < f->n; i++)
-		if (rw_rc_str(f->kids[i]) && strcmp(f->kids[i]->s, RW_RCR_FT_FINALIZER) == 0) {
+	struct rw_doc_node *f = rw_doc_path(c->root, "metadata.finalizers");
+	for (int i = 0; f && f->type == RW_DOC_ARR && i < f->n; i++)
+		if (rw_doc_str(f->kids[i]) &&
+		    strcmp(f->kids[i]->s, RW_RAYCLUSTER_CTL_FT_FINALIZER) == 0) {
 			if (index)
 				*index = i;
 			return true;
@@ -384,32 +385,32 @@ has_finalizer(const struct rw_rc_cluster *c, int *index)
 }
 
 bool
-rw_rcr_ft_cleanup_wanted(const struct rcr *r, const struct rw_rc_cluster *c)
+rw_raycluster_ctl_ft_cleanup_wanted(const struct rcr *r, const struct rw_raycluster *c)
 {
-	return r->ft_cleanup && rw_rc_gcs_ft(c);
+	return r->ft_cleanup && rw_raycluster_gcs_ft(c);
 }
 
 static bool
-status_cond_true(const struct rw_rc_cluster *c, const char *type)
+status_cond_true(const struct rw_raycluster *c, const char *type)
 {
-	struct rw_rc_node *conds = rw_rc_path(c->root, "status.conditions");
-	for (int i = 0; conds && conds->type == RW_RC_ARR && i < conds->n; i++)
-		if (rw_rc_gets(conds->kids[i], "type") &&
-		    strcmp(rw_rc_gets(conds->kids[i], "type"), type) == 0)
-			return rw_rc_gets(conds->kids[i], "status") &&
-			       strcmp(rw_rc_gets(conds->kids[i], "status"), "True") == 0;
+	struct rw_doc_node *conds = rw_doc_path(c->root, "status.conditions");
+	for (int i = 0; conds && conds->type == RW_DOC_ARR && i < conds->n; i++)
+		if (rw_doc_gets(conds->kids[i], "type") &&
+		    strcmp(rw_doc_gets(conds->kids[i], "type"), type) == 0)
+			return rw_doc_gets(conds->kids[i], "status") &&
+			       strcmp(rw_doc_gets(conds->kids[i], "status"), "True") == 0;
 	return false;
 }
 
 static void
-owner_kind(const struct rw_rc_cluster *c, char *out, size_t n)
+owner_kind(const struct rw_raycluster *c, char *out, size_t n)
 {
-	struct rw_rc_node *o = rw_rc_path(c->root, "metadata.ownerReferences");
+	struct rw_doc_node *o = rw_doc_path(c->root, "metadata.ownerReferences");
 	snprintf(out, n, "%s", "None");
-	for (int i = 0; o && o->type == RW_RC_ARR && i < o->n; i++)
-		if (rw_rc_true(rw_rc_get(o->kids[i], "controller")) &&
-		    rw_rc_gets(o->kids[i], "kind"))
-			snprintf(out, n, "%s", rw_rc_gets(o->kids[i], "kind"));
+	for (int i = 0; o && o->type == RW_DOC_ARR && i < o->n; i++)
+		if (rw_doc_true(rw_doc_get(o->kids[i], "controller")) &&
+		    rw_doc_gets(o->kids[i], "kind"))
+			snprintf(out, n, "%s", rw_doc_gets(o->kids[i], "kind"));
 }
 
 /* Status reason for an invalid spec: merge-patch status.reason when it differs. */
@@ -423,11 +424,11 @@ invalid_status_cb(struct rw_rec_req *q, const struct rw_kube_resp *resp)
 }
 
 static void
-st_invalid(struct rcr_job *j, const struct rw_rc_verrs *ve)
+st_invalid(struct rcr_job *j, const struct rw_raycluster_verrs *ve)
 {
 	struct rw_buf body, path;
 	struct rw_jw w;
-	const char *old = rw_rc_gets(rw_rc_get(j->c->root, "status"), "reason");
+	const char *old = rw_doc_gets(rw_doc_get(j->c->root, "status"), "reason");
 	for (int i = 0; i < ve->n; i++)
 		rw_rec_emit(&j->rec, 1, ve->e[i].reason, "%s", ve->e[i].msg);
 	rw_warn(LOGC, "%s: invalid: %s", j->rec.key, ve->e[0].msg);
@@ -459,12 +460,12 @@ st_load(struct rw_rec_job *rj)
 	struct rcr_job *j = (struct rcr_job *)rj;
 	struct rcr *r = rcr_of(j);
 	const struct rw_inf_json *o = rw_inf_get(r->rc_inf, j->rec.ns, j->rec.name);
-	struct rw_rc_verrs ve;
+	struct rw_raycluster_verrs ve;
 	char err[256], kind[64];
 	const char *managed;
 	if (!o) {
 		/* Gone: owner references let the API server collect pods and services. */
-		rw_rcr_cl_drop(r, j->rec.key);
+		rw_raycluster_ctl_state_drop(r, j->rec.key);
 		rw_rec_stop(&j->rec);
 		return;
 	}
@@ -481,12 +482,12 @@ st_load(struct rw_rec_job *rj)
 			prev->written = NULL;
 		}
 	}
-	if (rw_rc_cluster_parse(json, len, &j->c, err, sizeof(err)) != 0) {
+	if (rw_raycluster_parse(json, len, &j->c, err, sizeof(err)) != 0) {
 		rw_rec_unparsable(&j->rec, err);
 		return;
 	}
 	rw_rec_loaded(&j->rec, j->c->uid);
-	j->cl = rw_rcr_cl_get(r, j->rec.key, j->c->uid);
+	j->cl = rw_raycluster_ctl_state_get(r, j->rec.key, j->c->uid);
 	if (!j->cl) {
 		rw_rec_abort(&j->rec, -ENOMEM, "out of memory");
 		return;
@@ -507,13 +508,13 @@ st_load(struct rw_rec_job *rj)
 		j->rec.step = RCR_ST_DELETE;
 		return;
 	}
-	managed = rw_rc_gets(j->c->spec, "managedBy");
+	managed = rw_doc_gets(j->c->spec, "managedBy");
 	if (managed && *managed && strcmp(managed, "ray.io/kuberay-operator") != 0) {
 		rw_debug(LOGC, "%s: managed by %s: skipped", j->rec.key, managed);
 		rw_rec_stop(&j->rec);
 		return;
 	}
-	if (rw_rc_validate(j->c, &ve) > 0) {
+	if (rw_raycluster_validate(j->c, &ve) > 0) {
 		st_invalid(j, &ve);
 		return;
 	}
@@ -524,14 +525,14 @@ st_finalizer(struct rw_rec_job *rj)
 {
 	struct rcr_job *j = (struct rcr_job *)rj;
 	const char *patch;
-	if (!rw_rcr_ft_cleanup_wanted(rcr_of(j), j->c) || has_finalizer(j->c, NULL))
+	if (!rw_raycluster_ctl_ft_cleanup_wanted(rcr_of(j), j->c) || has_finalizer(j->c, NULL))
 		return;
-	if (rw_rc_path(j->c->root, "metadata.finalizers"))
+	if (rw_doc_path(j->c->root, "metadata.finalizers"))
 		patch = "[{\"op\":\"add\",\"path\":\"/metadata/finalizers/"
-			"-\",\"value\":\"" RW_RCR_FT_FINALIZER "\"}]";
+			"-\",\"value\":\"" RW_RAYCLUSTER_CTL_FT_FINALIZER "\"}]";
 	else
 		patch = "[{\"op\":\"add\",\"path\":\"/metadata/"
-			"finalizers\",\"value\":[\"" RW_RCR_FT_FINALIZER "\"]}]";
+			"finalizers\",\"value\":[\"" RW_RAYCLUSTER_CTL_FT_FINALIZER "\"]}]";
 	if (rw_rec_patch(&j->rec, patch, NULL, "adding the GCS FT finalizer") != 0)
 		rw_rec_fail(&j->rec, -ENOMEM, NULL, "cannot add the finalizer");
 }
@@ -573,7 +574,7 @@ create_obj(struct rcr_job *j, const char *collection, const struct rw_buf *body,
 {
 	char name[256];
 	int rv;
-	rw_rcr_json_name(rw_buf_cstr(body), body->len, name, sizeof(name));
+	rw_raycluster_ctl_json_name(rw_buf_cstr(body), body->len, name, sizeof(name));
 	rv = rw_rec_send(&j->rec, "POST", collection, rw_buf_cstr(body), body->len, create_cb, name,
 			 objkind, bits);
 	if (rv == 0)
@@ -588,21 +589,21 @@ st_rbac(struct rw_rec_job *rj)
 	struct rw_buf b;
 	char path[1024];
 	int rv = 0;
-	if (!rw_rc_autoscaling(j->c) || j->cl->rbac_done)
+	if (!rw_raycluster_autoscaling(j->c) || j->cl->rbac_done)
 		return;
 	rw_buf_init(&b, 4u << 20);
 	snprintf(path, sizeof(path), "/api/v1/namespaces/%s/serviceaccounts", j->rec.ns);
-	if (rw_rc_build_service_account(j->c, &b) == 0)
+	if (rw_raycluster_build_service_account(j->c, &b) == 0)
 		rv = create_obj(j, path, &b, "ServiceAccount", &j->rbac_bits, 1);
 	rw_buf_reset(&b);
 	snprintf(path, sizeof(path), "/apis/rbac.authorization.k8s.io/v1/namespaces/%s/roles",
 		 j->rec.ns);
-	if (!rv && rw_rc_build_role(j->c, &b) == 0)
+	if (!rv && rw_raycluster_build_role(j->c, &b) == 0)
 		rv = create_obj(j, path, &b, "Role", &j->rbac_bits, 2);
 	rw_buf_reset(&b);
 	snprintf(path, sizeof(path),
 		 "/apis/rbac.authorization.k8s.io/v1/namespaces/%s/rolebindings", j->rec.ns);
-	if (!rv && rw_rc_build_role_binding(j->c, &b) == 0)
+	if (!rv && rw_raycluster_build_role_binding(j->c, &b) == 0)
 		rv = create_obj(j, path, &b, "RoleBinding", &j->rbac_bits, 4);
 	rw_buf_fini(&b);
 	if (rv)
@@ -616,7 +617,7 @@ static void
 svc_create(struct rcr_job *j, struct rw_inf *inf, struct rw_buf *b)
 {
 	char name[256], path[1024];
-	if (rw_rcr_json_name(rw_buf_cstr(b), b->len, name, sizeof(name)) != 0)
+	if (rw_raycluster_ctl_json_name(rw_buf_cstr(b), b->len, name, sizeof(name)) != 0)
 		return;
 	if (rw_inf_get(inf, j->rec.ns, name))
 		return; /* created once, never updated (as KubeRay) */
@@ -632,17 +633,17 @@ st_services(struct rw_rec_job *rj)
 	struct rcr *r = rcr_of(j);
 	struct rw_buf b;
 	rw_buf_init(&b, 4u << 20);
-	if (rw_rc_build_head_service(j->c, &r->opts, &b) == 0)
+	if (rw_raycluster_build_head_service(j->c, &r->opts, &b) == 0)
 		svc_create(j, r->svc_head_inf, &b);
 	else
 		rw_rec_fail(&j->rec, -EINVAL, NULL, "cannot build the head service");
 	rw_buf_reset(&b);
-	if (!j->rec.err && rw_rc_wants_headless_service(j->c) &&
-	    rw_rc_build_headless_service(j->c, &b) == 0)
+	if (!j->rec.err && rw_raycluster_wants_headless_service(j->c) &&
+	    rw_raycluster_build_headless_service(j->c, &b) == 0)
 		svc_create(j, r->svc_headless_inf, &b);
 	rw_buf_reset(&b);
-	if (!j->rec.err && rw_rc_wants_serve_service(j->c) &&
-	    rw_rc_build_serve_service(j->c, &r->opts, &b) == 0)
+	if (!j->rec.err && rw_raycluster_wants_serve_service(j->c) &&
+	    rw_raycluster_build_serve_service(j->c, &r->opts, &b) == 0)
 		svc_create(j, r->svc_serve_inf, &b);
 	rw_buf_fini(&b);
 }
@@ -669,7 +670,7 @@ pod_create_cb(struct rw_rec_req *q, const struct rw_kube_resp *resp)
 		return;
 	}
 	rw_met_add(r->m_podops, (const char *const[]){"create", nt, "ok"}, 1);
-	if (rw_rcr_json_name(resp->body, resp->body_len, name, sizeof(name)) != 0)
+	if (rw_raycluster_ctl_json_name(resp->body, resp->body_len, name, sizeof(name)) != 0)
 		return;
 	/* The informer may have seen it already (then nothing is pending). */
 	if (!rw_inf_get(r->pod_inf, j->rec.ns, name))
@@ -708,7 +709,8 @@ pod_delete_cb(struct rw_rec_req *q, const struct rw_kube_resp *resp)
 }
 
 int
-rw_rcr_pod_delete(struct rcr_job *j, const char *group, const char *name, bool head, bool quiet)
+rw_raycluster_ctl_pod_delete(struct rcr_job *j, const char *group, const char *name, bool head,
+			     bool quiet)
 {
 	struct rcr *r = rcr_of(j);
 	char path[1024];
@@ -716,7 +718,8 @@ rw_rcr_pod_delete(struct rcr_job *j, const char *group, const char *name, bool h
 	snprintf(path, sizeof(path), "/api/v1/namespaces/%s/pods/%s", j->rec.ns, name);
 	struct rw_kube_req kr = {.method = "DELETE", .path = path, .verb = "delete"};
 	rw_exp_expect_delete(r->exp, j->rec.key, group, name, uv_now(r->loop));
-	rv = rw_rcr_request(r, j, &kr, pod_delete_cb, group, name, quiet ? (void *)1 : NULL);
+	rv = rw_raycluster_ctl_request(r, j, &kr, pod_delete_cb, group, name,
+				       quiet ? (void *)1 : NULL);
 	if (rv == 0)
 		r->ctl.reqs->kind = head ? 1 : 2;
 	else
@@ -745,8 +748,8 @@ static bool
 index_used(const struct rcr_pods *ps, const char *gname, int idx, const int *taken, int ntaken)
 {
 	for (size_t i = 0; i < ps->n; i++)
-		if (ps->pods[i].type == RW_RC_NT_WORKER && strcmp(ps->pods[i].group, gname) == 0 &&
-		    ps->raw[i]->replica_index == idx)
+		if (ps->pods[i].type == RW_RAYCLUSTER_NT_WORKER &&
+		    strcmp(ps->pods[i].group, gname) == 0 && ps->raw[i]->replica_index == idx)
 			return true;
 	for (int i = 0; i < ntaken; i++)
 		if (taken[i] == idx)
@@ -769,7 +772,7 @@ create_workers(struct rcr_job *j, const struct rcr_pods *ps, int g, const char *
 	int *taken = calloc((size_t)n + 1, sizeof(int));
 	int ntaken = 0, idx = 0, host = 0;
 	char rname[320] = "";
-	rw_rc_int(rw_rc_get(rw_rc_group(j->c, g), "numOfHosts"), &hosts);
+	rw_doc_int(rw_doc_get(rw_raycluster_group(j->c, g), "numOfHosts"), &hosts);
 	if (hosts < 1)
 		hosts = 1;
 	if (!taken) {
@@ -777,7 +780,7 @@ create_workers(struct rcr_job *j, const struct rcr_pods *ps, int g, const char *
 		return;
 	}
 	for (int32_t k = 0; k < n && !j->rec.err; k++) {
-		struct rw_rc_slot slot;
+		struct rw_raycluster_slot slot;
 		if (host == 0) {
 			while (index_used(ps, gname, idx, taken, ntaken))
 				idx++;
@@ -794,7 +797,7 @@ create_workers(struct rcr_job *j, const struct rcr_pods *ps, int g, const char *
 		slot.replica_name = hosts > 1 ? rname : NULL;
 		slot.host_index = host;
 		rw_buf_reset(b);
-		if (rw_rc_build_worker_pod(j->c, &j->popts, g, &slot, b) != 0)
+		if (rw_raycluster_build_worker_pod(j->c, &j->popts, g, &slot, b) != 0)
 			rw_rec_fail(&j->rec, -EINVAL, "FailedCreateWorkerPod",
 				    "cannot build a worker pod of group %s", gname);
 		else if (pod_create(j, gname, b, false) != 0)
@@ -819,11 +822,12 @@ static void
 pods_suspend(struct rcr_job *j, const struct rcr_pods *ps)
 {
 	for (size_t i = 0; i < ps->n && !j->rec.err; i++) {
-		const struct rw_rc_pod *p = &ps->pods[i];
+		const struct rw_raycluster_pod *p = &ps->pods[i];
 		if (p->deleting)
 			continue;
-		bool head = p->type == RW_RC_NT_HEAD;
-		if (rw_rcr_pod_delete(j, head ? "" : p->group, p->name, head, false) != 0)
+		bool head = p->type == RW_RAYCLUSTER_NT_HEAD;
+		if (rw_raycluster_ctl_pod_delete(j, head ? "" : p->group, p->name, head, false) !=
+		    0)
 			rw_rec_fail(&j->rec, -ENOMEM, "FailedDeleteAllPods", "cannot delete pods");
 	}
 }
@@ -837,14 +841,14 @@ st_pods(struct rw_rec_job *rj)
 	struct rw_buf b;
 	uint64_t now = uv_now(r->loop);
 	const char *dname;
-	if (rw_rcr_pods_collect(r, j->rec.ns, j->rec.name, j->c->uid, &ps) != 0) {
+	if (rw_raycluster_ctl_pods_collect(r, j->rec.ns, j->rec.name, j->c->uid, &ps) != 0) {
 		rw_rec_fail(&j->rec, -ENOMEM, NULL, "out of memory");
-		rw_rcr_pods_fini(&ps);
+		rw_raycluster_ctl_pods_fini(&ps);
 		return;
 	}
 	rw_buf_init(&b, 16u << 20);
-	rw_rcr_pod_opts(j);
-	if (rw_rc_suspended(j->c) || status_cond_true(j->c, "RayClusterSuspending")) {
+	rw_raycluster_ctl_pod_opts(j);
+	if (rw_raycluster_suspended(j->c) || status_cond_true(j->c, "RayClusterSuspending")) {
 		pods_suspend(j, &ps);
 		goto out;
 	}
@@ -853,22 +857,22 @@ st_pods(struct rw_rec_job *rj)
 		rw_rec_requeue(&j->rec, 1000);
 		rw_met_add(r->m_expwait, NULL, 1);
 	} else {
-		switch (rw_rc_plan_head(j->c, ps.pods, ps.n,
-					status_cond_true(j->c, "RayClusterProvisioned"), &dname)) {
-		case RW_RC_HEAD_OK:
+		switch (rw_raycluster_plan_head(
+		    j->c, ps.pods, ps.n, status_cond_true(j->c, "RayClusterProvisioned"), &dname)) {
+		case RW_RAYCLUSTER_HEAD_OK:
 			break;
-		case RW_RC_HEAD_CREATE:
-			if (rw_rc_build_head_pod(j->c, &j->popts, &b) != 0 ||
+		case RW_RAYCLUSTER_HEAD_CREATE:
+			if (rw_raycluster_build_head_pod(j->c, &j->popts, &b) != 0 ||
 			    pod_create(j, "", &b, true) != 0)
 				rw_rec_fail(&j->rec, -EINVAL, "FailedCreateHeadPod",
 					    "cannot build the head pod");
 			break;
-		case RW_RC_HEAD_DELETE:
-			if (rw_rcr_pod_delete(j, "", dname, true, false) != 0)
+		case RW_RAYCLUSTER_HEAD_DELETE:
+			if (rw_raycluster_ctl_pod_delete(j, "", dname, true, false) != 0)
 				rw_rec_fail(&j->rec, -ENOMEM, "FailedDeleteHeadPod",
 					    "cannot delete the head pod");
 			break;
-		case RW_RC_HEAD_MANY:
+		case RW_RAYCLUSTER_HEAD_MANY:
 			rw_rec_fail(&j->rec, -ENOTUNIQ, NULL, "%s/%s has more than one head pod",
 				    j->rec.ns, j->rec.name);
 			goto out;
@@ -876,7 +880,7 @@ st_pods(struct rw_rec_job *rj)
 	}
 out:
 	rw_buf_fini(&b);
-	rw_rcr_pods_fini(&ps);
+	rw_raycluster_ctl_pods_fini(&ps);
 }
 
 /*
@@ -891,31 +895,31 @@ st_workers(struct rw_rec_job *rj)
 	struct rcr_pods ps;
 	struct rw_buf b;
 	uint64_t now = uv_now(r->loop);
-	if (rw_rc_suspended(j->c) || status_cond_true(j->c, "RayClusterSuspending"))
+	if (rw_raycluster_suspended(j->c) || status_cond_true(j->c, "RayClusterSuspending"))
 		return; /* st_pods deleted the pods */
-	if (rw_rcr_pods_collect(r, j->rec.ns, j->rec.name, j->c->uid, &ps) != 0) {
+	if (rw_raycluster_ctl_pods_collect(r, j->rec.ns, j->rec.name, j->c->uid, &ps) != 0) {
 		rw_rec_fail(&j->rec, -ENOMEM, NULL, "out of memory");
-		rw_rcr_pods_fini(&ps);
+		rw_raycluster_ctl_pods_fini(&ps);
 		return;
 	}
 	rw_buf_init(&b, 16u << 20);
 	for (int g = 0; g < j->c->ngroups && !j->rec.err; g++) {
-		struct rw_rc_group_plan plan;
-		const char *gname = rw_rc_group_name(j->c, g);
+		struct rw_raycluster_group_plan plan;
+		const char *gname = rw_raycluster_group_name(j->c, g);
 		int32_t create;
 		if (!rw_exp_satisfied(r->exp, j->rec.key, gname, now)) {
 			rw_rec_requeue(&j->rec, 1000);
 			rw_met_add(r->m_expwait, NULL, 1);
 			continue;
 		}
-		if (rw_rc_plan_group(j->c, &r->opts, g, ps.pods, ps.n, &plan) != 0) {
+		if (rw_raycluster_plan_group(j->c, &r->opts, g, ps.pods, ps.n, &plan) != 0) {
 			rw_rec_fail(&j->rec, -ENOMEM, NULL, "cannot plan group %s", gname);
 			break;
 		}
 		for (size_t k = 0; k < plan.ndel && !j->rec.err; k++) {
 			if (!in_snapshot(&ps, plan.del[k]))
 				continue; /* workersToDelete naming a pod that is gone */
-			if (rw_rcr_pod_delete(j, gname, plan.del[k], false, false) != 0)
+			if (rw_raycluster_ctl_pod_delete(j, gname, plan.del[k], false, false) != 0)
 				rw_rec_fail(&j->rec, -ENOMEM, "FailedDeleteWorkerPod",
 					    "cannot delete");
 		}
@@ -932,10 +936,10 @@ st_workers(struct rw_rec_job *rj)
 		}
 		if (create > 0 && !j->rec.err)
 			create_workers(j, &ps, g, gname, create, &b);
-		rw_rc_group_plan_fini(&plan);
+		rw_raycluster_group_plan_fini(&plan);
 	}
 	rw_buf_fini(&b);
-	rw_rcr_pods_fini(&ps);
+	rw_raycluster_ctl_pods_fini(&ps);
 }
 
 /* ---- status ---- */
@@ -956,18 +960,18 @@ static void
 provisioned_metrics(struct rcr_job *j, const char *status_json, size_t len)
 {
 	struct rcr *r = rcr_of(j);
-	struct rw_rc_node *st = NULL;
+	struct rw_doc_node *st = NULL;
 	bool now_true = false, was = status_cond_true(j->c, "RayClusterProvisioned");
-	struct rw_rc_node *conds;
-	if (rw_rc_parse(status_json, len, &st, NULL, 0) != 0)
+	struct rw_doc_node *conds;
+	if (rw_doc_parse(status_json, len, &st, NULL, 0) != 0)
 		return;
-	conds = rw_rc_get(st, "conditions");
-	for (int i = 0; conds && conds->type == RW_RC_ARR && i < conds->n; i++)
-		if (rw_rc_gets(conds->kids[i], "type") &&
-		    !strcmp(rw_rc_gets(conds->kids[i], "type"), "RayClusterProvisioned"))
-			now_true = rw_rc_gets(conds->kids[i], "status") &&
-				   !strcmp(rw_rc_gets(conds->kids[i], "status"), "True");
-	rw_rc_free(st);
+	conds = rw_doc_get(st, "conditions");
+	for (int i = 0; conds && conds->type == RW_DOC_ARR && i < conds->n; i++)
+		if (rw_doc_gets(conds->kids[i], "type") &&
+		    !strcmp(rw_doc_gets(conds->kids[i], "type"), "RayClusterProvisioned"))
+			now_true = rw_doc_gets(conds->kids[i], "status") &&
+				   !strcmp(rw_doc_gets(conds->kids[i], "status"), "True");
+	rw_doc_free(st);
 	rw_met_set(
 	    r->m_prov,
 	    (const char *const[]){j->rec.name, j->rec.ns, j->c->uid, now_true ? "True" : "False"},
@@ -991,28 +995,28 @@ st_status(struct rw_rec_job *rj)
 	struct rcr_job *j = (struct rcr_job *)rj;
 	struct rcr *r = rcr_of(j);
 	struct rcr_pods ps;
-	struct rw_rc_status_in in;
-	struct rw_rc_svc_buf *svc = NULL;
+	struct rw_raycluster_status_in in;
+	struct rw_raycluster_svc_buf *svc = NULL;
 	struct rw_buf st, body;
 	char now[32], err[256], hsvc[320];
 	const struct rw_inf_json *so;
-	struct rw_rc_node *old;
+	struct rw_doc_node *old;
 	struct rw_buf oldtxt;
 	int rv;
 
 	if (!j->c || !j->cl)
 		return;
-	if (rw_rcr_pods_collect(r, j->rec.ns, j->rec.name, j->c->uid, &ps) != 0) {
-		rw_rcr_pods_fini(&ps);
+	if (rw_raycluster_ctl_pods_collect(r, j->rec.ns, j->rec.name, j->c->uid, &ps) != 0) {
+		rw_raycluster_ctl_pods_fini(&ps);
 		return;
 	}
 	for (size_t i = 0; i < ps.n; i++)
-		rw_rcr_gate_sync(r, ps.raw[i]);
-	rw_rc_head_svc_name(j->c, hsvc, sizeof(hsvc));
+		rw_raycluster_ctl_gate_sync(r, ps.raw[i]);
+	rw_raycluster_head_svc_name(j->c, hsvc, sizeof(hsvc));
 	so = rw_inf_get(r->svc_head_inf, j->rec.ns, hsvc);
 	if (so) {
 		svc = calloc(1, sizeof(*svc));
-		if (svc && rw_rc_svc_parse(so->json, so->len, svc) != 0) {
+		if (svc && rw_raycluster_svc_parse(so->json, so->len, svc) != 0) {
 			free(svc);
 			svc = NULL;
 		}
@@ -1029,8 +1033,8 @@ st_status(struct rw_rec_job *rj)
 	rw_buf_init(&st, 4u << 20);
 	rw_buf_init(&body, 64u << 20);
 	rw_buf_init(&oldtxt, 4u << 20);
-	rv = rw_rc_status(j->c, &in, &st, err, sizeof(err));
-	rw_rcr_pods_fini(&ps);
+	rv = rw_raycluster_status(j->c, &in, &st, err, sizeof(err));
+	rw_raycluster_ctl_pods_fini(&ps);
 	free(svc);
 	if (rv == -ENOENT || rv == -ENOTUNIQ) {
 		rw_debug(LOGC, "%s: status not written: %s", j->rec.key, err);
@@ -1041,21 +1045,22 @@ st_status(struct rw_rec_job *rj)
 		goto out;
 	}
 	provisioned_metrics(j, rw_buf_cstr(&st), st.len);
-	old = rw_rc_get(j->c->root, "status");
+	old = rw_doc_get(j->c->root, "status");
 	if (old)
-		rw_rc_dump(old, &oldtxt);
-	if (rw_rc_status_equal(old ? rw_buf_cstr(&oldtxt) : NULL, oldtxt.len, rw_buf_cstr(&st),
-			       st.len))
+		rw_doc_dump(old, &oldtxt);
+	if (rw_raycluster_status_equal(old ? rw_buf_cstr(&oldtxt) : NULL, oldtxt.len,
+				       rw_buf_cstr(&st), st.len))
 		goto out;
 	/* PUT the object with the new status to /status (Status().Update()). */
 	{
-		struct rw_rc_node *ns = NULL;
-		if (rw_rc_parse(rw_buf_cstr(&st), st.len, &ns, NULL, 0) != 0 ||
-		    rw_rc_set(j->c->root, "status", ns) != 0 || rw_rc_dump(j->c->root, &body) != 0)
+		struct rw_doc_node *ns = NULL;
+		if (rw_doc_parse(rw_buf_cstr(&st), st.len, &ns, NULL, 0) != 0 ||
+		    rw_doc_set(j->c->root, "status", ns) != 0 ||
+		    rw_doc_dump(j->c->root, &body) != 0)
 			goto out;
 	}
 	rw_rec_put_status(&j->rec, rw_buf_cstr(&body), body.len, status_cb,
-			  rw_rc_gets(rw_rc_get(j->c->root, "metadata"), "resourceVersion"));
+			  rw_doc_gets(rw_doc_get(j->c->root, "metadata"), "resourceVersion"));
 out:
 	rw_buf_fini(&st);
 	rw_buf_fini(&body);
@@ -1070,7 +1075,7 @@ st_key(struct rw_rec_job *rj)
 	struct rcr_job *j = (struct rcr_job *)rj;
 	if (j->rbac_started && j->rbac_bits == 7)
 		j->cl->rbac_done = true;
-	rw_rcr_st_key(j);
+	rw_raycluster_ctl_st_key(j);
 }
 
 static const struct rw_rec_step rcr_steps[] = {
@@ -1083,8 +1088,8 @@ static const struct rw_rec_step rcr_steps[] = {
     [RCR_ST_WORKERS] = {"workers", st_workers, 0},
     [RCR_ST_STATUS] = {"status", st_status, 0},
     [RCR_ST_DONE] = {"done", NULL, 0},
-    [RCR_ST_DELETE] = {"delete", rw_rcr_st_delete, 0},
-    [RCR_ST_DELETE_CLEANUP] = {"delete-cleanup", rw_rcr_st_delete_cleanup, RCR_ST_DONE},
+    [RCR_ST_DELETE] = {"delete", rw_raycluster_ctl_st_delete, 0},
+    [RCR_ST_DELETE_CLEANUP] = {"delete-cleanup", rw_raycluster_ctl_st_delete_cleanup, RCR_ST_DONE},
 };
 
 static bool
@@ -1136,7 +1141,7 @@ register_metrics(struct rcr *r)
 	r->m_cleanup = rw_met_counter(m, "raywarden_raycluster_redis_cleanups_total",
 				      "GCS FT Redis cleanups by outcome (ok, deadline, skipped).",
 				      (const char *const[]){"result", NULL});
-	rw_rcr_gate_metrics(r);
+	rw_raycluster_ctl_gate_metrics(r);
 }
 
 static int
@@ -1149,7 +1154,7 @@ setup_hub(struct rcr *r, const struct rw_mgr_config *cfg)
 			      "readiness gate from the controller)");
 		return 0;
 	}
-	rw_rcr_keys_sig(r, cfg->agent_key_file);
+	rw_raycluster_ctl_keys_sig(r, cfg->agent_key_file);
 	rv = rw_agentkey_load_master(&r->master, cfg->agent_key_file, err, sizeof(err));
 	if (rv) {
 		rw_error(LOGC, "agent master key: %s", err);
@@ -1194,14 +1199,14 @@ setup(struct rw_mgr *m, void **state)
 	v = getenv("RAYCLUSTER_DEFAULT_REQUEUE_SECONDS_ENV");
 	if (v && atoi(v) > 0)
 		pol.idle_ms = (uint64_t)atoi(v) * 1000;
-	rw_rc_opts_default(&r->opts);
-	rw_rc_opts_from_env(&r->opts, getenv);
+	rw_raycluster_opts_default(&r->opts);
+	rw_raycluster_opts_from_env(&r->opts, getenv);
 	if (cfg->agent_image && *cfg->agent_image)
 		r->opts.agent_image = cfg->agent_image;
 	r->opts.agent = !cfg->no_agent_injection;
 	r->opts.readiness_gate = !cfg->no_readiness_gate && r->opts.agent;
 	if (!r->opts.agent)
-		r->opts.probes = RW_RC_PROBE_KUBERAY;
+		r->opts.probes = RW_RAYCLUSTER_PROBE_KUBERAY;
 	register_metrics(r);
 	if (rw_exp_new(0, &r->exp) != 0)
 		goto fail;
@@ -1249,9 +1254,9 @@ setup(struct rw_mgr *m, void **state)
 	if (!r->wq || !r->rc_inf || !r->pod_inf || !r->svc_head_inf || !r->svc_headless_inf ||
 	    !r->svc_serve_inf)
 		goto fail;
-	if ((rv = rw_rcr_gate_setup(r)) != 0)
+	if ((rv = rw_raycluster_ctl_gate_setup(r)) != 0)
 		goto fail;
-	if (r->have_master && (rv = rw_rcr_keys_setup(r, cfg->agent_key_file)) != 0)
+	if (r->have_master && (rv = rw_raycluster_ctl_keys_setup(r, cfg->agent_key_file)) != 0)
 		goto fail;
 	return 0;
 fail:
@@ -1276,19 +1281,19 @@ teardown(void *state)
 		struct rcr_cl *cl = e->val;
 		if (cl->rcl) {
 			cl->dropping = true;
-			rw_rcl_cancel(cl->rcl);
+			rw_redis_cleanup_cancel(cl->rcl);
 			cl->rcl = NULL;
 		}
 	}
 	rw_kmap_fini(&r->clusters, cl_free);
-	rw_rcr_gate_fini(r);
-	rw_rcr_keys_fini(r);
+	rw_raycluster_ctl_gate_fini(r);
+	rw_raycluster_ctl_keys_fini(r);
 	rw_exp_free(r->exp);
 	memset(&r->master, 0, sizeof(r->master));
 	free(r);
 }
 
-const struct rw_mgr_controller rw_rcr_controller = {
+const struct rw_mgr_controller rw_raycluster_controller = {
     .name = "raycluster",
     .setup = setup,
     .teardown = teardown,

@@ -1,5 +1,5 @@
 /*
- * raycluster.h - the RayCluster reconciler (rw_rcr_*): wires the informers,
+ * raycluster.h - the RayCluster reconciler (rw_raycluster_ctl_*): wires the informers,
  * the work queue, the expectations, the pure builders (rc_build.h), status
  * (rc_status.h), validation (rc_validate.h), the agent hub (hub.h), the agent
  * keys (agentkey.h) and the Redis cleanup (redis_cleanup.h) into KubeRay's
@@ -27,13 +27,13 @@
 #include "rw/wire.h"
 
 /* The reconciler, for main.c's controller table. */
-extern const struct rw_mgr_controller rw_rcr_controller;
+extern const struct rw_mgr_controller rw_raycluster_controller;
 
 /* The finalizer guarding the Redis cleanup of GCS fault-tolerant clusters. */
-#define RW_RCR_FT_FINALIZER "ray.io/gcs-ft-redis-cleanup-finalizer"
+#define RW_RAYCLUSTER_CTL_FT_FINALIZER "ray.io/gcs-ft-redis-cleanup-finalizer"
 
 /* The readiness-gate condition reasons written on pods. */
-#define RW_RCR_GATE_READY "AgentReady"
-#define RW_RCR_GATE_NOT_READY "AgentNotReady"
+#define RW_RAYCLUSTER_CTL_GATE_READY "AgentReady"
+#define RW_RAYCLUSTER_CTL_GATE_NOT_READY "AgentNotReady"
 
 #endif

@@ -21,8 +21,8 @@
  * utils/util.go and raycluster_controller.go (see docs/kuberay-compatibility.md
  * for what matches byte for byte and what differs).
  */
-#ifndef RW_RC_BUILD_H
-#define RW_RC_BUILD_H
+#ifndef RW_RAYCLUSTER_BUILD_H
+#define RW_RAYCLUSTER_BUILD_H
 
 #include "build_common.h"
 #include "build_pod.h"

@@ -4,45 +4,46 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "dom_builder.h"
-#include "rc_quantity.h"
+#include "doc_builder.h"
+#include "quantity.h"
 #include "rc_status.h"
 
 int
-rw_rc_svc_parse(const char *json, size_t len, struct rw_rc_svc_buf *out)
+rw_raycluster_svc_parse(const char *json, size_t len, struct rw_raycluster_svc_buf *out)
 {
 	node *root = NULL, *ports;
-	int rv = rw_rc_parse(json, len, &root, NULL, 0);
+	int rv = rw_doc_parse(json, len, &root, NULL, 0);
 	memset(out, 0, sizeof(*out));
 	if (rv)
 		return rv;
-	if (root->type != RW_RC_OBJ) {
-		rw_rc_free(root);
+	if (root->type != RW_DOC_OBJ) {
+		rw_doc_free(root);
 		return -EINVAL;
 	}
 	snprintf(out->name, sizeof(out->name), "%s",
-		 rw_rc_gets(rw_rc_get(root, "metadata"), "name")
-		     ? rw_rc_gets(rw_rc_get(root, "metadata"), "name")
+		 rw_doc_gets(rw_doc_get(root, "metadata"), "name")
+		     ? rw_doc_gets(rw_doc_get(root, "metadata"), "name")
 		     : "");
 	snprintf(out->ip, sizeof(out->ip), "%s",
-		 rw_rc_gets(rw_rc_get(root, "spec"), "clusterIP")
-		     ? rw_rc_gets(rw_rc_get(root, "spec"), "clusterIP")
+		 rw_doc_gets(rw_doc_get(root, "spec"), "clusterIP")
+		     ? rw_doc_gets(rw_doc_get(root, "spec"), "clusterIP")
 		     : "");
-	ports = rw_rc_path(root, "spec.ports");
+	ports = rw_doc_path(root, "spec.ports");
 	for (int i = 0;
-	     ports && ports->type == RW_RC_ARR && i < ports->n && i < RW_RC_SVC_MAX_PORTS; i++) {
-		struct rw_rc_svc_port *p = &out->port[out->svc.nports];
-		node *tp = rw_rc_get(ports->kids[i], "targetPort");
+	     ports && ports->type == RW_DOC_ARR && i < ports->n && i < RW_RAYCLUSTER_SVC_MAX_PORTS;
+	     i++) {
+		struct rw_raycluster_svc_port *p = &out->port[out->svc.nports];
+		node *tp = rw_doc_get(ports->kids[i], "targetPort");
 		int64_t v;
 		snprintf(out->pname[i], sizeof(out->pname[i]), "%s",
-			 rw_rc_gets(ports->kids[i], "name") ? rw_rc_gets(ports->kids[i], "name")
-							    : "");
+			 rw_doc_gets(ports->kids[i], "name") ? rw_doc_gets(ports->kids[i], "name")
+							     : "");
 		p->name = out->pname[i];
-		if (rw_rc_int(rw_rc_get(ports->kids[i], "nodePort"), &v) == 0)
+		if (rw_doc_int(rw_doc_get(ports->kids[i], "nodePort"), &v) == 0)
 			p->node_port = (int32_t)v;
-		if (rw_rc_int(tp, &v) == 0) {
+		if (rw_doc_int(tp, &v) == 0) {
 			p->target_port = (int32_t)v;
-		} else if (rw_rc_str(tp)) {
+		} else if (rw_doc_str(tp)) {
 			snprintf(out->ptarget[i], sizeof(out->ptarget[i]), "%s", tp->s);
 			p->target_port_str = out->ptarget[i];
 		}
@@ -51,24 +52,24 @@ rw_rc_svc_parse(const char *json, size_t len, struct rw_rc_svc_buf *out)
 	out->svc.name = out->name;
 	out->svc.cluster_ip = out->ip;
 	out->svc.ports = out->port;
-	rw_rc_free(root);
+	rw_doc_free(root);
 	return 0;
 }
 
 /* ---- resources ---- */
 
 struct rsum {
-	struct rw_rc_qty q[64];
+	struct rw_qty q[64];
 	char key[64][128];
 	int n;
 };
 
 static int
-rsum_add(struct rsum *s, const char *name, const struct rw_rc_qty *q)
+rsum_add(struct rsum *s, const char *name, const struct rw_qty *q)
 {
 	for (int i = 0; i < s->n; i++)
 		if (strcmp(s->key[i], name) == 0)
-			return rw_rc_qty_add(&s->q[i], q);
+			return rw_qty_add(&s->q[i], q);
 	if (s->n >= 64 || strlen(name) >= sizeof(s->key[0]))
 		return 0; /* more resource names than anyone uses: ignored */
 	snprintf(s->key[s->n], sizeof(s->key[0]), "%s", name);
@@ -77,28 +78,28 @@ rsum_add(struct rsum *s, const char *name, const struct rw_rc_qty *q)
 }
 
 static int
-qty_of(const node *list, const char *key, struct rw_rc_qty *q)
+qty_of(const node *list, const char *key, struct rw_qty *q)
 {
-	node *v = rw_rc_get(list, key);
-	if (!v || !v->s || (v->type != RW_RC_STR && v->type != RW_RC_NUM))
+	node *v = rw_doc_get(list, key);
+	if (!v || !v->s || (v->type != RW_DOC_STR && v->type != RW_DOC_NUM))
 		return -ENOENT;
-	return rw_rc_qty_parse(v->s, q);
+	return rw_qty_parse(v->s, q);
 }
 
 /* CalculatePodResource: per container requests, limits filling gaps; summed. */
 static void
 pod_resource(const node *tmpl_spec, struct rsum *pod)
 {
-	node *cs = rw_rc_get(tmpl_spec, "containers");
-	for (int i = 0; cs && cs->type == RW_RC_ARR && i < cs->n; i++) {
-		node *res = rw_rc_get(cs->kids[i], "resources");
-		node *req = rw_rc_get(res, "requests"), *lim = rw_rc_get(res, "limits");
-		struct rw_rc_qty q;
-		for (int k = 0; req && req->type == RW_RC_OBJ && k < req->n; k++)
+	node *cs = rw_doc_get(tmpl_spec, "containers");
+	for (int i = 0; cs && cs->type == RW_DOC_ARR && i < cs->n; i++) {
+		node *res = rw_doc_get(cs->kids[i], "resources");
+		node *req = rw_doc_get(res, "requests"), *lim = rw_doc_get(res, "limits");
+		struct rw_qty q;
+		for (int k = 0; req && req->type == RW_DOC_OBJ && k < req->n; k++)
 			if (qty_of(req, req->kids[k]->key, &q) == 0)
 				rsum_add(pod, req->kids[k]->key, &q);
-		for (int k = 0; lim && lim->type == RW_RC_OBJ && k < lim->n; k++)
-			if (!rw_rc_get(req, lim->kids[k]->key) &&
+		for (int k = 0; lim && lim->type == RW_DOC_OBJ && k < lim->n; k++)
+			if (!rw_doc_get(req, lim->kids[k]->key) &&
 			    qty_of(lim, lim->kids[k]->key, &q) == 0)
 				rsum_add(pod, lim->kids[k]->key, &q);
 	}
@@ -111,10 +112,11 @@ cmp_name(const void *a, const void *b)
 }
 
 int
-rw_rc_desired_resources(const struct rw_rc_cluster *c, struct rw_rc_desired_res *out)
+rw_raycluster_desired_resources(const struct rw_raycluster *c,
+				struct rw_raycluster_desired_res *out)
 {
 	struct rsum *t = calloc(1, sizeof(*t)), *pod = calloc(1, sizeof(*pod));
-	struct rw_rc_qty gpu = {0, 0, RW_RC_Q_DECEXP};
+	struct rw_qty gpu = {0, 0, RW_QTY_DECEXP};
 	const char *gpus[64];
 	int ngpus = 0, rv = 0;
 
@@ -124,20 +126,20 @@ rw_rc_desired_resources(const struct rw_rc_cluster *c, struct rw_rc_desired_res 
 		goto out;
 	}
 	/* Head first, then each group's pod x numOfHosts x replicas (format: first seen). */
-	pod_resource(rw_rc_path(c->head, "template.spec"), t);
+	pod_resource(rw_doc_path(c->head, "template.spec"), t);
 	for (int g = 0; g < c->ngroups; g++) {
-		node *grp = rw_rc_group(c, g);
-		int64_t reps = rw_rc_int_or(grp, "replicas", 0),
-			hosts = rw_rc_int_or(grp, "numOfHosts", 1);
-		if (!grp || rw_rc_true(rw_rc_get(grp, "suspend")) || reps <= 0)
+		node *grp = rw_raycluster_group(c, g);
+		int64_t reps = rw_doc_int_or(grp, "replicas", 0),
+			hosts = rw_doc_int_or(grp, "numOfHosts", 1);
+		if (!grp || rw_doc_true(rw_doc_get(grp, "suspend")) || reps <= 0)
 			continue;
 		if (hosts < 1)
 			hosts = 1;
 		memset(pod, 0, sizeof(*pod));
-		pod_resource(rw_rc_path(grp, "template.spec"), pod);
+		pod_resource(rw_doc_path(grp, "template.spec"), pod);
 		for (int i = 0; i < pod->n; i++) {
-			struct rw_rc_qty q = pod->q[i];
-			if (rw_rc_qty_mul(&q, hosts) || rw_rc_qty_mul(&q, reps)) {
+			struct rw_qty q = pod->q[i];
+			if (rw_qty_mul(&q, hosts) || rw_qty_mul(&q, reps)) {
 				q.units = INT64_MAX; /* saturate rather than fail the status */
 				q.nano = 0;
 			}
@@ -152,12 +154,12 @@ rw_rc_desired_resources(const struct rw_rc_cluster *c, struct rw_rc_desired_res 
 	for (int i = 0; i < t->n; i++) {
 		size_t kl = strlen(t->key[i]);
 		if (strcmp(t->key[i], "cpu") == 0)
-			rw_rc_qty_format(&t->q[i], out->cpu, sizeof(out->cpu));
+			rw_qty_format(&t->q[i], out->cpu, sizeof(out->cpu));
 		else if (strcmp(t->key[i], "memory") == 0)
-			rw_rc_qty_format(&t->q[i], out->memory, sizeof(out->memory));
+			rw_qty_format(&t->q[i], out->memory, sizeof(out->memory));
 		else if (strcmp(t->key[i], "google.com/tpu") == 0)
-			rw_rc_qty_format(&t->q[i], out->tpu, sizeof(out->tpu));
-		if (kl >= 3 && strcmp(t->key[i] + kl - 3, "gpu") == 0 && !rw_rc_qty_zero(&t->q[i]))
+			rw_qty_format(&t->q[i], out->tpu, sizeof(out->tpu));
+		if (kl >= 3 && strcmp(t->key[i] + kl - 3, "gpu") == 0 && !rw_qty_zero(&t->q[i]))
 			gpus[ngpus++] = t->key[i];
 	}
 	/* sumGPUs: every non-zero "*gpu" resource (in name order, Go's is map order). */
@@ -165,8 +167,8 @@ rw_rc_desired_resources(const struct rw_rc_cluster *c, struct rw_rc_desired_res 
 	for (int k = 0; k < ngpus; k++)
 		for (int i = 0; i < t->n; i++)
 			if (strcmp(t->key[i], gpus[k]) == 0)
-				rw_rc_qty_add(&gpu, &t->q[i]);
-	rw_rc_qty_format(&gpu, out->gpu, sizeof(out->gpu));
+				rw_qty_add(&gpu, &t->q[i]);
+	rw_qty_format(&gpu, out->gpu, sizeof(out->gpu));
 out:
 	free(t);
 	free(pod);
@@ -178,12 +180,12 @@ out:
 static bool
 cond_is_true(node *conds, const char *type)
 {
-	return streq(rw_rc_gets(find_cond(conds, type), "status"), "True");
+	return streq(rw_doc_gets(find_cond(conds, type), "status"), "True");
 }
 
 /* CheckAllPodsRunning */
 static bool
-all_running(const struct rw_rc_pod *pods, size_t n)
+all_running(const struct rw_raycluster_pod *pods, size_t n)
 {
 	if (n == 0)
 		return false;
@@ -197,7 +199,7 @@ all_running(const struct rw_rc_pod *pods, size_t n)
 }
 
 static bool
-running_ready(const struct rw_rc_pod *p)
+running_ready(const struct rw_raycluster_pod *p)
 {
 	return streq(p->phase, "Running") && p->ready_cond && p->ready;
 }
@@ -208,36 +210,36 @@ set_count(struct b *b, node *st, const char *key, int64_t v)
 	if (b->err)
 		return;
 	if (v == 0)
-		rw_rc_del(st, key); /* int32 with omitempty */
-	else if (rw_rc_set_int(st, key, v))
+		rw_doc_del(st, key); /* int32 with omitempty */
+	else if (rw_doc_set_int(st, key, v))
 		fail(b, -ENOMEM);
 }
 
 int
-rw_rc_status(const struct rw_rc_cluster *c, const struct rw_rc_status_in *in, struct rw_buf *out,
-	     char *err, size_t errlen)
+rw_raycluster_status(const struct rw_raycluster *c, const struct rw_raycluster_status_in *in,
+		     struct rw_buf *out, char *err, size_t errlen)
 {
 	struct b b = {0};
-	node *old = rw_rc_get(c->root, "status");
-	node *st = old && old->type == RW_RC_OBJ ? rw_rc_clone(old) : rw_rc_new(RW_RC_OBJ);
+	node *old = rw_doc_get(c->root, "status");
+	node *st = old && old->type == RW_DOC_OBJ ? rw_doc_clone(old) : rw_doc_new(RW_DOC_OBJ);
 	node *conds;
-	const struct rw_rc_pod *head = NULL;
+	const struct rw_raycluster_pod *head = NULL;
 	size_t nheads = 0;
 	int64_t ready = 0, avail = 0;
-	int32_t desired = rw_rc_desired_workers(c);
-	struct rw_rc_desired_res res;
-	const char *old_state = rw_rc_gets(old, "state");
+	int32_t desired = rw_raycluster_desired_workers(c);
+	struct rw_raycluster_desired_res res;
+	const char *old_state = rw_doc_gets(old, "state");
 	const char *now = in->now ? in->now : "1970-01-01T00:00:00Z";
 	int rv;
 
 	if (!st)
 		return -ENOMEM;
 	for (size_t i = 0; i < in->npods; i++) {
-		const struct rw_rc_pod *p = &in->pods[i];
-		if (p->type == RW_RC_NT_HEAD) {
+		const struct rw_raycluster_pod *p = &in->pods[i];
+		if (p->type == RW_RAYCLUSTER_NT_HEAD) {
 			head = p;
 			nheads++;
-		} else if (p->type == RW_RC_NT_WORKER) {
+		} else if (p->type == RW_RAYCLUSTER_NT_WORKER) {
 			if (running_ready(p))
 				ready++;
 			if (streq(p->phase, "Running"))
@@ -248,14 +250,14 @@ rw_rc_status(const struct rw_rc_cluster *c, const struct rw_rc_status_in *in, st
 		if (err && errlen)
 			snprintf(err, errlen, "multiple head pods found for RayCluster %s/%s",
 				 c->ns, c->name);
-		rw_rc_free(st);
+		rw_doc_free(st);
 		return -ENOTUNIQ;
 	}
-	conds = rw_rc_get(st, "conditions");
-	if (!conds || conds->type != RW_RC_ARR) {
-		if (rw_rc_set(st, "conditions", rw_rc_new(RW_RC_ARR)))
+	conds = rw_doc_get(st, "conditions");
+	if (!conds || conds->type != RW_DOC_ARR) {
+		if (rw_doc_set(st, "conditions", rw_doc_new(RW_DOC_ARR)))
 			fail(&b, -ENOMEM);
-		conds = rw_rc_get(st, "conditions");
+		conds = rw_doc_get(st, "conditions");
 	}
 	if (in->reconcile_failed) {
 		if (in->failure_reason && *in->failure_reason)
@@ -263,8 +265,9 @@ rw_rc_status(const struct rw_rc_cluster *c, const struct rw_rc_status_in *in, st
 				      in->failure_reason, in->failure_message, 0, now);
 	} else {
 		for (int i = conds ? conds->n - 1 : -1; i >= 0; i--) {
-			if (streq(rw_rc_gets(conds->kids[i], "type"), "RayClusterReplicaFailure")) {
-				rw_rc_free(conds->kids[i]);
+			if (streq(rw_doc_gets(conds->kids[i], "type"),
+				  "RayClusterReplicaFailure")) {
+				rw_doc_free(conds->kids[i]);
 				memmove(&conds->kids[i], &conds->kids[i + 1],
 					(size_t)(conds->n - i - 1) * sizeof(*conds->kids));
 				conds->n--;
@@ -272,15 +275,15 @@ rw_rc_status(const struct rw_rc_cluster *c, const struct rw_rc_status_in *in, st
 		}
 	}
 	if (c->generation)
-		rw_rc_set_int(st, "observedGeneration", c->generation);
+		rw_doc_set_int(st, "observedGeneration", c->generation);
 	else
-		rw_rc_del(st, "observedGeneration");
+		rw_doc_del(st, "observedGeneration");
 	set_count(&b, st, "readyWorkerReplicas", ready);
 	set_count(&b, st, "availableWorkerReplicas", avail);
 	set_count(&b, st, "desiredWorkerReplicas", desired);
-	set_count(&b, st, "minWorkerReplicas", rw_rc_min_workers(c));
-	set_count(&b, st, "maxWorkerReplicas", rw_rc_max_workers(c));
-	if (rw_rc_desired_resources(c, &res) == 0) {
+	set_count(&b, st, "minWorkerReplicas", rw_raycluster_min_workers(c));
+	set_count(&b, st, "maxWorkerReplicas", rw_raycluster_max_workers(c));
+	if (rw_raycluster_desired_resources(c, &res) == 0) {
 		sets(&b, st, "desiredCPU", res.cpu);
 		sets(&b, st, "desiredMemory", res.memory);
 		sets(&b, st, "desiredGPU", res.gpu);
@@ -289,7 +292,7 @@ rw_rc_status(const struct rw_rc_cluster *c, const struct rw_rc_status_in *in, st
 	if (!in->reconcile_failed && in->npods == (size_t)desired + 1 &&
 	    all_running(in->pods, in->npods)) {
 		sets(&b, st, "state", "ready");
-		rw_rc_del(st, "reason");
+		rw_doc_del(st, "reason");
 	}
 
 	/* Conditions (RayClusterStatusConditions). */
@@ -310,7 +313,7 @@ rw_rc_status(const struct rw_rc_cluster *c, const struct rw_rc_status_in *in, st
 	}
 	bool suspending = cond_is_true(conds, "RayClusterSuspending");
 	bool suspended = !suspending && cond_is_true(conds, "RayClusterSuspended");
-	node *susp = rw_rc_get(c->spec, "suspend");
+	node *susp = rw_doc_get(c->spec, "suspend");
 	if (!cond_is_true(conds, "RayClusterProvisioned") && !suspended) {
 		if (all_running(in->pods, in->npods))
 			set_condition(&b, conds, "RayClusterProvisioned", "True",
@@ -333,24 +336,24 @@ rw_rc_status(const struct rw_rc_cluster *c, const struct rw_rc_status_in *in, st
 				      "RayClusterSuspended", "", 0, now);
 		}
 	} else if (suspended) {
-		if (susp && susp->type == RW_RC_BOOL && !susp->b)
+		if (susp && susp->type == RW_DOC_BOOL && !susp->b)
 			set_condition(&b, conds, "RayClusterSuspended", "False",
 				      "RayClusterSuspended", "", 0, now);
 	} else {
 		set_condition(&b, conds, "RayClusterSuspended", "False", "RayClusterSuspended", "",
 			      0, now);
 		set_condition(&b, conds, "RayClusterSuspending",
-			      rw_rc_true(susp) ? "True" : "False", "RayClusterSuspending", "", 0,
+			      rw_doc_true(susp) ? "True" : "False", "RayClusterSuspending", "", 0,
 			      now);
 	}
-	if (rw_rc_true(susp) && in->npods == 0)
+	if (rw_doc_true(susp) && in->npods == 0)
 		sets(&b, st, "state", "suspended");
 
 	/* Endpoints and head info. */
 	if (in->head_svc) {
-		node *ep = rw_rc_obj(st, "endpoints");
+		node *ep = rw_doc_obj(st, "endpoints");
 		for (size_t i = 0; ep && i < in->head_svc->nports; i++) {
-			const struct rw_rc_svc_port *p = &in->head_svc->ports[i];
+			const struct rw_raycluster_svc_port *p = &in->head_svc->ports[i];
 			char num[32];
 			if (!p->name || !*p->name)
 				continue;
@@ -365,9 +368,9 @@ rw_rc_status(const struct rw_rc_cluster *c, const struct rw_rc_status_in *in, st
 			}
 		}
 		if (ep && ep->n == 0)
-			rw_rc_del(st, "endpoints");
+			rw_doc_del(st, "endpoints");
 	}
-	node *hd = rw_rc_obj(st, "head");
+	node *hd = rw_doc_obj(st, "head");
 	if (!hd)
 		fail(&b, -ENOMEM);
 	sets(&b, hd, "podIP", head && head->pod_ip ? head->pod_ip : "");
@@ -378,7 +381,7 @@ rw_rc_status(const struct rw_rc_cluster *c, const struct rw_rc_status_in *in, st
 				 in->head_svc ? "head service IP is empty. cluster name %s"
 					      : "unable to find head service. cluster name %s",
 				 c->name);
-		rw_rc_free(st);
+		rw_doc_free(st);
 		return b.err ? b.err : -ENOENT;
 	}
 	if (streq(in->head_svc->cluster_ip, "None"))
@@ -387,21 +390,21 @@ rw_rc_status(const struct rw_rc_cluster *c, const struct rw_rc_status_in *in, st
 		sets(&b, hd, "serviceIP", in->head_svc->cluster_ip);
 	sets(&b, hd, "serviceName", in->head_svc->name ? in->head_svc->name : "");
 	for (int i = hd ? hd->n - 1 : -1; i >= 0; i--)
-		if (rw_rc_str(hd->kids[i]) && !*hd->kids[i]->s)
-			rw_rc_del(hd, hd->kids[i]->key); /* omitempty */
+		if (rw_doc_str(hd->kids[i]) && !*hd->kids[i]->s)
+			rw_doc_del(hd, hd->kids[i]->key); /* omitempty */
 	if (hd && hd->n == 0)
-		rw_rc_del(st, "head");
+		rw_doc_del(st, "head");
 
 	sets(&b, st, "lastUpdateTime", now);
-	const char *new_state = rw_rc_gets(st, "state");
+	const char *new_state = rw_doc_gets(st, "state");
 	if (!streq(old_state ? old_state : "", new_state ? new_state : "")) {
-		node *stt = rw_rc_obj(st, "stateTransitionTimes");
+		node *stt = rw_doc_obj(st, "stateTransitionTimes");
 		sets(&b, stt, new_state ? new_state : "", now);
 	}
 	if (conds && conds->n == 0)
-		rw_rc_del(st, "conditions");
-	rv = b.err ? b.err : rw_rc_dump(st, out);
-	rw_rc_free(st);
+		rw_doc_del(st, "conditions");
+	rv = b.err ? b.err : rw_doc_dump(st, out);
+	rw_doc_free(st);
 	return rv;
 }
 
@@ -411,26 +414,26 @@ parse_status(const char *t, size_t n, bool *ok)
 	node *s = NULL;
 	*ok = true;
 	if (!t || n == 0)
-		return rw_rc_new(RW_RC_OBJ);
-	if (rw_rc_parse(t, n, &s, NULL, 0) != 0) {
+		return rw_doc_new(RW_DOC_OBJ);
+	if (rw_doc_parse(t, n, &s, NULL, 0) != 0) {
 		*ok = false;
 		return NULL;
 	}
-	if (s->type == RW_RC_NULL) {
-		rw_rc_free(s);
-		return rw_rc_new(RW_RC_OBJ);
+	if (s->type == RW_DOC_NULL) {
+		rw_doc_free(s);
+		return rw_doc_new(RW_DOC_OBJ);
 	}
-	rw_rc_del(s, "lastUpdateTime");
+	rw_doc_del(s, "lastUpdateTime");
 	return s;
 }
 
 bool
-rw_rc_status_equal(const char *a, size_t alen, const char *b, size_t blen)
+rw_raycluster_status_equal(const char *a, size_t alen, const char *b, size_t blen)
 {
 	bool oka, okb, eq;
 	node *x = parse_status(a, alen, &oka), *y = parse_status(b, blen, &okb);
-	eq = oka && okb && x && y && rw_rc_equal(x, y);
-	rw_rc_free(x);
-	rw_rc_free(y);
+	eq = oka && okb && x && y && rw_doc_equal(x, y);
+	rw_doc_free(x);
+	rw_doc_free(y);
 	return eq;
 }

@@ -4,8 +4,8 @@
  * head service and the previous status, plus the "did it change" check the
  * reconciler uses to write the status only when needed.
  */
-#ifndef RW_RC_STATUS_H
-#define RW_RC_STATUS_H
+#ifndef RW_RAYCLUSTER_STATUS_H
+#define RW_RAYCLUSTER_STATUS_H
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -13,7 +13,7 @@
 
 #include "rc_build.h"
 
-struct rw_rc_svc_port {
+struct rw_raycluster_svc_port {
 	const char *name;
 	int32_t node_port;	     /* 0 = none */
 	int32_t target_port;	     /* 0 = none (or a named target port) */
@@ -21,31 +21,31 @@ struct rw_rc_svc_port {
 };
 
 /* The head service as listed (by label) from the API server. */
-struct rw_rc_svc {
+struct rw_raycluster_svc {
 	const char *name;
 	const char *cluster_ip; /* "None" for headless; "" while not allocated */
-	const struct rw_rc_svc_port *ports;
+	const struct rw_raycluster_svc_port *ports;
 	size_t nports;
 };
 
-#define RW_RC_SVC_MAX_PORTS 64
+#define RW_RAYCLUSTER_SVC_MAX_PORTS 64
 
 /* A service summary that owns its strings (filled from Service JSON). */
-struct rw_rc_svc_buf {
-	struct rw_rc_svc svc;
-	struct rw_rc_svc_port port[RW_RC_SVC_MAX_PORTS];
+struct rw_raycluster_svc_buf {
+	struct rw_raycluster_svc svc;
+	struct rw_raycluster_svc_port port[RW_RAYCLUSTER_SVC_MAX_PORTS];
 	char name[256], ip[64];
-	char pname[RW_RC_SVC_MAX_PORTS][64], ptarget[RW_RC_SVC_MAX_PORTS][64];
+	char pname[RW_RAYCLUSTER_SVC_MAX_PORTS][64], ptarget[RW_RAYCLUSTER_SVC_MAX_PORTS][64];
 };
 
-/* Summarise Service JSON (ports past RW_RC_SVC_MAX_PORTS are ignored). 0 or -EINVAL. */
-int rw_rc_svc_parse(const char *json, size_t len, struct rw_rc_svc_buf *out);
+/* Summarise Service JSON (ports past RW_RAYCLUSTER_SVC_MAX_PORTS are ignored). 0 or -EINVAL. */
+int rw_raycluster_svc_parse(const char *json, size_t len, struct rw_raycluster_svc_buf *out);
 
-struct rw_rc_status_in {
-	const struct rw_rc_pod *pods; /* every pod labelled ray.io/cluster=<name> */
+struct rw_raycluster_status_in {
+	const struct rw_raycluster_pod *pods; /* every pod labelled ray.io/cluster=<name> */
 	size_t npods;
-	const struct rw_rc_svc *head_svc; /* NULL: not found */
-	bool reconcile_failed;		  /* the reconcile pass returned an error */
+	const struct rw_raycluster_svc *head_svc; /* NULL: not found */
+	bool reconcile_failed;			  /* the reconcile pass returned an error */
 	const char *failure_reason;  /* ReplicaFailure reason (FailedCreateHeadPod, ...) or NULL */
 	const char *failure_message; /* the error text for the condition */
 	const char *now;	     /* RFC 3339 UTC, e.g. "2026-01-02T03:04:05Z" */
@@ -58,19 +58,20 @@ struct rw_rc_status_in {
  * pods (KubeRay skips the status update then; a message is written to err);
  * -ENOMEM.
  */
-int rw_rc_status(const struct rw_rc_cluster *c, const struct rw_rc_status_in *in,
-		 struct rw_buf *out, char *err, size_t errlen);
+int rw_raycluster_status(const struct rw_raycluster *c, const struct rw_raycluster_status_in *in,
+			 struct rw_buf *out, char *err, size_t errlen);
 
 /*
  * Are two status objects (JSON text; empty/NULL = no status) equal ignoring
  * lastUpdateTime? Member order does not matter. Unparsable input is unequal.
  */
-bool rw_rc_status_equal(const char *a, size_t alen, const char *b, size_t blen);
+bool rw_raycluster_status_equal(const char *a, size_t alen, const char *b, size_t blen);
 
 /* Sum of the resources KubeRay reports as desiredCPU/Memory/GPU/TPU (canonical text). */
-struct rw_rc_desired_res {
+struct rw_raycluster_desired_res {
 	char cpu[64], memory[64], gpu[64], tpu[64];
 };
-int rw_rc_desired_resources(const struct rw_rc_cluster *c, struct rw_rc_desired_res *out);
+int rw_raycluster_desired_resources(const struct rw_raycluster *c,
+				    struct rw_raycluster_desired_res *out);
 
 #endif

@@ -6,9 +6,9 @@
 
 #include "rc_validate.h"
 
-typedef struct rw_rc_node node;
+typedef struct rw_doc_node node;
 
-void *(*rw_rc_validate_malloc)(size_t) = malloc;
+void *(*rw_raycluster_validate_malloc)(size_t) = malloc;
 
 static const char dns1035_msg[] =
     "a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with an "
@@ -46,7 +46,7 @@ lower_alnum(char c)
 }
 
 bool
-rw_rc_dns1035(const char *s, char *msg, size_t msglen)
+rw_raycluster_dns1035(const char *s, char *msg, size_t msglen)
 {
 	size_t n = strlen(s);
 	bool ok = n > 0 && s[0] >= 'a' && s[0] <= 'z' && lower_alnum(s[n - 1]);
@@ -143,25 +143,25 @@ label_value(const char *v, char errs[][400], int max)
 static const char *
 sval(const node *o, const char *key)
 {
-	node *v = rw_rc_get(o, key);
+	node *v = rw_doc_get(o, key);
 	if (!v)
 		return NULL;
-	return v->type == RW_RC_STR || v->type == RW_RC_NUM ? v->s : NULL;
+	return v->type == RW_DOC_STR || v->type == RW_DOC_NUM ? v->s : NULL;
 }
 
 static node *
 container0(const node *group)
 {
-	node *c = rw_rc_at(rw_rc_path(group, "template.spec.containers"), 0);
-	return c && c->type == RW_RC_OBJ ? c : NULL;
+	node *c = rw_doc_at(rw_doc_path(group, "template.spec.containers"), 0);
+	return c && c->type == RW_DOC_OBJ ? c : NULL;
 }
 
 static bool
 env_has(const node *container, const char *name)
 {
-	node *env = rw_rc_get(container, "env");
-	for (int i = 0; env && env->type == RW_RC_ARR && i < env->n; i++)
-		if (streq(rw_rc_gets(env->kids[i], "name"), name))
+	node *env = rw_doc_get(container, "env");
+	for (int i = 0; env && env->type == RW_DOC_ARR && i < env->n; i++)
+		if (streq(rw_doc_gets(env->kids[i], "name"), name))
 			return true;
 	return false;
 }
@@ -169,10 +169,10 @@ env_has(const node *container, const char *name)
 static const char *
 env_value(const node *container, const char *name)
 {
-	node *env = rw_rc_get(container, "env");
-	for (int i = 0; env && env->type == RW_RC_ARR && i < env->n; i++)
-		if (streq(rw_rc_gets(env->kids[i], "name"), name)) {
-			const char *v = rw_rc_gets(env->kids[i], "value");
+	node *env = rw_doc_get(container, "env");
+	for (int i = 0; env && env->type == RW_DOC_ARR && i < env->n; i++)
+		if (streq(rw_doc_gets(env->kids[i], "name"), name)) {
+			const char *v = rw_doc_gets(env->kids[i], "value");
 			return v ? v : "";
 		}
 	return NULL;
@@ -188,8 +188,8 @@ nonempty(const node *o, const char *key)
 static bool
 has_containers(const node *group)
 {
-	node *cs = rw_rc_path(group, "template.spec.containers");
-	return cs && cs->type == RW_RC_ARR && cs->n > 0;
+	node *cs = rw_doc_path(group, "template.spec.containers");
+	return cs && cs->type == RW_DOC_ARR && cs->n > 0;
 }
 
 static int
@@ -202,12 +202,12 @@ cmp_str(const void *a, const void *b)
 static int
 group_checks(const char *gname, const node *g, char *msg, size_t mlen)
 {
-	const node *params = rw_rc_get(g, "rayStartParams");
-	const node *res = rw_rc_get(g, "resources");
-	const node *labels = rw_rc_get(g, "labels");
+	const node *params = rw_doc_get(g, "rayStartParams");
+	const node *res = rw_doc_get(g, "resources");
+	const node *labels = rw_doc_get(g, "labels");
 	bool rs = nonempty(params, "num-cpus") || nonempty(params, "num-gpus") ||
 		  nonempty(params, "memory") || nonempty(params, "resources");
-	if (rs && res && res->type == RW_RC_OBJ && res->n > 0) {
+	if (rs && res && res->type == RW_DOC_OBJ && res->n > 0) {
 		snprintf(
 		    msg, mlen,
 		    "resource fields should not be set in both rayStartParams and Resources for "
@@ -215,15 +215,16 @@ group_checks(const char *gname, const node *g, char *msg, size_t mlen)
 		    gname);
 		return -1;
 	}
-	if (rw_rc_get(params, "labels")) {
+	if (rw_doc_get(params, "labels")) {
 		snprintf(msg, mlen,
 			 "rayStartParams['labels'] is not supported for %s group; please use the "
 			 "top-level Labels field instead",
 			 gname);
 		return -1;
 	}
-	if (labels && labels->type == RW_RC_OBJ && labels->n > 0) {
-		const char **keys = rw_rc_validate_malloc((size_t)labels->n * sizeof(*keys));
+	if (labels && labels->type == RW_DOC_OBJ && labels->n > 0) {
+		const char **keys =
+		    rw_raycluster_validate_malloc((size_t)labels->n * sizeof(*keys));
 		size_t used = 0;
 		bool any = false;
 		/* Unchecked labels must not pass as valid: report the failure instead. */
@@ -268,12 +269,12 @@ group_checks(const char *gname, const node *g, char *msg, size_t mlen)
  * the webhook would. Groups are few (tens), so the quadratic scan is fine.
  */
 static int
-duplicate_group(const struct rw_rc_cluster *c, char *msg, size_t mlen)
+duplicate_group(const struct rw_raycluster *c, char *msg, size_t mlen)
 {
 	for (int i = 1; i < c->ngroups; i++) {
-		const char *gn = rw_rc_group_name(c, i);
+		const char *gn = rw_raycluster_group_name(c, i);
 		for (int k = 0; k < i; k++) {
-			if (!streq(gn, rw_rc_group_name(c, k)))
+			if (!streq(gn, rw_raycluster_group_name(c, k)))
 				continue;
 			snprintf(msg, mlen,
 				 "workerGroupSpecs[%d]: worker group names must be unique "
@@ -287,7 +288,7 @@ duplicate_group(const struct rw_rc_cluster *c, char *msg, size_t mlen)
 
 /* validateRayClusterSpec's checks on the head group: a container, resources, labels. */
 static int
-check_head_group(const struct rw_rc_cluster *c, char *msg, size_t mlen)
+check_head_group(const struct rw_raycluster *c, char *msg, size_t mlen)
 {
 	if (!has_containers(c->head)) {
 		snprintf(msg, mlen, "headGroupSpec should have at least one container");
@@ -298,15 +299,15 @@ check_head_group(const struct rw_rc_cluster *c, char *msg, size_t mlen)
 
 /* One worker group: a container, replica bounds, resources, labels, idle timeout. */
 static int
-check_worker_group(const struct rw_rc_cluster *c, int i, bool autoscale, char *msg, size_t mlen)
+check_worker_group(const struct rw_raycluster *c, int i, bool autoscale, char *msg, size_t mlen)
 {
-	node *g = rw_rc_group(c, i);
-	const char *gn = rw_rc_group_name(c, i);
-	node *mn = rw_rc_get(g, "minReplicas"), *mx = rw_rc_get(g, "maxReplicas");
-	node *rp = rw_rc_get(g, "replicas");
+	node *g = rw_raycluster_group(c, i);
+	const char *gn = rw_raycluster_group_name(c, i);
+	node *mn = rw_doc_get(g, "minReplicas"), *mx = rw_doc_get(g, "maxReplicas");
+	node *rp = rw_doc_get(g, "replicas");
 	int64_t mnv = 0, mxv = 0, rpv = 0, v;
-	bool hasmn = mn && mn->type == RW_RC_NUM && rw_rc_int(mn, &mnv) == 0;
-	bool hasmx = mx && mx->type == RW_RC_NUM && rw_rc_int(mx, &mxv) == 0;
+	bool hasmn = mn && mn->type == RW_DOC_NUM && rw_doc_int(mn, &mnv) == 0;
+	bool hasmx = mx && mx->type == RW_DOC_NUM && rw_doc_int(mx, &mxv) == 0;
 	if (!has_containers(g)) {
 		snprintf(msg, mlen, "workerGroupSpec should have at least one container");
 		return -1;
@@ -340,21 +341,21 @@ check_worker_group(const struct rw_rc_cluster *c, int i, bool autoscale, char *m
 	 * always a mistake in the manifest, so it is refused here in the
 	 * words of the min/max rules.
 	 */
-	if (rp && rp->type == RW_RC_NUM && rw_rc_int(rp, &rpv) == 0 && rpv < 0) {
+	if (rp && rp->type == RW_DOC_NUM && rw_doc_int(rp, &rpv) == 0 && rpv < 0) {
 		snprintf(msg, mlen, "worker group %s has negative replicas %lld", gn,
 			 (long long)rpv);
 		return -1;
 	}
 	if (group_checks(gn, g, msg, mlen))
 		return -1;
-	node *idle = rw_rc_get(g, "idleTimeoutSeconds");
-	if (idle && rw_rc_int(idle, &v) == 0) {
+	node *idle = rw_doc_get(g, "idleTimeoutSeconds");
+	if (idle && rw_doc_int(idle, &v) == 0) {
 		if (v < 0) {
 			snprintf(msg, mlen, "idleTimeoutSeconds must be non-negative, got %lld",
 				 (long long)v);
 			return -1;
 		}
-		if (!rw_rc_autoscaling_v2(c)) {
+		if (!rw_raycluster_autoscaling_v2(c)) {
 			snprintf(msg, mlen,
 				 "worker group %s has idleTimeoutSeconds set, but autoscaler "
 				 "version is not v2. Please set .spec.autoscalerOptions.version "
@@ -368,9 +369,9 @@ check_worker_group(const struct rw_rc_cluster *c, int i, bool autoscale, char *m
 
 /* Every worker group in order; the first one at fault is reported. */
 static int
-check_worker_groups(const struct rw_rc_cluster *c, char *msg, size_t mlen)
+check_worker_groups(const struct rw_raycluster *c, char *msg, size_t mlen)
 {
-	bool autoscale = rw_rc_autoscaling(c);
+	bool autoscale = rw_raycluster_autoscaling(c);
 	for (int i = 0; i < c->ngroups; i++)
 		if (check_worker_group(c, i, autoscale, msg, mlen))
 			return -1;
@@ -379,12 +380,12 @@ check_worker_groups(const struct rw_rc_cluster *c, char *msg, size_t mlen)
 
 /* GCS fault tolerance: one way to turn it on, and Redis settings only through its options. */
 static int
-check_gcs_ft(const struct rw_rc_cluster *c, char *msg, size_t mlen)
+check_gcs_ft(const struct rw_raycluster *c, char *msg, size_t mlen)
 {
 	const node *head = c->head, *opts;
 	node *hc;
-	opts = rw_rc_get(c->spec, "gcsFaultToleranceOptions");
-	if (opts && opts->type == RW_RC_NULL)
+	opts = rw_doc_get(c->spec, "gcsFaultToleranceOptions");
+	if (opts && opts->type == RW_DOC_NULL)
 		opts = NULL;
 	if (nonempty(c->annotations, "ray.io/ft-enabled") && opts) {
 		snprintf(
@@ -394,7 +395,7 @@ check_gcs_ft(const struct rw_rc_cluster *c, char *msg, size_t mlen)
 		return -1;
 	}
 	hc = container0(head);
-	if (!rw_rc_gcs_ft(c) && env_has(hc, "RAY_REDIS_ADDRESS")) {
+	if (!rw_raycluster_gcs_ft(c) && env_has(hc, "RAY_REDIS_ADDRESS")) {
 		snprintf(
 		    msg, mlen,
 		    "RAY_REDIS_ADDRESS is set which implicitly enables GCS fault tolerance, but "
@@ -403,7 +404,7 @@ check_gcs_ft(const struct rw_rc_cluster *c, char *msg, size_t mlen)
 		return -1;
 	}
 	if (opts) {
-		const node *params = rw_rc_get(head, "rayStartParams");
+		const node *params = rw_doc_get(head, "rayStartParams");
 		if (nonempty(params, "redis-password")) {
 			snprintf(msg, mlen,
 				 "cannot set `redis-password` in rayStartParams when "
@@ -432,15 +433,15 @@ check_gcs_ft(const struct rw_rc_cluster *c, char *msg, size_t mlen)
 				 "GcsFaultToleranceOptions.ExternalStorageNamespace instead");
 			return -1;
 		}
-		if (streq(rw_rc_gets(opts, "backend"), "rocksdb")) {
+		if (streq(rw_doc_gets(opts, "backend"), "rocksdb")) {
 			snprintf(msg, mlen,
 				 "the embedded RocksDB GCS fault tolerance backend "
 				 "(GcsFaultToleranceOptions.Backend: 'rocksdb') requires the "
 				 "GCSFaultToleranceEmbeddedStorage feature gate to be enabled");
 			return -1;
 		}
-		node *st = rw_rc_get(opts, "storage");
-		if (st && st->type != RW_RC_NULL) {
+		node *st = rw_doc_get(opts, "storage");
+		if (st && st->type != RW_DOC_NULL) {
 			snprintf(
 			    msg, mlen,
 			    "cannot set GcsFaultToleranceOptions.Storage when backend is 'redis' "
@@ -448,7 +449,7 @@ check_gcs_ft(const struct rw_rc_cluster *c, char *msg, size_t mlen)
 			return -1;
 		}
 	}
-	if (nonempty(rw_rc_get(head, "rayStartParams"), "redis-username") ||
+	if (nonempty(rw_doc_get(head, "rayStartParams"), "redis-username") ||
 	    env_has(hc, "REDIS_USERNAME")) {
 		snprintf(
 		    msg, mlen,
@@ -461,11 +462,11 @@ check_gcs_ft(const struct rw_rc_cluster *c, char *msg, size_t mlen)
 
 /* The autoscaler: v2 only with enableInTreeAutoscaling, no suspended groups, restartPolicy. */
 static int
-check_autoscaler(const struct rw_rc_cluster *c, char *msg, size_t mlen)
+check_autoscaler(const struct rw_raycluster *c, char *msg, size_t mlen)
 {
 	const node *head = c->head, *ao;
 	node *hc = container0(head);
-	if (!rw_rc_autoscaling(c)) {
+	if (!rw_raycluster_autoscaling(c)) {
 		const char *v2 = env_value(hc, "RAY_enable_autoscaler_v2");
 		if (v2 && (strcmp(v2, "1") == 0 || strcmp(v2, "true") == 0)) {
 			snprintf(
@@ -479,22 +480,22 @@ check_autoscaler(const struct rw_rc_cluster *c, char *msg, size_t mlen)
 		return 0;
 	}
 	for (int i = 0; i < c->ngroups; i++) {
-		if (rw_rc_true(rw_rc_get(rw_rc_group(c, i), "suspend"))) {
+		if (rw_doc_true(rw_doc_get(rw_raycluster_group(c, i), "suspend"))) {
 			snprintf(msg, mlen,
 				 "worker group %s cannot be suspended with Autoscaler enabled",
-				 rw_rc_group_name(c, i));
+				 rw_raycluster_group_name(c, i));
 			return -1;
 		}
 	}
-	ao = rw_rc_get(c->spec, "autoscalerOptions");
-	if (rw_rc_gets(ao, "version") && env_has(hc, "RAY_enable_autoscaler_v2")) {
+	ao = rw_doc_get(c->spec, "autoscalerOptions");
+	if (rw_doc_gets(ao, "version") && env_has(hc, "RAY_enable_autoscaler_v2")) {
 		snprintf(msg, mlen,
 			 "both .spec.autoscalerOptions.version and head Pod env var "
 			 "RAY_enable_autoscaler_v2 are set, please only use the former");
 		return -1;
 	}
-	if (rw_rc_autoscaling_v2(c)) {
-		const char *rp = rw_rc_gets(rw_rc_path(head, "template.spec"), "restartPolicy");
+	if (rw_raycluster_autoscaling_v2(c)) {
+		const char *rp = rw_doc_gets(rw_doc_path(head, "template.spec"), "restartPolicy");
 		if (rp && *rp && strcmp(rp, "Never") != 0) {
 			snprintf(msg, mlen,
 				 "restartPolicy for head Pod should be Never or unset when "
@@ -502,13 +503,13 @@ check_autoscaler(const struct rw_rc_cluster *c, char *msg, size_t mlen)
 			return -1;
 		}
 		for (int i = 0; i < c->ngroups; i++) {
-			rp = rw_rc_gets(rw_rc_path(rw_rc_group(c, i), "template.spec"),
-					"restartPolicy");
+			rp = rw_doc_gets(rw_doc_path(rw_raycluster_group(c, i), "template.spec"),
+					 "restartPolicy");
 			if (rp && *rp && strcmp(rp, "Never") != 0) {
 				snprintf(msg, mlen,
 					 "restartPolicy for worker group %s should be Never or "
 					 "unset when using autoscaler V2",
-					 rw_rc_group_name(c, i));
+					 rw_raycluster_group_name(c, i));
 				return -1;
 			}
 		}
@@ -518,19 +519,20 @@ check_autoscaler(const struct rw_rc_cluster *c, char *msg, size_t mlen)
 
 /* autoscalerOptions, checked whether or not autoscaling is on (as KubeRay does). */
 static int
-check_autoscaler_options(const struct rw_rc_cluster *c, char *msg, size_t mlen)
+check_autoscaler_options(const struct rw_raycluster *c, char *msg, size_t mlen)
 {
-	node *ao = rw_rc_get(c->spec, "autoscalerOptions");
+	node *ao = rw_doc_get(c->spec, "autoscalerOptions");
 	int64_t v;
-	if (rw_rc_int(rw_rc_get(ao, "idleTimeoutSeconds"), &v) == 0 && v < 0) {
+	if (rw_doc_int(rw_doc_get(ao, "idleTimeoutSeconds"), &v) == 0 && v < 0) {
 		snprintf(msg, mlen,
 			 "autoscalerOptions.idleTimeoutSeconds must be non-negative, got %lld",
 			 (long long)v);
 		return -1;
 	}
-	node *aoenv = rw_rc_get(ao, "env");
-	for (int i = 0; aoenv && aoenv->type == RW_RC_ARR && i < aoenv->n; i++) {
-		if (streq(rw_rc_gets(aoenv->kids[i], "name"), "KUBERAY_GEN_AUTOSCALER_START_CMD")) {
+	node *aoenv = rw_doc_get(ao, "env");
+	for (int i = 0; aoenv && aoenv->type == RW_DOC_ARR && i < aoenv->n; i++) {
+		if (streq(rw_doc_gets(aoenv->kids[i], "name"),
+			  "KUBERAY_GEN_AUTOSCALER_START_CMD")) {
 			snprintf(msg, mlen,
 				 "autoscalerOptions.env must not contain "
 				 "KUBERAY_GEN_AUTOSCALER_START_CMD: it is managed by KubeRay and "
@@ -543,10 +545,10 @@ check_autoscaler_options(const struct rw_rc_cluster *c, char *msg, size_t mlen)
 
 /* historyServerOptions: its feature gate is off at KubeRay's defaults. */
 static int
-check_history_server(const struct rw_rc_cluster *c, char *msg, size_t mlen)
+check_history_server(const struct rw_raycluster *c, char *msg, size_t mlen)
 {
-	node *hs = rw_rc_get(c->spec, "historyServerOptions");
-	if (hs && hs->type != RW_RC_NULL) {
+	node *hs = rw_doc_get(c->spec, "historyServerOptions");
+	if (hs && hs->type != RW_DOC_NULL) {
 		snprintf(msg, mlen, "RayClusterHistoryServer feature gate is not enabled");
 		return -1;
 	}
@@ -555,11 +557,11 @@ check_history_server(const struct rw_rc_cluster *c, char *msg, size_t mlen)
 
 /* authOptions: token auth needs Ray 2.52 or later. */
 static int
-check_auth(const struct rw_rc_cluster *c, char *msg, size_t mlen)
+check_auth(const struct rw_raycluster *c, char *msg, size_t mlen)
 {
-	node *auth = rw_rc_get(c->spec, "authOptions");
-	if (streq(rw_rc_gets(auth, "mode"), "token")) {
-		const char *rv = rw_rc_gets(c->spec, "rayVersion");
+	node *auth = rw_doc_get(c->spec, "authOptions");
+	if (streq(rw_doc_gets(auth, "mode"), "token")) {
+		const char *rv = rw_doc_gets(c->spec, "rayVersion");
 		if (!rv || !*rv) {
 			snprintf(
 			    msg, mlen,
@@ -593,18 +595,18 @@ check_auth(const struct rw_rc_cluster *c, char *msg, size_t mlen)
 
 /* networkPolicy and tlsOptions: their feature gates are off at KubeRay's defaults. */
 static int
-check_gated_fields(const struct rw_rc_cluster *c, char *msg, size_t mlen)
+check_gated_fields(const struct rw_raycluster *c, char *msg, size_t mlen)
 {
-	node *np = rw_rc_get(c->spec, "networkPolicy");
-	if (np && np->type != RW_RC_NULL) {
+	node *np = rw_doc_get(c->spec, "networkPolicy");
+	if (np && np->type != RW_DOC_NULL) {
 		snprintf(
 		    msg, mlen,
 		    "spec.networkPolicy requires the RayClusterNetworkPolicy feature gate to be "
 		    "enabled");
 		return -1;
 	}
-	node *tls = rw_rc_get(c->spec, "tlsOptions");
-	if (tls && tls->type != RW_RC_NULL) {
+	node *tls = rw_doc_get(c->spec, "tlsOptions");
+	if (tls && tls->type != RW_DOC_NULL) {
 		snprintf(msg, mlen,
 			 "spec.tlsOptions requires the RayClusterMTLS feature gate to be enabled");
 		return -1;
@@ -617,7 +619,7 @@ check_gated_fields(const struct rw_rc_cluster *c, char *msg, size_t mlen)
  * spec. The order is KubeRay's and matters: only the first error is reported,
  * and the tests compare it message by message.
  */
-static int (*const spec_checks[])(const struct rw_rc_cluster *c, char *msg, size_t mlen) = {
+static int (*const spec_checks[])(const struct rw_raycluster *c, char *msg, size_t mlen) = {
     duplicate_group,	      /* workerGroupSpecs[].groupName unique (the webhook's) */
     check_head_group,	      /* headGroupSpec */
     check_worker_groups,      /* workerGroupSpecs */
@@ -630,7 +632,7 @@ static int (*const spec_checks[])(const struct rw_rc_cluster *c, char *msg, size
 };
 
 static int
-validate_spec(const struct rw_rc_cluster *c, char *msg, size_t mlen)
+validate_spec(const struct rw_raycluster *c, char *msg, size_t mlen)
 {
 	for (size_t i = 0; i < sizeof(spec_checks) / sizeof(spec_checks[0]); i++)
 		if (spec_checks[i](c, msg, mlen))
@@ -641,18 +643,18 @@ validate_spec(const struct rw_rc_cluster *c, char *msg, size_t mlen)
 static bool
 cond_true(const node *conds, const char *type)
 {
-	for (int i = 0; conds && conds->type == RW_RC_ARR && i < conds->n; i++)
-		if (streq(rw_rc_gets(conds->kids[i], "type"), type) &&
-		    streq(rw_rc_gets(conds->kids[i], "status"), "True"))
+	for (int i = 0; conds && conds->type == RW_DOC_ARR && i < conds->n; i++)
+		if (streq(rw_doc_gets(conds->kids[i], "type"), type) &&
+		    streq(rw_doc_gets(conds->kids[i], "status"), "True"))
 			return true;
 	return false;
 }
 
 int
-rw_rc_validate(const struct rw_rc_cluster *c, struct rw_rc_verrs *out)
+rw_raycluster_validate(const struct rw_raycluster *c, struct rw_raycluster_verrs *out)
 {
 	char tmp[700];
-	node *conds = rw_rc_path(c->root, "status.conditions");
+	node *conds = rw_doc_path(c->root, "status.conditions");
 	const char *ut;
 	memset(out, 0, sizeof(*out));
 
@@ -666,7 +668,7 @@ rw_rc_validate(const struct rw_rc_cluster *c, struct rw_rc_verrs *out)
 		out->e[out->n].reason = "InvalidRayClusterMetadata";
 		snprintf(out->e[out->n++].msg, sizeof(out->e[0].msg),
 			 "RayCluster name should be no more than 53 characters");
-	} else if (!rw_rc_dns1035(c->name, tmp, sizeof(tmp))) {
+	} else if (!rw_raycluster_dns1035(c->name, tmp, sizeof(tmp))) {
 		out->e[out->n].reason = "InvalidRayClusterMetadata";
 		snprintf(out->e[out->n++].msg, sizeof(out->e[0].msg),
 			 "RayCluster name should be a valid DNS1035 label: %s", tmp);
@@ -675,9 +677,9 @@ rw_rc_validate(const struct rw_rc_cluster *c, struct rw_rc_verrs *out)
 		out->e[out->n].reason = "InvalidRayClusterSpec";
 		snprintf(out->e[out->n++].msg, sizeof(out->e[0].msg), "%s", tmp);
 	}
-	ut = rw_rc_gets(rw_rc_get(c->spec, "upgradeStrategy"), "type");
+	ut = rw_doc_gets(rw_doc_get(c->spec, "upgradeStrategy"), "type");
 	if (ut) {
-		enum rw_rc_crd crd = rw_rc_creator(c, NULL);
+		enum rw_raycluster_crd crd = rw_raycluster_creator(c, NULL);
 		if (strcmp(ut, "Recreate") != 0 && strcmp(ut, "None") != 0) {
 			out->e[out->n].reason = "InvalidRayClusterSpec";
 			snprintf(
@@ -685,11 +687,11 @@ rw_rc_validate(const struct rw_rc_cluster *c, struct rw_rc_verrs *out)
 			    "The RayCluster spec is invalid: Spec.UpgradeStrategy.Type value %s "
 			    "is invalid, valid options are Recreate or None",
 			    ut);
-		} else if (crd == RW_RC_CRD_RAYJOB || crd == RW_RC_CRD_RAYSERVICE) {
+		} else if (crd == RW_RAYCLUSTER_CRD_RAYJOB || crd == RW_RAYCLUSTER_CRD_RAYSERVICE) {
 			out->e[out->n].reason = "InvalidRayClusterSpec";
 			snprintf(out->e[out->n++].msg, sizeof(out->e[0].msg),
 				 "upgradeStrategy cannot be set when RayCluster is created by %s",
-				 rw_rc_crd_name(crd));
+				 rw_raycluster_crd_name(crd));
 		}
 	}
 	return out->n;

@@ -60,10 +60,10 @@ struct rcr_cl {
 	bool hub_key;	       /* key registered with the hub */
 	char key_sha[65];      /* SHA-256 (hex) of the key Secret's data.key we want */
 	/* GCS FT Redis cleanup */
-	struct rw_rcl *rcl;    /* running, or NULL */
-	bool dropping;	       /* the state is being dropped: ignore the result */
-	bool cleanup_finished; /* result below is valid */
-	struct rw_rcl_result cleanup;
+	struct rw_redis_cleanup *rcl; /* running, or NULL */
+	bool dropping;		      /* the state is being dropped: ignore the result */
+	bool cleanup_finished;	      /* result below is valid */
+	struct rw_redis_cleanup_result cleanup;
 	bool cleanup_skipped; /* nothing to clean (no address) */
 	/* Our last status write, while the informer has not caught up with it. */
 	char based_rv[32]; /* resourceVersion the write was based on */
@@ -77,7 +77,7 @@ struct rcr_cl {
  */
 struct rcr_job {
 	struct rw_rec_job rec; /* rec.ud: the struct rcr (rcr_of) */
-	struct rw_rc_cluster *c;
+	struct rw_raycluster *c;
 	struct rcr_cl *cl;
 	bool changed;	    /* pods created or deleted */
 	int64_t deleted_at; /* deletionTimestamp, Unix seconds */
@@ -85,7 +85,7 @@ struct rcr_job {
 	bool rbac_started;
 	/* pod builder options: the operator's, with this cluster's drain token */
 	unsigned key_gen; /* master_gen the key step derived with */
-	struct rw_rc_opts popts;
+	struct rw_raycluster_opts popts;
 	char drain_token[RW_DRAIN_TOKEN_LEN + 1];
 	/* deletion: credentials for the cleanup */
 	char *redis_addr, *redis_user, *redis_pass, *storage_ns;
@@ -99,7 +99,7 @@ rcr_of(const struct rcr_job *j)
 
 /* A snapshot of one cluster's Ray pods (valid during the current loop turn). */
 struct rcr_pods {
-	struct rw_rc_pod *pods;
+	struct rw_raycluster_pod *pods;
 	const struct rw_inf_pod **raw;
 	size_t n, cap;
 	const char *uid;
@@ -115,7 +115,7 @@ struct rcr {
 	struct rw_wq *wq;      /* ctl.wq, for the informer handlers */
 	struct rw_inf *rc_inf, *pod_inf, *svc_head_inf, *svc_headless_inf, *svc_serve_inf;
 	struct rw_exp *exp;
-	struct rw_rc_opts opts;
+	struct rw_raycluster_opts opts;
 	char advertise[512];
 	struct rw_wire_key master;
 	bool have_master;
@@ -141,41 +141,41 @@ struct rcr {
 	struct rw_met_family *m_gate, *m_gate_lat;
 };
 
-int rw_rcr_json_name(const char *json, size_t len, char *out, size_t outlen);
+int rw_raycluster_ctl_json_name(const char *json, size_t len, char *out, size_t outlen);
 /* rw_rec_request on the RayCluster controller. */
-int rw_rcr_request(struct rcr *r, struct rcr_job *j, const struct rw_kube_req *kr, rw_rec_req_cb cb,
-		   const char *s1, const char *s2, void *ptr);
-struct rcr_cl *rw_rcr_cl_get(struct rcr *r, const char *key, const char *uid);
-void rw_rcr_cl_drop(struct rcr *r, const char *key);
-int rw_rcr_pods_collect(struct rcr *r, const char *ns, const char *name, const char *uid,
-			struct rcr_pods *ps);
-void rw_rcr_pods_fini(struct rcr_pods *ps);
-bool rw_rcr_ft_cleanup_wanted(const struct rcr *r, const struct rw_rc_cluster *c);
-int rw_rcr_pod_delete(struct rcr_job *j, const char *group, const char *name, bool head,
-		      bool quiet);
+int rw_raycluster_ctl_request(struct rcr *r, struct rcr_job *j, const struct rw_kube_req *kr,
+			      rw_rec_req_cb cb, const char *s1, const char *s2, void *ptr);
+struct rcr_cl *rw_raycluster_ctl_state_get(struct rcr *r, const char *key, const char *uid);
+void rw_raycluster_ctl_state_drop(struct rcr *r, const char *key);
+int rw_raycluster_ctl_pods_collect(struct rcr *r, const char *ns, const char *name, const char *uid,
+				   struct rcr_pods *ps);
+void rw_raycluster_ctl_pods_fini(struct rcr_pods *ps);
+bool rw_raycluster_ctl_ft_cleanup_wanted(const struct rcr *r, const struct rw_raycluster *c);
+int rw_raycluster_ctl_pod_delete(struct rcr_job *j, const char *group, const char *name, bool head,
+				 bool quiet);
 
 /* rcr_gate.c */
-void rw_rcr_gate_metrics(struct rcr *r);
+void rw_raycluster_ctl_gate_metrics(struct rcr *r);
 /* After the informers: the gate's patch writer and its agent hooks (no-op without a hub). */
-int rw_rcr_gate_setup(struct rcr *r);
-void rw_rcr_gate_sync(struct rcr *r, const struct rw_inf_pod *p);
-void rw_rcr_gate_forget(struct rcr *r, const struct rw_inf_pod *p);
-void rw_rcr_gate_fini(struct rcr *r);
+int rw_raycluster_ctl_gate_setup(struct rcr *r);
+void rw_raycluster_ctl_gate_sync(struct rcr *r, const struct rw_inf_pod *p);
+void rw_raycluster_ctl_gate_forget(struct rcr *r, const struct rw_inf_pod *p);
+void rw_raycluster_ctl_gate_fini(struct rcr *r);
 
 /* rcr_key.c */
-void rw_rcr_st_key(struct rcr_job *j);
+void rw_raycluster_ctl_st_key(struct rcr_job *j);
 /* j->popts from the operator's options plus the cluster's drain token. */
-void rw_rcr_pod_opts(struct rcr_job *j);
-int rw_rcr_keys_setup(struct rcr *r, const char *master_path);
-void rw_rcr_keys_sig(struct rcr *r, const char *master_path);
-void rw_rcr_keys_fini(struct rcr *r);
+void rw_raycluster_ctl_pod_opts(struct rcr_job *j);
+int rw_raycluster_ctl_keys_setup(struct rcr *r, const char *master_path);
+void rw_raycluster_ctl_keys_sig(struct rcr *r, const char *master_path);
+void rw_raycluster_ctl_keys_fini(struct rcr *r);
 /* The key Secret informer's decoder (a struct rw_inf_meta first; free()), for fuzzing. */
-void *rw_rcr_ksec_decode(const struct rw_json *j, int obj);
+void *rw_raycluster_ctl_ksec_decode(const struct rw_json *j, int obj);
 
 /* rcr_delete.c */
 /* Steps of the deletion path (struct rcr_job records). */
-void rw_rcr_st_delete(struct rw_rec_job *rj);
-void rw_rcr_st_delete_cleanup(struct rw_rec_job *rj);
+void rw_raycluster_ctl_st_delete(struct rw_rec_job *rj);
+void rw_raycluster_ctl_st_delete_cleanup(struct rw_rec_job *rj);
 
 /*
  * Qualify the host of a Redis address (RAY_REDIS_ADDRESS or redisAddress:
@@ -189,7 +189,7 @@ void rw_rcr_st_delete_cleanup(struct rw_rec_job *rj);
  * userinfo, port, path, other entries) is copied unchanged into out.
  * Returns 0, -EINVAL or -ENAMETOOLONG (out too small).
  */
-int rw_rcr_redis_qualify(const char *addr, const char *ns, const char *domain, char *out,
-			 size_t outlen);
+int rw_raycluster_ctl_redis_qualify(const char *addr, const char *ns, const char *domain, char *out,
+				    size_t outlen);
 
 #endif

@@ -22,11 +22,12 @@
 #define LOGC "raycluster"
 
 static bool
-finalizer_index(const struct rw_rc_cluster *c, int *index)
+finalizer_index(const struct rw_raycluster *c, int *index)
 {
-	struct rw_rc_node *f = rw_rc_path(c->root, "metadata.finalizers");
-	for (int i = 0; f && f->type == RW_RC_ARR && i < f->n; i++)
-		if (rw_rc_str(f->kids[i]) && strcmp(f->kids[i]->s, RW_RCR_FT_FINALIZER) == 0) {
+	struct rw_doc_node *f = rw_doc_path(c->root, "metadata.finalizers");
+	for (int i = 0; f && f->type == RW_DOC_ARR && i < f->n; i++)
+		if (rw_doc_str(f->kids[i]) &&
+		    strcmp(f->kids[i]->s, RW_RAYCLUSTER_CTL_FT_FINALIZER) == 0) {
 			*index = i;
 			return true;
 		}
@@ -42,7 +43,7 @@ release_cb(struct rw_rec_req *q, const struct rw_kube_resp *resp)
 			    resp->status, resp->message);
 		return;
 	}
-	rw_info(LOGC, "%s: finalizer %s removed", j->rec.key, RW_RCR_FT_FINALIZER);
+	rw_info(LOGC, "%s: finalizer %s removed", j->rec.key, RW_RAYCLUSTER_CTL_FT_FINALIZER);
 	j->rec.stop_requeue = true;
 }
 
@@ -53,20 +54,20 @@ release(struct rcr_job *j, int index)
 	snprintf(patch, sizeof(patch),
 		 "[{\"op\":\"test\",\"path\":\"/metadata/finalizers/%d\",\"value\":\"%s\"},"
 		 "{\"op\":\"remove\",\"path\":\"/metadata/finalizers/%d\"}]",
-		 index, RW_RCR_FT_FINALIZER, index);
+		 index, RW_RAYCLUSTER_CTL_FT_FINALIZER, index);
 	if (rw_rec_patch(&j->rec, patch, release_cb, "removing the finalizer") != 0)
 		rw_rec_fail(&j->rec, -ENOMEM, NULL, "cannot remove the finalizer");
 }
 
 /* The Ray container's env entry `name` of the head group template, or NULL. */
-static struct rw_rc_node *
-head_env(const struct rw_rc_cluster *c, const char *name)
+static struct rw_doc_node *
+head_env(const struct rw_raycluster *c, const char *name)
 {
-	struct rw_rc_node *cs = rw_rc_path(c->head, "template.spec.containers");
-	struct rw_rc_node *env = rw_rc_get(rw_rc_at(cs, 0), "env");
-	for (int i = 0; env && env->type == RW_RC_ARR && i < env->n; i++)
-		if (rw_rc_gets(env->kids[i], "name") &&
-		    strcmp(rw_rc_gets(env->kids[i], "name"), name) == 0)
+	struct rw_doc_node *cs = rw_doc_path(c->head, "template.spec.containers");
+	struct rw_doc_node *env = rw_doc_get(rw_doc_at(cs, 0), "env");
+	for (int i = 0; env && env->type == RW_DOC_ARR && i < env->n; i++)
+		if (rw_doc_gets(env->kids[i], "name") &&
+		    strcmp(rw_doc_gets(env->kids[i], "name"), name) == 0)
 			return env->kids[i];
 	return NULL;
 }
@@ -78,16 +79,16 @@ struct cred {
 };
 
 static void
-cred_of(const struct rw_rc_node *n, struct cred *out)
+cred_of(const struct rw_doc_node *n, struct cred *out)
 {
 	memset(out, 0, sizeof(*out));
 	if (!n)
 		return;
-	out->value = rw_rc_gets(n, "value");
-	struct rw_rc_node *ref = rw_rc_path(n, "valueFrom.secretKeyRef");
+	out->value = rw_doc_gets(n, "value");
+	struct rw_doc_node *ref = rw_doc_path(n, "valueFrom.secretKeyRef");
 	if (ref) {
-		out->secret = rw_rc_gets(ref, "name");
-		out->key = rw_rc_gets(ref, "key");
+		out->secret = rw_doc_gets(ref, "name");
+		out->key = rw_doc_gets(ref, "key");
 	}
 }
 
@@ -129,14 +130,14 @@ fetch_secret(struct rcr_job *j, const struct cred *c, int which)
 	char path[1024];
 	snprintf(path, sizeof(path), "/api/v1/namespaces/%s/secrets/%s", j->rec.ns, c->secret);
 	struct rw_kube_req kr = {.path = path, .verb = "get"};
-	int rv =
-	    rw_rcr_request(rcr_of(j), j, &kr, secret_cb, c->secret, c->key ? c->key : "", NULL);
+	int rv = rw_raycluster_ctl_request(rcr_of(j), j, &kr, secret_cb, c->secret,
+					   c->key ? c->key : "", NULL);
 	if (rv == 0)
 		rcr_of(j)->ctl.reqs->kind = which;
 	return rv;
 }
 
-/* The host's kind for rw_rcr_redis_qualify: labels to add (0, 1 or 2). */
+/* The host's kind for rw_raycluster_ctl_redis_qualify: labels to add (0, 1 or 2). */
 static int
 host_labels_missing(const char *h, size_t n)
 {
@@ -165,7 +166,8 @@ host_labels_missing(const char *h, size_t n)
 }
 
 int
-rw_rcr_redis_qualify(const char *addr, const char *ns, const char *domain, char *out, size_t outlen)
+rw_raycluster_ctl_redis_qualify(const char *addr, const char *ns, const char *domain, char *out,
+				size_t outlen)
 {
 	const char *p, *entry_end, *netloc_end, *host, *host_end;
 	size_t dlen;
@@ -211,8 +213,8 @@ rw_rcr_redis_qualify(const char *addr, const char *ns, const char *domain, char 
 static int
 resolve(struct rcr_job *j)
 {
-	const struct rw_rc_cluster *c = j->c;
-	struct rw_rc_node *opt = rw_rc_get(c->spec, "gcsFaultToleranceOptions");
+	const struct rw_raycluster *c = j->c;
+	struct rw_doc_node *opt = rw_doc_get(c->spec, "gcsFaultToleranceOptions");
 	struct cred pw, user;
 	const char *addr = NULL, *ns = NULL;
 	const char *domain = rcr_of(j)->opts.cluster_domain && *rcr_of(j)->opts.cluster_domain
@@ -221,27 +223,27 @@ resolve(struct rcr_job *j)
 	memset(&pw, 0, sizeof(pw));
 	memset(&user, 0, sizeof(user));
 	if (opt) {
-		addr = rw_rc_gets(opt, "redisAddress");
-		cred_of(rw_rc_get(opt, "redisPassword"), &pw);
-		cred_of(rw_rc_get(opt, "redisUsername"), &user);
-		ns = rw_rc_gets(opt, "externalStorageNamespace");
+		addr = rw_doc_gets(opt, "redisAddress");
+		cred_of(rw_doc_get(opt, "redisPassword"), &pw);
+		cred_of(rw_doc_get(opt, "redisUsername"), &user);
+		ns = rw_doc_gets(opt, "externalStorageNamespace");
 	} else {
-		struct rw_rc_node *e = head_env(c, "RAY_REDIS_ADDRESS");
-		addr = rw_rc_gets(e, "value");
+		struct rw_doc_node *e = head_env(c, "RAY_REDIS_ADDRESS");
+		addr = rw_doc_gets(e, "value");
 		cred_of(head_env(c, "REDIS_PASSWORD"), &pw);
 		if (!pw.value && !pw.secret) {
 			const char *p =
-			    rw_rc_gets(rw_rc_get(c->head, "rayStartParams"), "redis-password");
+			    rw_doc_gets(rw_doc_get(c->head, "rayStartParams"), "redis-password");
 			if (p && p[0] != '$')
 				pw.value = p;
 		}
 		cred_of(head_env(c, "REDIS_USERNAME"), &user);
 	}
 	if (!ns || !*ns)
-		ns = rw_rc_gets(c->annotations, "ray.io/external-storage-namespace");
+		ns = rw_doc_gets(c->annotations, "ray.io/external-storage-namespace");
 	if (!ns || !*ns) {
-		struct rw_rc_node *e = head_env(c, "RAY_external_storage_namespace");
-		ns = rw_rc_gets(e, "value");
+		struct rw_doc_node *e = head_env(c, "RAY_external_storage_namespace");
+		ns = rw_doc_gets(e, "value");
 	}
 	if (!ns || !*ns)
 		ns = c->uid;
@@ -251,7 +253,7 @@ resolve(struct rcr_job *j)
 	size_t qlen = strlen(addr) + strlen(j->rec.ns) + strlen(domain) + 16;
 	j->redis_addr = malloc(qlen);
 	if (j->redis_addr &&
-	    rw_rcr_redis_qualify(addr, j->rec.ns, domain, j->redis_addr, qlen) != 0) {
+	    rw_raycluster_ctl_redis_qualify(addr, j->rec.ns, domain, j->redis_addr, qlen) != 0) {
 		free(j->redis_addr);
 		j->redis_addr = strdup(addr);
 	}
@@ -270,7 +272,7 @@ resolve(struct rcr_job *j)
 }
 
 static void
-cleanup_done(const struct rw_rcl_result *res, void *ud)
+cleanup_done(const struct rw_redis_cleanup_result *res, void *ud)
 {
 	struct rcr_cl *cl = ud;
 	struct rcr *r = cl->r;
@@ -299,7 +301,7 @@ remaining_ms(const struct rcr_job *j)
 }
 
 void
-rw_rcr_st_delete(struct rw_rec_job *rj)
+rw_raycluster_ctl_st_delete(struct rw_rec_job *rj)
 {
 	struct rcr_job *j = (struct rcr_job *)rj;
 	struct rcr *r = rcr_of(j);
@@ -318,7 +320,7 @@ rw_rcr_st_delete(struct rw_rec_job *rj)
 	if (left == 0 && !(cl->cleanup_finished && cl->cleanup.ok)) {
 		if (cl->rcl) {
 			cl->dropping = true;
-			rw_rcl_cancel(cl->rcl);
+			rw_redis_cleanup_cancel(cl->rcl);
 			cl->rcl = NULL;
 			cl->dropping = false;
 		}
@@ -329,24 +331,25 @@ rw_rcr_st_delete(struct rw_rec_job *rj)
 			    "may remain",
 			    j->rec.ns, j->rec.name, (unsigned long long)(r->ft_deadline_ms / 1000),
 			    cl->cleanup_finished ? cl->cleanup.error : "Ray pods still present",
-			    RW_RCR_FT_FINALIZER);
+			    RW_RAYCLUSTER_CTL_FT_FINALIZER);
 		release(j, idx);
 		return;
 	}
-	if (rw_rcr_pods_collect(r, j->rec.ns, j->rec.name, j->c->uid, &ps) != 0) {
-		rw_rcr_pods_fini(&ps);
+	if (rw_raycluster_ctl_pods_collect(r, j->rec.ns, j->rec.name, j->c->uid, &ps) != 0) {
+		rw_raycluster_ctl_pods_fini(&ps);
 		rw_rec_fail(&j->rec, -ENOMEM, NULL, "out of memory");
 		return;
 	}
 	for (size_t i = 0; i < ps.n && !j->rec.err; i++) {
-		const struct rw_rc_pod *p = &ps.pods[i];
-		bool h = p->type == RW_RC_NT_HEAD;
+		const struct rw_raycluster_pod *p = &ps.pods[i];
+		bool h = p->type == RW_RAYCLUSTER_NT_HEAD;
 		if (h)
 			head = true;
-		if (!p->deleting && rw_rcr_pod_delete(j, h ? "" : p->group, p->name, h, true) != 0)
+		if (!p->deleting &&
+		    rw_raycluster_ctl_pod_delete(j, h ? "" : p->group, p->name, h, true) != 0)
 			rw_rec_fail(&j->rec, -ENOMEM, NULL, "cannot delete pods");
 	}
-	rw_rcr_pods_fini(&ps);
+	rw_raycluster_ctl_pods_fini(&ps);
 	if (head) {
 		/* Pod events bring us back; the requeue is the fallback. */
 		rw_rec_requeue(&j->rec, left < 2000 ? left + 1 : 2000);
@@ -362,7 +365,8 @@ rw_rcr_st_delete(struct rw_rec_job *rj)
 			rw_rec_emit(&j->rec, 1, "ForceDeletedStuckCluster",
 				    "The GCS fault-tolerance Redis cleanup of %s/%s failed (%s); "
 				    "removing the %s finalizer anyway; Redis keys may remain",
-				    j->rec.ns, j->rec.name, cl->cleanup.error, RW_RCR_FT_FINALIZER);
+				    j->rec.ns, j->rec.name, cl->cleanup.error,
+				    RW_RAYCLUSTER_CTL_FT_FINALIZER);
 		}
 		release(j, idx);
 		return;
@@ -382,7 +386,7 @@ rw_rcr_st_delete(struct rw_rec_job *rj)
 		rw_rec_emit(&j->rec, 1, "RedisCleanupSkipped",
 			    "No Redis address found for %s/%s; nothing to clean, removing the %s "
 			    "finalizer",
-			    j->rec.ns, j->rec.name, RW_RCR_FT_FINALIZER);
+			    j->rec.ns, j->rec.name, RW_RAYCLUSTER_CTL_FT_FINALIZER);
 		release(j, idx);
 		return;
 	}
@@ -404,12 +408,12 @@ wipe(char **p)
 }
 
 void
-rw_rcr_st_delete_cleanup(struct rw_rec_job *rj)
+rw_raycluster_ctl_st_delete_cleanup(struct rw_rec_job *rj)
 {
 	struct rcr_job *j = (struct rcr_job *)rj;
 	struct rcr *r = rcr_of(j);
 	struct rcr_cl *cl = j->cl;
-	struct rw_rcl_opts o;
+	struct rw_redis_cleanup_opts o;
 	uint64_t left = remaining_ms(j);
 	int rv;
 	if (!j->rec.err && left > 0 && !cl->rcl) {
@@ -420,7 +424,7 @@ rw_rcr_st_delete_cleanup(struct rw_rec_job *rj)
 		o.storage_ns = j->storage_ns;
 		o.deadline_ms = left > UINT32_MAX ? UINT32_MAX : (uint32_t)left;
 		cl->r = r;
-		rv = rw_rcl_start(r->loop, &o, cleanup_done, cl, &cl->rcl);
+		rv = rw_redis_cleanup_start(r->loop, &o, cleanup_done, cl, &cl->rcl);
 		if (rv) {
 			cl->rcl = NULL;
 			if (rv == -EINVAL || rv == -EPROTONOSUPPORT) {

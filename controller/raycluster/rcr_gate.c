@@ -36,7 +36,7 @@
 #define GATE_INFLIGHT 32
 
 void
-rw_rcr_gate_metrics(struct rcr *r)
+rw_raycluster_ctl_gate_metrics(struct rcr *r)
 {
 	struct rw_met *m = r->met;
 	static const double lat_b[] = {0.001, 0.002, 0.005, 0.01, 0.02, 0.05,
@@ -88,10 +88,11 @@ gate_build(void *ud, const struct rw_inf_pod *p, const struct rw_pp_val *v, bool
 	rw_jw_key(&w, "conditions");
 	rw_jw_arr_begin(&w);
 	rw_jw_obj_begin(&w);
-	rw_jw_kstr(&w, "type", RW_RC_AGENT_GATE);
+	rw_jw_kstr(&w, "type", RW_RAYCLUSTER_AGENT_GATE);
 	rw_jw_kstr(&w, "status", v->state == RW_COND_TRUE ? "True" : "False");
 	rw_jw_kstr(&w, "reason",
-		   v->state == RW_COND_TRUE ? RW_RCR_GATE_READY : RW_RCR_GATE_NOT_READY);
+		   v->state == RW_COND_TRUE ? RW_RAYCLUSTER_CTL_GATE_READY
+					    : RW_RAYCLUSTER_CTL_GATE_NOT_READY);
 	rw_jw_kstr(&w, "message", v->msg);
 	if (flip) {
 		rw_time_now_rfc3339(now);
@@ -140,13 +141,13 @@ gate_retry(void *ud, const struct rw_inf_pod *p)
  * pod at the end of its cluster's reconcile. Only the leader writes.
  */
 void
-rw_rcr_gate_sync(struct rcr *r, const struct rw_inf_pod *p)
+rw_raycluster_ctl_gate_sync(struct rcr *r, const struct rw_inf_pod *p)
 {
 	rw_pp_sync(r->gate_pp, p);
 }
 
 void
-rw_rcr_gate_forget(struct rcr *r, const struct rw_inf_pod *p)
+rw_raycluster_ctl_gate_forget(struct rcr *r, const struct rw_inf_pod *p)
 {
 	rw_pp_forget(r->gate_pp, p);
 }
@@ -160,7 +161,7 @@ hk_report(const struct rw_report *now, const struct rw_report *old, void *ud)
 	const struct rw_inf_pod *p = rw_inf_get(r->pod_inf, now->ns, now->pod);
 	(void)old;
 	if (p)
-		rw_rcr_gate_sync(r, p);
+		rw_raycluster_ctl_gate_sync(r, p);
 }
 
 static void
@@ -184,11 +185,11 @@ hk_stale(const struct rw_report *last, void *ud)
 		   "The raywarden agent has stopped reporting to the controller; the %s "
 		   "condition keeps its last value (%s) and the kubelet's readiness probe "
 		   "still applies",
-		   RW_RC_AGENT_GATE, last->ready ? "True" : "False");
+		   RW_RAYCLUSTER_AGENT_GATE, last->ready ? "True" : "False");
 }
 
 int
-rw_rcr_gate_setup(struct rcr *r)
+rw_raycluster_ctl_gate_setup(struct rcr *r)
 {
 	struct rw_pp_ops ops = {gate_want,  gate_build, gate_answered,
 				gate_retry, "status",	"application/strategic-merge-patch+json"};
@@ -204,7 +205,7 @@ rw_rcr_gate_setup(struct rcr *r)
 }
 
 void
-rw_rcr_gate_fini(struct rcr *r)
+rw_raycluster_ctl_gate_fini(struct rcr *r)
 {
 	if (r->agents)
 		rw_agents_register(r->agents, RW_AGENTS_EVERY_POD, NULL);

@@ -30,7 +30,7 @@ struct rcr_ksec {
 };
 
 void *
-rw_rcr_ksec_decode(const struct rw_json *j, int obj)
+rw_raycluster_ctl_ksec_decode(const struct rw_json *j, int obj)
 {
 	struct rcr_ksec *s = calloc(1, sizeof(*s));
 	int md, refs, i, c, t;
@@ -74,7 +74,7 @@ rw_rcr_ksec_decode(const struct rw_json *j, int obj)
 static const struct rw_inf_type ksec_type = {
     .api_path = "/api/v1",
     .resource = "secrets",
-    .decode = rw_rcr_ksec_decode,
+    .decode = rw_raycluster_ctl_ksec_decode,
     .free_obj = free,
 };
 
@@ -219,7 +219,8 @@ key_create_cb(struct rw_rec_req *q, const struct rw_kube_resp *resp)
 		char path[1024];
 		snprintf(path, sizeof(path), "/api/v1/namespaces/%s/secrets/%s", j->rec.ns, q->s2);
 		struct rw_kube_req kr = {.path = path, .verb = "get"};
-		if (rw_rcr_request(rcr_of(j), j, &kr, key_get_cb, q->s1, q->s2, NULL) != 0)
+		if (rw_raycluster_ctl_request(rcr_of(j), j, &kr, key_get_cb, q->s1, q->s2, NULL) !=
+		    0)
 			rw_rec_fail(&j->rec, -ENOMEM, NULL, "cannot read the agent key Secret");
 		return;
 	}
@@ -231,7 +232,7 @@ key_create_cb(struct rw_rec_req *q, const struct rw_kube_resp *resp)
 }
 
 void
-rw_rcr_st_key(struct rcr_job *j)
+rw_raycluster_ctl_st_key(struct rcr_job *j)
 {
 	struct rcr *r = rcr_of(j);
 	struct rw_wire_key key;
@@ -296,7 +297,7 @@ out:
 /* ---- pod builder options ---- */
 
 void
-rw_rcr_pod_opts(struct rcr_job *j)
+rw_raycluster_ctl_pod_opts(struct rcr_job *j)
 {
 	struct rcr *r = rcr_of(j);
 	struct rw_wire_key key;
@@ -366,7 +367,7 @@ master_check_cb(uv_timer_t *t)
 }
 
 int
-rw_rcr_keys_setup(struct rcr *r, const char *master_path)
+rw_raycluster_ctl_keys_setup(struct rcr *r, const char *master_path)
 {
 	struct rw_inf_handlers h;
 	if (!r->have_master || !master_path || !*master_path)
@@ -398,7 +399,7 @@ rw_rcr_keys_setup(struct rcr *r, const char *master_path)
 
 /* Take the master key file's signature before reading it (a change in between is seen). */
 void
-rw_rcr_keys_sig(struct rcr *r, const char *master_path)
+rw_raycluster_ctl_keys_sig(struct rcr *r, const char *master_path)
 {
 	struct rw_keyfile_sig none;
 	memset(&none, 0, sizeof(none));
@@ -412,7 +413,7 @@ timer_closed(uv_handle_t *h)
 }
 
 void
-rw_rcr_keys_fini(struct rcr *r)
+rw_raycluster_ctl_keys_fini(struct rcr *r)
 {
 	if (r->master_timer) {
 		uv_close((uv_handle_t *)r->master_timer, timer_closed);

@@ -53,14 +53,14 @@ static const char *const state_names[] = {
     [ST_BACKOFF] = "back-off", [ST_DONE] = "done",
 };
 
-struct rw_rcl {
+struct rw_redis_cleanup {
 	uv_loop_t *loop;
-	struct rw_rcl_opts o;
-	struct rw_rcl_addr addr;
+	struct rw_redis_cleanup_opts o;
+	struct rw_redis_cleanup_addr addr;
 	char ns[256];
 	char pattern[600];
 	char countstr[16];
-	rw_rcl_done_cb done_cb;
+	rw_redis_cleanup_done_cb done_cb;
 	void *ud;
 
 	redisAsyncContext *ac;
@@ -78,7 +78,7 @@ struct rw_rcl {
 	uint32_t backoff;
 	uint64_t started;
 	int finished;
-	struct rw_rcl_result res;
+	struct rw_redis_cleanup_result res;
 };
 
 /* ---- hiredis event glue on uv_poll ---- */
@@ -189,7 +189,7 @@ ev_attach(redisAsyncContext *ac, uv_loop_t *loop)
 /* ---- address and pattern ---- */
 
 int
-rw_rcl_parse_address(const char *address, struct rw_rcl_addr *out)
+rw_redis_cleanup_parse_address(const char *address, struct rw_redis_cleanup_addr *out)
 {
 	char buf[1024];
 	const char *p, *netloc, *end;
@@ -284,7 +284,7 @@ rw_rcl_parse_address(const char *address, struct rw_rcl_addr *out)
 }
 
 int
-rw_rcl_pattern(const char *ns, char *out, size_t outlen)
+rw_redis_cleanup_pattern(const char *ns, char *out, size_t outlen)
 {
 	size_t o = 0;
 	if (!ns || !*ns || strchr(ns, '@') || !out)
@@ -313,10 +313,10 @@ rw_rcl_pattern(const char *ns, char *out, size_t outlen)
 
 /* ---- lifecycle ---- */
 
-static void attempt(struct rw_rcl *c);
+static void attempt(struct rw_redis_cleanup *c);
 
 static void
-maybe_free(struct rw_rcl *c)
+maybe_free(struct rw_redis_cleanup *c)
 {
 	if (c->handles_open > 0 || c->gai_active)
 		return;
@@ -330,14 +330,14 @@ maybe_free(struct rw_rcl *c)
 static void
 handle_closed(uv_handle_t *h)
 {
-	struct rw_rcl *c = h->data;
+	struct rw_redis_cleanup *c = h->data;
 	c->handles_open--;
 	maybe_free(c);
 }
 
 /* Free the connection, if any. Never call from within hiredis' connect callback. */
 static void
-drop_connection(struct rw_rcl *c)
+drop_connection(struct rw_redis_cleanup *c)
 {
 	redisAsyncContext *ac = c->ac;
 	c->ac = NULL;
@@ -346,7 +346,7 @@ drop_connection(struct rw_rcl *c)
 }
 
 static void
-finish(struct rw_rcl *c, int ok, int deadline, int cancelled, const char *why)
+finish(struct rw_redis_cleanup *c, int ok, int deadline, int cancelled, const char *why)
 {
 	if (c->finished)
 		return;
@@ -392,7 +392,7 @@ finish(struct rw_rcl *c, int ok, int deadline, int cancelled, const char *why)
 static void
 retry_cb(uv_timer_t *t)
 {
-	struct rw_rcl *c = t->data;
+	struct rw_redis_cleanup *c = t->data;
 	if (c->finished)
 		return;
 	if (c->gai_active) {
@@ -407,7 +407,7 @@ retry_cb(uv_timer_t *t)
 static void
 teardown_cb(uv_timer_t *t)
 {
-	struct rw_rcl *c = t->data;
+	struct rw_redis_cleanup *c = t->data;
 	if (c->finished)
 		return;
 	if (c->state != ST_FAILING) {
@@ -540,8 +540,8 @@ printable(const char *in, size_t n, char *out)
 }
 
 void
-rw_rcl_clean_text(const char *raw, size_t len, const char *const *secrets, size_t max, char *out,
-		  size_t outlen)
+rw_redis_cleanup_clean_text(const char *raw, size_t len, const char *const *secrets, size_t max,
+			    char *out, size_t outlen)
 {
 	size_t n, o = 0, cap = outlen ? outlen - 1 : 0;
 	char *a, *b;
@@ -602,7 +602,7 @@ rw_rcl_clean_text(const char *raw, size_t len, const char *const *secrets, size_
 }
 
 const char *
-rw_rcl_classify_reply(const char *reply, size_t len)
+rw_redis_cleanup_classify_reply(const char *reply, size_t len)
 {
 	static const struct {
 		const char *code, *cause;
@@ -629,11 +629,11 @@ rw_rcl_classify_reply(const char *reply, size_t len)
 }
 
 /* End the current attempt with an error; the teardown runs from a timer. */
-static void fail_attempt(struct rw_rcl *c, const char *fmt, ...)
+static void fail_attempt(struct rw_redis_cleanup *c, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
 static void
-fail_attempt(struct rw_rcl *c, const char *fmt, ...)
+fail_attempt(struct rw_redis_cleanup *c, const char *fmt, ...)
 {
 	va_list ap;
 	char raw[1024];
@@ -644,7 +644,8 @@ fail_attempt(struct rw_rcl *c, const char *fmt, ...)
 	vsnprintf(raw, sizeof(raw), fmt, ap);
 	va_end(ap);
 	/* hiredis' errstr and resolver texts pass here too: clean them all. */
-	rw_rcl_clean_text(raw, strlen(raw), secrets, 200, c->res.error, sizeof(c->res.error));
+	rw_redis_cleanup_clean_text(raw, strlen(raw), secrets, 200, c->res.error,
+				    sizeof(c->res.error));
 	rw_warn(COMPONENT, "attempt %u on %s:%d: %s", c->res.attempts, c->addr.host, c->addr.port,
 		c->res.error);
 	c->state = ST_FAILING;
@@ -654,7 +655,7 @@ fail_attempt(struct rw_rcl *c, const char *fmt, ...)
 static void
 deadline_cb(uv_timer_t *t)
 {
-	struct rw_rcl *c = t->data;
+	struct rw_redis_cleanup *c = t->data;
 	char why[64];
 	snprintf(why, sizeof(why), "deadline of %u ms exceeded", c->o.deadline_ms);
 	finish(c, 0, 1, 0, why);
@@ -662,11 +663,11 @@ deadline_cb(uv_timer_t *t)
 
 /* ---- the commands ---- */
 
-static void scan_next(struct rw_rcl *c);
+static void scan_next(struct rw_redis_cleanup *c);
 
 /* Common checks of a reply. Returns the reply, or NULL after failing the attempt. */
 static redisReply *
-check_reply(struct rw_rcl *c, redisAsyncContext *ac, void *r, const char *what)
+check_reply(struct rw_redis_cleanup *c, redisAsyncContext *ac, void *r, const char *what)
 {
 	redisReply *reply = r;
 	if (ac != c->ac || c->finished)
@@ -686,16 +687,17 @@ check_reply(struct rw_rcl *c, redisAsyncContext *ac, void *r, const char *what)
 		const char *str = reply->str ? reply->str : "";
 		size_t len = reply->str ? reply->len : 0;
 		char excerpt[96];
-		rw_rcl_clean_text(str, len, secrets, 80, excerpt, sizeof(excerpt));
-		fail_attempt(c, "%s: %s (server said: %s)", what, rw_rcl_classify_reply(str, len),
-			     excerpt);
+		rw_redis_cleanup_clean_text(str, len, secrets, 80, excerpt, sizeof(excerpt));
+		fail_attempt(c, "%s: %s (server said: %s)", what,
+			     rw_redis_cleanup_classify_reply(str, len), excerpt);
 		return NULL;
 	}
 	return reply;
 }
 
 static int
-send_cmd(struct rw_rcl *c, redisCallbackFn *fn, int argc, const char **argv, const size_t *lens)
+send_cmd(struct rw_redis_cleanup *c, redisCallbackFn *fn, int argc, const char **argv,
+	 const size_t *lens)
 {
 	if (redisAsyncCommandArgv(c->ac, fn, c, argc, argv, lens) != REDIS_OK) {
 		fail_attempt(c, "%s: cannot queue the command: %s", state_names[c->state],
@@ -709,7 +711,7 @@ send_cmd(struct rw_rcl *c, redisCallbackFn *fn, int argc, const char **argv, con
 static void
 unlink_cb(redisAsyncContext *ac, void *r, void *priv)
 {
-	struct rw_rcl *c = priv;
+	struct rw_redis_cleanup *c = priv;
 	redisReply *reply = r;
 
 	if (ac != c->ac || c->finished)
@@ -738,7 +740,7 @@ unlink_cb(redisAsyncContext *ac, void *r, void *priv)
 static void
 scan_cb(redisAsyncContext *ac, void *r, void *priv)
 {
-	struct rw_rcl *c = priv;
+	struct rw_redis_cleanup *c = priv;
 	redisReply *reply = check_reply(c, ac, r, "SCAN");
 	const char **argv = NULL;
 	size_t *lens = NULL;
@@ -796,7 +798,7 @@ out:
 }
 
 static void
-scan_next(struct rw_rcl *c)
+scan_next(struct rw_redis_cleanup *c)
 {
 	const char *argv[6] = {"SCAN", c->cursor, "MATCH", c->pattern, "COUNT", c->countstr};
 	size_t lens[6];
@@ -809,7 +811,7 @@ scan_next(struct rw_rcl *c)
 static void
 auth_cb(redisAsyncContext *ac, void *r, void *priv)
 {
-	struct rw_rcl *c = priv;
+	struct rw_redis_cleanup *c = priv;
 	if (!check_reply(c, ac, r, "AUTH"))
 		return;
 	snprintf(c->cursor, sizeof(c->cursor), "0");
@@ -819,7 +821,7 @@ auth_cb(redisAsyncContext *ac, void *r, void *priv)
 static void
 connect_cb(const redisAsyncContext *cac, int status)
 {
-	struct rw_rcl *c = cac->data;
+	struct rw_redis_cleanup *c = cac->data;
 	if (!c || cac != c->ac || c->finished)
 		return;
 	if (status != REDIS_OK) {
@@ -854,7 +856,7 @@ connect_cb(const redisAsyncContext *cac, int status)
 static void
 disconnect_cb(const redisAsyncContext *cac, int status)
 {
-	struct rw_rcl *c = cac->data;
+	struct rw_redis_cleanup *c = cac->data;
 	(void)status;
 	if (!c || cac != c->ac)
 		return;
@@ -868,7 +870,7 @@ disconnect_cb(const redisAsyncContext *cac, int status)
 static void
 resolved_cb(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
 {
-	struct rw_rcl *c = req->data;
+	struct rw_redis_cleanup *c = req->data;
 	char ip[INET6_ADDRSTRLEN] = "";
 
 	c->gai_active = 0;
@@ -923,7 +925,7 @@ resolved_cb(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
 }
 
 static void
-attempt(struct rw_rcl *c)
+attempt(struct rw_redis_cleanup *c)
 {
 	struct addrinfo hints;
 	char port[8];
@@ -946,10 +948,10 @@ attempt(struct rw_rcl *c)
 }
 
 int
-rw_rcl_start(uv_loop_t *loop, const struct rw_rcl_opts *opts, rw_rcl_done_cb done_cb, void *ud,
-	     struct rw_rcl **out)
+rw_redis_cleanup_start(uv_loop_t *loop, const struct rw_redis_cleanup_opts *opts,
+		       rw_redis_cleanup_done_cb done_cb, void *ud, struct rw_redis_cleanup **out)
 {
-	struct rw_rcl *c;
+	struct rw_redis_cleanup *c;
 	int rv;
 
 	if (!loop || !opts || !opts->address || !opts->storage_ns || !out)
@@ -958,14 +960,15 @@ rw_rcl_start(uv_loop_t *loop, const struct rw_rcl_opts *opts, rw_rcl_done_cb don
 	c = calloc(1, sizeof(*c));
 	if (!c)
 		return -ENOMEM;
-	if ((rv = rw_rcl_parse_address(opts->address, &c->addr)) != 0)
+	if ((rv = rw_redis_cleanup_parse_address(opts->address, &c->addr)) != 0)
 		goto fail;
 	if (c->addr.tls) {
 		rv = -EPROTONOSUPPORT;
 		goto fail;
 	}
 	if (strlen(opts->storage_ns) >= sizeof(c->ns) ||
-	    (rv = rw_rcl_pattern(opts->storage_ns, c->pattern, sizeof(c->pattern))) != 0) {
+	    (rv = rw_redis_cleanup_pattern(opts->storage_ns, c->pattern, sizeof(c->pattern))) !=
+		0) {
 		rv = -EINVAL;
 		goto fail;
 	}
@@ -1031,7 +1034,7 @@ fail:
 }
 
 void
-rw_rcl_cancel(struct rw_rcl *c)
+rw_redis_cleanup_cancel(struct rw_redis_cleanup *c)
 {
 	if (!c || c->finished)
 		return;

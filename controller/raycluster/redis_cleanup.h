@@ -16,7 +16,7 @@
  * back-off, until the overall deadline. The completion callback runs
  * exactly once: success, deadline exceeded, or cancelled. The password
  * is never logged nor put into the result's error text, and texts from
- * the server or the network reach it only through rw_rcl_clean_text: a
+ * the server or the network reach it only through rw_redis_cleanup_clean_text: a
  * classified cause and a short printable excerpt.
  */
 #ifndef RW_REDIS_CLEANUP_H
@@ -27,9 +27,9 @@
 
 #include <uv.h>
 
-struct rw_rcl;
+struct rw_redis_cleanup;
 
-struct rw_rcl_opts {
+struct rw_redis_cleanup_opts {
 	/*
 	 * RAY_REDIS_ADDRESS as Ray and KubeRay accept it: "host:port",
 	 * "redis://[user[:password]@]host[:port]", or a comma-separated list
@@ -48,37 +48,38 @@ struct rw_rcl_opts {
 	uint32_t scan_count;	     /* SCAN COUNT; 0: 1000 */
 };
 
-struct rw_rcl_result {
+struct rw_redis_cleanup_result {
 	int ok;		       /* every matching key is gone */
 	int deadline_exceeded; /* gave up at the deadline */
-	int cancelled;	       /* rw_rcl_cancel() was called */
+	int cancelled;	       /* rw_redis_cleanup_cancel() was called */
 	uint64_t keys_deleted; /* sum of UNLINK/DEL answers */
 	unsigned attempts;     /* connections tried */
 	uint64_t elapsed_ms;   /* from start to completion */
 	char error[256];       /* last error ("" on success); never the password */
 };
 
-typedef void (*rw_rcl_done_cb)(const struct rw_rcl_result *res, void *ud);
+typedef void (*rw_redis_cleanup_done_cb)(const struct rw_redis_cleanup_result *res, void *ud);
 
 /*
  * Start a cleanup. On success *out is a handle valid until done_cb has
  * been called (the memory is released by the loop afterwards). Returns 0,
  * -EINVAL for a bad address or namespace (an empty one, or one with '@'),
  * -EPROTONOSUPPORT for rediss://, -ENOMEM. done_cb is never called from
- * within rw_rcl_start.
+ * within rw_redis_cleanup_start.
  */
-int rw_rcl_start(uv_loop_t *loop, const struct rw_rcl_opts *opts, rw_rcl_done_cb done_cb, void *ud,
-		 struct rw_rcl **out);
+int rw_redis_cleanup_start(uv_loop_t *loop, const struct rw_redis_cleanup_opts *opts,
+			   rw_redis_cleanup_done_cb done_cb, void *ud,
+			   struct rw_redis_cleanup **out);
 
 /*
  * Stop a cleanup that has not completed: closes the connection and calls
  * done_cb (cancelled = 1) before returning. The handle is invalid
  * afterwards. Must not be called after done_cb ran.
  */
-void rw_rcl_cancel(struct rw_rcl *c);
+void rw_redis_cleanup_cancel(struct rw_redis_cleanup *c);
 
 /* A parsed RAY_REDIS_ADDRESS. */
-struct rw_rcl_addr {
+struct rw_redis_cleanup_addr {
 	char host[256];
 	int port;
 	int has_user, has_password;
@@ -94,14 +95,14 @@ struct rw_rcl_addr {
  * defaults to 6379. A host with a space, a control or a non-ASCII byte is
  * refused, so that no log line or Event carries one. Returns 0 or -EINVAL.
  */
-int rw_rcl_parse_address(const char *address, struct rw_rcl_addr *out);
+int rw_redis_cleanup_parse_address(const char *address, struct rw_redis_cleanup_addr *out);
 
 /*
  * The SCAN pattern for a storage namespace: "RAY" + ns + "@*" with each of
  * [ ] - ? * ^ \ in ns escaped by a backslash, as Ray does. Returns 0,
  * -EINVAL (empty ns or one containing '@') or -ENAMETOOLONG.
  */
-int rw_rcl_pattern(const char *ns, char *out, size_t outlen);
+int rw_redis_cleanup_pattern(const char *ns, char *out, size_t outlen);
 
 /*
  * Make a text from Redis or the network fit for an Event and a log line:
@@ -115,8 +116,8 @@ int rw_rcl_pattern(const char *ns, char *out, size_t outlen);
  * terminated. A peer that received the password can still encode it in
  * ways no filter recognises: the cut bounds what such a text can carry.
  */
-void rw_rcl_clean_text(const char *raw, size_t len, const char *const *secrets, size_t max,
-		       char *out, size_t outlen);
+void rw_redis_cleanup_clean_text(const char *raw, size_t len, const char *const *secrets,
+				 size_t max, char *out, size_t outlen);
 
 /*
  * The cause of a Redis error reply, from its error code: "authentication
@@ -124,6 +125,6 @@ void rw_rcl_clean_text(const char *raw, size_t len, const char *const *secrets, 
  * (NOPERM), "server not ready" (LOADING, BUSY, MASTERDOWN), "read-only
  * replica" (READONLY), "server out of memory" (OOM), else "server error".
  */
-const char *rw_rcl_classify_reply(const char *reply, size_t len);
+const char *rw_redis_cleanup_classify_reply(const char *reply, size_t len);
 
 #endif

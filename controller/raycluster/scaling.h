@@ -4,18 +4,22 @@
  * workers per group, which pods are unhealthy. Pure, like the builders.
  * Implemented in scaling.c.
  */
-#ifndef RW_RC_SCALING_H
-#define RW_RC_SCALING_H
+#ifndef RW_RAYCLUSTER_SCALING_H
+#define RW_RAYCLUSTER_SCALING_H
 
 #include "build_common.h"
 
-enum rw_rc_ntype { RW_RC_NT_OTHER = 0, RW_RC_NT_HEAD, RW_RC_NT_WORKER };
+enum rw_raycluster_ntype {
+	RW_RAYCLUSTER_NT_OTHER = 0,
+	RW_RAYCLUSTER_NT_HEAD,
+	RW_RAYCLUSTER_NT_WORKER
+};
 
 /* A compact view of one Pod (strings not owned; NULL = absent). */
-struct rw_rc_pod {
+struct rw_raycluster_pod {
 	const char *name;
 	const char *group; /* label ray.io/group */
-	enum rw_rc_ntype type;
+	enum rw_raycluster_ntype type;
 	const char *phase;	    /* status.phase */
 	bool ready_cond;	    /* has a Ready condition */
 	bool ready;		    /* Ready condition is True */
@@ -28,28 +32,29 @@ struct rw_rc_pod {
 };
 
 /* A pod summary that owns its strings (filled from Pod JSON). */
-struct rw_rc_pod_buf {
-	struct rw_rc_pod pod;
+struct rw_raycluster_pod_buf {
+	struct rw_raycluster_pod pod;
 	char name[256], group[64], phase[32], reason[128], message[256], ip[64], restart[16];
 };
 
 /* Summarise Pod JSON. Returns 0 or -EINVAL. */
-int rw_rc_pod_parse(const char *json, size_t len, struct rw_rc_pod_buf *out);
+int rw_raycluster_pod_parse(const char *json, size_t len, struct rw_raycluster_pod_buf *out);
 
 /* KubeRay's GetWorkerGroupDesiredReplicas: clamp(replicas,min,max) x numOfHosts, 0 if suspended. */
-int32_t rw_rc_group_desired(const struct rw_rc_cluster *c, int group);
-int32_t rw_rc_desired_workers(const struct rw_rc_cluster *c);
-int32_t rw_rc_min_workers(const struct rw_rc_cluster *c);
-int32_t rw_rc_max_workers(const struct rw_rc_cluster *c);
+int32_t rw_raycluster_group_desired(const struct rw_raycluster *c, int group);
+int32_t rw_raycluster_desired_workers(const struct rw_raycluster *c);
+int32_t rw_raycluster_min_workers(const struct rw_raycluster *c);
+int32_t rw_raycluster_max_workers(const struct rw_raycluster *c);
 
 /* shouldDeletePod: reason (KubeRay's text) written when reason != NULL. */
-bool rw_rc_should_delete_pod(const struct rw_rc_pod *p, bool head, char *reason, size_t rlen);
+bool rw_raycluster_should_delete_pod(const struct rw_raycluster_pod *p, bool head, char *reason,
+				     size_t rlen);
 
-enum rw_rc_head_action {
-	RW_RC_HEAD_OK = 0, /* one healthy head pod */
-	RW_RC_HEAD_CREATE, /* none: create one */
-	RW_RC_HEAD_DELETE, /* delete `name` (recreated on a later pass) */
-	RW_RC_HEAD_MANY	   /* more than one head pod: error, do nothing */
+enum rw_raycluster_head_action {
+	RW_RAYCLUSTER_HEAD_OK = 0, /* one healthy head pod */
+	RW_RAYCLUSTER_HEAD_CREATE, /* none: create one */
+	RW_RAYCLUSTER_HEAD_DELETE, /* delete `name` (recreated on a later pass) */
+	RW_RAYCLUSTER_HEAD_MANY	   /* more than one head pod: error, do nothing */
 };
 
 /*
@@ -59,11 +64,13 @@ enum rw_rc_head_action {
  * ray.io/disable-provisioned-head-restart=true a provisioned cluster's
  * failed head is left alone. *name points at the pod to delete.
  */
-enum rw_rc_head_action rw_rc_plan_head(const struct rw_rc_cluster *c, const struct rw_rc_pod *pods,
-				       size_t npods, bool provisioned, const char **name);
+enum rw_raycluster_head_action rw_raycluster_plan_head(const struct rw_raycluster *c,
+						       const struct rw_raycluster_pod *pods,
+						       size_t npods, bool provisioned,
+						       const char **name);
 
 /* What to do with one worker group. Names point into pods[] or the spec. */
-struct rw_rc_group_plan {
+struct rw_raycluster_group_plan {
 	const char **del; /* pods to delete, in order (malloc'd array) */
 	size_t ndel;
 	bool unhealthy; /* unhealthy pods deleted: KubeRay returns an error, no creates */
@@ -78,8 +85,9 @@ struct rw_rc_group_plan {
  * first pods in the given order) only when autoscaling is off or
  * ENABLE_RANDOM_POD_DELETE is set. A suspended cluster deletes every pod.
  */
-int rw_rc_plan_group(const struct rw_rc_cluster *c, const struct rw_rc_opts *o, int group,
-		     const struct rw_rc_pod *pods, size_t npods, struct rw_rc_group_plan *plan);
-void rw_rc_group_plan_fini(struct rw_rc_group_plan *plan);
+int rw_raycluster_plan_group(const struct rw_raycluster *c, const struct rw_raycluster_opts *o,
+			     int group, const struct rw_raycluster_pod *pods, size_t npods,
+			     struct rw_raycluster_group_plan *plan);
+void rw_raycluster_group_plan_fini(struct rw_raycluster_group_plan *plan);
 
 #endif

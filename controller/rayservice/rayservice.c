@@ -39,7 +39,7 @@ struct rsr_rs {
 	char uid[64];
 	bool exclude_head;
 	int64_t cfg_gen; /* generation cfg was computed from; -1: none */
-	struct rw_rs_serve_cfg cfg;
+	struct rw_rayservice_serve_cfg cfg;
 	char active[256], pending[256]; /* cluster names of the last status seen */
 	struct rw_kmap sched;		/* cluster name -> int64_t *deletion time (ms) */
 	int64_t svc_since_ms, dep_since_ms;
@@ -52,9 +52,9 @@ struct rsr;
 /* One reconcile of one RayService: the runtime's job record (reconcile.h) first. */
 struct rsr_job {
 	struct rw_rec_job rec; /* rec.ud: the struct rsr */
-	struct rw_rs *rs;
+	struct rw_rayservice *rs;
 	struct rsr_rs *st;
-	struct rw_rc_cluster *active, *pending; /* clusters named in the status, if they exist */
+	struct rw_raycluster *active, *pending; /* clusters named in the status, if they exist */
 };
 
 static inline struct rsr *
@@ -75,8 +75,8 @@ struct rsr {
 	struct rw_rec_ctl ctl; /* work queue, jobs, requests, reconcile metrics */
 	struct rw_wq *wq;      /* ctl.wq, for the informer handlers */
 	struct rw_inf *rs_inf, *rc_inf, *pod_inf, *svc_inf, *eps_inf;
-	struct rw_rs_opts rsopts;
-	struct rw_rc_opts rcopts;
+	struct rw_rayservice_opts rsopts;
+	struct rw_raycluster_opts rcopts;
 	struct rw_kmap rss;	  /* rs key -> struct rsr_rs */
 	struct rw_kmap cl2rs;	  /* "ns/cluster" -> rs key (char *) */
 	struct rw_kmap svc2rs;	  /* "ns/serve svc" -> rs key (char *) */
@@ -144,7 +144,7 @@ rs_state_free(void *p)
 	struct rsr_rs *st = p;
 	if (!st)
 		return;
-	rw_rs_serve_cfg_fini(&st->cfg);
+	rw_rayservice_serve_cfg_fini(&st->cfg);
 	rw_kmap_fini(&st->sched, sched_free);
 	free(st);
 }
@@ -226,10 +226,10 @@ cluster_head(struct rsr *r, const char *ns, const char *cluster, int *stale)
 /* Decide for one pod of a RayService cluster (rep: its report, or NULL to look it up). */
 static void
 pod_decide(struct rsr *r, struct rsr_rs *st, const struct rw_inf_pod *p,
-	   const struct rw_report *rep, int stale, struct rw_rs_pod_out *out,
+	   const struct rw_report *rep, int stale, struct rw_rayservice_pod_out *out,
 	   const struct rw_report **headp)
 {
-	struct rw_rs_pod_in in;
+	struct rw_rayservice_pod_in in;
 	int hstale = 0;
 	const struct rw_report *head = cluster_head(r, p->meta.ns, p->cluster, &hstale);
 	memset(&in, 0, sizeof(in));
@@ -240,7 +240,7 @@ pod_decide(struct rsr *r, struct rsr_rs *st, const struct rw_inf_pod *p,
 	in.pod_ip = p->pod_ip;
 	in.exclude_head = st->exclude_head;
 	in.leaving = p->meta.deleted != 0;
-	rw_rs_pod_decide(&in, out);
+	rw_rayservice_pod_decide(&in, out);
 	if (headp)
 		*headp = in.head;
 }
@@ -253,7 +253,7 @@ label_want(void *ud, const struct rw_inf_pod *p, struct rw_pp_val *want, struct 
 	struct rw_hub *hub = rw_agents_hub(r->agents);
 	struct rsr_rs *st;
 	const struct rw_report *rep;
-	struct rw_rs_pod_out d;
+	struct rw_rayservice_pod_out d;
 	int stale = 0;
 	if (!hub || r->closing || !rw_mgr_is_leader(r->mgr) || !p->cluster[0])
 		return false; /* only the leader writes */
@@ -268,9 +268,9 @@ label_want(void *ud, const struct rw_inf_pod *p, struct rw_pp_val *want, struct 
 	if (!rep && !p->meta.deleted)
 		return false; /* nothing known yet: leave the label as it is */
 	pod_decide(r, st, p, rep, stale, &d, NULL);
-	if (d.serve == RW_RS_LABEL_KEEP)
+	if (d.serve == RW_RAYSERVICE_LABEL_KEEP)
 		return false;
-	want->state = d.serve == RW_RS_LABEL_TRUE ? SERVE_TRUE : SERVE_FALSE;
+	want->state = d.serve == RW_RAYSERVICE_LABEL_TRUE ? SERVE_TRUE : SERVE_FALSE;
 	cached->state = strcmp(p->serve, "true") == 0	 ? SERVE_TRUE
 			: strcmp(p->serve, "false") == 0 ? SERVE_FALSE
 							 : SERVE_UNKNOWN;
@@ -548,7 +548,7 @@ hk_reply(const struct rw_report *rep, struct rw_reply *out, void *ud)
 	struct rsr *r = ud;
 	struct rsr_rs *st = rs_of_cluster(r, rep->ns, rep->cluster);
 	const struct rw_inf_pod *p = rw_inf_get(r->pod_inf, rep->ns, rep->pod);
-	struct rw_rs_pod_out d;
+	struct rw_rayservice_pod_out d;
 	const struct rw_report *head = NULL;
 	bool is_head = strcmp(rep->node_type, "head") == 0;
 	bool serving;
@@ -557,20 +557,20 @@ hk_reply(const struct rw_report *rep, struct rw_reply *out, void *ud)
 	if (p && strcmp(p->meta.uid, rep->uid) == 0) {
 		pod_decide(r, st, p, rep, 0, &d, &head);
 	} else {
-		struct rw_rs_pod_in in;
+		struct rw_rayservice_pod_in in;
 		memset(&in, 0, sizeof(in));
 		in.is_head = is_head;
 		in.self = rep;
 		in.head = is_head ? rep : cluster_head(r, rep->ns, rep->cluster, NULL);
 		in.exclude_head = st->exclude_head;
-		rw_rs_pod_decide(&in, &d);
+		rw_rayservice_pod_decide(&in, &d);
 	}
 	/* Only the active and the pending cluster get the serve config. */
 	serving = strcmp(rep->cluster, st->active) == 0 || strcmp(rep->cluster, st->pending) == 0;
 	if (is_head)
-		out->heartbeat_ms = RW_RSR_HEAD_HEARTBEAT_MS;
-	return rw_rs_fill_reply(&d, is_head && serving ? &st->cfg : NULL, is_head ? rep : NULL,
-				out);
+		out->heartbeat_ms = RW_RAYSERVICE_CTL_HEAD_HEARTBEAT_MS;
+	return rw_rayservice_fill_reply(&d, is_head && serving ? &st->cfg : NULL,
+					is_head ? rep : NULL, out);
 }
 
 /* ---- reconcile: jobs ---- */
@@ -581,27 +581,28 @@ static void
 job_fini(struct rw_rec_job *rj)
 {
 	struct rsr_job *j = (struct rsr_job *)rj;
-	rw_rs_free(j->rs);
-	rw_rc_cluster_free(j->active);
-	rw_rc_cluster_free(j->pending);
+	rw_rayservice_free(j->rs);
+	rw_raycluster_free(j->active);
+	rw_raycluster_free(j->pending);
 }
 
 static bool
-has_finalizer(const struct rw_rs *rs)
+has_finalizer(const struct rw_rayservice *rs)
 {
-	struct rw_rc_node *f = rw_rc_path(rs->root, "metadata.finalizers");
-	for (int i = 0; f && f->type == RW_RC_ARR && i < f->n; i++)
-		if (rw_rc_str(f->kids[i]) && strcmp(f->kids[i]->s, RW_RSR_FINALIZER) == 0)
+	struct rw_doc_node *f = rw_doc_path(rs->root, "metadata.finalizers");
+	for (int i = 0; f && f->type == RW_DOC_ARR && i < f->n; i++)
+		if (rw_doc_str(f->kids[i]) &&
+		    strcmp(f->kids[i]->s, RW_RAYSERVICE_CTL_FINALIZER) == 0)
 			return true;
 	return false;
 }
 
 /* A RayCluster of the informer, parsed, if it exists and is owned by rs. */
-static struct rw_rc_cluster *
+static struct rw_raycluster *
 load_cluster(struct rsr_job *j, const char *name)
 {
 	const struct rw_inf_json *o;
-	struct rw_rc_cluster *c = NULL;
+	struct rw_raycluster *c = NULL;
 	char owner[64];
 	if (!name || !*name)
 		return NULL;
@@ -611,7 +612,7 @@ load_cluster(struct rsr_job *j, const char *name)
 	json_owner_uid(o->json, o->len, "RayService", owner, sizeof(owner));
 	if (strcmp(owner, j->rs->uid) != 0)
 		return NULL;
-	if (rw_rc_cluster_parse(o->json, o->len, &c, NULL, 0) != 0)
+	if (rw_raycluster_parse(o->json, o->len, &c, NULL, 0) != 0)
 		return NULL;
 	return c;
 }
@@ -621,17 +622,18 @@ static void
 write_status(struct rsr_job *j, const char *st_json, size_t st_len)
 {
 	struct rw_buf old, body;
-	struct rw_rc_node *ns = NULL;
+	struct rw_doc_node *ns = NULL;
 	rw_buf_init(&old, 4u << 20);
 	rw_buf_init(&body, 16u << 20);
 	if (j->rs->status)
-		rw_rc_dump(j->rs->status, &old);
-	if (rw_rs_status_equal(j->rs->status ? rw_buf_cstr(&old) : NULL, old.len, st_json, st_len))
+		rw_doc_dump(j->rs->status, &old);
+	if (rw_rayservice_status_equal(j->rs->status ? rw_buf_cstr(&old) : NULL, old.len, st_json,
+				       st_len))
 		goto out;
-	if (rw_rc_parse(st_json, st_len, &ns, NULL, 0) != 0 ||
-	    rw_rc_set(j->rs->root, "status", ns) != 0 || rw_rc_dump(j->rs->root, &body) != 0)
+	if (rw_doc_parse(st_json, st_len, &ns, NULL, 0) != 0 ||
+	    rw_doc_set(j->rs->root, "status", ns) != 0 || rw_doc_dump(j->rs->root, &body) != 0)
 		goto out;
-	j->rs->status = rw_rc_get(j->rs->root, "status");
+	j->rs->status = rw_doc_get(j->rs->root, "status");
 	if (rw_rec_put_status(&j->rec, rw_buf_cstr(&body), body.len, NULL, NULL) != 0)
 		rw_rec_fail(&j->rec, -ENOMEM, NULL, "cannot write the status");
 out:
@@ -645,7 +647,7 @@ st_load(struct rw_rec_job *rj)
 	struct rsr_job *j = (struct rsr_job *)rj;
 	struct rsr *r = rsr_of(j);
 	const struct rw_inf_json *o = rw_inf_get(r->rs_inf, j->rec.ns, j->rec.name);
-	struct rw_rs_verr ve;
+	struct rw_rayservice_verr ve;
 	char err[256];
 	const char *managed;
 	if (!o) {
@@ -657,7 +659,7 @@ st_load(struct rw_rec_job *rj)
 		rw_rec_stop(&j->rec);
 		return;
 	}
-	if (rw_rs_parse(o->json, o->len, &j->rs, err, sizeof(err)) != 0) {
+	if (rw_rayservice_parse(o->json, o->len, &j->rs, err, sizeof(err)) != 0) {
 		rw_rec_unparsable(&j->rec, err);
 		return;
 	}
@@ -667,47 +669,48 @@ st_load(struct rw_rec_job *rj)
 		rw_rec_abort(&j->rec, -ENOMEM, "out of memory");
 		return;
 	}
-	j->st->exclude_head = rw_rs_exclude_head(j->rs);
-	snprintf(j->st->active, sizeof(j->st->active), "%s", rw_rs_active_name(j->rs));
-	snprintf(j->st->pending, sizeof(j->st->pending), "%s", rw_rs_pending_name(j->rs));
+	j->st->exclude_head = rw_rayservice_exclude_head(j->rs);
+	snprintf(j->st->active, sizeof(j->st->active), "%s", rw_rayservice_active_name(j->rs));
+	snprintf(j->st->pending, sizeof(j->st->pending), "%s", rw_rayservice_pending_name(j->rs));
 	if (j->st->cfg_gen != j->rs->generation) {
-		rw_rs_serve_cfg_fini(&j->st->cfg);
-		if (rw_rs_serve_config(j->rs, &j->st->cfg, err, sizeof(err)) == 0)
+		rw_rayservice_serve_cfg_fini(&j->st->cfg);
+		if (rw_rayservice_serve_config(j->rs, &j->st->cfg, err, sizeof(err)) == 0)
 			j->st->cfg_gen = j->rs->generation;
 	}
 	if (o->meta.deleted) {
 		j->rec.step = ST_DELETE;
 		return;
 	}
-	managed = rw_rc_gets(j->rs->spec, "managedBy");
+	managed = rw_doc_gets(j->rs->spec, "managedBy");
 	if (managed && *managed && strcmp(managed, "ray.io/kuberay-operator") != 0) {
 		rw_rec_stop(&j->rec);
 		return;
 	}
 	if (!has_finalizer(j->rs)) {
-		const char *patch = rw_rc_path(j->rs->root, "metadata.finalizers")
+		const char *patch = rw_doc_path(j->rs->root, "metadata.finalizers")
 					? "[{\"op\":\"add\",\"path\":\"/metadata/finalizers/"
-					  "-\",\"value\":\"" RW_RSR_FINALIZER "\"}]"
+					  "-\",\"value\":\"" RW_RAYSERVICE_CTL_FINALIZER "\"}]"
 					: "[{\"op\":\"add\",\"path\":\"/metadata/"
-					  "finalizers\",\"value\":[\"" RW_RSR_FINALIZER "\"]}]";
+					  "finalizers\",\"value\":[\"" RW_RAYSERVICE_CTL_FINALIZER
+					  "\"]}]";
 		if (rw_rec_patch(&j->rec, patch, NULL, "adding the finalizer") != 0)
 			rw_rec_fail(&j->rec, -ENOMEM, NULL, "cannot add the finalizer");
 	}
-	if (rw_rs_validate(j->rs, &ve) > 0) {
+	if (rw_rayservice_validate(j->rs, &ve) > 0) {
 		struct rw_buf sb;
 		char now[32];
 		rw_rec_emit(&j->rec, 1, ve.reason, "%s", ve.msg);
 		rw_warn(LOGC, "%s: invalid: %s", j->rec.key, ve.msg);
 		rw_time_now_rfc3339(now);
 		rw_buf_init(&sb, 4u << 20);
-		if (rw_rs_status_invalid(j->rs, ve.msg, now, &sb) == 0)
+		if (rw_rayservice_status_invalid(j->rs, ve.msg, now, &sb) == 0)
 			write_status(j, rw_buf_cstr(&sb), sb.len);
 		rw_buf_fini(&sb);
 		rw_rec_stop(&j->rec);
 		return;
 	}
-	j->active = load_cluster(j, rw_rs_active_name(j->rs));
-	j->pending = load_cluster(j, rw_rs_pending_name(j->rs));
+	j->active = load_cluster(j, rw_rayservice_active_name(j->rs));
+	j->pending = load_cluster(j, rw_rayservice_pending_name(j->rs));
 }
 
 /* ---- owned clusters ---- */
@@ -879,7 +882,7 @@ st_clusters(struct rw_rec_job *rj)
 	struct rsr *r = rsr_of(j);
 	struct owned w;
 	int64_t now = rw_clock_wall_ms();
-	bool suspended = rw_rs_suspend_active(j->rs);
+	bool suspended = rw_rayservice_suspend_active(j->rs);
 	struct rw_buf b;
 	if (owned_collect(j, &w) != 0) {
 		rw_rec_fail(&j->rec, -ENOMEM, NULL, "out of memory");
@@ -889,16 +892,17 @@ st_clusters(struct rw_rec_job *rj)
 	/* Clusters nobody points to any more: deleted after the delay (at once on suspend). */
 	for (size_t i = 0; i < w.n; i++) {
 		int64_t *t = rw_kmap_get(&j->st->sched, w.names[i]), at = 0;
-		enum rw_rs_cleanup c;
+		enum rw_rayservice_cleanup c;
 		if (w.deleting[i])
 			continue;
-		c = rw_rs_cleanup_cluster(j->rs, w.names[i], t ? *t : 0, now, suspended, &at);
+		c = rw_rayservice_cleanup_cluster(j->rs, w.names[i], t ? *t : 0, now, suspended,
+						  &at);
 		switch (c) {
-		case RW_RS_CLEANUP_KEEP:
+		case RW_RAYSERVICE_CLEANUP_KEEP:
 			if (t)
 				free(rw_kmap_del(&j->st->sched, w.names[i]));
 			break;
-		case RW_RS_CLEANUP_SCHEDULE:
+		case RW_RAYSERVICE_CLEANUP_SCHEDULE:
 			t = malloc(sizeof(*t));
 			if (t) {
 				*t = at;
@@ -909,10 +913,10 @@ st_clusters(struct rw_rec_job *rj)
 				j->rec.key, w.names[i], (long long)(at - now));
 			rw_rec_requeue(&j->rec, (uint64_t)(at > now ? at - now : 0) + 10);
 			break;
-		case RW_RS_CLEANUP_WAIT:
+		case RW_RAYSERVICE_CLEANUP_WAIT:
 			rw_rec_requeue(&j->rec, (uint64_t)(at > now ? at - now : 0) + 10);
 			break;
-		case RW_RS_CLEANUP_DELETE:
+		case RW_RAYSERVICE_CLEANUP_DELETE:
 			if (cluster_delete(j, w.names[i]) != 0)
 				rw_rec_fail(&j->rec, -ENOMEM, NULL, "cannot delete RayCluster %s",
 					    w.names[i]);
@@ -922,22 +926,22 @@ st_clusters(struct rw_rec_job *rj)
 	owned_fini(&w);
 	if (suspended) {
 		char name[320];
-		rw_rs_head_svc_name(j->rs, name, sizeof(name));
+		rw_rayservice_head_svc_name(j->rs, name, sizeof(name));
 		svc_delete(j, name);
-		rw_rs_serve_svc_name(j->rs, name, sizeof(name));
+		rw_rayservice_serve_svc_name(j->rs, name, sizeof(name));
 		svc_delete(j, name);
 		return;
 	}
-	if (rw_rs_timed_out(j->rs))
+	if (rw_rayservice_timed_out(j->rs))
 		return; /* terminal: only the cleanup above goes on */
 	rw_buf_init(&b, 16u << 20);
-	switch (rw_rs_cluster_action(j->rs, j->active, j->pending, &r->rsopts)) {
-	case RW_RS_CLUSTER_NONE:
+	switch (rw_rayservice_cluster_action(j->rs, j->active, j->pending, &r->rsopts)) {
+	case RW_RAYSERVICE_CLUSTER_NONE:
 		break;
-	case RW_RS_CLUSTER_CREATE_PENDING: {
-		const char *name = rw_rs_pending_name(j->rs);
+	case RW_RAYSERVICE_CLUSTER_CREATE_PENDING: {
+		const char *name = rw_rayservice_pending_name(j->rs);
 		char ck[512], idx[512];
-		if (rw_rs_build_cluster(j->rs, name, &r->rsopts, &b) == 0) {
+		if (rw_rayservice_build_cluster(j->rs, name, &r->rsopts, &b) == 0) {
 			snprintf(ck, sizeof(ck), "%s/%s", j->rec.ns, name);
 			snprintf(idx, sizeof(idx), "%s/%s", j->rec.ns, j->rec.name);
 			map_set(&r->cl2rs, ck, idx);
@@ -948,12 +952,14 @@ st_clusters(struct rw_rec_job *rj)
 		j->rec.busy = true;
 		break;
 	}
-	case RW_RS_CLUSTER_UPDATE_ACTIVE:
-		if (j->active && rw_rs_update_cluster(j->rs, j->active, &r->rsopts, &b) == 0)
+	case RW_RAYSERVICE_CLUSTER_UPDATE_ACTIVE:
+		if (j->active &&
+		    rw_rayservice_update_cluster(j->rs, j->active, &r->rsopts, &b) == 0)
 			cluster_write(j, j->active->name, &b, false);
 		break;
-	case RW_RS_CLUSTER_UPDATE_PENDING:
-		if (j->pending && rw_rs_update_cluster(j->rs, j->pending, &r->rsopts, &b) == 0)
+	case RW_RAYSERVICE_CLUSTER_UPDATE_PENDING:
+		if (j->pending &&
+		    rw_rayservice_update_cluster(j->rs, j->pending, &r->rsopts, &b) == 0)
 			cluster_write(j, j->pending->name, &b, false);
 		break;
 	}
@@ -986,10 +992,10 @@ ready_cb(const void *obj, void *ud)
 
 /* Can cluster c take traffic (applications RUNNING, serve endpoints ready)? */
 static bool
-can_serve(struct rsr_job *j, const struct rw_rc_cluster *c)
+can_serve(struct rsr_job *j, const struct rw_raycluster *c)
 {
 	struct ready_count cnt = {0};
-	struct rw_rs_ready_in in;
+	struct rw_rayservice_ready_in in;
 	char idx[512];
 	int stale = 0;
 	if (!c)
@@ -1002,8 +1008,9 @@ can_serve(struct rsr_job *j, const struct rw_rc_cluster *c)
 	if (stale)
 		in.head = NULL;
 	in.ready_endpoints = cnt.ready;
-	in.expected_endpoints = rw_rs_expected_endpoints(in.head, cnt.head_ip, j->st->exclude_head);
-	return rw_rs_cluster_can_serve(&in);
+	in.expected_endpoints =
+	    rw_rayservice_expected_endpoints(in.head, cnt.head_ip, j->st->exclude_head);
+	return rw_rayservice_cluster_can_serve(&in);
 }
 
 static void
@@ -1032,7 +1039,7 @@ svc_apply(struct rsr_job *j, const struct rw_buf *b)
 	char name[320], path[1024];
 	const struct rw_inf_json *cur;
 	struct rw_buf out;
-	enum rw_rs_svc_action act = RW_RS_SVC_KEEP;
+	enum rw_rayservice_svc_action act = RW_RAYSERVICE_SVC_KEEP;
 	struct rw_json js;
 	if (rw_json_parse(&js, rw_buf_cstr(b), b->len, 1 << 20, NULL, 0) != 0)
 		return;
@@ -1047,8 +1054,9 @@ svc_apply(struct rsr_job *j, const struct rw_buf *b)
 		return;
 	}
 	rw_buf_init(&out, 4u << 20);
-	if (rw_rs_service_update(cur->json, cur->len, rw_buf_cstr(b), b->len, &act, &out) == 0 &&
-	    act == RW_RS_SVC_UPDATE) {
+	if (rw_rayservice_service_update(cur->json, cur->len, rw_buf_cstr(b), b->len, &act, &out) ==
+		0 &&
+	    act == RW_RAYSERVICE_SVC_UPDATE) {
 		snprintf(path, sizeof(path), "/api/v1/namespaces/%s/services/%s", j->rec.ns, name);
 		/* A merge patch, not a PUT: one write moves the selector (traffic) and needs
 		 * only the `patch` grant (rbac.c). */
@@ -1067,19 +1075,19 @@ st_services(struct rw_rec_job *rj)
 	struct rsr *r = rsr_of(j);
 	bool a_ok, p_ok;
 	const char *target;
-	const struct rw_rc_cluster *tc;
+	const struct rw_raycluster *tc;
 	struct rw_buf b;
 	char err[512], svc[320], key[600];
-	if (rw_rs_suspend_active(j->rs) || rw_rs_timed_out(j->rs))
+	if (rw_rayservice_suspend_active(j->rs) || rw_rayservice_timed_out(j->rs))
 		return;
-	rw_rs_serve_svc_name(j->rs, svc, sizeof(svc));
+	rw_rayservice_serve_svc_name(j->rs, svc, sizeof(svc));
 	snprintf(key, sizeof(key), "%s/%s", j->rec.ns, svc);
 	map_set(&r->svc2rs, key, j->rec.key);
 	a_ok = can_serve(j, j->active);
 	p_ok = can_serve(j, j->pending);
 	if (j->pending)
 		j->rec.busy = true;
-	target = rw_rs_service_target(j->rs, a_ok, p_ok);
+	target = rw_rayservice_service_target(j->rs, a_ok, p_ok);
 	if (!target) {
 		j->rec.busy = true;
 		return;
@@ -1088,10 +1096,10 @@ st_services(struct rw_rec_job *rj)
 	if (!tc)
 		return;
 	rw_buf_init(&b, 4u << 20);
-	if (rw_rs_build_head_service(j->rs, tc, &r->rcopts, &b) == 0)
+	if (rw_rayservice_build_head_service(j->rs, tc, &r->rcopts, &b) == 0)
 		svc_apply(j, &b);
 	rw_buf_reset(&b);
-	if (rw_rs_build_serve_service(j->rs, tc, &b, err, sizeof(err)) == 0) {
+	if (rw_rayservice_build_serve_service(j->rs, tc, &b, err, sizeof(err)) == 0) {
 		svc_apply(j, &b);
 	} else {
 		rw_rec_emit(&j->rec, 1, "FailedToCreateService", "%s", err);
@@ -1149,7 +1157,7 @@ count_endpoints(struct rsr_job *j, const char *svc)
 	if ((size_t)snprintf(idx, sizeof(idx), "%s/%s", j->rec.ns, svc) >= sizeof(idx))
 		return 0;
 	rw_inf_index_foreach(rsr_of(j)->eps_inf, idx, slices_cb, &s);
-	n = s.err ? 0 : rw_rs_count_endpoints(s.texts, s.lens, s.n);
+	n = s.err ? 0 : rw_rayservice_count_endpoints(s.texts, s.lens, s.n);
 	free(s.texts);
 	free(s.lens);
 	return n < 0 ? 0 : n;
@@ -1172,7 +1180,7 @@ pending_health(struct rsr_job *j)
 		return;
 	}
 	head = cluster_head(rsr_of(j), j->rec.ns, j->pending->name, &stale);
-	if (stale || !rw_rs_unhealthy_summary(head, what, sizeof(what))) {
+	if (stale || !rw_rayservice_unhealthy_summary(head, what, sizeof(what))) {
 		j->st->pending_health[0] = '\0';
 		return;
 	}
@@ -1180,7 +1188,8 @@ pending_health(struct rsr_job *j)
 	snprintf(text, sizeof(text), "pending RayCluster %s: %s", j->pending->name, what);
 	if (strcmp(text, j->st->pending_health) != 0) {
 		char traffic[400];
-		rw_rs_pending_traffic(j->st->active, j->active != NULL, traffic, sizeof(traffic));
+		rw_rayservice_pending_traffic(j->st->active, j->active != NULL, traffic,
+					      sizeof(traffic));
 		rw_rec_emit(&j->rec, 1, "PendingServeApplicationUnhealthy", "%s; %s", text,
 			    traffic);
 		snprintf(j->st->pending_health, sizeof(j->st->pending_health), "%s", text);
@@ -1191,8 +1200,8 @@ pending_health(struct rsr_job *j)
 static bool
 health(struct rsr_job *j, int64_t now)
 {
-	struct rw_rs_health_in in;
-	struct rw_rs_health h;
+	struct rw_rayservice_health_in in;
+	struct rw_rayservice_health h;
 	int stale = 0;
 	pending_health(j);
 	if (!j->active || !j->st->active[0])
@@ -1202,10 +1211,10 @@ health(struct rsr_job *j, int64_t now)
 	in.head_stale = stale != 0 || in.head == NULL;
 	in.svc_since_ms = j->st->svc_since_ms;
 	in.dep_since_ms = j->st->dep_since_ms;
-	in.pending_exists = j->pending != NULL || rw_rs_pending_name(j->rs)[0];
+	in.pending_exists = j->pending != NULL || rw_rayservice_pending_name(j->rs)[0];
 	in.opts = &rsr_of(j)->rsopts;
 	in.now_ms = now;
-	rw_rs_health(j->rs, &in, &h);
+	rw_rayservice_health(j->rs, &in, &h);
 	j->st->svc_since_ms = h.svc_since_ms;
 	j->st->dep_since_ms = h.dep_since_ms;
 	if (!h.event_reason) {
@@ -1215,13 +1224,14 @@ health(struct rsr_job *j, int64_t now)
 	j->rec.busy = true;
 	if (strcmp(j->st->health_reason, h.event_reason) != 0) {
 		char what[400];
-		if (h.apps_unhealthy && rw_rs_unhealthy_summary(in.head, what, sizeof(what)))
+		if (h.apps_unhealthy &&
+		    rw_rayservice_unhealthy_summary(in.head, what, sizeof(what)))
 			rw_rec_emit(&j->rec, 1, h.event_reason, "%s: %s", h.message, what);
 		else
 			rw_rec_emit(&j->rec, 1, h.event_reason, "%s", h.message);
 		snprintf(j->st->health_reason, sizeof(j->st->health_reason), "%s", h.event_reason);
 	}
-	return h.action == RW_RS_HEALTH_NEW_CLUSTER;
+	return h.action == RW_RAYSERVICE_HEALTH_NEW_CLUSTER;
 }
 
 /*
@@ -1232,8 +1242,9 @@ health(struct rsr_job *j, int64_t now)
 static void
 suspend_status(struct rsr_job *j, const char *now, bool resume)
 {
-	struct rw_rc_node *st = j->rs->status ? rw_rc_clone(j->rs->status) : rw_rc_new(RW_RC_OBJ);
-	enum rw_rs_suspend_phase ph = RW_RS_RESUMED;
+	struct rw_doc_node *st =
+	    j->rs->status ? rw_doc_clone(j->rs->status) : rw_doc_new(RW_DOC_OBJ);
+	enum rw_rayservice_suspend_phase ph = RW_RAYSERVICE_RESUMED;
 	struct rw_buf b;
 	if (!st) {
 		rw_rec_fail(&j->rec, -ENOMEM, NULL, "cannot compute the status");
@@ -1244,29 +1255,29 @@ suspend_status(struct rsr_job *j, const char *now, bool resume)
 		char name[320];
 		bool gone = owned_collect(j, &w) == 0 && w.n == 0;
 		owned_fini(&w);
-		rw_rs_head_svc_name(j->rs, name, sizeof(name));
+		rw_rayservice_head_svc_name(j->rs, name, sizeof(name));
 		gone = gone && !rw_inf_get(rsr_of(j)->svc_inf, j->rec.ns, name);
-		rw_rs_serve_svc_name(j->rs, name, sizeof(name));
+		rw_rayservice_serve_svc_name(j->rs, name, sizeof(name));
 		gone = gone && !rw_inf_get(rsr_of(j)->svc_inf, j->rec.ns, name);
-		ph = gone ? RW_RS_SUSPENDED : RW_RS_SUSPENDING;
-		rw_rc_set(st, "activeServiceStatus", rw_rc_new(RW_RC_OBJ));
-		rw_rc_set(st, "pendingServiceStatus", rw_rc_new(RW_RC_OBJ));
-		rw_rc_del(st, "numServeEndpoints");
-		rw_rc_del(st, "serviceStatus");
+		ph = gone ? RW_RAYSERVICE_SUSPENDED : RW_RAYSERVICE_SUSPENDING;
+		rw_doc_set(st, "activeServiceStatus", rw_doc_new(RW_DOC_OBJ));
+		rw_doc_set(st, "pendingServiceStatus", rw_doc_new(RW_DOC_OBJ));
+		rw_doc_del(st, "numServeEndpoints");
+		rw_doc_del(st, "serviceStatus");
 	}
 	/* Until Suspended holds (or after a resume, or a suspend flipped back), look again. */
-	if (ph != RW_RS_SUSPENDED || !rw_rs_suspended(j->rs))
+	if (ph != RW_RAYSERVICE_SUSPENDED || !rw_rayservice_suspended(j->rs))
 		j->rec.busy = true;
 	if (j->rs->generation > 0)
-		rw_rc_set_int(st, "observedGeneration", j->rs->generation);
-	rw_rc_set_str(st, "lastUpdateTime", now);
+		rw_doc_set_int(st, "observedGeneration", j->rs->generation);
+	rw_doc_set_str(st, "lastUpdateTime", now);
 	rw_buf_init(&b, 4u << 20);
-	if (rw_rs_suspend_conds(st, j->rs, ph, now) != 0 || rw_rc_dump(st, &b) != 0)
+	if (rw_rayservice_suspend_conds(st, j->rs, ph, now) != 0 || rw_doc_dump(st, &b) != 0)
 		rw_rec_fail(&j->rec, -ENOMEM, NULL, "cannot compute the status");
 	else
 		write_status(j, rw_buf_cstr(&b), b.len);
 	rw_buf_fini(&b);
-	rw_rc_free(st);
+	rw_doc_free(st);
 }
 
 static void
@@ -1280,7 +1291,7 @@ st_status(struct rw_rec_job *rj)
 {
 	struct rsr_job *j = (struct rsr_job *)rj;
 	struct rsr *r = rsr_of(j);
-	struct rw_rs_status_in in;
+	struct rw_rayservice_status_in in;
 	struct rw_buf out;
 	char now[32], svc[320], suffix[6], sel[256] = "", idx[512];
 	unsigned char rnd[5];
@@ -1290,17 +1301,17 @@ st_status(struct rw_rec_job *rj)
 	if (!j->rs || !j->st)
 		return;
 	rw_time_now_rfc3339(now);
-	if (rw_rs_suspend_active(j->rs) || rw_rs_resume_due(j->rs)) {
-		suspend_status(j, now, !rw_rs_suspend_active(j->rs));
+	if (rw_rayservice_suspend_active(j->rs) || rw_rayservice_resume_due(j->rs)) {
+		suspend_status(j, now, !rw_rayservice_suspend_active(j->rs));
 		return;
 	}
-	rw_rs_serve_svc_name(j->rs, svc, sizeof(svc));
+	rw_rayservice_serve_svc_name(j->rs, svc, sizeof(svc));
 	so = rw_inf_get(r->svc_inf, j->rec.ns, svc);
 	if (so)
 		json_member(so->json, so->len, "spec.selector", "ray.io/cluster", sel, sizeof(sel));
 	for (int i = 0; i < 5; i++)
 		rnd[i] = (unsigned char)(rand() & 0xff);
-	rw_rs_random_suffix(rnd, suffix);
+	rw_rayservice_random_suffix(rnd, suffix);
 	memset(&in, 0, sizeof(in));
 	in.active = j->active;
 	in.pending = j->pending;
@@ -1318,12 +1329,12 @@ st_status(struct rw_rec_job *rj)
 	in.now = now;
 	in.now_ms = nowms;
 	rw_buf_init(&out, 4u << 20);
-	if (rw_rs_status(j->rs, &in, &out) == 0)
+	if (rw_rayservice_status(j->rs, &in, &out) == 0)
 		write_status(j, rw_buf_cstr(&out), out.len);
 	else
 		rw_rec_fail(&j->rec, -ENOMEM, NULL, "cannot compute the status");
 	rw_buf_fini(&out);
-	if (!rw_rs_cond_true(j->rs, "Ready") || rw_rs_pending_name(j->rs)[0])
+	if (!rw_rayservice_cond_true(j->rs, "Ready") || rw_rayservice_pending_name(j->rs)[0])
 		j->rec.busy = true;
 	/* Catch up on labels (after a restart or a leader change). */
 	if (j->active) {
@@ -1365,15 +1376,16 @@ st_delete(struct rw_rec_job *rj)
 		return;
 	}
 	/* Every owned cluster is gone: release the finalizer. */
-	struct rw_rc_node *f = rw_rc_path(j->rs->root, "metadata.finalizers");
-	for (int i = 0; f && f->type == RW_RC_ARR && i < f->n; i++) {
-		if (!rw_rc_str(f->kids[i]) || strcmp(f->kids[i]->s, RW_RSR_FINALIZER) != 0)
+	struct rw_doc_node *f = rw_doc_path(j->rs->root, "metadata.finalizers");
+	for (int i = 0; f && f->type == RW_DOC_ARR && i < f->n; i++) {
+		if (!rw_doc_str(f->kids[i]) ||
+		    strcmp(f->kids[i]->s, RW_RAYSERVICE_CTL_FINALIZER) != 0)
 			continue;
 		char patch[512];
 		snprintf(patch, sizeof(patch),
 			 "[{\"op\":\"test\",\"path\":\"/metadata/finalizers/%d\",\"value\":\"%s\"},"
 			 "{\"op\":\"remove\",\"path\":\"/metadata/finalizers/%d\"}]",
-			 i, RW_RSR_FINALIZER, i);
+			 i, RW_RAYSERVICE_CTL_FINALIZER, i);
 		rw_info(LOGC, "%s: every RayCluster is gone; removing the finalizer", j->rec.key);
 		if (rw_rec_patch(&j->rec, patch, NULL, "removing the finalizer") != 0)
 			rw_rec_fail(&j->rec, -ENOMEM, NULL, "cannot remove the finalizer");
@@ -1450,10 +1462,10 @@ setup(struct rw_mgr *m, void **state)
 	rw_kmap_init(&r->cl2rs);
 	rw_kmap_init(&r->svc2rs);
 	r->agents = rw_mgr_agents(m);
-	rw_rs_opts_default(&r->rsopts);
-	rw_rs_opts_from_env(&r->rsopts, getenv);
-	rw_rc_opts_default(&r->rcopts);
-	rw_rc_opts_from_env(&r->rcopts, getenv);
+	rw_rayservice_opts_default(&r->rsopts);
+	rw_rayservice_opts_from_env(&r->rsopts, getenv);
+	rw_raycluster_opts_default(&r->rcopts);
+	rw_raycluster_opts_from_env(&r->rcopts, getenv);
 	r->m_label =
 	    rw_met_counter(r->met, "raywarden_rayservice_serve_label_patches_total",
 			   "ray.io/serve label patches on RayService pods, by value and result.",
@@ -1517,7 +1529,7 @@ teardown(void *state)
 	free(r);
 }
 
-const struct rw_mgr_controller rw_rsr_controller = {
+const struct rw_mgr_controller rw_rayservice_controller = {
     .name = "rayservice",
     .setup = setup,
     .teardown = teardown,

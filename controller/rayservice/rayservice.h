@@ -1,5 +1,5 @@
 /*
- * rayservice.h - the RayService reconciler (rw_rsr_*): wires the pure
+ * rayservice.h - the RayService reconciler (rw_rayservice_ctl_*): wires the pure
  * RayService logic (rs_build.h, rs_serve.h, rs_status.h) to the API server
  * and to the agent hub, asynchronously on the controller's loop.
  *
@@ -23,12 +23,12 @@
 #include "manager.h"
 
 /* The reconciler, for main.c's controller table (after the RayCluster reconciler). */
-extern const struct rw_mgr_controller rw_rsr_controller;
+extern const struct rw_mgr_controller rw_rayservice_controller;
 
 /* The finalizer that makes a RayService's deletion wait for its RayClusters. */
-#define RW_RSR_FINALIZER "ray.io/rayservice-finalizer"
+#define RW_RAYSERVICE_CTL_FINALIZER "ray.io/rayservice-finalizer"
 
 /* Heartbeat asked of RayService head agents (serve config changes reach them within it). */
-#define RW_RSR_HEAD_HEARTBEAT_MS 1000
+#define RW_RAYSERVICE_CTL_HEAD_HEARTBEAT_MS 1000
 
 #endif

@@ -5,7 +5,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "dom_builder.h"
+#include "doc_builder.h"
 #include "rc_validate.h"
 #include "rs_build.h"
 #include "rw/json.h"
@@ -15,37 +15,38 @@
 /* ---- parse and accessors ---- */
 
 int
-rw_rs_parse(const char *json, size_t len, struct rw_rs **out, char *err, size_t errlen)
+rw_rayservice_parse(const char *json, size_t len, struct rw_rayservice **out, char *err,
+		    size_t errlen)
 {
-	struct rw_rs *rs;
-	struct rw_rc_object o;
+	struct rw_rayservice *rs;
+	struct rw_doc_object o;
 	int rv;
 
 	*out = NULL;
-	rv = rw_rc_object_parse(json, len, "RayService", &o, err, errlen);
+	rv = rw_doc_object_parse(json, len, "RayService", &o, err, errlen);
 	if (rv)
 		return rv;
 	rs = calloc(1, sizeof(*rs));
 	if (!rs) {
-		rw_rc_free(o.root);
+		rw_doc_free(o.root);
 		return -ENOMEM;
 	}
 	rs->root = o.root, rs->name = o.name, rs->ns = o.ns, rs->uid = o.uid;
 	rs->generation = o.generation, rs->labels = o.labels, rs->annotations = o.annotations;
 	rs->spec = o.spec, rs->status = o.status;
-	rs->cfg = rw_rc_get(rs->spec, "rayClusterConfig");
-	if (rs->cfg && rs->cfg->type != RW_RC_OBJ)
+	rs->cfg = rw_doc_get(rs->spec, "rayClusterConfig");
+	if (rs->cfg && rs->cfg->type != RW_DOC_OBJ)
 		rs->cfg = NULL;
 	*out = rs;
 	return 0;
 }
 
 void
-rw_rs_free(struct rw_rs *rs)
+rw_rayservice_free(struct rw_rayservice *rs)
 {
 	if (!rs)
 		return;
-	rw_rc_free(rs->root);
+	rw_doc_free(rs->root);
 	free(rs);
 }
 
@@ -56,59 +57,60 @@ or_empty(const char *s)
 }
 
 const char *
-rw_rs_active_name(const struct rw_rs *rs)
+rw_rayservice_active_name(const struct rw_rayservice *rs)
 {
-	return or_empty(rw_rc_gets(rw_rc_get(rs->status, "activeServiceStatus"), "rayClusterName"));
+	return or_empty(
+	    rw_doc_gets(rw_doc_get(rs->status, "activeServiceStatus"), "rayClusterName"));
 }
 
 const char *
-rw_rs_pending_name(const struct rw_rs *rs)
+rw_rayservice_pending_name(const struct rw_rayservice *rs)
 {
 	return or_empty(
-	    rw_rc_gets(rw_rc_get(rs->status, "pendingServiceStatus"), "rayClusterName"));
+	    rw_doc_gets(rw_doc_get(rs->status, "pendingServiceStatus"), "rayClusterName"));
 }
 
 bool
-rw_rs_exclude_head(const struct rw_rs *rs)
+rw_rayservice_exclude_head(const struct rw_rayservice *rs)
 {
-	return rw_rc_true(rw_rc_get(rs->spec, "excludeHeadPodFromServeSvc"));
+	return rw_doc_true(rw_doc_get(rs->spec, "excludeHeadPodFromServeSvc"));
 }
 
 bool
-rw_rs_suspended(const struct rw_rs *rs)
+rw_rayservice_suspended(const struct rw_rayservice *rs)
 {
-	return rw_rc_true(rw_rc_get(rs->spec, "suspend"));
+	return rw_doc_true(rw_doc_get(rs->spec, "suspend"));
 }
 
 int64_t
-rw_rs_deletion_delay_s(const struct rw_rs *rs)
+rw_rayservice_deletion_delay_s(const struct rw_rayservice *rs)
 {
 	int64_t v;
-	if (rw_rc_int(rw_rc_get(rs->spec, "rayClusterDeletionDelaySeconds"), &v) == 0 && v >= 0)
+	if (rw_doc_int(rw_doc_get(rs->spec, "rayClusterDeletionDelaySeconds"), &v) == 0 && v >= 0)
 		return v;
-	return RW_RS_DEFAULT_DELETION_DELAY_S;
+	return RW_RAYSERVICE_DEFAULT_DELETION_DELAY_S;
 }
 
 bool
-rw_rs_cond_true(const struct rw_rs *rs, const char *type)
+rw_rayservice_cond_true(const struct rw_rayservice *rs, const char *type)
 {
-	node *conds = rw_rc_get(rs->status, "conditions");
-	for (int i = 0; conds && conds->type == RW_RC_ARR && i < conds->n; i++)
-		if (streq(rw_rc_gets(conds->kids[i], "type"), type))
-			return streq(rw_rc_gets(conds->kids[i], "status"), "True");
+	node *conds = rw_doc_get(rs->status, "conditions");
+	for (int i = 0; conds && conds->type == RW_DOC_ARR && i < conds->n; i++)
+		if (streq(rw_doc_gets(conds->kids[i], "type"), type))
+			return streq(rw_doc_gets(conds->kids[i], "status"), "True");
 	return false;
 }
 
 void
-rw_rs_opts_default(struct rw_rs_opts *o)
+rw_rayservice_opts_default(struct rw_rayservice_opts *o)
 {
 	memset(o, 0, sizeof(*o));
-	o->version = RW_RC_DEFAULT_VERSION;
+	o->version = RW_RAYCLUSTER_DEFAULT_VERSION;
 	o->zero_downtime = true;
 }
 
 void
-rw_rs_opts_from_env(struct rw_rs_opts *o, char *(*getenv_fn)(const char *))
+rw_rayservice_opts_from_env(struct rw_rayservice_opts *o, char *(*getenv_fn)(const char *))
 {
 	const char *v = getenv_fn ? getenv_fn("ENABLE_ZERO_DOWNTIME") : NULL;
 	if (v && strcasecmp(v, "false") == 0)
@@ -195,7 +197,7 @@ go_atoi(const char *s, int64_t *out)
 }
 
 int
-rw_rs_parse_timeout(const char *s, int64_t *ms)
+rw_rayservice_parse_timeout(const char *s, int64_t *ms)
 {
 	double ns;
 	int64_t secs;
@@ -215,9 +217,9 @@ rw_rs_parse_timeout(const char *s, int64_t *ms)
 
 /* validateInitializingTimeout: 0 or a message in msg. */
 static int
-check_init_timeout(const struct rw_rs *rs, char *msg, size_t mlen)
+check_init_timeout(const struct rw_rayservice *rs, char *msg, size_t mlen)
 {
-	const char *v = rw_rc_gets(rs->annotations, RW_RS_INIT_TIMEOUT_ANNOTATION);
+	const char *v = rw_doc_gets(rs->annotations, RW_RAYSERVICE_INIT_TIMEOUT_ANNOTATION);
 	double ns;
 	int64_t secs;
 	if (!v || !*v)
@@ -225,7 +227,7 @@ check_init_timeout(const struct rw_rs *rs, char *msg, size_t mlen)
 	if (go_duration(v, &ns) == 0) {
 		if (ns <= 0) {
 			snprintf(msg, mlen, "annotation %s must be a positive duration, got: %s",
-				 RW_RS_INIT_TIMEOUT_ANNOTATION, v);
+				 RW_RAYSERVICE_INIT_TIMEOUT_ANNOTATION, v);
 			return -1;
 		}
 		return 0;
@@ -234,7 +236,7 @@ check_init_timeout(const struct rw_rs *rs, char *msg, size_t mlen)
 		if (secs <= 0) {
 			snprintf(msg, mlen,
 				 "annotation %s must be a positive integer (seconds), got: %s",
-				 RW_RS_INIT_TIMEOUT_ANNOTATION, v);
+				 RW_RAYSERVICE_INIT_TIMEOUT_ANNOTATION, v);
 			return -1;
 		}
 		return 0;
@@ -242,7 +244,7 @@ check_init_timeout(const struct rw_rs *rs, char *msg, size_t mlen)
 	snprintf(msg, mlen,
 		 "annotation %s has invalid format: %s. Expected Go duration format (e.g., '5m', "
 		 "'1h') or positive integer seconds",
-		 RW_RS_INIT_TIMEOUT_ANNOTATION, v);
+		 RW_RAYSERVICE_INIT_TIMEOUT_ANNOTATION, v);
 	return -1;
 }
 
@@ -257,24 +259,24 @@ serve_port_name(const char *n)
 static node *
 head_container(const node *cfg)
 {
-	node *cs = rw_rc_path(cfg, "headGroupSpec.template.spec.containers");
-	return cs && cs->type == RW_RC_ARR && cs->n > 0 ? cs->kids[0] : NULL;
+	node *cs = rw_doc_path(cfg, "headGroupSpec.template.spec.containers");
+	return cs && cs->type == RW_DOC_ARR && cs->n > 0 ? cs->kids[0] : NULL;
 }
 
 /* Does the head container list ports, and does one of them count as a serve port? */
 static bool
 head_lists_ports(const node *cfg)
 {
-	node *ports = rw_rc_get(head_container(cfg), "ports");
-	return ports && ports->type == RW_RC_ARR && ports->n > 0;
+	node *ports = rw_doc_get(head_container(cfg), "ports");
+	return ports && ports->type == RW_DOC_ARR && ports->n > 0;
 }
 
 static bool
 head_has_serve_port(const node *cfg)
 {
-	node *ports = rw_rc_get(head_container(cfg), "ports");
-	for (int i = 0; ports && ports->type == RW_RC_ARR && i < ports->n; i++)
-		if (serve_port_name(rw_rc_gets(ports->kids[i], "name")))
+	node *ports = rw_doc_get(head_container(cfg), "ports");
+	for (int i = 0; ports && ports->type == RW_DOC_ARR && i < ports->n; i++)
+		if (serve_port_name(rw_doc_gets(ports->kids[i], "name")))
 			return true;
 	return false;
 }
@@ -282,9 +284,9 @@ head_has_serve_port(const node *cfg)
 static bool
 user_serve_port(const node *serve_svc)
 {
-	node *ports = rw_rc_path(serve_svc, "spec.ports");
-	for (int i = 0; ports && ports->type == RW_RC_ARR && i < ports->n; i++)
-		if (serve_port_name(rw_rc_gets(ports->kids[i], "name")))
+	node *ports = rw_doc_path(serve_svc, "spec.ports");
+	for (int i = 0; ports && ports->type == RW_DOC_ARR && i < ports->n; i++)
+		if (serve_port_name(rw_doc_gets(ports->kids[i], "name")))
 			return true;
 	return false;
 }
@@ -296,7 +298,7 @@ static const char no_serve_port_msg[] =
 /* ---- validation ---- */
 
 static int
-verr(struct rw_rs_verr *out, const char *reason, const char *fmt, const char *arg)
+verr(struct rw_rayservice_verr *out, const char *reason, const char *fmt, const char *arg)
 {
 	out->reason = reason;
 	snprintf(out->msg, sizeof(out->msg), fmt, arg);
@@ -305,24 +307,24 @@ verr(struct rw_rs_verr *out, const char *reason, const char *fmt, const char *ar
 
 /* Validate rayClusterConfig with rc_validate's spec rules (on the cluster we would create). */
 static int
-cluster_spec_error(const struct rw_rs *rs, char *msg, size_t mlen)
+cluster_spec_error(const struct rw_rayservice *rs, char *msg, size_t mlen)
 {
-	struct rw_rs_opts o;
+	struct rw_rayservice_opts o;
 	struct rw_buf b;
-	struct rw_rc_cluster *c = NULL;
-	struct rw_rc_verrs v;
+	struct rw_raycluster *c = NULL;
+	struct rw_raycluster_verrs v;
 	char name[80];
 	int rv = 0;
 
-	rw_rs_opts_default(&o);
-	rw_buf_init(&b, RW_RC_MAX_OUT);
+	rw_rayservice_opts_default(&o);
+	rw_buf_init(&b, RW_DOC_MAX_OUT);
 	snprintf(name, sizeof(name), "%.47s-bbbbb", rs->name);
-	if (rw_rs_build_cluster(rs, name, &o, &b) != 0 ||
-	    rw_rc_cluster_parse(b.data, b.len, &c, NULL, 0) != 0)
+	if (rw_rayservice_build_cluster(rs, name, &o, &b) != 0 ||
+	    rw_raycluster_parse(b.data, b.len, &c, NULL, 0) != 0)
 		goto out;
 	/* Upgrade strategies of RayClusters are checked on the RayCluster itself. */
-	rw_rc_del(c->spec, "upgradeStrategy");
-	rw_rc_validate(c, &v);
+	rw_doc_del(c->spec, "upgradeStrategy");
+	rw_raycluster_validate(c, &v);
 	for (int i = 0; i < v.n; i++) {
 		if (streq(v.e[i].reason, "InvalidRayClusterSpec")) {
 			snprintf(msg, mlen, "%s", v.e[i].msg);
@@ -331,38 +333,38 @@ cluster_spec_error(const struct rw_rs *rs, char *msg, size_t mlen)
 		}
 	}
 out:
-	rw_rc_cluster_free(c);
+	rw_raycluster_free(c);
 	rw_buf_fini(&b);
 	return rv;
 }
 
 static int
-check_upgrade_options(const struct rw_rs *rs, char *msg, size_t mlen)
+check_upgrade_options(const struct rw_rayservice *rs, char *msg, size_t mlen)
 {
-	node *us = rw_rc_get(rs->spec, "upgradeStrategy");
-	node *opts = rw_rc_get(us, "clusterUpgradeOptions");
-	struct rw_rc_cluster tmp = {0};
+	node *us = rw_doc_get(rs->spec, "upgradeStrategy");
+	node *opts = rw_doc_get(us, "clusterUpgradeOptions");
+	struct rw_raycluster tmp = {0};
 	int64_t surge = 100, step, interval;
 	const char *gw;
 
 	tmp.spec = rs->cfg;
-	tmp.head = rw_rc_get(rs->cfg, "headGroupSpec");
-	if (!rw_rc_autoscaling(&tmp)) {
+	tmp.head = rw_doc_get(rs->cfg, "headGroupSpec");
+	if (!rw_raycluster_autoscaling(&tmp)) {
 		snprintf(msg, mlen,
 			 "Ray Autoscaler is required for NewClusterWithIncrementalUpgrade");
 		return -1;
 	}
-	if (!opts || opts->type != RW_RC_OBJ) {
+	if (!opts || opts->type != RW_DOC_OBJ) {
 		snprintf(msg, mlen,
 			 "ClusterUpgradeOptions are required for NewClusterWithIncrementalUpgrade");
 		return -1;
 	}
-	rw_rc_int(rw_rc_get(opts, "maxSurgePercent"), &surge);
+	rw_doc_int(rw_doc_get(opts, "maxSurgePercent"), &surge);
 	if (surge < 0 || surge > 100) {
 		snprintf(msg, mlen, "maxSurgePercent must be between 0 and 100");
 		return -1;
 	}
-	if (rw_rc_int(rw_rc_get(opts, "stepSizePercent"), &step) != 0 || step < 0 || step > 100) {
+	if (rw_doc_int(rw_doc_get(opts, "stepSizePercent"), &step) != 0 || step < 0 || step > 100) {
 		snprintf(msg, mlen, "stepSizePercent must be between 0 and 100");
 		return -1;
 	}
@@ -371,11 +373,11 @@ check_upgrade_options(const struct rw_rs *rs, char *msg, size_t mlen)
 			 "stepSizePercent must be less than or equal to maxSurgePercent");
 		return -1;
 	}
-	if (rw_rc_int(rw_rc_get(opts, "intervalSeconds"), &interval) != 0 || interval <= 0) {
+	if (rw_doc_int(rw_doc_get(opts, "intervalSeconds"), &interval) != 0 || interval <= 0) {
 		snprintf(msg, mlen, "intervalSeconds must be greater than 0");
 		return -1;
 	}
-	gw = rw_rc_gets(opts, "gatewayClassName");
+	gw = rw_doc_gets(opts, "gatewayClassName");
 	if (!gw || !*gw) {
 		snprintf(msg, mlen,
 			 "gatewayClassName is required for NewClusterWithIncrementalUpgrade");
@@ -385,7 +387,7 @@ check_upgrade_options(const struct rw_rs *rs, char *msg, size_t mlen)
 }
 
 int
-rw_rs_validate(const struct rw_rs *rs, struct rw_rs_verr *out)
+rw_rayservice_validate(const struct rw_rayservice *rs, struct rw_rayservice_verr *out)
 {
 	static const char meta[] = "InvalidRayServiceMetadata", spec[] = "InvalidRayServiceSpec";
 	char tmp[900];
@@ -394,15 +396,15 @@ rw_rs_validate(const struct rw_rs *rs, struct rw_rs_verr *out)
 	int64_t d;
 
 	memset(out, 0, sizeof(*out));
-	if (strlen(rs->name) > RW_RS_MAX_NAME) {
+	if (strlen(rs->name) > RW_RAYSERVICE_MAX_NAME) {
 		out->reason = meta;
 		snprintf(out->msg, sizeof(out->msg),
 			 "The RayService metadata is invalid: RayService name should be no more "
 			 "than %d characters",
-			 RW_RS_MAX_NAME);
+			 RW_RAYSERVICE_MAX_NAME);
 		return 1;
 	}
-	if (!rw_rc_dns1035(rs->name, tmp, sizeof(tmp)))
+	if (!rw_raycluster_dns1035(rs->name, tmp, sizeof(tmp)))
 		return verr(out, meta,
 			    "The RayService metadata is invalid: RayService name should be a valid "
 			    "DNS1035 label: %s",
@@ -413,7 +415,7 @@ rw_rs_validate(const struct rw_rs *rs, struct rw_rs_verr *out)
 		    "The RayService metadata is invalid: RayService annotations is invalid: "
 		    "%s",
 		    tmp);
-	if (rw_rc_true(rw_rc_path(rs->cfg, "authOptions.enableK8sTokenAuth")))
+	if (rw_doc_true(rw_doc_path(rs->cfg, "authOptions.enableK8sTokenAuth")))
 		return verr(out, spec, "%s",
 			    "The RayService spec is invalid: K8s token auth mode is currently not "
 			    "supported for RayService");
@@ -424,14 +426,14 @@ rw_rs_validate(const struct rw_rs *rs, struct rw_rs_verr *out)
 		    "container");
 	if (cluster_spec_error(rs, tmp, sizeof(tmp)))
 		return verr(out, spec, "The RayService spec is invalid: %s", tmp);
-	hs = rw_rc_path(rs->cfg, "headGroupSpec.headService");
-	if (rw_rc_gets(rw_rc_get(hs, "metadata"), "name") &&
-	    *rw_rc_gets(rw_rc_get(hs, "metadata"), "name"))
+	hs = rw_doc_path(rs->cfg, "headGroupSpec.headService");
+	if (rw_doc_gets(rw_doc_get(hs, "metadata"), "name") &&
+	    *rw_doc_gets(rw_doc_get(hs, "metadata"), "name"))
 		return verr(out, spec, "%s",
 			    "The RayService spec is invalid: "
 			    "spec.rayClusterConfig.headGroupSpec.headService.metadata.name should "
 			    "not be set");
-	ut = rw_rc_gets(rw_rc_get(rs->spec, "upgradeStrategy"), "type");
+	ut = rw_doc_gets(rw_doc_get(rs->spec, "upgradeStrategy"), "type");
 	if (ut && strcmp(ut, "None") != 0 && strcmp(ut, "NewCluster") != 0 &&
 	    strcmp(ut, "NewClusterWithIncrementalUpgrade") != 0)
 		return verr(
@@ -440,8 +442,8 @@ rw_rs_validate(const struct rw_rs *rs, struct rw_rs_verr *out)
 		    "invalid, valid options are NewClusterWithIncrementalUpgrade, NewCluster, "
 		    "or None",
 		    ut);
-	delay = rw_rc_get(rs->spec, "rayClusterDeletionDelaySeconds");
-	if (rw_rc_int(delay, &d) == 0 && d < 0) {
+	delay = rw_doc_get(rs->spec, "rayClusterDeletionDelaySeconds");
+	if (rw_doc_int(delay, &d) == 0 && d < 0) {
 		out->reason = spec;
 		snprintf(
 		    out->msg, sizeof(out->msg),
@@ -454,15 +456,15 @@ rw_rs_validate(const struct rw_rs *rs, struct rw_rs_verr *out)
 	    check_upgrade_options(rs, tmp, sizeof(tmp)))
 		return verr(out, spec, "The RayService spec is invalid: %s", tmp);
 	if (head_lists_ports(rs->cfg) && !head_has_serve_port(rs->cfg)) {
-		node *ss = rw_rc_get(rs->spec, "serveService");
+		node *ss = rw_doc_get(rs->spec, "serveService");
 		if (!ss || !user_serve_port(ss))
 			return verr(out, spec, "The RayService spec is invalid: %s",
 				    no_serve_port_msg);
 	}
 	{
-		struct rw_rs_serve_cfg sc;
-		int rv = rw_rs_serve_config(rs, &sc, tmp, sizeof(tmp));
-		rw_rs_serve_cfg_fini(&sc);
+		struct rw_rayservice_serve_cfg sc;
+		int rv = rw_rayservice_serve_config(rs, &sc, tmp, sizeof(tmp));
+		rw_rayservice_serve_cfg_fini(&sc);
 		if (rv == -EINVAL)
 			return verr(out, spec, "The RayService spec is invalid: serveConfigV2: %s",
 				    tmp);
@@ -471,7 +473,7 @@ rw_rs_validate(const struct rw_rs *rs, struct rw_rs_verr *out)
 			snprintf(out->msg, sizeof(out->msg),
 				 "The RayService spec is invalid: serveConfigV2: its JSON form is "
 				 "larger than %u bytes",
-				 RW_RS_MAX_SERVE_JSON);
+				 RW_RAYSERVICE_MAX_SERVE_JSON);
 			return 1;
 		}
 	}
@@ -481,7 +483,7 @@ rw_rs_validate(const struct rw_rs *rs, struct rw_rs_verr *out)
 /* ---- serve config ---- */
 
 void
-rw_rs_serve_cfg_fini(struct rw_rs_serve_cfg *c)
+rw_rayservice_serve_cfg_fini(struct rw_rayservice_serve_cfg *c)
 {
 	if (!c)
 		return;
@@ -490,9 +492,10 @@ rw_rs_serve_cfg_fini(struct rw_rs_serve_cfg *c)
 }
 
 int
-rw_rs_serve_config(const struct rw_rs *rs, struct rw_rs_serve_cfg *out, char *err, size_t errlen)
+rw_rayservice_serve_config(const struct rw_rayservice *rs, struct rw_rayservice_serve_cfg *out,
+			   char *err, size_t errlen)
 {
-	const char *yaml = rw_rc_gets(rs->spec, "serveConfigV2");
+	const char *yaml = rw_doc_gets(rs->spec, "serveConfigV2");
 	struct rw_buf raw, canon;
 	struct rw_jw w;
 	node *tree = NULL;
@@ -503,26 +506,26 @@ rw_rs_serve_config(const struct rw_rs *rs, struct rw_rs_serve_cfg *out, char *er
 		err[0] = '\0';
 	if (!yaml || !*yaml)
 		return 0;
-	rw_buf_init(&raw, RW_RS_MAX_SERVE_JSON * 2);
-	rw_buf_init(&canon, RW_RS_MAX_SERVE_JSON);
+	rw_buf_init(&raw, RW_RAYSERVICE_MAX_SERVE_JSON * 2);
+	rw_buf_init(&canon, RW_RAYSERVICE_MAX_SERVE_JSON);
 	rv = rw_yaml_to_json(yaml, strlen(yaml), &raw, err, errlen);
 	if (rv < 0)
 		goto out;
-	rv = rw_rc_parse(raw.data, raw.len, &tree, err, errlen);
+	rv = rw_doc_parse(raw.data, raw.len, &tree, err, errlen);
 	if (rv)
 		goto out;
-	if (tree->type == RW_RC_NULL) {
+	if (tree->type == RW_DOC_NULL) {
 		rv = 0; /* only comments or whitespace: nothing to deploy */
 		goto out;
 	}
-	if (tree->type != RW_RC_OBJ) {
+	if (tree->type != RW_DOC_OBJ) {
 		if (err && errlen)
 			snprintf(err, errlen, "must be a YAML mapping (a Ray Serve config)");
 		rv = -EINVAL;
 		goto out;
 	}
 	rw_jw_init(&w, &canon);
-	rw_rc_write_sorted(tree, &w);
+	rw_doc_write_sorted(tree, &w);
 	rv = rw_jw_finish(&w);
 	if (rv)
 		goto out;
@@ -534,52 +537,52 @@ rw_rs_serve_config(const struct rw_rs *rs, struct rw_rs_serve_cfg *out, char *er
 	rw_sha256_hex(out->json, out->len, out->hash);
 out:
 	if (rv == -EMSGSIZE && err && errlen)
-		snprintf(err, errlen, "larger than %u bytes as JSON", RW_RS_MAX_SERVE_JSON);
-	rw_rc_free(tree);
+		snprintf(err, errlen, "larger than %u bytes as JSON", RW_RAYSERVICE_MAX_SERVE_JSON);
+	rw_doc_free(tree);
 	rw_buf_fini(&raw);
 	rw_buf_fini(&canon);
 	if (rv < 0)
-		rw_rs_serve_cfg_fini(out);
+		rw_rayservice_serve_cfg_fini(out);
 	return rv < 0 ? rv : 0;
 }
 
 void
-rw_rs_proxy_location(const struct rw_rs *rs, char *out, size_t outlen)
+rw_rayservice_proxy_location(const struct rw_rayservice *rs, char *out, size_t outlen)
 {
-	struct rw_rs_serve_cfg cfg;
+	struct rw_rayservice_serve_cfg cfg;
 	node *tree = NULL;
 	const char *v;
 
 	if (!out || !outlen)
 		return;
 	out[0] = '\0';
-	if (rw_rs_serve_config(rs, &cfg, NULL, 0) || !cfg.json)
+	if (rw_rayservice_serve_config(rs, &cfg, NULL, 0) || !cfg.json)
 		goto out;
-	if (rw_rc_parse(cfg.json, cfg.len, &tree, NULL, 0))
+	if (rw_doc_parse(cfg.json, cfg.len, &tree, NULL, 0))
 		goto out;
-	v = rw_rc_gets(tree, "proxy_location");
+	v = rw_doc_gets(tree, "proxy_location");
 	if (v)
 		snprintf(out, outlen, "%s", v);
 out:
-	rw_rc_free(tree);
-	rw_rs_serve_cfg_fini(&cfg);
+	rw_doc_free(tree);
+	rw_rayservice_serve_cfg_fini(&cfg);
 }
 
 /* ---- names ---- */
 
 void
-rw_rs_random_suffix(const unsigned char rnd[5], char out[6])
+rw_rayservice_random_suffix(const unsigned char rnd[5], char out[6])
 {
-	static const char alpha[] = RW_RS_SUFFIX_ALPHABET;
+	static const char alpha[] = RW_RAYSERVICE_SUFFIX_ALPHABET;
 	for (int i = 0; i < 5; i++)
 		out[i] = alpha[rnd[i] % (sizeof(alpha) - 1)];
 	out[5] = '\0';
 }
 
 int
-rw_rs_cluster_name(const char *rs_name, const char *suffix, char *out, size_t outlen)
+rw_rayservice_cluster_name(const char *rs_name, const char *suffix, char *out, size_t outlen)
 {
-	if (!suffix || strlen(suffix) != 5 || strspn(suffix, RW_RS_SUFFIX_ALPHABET) != 5)
+	if (!suffix || strlen(suffix) != 5 || strspn(suffix, RW_RAYSERVICE_SUFFIX_ALPHABET) != 5)
 		return -EINVAL;
 	if ((size_t)snprintf(out, outlen, "%s-%s", rs_name, suffix) >= outlen)
 		return -ENAMETOOLONG;
@@ -587,24 +590,24 @@ rw_rs_cluster_name(const char *rs_name, const char *suffix, char *out, size_t ou
 }
 
 void
-rw_rs_head_svc_name(const struct rw_rs *rs, char *out, size_t outlen)
+rw_rayservice_head_svc_name(const struct rw_rayservice *rs, char *out, size_t outlen)
 {
 	char tmp[300];
 	snprintf(tmp, sizeof(tmp), "%s-head-svc", rs->name);
-	rw_rc_check_name(tmp, out, outlen);
+	rw_raycluster_check_name(tmp, out, outlen);
 }
 
 void
-rw_rs_serve_svc_name(const struct rw_rs *rs, char *out, size_t outlen)
+rw_rayservice_serve_svc_name(const struct rw_rayservice *rs, char *out, size_t outlen)
 {
-	const char *custom = rw_rc_gets(rw_rc_path(rs->spec, "serveService.metadata"), "name");
+	const char *custom = rw_doc_gets(rw_doc_path(rs->spec, "serveService.metadata"), "name");
 	char tmp[300];
 	if (custom && *custom) {
 		snprintf(out, outlen, "%s", custom);
 		return;
 	}
 	snprintf(tmp, sizeof(tmp), "%s-serve-svc", rs->name);
-	rw_rc_check_name(tmp, out, outlen);
+	rw_raycluster_check_name(tmp, out, outlen);
 }
 
 /* ---- building helpers (sticky error) ---- */
@@ -612,58 +615,59 @@ rw_rs_serve_svc_name(const struct rw_rs *rs, char *out, size_t outlen)
 static node *
 bclone_or_obj(struct b *b, const node *src)
 {
-	node *n = b->err			  ? NULL
-		  : src && src->type == RW_RC_OBJ ? rw_rc_clone(src)
-						  : rw_rc_new(RW_RC_OBJ);
+	node *n = b->err			   ? NULL
+		  : src && src->type == RW_DOC_OBJ ? rw_doc_clone(src)
+						   : rw_doc_new(RW_DOC_OBJ);
 	if (!n)
 		fail(b, -ENOMEM);
 	return n;
 }
 
 static void
-rs_owner(struct b *b, const struct rw_rs *rs, node *meta)
+rs_owner(struct b *b, const struct rw_rayservice *rs, node *meta)
 {
-	const char *api = rw_rc_gets(rs->root, "apiVersion");
+	const char *api = rw_doc_gets(rs->root, "apiVersion");
 	set_owner(b, meta, api ? api : "ray.io/v1", "RayService", rs->name, rs->uid);
 }
 
 /* ---- hash ---- */
 
 int
-rw_rs_cluster_hash(const struct rw_rc_node *cfg, int ngroups, char out[33])
+rw_rayservice_cluster_hash(const struct rw_doc_node *cfg, int ngroups, char out[33])
 {
 	node *copy;
 	node *groups;
 	int rv;
 
-	copy = cfg ? rw_rc_clone(cfg) : rw_rc_new(RW_RC_OBJ);
+	copy = cfg ? rw_doc_clone(cfg) : rw_doc_new(RW_DOC_OBJ);
 	if (!copy)
 		return -ENOMEM;
-	groups = rw_rc_get(copy, "workerGroupSpecs");
-	if (groups && groups->type == RW_RC_ARR) {
+	groups = rw_doc_get(copy, "workerGroupSpecs");
+	if (groups && groups->type == RW_DOC_ARR) {
 		while (ngroups >= 0 && groups->n > ngroups)
-			rw_rc_free(groups->kids[--groups->n]);
+			rw_doc_free(groups->kids[--groups->n]);
 		if (groups->n == 0)
-			rw_rc_del(copy, "workerGroupSpecs"); /* Go: empty slice is omitted */
+			rw_doc_del(copy, "workerGroupSpecs"); /* Go: empty slice is omitted */
 	}
-	rv = rw_rc_spec_hash(copy, out);
-	rw_rc_free(copy);
+	rv = rw_raycluster_spec_hash(copy, out);
+	rw_doc_free(copy);
 	return rv;
 }
 
 static int
 cfg_ngroups(const node *cfg)
 {
-	node *g = rw_rc_get(cfg, "workerGroupSpecs");
-	return g && g->type == RW_RC_ARR ? g->n : 0;
+	node *g = rw_doc_get(cfg, "workerGroupSpecs");
+	return g && g->type == RW_DOC_ARR ? g->n : 0;
 }
 
 /* ---- the RayCluster ---- */
 
 static node *
-goal_cluster(struct b *b, const struct rw_rs *rs, const char *name, const struct rw_rs_opts *o)
+goal_cluster(struct b *b, const struct rw_rayservice *rs, const char *name,
+	     const struct rw_rayservice_opts *o)
 {
-	node *c = b->err ? NULL : rw_rc_new(RW_RC_OBJ);
+	node *c = b->err ? NULL : rw_doc_new(RW_DOC_OBJ);
 	node *meta, *labels, *annos;
 	char hash[33], ng[16], loc[32];
 	int rv;
@@ -682,19 +686,20 @@ goal_cluster(struct b *b, const struct rw_rs *rs, const char *name, const struct
 	sets(b, labels, "ray.io/originated-from-crd", "RayService");
 	set(b, meta, "labels", labels);
 	annos = bclone_or_obj(b, rs->annotations);
-	rv = rw_rs_cluster_hash(rs->cfg, -1, hash);
+	rv = rw_rayservice_cluster_hash(rs->cfg, -1, hash);
 	if (rv)
 		fail(b, rv);
 	snprintf(ng, sizeof(ng), "%d", cfg_ngroups(rs->cfg));
 	sets(b, annos, "ray.io/hash-without-replicas-and-workers-to-delete", hash);
 	sets(b, annos, "ray.io/num-worker-groups", ng);
-	sets(b, annos, "ray.io/kuberay-version", o->version ? o->version : RW_RC_DEFAULT_VERSION);
+	sets(b, annos, "ray.io/kuberay-version",
+	     o->version ? o->version : RW_RAYCLUSTER_DEFAULT_VERSION);
 	/* No proxy expected on workers: rc_build may keep them Ready without one (kuberay#4994). */
-	rw_rs_proxy_location(rs, loc, sizeof(loc));
+	rw_rayservice_proxy_location(rs, loc, sizeof(loc));
 	if (streq(loc, "HeadOnly") || streq(loc, "Disabled"))
-		sets(b, annos, RW_RC_PROXY_LOCATION_ANNOTATION, loc);
+		sets(b, annos, RW_RAYCLUSTER_PROXY_LOCATION_ANNOTATION, loc);
 	else if (annos)
-		rw_rc_del(annos, RW_RC_PROXY_LOCATION_ANNOTATION);
+		rw_doc_del(annos, RW_RAYCLUSTER_PROXY_LOCATION_ANNOTATION);
 	set(b, meta, "annotations", annos);
 	rs_owner(b, rs, meta);
 	set(b, c, "spec", bclone_or_obj(b, rs->cfg));
@@ -702,8 +707,8 @@ goal_cluster(struct b *b, const struct rw_rs *rs, const char *name, const struct
 }
 
 int
-rw_rs_build_cluster(const struct rw_rs *rs, const char *name, const struct rw_rs_opts *o,
-		    struct rw_buf *out)
+rw_rayservice_build_cluster(const struct rw_rayservice *rs, const char *name,
+			    const struct rw_rayservice_opts *o, struct rw_buf *out)
 {
 	struct b b = {0};
 	node *c = goal_cluster(&b, rs, name, o);
@@ -711,88 +716,90 @@ rw_rs_build_cluster(const struct rw_rs *rs, const char *name, const struct rw_rs
 }
 
 int
-rw_rs_update_cluster(const struct rw_rs *rs, const struct rw_rc_cluster *cur,
-		     const struct rw_rs_opts *o, struct rw_buf *out)
+rw_rayservice_update_cluster(const struct rw_rayservice *rs, const struct rw_raycluster *cur,
+			     const struct rw_rayservice_opts *o, struct rw_buf *out)
 {
 	struct b b = {0};
 	node *goal = goal_cluster(&b, rs, cur->name, o);
-	node *upd = b.err ? NULL : rw_rc_clone(cur->root);
-	node *meta, *spec, *gmeta = rw_rc_get(goal, "metadata");
-	node *suspend = rw_rc_get(cur->spec, "suspend");
+	node *upd = b.err ? NULL : rw_doc_clone(cur->root);
+	node *meta, *spec, *gmeta = rw_doc_get(goal, "metadata");
+	node *suspend = rw_doc_get(cur->spec, "suspend");
 
 	if (!upd) {
 		fail(&b, -ENOMEM);
-		rw_rc_free(goal);
+		rw_doc_free(goal);
 		return b.err;
 	}
 	meta = obj(&b, upd, "metadata");
-	set(&b, meta, "labels", b.err ? NULL : rw_rc_clone(rw_rc_get(gmeta, "labels")));
-	set(&b, meta, "annotations", b.err ? NULL : rw_rc_clone(rw_rc_get(gmeta, "annotations")));
-	spec = b.err ? NULL : rw_rc_clone(rw_rc_get(goal, "spec"));
+	set(&b, meta, "labels", b.err ? NULL : rw_doc_clone(rw_doc_get(gmeta, "labels")));
+	set(&b, meta, "annotations", b.err ? NULL : rw_doc_clone(rw_doc_get(gmeta, "annotations")));
+	spec = b.err ? NULL : rw_doc_clone(rw_doc_get(goal, "spec"));
 	if (!b.err && spec) {
-		struct rw_rc_cluster tmp = {0};
+		struct rw_raycluster tmp = {0};
 		tmp.spec = spec;
-		tmp.head = rw_rc_get(spec, "headGroupSpec");
+		tmp.head = rw_doc_get(spec, "headGroupSpec");
 		if (suspend)
-			set(&b, spec, "suspend", rw_rc_clone(suspend));
+			set(&b, spec, "suspend", rw_doc_clone(suspend));
 		else
-			rw_rc_del(spec, "suspend");
-		if (rw_rc_autoscaling(&tmp)) {
-			node *groups = rw_rc_get(spec, "workerGroupSpecs");
-			for (int i = 0; groups && groups->type == RW_RC_ARR && i < groups->n; i++) {
+			rw_doc_del(spec, "suspend");
+		if (rw_raycluster_autoscaling(&tmp)) {
+			node *groups = rw_doc_get(spec, "workerGroupSpecs");
+			for (int i = 0; groups && groups->type == RW_DOC_ARR && i < groups->n;
+			     i++) {
 				node *g = groups->kids[i];
-				int ci = rw_rc_group_index(cur, rw_rc_gets(g, "groupName")
-								    ? rw_rc_gets(g, "groupName")
-								    : "");
-				node *cg = ci >= 0 ? rw_rc_group(cur, ci) : NULL;
-				node *rep = rw_rc_get(cg, "replicas");
-				node *wtd = rw_rc_path(cg, "scaleStrategy.workersToDelete");
+				int ci = rw_raycluster_group_index(
+				    cur,
+				    rw_doc_gets(g, "groupName") ? rw_doc_gets(g, "groupName") : "");
+				node *cg = ci >= 0 ? rw_raycluster_group(cur, ci) : NULL;
+				node *rep = rw_doc_get(cg, "replicas");
+				node *wtd = rw_doc_path(cg, "scaleStrategy.workersToDelete");
 				if (!cg)
 					continue;
 				if (rep)
-					set(&b, g, "replicas", rw_rc_clone(rep));
+					set(&b, g, "replicas", rw_doc_clone(rep));
 				if (wtd)
 					set(&b, obj(&b, g, "scaleStrategy"), "workersToDelete",
-					    rw_rc_clone(wtd));
+					    rw_doc_clone(wtd));
 			}
 		}
 	}
 	set(&b, upd, "spec", spec);
-	rw_rc_free(goal);
+	rw_doc_free(goal);
 	return finish(&b, upd, out);
 }
 
 /* ---- upgrade decision ---- */
 
-enum rw_rs_match
-rw_rs_match_cluster(const struct rw_rs *rs, const struct rw_rc_cluster *c)
+enum rw_rayservice_match
+rw_rayservice_match_cluster(const struct rw_rayservice *rs, const struct rw_raycluster *c)
 {
 	const char *have =
-	    rw_rc_gets(c->annotations, "ray.io/hash-without-replicas-and-workers-to-delete");
-	const char *ngs = rw_rc_gets(c->annotations, "ray.io/num-worker-groups");
+	    rw_doc_gets(c->annotations, "ray.io/hash-without-replicas-and-workers-to-delete");
+	const char *ngs = rw_doc_gets(c->annotations, "ray.io/num-worker-groups");
 	char goal[33];
 	int64_t n;
 
 	if (!have)
 		have = "";
-	if (rw_rs_cluster_hash(rs->cfg, -1, goal) == 0 && strcmp(goal, have) == 0)
-		return RW_RS_MATCH_EQUAL;
+	if (rw_rayservice_cluster_hash(rs->cfg, -1, goal) == 0 && strcmp(goal, have) == 0)
+		return RW_RAYSERVICE_MATCH_EQUAL;
 	/* KubeRay: an unreadable group count counts as "equal", i.e. update in place. */
 	if (!ngs || go_atoi(ngs, &n) != 0 || n > 1000000 || n < -1000000)
-		return RW_RS_MATCH_APPENDED;
+		return RW_RAYSERVICE_MATCH_APPENDED;
 	if (cfg_ngroups(rs->cfg) < n)
-		return streq(have, "") ? RW_RS_MATCH_APPENDED : RW_RS_MATCH_DIFFERENT;
+		return streq(have, "") ? RW_RAYSERVICE_MATCH_APPENDED
+				       : RW_RAYSERVICE_MATCH_DIFFERENT;
 	if (n < 0)
-		return RW_RS_MATCH_DIFFERENT; /* Go would panic slicing [:n] */
-	if (rw_rs_cluster_hash(rs->cfg, (int)n, goal) == 0 && strcmp(goal, have) == 0)
-		return RW_RS_MATCH_APPENDED;
-	return RW_RS_MATCH_DIFFERENT;
+		return RW_RAYSERVICE_MATCH_DIFFERENT; /* Go would panic slicing [:n] */
+	if (rw_rayservice_cluster_hash(rs->cfg, (int)n, goal) == 0 && strcmp(goal, have) == 0)
+		return RW_RAYSERVICE_MATCH_APPENDED;
+	return RW_RAYSERVICE_MATCH_DIFFERENT;
 }
 
 bool
-rw_rs_zero_downtime(const struct rw_rs *rs, const struct rw_rs_opts *o)
+rw_rayservice_zero_downtime(const struct rw_rayservice *rs, const struct rw_rayservice_opts *o)
 {
-	const char *t = rw_rc_gets(rw_rc_get(rs->spec, "upgradeStrategy"), "type");
+	const char *t = rw_doc_gets(rw_doc_get(rs->spec, "upgradeStrategy"), "type");
 	if (t)
 		return strcmp(t, "NewCluster") == 0 ||
 		       strcmp(t, "NewClusterWithIncrementalUpgrade") == 0;
@@ -800,84 +807,86 @@ rw_rs_zero_downtime(const struct rw_rs *rs, const struct rw_rs_opts *o)
 }
 
 static bool
-should_update(const struct rw_rs *rs, const struct rw_rc_cluster *c, bool active,
-	      const struct rw_rs_opts *o)
+should_update(const struct rw_rayservice *rs, const struct rw_raycluster *c, bool active,
+	      const struct rw_rayservice_opts *o)
 {
 	const char *v;
 	if (!c)
 		return false;
 	if (active) {
-		if (rw_rs_cond_true(rs, "UpgradeInProgress"))
+		if (rw_rayservice_cond_true(rs, "UpgradeInProgress"))
 			return false;
-		v = rw_rc_gets(c->annotations, "ray.io/kuberay-version");
-		if (!streq(v, o->version ? o->version : RW_RC_DEFAULT_VERSION))
+		v = rw_doc_gets(c->annotations, "ray.io/kuberay-version");
+		if (!streq(v, o->version ? o->version : RW_RAYCLUSTER_DEFAULT_VERSION))
 			return true;
 	}
-	return rw_rs_match_cluster(rs, c) == RW_RS_MATCH_APPENDED;
+	return rw_rayservice_match_cluster(rs, c) == RW_RAYSERVICE_MATCH_APPENDED;
 }
 
-enum rw_rs_cluster_action
-rw_rs_cluster_action(const struct rw_rs *rs, const struct rw_rc_cluster *active,
-		     const struct rw_rc_cluster *pending, const struct rw_rs_opts *o)
+enum rw_rayservice_cluster_action
+rw_rayservice_cluster_action(const struct rw_rayservice *rs, const struct rw_raycluster *active,
+			     const struct rw_raycluster *pending,
+			     const struct rw_rayservice_opts *o)
 {
-	if (*rw_rs_pending_name(rs) && !pending)
-		return RW_RS_CLUSTER_CREATE_PENDING;
+	if (*rw_rayservice_pending_name(rs) && !pending)
+		return RW_RAYSERVICE_CLUSTER_CREATE_PENDING;
 	if (should_update(rs, active, true, o))
-		return RW_RS_CLUSTER_UPDATE_ACTIVE;
+		return RW_RAYSERVICE_CLUSTER_UPDATE_ACTIVE;
 	if (should_update(rs, pending, false, o))
-		return RW_RS_CLUSTER_UPDATE_PENDING;
-	return RW_RS_CLUSTER_NONE;
+		return RW_RAYSERVICE_CLUSTER_UPDATE_PENDING;
+	return RW_RAYSERVICE_CLUSTER_NONE;
 }
 
 bool
-rw_rs_prepare_new_cluster(const struct rw_rs *rs, const struct rw_rc_cluster *active,
-			  const struct rw_rc_cluster *pending, bool pending_serving,
-			  const struct rw_rs_opts *o)
+rw_rayservice_prepare_new_cluster(const struct rw_rayservice *rs,
+				  const struct rw_raycluster *active,
+				  const struct rw_raycluster *pending, bool pending_serving,
+				  const struct rw_rayservice_opts *o)
 {
-	const struct rw_rc_cluster *c = pending ? pending : active;
+	const struct rw_raycluster *c = pending ? pending : active;
 	if (pending_serving)
 		return false;
 	if (!c)
 		return true;
-	if (rw_rs_match_cluster(rs, c) != RW_RS_MATCH_DIFFERENT)
+	if (rw_rayservice_match_cluster(rs, c) != RW_RAYSERVICE_MATCH_DIFFERENT)
 		return false;
-	return rw_rs_zero_downtime(rs, o);
+	return rw_rayservice_zero_downtime(rs, o);
 }
 
 /* ---- services ---- */
 
 int
-rw_rs_build_head_service(const struct rw_rs *rs, const struct rw_rc_cluster *target,
-			 const struct rw_rc_opts *o, struct rw_buf *out)
+rw_rayservice_build_head_service(const struct rw_rayservice *rs, const struct rw_raycluster *target,
+				 const struct rw_raycluster_opts *o, struct rw_buf *out)
 {
 	struct b b = {0};
-	struct rw_rc_cluster *copy = NULL;
+	struct rw_raycluster *copy = NULL;
 	struct rw_buf tmp;
 	node *svc = NULL, *meta, *labels;
 	char name[80], id[320], idl[80];
 	int rv;
 
-	rw_buf_init(&tmp, RW_RC_MAX_OUT);
-	rv = rw_rc_dump(target->root, &tmp);
+	rw_buf_init(&tmp, RW_DOC_MAX_OUT);
+	rv = rw_doc_dump(target->root, &tmp);
 	if (rv == 0)
-		rv = rw_rc_cluster_parse(tmp.data, tmp.len, &copy, NULL, 0);
+		rv = rw_raycluster_parse(tmp.data, tmp.len, &copy, NULL, 0);
 	if (rv)
 		goto out;
 	/* BuildHeadServiceForRayService passes no annotations. */
-	rw_rc_del(copy->spec, "headServiceAnnotations");
+	rw_doc_del(copy->spec, "headServiceAnnotations");
 	rw_buf_reset(&tmp);
-	rv = rw_rc_build_head_service(copy, o, &tmp);
+	rv = rw_raycluster_build_head_service(copy, o, &tmp);
 	if (rv == 0)
-		rv = rw_rc_parse(tmp.data, tmp.len, &svc, NULL, 0);
+		rv = rw_doc_parse(tmp.data, tmp.len, &svc, NULL, 0);
 	if (rv)
 		goto out;
 	meta = obj(&b, svc, "metadata");
-	rw_rs_head_svc_name(rs, name, sizeof(name));
+	rw_rayservice_head_svc_name(rs, name, sizeof(name));
 	sets(&b, meta, "name", name);
 	sets(&b, meta, "namespace", rs->ns);
-	labels = b.err ? NULL : rw_rc_new(RW_RC_OBJ);
+	labels = b.err ? NULL : rw_doc_new(RW_DOC_OBJ);
 	snprintf(id, sizeof(id), "%s-head", rs->name);
-	rw_rc_check_label(id, idl, sizeof(idl));
+	rw_raycluster_check_label(id, idl, sizeof(idl));
 	sets(&b, labels, "ray.io/originated-from-cr-name", rs->name);
 	sets(&b, labels, "ray.io/originated-from-crd", "RayService");
 	sets(&b, labels, "ray.io/node-type", "head");
@@ -887,8 +896,8 @@ rw_rs_build_head_service(const struct rw_rs *rs, const struct rw_rc_cluster *tar
 	rv = finish(&b, svc, out);
 	svc = NULL;
 out:
-	rw_rc_free(svc);
-	rw_rc_cluster_free(copy);
+	rw_doc_free(svc);
+	rw_raycluster_free(copy);
 	rw_buf_fini(&tmp);
 	return rv;
 }
@@ -897,52 +906,52 @@ static int
 cmp_port_name(const void *a, const void *b)
 {
 	const node *x = *(node *const *)a, *y = *(node *const *)b;
-	return strcmp(or_empty(rw_rc_gets(x, "name")), or_empty(rw_rc_gets(y, "name")));
+	return strcmp(or_empty(rw_doc_gets(x, "name")), or_empty(rw_doc_gets(y, "name")));
 }
 
 /* The serve ports of the target's head container (or the default serve:8000). */
 static node *
-target_serve_ports(struct b *b, const struct rw_rc_cluster *target)
+target_serve_ports(struct b *b, const struct rw_raycluster *target)
 {
-	node *ports = b->err ? NULL : rw_rc_new(RW_RC_ARR);
-	node *cports = rw_rc_get(head_container(target->spec), "ports");
+	node *ports = b->err ? NULL : rw_doc_new(RW_DOC_ARR);
+	node *cports = rw_doc_get(head_container(target->spec), "ports");
 	if (!ports) {
 		fail(b, -ENOMEM);
 		return NULL;
 	}
-	if (!cports || cports->type != RW_RC_ARR || cports->n == 0) {
-		node *p = rw_rc_new(RW_RC_OBJ);
+	if (!cports || cports->type != RW_DOC_ARR || cports->n == 0) {
+		node *p = rw_doc_new(RW_DOC_OBJ);
 		sets(b, p, "name", "serve");
 		seti(b, p, "port", 8000);
-		if (!b->err && rw_rc_push(ports, p))
+		if (!b->err && rw_doc_push(ports, p))
 			fail(b, -ENOMEM);
 		else if (b->err)
-			rw_rc_free(p);
+			rw_doc_free(p);
 		return ports;
 	}
 	for (int i = 0; i < cports->n && !b->err; i++) {
-		const char *n = rw_rc_gets(cports->kids[i], "name");
+		const char *n = rw_doc_gets(cports->kids[i], "name");
 		int64_t cp = 0;
 		node *p;
 		bool dup = false;
 		if (!serve_port_name(n))
 			continue;
 		for (int k = 0; k < ports->n; k++)
-			dup |= streq(rw_rc_gets(ports->kids[k], "name"), n); /* last one wins */
-		rw_rc_int(rw_rc_get(cports->kids[i], "containerPort"), &cp);
+			dup |= streq(rw_doc_gets(ports->kids[k], "name"), n); /* last one wins */
+		rw_doc_int(rw_doc_get(cports->kids[i], "containerPort"), &cp);
 		if (dup) {
 			for (int k = 0; k < ports->n; k++)
-				if (streq(rw_rc_gets(ports->kids[k], "name"), n))
+				if (streq(rw_doc_gets(ports->kids[k], "name"), n))
 					seti(b, ports->kids[k], "port", cp);
 			continue;
 		}
-		p = rw_rc_new(RW_RC_OBJ);
+		p = rw_doc_new(RW_DOC_OBJ);
 		sets(b, p, "name", n);
 		seti(b, p, "port", cp);
-		if (!b->err && rw_rc_push(ports, p))
+		if (!b->err && rw_doc_push(ports, p))
 			fail(b, -ENOMEM);
 		else if (b->err)
-			rw_rc_free(p);
+			rw_doc_free(p);
 	}
 	if (ports->n > 1)
 		qsort(ports->kids, (size_t)ports->n, sizeof(ports->kids[0]), cmp_port_name);
@@ -950,41 +959,42 @@ target_serve_ports(struct b *b, const struct rw_rc_cluster *target)
 }
 
 int
-rw_rs_build_serve_service(const struct rw_rs *rs, const struct rw_rc_cluster *target,
-			  struct rw_buf *out, char *err, size_t errlen)
+rw_rayservice_build_serve_service(const struct rw_rayservice *rs,
+				  const struct rw_raycluster *target, struct rw_buf *out, char *err,
+				  size_t errlen)
 {
 	struct b b = {0};
-	node *user = rw_rc_get(rs->spec, "serveService");
+	node *user = rw_doc_get(rs->spec, "serveService");
 	node *ports = target_serve_ports(&b, target);
 	node *svc, *meta, *spec, *labels, *sel;
-	const char *type = rw_rc_gets(rw_rc_get(rs->cfg, "headGroupSpec"), "serviceType");
+	const char *type = rw_doc_gets(rw_doc_get(rs->cfg, "headGroupSpec"), "serviceType");
 	char name[300], slabel[320];
 
-	if (user && user->type != RW_RC_OBJ)
+	if (user && user->type != RW_DOC_OBJ)
 		user = NULL;
 	if (!b.err && ports->n == 0 && !user) {
-		rw_rc_free(ports);
+		rw_doc_free(ports);
 		if (err && errlen)
 			snprintf(err, errlen, "%s", no_serve_port_msg);
 		return -ENOENT;
 	}
 	if (!b.err && ports->n == 0) {
 		/* The user's serveService supplies the serve ports (name and port only). */
-		node *up = rw_rc_path(user, "spec.ports");
-		for (int i = 0; up && up->type == RW_RC_ARR && i < up->n && !b.err; i++) {
-			const char *n = rw_rc_gets(up->kids[i], "name");
+		node *up = rw_doc_path(user, "spec.ports");
+		for (int i = 0; up && up->type == RW_DOC_ARR && i < up->n && !b.err; i++) {
+			const char *n = rw_doc_gets(up->kids[i], "name");
 			int64_t pv = 0;
 			node *p;
 			if (!serve_port_name(n))
 				continue;
-			rw_rc_int(rw_rc_get(up->kids[i], "port"), &pv);
-			p = rw_rc_new(RW_RC_OBJ);
+			rw_doc_int(rw_doc_get(up->kids[i], "port"), &pv);
+			p = rw_doc_new(RW_DOC_OBJ);
 			sets(&b, p, "name", n);
 			seti(&b, p, "port", pv);
-			if (!b.err && rw_rc_push(ports, p))
+			if (!b.err && rw_doc_push(ports, p))
 				fail(&b, -ENOMEM);
 			else if (b.err)
-				rw_rc_free(p);
+				rw_doc_free(p);
 		}
 	}
 	svc = user ? bclone_or_obj(&b, user) : bclone_or_obj(&b, NULL);
@@ -992,7 +1002,7 @@ rw_rs_build_serve_service(const struct rw_rs *rs, const struct rw_rc_cluster *ta
 	sets(&b, svc, "kind", "Service");
 	meta = obj(&b, svc, "metadata");
 	spec = obj(&b, svc, "spec");
-	rw_rs_serve_svc_name(rs, name, sizeof(name));
+	rw_rayservice_serve_svc_name(rs, name, sizeof(name));
 	sets(&b, meta, "name", name);
 	sets(&b, meta, "namespace", rs->ns);
 	labels = obj(&b, meta, "labels");
@@ -1001,78 +1011,78 @@ rw_rs_build_serve_service(const struct rw_rs *rs, const struct rw_rc_cluster *ta
 	sets(&b, labels, "ray.io/originated-from-crd", "RayService");
 	sets(&b, labels, "ray.io/serve", slabel);
 	rs_owner(&b, rs, meta);
-	sel = b.err ? NULL : rw_rc_new(RW_RC_OBJ);
+	sel = b.err ? NULL : rw_doc_new(RW_DOC_OBJ);
 	sets(&b, sel, "ray.io/cluster", target->name);
 	sets(&b, sel, "ray.io/serve", "true");
 	set(&b, spec, "selector", sel);
 	set(&b, spec, "ports", ports);
-	if (!rw_rc_gets(spec, "type") || !*rw_rc_gets(spec, "type")) {
+	if (!rw_doc_gets(spec, "type") || !*rw_doc_gets(spec, "type")) {
 		if (type && *type)
 			sets(&b, spec, "type", type);
 		else
-			rw_rc_del(spec, "type");
+			rw_doc_del(spec, "type");
 	}
 	return finish(&b, svc, out);
 }
 
 int
-rw_rs_service_update(const char *existing, size_t elen, const char *desired, size_t dlen,
-		     enum rw_rs_svc_action *act, struct rw_buf *out)
+rw_rayservice_service_update(const char *existing, size_t elen, const char *desired, size_t dlen,
+			     enum rw_rayservice_svc_action *act, struct rw_buf *out)
 {
 	node *e = NULL, *d = NULL, *patch = NULL, *espec, *dspec, *esel, *dsel;
 	const char *ec, *dc;
 	int rv;
 
-	*act = RW_RS_SVC_KEEP;
-	rv = rw_rc_parse(existing, elen, &e, NULL, 0);
+	*act = RW_RAYSERVICE_SVC_KEEP;
+	rv = rw_doc_parse(existing, elen, &e, NULL, 0);
 	if (rv == 0)
-		rv = rw_rc_parse(desired, dlen, &d, NULL, 0);
-	if (rv == 0 && (e->type != RW_RC_OBJ || d->type != RW_RC_OBJ))
+		rv = rw_doc_parse(desired, dlen, &d, NULL, 0);
+	if (rv == 0 && (e->type != RW_DOC_OBJ || d->type != RW_DOC_OBJ))
 		rv = -EINVAL;
 	if (rv)
 		goto out;
-	ec = rw_rc_gets(rw_rc_path(e, "spec.selector"), "ray.io/cluster");
-	dc = rw_rc_gets(rw_rc_path(d, "spec.selector"), "ray.io/cluster");
+	ec = rw_doc_gets(rw_doc_path(e, "spec.selector"), "ray.io/cluster");
+	dc = rw_doc_gets(rw_doc_path(d, "spec.selector"), "ray.io/cluster");
 	if (streq(or_empty(ec), or_empty(dc)))
 		goto out;
-	espec = rw_rc_get(e, "spec");
-	dspec = rw_rc_clone(rw_rc_get(d, "spec"));
+	espec = rw_doc_get(e, "spec");
+	dspec = rw_doc_clone(rw_doc_get(d, "spec"));
 	if (!dspec) {
 		rv = -ENOMEM;
 		goto out;
 	}
-	if (dspec->type != RW_RC_OBJ) {
-		rw_rc_free(dspec);
+	if (dspec->type != RW_DOC_OBJ) {
+		rw_doc_free(dspec);
 		rv = -EINVAL;
 		goto out;
 	}
 	/* clusterIP(s) are immutable and allocated by the server: never sent. */
-	rw_rc_del(dspec, "clusterIP");
-	rw_rc_del(dspec, "clusterIPs");
+	rw_doc_del(dspec, "clusterIP");
+	rw_doc_del(dspec, "clusterIPs");
 	/* A merge patch merges maps: null out the selector keys the desired one lacks, so the
 	 * selector becomes exactly the desired one in this single write. */
-	esel = rw_rc_get(espec, "selector");
-	dsel = rw_rc_get(dspec, "selector");
-	if (!dsel || dsel->type != RW_RC_OBJ) {
-		rv = rw_rc_set(dspec, "selector", rw_rc_new(RW_RC_NULL));
-	} else if (esel && esel->type == RW_RC_OBJ) {
+	esel = rw_doc_get(espec, "selector");
+	dsel = rw_doc_get(dspec, "selector");
+	if (!dsel || dsel->type != RW_DOC_OBJ) {
+		rv = rw_doc_set(dspec, "selector", rw_doc_new(RW_DOC_NULL));
+	} else if (esel && esel->type == RW_DOC_OBJ) {
 		for (int i = 0; i < esel->n && rv == 0; i++)
-			if (!rw_rc_get(dsel, esel->kids[i]->key))
-				rv = rw_rc_set(dsel, esel->kids[i]->key, rw_rc_new(RW_RC_NULL));
+			if (!rw_doc_get(dsel, esel->kids[i]->key))
+				rv = rw_doc_set(dsel, esel->kids[i]->key, rw_doc_new(RW_DOC_NULL));
 	}
-	if (rv == 0 && !(patch = rw_rc_new(RW_RC_OBJ)))
+	if (rv == 0 && !(patch = rw_doc_new(RW_DOC_OBJ)))
 		rv = -ENOMEM;
 	if (rv == 0)
-		rv = rw_rc_set(patch, "spec", dspec); /* frees dspec on failure */
+		rv = rw_doc_set(patch, "spec", dspec); /* frees dspec on failure */
 	else
-		rw_rc_free(dspec);
+		rw_doc_free(dspec);
 	if (rv == 0)
-		rv = rw_rc_dump(patch, out);
+		rv = rw_doc_dump(patch, out);
 	if (rv == 0)
-		*act = RW_RS_SVC_UPDATE;
+		*act = RW_RAYSERVICE_SVC_UPDATE;
 out:
-	rw_rc_free(patch);
-	rw_rc_free(e);
-	rw_rc_free(d);
+	rw_doc_free(patch);
+	rw_doc_free(e);
+	rw_doc_free(d);
 	return rv;
 }

@@ -10,66 +10,67 @@
  * common/service.go, utils/validation.go and utils/util.go (see
  * docs/kuberay-compatibility.md, section RayService).
  */
-#ifndef RW_RS_BUILD_H
-#define RW_RS_BUILD_H
+#ifndef RW_RAYSERVICE_BUILD_H
+#define RW_RAYSERVICE_BUILD_H
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "rc_build.h"
-#include "rc_dom.h"
+#include "doc.h"
 #include "rw/buf.h"
 
-#define RW_RS_MAX_NAME 47		   /* KubeRay's MaxRayServiceNameLength */
-#define RW_RS_DEFAULT_DELETION_DELAY_S 60  /* rayClusterDeletionDelaySeconds default */
-#define RW_RS_MAX_SERVE_JSON (900u * 1024) /* serve config JSON must fit in one reply */
-#define RW_RS_SUFFIX_ALPHABET "bcdfghjklmnpqrstvwxz2456789" /* k8s rand.String */
-#define RW_RS_INIT_TIMEOUT_ANNOTATION "ray.io/initializing-timeout"
+#define RW_RAYSERVICE_MAX_NAME 47		   /* KubeRay's MaxRayServiceNameLength */
+#define RW_RAYSERVICE_DEFAULT_DELETION_DELAY_S 60  /* rayClusterDeletionDelaySeconds default */
+#define RW_RAYSERVICE_MAX_SERVE_JSON (900u * 1024) /* serve config JSON must fit in one reply */
+#define RW_RAYSERVICE_SUFFIX_ALPHABET "bcdfghjklmnpqrstvwxz2456789" /* k8s rand.String */
+#define RW_RAYSERVICE_INIT_TIMEOUT_ANNOTATION "ray.io/initializing-timeout"
 
 /* A parsed RayService. Pointers point into root. */
-struct rw_rs {
-	struct rw_rc_node *root;
+struct rw_rayservice {
+	struct rw_doc_node *root;
 	const char *name, *ns, *uid;
 	int64_t generation;
-	struct rw_rc_node *labels, *annotations; /* objects or NULL */
-	struct rw_rc_node *spec;		 /* never NULL after parse (an empty object) */
-	struct rw_rc_node *cfg;			 /* spec.rayClusterConfig object or NULL */
-	struct rw_rc_node *status;		 /* status object or NULL */
+	struct rw_doc_node *labels, *annotations; /* objects or NULL */
+	struct rw_doc_node *spec;		  /* never NULL after parse (an empty object) */
+	struct rw_doc_node *cfg;		  /* spec.rayClusterConfig object or NULL */
+	struct rw_doc_node *status;		  /* status object or NULL */
 };
 
 /*
  * Parse a RayService document. Any JSON object is accepted (missing fields
  * read as absent); -EINVAL for non-JSON or a non-object, -ENOMEM, -EMSGSIZE.
  */
-int rw_rs_parse(const char *json, size_t len, struct rw_rs **out, char *err, size_t errlen);
-void rw_rs_free(struct rw_rs *rs);
+int rw_rayservice_parse(const char *json, size_t len, struct rw_rayservice **out, char *err,
+			size_t errlen);
+void rw_rayservice_free(struct rw_rayservice *rs);
 
 /* status.activeServiceStatus.rayClusterName / pendingServiceStatus's ("" when absent). */
-const char *rw_rs_active_name(const struct rw_rs *rs);
-const char *rw_rs_pending_name(const struct rw_rs *rs);
+const char *rw_rayservice_active_name(const struct rw_rayservice *rs);
+const char *rw_rayservice_pending_name(const struct rw_rayservice *rs);
 /* spec.excludeHeadPodFromServeSvc */
-bool rw_rs_exclude_head(const struct rw_rs *rs);
+bool rw_rayservice_exclude_head(const struct rw_rayservice *rs);
 /* spec.rayClusterDeletionDelaySeconds (default 60; negative values read as 60). */
-int64_t rw_rs_deletion_delay_s(const struct rw_rs *rs);
+int64_t rw_rayservice_deletion_delay_s(const struct rw_rayservice *rs);
 /* Is condition `type` of the current status True? */
-bool rw_rs_cond_true(const struct rw_rs *rs, const char *type);
+bool rw_rayservice_cond_true(const struct rw_rayservice *rs, const char *type);
 /* spec.suspend */
-bool rw_rs_suspended(const struct rw_rs *rs);
+bool rw_rayservice_suspended(const struct rw_rayservice *rs);
 
 /* Controller options for RayServices (KubeRay's operator environment). */
-struct rw_rs_opts {
-	const char
-	    *version;	    /* ray.io/kuberay-version written on clusters (RW_RC_DEFAULT_VERSION) */
-	bool zero_downtime; /* ENABLE_ZERO_DOWNTIME != "false" (default on) */
+struct rw_rayservice_opts {
+	const char *version; /* ray.io/kuberay-version written on clusters
+				(RW_RAYCLUSTER_DEFAULT_VERSION) */
+	bool zero_downtime;  /* ENABLE_ZERO_DOWNTIME != "false" (default on) */
 };
-void rw_rs_opts_default(struct rw_rs_opts *o);
+void rw_rayservice_opts_default(struct rw_rayservice_opts *o);
 /* ENABLE_ZERO_DOWNTIME through getenv_fn (pass getenv); only "false" (any case) turns it off. */
-void rw_rs_opts_from_env(struct rw_rs_opts *o, char *(*getenv_fn)(const char *));
+void rw_rayservice_opts_from_env(struct rw_rayservice_opts *o, char *(*getenv_fn)(const char *));
 
 /* ---- validation (utils/validation.go ValidateRayServiceMetadata/Spec) ---- */
 
-struct rw_rs_verr {
+struct rw_rayservice_verr {
 	const char *reason; /* InvalidRayServiceMetadata / InvalidRayServiceSpec */
 	char msg[1024];
 };
@@ -85,18 +86,18 @@ struct rw_rs_verr {
  * the first PUT) serveConfigV2 being a YAML mapping whose JSON fits a reply.
  * Returns 0 (valid) or 1 with *out filled.
  */
-int rw_rs_validate(const struct rw_rs *rs, struct rw_rs_verr *out);
+int rw_rayservice_validate(const struct rw_rayservice *rs, struct rw_rayservice_verr *out);
 
 /*
  * Go's time.ParseDuration then strconv.Atoi, as KubeRay reads the
  * initializing-timeout annotation: 0 with *ms set, or -EINVAL.
  */
-int rw_rs_parse_timeout(const char *s, int64_t *ms);
+int rw_rayservice_parse_timeout(const char *s, int64_t *ms);
 
 /* ---- serve config ---- */
 
 /* serveConfigV2 as the head agent gets it: JSON text (object members sorted) and its hash. */
-struct rw_rs_serve_cfg {
+struct rw_rayservice_serve_cfg {
 	char *json; /* NULL when serveConfigV2 is empty or absent (nothing to deploy) */
 	size_t len;
 	char hash[65]; /* lowercase SHA-256 hex of json; "" without a config */
@@ -107,30 +108,30 @@ struct rw_rs_serve_cfg {
  * rw/yaml.h) to JSON with object members sorted by key, which is what
  * KubeRay's json.Marshal of the unmarshalled map sends, and hash the text.
  * Returns 0 (out->json may be NULL: no config), -EINVAL (not YAML or not a
- * mapping; message in err), -EMSGSIZE (JSON larger than RW_RS_MAX_SERVE_JSON),
- * -ENOMEM. Free with rw_rs_serve_cfg_fini.
+ * mapping; message in err), -EMSGSIZE (JSON larger than RW_RAYSERVICE_MAX_SERVE_JSON),
+ * -ENOMEM. Free with rw_rayservice_serve_cfg_fini.
  */
-int rw_rs_serve_config(const struct rw_rs *rs, struct rw_rs_serve_cfg *out, char *err,
-		       size_t errlen);
-void rw_rs_serve_cfg_fini(struct rw_rs_serve_cfg *c);
+int rw_rayservice_serve_config(const struct rw_rayservice *rs, struct rw_rayservice_serve_cfg *out,
+			       char *err, size_t errlen);
+void rw_rayservice_serve_cfg_fini(struct rw_rayservice_serve_cfg *c);
 
 /*
  * serveConfigV2's top-level proxy_location copied to out ("EveryNode",
  * "HeadOnly", "Disabled"...); "" when absent, not a string, or the config
  * does not parse (validation reports that).
  */
-void rw_rs_proxy_location(const struct rw_rs *rs, char *out, size_t outlen);
+void rw_rayservice_proxy_location(const struct rw_rayservice *rs, char *out, size_t outlen);
 
 /* ---- names ---- */
 
 /* Map 5 random bytes onto KubeRay's alphabet (bias below 1%, as good as rand.String). */
-void rw_rs_random_suffix(const unsigned char rnd[5], char out[6]);
-/* `<rs>-<suffix>`; -EINVAL unless suffix is 5 characters of RW_RS_SUFFIX_ALPHABET. */
-int rw_rs_cluster_name(const char *rs_name, const char *suffix, char *out, size_t outlen);
+void rw_rayservice_random_suffix(const unsigned char rnd[5], char out[6]);
+/* `<rs>-<suffix>`; -EINVAL unless suffix is 5 characters of RW_RAYSERVICE_SUFFIX_ALPHABET. */
+int rw_rayservice_cluster_name(const char *rs_name, const char *suffix, char *out, size_t outlen);
 /* CheckName(`<rs>-head-svc`) and the serve service name (spec.serveService name or
  * CheckName(`<rs>-serve-svc`)). */
-void rw_rs_head_svc_name(const struct rw_rs *rs, char *out, size_t outlen);
-void rw_rs_serve_svc_name(const struct rw_rs *rs, char *out, size_t outlen);
+void rw_rayservice_head_svc_name(const struct rw_rayservice *rs, char *out, size_t outlen);
+void rw_rayservice_serve_svc_name(const struct rw_rayservice *rs, char *out, size_t outlen);
 
 /* ---- the RayCluster ---- */
 
@@ -139,12 +140,12 @@ void rw_rs_serve_svc_name(const struct rw_rs *rs, char *out, size_t outlen);
  * rs labels + ray.io/originated-from-cr-name, ray.io/originated-from-crd=
  * RayService; annotations = rs annotations + the spec hash, the number of
  * worker groups and ray.io/kuberay-version, plus (raywarden only) the
- * annotation RW_RC_PROXY_LOCATION_ANNOTATION when serveConfigV2's
+ * annotation RW_RAYCLUSTER_PROXY_LOCATION_ANNOTATION when serveConfigV2's
  * proxy_location is HeadOnly or Disabled (removed otherwise); ownerReference
  * to rs (controller); spec = rayClusterConfig. Appends JSON to out.
  */
-int rw_rs_build_cluster(const struct rw_rs *rs, const char *name, const struct rw_rs_opts *o,
-			struct rw_buf *out);
+int rw_rayservice_build_cluster(const struct rw_rayservice *rs, const char *name,
+				const struct rw_rayservice_opts *o, struct rw_buf *out);
 
 /*
  * The in-place update of an existing cluster (modifyRayCluster): cur with
@@ -154,40 +155,43 @@ int rw_rs_build_cluster(const struct rw_rs *rs, const char *name, const struct r
  * replicas and workersToDelete (the autoscaler owns them; KubeRay overwrites
  * them, see its TODO). Appends JSON to out.
  */
-int rw_rs_update_cluster(const struct rw_rs *rs, const struct rw_rc_cluster *cur,
-			 const struct rw_rs_opts *o, struct rw_buf *out);
+int rw_rayservice_update_cluster(const struct rw_rayservice *rs, const struct rw_raycluster *cur,
+				 const struct rw_rayservice_opts *o, struct rw_buf *out);
 
 /* ---- hash and upgrade decision ---- */
 
 /*
  * Hash of a rayClusterConfig as written in ray.io/hash-without-replicas-and-
- * workers-to-delete: rc_build's rw_rc_spec_hash (replicas, min/max,
+ * workers-to-delete: rc_build's rw_raycluster_spec_hash (replicas, min/max,
  * workersToDelete, tolerations, schedulingGates, upgradeStrategy and
  * suspend cleared) over the first `ngroups` worker groups (-1: all).
  */
-int rw_rs_cluster_hash(const struct rw_rc_node *cfg, int ngroups, char out[33]);
+int rw_rayservice_cluster_hash(const struct rw_doc_node *cfg, int ngroups, char out[33]);
 
-enum rw_rs_match {
-	RW_RS_MATCH_DIFFERENT = 0, /* a real change: new cluster (or ignored) */
-	RW_RS_MATCH_EQUAL,	   /* same hash: nothing to do */
-	RW_RS_MATCH_APPENDED	   /* equal on the cluster's groups, new groups at the end */
+enum rw_rayservice_match {
+	RW_RAYSERVICE_MATCH_DIFFERENT = 0, /* a real change: new cluster (or ignored) */
+	RW_RAYSERVICE_MATCH_EQUAL,	   /* same hash: nothing to do */
+	RW_RAYSERVICE_MATCH_APPENDED /* equal on the cluster's groups, new groups at the end */
 };
 
 /* isClusterSpecHashEqual(full) then (partial), against cluster c's annotations. */
-enum rw_rs_match rw_rs_match_cluster(const struct rw_rs *rs, const struct rw_rc_cluster *c);
+enum rw_rayservice_match rw_rayservice_match_cluster(const struct rw_rayservice *rs,
+						     const struct rw_raycluster *c);
 
 /*
  * isZeroDowntimeUpgradeEnabled: upgradeStrategy.type NewCluster or
  * NewClusterWithIncrementalUpgrade -> on; any other type (None) -> off;
  * unset -> on unless ENABLE_ZERO_DOWNTIME is "false".
  */
-bool rw_rs_zero_downtime(const struct rw_rs *rs, const struct rw_rs_opts *o);
+bool rw_rayservice_zero_downtime(const struct rw_rayservice *rs,
+				 const struct rw_rayservice_opts *o);
 
-enum rw_rs_cluster_action {
-	RW_RS_CLUSTER_NONE = 0,
-	RW_RS_CLUSTER_CREATE_PENDING, /* pendingServiceStatus names a cluster that does not exist */
-	RW_RS_CLUSTER_UPDATE_ACTIVE,  /* in place (version changed, or groups appended) */
-	RW_RS_CLUSTER_UPDATE_PENDING  /* in place (groups appended) */
+enum rw_rayservice_cluster_action {
+	RW_RAYSERVICE_CLUSTER_NONE = 0,
+	RW_RAYSERVICE_CLUSTER_CREATE_PENDING, /* pendingServiceStatus names a cluster that does not
+						 exist */
+	RW_RAYSERVICE_CLUSTER_UPDATE_ACTIVE,  /* in place (version changed, or groups appended) */
+	RW_RAYSERVICE_CLUSTER_UPDATE_PENDING  /* in place (groups appended) */
 };
 
 /*
@@ -195,10 +199,10 @@ enum rw_rs_cluster_action {
  * clusters named in the status (NULL when not found). The active cluster is
  * never updated while UpgradeInProgress is True.
  */
-enum rw_rs_cluster_action rw_rs_cluster_action(const struct rw_rs *rs,
-					       const struct rw_rc_cluster *active,
-					       const struct rw_rc_cluster *pending,
-					       const struct rw_rs_opts *o);
+enum rw_rayservice_cluster_action rw_rayservice_cluster_action(const struct rw_rayservice *rs,
+							       const struct rw_raycluster *active,
+							       const struct rw_raycluster *pending,
+							       const struct rw_rayservice_opts *o);
 
 /*
  * shouldPrepareNewCluster: no cluster at all -> yes; the pending (else
@@ -206,9 +210,10 @@ enum rw_rs_cluster_action rw_rs_cluster_action(const struct rw_rs *rs,
  * zero-downtime setting decides (upgradeStrategy None: the change is
  * ignored). Never while the services already point to the pending cluster.
  */
-bool rw_rs_prepare_new_cluster(const struct rw_rs *rs, const struct rw_rc_cluster *active,
-			       const struct rw_rc_cluster *pending, bool pending_serving,
-			       const struct rw_rs_opts *o);
+bool rw_rayservice_prepare_new_cluster(const struct rw_rayservice *rs,
+				       const struct rw_raycluster *active,
+				       const struct rw_raycluster *pending, bool pending_serving,
+				       const struct rw_rayservice_opts *o);
 
 /* ---- services ---- */
 
@@ -219,8 +224,9 @@ bool rw_rs_prepare_new_cluster(const struct rw_rs *rs, const struct rw_rc_cluste
  * renamed, labelled ray.io/originated-from-cr-name, -crd=RayService,
  * ray.io/node-type=head, ray.io/identifier=<rs>-head, owned by rs.
  */
-int rw_rs_build_head_service(const struct rw_rs *rs, const struct rw_rc_cluster *target,
-			     const struct rw_rc_opts *o, struct rw_buf *out);
+int rw_rayservice_build_head_service(const struct rw_rayservice *rs,
+				     const struct rw_raycluster *target,
+				     const struct rw_raycluster_opts *o, struct rw_buf *out);
 
 /*
  * `<rs>-serve-svc`: selector {ray.io/cluster: target, ray.io/serve: "true"},
@@ -231,12 +237,13 @@ int rw_rs_build_head_service(const struct rw_rs *rs, const struct rw_rc_cluster 
  * has none, labels merged with ours winning, name/namespace/type defaulted).
  * -ENOENT (KubeRay's message in err) when there is no serve port at all.
  */
-int rw_rs_build_serve_service(const struct rw_rs *rs, const struct rw_rc_cluster *target,
-			      struct rw_buf *out, char *err, size_t errlen);
+int rw_rayservice_build_serve_service(const struct rw_rayservice *rs,
+				      const struct rw_raycluster *target, struct rw_buf *out,
+				      char *err, size_t errlen);
 
-enum rw_rs_svc_action {
-	RW_RS_SVC_KEEP = 0, /* selector points at the same cluster: leave it alone */
-	RW_RS_SVC_UPDATE    /* switch: send `out` as a JSON merge patch */
+enum rw_rayservice_svc_action {
+	RW_RAYSERVICE_SVC_KEEP = 0, /* selector points at the same cluster: leave it alone */
+	RW_RAYSERVICE_SVC_UPDATE    /* switch: send `out` as a JSON merge patch */
 };
 
 /*
@@ -249,7 +256,8 @@ enum rw_rs_svc_action {
  * object). Spec fields the desired spec omits keep their server values.
  * Returns 0 or -EINVAL for unparsable input.
  */
-int rw_rs_service_update(const char *existing, size_t elen, const char *desired, size_t dlen,
-			 enum rw_rs_svc_action *act, struct rw_buf *out);
+int rw_rayservice_service_update(const char *existing, size_t elen, const char *desired,
+				 size_t dlen, enum rw_rayservice_svc_action *act,
+				 struct rw_buf *out);
 
 #endif

@@ -13,7 +13,7 @@ streq(const char *a, const char *b)
 }
 
 bool
-rw_rs_need_submit(const char *hash, const struct rw_report *head, const char **reason)
+rw_rayservice_need_submit(const char *hash, const struct rw_report *head, const char **reason)
 {
 	const char *why = NULL;
 	bool need = true;
@@ -40,7 +40,7 @@ rw_rs_need_submit(const char *hash, const struct rw_report *head, const char **r
 }
 
 bool
-rw_rs_apps_ready(const struct rw_report *head)
+rw_rayservice_apps_ready(const struct rw_report *head)
 {
 	if (!head || !head->has_serve || head->napps <= 0)
 		return false;
@@ -51,7 +51,7 @@ rw_rs_apps_ready(const struct rw_report *head)
 }
 
 bool
-rw_rs_apps_unhealthy(const struct rw_report *head)
+rw_rayservice_apps_unhealthy(const struct rw_report *head)
 {
 	if (!head || !head->has_serve)
 		return false;
@@ -86,7 +86,7 @@ last_line(const char *msg, int *len)
 }
 
 bool
-rw_rs_unhealthy_summary(const struct rw_report *head, char *out, size_t n)
+rw_rayservice_unhealthy_summary(const struct rw_report *head, char *out, size_t n)
 {
 	const char *m;
 	int ml;
@@ -118,64 +118,64 @@ rw_rs_unhealthy_summary(const struct rw_report *head, char *out, size_t n)
 
 /* status/message members, omitted when empty (Go omitempty). */
 static int
-status_pair(struct rw_rc_node *o, const char *status, const char *message)
+status_pair(struct rw_doc_node *o, const char *status, const char *message)
 {
 	int rv = 0;
 	if (message && *message)
-		rv = rw_rc_set_str(o, "message", message);
+		rv = rw_doc_set_str(o, "message", message);
 	if (rv == 0 && status && *status)
-		rv = rw_rc_set_str(o, "status", status);
+		rv = rw_doc_set_str(o, "status", status);
 	return rv;
 }
 
-struct rw_rc_node *
-rw_rs_app_statuses(const struct rw_report *head)
+struct rw_doc_node *
+rw_rayservice_app_statuses(const struct rw_report *head)
 {
-	struct rw_rc_node *apps = rw_rc_new(RW_RC_OBJ);
+	struct rw_doc_node *apps = rw_doc_new(RW_DOC_OBJ);
 	int rv = apps ? 0 : -ENOMEM;
 
 	for (int i = 0; rv == 0 && head && head->has_serve && i < head->napps; i++) {
 		const struct rw_serve_app *a = &head->apps[i];
-		struct rw_rc_node *app = rw_rc_new(RW_RC_OBJ), *deps = NULL;
-		const char *name = a->name[0] ? a->name : RW_RS_DEFAULT_APP;
+		struct rw_doc_node *app = rw_doc_new(RW_DOC_OBJ), *deps = NULL;
+		const char *name = a->name[0] ? a->name : RW_RAYSERVICE_DEFAULT_APP;
 		rv = app ? status_pair(app, a->status, a->message) : -ENOMEM;
 		if (rv == 0 && a->ndeps > 0) {
-			deps = rw_rc_obj(app, "serveDeploymentStatuses");
+			deps = rw_doc_obj(app, "serveDeploymentStatuses");
 			rv = deps ? 0 : -ENOMEM;
 		}
 		for (int k = 0; rv == 0 && k < a->ndeps; k++) {
-			struct rw_rc_node *d = rw_rc_obj(deps, a->deps[k].name);
+			struct rw_doc_node *d = rw_doc_obj(deps, a->deps[k].name);
 			rv = d ? status_pair(d, a->deps[k].status, a->deps[k].message) : -ENOMEM;
 		}
 		if (rv == 0)
-			rv = rw_rc_set(apps, name, app); /* takes app, even on failure */
+			rv = rw_doc_set(apps, name, app); /* takes app, even on failure */
 		else
-			rw_rc_free(app);
+			rw_doc_free(app);
 	}
 	if (rv) {
-		rw_rc_free(apps);
+		rw_doc_free(apps);
 		return NULL;
 	}
 	return apps;
 }
 
 int
-rw_rs_write_app_statuses(const struct rw_report *head, struct rw_buf *out)
+rw_rayservice_write_app_statuses(const struct rw_report *head, struct rw_buf *out)
 {
-	struct rw_rc_node *n = rw_rs_app_statuses(head);
-	int rv = n ? rw_rc_dump(n, out) : -ENOMEM;
-	rw_rc_free(n);
+	struct rw_doc_node *n = rw_rayservice_app_statuses(head);
+	int rv = n ? rw_doc_dump(n, out) : -ENOMEM;
+	rw_doc_free(n);
 	return rv;
 }
 
 bool
-rw_rs_proxy_healthy(const struct rw_report *r)
+rw_rayservice_proxy_healthy(const struct rw_report *r)
 {
 	return r && r->proxy.state == RW_PROBE_OK && !r->draining;
 }
 
 const struct rw_serve_node *
-rw_rs_find_node(const struct rw_report *head, const char *ip)
+rw_rayservice_find_node(const struct rw_report *head, const char *ip)
 {
 	if (!head || !ip || !*ip)
 		return NULL;
@@ -186,7 +186,8 @@ rw_rs_find_node(const struct rw_report *head, const char *ip)
 }
 
 int
-rw_rs_expected_endpoints(const struct rw_report *head, const char *head_ip, bool exclude_head)
+rw_rayservice_expected_endpoints(const struct rw_report *head, const char *head_ip,
+				 bool exclude_head)
 {
 	int n = 0;
 	if (!head || !head->has_serve)
@@ -203,13 +204,15 @@ rw_rs_expected_endpoints(const struct rw_report *head, const char *head_ip, bool
 }
 
 const char *
-rw_rs_label_value(enum rw_rs_label l)
+rw_rayservice_label_value(enum rw_rayservice_label l)
 {
-	return l == RW_RS_LABEL_TRUE ? "true" : l == RW_RS_LABEL_FALSE ? "false" : NULL;
+	return l == RW_RAYSERVICE_LABEL_TRUE	? "true"
+	       : l == RW_RAYSERVICE_LABEL_FALSE ? "false"
+						: NULL;
 }
 
 static int
-proxy_expected(const struct rw_rs_pod_in *in, const char *ip)
+proxy_expected(const struct rw_rayservice_pod_in *in, const char *ip)
 {
 	const struct rw_report *h = in->head;
 	const struct rw_serve_node *nd;
@@ -224,14 +227,14 @@ proxy_expected(const struct rw_rs_pod_in *in, const char *ip)
 		return 1;
 	if (streq(loc, "HeadOnly"))
 		return 0;
-	nd = rw_rs_find_node(h, ip);
+	nd = rw_rayservice_find_node(h, ip);
 	if (!nd)
 		return -1;
 	return nd->replicas > 0 || nd->proxy_status[0] ? 1 : 0;
 }
 
 void
-rw_rs_pod_decide(const struct rw_rs_pod_in *in, struct rw_rs_pod_out *out)
+rw_rayservice_pod_decide(const struct rw_rayservice_pod_in *in, struct rw_rayservice_pod_out *out)
 {
 	const char *ip = in->pod_ip && *in->pod_ip ? in->pod_ip
 			 : in->self		   ? in->self->pod_ip
@@ -240,18 +243,20 @@ rw_rs_pod_decide(const struct rw_rs_pod_in *in, struct rw_rs_pod_out *out)
 	out->proxy_expected = proxy_expected(in, ip);
 	out->drain = in->leaving;
 	if (in->leaving || (in->is_head && in->exclude_head))
-		out->serve = RW_RS_LABEL_FALSE;
+		out->serve = RW_RAYSERVICE_LABEL_FALSE;
 	else if (in->stale)
-		out->serve = RW_RS_LABEL_FALSE;
+		out->serve = RW_RAYSERVICE_LABEL_FALSE;
 	else if (!in->self)
-		out->serve = RW_RS_LABEL_KEEP;
+		out->serve = RW_RAYSERVICE_LABEL_KEEP;
 	else
-		out->serve = rw_rs_proxy_healthy(in->self) ? RW_RS_LABEL_TRUE : RW_RS_LABEL_FALSE;
+		out->serve = rw_rayservice_proxy_healthy(in->self) ? RW_RAYSERVICE_LABEL_TRUE
+								   : RW_RAYSERVICE_LABEL_FALSE;
 }
 
 int
-rw_rs_fill_reply(const struct rw_rs_pod_out *d, const struct rw_rs_serve_cfg *cfg,
-		 const struct rw_report *head, struct rw_reply *rp)
+rw_rayservice_fill_reply(const struct rw_rayservice_pod_out *d,
+			 const struct rw_rayservice_serve_cfg *cfg, const struct rw_report *head,
+			 struct rw_reply *rp)
 {
 	rp->drain = d->drain;
 	rp->proxy_expected = d->proxy_expected;
@@ -261,7 +266,7 @@ rw_rs_fill_reply(const struct rw_rs_pod_out *d, const struct rw_rs_serve_cfg *cf
 	if (!cfg || !cfg->json || !cfg->hash[0])
 		return 0;
 	memcpy(rp->serve_config_hash, cfg->hash, sizeof(cfg->hash));
-	if (!rw_rs_need_submit(cfg->hash, head, NULL))
+	if (!rw_rayservice_need_submit(cfg->hash, head, NULL))
 		return 0;
 	rp->serve_config = malloc(cfg->len + 1);
 	if (!rp->serve_config)

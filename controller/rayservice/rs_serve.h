@@ -6,19 +6,19 @@
  * ray.io/serve label of head and worker pods, and the reply each agent gets
  * (serve config, proxy expected, drain). No I/O (tests/unit/test_rs_serve.c).
  */
-#ifndef RW_RS_SERVE_H
-#define RW_RS_SERVE_H
+#ifndef RW_RAYSERVICE_SERVE_H
+#define RW_RAYSERVICE_SERVE_H
 
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "rc_dom.h"
+#include "doc.h"
 #include "rs_build.h"
 #include "rw/buf.h"
 #include "rw/wire.h"
 
 /* KubeRay's DefaultServeAppName: Ray reports the unnamed application as "". */
-#define RW_RS_DEFAULT_APP "default"
+#define RW_RAYSERVICE_DEFAULT_APP "default"
 
 /*
  * checkIfNeedSubmitServeApplications, driven by the head agent's report
@@ -29,13 +29,13 @@
  * failed (the agent retries with its own back-off). *reason (may be NULL)
  * gets a static explanation.
  */
-bool rw_rs_need_submit(const char *hash, const struct rw_report *head, const char **reason);
+bool rw_rayservice_need_submit(const char *hash, const struct rw_report *head, const char **reason);
 
 /* Ready to take traffic: the head reports serve status with >= 1 app and every app RUNNING. */
-bool rw_rs_apps_ready(const struct rw_report *head);
+bool rw_rayservice_apps_ready(const struct rw_report *head);
 
 /* Does any application report DEPLOY_FAILED or UNHEALTHY (or any deployment UNHEALTHY)? */
-bool rw_rs_apps_unhealthy(const struct rw_report *head);
+bool rw_rayservice_apps_unhealthy(const struct rw_report *head);
 
 /*
  * The first unhealthy application or deployment of a head report, for an
@@ -43,9 +43,9 @@ bool rw_rs_apps_unhealthy(const struct rw_report *head);
  * D of application A is UNHEALTHY: <message>", where the message is the last
  * non-empty line of Serve's (the exception of a traceback), truncated to fit
  * out. Returns
- * false (and "") when rw_rs_apps_unhealthy() is false.
+ * false (and "") when rw_rayservice_apps_unhealthy() is false.
  */
-bool rw_rs_unhealthy_summary(const struct rw_report *head, char *out, size_t n);
+bool rw_rayservice_unhealthy_summary(const struct rw_report *head, char *out, size_t n);
 
 /*
  * applicationStatuses as KubeRay writes them: {app: {status, message,
@@ -53,32 +53,33 @@ bool rw_rs_unhealthy_summary(const struct rw_report *head, char *out, size_t n);
  * empty strings and empty maps omitted (Go omitempty). NULL head or no serve
  * section: an empty object. Returns a new node (NULL on allocation failure).
  */
-struct rw_rc_node *rw_rs_app_statuses(const struct rw_report *head);
+struct rw_doc_node *rw_rayservice_app_statuses(const struct rw_report *head);
 
 /* The same, appended to out as JSON. 0 or a negative errno. */
-int rw_rs_write_app_statuses(const struct rw_report *head, struct rw_buf *out);
+int rw_rayservice_write_app_statuses(const struct rw_report *head, struct rw_buf *out);
 
 /* Is the pod's own serve proxy healthy (probe ok, not draining)? NULL: no. */
-bool rw_rs_proxy_healthy(const struct rw_report *r);
+bool rw_rayservice_proxy_healthy(const struct rw_report *r);
 
 /* The node of the head's serve report whose IP is `ip` (NULL: none). */
-const struct rw_serve_node *rw_rs_find_node(const struct rw_report *head, const char *ip);
+const struct rw_serve_node *rw_rayservice_find_node(const struct rw_report *head, const char *ip);
 
 /* Serve-ready endpoints the head report implies: nodes with a HEALTHY proxy (head excluded on
  * request). */
-int rw_rs_expected_endpoints(const struct rw_report *head, const char *head_ip, bool exclude_head);
+int rw_rayservice_expected_endpoints(const struct rw_report *head, const char *head_ip,
+				     bool exclude_head);
 
-enum rw_rs_label {
-	RW_RS_LABEL_KEEP = 0, /* nothing known: leave ray.io/serve as it is */
-	RW_RS_LABEL_FALSE,
-	RW_RS_LABEL_TRUE
+enum rw_rayservice_label {
+	RW_RAYSERVICE_LABEL_KEEP = 0, /* nothing known: leave ray.io/serve as it is */
+	RW_RAYSERVICE_LABEL_FALSE,
+	RW_RAYSERVICE_LABEL_TRUE
 };
 
 /* The ray.io/serve value for a label decision ("true"/"false", NULL for KEEP). */
-const char *rw_rs_label_value(enum rw_rs_label l);
+const char *rw_rayservice_label_value(enum rw_rayservice_label l);
 
 /* Inputs for one pod of a RayService cluster. */
-struct rw_rs_pod_in {
+struct rw_rayservice_pod_in {
 	bool is_head;
 	const struct rw_report *self; /* the pod's latest report; NULL: none yet (KEEP) */
 	bool stale; /* the pod's agent stopped reporting: its proxy counts as down */
@@ -88,10 +89,10 @@ struct rw_rs_pod_in {
 	bool leaving; /* the pod is about to go (scale-down, workersToDelete, old cluster) */
 };
 
-struct rw_rs_pod_out {
-	enum rw_rs_label serve; /* ray.io/serve label */
-	int proxy_expected;	/* reply: -1 unknown, 0, 1 */
-	bool drain;		/* reply: stop taking traffic (NotReady) */
+struct rw_rayservice_pod_out {
+	enum rw_rayservice_label serve; /* ray.io/serve label */
+	int proxy_expected;		/* reply: -1 unknown, 0, 1 */
+	bool drain;			/* reply: stop taking traffic (NotReady) */
 };
 
 /*
@@ -104,17 +105,19 @@ struct rw_rs_pod_out {
  * Disabled -> none; HeadOnly -> head only; EveryNode (default) -> the head
  * and every node hosting a replica or running a proxy; unknown node -> -1.
  */
-void rw_rs_pod_decide(const struct rw_rs_pod_in *in, struct rw_rs_pod_out *out);
+void rw_rayservice_pod_decide(const struct rw_rayservice_pod_in *in,
+			      struct rw_rayservice_pod_out *out);
 
 /*
  * Fill the reply for a pod of a RayService cluster: drain and
  * proxy_expected from d; on the head (cfg not NULL) serve_config_hash is
  * always the desired hash and serve_config is attached only when
- * rw_rs_need_submit says so (the agent ignores a hash it already applied).
+ * rw_rayservice_need_submit says so (the agent ignores a hash it already applied).
  * rp must be zeroed or fini'ed by the caller; free with rw_reply_fini.
  * 0 or -ENOMEM.
  */
-int rw_rs_fill_reply(const struct rw_rs_pod_out *d, const struct rw_rs_serve_cfg *cfg,
-		     const struct rw_report *head, struct rw_reply *rp);
+int rw_rayservice_fill_reply(const struct rw_rayservice_pod_out *d,
+			     const struct rw_rayservice_serve_cfg *cfg,
+			     const struct rw_report *head, struct rw_reply *rp);
 
 #endif

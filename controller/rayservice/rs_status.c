@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "dom_builder.h"
+#include "doc_builder.h"
 #include "rc_status.h"
 #include "rs_status.h"
 #include "rw/clock.h"
@@ -19,7 +19,7 @@ cmp_str(const void *a, const void *b)
 }
 
 int
-rw_rs_count_endpoints(const char *const *slices, const size_t *lens, size_t n)
+rw_rayservice_count_endpoints(const char *const *slices, const size_t *lens, size_t n)
 {
 	char **uids = NULL;
 	size_t nuids = 0, cap = 0;
@@ -79,17 +79,18 @@ rw_rs_count_endpoints(const char *const *slices, const size_t *lens, size_t n)
 /* ---- traffic switch ---- */
 
 bool
-rw_rs_cluster_can_serve(const struct rw_rs_ready_in *in)
+rw_rayservice_cluster_can_serve(const struct rw_rayservice_ready_in *in)
 {
-	if (!rw_rs_apps_ready(in->head))
+	if (!rw_rayservice_apps_ready(in->head))
 		return false;
 	return in->ready_endpoints >= 1 && in->ready_endpoints >= in->expected_endpoints;
 }
 
 const char *
-rw_rs_service_target(const struct rw_rs *rs, bool active_can_serve, bool pending_can_serve)
+rw_rayservice_service_target(const struct rw_rayservice *rs, bool active_can_serve,
+			     bool pending_can_serve)
 {
-	const char *a = rw_rs_active_name(rs), *p = rw_rs_pending_name(rs);
+	const char *a = rw_rayservice_active_name(rs), *p = rw_rayservice_pending_name(rs);
 	if (pending_can_serve && *p)
 		return p;
 	if (active_can_serve && *a)
@@ -142,14 +143,14 @@ static bool
 cond_is(node *conds, const char *type, const char *status, const char *reason)
 {
 	node *c = find_cond(conds, type);
-	return c && streq(rw_rc_gets(c, "status"), status) &&
-	       (!reason || streq(rw_rc_gets(c, "reason"), reason));
+	return c && streq(rw_doc_gets(c, "status"), status) &&
+	       (!reason || streq(rw_doc_gets(c, "reason"), reason));
 }
 
 bool
-rw_rs_timed_out(const struct rw_rs *rs)
+rw_rayservice_timed_out(const struct rw_rayservice *rs)
 {
-	return cond_is(rw_rc_get(rs->status, "conditions"), "Ready", "False",
+	return cond_is(rw_doc_get(rs->status, "conditions"), "Ready", "False",
 		       "InitializingTimeout");
 }
 
@@ -158,80 +159,80 @@ rw_rs_timed_out(const struct rw_rs *rs)
 static const char *
 cname(const node *svc_status)
 {
-	const char *v = rw_rc_gets(svc_status, "rayClusterName");
+	const char *v = rw_doc_gets(svc_status, "rayClusterName");
 	return v ? v : "";
 }
 
 static node *
-status_copy(const struct rw_rs *rs)
+status_copy(const struct rw_rayservice *rs)
 {
-	return rs->status ? rw_rc_clone(rs->status) : rw_rc_new(RW_RC_OBJ);
+	return rs->status ? rw_doc_clone(rs->status) : rw_doc_new(RW_DOC_OBJ);
 }
 
 static node *
 conds_of(struct b *b, node *st)
 {
-	node *c = rw_rc_get(st, "conditions");
-	if (c && c->type == RW_RC_ARR)
+	node *c = rw_doc_get(st, "conditions");
+	if (c && c->type == RW_DOC_ARR)
 		return c;
-	c = b->err ? NULL : rw_rc_arr(st, "conditions");
+	c = b->err ? NULL : rw_doc_arr(st, "conditions");
 	if (!c)
 		fail(b, -ENOMEM);
 	return c;
 }
 
 static void
-cluster_part(struct b *b, node *svc_status, const struct rw_rc_cluster *c,
+cluster_part(struct b *b, node *svc_status, const struct rw_raycluster *c,
 	     const struct rw_report *head)
 {
-	node *cs = c ? rw_rc_get(c->root, "status") : NULL;
+	node *cs = c ? rw_doc_get(c->root, "status") : NULL;
 	node *copy;
 	if (b->err)
 		return;
 	if (!c) {
 		/* No cluster: no rayClusterStatus (an empty service status stays {}). */
-		rw_rc_del(svc_status, "rayClusterStatus");
-		rw_rc_del(svc_status, "applicationStatuses");
+		rw_doc_del(svc_status, "rayClusterStatus");
+		rw_doc_del(svc_status, "applicationStatuses");
 		return;
 	}
-	copy = cs && cs->type == RW_RC_OBJ ? rw_rc_clone(cs) : rw_rc_new(RW_RC_OBJ);
-	if (!copy || rw_rc_set(svc_status, "rayClusterStatus", copy)) {
+	copy = cs && cs->type == RW_DOC_OBJ ? rw_doc_clone(cs) : rw_doc_new(RW_DOC_OBJ);
+	if (!copy || rw_doc_set(svc_status, "rayClusterStatus", copy)) {
 		fail(b, -ENOMEM);
 		return;
 	}
 	if (head) {
-		node *apps = rw_rs_app_statuses(head);
-		if (!apps || rw_rc_set(svc_status, "applicationStatuses", apps))
+		node *apps = rw_rayservice_app_statuses(head);
+		if (!apps || rw_doc_set(svc_status, "applicationStatuses", apps))
 			fail(b, -ENOMEM);
 		else if (apps->n == 0)
-			rw_rc_del(svc_status, "applicationStatuses");
+			rw_doc_del(svc_status, "applicationStatuses");
 	} else {
-		rw_rc_del(svc_status, "applicationStatuses");
+		rw_doc_del(svc_status, "applicationStatuses");
 	}
 }
 
 static void
-init_timeout(struct b *b, const struct rw_rs *rs, node *st, node *conds, int64_t gen,
-	     const struct rw_rs_status_in *in, const char *now)
+init_timeout(struct b *b, const struct rw_rayservice *rs, node *st, node *conds, int64_t gen,
+	     const struct rw_rayservice_status_in *in, const char *now)
 {
-	const char *v = rw_rc_gets(rs->annotations, RW_RS_INIT_TIMEOUT_ANNOTATION);
+	const char *v = rw_doc_gets(rs->annotations, RW_RAYSERVICE_INIT_TIMEOUT_ANNOTATION);
 	node *ready = find_cond(conds, "Ready");
 	int64_t timeout, since, spent;
 	char msg[256], t1[64], t2[64];
 
-	if (!v || !*v || rw_rs_parse_timeout(v, &timeout) != 0 || timeout <= 0)
+	if (!v || !*v || rw_rayservice_parse_timeout(v, &timeout) != 0 || timeout <= 0)
 		return;
-	if (!ready || !streq(rw_rc_gets(ready, "status"), "False") ||
-	    !streq(rw_rc_gets(ready, "reason"), "Initializing"))
+	if (!ready || !streq(rw_doc_gets(ready, "status"), "False") ||
+	    !streq(rw_doc_gets(ready, "reason"), "Initializing"))
 		return;
-	const char *lt = rw_rc_gets(ready, "lastTransitionTime");
+	const char *lt = rw_doc_gets(ready, "lastTransitionTime");
 	if (!lt || rw_time_parse_rfc3339_ms(lt, strlen(lt), &since) != 0)
 		return;
 	spent = in->now_ms - since;
 	if (spent < timeout)
 		return;
-	rw_rc_del(rw_rc_get(st, "activeServiceStatus"), "rayClusterName");
-	rw_rc_del(rw_rc_get(st, "pendingServiceStatus"), "rayClusterName");
+	rw_doc_del(rw_doc_get(st, "activeServiceStatus"), "rayClusterName");
+	rw_doc_del(rw_doc_get(st, "pendingServiceStatus"), "rayClusterName");
 	go_dur(timeout, t1, sizeof(t1));
 	go_dur(spent, t2, sizeof(t2));
 	snprintf(msg, sizeof(msg),
@@ -242,11 +243,12 @@ init_timeout(struct b *b, const struct rw_rs *rs, node *st, node *conds, int64_t
 }
 
 int
-rw_rs_status(const struct rw_rs *rs, const struct rw_rs_status_in *in, struct rw_buf *out)
+rw_rayservice_status(const struct rw_rayservice *rs, const struct rw_rayservice_status_in *in,
+		     struct rw_buf *out)
 {
 	struct b b = {0};
-	struct rw_rs_opts defo;
-	const struct rw_rs_opts *o = in->opts;
+	struct rw_rayservice_opts defo;
+	const struct rw_rayservice_opts *o = in->opts;
 	const char *now = in->now ? in->now : "1970-01-01T00:00:00Z";
 	node *st = status_copy(rs), *act, *pend, *conds;
 	const char *svc = in->svc_cluster ? in->svc_cluster : "";
@@ -256,20 +258,20 @@ rw_rs_status(const struct rw_rs *rs, const struct rw_rs_status_in *in, struct rw
 	int rv;
 
 	if (!o) {
-		rw_rs_opts_default(&defo);
+		rw_rayservice_opts_default(&defo);
 		o = &defo;
 	}
 	if (!st)
 		return -ENOMEM;
-	if (rw_rs_timed_out(rs)) {
+	if (rw_rayservice_timed_out(rs)) {
 		/* Terminal: the status stays as it is. */
-		rv = rw_rc_dump(st, out);
-		rw_rc_free(st);
+		rv = rw_doc_dump(st, out);
+		rw_doc_free(st);
 		return rv;
 	}
-	snprintf(aname, sizeof(aname), "%s", rw_rs_active_name(rs));
-	snprintf(pname, sizeof(pname), "%s", rw_rs_pending_name(rs));
-	if (gen > 0 && rw_rc_set_int(st, "observedGeneration", gen))
+	snprintf(aname, sizeof(aname), "%s", rw_rayservice_active_name(rs));
+	snprintf(pname, sizeof(pname), "%s", rw_rayservice_pending_name(rs));
+	if (gen > 0 && rw_doc_set_int(st, "observedGeneration", gen))
 		fail(&b, -ENOMEM);
 	act = obj(&b, st, "activeServiceStatus");
 	pend = obj(&b, st, "pendingServiceStatus");
@@ -278,41 +280,41 @@ rw_rs_status(const struct rw_rs *rs, const struct rw_rs_status_in *in, struct rw
 
 	/* Promotion: the services already point to the pending cluster. */
 	if (!b.err && *svc && *pname && streq(svc, pname) && !streq(svc, aname)) {
-		node *moved = rw_rc_clone(pend);
-		if (!moved || rw_rc_set(st, "activeServiceStatus", moved) ||
-		    rw_rc_set(st, "pendingServiceStatus", rw_rc_new(RW_RC_OBJ)))
+		node *moved = rw_doc_clone(pend);
+		if (!moved || rw_doc_set(st, "activeServiceStatus", moved) ||
+		    rw_doc_set(st, "pendingServiceStatus", rw_doc_new(RW_DOC_OBJ)))
 			fail(&b, -ENOMEM);
 		snprintf(aname, sizeof(aname), "%s", pname);
 		pname[0] = '\0';
 	}
-	pending_serving = *svc && streq(svc, rw_rs_pending_name(rs));
+	pending_serving = *svc && streq(svc, rw_rayservice_pending_name(rs));
 
 	/* A new pending cluster (upgrade, first cluster, or recovery). */
 	if (*pname && !in->pending)
 		prepare = false; /* named but not created yet: keep the name */
 	else
-		prepare =
-		    rw_rs_prepare_new_cluster(rs, in->active, in->pending, pending_serving, o);
+		prepare = rw_rayservice_prepare_new_cluster(rs, in->active, in->pending,
+							    pending_serving, o);
 	if (!prepare && in->force_new_cluster && !*pname && !pending_serving)
 		prepare = true;
 	if (prepare && !b.err) {
 		char name[300];
-		if (rw_rs_cluster_name(rs->name, in->new_suffix, name, sizeof(name)) == 0) {
-			node *np = rw_rc_new(RW_RC_OBJ);
+		if (rw_rayservice_cluster_name(rs->name, in->new_suffix, name, sizeof(name)) == 0) {
+			node *np = rw_doc_new(RW_DOC_OBJ);
 			sets(&b, np, "rayClusterName", name);
-			if (!b.err && rw_rc_set(st, "pendingServiceStatus", np))
+			if (!b.err && rw_doc_set(st, "pendingServiceStatus", np))
 				fail(&b, -ENOMEM);
 			else if (b.err)
-				rw_rc_free(np);
+				rw_doc_free(np);
 			snprintf(pname, sizeof(pname), "%s", name);
 		}
 	}
 
 	if (in->num_endpoints > 0) {
-		if (rw_rc_set_int(st, "numServeEndpoints", in->num_endpoints))
+		if (rw_doc_set_int(st, "numServeEndpoints", in->num_endpoints))
 			fail(&b, -ENOMEM);
 	} else {
-		rw_rc_del(st, "numServeEndpoints");
+		rw_doc_del(st, "numServeEndpoints");
 	}
 
 	conds = conds_of(&b, st);
@@ -331,8 +333,8 @@ rw_rs_status(const struct rw_rs *rs, const struct rw_rs_status_in *in, struct rw
 	else if (!b.err)
 		init_timeout(&b, rs, st, conds, gen, in, now);
 	if (!b.err) {
-		const char *a = cname(rw_rc_get(st, "activeServiceStatus"));
-		const char *p = cname(rw_rc_get(st, "pendingServiceStatus"));
+		const char *a = cname(rw_doc_get(st, "activeServiceStatus"));
+		const char *p = cname(rw_doc_get(st, "pendingServiceStatus"));
 		if (*a && *p) {
 			set_condition(&b, conds, "UpgradeInProgress", "True",
 				      "BothActivePendingClustersExist",
@@ -343,7 +345,7 @@ rw_rs_status(const struct rw_rs *rs, const struct rw_rs_status_in *in, struct rw
 				      now);
 		} else {
 			node *c = find_cond(conds, "UpgradeInProgress");
-			const char *r = rw_rc_gets(c, "reason");
+			const char *r = rw_doc_gets(c, "reason");
 			if (!c || (!streq(r, "Initializing") && !streq(r, "InitializingTimeout")))
 				set_condition(
 				    &b, conds, "UpgradeInProgress", "Unknown", "NoActiveCluster",
@@ -356,16 +358,16 @@ rw_rs_status(const struct rw_rs *rs, const struct rw_rs_status_in *in, struct rw
 	if (cond_is(conds, "Ready", "True", NULL))
 		sets(&b, st, "serviceStatus", "Running");
 	else
-		rw_rc_del(st, "serviceStatus");
+		rw_doc_del(st, "serviceStatus");
 	sets(&b, st, "lastUpdateTime", now);
-	rv = b.err ? b.err : rw_rc_dump(st, out);
-	rw_rc_free(st);
+	rv = b.err ? b.err : rw_doc_dump(st, out);
+	rw_doc_free(st);
 	return rv;
 }
 
 int
-rw_rs_status_invalid(const struct rw_rs *rs, const char *message, const char *now,
-		     struct rw_buf *out)
+rw_rayservice_status_invalid(const struct rw_rayservice *rs, const char *message, const char *now,
+			     struct rw_buf *out)
 {
 	struct b b = {0};
 	node *st = status_copy(rs), *conds;
@@ -374,70 +376,73 @@ rw_rs_status_invalid(const struct rw_rs *rs, const char *message, const char *no
 
 	if (!st)
 		return -ENOMEM;
-	rw_rc_int(rw_rc_get(st, "observedGeneration"), &gen);
+	rw_doc_int(rw_doc_get(st, "observedGeneration"), &gen);
 	conds = conds_of(&b, st);
 	set_condition(&b, conds, "Ready", "False", "ValidationFailed", message ? message : "", gen,
 		      now ? now : "1970-01-01T00:00:00Z");
 	sets(&b, st, "lastUpdateTime", now ? now : "1970-01-01T00:00:00Z");
-	rv = b.err ? b.err : rw_rc_dump(st, out);
-	rw_rc_free(st);
+	rv = b.err ? b.err : rw_doc_dump(st, out);
+	rw_doc_free(st);
 	return rv;
 }
 
 bool
-rw_rs_status_equal(const char *a, size_t alen, const char *b, size_t blen)
+rw_rayservice_status_equal(const char *a, size_t alen, const char *b, size_t blen)
 {
-	return rw_rc_status_equal(a, alen, b, blen);
+	return rw_raycluster_status_equal(a, alen, b, blen);
 }
 
 /* ---- cleanup ---- */
 
-enum rw_rs_cleanup
-rw_rs_cleanup_cluster(const struct rw_rs *rs, const char *cluster, int64_t scheduled_ms,
-		      int64_t now_ms, bool rs_deleting, int64_t *at_ms)
+enum rw_rayservice_cleanup
+rw_rayservice_cleanup_cluster(const struct rw_rayservice *rs, const char *cluster,
+			      int64_t scheduled_ms, int64_t now_ms, bool rs_deleting,
+			      int64_t *at_ms)
 {
 	int64_t delay_ms;
 	*at_ms = scheduled_ms;
 	if (!rs_deleting && cluster &&
-	    (streq(cluster, rw_rs_active_name(rs)) || streq(cluster, rw_rs_pending_name(rs))))
-		return RW_RS_CLEANUP_KEEP;
+	    (streq(cluster, rw_rayservice_active_name(rs)) ||
+	     streq(cluster, rw_rayservice_pending_name(rs))))
+		return RW_RAYSERVICE_CLEANUP_KEEP;
 	if (rs_deleting) {
 		*at_ms = now_ms;
-		return RW_RS_CLEANUP_DELETE;
+		return RW_RAYSERVICE_CLEANUP_DELETE;
 	}
 	if (scheduled_ms == 0) {
-		delay_ms = rw_rs_deletion_delay_s(rs) * 1000;
+		delay_ms = rw_rayservice_deletion_delay_s(rs) * 1000;
 		*at_ms = now_ms + delay_ms;
-		return RW_RS_CLEANUP_SCHEDULE;
+		return RW_RAYSERVICE_CLEANUP_SCHEDULE;
 	}
-	return now_ms > scheduled_ms ? RW_RS_CLEANUP_DELETE : RW_RS_CLEANUP_WAIT;
+	return now_ms > scheduled_ms ? RW_RAYSERVICE_CLEANUP_DELETE : RW_RAYSERVICE_CLEANUP_WAIT;
 }
 
 /* ---- unhealthy thresholds ---- */
 
 static bool
-threshold_s(const struct rw_rs *rs, const char *key, int64_t *s)
+threshold_s(const struct rw_rayservice *rs, const char *key, int64_t *s)
 {
-	return rw_rc_int(rw_rc_get(rs->spec, key), s) == 0 && *s >= 0;
+	return rw_doc_int(rw_doc_get(rs->spec, key), s) == 0 && *s >= 0;
 }
 
 void
-rw_rs_health(const struct rw_rs *rs, const struct rw_rs_health_in *in, struct rw_rs_health *out)
+rw_rayservice_health(const struct rw_rayservice *rs, const struct rw_rayservice_health_in *in,
+		     struct rw_rayservice_health *out)
 {
-	struct rw_rs_opts defo;
-	const struct rw_rs_opts *o = in->opts;
+	struct rw_rayservice_opts defo;
+	const struct rw_rayservice_opts *o = in->opts;
 	int64_t svc_t = 0, dep_t = 0;
 	bool have_svc_t, have_dep_t;
 
 	if (!o) {
-		rw_rs_opts_default(&defo);
+		rw_rayservice_opts_default(&defo);
 		o = &defo;
 	}
 	memset(out, 0, sizeof(*out));
 	out->head_unreachable = in->head_stale || !in->head ||
 				(in->head->has_serve && in->head->serve_api.state != RW_PROBE_OK &&
 				 in->head->serve_api.state != RW_PROBE_UNKNOWN);
-	out->apps_unhealthy = !out->head_unreachable && rw_rs_apps_unhealthy(in->head);
+	out->apps_unhealthy = !out->head_unreachable && rw_rayservice_apps_unhealthy(in->head);
 	out->svc_since_ms =
 	    out->head_unreachable ? (in->svc_since_ms ? in->svc_since_ms : in->now_ms) : 0;
 	out->dep_since_ms =
@@ -447,15 +452,15 @@ rw_rs_health(const struct rw_rs *rs, const struct rw_rs_health_in *in, struct rw
 
 	if (out->head_unreachable) {
 		int64_t for_ms = in->now_ms - out->svc_since_ms;
-		out->action = RW_RS_HEALTH_REPORT;
+		out->action = RW_RAYSERVICE_HEALTH_REPORT;
 		out->event_reason = "HeadUnreachable";
 		snprintf(out->message, sizeof(out->message),
 			 "The head of the active RayCluster has not answered for %lld s",
 			 (long long)(for_ms / 1000));
 		if (have_svc_t && for_ms >= svc_t * 1000) {
 			out->event_reason = "ServiceUnhealthyThresholdExceeded";
-			if (!in->pending_exists && rw_rs_zero_downtime(rs, o)) {
-				out->action = RW_RS_HEALTH_NEW_CLUSTER;
+			if (!in->pending_exists && rw_rayservice_zero_downtime(rs, o)) {
+				out->action = RW_RAYSERVICE_HEALTH_NEW_CLUSTER;
 				snprintf(
 				    out->message, sizeof(out->message),
 				    "The head of the active RayCluster has not answered for "
@@ -475,7 +480,7 @@ rw_rs_health(const struct rw_rs *rs, const struct rw_rs_health_in *in, struct rw
 	}
 	if (out->apps_unhealthy) {
 		int64_t for_ms = in->now_ms - out->dep_since_ms;
-		out->action = RW_RS_HEALTH_REPORT;
+		out->action = RW_RAYSERVICE_HEALTH_REPORT;
 		out->event_reason = "ServeApplicationUnhealthy";
 		if (have_dep_t && for_ms >= dep_t * 1000) {
 			out->event_reason = "DeploymentUnhealthyThresholdExceeded";
@@ -494,45 +499,45 @@ rw_rs_health(const struct rw_rs *rs, const struct rw_rs_health_in *in, struct rw
 /* ---- suspend ---- */
 
 bool
-rw_rs_suspend_active(const struct rw_rs *rs)
+rw_rayservice_suspend_active(const struct rw_rayservice *rs)
 {
-	return rw_rs_suspended(rs) ||
-	       cond_is(rw_rc_get(rs->status, "conditions"), "Suspending", "True", NULL);
+	return rw_rayservice_suspended(rs) ||
+	       cond_is(rw_doc_get(rs->status, "conditions"), "Suspending", "True", NULL);
 }
 
 bool
-rw_rs_resume_due(const struct rw_rs *rs)
+rw_rayservice_resume_due(const struct rw_rayservice *rs)
 {
-	return !rw_rs_suspend_active(rs) &&
-	       cond_is(rw_rc_get(rs->status, "conditions"), "Suspended", "True", NULL);
+	return !rw_rayservice_suspend_active(rs) &&
+	       cond_is(rw_doc_get(rs->status, "conditions"), "Suspended", "True", NULL);
 }
 
 int
-rw_rs_suspend_conds(node *st, const struct rw_rs *rs, enum rw_rs_suspend_phase phase,
-		    const char *now)
+rw_rayservice_suspend_conds(node *st, const struct rw_rayservice *rs,
+			    enum rw_rayservice_suspend_phase phase, const char *now)
 {
 	struct b b = {0};
 	node *conds = conds_of(&b, st);
 	int64_t gen = rs->generation;
 	switch (phase) {
-	case RW_RS_SUSPENDING:
+	case RW_RAYSERVICE_SUSPENDING:
 		set_condition(&b, conds, "Suspending", "True", "SuspendInProgress",
 			      "Deleting the RayService's clusters and services", gen, now);
 		set_condition(&b, conds, "Ready", "False", "SuspendInProgress",
 			      "RayService is being suspended", gen, now);
 		break;
-	case RW_RS_SUSPENDED:
+	case RW_RAYSERVICE_SUSPENDED:
 		set_condition(&b, conds, "Suspending", "False", "SuspendComplete",
 			      "RayService suspend completed", gen, now);
 		set_condition(&b, conds, "UpgradeInProgress", "False", "SuspendComplete",
 			      "RayService suspend completed", gen, now);
 		set_condition(&b, conds, "Ready", "False", "SuspendComplete",
 			      "RayService is suspended", gen, now);
-		if (rw_rs_suspended(rs))
+		if (rw_rayservice_suspended(rs))
 			set_condition(&b, conds, "Suspended", "True", "SuspendComplete",
 				      "RayService is suspended", gen, now);
 		break;
-	case RW_RS_RESUMED:
+	case RW_RAYSERVICE_RESUMED:
 		set_condition(&b, conds, "Suspended", "False", "RayServiceResumed",
 			      "RayService resumed", gen, now);
 		break;
@@ -541,7 +546,7 @@ rw_rs_suspend_conds(node *st, const struct rw_rs *rs, enum rw_rs_suspend_phase p
 }
 
 void
-rw_rs_pending_traffic(const char *active, bool active_exists, char *out, size_t n)
+rw_rayservice_pending_traffic(const char *active, bool active_exists, char *out, size_t n)
 {
 	if (!active || !*active)
 		snprintf(out, n,

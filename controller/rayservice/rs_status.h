@@ -5,8 +5,8 @@
  * the deletion schedule of old clusters and what happens when the unhealthy
  * thresholds pass. No I/O (tests/unit/test_rs_status.c, fuzz_rs.c).
  */
-#ifndef RW_RS_STATUS_H
-#define RW_RS_STATUS_H
+#ifndef RW_RAYSERVICE_STATUS_H
+#define RW_RAYSERVICE_STATUS_H
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -26,47 +26,47 @@
  * EndpointSlices (JSON texts) labelled kubernetes.io/service-name=<serve svc>.
  * Unparsable slices count for nothing. Returns the count (>= 0) or -ENOMEM.
  */
-int rw_rs_count_endpoints(const char *const *slices, const size_t *lens, size_t n);
+int rw_rayservice_count_endpoints(const char *const *slices, const size_t *lens, size_t n);
 
 /* ---- traffic switch ---- */
 
 /* What the reconciler knows about one cluster's readiness for traffic. */
-struct rw_rs_ready_in {
+struct rw_rayservice_ready_in {
 	const struct rw_report *head; /* head agent report (NULL: none or stale) */
 	int ready_endpoints;	      /* pods of the cluster labelled ray.io/serve=true and Ready */
-	int expected_endpoints;	      /* rw_rs_expected_endpoints() of the head report */
+	int expected_endpoints;	      /* rw_rayservice_expected_endpoints() of the head report */
 };
 
 /*
  * A cluster may take traffic when every application on it is RUNNING
- * (rw_rs_apps_ready) and its serve endpoints are ready: at least one, and at
+ * (rw_rayservice_apps_ready) and its serve endpoints are ready: at least one, and at
  * least as many as the head reports healthy proxies. KubeRay switches on the
  * applications alone, so traffic could reach a cluster whose proxies are not
  * Ready yet (kuberay#1559).
  */
-bool rw_rs_cluster_can_serve(const struct rw_rs_ready_in *in);
+bool rw_rayservice_cluster_can_serve(const struct rw_rayservice_ready_in *in);
 
 /*
  * The cluster the head and serve services should point to: the pending
  * cluster when it can serve, else the active cluster when it can serve,
  * else NULL (leave the services as they are, or do not create them yet).
  */
-const char *rw_rs_service_target(const struct rw_rs *rs, bool active_can_serve,
-				 bool pending_can_serve);
+const char *rw_rayservice_service_target(const struct rw_rayservice *rs, bool active_can_serve,
+					 bool pending_can_serve);
 
 /* ---- status ---- */
 
-struct rw_rs_status_in {
-	const struct rw_rc_cluster *active;  /* cluster named active in the status (NULL: absent) */
-	const struct rw_rc_cluster *pending; /* cluster named pending (NULL: absent) */
+struct rw_rayservice_status_in {
+	const struct rw_raycluster *active;  /* cluster named active in the status (NULL: absent) */
+	const struct rw_raycluster *pending; /* cluster named pending (NULL: absent) */
 	const struct rw_report *active_head; /* head reports; NULL: no applicationStatuses */
 	const struct rw_report *pending_head;
 	const char
 	    *svc_cluster;  /* ray.io/cluster selector of the serve service ("" or NULL: none) */
-	int num_endpoints; /* rw_rs_count_endpoints of the serve service */
+	int num_endpoints; /* rw_rayservice_count_endpoints of the serve service */
 	const char *new_suffix; /* 5 random characters for a new pending cluster name */
-	bool force_new_cluster; /* rw_rs_health said RW_RS_HEALTH_NEW_CLUSTER */
-	const struct rw_rs_opts *opts;
+	bool force_new_cluster; /* rw_rayservice_health said RW_RAYSERVICE_HEALTH_NEW_CLUSTER */
+	const struct rw_rayservice_opts *opts;
 	const char *now; /* RFC 3339 UTC, e.g. "2026-01-02T03:04:05Z" */
 	int64_t now_ms;	 /* the same instant, ms since the epoch (initializing timeout) */
 };
@@ -77,36 +77,37 @@ struct rw_rs_status_in {
  * with rayClusterStatus copied from the clusters and applicationStatuses
  * from the head reports; promotion (the services point to the pending
  * cluster: active := pending, pending := {}); a new pending cluster name when
- * rw_rs_prepare_new_cluster says so (or force_new_cluster); numServeEndpoints;
+ * rw_rayservice_prepare_new_cluster says so (or force_new_cluster); numServeEndpoints;
  * conditions Ready (Initializing / NonZeroServeEndpoints / ZeroServeEndpoints
  * / InitializingTimeout after the ray.io/initializing-timeout annotation) and
  * UpgradeInProgress (BothActivePendingClustersExist / NoPendingCluster /
  * NoActiveCluster), lastTransitionTime kept while the status does not change;
  * serviceStatus "Running" iff Ready. lastUpdateTime is set to now (the caller
- * writes only when rw_rs_status_equal says it changed). 0 or -ENOMEM.
+ * writes only when rw_rayservice_status_equal says it changed). 0 or -ENOMEM.
  */
-int rw_rs_status(const struct rw_rs *rs, const struct rw_rs_status_in *in, struct rw_buf *out);
+int rw_rayservice_status(const struct rw_rayservice *rs, const struct rw_rayservice_status_in *in,
+			 struct rw_buf *out);
 
 /*
  * Has rs timed out initializing (Ready False InitializingTimeout)? KubeRay
  * treats that as terminal: only the cleanup of its clusters goes on.
  */
-bool rw_rs_timed_out(const struct rw_rs *rs);
+bool rw_rayservice_timed_out(const struct rw_rayservice *rs);
 
 /* The status after a validation failure: Ready False ValidationFailed with the message. */
-int rw_rs_status_invalid(const struct rw_rs *rs, const char *message, const char *now,
-			 struct rw_buf *out);
+int rw_rayservice_status_invalid(const struct rw_rayservice *rs, const char *message,
+				 const char *now, struct rw_buf *out);
 
 /* Are two statuses equal ignoring lastUpdateTime (rc_status's check)? */
-bool rw_rs_status_equal(const char *a, size_t alen, const char *b, size_t blen);
+bool rw_rayservice_status_equal(const char *a, size_t alen, const char *b, size_t blen);
 
 /* ---- cleanup of old clusters ---- */
 
-enum rw_rs_cleanup {
-	RW_RS_CLEANUP_KEEP = 0, /* active or pending: not to be deleted */
-	RW_RS_CLEANUP_SCHEDULE, /* first seen unreferenced: remember *at_ms */
-	RW_RS_CLEANUP_WAIT,	/* scheduled, not yet due */
-	RW_RS_CLEANUP_DELETE	/* due: delete (background propagation) */
+enum rw_rayservice_cleanup {
+	RW_RAYSERVICE_CLEANUP_KEEP = 0, /* active or pending: not to be deleted */
+	RW_RAYSERVICE_CLEANUP_SCHEDULE, /* first seen unreferenced: remember *at_ms */
+	RW_RAYSERVICE_CLEANUP_WAIT,	/* scheduled, not yet due */
+	RW_RAYSERVICE_CLEANUP_DELETE	/* due: delete (background propagation) */
 };
 
 /*
@@ -115,30 +116,32 @@ enum rw_rs_cleanup {
  * scheduled at now + rayClusterDeletionDelaySeconds and deleted once now is
  * past that time; when the RayService itself is being deleted they go at once.
  */
-enum rw_rs_cleanup rw_rs_cleanup_cluster(const struct rw_rs *rs, const char *cluster,
-					 int64_t scheduled_ms, int64_t now_ms, bool rs_deleting,
-					 int64_t *at_ms);
+enum rw_rayservice_cleanup rw_rayservice_cleanup_cluster(const struct rw_rayservice *rs,
+							 const char *cluster, int64_t scheduled_ms,
+							 int64_t now_ms, bool rs_deleting,
+							 int64_t *at_ms);
 
 /* ---- unhealthy thresholds ---- */
 
-enum rw_rs_health_action {
-	RW_RS_HEALTH_OK = 0,	 /* healthy */
-	RW_RS_HEALTH_REPORT,	 /* unhealthy: status and a Warning Event, nothing else */
-	RW_RS_HEALTH_NEW_CLUSTER /* serviceUnhealthySecondThreshold passed: prepare a new cluster */
+enum rw_rayservice_health_action {
+	RW_RAYSERVICE_HEALTH_OK = 0,	 /* healthy */
+	RW_RAYSERVICE_HEALTH_REPORT,	 /* unhealthy: status and a Warning Event, nothing else */
+	RW_RAYSERVICE_HEALTH_NEW_CLUSTER /* serviceUnhealthySecondThreshold passed: prepare a new
+					    cluster */
 };
 
-struct rw_rs_health_in {
+struct rw_rayservice_health_in {
 	const struct rw_report *head; /* the active cluster's head report (NULL: none) */
 	bool head_stale;	      /* the head agent stopped reporting */
 	int64_t svc_since_ms;	      /* when the head became unreachable (0: it was fine) */
 	int64_t dep_since_ms;	      /* when the applications became unhealthy (0: fine) */
 	bool pending_exists;	      /* an upgrade (or a previous recovery) is under way */
-	const struct rw_rs_opts *opts;
+	const struct rw_rayservice_opts *opts;
 	int64_t now_ms;
 };
 
-struct rw_rs_health {
-	enum rw_rs_health_action action;
+struct rw_rayservice_health {
+	enum rw_rayservice_health_action action;
 	bool head_unreachable;	  /* no fresh report, or the serve API does not answer */
 	bool apps_unhealthy;	  /* DEPLOY_FAILED / UNHEALTHY */
 	int64_t svc_since_ms;	  /* store for the next pass (0 when reachable) */
@@ -160,8 +163,8 @@ struct rw_rs_health {
  * way on a new cluster); deploymentUnhealthySecondThreshold only changes the
  * Event from "unhealthy" to "unhealthy for longer than the threshold".
  */
-void rw_rs_health(const struct rw_rs *rs, const struct rw_rs_health_in *in,
-		  struct rw_rs_health *out);
+void rw_rayservice_health(const struct rw_rayservice *rs, const struct rw_rayservice_health_in *in,
+			  struct rw_rayservice_health *out);
 
 /*
  * Where the traffic is while a pending cluster's applications fail, for the
@@ -171,7 +174,7 @@ void rw_rs_health(const struct rw_rs *rs, const struct rw_rs_health_in *in,
  * active: the status' active cluster name ("" or NULL: none); active_exists:
  * that RayCluster is in the cache.
  */
-void rw_rs_pending_traffic(const char *active, bool active_exists, char *out, size_t n);
+void rw_rayservice_pending_traffic(const char *active, bool active_exists, char *out, size_t n);
 
 /* ---- suspend (KubeRay's handleSuspend) ---- */
 
@@ -181,19 +184,19 @@ void rw_rs_pending_traffic(const char *active, bool active_exists, char *out, si
  * suspend is atomic once started: flipping spec.suspend back does not stop
  * it; the clusters and services are deleted first.
  */
-bool rw_rs_suspend_active(const struct rw_rs *rs);
+bool rw_rayservice_suspend_active(const struct rw_rayservice *rs);
 
 /*
  * Whether a completed suspend is to be undone: condition Suspended True and
- * spec.suspend false. The caller then writes rw_rs_suspend_conds(..,
- * RW_RS_RESUMED) once and reconciles normally from the next pass.
+ * spec.suspend false. The caller then writes rw_rayservice_suspend_conds(..,
+ * RW_RAYSERVICE_RESUMED) once and reconciles normally from the next pass.
  */
-bool rw_rs_resume_due(const struct rw_rs *rs);
+bool rw_rayservice_resume_due(const struct rw_rayservice *rs);
 
-enum rw_rs_suspend_phase {
-	RW_RS_SUSPENDING, /* owned clusters or services remain */
-	RW_RS_SUSPENDED,  /* all gone */
-	RW_RS_RESUMED	  /* spec.suspend turned false after a completed suspend */
+enum rw_rayservice_suspend_phase {
+	RW_RAYSERVICE_SUSPENDING, /* owned clusters or services remain */
+	RW_RAYSERVICE_SUSPENDED,  /* all gone */
+	RW_RAYSERVICE_RESUMED	  /* spec.suspend turned false after a completed suspend */
 };
 
 /*
@@ -205,7 +208,7 @@ enum rw_rs_suspend_phase {
  * service comes back up; RESUMED: Suspended False (RayServiceResumed).
  * Conditions are kept, never removed. 0, or -ENOMEM.
  */
-int rw_rs_suspend_conds(struct rw_rc_node *st, const struct rw_rs *rs,
-			enum rw_rs_suspend_phase phase, const char *now);
+int rw_rayservice_suspend_conds(struct rw_doc_node *st, const struct rw_rayservice *rs,
+				enum rw_rayservice_suspend_phase phase, const char *now);
 
 #endif

@@ -1,7 +1,7 @@
 /*
  * fuzz_agent_keys.c - the two parsers of the agent key path: the /drain
  * Authorization check (rw_drain_token_match) and the controller's key Secret
- * decoder (rw_rcr_ksec_decode). Invariants: a header accepted for a token
+ * decoder (rw_raycluster_ctl_ksec_decode). Invariants: a header accepted for a token
  * holds that token as its only credential after a Bearer scheme; the decoder
  * never crashes, and what it keeps is bounded and NUL-terminated.
  */
@@ -38,7 +38,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		abort();
 
 	if (rw_json_parse(&j, s, size, 4096, NULL, 0) == 0) {
-		struct rw_inf_meta *m = rw_rcr_ksec_decode(&j, 0);
+		struct rw_inf_meta *m = rw_raycluster_ctl_ksec_decode(&j, 0);
 		if (m) {
 			if (!m->name || !*m->name || !m->ns || !m->uid || !m->rv)
 				abort();

@@ -1,6 +1,6 @@
 /*
  * fuzz_redis_qualify.c - arbitrary bytes as a Redis address through the GCS
- * FT cleanup's host qualification (rw_rcr_redis_qualify), with a namespace
+ * FT cleanup's host qualification (rw_raycluster_ctl_redis_qualify), with a namespace
  * and domain picked by the first byte. Invariants: the answer is 0,
  * -EINVAL or -ENAMETOOLONG; on 0 the output is NUL-terminated, at least as
  * long as the input, ends with the input's tail after the host, and
@@ -37,7 +37,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memcpy(addr, data + 1, size - 1);
 	addr[size - 1] = '\0';
 	memset(out, 0x7f, outlen);
-	rv = rw_rcr_redis_qualify(addr, ns, dom, out, outlen);
+	rv = rw_raycluster_ctl_redis_qualify(addr, ns, dom, out, outlen);
 	if (rv != 0 && rv != -EINVAL && rv != -ENAMETOOLONG)
 		abort();
 	if (rv == 0) {
@@ -52,7 +52,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		} else if (strcmp(out, addr) != 0) {
 			abort();
 		}
-		if (rw_rcr_redis_qualify(out, ns, dom, again, outlen) != 0 || strcmp(again, out))
+		if (rw_raycluster_ctl_redis_qualify(out, ns, dom, again, outlen) != 0 ||
+		    strcmp(again, out))
 			abort();
 	}
 	free(addr);

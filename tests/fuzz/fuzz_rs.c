@@ -33,12 +33,12 @@ check_json(const struct rw_buf *b)
 }
 
 static void
-serve_config(const struct rw_rs *rs)
+serve_config(const struct rw_rayservice *rs)
 {
-	struct rw_rs_serve_cfg c;
+	struct rw_rayservice_serve_cfg c;
 	char err[256], hex[65];
 	struct rw_json j;
-	if (rw_rs_serve_config(rs, &c, err, sizeof(err)) != 0)
+	if (rw_rayservice_serve_config(rs, &c, err, sizeof(err)) != 0)
 		return;
 	if (c.json) {
 		if (rw_json_parse(&j, c.json, c.len, 1 << 22, NULL, 0) != 0)
@@ -50,7 +50,7 @@ serve_config(const struct rw_rs *rs)
 		if (strcmp(hex, c.hash) != 0)
 			abort();
 	}
-	rw_rs_serve_cfg_fini(&c);
+	rw_rayservice_serve_cfg_fini(&c);
 }
 
 /* The input bytes as serveConfigV2 of a minimal RayService. */
@@ -58,33 +58,34 @@ static void
 yaml_only(const uint8_t *data, size_t size)
 {
 	struct rw_buf b;
-	struct rw_rs *rs = NULL;
+	struct rw_rayservice *rs = NULL;
 	/* A watch event carries at most 16 MiB; quoting grows a byte to at most 6. */
 	if (size > 16u << 20 || memchr(data, 0, size))
 		return;
 	rw_buf_init(&b, 6 * size + 64);
 	if (rw_buf_puts(&b, "{\"metadata\":{\"name\":\"rs\"},\"spec\":{\"serveConfigV2\":") == 0 &&
 	    rw_json_quote(&b, (const char *)data, size) == 0 && rw_buf_puts(&b, "}}") == 0 &&
-	    rw_rs_parse(b.data, b.len, &rs, NULL, 0) == 0) {
-		struct rw_rs_verr e;
+	    rw_rayservice_parse(b.data, b.len, &rs, NULL, 0) == 0) {
+		struct rw_rayservice_verr e;
 		serve_config(rs);
-		(void)rw_rs_validate(rs, &e);
+		(void)rw_rayservice_validate(rs, &e);
 	}
-	rw_rs_free(rs);
+	rw_rayservice_free(rs);
 	rw_buf_fini(&b);
 }
 
 static void
-status(const struct rw_rs *rs, const struct rw_rc_cluster *c, const uint8_t *data, size_t size)
+status(const struct rw_rayservice *rs, const struct rw_raycluster *c, const uint8_t *data,
+       size_t size)
 {
 	struct rw_serve_app apps[2];
 	struct rw_serve_dep deps[1];
 	struct rw_serve_node nodes[2];
 	struct rw_report h;
-	struct rw_rs_opts o;
-	struct rw_rs_status_in in;
-	struct rw_rs_health hl;
-	struct rw_rs_health_in hin;
+	struct rw_rayservice_opts o;
+	struct rw_rayservice_status_in in;
+	struct rw_rayservice_health hl;
+	struct rw_rayservice_health_in hin;
 	struct rw_buf b;
 	unsigned char k = size ? data[0] : 0;
 	char sfx[6];
@@ -117,15 +118,15 @@ status(const struct rw_rs *rs, const struct rw_rc_cluster *c, const uint8_t *dat
 	strcpy(h.proxy_location, (k & 32) ? "EveryNode" : "HeadOnly");
 	strcpy(h.pod_ip, "10.0.0.1");
 
-	rw_rs_opts_default(&o);
+	rw_rayservice_opts_default(&o);
 	o.zero_downtime = (k & 64) != 0;
-	rw_rs_random_suffix(size >= 5 ? data : (const unsigned char *)"abcde", sfx);
+	rw_rayservice_random_suffix(size >= 5 ? data : (const unsigned char *)"abcde", sfx);
 	memset(&in, 0, sizeof(in));
 	in.active = (k & 128) ? c : NULL;
 	in.pending = (k & 128) ? NULL : c;
 	in.active_head = &h;
 	in.pending_head = (k & 2) ? &h : NULL;
-	in.svc_cluster = (k & 4) ? rw_rs_pending_name(rs) : rw_rs_active_name(rs);
+	in.svc_cluster = (k & 4) ? rw_rayservice_pending_name(rs) : rw_rayservice_active_name(rs);
 	in.num_endpoints = k & 3;
 	in.new_suffix = sfx;
 	in.force_new_cluster = (k & 8) != 0;
@@ -133,16 +134,16 @@ status(const struct rw_rs *rs, const struct rw_rc_cluster *c, const uint8_t *dat
 	in.now = "2026-01-01T00:00:00Z";
 	in.now_ms = 1767225600000LL;
 	rw_buf_init(&b, 1 << 24);
-	if (rw_rs_status(rs, &in, &b) == 0) {
+	if (rw_rayservice_status(rs, &in, &b) == 0) {
 		check_json(&b);
-		if (!rw_rs_status_equal(b.data, b.len, b.data, b.len))
+		if (!rw_rayservice_status_equal(b.data, b.len, b.data, b.len))
 			abort();
 	}
 	rw_buf_reset(&b);
-	if (rw_rs_status_invalid(rs, "m", in.now, &b) == 0)
+	if (rw_rayservice_status_invalid(rs, "m", in.now, &b) == 0)
 		check_json(&b);
 	rw_buf_reset(&b);
-	(void)rw_rs_write_app_statuses(&h, &b);
+	(void)rw_rayservice_write_app_statuses(&h, &b);
 	check_json(&b);
 	rw_buf_fini(&b);
 
@@ -153,78 +154,80 @@ status(const struct rw_rs *rs, const struct rw_rc_cluster *c, const uint8_t *dat
 	hin.dep_since_ms = 1;
 	hin.opts = &o;
 	hin.now_ms = in.now_ms;
-	rw_rs_health(rs, &hin, &hl);
+	rw_rayservice_health(rs, &hin, &hl);
 	{
 		int64_t at;
-		(void)rw_rs_cleanup_cluster(rs, c ? c->name : "x", 0, in.now_ms, (k & 1) != 0, &at);
+		(void)rw_rayservice_cleanup_cluster(rs, c ? c->name : "x", 0, in.now_ms,
+						    (k & 1) != 0, &at);
 	}
 	{
-		struct rw_rs_pod_in pin = {0};
-		struct rw_rs_pod_out pout;
-		struct rw_rs_ready_in rin = {&h, k & 3,
-					     rw_rs_expected_endpoints(&h, "10.0.0.1", k & 1)};
+		struct rw_rayservice_pod_in pin = {0};
+		struct rw_rayservice_pod_out pout;
+		struct rw_rayservice_ready_in rin = {
+		    &h, k & 3, rw_rayservice_expected_endpoints(&h, "10.0.0.1", k & 1)};
 		pin.is_head = (k & 1) != 0;
 		pin.self = &h;
 		pin.head = &h;
-		pin.exclude_head = rw_rs_exclude_head(rs);
-		rw_rs_pod_decide(&pin, &pout);
-		(void)rw_rs_cluster_can_serve(&rin);
-		(void)rw_rs_service_target(rs, k & 1, k & 2);
-		(void)rw_rs_need_submit("h", &h, NULL);
+		pin.exclude_head = rw_rayservice_exclude_head(rs);
+		rw_rayservice_pod_decide(&pin, &pout);
+		(void)rw_rayservice_cluster_can_serve(&rin);
+		(void)rw_rayservice_service_target(rs, k & 1, k & 2);
+		(void)rw_rayservice_need_submit("h", &h, NULL);
 	}
 }
 
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct rw_rs *rs = NULL;
-	struct rw_rs_verr e;
-	struct rw_rs_opts o;
-	struct rw_rc_opts ro;
-	struct rw_rc_cluster *c = NULL;
+	struct rw_rayservice *rs = NULL;
+	struct rw_rayservice_verr e;
+	struct rw_rayservice_opts o;
+	struct rw_raycluster_opts ro;
+	struct rw_raycluster *c = NULL;
 	struct rw_buf b;
 	char name[128], err[256];
 
 	yaml_only(data, size);
-	if (rw_rs_parse((const char *)data, size, &rs, NULL, 0) != 0)
+	if (rw_rayservice_parse((const char *)data, size, &rs, NULL, 0) != 0)
 		return 0;
-	(void)rw_rs_validate(rs, &e);
+	(void)rw_rayservice_validate(rs, &e);
 	serve_config(rs);
-	rw_rs_opts_default(&o);
-	rw_rc_opts_default(&ro);
+	rw_rayservice_opts_default(&o);
+	rw_raycluster_opts_default(&ro);
 	rw_buf_init(&b, 1 << 24);
 	snprintf(name, sizeof(name), "%.47s-bbbbb", rs->name);
-	if (rw_rs_build_cluster(rs, name, &o, &b) == 0) {
+	if (rw_rayservice_build_cluster(rs, name, &o, &b) == 0) {
 		check_json(&b);
-		if (rw_rc_cluster_parse(b.data, b.len, &c, NULL, 0) != 0)
+		if (rw_raycluster_parse(b.data, b.len, &c, NULL, 0) != 0)
 			abort();
-		if (rw_rs_match_cluster(rs, c) != RW_RS_MATCH_EQUAL)
+		if (rw_rayservice_match_cluster(rs, c) != RW_RAYSERVICE_MATCH_EQUAL)
 			abort();
-		if (!rw_rs_cond_true(rs, "UpgradeInProgress") &&
-		    rw_rs_cluster_action(rs, c, c, &o) != RW_RS_CLUSTER_NONE)
+		if (!rw_rayservice_cond_true(rs, "UpgradeInProgress") &&
+		    rw_rayservice_cluster_action(rs, c, c, &o) != RW_RAYSERVICE_CLUSTER_NONE)
 			abort();
-		(void)rw_rs_prepare_new_cluster(rs, c, NULL, false, &o);
+		(void)rw_rayservice_prepare_new_cluster(rs, c, NULL, false, &o);
 		rw_buf_reset(&b);
-		if (rw_rs_update_cluster(rs, c, &o, &b) == 0)
+		if (rw_rayservice_update_cluster(rs, c, &o, &b) == 0)
 			check_json(&b);
 		rw_buf_reset(&b);
-		if (rw_rs_build_head_service(rs, c, &ro, &b) == 0)
+		if (rw_rayservice_build_head_service(rs, c, &ro, &b) == 0)
 			check_json(&b);
 		rw_buf_reset(&b);
-		if (rw_rs_build_serve_service(rs, c, &b, err, sizeof(err)) == 0) {
+		if (rw_rayservice_build_serve_service(rs, c, &b, err, sizeof(err)) == 0) {
 			struct rw_buf u;
-			enum rw_rs_svc_action act;
+			enum rw_rayservice_svc_action act;
 			check_json(&b);
 			rw_buf_init(&u, 1 << 24);
-			if (rw_rs_service_update(b.data, b.len, b.data, b.len, &act, &u) != 0 ||
-			    act != RW_RS_SVC_KEEP)
+			if (rw_rayservice_service_update(b.data, b.len, b.data, b.len, &act, &u) !=
+				0 ||
+			    act != RW_RAYSERVICE_SVC_KEEP)
 				abort();
 			rw_buf_fini(&u);
 		}
 	}
 	status(rs, c, data, size);
-	rw_rc_cluster_free(c);
+	rw_raycluster_free(c);
 	rw_buf_fini(&b);
-	rw_rs_free(rs);
+	rw_rayservice_free(rs);
 	return 0;
 }

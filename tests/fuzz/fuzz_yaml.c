@@ -12,7 +12,7 @@
 #include "rw/yaml.h"
 
 /* The largest JSON any caller lets the converter write: twice
- * RW_RS_MAX_SERVE_JSON, the serveConfigV2 conversion (controller/rayservice/rs_build.c). */
+ * RW_RAYSERVICE_MAX_SERVE_JSON, the serveConfigV2 conversion (controller/rayservice/rs_build.c). */
 #define MAX_JSON (2 * 900 * 1024)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

@@ -31,40 +31,40 @@ static const char rs_base_json[] =
 
 /* Set the JSON `value` at `path` ("spec|rayClusterConfig|rayVersion"); "-" deletes. */
 static int
-rs_patch(struct rw_rc_node *root, const char *path, const char *value)
+rs_patch(struct rw_doc_node *root, const char *path, const char *value)
 {
 	char buf[512], *save = NULL, *seg, *next;
-	struct rw_rc_node *cur = root, *v = NULL;
+	struct rw_doc_node *cur = root, *v = NULL;
 	snprintf(buf, sizeof(buf), "%s", path);
 	seg = strtok_r(buf, "|", &save);
 	while (seg) {
 		next = strtok_r(NULL, "|", &save);
 		if (!next) {
 			if (strcmp(value, "-") == 0) {
-				if (cur->type == RW_RC_OBJ)
-					rw_rc_del(cur, seg);
+				if (cur->type == RW_DOC_OBJ)
+					rw_doc_del(cur, seg);
 				return 0;
 			}
-			if (rw_rc_parse(value, strlen(value), &v, NULL, 0) != 0)
+			if (rw_doc_parse(value, strlen(value), &v, NULL, 0) != 0)
 				return -1;
-			if (cur->type == RW_RC_ARR) {
+			if (cur->type == RW_DOC_ARR) {
 				int i = atoi(seg);
 				if (i < 0 || i >= cur->n) {
-					rw_rc_free(v);
+					rw_doc_free(v);
 					return -1;
 				}
-				rw_rc_free(cur->kids[i]);
+				rw_doc_free(cur->kids[i]);
 				cur->kids[i] = v;
 				return 0;
 			}
-			return rw_rc_set(cur, seg, v);
+			return rw_doc_set(cur, seg, v);
 		}
-		if (cur->type == RW_RC_ARR)
-			cur = rw_rc_at(cur, atoi(seg));
-		else if (rw_rc_get(cur, seg))
-			cur = rw_rc_get(cur, seg);
+		if (cur->type == RW_DOC_ARR)
+			cur = rw_doc_at(cur, atoi(seg));
+		else if (rw_doc_get(cur, seg))
+			cur = rw_doc_get(cur, seg);
 		else
-			cur = rw_rc_obj(cur, seg);
+			cur = rw_doc_obj(cur, seg);
 		if (!cur)
 			return -1;
 		seg = next;
@@ -73,20 +73,20 @@ rs_patch(struct rw_rc_node *root, const char *path, const char *value)
 }
 
 /* Parse the base RayService and apply n patches (path, value pairs). */
-static struct rw_rs *
+static struct rw_rayservice *
 rs_make(const char *const *patches, int n)
 {
-	struct rw_rs *rs = NULL;
+	struct rw_rayservice *rs = NULL;
 	char err[256] = "";
 	struct rw_buf b;
-	struct rw_rc_node *root = NULL;
+	struct rw_doc_node *root = NULL;
 	rw_buf_init(&b, 1 << 22);
-	CHECK_EQ_INT(rw_rc_parse(rs_base_json, strlen(rs_base_json), &root, err, sizeof(err)), 0);
+	CHECK_EQ_INT(rw_doc_parse(rs_base_json, strlen(rs_base_json), &root, err, sizeof(err)), 0);
 	for (int i = 0; root && i < n; i++)
 		CHECK_EQ_INT(rs_patch(root, patches[2 * i], patches[2 * i + 1]), 0);
-	CHECK_EQ_INT(rw_rc_dump(root, &b), 0);
-	rw_rc_free(root);
-	CHECK_EQ_INT(rw_rs_parse(b.data, b.len, &rs, err, sizeof(err)), 0);
+	CHECK_EQ_INT(rw_doc_dump(root, &b), 0);
+	rw_doc_free(root);
+	CHECK_EQ_INT(rw_rayservice_parse(b.data, b.len, &rs, err, sizeof(err)), 0);
 	rw_buf_fini(&b);
 	return rs;
 }

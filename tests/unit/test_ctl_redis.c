@@ -236,11 +236,11 @@ ns_keys_left(redisContext *r, const char *ns)
 
 struct outcome {
 	int calls;
-	struct rw_rcl_result res;
+	struct rw_redis_cleanup_result res;
 };
 
 static void
-done_cb(const struct rw_rcl_result *res, void *ud)
+done_cb(const struct rw_redis_cleanup_result *res, void *ud)
 {
 	struct outcome *o = ud;
 	o->calls++;
@@ -269,13 +269,13 @@ run_loop(uv_loop_t *loop, unsigned limit_ms)
 }
 
 static int
-run_cleanup(const struct rw_rcl_opts *o, struct outcome *out, unsigned limit_ms)
+run_cleanup(const struct rw_redis_cleanup_opts *o, struct outcome *out, unsigned limit_ms)
 {
 	uv_loop_t loop;
-	struct rw_rcl *h = NULL;
+	struct rw_redis_cleanup *h = NULL;
 	memset(out, 0, sizeof(*out));
 	uv_loop_init(&loop);
-	int rv = rw_rcl_start(&loop, o, done_cb, out, &h);
+	int rv = rw_redis_cleanup_start(&loop, o, done_cb, out, &h);
 	CHECK_EQ_INT(rv, 0);
 	CHECK_EQ_INT(out->calls, 0); /* never from within start */
 	if (rv == 0)
@@ -299,12 +299,12 @@ t_pattern(void)
 	};
 	char out[256];
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		CHECK_EQ_INT(rw_rcl_pattern(cases[i].ns, out, sizeof(out)), 0);
+		CHECK_EQ_INT(rw_redis_cleanup_pattern(cases[i].ns, out, sizeof(out)), 0);
 		CHECK_EQ_STR(out, cases[i].want);
 	}
-	CHECK_EQ_INT(rw_rcl_pattern("", out, sizeof(out)), -EINVAL);
-	CHECK_EQ_INT(rw_rcl_pattern("a@b", out, sizeof(out)), -EINVAL);
-	CHECK_EQ_INT(rw_rcl_pattern("a-b-c", out, 10), -ENAMETOOLONG);
+	CHECK_EQ_INT(rw_redis_cleanup_pattern("", out, sizeof(out)), -EINVAL);
+	CHECK_EQ_INT(rw_redis_cleanup_pattern("a@b", out, sizeof(out)), -EINVAL);
+	CHECK_EQ_INT(rw_redis_cleanup_pattern("a-b-c", out, 10), -ENAMETOOLONG);
 }
 
 static void
@@ -342,8 +342,8 @@ t_address(void)
 	    {"[::1", -EINVAL, NULL, 0, NULL, NULL, 0},
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		struct rw_rcl_addr a;
-		int rv = rw_rcl_parse_address(cases[i].in, &a);
+		struct rw_redis_cleanup_addr a;
+		int rv = rw_redis_cleanup_parse_address(cases[i].in, &a);
 		if (rv != cases[i].rv)
 			fprintf(stderr, "  address \"%s\"\n", cases[i].in);
 		CHECK_EQ_INT(rv, cases[i].rv);
@@ -365,18 +365,18 @@ static void
 t_bad_start(void)
 {
 	uv_loop_t loop;
-	struct rw_rcl *h = NULL;
+	struct rw_redis_cleanup *h = NULL;
 	struct outcome out = {0};
-	struct rw_rcl_opts o = {.address = "rediss://h:6379", .storage_ns = "x"};
+	struct rw_redis_cleanup_opts o = {.address = "rediss://h:6379", .storage_ns = "x"};
 	uv_loop_init(&loop);
-	CHECK_EQ_INT(rw_rcl_start(&loop, &o, done_cb, &out, &h), -EPROTONOSUPPORT);
+	CHECK_EQ_INT(rw_redis_cleanup_start(&loop, &o, done_cb, &out, &h), -EPROTONOSUPPORT);
 	o.address = "h:6379";
 	o.storage_ns = "a@b";
-	CHECK_EQ_INT(rw_rcl_start(&loop, &o, done_cb, &out, &h), -EINVAL);
+	CHECK_EQ_INT(rw_redis_cleanup_start(&loop, &o, done_cb, &out, &h), -EINVAL);
 	o.storage_ns = "";
-	CHECK_EQ_INT(rw_rcl_start(&loop, &o, done_cb, &out, &h), -EINVAL);
+	CHECK_EQ_INT(rw_redis_cleanup_start(&loop, &o, done_cb, &out, &h), -EINVAL);
 	o.storage_ns = NULL;
-	CHECK_EQ_INT(rw_rcl_start(&loop, &o, done_cb, &out, &h), -EINVAL);
+	CHECK_EQ_INT(rw_redis_cleanup_start(&loop, &o, done_cb, &out, &h), -EINVAL);
 	CHECK(h == NULL);
 	CHECK_EQ_INT(out.calls, 0);
 	uv_run(&loop, UV_RUN_DEFAULT);
@@ -403,11 +403,11 @@ t_only_target_namespace(void)
 
 	/* The odd namespace first, password from the URL. */
 	snprintf(addr, sizeof(addr), "redis://:%s@127.0.0.1:%d", PASS, shared.port);
-	struct rw_rcl_opts o = {.address = addr,
-				.storage_ns = NS_ODD,
-				.deadline_ms = 10000,
-				.connect_timeout_ms = 2000,
-				.command_timeout_ms = 2000};
+	struct rw_redis_cleanup_opts o = {.address = addr,
+					  .storage_ns = NS_ODD,
+					  .deadline_ms = 10000,
+					  .connect_timeout_ms = 2000,
+					  .command_timeout_ms = 2000};
 	run_cleanup(&o, &out, 15000);
 	CHECK_EQ_INT(out.calls, 1);
 	CHECK_EQ_INT(out.res.ok, 1);
@@ -453,12 +453,12 @@ t_wrong_password(void)
 	cmd(r, "FLUSHALL");
 	populate_ray(r, NS_UUID);
 	snprintf(addr, sizeof(addr), "127.0.0.1:%d", shared.port);
-	struct rw_rcl_opts o = {.address = addr,
-				.password = "wrong-pass-7c1f",
-				.storage_ns = NS_UUID,
-				.deadline_ms = 1500,
-				.backoff_min_ms = 50,
-				.backoff_max_ms = 200};
+	struct rw_redis_cleanup_opts o = {.address = addr,
+					  .password = "wrong-pass-7c1f",
+					  .storage_ns = NS_UUID,
+					  .deadline_ms = 1500,
+					  .backoff_min_ms = 50,
+					  .backoff_max_ms = 200};
 
 	/* Capture this run's log lines to check that no password shows up. */
 	int logfd = mkstemp(logpath);
@@ -506,12 +506,12 @@ t_redis_down(void)
 	struct outcome out;
 	char addr[64];
 	snprintf(addr, sizeof(addr), "127.0.0.1:%d", free_port());
-	struct rw_rcl_opts o = {.address = addr,
-				.password = PASS,
-				.storage_ns = NS_UUID,
-				.deadline_ms = 1000,
-				.backoff_min_ms = 50,
-				.backoff_max_ms = 200};
+	struct rw_redis_cleanup_opts o = {.address = addr,
+					  .password = PASS,
+					  .storage_ns = NS_UUID,
+					  .deadline_ms = 1000,
+					  .backoff_min_ms = 50,
+					  .backoff_max_ms = 200};
 	double t0 = mono_ms();
 	run_cleanup(&o, &out, 10000);
 	double took = mono_ms() - t0;
@@ -538,13 +538,13 @@ t_command_timeout(void)
 	CHECK(fd >= 0 && bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 && listen(fd, 16) == 0 &&
 	      getsockname(fd, (struct sockaddr *)&sa, &len) == 0);
 	snprintf(addr, sizeof(addr), "127.0.0.1:%d", ntohs(sa.sin_port));
-	struct rw_rcl_opts o = {.address = addr,
-				.password = PASS,
-				.storage_ns = NS_UUID,
-				.command_timeout_ms = 200,
-				.deadline_ms = 1200,
-				.backoff_min_ms = 50,
-				.backoff_max_ms = 100};
+	struct rw_redis_cleanup_opts o = {.address = addr,
+					  .password = PASS,
+					  .storage_ns = NS_UUID,
+					  .command_timeout_ms = 200,
+					  .deadline_ms = 1200,
+					  .backoff_min_ms = 50,
+					  .backoff_max_ms = 100};
 	run_cleanup(&o, &out, 10000);
 	close(fd);
 	CHECK_EQ_INT(out.calls, 1);
@@ -605,20 +605,20 @@ t_clean_text(void)
 		char out[256];
 		if (i == 1)
 			len = 31; /* with the NUL and control bytes */
-		rw_rcl_clean_text(in, len, secrets, cases[i].max, out, sizeof(out));
+		rw_redis_cleanup_clean_text(in, len, secrets, cases[i].max, out, sizeof(out));
 		if (strcmp(out, cases[i].want) != 0)
 			fprintf(stderr, "  case %zu: got \"%s\"\n", i, out);
 		CHECK_EQ_STR(out, cases[i].want);
 	}
 	/* 10 KB with the password inside: cut to 80, printable, no password. */
 	char out[96];
-	rw_rcl_clean_text(big, strlen(big), secrets, 80, out, sizeof(out));
+	rw_redis_cleanup_clean_text(big, strlen(big), secrets, 80, out, sizeof(out));
 	CHECK_EQ_INT(strlen(out), 80);
 	CHECK(printable_ascii(out));
 	CHECK(strcmp(out + 77, "...") == 0);
 	/* The output buffer bounds the result too. */
 	char small[8];
-	rw_rcl_clean_text(big, strlen(big), secrets, 1000, small, sizeof(small));
+	rw_redis_cleanup_clean_text(big, strlen(big), secrets, 1000, small, sizeof(small));
 	CHECK_EQ_STR(small, "AAAA...");
 	/* Causes from the error code. */
 	static const struct {
@@ -638,7 +638,7 @@ t_clean_text(void)
 	    {"", "server error"},
 	};
 	for (size_t i = 0; i < sizeof(cls) / sizeof(cls[0]); i++)
-		CHECK_EQ_STR(rw_rcl_classify_reply(cls[i].reply, strlen(cls[i].reply)),
+		CHECK_EQ_STR(rw_redis_cleanup_classify_reply(cls[i].reply, strlen(cls[i].reply)),
 			     cls[i].cause);
 }
 
@@ -692,12 +692,12 @@ t_hostile_server(void)
 	      listen(h.fd, 16) == 0 && getsockname(h.fd, (struct sockaddr *)&sa, &len) == 0);
 	CHECK_EQ_INT(pthread_create(&th, NULL, hostile_main, &h), 0);
 	snprintf(addr, sizeof(addr), "127.0.0.1:%d", ntohs(sa.sin_port));
-	struct rw_rcl_opts o = {.address = addr,
-				.password = PASS,
-				.storage_ns = NS_UUID,
-				.deadline_ms = 800,
-				.backoff_min_ms = 50,
-				.backoff_max_ms = 100};
+	struct rw_redis_cleanup_opts o = {.address = addr,
+					  .password = PASS,
+					  .storage_ns = NS_UUID,
+					  .deadline_ms = 800,
+					  .backoff_min_ms = 50,
+					  .backoff_max_ms = 100};
 	int logfd = mkstemp(logpath);
 	int saved = dup(2);
 	CHECK(logfd >= 0 && saved >= 0);
@@ -764,23 +764,23 @@ t_redis_later(void)
 {
 	uv_loop_t loop;
 	uv_timer_t t;
-	struct rw_rcl *h = NULL;
+	struct rw_redis_cleanup *h = NULL;
 	struct outcome out = {0};
 	struct later l = {.port = free_port()};
 	char addr[64];
 
 	snprintf(addr, sizeof(addr), "127.0.0.1:%d", l.port);
-	struct rw_rcl_opts o = {.address = addr,
-				.password = PASS,
-				.storage_ns = NS_UUID,
-				.deadline_ms = 15000,
-				.backoff_min_ms = 50,
-				.backoff_max_ms = 200};
+	struct rw_redis_cleanup_opts o = {.address = addr,
+					  .password = PASS,
+					  .storage_ns = NS_UUID,
+					  .deadline_ms = 15000,
+					  .backoff_min_ms = 50,
+					  .backoff_max_ms = 200};
 	uv_loop_init(&loop);
 	uv_timer_init(&loop, &t);
 	t.data = &l;
 	uv_timer_start(&t, start_later_cb, 500, 0);
-	CHECK_EQ_INT(rw_rcl_start(&loop, &o, done_cb, &out, &h), 0);
+	CHECK_EQ_INT(rw_redis_cleanup_start(&loop, &o, done_cb, &out, &h), 0);
 	run_loop(&loop, 30000);
 	CHECK_EQ_INT(uv_loop_close(&loop), 0);
 	CHECK_EQ_INT(l.started, 1);
@@ -804,17 +804,18 @@ static void
 t_cancel(void)
 {
 	uv_loop_t loop;
-	struct rw_rcl *h = NULL;
+	struct rw_redis_cleanup *h = NULL;
 	struct outcome out = {0};
 	char addr[64];
 	snprintf(addr, sizeof(addr), "127.0.0.1:%d", free_port());
-	struct rw_rcl_opts o = {.address = addr, .storage_ns = NS_UUID, .backoff_min_ms = 50};
+	struct rw_redis_cleanup_opts o = {
+	    .address = addr, .storage_ns = NS_UUID, .backoff_min_ms = 50};
 	uv_loop_init(&loop);
-	CHECK_EQ_INT(rw_rcl_start(&loop, &o, done_cb, &out, &h), 0);
+	CHECK_EQ_INT(rw_redis_cleanup_start(&loop, &o, done_cb, &out, &h), 0);
 	for (int i = 0; i < 20; i++)
 		uv_run(&loop, UV_RUN_NOWAIT);
 	CHECK_EQ_INT(out.calls, 0);
-	rw_rcl_cancel(h);
+	rw_redis_cleanup_cancel(h);
 	CHECK_EQ_INT(out.calls, 1);
 	CHECK_EQ_INT(out.res.cancelled, 1);
 	CHECK_EQ_INT(out.res.ok, 0);
@@ -853,7 +854,7 @@ t_20000_keys(void)
 	CHECK_EQ_INT(icmd(r, "DBSIZE"), NKEYS + NDECOYS + 5);
 
 	snprintf(addr, sizeof(addr), "127.0.0.1:%d", shared.port);
-	struct rw_rcl_opts o = {.address = addr, .password = PASS, .storage_ns = NS_UUID};
+	struct rw_redis_cleanup_opts o = {.address = addr, .password = PASS, .storage_ns = NS_UUID};
 	double t0 = mono_ms();
 	run_cleanup(&o, &out, 60000);
 	double took = mono_ms() - t0;

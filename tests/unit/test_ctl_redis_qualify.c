@@ -1,6 +1,6 @@
 /*
  * test_ctl_redis_qualify.c - the GCS FT cleanup's Redis address
- * qualification (rw_rcr_redis_qualify in controller/raycluster/rcr_delete.c): names
+ * qualification (rw_raycluster_ctl_redis_qualify in controller/raycluster/rcr_delete.c): names
  * the Ray pods resolve in the RayCluster's namespace get that namespace and
  * the cluster domain; IPs, FQDNs and other names are kept.
  */
@@ -59,7 +59,8 @@ test_table(void)
 	for (size_t i = 0; i < sizeof(qcases) / sizeof(qcases[0]); i++) {
 		const struct qcase *c = &qcases[i];
 		char out[256];
-		int rv = rw_rcr_redis_qualify(c->addr, c->ns, c->domain, out, sizeof(out));
+		int rv =
+		    rw_raycluster_ctl_redis_qualify(c->addr, c->ns, c->domain, out, sizeof(out));
 		if (!c->want) {
 			CHECK_EQ_INT(rv, -EINVAL);
 			continue;
@@ -76,12 +77,13 @@ test_small_buffer(void)
 {
 	char out[24];
 	/* "redis.default.svc.cluster.local:6379" needs 37 bytes. */
-	CHECK_EQ_INT(rw_rcr_redis_qualify("redis:6379", "default", NULL, out, sizeof(out)),
-		     -ENAMETOOLONG);
+	CHECK_EQ_INT(
+	    rw_raycluster_ctl_redis_qualify("redis:6379", "default", NULL, out, sizeof(out)),
+	    -ENAMETOOLONG);
 	CHECK_EQ_STR(out, ""); /* wiped: an address may carry a password */
-	CHECK_EQ_INT(rw_rcr_redis_qualify("10.0.0.1:6379", "default", NULL, out, 14), 0);
+	CHECK_EQ_INT(rw_raycluster_ctl_redis_qualify("10.0.0.1:6379", "default", NULL, out, 14), 0);
 	CHECK_EQ_STR(out, "10.0.0.1:6379");
-	CHECK_EQ_INT(rw_rcr_redis_qualify("10.0.0.1:6379", "default", NULL, out, 13),
+	CHECK_EQ_INT(rw_raycluster_ctl_redis_qualify("10.0.0.1:6379", "default", NULL, out, 13),
 		     -ENAMETOOLONG);
 }
 

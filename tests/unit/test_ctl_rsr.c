@@ -12,8 +12,8 @@
 static void
 test_controller(void)
 {
-	CHECK_EQ_STR(rw_rsr_controller.name, "rayservice");
-	CHECK(rw_rsr_controller.setup != NULL && rw_rsr_controller.teardown != NULL);
+	CHECK_EQ_STR(rw_rayservice_controller.name, "rayservice");
+	CHECK(rw_rayservice_controller.setup != NULL && rw_rayservice_controller.teardown != NULL);
 	/* No hub: nothing to register with, no global to fall back on. */
 	CHECK(rw_agents_hub(NULL) == NULL);
 	CHECK_EQ_INT(rw_agents_register(NULL, "RayService", NULL), -EINVAL);

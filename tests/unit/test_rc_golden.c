@@ -20,7 +20,7 @@
 #include <sys/stat.h>
 
 #include "rc_build.h"
-#include "rc_dom.h"
+#include "doc.h"
 #include "rw/yaml.h"
 #include "rwtest.h"
 
@@ -59,83 +59,83 @@ static int
 take_raycluster(const char *json, size_t len, void *ud)
 {
 	struct first_rc *f = ud;
-	struct rw_rc_node *n = NULL;
-	if (f->found || rw_rc_parse(json, len, &n, NULL, 0) != 0)
+	struct rw_doc_node *n = NULL;
+	if (f->found || rw_doc_parse(json, len, &n, NULL, 0) != 0)
 		return 0;
-	if (rw_rc_gets(n, "kind") && strcmp(rw_rc_gets(n, "kind"), "RayCluster") == 0) {
+	if (rw_doc_gets(n, "kind") && strcmp(rw_doc_gets(n, "kind"), "RayCluster") == 0) {
 		/* What the API server adds on create. */
-		struct rw_rc_node *md = rw_rc_obj(n, "metadata");
-		rw_rc_set_str(md, "namespace", "default");
-		rw_rc_set_str(md, "uid", "6f0c8d9e-1b2a-4c3d-8e4f-000000000001");
-		rw_rc_set_int(md, "generation", 1);
-		rw_rc_dump(n, &f->json);
+		struct rw_doc_node *md = rw_doc_obj(n, "metadata");
+		rw_doc_set_str(md, "namespace", "default");
+		rw_doc_set_str(md, "uid", "6f0c8d9e-1b2a-4c3d-8e4f-000000000001");
+		rw_doc_set_int(md, "generation", 1);
+		rw_doc_dump(n, &f->json);
 		f->found = 1;
 	}
-	rw_rc_free(n);
+	rw_doc_free(n);
 	return 0;
 }
 
 static void
-add_obj(struct rw_rc_node *into, const char *key, struct rw_buf *b, int rv)
+add_obj(struct rw_doc_node *into, const char *key, struct rw_buf *b, int rv)
 {
-	struct rw_rc_node *n = NULL;
+	struct rw_doc_node *n = NULL;
 	CHECK_EQ_INT(rv, 0);
-	if (rv == 0 && rw_rc_parse(b->data, b->len, &n, NULL, 0) == 0) {
-		if (into->type == RW_RC_ARR)
-			rw_rc_push(into, n);
+	if (rv == 0 && rw_doc_parse(b->data, b->len, &n, NULL, 0) == 0) {
+		if (into->type == RW_DOC_ARR)
+			rw_doc_push(into, n);
 		else
-			rw_rc_set(into, key, n);
+			rw_doc_set(into, key, n);
 	}
 	rw_buf_reset(b);
 }
 
 /* Everything the controller creates for cluster c with options o. */
-static struct rw_rc_node *
-build_all(const struct rw_rc_cluster *c, const struct rw_rc_opts *o)
+static struct rw_doc_node *
+build_all(const struct rw_raycluster *c, const struct rw_raycluster_opts *o)
 {
-	struct rw_rc_node *all = rw_rc_new(RW_RC_OBJ);
+	struct rw_doc_node *all = rw_doc_new(RW_DOC_OBJ);
 	struct rw_buf b;
 	char hash[33];
 	rw_buf_init(&b, 1 << 22);
-	add_obj(all, "headPod", &b, rw_rc_build_head_pod(c, o, &b));
-	struct rw_rc_node *workers = rw_rc_arr(all, "workerPods");
+	add_obj(all, "headPod", &b, rw_raycluster_build_head_pod(c, o, &b));
+	struct rw_doc_node *workers = rw_doc_arr(all, "workerPods");
 	for (int i = 0; i < c->ngroups; i++) {
-		struct rw_rc_slot slot = {0, "replica-0", 0};
-		add_obj(workers, NULL, &b, rw_rc_build_worker_pod(c, o, i, &slot, &b));
+		struct rw_raycluster_slot slot = {0, "replica-0", 0};
+		add_obj(workers, NULL, &b, rw_raycluster_build_worker_pod(c, o, i, &slot, &b));
 	}
-	add_obj(all, "headService", &b, rw_rc_build_head_service(c, o, &b));
-	if (rw_rc_wants_serve_service(c))
-		add_obj(all, "serveService", &b, rw_rc_build_serve_service(c, o, &b));
-	if (rw_rc_wants_headless_service(c))
-		add_obj(all, "headlessService", &b, rw_rc_build_headless_service(c, &b));
-	if (rw_rc_autoscaling(c)) {
-		add_obj(all, "serviceAccount", &b, rw_rc_build_service_account(c, &b));
-		add_obj(all, "role", &b, rw_rc_build_role(c, &b));
-		add_obj(all, "roleBinding", &b, rw_rc_build_role_binding(c, &b));
+	add_obj(all, "headService", &b, rw_raycluster_build_head_service(c, o, &b));
+	if (rw_raycluster_wants_serve_service(c))
+		add_obj(all, "serveService", &b, rw_raycluster_build_serve_service(c, o, &b));
+	if (rw_raycluster_wants_headless_service(c))
+		add_obj(all, "headlessService", &b, rw_raycluster_build_headless_service(c, &b));
+	if (rw_raycluster_autoscaling(c)) {
+		add_obj(all, "serviceAccount", &b, rw_raycluster_build_service_account(c, &b));
+		add_obj(all, "role", &b, rw_raycluster_build_role(c, &b));
+		add_obj(all, "roleBinding", &b, rw_raycluster_build_role_binding(c, &b));
 	}
-	struct rw_rc_node *plan = rw_rc_obj(all, "plan");
-	rw_rc_set_int(plan, "desiredWorkers", rw_rc_desired_workers(c));
-	rw_rc_set_int(plan, "minWorkers", rw_rc_min_workers(c));
-	rw_rc_set_int(plan, "maxWorkers", rw_rc_max_workers(c));
-	CHECK_EQ_INT(rw_rc_spec_hash(c->spec, hash), 0);
-	rw_rc_set_str(plan, "specHash", hash);
+	struct rw_doc_node *plan = rw_doc_obj(all, "plan");
+	rw_doc_set_int(plan, "desiredWorkers", rw_raycluster_desired_workers(c));
+	rw_doc_set_int(plan, "minWorkers", rw_raycluster_min_workers(c));
+	rw_doc_set_int(plan, "maxWorkers", rw_raycluster_max_workers(c));
+	CHECK_EQ_INT(rw_raycluster_spec_hash(c->spec, hash), 0);
+	rw_doc_set_str(plan, "specHash", hash);
 	rw_buf_fini(&b);
 	return all;
 }
 
 static void
-check_golden(const char *name, const struct rw_rc_node *got)
+check_golden(const char *name, const struct rw_doc_node *got)
 {
 	char path[1024];
 	const char *src = getenv("RW_SOURCE_DIR");
 	struct rw_buf out;
 	size_t len = 0;
 	char *want_text;
-	struct rw_rc_node *want = NULL;
+	struct rw_doc_node *want = NULL;
 
 	snprintf(path, sizeof(path), "%s/tests/unit/golden/%s.json", src ? src : ".", name);
 	rw_buf_init(&out, 1 << 24);
-	CHECK_EQ_INT(rw_rc_dump_pretty(got, &out), 0);
+	CHECK_EQ_INT(rw_doc_dump_pretty(got, &out), 0);
 	rw_buf_putc(&out, '\n');
 	if (getenv("RW_GOLDEN_UPDATE")) {
 		FILE *f = fopen(path, "wb");
@@ -149,8 +149,8 @@ check_golden(const char *name, const struct rw_rc_node *got)
 	want_text = slurp(path, &len);
 	CHECK(want_text != NULL);
 	if (want_text) {
-		CHECK_EQ_INT(rw_rc_parse(want_text, len, &want, NULL, 0), 0);
-		if (!rw_rc_equal(want, got)) {
+		CHECK_EQ_INT(rw_doc_parse(want_text, len, &want, NULL, 0), 0);
+		if (!rw_doc_equal(want, got)) {
 			char apath[1100];
 			snprintf(apath, sizeof(apath), "%s.actual", path);
 			FILE *f = fopen(apath, "wb");
@@ -163,7 +163,7 @@ check_golden(const char *name, const struct rw_rc_node *got)
 			CHECK(0);
 		}
 	}
-	rw_rc_free(want);
+	rw_doc_free(want);
 	free(want_text);
 	rw_buf_fini(&out);
 }
@@ -186,7 +186,7 @@ t_samples(void)
 		size_t len = 0;
 		char err[256] = "";
 		struct first_rc f = {.found = 0};
-		struct rw_rc_cluster *c = NULL;
+		struct rw_raycluster *c = NULL;
 		snprintf(path, sizeof(path), "%s/%s.yaml", dir, *s);
 		char *yaml = slurp(path, &len);
 		if (!yaml) {
@@ -197,29 +197,29 @@ t_samples(void)
 		CHECK(rw_yaml_docs_to_json(yaml, len, 1 << 22, take_raycluster, &f, err,
 					   sizeof(err)) >= 1);
 		CHECK_EQ_INT(f.found, 1);
-		CHECK_EQ_INT(rw_rc_cluster_parse(f.json.data, f.json.len, &c, err, sizeof(err)), 0);
+		CHECK_EQ_INT(rw_raycluster_parse(f.json.data, f.json.len, &c, err, sizeof(err)), 0);
 		if (c) {
-			struct rw_rc_opts o;
+			struct rw_raycluster_opts o;
 			char name[256];
-			rw_rc_opts_default(&o);
+			rw_raycluster_opts_default(&o);
 			o.agent_image = "raywarden/raywarden-agent:test";
 			o.version = "raywarden-test";
 			o.controller_addr = "tcp://raywarden-controller.raywarden-system.svc:8478";
-			struct rw_rc_node *all = build_all(c, &o);
+			struct rw_doc_node *all = build_all(c, &o);
 			check_golden(*s, all);
-			rw_rc_free(all);
+			rw_doc_free(all);
 
-			rw_rc_opts_default(&o);
+			rw_raycluster_opts_default(&o);
 			o.agent = false;
-			o.probes = RW_RC_PROBE_KUBERAY;
+			o.probes = RW_RAYCLUSTER_PROBE_KUBERAY;
 			o.version = "nightly";
 			all = build_all(c, &o);
 			snprintf(name, sizeof(name), "%s.kuberay", *s);
 			check_golden(name, all);
-			rw_rc_free(all);
+			rw_doc_free(all);
 			done++;
 		}
-		rw_rc_cluster_free(c);
+		rw_raycluster_free(c);
 		rw_buf_fini(&f.json);
 		free(yaml);
 	}

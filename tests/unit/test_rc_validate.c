@@ -208,17 +208,17 @@ t_validate(void)
 	     "conditions should not be both true"},
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		struct rw_rc_cluster *c = NULL;
-		struct rw_rc_verrs v;
+		struct rw_raycluster *c = NULL;
+		struct rw_raycluster_verrs v;
 		char err[256];
 		int rv =
-		    rw_rc_cluster_parse(cases[i].json, strlen(cases[i].json), &c, err, sizeof(err));
+		    rw_raycluster_parse(cases[i].json, strlen(cases[i].json), &c, err, sizeof(err));
 		if (rv)
 			fprintf(stderr, "  case %zu: %s\n", i, err);
 		CHECK_EQ_INT(rv, 0);
 		if (!c)
 			continue;
-		int n = rw_rc_validate(c, &v);
+		int n = rw_raycluster_validate(c, &v);
 		if ((n > 0) != (cases[i].reason != NULL))
 			fprintf(stderr, "  case %zu: %d errors (%s)\n", i, n, n ? v.e[0].msg : "");
 		CHECK_EQ_INT(n > 0, cases[i].reason != NULL);
@@ -227,7 +227,7 @@ t_validate(void)
 			if (cases[i].msg)
 				CHECK_EQ_STR(v.e[0].msg, cases[i].msg);
 		}
-		rw_rc_cluster_free(c);
+		rw_raycluster_free(c);
 	}
 }
 
@@ -246,33 +246,33 @@ t_out_of_memory(void)
 	    RC(META, "\"headGroupSpec\":{\"rayStartParams\":{},\"labels\":{\"zone\":\"a\"},"
 		     "\"template\":{\"spec\":{\"containers\":[{\"name\":\"h\",\"image\":"
 		     "\"i\"}]}}}");
-	struct rw_rc_cluster *c = NULL;
-	struct rw_rc_verrs v;
+	struct rw_raycluster *c = NULL;
+	struct rw_raycluster_verrs v;
 	char err[256];
-	CHECK_EQ_INT(rw_rc_cluster_parse(json, strlen(json), &c, err, sizeof(err)), 0);
+	CHECK_EQ_INT(rw_raycluster_parse(json, strlen(json), &c, err, sizeof(err)), 0);
 	if (!c)
 		return;
-	CHECK_EQ_INT(rw_rc_validate(c, &v), 0);
-	rw_rc_validate_malloc = no_memory;
-	CHECK_EQ_INT(rw_rc_validate(c, &v), 1);
-	rw_rc_validate_malloc = malloc;
+	CHECK_EQ_INT(rw_raycluster_validate(c, &v), 0);
+	rw_raycluster_validate_malloc = no_memory;
+	CHECK_EQ_INT(rw_raycluster_validate(c, &v), 1);
+	rw_raycluster_validate_malloc = malloc;
 	CHECK_EQ_STR(v.e[0].reason, "InvalidRayClusterSpec");
 	CHECK_EQ_STR(v.e[0].msg, "out of memory validating the labels of Head group");
-	rw_rc_cluster_free(c);
+	rw_raycluster_free(c);
 }
 
 static void
 t_dns(void)
 {
 	char m[512];
-	CHECK(rw_rc_dns1035("a", m, sizeof(m)));
-	CHECK(rw_rc_dns1035("a-b-1", m, sizeof(m)));
-	CHECK(!rw_rc_dns1035("", m, sizeof(m)));
-	CHECK(!rw_rc_dns1035("a-", m, sizeof(m)));
-	CHECK(!rw_rc_dns1035("-a", m, sizeof(m)));
-	CHECK(!rw_rc_dns1035("1a", m, sizeof(m)));
-	CHECK(!rw_rc_dns1035("a.b", m, sizeof(m)));
-	CHECK(!rw_rc_dns1035("aB", m, sizeof(m)));
+	CHECK(rw_raycluster_dns1035("a", m, sizeof(m)));
+	CHECK(rw_raycluster_dns1035("a-b-1", m, sizeof(m)));
+	CHECK(!rw_raycluster_dns1035("", m, sizeof(m)));
+	CHECK(!rw_raycluster_dns1035("a-", m, sizeof(m)));
+	CHECK(!rw_raycluster_dns1035("-a", m, sizeof(m)));
+	CHECK(!rw_raycluster_dns1035("1a", m, sizeof(m)));
+	CHECK(!rw_raycluster_dns1035("a.b", m, sizeof(m)));
+	CHECK(!rw_raycluster_dns1035("aB", m, sizeof(m)));
 }
 
 int

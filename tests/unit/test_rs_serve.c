@@ -53,28 +53,28 @@ t_need_submit(void)
 	const char *why = NULL;
 	app(apps, "app", "RUNNING");
 
-	CHECK(rw_rs_need_submit("H1", NULL, &why)); /* empty cache */
+	CHECK(rw_rayservice_need_submit("H1", NULL, &why)); /* empty cache */
 	CHECK(why && strstr(why, "Nothing has been applied"));
 	head_report(&r, "", 1, apps);
-	CHECK(rw_rs_need_submit("H1", &r, NULL)); /* the agent applied nothing yet */
+	CHECK(rw_rayservice_need_submit("H1", &r, NULL)); /* the agent applied nothing yet */
 	head_report(&r, "H1", 1, apps);
-	CHECK(!rw_rs_need_submit("H1", &r, &why)); /* same config, apps present */
+	CHECK(!rw_rayservice_need_submit("H1", &r, &why)); /* same config, apps present */
 	CHECK(strstr(why, "matches") != NULL);
-	CHECK(rw_rs_need_submit("H2", &r, &why)); /* different config */
+	CHECK(rw_rayservice_need_submit("H2", &r, &why)); /* different config */
 	CHECK(strstr(why, "doesn't match") != NULL);
 	head_report(&r, "H1", 0, NULL);
-	CHECK(rw_rs_need_submit("H1", &r, &why)); /* same config, no app: head restarted */
+	CHECK(rw_rayservice_need_submit("H1", &r, &why)); /* same config, no app: head restarted */
 	CHECK(strstr(why, "head Pod crashed") != NULL);
 	head_report(&r, "H1", 1, apps);
 	snprintf(r.serve_apply_state, sizeof(r.serve_apply_state), "failed");
-	CHECK(rw_rs_need_submit("H1", &r, NULL)); /* failed apply: let the agent retry */
+	CHECK(rw_rayservice_need_submit("H1", &r, NULL)); /* failed apply: let the agent retry */
 	snprintf(r.serve_apply_state, sizeof(r.serve_apply_state), "applying");
-	CHECK(!rw_rs_need_submit("H1", &r, NULL));
+	CHECK(!rw_rayservice_need_submit("H1", &r, NULL));
 	r.has_serve = 0; /* the serve status is not known yet: no evidence of a restart */
 	r.napps = 0;
-	CHECK(!rw_rs_need_submit("H1", &r, NULL));
-	CHECK(!rw_rs_need_submit("", &r, &why)); /* no serve config at all */
-	CHECK(!rw_rs_need_submit(NULL, NULL, NULL));
+	CHECK(!rw_rayservice_need_submit("H1", &r, NULL));
+	CHECK(!rw_rayservice_need_submit("", &r, &why)); /* no serve config at all */
+	CHECK(!rw_rayservice_need_submit(NULL, NULL, NULL));
 }
 
 static void
@@ -86,19 +86,19 @@ t_apps_ready(void)
 	app(&apps[0], "a", "RUNNING");
 	app(&apps[1], "b", "RUNNING");
 	app(&apps[2], "c", "DEPLOYING");
-	CHECK(!rw_rs_apps_ready(NULL));
+	CHECK(!rw_rayservice_apps_ready(NULL));
 	head_report(&r, "H", 0, NULL);
-	CHECK(!rw_rs_apps_ready(&r)); /* no app: not ready */
+	CHECK(!rw_rayservice_apps_ready(&r)); /* no app: not ready */
 	head_report(&r, "H", 2, apps);
-	CHECK(rw_rs_apps_ready(&r));
-	CHECK(!rw_rs_apps_unhealthy(&r));
+	CHECK(rw_rayservice_apps_ready(&r));
+	CHECK(!rw_rayservice_apps_unhealthy(&r));
 	head_report(&r, "H", 3, apps);
-	CHECK(!rw_rs_apps_ready(&r));
-	CHECK(!rw_rs_apps_unhealthy(&r));
+	CHECK(!rw_rayservice_apps_ready(&r));
+	CHECK(!rw_rayservice_apps_unhealthy(&r));
 	head_report(&r, "H", 2, apps);
 	r.has_serve = 0;
-	CHECK(!rw_rs_apps_ready(&r));
-	CHECK(!rw_rs_unhealthy_summary(&r, sum, sizeof(sum)));
+	CHECK(!rw_rayservice_apps_ready(&r));
+	CHECK(!rw_rayservice_unhealthy_summary(&r, sum, sizeof(sum)));
 	CHECK_EQ_STR(sum, "");
 	app(&apps[2], "c", "DEPLOY_FAILED");
 	snprintf(apps[2].message, sizeof(apps[2].message),
@@ -106,21 +106,21 @@ t_apps_ready(void)
 		 "  File \"a.py\", line 1, in f\n    import x\nModuleNotFoundError: No module "
 		 "named 'x'\n \n");
 	head_report(&r, "H", 3, apps);
-	CHECK(rw_rs_apps_unhealthy(&r));
-	CHECK(rw_rs_unhealthy_summary(&r, sum, sizeof(sum)));
+	CHECK(rw_rayservice_apps_unhealthy(&r));
+	CHECK(rw_rayservice_unhealthy_summary(&r, sum, sizeof(sum)));
 	CHECK_EQ_STR(sum,
 		     "application c is DEPLOY_FAILED: ModuleNotFoundError: No module named 'x'");
-	CHECK(rw_rs_unhealthy_summary(&r, sum, 12)); /* truncated, terminated */
+	CHECK(rw_rayservice_unhealthy_summary(&r, sum, 12)); /* truncated, terminated */
 	CHECK_EQ_STR(sum, "application");
 	app(&apps[2], "c", "RUNNING");
 	apps[2].ndeps = 1;
 	apps[2].deps = deps_b;
-	CHECK(rw_rs_apps_unhealthy(&r));
-	CHECK(rw_rs_apps_ready(&r)); /* the app itself still says RUNNING */
-	CHECK(rw_rs_unhealthy_summary(&r, sum, sizeof(sum)));
+	CHECK(rw_rayservice_apps_unhealthy(&r));
+	CHECK(rw_rayservice_apps_ready(&r)); /* the app itself still says RUNNING */
+	CHECK(rw_rayservice_unhealthy_summary(&r, sum, sizeof(sum)));
 	CHECK(strncmp(sum, "deployment ", 11) == 0 &&
 	      strstr(sum, " of application c is UNHEALTHY"));
-	CHECK(!rw_rs_unhealthy_summary(NULL, sum, sizeof(sum)));
+	CHECK(!rw_rayservice_unhealthy_summary(NULL, sum, sizeof(sum)));
 }
 
 static void
@@ -136,7 +136,7 @@ t_app_statuses(void)
 	apps[0].deps = deps_a;
 	app(&apps[1], "math_app", "RUNNING");
 	head_report(&r, "H", 2, apps);
-	CHECK_EQ_INT(rw_rs_write_app_statuses(&r, &b), 0);
+	CHECK_EQ_INT(rw_rayservice_write_app_statuses(&r, &b), 0);
 	CHECK_EQ_STR(
 	    b.data,
 	    "{\"default\":{\"message\":\"Deploying app 'default'\",\"status\":\"DEPLOYING\","
@@ -144,7 +144,7 @@ t_app_statuses(void)
 	    "\"FruitMarket\":{\"message\":\"starting\",\"status\":\"UPDATING\"}}},"
 	    "\"math_app\":{\"status\":\"RUNNING\"}}");
 	rw_buf_reset(&b);
-	CHECK_EQ_INT(rw_rs_write_app_statuses(NULL, &b), 0);
+	CHECK_EQ_INT(rw_rayservice_write_app_statuses(NULL, &b), 0);
 	CHECK_EQ_STR(b.data, "{}");
 	rw_buf_fini(&b);
 }
@@ -157,23 +157,23 @@ t_head_label(void)
 		bool exclude;
 		enum rw_probe_state proxy;
 		bool draining, have_report, stale, leaving;
-		enum rw_rs_label want;
+		enum rw_rayservice_label want;
 	} cases[] = {
-	    {true, RW_PROBE_OK, false, true, false, false, RW_RS_LABEL_FALSE},
-	    {false, RW_PROBE_OK, false, true, false, false, RW_RS_LABEL_TRUE},
-	    {false, RW_PROBE_FAIL, false, true, false, false, RW_RS_LABEL_FALSE},
-	    {false, RW_PROBE_REFUSED, false, true, false, false, RW_RS_LABEL_FALSE},
-	    {false, RW_PROBE_DRAINING, false, true, false, false, RW_RS_LABEL_FALSE},
-	    {false, RW_PROBE_OK, true, true, false, false, RW_RS_LABEL_FALSE},
-	    {false, RW_PROBE_OK, false, false, false, false, RW_RS_LABEL_KEEP},
-	    {true, RW_PROBE_OK, false, false, false, false, RW_RS_LABEL_FALSE},
-	    {false, RW_PROBE_OK, false, true, true, false, RW_RS_LABEL_FALSE},
-	    {false, RW_PROBE_OK, false, true, false, true, RW_RS_LABEL_FALSE},
+	    {true, RW_PROBE_OK, false, true, false, false, RW_RAYSERVICE_LABEL_FALSE},
+	    {false, RW_PROBE_OK, false, true, false, false, RW_RAYSERVICE_LABEL_TRUE},
+	    {false, RW_PROBE_FAIL, false, true, false, false, RW_RAYSERVICE_LABEL_FALSE},
+	    {false, RW_PROBE_REFUSED, false, true, false, false, RW_RAYSERVICE_LABEL_FALSE},
+	    {false, RW_PROBE_DRAINING, false, true, false, false, RW_RAYSERVICE_LABEL_FALSE},
+	    {false, RW_PROBE_OK, true, true, false, false, RW_RAYSERVICE_LABEL_FALSE},
+	    {false, RW_PROBE_OK, false, false, false, false, RW_RAYSERVICE_LABEL_KEEP},
+	    {true, RW_PROBE_OK, false, false, false, false, RW_RAYSERVICE_LABEL_FALSE},
+	    {false, RW_PROBE_OK, false, true, true, false, RW_RAYSERVICE_LABEL_FALSE},
+	    {false, RW_PROBE_OK, false, true, false, true, RW_RAYSERVICE_LABEL_FALSE},
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		struct rw_report r;
-		struct rw_rs_pod_in in = {0};
-		struct rw_rs_pod_out out;
+		struct rw_rayservice_pod_in in = {0};
+		struct rw_rayservice_pod_out out;
 		head_report(&r, "H", 0, NULL);
 		r.proxy.state = cases[i].proxy;
 		r.draining = cases[i].draining;
@@ -183,15 +183,15 @@ t_head_label(void)
 		in.exclude_head = cases[i].exclude;
 		in.stale = cases[i].stale;
 		in.leaving = cases[i].leaving;
-		rw_rs_pod_decide(&in, &out);
+		rw_rayservice_pod_decide(&in, &out);
 		if (out.serve != cases[i].want)
 			fprintf(stderr, "  case %zu\n", i);
 		CHECK_EQ_INT(out.serve, cases[i].want);
 		CHECK_EQ_INT(out.drain, cases[i].leaving);
 	}
-	CHECK_EQ_STR(rw_rs_label_value(RW_RS_LABEL_TRUE), "true");
-	CHECK_EQ_STR(rw_rs_label_value(RW_RS_LABEL_FALSE), "false");
-	CHECK(rw_rs_label_value(RW_RS_LABEL_KEEP) == NULL);
+	CHECK_EQ_STR(rw_rayservice_label_value(RW_RAYSERVICE_LABEL_TRUE), "true");
+	CHECK_EQ_STR(rw_rayservice_label_value(RW_RAYSERVICE_LABEL_FALSE), "false");
+	CHECK(rw_rayservice_label_value(RW_RAYSERVICE_LABEL_KEEP) == NULL);
 }
 
 static void
@@ -219,8 +219,8 @@ t_worker_and_placement(void)
 	head.nnodes = 3;
 	head.nodes = nodes;
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		struct rw_rs_pod_in in = {0};
-		struct rw_rs_pod_out out;
+		struct rw_rayservice_pod_in in = {0};
+		struct rw_rayservice_pod_out out;
 		snprintf(head.proxy_location, sizeof(head.proxy_location), "%s", cases[i].location);
 		memset(&w, 0, sizeof(w));
 		snprintf(w.pod_ip, sizeof(w.pod_ip), "%s", cases[i].ip);
@@ -228,46 +228,47 @@ t_worker_and_placement(void)
 		in.is_head = cases[i].is_head;
 		in.self = &w;
 		in.head = &head;
-		rw_rs_pod_decide(&in, &out);
+		rw_rayservice_pod_decide(&in, &out);
 		if (out.proxy_expected != cases[i].want_expected)
 			fprintf(stderr, "  case %zu\n", i);
 		CHECK_EQ_INT(out.proxy_expected, cases[i].want_expected);
-		CHECK_EQ_INT(out.serve, RW_RS_LABEL_TRUE);
+		CHECK_EQ_INT(out.serve, RW_RAYSERVICE_LABEL_TRUE);
 		CHECK(!out.drain);
 	}
 	/* No head report: placement unknown. The pod IP from the API wins over the report's. */
 	{
-		struct rw_rs_pod_in in = {0};
-		struct rw_rs_pod_out out;
+		struct rw_rayservice_pod_in in = {0};
+		struct rw_rayservice_pod_out out;
 		memset(&w, 0, sizeof(w));
 		w.proxy.state = RW_PROBE_ABSENT;
 		in.self = &w;
-		rw_rs_pod_decide(&in, &out);
+		rw_rayservice_pod_decide(&in, &out);
 		CHECK_EQ_INT(out.proxy_expected, -1);
-		CHECK_EQ_INT(out.serve, RW_RS_LABEL_FALSE); /* a worker without a proxy: out */
+		CHECK_EQ_INT(out.serve,
+			     RW_RAYSERVICE_LABEL_FALSE); /* a worker without a proxy: out */
 		snprintf(head.proxy_location, sizeof(head.proxy_location), "EveryNode");
 		in.head = &head;
 		in.pod_ip = "10.0.0.2";
-		rw_rs_pod_decide(&in, &out);
+		rw_rayservice_pod_decide(&in, &out);
 		CHECK_EQ_INT(out.proxy_expected, 1);
 	}
-	CHECK(rw_rs_find_node(&head, "10.0.0.3") == &nodes[2]);
-	CHECK(rw_rs_find_node(&head, "") == NULL);
-	CHECK(rw_rs_find_node(NULL, "10.0.0.3") == NULL);
-	CHECK_EQ_INT(rw_rs_expected_endpoints(&head, "10.0.0.1", false), 2);
-	CHECK_EQ_INT(rw_rs_expected_endpoints(&head, "10.0.0.1", true), 1);
-	CHECK_EQ_INT(rw_rs_expected_endpoints(NULL, NULL, false), 0);
-	CHECK(!rw_rs_proxy_healthy(NULL));
+	CHECK(rw_rayservice_find_node(&head, "10.0.0.3") == &nodes[2]);
+	CHECK(rw_rayservice_find_node(&head, "") == NULL);
+	CHECK(rw_rayservice_find_node(NULL, "10.0.0.3") == NULL);
+	CHECK_EQ_INT(rw_rayservice_expected_endpoints(&head, "10.0.0.1", false), 2);
+	CHECK_EQ_INT(rw_rayservice_expected_endpoints(&head, "10.0.0.1", true), 1);
+	CHECK_EQ_INT(rw_rayservice_expected_endpoints(NULL, NULL, false), 0);
+	CHECK(!rw_rayservice_proxy_healthy(NULL));
 }
 
 static void
 t_reply(void)
 {
-	struct rw_rs_serve_cfg cfg = {0};
+	struct rw_rayservice_serve_cfg cfg = {0};
 	struct rw_serve_app apps[1];
 	struct rw_report head;
 	struct rw_reply rp;
-	struct rw_rs_pod_out d = {RW_RS_LABEL_TRUE, 1, false};
+	struct rw_rayservice_pod_out d = {RW_RAYSERVICE_LABEL_TRUE, 1, false};
 	struct rw_buf b;
 	char err[256];
 	static char json[] = "{\"applications\":[]}";
@@ -278,7 +279,7 @@ t_reply(void)
 	app(apps, "a", "RUNNING");
 	memset(&rp, 0, sizeof(rp));
 	/* Nothing applied yet: the config travels with its hash. */
-	CHECK_EQ_INT(rw_rs_fill_reply(&d, &cfg, NULL, &rp), 0);
+	CHECK_EQ_INT(rw_rayservice_fill_reply(&d, &cfg, NULL, &rp), 0);
 	CHECK_EQ_STR(rp.serve_config_hash, cfg.hash);
 	CHECK_EQ_STR(rp.serve_config, json);
 	CHECK_EQ_INT(rp.proxy_expected, 1);
@@ -295,24 +296,24 @@ t_reply(void)
 	rw_buf_fini(&b);
 	/* Applied and running: the hash alone (the agent has it). */
 	head_report(&head, cfg.hash, 1, apps);
-	CHECK_EQ_INT(rw_rs_fill_reply(&d, &cfg, &head, &rp), 0);
+	CHECK_EQ_INT(rw_rayservice_fill_reply(&d, &cfg, &head, &rp), 0);
 	CHECK_EQ_STR(rp.serve_config_hash, cfg.hash);
 	CHECK(rp.serve_config == NULL);
 	/* Head restarted (no app): the config again. */
 	head.napps = 0;
-	CHECK_EQ_INT(rw_rs_fill_reply(&d, &cfg, &head, &rp), 0);
+	CHECK_EQ_INT(rw_rayservice_fill_reply(&d, &cfg, &head, &rp), 0);
 	CHECK(rp.serve_config != NULL);
 	/* Workers (no cfg): no serve config; drain passes through. */
 	d.drain = true;
 	d.proxy_expected = 0;
-	CHECK_EQ_INT(rw_rs_fill_reply(&d, NULL, NULL, &rp), 0);
+	CHECK_EQ_INT(rw_rayservice_fill_reply(&d, NULL, NULL, &rp), 0);
 	CHECK(rp.serve_config == NULL);
 	CHECK_EQ_STR(rp.serve_config_hash, "");
 	CHECK(rp.drain);
 	CHECK_EQ_INT(rp.proxy_expected, 0);
 	/* No serve config in the RayService. */
 	cfg.json = NULL;
-	CHECK_EQ_INT(rw_rs_fill_reply(&d, &cfg, NULL, &rp), 0);
+	CHECK_EQ_INT(rw_rayservice_fill_reply(&d, &cfg, NULL, &rp), 0);
 	CHECK_EQ_STR(rp.serve_config_hash, "");
 	rw_reply_fini(&rp);
 }

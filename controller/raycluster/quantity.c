@@ -1,11 +1,11 @@
-/* rc_quantity.c - Kubernetes resource quantity parsing and canonical formatting. */
+/* quantity.c - Kubernetes resource quantity parsing and canonical formatting. */
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "rc_quantity.h"
+#include "quantity.h"
 
 #define NANO 1000000000LL
 
@@ -13,16 +13,16 @@ struct suffix {
 	const char *s;
 	int base; /* 10 or 2 */
 	int exp;
-	enum rw_rc_qfmt fmt;
+	enum rw_qty_fmt fmt;
 };
 
 static const struct suffix suffixes[] = {
-    {"", 10, 0, RW_RC_Q_DECSI},	  {"n", 10, -9, RW_RC_Q_DECSI}, {"u", 10, -6, RW_RC_Q_DECSI},
-    {"m", 10, -3, RW_RC_Q_DECSI}, {"k", 10, 3, RW_RC_Q_DECSI},	{"M", 10, 6, RW_RC_Q_DECSI},
-    {"G", 10, 9, RW_RC_Q_DECSI},  {"T", 10, 12, RW_RC_Q_DECSI}, {"P", 10, 15, RW_RC_Q_DECSI},
-    {"E", 10, 18, RW_RC_Q_DECSI}, {"Ki", 2, 10, RW_RC_Q_BINSI}, {"Mi", 2, 20, RW_RC_Q_BINSI},
-    {"Gi", 2, 30, RW_RC_Q_BINSI}, {"Ti", 2, 40, RW_RC_Q_BINSI}, {"Pi", 2, 50, RW_RC_Q_BINSI},
-    {"Ei", 2, 60, RW_RC_Q_BINSI},
+    {"", 10, 0, RW_QTY_DECSI},	 {"n", 10, -9, RW_QTY_DECSI}, {"u", 10, -6, RW_QTY_DECSI},
+    {"m", 10, -3, RW_QTY_DECSI}, {"k", 10, 3, RW_QTY_DECSI},  {"M", 10, 6, RW_QTY_DECSI},
+    {"G", 10, 9, RW_QTY_DECSI},	 {"T", 10, 12, RW_QTY_DECSI}, {"P", 10, 15, RW_QTY_DECSI},
+    {"E", 10, 18, RW_QTY_DECSI}, {"Ki", 2, 10, RW_QTY_BINSI}, {"Mi", 2, 20, RW_QTY_BINSI},
+    {"Gi", 2, 30, RW_QTY_BINSI}, {"Ti", 2, 40, RW_QTY_BINSI}, {"Pi", 2, 50, RW_QTY_BINSI},
+    {"Ei", 2, 60, RW_QTY_BINSI},
 };
 
 static bool
@@ -33,7 +33,7 @@ isdig(char c)
 
 /* Interpret a suffix: table entries or e/E followed by a signed integer. */
 static int
-interpret(const char *suf, size_t n, int *base, int *exp, enum rw_rc_qfmt *fmt)
+interpret(const char *suf, size_t n, int *base, int *exp, enum rw_qty_fmt *fmt)
 {
 	for (size_t i = 0; i < sizeof(suffixes) / sizeof(suffixes[0]); i++) {
 		if (strlen(suffixes[i].s) == n && memcmp(suffixes[i].s, suf, n) == 0) {
@@ -60,7 +60,7 @@ interpret(const char *suf, size_t n, int *base, int *exp, enum rw_rc_qfmt *fmt)
 		}
 		*base = 10;
 		*exp = (int)(neg ? -v : v);
-		*fmt = RW_RC_Q_DECEXP;
+		*fmt = RW_QTY_DECEXP;
 		return 0;
 	}
 	return -EINVAL;
@@ -82,7 +82,7 @@ parse_int_digits(const char *d, size_t n, int64_t *out)
 
 /* Negate a non-negative (units, nano) magnitude into floor form. */
 static int
-apply_sign(struct rw_rc_qty *q, bool negative)
+apply_sign(struct rw_qty *q, bool negative)
 {
 	if (!negative)
 		return 0;
@@ -96,13 +96,13 @@ apply_sign(struct rw_rc_qty *q, bool negative)
 }
 
 int
-rw_rc_qty_parse(const char *str, struct rw_rc_qty *q)
+rw_qty_parse(const char *str, struct rw_qty *q)
 {
 	size_t end, pos = 0, nstart, nlen, dstart = 0, dlen = 0, sstart;
 	bool positive = true;
 	int base, exp, rv;
-	enum rw_rc_qfmt fmt;
-	struct rw_rc_qty r = {0, 0, RW_RC_Q_DECSI};
+	enum rw_qty_fmt fmt;
+	struct rw_qty r = {0, 0, RW_QTY_DECSI};
 
 	if (!str || !q)
 		return -EINVAL;
@@ -215,8 +215,8 @@ rw_rc_qty_parse(const char *str, struct rw_rc_qty *q)
 		}
 	}
 	/* Binary values strictly between 0 and 1 are shown as decimal. */
-	if (fmt == RW_RC_Q_BINSI && r.units == 0 && r.nano > 0)
-		fmt = RW_RC_Q_DECSI;
+	if (fmt == RW_QTY_BINSI && r.units == 0 && r.nano > 0)
+		fmt = RW_QTY_DECSI;
 	r.fmt = fmt;
 	apply_sign(&r, !positive && (r.units != 0 || r.nano != 0));
 	*q = r;
@@ -224,13 +224,13 @@ rw_rc_qty_parse(const char *str, struct rw_rc_qty *q)
 }
 
 bool
-rw_rc_qty_zero(const struct rw_rc_qty *q)
+rw_qty_zero(const struct rw_qty *q)
 {
 	return q->units == 0 && q->nano == 0;
 }
 
 int64_t
-rw_rc_qty_value(const struct rw_rc_qty *q)
+rw_qty_value(const struct rw_qty *q)
 {
 	if (q->nano > 0 && q->units < INT64_MAX)
 		return q->units + 1;
@@ -238,16 +238,16 @@ rw_rc_qty_value(const struct rw_rc_qty *q)
 }
 
 double
-rw_rc_qty_float(const struct rw_rc_qty *q)
+rw_qty_float(const struct rw_qty *q)
 {
 	return (double)q->units + (double)q->nano / (double)NANO;
 }
 
 int
-rw_rc_qty_add(struct rw_rc_qty *a, const struct rw_rc_qty *b)
+rw_qty_add(struct rw_qty *a, const struct rw_qty *b)
 {
 	int64_t u, n = (int64_t)a->nano + b->nano;
-	enum rw_rc_qfmt fmt = rw_rc_qty_zero(a) ? b->fmt : a->fmt;
+	enum rw_qty_fmt fmt = rw_qty_zero(a) ? b->fmt : a->fmt;
 	if (__builtin_add_overflow(a->units, b->units, &u))
 		return -ERANGE;
 	if (n >= NANO) {
@@ -262,7 +262,7 @@ rw_rc_qty_add(struct rw_rc_qty *a, const struct rw_rc_qty *b)
 }
 
 int
-rw_rc_qty_mul(struct rw_rc_qty *a, int64_t k)
+rw_qty_mul(struct rw_qty *a, int64_t k)
 {
 	int64_t u, n, carry;
 	if (k < 0 || k > INT64_MAX / NANO)
@@ -278,7 +278,7 @@ rw_rc_qty_mul(struct rw_rc_qty *a, int64_t k)
 
 /* Exact decimal digits of |value| * 1e9 (no leading zeros; "0" for zero). */
 static void
-nano_digits(const struct rw_rc_qty *q, char *out, bool *neg)
+nano_digits(const struct rw_qty *q, char *out, bool *neg)
 {
 	unsigned __int128 v;
 	char tmp[64];
@@ -333,23 +333,23 @@ dec_suffix(int exp)
 }
 
 int
-rw_rc_qty_format(const struct rw_rc_qty *q, char *out, size_t outlen)
+rw_qty_format(const struct rw_qty *q, char *out, size_t outlen)
 {
 	char digits[64], suf[16];
 	bool neg;
 	int exp, n;
-	enum rw_rc_qfmt fmt = q->fmt;
+	enum rw_qty_fmt fmt = q->fmt;
 
-	if (rw_rc_qty_zero(q))
+	if (rw_qty_zero(q))
 		return snprintf(out, outlen, "0") >= (int)outlen ? -EMSGSIZE : 1;
-	if (fmt == RW_RC_Q_BINSI) {
+	if (fmt == RW_QTY_BINSI) {
 		bool above = q->units > -1024 || (q->units == -1024 && q->nano > 0);
 		if (above && q->units < 1024)
-			fmt = RW_RC_Q_DECSI; /* -1024 < value < 1024 */
+			fmt = RW_QTY_DECSI; /* -1024 < value < 1024 */
 		else if (q->nano != 0)
-			fmt = RW_RC_Q_DECSI; /* not an integer: would lose precision */
+			fmt = RW_QTY_DECSI; /* not an integer: would lose precision */
 	}
-	if (fmt == RW_RC_Q_BINSI) {
+	if (fmt == RW_QTY_BINSI) {
 		static const char *const bin[] = {"", "Ki", "Mi", "Gi", "Ti", "Pi", "Ei"};
 		int64_t v = q->units;
 		int k = 0;
@@ -373,7 +373,7 @@ rw_rc_qty_format(const struct rw_rc_qty *q, char *out, size_t outlen)
 		digits[n] = '\0';
 		exp--;
 	}
-	if (fmt == RW_RC_Q_DECSI) {
+	if (fmt == RW_QTY_DECSI) {
 		const char *s = dec_suffix(exp);
 		snprintf(suf, sizeof(suf), "%s", s ? s : "");
 	} else if (exp == 0) {
@@ -386,7 +386,7 @@ rw_rc_qty_format(const struct rw_rc_qty *q, char *out, size_t outlen)
 }
 
 int
-rw_rc_fmt_float(double v, char *out, size_t outlen)
+rw_qty_fmt_float(double v, char *out, size_t outlen)
 {
 	char buf[64], mant[32];
 	int prec, exp10, nd = 0, n;

@@ -1,19 +1,19 @@
 /*
- * dom_builder.h - building a document (rc_dom.h) with a sticky error: once a
+ * doc_builder.h - building a document (doc.h) with a sticky error: once a
  * call fails (out of memory, a missing parent) every later call is a no-op,
  * so a builder chains its calls and checks once, in finish(). The RayCluster
  * and RayService builders and status writers share it. Everything is static
  * inline so the short names (set, obj, push...) stay private to each file.
  */
-#ifndef RW_DOM_BUILDER_H
-#define RW_DOM_BUILDER_H
+#ifndef RW_DOC_BUILDER_H
+#define RW_DOC_BUILDER_H
 
 #include <errno.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <string.h>
 
-#include "rc_dom.h"
+#include "doc.h"
 #include "rw/buf.h"
 
 /* ---- the context: the first error sticks ---- */
@@ -22,7 +22,7 @@ struct b {
 	int err;
 };
 
-typedef struct rw_rc_node node;
+typedef struct rw_doc_node node;
 
 static inline void
 fail(struct b *b, int err)
@@ -49,7 +49,7 @@ static inline bool
 can_attach(struct b *b, node *parent, node *v)
 {
 	if (b->err || !parent) {
-		rw_rc_free(v);
+		rw_doc_free(v);
 		if (!parent)
 			fail(b, -ENOMEM);
 		return false;
@@ -58,21 +58,21 @@ can_attach(struct b *b, node *parent, node *v)
 }
 
 static inline node *
-nnew(struct b *b, enum rw_rc_type t)
+nnew(struct b *b, enum rw_doc_type t)
 {
-	return made(b, b->err ? NULL : rw_rc_new(t));
+	return made(b, b->err ? NULL : rw_doc_new(t));
 }
 
 static inline node *
 nstr(struct b *b, const char *s)
 {
-	return made(b, b->err ? NULL : rw_rc_new_str(s));
+	return made(b, b->err ? NULL : rw_doc_new_str(s));
 }
 
 static inline node *
 nclone(struct b *b, const node *src)
 {
-	node *n = b->err ? NULL : rw_rc_clone(src);
+	node *n = b->err ? NULL : rw_doc_clone(src);
 	if (!n && src)
 		fail(b, -ENOMEM);
 	return n;
@@ -84,7 +84,7 @@ set(struct b *b, node *o, const char *key, node *v)
 	int rv;
 	if (!can_attach(b, o, v))
 		return;
-	rv = rw_rc_set(o, key, v);
+	rv = rw_doc_set(o, key, v);
 	if (rv)
 		fail(b, rv);
 }
@@ -98,13 +98,13 @@ sets(struct b *b, node *o, const char *key, const char *v)
 static inline void
 seti(struct b *b, node *o, const char *key, int64_t v)
 {
-	set(b, o, key, made(b, b->err ? NULL : rw_rc_new_int(v)));
+	set(b, o, key, made(b, b->err ? NULL : rw_doc_new_int(v)));
 }
 
 static inline void
 setb(struct b *b, node *o, const char *key, bool v)
 {
-	set(b, o, key, made(b, b->err ? NULL : rw_rc_new_bool(v)));
+	set(b, o, key, made(b, b->err ? NULL : rw_doc_new_bool(v)));
 }
 
 static inline void
@@ -113,7 +113,7 @@ push(struct b *b, node *a, node *v)
 	int rv;
 	if (!can_attach(b, a, v))
 		return;
-	rv = rw_rc_push(a, v);
+	rv = rw_doc_push(a, v);
 	if (rv)
 		fail(b, rv);
 }
@@ -121,13 +121,13 @@ push(struct b *b, node *a, node *v)
 static inline node *
 obj(struct b *b, node *o, const char *key)
 {
-	return made(b, b->err ? NULL : rw_rc_obj(o, key));
+	return made(b, b->err ? NULL : rw_doc_obj(o, key));
 }
 
 static inline node *
 arr(struct b *b, node *o, const char *key)
 {
-	return made(b, b->err ? NULL : rw_rc_arr(o, key));
+	return made(b, b->err ? NULL : rw_doc_arr(o, key));
 }
 
 static inline bool
@@ -141,8 +141,8 @@ finish(struct b *b, node *n, struct rw_buf *out)
 {
 	int rv = b->err;
 	if (!rv)
-		rv = rw_rc_dump(n, out);
-	rw_rc_free(n);
+		rv = rw_doc_dump(n, out);
+	rw_doc_free(n);
 	return rv;
 }
 
@@ -151,8 +151,8 @@ static inline void
 set_owner(struct b *b, node *meta, const char *api_version, const char *kind, const char *name,
 	  const char *uid)
 {
-	node *refs = nnew(b, RW_RC_ARR);
-	node *r = nnew(b, RW_RC_OBJ);
+	node *refs = nnew(b, RW_DOC_ARR);
+	node *r = nnew(b, RW_DOC_OBJ);
 	sets(b, r, "apiVersion", api_version);
 	sets(b, r, "kind", kind);
 	sets(b, r, "name", name);
@@ -168,8 +168,8 @@ set_owner(struct b *b, node *meta, const char *api_version, const char *kind, co
 static inline node *
 find_cond(node *conds, const char *type)
 {
-	for (int i = 0; conds && conds->type == RW_RC_ARR && i < conds->n; i++)
-		if (streq(rw_rc_gets(conds->kids[i], "type"), type))
+	for (int i = 0; conds && conds->type == RW_DOC_ARR && i < conds->n; i++)
+		if (streq(rw_doc_gets(conds->kids[i], "type"), type))
 			return conds->kids[i];
 	return NULL;
 }
@@ -185,15 +185,15 @@ set_condition(struct b *b, node *conds, const char *type, const char *status, co
 {
 	node *c = find_cond(conds, type);
 	if (!c) {
-		c = nnew(b, RW_RC_OBJ);
+		c = nnew(b, RW_DOC_OBJ);
 		push(b, conds, c);
 		sets(b, c, "type", type);
 		sets(b, c, "status", status);
 		sets(b, c, "lastTransitionTime", now);
-	} else if (!streq(rw_rc_gets(c, "status"), status)) {
+	} else if (!streq(rw_doc_gets(c, "status"), status)) {
 		sets(b, c, "status", status);
 		sets(b, c, "lastTransitionTime", now);
-	} else if (!rw_rc_gets(c, "lastTransitionTime")) {
+	} else if (!rw_doc_gets(c, "lastTransitionTime")) {
 		sets(b, c, "lastTransitionTime", now);
 	}
 	sets(b, c, "reason", reason);
@@ -201,7 +201,7 @@ set_condition(struct b *b, node *conds, const char *type, const char *status, co
 	if (gen > 0)
 		seti(b, c, "observedGeneration", gen);
 	else if (!b->err)
-		rw_rc_del(c, "observedGeneration");
+		rw_doc_del(c, "observedGeneration");
 }
 
 #endif

@@ -1,5 +1,5 @@
 /*
- * rc_quantity.h - Kubernetes resource quantities ("500m", "2Gi", "1e3").
+ * quantity.h - Kubernetes resource quantities ("500m", "2Gi", "1e3").
  *
  * Parsing follows k8s.io/apimachinery resource.ParseQuantity: optional sign,
  * digits with an optional fraction, then a suffix (n u m "" k M G T P E, Ki Mi
@@ -12,50 +12,50 @@
  * quantity's format (decimal SI, binary SI, or decimal exponent), e.g.
  * "1536Mi", "1500m", "2", "1e3".
  */
-#ifndef RW_RC_QUANTITY_H
-#define RW_RC_QUANTITY_H
+#ifndef RW_QUANTITY_H
+#define RW_QUANTITY_H
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
-enum rw_rc_qfmt { RW_RC_Q_DECEXP = 0, RW_RC_Q_BINSI, RW_RC_Q_DECSI };
+enum rw_qty_fmt { RW_QTY_DECEXP = 0, RW_QTY_BINSI, RW_QTY_DECSI };
 
-struct rw_rc_qty {
+struct rw_qty {
 	int64_t units; /* floor of the value */
 	int32_t nano;  /* 0 .. 999999999, added to units */
-	enum rw_rc_qfmt fmt;
+	enum rw_qty_fmt fmt;
 };
 
 /* Parse s. Returns 0, -EINVAL (syntax or unknown suffix), -ERANGE. */
-int rw_rc_qty_parse(const char *s, struct rw_rc_qty *q);
+int rw_qty_parse(const char *s, struct rw_qty *q);
 
 /* Is the value zero? */
-bool rw_rc_qty_zero(const struct rw_rc_qty *q);
+bool rw_qty_zero(const struct rw_qty *q);
 
 /* Quantity.Value(): the value rounded up to an integer. */
-int64_t rw_rc_qty_value(const struct rw_rc_qty *q);
+int64_t rw_qty_value(const struct rw_qty *q);
 
 /* Quantity.AsApproximateFloat64(). */
-double rw_rc_qty_float(const struct rw_rc_qty *q);
+double rw_qty_float(const struct rw_qty *q);
 
 /*
  * a += b with Quantity.Add's format rule (a keeps its format unless it is
  * zero). Returns 0 or -ERANGE (a unchanged).
  */
-int rw_rc_qty_add(struct rw_rc_qty *a, const struct rw_rc_qty *b);
+int rw_qty_add(struct rw_qty *a, const struct rw_qty *b);
 
 /* a *= k (k >= 0). Returns 0 or -ERANGE (a unchanged). */
-int rw_rc_qty_mul(struct rw_rc_qty *a, int64_t k);
+int rw_qty_mul(struct rw_qty *a, int64_t k);
 
 /* Canonical text (Quantity.String()). Returns the length, or -EMSGSIZE. */
-int rw_rc_qty_format(const struct rw_rc_qty *q, char *out, size_t outlen);
+int rw_qty_format(const struct rw_qty *q, char *out, size_t outlen);
 
 /*
  * Format a double the way Go's encoding/json does (shortest round-trip
  * digits; plain notation for 1e-6 <= |v| < 1e21). Returns the length or
  * -EMSGSIZE; non-finite values are -EINVAL.
  */
-int rw_rc_fmt_float(double v, char *out, size_t outlen);
+int rw_qty_fmt_float(double v, char *out, size_t outlen);
 
 #endif

@@ -1,9 +1,9 @@
-/* test_rc_quantity.c - Kubernetes quantity parsing, canonical text, arithmetic, Go floats. */
+/* test_quantity.c - Kubernetes quantity parsing, canonical text, arithmetic, Go floats. */
 #include <errno.h>
 #include <stdint.h>
 #include <string.h>
 
-#include "rc_quantity.h"
+#include "quantity.h"
 #include "rwtest.h"
 
 struct qcase {
@@ -63,24 +63,24 @@ t_parse(void)
 	    {"1Gb", -EINVAL, 0, NULL},
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		struct rw_rc_qty q;
+		struct rw_qty q;
 		char out[64];
-		int rv = rw_rc_qty_parse(cases[i].in, &q);
+		int rv = rw_qty_parse(cases[i].in, &q);
 		if (rv != cases[i].rv)
 			fprintf(stderr, "  case \"%s\": rv %d\n", cases[i].in, rv);
 		CHECK_EQ_INT(rv, cases[i].rv);
 		if (rv || cases[i].rv)
 			continue;
-		if (rw_rc_qty_value(&q) != cases[i].value)
+		if (rw_qty_value(&q) != cases[i].value)
 			fprintf(stderr, "  case \"%s\"\n", cases[i].in);
-		CHECK_EQ_INT(rw_rc_qty_value(&q), cases[i].value);
-		CHECK(rw_rc_qty_format(&q, out, sizeof(out)) > 0);
+		CHECK_EQ_INT(rw_qty_value(&q), cases[i].value);
+		CHECK(rw_qty_format(&q, out, sizeof(out)) > 0);
 		if (strcmp(out, cases[i].canon) != 0)
 			fprintf(stderr, "  case \"%s\"\n", cases[i].in);
 		CHECK_EQ_STR(out, cases[i].canon);
 		/* The canonical form parses back to the same value. */
-		struct rw_rc_qty q2;
-		CHECK_EQ_INT(rw_rc_qty_parse(out, &q2), 0);
+		struct rw_qty q2;
+		CHECK_EQ_INT(rw_qty_parse(out, &q2), 0);
 		CHECK_EQ_INT(q2.units, q.units);
 		CHECK_EQ_INT(q2.nano, q.nano);
 	}
@@ -89,34 +89,34 @@ t_parse(void)
 static void
 t_arith(void)
 {
-	struct rw_rc_qty a, b;
+	struct rw_qty a, b;
 	char out[64];
-	CHECK_EQ_INT(rw_rc_qty_parse("1", &a), 0);
-	CHECK_EQ_INT(rw_rc_qty_parse("500m", &b), 0);
-	CHECK_EQ_INT(rw_rc_qty_add(&a, &b), 0);
-	rw_rc_qty_format(&a, out, sizeof(out));
+	CHECK_EQ_INT(rw_qty_parse("1", &a), 0);
+	CHECK_EQ_INT(rw_qty_parse("500m", &b), 0);
+	CHECK_EQ_INT(rw_qty_add(&a, &b), 0);
+	rw_qty_format(&a, out, sizeof(out));
 	CHECK_EQ_STR(out, "1500m");
-	CHECK_EQ_INT(rw_rc_qty_mul(&a, 3), 0);
-	rw_rc_qty_format(&a, out, sizeof(out));
+	CHECK_EQ_INT(rw_qty_mul(&a, 3), 0);
+	rw_qty_format(&a, out, sizeof(out));
 	CHECK_EQ_STR(out, "4500m");
-	CHECK_EQ_INT(rw_rc_qty_parse("2Gi", &a), 0);
-	CHECK_EQ_INT(rw_rc_qty_parse("1Gi", &b), 0);
-	rw_rc_qty_add(&a, &b);
-	rw_rc_qty_format(&a, out, sizeof(out));
+	CHECK_EQ_INT(rw_qty_parse("2Gi", &a), 0);
+	CHECK_EQ_INT(rw_qty_parse("1Gi", &b), 0);
+	rw_qty_add(&a, &b);
+	rw_qty_format(&a, out, sizeof(out));
 	CHECK_EQ_STR(out, "3Gi");
 	/* The first operand's format wins (Quantity.Add); a zero takes the other's. */
-	CHECK_EQ_INT(rw_rc_qty_parse("1G", &a), 0);
-	rw_rc_qty_add(&a, &b);
-	rw_rc_qty_format(&a, out, sizeof(out));
+	CHECK_EQ_INT(rw_qty_parse("1G", &a), 0);
+	rw_qty_add(&a, &b);
+	rw_qty_format(&a, out, sizeof(out));
 	CHECK_EQ_STR(out, "2073741824");
-	struct rw_rc_qty z = {0, 0, RW_RC_Q_DECEXP};
-	rw_rc_qty_add(&z, &b);
-	rw_rc_qty_format(&z, out, sizeof(out));
+	struct rw_qty z = {0, 0, RW_QTY_DECEXP};
+	rw_qty_add(&z, &b);
+	rw_qty_format(&z, out, sizeof(out));
 	CHECK_EQ_STR(out, "1Gi");
-	CHECK_EQ_INT(rw_rc_qty_parse("8Ei", &a), 0);
-	CHECK_EQ_INT(rw_rc_qty_add(&a, &b), -ERANGE);
-	CHECK_EQ_INT(rw_rc_qty_mul(&a, 2), -ERANGE);
-	CHECK(rw_rc_qty_float(&b) == 1073741824.0);
+	CHECK_EQ_INT(rw_qty_parse("8Ei", &a), 0);
+	CHECK_EQ_INT(rw_qty_add(&a, &b), -ERANGE);
+	CHECK_EQ_INT(rw_qty_mul(&a, 2), -ERANGE);
+	CHECK(rw_qty_float(&b) == 1073741824.0);
 }
 
 static void
@@ -139,7 +139,7 @@ t_float(void)
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		char out[64];
-		CHECK(rw_rc_fmt_float(cases[i].v, out, sizeof(out)) > 0);
+		CHECK(rw_qty_fmt_float(cases[i].v, out, sizeof(out)) > 0);
 		CHECK_EQ_STR(out, cases[i].want);
 	}
 }
