@@ -494,6 +494,9 @@ class TestPods(ClusterTest):
         self.assertTrue(pod["status"]["containerStatuses"][0]["ready"])
         # The EndpointSlice follows within a fraction of a second.
         wait_for(lambda: self._slice_ready("probe-http") == [True], 2, what="slice ready")
+        # So does the Endpoints object, but as a write of its own: Kubernetes keeps it with a
+        # separate controller, in no order with the slice, so it is waited for on its own.
+        wait_for(lambda: self._endpoints_ips("probe-http") == ([ip], []), 5, what="endpoints: %s ready" % ip)
         t0 = time.monotonic()
         http_get("http://%s:8080/fail" % ip)
         self.cl.wait_pod("default", "probe-http", lambda x: not is_ready(x), what="not ready")
@@ -501,8 +504,7 @@ class TestPods(ClusterTest):
         self.assertGreater(lost, 0.5, "failureThreshold 2 needs two failed probes")
         self.assertLess(lost, 4.0)
         wait_for(lambda: self._slice_ready("probe-http") == [False], 2, what="slice not ready")
-        ep = self.c.get("endpoints", "default", "probe-http")
-        self.assertEqual([a["ip"] for a in ep["subsets"][0]["notReadyAddresses"]], [ip])
+        wait_for(lambda: self._endpoints_ips("probe-http") == ([], [ip]), 5, what="endpoints: %s not ready" % ip)
         http_get("http://%s:8080/heal" % ip)
         self.cl.wait_pod("default", "probe-http", is_ready, what="ready again")
 
@@ -518,6 +520,12 @@ class TestPods(ClusterTest):
             for e in s.get("endpoints") or []:
                 out.append(e["conditions"]["ready"])
         return out
+
+    def _endpoints_ips(self, svc, ns="default"):
+        """(ready addresses, not-ready addresses) of the Endpoints object svc; ([], []) while absent."""
+        subsets = (self.c.get_or_none("endpoints", ns, svc) or {}).get("subsets") or []
+        return ([a["ip"] for s in subsets for a in s.get("addresses") or []],
+                [a["ip"] for s in subsets for a in s.get("notReadyAddresses") or []])
 
     def test_tcp_readiness_exec_liveness_restart(self):
         # KubeRay-style exec probe through the wget shim: localhost is the pod.
