@@ -130,9 +130,11 @@ class RayServiceS1(LocalClusterCase):
         self.assertIn("fruit_app is DEPLOY_FAILED", ev["note"])
         self.assertIn("No module named 'fruit'", ev["note"])
         self.assertIn("traffic stays on the active RayCluster %s" % old, ev["note"])
-        st = rs_status(lc, NS, NAME)
+        # The Event and the status are separate writes: wait for the status on its own.
+        st = wait_for(lambda: (lambda s: s if ((s.get("pendingServiceStatus") or {}).get("applicationStatuses")
+                                                or {}).get("fruit_app", {}).get("status") == "DEPLOY_FAILED"
+                               else None)(rs_status(lc, NS, NAME)), 20, 0.1, "pending fruit_app DEPLOY_FAILED in status")
         self.assertEqual(st["activeServiceStatus"]["rayClusterName"], old)
-        self.assertEqual(st["pendingServiceStatus"]["applicationStatuses"]["fruit_app"]["status"], "DEPLOY_FAILED")
         self.assertEqual(self.fruit(["MANGO", 2]), (200, "8"), "the active cluster keeps serving")
 
         head["env"] = [e for e in head["env"] if e["name"] != "RW_SIM_IMAGE_LACKS"]
