@@ -293,8 +293,12 @@ def run(build_dir, source_dir=SRC, peers=200, seconds=12.0, warmup=4.0, workers=
         with open(pods_file, "w") as f:
             for p in items:
                 md, lb = p["metadata"], p["metadata"].get("labels") or {}
-                f.write("%s %s %s %s %s %s\n" % (md["namespace"], lb.get("ray.io/cluster"), md["name"], md["uid"],
-                                                 lb.get("ray.io/node-type"), lb.get("ray.io/group", "-") or "-"))
+                # The 7th field, the owning cluster's UID, is part of the key derivation (keys are
+                # bound to the cluster's incarnation).
+                owner = [o for o in md.get("ownerReferences") or [] if o.get("kind") == "RayCluster"]
+                f.write("%s %s %s %s %s %s %s\n" % (md["namespace"], lb.get("ray.io/cluster"), md["name"], md["uid"],
+                                                    lb.get("ray.io/node-type"), lb.get("ray.io/group", "-") or "-",
+                                                    owner[0]["uid"] if owner else "-"))
         kid = key_id(w, "default", "hostile")
         samp = RssSampler(ctl.proc.pid)
         samp.start()
