@@ -1054,6 +1054,69 @@ session_set(struct rw_hub *h, struct hub_pod *p, uint64_t session)
 		p->in_sessions = 1;
 }
 
+/* ---- processing one message, in stages ----
+ *
+ * process() runs: check_envelope (framing, version, length: before the MAC)
+ * -> authenticate (a current key of the id opens it; it is a report) ->
+ * the fast path for an unchanged heartbeat (process_same) or decode_report
+ * -> admit (scope, the admit callback, the per-key pod limit, replay) ->
+ * apply (the pod table, the report, the callbacks) -> reply. A stage that
+ * refuses says why (refuse()) and the message gets no reply. The stages add
+ * no allocation or copy of their own (a report's cost stays apply's: the pod
+ * table and pod_store); small ones are inlined by the compiler.
+ */
+
+/* The on_report callback, guarded against re-entry (h->in_cb). */
+static void
+notify(struct rw_hub *h, const struct rw_report *cur, const struct rw_report *prev)
+{
+	if (h->cb.on_report) {
+		h->in_cb++;
+		h->cb.on_report(h, cur, prev, h->ud);
+		h->in_cb--;
+	}
+}
+
+static void
+log_back(const struct hub_pod *p, uint64_t now)
+{
+	rw_info(COMPONENT, "agent of pod %s reporting again after %" PRIu64 " ms", p->id,
+		now - p->last_seen);
+}
+
+/*
+ * Reply stage: seal p's reply to hdr (unless reuse and the cached one
+ * answers this very session and sequence). Returns 1 with *out set (owned by
+ * the pod), or 0 when no reply could be built.
+ */
+static int
+reply(struct rw_hub *h, struct hub_pod *p, const struct rw_report *r, const struct rw_wire_key *key,
+      const struct rw_wire_hdr *hdr, int reuse, const unsigned char **out, size_t *outlen)
+{
+	if (!(reuse && p->reply && p->reply_session == hdr->session && p->reply_seq == hdr->seq) &&
+	    build_reply(h, p, r, key, hdr) != 0) {
+		h->st.no_reply++;
+		return 0;
+	}
+	*out = p->reply;
+	*outlen = p->reply_len;
+	return 1;
+}
+
+/* Refuse a report the replay check rejected (fresh < 0); pod names it. */
+static void
+refuse_replay(struct rw_hub *h, struct hub_conn *m, int fresh, const char *pod,
+	      const struct rw_wire_hdr *hdr)
+{
+	char detail[600];
+	snprintf(detail, sizeof(detail),
+		 "%s for pod %s (session %016" PRIx64 ", seq %" PRIu64 ", ts %" PRIu64 ")",
+		 fresh == -ETIME ? "timestamp outside the clock-skew window"
+				 : "replayed or reordered report",
+		 pod, hdr->session, hdr->seq, hdr->ts_ms);
+	refuse(h, fresh == -ETIME ? RW_HUB_REFUSED_CLOCK : RW_HUB_REFUSED_REPLAY, m, detail);
+}
+
 /* A RESEND of pod p: the cached reply again (a stale pod is back). */
 static int
 resend(struct rw_hub *h, struct hub_pod *p, const struct rw_wire_key *key,
@@ -1062,28 +1125,15 @@ resend(struct rw_hub *h, struct hub_pod *p, const struct rw_wire_key *key,
 	uint64_t now = uv_now(h->loop);
 	h->st.resends++;
 	if (p->stale)
-		rw_info(COMPONENT, "agent of pod %s reporting again after %" PRIu64 " ms", p->id,
-			now - p->last_seen);
+		log_back(p, now);
 	p->last_seen = now;
 	pod_set_pipe(h, p, pipe_id, now);
 	const struct rw_report *r = pod_report(p, &h->cb_view);
 	if (p->stale) {
 		p->stale = 0;
-		if (h->cb.on_report) {
-			h->in_cb++;
-			h->cb.on_report(h, r, r, h->ud);
-			h->in_cb--;
-		}
+		notify(h, r, r);
 	}
-	if (!(p->reply && p->reply_session == hdr->session && p->reply_seq == hdr->seq)) {
-		if (build_reply(h, p, r, key, hdr) != 0) {
-			h->st.no_reply++;
-			return 0;
-		}
-	}
-	*out = p->reply;
-	*outlen = p->reply_len;
-	return 1;
+	return reply(h, p, r, key, hdr, 1, out, outlen);
 }
 
 /*
@@ -1095,17 +1145,10 @@ static int
 process_same(struct rw_hub *h, struct hub_conn *m, const struct rw_wire_key *key, struct hub_pod *p,
 	     const struct rw_wire_hdr *hdr, const unsigned char **out, size_t *outlen)
 {
-	char detail[600];
 	int fresh =
 	    rw_wire_replay_check(&p->replay, hdr, rw_clock_wall_ms(), h->o.replay_window_ms);
 	if (fresh < 0) {
-		snprintf(detail, sizeof(detail),
-			 "%s for pod %s (session %016" PRIx64 ", seq %" PRIu64 ", ts %" PRIu64 ")",
-			 fresh == -ETIME ? "timestamp outside the clock-skew window"
-					 : "replayed or reordered report",
-			 p->id, hdr->session, hdr->seq, hdr->ts_ms);
-		refuse(h, fresh == -ETIME ? RW_HUB_REFUSED_CLOCK : RW_HUB_REFUSED_REPLAY, m,
-		       detail);
+		refuse_replay(h, m, fresh, p->id, hdr);
 		return 0;
 	}
 	if (fresh == RW_WIRE_RESEND)
@@ -1115,8 +1158,7 @@ process_same(struct rw_hub *h, struct hub_conn *m, const struct rw_wire_key *key
 	h->st.reports++;
 	h->st.unchanged_fast++;
 	if (back)
-		rw_info(COMPONENT, "agent of pod %s reporting again after %" PRIu64 " ms", p->id,
-			now - p->last_seen);
+		log_back(p, now);
 	p->last_seen = now;
 	p->stale = 0;
 	pod_set_pipe(h, p, m->id, now);
@@ -1124,77 +1166,67 @@ process_same(struct rw_hub *h, struct hub_conn *m, const struct rw_wire_key *key
 	const struct rw_report *r = pod_report(p, &h->cb_view);
 	if (back) {
 		h->st.changes++;
-		if (h->cb.on_report) {
-			h->in_cb++;
-			h->cb.on_report(h, r, r, h->ud);
-			h->in_cb--;
-		}
+		notify(h, r, r);
 	}
-	if (build_reply(h, p, r, key, hdr) != 0) {
-		h->st.no_reply++;
-		return 0;
-	}
-	*out = p->reply;
-	*outlen = p->reply_len;
-	return 1;
+	return reply(h, p, r, key, hdr, 0, out, outlen);
 }
 
 /*
- * Process one received message. Returns 1 with *out set to the bytes to
- * send (owned by the pod), or 0 when nothing is to be sent.
+ * Envelope stage: size, magic, version and the header's payload length,
+ * all before the MAC (the expensive part, linear in the message: ~4 ms a
+ * MiB). Returns 0, or -1 when refused.
  */
 static int
-process(struct rw_hub *h, struct hub_conn *m, const unsigned char *msg, size_t n,
-	const unsigned char **out, size_t *outlen)
+check_envelope(struct rw_hub *h, struct hub_conn *m, const unsigned char *msg, size_t n)
 {
-	struct rw_wire_hdr hdr;
-	const char *payload = NULL;
-	struct rw_report rpt;
-	struct hub_key *k = NULL;
-	char detail[1024];
-	int rv, fresh, answer = 0;
-
-	memset(&rpt, 0, sizeof(rpt));
+	char detail[256];
+	enum rw_hub_refusal why;
 	if (n > h->o.recv_max || n > RW_WIRE_MAX_MSG) {
+		why = RW_HUB_REFUSED_SIZE;
 		snprintf(detail, sizeof(detail), "message of %zu bytes exceeds the limit", n);
-		refuse(h, RW_HUB_REFUSED_SIZE, m, detail);
-		return 0;
-	}
-	if (n < RW_WIRE_HDR_LEN + RW_WIRE_MAC_LEN || memcmp(msg, "RWP\x01", 4) != 0) {
+	} else if (n < RW_WIRE_HDR_LEN + RW_WIRE_MAC_LEN || memcmp(msg, "RWP\x01", 4) != 0) {
+		why = RW_HUB_REFUSED_MALFORMED;
 		snprintf(detail, sizeof(detail), "not a raywarden envelope (%zu bytes)", n);
-		refuse(h, RW_HUB_REFUSED_MALFORMED, m, detail);
-		return 0;
-	}
-	if (rw_get_be16(msg + 4) != RW_WIRE_VERSION) {
+	} else if (rw_get_be16(msg + 4) != RW_WIRE_VERSION) {
+		why = RW_HUB_REFUSED_VERSION;
 		snprintf(detail, sizeof(detail),
 			 "unsupported protocol version %u (this controller speaks %d); upgrade "
 			 "the controller or roll back the agent",
 			 (unsigned)rw_get_be16(msg + 4), RW_WIRE_VERSION);
-		refuse(h, RW_HUB_REFUSED_VERSION, m, detail);
-		return 0;
-	}
-	/* The MAC is the expensive part (linear in the message: ~4 ms a MiB):
-	 * a length the header contradicts is refused before it. */
-	if (rw_get_be32(msg + 40) != n - RW_WIRE_HDR_LEN - RW_WIRE_MAC_LEN) {
+	} else if (rw_get_be32(msg + 40) != n - RW_WIRE_HDR_LEN - RW_WIRE_MAC_LEN) {
+		why = RW_HUB_REFUSED_MALFORMED;
 		snprintf(detail, sizeof(detail), "payload length %u in a %zu-byte envelope",
 			 (unsigned)rw_get_be32(msg + 40), n);
-		refuse(h, RW_HUB_REFUSED_MALFORMED, m, detail);
+	} else {
 		return 0;
 	}
+	refuse(h, why, m, detail);
+	return -1;
+}
+
+/*
+ * Authentication stage: open msg with a current key of its key id (two
+ * slots may share an id across a rotation: the first whose MAC verifies
+ * wins), and it must be a report. Returns the key slot with *hdr and
+ * *payload set, or NULL when refused.
+ */
+static const struct hub_keyslot *
+authenticate(struct rw_hub *h, struct hub_conn *m, const unsigned char *msg, size_t n,
+	     struct rw_wire_hdr *hdr, const char **payload)
+{
+	char detail[256];
 	uint32_t kid = rw_get_be32(msg + 12);
 	uint64_t hv = rw_hash_u64(kid), lnow = uv_now(h->loop);
 	const struct hub_keyslot *slot = NULL;
-	int candidates = 0;
-	rv = -EKEYREJECTED;
+	int candidates = 0, rv = -EKEYREJECTED;
 	for (struct rw_hlink *l = rw_htab_chain(&h->keys_by_id, hv); l; l = l->next) {
 		const struct hub_keyslot *c = CONTAINER(l, struct hub_keyslot, by_id);
 		if (l->hash != hv || c->key.id != kid || (c->until && lnow >= c->until))
 			continue;
 		candidates++;
-		rv = rw_wire_open(&c->key, msg, n, &hdr, &payload);
+		rv = rw_wire_open(&c->key, msg, n, hdr, payload);
 		if (rv != -EACCES) {
 			slot = c;
-			k = c->owner;
 			break;
 		}
 	}
@@ -1217,126 +1249,144 @@ process(struct rw_hub *h, struct hub_conn *m, const unsigned char *msg, size_t n
 				 kid);
 		}
 		refuse(h, why, m, detail);
-		return 0;
+		return NULL;
 	}
-	if (hdr.type != RW_WIRE_REPORT) {
+	if (hdr->type != RW_WIRE_REPORT) {
 		snprintf(detail, sizeof(detail), "message type %u is not a report",
-			 (unsigned)hdr.type);
+			 (unsigned)hdr->type);
 		refuse(h, RW_HUB_REFUSED_MALFORMED, m, detail);
-		return 0;
+		return NULL;
 	}
-	uint64_t dig = payload_digest(payload, hdr.len);
-	struct hub_pod *same = session_find(h, hdr.session);
-	if (same && same->owner == k && same->plen == hdr.len && same->pdigest == dig &&
-	    same->has_report)
-		return process_same(h, m, &slot->key, same, &hdr, out, outlen);
-	char derr[200];
-	rv = rw_report_decode(payload, hdr.len, &rpt, derr, sizeof(derr));
-	if (rv != 0) {
-		snprintf(detail, sizeof(detail), "report from key scope %s: %s", k->scope, derr);
-		refuse(h, RW_HUB_REFUSED_PAYLOAD, m, detail);
+	return slot;
+}
+
+/*
+ * Decoding stage: the payload into *rpt (zeroed first). Returns 0, or -1
+ * when refused (then *rpt holds nothing to free).
+ */
+static int
+decode_report(struct rw_hub *h, struct hub_conn *m, const struct hub_key *k, const char *payload,
+	      size_t len, struct rw_report *rpt)
+{
+	char derr[200], detail[512];
+	memset(rpt, 0, sizeof(*rpt));
+	if (rw_report_decode(payload, len, rpt, derr, sizeof(derr)) == 0)
 		return 0;
-	}
-	if (strcmp(rpt.ns, k->ns) != 0 || strcmp(rpt.cluster, k->cluster) != 0) {
+	snprintf(detail, sizeof(detail), "report from key scope %s: %s", k->scope, derr);
+	refuse(h, RW_HUB_REFUSED_PAYLOAD, m, detail);
+	return -1;
+}
+
+/*
+ * Admission stage: the report is for a pod of the key's cluster, the admit
+ * callback agrees, the key has room for a pod it does not own yet, and the
+ * replay check passes. Returns RW_WIRE_FRESH or RW_WIRE_RESEND with *pp the
+ * pod (NULL: not known yet; its replay state is then *tmp), or -1 when
+ * refused.
+ */
+static int
+admit(struct rw_hub *h, struct hub_conn *m, struct hub_key *k, const struct rw_report *rpt,
+      const struct rw_wire_hdr *hdr, struct hub_pod **pp, struct rw_wire_replay *tmp)
+{
+	char detail[1024];
+	int rv;
+	if (strcmp(rpt->ns, k->ns) != 0 || strcmp(rpt->cluster, k->cluster) != 0) {
 		snprintf(detail, sizeof(detail), "key of %s used for pod %s/%s of cluster \"%s\"",
-			 k->scope, rpt.ns, rpt.pod, rpt.cluster);
+			 k->scope, rpt->ns, rpt->pod, rpt->cluster);
 		refuse(h, RW_HUB_REFUSED_SCOPE, m, detail);
-		goto out;
+		return -1;
 	}
 	if (h->cb.admit) {
 		char why[256] = "";
 		h->in_cb++;
-		rv = h->cb.admit(h, k->ns, k->cluster, &rpt, why, sizeof(why), h->ud);
+		rv = h->cb.admit(h, k->ns, k->cluster, rpt, why, sizeof(why), h->ud);
 		h->in_cb--;
 		if (rv != 0) {
 			snprintf(detail, sizeof(detail),
-				 "key of %s used for pod %s/%s (uid %s): %s", k->scope, rpt.ns,
-				 rpt.pod, rpt.uid, why[0] ? why : "not admitted");
+				 "key of %s used for pod %s/%s (uid %s): %s", k->scope, rpt->ns,
+				 rpt->pod, rpt->uid, why[0] ? why : "not admitted");
 			refuse(h, rv == -EAGAIN ? RW_HUB_REFUSED_PENDING : RW_HUB_REFUSED_FORGED, m,
 			       detail);
-			goto out;
+			return -1;
 		}
 	}
-
-	struct hub_pod *p = pod_find(h, rpt.ns, rpt.pod);
+	struct hub_pod *p = pod_find(h, rpt->ns, rpt->pod);
 	if ((!p || p->owner != k) && k->npods >= h->o.max_pods_per_key) {
 		snprintf(detail, sizeof(detail), "cluster %s has %zu pods (the limit); pod %s/%s",
-			 k->scope, k->npods, rpt.ns, rpt.pod);
+			 k->scope, k->npods, rpt->ns, rpt->pod);
 		refuse(h, RW_HUB_REFUSED_CLUSTER_FULL, m, detail);
-		goto out;
+		return -1;
 	}
-	struct rw_wire_replay tmp = {0};
-	fresh = rw_wire_replay_check(p ? &p->replay : &tmp, &hdr, rw_clock_wall_ms(),
-				     h->o.replay_window_ms);
-	if (fresh < 0) {
-		enum rw_hub_refusal why =
-		    fresh == -ETIME ? RW_HUB_REFUSED_CLOCK : RW_HUB_REFUSED_REPLAY;
-		snprintf(detail, sizeof(detail),
-			 "%s for pod %s/%s (session %016" PRIx64 ", seq %" PRIu64 ", ts %" PRIu64
-			 ")",
-			 fresh == -ETIME ? "timestamp outside the clock-skew window"
-					 : "replayed or reordered report",
-			 rpt.ns, rpt.pod, hdr.session, hdr.seq, hdr.ts_ms);
-		refuse(h, why, m, detail);
-		goto out;
+	rv = rw_wire_replay_check(p ? &p->replay : tmp, hdr, rw_clock_wall_ms(),
+				  h->o.replay_window_ms);
+	if (rv < 0) {
+		snprintf(detail, sizeof(detail), "%s/%s", rpt->ns, rpt->pod);
+		refuse_replay(h, m, rv, detail, hdr);
+		return -1;
 	}
+	*pp = p;
+	return rv;
+}
+
+/*
+ * Apply stage (a FRESH report): the pod (created when p is NULL, its replay
+ * state from *tmp), the report stored in it (*rpt's arrays move into the
+ * pod), the callbacks when it changed; then the reply. Returns as reply().
+ */
+static int
+apply(struct rw_hub *h, struct hub_conn *m, const struct hub_keyslot *slot, struct hub_pod *p,
+      const struct rw_wire_replay *tmp, const struct rw_wire_hdr *hdr, uint64_t dig,
+      struct rw_report *rpt, const unsigned char **out, size_t *outlen)
+{
+	struct hub_key *k = slot->owner;
 	uint64_t now = uv_now(h->loop);
-	uint32_t pipe_id = m->id;
-
-	if (fresh == RW_WIRE_RESEND) {
-		/* Only an existing pod can have a resend. */
-		answer = resend(h, p, &slot->key, &hdr, pipe_id, out, outlen);
-		goto out;
-	}
-
-	/* FRESH. */
 	if (!p) {
 		if (h->pods.n >= h->o.max_pods) {
+			char detail[600];
 			snprintf(detail, sizeof(detail), "pod table full (%zu pods); pod %s/%s",
-				 h->pods.n, rpt.ns, rpt.pod);
+				 h->pods.n, rpt->ns, rpt->pod);
 			refuse(h, RW_HUB_REFUSED_FULL, m, detail);
-			goto out;
+			return 0;
 		}
-		size_t idlen = strlen(rpt.ns) + 1 + strlen(rpt.pod) + 1;
+		size_t idlen = strlen(rpt->ns) + 1 + strlen(rpt->pod) + 1;
 		p = calloc(1, sizeof(*p));
 		if (!p || !(p->id = malloc(idlen))) {
 			free(p);
-			goto out;
+			return 0;
 		}
-		snprintf(p->id, idlen, "%s/%s", rpt.ns, rpt.pod);
+		snprintf(p->id, idlen, "%s/%s", rpt->ns, rpt->pod);
 		if (rw_htab_insert(&h->pods, &p->link, rw_hash_str(p->id)) != 0) {
 			free(p->id);
 			free(p);
-			goto out;
+			return 0;
 		}
-		p->replay = tmp;
+		p->replay = *tmp;
 	}
 	if (p->owner != k) {
 		pod_unlink_owner(p);
 		pod_link_owner(p, k);
 	}
 	const struct rw_report *prev = p->has_report ? pod_report(p, &h->cb_view) : NULL;
-	int new_pod = !prev || strcmp(prev->uid, rpt.uid) != 0;
-	int changed = new_pod || p->stale || !rw_report_equal(prev, &rpt);
+	int new_pod = !prev || strcmp(prev->uid, rpt->uid) != 0;
+	int changed = new_pod || p->stale || !rw_report_equal(prev, rpt);
 	/* What the callbacks see: the pod owns the arrays from here on. */
-	struct rw_report cur = rpt;
+	struct rw_report cur = *rpt;
 	struct rw_report *old_full = NULL;
 	struct packed_report *old_packed = NULL;
-	if (pod_store(p, &rpt, &old_full, &old_packed) != 0) {
+	if (pod_store(p, rpt, &old_full, &old_packed) != 0) {
 		if (!p->has_report)
 			pod_free(h, p);
-		goto out;
+		return 0;
 	}
 	h->st.reports++;
 	if (p->stale && !new_pod)
-		rw_info(COMPONENT, "agent of pod %s reporting again after %" PRIu64 " ms", p->id,
-			now - p->last_seen);
+		log_back(p, now);
 	p->last_seen = now;
 	p->stale = 0;
 	p->pdigest = dig;
-	p->plen = (uint32_t)hdr.len;
-	session_set(h, p, hdr.session);
-	pod_set_pipe(h, p, pipe_id, now);
+	p->plen = (uint32_t)hdr->len;
+	session_set(h, p, hdr->session);
+	pod_set_pipe(h, p, m->id, now);
 	if (new_pod) {
 		/* A new pod incarnation (or first report): its old reply is meaningless. */
 		free(p->reply);
@@ -1348,22 +1398,45 @@ process(struct rw_hub *h, struct hub_conn *m, const unsigned char *msg, size_t n
 	p->hb_ms = p->hb_told;
 	if (changed) {
 		h->st.changes++;
-		if (h->cb.on_report) {
-			h->in_cb++;
-			h->cb.on_report(h, &cur, new_pod ? NULL : prev, h->ud);
-			h->in_cb--;
-		}
+		notify(h, &cur, new_pod ? NULL : prev);
 	}
 	full_free(old_full);
 	packed_free(old_packed);
-	if (build_reply(h, p, &cur, &slot->key, &hdr) != 0) {
-		h->st.no_reply++;
-		goto out;
-	}
-	*out = p->reply;
-	*outlen = p->reply_len;
-	answer = 1;
-out:
+	return reply(h, p, &cur, &slot->key, hdr, 0, out, outlen);
+}
+
+/*
+ * Process one received message. Returns 1 with *out set to the bytes to
+ * send (owned by the pod), or 0 when nothing is to be sent.
+ */
+static int
+process(struct rw_hub *h, struct hub_conn *m, const unsigned char *msg, size_t n,
+	const unsigned char **out, size_t *outlen)
+{
+	struct rw_wire_hdr hdr;
+	const char *payload = NULL;
+	const struct hub_keyslot *slot;
+	struct rw_wire_replay tmp = {0};
+	struct rw_report rpt;
+	struct hub_pod *p = NULL;
+	int fresh, answer = 0;
+
+	if (check_envelope(h, m, msg, n) != 0 ||
+	    !(slot = authenticate(h, m, msg, n, &hdr, &payload)))
+		return 0;
+	/* The fast path: the same bytes as the pod's last report of this session. */
+	uint64_t dig = payload_digest(payload, hdr.len);
+	struct hub_pod *same = session_find(h, hdr.session);
+	if (same && same->owner == slot->owner && same->plen == hdr.len && same->pdigest == dig &&
+	    same->has_report)
+		return process_same(h, m, &slot->key, same, &hdr, out, outlen);
+	if (decode_report(h, m, slot->owner, payload, hdr.len, &rpt) != 0)
+		return 0;
+	fresh = admit(h, m, slot->owner, &rpt, &hdr, &p, &tmp);
+	if (fresh == RW_WIRE_RESEND) /* only an existing pod can have a resend */
+		answer = resend(h, p, &slot->key, &hdr, m->id, out, outlen);
+	else if (fresh >= 0)
+		answer = apply(h, m, slot, p, &tmp, &hdr, dig, &rpt, out, outlen);
 	rw_report_fini(&rpt);
 	return answer;
 }
