@@ -41,6 +41,7 @@
 
 #include "hub.h"
 #include "kmap.h"
+#include "rw/list.h"
 #include "rw/buf.h"
 #include "rw/bytes.h"
 #include "rw/clock.h"
@@ -297,11 +298,10 @@ struct hub_peer {
 struct hub_conn {
 	uv_tcp_t tcp;
 	struct rw_hub *hub;
-	struct hub_conn *prev, *next; /* in hub->conns */
+	struct rw_list link; /* in hub->conns */
 	/* In hub->waiting (oldest first) while its SP header or a frame is
-	 * incomplete, since `since` (uv_now). */
-	struct hub_conn *wprev, *wnext;
-	int waiting;
+	 * incomplete, since `since` (uv_now); self-linked otherwise. */
+	struct rw_list wlink;
 	uint64_t since;
 	uint64_t frames; /* frames received */
 	struct hub_peer *pr;
@@ -321,11 +321,11 @@ struct rw_hub {
 
 	uv_tcp_t listener;
 	int listener_init;
-	struct hub_conn *conns;
+	struct rw_list conns; /* struct hub_conn */
 	size_t nconns;
-	struct hub_conn *waiting, *waiting_tail; /* incomplete header or frame, oldest first */
-	size_t partial;				 /* bytes of their buffers */
-	uv_timer_t deadline;			 /* runs while waiting is not empty */
+	struct rw_list waiting; /* incomplete header or frame, oldest first */
+	size_t partial;		/* bytes of their buffers */
+	uv_timer_t deadline;	/* runs while waiting is not empty */
 	uint64_t deadline_tick;
 	struct rw_htab peers; /* struct hub_peer by IP */
 	uint32_t next_conn_id;
@@ -1489,13 +1489,7 @@ conn_close(struct hub_conn *c)
 	/* Only a connection that carried frames can have pods to disconnect. */
 	if (!h->stopping && c->frames)
 		pipe_closed(h, c->id, uv_now(h->loop));
-	if (c->prev)
-		c->prev->next = c->next;
-	else
-		h->conns = c->next;
-	if (c->next)
-		c->next->prev = c->prev;
-	c->prev = c->next = NULL;
+	rw_list_remove(&c->link);
 	h->nconns--;
 	uv_close((uv_handle_t *)&c->tcp, conn_closed);
 }
@@ -1837,17 +1831,9 @@ static void deadline_cb(uv_timer_t *t);
 static void
 waiting_add(struct rw_hub *h, struct hub_conn *c, uint64_t now)
 {
-	if (c->waiting)
-		waiting_remove(c);
-	c->waiting = 1;
+	rw_list_remove(&c->wlink);
 	c->since = now;
-	c->wnext = NULL;
-	c->wprev = h->waiting_tail;
-	if (h->waiting_tail)
-		h->waiting_tail->wnext = c;
-	else
-		h->waiting = c;
-	h->waiting_tail = c;
+	rw_list_insert_tail(&h->waiting, &c->wlink);
 	if (!uv_is_active((uv_handle_t *)&h->deadline))
 		uv_timer_start(&h->deadline, deadline_cb, h->deadline_tick, h->deadline_tick);
 }
@@ -1855,19 +1841,7 @@ waiting_add(struct rw_hub *h, struct hub_conn *c, uint64_t now)
 static void
 waiting_remove(struct hub_conn *c)
 {
-	struct rw_hub *h = c->hub;
-	if (!c->waiting)
-		return;
-	if (c->wprev)
-		c->wprev->wnext = c->wnext;
-	else
-		h->waiting = c->wnext;
-	if (c->wnext)
-		c->wnext->wprev = c->wprev;
-	else
-		h->waiting_tail = c->wprev;
-	c->wprev = c->wnext = NULL;
-	c->waiting = 0;
+	rw_list_remove(&c->wlink); /* a no-op when not waiting */
 }
 
 /* Close c for reason why, with a log line at most once per reason per log interval. */
@@ -1897,8 +1871,9 @@ deadline_cb(uv_timer_t *t)
 	struct rw_hub *h = t->data;
 	uint64_t now = uv_now(h->loop);
 	char detail[128];
-	for (struct hub_conn *c = h->waiting, *next; c; c = next) {
-		next = c->wnext;
+	struct rw_list *n, *tmp;
+	RW_LIST_FOREACH_SAFE (n, tmp, &h->waiting) {
+		struct hub_conn *c = rw_list_entry(n, struct hub_conn, wlink);
 		int hs = !c->sp.got_hdr;
 		uint64_t lim = hs ? h->o.handshake_timeout_ms : h->o.frame_timeout_ms;
 		if (now - c->since < lim)
@@ -1908,7 +1883,7 @@ deadline_cb(uv_timer_t *t)
 		conn_close_why(c, hs ? RW_HUB_CLOSE_HANDSHAKE_TIMEOUT : RW_HUB_CLOSE_FRAME_TIMEOUT,
 			       detail);
 	}
-	if (!h->waiting)
+	if (rw_list_empty(&h->waiting))
 		uv_timer_stop(t);
 }
 
@@ -1937,9 +1912,14 @@ conn_reserve(void *ud, size_t bytes)
 	while (h->partial + bytes > h->o.partial_budget) {
 		if (c->sp.want > SP_SMALL)
 			return -ENOBUFS;
-		struct hub_conn *o = h->waiting;
-		while (o && o->sp.incap == 0)
-			o = o->wnext;
+		struct hub_conn *o = NULL;
+		struct rw_list *n;
+		RW_LIST_FOREACH (n, &h->waiting) {
+			o = rw_list_entry(n, struct hub_conn, wlink);
+			if (o->sp.incap != 0)
+				break;
+			o = NULL;
+		}
 		if (!o || o == c)
 			return -ENOBUFS;
 		char detail[128];
@@ -2068,7 +2048,7 @@ conn_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
 	}
 	if (c->sp.inlen > 0) {
 		/* A frame started in this read, or one waiting already. */
-		if (!c->waiting || c->frames != frames)
+		if (rw_list_empty(&c->wlink) || c->frames != frames)
 			waiting_add(h, c, uv_now(h->loop));
 	} else if (c->sp.got_hdr) {
 		waiting_remove(c);
@@ -2096,12 +2076,10 @@ on_connection(uv_stream_t *server, int status)
 	}
 	c->hub = h;
 	c->tcp.data = c;
+	rw_list_init(&c->wlink);
 	rw_hub_sp_conn_init(&c->sp, h->o.recv_max);
 	h->handles_open++;
-	c->next = h->conns;
-	if (h->conns)
-		h->conns->prev = c;
-	h->conns = c;
+	rw_list_insert_head(&h->conns, &c->link);
 	h->nconns++;
 	if (++h->next_conn_id == 0)
 		h->next_conn_id = 1;
@@ -2238,8 +2216,8 @@ static void
 hub_stop_net(struct rw_hub *h)
 {
 	h->stopping = 1;
-	while (h->conns)
-		conn_close(h->conns);
+	while (!rw_list_empty(&h->conns))
+		conn_close(rw_list_entry(rw_list_first(&h->conns), struct hub_conn, link));
 	if (h->listener_init) {
 		uv_close((uv_handle_t *)&h->listener, handle_closed);
 		h->listener_init = 0;
@@ -2353,6 +2331,8 @@ rw_hub_new(uv_loop_t *loop, const struct rw_hub_opts *opts, const struct rw_hub_
 	if (!h)
 		return -ENOMEM;
 	h->loop = loop;
+	rw_list_init(&h->conns);
+	rw_list_init(&h->waiting);
 	h->started = uv_now(loop);
 	h->o = *opts;
 	snprintf(h->url, sizeof(h->url), "%s", opts->listen_url);
