@@ -217,9 +217,9 @@ struct hub_pod {
 	uint64_t session; /* the agent session of its last FRESH report */
 	uint64_t pdigest; /* digest and length of that report's payload */
 	uint32_t plen;
-	struct hub_pipe *pp;	       /* the open pipe its reports come on, or NULL */
-	struct hub_pod *pprev, *pnext; /* in pp->pods */
-	struct hub_pod *cprev, *cnext; /* in owner->pods */
+	struct hub_pipe *pp;  /* the open pipe its reports come on, or NULL */
+	struct rw_list plink; /* in pp->pods while pp */
+	struct rw_list clink; /* in owner->pods while owner */
 	struct hub_key *owner;
 	char *id; /* "ns/pod" */
 	struct rw_wire_replay replay;
@@ -257,7 +257,7 @@ struct hub_key {
 	char scope[SCOPE_MAX + 1];
 	struct hub_keyslot cur;	 /* the key registered last */
 	struct hub_keyslot prev; /* the one it replaced, during the overlap window */
-	struct hub_pod *pods;
+	struct rw_list pods;	 /* struct hub_pod, by clink */
 	size_t npods;
 };
 
@@ -266,7 +266,7 @@ struct hub_key {
 struct hub_pipe {
 	struct rw_hlink link;
 	uint32_t id;
-	struct hub_pod *pods;
+	struct rw_list pods; /* struct hub_pod, by plink; never empty for long */
 };
 
 /* A pipe that closed (kept a while: a report from it may still be queued). */
@@ -443,13 +443,7 @@ pod_unlink_owner(struct hub_pod *p)
 	struct hub_key *k = p->owner;
 	if (!k)
 		return;
-	if (p->cprev)
-		p->cprev->cnext = p->cnext;
-	else
-		k->pods = p->cnext;
-	if (p->cnext)
-		p->cnext->cprev = p->cprev;
-	p->cprev = p->cnext = NULL;
+	rw_list_remove(&p->clink);
 	p->owner = NULL;
 	k->npods--;
 }
@@ -458,11 +452,7 @@ static void
 pod_link_owner(struct hub_pod *p, struct hub_key *k)
 {
 	p->owner = k;
-	p->cprev = NULL;
-	p->cnext = k->pods;
-	if (k->pods)
-		k->pods->cprev = p;
-	k->pods = p;
+	rw_list_insert_head(&k->pods, &p->clink);
 	k->npods++;
 }
 
@@ -472,15 +462,9 @@ pod_unlink_pipe(struct rw_hub *h, struct hub_pod *p)
 	struct hub_pipe *pp = p->pp;
 	if (!pp)
 		return;
-	if (p->pprev)
-		p->pprev->pnext = p->pnext;
-	else
-		pp->pods = p->pnext;
-	if (p->pnext)
-		p->pnext->pprev = p->pprev;
-	p->pprev = p->pnext = NULL;
+	rw_list_remove(&p->plink);
 	p->pp = NULL;
-	if (!pp->pods) {
+	if (rw_list_empty(&pp->pods)) {
 		rw_htab_remove(&h->by_pipe, &pp->link);
 		free(pp);
 	}
@@ -622,17 +606,14 @@ pod_set_pipe(struct rw_hub *h, struct hub_pod *p, uint32_t id, uint64_t now)
 		if (!pp)
 			return; /* untracked: the heartbeat staleness still applies */
 		pp->id = id;
+		rw_list_init(&pp->pods);
 		if (rw_htab_insert(&h->by_pipe, &pp->link, rw_hash_u64(id)) != 0) {
 			free(pp);
 			return;
 		}
 	}
 	p->pp = pp;
-	p->pprev = NULL;
-	p->pnext = pp->pods;
-	if (pp->pods)
-		pp->pods->pprev = p;
-	pp->pods = p;
+	rw_list_insert_head(&pp->pods, &p->plink);
 }
 
 /* Pipe id closed: its pods are disconnected from now on. */
@@ -642,10 +623,11 @@ pipe_closed(struct rw_hub *h, uint32_t id, uint64_t now)
 	uint64_t hv = rw_hash_u64(id);
 	struct hub_pipe *pp = pipe_find(h, id);
 	if (pp) {
-		for (struct hub_pod *p = pp->pods, *next; p; p = next) {
-			next = p->pnext;
+		struct rw_list *n, *tmp;
+		RW_LIST_FOREACH_SAFE (n, tmp, &pp->pods) {
+			struct hub_pod *p = rw_list_entry(n, struct hub_pod, plink);
+			rw_list_remove(&p->plink);
 			p->pp = NULL;
-			p->pprev = p->pnext = NULL;
 			if (!p->closed_at)
 				p->closed_at = now ? now : 1;
 		}
@@ -795,8 +777,8 @@ slot_forget_prev(struct rw_hub *h, struct hub_key *k)
 static void
 key_free(struct rw_hub *h, struct hub_key *k)
 {
-	while (k->pods)
-		pod_free(h, k->pods);
+	while (!rw_list_empty(&k->pods))
+		pod_free(h, rw_list_entry(rw_list_first(&k->pods), struct hub_pod, clink));
 	rw_htab_remove(&h->keys_by_scope, &k->by_scope);
 	if (k->cur.linked)
 		key_retire(h, k->cur.key.id);
@@ -847,6 +829,7 @@ rw_hub_key_add(struct rw_hub *h, const char *ns, const char *cluster, const stru
 	snprintf(k->ns, sizeof(k->ns), "%s", ns);
 	snprintf(k->cluster, sizeof(k->cluster), "%s", cluster);
 	snprintf(k->scope, sizeof(k->scope), "%s/%s", ns, cluster);
+	rw_list_init(&k->pods);
 	k->cur.owner = k->prev.owner = k;
 	k->cur.key = *key;
 	if (rw_htab_insert(&h->keys_by_scope, &k->by_scope, rw_hash_str(k->scope)) != 0) {
@@ -2494,7 +2477,9 @@ rw_hub_cluster_stats(struct rw_hub *h, const char *ns, const char *cluster,
 		return -ENOENT;
 	uint64_t now = uv_now(h->loop);
 	const struct hub_pod *head = NULL;
-	for (const struct hub_pod *p = k->pods; p; p = p->cnext) {
+	const struct rw_list *n;
+	RW_LIST_FOREACH (n, &k->pods) {
+		const struct hub_pod *p = rw_list_entry(n, const struct hub_pod, clink);
 		int stale = pod_is_stale(h, p, now);
 		out->pods++;
 		if (stale)
@@ -2528,8 +2513,12 @@ rw_hub_cluster_foreach(struct rw_hub *h, const char *ns, const char *cluster,
 	uint64_t now = uv_now(h->loop);
 	int n = 0;
 	h->in_cb++;
-	for (const struct hub_pod *p = k->pods; p; p = p->cnext, n++)
+	const struct rw_list *l;
+	RW_LIST_FOREACH (l, &k->pods) {
+		const struct hub_pod *p = rw_list_entry(l, const struct hub_pod, clink);
 		fn(pod_report(p, &h->fe_view), pod_is_stale(h, p, now), p->last_seen, arg);
+		n++;
+	}
 	h->in_cb--;
 	return n;
 }
