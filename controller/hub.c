@@ -648,15 +648,13 @@ pipe_closed(struct rw_hub *h, uint32_t id, uint64_t now)
 static void
 closed_expire(struct rw_hub *h, uint64_t now, int all)
 {
-	for (size_t i = 0; i < h->closed.nb; i++) {
-		struct rw_hlink *l = h->closed.b[i], *next;
-		for (; l; l = next) {
-			next = l->next;
-			struct closed_pipe *c = CONTAINER(l, struct closed_pipe, link);
-			if (all || now - c->at >= CLOSED_KEEP_MS) {
-				rw_htab_remove(&h->closed, l);
-				free(c);
-			}
+	struct rw_hlink *l, *next;
+	size_t i;
+	RW_HTAB_FOREACH_SAFE (l, next, i, &h->closed) {
+		struct closed_pipe *c = CONTAINER(l, struct closed_pipe, link);
+		if (all || now - c->at >= CLOSED_KEEP_MS) {
+			rw_htab_remove(&h->closed, l);
+			free(c);
 		}
 	}
 }
@@ -750,15 +748,13 @@ key_retire(struct rw_hub *h, uint32_t id)
 static void
 retired_expire(struct rw_hub *h, uint64_t now, int all)
 {
-	for (size_t i = 0; i < h->retired.nb; i++) {
-		struct rw_hlink *l = h->retired.b[i], *next;
-		for (; l; l = next) {
-			next = l->next;
-			struct retired_key *r = CONTAINER(l, struct retired_key, link);
-			if (all || now >= r->until) {
-				rw_htab_remove(&h->retired, l);
-				free(r);
-			}
+	struct rw_hlink *l, *next;
+	size_t i;
+	RW_HTAB_FOREACH_SAFE (l, next, i, &h->retired) {
+		struct retired_key *r = CONTAINER(l, struct retired_key, link);
+		if (all || now >= r->until) {
+			rw_htab_remove(&h->retired, l);
+			free(r);
 		}
 	}
 }
@@ -2141,41 +2137,38 @@ sweep_cb(uv_timer_t *t)
 	keys_expire(h, now);
 	retired_expire(h, now, 0);
 
-	for (size_t i = 0; i < h->pods.nb; i++) {
-		struct rw_hlink *l = h->pods.b[i], *next;
-		for (; l; l = next) {
-			next = l->next;
-			struct hub_pod *p = CONTAINER(l, struct hub_pod, link);
-			uint64_t idle = now > p->last_seen ? now - p->last_seen : 0;
-			if (p->stale && idle >= evict_after) {
-				/* The replay window has passed: any replay is refused by its
-				 * timestamp now, so the pod's state can go. */
-				pod_free(h, p);
-				continue;
+	struct rw_hlink *l, *next;
+	size_t i;
+	RW_HTAB_FOREACH_SAFE (l, next, i, &h->pods) {
+		struct hub_pod *p = CONTAINER(l, struct hub_pod, link);
+		uint64_t idle = now > p->last_seen ? now - p->last_seen : 0;
+		if (p->stale && idle >= evict_after) {
+			/* The replay window has passed: any replay is refused by its
+			 * timestamp now, so the pod's state can go. */
+			pod_free(h, p);
+			continue;
+		}
+		int why = p->stale || stalled ? 0 : pod_stale_why(h, p, now);
+		if (why) {
+			p->stale = 1;
+			nstale++;
+			if (why == 2) {
+				h->st.disconnects++;
+				ndisc++;
 			}
-			int why = p->stale || stalled ? 0 : pod_stale_why(h, p, now);
-			if (why) {
-				p->stale = 1;
-				nstale++;
-				if (why == 2) {
-					h->st.disconnects++;
-					ndisc++;
-				}
-				/* A line per pod for the first few of a sweep, then a count. */
-				if (nstale <= STALE_LOG_MAX && why == 2)
-					rw_info(COMPONENT,
-						"agent of pod %s disconnected %" PRIu64
-						" ms ago and has not reconnected",
-						p->id, now - p->closed_at);
-				else if (nstale <= STALE_LOG_MAX)
-					rw_info(COMPONENT,
-						"agent of pod %s silent for %" PRIu64 " ms", p->id,
-						idle);
-				if (h->cb.on_stale) {
-					h->in_cb++;
-					h->cb.on_stale(h, pod_report(p, &h->cb_view), h->ud);
-					h->in_cb--;
-				}
+			/* A line per pod for the first few of a sweep, then a count. */
+			if (nstale <= STALE_LOG_MAX && why == 2)
+				rw_info(COMPONENT,
+					"agent of pod %s disconnected %" PRIu64
+					" ms ago and has not reconnected",
+					p->id, now - p->closed_at);
+			else if (nstale <= STALE_LOG_MAX)
+				rw_info(COMPONENT, "agent of pod %s silent for %" PRIu64 " ms",
+					p->id, idle);
+			if (h->cb.on_stale) {
+				h->in_cb++;
+				h->cb.on_stale(h, pod_report(p, &h->cb_view), h->ud);
+				h->in_cb--;
 			}
 		}
 	}
@@ -2244,44 +2237,30 @@ parse_listen(const char *url, struct sockaddr_storage *ss)
 static void
 hub_free_state(struct rw_hub *h)
 {
-	for (size_t i = 0; i < h->pods.nb; i++) {
-		struct rw_hlink *l = h->pods.b[i], *next;
-		for (; l; l = next) {
-			next = l->next;
-			struct hub_pod *p = CONTAINER(l, struct hub_pod, link);
-			full_free(p->full);
-			packed_free(p->packed);
-			free(p->id);
-			free(p->reply);
-			free(p);
-		}
+	struct rw_hlink *l, *next;
+	size_t i;
+	RW_HTAB_FOREACH_SAFE (l, next, i, &h->pods) {
+		struct hub_pod *p = CONTAINER(l, struct hub_pod, link);
+		full_free(p->full);
+		packed_free(p->packed);
+		free(p->id);
+		free(p->reply);
+		free(p);
 	}
-	for (size_t i = 0; i < h->keys_by_scope.nb; i++) {
-		struct rw_hlink *l = h->keys_by_scope.b[i], *next;
-		for (; l; l = next) {
-			next = l->next;
-			struct hub_key *k = CONTAINER(l, struct hub_key, by_scope);
-			rw_wire_key_wipe(&k->cur.key);
-			rw_wire_key_wipe(&k->prev.key);
-			free(k);
-		}
+	RW_HTAB_FOREACH_SAFE (l, next, i, &h->keys_by_scope) {
+		struct hub_key *k = CONTAINER(l, struct hub_key, by_scope);
+		rw_wire_key_wipe(&k->cur.key);
+		rw_wire_key_wipe(&k->prev.key);
+		free(k);
 	}
 	closed_expire(h, 0, 1);
 	retired_expire(h, 0, 1);
 	rw_htab_fini(&h->retired);
-	for (size_t i = 0; i < h->by_pipe.nb; i++) {
-		struct rw_hlink *l = h->by_pipe.b[i], *next;
-		for (; l; l = next) {
-			next = l->next;
-			free(CONTAINER(l, struct hub_pipe, link));
-		}
+	RW_HTAB_FOREACH_SAFE (l, next, i, &h->by_pipe) {
+		free(CONTAINER(l, struct hub_pipe, link));
 	}
-	for (size_t i = 0; i < h->peers.nb; i++) {
-		struct rw_hlink *l = h->peers.b[i], *next;
-		for (; l; l = next) {
-			next = l->next;
-			free(CONTAINER(l, struct hub_peer, link));
-		}
+	RW_HTAB_FOREACH_SAFE (l, next, i, &h->peers) {
+		free(CONTAINER(l, struct hub_peer, link));
 	}
 	rw_htab_fini(&h->peers);
 	rw_htab_fini(&h->pods);
