@@ -41,6 +41,7 @@
 
 #include "hub.h"
 #include "kmap.h"
+#include "rw/list.h"
 #include "rw/buf.h"
 #include "rw/bytes.h"
 #include "rw/clock.h"
@@ -216,9 +217,9 @@ struct hub_pod {
 	uint64_t session; /* the agent session of its last FRESH report */
 	uint64_t pdigest; /* digest and length of that report's payload */
 	uint32_t plen;
-	struct hub_pipe *pp;	       /* the open pipe its reports come on, or NULL */
-	struct hub_pod *pprev, *pnext; /* in pp->pods */
-	struct hub_pod *cprev, *cnext; /* in owner->pods */
+	struct hub_pipe *pp;  /* the open pipe its reports come on, or NULL */
+	struct rw_list plink; /* in pp->pods while pp */
+	struct rw_list clink; /* in owner->pods while owner */
 	struct hub_key *owner;
 	char *id; /* "ns/pod" */
 	struct rw_wire_replay replay;
@@ -256,7 +257,7 @@ struct hub_key {
 	char scope[SCOPE_MAX + 1];
 	struct hub_keyslot cur;	 /* the key registered last */
 	struct hub_keyslot prev; /* the one it replaced, during the overlap window */
-	struct hub_pod *pods;
+	struct rw_list pods;	 /* struct hub_pod, by clink */
 	size_t npods;
 };
 
@@ -265,7 +266,7 @@ struct hub_key {
 struct hub_pipe {
 	struct rw_hlink link;
 	uint32_t id;
-	struct hub_pod *pods;
+	struct rw_list pods; /* struct hub_pod, by plink; never empty for long */
 };
 
 /* A pipe that closed (kept a while: a report from it may still be queued). */
@@ -297,11 +298,10 @@ struct hub_peer {
 struct hub_conn {
 	uv_tcp_t tcp;
 	struct rw_hub *hub;
-	struct hub_conn *prev, *next; /* in hub->conns */
+	struct rw_list link; /* in hub->conns */
 	/* In hub->waiting (oldest first) while its SP header or a frame is
-	 * incomplete, since `since` (uv_now). */
-	struct hub_conn *wprev, *wnext;
-	int waiting;
+	 * incomplete, since `since` (uv_now); self-linked otherwise. */
+	struct rw_list wlink;
 	uint64_t since;
 	uint64_t frames; /* frames received */
 	struct hub_peer *pr;
@@ -321,11 +321,11 @@ struct rw_hub {
 
 	uv_tcp_t listener;
 	int listener_init;
-	struct hub_conn *conns;
+	struct rw_list conns; /* struct hub_conn */
 	size_t nconns;
-	struct hub_conn *waiting, *waiting_tail; /* incomplete header or frame, oldest first */
-	size_t partial;				 /* bytes of their buffers */
-	uv_timer_t deadline;			 /* runs while waiting is not empty */
+	struct rw_list waiting; /* incomplete header or frame, oldest first */
+	size_t partial;		/* bytes of their buffers */
+	uv_timer_t deadline;	/* runs while waiting is not empty */
 	uint64_t deadline_tick;
 	struct rw_htab peers; /* struct hub_peer by IP */
 	uint32_t next_conn_id;
@@ -443,13 +443,7 @@ pod_unlink_owner(struct hub_pod *p)
 	struct hub_key *k = p->owner;
 	if (!k)
 		return;
-	if (p->cprev)
-		p->cprev->cnext = p->cnext;
-	else
-		k->pods = p->cnext;
-	if (p->cnext)
-		p->cnext->cprev = p->cprev;
-	p->cprev = p->cnext = NULL;
+	rw_list_remove(&p->clink);
 	p->owner = NULL;
 	k->npods--;
 }
@@ -458,11 +452,7 @@ static void
 pod_link_owner(struct hub_pod *p, struct hub_key *k)
 {
 	p->owner = k;
-	p->cprev = NULL;
-	p->cnext = k->pods;
-	if (k->pods)
-		k->pods->cprev = p;
-	k->pods = p;
+	rw_list_insert_head(&k->pods, &p->clink);
 	k->npods++;
 }
 
@@ -472,15 +462,9 @@ pod_unlink_pipe(struct rw_hub *h, struct hub_pod *p)
 	struct hub_pipe *pp = p->pp;
 	if (!pp)
 		return;
-	if (p->pprev)
-		p->pprev->pnext = p->pnext;
-	else
-		pp->pods = p->pnext;
-	if (p->pnext)
-		p->pnext->pprev = p->pprev;
-	p->pprev = p->pnext = NULL;
+	rw_list_remove(&p->plink);
 	p->pp = NULL;
-	if (!pp->pods) {
+	if (rw_list_empty(&pp->pods)) {
 		rw_htab_remove(&h->by_pipe, &pp->link);
 		free(pp);
 	}
@@ -622,17 +606,14 @@ pod_set_pipe(struct rw_hub *h, struct hub_pod *p, uint32_t id, uint64_t now)
 		if (!pp)
 			return; /* untracked: the heartbeat staleness still applies */
 		pp->id = id;
+		rw_list_init(&pp->pods);
 		if (rw_htab_insert(&h->by_pipe, &pp->link, rw_hash_u64(id)) != 0) {
 			free(pp);
 			return;
 		}
 	}
 	p->pp = pp;
-	p->pprev = NULL;
-	p->pnext = pp->pods;
-	if (pp->pods)
-		pp->pods->pprev = p;
-	pp->pods = p;
+	rw_list_insert_head(&pp->pods, &p->plink);
 }
 
 /* Pipe id closed: its pods are disconnected from now on. */
@@ -642,10 +623,11 @@ pipe_closed(struct rw_hub *h, uint32_t id, uint64_t now)
 	uint64_t hv = rw_hash_u64(id);
 	struct hub_pipe *pp = pipe_find(h, id);
 	if (pp) {
-		for (struct hub_pod *p = pp->pods, *next; p; p = next) {
-			next = p->pnext;
+		struct rw_list *n, *tmp;
+		RW_LIST_FOREACH_SAFE (n, tmp, &pp->pods) {
+			struct hub_pod *p = rw_list_entry(n, struct hub_pod, plink);
+			rw_list_remove(&p->plink);
 			p->pp = NULL;
-			p->pprev = p->pnext = NULL;
 			if (!p->closed_at)
 				p->closed_at = now ? now : 1;
 		}
@@ -666,15 +648,13 @@ pipe_closed(struct rw_hub *h, uint32_t id, uint64_t now)
 static void
 closed_expire(struct rw_hub *h, uint64_t now, int all)
 {
-	for (size_t i = 0; i < h->closed.nb; i++) {
-		struct rw_hlink *l = h->closed.b[i], *next;
-		for (; l; l = next) {
-			next = l->next;
-			struct closed_pipe *c = CONTAINER(l, struct closed_pipe, link);
-			if (all || now - c->at >= CLOSED_KEEP_MS) {
-				rw_htab_remove(&h->closed, l);
-				free(c);
-			}
+	struct rw_hlink *l, *next;
+	size_t i;
+	RW_HTAB_FOREACH_SAFE (l, next, i, &h->closed) {
+		struct closed_pipe *c = CONTAINER(l, struct closed_pipe, link);
+		if (all || now - c->at >= CLOSED_KEEP_MS) {
+			rw_htab_remove(&h->closed, l);
+			free(c);
 		}
 	}
 }
@@ -768,15 +748,13 @@ key_retire(struct rw_hub *h, uint32_t id)
 static void
 retired_expire(struct rw_hub *h, uint64_t now, int all)
 {
-	for (size_t i = 0; i < h->retired.nb; i++) {
-		struct rw_hlink *l = h->retired.b[i], *next;
-		for (; l; l = next) {
-			next = l->next;
-			struct retired_key *r = CONTAINER(l, struct retired_key, link);
-			if (all || now >= r->until) {
-				rw_htab_remove(&h->retired, l);
-				free(r);
-			}
+	struct rw_hlink *l, *next;
+	size_t i;
+	RW_HTAB_FOREACH_SAFE (l, next, i, &h->retired) {
+		struct retired_key *r = CONTAINER(l, struct retired_key, link);
+		if (all || now >= r->until) {
+			rw_htab_remove(&h->retired, l);
+			free(r);
 		}
 	}
 }
@@ -795,8 +773,8 @@ slot_forget_prev(struct rw_hub *h, struct hub_key *k)
 static void
 key_free(struct rw_hub *h, struct hub_key *k)
 {
-	while (k->pods)
-		pod_free(h, k->pods);
+	while (!rw_list_empty(&k->pods))
+		pod_free(h, rw_list_entry(rw_list_first(&k->pods), struct hub_pod, clink));
 	rw_htab_remove(&h->keys_by_scope, &k->by_scope);
 	if (k->cur.linked)
 		key_retire(h, k->cur.key.id);
@@ -847,6 +825,7 @@ rw_hub_key_add(struct rw_hub *h, const char *ns, const char *cluster, const stru
 	snprintf(k->ns, sizeof(k->ns), "%s", ns);
 	snprintf(k->cluster, sizeof(k->cluster), "%s", cluster);
 	snprintf(k->scope, sizeof(k->scope), "%s/%s", ns, cluster);
+	rw_list_init(&k->pods);
 	k->cur.owner = k->prev.owner = k;
 	k->cur.key = *key;
 	if (rw_htab_insert(&h->keys_by_scope, &k->by_scope, rw_hash_str(k->scope)) != 0) {
@@ -1054,6 +1033,69 @@ session_set(struct rw_hub *h, struct hub_pod *p, uint64_t session)
 		p->in_sessions = 1;
 }
 
+/* ---- processing one message, in stages ----
+ *
+ * process() runs: check_envelope (framing, version, length: before the MAC)
+ * -> authenticate (a current key of the id opens it; it is a report) ->
+ * the fast path for an unchanged heartbeat (process_same) or decode_report
+ * -> admit (scope, the admit callback, the per-key pod limit, replay) ->
+ * apply (the pod table, the report, the callbacks) -> reply. A stage that
+ * refuses says why (refuse()) and the message gets no reply. The stages add
+ * no allocation or copy of their own (a report's cost stays apply's: the pod
+ * table and pod_store); small ones are inlined by the compiler.
+ */
+
+/* The on_report callback, guarded against re-entry (h->in_cb). */
+static void
+notify(struct rw_hub *h, const struct rw_report *cur, const struct rw_report *prev)
+{
+	if (h->cb.on_report) {
+		h->in_cb++;
+		h->cb.on_report(h, cur, prev, h->ud);
+		h->in_cb--;
+	}
+}
+
+static void
+log_back(const struct hub_pod *p, uint64_t now)
+{
+	rw_info(COMPONENT, "agent of pod %s reporting again after %" PRIu64 " ms", p->id,
+		now - p->last_seen);
+}
+
+/*
+ * Reply stage: seal p's reply to hdr (unless reuse and the cached one
+ * answers this very session and sequence). Returns 1 with *out set (owned by
+ * the pod), or 0 when no reply could be built.
+ */
+static int
+reply(struct rw_hub *h, struct hub_pod *p, const struct rw_report *r, const struct rw_wire_key *key,
+      const struct rw_wire_hdr *hdr, int reuse, const unsigned char **out, size_t *outlen)
+{
+	if (!(reuse && p->reply && p->reply_session == hdr->session && p->reply_seq == hdr->seq) &&
+	    build_reply(h, p, r, key, hdr) != 0) {
+		h->st.no_reply++;
+		return 0;
+	}
+	*out = p->reply;
+	*outlen = p->reply_len;
+	return 1;
+}
+
+/* Refuse a report the replay check rejected (fresh < 0); pod names it. */
+static void
+refuse_replay(struct rw_hub *h, struct hub_conn *m, int fresh, const char *pod,
+	      const struct rw_wire_hdr *hdr)
+{
+	char detail[600];
+	snprintf(detail, sizeof(detail),
+		 "%s for pod %s (session %016" PRIx64 ", seq %" PRIu64 ", ts %" PRIu64 ")",
+		 fresh == -ETIME ? "timestamp outside the clock-skew window"
+				 : "replayed or reordered report",
+		 pod, hdr->session, hdr->seq, hdr->ts_ms);
+	refuse(h, fresh == -ETIME ? RW_HUB_REFUSED_CLOCK : RW_HUB_REFUSED_REPLAY, m, detail);
+}
+
 /* A RESEND of pod p: the cached reply again (a stale pod is back). */
 static int
 resend(struct rw_hub *h, struct hub_pod *p, const struct rw_wire_key *key,
@@ -1062,28 +1104,15 @@ resend(struct rw_hub *h, struct hub_pod *p, const struct rw_wire_key *key,
 	uint64_t now = uv_now(h->loop);
 	h->st.resends++;
 	if (p->stale)
-		rw_info(COMPONENT, "agent of pod %s reporting again after %" PRIu64 " ms", p->id,
-			now - p->last_seen);
+		log_back(p, now);
 	p->last_seen = now;
 	pod_set_pipe(h, p, pipe_id, now);
 	const struct rw_report *r = pod_report(p, &h->cb_view);
 	if (p->stale) {
 		p->stale = 0;
-		if (h->cb.on_report) {
-			h->in_cb++;
-			h->cb.on_report(h, r, r, h->ud);
-			h->in_cb--;
-		}
+		notify(h, r, r);
 	}
-	if (!(p->reply && p->reply_session == hdr->session && p->reply_seq == hdr->seq)) {
-		if (build_reply(h, p, r, key, hdr) != 0) {
-			h->st.no_reply++;
-			return 0;
-		}
-	}
-	*out = p->reply;
-	*outlen = p->reply_len;
-	return 1;
+	return reply(h, p, r, key, hdr, 1, out, outlen);
 }
 
 /*
@@ -1095,17 +1124,10 @@ static int
 process_same(struct rw_hub *h, struct hub_conn *m, const struct rw_wire_key *key, struct hub_pod *p,
 	     const struct rw_wire_hdr *hdr, const unsigned char **out, size_t *outlen)
 {
-	char detail[600];
 	int fresh =
 	    rw_wire_replay_check(&p->replay, hdr, rw_clock_wall_ms(), h->o.replay_window_ms);
 	if (fresh < 0) {
-		snprintf(detail, sizeof(detail),
-			 "%s for pod %s (session %016" PRIx64 ", seq %" PRIu64 ", ts %" PRIu64 ")",
-			 fresh == -ETIME ? "timestamp outside the clock-skew window"
-					 : "replayed or reordered report",
-			 p->id, hdr->session, hdr->seq, hdr->ts_ms);
-		refuse(h, fresh == -ETIME ? RW_HUB_REFUSED_CLOCK : RW_HUB_REFUSED_REPLAY, m,
-		       detail);
+		refuse_replay(h, m, fresh, p->id, hdr);
 		return 0;
 	}
 	if (fresh == RW_WIRE_RESEND)
@@ -1115,8 +1137,7 @@ process_same(struct rw_hub *h, struct hub_conn *m, const struct rw_wire_key *key
 	h->st.reports++;
 	h->st.unchanged_fast++;
 	if (back)
-		rw_info(COMPONENT, "agent of pod %s reporting again after %" PRIu64 " ms", p->id,
-			now - p->last_seen);
+		log_back(p, now);
 	p->last_seen = now;
 	p->stale = 0;
 	pod_set_pipe(h, p, m->id, now);
@@ -1124,77 +1145,67 @@ process_same(struct rw_hub *h, struct hub_conn *m, const struct rw_wire_key *key
 	const struct rw_report *r = pod_report(p, &h->cb_view);
 	if (back) {
 		h->st.changes++;
-		if (h->cb.on_report) {
-			h->in_cb++;
-			h->cb.on_report(h, r, r, h->ud);
-			h->in_cb--;
-		}
+		notify(h, r, r);
 	}
-	if (build_reply(h, p, r, key, hdr) != 0) {
-		h->st.no_reply++;
-		return 0;
-	}
-	*out = p->reply;
-	*outlen = p->reply_len;
-	return 1;
+	return reply(h, p, r, key, hdr, 0, out, outlen);
 }
 
 /*
- * Process one received message. Returns 1 with *out set to the bytes to
- * send (owned by the pod), or 0 when nothing is to be sent.
+ * Envelope stage: size, magic, version and the header's payload length,
+ * all before the MAC (the expensive part, linear in the message: ~4 ms a
+ * MiB). Returns 0, or -1 when refused.
  */
 static int
-process(struct rw_hub *h, struct hub_conn *m, const unsigned char *msg, size_t n,
-	const unsigned char **out, size_t *outlen)
+check_envelope(struct rw_hub *h, struct hub_conn *m, const unsigned char *msg, size_t n)
 {
-	struct rw_wire_hdr hdr;
-	const char *payload = NULL;
-	struct rw_report rpt;
-	struct hub_key *k = NULL;
-	char detail[1024];
-	int rv, fresh, answer = 0;
-
-	memset(&rpt, 0, sizeof(rpt));
+	char detail[256];
+	enum rw_hub_refusal why;
 	if (n > h->o.recv_max || n > RW_WIRE_MAX_MSG) {
+		why = RW_HUB_REFUSED_SIZE;
 		snprintf(detail, sizeof(detail), "message of %zu bytes exceeds the limit", n);
-		refuse(h, RW_HUB_REFUSED_SIZE, m, detail);
-		return 0;
-	}
-	if (n < RW_WIRE_HDR_LEN + RW_WIRE_MAC_LEN || memcmp(msg, "RWP\x01", 4) != 0) {
+	} else if (n < RW_WIRE_HDR_LEN + RW_WIRE_MAC_LEN || memcmp(msg, "RWP\x01", 4) != 0) {
+		why = RW_HUB_REFUSED_MALFORMED;
 		snprintf(detail, sizeof(detail), "not a raywarden envelope (%zu bytes)", n);
-		refuse(h, RW_HUB_REFUSED_MALFORMED, m, detail);
-		return 0;
-	}
-	if (rw_get_be16(msg + 4) != RW_WIRE_VERSION) {
+	} else if (rw_get_be16(msg + 4) != RW_WIRE_VERSION) {
+		why = RW_HUB_REFUSED_VERSION;
 		snprintf(detail, sizeof(detail),
 			 "unsupported protocol version %u (this controller speaks %d); upgrade "
 			 "the controller or roll back the agent",
 			 (unsigned)rw_get_be16(msg + 4), RW_WIRE_VERSION);
-		refuse(h, RW_HUB_REFUSED_VERSION, m, detail);
-		return 0;
-	}
-	/* The MAC is the expensive part (linear in the message: ~4 ms a MiB):
-	 * a length the header contradicts is refused before it. */
-	if (rw_get_be32(msg + 40) != n - RW_WIRE_HDR_LEN - RW_WIRE_MAC_LEN) {
+	} else if (rw_get_be32(msg + 40) != n - RW_WIRE_HDR_LEN - RW_WIRE_MAC_LEN) {
+		why = RW_HUB_REFUSED_MALFORMED;
 		snprintf(detail, sizeof(detail), "payload length %u in a %zu-byte envelope",
 			 (unsigned)rw_get_be32(msg + 40), n);
-		refuse(h, RW_HUB_REFUSED_MALFORMED, m, detail);
+	} else {
 		return 0;
 	}
+	refuse(h, why, m, detail);
+	return -1;
+}
+
+/*
+ * Authentication stage: open msg with a current key of its key id (two
+ * slots may share an id across a rotation: the first whose MAC verifies
+ * wins), and it must be a report. Returns the key slot with *hdr and
+ * *payload set, or NULL when refused.
+ */
+static const struct hub_keyslot *
+authenticate(struct rw_hub *h, struct hub_conn *m, const unsigned char *msg, size_t n,
+	     struct rw_wire_hdr *hdr, const char **payload)
+{
+	char detail[256];
 	uint32_t kid = rw_get_be32(msg + 12);
 	uint64_t hv = rw_hash_u64(kid), lnow = uv_now(h->loop);
 	const struct hub_keyslot *slot = NULL;
-	int candidates = 0;
-	rv = -EKEYREJECTED;
+	int candidates = 0, rv = -EKEYREJECTED;
 	for (struct rw_hlink *l = rw_htab_chain(&h->keys_by_id, hv); l; l = l->next) {
 		const struct hub_keyslot *c = CONTAINER(l, struct hub_keyslot, by_id);
 		if (l->hash != hv || c->key.id != kid || (c->until && lnow >= c->until))
 			continue;
 		candidates++;
-		rv = rw_wire_open(&c->key, msg, n, &hdr, &payload);
+		rv = rw_wire_open(&c->key, msg, n, hdr, payload);
 		if (rv != -EACCES) {
 			slot = c;
-			k = c->owner;
 			break;
 		}
 	}
@@ -1217,126 +1228,144 @@ process(struct rw_hub *h, struct hub_conn *m, const unsigned char *msg, size_t n
 				 kid);
 		}
 		refuse(h, why, m, detail);
-		return 0;
+		return NULL;
 	}
-	if (hdr.type != RW_WIRE_REPORT) {
+	if (hdr->type != RW_WIRE_REPORT) {
 		snprintf(detail, sizeof(detail), "message type %u is not a report",
-			 (unsigned)hdr.type);
+			 (unsigned)hdr->type);
 		refuse(h, RW_HUB_REFUSED_MALFORMED, m, detail);
-		return 0;
+		return NULL;
 	}
-	uint64_t dig = payload_digest(payload, hdr.len);
-	struct hub_pod *same = session_find(h, hdr.session);
-	if (same && same->owner == k && same->plen == hdr.len && same->pdigest == dig &&
-	    same->has_report)
-		return process_same(h, m, &slot->key, same, &hdr, out, outlen);
-	char derr[200];
-	rv = rw_report_decode(payload, hdr.len, &rpt, derr, sizeof(derr));
-	if (rv != 0) {
-		snprintf(detail, sizeof(detail), "report from key scope %s: %s", k->scope, derr);
-		refuse(h, RW_HUB_REFUSED_PAYLOAD, m, detail);
+	return slot;
+}
+
+/*
+ * Decoding stage: the payload into *rpt (zeroed first). Returns 0, or -1
+ * when refused (then *rpt holds nothing to free).
+ */
+static int
+decode_report(struct rw_hub *h, struct hub_conn *m, const struct hub_key *k, const char *payload,
+	      size_t len, struct rw_report *rpt)
+{
+	char derr[200], detail[512];
+	memset(rpt, 0, sizeof(*rpt));
+	if (rw_report_decode(payload, len, rpt, derr, sizeof(derr)) == 0)
 		return 0;
-	}
-	if (strcmp(rpt.ns, k->ns) != 0 || strcmp(rpt.cluster, k->cluster) != 0) {
+	snprintf(detail, sizeof(detail), "report from key scope %s: %s", k->scope, derr);
+	refuse(h, RW_HUB_REFUSED_PAYLOAD, m, detail);
+	return -1;
+}
+
+/*
+ * Admission stage: the report is for a pod of the key's cluster, the admit
+ * callback agrees, the key has room for a pod it does not own yet, and the
+ * replay check passes. Returns RW_WIRE_FRESH or RW_WIRE_RESEND with *pp the
+ * pod (NULL: not known yet; its replay state is then *tmp), or -1 when
+ * refused.
+ */
+static int
+admit(struct rw_hub *h, struct hub_conn *m, struct hub_key *k, const struct rw_report *rpt,
+      const struct rw_wire_hdr *hdr, struct hub_pod **pp, struct rw_wire_replay *tmp)
+{
+	char detail[1024];
+	int rv;
+	if (strcmp(rpt->ns, k->ns) != 0 || strcmp(rpt->cluster, k->cluster) != 0) {
 		snprintf(detail, sizeof(detail), "key of %s used for pod %s/%s of cluster \"%s\"",
-			 k->scope, rpt.ns, rpt.pod, rpt.cluster);
+			 k->scope, rpt->ns, rpt->pod, rpt->cluster);
 		refuse(h, RW_HUB_REFUSED_SCOPE, m, detail);
-		goto out;
+		return -1;
 	}
 	if (h->cb.admit) {
 		char why[256] = "";
 		h->in_cb++;
-		rv = h->cb.admit(h, k->ns, k->cluster, &rpt, why, sizeof(why), h->ud);
+		rv = h->cb.admit(h, k->ns, k->cluster, rpt, why, sizeof(why), h->ud);
 		h->in_cb--;
 		if (rv != 0) {
 			snprintf(detail, sizeof(detail),
-				 "key of %s used for pod %s/%s (uid %s): %s", k->scope, rpt.ns,
-				 rpt.pod, rpt.uid, why[0] ? why : "not admitted");
+				 "key of %s used for pod %s/%s (uid %s): %s", k->scope, rpt->ns,
+				 rpt->pod, rpt->uid, why[0] ? why : "not admitted");
 			refuse(h, rv == -EAGAIN ? RW_HUB_REFUSED_PENDING : RW_HUB_REFUSED_FORGED, m,
 			       detail);
-			goto out;
+			return -1;
 		}
 	}
-
-	struct hub_pod *p = pod_find(h, rpt.ns, rpt.pod);
+	struct hub_pod *p = pod_find(h, rpt->ns, rpt->pod);
 	if ((!p || p->owner != k) && k->npods >= h->o.max_pods_per_key) {
 		snprintf(detail, sizeof(detail), "cluster %s has %zu pods (the limit); pod %s/%s",
-			 k->scope, k->npods, rpt.ns, rpt.pod);
+			 k->scope, k->npods, rpt->ns, rpt->pod);
 		refuse(h, RW_HUB_REFUSED_CLUSTER_FULL, m, detail);
-		goto out;
+		return -1;
 	}
-	struct rw_wire_replay tmp = {0};
-	fresh = rw_wire_replay_check(p ? &p->replay : &tmp, &hdr, rw_clock_wall_ms(),
-				     h->o.replay_window_ms);
-	if (fresh < 0) {
-		enum rw_hub_refusal why =
-		    fresh == -ETIME ? RW_HUB_REFUSED_CLOCK : RW_HUB_REFUSED_REPLAY;
-		snprintf(detail, sizeof(detail),
-			 "%s for pod %s/%s (session %016" PRIx64 ", seq %" PRIu64 ", ts %" PRIu64
-			 ")",
-			 fresh == -ETIME ? "timestamp outside the clock-skew window"
-					 : "replayed or reordered report",
-			 rpt.ns, rpt.pod, hdr.session, hdr.seq, hdr.ts_ms);
-		refuse(h, why, m, detail);
-		goto out;
+	rv = rw_wire_replay_check(p ? &p->replay : tmp, hdr, rw_clock_wall_ms(),
+				  h->o.replay_window_ms);
+	if (rv < 0) {
+		snprintf(detail, sizeof(detail), "%s/%s", rpt->ns, rpt->pod);
+		refuse_replay(h, m, rv, detail, hdr);
+		return -1;
 	}
+	*pp = p;
+	return rv;
+}
+
+/*
+ * Apply stage (a FRESH report): the pod (created when p is NULL, its replay
+ * state from *tmp), the report stored in it (*rpt's arrays move into the
+ * pod), the callbacks when it changed; then the reply. Returns as reply().
+ */
+static int
+apply(struct rw_hub *h, struct hub_conn *m, const struct hub_keyslot *slot, struct hub_pod *p,
+      const struct rw_wire_replay *tmp, const struct rw_wire_hdr *hdr, uint64_t dig,
+      struct rw_report *rpt, const unsigned char **out, size_t *outlen)
+{
+	struct hub_key *k = slot->owner;
 	uint64_t now = uv_now(h->loop);
-	uint32_t pipe_id = m->id;
-
-	if (fresh == RW_WIRE_RESEND) {
-		/* Only an existing pod can have a resend. */
-		answer = resend(h, p, &slot->key, &hdr, pipe_id, out, outlen);
-		goto out;
-	}
-
-	/* FRESH. */
 	if (!p) {
 		if (h->pods.n >= h->o.max_pods) {
+			char detail[600];
 			snprintf(detail, sizeof(detail), "pod table full (%zu pods); pod %s/%s",
-				 h->pods.n, rpt.ns, rpt.pod);
+				 h->pods.n, rpt->ns, rpt->pod);
 			refuse(h, RW_HUB_REFUSED_FULL, m, detail);
-			goto out;
+			return 0;
 		}
-		size_t idlen = strlen(rpt.ns) + 1 + strlen(rpt.pod) + 1;
+		size_t idlen = strlen(rpt->ns) + 1 + strlen(rpt->pod) + 1;
 		p = calloc(1, sizeof(*p));
 		if (!p || !(p->id = malloc(idlen))) {
 			free(p);
-			goto out;
+			return 0;
 		}
-		snprintf(p->id, idlen, "%s/%s", rpt.ns, rpt.pod);
+		snprintf(p->id, idlen, "%s/%s", rpt->ns, rpt->pod);
 		if (rw_htab_insert(&h->pods, &p->link, rw_hash_str(p->id)) != 0) {
 			free(p->id);
 			free(p);
-			goto out;
+			return 0;
 		}
-		p->replay = tmp;
+		p->replay = *tmp;
 	}
 	if (p->owner != k) {
 		pod_unlink_owner(p);
 		pod_link_owner(p, k);
 	}
 	const struct rw_report *prev = p->has_report ? pod_report(p, &h->cb_view) : NULL;
-	int new_pod = !prev || strcmp(prev->uid, rpt.uid) != 0;
-	int changed = new_pod || p->stale || !rw_report_equal(prev, &rpt);
+	int new_pod = !prev || strcmp(prev->uid, rpt->uid) != 0;
+	int changed = new_pod || p->stale || !rw_report_equal(prev, rpt);
 	/* What the callbacks see: the pod owns the arrays from here on. */
-	struct rw_report cur = rpt;
+	struct rw_report cur = *rpt;
 	struct rw_report *old_full = NULL;
 	struct packed_report *old_packed = NULL;
-	if (pod_store(p, &rpt, &old_full, &old_packed) != 0) {
+	if (pod_store(p, rpt, &old_full, &old_packed) != 0) {
 		if (!p->has_report)
 			pod_free(h, p);
-		goto out;
+		return 0;
 	}
 	h->st.reports++;
 	if (p->stale && !new_pod)
-		rw_info(COMPONENT, "agent of pod %s reporting again after %" PRIu64 " ms", p->id,
-			now - p->last_seen);
+		log_back(p, now);
 	p->last_seen = now;
 	p->stale = 0;
 	p->pdigest = dig;
-	p->plen = (uint32_t)hdr.len;
-	session_set(h, p, hdr.session);
-	pod_set_pipe(h, p, pipe_id, now);
+	p->plen = (uint32_t)hdr->len;
+	session_set(h, p, hdr->session);
+	pod_set_pipe(h, p, m->id, now);
 	if (new_pod) {
 		/* A new pod incarnation (or first report): its old reply is meaningless. */
 		free(p->reply);
@@ -1348,22 +1377,45 @@ process(struct rw_hub *h, struct hub_conn *m, const unsigned char *msg, size_t n
 	p->hb_ms = p->hb_told;
 	if (changed) {
 		h->st.changes++;
-		if (h->cb.on_report) {
-			h->in_cb++;
-			h->cb.on_report(h, &cur, new_pod ? NULL : prev, h->ud);
-			h->in_cb--;
-		}
+		notify(h, &cur, new_pod ? NULL : prev);
 	}
 	full_free(old_full);
 	packed_free(old_packed);
-	if (build_reply(h, p, &cur, &slot->key, &hdr) != 0) {
-		h->st.no_reply++;
-		goto out;
-	}
-	*out = p->reply;
-	*outlen = p->reply_len;
-	answer = 1;
-out:
+	return reply(h, p, &cur, &slot->key, hdr, 0, out, outlen);
+}
+
+/*
+ * Process one received message. Returns 1 with *out set to the bytes to
+ * send (owned by the pod), or 0 when nothing is to be sent.
+ */
+static int
+process(struct rw_hub *h, struct hub_conn *m, const unsigned char *msg, size_t n,
+	const unsigned char **out, size_t *outlen)
+{
+	struct rw_wire_hdr hdr;
+	const char *payload = NULL;
+	const struct hub_keyslot *slot;
+	struct rw_wire_replay tmp = {0};
+	struct rw_report rpt;
+	struct hub_pod *p = NULL;
+	int fresh, answer = 0;
+
+	if (check_envelope(h, m, msg, n) != 0 ||
+	    !(slot = authenticate(h, m, msg, n, &hdr, &payload)))
+		return 0;
+	/* The fast path: the same bytes as the pod's last report of this session. */
+	uint64_t dig = payload_digest(payload, hdr.len);
+	struct hub_pod *same = session_find(h, hdr.session);
+	if (same && same->owner == slot->owner && same->plen == hdr.len && same->pdigest == dig &&
+	    same->has_report)
+		return process_same(h, m, &slot->key, same, &hdr, out, outlen);
+	if (decode_report(h, m, slot->owner, payload, hdr.len, &rpt) != 0)
+		return 0;
+	fresh = admit(h, m, slot->owner, &rpt, &hdr, &p, &tmp);
+	if (fresh == RW_WIRE_RESEND) /* only an existing pod can have a resend */
+		answer = resend(h, p, &slot->key, &hdr, m->id, out, outlen);
+	else if (fresh >= 0)
+		answer = apply(h, m, slot, p, &tmp, &hdr, dig, &rpt, out, outlen);
 	rw_report_fini(&rpt);
 	return answer;
 }
@@ -1416,13 +1468,7 @@ conn_close(struct hub_conn *c)
 	/* Only a connection that carried frames can have pods to disconnect. */
 	if (!h->stopping && c->frames)
 		pipe_closed(h, c->id, uv_now(h->loop));
-	if (c->prev)
-		c->prev->next = c->next;
-	else
-		h->conns = c->next;
-	if (c->next)
-		c->next->prev = c->prev;
-	c->prev = c->next = NULL;
+	rw_list_remove(&c->link);
 	h->nconns--;
 	uv_close((uv_handle_t *)&c->tcp, conn_closed);
 }
@@ -1764,17 +1810,9 @@ static void deadline_cb(uv_timer_t *t);
 static void
 waiting_add(struct rw_hub *h, struct hub_conn *c, uint64_t now)
 {
-	if (c->waiting)
-		waiting_remove(c);
-	c->waiting = 1;
+	rw_list_remove(&c->wlink);
 	c->since = now;
-	c->wnext = NULL;
-	c->wprev = h->waiting_tail;
-	if (h->waiting_tail)
-		h->waiting_tail->wnext = c;
-	else
-		h->waiting = c;
-	h->waiting_tail = c;
+	rw_list_insert_tail(&h->waiting, &c->wlink);
 	if (!uv_is_active((uv_handle_t *)&h->deadline))
 		uv_timer_start(&h->deadline, deadline_cb, h->deadline_tick, h->deadline_tick);
 }
@@ -1782,19 +1820,7 @@ waiting_add(struct rw_hub *h, struct hub_conn *c, uint64_t now)
 static void
 waiting_remove(struct hub_conn *c)
 {
-	struct rw_hub *h = c->hub;
-	if (!c->waiting)
-		return;
-	if (c->wprev)
-		c->wprev->wnext = c->wnext;
-	else
-		h->waiting = c->wnext;
-	if (c->wnext)
-		c->wnext->wprev = c->wprev;
-	else
-		h->waiting_tail = c->wprev;
-	c->wprev = c->wnext = NULL;
-	c->waiting = 0;
+	rw_list_remove(&c->wlink); /* a no-op when not waiting */
 }
 
 /* Close c for reason why, with a log line at most once per reason per log interval. */
@@ -1824,8 +1850,9 @@ deadline_cb(uv_timer_t *t)
 	struct rw_hub *h = t->data;
 	uint64_t now = uv_now(h->loop);
 	char detail[128];
-	for (struct hub_conn *c = h->waiting, *next; c; c = next) {
-		next = c->wnext;
+	struct rw_list *n, *tmp;
+	RW_LIST_FOREACH_SAFE (n, tmp, &h->waiting) {
+		struct hub_conn *c = rw_list_entry(n, struct hub_conn, wlink);
 		int hs = !c->sp.got_hdr;
 		uint64_t lim = hs ? h->o.handshake_timeout_ms : h->o.frame_timeout_ms;
 		if (now - c->since < lim)
@@ -1835,7 +1862,7 @@ deadline_cb(uv_timer_t *t)
 		conn_close_why(c, hs ? RW_HUB_CLOSE_HANDSHAKE_TIMEOUT : RW_HUB_CLOSE_FRAME_TIMEOUT,
 			       detail);
 	}
-	if (!h->waiting)
+	if (rw_list_empty(&h->waiting))
 		uv_timer_stop(t);
 }
 
@@ -1864,9 +1891,14 @@ conn_reserve(void *ud, size_t bytes)
 	while (h->partial + bytes > h->o.partial_budget) {
 		if (c->sp.want > SP_SMALL)
 			return -ENOBUFS;
-		struct hub_conn *o = h->waiting;
-		while (o && o->sp.incap == 0)
-			o = o->wnext;
+		struct hub_conn *o = NULL;
+		struct rw_list *n;
+		RW_LIST_FOREACH (n, &h->waiting) {
+			o = rw_list_entry(n, struct hub_conn, wlink);
+			if (o->sp.incap != 0)
+				break;
+			o = NULL;
+		}
 		if (!o || o == c)
 			return -ENOBUFS;
 		char detail[128];
@@ -1995,7 +2027,7 @@ conn_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
 	}
 	if (c->sp.inlen > 0) {
 		/* A frame started in this read, or one waiting already. */
-		if (!c->waiting || c->frames != frames)
+		if (rw_list_empty(&c->wlink) || c->frames != frames)
 			waiting_add(h, c, uv_now(h->loop));
 	} else if (c->sp.got_hdr) {
 		waiting_remove(c);
@@ -2023,12 +2055,10 @@ on_connection(uv_stream_t *server, int status)
 	}
 	c->hub = h;
 	c->tcp.data = c;
+	rw_list_init(&c->wlink);
 	rw_hub_sp_conn_init(&c->sp, h->o.recv_max);
 	h->handles_open++;
-	c->next = h->conns;
-	if (h->conns)
-		h->conns->prev = c;
-	h->conns = c;
+	rw_list_insert_head(&h->conns, &c->link);
 	h->nconns++;
 	if (++h->next_conn_id == 0)
 		h->next_conn_id = 1;
@@ -2107,41 +2137,38 @@ sweep_cb(uv_timer_t *t)
 	keys_expire(h, now);
 	retired_expire(h, now, 0);
 
-	for (size_t i = 0; i < h->pods.nb; i++) {
-		struct rw_hlink *l = h->pods.b[i], *next;
-		for (; l; l = next) {
-			next = l->next;
-			struct hub_pod *p = CONTAINER(l, struct hub_pod, link);
-			uint64_t idle = now > p->last_seen ? now - p->last_seen : 0;
-			if (p->stale && idle >= evict_after) {
-				/* The replay window has passed: any replay is refused by its
-				 * timestamp now, so the pod's state can go. */
-				pod_free(h, p);
-				continue;
+	struct rw_hlink *l, *next;
+	size_t i;
+	RW_HTAB_FOREACH_SAFE (l, next, i, &h->pods) {
+		struct hub_pod *p = CONTAINER(l, struct hub_pod, link);
+		uint64_t idle = now > p->last_seen ? now - p->last_seen : 0;
+		if (p->stale && idle >= evict_after) {
+			/* The replay window has passed: any replay is refused by its
+			 * timestamp now, so the pod's state can go. */
+			pod_free(h, p);
+			continue;
+		}
+		int why = p->stale || stalled ? 0 : pod_stale_why(h, p, now);
+		if (why) {
+			p->stale = 1;
+			nstale++;
+			if (why == 2) {
+				h->st.disconnects++;
+				ndisc++;
 			}
-			int why = p->stale || stalled ? 0 : pod_stale_why(h, p, now);
-			if (why) {
-				p->stale = 1;
-				nstale++;
-				if (why == 2) {
-					h->st.disconnects++;
-					ndisc++;
-				}
-				/* A line per pod for the first few of a sweep, then a count. */
-				if (nstale <= STALE_LOG_MAX && why == 2)
-					rw_info(COMPONENT,
-						"agent of pod %s disconnected %" PRIu64
-						" ms ago and has not reconnected",
-						p->id, now - p->closed_at);
-				else if (nstale <= STALE_LOG_MAX)
-					rw_info(COMPONENT,
-						"agent of pod %s silent for %" PRIu64 " ms", p->id,
-						idle);
-				if (h->cb.on_stale) {
-					h->in_cb++;
-					h->cb.on_stale(h, pod_report(p, &h->cb_view), h->ud);
-					h->in_cb--;
-				}
+			/* A line per pod for the first few of a sweep, then a count. */
+			if (nstale <= STALE_LOG_MAX && why == 2)
+				rw_info(COMPONENT,
+					"agent of pod %s disconnected %" PRIu64
+					" ms ago and has not reconnected",
+					p->id, now - p->closed_at);
+			else if (nstale <= STALE_LOG_MAX)
+				rw_info(COMPONENT, "agent of pod %s silent for %" PRIu64 " ms",
+					p->id, idle);
+			if (h->cb.on_stale) {
+				h->in_cb++;
+				h->cb.on_stale(h, pod_report(p, &h->cb_view), h->ud);
+				h->in_cb--;
 			}
 		}
 	}
@@ -2165,8 +2192,8 @@ static void
 hub_stop_net(struct rw_hub *h)
 {
 	h->stopping = 1;
-	while (h->conns)
-		conn_close(h->conns);
+	while (!rw_list_empty(&h->conns))
+		conn_close(rw_list_entry(rw_list_first(&h->conns), struct hub_conn, link));
 	if (h->listener_init) {
 		uv_close((uv_handle_t *)&h->listener, handle_closed);
 		h->listener_init = 0;
@@ -2210,44 +2237,30 @@ parse_listen(const char *url, struct sockaddr_storage *ss)
 static void
 hub_free_state(struct rw_hub *h)
 {
-	for (size_t i = 0; i < h->pods.nb; i++) {
-		struct rw_hlink *l = h->pods.b[i], *next;
-		for (; l; l = next) {
-			next = l->next;
-			struct hub_pod *p = CONTAINER(l, struct hub_pod, link);
-			full_free(p->full);
-			packed_free(p->packed);
-			free(p->id);
-			free(p->reply);
-			free(p);
-		}
+	struct rw_hlink *l, *next;
+	size_t i;
+	RW_HTAB_FOREACH_SAFE (l, next, i, &h->pods) {
+		struct hub_pod *p = CONTAINER(l, struct hub_pod, link);
+		full_free(p->full);
+		packed_free(p->packed);
+		free(p->id);
+		free(p->reply);
+		free(p);
 	}
-	for (size_t i = 0; i < h->keys_by_scope.nb; i++) {
-		struct rw_hlink *l = h->keys_by_scope.b[i], *next;
-		for (; l; l = next) {
-			next = l->next;
-			struct hub_key *k = CONTAINER(l, struct hub_key, by_scope);
-			rw_wire_key_wipe(&k->cur.key);
-			rw_wire_key_wipe(&k->prev.key);
-			free(k);
-		}
+	RW_HTAB_FOREACH_SAFE (l, next, i, &h->keys_by_scope) {
+		struct hub_key *k = CONTAINER(l, struct hub_key, by_scope);
+		rw_wire_key_wipe(&k->cur.key);
+		rw_wire_key_wipe(&k->prev.key);
+		free(k);
 	}
 	closed_expire(h, 0, 1);
 	retired_expire(h, 0, 1);
 	rw_htab_fini(&h->retired);
-	for (size_t i = 0; i < h->by_pipe.nb; i++) {
-		struct rw_hlink *l = h->by_pipe.b[i], *next;
-		for (; l; l = next) {
-			next = l->next;
-			free(CONTAINER(l, struct hub_pipe, link));
-		}
+	RW_HTAB_FOREACH_SAFE (l, next, i, &h->by_pipe) {
+		free(CONTAINER(l, struct hub_pipe, link));
 	}
-	for (size_t i = 0; i < h->peers.nb; i++) {
-		struct rw_hlink *l = h->peers.b[i], *next;
-		for (; l; l = next) {
-			next = l->next;
-			free(CONTAINER(l, struct hub_peer, link));
-		}
+	RW_HTAB_FOREACH_SAFE (l, next, i, &h->peers) {
+		free(CONTAINER(l, struct hub_peer, link));
 	}
 	rw_htab_fini(&h->peers);
 	rw_htab_fini(&h->pods);
@@ -2280,6 +2293,8 @@ rw_hub_new(uv_loop_t *loop, const struct rw_hub_opts *opts, const struct rw_hub_
 	if (!h)
 		return -ENOMEM;
 	h->loop = loop;
+	rw_list_init(&h->conns);
+	rw_list_init(&h->waiting);
 	h->started = uv_now(loop);
 	h->o = *opts;
 	snprintf(h->url, sizeof(h->url), "%s", opts->listen_url);
@@ -2441,7 +2456,9 @@ rw_hub_cluster_stats(struct rw_hub *h, const char *ns, const char *cluster,
 		return -ENOENT;
 	uint64_t now = uv_now(h->loop);
 	const struct hub_pod *head = NULL;
-	for (const struct hub_pod *p = k->pods; p; p = p->cnext) {
+	const struct rw_list *n;
+	RW_LIST_FOREACH (n, &k->pods) {
+		const struct hub_pod *p = rw_list_entry(n, const struct hub_pod, clink);
 		int stale = pod_is_stale(h, p, now);
 		out->pods++;
 		if (stale)
@@ -2475,8 +2492,12 @@ rw_hub_cluster_foreach(struct rw_hub *h, const char *ns, const char *cluster,
 	uint64_t now = uv_now(h->loop);
 	int n = 0;
 	h->in_cb++;
-	for (const struct hub_pod *p = k->pods; p; p = p->cnext, n++)
+	const struct rw_list *l;
+	RW_LIST_FOREACH (l, &k->pods) {
+		const struct hub_pod *p = rw_list_entry(l, const struct hub_pod, clink);
 		fn(pod_report(p, &h->fe_view), pod_is_stale(h, p, now), p->last_seen, arg);
+		n++;
+	}
 	h->in_cb--;
 	return n;
 }

@@ -113,8 +113,7 @@ rw_kmap_fini(struct rw_kmap *m, void (*free_val)(void *))
 {
 	struct rw_hlink *l, *tmp;
 	size_t i;
-	RW_HTAB_FOREACH_SAFE(l, tmp, i, &m->t)
-	{
+	RW_HTAB_FOREACH_SAFE (l, tmp, i, &m->t) {
 		struct rw_kmap_ent *e = (struct rw_kmap_ent *)(void *)l;
 		if (free_val)
 			free_val(e->val);

@@ -13,12 +13,13 @@
 #include <string.h>
 
 #include "kmap.h"
+#include "rw/list.h"
 #include "metrics.h"
 
 enum mtype { M_COUNTER, M_GAUGE, M_HISTOGRAM };
 
 struct series {
-	struct series *prev, *next;
+	struct rw_list link; /* in the family's series, oldest first */
 	char **values;
 	double v;		/* counter/gauge value; histogram sum */
 	unsigned long long cnt; /* histogram count */
@@ -27,7 +28,7 @@ struct series {
 
 struct rw_met_family {
 	struct rw_met *m;
-	struct rw_met_family *next;
+	struct rw_list link; /* in the registry's families, in creation order */
 	enum mtype type;
 	char *name, *help;
 	char *labels[RW_MET_MAX_LABELS];
@@ -35,11 +36,11 @@ struct rw_met_family {
 	double bounds[RW_MET_MAX_BUCKETS];
 	int nbounds;
 	struct rw_kmap map;
-	struct series *head, *tail;
+	struct rw_list series;
 };
 
 struct rw_met {
-	struct rw_met_family *fams, *last;
+	struct rw_list fams;
 	size_t nseries, max_series;
 	unsigned long dropped;
 	struct rw_met_family *dropped_fam;
@@ -78,12 +79,9 @@ series_free(struct series *s, int nlabels)
 static void
 family_free(struct rw_met_family *f)
 {
-	struct series *s = f->head;
-	while (s) {
-		struct series *n = s->next;
-		series_free(s, f->nlabels);
-		s = n;
-	}
+	struct rw_list *n, *tmp;
+	RW_LIST_FOREACH_SAFE (n, tmp, &f->series)
+		series_free(rw_list_entry(n, struct series, link), f->nlabels);
 	rw_kmap_fini(&f->map, NULL);
 	for (int i = 0; i < f->nlabels; i++)
 		free(f->labels[i]);
@@ -99,6 +97,7 @@ rw_met_new(size_t max_series, struct rw_met **out)
 	*out = NULL;
 	if (!m)
 		return -ENOMEM;
+	rw_list_init(&m->fams);
 	m->max_series = max_series ? max_series : 10000;
 	*out = m;
 	m->dropped_fam =
@@ -113,12 +112,9 @@ rw_met_free(struct rw_met *m)
 {
 	if (!m)
 		return;
-	struct rw_met_family *f = m->fams;
-	while (f) {
-		struct rw_met_family *n = f->next;
-		family_free(f);
-		f = n;
-	}
+	struct rw_list *n, *tmp;
+	RW_LIST_FOREACH_SAFE (n, tmp, &m->fams)
+		family_free(rw_list_entry(n, struct rw_met_family, link));
 	free(m);
 }
 
@@ -135,7 +131,9 @@ reg(struct rw_met *m, enum mtype type, const char *name, const char *help,
 	for (int i = 1; i < nbounds; i++)
 		if (!(bounds[i] > bounds[i - 1]))
 			return NULL;
-	for (struct rw_met_family *f = m->fams; f; f = f->next) {
+	struct rw_list *n;
+	RW_LIST_FOREACH (n, &m->fams) {
+		struct rw_met_family *f = rw_list_entry(n, struct rw_met_family, link);
 		if (strcmp(f->name, name) != 0)
 			continue;
 		if (f->type != type || f->nlabels != nl)
@@ -149,6 +147,7 @@ reg(struct rw_met *m, enum mtype type, const char *name, const char *help,
 	if (!f)
 		return NULL;
 	f->m = m;
+	rw_list_init(&f->series);
 	f->type = type;
 	f->name = strdup(name);
 	f->help = strdup(help ? help : "");
@@ -166,11 +165,7 @@ reg(struct rw_met *m, enum mtype type, const char *name, const char *help,
 		family_free(f);
 		return NULL;
 	}
-	if (m->last)
-		m->last->next = f;
-	else
-		m->fams = f;
-	m->last = f;
+	rw_list_insert_tail(&m->fams, &f->link);
 	return f;
 }
 
@@ -246,12 +241,7 @@ lookup(struct rw_met_family *f, const char *const *values, bool create)
 		s = NULL;
 		goto out;
 	}
-	s->prev = f->tail;
-	if (f->tail)
-		f->tail->next = s;
-	else
-		f->head = s;
-	f->tail = s;
+	rw_list_insert_tail(&f->series, &s->link);
 	f->m->nseries++;
 out:
 	rw_buf_fini(&key);
@@ -314,14 +304,7 @@ rw_met_remove(struct rw_met_family *f, const char *const *values)
 	if (series_key(f, values, &key) == 0) {
 		struct series *s = rw_kmap_del(&f->map, rw_buf_cstr(&key));
 		if (s) {
-			if (s->prev)
-				s->prev->next = s->next;
-			else
-				f->head = s->next;
-			if (s->next)
-				s->next->prev = s->prev;
-			else
-				f->tail = s->prev;
+			rw_list_remove(&s->link);
 			series_free(s, f->nlabels);
 			f->m->nseries--;
 			rv = 0;
@@ -411,15 +394,19 @@ rw_met_render(const struct rw_met *m, struct rw_buf *out)
 	int rv = 0;
 	if (!m)
 		return 0;
-	for (const struct rw_met_family *f = m->fams; f && rv == 0; f = f->next) {
-		if (!f->head && f->nlabels)
+	const struct rw_list *fn, *sn;
+	RW_LIST_FOREACH (fn, &m->fams) {
+		if (rv != 0)
+			break;
+		const struct rw_met_family *f = rw_list_entry(fn, const struct rw_met_family, link);
+		if (rw_list_empty(&f->series) && f->nlabels)
 			continue; /* nothing to show yet */
 		rv = rw_buf_printf(out, "# HELP %s ", f->name);
 		if (rv == 0)
 			rv = put_escaped(out, f->help, true);
 		if (rv == 0)
 			rv = rw_buf_printf(out, "\n# TYPE %s %s\n", f->name, tname[f->type]);
-		if (rv == 0 && !f->head && !f->nlabels) {
+		if (rv == 0 && rw_list_empty(&f->series) && !f->nlabels) {
 			/* A label-less family always shows one sample. */
 			struct series zero = {0};
 			unsigned long long zb[RW_MET_MAX_BUCKETS + 1] = {0};
@@ -438,7 +425,10 @@ rw_met_render(const struct rw_met *m, struct rw_buf *out)
 					rv = put_sample(out, f, &zero, "_count", NULL, 0);
 			}
 		}
-		for (const struct series *s = f->head; s && rv == 0; s = s->next) {
+		RW_LIST_FOREACH (sn, &f->series) {
+			if (rv != 0)
+				break;
+			const struct series *s = rw_list_entry(sn, const struct series, link);
 			if (f->type != M_HISTOGRAM) {
 				rv = put_sample(out, f, s, "", NULL, s->v);
 				continue;

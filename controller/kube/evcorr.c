@@ -6,18 +6,19 @@
 
 #include "evcorr.h"
 #include "kmap.h"
+#include "rw/list.h"
 
 /* ---- a bounded LRU of string keys ---- */
 
 struct lent {
-	struct lent *prev, *next; /* head = most recently used */
-	const char *key;	  /* the map entry's copy */
+	struct rw_list link; /* in lru.order */
+	const char *key;     /* the map entry's copy */
 	void *val;
 };
 
 struct lru {
-	struct rw_kmap map; /* key -> struct lent */
-	struct lent *head, *tail;
+	struct rw_kmap map;   /* key -> struct lent */
+	struct rw_list order; /* first = most recently used */
 	size_t max;
 	void (*free_val)(struct rw_evc *c, void *val);
 };
@@ -39,36 +40,18 @@ struct rw_evc {
 	struct lru agg, spam, log;
 };
 
-static void
-lru_unlink(struct lru *l, struct lent *e)
+/* The least (last) or most (first) recently used entry, or NULL. */
+static struct lent *
+lru_end(const struct lru *l, int least)
 {
-	if (e->prev)
-		e->prev->next = e->next;
-	else
-		l->head = e->next;
-	if (e->next)
-		e->next->prev = e->prev;
-	else
-		l->tail = e->prev;
-	e->prev = e->next = NULL;
-}
-
-static void
-lru_front(struct lru *l, struct lent *e)
-{
-	e->next = l->head;
-	e->prev = NULL;
-	if (l->head)
-		l->head->prev = e;
-	l->head = e;
-	if (!l->tail)
-		l->tail = e;
+	struct rw_list *n = least ? rw_list_last(&l->order) : rw_list_first(&l->order);
+	return n ? rw_list_entry(n, struct lent, link) : NULL;
 }
 
 static void
 lru_del(struct rw_evc *c, struct lru *l, struct lent *e)
 {
-	lru_unlink(l, e);
+	rw_list_remove(&e->link);
 	if (l->free_val)
 		l->free_val(c, e->val);
 	rw_kmap_del(&l->map, e->key);
@@ -82,8 +65,8 @@ lru_get(struct lru *l, const char *key)
 	struct lent *e = rw_kmap_get(&l->map, key);
 	if (!e)
 		return NULL;
-	lru_unlink(l, e);
-	lru_front(l, e);
+	rw_list_remove(&e->link);
+	rw_list_insert_head(&l->order, &e->link);
 	return e->val;
 }
 
@@ -95,8 +78,8 @@ lru_add(struct rw_evc *c, struct lru *l, const char *key, void *val)
 	struct rw_kmap_ent *me;
 	if (!e)
 		return -ENOMEM;
-	while (l->map.n >= l->max && l->tail)
-		lru_del(c, l, l->tail);
+	while (l->map.n >= l->max && !rw_list_empty(&l->order))
+		lru_del(c, l, lru_end(l, 1));
 	if (rw_kmap_put(&l->map, key, e, NULL) != 0 || !(me = rw_kmap_find(&l->map, key))) {
 		rw_kmap_del(&l->map, key);
 		free(e);
@@ -104,15 +87,16 @@ lru_add(struct rw_evc *c, struct lru *l, const char *key, void *val)
 	}
 	e->key = me->key;
 	e->val = val;
-	lru_front(l, e);
+	rw_list_insert_head(&l->order, &e->link);
 	return 0;
 }
 
 static void
 lru_fini(struct rw_evc *c, struct lru *l)
 {
-	while (l->head)
-		lru_del(c, l, l->head);
+	struct rw_list *n, *tmp;
+	RW_LIST_FOREACH_SAFE (n, tmp, &l->order)
+		lru_del(c, l, rw_list_entry(n, struct lent, link));
 	rw_kmap_fini(&l->map, NULL);
 }
 
@@ -162,6 +146,9 @@ rw_evc_new(const struct rw_evc_opts *o, void (*free_ud)(void *ud), struct rw_evc
 	rw_kmap_init(&c->agg.map);
 	rw_kmap_init(&c->spam.map);
 	rw_kmap_init(&c->log.map);
+	rw_list_init(&c->agg.order);
+	rw_list_init(&c->spam.order);
+	rw_list_init(&c->log.order);
 	*out = c;
 	return 0;
 }
@@ -308,7 +295,7 @@ rw_evc_uncount(struct rw_evc *c, const struct rw_evc_res *res)
 	if (!res->fresh || res->obs->count > 0)
 		return;
 	/* A record made for this occurrence alone: forget it (the head of the LRU). */
-	e = c->log.head;
+	e = lru_end(&c->log, 0);
 	if (e && e->val == res->obs)
 		lru_del(c, &c->log, e);
 }

@@ -16,8 +16,8 @@
 #define DEF_MAX_BEST_EFFORT 1000
 
 struct rw_fq_flow {
-	struct rw_fq_flow *rr_prev, *rr_next; /* in the class's round */
-	struct rw_fq_node *head, *tail;
+	struct rw_list rr;   /* in the class's round */
+	struct rw_list fifo; /* struct rw_fq_node, oldest first */
 	size_t n;
 	char key[]; /* NUL-terminated */
 };
@@ -26,8 +26,10 @@ void
 rw_fq_init(struct rw_fq *q, size_t max_normal, size_t max_best_effort)
 {
 	memset(q, 0, sizeof(*q));
-	for (int i = 0; i < RW_FQ_NCLASS; i++)
+	for (int i = 0; i < RW_FQ_NCLASS; i++) {
 		rw_kmap_init(&q->c[i].flows);
+		rw_list_init(&q->c[i].round);
+	}
 	q->c[RW_FQ_NORMAL].max = max_normal ? max_normal : DEF_MAX_NORMAL;
 	q->c[RW_FQ_BEST_EFFORT].max = max_best_effort ? max_best_effort : DEF_MAX_BEST_EFFORT;
 }
@@ -38,43 +40,16 @@ rw_fq_fini(struct rw_fq *q)
 	if (!q)
 		return;
 	for (int i = 0; i < RW_FQ_NCLASS; i++) {
-		struct rw_fq_flow *f = q->c[i].rr_head;
-		while (f) {
-			struct rw_fq_node *n = f->head;
-			for (; n; n = n->next)
-				n->flow = NULL;
-			f = f->rr_next;
+		struct rw_list *fl, *nl;
+		RW_LIST_FOREACH (fl, &q->c[i].round) {
+			struct rw_fq_flow *f = rw_list_entry(fl, struct rw_fq_flow, rr);
+			RW_LIST_FOREACH (nl, &f->fifo)
+				rw_list_entry(nl, struct rw_fq_node, link)->flow = NULL;
 		}
 		rw_kmap_fini(&q->c[i].flows, free);
-		q->c[i].rr_head = q->c[i].rr_tail = NULL;
+		rw_list_init(&q->c[i].round);
 		q->c[i].n = 0;
 	}
-}
-
-static void
-rr_append(struct rw_fq_cls *c, struct rw_fq_flow *f)
-{
-	f->rr_next = NULL;
-	f->rr_prev = c->rr_tail;
-	if (c->rr_tail)
-		c->rr_tail->rr_next = f;
-	else
-		c->rr_head = f;
-	c->rr_tail = f;
-}
-
-static void
-rr_unlink(struct rw_fq_cls *c, struct rw_fq_flow *f)
-{
-	if (f->rr_prev)
-		f->rr_prev->rr_next = f->rr_next;
-	else
-		c->rr_head = f->rr_next;
-	if (f->rr_next)
-		f->rr_next->rr_prev = f->rr_prev;
-	else
-		c->rr_tail = f->rr_prev;
-	f->rr_prev = f->rr_next = NULL;
 }
 
 int
@@ -96,21 +71,16 @@ rw_fq_push(struct rw_fq *q, struct rw_fq_node *n, const char *flow, int cls)
 		if (!f)
 			return -ENOMEM;
 		memcpy(f->key, flow, len + 1);
+		rw_list_init(&f->fifo);
 		if (rw_kmap_put(&c->flows, flow, f, NULL) != 0) {
 			free(f);
 			return -ENOMEM;
 		}
-		rr_append(c, f);
+		rw_list_insert_tail(&c->round, &f->rr);
 	}
 	n->cls = cls;
 	n->flow = f;
-	n->next = NULL;
-	n->prev = f->tail;
-	if (f->tail)
-		f->tail->next = n;
-	else
-		f->head = n;
-	f->tail = n;
+	rw_list_insert_tail(&f->fifo, &n->link);
 	f->n++;
 	c->n++;
 	return 0;
@@ -122,20 +92,12 @@ unlink_node(struct rw_fq *q, struct rw_fq_node *n)
 {
 	struct rw_fq_cls *c = &q->c[n->cls];
 	struct rw_fq_flow *f = n->flow;
-	if (n->prev)
-		n->prev->next = n->next;
-	else
-		f->head = n->next;
-	if (n->next)
-		n->next->prev = n->prev;
-	else
-		f->tail = n->prev;
-	n->prev = n->next = NULL;
+	rw_list_remove(&n->link);
 	n->flow = NULL;
 	f->n--;
 	c->n--;
 	if (f->n == 0) {
-		rr_unlink(c, f);
+		rw_list_remove(&f->rr);
 		rw_kmap_del(&c->flows, f->key);
 		free(f);
 	}
@@ -148,15 +110,16 @@ rw_fq_pop(struct rw_fq *q)
 		return NULL;
 	for (int i = 0; i < RW_FQ_NCLASS; i++) {
 		struct rw_fq_cls *c = &q->c[i];
-		struct rw_fq_flow *f = c->rr_head;
-		struct rw_fq_node *n;
-		if (!f)
+		struct rw_list *first = rw_list_first(&c->round);
+		if (!first)
 			continue;
-		n = f->head;
+		struct rw_fq_flow *f = rw_list_entry(first, struct rw_fq_flow, rr);
+		struct rw_fq_node *n =
+		    rw_list_entry(rw_list_first(&f->fifo), struct rw_fq_node, link);
 		if (f->n > 1) {
 			/* Its turn is used: to the end of the round. */
-			rr_unlink(c, f);
-			rr_append(c, f);
+			rw_list_remove(&f->rr);
+			rw_list_insert_tail(&c->round, &f->rr);
 		}
 		unlink_node(q, n);
 		return n;

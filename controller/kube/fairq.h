@@ -22,6 +22,7 @@
 #include <stddef.h>
 
 #include "kmap.h"
+#include "rw/list.h"
 
 enum rw_fq_class {
 	RW_FQ_NORMAL = 0,      /* object reads and writes */
@@ -33,16 +34,16 @@ struct rw_fq_flow;
 
 /* Embedded in the caller's record; owned by the queue while pushed. */
 struct rw_fq_node {
-	struct rw_fq_node *prev, *next; /* in the flow's FIFO */
-	struct rw_fq_flow *flow;	/* NULL while not queued */
+	struct rw_list link;	 /* in the flow's FIFO; meaningful only while queued */
+	struct rw_fq_flow *flow; /* NULL while not queued (a zeroed node is not queued) */
 	int cls;
 };
 
 struct rw_fq_cls {
-	struct rw_kmap flows;		      /* flow key -> struct rw_fq_flow (waiting flows) */
-	struct rw_fq_flow *rr_head, *rr_tail; /* waiting flows, in service order */
-	size_t n;			      /* nodes waiting */
-	size_t max;			      /* bound on n */
+	struct rw_kmap flows; /* flow key -> struct rw_fq_flow (waiting flows) */
+	struct rw_list round; /* waiting flows, in service order */
+	size_t n;	      /* nodes waiting */
+	size_t max;	      /* bound on n */
 };
 
 struct rw_fq {

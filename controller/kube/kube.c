@@ -19,6 +19,7 @@
 #include "rbac.h"
 #include "rw/http.h"
 #include "rw/json.h"
+#include "rw/list.h"
 #include "rw/log.h"
 
 #define DEF_TIMEOUT_MS 30000
@@ -32,10 +33,10 @@ enum op_state { OP_QUEUED, OP_WIRE, OP_BACKOFF, OP_DONE, OP_DEAD };
 
 struct rw_kube_op {
 	struct rw_kube *k;
-	struct rw_kube_op *prev, *next; /* in k->ops (all) */
-	struct rw_fq_node qn;		/* in the limiter's fair queue */
-	char *flow;			/* its flow key, or NULL */
-	int cls;			/* RW_FQ_NORMAL or RW_FQ_BEST_EFFORT */
+	struct rw_list link;  /* in k->ops (all) */
+	struct rw_fq_node qn; /* in the limiter's fair queue */
+	char *flow;	      /* its flow key, or NULL */
+	int cls;	      /* RW_FQ_NORMAL or RW_FQ_BEST_EFFORT */
 	enum op_state state;
 	uv_timer_t timer;
 	struct rw_http_call *call;
@@ -62,8 +63,8 @@ struct rw_kube {
 	uv_timer_t lim_timer;
 	struct rw_fq fq;
 	int nwire;
-	int nslots; /* limiter-queued requests on the wire (bounded by o.max_inflight) */
-	struct rw_kube_op *ops;
+	int nslots;	    /* limiter-queued requests on the wire (bounded by o.max_inflight) */
+	struct rw_list ops; /* struct rw_kube_op */
 	int closing, pending_closes;
 	void (*closed)(void *);
 	void *closed_ud;
@@ -255,6 +256,7 @@ rw_kube_new(uv_loop_t *loop, struct rw_kubecfg *cfg, const struct rw_kube_opts *
 	if (!k)
 		return -ENOMEM;
 	k->loop = loop;
+	rw_list_init(&k->ops);
 	k->cfg = cfg;
 	if (opts)
 		k->o = *opts;
@@ -400,12 +402,7 @@ op_release(struct rw_kube_op *op)
 		k->nwire--;
 	slot_free(op);
 	op->state = OP_DEAD;
-	if (op->prev)
-		op->prev->next = op->next;
-	else
-		k->ops = op->next;
-	if (op->next)
-		op->next->prev = op->prev;
+	rw_list_remove(&op->link);
 	uv_timer_stop(&op->timer);
 	k->pending_closes++;
 	uv_close((uv_handle_t *)&op->timer, op_closed);
@@ -431,8 +428,9 @@ rw_kube_free(struct rw_kube *k, void (*closed)(void *), void *ud)
 	k->closing = 1;
 	k->closed = closed;
 	k->closed_ud = ud;
-	while (k->ops) {
-		struct rw_kube_op *op = k->ops;
+	while (!rw_list_empty(&k->ops)) {
+		struct rw_kube_op *op =
+		    rw_list_entry(rw_list_first(&k->ops), struct rw_kube_op, link);
 		if (op->state == OP_WIRE && op->call)
 			rw_http_cancel(op->call);
 		op->call = NULL;
@@ -756,6 +754,7 @@ start(struct rw_kube *k, const struct rw_kube_req *req, rw_kube_data_cb on_data,
 	if (!op)
 		return -ENOMEM;
 	op->k = k;
+	rw_list_init(&op->link);
 	const char *m = req->method ? req->method : "GET";
 	struct rw_buf url;
 	rw_buf_init(&url, 64 * 1024);
@@ -797,10 +796,7 @@ start(struct rw_kube *k, const struct rw_kube_req *req, rw_kube_data_cb on_data,
 	}
 	uv_timer_init(k->loop, &op->timer);
 	op->timer.data = op;
-	op->next = k->ops;
-	if (k->ops)
-		k->ops->prev = op;
-	k->ops = op;
+	rw_list_insert_head(&k->ops, &op->link);
 	if (opp)
 		*opp = op;
 	if (op->denied) {

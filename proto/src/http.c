@@ -47,6 +47,7 @@
 #include "curl_api.h"
 #include "rw/buf.h"
 #include "rw/http.h"
+#include "rw/list.h"
 
 #define DEF_MAX_BODY (1024 * 1024)
 #define POOL_MAX 16
@@ -69,19 +70,18 @@ struct sock_ctx {
 	uv_poll_t poll;
 	struct rw_http *h;
 	curl_socket_t fd;
-	int owned;  /* opened through open_socket: closed through close_socket */
-	int idle;   /* curl does not poll it: a cached keep-alive connection */
-	int events; /* uv events being polled; 0 = stopped */
-	int fired;  /* the watch reported it; not polled until curl reuses it */
-	long tag;   /* watch tag of the last request on it */
-	struct sock_ctx *prev, *next;
+	int owned;	     /* opened through open_socket: closed through close_socket */
+	int idle;	     /* curl does not poll it: a cached keep-alive connection */
+	int events;	     /* uv events being polled; 0 = stopped */
+	int fired;	     /* the watch reported it; not polled until curl reuses it */
+	long tag;	     /* watch tag of the last request on it */
+	struct rw_list link; /* in h->socks */
 };
 
 struct rw_http_call {
 	struct rw_http *h;
 	CURL *easy;
-	struct rw_http_call **list; /* list this call is linked in, or NULL */
-	struct rw_http_call *prev, *next;
+	struct rw_list link; /* in one of h's call lists; self-linked in none */
 	enum call_state state;
 	int in_multi;
 	int cancelled;
@@ -103,14 +103,15 @@ struct rw_http_call {
 struct rw_http {
 	uv_loop_t *loop;
 	CURLM *multi;
-	uv_timer_t timer;	       /* curl's timeout */
-	uv_timer_t defer;	       /* deferred work */
-	struct rw_http_call *active;   /* in the multi handle */
-	struct rw_http_call *deferred; /* waiting for the defer timer */
-	struct rw_http_call *draining; /* being handled by the defer timer */
-	struct rw_http_call *pool;
+	uv_timer_t timer; /* curl's timeout */
+	uv_timer_t defer; /* deferred work */
+	/* Call lists, newest first (calls are inserted at the head). */
+	struct rw_list active;	 /* in the multi handle */
+	struct rw_list deferred; /* waiting for the defer timer */
+	struct rw_list draining; /* being handled by the defer timer */
+	struct rw_list pool;
 	int npool;
-	struct sock_ctx *socks;
+	struct rw_list socks; /* struct sock_ctx */
 	int inflight;
 	unsigned long connects;
 	rw_http_watch_cb watch_cb;
@@ -131,30 +132,26 @@ static void teardown(struct rw_http *h);
 
 /* ---- lists ---- */
 
+/* Link c first in list l (c is in no list). */
 static void
-list_push(struct rw_http_call **head, struct rw_http_call *c)
+list_push(struct rw_list *l, struct rw_http_call *c)
 {
-	c->list = head;
-	c->prev = NULL;
-	c->next = *head;
-	if (*head)
-		(*head)->prev = c;
-	*head = c;
+	rw_list_insert_head(l, &c->link);
 }
 
+/* The first call of l, or NULL. */
+static struct rw_http_call *
+list_first(const struct rw_list *l)
+{
+	struct rw_list *n = rw_list_first(l);
+	return n ? rw_list_entry(n, struct rw_http_call, link) : NULL;
+}
+
+/* Unlink c from its list; a call in none is left alone. */
 static void
 list_unlink(struct rw_http_call *c)
 {
-	if (!c->list)
-		return;
-	if (c->prev)
-		c->prev->next = c->next;
-	else
-		*c->list = c->next;
-	if (c->next)
-		c->next->prev = c->prev;
-	c->prev = c->next = NULL;
-	c->list = NULL;
+	rw_list_remove(&c->link);
 }
 
 /* ---- uv handle bookkeeping ---- */
@@ -190,14 +187,7 @@ sock_closed(uv_handle_t *hd)
 static void
 sock_close(struct sock_ctx *s)
 {
-	struct rw_http *h = s->h;
-	if (s->prev)
-		s->prev->next = s->next;
-	else
-		h->socks = s->next;
-	if (s->next)
-		s->next->prev = s->prev;
-	s->prev = s->next = NULL;
+	rw_list_remove(&s->link);
 	/* uv_poll_stop removes the fd from epoll at once (before any close). */
 	uv_poll_stop(&s->poll);
 	uv_close((uv_handle_t *)&s->poll, sock_closed);
@@ -206,9 +196,12 @@ sock_close(struct sock_ctx *s)
 static struct sock_ctx *
 sock_find(struct rw_http *h, curl_socket_t fd)
 {
-	for (struct sock_ctx *s = h->socks; s; s = s->next)
+	struct rw_list *n;
+	RW_LIST_FOREACH (n, &h->socks) {
+		struct sock_ctx *s = rw_list_entry(n, struct sock_ctx, link);
 		if (s->fd == fd)
 			return s;
+	}
 	return NULL;
 }
 
@@ -227,10 +220,7 @@ sock_new(struct rw_http *h, curl_socket_t fd, int owned)
 	s->owned = owned;
 	s->poll.data = s;
 	h->open_handles++;
-	s->next = h->socks;
-	if (h->socks)
-		h->socks->prev = s;
-	h->socks = s;
+	rw_list_insert_head(&h->socks, &s->link);
 	return s;
 }
 
@@ -292,12 +282,17 @@ static struct rw_http_call *
 call_get(struct rw_http *h, const char *key)
 {
 	struct rw_http_call *c = NULL;
+	struct rw_list *n;
 	if (key)
-		for (c = h->pool; c; c = c->next)
-			if (c->setup_kept && strcmp(c->key, key) == 0)
+		RW_LIST_FOREACH (n, &h->pool) {
+			struct rw_http_call *x = rw_list_entry(n, struct rw_http_call, link);
+			if (x->setup_kept && strcmp(x->key, key) == 0) {
+				c = x;
 				break;
+			}
+		}
 	if (!c)
-		c = h->pool;
+		c = list_first(&h->pool);
 	if (c) {
 		list_unlink(c);
 		h->npool--;
@@ -315,6 +310,7 @@ call_get(struct rw_http *h, const char *key)
 			return NULL;
 		}
 		c->h = h;
+		rw_list_init(&c->link);
 		rw_buf_init(&c->body, DEF_MAX_BODY);
 	}
 	c->in_multi = 0;
@@ -683,11 +679,11 @@ defer_cb(uv_timer_t *t)
 		return;
 	}
 	/* Move everything queued so far; work queued meanwhile waits for the next round. */
-	while ((c = h->deferred) != NULL) {
+	while ((c = list_first(&h->deferred)) != NULL) {
 		list_unlink(c);
 		list_push(&h->draining, c);
 	}
-	while (!h->closing && (c = h->draining) != NULL) {
+	while (!h->closing && (c = list_first(&h->draining)) != NULL) {
 		list_unlink(c);
 		if (c->cancelled) {
 			if (c->in_multi) {
@@ -724,6 +720,11 @@ rw_http_new(uv_loop_t *loop, struct rw_http **out)
 	if (!h)
 		return -ENOMEM;
 	h->loop = loop;
+	rw_list_init(&h->active);
+	rw_list_init(&h->deferred);
+	rw_list_init(&h->draining);
+	rw_list_init(&h->pool);
+	rw_list_init(&h->socks);
 	uv_timer_init(loop, &h->timer);
 	uv_timer_init(loop, &h->defer);
 	h->timer.data = h;
@@ -996,9 +997,12 @@ rw_http_set_watch(struct rw_http *h, rw_http_watch_cb cb, void *ud)
 	h->watch_ud = ud;
 	if (cb)
 		return;
-	for (struct sock_ctx *s = h->socks; s; s = s->next)
+	struct rw_list *n;
+	RW_LIST_FOREACH (n, &h->socks) {
+		struct sock_ctx *s = rw_list_entry(n, struct sock_ctx, link);
 		if (s->idle)
 			sock_poll(s, 0);
+	}
 }
 
 unsigned long
@@ -1023,13 +1027,13 @@ rw_http_connects(const struct rw_http *h)
 static void
 teardown(struct rw_http *h)
 {
-	struct rw_http_call **lists[] = {&h->active, &h->deferred, &h->draining, &h->pool};
+	struct rw_list *lists[] = {&h->active, &h->deferred, &h->draining, &h->pool};
 	struct rw_http_call *c;
 	if (h->torn_down)
 		return;
 	h->torn_down = 1;
 	for (size_t i = 0; i < sizeof(lists) / sizeof(lists[0]); i++) {
-		while ((c = *lists[i]) != NULL) {
+		while ((c = list_first(lists[i])) != NULL) {
 			list_unlink(c);
 			if (c->in_multi)
 				cu->multi_remove_handle(h->multi, c->easy);
@@ -1041,8 +1045,8 @@ teardown(struct rw_http *h)
 	if (h->multi)
 		cu->multi_cleanup(h->multi);
 	h->multi = NULL;
-	while (h->socks)
-		sock_close(h->socks);
+	while (!rw_list_empty(&h->socks))
+		sock_close(rw_list_entry(rw_list_first(&h->socks), struct sock_ctx, link));
 	uv_close((uv_handle_t *)&h->timer, timer_closed);
 	uv_close((uv_handle_t *)&h->defer, timer_closed);
 }

@@ -31,6 +31,7 @@
 
 #include "httpd_parse.h"
 #include "rw/httpd.h"
+#include "rw/list.h"
 
 #define DEF_MAX_BODY (64 * 1024)
 #define DEF_MAX_CONNS 256
@@ -68,9 +69,8 @@ struct conn {
 	uv_write_t wreq;
 	uv_shutdown_t sreq;
 	struct rw_httpd *s;
-	struct conn *prev, *next;   /* every live connection */
-	struct conn *wprev, *wnext; /* the wait list */
-	int waiting;		    /* on the wait list */
+	struct rw_list link;  /* in s->conns: every live connection */
+	struct rw_list wlink; /* in s->wait; self-linked when not waiting */
 	struct peer_addr addr;
 	enum phase phase;
 	uint64_t phase_ms; /* when the phase began */
@@ -105,8 +105,8 @@ struct rw_httpd {
 	int nconns; /* allocated, closing ones included */
 	int nlive;  /* not closing: what the caps count */
 	struct rw_httpd_stats st;
-	struct conn *conns;
-	struct conn *whead, *wtail; /* the wait list, longest waiting first */
+	struct rw_list conns; /* struct conn */
+	struct rw_list wait;  /* the wait list, longest waiting first */
 	int closing;
 	int open_handles;
 	void (*closed)(void *ud);
@@ -311,55 +311,33 @@ conn_handle_closed(uv_handle_t *hd)
 	server_maybe_done(s);
 }
 
+/* On the wait list? */
+static int
+waiting(const struct conn *c)
+{
+	return !rw_list_empty(&c->wlink);
+}
+
 /* Append to the wait list (no-op when on it already). */
 static void
 wait_push(struct conn *c)
 {
-	struct rw_httpd *s = c->s;
-	if (c->waiting)
-		return;
-	c->waiting = 1;
-	c->wnext = NULL;
-	c->wprev = s->wtail;
-	if (s->wtail)
-		s->wtail->wnext = c;
-	else
-		s->whead = c;
-	s->wtail = c;
+	if (!waiting(c))
+		rw_list_insert_tail(&c->s->wait, &c->wlink);
 }
 
 static void
 wait_remove(struct conn *c)
 {
-	struct rw_httpd *s = c->s;
-	if (!c->waiting)
-		return;
-	c->waiting = 0;
-	if (c->wprev)
-		c->wprev->wnext = c->wnext;
-	else
-		s->whead = c->wnext;
-	if (c->wnext)
-		c->wnext->wprev = c->wprev;
-	else
-		s->wtail = c->wprev;
-	c->wprev = c->wnext = NULL;
+	rw_list_remove(&c->wlink);
 }
 
 /* Put a finished connection in front of the wait list: the first to evict. */
 static void
 wait_push_front(struct conn *c)
 {
-	struct rw_httpd *s = c->s;
 	wait_remove(c);
-	c->waiting = 1;
-	c->wprev = NULL;
-	c->wnext = s->whead;
-	if (s->whead)
-		s->whead->wprev = c;
-	else
-		s->wtail = c;
-	s->whead = c;
+	rw_list_insert_head(&c->s->wait, &c->wlink);
 }
 
 static void
@@ -371,13 +349,7 @@ conn_close(struct conn *c)
 	struct rw_httpd *s = c->s;
 	wait_remove(c);
 	s->nlive--;
-	if (c->prev)
-		c->prev->next = c->next;
-	else
-		s->conns = c->next;
-	if (c->next)
-		c->next->prev = c->prev;
-	c->prev = c->next = NULL;
+	rw_list_remove(&c->link);
 	uv_close((uv_handle_t *)&c->tcp, conn_handle_closed);
 	uv_close((uv_handle_t *)&c->timer, conn_handle_closed);
 }
@@ -818,32 +790,36 @@ evict_one(struct rw_httpd *s, struct conn *c, int peer_only)
 	int live0 = s->nlive;
 	/* Bounded: a peer that keeps sending cannot hold the loop here. */
 	int guard = 4 * s->nlive + 16;
-	for (struct conn *v = s->whead; v && guard > 0; guard--) {
+	for (struct rw_list *n = s->wait.next; n != &s->wait && guard > 0; guard--) {
+		struct conn *v = rw_list_entry(n, struct conn, wlink);
 		if (v == c || (peer_only && !same_peer(v, c))) {
-			v = v->wnext;
+			n = n->next;
 			continue;
 		}
 		unsigned long nreq = v->nreq;
 		conn_pull(v);
 		if (s->nlive < live0)
 			return 0; /* it closed by itself (EOF or a final answer) */
-		if (v->nreq == nreq && v->waiting) {
+		if (v->nreq == nreq && waiting(v)) {
 			s->st.evicted++;
 			conn_close(v);
 			return 0;
 		}
 		/* It held a request, answered now: start over from the longest waiting. */
-		v = s->whead;
+		n = s->wait.next;
 	}
 	/*
 	 * Nobody waits: the next best victim is the peer that has been slowest to
 	 * take its answer (an answer held on purpose, such as a /drain, stays).
 	 */
 	struct conn *w = NULL;
-	for (struct conn *o = s->conns; o; o = o->next)
+	struct rw_list *n;
+	RW_LIST_FOREACH (n, &s->conns) {
+		struct conn *o = rw_list_entry(n, struct conn, link);
 		if (o != c && !o->held && o->phase == PH_WRITE && (!peer_only || same_peer(o, c)) &&
 		    (!w || o->phase_ms < w->phase_ms))
 			w = o;
+	}
 	if (!w)
 		return -1;
 	s->st.evicted++;
@@ -856,9 +832,12 @@ static int
 admit(struct rw_httpd *s, struct conn *c)
 {
 	int same = 0;
-	for (struct conn *o = s->conns; o; o = o->next)
+	struct rw_list *n;
+	RW_LIST_FOREACH (n, &s->conns) {
+		struct conn *o = rw_list_entry(n, struct conn, link);
 		if (o != c && same_peer(o, c))
 			same++;
+	}
 	if (same >= s->max_per_peer && evict_one(s, c, 1) != 0)
 		return -1;
 	while (s->nlive > s->max_conns)
@@ -899,6 +878,7 @@ on_connection(uv_stream_t *ls, int status)
 		return;
 	}
 	c->s = s;
+	rw_list_init(&c->wlink);
 	rw_buf_init(&c->in, RW_HTTPD_MAX_HEAD + s->max_body);
 	rw_buf_init(&c->out, OUT_MAX);
 	uv_tcp_init(s->loop, &c->tcp);
@@ -908,10 +888,7 @@ on_connection(uv_stream_t *ls, int status)
 	c->open_handles = 2;
 	s->nconns++;
 	s->nlive++;
-	c->next = s->conns;
-	if (s->conns)
-		s->conns->prev = c;
-	s->conns = c;
+	rw_list_insert_head(&s->conns, &c->link);
 	if (uv_accept(ls, (uv_stream_t *)&c->tcp) != 0) {
 		conn_close(c);
 		return;
@@ -1009,6 +986,8 @@ rw_httpd_new(uv_loop_t *loop, const struct rw_httpd_opts *opts, rw_httpd_handler
 		goto fail;
 	}
 	s->loop = loop;
+	rw_list_init(&s->conns);
+	rw_list_init(&s->wait);
 	s->handler = handler;
 	s->ud = ud;
 	s->max_body = opts && opts->max_body ? opts->max_body : DEF_MAX_BODY;
@@ -1075,7 +1054,7 @@ rw_httpd_free(struct rw_httpd *s, void (*closed)(void *ud), void *ud)
 	s->closing = 1;
 	s->closed = closed;
 	s->closed_ud = ud;
-	while (s->conns)
-		conn_close(s->conns);
+	while (!rw_list_empty(&s->conns))
+		conn_close(rw_list_entry(rw_list_first(&s->conns), struct conn, link));
 	uv_close((uv_handle_t *)&s->listener, listener_closed);
 }

@@ -25,6 +25,7 @@
 
 #include "hub.h"
 #include "rw/buf.h"
+#include "rw/clock.h"
 #include "rw/log.h"
 #include "rw/wire.h"
 #include "rwtest.h"
@@ -35,14 +36,6 @@
 #define KEY_X "not-a-registered-key-0123456789"
 /* Bound on one worker pod's record (struct, strings, cached reply). */
 #define RW_HUB_POD_BYTES_MAX 1024
-
-static uint64_t
-wall_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 static double
 mono_ms(void)
@@ -230,7 +223,7 @@ make_report(struct rw_buf *out, const struct rw_wire_key *k, const struct rpt_sp
 	h.type = RW_WIRE_REPORT;
 	h.session = s->session;
 	h.seq = s->seq;
-	h.ts_ms = s->ts ? s->ts : wall_ms();
+	h.ts_ms = s->ts ? s->ts : (uint64_t)rw_clock_wall_ms();
 	rw_buf_reset(out);
 	CHECK_EQ_INT(rw_wire_seal(k, &h, pl.data, pl.len, out), 0);
 	rw_buf_fini(&pl);
@@ -514,12 +507,14 @@ t_refusals(void)
 	    &(struct rpt_spec){.pod = "beta-worker-1", .cluster = "beta", .session = 3, .seq = 1});
 	/* m[6]: a timestamp 10 minutes old: clock. */
 	make_report(&m[6], &f.ka,
-		    &(struct rpt_spec){
-			.pod = "alpha-worker-3", .session = 4, .seq = 1, .ts = wall_ms() - 600000});
+		    &(struct rpt_spec){.pod = "alpha-worker-3",
+				       .session = 4,
+				       .seq = 1,
+				       .ts = rw_clock_wall_ms() - 600000});
 	/* m[7]: a payload that does not decode. */
 	{
 		struct rw_wire_hdr h = {
-		    .type = RW_WIRE_REPORT, .session = 5, .seq = 1, .ts_ms = wall_ms()};
+		    .type = RW_WIRE_REPORT, .session = 5, .seq = 1, .ts_ms = rw_clock_wall_ms()};
 		CHECK_EQ_INT(rw_wire_seal(&f.ka, &h, "{\"namespace\":1}", 15, &m[7]), 0);
 	}
 	/* m[8]: not an envelope at all. */
@@ -1461,7 +1456,7 @@ t_bad_mac_closes(void)
 
 	/* Its cost is the HMAC over the message, linear in its size. */
 	struct rw_wire_hdr hd = {
-	    .type = RW_WIRE_REPORT, .session = 1, .seq = 1, .ts_ms = wall_ms()};
+	    .type = RW_WIRE_REPORT, .session = 1, .seq = 1, .ts_ms = rw_clock_wall_ms()};
 	size_t big = RW_WIRE_MAX_MSG - RW_WIRE_HDR_LEN - RW_WIRE_MAC_LEN;
 	char *pl = calloc(1, big);
 	if (pl && rw_wire_seal(&forged, &hd, pl, big, &m) == 0) {
@@ -1799,7 +1794,7 @@ t_pod_bytes(void)
 	struct rw_report r, dec;
 	struct rw_buf pl;
 	struct rw_wire_hdr hd = {
-	    .type = RW_WIRE_REPORT, .session = 2, .seq = 1, .ts_ms = wall_ms()};
+	    .type = RW_WIRE_REPORT, .session = 2, .seq = 1, .ts_ms = rw_clock_wall_ms()};
 	memset(&r, 0, sizeof(r));
 	snprintf(r.ns, sizeof(r.ns), NS);
 	snprintf(r.pod, sizeof(r.pod), "alpha-w-2");

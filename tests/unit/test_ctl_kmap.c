@@ -51,8 +51,7 @@ t_htab(void)
 		struct rw_hlink *l, *tmp;
 		size_t b;
 		int seen = 0;
-		RW_HTAB_FOREACH_SAFE(l, tmp, b, &t)
-		{
+		RW_HTAB_FOREACH_SAFE (l, tmp, b, &t) {
 			seen++;
 			rw_htab_remove(&t, l);
 			l->next = NULL; /* as if freed */

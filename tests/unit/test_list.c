@@ -13,8 +13,7 @@ values(const struct rw_list *head, int *out, int max)
 {
 	const struct rw_list *pos;
 	int n = 0;
-	RW_LIST_FOREACH(pos, head)
-	{
+	RW_LIST_FOREACH (pos, head) {
 		if (n < max)
 			out[n] = rw_list_entry(pos, const struct item, link)->v;
 		n++;
@@ -144,8 +143,7 @@ t_foreach_safe(void)
 			rw_list_init(&it[k].link);
 			rw_list_insert_tail(&head, &it[k].link);
 		}
-		RW_LIST_FOREACH_SAFE(pos, tmp, &head)
-		{
+		RW_LIST_FOREACH_SAFE (pos, tmp, &head) {
 			struct item *e = rw_list_entry(pos, struct item, link);
 			n++;
 			if (e->v % cases[i].mod == cases[i].rem) {

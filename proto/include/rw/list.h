@@ -8,10 +8,12 @@
  * removal have no special cases and never allocate.
  *
  * Contracts:
- * - Every node is initialised (rw_list_init) or inserted before any other
- *   call sees it; a zeroed node is NOT an empty list.
- * - A node is in at most one list at a time: insert only a node that is
- *   self-linked (freshly initialised or removed).
+ * - A head is initialised (rw_list_init / RW_LIST_INIT) before use; a
+ *   zeroed head is NOT an empty list. A node is initialised before
+ *   rw_list_remove or rw_list_empty may see it unlinked.
+ * - A node is in at most one list at a time: insert only a node that is in
+ *   none (initialised, removed, or fresh: insertion does not read the node's
+ *   own links, so a zeroed node that is never removed unlinked is fine).
  * - rw_list_remove() leaves the node self-linked, so removing twice, or
  *   asking rw_list_empty() of a removed node ("is it still linked?"), is safe.
  * - Nothing here locks: a list belongs to one thread (a libuv loop).
@@ -45,7 +47,7 @@ rw_list_empty(const struct rw_list *l)
 	return l->next == l;
 }
 
-/* Link n (self-linked) before head: the list's last element. O(1). */
+/* Link n (in no list) before head: the list's last element. O(1). */
 static inline void
 rw_list_insert_tail(struct rw_list *head, struct rw_list *n)
 {
@@ -55,7 +57,7 @@ rw_list_insert_tail(struct rw_list *head, struct rw_list *n)
 	head->prev = n;
 }
 
-/* Link n (self-linked) after head: the list's first element. O(1). */
+/* Link n (in no list) after head: the list's first element. O(1). */
 static inline void
 rw_list_insert_head(struct rw_list *head, struct rw_list *n)
 {
