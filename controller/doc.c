@@ -673,3 +673,13 @@ rw_doc_equal(const struct rw_doc_node *a, const struct rw_doc_node *b)
 	}
 	return false;
 }
+
+int
+rw_doc_finalizer_index(const struct rw_doc_node *root, const char *finalizer)
+{
+	struct rw_doc_node *f = rw_doc_path(root, "metadata.finalizers");
+	for (int i = 0; f && f->type == RW_DOC_ARR && i < f->n; i++)
+		if (rw_doc_str(f->kids[i]) && strcmp(f->kids[i]->s, finalizer) == 0)
+			return i;
+	return -1;
+}

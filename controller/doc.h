@@ -81,6 +81,9 @@ struct rw_doc_object {
 int rw_doc_object_parse(const char *json, size_t len, const char *kind, struct rw_doc_object *o,
 			char *err, size_t errlen);
 
+/* The index of finalizer in root's metadata.finalizers, or -1. */
+int rw_doc_finalizer_index(const struct rw_doc_node *root, const char *finalizer);
+
 /* Write the tree with w / append its text to b. Return 0 or a negative errno. */
 void rw_doc_write(const struct rw_doc_node *n, struct rw_jw *w);
 int rw_doc_dump(const struct rw_doc_node *n, struct rw_buf *b);

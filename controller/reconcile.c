@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "reconcile.h"
+#include "rw/json.h"
 #include "rw/log.h"
 
 /* ---- policy ---- */
@@ -276,8 +277,8 @@ static void
 object_path(const struct rw_rec_job *j, const char *sub, char *out, size_t outlen)
 {
 	const struct rw_rec_kind *k = j->ctl->kind;
-	snprintf(out, outlen, "%s/namespaces/%s/%s/%s%s%s", k->api_path, j->ns, k->resource,
-		 j->name, sub ? "/" : "", sub ? sub : "");
+	snprintf(out, outlen, "%s/namespaces/%s/%s/%s%s%s", k->type->api_path, j->ns,
+		 k->type->resource, j->name, sub ? "/" : "", sub ? sub : "");
 }
 
 static void
@@ -381,23 +382,83 @@ rw_rec_stop(struct rw_rec_job *j)
 }
 
 void
-rw_rec_loaded(struct rw_rec_job *j, const char *uid)
-{
-	snprintf(j->uid, sizeof(j->uid), "%s", uid ? uid : "");
-}
-
-void
-rw_rec_unparsable(struct rw_rec_job *j, const char *why)
-{
-	rw_warn(j->ctl->kind->name, "%s: cannot parse: %s", j->key, why);
-	rw_rec_stop(j);
-}
-
-void
 rw_rec_abort(struct rw_rec_job *j, int err, const char *why)
 {
 	rw_rec_fail(j, err, NULL, "%s", why);
 	j->step = j->ctl->kind->nsteps;
+}
+
+void
+rw_rec_step_load(struct rw_rec_job *j)
+{
+	const struct rw_rec_kind *k = j->ctl->kind;
+	const struct rw_inf_json *o = k->find(j);
+	const char *uid;
+	char err[256];
+	if (!o) {
+		if (k->gone)
+			k->gone(j);
+		rw_rec_stop(j);
+		return;
+	}
+	err[0] = '\0';
+	uid = k->parse(j, o, err, sizeof(err));
+	if (!uid) {
+		rw_warn(k->name, "%s: cannot parse: %s", j->key, err);
+		rw_rec_stop(j);
+		return;
+	}
+	snprintf(j->uid, sizeof(j->uid), "%s", uid);
+	if (k->attach && k->attach(j) != 0) {
+		rw_rec_abort(j, -ENOMEM, "out of memory");
+		return;
+	}
+	if (o->meta.deleted) {
+		j->deleted_at = o->meta.deleted;
+		j->step = k->delete_step;
+	}
+}
+
+bool
+rw_rec_managed_elsewhere(struct rw_rec_job *j, const char *managed_by)
+{
+	if (!managed_by || !*managed_by || strcmp(managed_by, "ray.io/kuberay-operator") == 0)
+		return false;
+	rw_debug(j->ctl->kind->name, "%s: managed by %s: skipped", j->key, managed_by);
+	rw_rec_stop(j);
+	return true;
+}
+
+void
+rw_rec_add_finalizer(struct rw_rec_job *j, const struct rw_doc_node *root, const char *finalizer)
+{
+	bool has_list = rw_doc_path(root, "metadata.finalizers") != NULL;
+	struct rw_buf patch;
+	struct rw_jw w;
+	char what[160];
+	if (rw_doc_finalizer_index(root, finalizer) >= 0)
+		return;
+	rw_buf_init(&patch, 4096);
+	rw_jw_init(&w, &patch);
+	rw_jw_arr_begin(&w);
+	rw_jw_obj_begin(&w);
+	rw_jw_kstr(&w, "op", "add");
+	if (has_list) {
+		rw_jw_kstr(&w, "path", "/metadata/finalizers/-");
+		rw_jw_kstr(&w, "value", finalizer);
+	} else {
+		rw_jw_kstr(&w, "path", "/metadata/finalizers");
+		rw_jw_key(&w, "value");
+		rw_jw_arr_begin(&w);
+		rw_jw_str(&w, finalizer);
+		rw_jw_arr_end(&w);
+	}
+	rw_jw_obj_end(&w);
+	rw_jw_arr_end(&w);
+	snprintf(what, sizeof(what), "adding the finalizer %s", finalizer);
+	if (rw_jw_finish(&w) != 0 || rw_rec_patch(j, rw_buf_cstr(&patch), NULL, what) != 0)
+		rw_rec_fail(j, -ENOMEM, NULL, "cannot add the finalizer %s", finalizer);
+	rw_buf_fini(&patch);
 }
 
 void

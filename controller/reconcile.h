@@ -21,6 +21,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "doc.h"
 #include "events.h"
 #include "informer.h"
 #include "kube.h"
@@ -88,8 +89,8 @@ struct rw_rec_step {
 struct rw_rec_kind {
 	const char *name; /* controller label and work queue name: "raycluster" */
 	const char *kind; /* API kind of the object, for Events: "RayCluster" */
-	/* Where the objects live: api_path "/apis/ray.io/v1", resource "rayclusters". */
-	const char *api_path, *resource;
+	/* Where the objects live (its api_path and resource name the object's URL). */
+	const struct rw_inf_type *type;
 	const struct rw_rec_step *steps;
 	int nsteps; /* a step index out of range finishes the job */
 	/*
@@ -106,6 +107,26 @@ struct rw_rec_kind {
 	void (*job_init)(struct rw_rec_job *j);
 	/* Optional: release the kind's fields (the record itself is freed by the runtime). */
 	void (*job_fini)(struct rw_rec_job *j);
+
+	/*
+	 * The load step, rw_rec_step_load, first in every kind's table:
+	 * - find: the object j->ns/j->name in the kind's cache, or NULL;
+	 * - gone (optional): it left the cache: drop the kind's state of it;
+	 *   the job stops (owner references let the API server collect the rest);
+	 * - parse: the object into the kind's job record; its UID, or NULL
+	 *   with the reason in err (unparsable: logged, not retried until the
+	 *   object changes);
+	 * - attach (optional): find or make the kind's state of the object;
+	 *   non-zero (out of memory) aborts the job for the back-off to retry.
+	 * A deleted object (deletionTimestamp set) then jumps to delete_step with
+	 * j->deleted_at set; any other goes on to the next step.
+	 */
+	const struct rw_inf_json *(*find)(struct rw_rec_job *j);
+	void (*gone)(struct rw_rec_job *j);
+	const char *(*parse)(struct rw_rec_job *j, const struct rw_inf_json *o, char *err,
+			     size_t errlen);
+	int (*attach)(struct rw_rec_job *j);
+	int delete_step;
 };
 
 /* ---- jobs and requests ---- */
@@ -132,6 +153,7 @@ struct rw_rec_job {
 	char fail_msg[768];
 	uint64_t requeue_ms; /* soonest requested requeue; 0 none */
 	uint64_t t0;	     /* uv_hrtime at start */
+	int64_t deleted_at;  /* the object's deletionTimestamp (Unix s), 0 if none */
 };
 
 typedef void (*rw_rec_req_cb)(struct rw_rec_req *q, const struct rw_kube_resp *resp);
@@ -228,16 +250,31 @@ void rw_rec_fail(struct rw_rec_job *j, int err, const char *reason, const char *
  */
 void rw_rec_stop(struct rw_rec_job *j);
 
+/* The load step every kind starts with (see struct rw_rec_kind). */
+void rw_rec_step_load(struct rw_rec_job *j);
+
 /*
- * The load step's verdicts. rw_rec_loaded records the object's UID (Events
- * name it). rw_rec_unparsable logs why and stops (the object is not retried
- * until it changes). rw_rec_abort fails and ends the job at once, without the
- * status steps: for a failure of the controller itself (out of memory), which
- * the work queue's back-off retries.
+ * Fail and end the job at once, without the status steps: for a failure of
+ * the controller itself (out of memory), which the work queue's back-off
+ * retries.
  */
-void rw_rec_loaded(struct rw_rec_job *j, const char *uid);
-void rw_rec_unparsable(struct rw_rec_job *j, const char *why);
 void rw_rec_abort(struct rw_rec_job *j, int err, const char *why);
+
+/*
+ * Is the object managed by another controller (managed_by, its
+ * spec.managedBy, set and not KubeRay's "ray.io/kuberay-operator")? Then the
+ * job stops and the kind leaves the object alone, as KubeRay does for
+ * MultiKueue.
+ */
+bool rw_rec_managed_elsewhere(struct rw_rec_job *j, const char *managed_by);
+
+/*
+ * Add finalizer to the job's object (root, as loaded) unless it is there: a
+ * JSON patch, which creates metadata.finalizers when the object has none.
+ * A failure to start the request fails the job.
+ */
+void rw_rec_add_finalizer(struct rw_rec_job *j, const struct rw_doc_node *root,
+			  const char *finalizer);
 
 /* Ask for a requeue after ms (the soonest request wins; 0 asks nothing). */
 void rw_rec_requeue(struct rw_rec_job *j, uint64_t ms);
@@ -280,7 +317,6 @@ bool rw_rec_status_answer(struct rw_rec_job *j, const struct rw_kube_resp *resp)
 /* A 2xx HTTP status. */
 bool rw_rec_ok(long status);
 
-/* Split "ns/name" (a key without '/' is a name in namespace ""). Truncates to the buffers. */
 /*
  * Queue the object ns/name (nothing before the work queue exists).
  * rw_rec_object_handlers: informer handlers that queue every object they see
@@ -290,6 +326,7 @@ bool rw_rec_ok(long status);
 void rw_rec_enqueue(struct rw_rec_ctl *c, const char *ns, const char *name);
 struct rw_inf_handlers rw_rec_object_handlers(struct rw_rec_ctl *c);
 
+/* Split "ns/name" (a key without '/' is a name in namespace ""). Truncates to the buffers. */
 void rw_rec_split_key(const char *key, char *ns, size_t nslen, char *name, size_t namelen);
 
 #endif

@@ -370,20 +370,6 @@ job_fini(struct rw_rec_job *rj)
 	rw_raycluster_free(j->c);
 }
 
-static bool
-has_finalizer(const struct rw_raycluster *c, int *index)
-{
-	struct rw_doc_node *f = rw_doc_path(c->root, "metadata.finalizers");
-	for (int i = 0; f && f->type == RW_DOC_ARR && i < f->n; i++)
-		if (rw_doc_str(f->kids[i]) &&
-		    strcmp(f->kids[i]->s, RW_RAYCLUSTER_CTL_FT_FINALIZER) == 0) {
-			if (index)
-				*index = i;
-			return true;
-		}
-	return false;
-}
-
 bool
 rw_raycluster_ctl_ft_cleanup_wanted(const struct rcr *r, const struct rw_raycluster *c)
 {
@@ -454,24 +440,27 @@ st_invalid(struct rcr_job *j, const struct rw_raycluster_verrs *ve)
 	rw_buf_fini(&path);
 }
 
+/* ---- load (the runtime's step, with these callbacks), then admit ---- */
+
+static const struct rw_inf_json *
+find(struct rw_rec_job *j)
+{
+	return rw_inf_get(((struct rcr *)j->ud)->rc_inf, j->ns, j->name);
+}
+
 static void
-st_load(struct rw_rec_job *rj)
+gone(struct rw_rec_job *j)
+{
+	rw_raycluster_ctl_state_drop(j->ud, j->key);
+}
+
+static const char *
+parse(struct rw_rec_job *rj, const struct rw_inf_json *o, char *err, size_t errlen)
 {
 	struct rcr_job *j = (struct rcr_job *)rj;
-	struct rcr *r = rcr_of(j);
-	const struct rw_inf_json *o = rw_inf_get(r->rc_inf, j->rec.ns, j->rec.name);
-	struct rw_raycluster_verrs ve;
-	char err[256], kind[64];
-	const char *managed;
-	if (!o) {
-		/* Gone: owner references let the API server collect pods and services. */
-		rw_raycluster_ctl_state_drop(r, j->rec.key);
-		rw_rec_stop(&j->rec);
-		return;
-	}
+	struct rcr_cl *prev = rw_kmap_get(&rcr_of(j)->clusters, j->rec.key);
 	const char *json = o->json;
 	size_t len = o->len;
-	struct rcr_cl *prev = rw_kmap_get(&r->clusters, j->rec.key);
 	if (prev && prev->written) {
 		if (strcmp(prev->based_rv, o->meta.rv) == 0) {
 			/* The cache still shows the object our status write replaced. */
@@ -482,16 +471,20 @@ st_load(struct rw_rec_job *rj)
 			prev->written = NULL;
 		}
 	}
-	if (rw_raycluster_parse(json, len, &j->c, err, sizeof(err)) != 0) {
-		rw_rec_unparsable(&j->rec, err);
-		return;
-	}
-	rw_rec_loaded(&j->rec, j->c->uid);
+	if (rw_raycluster_parse(json, len, &j->c, err, errlen) != 0)
+		return NULL;
+	return j->c->uid;
+}
+
+static int
+attach(struct rw_rec_job *rj)
+{
+	struct rcr_job *j = (struct rcr_job *)rj;
+	struct rcr *r = rcr_of(j);
+	char kind[64];
 	j->cl = rw_raycluster_ctl_state_get(r, j->rec.key, j->c->uid);
-	if (!j->cl) {
-		rw_rec_abort(&j->rec, -ENOMEM, "out of memory");
-		return;
-	}
+	if (!j->cl)
+		return -ENOMEM;
 	owner_kind(j->c, kind, sizeof(kind));
 	if (!j->cl->metrics || strcmp(kind, j->cl->owner_kind) != 0) {
 		if (j->cl->metrics)
@@ -503,38 +496,26 @@ st_load(struct rw_rec_job *rj)
 			   (const char *const[]){j->rec.name, j->rec.ns, j->c->uid, kind}, 1);
 		j->cl->metrics = true;
 	}
-	if (o->meta.deleted) {
-		j->deleted_at = o->meta.deleted;
-		j->rec.step = RCR_ST_DELETE;
+	return 0;
+}
+
+static void
+st_admit(struct rw_rec_job *rj)
+{
+	struct rcr_job *j = (struct rcr_job *)rj;
+	struct rw_raycluster_verrs ve;
+	if (rw_rec_managed_elsewhere(&j->rec, rw_doc_gets(j->c->spec, "managedBy")))
 		return;
-	}
-	managed = rw_doc_gets(j->c->spec, "managedBy");
-	if (managed && *managed && strcmp(managed, "ray.io/kuberay-operator") != 0) {
-		rw_debug(LOGC, "%s: managed by %s: skipped", j->rec.key, managed);
-		rw_rec_stop(&j->rec);
-		return;
-	}
-	if (rw_raycluster_validate(j->c, &ve) > 0) {
+	if (rw_raycluster_validate(j->c, &ve) > 0)
 		st_invalid(j, &ve);
-		return;
-	}
 }
 
 static void
 st_finalizer(struct rw_rec_job *rj)
 {
 	struct rcr_job *j = (struct rcr_job *)rj;
-	const char *patch;
-	if (!rw_raycluster_ctl_ft_cleanup_wanted(rcr_of(j), j->c) || has_finalizer(j->c, NULL))
-		return;
-	if (rw_doc_path(j->c->root, "metadata.finalizers"))
-		patch = "[{\"op\":\"add\",\"path\":\"/metadata/finalizers/"
-			"-\",\"value\":\"" RW_RAYCLUSTER_CTL_FT_FINALIZER "\"}]";
-	else
-		patch = "[{\"op\":\"add\",\"path\":\"/metadata/"
-			"finalizers\",\"value\":[\"" RW_RAYCLUSTER_CTL_FT_FINALIZER "\"]}]";
-	if (rw_rec_patch(&j->rec, patch, NULL, "adding the GCS FT finalizer") != 0)
-		rw_rec_fail(&j->rec, -ENOMEM, NULL, "cannot add the finalizer");
+	if (rw_raycluster_ctl_ft_cleanup_wanted(rcr_of(j), j->c))
+		rw_rec_add_finalizer(&j->rec, j->c->root, RW_RAYCLUSTER_CTL_FT_FINALIZER);
 }
 
 /* Create an object; AlreadyExists counts as success. s1: name, s2: kind. */
@@ -1079,7 +1060,8 @@ st_key(struct rw_rec_job *rj)
 }
 
 static const struct rw_rec_step rcr_steps[] = {
-    [RCR_ST_LOAD] = {"load", st_load, 0},
+    [RCR_ST_LOAD] = {"load", rw_rec_step_load, 0},
+    [RCR_ST_ADMIT] = {"admit", st_admit, 0},
     [RCR_ST_FINALIZER] = {"finalizer", st_finalizer, 0},
     [RCR_ST_RBAC] = {"rbac", st_rbac, 0},
     [RCR_ST_KEY] = {"key", st_key, 0},
@@ -1104,14 +1086,18 @@ synced(void *ud)
 static const struct rw_rec_kind rcr_kind = {
     .name = "raycluster",
     .kind = "RayCluster",
-    .api_path = "/apis/ray.io/v1",
-    .resource = "rayclusters",
+    .type = &rw_inf_raycluster_type,
     .steps = rcr_steps,
     .nsteps = (int)(sizeof(rcr_steps) / sizeof(rcr_steps[0])),
     .fail_step = RCR_ST_STATUS,
     .job_size = sizeof(struct rcr_job),
     .synced = synced,
     .job_fini = job_fini,
+    .find = find,
+    .gone = gone,
+    .parse = parse,
+    .attach = attach,
+    .delete_step = RCR_ST_DELETE,
 };
 
 /* ---- setup / teardown ---- */

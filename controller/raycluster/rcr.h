@@ -32,6 +32,7 @@
 
 enum rcr_step {
 	RCR_ST_LOAD = 0,
+	RCR_ST_ADMIT, /* managed elsewhere, validation */
 	RCR_ST_FINALIZER,
 	RCR_ST_RBAC,
 	RCR_ST_KEY,
@@ -79,8 +80,7 @@ struct rcr_job {
 	struct rw_rec_job rec; /* rec.ud: the struct rcr (rcr_of) */
 	struct rw_raycluster *c;
 	struct rcr_cl *cl;
-	bool changed;	    /* pods created or deleted */
-	int64_t deleted_at; /* deletionTimestamp, Unix seconds */
+	bool changed; /* pods created or deleted */
 	unsigned rbac_bits;
 	bool rbac_started;
 	/* pod builder options: the operator's, with this cluster's drain token */

@@ -295,7 +295,7 @@ cleanup_done(const struct rw_redis_cleanup_result *res, void *ud)
 static uint64_t
 remaining_ms(const struct rcr_job *j)
 {
-	int64_t deadline_ms = j->deleted_at * 1000 + (int64_t)rcr_of(j)->ft_deadline_ms;
+	int64_t deadline_ms = j->rec.deleted_at * 1000 + (int64_t)rcr_of(j)->ft_deadline_ms;
 	int64_t now_ms = (int64_t)time(NULL) * 1000;
 	return deadline_ms > now_ms ? (uint64_t)(deadline_ms - now_ms) : 0;
 }

@@ -32,7 +32,7 @@
 /* Requeue of a steady RayService: events drive everything, this is a safety net. */
 #define RSR_IDLE_REQUEUE_MS 60000
 
-enum rsr_step { ST_LOAD = 0, ST_CLUSTERS, ST_SERVICES, ST_STATUS, ST_DONE, ST_DELETE };
+enum rsr_step { ST_LOAD = 0, ST_ADMIT, ST_CLUSTERS, ST_SERVICES, ST_STATUS, ST_DONE, ST_DELETE };
 
 /* What the reconciler remembers per RayService. */
 struct rsr_rs {
@@ -586,17 +586,6 @@ job_fini(struct rw_rec_job *rj)
 	rw_raycluster_free(j->pending);
 }
 
-static bool
-has_finalizer(const struct rw_rayservice *rs)
-{
-	struct rw_doc_node *f = rw_doc_path(rs->root, "metadata.finalizers");
-	for (int i = 0; f && f->type == RW_DOC_ARR && i < f->n; i++)
-		if (rw_doc_str(f->kids[i]) &&
-		    strcmp(f->kids[i]->s, RW_RAYSERVICE_CTL_FINALIZER) == 0)
-			return true;
-	return false;
-}
-
 /* A RayCluster of the informer, parsed, if it exists and is owned by rs. */
 static struct rw_raycluster *
 load_cluster(struct rsr_job *j, const char *name)
@@ -641,34 +630,42 @@ out:
 	rw_buf_fini(&body);
 }
 
+/* ---- load (the runtime's step, with these callbacks), then admit ---- */
+
+static const struct rw_inf_json *
+find(struct rw_rec_job *j)
+{
+	return rw_inf_get(((struct rsr *)j->ud)->rs_inf, j->ns, j->name);
+}
+
 static void
-st_load(struct rw_rec_job *rj)
+gone(struct rw_rec_job *j)
+{
+	struct rsr *r = j->ud;
+	struct rsr_rs *st = rw_kmap_get(&r->rss, j->key);
+	if (st) {
+		rw_kmap_del(&r->rss, j->key);
+		rs_state_free(st);
+	}
+}
+
+static const char *
+parse(struct rw_rec_job *rj, const struct rw_inf_json *o, char *err, size_t errlen)
 {
 	struct rsr_job *j = (struct rsr_job *)rj;
-	struct rsr *r = rsr_of(j);
-	const struct rw_inf_json *o = rw_inf_get(r->rs_inf, j->rec.ns, j->rec.name);
-	struct rw_rayservice_verr ve;
+	if (rw_rayservice_parse(o->json, o->len, &j->rs, err, errlen) != 0)
+		return NULL;
+	return j->rs->uid;
+}
+
+static int
+attach(struct rw_rec_job *rj)
+{
+	struct rsr_job *j = (struct rsr_job *)rj;
 	char err[256];
-	const char *managed;
-	if (!o) {
-		struct rsr_rs *st = rw_kmap_get(&r->rss, j->rec.key);
-		if (st) {
-			rw_kmap_del(&r->rss, j->rec.key);
-			rs_state_free(st);
-		}
-		rw_rec_stop(&j->rec);
-		return;
-	}
-	if (rw_rayservice_parse(o->json, o->len, &j->rs, err, sizeof(err)) != 0) {
-		rw_rec_unparsable(&j->rec, err);
-		return;
-	}
-	rw_rec_loaded(&j->rec, j->rs->uid);
-	j->st = rs_state_get(r, j->rec.key, j->rs->uid);
-	if (!j->st) {
-		rw_rec_abort(&j->rec, -ENOMEM, "out of memory");
-		return;
-	}
+	j->st = rs_state_get(rsr_of(j), j->rec.key, j->rs->uid);
+	if (!j->st)
+		return -ENOMEM;
 	j->st->exclude_head = rw_rayservice_exclude_head(j->rs);
 	snprintf(j->st->active, sizeof(j->st->active), "%s", rw_rayservice_active_name(j->rs));
 	snprintf(j->st->pending, sizeof(j->st->pending), "%s", rw_rayservice_pending_name(j->rs));
@@ -677,25 +674,17 @@ st_load(struct rw_rec_job *rj)
 		if (rw_rayservice_serve_config(j->rs, &j->st->cfg, err, sizeof(err)) == 0)
 			j->st->cfg_gen = j->rs->generation;
 	}
-	if (o->meta.deleted) {
-		j->rec.step = ST_DELETE;
+	return 0;
+}
+
+static void
+st_admit(struct rw_rec_job *rj)
+{
+	struct rsr_job *j = (struct rsr_job *)rj;
+	struct rw_rayservice_verr ve;
+	if (rw_rec_managed_elsewhere(&j->rec, rw_doc_gets(j->rs->spec, "managedBy")))
 		return;
-	}
-	managed = rw_doc_gets(j->rs->spec, "managedBy");
-	if (managed && *managed && strcmp(managed, "ray.io/kuberay-operator") != 0) {
-		rw_rec_stop(&j->rec);
-		return;
-	}
-	if (!has_finalizer(j->rs)) {
-		const char *patch = rw_doc_path(j->rs->root, "metadata.finalizers")
-					? "[{\"op\":\"add\",\"path\":\"/metadata/finalizers/"
-					  "-\",\"value\":\"" RW_RAYSERVICE_CTL_FINALIZER "\"}]"
-					: "[{\"op\":\"add\",\"path\":\"/metadata/"
-					  "finalizers\",\"value\":[\"" RW_RAYSERVICE_CTL_FINALIZER
-					  "\"]}]";
-		if (rw_rec_patch(&j->rec, patch, NULL, "adding the finalizer") != 0)
-			rw_rec_fail(&j->rec, -ENOMEM, NULL, "cannot add the finalizer");
-	}
+	rw_rec_add_finalizer(&j->rec, j->rs->root, RW_RAYSERVICE_CTL_FINALIZER);
 	if (rw_rayservice_validate(j->rs, &ve) > 0) {
 		struct rw_buf sb;
 		char now[32];
@@ -1355,7 +1344,7 @@ st_delete(struct rw_rec_job *rj)
 	struct rsr_job *j = (struct rsr_job *)rj;
 	struct owned w;
 	size_t left = 0;
-	if (!has_finalizer(j->rs)) {
+	if (rw_doc_finalizer_index(j->rs->root, RW_RAYSERVICE_CTL_FINALIZER) < 0) {
 		j->rec.stop_requeue = true;
 		return;
 	}
@@ -1397,11 +1386,9 @@ st_delete(struct rw_rec_job *rj)
 /* ---- the step table ---- */
 
 static const struct rw_rec_step rsr_steps[] = {
-    [ST_LOAD] = {"load", st_load, 0},
-    [ST_CLUSTERS] = {"clusters", st_clusters, 0},
-    [ST_SERVICES] = {"services", st_services, 0},
-    [ST_STATUS] = {"status", st_status, ST_DONE},
-    [ST_DONE] = {"done", NULL, 0},
+    [ST_LOAD] = {"load", rw_rec_step_load, 0},	  [ST_ADMIT] = {"admit", st_admit, 0},
+    [ST_CLUSTERS] = {"clusters", st_clusters, 0}, [ST_SERVICES] = {"services", st_services, 0},
+    [ST_STATUS] = {"status", st_status, ST_DONE}, [ST_DONE] = {"done", NULL, 0},
     [ST_DELETE] = {"delete", st_delete, ST_DONE},
 };
 
@@ -1416,14 +1403,18 @@ synced(void *ud)
 static const struct rw_rec_kind rsr_kind = {
     .name = "rayservice",
     .kind = "RayService",
-    .api_path = "/apis/ray.io/v1",
-    .resource = "rayservices",
+    .type = &rw_inf_rayservice_type,
     .steps = rsr_steps,
     .nsteps = (int)(sizeof(rsr_steps) / sizeof(rsr_steps[0])),
     .fail_step = ST_STATUS,
     .job_size = sizeof(struct rsr_job),
     .synced = synced,
     .job_fini = job_fini,
+    .find = find,
+    .gone = gone,
+    .parse = parse,
+    .attach = attach,
+    .delete_step = ST_DELETE,
 };
 
 /* KubeRay requeues a RayService every 2 s; a steady one here only every 60 s (events drive it). */

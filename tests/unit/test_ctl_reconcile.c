@@ -108,10 +108,11 @@ struct fake {
 	char trace[64];
 	int fini;
 	bool fail_in_a, delete_path, stop_in_load;
-	int verdict; /* load ends with 1 rw_rec_unparsable, 2 rw_rec_abort */
+	int verdict; /* 1: parse fails (unparsable), 2: attach fails (abort) */
 	int fini_err;
 	bool fini_stop;
 	char fini_uid[64];
+	int64_t fini_deleted_at;
 	int a_reqs; /* requests step A starts */
 	int answered_ok;
 };
@@ -170,19 +171,46 @@ req_cb(struct rw_rec_req *q, const struct rw_kube_resp *resp)
 		rw_rec_fail(q->job, -EIO, "Reason", "HTTP %ld", resp->status);
 }
 
-static void
-st_load(struct rw_rec_job *j)
+/* The load step's callbacks (the runtime's rw_rec_step_load runs them). */
+static const struct rw_inf_json *
+find(struct rw_rec_job *j)
 {
+	static struct rw_inf_json obj;
+	(void)j;
 	mark('L');
-	rw_rec_loaded(j, "uid-1");
-	if (F.verdict == 1)
-		rw_rec_unparsable(j, "spec: not an object");
-	else if (F.verdict == 2)
-		rw_rec_abort(j, -ENOMEM, "out of memory");
-	else if (F.stop_in_load)
-		rw_rec_stop(j);
-	else if (F.delete_path)
-		j->step = S_DELETE;
+	if (F.stop_in_load)
+		return NULL; /* gone */
+	memset(&obj, 0, sizeof(obj));
+	obj.meta.deleted = F.delete_path ? 1700000000 : 0;
+	obj.json = "{}";
+	obj.len = 2;
+	return &obj;
+}
+
+static void
+gone(struct rw_rec_job *j)
+{
+	(void)j;
+	mark('G');
+}
+
+static const char *
+parse(struct rw_rec_job *j, const struct rw_inf_json *o, char *err, size_t errlen)
+{
+	(void)j;
+	CHECK_EQ_STR(o->json, "{}");
+	if (F.verdict == 1) {
+		snprintf(err, errlen, "spec: not an object");
+		return NULL;
+	}
+	return "uid-1";
+}
+
+static int
+attach(struct rw_rec_job *j)
+{
+	(void)j;
+	return F.verdict == 2 ? -ENOMEM : 0;
 }
 
 static void
@@ -235,6 +263,7 @@ job_fini(struct rw_rec_job *j)
 	F.fini_err = j->err;
 	F.fini_stop = j->stop_requeue;
 	snprintf(F.fini_uid, sizeof(F.fini_uid), "%s", j->uid);
+	F.fini_deleted_at = j->deleted_at;
 }
 
 static bool synced_v = true;
@@ -247,16 +276,20 @@ synced(void *ud)
 }
 
 static const struct rw_rec_step steps[] = {
-    [S_LOAD] = {"load", st_load, 0}, [S_A] = {"a", st_a, 0},
-    [S_B] = {"b", st_b, 0},	     [S_STATUS] = {"status", st_status, S_DONE},
-    [S_DONE] = {"done", NULL, 0},    [S_DELETE] = {"delete", st_delete, S_DONE},
+    [S_LOAD] = {"load", rw_rec_step_load, 0},
+    [S_A] = {"a", st_a, 0},
+    [S_B] = {"b", st_b, 0},
+    [S_STATUS] = {"status", st_status, S_DONE},
+    [S_DONE] = {"done", NULL, 0},
+    [S_DELETE] = {"delete", st_delete, S_DONE},
 };
+
+static const struct rw_inf_type test_type = {.api_path = "/apis/t.io/v1", .resource = "tests"};
 
 static const struct rw_rec_kind kind = {
     .name = "test",
     .kind = "Test",
-    .api_path = "/apis/t.io/v1",
-    .resource = "tests",
+    .type = &test_type,
     .steps = steps,
     .nsteps = S_N,
     .fail_step = S_STATUS,
@@ -264,6 +297,11 @@ static const struct rw_rec_kind kind = {
     .synced = synced,
     .job_init = job_init,
     .job_fini = job_fini,
+    .find = find,
+    .gone = gone,
+    .parse = parse,
+    .attach = attach,
+    .delete_step = S_DELETE,
 };
 
 static void
@@ -364,11 +402,13 @@ t_driver_terminal_then(void)
 	/* Load chose delete; delete's "then" ends the job whatever it set. */
 	CHECK_EQ_STR(F.trace, "LD");
 	CHECK_EQ_INT(F.fini, 1);
-	/* rw_rec_stop in load: nothing else runs, not even the status step. */
+	CHECK_EQ_INT((int)F.fini_deleted_at, 1700000000); /* the runtime kept the timestamp */
+	/* Gone from the cache: the kind drops its state, nothing else runs, not even the status
+	 * step. */
 	ctl_init(&c);
 	F.stop_in_load = true;
 	rw_rec_reconcile(&c, "ns/obj");
-	CHECK_EQ_STR(F.trace, "L");
+	CHECK_EQ_STR(F.trace, "LG");
 	CHECK_EQ_INT(F.fini, 1);
 	rw_rec_ctl_fini(&c);
 }
@@ -385,7 +425,7 @@ t_driver_load_verdicts(void)
 	CHECK_EQ_INT(F.fini, 1);
 	CHECK_EQ_INT(F.fini_err, 0);
 	CHECK(F.fini_stop);
-	CHECK_EQ_STR(F.fini_uid, "uid-1");
+	CHECK_EQ_STR(F.fini_uid, ""); /* never loaded */
 	ctl_init(&c);
 	F.verdict = 2;
 	rw_rec_reconcile(&c, "ns/obj");
