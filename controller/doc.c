@@ -683,3 +683,21 @@ rw_doc_finalizer_index(const struct rw_doc_node *root, const char *finalizer)
 			return i;
 	return -1;
 }
+
+int
+rw_doc_object_alloc(const char *json, size_t len, const char *kind, size_t size, void **out,
+		    char *err, size_t errlen)
+{
+	struct rw_doc_object *o;
+	int rv;
+	*out = NULL;
+	if (size < sizeof(*o) || !(o = calloc(1, size)))
+		return -ENOMEM;
+	rv = rw_doc_object_parse(json, len, kind, o, err, errlen);
+	if (rv) {
+		free(o);
+		return rv;
+	}
+	*out = o;
+	return 0;
+}

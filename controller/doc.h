@@ -81,6 +81,14 @@ struct rw_doc_object {
 int rw_doc_object_parse(const char *json, size_t len, const char *kind, struct rw_doc_object *o,
 			char *err, size_t errlen);
 
+/*
+ * rw_doc_object_parse into a new zeroed allocation of size bytes whose first
+ * member is a struct rw_doc_object (a kind's parsed object), stored in *out
+ * (NULL on failure). Free the tree with rw_doc_free(obj.root), then free().
+ */
+int rw_doc_object_alloc(const char *json, size_t len, const char *kind, size_t size, void **out,
+			char *err, size_t errlen);
+
 /* The index of finalizer in root's metadata.finalizers, or -1. */
 int rw_doc_finalizer_index(const struct rw_doc_node *root, const char *finalizer);
 

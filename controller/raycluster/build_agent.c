@@ -15,7 +15,7 @@ rw_raycluster_agent_proxy_readiness(const struct rw_raycluster *c,
 	if (head || !o->headonly_workers_ready || strcmp(mode, "auto") != 0 ||
 	    rw_raycluster_creator(c, o) != RW_RAYCLUSTER_CRD_RAYSERVICE)
 		return mode;
-	loc = rw_doc_gets(c->annotations, RW_RAYCLUSTER_PROXY_LOCATION_ANNOTATION);
+	loc = rw_doc_gets(c->obj.annotations, RW_RAYCLUSTER_PROXY_LOCATION_ANNOTATION);
 	if (streq(loc, "HeadOnly") || streq(loc, "Disabled"))
 		return "ignore";
 	return mode;

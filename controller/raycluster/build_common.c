@@ -1,7 +1,9 @@
 /* build_common.c - options, the parsed RayCluster, KubeRay's names and predicates, spec hash. */
 
+#include <assert.h>
 #include <ctype.h>
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -88,34 +90,25 @@ rw_raycluster_group_index(const struct rw_raycluster *c, const char *name)
 	return -1;
 }
 
+static_assert(offsetof(struct rw_raycluster, obj) == 0, "rw_doc_object_alloc's layout");
+
 int
 rw_raycluster_parse(const char *json, size_t len, struct rw_raycluster **out, char *err,
 		    size_t errlen)
 {
 	struct rw_raycluster *c;
-	struct rw_doc_object o;
-	int rv;
-
-	*out = NULL;
-	rv = rw_doc_object_parse(json, len, "RayCluster", &o, err, errlen);
+	int rv =
+	    rw_doc_object_alloc(json, len, "RayCluster", sizeof(*c), (void **)out, err, errlen);
 	if (rv)
 		return rv;
-	c = calloc(1, sizeof(*c));
-	if (!c) {
-		rw_doc_free(o.root);
-		return -ENOMEM;
-	}
-	c->root = o.root, c->name = o.name, c->ns = o.ns, c->uid = o.uid;
-	c->generation = o.generation, c->labels = o.labels, c->annotations = o.annotations;
-	c->spec = o.spec;
-	c->head = rw_doc_get(c->spec, "headGroupSpec");
+	c = *out;
+	c->head = rw_doc_get(c->obj.spec, "headGroupSpec");
 	if (c->head && c->head->type != RW_DOC_OBJ)
 		c->head = NULL;
-	c->groups = rw_doc_get(c->spec, "workerGroupSpecs");
+	c->groups = rw_doc_get(c->obj.spec, "workerGroupSpecs");
 	if (c->groups && c->groups->type != RW_DOC_ARR)
 		c->groups = NULL;
 	c->ngroups = c->groups ? c->groups->n : 0;
-	*out = c;
 	return 0;
 }
 
@@ -124,7 +117,7 @@ rw_raycluster_free(struct rw_raycluster *c)
 {
 	if (!c)
 		return;
-	rw_doc_free(c->root);
+	rw_doc_free(c->obj.root);
 	free(c);
 }
 
@@ -177,7 +170,7 @@ rw_raycluster_head_svc_name(const struct rw_raycluster *c, char *out, size_t out
 		snprintf(out, outlen, "%s", custom);
 		return;
 	}
-	snprintf(tmp, sizeof(tmp), "%s-head-svc", c->name);
+	snprintf(tmp, sizeof(tmp), "%s-head-svc", c->obj.name);
 	rw_raycluster_check_name(tmp, out, outlen);
 }
 
@@ -187,7 +180,7 @@ rw_raycluster_fqdn(const struct rw_raycluster *c, const struct rw_raycluster_opt
 {
 	char svc[320];
 	rw_raycluster_head_svc_name(c, svc, sizeof(svc));
-	snprintf(out, outlen, "%s.%s.svc.%s", svc, c->ns,
+	snprintf(out, outlen, "%s.%s.svc.%s", svc, c->obj.ns,
 		 o->cluster_domain && *o->cluster_domain ? o->cluster_domain : "cluster.local");
 }
 
@@ -201,7 +194,7 @@ rw_raycluster_head_port(const struct rw_raycluster *c)
 void
 rw_raycluster_agent_secret_name(const struct rw_raycluster *c, char *out, size_t outlen)
 {
-	snprintf(out, outlen, "%s-raywarden-key", c->name);
+	snprintf(out, outlen, "%s-raywarden-key", c->obj.name);
 }
 
 /* ---- predicates ---- */
@@ -209,13 +202,13 @@ rw_raycluster_agent_secret_name(const struct rw_raycluster *c, char *out, size_t
 bool
 rw_raycluster_autoscaling(const struct rw_raycluster *c)
 {
-	return rw_doc_true(rw_doc_get(c->spec, "enableInTreeAutoscaling"));
+	return rw_doc_true(rw_doc_get(c->obj.spec, "enableInTreeAutoscaling"));
 }
 
 bool
 rw_raycluster_autoscaling_v2(const struct rw_raycluster *c)
 {
-	const char *ver = rw_doc_gets(rw_doc_get(c->spec, "autoscalerOptions"), "version");
+	const char *ver = rw_doc_gets(rw_doc_get(c->obj.spec, "autoscalerOptions"), "version");
 	node *e;
 	if (ver)
 		return strcmp(ver, "v2") == 0;
@@ -227,15 +220,15 @@ rw_raycluster_autoscaling_v2(const struct rw_raycluster *c)
 bool
 rw_raycluster_gcs_ft(const struct rw_raycluster *c)
 {
-	node *opts = rw_doc_get(c->spec, "gcsFaultToleranceOptions");
-	return lower_is(rw_doc_gets(c->annotations, "ray.io/ft-enabled"), "true") ||
+	node *opts = rw_doc_get(c->obj.spec, "gcsFaultToleranceOptions");
+	return lower_is(rw_doc_gets(c->obj.annotations, "ray.io/ft-enabled"), "true") ||
 	       (opts && opts->type != RW_DOC_NULL);
 }
 
 bool
 rw_raycluster_suspended(const struct rw_raycluster *c)
 {
-	return rw_doc_true(rw_doc_get(c->spec, "suspend"));
+	return rw_doc_true(rw_doc_get(c->obj.spec, "suspend"));
 }
 
 enum rw_raycluster_crd
@@ -244,7 +237,7 @@ rw_raycluster_creator(const struct rw_raycluster *c, const struct rw_raycluster_
 	const char *l;
 	if (o && o->crd != RW_RAYCLUSTER_CRD_AUTO)
 		return o->crd;
-	l = rw_doc_gets(c->labels, "ray.io/originated-from-crd");
+	l = rw_doc_gets(c->obj.labels, "ray.io/originated-from-crd");
 	if (streq(l, "RayJob"))
 		return RW_RAYCLUSTER_CRD_RAYJOB;
 	if (streq(l, "RayService"))

@@ -113,13 +113,9 @@ void rw_raycluster_opts_from_env(struct rw_raycluster_opts *o, char *(*getenv_fn
 
 /* A parsed RayCluster. Pointers point into root. */
 struct rw_raycluster {
-	struct rw_doc_node *root;
-	const char *name, *ns, *uid;
-	int64_t generation;
-	struct rw_doc_node *labels, *annotations; /* may be NULL */
-	struct rw_doc_node *spec;		  /* never NULL after parse (an empty object) */
-	struct rw_doc_node *head;		  /* spec.headGroupSpec or NULL */
-	struct rw_doc_node *groups;		  /* spec.workerGroupSpecs or NULL */
+	struct rw_doc_object obj;   /* name, namespace, uid, spec, status... */
+	struct rw_doc_node *head;   /* spec.headGroupSpec or NULL */
+	struct rw_doc_node *groups; /* spec.workerGroupSpecs or NULL */
 	int ngroups;
 };
 

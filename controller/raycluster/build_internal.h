@@ -119,9 +119,10 @@ resources_obj(struct b *b, const char *cpu_req, const char *mem_req, const char 
 static inline void
 owner_ref(struct b *b, const struct rw_raycluster *c, node *meta)
 {
-	const char *api = rw_doc_gets(c->root, "apiVersion");
-	const char *kind = rw_doc_gets(c->root, "kind");
-	set_owner(b, meta, api ? api : "ray.io/v1", kind ? kind : "RayCluster", c->name, c->uid);
+	const char *api = rw_doc_gets(c->obj.root, "apiVersion");
+	const char *kind = rw_doc_gets(c->obj.root, "kind");
+	set_owner(b, meta, api ? api : "ray.io/v1", kind ? kind : "RayCluster", c->obj.name,
+		  c->obj.uid);
 }
 
 static inline int

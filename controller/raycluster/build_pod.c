@@ -343,7 +343,7 @@ has_port_named(const node *container, const char *name)
 static bool
 autoscaling_v1(const struct rw_raycluster *c)
 {
-	return streq(rw_doc_gets(rw_doc_get(c->spec, "autoscalerOptions"), "version"), "v1");
+	return streq(rw_doc_gets(rw_doc_get(c->obj.spec, "autoscalerOptions"), "version"), "v1");
 }
 
 static void
@@ -364,10 +364,10 @@ pod_labels(struct b *b, const struct rw_raycluster *c, bool head, const char *gr
 {
 	char id[320], idl[80];
 	node *l = nnew(b, RW_DOC_OBJ);
-	snprintf(id, sizeof(id), "%s-%s", c->name, head ? "head" : "worker");
+	snprintf(id, sizeof(id), "%s-%s", c->obj.name, head ? "head" : "worker");
 	rw_raycluster_check_label(id, idl, sizeof(idl));
 	sets(b, l, "ray.io/is-ray-node", "yes");
-	sets(b, l, "ray.io/cluster", c->name);
+	sets(b, l, "ray.io/cluster", c->obj.name);
 	sets(b, l, "ray.io/node-type", head ? "head" : "worker");
 	sets(b, l, "ray.io/group", group);
 	sets(b, l, "ray.io/identifier", idl);
@@ -409,9 +409,9 @@ static void
 auth_token_env(struct b *b, const struct rw_raycluster *c, node *env)
 {
 	char secret[80];
-	const char *sn = rw_doc_gets(rw_doc_get(c->spec, "authOptions"), "secretName");
+	const char *sn = rw_doc_gets(rw_doc_get(c->obj.spec, "authOptions"), "secretName");
 	node *e = nnew(b, RW_DOC_OBJ);
-	rw_raycluster_check_name(c->name, secret, sizeof(secret));
+	rw_raycluster_check_name(c->obj.name, secret, sizeof(secret));
 	sets(b, e, "name", "RAY_AUTH_TOKEN");
 	node *skr = obj(b, obj(b, e, "valueFrom"), "secretKeyRef");
 	sets(b, skr, "name", sn && *sn ? sn : secret);
@@ -426,7 +426,7 @@ autoscaler_container(struct b *b, const struct rw_raycluster *c, const struct rw
 	static const char start[] = "ray kuberay-autoscaler --cluster-name $(RAY_CLUSTER_NAME) "
 				    "--cluster-namespace $(RAY_CLUSTER_NAMESPACE)";
 	node *ray = container0(tmpl_spec);
-	node *opts = rw_doc_get(c->spec, "autoscalerOptions");
+	node *opts = rw_doc_get(c->obj.spec, "autoscalerOptions");
 	node *a = nnew(b, RW_DOC_OBJ);
 	node *v;
 	const char *img = rw_doc_gets(ray, "image");
@@ -445,7 +445,7 @@ autoscaler_container(struct b *b, const struct rw_raycluster *c, const struct rw
 	push(b, args, nstr(b, start));
 	set(b, a, "args", args);
 	set(b, a, "resources", resources_obj(b, "500m", "512Mi", "500m", "512Mi"));
-	if (streq(rw_doc_gets(rw_doc_get(c->spec, "authOptions"), "mode"), "token")) {
+	if (streq(rw_doc_gets(rw_doc_get(c->obj.spec, "authOptions"), "mode"), "token")) {
 		env_push(b, env, "RAY_AUTH_MODE", "token");
 		auth_token_env(b, c, env);
 	}
@@ -483,7 +483,7 @@ autoscaler_container(struct b *b, const struct rw_raycluster *c, const struct rw
 static void
 token_auth(struct b *b, const struct rw_raycluster *c, node *container)
 {
-	node *auth = rw_doc_get(c->spec, "authOptions");
+	node *auth = rw_doc_get(c->obj.spec, "authOptions");
 	node *env = arr(b, container, "env");
 	if (!streq(rw_doc_gets(auth, "mode"), "token"))
 		return;
@@ -499,7 +499,7 @@ gcs_ft(struct b *b, const struct rw_raycluster *c, node *tmpl, node *params, boo
 {
 	bool ft = rw_raycluster_gcs_ft(c);
 	node *annos = obj(b, obj(b, tmpl, "metadata"), "annotations");
-	node *opts = rw_doc_get(c->spec, "gcsFaultToleranceOptions");
+	node *opts = rw_doc_get(c->obj.spec, "gcsFaultToleranceOptions");
 	node *ray = container0(rw_doc_get(tmpl, "spec"));
 	node *env;
 	if (opts && opts->type != RW_DOC_OBJ)
@@ -530,15 +530,15 @@ gcs_ft(struct b *b, const struct rw_raycluster *c, node *tmpl, node *params, boo
 		if (sub && *sub)
 			sets(b, m, "subPath", sub);
 		push(b, arr(b, ray, "volumeMounts"), m);
-		snprintf(claim, sizeof(claim), "%s-gcs-pvc", c->name);
+		snprintf(claim, sizeof(claim), "%s-gcs-pvc", c->obj.name);
 		node *vol = nnew(b, RW_DOC_OBJ);
 		sets(b, vol, "name", "gcs-storage");
 		sets(b, obj(b, vol, "persistentVolumeClaim"), "claimName", cn && *cn ? cn : claim);
 		push(b, arr(b, rw_doc_get(tmpl, "spec"), "volumes"), vol);
 		return;
 	}
-	const char *ns = c->uid;
-	const char *an = param_raw(c->annotations, "ray.io/external-storage-namespace");
+	const char *ns = c->obj.uid;
+	const char *an = param_raw(c->obj.annotations, "ray.io/external-storage-namespace");
 	const char *on = rw_doc_gets(opts, "externalStorageNamespace");
 	if (an)
 		ns = an;
@@ -803,7 +803,7 @@ build_pod(struct b *b, const struct rw_raycluster *c, const struct rw_raycluster
 	node *pod = nnew(b, RW_DOC_OBJ);
 	node *meta, *spec, *ray, *v;
 	struct rw_buf cmd, rs;
-	const char *ray_version = rw_doc_gets(c->spec, "rayVersion");
+	const char *ray_version = rw_doc_gets(c->obj.spec, "rayVersion");
 	bool rayservice = crd == RW_RAYCLUSTER_CRD_RAYSERVICE;
 
 	meta = obj(b, tmpl, "metadata");
@@ -940,28 +940,28 @@ rw_raycluster_build_head_pod(const struct rw_raycluster *c, const struct rw_rayc
 	tmpl = template_copy(&b, c->head);
 	meta = obj(&b, tmpl, "metadata");
 	spec = obj(&b, tmpl, "spec");
-	rw_raycluster_pod_name(c->name, true, !o->deterministic_head_name, name, sizeof(name));
+	rw_raycluster_pod_name(c->obj.name, true, !o->deterministic_head_name, name, sizeof(name));
 	sets(&b, meta, o->deterministic_head_name ? "name" : "generateName", name);
-	sets(&b, meta, "namespace", c->ns);
+	sets(&b, meta, "namespace", c->obj.ns);
 	params = group_params(&b, c->head);
 	set(&b, meta, "labels",
 	    pod_labels(&b, c, true, "headgroup", rw_doc_get(meta, "labels"),
 		       rw_doc_get(c->head, "labels")));
 	params_missing(&b, params, true, head_port, "");
 	annos = obj(&b, meta, "annotations");
-	if (overwrite_cmd(c->annotations))
+	if (overwrite_cmd(c->obj.annotations))
 		sets(&b, annos, "ray.io/overwrite-container-cmd", "true");
 	ray = container0(spec);
 	if (rw_raycluster_autoscaling(c)) {
 		const char *tsa = rw_doc_gets(spec, "serviceAccountName");
 		sets(&b, params, "no-monitor", "true");
-		snprintf(sa, sizeof(sa), "%s", tsa && *tsa ? tsa : c->name);
+		snprintf(sa, sizeof(sa), "%s", tsa && *tsa ? tsa : c->obj.name);
 		rw_raycluster_check_name(sa, sac, sizeof(sac));
 		sets(&b, spec, "serviceAccountName", sac);
 		autoscaler_container(&b, c, o, spec);
 		ray = container0(spec);
 		if (rw_raycluster_autoscaling_v2(c)) {
-			if (rw_doc_gets(rw_doc_get(c->spec, "autoscalerOptions"), "version"))
+			if (rw_doc_gets(rw_doc_get(c->obj.spec, "autoscalerOptions"), "version"))
 				env_push(&b, arr(&b, ray, "env"), "RAY_enable_autoscaler_v2",
 					 "true");
 			sets(&b, spec, "restartPolicy", "Never");
@@ -973,7 +973,7 @@ rw_raycluster_build_head_pod(const struct rw_raycluster *c, const struct rw_rayc
 	add_metrics_port(&b, container0(spec));
 	token_auth(&b, c, container0(spec));
 	/* createHeadPod: the upgrade hash and the operator version. */
-	if (rw_raycluster_spec_hash(c->spec, hash) == 0)
+	if (rw_raycluster_spec_hash(c->obj.spec, hash) == 0)
 		sets(&b, annos, "ray.io/upgrade-strategy-recreate-hash", hash);
 	sets(&b, annos, "ray.io/kuberay-version",
 	     o->version ? o->version : RW_RAYCLUSTER_DEFAULT_VERSION);
@@ -999,10 +999,10 @@ rw_raycluster_build_worker_pod(const struct rw_raycluster *c, const struct rw_ra
 	tmpl = template_copy(&b, g);
 	meta = obj(&b, tmpl, "metadata");
 	spec = obj(&b, tmpl, "spec");
-	snprintf(prefix, sizeof(prefix), "%s-%s", c->name, gname);
+	snprintf(prefix, sizeof(prefix), "%s-%s", c->obj.name, gname);
 	rw_raycluster_pod_name(prefix, false, true, name, sizeof(name));
 	sets(&b, meta, "generateName", name);
-	sets(&b, meta, "namespace", c->ns);
+	sets(&b, meta, "namespace", c->obj.ns);
 	if (o->init_container_injection)
 		wait_gcs_container(&b, o, spec, fqdn, head_port);
 	rw_doc_del(meta, "name");
@@ -1022,14 +1022,14 @@ rw_raycluster_build_worker_pod(const struct rw_raycluster *c, const struct rw_ra
 	set(&b, meta, "labels", labels);
 	params_missing(&b, params, false, head_port, fqdn);
 	annos = obj(&b, meta, "annotations");
-	if (overwrite_cmd(c->annotations))
+	if (overwrite_cmd(c->obj.annotations))
 		sets(&b, annos, "ray.io/overwrite-container-cmd", "true");
 	gcs_ft(&b, c, tmpl, params, false);
 	add_metrics_port(&b, container0(spec));
 	if (rw_raycluster_autoscaling(c) && rw_raycluster_autoscaling_v2(c))
 		sets(&b, spec, "restartPolicy", "Never");
 	token_auth(&b, c, container0(spec));
-	if (streq(rw_doc_gets(rw_doc_get(c->spec, "authOptions"), "mode"), "token")) {
+	if (streq(rw_doc_gets(rw_doc_get(c->obj.spec, "authOptions"), "mode"), "token")) {
 		node *ics = rw_doc_get(spec, "initContainers");
 		for (int i = 0; ics && ics->type == RW_DOC_ARR && i < ics->n; i++)
 			if (streq(rw_doc_gets(ics->kids[i], "name"), "wait-gcs-ready"))

@@ -15,9 +15,9 @@ rbac_obj(struct b *b, const struct rw_raycluster *c, const char *api, const char
 	node *meta = obj(b, o, "metadata");
 	rw_raycluster_check_name(name, nm, sizeof(nm));
 	sets(b, meta, "name", nm);
-	sets(b, meta, "namespace", c->ns);
+	sets(b, meta, "namespace", c->obj.ns);
 	node *l = obj(b, meta, "labels");
-	sets(b, l, "ray.io/cluster", c->name);
+	sets(b, l, "ray.io/cluster", c->obj.name);
 	sets(b, l, "app.kubernetes.io/name", "kuberay");
 	sets(b, l, "app.kubernetes.io/created-by", "kuberay-operator");
 	owner_ref(b, c, meta);
@@ -28,7 +28,7 @@ static const char *
 sa_name(const struct rw_raycluster *c)
 {
 	const char *t = rw_doc_gets(rw_doc_path(c->head, "template.spec"), "serviceAccountName");
-	return t && *t ? t : c->name;
+	return t && *t ? t : c->obj.name;
 }
 
 int
@@ -57,7 +57,7 @@ rw_raycluster_build_role(const struct rw_raycluster *c, struct rw_buf *out)
 	static const char *const resize[] = {"patch", NULL};
 	static const char *const rcs[] = {"get", "patch", NULL};
 	struct b b = {0};
-	node *r = rbac_obj(&b, c, "rbac.authorization.k8s.io/v1", "Role", c->name);
+	node *r = rbac_obj(&b, c, "rbac.authorization.k8s.io/v1", "Role", c->obj.name);
 	node *rules = arr(&b, r, "rules");
 	push(&b, rules, rule(&b, "", "pods", pods));
 	push(&b, rules, rule(&b, "", "pods/resize", resize));
@@ -70,13 +70,13 @@ rw_raycluster_build_role_binding(const struct rw_raycluster *c, struct rw_buf *o
 {
 	struct b b = {0};
 	char sa[80], role[80];
-	node *rb = rbac_obj(&b, c, "rbac.authorization.k8s.io/v1", "RoleBinding", c->name);
+	node *rb = rbac_obj(&b, c, "rbac.authorization.k8s.io/v1", "RoleBinding", c->obj.name);
 	node *s = nnew(&b, RW_DOC_OBJ);
 	rw_raycluster_check_name(sa_name(c), sa, sizeof(sa));
-	rw_raycluster_check_name(c->name, role, sizeof(role));
+	rw_raycluster_check_name(c->obj.name, role, sizeof(role));
 	sets(&b, s, "kind", "ServiceAccount");
 	sets(&b, s, "name", sa);
-	sets(&b, s, "namespace", c->ns);
+	sets(&b, s, "namespace", c->obj.ns);
 	push(&b, arr(&b, rb, "subjects"), s);
 	node *ref = obj(&b, rb, "roleRef");
 	sets(&b, ref, "apiGroup", "rbac.authorization.k8s.io");

@@ -46,7 +46,7 @@ svc_meta(struct b *b, const struct rw_raycluster *c, node *svc, const char *name
 	node *meta = obj(b, svc, "metadata");
 	rw_raycluster_check_name(name, nm, sizeof(nm));
 	sets(b, meta, "name", nm);
-	sets(b, meta, "namespace", c->ns);
+	sets(b, meta, "namespace", c->obj.ns);
 	owner_ref(b, c, meta);
 }
 
@@ -57,9 +57,9 @@ head_selector(struct b *b, const struct rw_raycluster *c)
 	node *s = nnew(b, RW_DOC_OBJ);
 	const char *app =
 	    param_raw(rw_doc_path(c->head, "template.metadata.labels"), "app.kubernetes.io/name");
-	snprintf(id, sizeof(id), "%s-head", c->name);
+	snprintf(id, sizeof(id), "%s-head", c->obj.name);
 	rw_raycluster_check_label(id, idl, sizeof(idl));
-	sets(b, s, "ray.io/cluster", c->name);
+	sets(b, s, "ray.io/cluster", c->obj.name);
 	sets(b, s, "ray.io/node-type", "head");
 	sets(b, s, "ray.io/identifier", idl);
 	sets(b, s, "app.kubernetes.io/name", app ? app : "kuberay");
@@ -75,7 +75,7 @@ rw_raycluster_build_head_service(const struct rw_raycluster *c, const struct rw_
 	char name[320];
 	node *svc, *meta, *spec, *ports, *pm, *custom, *annos, *sel;
 	const char *type = rw_doc_gets(c->head, "serviceType");
-	node *hsa = rw_doc_get(c->spec, "headServiceAnnotations");
+	node *hsa = rw_doc_get(c->obj.spec, "headServiceAnnotations");
 	int n;
 	const char **keys;
 
@@ -121,7 +121,7 @@ rw_raycluster_build_head_service(const struct rw_raycluster *c, const struct rw_
 		const char *cn = rw_doc_gets(meta, "name");
 		if (!cn || !*cn)
 			sets(&b, meta, "name", name);
-		sets(&b, meta, "namespace", c->ns);
+		sets(&b, meta, "namespace", c->obj.ns);
 		const char *ct = rw_doc_gets(spec, "type");
 		if ((!ct || !*ct) && type && *type)
 			sets(&b, spec, "type", type);
@@ -157,7 +157,7 @@ rw_raycluster_build_head_service(const struct rw_raycluster *c, const struct rw_
 bool
 rw_raycluster_wants_serve_service(const struct rw_raycluster *c)
 {
-	return streq(param_raw(c->annotations, "ray.io/enable-serve-service"), "true");
+	return streq(param_raw(c->obj.annotations, "ray.io/enable-serve-service"), "true");
 }
 
 int
@@ -179,19 +179,19 @@ rw_raycluster_build_serve_service(const struct rw_raycluster *c, const struct rw
 		return b.err ? b.err : -ENOENT;
 	}
 	rw_doc_free(pm);
-	snprintf(name, sizeof(name), "%s-serve-svc", c->name);
-	snprintf(label, sizeof(label), "%s-serve", c->name);
+	snprintf(name, sizeof(name), "%s-serve-svc", c->obj.name);
+	snprintf(label, sizeof(label), "%s-serve", c->obj.name);
 	svc = nnew(&b, RW_DOC_OBJ);
 	sets(&b, svc, "apiVersion", "v1");
 	sets(&b, svc, "kind", "Service");
 	svc_meta(&b, c, svc, name);
 	meta = obj(&b, svc, "metadata");
 	l = obj(&b, meta, "labels");
-	sets(&b, l, "ray.io/originated-from-cr-name", c->name);
+	sets(&b, l, "ray.io/originated-from-cr-name", c->obj.name);
 	sets(&b, l, "ray.io/originated-from-crd", "RayCluster");
 	sets(&b, l, "ray.io/serve", label);
 	spec = obj(&b, svc, "spec");
-	sets(&b, obj(&b, spec, "selector"), "ray.io/cluster", c->name);
+	sets(&b, obj(&b, spec, "selector"), "ray.io/cluster", c->obj.name);
 	p = nnew(&b, RW_DOC_OBJ);
 	sets(&b, p, "name", "serve");
 	seti(&b, p, "port", port);
@@ -219,16 +219,16 @@ rw_raycluster_build_headless_service(const struct rw_raycluster *c, struct rw_bu
 	struct b b = {0};
 	char name[320];
 	node *svc = nnew(&b, RW_DOC_OBJ), *meta, *spec, *sel;
-	snprintf(name, sizeof(name), "%s-headless", c->name);
+	snprintf(name, sizeof(name), "%s-headless", c->obj.name);
 	sets(&b, svc, "apiVersion", "v1");
 	sets(&b, svc, "kind", "Service");
 	svc_meta(&b, c, svc, name);
 	meta = obj(&b, svc, "metadata");
-	sets(&b, obj(&b, meta, "labels"), "ray.io/headless-worker-svc", c->name);
+	sets(&b, obj(&b, meta, "labels"), "ray.io/headless-worker-svc", c->obj.name);
 	spec = obj(&b, svc, "spec");
 	sets(&b, spec, "clusterIP", "None");
 	sel = obj(&b, spec, "selector");
-	sets(&b, sel, "ray.io/cluster", c->name);
+	sets(&b, sel, "ray.io/cluster", c->obj.name);
 	sets(&b, sel, "ray.io/node-type", "worker");
 	sets(&b, spec, "type", "ClusterIP");
 	setb(&b, spec, "publishNotReadyAddresses", true);

@@ -379,7 +379,7 @@ rw_raycluster_ctl_ft_cleanup_wanted(const struct rcr *r, const struct rw_rayclus
 static bool
 status_cond_true(const struct rw_raycluster *c, const char *type)
 {
-	struct rw_doc_node *conds = rw_doc_path(c->root, "status.conditions");
+	struct rw_doc_node *conds = rw_doc_path(c->obj.root, "status.conditions");
 	for (int i = 0; conds && conds->type == RW_DOC_ARR && i < conds->n; i++)
 		if (rw_doc_gets(conds->kids[i], "type") &&
 		    strcmp(rw_doc_gets(conds->kids[i], "type"), type) == 0)
@@ -391,7 +391,7 @@ status_cond_true(const struct rw_raycluster *c, const char *type)
 static void
 owner_kind(const struct rw_raycluster *c, char *out, size_t n)
 {
-	struct rw_doc_node *o = rw_doc_path(c->root, "metadata.ownerReferences");
+	struct rw_doc_node *o = rw_doc_path(c->obj.root, "metadata.ownerReferences");
 	snprintf(out, n, "%s", "None");
 	for (int i = 0; o && o->type == RW_DOC_ARR && i < o->n; i++)
 		if (rw_doc_true(rw_doc_get(o->kids[i], "controller")) &&
@@ -414,7 +414,7 @@ st_invalid(struct rcr_job *j, const struct rw_raycluster_verrs *ve)
 {
 	struct rw_buf body, path;
 	struct rw_jw w;
-	const char *old = rw_doc_gets(rw_doc_get(j->c->root, "status"), "reason");
+	const char *old = rw_doc_gets(rw_doc_get(j->c->obj.root, "status"), "reason");
 	for (int i = 0; i < ve->n; i++)
 		rw_rec_emit(&j->rec, 1, ve->e[i].reason, "%s", ve->e[i].msg);
 	rw_warn(LOGC, "%s: invalid: %s", j->rec.key, ve->e[0].msg);
@@ -473,7 +473,7 @@ parse(struct rw_rec_job *rj, const struct rw_inf_json *o, char *err, size_t errl
 	}
 	if (rw_raycluster_parse(json, len, &j->c, err, errlen) != 0)
 		return NULL;
-	return j->c->uid;
+	return j->c->obj.uid;
 }
 
 static int
@@ -482,18 +482,18 @@ attach(struct rw_rec_job *rj)
 	struct rcr_job *j = (struct rcr_job *)rj;
 	struct rcr *r = rcr_of(j);
 	char kind[64];
-	j->cl = rw_raycluster_ctl_state_get(r, j->rec.key, j->c->uid);
+	j->cl = rw_raycluster_ctl_state_get(r, j->rec.key, j->c->obj.uid);
 	if (!j->cl)
 		return -ENOMEM;
 	owner_kind(j->c, kind, sizeof(kind));
 	if (!j->cl->metrics || strcmp(kind, j->cl->owner_kind) != 0) {
 		if (j->cl->metrics)
 			rw_met_remove(r->m_info,
-				      (const char *const[]){j->rec.name, j->rec.ns, j->c->uid,
+				      (const char *const[]){j->rec.name, j->rec.ns, j->c->obj.uid,
 							    j->cl->owner_kind});
 		snprintf(j->cl->owner_kind, sizeof(j->cl->owner_kind), "%s", kind);
 		rw_met_set(r->m_info,
-			   (const char *const[]){j->rec.name, j->rec.ns, j->c->uid, kind}, 1);
+			   (const char *const[]){j->rec.name, j->rec.ns, j->c->obj.uid, kind}, 1);
 		j->cl->metrics = true;
 	}
 	return 0;
@@ -504,7 +504,7 @@ st_admit(struct rw_rec_job *rj)
 {
 	struct rcr_job *j = (struct rcr_job *)rj;
 	struct rw_raycluster_verrs ve;
-	if (rw_rec_managed_elsewhere(&j->rec, rw_doc_gets(j->c->spec, "managedBy")))
+	if (rw_rec_managed_elsewhere(&j->rec, rw_doc_gets(j->c->obj.spec, "managedBy")))
 		return;
 	if (rw_raycluster_validate(j->c, &ve) > 0)
 		st_invalid(j, &ve);
@@ -515,7 +515,7 @@ st_finalizer(struct rw_rec_job *rj)
 {
 	struct rcr_job *j = (struct rcr_job *)rj;
 	if (rw_raycluster_ctl_ft_cleanup_wanted(rcr_of(j), j->c))
-		rw_rec_add_finalizer(&j->rec, j->c->root, RW_RAYCLUSTER_CTL_FT_FINALIZER);
+		rw_rec_add_finalizer(&j->rec, j->c->obj.root, RW_RAYCLUSTER_CTL_FT_FINALIZER);
 }
 
 /* Create an object; AlreadyExists counts as success. s1: name, s2: kind. */
@@ -822,7 +822,7 @@ st_pods(struct rw_rec_job *rj)
 	struct rw_buf b;
 	uint64_t now = uv_now(r->loop);
 	const char *dname;
-	if (rw_raycluster_ctl_pods_collect(r, j->rec.ns, j->rec.name, j->c->uid, &ps) != 0) {
+	if (rw_raycluster_ctl_pods_collect(r, j->rec.ns, j->rec.name, j->c->obj.uid, &ps) != 0) {
 		rw_rec_fail(&j->rec, -ENOMEM, NULL, "out of memory");
 		rw_raycluster_ctl_pods_fini(&ps);
 		return;
@@ -878,7 +878,7 @@ st_workers(struct rw_rec_job *rj)
 	uint64_t now = uv_now(r->loop);
 	if (rw_raycluster_suspended(j->c) || status_cond_true(j->c, "RayClusterSuspending"))
 		return; /* st_pods deleted the pods */
-	if (rw_raycluster_ctl_pods_collect(r, j->rec.ns, j->rec.name, j->c->uid, &ps) != 0) {
+	if (rw_raycluster_ctl_pods_collect(r, j->rec.ns, j->rec.name, j->c->obj.uid, &ps) != 0) {
 		rw_rec_fail(&j->rec, -ENOMEM, NULL, "out of memory");
 		rw_raycluster_ctl_pods_fini(&ps);
 		return;
@@ -953,17 +953,17 @@ provisioned_metrics(struct rcr_job *j, const char *status_json, size_t len)
 			now_true = rw_doc_gets(conds->kids[i], "status") &&
 				   !strcmp(rw_doc_gets(conds->kids[i], "status"), "True");
 	rw_doc_free(st);
-	rw_met_set(
-	    r->m_prov,
-	    (const char *const[]){j->rec.name, j->rec.ns, j->c->uid, now_true ? "True" : "False"},
-	    1);
-	rw_met_remove(r->m_prov, (const char *const[]){j->rec.name, j->rec.ns, j->c->uid,
+	rw_met_set(r->m_prov,
+		   (const char *const[]){j->rec.name, j->rec.ns, j->c->obj.uid,
+					 now_true ? "True" : "False"},
+		   1);
+	rw_met_remove(r->m_prov, (const char *const[]){j->rec.name, j->rec.ns, j->c->obj.uid,
 						       now_true ? "False" : "True"});
 	if (now_true && !was && !j->cl->provisioned_seen) {
 		const struct rw_inf_json *o = rw_inf_get(r->rc_inf, j->rec.ns, j->rec.name);
 		if (o && o->meta.created)
 			rw_met_observe(r->m_provdur,
-				       (const char *const[]){j->rec.name, j->rec.ns, j->c->uid},
+				       (const char *const[]){j->rec.name, j->rec.ns, j->c->obj.uid},
 				       (double)(time(NULL) - o->meta.created));
 	}
 	if (now_true)
@@ -987,7 +987,7 @@ st_status(struct rw_rec_job *rj)
 
 	if (!j->c || !j->cl)
 		return;
-	if (rw_raycluster_ctl_pods_collect(r, j->rec.ns, j->rec.name, j->c->uid, &ps) != 0) {
+	if (rw_raycluster_ctl_pods_collect(r, j->rec.ns, j->rec.name, j->c->obj.uid, &ps) != 0) {
 		rw_raycluster_ctl_pods_fini(&ps);
 		return;
 	}
@@ -1026,7 +1026,7 @@ st_status(struct rw_rec_job *rj)
 		goto out;
 	}
 	provisioned_metrics(j, rw_buf_cstr(&st), st.len);
-	old = rw_doc_get(j->c->root, "status");
+	old = rw_doc_get(j->c->obj.root, "status");
 	if (old)
 		rw_doc_dump(old, &oldtxt);
 	if (rw_raycluster_status_equal(old ? rw_buf_cstr(&oldtxt) : NULL, oldtxt.len,
@@ -1036,12 +1036,12 @@ st_status(struct rw_rec_job *rj)
 	{
 		struct rw_doc_node *ns = NULL;
 		if (rw_doc_parse(rw_buf_cstr(&st), st.len, &ns, NULL, 0) != 0 ||
-		    rw_doc_set(j->c->root, "status", ns) != 0 ||
-		    rw_doc_dump(j->c->root, &body) != 0)
+		    rw_doc_set(j->c->obj.root, "status", ns) != 0 ||
+		    rw_doc_dump(j->c->obj.root, &body) != 0)
 			goto out;
 	}
 	rw_rec_put_status(&j->rec, rw_buf_cstr(&body), body.len, status_cb,
-			  rw_doc_gets(rw_doc_get(j->c->root, "metadata"), "resourceVersion"));
+			  rw_doc_gets(rw_doc_get(j->c->obj.root, "metadata"), "resourceVersion"));
 out:
 	rw_buf_fini(&st);
 	rw_buf_fini(&body);

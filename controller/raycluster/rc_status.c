@@ -220,7 +220,7 @@ rw_raycluster_status(const struct rw_raycluster *c, const struct rw_raycluster_s
 		     struct rw_buf *out, char *err, size_t errlen)
 {
 	struct b b = {0};
-	node *old = rw_doc_get(c->root, "status");
+	node *old = rw_doc_get(c->obj.root, "status");
 	node *st = old && old->type == RW_DOC_OBJ ? rw_doc_clone(old) : rw_doc_new(RW_DOC_OBJ);
 	node *conds;
 	const struct rw_raycluster_pod *head = NULL;
@@ -249,7 +249,7 @@ rw_raycluster_status(const struct rw_raycluster *c, const struct rw_raycluster_s
 	if (nheads > 1) {
 		if (err && errlen)
 			snprintf(err, errlen, "multiple head pods found for RayCluster %s/%s",
-				 c->ns, c->name);
+				 c->obj.ns, c->obj.name);
 		rw_doc_free(st);
 		return -ENOTUNIQ;
 	}
@@ -274,8 +274,8 @@ rw_raycluster_status(const struct rw_raycluster *c, const struct rw_raycluster_s
 			}
 		}
 	}
-	if (c->generation)
-		rw_doc_set_int(st, "observedGeneration", c->generation);
+	if (c->obj.generation)
+		rw_doc_set_int(st, "observedGeneration", c->obj.generation);
 	else
 		rw_doc_del(st, "observedGeneration");
 	set_count(&b, st, "readyWorkerReplicas", ready);
@@ -313,7 +313,7 @@ rw_raycluster_status(const struct rw_raycluster *c, const struct rw_raycluster_s
 	}
 	bool suspending = cond_is_true(conds, "RayClusterSuspending");
 	bool suspended = !suspending && cond_is_true(conds, "RayClusterSuspended");
-	node *susp = rw_doc_get(c->spec, "suspend");
+	node *susp = rw_doc_get(c->obj.spec, "suspend");
 	if (!cond_is_true(conds, "RayClusterProvisioned") && !suspended) {
 		if (all_running(in->pods, in->npods))
 			set_condition(&b, conds, "RayClusterProvisioned", "True",
@@ -380,7 +380,7 @@ rw_raycluster_status(const struct rw_raycluster *c, const struct rw_raycluster_s
 			snprintf(err, errlen,
 				 in->head_svc ? "head service IP is empty. cluster name %s"
 					      : "unable to find head service. cluster name %s",
-				 c->name);
+				 c->obj.name);
 		rw_doc_free(st);
 		return b.err ? b.err : -ENOENT;
 	}

@@ -384,10 +384,10 @@ check_gcs_ft(const struct rw_raycluster *c, char *msg, size_t mlen)
 {
 	const node *head = c->head, *opts;
 	node *hc;
-	opts = rw_doc_get(c->spec, "gcsFaultToleranceOptions");
+	opts = rw_doc_get(c->obj.spec, "gcsFaultToleranceOptions");
 	if (opts && opts->type == RW_DOC_NULL)
 		opts = NULL;
-	if (nonempty(c->annotations, "ray.io/ft-enabled") && opts) {
+	if (nonempty(c->obj.annotations, "ray.io/ft-enabled") && opts) {
 		snprintf(
 		    msg, mlen,
 		    "ray.io/ft-enabled annotation and GcsFaultToleranceOptions are both set. "
@@ -426,7 +426,7 @@ check_gcs_ft(const struct rw_raycluster *c, char *msg, size_t mlen)
 				 "GcsFaultToleranceOptions.RedisAddress instead");
 			return -1;
 		}
-		if (nonempty(c->annotations, "ray.io/external-storage-namespace")) {
+		if (nonempty(c->obj.annotations, "ray.io/external-storage-namespace")) {
 			snprintf(msg, mlen,
 				 "cannot set `ray.io/external-storage-namespace` annotation when "
 				 "GcsFaultToleranceOptions is enabled - use "
@@ -487,7 +487,7 @@ check_autoscaler(const struct rw_raycluster *c, char *msg, size_t mlen)
 			return -1;
 		}
 	}
-	ao = rw_doc_get(c->spec, "autoscalerOptions");
+	ao = rw_doc_get(c->obj.spec, "autoscalerOptions");
 	if (rw_doc_gets(ao, "version") && env_has(hc, "RAY_enable_autoscaler_v2")) {
 		snprintf(msg, mlen,
 			 "both .spec.autoscalerOptions.version and head Pod env var "
@@ -521,7 +521,7 @@ check_autoscaler(const struct rw_raycluster *c, char *msg, size_t mlen)
 static int
 check_autoscaler_options(const struct rw_raycluster *c, char *msg, size_t mlen)
 {
-	node *ao = rw_doc_get(c->spec, "autoscalerOptions");
+	node *ao = rw_doc_get(c->obj.spec, "autoscalerOptions");
 	int64_t v;
 	if (rw_doc_int(rw_doc_get(ao, "idleTimeoutSeconds"), &v) == 0 && v < 0) {
 		snprintf(msg, mlen,
@@ -547,7 +547,7 @@ check_autoscaler_options(const struct rw_raycluster *c, char *msg, size_t mlen)
 static int
 check_history_server(const struct rw_raycluster *c, char *msg, size_t mlen)
 {
-	node *hs = rw_doc_get(c->spec, "historyServerOptions");
+	node *hs = rw_doc_get(c->obj.spec, "historyServerOptions");
 	if (hs && hs->type != RW_DOC_NULL) {
 		snprintf(msg, mlen, "RayClusterHistoryServer feature gate is not enabled");
 		return -1;
@@ -559,9 +559,9 @@ check_history_server(const struct rw_raycluster *c, char *msg, size_t mlen)
 static int
 check_auth(const struct rw_raycluster *c, char *msg, size_t mlen)
 {
-	node *auth = rw_doc_get(c->spec, "authOptions");
+	node *auth = rw_doc_get(c->obj.spec, "authOptions");
 	if (streq(rw_doc_gets(auth, "mode"), "token")) {
-		const char *rv = rw_doc_gets(c->spec, "rayVersion");
+		const char *rv = rw_doc_gets(c->obj.spec, "rayVersion");
 		if (!rv || !*rv) {
 			snprintf(
 			    msg, mlen,
@@ -597,7 +597,7 @@ check_auth(const struct rw_raycluster *c, char *msg, size_t mlen)
 static int
 check_gated_fields(const struct rw_raycluster *c, char *msg, size_t mlen)
 {
-	node *np = rw_doc_get(c->spec, "networkPolicy");
+	node *np = rw_doc_get(c->obj.spec, "networkPolicy");
 	if (np && np->type != RW_DOC_NULL) {
 		snprintf(
 		    msg, mlen,
@@ -605,7 +605,7 @@ check_gated_fields(const struct rw_raycluster *c, char *msg, size_t mlen)
 		    "enabled");
 		return -1;
 	}
-	node *tls = rw_doc_get(c->spec, "tlsOptions");
+	node *tls = rw_doc_get(c->obj.spec, "tlsOptions");
 	if (tls && tls->type != RW_DOC_NULL) {
 		snprintf(msg, mlen,
 			 "spec.tlsOptions requires the RayClusterMTLS feature gate to be enabled");
@@ -654,7 +654,7 @@ int
 rw_raycluster_validate(const struct rw_raycluster *c, struct rw_raycluster_verrs *out)
 {
 	char tmp[700];
-	node *conds = rw_doc_path(c->root, "status.conditions");
+	node *conds = rw_doc_path(c->obj.root, "status.conditions");
 	const char *ut;
 	memset(out, 0, sizeof(*out));
 
@@ -664,11 +664,11 @@ rw_raycluster_validate(const struct rw_raycluster *c, struct rw_raycluster_verrs
 			 "invalid RayCluster State: rayv1.RayClusterSuspending and "
 			 "rayv1.RayClusterSuspended conditions should not be both true");
 	}
-	if (strlen(c->name) > 53) {
+	if (strlen(c->obj.name) > 53) {
 		out->e[out->n].reason = "InvalidRayClusterMetadata";
 		snprintf(out->e[out->n++].msg, sizeof(out->e[0].msg),
 			 "RayCluster name should be no more than 53 characters");
-	} else if (!rw_raycluster_dns1035(c->name, tmp, sizeof(tmp))) {
+	} else if (!rw_raycluster_dns1035(c->obj.name, tmp, sizeof(tmp))) {
 		out->e[out->n].reason = "InvalidRayClusterMetadata";
 		snprintf(out->e[out->n++].msg, sizeof(out->e[0].msg),
 			 "RayCluster name should be a valid DNS1035 label: %s", tmp);
@@ -677,7 +677,7 @@ rw_raycluster_validate(const struct rw_raycluster *c, struct rw_raycluster_verrs
 		out->e[out->n].reason = "InvalidRayClusterSpec";
 		snprintf(out->e[out->n++].msg, sizeof(out->e[0].msg), "%s", tmp);
 	}
-	ut = rw_doc_gets(rw_doc_get(c->spec, "upgradeStrategy"), "type");
+	ut = rw_doc_gets(rw_doc_get(c->obj.spec, "upgradeStrategy"), "type");
 	if (ut) {
 		enum rw_raycluster_crd crd = rw_raycluster_creator(c, NULL);
 		if (strcmp(ut, "Recreate") != 0 && strcmp(ut, "None") != 0) {

@@ -24,7 +24,7 @@
 static bool
 finalizer_index(const struct rw_raycluster *c, int *index)
 {
-	struct rw_doc_node *f = rw_doc_path(c->root, "metadata.finalizers");
+	struct rw_doc_node *f = rw_doc_path(c->obj.root, "metadata.finalizers");
 	for (int i = 0; f && f->type == RW_DOC_ARR && i < f->n; i++)
 		if (rw_doc_str(f->kids[i]) &&
 		    strcmp(f->kids[i]->s, RW_RAYCLUSTER_CTL_FT_FINALIZER) == 0) {
@@ -214,7 +214,7 @@ static int
 resolve(struct rcr_job *j)
 {
 	const struct rw_raycluster *c = j->c;
-	struct rw_doc_node *opt = rw_doc_get(c->spec, "gcsFaultToleranceOptions");
+	struct rw_doc_node *opt = rw_doc_get(c->obj.spec, "gcsFaultToleranceOptions");
 	struct cred pw, user;
 	const char *addr = NULL, *ns = NULL;
 	const char *domain = rcr_of(j)->opts.cluster_domain && *rcr_of(j)->opts.cluster_domain
@@ -240,13 +240,13 @@ resolve(struct rcr_job *j)
 		cred_of(head_env(c, "REDIS_USERNAME"), &user);
 	}
 	if (!ns || !*ns)
-		ns = rw_doc_gets(c->annotations, "ray.io/external-storage-namespace");
+		ns = rw_doc_gets(c->obj.annotations, "ray.io/external-storage-namespace");
 	if (!ns || !*ns) {
 		struct rw_doc_node *e = head_env(c, "RAY_external_storage_namespace");
 		ns = rw_doc_gets(e, "value");
 	}
 	if (!ns || !*ns)
-		ns = c->uid;
+		ns = c->obj.uid;
 	if (!addr || !*addr)
 		return -ENOENT;
 	/* The Ray pods resolve the address in the cluster's namespace; so must we. */
@@ -335,7 +335,7 @@ rw_raycluster_ctl_st_delete(struct rw_rec_job *rj)
 		release(j, idx);
 		return;
 	}
-	if (rw_raycluster_ctl_pods_collect(r, j->rec.ns, j->rec.name, j->c->uid, &ps) != 0) {
+	if (rw_raycluster_ctl_pods_collect(r, j->rec.ns, j->rec.name, j->c->obj.uid, &ps) != 0) {
 		rw_raycluster_ctl_pods_fini(&ps);
 		rw_rec_fail(&j->rec, -ENOMEM, NULL, "out of memory");
 		return;

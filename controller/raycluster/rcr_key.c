@@ -196,7 +196,7 @@ key_get_cb(struct rw_rec_req *q, const struct rw_kube_resp *resp)
 		rw_json_str(&js, rw_json_path(&js, 0, "data.key"), want, sizeof(want));
 		rw_json_fini(&js);
 	}
-	if (want[0] && strcmp(have, want) == 0 && j->c && strcmp(owner, j->c->uid) == 0) {
+	if (want[0] && strcmp(have, want) == 0 && j->c && strcmp(owner, j->c->obj.uid) == 0) {
 		key_written(j);
 	} else if (key_patch(j, q->s1, q->s2) != 0) {
 		rw_rec_fail(&j->rec, -ENOMEM, NULL, "cannot update the agent key Secret");
@@ -245,7 +245,7 @@ rw_raycluster_ctl_st_key(struct rcr_job *j)
 	if (j->cl->hub_key && j->cl->key_done)
 		return;
 	j->key_gen = r->master_gen;
-	rv = rw_agentkey_derive(&r->master, j->rec.ns, j->rec.name, j->c->uid, &key, text);
+	rv = rw_agentkey_derive(&r->master, j->rec.ns, j->rec.name, j->c->obj.uid, &key, text);
 	if (rv) {
 		rw_rec_fail(&j->rec, rv, NULL, "cannot derive the agent key: %s", strerror(-rv));
 		return;
@@ -269,12 +269,12 @@ rw_raycluster_ctl_st_key(struct rcr_job *j)
 	sec = r->secret_inf && rw_inf_synced(r->secret_inf)
 		  ? rw_inf_get(r->secret_inf, j->rec.ns, sname)
 		  : NULL;
-	if (ksec_ok(sec, j->cl->key_sha, j->c->uid)) {
+	if (ksec_ok(sec, j->cl->key_sha, j->c->obj.uid)) {
 		j->cl->key_done = true;
 		goto out;
 	}
 	rw_buf_init(&b, 64 * 1024);
-	rv = rw_agentkey_secret_json(j->rec.ns, j->rec.name, j->c->uid, &key, &b);
+	rv = rw_agentkey_secret_json(j->rec.ns, j->rec.name, j->c->obj.uid, &key, &b);
 	if (rv == 0 && sec && !sec->meta.deleted) {
 		/* There, but with another key (master key rotated, edited) or owner. */
 		rv = key_patch(j, rw_buf_cstr(&b), sname);
@@ -304,9 +304,10 @@ rw_raycluster_ctl_pod_opts(struct rcr_job *j)
 	j->popts = r->opts;
 	j->popts.drain_token = NULL;
 	j->drain_token[0] = '\0';
-	if (!keys_enabled(r) || !j->c || !j->c->uid || !*j->c->uid)
+	if (!keys_enabled(r) || !j->c || !j->c->obj.uid || !*j->c->obj.uid)
 		return;
-	if (rw_agentkey_derive(&r->master, j->rec.ns, j->rec.name, j->c->uid, &key, NULL) == 0 &&
+	if (rw_agentkey_derive(&r->master, j->rec.ns, j->rec.name, j->c->obj.uid, &key, NULL) ==
+		0 &&
 	    rw_drain_token(&key, j->drain_token) == 0)
 		j->popts.drain_token = j->drain_token;
 	rw_wire_key_wipe(&key);

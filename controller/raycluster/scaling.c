@@ -202,7 +202,8 @@ rw_raycluster_plan_head(const struct rw_raycluster *c, const struct rw_raycluste
 	if (n > 1)
 		return RW_RAYCLUSTER_HEAD_MANY;
 	if (provisioned &&
-	    lower_is(param_raw(c->annotations, "ray.io/disable-provisioned-head-restart"), "true"))
+	    lower_is(param_raw(c->obj.annotations, "ray.io/disable-provisioned-head-restart"),
+		     "true"))
 		return RW_RAYCLUSTER_HEAD_OK;
 	if (rw_raycluster_should_delete_pod(head, true, NULL, 0)) {
 		*name = head->name;

@@ -599,7 +599,7 @@ load_cluster(struct rsr_job *j, const char *name)
 	if (!o)
 		return NULL;
 	json_owner_uid(o->json, o->len, "RayService", owner, sizeof(owner));
-	if (strcmp(owner, j->rs->uid) != 0)
+	if (strcmp(owner, j->rs->obj.uid) != 0)
 		return NULL;
 	if (rw_raycluster_parse(o->json, o->len, &c, NULL, 0) != 0)
 		return NULL;
@@ -614,15 +614,16 @@ write_status(struct rsr_job *j, const char *st_json, size_t st_len)
 	struct rw_doc_node *ns = NULL;
 	rw_buf_init(&old, 4u << 20);
 	rw_buf_init(&body, 16u << 20);
-	if (j->rs->status)
-		rw_doc_dump(j->rs->status, &old);
-	if (rw_rayservice_status_equal(j->rs->status ? rw_buf_cstr(&old) : NULL, old.len, st_json,
-				       st_len))
+	if (j->rs->obj.status)
+		rw_doc_dump(j->rs->obj.status, &old);
+	if (rw_rayservice_status_equal(j->rs->obj.status ? rw_buf_cstr(&old) : NULL, old.len,
+				       st_json, st_len))
 		goto out;
 	if (rw_doc_parse(st_json, st_len, &ns, NULL, 0) != 0 ||
-	    rw_doc_set(j->rs->root, "status", ns) != 0 || rw_doc_dump(j->rs->root, &body) != 0)
+	    rw_doc_set(j->rs->obj.root, "status", ns) != 0 ||
+	    rw_doc_dump(j->rs->obj.root, &body) != 0)
 		goto out;
-	j->rs->status = rw_doc_get(j->rs->root, "status");
+	j->rs->obj.status = rw_doc_get(j->rs->obj.root, "status");
 	if (rw_rec_put_status(&j->rec, rw_buf_cstr(&body), body.len, NULL, NULL) != 0)
 		rw_rec_fail(&j->rec, -ENOMEM, NULL, "cannot write the status");
 out:
@@ -655,7 +656,7 @@ parse(struct rw_rec_job *rj, const struct rw_inf_json *o, char *err, size_t errl
 	struct rsr_job *j = (struct rsr_job *)rj;
 	if (rw_rayservice_parse(o->json, o->len, &j->rs, err, errlen) != 0)
 		return NULL;
-	return j->rs->uid;
+	return j->rs->obj.uid;
 }
 
 static int
@@ -663,16 +664,16 @@ attach(struct rw_rec_job *rj)
 {
 	struct rsr_job *j = (struct rsr_job *)rj;
 	char err[256];
-	j->st = rs_state_get(rsr_of(j), j->rec.key, j->rs->uid);
+	j->st = rs_state_get(rsr_of(j), j->rec.key, j->rs->obj.uid);
 	if (!j->st)
 		return -ENOMEM;
 	j->st->exclude_head = rw_rayservice_exclude_head(j->rs);
 	snprintf(j->st->active, sizeof(j->st->active), "%s", rw_rayservice_active_name(j->rs));
 	snprintf(j->st->pending, sizeof(j->st->pending), "%s", rw_rayservice_pending_name(j->rs));
-	if (j->st->cfg_gen != j->rs->generation) {
+	if (j->st->cfg_gen != j->rs->obj.generation) {
 		rw_rayservice_serve_cfg_fini(&j->st->cfg);
 		if (rw_rayservice_serve_config(j->rs, &j->st->cfg, err, sizeof(err)) == 0)
-			j->st->cfg_gen = j->rs->generation;
+			j->st->cfg_gen = j->rs->obj.generation;
 	}
 	return 0;
 }
@@ -682,9 +683,9 @@ st_admit(struct rw_rec_job *rj)
 {
 	struct rsr_job *j = (struct rsr_job *)rj;
 	struct rw_rayservice_verr ve;
-	if (rw_rec_managed_elsewhere(&j->rec, rw_doc_gets(j->rs->spec, "managedBy")))
+	if (rw_rec_managed_elsewhere(&j->rec, rw_doc_gets(j->rs->obj.spec, "managedBy")))
 		return;
-	rw_rec_add_finalizer(&j->rec, j->rs->root, RW_RAYSERVICE_CTL_FINALIZER);
+	rw_rec_add_finalizer(&j->rec, j->rs->obj.root, RW_RAYSERVICE_CTL_FINALIZER);
 	if (rw_rayservice_validate(j->rs, &ve) > 0) {
 		struct rw_buf sb;
 		char now[32];
@@ -762,7 +763,7 @@ owned_collect(struct rsr_job *j, struct owned *w)
 {
 	char idx[512];
 	memset(w, 0, sizeof(*w));
-	w->rs_uid = j->rs->uid;
+	w->rs_uid = j->rs->obj.uid;
 	snprintf(idx, sizeof(idx), "%s/%s", j->rec.ns, j->rec.name);
 	rw_inf_index_foreach(rsr_of(j)->rc_inf, idx, owned_cb, w);
 	for (size_t i = 0; i < w->n && !w->err; i++) {
@@ -944,12 +945,12 @@ st_clusters(struct rw_rec_job *rj)
 	case RW_RAYSERVICE_CLUSTER_UPDATE_ACTIVE:
 		if (j->active &&
 		    rw_rayservice_update_cluster(j->rs, j->active, &r->rsopts, &b) == 0)
-			cluster_write(j, j->active->name, &b, false);
+			cluster_write(j, j->active->obj.name, &b, false);
 		break;
 	case RW_RAYSERVICE_CLUSTER_UPDATE_PENDING:
 		if (j->pending &&
 		    rw_rayservice_update_cluster(j->rs, j->pending, &r->rsopts, &b) == 0)
-			cluster_write(j, j->pending->name, &b, false);
+			cluster_write(j, j->pending->obj.name, &b, false);
 		break;
 	}
 	rw_buf_fini(&b);
@@ -989,11 +990,11 @@ can_serve(struct rsr_job *j, const struct rw_raycluster *c)
 	int stale = 0;
 	if (!c)
 		return false;
-	cnt.uid = c->uid;
-	snprintf(idx, sizeof(idx), "%s/%s", j->rec.ns, c->name);
+	cnt.uid = c->obj.uid;
+	snprintf(idx, sizeof(idx), "%s/%s", j->rec.ns, c->obj.name);
 	rw_inf_index_foreach(rsr_of(j)->pod_inf, idx, ready_cb, &cnt);
 	memset(&in, 0, sizeof(in));
-	in.head = cluster_head(rsr_of(j), j->rec.ns, c->name, &stale);
+	in.head = cluster_head(rsr_of(j), j->rec.ns, c->obj.name, &stale);
 	if (stale)
 		in.head = NULL;
 	in.ready_endpoints = cnt.ready;
@@ -1081,7 +1082,7 @@ st_services(struct rw_rec_job *rj)
 		j->rec.busy = true;
 		return;
 	}
-	tc = j->pending && strcmp(target, j->pending->name) == 0 ? j->pending : j->active;
+	tc = j->pending && strcmp(target, j->pending->obj.name) == 0 ? j->pending : j->active;
 	if (!tc)
 		return;
 	rw_buf_init(&b, 4u << 20);
@@ -1168,13 +1169,13 @@ pending_health(struct rsr_job *j)
 		j->st->pending_health[0] = '\0';
 		return;
 	}
-	head = cluster_head(rsr_of(j), j->rec.ns, j->pending->name, &stale);
+	head = cluster_head(rsr_of(j), j->rec.ns, j->pending->obj.name, &stale);
 	if (stale || !rw_rayservice_unhealthy_summary(head, what, sizeof(what))) {
 		j->st->pending_health[0] = '\0';
 		return;
 	}
 	j->rec.busy = true;
-	snprintf(text, sizeof(text), "pending RayCluster %s: %s", j->pending->name, what);
+	snprintf(text, sizeof(text), "pending RayCluster %s: %s", j->pending->obj.name, what);
 	if (strcmp(text, j->st->pending_health) != 0) {
 		char traffic[400];
 		rw_rayservice_pending_traffic(j->st->active, j->active != NULL, traffic,
@@ -1196,7 +1197,7 @@ health(struct rsr_job *j, int64_t now)
 	if (!j->active || !j->st->active[0])
 		return false;
 	memset(&in, 0, sizeof(in));
-	in.head = cluster_head(rsr_of(j), j->rec.ns, j->active->name, &stale);
+	in.head = cluster_head(rsr_of(j), j->rec.ns, j->active->obj.name, &stale);
 	in.head_stale = stale != 0 || in.head == NULL;
 	in.svc_since_ms = j->st->svc_since_ms;
 	in.dep_since_ms = j->st->dep_since_ms;
@@ -1232,7 +1233,7 @@ static void
 suspend_status(struct rsr_job *j, const char *now, bool resume)
 {
 	struct rw_doc_node *st =
-	    j->rs->status ? rw_doc_clone(j->rs->status) : rw_doc_new(RW_DOC_OBJ);
+	    j->rs->obj.status ? rw_doc_clone(j->rs->obj.status) : rw_doc_new(RW_DOC_OBJ);
 	enum rw_rayservice_suspend_phase ph = RW_RAYSERVICE_RESUMED;
 	struct rw_buf b;
 	if (!st) {
@@ -1257,8 +1258,8 @@ suspend_status(struct rsr_job *j, const char *now, bool resume)
 	/* Until Suspended holds (or after a resume, or a suspend flipped back), look again. */
 	if (ph != RW_RAYSERVICE_SUSPENDED || !rw_rayservice_suspended(j->rs))
 		j->rec.busy = true;
-	if (j->rs->generation > 0)
-		rw_doc_set_int(st, "observedGeneration", j->rs->generation);
+	if (j->rs->obj.generation > 0)
+		rw_doc_set_int(st, "observedGeneration", j->rs->obj.generation);
 	rw_doc_set_str(st, "lastUpdateTime", now);
 	rw_buf_init(&b, 4u << 20);
 	if (rw_rayservice_suspend_conds(st, j->rs, ph, now) != 0 || rw_doc_dump(st, &b) != 0)
@@ -1304,10 +1305,10 @@ st_status(struct rw_rec_job *rj)
 	memset(&in, 0, sizeof(in));
 	in.active = j->active;
 	in.pending = j->pending;
-	in.active_head = j->active ? cluster_head(r, j->rec.ns, j->active->name, &hs) : NULL;
+	in.active_head = j->active ? cluster_head(r, j->rec.ns, j->active->obj.name, &hs) : NULL;
 	if (hs)
 		in.active_head = NULL;
-	in.pending_head = j->pending ? cluster_head(r, j->rec.ns, j->pending->name, &hs) : NULL;
+	in.pending_head = j->pending ? cluster_head(r, j->rec.ns, j->pending->obj.name, &hs) : NULL;
 	if (hs)
 		in.pending_head = NULL;
 	in.svc_cluster = sel;
@@ -1327,11 +1328,11 @@ st_status(struct rw_rec_job *rj)
 		j->rec.busy = true;
 	/* Catch up on labels (after a restart or a leader change). */
 	if (j->active) {
-		snprintf(idx, sizeof(idx), "%s/%s", j->rec.ns, j->active->name);
+		snprintf(idx, sizeof(idx), "%s/%s", j->rec.ns, j->active->obj.name);
 		rw_inf_index_foreach(r->pod_inf, idx, sync_labels_cb, r);
 	}
 	if (j->pending) {
-		snprintf(idx, sizeof(idx), "%s/%s", j->rec.ns, j->pending->name);
+		snprintf(idx, sizeof(idx), "%s/%s", j->rec.ns, j->pending->obj.name);
 		rw_inf_index_foreach(r->pod_inf, idx, sync_labels_cb, r);
 	}
 }
@@ -1344,7 +1345,7 @@ st_delete(struct rw_rec_job *rj)
 	struct rsr_job *j = (struct rsr_job *)rj;
 	struct owned w;
 	size_t left = 0;
-	if (rw_doc_finalizer_index(j->rs->root, RW_RAYSERVICE_CTL_FINALIZER) < 0) {
+	if (rw_doc_finalizer_index(j->rs->obj.root, RW_RAYSERVICE_CTL_FINALIZER) < 0) {
 		j->rec.stop_requeue = true;
 		return;
 	}
@@ -1365,7 +1366,7 @@ st_delete(struct rw_rec_job *rj)
 		return;
 	}
 	/* Every owned cluster is gone: release the finalizer. */
-	struct rw_doc_node *f = rw_doc_path(j->rs->root, "metadata.finalizers");
+	struct rw_doc_node *f = rw_doc_path(j->rs->obj.root, "metadata.finalizers");
 	for (int i = 0; f && f->type == RW_DOC_ARR && i < f->n; i++) {
 		if (!rw_doc_str(f->kids[i]) ||
 		    strcmp(f->kids[i]->s, RW_RAYSERVICE_CTL_FINALIZER) != 0)

@@ -1,5 +1,7 @@
 /* rs_build.c - RayService validation, serve config, RayCluster, hash, upgrade and services. */
+#include <assert.h>
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,30 +16,21 @@
 
 /* ---- parse and accessors ---- */
 
+static_assert(offsetof(struct rw_rayservice, obj) == 0, "rw_doc_object_alloc's layout");
+
 int
 rw_rayservice_parse(const char *json, size_t len, struct rw_rayservice **out, char *err,
 		    size_t errlen)
 {
 	struct rw_rayservice *rs;
-	struct rw_doc_object o;
-	int rv;
-
-	*out = NULL;
-	rv = rw_doc_object_parse(json, len, "RayService", &o, err, errlen);
+	int rv =
+	    rw_doc_object_alloc(json, len, "RayService", sizeof(*rs), (void **)out, err, errlen);
 	if (rv)
 		return rv;
-	rs = calloc(1, sizeof(*rs));
-	if (!rs) {
-		rw_doc_free(o.root);
-		return -ENOMEM;
-	}
-	rs->root = o.root, rs->name = o.name, rs->ns = o.ns, rs->uid = o.uid;
-	rs->generation = o.generation, rs->labels = o.labels, rs->annotations = o.annotations;
-	rs->spec = o.spec, rs->status = o.status;
-	rs->cfg = rw_doc_get(rs->spec, "rayClusterConfig");
+	rs = *out;
+	rs->cfg = rw_doc_get(rs->obj.spec, "rayClusterConfig");
 	if (rs->cfg && rs->cfg->type != RW_DOC_OBJ)
 		rs->cfg = NULL;
-	*out = rs;
 	return 0;
 }
 
@@ -46,7 +39,7 @@ rw_rayservice_free(struct rw_rayservice *rs)
 {
 	if (!rs)
 		return;
-	rw_doc_free(rs->root);
+	rw_doc_free(rs->obj.root);
 	free(rs);
 }
 
@@ -60,33 +53,34 @@ const char *
 rw_rayservice_active_name(const struct rw_rayservice *rs)
 {
 	return or_empty(
-	    rw_doc_gets(rw_doc_get(rs->status, "activeServiceStatus"), "rayClusterName"));
+	    rw_doc_gets(rw_doc_get(rs->obj.status, "activeServiceStatus"), "rayClusterName"));
 }
 
 const char *
 rw_rayservice_pending_name(const struct rw_rayservice *rs)
 {
 	return or_empty(
-	    rw_doc_gets(rw_doc_get(rs->status, "pendingServiceStatus"), "rayClusterName"));
+	    rw_doc_gets(rw_doc_get(rs->obj.status, "pendingServiceStatus"), "rayClusterName"));
 }
 
 bool
 rw_rayservice_exclude_head(const struct rw_rayservice *rs)
 {
-	return rw_doc_true(rw_doc_get(rs->spec, "excludeHeadPodFromServeSvc"));
+	return rw_doc_true(rw_doc_get(rs->obj.spec, "excludeHeadPodFromServeSvc"));
 }
 
 bool
 rw_rayservice_suspended(const struct rw_rayservice *rs)
 {
-	return rw_doc_true(rw_doc_get(rs->spec, "suspend"));
+	return rw_doc_true(rw_doc_get(rs->obj.spec, "suspend"));
 }
 
 int64_t
 rw_rayservice_deletion_delay_s(const struct rw_rayservice *rs)
 {
 	int64_t v;
-	if (rw_doc_int(rw_doc_get(rs->spec, "rayClusterDeletionDelaySeconds"), &v) == 0 && v >= 0)
+	if (rw_doc_int(rw_doc_get(rs->obj.spec, "rayClusterDeletionDelaySeconds"), &v) == 0 &&
+	    v >= 0)
 		return v;
 	return RW_RAYSERVICE_DEFAULT_DELETION_DELAY_S;
 }
@@ -94,7 +88,7 @@ rw_rayservice_deletion_delay_s(const struct rw_rayservice *rs)
 bool
 rw_rayservice_cond_true(const struct rw_rayservice *rs, const char *type)
 {
-	node *conds = rw_doc_get(rs->status, "conditions");
+	node *conds = rw_doc_get(rs->obj.status, "conditions");
 	for (int i = 0; conds && conds->type == RW_DOC_ARR && i < conds->n; i++)
 		if (streq(rw_doc_gets(conds->kids[i], "type"), type))
 			return streq(rw_doc_gets(conds->kids[i], "status"), "True");
@@ -219,7 +213,7 @@ rw_rayservice_parse_timeout(const char *s, int64_t *ms)
 static int
 check_init_timeout(const struct rw_rayservice *rs, char *msg, size_t mlen)
 {
-	const char *v = rw_doc_gets(rs->annotations, RW_RAYSERVICE_INIT_TIMEOUT_ANNOTATION);
+	const char *v = rw_doc_gets(rs->obj.annotations, RW_RAYSERVICE_INIT_TIMEOUT_ANNOTATION);
 	double ns;
 	int64_t secs;
 	if (!v || !*v)
@@ -318,12 +312,12 @@ cluster_spec_error(const struct rw_rayservice *rs, char *msg, size_t mlen)
 
 	rw_rayservice_opts_default(&o);
 	rw_buf_init(&b, RW_DOC_MAX_OUT);
-	snprintf(name, sizeof(name), "%.47s-bbbbb", rs->name);
+	snprintf(name, sizeof(name), "%.47s-bbbbb", rs->obj.name);
 	if (rw_rayservice_build_cluster(rs, name, &o, &b) != 0 ||
 	    rw_raycluster_parse(b.data, b.len, &c, NULL, 0) != 0)
 		goto out;
 	/* Upgrade strategies of RayClusters are checked on the RayCluster itself. */
-	rw_doc_del(c->spec, "upgradeStrategy");
+	rw_doc_del(c->obj.spec, "upgradeStrategy");
 	rw_raycluster_validate(c, &v);
 	for (int i = 0; i < v.n; i++) {
 		if (streq(v.e[i].reason, "InvalidRayClusterSpec")) {
@@ -341,13 +335,13 @@ out:
 static int
 check_upgrade_options(const struct rw_rayservice *rs, char *msg, size_t mlen)
 {
-	node *us = rw_doc_get(rs->spec, "upgradeStrategy");
+	node *us = rw_doc_get(rs->obj.spec, "upgradeStrategy");
 	node *opts = rw_doc_get(us, "clusterUpgradeOptions");
 	struct rw_raycluster tmp = {0};
 	int64_t surge = 100, step, interval;
 	const char *gw;
 
-	tmp.spec = rs->cfg;
+	tmp.obj.spec = rs->cfg;
 	tmp.head = rw_doc_get(rs->cfg, "headGroupSpec");
 	if (!rw_raycluster_autoscaling(&tmp)) {
 		snprintf(msg, mlen,
@@ -396,7 +390,7 @@ rw_rayservice_validate(const struct rw_rayservice *rs, struct rw_rayservice_verr
 	int64_t d;
 
 	memset(out, 0, sizeof(*out));
-	if (strlen(rs->name) > RW_RAYSERVICE_MAX_NAME) {
+	if (strlen(rs->obj.name) > RW_RAYSERVICE_MAX_NAME) {
 		out->reason = meta;
 		snprintf(out->msg, sizeof(out->msg),
 			 "The RayService metadata is invalid: RayService name should be no more "
@@ -404,7 +398,7 @@ rw_rayservice_validate(const struct rw_rayservice *rs, struct rw_rayservice_verr
 			 RW_RAYSERVICE_MAX_NAME);
 		return 1;
 	}
-	if (!rw_raycluster_dns1035(rs->name, tmp, sizeof(tmp)))
+	if (!rw_raycluster_dns1035(rs->obj.name, tmp, sizeof(tmp)))
 		return verr(out, meta,
 			    "The RayService metadata is invalid: RayService name should be a valid "
 			    "DNS1035 label: %s",
@@ -433,7 +427,7 @@ rw_rayservice_validate(const struct rw_rayservice *rs, struct rw_rayservice_verr
 			    "The RayService spec is invalid: "
 			    "spec.rayClusterConfig.headGroupSpec.headService.metadata.name should "
 			    "not be set");
-	ut = rw_doc_gets(rw_doc_get(rs->spec, "upgradeStrategy"), "type");
+	ut = rw_doc_gets(rw_doc_get(rs->obj.spec, "upgradeStrategy"), "type");
 	if (ut && strcmp(ut, "None") != 0 && strcmp(ut, "NewCluster") != 0 &&
 	    strcmp(ut, "NewClusterWithIncrementalUpgrade") != 0)
 		return verr(
@@ -442,7 +436,7 @@ rw_rayservice_validate(const struct rw_rayservice *rs, struct rw_rayservice_verr
 		    "invalid, valid options are NewClusterWithIncrementalUpgrade, NewCluster, "
 		    "or None",
 		    ut);
-	delay = rw_doc_get(rs->spec, "rayClusterDeletionDelaySeconds");
+	delay = rw_doc_get(rs->obj.spec, "rayClusterDeletionDelaySeconds");
 	if (rw_doc_int(delay, &d) == 0 && d < 0) {
 		out->reason = spec;
 		snprintf(
@@ -456,7 +450,7 @@ rw_rayservice_validate(const struct rw_rayservice *rs, struct rw_rayservice_verr
 	    check_upgrade_options(rs, tmp, sizeof(tmp)))
 		return verr(out, spec, "The RayService spec is invalid: %s", tmp);
 	if (head_lists_ports(rs->cfg) && !head_has_serve_port(rs->cfg)) {
-		node *ss = rw_doc_get(rs->spec, "serveService");
+		node *ss = rw_doc_get(rs->obj.spec, "serveService");
 		if (!ss || !user_serve_port(ss))
 			return verr(out, spec, "The RayService spec is invalid: %s",
 				    no_serve_port_msg);
@@ -495,7 +489,7 @@ int
 rw_rayservice_serve_config(const struct rw_rayservice *rs, struct rw_rayservice_serve_cfg *out,
 			   char *err, size_t errlen)
 {
-	const char *yaml = rw_doc_gets(rs->spec, "serveConfigV2");
+	const char *yaml = rw_doc_gets(rs->obj.spec, "serveConfigV2");
 	struct rw_buf raw, canon;
 	struct rw_jw w;
 	node *tree = NULL;
@@ -593,20 +587,21 @@ void
 rw_rayservice_head_svc_name(const struct rw_rayservice *rs, char *out, size_t outlen)
 {
 	char tmp[300];
-	snprintf(tmp, sizeof(tmp), "%s-head-svc", rs->name);
+	snprintf(tmp, sizeof(tmp), "%s-head-svc", rs->obj.name);
 	rw_raycluster_check_name(tmp, out, outlen);
 }
 
 void
 rw_rayservice_serve_svc_name(const struct rw_rayservice *rs, char *out, size_t outlen)
 {
-	const char *custom = rw_doc_gets(rw_doc_path(rs->spec, "serveService.metadata"), "name");
+	const char *custom =
+	    rw_doc_gets(rw_doc_path(rs->obj.spec, "serveService.metadata"), "name");
 	char tmp[300];
 	if (custom && *custom) {
 		snprintf(out, outlen, "%s", custom);
 		return;
 	}
-	snprintf(tmp, sizeof(tmp), "%s-serve-svc", rs->name);
+	snprintf(tmp, sizeof(tmp), "%s-serve-svc", rs->obj.name);
 	rw_raycluster_check_name(tmp, out, outlen);
 }
 
@@ -626,8 +621,8 @@ bclone_or_obj(struct b *b, const node *src)
 static void
 rs_owner(struct b *b, const struct rw_rayservice *rs, node *meta)
 {
-	const char *api = rw_doc_gets(rs->root, "apiVersion");
-	set_owner(b, meta, api ? api : "ray.io/v1", "RayService", rs->name, rs->uid);
+	const char *api = rw_doc_gets(rs->obj.root, "apiVersion");
+	set_owner(b, meta, api ? api : "ray.io/v1", "RayService", rs->obj.name, rs->obj.uid);
 }
 
 /* ---- hash ---- */
@@ -680,12 +675,12 @@ goal_cluster(struct b *b, const struct rw_rayservice *rs, const char *name,
 	sets(b, c, "kind", "RayCluster");
 	meta = obj(b, c, "metadata");
 	sets(b, meta, "name", name);
-	sets(b, meta, "namespace", rs->ns);
-	labels = bclone_or_obj(b, rs->labels);
-	sets(b, labels, "ray.io/originated-from-cr-name", rs->name);
+	sets(b, meta, "namespace", rs->obj.ns);
+	labels = bclone_or_obj(b, rs->obj.labels);
+	sets(b, labels, "ray.io/originated-from-cr-name", rs->obj.name);
 	sets(b, labels, "ray.io/originated-from-crd", "RayService");
 	set(b, meta, "labels", labels);
-	annos = bclone_or_obj(b, rs->annotations);
+	annos = bclone_or_obj(b, rs->obj.annotations);
 	rv = rw_rayservice_cluster_hash(rs->cfg, -1, hash);
 	if (rv)
 		fail(b, rv);
@@ -720,10 +715,10 @@ rw_rayservice_update_cluster(const struct rw_rayservice *rs, const struct rw_ray
 			     const struct rw_rayservice_opts *o, struct rw_buf *out)
 {
 	struct b b = {0};
-	node *goal = goal_cluster(&b, rs, cur->name, o);
-	node *upd = b.err ? NULL : rw_doc_clone(cur->root);
+	node *goal = goal_cluster(&b, rs, cur->obj.name, o);
+	node *upd = b.err ? NULL : rw_doc_clone(cur->obj.root);
 	node *meta, *spec, *gmeta = rw_doc_get(goal, "metadata");
-	node *suspend = rw_doc_get(cur->spec, "suspend");
+	node *suspend = rw_doc_get(cur->obj.spec, "suspend");
 
 	if (!upd) {
 		fail(&b, -ENOMEM);
@@ -736,7 +731,7 @@ rw_rayservice_update_cluster(const struct rw_rayservice *rs, const struct rw_ray
 	spec = b.err ? NULL : rw_doc_clone(rw_doc_get(goal, "spec"));
 	if (!b.err && spec) {
 		struct rw_raycluster tmp = {0};
-		tmp.spec = spec;
+		tmp.obj.spec = spec;
 		tmp.head = rw_doc_get(spec, "headGroupSpec");
 		if (suspend)
 			set(&b, spec, "suspend", rw_doc_clone(suspend));
@@ -774,8 +769,8 @@ enum rw_rayservice_match
 rw_rayservice_match_cluster(const struct rw_rayservice *rs, const struct rw_raycluster *c)
 {
 	const char *have =
-	    rw_doc_gets(c->annotations, "ray.io/hash-without-replicas-and-workers-to-delete");
-	const char *ngs = rw_doc_gets(c->annotations, "ray.io/num-worker-groups");
+	    rw_doc_gets(c->obj.annotations, "ray.io/hash-without-replicas-and-workers-to-delete");
+	const char *ngs = rw_doc_gets(c->obj.annotations, "ray.io/num-worker-groups");
 	char goal[33];
 	int64_t n;
 
@@ -799,7 +794,7 @@ rw_rayservice_match_cluster(const struct rw_rayservice *rs, const struct rw_rayc
 bool
 rw_rayservice_zero_downtime(const struct rw_rayservice *rs, const struct rw_rayservice_opts *o)
 {
-	const char *t = rw_doc_gets(rw_doc_get(rs->spec, "upgradeStrategy"), "type");
+	const char *t = rw_doc_gets(rw_doc_get(rs->obj.spec, "upgradeStrategy"), "type");
 	if (t)
 		return strcmp(t, "NewCluster") == 0 ||
 		       strcmp(t, "NewClusterWithIncrementalUpgrade") == 0;
@@ -816,7 +811,7 @@ should_update(const struct rw_rayservice *rs, const struct rw_raycluster *c, boo
 	if (active) {
 		if (rw_rayservice_cond_true(rs, "UpgradeInProgress"))
 			return false;
-		v = rw_doc_gets(c->annotations, "ray.io/kuberay-version");
+		v = rw_doc_gets(c->obj.annotations, "ray.io/kuberay-version");
 		if (!streq(v, o->version ? o->version : RW_RAYCLUSTER_DEFAULT_VERSION))
 			return true;
 	}
@@ -867,13 +862,13 @@ rw_rayservice_build_head_service(const struct rw_rayservice *rs, const struct rw
 	int rv;
 
 	rw_buf_init(&tmp, RW_DOC_MAX_OUT);
-	rv = rw_doc_dump(target->root, &tmp);
+	rv = rw_doc_dump(target->obj.root, &tmp);
 	if (rv == 0)
 		rv = rw_raycluster_parse(tmp.data, tmp.len, &copy, NULL, 0);
 	if (rv)
 		goto out;
 	/* BuildHeadServiceForRayService passes no annotations. */
-	rw_doc_del(copy->spec, "headServiceAnnotations");
+	rw_doc_del(copy->obj.spec, "headServiceAnnotations");
 	rw_buf_reset(&tmp);
 	rv = rw_raycluster_build_head_service(copy, o, &tmp);
 	if (rv == 0)
@@ -883,11 +878,11 @@ rw_rayservice_build_head_service(const struct rw_rayservice *rs, const struct rw
 	meta = obj(&b, svc, "metadata");
 	rw_rayservice_head_svc_name(rs, name, sizeof(name));
 	sets(&b, meta, "name", name);
-	sets(&b, meta, "namespace", rs->ns);
+	sets(&b, meta, "namespace", rs->obj.ns);
 	labels = b.err ? NULL : rw_doc_new(RW_DOC_OBJ);
-	snprintf(id, sizeof(id), "%s-head", rs->name);
+	snprintf(id, sizeof(id), "%s-head", rs->obj.name);
 	rw_raycluster_check_label(id, idl, sizeof(idl));
-	sets(&b, labels, "ray.io/originated-from-cr-name", rs->name);
+	sets(&b, labels, "ray.io/originated-from-cr-name", rs->obj.name);
 	sets(&b, labels, "ray.io/originated-from-crd", "RayService");
 	sets(&b, labels, "ray.io/node-type", "head");
 	sets(&b, labels, "ray.io/identifier", idl);
@@ -914,7 +909,7 @@ static node *
 target_serve_ports(struct b *b, const struct rw_raycluster *target)
 {
 	node *ports = b->err ? NULL : rw_doc_new(RW_DOC_ARR);
-	node *cports = rw_doc_get(head_container(target->spec), "ports");
+	node *cports = rw_doc_get(head_container(target->obj.spec), "ports");
 	if (!ports) {
 		fail(b, -ENOMEM);
 		return NULL;
@@ -964,7 +959,7 @@ rw_rayservice_build_serve_service(const struct rw_rayservice *rs,
 				  size_t errlen)
 {
 	struct b b = {0};
-	node *user = rw_doc_get(rs->spec, "serveService");
+	node *user = rw_doc_get(rs->obj.spec, "serveService");
 	node *ports = target_serve_ports(&b, target);
 	node *svc, *meta, *spec, *labels, *sel;
 	const char *type = rw_doc_gets(rw_doc_get(rs->cfg, "headGroupSpec"), "serviceType");
@@ -1004,15 +999,15 @@ rw_rayservice_build_serve_service(const struct rw_rayservice *rs,
 	spec = obj(&b, svc, "spec");
 	rw_rayservice_serve_svc_name(rs, name, sizeof(name));
 	sets(&b, meta, "name", name);
-	sets(&b, meta, "namespace", rs->ns);
+	sets(&b, meta, "namespace", rs->obj.ns);
 	labels = obj(&b, meta, "labels");
-	snprintf(slabel, sizeof(slabel), "%s-serve", rs->name);
-	sets(&b, labels, "ray.io/originated-from-cr-name", rs->name);
+	snprintf(slabel, sizeof(slabel), "%s-serve", rs->obj.name);
+	sets(&b, labels, "ray.io/originated-from-cr-name", rs->obj.name);
 	sets(&b, labels, "ray.io/originated-from-crd", "RayService");
 	sets(&b, labels, "ray.io/serve", slabel);
 	rs_owner(&b, rs, meta);
 	sel = b.err ? NULL : rw_doc_new(RW_DOC_OBJ);
-	sets(&b, sel, "ray.io/cluster", target->name);
+	sets(&b, sel, "ray.io/cluster", target->obj.name);
 	sets(&b, sel, "ray.io/serve", "true");
 	set(&b, spec, "selector", sel);
 	set(&b, spec, "ports", ports);

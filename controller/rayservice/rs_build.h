@@ -29,13 +29,8 @@
 
 /* A parsed RayService. Pointers point into root. */
 struct rw_rayservice {
-	struct rw_doc_node *root;
-	const char *name, *ns, *uid;
-	int64_t generation;
-	struct rw_doc_node *labels, *annotations; /* objects or NULL */
-	struct rw_doc_node *spec;		  /* never NULL after parse (an empty object) */
-	struct rw_doc_node *cfg;		  /* spec.rayClusterConfig object or NULL */
-	struct rw_doc_node *status;		  /* status object or NULL */
+	struct rw_doc_object obj; /* name, namespace, uid, spec, status... */
+	struct rw_doc_node *cfg;  /* spec.rayClusterConfig object or NULL */
 };
 
 /*

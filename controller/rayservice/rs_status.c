@@ -150,7 +150,7 @@ cond_is(node *conds, const char *type, const char *status, const char *reason)
 bool
 rw_rayservice_timed_out(const struct rw_rayservice *rs)
 {
-	return cond_is(rw_doc_get(rs->status, "conditions"), "Ready", "False",
+	return cond_is(rw_doc_get(rs->obj.status, "conditions"), "Ready", "False",
 		       "InitializingTimeout");
 }
 
@@ -166,7 +166,7 @@ cname(const node *svc_status)
 static node *
 status_copy(const struct rw_rayservice *rs)
 {
-	return rs->status ? rw_doc_clone(rs->status) : rw_doc_new(RW_DOC_OBJ);
+	return rs->obj.status ? rw_doc_clone(rs->obj.status) : rw_doc_new(RW_DOC_OBJ);
 }
 
 static node *
@@ -185,7 +185,7 @@ static void
 cluster_part(struct b *b, node *svc_status, const struct rw_raycluster *c,
 	     const struct rw_report *head)
 {
-	node *cs = c ? rw_doc_get(c->root, "status") : NULL;
+	node *cs = c ? rw_doc_get(c->obj.root, "status") : NULL;
 	node *copy;
 	if (b->err)
 		return;
@@ -215,7 +215,7 @@ static void
 init_timeout(struct b *b, const struct rw_rayservice *rs, node *st, node *conds, int64_t gen,
 	     const struct rw_rayservice_status_in *in, const char *now)
 {
-	const char *v = rw_doc_gets(rs->annotations, RW_RAYSERVICE_INIT_TIMEOUT_ANNOTATION);
+	const char *v = rw_doc_gets(rs->obj.annotations, RW_RAYSERVICE_INIT_TIMEOUT_ANNOTATION);
 	node *ready = find_cond(conds, "Ready");
 	int64_t timeout, since, spent;
 	char msg[256], t1[64], t2[64];
@@ -254,7 +254,7 @@ rw_rayservice_status(const struct rw_rayservice *rs, const struct rw_rayservice_
 	const char *svc = in->svc_cluster ? in->svc_cluster : "";
 	char aname[300], pname[300];
 	bool pending_serving = false, prepare;
-	int64_t gen = rs->generation;
+	int64_t gen = rs->obj.generation;
 	int rv;
 
 	if (!o) {
@@ -299,7 +299,8 @@ rw_rayservice_status(const struct rw_rayservice *rs, const struct rw_rayservice_
 		prepare = true;
 	if (prepare && !b.err) {
 		char name[300];
-		if (rw_rayservice_cluster_name(rs->name, in->new_suffix, name, sizeof(name)) == 0) {
+		if (rw_rayservice_cluster_name(rs->obj.name, in->new_suffix, name, sizeof(name)) ==
+		    0) {
 			node *np = rw_doc_new(RW_DOC_OBJ);
 			sets(&b, np, "rayClusterName", name);
 			if (!b.err && rw_doc_set(st, "pendingServiceStatus", np))
@@ -422,7 +423,7 @@ rw_rayservice_cleanup_cluster(const struct rw_rayservice *rs, const char *cluste
 static bool
 threshold_s(const struct rw_rayservice *rs, const char *key, int64_t *s)
 {
-	return rw_doc_int(rw_doc_get(rs->spec, key), s) == 0 && *s >= 0;
+	return rw_doc_int(rw_doc_get(rs->obj.spec, key), s) == 0 && *s >= 0;
 }
 
 void
@@ -502,14 +503,14 @@ bool
 rw_rayservice_suspend_active(const struct rw_rayservice *rs)
 {
 	return rw_rayservice_suspended(rs) ||
-	       cond_is(rw_doc_get(rs->status, "conditions"), "Suspending", "True", NULL);
+	       cond_is(rw_doc_get(rs->obj.status, "conditions"), "Suspending", "True", NULL);
 }
 
 bool
 rw_rayservice_resume_due(const struct rw_rayservice *rs)
 {
 	return !rw_rayservice_suspend_active(rs) &&
-	       cond_is(rw_doc_get(rs->status, "conditions"), "Suspended", "True", NULL);
+	       cond_is(rw_doc_get(rs->obj.status, "conditions"), "Suspended", "True", NULL);
 }
 
 int
@@ -518,7 +519,7 @@ rw_rayservice_suspend_conds(node *st, const struct rw_rayservice *rs,
 {
 	struct b b = {0};
 	node *conds = conds_of(&b, st);
-	int64_t gen = rs->generation;
+	int64_t gen = rs->obj.generation;
 	switch (phase) {
 	case RW_RAYSERVICE_SUSPENDING:
 		set_condition(&b, conds, "Suspending", "True", "SuspendInProgress",

@@ -62,7 +62,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	rw_buf_init(&b, 1 << 24);
 	(void)rw_raycluster_validate(c, &v);
-	(void)rw_raycluster_spec_hash(c->spec, hash);
+	(void)rw_raycluster_spec_hash(c->obj.spec, hash);
 	for (int mode = 0; mode < 2; mode++) {
 		struct rw_raycluster_opts o;
 		rw_raycluster_opts_default(&o);

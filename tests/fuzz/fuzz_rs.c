@@ -157,7 +157,7 @@ status(const struct rw_rayservice *rs, const struct rw_raycluster *c, const uint
 	rw_rayservice_health(rs, &hin, &hl);
 	{
 		int64_t at;
-		(void)rw_rayservice_cleanup_cluster(rs, c ? c->name : "x", 0, in.now_ms,
+		(void)rw_rayservice_cleanup_cluster(rs, c ? c->obj.name : "x", 0, in.now_ms,
 						    (k & 1) != 0, &at);
 	}
 	{
@@ -195,7 +195,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	rw_rayservice_opts_default(&o);
 	rw_raycluster_opts_default(&ro);
 	rw_buf_init(&b, 1 << 24);
-	snprintf(name, sizeof(name), "%.47s-bbbbb", rs->name);
+	snprintf(name, sizeof(name), "%.47s-bbbbb", rs->obj.name);
 	if (rw_rayservice_build_cluster(rs, name, &o, &b) == 0) {
 		check_json(&b);
 		if (rw_raycluster_parse(b.data, b.len, &c, NULL, 0) != 0)

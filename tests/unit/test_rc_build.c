@@ -1280,7 +1280,7 @@ t_hash(void)
 {
 	char h0[33], h1[33];
 	struct rw_raycluster *c = cluster_from(base_cluster), *d;
-	CHECK_EQ_INT(rw_raycluster_spec_hash(c->spec, h0), 0);
+	CHECK_EQ_INT(rw_raycluster_spec_hash(c->obj.spec, h0), 0);
 	CHECK_EQ_INT((int)strlen(h0), 32);
 	for (const char *p = h0; *p; p++)
 		CHECK((*p >= '0' && *p <= '9') || (*p >= 'A' && *p <= 'V'));
@@ -1296,7 +1296,7 @@ t_hash(void)
 	};
 	for (size_t i = 0; i < sizeof(same) / sizeof(same[0]); i++) {
 		d = cluster_with(&same[i], 1);
-		CHECK_EQ_INT(rw_raycluster_spec_hash(d->spec, h1), 0);
+		CHECK_EQ_INT(rw_raycluster_spec_hash(d->obj.spec, h1), 0);
 		if (strcmp(h0, h1) != 0)
 			fprintf(stderr, "  edit %zu changed the hash\n", i);
 		CHECK_EQ_STR(h1, h0);
@@ -1304,7 +1304,7 @@ t_hash(void)
 	}
 	struct edit diff[] = {{"spec", "rayVersion", "\"2.53.0\""}};
 	d = cluster_with(diff, 1);
-	CHECK_EQ_INT(rw_raycluster_spec_hash(d->spec, h1), 0);
+	CHECK_EQ_INT(rw_raycluster_spec_hash(d->obj.spec, h1), 0);
 	CHECK(strcmp(h0, h1) != 0);
 	rw_raycluster_free(d);
 	/* Member order does not matter. */

@@ -117,7 +117,7 @@ build_all(const struct rw_raycluster *c, const struct rw_raycluster_opts *o)
 	rw_doc_set_int(plan, "desiredWorkers", rw_raycluster_desired_workers(c));
 	rw_doc_set_int(plan, "minWorkers", rw_raycluster_min_workers(c));
 	rw_doc_set_int(plan, "maxWorkers", rw_raycluster_max_workers(c));
-	CHECK_EQ_INT(rw_raycluster_spec_hash(c->spec, hash), 0);
+	CHECK_EQ_INT(rw_raycluster_spec_hash(c->obj.spec, hash), 0);
 	rw_doc_set_str(plan, "specHash", hash);
 	rw_buf_fini(&b);
 	return all;

@@ -36,9 +36,9 @@ t_parse(void)
 {
 	struct rw_rayservice *rs = rs_make(NULL, 0);
 	struct rw_rayservice *bad = NULL;
-	CHECK_EQ_STR(rs->name, "rayservice-sample");
-	CHECK_EQ_STR(rs->ns, "default");
-	CHECK_EQ_INT(rs->generation, 2);
+	CHECK_EQ_STR(rs->obj.name, "rayservice-sample");
+	CHECK_EQ_STR(rs->obj.ns, "default");
+	CHECK_EQ_INT(rs->obj.generation, 2);
 	CHECK(rs->cfg != NULL);
 	CHECK_EQ_STR(rw_rayservice_active_name(rs), "");
 	CHECK_EQ_STR(rw_rayservice_pending_name(rs), "");
@@ -412,25 +412,26 @@ t_build_cluster(void)
 	char hash[33];
 	rw_rayservice_opts_default(&o);
 	c = build(rs, "rayservice-sample-x7k2p", &o);
-	CHECK_EQ_STR(rw_doc_gets(c->root, "apiVersion"), "ray.io/v1");
-	CHECK_EQ_STR(rw_doc_gets(c->root, "kind"), "RayCluster");
-	CHECK_EQ_STR(c->name, "rayservice-sample-x7k2p");
-	CHECK_EQ_STR(c->ns, "default");
-	CHECK_EQ_STR(rw_doc_gets(c->labels, "team"), "a");
-	CHECK_EQ_STR(rw_doc_gets(c->labels, "ray.io/originated-from-cr-name"), "rayservice-sample");
-	CHECK_EQ_STR(rw_doc_gets(c->labels, "ray.io/originated-from-crd"), "RayService");
-	CHECK_EQ_INT(c->labels->n, 3);
-	CHECK_EQ_STR(rw_doc_gets(c->annotations, "note"), "x");
-	CHECK_EQ_STR(rw_doc_gets(c->annotations, "ray.io/num-worker-groups"), "1");
-	CHECK_EQ_STR(rw_doc_gets(c->annotations, "ray.io/kuberay-version"),
+	CHECK_EQ_STR(rw_doc_gets(c->obj.root, "apiVersion"), "ray.io/v1");
+	CHECK_EQ_STR(rw_doc_gets(c->obj.root, "kind"), "RayCluster");
+	CHECK_EQ_STR(c->obj.name, "rayservice-sample-x7k2p");
+	CHECK_EQ_STR(c->obj.ns, "default");
+	CHECK_EQ_STR(rw_doc_gets(c->obj.labels, "team"), "a");
+	CHECK_EQ_STR(rw_doc_gets(c->obj.labels, "ray.io/originated-from-cr-name"),
+		     "rayservice-sample");
+	CHECK_EQ_STR(rw_doc_gets(c->obj.labels, "ray.io/originated-from-crd"), "RayService");
+	CHECK_EQ_INT(c->obj.labels->n, 3);
+	CHECK_EQ_STR(rw_doc_gets(c->obj.annotations, "note"), "x");
+	CHECK_EQ_STR(rw_doc_gets(c->obj.annotations, "ray.io/num-worker-groups"), "1");
+	CHECK_EQ_STR(rw_doc_gets(c->obj.annotations, "ray.io/kuberay-version"),
 		     RW_RAYCLUSTER_DEFAULT_VERSION);
 	CHECK_EQ_INT(rw_rayservice_cluster_hash(rs->cfg, -1, hash), 0);
 	CHECK_EQ_STR(
-	    rw_doc_gets(c->annotations, "ray.io/hash-without-replicas-and-workers-to-delete"),
+	    rw_doc_gets(c->obj.annotations, "ray.io/hash-without-replicas-and-workers-to-delete"),
 	    hash);
 	CHECK_EQ_INT(strlen(hash), 32);
-	CHECK_EQ_INT(c->annotations->n, 4);
-	refs = rw_doc_path(c->root, "metadata.ownerReferences");
+	CHECK_EQ_INT(c->obj.annotations->n, 4);
+	refs = rw_doc_path(c->obj.root, "metadata.ownerReferences");
 	CHECK(refs && refs->n == 1);
 	r = rw_doc_at(refs, 0);
 	CHECK_EQ_STR(rw_doc_gets(r, "kind"), "RayService");
@@ -439,13 +440,13 @@ t_build_cluster(void)
 	CHECK_EQ_STR(rw_doc_gets(r, "uid"), "rs-uid-1");
 	CHECK(rw_doc_true(rw_doc_get(r, "controller")));
 	CHECK(rw_doc_true(rw_doc_get(r, "blockOwnerDeletion")));
-	CHECK(rw_doc_equal(c->spec, rs->cfg));
+	CHECK(rw_doc_equal(c->obj.spec, rs->cfg));
 	/* The cluster creator is recognised as RayService by rc_build. */
 	CHECK_EQ_INT(rw_raycluster_creator(c, NULL), RW_RAYCLUSTER_CRD_RAYSERVICE);
 	rw_raycluster_free(c);
 	o.version = "v9";
 	c = build(rs, "n", &o);
-	CHECK_EQ_STR(rw_doc_gets(c->annotations, "ray.io/kuberay-version"), "v9");
+	CHECK_EQ_STR(rw_doc_gets(c->obj.annotations, "ray.io/kuberay-version"), "v9");
 	rw_raycluster_free(c);
 	rw_rayservice_free(rs);
 }
@@ -498,17 +499,17 @@ t_proxy_location(void)
 		CHECK_EQ_STR(loc, cases[i].loc);
 		c = build(rs, "rayservice-sample-x7k2p", &o);
 		if (cases[i].anno)
-			CHECK_EQ_STR(
-			    rw_doc_gets(c->annotations, RW_RAYCLUSTER_PROXY_LOCATION_ANNOTATION),
-			    cases[i].anno);
+			CHECK_EQ_STR(rw_doc_gets(c->obj.annotations,
+						 RW_RAYCLUSTER_PROXY_LOCATION_ANNOTATION),
+				     cases[i].anno);
 		else
-			CHECK(rw_doc_get(c->annotations, RW_RAYCLUSTER_PROXY_LOCATION_ANNOTATION) ==
-			      NULL);
+			CHECK(rw_doc_get(c->obj.annotations,
+					 RW_RAYCLUSTER_PROXY_LOCATION_ANNOTATION) == NULL);
 		/* Same rayClusterConfig, same hash: no new cluster for a serve config change. */
 		c0 = build(plain, "rayservice-sample-x7k2p", &o);
-		CHECK_EQ_STR(rw_doc_gets(c->annotations,
+		CHECK_EQ_STR(rw_doc_gets(c->obj.annotations,
 					 "ray.io/hash-without-replicas-and-workers-to-delete"),
-			     rw_doc_gets(c0->annotations,
+			     rw_doc_gets(c0->obj.annotations,
 					 "ray.io/hash-without-replicas-and-workers-to-delete"));
 		/* rc_build reads it when it builds the worker pods. */
 		rw_buf_init(&b, 1 << 22);
@@ -527,9 +528,9 @@ t_proxy_location(void)
 			rw_buf_reset(&b);
 			CHECK_EQ_INT(rw_rayservice_update_cluster(rs, c0, &o, &b), 0);
 			CHECK_EQ_INT(rw_raycluster_parse(b.data, b.len, &u, NULL, 0), 0);
-			CHECK_EQ_STR(
-			    rw_doc_gets(u->annotations, RW_RAYCLUSTER_PROXY_LOCATION_ANNOTATION),
-			    cases[i].anno);
+			CHECK_EQ_STR(rw_doc_gets(u->obj.annotations,
+						 RW_RAYCLUSTER_PROXY_LOCATION_ANNOTATION),
+				     cases[i].anno);
 			rw_raycluster_free(u);
 		}
 		rw_doc_free(pod);
@@ -757,9 +758,9 @@ t_upgrade(void)
 	{
 		struct rw_rayservice *rs =
 		    rs_make(P("spec|rayClusterConfig|rayVersion", "\"2.53.0\""), 1);
-		rw_doc_del(c->annotations, "ray.io/num-worker-groups");
+		rw_doc_del(c->obj.annotations, "ray.io/num-worker-groups");
 		CHECK_EQ_INT(rw_rayservice_match_cluster(rs, c), RW_RAYSERVICE_MATCH_APPENDED);
-		rw_doc_set_str(c->annotations, "ray.io/num-worker-groups", "3");
+		rw_doc_set_str(c->obj.annotations, "ray.io/num-worker-groups", "3");
 		CHECK_EQ_INT(rw_rayservice_match_cluster(rs, c), RW_RAYSERVICE_MATCH_DIFFERENT);
 		rw_rayservice_free(rs);
 	}
@@ -777,9 +778,9 @@ t_update_cluster(void)
 	rw_rayservice_opts_default(&o);
 	rw_buf_init(&b, 1 << 22);
 	cur = build(rs, "rayservice-sample-bbbbb", &o);
-	rw_doc_set_str(rw_doc_obj(cur->root, "metadata"), "resourceVersion", "42");
-	rw_doc_set_bool(cur->spec, "suspend", true);
-	rw_doc_set_str(cur->labels, "stale", "1");
+	rw_doc_set_str(rw_doc_obj(cur->obj.root, "metadata"), "resourceVersion", "42");
+	rw_doc_set_bool(cur->obj.spec, "suspend", true);
+	rw_doc_set_str(cur->obj.labels, "stale", "1");
 	rw_rayservice_free(rs);
 	/* New group appended, new label; the current suspend value stays. */
 	rs = rs_make(P("metadata|labels|fresh", "\"1\""), 1);
@@ -788,12 +789,12 @@ t_update_cluster(void)
 		     0);
 	CHECK_EQ_INT(rw_rayservice_update_cluster(rs, cur, &o, &b), 0);
 	CHECK_EQ_INT(rw_raycluster_parse(b.data, b.len, &upd, NULL, 0), 0);
-	CHECK_EQ_STR(upd->name, "rayservice-sample-bbbbb");
-	CHECK_EQ_STR(rw_doc_gets(rw_doc_get(upd->root, "metadata"), "resourceVersion"), "42");
-	CHECK_EQ_STR(rw_doc_gets(upd->labels, "fresh"), "1");
-	CHECK(rw_doc_get(upd->labels, "stale") == NULL);
-	CHECK_EQ_STR(rw_doc_gets(upd->annotations, "ray.io/num-worker-groups"), "2");
-	CHECK(rw_doc_true(rw_doc_get(upd->spec, "suspend")));
+	CHECK_EQ_STR(upd->obj.name, "rayservice-sample-bbbbb");
+	CHECK_EQ_STR(rw_doc_gets(rw_doc_get(upd->obj.root, "metadata"), "resourceVersion"), "42");
+	CHECK_EQ_STR(rw_doc_gets(upd->obj.labels, "fresh"), "1");
+	CHECK(rw_doc_get(upd->obj.labels, "stale") == NULL);
+	CHECK_EQ_STR(rw_doc_gets(upd->obj.annotations, "ray.io/num-worker-groups"), "2");
+	CHECK(rw_doc_true(rw_doc_get(upd->obj.spec, "suspend")));
 	CHECK_EQ_INT(upd->ngroups, 2);
 	CHECK_EQ_INT(rw_rayservice_match_cluster(rs, upd), RW_RAYSERVICE_MATCH_EQUAL);
 	rw_raycluster_free(upd);

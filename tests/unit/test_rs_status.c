@@ -31,8 +31,8 @@ with_status(struct rw_rayservice *rs, const char *status, size_t len)
 	struct rw_doc_node *st = NULL;
 	rw_buf_init(&b, 1 << 22);
 	CHECK_EQ_INT(rw_doc_parse(status, len, &st, NULL, 0), 0);
-	CHECK_EQ_INT(rw_doc_set(rs->root, "status", st), 0);
-	CHECK_EQ_INT(rw_doc_dump(rs->root, &b), 0);
+	CHECK_EQ_INT(rw_doc_set(rs->obj.root, "status", st), 0);
+	CHECK_EQ_INT(rw_doc_dump(rs->obj.root, &b), 0);
 	CHECK_EQ_INT(rw_rayservice_parse(b.data, b.len, &out, NULL, 0), 0);
 	rw_buf_fini(&b);
 	rw_rayservice_free(rs);
@@ -50,7 +50,7 @@ cluster_of(const struct rw_rayservice *rs, const char *name, const char *status)
 	CHECK_EQ_INT(rw_rayservice_build_cluster(rs, name, &o, &b), 0);
 	CHECK_EQ_INT(rw_raycluster_parse(b.data, b.len, &c, NULL, 0), 0);
 	if (status)
-		CHECK_EQ_INT(rw_doc_set(c->root, "status", pn(status)), 0);
+		CHECK_EQ_INT(rw_doc_set(c->obj.root, "status", pn(status)), 0);
 	rw_buf_fini(&b);
 	return c;
 }
@@ -178,7 +178,7 @@ t_lifecycle(void)
 	in.now = "2026-01-01T00:00:00Z";
 	in.now_ms = 1767225600000LL;
 	run_status(&rs, &in, &b);
-	st = rs->status;
+	st = rs->obj.status;
 	CHECK_EQ_STR(rw_rayservice_pending_name(rs), "rayservice-sample-x7k2p");
 	CHECK_EQ_STR(rw_rayservice_active_name(rs), "");
 	CHECK_EQ_INT(rw_doc_int(rw_doc_get(st, "observedGeneration"), &v), 0);
@@ -212,7 +212,7 @@ t_lifecycle(void)
 	in.now = "2026-01-01T00:01:00Z";
 	in.now_ms += 60000;
 	run_status(&rs, &in, &b);
-	st = rs->status;
+	st = rs->obj.status;
 	CHECK_EQ_STR(rw_rayservice_pending_name(rs), "rayservice-sample-x7k2p");
 	CHECK_EQ_STR(rw_doc_gets(rw_doc_path(st, "pendingServiceStatus.rayClusterStatus"), "state"),
 		     "ready");
@@ -232,7 +232,7 @@ t_lifecycle(void)
 	in.now = "2026-01-01T00:02:00Z";
 	in.now_ms += 60000;
 	run_status(&rs, &in, &b);
-	st = rs->status;
+	st = rs->obj.status;
 	CHECK_EQ_STR(rw_rayservice_active_name(rs), "rayservice-sample-x7k2p");
 	CHECK_EQ_STR(rw_rayservice_pending_name(rs), "");
 	CHECK(rw_doc_get(st, "pendingServiceStatus") &&
@@ -257,7 +257,7 @@ t_lifecycle(void)
 	in.pending = NULL;
 	in.pending_head = NULL;
 	rw_buf_reset(&prev);
-	rw_doc_dump(rs->status, &prev);
+	rw_doc_dump(rs->obj.status, &prev);
 	in.now = "2026-01-01T00:03:00Z";
 	in.now_ms += 60000;
 	run_status(&rs, &in, &b);
@@ -265,11 +265,12 @@ t_lifecycle(void)
 		fprintf(stderr, "  %s\n  %s\n", prev.data, b.data);
 	CHECK(rw_rayservice_status_equal(prev.data, prev.len, b.data, b.len));
 	CHECK(strstr(prev.data, "00:03:00") == NULL && strstr(b.data, "00:03:00") != NULL);
-	CHECK_EQ_STR(cond_field(rs->status, "Ready", "lastTransitionTime"), "2026-01-01T00:02:00Z");
+	CHECK_EQ_STR(cond_field(rs->obj.status, "Ready", "lastTransitionTime"),
+		     "2026-01-01T00:02:00Z");
 	/* ...and a change in the applications is a change. */
 	snprintf(apps[0].status, sizeof(apps[0].status), "UNHEALTHY");
 	rw_buf_reset(&prev);
-	rw_doc_dump(rs->status, &prev);
+	rw_doc_dump(rs->obj.status, &prev);
 	run_status(&rs, &in, &b);
 	CHECK(!rw_rayservice_status_equal(prev.data, prev.len, b.data, b.len));
 	snprintf(apps[0].status, sizeof(apps[0].status), "RUNNING");
@@ -283,7 +284,7 @@ t_lifecycle(void)
 	in.now = "2026-01-01T00:04:00Z";
 	in.now_ms += 60000;
 	run_status(&rs, &in, &b);
-	st = rs->status;
+	st = rs->obj.status;
 	CHECK_EQ_STR(rw_rayservice_pending_name(rs), "rayservice-sample-qqqqq");
 	CHECK_EQ_STR(rw_rayservice_active_name(rs), "rayservice-sample-x7k2p");
 	CHECK_EQ_STR(cond_field(st, "UpgradeInProgress", "status"), "True");
@@ -313,7 +314,7 @@ t_lifecycle(void)
 	run_status(&rs, &in, &b);
 	CHECK_EQ_STR(rw_rayservice_active_name(rs), "rayservice-sample-qqqqq");
 	CHECK_EQ_STR(rw_rayservice_pending_name(rs), "");
-	CHECK_EQ_STR(cond_field(rs->status, "UpgradeInProgress", "reason"), "NoPendingCluster");
+	CHECK_EQ_STR(cond_field(rs->obj.status, "UpgradeInProgress", "reason"), "NoPendingCluster");
 	{
 		int64_t at;
 		CHECK_EQ_INT(rw_rayservice_cleanup_cluster(rs, "rayservice-sample-x7k2p", 0, 1000,
@@ -333,7 +334,7 @@ t_lifecycle(void)
 	in.num_endpoints = 0;
 	in.now = "2026-01-01T00:05:00Z";
 	run_status(&rs, &in, &b);
-	st = rs->status;
+	st = rs->obj.status;
 	CHECK_EQ_STR(cond_field(st, "Ready", "status"), "False");
 	CHECK_EQ_STR(cond_field(st, "Ready", "reason"), "ZeroServeEndpoints");
 	CHECK_EQ_STR(cond_field(st, "Ready", "message"), "Number of serve endpoints dropped to 0");
@@ -343,7 +344,7 @@ t_lifecycle(void)
 	/* The reason stays while the status does not change. */
 	in.now = "2026-01-01T00:06:00Z";
 	run_status(&rs, &in, &b);
-	CHECK_EQ_STR(cond_field(rs->status, "Ready", "reason"), "ZeroServeEndpoints");
+	CHECK_EQ_STR(cond_field(rs->obj.status, "Ready", "reason"), "ZeroServeEndpoints");
 
 	/* 10. A validation failure keeps the rest of the status. */
 	rw_buf_reset(&b);
@@ -351,8 +352,8 @@ t_lifecycle(void)
 						  "2026-01-01T00:07:00Z", &b),
 		     0);
 	rs = with_status(rs, b.data, b.len);
-	CHECK_EQ_STR(cond_field(rs->status, "Ready", "reason"), "ValidationFailed");
-	CHECK_EQ_STR(cond_field(rs->status, "Ready", "message"),
+	CHECK_EQ_STR(cond_field(rs->obj.status, "Ready", "reason"), "ValidationFailed");
+	CHECK_EQ_STR(cond_field(rs->obj.status, "Ready", "message"),
 		     "The RayService spec is invalid: x");
 	CHECK_EQ_STR(rw_rayservice_active_name(rs), "rayservice-sample-qqqqq");
 
@@ -390,18 +391,18 @@ t_init_timeout(void)
 	in.now = "2026-01-01T00:04:59Z";
 	in.now_ms = 1767225600000LL + 299500;
 	run_status(&rs, &in, &b);
-	CHECK_EQ_STR(cond_field(rs->status, "Ready", "reason"), "Initializing");
+	CHECK_EQ_STR(cond_field(rs->obj.status, "Ready", "reason"), "Initializing");
 	CHECK(!rw_rayservice_timed_out(rs));
 	/* 5m1.25s: timed out, cluster names cleared, UpgradeInProgress left alone. */
 	in.now = "2026-01-01T00:05:01Z";
 	in.now_ms = 1767225600000LL + 301250;
 	run_status(&rs, &in, &b);
-	CHECK_EQ_STR(cond_field(rs->status, "Ready", "reason"), "InitializingTimeout");
+	CHECK_EQ_STR(cond_field(rs->obj.status, "Ready", "reason"), "InitializingTimeout");
 	CHECK_EQ_STR(
-	    cond_field(rs->status, "Ready", "message"),
+	    cond_field(rs->obj.status, "Ready", "message"),
 	    "RayService failed to become ready within the configured timeout of 5m0s. Time "
 	    "spent initializing: 5m1.25s");
-	CHECK_EQ_STR(cond_field(rs->status, "UpgradeInProgress", "reason"), "Initializing");
+	CHECK_EQ_STR(cond_field(rs->obj.status, "UpgradeInProgress", "reason"), "Initializing");
 	CHECK_EQ_STR(rw_rayservice_pending_name(rs), "");
 	CHECK_EQ_STR(rw_rayservice_active_name(rs), "");
 	CHECK(rw_rayservice_timed_out(rs));

@@ -32,9 +32,9 @@ rs_with(const char *suspend, const struct rw_doc_node *st)
 	if (!rs)
 		return NULL;
 	if (st)
-		CHECK_EQ_INT(rw_doc_set(rs->root, "status", rw_doc_clone(st)), 0);
+		CHECK_EQ_INT(rw_doc_set(rs->obj.root, "status", rw_doc_clone(st)), 0);
 	rw_buf_init(&b, 1 << 22);
-	CHECK_EQ_INT(rw_doc_dump(rs->root, &b), 0);
+	CHECK_EQ_INT(rw_doc_dump(rs->obj.root, &b), 0);
 	CHECK_EQ_INT(rw_rayservice_parse(b.data, b.len, &out, NULL, 0), 0);
 	rw_buf_fini(&b);
 	rw_rayservice_free(rs);
