@@ -448,7 +448,7 @@ class Jobs(unittest.TestCase):
         self.assertIn("cli says $X", p.stdout)  # shlex.join quotes the argument
         p = self.ray("job", "status", "--address", self.url, "cli-1")
         self.assertEqual(p.returncode, 0)
-        self.assertIn("Status for job 'cli-1': SUCCEEDED", p.stdout)
+        self.assertIn("Job 'cli-1' succeeded", p.stdout)  # cli.py _log_job_status
         self.assertEqual(self.ray("job", "status", "--address", self.url, "missing-1").returncode, 1)
         p = self.ray("job", "submit", "--address", self.url, "--submission-id", "cli-2", "--", "bash", "-c", "exit 4")
         self.assertEqual(p.returncode, 1)
@@ -458,13 +458,13 @@ class Jobs(unittest.TestCase):
         self.wait_status("cli-3", "RUNNING")
         p = self.ray("job", "stop", "--address", self.url, "cli-3")
         self.assertEqual(p.returncode, 0, p.stderr)
-        self.assertIn("Status for job 'cli-3': STOPPED", p.stdout)
+        self.assertIn("Job 'cli-3' was stopped", p.stdout)
         self.assertEqual(self.ray("job", "list", "--address", self.url).returncode, 0)
         # Inside the head pod (SidecarMode submitter), 127.0.0.1 is the pod itself.
         p = subprocess.run([sys.executable, RAY, "job", "status", "--address", "http://127.0.0.1:8265", "cli-1"],
                            capture_output=True, text=True, timeout=30, env=dict(os.environ, RW_SIM_POD_IP=self.h.ip))
         self.assertEqual(p.returncode, 0, p.stderr)
-        self.assertIn("Status for job 'cli-1': SUCCEEDED", p.stdout)
+        self.assertIn("Job 'cli-1' succeeded", p.stdout)
         self.assertEqual(self.ray("job", "status", "--bogus", "x").returncode, 2)
 
 

@@ -725,12 +725,16 @@ class JobController:
         return None
 
     def sync(self, key):
-        """Reconcile one Job (pkg/controller/job/job_controller.go syncJob;
+        """Reconcile one Job (pkg/controller/job/job_controller.go syncJob, v1.32;
         https://kubernetes.io/docs/concepts/workloads/controllers/job/): run up to
-        parallelism pods until completions succeed; count failed pods (and, with
-        restartPolicy OnFailure, container restarts) against backoffLimit; stop at
-        activeDeadlineSeconds; replacement pods wait an exponential back-off
-        (10 s doubling, capped at 6 min)."""
+        parallelism pods until completions succeed; failed pods count against
+        backoffLimit (with restartPolicy OnFailure, container restarts do instead:
+        pastBackoffLimitOnFailure); stop at activeDeadlineSeconds; replacement pods
+        wait an exponential back-off (10 s doubling, capped at 6 min). A finishing
+        Job first gets FailureTarget / SuccessCriteriaMet and its remaining pods
+        are deleted (counted as failed); the terminal Failed / Complete condition
+        is added once no pod is left terminating (JobPodReplacementPolicy, beta
+        and on by default since 1.29)."""
         ns, name = split_key(key)
         job = self.jobs.get(ns, name)
         if job is None or job["metadata"].get("deletionTimestamp"):
@@ -741,18 +745,27 @@ class JobController:
         done = self.finished(job)
         pods = [p for p in self.pods.items() if p["metadata"].get("namespace") == ns and owned_by(p, uid)]
         adds, dels = self.exp.pending(uid)
-        active = [p for p in pods if (p.get("status") or {}).get("phase") not in ("Succeeded", "Failed")
+
+        def phase(p):
+            return (p.get("status") or {}).get("phase")
+        terminating = [p for p in pods if p["metadata"].get("deletionTimestamp")
+                       and phase(p) not in ("Succeeded", "Failed")]
+        active = [p for p in pods if phase(p) not in ("Succeeded", "Failed")
                   and not p["metadata"].get("deletionTimestamp") and p["metadata"]["name"] not in dels]
-        succeeded = sum(1 for p in pods if (p.get("status") or {}).get("phase") == "Succeeded")
-        failed_pods = sum(1 for p in pods if (p.get("status") or {}).get("phase") == "Failed")
+        succeeded = sum(1 for p in pods if phase(p) == "Succeeded")
+        # A pod deleted before it succeeded counts as failed (isPodFailed), except
+        # the pods a suspension deletes.
+        failed_pods = sum(1 for p in pods if phase(p) == "Failed") + (0 if spec.get("suspend") else len(terminating))
         # Pods already removed keep counting through the recorded status.
         succeeded = max(succeeded, int(status.get("succeeded") or 0))
         failed_pods = max(failed_pods, int(status.get("failed") or 0))
         restarts = 0
         template = spec.get("template") or {}
-        if (template.get("spec") or {}).get("restartPolicy") == "OnFailure":
+        on_failure = (template.get("spec") or {}).get("restartPolicy") == "OnFailure"
+        if on_failure:
             for p in active:
-                for cs in (p.get("status") or {}).get("containerStatuses") or []:
+                for cs in ((p.get("status") or {}).get("containerStatuses") or []) + \
+                        ((p.get("status") or {}).get("initContainerStatuses") or []):
                     restarts += int(cs.get("restartCount") or 0)
         if done:
             self.ttl(job, ns, name)
@@ -760,7 +773,8 @@ class JobController:
         if spec.get("suspend"):
             for p in active:
                 self.delete_pod(uid, p)
-            self.write_status(job, active=[], succeeded=succeeded, failed=failed_pods, suspended=True)
+            self.write_status(job, active=[], succeeded=succeeded, failed=failed_pods, suspended=True,
+                              terminating=len(terminating) + len(active))
             return
         completions = spec.get("completions")
         completions = 1 if completions is None and spec.get("parallelism") in (None, 1) else completions
@@ -770,9 +784,17 @@ class JobController:
         ads = spec.get("activeDeadlineSeconds")
         now = time.time()
         finish = None
-        if ads is not None and now - start >= int(ads):
+        target = {c.get("type"): c for c in status.get("conditions") or [] if c.get("status") == "True"}
+        if "FailureTarget" in target:
+            c = target["FailureTarget"]
+            finish = ("Failed", c.get("reason"), c.get("message"))
+        elif "SuccessCriteriaMet" in target:
+            c = target["SuccessCriteriaMet"]
+            finish = ("Complete", c.get("reason"), c.get("message"))
+        elif ads is not None and now - start >= int(ads):
             finish = ("Failed", "DeadlineExceeded", "Job was active longer than specified deadline")
-        elif failed_pods + restarts > backoff_limit:
+        elif (on_failure and (restarts > 0 if backoff_limit == 0 else restarts >= backoff_limit)) or \
+                failed_pods > backoff_limit:
             finish = ("Failed", "BackoffLimitExceeded", "Job has reached the specified backoff limit")
         elif completions is not None and succeeded >= int(completions):
             finish = ("Complete", "CompletionsReached", "Reached expected number of succeeded pods")
@@ -781,9 +803,13 @@ class JobController:
         if finish:
             for p in active:
                 self.delete_pod(uid, p)
-            self.write_status(job, [] if finish[0] == "Failed" else active, succeeded, failed_pods, finish=finish,
-                              start=start)
-            self.ttl(job, ns, name)
+            still = len(terminating) + len(active)
+            self.write_status(job, [], succeeded, failed_pods + len(active), finish=finish, start=start,
+                              terminating=still, final=(still == 0 and not dels))
+            if still == 0 and not dels:
+                self.ttl(job, ns, name)
+            else:
+                self.q.add_after(key, 0.5)
             return
         want = parallelism if completions is None else min(parallelism, int(completions) - succeeded)
         missing = want - len(active) - len(adds)
@@ -799,7 +825,8 @@ class JobController:
                     missing = 0
             for _ in range(missing):
                 self.create_pod(job, uid, template)
-        self.write_status(job, active, succeeded, failed_pods, start=start, adds=max(0, missing))
+        self.write_status(job, active, succeeded, failed_pods, start=start, adds=max(0, missing),
+                          terminating=len(terminating))
         if ads is not None:
             self.q.add_after(key, max(0.05, start + int(ads) - now))
 
@@ -827,14 +854,19 @@ class JobController:
         self.exp.expect_del(uid, p["metadata"]["name"])
         self.client.delete_ignore_missing("pods", p["metadata"].get("namespace"), p["metadata"]["name"])
 
-    def write_status(self, job, active, succeeded, failed, finish=None, suspended=False, start=None, adds=0):
+    def write_status(self, job, active, succeeded, failed, finish=None, suspended=False, start=None, adds=0,
+                     terminating=0, final=True):
         md = job["metadata"]
         ready = sum(1 for p in active if pod_ready(p))
 
         def mutate(obj):
             st = obj.setdefault("status", {})
             before = json.dumps(st, sort_keys=True)
-            if start and not suspended:
+            if suspended:
+                # A suspended Job has no startTime; resuming sets a new one, which
+                # restarts the activeDeadlineSeconds timer (job_controller.go).
+                st.pop("startTime", None)
+            elif start:
                 st.setdefault("startTime", rfc3339(start))
             n_active = len(active) + adds
             for k, v in (("active", n_active), ("succeeded", succeeded), ("failed", failed)):
@@ -843,7 +875,7 @@ class JobController:
                 else:
                     st.pop(k, None)
             st["ready"] = ready
-            st["terminating"] = 0
+            st["terminating"] = terminating
             conds = [dict(c) for c in st.get("conditions") or []]
             now = rfc3339()
             if suspended:
@@ -853,12 +885,14 @@ class JobController:
             if finish:
                 ctype, reason, msg = finish
                 # Since 1.31 the terminal condition is preceded by SuccessCriteriaMet /
-                # FailureTarget with the same reason.
+                # FailureTarget with the same reason; the terminal one waits until no
+                # pod is terminating.
                 pre = "SuccessCriteriaMet" if ctype == "Complete" else "FailureTarget"
                 set_condition(conds, pre, "True", reason, msg, now)
-                set_condition(conds, ctype, "True", reason, msg, now)
-                if ctype == "Complete":
-                    st["completionTime"] = now
+                if final:
+                    set_condition(conds, ctype, "True", reason, msg, now)
+                    if ctype == "Complete":
+                        st["completionTime"] = now
                 st.pop("active", None)
             for c in conds:
                 c.pop("lastUpdateTime", None)

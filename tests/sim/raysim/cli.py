@@ -291,31 +291,61 @@ class ApiError(Exception):
 
 
 class JobClient:
-    """Thin JobSubmissionClient: raises like the SDK on any non-200."""
+    """Thin JobSubmissionClient (dashboard/modules/job/sdk.py): raises like the
+    SDK on any non-200 ("Request failed with status code N: <body>.")."""
 
     def __init__(self, address):
         if "://" not in address:
             address = "http://" + address
         self.address = address.rstrip("/")
         u = urllib.parse.urlsplit(self.address)
-        host = common.pod_local(u.hostname or "")
-        self.target = "%s://%s%s" % (u.scheme, host, (":%d" % u.port) if u.port else "")
+        self.host = common.cluster_resolve(common.pod_local(u.hostname or ""))
+        self.port = u.port or (443 if u.scheme == "https" else 80)
+        self.target = "%s://%s:%d" % (u.scheme, self.host, self.port)
 
-    def request(self, method, path, body=None):
-        data = json.dumps(body).encode() if body is not None else None
+    def raw(self, method, path, body=None):
+        """(status, text) for any answer; ConnectionError when unreachable."""
+        if isinstance(body, (dict, list)):
+            data, ctype = json.dumps(body).encode(), "application/json"
+        else:
+            data, ctype = body, "application/octet-stream"
         req = urllib.request.Request(self.target + path, data=data, method=method,
-                                     headers={"Content-Type": "application/json"} if data else {})
+                                     headers={"Content-Type": ctype} if data is not None else {})
         try:
             with urllib.request.urlopen(req, timeout=30) as resp:
                 return resp.status, resp.read().decode("utf-8", "replace")
         except urllib.error.HTTPError as exc:
-            raise ApiError("Request failed with status code %d: %s." % (exc.code, exc.read().decode(
-                "utf-8", "replace")))
+            return exc.code, exc.read().decode("utf-8", "replace")
         except (urllib.error.URLError, OSError) as exc:
             raise ConnectionError("Failed to connect to Ray at address: %s. (%s)" % (self.address, exc))
 
+    def request(self, method, path, body=None):
+        status, text = self.raw(method, path, body)
+        if status != 200:
+            raise ApiError("Request failed with status code %d: %s." % (status, text))
+        return status, text
+
     def json(self, method, path, body=None):
         return json.loads(self.request(method, path, body)[1])
+
+    def tail(self, jid):
+        """sdk.py tail_job_logs: text frames of the WebSocket /logs/tail until it closes."""
+        from . import ws
+        try:
+            c = ws.Client(self.host, self.port, "/api/jobs/%s/logs/tail" % jid)
+        except ws.HandshakeError as exc:
+            raise ApiError("aiohttp.client_exceptions.WSServerHandshakeError: %s, url='%s/api/jobs/%s/logs/tail'"
+                           % (exc, self.address.replace("http", "ws", 1), jid))
+        except OSError as exc:
+            raise ConnectionError("Failed to connect to Ray at address: %s. (%s)" % (self.address, exc))
+        try:
+            for msg in c.messages():
+                sys.stdout.write(msg)
+                sys.stdout.flush()
+        except OSError:
+            pass
+        finally:
+            c.close()
 
 
 def job_address(opts):
@@ -327,36 +357,33 @@ def job_address(opts):
     return addr
 
 
-def log_status(client, jid):
-    info = client.json("GET", "/api/jobs/%s" % jid)
-    print("Status for job '%s': %s" % (jid, info["status"]))
-    if info.get("message"):
-        print("Status message: %s" % info["message"])
-    return info
-
-
-def tail_logs(client, jid):
-    printed = 0
-    status = None
-    for _ in range(10 ** 7):
-        info = client.json("GET", "/api/jobs/%s" % jid)
-        status = info["status"]
-        logs = client.json("GET", "/api/jobs/%s/logs" % jid)["logs"]
-        if len(logs) > printed:
-            sys.stdout.write(logs[printed:])
-            sys.stdout.flush()
-            printed = len(logs)
-        if status in ("STOPPED", "SUCCEEDED", "FAILED"):
-            break
-        time.sleep(0.3)
-    return status
-
-
 def big_msg(msg):
-    bar = "-" * 55
-    print(bar)
+    # cli.py _log_big_success_msg / _log_big_error_msg.
+    print("")
+    print("-" * len(msg))
     print(msg)
-    print(bar)
+    print("-" * len(msg))
+    print("")
+
+
+def log_job_status(client, jid):
+    """cli.py _log_job_status, used by status, stop, logs --follow and submit."""
+    info = client.json("GET", "/api/jobs/%s" % jid)
+    status = info["status"]
+    if status == "SUCCEEDED":
+        big_msg("Job '%s' succeeded" % jid)
+    elif status == "STOPPED":
+        print("Job '%s' was stopped" % jid)
+    elif status == "FAILED":
+        big_msg("Job '%s' failed" % jid)
+        if info.get("message") is not None:
+            print("Status message: %s" % info["message"])
+    else:
+        print("Status for job '%s': %s" % (jid, status))
+        if info.get("message") is not None:
+            print("Status message: %s" % info["message"])
+    sys.stdout.flush()
+    return status
 
 
 def cmd_job(args):
@@ -374,25 +401,52 @@ def cmd_job(args):
         raise UsageError("Missing argument 'JOB_ID'.", cmd)
     try:
         client = JobClient(job_address(opts))
-        print("Job submission server address: %s" % client.address)
+        # JobSubmissionClient.__init__ checks the server first (GET /api/version).
+        client.request("GET", "/api/version")
+        print("Job submission server address: %s" % client.address, flush=True)
         return JOB_COMMANDS[sub](client, opts, pos)
-    except (ApiError, ConnectionError, ValueError) as exc:
+    except (ApiError, ConnectionError, ValueError, RuntimeError) as exc:
+        sys.stdout.flush()
+        # click lets the exception escape: a traceback and exit code 1.
         sys.stderr.write("Traceback (most recent call last):\n  File \"ray/dashboard/modules/job/cli.py\"\n"
                          "%s: %s\n" % ("RuntimeError" if isinstance(exc, ApiError) else type(exc).__name__, exc))
         return 1
 
 
+def runtime_env_from(opts):
+    """dashboard_sdk.py parse_runtime_env_args."""
+    if opts.get("runtime-env") and opts.get("runtime-env-json"):
+        raise ValueError("Only one of --runtime_env and --runtime-env-json can be provided.")
+    env = None
+    if opts.get("runtime-env"):
+        with open(opts["runtime-env"]) as f:
+            text = f.read()
+        try:
+            env = json.loads(text)  # YAML is a superset; the simulator reads the JSON subset only
+        except ValueError:
+            raise ValueError("The simulator reads --runtime-env files written as JSON only: %s" %
+                             opts["runtime-env"])
+    elif opts.get("runtime-env-json"):
+        env = json.loads(opts["runtime-env-json"])
+    if opts.get("working-dir"):
+        env = dict(env or {})
+        env["working_dir"] = opts["working-dir"]
+    return env
+
+
 def job_submit(client, opts, pos):
     if not pos:
         raise UsageError("Missing argument 'ENTRYPOINT...'.", "ray job submit")
+    if opts.get("job-id"):
+        print("--job-id option is deprecated. Please use --submission-id instead.")
     body = {"entrypoint": shlex.join(pos)}
     sid = opts.get("submission-id") or opts.get("job-id")
     if sid:
         body["submission_id"] = sid
-    if opts.get("runtime-env-json"):
-        body["runtime_env"] = json.loads(opts["runtime-env-json"])
-    if opts.get("working-dir"):
-        body.setdefault("runtime_env", {})["working_dir"] = opts["working-dir"]
+    env = runtime_env_from(opts)
+    if env:
+        from . import packaging
+        body["runtime_env"] = packaging.upload_if_needed(env, client.raw)
     if opts.get("metadata-json"):
         body["metadata"] = json.loads(opts["metadata-json"])
     for k in ("entrypoint-num-cpus", "entrypoint-num-gpus", "entrypoint-memory"):
@@ -400,11 +454,12 @@ def job_submit(client, opts, pos):
             body[k.replace("-", "_")] = opts[k]
     if opts.get("entrypoint-resources"):
         body["entrypoint_resources"] = json.loads(opts["entrypoint-resources"])
-    client.request("GET", "/api/version")
+    if opts.get("entrypoint-label-selector"):
+        body["entrypoint_label_selector"] = json.loads(opts["entrypoint-label-selector"])
     rep = client.json("POST", "/api/jobs/", body)
     jid = rep["submission_id"]
     big_msg("Job '%s' submitted successfully" % jid)
-    print("\nNext steps")
+    print("Next steps")
     print("  Query the logs of the job:")
     print("    ray job logs %s" % jid)
     print("  Query the status of the job:")
@@ -415,20 +470,14 @@ def job_submit(client, opts, pos):
     if opts.get("no-wait"):
         return 0
     print("Tailing logs until the job exits (disable with --no-wait):", flush=True)
-    status = tail_logs(client, jid)
-    print("")
-    if status == "SUCCEEDED":
-        big_msg("Job '%s' succeeded" % jid)
-    elif status == "STOPPED":
-        print("Job '%s' was stopped" % jid)
-    else:
-        big_msg("Job '%s' failed" % jid)
+    client.tail(jid)
+    status = log_job_status(client, jid)
     # cli.py submit: exits 1 only when the job FAILED.
     return 1 if status == "FAILED" else 0
 
 
 def job_status(client, opts, pos):
-    log_status(client, pos[0])
+    log_job_status(client, pos[0])
     return 0
 
 
@@ -438,11 +487,11 @@ def job_stop(client, opts, pos):
     client.json("POST", "/api/jobs/%s/stop" % jid)
     if opts.get("no-wait"):
         return 0
-    print("Waiting for job '%s' to exit (disable with --no-wait):" % jid)
+    print("Waiting for job '%s' to exit (disable with --no-wait):" % jid, flush=True)
     for _ in range(10 ** 6):
         info = client.json("GET", "/api/jobs/%s" % jid)
         if info["status"] in ("STOPPED", "SUCCEEDED", "FAILED"):
-            log_status(client, jid)
+            log_job_status(client, jid)
             return 0
         print("Job has not exited yet. Status: %s" % info["status"], flush=True)
         time.sleep(1)
@@ -452,7 +501,10 @@ def job_stop(client, opts, pos):
 def job_logs(client, opts, pos):
     jid = pos[0]
     if opts.get("follow") or opts.get("f"):
-        tail_logs(client, jid)
+        # cli.py logs --follow: tail until the stream ends, log the status, exit 0
+        # whatever the job's status.
+        client.tail(jid)
+        log_job_status(client, jid)
         return 0
     sys.stdout.write(client.json("GET", "/api/jobs/%s/logs" % jid)["logs"])
     return 0

@@ -9,13 +9,18 @@ is "<code>: <r>" with r as the status line's phrase.
 """
 
 import json
+import os
 import re
+import time
 import traceback
 
-from . import common
+from . import common, packaging, ws
 from .gcs import GcsError
-from .httpd import Response, aiohttp_error, aiohttp_json, aiohttp_not_found, text
-from .jobs import JobConflict, JobNotFound, JobRequestError
+from .httpd import FaultState, Response, Upgrade, aiohttp_error, aiohttp_json, aiohttp_not_found, text
+from .jobs import TERMINAL, JobConflict, JobNotFound, JobRequestError
+
+# JobManager.LOG_TAIL_SLEEP_S: the tail re-reads the log this often when idle.
+LOG_TAIL_SLEEP_S = 1.0
 from .serve_schema import SchemaError, validate
 
 EMPTY_SERVE = '{"deploy_mode": "MULTI_APP", "controller_info": {}, "proxies": {}, "applications": {}, "target_capacity": null}'
@@ -43,9 +48,25 @@ def method_not_allowed(allowed):
 class DashboardHead:
     def __init__(self, node):
         self.node = node
+        # Fault of the Jobs routes alone (POST /fault {"component": "jobs"}).
+        self.jobs_fault = FaultState()
 
     def handle(self, req):
         p = req.path
+        if p.startswith("/api/jobs/") or p.startswith("/api/packages/"):
+            f = self.jobs_fault
+            if f.mode == "hang":
+                f.wait_while_hung(lambda: self.node.dashboard is not None and self.node.dashboard.running)
+                if f.mode == "hang":
+                    return None
+            if f.mode == "slow" and f.delay_ms > 0:
+                time.sleep(f.delay_ms / 1000.0)
+            if f.mode == "error":
+                # aiohttp's answer to a handler that raised (web_protocol.py).
+                return text(500, "500 Internal Server Error\n\nServer got itself in trouble")
+        m = re.fullmatch(r"/api/packages/([^/]+)/([^/]+)", p)
+        if m:
+            return self.package(req, m.group(1), m.group(2))
         if p == "/api/gcs_healthz":
             return self.gcs_healthz()
         if p == "/api/version":
@@ -170,10 +191,16 @@ class DashboardHead:
             if sub == "/logs" and req.method == "GET":
                 return aiohttp_json(200, {"logs": jm.logs(jid)})
             if sub == "/logs/tail" and req.method == "GET":
-                jm.get(jid)
-                # The WebSocket tail is not simulated; clients poll /logs.
-                return text(400, "WebSocket log tailing is not supported by the Ray simulator; poll "
-                            "/api/jobs/%s/logs" % jid)
+                info = jm.get(jid)
+                key = req.headers.get("Sec-WebSocket-Key")
+                if not key or "websocket" not in (req.headers.get("Upgrade") or "").lower():
+                    # aiohttp WebSocketResponse.prepare() on a plain request.
+                    return aiohttp_error(400, "Bad Request")
+                return Upgrade([("Upgrade", "websocket"), ("Connection", "upgrade"),
+                                ("Sec-WebSocket-Accept", ws.accept_key(key)),
+                                ("Date", time.strftime("%a, %d %b %Y %H:%M:%S GMT", time.gmtime())),
+                                ("Server", "Python/3.11 aiohttp/3.11.16")],
+                               lambda rfile, wfile, alive: self.tail(info["submission_id"], wfile, alive))
         except JobNotFound:
             return text(404, "Job %s does not exist" % jid)
         except GcsError as exc:
@@ -181,6 +208,60 @@ class DashboardHead:
         if sub == "":
             return method_not_allowed(["DELETE", "GET"])
         return method_not_allowed(["POST"] if sub == "/stop" else ["GET"])
+
+
+    def tail(self, sid, wfile, alive):
+        """job_manager.py tail_job_logs: send new log text as it appears; once the
+        job is terminal, one more read, then close (1000)."""
+        jm = self.node.jobs
+        path = jm._log_path(sid)
+        pos = 0
+        finished = False
+        while alive():
+            chunk = ""
+            if os.path.exists(path):
+                with open(path, "r", encoding="utf-8", errors="replace") as f:
+                    f.seek(pos)
+                    chunk = f.read()
+                    pos = f.tell()
+            if chunk:
+                wfile.write(ws.encode_frame(0x1, chunk.encode("utf-8"), False))
+                wfile.flush()
+                continue
+            if finished:
+                break
+            try:
+                finished = jm.get(sid)["status"] in TERMINAL
+            except (JobNotFound, GcsError):
+                break
+            if not finished:
+                time.sleep(LOG_TAIL_SLEEP_S)
+        wfile.write(ws.encode_frame(0x8, b"\x03\xe8", False))
+        wfile.flush()
+
+    # ---- runtime_env packages (job_head.py get_package / upload_package)
+    def package(self, req, protocol, name):
+        uri = "%s://%s" % (protocol, name)
+        if protocol != "gcs":
+            return text(500, "Traceback (most recent call last):\nValueError: Invalid protocol for runtime_env URI "
+                        "\"%s\". Supported protocols: ['GCS', 'CONDA', 'PIP', 'UV', 'HTTPS', 'S3', 'GS', 'FILE']."
+                        % uri)
+        gcs = self.node.gcs_client()
+        try:
+            if req.method == "GET":
+                if gcs.call("kv_get", {"ns": packaging.KV_NS, "key": uri}) is None:
+                    return text(404, "Package %s does not exist" % uri)
+                return Response(200, b"", "application/octet-stream")
+            if req.method == "PUT":
+                if len(req.body) > packaging.MAX_PACKAGE_BYTES:
+                    return text(500, "Package size exceeds the simulator's limit of %d bytes" %
+                                packaging.MAX_PACKAGE_BYTES)
+                gcs.call("kv_put", {"ns": packaging.KV_NS, "key": uri, "value": packaging.encode(req.body),
+                                    "overwrite": True}, timeout=10.0)
+                return Response(200, b"", "application/octet-stream")
+        except GcsError as exc:
+            return traceback_500(exc)
+        return method_not_allowed(["GET", "PUT"])
 
 
 class DashboardAgent:

@@ -43,6 +43,15 @@ class Response:
         self.reason = reason
 
 
+class Upgrade(Response):
+    """101 Switching Protocols, after which run(rfile, wfile, alive) owns the
+    connection (the WebSocket log tail)."""
+
+    def __init__(self, headers, run):
+        super().__init__(101, b"", None, headers, "Switching Protocols")
+        self.run = run
+
+
 def text(status, body, content_type="text/plain; charset=utf-8", reason=None):
     return Response(status, body, content_type, reason=reason)
 
@@ -194,6 +203,18 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _send(self, resp, req):
         comp = self.server.component
+        if isinstance(resp, Upgrade):
+            self.send_response_only(101, resp.reason)
+            for k, v in resp.headers:
+                self.send_header(k, v)
+            self.end_headers()
+            self.wfile.flush()
+            try:
+                resp.run(self.rfile, self.wfile, lambda: comp.running)
+            except OSError:
+                pass
+            self.close_connection = True
+            return
         self.send_response_only(resp.status, resp.reason)
         headers = []
         if comp.style == "uvicorn":

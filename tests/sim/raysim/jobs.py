@@ -13,14 +13,18 @@ SIGKILL after RAY_JOB_STOP_WAIT_TIME_S (3 s).
 """
 
 import ctypes
+import hashlib
 import json
 import os
+import re
 import signal
 import subprocess
+import sys
 import threading
 import time
+import traceback
 
-from . import common
+from . import common, packaging
 from .gcs import GcsError
 
 TERMINAL = ("STOPPED", "SUCCEEDED", "FAILED")
@@ -30,6 +34,8 @@ KV_PREFIX = "_ray_internal_job_info_"
 NUM_LOG_LINES_ON_ERROR = 10
 MAX_LOG_SIZE = 20000
 STOP_WAIT_S = common.env_float("RAY_JOB_STOP_WAIT_TIME_S", 3)
+# JobManager.JOB_MONITOR_LOOP_PERIOD_S: how often a job's supervisor is pinged.
+JOB_MONITOR_LOOP_PERIOD_S = 1.0
 
 REQUEST_FIELDS = {
     "entrypoint": str, "submission_id": str, "job_id": str, "runtime_env": dict, "metadata": dict,
@@ -48,6 +54,52 @@ class JobNotFound(Exception):
 
 class JobConflict(Exception):
     """Operation not allowed in the job's state (-> 500 with a traceback)."""
+
+
+class RuntimeEnvSetupError(Exception):
+    """ray.exceptions.RuntimeEnvSetupError: str() starts with "Failed to set up
+    runtime environment." followed by the cause."""
+
+    def __str__(self):
+        return "Failed to set up runtime environment.\n" + self.args[0]
+
+
+# PEP 508 name, optional extras, then an optional version specifier and marker.
+REQ_RE = re.compile(r"^\s*([A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?)\s*(\[[A-Za-z0-9._,\s-]*\])?\s*"
+                    r"((?:(?:==|>=|<=|!=|~=|>|<|===)\s*[A-Za-z0-9.*+!_-]+\s*,?\s*)*)\s*(;.*)?$")
+UNPINNED_VERSION = "0.0.0-sim"
+
+
+def parse_requirement(req):
+    """(distribution name, pinned version or None); ValueError if pip would refuse it."""
+    m = REQ_RE.match(req)
+    if not m or req.strip().startswith("-"):
+        raise ValueError("ERROR: Invalid requirement: '%s'" % req)
+    spec = (m.group(3) or "").replace(" ", "")
+    pins = re.findall(r"(?:^|,)==([A-Za-z0-9.+!_-]+)", spec)
+    return m.group(1), (pins[0] if pins else None)
+
+
+def import_name(dist):
+    # The stand-in's import name: the distribution name, lower case, with "-" and "."
+    # as "_" (right for requests, pendulum, numpy...; not for scikit-learn -> sklearn).
+    return re.sub(r"[-.]+", "_", dist).lower()
+
+
+def make_stand_in(site, dist, version):
+    """An importable package <import name> with __version__, plus dist-info so
+    importlib.metadata.version(dist) answers, as an installed wheel would."""
+    mod = import_name(dist)
+    os.makedirs(os.path.join(site, mod), exist_ok=True)
+    with open(os.path.join(site, mod, "__init__.py"), "w") as f:
+        f.write('"""Stand-in for %s==%s, made by the Ray simulator\'s offline pip (no code of the real '
+                'package)."""\n__version__ = %r\n' % (dist, version, version))
+    di = os.path.join(site, "%s-%s.dist-info" % (mod, version))
+    os.makedirs(di, exist_ok=True)
+    with open(os.path.join(di, "METADATA"), "w") as f:
+        f.write("Metadata-Version: 2.1\nName: %s\nVersion: %s\n" % (dist, version))
+    with open(os.path.join(di, "top_level.txt"), "w") as f:
+        f.write(mod + "\n")
 
 
 def _set_pdeathsig():
@@ -100,19 +152,51 @@ class JobManager:
         return out
 
     def recover(self):
-        """After a head restart (GCS FT), jobs whose supervisor died are FAILED."""
+        """A new dashboard's JobManager monitors every unfinished job it finds in
+        the KV (job_manager.py _recover_running_jobs -> _monitor_job). Their
+        JobSupervisor actors ran on the old head (drivers are pinned to the head
+        node), so once the GCS has marked that node dead the ping fails with
+        ActorDiedError and the job becomes FAILED, JOB_SUPERVISOR_ACTOR_DIED, with
+        the message also appended to the driver log. Without GCS fault tolerance
+        the KV is empty and there is nothing to recover."""
         try:
             infos = self._all()
         except GcsError:
             return
         for info in infos:
             if info["status"] not in TERMINAL:
-                info["status"] = "FAILED"
-                info["message"] = ("Job supervisor actor died unexpectedly (the head node restarted) "
-                                   "before the job finished.")
-                info["error_type"] = "JOB_SUPERVISOR_ACTOR_DIED"
-                info["end_time"] = common.now_ms()
-                self._put(info["submission_id"], info)
+                threading.Thread(target=self._monitor_orphan, args=(info["submission_id"],), daemon=True,
+                                 name="recover-" + info["submission_id"]).start()
+
+    def _monitor_orphan(self, sid):
+        period = JOB_MONITOR_LOOP_PERIOD_S
+        for _ in range(10 ** 7):
+            time.sleep(period)
+            try:
+                info = self._get(sid)
+                if info is None or info["status"] in TERMINAL:
+                    return
+                node = info.get("_supervisor_node_id")
+                if node == self.node["node_id"]:
+                    return
+                states = {n["node_id"]: n for n in self.gcs.call("get_all_node_info", {})}
+            except GcsError:
+                continue
+            old = states.get(node)
+            if old is not None and old.get("state") == "ALIVE":
+                continue
+            ip = (old or {}).get("node_ip") or (info.get("driver_info") or {}).get("node_ip_address") or ""
+            msg = ("Job supervisor actor died: The actor died unexpectedly before finishing this task.\n"
+                   "\tclass_name: JobSupervisor\n\tactor_id: %s\n\tname: _ray_internal_job_actor_%s\n"
+                   "\tnamespace: SUPERVISOR_ACTOR_RAY_NAMESPACE\n\tip: %s\nThe actor is dead because its node has "
+                   "died. Node Id: %s" % (info.get("_supervisor_actor_id") or common.actor_id(), sid, ip, node))
+            try:
+                self._finish(sid, "FAILED", msg, "JOB_SUPERVISOR_ACTOR_DIED", None)
+                with open(self._log_path(sid), "a", encoding="utf-8") as f:
+                    f.write(msg)
+            except (GcsError, OSError):
+                continue
+            return
 
     # ------------------------------------------------------------------ API
     def submit(self, req):
@@ -139,14 +223,59 @@ class JobManager:
             "entrypoint_num_gpus": req.get("entrypoint_num_gpus"),
             "entrypoint_memory": req.get("entrypoint_memory"),
             "entrypoint_resources": req.get("entrypoint_resources"),
+            "_supervisor_node_id": self.node["node_id"], "_supervisor_actor_id": common.actor_id(),
         }
         info["message"] = pending_message(info)
         if not self._put(sid, info, overwrite=False):
             # job_agent answers 400 and job_head re-raises it as a 500
             # RuntimeError (ray-apis.md 4).
             raise ValueError("Job with submission_id %s already exists. Please use a different submission_id." % sid)
+        try:
+            self._validate_runtime_env(info.get("runtime_env"))
+        except (ValueError, TypeError) as exc:
+            # job_manager.py submit_job: creating the supervisor actor validates its
+            # runtime_env (validation.py); a failure marks the job FAILED at once
+            # while the submission itself still answers 200.
+            tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+            msg = "Failed to start supervisor actor %s: '%s'. Full traceback:\n%s" % (sid, exc, tb)
+            with open(self._log_path(sid), "a", encoding="utf-8") as f:
+                f.write("%s\tWARNING job_manager.py:1 -- %s" % (time.strftime("%Y-%m-%d %H:%M:%S,000"), msg))
+            self._finish(sid, "FAILED", msg, "JOB_SUPERVISOR_ACTOR_START_FAILURE", None)
+            return sid
         threading.Thread(target=self._supervise, args=(sid,), daemon=True, name="job-" + sid).start()
         return sid
+
+    @staticmethod
+    def _validate_runtime_env(env):
+        """The checks of _private/runtime_env/validation.py that a submission can hit."""
+        if not env:
+            return
+        wd = env.get("working_dir")
+        if wd is not None:
+            if not isinstance(wd, str):
+                raise TypeError("`working_dir` must be a string, got %s." % type(wd))
+            if packaging.is_path(wd):
+                if not os.path.exists(wd):
+                    raise ValueError("%s is not a valid path" % wd)
+            elif not wd.startswith(("gcs://", "s3://", "gs://", "https://", "http://", "file://")):
+                raise ValueError("%s is not a valid URI. Passing directories or modules to be dynamically uploaded "
+                                 "is only supported at the job level (i.e., passed to `ray.init`)." % wd)
+        mods = env.get("py_modules")
+        if mods is not None:
+            if not isinstance(mods, list):
+                raise TypeError("`py_modules` must be a list of strings, got %s." % type(mods))
+            for m in mods:
+                if not isinstance(m, str):
+                    raise TypeError("`py_module` must be a string, got %s." % type(m))
+                if packaging.is_path(m) and not os.path.exists(m):
+                    raise ValueError("%s is not a valid path" % m)
+        ev = env.get("env_vars")
+        if ev is not None and (not isinstance(ev, dict) or not all(
+                isinstance(k, str) and isinstance(v, str) for k, v in ev.items())):
+            raise TypeError("runtime_env['env_vars'] must be of type Dict[str, str], got %s" % type(ev))
+        pip = env.get("pip")
+        if pip is not None and not isinstance(pip, (str, list, dict)):
+            raise TypeError("runtime_env['pip'] must be of type str or List[str], got %s" % type(pip))
 
     def get(self, job_or_sid):
         info = self._get(job_or_sid)
@@ -270,6 +399,16 @@ class JobManager:
                 ts = time.strftime("%Y-%m-%d %H:%M:%S,000", time.localtime())
                 f.write("%s\tINFO job_manager.py:530 -- Runtime env is setting up.\n" % ts)
         time.sleep(self.t.job_start_delay_s)
+        try:
+            cwd, paths = self._setup_runtime_env(sid, info.get("runtime_env") or {})
+        except RuntimeEnvSetupError as exc:
+            # job_manager.py _monitor_job_internal: the supervisor actor's creation
+            # raised RuntimeEnvSetupError.
+            msg = "runtime_env setup failed: %s" % exc
+            with open(log_path, "a", encoding="utf-8") as f:
+                f.write(msg)
+            self._finish(sid, "FAILED", msg, "RUNTIME_ENV_SETUP_FAILURE", None)
+            return
         with self.lock:
             info = self._get(sid)
             if info is None or info["status"] in TERMINAL:
@@ -283,14 +422,18 @@ class JobManager:
             env["RAY_ADDRESS"] = self.node["gcs_address"]
             env["RAY_JOB_SUBMISSION_ID"] = sid
             env["PATH"] = self.node["sim_bin"] + os.pathsep + env.get("PATH", "")
-            env["PYTHONPATH"] = self.node["sim_path"] + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+            # working_dir and py_modules first (as Ray's plugins prepend them), then
+            # the pip stand-ins, then the `ray` stand-in and the simulator's modules.
+            paths = paths + [self.node["pyray_path"], self.node["sim_path"]]
+            env["PYTHONPATH"] = os.pathsep.join(paths + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
             jid = self.gcs.call("next_job_id", {"driver": {"submission_id": sid}})
+            env["RAY_JOB_ID"] = jid
             logf = open(log_path, "a", encoding="utf-8")
             logf.write("Running entrypoint for job %s: %s\n" % (sid, info["entrypoint"]))
             logf.flush()
             proc = subprocess.Popen(info["entrypoint"], shell=True, start_new_session=True, env=env,
                                     stdout=logf, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                    cwd=self.log_dir, preexec_fn=_set_pdeathsig)
+                                    cwd=cwd or self.log_dir, preexec_fn=_set_pdeathsig)
             logf.close()
             proc.stop_requested = False
             self.procs[sid] = proc
@@ -312,6 +455,106 @@ class JobManager:
             tail = self._tail(log_path)
             self._finish(sid, "FAILED", "Job entrypoint command failed with exit code %d, last available logs "
                          "(truncated to 20,000 chars):\n%s" % (rc, tail), "JOB_ENTRYPOINT_COMMAND_ERROR", rc)
+
+    def kill_driver(self, sid=None, sig=signal.SIGKILL):
+        """Fault: signal the entrypoint's process group (all running drivers, or one).
+        The supervisor then sees the exit like any other (exit code -<sig>)."""
+        with self.lock:
+            procs = {k: p for k, p in self.procs.items() if sid in (None, k)}
+        for p in procs.values():
+            try:
+                os.killpg(p.pid, sig)
+            except OSError:
+                pass
+        return sorted(procs)
+
+    # ------------------------------------------------------------------ runtime_env
+    def _resources_dir(self, *parts):
+        d = os.path.join(os.path.dirname(self.log_dir), "runtime_resources", *parts)
+        os.makedirs(os.path.dirname(d), exist_ok=True)
+        return d
+
+    def _package(self, uri, kind, include_parent):
+        """Local directory of a working_dir / py_modules package
+        (packaging.py download_and_unpack_package)."""
+        if packaging.is_path(uri):
+            # A path on the head: the dashboard uploads it from there.
+            try:
+                uri, data = packaging.zip_directory(uri, include_parent)
+            except ValueError as exc:
+                raise RuntimeEnvSetupError(str(exc))
+            self.gcs.call("kv_put", {"ns": packaging.KV_NS, "key": uri, "value": packaging.encode(data),
+                                     "overwrite": True})
+        if not uri.startswith("gcs://"):
+            # Offline: only packages held by the cluster itself can be fetched.
+            raise RuntimeEnvSetupError("Failed to download %s: remote URIs cannot be fetched (the Ray simulator "
+                                       "runs offline)." % uri)
+        name = uri[len("gcs://"):]
+        raw = self.gcs.call("kv_get", {"ns": packaging.KV_NS, "key": uri})
+        if raw is None:
+            raise RuntimeEnvSetupError("Failed to download runtime_env file package %s from the GCS to %s, "
+                                       "the package doesn't exist." % (uri, self._resources_dir()))
+        dest = self._resources_dir("%s_files" % kind, name[:-4] if name.endswith(".zip") else name)
+        return packaging.unpack(packaging.decode(raw), dest)
+
+    def _pip(self, sid, spec):
+        """Offline pip: a stand-in package per requirement (name==version pins the
+        version, anything else is UNPINNED_VERSION), in a directory that goes on
+        the driver's PYTHONPATH (Ray installs into a virtualenv that sees the base
+        site-packages; the stand-ins take precedence the same way)."""
+        if isinstance(spec, dict):
+            if "packages" not in spec:
+                raise RuntimeEnvSetupError("runtime_env['pip'] must include field 'packages', but got %s" % spec)
+            spec = spec["packages"]
+        if isinstance(spec, str):
+            try:
+                with open(spec) as f:
+                    spec = [ln.strip() for ln in f.read().strip().split("\n")]
+            except OSError:
+                raise RuntimeEnvSetupError("%s is not a valid file" % spec)
+        reqs = [r for r in dict.fromkeys(spec) if r and not r.startswith("#")]
+        if not reqs:
+            return None
+        failing = {x.strip().lower() for x in os.environ.get("RW_SIM_PIP_FAIL", "").split(",") if x.strip()}
+        parsed = []
+        for r in reqs:
+            try:
+                name, version = parse_requirement(r)
+            except ValueError as exc:
+                raise RuntimeEnvSetupError("Failed to install pip requirements:\n%s" % exc)
+            if name.lower() in failing:
+                raise RuntimeEnvSetupError(
+                    "Failed to install pip requirements:\nERROR: Could not find a version that satisfies the "
+                    "requirement %s (from versions: none)\nERROR: No matching distribution found for %s" % (r, name))
+            parsed.append((name, version or UNPINNED_VERSION))
+        digest = hashlib.sha1(json.dumps(reqs).encode()).hexdigest()
+        site = self._resources_dir("pip", digest, "virtualenv", "lib", "python%d.%d" % sys.version_info[:2],
+                                   "site-packages")
+        os.makedirs(site, exist_ok=True)
+        for name, version in parsed:
+            make_stand_in(site, name, version)
+        return site
+
+    def _setup_runtime_env(self, sid, env):
+        """(cwd, PYTHONPATH entries) of the driver; RuntimeEnvSetupError on failure."""
+        cwd = None
+        paths = []
+        try:
+            if env.get("working_dir"):
+                cwd = self._package(env["working_dir"], "working_dir", False)
+                paths.append(cwd)
+            for m in env.get("py_modules") or []:
+                paths.append(self._package(m, "py_modules", True))
+            if env.get("pip"):
+                site = self._pip(sid, env["pip"])
+                if site:
+                    paths.append(site)
+            if env.get("conda") or env.get("uv") or env.get("container") or env.get("image_uri"):
+                raise RuntimeEnvSetupError("The Ray simulator cannot set up conda, uv or container runtime "
+                                           "environments.")
+        except GcsError as exc:
+            raise RuntimeEnvSetupError(str(exc))
+        return cwd, paths
 
     def _tail(self, path):
         try:

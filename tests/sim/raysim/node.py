@@ -72,6 +72,7 @@ class Node:
         self.controller = None
         self.jobs = None
         self.dashboard = None
+        self.dashboard_head = None
         self.agent = None
         self.worker = None
         self.proxy = ProxyRuntime(self)
@@ -112,6 +113,7 @@ class Node:
             self.jobs = JobManager(self.gcs_client(), {
                 "node_id": self.node_id, "node_ip": self.ip, "agent_port": self.agent_port,
                 "gcs_address": self.gcs_address, "sim_bin": os.path.join(SIM_DIR, "bin"), "sim_path": SIM_DIR,
+                "pyray_path": os.path.join(SIM_DIR, "pyray"),
             }, self.t, self.log_dir)
         self._register()
         if self.is_head:
@@ -124,7 +126,8 @@ class Node:
         self.agent = HttpComponent("agent", self.ip, self.agent_port, DashboardAgent(self).handle)
         self.agent.start()
         if self.is_head and self.include_dashboard:
-            self.dashboard = HttpComponent("dashboard", self.ip, self.dashboard_port, DashboardHead(self).handle)
+            self.dashboard_head = DashboardHead(self)
+            self.dashboard = HttpComponent("dashboard", self.ip, self.dashboard_port, self.dashboard_head.handle)
             self.dashboard.start()
         self.raylet_state = "up"
         threading.Thread(target=self._heartbeat_loop, daemon=True, name="raylet").start()
@@ -243,7 +246,23 @@ class Node:
                        "be killed." % what)
         threading.Thread(target=later, daemon=True).start()
 
-    def apply_fault(self, comp, mode, delay_ms=0, size=None):
+    def apply_fault(self, comp, mode, delay_ms=0, size=None, submission_id=None, sig=None):
+        if comp == "jobs":
+            # The Jobs REST routes of the dashboard alone (/api/jobs/...): "error"
+            # answers aiohttp's 500, "slow" delays, "hang" never answers.
+            if not self.is_head or self.dashboard_head is None:
+                raise ValueError("no dashboard on this node")
+            if mode not in ("error", "slow", "hang", "restore"):
+                raise ValueError("mode %r does not apply to jobs (error, slow, hang, restore)" % (mode,))
+            self.dashboard_head.jobs_fault.set(mode, delay_ms, size)
+            return None
+        if comp == "driver":
+            # SIGKILL (or sig) to the entrypoint process group of one job, or of all.
+            if not self.is_head or self.jobs is None:
+                raise ValueError("no job manager on this node")
+            if mode != "kill":
+                raise ValueError("mode %r does not apply to driver (kill)" % (mode,))
+            return self.jobs.kill_driver(submission_id, int(sig or signal.SIGKILL))
         if mode not in FAULT_MODES:
             raise ValueError("unknown mode %r (one of %s)" % (mode, ", ".join(FAULT_MODES)))
         if comp == "gcs":
@@ -334,6 +353,8 @@ class Node:
         if self.is_head:
             comps["gcs"] = self.gcs.describe()
             comps["dashboard"] = self.dashboard.describe() if self.dashboard else {"up": False}
+            if self.dashboard_head is not None:
+                comps["jobs"] = self.dashboard_head.jobs_fault.describe()
         return {"node_id": self.node_id, "node_ip": self.ip, "is_head": self.is_head, "pid": os.getpid(),
                 "cluster_id": self.cluster_id, "gcs_address": self.gcs_address, "num_cpus": self.num_cpus,
                 "session_name": self.session_name, "components": comps, "replicas": replicas,
@@ -345,8 +366,12 @@ class Node:
                 return jresp(200, self.state())
             if req.path == "/fault" and req.method == "POST":
                 body = json.loads(req.body or b"{}")
-                self.apply_fault(body.get("component"), body.get("mode"), body.get("delay_ms", 0), body.get("size"))
-                return jresp(200, {"ok": True, "state": self.state()})
+                out = self.apply_fault(body.get("component"), body.get("mode"), body.get("delay_ms", 0),
+                                       body.get("size"), body.get("submission_id"), body.get("signal"))
+                rep = {"ok": True, "state": self.state()}
+                if out is not None:
+                    rep["killed"] = out
+                return jresp(200, rep)
             if req.path == "/config" and req.method == "POST":
                 body = json.loads(req.body or b"{}")
                 changed = self.t.update(body)
