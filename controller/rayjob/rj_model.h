@@ -24,6 +24,12 @@
 #define RW_RAYJOB_SUBMITTER_CONTAINER "ray-job-submitter"
 /* KubeRay's MaxRayJobNameLength: 53 - len("-xxxxx") so <job>-<5> stays a valid label. */
 #define RW_RAYJOB_MAX_NAME 47
+/* spec.submitterConfig.backoffLimit when absent: three submitter attempts. */
+#define RW_RAYJOB_DEFAULT_SUBMITTER_BACKOFF 2
+/* The dashboard port when the head container names none "dashboard". */
+#define RW_RAYJOB_DEFAULT_DASHBOARD_PORT 8265
+/* What one submission (HTTPMode) may carry: it travels in one wire reply (RW_WIRE_MAX_MSG). */
+#define RW_RAYJOB_MAX_SUBMISSION (768u * 1024)
 
 enum rw_rayjob_mode {
 	RW_RAYJOB_K8SJOB = 0,  /* default: a batch Job runs `ray job submit` */
@@ -74,6 +80,13 @@ struct rw_rayjob {
 	struct rw_rayjob_rule rules[RW_RAYJOB_MAX_RULES];
 	int nrules;
 	bool has_deletion_strategy, legacy_strategy;
+	/* Presence of the optional members whose zero is a value KubeRay checks. */
+	bool has_active_deadline, has_pre_running_deadline, has_backoff_limit;
+	bool has_submitter_config;
+	bool selector_mode; /* spec.clusterSelector has at least one key (KubeRay's test) */
+	/* The first spec member of the wrong JSON type, for validation to report
+	   ("spec.suspend must be a boolean"); "" when every member has its type. */
+	char type_error[160];
 };
 
 /*
@@ -84,7 +97,7 @@ struct rw_rayjob {
 int rw_rayjob_parse(const char *json, size_t len, struct rw_rayjob **out, char *err, size_t errlen);
 void rw_rayjob_free(struct rw_rayjob *j);
 
-/* "K8sJobMode", "HTTPMode", ... for a mode (KubeRay's spelling). */
+/* "K8sJobMode", "HTTPMode", ... for a mode (KubeRay's spelling); "" for RW_RAYJOB_MODE_INVALID. */
 const char *rw_rayjob_mode_name(enum rw_rayjob_mode m);
 
 /* ---- validation (utils/validation.go ValidateRayJob{Metadata,Spec,Status}) ---- */
@@ -97,6 +110,16 @@ struct rw_rayjob_verr {
 /*
  * Validate as KubeRay does, metadata first, then spec, then status; the
  * first failure is written to out. 0 valid, 1 invalid, -ENOMEM.
+ *
+ * The spec is checked against the CRD first (member types, submissionMode,
+ * managedBy, deletion policy and condition values: what the API server's
+ * schema refuses for KubeRay's CRD), then with KubeRay's rules and
+ * messages, then with raywarden's checks of what KubeRay only finds out at
+ * submission (entrypointResources is a JSON object of numbers, metadata needs
+ * rayVersion >= 2.6.0, a submitterPodTemplate has a container). The
+ * RayJobDeletionPolicy feature gate counts as on (KubeRay's default from
+ * v1.6). Both rayClusterSpec and clusterSelector may be set, as in KubeRay:
+ * the selector wins.
  */
 int rw_rayjob_validate(const struct rw_rayjob *j, struct rw_rayjob_verr *out);
 
@@ -104,7 +127,7 @@ int rw_rayjob_validate(const struct rw_rayjob *j, struct rw_rayjob_verr *out);
 
 /*
  * "<job>-<suffix>" for the generated cluster name and job id, suffix being
- * 5 characters of the RayService suffix alphabet (rw_rayservice_random_suffix).
+ * 5 characters of RW_NAME_SUFFIX_ALPHABET (names.h: rw_name_random_suffix).
  * -EINVAL for a bad suffix, -ENAMETOOLONG.
  */
 int rw_rayjob_generated_name(const char *job, const char *suffix, char *out, size_t outlen);
@@ -118,6 +141,8 @@ int rw_rayjob_generated_name(const char *job, const char *suffix, char *out, siz
  * RayJob, spec = spec.rayClusterSpec. SidecarMode also appends the submitter
  * container (rw_rayjob_sidecar_container) to the head pod, sets the head
  * pod's restartPolicy Never and annotates ray.io/disable-provisioned-head-restart.
+ * -EINVAL without a rayClusterSpec (clusterSelector mode: nothing to build),
+ * or when the sidecar's command cannot be built (rw_rayjob_submit_command).
  */
 int rw_rayjob_build_cluster(const struct rw_rayjob *j, const char *name, const char *job_id,
 			    struct rw_buf *out);
@@ -127,6 +152,12 @@ int rw_rayjob_build_cluster(const struct rw_rayjob *j, const char *name, const c
  * dashboard, "host:port" without scheme) and job id, as one bash -ce script:
  * the GCS health wait, then `if ! ray job status ...; then ray job submit
  * --no-wait ... -- <entrypoint>; fi; ray job logs --follow ...`.
+ * In SidecarMode address is ignored (NULL is fine): the submitter shares the
+ * head's network, so it uses 127.0.0.1 and the head container's dashboard
+ * port, submits once and waits for the job. The text is appended to out
+ * without a terminator. -EINVAL for HTTPMode/InteractiveMode, a missing
+ * address, an unconvertible runtimeEnvYAML or metadata the Ray version
+ * cannot take (validation reports these first).
  */
 int rw_rayjob_submit_command(const struct rw_rayjob *j, const char *address, const char *job_id,
 			     struct rw_buf *out);
@@ -138,7 +169,12 @@ int rw_rayjob_submit_command(const struct rw_rayjob *j, const char *address, con
  * the default one (container ray-job-submitter with head_image, requests
  * 500m/200Mi, limits 1/1Gi, restartPolicy Never), the command when the
  * template's container has none, and env PYTHONUNBUFFERED=1,
- * RAY_DASHBOARD_ADDRESS, RAY_JOB_SUBMISSION_ID.
+ * RAY_DASHBOARD_ADDRESS, RAY_JOB_SUBMISSION_ID. The pod template is labelled
+ * like the Job. head_image NULL takes the rayClusterSpec's head image.
+ * With token authentication (rayClusterSpec.authOptions.mode token) the
+ * submitter also gets RAY_AUTH_MODE and RAY_AUTH_TOKEN from the cluster's
+ * token Secret (status.rayClusterName's, unless authOptions.secretName).
+ * -EINVAL as rw_rayjob_submit_command, or for a template without containers.
  */
 int rw_rayjob_build_submitter(const struct rw_rayjob *j, const char *job_id,
 			      const char *dashboard_url, const char *head_image,
@@ -149,7 +185,9 @@ int rw_rayjob_build_submitter(const struct rw_rayjob *j, const char *job_id,
  * entrypoint (trimmed), submission_id, runtime_env (runtimeEnvYAML as
  * JSON), metadata, entrypoint_num_cpus/gpus, entrypoint_resources. Fills
  * out, usually &reply->submit (rw_reply_fini frees it). 0, -EINVAL (with
- * err: e.g. runtimeEnvYAML is not YAML), -ENOMEM.
+ * err: e.g. runtimeEnvYAML is not YAML, an empty entrypoint, a job id longer
+ * than the wire allows), -EMSGSIZE (larger than RW_RAYJOB_MAX_SUBMISSION),
+ * -ENOMEM. On failure out holds no allocation.
  */
 int rw_rayjob_http_submission(const struct rw_rayjob *j, const char *job_id,
 			      struct rw_job_submit *out, char *err, size_t errlen);

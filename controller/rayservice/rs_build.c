@@ -567,20 +567,13 @@ out:
 void
 rw_rayservice_random_suffix(const unsigned char rnd[5], char out[6])
 {
-	static const char alpha[] = RW_RAYSERVICE_SUFFIX_ALPHABET;
-	for (int i = 0; i < 5; i++)
-		out[i] = alpha[rnd[i] % (sizeof(alpha) - 1)];
-	out[5] = '\0';
+	rw_name_random_suffix(rnd, out);
 }
 
 int
 rw_rayservice_cluster_name(const char *rs_name, const char *suffix, char *out, size_t outlen)
 {
-	if (!suffix || strlen(suffix) != 5 || strspn(suffix, RW_RAYSERVICE_SUFFIX_ALPHABET) != 5)
-		return -EINVAL;
-	if ((size_t)snprintf(out, outlen, "%s-%s", rs_name, suffix) >= outlen)
-		return -ENAMETOOLONG;
-	return 0;
+	return rw_name_suffixed(rs_name, suffix, out, outlen);
 }
 
 void

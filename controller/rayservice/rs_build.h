@@ -19,12 +19,13 @@
 
 #include "rc_build.h"
 #include "doc.h"
+#include "names.h"
 #include "rw/buf.h"
 
 #define RW_RAYSERVICE_MAX_NAME 47		   /* KubeRay's MaxRayServiceNameLength */
 #define RW_RAYSERVICE_DEFAULT_DELETION_DELAY_S 60  /* rayClusterDeletionDelaySeconds default */
 #define RW_RAYSERVICE_MAX_SERVE_JSON (900u * 1024) /* serve config JSON must fit in one reply */
-#define RW_RAYSERVICE_SUFFIX_ALPHABET "bcdfghjklmnpqrstvwxz2456789" /* k8s rand.String */
+#define RW_RAYSERVICE_SUFFIX_ALPHABET RW_NAME_SUFFIX_ALPHABET /* names.h, shared with RayJob */
 #define RW_RAYSERVICE_INIT_TIMEOUT_ANNOTATION "ray.io/initializing-timeout"
 
 /* A parsed RayService. Pointers point into root. */
@@ -119,7 +120,7 @@ void rw_rayservice_proxy_location(const struct rw_rayservice *rs, char *out, siz
 
 /* ---- names ---- */
 
-/* Map 5 random bytes onto KubeRay's alphabet (bias below 1%, as good as rand.String). */
+/* rw_name_random_suffix (names.h). */
 void rw_rayservice_random_suffix(const unsigned char rnd[5], char out[6]);
 /* `<rs>-<suffix>`; -EINVAL unless suffix is 5 characters of RW_RAYSERVICE_SUFFIX_ALPHABET. */
 int rw_rayservice_cluster_name(const char *rs_name, const char *suffix, char *out, size_t outlen);
