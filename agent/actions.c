@@ -193,6 +193,13 @@ rw_actions_serve_seen(struct rw_agent *a)
 #define LOG_TIMEOUT_MS 10000
 #define LOG_FETCH_MAX 2
 /*
+ * Status reads in flight at a time: the rest of a round follows as answers
+ * come, over the same kept-alive connections. Twenty reads opening twenty
+ * connections at once overflowed a small listen backlog (a dropped SYN
+ * costs a 1 s retransmit: the simulator's Python server has a backlog of 5).
+ */
+#define JOB_GET_MAX 4
+/*
  * Log tails one report may carry, in JSON bytes: the 1 MiB message keeps
  * room for the rest of the report; tails over it wait for the next one.
  */
@@ -578,6 +585,8 @@ job_take(struct rw_agent_job *j, const struct rw_job_outcome *jo, const char *re
 	rw_agent_kick(j->a);
 }
 
+static void start_status_reads(struct rw_agent *a);
+
 static void
 job_get_done(const struct rw_http_resp *resp, void *ud)
 {
@@ -587,24 +596,49 @@ job_get_done(const struct rw_http_resp *resp, void *ud)
 	char reason[RW_MSG_MAX];
 	struct rw_http_outcome o = {resp->err, resp->status, resp->body, resp->body_len};
 	j->get_call = NULL;
-	if (rw_job_parse(&o, &jo, reason, sizeof(reason)) != 0)
-		return; /* transient; the next read tries again */
-	job_take(j, &jo, reason);
+	if (rw_job_parse(&o, &jo, reason, sizeof(reason)) == 0)
+		job_take(j, &jo, reason);
+	/* else transient: the next round reads it again */
+	start_status_reads(a);
 	start_log_reads(a);
 }
 
-/* Read the status of every job that needs it and start waiting log reads. */
+/*
+ * Start the status reads of this round not started yet, at most
+ * JOB_GET_MAX in flight, those read longest ago first.
+ */
+static void
+start_status_reads(struct rw_agent *a)
+{
+	int inflight = 0;
+	for (int i = 0; i < RW_MAX_JOBS; i++)
+		inflight += a->jobs[i].used && a->jobs[i].get_call != NULL;
+	while (inflight < JOB_GET_MAX && !a->stopping) {
+		struct rw_agent_job *next = NULL;
+		for (int i = 0; i < RW_MAX_JOBS; i++) {
+			struct rw_agent_job *j = &a->jobs[i];
+			if (j->used && !j->get_call && job_pollable(j) &&
+			    j->read_round != a->jobs_round &&
+			    (!next || j->read_round < next->read_round))
+				next = j;
+		}
+		if (!next)
+			break;
+		char path[RW_ID_MAX + 32];
+		snprintf(path, sizeof(path), "/api/jobs/%s", next->id);
+		next->read_round = a->jobs_round;
+		if (simple_job_call(a, next, "GET", path, NULL, 0, job_get_done, &next->get_call) ==
+		    0)
+			inflight++;
+	}
+}
+
+/* A new round: read the status of every job that needs it; start waiting log reads. */
 static void
 jobs_work(struct rw_agent *a)
 {
-	for (int i = 0; i < RW_MAX_JOBS; i++) {
-		struct rw_agent_job *j = &a->jobs[i];
-		if (!j->used || j->get_call || !job_pollable(j))
-			continue;
-		char path[RW_ID_MAX + 32];
-		snprintf(path, sizeof(path), "/api/jobs/%s", j->id);
-		simple_job_call(a, j, "GET", path, NULL, 0, job_get_done, &j->get_call);
-	}
+	a->jobs_round++;
+	start_status_reads(a);
 	start_log_reads(a);
 }
 
@@ -634,8 +668,13 @@ jobs_timer_cb(uv_timer_t *t)
 static void
 jobs_timer_arm(struct rw_agent *a)
 {
-	if (a->jobs_timer_on || a->stopping || !jobs_need_timer(a))
+	if (a->stopping || !jobs_need_timer(a))
 		return;
+	if (a->jobs_timer_on) {
+		/* A job new to this round is read now, not at the next tick. */
+		start_status_reads(a);
+		return;
+	}
 	a->jobs_timer_on = 1;
 	uv_timer_start(&a->jobs_timer, jobs_timer_cb, 0, (uint64_t)a->cfg.job_status_interval_ms);
 }

@@ -117,12 +117,13 @@ struct rw_agent_job {
 	struct rw_job info; /* what is reported (its log_tail stays NULL: see tail) */
 	uint64_t touched_ms;
 	enum rw_tail_state tail_state;
-	struct rw_logtail *lt; /* the log reader while FETCHING */
-	uint64_t log_bytes;    /* bytes of the log answer read */
-	char *tail;	       /* READY: the tail to report (owned), or NULL */
-	int in_build;	       /* the last report built carried the tail */
-	uint64_t final_seq;    /* seq of the last report sent with the job's final state */
-	int reported;	       /* a reply acknowledged such a report */
+	struct rw_logtail *lt;	  /* the log reader while FETCHING */
+	uint64_t log_bytes;	  /* bytes of the log answer read */
+	unsigned long read_round; /* the jobs timer round of its last status read */
+	char *tail;		  /* READY: the tail to report (owned), or NULL */
+	int in_build;		  /* the last report built carried the tail */
+	uint64_t final_seq;	  /* seq of the last report sent with the job's final state */
+	int reported;		  /* a reply acknowledged such a report */
 };
 
 struct rw_serve_apply {
@@ -196,6 +197,7 @@ struct rw_agent {
 	struct rw_agent_job jobs[RW_MAX_JOBS];
 	uv_timer_t jobs_timer; /* job status reads and log reads, while any has work */
 	int jobs_timer_on;
+	unsigned long jobs_round; /* jobs timer ticks so far */
 	char job_action_error[RW_MSG_MAX];
 	struct rw_job job_scratch[RW_MAX_JOBS];
 	int warned_worker_actions;
