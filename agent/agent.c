@@ -80,23 +80,7 @@ rw_agent_build_report(struct rw_agent *a, struct rw_report *r)
 		r->nnodes = a->serve.nnodes;
 		r->nodes = a->serve.nodes;
 	}
-	int n = 0;
-	for (int i = 0; i < RW_MAX_JOBS; i++) {
-		const struct rw_agent_job *j = &a->jobs[i];
-		if (!j->used)
-			continue;
-		a->job_scratch[n] = j->info;
-		if (!j->info.status[0]) {
-			const char *m = j->submit == RW_SUB_SUBMITTING ? "submitting"
-					: j->submit == RW_SUB_FAILED   ? "submit failed"
-								       : "submitted";
-			snprintf(a->job_scratch[n].message, sizeof(a->job_scratch[n].message), "%s",
-				 m);
-		}
-		n++;
-	}
-	r->njobs = n;
-	r->jobs = n ? a->job_scratch : NULL;
+	rw_agent_fill_jobs(a, r);
 	snprintf(r->job_action_error, sizeof(r->job_action_error), "%s", a->job_action_error);
 }
 
@@ -130,7 +114,6 @@ static void
 tick_cb(uv_timer_t *t)
 {
 	struct rw_agent *a = t->data;
-	static uint64_t next_jobs;
 	if (a->trim_pending && first_round_done(a)) {
 		a->trim_pending = 0;
 		trim_memory(a, "after the first probes");
@@ -138,11 +121,6 @@ tick_cb(uv_timer_t *t)
 	rw_probes_tick(a);
 	rw_keys_tick(a);
 	rw_reporter_poll_pipes(a);
-	uint64_t now = uv_now(a->loop);
-	if (a->cfg.head && now >= next_jobs) {
-		next_jobs = now + (uint64_t)a->cfg.serve_status_interval_ms;
-		rw_actions_tick(a);
-	}
 }
 
 static void
@@ -190,6 +168,7 @@ rw_agent_init(struct rw_agent *a, uv_loop_t *loop, const struct rw_agent_config 
 	a->kick.data = a;
 	uv_timer_init(loop, &a->tick);
 	a->tick.data = a;
+	rw_actions_init(a);
 	uv_signal_init(loop, &a->sigterm);
 	a->sigterm.data = a;
 	uv_signal_init(loop, &a->sigint);

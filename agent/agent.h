@@ -92,17 +92,38 @@ struct rw_reporter {
 
 enum rw_submit_state { RW_SUB_NONE = 0, RW_SUB_SUBMITTING, RW_SUB_DONE, RW_SUB_FAILED };
 
+/* The driver log tail of a job: read once the job has ended, then reported once. */
+enum rw_tail_state {
+	RW_TAIL_NONE = 0, /* not ended yet (or no log to read: GONE) */
+	RW_TAIL_WANT,	  /* ended: the log is to be read */
+	RW_TAIL_FETCHING, /* GET /api/jobs/<id>/logs in flight */
+	RW_TAIL_READY,	  /* read (or failed, see info.log_error): to be reported */
+	RW_TAIL_SENT,	  /* a reply acknowledged a report that carried it */
+};
+
+struct rw_logtail;
+
 struct rw_agent_job {
 	struct rw_agent *a;
 	int used;
 	char id[RW_ID_MAX];
 	enum rw_submit_state submit;
-	struct rw_http_call *submit_call, *stop_call, *get_call;
+	struct rw_http_call *submit_call, *stop_call, *get_call, *log_call;
 	int stop_requested, stop_done;
+	int watched; /* the controller asked to track it (watch_jobs) */
+	int seen;    /* Ray has shown it to this agent (or accepted its submission) */
 	uint64_t retry_at_ms;
 	unsigned attempts;
-	struct rw_job info; /* what is reported */
+	struct rw_job info; /* what is reported (its log_tail stays NULL: see tail) */
 	uint64_t touched_ms;
+	enum rw_tail_state tail_state;
+	struct rw_logtail *lt;	  /* the log reader while FETCHING */
+	uint64_t log_bytes;	  /* bytes of the log answer read */
+	unsigned long read_round; /* the jobs timer round of its last status read */
+	char *tail;		  /* READY: the tail to report (owned), or NULL */
+	int in_build;		  /* the last report built carried the tail */
+	uint64_t final_seq;	  /* seq of the last report sent with the job's final state */
+	int reported;		  /* a reply acknowledged such a report */
 };
 
 struct rw_serve_apply {
@@ -174,6 +195,9 @@ struct rw_agent {
 	int proxy_expected;
 	struct rw_serve_apply apply;
 	struct rw_agent_job jobs[RW_MAX_JOBS];
+	uv_timer_t jobs_timer; /* job status reads and log reads, while any has work */
+	int jobs_timer_on;
+	unsigned long jobs_round; /* jobs timer ticks so far */
 	char job_action_error[RW_MSG_MAX];
 	struct rw_job job_scratch[RW_MAX_JOBS];
 	int warned_worker_actions;
@@ -194,8 +218,16 @@ uint64_t rw_agent_wall_ms(const struct rw_agent *a, uint64_t loop_ms);
 /* Something reportable changed: send a report from the next loop turn. */
 void rw_agent_kick(struct rw_agent *a);
 
-/* Fill r (no allocation; arrays point into the agent) from the current state. */
+/*
+ * Fill r (no allocation; arrays point into the agent) from the current state.
+ * Job log tails waiting to be reported go in while they fit a per-report
+ * budget; the jobs note whether theirs went in (rw_actions_report_sent).
+ */
 void rw_agent_build_report(struct rw_agent *a, struct rw_report *r);
+/* The jobs part of it (actions.c). */
+void rw_agent_fill_jobs(struct rw_agent *a, struct rw_report *r);
+/* Take the log tails out of a built report (it did not encode). */
+void rw_agent_drop_tails(struct rw_agent *a, struct rw_report *r);
 
 /* probe.c */
 int rw_probes_init(struct rw_agent *a);
@@ -213,8 +245,11 @@ void rw_reporter_fini(struct rw_agent *a);
 const char *rw_refuse_name(enum rw_refuse r);
 
 /* actions.c */
+void rw_actions_init(struct rw_agent *a);
 void rw_actions_apply(struct rw_agent *a, const struct rw_reply *reply);
-void rw_actions_tick(struct rw_agent *a);
+/* The report with sequence seq went out / was answered by an accepted reply. */
+void rw_actions_report_sent(struct rw_agent *a, uint64_t seq);
+void rw_actions_report_acked(struct rw_agent *a, uint64_t seq);
 void rw_actions_serve_seen(struct rw_agent *a);
 void rw_actions_stop(struct rw_agent *a);
 void rw_actions_fini(struct rw_agent *a);

@@ -533,10 +533,18 @@ rw_job_parse(const struct rw_http_outcome *o, struct rw_job_outcome *out, char *
 		rv = -EINVAL;
 		goto out;
 	}
-	jcopy(&j, rw_json_get(&j, 0, "message"), out->message, sizeof(out->message));
+	/* A failed job's message ends with the driver's last output: keep the end too. */
+	jcopy_msg(&j, rw_json_get(&j, 0, "message"), out->message, sizeof(out->message));
 	out->start_time_ms = out->end_time_ms = -1;
 	rw_json_int(&j, rw_json_get(&j, 0, "start_time"), &out->start_time_ms);
 	rw_json_int(&j, rw_json_get(&j, 0, "end_time"), &out->end_time_ms);
+	jcopy(&j, rw_json_get(&j, 0, "error_type"), out->error_type, sizeof(out->error_type));
+	int64_t code;
+	if (rw_json_int(&j, rw_json_get(&j, 0, "driver_exit_code"), &code) == 0 &&
+	    code >= INT32_MIN && code <= INT32_MAX) {
+		out->has_exit_code = 1;
+		out->driver_exit_code = (int)code;
+	}
 	out->found = 1;
 out:
 	rw_json_fini(&j);

@@ -87,6 +87,9 @@ struct rw_job_outcome {
 	char message[RW_MSG_MAX];
 	int64_t start_time_ms;
 	int64_t end_time_ms;
+	char error_type[RW_ERROR_TYPE_MAX]; /* "" when null or absent */
+	int has_exit_code;		    /* driver_exit_code was a number */
+	int driver_exit_code;
 };
 
 /*

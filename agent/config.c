@@ -60,7 +60,9 @@ static const struct opt opts[] = {
     {"PROBE_TIMEOUT_MS", OPT_LONG, OFF(probe_timeout_ms), 0, 5, 600000,
      "probe timeout, must be below the probe interval (300)"},
     {"SERVE_STATUS_INTERVAL_MS", OPT_LONG, OFF(serve_status_interval_ms), 0, 100, 3600000,
-     "head: period of serve application and job status reads (2000)"},
+     "head: period of serve application status reads (2000)"},
+    {"JOB_STATUS_INTERVAL_MS", OPT_LONG, OFF(job_status_interval_ms), 0, 100, 3600000,
+     "head: period of job status reads while a tracked job has not ended (1000)"},
     {"FAILURE_THRESHOLD", OPT_INT, OFF(failure_threshold), 0, 1, 1000,
      "consecutive failed probes before a component counts as down (1)"},
     {"SUCCESS_THRESHOLD", OPT_INT, OFF(success_threshold), 0, 1, 1000,
@@ -127,6 +129,7 @@ rw_agent_config_defaults(struct rw_agent_config *cfg)
 	cfg->proxy_interval_ms = 200;
 	cfg->probe_timeout_ms = 300;
 	cfg->serve_status_interval_ms = 2000;
+	cfg->job_status_interval_ms = 1000;
 	cfg->failure_threshold = 1;
 	cfg->success_threshold = 1;
 	cfg->liveness_grace_s = 600;

@@ -41,6 +41,7 @@ struct rw_agent_config {
 	long proxy_interval_ms; /* where the proxy gates readiness (if shorter) */
 	long probe_timeout_ms;
 	long serve_status_interval_ms;
+	long job_status_interval_ms; /* head: job status reads while a tracked job runs */
 	int failure_threshold;
 	int success_threshold;
 	long liveness_grace_s;

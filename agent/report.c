@@ -122,6 +122,7 @@ handle_reply(struct rw_agent *a, const void *data, size_t n)
 		return refuse(a, RW_REF_PAYLOAD, err);
 	r->outstanding = 0;
 	r->acked++;
+	rw_actions_report_acked(a, h.seq);
 	r->last_ack_ms = uv_now(a->loop);
 	if (reply.heartbeat_ms && (long)reply.heartbeat_ms != r->heartbeat_ms &&
 	    reply.heartbeat_ms >= 100 && reply.heartbeat_ms <= 3600000) {
@@ -210,6 +211,12 @@ try_send(struct rw_agent *a)
 		rv = rw_report_encode(&rpt, &r->payload);
 	}
 	if (rv != 0) {
+		/* Still too large: log tails wait for a smaller report. */
+		rw_agent_drop_tails(a, &rpt);
+		rw_buf_reset(&r->payload);
+		rv = rw_report_encode(&rpt, &r->payload);
+	}
+	if (rv != 0) {
 		if (!r->encode_failed++)
 			rw_error("report", "cannot encode the report: %s", strerror(-rv));
 		return;
@@ -228,6 +235,7 @@ try_send(struct rw_agent *a)
 	if (rv == 0) {
 		r->seq = h.seq;
 		r->outstanding = 1;
+		rw_actions_report_sent(a, h.seq);
 		r->sent++;
 		r->last_send_ms = uv_now(a->loop);
 		uv_timer_again(&r->heartbeat);

@@ -166,11 +166,13 @@ main(int argc, char **argv)
 				resends++;
 			else
 				reports++;
+			/* t_ms: when it arrived (wall clock), for latency figures. */
 			printf("{\"event\":\"report\",\"session\":\"%016llx\",\"seq\":%llu,"
-			       "\"fresh\":%s,\"reports\":%lu,\"resends\":%lu,\"report\":%.*s}\n",
+			       "\"fresh\":%s,\"reports\":%lu,\"resends\":%lu,\"t_ms\":%llu,"
+			       "\"report\":%.*s}\n",
 			       (unsigned long long)h.session, (unsigned long long)h.seq,
-			       fr == RW_WIRE_FRESH ? "true" : "false", reports, resends, (int)h.len,
-			       payload);
+			       fr == RW_WIRE_FRESH ? "true" : "false", reports, resends,
+			       (unsigned long long)rw_clock_wall_ms(), (int)h.len, payload);
 			fflush(stdout);
 		}
 		nng_msg_free(m);

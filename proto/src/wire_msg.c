@@ -336,8 +336,56 @@ dec_node(struct dec *d, int t, const char *at, struct rw_serve_node *x)
 	return 0;
 }
 
+/*
+ * Bytes a job's log_tail needs in the jobs array's allocation: its raw
+ * (escaped) length bounds the unescaped one; 0 when absent or not a string
+ * (dec_tail then reports the error).
+ */
+static size_t
+tail_room(struct dec *d, int job)
+{
+	int t = rw_json_get(&d->j, job, "log_tail");
+	size_t raw = 0;
+	if (t < 0 || rw_json_type(&d->j, t) != RW_JSON_STRING)
+		return 0;
+	rw_json_raw(&d->j, t, &raw);
+	return (raw < RW_LOG_TAIL_MAX ? raw : RW_LOG_TAIL_MAX) + 1;
+}
+
+/*
+ * log_tail: copied into the room at *pool (which advances). A longer text
+ * keeps its end (it is the end of a log), cut at a UTF-8 boundary.
+ */
 static int
-dec_job(struct dec *d, int t, const char *at, struct rw_job *x)
+dec_tail(struct dec *d, int obj, const char *at, char **pool, char **out)
+{
+	int t = rw_json_get(&d->j, obj, "log_tail");
+	char *s;
+	size_t n, from = 0;
+	int rv;
+	*out = NULL;
+	if (t < 0)
+		return 0;
+	if (rw_json_type(&d->j, t) != RW_JSON_STRING)
+		return dec_fail(d, -EINVAL, at, "log_tail", "must be a string");
+	if ((rv = dup_str(d, t, &s, &n)) != 0)
+		return dec_fail(d, rv, at, "log_tail",
+				rv == -ENOMEM ? "out of memory" : "invalid string escape");
+	if (n > RW_LOG_TAIL_MAX) {
+		from = n - RW_LOG_TAIL_MAX;
+		while (from < n && ((unsigned char)s[from] & 0xC0) == 0x80)
+			from++;
+	}
+	memcpy(*pool, s + from, n - from);
+	(*pool)[n - from] = '\0';
+	*out = *pool;
+	*pool += n - from + 1;
+	free(s);
+	return 0;
+}
+
+static int
+dec_job(struct dec *d, int t, const char *at, struct rw_job *x, char **pool)
 {
 	int rv;
 	int64_t v;
@@ -354,7 +402,20 @@ dec_job(struct dec *d, int t, const char *at, struct rw_job *x)
 	if ((rv = dec_int(d, t, at, "end_time_ms", INT64_MIN, INT64_MAX, &v)) != 0)
 		return rv;
 	x->end_time_ms = v;
-	return 0;
+	if ((rv = dec_str(d, t, at, "error_type", x->error_type, sizeof(x->error_type), 0)) ||
+	    (rv = dec_str(d, t, at, "last_error_line", x->last_error_line,
+			  sizeof(x->last_error_line), F_TRUNC)) ||
+	    (rv = dec_str(d, t, at, "log_error", x->log_error, sizeof(x->log_error), F_TRUNC)) ||
+	    (rv = dec_bool(d, t, at, "log_truncated", &x->log_truncated)))
+		return rv;
+	if (rw_json_get(&d->j, t, "driver_exit_code") >= 0) {
+		v = 0;
+		if ((rv = dec_int(d, t, at, "driver_exit_code", INT32_MIN, INT32_MAX, &v)) != 0)
+			return rv;
+		x->has_exit_code = 1;
+		x->driver_exit_code = (int)v;
+	}
+	return dec_tail(d, t, at, pool, &x->log_tail);
 }
 
 /* The "serve" section of a report. */
@@ -432,6 +493,7 @@ rw_report_decode(const char *json, size_t len, struct rw_report *r, char *err, s
 	struct dec d;
 	int rv, arr, n, e, t, i;
 	char where[64];
+	char *pool = NULL;
 	const char *at = "";
 
 	memset(r, 0, sizeof(*r));
@@ -492,17 +554,24 @@ rw_report_decode(const char *json, size_t len, struct rw_report *r, char *err, s
 	if ((rv = dec_arr(&d, 0, at, "jobs", RW_MAX_JOBS, &arr, &n)) != 0)
 		goto fail;
 	if (n > 0) {
-		r->jobs = calloc((size_t)n, sizeof(*r->jobs));
+		/* One allocation holds the jobs and their log tails, so that
+		 * freeing the array frees everything (holders of decoded
+		 * reports free r->jobs alone). */
+		size_t room = 0;
+		RW_JSON_ARR_FOREACH (&d.j, arr, i, e)
+			room += tail_room(&d, e);
+		r->jobs = calloc(1, (size_t)n * sizeof(*r->jobs) + room);
 		if (!r->jobs) {
 			rv = dec_fail(&d, -ENOMEM, at, "jobs", "out of memory");
 			goto fail;
 		}
 		r->njobs = n;
+		pool = (char *)(r->jobs + n);
 	}
 	RW_JSON_ARR_FOREACH (&d.j, arr, i, e) {
 		snprintf(where, sizeof(where), "jobs[%d].", i);
 		if ((rv = dec_elem(&d, e, i, at, "jobs")) ||
-		    (rv = dec_job(&d, e, where, &r->jobs[i])))
+		    (rv = dec_job(&d, e, where, &r->jobs[i], &pool)))
 			goto fail;
 	}
 	rw_json_fini(&d.j);
@@ -574,6 +643,31 @@ dec_submit(struct dec *d, int t, struct rw_job_submit *s)
 	return 0;
 }
 
+/* watch_jobs: an array of at most RW_MAX_JOBS non-empty submission ids. */
+static int
+dec_watch(struct dec *d, struct rw_reply *r)
+{
+	int arr, n, i, e, rv;
+	char where[32];
+	if ((rv = dec_arr(d, 0, "", "watch_jobs", RW_MAX_JOBS, &arr, &n)) != 0)
+		return rv;
+	RW_JSON_ARR_FOREACH (&d->j, arr, i, e) {
+		snprintf(where, sizeof(where), "watch_jobs[%d]", i);
+		if (rw_json_type(&d->j, e) != RW_JSON_STRING)
+			return dec_fail(d, -EINVAL, "", where, "must be a string");
+		rv = rw_json_str(&d->j, e, r->watch_jobs[i], sizeof(r->watch_jobs[i]));
+		if (rv == -EMSGSIZE)
+			return dec_fail(d, -EINVAL, "", where, "longer than %zu bytes",
+					sizeof(r->watch_jobs[i]) - 1);
+		if (rv < 0)
+			return dec_fail(d, -EINVAL, "", where, "invalid string escape");
+		if (rv == 0)
+			return dec_fail(d, -EINVAL, "", where, "must not be empty");
+		r->nwatch = i + 1;
+	}
+	return 0;
+}
+
 static void
 reply_defaults(struct rw_reply *r)
 {
@@ -612,6 +706,8 @@ rw_reply_decode(const char *json, size_t len, struct rw_reply *r, char *err, siz
 		if ((rv = dec_submit(&d, t, &r->submit)) != 0)
 			goto fail;
 	}
+	if ((rv = dec_watch(&d, r)) != 0)
+		goto fail;
 	rw_json_fini(&d.j);
 	return 0;
 fail:
@@ -799,6 +895,15 @@ rw_report_encode(const struct rw_report *r, struct rw_buf *out)
 				rw_jw_kint(&w, "start_time_ms", x->start_time_ms);
 			if (x->end_time_ms)
 				rw_jw_kint(&w, "end_time_ms", x->end_time_ms);
+			ENC_OPT(&w, "error_type", x->error_type);
+			if (x->has_exit_code)
+				rw_jw_kint(&w, "driver_exit_code", x->driver_exit_code);
+			ENC_OPT(&w, "last_error_line", x->last_error_line);
+			ENC_OPT(&w, "log_error", x->log_error);
+			if (x->log_truncated)
+				rw_jw_kbool(&w, "log_truncated", true);
+			if (x->log_tail)
+				rw_jw_kstr(&w, "log_tail", x->log_tail);
 			rw_jw_obj_end(&w);
 		}
 		rw_jw_arr_end(&w);
@@ -853,6 +958,15 @@ rw_reply_encode(const struct rw_reply *r, struct rw_buf *out)
 	if (r->heartbeat_ms) {
 		rw_jw_key(&w, "heartbeat_ms");
 		rw_jw_uint(&w, r->heartbeat_ms);
+	}
+	if (r->nwatch > 0) {
+		int n = r->nwatch < RW_MAX_JOBS ? r->nwatch : RW_MAX_JOBS;
+		rw_jw_key(&w, "watch_jobs");
+		rw_jw_arr_begin(&w);
+		for (int i = 0; i < n; i++)
+			rw_jw_strn(&w, r->watch_jobs[i],
+				   strnlen(r->watch_jobs[i], sizeof(r->watch_jobs[i]) - 1));
+		rw_jw_arr_end(&w);
 	}
 	rw_jw_obj_end(&w);
 	return enc_finish(&w, out, start);
@@ -926,7 +1040,11 @@ rw_report_equal(const struct rw_report *a, const struct rw_report *b)
 		const struct rw_job *x = &a->jobs[i], *y = &b->jobs[i];
 		if (!STR_EQ(x, y, submission_id) || !STR_EQ(x, y, status) ||
 		    !STR_EQ(x, y, message) || x->start_time_ms != y->start_time_ms ||
-		    x->end_time_ms != y->end_time_ms)
+		    x->end_time_ms != y->end_time_ms || !STR_EQ(x, y, error_type) ||
+		    !BOOL_EQ(x, y, has_exit_code) ||
+		    (x->has_exit_code && x->driver_exit_code != y->driver_exit_code) ||
+		    !STR_EQ(x, y, last_error_line) || !STR_EQ(x, y, log_error) ||
+		    !BOOL_EQ(x, y, log_truncated) || !text_eq(x->log_tail, y->log_tail))
 			return false;
 	}
 	return true;
@@ -939,8 +1057,11 @@ rw_reply_equal(const struct rw_reply *a, const struct rw_reply *b)
 	    (a->proxy_expected >= 0 && !a->proxy_expected != !b->proxy_expected) ||
 	    !STR_EQ(a, b, serve_config_hash) || !text_eq(a->serve_config, b->serve_config) ||
 	    !STR_EQ(a, b, stop_job) || a->heartbeat_ms != b->heartbeat_ms ||
-	    !BOOL_EQ(a, b, has_submit))
+	    !BOOL_EQ(a, b, has_submit) || a->nwatch != b->nwatch)
 		return false;
+	for (int i = 0; i < a->nwatch && i < RW_MAX_JOBS; i++)
+		if (!STR_EQ(a, b, watch_jobs[i]))
+			return false;
 	if (a->has_submit) {
 		const struct rw_job_submit *x = &a->submit, *y = &b->submit;
 		bool cpus_x = isfinite(x->num_cpus) && x->num_cpus >= 0;

@@ -364,3 +364,27 @@ def metric(ip, name, labels=""):
         if line.startswith(key + " "):
             return float(line.split()[-1])
     return None
+
+
+def ray_job_submit(ip, submission_id, entrypoint, timeout=5.0):
+    """POST a job straight to a Ray dashboard on ip:8265 (as a submitter pod or a user
+    would); returns (status, body text)."""
+    c = http.client.HTTPConnection(ip, 8265, timeout=timeout)
+    try:
+        c.request("POST", "/api/jobs/", json.dumps({"entrypoint": entrypoint,
+                                                   "submission_id": submission_id}),
+                  {"Content-Type": "application/json"})
+        r = c.getresponse()
+        return r.status, r.read().decode("utf-8", "replace")
+    finally:
+        c.close()
+
+
+def job_reports(ctl, sid):
+    """[(t_ms, job)] of every report of the fake controller that carries job sid."""
+    out = []
+    for ev in events(ctl, "report"):
+        for j in ev["report"].get("jobs", []):
+            if j.get("submission_id") == sid:
+                out.append((ev.get("t_ms"), j))
+    return out

@@ -16,8 +16,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 SIM = os.path.join(HERE, "..", "sim")
 sys.path.insert(0, SIM)
 
-from agentlib import (AGENT, FAKECTL, events, agent_get, set_reply, start_agent,  # noqa: E402
-                      start_fakectl, wait_for, write_key)
+from agentlib import (AGENT, FAKECTL, events, agent_get, job_reports, ray_job_submit,  # noqa: E402
+                      set_reply, start_agent, start_fakectl, wait_for, write_key)
 
 try:
     from raysim.cluster import Cluster  # noqa: E402
@@ -151,6 +151,178 @@ class AgentOnRaySim(unittest.TestCase):
         # SIGTERM: both exit 0 (leak-checked under ASan) while Ray is half dead.
         self.assertEqual(self.wa.stop(), 0)
         self.assertEqual(self.ha.stop(), 0)
+
+
+TERMINAL = ("SUCCEEDED", "FAILED", "STOPPED")
+
+
+@unittest.skipIf(Cluster is None, "Ray node simulator not present")
+class AgentJobsOnRaySim(unittest.TestCase):
+    """The head agent of a RayJob's cluster tracks jobs it did not submit (the
+    reply's watch_jobs: K8sJobMode, SidecarMode, InteractiveMode), reports Ray's
+    job details and, once a job has ended, the tail of its driver log; and in
+    HTTPMode submits once, treating Ray's duplicate-id answer as submitted."""
+
+    @classmethod
+    def setUpClass(cls):
+        if not (os.path.exists(AGENT) and os.path.exists(FAKECTL)):
+            raise unittest.SkipTest("agent binaries not built")
+        cls.tmp = tempfile.mkdtemp(prefix="rw-agent-jobs-")
+        prefix = "127.78.%d" % random.randint(1, 250)
+        cls.c = Cluster(prefix, workers=0, env=ENV, log_dir=cls.tmp)
+        cls.c.start()
+        cls.h = cls.c.head
+        cls.key = write_key(cls.tmp)
+        cls.atmp = os.path.join(cls.tmp, "head")
+        os.makedirs(cls.atmp)
+        cls.ctl = start_fakectl(cls.h.ip, cls.atmp, cls.key)
+        cls.ha = start_agent(cls.h.ip, cls.atmp, node_type="head",
+                             controller="tcp://%s:8478" % cls.h.ip, key_file=cls.key,
+                             heartbeat_ms=1000)
+        cls.watched = []
+        cls.run_id = "%04x" % random.getrandbits(16)
+
+    @classmethod
+    def tearDownClass(cls):
+        for p in (getattr(cls, "ha", None), getattr(cls, "ctl", None)):
+            if p:
+                p.stop()
+        cls.c.stop()
+        shutil.rmtree(cls.tmp, ignore_errors=True)
+
+    def sid(self, name):
+        return "rw-e2e-%s-%s" % (name, self.run_id)
+
+    def reply(self, watch=(), **extra):
+        """The controller's reply: every id watched so far (the real controller sends
+        only those the agent's report lacks; the agent ignores ids it tracks)."""
+        for s in watch:
+            if s not in self.watched:
+                self.watched.append(s)
+        set_reply(self.ctl, dict(extra, watch_jobs=self.watched[-64:]))
+
+    def submit(self, sid, entrypoint):
+        code, body = ray_job_submit(self.h.ip, sid, entrypoint)
+        self.assertEqual(code, 200, body)
+
+    def job_where(self, sid, pred, what, timeout=20):
+        """The first (t_ms, job) of a report of sid matching pred."""
+        return wait_for(lambda: next((x for x in job_reports(self.ctl, sid) if pred(x[1])),
+                                     None), timeout, interval=0.02, what=what)
+
+    def ended(self, sid, timeout=20):
+        return self.job_where(sid, lambda j: j.get("status") in TERMINAL, sid + " ended", timeout)
+
+    def tail(self, sid, timeout=20):
+        return self.job_where(sid, lambda j: "log_tail" in j, sid + " log tail", timeout)[1]
+
+    def test_watch_not_submitted_then_runs(self):
+        sid = self.sid("watch")
+        self.reply([sid])
+        # Watched before the submitter ran: Ray answers 404, reported as NOT_FOUND.
+        _, j = self.job_where(sid, lambda j: j.get("status") == "NOT_FOUND", "NOT_FOUND")
+        self.assertIn("does not exist", j.get("message", ""))
+        self.submit(sid, "sleep 1.5; echo hello from the driver")
+        self.job_where(sid, lambda j: j.get("status") == "RUNNING", "RUNNING", 10)
+        t_end, j = self.ended(sid, 10)
+        self.assertEqual(j["status"], "SUCCEEDED")
+        self.assertEqual(j.get("driver_exit_code"), 0)
+        self.assertNotIn("error_type", j)
+        self.assertGreater(j.get("end_time_ms", 0), j.get("start_time_ms", 0))
+        statuses = [x[1].get("status") for x in job_reports(self.ctl, sid)]
+        self.assertLess(statuses.index("RUNNING"), statuses.index("SUCCEEDED"))
+        tail = self.tail(sid)
+        self.assertTrue(tail["log_tail"].endswith("hello from the driver\n"), tail["log_tail"])
+        self.assertNotIn("log_truncated", tail)
+        self.assertNotIn("log_error", tail)
+        # The tail goes once: reports after the acknowledged one leave it out.
+        n = len(job_reports(self.ctl, sid))
+        wait_for(lambda: len(job_reports(self.ctl, sid)) >= n + 3, 10, what="more reports")
+        self.assertNotIn("log_tail", job_reports(self.ctl, sid)[-1][1])
+        self.assertEqual(job_reports(self.ctl, sid)[-1][1]["status"], "SUCCEEDED")
+
+    def test_never_submitted(self):
+        sid = self.sid("never")
+        self.reply([sid])
+        self.job_where(sid, lambda j: j.get("status") == "NOT_FOUND", "NOT_FOUND")
+        # Still polled, still not found: no log read, no end.
+        n = len(job_reports(self.ctl, sid))
+        wait_for(lambda: len(job_reports(self.ctl, sid)) >= n + 2, 10, what="more reports")
+        for _, j in job_reports(self.ctl, sid):
+            self.assertIn(j.get("status", ""), ("", "NOT_FOUND"))
+            self.assertNotIn("log_tail", j)
+
+    def test_failing_driver(self):
+        sid = self.sid("fail")
+        self.reply([sid])
+        self.submit(sid, "python3 -c \"print('working'); raise ValueError('bad input 42')\"")
+        _, j = self.ended(sid)
+        self.assertEqual(j["status"], "FAILED")
+        self.assertEqual(j.get("error_type"), "JOB_ENTRYPOINT_COMMAND_ERROR")
+        self.assertEqual(j.get("driver_exit_code"), 1)
+        # Known with the status already (from Ray's message), then from the log tail.
+        self.assertEqual(j.get("last_error_line"), "ValueError: bad input 42")
+        t = self.tail(sid)
+        self.assertIn("Traceback (most recent call last)", t["log_tail"])
+        self.assertEqual(t.get("last_error_line"), "ValueError: bad input 42")
+
+    def test_large_log_tail(self):
+        sid = self.sid("biglog")
+        self.reply([sid])
+        self.submit(sid, "python3 -c \"[print('line %06d ' % i + 'x' * 40) for i in range(5000)]; "
+                         "print('LAST LINE')\"")
+        self.assertEqual(self.ended(sid)[1]["status"], "SUCCEEDED")
+        t = self.tail(sid)
+        tail = t["log_tail"].encode()
+        self.assertEqual(len(tail), 64 * 1024)
+        self.assertTrue(tail.endswith(b"line 004999 " + b"x" * 40 + b"\nLAST LINE\n"))
+        self.assertIs(t.get("log_truncated"), True)
+        self.assertNotIn("log_error", t)
+
+    def test_httpmode_duplicate_and_repeated_submit(self):
+        dup, fresh = self.sid("dup"), self.sid("once")
+        # Submitted by someone else first: the agent's POST gets Ray's 500 "Please use a
+        # different submission_id", which counts as submitted; the job is then tracked.
+        self.submit(dup, "sleep 1; echo first submission")
+        self.reply([], submit_job={"submission_id": dup, "entrypoint": "echo second"})
+        _, j = self.ended(dup)
+        self.assertEqual(j["status"], "SUCCEEDED")
+        self.assertTrue(self.tail(dup)["log_tail"].endswith("first submission\n"))
+        # The controller repeats its submit in every reply (one per second here): one POST.
+        self.reply([], submit_job={"submission_id": fresh, "entrypoint": "sleep 2; echo once"})
+        self.assertEqual(self.ended(fresh)[1]["status"], "SUCCEEDED")
+        log = self.ha.stderr()
+        self.assertEqual(log.count("job %s was already submitted" % dup), 1, log)
+        self.assertEqual(log.count("job %s submitted" % dup), 0)
+        self.assertEqual(log.count("job %s submitted" % fresh), 1, log)
+        last = [e["report"] for e in events(self.ctl, "report")][-1]
+        self.assertNotIn("job_action_error", last)
+        self.reply([])
+
+    def test_zz_end_to_report_latency(self):
+        """Driver exit -> the controller's first report of the end, over 20 jobs that
+        end at spread-out moments (printed; the job status period is 1 s)."""
+        sids = [self.sid("lat%02d" % i) for i in range(20)]
+        self.reply(sids)
+        for i, sid in enumerate(sids):
+            mark = os.path.join(self.tmp, sid + ".exit")
+            self.submit(sid, "sleep %.3f; date +%%s%%N > %s" % (0.5 + random.random() * 2.5, mark))
+        lat, ray = [], []
+        for sid in sids:
+            t_ms, j = self.ended(sid, 30)
+            self.assertEqual(j["status"], "SUCCEEDED")
+            with open(os.path.join(self.tmp, sid + ".exit")) as f:
+                exit_ms = int(f.read().strip()) / 1e6
+            lat.append(t_ms - exit_ms)
+            ray.append(t_ms - j["end_time_ms"])
+
+        def dist(v):
+            v = sorted(v)
+            return "min %.0f, p50 %.0f, p90 %.0f, max %.0f, mean %.0f" % (
+                v[0], v[len(v) // 2], v[int(len(v) * 0.9)], v[-1], sum(v) / len(v))
+        print("\njob end -> report over %d jobs (ms): driver exit -> report: %s; Ray's "
+              "end_time -> report: %s" % (len(lat), dist(lat), dist(ray)))
+        self.assertIsNone(self.ha.p.poll())
 
 
 if __name__ == "__main__":

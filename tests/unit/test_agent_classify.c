@@ -319,7 +319,42 @@ test_jobs(void)
 		CHECK_EQ_STR(jo.message, "Job is currently running.");
 		CHECK_EQ_INT(jo.start_time_ms, 1718020000123LL);
 		CHECK_EQ_INT(jo.end_time_ms, -1);
+		/* null error_type and driver_exit_code: unset */
+		CHECK_EQ_STR(jo.error_type, "");
+		CHECK_EQ_INT(jo.has_exit_code, 0);
 		free(body);
+	}
+	body = slurp("job-details-failed.json", &len);
+	if (body) {
+		struct rw_http_outcome o = {0, 200, body, len};
+		CHECK_EQ_INT(rw_job_parse(&o, &jo, reason, sizeof(reason)), 0);
+		CHECK_EQ_STR(jo.status, "FAILED");
+		CHECK_EQ_STR(jo.error_type, "JOB_ENTRYPOINT_COMMAND_ERROR");
+		CHECK_EQ_INT(jo.has_exit_code, 1);
+		CHECK_EQ_INT(jo.driver_exit_code, 1);
+		CHECK_EQ_INT(jo.end_time_ms, 1718020031002LL);
+		CHECK(strstr(jo.message, "No module named 'emojii'") != NULL);
+		free(body);
+	}
+	{
+		/* A long message keeps its first line and its end (the exception). */
+		struct rw_buf b;
+		rw_buf_init(&b, 1 << 20);
+		rw_buf_puts(&b,
+			    "{\"status\":\"FAILED\",\"message\":\"Job entrypoint command failed "
+			    "with exit code 3, last available logs:\\n");
+		for (int i = 0; i < 200; i++)
+			rw_buf_printf(&b, "noise line %d\\n", i);
+		rw_buf_puts(&b, "KeyError: 'x'\\n\",\"error_type\":\"JOB_ENTRYPOINT_COMMAND_ERROR"
+				"_WITH_A_NAME_LONGER_THAN_SIXTY_THREE_BYTES_XXXXXXXXXXXX\","
+				"\"driver_exit_code\":3}");
+		struct rw_http_outcome o = {0, 200, b.data, b.len};
+		CHECK_EQ_INT(rw_job_parse(&o, &jo, reason, sizeof(reason)), 0);
+		CHECK(strncmp(jo.message, "Job entrypoint command failed", 29) == 0);
+		CHECK(strstr(jo.message, "KeyError: 'x'") != NULL);
+		CHECK_EQ_INT(strlen(jo.error_type), RW_ERROR_TYPE_MAX - 1);
+		CHECK_EQ_INT(jo.driver_exit_code, 3);
+		rw_buf_fini(&b);
 	}
 	struct rw_http_outcome nf = {0, 404, "Job x does not exist", 20};
 	CHECK_EQ_INT(rw_job_parse(&nf, &jo, reason, sizeof(reason)), 0);

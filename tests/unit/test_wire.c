@@ -1158,6 +1158,225 @@ make_seed(int which, struct rw_buf *sealed)
 	return rv;
 }
 
+/* ---- job details, log tails, watch_jobs (fields added within v1) ---- */
+
+static void
+job_report(struct rw_report *r, int njobs)
+{
+	memset(r, 0, sizeof(*r));
+	snprintf(r->ns, sizeof(r->ns), "default");
+	snprintf(r->pod, sizeof(r->pod), "rayjob-head");
+	snprintf(r->node_type, sizeof(r->node_type), "head");
+	r->njobs = njobs;
+	r->jobs = calloc((size_t)njobs, sizeof(*r->jobs));
+	for (int i = 0; i < njobs; i++)
+		snprintf(r->jobs[i].submission_id, sizeof(r->jobs[i].submission_id), "job-%d", i);
+}
+
+static void
+t_job_fields(void)
+{
+	struct rw_report a, b;
+	struct rw_buf buf;
+	char err[256];
+	static char tail[] = "line 1\n\tcaf\xc3\xa9 \"q\" \\\nValueError: boom\n";
+
+	job_report(&a, 2);
+	struct rw_job *x = &a.jobs[0];
+	snprintf(x->status, sizeof(x->status), "FAILED");
+	snprintf(x->error_type, sizeof(x->error_type), "JOB_ENTRYPOINT_COMMAND_ERROR");
+	x->has_exit_code = 1;
+	x->driver_exit_code = -9;
+	snprintf(x->last_error_line, sizeof(x->last_error_line), "ValueError: boom");
+	snprintf(x->log_error, sizeof(x->log_error), "log not read to its end within 10 s");
+	x->log_truncated = 1;
+	x->log_tail = tail;
+	a.jobs[1].has_exit_code = 1; /* exit code 0 is a value, not "absent" */
+	rw_buf_init(&buf, RW_WIRE_MAX_MSG);
+	CHECK_EQ_INT(rw_report_encode(&a, &buf), 0);
+	CHECK(strstr(buf.data, "\"driver_exit_code\":-9") != NULL);
+	CHECK(strstr(buf.data, "\"driver_exit_code\":0") != NULL);
+	CHECK(strstr(buf.data, "\"log_truncated\":true") != NULL);
+	int rv = rw_report_decode(buf.data, buf.len, &b, err, sizeof(err));
+	if (rv)
+		fprintf(stderr, "  decode: %s\n", err);
+	CHECK_EQ_INT(rv, 0);
+	CHECK(rw_report_equal(&a, &b));
+	if (rv == 0) {
+		CHECK_EQ_STR(b.jobs[0].log_tail, tail);
+		CHECK_EQ_STR(b.jobs[0].error_type, "JOB_ENTRYPOINT_COMMAND_ERROR");
+		CHECK_EQ_INT(b.jobs[0].driver_exit_code, -9);
+		CHECK(b.jobs[1].has_exit_code && b.jobs[1].driver_exit_code == 0);
+		CHECK(b.jobs[1].log_tail == NULL);
+		/* Equality sees the tail's text, not its address. */
+		b.jobs[0].log_tail[0] = 'X';
+		CHECK(!rw_report_equal(&a, &b));
+		b.jobs[0].log_tail[0] = 'l';
+		CHECK(rw_report_equal(&a, &b));
+		b.jobs[0].log_tail = NULL;
+		CHECK(!rw_report_equal(&a, &b));
+		b.jobs[0].driver_exit_code = 2;
+		CHECK(!rw_report_equal(&a, &b));
+	}
+	rw_report_fini(&b);
+	/* An old report (none of the new keys) decodes with them unset. */
+	rv = rw_report_decode(
+	    "{\"namespace\":\"n\",\"pod\":\"p\",\"jobs\":[{\"submission_id\":"
+	    "\"j\",\"status\":\"RUNNING\"}]}",
+	    strlen("{\"namespace\":\"n\",\"pod\":\"p\",\"jobs\":[{\"submission_id\":"
+		   "\"j\",\"status\":\"RUNNING\"}]}"),
+	    &b, err, sizeof(err));
+	CHECK_EQ_INT(rv, 0);
+	if (rv == 0)
+		CHECK(!b.jobs[0].has_exit_code && !b.jobs[0].log_tail && !b.jobs[0].log_truncated &&
+		      !b.jobs[0].error_type[0]);
+	rw_report_fini(&b);
+	rw_report_fini(&a);
+	rw_buf_fini(&buf);
+}
+
+/* A tail over RW_LOG_TAIL_MAX decodes to its last bytes, cut at a character boundary. */
+static void
+t_job_tail_cap(void)
+{
+	struct rw_report a, b;
+	struct rw_buf buf;
+	char err[256];
+	size_t n = RW_LOG_TAIL_MAX + 1001;
+	char *tail = malloc(n + 1);
+	/* 'é' (2 bytes) everywhere, so the cut point falls inside one. */
+	for (size_t i = 0; i + 1 < n; i += 2) {
+		tail[i] = (char)0xc3;
+		tail[i + 1] = (char)0xa9;
+	}
+	memcpy(tail + n - 4, "END\n", 4);
+	tail[n] = '\0';
+	job_report(&a, 1);
+	a.jobs[0].log_tail = tail;
+	rw_buf_init(&buf, RW_WIRE_MAX_MSG);
+	CHECK_EQ_INT(rw_report_encode(&a, &buf), 0);
+	int rv = rw_report_decode(buf.data, buf.len, &b, err, sizeof(err));
+	CHECK_EQ_INT(rv, 0);
+	if (rv == 0) {
+		size_t m = strlen(b.jobs[0].log_tail);
+		CHECK(m <= RW_LOG_TAIL_MAX && m >= RW_LOG_TAIL_MAX - 3);
+		CHECK(((unsigned char)b.jobs[0].log_tail[0] & 0xC0) != 0x80);
+		CHECK(strcmp(b.jobs[0].log_tail + m - 4, "END\n") == 0);
+		CHECK(!rw_report_equal(&a, &b));
+	}
+	rw_report_fini(&b);
+	/* Worst case for JSON: a tail of control characters (6 bytes each) still fits
+	 * one message beside a full report's other jobs. */
+	memset(tail, 1, RW_LOG_TAIL_MAX);
+	tail[RW_LOG_TAIL_MAX] = '\0';
+	rw_buf_reset(&buf);
+	CHECK_EQ_INT(rw_report_encode(&a, &buf), 0);
+	CHECK(buf.len < RW_WIRE_MAX_MSG / 2);
+	rv = rw_report_decode(buf.data, buf.len, &b, err, sizeof(err));
+	CHECK_EQ_INT(rv, 0);
+	CHECK(rw_report_equal(&a, &b));
+	rw_report_fini(&b);
+	/* ... but not four of them: the agent limits the tails of one report. */
+	free(a.jobs);
+	job_report(&a, 4);
+	for (int i = 0; i < 4; i++)
+		a.jobs[i].log_tail = tail;
+	rw_buf_reset(&buf);
+	CHECK_EQ_INT(rw_report_encode(&a, &buf), -EMSGSIZE);
+	CHECK_EQ_INT(buf.len, 0);
+	rw_report_fini(&a);
+	rw_buf_fini(&buf);
+	free(tail);
+}
+
+static void
+t_job_rejects(void)
+{
+	static const struct {
+		const char *jobs, *want;
+	} cases[] = {
+	    {"[{\"submission_id\":\"j\",\"driver_exit_code\":1.5}]",
+	     "jobs[0].driver_exit_code: must be an integer"},
+	    {"[{\"submission_id\":\"j\",\"driver_exit_code\":4294967296}]",
+	     "jobs[0].driver_exit_code: must be an integer"},
+	    {"[{\"submission_id\":\"j\",\"driver_exit_code\":null}]",
+	     "jobs[0].driver_exit_code: must be an integer"},
+	    {"[{\"submission_id\":\"j\",\"log_tail\":5}]", "jobs[0].log_tail: must be a string"},
+	    {"[{\"submission_id\":\"j\",\"log_tail\":\"a\\u0000b\"}]",
+	     "jobs[0].log_tail: invalid string escape"},
+	    {"[{\"submission_id\":\"j\",\"log_truncated\":1}]",
+	     "jobs[0].log_truncated: must be true or false"},
+	    {"[{\"submission_id\":\"j\",\"error_type\":\"0123456789012345678901234567890123456789"
+	     "012345678901234567890123\"}]",
+	     "jobs[0].error_type: longer than 63 bytes"},
+	};
+	char js[512], err[256];
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct rw_report r;
+		snprintf(js, sizeof(js), "{\"namespace\":\"n\",\"pod\":\"p\",\"jobs\":%s}",
+			 cases[i].jobs);
+		CHECK_EQ_INT(rw_report_decode(js, strlen(js), &r, err, sizeof(err)), -EINVAL);
+		if (!strstr(err, cases[i].want))
+			fprintf(stderr, "  case %zu: %s\n", i, err);
+		CHECK(strstr(err, cases[i].want) != NULL);
+		CHECK(r.jobs == NULL && r.njobs == 0);
+	}
+}
+
+static void
+t_watch_jobs(void)
+{
+	struct rw_reply a, b;
+	struct rw_buf buf;
+	char err[256], js[16384];
+
+	memset(&a, 0, sizeof(a));
+	a.proxy_expected = -1;
+	a.submit.num_cpus = a.submit.num_gpus = -1;
+	a.submit.memory = -1;
+	rw_buf_init(&buf, RW_WIRE_MAX_MSG);
+	/* None: the key is left out, so steady-state replies stay as small as before. */
+	CHECK_EQ_INT(rw_reply_encode(&a, &buf), 0);
+	CHECK(strstr(buf.data, "watch_jobs") == NULL);
+	a.nwatch = RW_MAX_JOBS;
+	for (int i = 0; i < RW_MAX_JOBS; i++)
+		snprintf(a.watch_jobs[i], sizeof(a.watch_jobs[i]), "rayjob-%d-\xc3\xa9", i);
+	rw_buf_reset(&buf);
+	CHECK_EQ_INT(rw_reply_encode(&a, &buf), 0);
+	int rv = rw_reply_decode(buf.data, buf.len, &b, err, sizeof(err));
+	CHECK_EQ_INT(rv, 0);
+	CHECK(rw_reply_equal(&a, &b));
+	CHECK_EQ_INT(b.nwatch, RW_MAX_JOBS);
+	CHECK_EQ_STR(b.watch_jobs[63], "rayjob-63-\xc3\xa9");
+	snprintf(b.watch_jobs[5], sizeof(b.watch_jobs[5]), "other");
+	CHECK(!rw_reply_equal(&a, &b));
+	rw_reply_fini(&b);
+
+	/* One too many, an empty id, a non-string, an over-long id. */
+	size_t o = (size_t)snprintf(js, sizeof(js), "{\"watch_jobs\":[");
+	for (int i = 0; i <= RW_MAX_JOBS; i++)
+		o += (size_t)snprintf(js + o, sizeof(js) - o, "%s\"j%d\"", i ? "," : "", i);
+	snprintf(js + o, sizeof(js) - o, "]}");
+	CHECK_EQ_INT(rw_reply_decode(js, strlen(js), &b, err, sizeof(err)), -EINVAL);
+	CHECK(strstr(err, "watch_jobs: more than 64 entries") != NULL);
+	CHECK_EQ_INT(b.nwatch, 0);
+	static const char *const bad[][2] = {
+	    {"{\"watch_jobs\":[\"a\",\"\"]}", "watch_jobs[1]: must not be empty"},
+	    {"{\"watch_jobs\":[1]}", "watch_jobs[0]: must be a string"},
+	    {"{\"watch_jobs\":\"a\"}", "watch_jobs: must be an array"},
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		CHECK_EQ_INT(rw_reply_decode(bad[i][0], strlen(bad[i][0]), &b, err, sizeof(err)),
+			     -EINVAL);
+		CHECK(strstr(err, bad[i][1]) != NULL);
+		CHECK_EQ_INT(b.nwatch, 0);
+	}
+	snprintf(js, sizeof(js), "{\"watch_jobs\":[\"%0128d\"]}", 0);
+	CHECK_EQ_INT(rw_reply_decode(js, strlen(js), &b, err, sizeof(err)), -EINVAL);
+	CHECK(strstr(err, "watch_jobs[0]: longer than 127 bytes") != NULL);
+	rw_buf_fini(&buf);
+}
+
 static void
 t_fuzz_seeds(void)
 {
@@ -1235,6 +1454,10 @@ main(void)
 	    {"reply rejects", t_reply_rejects},
 	    {"unknown keys ignored", t_unknown_keys_ignored},
 	    {"limits", t_limits},
+	    {"job fields", t_job_fields},
+	    {"job log tail cap", t_job_tail_cap},
+	    {"job rejects", t_job_rejects},
+	    {"watch_jobs", t_watch_jobs},
 	    {"fuzz seeds", t_fuzz_seeds},
 	    {NULL, NULL},
 	};

@@ -168,12 +168,30 @@ struct rw_serve_node {
 	int replicas;	       /* replicas in STARTING/UPDATING/RECOVERING/RUNNING */
 };
 
+/* Longest driver log tail a report carries (bytes of decoded log text). */
+#define RW_LOG_TAIL_MAX (64 * 1024)
+#define RW_ERROR_TYPE_MAX 64
+
 struct rw_job {
 	char submission_id[RW_ID_MAX];
-	char status[16];
+	char status[16]; /* Ray's status; "NOT_FOUND" / "GONE": 404 (docs/protocol.md) */
 	char message[RW_MSG_MAX];
 	int64_t start_time_ms;
 	int64_t end_time_ms;
+	/* Fields added within v1: all optional on the wire. */
+	char error_type[RW_ERROR_TYPE_MAX]; /* Ray's error_type, "" when none */
+	int has_exit_code;		    /* driver_exit_code present */
+	int driver_exit_code;
+	char last_error_line[RW_MSG_MAX]; /* failed jobs: one line of the log tail */
+	char log_error[RW_REASON_MAX];	  /* why the log could not be read to its end */
+	int log_truncated;		  /* log_tail holds less than the whole log */
+	/*
+	 * Last RW_LOG_TAIL_MAX bytes of the driver log (UTF-8, NUL-free), or
+	 * NULL. Decoded reports: points into the allocation of the report's
+	 * jobs array and is freed with it (copy it to keep it). Encoding:
+	 * borrowed from the caller.
+	 */
+	char *log_tail;
 };
 
 #define RW_MAX_APPS 64
@@ -236,6 +254,13 @@ struct rw_reply {
 	struct rw_job_submit submit;
 	char stop_job[RW_ID_MAX]; /* "" : none */
 	uint32_t heartbeat_ms;	  /* 0: keep the agent's default */
+	/*
+	 * Submission ids the head agent should track (jobs submitted by others:
+	 * a submitter pod, a user). The controller lists only those missing
+	 * from the agent's last report (docs/protocol.md).
+	 */
+	int nwatch;
+	char watch_jobs[RW_MAX_JOBS][RW_ID_MAX];
 };
 
 /* Encode as JSON into out (appended). 0, -EMSGSIZE, -ENOMEM. */
