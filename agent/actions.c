@@ -194,9 +194,10 @@ rw_actions_serve_seen(struct rw_agent *a)
 #define LOG_FETCH_MAX 2
 /*
  * Status reads in flight at a time: the rest of a round follows as answers
- * come, over the same kept-alive connections. Twenty reads opening twenty
- * connections at once overflowed a small listen backlog (a dropped SYN
- * costs a 1 s retransmit: the simulator's Python server has a backlog of 5).
+ * come, over the same kept-alive connections, so a head with many jobs
+ * sends the dashboard a steady trickle instead of a burst (twenty reads at
+ * once on the Ray simulator stalled some by 1 s: its dashboard opens a
+ * GCS connection per call and the burst overflowed that listen backlog).
  */
 #define JOB_GET_MAX 4
 /*
