@@ -154,355 +154,346 @@ t_validate(void)
 		const char *p[8];   /* path, value pairs (NULL-terminated) */
 		const char *reason; /* NULL: valid */
 		const char *msg;    /* exact, or a prefix when it ends in '*' */
-	} cases[] =
-	    {
-		{{NULL}, NULL, NULL},
-		/* metadata */
-		{{"metadata|name", "\"a2345678901234567890123456789012345678901234567\""},
-		 NULL,
-		 NULL},
-		{{"metadata|name", "\"a23456789012345678901234567890123456789012345678\""},
-		 "InvalidRayJobMetadata",
-		 "The RayJob metadata is invalid: RayJob name should be no more than 47 "
-		 "characters"},
-		{{"metadata|name", "\"Job_1\""},
-		 "InvalidRayJobMetadata",
-		 "The RayJob metadata is invalid: RayJob name should be a valid DNS1035 label: [a "
-		 "DNS-1035 label must consist of lower case*"},
-		{{"metadata|name", "\"1job\"", "spec|suspend", "true"},
-		 "InvalidRayJobMetadata",
-		 "The RayJob metadata is invalid: RayJob name should be a valid DNS1035 label*"},
-		/* the CRD's schema */
-		{{"spec|suspend", "\"yes\""},
-		 "InvalidRayJobSpec",
-		 SPEC "spec.suspend must be a boolean"},
-		{{"spec|backoffLimit", "1.5"},
-		 "InvalidRayJobSpec",
-		 SPEC "spec.backoffLimit must be a 32-bit integer"},
-		{{"spec|clusterSelector", "{\"ray.io/cluster\":1}"},
-		 "InvalidRayJobSpec",
-		 SPEC "spec.clusterSelector must be an object of strings"},
-		{{RULES, "[{\"policy\":\"DeleteSelf\",\"condition\":{\"ttlSeconds\":\"5\"}}]"},
-		 "InvalidRayJobSpec",
-		 SPEC
-		 "spec.deletionStrategy.deletionRules[0].condition.ttlSeconds must be a 32-bit "
-		 "integer"},
-		{{"spec|submissionMode", "\"BatchMode\""},
-		 "InvalidRayJobSpec",
-		 SPEC "spec.submissionMode: Unsupported value: \"BatchMode\": supported values: "
-		      "\"K8sJobMode\", \"HTTPMode\", \"InteractiveMode\", \"SidecarMode\""},
-		{{"spec|managedBy", "\"someone-else\""},
-		 "InvalidRayJobSpec",
-		 SPEC "the managedBy field value must be either 'ray.io/kuberay-operator' or "
-		      "'kueue.x-k8s.io/multikueue'"},
-		{{"spec|managedBy", "\"kueue.x-k8s.io/multikueue\""}, NULL, NULL},
-		{{"spec|managedBy", "\"ray.io/kuberay-operator\""}, NULL, NULL},
-		{{RULES, "[" RULE("Explode", "\"jobStatus\":\"FAILED\"") "]"},
-		 "InvalidRayJobSpec",
-		 SPEC
-		 "spec.deletionStrategy.deletionRules[0].policy: Unsupported value: \"Explode\": "
-		 "supported values: \"DeleteCluster\", \"DeleteWorkers\", \"DeleteSelf\", "
-		 "\"DeleteNone\""},
-		{{RULES, "[{\"condition\":{\"jobStatus\":\"FAILED\"}}]"},
-		 "InvalidRayJobSpec",
-		 SPEC "spec.deletionStrategy.deletionRules[0].policy: Required value"},
-		{{RULES, "[" RULE("DeleteSelf", "\"jobStatus\":\"RUNNING\"") "]"},
-		 "InvalidRayJobSpec",
-		 SPEC
-		 "spec.deletionStrategy.deletionRules[0].condition.jobStatus: Unsupported value: "
-		 "\"RUNNING\": supported values: \"SUCCEEDED\", \"FAILED\""},
-		{{"spec|deletionStrategy", "{\"onSuccess\":{\"policy\":\"Keep\"},\"onFailure\":{"
-					   "\"policy\":\"DeleteNone\"}}"},
-		 "InvalidRayJobSpec",
-		 SPEC "spec.deletionStrategy.onSuccess.policy: Unsupported value: \"Keep\"*"},
-		/* suspend, TTL */
-		{{"spec|suspend", "true"},
-		 "InvalidRayJobSpec",
-		 SPEC "a RayJob with shutdownAfterJobFinishes set to false is not allowed to be "
-		      "suspended"},
-		{{"spec|suspend", "true", SHUTDOWN}, NULL, NULL},
-		{{"spec|ttlSecondsAfterFinished", "-1"},
-		 "InvalidRayJobSpec",
-		 SPEC "TTLSecondsAfterFinished must be a non-negative integer"},
-		{{"spec|ttlSecondsAfterFinished", "10"},
-		 "InvalidRayJobSpec",
-		 SPEC "a RayJob with shutdownAfterJobFinishes set to false cannot have "
-		      "TTLSecondsAfterFinished"},
-		{{"spec|ttlSecondsAfterFinished", "10", SHUTDOWN}, NULL, NULL},
-		/* deletionStrategy, legacy */
-		{{"spec|deletionStrategy", "{}"},
-		 "InvalidRayJobSpec",
-		 SPEC "DeletionStrategy requires either BOTH onSuccess and onFailure, OR the "
-		      "deletionRules field (cannot be empty)"},
-		{{"spec|deletionStrategy", "{\"onSuccess\":{\"policy\":\"DeleteCluster\"}}"},
-		 "InvalidRayJobSpec",
-		 "both DeletionStrategy.OnSuccess and DeletionStrategy.OnFailure must be set when "
-		 "using the legacy deletion policy fields of DeletionStrategy"},
-		{{"spec|deletionStrategy",
-		  "{\"onSuccess\":{},\"onFailure\":{\"policy\":\"DeleteNone\"}}"},
-		 "InvalidRayJobSpec",
-		 "the DeletionPolicyType field of DeletionStrategy.OnSuccess cannot be unset when "
-		 "DeletionStrategy is enabled"},
-		{{"spec|deletionStrategy",
-		  "{\"onSuccess\":{\"policy\":\"DeleteNone\"},\"onFailure\":{}}"},
-		 "InvalidRayJobSpec",
-		 "the DeletionPolicyType field of DeletionStrategy.OnFailure cannot be unset when "
-		 "DeletionStrategy is enabled"},
-		{{"spec|deletionStrategy",
-		  "{\"onSuccess\":{\"policy\":\"DeleteCluster\"},\"onFailure\":{\"policy\":"
-		  "\"DeleteWorkers\"}}"},
-		 NULL,
-		 NULL},
-		{{"spec|deletionStrategy",
-		  "{\"onSuccess\":{\"policy\":\"DeleteCluster\"},\"onFailure\":{\"policy\":"
-		  "\"DeleteNone\"}}",
-		  NOSPEC, SELECTOR},
-		 "InvalidRayJobSpec",
-		 "the ClusterSelector mode doesn't support DeletionStrategy=DeleteCluster on "
-		 "success"},
-		{{"spec|deletionStrategy",
-		  "{\"onSuccess\":{\"policy\":\"DeleteSelf\"},\"onFailure\":{\"policy\":"
-		  "\"DeleteWorkers\"}}",
-		  NOSPEC, SELECTOR},
-		 "InvalidRayJobSpec",
-		 "the ClusterSelector mode doesn't support DeletionStrategy=DeleteWorkers on "
-		 "failure"},
-		{{"spec|deletionStrategy",
-		  "{\"onSuccess\":{\"policy\":\"DeleteWorkers\"},\"onFailure\":{\"policy\":"
-		  "\"DeleteCluster\"}}",
-		  AUTOSCALE},
-		 "InvalidRayJobSpec",
-		 "DeletionStrategy=DeleteWorkers currently does not support RayCluster with "
-		 "autoscaling enabled"},
-		{{"spec|deletionStrategy",
-		  "{\"onSuccess\":{\"policy\":\"DeleteCluster\"},\"onFailure\":{\"policy\":"
-		  "\"DeleteNone\"}}",
-		  SHUTDOWN},
-		 "InvalidRayJobSpec",
-		 SPEC
-		 "shutdownAfterJobFinshes is set to 'true' while deletion policy is 'DeleteNone'"},
-		/* deletionStrategy, rules */
-		{
-		    {RULES, "[" RULE("DeleteWorkers", "\"jobStatus\":\"SUCCEEDED\",\"ttlSeconds\":"
-						      "10") "," RULE("DeleteCluster", "\"jobStatus"
-										      "\":"
-										      "\"SUCCEEDED"
-										      "\","
-										      "\"ttlSeconds"
-										      "\":20") "," RULE(
-				"DeleteSelf",
-				"\"jobStatus\":\"SUCCEEDED\",\"ttlSeconds\":20") "," RULE("DeleteCl"
-											  "uster",
-											  "\"jobDep"
-											  "loymentS"
-											  "tatus\":"
-											  "\"Failed"
-											  "\"") "," RULE("DeleteNone",
-													 "\"jobStatus\":\"FAILED\"") "]"},
-		    NULL,
-		    NULL},
-		{{RULES, "[" RULE("DeleteCluster", "\"jobStatus\":\"FAILED\"") "]", SHUTDOWN},
-		 "InvalidRayJobSpec",
-		 SPEC "spec.shutdownAfterJobFinishes and spec.deletionStrategy.deletionRules are "
-		      "mutually exclusive"},
-		{{RULES, "[" RULE("DeleteCluster", "\"jobStatus\":\"FAILED\"") "]",
-		  "spec|deletionStrategy|onSuccess", "{\"policy\":\"DeleteCluster\"}"},
-		 "InvalidRayJobSpec",
-		 SPEC "Cannot use both legacy onSuccess/onFailure fields and deletionRules "
-		      "simultaneously"},
-		{{RULES,
-		  "[" RULE("DeleteSelf",
-			   "\"jobStatus\":\"FAILED\",\"jobDeploymentStatus\":\"Failed\"") "]"},
-		 "InvalidRayJobSpec",
-		 "deletionRules[0]: cannot set both JobStatus and JobDeploymentStatus at the same "
-		 "time"},
-		{{RULES, "[" RULE("DeleteSelf", "\"ttlSeconds\":5") "]"},
-		 "InvalidRayJobSpec",
-		 "deletionRules[0]: exactly one of JobStatus and JobDeploymentStatus must be set"},
-		{{RULES, "[" RULE("DeleteSelf", "\"jobStatus\":\"FAILED\",\"ttlSeconds\":-5") "]"},
-		 "InvalidRayJobSpec",
-		 "deletionRules[0]: TTLSeconds must be non-negative"},
-		{{RULES, "[" RULE("DeleteWorkers", "\"jobStatus\":\"FAILED\"") "]", AUTOSCALE},
-		 "InvalidRayJobSpec",
-		 "deletionRules[0]: DeletionPolicyType 'DeleteWorkers' not supported with "
-		 "autoscaling "
-		 "enabled"},
-		{{RULES,
-		  "[" RULE("DeleteSelf", "\"jobStatus\":\"FAILED\"") "," RULE(
-		      "DeleteCluster", "\"jobStatus\":\"FAILED\"") "]",
-		  NOSPEC, SELECTOR},
-		 "InvalidRayJobSpec",
-		 "deletionRules[1]: DeletionPolicyType 'DeleteCluster' not supported when "
-		 "ClusterSelector is set"},
-		{{RULES, "[" RULE("DeleteSelf", "\"jobStatus\":\"FAILED\"") "]", NOSPEC, SELECTOR},
-		 NULL,
-		 NULL},
-		{{RULES, "[" RULE("DeleteCluster", "\"jobStatus\":\"FAILED\"") "," RULE(
-			     "DeleteCluster", "\"jobStatus\":\"FAILED\",\"ttlSeconds\":5") "]"},
-		 "InvalidRayJobSpec",
-		 "deletionRules[1]: duplicate rule for DeletionPolicyType 'DeleteCluster' and "
-		 "JobStatus 'FAILED'"},
-		{{RULES, "[" RULE("DeleteSelf", "\"jobDeploymentStatus\":\"Failed\"") "," RULE(
-			     "DeleteSelf", "\"jobDeploymentStatus\":\"Failed\"") "]"},
-		 "InvalidRayJobSpec",
-		 "deletionRules[1]: duplicate rule for DeletionPolicyType 'DeleteSelf' and "
-		 "JobDeploymentStatus 'Failed'"},
-		{{RULES,
-		  "[" RULE("DeleteWorkers",
-			   "\"jobStatus\":\"SUCCEEDED\",\"ttlSeconds\":30") "," RULE("DeleteCluste"
-										     "r",
-										     "\"jobStatus\""
-										     ":\"SUCCEEDED"
-										     "\","
-										     "\"ttlSeconds"
-										     "\":10") "]"},
-		 "InvalidRayJobSpec",
-		 "for JobStatus 'SUCCEEDED': DeleteCluster TTL (10) must be >= DeleteWorkers TTL "
-		 "(30)"},
-		/* every error of the rules at once, one per line, as errors.Join */
-		{{RULES,
-		  "[" RULE("DeleteSelf", "\"ttlSeconds\":1") "," RULE(
-		      "DeleteCluster",
-		      "\"jobDeploymentStatus\":\"Failed\",\"ttlSeconds\":9") "," RULE("DeleteSelf",
-										      "\"jobDeploym"
-										      "entStatus\":"
-										      "\"Failed\","
-										      "\"ttlSeconds"
-										      "\":3") "]"},
-		 "InvalidRayJobSpec",
-		 "deletionRules[0]: exactly one of JobStatus and JobDeploymentStatus must be "
-		 "set\nfor "
-		 "JobDeploymentStatus 'Failed': DeleteSelf TTL (3) must be >= DeleteCluster TTL "
-		 "(9)"},
-		/* cluster or selector */
-		{{"spec|suspend", "true", SHUTDOWN, SELECTOR},
-		 "InvalidRayJobSpec",
-		 SPEC "the ClusterSelector mode doesn't support the suspend operation"},
-		{{NOSPEC},
-		 "InvalidRayJobSpec",
-		 SPEC "one of RayClusterSpec or ClusterSelector must be set"},
-		{{NOSPEC, "spec|clusterSelector", "{}"},
-		 "InvalidRayJobSpec",
-		 SPEC "one of RayClusterSpec or ClusterSelector must be set"},
-		{{NOSPEC, "spec|clusterSelector", "{\"ray.io/cluster\":\"\"}"},
-		 "InvalidRayJobSpec",
-		 "cluster name in ClusterSelector should not be empty"},
-		{{NOSPEC, "spec|clusterSelector", "{\"app\":\"x\"}"},
-		 "InvalidRayJobSpec",
-		 "cluster name in ClusterSelector should not be empty"},
-		{{NOSPEC, SELECTOR}, NULL, NULL},
-		{{SELECTOR}, NULL, NULL}, /* both: the selector wins, as in KubeRay */
-		{{NOSPEC, SELECTOR, "spec|submissionMode", "\"SidecarMode\""},
-		 "InvalidRayJobSpec",
-		 "ClusterSelector is not supported in SidecarMode"},
-		{{NOSPEC, SELECTOR, "spec|backoffLimit", "2"},
-		 "InvalidRayJobSpec",
-		 SPEC "BackoffLimit is incompatible with ClusterSelector mode"},
-		{{NOSPEC, SELECTOR, "spec|backoffLimit", "0"}, NULL, NULL},
-		/* modes */
-		{{"spec|submissionMode", "\"InteractiveMode\"", "spec|backoffLimit", "1"},
-		 "InvalidRayJobSpec",
-		 SPEC "BackoffLimit is incompatible with InteractiveMode"},
-		{{"spec|submissionMode", "\"InteractiveMode\"", "spec|backoffLimit", "0"},
-		 NULL,
-		 NULL},
-		{{"spec|submissionMode", "\"SidecarMode\"", "spec|submitterPodTemplate",
-		  "{\"spec\":{}}"},
-		 "InvalidRayJobSpec",
-		 "Currently, SidecarMode doesn't support SubmitterPodTemplate"},
-		{{"spec|submissionMode", "\"SidecarMode\"", "spec|submitterConfig", "{}"},
-		 "InvalidRayJobSpec",
-		 "Currently, SidecarMode doesn't support SubmitterConfig"},
-		{{"spec|submissionMode", "\"SidecarMode\"",
-		  "spec|rayClusterSpec|headGroupSpec|template|spec|restartPolicy", "\"Always\""},
-		 "InvalidRayJobSpec",
-		 "restartPolicy for head Pod should be Never or unset when using SidecarMode"},
-		{{"spec|submissionMode", "\"SidecarMode\"",
-		  "spec|rayClusterSpec|headGroupSpec|template|spec|restartPolicy", "\"Never\""},
-		 NULL,
-		 NULL},
-		{{"spec|submissionMode", "\"HTTPMode\""}, NULL, NULL},
-		/* rayClusterSpec */
-		{{"spec|rayClusterSpec|authOptions",
-		  "{\"mode\":\"token\",\"enableK8sTokenAuth\":true}"},
-		 "InvalidRayJobSpec",
-		 SPEC "K8s token auth mode is currently not supported for RayJob"},
-		{{"spec|rayClusterSpec|headGroupSpec|template|spec|containers", "[]"},
-		 "InvalidRayJobSpec",
-		 SPEC "headGroupSpec should have at least one container"},
-		{{"spec|rayClusterSpec|workerGroupSpecs|0|minReplicas", "6"},
-		 "InvalidRayJobSpec",
-		 SPEC "worker group small-group has minReplicas 6 greater than maxReplicas 5"},
-		{{"spec|rayClusterSpec|upgradeStrategy", "{\"type\":\"Recreate\"}"}, NULL, NULL},
-		/* runtimeEnvYAML, deadlines, backoff */
-		{{"spec|runtimeEnvYAML", "\"pip: [a\""},
-		 "InvalidRayJobSpec",
-		 "failed to unmarshal RuntimeEnvYAML: pip: [a: *"},
-		{{"spec|runtimeEnvYAML", "\"- a\\n- b\\n\""},
-		 "InvalidRayJobSpec",
-		 "failed to unmarshal RuntimeEnvYAML: - a\n- b\n: a runtime environment must be a "
-		 "YAML "
-		 "mapping"},
-		{{"spec|runtimeEnvYAML", "\"# nothing\\n\""}, NULL, NULL},
-		{{"spec|activeDeadlineSeconds", "0"},
-		 "InvalidRayJobSpec",
-		 SPEC "activeDeadlineSeconds must be a positive integer"},
-		{{"spec|activeDeadlineSeconds", "5"}, NULL, NULL},
-		{{"spec|preRunningDeadlineSeconds", "0"},
-		 "InvalidRayJobSpec",
-		 SPEC "preRunningDeadlineSeconds must be a positive integer"},
-		{{"spec|preRunningDeadlineSeconds", "1"}, NULL, NULL},
-		{{"spec|backoffLimit", "-1"},
-		 "InvalidRayJobSpec",
-		 SPEC "backoffLimit must be a positive integer"},
-		/* what KubeRay finds out at submission */
-		{{"spec|entrypointResources", "\"{\\\"Custom_1\\\": 1, \\\"Custom_2\\\": 5.5}\""},
-		 NULL,
-		 NULL},
-		{{"spec|entrypointResources", "\"{\\\"Custom_1\\\": \\\"one\\\"}\""},
-		 "InvalidRayJobSpec",
-		 SPEC "entrypointResources must be a JSON object of resource names to numbers: the "
-		      "value of Custom_1 is not a number"},
-		{{"spec|entrypointResources", "\"[1]\""},
-		 "InvalidRayJobSpec",
-		 SPEC
-		 "entrypointResources must be a JSON object of resource names to numbers: not a "
-		 "JSON object"},
-		{{"spec|entrypointResources", "\"{\""},
-		 "InvalidRayJobSpec",
-		 SPEC "entrypointResources must be a JSON object of resource names to numbers: *"},
-		{{"spec|metadata", "{\"owner\":\"me\"}", "spec|rayClusterSpec|rayVersion",
-		  "\"2.5.0\""},
-		 "InvalidRayJobSpec",
-		 SPEC "the Ray version must be at least 2.6.0 to use the metadata field"},
-		{{"spec|metadata", "{\"owner\":\"me\"}", "spec|rayClusterSpec|rayVersion",
-		  "\"latest\""},
-		 "InvalidRayJobSpec",
-		 SPEC "failed to parse Ray version: latest: Invalid Semantic Version"},
-		{{"spec|metadata", "{\"owner\":\"me\"}", "spec|rayClusterSpec|rayVersion",
-		  "\"v2.6\""},
-		 NULL,
-		 NULL},
-		{{"spec|metadata", "{\"owner\":\"me\"}", "spec|rayClusterSpec|rayVersion",
-		  "\"2.5.0\"", "spec|submissionMode", "\"HTTPMode\""},
-		 NULL,
-		 NULL},
-		{{"spec|submitterPodTemplate", "{\"spec\":{\"containers\":[]}}"},
-		 "InvalidRayJobSpec",
-		 SPEC "submitterPodTemplate.spec.containers must hold at least one container"},
-		/* status */
-		{{"status", "{\"jobDeploymentStatus\":\"Waiting\"}"},
-		 "InvalidRayJobStatus",
-		 "The RayJob status is invalid: JobDeploymentStatus cannot be `Waiting` when "
-		 "SubmissionMode is not InteractiveMode"},
-		{{"status", "{\"jobDeploymentStatus\":\"Waiting\"}", "spec|submissionMode",
-		  "\"InteractiveMode\""},
-		 NULL,
-		 NULL},
-		{{"status", "{\"jobDeploymentStatus\":\"Waiting\"}", "spec|suspend", "true"},
-		 "InvalidRayJobSpec",
-		 "*"},
-	    };
+	} cases[] = {
+	    {{NULL}, NULL, NULL},
+	    /* metadata */
+	    {{"metadata|name", "\"a2345678901234567890123456789012345678901234567\""}, NULL, NULL},
+	    {{"metadata|name", "\"a23456789012345678901234567890123456789012345678\""},
+	     "InvalidRayJobMetadata",
+	     "The RayJob metadata is invalid: RayJob name should be no more than 47 "
+	     "characters"},
+	    {{"metadata|name", "\"Job_1\""},
+	     "InvalidRayJobMetadata",
+	     "The RayJob metadata is invalid: RayJob name should be a valid DNS1035 label: [a "
+	     "DNS-1035 label must consist of lower case*"},
+	    {{"metadata|name", "\"1job\"", "spec|suspend", "true"},
+	     "InvalidRayJobMetadata",
+	     "The RayJob metadata is invalid: RayJob name should be a valid DNS1035 label*"},
+	    /* the CRD's schema */
+	    {{"spec|suspend", "\"yes\""},
+	     "InvalidRayJobSpec",
+	     SPEC "spec.suspend must be a boolean"},
+	    {{"spec|backoffLimit", "1.5"},
+	     "InvalidRayJobSpec",
+	     SPEC "spec.backoffLimit must be a 32-bit integer"},
+	    {{"spec|clusterSelector", "{\"ray.io/cluster\":1}"},
+	     "InvalidRayJobSpec",
+	     SPEC "spec.clusterSelector must be an object of strings"},
+	    {{RULES, "[{\"policy\":\"DeleteSelf\",\"condition\":{\"ttlSeconds\":\"5\"}}]"},
+	     "InvalidRayJobSpec",
+	     SPEC "spec.deletionStrategy.deletionRules[0].condition.ttlSeconds must be a 32-bit "
+		  "integer"},
+	    {{"spec|submissionMode", "\"BatchMode\""},
+	     "InvalidRayJobSpec",
+	     SPEC "spec.submissionMode: Unsupported value: \"BatchMode\": supported values: "
+		  "\"K8sJobMode\", \"HTTPMode\", \"InteractiveMode\", \"SidecarMode\""},
+	    {{"spec|managedBy", "\"someone-else\""},
+	     "InvalidRayJobSpec",
+	     SPEC "the managedBy field value must be either 'ray.io/kuberay-operator' or "
+		  "'kueue.x-k8s.io/multikueue'"},
+	    {{"spec|managedBy", "\"kueue.x-k8s.io/multikueue\""}, NULL, NULL},
+	    {{"spec|managedBy", "\"ray.io/kuberay-operator\""}, NULL, NULL},
+	    {{RULES, "[" RULE("Explode", "\"jobStatus\":\"FAILED\"") "]"},
+	     "InvalidRayJobSpec",
+	     SPEC "spec.deletionStrategy.deletionRules[0].policy: Unsupported value: \"Explode\": "
+		  "supported values: \"DeleteCluster\", \"DeleteWorkers\", \"DeleteSelf\", "
+		  "\"DeleteNone\""},
+	    {{RULES, "[{\"condition\":{\"jobStatus\":\"FAILED\"}}]"},
+	     "InvalidRayJobSpec",
+	     SPEC "spec.deletionStrategy.deletionRules[0].policy: Required value"},
+	    {{RULES, "[" RULE("DeleteSelf", "\"jobStatus\":\"RUNNING\"") "]"},
+	     "InvalidRayJobSpec",
+	     SPEC "spec.deletionStrategy.deletionRules[0].condition.jobStatus: Unsupported value: "
+		  "\"RUNNING\": supported values: \"SUCCEEDED\", \"FAILED\""},
+	    {{"spec|deletionStrategy", "{\"onSuccess\":{\"policy\":\"Keep\"},\"onFailure\":{"
+				       "\"policy\":\"DeleteNone\"}}"},
+	     "InvalidRayJobSpec",
+	     SPEC "spec.deletionStrategy.onSuccess.policy: Unsupported value: \"Keep\"*"},
+	    /* suspend, TTL */
+	    {{"spec|suspend", "true"},
+	     "InvalidRayJobSpec",
+	     SPEC "a RayJob with shutdownAfterJobFinishes set to false is not allowed to be "
+		  "suspended"},
+	    {{"spec|suspend", "true", SHUTDOWN}, NULL, NULL},
+	    {{"spec|ttlSecondsAfterFinished", "-1"},
+	     "InvalidRayJobSpec",
+	     SPEC "TTLSecondsAfterFinished must be a non-negative integer"},
+	    {{"spec|ttlSecondsAfterFinished", "10"},
+	     "InvalidRayJobSpec",
+	     SPEC "a RayJob with shutdownAfterJobFinishes set to false cannot have "
+		  "TTLSecondsAfterFinished"},
+	    {{"spec|ttlSecondsAfterFinished", "10", SHUTDOWN}, NULL, NULL},
+	    /* deletionStrategy, legacy */
+	    {{"spec|deletionStrategy", "{}"},
+	     "InvalidRayJobSpec",
+	     SPEC "DeletionStrategy requires either BOTH onSuccess and onFailure, OR the "
+		  "deletionRules field (cannot be empty)"},
+	    {{"spec|deletionStrategy", "{\"onSuccess\":{\"policy\":\"DeleteCluster\"}}"},
+	     "InvalidRayJobSpec",
+	     "both DeletionStrategy.OnSuccess and DeletionStrategy.OnFailure must be set when "
+	     "using the legacy deletion policy fields of DeletionStrategy"},
+	    {{"spec|deletionStrategy",
+	      "{\"onSuccess\":{},\"onFailure\":{\"policy\":\"DeleteNone\"}}"},
+	     "InvalidRayJobSpec",
+	     "the DeletionPolicyType field of DeletionStrategy.OnSuccess cannot be unset when "
+	     "DeletionStrategy is enabled"},
+	    {{"spec|deletionStrategy",
+	      "{\"onSuccess\":{\"policy\":\"DeleteNone\"},\"onFailure\":{}}"},
+	     "InvalidRayJobSpec",
+	     "the DeletionPolicyType field of DeletionStrategy.OnFailure cannot be unset when "
+	     "DeletionStrategy is enabled"},
+	    {{"spec|deletionStrategy",
+	      "{\"onSuccess\":{\"policy\":\"DeleteCluster\"},\"onFailure\":{\"policy\":"
+	      "\"DeleteWorkers\"}}"},
+	     NULL,
+	     NULL},
+	    {{"spec|deletionStrategy",
+	      "{\"onSuccess\":{\"policy\":\"DeleteCluster\"},\"onFailure\":{\"policy\":"
+	      "\"DeleteNone\"}}",
+	      NOSPEC, SELECTOR},
+	     "InvalidRayJobSpec",
+	     "the ClusterSelector mode doesn't support DeletionStrategy=DeleteCluster on "
+	     "success"},
+	    {{"spec|deletionStrategy",
+	      "{\"onSuccess\":{\"policy\":\"DeleteSelf\"},\"onFailure\":{\"policy\":"
+	      "\"DeleteWorkers\"}}",
+	      NOSPEC, SELECTOR},
+	     "InvalidRayJobSpec",
+	     "the ClusterSelector mode doesn't support DeletionStrategy=DeleteWorkers on "
+	     "failure"},
+	    {{"spec|deletionStrategy",
+	      "{\"onSuccess\":{\"policy\":\"DeleteWorkers\"},\"onFailure\":{\"policy\":"
+	      "\"DeleteCluster\"}}",
+	      AUTOSCALE},
+	     "InvalidRayJobSpec",
+	     "DeletionStrategy=DeleteWorkers currently does not support RayCluster with "
+	     "autoscaling enabled"},
+	    {{"spec|deletionStrategy",
+	      "{\"onSuccess\":{\"policy\":\"DeleteCluster\"},\"onFailure\":{\"policy\":"
+	      "\"DeleteNone\"}}",
+	      SHUTDOWN},
+	     "InvalidRayJobSpec",
+	     SPEC "shutdownAfterJobFinshes is set to 'true' while deletion policy is 'DeleteNone'"},
+	    /* deletionStrategy, rules */
+	    {{RULES,
+	      "[" RULE(
+		  "DeleteWorkers",
+		  "\"jobStatus\":\"SUCCEEDED\",\"ttlSeconds\":"
+		  "10") "," RULE("DeleteCluster",
+				 "\"jobStatus"
+				 "\":"
+				 "\"SUCCEEDED"
+				 "\","
+				 "\"ttlSeconds"
+				 "\":20") "," RULE("DeleteSelf",
+						   "\"jobStatus\":\"SUCCEEDED\",\"ttlSeconds\":"
+						   "20") "," RULE("DeleteCl"
+								  "uster",
+								  "\"jobDep"
+								  "loymentS"
+								  "tatus\":"
+								  "\"Failed"
+								  "\"") "," RULE("DeleteNone",
+										 "\"jobStatus\":"
+										 "\"FAILED\"") "]"},
+	     NULL,
+	     NULL},
+	    {{RULES, "[" RULE("DeleteCluster", "\"jobStatus\":\"FAILED\"") "]", SHUTDOWN},
+	     "InvalidRayJobSpec",
+	     SPEC "spec.shutdownAfterJobFinishes and spec.deletionStrategy.deletionRules are "
+		  "mutually exclusive"},
+	    {{RULES, "[" RULE("DeleteCluster", "\"jobStatus\":\"FAILED\"") "]",
+	      "spec|deletionStrategy|onSuccess", "{\"policy\":\"DeleteCluster\"}"},
+	     "InvalidRayJobSpec",
+	     SPEC "Cannot use both legacy onSuccess/onFailure fields and deletionRules "
+		  "simultaneously"},
+	    {{RULES, "[" RULE("DeleteSelf",
+			      "\"jobStatus\":\"FAILED\",\"jobDeploymentStatus\":\"Failed\"") "]"},
+	     "InvalidRayJobSpec",
+	     "deletionRules[0]: cannot set both JobStatus and JobDeploymentStatus at the same "
+	     "time"},
+	    {{RULES, "[" RULE("DeleteSelf", "\"ttlSeconds\":5") "]"},
+	     "InvalidRayJobSpec",
+	     "deletionRules[0]: exactly one of JobStatus and JobDeploymentStatus must be set"},
+	    {{RULES, "[" RULE("DeleteSelf", "\"jobStatus\":\"FAILED\",\"ttlSeconds\":-5") "]"},
+	     "InvalidRayJobSpec",
+	     "deletionRules[0]: TTLSeconds must be non-negative"},
+	    {{RULES, "[" RULE("DeleteWorkers", "\"jobStatus\":\"FAILED\"") "]", AUTOSCALE},
+	     "InvalidRayJobSpec",
+	     "deletionRules[0]: DeletionPolicyType 'DeleteWorkers' not supported with "
+	     "autoscaling "
+	     "enabled"},
+	    {{RULES,
+	      "[" RULE("DeleteSelf", "\"jobStatus\":\"FAILED\"") "," RULE(
+		  "DeleteCluster", "\"jobStatus\":\"FAILED\"") "]",
+	      NOSPEC, SELECTOR},
+	     "InvalidRayJobSpec",
+	     "deletionRules[1]: DeletionPolicyType 'DeleteCluster' not supported when "
+	     "ClusterSelector is set"},
+	    {{RULES, "[" RULE("DeleteSelf", "\"jobStatus\":\"FAILED\"") "]", NOSPEC, SELECTOR},
+	     NULL,
+	     NULL},
+	    {{RULES, "[" RULE("DeleteCluster", "\"jobStatus\":\"FAILED\"") "," RULE(
+			 "DeleteCluster", "\"jobStatus\":\"FAILED\",\"ttlSeconds\":5") "]"},
+	     "InvalidRayJobSpec",
+	     "deletionRules[1]: duplicate rule for DeletionPolicyType 'DeleteCluster' and "
+	     "JobStatus 'FAILED'"},
+	    {{RULES, "[" RULE("DeleteSelf", "\"jobDeploymentStatus\":\"Failed\"") "," RULE(
+			 "DeleteSelf", "\"jobDeploymentStatus\":\"Failed\"") "]"},
+	     "InvalidRayJobSpec",
+	     "deletionRules[1]: duplicate rule for DeletionPolicyType 'DeleteSelf' and "
+	     "JobDeploymentStatus 'Failed'"},
+	    {{RULES,
+	      "[" RULE("DeleteWorkers",
+		       "\"jobStatus\":\"SUCCEEDED\",\"ttlSeconds\":30") "," RULE("DeleteCluste"
+										 "r",
+										 "\"jobStatus\""
+										 ":\"SUCCEEDED"
+										 "\","
+										 "\"ttlSeconds"
+										 "\":10") "]"},
+	     "InvalidRayJobSpec",
+	     "for JobStatus 'SUCCEEDED': DeleteCluster TTL (10) must be >= DeleteWorkers TTL "
+	     "(30)"},
+	    /* every error of the rules at once, one per line, as errors.Join */
+	    {{RULES,
+	      "[" RULE("DeleteSelf", "\"ttlSeconds\":1") "," RULE(
+		  "DeleteCluster",
+		  "\"jobDeploymentStatus\":\"Failed\",\"ttlSeconds\":9") "," RULE("DeleteSelf",
+										  "\"jobDeploym"
+										  "entStatus\":"
+										  "\"Failed\","
+										  "\"ttlSeconds"
+										  "\":3") "]"},
+	     "InvalidRayJobSpec",
+	     "deletionRules[0]: exactly one of JobStatus and JobDeploymentStatus must be "
+	     "set\nfor "
+	     "JobDeploymentStatus 'Failed': DeleteSelf TTL (3) must be >= DeleteCluster TTL "
+	     "(9)"},
+	    /* cluster or selector */
+	    {{"spec|suspend", "true", SHUTDOWN, SELECTOR},
+	     "InvalidRayJobSpec",
+	     SPEC "the ClusterSelector mode doesn't support the suspend operation"},
+	    {{NOSPEC},
+	     "InvalidRayJobSpec",
+	     SPEC "one of RayClusterSpec or ClusterSelector must be set"},
+	    {{NOSPEC, "spec|clusterSelector", "{}"},
+	     "InvalidRayJobSpec",
+	     SPEC "one of RayClusterSpec or ClusterSelector must be set"},
+	    {{NOSPEC, "spec|clusterSelector", "{\"ray.io/cluster\":\"\"}"},
+	     "InvalidRayJobSpec",
+	     "cluster name in ClusterSelector should not be empty"},
+	    {{NOSPEC, "spec|clusterSelector", "{\"app\":\"x\"}"},
+	     "InvalidRayJobSpec",
+	     "cluster name in ClusterSelector should not be empty"},
+	    {{NOSPEC, SELECTOR}, NULL, NULL},
+	    {{SELECTOR}, NULL, NULL}, /* both: the selector wins, as in KubeRay */
+	    {{NOSPEC, SELECTOR, "spec|submissionMode", "\"SidecarMode\""},
+	     "InvalidRayJobSpec",
+	     "ClusterSelector is not supported in SidecarMode"},
+	    {{NOSPEC, SELECTOR, "spec|backoffLimit", "2"},
+	     "InvalidRayJobSpec",
+	     SPEC "BackoffLimit is incompatible with ClusterSelector mode"},
+	    {{NOSPEC, SELECTOR, "spec|backoffLimit", "0"}, NULL, NULL},
+	    /* modes */
+	    {{"spec|submissionMode", "\"InteractiveMode\"", "spec|backoffLimit", "1"},
+	     "InvalidRayJobSpec",
+	     SPEC "BackoffLimit is incompatible with InteractiveMode"},
+	    {{"spec|submissionMode", "\"InteractiveMode\"", "spec|backoffLimit", "0"}, NULL, NULL},
+	    {{"spec|submissionMode", "\"SidecarMode\"", "spec|submitterPodTemplate",
+	      "{\"spec\":{}}"},
+	     "InvalidRayJobSpec",
+	     "Currently, SidecarMode doesn't support SubmitterPodTemplate"},
+	    {{"spec|submissionMode", "\"SidecarMode\"", "spec|submitterConfig", "{}"},
+	     "InvalidRayJobSpec",
+	     "Currently, SidecarMode doesn't support SubmitterConfig"},
+	    {{"spec|submissionMode", "\"SidecarMode\"",
+	      "spec|rayClusterSpec|headGroupSpec|template|spec|restartPolicy", "\"Always\""},
+	     "InvalidRayJobSpec",
+	     "restartPolicy for head Pod should be Never or unset when using SidecarMode"},
+	    {{"spec|submissionMode", "\"SidecarMode\"",
+	      "spec|rayClusterSpec|headGroupSpec|template|spec|restartPolicy", "\"Never\""},
+	     NULL,
+	     NULL},
+	    {{"spec|submissionMode", "\"HTTPMode\""}, NULL, NULL},
+	    /* rayClusterSpec */
+	    {{"spec|rayClusterSpec|authOptions",
+	      "{\"mode\":\"token\",\"enableK8sTokenAuth\":true}"},
+	     "InvalidRayJobSpec",
+	     SPEC "K8s token auth mode is currently not supported for RayJob"},
+	    {{"spec|rayClusterSpec|headGroupSpec|template|spec|containers", "[]"},
+	     "InvalidRayJobSpec",
+	     SPEC "headGroupSpec should have at least one container"},
+	    {{"spec|rayClusterSpec|workerGroupSpecs|0|minReplicas", "6"},
+	     "InvalidRayJobSpec",
+	     SPEC "worker group small-group has minReplicas 6 greater than maxReplicas 5"},
+	    {{"spec|rayClusterSpec|upgradeStrategy", "{\"type\":\"Recreate\"}"}, NULL, NULL},
+	    /* runtimeEnvYAML, deadlines, backoff */
+	    {{"spec|runtimeEnvYAML", "\"pip: [a\""},
+	     "InvalidRayJobSpec",
+	     "failed to unmarshal RuntimeEnvYAML: pip: [a: *"},
+	    {{"spec|runtimeEnvYAML", "\"- a\\n- b\\n\""},
+	     "InvalidRayJobSpec",
+	     "failed to unmarshal RuntimeEnvYAML: - a\n- b\n: a runtime environment must be a "
+	     "YAML "
+	     "mapping"},
+	    {{"spec|runtimeEnvYAML", "\"# nothing\\n\""}, NULL, NULL},
+	    {{"spec|activeDeadlineSeconds", "0"},
+	     "InvalidRayJobSpec",
+	     SPEC "activeDeadlineSeconds must be a positive integer"},
+	    {{"spec|activeDeadlineSeconds", "5"}, NULL, NULL},
+	    {{"spec|preRunningDeadlineSeconds", "0"},
+	     "InvalidRayJobSpec",
+	     SPEC "preRunningDeadlineSeconds must be a positive integer"},
+	    {{"spec|preRunningDeadlineSeconds", "1"}, NULL, NULL},
+	    {{"spec|backoffLimit", "-1"},
+	     "InvalidRayJobSpec",
+	     SPEC "backoffLimit must be a positive integer"},
+	    /* what KubeRay finds out at submission */
+	    {{"spec|entrypointResources", "\"{\\\"Custom_1\\\": 1, \\\"Custom_2\\\": 5.5}\""},
+	     NULL,
+	     NULL},
+	    {{"spec|entrypointResources", "\"{\\\"Custom_1\\\": \\\"one\\\"}\""},
+	     "InvalidRayJobSpec",
+	     SPEC "entrypointResources must be a JSON object of resource names to numbers: the "
+		  "value of Custom_1 is not a number"},
+	    {{"spec|entrypointResources", "\"[1]\""},
+	     "InvalidRayJobSpec",
+	     SPEC "entrypointResources must be a JSON object of resource names to numbers: not a "
+		  "JSON object"},
+	    {{"spec|entrypointResources", "\"{\""},
+	     "InvalidRayJobSpec",
+	     SPEC "entrypointResources must be a JSON object of resource names to numbers: *"},
+	    {{"spec|metadata", "{\"owner\":\"me\"}", "spec|rayClusterSpec|rayVersion", "\"2.5.0\""},
+	     "InvalidRayJobSpec",
+	     SPEC "the Ray version must be at least 2.6.0 to use the metadata field"},
+	    {{"spec|metadata", "{\"owner\":\"me\"}", "spec|rayClusterSpec|rayVersion",
+	      "\"latest\""},
+	     "InvalidRayJobSpec",
+	     SPEC "failed to parse Ray version: latest: Invalid Semantic Version"},
+	    {{"spec|metadata", "{\"owner\":\"me\"}", "spec|rayClusterSpec|rayVersion", "\"v2.6\""},
+	     NULL,
+	     NULL},
+	    {{"spec|metadata", "{\"owner\":\"me\"}", "spec|rayClusterSpec|rayVersion", "\"2.5.0\"",
+	      "spec|submissionMode", "\"HTTPMode\""},
+	     NULL,
+	     NULL},
+	    {{"spec|submitterPodTemplate", "{\"spec\":{\"containers\":[]}}"},
+	     "InvalidRayJobSpec",
+	     SPEC "submitterPodTemplate.spec.containers must hold at least one container"},
+	    /* status */
+	    {{"status", "{\"jobDeploymentStatus\":\"Waiting\"}"},
+	     "InvalidRayJobStatus",
+	     "The RayJob status is invalid: JobDeploymentStatus cannot be `Waiting` when "
+	     "SubmissionMode is not InteractiveMode"},
+	    {{"status", "{\"jobDeploymentStatus\":\"Waiting\"}", "spec|submissionMode",
+	      "\"InteractiveMode\""},
+	     NULL,
+	     NULL},
+	    {{"status", "{\"jobDeploymentStatus\":\"Waiting\"}", "spec|suspend", "true"},
+	     "InvalidRayJobSpec",
+	     "*"},
+	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		int n = 0;
 		while (n < 4 && cases[i].p[2 * n])
