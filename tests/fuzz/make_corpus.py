@@ -189,6 +189,51 @@ def gen_rs(out, samples):
     out.add("many-apps.json", jdump(many))
 
 
+def gen_rayjob(out, samples):
+    for name, rj in of_kind(samples, "RayJob"):
+        out.add(name + ".json", jdump(rj))
+    _, rj = next(of_kind(samples, "RayJob"))
+    base = copy.deepcopy(rj)
+    base["metadata"].update({"namespace": "default", "uid": "rj-uid", "labels": {"team": "a"}})
+    variants = {
+        "http": {"submissionMode": "HTTPMode", "metadata": {"owner": "me"}, "entrypointNumCpus": 1,
+                 "entrypointNumGpus": 0.5, "entrypointResources": '{"Custom_1": 1, "Custom_2": 5.5}'},
+        "interactive": {"submissionMode": "InteractiveMode", "jobId": "my-job"},
+        "selector": {"clusterSelector": {"ray.io/cluster": "shared"}, "rayClusterSpec": None},
+        "rules": {"deletionStrategy": {"deletionRules": [
+            {"policy": "DeleteWorkers", "condition": {"jobStatus": "SUCCEEDED", "ttlSeconds": 10}},
+            {"policy": "DeleteCluster", "condition": {"jobStatus": "SUCCEEDED", "ttlSeconds": 20}},
+            {"policy": "DeleteSelf", "condition": {"jobDeploymentStatus": "Failed"}}]}},
+        "legacy": {"shutdownAfterJobFinishes": True, "ttlSecondsAfterFinished": 60, "deletionStrategy": {
+            "onSuccess": {"policy": "DeleteCluster"}, "onFailure": {"policy": "DeleteSelf"}}},
+        "template": {"submitterConfig": {"backoffLimit": 5}, "submitterPodTemplate": {"spec": {
+            "restartPolicy": "Never", "containers": [{"name": "s", "image": "quay.io/kuberay/submitter:v1.5.0",
+                                                      "env": [{"name": "A", "value": "1"}]}]}}},
+        "token": {"submissionMode": "SidecarMode", "activeDeadlineSeconds": 600,
+                  "preRunningDeadlineSeconds": 60, "backoffLimit": 2},
+        "quoting": {"runtimeEnvYAML": 'env_vars:\n  A: "$HOME `id` \\\\ q"\n',
+                    "entrypoint": "  echo 'a' \"b\" $X\n"},
+    }
+    for vname, patch in variants.items():
+        d = copy.deepcopy(base)
+        for k, v in patch.items():
+            if v is None:
+                d["spec"].pop(k, None)
+            else:
+                d["spec"][k] = v
+        if vname == "token":
+            d["spec"]["rayClusterSpec"]["authOptions"] = {"mode": "token"}
+        if vname == "interactive":
+            d["status"] = {"jobDeploymentStatus": "Waiting", "jobId": "my-job"}
+        out.add("variant-" + vname + ".json", jdump(d))
+    wide = copy.deepcopy(base)
+    wide["spec"]["rayClusterSpec"] = wide_cluster({"spec": wide["spec"]["rayClusterSpec"]}, 64)["spec"]
+    out.add("wide-64.json", jdump(wide))
+    # Bytes fed as runtimeEnvYAML / entrypointResources by themselves.
+    out.add("runtime-env.yaml", base["spec"]["runtimeEnvYAML"])
+    out.add("resources.json", '{"Custom_1": 1, "Custom_2": 5.5}')
+
+
 def gen_yaml(out, samples, crds):
     for name, (text, docs) in samples.items():
         out.add(name + ".yaml", text)
@@ -548,6 +593,7 @@ def main(argv):
 
     gen_rc_build(target("fuzz_rc_build"), samples)
     gen_rs(target("fuzz_rs"), samples)
+    gen_rayjob(target("fuzz_rayjob"), samples)
     gen_yaml(target("fuzz_yaml"), samples, crds)
     gen_json(target("fuzz_json"), samples, api, crds, golden)
     gen_watchline(target("fuzz_watchline"), samples, golden)
