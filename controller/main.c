@@ -14,6 +14,7 @@
 #include "manager.h"
 #include "rbac.h"
 #include "raycluster.h"
+#include "rayjob.h"
 #include "rayservice.h"
 #include "rw/log.h"
 
@@ -25,6 +26,7 @@
 static const struct rw_mgr_controller *const controllers[] = {
     &rw_raycluster_controller,
     &rw_rayservice_controller,
+    &rw_rayjob_controller,
     NULL,
 };
 

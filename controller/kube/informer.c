@@ -447,6 +447,8 @@ const struct rw_inf_type rw_inf_pod_type = {
 	}
 const struct rw_inf_type rw_inf_raycluster_type = JSON_TYPE("/apis/ray.io/v1", "rayclusters");
 const struct rw_inf_type rw_inf_rayservice_type = JSON_TYPE("/apis/ray.io/v1", "rayservices");
+const struct rw_inf_type rw_inf_rayjob_type = JSON_TYPE("/apis/ray.io/v1", "rayjobs");
+const struct rw_inf_type rw_inf_batchjob_type = JSON_TYPE("/apis/batch/v1", "jobs");
 const struct rw_inf_type rw_inf_service_type = JSON_TYPE("/api/v1", "services");
 const struct rw_inf_type rw_inf_endpointslice_type =
     JSON_TYPE("/apis/discovery.k8s.io/v1", "endpointslices");

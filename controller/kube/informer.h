@@ -216,6 +216,8 @@ void *rw_inf_json_decode(const struct rw_json *j, int obj);
  * the same shared informer. */
 extern const struct rw_inf_type rw_inf_raycluster_type;	   /* ray.io/v1 rayclusters */
 extern const struct rw_inf_type rw_inf_rayservice_type;	   /* ray.io/v1 rayservices */
+extern const struct rw_inf_type rw_inf_rayjob_type;	   /* ray.io/v1 rayjobs */
+extern const struct rw_inf_type rw_inf_batchjob_type;	   /* batch/v1 jobs */
 extern const struct rw_inf_type rw_inf_service_type;	   /* v1 services */
 extern const struct rw_inf_type rw_inf_endpointslice_type; /* discovery.k8s.io/v1 */
 

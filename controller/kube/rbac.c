@@ -46,6 +46,10 @@ const struct rw_rbac_grant rw_rbac_grants[] = {
      "RayCluster head, headless-worker and serve Services; RayService serve and head Services, "
      "deleted when their cluster goes. patch: the RayService traffic switch, one merge patch of "
      "the serve Service's spec (selector included), so traffic moves in one write."},
+    {RW_RBAC_CLUSTER, "batch", "jobs", "create delete list watch", false,
+     "RayJob reconciler: the K8sJobMode submitter Job <rayjob> (created, deleted on suspend "
+     "and retry with background propagation), and its informer selected by "
+     "app.kubernetes.io/created-by=kuberay-operator."},
     {RW_RBAC_CLUSTER, "discovery.k8s.io", "endpointslices", "list watch", false,
      "RayService reconciler: counts ready endpoints of the serve Service "
      "(status.numServeEndpoints)."},
@@ -63,6 +67,14 @@ const struct rw_rbac_grant rw_rbac_grants[] = {
      "admission plugin is on."},
     {RW_RBAC_CLUSTER, "ray.io", "rayclusters/status", "patch update", false,
      "RayCluster status writer (only when the status changed); patch: the invalid-spec reason."},
+    {RW_RBAC_CLUSTER, "ray.io", "rayjobs", "delete list patch watch", false,
+     "RayJob informer; patch: its finalizer; delete: DeleteSelf deletion rules and "
+     "DELETE_RAYJOB_CR_AFTER_JOB_FINISHES."},
+    {RW_RBAC_CLUSTER, "ray.io", "rayjobs/finalizers", "update", true,
+     "Never requested: blockOwnerDeletion on the RayCluster and submitter Job a RayJob owns "
+     "(OwnerReferencesPermissionEnforcement)."},
+    {RW_RBAC_CLUSTER, "ray.io", "rayjobs/status", "update", false,
+     "RayJob status writer (only when the status changed)."},
     {RW_RBAC_CLUSTER, "ray.io", "rayservices", "list patch watch", false,
      "RayService informer; patch: its finalizer."},
     {RW_RBAC_CLUSTER, "ray.io", "rayservices/finalizers", "update", true,

@@ -175,8 +175,8 @@ t_unused_refused(void)
 	    {"PATCH", "/api/v1/namespaces/d/pods/p/resize"},
 	    {"GET", "/apis/ray.io/v1/namespaces/d/rayclusters/c"},
 	    {"PUT", "/apis/ray.io/v1/namespaces/d/rayclusters/c/finalizers"},
-	    {"GET", "/apis/ray.io/v1/namespaces/d/rayjobs"},
-	    {"POST", "/apis/batch/v1/namespaces/d/jobs"},
+	    {"GET", "/apis/ray.io/v1/namespaces/d/rayjobs/j"},
+	    {"PATCH", "/apis/batch/v1/namespaces/d/jobs/j"},
 	    {"GET", "/apis/rbac.authorization.k8s.io/v1/namespaces/d/roles"},
 	    {"GET", "/apis/rbac.authorization.k8s.io/v1/rolebindings"},
 	    {"GET", "/apis/coordination.k8s.io/v1/namespaces/s/leases"},
@@ -341,7 +341,7 @@ t_client_refuses(void)
 	uv_loop_init(&loop);
 	CHECK_EQ_INT(rw_kube_new(&loop, &kc, &ko, &k), 0);
 	struct rw_kube_req del = {.method = "DELETE", .path = "/api/v1/namespaces/ns/secrets/s"};
-	struct rw_kube_req watch = {.path = "/apis/batch/v1/jobs", .query = "watch=1"};
+	struct rw_kube_req watch = {.path = "/apis/apps/v1/deployments", .query = "watch=1"};
 	struct rw_kube_req get = {.path = "/api/v1/namespaces/ns/secrets/s", .no_retry = 1};
 	in_call = 1;
 	CHECK_EQ_INT(rw_kube_request(k, &del, cb, &denied, NULL), 0);
@@ -361,8 +361,8 @@ t_client_refuses(void)
 		     "delete resource \"secrets\" in API group \"\" in the namespace "
 		     "\"ns\"") != NULL);
 	CHECK_EQ_INT(stream.status, 403);
-	CHECK(strstr(stream.message, "cannot watch resource \"jobs\" in API group \"batch\"") !=
-	      NULL);
+	CHECK(strstr(stream.message,
+		     "cannot watch resource \"deployments\" in API group \"apps\"") != NULL);
 	/* The granted request went to the (absent) server. */
 	CHECK_EQ_INT(sent.done, 1);
 	CHECK(sent.err != 0 && sent.status != 403);

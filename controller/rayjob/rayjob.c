@@ -1,0 +1,983 @@
+/*
+ * rayjob.c - the RayJob reconciler on the reconcile runtime (reconcile.h).
+ *
+ * One pass: the runtime loads the RayJob; admit skips objects managed
+ * elsewhere, adds ray.io/rayjob-finalizer and validates (ValidationFailed,
+ * as KubeRay); decide gathers what the caches and the head agent show and
+ * calls the pure lifecycle (rj_decide.h); act carries its actions out (the
+ * RayCluster, the submitter Job, deletions, the finalizer) and status writes
+ * the status when it changed.
+ *
+ * The Ray job's status comes from the head agent's reports (the hub keeps
+ * the head's last one); what the head agent should do (submit in HTTPMode,
+ * stop, follow a job id) goes out in the hub's reply to that head. The
+ * controller never calls a Ray dashboard.
+ */
+#include <assert.h>
+#include <errno.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "agents.h"
+#include "build_common.h"
+#include "doc_builder.h"
+#include "hub.h"
+#include "kmap.h"
+#include "rayjob.h"
+#include "reconcile.h"
+#include "rj_decide.h"
+#include "rj_model.h"
+#include "names.h"
+#include "rw/clock.h"
+#include "rw/log.h"
+
+#define LOGC "rayjob"
+
+/* What the head agent of one cluster is asked to do, read by the hub's reply hook. */
+struct rjr_want {
+	char job_id[RW_ID_MAX];
+	bool watch, stop, submit;
+	struct rw_job_submit sub; /* HTTPMode, when submit */
+};
+
+struct rjr {
+	struct rw_rec_ctl ctl;
+	struct rw_mgr *mgr;
+	struct rw_met *met;
+	struct rw_agents *agents;
+	struct rw_inf *rj_inf, *rc_inf, *job_inf, *pod_inf;
+	struct rw_kmap wants;  /* "ns/cluster" -> struct rjr_want */
+	struct rw_kmap owners; /* "ns/cluster" -> RayJob key (char *) */
+	bool delete_self_env;
+	char domain[128]; /* CLUSTER_DOMAIN */
+	int64_t grace_s, status_check_s;
+	struct rw_met_family *m_info, *m_dep, *m_dur;
+};
+
+enum rjr_step { ST_LOAD = 0, ST_ADMIT, ST_DECIDE, ST_ACT, ST_STATUS, ST_DONE };
+
+struct rjr_job {
+	struct rw_rec_job rec; /* rec.ud: the struct rjr */
+	struct rw_rayjob *rj;
+	struct rw_rj_next next;
+	struct rw_doc_node *cluster_status; /* copied into status.rayClusterStatus, or NULL */
+	char head_image[512];
+	int ngroups; /* worker groups of the cluster (DeleteWorkers) */
+	bool invalid;
+};
+
+static_assert(offsetof(struct rjr_job, rec) == 0, "the runtime's record comes first");
+
+static struct rjr *
+rjr_of(struct rjr_job *j)
+{
+	return j->rec.ud;
+}
+
+static void
+want_free(void *p)
+{
+	struct rjr_want *w = p;
+	if (!w)
+		return;
+	free(w->sub.entrypoint);
+	free(w->sub.runtime_env_json);
+	free(w->sub.metadata_json);
+	free(w->sub.resources_json);
+	free(w);
+}
+
+static char *
+dup_or_null(const char *s)
+{
+	return s ? strdup(s) : NULL;
+}
+
+/* ---- agent hooks ---- */
+
+static void
+enqueue_owner(struct rjr *r, const char *ns, const char *cluster)
+{
+	char key[512];
+	const char *rk;
+	snprintf(key, sizeof(key), "%s/%s", ns, cluster);
+	rk = rw_kmap_get(&r->owners, key);
+	if (rk && r->ctl.wq)
+		rw_wq_add(r->ctl.wq, rk);
+}
+
+static void
+hk_report(const struct rw_report *now, const struct rw_report *old, void *ud)
+{
+	(void)old;
+	if (strcmp(now->node_type, "head") == 0)
+		enqueue_owner(ud, now->ns, now->cluster);
+}
+
+static void
+hk_stale(const struct rw_report *last, void *ud)
+{
+	if (strcmp(last->node_type, "head") == 0)
+		enqueue_owner(ud, last->ns, last->cluster);
+}
+
+static int
+hk_reply(const struct rw_report *rep, struct rw_reply *out, void *ud)
+{
+	struct rjr *r = ud;
+	char key[512];
+	struct rjr_want *w;
+	if (strcmp(rep->node_type, "head") != 0)
+		return 0;
+	/* A fast heartbeat: a silent head shows within seconds (HeadLost). */
+	out->heartbeat_ms = 1000;
+	snprintf(key, sizeof(key), "%s/%s", rep->ns, rep->cluster);
+	w = rw_kmap_get(&r->wants, key);
+	if (!w)
+		return 0;
+	if (w->stop)
+		snprintf(out->stop_job, sizeof(out->stop_job), "%s", w->job_id);
+	if (w->watch && !w->submit && out->nwatch < RW_MAX_JOBS) {
+		bool tracked = false;
+		for (int i = 0; i < rep->njobs; i++)
+			tracked |= strcmp(rep->jobs[i].submission_id, w->job_id) == 0;
+		if (!tracked)
+			snprintf(out->watch_jobs[out->nwatch++], RW_ID_MAX, "%s", w->job_id);
+	}
+	if (w->submit && !out->has_submit) {
+		bool known = false;
+		for (int i = 0; i < rep->njobs; i++)
+			known |= strcmp(rep->jobs[i].submission_id, w->job_id) == 0;
+		if (!known) {
+			out->has_submit = 1;
+			out->submit = w->sub;
+			out->submit.entrypoint = dup_or_null(w->sub.entrypoint);
+			out->submit.runtime_env_json = dup_or_null(w->sub.runtime_env_json);
+			out->submit.metadata_json = dup_or_null(w->sub.metadata_json);
+			out->submit.resources_json = dup_or_null(w->sub.resources_json);
+		}
+	}
+	return 0;
+}
+
+/* The head's latest report from the hub (NULL when none), and whether it went stale. */
+static const struct rw_report *
+head_report(struct rjr *r, const char *ns, const char *cluster, int *stale)
+{
+	struct rw_hub *hub = rw_agents_hub(r->agents);
+	struct rw_hub_cluster_stats cs;
+	*stale = 0;
+	if (!hub || rw_hub_cluster_stats(hub, ns, cluster, &cs) != 0 || !cs.head)
+		return NULL;
+	*stale = cs.head_stale;
+	return cs.head;
+}
+
+/* ---- informer handlers: owned objects bring their RayJob back ---- */
+
+static void
+owned_seen(struct rw_inf *inf, const void *obj, void *ud)
+{
+	const struct rw_inf_json *o = obj;
+	struct rjr *r = ud;
+	struct rw_doc_object d;
+	struct rw_doc_node *owners;
+	(void)inf;
+	if (rw_doc_object_parse(o->json, o->len, "object", &d, NULL, 0) != 0)
+		return;
+	owners = rw_doc_path(d.root, "metadata.ownerReferences");
+	for (int i = 0; owners && owners->type == RW_DOC_ARR && i < owners->n; i++) {
+		struct rw_doc_node *ref = owners->kids[i];
+		const char *kind = rw_doc_gets(ref, "kind"), *name = rw_doc_gets(ref, "name");
+		if (kind && name && strcmp(kind, "RayJob") == 0)
+			rw_rec_enqueue(&r->ctl, o->meta.ns, name);
+	}
+	rw_doc_free(d.root);
+}
+
+static void
+owned_changed(struct rw_inf *inf, const void *old, const void *obj, void *ud)
+{
+	(void)old;
+	owned_seen(inf, obj, ud);
+}
+
+static void
+pod_changed(struct rw_inf *inf, const void *old, const void *obj, void *ud)
+{
+	const struct rw_inf_pod *p = obj;
+	(void)inf;
+	(void)old;
+	if (p->node_type && strcmp(p->node_type, "head") == 0)
+		enqueue_owner(ud, p->meta.ns, p->cluster);
+}
+
+static void
+pod_gone(struct rw_inf *inf, const void *obj, void *ud)
+{
+	pod_changed(inf, NULL, obj, ud);
+}
+
+/* ---- load (the runtime's step, with these callbacks) and admit ---- */
+
+static const struct rw_inf_json *
+find(struct rw_rec_job *j)
+{
+	return rw_inf_get(((struct rjr *)j->ud)->rj_inf, j->ns, j->name);
+}
+
+static void
+gone(struct rw_rec_job *j)
+{
+	struct rjr *r = j->ud;
+	rw_met_remove(r->m_info, (const char *const[]){j->name, j->ns, j->uid});
+}
+
+static const char *
+parse(struct rw_rec_job *rj, const struct rw_inf_json *o, char *err, size_t errlen)
+{
+	struct rjr_job *j = (struct rjr_job *)rj;
+	if (rw_rayjob_parse(o->json, o->len, &j->rj, err, errlen) != 0)
+		return NULL;
+	return j->rj->obj.uid;
+}
+
+static int
+attach(struct rw_rec_job *rj)
+{
+	struct rjr_job *j = (struct rjr_job *)rj;
+	rw_met_set(rjr_of(j)->m_info, (const char *const[]){j->rec.name, j->rec.ns, j->rj->obj.uid},
+		   1);
+	return 0;
+}
+
+static void
+job_fini(struct rw_rec_job *rj)
+{
+	struct rjr_job *j = (struct rjr_job *)rj;
+	rw_rayjob_free(j->rj);
+	rw_doc_free(j->cluster_status);
+}
+
+static void
+st_admit(struct rw_rec_job *rj)
+{
+	struct rjr_job *j = (struct rjr_job *)rj;
+	struct rw_rayjob_verr ve;
+	int rv;
+	if (rw_rec_managed_elsewhere(&j->rec, j->rj->managed_by))
+		return;
+	rv = rw_rayjob_validate(j->rj, &ve);
+	if (rv < 0) {
+		rw_rec_abort(&j->rec, rv, "out of memory");
+		return;
+	}
+	if (rv > 0) {
+		const char *cur = rw_doc_gets(j->rj->obj.status, "jobDeploymentStatus");
+		rw_warn(LOGC, "%s: invalid: %s", j->rec.key, ve.msg);
+		if (!cur || strcmp(cur, RW_RJ_VALIDATION_FAILED) != 0)
+			rw_rec_emit(&j->rec, 1, ve.reason, "%s", ve.msg);
+		j->invalid = true;
+		memset(&j->next, 0, sizeof(j->next));
+		snprintf(j->next.deployment, sizeof(j->next.deployment), "%s",
+			 RW_RJ_VALIDATION_FAILED);
+		snprintf(j->next.reason, sizeof(j->next.reason), "ValidationFailed");
+		snprintf(j->next.message, sizeof(j->next.message), "%s", ve.msg);
+		j->next.actions = RW_RJ_ACT_WRITE_STATUS;
+		j->next.steady = true;
+		j->rec.step = ST_STATUS;
+		return;
+	}
+	rw_rec_add_finalizer(&j->rec, j->rj->obj.root, RW_RAYJOB_FINALIZER);
+}
+
+/* ---- decide: gather the world ---- */
+
+static int64_t
+status_time_ms(const struct rw_doc_node *status, const char *key)
+{
+	const char *s = rw_doc_gets(status, key);
+	int64_t t;
+	if (!s || rw_inf_parse_time(s, strlen(s), &t) != 0)
+		return 0;
+	return t * 1000;
+}
+
+static const char *
+or_empty(const char *s)
+{
+	return s ? s : "";
+}
+
+static bool
+owned_by(const struct rw_doc_node *root, const char *uid)
+{
+	struct rw_doc_node *owners = rw_doc_path(root, "metadata.ownerReferences");
+	for (int i = 0; owners && owners->type == RW_DOC_ARR && i < owners->n; i++)
+		if (strcmp(or_empty(rw_doc_gets(owners->kids[i], "uid")), uid) == 0)
+			return true;
+	return false;
+}
+
+/* The RayCluster of the job: what the lifecycle needs, and the status to copy. */
+static void
+gather_cluster(struct rjr_job *j, const char *name, struct rw_rj_world *w, char *url, size_t urllen)
+{
+	struct rjr *r = rjr_of(j);
+	const struct rw_inf_json *o = name[0] ? rw_inf_get(r->rc_inf, j->rec.ns, name) : NULL;
+	struct rw_raycluster *c = NULL;
+	struct rw_doc_node *groups, *ports, *ctr;
+	char svc[300];
+	int64_t port = 8265;
+	if (!o || rw_raycluster_parse(o->json, o->len, &c, NULL, 0) != 0)
+		return;
+	w->cluster_exists = true;
+	w->cluster_deleting = o->meta.deleted != 0;
+	w->cluster_owned = owned_by(c->obj.root, j->rj->obj.uid);
+	w->cluster_ready =
+	    strcmp(or_empty(rw_doc_gets(rw_doc_get(c->obj.root, "status"), "state")), "ready") == 0;
+	groups = rw_doc_get(c->obj.spec, "workerGroupSpecs");
+	j->ngroups = groups && groups->type == RW_DOC_ARR ? groups->n : 0;
+	w->workers_suspended = j->ngroups > 0;
+	for (int i = 0; i < j->ngroups; i++)
+		w->workers_suspended &= rw_doc_true(rw_doc_get(groups->kids[i], "suspend"));
+	if (rw_doc_get(c->obj.root, "status"))
+		j->cluster_status = rw_doc_clone(rw_doc_get(c->obj.root, "status"));
+	/* KubeRay: <head service>.<ns>.svc.<cluster domain>:<the port named dashboard>. */
+	ctr = rw_doc_at(rw_doc_path(c->head, "template.spec.containers"), 0);
+	ports = rw_doc_get(ctr, "ports");
+	for (int i = 0; ports && ports->type == RW_DOC_ARR && i < ports->n; i++)
+		if (strcmp(or_empty(rw_doc_gets(ports->kids[i], "name")), "dashboard") == 0)
+			port = rw_doc_int_or(ports->kids[i], "containerPort", 8265);
+	snprintf(j->head_image, sizeof(j->head_image), "%s", or_empty(rw_doc_gets(ctr, "image")));
+	rw_raycluster_head_svc_name(c, svc, sizeof(svc));
+	snprintf(url, urllen, "%s.%s.svc.%s:%lld", svc, j->rec.ns, rjr_of(j)->domain,
+		 (long long)port);
+	w->dashboard_url = url;
+	rw_raycluster_free(c);
+}
+
+static void
+count_pod(const void *obj, void *ud)
+{
+	(void)obj;
+	(*(int *)ud)++;
+}
+
+/* The batch Job of K8sJobMode: its state, from its conditions. */
+static void
+gather_submitter(struct rjr_job *j, struct rw_rj_world *w)
+{
+	const struct rw_inf_json *o = rw_inf_get(rjr_of(j)->job_inf, j->rec.ns, j->rec.name);
+	struct rw_doc_object d;
+	struct rw_doc_node *conds;
+	if (!o || rw_doc_object_parse(o->json, o->len, "Job", &d, NULL, 0) != 0)
+		return;
+	w->submitter_exists = true;
+	w->submitter = o->meta.deleted ? RW_RJ_SUB_NONE : RW_RJ_SUB_RUNNING;
+	conds = rw_doc_get(d.status, "conditions");
+	for (int i = 0; conds && conds->type == RW_DOC_ARR && i < conds->n; i++) {
+		const char *type = rw_doc_gets(conds->kids[i], "type");
+		if (strcmp(or_empty(rw_doc_gets(conds->kids[i], "status")), "True") != 0)
+			continue;
+		if (strcmp(or_empty(type), "Complete") == 0 ||
+		    strcmp(or_empty(type), "Failed") == 0) {
+			w->submitter =
+			    strcmp(type, "Complete") == 0 ? RW_RJ_SUB_SUCCEEDED : RW_RJ_SUB_FAILED;
+			w->submitter_finished_ms =
+			    status_time_ms(conds->kids[i], "lastTransitionTime");
+		}
+	}
+	rw_doc_free(d.root);
+}
+
+/* The Ray job, per the head agent's last report. */
+static void
+gather_ray(struct rjr_job *j, const char *cluster, const char *job_id, const char *deployment,
+	   struct rw_rj_world *w)
+{
+	struct rjr *r = rjr_of(j);
+	int stale;
+	const struct rw_report *h = head_report(r, j->rec.ns, cluster, &stale);
+	char key[512];
+	bool head_pod = false;
+	const struct rw_inf_pod *p;
+	int n = 0;
+	snprintf(key, sizeof(key), "%s/%s", j->rec.ns, cluster);
+	/* Is there a head pod, and any pod at all, of the cluster? */
+	rw_inf_index_foreach_by(r->pod_inf, rw_inf_pod_cluster_key, key, count_pod, &n);
+	w->cluster_pods_exist = n > 0;
+	if (h) {
+		p = rw_inf_get(r->pod_inf, j->rec.ns, h->pod);
+		head_pod = p && !p->meta.deleted;
+	}
+	w->head_pod_exists = head_pod;
+	w->head_reporting = h && !stale;
+	if (strcmp(deployment, RW_RJ_RUNNING) == 0 && w->cluster_exists) {
+		if (h && stale) {
+			w->head_lost = true;
+			w->head_lost_why =
+			    "the head's agent stopped reporting while the job was running";
+		} else if (h && !head_pod) {
+			w->head_lost = true;
+			w->head_lost_why = "the head pod was deleted while the job was running";
+		}
+	}
+	if (!w->head_reporting || !job_id[0])
+		return;
+	for (int i = 0; i < h->njobs; i++) {
+		const struct rw_job *rj = &h->jobs[i];
+		if (strcmp(rj->submission_id, job_id) != 0)
+			continue;
+		if (strcmp(rj->status, "NOT_FOUND") == 0) {
+			w->ray = RW_RJ_RAY_NOT_FOUND;
+		} else if (strcmp(rj->status, "GONE") == 0) {
+			/* Seen, then gone: deleted, or a head restart without GCS FT. */
+			if (strcmp(deployment, RW_RJ_RUNNING) == 0) {
+				w->head_lost = true;
+				w->head_lost_why =
+				    "Ray no longer knows the job (the head restarted "
+				    "without GCS fault tolerance, or it was deleted)";
+			}
+		} else if (rj->status[0]) {
+			w->ray = RW_RJ_RAY_KNOWN;
+			w->ray_status = rj->status;
+			w->ray_message = rj->message;
+			w->ray_last_error = rj->last_error_line[0] ? rj->last_error_line : NULL;
+			w->ray_start_ms = rj->start_time_ms;
+			w->ray_end_ms = rj->end_time_ms;
+		}
+		if (j->rj->mode == RW_RAYJOB_HTTP && h->job_action_error[0])
+			w->submit_error = h->job_action_error;
+		return;
+	}
+	/* Not tracked by the agent yet: HTTPMode submits, the others ask it to watch. */
+	if (j->rj->mode == RW_RAYJOB_HTTP)
+		w->ray = RW_RJ_RAY_NOT_FOUND;
+}
+
+static void
+st_decide(struct rw_rec_job *rj)
+{
+	struct rjr_job *j = (struct rjr_job *)rj;
+	struct rjr *r = rjr_of(j);
+	struct rw_doc_node *st = j->rj->obj.status;
+	struct rw_rj_status cur = {
+	    .deployment = or_empty(rw_doc_gets(st, "jobDeploymentStatus")),
+	    .job_status = or_empty(rw_doc_gets(st, "jobStatus")),
+	    .job_id = or_empty(rw_doc_gets(st, "jobId")),
+	    .cluster_name = or_empty(rw_doc_gets(st, "rayClusterName")),
+	    .dashboard_url = or_empty(rw_doc_gets(st, "dashboardURL")),
+	    .reason = or_empty(rw_doc_gets(st, "reason")),
+	    .message = or_empty(rw_doc_gets(st, "message")),
+	    .start_ms = status_time_ms(st, "startTime"),
+	    .end_ms = status_time_ms(st, "endTime"),
+	    .succeeded = rw_doc_int_or(st, "succeeded", 0),
+	    .failed = rw_doc_int_or(st, "failed", 0),
+	    .check_fail_start_ms = status_time_ms(st, "jobStatusCheckFailureStartTime"),
+	};
+	struct rw_rj_spec spec = {
+	    .name = j->rec.name,
+	    .mode = j->rj->mode,
+	    .has_selector = j->rj->selector_cluster != NULL,
+	    .selector_cluster = j->rj->selector_cluster,
+	    .spec_job_id = j->rj->spec_job_id,
+	    .suspend = j->rj->suspend,
+	    .shutdown_after_finishes = j->rj->shutdown_after_finishes,
+	    .delete_self_env = r->delete_self_env,
+	    .ttl_s = j->rj->ttl_after_finished_s,
+	    .active_deadline_s = j->rj->active_deadline_s,
+	    .pre_running_deadline_s = j->rj->pre_running_deadline_s,
+	    .backoff_limit = j->rj->backoff_limit,
+	    .nrules = j->rj->nrules,
+	    .rules = j->rj->rules,
+	    .legacy_strategy = j->rj->legacy_strategy,
+	};
+	struct rw_rj_world w;
+	unsigned char rnd[5];
+	char suffix[6], url[512];
+	const char *cluster =
+	    cur.cluster_name[0] ? cur.cluster_name : or_empty(spec.selector_cluster);
+	memset(&w, 0, sizeof(w));
+	for (int i = 0; i < 5; i++)
+		rnd[i] = (unsigned char)rand();
+	rw_name_random_suffix(rnd, suffix);
+	w.now_ms = rw_clock_wall_ms();
+	w.suffix = suffix;
+	w.deleting = j->rec.deleted_at != 0;
+	w.deleted_at_ms = j->rec.deleted_at * 1000;
+	w.grace_s = r->grace_s;
+	w.status_check_s = r->status_check_s;
+	gather_cluster(j, cluster, &w, url, sizeof(url));
+	gather_submitter(j, &w);
+	if (cluster[0])
+		gather_ray(j, cluster, cur.job_id, cur.deployment, &w);
+	if (j->rj->mode == RW_RAYJOB_SIDECAR && w.head_pod_exists)
+		w.submitter = RW_RJ_SUB_RUNNING; /* its container's end is not decoded yet */
+	rw_rj_decide(&cur, &spec, &w, &j->next);
+	if (w.deleting && !(j->next.actions & RW_RJ_ACT_REMOVE_FINALIZER))
+		j->next.actions &= ~RW_RJ_ACT_WRITE_STATUS;
+}
+
+/* ---- act ---- */
+
+static void
+create_cb(struct rw_rec_req *q, const struct rw_kube_resp *resp)
+{
+	struct rjr_job *j = q->job;
+	char reason[64];
+	if (resp->status == 409)
+		return; /* made by an earlier pass the cache has not shown yet */
+	if (!rw_rec_ok(resp->status)) {
+		snprintf(reason, sizeof(reason), "FailedToCreate%s", q->s2);
+		rw_rec_emit(&j->rec, 1, reason, "Failed to create %s %s/%s: %ld %s", q->s2,
+			    j->rec.ns, q->s1, resp->status, resp->message);
+		rw_rec_fail(&j->rec, -EIO, NULL, "creating %s %s: HTTP %ld %s", q->s2, q->s1,
+			    resp->status, resp->message);
+		return;
+	}
+	snprintf(reason, sizeof(reason), "Created%s", q->s2);
+	rw_rec_emit(&j->rec, 0, reason, "Created %s %s/%s", q->s2, j->rec.ns, q->s1);
+}
+
+static void
+delete_cb(struct rw_rec_req *q, const struct rw_kube_resp *resp)
+{
+	struct rjr_job *j = q->job;
+	char reason[64];
+	if (resp->status == 404)
+		return;
+	if (!rw_rec_ok(resp->status)) {
+		snprintf(reason, sizeof(reason), "FailedToDelete%s", q->s2);
+		rw_rec_emit(&j->rec, 1, reason, "Failed to delete %s %s/%s: %ld %s", q->s2,
+			    j->rec.ns, q->s1, resp->status, resp->message);
+		rw_rec_fail(&j->rec, -EIO, NULL, "deleting %s %s: HTTP %ld %s", q->s2, q->s1,
+			    resp->status, resp->message);
+		return;
+	}
+	snprintf(reason, sizeof(reason), "Deleted%s", q->s2);
+	rw_rec_emit(&j->rec, 0, reason, "Deleted %s %s/%s", q->s2, j->rec.ns, q->s1);
+}
+
+static void
+post(struct rjr_job *j, const char *api, const char *resource, const char *name, const char *what,
+     const struct rw_buf *body)
+{
+	char path[512];
+	struct rw_kube_req kr;
+	snprintf(path, sizeof(path), "%s/namespaces/%s/%s", api, j->rec.ns, resource);
+	memset(&kr, 0, sizeof(kr));
+	kr.method = "POST";
+	kr.path = path;
+	kr.body = body->data;
+	kr.body_len = body->len;
+	kr.content_type = "application/json";
+	kr.verb = "create";
+	if (rw_rec_request(j->rec.ctl, j, &kr, create_cb, name, what, NULL) != 0)
+		rw_rec_fail(&j->rec, -ENOMEM, NULL, "cannot create %s %s", what, name);
+}
+
+static void
+delete_bg(struct rjr_job *j, const char *api, const char *resource, const char *name,
+	  const char *what)
+{
+	char path[768];
+	static const char body[] = "{\"kind\":\"DeleteOptions\",\"apiVersion\":\"v1\","
+				   "\"propagationPolicy\":\"Background\"}";
+	struct rw_kube_req kr;
+	snprintf(path, sizeof(path), "%s/namespaces/%s/%s/%s", api, j->rec.ns, resource, name);
+	memset(&kr, 0, sizeof(kr));
+	kr.method = "DELETE";
+	kr.path = path;
+	kr.body = body;
+	kr.body_len = sizeof(body) - 1;
+	kr.content_type = "application/json";
+	kr.verb = "delete";
+	rw_info(LOGC, "%s: deleting %s %s", j->rec.key, what, name);
+	if (rw_rec_request(j->rec.ctl, j, &kr, delete_cb, name, what, NULL) != 0)
+		rw_rec_fail(&j->rec, -ENOMEM, NULL, "cannot delete %s %s", what, name);
+}
+
+/* DeleteWorkers: suspend every worker group of the cluster (a JSON patch). */
+static void
+suspend_workers(struct rjr_job *j)
+{
+	struct rw_buf b;
+	char path[512];
+	struct rw_kube_req kr;
+	int err = 0;
+	rw_buf_init(&b, 64u << 10);
+	err |= rw_buf_putc(&b, '[');
+	for (int i = 0; i < j->ngroups; i++)
+		err |= rw_buf_printf(&b,
+				     "%s{\"op\":\"add\",\"path\":\"/spec/workerGroupSpecs/%d/"
+				     "suspend\",\"value\":true}",
+				     i ? "," : "", i);
+	err |= rw_buf_putc(&b, ']');
+	snprintf(path, sizeof(path), "/apis/ray.io/v1/namespaces/%s/rayclusters/%s", j->rec.ns,
+		 j->next.cluster_name);
+	memset(&kr, 0, sizeof(kr));
+	kr.method = "PATCH";
+	kr.path = path;
+	kr.body = rw_buf_cstr(&b);
+	kr.body_len = b.len;
+	kr.content_type = "application/json-patch+json";
+	kr.verb = "patch";
+	if (err || rw_rec_request(j->rec.ctl, j, &kr, NULL, NULL, NULL, NULL) != 0)
+		rw_rec_fail(&j->rec, -ENOMEM, NULL, "cannot suspend the worker groups");
+	else
+		rw_rec_emit(&j->rec, 0, "UpdatedRayCluster", "Suspended the worker groups of %s/%s",
+			    j->rec.ns, j->next.cluster_name);
+	rw_buf_fini(&b);
+}
+
+static void
+remove_finalizer(struct rjr_job *j)
+{
+	int i = rw_doc_finalizer_index(j->rj->obj.root, RW_RAYJOB_FINALIZER);
+	char patch[256];
+	if (i < 0)
+		return;
+	snprintf(patch, sizeof(patch),
+		 "[{\"op\":\"test\",\"path\":\"/metadata/finalizers/%d\",\"value\":\"%s\"},"
+		 "{\"op\":\"remove\",\"path\":\"/metadata/finalizers/%d\"}]",
+		 i, RW_RAYJOB_FINALIZER, i);
+	if (rw_rec_patch(&j->rec, patch, NULL, "removing the finalizer") != 0)
+		rw_rec_fail(&j->rec, -ENOMEM, NULL, "cannot remove the finalizer");
+}
+
+/* Tell the hub's reply hook what the head agent should do for this job. */
+static void
+set_wants(struct rjr_job *j)
+{
+	struct rjr *r = rjr_of(j);
+	const struct rw_rj_next *n = &j->next;
+	char key[512], err[256];
+	struct rjr_want *w;
+	unsigned want = n->actions & (RW_RJ_ACT_SUBMIT | RW_RJ_ACT_STOP_JOB | RW_RJ_ACT_WATCH);
+	if (!n->cluster_name[0])
+		return;
+	snprintf(key, sizeof(key), "%s/%s", j->rec.ns, n->cluster_name);
+	if (!j->rj->selector_cluster) {
+		char *rk = strdup(j->rec.key);
+		void *old = NULL;
+		if (rk && rw_kmap_put(&r->owners, key, rk, &old) == 0)
+			free(old);
+		else
+			free(rk);
+	}
+	if (!want || !n->job_id[0]) {
+		want_free(rw_kmap_del(&r->wants, key));
+		return;
+	}
+	w = calloc(1, sizeof(*w));
+	if (!w)
+		return;
+	snprintf(w->job_id, sizeof(w->job_id), "%s", n->job_id);
+	w->watch = true;
+	w->stop = (want & RW_RJ_ACT_STOP_JOB) != 0;
+	if ((want & RW_RJ_ACT_SUBMIT) &&
+	    rw_rayjob_http_submission(j->rj, n->job_id, &w->sub, err, sizeof(err)) == 0)
+		w->submit = true;
+	else if (want & RW_RJ_ACT_SUBMIT)
+		rw_warn(LOGC, "%s: cannot build the submission: %s", j->rec.key, err);
+	{
+		void *old = NULL;
+		if (rw_kmap_put(&r->wants, key, w, &old) != 0)
+			want_free(w);
+		else
+			want_free(old);
+	}
+}
+
+static void
+st_act(struct rw_rec_job *rj)
+{
+	struct rjr_job *j = (struct rjr_job *)rj;
+	const struct rw_rj_next *n = &j->next;
+	unsigned a = n->actions;
+	struct rw_buf b;
+	for (int i = 0; i < n->nev; i++)
+		rw_rec_emit(&j->rec, n->ev[i].warning, n->ev[i].reason, "%s", n->ev[i].msg);
+	set_wants(j);
+	rw_buf_init(&b, 16u << 20);
+	if (a & RW_RJ_ACT_CREATE_CLUSTER) {
+		if (rw_rayjob_build_cluster(j->rj, n->cluster_name, n->job_id, &b) == 0)
+			post(j, "/apis/ray.io/v1", "rayclusters", n->cluster_name, "RayCluster",
+			     &b);
+		else
+			rw_rec_fail(&j->rec, -EINVAL, NULL, "cannot build RayCluster %s",
+				    n->cluster_name);
+	}
+	if ((a & RW_RJ_ACT_CREATE_SUBMITTER) && n->dashboard_url[0]) {
+		rw_buf_reset(&b);
+		if (rw_rayjob_build_submitter(j->rj, n->job_id, n->dashboard_url, j->head_image,
+					      &b) == 0)
+			post(j, "/apis/batch/v1", "jobs", j->rec.name, "RayJobSubmitter", &b);
+		else
+			rw_rec_fail(&j->rec, -EINVAL, NULL, "cannot build the submitter Job");
+	}
+	rw_buf_fini(&b);
+	if (a & RW_RJ_ACT_DELETE_SUBMITTER)
+		delete_bg(j, "/apis/batch/v1", "jobs", j->rec.name, "RayJobSubmitter");
+	if ((a & RW_RJ_ACT_DELETE_CLUSTER) && n->cluster_name[0])
+		delete_bg(j, "/apis/ray.io/v1", "rayclusters", n->cluster_name, "RayCluster");
+	if (a & RW_RJ_ACT_SUSPEND_WORKERS)
+		suspend_workers(j);
+	if (a & RW_RJ_ACT_DELETE_SELF)
+		delete_bg(j, "/apis/ray.io/v1", "rayjobs", j->rec.name, "RayJob");
+	if (a & RW_RJ_ACT_REMOVE_FINALIZER)
+		remove_finalizer(j);
+	if (n->requeue_ms)
+		rw_rec_requeue(&j->rec, n->requeue_ms);
+	j->rec.busy = !n->steady;
+	if (n->steady && !n->requeue_ms)
+		j->rec.stop_requeue = true;
+}
+
+/* ---- status ---- */
+
+static void
+set_time(struct b *bd, node *st, const char *key, int64_t ms)
+{
+	char t[RW_RFC3339_LEN];
+	if (ms <= 0) {
+		rw_doc_del(st, key);
+		return;
+	}
+	rw_time_rfc3339(ms / 1000, t);
+	sets(bd, st, key, t);
+}
+
+static void
+set_or_del(struct b *bd, node *st, const char *key, const char *v)
+{
+	if (v && *v)
+		sets(bd, st, key, v);
+	else
+		rw_doc_del(st, key);
+}
+
+static void
+st_status(struct rw_rec_job *rj)
+{
+	struct rjr_job *j = (struct rjr_job *)rj;
+	const struct rw_rj_next *n = &j->next;
+	struct rw_buf body;
+	struct b bd = {0};
+	node *st;
+	char now[RW_RFC3339_LEN];
+	if (!(n->actions & RW_RJ_ACT_WRITE_STATUS) &&
+	    !((n->actions & RW_RJ_ACT_COPY_CLUSTER_STATUS) && j->cluster_status))
+		return;
+	if (j->rec.deleted_at)
+		return; /* the object is going: its status no longer matters */
+	st = j->rj->obj.status ? j->rj->obj.status : rw_doc_obj(j->rj->obj.root, "status");
+	if (!st) {
+		rw_rec_fail(&j->rec, -ENOMEM, NULL, "cannot write the status");
+		return;
+	}
+	set_or_del(&bd, st, "jobDeploymentStatus", n->deployment);
+	set_or_del(&bd, st, "jobStatus", n->job_status);
+	set_or_del(&bd, st, "reason", n->reason);
+	set_or_del(&bd, st, "message", n->message);
+	set_or_del(&bd, st, "jobId", n->job_id);
+	set_or_del(&bd, st, "rayClusterName", n->cluster_name);
+	set_or_del(&bd, st, "dashboardURL", n->dashboard_url);
+	set_time(&bd, st, "startTime", n->start_ms);
+	set_time(&bd, st, "endTime", n->end_ms);
+	set_time(&bd, st, "jobStatusCheckFailureStartTime", n->check_fail_start_ms);
+	if (n->succeeded)
+		seti(&bd, st, "succeeded", n->succeeded);
+	if (n->failed)
+		seti(&bd, st, "failed", n->failed);
+	if (n->ray_start_ms || n->ray_end_ms) {
+		node *info = obj(&bd, st, "rayJobInfo");
+		set_time(&bd, info, "startTime", n->ray_start_ms);
+		set_time(&bd, info, "endTime", n->ray_end_ms);
+	}
+	if ((n->actions & RW_RJ_ACT_COPY_CLUSTER_STATUS) && j->cluster_status) {
+		set(&bd, st, "rayClusterStatus", j->cluster_status);
+		j->cluster_status = NULL;
+	}
+	if (!n->cluster_name[0])
+		rw_doc_del(st, "rayClusterStatus");
+	if (j->rj->obj.generation > 0)
+		seti(&bd, st, "observedGeneration", j->rj->obj.generation);
+	rw_time_now_rfc3339(now);
+	{
+		node *conds = arr(&bd, st, "conditions");
+		bool terminal = rw_rj_terminal(n->deployment);
+		int64_t gen = j->rj->obj.generation;
+		set_condition(&bd, conds, "Submitted", *n->job_status ? "True" : "False",
+			      *n->job_status ? "JobSubmitted" : "NotSubmitted", "", gen, now);
+		set_condition(&bd, conds, "Running",
+			      strcmp(n->job_status, "RUNNING") == 0 ? "True" : "False",
+			      *n->job_status ? n->job_status : "Pending", "", gen, now);
+		set_condition(&bd, conds, "Complete",
+			      strcmp(n->deployment, RW_RJ_COMPLETE) == 0 ? "True" : "False",
+			      terminal ? n->deployment : "NotFinished", "", gen, now);
+		set_condition(&bd, conds, "Failed",
+			      strcmp(n->deployment, RW_RJ_FAILED) == 0 ||
+				      strcmp(n->deployment, RW_RJ_VALIDATION_FAILED) == 0
+				  ? "True"
+				  : "False",
+			      *n->reason ? n->reason : "NotFailed", n->message, gen, now);
+		set_condition(&bd, conds, "Suspended",
+			      strcmp(n->deployment, RW_RJ_SUSPENDED) == 0 ? "True" : "False",
+			      strcmp(n->deployment, RW_RJ_SUSPENDED) == 0 ? "Suspended"
+									  : "NotSuspended",
+			      "", gen, now);
+	}
+	if (bd.err) {
+		rw_rec_fail(&j->rec, bd.err, NULL, "cannot build the status");
+		return;
+	}
+	rw_buf_init(&body, 16u << 20);
+	if (rw_doc_dump(j->rj->obj.root, &body) != 0 ||
+	    rw_rec_put_status(&j->rec, rw_buf_cstr(&body), body.len, NULL, NULL) != 0)
+		rw_rec_fail(&j->rec, -ENOMEM, NULL, "cannot write the status");
+	rw_buf_fini(&body);
+}
+
+/* ---- the kind ---- */
+
+static const struct rw_rec_step rjr_steps[] = {
+    [ST_LOAD] = {"load", rw_rec_step_load, 0},	  [ST_ADMIT] = {"admit", st_admit, 0},
+    [ST_DECIDE] = {"decide", st_decide, 0},	  [ST_ACT] = {"act", st_act, 0},
+    [ST_STATUS] = {"status", st_status, ST_DONE}, [ST_DONE] = {"done", NULL, 0},
+};
+
+static bool
+synced(void *ud)
+{
+	struct rjr *r = ud;
+	return rw_inf_synced(r->rj_inf) && rw_inf_synced(r->rc_inf) && rw_inf_synced(r->job_inf) &&
+	       rw_inf_synced(r->pod_inf);
+}
+
+static const struct rw_rec_kind rjr_kind = {
+    .name = "rayjob",
+    .kind = "RayJob",
+    .type = &rw_inf_rayjob_type,
+    .steps = rjr_steps,
+    .nsteps = (int)(sizeof(rjr_steps) / sizeof(rjr_steps[0])),
+    .fail_step = ST_STATUS,
+    .job_size = sizeof(struct rjr_job),
+    .synced = synced,
+    .job_fini = job_fini,
+    .find = find,
+    .gone = gone,
+    .parse = parse,
+    .attach = attach,
+    .delete_step = ST_DECIDE,
+};
+
+/* KubeRay's period for a RayJob not yet finished (3 s); nothing for a steady one. */
+static const struct rw_rec_policy rjr_policy = {
+    .busy_ms = RW_RJ_REQUEUE_MS,
+    .idle_ms = 0,
+    .soonest = true,
+    .unsynced_ms = 200,
+};
+
+/* ---- setup / teardown ---- */
+
+static int64_t
+env_seconds(const char *name, int64_t def)
+{
+	const char *v = getenv(name);
+	char *end;
+	long long n;
+	if (!v || !*v)
+		return def;
+	n = strtoll(v, &end, 10);
+	if (*end || n < 0) {
+		rw_warn(LOGC, "%s=%s is not a number of seconds: using %lld", name, v,
+			(long long)def);
+		return def;
+	}
+	return n;
+}
+
+static void teardown(void *state);
+
+static int
+setup(struct rw_mgr *m, void **state)
+{
+	struct rjr *r = calloc(1, sizeof(*r));
+	struct rw_inf_handlers own;
+	const struct rw_inf_handlers oh = {owned_seen, owned_changed, owned_seen, r};
+	const struct rw_inf_handlers ph = {NULL, pod_changed, pod_gone, r};
+	struct rw_agents_hooks hk;
+	const char *v;
+	if (!r)
+		return -ENOMEM;
+	*state = r;
+	r->mgr = m;
+	r->met = rw_mgr_metrics(m);
+	r->agents = rw_mgr_agents(m);
+	rw_kmap_init(&r->wants);
+	rw_kmap_init(&r->owners);
+	v = getenv("DELETE_RAYJOB_CR_AFTER_JOB_FINISHES");
+	r->delete_self_env = v && strcmp(v, "true") == 0;
+	v = getenv("CLUSTER_DOMAIN");
+	snprintf(r->domain, sizeof(r->domain), "%s", v && *v ? v : "cluster.local");
+	r->grace_s = env_seconds("RAYJOB_DEPLOYMENT_STATUS_TRANSITION_GRACE_PERIOD_SECONDS",
+				 RW_RJ_GRACE_DEFAULT_S);
+	r->status_check_s =
+	    env_seconds("RAYJOB_STATUS_CHECK_TIMEOUT_SECONDS", RW_RJ_STATUS_CHECK_DEFAULT_S);
+	r->m_info = rw_met_gauge(r->met, "kuberay_job_info", "Metadata of RayJobs.",
+				 (const char *const[]){"name", "namespace", "uid", NULL});
+	if (rw_rec_ctl_setup(&r->ctl, m, &rjr_kind, &rjr_policy, r) != 0)
+		goto fail;
+	own = rw_rec_object_handlers(&r->ctl);
+	r->rj_inf = rw_mgr_informer(m, &rw_inf_rayjob_type, NULL, false, NULL, &own);
+	r->rc_inf = rw_mgr_informer(m, &rw_inf_raycluster_type, NULL, false, NULL, &oh);
+	r->job_inf =
+	    rw_mgr_informer(m, &rw_inf_batchjob_type,
+			    "app.kubernetes.io/created-by=kuberay-operator", false, NULL, &oh);
+	r->pod_inf = rw_mgr_informer(m, &rw_inf_pod_type, RW_MGR_RAY_POD_SELECTOR, false,
+				     rw_inf_pod_cluster_key, &ph);
+	if (!r->rj_inf || !r->rc_inf || !r->job_inf || !r->pod_inf)
+		goto fail;
+	srand((unsigned)time(NULL) ^ (unsigned)getpid());
+	if (!r->agents)
+		return 0;
+	memset(&hk, 0, sizeof(hk));
+	hk.on_report = hk_report;
+	hk.on_stale = hk_stale;
+	hk.reply = hk_reply;
+	hk.ud = r;
+	if (rw_agents_register(r->agents, "RayJob", &hk) != 0)
+		rw_warn(LOGC, "cannot register the agent hooks: RayJobs get no job status");
+	return 0;
+fail:
+	teardown(r);
+	*state = NULL;
+	return -ENOMEM;
+}
+
+static void
+teardown(void *state)
+{
+	struct rjr *r = state;
+	if (!r)
+		return;
+	if (r->agents)
+		rw_agents_register(r->agents, "RayJob", NULL);
+	rw_rec_ctl_fini(&r->ctl);
+	rw_kmap_fini(&r->wants, want_free);
+	rw_kmap_fini(&r->owners, free);
+	free(r);
+}
+
+const struct rw_mgr_controller rw_rayjob_controller = {
+    .name = "rayjob",
+    .setup = setup,
+    .teardown = teardown,
+};

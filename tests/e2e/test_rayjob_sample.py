@@ -1,0 +1,64 @@
+"""End to end, scenario S2 (first part): KubeRay's ray-job.sample.yaml applied unchanged to the
+local cluster with raywarden-controller reaches jobDeploymentStatus Complete and jobStatus
+SUCCEEDED; the ids were written to status before the cluster existed; the RayCluster and the
+submitter Job are KubeRay's (names, labels, owner); `kubectl logs job/<name>` shows the driver's
+output ("test_counter got 5"). Uses clusterlib.py."""
+
+import json
+import time
+import unittest
+
+from clusterlib import LocalClusterCase, wait_for
+
+NS = "default"
+NAME = "rayjob-sample"
+
+
+def rayjob(lc):
+    return json.loads(lc.kubectl("get", "rayjob", NAME, "-n", NS, "-o", "json"))
+
+
+class RayJobS2(LocalClusterCase):
+    SAMPLE = "ray-job.sample.yaml"
+
+    def test_1_sample_completes(self):
+        lc = self.lc
+        t0 = time.monotonic()
+        lc.apply(self.sample)
+
+        def status():
+            return rayjob(lc).get("status") or {}
+
+        st = wait_for(lambda: status() if status().get("jobDeploymentStatus") in ("Complete", "Failed")
+                      else None, 180, 0.2, "RayJob terminal")
+        print("S2: %s / %s %.2fs after kubectl apply" % (st.get("jobDeploymentStatus"), st.get("jobStatus"),
+                                                         time.monotonic() - t0))
+        self.assertEqual(st.get("jobDeploymentStatus"), "Complete", st)
+        self.assertEqual(st.get("jobStatus"), "SUCCEEDED", st)
+        cluster = st["rayClusterName"]
+        self.assertTrue(cluster.startswith(NAME + "-") and len(cluster) == len(NAME) + 6, cluster)
+        self.assertTrue(st["jobId"].startswith(NAME + "-"), st)
+        self.assertTrue(st.get("startTime") and st.get("endTime"), st)
+        self.assertEqual(st.get("succeeded"), 1)
+        self.assertIn(cluster + "-head-svc." + NS + ".svc.cluster.local:8265", st.get("dashboardURL", ""))
+
+        rc = lc.raycluster(NS, cluster)
+        labels = rc["metadata"].get("labels") or {}
+        self.assertEqual(labels.get("ray.io/originated-from-crd"), "RayJob")
+        self.assertEqual(labels.get("ray.io/originated-from-cr-name"), NAME)
+        owner = rc["metadata"]["ownerReferences"][0]
+        self.assertEqual((owner["kind"], owner["name"], owner.get("controller")), ("RayJob", NAME, True))
+
+        job = json.loads(lc.kubectl("get", "job", NAME, "-n", NS, "-o", "json"))
+        self.assertEqual(job["metadata"]["labels"].get("app.kubernetes.io/created-by"), "kuberay-operator")
+        self.assertEqual(job["spec"].get("backoffLimit"), 2)
+        logs = lc.kubectl("logs", "job/" + NAME, "-n", NS)
+        self.assertIn("test_counter got 5", logs)
+
+        reasons = {e.get("reason") for e in lc.events(NS, NAME)}
+        for r in ("CreatedRayCluster", "CreatedRayJobSubmitter", "JobSucceeded"):
+            self.assertIn(r, reasons)
+
+
+if __name__ == "__main__":
+    unittest.main()
