@@ -20,6 +20,10 @@
  * diff of a change is one line.
  */
 const struct rw_rbac_grant rw_rbac_grants[] = {
+    {RW_RBAC_CLUSTER, "", "configmaps", "create update", false,
+     "RayJob reconciler: the ConfigMap <rayjob>-driver-log that keeps the tail of the driver "
+     "log after the RayCluster is gone (created, replaced by a later attempt's; owned by the "
+     "RayJob, so garbage-collected with it)."},
     {RW_RBAC_CLUSTER, "", "pods", "create delete list patch watch", false,
      "RayCluster reconciler: creates head and worker pods, deletes surplus, failed and "
      "workersToDelete pods, and watches Ray pods (informer selected by ray.io/node-type). patch: "

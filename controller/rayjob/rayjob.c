@@ -30,6 +30,7 @@
 #include "rayjob.h"
 #include "reconcile.h"
 #include "rj_decide.h"
+#include "rj_logs.h"
 #include "rj_model.h"
 #include "names.h"
 #include "rw/clock.h"
@@ -50,8 +51,9 @@ struct rjr {
 	struct rw_met *met;
 	struct rw_agents *agents;
 	struct rw_inf *rj_inf, *rc_inf, *job_inf, *pod_inf;
-	struct rw_kmap wants;  /* "ns/cluster" -> struct rjr_want */
-	struct rw_kmap owners; /* "ns/cluster" -> RayJob key (char *) */
+	struct rw_kmap wants;	/* "ns/cluster" -> struct rjr_want */
+	struct rw_kmap owners;	/* "ns/cluster" -> RayJob key (char *) */
+	struct rw_rj_logs logs; /* driver log tails waiting for their ConfigMap */
 	bool delete_self_env;
 	char domain[128]; /* CLUSTER_DOMAIN */
 	int64_t grace_s, status_check_s;
@@ -110,12 +112,34 @@ enqueue_owner(struct rjr *r, const char *ns, const char *cluster)
 		rw_wq_add(r->ctl.wq, rk);
 }
 
+/* A head report carrying a driver log tail (sent once): keep it for the ConfigMap. */
+static void
+keep_tails(struct rjr *r, const struct rw_report *now)
+{
+	char key[512];
+	const char *rk;
+	struct rjr_want *w;
+	snprintf(key, sizeof(key), "%s/%s", now->ns, now->cluster);
+	rk = rw_kmap_get(&r->owners, key);
+	w = rw_kmap_get(&r->wants, key);
+	if (!rk || !w)
+		return;
+	for (int i = 0; i < now->njobs; i++) {
+		int rv = rw_rj_logs_offer(&r->logs, rk, w->job_id, &now->jobs[i]);
+		if (rv < 0)
+			rw_warn(LOGC, "%s: driver log of %s not kept: %s", rk, w->job_id,
+				rv == -ENOSPC ? "too many logs waiting" : "out of memory");
+	}
+}
+
 static void
 hk_report(const struct rw_report *now, const struct rw_report *old, void *ud)
 {
 	(void)old;
-	if (strcmp(now->node_type, "head") == 0)
-		enqueue_owner(ud, now->ns, now->cluster);
+	if (strcmp(now->node_type, "head") != 0)
+		return;
+	keep_tails(ud, now);
+	enqueue_owner(ud, now->ns, now->cluster);
 }
 
 static void
@@ -235,6 +259,7 @@ gone(struct rw_rec_job *j)
 {
 	struct rjr *r = j->ud;
 	rw_met_remove(r->m_info, (const char *const[]){j->name, j->ns, j->uid});
+	rw_rj_logs_drop(&r->logs, j->key);
 }
 
 static const char *
@@ -695,6 +720,56 @@ set_wants(struct rjr_job *j)
 }
 
 static void
+log_cb(struct rw_rec_req *q, const struct rw_kube_resp *resp)
+{
+	struct rjr_job *j = q->job;
+	struct rjr *r = rjr_of(j);
+	const struct rw_rj_log *g = rw_rj_logs_get(&r->logs, j->rec.key);
+	if (resp->status == 409 && q->ptr) {
+		/* It exists (an earlier attempt's log): replace it. */
+		struct rw_buf b;
+		char path[512];
+		rw_buf_init(&b, 1u << 20);
+		snprintf(path, sizeof(path), "/api/v1/namespaces/%s/configmaps/%s", j->rec.ns,
+			 q->s1);
+		if (!g ||
+		    rw_rj_logs_configmap(j->rec.ns, j->rec.name, j->rj->obj.uid, g, &b) != 0 ||
+		    rw_rec_send(&j->rec, "PUT", path, rw_buf_cstr(&b), b.len, log_cb, q->s1,
+				g->job_id, NULL) != 0)
+			rw_rec_fail(&j->rec, -ENOMEM, NULL, "cannot write ConfigMap %s", q->s1);
+		rw_buf_fini(&b);
+		return;
+	}
+	if (!rw_rec_ok(resp->status)) {
+		rw_rec_fail(&j->rec, -EIO, NULL, "writing ConfigMap %s: HTTP %ld %s", q->s1,
+			    resp->status, resp->message);
+		return;
+	}
+	if (g && q->s2 && strcmp(g->job_id, q->s2) == 0)
+		rw_rj_logs_drop(&r->logs, j->rec.key); /* not a newer tail that came meanwhile */
+}
+
+/* The driver log's tail, once the head agent sent it: into <rayjob>-driver-log. */
+static void
+write_log(struct rjr_job *j)
+{
+	struct rjr *r = rjr_of(j);
+	const struct rw_rj_log *g = rw_rj_logs_get(&r->logs, j->rec.key);
+	struct rw_buf b;
+	char path[512], name[300];
+	if (!g || j->rec.deleted_at)
+		return;
+	snprintf(name, sizeof(name), "%s%s", j->rec.name, RW_RJ_LOGS_SUFFIX);
+	snprintf(path, sizeof(path), "/api/v1/namespaces/%s/configmaps", j->rec.ns);
+	rw_buf_init(&b, 1u << 20);
+	if (rw_rj_logs_configmap(j->rec.ns, j->rec.name, j->rj->obj.uid, g, &b) != 0 ||
+	    rw_rec_send(&j->rec, "POST", path, rw_buf_cstr(&b), b.len, log_cb, name, g->job_id,
+			(void *)1) != 0)
+		rw_rec_fail(&j->rec, -ENOMEM, NULL, "cannot write ConfigMap %s", name);
+	rw_buf_fini(&b);
+}
+
+static void
 st_act(struct rw_rec_job *rj)
 {
 	struct rjr_job *j = (struct rjr_job *)rj;
@@ -732,6 +807,7 @@ st_act(struct rw_rec_job *rj)
 		delete_bg(j, "/apis/ray.io/v1", "rayjobs", j->rec.name, "RayJob");
 	if (a & RW_RJ_ACT_REMOVE_FINALIZER)
 		remove_finalizer(j);
+	write_log(j);
 	if (n->requeue_ms)
 		rw_rec_requeue(&j->rec, n->requeue_ms);
 	j->rec.busy = !n->steady;
@@ -923,6 +999,7 @@ setup(struct rw_mgr *m, void **state)
 	r->agents = rw_mgr_agents(m);
 	rw_kmap_init(&r->wants);
 	rw_kmap_init(&r->owners);
+	rw_rj_logs_init(&r->logs);
 	v = getenv("DELETE_RAYJOB_CR_AFTER_JOB_FINISHES");
 	r->delete_self_env = v && strcmp(v, "true") == 0;
 	v = getenv("CLUSTER_DOMAIN");
@@ -973,6 +1050,7 @@ teardown(void *state)
 	rw_rec_ctl_fini(&r->ctl);
 	rw_kmap_fini(&r->wants, want_free);
 	rw_kmap_fini(&r->owners, free);
+	rw_rj_logs_fini(&r->logs);
 	free(r);
 }
 

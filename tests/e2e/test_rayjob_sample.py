@@ -2,7 +2,8 @@
 local cluster with raywarden-controller reaches jobDeploymentStatus Complete and jobStatus
 SUCCEEDED; the ids were written to status before the cluster existed; the RayCluster and the
 submitter Job are KubeRay's (names, labels, owner); `kubectl logs job/<name>` shows the driver's
-output ("test_counter got 5"). Uses clusterlib.py."""
+output ("test_counter got 5"), and so does the ConfigMap <rayjob>-driver-log that keeps the tail
+of the driver log. Uses clusterlib.py."""
 
 import json
 import time
@@ -54,6 +55,15 @@ class RayJobS2(LocalClusterCase):
         self.assertEqual(job["spec"].get("backoffLimit"), 2)
         logs = lc.kubectl("logs", "job/" + NAME, "-n", NS)
         self.assertIn("test_counter got 5", logs)
+
+        # The driver log's tail is kept in a ConfigMap owned by the RayJob.
+        def log_cm():
+            out = lc.kubectl("get", "configmap", NAME + "-driver-log", "-n", NS, "-o", "json", check=False)
+            return json.loads(out) if out.strip() else None
+        cm = wait_for(log_cm, 30, 0.2, "ConfigMap %s-driver-log" % NAME)
+        self.assertIn("test_counter got 5", cm["data"]["driver.log"])
+        self.assertEqual(cm["data"]["jobId"], st["jobId"])
+        self.assertEqual(cm["metadata"]["ownerReferences"][0]["name"], NAME)
 
         reasons = {e.get("reason") for e in lc.events(NS, NAME)}
         for r in ("CreatedRayCluster", "CreatedRayJobSubmitter", "JobSucceeded"):
