@@ -54,6 +54,7 @@ struct rjr {
 	struct rw_kmap wants;	/* "ns/cluster" -> struct rjr_want */
 	struct rw_kmap owners;	/* "ns/cluster" -> RayJob key (char *) */
 	struct rw_rj_logs logs; /* driver log tails waiting for their ConfigMap */
+	struct rw_kmap uids; /* RayJob key -> UID (char *): its metric series outlive the object */
 	bool delete_self_env;
 	char domain[128]; /* CLUSTER_DOMAIN */
 	int64_t grace_s, status_check_s;
@@ -254,11 +255,60 @@ find(struct rw_rec_job *j)
 	return rw_inf_get(((struct rjr *)j->ud)->rj_inf, j->ns, j->name);
 }
 
+/* Every deploymentStatus value, for removing a RayJob's series. */
+static const char *const deployment_states[] = {
+    RW_RJ_NEW,	  RW_RJ_INITIALIZING,	   RW_RJ_WAITING,    RW_RJ_RUNNING,   RW_RJ_COMPLETE,
+    RW_RJ_FAILED, RW_RJ_VALIDATION_FAILED, RW_RJ_SUSPENDING, RW_RJ_SUSPENDED, RW_RJ_RETRYING,
+};
+#define MAX_RETRY_SERIES 64
+
+static void
+metrics_remove(struct rjr *r, const char *name, const char *ns, const char *uid)
+{
+	char retry[24];
+	rw_met_remove(r->m_info, (const char *const[]){name, ns, uid});
+	for (size_t i = 0; i < sizeof(deployment_states) / sizeof(deployment_states[0]); i++) {
+		rw_met_remove(r->m_dep, (const char *const[]){name, ns, uid, deployment_states[i]});
+		for (int k = 0; k <= MAX_RETRY_SERIES; k++) {
+			snprintf(retry, sizeof(retry), "%d", k);
+			rw_met_remove(r->m_dur, (const char *const[]){name, ns, uid,
+								      deployment_states[i], retry});
+		}
+	}
+}
+
+/*
+ * KubeRay's RayJob metrics: kuberay_job_deployment_status (one series, the
+ * current state) and kuberay_job_execution_duration_seconds, set when an
+ * attempt ends (Complete, Failed, Retrying) to now - startTime.
+ */
+static void
+metrics_record(struct rjr_job *j, const char *was, int64_t start_ms)
+{
+	struct rjr *r = rjr_of(j);
+	const struct rw_rj_next *n = &j->next;
+	const char *name = j->rec.name, *ns = j->rec.ns, *uid = j->rj->obj.uid;
+	char retry[24];
+	if (strcmp(was, n->deployment) != 0)
+		rw_met_remove(r->m_dep, (const char *const[]){name, ns, uid, was});
+	rw_met_set(r->m_dep, (const char *const[]){name, ns, uid, n->deployment}, 1);
+	if (n->finished_attempt && start_ms > 0) {
+		/* The attempts that failed before this one (KubeRay's retry_count). */
+		int64_t before = n->failed - (strcmp(n->deployment, RW_RJ_COMPLETE) == 0 ? 0 : 1);
+		snprintf(retry, sizeof(retry), "%lld", (long long)(before > 0 ? before : 0));
+		rw_met_set(r->m_dur, (const char *const[]){name, ns, uid, n->deployment, retry},
+			   (double)(rw_clock_wall_ms() - start_ms) / 1000.0);
+	}
+}
+
 static void
 gone(struct rw_rec_job *j)
 {
 	struct rjr *r = j->ud;
-	rw_met_remove(r->m_info, (const char *const[]){j->name, j->ns, j->uid});
+	char *uid = rw_kmap_del(&r->uids, j->key);
+	if (uid)
+		metrics_remove(r, j->name, j->ns, uid);
+	free(uid);
 	rw_rj_logs_drop(&r->logs, j->key);
 }
 
@@ -275,8 +325,21 @@ static int
 attach(struct rw_rec_job *rj)
 {
 	struct rjr_job *j = (struct rjr_job *)rj;
-	rw_met_set(rjr_of(j)->m_info, (const char *const[]){j->rec.name, j->rec.ns, j->rj->obj.uid},
-		   1);
+	struct rjr *r = rjr_of(j);
+	const char *had = rw_kmap_get(&r->uids, j->rec.key);
+	if (!had || strcmp(had, j->rj->obj.uid) != 0) {
+		char *uid = strdup(j->rj->obj.uid);
+		void *old = NULL;
+		if (!uid || rw_kmap_put(&r->uids, j->rec.key, uid, &old) != 0) {
+			free(uid);
+			return -ENOMEM;
+		}
+		if (old)
+			metrics_remove(r, j->rec.name, j->rec.ns,
+				       old); /* a new RayJob, same name */
+		free(old);
+	}
+	rw_met_set(r->m_info, (const char *const[]){j->rec.name, j->rec.ns, j->rj->obj.uid}, 1);
 	return 0;
 }
 
@@ -544,6 +607,8 @@ st_decide(struct rw_rec_job *rj)
 	if (j->rj->mode == RW_RAYJOB_SIDECAR && w.head_pod_exists)
 		w.submitter = RW_RJ_SUB_RUNNING; /* its container's end is not decoded yet */
 	rw_rj_decide(&cur, &spec, &w, &j->next);
+	if (!w.deleting)
+		metrics_record(j, cur.deployment, cur.start_ms);
 	if (w.deleting && !(j->next.actions & RW_RJ_ACT_REMOVE_FINALIZER))
 		j->next.actions &= ~RW_RJ_ACT_WRITE_STATUS;
 }
@@ -1000,6 +1065,7 @@ setup(struct rw_mgr *m, void **state)
 	rw_kmap_init(&r->wants);
 	rw_kmap_init(&r->owners);
 	rw_rj_logs_init(&r->logs);
+	rw_kmap_init(&r->uids);
 	v = getenv("DELETE_RAYJOB_CR_AFTER_JOB_FINISHES");
 	r->delete_self_env = v && strcmp(v, "true") == 0;
 	v = getenv("CLUSTER_DOMAIN");
@@ -1010,6 +1076,14 @@ setup(struct rw_mgr *m, void **state)
 	    env_seconds("RAYJOB_STATUS_CHECK_TIMEOUT_SECONDS", RW_RJ_STATUS_CHECK_DEFAULT_S);
 	r->m_info = rw_met_gauge(r->met, "kuberay_job_info", "Metadata of RayJobs.",
 				 (const char *const[]){"name", "namespace", "uid", NULL});
+	r->m_dep = rw_met_gauge(
+	    r->met, "kuberay_job_deployment_status", "The RayJob's current jobDeploymentStatus.",
+	    (const char *const[]){"name", "namespace", "uid", "deployment_status", NULL});
+	r->m_dur =
+	    rw_met_gauge(r->met, "kuberay_job_execution_duration_seconds",
+			 "Duration of a finished RayJob attempt, from its startTime.",
+			 (const char *const[]){"name", "namespace", "uid", "job_deployment_status",
+					       "retry_count", NULL});
 	if (rw_rec_ctl_setup(&r->ctl, m, &rjr_kind, &rjr_policy, r) != 0)
 		goto fail;
 	own = rw_rec_object_handlers(&r->ctl);
@@ -1051,6 +1125,7 @@ teardown(void *state)
 	rw_kmap_fini(&r->wants, want_free);
 	rw_kmap_fini(&r->owners, free);
 	rw_rj_logs_fini(&r->logs);
+	rw_kmap_fini(&r->uids, free);
 	free(r);
 }
 

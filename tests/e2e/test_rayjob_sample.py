@@ -65,6 +65,17 @@ class RayJobS2(LocalClusterCase):
         self.assertEqual(cm["data"]["jobId"], st["jobId"])
         self.assertEqual(cm["metadata"]["ownerReferences"][0]["name"], NAME)
 
+        # KubeRay's RayJob metrics.
+        uid = rayjob(lc)["metadata"]["uid"]
+        m = lc.metrics()
+        labels = 'name="%s",namespace="%s",uid="%s"' % (NAME, NS, uid)
+        self.assertEqual(m.get("kuberay_job_info{%s}" % labels), 1)
+        self.assertEqual(m.get('kuberay_job_deployment_status{%s,deployment_status="Complete"}' % labels), 1)
+        self.assertNotIn('kuberay_job_deployment_status{%s,deployment_status="Running"}' % labels, m)
+        dur = m.get('kuberay_job_execution_duration_seconds{%s,job_deployment_status="Complete",retry_count="0"}'
+                    % labels)
+        self.assertTrue(dur is not None and 0 < dur < 180, dur)
+
         reasons = {e.get("reason") for e in lc.events(NS, NAME)}
         for r in ("CreatedRayCluster", "CreatedRayJobSubmitter", "JobSucceeded"):
             self.assertIn(r, reasons)
