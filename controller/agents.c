@@ -176,6 +176,21 @@ owner_hooks(struct rw_agents *a, const char *ns, const char *cluster)
 	return rw_agents_kinds_get(&a->kinds, kind);
 }
 
+int
+rw_agents_kinds_extra(const struct rw_agents_kinds *t, const struct rw_agents_hooks *owner,
+		      const struct rw_agents_hooks *out[RW_AGENTS_MAX_KINDS])
+{
+	int n = 0;
+	for (int i = 0; i < RW_AGENTS_MAX_KINDS; i++) {
+		const struct rw_agents_hooks *h = &t->k[i].h;
+		if (!t->k[i].kind[0] || !h->every_cluster || h == owner ||
+		    strcmp(t->k[i].kind, RW_AGENTS_EVERY_POD) == 0)
+			continue;
+		out[n++] = h;
+	}
+	return n;
+}
+
 /* ---- hub callbacks ---- */
 
 static void
@@ -187,10 +202,15 @@ on_report(struct rw_hub *hub, const struct rw_report *now, const struct rw_repor
 	(void)hub;
 	if (old == now)
 		rw_info(LOGC, "%s/%s: agent reporting again", now->ns, now->pod);
+	const struct rw_agents_hooks *extra[RW_AGENTS_MAX_KINDS];
+	int n = rw_agents_kinds_extra(&a->kinds, h, extra);
 	if (every && every->on_report)
 		every->on_report(now, old, every->ud);
 	if (h && h->on_report)
 		h->on_report(now, old, h->ud);
+	for (int i = 0; i < n; i++)
+		if (extra[i]->on_report)
+			extra[i]->on_report(now, old, extra[i]->ud);
 }
 
 static void
@@ -201,23 +221,33 @@ on_stale(struct rw_hub *hub, const struct rw_report *last, void *ud)
 	const struct rw_agents_hooks *h = owner_hooks(a, last->ns, last->cluster);
 	(void)hub;
 	rw_met_add(a->m_stale, NULL, 1);
+	const struct rw_agents_hooks *extra[RW_AGENTS_MAX_KINDS];
+	int n = rw_agents_kinds_extra(&a->kinds, h, extra);
 	if (h && h->on_stale)
 		h->on_stale(last, h->ud);
 	if (every && every->on_stale)
 		every->on_stale(last, every->ud);
+	for (int i = 0; i < n; i++)
+		if (extra[i]->on_stale)
+			extra[i]->on_stale(last, extra[i]->ud);
 }
 
 static int
 reply(struct rw_hub *hub, const struct rw_report *rep, struct rw_reply *out, void *ud)
 {
 	struct rw_agents *a = ud;
-	const struct rw_agents_hooks *h = owner_hooks(a, rep->ns, rep->cluster);
+	const struct rw_agents_hooks *owner = owner_hooks(a, rep->ns, rep->cluster), *h = owner;
+	const struct rw_agents_hooks *extra[RW_AGENTS_MAX_KINDS];
+	int n = rw_agents_kinds_extra(&a->kinds, owner, extra), rv = 0;
 	(void)hub;
 	if (!h || !h->reply)
 		h = rw_agents_kinds_get(&a->kinds, RW_AGENTS_EVERY_POD);
 	if (h && h->reply)
-		return h->reply(rep, out, h->ud);
-	return 0; /* nothing to ask */
+		rv = h->reply(rep, out, h->ud);
+	for (int i = 0; i < n && rv == 0; i++)
+		if (extra[i] != h && extra[i]->reply)
+			rv = extra[i]->reply(rep, out, extra[i]->ud);
+	return rv; /* 0 with nothing set: nothing to ask */
 }
 
 static int

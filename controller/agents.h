@@ -38,6 +38,13 @@ struct rw_agents_hooks {
 	void (*on_stale)(const struct rw_report *last, void *ud);
 	int (*reply)(const struct rw_report *r, struct rw_reply *out, void *ud);
 	void *ud;
+	/*
+	 * Also for the pods of clusters this kind does not own (a RayJob's
+	 * clusterSelector names any cluster): on_report and on_stale run after
+	 * the owner's, and reply runs after the owner's reply (or the every-pod
+	 * one) on the same out, adding its own fields.
+	 */
+	bool every_cluster;
 };
 
 /* The owner kind that matches every Ray pod. */
@@ -71,6 +78,14 @@ struct rw_agents_kinds {
 		struct rw_agents_hooks h;
 	} k[RW_AGENTS_MAX_KINDS];
 };
+
+/*
+ * The every_cluster hooks besides owner (the owner kind's hooks, or NULL)
+ * and the every-pod kind's, in registration order: they run after those
+ * for any cluster. Returns how many were written to out.
+ */
+int rw_agents_kinds_extra(const struct rw_agents_kinds *t, const struct rw_agents_hooks *owner,
+			  const struct rw_agents_hooks *out[RW_AGENTS_MAX_KINDS]);
 
 /* Register, replace (h) or remove (h NULL) kind's hooks. 0, -EINVAL or -ENOSPC. */
 int rw_agents_kinds_set(struct rw_agents_kinds *t, const char *kind,

@@ -193,7 +193,7 @@ rw_raycluster_ctl_gate_setup(struct rcr *r)
 {
 	struct rw_pp_ops ops = {gate_want,  gate_build, gate_answered,
 				gate_retry, "status",	"application/strategic-merge-patch+json"};
-	struct rw_agents_hooks hk = {hk_report, hk_stale, NULL, r};
+	struct rw_agents_hooks hk = {hk_report, hk_stale, NULL, r, false};
 	int rv;
 	if (!r->agents)
 		return 0;

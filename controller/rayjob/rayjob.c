@@ -30,6 +30,7 @@
 #include "rayjob.h"
 #include "reconcile.h"
 #include "rj_decide.h"
+#include "rj_heads.h"
 #include "rj_logs.h"
 #include "rj_model.h"
 #include "names.h"
@@ -38,22 +39,14 @@
 
 #define LOGC "rayjob"
 
-/* What the head agent of one cluster is asked to do, read by the hub's reply hook. */
-struct rjr_want {
-	char job_id[RW_ID_MAX];
-	bool watch, stop, submit;
-	struct rw_job_submit sub; /* HTTPMode, when submit */
-};
-
 struct rjr {
 	struct rw_rec_ctl ctl;
 	struct rw_mgr *mgr;
 	struct rw_met *met;
 	struct rw_agents *agents;
 	struct rw_inf *rj_inf, *rc_inf, *job_inf, *pod_inf;
-	struct rw_kmap wants;	/* "ns/cluster" -> struct rjr_want */
-	struct rw_kmap owners;	/* "ns/cluster" -> RayJob key (char *) */
-	struct rw_rj_logs logs; /* driver log tails waiting for their ConfigMap */
+	struct rw_rj_heads heads; /* what each cluster's head agent is asked, per RayJob */
+	struct rw_rj_logs logs;	  /* driver log tails waiting for their ConfigMap */
 	struct rw_kmap uids; /* RayJob key -> UID (char *): its metric series outlive the object */
 	bool delete_self_env;
 	char domain[128]; /* CLUSTER_DOMAIN */
@@ -81,36 +74,20 @@ rjr_of(struct rjr_job *j)
 	return j->rec.ud;
 }
 
+/* ---- agent hooks (for any cluster: a clusterSelector names clusters the RayJob does not own) ----
+ */
+
+/* Bring back every RayJob that asks something of the cluster's head. */
 static void
-want_free(void *p)
-{
-	struct rjr_want *w = p;
-	if (!w)
-		return;
-	free(w->sub.entrypoint);
-	free(w->sub.runtime_env_json);
-	free(w->sub.metadata_json);
-	free(w->sub.resources_json);
-	free(w);
-}
-
-static char *
-dup_or_null(const char *s)
-{
-	return s ? strdup(s) : NULL;
-}
-
-/* ---- agent hooks ---- */
-
-static void
-enqueue_owner(struct rjr *r, const char *ns, const char *cluster)
+enqueue_users(struct rjr *r, const char *ns, const char *cluster)
 {
 	char key[512];
-	const char *rk;
+	const struct rw_rj_want *w[RW_RJ_HEADS_PER_CLUSTER];
+	int n;
 	snprintf(key, sizeof(key), "%s/%s", ns, cluster);
-	rk = rw_kmap_get(&r->owners, key);
-	if (rk && r->ctl.wq)
-		rw_wq_add(r->ctl.wq, rk);
+	n = rw_rj_heads_of(&r->heads, key, w, RW_RJ_HEADS_PER_CLUSTER);
+	for (int i = 0; i < n && r->ctl.wq; i++)
+		rw_wq_add(r->ctl.wq, w[i]->rayjob);
 }
 
 /* A head report carrying a driver log tail (sent once): keep it for the ConfigMap. */
@@ -118,19 +95,19 @@ static void
 keep_tails(struct rjr *r, const struct rw_report *now)
 {
 	char key[512];
-	const char *rk;
-	struct rjr_want *w;
+	const struct rw_rj_want *w[RW_RJ_HEADS_PER_CLUSTER];
+	int n;
 	snprintf(key, sizeof(key), "%s/%s", now->ns, now->cluster);
-	rk = rw_kmap_get(&r->owners, key);
-	w = rw_kmap_get(&r->wants, key);
-	if (!rk || !w)
-		return;
-	for (int i = 0; i < now->njobs; i++) {
-		int rv = rw_rj_logs_offer(&r->logs, rk, w->job_id, &now->jobs[i]);
-		if (rv < 0)
-			rw_warn(LOGC, "%s: driver log of %s not kept: %s", rk, w->job_id,
-				rv == -ENOSPC ? "too many logs waiting" : "out of memory");
-	}
+	n = rw_rj_heads_of(&r->heads, key, w, RW_RJ_HEADS_PER_CLUSTER);
+	for (int k = 0; k < n; k++)
+		for (int i = 0; i < now->njobs; i++) {
+			int rv =
+			    rw_rj_logs_offer(&r->logs, w[k]->rayjob, w[k]->job_id, &now->jobs[i]);
+			if (rv < 0)
+				rw_warn(LOGC, "%s: driver log of %s not kept: %s", w[k]->rayjob,
+					w[k]->job_id,
+					rv == -ENOSPC ? "too many logs waiting" : "out of memory");
+		}
 }
 
 static void
@@ -140,14 +117,14 @@ hk_report(const struct rw_report *now, const struct rw_report *old, void *ud)
 	if (strcmp(now->node_type, "head") != 0)
 		return;
 	keep_tails(ud, now);
-	enqueue_owner(ud, now->ns, now->cluster);
+	enqueue_users(ud, now->ns, now->cluster);
 }
 
 static void
 hk_stale(const struct rw_report *last, void *ud)
 {
 	if (strcmp(last->node_type, "head") == 0)
-		enqueue_owner(ud, last->ns, last->cluster);
+		enqueue_users(ud, last->ns, last->cluster);
 }
 
 static int
@@ -155,38 +132,16 @@ hk_reply(const struct rw_report *rep, struct rw_reply *out, void *ud)
 {
 	struct rjr *r = ud;
 	char key[512];
-	struct rjr_want *w;
+	const struct rw_rj_want *w[1];
 	if (strcmp(rep->node_type, "head") != 0)
 		return 0;
-	/* A fast heartbeat: a silent head shows within seconds (HeadLost). */
-	out->heartbeat_ms = 1000;
 	snprintf(key, sizeof(key), "%s/%s", rep->ns, rep->cluster);
-	w = rw_kmap_get(&r->wants, key);
-	if (!w)
+	if (rw_rj_heads_of(&r->heads, key, w, 1) == 0)
 		return 0;
-	if (w->stop)
-		snprintf(out->stop_job, sizeof(out->stop_job), "%s", w->job_id);
-	if (w->watch && !w->submit && out->nwatch < RW_MAX_JOBS) {
-		bool tracked = false;
-		for (int i = 0; i < rep->njobs; i++)
-			tracked |= strcmp(rep->jobs[i].submission_id, w->job_id) == 0;
-		if (!tracked)
-			snprintf(out->watch_jobs[out->nwatch++], RW_ID_MAX, "%s", w->job_id);
-	}
-	if (w->submit && !out->has_submit) {
-		bool known = false;
-		for (int i = 0; i < rep->njobs; i++)
-			known |= strcmp(rep->jobs[i].submission_id, w->job_id) == 0;
-		if (!known) {
-			out->has_submit = 1;
-			out->submit = w->sub;
-			out->submit.entrypoint = dup_or_null(w->sub.entrypoint);
-			out->submit.runtime_env_json = dup_or_null(w->sub.runtime_env_json);
-			out->submit.metadata_json = dup_or_null(w->sub.metadata_json);
-			out->submit.resources_json = dup_or_null(w->sub.resources_json);
-		}
-	}
-	return 0;
+	/* A fast heartbeat while a job runs: a silent head shows within seconds (HeadLost). */
+	if (!out->heartbeat_ms || out->heartbeat_ms > 1000)
+		out->heartbeat_ms = 1000;
+	return rw_rj_heads_reply(&r->heads, key, rep, out);
 }
 
 /* The head's latest report from the hub (NULL when none), and whether it went stale. */
@@ -238,7 +193,7 @@ pod_changed(struct rw_inf *inf, const void *old, const void *obj, void *ud)
 	(void)inf;
 	(void)old;
 	if (p->node_type && strcmp(p->node_type, "head") == 0)
-		enqueue_owner(ud, p->meta.ns, p->cluster);
+		enqueue_users(ud, p->meta.ns, p->cluster);
 }
 
 static void
@@ -310,6 +265,7 @@ gone(struct rw_rec_job *j)
 		metrics_remove(r, j->name, j->ns, uid);
 	free(uid);
 	rw_rj_logs_drop(&r->logs, j->key);
+	rw_rj_heads_drop(&r->heads, j->key);
 }
 
 static const char *
@@ -747,41 +703,28 @@ set_wants(struct rjr_job *j)
 	struct rjr *r = rjr_of(j);
 	const struct rw_rj_next *n = &j->next;
 	char key[512], err[256];
-	struct rjr_want *w;
+	struct rw_job_submit sub;
 	unsigned want = n->actions & (RW_RJ_ACT_SUBMIT | RW_RJ_ACT_STOP_JOB | RW_RJ_ACT_WATCH);
-	if (!n->cluster_name[0])
+	bool submit = false;
+	int rv;
+	if (!want || !n->cluster_name[0] || !n->job_id[0]) {
+		rw_rj_heads_drop(&r->heads, j->rec.key);
 		return;
+	}
 	snprintf(key, sizeof(key), "%s/%s", j->rec.ns, n->cluster_name);
-	if (!j->rj->selector_cluster) {
-		char *rk = strdup(j->rec.key);
-		void *old = NULL;
-		if (rk && rw_kmap_put(&r->owners, key, rk, &old) == 0)
-			free(old);
-		else
-			free(rk);
+	memset(&sub, 0, sizeof(sub));
+	if (want & RW_RJ_ACT_SUBMIT) {
+		submit = rw_rayjob_http_submission(j->rj, n->job_id, &sub, err, sizeof(err)) == 0;
+		if (!submit)
+			rw_warn(LOGC, "%s: cannot build the submission: %s", j->rec.key, err);
 	}
-	if (!want || !n->job_id[0]) {
-		want_free(rw_kmap_del(&r->wants, key));
-		return;
-	}
-	w = calloc(1, sizeof(*w));
-	if (!w)
-		return;
-	snprintf(w->job_id, sizeof(w->job_id), "%s", n->job_id);
-	w->watch = true;
-	w->stop = (want & RW_RJ_ACT_STOP_JOB) != 0;
-	if ((want & RW_RJ_ACT_SUBMIT) &&
-	    rw_rayjob_http_submission(j->rj, n->job_id, &w->sub, err, sizeof(err)) == 0)
-		w->submit = true;
-	else if (want & RW_RJ_ACT_SUBMIT)
-		rw_warn(LOGC, "%s: cannot build the submission: %s", j->rec.key, err);
-	{
-		void *old = NULL;
-		if (rw_kmap_put(&r->wants, key, w, &old) != 0)
-			want_free(w);
-		else
-			want_free(old);
-	}
+	rv = rw_rj_heads_set(&r->heads, j->rec.key, key, n->job_id,
+			     (want & RW_RJ_ACT_STOP_JOB) != 0, submit ? &sub : NULL);
+	if (rv == -ENOSPC)
+		rw_warn(LOGC, "%s: cluster %s serves %d RayJobs already: waiting", j->rec.key,
+			n->cluster_name, RW_RJ_HEADS_PER_CLUSTER);
+	else if (rv)
+		rw_rec_fail(&j->rec, rv, NULL, "out of memory");
 }
 
 static void
@@ -1062,8 +1005,7 @@ setup(struct rw_mgr *m, void **state)
 	r->mgr = m;
 	r->met = rw_mgr_metrics(m);
 	r->agents = rw_mgr_agents(m);
-	rw_kmap_init(&r->wants);
-	rw_kmap_init(&r->owners);
+	rw_rj_heads_init(&r->heads);
 	rw_rj_logs_init(&r->logs);
 	rw_kmap_init(&r->uids);
 	v = getenv("DELETE_RAYJOB_CR_AFTER_JOB_FINISHES");
@@ -1104,6 +1046,7 @@ setup(struct rw_mgr *m, void **state)
 	hk.on_stale = hk_stale;
 	hk.reply = hk_reply;
 	hk.ud = r;
+	hk.every_cluster = true;
 	if (rw_agents_register(r->agents, "RayJob", &hk) != 0)
 		rw_warn(LOGC, "cannot register the agent hooks: RayJobs get no job status");
 	return 0;
@@ -1122,8 +1065,7 @@ teardown(void *state)
 	if (r->agents)
 		rw_agents_register(r->agents, "RayJob", NULL);
 	rw_rec_ctl_fini(&r->ctl);
-	rw_kmap_fini(&r->wants, want_free);
-	rw_kmap_fini(&r->owners, free);
+	rw_rj_heads_fini(&r->heads);
 	rw_rj_logs_fini(&r->logs);
 	rw_kmap_fini(&r->uids, free);
 	free(r);

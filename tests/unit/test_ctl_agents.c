@@ -25,7 +25,8 @@ static void
 test_kinds_register_replace_remove(void)
 {
 	struct rw_agents_kinds t;
-	struct rw_agents_hooks h = {NULL, NULL, reply_a, NULL}, h2 = {NULL, NULL, NULL, &t};
+	struct rw_agents_hooks h = {NULL, NULL, reply_a, NULL, false},
+			       h2 = {NULL, NULL, NULL, &t, false};
 	memset(&t, 0, sizeof(t));
 	CHECK(rw_agents_kinds_get(&t, "RayService") == NULL);
 	CHECK_EQ_INT(rw_agents_kinds_set(&t, "RayService", &h), 0);
@@ -41,11 +42,37 @@ test_kinds_register_replace_remove(void)
 	CHECK(rw_agents_kinds_get(&t, RW_AGENTS_EVERY_POD) != NULL);
 }
 
+/* every_cluster kinds act on any cluster, after the owner's, never twice. */
+static void
+test_kinds_extra(void)
+{
+	struct rw_agents_kinds t;
+	struct rw_agents_hooks rc = {NULL, NULL, reply_a, NULL, false},
+			       rs = {NULL, NULL, reply_a, NULL, false},
+			       rj = {NULL, NULL, reply_a, NULL, true};
+	const struct rw_agents_hooks *out[RW_AGENTS_MAX_KINDS];
+	memset(&t, 0, sizeof(t));
+	CHECK_EQ_INT(rw_agents_kinds_extra(&t, NULL, out), 0);
+	CHECK_EQ_INT(rw_agents_kinds_set(&t, RW_AGENTS_EVERY_POD, &rc), 0);
+	CHECK_EQ_INT(rw_agents_kinds_set(&t, "RayService", &rs), 0);
+	CHECK_EQ_INT(rw_agents_kinds_set(&t, "RayJob", &rj), 0);
+	/* A RayService's cluster, or one nobody owns: the RayJob hooks come after. */
+	CHECK_EQ_INT(rw_agents_kinds_extra(&t, rw_agents_kinds_get(&t, "RayService"), out), 1);
+	CHECK(out[0] == rw_agents_kinds_get(&t, "RayJob"));
+	CHECK_EQ_INT(rw_agents_kinds_extra(&t, NULL, out), 1);
+	/* A RayJob's own cluster: its hooks already ran as the owner's. */
+	CHECK_EQ_INT(rw_agents_kinds_extra(&t, rw_agents_kinds_get(&t, "RayJob"), out), 0);
+	/* The every-pod kind is never an extra, even when flagged. */
+	rc.every_cluster = true;
+	CHECK_EQ_INT(rw_agents_kinds_set(&t, RW_AGENTS_EVERY_POD, &rc), 0);
+	CHECK_EQ_INT(rw_agents_kinds_extra(&t, NULL, out), 1);
+}
+
 static void
 test_kinds_bounds(void)
 {
 	struct rw_agents_kinds t;
-	struct rw_agents_hooks h = {NULL, NULL, reply_a, NULL};
+	struct rw_agents_hooks h = {NULL, NULL, reply_a, NULL, false};
 	char kind[16];
 	memset(&t, 0, sizeof(t));
 	CHECK_EQ_INT(rw_agents_kinds_set(&t, NULL, &h), -EINVAL);
@@ -144,6 +171,7 @@ main(void)
 {
 	static const struct rwt_case cases[] = {
 	    {"kinds_register_replace_remove", test_kinds_register_replace_remove},
+	    {"kinds_extra", test_kinds_extra},
 	    {"kinds_bounds", test_kinds_bounds},
 	    {"owner_kind", test_owner_kind},
 	    {"admit_decide", test_admit_decide},
