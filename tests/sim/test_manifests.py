@@ -618,12 +618,18 @@ class TestManifestsOnCluster(unittest.TestCase):
             ("", "pods/resize", "patch"), ("ray.io", "rayclusters", "get"), ("ray.io", "rayclusters", "patch")}
         self.assertEqual(autoscaler - grants, set())
         # The RayService switch is a patch: no Service update. Secrets are never listed or deleted,
-        # nothing of batch or RayJobs is used, Roles and RoleBindings are only created.
+        # Roles and RoleBindings are only created. The RayJob submitter Job is created, deleted and
+        # watched, never read, patched or updated; ConfigMaps (the driver log) only written; the
+        # RayJob itself never read by name nor updated (its status has its own subresource).
         self.assertFalse({("", "services", "update"), ("", "secrets", "delete"),
                           ("rbac.authorization.k8s.io", "roles", "list"),
                           ("rbac.authorization.k8s.io", "rolebindings", "watch")} & grants)
-        self.assertFalse({g for g in grants if g[0] in ("batch", "coordination.k8s.io")})
-        self.assertFalse({g for g in grants if g[1].startswith("rayjobs")})
+        self.assertEqual({g for g in grants if g[0] == "batch"},
+                         {("batch", "jobs", v) for v in ("create", "delete", "list", "watch")})
+        self.assertEqual({g for g in grants if g[1] == "configmaps"},
+                         {("", "configmaps", "create"), ("", "configmaps", "update")})
+        self.assertFalse({("ray.io", "rayjobs", "get"), ("ray.io", "rayjobs", "update")} & grants)
+        self.assertFalse({g for g in grants if g[0] == "coordination.k8s.io"})
         lease = [o for o in objs if o["kind"] == "Role"][0]
         self.assertEqual(lease["metadata"]["namespace"], "raywarden-system")
         self.assertEqual([(r["apiGroups"], r["resources"], r["verbs"]) for r in lease["rules"]],
