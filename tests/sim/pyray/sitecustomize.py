@@ -26,3 +26,4 @@ if _POD_IP and not getattr(socket, "_rw_sim_pod_local", False):
 
     socket.getaddrinfo = _pod_getaddrinfo
     socket._rw_sim_pod_local = True
+    socket._rw_sim_host_getaddrinfo = _getaddrinfo
