@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "jobtrack.h"
+#include "rw/text.h"
 
 /* Parser states of struct rw_logtail. */
 enum {
@@ -65,23 +66,15 @@ put(struct rw_logtail *lt, char c)
 static void
 put_cp(struct rw_logtail *lt, unsigned cp)
 {
+	char u[4];
+	int n;
 	if (cp == 0) {
 		put(lt, '?'); /* a C string cannot hold NUL */
-	} else if (cp < 0x80) {
-		put(lt, (char)cp);
-	} else if (cp < 0x800) {
-		put(lt, (char)(0xC0 | (cp >> 6)));
-		put(lt, (char)(0x80 | (cp & 0x3F)));
-	} else if (cp < 0x10000) {
-		put(lt, (char)(0xE0 | (cp >> 12)));
-		put(lt, (char)(0x80 | ((cp >> 6) & 0x3F)));
-		put(lt, (char)(0x80 | (cp & 0x3F)));
-	} else {
-		put(lt, (char)(0xF0 | (cp >> 18)));
-		put(lt, (char)(0x80 | ((cp >> 12) & 0x3F)));
-		put(lt, (char)(0x80 | ((cp >> 6) & 0x3F)));
-		put(lt, (char)(0x80 | (cp & 0x3F)));
+		return;
 	}
+	n = rw_utf8_put(cp, u);
+	for (int i = 0; i < n; i++)
+		put(lt, u[i]);
 }
 
 /* A high surrogate not followed by its low half stands for U+FFFD. */
@@ -113,18 +106,6 @@ escape_done(struct rw_logtail *lt)
 		lt->hi_sur = cp;
 	else
 		put_cp(lt, cp);
-}
-
-static int
-hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
 }
 
 /* One byte of the answer. Returns 0 or the error. */
@@ -270,7 +251,7 @@ step(struct rw_logtail *lt, char c)
 		return 0;
 	}
 	case LT_LOGS_U: {
-		int v = hexval(c);
+		int v = rw_hexval(c);
 		if (v < 0)
 			return lt_fail(lt, -EINVAL, "invalid \\u escape in \"logs\"");
 		lt->ucp = (lt->ucp << 4) | (unsigned)v;

@@ -1089,7 +1089,7 @@ refuse_replay(struct rw_hub *h, struct hub_conn *m, int fresh, const char *pod,
 {
 	char detail[600];
 	snprintf(detail, sizeof(detail),
-		 "%s for pod %s (session %016" PRIx64 ", seq %" PRIu64 ", ts %" PRIu64 ")",
+		 "%s for pod %.320s (session %016" PRIx64 ", seq %" PRIu64 ", ts %" PRIu64 ")",
 		 fresh == -ETIME ? "timestamp outside the clock-skew window"
 				 : "replayed or reordered report",
 		 pod, hdr->session, hdr->seq, hdr->ts_ms);

@@ -8,6 +8,7 @@
 #include <strings.h>
 
 #include "rbac.h"
+#include "rw/text.h"
 
 /*
  * Every permission raywarden-controller holds. One row is one rule of the
@@ -110,18 +111,6 @@ copy_seg(char *dst, size_t n, const char *s, size_t len)
 	return 0;
 }
 
-static int
-hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* The decoded value of key in an encoded query; 1 when found, 0 when absent, -EINVAL. */
 static int
 query_get(const char *q, const char *key, char *out, size_t outlen)
@@ -137,8 +126,8 @@ query_get(const char *q, const char *key, char *out, size_t outlen)
 				if (c == '+')
 					c = ' ';
 				else if (c == '%') {
-					int h = i + 2 < len ? hexval(q[i + 1]) : -1;
-					int l = i + 2 < len ? hexval(q[i + 2]) : -1;
+					int h = i + 2 < len ? rw_hexval(q[i + 1]) : -1;
+					int l = i + 2 < len ? rw_hexval(q[i + 2]) : -1;
 					if (h < 0 || l < 0)
 						return -EINVAL;
 					c = (char)(h * 16 + l);

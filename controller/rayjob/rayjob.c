@@ -399,9 +399,9 @@ gather_cluster(struct rjr_job *j, const char *name, struct rw_rj_world *w, char 
 			port = rw_doc_int_or(ports->kids[i], "containerPort", 8265);
 	snprintf(j->head_image, sizeof(j->head_image), "%s", or_empty(rw_doc_gets(ctr, "image")));
 	rw_raycluster_head_svc_name(c, svc, sizeof(svc));
-	snprintf(url, urllen, "%s.%s.svc.%s:%lld", svc, j->rec.ns, rjr_of(j)->domain,
-		 (long long)port);
-	w->dashboard_url = url;
+	if (snprintf(url, urllen, "%s.%s.svc.%s:%lld", svc, j->rec.ns, rjr_of(j)->domain,
+		     (long long)port) < (int)urllen)
+		w->dashboard_url = url; /* a name too long for a DNS name gets none */
 	rw_raycluster_free(c);
 }
 
@@ -543,7 +543,7 @@ st_decide(struct rw_rec_job *rj)
 	};
 	struct rw_rj_world w;
 	unsigned char rnd[5];
-	char suffix[6], url[512];
+	char suffix[6], url[768];
 	const char *cluster =
 	    cur.cluster_name[0] ? cur.cluster_name : or_empty(spec.selector_cluster);
 	memset(&w, 0, sizeof(w));

@@ -23,6 +23,7 @@
 #include <string.h>
 
 #include "rw/json.h"
+#include "rw/text.h"
 
 #define TOK_INITIAL 64
 
@@ -60,44 +61,6 @@ utf8_seq_len(const unsigned char *p, size_t n)
 		return 4;
 	}
 	return 0;
-}
-
-/* Encode code point cp (valid, not a surrogate) as UTF-8 into out; returns the length. */
-static int
-utf8_put(unsigned long cp, char *out)
-{
-	if (cp < 0x80) {
-		out[0] = (char)cp;
-		return 1;
-	}
-	if (cp < 0x800) {
-		out[0] = (char)(0xC0 | (cp >> 6));
-		out[1] = (char)(0x80 | (cp & 0x3F));
-		return 2;
-	}
-	if (cp < 0x10000) {
-		out[0] = (char)(0xE0 | (cp >> 12));
-		out[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
-		out[2] = (char)(0x80 | (cp & 0x3F));
-		return 3;
-	}
-	out[0] = (char)(0xF0 | (cp >> 18));
-	out[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
-	out[2] = (char)(0x80 | ((cp >> 6) & 0x3F));
-	out[3] = (char)(0x80 | (cp & 0x3F));
-	return 4;
-}
-
-static int
-hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
 }
 
 /* ---- strict validation ---- */
@@ -152,7 +115,7 @@ vstring(struct vstate *v)
 				for (int i = 0; i < 4; i++) {
 					if (v->pos + 2 + i >= v->len)
 						goto eof;
-					if (hexval((char)s[v->pos + 2 + i]) < 0) {
+					if (rw_hexval((char)s[v->pos + 2 + i]) < 0) {
 						v->pos += 2 + i;
 						return verr(v, "bad \\u escape");
 					}
@@ -564,7 +527,7 @@ unescape_one(const char **pp, const char *end, char *out)
 		return -EINVAL;
 	unsigned long cp = 0;
 	for (int i = 0; i < 4; i++) {
-		int h = hexval(p[2 + i]);
+		int h = rw_hexval(p[2 + i]);
 		if (h < 0)
 			return -EINVAL;
 		cp = cp * 16 + (unsigned long)h;
@@ -579,7 +542,7 @@ unescape_one(const char **pp, const char *end, char *out)
 			return -EINVAL; /* lone high surrogate */
 		unsigned long lo = 0;
 		for (int i = 0; i < 4; i++) {
-			int h = hexval(p[2 + i]);
+			int h = rw_hexval(p[2 + i]);
 			if (h < 0)
 				return -EINVAL;
 			lo = lo * 16 + (unsigned long)h;
@@ -590,7 +553,7 @@ unescape_one(const char **pp, const char *end, char *out)
 		p += 6;
 	}
 	*pp = p;
-	return utf8_put(cp, out);
+	return rw_utf8_put(cp, out);
 }
 
 int

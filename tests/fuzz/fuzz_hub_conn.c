@@ -223,7 +223,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	/* Byte by byte (bounded: one feed per byte), and in odd-sized reads. */
 	size_t lim = n < 65536 ? n : 65536;
-	size_t *every = malloc((lim + 1) * sizeof(*every));
+	size_t *every = calloc(lim + 1, sizeof(*every));
 	ASSERT(every);
 	for (size_t i = 0; i < lim; i++)
 		every[i] = i + 1;
