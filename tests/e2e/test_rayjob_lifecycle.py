@@ -89,6 +89,9 @@ class RayJobLifecycle(LocalClusterCase):
         info = wait_for(lambda: (lambda i: i if i and i.get("status") == "STOPPED" else None)(
             rjlib.ray_job_status(lc, head["status"]["podIP"], st["jobId"])), 20, 0.2, "Ray job STOPPED")
         self.assertEqual(info["status"], "STOPPED")
+        # The status then says so, instead of RUNNING beside Failed (KubeRay #2314).
+        st = rjlib.wait_status(lc, name, lambda st: st.get("jobStatus") == "STOPPED", 10, "jobStatus STOPPED")
+        self.assertEqual((st["jobDeploymentStatus"], st.get("reason")), ("Failed", "DeadlineExceeded"), st)
         self.assertIn("DeadlineExceeded", rjlib.reasons(lc, name))
 
     def test_backoff_limit_retries(self):

@@ -77,6 +77,10 @@ class RayJobModes(LocalClusterCase):
             st.get("jobDeploymentStatus"), st.get("jobStatus"), time.monotonic() - t0))
         self.assertEqual((st.get("jobDeploymentStatus"), st.get("jobStatus")), ("Complete", "SUCCEEDED"), st)
         self.assertTrue(st["jobId"].startswith(name + "-"), st)
+        # raywarden's conditions survive the CRD's schema (manifests/crds: not in KubeRay's).
+        conds = {c["type"]: c["status"] for c in st.get("conditions", [])}
+        self.assertEqual(conds, {"Submitted": "True", "Running": "False", "Complete": "True", "Failed": "False",
+                                 "Suspended": "False"}, st.get("conditions"))
         self.assertIsNone(rjlib.submitter_job(lc, name), "HTTPMode makes no submitter Job")
         head = rjlib.head_pod(lc, st["rayClusterName"])
         info = rjlib.ray_job_status(lc, head["status"]["podIP"], st["jobId"])
