@@ -212,6 +212,14 @@ class Watcher:
         except (OSError, ValueError, AttributeError, http.client.HTTPException):
             return  # closed by stop() (http.client may then fail in any of these ways)
 
+    def wait_rv(self, rv, timeout=10):
+        """Wait until an event at or after resourceVersion rv has arrived (a watch lags the GET
+        that showed the object)."""
+        def seen():
+            with self.lock:
+                return any(e[0] >= int(rv) for e in self.events)
+        wait_for(seen, timeout, 0.05, "watch event at resourceVersion %s" % rv)
+
     def stop(self):
         with self.lock:
             conns = list(self.conns)

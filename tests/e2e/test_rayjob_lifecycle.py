@@ -163,6 +163,7 @@ class RayJobLifecycle(LocalClusterCase):
             gate.open()
             lc.patch(rjlib.RJ_PATH + "/" + name, {"spec": {"suspend": False}})
             st = rjlib.wait_deployment(lc, name, ("Complete", "Failed"), 60)
+            w.wait_rv(rjlib.rayjob(lc, name)["metadata"]["resourceVersion"])
         finally:
             w.stop()
         self.assertEqual((st["jobDeploymentStatus"], st.get("jobStatus")), ("Complete", "SUCCEEDED"), st)
