@@ -48,6 +48,7 @@ struct rjr {
 	struct rw_rj_heads heads; /* what each cluster's head agent is asked, per RayJob */
 	struct rw_rj_logs logs;	  /* driver log tails waiting for their ConfigMap */
 	struct rw_kmap uids; /* RayJob key -> UID (char *): its metric series outlive the object */
+	struct rw_kmap sub_ended; /* RayJob key -> int64_t: SidecarMode submitter seen ended */
 	bool delete_self_env;
 	char domain[128]; /* CLUSTER_DOMAIN */
 	int64_t grace_s, status_check_s;
@@ -266,6 +267,7 @@ gone(struct rw_rec_job *j)
 	free(uid);
 	rw_rj_logs_drop(&r->logs, j->key);
 	rw_rj_heads_drop(&r->heads, j->key);
+	free(rw_kmap_del(&r->sub_ended, j->key));
 }
 
 static const char *
@@ -323,10 +325,15 @@ st_admit(struct rw_rec_job *rj)
 	if (rv > 0) {
 		const char *cur = rw_doc_gets(j->rj->obj.status, "jobDeploymentStatus");
 		rw_warn(LOGC, "%s: invalid: %s", j->rec.key, ve.msg);
-		if (!cur || strcmp(cur, RW_RJ_VALIDATION_FAILED) != 0)
-			rw_rec_emit(&j->rec, 1, ve.reason, "%s", ve.msg);
 		j->invalid = true;
 		memset(&j->next, 0, sizeof(j->next));
+		if (!cur || strcmp(cur, RW_RJ_VALIDATION_FAILED) != 0) {
+			/* Sent once the status is written, as every transition's Events. */
+			struct rw_rj_event *e = &j->next.ev[j->next.nev++];
+			e->warning = true;
+			snprintf(e->reason, sizeof(e->reason), "%s", ve.reason);
+			snprintf(e->msg, sizeof(e->msg), "%.*s", (int)sizeof(e->msg) - 1, ve.msg);
+		}
 		snprintf(j->next.deployment, sizeof(j->next.deployment), "%s",
 			 RW_RJ_VALIDATION_FAILED);
 		snprintf(j->next.reason, sizeof(j->next.reason), "ValidationFailed");
@@ -405,11 +412,19 @@ gather_cluster(struct rjr_job *j, const char *name, struct rw_rj_world *w, char 
 	rw_raycluster_free(c);
 }
 
+struct pod_scan {
+	int n;
+	const struct rw_inf_pod *head; /* the live head pod, if any */
+};
+
 static void
-count_pod(const void *obj, void *ud)
+scan_pod(const void *obj, void *ud)
 {
-	(void)obj;
-	(*(int *)ud)++;
+	const struct rw_inf_pod *p = obj;
+	struct pod_scan *ps = ud;
+	ps->n++;
+	if (!p->meta.deleted && p->node_type && strcmp(p->node_type, "head") == 0)
+		ps->head = p;
 }
 
 /* The batch Job of K8sJobMode: its state, from its conditions. */
@@ -439,6 +454,35 @@ gather_submitter(struct rjr_job *j, struct rw_rj_world *w)
 	rw_doc_free(d.root);
 }
 
+/*
+ * SidecarMode's submitter, from the head pod's Ready condition (see
+ * rw_rj_sidecar_ended). Its exit code is not there: an ended submitter counts
+ * as succeeded, and KubeRay's 30 s "Submitter completed but Ray job not found"
+ * timer starts when this controller first saw it ended (kept per RayJob; the
+ * container's finishedAt is not in the shared pod cache either).
+ */
+static void
+sidecar_submitter(struct rjr_job *j, const struct rw_inf_pod *head, struct rw_rj_world *w)
+{
+	struct rjr *r = rjr_of(j);
+	int64_t *seen;
+	if (!rw_rj_sidecar_ended(head->ready, head->ready_message, head->ray_container)) {
+		w->submitter = RW_RJ_SUB_RUNNING;
+		free(rw_kmap_del(&r->sub_ended, j->rec.key));
+		return;
+	}
+	w->submitter = RW_RJ_SUB_SUCCEEDED;
+	seen = rw_kmap_get(&r->sub_ended, j->rec.key);
+	if (!seen && (seen = malloc(sizeof(*seen))) != NULL) {
+		*seen = w->now_ms;
+		if (rw_kmap_put(&r->sub_ended, j->rec.key, seen, NULL) != 0) {
+			free(seen);
+			seen = NULL;
+		}
+	}
+	w->submitter_finished_ms = seen ? *seen : 0;
+}
+
 /* The Ray job, per the head agent's last report. */
 static void
 gather_ray(struct rjr_job *j, const char *cluster, const char *job_id, const char *deployment,
@@ -450,16 +494,21 @@ gather_ray(struct rjr_job *j, const char *cluster, const char *job_id, const cha
 	char key[512];
 	bool head_pod = false;
 	const struct rw_inf_pod *p;
-	int n = 0;
+	struct pod_scan ps = {0};
 	snprintf(key, sizeof(key), "%s/%s", j->rec.ns, cluster);
 	/* Is there a head pod, and any pod at all, of the cluster? */
-	rw_inf_index_foreach_by(r->pod_inf, rw_inf_pod_cluster_key, key, count_pod, &n);
-	w->cluster_pods_exist = n > 0;
+	rw_inf_index_foreach_by(r->pod_inf, rw_inf_pod_cluster_key, key, scan_pod, &ps);
+	w->cluster_pods_exist = ps.n > 0;
 	if (h) {
 		p = rw_inf_get(r->pod_inf, j->rec.ns, h->pod);
 		head_pod = p && !p->meta.deleted;
 	}
 	w->head_pod_exists = head_pod;
+	w->head_ray_ready = ps.head && ps.head->agent_ready == RW_COND_TRUE;
+	if (j->rj->mode == RW_RAYJOB_SIDECAR && ps.head)
+		sidecar_submitter(j, ps.head, w);
+	else if (j->rj->mode == RW_RAYJOB_SIDECAR)
+		free(rw_kmap_del(&r->sub_ended, j->rec.key)); /* a retry's head starts afresh */
 	w->head_reporting = h && !stale;
 	if (strcmp(deployment, RW_RJ_RUNNING) == 0 && w->cluster_exists) {
 		if (h && stale) {
@@ -560,8 +609,6 @@ st_decide(struct rw_rec_job *rj)
 	gather_submitter(j, &w);
 	if (cluster[0])
 		gather_ray(j, cluster, cur.job_id, cur.deployment, &w);
-	if (j->rj->mode == RW_RAYJOB_SIDECAR && w.head_pod_exists)
-		w.submitter = RW_RJ_SUB_RUNNING; /* its container's end is not decoded yet */
 	rw_rj_decide(&cur, &spec, &w, &j->next);
 	if (!w.deleting)
 		metrics_record(j, cur.deployment, cur.start_ms);
@@ -570,6 +617,14 @@ st_decide(struct rw_rec_job *rj)
 }
 
 /* ---- act ---- */
+
+static void
+emit_events(struct rjr_job *j)
+{
+	for (int i = 0; i < j->next.nev; i++)
+		rw_rec_emit(&j->rec, j->next.ev[i].warning, j->next.ev[i].reason, "%s",
+			    j->next.ev[i].msg);
+}
 
 static void
 create_cb(struct rw_rec_req *q, const struct rw_kube_resp *resp)
@@ -784,8 +839,12 @@ st_act(struct rw_rec_job *rj)
 	const struct rw_rj_next *n = &j->next;
 	unsigned a = n->actions;
 	struct rw_buf b;
-	for (int i = 0; i < n->nev; i++)
-		rw_rec_emit(&j->rec, n->ev[i].warning, n->ev[i].reason, "%s", n->ev[i].msg);
+	/* The Events of a transition go out once its status is written: a pass
+	 * on a cache that has not seen the last write yet decides the same
+	 * transition again, and its write fails with a conflict (one Retrying
+	 * Event per attempt, not two). */
+	if (!(a & RW_RJ_ACT_WRITE_STATUS) || j->rec.deleted_at)
+		emit_events(j);
 	set_wants(j);
 	rw_buf_init(&b, 16u << 20);
 	if (a & RW_RJ_ACT_CREATE_CLUSTER) {
@@ -844,6 +903,13 @@ set_or_del(struct b *bd, node *st, const char *key, const char *v)
 		sets(bd, st, key, v);
 	else
 		rw_doc_del(st, key);
+}
+
+static void
+status_written(struct rw_rec_req *q, const struct rw_kube_resp *resp)
+{
+	if (rw_rec_status_answer(&((struct rjr_job *)q->job)->rec, resp))
+		emit_events(q->job);
 }
 
 static void
@@ -923,7 +989,7 @@ st_status(struct rw_rec_job *rj)
 	}
 	rw_buf_init(&body, 16u << 20);
 	if (rw_doc_dump(j->rj->obj.root, &body) != 0 ||
-	    rw_rec_put_status(&j->rec, rw_buf_cstr(&body), body.len, NULL, NULL) != 0)
+	    rw_rec_put_status(&j->rec, rw_buf_cstr(&body), body.len, status_written, NULL) != 0)
 		rw_rec_fail(&j->rec, -ENOMEM, NULL, "cannot write the status");
 	rw_buf_fini(&body);
 }
@@ -1008,6 +1074,7 @@ setup(struct rw_mgr *m, void **state)
 	rw_rj_heads_init(&r->heads);
 	rw_rj_logs_init(&r->logs);
 	rw_kmap_init(&r->uids);
+	rw_kmap_init(&r->sub_ended);
 	v = getenv("DELETE_RAYJOB_CR_AFTER_JOB_FINISHES");
 	r->delete_self_env = v && strcmp(v, "true") == 0;
 	v = getenv("CLUSTER_DOMAIN");
@@ -1068,6 +1135,7 @@ teardown(void *state)
 	rw_rj_heads_fini(&r->heads);
 	rw_rj_logs_fini(&r->logs);
 	rw_kmap_fini(&r->uids, free);
+	rw_kmap_fini(&r->sub_ended, free);
 	free(r);
 }
 

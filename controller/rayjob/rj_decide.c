@@ -31,6 +31,36 @@ rw_rj_ray_terminal(const char *s)
 	return streq(s, "STOPPED") || streq(s, "SUCCEEDED") || streq(s, "FAILED");
 }
 
+/* Is name one of the words of the bracketed list that starts at p? */
+static bool
+in_list(const char *p, const char *name)
+{
+	size_t n = strlen(name);
+	while (*p && *p != ']') {
+		size_t k = strcspn(p, " ]");
+		if (k == n && n > 0 && memcmp(p, name, n) == 0)
+			return true;
+		p += k;
+		while (*p == ' ')
+			p++;
+	}
+	return false;
+}
+
+bool
+rw_rj_sidecar_ended(int ready, const char *message, const char *ray_container)
+{
+	static const char pre[] = "containers with unready status: [";
+	const char *p;
+	if (ready != 2 || !message || strncmp(message, pre, sizeof(pre) - 1) != 0)
+		return false;
+	p = message + sizeof(pre) - 1;
+	if (!strchr(p, ']'))
+		return false;
+	return in_list(p, "ray-job-submitter") &&
+	       !(ray_container && *ray_container && in_list(p, ray_container));
+}
+
 static void event(struct rw_rj_next *out, bool warning, const char *reason, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
@@ -218,7 +248,12 @@ st_initializing(struct rw_rj_next *out, const struct rw_rj_spec *spec, const str
 		return;
 	}
 	out->actions |= RW_RJ_ACT_COPY_CLUSTER_STATUS;
-	if (!w->cluster_ready || !w->dashboard_url) {
+	/* SidecarMode: once the submitter container has ended the head pod is
+	 * never Ready again, so a job that ends before the workers are up would
+	 * leave the RayCluster short of ready for ever. The submitter waits for
+	 * the GCS itself; a head whose Ray node its agent finds healthy will do. */
+	if (!(w->cluster_ready || (spec->mode == RW_RAYJOB_SIDECAR && w->head_ray_ready)) ||
+	    !w->dashboard_url) {
 		requeue(out, RW_RJ_REQUEUE_MS);
 		return;
 	}
@@ -453,11 +488,32 @@ rule_matches(const struct rw_rayjob_rule *r, const struct rw_rj_next *out)
  * first, one action per pass, then again at the next rule's time + 2 s as
  * KubeRay), else shutdownAfterJobFinishes after the TTL.
  */
+/*
+ * The RayJob ended while Ray still runs its job (DeadlineExceeded, a
+ * status-check timeout): stop it, since nothing will look at it again, and
+ * keep asking until Ray reports it ended. KubeRay leaves it running. Once it
+ * has ended its status replaces a jobStatus left at RUNNING (KubeRay #2314).
+ */
+static bool
+stop_leftover(struct rw_rj_next *out, const struct rw_rj_world *w)
+{
+	if (!out->job_id[0] || !w->head_reporting || w->ray != RW_RJ_RAY_KNOWN)
+		return false;
+	if (rw_rj_ray_terminal(w->ray_status)) {
+		if (!rw_rj_ray_terminal(out->job_status))
+			COPY(job_status, w->ray_status);
+		return false;
+	}
+	out->actions |= RW_RJ_ACT_STOP_JOB | RW_RJ_ACT_WATCH;
+	requeue(out, 1000);
+	return true;
+}
+
 static void
 st_terminal(struct rw_rj_next *out, const struct rw_rj_spec *spec, const struct rw_rj_world *w)
 {
 	int64_t end = out->end_ms ? out->end_ms : w->now_ms;
-	out->steady = true;
+	out->steady = !stop_leftover(out, w);
 	if (spec->has_selector)
 		return; /* never delete or change a cluster the RayJob does not own */
 	if (spec->nrules > 0) {

@@ -102,6 +102,8 @@ struct rw_rj_world {
 	/* the head: its pod and its agent */
 	bool head_pod_exists;
 	bool head_reporting; /* a fresh report from the head agent */
+	bool head_ray_ready; /* the head pod's agent finds its Ray node healthy (ray.io/agent-ready)
+			      */
 	bool head_lost;	     /* the head pod or its agent went away while the job ran */
 	const char *head_lost_why;
 	/* the Ray job, per the head agent */
@@ -160,6 +162,17 @@ struct rw_rj_next {
  */
 void rw_rj_decide(const struct rw_rj_status *cur, const struct rw_rj_spec *spec,
 		  const struct rw_rj_world *w, struct rw_rj_next *out);
+
+/*
+ * SidecarMode: has the head pod's ray-job-submitter container ended? The
+ * shared pod informer keeps the Ray container's state only, but a container
+ * that ended is not ready, and the kubelet names the unready containers in
+ * the pod's Ready condition ("containers with unready status: [a b]"). The
+ * submitter listed there while the Ray container (ray_container, the first)
+ * is not means it ended; both listed is a pod still starting. ready is the
+ * condition's enum rw_inf_cond value (2: False). Pure.
+ */
+bool rw_rj_sidecar_ended(int ready, const char *message, const char *ray_container);
 
 /* Is this jobDeploymentStatus terminal (Complete, Failed)? */
 bool rw_rj_terminal(const char *deployment);

@@ -389,6 +389,8 @@ def rayjob_status():
         "succeeded": int32("Successful attempts.", default=0),
         "failed": int32("Failed attempts.", default=0),
         "observedGeneration": int64("The .metadata.generation this status reflects."),
+        # Not in KubeRay's RayJob status: raywarden's own conditions, a standard metav1.Condition list.
+        "conditions": conditions("Submitted, Running, Complete, Failed, Suspended (raywarden; not in KubeRay)."),
     }, "Observed state of the RayJob.")
 
 

@@ -25,7 +25,7 @@ struct row {
 	struct rw_rayjob_rule rules[3];
 	/* world */
 	bool deleting, no_cluster, cluster_not_ready, cluster_deleting, pods_left;
-	bool workers_suspended, head_lost, silent;
+	bool workers_suspended, head_lost, silent, head_ray_ready;
 	enum rw_rj_submitter submitter;
 	bool submitter_object;
 	int64_t submitter_finished_ago_ms;
@@ -38,6 +38,7 @@ struct row {
 	int64_t want_failed;
 	const char *want_job_id, *want_cluster;
 	const char *want_event;
+	const char *want_job_status;
 };
 
 static void
@@ -91,6 +92,7 @@ run(const struct row *r)
 	    .head_pod_exists = !r->no_cluster,
 	    .head_reporting = !r->silent && !r->head_lost,
 	    .head_lost = r->head_lost,
+	    .head_ray_ready = r->head_ray_ready,
 	    .head_lost_why = "head pod job-1-abcde-head deleted",
 	    .ray = r->ray,
 	    .ray_status = r->ray_status,
@@ -115,6 +117,8 @@ run(const struct row *r)
 		CHECK_EQ_STR(out.job_id, r->want_job_id);
 	if (r->want_cluster)
 		CHECK_EQ_STR(out.cluster_name, r->want_cluster);
+	if (r->want_job_status)
+		CHECK_EQ_STR(out.job_status, r->want_job_status);
 	if (r->want_event) {
 		bool seen = false;
 		for (int i = 0; i < out.nev; i++)
@@ -193,6 +197,24 @@ static const struct row rows[] = {
      .deployment = "Initializing",
      .mode = RW_RAYJOB_SIDECAR,
      .want_deployment = "Running",
+     .not_actions = RW_RJ_ACT_CREATE_SUBMITTER},
+    /* SidecarMode: the ended submitter leaves the head pod unready for good */
+    {.name = "init: sidecar, cluster not ready, head's Ray healthy -> Running",
+     .deployment = "Initializing",
+     .mode = RW_RAYJOB_SIDECAR,
+     .cluster_not_ready = true,
+     .head_ray_ready = true,
+     .want_deployment = "Running"},
+    {.name = "init: sidecar, cluster not ready, head's Ray not up",
+     .deployment = "Initializing",
+     .mode = RW_RAYJOB_SIDECAR,
+     .cluster_not_ready = true,
+     .want_deployment = "Initializing"},
+    {.name = "init: k8s job waits for the cluster whatever the head",
+     .deployment = "Initializing",
+     .cluster_not_ready = true,
+     .head_ray_ready = true,
+     .want_deployment = "Initializing",
      .not_actions = RW_RJ_ACT_CREATE_SUBMITTER},
     {.name = "init: interactive -> Waiting",
      .deployment = "Initializing",
@@ -554,6 +576,48 @@ static const struct row rows[] = {
      .silent = true,
      .want_deployment = "Running",
      .want_actions = RW_RJ_ACT_REMOVE_FINALIZER},
+    /* A RayJob over while Ray still runs its job: stop it, until Ray says it ended */
+    {.name = "terminal: deadline passed, Ray job still running -> stop",
+     .deployment = "Failed",
+     .job_status = "RUNNING",
+     .reason = "DeadlineExceeded",
+     .end_ago_ms = 1000,
+     .ray = RW_RJ_RAY_KNOWN,
+     .ray_status = "RUNNING",
+     .want_deployment = "Failed",
+     .want_reason = "DeadlineExceeded",
+     .want_actions = RW_RJ_ACT_STOP_JOB | RW_RJ_ACT_WATCH,
+     .not_actions = RW_RJ_ACT_WRITE_STATUS},
+    {.name = "terminal: stopped job's status replaces RUNNING",
+     .deployment = "Failed",
+     .job_status = "RUNNING",
+     .reason = "DeadlineExceeded",
+     .end_ago_ms = 1000,
+     .ray = RW_RJ_RAY_KNOWN,
+     .ray_status = "STOPPED",
+     .want_deployment = "Failed",
+     .want_job_status = "STOPPED",
+     .want_actions = RW_RJ_ACT_WRITE_STATUS,
+     .not_actions = RW_RJ_ACT_STOP_JOB},
+    {.name = "terminal: head silent, nothing to stop",
+     .deployment = "Failed",
+     .job_status = "RUNNING",
+     .reason = "DeadlineExceeded",
+     .end_ago_ms = 1000,
+     .silent = true,
+     .ray = RW_RJ_RAY_KNOWN,
+     .ray_status = "RUNNING",
+     .want_deployment = "Failed",
+     .not_actions = RW_RJ_ACT_STOP_JOB},
+    {.name = "terminal: finished job's status kept",
+     .deployment = "Complete",
+     .job_status = "SUCCEEDED",
+     .end_ago_ms = 1000,
+     .ray = RW_RJ_RAY_KNOWN,
+     .ray_status = "SUCCEEDED",
+     .want_deployment = "Complete",
+     .want_job_status = "SUCCEEDED",
+     .not_actions = RW_RJ_ACT_STOP_JOB | RW_RJ_ACT_WRITE_STATUS},
     {.name = "validation failed stays",
      .deployment = "ValidationFailed",
      .want_deployment = "ValidationFailed",
@@ -613,6 +677,41 @@ t_retry_new_names(void)
 	CHECK_EQ_INT(out.start_ms, NOW);
 }
 
+/* The kubelet's Ready message names the unready containers (SidecarMode's submitter end). */
+static void
+t_sidecar_ended(void)
+{
+	static const struct {
+		int ready;
+		const char *msg, *ray;
+		bool want;
+	} t[] = {
+	    {2, "containers with unready status: [ray-job-submitter]", "ray-head", true},
+	    {2, "containers with unready status: [raywarden-agent ray-job-submitter]", "ray-head",
+	     true},
+	    {2, "containers with unready status: [ray-head ray-job-submitter]", "ray-head", false},
+	    {2, "containers with unready status: [ray-head]", "ray-head", false},
+	    {2, "containers with unready status: [ray-job-submitter-2]", "ray-head", false},
+	    {2, "containers with unready status: [ray-job-submitter", "ray-head", false},
+	    {1, "containers with unready status: [ray-job-submitter]", "ray-head", false},
+	    {0, "containers with unready status: [ray-job-submitter]", "ray-head", false},
+	    {2,
+	     "corresponding condition of pod readiness gate \"ray.io/agent-ready\" does not "
+	     "exist.",
+	     "ray-head", false},
+	    {2, "", "ray-head", false},
+	    {2, NULL, "ray-head", false},
+	    {2, "containers with unready status: [ray-job-submitter]", NULL, true},
+	    {2, "containers with unready status: []", "ray-head", false},
+	};
+	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		bool got = rw_rj_sidecar_ended(t[i].ready, t[i].msg, t[i].ray);
+		CHECK_EQ_INT(got, t[i].want);
+		if (got != t[i].want)
+			fprintf(stderr, "  ^ row %zu\n", i);
+	}
+}
+
 static void
 t_terminal_helpers(void)
 {
@@ -631,6 +730,7 @@ main(void)
 	    {"deletion bounded", t_delete_bounded},
 	    {"retry makes new names", t_retry_new_names},
 	    {"terminal helpers", t_terminal_helpers},
+	    {"sidecar submitter ended", t_sidecar_ended},
 	    {NULL, NULL},
 	};
 	return rwt_run(cases);
