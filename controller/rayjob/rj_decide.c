@@ -383,6 +383,17 @@ st_running(struct rw_rj_next *out, const struct rw_rj_spec *spec, const struct r
 {
 	if (suspending(out, spec) || active_deadline(out, spec, w))
 		return;
+	/*
+	 * Ray already said the job ended (the status holds it) and the attempt
+	 * only waited for the submitter to print the logs: losing the head or
+	 * the cluster now changes nothing about the job's outcome.
+	 */
+	if (rw_rj_ray_terminal(out->job_status) &&
+	    (!w->cluster_exists || w->cluster_deleting || w->head_lost)) {
+		bool ok = !streq(out->job_status, "FAILED");
+		finish(out, spec, w, ok, ok ? "" : "AppFailed", NULL);
+		return;
+	}
 	if (!w->cluster_exists || w->cluster_deleting) {
 		char msg[256];
 		snprintf(msg, sizeof(msg), "RayCluster %s is gone while the job was running",
