@@ -419,6 +419,18 @@ rw_rec_step_load(struct rw_rec_job *j)
 	}
 }
 
+int
+rw_rec_remove_finalizer(struct rw_rec_job *j, int index, const char *finalizer, rw_rec_req_cb cb)
+{
+	char patch[512];
+	if (snprintf(patch, sizeof(patch),
+		     "[{\"op\":\"test\",\"path\":\"/metadata/finalizers/%d\",\"value\":\"%s\"},"
+		     "{\"op\":\"remove\",\"path\":\"/metadata/finalizers/%d\"}]",
+		     index, finalizer, index) >= (int)sizeof(patch))
+		return -ENAMETOOLONG;
+	return rw_rec_patch(j, patch, cb, "removing the finalizer");
+}
+
 bool
 rw_rec_managed_elsewhere(struct rw_rec_job *j, const char *managed_by)
 {

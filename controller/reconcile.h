@@ -276,6 +276,15 @@ bool rw_rec_managed_elsewhere(struct rw_rec_job *j, const char *managed_by);
 void rw_rec_add_finalizer(struct rw_rec_job *j, const struct rw_doc_node *root,
 			  const char *finalizer);
 
+/*
+ * Remove finalizer (at index, as rw_doc_finalizer_index found it in the
+ * loaded object) with a JSON patch that first tests it is still there, so a
+ * concurrent change of the list fails the patch instead of removing another
+ * entry. cb as rw_rec_patch's. Returns as rw_rec_request.
+ */
+int rw_rec_remove_finalizer(struct rw_rec_job *j, int index, const char *finalizer,
+			    rw_rec_req_cb cb);
+
 /* Ask for a requeue after ms (the soonest request wins; 0 asks nothing). */
 void rw_rec_requeue(struct rw_rec_job *j, uint64_t ms);
 

@@ -356,7 +356,7 @@ rw_raycluster_ctl_pods_fini(struct rcr_pods *ps)
 static_assert(offsetof(struct rcr_job, rec) == 0, "the runtime's record comes first");
 
 static void
-job_fini(struct rw_rec_job *rj)
+rcr_job_fini(struct rw_rec_job *rj)
 {
 	struct rcr_job *j = (struct rcr_job *)rj;
 	if (j->redis_pass)
@@ -443,19 +443,19 @@ st_invalid(struct rcr_job *j, const struct rw_raycluster_verrs *ve)
 /* ---- load (the runtime's step, with these callbacks), then admit ---- */
 
 static const struct rw_inf_json *
-find(struct rw_rec_job *j)
+rcr_find(struct rw_rec_job *j)
 {
 	return rw_inf_get(((struct rcr *)j->ud)->rc_inf, j->ns, j->name);
 }
 
 static void
-gone(struct rw_rec_job *j)
+rcr_gone(struct rw_rec_job *j)
 {
 	rw_raycluster_ctl_state_drop(j->ud, j->key);
 }
 
 static const char *
-parse(struct rw_rec_job *rj, const struct rw_inf_json *o, char *err, size_t errlen)
+rcr_parse(struct rw_rec_job *rj, const struct rw_inf_json *o, char *err, size_t errlen)
 {
 	struct rcr_job *j = (struct rcr_job *)rj;
 	struct rcr_cl *prev = rw_kmap_get(&rcr_of(j)->clusters, j->rec.key);
@@ -477,7 +477,7 @@ parse(struct rw_rec_job *rj, const struct rw_inf_json *o, char *err, size_t errl
 }
 
 static int
-attach(struct rw_rec_job *rj)
+rcr_attach(struct rw_rec_job *rj)
 {
 	struct rcr_job *j = (struct rcr_job *)rj;
 	struct rcr *r = rcr_of(j);
@@ -1075,7 +1075,7 @@ static const struct rw_rec_step rcr_steps[] = {
 };
 
 static bool
-synced(void *ud)
+rcr_synced(void *ud)
 {
 	struct rcr *r = ud;
 	return rw_inf_synced(r->rc_inf) && rw_inf_synced(r->pod_inf) &&
@@ -1091,12 +1091,12 @@ static const struct rw_rec_kind rcr_kind = {
     .nsteps = (int)(sizeof(rcr_steps) / sizeof(rcr_steps[0])),
     .fail_step = RCR_ST_STATUS,
     .job_size = sizeof(struct rcr_job),
-    .synced = synced,
-    .job_fini = job_fini,
-    .find = find,
-    .gone = gone,
-    .parse = parse,
-    .attach = attach,
+    .synced = rcr_synced,
+    .job_fini = rcr_job_fini,
+    .find = rcr_find,
+    .gone = rcr_gone,
+    .parse = rcr_parse,
+    .attach = rcr_attach,
     .delete_step = RCR_ST_DELETE,
 };
 

@@ -50,12 +50,8 @@ release_cb(struct rw_rec_req *q, const struct rw_kube_resp *resp)
 static void
 release(struct rcr_job *j, int index)
 {
-	char patch[512];
-	snprintf(patch, sizeof(patch),
-		 "[{\"op\":\"test\",\"path\":\"/metadata/finalizers/%d\",\"value\":\"%s\"},"
-		 "{\"op\":\"remove\",\"path\":\"/metadata/finalizers/%d\"}]",
-		 index, RW_RAYCLUSTER_CTL_FT_FINALIZER, index);
-	if (rw_rec_patch(&j->rec, patch, release_cb, "removing the finalizer") != 0)
+	if (rw_rec_remove_finalizer(&j->rec, index, RW_RAYCLUSTER_CTL_FT_FINALIZER, release_cb) !=
+	    0)
 		rw_rec_fail(&j->rec, -ENOMEM, NULL, "cannot remove the finalizer");
 }
 

@@ -206,7 +206,7 @@ pod_gone(struct rw_inf *inf, const void *obj, void *ud)
 /* ---- load (the runtime's step, with these callbacks) and admit ---- */
 
 static const struct rw_inf_json *
-find(struct rw_rec_job *j)
+rjr_find(struct rw_rec_job *j)
 {
 	return rw_inf_get(((struct rjr *)j->ud)->rj_inf, j->ns, j->name);
 }
@@ -258,7 +258,7 @@ metrics_record(struct rjr_job *j, const char *was, int64_t start_ms)
 }
 
 static void
-gone(struct rw_rec_job *j)
+rjr_gone(struct rw_rec_job *j)
 {
 	struct rjr *r = j->ud;
 	char *uid = rw_kmap_del(&r->uids, j->key);
@@ -271,7 +271,7 @@ gone(struct rw_rec_job *j)
 }
 
 static const char *
-parse(struct rw_rec_job *rj, const struct rw_inf_json *o, char *err, size_t errlen)
+rjr_parse(struct rw_rec_job *rj, const struct rw_inf_json *o, char *err, size_t errlen)
 {
 	struct rjr_job *j = (struct rjr_job *)rj;
 	if (rw_rayjob_parse(o->json, o->len, &j->rj, err, errlen) != 0)
@@ -280,7 +280,7 @@ parse(struct rw_rec_job *rj, const struct rw_inf_json *o, char *err, size_t errl
 }
 
 static int
-attach(struct rw_rec_job *rj)
+rjr_attach(struct rw_rec_job *rj)
 {
 	struct rjr_job *j = (struct rjr_job *)rj;
 	struct rjr *r = rjr_of(j);
@@ -302,7 +302,7 @@ attach(struct rw_rec_job *rj)
 }
 
 static void
-job_fini(struct rw_rec_job *rj)
+rjr_job_fini(struct rw_rec_job *rj)
 {
 	struct rjr_job *j = (struct rjr_job *)rj;
 	rw_rayjob_free(j->rj);
@@ -740,19 +740,22 @@ static void
 remove_finalizer(struct rjr_job *j)
 {
 	int i = rw_doc_finalizer_index(j->rj->obj.root, RW_RAYJOB_FINALIZER);
-	char patch[256];
-	if (i < 0)
-		return;
-	snprintf(patch, sizeof(patch),
-		 "[{\"op\":\"test\",\"path\":\"/metadata/finalizers/%d\",\"value\":\"%s\"},"
-		 "{\"op\":\"remove\",\"path\":\"/metadata/finalizers/%d\"}]",
-		 i, RW_RAYJOB_FINALIZER, i);
-	if (rw_rec_patch(&j->rec, patch, NULL, "removing the finalizer") != 0)
+	if (i >= 0 && rw_rec_remove_finalizer(&j->rec, i, RW_RAYJOB_FINALIZER, NULL) != 0)
 		rw_rec_fail(&j->rec, -ENOMEM, NULL, "cannot remove the finalizer");
 }
 
-/* Tell the hub's reply hook what the head agent should do for this job. */
-static void
+/*
+ * The head agent reads a finished job's log and sends its tail after the
+ * job's end, which may come after the RayJob is already Complete: the job
+ * stays followed this long after endTime so the tail still finds its RayJob.
+ */
+#define LOG_WAIT_MS 60000
+
+/*
+ * Tell the hub's reply hook what the head agent should do for this job.
+ * Returns when to look again (ms; 0: no need).
+ */
+static uint64_t
 set_wants(struct rjr_job *j)
 {
 	struct rjr *r = rjr_of(j);
@@ -760,11 +763,17 @@ set_wants(struct rjr_job *j)
 	char key[512], err[256];
 	struct rw_job_submit sub;
 	unsigned want = n->actions & (RW_RJ_ACT_SUBMIT | RW_RJ_ACT_STOP_JOB | RW_RJ_ACT_WATCH);
+	int64_t log_until = n->end_ms ? n->end_ms + LOG_WAIT_MS : 0, now = rw_clock_wall_ms();
+	uint64_t again = 0;
 	bool submit = false;
 	int rv;
+	if (rw_rj_terminal(n->deployment) && now < log_until && !j->rec.deleted_at) {
+		want |= RW_RJ_ACT_WATCH;
+		again = (uint64_t)(log_until - now) + 1;
+	}
 	if (!want || !n->cluster_name[0] || !n->job_id[0]) {
 		rw_rj_heads_drop(&r->heads, j->rec.key);
-		return;
+		return 0;
 	}
 	snprintf(key, sizeof(key), "%s/%s", j->rec.ns, n->cluster_name);
 	memset(&sub, 0, sizeof(sub));
@@ -780,6 +789,7 @@ set_wants(struct rjr_job *j)
 			n->cluster_name, RW_RJ_HEADS_PER_CLUSTER);
 	else if (rv)
 		rw_rec_fail(&j->rec, rv, NULL, "out of memory");
+	return again;
 }
 
 static void
@@ -845,7 +855,7 @@ st_act(struct rw_rec_job *rj)
 	 * Event per attempt, not two). */
 	if (!(a & RW_RJ_ACT_WRITE_STATUS) || j->rec.deleted_at)
 		emit_events(j);
-	set_wants(j);
+	uint64_t again = set_wants(j);
 	rw_buf_init(&b, 16u << 20);
 	if (a & RW_RJ_ACT_CREATE_CLUSTER) {
 		if (rw_rayjob_build_cluster(j->rj, n->cluster_name, n->job_id, &b) == 0)
@@ -877,8 +887,9 @@ st_act(struct rw_rec_job *rj)
 	write_log(j);
 	if (n->requeue_ms)
 		rw_rec_requeue(&j->rec, n->requeue_ms);
+	rw_rec_requeue(&j->rec, again);
 	j->rec.busy = !n->steady;
-	if (n->steady && !n->requeue_ms)
+	if (n->steady && !n->requeue_ms && !again)
 		j->rec.stop_requeue = true;
 }
 
@@ -1003,7 +1014,7 @@ static const struct rw_rec_step rjr_steps[] = {
 };
 
 static bool
-synced(void *ud)
+rjr_synced(void *ud)
 {
 	struct rjr *r = ud;
 	return rw_inf_synced(r->rj_inf) && rw_inf_synced(r->rc_inf) && rw_inf_synced(r->job_inf) &&
@@ -1018,12 +1029,12 @@ static const struct rw_rec_kind rjr_kind = {
     .nsteps = (int)(sizeof(rjr_steps) / sizeof(rjr_steps[0])),
     .fail_step = ST_STATUS,
     .job_size = sizeof(struct rjr_job),
-    .synced = synced,
-    .job_fini = job_fini,
-    .find = find,
-    .gone = gone,
-    .parse = parse,
-    .attach = attach,
+    .synced = rjr_synced,
+    .job_fini = rjr_job_fini,
+    .find = rjr_find,
+    .gone = rjr_gone,
+    .parse = rjr_parse,
+    .attach = rjr_attach,
     .delete_step = ST_DECIDE,
 };
 

@@ -12,22 +12,12 @@ struct rw_rj_heads_cluster {
 };
 
 static void
-sub_fini(struct rw_job_submit *s)
-{
-	free(s->entrypoint);
-	free(s->runtime_env_json);
-	free(s->metadata_json);
-	free(s->resources_json);
-	memset(s, 0, sizeof(*s));
-}
-
-static void
 want_free(void *p)
 {
 	struct rw_rj_want *w = p;
 	if (!w)
 		return;
-	sub_fini(&w->sub);
+	rw_job_submit_fini(&w->sub);
 	free(w);
 }
 
@@ -86,7 +76,7 @@ rw_rj_heads_set(struct rw_rj_heads *h, const char *rayjob, const char *cluster, 
 		c = rw_kmap_get(&h->by_cluster, cluster);
 		if (c && c->n >= RW_RJ_HEADS_PER_CLUSTER) {
 			if (sub)
-				sub_fini(sub);
+				rw_job_submit_fini(sub);
 			return -ENOSPC;
 		}
 		if (!c) {
@@ -94,7 +84,7 @@ rw_rj_heads_set(struct rw_rj_heads *h, const char *rayjob, const char *cluster, 
 			    rw_kmap_put(&h->by_cluster, cluster, c, &old) != 0) {
 				free(c);
 				if (sub)
-					sub_fini(sub);
+					rw_job_submit_fini(sub);
 				return -ENOMEM;
 			}
 		}
@@ -103,7 +93,7 @@ rw_rj_heads_set(struct rw_rj_heads *h, const char *rayjob, const char *cluster, 
 			if (c->n == 0)
 				free(rw_kmap_del(&h->by_cluster, cluster));
 			if (sub)
-				sub_fini(sub);
+				rw_job_submit_fini(sub);
 			return -ENOMEM;
 		}
 		snprintf(w->rayjob, sizeof(w->rayjob), "%s", rayjob);
@@ -112,7 +102,7 @@ rw_rj_heads_set(struct rw_rj_heads *h, const char *rayjob, const char *cluster, 
 	}
 	snprintf(w->job_id, sizeof(w->job_id), "%s", job_id);
 	w->stop = stop;
-	sub_fini(&w->sub);
+	rw_job_submit_fini(&w->sub);
 	w->submit = sub != NULL;
 	if (sub) {
 		w->sub = *sub;

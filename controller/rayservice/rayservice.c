@@ -578,7 +578,7 @@ hk_reply(const struct rw_report *rep, struct rw_reply *out, void *ud)
 static_assert(offsetof(struct rsr_job, rec) == 0, "the runtime's record comes first");
 
 static void
-job_fini(struct rw_rec_job *rj)
+rsr_job_fini(struct rw_rec_job *rj)
 {
 	struct rsr_job *j = (struct rsr_job *)rj;
 	rw_rayservice_free(j->rs);
@@ -634,13 +634,13 @@ out:
 /* ---- load (the runtime's step, with these callbacks), then admit ---- */
 
 static const struct rw_inf_json *
-find(struct rw_rec_job *j)
+rsr_find(struct rw_rec_job *j)
 {
 	return rw_inf_get(((struct rsr *)j->ud)->rs_inf, j->ns, j->name);
 }
 
 static void
-gone(struct rw_rec_job *j)
+rsr_gone(struct rw_rec_job *j)
 {
 	struct rsr *r = j->ud;
 	struct rsr_rs *st = rw_kmap_get(&r->rss, j->key);
@@ -651,7 +651,7 @@ gone(struct rw_rec_job *j)
 }
 
 static const char *
-parse(struct rw_rec_job *rj, const struct rw_inf_json *o, char *err, size_t errlen)
+rsr_parse(struct rw_rec_job *rj, const struct rw_inf_json *o, char *err, size_t errlen)
 {
 	struct rsr_job *j = (struct rsr_job *)rj;
 	if (rw_rayservice_parse(o->json, o->len, &j->rs, err, errlen) != 0)
@@ -660,7 +660,7 @@ parse(struct rw_rec_job *rj, const struct rw_inf_json *o, char *err, size_t errl
 }
 
 static int
-attach(struct rw_rec_job *rj)
+rsr_attach(struct rw_rec_job *rj)
 {
 	struct rsr_job *j = (struct rsr_job *)rj;
 	char err[256];
@@ -1366,20 +1366,11 @@ st_delete(struct rw_rec_job *rj)
 		return;
 	}
 	/* Every owned cluster is gone: release the finalizer. */
-	struct rw_doc_node *f = rw_doc_path(j->rs->obj.root, "metadata.finalizers");
-	for (int i = 0; f && f->type == RW_DOC_ARR && i < f->n; i++) {
-		if (!rw_doc_str(f->kids[i]) ||
-		    strcmp(f->kids[i]->s, RW_RAYSERVICE_CTL_FINALIZER) != 0)
-			continue;
-		char patch[512];
-		snprintf(patch, sizeof(patch),
-			 "[{\"op\":\"test\",\"path\":\"/metadata/finalizers/%d\",\"value\":\"%s\"},"
-			 "{\"op\":\"remove\",\"path\":\"/metadata/finalizers/%d\"}]",
-			 i, RW_RAYSERVICE_CTL_FINALIZER, i);
+	int i = rw_doc_finalizer_index(j->rs->obj.root, RW_RAYSERVICE_CTL_FINALIZER);
+	if (i >= 0) {
 		rw_info(LOGC, "%s: every RayCluster is gone; removing the finalizer", j->rec.key);
-		if (rw_rec_patch(&j->rec, patch, NULL, "removing the finalizer") != 0)
+		if (rw_rec_remove_finalizer(&j->rec, i, RW_RAYSERVICE_CTL_FINALIZER, NULL) != 0)
 			rw_rec_fail(&j->rec, -ENOMEM, NULL, "cannot remove the finalizer");
-		break;
 	}
 	j->rec.stop_requeue = true;
 }
@@ -1394,7 +1385,7 @@ static const struct rw_rec_step rsr_steps[] = {
 };
 
 static bool
-synced(void *ud)
+rsr_synced(void *ud)
 {
 	struct rsr *r = ud;
 	return rw_inf_synced(r->rs_inf) && rw_inf_synced(r->rc_inf) && rw_inf_synced(r->pod_inf) &&
@@ -1409,12 +1400,12 @@ static const struct rw_rec_kind rsr_kind = {
     .nsteps = (int)(sizeof(rsr_steps) / sizeof(rsr_steps[0])),
     .fail_step = ST_STATUS,
     .job_size = sizeof(struct rsr_job),
-    .synced = synced,
-    .job_fini = job_fini,
-    .find = find,
-    .gone = gone,
-    .parse = parse,
-    .attach = attach,
+    .synced = rsr_synced,
+    .job_fini = rsr_job_fini,
+    .find = rsr_find,
+    .gone = rsr_gone,
+    .parse = rsr_parse,
+    .attach = rsr_attach,
     .delete_step = ST_DELETE,
 };
 

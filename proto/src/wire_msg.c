@@ -723,15 +723,20 @@ rw_reply_fini(struct rw_reply *r)
 	if (!r)
 		return;
 	free(r->serve_config);
-	free(r->submit.entrypoint);
-	free(r->submit.runtime_env_json);
-	free(r->submit.metadata_json);
-	free(r->submit.resources_json);
 	r->serve_config = NULL;
-	r->submit.entrypoint = NULL;
-	r->submit.runtime_env_json = NULL;
-	r->submit.metadata_json = NULL;
-	r->submit.resources_json = NULL;
+	rw_job_submit_fini(&r->submit);
+}
+
+void
+rw_job_submit_fini(struct rw_job_submit *s)
+{
+	if (!s)
+		return;
+	free(s->entrypoint);
+	free(s->runtime_env_json);
+	free(s->metadata_json);
+	free(s->resources_json);
+	s->entrypoint = s->runtime_env_json = s->metadata_json = s->resources_json = NULL;
 }
 
 /* ---- encoding ---- */

@@ -431,16 +431,6 @@ t_submitter(void)
 }
 
 static void
-submit_fini(struct rw_job_submit *s)
-{
-	free(s->entrypoint);
-	free(s->runtime_env_json);
-	free(s->metadata_json);
-	free(s->resources_json);
-	memset(s, 0, sizeof(*s));
-}
-
-static void
 t_http(void)
 {
 	const char *const p[] = {"spec|submissionMode",	   "\"HTTPMode\"",
@@ -480,7 +470,7 @@ t_http(void)
 	CHECK_EQ_INT(rw_rayjob_http_submission(j, "id", &r.submit, err, sizeof(err)), 0);
 	CHECK(!r.submit.runtime_env_json && !r.submit.metadata_json && !r.submit.resources_json);
 	CHECK(r.submit.num_cpus < 0 && r.submit.num_gpus < 0);
-	submit_fini(&r.submit);
+	rw_job_submit_fini(&r.submit);
 	rw_rayjob_free(j);
 
 	/* Refusals leave nothing allocated. */
@@ -630,7 +620,7 @@ build_all(const struct rw_rayjob *j)
 		rw_doc_set(h, "entrypoint_resources",
 			   rj_tree(s.resources_json, strlen(s.resources_json)));
 	rw_doc_set(all, "http", h);
-	submit_fini(&s);
+	rw_job_submit_fini(&s);
 	return all;
 }
 

@@ -277,6 +277,8 @@ int rw_report_decode(const char *json, size_t len, struct rw_report *r, char *er
 int rw_reply_decode(const char *json, size_t len, struct rw_reply *r, char *err, size_t errlen);
 void rw_report_fini(struct rw_report *r);
 void rw_reply_fini(struct rw_reply *r);
+/* Free a submission's strings and zero it (rw_reply_fini does it for reply->submit). */
+void rw_job_submit_fini(struct rw_job_submit *s);
 
 /*
  * Do two payloads carry the same values (every field, booleans compared as

@@ -416,10 +416,16 @@ class Expectations:
         self.lock = threading.Lock()
         self.adds = {}
         self.dels = {}
+        self.seen = {}  # owner -> {name: t}: adds the informer saw before expect_add ran
         self.ttl = ttl
 
     def expect_add(self, owner, name):
+        # The real controller counts creations before it makes them (ExpectCreations), so an
+        # informer event that beats the create's answer still lowers the count. Names are only
+        # known from the answer here: an add already seen is not expected again.
         with self.lock:
+            if self.seen.get(owner, {}).pop(name, None) is not None:
+                return
             self.adds.setdefault(owner, {})[name] = time.monotonic()
 
     def expect_del(self, owner, name):
@@ -428,7 +434,10 @@ class Expectations:
 
     def observe(self, owner, name, deleted=False):
         with self.lock:
-            (self.dels if deleted else self.adds).get(owner, {}).pop(name, None)
+            if deleted:
+                self.dels.get(owner, {}).pop(name, None)
+            elif self.adds.get(owner, {}).pop(name, None) is None:
+                self.seen.setdefault(owner, {})[name] = time.monotonic()
 
     def pending(self, owner):
         now = time.monotonic()
@@ -437,6 +446,8 @@ class Expectations:
             d = {n for n, t in self.dels.get(owner, {}).items() if now - t < self.ttl}
             self.adds[owner] = {n: self.adds[owner][n] for n in a}
             self.dels[owner] = {n: self.dels[owner][n] for n in d}
+            seen = self.seen.get(owner, {})
+            self.seen[owner] = {n: t for n, t in seen.items() if now - t < self.ttl}
             return a, d
 
 
