@@ -15,7 +15,7 @@ import urllib.parse
 import urllib.error
 import urllib.request
 
-from clusterlib import APIError, wait_for
+from clusterlib import APIError, LocalClusterCase, wait_for
 
 NS = "default"
 RJ_PATH = "/apis/ray.io/v1/namespaces/%s/rayjobs" % NS
@@ -235,3 +235,15 @@ class Watcher:
     def ordered(self):
         with self.lock:
             return sorted(self.events, key=lambda e: e[0])
+
+
+class RayJobCase(LocalClusterCase):
+    """A local cluster with KubeRay's ray-job.sample.yaml split into the RayJob to derive variants
+    from (cls.base) and its other objects (the ConfigMap with the driver's code), applied."""
+    SAMPLE = SAMPLE
+
+    @classmethod
+    def setUpCluster(cls):
+        cls.base, others = split_sample(cls.lc, cls.sample)
+        for o in others:
+            apply_obj(cls.lc, o)

@@ -14,19 +14,11 @@ import signal
 import time
 import unittest
 
-from clusterlib import LocalClusterCase
 import rjlib
 from rjlib import NS
 
 
-class RayJobFaults(LocalClusterCase):
-    SAMPLE = rjlib.SAMPLE
-
-    @classmethod
-    def setUpCluster(cls):
-        cls.base, others = rjlib.split_sample(cls.lc, cls.sample)
-        for o in others:
-            rjlib.apply_obj(cls.lc, o)
+class RayJobFaults(rjlib.RayJobCase):
 
     def start_gated(self, name, **spec):
         gate = rjlib.Gate(self.lc, name)

@@ -16,7 +16,7 @@ import calendar
 import time
 import unittest
 
-from clusterlib import LocalClusterCase, wait_for
+from clusterlib import wait_for
 import rjlib
 from rjlib import NS
 
@@ -25,14 +25,7 @@ def rfc3339(s):
     return calendar.timegm(time.strptime(s, "%Y-%m-%dT%H:%M:%SZ"))
 
 
-class RayJobLifecycle(LocalClusterCase):
-    SAMPLE = rjlib.SAMPLE
-
-    @classmethod
-    def setUpCluster(cls):
-        cls.base, others = rjlib.split_sample(cls.lc, cls.sample)
-        for o in others:
-            rjlib.apply_obj(cls.lc, o)
+class RayJobLifecycle(rjlib.RayJobCase):
 
     def small(self, name, **spec):
         return rjlib.variant(self.base, name, spec, small=True)

@@ -23,14 +23,7 @@ import rjlib
 from rjlib import NS
 
 
-class RayJobModes(LocalClusterCase):
-    SAMPLE = rjlib.SAMPLE
-
-    @classmethod
-    def setUpCluster(cls):
-        cls.base, others = rjlib.split_sample(cls.lc, cls.sample)
-        for o in others:  # the sample's ConfigMap with the driver's code
-            rjlib.apply_obj(cls.lc, o)
+class RayJobModes(rjlib.RayJobCase):
 
     def wait_terminal(self, name, timeout=120):
         return rjlib.wait_deployment(self.lc, name, ("Complete", "Failed"), timeout)

@@ -22,33 +22,12 @@
 #include "rc_build.h"
 #include "doc.h"
 #include "rw/yaml.h"
+#include "golden.h"
 #include "rwtest.h"
 
 static const char *const samples[] = {"ray-cluster.sample", "ray-cluster.autoscaler",
 				      "ray-cluster.custom-head-service",
 				      "ray-cluster.external-redis", NULL};
-
-static char *
-slurp(const char *path, size_t *len)
-{
-	FILE *f = fopen(path, "rb");
-	char *buf = NULL;
-	long n;
-	if (!f)
-		return NULL;
-	if (fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) >= 0 && fseek(f, 0, SEEK_SET) == 0) {
-		buf = malloc((size_t)n + 1);
-		if (buf && fread(buf, 1, (size_t)n, f) == (size_t)n) {
-			buf[n] = '\0';
-			*len = (size_t)n;
-		} else {
-			free(buf);
-			buf = NULL;
-		}
-	}
-	fclose(f);
-	return buf;
-}
 
 struct first_rc {
 	struct rw_buf json;
@@ -126,46 +105,9 @@ build_all(const struct rw_raycluster *c, const struct rw_raycluster_opts *o)
 static void
 check_golden(const char *name, const struct rw_doc_node *got)
 {
-	char path[1024];
-	const char *src = getenv("RW_SOURCE_DIR");
-	struct rw_buf out;
-	size_t len = 0;
-	char *want_text;
-	struct rw_doc_node *want = NULL;
-
-	snprintf(path, sizeof(path), "%s/tests/unit/golden/%s.json", src ? src : ".", name);
-	rw_buf_init(&out, 1 << 24);
-	CHECK_EQ_INT(rw_doc_dump_pretty(got, &out), 0);
-	rw_buf_putc(&out, '\n');
-	if (getenv("RW_GOLDEN_UPDATE")) {
-		FILE *f = fopen(path, "wb");
-		CHECK(f != NULL);
-		if (f) {
-			fwrite(out.data, 1, out.len, f);
-			fclose(f);
-		}
-		printf("  wrote %s\n", path);
-	}
-	want_text = slurp(path, &len);
-	CHECK(want_text != NULL);
-	if (want_text) {
-		CHECK_EQ_INT(rw_doc_parse(want_text, len, &want, NULL, 0), 0);
-		if (!rw_doc_equal(want, got)) {
-			char apath[1100];
-			snprintf(apath, sizeof(apath), "%s.actual", path);
-			FILE *f = fopen(apath, "wb");
-			if (f) {
-				fwrite(out.data, 1, out.len, f);
-				fclose(f);
-			}
-			fprintf(stderr, "  %s differs from the golden file; output in %s\n", name,
-				apath);
-			CHECK(0);
-		}
-	}
-	rw_doc_free(want);
-	free(want_text);
-	rw_buf_fini(&out);
+	char file[512];
+	snprintf(file, sizeof(file), "%s.json", name);
+	golden_check(file, got);
 }
 
 static void
