@@ -168,7 +168,9 @@ owned_seen(struct rw_inf *inf, const void *obj, void *ud)
 	struct rw_doc_object d;
 	struct rw_doc_node *owners;
 	(void)inf;
-	if (rw_doc_object_parse(o->json, o->len, "object", &d, NULL, 0) != 0)
+	/* Every RayCluster and Job event comes here: parse only those a RayJob may own. */
+	if (!strstr(o->json, "RayJob") ||
+	    rw_doc_object_parse(o->json, o->len, "object", &d, NULL, 0) != 0)
 		return;
 	owners = rw_doc_path(d.root, "metadata.ownerReferences");
 	for (int i = 0; owners && owners->type == RW_DOC_ARR && i < owners->n; i++) {
