@@ -824,6 +824,13 @@ class JobController:
             return
         want = parallelism if completions is None else min(parallelism, int(completions) - succeeded)
         missing = want - len(active) - len(adds)
+        if dels:
+            # manageJob runs only once the expectations are satisfied (syncJob's
+            # satisfiedExpectations): a deletion still in flight, e.g. of the pod a
+            # finish decided on a Job status the cache does not show yet, must not be
+            # replaced.
+            missing = 0
+            self.q.add_after(key, 0.5)
         if missing > 0:
             # Back-off before replacing failed pods (job_controller.go getBackoff / getRemainingTime).
             delay = 0.0
