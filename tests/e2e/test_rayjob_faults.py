@@ -95,7 +95,9 @@ class RayJobFaults(rjlib.RayJobCase):
         jobs = rjlib.ray_jobs(head["status"]["podIP"])
         self.assertEqual([j["submission_id"] for j in jobs], [ids[0]])
         self.assertEqual(len(rjlib.submitter_pods(lc, name)), 1)
-        self.assertEqual(len(rjlib.events(lc, name, "CreatedRayCluster")), 1)
+        # A kill can land between the cluster's create and its Event (then the restarted controller
+        # gets AlreadyExists and records none); a second creation would show as a second Event.
+        self.assertLessEqual(len(rjlib.events(lc, name, "CreatedRayCluster")), 1)
 
 
 if __name__ == "__main__":
