@@ -270,6 +270,21 @@ rw_rec_send(struct rw_rec_job *j, const char *method, const char *path, const ch
 	return rw_rec_request(j->ctl, j, &kr, cb, s1, s2, ptr);
 }
 
+int
+rw_rec_delete(struct rw_rec_job *j, const char *path, rw_rec_req_cb cb, const char *s1,
+	      const char *s2)
+{
+	static const char body[] = "{\"kind\":\"DeleteOptions\",\"apiVersion\":\"v1\","
+				   "\"propagationPolicy\":\"Background\"}";
+	struct rw_kube_req kr = {.method = "DELETE",
+				 .path = path,
+				 .body = body,
+				 .body_len = sizeof(body) - 1,
+				 .content_type = "application/json",
+				 .verb = "delete"};
+	return rw_rec_request(j->ctl, j, &kr, cb, s1, s2, NULL);
+}
+
 /* ---- requests on the job's own object ---- */
 
 /* The object's path, plus "/sub" when sub is given. */

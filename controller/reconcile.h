@@ -1,6 +1,6 @@
 /*
  * reconcile.h - the reconcile runtime every kind (RayCluster, RayService,
- * RayJob next) plugs into, after controller-runtime's split: a controller
+ * RayJob) plugs into, after controller-runtime's split: a controller
  * (struct rw_rec_ctl) owns the work queue of its kind, the requeue policy and
  * the per-kind reconcile metrics; a reconciler is a table of callbacks
  * (struct rw_rec_kind) whose steps take a job from a key to a result.
@@ -295,6 +295,14 @@ void rw_rec_requeue(struct rw_rec_job *j, uint64_t ms);
  */
 int rw_rec_send(struct rw_rec_job *j, const char *method, const char *path, const char *body,
 		size_t len, rw_rec_req_cb cb, const char *s1, const char *s2, void *ptr);
+
+/*
+ * rw_rec_request for a DELETE of path with propagationPolicy Background: the
+ * object goes at once and the garbage collector removes its dependents, as
+ * KubeRay deletes the clusters and Jobs it owns.
+ */
+int rw_rec_delete(struct rw_rec_job *j, const char *path, rw_rec_req_cb cb, const char *s1,
+		  const char *s2);
 
 /* ---- requests on the job's own object ---- */
 

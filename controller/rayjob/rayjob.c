@@ -139,9 +139,6 @@ hk_reply(const struct rw_report *rep, struct rw_reply *out, void *ud)
 	snprintf(key, sizeof(key), "%s/%s", rep->ns, rep->cluster);
 	if (rw_rj_heads_of(&r->heads, key, w, 1) == 0)
 		return 0;
-	/* A fast heartbeat while a job runs: a silent head shows within seconds (HeadLost). */
-	if (!out->heartbeat_ms || out->heartbeat_ms > 1000)
-		out->heartbeat_ms = 1000;
 	return rw_rj_heads_reply(&r->heads, key, rep, out);
 }
 
@@ -671,16 +668,9 @@ post(struct rjr_job *j, const char *api, const char *resource, const char *name,
      const struct rw_buf *body)
 {
 	char path[512];
-	struct rw_kube_req kr;
 	snprintf(path, sizeof(path), "%s/namespaces/%s/%s", api, j->rec.ns, resource);
-	memset(&kr, 0, sizeof(kr));
-	kr.method = "POST";
-	kr.path = path;
-	kr.body = body->data;
-	kr.body_len = body->len;
-	kr.content_type = "application/json";
-	kr.verb = "create";
-	if (rw_rec_request(j->rec.ctl, j, &kr, create_cb, name, what, NULL) != 0)
+	if (rw_rec_send(&j->rec, "POST", path, body->data, body->len, create_cb, name, what,
+			NULL) != 0)
 		rw_rec_fail(&j->rec, -ENOMEM, NULL, "cannot create %s %s", what, name);
 }
 
@@ -689,19 +679,9 @@ delete_bg(struct rjr_job *j, const char *api, const char *resource, const char *
 	  const char *what)
 {
 	char path[768];
-	static const char body[] = "{\"kind\":\"DeleteOptions\",\"apiVersion\":\"v1\","
-				   "\"propagationPolicy\":\"Background\"}";
-	struct rw_kube_req kr;
 	snprintf(path, sizeof(path), "%s/namespaces/%s/%s/%s", api, j->rec.ns, resource, name);
-	memset(&kr, 0, sizeof(kr));
-	kr.method = "DELETE";
-	kr.path = path;
-	kr.body = body;
-	kr.body_len = sizeof(body) - 1;
-	kr.content_type = "application/json";
-	kr.verb = "delete";
 	rw_info(LOGC, "%s: deleting %s %s", j->rec.key, what, name);
-	if (rw_rec_request(j->rec.ctl, j, &kr, delete_cb, name, what, NULL) != 0)
+	if (rw_rec_delete(&j->rec, path, delete_cb, name, what) != 0)
 		rw_rec_fail(&j->rec, -ENOMEM, NULL, "cannot delete %s %s", what, name);
 }
 

@@ -567,8 +567,6 @@ hk_reply(const struct rw_report *rep, struct rw_reply *out, void *ud)
 	}
 	/* Only the active and the pending cluster get the serve config. */
 	serving = strcmp(rep->cluster, st->active) == 0 || strcmp(rep->cluster, st->pending) == 0;
-	if (is_head)
-		out->heartbeat_ms = RW_RAYSERVICE_CTL_HEAD_HEARTBEAT_MS;
 	return rw_rayservice_fill_reply(&d, is_head && serving ? &st->cfg : NULL,
 					is_head ? rep : NULL, out);
 }
@@ -800,18 +798,10 @@ static int
 cluster_delete(struct rsr_job *j, const char *name)
 {
 	char path[1024];
-	static const char body[] = "{\"kind\":\"DeleteOptions\",\"apiVersion\":\"v1\","
-				   "\"propagationPolicy\":\"Background\"}";
 	snprintf(path, sizeof(path), "/apis/ray.io/v1/namespaces/%s/rayclusters/%s", j->rec.ns,
 		 name);
-	struct rw_kube_req kr = {.method = "DELETE",
-				 .path = path,
-				 .body = body,
-				 .body_len = sizeof(body) - 1,
-				 .content_type = "application/json",
-				 .verb = "delete"};
 	rw_info(LOGC, "%s: deleting RayCluster %s", j->rec.key, name);
-	return request(rsr_of(j), j, &kr, cluster_delete_cb, name, NULL);
+	return rw_rec_delete(&j->rec, path, cluster_delete_cb, name, NULL);
 }
 
 static void

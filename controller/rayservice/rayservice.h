@@ -28,7 +28,4 @@ extern const struct rw_mgr_controller rw_rayservice_controller;
 /* The finalizer that makes a RayService's deletion wait for its RayClusters. */
 #define RW_RAYSERVICE_CTL_FINALIZER "ray.io/rayservice-finalizer"
 
-/* Heartbeat asked of RayService head agents (serve config changes reach them within it). */
-#define RW_RAYSERVICE_CTL_HEAD_HEARTBEAT_MS 1000
-
 #endif

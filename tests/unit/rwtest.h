@@ -1,7 +1,7 @@
 /*
  * rwtest.h - the unit tests' tiny harness: table-driven cases, each a
  * function, run in order; a failed check prints file:line and the
- * expression and marks the case failed.
+ * expression and marks the case failed. rwt_corpus finds the shared corpus.
  */
 #ifndef RWTEST_H
 #define RWTEST_H
@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 static int rwt_failed;
 
@@ -39,6 +40,33 @@ static int rwt_failed;
 			rwt_failed = 1;                                                            \
 		}                                                                                  \
 	} while (0)
+
+/*
+ * The shared corpus folder sub ("kuberay-samples", "ray-api") in out:
+ * $RW_SHARED_DIR/corpus/sub, else <source tree>/../shared/corpus/sub, else
+ * /work/shared/corpus/sub. Returns 0, or -1 after printing why the caller's
+ * cases are skipped (the project builds and passes without the corpus).
+ */
+static inline int
+rwt_corpus(const char *sub, char *out, size_t n)
+{
+	const char *shared = getenv("RW_SHARED_DIR");
+	const char *src = getenv("RW_SOURCE_DIR");
+	struct stat st;
+	if (shared) {
+		snprintf(out, n, "%s/corpus/%s", shared, sub);
+	} else {
+		if (src)
+			snprintf(out, n, "%s/../shared/corpus/%s", src, sub);
+		if (!src || stat(out, &st) != 0)
+			snprintf(out, n, "/work/shared/corpus/%s", sub);
+	}
+	if (stat(out, &st) != 0 || !S_ISDIR(st.st_mode)) {
+		printf("  skipped: the shared corpus (%s) is absent\n", out);
+		return -1;
+	}
+	return 0;
+}
 
 struct rwt_case {
 	const char *name;

@@ -107,15 +107,11 @@ test_snippet_bounded(void)
 static char *
 slurp(const char *name, size_t *len)
 {
-	char path[1024];
-	const char *src = getenv("RW_SOURCE_DIR");
-	snprintf(path, sizeof(path), "%s/../shared/corpus/ray-api/%s", src ? src : "/work/main",
-		 name);
+	char dir[1024], path[1200];
+	if (rwt_corpus("ray-api", dir, sizeof(dir)) != 0)
+		return NULL;
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
 	FILE *f = fopen(path, "rb");
-	if (!f) {
-		snprintf(path, sizeof(path), "/work/shared/corpus/ray-api/%s", name);
-		f = fopen(path, "rb");
-	}
 	if (!f)
 		return NULL;
 	char *buf = malloc(1 << 20);

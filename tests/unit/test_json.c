@@ -838,10 +838,12 @@ t_corpus_files(void)
 	    "serve-deploy-request-fruit-math.json",
 	    "job-submit-request.json",
 	};
-	const char *dir = "/work/shared/corpus/ray-api";
+	char dir[1024];
 	int seen = 0;
+	if (rwt_corpus("ray-api", dir, sizeof(dir)) != 0)
+		return;
 	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
-		char path[512];
+		char path[1200];
 		snprintf(path, sizeof(path), "%s/%s", dir, files[i]);
 		FILE *f = fopen(path, "rb");
 		if (!f)

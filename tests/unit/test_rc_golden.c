@@ -9,8 +9,8 @@
  * (JSON equality, member order ignored). The golden files were reviewed by
  * hand against KubeRay's pod.go/service.go; the KubeRay-mode ones are what
  * KubeRay itself creates apart from the annotations documented in
- * docs/kuberay-compatibility.md. Without the corpus (RW_CORPUS_DIR, default
- * /work/shared/corpus/kuberay-samples) the cases are skipped with a message.
+ * docs/kuberay-compatibility.md. Without the shared corpus (rwt_corpus) the cases are
+ * skipped with a message.
  * RW_GOLDEN_UPDATE=1 rewrites the golden files from the current output.
  */
 #include <errno.h>
@@ -113,17 +113,12 @@ check_golden(const char *name, const struct rw_doc_node *got)
 static void
 t_samples(void)
 {
-	const char *dir = getenv("RW_CORPUS_DIR");
-	char path[1024];
-	struct stat st;
+	char dir[1024];
+	char path[1200];
 	int done = 0;
 
-	if (!dir)
-		dir = "/work/shared/corpus/kuberay-samples";
-	if (stat(dir, &st) != 0) {
-		printf("  skipped: KubeRay samples not found in %s (golden files stay)\n", dir);
+	if (rwt_corpus("kuberay-samples", dir, sizeof(dir)) != 0)
 		return;
-	}
 	for (const char *const *s = samples; *s; s++) {
 		size_t len = 0;
 		char err[256] = "";

@@ -6,8 +6,7 @@
  * owner, the SidecarMode submitter), the submitter Job (default and user pod
  * templates), the HTTPMode submission (through the wire and back), and
  * golden files for the KubeRay samples ray-job.*.yaml of the shared corpus
- * (RW_CORPUS_DIR, default /work/shared/corpus/kuberay-samples; skipped with
- * a message without it; RW_GOLDEN_UPDATE=1 rewrites tests/unit/golden/
+ * (rwt_corpus; skipped with a message without it; RW_GOLDEN_UPDATE=1 rewrites tests/unit/golden/
  * <sample>.rayjob.json from the current output).
  */
 #include <errno.h>
@@ -579,17 +578,12 @@ t_samples(void)
 {
 	static const char *const samples[] = {"ray-job.sample", "ray-job.sidecar-mode",
 					      "ray-job.shutdown", "ray-job.http-mode", NULL};
-	const char *dir = getenv("RW_CORPUS_DIR");
-	char path[1024];
-	struct stat st;
+	char dir[1024];
+	char path[1200];
 	int done = 0;
 
-	if (!dir)
-		dir = "/work/shared/corpus/kuberay-samples";
-	if (stat(dir, &st) != 0) {
-		printf("  skipped: KubeRay samples not found in %s (golden files stay)\n", dir);
+	if (rwt_corpus("kuberay-samples", dir, sizeof(dir)) != 0)
 		return;
-	}
 	for (const char *const *s = samples; *s; s++) {
 		size_t len = 0;
 		char err[256] = "";

@@ -487,28 +487,23 @@ read_file(const char *path, size_t *len)
 	return rw_buf_steal(&b, len);
 }
 
-static const char *
-corpus_dir(void)
-{
-	return "/work/shared/corpus";
-}
-
 static void
 t_kuberay_samples(void)
 {
-	char dirpath[512];
-	snprintf(dirpath, sizeof(dirpath), "%s/kuberay-samples", corpus_dir());
-	DIR *dir = opendir(dirpath);
-	if (!dir) {
-		printf("  (skipped: %s not found)\n", dirpath);
+	char samples[1024], dirpath[1200];
+	if (rwt_corpus("kuberay-samples", samples, sizeof(samples)) != 0)
 		return;
-	}
+	snprintf(dirpath, sizeof(dirpath), "%s", samples);
+	DIR *dir = opendir(dirpath);
+	CHECK(dir != NULL);
+	if (!dir)
+		return;
 	struct dirent *e;
 	int files = 0;
 	while ((e = readdir(dir)) != NULL) {
 		if (!strstr(e->d_name, ".yaml"))
 			continue;
-		char path[1024];
+		char path[1536];
 		size_t len;
 		snprintf(path, sizeof(path), "%s/%s", dirpath, e->d_name);
 		char *y = read_file(path, &len);
@@ -531,8 +526,7 @@ t_kuberay_samples(void)
 	printf("  converted %d sample files\n", files);
 
 	/* The RayService sample, and its serveConfigV2 (YAML inside a string). */
-	snprintf(dirpath, sizeof(dirpath), "%s/kuberay-samples/ray-service.sample.yaml",
-		 corpus_dir());
+	snprintf(dirpath, sizeof(dirpath), "%s/ray-service.sample.yaml", samples);
 	size_t len;
 	char *y = read_file(dirpath, &len);
 	if (!y) {
@@ -578,9 +572,11 @@ t_kuberay_samples(void)
 static void
 t_big_crd(void)
 {
-	char path[512];
+	char crds[1024], path[1200];
 	size_t len;
-	snprintf(path, sizeof(path), "%s/kuberay-crds/ray.io_rayclusters.yaml", corpus_dir());
+	if (rwt_corpus("kuberay-crds", crds, sizeof(crds)) != 0)
+		return;
+	snprintf(path, sizeof(path), "%s/ray.io_rayclusters.yaml", crds);
 	char *y = read_file(path, &len);
 	if (!y) {
 		printf("  (skipped: %s not found)\n", path);
