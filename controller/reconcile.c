@@ -507,6 +507,27 @@ object_seen(struct rw_inf *inf, const void *obj, void *ud)
 	rw_rec_enqueue(ud, m->ns, m->name);
 }
 
+void
+rw_rec_enqueue_added(struct rw_rec_ctl *c, struct rw_inf *inf, const char *ns, const char *name)
+{
+	char key[512];
+	if (!c->wq)
+		return;
+	if (!rw_inf_synced(inf)) {
+		rw_rec_enqueue(c, ns, name);
+		return;
+	}
+	if (snprintf(key, sizeof(key), "%s/%s", ns, name) < (int)sizeof(key))
+		rw_wq_add_first(c->wq, key);
+}
+
+static void
+object_added(struct rw_inf *inf, const void *obj, void *ud)
+{
+	const struct rw_inf_meta *m = obj;
+	rw_rec_enqueue_added(ud, inf, m->ns, m->name);
+}
+
 static void
 object_changed(struct rw_inf *inf, const void *old_obj, const void *new_obj, void *ud)
 {
@@ -518,7 +539,7 @@ struct rw_inf_handlers
 rw_rec_object_handlers(struct rw_rec_ctl *c)
 {
 	struct rw_inf_handlers h = {
-	    .on_add = object_seen, .on_update = object_changed, .on_delete = object_seen, .ud = c};
+	    .on_add = object_added, .on_update = object_changed, .on_delete = object_seen, .ud = c};
 	return h;
 }
 

@@ -337,11 +337,21 @@ bool rw_rec_ok(long status);
 /*
  * Queue the object ns/name (nothing before the work queue exists).
  * rw_rec_object_handlers: informer handlers that queue every object they see
- * (add, update, delete), with the controller as ud; for the kind's own
- * resource or anything named like it.
+ * (add through rw_rec_enqueue_added, update, delete), with the controller as
+ * ud; for the kind's own resource or anything named like it.
  */
 void rw_rec_enqueue(struct rw_rec_ctl *c, const char *ns, const char *name);
+
 struct rw_inf_handlers rw_rec_object_handlers(struct rw_rec_ctl *c);
+
+/*
+ * Queue ns/name for an informer's add event. An object created while the
+ * process watches (the informer has synced) goes to the work queue's first
+ * lane, so its first reconcile, the one that creates its pods, does not wait
+ * behind every key a batch keeps queued; the initial list goes to the back.
+ */
+void rw_rec_enqueue_added(struct rw_rec_ctl *c, struct rw_inf *inf, const char *ns,
+			  const char *name);
 
 /* Split "ns/name" (a key without '/' is a name in namespace ""). Truncates to the buffers. */
 void rw_rec_split_key(const char *key, char *ns, size_t nslen, char *name, size_t namelen);

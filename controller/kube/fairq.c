@@ -1,12 +1,20 @@
 /*
- * fairq.c - per-flow FIFOs served round robin, two classes by strict
- * priority (see fairq.h).
+ * fairq.c - per-flow FIFOs, the least recently served flow first, two
+ * classes by strict priority (see fairq.h).
  *
- * A flow exists only while it has waiting nodes: it is created by the push
- * that finds none and freed by the pop or removal that empties it, so the
- * memory follows what waits and an idle cluster costs nothing here.
+ * Usage decays without touching every flow: instead of halving all usages
+ * every RW_FQ_HALF_LIFE pops, the weight of one request (unit) doubles, which
+ * orders the flows the same way. When unit grows large every usage and unit
+ * are divided by unit (rebase), once in about a million pops.
+ *
+ * A flow is created by the push that finds none. When its last node leaves
+ * it is kept as idle (its usage remembered) until its usage has decayed
+ * below RW_FQ_FORGET of one request, or RW_FQ_MAX_IDLE newer idle flows push
+ * it out; so the memory follows what waits and what was recently served.
  */
 #include <errno.h>
+#include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -14,21 +22,177 @@
 
 #define DEF_MAX_NORMAL 65536
 #define DEF_MAX_BEST_EFFORT 1000
+#define NOT_WAITING SIZE_MAX
+/* An idle flow whose usage is below this many requests is forgotten. */
+#define RW_FQ_FORGET (1.0 / 64)
+#define REBASE_AT 1e200
 
 struct rw_fq_flow {
-	struct rw_list rr;   /* in the class's round */
 	struct rw_list fifo; /* struct rw_fq_node, oldest first */
+	struct rw_list idle; /* in the class's idle list while not waiting */
 	size_t n;
+	size_t hi; /* index in the class's heap, NOT_WAITING when idle */
+	double usage;
+	unsigned long long seq;
 	char key[]; /* NUL-terminated */
 };
+
+static double decay_step; /* unit grows by this factor per pop: 2^(1/RW_FQ_HALF_LIFE) */
+
+/* ---- the heap of waiting flows: least usage, then least seq, at the root ---- */
+
+static int
+before(const struct rw_fq_flow *a, const struct rw_fq_flow *b)
+{
+	if (a->usage != b->usage)
+		return a->usage < b->usage;
+	return a->seq < b->seq;
+}
+
+static void
+heap_set(struct rw_fq_cls *c, size_t i, struct rw_fq_flow *f)
+{
+	c->heap[i] = f;
+	f->hi = i;
+}
+
+static void
+sift_up(struct rw_fq_cls *c, size_t i)
+{
+	struct rw_fq_flow *f = c->heap[i];
+	while (i > 0) {
+		size_t p = (i - 1) / 2;
+		if (!before(f, c->heap[p]))
+			break;
+		heap_set(c, i, c->heap[p]);
+		i = p;
+	}
+	heap_set(c, i, f);
+}
+
+static void
+sift_down(struct rw_fq_cls *c, size_t i)
+{
+	struct rw_fq_flow *f = c->heap[i];
+	for (;;) {
+		size_t l = 2 * i + 1, m = i;
+		struct rw_fq_flow *best = f;
+		if (l < c->nheap && before(c->heap[l], best))
+			best = c->heap[m = l];
+		if (l + 1 < c->nheap && before(c->heap[l + 1], best))
+			best = c->heap[m = l + 1];
+		if (m == i)
+			break;
+		heap_set(c, i, best);
+		i = m;
+	}
+	heap_set(c, i, f);
+}
+
+static int
+heap_add(struct rw_fq_cls *c, struct rw_fq_flow *f)
+{
+	if (c->nheap == c->capheap) {
+		size_t cap = c->capheap ? 2 * c->capheap : 16;
+		struct rw_fq_flow **h = realloc(c->heap, cap * sizeof(*h));
+		if (!h)
+			return -ENOMEM;
+		c->heap = h;
+		c->capheap = cap;
+	}
+	heap_set(c, c->nheap++, f);
+	sift_up(c, f->hi);
+	return 0;
+}
+
+static void
+heap_del(struct rw_fq_cls *c, struct rw_fq_flow *f)
+{
+	size_t i = f->hi;
+	struct rw_fq_flow *last = c->heap[--c->nheap];
+	f->hi = NOT_WAITING;
+	if (last == f)
+		return;
+	heap_set(c, i, last);
+	if (i > 0 && before(last, c->heap[(i - 1) / 2]))
+		sift_up(c, i);
+	else
+		sift_down(c, i);
+}
+
+/* ---- remembered flows ---- */
+
+static void
+forget(struct rw_fq_cls *c, struct rw_fq_flow *f)
+{
+	rw_list_remove(&f->idle);
+	c->nidle--;
+	rw_kmap_del(&c->flows, f->key);
+	free(f);
+}
+
+/* Forget the longest idle flows once they no longer matter, or beyond the bound. */
+static void
+trim_idle(struct rw_fq_cls *c)
+{
+	struct rw_list *l;
+	while ((l = rw_list_first(&c->idle)) != NULL) {
+		struct rw_fq_flow *f = rw_list_entry(l, struct rw_fq_flow, idle);
+		if (c->nidle <= RW_FQ_MAX_IDLE && f->usage >= RW_FQ_FORGET * c->unit)
+			break;
+		forget(c, f);
+	}
+}
+
+/* Divide every usage by unit, so that unit is 1 again (the order is unchanged). */
+static void
+rebase(struct rw_fq_cls *c)
+{
+	struct rw_list *l;
+	for (size_t i = 0; i < c->nheap; i++)
+		c->heap[i]->usage /= c->unit;
+	RW_LIST_FOREACH (l, &c->idle)
+		rw_list_entry(l, struct rw_fq_flow, idle)->usage /= c->unit;
+	c->unit = 1.0;
+}
+
+/* The least usage of the waiting flows (the root's), or none. */
+static int
+least_waiting(const struct rw_fq_cls *c, double *usage)
+{
+	if (c->nheap == 0)
+		return 0;
+	*usage = c->heap[0]->usage;
+	return 1;
+}
+
+/* f starts waiting: clamp its usage near the least-used waiting flow's, join the heap. */
+static int
+join(struct rw_fq_cls *c, struct rw_fq_flow *f)
+{
+	double min, span = RW_FQ_HEAD_START * c->unit;
+	if (least_waiting(c, &min)) {
+		if (f->usage < min - span)
+			f->usage = min - span;
+		else if (f->usage > min + span)
+			f->usage = min + span;
+	}
+	f->seq = ++c->seq;
+	return heap_add(c, f);
+}
+
+/* ---- the queue ---- */
 
 void
 rw_fq_init(struct rw_fq *q, size_t max_normal, size_t max_best_effort)
 {
 	memset(q, 0, sizeof(*q));
+	if (decay_step == 0)
+		decay_step = exp2(1.0 / RW_FQ_HALF_LIFE);
 	for (int i = 0; i < RW_FQ_NCLASS; i++) {
 		rw_kmap_init(&q->c[i].flows);
-		rw_list_init(&q->c[i].round);
+		rw_list_init(&q->c[i].idle);
+		q->c[i].unit = 1.0;
 	}
 	q->c[RW_FQ_NORMAL].max = max_normal ? max_normal : DEF_MAX_NORMAL;
 	q->c[RW_FQ_BEST_EFFORT].max = max_best_effort ? max_best_effort : DEF_MAX_BEST_EFFORT;
@@ -40,15 +204,19 @@ rw_fq_fini(struct rw_fq *q)
 	if (!q)
 		return;
 	for (int i = 0; i < RW_FQ_NCLASS; i++) {
-		struct rw_list *fl, *nl;
-		RW_LIST_FOREACH (fl, &q->c[i].round) {
-			struct rw_fq_flow *f = rw_list_entry(fl, struct rw_fq_flow, rr);
-			RW_LIST_FOREACH (nl, &f->fifo)
+		struct rw_fq_cls *c = &q->c[i];
+		for (size_t h = 0; h < c->nheap; h++) {
+			struct rw_list *nl;
+			RW_LIST_FOREACH (nl, &c->heap[h]->fifo)
 				rw_list_entry(nl, struct rw_fq_node, link)->flow = NULL;
 		}
-		rw_kmap_fini(&q->c[i].flows, free);
-		rw_list_init(&q->c[i].round);
-		q->c[i].n = 0;
+		rw_kmap_fini(&c->flows, free); /* every flow, waiting or idle */
+		free(c->heap);
+		c->heap = NULL;
+		c->nheap = c->capheap = 0;
+		rw_list_init(&c->idle);
+		c->nidle = 0;
+		c->n = 0;
 	}
 }
 
@@ -72,11 +240,22 @@ rw_fq_push(struct rw_fq *q, struct rw_fq_node *n, const char *flow, int cls)
 			return -ENOMEM;
 		memcpy(f->key, flow, len + 1);
 		rw_list_init(&f->fifo);
+		rw_list_init(&f->idle);
+		f->hi = NOT_WAITING;
 		if (rw_kmap_put(&c->flows, flow, f, NULL) != 0) {
 			free(f);
 			return -ENOMEM;
 		}
-		rw_list_insert_tail(&c->round, &f->rr);
+		if (join(c, f) != 0) {
+			rw_kmap_del(&c->flows, f->key);
+			free(f);
+			return -ENOMEM;
+		}
+	} else if (f->hi == NOT_WAITING) {
+		if (join(c, f) != 0)
+			return -ENOMEM; /* stays idle, remembered */
+		rw_list_remove(&f->idle);
+		c->nidle--;
 	}
 	n->cls = cls;
 	n->flow = f;
@@ -86,7 +265,7 @@ rw_fq_push(struct rw_fq *q, struct rw_fq_node *n, const char *flow, int cls)
 	return 0;
 }
 
-/* Unlink n from its flow; free the flow when that empties it. */
+/* Unlink n from its flow; the flow leaves the heap (remembered) when that empties it. */
 static void
 unlink_node(struct rw_fq *q, struct rw_fq_node *n)
 {
@@ -97,9 +276,10 @@ unlink_node(struct rw_fq *q, struct rw_fq_node *n)
 	f->n--;
 	c->n--;
 	if (f->n == 0) {
-		rw_list_remove(&f->rr);
-		rw_kmap_del(&c->flows, f->key);
-		free(f);
+		heap_del(c, f);
+		rw_list_insert_tail(&c->idle, &f->idle);
+		c->nidle++;
+		trim_idle(c);
 	}
 }
 
@@ -110,18 +290,19 @@ rw_fq_pop(struct rw_fq *q)
 		return NULL;
 	for (int i = 0; i < RW_FQ_NCLASS; i++) {
 		struct rw_fq_cls *c = &q->c[i];
-		struct rw_list *first = rw_list_first(&c->round);
-		if (!first)
+		if (c->nheap == 0)
 			continue;
-		struct rw_fq_flow *f = rw_list_entry(first, struct rw_fq_flow, rr);
+		struct rw_fq_flow *f = c->heap[0];
 		struct rw_fq_node *n =
 		    rw_list_entry(rw_list_first(&f->fifo), struct rw_fq_node, link);
-		if (f->n > 1) {
-			/* Its turn is used: to the end of the round. */
-			rw_list_remove(&f->rr);
-			rw_list_insert_tail(&c->round, &f->rr);
-		}
+		f->usage += c->unit;
+		f->seq = ++c->seq;
+		c->unit *= decay_step;
+		if (f->n > 1)
+			sift_down(c, 0); /* its usage grew: behind its equals */
 		unlink_node(q, n);
+		if (c->unit > REBASE_AT)
+			rebase(c);
 		return n;
 	}
 	return NULL;
@@ -155,7 +336,19 @@ rw_fq_flows(const struct rw_fq *q, int cls)
 		return 0;
 	for (int i = 0; i < RW_FQ_NCLASS; i++)
 		if (cls < 0 || cls == i)
-			n += q->c[i].flows.n;
+			n += q->c[i].nheap;
+	return n;
+}
+
+size_t
+rw_fq_idle_flows(const struct rw_fq *q, int cls)
+{
+	size_t n = 0;
+	if (!q)
+		return 0;
+	for (int i = 0; i < RW_FQ_NCLASS; i++)
+		if (cls < 0 || cls == i)
+			n += q->c[i].nidle;
 	return n;
 }
 
@@ -167,4 +360,14 @@ rw_fq_flow_len(const struct rw_fq *q, int cls, const char *flow)
 		return 0;
 	f = rw_kmap_get(&q->c[cls].flows, flow ? flow : "");
 	return f ? f->n : 0;
+}
+
+double
+rw_fq_usage(const struct rw_fq *q, int cls, const char *flow)
+{
+	const struct rw_fq_flow *f;
+	if (!q || cls < 0 || cls >= RW_FQ_NCLASS)
+		return 0;
+	f = rw_kmap_get(&q->c[cls].flows, flow ? flow : "");
+	return f ? f->usage / q->c[cls].unit : 0;
 }

@@ -6,15 +6,27 @@
  * string such as "namespace/cluster"; requests without a key share the flow
  * ""). Classes are served by strict priority: RW_FQ_BEST_EFFORT (Events) gets
  * a token only when no RW_FQ_NORMAL request waits, so it never delays an
- * object write. Within a class the flows are served round robin, one request
- * per turn (deficit round robin with a quantum of one request, since every
- * request costs one token), and each flow is FIFO. A flow that starts waiting
- * joins the end of the round, so it waits for at most one request of every
- * other waiting flow, however many requests those flows have queued.
+ * object write. Each flow is FIFO.
+ *
+ * Within a class the flow with the least recent service goes first: every
+ * request served adds one to its flow's usage, and usage halves every
+ * RW_FQ_HALF_LIFE requests the class serves (ties: the flow that waited
+ * longest, so equal flows take turns as in round robin). A flow that has
+ * made no recent progress, such as a RayCluster created in the middle of a
+ * batch of a thousand RayJobs, is therefore served ahead of the flows that
+ * keep the queue full, and needs no turn of each of them per request. The
+ * head start is bounded: a flow that starts waiting counts at least
+ * min - RW_FQ_HEAD_START and at most min + RW_FQ_HEAD_START, min being the
+ * least usage of the flows already waiting. So a flow waits for at most
+ * about 2 * RW_FQ_HEAD_START + 1 requests of each other flow, however long
+ * their queues, and a heavy past costs a flow a bounded delay, not its turn.
+ * Flows that stop waiting are remembered (their usage) while it matters,
+ * at most RW_FQ_MAX_IDLE per class, oldest forgotten first.
  *
  * The queue is intrusive (the caller embeds a struct rw_fq_node in its own
  * record) and bounded per class: a push beyond the bound is refused. It does
- * no I/O and knows nothing of time, so it is tested on its own.
+ * no I/O and knows nothing of time (its clock is the requests it serves), so
+ * it is tested on its own.
  */
 #ifndef RW_FAIRQ_H
 #define RW_FAIRQ_H
@@ -39,11 +51,23 @@ struct rw_fq_node {
 	int cls;
 };
 
+/* Usage halves every RW_FQ_HALF_LIFE pops of the class (~41 s at --qps 100). */
+#define RW_FQ_HALF_LIFE 4096
+/* How far below (or above) the least-used waiting flow a flow may start. */
+#define RW_FQ_HEAD_START 4
+/* Idle flows remembered per class. */
+#define RW_FQ_MAX_IDLE 8192
+
 struct rw_fq_cls {
-	struct rw_kmap flows; /* flow key -> struct rw_fq_flow (waiting flows) */
-	struct rw_list round; /* waiting flows, in service order */
-	size_t n;	      /* nodes waiting */
-	size_t max;	      /* bound on n */
+	struct rw_kmap flows;	  /* flow key -> struct rw_fq_flow (waiting or remembered) */
+	struct rw_fq_flow **heap; /* waiting flows, least (usage, seq) first */
+	size_t nheap, capheap;
+	struct rw_list idle; /* remembered flows, longest idle first */
+	size_t nidle;
+	size_t n;		/* nodes waiting */
+	size_t max;		/* bound on n */
+	double unit;		/* what one request adds to usage now (grows to decay the past) */
+	unsigned long long seq; /* tie-break: order of joining or being served */
 };
 
 struct rw_fq {
@@ -72,10 +96,16 @@ void rw_fq_remove(struct rw_fq *q, struct rw_fq_node *n);
 /* Nodes waiting in class cls (-1: all classes). */
 size_t rw_fq_len(const struct rw_fq *q, int cls);
 
-/* Flows with waiting nodes in class cls (-1: all classes). */
+/* Flows with waiting nodes in class cls (-1: all classes); remembered idle ones not counted. */
 size_t rw_fq_flows(const struct rw_fq *q, int cls);
+
+/* Idle flows remembered in class cls (-1: all classes); at most RW_FQ_MAX_IDLE per class. */
+size_t rw_fq_idle_flows(const struct rw_fq *q, int cls);
 
 /* Nodes waiting in one flow of class cls. */
 size_t rw_fq_flow_len(const struct rw_fq *q, int cls, const char *flow);
+
+/* A flow's usage, in requests served at the current weight (0 for an unknown flow). */
+double rw_fq_usage(const struct rw_fq *q, int cls, const char *flow);
 
 #endif

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "kmap.h"
+#include "rw/list.h"
 #include "workqueue.h"
 
 struct wtimer {
@@ -22,12 +23,13 @@ struct wtimer {
 struct item {
 	char *key;
 	bool queued, running, dirty;
+	bool first, dirty_first; /* in (or bound for) the first lane */
 	unsigned failures;
 	struct wtimer *timer;
 	uint64_t due_ms;   /* when the timer fires */
 	uint64_t added_ms; /* when it entered the ready queue */
 	uint64_t start_ms;
-	struct item *qnext;
+	struct rw_list qlink; /* in its lane while queued */
 };
 
 struct rw_wq {
@@ -37,7 +39,7 @@ struct rw_wq {
 	rw_wq_fn fn;
 	void *ud;
 	struct rw_kmap items;
-	struct item *qhead, *qtail;
+	struct rw_list lanes[2]; /* [0]: rw_wq_add_first, served before [1]: the rest */
 	int qlen, inflight, paused, closing, pending_closes;
 	uv_timer_t kick;
 	bool kick_armed;
@@ -107,7 +109,7 @@ static void kick_cb(uv_timer_t *t);
 static void
 kick(struct rw_wq *q)
 {
-	if (q->kick_armed || q->closing || q->paused || !q->qhead ||
+	if (q->kick_armed || q->closing || q->paused || q->qlen == 0 ||
 	    q->inflight >= q->o.max_inflight)
 		return;
 	q->kick_armed = true;
@@ -133,23 +135,19 @@ get_item(struct rw_wq *q, const char *key, bool create)
 }
 
 static void
-enqueue(struct rw_wq *q, struct item *it)
+enqueue(struct rw_wq *q, struct item *it, bool first)
 {
 	it->queued = true;
+	it->first = first;
 	it->added_ms = uv_now(q->loop);
-	it->qnext = NULL;
-	if (q->qtail)
-		q->qtail->qnext = it;
-	else
-		q->qhead = it;
-	q->qtail = it;
+	rw_list_insert_tail(&q->lanes[first ? 0 : 1], &it->qlink);
 	q->qlen++;
 	set_depth(q);
 	kick(q);
 }
 
-void
-rw_wq_add(struct rw_wq *q, const char *key)
+static void
+add(struct rw_wq *q, const char *key, bool first)
 {
 	struct item *it;
 	if (!q || q->closing || !key)
@@ -158,13 +156,32 @@ rw_wq_add(struct rw_wq *q, const char *key)
 	if (!it)
 		return;
 	rw_met_add(q->m_adds, (const char *const[]){q->name}, 1);
-	if (it->queued)
-		return;
-	if (it->running) {
-		it->dirty = true;
+	if (it->queued) {
+		if (first && !it->first) {
+			rw_list_remove(&it->qlink);
+			rw_list_insert_tail(&q->lanes[0], &it->qlink);
+			it->first = true;
+		}
 		return;
 	}
-	enqueue(q, it);
+	if (it->running) {
+		it->dirty = true;
+		it->dirty_first |= first;
+		return;
+	}
+	enqueue(q, it, first);
+}
+
+void
+rw_wq_add(struct rw_wq *q, const char *key)
+{
+	add(q, key, false);
+}
+
+void
+rw_wq_add_first(struct rw_wq *q, const char *key)
+{
+	add(q, key, true);
 }
 
 static void
@@ -274,7 +291,8 @@ rw_wq_done(struct rw_wq *q, const char *key, int result, uint64_t requeue_after_
 	rw_met_observe(q->m_work, (const char *const[]){q->name}, secs);
 	if (it->dirty) {
 		it->dirty = false;
-		enqueue(q, it);
+		enqueue(q, it, it->dirty_first);
+		it->dirty_first = false;
 	}
 	if (result < 0) {
 		rw_wq_add_rate_limited(q, it->key);
@@ -293,12 +311,11 @@ kick_cb(uv_timer_t *t)
 {
 	struct rw_wq *q = t->data;
 	q->kick_armed = false;
-	while (!q->closing && !q->paused && q->qhead && q->inflight < q->o.max_inflight) {
-		struct item *it = q->qhead;
-		q->qhead = it->qnext;
-		if (!q->qhead)
-			q->qtail = NULL;
-		it->qnext = NULL;
+	while (!q->closing && !q->paused && q->qlen > 0 && q->inflight < q->o.max_inflight) {
+		struct rw_list *l = rw_list_first(&q->lanes[0]);
+		struct item *it =
+		    rw_list_entry(l ? l : rw_list_first(&q->lanes[1]), struct item, qlink);
+		rw_list_remove(&it->qlink);
 		it->queued = false;
 		it->running = true;
 		q->qlen--;
@@ -343,6 +360,8 @@ rw_wq_new(uv_loop_t *loop, const struct rw_wq_opts *opts, rw_wq_fn fn, void *ud,
 	q->ud = ud;
 	q->paused = q->o.paused;
 	rw_kmap_init(&q->items);
+	rw_list_init(&q->lanes[0]);
+	rw_list_init(&q->lanes[1]);
 	uv_timer_init(loop, &q->kick);
 	q->kick.data = q;
 	struct rw_met *m = q->o.met;
@@ -383,7 +402,8 @@ rw_wq_free(struct rw_wq *q, void (*closed)(void *), void *ud)
 	q->closing = 1;
 	q->closed = closed;
 	q->closed_ud = ud;
-	q->qhead = q->qtail = NULL;
+	rw_list_init(&q->lanes[0]);
+	rw_list_init(&q->lanes[1]);
 	q->qlen = 0;
 	rw_kmap_iter_init(&q->items, &itr);
 	while ((e = rw_kmap_next(&q->items, &itr)) != NULL) {

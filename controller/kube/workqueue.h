@@ -8,7 +8,13 @@
  *   reconcile completing asynchronously through rw_wq_done();
  * - failures back off per key exponentially (base_ms * 2^failures, capped at
  *   max_ms; 5 ms .. 1000 s by default) until a success resets the key;
- * - rw_wq_add_after() queues a key later (uv timers; the earliest wins).
+ * - rw_wq_add_after() queues a key later (uv timers; the earliest wins);
+ * - rw_wq_add_first() queues a key in the first lane, which is served before
+ *   the rest (FIFO within each lane): a newly created object is reconciled
+ *   next even when a batch keeps the queue a thousand keys deep, as
+ *   controller-runtime's priority queue serves new events before the
+ *   initial list. A key already queued moves up; one running is queued
+ *   first again when it finishes.
  *
  * Reconciles are started from a zero-delay timer, never from inside add.
  * While the queue is paused (a standby without leadership) keys are
@@ -49,6 +55,9 @@ void rw_wq_free(struct rw_wq *q, void (*closed)(void *ud), void *ud);
 
 /* Queue key now (deduplicated). */
 void rw_wq_add(struct rw_wq *q, const char *key);
+
+/* Queue key now in the first lane (see above). */
+void rw_wq_add_first(struct rw_wq *q, const char *key);
 
 /* Queue key after delay_ms (0 = now). */
 void rw_wq_add_after(struct rw_wq *q, const char *key, uint64_t delay_ms);

@@ -217,6 +217,14 @@ rc_add(struct rw_inf *inf, const void *obj, void *ud)
 	rw_rec_enqueue(&r->ctl, m->ns, m->name);
 }
 
+static void
+rc_added(struct rw_inf *inf, const void *obj, void *ud)
+{
+	const struct rw_inf_meta *m = obj;
+	struct rcr *r = ud;
+	rw_rec_enqueue_added(&r->ctl, inf, m->ns, m->name);
+}
+
 /* The raw text of member path of JSON text, or "" (for change detection). */
 static int
 raw_member(const char *json, size_t len, const char *path, struct rw_buf *out)
@@ -1165,7 +1173,7 @@ setup(struct rw_mgr *m, void **state)
 	const struct rw_mgr_config *cfg = rw_mgr_cfg(m);
 	struct rcr *r = calloc(1, sizeof(*r));
 	const struct rw_inf_handlers ph = {pod_add, pod_update, pod_delete, r};
-	const struct rw_inf_handlers rh = {rc_add, rc_update, rc_add, r};
+	const struct rw_inf_handlers rh = {rc_added, rc_update, rc_add, r};
 	const struct rw_inf_handlers sh = {svc_add, svc_update, svc_add, r};
 	const char *v;
 	int rv = -ENOMEM;

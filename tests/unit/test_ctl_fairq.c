@@ -63,16 +63,26 @@ static const struct fq_case fq_cases[] = {
     {"two flows alternate",
      {P("a", "a1"), P("a", "a2"), P("a", "a3"), P("b", "b1"), P("b", "b2"), POP(5)},
      "a1 b1 a2 b2 a3"},
-    {"a new flow waits one turn of each waiting flow, not their whole queues",
+    {"a new flow catches up with what the waiting flows were served, then they take turns",
      {P("big", "x1"), P("big", "x2"), P("big", "x3"), P("big", "x4"), P("big", "x5"),
       P("big", "x6"), POP(2), P("new", "n1"), P("new", "n2"), P("new", "n3"), POP(7)},
-     "x1 x2 x3 n1 x4 n2 x5 n3 x6"},
+     "x1 x2 n1 n2 x3 n3 x4 x5 x6"},
+    {"a new flow's head start is bounded (RW_FQ_HEAD_START requests)",
+     {P("big", "x1"), P("big", "x2"), P("big", "x3"), P("big", "x4"), P("big", "x5"),
+      P("big", "x6"), P("big", "x7"), P("big", "x8"), POP(6), P("new", "n1"), P("new", "n2"),
+      P("new", "n3"), P("new", "n4"), P("new", "n5"), P("new", "n6"), POP(8)},
+     "x1 x2 x3 x4 x5 x6 n1 n2 n3 n4 x7 n5 x8 n6"},
     {"three flows round robin, in order of arrival",
      {P("a", "a1"), P("b", "b1"), P("c", "c1"), P("a", "a2"), P("c", "c2"), P("a", "a3"), POP(6)},
      "a1 b1 c1 a2 c2 a3"},
-    {"a flow that empties leaves the round and rejoins at its end",
+    {"a flow that empties is remembered: served less recently, it goes first",
      {P("a", "a1"), P("b", "b1"), P("b", "b2"), POP(2), P("a", "a2"), POP(2)},
-     "a1 b1 b2 a2"},
+     "a1 b1 a2 b2"},
+    {"a heavy past costs a bounded delay: the returning flow starts RW_FQ_HEAD_START above",
+     {P("h", "h1"), P("h", "h2"), P("h", "h3"), P("h", "h4"), P("h", "h5"), P("h", "h6"),
+      P("h", "h7"), P("h", "h8"), POP(8), P("a", "a1"), P("a", "a2"), P("a", "a3"), P("a", "a4"),
+      P("a", "a5"), P("a", "a6"), P("h", "h9"), POP(7)},
+     "h1 h2 h3 h4 h5 h6 h7 h8 a1 a2 a3 a4 h9 a5 a6"},
     {"requests without a flow share one flow",
      {P("-", "u1"), P("", "u2"), P("a", "a1"), P("-", "u3"), POP(4)},
      "u1 a1 u2 u3"},
@@ -223,6 +233,136 @@ test_fq_head_of_line(void)
 	free(big);
 }
 
+/*
+ * A batch keeps the queue full: FLOWS objects each with one request waiting
+ * (when one is served, its next one is pushed, as a reconcile's next step).
+ * Returns how many pops a newcomer's request waited, for `reqs` requests in
+ * sequence, in waits[]. warm: pops of the batch alone before it comes.
+ */
+static void
+batch_newcomer(struct rw_fq *q, struct item *it, int flows, long warm, int reqs, int *waits)
+{
+	char f[32];
+	struct item probe;
+	int served = 0;
+	for (int i = 0; i < flows; i++) {
+		snprintf(f, sizeof(f), "ns/rayjob-%d", i);
+		CHECK_EQ_INT(rw_fq_push(q, &it[i].n, f, RW_FQ_NORMAL), 0);
+	}
+	memset(&probe, 0, sizeof(probe));
+	for (long p = 0; p < warm + (long)reqs * flows * 2; p++) {
+		if (p >= warm && !probe.n.flow)
+			CHECK_EQ_INT(rw_fq_push(q, &probe.n, "ns/new-cluster", RW_FQ_NORMAL), 0);
+		struct rw_fq_node *n = rw_fq_pop(q);
+		if (!n) {
+			CHECK(0);
+			return;
+		}
+		if (n == &probe.n) {
+			if (++served == reqs)
+				break;
+			continue;
+		}
+		if (probe.n.flow)
+			waits[served]++;
+		ptrdiff_t i = (struct item *)(void *)n - it;
+		snprintf(f, sizeof(f), "ns/rayjob-%d", (int)i);
+		CHECK_EQ_INT(rw_fq_push(q, n, f, RW_FQ_NORMAL), 0);
+	}
+	CHECK_EQ_INT(served, reqs);
+}
+
+/*
+ * What least-recent-service is for: a RayCluster created while 1,000
+ * RayJobs keep the queue full gets its first requests served next (round
+ * robin made each wait ~1,000 pops: ~10 s at --qps 100), and from then on
+ * it takes its turn like the others, no longer ahead of them.
+ */
+static void
+test_fq_newcomer_in_batch(void)
+{
+	enum { FLOWS = 1000 };
+	struct rw_fq q;
+	struct item *it = calloc(FLOWS, sizeof(*it));
+	int waits[8] = {0};
+	if (!it) {
+		CHECK(0);
+		return;
+	}
+	rw_fq_init(&q, 0, 0);
+	batch_newcomer(&q, it, FLOWS, 20 * FLOWS, 8, waits);
+	printf("  pops before each of the newcomer's requests:");
+	for (int i = 0; i < 8; i++)
+		printf(" %d", waits[i]);
+	printf("\n");
+	for (int i = 0; i < RW_FQ_HEAD_START; i++)
+		CHECK_EQ_INT(waits[i], 0);
+	/* Then about one turn of each other flow per request, never much more. */
+	for (int i = RW_FQ_HEAD_START + 1; i < 8; i++) {
+		CHECK(waits[i] > FLOWS / 2);
+		CHECK(waits[i] <= FLOWS + 1);
+	}
+	CHECK_EQ_INT(rw_fq_idle_flows(&q, RW_FQ_NORMAL), 1); /* the newcomer, remembered */
+	CHECK(rw_fq_usage(&q, RW_FQ_NORMAL, "ns/new-cluster") > RW_FQ_HEAD_START);
+	rw_fq_fini(&q);
+	free(it);
+}
+
+/*
+ * Usage decays (half per RW_FQ_HALF_LIFE pops) and stays ordered across the
+ * rebase that keeps the weights finite; idle flows are forgotten once they
+ * no longer matter, and never more than RW_FQ_MAX_IDLE are remembered.
+ */
+static void
+test_fq_decay_and_memory(void)
+{
+	enum { MANY = RW_FQ_MAX_IDLE + 5000, FLOWS = 100 };
+	struct rw_fq q;
+	struct item *it = calloc(MANY, sizeof(*it));
+	char f[32];
+	int waits[4] = {0};
+	if (!it) {
+		CHECK(0);
+		return;
+	}
+	rw_fq_init(&q, 0, 0);
+	/* "old" is served 64 times, then a half-life of other work halves it. */
+	for (int i = 0; i < 64; i++) {
+		CHECK_EQ_INT(rw_fq_push(&q, &it[0].n, "ns/old", RW_FQ_NORMAL), 0);
+		CHECK(rw_fq_pop(&q) == &it[0].n);
+	}
+	CHECK(rw_fq_usage(&q, RW_FQ_NORMAL, "ns/old") > 63.0);
+	for (int i = 0; i < RW_FQ_HALF_LIFE; i++) {
+		CHECK_EQ_INT(rw_fq_push(&q, &it[1].n, "ns/busy", RW_FQ_NORMAL), 0);
+		CHECK(rw_fq_pop(&q) == &it[1].n);
+	}
+	double u = rw_fq_usage(&q, RW_FQ_NORMAL, "ns/old");
+	CHECK(u > 31.0 && u < 33.0);
+	/* Distinct flows, each served once: the idle ones are bounded. */
+	for (int i = 0; i < MANY; i++) {
+		snprintf(f, sizeof(f), "ns/once-%d", i);
+		CHECK_EQ_INT(rw_fq_push(&q, &it[i].n, f, RW_FQ_NORMAL), 0);
+		CHECK(rw_fq_pop(&q) == &it[i].n);
+	}
+	CHECK(rw_fq_idle_flows(&q, RW_FQ_NORMAL) <= RW_FQ_MAX_IDLE);
+	/* Ten half-lives of one flow's work: every other memory has faded and gone. */
+	for (int i = 0; i < 10 * RW_FQ_HALF_LIFE; i++) {
+		CHECK_EQ_INT(rw_fq_push(&q, &it[0].n, "ns/busy", RW_FQ_NORMAL), 0);
+		CHECK(rw_fq_pop(&q) == &it[0].n);
+	}
+	CHECK_EQ_INT(rw_fq_idle_flows(&q, RW_FQ_NORMAL), 1);
+	CHECK(rw_fq_usage(&q, RW_FQ_NORMAL, "ns/old") == 0.0); /* forgotten */
+	rw_fq_fini(&q);
+	/* Past the rebase (the weight of a request reaches 1e200 after ~2.7M pops). */
+	rw_fq_init(&q, 0, 0);
+	batch_newcomer(&q, it, FLOWS, 3000000L, 4, waits);
+	for (int i = 0; i < 4; i++)
+		CHECK_EQ_INT(waits[i], 0);
+	CHECK(q.c[RW_FQ_NORMAL].unit < 1e200);
+	rw_fq_fini(&q);
+	free(it);
+}
+
 /* ---- the client against a recording HTTP server ---- */
 
 static uv_loop_t loop;
@@ -331,8 +471,11 @@ test_client_order(void)
 	CHECK_EQ_INT(rw_kube_queued(k), 9);
 	run_until(10, 30000);
 	CHECK_EQ_INT(answered, 10);
-	/* Round robin between big, new and the shared flow; Events last. */
-	CHECK_EQ_STR(order, "big1 big2 new1 list1 big3 new2 big4 ev1 ev3 ev2");
+	/*
+	 * Least recent service first: big1 was served, so new and the shared
+	 * flow go before big2, then new and big take turns; Events last.
+	 */
+	CHECK_EQ_STR(order, "big1 new1 list1 big2 new2 big3 big4 ev1 ev3 ev2");
 	rw_kube_free(k, NULL, NULL);
 	srv_stop(&s);
 }
@@ -445,6 +588,8 @@ main(void)
 	static const struct rwt_case cases[] = {
 	    {"fair queue: service order", test_fq_order},
 	    {"fair queue: bounds, removal", test_fq_bounds},
+	    {"fair queue: a newcomer in a full batch", test_fq_newcomer_in_batch},
+	    {"fair queue: decay, rebase, idle memory", test_fq_decay_and_memory},
 	    {"fair queue: a new flow behind 500 requests", test_fq_head_of_line},
 	    {"client: flows round robin, best effort last", test_client_order},
 	    {"client: queue bounds", test_client_bounds},

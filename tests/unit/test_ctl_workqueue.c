@@ -2,7 +2,8 @@
  * test_ctl_workqueue.c - work queue semantics on a real libuv loop: dedup,
  * one reconcile per key at a time, re-add while running, many keys in
  * flight with asynchronous completion, the concurrency limit, back-off on
- * failure reset by success, add_after with the earliest deadline, pause.
+ * failure reset by success, add_after with the earliest deadline, pause,
+ * the first lane.
  */
 #include <string.h>
 
@@ -176,6 +177,50 @@ test_concurrency(void)
 	fx_fini(&f);
 }
 
+/*
+ * The first lane: keys added with rw_wq_add_first run before the rest, FIFO
+ * among themselves; a key already queued moves up; one added first while it
+ * runs is queued first again when it finishes.
+ */
+static void
+test_first_lane(void)
+{
+	static const char *const want[] = {"k0", "new1", "new2", "k5", "new1", "k1", "k2",
+					   "k3", "k4",	 "k6",	 "k7", "k8",   "k9"};
+	const int n = (int)(sizeof(want) / sizeof(want[0]));
+	struct fx f;
+	char key[16];
+	fx_init(&f, 1);
+	for (int i = 0; i < 10; i++) {
+		snprintf(key, sizeof(key), "k%d", i);
+		rw_wq_add(f.q, key);
+	}
+	run_for(&f, 10);
+	CHECK_EQ_INT(f.nruns, 1); /* k0 */
+	rw_wq_add_first(f.q, "new1");
+	rw_wq_add_first(f.q, "new2");
+	rw_wq_add_first(f.q, "k5");
+	rw_wq_add(f.q, "new2"); /* a plain add does not move it back */
+	CHECK_EQ_INT(rw_wq_len(f.q), 11);
+	finish_all(&f, 0);
+	run_for(&f, 10);
+	CHECK_EQ_INT(f.nruns, 2); /* new1 runs */
+	rw_wq_add_first(f.q, "new1");
+	for (int round = 0; round < n && f.nruns < n; round++) {
+		finish_all(&f, 0);
+		run_for(&f, 10);
+	}
+	CHECK_EQ_INT(f.nruns, n);
+	for (int i = 0; i < n && i < f.nruns; i++)
+		CHECK_EQ_STR(f.runs[i].key, want[i]);
+	CHECK_EQ_INT(f.overlap, 0);
+	finish_all(&f, 0);
+	run_for(&f, 10);
+	CHECK_EQ_INT(f.nruns, n);
+	CHECK_EQ_INT(rw_wq_len(f.q), 0);
+	fx_fini(&f);
+}
+
 static void
 test_backoff_and_reset(void)
 {
@@ -274,6 +319,7 @@ main(void)
 	    {"dedup and order", test_dedup},
 	    {"re-add while running", test_readd_while_running},
 	    {"many keys in flight, limit", test_concurrency},
+	    {"first lane", test_first_lane},
 	    {"back-off, reset on success", test_backoff_and_reset},
 	    {"add_after earliest wins, requeue after", test_add_after},
 	    {"paused queue collects keys", test_pause},
