@@ -566,8 +566,7 @@ default_ttl(struct rw_rj_next *out, const struct rw_rj_spec *spec, const struct 
  * Complete and Failed: the controller's default TTL for a RayJob without a
  * policy of its own; else nothing with a clusterSelector; else the deletion
  * rules (the most destructive overdue one first, one action per pass, then
- * again at the next rule's time + 2 s as KubeRay); else
- * shutdownAfterJobFinishes after the TTL.
+ * again at the next rule's time); else shutdownAfterJobFinishes after the TTL.
  */
 static void
 st_terminal(struct rw_rj_next *out, const struct rw_rj_spec *spec, const struct rw_rj_world *w)
@@ -612,8 +611,12 @@ st_terminal(struct rw_rj_next *out, const struct rw_rj_spec *spec, const struct 
 			      out->job_status[0] ? out->job_status : out->deployment);
 			requeue(out, 1000); /* the next rule, if any, once this one has landed */
 		}
+		/* At the next rule's time exactly, unlike KubeRay's + 2 s: later, the rule after
+		 * it may be overdue too, and only the most destructive overdue rule runs, so a
+		 * DeleteWorkers 2 s or less before a DeleteCluster would never run on its own.
+		 * A timer that fires early finds nothing due and asks again. */
 		if (next)
-			requeue(out, (uint64_t)(next - w->now_ms) + 2000);
+			requeue(out, (uint64_t)(next - w->now_ms));
 		return;
 	}
 	if (!spec->shutdown_after_finishes)
