@@ -87,6 +87,8 @@ static const char usage[] =
     "  --agent-max-pods-per-cluster N    hub: pods tracked per cluster key (10000)\n"
     "  --agent-key-overlap DUR           hub: a replaced cluster key is accepted for (10m)\n"
     "  --gcs-ft-cleanup-deadline DUR     give up the GCS FT Redis cleanup after DUR (300s)\n"
+    "  --rayjob-default-ttl DUR          delete a finished RayJob without a deletion policy\n"
+    "                                    of its own DUR after its endTime (0: off, default)\n"
     "  --print-rbac[=WHICH]              print the RBAC manifest the controller needs and exit:\n"
     "                                    cluster-role (default) or leader-election\n"
     "  --help, --version\n";
@@ -237,6 +239,7 @@ static const struct opt opts[] = {
     {"agent-max-conns-per-peer", O_COUNT, OFF(agent_max_conns_per_peer)},
     {"agent-max-pods-per-cluster", O_INT, OFF(agent_max_pods_per_cluster)},
     {"agent-key-overlap", O_DURATION, OFF(agent_key_overlap_s)},
+    {"rayjob-default-ttl", O_DURATION, OFF(rayjob_default_ttl_s)},
 };
 #undef OFF
 

@@ -49,6 +49,8 @@ struct rw_mgr_config {
 	bool no_agent_injection; /* --no-agent-injection: pods exactly as KubeRay's */
 	bool no_readiness_gate;	 /* --no-readiness-gate */
 	double gcs_ft_cleanup_s; /* --gcs-ft-cleanup-deadline (300 s) */
+	/* RayJob reconciler (rayjob.c) */
+	double rayjob_default_ttl_s; /* --rayjob-default-ttl (0: off) */
 	/* Agent liveness (hub.h): --agent-stale-after (15 s), --agent-head-heartbeat
 	 * (1 s), --agent-head-stale-after (3.5 s), --agent-disconnect-grace (1 s). */
 	double agent_stale_after_s;

@@ -73,8 +73,8 @@ const struct rw_rbac_grant rw_rbac_grants[] = {
     {RW_RBAC_CLUSTER, "ray.io", "rayclusters/status", "patch update", false,
      "RayCluster status writer (only when the status changed); patch: the invalid-spec reason."},
     {RW_RBAC_CLUSTER, "ray.io", "rayjobs", "delete list patch watch", false,
-     "RayJob informer; patch: its finalizer; delete: DeleteSelf deletion rules and "
-     "DELETE_RAYJOB_CR_AFTER_JOB_FINISHES."},
+     "RayJob informer; patch: its finalizer; delete: DeleteSelf deletion rules, "
+     "DELETE_RAYJOB_CR_AFTER_JOB_FINISHES and --rayjob-default-ttl."},
     {RW_RBAC_CLUSTER, "ray.io", "rayjobs/finalizers", "update", true,
      "Never requested: blockOwnerDeletion on the RayCluster and submitter Job a RayJob owns "
      "(OwnerReferencesPermissionEnforcement)."},

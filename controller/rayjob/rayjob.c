@@ -15,6 +15,7 @@
  */
 #include <assert.h>
 #include <errno.h>
+#include <math.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -52,6 +53,7 @@ struct rjr {
 	bool delete_self_env;
 	char domain[128]; /* CLUSTER_DOMAIN */
 	int64_t grace_s, status_check_s;
+	int64_t default_ttl_ms; /* --rayjob-default-ttl, 0 off */
 	struct rw_met_family *m_info, *m_dep, *m_dur;
 };
 
@@ -581,6 +583,7 @@ st_decide(struct rw_rec_job *rj)
 	    .suspend = j->rj->suspend,
 	    .shutdown_after_finishes = j->rj->shutdown_after_finishes,
 	    .delete_self_env = r->delete_self_env,
+	    .default_ttl_ms = r->default_ttl_ms,
 	    .ttl_s = j->rj->ttl_after_finished_s,
 	    .active_deadline_s = j->rj->active_deadline_s,
 	    .pre_running_deadline_s = j->rj->pre_running_deadline_s,
@@ -1070,6 +1073,13 @@ setup(struct rw_mgr *m, void **state)
 	rw_kmap_init(&r->sub_ended);
 	v = getenv("DELETE_RAYJOB_CR_AFTER_JOB_FINISHES");
 	r->delete_self_env = v && strcmp(v, "true") == 0;
+	r->default_ttl_ms = llround(rw_mgr_cfg(m)->rayjob_default_ttl_s * 1000.0);
+	if (r->default_ttl_ms > 0)
+		rw_info(
+		    LOGC,
+		    "finished RayJobs without a deletion policy of their own are deleted %.3f s "
+		    "after their endTime (--rayjob-default-ttl)",
+		    (double)r->default_ttl_ms / 1000.0);
 	v = getenv("CLUSTER_DOMAIN");
 	snprintf(r->domain, sizeof(r->domain), "%s", v && *v ? v : "cluster.local");
 	r->grace_s = env_seconds("RAYJOB_DEPLOYMENT_STATUS_TRANSITION_GRACE_PERIOD_SECONDS",

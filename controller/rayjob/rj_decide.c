@@ -495,11 +495,6 @@ rule_matches(const struct rw_rayjob_rule *r, const struct rw_rj_next *out)
 }
 
 /*
- * Complete and Failed: the deletion rules (the most destructive overdue one
- * first, one action per pass, then again at the next rule's time + 2 s as
- * KubeRay), else shutdownAfterJobFinishes after the TTL.
- */
-/*
  * The RayJob ended while Ray still runs its job (DeadlineExceeded, a
  * status-check timeout): stop it, since nothing will look at it again, and
  * keep asking until Ray reports it ended. KubeRay leaves it running. Once it
@@ -520,11 +515,66 @@ stop_leftover(struct rw_rj_next *out, const struct rw_rj_world *w)
 	return true;
 }
 
+bool
+rw_rj_own_deletion_policy(const struct rw_rj_spec *spec)
+{
+	return spec->shutdown_after_finishes || spec->nrules > 0;
+}
+
+/* "4s", "1.5s", "86400s": a TTL as the flag could have been written. */
+static void
+fmt_ms(char *buf, size_t n, int64_t ms)
+{
+	if (ms % 1000 == 0)
+		snprintf(buf, n, "%llds", (long long)(ms / 1000));
+	else
+		snprintf(buf, n, "%.3fs", (double)ms / 1000.0);
+}
+
+/*
+ * --rayjob-default-ttl (KubeRay #5251: finished RayJobs pile up in etcd): a
+ * RayJob without a policy of its own is deleted that long after endTime; its
+ * RayCluster and submitter Job go with it through their ownerReferences.
+ * With a clusterSelector only the RayJob (and its submitter) goes: the
+ * cluster is not the RayJob's. Returns whether the default TTL governs this
+ * RayJob (it then has no other deletion to decide).
+ */
+static bool
+default_ttl(struct rw_rj_next *out, const struct rw_rj_spec *spec, const struct rw_rj_world *w,
+	    int64_t end)
+{
+	int64_t due = end + spec->default_ttl_ms;
+	char ttl[32];
+	if (spec->default_ttl_ms <= 0 || rw_rj_own_deletion_policy(spec))
+		return false;
+	if (spec->suspend)
+		return true; /* parked by its user (a queue such as Kueue): not ours to remove */
+	if (w->now_ms < due) {
+		requeue(out, (uint64_t)(due - w->now_ms));
+		return true;
+	}
+	out->actions |= RW_RJ_ACT_DELETE_SELF;
+	fmt_ms(ttl, sizeof(ttl), spec->default_ttl_ms);
+	event(out, false, "DefaultTTLExpired",
+	      "Deleting the RayJob %s after it ended (%s): it sets no deletion policy of its own "
+	      "and the controller's --rayjob-default-ttl is %s",
+	      ttl, out->job_status[0] ? out->job_status : out->deployment, ttl);
+	return true;
+}
+
+/*
+ * Complete and Failed: the controller's default TTL for a RayJob without a
+ * policy of its own; else nothing with a clusterSelector; else the deletion
+ * rules (the most destructive overdue one first, one action per pass, then
+ * again at the next rule's time); else shutdownAfterJobFinishes after the TTL.
+ */
 static void
 st_terminal(struct rw_rj_next *out, const struct rw_rj_spec *spec, const struct rw_rj_world *w)
 {
 	int64_t end = out->end_ms ? out->end_ms : w->now_ms;
 	out->steady = !stop_leftover(out, w);
+	if (default_ttl(out, spec, w, end))
+		return;
 	if (spec->has_selector)
 		return; /* never delete or change a cluster the RayJob does not own */
 	if (spec->nrules > 0) {
@@ -561,8 +611,12 @@ st_terminal(struct rw_rj_next *out, const struct rw_rj_spec *spec, const struct 
 			      out->job_status[0] ? out->job_status : out->deployment);
 			requeue(out, 1000); /* the next rule, if any, once this one has landed */
 		}
+		/* At the next rule's time exactly, unlike KubeRay's + 2 s: later, the rule after
+		 * it may be overdue too, and only the most destructive overdue rule runs, so a
+		 * DeleteWorkers 2 s or less before a DeleteCluster would never run on its own.
+		 * A timer that fires early finds nothing due and asks again. */
 		if (next)
-			requeue(out, (uint64_t)(next - w->now_ms) + 2000);
+			requeue(out, (uint64_t)(next - w->now_ms));
 		return;
 	}
 	if (!spec->shutdown_after_finishes)

@@ -62,6 +62,9 @@ struct rw_rj_spec {
 	const char *selector_cluster;
 	bool suspend, shutdown_after_finishes, delete_self_env;
 	int64_t ttl_s, active_deadline_s, pre_running_deadline_s, backoff_limit;
+	/* --rayjob-default-ttl in ms, 0 off: for a RayJob without a deletion
+	 * policy of its own (rw_rj_own_deletion_policy) */
+	int64_t default_ttl_ms;
 	bool autoscaling;
 	/* deletion rules (rules or legacy style), already validated */
 	int nrules;
@@ -173,6 +176,16 @@ void rw_rj_decide(const struct rw_rj_status *cur, const struct rw_rj_spec *spec,
  * condition's enum rw_inf_cond value (2: False). Pure.
  */
 bool rw_rj_sidecar_ended(int ready, const char *message, const char *ray_container);
+
+/*
+ * Does the RayJob say how it is cleaned up once finished? shutdownAfterJobFinishes:
+ * true (whatever ttlSecondsAfterFinished) or a deletionStrategy of either style
+ * (rules already validated, so nrules > 0; DeleteNone rules included: that is
+ * how one RayJob opts out of the default TTL). shutdownAfterJobFinishes: false
+ * is no policy: it is KubeRay's default, and Go clients drop it (omitempty),
+ * so written or not cannot be told apart. Pure.
+ */
+bool rw_rj_own_deletion_policy(const struct rw_rj_spec *spec);
 
 /* Is this jobDeploymentStatus terminal (Complete, Failed)? */
 bool rw_rj_terminal(const char *deployment);

@@ -11,6 +11,7 @@ import shlex
 import socket
 import ssl
 import threading
+import time
 import urllib.parse
 import urllib.error
 import urllib.request
@@ -179,6 +180,7 @@ class Watcher:
     def __init__(self, lc, paths):
         self.lc = lc
         self.events = []  # (rv, type, path, object)
+        self.arrived = {}  # rv -> time.time() when its event arrived (an upper bound of its time)
         self.lock = threading.Lock()
         self.conns = []
         self.threads = []
@@ -209,6 +211,7 @@ class Watcher:
                 orv = int((obj.get("metadata") or {}).get("resourceVersion") or 0)
                 with self.lock:
                     self.events.append((orv, ev.get("type"), path, obj))
+                    self.arrived.setdefault(orv, time.time())
         except (OSError, ValueError, AttributeError, http.client.HTTPException):
             return  # closed by stop() (http.client may then fail in any of these ways)
 

@@ -464,6 +464,17 @@ test_config(void)
 	CHECK(c.qps == 100);
 	CHECK_EQ_INT(c.burst, 200);
 	CHECK_EQ_INT(c.log_format, RW_LOG_TEXT);
+	CHECK(c.rayjob_default_ttl_s == 0); /* off unless asked */
+	rw_mgr_config_fini(&c);
+
+	/* --rayjob-default-ttl: a Go duration, from the flag or RAYWARDEN_RAYJOB_DEFAULT_TTL. */
+	const char *ttl_env[] = {"RAYWARDEN_RAYJOB_DEFAULT_TTL", "90s", NULL};
+	CHECK_EQ_INT(rw_mgr_config_parse(&c, 1, a0, fake_env, ttl_env, err, sizeof(err)), 0);
+	CHECK(c.rayjob_default_ttl_s == 90);
+	rw_mgr_config_fini(&c);
+	char *attl[] = {"ctl", "--rayjob-default-ttl", "24h", NULL};
+	CHECK_EQ_INT(rw_mgr_config_parse(&c, 3, attl, fake_env, ttl_env, err, sizeof(err)), 0);
+	CHECK(c.rayjob_default_ttl_s == 86400);
 	rw_mgr_config_fini(&c);
 
 	const char *env[] = {"RAYWARDEN_WATCH_NAMESPACE",
@@ -501,6 +512,8 @@ test_config(void)
 	    {"--nope", NULL, NULL},
 	    {"--metrics-addr=8080", NULL, NULL},
 	    {"--leader-elect=maybe", NULL, NULL},
+	    {"--rayjob-default-ttl=1d", NULL, NULL},
+	    {"--rayjob-default-ttl=-1s", NULL, NULL},
 	    {"--kubeconfig", NULL, NULL},
 	    {"stray", NULL, NULL},
 	};
