@@ -544,6 +544,11 @@ gather_ray(struct rjr_job *j, const char *cluster, const char *job_id, const cha
 			w->ray_last_error = rj->last_error_line[0] ? rj->last_error_line : NULL;
 			w->ray_start_ms = rj->start_time_ms;
 			w->ray_end_ms = rj->end_time_ms;
+		} else if (j->rj->mode == RW_RAYJOB_HTTP &&
+			   strcmp(rj->message, "submit failed") == 0) {
+			/* Ray never took it: submit again (the agent retries after its
+			 * back-off only when asked), not a job without status. */
+			w->ray = RW_RJ_RAY_NOT_FOUND;
 		}
 		if (j->rj->mode == RW_RAYJOB_HTTP && h->job_action_error[0])
 			w->submit_error = h->job_action_error;

@@ -122,13 +122,25 @@ rw_rj_heads_of(const struct rw_rj_heads *h, const char *cluster, const struct rw
 	return n;
 }
 
-static bool
+static const struct rw_job *
 reported(const struct rw_report *rep, const char *id)
 {
 	for (int i = 0; rep && i < rep->njobs; i++)
 		if (strcmp(rep->jobs[i].submission_id, id) == 0)
-			return true;
-	return false;
+			return &rep->jobs[i];
+	return NULL;
+}
+
+/*
+ * The agent's submission failed and Ray has said nothing of the job (status
+ * "", message "submit failed", docs/protocol.md): the agent retries only
+ * when a reply asks again (after its back-off), so the reply must keep
+ * carrying the submission. A submission in flight or accepted needs nothing.
+ */
+static bool
+submit_failed(const struct rw_job *x)
+{
+	return x && !x->status[0] && strcmp(x->message, "submit failed") == 0;
 }
 
 static char *
@@ -145,24 +157,33 @@ rw_rj_heads_reply(const struct rw_rj_heads *h, const char *cluster, const struct
 		  struct rw_reply *out)
 {
 	const struct rw_rj_heads_cluster *c = rw_kmap_get(&h->by_cluster, cluster);
+	const struct rw_rj_want *send = NULL, *retry = NULL;
 	int err = 0;
 	for (int i = 0; c && i < c->n; i++) {
 		const struct rw_rj_want *w = c->w[i];
-		bool known = reported(rep, w->job_id);
+		const struct rw_job *x = reported(rep, w->job_id);
 		if (w->stop && !out->stop_job[0])
 			snprintf(out->stop_job, sizeof(out->stop_job), "%s", w->job_id);
 		if (w->submit) {
-			if (known || out->has_submit)
-				continue; /* one submission a reply; the next goes in the next */
-			out->has_submit = 1;
-			out->submit = w->sub;
-			out->submit.entrypoint = dup_or_null(w->sub.entrypoint, &err);
-			out->submit.runtime_env_json = dup_or_null(w->sub.runtime_env_json, &err);
-			out->submit.metadata_json = dup_or_null(w->sub.metadata_json, &err);
-			out->submit.resources_json = dup_or_null(w->sub.resources_json, &err);
-		} else if (!known && out->nwatch < RW_MAX_JOBS) {
+			/* One submission a reply: a new one first, so that a submission
+			 * failing again and again does not hold back the others. */
+			if (!x && !send)
+				send = w;
+			else if (submit_failed(x) && !retry)
+				retry = w;
+		} else if (!x && out->nwatch < RW_MAX_JOBS) {
 			snprintf(out->watch_jobs[out->nwatch++], RW_ID_MAX, "%s", w->job_id);
 		}
+	}
+	if (!send)
+		send = retry;
+	if (send) {
+		out->has_submit = 1;
+		out->submit = send->sub;
+		out->submit.entrypoint = dup_or_null(send->sub.entrypoint, &err);
+		out->submit.runtime_env_json = dup_or_null(send->sub.runtime_env_json, &err);
+		out->submit.metadata_json = dup_or_null(send->sub.metadata_json, &err);
+		out->submit.resources_json = dup_or_null(send->sub.resources_json, &err);
 	}
 	return err;
 }

@@ -53,7 +53,8 @@ int rw_rj_heads_of(const struct rw_rj_heads *h, const char *cluster, const struc
  * Add to out what cluster's head (its report rep) should be told: every
  * followed job the report lacks in watch_jobs (submissions excepted: the
  * submit makes the agent follow them), the first stop, and the first
- * submission Ray does not know yet (copied strings). Pure.
+ * submission the report lacks, else the first whose submission failed
+ * (the agent retries it after its back-off; copied strings). Pure.
  */
 int rw_rj_heads_reply(const struct rw_rj_heads *h, const char *cluster, const struct rw_report *rep,
 		      struct rw_reply *out);

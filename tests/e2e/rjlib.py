@@ -89,6 +89,37 @@ def wait_deployment(lc, name, want, timeout=60):
                        "jobDeploymentStatus in %s" % (want,))
 
 
+def terminal(lc, name):
+    """The status when the RayJob is Complete or Failed, else None."""
+    st = status(lc, name)
+    return st if st.get("jobDeploymentStatus") in ("Complete", "Failed") else None
+
+
+def hold_status(lc, name, pred, what, seconds=None, until=None, timeout=None):
+    """Check that pred(status) holds at every poll: for `seconds` (a window in which something must
+    not happen), or until until() returns a true value (returned; an error after timeout)."""
+    end = time.monotonic() + (seconds if until is None else timeout)
+    while True:
+        st = status(lc, name)
+        if not pred(st):
+            raise AssertionError("RayJob %s: not %s: %s" % (name, what, st))
+        if until is not None:
+            v = until()
+            if v:
+                return v
+        if time.monotonic() >= end:
+            if until is not None:
+                raise AssertionError("RayJob %s: %s: the awaited condition did not come within %ss"
+                                     % (name, what, timeout))
+            return st
+        time.sleep(0.1)
+
+
+def agent_log(lc, pod):
+    """The raywarden-agent container's log of a pod."""
+    return lc.kubectl("logs", pod, "-n", NS, "-c", "raywarden-agent")
+
+
 def events(lc, name, reason=None):
     return lc.events(NS, name, reason)
 
@@ -142,6 +173,13 @@ class Gate:
         code = ("import os, time; any(time.sleep(0.05) for _ in iter(lambda: os.path.exists(%s), True)); %s"
                 % (json.dumps(self.path), then))
         return "python -c " + shlex.quote(code)
+
+    def then_open(self):
+        """Python code that opens this gate (for another gate's entrypoint: the driver's exit)."""
+        return 'open(%s, "w").close(); print("released")' % json.dumps(self.path)
+
+    def is_open(self):
+        return os.path.exists(self.path)
 
     def open(self):
         with open(self.path, "w") as f:

@@ -107,6 +107,55 @@ t_submit_and_stop(void)
 	rw_rj_heads_fini(&h);
 }
 
+/*
+ * A submission the agent reports failed (status "", message "submit failed")
+ * is sent again: the agent retries only when asked. One in flight or accepted
+ * is not, and a new submission goes before a failed one.
+ */
+static void
+t_submit_retry(void)
+{
+	struct rw_rj_heads h;
+	struct rw_report rep;
+	struct rw_job jobs[2];
+	struct rw_reply out;
+	struct rw_job_submit s1 = submission("python a.py"), s2 = submission("python b.py");
+	rw_rj_heads_init(&h);
+	CHECK_EQ_INT(rw_rj_heads_set(&h, "ns/a", "ns/c", "a-1", false, &s1), 0);
+	memset(&rep, 0, sizeof(rep));
+	memset(jobs, 0, sizeof(jobs));
+	snprintf(jobs[0].submission_id, sizeof(jobs[0].submission_id), "a-1");
+	rep.jobs = jobs;
+	rep.njobs = 1;
+	static const char *const quiet[] = {"submitting", "submitted"};
+	for (int i = 0; i < 2; i++) {
+		snprintf(jobs[0].message, sizeof(jobs[0].message), "%s", quiet[i]);
+		reply_init(&out);
+		CHECK_EQ_INT(rw_rj_heads_reply(&h, "ns/c", &rep, &out), 0);
+		CHECK(!out.has_submit);
+		rw_reply_fini(&out);
+	}
+	snprintf(jobs[0].message, sizeof(jobs[0].message), "submit failed");
+	reply_init(&out);
+	CHECK_EQ_INT(rw_rj_heads_reply(&h, "ns/c", &rep, &out), 0);
+	CHECK(out.has_submit && strcmp(out.submit.entrypoint, "python a.py") == 0);
+	rw_reply_fini(&out);
+	/* Ray answered for it: nothing more to send. */
+	snprintf(jobs[0].status, sizeof(jobs[0].status), "PENDING");
+	reply_init(&out);
+	CHECK_EQ_INT(rw_rj_heads_reply(&h, "ns/c", &rep, &out), 0);
+	CHECK(!out.has_submit);
+	rw_reply_fini(&out);
+	/* A new submission on the same head goes before the failed one. */
+	jobs[0].status[0] = '\0';
+	CHECK_EQ_INT(rw_rj_heads_set(&h, "ns/b", "ns/c", "b-1", false, &s2), 0);
+	reply_init(&out);
+	CHECK_EQ_INT(rw_rj_heads_reply(&h, "ns/c", &rep, &out), 0);
+	CHECK(out.has_submit && strcmp(out.submit.entrypoint, "python b.py") == 0);
+	rw_reply_fini(&out);
+	rw_rj_heads_fini(&h);
+}
+
 /* At most RW_RJ_HEADS_PER_CLUSTER RayJobs per cluster: the next waits. */
 static void
 t_bounded(void)
@@ -135,6 +184,7 @@ main(void)
 	static const struct rwt_case cases[] = {
 	    {"shared cluster", t_shared_cluster},
 	    {"submit and stop", t_submit_and_stop},
+	    {"failed submission sent again", t_submit_retry},
 	    {"bounded per cluster", t_bounded},
 	    {NULL, NULL},
 	};
