@@ -141,6 +141,8 @@ rw_rec_run(struct rw_rec_job *j)
 			job_finish(j);
 			return;
 		}
+		rw_debug(k->name, "%s: step %s (%.1f ms in)", j->key, k->steps[s].name,
+			 (double)(uv_hrtime() - j->t0) / 1e6);
 		k->steps[s].run(j);
 		if (k->steps[s].then > 0)
 			j->step = k->steps[s].then;
