@@ -287,6 +287,137 @@ rw_rec_delete(struct rw_rec_job *j, const char *path, rw_rec_req_cb cb, const ch
 	return rw_rec_request(j->ctl, j, &kr, cb, s1, s2, NULL);
 }
 
+/* ---- Services that follow a cluster ---- */
+
+static const char *
+str_or_empty(const char *s)
+{
+	return s ? s : "";
+}
+
+int
+rw_rec_service_switch(const char *existing, size_t elen, const char *desired, size_t dlen,
+		      enum rw_rec_svc_action *act, struct rw_buf *out)
+{
+	struct rw_doc_node *e = NULL, *d = NULL, *patch = NULL, *espec, *dspec, *esel, *dsel;
+	const char *ec, *dc;
+	int rv;
+
+	*act = RW_REC_SVC_KEEP;
+	rv = rw_doc_parse(existing, elen, &e, NULL, 0);
+	if (rv == 0)
+		rv = rw_doc_parse(desired, dlen, &d, NULL, 0);
+	if (rv == 0 && (e->type != RW_DOC_OBJ || d->type != RW_DOC_OBJ))
+		rv = -EINVAL;
+	if (rv)
+		goto out;
+	ec = rw_doc_gets(rw_doc_path(e, "spec.selector"), "ray.io/cluster");
+	dc = rw_doc_gets(rw_doc_path(d, "spec.selector"), "ray.io/cluster");
+	if (strcmp(str_or_empty(ec), str_or_empty(dc)) == 0)
+		goto out;
+	espec = rw_doc_get(e, "spec");
+	dspec = rw_doc_clone(rw_doc_get(d, "spec"));
+	if (!dspec) {
+		rv = -ENOMEM;
+		goto out;
+	}
+	if (dspec->type != RW_DOC_OBJ) {
+		rw_doc_free(dspec);
+		rv = -EINVAL;
+		goto out;
+	}
+	/* clusterIP(s) are immutable and allocated by the server: never sent. */
+	rw_doc_del(dspec, "clusterIP");
+	rw_doc_del(dspec, "clusterIPs");
+	/* A merge patch merges maps: null out the selector keys the desired one lacks, so the
+	 * selector becomes exactly the desired one in this single write. */
+	esel = rw_doc_get(espec, "selector");
+	dsel = rw_doc_get(dspec, "selector");
+	if (!dsel || dsel->type != RW_DOC_OBJ) {
+		rv = rw_doc_set(dspec, "selector", rw_doc_new(RW_DOC_NULL));
+	} else if (esel && esel->type == RW_DOC_OBJ) {
+		for (int i = 0; i < esel->n && rv == 0; i++)
+			if (!rw_doc_get(dsel, esel->kids[i]->key))
+				rv = rw_doc_set(dsel, esel->kids[i]->key, rw_doc_new(RW_DOC_NULL));
+	}
+	if (rv == 0 && !(patch = rw_doc_new(RW_DOC_OBJ)))
+		rv = -ENOMEM;
+	if (rv == 0)
+		rv = rw_doc_set(patch, "spec", dspec); /* frees dspec on failure */
+	else
+		rw_doc_free(dspec);
+	if (rv == 0)
+		rv = rw_doc_dump(patch, out);
+	if (rv == 0)
+		*act = RW_REC_SVC_SWITCH;
+out:
+	rw_doc_free(patch);
+	rw_doc_free(e);
+	rw_doc_free(d);
+	return rv;
+}
+
+/* ptr set: a create. KubeRay's Event reasons and texts. */
+static void
+svc_write_cb(struct rw_rec_req *q, const struct rw_kube_resp *resp)
+{
+	struct rw_rec_job *j = q->job;
+	bool create = q->ptr != NULL;
+	if (create && resp->status == 409)
+		return;
+	if (!rw_rec_ok(resp->status)) {
+		rw_rec_emit(j, 1, create ? "FailedToCreateService" : "FailedToUpdateService",
+			    "Failed to %s the service %s/%s, HTTP %ld %s",
+			    create ? "create" : "update", j->ns, q->s1, resp->status,
+			    resp->message);
+		rw_rec_fail(j, -EIO, NULL, "%s service %s: HTTP %ld %s",
+			    create ? "creating" : "updating", q->s1, resp->status, resp->message);
+		return;
+	}
+	rw_rec_emit(j, 0, create ? "CreatedService" : "UpdatedService", "%s the service %s/%s",
+		    create ? "Created" : "Updated", j->ns, q->s1);
+}
+
+void
+rw_rec_apply_service(struct rw_rec_job *j, const struct rw_inf *svc_inf, const char *desired,
+		     size_t len)
+{
+	char name[320] = "", path[1024];
+	const struct rw_inf_json *cur;
+	struct rw_buf out;
+	enum rw_rec_svc_action act = RW_REC_SVC_KEEP;
+	struct rw_json js;
+	int rv;
+	if (rw_json_parse(&js, desired, len, 1 << 20, NULL, 0) != 0) {
+		rw_rec_fail(j, -EINVAL, NULL, "a built Service does not parse");
+		return;
+	}
+	rv = rw_json_str(&js, rw_json_path(&js, 0, "metadata.name"), name, sizeof(name));
+	rw_json_fini(&js);
+	if (rv < 0 || !name[0]) {
+		rw_rec_fail(j, -EINVAL, NULL, "a built Service has no name");
+		return;
+	}
+	cur = rw_inf_get(svc_inf, j->ns, name);
+	if (!cur) {
+		snprintf(path, sizeof(path), "/api/v1/namespaces/%s/services", j->ns);
+		if (rw_rec_send(j, "POST", path, desired, len, svc_write_cb, name, NULL,
+				(void *)1) != 0)
+			rw_rec_fail(j, -ENOMEM, NULL, "cannot create service %s", name);
+		return;
+	}
+	rw_buf_init(&out, 4u << 20);
+	if (rw_rec_service_switch(cur->json, cur->len, desired, len, &act, &out) == 0 &&
+	    act == RW_REC_SVC_SWITCH) {
+		snprintf(path, sizeof(path), "/api/v1/namespaces/%s/services/%s", j->ns, name);
+		rw_info(j->ctl->kind->name, "%s: switching service %s", j->key, name);
+		if (rw_rec_send(j, "PATCH", path, rw_buf_cstr(&out), out.len, svc_write_cb, name,
+				NULL, NULL) != 0)
+			rw_rec_fail(j, -ENOMEM, NULL, "cannot update service %s", name);
+	}
+	rw_buf_fini(&out);
+}
+
 /* ---- requests on the job's own object ---- */
 
 /* The object's path, plus "/sub" when sub is given. */

@@ -304,6 +304,38 @@ int rw_rec_send(struct rw_rec_job *j, const char *method, const char *path, cons
 int rw_rec_delete(struct rw_rec_job *j, const char *path, rw_rec_req_cb cb, const char *s1,
 		  const char *s2);
 
+/* ---- Services that follow a cluster ---- */
+
+enum rw_rec_svc_action {
+	RW_REC_SVC_KEEP = 0, /* the selector points at the same cluster: leave it alone */
+	RW_REC_SVC_SWITCH    /* send `out` as a JSON merge patch */
+};
+
+/*
+ * Compare an existing Service with the desired one by the ray.io/cluster
+ * selector only (KubeRay's reconcileServices of RayService and RayJob). On a
+ * switch, out gets a JSON merge patch {"spec": desired spec} without
+ * clusterIP/clusterIPs (immutable), whose selector nulls the existing keys
+ * the desired selector lacks: one write makes the selector exactly the
+ * desired one (traffic moves atomically), and it needs the `patch` verb
+ * rather than `update` (KubeRay PUTs the whole object). Spec fields the
+ * desired spec omits keep their server values. Pure. Returns 0 or -EINVAL
+ * for unparsable input.
+ */
+int rw_rec_service_switch(const char *existing, size_t elen, const char *desired, size_t dlen,
+			  enum rw_rec_svc_action *act, struct rw_buf *out);
+
+/*
+ * The Service desired (JSON with metadata.name) in the job's namespace:
+ * created when the cache svc_inf does not hold it, else switched as
+ * rw_rec_service_switch says. Events CreatedService / UpdatedService; a
+ * refused write is a FailedToCreateService / FailedToUpdateService Warning
+ * and fails the job (the back-off retries). A 409 on create is an earlier
+ * pass's Service the cache has not shown yet, not a failure.
+ */
+void rw_rec_apply_service(struct rw_rec_job *j, const struct rw_inf *svc_inf, const char *desired,
+			  size_t len);
+
 /* ---- requests on the job's own object ---- */
 
 /*

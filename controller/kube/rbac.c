@@ -49,8 +49,10 @@ const struct rw_rbac_grant rw_rbac_grants[] = {
      "the RayCluster, so garbage collection removes it)."},
     {RW_RBAC_CLUSTER, "", "services", "create delete list patch watch", false,
      "RayCluster head, headless-worker and serve Services; RayService serve and head Services, "
-     "deleted when their cluster goes. patch: the RayService traffic switch, one merge patch of "
-     "the serve Service's spec (selector included), so traffic moves in one write."},
+     "deleted when their cluster goes; the RayJob head Service <rayjob>-head-svc (informer "
+     "selected by ray.io/originated-from-crd=RayJob). patch: the RayService traffic switch, one "
+     "merge patch of the serve Service's spec (selector included), so traffic moves in one "
+     "write; the same patch points <rayjob>-head-svc at a retry's new cluster."},
     {RW_RBAC_CLUSTER, "batch", "jobs", "create delete list watch", false,
      "RayJob reconciler: the K8sJobMode submitter Job <rayjob> (created, deleted on suspend "
      "and retry with background propagation), and its informer selected by "
@@ -76,8 +78,8 @@ const struct rw_rbac_grant rw_rbac_grants[] = {
      "RayJob informer; patch: its finalizer; delete: DeleteSelf deletion rules, "
      "DELETE_RAYJOB_CR_AFTER_JOB_FINISHES and --rayjob-default-ttl."},
     {RW_RBAC_CLUSTER, "ray.io", "rayjobs/finalizers", "update", true,
-     "Never requested: blockOwnerDeletion on the RayCluster and submitter Job a RayJob owns "
-     "(OwnerReferencesPermissionEnforcement)."},
+     "Never requested: blockOwnerDeletion on the RayCluster, submitter Job and head Service a "
+     "RayJob owns (OwnerReferencesPermissionEnforcement)."},
     {RW_RBAC_CLUSTER, "ray.io", "rayjobs/status", "update", false,
      "RayJob status writer (only when the status changed)."},
     {RW_RBAC_CLUSTER, "ray.io", "rayservices", "list patch watch", false,

@@ -5,8 +5,9 @@
  * elsewhere, adds ray.io/rayjob-finalizer and validates (ValidationFailed,
  * as KubeRay); decide gathers what the caches and the head agent show and
  * calls the pure lifecycle (rj_decide.h); act carries its actions out (the
- * RayCluster, the submitter Job, deletions, the finalizer) and status writes
- * the status when it changed.
+ * RayCluster, the submitter Job, deletions, the finalizer); service keeps
+ * the `<rayjob>-head-svc` Service pointing at the current cluster; and
+ * status writes the status when it changed.
  *
  * The Ray job's status comes from the head agent's reports (the hub keeps
  * the head's last one); what the head agent should do (submit in HTTPMode,
@@ -46,6 +47,10 @@ struct rjr {
 	struct rw_met *met;
 	struct rw_agents *agents;
 	struct rw_inf *rj_inf, *rc_inf, *job_inf, *pod_inf;
+	/* The RayJobs' head Services, and how they are built (KubeRay's env). */
+	struct rw_inf *svc_inf;
+	struct rw_raycluster_opts rcopts;
+
 	struct rw_rj_heads heads; /* what each cluster's head agent is asked, per RayJob */
 	struct rw_rj_logs logs;	  /* driver log tails waiting for their ConfigMap */
 	struct rw_kmap uids; /* RayJob key -> UID (char *): its metric series outlive the object */
@@ -57,7 +62,7 @@ struct rjr {
 	struct rw_met_family *m_info, *m_dep, *m_dur;
 };
 
-enum rjr_step { ST_LOAD = 0, ST_ADMIT, ST_DECIDE, ST_ACT, ST_STATUS, ST_DONE };
+enum rjr_step { ST_LOAD = 0, ST_ADMIT, ST_DECIDE, ST_ACT, ST_SERVICE, ST_STATUS, ST_DONE };
 
 struct rjr_job {
 	struct rw_rec_job rec; /* rec.ud: the struct rjr */
@@ -167,7 +172,8 @@ owned_seen(struct rw_inf *inf, const void *obj, void *ud)
 	struct rw_doc_object d;
 	struct rw_doc_node *owners;
 	(void)inf;
-	/* Every RayCluster and Job event comes here: parse only those a RayJob may own. */
+	/* Every RayCluster, Job and head Service event comes here: parse only those a RayJob
+	 * may own. */
 	if (!strstr(o->json, "RayJob") ||
 	    rw_doc_object_parse(o->json, o->len, "object", &d, NULL, 0) != 0)
 		return;
@@ -883,6 +889,47 @@ st_act(struct rw_rec_job *rj)
 		j->rec.stop_requeue = true;
 }
 
+/* ---- the head Service ---- */
+
+/*
+ * `<rayjob>-head-svc` (KubeRay v1.5 reconcileServices): made in a pass that
+ * starts in Running and switched to the current cluster's head when a retry
+ * brought a new cluster, so users keep one name across attempts. It runs
+ * after act, so a refused write fails the pass (the back-off retries it)
+ * without holding back the job's own actions.
+ */
+static void
+st_service(struct rw_rec_job *rj)
+{
+	struct rjr_job *j = (struct rjr_job *)rj;
+	struct rjr *r = rjr_of(j);
+	const char *dep = rw_doc_gets(j->rj->obj.status, "jobDeploymentStatus");
+	const char *cluster = rw_doc_gets(j->rj->obj.status, "rayClusterName");
+	const struct rw_inf_json *o;
+	struct rw_raycluster *c = NULL;
+	struct rw_buf b;
+	int rv;
+	if (j->rec.deleted_at || !cluster || !*cluster || !rw_rayjob_wants_head_service(j->rj, dep))
+		return;
+	o = rw_inf_get(r->rc_inf, j->rec.ns, cluster);
+	if (!o)
+		return; /* not in the cache yet: the cluster's event brings the RayJob back */
+	rv = rw_raycluster_parse(o->json, o->len, &c, NULL, 0);
+	if (rv) {
+		rw_rec_fail(&j->rec, rv, NULL, "cannot read RayCluster %s", cluster);
+		return;
+	}
+	rw_buf_init(&b, 4u << 20);
+	rv = rw_rayjob_build_head_service(j->rj, c, &r->rcopts, &b);
+	if (rv == 0)
+		rw_rec_apply_service(&j->rec, r->svc_inf, rw_buf_cstr(&b), b.len);
+	else
+		rw_rec_fail(&j->rec, rv, NULL, "cannot build the head Service of cluster %s",
+			    cluster);
+	rw_buf_fini(&b);
+	rw_raycluster_free(c);
+}
+
 /* ---- status ---- */
 
 static void
@@ -998,9 +1045,13 @@ st_status(struct rw_rec_job *rj)
 /* ---- the kind ---- */
 
 static const struct rw_rec_step rjr_steps[] = {
-    [ST_LOAD] = {"load", rw_rec_step_load, 0},	  [ST_ADMIT] = {"admit", st_admit, 0},
-    [ST_DECIDE] = {"decide", st_decide, 0},	  [ST_ACT] = {"act", st_act, 0},
-    [ST_STATUS] = {"status", st_status, ST_DONE}, [ST_DONE] = {"done", NULL, 0},
+    [ST_LOAD] = {"load", rw_rec_step_load, 0},
+    [ST_ADMIT] = {"admit", st_admit, 0},
+    [ST_DECIDE] = {"decide", st_decide, 0},
+    [ST_ACT] = {"act", st_act, 0},
+    [ST_SERVICE] = {"service", st_service, 0},
+    [ST_STATUS] = {"status", st_status, ST_DONE},
+    [ST_DONE] = {"done", NULL, 0},
 };
 
 static bool
@@ -1008,7 +1059,7 @@ rjr_synced(void *ud)
 {
 	struct rjr *r = ud;
 	return rw_inf_synced(r->rj_inf) && rw_inf_synced(r->rc_inf) && rw_inf_synced(r->job_inf) &&
-	       rw_inf_synced(r->pod_inf);
+	       rw_inf_synced(r->pod_inf) && rw_inf_synced(r->svc_inf);
 }
 
 static const struct rw_rec_kind rjr_kind = {
@@ -1091,6 +1142,8 @@ setup(struct rw_mgr *m, void **state)
 				 RW_RJ_GRACE_DEFAULT_S);
 	r->status_check_s =
 	    env_seconds("RAYJOB_STATUS_CHECK_TIMEOUT_SECONDS", RW_RJ_STATUS_CHECK_DEFAULT_S);
+	rw_raycluster_opts_default(&r->rcopts);
+	rw_raycluster_opts_from_env(&r->rcopts, getenv);
 	r->m_info = rw_met_gauge(r->met, "kuberay_job_info", "Metadata of RayJobs.",
 				 (const char *const[]){"name", "namespace", "uid", NULL});
 	r->m_dep = rw_met_gauge(
@@ -1111,7 +1164,11 @@ setup(struct rw_mgr *m, void **state)
 			    "app.kubernetes.io/created-by=kuberay-operator", false, NULL, &oh);
 	r->pod_inf = rw_mgr_informer(m, &rw_inf_pod_type, RW_MGR_RAY_POD_SELECTOR, false,
 				     rw_inf_pod_cluster_key, &ph);
-	if (!r->rj_inf || !r->rc_inf || !r->job_inf || !r->pod_inf)
+	/* Only the RayJobs' head Services carry this label (their clusters' own head Services
+	 * do not); a deleted one brings its RayJob back to make it again. */
+	r->svc_inf = rw_mgr_informer(m, &rw_inf_service_type, "ray.io/originated-from-crd=RayJob",
+				     false, NULL, &oh);
+	if (!r->rj_inf || !r->rc_inf || !r->job_inf || !r->pod_inf || !r->svc_inf)
 		goto fail;
 	srand((unsigned)time(NULL) ^ (unsigned)getpid());
 	if (!r->agents)

@@ -1,8 +1,9 @@
 /*
  * rj_build.c - what the RayJob reconciler creates or sends: the RayCluster
  * (constructRayClusterForRayJob), the submitter (common.BuildJobSubmitCommand,
- * GetSubmitterTemplate, configureSubmitterContainer, createNewK8sJob) and the
- * HTTPMode submission (dashboardclient.ConvertRayJobToReq).
+ * GetSubmitterTemplate, configureSubmitterContainer, createNewK8sJob), the
+ * HTTPMode submission (dashboardclient.ConvertRayJobToReq) and the head
+ * Service (BuildHeadServiceForRayJob).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -10,7 +11,9 @@
 #include <string.h>
 
 #include "build_common.h"
+#include "build_service.h"
 #include "doc_builder.h"
+#include "rj_decide.h"
 #include "rj_internal.h"
 #include "rw/wire.h"
 
@@ -530,4 +533,32 @@ out:
 	if (rv)
 		submit_clear(out);
 	return rv;
+}
+
+/* ---- the head Service ---- */
+
+int
+rw_rayjob_head_svc_name(const char *job, char *out, size_t outlen)
+{
+	int n = snprintf(out, outlen, "%s-head-svc", job);
+	return n < 0 || (size_t)n >= outlen ? -ENAMETOOLONG : 0;
+}
+
+bool
+rw_rayjob_wants_head_service(const struct rw_rayjob *j, const char *deployment)
+{
+	return !j->selector_mode && deployment && strcmp(deployment, RW_RJ_RUNNING) == 0;
+}
+
+int
+rw_rayjob_build_head_service(const struct rw_rayjob *j, const struct rw_raycluster *c,
+			     const struct rw_raycluster_opts *o, struct rw_buf *out)
+{
+	const char *api = rw_doc_gets(j->obj.root, "apiVersion");
+	const struct rw_raycluster_owner owner = {
+	    api ? api : "ray.io/v1", "RayJob", j->obj.name, j->obj.uid, j->obj.ns,
+	};
+	char name[320];
+	int rv = rw_rayjob_head_svc_name(j->obj.name, name, sizeof(name));
+	return rv ? rv : rw_raycluster_build_owned_head_service(c, o, &owner, name, out);
 }

@@ -132,7 +132,34 @@ int rw_rayjob_validate(const struct rw_rayjob *j, struct rw_rayjob_verr *out);
  */
 int rw_rayjob_generated_name(const char *job, const char *suffix, char *out, size_t outlen);
 
+/*
+ * "<job>-head-svc", uncut (KubeRay's GenerateHeadServiceName for RayJobCRD
+ * applies no CheckName since v1.4; a valid name of at most
+ * RW_RAYJOB_MAX_NAME keeps it within 63). -ENAMETOOLONG when out is short.
+ */
+int rw_rayjob_head_svc_name(const char *job, char *out, size_t outlen);
+
 /* ---- builders (JSON objects appended to out; 0 or a negative errno) ---- */
+
+struct rw_raycluster;
+struct rw_raycluster_opts;
+
+/*
+ * Does this pass keep the RayJob's head Service: KubeRay reconciles it in
+ * every pass that starts in Running (deployment: status.jobDeploymentStatus
+ * as loaded), and never for a clusterSelector RayJob, whose cluster is
+ * someone else's and keeps its own head Service.
+ */
+bool rw_rayjob_wants_head_service(const struct rw_rayjob *j, const char *deployment);
+
+/*
+ * `<job>-head-svc` pointing at cluster c's head (BuildHeadServiceForRayJob):
+ * rw_raycluster_build_owned_head_service with the RayJob as owner, so the
+ * name stays the same across retries while the selector follows the
+ * current cluster. -EINVAL when c has no headGroupSpec.
+ */
+int rw_rayjob_build_head_service(const struct rw_rayjob *j, const struct rw_raycluster *c,
+				 const struct rw_raycluster_opts *o, struct rw_buf *out);
 
 /*
  * The RayCluster of the RayJob: metadata.name = name, the RayJob's labels and

@@ -994,61 +994,6 @@ can_serve(struct rsr_job *j, const struct rw_raycluster *c)
 }
 
 static void
-svc_write_cb(struct rw_rec_req *q, const struct rw_kube_resp *resp)
-{
-	struct rsr_job *j = q->job;
-	bool create = q->ptr != NULL;
-	if (create && resp->status == 409)
-		return;
-	if (!rw_rec_ok(resp->status)) {
-		rw_rec_emit(&j->rec, 1, create ? "FailedToCreateService" : "FailedToUpdateService",
-			    "Failed to %s service %s/%s: %ld %s", create ? "create" : "update",
-			    j->rec.ns, q->s1, resp->status, resp->message);
-		rw_rec_fail(&j->rec, -EIO, NULL, "%s service %s: HTTP %ld %s",
-			    create ? "creating" : "updating", q->s1, resp->status, resp->message);
-		return;
-	}
-	rw_rec_emit(&j->rec, 0, create ? "CreatedService" : "UpdatedService", "%s service %s/%s",
-		    create ? "Created" : "Updated", j->rec.ns, q->s1);
-}
-
-/* Create the service of body b, or switch the existing one's selector. */
-static void
-svc_apply(struct rsr_job *j, const struct rw_buf *b)
-{
-	char name[320], path[1024];
-	const struct rw_inf_json *cur;
-	struct rw_buf out;
-	enum rw_rayservice_svc_action act = RW_RAYSERVICE_SVC_KEEP;
-	struct rw_json js;
-	if (rw_json_parse(&js, rw_buf_cstr(b), b->len, 1 << 20, NULL, 0) != 0)
-		return;
-	rw_json_str(&js, rw_json_path(&js, 0, "metadata.name"), name, sizeof(name));
-	rw_json_fini(&js);
-	cur = rw_inf_get(rsr_of(j)->svc_inf, j->rec.ns, name);
-	if (!cur) {
-		snprintf(path, sizeof(path), "/api/v1/namespaces/%s/services", j->rec.ns);
-		if (rw_rec_send(&j->rec, "POST", path, rw_buf_cstr(b), b->len, svc_write_cb, name,
-				NULL, (void *)1) != 0)
-			rw_rec_fail(&j->rec, -ENOMEM, NULL, "cannot create service %s", name);
-		return;
-	}
-	rw_buf_init(&out, 4u << 20);
-	if (rw_rayservice_service_update(cur->json, cur->len, rw_buf_cstr(b), b->len, &act, &out) ==
-		0 &&
-	    act == RW_RAYSERVICE_SVC_UPDATE) {
-		snprintf(path, sizeof(path), "/api/v1/namespaces/%s/services/%s", j->rec.ns, name);
-		/* A merge patch, not a PUT: one write moves the selector (traffic) and needs
-		 * only the `patch` grant (rbac.c). */
-		rw_info(LOGC, "%s: switching service %s", j->rec.key, name);
-		if (rw_rec_send(&j->rec, "PATCH", path, rw_buf_cstr(&out), out.len, svc_write_cb,
-				name, NULL, NULL) != 0)
-			rw_rec_fail(&j->rec, -ENOMEM, NULL, "cannot update service %s", name);
-	}
-	rw_buf_fini(&out);
-}
-
-static void
 st_services(struct rw_rec_job *rj)
 {
 	struct rsr_job *j = (struct rsr_job *)rj;
@@ -1077,10 +1022,10 @@ st_services(struct rw_rec_job *rj)
 		return;
 	rw_buf_init(&b, 4u << 20);
 	if (rw_rayservice_build_head_service(j->rs, tc, &r->rcopts, &b) == 0)
-		svc_apply(j, &b);
+		rw_rec_apply_service(&j->rec, r->svc_inf, rw_buf_cstr(&b), b.len);
 	rw_buf_reset(&b);
 	if (rw_rayservice_build_serve_service(j->rs, tc, &b, err, sizeof(err)) == 0) {
-		svc_apply(j, &b);
+		rw_rec_apply_service(&j->rec, r->svc_inf, rw_buf_cstr(&b), b.len);
 	} else {
 		rw_rec_emit(&j->rec, 1, "FailedToCreateService", "%s", err);
 		rw_rec_fail(&j->rec, -EINVAL, NULL, "serve service: %s", err);

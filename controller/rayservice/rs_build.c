@@ -847,47 +847,13 @@ int
 rw_rayservice_build_head_service(const struct rw_rayservice *rs, const struct rw_raycluster *target,
 				 const struct rw_raycluster_opts *o, struct rw_buf *out)
 {
-	struct b b = {0};
-	struct rw_raycluster *copy = NULL;
-	struct rw_buf tmp;
-	node *svc = NULL, *meta, *labels;
-	char name[80], id[320], idl[80];
-	int rv;
-
-	rw_buf_init(&tmp, RW_DOC_MAX_OUT);
-	rv = rw_doc_dump(target->obj.root, &tmp);
-	if (rv == 0)
-		rv = rw_raycluster_parse(tmp.data, tmp.len, &copy, NULL, 0);
-	if (rv)
-		goto out;
-	/* BuildHeadServiceForRayService passes no annotations. */
-	rw_doc_del(copy->obj.spec, "headServiceAnnotations");
-	rw_buf_reset(&tmp);
-	rv = rw_raycluster_build_head_service(copy, o, &tmp);
-	if (rv == 0)
-		rv = rw_doc_parse(tmp.data, tmp.len, &svc, NULL, 0);
-	if (rv)
-		goto out;
-	meta = obj(&b, svc, "metadata");
+	const char *api = rw_doc_gets(rs->obj.root, "apiVersion");
+	const struct rw_raycluster_owner owner = {
+	    api ? api : "ray.io/v1", "RayService", rs->obj.name, rs->obj.uid, rs->obj.ns,
+	};
+	char name[80];
 	rw_rayservice_head_svc_name(rs, name, sizeof(name));
-	sets(&b, meta, "name", name);
-	sets(&b, meta, "namespace", rs->obj.ns);
-	labels = b.err ? NULL : rw_doc_new(RW_DOC_OBJ);
-	snprintf(id, sizeof(id), "%s-head", rs->obj.name);
-	rw_raycluster_check_label(id, idl, sizeof(idl));
-	sets(&b, labels, "ray.io/originated-from-cr-name", rs->obj.name);
-	sets(&b, labels, "ray.io/originated-from-crd", "RayService");
-	sets(&b, labels, "ray.io/node-type", "head");
-	sets(&b, labels, "ray.io/identifier", idl);
-	set(&b, meta, "labels", labels);
-	rs_owner(&b, rs, meta);
-	rv = finish(&b, svc, out);
-	svc = NULL;
-out:
-	rw_doc_free(svc);
-	rw_raycluster_free(copy);
-	rw_buf_fini(&tmp);
-	return rv;
+	return rw_raycluster_build_owned_head_service(target, o, &owner, name, out);
 }
 
 static int
@@ -1011,66 +977,4 @@ rw_rayservice_build_serve_service(const struct rw_rayservice *rs,
 			rw_doc_del(spec, "type");
 	}
 	return finish(&b, svc, out);
-}
-
-int
-rw_rayservice_service_update(const char *existing, size_t elen, const char *desired, size_t dlen,
-			     enum rw_rayservice_svc_action *act, struct rw_buf *out)
-{
-	node *e = NULL, *d = NULL, *patch = NULL, *espec, *dspec, *esel, *dsel;
-	const char *ec, *dc;
-	int rv;
-
-	*act = RW_RAYSERVICE_SVC_KEEP;
-	rv = rw_doc_parse(existing, elen, &e, NULL, 0);
-	if (rv == 0)
-		rv = rw_doc_parse(desired, dlen, &d, NULL, 0);
-	if (rv == 0 && (e->type != RW_DOC_OBJ || d->type != RW_DOC_OBJ))
-		rv = -EINVAL;
-	if (rv)
-		goto out;
-	ec = rw_doc_gets(rw_doc_path(e, "spec.selector"), "ray.io/cluster");
-	dc = rw_doc_gets(rw_doc_path(d, "spec.selector"), "ray.io/cluster");
-	if (streq(or_empty(ec), or_empty(dc)))
-		goto out;
-	espec = rw_doc_get(e, "spec");
-	dspec = rw_doc_clone(rw_doc_get(d, "spec"));
-	if (!dspec) {
-		rv = -ENOMEM;
-		goto out;
-	}
-	if (dspec->type != RW_DOC_OBJ) {
-		rw_doc_free(dspec);
-		rv = -EINVAL;
-		goto out;
-	}
-	/* clusterIP(s) are immutable and allocated by the server: never sent. */
-	rw_doc_del(dspec, "clusterIP");
-	rw_doc_del(dspec, "clusterIPs");
-	/* A merge patch merges maps: null out the selector keys the desired one lacks, so the
-	 * selector becomes exactly the desired one in this single write. */
-	esel = rw_doc_get(espec, "selector");
-	dsel = rw_doc_get(dspec, "selector");
-	if (!dsel || dsel->type != RW_DOC_OBJ) {
-		rv = rw_doc_set(dspec, "selector", rw_doc_new(RW_DOC_NULL));
-	} else if (esel && esel->type == RW_DOC_OBJ) {
-		for (int i = 0; i < esel->n && rv == 0; i++)
-			if (!rw_doc_get(dsel, esel->kids[i]->key))
-				rv = rw_doc_set(dsel, esel->kids[i]->key, rw_doc_new(RW_DOC_NULL));
-	}
-	if (rv == 0 && !(patch = rw_doc_new(RW_DOC_OBJ)))
-		rv = -ENOMEM;
-	if (rv == 0)
-		rv = rw_doc_set(patch, "spec", dspec); /* frees dspec on failure */
-	else
-		rw_doc_free(dspec);
-	if (rv == 0)
-		rv = rw_doc_dump(patch, out);
-	if (rv == 0)
-		*act = RW_RAYSERVICE_SVC_UPDATE;
-out:
-	rw_doc_free(patch);
-	rw_doc_free(e);
-	rw_doc_free(d);
-	return rv;
 }

@@ -237,23 +237,4 @@ int rw_rayservice_build_serve_service(const struct rw_rayservice *rs,
 				      const struct rw_raycluster *target, struct rw_buf *out,
 				      char *err, size_t errlen);
 
-enum rw_rayservice_svc_action {
-	RW_RAYSERVICE_SVC_KEEP = 0, /* selector points at the same cluster: leave it alone */
-	RW_RAYSERVICE_SVC_UPDATE    /* switch: send `out` as a JSON merge patch */
-};
-
-/*
- * Compare an existing service with the desired one by the ray.io/cluster
- * selector only (reconcileServices). On a switch, out gets a JSON merge patch
- * {"spec": desired spec} without clusterIP/clusterIPs (immutable), whose
- * selector nulls the existing keys the desired selector lacks: one write
- * makes the selector exactly the desired one (traffic moves atomically), and
- * it needs the `patch` verb rather than `update` (KubeRay PUTs the whole
- * object). Spec fields the desired spec omits keep their server values.
- * Returns 0 or -EINVAL for unparsable input.
- */
-int rw_rayservice_service_update(const char *existing, size_t elen, const char *desired,
-				 size_t dlen, enum rw_rayservice_svc_action *act,
-				 struct rw_buf *out);
-
 #endif

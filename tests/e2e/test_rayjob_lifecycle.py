@@ -7,7 +7,8 @@ on RayJobs derived from KubeRay's ray-job.sample.yaml (a head without workers, s
   (not retried), and the Ray job is stopped.
 - backoffLimit 2 with a failing driver: 3 attempts, each with a new RayCluster and job id,
   created only once the previous attempt's pods are gone; failed 3, Failed/AppFailed; Events
-  Retrying and JobFailed with the driver's last error line.
+  Retrying and JobFailed with the driver's last error line; the head Service <rayjob>-head-svc
+  selects each attempt's cluster in turn (UpdatedService).
 - suspend while Running: Suspending, then Suspended with the cluster and submitter deleted;
   resume: a new attempt runs to Complete.
 Uses clusterlib.py and rjlib.py."""
@@ -97,7 +98,8 @@ class RayJobLifecycle(rjlib.RayJobCase):
     def test_backoff_limit_retries(self):
         lc = self.lc
         name = "rj-backoff"
-        w = rjlib.Watcher(lc, [lc.rc_path(NS), "/api/v1/namespaces/%s/pods" % NS])
+        svc_path = "/api/v1/namespaces/%s/services" % NS
+        w = rjlib.Watcher(lc, [lc.rc_path(NS), "/api/v1/namespaces/%s/pods" % NS, svc_path])
         try:
             t0 = time.monotonic()
             rjlib.apply_obj(lc, self.small(
@@ -106,6 +108,23 @@ class RayJobLifecycle(rjlib.RayJobCase):
             st = rjlib.wait_status(lc, name, lambda st: st.get("jobDeploymentStatus") == "Failed" and
                                    st.get("failed") == 3, 150, "Failed after 3 attempts")
             print("S2 backoffLimit 2: Failed after 3 attempts %.2fs after kubectl apply" % (time.monotonic() - t0))
+            # The head Service follows each attempt's cluster (KubeRay v1.5): it selects the last
+            # one, and the watch saw it select every cluster in turn (waited for: the watch may
+            # lag the GET that showed the status).
+            head_svc = name + "-head-svc"
+
+            def selectors():
+                seen = []
+                for _, typ, path, obj in w.ordered():
+                    if path != svc_path or obj.get("metadata", {}).get("name") != head_svc or typ == "DELETED":
+                        continue
+                    c = ((obj.get("spec") or {}).get("selector") or {}).get("ray.io/cluster")
+                    if not seen or seen[-1] != c:
+                        seen.append(c)
+                return seen
+            wait_for(lambda: selectors()[-1:] == [st["rayClusterName"]], 30, 0.1,
+                     "%s selecting %s in the watch" % (head_svc, st["rayClusterName"]))
+            switched = selectors()
         finally:
             w.stop()
         self.assertEqual((st.get("reason"), st.get("jobStatus")), ("AppFailed", "FAILED"), st)
@@ -136,6 +155,16 @@ class RayJobLifecycle(rjlib.RayJobCase):
         for c in created:
             self.assertTrue(pods_of.get(c), "no pod of %s was seen" % c)
         self.assertEqual(st["rayClusterName"], created[-1])
+        self.assertEqual(switched, created)
+        svc = lc.get("/api/v1/namespaces/%s/services/%s" % (NS, head_svc))
+        self.assertEqual(svc["spec"]["selector"].get("ray.io/cluster"), created[-1])
+        self.assertEqual(svc["spec"]["selector"].get("ray.io/identifier"), created[-1] + "-head")
+        self.assertEqual([(o["kind"], o["name"]) for o in svc["metadata"]["ownerReferences"]],
+                         [("RayJob", name)])
+        self.assertEqual(svc["spec"].get("clusterIP"), "None")  # headless: kept across switches
+        updated = rjlib.events(lc, name, "UpdatedService")
+        self.assertGreaterEqual(sum(((e.get("series") or {}).get("count") or 1) for e in updated), 2,
+                                updated)
         retrying = rjlib.events(lc, name, "Retrying")
         count = sum(((e.get("series") or {}).get("count") or 1) for e in retrying)
         self.assertEqual(count, 2, retrying)

@@ -1,9 +1,10 @@
 """End to end, scenario S2 (first part): KubeRay's ray-job.sample.yaml applied unchanged to the
 local cluster with raywarden-controller reaches jobDeploymentStatus Complete and jobStatus
-SUCCEEDED; the ids were written to status before the cluster existed; the RayCluster and the
-submitter Job are KubeRay's (names, labels, owner); `kubectl logs job/<name>` shows the driver's
-output ("test_counter got 5"), and so does the ConfigMap <rayjob>-driver-log that keeps the tail
-of the driver log. Uses clusterlib.py."""
+SUCCEEDED; the ids were written to status before the cluster existed; the RayCluster, the
+submitter Job and the head Service <rayjob>-head-svc (KubeRay v1.5: the cluster's head Service's
+selector, owned by the RayJob) are KubeRay's (names, labels, owner); `kubectl logs job/<name>`
+shows the driver's output ("test_counter got 5"), and so does the ConfigMap <rayjob>-driver-log
+that keeps the tail of the driver log. Uses clusterlib.py."""
 
 import json
 import time
@@ -76,8 +77,26 @@ class RayJobS2(LocalClusterCase):
                     % labels)
         self.assertTrue(dur is not None and 0 < dur < 180, dur)
 
+        # KubeRay v1.5's <rayjob>-head-svc, made while Running (so there by Complete): the
+        # cluster's head Service under the RayJob's name, owned by the RayJob.
+        svc = lc.get_or_none("/api/v1/namespaces/%s/services/%s-head-svc" % (NS, NAME))
+        self.assertIsNotNone(svc, "Service %s-head-svc" % NAME)
+        own = svc["metadata"].get("ownerReferences") or []
+        self.assertEqual([(o["kind"], o["name"], o["uid"], o.get("controller")) for o in own],
+                         [("RayJob", NAME, uid, True)])
+        self.assertEqual(svc["metadata"].get("labels"), {
+            "ray.io/originated-from-cr-name": NAME, "ray.io/originated-from-crd": "RayJob",
+            "ray.io/node-type": "head", "ray.io/identifier": NAME + "-head"})
+        cluster_svc = lc.get("/api/v1/namespaces/%s/services/%s-head-svc" % (NS, cluster))
+        self.assertEqual(svc["spec"]["selector"], cluster_svc["spec"]["selector"])
+        self.assertEqual(svc["spec"]["selector"].get("ray.io/cluster"), cluster)
+        self.assertEqual(svc["spec"].get("clusterIP"), "None")
+        self.assertEqual([(p["name"], p["port"]) for p in svc["spec"]["ports"]],
+                         [(p["name"], p["port"]) for p in cluster_svc["spec"]["ports"]])
+        self.assertNotIn("annotations", svc["metadata"])
+
         reasons = {e.get("reason") for e in lc.events(NS, NAME)}
-        for r in ("CreatedRayCluster", "CreatedRayJobSubmitter", "JobSucceeded"):
+        for r in ("CreatedRayCluster", "CreatedRayJobSubmitter", "CreatedService", "JobSucceeded"):
             self.assertIn(r, reasons)
 
 

@@ -1,8 +1,8 @@
 /*
  * fuzz_rayjob.c - any bytes as a RayJob: parse, validate, and every builder
- * on what was parsed (the RayCluster, the submitter Job, the submit command,
- * the HTTPMode submission). The bytes are also fed as runtimeEnvYAML and as
- * entrypointResources of a minimal RayJob. Nothing may crash or leak; every
+ * on what was parsed (the RayCluster and its `<rayjob>-head-svc`, the
+ * submitter Job, the submit command, the HTTPMode submission). The bytes are also fed as
+ * runtimeEnvYAML and as entrypointResources of a minimal RayJob. Nothing may crash or leak; every
  * object built must be valid JSON; a RayJob that passes validation must
  * build in every mode it uses, and its submission must go through the wire.
  */
@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "build_service.h"
 #include "rj_model.h"
 #include "rw/json.h"
 #include "rw/wire.h"
@@ -39,10 +40,24 @@ exercise(const struct rw_rayjob *j)
 
 	rw_buf_init(&b, 1 << 24);
 	rv = rw_rayjob_build_cluster(j, "job-x7k2p", "job-q4z9s", &b);
-	if (rv == 0)
+	if (rv == 0) {
+		struct rw_raycluster *c = NULL;
+		struct rw_raycluster_opts o;
 		check_json(&b);
-	else if (valid && j->cluster_spec && !j->selector_mode && rv != -EINVAL)
+		/* The head Service of that cluster: any cluster with a head group has one. */
+		rw_raycluster_opts_default(&o);
+		if (rw_raycluster_parse(b.data, b.len, &c, NULL, 0) == 0) {
+			rw_buf_reset(&b);
+			rv = rw_rayjob_build_head_service(j, c, &o, &b);
+			if (rv == 0)
+				check_json(&b);
+			else if (c->head && rv != -ENAMETOOLONG)
+				abort();
+			rw_raycluster_free(c);
+		}
+	} else if (valid && j->cluster_spec && !j->selector_mode && rv != -EINVAL) {
 		abort();
+	}
 	rw_buf_reset(&b);
 	rv = rw_rayjob_build_submitter(j, "job-q4z9s", "job-x7k2p-head-svc.ns.svc:8265", NULL, &b);
 	if (rv == 0)

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "reconcile.h"
 #include "rs_build.h"
 #include "rs_serve.h"
 #include "rs_status.h"
@@ -215,12 +216,11 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		rw_buf_reset(&b);
 		if (rw_rayservice_build_serve_service(rs, c, &b, err, sizeof(err)) == 0) {
 			struct rw_buf u;
-			enum rw_rayservice_svc_action act;
+			enum rw_rec_svc_action act;
 			check_json(&b);
 			rw_buf_init(&u, 1 << 24);
-			if (rw_rayservice_service_update(b.data, b.len, b.data, b.len, &act, &u) !=
-				0 ||
-			    act != RW_RAYSERVICE_SVC_KEEP)
+			if (rw_rec_service_switch(b.data, b.len, b.data, b.len, &act, &u) != 0 ||
+			    act != RW_REC_SVC_KEEP)
 				abort();
 			rw_buf_fini(&u);
 		}

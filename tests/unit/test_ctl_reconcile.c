@@ -3,7 +3,8 @@
  * policy (each kind's KubeRay intervals as a table), the result -> metric
  * label map, and the step driver with a fake request function (steps run in
  * order, a step waits for its requests, a failure jumps to the status step,
- * a terminal step's "then", teardown cancels what is in flight).
+ * a terminal step's "then", teardown cancels what is in flight), and the
+ * Service switch (rw_rec_service_switch) the RayService and RayJob share.
  */
 #include <errno.h>
 #include <string.h>
@@ -549,6 +550,62 @@ t_send_helpers(void)
 	CHECK_EQ_INT(F.fini, 1);
 }
 
+/* ---- Services that follow a cluster ---- */
+
+static void
+t_service_switch(void)
+{
+	static const char existing[] =
+	    "{\"metadata\":{\"name\":\"s\",\"resourceVersion\":\"7\"},\"spec\":{\"clusterIP\":"
+	    "\"10.0.0.5\",\"clusterIPs\":[\"10.0.0.5\"],\"selector\":{\"ray.io/cluster\":\"old\","
+	    "\"ray.io/serve\":\"true\"},\"ports\":[{\"name\":\"serve\",\"port\":8000}]}}";
+	static const char same[] =
+	    "{\"metadata\":{\"name\":\"s\"},\"spec\":{\"selector\":{\"ray.io/"
+	    "cluster\":\"old\",\"ray.io/serve\":\"true\"},\"ports\":[]}}";
+	static const char next[] =
+	    "{\"metadata\":{\"name\":\"s\"},\"spec\":{\"selector\":{\"ray.io/"
+	    "cluster\":\"new\",\"ray.io/serve\":\"true\"},\"ports\":[{\"name\":"
+	    "\"serve\",\"port\":8000}]}}";
+	enum rw_rec_svc_action act;
+	struct rw_buf b;
+	struct rw_doc_node *s;
+	rw_buf_init(&b, 1 << 20);
+	CHECK_EQ_INT(
+	    rw_rec_service_switch(existing, strlen(existing), same, strlen(same), &act, &b), 0);
+	CHECK_EQ_INT(act, RW_REC_SVC_KEEP);
+	CHECK_EQ_INT(b.len, 0);
+	CHECK_EQ_INT(
+	    rw_rec_service_switch(existing, strlen(existing), next, strlen(next), &act, &b), 0);
+	CHECK_EQ_INT(act, RW_REC_SVC_SWITCH);
+	/* A merge patch of the spec only: the selector and ports as desired, the immutable
+	 * clusterIP(s) left out, no metadata (no resourceVersion precondition). */
+	s = NULL;
+	CHECK_EQ_INT(rw_doc_parse(b.data, b.len, &s, NULL, 0), 0);
+	CHECK_EQ_STR(rw_doc_gets(rw_doc_path(s, "spec.selector"), "ray.io/cluster"), "new");
+	CHECK_EQ_STR(rw_doc_gets(rw_doc_path(s, "spec.selector"), "ray.io/serve"), "true");
+	CHECK(rw_doc_path(s, "spec.ports") != NULL);
+	CHECK(rw_doc_path(s, "spec.clusterIP") == NULL);
+	CHECK(rw_doc_path(s, "spec.clusterIPs") == NULL);
+	CHECK(rw_doc_get(s, "metadata") == NULL);
+	rw_doc_free(s);
+	/* Selector keys the desired selector lacks are nulled: the result is exact. */
+	static const char extra[] =
+	    "{\"metadata\":{\"name\":\"s\"},\"spec\":{\"selector\":{\"ray.io/cluster\":\"old\","
+	    "\"ray.io/serve\":\"true\",\"app\":\"x\"}}}";
+	rw_buf_reset(&b);
+	CHECK_EQ_INT(rw_rec_service_switch(extra, strlen(extra), next, strlen(next), &act, &b), 0);
+	CHECK_EQ_INT(act, RW_REC_SVC_SWITCH);
+	s = NULL;
+	CHECK_EQ_INT(rw_doc_parse(b.data, b.len, &s, NULL, 0), 0);
+	struct rw_doc_node *app = rw_doc_get(rw_doc_path(s, "spec.selector"), "app");
+	CHECK(app != NULL && app->type == RW_DOC_NULL);
+	rw_doc_free(s);
+	CHECK_EQ_INT(rw_rec_service_switch("{", 1, next, strlen(next), &act, &b), -EINVAL);
+	CHECK_EQ_INT(rw_rec_service_switch("[]", 2, next, strlen(next), &act, &b), -EINVAL);
+	CHECK_EQ_INT(act, RW_REC_SVC_KEEP);
+	rw_buf_fini(&b);
+}
+
 int
 main(void)
 {
@@ -564,6 +621,7 @@ main(void)
 	    {"object handlers", t_object_handlers},
 	    {"unsynced caches, refused request", t_driver_unsynced_and_refused},
 	    {"send, patch, put status", t_send_helpers},
+	    {"service switch by ray.io/cluster", t_service_switch},
 	    {NULL, NULL},
 	};
 	return rwt_run(cases);

@@ -4,7 +4,8 @@
  * / custom dashboard port, as whole bash scripts), its quoting (checked by
  * bash itself when /bin/bash exists), the RayCluster (labels, annotations,
  * owner, the SidecarMode submitter), the submitter Job (default and user pod
- * templates), the HTTPMode submission (through the wire and back), and
+ * templates), the HTTPMode submission (through the wire and back), the
+ * `<rayjob>-head-svc` Service and the passes that keep it, and
  * golden files for the KubeRay samples ray-job.*.yaml of the shared corpus
  * (rwt_corpus; skipped with a message without it; RW_GOLDEN_UPDATE=1 rewrites tests/unit/golden/
  * <sample>.rayjob.json from the current output).
@@ -502,6 +503,205 @@ t_http(void)
 	}
 }
 
+/* ---- the head Service (BuildHeadServiceForRayJob) ---- */
+
+/* The RayJob's cluster as the API server returns it (a uid added), parsed. */
+static struct rw_raycluster *
+cluster_of(const struct rw_rayjob *j, const char *name)
+{
+	struct rw_buf b;
+	struct rw_doc_node *t;
+	struct rw_raycluster *c = NULL;
+	rw_buf_init(&b, 1 << 22);
+	CHECK_EQ_INT(rw_rayjob_build_cluster(j, name, "id-1", &b), 0);
+	t = rj_tree(b.data, b.len);
+	rw_doc_set_str(rw_doc_obj(t, "metadata"), "uid", "rc-uid-1");
+	rw_buf_reset(&b);
+	CHECK_EQ_INT(rw_doc_dump(t, &b), 0);
+	rw_doc_free(t);
+	CHECK_EQ_INT(rw_raycluster_parse(b.data, b.len, &c, NULL, 0), 0);
+	rw_buf_fini(&b);
+	return c;
+}
+
+static const char *
+label(const struct rw_doc_node *svc, const char *where, const char *key)
+{
+	return rw_doc_gets(rw_doc_path(svc, where), key);
+}
+
+/* Both absent, or equal. */
+static bool
+same(const char *a, const char *b)
+{
+	return (!a && !b) || (a && b && strcmp(a, b) == 0);
+}
+
+static void
+t_head_service(void)
+{
+	static const char *const custom[] = {
+	    "spec|rayClusterSpec|headGroupSpec|headService",
+	    "{\"metadata\":{\"name\":\"my-head\",\"labels\":{\"team\":\"a\"},\"annotations\":"
+	    "{\"c\":\"1\"}},\"spec\":{\"ports\":[{\"name\":\"extra\",\"port\":9999}]}}",
+	    "spec|rayClusterSpec|headServiceAnnotations",
+	    "{\"h\":\"1\"}",
+	};
+	static const char *const nodeport[] = {"spec|rayClusterSpec|headGroupSpec|serviceType",
+					       "\"NodePort\""};
+	static const char *const annotated[] = {"spec|rayClusterSpec|headServiceAnnotations",
+						"{\"h\":\"1\"}"};
+	static const char *const named[] = {"metadata|name",
+					    "\"a23456789012345678901234567890123456789012345x7\""};
+	static const struct {
+		const char *what;
+		const char *const *patch;
+		int npatch;
+		bool cluster_ip_env; /* ENABLE_RAY_HEAD_CLUSTER_IP_SERVICE=true */
+		const char *name, *identifier;
+		bool headless;
+		const char *type;	 /* spec.type, NULL: absent */
+		const char *annotations; /* the one annotation key expected, NULL: none */
+		int nports;
+	} c[] = {
+	    {"sample: headless, the cluster's ports", NULL, 0, false, "rayjob-sample-head-svc",
+	     "rayjob-sample-head", true, NULL, NULL, 4},
+	    {"headServiceAnnotations stay on the cluster's own service", annotated, 1, false,
+	     "rayjob-sample-head-svc", "rayjob-sample-head", true, NULL, NULL, 4},
+	    {"ENABLE_RAY_HEAD_CLUSTER_IP_SERVICE: a ClusterIP service", NULL, 0, true,
+	     "rayjob-sample-head-svc", "rayjob-sample-head", false, NULL, NULL, 4},
+	    {"serviceType NodePort: not headless", nodeport, 1, false, "rayjob-sample-head-svc",
+	     "rayjob-sample-head", false, "NodePort", NULL, 4},
+	    {"custom headService: renamed, its labels replaced, its annotations kept", custom, 2,
+	     false, "rayjob-sample-head-svc", "rayjob-sample-head", false, NULL, "c", 5},
+	    {"a 47-character name is not cut (no CheckName since KubeRay v1.4)", named, 1, false,
+	     "a23456789012345678901234567890123456789012345x7-head-svc",
+	     "a23456789012345678901234567890123456789012345x7-head", true, NULL, NULL, 4},
+	};
+	struct rw_buf b;
+	rw_buf_init(&b, 1 << 22);
+	CHECK_EQ_INT(strlen(c[5].name), RW_RAYJOB_MAX_NAME + strlen("-head-svc"));
+	for (size_t i = 0; i < sizeof(c) / sizeof(c[0]); i++) {
+		struct rw_rayjob *j = rj_make(c[i].patch, c[i].npatch);
+		struct rw_raycluster *rc = cluster_of(j, "rayjob-sample-x7k2p");
+		struct rw_raycluster_opts o;
+		struct rw_doc_node *svc, *ref, *sel, *ann, *ports;
+		rw_raycluster_opts_default(&o);
+		o.head_cluster_ip_service = c[i].cluster_ip_env;
+		int failed = rwt_failed;
+		rw_buf_reset(&b);
+		CHECK_EQ_INT(rw_rayjob_build_head_service(j, rc, &o, &b), 0);
+		svc = rj_tree(b.data, b.len);
+		CHECK_EQ_STR(rw_doc_gets(svc, "kind"), "Service");
+		CHECK_EQ_STR(label(svc, "metadata", "name"), c[i].name);
+		CHECK(strlen(c[i].name) <= 63);
+		CHECK_EQ_STR(label(svc, "metadata", "namespace"), "default");
+		/* Exactly KubeRay's four labels: no ray.io/cluster, so the cluster's own
+		 * head-service selectors and informers never take it for theirs. */
+		CHECK_EQ_INT(rw_doc_path(svc, "metadata.labels")->n, 4);
+		CHECK_EQ_STR(label(svc, "metadata.labels", "ray.io/originated-from-cr-name"),
+			     j->obj.name);
+		CHECK_EQ_STR(label(svc, "metadata.labels", "ray.io/originated-from-crd"), "RayJob");
+		CHECK_EQ_STR(label(svc, "metadata.labels", "ray.io/node-type"), "head");
+		CHECK_EQ_STR(label(svc, "metadata.labels", "ray.io/identifier"), c[i].identifier);
+		/* The selector is the cluster's head service's: it follows the cluster. */
+		sel = rw_doc_path(svc, "spec.selector");
+		CHECK(sel && sel->n == 5);
+		CHECK_EQ_STR(rw_doc_gets(sel, "ray.io/cluster"), "rayjob-sample-x7k2p");
+		CHECK_EQ_STR(rw_doc_gets(sel, "ray.io/node-type"), "head");
+		CHECK_EQ_STR(rw_doc_gets(sel, "ray.io/identifier"), "rayjob-sample-x7k2p-head");
+		CHECK_EQ_STR(rw_doc_gets(sel, "app.kubernetes.io/name"), "kuberay");
+		CHECK_EQ_STR(rw_doc_gets(sel, "app.kubernetes.io/created-by"), "kuberay-operator");
+		/* Owned (controller) by the RayJob, not the cluster: it outlives retries. */
+		ref = rw_doc_at(rw_doc_path(svc, "metadata.ownerReferences"), 0);
+		CHECK_EQ_INT(rw_doc_path(svc, "metadata.ownerReferences")->n, 1);
+		CHECK_EQ_STR(rw_doc_gets(ref, "apiVersion"), "ray.io/v1");
+		CHECK_EQ_STR(rw_doc_gets(ref, "kind"), "RayJob");
+		CHECK_EQ_STR(rw_doc_gets(ref, "name"), j->obj.name);
+		CHECK_EQ_STR(rw_doc_gets(ref, "uid"), "rj-uid-1");
+		CHECK(rw_doc_true(rw_doc_get(ref, "controller")));
+		CHECK(rw_doc_true(rw_doc_get(ref, "blockOwnerDeletion")));
+		CHECK(same(label(svc, "spec", "clusterIP"), c[i].headless ? "None" : NULL));
+		CHECK(rw_doc_true(rw_doc_path(svc, "spec.publishNotReadyAddresses")) ==
+		      c[i].headless);
+		CHECK(same(label(svc, "spec", "type"), c[i].type));
+		ann = rw_doc_path(svc, "metadata.annotations");
+		if (c[i].annotations)
+			CHECK(ann && ann->n == 1 && rw_doc_get(ann, c[i].annotations));
+		else
+			CHECK(ann == NULL);
+		ports = rw_doc_path(svc, "spec.ports");
+		CHECK(ports && ports->n == c[i].nports);
+		for (int k = 0; ports && k < ports->n && c[i].nports == 4; k++) {
+			static const char *const want[] = {"client", "dashboard", "gcs-server",
+							   "metrics"};
+			CHECK_EQ_STR(rw_doc_gets(ports->kids[k], "name"), want[k]);
+			CHECK_EQ_STR(rw_doc_gets(ports->kids[k], "appProtocol"), "tcp");
+		}
+		if (rwt_failed != failed)
+			fprintf(stderr, "  in case: %s\n", c[i].what);
+		rw_doc_free(svc);
+		rw_raycluster_free(rc);
+		rw_rayjob_free(j);
+	}
+
+	/* A cluster without a head group has no head service to copy. */
+	struct rw_rayjob *j = rj_make(NULL, 0);
+	struct rw_raycluster *rc = NULL;
+	struct rw_raycluster_opts o;
+	static const char headless[] = "{\"metadata\":{\"name\":\"c\",\"namespace\":\"default\"},"
+				       "\"spec\":{}}";
+	rw_raycluster_opts_default(&o);
+	CHECK_EQ_INT(rw_raycluster_parse(headless, strlen(headless), &rc, NULL, 0), 0);
+	rw_buf_reset(&b);
+	CHECK_EQ_INT(rw_rayjob_build_head_service(j, rc, &o, &b), -EINVAL);
+	CHECK_EQ_INT(b.len, 0);
+	rw_raycluster_free(rc);
+
+	/* The name alone, and a buffer too short for it. */
+	char name[16];
+	CHECK_EQ_INT(rw_rayjob_head_svc_name("rj", name, sizeof(name)), 0);
+	CHECK_EQ_STR(name, "rj-head-svc");
+	CHECK_EQ_INT(rw_rayjob_head_svc_name("rayjob-sample", name, sizeof(name)), -ENAMETOOLONG);
+	rw_rayjob_free(j);
+	rw_buf_fini(&b);
+}
+
+/* Which passes keep the head Service: those that start in Running, without a clusterSelector. */
+static void
+t_head_service_when(void)
+{
+	static const char *const selector[] = {"spec|clusterSelector",
+					       "{\"ray.io/cluster\":\"shared\"}"};
+	static const char *const other_key[] = {"spec|clusterSelector", "{\"team\":\"a\"}"};
+	static const struct {
+		const char *const *patch;
+		int npatch;
+		const char *deployment;
+		bool want;
+	} c[] = {
+	    {NULL, 0, "Running", true},
+	    {NULL, 0, "", false},
+	    {NULL, 0, NULL, false},
+	    {NULL, 0, "Initializing", false}, /* the cluster may not be ready: KubeRay waits */
+	    {NULL, 0, "Waiting", false},      /* InteractiveMode until spec.jobId is set */
+	    {NULL, 0, "Complete", false},
+	    {NULL, 0, "Failed", false},
+	    {NULL, 0, "Retrying", false},
+	    {NULL, 0, "Suspended", false},
+	    {selector, 1, "Running", false},  /* someone else's cluster, its own head service */
+	    {other_key, 1, "Running", false}, /* KubeRay tests len(clusterSelector) != 0 */
+	};
+	for (size_t i = 0; i < sizeof(c) / sizeof(c[0]); i++) {
+		struct rw_rayjob *j = rj_make(c[i].patch, c[i].npatch);
+		if (rw_rayjob_wants_head_service(j, c[i].deployment) != c[i].want)
+			fprintf(stderr, "  row %zu (%s)\n", i,
+				c[i].deployment ? c[i].deployment : "NULL");
+		CHECK(rw_rayjob_wants_head_service(j, c[i].deployment) == c[i].want);
+		rw_rayjob_free(j);
+	}
+}
+
 /* ---- the KubeRay samples, against golden files ---- */
 
 static int
@@ -539,6 +739,8 @@ build_all(const struct rw_rayjob *j)
 	struct rw_doc_node *all = rw_doc_new(RW_DOC_OBJ), *h;
 	struct rw_job_submit s;
 	struct rw_buf b;
+	struct rw_raycluster *rc = NULL;
+	struct rw_raycluster_opts o;
 	char err[256];
 
 	snprintf(cname, sizeof(cname), "%s%s", j->obj.name, cluster);
@@ -547,6 +749,12 @@ build_all(const struct rw_rayjob *j)
 	rw_buf_init(&b, 1 << 22);
 	CHECK_EQ_INT(rw_rayjob_build_cluster(j, cname, jid, &b), 0);
 	rw_doc_set(all, "cluster", rj_tree(b.data, b.len));
+	CHECK_EQ_INT(rw_raycluster_parse(b.data, b.len, &rc, NULL, 0), 0);
+	rw_buf_reset(&b);
+	rw_raycluster_opts_default(&o);
+	CHECK_EQ_INT(rw_rayjob_build_head_service(j, rc, &o, &b), 0);
+	rw_doc_set(all, "headService", rj_tree(b.data, b.len));
+	rw_raycluster_free(rc);
 	rw_buf_reset(&b);
 	if (j->mode == RW_RAYJOB_K8SJOB) {
 		CHECK_EQ_INT(rw_rayjob_build_submitter(j, jid, url, NULL, &b), 0);
@@ -621,9 +829,14 @@ int
 main(void)
 {
 	static const struct rwt_case cases[] = {
-	    {"command", t_command}, {"quoting", t_quoting},
-	    {"cluster", t_cluster}, {"submitter", t_submitter},
-	    {"http", t_http},	    {"samples", t_samples},
+	    {"command", t_command},
+	    {"quoting", t_quoting},
+	    {"cluster", t_cluster},
+	    {"submitter", t_submitter},
+	    {"http", t_http},
+	    {"head service", t_head_service},
+	    {"head service passes", t_head_service_when},
+	    {"samples", t_samples},
 	    {NULL, NULL},
 	};
 	return rwt_run(cases);

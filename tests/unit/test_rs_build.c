@@ -982,61 +982,6 @@ t_services(void)
 	rw_buf_fini(&b);
 }
 
-static void
-t_service_update(void)
-{
-	static const char existing[] =
-	    "{\"metadata\":{\"name\":\"s\",\"resourceVersion\":\"7\"},\"spec\":{\"clusterIP\":"
-	    "\"10.0.0.5\",\"clusterIPs\":[\"10.0.0.5\"],\"selector\":{\"ray.io/cluster\":\"old\","
-	    "\"ray.io/serve\":\"true\"},\"ports\":[{\"name\":\"serve\",\"port\":8000}]}}";
-	static const char same[] =
-	    "{\"metadata\":{\"name\":\"s\"},\"spec\":{\"selector\":{\"ray.io/"
-	    "cluster\":\"old\",\"ray.io/serve\":\"true\"},\"ports\":[]}}";
-	static const char next[] =
-	    "{\"metadata\":{\"name\":\"s\"},\"spec\":{\"selector\":{\"ray.io/"
-	    "cluster\":\"new\",\"ray.io/serve\":\"true\"},\"ports\":[{\"name\":"
-	    "\"serve\",\"port\":8000}]}}";
-	enum rw_rayservice_svc_action act;
-	struct rw_buf b;
-	struct rw_doc_node *s;
-	rw_buf_init(&b, 1 << 20);
-	CHECK_EQ_INT(
-	    rw_rayservice_service_update(existing, strlen(existing), same, strlen(same), &act, &b),
-	    0);
-	CHECK_EQ_INT(act, RW_RAYSERVICE_SVC_KEEP);
-	CHECK_EQ_INT(b.len, 0);
-	CHECK_EQ_INT(
-	    rw_rayservice_service_update(existing, strlen(existing), next, strlen(next), &act, &b),
-	    0);
-	CHECK_EQ_INT(act, RW_RAYSERVICE_SVC_UPDATE);
-	/* A merge patch of the spec only: the selector and ports as desired, the immutable
-	 * clusterIP(s) left out, no metadata (no resourceVersion precondition). */
-	s = parse_node(b.data, b.len);
-	CHECK_EQ_STR(rw_doc_gets(rw_doc_path(s, "spec.selector"), "ray.io/cluster"), "new");
-	CHECK_EQ_STR(rw_doc_gets(rw_doc_path(s, "spec.selector"), "ray.io/serve"), "true");
-	CHECK(rw_doc_path(s, "spec.ports") != NULL);
-	CHECK(rw_doc_path(s, "spec.clusterIP") == NULL);
-	CHECK(rw_doc_path(s, "spec.clusterIPs") == NULL);
-	CHECK(rw_doc_get(s, "metadata") == NULL);
-	rw_doc_free(s);
-	/* Selector keys the desired selector lacks are nulled: the result is exact. */
-	static const char extra[] =
-	    "{\"metadata\":{\"name\":\"s\"},\"spec\":{\"selector\":{\"ray.io/cluster\":\"old\","
-	    "\"ray.io/serve\":\"true\",\"app\":\"x\"}}}";
-	rw_buf_reset(&b);
-	CHECK_EQ_INT(
-	    rw_rayservice_service_update(extra, strlen(extra), next, strlen(next), &act, &b), 0);
-	CHECK_EQ_INT(act, RW_RAYSERVICE_SVC_UPDATE);
-	s = parse_node(b.data, b.len);
-	struct rw_doc_node *app = rw_doc_get(rw_doc_path(s, "spec.selector"), "app");
-	CHECK(app != NULL && app->type == RW_DOC_NULL);
-	rw_doc_free(s);
-	CHECK_EQ_INT(rw_rayservice_service_update("{", 1, next, strlen(next), &act, &b), -EINVAL);
-	CHECK_EQ_INT(rw_rayservice_service_update("[]", 2, next, strlen(next), &act, &b), -EINVAL);
-	CHECK_EQ_INT(act, RW_RAYSERVICE_SVC_KEEP);
-	rw_buf_fini(&b);
-}
-
 int
 main(void)
 {
@@ -1054,7 +999,6 @@ main(void)
 	    {"upgrade", t_upgrade},
 	    {"update_cluster", t_update_cluster},
 	    {"services", t_services},
-	    {"service_update", t_service_update},
 	    {NULL, NULL},
 	};
 	return rwt_run(cases);
