@@ -650,8 +650,11 @@ rw_rec_enqueue_added(struct rw_rec_ctl *c, struct rw_inf *inf, const char *ns, c
 		rw_rec_enqueue(c, ns, name);
 		return;
 	}
-	if (snprintf(key, sizeof(key), "%s/%s", ns, name) < (int)sizeof(key))
+	if (snprintf(key, sizeof(key), "%s/%s", ns, name) < (int)sizeof(key)) {
+		rw_debug(c->kind->name, "%s: created; first in the work queue (%d waiting)", key,
+			 rw_wq_len(c->wq));
 		rw_wq_add_first(c->wq, key);
+	}
 }
 
 static void

@@ -106,11 +106,28 @@ finish_close(struct rw_wq *q)
 
 static void kick_cb(uv_timer_t *t);
 
+/*
+ * The next key to start, or NULL: the first lane's may also use the extra
+ * slots (max_inflight / 4, at least one), so a new object starts even while
+ * every regular slot holds a reconcile that waits on a rate-limited API.
+ */
+static struct item *
+next_item(const struct rw_wq *q)
+{
+	int extra = q->o.max_inflight / 4 > 0 ? q->o.max_inflight / 4 : 1;
+	struct rw_list *l = rw_list_first(&q->lanes[0]);
+	if (l && q->inflight < q->o.max_inflight + extra)
+		return rw_list_entry(l, struct item, qlink);
+	l = rw_list_first(&q->lanes[1]);
+	if (l && q->inflight < q->o.max_inflight)
+		return rw_list_entry(l, struct item, qlink);
+	return NULL;
+}
+
 static void
 kick(struct rw_wq *q)
 {
-	if (q->kick_armed || q->closing || q->paused || q->qlen == 0 ||
-	    q->inflight >= q->o.max_inflight)
+	if (q->kick_armed || q->closing || q->paused || !next_item(q))
 		return;
 	q->kick_armed = true;
 	uv_timer_start(&q->kick, kick_cb, 0, 0);
@@ -311,10 +328,8 @@ kick_cb(uv_timer_t *t)
 {
 	struct rw_wq *q = t->data;
 	q->kick_armed = false;
-	while (!q->closing && !q->paused && q->qlen > 0 && q->inflight < q->o.max_inflight) {
-		struct rw_list *l = rw_list_first(&q->lanes[0]);
-		struct item *it =
-		    rw_list_entry(l ? l : rw_list_first(&q->lanes[1]), struct item, qlink);
+	struct item *it;
+	while (!q->closing && !q->paused && (it = next_item(q)) != NULL) {
 		rw_list_remove(&it->qlink);
 		it->queued = false;
 		it->running = true;

@@ -14,7 +14,10 @@
  *   next even when a batch keeps the queue a thousand keys deep, as
  *   controller-runtime's priority queue serves new events before the
  *   initial list. A key already queued moves up; one running is queued
- *   first again when it finishes.
+ *   first again when it finishes. First-lane keys may also take up to
+ *   max_inflight / 4 (at least 1) slots beyond max_inflight: when every
+ *   slot holds a reconcile that waits on the rate-limited API, a new
+ *   object still starts at once.
  *
  * Reconciles are started from a zero-delay timer, never from inside add.
  * While the queue is paused (a standby without leadership) keys are

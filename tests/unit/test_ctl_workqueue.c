@@ -179,44 +179,48 @@ test_concurrency(void)
 
 /*
  * The first lane: keys added with rw_wq_add_first run before the rest, FIFO
- * among themselves; a key already queued moves up; one added first while it
- * runs is queued first again when it finishes.
+ * among themselves, and may take max_inflight / 4 (here 1) slots more; a
+ * key already queued moves up; one added first while it runs is queued
+ * first again when it finishes.
  */
 static void
 test_first_lane(void)
 {
-	static const char *const want[] = {"k0", "new1", "new2", "k5", "new1", "k1", "k2",
-					   "k3", "k4",	 "k6",	 "k7", "k8",   "k9"};
+	static const char *const want[] = {"k0",   "k1", "k2", "k3", "new1", "new2", "k5",
+					   "new1", "k4", "k6", "k7", "k8",   "k9"};
 	const int n = (int)(sizeof(want) / sizeof(want[0]));
 	struct fx f;
 	char key[16];
-	fx_init(&f, 1);
+	fx_init(&f, 4);
 	for (int i = 0; i < 10; i++) {
 		snprintf(key, sizeof(key), "k%d", i);
 		rw_wq_add(f.q, key);
 	}
 	run_for(&f, 10);
-	CHECK_EQ_INT(f.nruns, 1); /* k0 */
+	CHECK_EQ_INT(f.nruns, 4); /* k0..k3: the regular slots are full */
 	rw_wq_add_first(f.q, "new1");
 	rw_wq_add_first(f.q, "new2");
 	rw_wq_add_first(f.q, "k5");
 	rw_wq_add(f.q, "new2"); /* a plain add does not move it back */
-	CHECK_EQ_INT(rw_wq_len(f.q), 11);
+	run_for(&f, 10);
+	CHECK_EQ_INT(f.nruns, 5); /* new1 in the extra slot; new2 waits */
+	CHECK_EQ_INT(rw_wq_inflight(f.q), 5);
+	CHECK_EQ_INT(rw_wq_len(f.q), 7);
+	rw_wq_add_first(f.q, "new1"); /* while it runs */
 	finish_all(&f, 0);
 	run_for(&f, 10);
-	CHECK_EQ_INT(f.nruns, 2); /* new1 runs */
-	rw_wq_add_first(f.q, "new1");
-	for (int round = 0; round < n && f.nruns < n; round++) {
-		finish_all(&f, 0);
-		run_for(&f, 10);
-	}
+	/* new2, k5, new1 again (first lane), then one regular key fills four. */
+	CHECK_EQ_INT(f.nruns, 9);
+	CHECK_EQ_INT(rw_wq_inflight(f.q), 4);
+	finish_all(&f, 0);
+	run_for(&f, 10);
 	CHECK_EQ_INT(f.nruns, n);
 	for (int i = 0; i < n && i < f.nruns; i++)
 		CHECK_EQ_STR(f.runs[i].key, want[i]);
 	CHECK_EQ_INT(f.overlap, 0);
+	CHECK_EQ_INT(f.max_running, 5);
 	finish_all(&f, 0);
 	run_for(&f, 10);
-	CHECK_EQ_INT(f.nruns, n);
 	CHECK_EQ_INT(rw_wq_len(f.q), 0);
 	fx_fini(&f);
 }
