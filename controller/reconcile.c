@@ -641,7 +641,8 @@ object_seen(struct rw_inf *inf, const void *obj, void *ud)
 }
 
 void
-rw_rec_enqueue_added(struct rw_rec_ctl *c, struct rw_inf *inf, const char *ns, const char *name)
+rw_rec_enqueue_added(struct rw_rec_ctl *c, struct rw_inf *inf, const char *ns, const char *name,
+		     unsigned group)
 {
 	char key[512];
 	if (!c->wq)
@@ -651,9 +652,10 @@ rw_rec_enqueue_added(struct rw_rec_ctl *c, struct rw_inf *inf, const char *ns, c
 		return;
 	}
 	if (snprintf(key, sizeof(key), "%s/%s", ns, name) < (int)sizeof(key)) {
-		rw_debug(c->kind->name, "%s: created; first in the work queue (%d waiting)", key,
+		rw_debug(c->kind->name,
+			 "%s: created; first in the work queue, group %u (%d waiting)", key, group,
 			 rw_wq_len(c->wq));
-		rw_wq_add_first(c->wq, key);
+		rw_wq_add_first(c->wq, key, group);
 	}
 }
 
@@ -661,7 +663,7 @@ static void
 object_added(struct rw_inf *inf, const void *obj, void *ud)
 {
 	const struct rw_inf_meta *m = obj;
-	rw_rec_enqueue_added(ud, inf, m->ns, m->name);
+	rw_rec_enqueue_added(ud, inf, m->ns, m->name, 0);
 }
 
 static void

@@ -379,11 +379,13 @@ struct rw_inf_handlers rw_rec_object_handlers(struct rw_rec_ctl *c);
 /*
  * Queue ns/name for an informer's add event. An object created while the
  * process watches (the informer has synced) goes to the work queue's first
- * lane, so its first reconcile, the one that creates its pods, does not wait
- * behind every key a batch keeps queued; the initial list goes to the back.
+ * lane in `group` (its source, so one source's batch does not queue
+ * another's), so its first reconcile, the one that creates its pods, does
+ * not wait behind every key a batch keeps queued; the initial list goes to
+ * the back. The default handlers use group 0.
  */
 void rw_rec_enqueue_added(struct rw_rec_ctl *c, struct rw_inf *inf, const char *ns,
-			  const char *name);
+			  const char *name, unsigned group);
 
 /* Split "ns/name" (a key without '/' is a name in namespace ""). Truncates to the buffers. */
 void rw_rec_split_key(const char *key, char *ns, size_t nslen, char *name, size_t namelen);

@@ -14,6 +14,8 @@
 #include "rw/list.h"
 #include "workqueue.h"
 
+#define REGULAR RW_WQ_GROUPS /* the lane of plain adds */
+
 struct wtimer {
 	uv_timer_t t;
 	struct rw_wq *q;
@@ -23,7 +25,8 @@ struct wtimer {
 struct item {
 	char *key;
 	bool queued, running, dirty;
-	bool first, dirty_first; /* in (or bound for) the first lane */
+	int lane;	/* while queued: a first-lane group, or REGULAR */
+	int dirty_lane; /* the lane to queue it in when a dirty run finishes */
 	unsigned failures;
 	struct wtimer *timer;
 	uint64_t due_ms;   /* when the timer fires */
@@ -39,7 +42,9 @@ struct rw_wq {
 	rw_wq_fn fn;
 	void *ud;
 	struct rw_kmap items;
-	struct rw_list lanes[2]; /* [0]: rw_wq_add_first, served before [1]: the rest */
+	/* [0, RW_WQ_GROUPS): the first lane's groups, in turn; [REGULAR]: the rest. */
+	struct rw_list lanes[RW_WQ_GROUPS + 1];
+	int next_group; /* the first-lane group whose turn it is */
 	int qlen, inflight, paused, closing, pending_closes;
 	uv_timer_t kick;
 	bool kick_armed;
@@ -115,10 +120,14 @@ static struct item *
 next_item(const struct rw_wq *q)
 {
 	int extra = q->o.max_inflight / 4 > 0 ? q->o.max_inflight / 4 : 1;
-	struct rw_list *l = rw_list_first(&q->lanes[0]);
-	if (l && q->inflight < q->o.max_inflight + extra)
-		return rw_list_entry(l, struct item, qlink);
-	l = rw_list_first(&q->lanes[1]);
+	struct rw_list *l;
+	if (q->inflight < q->o.max_inflight + extra)
+		for (int i = 0; i < RW_WQ_GROUPS; i++) {
+			l = rw_list_first(&q->lanes[(q->next_group + i) % RW_WQ_GROUPS]);
+			if (l)
+				return rw_list_entry(l, struct item, qlink);
+		}
+	l = rw_list_first(&q->lanes[REGULAR]);
 	if (l && q->inflight < q->o.max_inflight)
 		return rw_list_entry(l, struct item, qlink);
 	return NULL;
@@ -143,6 +152,7 @@ get_item(struct rw_wq *q, const char *key, bool create)
 	if (!it)
 		return NULL;
 	it->key = strdup(key);
+	it->dirty_lane = REGULAR;
 	if (!it->key || rw_kmap_put(&q->items, key, it, NULL) != 0) {
 		free(it->key);
 		free(it);
@@ -152,19 +162,19 @@ get_item(struct rw_wq *q, const char *key, bool create)
 }
 
 static void
-enqueue(struct rw_wq *q, struct item *it, bool first)
+enqueue(struct rw_wq *q, struct item *it, int lane)
 {
 	it->queued = true;
-	it->first = first;
+	it->lane = lane;
 	it->added_ms = uv_now(q->loop);
-	rw_list_insert_tail(&q->lanes[first ? 0 : 1], &it->qlink);
+	rw_list_insert_tail(&q->lanes[lane], &it->qlink);
 	q->qlen++;
 	set_depth(q);
 	kick(q);
 }
 
 static void
-add(struct rw_wq *q, const char *key, bool first)
+add(struct rw_wq *q, const char *key, int lane)
 {
 	struct item *it;
 	if (!q || q->closing || !key)
@@ -174,31 +184,32 @@ add(struct rw_wq *q, const char *key, bool first)
 		return;
 	rw_met_add(q->m_adds, (const char *const[]){q->name}, 1);
 	if (it->queued) {
-		if (first && !it->first) {
+		if (lane < REGULAR && it->lane == REGULAR) {
 			rw_list_remove(&it->qlink);
-			rw_list_insert_tail(&q->lanes[0], &it->qlink);
-			it->first = true;
+			rw_list_insert_tail(&q->lanes[lane], &it->qlink);
+			it->lane = lane;
 		}
 		return;
 	}
 	if (it->running) {
 		it->dirty = true;
-		it->dirty_first |= first;
+		if (lane < it->dirty_lane)
+			it->dirty_lane = lane;
 		return;
 	}
-	enqueue(q, it, first);
+	enqueue(q, it, lane);
 }
 
 void
 rw_wq_add(struct rw_wq *q, const char *key)
 {
-	add(q, key, false);
+	add(q, key, REGULAR);
 }
 
 void
-rw_wq_add_first(struct rw_wq *q, const char *key)
+rw_wq_add_first(struct rw_wq *q, const char *key, unsigned group)
 {
-	add(q, key, true);
+	add(q, key, group < RW_WQ_GROUPS ? (int)group : RW_WQ_GROUPS - 1);
 }
 
 static void
@@ -308,8 +319,8 @@ rw_wq_done(struct rw_wq *q, const char *key, int result, uint64_t requeue_after_
 	rw_met_observe(q->m_work, (const char *const[]){q->name}, secs);
 	if (it->dirty) {
 		it->dirty = false;
-		enqueue(q, it, it->dirty_first);
-		it->dirty_first = false;
+		enqueue(q, it, it->dirty_lane);
+		it->dirty_lane = REGULAR;
 	}
 	if (result < 0) {
 		rw_wq_add_rate_limited(q, it->key);
@@ -331,6 +342,8 @@ kick_cb(uv_timer_t *t)
 	struct item *it;
 	while (!q->closing && !q->paused && (it = next_item(q)) != NULL) {
 		rw_list_remove(&it->qlink);
+		if (it->lane < REGULAR)
+			q->next_group = (it->lane + 1) % RW_WQ_GROUPS;
 		it->queued = false;
 		it->running = true;
 		q->qlen--;
@@ -375,8 +388,8 @@ rw_wq_new(uv_loop_t *loop, const struct rw_wq_opts *opts, rw_wq_fn fn, void *ud,
 	q->ud = ud;
 	q->paused = q->o.paused;
 	rw_kmap_init(&q->items);
-	rw_list_init(&q->lanes[0]);
-	rw_list_init(&q->lanes[1]);
+	for (int i = 0; i <= REGULAR; i++)
+		rw_list_init(&q->lanes[i]);
 	uv_timer_init(loop, &q->kick);
 	q->kick.data = q;
 	struct rw_met *m = q->o.met;
@@ -417,8 +430,8 @@ rw_wq_free(struct rw_wq *q, void (*closed)(void *), void *ud)
 	q->closing = 1;
 	q->closed = closed;
 	q->closed_ud = ud;
-	rw_list_init(&q->lanes[0]);
-	rw_list_init(&q->lanes[1]);
+	for (int i = 0; i <= REGULAR; i++)
+		rw_list_init(&q->lanes[i]);
 	q->qlen = 0;
 	rw_kmap_iter_init(&q->items, &itr);
 	while ((e = rw_kmap_next(&q->items, &itr)) != NULL) {

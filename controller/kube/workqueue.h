@@ -11,13 +11,15 @@
  * - rw_wq_add_after() queues a key later (uv timers; the earliest wins);
  * - rw_wq_add_first() queues a key in the first lane, which is served before
  *   the rest (FIFO within each lane): a newly created object is reconciled
- *   next even when a batch keeps the queue a thousand keys deep, as
- *   controller-runtime's priority queue serves new events before the
- *   initial list. A key already queued moves up; one running is queued
- *   first again when it finishes. First-lane keys may also take up to
- *   max_inflight / 4 (at least 1) slots beyond max_inflight: when every
- *   slot holds a reconcile that waits on the rate-limited API, a new
- *   object still starts at once.
+ *   ahead of the keys a batch keeps queued, as controller-runtime's priority
+ *   queue serves new events before the initial list. The first lane has
+ *   RW_WQ_GROUPS groups served in turn, so new objects of one source (the
+ *   thousand RayClusters a RayJob batch creates) do not queue those of
+ *   another (a RayCluster a person creates meanwhile). A key already queued
+ *   moves up; one running is queued first again when it finishes. First-lane
+ *   keys may also take up to max_inflight / 4 (at least 1) slots beyond
+ *   max_inflight: when every slot holds a reconcile that waits on the
+ *   rate-limited API, a new object still starts at once.
  *
  * Reconciles are started from a zero-delay timer, never from inside add.
  * While the queue is paused (a standby without leadership) keys are
@@ -59,8 +61,11 @@ void rw_wq_free(struct rw_wq *q, void (*closed)(void *ud), void *ud);
 /* Queue key now (deduplicated). */
 void rw_wq_add(struct rw_wq *q, const char *key);
 
-/* Queue key now in the first lane (see above). */
-void rw_wq_add_first(struct rw_wq *q, const char *key);
+/* First-lane groups (a larger group number counts as the last group). */
+#define RW_WQ_GROUPS 4
+
+/* Queue key now in group `group` of the first lane (see above). */
+void rw_wq_add_first(struct rw_wq *q, const char *key, unsigned group);
 
 /* Queue key after delay_ms (0 = now). */
 void rw_wq_add_after(struct rw_wq *q, const char *key, uint64_t delay_ms);

@@ -217,12 +217,33 @@ rc_add(struct rw_inf *inf, const void *obj, void *ud)
 	rw_rec_enqueue(&r->ctl, m->ns, m->name);
 }
 
+/*
+ * The work-queue group of a new RayCluster by who made it: a person or a
+ * tool (0), a RayJob (1), a RayService (2). A RayJob batch creates a
+ * thousand clusters; one created by hand meanwhile takes turns with them
+ * instead of queueing behind them.
+ */
+static unsigned
+rc_source(const struct rw_inf_json *o)
+{
+	struct rw_json j;
+	char crd[32] = "";
+	if (rw_json_parse(&j, o->json, o->len, 1 << 20, NULL, 0) != 0)
+		return 0;
+	rw_json_str(
+	    &j,
+	    rw_json_get(&j, rw_json_path(&j, 0, "metadata.labels"), "ray.io/originated-from-crd"),
+	    crd, sizeof(crd));
+	rw_json_fini(&j);
+	return strcmp(crd, "RayJob") == 0 ? 1 : strcmp(crd, "RayService") == 0 ? 2 : 0;
+}
+
 static void
 rc_added(struct rw_inf *inf, const void *obj, void *ud)
 {
-	const struct rw_inf_meta *m = obj;
+	const struct rw_inf_json *o = obj;
 	struct rcr *r = ud;
-	rw_rec_enqueue_added(&r->ctl, inf, m->ns, m->name);
+	rw_rec_enqueue_added(&r->ctl, inf, o->meta.ns, o->meta.name, rc_source(o));
 }
 
 /* The raw text of member path of JSON text, or "" (for change detection). */

@@ -198,15 +198,15 @@ test_first_lane(void)
 	}
 	run_for(&f, 10);
 	CHECK_EQ_INT(f.nruns, 4); /* k0..k3: the regular slots are full */
-	rw_wq_add_first(f.q, "new1");
-	rw_wq_add_first(f.q, "new2");
-	rw_wq_add_first(f.q, "k5");
+	rw_wq_add_first(f.q, "new1", 0);
+	rw_wq_add_first(f.q, "new2", 0);
+	rw_wq_add_first(f.q, "k5", 0);
 	rw_wq_add(f.q, "new2"); /* a plain add does not move it back */
 	run_for(&f, 10);
 	CHECK_EQ_INT(f.nruns, 5); /* new1 in the extra slot; new2 waits */
 	CHECK_EQ_INT(rw_wq_inflight(f.q), 5);
 	CHECK_EQ_INT(rw_wq_len(f.q), 7);
-	rw_wq_add_first(f.q, "new1"); /* while it runs */
+	rw_wq_add_first(f.q, "new1", 0); /* while it runs */
 	finish_all(&f, 0);
 	run_for(&f, 10);
 	/* new2, k5, new1 again (first lane), then one regular key fills four. */
@@ -222,6 +222,42 @@ test_first_lane(void)
 	finish_all(&f, 0);
 	run_for(&f, 10);
 	CHECK_EQ_INT(rw_wq_len(f.q), 0);
+	fx_fini(&f);
+}
+
+/*
+ * First-lane groups take turns: a key of group 0 added while four of group 1
+ * wait runs before them, after group 3's turn (a group number beyond the
+ * groups counts as the last).
+ */
+static void
+test_first_lane_groups(void)
+{
+	static const char *const want[] = {"p1", "b1", "x", "p2", "b2", "b3", "b4", "b5"};
+	const int n = (int)(sizeof(want) / sizeof(want[0]));
+	struct fx f;
+	char key[16];
+	fx_init(&f, 1); /* the first lane gets 2 slots */
+	rw_wq_pause(f.q);
+	for (int i = 1; i <= 5; i++) {
+		snprintf(key, sizeof(key), "b%d", i);
+		rw_wq_add_first(f.q, key, 1);
+	}
+	rw_wq_add_first(f.q, "p1", 0);
+	rw_wq_add_first(f.q, "x", 99); /* beyond the groups: the last group */
+	rw_wq_resume(f.q);
+	run_for(&f, 10);
+	CHECK_EQ_INT(f.nruns, 2); /* p1 (group 0's turn), b1 */
+	rw_wq_add_first(f.q, "p2", 0);
+	for (int round = 0; round < 8 && f.nruns < n; round++) {
+		finish_all(&f, 0);
+		run_for(&f, 10);
+	}
+	CHECK_EQ_INT(f.nruns, n);
+	for (int i = 0; i < n && i < f.nruns; i++)
+		CHECK_EQ_STR(f.runs[i].key, want[i]);
+	finish_all(&f, 0);
+	run_for(&f, 10);
 	fx_fini(&f);
 }
 
@@ -324,6 +360,7 @@ main(void)
 	    {"re-add while running", test_readd_while_running},
 	    {"many keys in flight, limit", test_concurrency},
 	    {"first lane", test_first_lane},
+	    {"first-lane groups take turns", test_first_lane_groups},
 	    {"back-off, reset on success", test_backoff_and_reset},
 	    {"add_after earliest wins, requeue after", test_add_after},
 	    {"paused queue collects keys", test_pause},
