@@ -5,7 +5,7 @@
  * Usage decays without touching every flow: instead of halving all usages
  * every RW_FQ_HALF_LIFE pops, the weight of one request (unit) doubles, which
  * orders the flows the same way. When unit grows large every usage and unit
- * are divided by unit (rebase), once in about a million pops.
+ * are divided by unit (rebase), once in 100 half-lives (~1.6 million pops).
  *
  * A flow is created by the push that finds none. When its last node leaves
  * it is kept as idle (its usage remembered) until its usage has decayed
@@ -25,7 +25,7 @@
 #define NOT_WAITING SIZE_MAX
 /* An idle flow whose usage is below this many requests is forgotten. */
 #define RW_FQ_FORGET (1.0 / 64)
-#define REBASE_AT 1e200
+#define REBASE_AT 1e30 /* every 100 half-lives */
 
 struct rw_fq_flow {
 	struct rw_list fifo; /* struct rw_fq_node, oldest first */

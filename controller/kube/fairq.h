@@ -51,10 +51,14 @@ struct rw_fq_node {
 	int cls;
 };
 
-/* Usage halves every RW_FQ_HALF_LIFE pops of the class (~41 s at --qps 100). */
-#define RW_FQ_HALF_LIFE 4096
+/*
+ * Usage halves every RW_FQ_HALF_LIFE pops of the class (~164 s at --qps
+ * 100): long enough that flows which keep the queue full count more than
+ * RW_FQ_HEAD_START, so a newcomer gets its whole head start.
+ */
+#define RW_FQ_HALF_LIFE 16384
 /* How far below (or above) the least-used waiting flow a flow may start. */
-#define RW_FQ_HEAD_START 4
+#define RW_FQ_HEAD_START 8
 /* Idle flows remembered per class. */
 #define RW_FQ_MAX_IDLE 8192
 

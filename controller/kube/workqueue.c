@@ -25,8 +25,9 @@ struct wtimer {
 struct item {
 	char *key;
 	bool queued, running, dirty;
-	int lane;	/* while queued: a first-lane group, or REGULAR */
-	int dirty_lane; /* the lane to queue it in when a dirty run finishes */
+	int lane;	 /* while queued: a first-lane group, or REGULAR */
+	int dirty_lane;	 /* the lane to queue it in when a dirty run finishes */
+	int extra_group; /* running in an extra slot of this group, or -1 */
 	unsigned failures;
 	struct wtimer *timer;
 	uint64_t due_ms;   /* when the timer fires */
@@ -45,6 +46,7 @@ struct rw_wq {
 	/* [0, RW_WQ_GROUPS): the first lane's groups, in turn; [REGULAR]: the rest. */
 	struct rw_list lanes[RW_WQ_GROUPS + 1];
 	int next_group; /* the first-lane group whose turn it is */
+	int extra_used[RW_WQ_GROUPS];
 	int qlen, inflight, paused, closing, pending_closes;
 	uv_timer_t kick;
 	bool kick_armed;
@@ -112,21 +114,38 @@ finish_close(struct rw_wq *q)
 static void kick_cb(uv_timer_t *t);
 
 /*
- * The next key to start, or NULL: the first lane's may also use the extra
+ * The next key to start, or NULL. First-lane keys may also use the extra
  * slots (max_inflight / 4, at least one), so a new object starts even while
- * every regular slot holds a reconcile that waits on a rate-limited API.
+ * every regular slot holds a reconcile that waits on a rate-limited API;
+ * each group holds at most its share of them, so one source's batch cannot
+ * take them all.
  */
+static int
+extra_slots(const struct rw_wq *q)
+{
+	return q->o.max_inflight / 4 > 0 ? q->o.max_inflight / 4 : 1;
+}
+
+/* Whether a first-lane key of group g may start now. */
+static bool
+group_may_start(const struct rw_wq *q, int g)
+{
+	int per_group = extra_slots(q) / RW_WQ_GROUPS > 0 ? extra_slots(q) / RW_WQ_GROUPS : 1;
+	if (q->inflight < q->o.max_inflight)
+		return true;
+	return q->inflight < q->o.max_inflight + extra_slots(q) && q->extra_used[g] < per_group;
+}
+
 static struct item *
 next_item(const struct rw_wq *q)
 {
-	int extra = q->o.max_inflight / 4 > 0 ? q->o.max_inflight / 4 : 1;
 	struct rw_list *l;
-	if (q->inflight < q->o.max_inflight + extra)
-		for (int i = 0; i < RW_WQ_GROUPS; i++) {
-			l = rw_list_first(&q->lanes[(q->next_group + i) % RW_WQ_GROUPS]);
-			if (l)
-				return rw_list_entry(l, struct item, qlink);
-		}
+	for (int i = 0; i < RW_WQ_GROUPS; i++) {
+		int g = (q->next_group + i) % RW_WQ_GROUPS;
+		l = rw_list_first(&q->lanes[g]);
+		if (l && group_may_start(q, g))
+			return rw_list_entry(l, struct item, qlink);
+	}
 	l = rw_list_first(&q->lanes[REGULAR]);
 	if (l && q->inflight < q->o.max_inflight)
 		return rw_list_entry(l, struct item, qlink);
@@ -315,6 +334,9 @@ rw_wq_done(struct rw_wq *q, const char *key, int result, uint64_t requeue_after_
 		return;
 	it->running = false;
 	q->inflight--;
+	if (it->extra_group >= 0)
+		q->extra_used[it->extra_group]--;
+	it->extra_group = -1;
 	double secs = (double)(uv_now(q->loop) - it->start_ms) / 1000.0;
 	rw_met_observe(q->m_work, (const char *const[]){q->name}, secs);
 	if (it->dirty) {
@@ -342,8 +364,14 @@ kick_cb(uv_timer_t *t)
 	struct item *it;
 	while (!q->closing && !q->paused && (it = next_item(q)) != NULL) {
 		rw_list_remove(&it->qlink);
-		if (it->lane < REGULAR)
+		it->extra_group = -1;
+		if (it->lane < REGULAR) {
 			q->next_group = (it->lane + 1) % RW_WQ_GROUPS;
+			if (q->inflight >= q->o.max_inflight) {
+				it->extra_group = it->lane;
+				q->extra_used[it->lane]++;
+			}
+		}
 		it->queued = false;
 		it->running = true;
 		q->qlen--;

@@ -18,8 +18,9 @@
  *   another (a RayCluster a person creates meanwhile). A key already queued
  *   moves up; one running is queued first again when it finishes. First-lane
  *   keys may also take up to max_inflight / 4 (at least 1) slots beyond
- *   max_inflight: when every slot holds a reconcile that waits on the
- *   rate-limited API, a new object still starts at once.
+ *   max_inflight, each group at most a quarter of them (at least 1): when
+ *   every slot holds a reconcile that waits on the rate-limited API, a new
+ *   object still starts at once.
  *
  * Reconciles are started from a zero-delay timer, never from inside add.
  * While the queue is paused (a standby without leadership) keys are

@@ -261,6 +261,39 @@ test_first_lane_groups(void)
 	fx_fini(&f);
 }
 
+/* The extra slots are shared out: one group's batch cannot take them all. */
+static void
+test_first_lane_extra_share(void)
+{
+	struct fx f;
+	char key[16];
+	fx_init(&f, 16); /* 4 extra slots, 1 per group */
+	for (int i = 0; i < 16; i++) {
+		snprintf(key, sizeof(key), "k%d", i);
+		rw_wq_add(f.q, key);
+	}
+	run_for(&f, 10);
+	CHECK_EQ_INT(f.nruns, 16);
+	for (int i = 0; i < 3; i++) {
+		snprintf(key, sizeof(key), "job-made-%d", i);
+		rw_wq_add_first(f.q, key, 1);
+	}
+	run_for(&f, 10);
+	CHECK_EQ_INT(f.nruns, 17); /* group 1's one extra slot */
+	rw_wq_add_first(f.q, "by-hand", 0);
+	run_for(&f, 10);
+	CHECK_EQ_INT(f.nruns, 18);
+	CHECK_EQ_STR(f.runs[17].key, "by-hand");
+	CHECK_EQ_INT(rw_wq_inflight(f.q), 18);
+	CHECK_EQ_INT(rw_wq_len(f.q), 2);
+	finish_all(&f, 0);
+	run_for(&f, 10);
+	CHECK_EQ_INT(f.nruns, 20);
+	finish_all(&f, 0);
+	run_for(&f, 10);
+	fx_fini(&f);
+}
+
 static void
 test_backoff_and_reset(void)
 {
@@ -361,6 +394,7 @@ main(void)
 	    {"many keys in flight, limit", test_concurrency},
 	    {"first lane", test_first_lane},
 	    {"first-lane groups take turns", test_first_lane_groups},
+	    {"first-lane extra slots shared out", test_first_lane_extra_share},
 	    {"back-off, reset on success", test_backoff_and_reset},
 	    {"add_after earliest wins, requeue after", test_add_after},
 	    {"paused queue collects keys", test_pause},
