@@ -155,6 +155,22 @@ class RayJobValidation(LocalClusterCase):
                            "The RayJob spec is invalid: a RayJob with shutdownAfterJobFinishes set to false "
                            "is not allowed to be suspended")
 
+    def test_managed_by_multikueue(self):
+        """spec.managedBy kueue.x-k8s.io/multikueue: MultiKueue runs the RayJob on a worker cluster;
+        raywarden, like KubeRay, leaves it alone (no status, no cluster, no submitter). A RayJob
+        applied after it reaching Initializing shows the controller has passed it by."""
+        lc = self.lc
+        rjlib.apply_obj(lc, rjlib.variant(self.base, "rayjob-multikueue",
+                                          {"managedBy": "kueue.x-k8s.io/multikueue"}, small=True))
+        rjlib.apply_obj(lc, rjlib.variant(self.base, "rayjob-after-mk", {}, small=True))
+        rjlib.wait_status(lc, "rayjob-after-mk", lambda st: st.get("rayClusterName"), 30,
+                          "the later RayJob's cluster")
+        self.assertEqual(rjlib.status(lc, "rayjob-multikueue"), {})
+        self.assertEqual(rjlib.rayclusters(lc, "rayjob-multikueue"), [])
+        self.assertIsNone(rjlib.submitter_job(lc, "rayjob-multikueue"))
+        self.assertNotIn("ray.io/rayjob-finalizer",
+                         rjlib.rayjob(lc, "rayjob-multikueue")["metadata"].get("finalizers") or [])
+
 
 if __name__ == "__main__":
     unittest.main()
