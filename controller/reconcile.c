@@ -169,6 +169,7 @@ rw_rec_reconcile(struct rw_rec_ctl *c, const char *key)
 	j->ctl = c;
 	j->ud = c->ud;
 	j->t0 = t0;
+	j->source = k->source;
 	rw_rec_split_key(key, j->ns, sizeof(j->ns), j->name, sizeof(j->name));
 	if (k->job_init)
 		k->job_init(j);
@@ -239,8 +240,10 @@ rw_rec_request(struct rw_rec_ctl *c, void *job, const struct rw_kube_req *kr, rw
 		req_free(q);
 		return -ENOMEM;
 	}
-	if (j && !fr.flow)
+	if (j && !fr.flow) {
 		fr.flow = j->key; /* one flow per object in the client's fair queue (kube.h) */
+		fr.source = j->source;
+	}
 	rv = c->submit(c->kube, &fr, req_done, q, &q->op);
 	if (rv) {
 		req_free(q);
@@ -640,6 +643,16 @@ object_seen(struct rw_inf *inf, const void *obj, void *ud)
 	rw_rec_enqueue(ud, m->ns, m->name);
 }
 
+unsigned
+rw_rec_source_of(const char *crd)
+{
+	if (crd && strcmp(crd, "RayJob") == 0)
+		return RW_REC_SRC_RAYJOB;
+	if (crd && strcmp(crd, "RayService") == 0)
+		return RW_REC_SRC_RAYSERVICE;
+	return RW_REC_SRC_DIRECT;
+}
+
 void
 rw_rec_enqueue_added(struct rw_rec_ctl *c, struct rw_inf *inf, const char *ns, const char *name,
 		     unsigned group)
@@ -663,7 +676,8 @@ static void
 object_added(struct rw_inf *inf, const void *obj, void *ud)
 {
 	const struct rw_inf_meta *m = obj;
-	rw_rec_enqueue_added(ud, inf, m->ns, m->name, 0);
+	struct rw_rec_ctl *c = ud;
+	rw_rec_enqueue_added(c, inf, m->ns, m->name, c->kind->source);
 }
 
 static void

@@ -86,11 +86,28 @@ struct rw_rec_step {
 	int then;
 };
 
+/*
+ * The workload a reconcile's requests and a new object belong to: its work
+ * queue first-lane group and its API fair-queue source. Workloads take turns
+ * in both, so a thousand RayJobs (with their clusters) do not queue a
+ * RayCluster someone creates meanwhile.
+ */
+enum rw_rec_source {
+	RW_REC_SRC_DIRECT = 0,	   /* objects made by people and tools */
+	RW_REC_SRC_RAYJOB = 1,	   /* RayJobs and the clusters they make */
+	RW_REC_SRC_RAYSERVICE = 2, /* RayServices and the clusters they make */
+};
+
+/* The source of an object from its ray.io/originated-from-crd label (NULL: direct). */
+unsigned rw_rec_source_of(const char *originated_from_crd);
+
 struct rw_rec_kind {
 	const char *name; /* controller label and work queue name: "raycluster" */
 	const char *kind; /* API kind of the object, for Events: "RayCluster" */
 	/* Where the objects live (its api_path and resource name the object's URL). */
 	const struct rw_inf_type *type;
+	/* The source of its objects and requests (a job may change its own: j->source). */
+	unsigned source;
 	const struct rw_rec_step *steps;
 	int nsteps; /* a step index out of range finishes the job */
 	/*
@@ -154,6 +171,7 @@ struct rw_rec_job {
 	uint64_t requeue_ms; /* soonest requested requeue; 0 none */
 	uint64_t t0;	     /* uv_hrtime at start */
 	int64_t deleted_at;  /* the object's deletionTimestamp (Unix s), 0 if none */
+	unsigned source;     /* the fair-queue source of its requests (kind's by default) */
 };
 
 typedef void (*rw_rec_req_cb)(struct rw_rec_req *q, const struct rw_kube_resp *resp);
@@ -225,7 +243,7 @@ void rw_rec_run(struct rw_rec_job *j);
  * Start an API request for job (the kind's job record, or NULL outside a
  * reconcile): cb (may be NULL) runs with the answer, then the job resumes
  * once no request of it is left. A job's requests share one flow, its key,
- * in the client's fair queue unless kr names one. s1, s2 are copied.
+ * of the job's source in the client's fair queue unless kr names one. s1, s2 are copied.
  * Returns 0, or an error of rw_kube_request or -ENOMEM (cb never runs).
  */
 int rw_rec_request(struct rw_rec_ctl *c, void *job, const struct rw_kube_req *kr, rw_rec_req_cb cb,

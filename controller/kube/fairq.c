@@ -29,6 +29,7 @@
 
 struct rw_fq_flow {
 	struct rw_list fifo; /* struct rw_fq_node, oldest first */
+	int src;	     /* its source (fixed while it waits) */
 	struct rw_list idle; /* in the class's idle list while not waiting */
 	size_t n;
 	size_t hi; /* index in the class's heap, NOT_WAITING when idle */
@@ -50,14 +51,14 @@ before(const struct rw_fq_flow *a, const struct rw_fq_flow *b)
 }
 
 static void
-heap_set(struct rw_fq_cls *c, size_t i, struct rw_fq_flow *f)
+heap_set(struct rw_fq_src *c, size_t i, struct rw_fq_flow *f)
 {
 	c->heap[i] = f;
 	f->hi = i;
 }
 
 static void
-sift_up(struct rw_fq_cls *c, size_t i)
+sift_up(struct rw_fq_src *c, size_t i)
 {
 	struct rw_fq_flow *f = c->heap[i];
 	while (i > 0) {
@@ -71,7 +72,7 @@ sift_up(struct rw_fq_cls *c, size_t i)
 }
 
 static void
-sift_down(struct rw_fq_cls *c, size_t i)
+sift_down(struct rw_fq_src *c, size_t i)
 {
 	struct rw_fq_flow *f = c->heap[i];
 	for (;;) {
@@ -90,7 +91,7 @@ sift_down(struct rw_fq_cls *c, size_t i)
 }
 
 static int
-heap_add(struct rw_fq_cls *c, struct rw_fq_flow *f)
+heap_add(struct rw_fq_src *c, struct rw_fq_flow *f)
 {
 	if (c->nheap == c->capheap) {
 		size_t cap = c->capheap ? 2 * c->capheap : 16;
@@ -106,7 +107,7 @@ heap_add(struct rw_fq_cls *c, struct rw_fq_flow *f)
 }
 
 static void
-heap_del(struct rw_fq_cls *c, struct rw_fq_flow *f)
+heap_del(struct rw_fq_src *c, struct rw_fq_flow *f)
 {
 	size_t i = f->hi;
 	struct rw_fq_flow *last = c->heap[--c->nheap];
@@ -149,36 +150,35 @@ static void
 rebase(struct rw_fq_cls *c)
 {
 	struct rw_list *l;
-	for (size_t i = 0; i < c->nheap; i++)
-		c->heap[i]->usage /= c->unit;
+	for (int k = 0; k < RW_FQ_SOURCES; k++)
+		for (size_t i = 0; i < c->src[k].nheap; i++)
+			c->src[k].heap[i]->usage /= c->unit;
 	RW_LIST_FOREACH (l, &c->idle)
 		rw_list_entry(l, struct rw_fq_flow, idle)->usage /= c->unit;
 	c->unit = 1.0;
 }
 
-/* The least usage of the waiting flows (the root's), or none. */
-static int
-least_waiting(const struct rw_fq_cls *c, double *usage)
-{
-	if (c->nheap == 0)
-		return 0;
-	*usage = c->heap[0]->usage;
-	return 1;
-}
-
-/* f starts waiting: clamp its usage near the least-used waiting flow's, join the heap. */
+/*
+ * f starts waiting: clamp its usage near that of the least-used flow waiting
+ * in its source (the heap's root), and join that heap.
+ */
 static int
 join(struct rw_fq_cls *c, struct rw_fq_flow *f)
 {
-	double min, span = RW_FQ_HEAD_START * c->unit;
-	if (least_waiting(c, &min)) {
+	struct rw_fq_src *sq = &c->src[f->src];
+	double span = RW_FQ_HEAD_START * c->unit;
+	if (sq->nheap > 0) {
+		double min = sq->heap[0]->usage;
 		if (f->usage < min - span)
 			f->usage = min - span;
 		else if (f->usage > min + span)
 			f->usage = min + span;
 	}
 	f->seq = ++c->seq;
-	return heap_add(c, f);
+	if (heap_add(sq, f) != 0)
+		return -ENOMEM;
+	c->nwaiting++;
+	return 0;
 }
 
 /* ---- the queue ---- */
@@ -205,15 +205,18 @@ rw_fq_fini(struct rw_fq *q)
 		return;
 	for (int i = 0; i < RW_FQ_NCLASS; i++) {
 		struct rw_fq_cls *c = &q->c[i];
-		for (size_t h = 0; h < c->nheap; h++) {
-			struct rw_list *nl;
-			RW_LIST_FOREACH (nl, &c->heap[h]->fifo)
-				rw_list_entry(nl, struct rw_fq_node, link)->flow = NULL;
+		for (int k = 0; k < RW_FQ_SOURCES; k++) {
+			struct rw_fq_src *sq = &c->src[k];
+			for (size_t h = 0; h < sq->nheap; h++) {
+				struct rw_list *nl;
+				RW_LIST_FOREACH (nl, &sq->heap[h]->fifo)
+					rw_list_entry(nl, struct rw_fq_node, link)->flow = NULL;
+			}
+			free(sq->heap);
+			memset(sq, 0, sizeof(*sq));
 		}
 		rw_kmap_fini(&c->flows, free); /* every flow, waiting or idle */
-		free(c->heap);
-		c->heap = NULL;
-		c->nheap = c->capheap = 0;
+		c->nwaiting = 0;
 		rw_list_init(&c->idle);
 		c->nidle = 0;
 		c->n = 0;
@@ -221,10 +224,11 @@ rw_fq_fini(struct rw_fq *q)
 }
 
 int
-rw_fq_push(struct rw_fq *q, struct rw_fq_node *n, const char *flow, int cls)
+rw_fq_push(struct rw_fq *q, struct rw_fq_node *n, const char *flow, int cls, unsigned source)
 {
 	struct rw_fq_cls *c;
 	struct rw_fq_flow *f;
+	int src = source < RW_FQ_SOURCES ? (int)source : RW_FQ_SOURCES - 1;
 	if (!q || !n || cls < 0 || cls >= RW_FQ_NCLASS || n->flow)
 		return -EINVAL;
 	c = &q->c[cls];
@@ -242,6 +246,7 @@ rw_fq_push(struct rw_fq *q, struct rw_fq_node *n, const char *flow, int cls)
 		rw_list_init(&f->fifo);
 		rw_list_init(&f->idle);
 		f->hi = NOT_WAITING;
+		f->src = src;
 		if (rw_kmap_put(&c->flows, flow, f, NULL) != 0) {
 			free(f);
 			return -ENOMEM;
@@ -252,6 +257,7 @@ rw_fq_push(struct rw_fq *q, struct rw_fq_node *n, const char *flow, int cls)
 			return -ENOMEM;
 		}
 	} else if (f->hi == NOT_WAITING) {
+		f->src = src;
 		if (join(c, f) != 0)
 			return -ENOMEM; /* stays idle, remembered */
 		rw_list_remove(&f->idle);
@@ -276,7 +282,8 @@ unlink_node(struct rw_fq *q, struct rw_fq_node *n)
 	f->n--;
 	c->n--;
 	if (f->n == 0) {
-		heap_del(c, f);
+		heap_del(&c->src[f->src], f);
+		c->nwaiting--;
 		rw_list_insert_tail(&c->idle, &f->idle);
 		c->nidle++;
 		trim_idle(c);
@@ -290,16 +297,24 @@ rw_fq_pop(struct rw_fq *q)
 		return NULL;
 	for (int i = 0; i < RW_FQ_NCLASS; i++) {
 		struct rw_fq_cls *c = &q->c[i];
-		if (c->nheap == 0)
+		struct rw_fq_src *sq = NULL;
+		for (int k = 0; k < RW_FQ_SOURCES && !sq; k++) {
+			int s = (c->next_src + k) % RW_FQ_SOURCES;
+			if (c->src[s].nheap > 0) {
+				sq = &c->src[s];
+				c->next_src = (s + 1) % RW_FQ_SOURCES;
+			}
+		}
+		if (!sq)
 			continue;
-		struct rw_fq_flow *f = c->heap[0];
+		struct rw_fq_flow *f = sq->heap[0];
 		struct rw_fq_node *n =
 		    rw_list_entry(rw_list_first(&f->fifo), struct rw_fq_node, link);
 		f->usage += c->unit;
 		f->seq = ++c->seq;
 		c->unit *= decay_step;
 		if (f->n > 1)
-			sift_down(c, 0); /* its usage grew: behind its equals */
+			sift_down(sq, 0); /* its usage grew: behind its equals */
 		unlink_node(q, n);
 		if (c->unit > REBASE_AT)
 			rebase(c);
@@ -336,7 +351,7 @@ rw_fq_flows(const struct rw_fq *q, int cls)
 		return 0;
 	for (int i = 0; i < RW_FQ_NCLASS; i++)
 		if (cls < 0 || cls == i)
-			n += q->c[i].nheap;
+			n += q->c[i].nwaiting;
 	return n;
 }
 

@@ -4,11 +4,17 @@
  *
  * Every waiting request belongs to a class and, within it, to a flow (a
  * string such as "namespace/cluster"; requests without a key share the flow
- * ""). Classes are served by strict priority: RW_FQ_BEST_EFFORT (Events) gets
- * a token only when no RW_FQ_NORMAL request waits, so it never delays an
- * object write. Each flow is FIFO.
+ * ""), and each flow to a source: the workload it is part of (the API
+ * client's caller says which: RayClusters made by people and tools, the
+ * RayJobs with their clusters, the RayServices with theirs). Classes are
+ * served by strict priority: RW_FQ_BEST_EFFORT (Events) gets a token only
+ * when no RW_FQ_NORMAL request waits, so it never delays an object write.
+ * Within a class the sources with waiting flows take turns, one request
+ * each, so a batch of a thousand RayJobs is one source and a cluster made
+ * by hand meanwhile waits for one of its requests at a time, not for the
+ * first requests of every cluster the batch makes. Each flow is FIFO.
  *
- * Within a class the flow with the least recent service goes first: every
+ * Within a source the flow with the least recent service goes first: every
  * request served adds one to its flow's usage, and usage halves every
  * RW_FQ_HALF_LIFE requests the class serves (ties: the flow that waited
  * longest, so equal flows take turns as in round robin). A flow that has
@@ -17,7 +23,7 @@
  * keep the queue full, and needs no turn of each of them per request. The
  * head start is bounded: a flow that starts waiting counts at least
  * min - RW_FQ_HEAD_START and at most min + RW_FQ_HEAD_START, min being the
- * least usage of the flows already waiting. So a flow waits for at most
+ * least usage of the flows already waiting in its source. So a flow waits for at most
  * about 2 * RW_FQ_HEAD_START + 1 requests of each other flow, however long
  * their queues, and a heavy past costs a flow a bounded delay, not its turn.
  * Flows that stop waiting are remembered (their usage) while it matters,
@@ -62,10 +68,20 @@ struct rw_fq_node {
 /* Idle flows remembered per class. */
 #define RW_FQ_MAX_IDLE 8192
 
-struct rw_fq_cls {
-	struct rw_kmap flows;	  /* flow key -> struct rw_fq_flow (waiting or remembered) */
-	struct rw_fq_flow **heap; /* waiting flows, least (usage, seq) first */
+/* Sources (workloads) served in turn within a class. */
+#define RW_FQ_SOURCES 4
+
+/* One source's waiting flows, least (usage, seq) first. */
+struct rw_fq_src {
+	struct rw_fq_flow **heap;
 	size_t nheap, capheap;
+};
+
+struct rw_fq_cls {
+	struct rw_kmap flows; /* flow key -> struct rw_fq_flow (waiting or remembered) */
+	struct rw_fq_src src[RW_FQ_SOURCES];
+	int next_src;	     /* the source whose turn it is */
+	size_t nwaiting;     /* flows waiting, all sources */
 	struct rw_list idle; /* remembered flows, longest idle first */
 	size_t nidle;
 	size_t n;		/* nodes waiting */
@@ -85,11 +101,12 @@ void rw_fq_init(struct rw_fq *q, size_t max_normal, size_t max_best_effort);
 void rw_fq_fini(struct rw_fq *q);
 
 /*
- * Queue node n at the end of flow `flow` (NULL: "") of class cls. Returns 0,
- * -EINVAL (bad class, or n already queued), -ENOBUFS (the class is full) or
- * -ENOMEM.
+ * Queue node n at the end of flow `flow` (NULL: "") of class cls, the flow
+ * belonging to `source` (0..RW_FQ_SOURCES-1; larger counts as the last).
+ * Returns 0, -EINVAL (bad class, or n already queued), -ENOBUFS (the class
+ * is full) or -ENOMEM.
  */
-int rw_fq_push(struct rw_fq *q, struct rw_fq_node *n, const char *flow, int cls);
+int rw_fq_push(struct rw_fq *q, struct rw_fq_node *n, const char *flow, int cls, unsigned source);
 
 /* Take the next node to serve, or NULL when nothing waits. */
 struct rw_fq_node *rw_fq_pop(struct rw_fq *q);

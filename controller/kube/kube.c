@@ -36,6 +36,7 @@ struct rw_kube_op {
 	struct rw_list link;  /* in k->ops (all) */
 	struct rw_fq_node qn; /* in the limiter's fair queue */
 	char *flow;	      /* its flow key, or NULL */
+	unsigned source;      /* its flow's source */
 	int cls;	      /* RW_FQ_NORMAL or RW_FQ_BEST_EFFORT */
 	enum op_state state;
 	uv_timer_t timer;
@@ -369,7 +370,7 @@ queue_gauges(struct rw_kube *k)
 static int
 q_push(struct rw_kube *k, struct rw_kube_op *op)
 {
-	int rv = rw_fq_push(&k->fq, &op->qn, op->flow, op->cls);
+	int rv = rw_fq_push(&k->fq, &op->qn, op->flow, op->cls, op->source);
 	if (rv == -ENOBUFS)
 		rw_met_add(k->m_refused, (const char *const[]){class_names[op->cls]}, 1);
 	if (rv == 0)
@@ -765,6 +766,7 @@ start(struct rw_kube *k, const struct rw_kube_req *req, rw_kube_data_cb on_data,
 	op->verb = strdup(req->verb ? req->verb : verb_of(m));
 	op->flow = req->flow && *req->flow ? strdup(req->flow) : NULL;
 	op->cls = req->best_effort ? RW_FQ_BEST_EFFORT : RW_FQ_NORMAL;
+	op->source = req->source;
 	if (req->body) {
 		op->body = malloc(req->body_len + 1);
 		if (op->body) {

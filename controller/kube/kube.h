@@ -61,6 +61,7 @@ struct rw_kube_req {
 	int no_retry;		  /* hand back the first answer, whatever it is */
 	int priority;	  /* skip the QPS limiter and the in-flight bound (leader election) */
 	const char *flow; /* fair-queue flow ("ns/cluster"); NULL: the shared flow */
+	unsigned source;  /* fair-queue source of the flow (fairq.h); 0 by default */
 	int best_effort;  /* served only when no other request waits (Events) */
 	long timeout_ms;  /* 0: the client default; ignored for streams */
 };

@@ -218,10 +218,9 @@ rc_add(struct rw_inf *inf, const void *obj, void *ud)
 }
 
 /*
- * The work-queue group of a new RayCluster by who made it: a person or a
- * tool (0), a RayJob (1), a RayService (2). A RayJob batch creates a
- * thousand clusters; one created by hand meanwhile takes turns with them
- * instead of queueing behind them.
+ * The source of a new RayCluster (rw_rec_source): made by a person or a
+ * tool, by a RayJob or by a RayService. A RayJob batch creates a thousand
+ * clusters; one created by hand meanwhile takes turns with them.
  */
 static unsigned
 rc_source(const struct rw_inf_json *o)
@@ -229,13 +228,13 @@ rc_source(const struct rw_inf_json *o)
 	struct rw_json j;
 	char crd[32] = "";
 	if (rw_json_parse(&j, o->json, o->len, 1 << 20, NULL, 0) != 0)
-		return 0;
+		return RW_REC_SRC_DIRECT;
 	rw_json_str(
 	    &j,
 	    rw_json_get(&j, rw_json_path(&j, 0, "metadata.labels"), "ray.io/originated-from-crd"),
 	    crd, sizeof(crd));
 	rw_json_fini(&j);
-	return strcmp(crd, "RayJob") == 0 ? 1 : strcmp(crd, "RayService") == 0 ? 2 : 0;
+	return rw_rec_source_of(crd);
 }
 
 static void
@@ -533,6 +532,10 @@ st_admit(struct rw_rec_job *rj)
 {
 	struct rcr_job *j = (struct rcr_job *)rj;
 	struct rw_raycluster_verrs ve;
+	/* Its requests take turns with other workloads' (a RayJob's cluster is the RayJob's). */
+	j->rec.source = rw_rec_source_of(
+	    rw_doc_gets(rw_doc_get(rw_doc_get(j->c->obj.root, "metadata"), "labels"),
+			"ray.io/originated-from-crd"));
 	if (rw_rec_managed_elsewhere(&j->rec, rw_doc_gets(j->c->obj.spec, "managedBy")))
 		return;
 	if (rw_raycluster_validate(j->c, &ve) > 0)

@@ -1066,6 +1066,7 @@ static const struct rw_rec_kind rjr_kind = {
     .name = "rayjob",
     .kind = "RayJob",
     .type = &rw_inf_rayjob_type,
+    .source = RW_REC_SRC_RAYJOB,
     .steps = rjr_steps,
     .nsteps = (int)(sizeof(rjr_steps) / sizeof(rjr_steps[0])),
     .fail_step = ST_STATUS,

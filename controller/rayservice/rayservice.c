@@ -1331,6 +1331,7 @@ static const struct rw_rec_kind rsr_kind = {
     .name = "rayservice",
     .kind = "RayService",
     .type = &rw_inf_rayservice_type,
+    .source = RW_REC_SRC_RAYSERVICE,
     .steps = rsr_steps,
     .nsteps = (int)(sizeof(rsr_steps) / sizeof(rsr_steps[0])),
     .fail_step = ST_STATUS,

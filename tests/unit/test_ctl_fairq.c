@@ -115,7 +115,7 @@ run_fq_case(const struct fq_case *c)
 			memset(it, 0, sizeof(*it));
 			snprintf(it->name, sizeof(it->name), "%s", s->name);
 			const char *flow = strcmp(s->flow, "-") == 0 ? NULL : s->flow;
-			CHECK_EQ_INT(rw_fq_push(&q, &it->n, flow, s->cls), 0);
+			CHECK_EQ_INT(rw_fq_push(&q, &it->n, flow, s->cls, 0), 0);
 			continue;
 		}
 		for (int i = 0; i < s->k; i++) {
@@ -152,12 +152,12 @@ test_fq_bounds(void)
 	rw_fq_init(&q, 4, 2);
 	/* Four normal, then the class is full; best effort has its own bound. */
 	for (int i = 0; i < 4; i++)
-		CHECK_EQ_INT(rw_fq_push(&q, &it[i].n, i % 2 ? "a" : "b", RW_FQ_NORMAL), 0);
-	CHECK_EQ_INT(rw_fq_push(&q, &it[4].n, "c", RW_FQ_NORMAL), -ENOBUFS);
+		CHECK_EQ_INT(rw_fq_push(&q, &it[i].n, i % 2 ? "a" : "b", RW_FQ_NORMAL, 0), 0);
+	CHECK_EQ_INT(rw_fq_push(&q, &it[4].n, "c", RW_FQ_NORMAL, 0), -ENOBUFS);
 	CHECK(it[4].n.flow == NULL);
-	CHECK_EQ_INT(rw_fq_push(&q, &it[5].n, "e", RW_FQ_BEST_EFFORT), 0);
-	CHECK_EQ_INT(rw_fq_push(&q, &it[6].n, "e", RW_FQ_BEST_EFFORT), 0);
-	CHECK_EQ_INT(rw_fq_push(&q, &it[7].n, "f", RW_FQ_BEST_EFFORT), -ENOBUFS);
+	CHECK_EQ_INT(rw_fq_push(&q, &it[5].n, "e", RW_FQ_BEST_EFFORT, 0), 0);
+	CHECK_EQ_INT(rw_fq_push(&q, &it[6].n, "e", RW_FQ_BEST_EFFORT, 0), 0);
+	CHECK_EQ_INT(rw_fq_push(&q, &it[7].n, "f", RW_FQ_BEST_EFFORT, 0), -ENOBUFS);
 	CHECK_EQ_INT(rw_fq_len(&q, RW_FQ_NORMAL), 4);
 	CHECK_EQ_INT(rw_fq_len(&q, RW_FQ_BEST_EFFORT), 2);
 	CHECK_EQ_INT(rw_fq_len(&q, -1), 6);
@@ -165,14 +165,14 @@ test_fq_bounds(void)
 	CHECK_EQ_INT(rw_fq_flow_len(&q, RW_FQ_NORMAL, "a"), 2);
 	CHECK_EQ_INT(rw_fq_flow_len(&q, RW_FQ_BEST_EFFORT, "e"), 2);
 	/* Bad arguments, and a node pushed twice. */
-	CHECK_EQ_INT(rw_fq_push(&q, &it[0].n, "a", RW_FQ_NORMAL), -EINVAL);
-	CHECK_EQ_INT(rw_fq_push(&q, &it[8].n, "a", 2), -EINVAL);
-	CHECK_EQ_INT(rw_fq_push(&q, &it[8].n, "a", -1), -EINVAL);
+	CHECK_EQ_INT(rw_fq_push(&q, &it[0].n, "a", RW_FQ_NORMAL, 0), -EINVAL);
+	CHECK_EQ_INT(rw_fq_push(&q, &it[8].n, "a", 2, 0), -EINVAL);
+	CHECK_EQ_INT(rw_fq_push(&q, &it[8].n, "a", -1, 0), -EINVAL);
 	/* Removal (cancel) frees room, in the middle of a flow too. */
 	rw_fq_remove(&q, &it[1].n); /* "a": first of two */
 	CHECK_EQ_INT(rw_fq_flow_len(&q, RW_FQ_NORMAL, "a"), 1);
 	rw_fq_remove(&q, &it[1].n); /* not queued any more: ignored */
-	CHECK_EQ_INT(rw_fq_push(&q, &it[4].n, "c", RW_FQ_NORMAL), 0);
+	CHECK_EQ_INT(rw_fq_push(&q, &it[4].n, "c", RW_FQ_NORMAL, 0), 0);
 	rw_fq_remove(&q, &it[3].n); /* "a" empties: the flow goes */
 	CHECK_EQ_INT(rw_fq_flow_len(&q, RW_FQ_NORMAL, "a"), 0);
 	CHECK_EQ_INT(rw_fq_flows(&q, RW_FQ_NORMAL), 2); /* b, c */
@@ -208,15 +208,15 @@ test_fq_head_of_line(void)
 	}
 	rw_fq_init(&q, 0, 0);
 	for (int i = 0; i < BUSY; i++)
-		CHECK_EQ_INT(rw_fq_push(&q, &big[i].n, "default/big", RW_FQ_NORMAL), 0);
+		CHECK_EQ_INT(rw_fq_push(&q, &big[i].n, "default/big", RW_FQ_NORMAL, 0), 0);
 	for (int i = 0; i < OTHERS; i++) {
 		char f[32];
 		snprintf(f, sizeof(f), "default/other-%d", i);
-		CHECK_EQ_INT(rw_fq_push(&q, &big[BUSY + i].n, f, RW_FQ_NORMAL), 0);
+		CHECK_EQ_INT(rw_fq_push(&q, &big[BUSY + i].n, f, RW_FQ_NORMAL, 0), 0);
 	}
 	for (int i = 0; i < 4; i++)
 		CHECK_EQ_INT(
-		    rw_fq_push(&q, &big[BUSY + OTHERS + i].n, "default/probe", RW_FQ_NORMAL), 0);
+		    rw_fq_push(&q, &big[BUSY + OTHERS + i].n, "default/probe", RW_FQ_NORMAL, 0), 0);
 	for (int served = 0; served < BUSY + OTHERS + 4; served++) {
 		struct rw_fq_node *n = rw_fq_pop(&q);
 		CHECK(n != NULL);
@@ -243,19 +243,21 @@ test_fq_head_of_line(void)
  * sequence, in waits[]. warm: pops of the batch alone before it comes.
  */
 static void
-batch_newcomer(struct rw_fq *q, struct item *it, int flows, long warm, int reqs, int *waits)
+batch_newcomer(struct rw_fq *q, struct item *it, int flows, long warm, int reqs, int *waits,
+	       unsigned batch_src, unsigned probe_src)
 {
 	char f[32];
 	struct item probe;
 	int served = 0;
 	for (int i = 0; i < flows; i++) {
 		snprintf(f, sizeof(f), "ns/rayjob-%d", i);
-		CHECK_EQ_INT(rw_fq_push(q, &it[i].n, f, RW_FQ_NORMAL), 0);
+		CHECK_EQ_INT(rw_fq_push(q, &it[i].n, f, RW_FQ_NORMAL, batch_src), 0);
 	}
 	memset(&probe, 0, sizeof(probe));
 	for (long p = 0; p < warm + (long)reqs * flows * 2; p++) {
 		if (p >= warm && !probe.n.flow)
-			CHECK_EQ_INT(rw_fq_push(q, &probe.n, "ns/new-cluster", RW_FQ_NORMAL), 0);
+			CHECK_EQ_INT(
+			    rw_fq_push(q, &probe.n, "ns/new-cluster", RW_FQ_NORMAL, probe_src), 0);
 		struct rw_fq_node *n = rw_fq_pop(q);
 		if (!n) {
 			CHECK(0);
@@ -270,7 +272,7 @@ batch_newcomer(struct rw_fq *q, struct item *it, int flows, long warm, int reqs,
 			waits[served]++;
 		ptrdiff_t i = (struct item *)(void *)n - it;
 		snprintf(f, sizeof(f), "ns/rayjob-%d", (int)i);
-		CHECK_EQ_INT(rw_fq_push(q, n, f, RW_FQ_NORMAL), 0);
+		CHECK_EQ_INT(rw_fq_push(q, n, f, RW_FQ_NORMAL, batch_src), 0);
 	}
 	CHECK_EQ_INT(served, reqs);
 }
@@ -293,7 +295,7 @@ test_fq_newcomer_in_batch(void)
 		return;
 	}
 	rw_fq_init(&q, 0, 0);
-	batch_newcomer(&q, it, FLOWS, 50 * FLOWS, 12, waits);
+	batch_newcomer(&q, it, FLOWS, 50 * FLOWS, 12, waits, 0, 0);
 	printf("  pops before each of the newcomer's requests:");
 	for (int i = 0; i < 12; i++)
 		printf(" %d", waits[i]);
@@ -307,6 +309,42 @@ test_fq_newcomer_in_batch(void)
 	}
 	CHECK_EQ_INT(rw_fq_idle_flows(&q, RW_FQ_NORMAL), 1); /* the newcomer, remembered */
 	CHECK(rw_fq_usage(&q, RW_FQ_NORMAL, "ns/new-cluster") > RW_FQ_HEAD_START);
+	rw_fq_fini(&q);
+	free(it);
+}
+
+/*
+ * Sources take turns: a flow of another source than the batch's waits for
+ * at most one request of the batch per request, even when the batch's
+ * flows are as new as it is (all fresh: no warm-up).
+ */
+static void
+test_fq_sources(void)
+{
+	enum { FLOWS = 1000 };
+	struct rw_fq q;
+	struct item *it = calloc(FLOWS, sizeof(*it));
+	int waits[12] = {0};
+	if (!it) {
+		CHECK(0);
+		return;
+	}
+	rw_fq_init(&q, 0, 0);
+	batch_newcomer(&q, it, FLOWS, 10, 12, waits, 1, 0);
+	for (int i = 0; i < 12; i++)
+		CHECK(waits[i] <= 1);
+	rw_fq_fini(&q);
+	/* The same flows in one source: the newcomer among a thousand fresh flows. */
+	memset(waits, 0, sizeof(waits));
+	rw_fq_init(&q, 0, 0);
+	batch_newcomer(&q, it, FLOWS, 10, 12, waits, 0, 0);
+	CHECK(waits[11] > FLOWS / 2);
+	rw_fq_fini(&q);
+	/* A source beyond the last counts as the last; a bad class still fails. */
+	rw_fq_init(&q, 0, 0);
+	CHECK_EQ_INT(rw_fq_push(&q, &it[0].n, "x", RW_FQ_NORMAL, 99), 0);
+	CHECK_EQ_INT(q.c[RW_FQ_NORMAL].src[RW_FQ_SOURCES - 1].nheap, 1);
+	CHECK(rw_fq_pop(&q) == &it[0].n);
 	rw_fq_fini(&q);
 	free(it);
 }
@@ -331,12 +369,12 @@ test_fq_decay_and_memory(void)
 	rw_fq_init(&q, 0, 0);
 	/* "old" is served 64 times, then a half-life of other work halves it. */
 	for (int i = 0; i < 64; i++) {
-		CHECK_EQ_INT(rw_fq_push(&q, &it[0].n, "ns/old", RW_FQ_NORMAL), 0);
+		CHECK_EQ_INT(rw_fq_push(&q, &it[0].n, "ns/old", RW_FQ_NORMAL, 0), 0);
 		CHECK(rw_fq_pop(&q) == &it[0].n);
 	}
 	CHECK(rw_fq_usage(&q, RW_FQ_NORMAL, "ns/old") > 63.0);
 	for (int i = 0; i < RW_FQ_HALF_LIFE; i++) {
-		CHECK_EQ_INT(rw_fq_push(&q, &it[1].n, "ns/busy", RW_FQ_NORMAL), 0);
+		CHECK_EQ_INT(rw_fq_push(&q, &it[1].n, "ns/busy", RW_FQ_NORMAL, 0), 0);
 		CHECK(rw_fq_pop(&q) == &it[1].n);
 	}
 	double u = rw_fq_usage(&q, RW_FQ_NORMAL, "ns/old");
@@ -344,13 +382,13 @@ test_fq_decay_and_memory(void)
 	/* Distinct flows, each served once: the idle ones are bounded. */
 	for (int i = 0; i < MANY; i++) {
 		snprintf(f, sizeof(f), "ns/once-%d", i);
-		CHECK_EQ_INT(rw_fq_push(&q, &it[i].n, f, RW_FQ_NORMAL), 0);
+		CHECK_EQ_INT(rw_fq_push(&q, &it[i].n, f, RW_FQ_NORMAL, 0), 0);
 		CHECK(rw_fq_pop(&q) == &it[i].n);
 	}
 	CHECK(rw_fq_idle_flows(&q, RW_FQ_NORMAL) <= RW_FQ_MAX_IDLE);
 	/* Ten half-lives of one flow's work: every other memory has faded and gone. */
 	for (int i = 0; i < 10 * RW_FQ_HALF_LIFE; i++) {
-		CHECK_EQ_INT(rw_fq_push(&q, &it[0].n, "ns/busy", RW_FQ_NORMAL), 0);
+		CHECK_EQ_INT(rw_fq_push(&q, &it[0].n, "ns/busy", RW_FQ_NORMAL, 0), 0);
 		CHECK(rw_fq_pop(&q) == &it[0].n);
 	}
 	CHECK_EQ_INT(rw_fq_idle_flows(&q, RW_FQ_NORMAL), 1);
@@ -358,7 +396,7 @@ test_fq_decay_and_memory(void)
 	rw_fq_fini(&q);
 	/* Past the rebase (the weight of a request reaches 1e30 after ~1.6M pops). */
 	rw_fq_init(&q, 0, 0);
-	batch_newcomer(&q, it, FLOWS, 2000000L, 4, waits);
+	batch_newcomer(&q, it, FLOWS, 2000000L, 4, waits, 0, 0);
 	for (int i = 0; i < 4; i++)
 		CHECK_EQ_INT(waits[i], 0);
 	CHECK(q.c[RW_FQ_NORMAL].unit < 1e30);
@@ -593,6 +631,7 @@ main(void)
 	    {"fair queue: bounds, removal", test_fq_bounds},
 	    {"fair queue: a newcomer in a full batch", test_fq_newcomer_in_batch},
 	    {"fair queue: decay, rebase, idle memory", test_fq_decay_and_memory},
+	    {"fair queue: sources take turns", test_fq_sources},
 	    {"fair queue: a new flow behind 500 requests", test_fq_head_of_line},
 	    {"client: flows round robin, best effort last", test_client_order},
 	    {"client: queue bounds", test_client_bounds},
