@@ -335,7 +335,8 @@ pod_decode(const struct rw_json *j, int obj)
 	struct meta_offs mo;
 	size_t o_cl, o_gr, o_nt, o_sv, o_own = 0, o_ph, o_ip, o_rp, o_rc;
 	int i, c, md, labels, spec, status, rc_name_tok;
-	int64_t exit_code = 0, restarts = 0;
+	int64_t exit_code = 0, restarts = 0, sub_exit = 0, sub_finished = 0;
+	bool sub_ended = false;
 	bool term = false;
 	struct rw_inf_pod *pod;
 
@@ -387,6 +388,25 @@ pod_decode(const struct rw_json *j, int obj)
 			o_am = pack_tok(&p, j, rw_json_get(j, c, "message"));
 		}
 	}
+	/* KubeRay's SidecarMode submitter: how it ended decides SubmissionFailed. */
+	RW_JSON_ARR_FOREACH (j, cs, i, c) {
+		int tm;
+		char at[64];
+		if (!rw_json_streq(j, rw_json_get(j, c, "name"), "ray-job-submitter"))
+			continue;
+		tm = rw_json_path(j, c, "state.terminated");
+		if (rw_json_type(j, tm) == RW_JSON_OBJECT) {
+			sub_ended = true;
+			if (rw_json_int(j, rw_json_get(j, tm, "exitCode"), &sub_exit) != 0 ||
+			    sub_exit < 0 || sub_exit > 255)
+				sub_exit =
+				    255; /* terminated without a usable code: not a success */
+			if (rw_json_str(j, rw_json_get(j, tm, "finishedAt"), at, sizeof(at)) > 0 &&
+			    rw_time_parse_rfc3339_ms(at, strlen(at), &sub_finished) != 0)
+				sub_finished = 0;
+		}
+		break;
+	}
 	if (rc_name_tok >= 0) {
 		char rcname[256];
 		if (rw_json_str(j, rc_name_tok, rcname, sizeof(rcname)) >= 0) {
@@ -429,6 +449,9 @@ pod_decode(const struct rw_json *j, int obj)
 		pod->ready_message = pack_ptr(pod, sz, o_rm);
 		pod->agent_message = pack_ptr(pod, sz, o_am);
 		pod->replica_index = replica_index;
+		pod->submitter_ended = sub_ended;
+		pod->submitter_exit = (int)sub_exit;
+		pod->submitter_finished_ms = sub_finished;
 	}
 	rw_buf_fini(&p.b);
 	return pod;

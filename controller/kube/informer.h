@@ -198,6 +198,10 @@ struct rw_inf_pod {
 	const char *ready_message;    /* message of condition Ready */
 	const char *agent_message;    /* message of condition ray.io/agent-ready */
 	int replica_index;	      /* label ray.io/worker-group-replica-index, -1 absent */
+	/* SidecarMode: the ray-job-submitter container terminated, its exitCode and finishedAt. */
+	unsigned char submitter_ended;
+	int submitter_exit;
+	int64_t submitter_finished_ms; /* Unix ms, 0 unknown */
 };
 
 extern const struct rw_inf_type rw_inf_pod_type; /* /api/v1 pods, struct rw_inf_pod */

@@ -462,23 +462,32 @@ gather_submitter(struct rjr_job *j, struct rw_rj_world *w)
 }
 
 /*
- * SidecarMode's submitter, from the head pod's Ready condition (see
- * rw_rj_sidecar_ended). Its exit code is not there: an ended submitter counts
- * as succeeded, and KubeRay's 30 s "Submitter completed but Ray job not found"
- * timer starts when this controller first saw it ended (kept per RayJob; the
- * container's finishedAt is not in the shared pod cache either).
+ * SidecarMode's submitter: its container's exit code and finishedAt in the
+ * head pod's status when the cache has them (a failed submitter with a job
+ * Ray does not know is SubmissionFailed, as KubeRay). Without them, from the
+ * head pod's Ready condition (rw_rj_sidecar_ended): an ended submitter then
+ * counts as succeeded, and KubeRay's 30 s "Submitter completed but Ray job
+ * not found" timer starts when this controller first saw it ended (kept per
+ * RayJob).
  */
 static void
 sidecar_submitter(struct rjr_job *j, const struct rw_inf_pod *head, struct rw_rj_world *w)
 {
 	struct rjr *r = rjr_of(j);
 	int64_t *seen;
-	if (!rw_rj_sidecar_ended(head->ready, head->ready_message, head->ray_container)) {
+	if (head->submitter_ended) {
+		w->submitter = head->submitter_exit == 0 ? RW_RJ_SUB_SUCCEEDED : RW_RJ_SUB_FAILED;
+		if (head->submitter_finished_ms > 0) {
+			w->submitter_finished_ms = head->submitter_finished_ms;
+			return;
+		}
+	} else if (!rw_rj_sidecar_ended(head->ready, head->ready_message, head->ray_container)) {
 		w->submitter = RW_RJ_SUB_RUNNING;
 		free(rw_kmap_del(&r->sub_ended, j->rec.key));
 		return;
+	} else {
+		w->submitter = RW_RJ_SUB_SUCCEEDED;
 	}
-	w->submitter = RW_RJ_SUB_SUCCEEDED;
 	seen = rw_kmap_get(&r->sub_ended, j->rec.key);
 	if (!seen && (seen = malloc(sizeof(*seen))) != NULL) {
 		*seen = w->now_ms;

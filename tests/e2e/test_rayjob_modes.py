@@ -59,6 +59,27 @@ class RayJobModes(rjlib.RayJobCase):
         self.assertTrue(term and term.get("exitCode") == 0, cs.get("ray-job-submitter"))
         self.assertIn("JobSucceeded", rjlib.reasons(lc, name))
 
+    def test_sidecar_submit_fails(self):
+        """SidecarMode whose submission fails on the client (a working_dir that does not exist:
+        `ray job submit` exits 1 before Ray knows the job): Failed with SubmissionFailed as soon as
+        the submitter container has terminated (its exit code in the head pod's status), as
+        KubeRay, not AppFailed after the 30 s "Submitter completed but Ray job not found"."""
+        lc = self.lc
+        path = corpus_sample("ray-job.sidecar-mode.yaml")
+        if not path:
+            self.skipTest("no ray-job.sidecar-mode.yaml in the corpus")
+        base, _ = rjlib.split_sample(lc, path)
+        name = "rayjob-sidecar-subfail"
+        rjlib.apply_obj(lc, rjlib.variant(base, name, {"runtimeEnvYAML": "working_dir: /nonexistent-rw-dir\n"},
+                                          small=True))
+        st = self.wait_terminal(name)
+        self.assertEqual((st.get("jobDeploymentStatus"), st.get("reason")), ("Failed", "SubmissionFailed"), st)
+        head = rjlib.head_pod(lc, st["rayClusterName"])
+        if head:  # the cluster may already be gone (shutdownAfterJobFinishes)
+            cs = {c["name"]: c for c in head["status"].get("containerStatuses", [])}
+            term = (cs.get("ray-job-submitter", {}).get("state") or {}).get("terminated") or {}
+            self.assertNotEqual(term.get("exitCode"), 0, cs.get("ray-job-submitter"))
+
     def test_http_mode(self):
         lc = self.lc
         name = "rayjob-http"

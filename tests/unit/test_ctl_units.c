@@ -337,7 +337,9 @@ static const char pod_json[] =
     "\"10.0.0.5\",\"conditions\":[{\"type\":\"Ready\",\"status\":\"False\"},{\"type\":"
     "\"ray.io/agent-ready\",\"status\":\"True\"}],\"containerStatuses\":[{\"name\":"
     "\"raywarden-agent\",\"restartCount\":9,\"state\":{\"running\":{}}},{\"name\":\"ray-head\","
-    "\"restartCount\":2,\"state\":{\"terminated\":{\"exitCode\":137}}}]}}";
+    "\"restartCount\":2,\"state\":{\"terminated\":{\"exitCode\":137}}},{\"name\":"
+    "\"ray-job-submitter\",\"state\":{\"terminated\":{\"exitCode\":1,\"finishedAt\":"
+    "\"2024-01-01T00:00:40Z\"}}}]}}";
 
 static void
 test_pod_decoder(void)
@@ -369,6 +371,9 @@ test_pod_decoder(void)
 		CHECK_EQ_INT(p->ray_terminated, 1);
 		CHECK_EQ_INT(p->ray_exit_code, 137);
 		CHECK_EQ_INT(p->ray_restarts, 2);
+		CHECK_EQ_INT(p->submitter_ended, 1);
+		CHECK_EQ_INT(p->submitter_exit, 1);
+		CHECK(p->submitter_finished_ms == 1704067240000LL);
 		CHECK_EQ_STR(rw_inf_pod_cluster_key(p, key, sizeof(key)), "ns1/rc");
 		free(p);
 	}
@@ -382,6 +387,7 @@ test_pod_decoder(void)
 		CHECK_EQ_STR(p->meta.ns, "");
 		CHECK_EQ_STR(p->cluster, "");
 		CHECK_EQ_INT(p->ready, RW_COND_UNKNOWN);
+		CHECK_EQ_INT(p->submitter_ended, 0);
 		CHECK(rw_inf_pod_cluster_key(p, key, sizeof(key)) == NULL);
 		free(p);
 	}
