@@ -388,32 +388,21 @@ pod_decode(const struct rw_json *j, int obj)
 			o_am = pack_tok(&p, j, rw_json_get(j, c, "message"));
 		}
 	}
-	/* KubeRay's SidecarMode submitter: how it ended decides SubmissionFailed. */
-	RW_JSON_ARR_FOREACH (j, cs, i, c) {
-		int tm;
-		char at[64];
-		if (!rw_json_streq(j, rw_json_get(j, c, "name"), "ray-job-submitter"))
-			continue;
-		tm = rw_json_path(j, c, "state.terminated");
-		if (rw_json_type(j, tm) == RW_JSON_OBJECT) {
-			sub_ended = true;
-			if (rw_json_int(j, rw_json_get(j, tm, "exitCode"), &sub_exit) != 0 ||
-			    sub_exit < 0 || sub_exit > 255)
-				sub_exit =
-				    255; /* terminated without a usable code: not a success */
-			if (rw_json_str(j, rw_json_get(j, tm, "finishedAt"), at, sizeof(at)) > 0 &&
-			    rw_time_parse_rfc3339_ms(at, strlen(at), &sub_finished) != 0)
-				sub_finished = 0;
-		}
-		break;
-	}
-	if (rc_name_tok >= 0) {
+	/*
+	 * One pass over the container statuses: the ray container's (container
+	 * 0) and KubeRay's SidecarMode submitter's, whose end decides
+	 * SubmissionFailed. The first status of each name counts.
+	 */
+	{
 		char rcname[256];
-		if (rw_json_str(j, rc_name_tok, rcname, sizeof(rcname)) >= 0) {
-			RW_JSON_ARR_FOREACH (j, cs, i, c) {
-				if (!rw_json_streq(j, rw_json_get(j, c, "name"), rcname))
-					continue;
+		bool want_rc =
+		    rc_name_tok >= 0 && rw_json_str(j, rc_name_tok, rcname, sizeof(rcname)) >= 0;
+		bool want_sub = true;
+		RW_JSON_ARR_FOREACH (j, cs, i, c) {
+			int nm = rw_json_get(j, c, "name");
+			if (want_rc && rw_json_streq(j, nm, rcname)) {
 				int tm = rw_json_path(j, c, "state.terminated");
+				want_rc = false;
 				if (rw_json_type(j, tm) == RW_JSON_OBJECT) {
 					term = true;
 					if (rw_json_int(j, rw_json_get(j, tm, "exitCode"),
@@ -423,8 +412,26 @@ pod_decode(const struct rw_json *j, int obj)
 				if (rw_json_int(j, rw_json_get(j, c, "restartCount"), &restarts) !=
 				    0)
 					restarts = 0;
-				break;
 			}
+			if (want_sub && rw_json_streq(j, nm, "ray-job-submitter")) {
+				int tm = rw_json_path(j, c, "state.terminated");
+				char at[64];
+				want_sub = false;
+				if (rw_json_type(j, tm) == RW_JSON_OBJECT) {
+					sub_ended = true;
+					if (rw_json_int(j, rw_json_get(j, tm, "exitCode"),
+							&sub_exit) != 0 ||
+					    sub_exit < 0 || sub_exit > 255)
+						sub_exit = 255; /* no usable code: not a success */
+					if (rw_json_str(j, rw_json_get(j, tm, "finishedAt"), at,
+							sizeof(at)) > 0 &&
+					    rw_time_parse_rfc3339_ms(at, strlen(at),
+								     &sub_finished) != 0)
+						sub_finished = 0;
+				}
+			}
+			if (!want_rc && !want_sub)
+				break;
 		}
 	}
 	pod = pack_alloc(&p, sizeof(*pod));
