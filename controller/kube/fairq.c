@@ -175,10 +175,7 @@ join(struct rw_fq_cls *c, struct rw_fq_flow *f)
 			f->usage = min + span;
 	}
 	f->seq = ++c->seq;
-	if (heap_add(sq, f) != 0)
-		return -ENOMEM;
-	c->nwaiting++;
-	return 0;
+	return heap_add(sq, f);
 }
 
 /* ---- the queue ---- */
@@ -216,7 +213,6 @@ rw_fq_fini(struct rw_fq *q)
 			memset(sq, 0, sizeof(*sq));
 		}
 		rw_kmap_fini(&c->flows, free); /* every flow, waiting or idle */
-		c->nwaiting = 0;
 		rw_list_init(&c->idle);
 		c->nidle = 0;
 		c->n = 0;
@@ -283,7 +279,6 @@ unlink_node(struct rw_fq *q, struct rw_fq_node *n)
 	c->n--;
 	if (f->n == 0) {
 		heap_del(&c->src[f->src], f);
-		c->nwaiting--;
 		rw_list_insert_tail(&c->idle, &f->idle);
 		c->nidle++;
 		trim_idle(c);
@@ -351,7 +346,8 @@ rw_fq_flows(const struct rw_fq *q, int cls)
 		return 0;
 	for (int i = 0; i < RW_FQ_NCLASS; i++)
 		if (cls < 0 || cls == i)
-			n += q->c[i].nwaiting;
+			for (int k = 0; k < RW_FQ_SOURCES; k++)
+				n += q->c[i].src[k].nheap;
 	return n;
 }
 

@@ -81,7 +81,6 @@ struct rw_fq_cls {
 	struct rw_kmap flows; /* flow key -> struct rw_fq_flow (waiting or remembered) */
 	struct rw_fq_src src[RW_FQ_SOURCES];
 	int next_src;	     /* the source whose turn it is */
-	size_t nwaiting;     /* flows waiting, all sources */
 	struct rw_list idle; /* remembered flows, longest idle first */
 	size_t nidle;
 	size_t n;		/* nodes waiting */
