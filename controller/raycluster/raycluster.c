@@ -513,6 +513,13 @@ rcr_attach(struct rw_rec_job *rj)
 	j->cl = rw_raycluster_ctl_state_get(r, j->rec.key, j->c->obj.uid);
 	if (!j->cl)
 		return -ENOMEM;
+	/*
+	 * Its requests, the deletion's included, take turns with other
+	 * workloads' (a RayJob's cluster is the RayJob's).
+	 */
+	j->rec.source = rw_rec_source_of(
+	    rw_doc_gets(rw_doc_get(rw_doc_get(j->c->obj.root, "metadata"), "labels"),
+			"ray.io/originated-from-crd"));
 	owner_kind(j->c, kind, sizeof(kind));
 	if (!j->cl->metrics || strcmp(kind, j->cl->owner_kind) != 0) {
 		if (j->cl->metrics)
@@ -532,10 +539,6 @@ st_admit(struct rw_rec_job *rj)
 {
 	struct rcr_job *j = (struct rcr_job *)rj;
 	struct rw_raycluster_verrs ve;
-	/* Its requests take turns with other workloads' (a RayJob's cluster is the RayJob's). */
-	j->rec.source = rw_rec_source_of(
-	    rw_doc_gets(rw_doc_get(rw_doc_get(j->c->obj.root, "metadata"), "labels"),
-			"ray.io/originated-from-crd"));
 	if (rw_rec_managed_elsewhere(&j->rec, rw_doc_gets(j->c->obj.spec, "managedBy")))
 		return;
 	if (rw_raycluster_validate(j->c, &ve) > 0)
