@@ -624,15 +624,28 @@ rw_rec_add_finalizer(struct rw_rec_job *j, const struct rw_doc_node *root, const
 	rw_buf_fini(&patch);
 }
 
-void
-rw_rec_enqueue(struct rw_rec_ctl *c, const char *ns, const char *name)
+/* Queue ns/name: in the work queue's first lane (group `group`), or at the back. */
+static void
+enqueue(struct rw_rec_ctl *c, const char *ns, const char *name, bool first, unsigned group)
 {
 	char key[512];
 	if (!c->wq)
 		return;
 	if (snprintf(key, sizeof(key), "%s/%s", ns, name) >= (int)sizeof(key))
 		return; /* longer than any valid namespace/name */
-	rw_wq_add(c->wq, key);
+	if (!first) {
+		rw_wq_add(c->wq, key);
+		return;
+	}
+	rw_debug(c->kind->name, "%s: created; first in the work queue, group %u (%d waiting)", key,
+		 group, rw_wq_len(c->wq));
+	rw_wq_add_first(c->wq, key, group);
+}
+
+void
+rw_rec_enqueue(struct rw_rec_ctl *c, const char *ns, const char *name)
+{
+	enqueue(c, ns, name, false, 0);
 }
 
 static void
@@ -657,19 +670,7 @@ void
 rw_rec_enqueue_added(struct rw_rec_ctl *c, struct rw_inf *inf, const char *ns, const char *name,
 		     unsigned group)
 {
-	char key[512];
-	if (!c->wq)
-		return;
-	if (!rw_inf_synced(inf)) {
-		rw_rec_enqueue(c, ns, name);
-		return;
-	}
-	if (snprintf(key, sizeof(key), "%s/%s", ns, name) < (int)sizeof(key)) {
-		rw_debug(c->kind->name,
-			 "%s: created; first in the work queue, group %u (%d waiting)", key, group,
-			 rw_wq_len(c->wq));
-		rw_wq_add_first(c->wq, key, group);
-	}
+	enqueue(c, ns, name, rw_inf_synced(inf), group);
 }
 
 static void
