@@ -68,6 +68,7 @@ struct rjr_job {
 	struct rw_rec_job rec; /* rec.ud: the struct rjr */
 	struct rw_rayjob *rj;
 	struct rw_rj_next next;
+	struct rw_raycluster *cluster;	    /* as gather_cluster read it, for the service step */
 	struct rw_doc_node *cluster_status; /* copied into status.rayClusterStatus, or NULL */
 	char head_image[512];
 	int ngroups; /* worker groups of the cluster (DeleteWorkers) */
@@ -313,6 +314,7 @@ rjr_job_fini(struct rw_rec_job *rj)
 {
 	struct rjr_job *j = (struct rjr_job *)rj;
 	rw_rayjob_free(j->rj);
+	rw_raycluster_free(j->cluster);
 	rw_doc_free(j->cluster_status);
 }
 
@@ -416,7 +418,8 @@ gather_cluster(struct rjr_job *j, const char *name, struct rw_rj_world *w, char 
 	if (snprintf(url, urllen, "%s.%s.svc.%s:%lld", svc, j->rec.ns, rjr_of(j)->domain,
 		     (long long)port) < (int)urllen)
 		w->dashboard_url = url; /* a name too long for a DNS name gets none */
-	rw_raycluster_free(c);
+	rw_raycluster_free(j->cluster);
+	j->cluster = c; /* the service step builds from it: no second parse */
 }
 
 struct pod_scan {
@@ -920,13 +923,18 @@ st_service(struct rw_rec_job *rj)
 	int rv;
 	if (j->rec.deleted_at || !cluster || !*cluster || !rw_rayjob_wants_head_service(j->rj, dep))
 		return;
-	o = rw_inf_get(r->rc_inf, j->rec.ns, cluster);
-	if (!o)
-		return; /* not in the cache yet: the cluster's event brings the RayJob back */
-	rv = rw_raycluster_parse(o->json, o->len, &c, NULL, 0);
-	if (rv) {
-		rw_rec_fail(&j->rec, rv, NULL, "cannot read RayCluster %s", cluster);
-		return;
+	if (j->cluster && strcmp(j->cluster->obj.name, cluster) == 0) {
+		c = j->cluster; /* read by decide this pass */
+	} else {
+		/* Not in the cache yet: the cluster's event brings the RayJob back. */
+		o = rw_inf_get(r->rc_inf, j->rec.ns, cluster);
+		if (!o)
+			return;
+		rv = rw_raycluster_parse(o->json, o->len, &c, NULL, 0);
+		if (rv) {
+			rw_rec_fail(&j->rec, rv, NULL, "cannot read RayCluster %s", cluster);
+			return;
+		}
 	}
 	rw_buf_init(&b, 4u << 20);
 	rv = rw_rayjob_build_head_service(j->rj, c, &r->rcopts, &b);
@@ -936,7 +944,8 @@ st_service(struct rw_rec_job *rj)
 		rw_rec_fail(&j->rec, rv, NULL, "cannot build the head Service of cluster %s",
 			    cluster);
 	rw_buf_fini(&b);
-	rw_raycluster_free(c);
+	if (c != j->cluster)
+		rw_raycluster_free(c);
 }
 
 /* ---- status ---- */
