@@ -86,13 +86,15 @@ class LocalCluster:
     # -- lifecycle ---------------------------------------------------------------
 
     @classmethod
-    def start(cls, state=None, nodes=1, controller=True, controller_args=(), timeout=60.0):
+    def start(cls, state=None, nodes=1, controller=True, controller_args=(), timeout=60.0, control_plane=None):
+        """control_plane: "sim" or "real" (kubesim/realcp.py); None: $RW_CONTROL_PLANE, else sim."""
         own = state is None
         if own:
             state = tempfile.mkdtemp(prefix="rw-lc-")
         lc = cls(state, own_state=own)
-        rc = lc.cluster.up(nodes=nodes, backoff_base=1, quiet=True, timeout=timeout, controller=controller,
-                           controller_args=tuple(controller_args))
+        cp = control_plane or os.environ.get("RW_CONTROL_PLANE") or "sim"
+        rc = lc.cluster.up(nodes=nodes, backoff_base=1, quiet=True, timeout=timeout if cp == "sim" else max(timeout, 120.0),
+                           controller=controller, controller_args=tuple(controller_args), control_plane=cp)
         if rc != 0:
             lc.stop()
             raise RuntimeError("local-cluster up failed (%s); logs in %s" % (rc, os.path.join(state, "logs")))
@@ -355,10 +357,15 @@ class LocalClusterCase(RbacChecked, unittest.TestCase):
     CONTROLLER_ARGS = ()
     NODES = 1
     CONTROLLER = True  # False: local-cluster starts no raywarden-controller (the class runs its own)
+    CONTROL_PLANE = None  # "sim", "real" (needs tests/sim/upstream/build); None: $RW_CONTROL_PLANE, else sim
 
     @classmethod
     def prerequisites(cls):
-        return missing_prereqs()
+        why = missing_prereqs()
+        if not why and (cls.CONTROL_PLANE or os.environ.get("RW_CONTROL_PLANE")) == "real":
+            from kubesim import upstream
+            why = upstream.skip_reason()
+        return why
 
     @classmethod
     def setUpCluster(cls):
@@ -376,7 +383,8 @@ class LocalClusterCase(RbacChecked, unittest.TestCase):
             raise AssertionError("a process listens on 0.0.0.0:8477 (a leaked raywarden-agent?): "
                                  "no pod's agent could bind its port")
         cls.failed = False
-        cls.lc = LocalCluster.start(nodes=cls.NODES, controller=cls.CONTROLLER, controller_args=cls.CONTROLLER_ARGS)
+        cls.lc = LocalCluster.start(nodes=cls.NODES, controller=cls.CONTROLLER, controller_args=cls.CONTROLLER_ARGS,
+                                    control_plane=cls.CONTROL_PLANE)
         try:
             cls.setUpCluster()
         except BaseException:

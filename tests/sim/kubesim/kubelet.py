@@ -23,7 +23,7 @@ import time
 import urllib.parse
 import uuid
 
-from . import kubelet_ipam
+from . import kubelet_ipam, realcp
 from .kubeclient import ApiError, Informer, KubeClient, rfc3339
 from .kubelet_env import (EnvError, IPAllocator, build_env, expand_command, idle_argv, image_kind,
                           node_ip, node_pod_cidr, pod_phase, qos_class, service_env)
@@ -901,8 +901,8 @@ class PodWorker:
         st["hostIP"] = self.host_ip
         st["hostIPs"] = [{"ip": self.host_ip}]
         if self.pod_ip:
-            st["podIP"] = self.pod_ip
-            st["podIPs"] = [{"ip": self.pod_ip}]
+            st["podIP"] = self.k.api_addr(self.pod_ip)
+            st["podIPs"] = [{"ip": st["podIP"]}]
         st["startTime"] = rfc3339(self.start_time)
         st["qosClass"] = qos_class(self.pod)
         if self.init:
@@ -1158,8 +1158,12 @@ class EventRecorder:
 
 class Kubelet:
     def __init__(self, state_dir, nodes=1, node_prefix="sim-node-", backoff_base=10.0, backoff_max=300.0,
-                 client=None, use_ns=None, heartbeat=10.0, build_dir=None):
+                 client=None, use_ns=None, heartbeat=10.0, build_dir=None, scheduler=True, pod_network=False):
         self.state_dir = os.path.abspath(state_dir)
+        # With a real control plane the real scheduler binds pods (scheduler=False) and pods
+        # are reported under their pod-network address (pod_network=True: realcp.api_ip).
+        self.scheduler = scheduler
+        self.api_addr = realcp.api_ip if pod_network else (lambda ip: ip)
         self.client = client or KubeClient.from_state_dir(self.state_dir, user_agent="kubesim-kubelet")
         self.node_names = ["%s%d" % (node_prefix, i + 1) for i in range(nodes)]
         self.backoff_base = float(backoff_base)
@@ -1301,7 +1305,7 @@ class Kubelet:
             "metadata": {"name": name, "labels": {"kubernetes.io/hostname": name, "kubernetes.io/os": "linux",
                                                   "kubernetes.io/arch": "amd64", "beta.kubernetes.io/os": "linux",
                                                   "beta.kubernetes.io/arch": "amd64"}},
-            "spec": {"podCIDR": node_pod_cidr(i), "podCIDRs": [node_pod_cidr(i)],
+            "spec": {"podCIDR": self.api_addr(node_pod_cidr(i)), "podCIDRs": [self.api_addr(node_pod_cidr(i))],
                      **({} if ready else {"taints": [{"key": "node.kubernetes.io/unreachable", "effect": "NoSchedule",
                                                        "timeAdded": now}]})},
             "status": {
@@ -1356,12 +1360,35 @@ class Kubelet:
         except (ApiError, OSError) as e:
             log("node %s: status update failed: %s" % (name, e))
 
+    def renew_lease(self, name):
+        """The node's heartbeat Lease in kube-node-lease, renewed as the real kubelet's
+        (pkg/kubelet/nodelease: leaseDurationSeconds 40, renewed every 10 s); the node lifecycle
+        controller of a real control plane reads it to decide whether the node is alive."""
+        now = time.time()
+        renew = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + ".%06dZ" % int((now % 1) * 1e6)
+        try:
+            cur = self.client.get_or_none("leases", "kube-node-lease", name)
+            if cur is None:
+                node = self.client.get("nodes", None, name)
+                self.client.create("leases", "kube-node-lease", {
+                    "apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
+                    "metadata": {"name": name, "namespace": "kube-node-lease", "ownerReferences": [{
+                        "apiVersion": "v1", "kind": "Node", "name": name, "uid": node["metadata"]["uid"]}]},
+                    "spec": {"holderIdentity": name, "leaseDurationSeconds": 40, "renewTime": renew}})
+            else:
+                cur.setdefault("spec", {})["renewTime"] = renew
+                self.client.replace("leases", "kube-node-lease", name, cur)
+        except (ApiError, OSError, KeyError) as e:
+            log("node %s: lease renewal failed: %s" % (name, e))
+
     def heartbeat_loop(self):
         # nodeStatusUpdateFrequency (10 s by default).
         while not self.stopping.wait(self.heartbeat):
             for n in self.node_names:
                 if n not in self.failed_nodes:
                     self.post_node_status(n, True)
+                    if not self.scheduler:
+                        self.renew_lease(n)
 
     # -- scheduler -----------------------------------------------------------------
 
@@ -1678,11 +1705,15 @@ class Kubelet:
 
     def start(self, control_port=0):
         self.register_nodes()
+        if not self.scheduler:
+            for n in self.node_names:
+                self.renew_lease(n)
         self.services = Informer(self.client, "services").start()
         self.secrets = Informer(self.client, "secrets").start()
         self.configmaps = Informer(self.client, "configmaps").start()
         self.pods = Informer(self.client, "pods", self.on_pod)
-        threading.Thread(target=self.scheduler_loop, daemon=True, name="scheduler").start()
+        if self.scheduler:
+            threading.Thread(target=self.scheduler_loop, daemon=True, name="scheduler").start()
         self.pods.start()
         threading.Thread(target=self.heartbeat_loop, daemon=True, name="heartbeat").start()
         url = self.start_control(control_port)
@@ -1730,9 +1761,13 @@ def main(argv=None):
     ap.add_argument("--backoff-max", type=float, default=300.0, help="crash-loop back-off cap seconds (300)")
     ap.add_argument("--control-port", type=int, default=0)
     ap.add_argument("--no-mount-ns", action="store_true", help="use path rewriting instead of mount namespaces")
+    ap.add_argument("--no-scheduler", action="store_true", help="leave binding to a real kube-scheduler")
+    ap.add_argument("--pod-network", action="store_true",
+                    help="report pods under pod-network addresses (real API servers refuse loopback endpoints)")
     args = ap.parse_args(argv)
     k = Kubelet(args.state_dir, args.nodes, args.node_prefix, args.backoff_base, args.backoff_max,
-                use_ns=False if args.no_mount_ns else None)
+                use_ns=False if args.no_mount_ns else None, scheduler=not args.no_scheduler,
+                pod_network=args.pod_network)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *a: stop.set())
     signal.signal(signal.SIGINT, lambda *a: stop.set())

@@ -26,14 +26,17 @@ import time
 import urllib.error
 import urllib.request
 
-from kubesim import controller_identity
-from kubesim.testutil import free_port, http_get
+from kubesim import controller_identity, kubelet_ipam, realcp, upstream
+from kubesim.testutil import free_port, http_get, pick_ip
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SIM_DIR = os.path.dirname(HERE)
 REPO_ROOT = os.path.dirname(os.path.dirname(SIM_DIR))
 APISERVER = os.path.join(HERE, "apiserver.py")
 COMPONENTS = ("apiserver", "kubelet", "controllers", "proxy")
+# --control-plane real: the real control plane (kubesim/realcp.py) replaces the API server and
+# controllers simulators; the kubelet and proxy simulators run against it.
+REAL_COMPONENTS = realcp.COMPONENTS + ("kubelet", "proxy")
 CONTROLLER = "raywarden-controller"
 MARK_CLUSTER = "KUBESIM_CLUSTER"
 
@@ -144,16 +147,17 @@ class Cluster:
         return tuple(info.get("components") or COMPONENTS)
 
     def up(self, nodes=1, backoff_base=None, job_backoff_base=None, api_args=(), quiet=False, timeout=30.0,
-           controller=True, controller_args=()):
+           controller=True, controller_args=(), control_plane="sim"):
         t0 = time.monotonic()
+        base = REAL_COMPONENTS if control_plane == "real" else COMPONENTS
         run = self.running()
         if run:
-            if set(run) == set(self.components()) or (set(run) >= set(COMPONENTS) and not controller):
+            if set(run) == set(self.components()) or (set(run) >= set(base) and not controller):
                 print("local cluster already up in %s (pids %s)" % (self.state, " ".join(
                     "%s=%d" % kv for kv in sorted(run.items()))))
                 self.print_usage()
                 return 0
-            if set(run) >= set(COMPONENTS) and controller and os.path.exists(controller_bin()):
+            if set(run) >= set(base) and controller and os.path.exists(controller_bin()):
                 try:
                     pid = self.start_controller(list(controller_args), timeout=timeout)
                 except RuntimeError as e:
@@ -171,12 +175,17 @@ class Cluster:
                 os.unlink(os.path.join(self.state, f))
             except FileNotFoundError:
                 pass
-        if not os.path.exists(APISERVER):
+        if control_plane == "real":
+            why = upstream.skip_reason()
+            if why:
+                print("error: --control-plane real: %s" % why, file=sys.stderr)
+                return 2
+        elif not os.path.exists(APISERVER):
             print("error: %s is missing (the API server simulator)" % APISERVER, file=sys.stderr)
             return 2
         pids = {}
         procs = {}
-        comps = list(COMPONENTS)
+        comps = list(base)
         if controller and not os.path.exists(controller_bin()):
             print("warning: %s is not built; starting without the controller (build it, then "
                   "`local-cluster controller start`)" % controller_bin(), file=sys.stderr)
@@ -189,32 +198,40 @@ class Cluster:
                                         "components": comps})
 
         try:
-            api = self.spawn("apiserver", [sys.executable, APISERVER, "--state-dir", self.state, "--tls", "--port", "0", "--service-cidr", "auto",
-                                            "--log-dir", os.path.join(self.state, "podlogs")]
-                             + list(api_args))
-            pids["apiserver"] = api.pid
-            procs["apiserver"] = api
-            record()
             deadline = time.monotonic() + timeout
-            while not self.api_ready():
-                if api.poll() is not None:
-                    raise RuntimeError("API server exited (%s); see %s" % (api.returncode, os.path.join(self.logs, "apiserver.log")))
-                if time.monotonic() > deadline:
-                    raise RuntimeError("API server not ready after %ss" % timeout)
-                time.sleep(0.02)
+            if control_plane == "real":
+                node_comps = ("kubelet", "proxy")
+                self.start_real_control_plane(pids, procs, record, deadline)
+            else:
+                node_comps = ("kubelet", "controllers", "proxy")
+                api = self.spawn("apiserver", [sys.executable, APISERVER, "--state-dir", self.state, "--tls", "--port", "0",
+                                                "--service-cidr", "auto", "--log-dir", os.path.join(self.state, "podlogs")]
+                                 + list(api_args))
+                pids["apiserver"] = api.pid
+                procs["apiserver"] = api
+                record()
+                while not self.api_ready():
+                    if api.poll() is not None:
+                        raise RuntimeError("API server exited (%s); see %s" % (api.returncode, os.path.join(self.logs, "apiserver.log")))
+                    if time.monotonic() > deadline:
+                        raise RuntimeError("API server not ready after %ss" % timeout)
+                    time.sleep(0.02)
             kargs = [sys.executable, "-m", "kubesim.kubelet", "--state-dir", self.state, "--nodes", str(nodes)]
+            if control_plane == "real":
+                kargs += ["--no-scheduler", "--pod-network"]
             if backoff_base is not None:
                 kargs += ["--backoff-base", str(backoff_base)]
             cargs = [sys.executable, "-m", "kubesim.controllers", "--state-dir", self.state]
             if job_backoff_base is not None:
                 cargs += ["--job-backoff-base", str(job_backoff_base)]
-            for name, argv in (("kubelet", kargs), ("controllers", cargs),
-                               ("proxy", [sys.executable, "-m", "kubesim.proxy", "--state-dir", self.state])):
-                p = self.spawn(name, argv)
+            argvs = {"kubelet": kargs, "controllers": cargs,
+                     "proxy": [sys.executable, "-m", "kubesim.proxy", "--state-dir", self.state]}
+            for name in node_comps:
+                p = self.spawn(name, argvs[name])
                 pids[name] = p.pid
                 procs[name] = p
             record()
-            for name in ("kubelet", "controllers", "proxy"):
+            for name in node_comps:
                 path = os.path.join(self.state, name + ".json")
                 while not os.path.exists(path):
                     if procs[name].poll() is not None:
@@ -239,6 +256,61 @@ class Cluster:
             print("local cluster up in %.2fs (state %s)" % (took, self.state))
             self.print_usage()
         return 0
+
+    def start_real_control_plane(self, pids, procs, record, deadline):
+        """etcd, kube-apiserver, kube-controller-manager, kube-scheduler (kubesim/realcp.py) on a
+        loopback address of this cluster's own; returns when the API server is ready and the
+        controller manager and scheduler answer /healthz."""
+        for d in ("etcd", "pki"):
+            shutil.rmtree(os.path.join(self.state, d), ignore_errors=True)
+        host = pick_ip(())
+        owner = "realcp:%s" % self.state
+        token = base64.b16encode(os.urandom(24)).decode().lower()
+
+        def start(name, plan):
+            p = self.spawn(name, plan.argv(name))
+            pids[name] = p.pid
+            procs[name] = p
+            record()
+            return p
+
+        # The Service range is claimed host-wide like the simulator's (127.200.x.0/20), owned by
+        # etcd's process so that it is released when the cluster goes.
+        kubelet_ipam.release("clusterip", owner)
+        probe = subprocess.Popen(["sleep", "infinity"])  # a stand-in owner until etcd runs
+        try:
+            octet = kubelet_ipam.claim("clusterip", owner, 1, first=0, last=15, pid=probe.pid)[0]
+            plan = realcp.Plan(self.state, host, "127.200.%d.0/20" % (octet * 16), token)
+            plan.write_credentials()
+            etcd = start("etcd", plan)
+            kubelet_ipam.claim("clusterip", owner, 1, first=octet, last=octet, pid=etcd.pid)
+        finally:
+            probe.kill()
+            probe.wait()
+        realcp.wait_tcp(host, plan.etcd_client, etcd, deadline, "etcd", os.path.join(self.logs, "etcd.log"))
+        api = start("kube-apiserver", plan)
+        while not self.api_ready():
+            if api.poll() is not None:
+                raise RuntimeError("kube-apiserver exited (%s); see %s" % (api.returncode,
+                                                                         os.path.join(self.logs, "kube-apiserver.log")))
+            if time.monotonic() > deadline:
+                raise RuntimeError("kube-apiserver not ready in time; see %s" % os.path.join(self.logs, "kube-apiserver.log"))
+            time.sleep(0.1)
+        for name in ("kube-controller-manager", "kube-scheduler"):
+            start(name, plan)
+        for name in ("kube-controller-manager", "kube-scheduler"):
+            while True:
+                if procs[name].poll() is not None:
+                    raise RuntimeError("%s exited (%s); see %s" % (name, procs[name].returncode,
+                                                                   os.path.join(self.logs, name + ".log")))
+                try:
+                    if http_get(plan.health_url(name), 1.0)[0] == 200:
+                        break
+                except (OSError, urllib.error.URLError, ssl.SSLError):
+                    pass
+                if time.monotonic() > deadline:
+                    raise RuntimeError("%s not healthy in time; see %s" % (name, os.path.join(self.logs, name + ".log")))
+                time.sleep(0.1)
 
     # -- raywarden-controller ------------------------------------------------------
 
@@ -392,7 +464,8 @@ class Cluster:
         info = self.info() or {}
         pids = info.get("pids") or {}
         # Node components first (the kubelet kills its pods), the API server last.
-        for group in ((CONTROLLER, "kubelet", "controllers", "proxy"), ("apiserver",)):
+        for group in ((CONTROLLER, "kubelet", "controllers", "proxy"), ("kube-controller-manager", "kube-scheduler"),
+                      ("apiserver", "kube-apiserver"), ("etcd",)):
             live = [(n, pids[n]) for n in group if alive(pids.get(n))]
             for _n, pid in live:
                 try:
@@ -423,6 +496,7 @@ class Cluster:
                     os.waitpid(pid, os.WNOHANG)
                 except ChildProcessError:
                     pass
+        kubelet_ipam.release("clusterip", "realcp:%s" % self.state)
         stray = self.kill_strays()
         self.cleanup_host()
         for f in ("apiserver.json", "kubelet.json", "controllers.json", "proxy.json", "cluster.json",
@@ -537,6 +611,9 @@ def main(argv=None):
     up.add_argument("--timeout", type=float, default=30.0)
     up.add_argument("--quiet", action="store_true")
     up.add_argument("--no-controller", action="store_true", help="do not start raywarden-controller")
+    up.add_argument("--control-plane", choices=("sim", "real"), default=os.environ.get("RW_CONTROL_PLANE", "sim"),
+                    help="sim: the Python API server and controllers; real: etcd, kube-apiserver, "
+                         "kube-controller-manager, kube-scheduler (tests/sim/upstream/build)")
     up.add_argument("--controller-arg", action="append", default=[],
                     help="extra raywarden-controller flag (repeatable), e.g. --controller-arg=--log-level=debug")
     ctl = sub.add_parser("controller", help="start, stop or restart raywarden-controller")
@@ -567,7 +644,8 @@ def main(argv=None):
     cl = Cluster(args.state)
     if args.cmd == "up":
         return cl.up(args.nodes, args.backoff_base, args.job_backoff_base, quiet=args.quiet, timeout=args.timeout,
-                     controller=not args.no_controller, controller_args=args.controller_arg)
+                     controller=not args.no_controller, controller_args=args.controller_arg,
+                     control_plane=args.control_plane)
     if args.cmd == "controller":
         if args.action in ("stop", "restart", "kill"):
             code = cl.stop_controller(signal.SIGKILL if args.action == "kill" else signal.SIGTERM)

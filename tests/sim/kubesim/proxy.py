@@ -31,7 +31,7 @@ import sys
 import threading
 import time
 
-from . import kubelet_ipam
+from . import kubelet_ipam, realcp
 from .kubeclient import ApiError, Informer, KubeClient
 
 IP_ANNOTATION = "kubesim.raywarden.io/proxy-cluster-ip"
@@ -95,7 +95,7 @@ def hosts_entries(services, slices):
                         (sl["metadata"].get("labels") or {}).get("kubernetes.io/service-name") == name):
                     for ep in sl.get("endpoints") or []:
                         if (ep.get("conditions") or {}).get("ready", True) is not False:
-                            ips.extend(ep.get("addresses") or [])
+                            ips.extend(realcp.host_ip(a) for a in ep.get("addresses") or [])
             ips = sorted(set(ips), key=lambda a: tuple(int(x) for x in a.split(".")))
             targets = ips
         else:
@@ -462,7 +462,7 @@ class ServiceProxy:
                 continue
             for ep in sl.get("endpoints") or []:
                 c = ep.get("conditions") or {}
-                for a in ep.get("addresses") or []:
+                for a in map(realcp.host_ip, ep.get("addresses") or []):
                     if c.get("ready", True) is not False:
                         ready.append((a, int(port)))
                     elif c.get("serving") and c.get("terminating"):

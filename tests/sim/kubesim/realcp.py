@@ -1,0 +1,217 @@
+"""The real Kubernetes control plane for a local cluster (`local-cluster up --control-plane real`).
+
+etcd, kube-apiserver, kube-controller-manager and kube-scheduler at the pinned release
+(kubesim/upstream.py), each a process of the local cluster, all bound to the cluster's own
+loopback address and keeping everything in its state directory:
+
+    DIR/pki/          CA, API server serving certificate, ServiceAccount signing key pair
+    DIR/etcd/         etcd's data (fsync off: a test cluster, never a production one)
+    DIR/tokens.csv    static bearer tokens: the admin (group system:masters)
+    DIR/kubeconfig, DIR/token, DIR/ca.crt, DIR/apiserver.json
+                      what the simulator's API server writes, in the same shape, so the kubelet
+                      and proxy simulators, kubectl, the tests and raywarden-controller use the
+                      real server unchanged.
+
+The API server runs with RBAC authorization, the ServiceAccount issuer and keys, and its default
+admission chain (nothing enabled or disabled by flag). The controller manager runs every default
+controller (deployment, replicaset, job, endpoints, endpointslice, garbage collector, namespace,
+serviceaccount, node lifecycle, ...); the scheduler places pods by their requests on the Nodes the
+kubelet simulator registers.
+
+What cannot be real here, and why: pods are processes on loopback addresses (127.x.y.z), and the
+real API server refuses loopback addresses in Endpoints and EndpointSlices
+(pkg/apis/core/validation ValidateEndpointIP). So on this control plane the kubelet simulator
+reports each pod under an address of the pod network POD_NETWORK (10.x.y.z for the pod that
+listens on 127.x.y.z: kubelet --pod-network), and what reads pod addresses from the API
+(the proxy simulator, the tests) maps them back with `host_ip()`. Inside a pod, the downward API's
+status.podIP is the address the pod can bind, as on a real node.
+"""
+
+import os
+import socket
+import subprocess
+import time
+
+from kubesim import upstream
+
+COMPONENTS = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler")
+POD_NETWORK = "10.0.0.0/8"  # API view of the pods' 127.0.0.0/8 addresses: first octet 127 <-> 10
+
+
+def api_ip(host_ip):
+    """The pod address the API shows for a pod listening on host_ip (127.a.b.c -> 10.a.b.c)."""
+    parts = host_ip.split(".")
+    if len(parts) == 4 and parts[0] == "127":
+        return "10." + ".".join(parts[1:])
+    return host_ip
+
+
+def host_ip(ip):
+    """Where on this host a pod address from the API listens (10.a.b.c -> 127.a.b.c); any
+    other address (the simulated control plane reports 127.x.y.z itself) is returned as is."""
+    parts = (ip or "").split(".")
+    if len(parts) == 4 and parts[0] == "10":
+        return "127." + ".".join(parts[1:])
+    return ip
+
+
+def free_ports_on(host, n):
+    """n distinct TCP ports free on host a moment ago (held open together, so never one twice)."""
+    socks = []
+    try:
+        for _ in range(n):
+            s = socket.socket()
+            socks.append(s)
+            s.bind((host, 0))
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
+
+
+def _openssl(*args):
+    r = subprocess.run(["openssl"] + list(args), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    if r.returncode != 0:
+        raise RuntimeError("openssl %s failed: %s" % (args[0], r.stderr.decode(errors="replace")[-400:]))
+
+
+def make_pki(state, host, service_ip):
+    """CA, serving certificate (for host, localhost, the `kubernetes` Service's IP and names) and
+    the ServiceAccount signing key pair. EC P-256 like the simulator's, by Debian's openssl."""
+    pki = os.path.join(state, "pki")
+    os.makedirs(pki, exist_ok=True)
+    p = {n: os.path.join(pki, n) for n in ("ca.crt", "ca.key", "apiserver.crt", "apiserver.key", "sa.key", "sa.pub")}
+    if all(os.path.exists(v) for v in p.values()):
+        return p
+    ec = ("-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes")
+    _openssl("req", "-x509", *ec, "-keyout", p["ca.key"], "-out", p["ca.crt"], "-days", "3650",
+             "-subj", "/CN=local-cluster-ca", "-addext", "basicConstraints=critical,CA:TRUE",
+             "-addext", "keyUsage=critical,keyCertSign,cRLSign,digitalSignature")
+    csr, ext = os.path.join(pki, "apiserver.csr"), os.path.join(pki, "apiserver.ext")
+    _openssl("req", *ec, "-keyout", p["apiserver.key"], "-out", csr, "-subj", "/CN=kube-apiserver")
+    with open(ext, "w") as f:
+        f.write("subjectAltName=IP:%s,IP:%s,IP:127.0.0.1,IP:%s,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,"
+                "DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local\n"
+                "extendedKeyUsage=serverAuth\nkeyUsage=critical,digitalSignature,keyEncipherment\n"
+                "basicConstraints=CA:FALSE\n" % (host, api_ip(host), service_ip))
+    _openssl("x509", "-req", "-in", csr, "-CA", p["ca.crt"], "-CAkey", p["ca.key"], "-CAcreateserial",
+             "-out", p["apiserver.crt"], "-days", "3650", "-extfile", ext)
+    _openssl("genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048", "-out", p["sa.key"])
+    _openssl("pkey", "-in", p["sa.key"], "-pubout", "-out", p["sa.pub"])
+    for f in (csr, ext):
+        os.unlink(f)
+    for k in ("ca.key", "apiserver.key", "sa.key"):
+        os.chmod(p[k], 0o600)
+    return p
+
+
+def first_ip(cidr):
+    net, _ = cidr.split("/")
+    a = [int(x) for x in net.split(".")]
+    return "%d.%d.%d.%d" % (a[0], a[1], a[2], a[3] + 1)
+
+
+class Plan:
+    """Addresses, files and command lines of one real control plane; start() is the caller's
+    (localcluster.Cluster.spawn keeps pids and logs like every other component)."""
+
+    def __init__(self, state, host, service_cidr, token):
+        self.up = upstream.find()
+        self.state = state
+        self.host = host
+        self.service_cidr = service_cidr
+        self.token = token
+        (self.etcd_client, self.etcd_peer, self.api_port, self.kcm_port,
+         self.sched_port) = free_ports_on(host, 5)
+        self.url = "https://%s:%d" % (host, self.api_port)
+        self.pki = make_pki(state, host, first_ip(service_cidr))
+
+    def write_credentials(self):
+        """tokens.csv, the admin kubeconfig and the simulator-shaped state files."""
+        import json
+
+        with open(os.path.join(self.state, "tokens.csv"), "w") as f:
+            f.write('%s,admin,admin-uid,"system:masters"\n' % self.token)
+        os.chmod(os.path.join(self.state, "tokens.csv"), 0o600)
+        with open(os.path.join(self.state, "token"), "w") as f:
+            f.write(self.token + "\n")
+        ca = os.path.join(self.state, "ca.crt")
+        with open(self.pki["ca.crt"]) as src, open(ca, "w") as dst:
+            dst.write(src.read())
+        kc = ("apiVersion: v1\nkind: Config\nclusters:\n- name: local\n  cluster:\n    server: %s\n"
+              "    certificate-authority: %s\ncontexts:\n- name: local\n  context:\n    cluster: local\n"
+              "    user: admin\n    namespace: default\ncurrent-context: local\npreferences: {}\nusers:\n"
+              "- name: admin\n  user:\n    token: %s\n" % (self.url, ca, self.token))
+        path = os.path.join(self.state, "kubeconfig")
+        fd = os.open(path + ".tmp", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(kc)
+        os.replace(path + ".tmp", path)
+        info = {"url": self.url, "host": self.host, "port": self.api_port, "token": self.token, "tls": True,
+                "ca": ca, "control_plane": "real", "kubernetes": upstream.KUBERNETES,
+                "service_cidr": self.service_cidr, "pod_network": POD_NETWORK}
+        with open(os.path.join(self.state, "apiserver.json.tmp"), "w") as f:
+            json.dump(info, f)
+        os.replace(os.path.join(self.state, "apiserver.json.tmp"), os.path.join(self.state, "apiserver.json"))
+
+    def argv(self, name):
+        kc = os.path.join(self.state, "kubeconfig")
+        if name == "etcd":
+            peer = "http://%s:%d" % (self.host, self.etcd_peer)
+            client = "http://%s:%d" % (self.host, self.etcd_client)
+            return [self.up.etcd, "--name", "local", "--data-dir", os.path.join(self.state, "etcd"),
+                    "--listen-client-urls", client, "--advertise-client-urls", client,
+                    "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
+                    "--initial-cluster", "local=" + peer, "--initial-cluster-state", "new",
+                    "--unsafe-no-fsync", "--listen-metrics-urls", "", "--log-level", "warn"]
+        if name == "kube-apiserver":
+            return [self.up.kube, "kube-apiserver",
+                    "--etcd-servers", "http://%s:%d" % (self.host, self.etcd_client),
+                    "--bind-address", self.host, "--secure-port", str(self.api_port),
+                    # The `kubernetes` Service's endpoint: under its pod-network name, as the
+                    # real server refuses a loopback endpoint (the proxy maps it back).
+                    "--advertise-address", api_ip(self.host),
+                    "--tls-cert-file", self.pki["apiserver.crt"], "--tls-private-key-file", self.pki["apiserver.key"],
+                    "--client-ca-file", self.pki["ca.crt"],
+                    "--token-auth-file", os.path.join(self.state, "tokens.csv"),
+                    "--authorization-mode", "RBAC",
+                    "--service-account-issuer", "https://kubernetes.default.svc.cluster.local",
+                    "--service-account-key-file", self.pki["sa.pub"],
+                    "--service-account-signing-key-file", self.pki["sa.key"],
+                    "--api-audiences", "https://kubernetes.default.svc.cluster.local,https://kubernetes.default.svc",
+                    "--service-cluster-ip-range", self.service_cidr,
+                    "--allow-privileged=true", "--profiling=false", "--v=1"]
+        if name == "kube-controller-manager":
+            return [self.up.kube, "kube-controller-manager", "--kubeconfig", kc,
+                    "--authentication-kubeconfig", kc, "--authorization-kubeconfig", kc,
+                    "--bind-address", self.host, "--secure-port", str(self.kcm_port),
+                    "--leader-elect=false", "--use-service-account-credentials=false",
+                    "--service-account-private-key-file", self.pki["sa.key"],
+                    "--root-ca-file", self.pki["ca.crt"],
+                    "--cluster-signing-cert-file", self.pki["ca.crt"], "--cluster-signing-key-file", self.pki["ca.key"],
+                    "--service-cluster-ip-range", self.service_cidr, "--profiling=false", "--v=1"]
+        if name == "kube-scheduler":
+            return [self.up.kube, "kube-scheduler", "--kubeconfig", kc,
+                    "--authentication-kubeconfig", kc, "--authorization-kubeconfig", kc,
+                    "--bind-address", self.host, "--secure-port", str(self.sched_port),
+                    "--leader-elect=false", "--profiling=false", "--v=1"]
+        raise KeyError(name)
+
+    def health_url(self, name):
+        return {"kube-apiserver": "%s/readyz" % self.url,
+                "kube-controller-manager": "https://%s:%d/healthz" % (self.host, self.kcm_port),
+                "kube-scheduler": "https://%s:%d/healthz" % (self.host, self.sched_port)}.get(name)
+
+
+def wait_tcp(host, port, proc, deadline, what, log):
+    while True:
+        if proc.poll() is not None:
+            raise RuntimeError("%s exited (%s); see %s" % (what, proc.returncode, log))
+        try:
+            socket.create_connection((host, port), timeout=0.5).close()
+            return
+        except OSError:
+            pass
+        if time.monotonic() > deadline:
+            raise RuntimeError("%s not listening after the deadline; see %s" % (what, log))
+        time.sleep(0.05)
