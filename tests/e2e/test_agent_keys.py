@@ -26,6 +26,7 @@ import urllib.request
 
 from clusterlib import LocalClusterCase, cond, parse_metrics, pod_ready, wait_for
 from rslib import wait_rs_ready
+from kubesim.realcp import host_ip
 
 NS = "default"
 NAME = "raycluster-kuberay"
@@ -99,7 +100,7 @@ class AgentKeys(LocalClusterCase):
         self.assertEqual(s["metadata"]["ownerReferences"][0]["uid"], uid)
         self.assertEqual(s["metadata"]["labels"]["app.kubernetes.io/component"], "raywarden-agent-key")
         for p in lc.pods(NS, NAME):
-            ip = p["status"]["podIP"]
+            ip = host_ip(p["status"]["podIP"])
             agent = [c for c in p["spec"]["containers"] if c["name"] == "raywarden-agent"][0]
             self.assertEqual(agent["securityContext"]["runAsUser"], 65532)
             self.assertEqual(agent["securityContext"]["seccompProfile"], {"type": "RuntimeDefault"})
@@ -125,8 +126,8 @@ class AgentKeys(LocalClusterCase):
     def test_2_unauthenticated_drain_refused(self):
         lc = self.lc
         worker = lc.pods(NS, NAME, "worker")[0]
-        ip, name = worker["status"]["podIP"], worker["metadata"]["name"]
-        head_ip = lc.pods(NS, NAME, "head")[0]["status"]["podIP"]
+        ip, name = host_ip(worker["status"]["podIP"]), worker["metadata"]["name"]
+        head_ip = host_ip(lc.pods(NS, NAME, "head")[0]["status"]["podIP"])
         m0 = agent_metrics(ip)
         other = drain_token(b"0123456789abcdef" * 4)
         # From another pod's address, as a hostile pod in the cluster would.
@@ -175,7 +176,7 @@ class AgentKeys(LocalClusterCase):
         pods = lc.pods(NS, NAME)
         before = {p["metadata"]["name"]: (p["metadata"]["uid"], self.agent_pid(p["metadata"]["name"]))
                   for p in pods}
-        ips = [p["status"]["podIP"] for p in pods]
+        ips = [host_ip(p["status"]["podIP"]) for p in pods]
         old_key = self.secret_key()
         cm0 = lc.metrics()
         refused0 = sum(v for k, v in cm0.items() if k.startswith("raywarden_agent_refusals_total"))
@@ -250,7 +251,7 @@ class RayServiceDrain(LocalClusterCase):
         # be starting).
         w = wait_for(lambda: ([p for p in lc.pods(NS, cluster, "worker") if pod_ready(p)] or [None])[0], 60, 0.2,
                      "a Ready worker")
-        ip = w["status"]["podIP"]
+        ip = host_ip(w["status"]["podIP"])
         self.assertEqual(agent_metrics(ip)["raywarden_agent_draining"], 0)
         lc.delete("/api/v1/namespaces/%s/pods/%s" % (NS, w["metadata"]["name"]))
 

@@ -39,6 +39,7 @@ import ctlsim  # noqa: E402
 from clusterlib import LocalClusterCase  # noqa: E402
 from raysim.cluster import http  # noqa: E402
 from raysim.resp import Redis  # noqa: E402
+from kubesim.realcp import host_ip
 
 SHARED = os.environ.get("RW_SHARED_DIR") or os.path.join(os.path.dirname(ctlsim.SRC), "shared")
 SAMPLE = os.path.join(SHARED, "corpus", "kuberay-samples", "ray-cluster.external-redis.yaml")
@@ -137,7 +138,7 @@ class GcsFaultToleranceS4(LocalClusterCase):
         ps = [p for p in self.live("app=redis") if (p.get("status") or {}).get("phase") == "Running"]
         if len(ps) != 1:
             return None
-        r = Redis(ps[0]["status"]["podIP"], 6379, password=PASSWORD)
+        r = Redis(host_ip(ps[0]["status"]["podIP"]), 6379, password=PASSWORD)
         self.addCleanup(r.close)
         return r
 
@@ -174,11 +175,11 @@ class GcsFaultToleranceS4(LocalClusterCase):
             if h is None:
                 return None
             try:
-                st, _, body = http(h["status"]["podIP"], 8265, "POST", "/api/jobs/",
+                st, _, body = http(host_ip(h["status"]["podIP"]), 8265, "POST", "/api/jobs/",
                                    {"entrypoint": entrypoint, "submission_id": sid})
             except OSError:
                 return None
-            return (h["status"]["podIP"], body) if st == 200 else None
+            return (host_ip(h["status"]["podIP"]), body) if st == 200 else None
 
         ip, _ = self.wait(submit, 30, "job %s submitted" % sid)
 
@@ -199,7 +200,7 @@ class GcsFaultToleranceS4(LocalClusterCase):
         if h is None:
             return False
         try:
-            st, _, body = http(h["status"]["podIP"], 8265, "GET", "/api/gcs_healthz", timeout=2)
+            st, _, body = http(host_ip(h["status"]["podIP"]), 8265, "GET", "/api/gcs_healthz", timeout=2)
         except OSError:
             return False
         return st == 200 and body == b"success"
@@ -250,7 +251,7 @@ class GcsFaultToleranceS4(LocalClusterCase):
         self.assertTrue(logs.endswith("\n1\n"), logs)
         h = self.head()
         worker_uid = workers[0]["metadata"]["uid"]
-        st, _, body = http(h["status"]["podIP"], 19999, "POST", "/fault", {"component": "gcs", "mode": "kill"})
+        st, _, body = http(host_ip(h["status"]["podIP"]), 19999, "POST", "/fault", {"component": "gcs", "mode": "kill"})
         self.assertEqual(st, 200, body)
         self.wait(lambda: not self.gcs_healthy(), 10, "GCS down after the kill")
         # ray start --block notices the dead GCS and exits; the kubelet restarts the head's

@@ -12,6 +12,7 @@ import time
 import unittest
 
 from clusterlib import GOLDEN, SAMPLES, LocalClusterCase, cond, corpus_sample, pod_ready, wait_for
+from kubesim.realcp import host_ip
 
 NS = "default"
 GOLDEN_UID = "6f0c8d9e-1b2a-4c3d-8e4f-000000000001"
@@ -149,7 +150,7 @@ class RayClusterBasic(LocalClusterCase):
     def test_3_killed_raylet_makes_pod_not_ready_fast(self):
         self.ready()
         worker = self.lc.pods(NS, self.name, "worker")[0]
-        name, ip = worker["metadata"]["name"], worker["status"]["podIP"]
+        name, ip = worker["metadata"]["name"], host_ip(worker["status"]["podIP"])
         t0 = time.monotonic()
         self.lc.raysim_fault(ip, "raylet", "kill")
 

@@ -34,6 +34,7 @@ import urllib.request
 from clusterlib import CORPUS, GOLDEN, LocalClusterCase, cond, pod_ready, wait_for
 from raysim.gcs import GcsClient, GcsError
 from raysim.resp import Redis
+from kubesim.realcp import host_ip
 
 NS = "default"  # the golden files are built for the namespace the API server defaults to
 GOLDEN_UID = "6f0c8d9e-1b2a-4c3d-8e4f-000000000001"
@@ -291,11 +292,11 @@ class RayClusterSamples(LocalClusterCase):
                     self.assertIn("running", cs["state"], what)
         # A running Ray cluster: the head's GCS lists every pod's Ray node, alive.
         head = [p for p in pods if p["metadata"]["labels"]["ray.io/node-type"] == "head"][0]
-        want_ips = sorted(p["status"]["podIP"] for p in pods)
+        want_ips = sorted(host_ip(p["status"]["podIP"]) for p in pods)
 
         def nodes():
             try:
-                ns = GcsClient("%s:6379" % head["status"]["podIP"]).call("get_all_node_info", {}, timeout=3.0)
+                ns = GcsClient("%s:6379" % host_ip(head["status"]["podIP"])).call("get_all_node_info", {}, timeout=3.0)
             except GcsError:
                 return None
             ips = sorted(n["node_ip"] for n in ns if n.get("state", "ALIVE") == "ALIVE")
@@ -472,7 +473,7 @@ class RayClusterSamples(LocalClusterCase):
         redis_pod = wait_for(lambda: [p for p in self.lc.get("/api/v1/namespaces/%s/pods" % NS,
                                                                labelSelector="app=redis")["items"]
                                       if pod_ready(p)], 30, 0.2, "redis pod ready")[0]
-        r = Redis(redis_pod["status"]["podIP"], 6379, password="5241590000000000")  # the sample's Secret
+        r = Redis(host_ip(redis_pod["status"]["podIP"]), 6379, password="5241590000000000")  # the sample's Secret
         prefix = "RAY%s@" % rc["metadata"]["uid"]
         try:
             # Both Ray nodes (head and worker) registered in the NODE table.

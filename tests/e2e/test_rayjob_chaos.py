@@ -28,6 +28,7 @@ import unittest
 import rjlib
 from rjlib import NS
 from clusterlib import wait_for
+from kubesim.realcp import host_ip
 
 # The head agent's timeout of a Jobs API call (agent/actions.c ACTION_TIMEOUT_MS).
 AGENT_CALL_TIMEOUT_S = 10.0
@@ -47,7 +48,7 @@ class RayJobChaos(rjlib.RayJobCase):
 
     def head_ip(self, cluster, timeout=60):
         def ip():
-            return ((rjlib.head_pod(self.lc, cluster) or {}).get("status") or {}).get("podIP")
+            return host_ip(((rjlib.head_pod(self.lc, cluster) or {}).get("status") or {}).get("podIP"))
         return wait_for(ip, timeout, 0.1, "head pod of %s with an IP" % cluster)
 
     def fault(self, ip, mode, **extra):

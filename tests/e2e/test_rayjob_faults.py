@@ -16,6 +16,7 @@ import unittest
 
 import rjlib
 from rjlib import NS
+from kubesim.realcp import host_ip
 
 
 class RayJobFaults(rjlib.RayJobCase):
@@ -70,7 +71,7 @@ class RayJobFaults(rjlib.RayJobCase):
             st["jobDeploymentStatus"], st.get("jobStatus"), time.monotonic() - t0))
         self.assertEqual((st["jobDeploymentStatus"], st.get("jobStatus")), ("Complete", "SUCCEEDED"), st)
         head = rjlib.head_pod(lc, st["rayClusterName"])
-        jobs = rjlib.ray_jobs(head["status"]["podIP"])
+        jobs = rjlib.ray_jobs(host_ip(head["status"]["podIP"]))
         self.assertEqual([j["submission_id"] for j in jobs], [st["jobId"]])
 
     def test_controller_restart(self):
@@ -92,7 +93,7 @@ class RayJobFaults(rjlib.RayJobCase):
         self.assertEqual((st["jobId"], st["rayClusterName"]), ids)
         self.assertEqual([c["metadata"]["name"] for c in rjlib.rayclusters(lc, name)], [ids[1]])
         head = rjlib.head_pod(lc, ids[1])
-        jobs = rjlib.ray_jobs(head["status"]["podIP"])
+        jobs = rjlib.ray_jobs(host_ip(head["status"]["podIP"]))
         self.assertEqual([j["submission_id"] for j in jobs], [ids[0]])
         self.assertEqual(len(rjlib.submitter_pods(lc, name)), 1)
         # A kill can land between the cluster's create and its Event (then the restarted controller

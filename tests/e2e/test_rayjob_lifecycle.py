@@ -20,6 +20,7 @@ import unittest
 from clusterlib import wait_for
 import rjlib
 from rjlib import NS
+from kubesim.realcp import host_ip
 
 
 def rfc3339(s):
@@ -88,7 +89,7 @@ class RayJobLifecycle(rjlib.RayJobCase):
         # The Ray job was stopped on the head (the cluster stays: no shutdownAfterJobFinishes).
         head = rjlib.head_pod(lc, st["rayClusterName"])
         info = wait_for(lambda: (lambda i: i if i and i.get("status") == "STOPPED" else None)(
-            rjlib.ray_job_status(lc, head["status"]["podIP"], st["jobId"])), 20, 0.2, "Ray job STOPPED")
+            rjlib.ray_job_status(lc, host_ip(head["status"]["podIP"]), st["jobId"])), 20, 0.2, "Ray job STOPPED")
         self.assertEqual(info["status"], "STOPPED")
         # The status then says so, instead of RUNNING beside Failed (KubeRay #2314).
         st = rjlib.wait_status(lc, name, lambda st: st.get("jobStatus") == "STOPPED", 10, "jobStatus STOPPED")

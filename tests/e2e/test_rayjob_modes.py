@@ -21,6 +21,7 @@ import unittest
 from clusterlib import LocalClusterCase, SIM_DIR, corpus_sample
 import rjlib
 from rjlib import NS
+from kubesim.realcp import host_ip
 
 
 class RayJobModes(rjlib.RayJobCase):
@@ -97,15 +98,15 @@ class RayJobModes(rjlib.RayJobCase):
                                  "Suspended": "False"}, st.get("conditions"))
         self.assertIsNone(rjlib.submitter_job(lc, name), "HTTPMode makes no submitter Job")
         head = rjlib.head_pod(lc, st["rayClusterName"])
-        info = rjlib.ray_job_status(lc, head["status"]["podIP"], st["jobId"])
+        info = rjlib.ray_job_status(lc, host_ip(head["status"]["podIP"]), st["jobId"])
         self.assertEqual(info["status"], "SUCCEEDED", info)
         self.assertEqual(info["submission_id"], st["jobId"])
         self.assertEqual(info["entrypoint"], rj["spec"]["entrypoint"])
         self.assertEqual((info.get("runtime_env") or {}).get("env_vars"), {"counter_name": "test_counter"}, info)
-        logs = rjlib.ray_job_logs(head["status"]["podIP"], st["jobId"])
+        logs = rjlib.ray_job_logs(host_ip(head["status"]["podIP"]), st["jobId"])
         self.assertIn("test_counter got 5", logs)
         # Exactly one submission: the dashboard lists the job once.
-        jobs = [j for j in rjlib.ray_jobs(head["status"]["podIP"]) if j.get("submission_id") == st["jobId"]]
+        jobs = [j for j in rjlib.ray_jobs(host_ip(head["status"]["podIP"])) if j.get("submission_id") == st["jobId"]]
         self.assertEqual(len(jobs), 1, jobs)
 
     def test_interactive_mode(self):
@@ -119,7 +120,7 @@ class RayJobModes(rjlib.RayJobCase):
         self.assertFalse(st.get("jobId"), st)
         self.assertIsNone(rjlib.submitter_job(lc, name))
         head = rjlib.head_pod(lc, st["rayClusterName"])
-        ip = head["status"]["podIP"]
+        ip = host_ip(head["status"]["podIP"])
         job_id = "interactive-" + name
         env = dict(os.environ)
         env.pop("RAY_ADDRESS", None)

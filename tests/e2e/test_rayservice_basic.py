@@ -14,6 +14,7 @@ import unittest
 
 from clusterlib import LocalClusterCase, cond, pod_ready, wait_for
 from rslib import (owned_clusters, raysim_state, rayservice, ready_workers, rs_path, rs_status, serve_host,
+from kubesim.realcp import host_ip
                    serve_request, wait_rs_ready)
 
 NS = "default"
@@ -55,7 +56,7 @@ class RayServiceS0(LocalClusterCase):
             if len(ws) != 2 or len([p for p in ws if pod_ready(p)]) != 1:
                 return None
             try:
-                states = [raysim_state(p["status"]["podIP"]) for p in ws]
+                states = [raysim_state(host_ip(p["status"]["podIP"])) for p in ws]
             except OSError:
                 return None
             return list(zip(ws, states))

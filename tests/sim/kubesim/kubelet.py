@@ -23,7 +23,7 @@ import time
 import urllib.parse
 import uuid
 
-from . import kubelet_ipam, realcp
+from . import kubelet_ipam, kubelet_server, realcp
 from .kubeclient import ApiError, Informer, KubeClient, rfc3339
 from .kubelet_env import (EnvError, IPAllocator, build_env, expand_command, idle_argv, image_kind,
                           node_ip, node_pod_cidr, pod_phase, qos_class, service_env)
@@ -1163,6 +1163,7 @@ class Kubelet:
         # With a real control plane the real scheduler binds pods (scheduler=False) and pods
         # are reported under their pod-network address (pod_network=True: realcp.api_ip).
         self.scheduler = scheduler
+        self.node_servers = []
         self.api_addr = realcp.api_ip if pod_network else (lambda ip: ip)
         self.client = client or KubeClient.from_state_dir(self.state_dir, user_agent="kubesim-kubelet")
         self.node_names = ["%s%d" % (node_prefix, i + 1) for i in range(nodes)]
@@ -1629,6 +1630,34 @@ class Kubelet:
         return {"nodes": self.node_names, "failedNodes": sorted(self.failed_nodes), "pods": out,
                 "mountNamespaces": self.use_ns}
 
+    def log_path(self, ns, name, container, previous=False):
+        """The file of a container's current (or previous) log; KeyError when not on this kubelet."""
+        with self.lock:
+            ws = [w for w in self.workers.values() if w.ns == ns and w.name == name]
+        c = ws[0].find(container) if ws else None
+        if c is None:
+            raise KeyError("%s/%s/%s" % (ns, name, container))
+        return os.path.join(ws[0].pod_dir, "logs", c.name, "%d.log" % (c.restart_count - (1 if previous else 0)))
+
+    def container_running(self, ns, name, container):
+        with self.lock:
+            ws = [w for w in self.workers.values() if w.ns == ns and w.name == name]
+        c = ws[0].find(container) if ws else None
+        return bool(c is not None and c.proc is not None and c.proc.poll() is None)
+
+    def start_node_servers(self):
+        """With a real control plane: each Node's kubelet API on its InternalIP:10250
+        (kubelet_server.py), where the API server fetches pod logs."""
+        for n in self.node_names:
+            ip = node_ip(self.node_index(n))
+            certs = realcp.kubelet_serving_cert(self.state_dir, n, [ip])
+            if certs is None:
+                return
+            try:
+                self.node_servers.append(kubelet_server.KubeletServer(self, ip, *certs).start())
+            except OSError as e:
+                log("node %s: kubelet API on %s:%d: %s" % (n, ip, kubelet_server.PORT, e))
+
     def logs(self, ns, name, container=None, previous=False):
         with self.lock:
             ws = [w for w in self.workers.values() if w.ns == ns and w.name == name]
@@ -1704,6 +1733,8 @@ class Kubelet:
     # -- run -------------------------------------------------------------------------
 
     def start(self, control_port=0):
+        if not self.scheduler:
+            self.start_node_servers()
         self.register_nodes()
         if not self.scheduler:
             for n in self.node_names:
@@ -1730,6 +1761,8 @@ class Kubelet:
         """Stop: kill every container process (no status writes) and clean up."""
         self.stopping.set()
         self.sched_q.put((None, None))
+        for srv in self.node_servers:
+            srv.stop()
         if self.pods:
             self.pods.stop()
         for inf in (self.services, self.secrets, self.configmaps):

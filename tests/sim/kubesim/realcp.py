@@ -80,7 +80,8 @@ def make_pki(state, host, service_ip):
     the ServiceAccount signing key pair. EC P-256 like the simulator's, by Debian's openssl."""
     pki = os.path.join(state, "pki")
     os.makedirs(pki, exist_ok=True)
-    p = {n: os.path.join(pki, n) for n in ("ca.crt", "ca.key", "apiserver.crt", "apiserver.key", "sa.key", "sa.pub")}
+    p = {n: os.path.join(pki, n) for n in ("ca.crt", "ca.key", "apiserver.crt", "apiserver.key", "sa.key", "sa.pub",
+                                           "kubelet-client.crt", "kubelet-client.key")}
     if all(os.path.exists(v) for v in p.values()):
         return p
     ec = ("-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes")
@@ -96,6 +97,9 @@ def make_pki(state, host, service_ip):
                 "basicConstraints=CA:FALSE\n" % (host, api_ip(host), service_ip))
     _openssl("x509", "-req", "-in", csr, "-CA", p["ca.crt"], "-CAkey", p["ca.key"], "-CAcreateserial",
              "-out", p["apiserver.crt"], "-days", "3650", "-extfile", ext)
+    # The API server's client certificate towards the kubelets (kubectl logs goes through it).
+    _signed(pki, p["ca.crt"], p["ca.key"], p["kubelet-client.key"], p["kubelet-client.crt"],
+            "/O=system:masters/CN=kube-apiserver-kubelet-client", "extendedKeyUsage=clientAuth\n")
     _openssl("genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048", "-out", p["sa.key"])
     _openssl("pkey", "-in", p["sa.key"], "-pubout", "-out", p["sa.pub"])
     for f in (csr, ext):
@@ -103,6 +107,32 @@ def make_pki(state, host, service_ip):
     for k in ("ca.key", "apiserver.key", "sa.key"):
         os.chmod(p[k], 0o600)
     return p
+
+
+def _signed(pki, ca_crt, ca_key, key, crt, subject, ext_text):
+    ec = ("-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes")
+    csr, ext = crt + ".csr", crt + ".ext"
+    _openssl("req", *ec, "-keyout", key, "-out", csr, "-subj", subject)
+    with open(ext, "w") as f:
+        f.write(ext_text + "keyUsage=critical,digitalSignature,keyEncipherment\nbasicConstraints=CA:FALSE\n")
+    _openssl("x509", "-req", "-in", csr, "-CA", ca_crt, "-CAkey", ca_key, "-CAcreateserial", "-out", crt,
+             "-days", "3650", "-extfile", ext)
+    for f in (csr, ext):
+        os.unlink(f)
+    os.chmod(key, 0o600)
+
+
+def kubelet_serving_cert(state, name, ips):
+    """(cert, key, CA) for a kubelet's HTTPS API on ips, signed by the cluster's CA; None when
+    the state directory has no real control plane's PKI."""
+    pki = os.path.join(state, "pki")
+    ca_crt, ca_key = os.path.join(pki, "ca.crt"), os.path.join(pki, "ca.key")
+    if not (os.path.exists(ca_crt) and os.path.exists(ca_key)):
+        return None
+    crt, key = os.path.join(pki, "kubelet-%s.crt" % name), os.path.join(pki, "kubelet-%s.key" % name)
+    _signed(pki, ca_crt, ca_key, key, crt, "/CN=%s" % name,
+            "subjectAltName=%s\nextendedKeyUsage=serverAuth\n" % ",".join("IP:" + ip for ip in ips))
+    return crt, key, ca_crt
 
 
 def first_ip(cidr):
@@ -180,6 +210,10 @@ class Plan:
                     "--service-account-signing-key-file", self.pki["sa.key"],
                     "--api-audiences", "https://kubernetes.default.svc.cluster.local,https://kubernetes.default.svc",
                     "--service-cluster-ip-range", self.service_cidr,
+                    "--kubelet-client-certificate", self.pki["kubelet-client.crt"],
+                    "--kubelet-client-key", self.pki["kubelet-client.key"],
+                    "--kubelet-certificate-authority", self.pki["ca.crt"],
+                    "--kubelet-preferred-address-types", "InternalIP",
                     "--allow-privileged=true", "--profiling=false", "--v=1"]
         if name == "kube-controller-manager":
             return [self.up.kube, "kube-controller-manager", "--kubeconfig", kc,
