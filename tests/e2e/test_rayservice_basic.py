@@ -13,8 +13,8 @@ import time
 import unittest
 
 from clusterlib import LocalClusterCase, cond, pod_ready, wait_for
-from rslib import (owned_clusters, raysim_state, rayservice, ready_workers, rs_path, rs_status, serve_host,
 from kubesim.realcp import host_ip
+from rslib import (owned_clusters, raysim_state, rayservice, ready_workers, rs_path, rs_status, serve_host,
                    serve_request, wait_rs_ready)
 
 NS = "default"
