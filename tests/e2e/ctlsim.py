@@ -235,8 +235,12 @@ class Controller:
 class World:
     """API server simulator + CRDs + fake kubelet in a temporary directory."""
 
-    def __init__(self, tmp, tls=True, kubelet_threads=8, gates="set", api_args=()):
+    def __init__(self, tmp, tls=True, kubelet_threads=8, gates="set", api_args=(), control_plane="sim"):
+        """control_plane "real": etcd, kube-apiserver and kube-controller-manager at the pinned
+        release (kubesim/realcp.py) instead of the API server simulator; no kube-scheduler (the
+        fake kubelet binds, as kwok does), and /_sim/ fault injection is not there."""
         self.dir = tmp
+        self.control_plane = control_plane
         self.state = os.path.join(tmp, "state")
         os.makedirs(self.state, exist_ok=True)
         self.procs = []
@@ -252,8 +256,14 @@ class World:
             raise
 
     def _start(self, tls, kubelet_threads, gates, api_args):
-        self.api = self._spawn("apiserver", [sys.executable, APISERVER, "--state-dir", self.state, "--port", "0",
-                                             "--bookmark-interval", "2"] + (["--tls"] if tls else []) + list(api_args))
+        if self.control_plane == "real":
+            from kubesim import realcp
+
+            realcp.start(self.state, self._spawn, time.monotonic() + 120, self.dir, scheduler=False)
+            self.api = self.procs[1]  # kube-apiserver
+        else:
+            self.api = self._spawn("apiserver", [sys.executable, APISERVER, "--state-dir", self.state, "--port", "0",
+                                                 "--bookmark-interval", "2"] + (["--tls"] if tls else []) + list(api_args))
         info = os.path.join(self.state, "apiserver.json")
         wait_for(lambda: os.path.exists(info) and os.path.getsize(info) > 0, 20, what="apiserver.json")
         with open(info) as f:
@@ -265,7 +275,8 @@ class World:
         self.controller_kubeconfig = controller_identity.controller_kubeconfig(self.state)
         self.kubelet = self._spawn("kubelet-fake", [sys.executable, "-m", "kubesim.kubelet_fake", "--state-dir",
                                                     self.state, "--threads", str(kubelet_threads),
-                                                    "--gates", gates])
+                                                    "--gates", gates]
+                                   + (["--leases"] if self.control_plane == "real" else []))
         kinfo = os.path.join(self.state, "kubelet.json")
         wait_for(lambda: os.path.exists(kinfo), 30, what="fake kubelet")
         with open(kinfo) as f:
@@ -458,6 +469,10 @@ class World:
         for c in self.controllers:
             if c.alive():
                 c.kill(signal.SIGTERM)
+        if self.control_plane == "real":
+            from kubesim import realcp
+
+            realcp.release(self.state)
         for p in reversed(self.procs):
             if p.poll() is None:
                 p.terminate()

@@ -23,7 +23,7 @@ import time
 import urllib.parse
 import uuid
 
-from . import kubelet_ipam, kubelet_server, realcp
+from . import kubelet_ipam, kubelet_server, nodelease, realcp
 from .kubeclient import ApiError, Informer, KubeClient, rfc3339
 from .kubelet_env import (EnvError, IPAllocator, build_env, expand_command, idle_argv, image_kind,
                           node_ip, node_pod_cidr, pod_phase, qos_class, service_env)
@@ -1361,35 +1361,12 @@ class Kubelet:
         except (ApiError, OSError) as e:
             log("node %s: status update failed: %s" % (name, e))
 
-    def renew_lease(self, name):
-        """The node's heartbeat Lease in kube-node-lease, renewed as the real kubelet's
-        (pkg/kubelet/nodelease: leaseDurationSeconds 40, renewed every 10 s); the node lifecycle
-        controller of a real control plane reads it to decide whether the node is alive."""
-        now = time.time()
-        renew = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + ".%06dZ" % int((now % 1) * 1e6)
-        try:
-            cur = self.client.get_or_none("leases", "kube-node-lease", name)
-            if cur is None:
-                node = self.client.get("nodes", None, name)
-                self.client.create("leases", "kube-node-lease", {
-                    "apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
-                    "metadata": {"name": name, "namespace": "kube-node-lease", "ownerReferences": [{
-                        "apiVersion": "v1", "kind": "Node", "name": name, "uid": node["metadata"]["uid"]}]},
-                    "spec": {"holderIdentity": name, "leaseDurationSeconds": 40, "renewTime": renew}})
-            else:
-                cur.setdefault("spec", {})["renewTime"] = renew
-                self.client.replace("leases", "kube-node-lease", name, cur)
-        except (ApiError, OSError, KeyError) as e:
-            log("node %s: lease renewal failed: %s" % (name, e))
-
     def heartbeat_loop(self):
         # nodeStatusUpdateFrequency (10 s by default).
         while not self.stopping.wait(self.heartbeat):
             for n in self.node_names:
                 if n not in self.failed_nodes:
                     self.post_node_status(n, True)
-                    if not self.scheduler:
-                        self.renew_lease(n)
 
     # -- scheduler -----------------------------------------------------------------
 
@@ -1737,8 +1714,8 @@ class Kubelet:
             self.start_node_servers()
         self.register_nodes()
         if not self.scheduler:
-            for n in self.node_names:
-                self.renew_lease(n)
+            nodelease.start(self.client, lambda: self.node_names, self.stopping, log,
+                            skip=lambda n: n in self.failed_nodes)
         self.services = Informer(self.client, "services").start()
         self.secrets = Informer(self.client, "secrets").start()
         self.configmaps = Informer(self.client, "configmaps").start()

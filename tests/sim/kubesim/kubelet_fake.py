@@ -45,7 +45,7 @@ import sys
 import threading
 import time
 
-from . import gcpause
+from . import gcpause, nodelease
 from .kubeclient import ApiError, KubeClient, rfc3339
 
 MERGE_PATCH = "application/merge-patch+json"
@@ -94,7 +94,7 @@ def summarise(pod, gates="set"):
 
 class FakeKubelet:
     def __init__(self, state_dir, nodes=1, threads=8, gates="set", selector=None, node_prefix="fake-node-",
-                 client=None):
+                 client=None, leases=False):
         self.state_dir = os.path.abspath(state_dir)
         self.client = client or KubeClient.from_state_dir(self.state_dir, user_agent="kubesim-kubelet-fake")
         self.node_names = ["%s%d" % (node_prefix, i + 1) for i in range(nodes)]
@@ -116,6 +116,7 @@ class FakeKubelet:
         self.control = None
         self._watch = None
         self.synced = threading.Event()
+        self.leases = leases  # renew node Leases (a real control plane's node lifecycle controller reads them)
 
     # -- nodes -------------------------------------------------------------------------
 
@@ -432,6 +433,8 @@ class FakeKubelet:
 
     def start(self, control_port=0):
         self.register_nodes()
+        if self.leases:
+            nodelease.start(self.client, lambda: self.node_names, self.stopping, log)
         for i in range(self.threads):
             threading.Thread(target=self.worker, daemon=True, name="worker-%d" % i).start()
         threading.Thread(target=self.watch_loop, daemon=True, name="watch").start()
@@ -466,8 +469,10 @@ def main(argv=None):
                     help="set: write readiness-gate conditions True; respect: leave them to their owner")
     ap.add_argument("--selector", default=None, help="label selector of the pods to handle (all)")
     ap.add_argument("--control-port", type=int, default=0)
+    ap.add_argument("--leases", action="store_true", help="renew each Node's Lease (for a real control plane)")
     args = ap.parse_args(argv)
-    k = FakeKubelet(args.state_dir, args.nodes, args.threads, args.gates, args.selector, args.node_prefix)
+    k = FakeKubelet(args.state_dir, args.nodes, args.threads, args.gates, args.selector, args.node_prefix,
+                    leases=args.leases)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *a: stop.set())
     signal.signal(signal.SIGINT, lambda *a: stop.set())

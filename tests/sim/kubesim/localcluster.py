@@ -26,8 +26,8 @@ import time
 import urllib.error
 import urllib.request
 
-from kubesim import controller_identity, kubelet_ipam, realcp, upstream
-from kubesim.testutil import free_port, http_get, pick_ip
+from kubesim import controller_identity, realcp, upstream
+from kubesim.testutil import free_port, http_get
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SIM_DIR = os.path.dirname(HERE)
@@ -258,59 +258,15 @@ class Cluster:
         return 0
 
     def start_real_control_plane(self, pids, procs, record, deadline):
-        """etcd, kube-apiserver, kube-controller-manager, kube-scheduler (kubesim/realcp.py) on a
-        loopback address of this cluster's own; returns when the API server is ready and the
-        controller manager and scheduler answer /healthz."""
-        for d in ("etcd", "pki"):
-            shutil.rmtree(os.path.join(self.state, d), ignore_errors=True)
-        host = pick_ip(())
-        owner = "realcp:%s" % self.state
-        token = base64.b16encode(os.urandom(24)).decode().lower()
-
-        def start(name, plan):
-            p = self.spawn(name, plan.argv(name))
+        """etcd, kube-apiserver, kube-controller-manager, kube-scheduler (kubesim/realcp.py)."""
+        def start(name, argv):
+            p = self.spawn(name, argv)
             pids[name] = p.pid
             procs[name] = p
             record()
             return p
 
-        # The Service range is claimed host-wide like the simulator's (127.200.x.0/20), owned by
-        # etcd's process so that it is released when the cluster goes.
-        kubelet_ipam.release("clusterip", owner)
-        probe = subprocess.Popen(["sleep", "infinity"])  # a stand-in owner until etcd runs
-        try:
-            octet = kubelet_ipam.claim("clusterip", owner, 1, first=0, last=15, pid=probe.pid)[0]
-            plan = realcp.Plan(self.state, host, "127.200.%d.0/20" % (octet * 16), token)
-            plan.write_credentials()
-            etcd = start("etcd", plan)
-            kubelet_ipam.claim("clusterip", owner, 1, first=octet, last=octet, pid=etcd.pid)
-        finally:
-            probe.kill()
-            probe.wait()
-        realcp.wait_tcp(host, plan.etcd_client, etcd, deadline, "etcd", os.path.join(self.logs, "etcd.log"))
-        api = start("kube-apiserver", plan)
-        while not self.api_ready():
-            if api.poll() is not None:
-                raise RuntimeError("kube-apiserver exited (%s); see %s" % (api.returncode,
-                                                                         os.path.join(self.logs, "kube-apiserver.log")))
-            if time.monotonic() > deadline:
-                raise RuntimeError("kube-apiserver not ready in time; see %s" % os.path.join(self.logs, "kube-apiserver.log"))
-            time.sleep(0.1)
-        for name in ("kube-controller-manager", "kube-scheduler"):
-            start(name, plan)
-        for name in ("kube-controller-manager", "kube-scheduler"):
-            while True:
-                if procs[name].poll() is not None:
-                    raise RuntimeError("%s exited (%s); see %s" % (name, procs[name].returncode,
-                                                                   os.path.join(self.logs, name + ".log")))
-                try:
-                    if http_get(plan.health_url(name), 1.0)[0] == 200:
-                        break
-                except (OSError, urllib.error.URLError, ssl.SSLError):
-                    pass
-                if time.monotonic() > deadline:
-                    raise RuntimeError("%s not healthy in time; see %s" % (name, os.path.join(self.logs, name + ".log")))
-                time.sleep(0.1)
+        realcp.start(self.state, start, deadline, self.logs)
 
     # -- raywarden-controller ------------------------------------------------------
 
@@ -496,7 +452,7 @@ class Cluster:
                     os.waitpid(pid, os.WNOHANG)
                 except ChildProcessError:
                     pass
-        kubelet_ipam.release("clusterip", "realcp:%s" % self.state)
+        realcp.release(self.state)
         stray = self.kill_strays()
         self.cleanup_host()
         for f in ("apiserver.json", "kubelet.json", "controllers.json", "proxy.json", "cluster.json",

@@ -27,12 +27,17 @@ listens on 127.x.y.z: kubelet --pod-network), and what reads pod addresses from 
 status.podIP is the address the pod can bind, as on a real node.
 """
 
+import base64
 import os
+import shutil
 import socket
+import ssl
 import subprocess
 import time
+import urllib.error
 
-from kubesim import upstream
+from kubesim import kubelet_ipam, upstream
+from kubesim.testutil import http_get, pick_ip
 
 COMPONENTS = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler")
 POD_NETWORK = "10.0.0.0/8"  # API view of the pods' 127.0.0.0/8 addresses: first octet 127 <-> 10
@@ -249,3 +254,61 @@ def wait_tcp(host, port, proc, deadline, what, log):
         if time.monotonic() > deadline:
             raise RuntimeError("%s not listening after the deadline; see %s" % (what, log))
         time.sleep(0.05)
+
+
+def _owner(state):
+    return "realcp:%s" % os.path.abspath(state)
+
+
+def release(state):
+    """Give back the Service range start() claimed for this state directory."""
+    kubelet_ipam.release("clusterip", _owner(state))
+
+
+def _wait_healthy(url, proc, deadline, what, log, token=None, cafile=None):
+    while True:
+        if proc.poll() is not None:
+            raise RuntimeError("%s exited (%s); see %s" % (what, proc.returncode, log))
+        try:
+            if http_get(url, 1.0, token, cafile)[0] == 200:
+                return
+        except (OSError, urllib.error.URLError, ssl.SSLError):
+            pass
+        if time.monotonic() > deadline:
+            raise RuntimeError("%s not ready in time; see %s" % (what, log))
+        time.sleep(0.1)
+
+
+def start(state, spawn, deadline, logs, scheduler=True):
+    """Start the control plane for state directory `state`: spawn(name, argv) -> Popen starts
+    one component (the caller records pids and logs, in logs/<name>.log). Returns the Plan once
+    the API server is ready and the controller manager (and scheduler) answer /healthz.
+    scheduler=False leaves binding to someone else (the fake kubelet binds as kwok does)."""
+    for d in ("etcd", "pki"):
+        shutil.rmtree(os.path.join(state, d), ignore_errors=True)
+    host = pick_ip(())
+    owner = _owner(state)
+    token = base64.b16encode(os.urandom(24)).decode().lower()
+    # The Service range is claimed host-wide like the simulator's (127.200.x.0/20) and owned
+    # by etcd's process, so a crashed cluster's range is reclaimed.
+    release(state)
+    holder = subprocess.Popen(["sleep", "infinity"])  # owns the claim until etcd runs
+    try:
+        octet = kubelet_ipam.claim("clusterip", owner, 1, first=0, last=15, pid=holder.pid)[0]
+        plan = Plan(state, host, "127.200.%d.0/20" % (octet * 16), token)
+        plan.write_credentials()
+        etcd = spawn("etcd", plan.argv("etcd"))
+        kubelet_ipam.claim("clusterip", owner, 1, first=octet, last=octet, pid=etcd.pid)
+    finally:
+        holder.kill()
+        holder.wait()
+    log = lambda n: os.path.join(logs, n + ".log")  # noqa: E731
+    wait_tcp(host, plan.etcd_client, etcd, deadline, "etcd", log("etcd"))
+    api = spawn("kube-apiserver", plan.argv("kube-apiserver"))
+    _wait_healthy(plan.health_url("kube-apiserver"), api, deadline, "kube-apiserver", log("kube-apiserver"),
+                  token, os.path.join(state, "ca.crt"))
+    rest = ("kube-controller-manager", "kube-scheduler") if scheduler else ("kube-controller-manager",)
+    procs = {n: spawn(n, plan.argv(n)) for n in rest}
+    for n in rest:
+        _wait_healthy(plan.health_url(n), procs[n], deadline, n, log(n))
+    return plan
