@@ -519,7 +519,7 @@ class Cluster:
         comps = self.components()
         for name in comps:
             pid = pids.get(name)
-            print("%-12s %s" % (name, ("running (pid %d)" % pid) if name in run else "not running"))
+            print("%-23s %s" % (name, ("running (pid %d)" % pid) if name in run else "not running"))
         if CONTROLLER in comps:
             c = self.controller_info() or {}
             if CONTROLLER in run:
@@ -528,24 +528,24 @@ class Cluster:
                     ready = "ready" if code == 200 else "NOT ready"
                 except (OSError, KeyError, urllib.error.URLError):
                     ready = "NOT ready"
-                print("%-12s agents %s, %s, metrics %s, log %s" % ("controller", c.get("agent_url"), ready,
+                print("%-23s agents %s, %s, metrics %s, log %s" % ("controller", c.get("agent_url"), ready,
                                                                    c.get("metrics_url"), c.get("log")))
-        if "apiserver" in run:
+        if "apiserver" in run or "kube-apiserver" in run:
             a = self.api() or {}
-            print("%-12s %s (%s)" % ("api", a.get("url"), "ready" if self.api_ready() else "NOT ready"))
+            print("%-23s %s (%s)" % ("api", a.get("url"), "ready" if self.api_ready() else "NOT ready"))
         k = read_json(os.path.join(self.state, "kubelet.json"))
         if k and "kubelet" in run:
             try:
                 _, body = http_get(k["control_url"] + "/pods")
                 d = json.loads(body)
-                print("%-12s %s%s; %d pod(s) running here" % ("nodes", ", ".join(d["nodes"]),
+                print("%-23s %s%s; %d pod(s) running here" % ("nodes", ", ".join(d["nodes"]),
                                                                (" (failed: %s)" % ", ".join(d["failedNodes"]))
                                                                if d["failedNodes"] else "", len(d["pods"])))
             except (OSError, ValueError, urllib.error.URLError):
                 pass
         if info.get("startup_seconds") is not None:
             print("%-12s %.2fs" % ("startup", info["startup_seconds"]))
-        print("%-12s %s" % ("kubeconfig", os.path.join(self.state, "kubeconfig")))
+        print("%-23s %s" % ("kubeconfig", os.path.join(self.state, "kubeconfig")))
         return 0 if set(run) == set(comps) else 1
 
     def control(self, comp):
