@@ -24,6 +24,9 @@ import os
 import re
 import sys
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import k8s_openapi  # noqa: E402
+
 GROUP = "ray.io"
 HERE = os.path.dirname(os.path.abspath(__file__))
 OUT_DIR = os.path.join(os.path.dirname(HERE), "crds")
@@ -102,19 +105,30 @@ def obj(props, desc=None, required=None, rules=None):
     return _d(n, desc)
 
 
-def preserved(desc):
-    """An object kept verbatim: raywarden passes it through without interpreting it."""
-    return _d({"type": "object", "x-kubernetes-preserve-unknown-fields": True}, desc)
+# ---- Kubernetes types (generated from the pinned Kubernetes OpenAPI; see k8s_openapi.py) ------------------
+
+_K8S = []
 
 
-def preserved_list(desc):
-    return _d({"type": "array", "items": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}},
-              desc)
+def k8s(type_name, desc=None):
+    """A Kubernetes type as controller-gen renders it, from the vendored OpenAPI extract
+    (manifests/hack/k8s-openapi-v1.34.4.json), e.g. k8s("core.v1.PodTemplateSpec")."""
+    if not _K8S:
+        _K8S.append(k8s_openapi.Converter.vendored(descriptions="short"))
+    full = type_name if type_name.startswith("io.k8s.") else "io.k8s.api." + type_name
+    return _K8S[0].type(full, desc)
+
+
+def k8s_list(type_name, desc, **extra):
+    item = k8s(type_name)
+    item.pop("description", None)
+    n = {"type": "array", "items": item}
+    n.update(extra)
+    return _d(n, desc)
 
 
 def pod_template(desc):
-    return preserved(desc + " A core/v1 PodTemplateSpec, stored as given and validated when the pod is "
-                     "created.")
+    return k8s("core.v1.PodTemplateSpec", desc + " A core/v1 PodTemplateSpec.")
 
 
 def managed_by():
@@ -132,7 +146,7 @@ def managed_by():
 def env_source(desc):
     return obj({
         "value": string("Literal value."),
-        "valueFrom": preserved("A core/v1 EnvVarSource (secretKeyRef, configMapKeyRef, ...)."),
+        "valueFrom": k8s("core.v1.EnvVarSource", "Where to read the value from (secretKeyRef, configMapKeyRef, ...)."),
     }, desc)
 
 
@@ -167,9 +181,14 @@ def head_group_spec():
                                      "(e.g. dashboard-host: 0.0.0.0). Values are strings."),
         "serviceType": string("Type of the head Service (ClusterIP, NodePort, LoadBalancer). Empty or "
                               "ClusterIP gives a headless Service, as KubeRay does."),
-        "headService": preserved("A core/v1 Service used as the template of the head Service."),
+        "headService": k8s("core.v1.Service", "A core/v1 Service used as the template of the head Service."),
         "enableIngress": boolean("Create an Ingress for the head's dashboard."),
-        "ingressOptions": preserved("Ingress options (host, path, pathType, tls)."),
+        "ingressOptions": obj({
+            "host": string("Host of the Ingress rule."),
+            "path": string("Path of the Ingress rule."),
+            "pathType": string("Path type of the Ingress rule.", enum=("Exact", "Prefix", "ImplementationSpecific")),
+            "tls": k8s_list("networking.v1.IngressTLS", "TLS settings of the Ingress."),
+        }, "Ingress options."),
         "labels": string_map("Ray node labels, passed to `ray start --labels`."),
         "resources": string_map("Ray resources overriding those derived from the container (num-cpus, "
                                 "num-gpus, memory, custom resources)."),
@@ -203,11 +222,12 @@ def autoscaler_options():
         "imagePullPolicy": string("Image pull policy of the autoscaler container."),
         "command": string_list("Command of the autoscaler container."),
         "args": string_list("Arguments of the autoscaler container."),
-        "env": preserved_list("Extra core/v1 EnvVars of the autoscaler container."),
-        "envFrom": preserved_list("core/v1 EnvFromSources of the autoscaler container."),
-        "volumeMounts": preserved_list("core/v1 VolumeMounts of the autoscaler container."),
-        "resources": preserved("core/v1 ResourceRequirements (default 500m/512Mi)."),
-        "securityContext": preserved("core/v1 SecurityContext of the autoscaler container."),
+        "env": k8s_list("core.v1.EnvVar", "Extra environment variables of the autoscaler container."),
+        "envFrom": k8s_list("core.v1.EnvFromSource", "Environment sources of the autoscaler container."),
+        "volumeMounts": k8s_list("core.v1.VolumeMount", "Volume mounts of the autoscaler container."),
+        "resources": k8s("core.v1.ResourceRequirements", "Resources of the autoscaler container "
+                                                         "(default 500m/512Mi)."),
+        "securityContext": k8s("core.v1.SecurityContext", "Security context of the autoscaler container."),
         "idleTimeoutSeconds": int32("Seconds a worker may stay idle before the autoscaler removes it."),
         "upscalingMode": string("How fast the autoscaler scales up.",
                                 enum=("Default", "Aggressive", "Conservative")),
@@ -237,6 +257,27 @@ def gcs_ft_options():
     }, "GCS fault tolerance: GCS state kept in Redis so the head can be replaced.")
 
 
+def network_policy():
+    def rules(extra=None, required=None, desc=None):
+        props = {
+            "ingressRules": k8s_list("networking.v1.NetworkPolicyIngressRule", "Allowed ingress."),
+            "egressRules": k8s_list("networking.v1.NetworkPolicyEgressRule", "Allowed egress."),
+        }
+        props.update(extra or {})
+        return obj(props, desc, required=required)
+    groups = _d({"type": "array", "items": rules({"groupName": string("Worker group name.")},
+                                                 required=("groupName",)),
+                 "x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["groupName"]},
+                "Rules per worker group.")
+    return obj({
+        "mode": string("What is denied by default.", enum=("DenyAll", "DenyAllIngress", "DenyAllEgress"),
+                       default="DenyAll"),
+        "head": rules(desc="Rules of the head pod."),
+        "worker": rules(desc="Rules of all worker pods."),
+        "workerGroups": groups,
+    }, "NetworkPolicies created for the cluster.")
+
+
 def raycluster_spec(desc):
     return obj({
         "rayVersion": string("Ray version of the images (e.g. 2.52.0); selects probe behaviour."),
@@ -258,8 +299,15 @@ def raycluster_spec(desc):
             "enableK8sTokenAuth": boolean("Accept Kubernetes service-account tokens."),
         }, "Ray authentication options."),
         "tlsOptions": obj({"enabled": boolean("Enable TLS between Ray components.")}, "Ray TLS options."),
-        "networkPolicy": preserved("NetworkPolicy options (mode, head, worker, workerGroups)."),
-        "historyServerOptions": preserved("Ray history server collector options."),
+        "networkPolicy": network_policy(),
+        "historyServerOptions": obj({
+            "collectorOptions": obj({
+                "env": k8s_list("core.v1.EnvVar", "Environment of the collector container."),
+                "image": string("Image of the collector container."),
+                "imagePullPolicy": string("Image pull policy of the collector container."),
+                "resources": k8s("core.v1.ResourceRequirements", "Resources of the collector container."),
+            }, "The log collector sidecar."),
+        }, "Ray history server collector options."),
     }, desc, required=("headGroupSpec",))
 
 
@@ -430,7 +478,7 @@ def rayservice_spec():
     return obj({
         "serveConfigV2": string("Ray Serve config (YAML string), deployed to the cluster's head."),
         "rayClusterConfig": raycluster_spec("Spec of the RayCluster(s) serving the applications."),
-        "serveService": preserved("A core/v1 Service used as the template of the serve Service."),
+        "serveService": k8s("core.v1.Service", "A core/v1 Service used as the template of the serve Service."),
         "excludeHeadPodFromServeSvc": boolean("Never route serve traffic to the head pod."),
         "upgradeStrategy": obj({
             "type": string("NewCluster, NewClusterWithIncrementalUpgrade or None."),
@@ -585,17 +633,50 @@ def to_yaml(doc):
 
 
 HEADER = ("# Generated by manifests/hack/gen_crds.py; edit that script, then run it (do not edit this file).\n"
-          "# raywarden's own CRD for the KubeRay-compatible ray.io/v1 API: structural schema, pod templates\n"
-          "# preserved, small enough for client-side `kubectl apply -f`. See docs/install.md.\n---\n")
+          "# raywarden's own CRD for the KubeRay-compatible ray.io/v1 API: structural schema; the Kubernetes types\n"
+          "# it embeds come from the OpenAPI of Kubernetes %s. Too big for client-side `kubectl apply`:\n"
+          "# install with `kubectl apply --server-side -f` or `kubectl create -f`. See docs/install.md.\n---\n"
+          % k8s_openapi.KUBERNETES)
 
 
 def render():
     return [(name, HEADER + to_yaml(doc)) for name, doc in all_crds()]
 
 
+def vendor(check):
+    """Re-extract manifests/hack/k8s-openapi-<release>.json from the pinned release (Go module cache).
+    Returns (stale paths, skip message)."""
+    try:
+        text = k8s_openapi.dump_vendored(k8s_openapi.extract())
+    except k8s_openapi.Unavailable as e:
+        return [], ("skipped the check of %s against Kubernetes %s: the pinned OpenAPI is not available "
+                    "here (%s)" % (os.path.relpath(k8s_openapi.VENDORED), k8s_openapi.KUBERNETES, e))
+    if check:
+        try:
+            with open(k8s_openapi.VENDORED, encoding="utf-8") as f:
+                return ([] if f.read() == text else [k8s_openapi.VENDORED]), None
+        except OSError:
+            return [k8s_openapi.VENDORED], None
+    with open(k8s_openapi.VENDORED, "w", encoding="utf-8") as f:
+        f.write(text)
+    print("wrote %s (%d bytes)" % (os.path.relpath(k8s_openapi.VENDORED), len(text.encode("utf-8"))))
+    return [], None
+
+
 def main(argv):
     check = "--check" in argv
     stale = []
+    if "--vendor" in argv or check:
+        # --check also compares the vendored extract with the pinned release when that is available.
+        s, skip = vendor(check)
+        stale += s
+        if skip:
+            print(skip, file=sys.stderr)
+    if not os.path.exists(k8s_openapi.VENDORED):
+        print("skipped: %s is missing and could not be extracted (see above); run "
+              "`python3 manifests/hack/gen_crds.py --vendor` where Go and the module proxy are available"
+              % os.path.relpath(k8s_openapi.VENDORED), file=sys.stderr)
+        return 0 if check else 1
     for name, text in render():
         path = os.path.join(OUT_DIR, name)
         if check:
@@ -611,7 +692,8 @@ def main(argv):
                 f.write(text)
             print("wrote %s (%d bytes)" % (os.path.relpath(path), len(text.encode("utf-8"))))
     if stale:
-        print("out of date (run manifests/hack/gen_crds.py): %s" % ", ".join(stale), file=sys.stderr)
+        print("out of date (run manifests/hack/gen_crds.py%s): %s"
+              % (" --vendor" if k8s_openapi.VENDORED in stale else "", ", ".join(stale)), file=sys.stderr)
         return 1
     return 0
 
