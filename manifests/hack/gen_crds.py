@@ -84,8 +84,8 @@ def date_time(desc=None, nullable=False):
 
 
 def quantity(desc=None):
-    # A resource.Quantity: an integer or a string such as "500m" or "1Gi".
-    return _d({"x-kubernetes-int-or-string": True}, desc)
+    # A resource.Quantity: an integer or a string such as "500m" or "1Gi" (controller-gen's schema).
+    return _d(k8s_openapi.quantity_schema(), desc)
 
 
 def string_map(desc=None):

@@ -236,6 +236,36 @@ def compat_errors(theirs, ours, path=""):
     return errs
 
 
+def strip_descriptions(n):
+    if isinstance(n, dict):
+        return {k: strip_descriptions(v) for k, v in n.items() if k != "description"}
+    if isinstance(n, list):
+        return [strip_descriptions(x) for x in n]
+    return n
+
+
+def schema_diff(theirs, ours, path, out):
+    """Differences between two schemas, one line each (properties as .name, other keys as /key)."""
+    if isinstance(theirs, dict) and isinstance(ours, dict):
+        for k in sorted(set(theirs) | set(ours)):
+            if k not in ours:
+                out.append("%s: only KubeRay has %s" % (path, k))
+            elif k not in theirs:
+                out.append("%s: only raywarden has %s" % (path, k))
+            elif k == "properties":
+                for pk in sorted(set(theirs[k]) | set(ours[k])):
+                    if pk not in ours[k]:
+                        out.append("%s.%s: only KubeRay" % (path, pk))
+                    elif pk not in theirs[k]:
+                        out.append("%s.%s: only raywarden" % (path, pk))
+                    else:
+                        schema_diff(theirs[k][pk], ours[k][pk], path + "." + pk, out)
+            else:
+                schema_diff(theirs[k], ours[k], path + "/" + k, out)
+    elif theirs != ours:
+        out.append("%s: KubeRay %s, raywarden %s" % (path, json.dumps(theirs)[:80], json.dumps(ours)[:80]))
+
+
 def schema_at(schema, json_path):
     node = schema
     for part in json_path.strip(".").split("."):
@@ -472,6 +502,32 @@ class TestManifestsOnCluster(unittest.TestCase):
             self.assertEqual(theirs["spec"]["names"]["categories"], ["all"])
             self.assertEqual(tv["additionalPrinterColumns"], ov["additionalPrinterColumns"], f)
             self.assertEqual(set(tv.get("subresources", {})), set(ov["subresources"]), f)
+
+    @unittest.skipUnless(os.path.isdir(CORPUS_CRDS), "shared/corpus/kuberay-crds absent")
+    def test_kubernetes_types_as_kuberay(self):
+        """The Kubernetes types generated from the v1.34.4 OpenAPI (manifests/hack/k8s_openapi.py) equal
+        KubeRay's controller-gen output field for field, descriptions aside, except for the fields newer
+        than Kubernetes v1.34.4 (KubeRay's CRDs were generated from a newer k8s.io/api)."""
+        # "(t)emplate": headGroupSpec.template, workerGroupSpecs[].template and submitterPodTemplate.
+        known = ("emplate.spec.schedulingGroup: only KubeRay",
+                 "emplate.spec.volumes/items.projected.sources/items.podCertificate.userAnnotations: only KubeRay")
+        built = {d["metadata"]["name"]: d for _, d in gen_crds.all_crds()}
+        paths = {"rayclusters": [("headGroupSpec", "template"), ("headGroupSpec", "headService"),
+                                 ("autoscalerOptions",), ("networkPolicy",), ("historyServerOptions",),
+                                 ("headGroupSpec", "ingressOptions"), ("gcsFaultToleranceOptions",)],
+                 "rayjobs": [("submitterPodTemplate",)], "rayservices": [("serveService",)]}
+        for p, wanted in paths.items():
+            (doc,) = self.objects(os.path.join(CORPUS_CRDS, CRD_FILES[p]))
+            theirs = [v for v in doc["spec"]["versions"] if v["name"] == "v1"][0]["schema"]["openAPIV3Schema"]
+            ours = built["%s.ray.io" % p]["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
+            for path in wanted:
+                t, o = theirs["properties"]["spec"], ours["properties"]["spec"]
+                for part in path:
+                    t, o = t["properties"][part], o["properties"][part]
+                out = []
+                schema_diff(strip_descriptions(t), strip_descriptions(o), path[-1], out)
+                with self.subTest(p + "." + ".".join(path)):
+                    self.assertEqual([x for x in out if not x.endswith(known)], [])
 
     # -- samples ------------------------------------------------------------------------------------------
 
