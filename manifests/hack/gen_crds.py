@@ -653,7 +653,7 @@ def vendor(check):
     """Re-extract manifests/hack/k8s-openapi-<release>.json from the pinned release (Go module cache).
     Returns (stale paths, skip message)."""
     try:
-        text = k8s_openapi.dump_vendored(k8s_openapi.extract())
+        text = k8s_openapi.dump_vendored(k8s_openapi.extract(k8s_openapi.upstream_dirs(offline=check)))
     except k8s_openapi.Unavailable as e:
         return [], ("skipped the check of %s against Kubernetes %s: the pinned OpenAPI is not available "
                     "here (%s)" % (os.path.relpath(k8s_openapi.VENDORED), k8s_openapi.KUBERNETES, e))
