@@ -1,14 +1,19 @@
 """manifests/: raywarden's CRDs, RBAC, controller Deployment, kustomization and samples, checked with real
 kubectl (v1.32) against the local cluster (tests/sim/local-cluster).
 
-- The CRDs are generated (manifests/hack/gen_crds.py --check), structural, small, and every field KubeRay's
-  ray.io/v1 schema declares is accepted with the same defaults (when shared/ holds KubeRay's CRDs).
-- Plain client-side `kubectl apply -f manifests/crds/` works (KubeRay's CRDs are too big for it).
+- The CRDs are generated (manifests/hack/gen_crds.py --check), structural, no bigger than KubeRay's, and
+  every field KubeRay's ray.io/v1 schema declares is accepted with the same defaults (when shared/ holds
+  KubeRay's CRDs); pod templates and the other Kubernetes types are typed (from Kubernetes v1.34.4's OpenAPI).
+- `kubectl apply --server-side -f manifests/crds/` installs them; client-side apply is refused (the
+  last-applied annotation would exceed 262144 bytes), as with KubeRay's CRDs.
 - Every sample in shared/corpus/kuberay-samples/ applies unchanged and is stored unchanged (nothing pruned);
   so do manifests/samples/.
 - `kubectl get rayclusters|rayjobs|rayservices` print KubeRay's columns, filled from status.
-- Schema defaults (workerGroupSpecs replicas & co., submissionMode), strict unknown-field and enum errors.
-- `kubectl kustomize manifests/` renders offline; RBAC is least privilege; `kubectl apply -k` works.
+- Schema defaults (workerGroupSpecs replicas & co., submissionMode), strict unknown-field and enum errors,
+  also inside pod templates (`imagePullPolicyy`, `cpu: lots`); Warn/Ignore prune; `kubectl explain`
+  descends into pod templates.
+- `kubectl kustomize manifests/` renders offline; RBAC is least privilege; `kubectl apply --server-side -k`
+  works.
 - `local-cluster up` installs manifests/crds/ by default.
 
 Run: cd tests/sim && python3 -m unittest -v test_manifests
@@ -101,7 +106,7 @@ SCHEMA_KEYS = {"type", "description", "properties", "additionalProperties", "ite
                "default", "format", "minimum", "maximum", "minLength", "maxLength", "minItems", "maxItems",
                "pattern", "nullable", "x-kubernetes-preserve-unknown-fields", "x-kubernetes-int-or-string",
                "x-kubernetes-list-type", "x-kubernetes-list-map-keys", "x-kubernetes-map-type",
-               "x-kubernetes-validations", "x-kubernetes-embedded-resource"}
+               "x-kubernetes-validations", "x-kubernetes-embedded-resource", "anyOf"}
 TYPES = {"object": dict, "array": list, "string": str, "boolean": bool, "integer": int, "number": (int, float)}
 
 
@@ -135,6 +140,10 @@ def structural_errors(node, path="", in_metadata=False):
         errs.append("%s: type missing" % path)
     if t is not None and t not in TYPES:
         errs.append("%s: unknown type %r" % (path, t))
+    if "anyOf" in node and not (node.get("x-kubernetes-int-or-string") and
+                                sorted(x.get("type") for x in node["anyOf"]) == ["integer", "string"]):
+        # Structural schemas allow anyOf only without types, except int-or-string's integer/string pair.
+        errs.append("%s: anyOf other than int-or-string's [integer, string]" % path)
     if "properties" in node and "additionalProperties" in node:
         errs.append("%s: properties and additionalProperties are mutually exclusive" % path)
     if node.get("additionalProperties") is False:
@@ -183,6 +192,12 @@ def structural_errors(node, path="", in_metadata=False):
     return errs
 
 
+# Fields of KubeRay's CRDs (generated from a newer k8s.io/api) that Kubernetes v1.34.4, whose OpenAPI
+# raywarden's CRDs are generated from, does not have.
+NEWER_THAN_PINNED = ("template.spec.schedulingGroup", "submitterPodTemplate.spec.schedulingGroup",
+                     ".podCertificate.userAnnotations")
+
+
 def compat_errors(theirs, ours, path=""):
     """Whatever KubeRay's schema accepts, ours accepts: each declared field exists (unless ours keeps the
     whole subtree), defaults are equal, our enums are no narrower and we require nothing more."""
@@ -202,6 +217,8 @@ def compat_errors(theirs, ours, path=""):
         errs.append("%s: requires %s, KubeRay does not" % (path, sorted(extra_required)))
     for k, child in theirs.get("properties", {}).items():
         mine = ours.get("properties", {}).get(k)
+        if ("%s.%s" % (path, k)).endswith(NEWER_THAN_PINNED):
+            continue
         if mine is None:
             errs.append("%s.%s: declared by KubeRay, missing here" % (path, k))
         else:
@@ -217,6 +234,36 @@ def compat_errors(theirs, ours, path=""):
         else:
             errs += compat_errors(theirs["items"], ours["items"], path + "[]")
     return errs
+
+
+def strip_descriptions(n):
+    if isinstance(n, dict):
+        return {k: strip_descriptions(v) for k, v in n.items() if k != "description"}
+    if isinstance(n, list):
+        return [strip_descriptions(x) for x in n]
+    return n
+
+
+def schema_diff(theirs, ours, path, out):
+    """Differences between two schemas, one line each (properties as .name, other keys as /key)."""
+    if isinstance(theirs, dict) and isinstance(ours, dict):
+        for k in sorted(set(theirs) | set(ours)):
+            if k not in ours:
+                out.append("%s: only KubeRay has %s" % (path, k))
+            elif k not in theirs:
+                out.append("%s: only raywarden has %s" % (path, k))
+            elif k == "properties":
+                for pk in sorted(set(theirs[k]) | set(ours[k])):
+                    if pk not in ours[k]:
+                        out.append("%s.%s: only KubeRay" % (path, pk))
+                    elif pk not in theirs[k]:
+                        out.append("%s.%s: only raywarden" % (path, pk))
+                    else:
+                        schema_diff(theirs[k][pk], ours[k][pk], path + "." + pk, out)
+            else:
+                schema_diff(theirs[k], ours[k], path + "/" + k, out)
+    elif theirs != ours:
+        out.append("%s: KubeRay %s, raywarden %s" % (path, json.dumps(theirs)[:80], json.dumps(ours)[:80]))
 
 
 def schema_at(schema, json_path):
@@ -236,12 +283,21 @@ class TestCRDFiles(unittest.TestCase):
                            capture_output=True, timeout=60)
         self.assertEqual(r.returncode, 0, r.stderr.decode())
 
-    def test_sizes_fit_client_side_apply(self):
+    def test_sizes(self):
+        """Typed pod templates make the CRDs big: no bigger than KubeRay's, well under the API server's
+        3 MiB request and etcd's 1.5 MiB value limits, and too big for the last-applied annotation of
+        client-side apply (so docs/install.md says --server-side)."""
+        built = dict(gen_crds.all_crds())
         for name in CRD_FILES.values():
             size = os.path.getsize(os.path.join(CRD_DIR, name))
-            # The last-applied annotation holds the object as compact JSON, smaller than the YAML; keep a
-            # wide margin under the 262144-byte limit anyway.
-            self.assertLess(size, ANNOTATION_LIMIT // 4, name)
+            compact = len(json.dumps(built[name], separators=(",", ":")))
+            self.assertGreater(compact, ANNOTATION_LIMIT, name)
+            self.assertLess(compact, 1024 * 1024, name)
+            theirs = os.path.join(CORPUS_CRDS, name)
+            if os.path.exists(theirs):
+                self.assertLessEqual(size, os.path.getsize(theirs), name)
+        vendored = os.path.join(MANIFESTS, "hack", "k8s-openapi-v1.34.4.json")
+        self.assertLess(os.path.getsize(vendored), 400 * 1024)
 
     def test_structural(self):
         for name, doc in gen_crds.all_crds():
@@ -285,7 +341,18 @@ class TestCRDFiles(unittest.TestCase):
         self.assertEqual(spec["properties"]["headGroupSpec"]["properties"]["rayStartParams"]
                          ["additionalProperties"], {"type": "string"})
         for t in (spec["properties"]["headGroupSpec"]["properties"]["template"], wg["template"]):
-            self.assertTrue(t["x-kubernetes-preserve-unknown-fields"])
+            self.assertNotIn("x-kubernetes-preserve-unknown-fields", t)
+            self.assertEqual(sorted(t["properties"]["metadata"]["properties"]),
+                             ["annotations", "finalizers", "labels", "name", "namespace"])
+            cs = t["properties"]["spec"]["properties"]["containers"]
+            self.assertEqual((cs["x-kubernetes-list-type"], cs["x-kubernetes-list-map-keys"]), ("map", ["name"]))
+            c = cs["items"]["properties"]
+            self.assertEqual(c["imagePullPolicy"]["type"], "string")
+            cpu = c["resources"]["properties"]["limits"]["additionalProperties"]
+            self.assertEqual((cpu["x-kubernetes-int-or-string"], cpu["anyOf"]),
+                             (True, [{"type": "integer"}, {"type": "string"}]))
+            self.assertTrue(cpu["pattern"].startswith("^(\\+|-)?"))
+            self.assertEqual(c["ports"]["items"]["properties"]["protocol"]["default"], "TCP")
         rs = crds["ray.io_rayservices.yaml"]["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
         self.assertEqual(rs["properties"]["spec"]["properties"]["serveConfigV2"]["type"], "string")
         # One RayCluster spec schema everywhere.
@@ -334,13 +401,13 @@ class TestManifestsOnCluster(unittest.TestCase):
         args = [CMD, "up", "--state", cls.state, "--quiet"]
         if b"--no-controller" in subprocess.run([CMD, "up", "--help"], capture_output=True, timeout=30).stdout:
             args.append("--no-controller")  # status is written by the test, not by a controller
-        # No CRDs at start: this class installs them itself with client-side apply.
+        # No CRDs at start: this class installs them itself with server-side apply.
         r = subprocess.run(args, capture_output=True, timeout=120, env=dict(os.environ, RW_SIM_CRD_DIR=cls.empty))
         if r.returncode != 0:
             cls.tearDownClass()
             raise RuntimeError("local-cluster up failed: %s" % r.stderr.decode())
         cls.kubeconfig = os.path.join(cls.state, "kubeconfig")
-        r = cls.kc("apply", "-f", CRD_DIR)
+        r = cls.kc("apply", "--server-side", "-f", CRD_DIR)
         cls.crd_apply = r
         if r.returncode == 0:
             cls.kc("wait", "--for", "condition=established", "--timeout=30s",
@@ -392,19 +459,23 @@ class TestManifestsOnCluster(unittest.TestCase):
 
     # -- CRDs ---------------------------------------------------------------------------------------------
 
-    def test_crds_client_side_apply(self):
+    def test_crds_server_side_apply(self):
         self.assertEqual(self.crd_apply.returncode, 0, self.crd_apply.stderr.decode())
         out = self.crd_apply.stdout.decode()
         for p in CRD_FILES:
-            self.assertIn("customresourcedefinition.apiextensions.k8s.io/%s.ray.io created" % p, out)
-        # Re-apply is a no-op and the stored schema is exactly what the generator built (YAML round trip).
-        again = self.ok("apply", "-f", CRD_DIR)
-        self.assertEqual(again.count("unchanged"), 3, again)
+            self.assertIn("customresourcedefinition.apiextensions.k8s.io/%s.ray.io serverside-applied" % p, out)
+        # Re-apply works and the stored schema is exactly what the generator built (YAML round trip).
+        again = self.ok("apply", "--server-side", "-f", CRD_DIR)
+        self.assertEqual(again.count("serverside-applied"), 3, again)
+        # Client-side apply cannot work: the last-applied annotation would hold the whole CRD.
+        r = self.kc("apply", "-f", os.path.join(CRD_DIR, CRD_FILES["rayclusters"]))
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn(b"metadata.annotations: Too long", r.stderr)
         built = {d["metadata"]["name"]: d for _, d in gen_crds.all_crds()}
         for p in CRD_FILES:
             crd = self.get("crd", "%s.ray.io" % p, ns="")
-            ann = crd["metadata"]["annotations"]["kubectl.kubernetes.io/last-applied-configuration"]
-            self.assertLess(len(ann), ANNOTATION_LIMIT // 4)
+            self.assertNotIn("kubectl.kubernetes.io/last-applied-configuration",
+                             crd["metadata"].get("annotations") or {})
             v = crd["spec"]["versions"]
             self.assertEqual([x["name"] for x in v], ["v1"])
             want = built["%s.ray.io" % p]["spec"]["versions"][0]
@@ -432,6 +503,32 @@ class TestManifestsOnCluster(unittest.TestCase):
             self.assertEqual(tv["additionalPrinterColumns"], ov["additionalPrinterColumns"], f)
             self.assertEqual(set(tv.get("subresources", {})), set(ov["subresources"]), f)
 
+    @unittest.skipUnless(os.path.isdir(CORPUS_CRDS), "shared/corpus/kuberay-crds absent")
+    def test_kubernetes_types_as_kuberay(self):
+        """The Kubernetes types generated from the v1.34.4 OpenAPI (manifests/hack/k8s_openapi.py) equal
+        KubeRay's controller-gen output field for field, descriptions aside, except for the fields newer
+        than Kubernetes v1.34.4 (KubeRay's CRDs were generated from a newer k8s.io/api)."""
+        # "(t)emplate": headGroupSpec.template, workerGroupSpecs[].template and submitterPodTemplate.
+        known = ("emplate.spec.schedulingGroup: only KubeRay",
+                 "emplate.spec.volumes/items.projected.sources/items.podCertificate.userAnnotations: only KubeRay")
+        built = {d["metadata"]["name"]: d for _, d in gen_crds.all_crds()}
+        paths = {"rayclusters": [("headGroupSpec", "template"), ("headGroupSpec", "headService"),
+                                 ("autoscalerOptions",), ("networkPolicy",), ("historyServerOptions",),
+                                 ("headGroupSpec", "ingressOptions"), ("gcsFaultToleranceOptions",)],
+                 "rayjobs": [("submitterPodTemplate",)], "rayservices": [("serveService",)]}
+        for p, wanted in paths.items():
+            (doc,) = self.objects(os.path.join(CORPUS_CRDS, CRD_FILES[p]))
+            theirs = [v for v in doc["spec"]["versions"] if v["name"] == "v1"][0]["schema"]["openAPIV3Schema"]
+            ours = built["%s.ray.io" % p]["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
+            for path in wanted:
+                t, o = theirs["properties"]["spec"], ours["properties"]["spec"]
+                for part in path:
+                    t, o = t["properties"][part], o["properties"][part]
+                out = []
+                schema_diff(strip_descriptions(t), strip_descriptions(o), path[-1], out)
+                with self.subTest(p + "." + ".".join(path)):
+                    self.assertEqual([x for x in out if not x.endswith(known)], [])
+
     # -- samples ------------------------------------------------------------------------------------------
 
     def test_kuberay_samples_apply_unchanged(self):
@@ -454,7 +551,7 @@ class TestManifestsOnCluster(unittest.TestCase):
 
     HEAD = "    template: {spec: {containers: [{name: ray-head, image: rayproject/ray:2.52.0}]}}\n"
     GROUP = ("  - groupName: g\n"
-             "    template: {spec: {containers: [{name: w, image: rayproject/ray:2.52.0, x-future: {a: 1}}]}}\n")
+             "    template: {spec: {containers: [{name: w, image: rayproject/ray:2.52.0, ports: [{containerPort: 8080}]}]}}\n")
 
     def test_schema_defaults(self):
         self.ok("apply", "-f", "-", stdin=("apiVersion: ray.io/v1\nkind: RayCluster\nmetadata: {name: dflt}\n"
@@ -463,7 +560,8 @@ class TestManifestsOnCluster(unittest.TestCase):
         g = self.get("rayclusters", "dflt")["spec"]["workerGroupSpecs"][0]
         self.assertEqual((g["replicas"], g["minReplicas"], g["maxReplicas"], g["numOfHosts"]),
                          (0, 0, 2147483647, 1))
-        self.assertEqual(g["template"]["spec"]["containers"][0]["x-future"], {"a": 1}, "template preserved")
+        # A +default marker of the Kubernetes types (ContainerPort.protocol), applied inside the template.
+        self.assertEqual(g["template"]["spec"]["containers"][0]["ports"], [{"containerPort": 8080, "protocol": "TCP"}])
         self.ok("apply", "-f", "-", stdin=("apiVersion: ray.io/v1\nkind: RayJob\nmetadata: {name: dflt}\n"
                                           "spec:\n  entrypoint: echo hi\n  rayClusterSpec:\n    headGroupSpec:\n"
                                           + "  " + self.HEAD + "    workerGroupSpecs:\n"
@@ -492,6 +590,91 @@ class TestManifestsOnCluster(unittest.TestCase):
                 self.assertNotEqual(r.returncode, 0, name)
                 self.assertIn(frag, r.stderr, name)
                 self.assertEqual(self.kc("get", "raycluster", name).returncode, 1)
+
+    POD = ("apiVersion: ray.io/v1\nkind: RayCluster\nmetadata: {name: %s}\nspec:\n  headGroupSpec:\n"
+           "    template:\n      spec:\n        containers:\n        - name: ray-head\n"
+           "          image: rayproject/ray:2.52.0\n%s")
+
+    def test_pod_template_strict(self):
+        """Inside pod templates too, as with KubeRay's CRDs: kubectl sends fieldValidation=Strict, so a
+        misspelt field is refused with the API server's strict decoding error (nothing stored)."""
+        r = self.kc("apply", "-f", "-", stdin=(self.POD % ("pptypo", "          imagePullPolicyy: Always\n")).encode())
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn(b'Error from server (BadRequest): error when creating "STDIN": RayCluster in version "v1" '
+                      b'cannot be handled as a RayCluster: strict decoding error: unknown field '
+                      b'"spec.headGroupSpec.template.spec.containers[0].imagePullPolicyy"', r.stderr)
+        self.assertEqual(self.kc("get", "raycluster", "pptypo").returncode, 1)
+        # The same for a RayJob's submitter pod template and a RayService's serve Service.
+        r = self.kc("apply", "-f", "-", stdin=b"apiVersion: ray.io/v1\nkind: RayJob\nmetadata: {name: pptypo}\n"
+                    b"spec:\n  entrypoint: echo\n  submitterPodTemplate:\n    spec:\n      restartPolicy: Never\n"
+                    b"      containers: [{name: s, image: i, imagePullPolicyy: Always}]\n")
+        self.assertIn(b'unknown field "spec.submitterPodTemplate.spec.containers[0].imagePullPolicyy"', r.stderr)
+        r = self.kc("apply", "-f", "-", stdin=(("apiVersion: ray.io/v1\nkind: RayService\nmetadata: {name: pptypo}\n"
+                                               "spec:\n  serveService: {spec: {portz: []}}\n  rayClusterConfig:\n"
+                                               "    headGroupSpec:\n  " + self.HEAD).encode()))
+        self.assertIn(b'unknown field "spec.serveService.spec.portz"', r.stderr)
+
+    def test_pod_template_warn_and_ignore_prune(self):
+        """fieldValidation=Warn (kubectl --validate=warn) stores the object without the unknown field and
+        says so in a Warning; Ignore (--validate=false) prunes it silently."""
+        r = self.kc("apply", "--validate=warn", "-f", "-",
+                    stdin=(self.POD % ("ppwarn", "          imagePullPolicyy: Always\n")).encode())
+        self.assertEqual(r.returncode, 0, r.stderr.decode())
+        self.assertIn(b'Warning: unknown field "spec.headGroupSpec.template.spec.containers[0].imagePullPolicyy"',
+                      r.stderr)
+        c = self.get("rayclusters", "ppwarn")["spec"]["headGroupSpec"]["template"]["spec"]["containers"][0]
+        self.assertEqual(c, {"name": "ray-head", "image": "rayproject/ray:2.52.0"})
+        r = self.kc("apply", "--validate=false", "-f", "-",
+                    stdin=(self.POD % ("ppignore", "          imagePullPolicyy: Always\n")).encode())
+        self.assertEqual(r.returncode, 0, r.stderr.decode())
+        self.assertNotIn(b"unknown field", r.stderr)
+        c = self.get("rayclusters", "ppignore")["spec"]["headGroupSpec"]["template"]["spec"]["containers"][0]
+        self.assertNotIn("imagePullPolicyy", c)
+
+    def test_pod_template_values(self):
+        """Types, the quantity pattern, int-or-string, required fields and list-map keys inside a pod
+        template: 422 Invalid naming the field path."""
+        path = "spec.headGroupSpec.template.spec.containers[0]"
+        cases = [
+            ("badcpu", "          resources: {limits: {cpu: lots}}\n",
+             '%s.resources.limits.cpu: Invalid value: "lots": %s.resources.limits.cpu in body should match '
+             "'^(\\+|-)?(([0-9]+(\\.[0-9]*)?)|(\\.[0-9]+))(([KMGTPE]i)|[numkMGTPE]|([eE](\\+|-)?(([0-9]+"
+             "(\\.[0-9]*)?)|(\\.[0-9]+))))?$'" % (path, path)),
+            ("badport", "          ports: [{containerPort: http}]\n",
+             '%s.ports[0].containerPort: Invalid value: "string": %s.ports[0].containerPort in body must be of '
+             'type integer: "string"' % (path, path)),
+            ("badprobe", "          readinessProbe: {httpGet: {port: [1]}}\n",
+             "%s.readinessProbe.httpGet.port: Invalid value: \"array\"" % path),
+            ("noportnum", "          ports: [{name: x}]\n", "%s.ports[0].containerPort: Required value" % path),
+            ("dupname", "        - {name: ray-head, image: x}\n",
+             'spec.headGroupSpec.template.spec.containers[1]: Duplicate value: map[string]interface {}'
+             '{"name":"ray-head"}'),
+        ]
+        for name, extra, msg in cases:
+            with self.subTest(name):
+                r = self.kc("apply", "-f", "-", stdin=(self.POD % (name, extra)).encode())
+                self.assertNotEqual(r.returncode, 0, name)
+                err = r.stderr.decode()
+                self.assertIn('The RayCluster "%s" is invalid' % name, err)
+                self.assertIn(msg, err)
+                self.assertEqual(self.kc("get", "raycluster", name).returncode, 1)
+        # Accepted: quantities as integers and strings, a named probe port (int-or-string).
+        self.ok("apply", "-f", "-", stdin=(self.POD % ("goodvals", "          resources: {limits: {cpu: 2, memory: 4Gi}, "
+                                                       "requests: {cpu: 500m}}\n          readinessProbe: "
+                                                       "{httpGet: {port: dashboard, path: /}}\n")).encode())
+
+    def test_explain_descends_into_pod_templates(self):
+        out = self.ok("explain", "raycluster.spec.headGroupSpec.template.spec.containers.imagePullPolicy")
+        self.assertIn("FIELD: imagePullPolicy <string>", out)
+        self.assertIn("Image pull policy.", out)
+        out = self.ok("explain", "raycluster.spec.workerGroupSpecs.template.spec.containers")
+        self.assertIn("FIELD: containers <[]Object>", out)
+        for field in ("imagePullPolicy\t<string>", "resources\t<Object>", "ports\t<[]Object>"):
+            self.assertIn(field, out)
+        out = self.ok("explain", "rayjob.spec.submitterPodTemplate.spec.tolerations.operator")
+        self.assertIn("FIELD: operator <string>", out)
+        out = self.ok("explain", "rayservice.spec.serveService.spec.ports.targetPort")
+        self.assertIn("FIELD: targetPort <Object>", out)  # int-or-string: kubectl explain's type guess
 
     # -- printer columns ---------------------------------------------------------------------------------
 
@@ -654,7 +837,7 @@ class TestManifestsOnCluster(unittest.TestCase):
             self.assertEqual(o["metadata"].get("namespace"), r["metadata"].get("namespace"), key)
 
     def test_install_with_kustomize(self):
-        r = self.kc("apply", "-k", MANIFESTS)
+        r = self.kc("apply", "--server-side", "-k", MANIFESTS)
         self.assertEqual(r.returncode, 0, r.stderr.decode())
         key = subprocess.run(["sh", "-c", "head -c 32 /dev/urandom | base64"], capture_output=True,
                              timeout=10).stdout.decode().strip()
@@ -672,7 +855,7 @@ class TestManifestsOnCluster(unittest.TestCase):
         self.assertEqual(len(pods), 1)
         self.assertEqual(pods[0]["spec"]["serviceAccountName"], "raywarden-controller")
         # Idempotent re-apply.
-        again = self.ok("apply", "-k", MANIFESTS)
+        again = self.ok("apply", "--server-side", "-k", MANIFESTS)
         self.assertNotIn("created", again)
 
 
@@ -703,8 +886,8 @@ class TestLocalClusterInstallsOurCRDs(unittest.TestCase):
     @unittest.skipUnless(os.path.isdir(CORPUS_CRDS) and os.path.isdir(CORPUS_SAMPLES), "shared/corpus absent")
     def test_replace_kuberay_crds_keeps_objects(self):
         """docs/install.md, "Replacing KubeRay": KubeRay's CRDs installed (server-side, as they must be),
-        a RayCluster exists; `kubectl replace --save-config -f manifests/crds/` swaps the CRDs in place,
-        the RayCluster survives unchanged, and later client-side applies work."""
+        a RayCluster exists; `kubectl apply --server-side --force-conflicts -f manifests/crds/` swaps the CRDs
+        in place, the RayCluster survives unchanged, and later server-side applies work without forcing."""
         state = tempfile.mkdtemp(prefix="kubesim-mf-kr-")
         kc = lambda *a: subprocess.run([KUBECTL, "--kubeconfig", os.path.join(state, "kubeconfig"),  # noqa: E731
                                         "--cache-dir", os.path.join(state, "kubectl-cache")] + list(a),
@@ -719,16 +902,16 @@ class TestLocalClusterInstallsOurCRDs(unittest.TestCase):
             r = kc("apply", "-f", os.path.join(CORPUS_SAMPLES, "ray-cluster.sample.yaml"))
             self.assertEqual(r.returncode, 0, r.stderr.decode())
             before = json.loads(kc("get", "raycluster", "raycluster-kuberay", "-o", "json").stdout)
-            r = kc("replace", "--save-config", "-f", CRD_DIR)
+            r = kc("apply", "--server-side", "--force-conflicts", "-f", CRD_DIR)
             self.assertEqual(r.returncode, 0, r.stderr.decode())
             out = kc("get", "crd", "-l", "app.kubernetes.io/name=raywarden", "-o", "name").stdout.decode().split()
             self.assertEqual(len(out), 3, out)
             after = json.loads(kc("get", "raycluster", "raycluster-kuberay", "-o", "json").stdout)
             self.assertEqual(after["metadata"]["uid"], before["metadata"]["uid"])
             self.assertEqual(after["spec"], before["spec"])
-            r = kc("apply", "-f", CRD_DIR)
+            r = kc("apply", "--server-side", "-f", CRD_DIR)
             self.assertEqual(r.returncode, 0, r.stderr.decode())
-            self.assertEqual(r.stdout.decode().count("unchanged"), 3, r.stdout.decode())
+            self.assertEqual(r.stdout.decode().count("serverside-applied"), 3, r.stdout.decode())
         finally:
             subprocess.run([CMD, "down", "--state", state], capture_output=True, timeout=60)
             shutil.rmtree(state, ignore_errors=True)

@@ -9,6 +9,7 @@ pkg/apiserver/schema/defaulting/algorithm.go and
 https://kubernetes.io/docs/tasks/extend-kubernetes/custom-resources/custom-resource-definitions/.
 """
 
+import json
 import re
 
 from kubesim.apiserver_errors import DNS1123_SUBDOMAIN, clone, rfc3339
@@ -191,13 +192,37 @@ def prune(value, schema, path, unknown, root=False, embedded=False):
     return value
 
 
+def prune_nulls(value, schema):
+    """Drop null fields whose schema is neither nullable nor defaulted (object fields only; null list
+    items are left to validation), as apiextensions-apiserver pkg/apiserver/schema/defaulting/
+    prunenulls.go PruneNonNullableNullsWithoutDefaults does before defaulting."""
+    if not isinstance(schema, dict):
+        return
+    if isinstance(value, dict):
+        props = schema.get("properties") or {}
+        addl = schema.get("additionalProperties")
+        for k in list(value):
+            sub = props.get(k) if k in props else (addl if isinstance(addl, dict) else None)
+            v = value[k]
+            if v is None and sub is not None and not sub.get("nullable") and "default" not in sub:
+                del value[k]
+            else:
+                prune_nulls(v, sub)
+    elif isinstance(value, list):
+        for x in value:
+            prune_nulls(x, schema.get("items"))
+
+
 def apply_defaults(value, schema):
+    """Structural defaulting (defaulting/algorithm.go Default): a missing field, or a null one that is
+    not nullable, gets the schema's default."""
     if not isinstance(schema, dict):
         return value
     if isinstance(value, dict):
         props = schema.get("properties") or {}
         for k, ps in props.items():
-            if k not in value and isinstance(ps, dict) and "default" in ps:
+            if isinstance(ps, dict) and "default" in ps and (
+                    k not in value or (value[k] is None and not ps.get("nullable"))):
                 value[k] = clone(ps["default"])
             if k in value:
                 value[k] = apply_defaults(value[k], ps)
@@ -219,7 +244,8 @@ def _typename(v):
     if isinstance(v, int):
         return "integer"
     if isinstance(v, float):
-        return "number"
+        # go-openapi (swag.IsFloat64AJSONInteger): a whole float64 is a JSON integer.
+        return "integer" if v.is_integer() and abs(v) < 2 ** 63 else "number"
     if isinstance(v, str):
         return "string"
     if isinstance(v, list):
@@ -239,21 +265,74 @@ def _show(v):
     return '"object"'
 
 
+def _go_value(v):
+    """%#v of a decoded JSON value, as field.Duplicate prints it (close enough)."""
+    if isinstance(v, dict):
+        return "map[string]interface {}{%s}" % ", ".join(
+            '"%s":%s' % (k, _go_value(x)) for k, x in sorted(v.items()))
+    if isinstance(v, str):
+        return '"%s"' % v
+    return _show(v)
+
+
+_DATE_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$")
+
+
+def _list_duplicates(value, schema, path, causes):
+    """x-kubernetes-list-type set/map uniqueness (apiextensions-apiserver pkg/apiserver/schema/listtype/
+    validation.go): each repeated element (set) or key tuple (map) after the first is a Duplicate."""
+    lt = schema.get("x-kubernetes-list-type")
+    if lt not in ("set", "map") or len(value) < 2:
+        return
+    keys = schema.get("x-kubernetes-list-map-keys") or []
+    seen = {}
+    for i, x in enumerate(value):
+        if lt == "map":
+            if x is not None and not isinstance(x, dict):
+                causes.append(("FieldValueInvalid", "%s[%d]" % (path, i), "Invalid value: %s: must be an "
+                               "object for an array of list-type map" % _show(x)))
+                return
+            k = {kk: x[kk] for kk in keys if isinstance(x, dict) and kk in x}
+        else:
+            k = x
+        sig = json.dumps(k, sort_keys=True)
+        seen[sig] = seen.get(sig, 0) + 1
+        if seen[sig] == 2:
+            causes.append(("FieldValueDuplicate", "%s[%d]" % (path, i), "Duplicate value: %s" % _go_value(k)))
+
+
 def validate_value(value, schema, path, causes, depth=0):
-    """OpenAPI v3 validation subset: type, required, enum, min/max, length, pattern, items."""
-    if not isinstance(schema, dict) or depth > 64:
+    """OpenAPI v3 validation as kube-openapi's validator (k8s.io/kube-openapi/pkg/validation/validate,
+    called from apiextensions-apiserver pkg/apiserver/validation) applies it to a structural schema:
+    type, nullable, x-kubernetes-int-or-string (anyOf integer/string; a pattern such as controller-gen's
+    resource.Quantity one applies to strings only), required, enum, minimum/maximum, lengths, pattern,
+    date-time format, items, list-type set/map uniqueness. Messages follow field.Error's
+    `<path>: Invalid value: <value>: <path> in body ...` shape. CEL rules are not evaluated."""
+    if not isinstance(schema, dict) or depth > 96:
         return
     if value is None:
-        if not schema.get("nullable"):
-            pass
+        # Null object fields were pruned (prune_nulls) or defaulted; what is left is a nullable field or
+        # a list item.
+        if not schema.get("nullable") and (schema.get("type") or schema.get("x-kubernetes-int-or-string")):
+            t = schema.get("type") or "integer,string"
+            causes.append(("FieldValueTypeInvalid", path, 'Invalid value: "null": %s in body must be of '
+                           'type %s: "null"' % (path, t)))
         return
+    vt = _typename(value)
     if schema.get("x-kubernetes-int-or-string"):
-        if not isinstance(value, (int, str)) or isinstance(value, bool):
-            causes.append(("FieldValueInvalid", path, "Invalid value: %s: %s must be of type "
-                           "integer or string" % (_show(value), path)))
+        if vt not in ("integer", "string"):
+            causes.append(("FieldValueTypeInvalid", path, 'Invalid value: "%s": %s in body must be of '
+                           'type integer,string: "%s"' % (vt, path, vt)))
+            return
+        if vt == "string" and "pattern" in schema:
+            try:
+                if not re.search(schema["pattern"], value):
+                    causes.append(("FieldValueInvalid", path, "Invalid value: %s: %s in body "
+                                   "should match '%s'" % (_show(value), path, schema["pattern"])))
+            except re.error:
+                pass
         return
     t = schema.get("type")
-    vt = _typename(value)
     if t and not (t == vt or (t == "number" and vt == "integer")):
         causes.append(("FieldValueTypeInvalid", path,
                        'Invalid value: "%s": %s in body must be of type %s: "%s"'
@@ -283,6 +362,9 @@ def validate_value(value, schema, path, causes, depth=0):
                                    "should match '%s'" % (_show(value), path, schema["pattern"])))
             except re.error:
                 pass
+        if schema.get("format") == "date-time" and not _DATE_TIME.match(value):
+            causes.append(("FieldValueInvalid", path, "Invalid value: %s: %s in body must be of type "
+                           "date-time: %s" % (_show(value), path, _show(value))))
     if isinstance(value, dict):
         for r in schema.get("required") or []:
             if r not in value:
@@ -308,13 +390,21 @@ def validate_value(value, schema, path, causes, depth=0):
         if isinstance(items, dict):
             for i, x in enumerate(value):
                 validate_value(x, items, "%s[%d]" % (path, i), causes, depth + 1)
+        _list_duplicates(value, schema, path, causes)
 
 
 def process_custom_resource(rt, obj):
-    """Prune, default and validate a custom resource; returns (obj, unknown_fields, causes)."""
+    """Prune, default and validate a custom resource; returns (obj, unknown_fields, causes).
+
+    The order of the real handler (apiextensions-apiserver pkg/apiserver/customresource_handler.go and
+    pkg/apiserver/schema/pruning/algorithm.go): unknown fields are pruned and reported (the caller turns
+    them into `strict decoding error: unknown field "..."` for fieldValidation=Strict, which kubectl
+    sends by default since 1.27 (--validate=strict), a Warning header for Warn, nothing for Ignore),
+    non-nullable nulls are pruned, defaults applied, then the schema is validated (422 Invalid)."""
     schema = rt.schema
     unknown = []
     obj = prune(obj, schema, "", unknown, root=True)
+    prune_nulls(obj, schema)
     obj = apply_defaults(obj, schema)
     causes = []
     body = {k: v for k, v in obj.items() if k not in ("apiVersion", "kind", "metadata")}

@@ -26,6 +26,31 @@ _PARAMS = [
 ]
 
 
+def published_crd_schema(node):
+    """A CRD version's schema as kube-apiserver publishes it in /openapi/v3/apis/<group>/<version>
+    (apiextensions-apiserver pkg/controller/openapi/builder/builder.go buildKubeNative, through
+    pkg/apiserver/schema Structural.ToKubeOpenAPI): the structural schema with its value validations
+    (pattern, enum, required, x-kubernetes-validations ...), except that an int-or-string node loses its
+    `anyOf: [{type: integer}, {type: string}]` (NewStructural folds it into x-kubernetes-int-or-string),
+    so `kubectl explain` can descend into every declared field."""
+    if isinstance(node, list):
+        return [published_crd_schema(x) for x in node]
+    if not isinstance(node, dict):
+        return node
+    out = {}
+    for k, v in node.items():
+        if k == "anyOf" and node.get("x-kubernetes-int-or-string") and \
+                sorted(x.get("type", "") for x in v if isinstance(x, dict)) == ["integer", "string"]:
+            continue
+        if k in ("properties",) and isinstance(v, dict):
+            out[k] = {pk: published_crd_schema(pv) for pk, pv in v.items()}
+        elif k in ("items", "additionalProperties", "allOf", "anyOf", "oneOf", "not"):
+            out[k] = published_crd_schema(v)
+        else:
+            out[k] = v
+    return out
+
+
 def _schema_name(rt):
     if rt.crd is not None:
         rev = ".".join(reversed(rt.group.split(".")))
@@ -51,7 +76,7 @@ def gv_document(rts):
         name = _schema_name(rt)
         ref = {"$ref": "#/components/schemas/" + name}
         if rt.crd is not None:
-            sch = json.loads(json.dumps(rt.schema))
+            sch = published_crd_schema(rt.schema)
             props = sch.setdefault("properties", {})
             props["apiVersion"] = {"type": "string"}
             props["kind"] = {"type": "string"}
