@@ -10,7 +10,11 @@ kubesim/realcp.py), with the kubelet and proxy simulators and raywarden-controll
   (under its pod-network address) in the head Service's slice;
 - the controller runs as its ServiceAccount under the real RBAC authorizer and is refused
   anything its ClusterRole does not grant (reading ConfigMaps, deleting Secrets);
-- deleting the RayCluster removes its pods and Services through the real garbage collector.
+- deleting the RayCluster removes its pods and Services through the real garbage collector;
+- every KubeRay sample of shared/corpus, and KubeRay's own ray-cluster.tls.yaml (line-wrapped
+  base64 in its Secret), passes the real API server's validation unchanged (server-side dry run);
+- raywarden's CRDs validate on the real server as KubeRay's do: a misspelt pod-template field and
+  an invalid quantity are refused, and `kubectl explain` descends into the pod templates.
 
 Skipped, saying why, when the upstream binaries are not built (tests/sim/upstream/build) or
 shared/corpus is absent.
@@ -21,7 +25,7 @@ import subprocess
 import sys
 import unittest
 
-from clusterlib import LocalClusterCase, pod_ready, wait_for
+from clusterlib import CORPUS, LocalClusterCase, pod_ready, wait_for
 from kubesim import realcp, upstream
 
 NS = "default"
@@ -96,6 +100,30 @@ class RealControlPlaneRayCluster(LocalClusterCase):
 
         wait_for(gone, timeout=120, what="the RayCluster's pods and Services collected")
 
+    def test_5_samples_pass_validation(self):
+        samples = sorted(os.path.join(CORPUS, f) for f in os.listdir(CORPUS) if f.endswith(".yaml"))
+        samples.append(os.path.join(upstream.find().kuberay_src, "config", "samples", "ray-cluster.tls.yaml"))
+        for path in samples:
+            with self.subTest(sample=os.path.basename(path)):
+                self.lc.kubectl("apply", "--dry-run=server", "-n", NS, "-f", path)  # raises on refusal
+
+    def test_6_crd_schema_enforced(self):
+        with open(self.sample) as f:
+            text = f.read()
+        image = "          image: rayproject/ray:"
+        self.assertIn(image, text)
+        cases = (
+            (text.replace(image, "          imagePullPolicyy: IfNotPresent\n" + image, 1),
+             'unknown field "spec.headGroupSpec.template.spec.containers[0].imagePullPolicyy"'),
+            (text.replace('cpu: "1"', "cpu: lots", 1), "spec.headGroupSpec.template.spec.containers[0].resources.limits.cpu"),
+        )
+        for broken, want in cases:
+            with self.subTest(want=want):
+                with self.assertRaises(AssertionError) as cm:
+                    self.lc.kubectl("apply", "--dry-run=server", "-n", NS, "-f", "-", input=broken)
+                self.assertIn(want, str(cm.exception))
+        out = self.lc.kubectl("explain", "raycluster.spec.headGroupSpec.template.spec.containers.imagePullPolicy")
+        self.assertIn("imagePullPolicy", out)
 
 if __name__ == "__main__":
     unittest.main(verbosity=2, stream=sys.stdout)
