@@ -176,7 +176,8 @@ WIDGET_CRD = {
 class ApiServerTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        cls.srv = APIServer(token=TOKEN, bookmark_interval=0.3, history_size=200)
+        cls.srv = APIServer(token=TOKEN, bookmark_interval=0.3, history_size=200,
+                            watch_cache_size=200)
         cls.srv.start()
         cls.c = Client(cls.srv)
         cls.nsn = 0
@@ -404,6 +405,27 @@ class ApiServerTest(unittest.TestCase):
         code, obj, _ = self.c.req("PUT", "/api/v1/namespaces/%s/pods/p" % ns, p)
         self.assertEqual(code, 422)
         self.assertIn("pod updates may not change fields", obj["message"])
+
+    def test_secret_data_decoded_as_go_decodes(self):
+        # encoding/json decodes []byte with base64.StdEncoding: '\r' and '\n' are skipped, padding
+        # is required; the stored value is the re-encoding. Errors are the serializer's 400.
+        ns = self.ns()
+        base = "/api/v1/namespaces/%s/secrets" % ns
+        sec = self.c.ok("POST", base, {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "w"},
+                                       "data": {"a": "aGVs\nbG8g\r\nd29y\nbGQ=\n", "b": "aGVsbG9="}})
+        self.assertEqual(sec["data"], {"a": "aGVsbG8gd29ybGQ=", "b": "aGVsbG8="})
+        cmap = self.c.ok("POST", "/api/v1/namespaces/%s/configmaps" % ns,
+                         {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "b"},
+                          "binaryData": {"x": "AAEC\nAw=="}})
+        self.assertEqual(cmap["binaryData"], {"x": "AAECAw=="})
+        for value, offset in (("aGVsbG8", 4), ("aGVsbG8=x", 8), ("aG=", 3), ("a===", 1),
+                              ("aGVsbG8gd29y\nbGQgaGVsbG8gd29ybGQ", 29), ("YQ", 0), ("aGV$", 3)):
+            code, obj, _ = self.c.req("POST", base, {"apiVersion": "v1", "kind": "Secret",
+                                                     "metadata": {"name": "bad"}, "data": {"k": value}})
+            self.assertEqual(code, 400, value)
+            self.assertStatus(obj, 400, "BadRequest")
+            self.assertEqual(obj["message"], 'Secret in version "v1" cannot be handled as a Secret: '
+                             'illegal base64 data at input byte %d' % offset)
 
     # ---- update semantics ----------------------------------------------------------------------
 
@@ -972,6 +994,44 @@ class ApiServerTest(unittest.TestCase):
         w.close()
         w = self.c.watch(base + "?watch=1&timeoutSeconds=1&resourceVersion=" + rv)
         self.assertIsNone(w.next())  # no bookmarks unless asked for
+        w.close()
+
+    def test_watch_window_per_resource(self):
+        # watch_cache.go: each resource has its own window (capacity 100 growing to the upper
+        # bound, 200 here, while its events are fresher than 75 s); a watch from before the
+        # window's first event gets "too old resource version: RV (first-1)" as an ERROR event
+        # in a 200 stream; another resource's window is not affected.
+        ns = self.ns()
+        base = "/api/v1/namespaces/%s/configmaps" % ns
+        self.c.ok("POST", base, cm("w"))
+        sec = self.c.ok("POST", "/api/v1/namespaces/%s/secrets" % ns,
+                        {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s"}})
+        start = sec["metadata"]["resourceVersion"]
+        last = None
+        for i in range(250):
+            last = self.c.ok("PATCH", base + "/w", {"data": {"i": str(i)}},
+                             "application/merge-patch+json")["metadata"]["resourceVersion"]
+        last = int(last)
+        # The window holds the newest 200 configmap events: last-199 .. last.
+        w = self.c.watch(base + "?watch=1&resourceVersion=%d" % (last - 201))
+        self.assertEqual(w.status, 200)
+        ev = w.next()
+        self.assertEqual(ev["type"], "ERROR")
+        self.assertEqual(ev["object"]["message"],
+                         "too old resource version: %d (%d)" % (last - 201, last - 200))
+        w.close()
+        w = self.c.watch(base + "?watch=1&resourceVersion=%d" % (last - 200))
+        ev = w.next()
+        self.assertEqual(ev["type"], "MODIFIED")
+        self.assertEqual(ev["object"]["metadata"]["resourceVersion"], str(last - 199))
+        w.close()
+        # Secrets lost nothing from their window: a watch from before the flood is served.
+        self.c.ok("PATCH", "/api/v1/namespaces/%s/secrets/s" % ns, {"metadata": {"labels": {"a": "b"}}},
+                  "application/merge-patch+json")
+        w = self.c.watch("/api/v1/namespaces/%s/secrets?watch=1&resourceVersion=%s" % (ns, start))
+        ev = w.next()
+        self.assertEqual(ev["type"], "MODIFIED")
+        self.assertEqual(ev["object"]["metadata"]["labels"], {"a": "b"})
         w.close()
 
     # ---- faults --------------------------------------------------------------------------------

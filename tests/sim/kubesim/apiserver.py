@@ -5,6 +5,7 @@ Command line (the contract with the kubelet / controllers / local-cluster simula
     python3 tests/sim/kubesim/apiserver.py --state-dir DIR [--host 127.0.0.1] [--port 0]
                                            [--tls] [--token T] [--bookmark-interval S]
                                            [--history-size N] [--log-dir D]
+                                           [--watch-cache-size N] [--watch-cache-fresh-seconds S]
 
 It writes, before answering anything:
     DIR/ca.crt, DIR/ca.key             self-signed CA (Debian's `openssl` CLI), with --tls
@@ -1189,7 +1190,8 @@ class APIServer:
 
     def __init__(self, state_dir=None, host="127.0.0.1", port=0, tls=False, token=None,
                  bookmark_interval=5.0, history_size=10000, log_dir=None, anonymous_auth=True,
-                 min_request_timeout=1800, verbose=False, service_cidr="10.96.0.0/12"):
+                 min_request_timeout=1800, verbose=False, service_cidr="10.96.0.0/12",
+                 watch_cache_size=100 * 1024, watch_cache_fresh=75.0):
         self.state_dir = state_dir
         self.cidr_owner = None
         if service_cidr == "auto":
@@ -1209,7 +1211,8 @@ class APIServer:
         self.anonymous_auth = anonymous_auth
         self.min_request_timeout = min_request_timeout
         self.verbose = verbose
-        self.store = Store(history_size=history_size, service_cidr=self.service_cidr)
+        self.store = Store(history_size=history_size, service_cidr=self.service_cidr,
+                           watch_cache_max=watch_cache_size, watch_cache_fresh=watch_cache_fresh)
         self.authorizer = rbac.Authorizer(self.store)
         self.faults = Faults()
         self.openapi = OpenAPICache()
@@ -1307,7 +1310,12 @@ def main(argv=None):
     ap.add_argument("--tls", action="store_true")
     ap.add_argument("--token")
     ap.add_argument("--bookmark-interval", type=float, default=5.0)
-    ap.add_argument("--history-size", type=int, default=10000)
+    ap.add_argument("--history-size", type=int, default=10000,
+                    help="events kept for paginated and Exact lists (continue tokens)")
+    ap.add_argument("--watch-cache-size", type=int, default=100 * 1024,
+                    help="upper bound of each resource's watch window (watch_cache.go: 100*1024)")
+    ap.add_argument("--watch-cache-fresh-seconds", type=float, default=75.0,
+                    help="eventFreshDuration: the window grows while its events are this fresh")
     ap.add_argument("--log-dir")
     ap.add_argument("--anonymous-auth", default="true", choices=["true", "false"])
     ap.add_argument("--verbose", action="store_true")
@@ -1317,7 +1325,9 @@ def main(argv=None):
     srv = APIServer(state_dir=a.state_dir, host=a.host, port=a.port, tls=a.tls, token=a.token,
                     bookmark_interval=a.bookmark_interval, history_size=a.history_size,
                     log_dir=a.log_dir, anonymous_auth=a.anonymous_auth == "true",
-                    verbose=a.verbose, service_cidr=a.service_cidr)
+                    verbose=a.verbose, service_cidr=a.service_cidr,
+                    watch_cache_size=a.watch_cache_size,
+                    watch_cache_fresh=a.watch_cache_fresh_seconds)
     srv.start()
     done = threading.Event()
 
