@@ -311,6 +311,16 @@ def apply_defaults(rt, obj, alloc, create):
     if kind == "Pod":
         obj.setdefault("spec", {})
         default_pod_spec(obj["spec"])
+        # pkg/apis/core/v1/defaults.go SetDefaults_Pod: a container's limits stand for its
+        # requests where those are not given (Pods only, not templates).
+        for sect in ("containers", "initContainers"):
+            for c in obj["spec"].get(sect) or []:
+                res = c.get("resources") if isinstance(c, dict) else None
+                if isinstance(res, dict) and isinstance(res.get("limits"), dict) and res["limits"]:
+                    req = res.get("requests") if isinstance(res.get("requests"), dict) else {}
+                    for k, v in res["limits"].items():
+                        req.setdefault(k, v)
+                    res["requests"] = req
         if create:
             st = obj.setdefault("status", {})
             st.setdefault("phase", "Pending")
