@@ -16,6 +16,7 @@ import unittest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from kubesim.apiserver import APIServer  # noqa: E402
+from kubesim.controllers import ControllerManager  # noqa: E402
 from kubesim.testutil import wait_for  # noqa: E402
 
 KUBECTL = shutil.which("kubectl")
@@ -82,9 +83,16 @@ class KubectlTest(unittest.TestCase):
                             bookmark_interval=1.0).start()
         cls.kubeconfig = os.path.join(cls.dir, "state", "kubeconfig")
         cls.env = dict(os.environ, HOME=cls.dir, KUBECONFIG=cls.kubeconfig)
+        # Namespaces get their `default` ServiceAccount (needed by the ServiceAccount admission
+        # plugin for pods), kube-root-ca.crt, and are emptied when deleted, as on a real cluster.
+        cls.cm = ControllerManager(state_dir=os.path.join(cls.dir, "state"), controllers=(
+            "serviceaccount-controller", "root-ca-certificate-publisher-controller", "namespace-controller"),
+            namespace_delay_scale=0.05)
+        cls.cm.start()
 
     @classmethod
     def tearDownClass(cls):
+        cls.cm.stop()
         cls.srv.stop()
         shutil.rmtree(cls.dir, ignore_errors=True)
 

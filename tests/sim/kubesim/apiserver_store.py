@@ -1,7 +1,8 @@
 """In-memory object store of the API server simulator: one global resourceVersion, watch fan-out,
 bounded event history (410 Gone past it), consistent paginated lists, graceful deletion,
 finalizers, and the server-side controllers a real control plane runs next to the API (ownerReference
-garbage collection, namespace lifecycle, CRD establishment and cleanup).
+garbage collection, CRD establishment and cleanup). Namespace content deletion is the namespace
+controller's, in kubesim.controllers.
 
 References:
 - https://kubernetes.io/docs/reference/using-api/api-concepts/ (resourceVersion, watch, bookmarks,
@@ -17,7 +18,8 @@ References:
 - pkg/controller/garbagecollector/garbagecollector.go and
   https://kubernetes.io/docs/concepts/architecture/garbage-collection/ (Background, Foreground with
   the foregroundDeletion finalizer and blockOwnerDeletion, Orphan with the orphan finalizer).
-- pkg/controller/namespace/deletion/namespaced_resources_deleter.go (namespace Terminating).
+- pkg/registry/core/namespace/storage/storage.go (namespace Delete: Terminating, then gone once
+  spec.finalizers is empty).
 - pkg/registry/core/pod/strategy.go CheckGracefulDelete (graceful pod deletion).
 """
 
@@ -344,11 +346,6 @@ class Store:
         self._emit(skey, "DELETED", final, obj)
         if self.dependents.get(uid):
             self.tasks.put(("uid_gone", uid))
-        ns = key[0]
-        if ns:
-            nso = self.data[("", "namespaces")].get(("", ns))
-            if nso and nso["metadata"].get("deletionTimestamp"):
-                self.tasks.put(("ns", ns))
         if rt.kind == "CustomResourceDefinition" and rt.crd is None:
             self._sync_crd(obj, remove=True)
             skey = (obj["spec"]["group"], obj["spec"]["names"]["plural"])
@@ -394,6 +391,24 @@ class Store:
         if rt.namespaced and ns:
             return self.data[("", "namespaces")].get(("", ns))
         return None
+
+    def namespace_lifecycle(self, rt, ns, md):
+        """The NamespaceLifecycle admission plugin on create (staging/src/k8s.io/apiserver/pkg/
+        admission/plugin/namespace/lifecycle/admission.go): 404 for a missing namespace, 403 with
+        cause NamespaceTerminating for a terminating one."""
+        with self.lock:
+            nso = self._check_ns(rt, ns)
+            if nso is None:
+                raise not_found("namespaces", "", ns)
+            if (nso.get("status") or {}).get("phase") == "Terminating" or \
+                    nso["metadata"].get("deletionTimestamp"):
+                err = forbidden(rt.plural, rt.group, md.get("name") or md.get("generateName", ""),
+                                "unable to create new content in namespace %s because it is being "
+                                "terminated" % ns)
+                err.details["causes"] = [{"reason": "NamespaceTerminating",
+                                          "message": "namespace %s is being terminated" % ns,
+                                          "field": "metadata.namespace"}]
+                raise err
 
     def list(self, rt, ns, lreqs, freqs, limit=0, cont=None, rv=None, rv_match=None):
         with self.lock:
@@ -619,17 +634,7 @@ class Store:
                 raise bad_request("the namespace of the provided object does not match the "
                                   "namespace sent on the request")
             md["namespace"] = ns
-            nso = self._check_ns(rt, ns)
-            if nso is None:
-                raise not_found("namespaces", "", ns)
-            if nso["metadata"].get("deletionTimestamp"):
-                err = forbidden(rt.plural, rt.group, md.get("name") or md.get("generateName", ""),
-                                "unable to create new content in namespace %s because it is being "
-                                "terminated" % ns)
-                err.details["causes"] = [{"reason": "NamespaceTerminating",
-                                          "message": "namespace %s is being terminated" % ns,
-                                          "field": "metadata.namespace"}]
-                raise err
+            self.namespace_lifecycle(rt, ns, md)
         else:
             md.pop("namespace", None)
         if not md.get("name"):
@@ -876,16 +881,24 @@ class Store:
                 g = 0
             grace = max(0, int(g))
         if rt.kind == "Namespace" and rt.crd is None:
+            # pkg/registry/core/namespace/storage/storage.go Delete: the first DELETE only sets
+            # deletionTimestamp and phase Terminating; the namespace controller
+            # (kube-controller-manager, kubesim.controllers) empties it and removes the
+            # "kubernetes" finalizer through /finalize. A later DELETE answers the object while
+            # spec.finalizers remain, and deletes it once they are gone.
             if md.get("deletionTimestamp"):
-                return self.present(rt, obj), False
+                if _ns_finalizers(rt, obj):
+                    return self.present(rt, obj), False
+                if md.get("finalizers"):
+                    return self.present(rt, obj), False
+                final = self._remove(rt, obj)
+                return self._deleted_result(rt, final), True
             nmd["deletionTimestamp"] = rfc3339()
-            nmd["deletionGracePeriodSeconds"] = 0
             nmd["finalizers"] = fins
             if not nmd["finalizers"]:
                 nmd.pop("finalizers")
             new.setdefault("status", {})["phase"] = "Terminating"
             self._put(rt, new, obj, "MODIFIED")
-            self.tasks.put(("ns", md["name"]))
             return self.present(rt, new), False
         if md.get("deletionTimestamp"):
             # Already being deleted: a shorter grace period may shorten the wait.
@@ -1039,8 +1052,6 @@ class Store:
             if not new["metadata"]["finalizers"]:
                 del new["metadata"]["finalizers"]
             self.write_internal(rt, new)
-        elif kind == "ns":
-            self._ns_cleanup(task[1])
         elif kind == "crd":
             self._crd_cleanup(task[1])
 
@@ -1060,32 +1071,6 @@ class Store:
         elif not dep["metadata"].get("deletionTimestamp"):
             pol = "Foreground" if self.dependents.get(dep["metadata"]["uid"]) else "Background"
             self._delete(drt, dep, {"propagationPolicy": pol})
-
-    def _ns_cleanup(self, ns):
-        nsrt = self.rt("", "v1", "namespaces")
-        nso = self.data[("", "namespaces")].get(("", ns))
-        if nso is None or not nso["metadata"].get("deletionTimestamp"):
-            return
-        left = 0
-        seen = set()
-        for rt in list(self.types.values()):
-            if not rt.namespaced or rt.storage in seen:
-                continue
-            seen.add(rt.storage)
-            rt = self._rt_for_skey(rt.storage)
-            for key, obj in list(self.data[rt.storage].items()):
-                if key[0] != ns:
-                    continue
-                left += 1
-                if not obj["metadata"].get("deletionTimestamp"):
-                    self._delete(rt, obj, {"propagationPolicy": "Background"})
-        if left == 0 or not any(k[0] == ns for s in seen for k in self.data[s]):
-            new = clone(nso)
-            new.setdefault("spec", {})["finalizers"] = [
-                f for f in new["spec"].get("finalizers") or [] if f != "kubernetes"]
-            if not new["spec"]["finalizers"]:
-                del new["spec"]["finalizers"]
-            self.write_internal(nsrt, new)
 
     def _crd_cleanup(self, name):
         crt = self.rt("apiextensions.k8s.io", "v1", "customresourcedefinitions")
