@@ -1020,7 +1020,7 @@ class TestServicesAndControllers(ClusterTest):
 
 
 class TestScheduler(ClusterTest):
-    """The scheduler (kubelet_sched.py) against two Nodes of 8 cpu, 32Gi, 110 pods, no GPU."""
+    """The scheduler (kubelet_sched.py) against two Nodes of 64 cpu, 256Gi, 110 pods, no GPU."""
 
     PRE_HELPLESS = " preemption: 0/2 nodes are available: 2 Preemption is not helpful for scheduling."
 
@@ -1068,17 +1068,17 @@ class TestScheduler(ClusterTest):
     def test_requests_selectors_taints_and_rescheduling(self):
         nodes = sorted(self.cl.kubelet("/pods")["nodes"])
         node = self.c.get("nodes", None, nodes[0])
-        self.assertEqual(node["status"]["allocatable"]["cpu"], "8")
+        self.assertEqual(node["status"]["allocatable"]["cpu"], "64")
         self.assertNotIn("nvidia.com/gpu", node["status"]["allocatable"])
         # Larger than any node: preemption cannot help.
-        self.pod("huge", cpu="9")
+        self.pod("huge", cpu="65")
         self.unschedulable("huge", "0/2 nodes are available: 2 Insufficient cpu." + self.PRE_HELPLESS)
-        # Effective requests: max(2+1, init 5) = 5; limits alone stand for requests (defaulting).
-        self.pod("a", init=("2", "1", "5"))
-        b = self.pod("b", limits={"cpu": "5"})
-        self.assertEqual(b["spec"]["containers"][0]["resources"]["requests"], {"cpu": "5"})
+        # Effective requests: max(20+10, init 40) = 40; limits alone stand for requests (defaulting).
+        self.pod("a", init=("20", "10", "40"))
+        b = self.pod("b", limits={"cpu": "40"})
+        self.assertEqual(b["spec"]["containers"][0]["resources"]["requests"], {"cpu": "40"})
         self.assertNotEqual(self.scheduled("a"), self.scheduled("b"))
-        self.pod("c", cpu="4")
+        self.pod("c", cpu="30")
         msg = ("0/2 nodes are available: 2 Insufficient cpu. preemption: 0/2 nodes are available: "
                "2 No preemption victims found for incoming pod.")
         self.unschedulable("c", msg)

@@ -1794,10 +1794,11 @@ class Kubelet:
         self.sched_events.stop()
 
 
-def node_resources(cpu="8", memory="32Gi", gpus=0, max_pods=110, ephemeral_storage="100Gi"):
+def node_resources(cpu="64", memory="256Gi", gpus=0, max_pods=110, ephemeral_storage="100Gi"):
     """A simulated Node's capacity (= allocatable): the kubelet flags --node-cpu, --node-memory,
     --node-gpus (nvidia.com/gpu, reported only when non-zero, as the device plugin does),
-    --max-pods (the kubelet's maxPods, 110) and --node-ephemeral-storage."""
+    --max-pods (the kubelet's maxPods, 110) and --node-ephemeral-storage. The defaults are a large
+    development machine's: the end-to-end tests run a dozen Ray clusters at once on one Node."""
     out = {"cpu": str(cpu), "memory": str(memory), "pods": str(int(max_pods)),
            "ephemeral-storage": str(ephemeral_storage)}
     if int(gpus):
@@ -1814,8 +1815,8 @@ def main(argv=None):
     ap.add_argument("--backoff-max", type=float, default=300.0, help="crash-loop back-off cap seconds (300)")
     ap.add_argument("--control-port", type=int, default=0)
     ap.add_argument("--no-mount-ns", action="store_true", help="use path rewriting instead of mount namespaces")
-    ap.add_argument("--node-cpu", default="8", help="each Node's cpu capacity/allocatable (8)")
-    ap.add_argument("--node-memory", default="32Gi", help="each Node's memory (32Gi)")
+    ap.add_argument("--node-cpu", default="64", help="each Node's cpu capacity/allocatable (64)")
+    ap.add_argument("--node-memory", default="256Gi", help="each Node's memory (256Gi)")
     ap.add_argument("--node-gpus", type=int, default=0, help="each Node's nvidia.com/gpu (0: none)")
     ap.add_argument("--max-pods", type=int, default=110, help="pods per Node (110)")
     ap.add_argument("--node-ephemeral-storage", default="100Gi", help="each Node's ephemeral-storage (100Gi)")
