@@ -15,6 +15,7 @@ against the local cluster".
 import http.client
 import json
 import os
+import re
 import shutil
 import signal
 import ssl
@@ -47,6 +48,40 @@ from kubesim.localcluster import Cluster  # noqa: E402
 from kubesim.testutil import condition as cond, free_port, parse_metrics, pod_ready, wait_for  # noqa: E402,F401
 
 RAY_POD_SELECTOR = "ray.io/node-type in (head,worker)"
+
+SA_TOKEN_PATH = "/var/run/secrets/kubernetes.io/serviceaccount"
+# plugin/pkg/admission/serviceaccount/admission.go TokenVolumeSource.
+SA_TOKEN_SOURCE = {"defaultMode": 420, "sources": [
+    {"serviceAccountToken": {"path": "token", "expirationSeconds": 3607}},
+    {"configMap": {"name": "kube-root-ca.crt", "items": [{"key": "ca.crt", "path": "ca.crt"}]}},
+    {"downwardAPI": {"items": [{"path": "namespace", "fieldRef": {"apiVersion": "v1",
+                                                                  "fieldPath": "metadata.namespace"}}]}}]}
+
+
+def without_token_volume(pod):
+    """A copy of pod without what the API server's ServiceAccount admission plugin adds (the
+    kube-api-access-xxxxx projected volume and its read-only mounts), to compare with what a
+    builder produced. An added volume or mount not of that exact shape is left in place, so a
+    comparison still shows it."""
+    pod = json.loads(json.dumps(pod))
+    spec = pod.get("spec") or {}
+    vols = spec.get("volumes") or []
+    names = [v["name"] for v in vols if re.fullmatch(r"kube-api-access-[a-z0-9]{5}", v.get("name", ""))
+             and v.get("projected") == SA_TOKEN_SOURCE]
+    if not names:
+        return pod
+    spec["volumes"] = [v for v in vols if v.get("name") not in names]
+    if not spec["volumes"]:
+        del spec["volumes"]
+    for sect in ("initContainers", "containers"):
+        for c in spec.get(sect) or []:
+            mounts = [m for m in c.get("volumeMounts") or []
+                      if m != {"name": names[0], "readOnly": True, "mountPath": SA_TOKEN_PATH}]
+            if mounts:
+                c["volumeMounts"] = mounts
+            else:
+                c.pop("volumeMounts", None)
+    return pod
 
 
 def missing_prereqs():

@@ -7,8 +7,10 @@ simulator with the fake kubelet (no Ray processes; tests/sim/kubesim/kubelet_fak
    every pod owned by its cluster's current UID, no pod or service of a cluster that is
    gone, and the pod set stays stable afterwards (no churn).
 2. 5% of all API calls fail (409, 429 and 500 in equal parts, /_sim/faults) and every
-   watch is dropped every second while 50 clusters are applied and changed three times: all converge,
-   and stay converged once the faults stop.
+   watch is dropped every second while 50 clusters are applied and changed three times; every
+   third drop follows a compaction (/_sim/compact), so the informers' re-watches get the watch
+   cache's ERROR 410 Expired and must list again: all converge, and stay converged once the
+   faults stop.
 
 3. A head pod the API server refuses: no worker pod is created, and the repeated Warnings
    end up on one aggregate Event; a repeated groupName and a negative replicas are refused
@@ -202,10 +204,16 @@ class ControllerFaults(unittest.TestCase):
             self.w.sim("POST", "faults", {"verb": "*", "code": code, "rate": r, "retryAfter": 1})
         stop = threading.Event()
         drops = [0]
+        compacts = [0]
 
         def dropper():
             while not stop.wait(1.0):
                 try:
+                    if drops[0] % 3 == 2:
+                        # Forget the history first: the re-watch from the last version seen is
+                        # answered with an ERROR event "too old resource version" (410 Expired).
+                        self.w.sim("POST", "compact")
+                        compacts[0] += 1
                     self.w.sim("POST", "drop-watches")
                     drops[0] += 1
                 except Exception:  # noqa: BLE001 - keep dropping
@@ -236,10 +244,15 @@ class ControllerFaults(unittest.TestCase):
         stats = self.w.sim("GET", "stats")
         self.w.sim("DELETE", "faults")
         injected = {c: sum(v.get(c, 0) for v in stats["by_verb"].values()) for c in ("409", "429", "500")}
-        retries = sum(v for k, v in ctl.metrics().items() if k.startswith("raywarden_api_request_retries_total"))
-        print("faults: converged %.1f s after the last change; %d watch drops; injected %s of %d calls; "
-              "controller retries %d" % (took, drops[0], injected, stats["total"], retries), flush=True)
+        met = ctl.metrics()
+        retries = sum(v for k, v in met.items() if k.startswith("raywarden_api_request_retries_total"))
+        relists = sum(v for k, v in met.items() if k.startswith("raywarden_informer_relists_total"))
+        print("faults: converged %.1f s after the last change; %d watch drops (%d after a compaction); "
+              "injected %s of %d calls; controller retries %d, relists after 410 %d"
+              % (took, drops[0], compacts[0], injected, stats["total"], retries, relists), flush=True)
         self.assertGreaterEqual(drops[0], 3)
+        self.assertGreaterEqual(compacts[0], 1)
+        self.assertGreater(relists, 0)
         self.assertTrue(all(v > 0 for v in injected.values()), injected)
         self.assertTrue(ctl.alive(), ctl.output()[-2000:])
         # Once the faults stop it stays converged, and a further change still goes through.

@@ -11,7 +11,8 @@ import re
 import time
 import unittest
 
-from clusterlib import GOLDEN, SAMPLES, LocalClusterCase, cond, corpus_sample, pod_ready, wait_for
+from clusterlib import (GOLDEN, SAMPLES, LocalClusterCase, cond, corpus_sample, pod_ready, wait_for,
+                        without_token_volume)
 from kubesim.realcp import host_ip
 
 NS = "default"
@@ -119,8 +120,9 @@ class RayClusterBasic(LocalClusterCase):
             self.skipTest("no golden file for %s" % self.sample)
         rc = self.ready()
         uid = rc["metadata"]["uid"]
-        head = self.lc.pods(NS, self.name, "head")[0]
-        worker = self.lc.pods(NS, self.name, "worker")[0]
+        # The API server's ServiceAccount admission adds the token volume: not the builders'.
+        head = without_token_volume(self.lc.pods(NS, self.name, "head")[0])
+        worker = without_token_volume(self.lc.pods(NS, self.name, "worker")[0])
         svc = self.lc.get("/api/v1/namespaces/%s/services/%s-head-svc" % (NS, self.name))
         agent = [c for c in head["spec"]["containers"] if c["name"] == "raywarden-agent"][0]
         version = head["metadata"]["annotations"]["ray.io/kuberay-version"]

@@ -19,6 +19,8 @@ import unittest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from kubesim.apiserver import APIServer  # noqa: E402
+from kubesim.controllers import ControllerManager  # noqa: E402
+from kubesim.kubeclient import KubeClient  # noqa: E402
 from kubesim.testutil import wait_for  # noqa: E402
 
 TOKEN = "test-token-123"
@@ -176,13 +178,22 @@ WIDGET_CRD = {
 class ApiServerTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        cls.srv = APIServer(token=TOKEN, bookmark_interval=0.3, history_size=200)
+        cls.srv = APIServer(token=TOKEN, bookmark_interval=0.3, history_size=200,
+                            watch_cache_size=200)
         cls.srv.start()
         cls.c = Client(cls.srv)
         cls.nsn = 0
+        # The kube-controller-manager parts a namespace needs: its `default` ServiceAccount (the
+        # ServiceAccount admission plugin refuses pods without it), kube-root-ca.crt, and the
+        # namespace controller (its delays shortened 50 times).
+        cls.cm = ControllerManager(client=KubeClient(cls.srv.url, token=TOKEN), controllers=(
+            "serviceaccount-controller", "root-ca-certificate-publisher-controller", "namespace-controller"),
+            namespace_delay_scale=0.02, ca_pem="")
+        cls.cm.start()
 
     @classmethod
     def tearDownClass(cls):
+        cls.cm.stop()
         cls.srv.stop()
 
     def ns(self):
@@ -190,6 +201,10 @@ class ApiServerTest(unittest.TestCase):
         name = "t%d-%s" % (self.nsn, self._testMethodName.replace("_", "-")[5:30].strip("-"))
         self.c.ok("POST", "/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace",
                                                  "metadata": {"name": name}})
+        # Ready as on a real cluster: the controllers made `default` and kube-root-ca.crt.
+        wait_for(lambda: self.c.req("GET", "/api/v1/namespaces/%s/serviceaccounts/default" % name)[0] == 200
+                 and self.c.req("GET", "/api/v1/namespaces/%s/configmaps/kube-root-ca.crt" % name)[0] == 200,
+                 what="namespace %s has its ServiceAccount and kube-root-ca.crt" % name)
         return name
 
     def assertStatus(self, obj, code, reason):
@@ -404,6 +419,27 @@ class ApiServerTest(unittest.TestCase):
         code, obj, _ = self.c.req("PUT", "/api/v1/namespaces/%s/pods/p" % ns, p)
         self.assertEqual(code, 422)
         self.assertIn("pod updates may not change fields", obj["message"])
+
+    def test_secret_data_decoded_as_go_decodes(self):
+        # encoding/json decodes []byte with base64.StdEncoding: '\r' and '\n' are skipped, padding
+        # is required; the stored value is the re-encoding. Errors are the serializer's 400.
+        ns = self.ns()
+        base = "/api/v1/namespaces/%s/secrets" % ns
+        sec = self.c.ok("POST", base, {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "w"},
+                                       "data": {"a": "aGVs\nbG8g\r\nd29y\nbGQ=\n", "b": "aGVsbG9="}})
+        self.assertEqual(sec["data"], {"a": "aGVsbG8gd29ybGQ=", "b": "aGVsbG8="})
+        cmap = self.c.ok("POST", "/api/v1/namespaces/%s/configmaps" % ns,
+                         {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "b"},
+                          "binaryData": {"x": "AAEC\nAw=="}})
+        self.assertEqual(cmap["binaryData"], {"x": "AAECAw=="})
+        for value, offset in (("aGVsbG8", 4), ("aGVsbG8=x", 8), ("aG=", 3), ("a===", 1),
+                              ("aGVsbG8gd29y\nbGQgaGVsbG8gd29ybGQ", 29), ("YQ", 0), ("aGV$", 3)):
+            code, obj, _ = self.c.req("POST", base, {"apiVersion": "v1", "kind": "Secret",
+                                                     "metadata": {"name": "bad"}, "data": {"k": value}})
+            self.assertEqual(code, 400, value)
+            self.assertStatus(obj, 400, "BadRequest")
+            self.assertEqual(obj["message"], 'Secret in version "v1" cannot be handled as a Secret: '
+                             'illegal base64 data at input byte %d' % offset)
 
     # ---- update semantics ----------------------------------------------------------------------
 
@@ -696,11 +732,41 @@ class ApiServerTest(unittest.TestCase):
         self.c.ok("POST", "/api/v1/namespaces/%s/configmaps" % ns, cm("held", finalizers=["x.io/f"]))
         o = self.c.ok("DELETE", "/api/v1/namespaces/" + ns)
         self.assertEqual(o["status"]["phase"], "Terminating")
+        self.assertEqual(o["spec"]["finalizers"], ["kubernetes"])
+        self.assertTrue(o["metadata"]["deletionTimestamp"])
         code, obj, _ = self.c.req("POST", "/api/v1/namespaces/%s/configmaps" % ns, cm("new"))
         self.assertEqual(code, 403)
-        self.assertIn("because it is being terminated", obj["message"])
+        self.assertStatus(obj, 403, "Forbidden")
+        self.assertEqual(obj["message"], 'configmaps "new" is forbidden: unable to create new content in '
+                         'namespace %s because it is being terminated' % ns)
+        self.assertEqual(obj["details"]["causes"], [{"reason": "NamespaceTerminating", "message": "namespace %s "
+                                                     "is being terminated" % ns, "field": "metadata.namespace"}])
+        # A second DELETE answers the namespace while its finalizer remains.
+        self.assertEqual(self.c.ok("DELETE", "/api/v1/namespaces/" + ns)["status"]["phase"], "Terminating")
         wait_for(lambda: self.c.req("GET", "/api/v1/namespaces/%s/configmaps/a" % ns)[0] == 404,
                  what="content deleted")
+        # The namespace controller's conditions (status_condition_utils.go) while "held" waits on
+        # its finalizer; the ServiceAccount and kube-root-ca.crt are gone and not made again.
+
+        def conds():
+            st = self.c.ok("GET", "/api/v1/namespaces/" + ns).get("status") or {}
+            got = {c["type"]: (c["status"], c["reason"], c["message"]) for c in st.get("conditions") or []}
+            return got if got.get("NamespaceFinalizersRemaining", ("",))[0] == "True" else None
+
+        got = wait_for(conds, what="namespace conditions")
+        self.assertEqual(got, {
+            "NamespaceDeletionDiscoveryFailure": ("False", "ResourcesDiscovered",
+                                                  "All resources successfully discovered"),
+            "NamespaceDeletionGroupVersionParsingFailure": ("False", "ParsedGroupVersions",
+                                                            "All legacy kube types successfully parsed"),
+            "NamespaceDeletionContentFailure": ("False", "ContentDeleted",
+                                                "All content successfully deleted, may be waiting on finalization"),
+            "NamespaceContentRemaining": ("True", "SomeResourcesRemain",
+                                          "Some resources are remaining: configmaps. has 1 resource instances"),
+            "NamespaceFinalizersRemaining": ("True", "SomeFinalizersRemain", "Some content in the namespace has "
+                                             "finalizers remaining: x.io/f in 1 resource instances")})
+        self.assertEqual(self.c.req("GET", "/api/v1/namespaces/%s/serviceaccounts/default" % ns)[0], 404)
+        self.assertEqual(self.c.req("GET", "/api/v1/namespaces/%s/configmaps/kube-root-ca.crt" % ns)[0], 404)
         self.assertEqual(self.c.req("GET", "/api/v1/namespaces/" + ns)[0], 200)
         self.c.ok("PATCH", "/api/v1/namespaces/%s/configmaps/held" % ns,
                   {"metadata": {"finalizers": None}}, "application/merge-patch+json")
@@ -708,6 +774,60 @@ class ApiServerTest(unittest.TestCase):
                  what="namespace gone")
         code, obj, _ = self.c.req("DELETE", "/api/v1/namespaces/default")
         self.assertEqual(code, 403)
+
+    def test_service_account_admission(self):
+        # plugin/pkg/admission/serviceaccount/admission.go with the serviceaccount controller.
+        ns = self.ns()
+        base = "/api/v1/namespaces/%s/pods" % ns
+        p = self.c.ok("POST", base, pod("p"))
+        spec = p["spec"]
+        self.assertEqual((spec["serviceAccountName"], spec["serviceAccount"]), ("default", "default"))
+        vol = spec["volumes"][-1]
+        self.assertRegex(vol["name"], r"^kube-api-access-[bcdfghjklmnpqrstvwxz2456789]{5}$")
+        self.assertEqual(vol["projected"], {"defaultMode": 420, "sources": [
+            {"serviceAccountToken": {"expirationSeconds": 3607, "path": "token"}},
+            {"configMap": {"name": "kube-root-ca.crt", "items": [{"key": "ca.crt", "path": "ca.crt"}]}},
+            {"downwardAPI": {"items": [{"path": "namespace", "fieldRef": {"apiVersion": "v1",
+                                                                          "fieldPath": "metadata.namespace"}}]}}]})
+        self.assertEqual(spec["containers"][0]["volumeMounts"], [
+            {"name": vol["name"], "readOnly": True, "mountPath": "/var/run/secrets/kubernetes.io/serviceaccount"}])
+        # A missing ServiceAccount: 403 before validation; the name is the generateName for one.
+        for name, md in (("q", {"name": "q"}), ("gen-", {"generateName": "gen-"})):
+            b = pod("x")
+            b["metadata"] = md
+            b["spec"]["serviceAccountName"] = "nosuch"
+            del b["spec"]["containers"][0]["image"]
+            code, obj, _ = self.c.req("POST", base, b)
+            self.assertEqual(code, 403)
+            self.assertStatus(obj, 403, "Forbidden")
+            self.assertEqual(obj["message"], 'pods "%s" is forbidden: error looking up service account %s/nosuch: '
+                             'serviceaccount "nosuch" not found' % (name, ns))
+            self.assertEqual(obj["details"], {"name": name, "kind": "pods"})
+        # No token: the pod says so, or its ServiceAccount does (the pod's choice wins); a container
+        # with its own mount at the path keeps it.
+        self.c.ok("POST", "/api/v1/namespaces/%s/serviceaccounts" % ns, {
+            "apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "quiet"},
+            "automountServiceAccountToken": False})
+        b = pod("n1")
+        b["spec"]["automountServiceAccountToken"] = False
+        self.assertNotIn("volumes", self.c.ok("POST", base, b)["spec"])
+        b = pod("n2")
+        b["spec"]["serviceAccountName"] = "quiet"
+        self.assertNotIn("volumes", self.c.ok("POST", base, b)["spec"])
+        b["metadata"]["name"] = "n3"
+        b["spec"]["automountServiceAccountToken"] = True
+        self.assertEqual(len(self.c.ok("POST", base, b)["spec"]["volumes"]), 1)
+        b = pod("n4")
+        b["spec"]["containers"].append({"name": "own", "image": "busybox", "volumeMounts": [
+            {"name": "v", "mountPath": "/var/run/secrets/kubernetes.io/serviceaccount"}]})
+        b["spec"]["volumes"] = [{"name": "v", "emptyDir": {}}]
+        got = self.c.ok("POST", base, b)["spec"]
+        self.assertEqual([v["name"][:16] for v in got["volumes"]], ["v", "kube-api-access-"])
+        self.assertEqual([m["name"] for m in got["containers"][1]["volumeMounts"]], ["v"])
+        # The controller makes `default` again.
+        self.c.ok("DELETE", "/api/v1/namespaces/%s/serviceaccounts/default" % ns)
+        wait_for(lambda: self.c.req("GET", "/api/v1/namespaces/%s/serviceaccounts/default" % ns)[0] == 200,
+                 what="default ServiceAccount made again")
 
     # ---- list ----------------------------------------------------------------------------------
 
@@ -720,7 +840,8 @@ class ApiServerTest(unittest.TestCase):
 
         def names(sel):
             q = "?labelSelector=" + sel.replace(" ", "%20").replace("!", "%21")
-            return sorted(i["metadata"]["name"] for i in self.c.ok("GET", base + q)["items"])
+            return sorted(i["metadata"]["name"] for i in self.c.ok("GET", base + q)["items"]
+                          if i["metadata"]["name"] != "kube-root-ca.crt")
 
         self.assertEqual(names("env=prod"), ["a"])
         self.assertEqual(names("env==prod"), ["a"])
@@ -735,7 +856,7 @@ class ApiServerTest(unittest.TestCase):
         fs = self.c.ok("GET", base + "?fieldSelector=metadata.name%3Db")["items"]
         self.assertEqual([i["metadata"]["name"] for i in fs], ["b"])
         fs = self.c.ok("GET", base + "?fieldSelector=metadata.name!%3Db")["items"]
-        self.assertEqual(len(fs), 3)
+        self.assertEqual(sorted(i["metadata"]["name"] for i in fs), ["a", "c", "d", "kube-root-ca.crt"])
         code, obj, _ = self.c.req("GET", base + "?fieldSelector=data.k%3Dv")
         self.assertEqual(code, 400)
         self.assertIn("field label not supported", obj["message"])
@@ -756,7 +877,7 @@ class ApiServerTest(unittest.TestCase):
             self.c.ok("POST", base, cm("c%d" % i))
         page = self.c.ok("GET", base + "?limit=3")
         self.assertEqual([i["metadata"]["name"] for i in page["items"]], ["c0", "c1", "c2"])
-        self.assertEqual(page["metadata"]["remainingItemCount"], 4)
+        self.assertEqual(page["metadata"]["remainingItemCount"], 5)  # c3..c6, kube-root-ca.crt
         tok = page["metadata"]["continue"]
         rv = page["metadata"]["resourceVersion"]
         self.c.ok("POST", base, cm("c3a"))  # after the snapshot: not in later pages
@@ -765,7 +886,7 @@ class ApiServerTest(unittest.TestCase):
         self.assertEqual([i["metadata"]["name"] for i in p2["items"]], ["c3", "c4", "c5"])
         self.assertEqual(p2["metadata"]["resourceVersion"], rv)
         p3 = self.c.ok("GET", base + "?limit=3&continue=" + p2["metadata"]["continue"])
-        self.assertEqual([i["metadata"]["name"] for i in p3["items"]], ["c6"])
+        self.assertEqual([i["metadata"]["name"] for i in p3["items"]], ["c6", "kube-root-ca.crt"])
         self.assertNotIn("continue", p3["metadata"])
         # Once history is compacted the token expires with 410.
         page = self.c.ok("GET", base + "?limit=2")
@@ -972,6 +1093,44 @@ class ApiServerTest(unittest.TestCase):
         w.close()
         w = self.c.watch(base + "?watch=1&timeoutSeconds=1&resourceVersion=" + rv)
         self.assertIsNone(w.next())  # no bookmarks unless asked for
+        w.close()
+
+    def test_watch_window_per_resource(self):
+        # watch_cache.go: each resource has its own window (capacity 100 growing to the upper
+        # bound, 200 here, while its events are fresher than 75 s); a watch from before the
+        # window's first event gets "too old resource version: RV (first-1)" as an ERROR event
+        # in a 200 stream; another resource's window is not affected.
+        ns = self.ns()
+        base = "/api/v1/namespaces/%s/configmaps" % ns
+        self.c.ok("POST", base, cm("w"))
+        sec = self.c.ok("POST", "/api/v1/namespaces/%s/secrets" % ns,
+                        {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s"}})
+        start = sec["metadata"]["resourceVersion"]
+        last = None
+        for i in range(250):
+            last = self.c.ok("PATCH", base + "/w", {"data": {"i": str(i)}},
+                             "application/merge-patch+json")["metadata"]["resourceVersion"]
+        last = int(last)
+        # The window holds the newest 200 configmap events: last-199 .. last.
+        w = self.c.watch(base + "?watch=1&resourceVersion=%d" % (last - 201))
+        self.assertEqual(w.status, 200)
+        ev = w.next()
+        self.assertEqual(ev["type"], "ERROR")
+        self.assertEqual(ev["object"]["message"],
+                         "too old resource version: %d (%d)" % (last - 201, last - 200))
+        w.close()
+        w = self.c.watch(base + "?watch=1&resourceVersion=%d" % (last - 200))
+        ev = w.next()
+        self.assertEqual(ev["type"], "MODIFIED")
+        self.assertEqual(ev["object"]["metadata"]["resourceVersion"], str(last - 199))
+        w.close()
+        # Secrets lost nothing from their window: a watch from before the flood is served.
+        self.c.ok("PATCH", "/api/v1/namespaces/%s/secrets/s" % ns, {"metadata": {"labels": {"a": "b"}}},
+                  "application/merge-patch+json")
+        w = self.c.watch("/api/v1/namespaces/%s/secrets?watch=1&resourceVersion=%s" % (ns, start))
+        ev = w.next()
+        self.assertEqual(ev["type"], "MODIFIED")
+        self.assertEqual(ev["object"]["metadata"]["labels"], {"a": "b"})
         w.close()
 
     # ---- faults --------------------------------------------------------------------------------

@@ -16,12 +16,16 @@ import unittest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from kubesim.apiserver import APIServer  # noqa: E402
+from kubesim.controllers import ControllerManager  # noqa: E402
 from kubesim.testutil import wait_for  # noqa: E402
 
 KUBECTL = shutil.which("kubectl")
 CORPUS = os.environ.get("RW_SHARED_DIR", "/work/shared") + "/corpus"
 CRDS = os.path.join(CORPUS, "kuberay-crds")
 SAMPLE = os.path.join(CORPUS, "kuberay-samples", "ray-cluster.sample.yaml")
+# KubeRay's own sample with a Secret whose data is line-wrapped base64 (`cat ca.crt | base64`).
+TLS_SAMPLE = os.path.join(os.environ.get("GOMODCACHE", "/root/go/pkg/mod"), "github.com", "ray-project",
+                          "kuberay", "ray-operator@v1.5.0", "config", "samples", "ray-cluster.tls.yaml")
 
 MANIFEST = """\
 apiVersion: v1
@@ -79,9 +83,16 @@ class KubectlTest(unittest.TestCase):
                             bookmark_interval=1.0).start()
         cls.kubeconfig = os.path.join(cls.dir, "state", "kubeconfig")
         cls.env = dict(os.environ, HOME=cls.dir, KUBECONFIG=cls.kubeconfig)
+        # Namespaces get their `default` ServiceAccount (needed by the ServiceAccount admission
+        # plugin for pods), kube-root-ca.crt, and are emptied when deleted, as on a real cluster.
+        cls.cm = ControllerManager(state_dir=os.path.join(cls.dir, "state"), controllers=(
+            "serviceaccount-controller", "root-ca-certificate-publisher-controller", "namespace-controller"),
+            namespace_delay_scale=0.05)
+        cls.cm.start()
 
     @classmethod
     def tearDownClass(cls):
+        cls.cm.stop()
         cls.srv.stop()
         shutil.rmtree(cls.dir, ignore_errors=True)
 
@@ -265,6 +276,33 @@ class KubectlTest(unittest.TestCase):
         self.assertEqual(rc2["metadata"]["resourceVersion"], rc["metadata"]["resourceVersion"])
         self.kubectl("delete", "-n", ns, "raycluster", "raycluster-kuberay")
         self.wait_gone("-n", ns, "raycluster", "raycluster-kuberay")
+
+    @unittest.skipUnless(os.path.isdir(CRDS) and os.path.exists(TLS_SAMPLE),
+                         "KubeRay corpus or the kuberay v1.5.0 module (ray-cluster.tls.yaml) not present")
+    def test_4_kuberay_tls_sample_applies_unchanged(self):
+        ns = "kc4"
+        self.namespace(ns)
+        self.kubectl("apply", "--server-side", "-f", os.path.join(CRDS, "ray.io_rayclusters.yaml"))
+        p = self.kubectl("apply", "-n", ns, "-f", TLS_SAMPLE)
+        for line in ("raycluster.ray.io/raycluster-tls created", "secret/ca-tls created",
+                     "configmap/tls created"):
+            self.assertIn(line, p.stdout)
+        # Stored as Go re-encodes the decoded bytes: one line, the same bytes.
+        import base64
+        import re
+        with open(TLS_SAMPLE) as f:
+            text = f.read()
+        wrapped = re.search(r"ca\.crt: \|\n((?:    [A-Za-z0-9+/=]+\n)+)", text).group(1)
+        sec = self.getj("-n", ns, "secret", "ca-tls")
+        self.assertEqual(base64.b64decode(sec["data"]["ca.crt"]),
+                         base64.b64decode("".join(wrapped.split())))
+        self.assertNotIn("\n", sec["data"]["ca.crt"])
+        # Go's decoder errors come back as the serializer's 400.
+        bad = "apiVersion: v1\nkind: Secret\nmetadata: {name: bad}\ndata: {k: aGVsbG8}\n"
+        p = self.kubectl("apply", "-n", ns, "-f", "-", stdin=bad, check=False)
+        self.assertNotEqual(p.returncode, 0)
+        self.assertIn('Secret in version "v1" cannot be handled as a Secret: illegal base64 data at '
+                      'input byte 4', p.stderr)
 
 
 if __name__ == "__main__":

@@ -840,7 +840,9 @@ class TestServicesAndControllers(ClusterTest):
         wait_for(lambda: self._seen(20) == {"lb-a", "lb-b"}, 10, what="both backends used")
         http_get("http://%s:8080/fail" % pa["status"]["podIP"])
         self.cl.wait_pod("default", "lb-a", lambda x: not is_ready(x), 5, "lb-a not ready")
-        wait_for(lambda: self._seen(1) == {"lb-b"}, 3, what="slice update reaches the proxy")
+        # Several answers in a row from lb-b only: one could come from lb-b by turn while the
+        # proxy still has lb-a (seen under ctest -j2).
+        wait_for(lambda: self._seen(6) == {"lb-b"}, 10, what="slice update reaches the proxy")
         self.assertEqual(self._seen(30), {"lb-b"})
         before = self.cl.proxy_stats()["default/lb:http"]
         pb = self.cl.pod("default", "lb-b")
@@ -1015,6 +1017,102 @@ class TestServicesAndControllers(ClusterTest):
         pod = self.cl.wait_pod("default", "nf", restarted_ready, 20, "ready after recovery, restarted")
         self.assertGreaterEqual(pod["status"]["containerStatuses"][0]["restartCount"], 1)
         self.assertEqual(condition(self.c.get("nodes", None, nodes[1]), "Ready")["status"], "True")
+
+
+class TestScheduler(ClusterTest):
+    """The scheduler (kubelet_sched.py) against two Nodes of 64 cpu, 256Gi, 110 pods, no GPU."""
+
+    PRE_HELPLESS = " preemption: 0/2 nodes are available: 2 Preemption is not helpful for scheduling."
+
+    def pod(self, name, cpu=None, limits=None, init=None, gpu=None, **spec):
+        res = {}
+        if cpu:
+            res["requests"] = {"cpu": cpu}
+        if gpu:
+            res.setdefault("requests", {})["nvidia.com/gpu"] = gpu
+            res["limits"] = {"nvidia.com/gpu": gpu}
+        if limits:
+            res["limits"] = limits
+        conts = [{"name": "c", "image": "busybox:1.36", "command": ["sleep", "3600"], "resources": res}]
+        if init:
+            conts[0]["resources"] = {"requests": {"cpu": init[0]}}
+            conts.append({"name": "d", "image": "busybox:1.36", "command": ["sleep", "3600"],
+                          "resources": {"requests": {"cpu": init[1]}}})
+            spec["initContainers"] = [{"name": "i", "image": "busybox:1.36", "command": ["sleep", "0"],
+                                       "resources": {"requests": {"cpu": init[2]}}}]
+        spec["containers"] = conts
+        spec["terminationGracePeriodSeconds"] = 0
+        p = self.create({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "namespace": "default"},
+                         "spec": spec})
+        self.addCleanup(self.delete_quietly, "pods", "default", name)
+        return p
+
+    def unschedulable(self, name, message):
+        def check(p):
+            c = condition(p, "PodScheduled")
+            return c and c["status"] == "False" and c.get("reason") == "Unschedulable" and \
+                c.get("message") == message
+        try:
+            p = self.cl.wait_pod("default", name, check, 15, "%s unschedulable" % name)
+        except AssertionError:
+            raise AssertionError("%s: PodScheduled is %s, wanted %r" % (
+                name, condition(self.cl.pod("default", name) or {}, "PodScheduled"), message))
+        self.assertFalse(p["spec"].get("nodeName"))
+        self.assertEqual(p["status"]["phase"], "Pending")
+        return p
+
+    def scheduled(self, name, timeout=15):
+        return self.cl.wait_pod("default", name, lambda p: p["spec"].get("nodeName"), timeout,
+                                "%s scheduled" % name)["spec"]["nodeName"]
+
+    def test_requests_selectors_taints_and_rescheduling(self):
+        nodes = sorted(self.cl.kubelet("/pods")["nodes"])
+        node = self.c.get("nodes", None, nodes[0])
+        self.assertEqual(node["status"]["allocatable"]["cpu"], "64")
+        self.assertNotIn("nvidia.com/gpu", node["status"]["allocatable"])
+        # Larger than any node: preemption cannot help.
+        self.pod("huge", cpu="65")
+        self.unschedulable("huge", "0/2 nodes are available: 2 Insufficient cpu." + self.PRE_HELPLESS)
+        # Effective requests: max(20+10, init 40) = 40; limits alone stand for requests (defaulting).
+        self.pod("a", init=("20", "10", "40"))
+        b = self.pod("b", limits={"cpu": "40"})
+        self.assertEqual(b["spec"]["containers"][0]["resources"]["requests"], {"cpu": "40"})
+        self.assertNotEqual(self.scheduled("a"), self.scheduled("b"))
+        self.pod("c", cpu="30")
+        msg = ("0/2 nodes are available: 2 Insufficient cpu. preemption: 0/2 nodes are available: "
+               "2 No preemption victims found for incoming pod.")
+        self.unschedulable("c", msg)
+        ev = wait_for(lambda: [e for e in self.c.list("events", "default", field_selector=(
+            "involvedObject.name=c,reason=FailedScheduling"))["items"]], 10, what="FailedScheduling event")[0]
+        self.assertEqual((ev["type"], ev["message"], ev["source"]["component"]),
+                         ("Warning", msg, "default-scheduler"))
+        # Room freed on a's node: c goes there.
+        a_node = self.c.get("pods", "default", "a")["spec"]["nodeName"]
+        self.c.delete("pods", "default", "a", grace=0)
+        self.assertEqual(self.scheduled("c"), a_node)
+        self.pod("gpu", gpu="1")
+        self.unschedulable("gpu", "0/2 nodes are available: 2 Insufficient nvidia.com/gpu." + self.PRE_HELPLESS)
+        # nodeSelector, then a label that satisfies it.
+        self.pod("sel", nodeSelector={"disktype": "ssd"})
+        self.unschedulable("sel", "0/2 nodes are available: 2 node(s) didn't match Pod's node "
+                           "affinity/selector." + self.PRE_HELPLESS)
+        self.c.patch("nodes", None, nodes[0], {"metadata": {"labels": {"disktype": "ssd"}}})
+        self.addCleanup(self.c.patch, "nodes", None, nodes[0], {"metadata": {"labels": {"disktype": None}}})
+        self.assertEqual(self.scheduled("sel", 20), nodes[0])
+        # A NoSchedule taint, filtered before node affinity; the histogram is sorted.
+        self.c.patch("nodes", None, nodes[1], {"spec": {"taints": [
+            {"key": "dedicated", "value": "x", "effect": "NoSchedule"}]}})
+        self.addCleanup(self.c.patch, "nodes", None, nodes[1], {"spec": {"taints": None}})
+        self.pod("t", affinity={"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {
+            "nodeSelectorTerms": [{"matchExpressions": [
+                {"key": "kubernetes.io/hostname", "operator": "In", "values": [nodes[1]]}]}]}}})
+        self.unschedulable("t", "0/2 nodes are available: 1 node(s) didn't match Pod's node affinity/selector, "
+                           "1 node(s) had untolerated taint(s)." + self.PRE_HELPLESS)
+        self.pod("tt", tolerations=[{"key": "dedicated", "operator": "Exists", "effect": "NoSchedule"}],
+                 nodeSelector={"kubernetes.io/hostname": nodes[1]})
+        self.assertEqual(self.scheduled("tt"), nodes[1])
+        self.c.patch("nodes", None, nodes[1], {"spec": {"taints": None}})
+        self.assertEqual(self.scheduled("t", 20), nodes[1])
 
 
 if __name__ == "__main__":

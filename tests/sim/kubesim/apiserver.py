@@ -5,6 +5,7 @@ Command line (the contract with the kubelet / controllers / local-cluster simula
     python3 tests/sim/kubesim/apiserver.py --state-dir DIR [--host 127.0.0.1] [--port 0]
                                            [--tls] [--token T] [--bookmark-interval S]
                                            [--history-size N] [--log-dir D]
+                                           [--watch-cache-size N] [--watch-cache-fresh-seconds S]
 
 It writes, before answering anything:
     DIR/ca.crt, DIR/ca.key             self-signed CA (Debian's `openssl` CLI), with --tls
@@ -74,6 +75,7 @@ from kubesim import gcpause  # noqa: E402
 from kubesim import apiserver_patch as patchmod  # noqa: E402
 from kubesim import apiserver_rbac as rbac  # noqa: E402
 from kubesim.apiserver_errors import (ApiError, bad_request, clone, dumps,  # noqa: E402
+                                      forbidden, generate_name,
                                       internal_error, invalid, method_not_supported,
                                       not_found, too_many_requests, unauthorized,
                                       unsupported_media, conflict, STALE)
@@ -466,6 +468,7 @@ class Handler(BaseHTTPRequestHandler):
             if rt.virtual:
                 return self._review(rt, obj)
             unknown = self._unknown_check([], rt)
+            obj = self._admit_create(rt, ns, obj)
             res = sim.store.create(rt, ns, obj, self._params(), unknown)
             self._report_unknown(unknown, rt)
             return self._send_obj(rt, 201, res)
@@ -897,6 +900,7 @@ class Handler(BaseHTTPRequestHandler):
                         raise bad_request("the name of the object (%s) does not match the name on "
                                           "the URL (%s)" % (md["name"], name))
                     md["name"] = name
+                    b = self._admit_create(rt, ns, b)
                     res = sim.store.create(rt, ns, b, params, unknown)
                     self._report_unknown(unknown, rt)
                     return self._send_obj(rt, 201, res)
@@ -988,6 +992,85 @@ class Handler(BaseHTTPRequestHandler):
         return self._send(200, {"kind": rt.list_kind, "apiVersion": rt.api_version,
                                 "metadata": {"resourceVersion": str(sim.store.rv)},
                                 "items": deleted})
+
+    # ---- admission ---------------------------------------------------------------------------------
+
+    def _admit_create(self, rt, ns, obj):
+        """Mutating admission on create, in kube-apiserver's plugin order: NamespaceLifecycle,
+        then ServiceAccount for pods (plugin/pkg/admission/serviceaccount/admission.go)."""
+        if not (rt.kind == "Pod" and rt.group == "" and rt.crd is None and isinstance(obj, dict)
+                and isinstance(obj.get("spec"), dict) and isinstance(obj.get("metadata", {}), dict)):
+            return obj
+        sim = self.server.sim
+        md = obj.setdefault("metadata", {})
+        sim.store.namespace_lifecycle(rt, ns, md)
+        if "kubernetes.io/config.mirror" in (md.get("annotations") or {}):
+            return obj
+        spec = obj["spec"]
+        sa_name = spec.get("serviceAccountName") or spec.get("serviceAccount") or "default"
+        spec["serviceAccountName"] = sa_name
+        sa_rt = sim.store.rt("", "v1", "serviceaccounts")
+        # getServiceAccount: the default ServiceAccount is looked up 10 times, 100-200 ms apart,
+        # as the serviceaccount controller may not have made it yet in a new namespace.
+        attempts = 10 if sa_name == "default" else 1
+        interval = random.uniform(0.1, 0.2)
+        sa = None
+        for i in range(attempts):
+            if i:
+                time.sleep(interval)
+                sim.store.namespace_lifecycle(rt, ns, md)
+            try:
+                sa = sim.store.get(sa_rt, ns, sa_name)
+                break
+            except ApiError as e:
+                if e.code != 404:
+                    raise
+        if sa is None:
+            name = md.get("name") or md.get("generateName") or "Unknown"
+            raise forbidden("pods", "", name, 'error looking up service account %s/%s: serviceaccount '
+                            '"%s" not found' % (ns, sa_name, sa_name))
+        auto = spec.get("automountServiceAccountToken")
+        if auto is None:
+            auto = sa.get("automountServiceAccountToken")
+        if auto is None or auto:
+            self._mount_service_account_token(spec)
+        if not spec.get("imagePullSecrets") and sa.get("imagePullSecrets"):
+            spec["imagePullSecrets"] = [{"name": s.get("name")} for s in sa["imagePullSecrets"]]
+        return obj
+
+    @staticmethod
+    def _mount_service_account_token(spec):
+        """mountServiceAccountToken: a kube-api-access-xxxxx projected volume (TokenVolumeSource)
+        mounted read-only at /var/run/secrets/kubernetes.io/serviceaccount in every container
+        that has no mount there."""
+        path = "/var/run/secrets/kubernetes.io/serviceaccount"
+        vol_name = None
+        vols = spec.get("volumes") if isinstance(spec.get("volumes"), list) else []
+        for v in vols:
+            if isinstance(v, dict) and str(v.get("name", "")).startswith("kube-api-access-"):
+                vol_name = v["name"]
+                break
+        has_volume = vol_name is not None
+        if vol_name is None:
+            vol_name = generate_name("kube-api-access-")
+        needs = False
+        for sect in ("initContainers", "containers"):
+            for c in spec.get(sect) or []:
+                if not isinstance(c, dict):
+                    continue
+                mounts = c.get("volumeMounts") if isinstance(c.get("volumeMounts"), list) else []
+                if any(isinstance(m, dict) and m.get("mountPath") == path for m in mounts):
+                    continue
+                c["volumeMounts"] = mounts + [{"name": vol_name, "readOnly": True, "mountPath": path}]
+                needs = True
+        if needs and not has_volume:
+            spec["volumes"] = vols + [{"name": vol_name, "projected": {
+                "defaultMode": 420,
+                "sources": [
+                    {"serviceAccountToken": {"path": "token", "expirationSeconds": 3607}},
+                    {"configMap": {"name": "kube-root-ca.crt", "items": [{"key": "ca.crt", "path": "ca.crt"}]}},
+                    {"downwardAPI": {"items": [{"path": "namespace", "fieldRef": {
+                        "apiVersion": "v1", "fieldPath": "metadata.namespace"}}]}}]}}]
 
     # ---- pods/binding, pods/log -------------------------------------------------------------------
 
@@ -1189,7 +1272,8 @@ class APIServer:
 
     def __init__(self, state_dir=None, host="127.0.0.1", port=0, tls=False, token=None,
                  bookmark_interval=5.0, history_size=10000, log_dir=None, anonymous_auth=True,
-                 min_request_timeout=1800, verbose=False, service_cidr="10.96.0.0/12"):
+                 min_request_timeout=1800, verbose=False, service_cidr="10.96.0.0/12",
+                 watch_cache_size=100 * 1024, watch_cache_fresh=75.0):
         self.state_dir = state_dir
         self.cidr_owner = None
         if service_cidr == "auto":
@@ -1209,7 +1293,8 @@ class APIServer:
         self.anonymous_auth = anonymous_auth
         self.min_request_timeout = min_request_timeout
         self.verbose = verbose
-        self.store = Store(history_size=history_size, service_cidr=self.service_cidr)
+        self.store = Store(history_size=history_size, service_cidr=self.service_cidr,
+                           watch_cache_max=watch_cache_size, watch_cache_fresh=watch_cache_fresh)
         self.authorizer = rbac.Authorizer(self.store)
         self.faults = Faults()
         self.openapi = OpenAPICache()
@@ -1307,7 +1392,12 @@ def main(argv=None):
     ap.add_argument("--tls", action="store_true")
     ap.add_argument("--token")
     ap.add_argument("--bookmark-interval", type=float, default=5.0)
-    ap.add_argument("--history-size", type=int, default=10000)
+    ap.add_argument("--history-size", type=int, default=10000,
+                    help="events kept for paginated and Exact lists (continue tokens)")
+    ap.add_argument("--watch-cache-size", type=int, default=100 * 1024,
+                    help="upper bound of each resource's watch window (watch_cache.go: 100*1024)")
+    ap.add_argument("--watch-cache-fresh-seconds", type=float, default=75.0,
+                    help="eventFreshDuration: the window grows while its events are this fresh")
     ap.add_argument("--log-dir")
     ap.add_argument("--anonymous-auth", default="true", choices=["true", "false"])
     ap.add_argument("--verbose", action="store_true")
@@ -1317,7 +1407,9 @@ def main(argv=None):
     srv = APIServer(state_dir=a.state_dir, host=a.host, port=a.port, tls=a.tls, token=a.token,
                     bookmark_interval=a.bookmark_interval, history_size=a.history_size,
                     log_dir=a.log_dir, anonymous_auth=a.anonymous_auth == "true",
-                    verbose=a.verbose, service_cidr=a.service_cidr)
+                    verbose=a.verbose, service_cidr=a.service_cidr,
+                    watch_cache_size=a.watch_cache_size,
+                    watch_cache_fresh=a.watch_cache_fresh_seconds)
     srv.start()
     done = threading.Event()
 

@@ -311,6 +311,16 @@ def apply_defaults(rt, obj, alloc, create):
     if kind == "Pod":
         obj.setdefault("spec", {})
         default_pod_spec(obj["spec"])
+        # pkg/apis/core/v1/defaults.go SetDefaults_Pod: a container's limits stand for its
+        # requests where those are not given (Pods only, not templates).
+        for sect in ("containers", "initContainers"):
+            for c in obj["spec"].get(sect) or []:
+                res = c.get("resources") if isinstance(c, dict) else None
+                if isinstance(res, dict) and isinstance(res.get("limits"), dict) and res["limits"]:
+                    req = res.get("requests") if isinstance(res.get("requests"), dict) else {}
+                    for k, v in res["limits"].items():
+                        req.setdefault(k, v)
+                    res["requests"] = req
         if create:
             st = obj.setdefault("status", {})
             st.setdefault("phase", "Pending")
@@ -406,6 +416,83 @@ def apply_defaults(rt, obj, alloc, create):
 
 
 # ---- validation --------------------------------------------------------------------------------------
+
+
+_B64 = {c: i for i, c in enumerate(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/")}
+
+
+class Base64Error(ValueError):
+    """base64.CorruptInputError: "illegal base64 data at input byte N"."""
+
+    def __init__(self, offset):
+        ValueError.__init__(self, "illegal base64 data at input byte %d" % offset)
+        self.offset = offset
+
+
+def go_b64decode(text):
+    """Go's base64.StdEncoding.Decode, which encoding/json uses for []byte fields (Secret data,
+    ConfigMap binaryData): padding required, '\\r' and '\\n' skipped anywhere, non-zero trailing
+    bits accepted (the encoding is not Strict). Raises Base64Error with Go's offset; this follows
+    decodeQuantum in go/src/encoding/base64/base64.go step by step."""
+    src = text.encode("utf-8") if isinstance(text, str) else bytes(text)
+    out = bytearray()
+    si, n = 0, len(src)
+    while si < n:
+        dbuf = [0, 0, 0, 0]
+        dlen = 4
+        err = None
+        j = 0
+        while j < 4:
+            if si == n:
+                if j == 0:
+                    return bytes(out)
+                raise Base64Error(si - j)  # j == 1, or a padded encoding without its padding
+            c = src[si]
+            si += 1
+            v = _B64.get(c)
+            if v is not None:
+                dbuf[j] = v
+                j += 1
+                continue
+            if c in (10, 13):
+                continue
+            if c != 61:  # '='
+                raise Base64Error(si - 1)
+            if j in (0, 1):
+                raise Base64Error(si - 1)  # incorrect padding
+            if j == 2:
+                while si < n and src[si] in (10, 13):
+                    si += 1
+                if si == n:
+                    raise Base64Error(n)  # not enough padding
+                if src[si] != 61:
+                    raise Base64Error(si - 1)
+                si += 1
+            while si < n and src[si] in (10, 13):
+                si += 1
+            if si < n:
+                err = Base64Error(si)  # trailing garbage
+            dlen = j
+            break
+        val = dbuf[0] << 18 | dbuf[1] << 12 | dbuf[2] << 6 | dbuf[3]
+        out += bytes([(val >> 16) & 255, (val >> 8) & 255, val & 255])[:dlen - 1]
+        if err is not None:
+            raise err
+    return bytes(out)
+
+
+def decode_bytes_fields(rt, obj):
+    """The JSON decoding of []byte fields (Secret data, ConfigMap binaryData): the stored and
+    returned value is Go's re-encoding, so line-wrapped base64 comes back on one line. Raises
+    Base64Error as the decoder does (the caller words it as the serializer does)."""
+    if rt.group != "" or rt.crd is not None or rt.kind not in ("Secret", "ConfigMap"):
+        return
+    data = obj.get("data" if rt.kind == "Secret" else "binaryData")
+    if not isinstance(data, dict):
+        return
+    for k, v in data.items():
+        if isinstance(v, str):
+            data[k] = base64.b64encode(go_b64decode(v)).decode()
 
 
 def _req(path):
@@ -632,10 +719,6 @@ def validate(rt, obj, old):
                                    "alphanumeric characters, '-', '_' or '.' (e.g. 'key.name',  or"
                                    " 'KEY_NAME',  or 'key-name', regex used for validation is "
                                    "'[-._a-zA-Z0-9]+')"))
-            try:
-                base64.b64decode(v, validate=True)
-            except Exception:
-                return ["__decode__"]
         if old is not None and old.get("type") != obj.get("type"):
             causes.append(_immutable("type", obj.get("type")))
         if old is not None and old.get("immutable") and (old.get("data") != obj.get("data")):

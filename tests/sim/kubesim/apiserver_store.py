@@ -1,7 +1,8 @@
 """In-memory object store of the API server simulator: one global resourceVersion, watch fan-out,
 bounded event history (410 Gone past it), consistent paginated lists, graceful deletion,
 finalizers, and the server-side controllers a real control plane runs next to the API (ownerReference
-garbage collection, namespace lifecycle, CRD establishment and cleanup).
+garbage collection, CRD establishment and cleanup). Namespace content deletion is the namespace
+controller's, in kubesim.controllers.
 
 References:
 - https://kubernetes.io/docs/reference/using-api/api-concepts/ (resourceVersion, watch, bookmarks,
@@ -17,7 +18,8 @@ References:
 - pkg/controller/garbagecollector/garbagecollector.go and
   https://kubernetes.io/docs/concepts/architecture/garbage-collection/ (Background, Foreground with
   the foregroundDeletion finalizer and blockOwnerDeletion, Orphan with the orphan finalizer).
-- pkg/controller/namespace/deletion/namespaced_resources_deleter.go (namespace Terminating).
+- pkg/registry/core/namespace/storage/storage.go (namespace Delete: Terminating, then gone once
+  spec.finalizers is empty).
 - pkg/registry/core/pod/strategy.go CheckGracefulDelete (graceful pod deletion).
 """
 
@@ -127,11 +129,85 @@ def _owner_uids(obj):
             if r.get("uid")]
 
 
+class WatchWindow:
+    """One resource's watch cache event buffer (staging/src/k8s.io/apiserver/pkg/storage/cacher/
+    watch_cache.go): a window of the resource's own events whose capacity starts at the lower bound
+    (100), doubles when it is full and all its events are fresher than eventFreshDuration (75 s),
+    halves (not below the lower bound) when it is full and the newest quarter is older than that,
+    and never exceeds the upper bound (100*1024). When full, the oldest event is dropped."""
+
+    def __init__(self, list_rv, lower, upper, fresh):
+        self.lower = max(1, min(lower, upper))
+        self.upper = max(1, upper)
+        self.fresh = fresh
+        self.cap = self.lower
+        self.evs = []
+        self.times = []
+        self.lo = 0  # evs[lo:] are in the window
+        self.list_rv = list_rv  # the "list" the cache started from (server start, CRD served, compact)
+        self.removed = False  # removedEventSinceRelist
+
+    def size(self):
+        return len(self.evs) - self.lo
+
+    def add(self, ev, now):
+        # updateCache: resizeCacheLocked, then drop the oldest event when full.
+        if self.size() == self.cap:
+            if now - self.times[self.lo] < self.fresh:
+                self.cap = min(self.cap * 2, self.upper)
+            elif now - self.times[len(self.evs) - self.cap // 4] > self.fresh:
+                self.cap = max(self.cap // 2, self.lower)
+                if self.size() > self.cap:
+                    self.lo = len(self.evs) - self.cap
+        if self.size() >= self.cap:
+            self.lo += self.size() - self.cap + 1
+            self.removed = True
+        self.evs.append(ev)
+        self.times.append(now)
+        if self.lo > 1024 and self.lo * 2 > len(self.evs):
+            del self.evs[:self.lo]
+            del self.times[:self.lo]
+            self.lo = 0
+
+    def reset(self, list_rv):
+        """A relist at list_rv (what /_sim/compact stands for): no event before it is kept."""
+        self.evs, self.times, self.lo = [], [], 0
+        self.list_rv = list_rv
+        self.removed = False
+
+    def too_old(self, rv):
+        """getAllEventsSinceLocked: the Expired message when rv is older than the window."""
+        if self.list_rv is not None and not self.removed:
+            oldest = self.list_rv + 1
+        elif self.size():
+            oldest = self.evs[self.lo].rv
+        else:
+            oldest = self.list_rv + 1
+        if rv < oldest - 1:
+            return "too old resource version: %d (%d)" % (rv, oldest - 1)
+        return None
+
+    def since(self, rv):
+        lo, hi = self.lo, len(self.evs)
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if self.evs[mid].rv <= rv:
+                lo = mid + 1
+            else:
+                hi = mid
+        return self.evs[lo:]
+
+
 class Store:
-    def __init__(self, history_size=10000, watch_queue_limit=200000, service_cidr="10.96.0.0/12"):
+    def __init__(self, history_size=10000, watch_queue_limit=200000, service_cidr="10.96.0.0/12",
+                 watch_cache_min=100, watch_cache_max=100 * 1024, watch_cache_fresh=75.0):
         self.lock = threading.RLock()
         self.rv = 0
         self.history_size = history_size
+        # Per-resource watch windows (watch_cache.go defaultLowerBoundCapacity,
+        # defaultUpperBoundCapacity; storagebackend DefaultEventsHistoryWindow = 75 s).
+        self.watch_cache = (watch_cache_min, watch_cache_max, watch_cache_fresh)
+        self.windows = {}  # skey -> WatchWindow
         self.watch_queue_limit = watch_queue_limit
         self.hist = []
         self.hist_rvs = []
@@ -158,6 +234,9 @@ class Store:
         self.types[(rt.group, rt.version, rt.plural)] = rt
         self.data.setdefault(rt.storage, {})
         self.watchers.setdefault(rt.storage, [])
+        if rt.storage not in self.windows:
+            lo, hi, fresh = self.watch_cache
+            self.windows[rt.storage] = WatchWindow(self.rv, lo, hi, fresh)
 
     def rt(self, group, version, plural):
         return self.types.get((group, version, plural))
@@ -206,6 +285,9 @@ class Store:
             self.min_rv = self.hist[cut - 1].rv
             del self.hist[:cut]
             del self.hist_rvs[:cut]
+        win = self.windows.get(rt_skey)
+        if win is not None:
+            win.add(ev, time.monotonic())
         for w in self.watchers.get(rt_skey, ()):
             w.offer(ev)
         return ev
@@ -216,6 +298,8 @@ class Store:
             self.min_rv = self.rv
             self.hist = []
             self.hist_rvs = []
+            for win in self.windows.values():
+                win.reset(self.rv)
 
     def drop_watches(self):
         with self.lock:
@@ -262,14 +346,10 @@ class Store:
         self._emit(skey, "DELETED", final, obj)
         if self.dependents.get(uid):
             self.tasks.put(("uid_gone", uid))
-        ns = key[0]
-        if ns:
-            nso = self.data[("", "namespaces")].get(("", ns))
-            if nso and nso["metadata"].get("deletionTimestamp"):
-                self.tasks.put(("ns", ns))
         if rt.kind == "CustomResourceDefinition" and rt.crd is None:
             self._sync_crd(obj, remove=True)
             skey = (obj["spec"]["group"], obj["spec"]["names"]["plural"])
+            self.windows.pop(skey, None)  # a CRD served again gets a new cacher
             for w in list(self.watchers.get(skey, ())):
                 w.close("resource gone")
         return final
@@ -311,6 +391,24 @@ class Store:
         if rt.namespaced and ns:
             return self.data[("", "namespaces")].get(("", ns))
         return None
+
+    def namespace_lifecycle(self, rt, ns, md):
+        """The NamespaceLifecycle admission plugin on create (staging/src/k8s.io/apiserver/pkg/
+        admission/plugin/namespace/lifecycle/admission.go): 404 for a missing namespace, 403 with
+        cause NamespaceTerminating for a terminating one."""
+        with self.lock:
+            nso = self._check_ns(rt, ns)
+            if nso is None:
+                raise not_found("namespaces", "", ns)
+            if (nso.get("status") or {}).get("phase") == "Terminating" or \
+                    nso["metadata"].get("deletionTimestamp"):
+                err = forbidden(rt.plural, rt.group, md.get("name") or md.get("generateName", ""),
+                                "unable to create new content in namespace %s because it is being "
+                                "terminated" % ns)
+                err.details["causes"] = [{"reason": "NamespaceTerminating",
+                                          "message": "namespace %s is being terminated" % ns,
+                                          "field": "metadata.namespace"}]
+                raise err
 
     def list(self, rt, ns, lreqs, freqs, limit=0, cont=None, rv=None, rv_match=None):
         with self.lock:
@@ -401,19 +499,22 @@ class Store:
                     raise bad_request('invalid resource version "%s"' % rv) if False else \
                         ApiError(400, "BadRequest", "resourceVersion: Invalid value: \"%s\": "
                                  "strconv.ParseUint: parsing \"%s\": invalid syntax" % (rv, rv))
-                if n < self.min_rv:
-                    return w, gone_expired("too old resource version: %d (%d)" % (n, self.min_rv + 1))
+                win = self.windows[rt.storage]
+                if n <= self.rv:
+                    # cacher.Watch: once the request is accepted, an expired version is an ERROR
+                    # event in a 200 stream (newErrWatcher), not an HTTP 410.
+                    msg = win.too_old(n)
+                    if msg:
+                        return w, gone_expired(msg)
                 if n > self.rv:
                     return w, ApiError(504, "Timeout", "Too large resource version: %d, current: %d"
                                        % (n, self.rv), {"causes": [{
                                            "reason": "ResourceVersionTooLarge",
                                            "message": "Too large resource version"}],
                                            "retryAfterSeconds": 1})
-                i = bisect.bisect_right(self.hist_rvs, n)
                 tmp = Watcher(rt, ns, lreqs, freqs, 1 << 62)
-                for ev in self.hist[i:]:
-                    if ev.skey == rt.storage:
-                        tmp.offer(ev)
+                for ev in win.since(n):
+                    tmp.offer(ev)
                 while not tmp.q.empty():
                     initial.append(tmp.q.get())
             self.watchers[rt.storage].append(w)
@@ -478,14 +579,17 @@ class Store:
             unknown_out.extend(unknown)
             causes.extend(ccauses)
         else:
+            try:
+                kinds.decode_bytes_fields(rt, obj)
+            except kinds.Base64Error as e:
+                # The serializer's decode error (runtime/serializer/json), a 400 BadRequest.
+                raise bad_request("%s in version \"%s\" cannot be handled as a %s: %s"
+                                  % (rt.kind, rt.version, rt.kind, e))
             kinds.apply_defaults(rt, obj, self.alloc, old is None)
             if rt.kind == "CustomResourceDefinition":
                 crdmod.crd_defaults(obj)
                 causes.extend(crdmod.crd_validate(obj))
             kc = kinds.validate(rt, obj, old)
-            if kc == ["__decode__"]:
-                raise bad_request("%s in version \"%s\" cannot be handled as a %s: illegal base64 "
-                                  "data at input byte 0" % (rt.kind, rt.version, rt.kind))
             causes.extend(kc)
         md = obj["metadata"]
         for f in ("labels", "annotations", "finalizers", "ownerReferences"):
@@ -530,17 +634,7 @@ class Store:
                 raise bad_request("the namespace of the provided object does not match the "
                                   "namespace sent on the request")
             md["namespace"] = ns
-            nso = self._check_ns(rt, ns)
-            if nso is None:
-                raise not_found("namespaces", "", ns)
-            if nso["metadata"].get("deletionTimestamp"):
-                err = forbidden(rt.plural, rt.group, md.get("name") or md.get("generateName", ""),
-                                "unable to create new content in namespace %s because it is being "
-                                "terminated" % ns)
-                err.details["causes"] = [{"reason": "NamespaceTerminating",
-                                          "message": "namespace %s is being terminated" % ns,
-                                          "field": "metadata.namespace"}]
-                raise err
+            self.namespace_lifecycle(rt, ns, md)
         else:
             md.pop("namespace", None)
         if not md.get("name"):
@@ -787,16 +881,24 @@ class Store:
                 g = 0
             grace = max(0, int(g))
         if rt.kind == "Namespace" and rt.crd is None:
+            # pkg/registry/core/namespace/storage/storage.go Delete: the first DELETE only sets
+            # deletionTimestamp and phase Terminating; the namespace controller
+            # (kube-controller-manager, kubesim.controllers) empties it and removes the
+            # "kubernetes" finalizer through /finalize. A later DELETE answers the object while
+            # spec.finalizers remain, and deletes it once they are gone.
             if md.get("deletionTimestamp"):
-                return self.present(rt, obj), False
+                if _ns_finalizers(rt, obj):
+                    return self.present(rt, obj), False
+                if md.get("finalizers"):
+                    return self.present(rt, obj), False
+                final = self._remove(rt, obj)
+                return self._deleted_result(rt, final), True
             nmd["deletionTimestamp"] = rfc3339()
-            nmd["deletionGracePeriodSeconds"] = 0
             nmd["finalizers"] = fins
             if not nmd["finalizers"]:
                 nmd.pop("finalizers")
             new.setdefault("status", {})["phase"] = "Terminating"
             self._put(rt, new, obj, "MODIFIED")
-            self.tasks.put(("ns", md["name"]))
             return self.present(rt, new), False
         if md.get("deletionTimestamp"):
             # Already being deleted: a shorter grace period may shorten the wait.
@@ -950,8 +1052,6 @@ class Store:
             if not new["metadata"]["finalizers"]:
                 del new["metadata"]["finalizers"]
             self.write_internal(rt, new)
-        elif kind == "ns":
-            self._ns_cleanup(task[1])
         elif kind == "crd":
             self._crd_cleanup(task[1])
 
@@ -971,32 +1071,6 @@ class Store:
         elif not dep["metadata"].get("deletionTimestamp"):
             pol = "Foreground" if self.dependents.get(dep["metadata"]["uid"]) else "Background"
             self._delete(drt, dep, {"propagationPolicy": pol})
-
-    def _ns_cleanup(self, ns):
-        nsrt = self.rt("", "v1", "namespaces")
-        nso = self.data[("", "namespaces")].get(("", ns))
-        if nso is None or not nso["metadata"].get("deletionTimestamp"):
-            return
-        left = 0
-        seen = set()
-        for rt in list(self.types.values()):
-            if not rt.namespaced or rt.storage in seen:
-                continue
-            seen.add(rt.storage)
-            rt = self._rt_for_skey(rt.storage)
-            for key, obj in list(self.data[rt.storage].items()):
-                if key[0] != ns:
-                    continue
-                left += 1
-                if not obj["metadata"].get("deletionTimestamp"):
-                    self._delete(rt, obj, {"propagationPolicy": "Background"})
-        if left == 0 or not any(k[0] == ns for s in seen for k in self.data[s]):
-            new = clone(nso)
-            new.setdefault("spec", {})["finalizers"] = [
-                f for f in new["spec"].get("finalizers") or [] if f != "kubernetes"]
-            if not new["spec"]["finalizers"]:
-                del new["spec"]["finalizers"]
-            self.write_internal(nsrt, new)
 
     def _crd_cleanup(self, name):
         crt = self.rt("apiextensions.k8s.io", "v1", "customresourcedefinitions")

@@ -1,7 +1,9 @@
 """Controller-manager simulator: the endpoints and EndpointSlice controllers, a
-Deployment controller (pods owned directly by the Deployment, no ReplicaSets) and
-the batch/v1 Job controller (plus Job TTL-after-finished), all as REST clients of
-the API server.
+Deployment controller (pods owned directly by the Deployment, no ReplicaSets),
+the batch/v1 Job controller (plus Job TTL-after-finished), the ServiceAccount
+controller (`default` in every namespace), the root CA publisher (kube-root-ca.crt)
+and the namespace controller (empties and finalizes terminating namespaces), all as
+REST clients of the API server.
 
 Run:  python3 -m kubesim.controllers --state-dir DIR      (cwd or PYTHONPATH = tests/sim)
 """
@@ -945,20 +947,427 @@ class JobController:
                 raise
 
 
+# ---------------------------------------------------------------------------------
+# ServiceAccount, root CA publisher and namespace controllers.
+# ---------------------------------------------------------------------------------
+
+
+def _terminating_cause(e):
+    """apierrors.HasStatusCause(err, NamespaceTerminatingCause)."""
+    causes = ((e.body.get("details") or {}).get("causes") or []) if isinstance(e.body, dict) else []
+    return any(c.get("reason") == "NamespaceTerminating" for c in causes)
+
+
+def _active(ns):
+    return ((ns or {}).get("status") or {}).get("phase", "Active") == "Active"
+
+
+class ServiceAccountsController:
+    """pkg/controller/serviceaccount/serviceaccounts_controller.go: the ServiceAccount `default`
+    exists in every Active namespace (made again when deleted)."""
+
+    def __init__(self, client, stop):
+        self.client = client
+        self.stop = stop
+        self.q = WorkQueue()
+        self.namespaces = Informer(client, "namespaces", self.on_ns, name="sa-namespaces")
+        self.sas = Informer(client, "serviceaccounts", self.on_sa, field_selector="metadata.name=default")
+
+    def informers(self):
+        return (self.namespaces, self.sas)
+
+    def start(self):
+        for inf in self.informers():
+            inf.start()
+        run_queue("serviceaccount", self.q, self.sync, self.stop)
+
+    def on_ns(self, etype, ns, old):
+        if etype != "DELETED":
+            self.q.add(ns["metadata"]["name"])
+
+    def on_sa(self, etype, sa, old):
+        if etype == "DELETED":
+            self.q.add(sa["metadata"].get("namespace", ""))
+
+    def sync(self, name):
+        ns = self.namespaces.get("", name)
+        if ns is None or not _active(ns):
+            return
+        if self.sas.get(name, "default") is not None:
+            return
+        try:
+            self.client.create("serviceaccounts", name, {"apiVersion": "v1", "kind": "ServiceAccount",
+                                                         "metadata": {"name": "default"}})
+        except ApiError as e:
+            if e.code != 409 and not _terminating_cause(e):
+                raise
+
+
+class RootCACertPublisher:
+    """pkg/controller/certificates/rootcacertpublisher/publisher.go: the ConfigMap
+    kube-root-ca.crt (the API server's CA) in every Active namespace, put back when changed or
+    deleted. The kube-api-access projected volume reads its ca.crt."""
+
+    NAME = "kube-root-ca.crt"
+    DESCRIPTION = ("Contains a CA bundle that can be used to verify the kube-apiserver when using "
+                   "internal endpoints such as the internal service IP or kubernetes.default.svc. "
+                   "No other usage is guaranteed across distributions of Kubernetes clusters.")
+
+    def __init__(self, client, stop, ca_pem):
+        self.client = client
+        self.stop = stop
+        self.ca_pem = ca_pem
+        self.q = WorkQueue()
+        self.namespaces = Informer(client, "namespaces", self.on_ns, name="rootca-namespaces")
+        self.cms = Informer(client, "configmaps", self.on_cm, field_selector="metadata.name=" + self.NAME)
+
+    def informers(self):
+        return (self.namespaces, self.cms)
+
+    def start(self):
+        for inf in self.informers():
+            inf.start()
+        run_queue("root-ca-cert-publisher", self.q, self.sync, self.stop)
+
+    def on_ns(self, etype, ns, old):
+        if etype != "DELETED" and _active(ns):
+            self.q.add(ns["metadata"]["name"])
+
+    def on_cm(self, etype, cm, old):
+        self.q.add(cm["metadata"].get("namespace", ""))
+
+    def sync(self, name):
+        ns = self.namespaces.get("", name)
+        if ns is None or not _active(ns):
+            return
+        data = {"ca.crt": self.ca_pem}
+        cm = self.cms.get(name, self.NAME)
+        try:
+            if cm is None:
+                self.client.create("configmaps", name, {
+                    "apiVersion": "v1", "kind": "ConfigMap",
+                    "metadata": {"name": self.NAME, "annotations": {"kubernetes.io/description": self.DESCRIPTION}},
+                    "data": data})
+                return
+            if cm.get("data") == data and (cm["metadata"].get("annotations") or {}).get("kubernetes.io/description"):
+                return
+            new = json.loads(json.dumps(cm))
+            new["data"] = data
+            new["metadata"].setdefault("annotations", {})["kubernetes.io/description"] = self.DESCRIPTION
+            self.client.replace("configmaps", name, self.NAME, new)
+        except ApiError as e:
+            if e.code == 404 or _terminating_cause(e):
+                return
+            raise
+
+
+class ResourcesRemaining(Exception):
+    def __init__(self, estimate):
+        Exception.__init__(self, "some content remains, estimate %d s" % estimate)
+        self.estimate = estimate
+
+
+NS_CONDITIONS = [
+    # (type, ok reason, ok message): status_condition_utils.go okReasons/okMessages.
+    ("NamespaceDeletionDiscoveryFailure", "ResourcesDiscovered", "All resources successfully discovered"),
+    ("NamespaceDeletionGroupVersionParsingFailure", "ParsedGroupVersions",
+     "All legacy kube types successfully parsed"),
+    ("NamespaceDeletionContentFailure", "ContentDeleted",
+     "All content successfully deleted, may be waiting on finalization"),
+    ("NamespaceContentRemaining", "ContentRemoved", "All content successfully removed"),
+    ("NamespaceFinalizersRemaining", "ContentHasNoFinalizers", "All content-preserving finalizers finished"),
+]
+
+
+class NamespaceController:
+    """pkg/controller/namespace (namespace_controller.go, deletion/namespaced_resources_deleter.go):
+    a namespace with deletionTimestamp is processed 5 s after the event (namespaceDeletionGracePeriod);
+    every namespaced resource discovery lists with the delete verb is emptied with a Background
+    deletecollection (or list + delete), pods first (OrderedNamespaceDeletion, GA in 1.34); the
+    conditions NamespaceDeletionDiscoveryFailure, ...ContentFailure, NamespaceContentRemaining,
+    NamespaceFinalizersRemaining are kept up to date; while content remains it looks again after
+    estimate/2+1 s (estimate: the longest grace period of live pods, or 15 s while finalizers
+    remain), after other errors with a 5 ms..60 s back-off; when empty, "kubernetes" is removed
+    through /finalize and the API server deletes the namespace. delay_scale multiplies the
+    delays (1 = the real ones)."""
+
+    GRACE = 5.0  # namespaceDeletionGracePeriod
+    FINALIZER_ESTIMATE = 15  # finalizerEstimateSeconds
+
+    def __init__(self, client, stop, delay_scale=1.0):
+        self.client = client
+        self.stop = stop
+        self.scale = float(delay_scale)
+        self.q = WorkQueue()
+        self.failures = {}
+        self.namespaces = Informer(client, "namespaces", self.on_ns, name="ns-namespaces")
+
+    def informers(self):
+        return (self.namespaces,)
+
+    def start(self):
+        self.namespaces.start()
+        t = threading.Thread(target=self._loop, daemon=True, name="namespace")
+        t.start()
+
+    def on_ns(self, etype, ns, old):
+        if etype != "DELETED" and ns["metadata"].get("deletionTimestamp"):
+            self.q.add_after(ns["metadata"]["name"], self.GRACE * self.scale)
+
+    def _loop(self):
+        while not self.stop.is_set():
+            key = self.q.get(0.5)
+            if key is None:
+                continue
+            try:
+                self.sync(key)
+                self.failures.pop(key, None)
+            except ResourcesRemaining as r:
+                self.failures.pop(key, None)
+                self.q.add_after(key, (r.estimate // 2 + 1) * self.scale)
+            except Exception as e:  # noqa: BLE001 - AddRateLimited
+                n = self.failures.get(key, 0)
+                self.failures[key] = n + 1
+                if not isinstance(e, (ApiError, OSError)):
+                    import traceback
+                    traceback.print_exc()
+                log("namespace %s: %s" % (key, e))
+                self.q.add_after(key, min(0.005 * (2 ** n), 60.0))
+
+    # -- discovery ---------------------------------------------------------------
+
+    def resources(self):
+        """ServerPreferredNamespacedResources filtered to those with the delete verb:
+        [(api prefix, group, resource, verbs)]."""
+        out = []
+        for r in self.client.request("GET", "/api/v1").get("resources") or []:
+            out.append(("api/v1", "", r))
+        for g in self.client.request("GET", "/apis").get("groups") or []:
+            gv = (g.get("preferredVersion") or {}).get("groupVersion") or \
+                ((g.get("versions") or [{}])[0]).get("groupVersion")
+            if not gv:
+                continue
+            for r in self.client.request("GET", "/apis/" + gv).get("resources") or []:
+                out.append(("apis/" + gv, g["name"], r))
+        return [(p, grp, r["name"], r.get("verbs") or []) for p, grp, r in out
+                if r.get("namespaced") and "/" not in r["name"] and "delete" in (r.get("verbs") or [])]
+
+    # -- one pass ----------------------------------------------------------------
+
+    def sync(self, name):
+        try:
+            ns = self.client.get("namespaces", None, name)
+        except ApiError as e:
+            if e.code == 404:
+                return
+            raise
+        md = ns["metadata"]
+        if not md.get("deletionTimestamp"):
+            return
+        if (ns.get("status") or {}).get("phase") != "Terminating":
+            ns["status"] = dict(ns.get("status") or {}, phase="Terminating")
+            ns = self.client.replace("namespaces", None, name, ns, sub="status")
+        if not (ns.get("spec") or {}).get("finalizers"):
+            return  # finalized
+        estimate = self.delete_all_content(ns)
+        if estimate > 0:
+            raise ResourcesRemaining(estimate)
+        for _ in range(5):  # retryOnConflictError(finalizeNamespace)
+            ns = self.client.get_or_none("namespaces", None, name)
+            if ns is None:
+                return
+            spec = dict(ns.get("spec") or {})
+            spec["finalizers"] = sorted(set(f for f in spec.get("finalizers") or [] if f != "kubernetes"))
+            body = {"apiVersion": "v1", "kind": "Namespace", "metadata": ns["metadata"], "spec": spec}
+            try:
+                self.client.replace("namespaces", None, name, body, sub="finalize")
+                return
+            except ApiError as e:
+                if e.code == 404:
+                    return
+                if e.code != 409:
+                    raise
+        raise ApiError(409, "finalize of namespace %s kept conflicting" % name)
+
+    def delete_all_content(self, ns):
+        name = ns["metadata"]["name"]
+        deleted_at = parse_rfc3339(ns["metadata"]["deletionTimestamp"]) or time.time()
+        errs = []
+        remaining = {}
+        finalizers = {}
+        estimate = 0
+        try:
+            resources = self.resources()
+            discovery_err = None
+        except (ApiError, OSError) as e:
+            resources, discovery_err = [], e
+            errs.append(e)
+        pods = [r for r in resources if r[0] == "api/v1" and r[2] == "pods"]
+        rest = [r for r in resources if r not in pods]
+        for batch in (pods, rest):
+            for prefix, group, res, verbs in batch:
+                try:
+                    est, n, fins = self.delete_resource(prefix, res, verbs, name, deleted_at)
+                except ResourcesRemainingUnexpected as e:
+                    est, n, fins = e.estimate, e.n, {}
+                    errs.append(e)
+                except (ApiError, OSError) as e:
+                    est, n, fins = 0, 0, {}
+                    errs.append(e)
+                estimate = max(estimate, est)
+                if n:
+                    remaining["%s.%s" % (res, group)] = n
+                    for f, k in fins.items():
+                        finalizers[f] = finalizers.get(f, 0) + k
+            if batch is pods and remaining:
+                break  # other content waits until the pods are gone
+        self.update_conditions(name, discovery_err, errs, remaining, finalizers,
+                               full=not (pods and remaining and "pods." in remaining))
+        if errs:
+            raise errs[0]
+        return estimate
+
+    def delete_resource(self, prefix, res, verbs, ns, deleted_at):
+        """deleteAllContentForGroupVersionResource: (estimate, remaining, finalizers)."""
+        path = "/%s/namespaces/%s/%s" % (prefix, ns, res)
+        estimate = 0
+        if prefix == "api/v1" and res == "pods":
+            for p in self.client.request("GET", path).get("items") or []:
+                if (p.get("status") or {}).get("phase") in ("Succeeded", "Failed"):
+                    continue
+                estimate = max(estimate, int((p.get("spec") or {}).get("terminationGracePeriodSeconds") or 0))
+            if time.time() - deleted_at >= estimate:
+                estimate = 0
+        opts = {"kind": "DeleteOptions", "apiVersion": "v1", "propagationPolicy": "Background"}
+        done = False
+        if "deletecollection" in verbs:
+            try:
+                self.client.request("DELETE", path, opts)
+                done = True
+            except ApiError as e:
+                if e.code not in (404, 405):
+                    raise
+        items = self.client.request("GET", path).get("items") or []
+        if not done:
+            for it in items:
+                if it["metadata"].get("deletionTimestamp"):
+                    continue
+                try:
+                    self.client.request("DELETE", path + "/" + it["metadata"]["name"], opts)
+                except ApiError as e:
+                    if e.code != 404:
+                        raise
+            items = self.client.request("GET", path).get("items") or []
+        if not items:
+            return 0, 0, {}
+        fins = {}
+        for it in items:
+            for f in it["metadata"].get("finalizers") or []:
+                fins[f] = fins.get(f, 0) + 1
+        if estimate:
+            return estimate, len(items), fins
+        if fins:
+            return self.FINALIZER_ESTIMATE, len(items), fins
+        raise ResourcesRemainingUnexpected(
+            "unexpected items still remain in namespace: %s for gvr: %s" % (ns, res), estimate, len(items))
+
+    def update_conditions(self, name, discovery_err, errs, remaining, finalizers, full=True):
+        new = {}
+        if discovery_err is not None:
+            new["NamespaceDeletionDiscoveryFailure"] = ("True", "DiscoveryFailed", str(discovery_err))
+        content_errs = [e for e in errs if e is not discovery_err]
+        if content_errs:
+            msgs = sorted(str(e) for e in content_errs)
+            new["NamespaceDeletionContentFailure"] = (
+                "True", "ContentDeletionFailed",
+                "Failed to delete all resource types, %d remaining: %s" % (len(msgs), ", ".join(msgs)))
+        if remaining and full:
+            new["NamespaceContentRemaining"] = (
+                "True", "SomeResourcesRemain", "Some resources are remaining: %s" % ", ".join(
+                    sorted("%s has %d resource instances" % (k, n) for k, n in remaining.items())))
+        if finalizers and full:
+            new["NamespaceFinalizersRemaining"] = (
+                "True", "SomeFinalizersRemain", "Some content in the namespace has finalizers remaining: %s"
+                % ", ".join(sorted("%s in %d resource instances" % (f, n) for f, n in finalizers.items())))
+
+        def mutate(ns):
+            st = ns.setdefault("status", {})
+            conds = st.setdefault("conditions", [])
+            changed = False
+            for ctype, ok_reason, ok_msg in NS_CONDITIONS:
+                status, reason, msg = new.get(ctype, ("False", ok_reason, ok_msg))
+                old = next((c for c in conds if c.get("type") == ctype), None)
+                if old is None:
+                    conds.append({"type": ctype, "status": status, "lastTransitionTime": rfc3339(),
+                                  "reason": reason, "message": msg})
+                    changed = True
+                elif (old.get("status"), old.get("reason"), old.get("message")) != (status, reason, msg):
+                    if old.get("status") != status:
+                        old["lastTransitionTime"] = rfc3339()
+                    old.update(status=status, reason=reason, message=msg)
+                    changed = True
+            return changed
+
+        self.client.update_status("namespaces", None, name, mutate)
+
+
+class ResourcesRemainingUnexpected(Exception):
+    def __init__(self, msg, estimate, n):
+        Exception.__init__(self, msg)
+        self.estimate = estimate
+        self.n = n
+
+
+CONTROLLERS = ("endpoints-controller", "endpointslice-controller", "deployment-controller", "job-controller",
+               "ttl-after-finished-controller", "serviceaccount-controller",
+               "root-ca-certificate-publisher-controller", "namespace-controller")
+
+
 class ControllerManager:
-    def __init__(self, state_dir=None, client=None, job_backoff_base=10.0):
+    """The controllers kube-controller-manager would run; `controllers` selects them by the names
+    of its --controllers flag ("*" = all)."""
+
+    def __init__(self, state_dir=None, client=None, job_backoff_base=10.0, controllers=("*",),
+                 namespace_delay_scale=1.0, ca_pem=None):
         self.client = client or KubeClient.from_state_dir(state_dir, user_agent="kubesim-controller-manager")
         self.state_dir = state_dir
         self.stop_ev = threading.Event()
-        self.endpoints = EndpointsController(self.client, self.stop_ev)
-        self.deployments = DeploymentController(self.client, self.stop_ev, self.endpoints.pods)
-        self.jobs = JobController(self.client, self.stop_ev, self.endpoints.pods, backoff_base=job_backoff_base)
+        want = set(controllers)
+        on = (lambda n: "*" in want or n in want)
+        self.endpoints = self.deployments = self.jobs = None
+        self.parts = []
+        if any(on(n) for n in ("endpoints-controller", "endpointslice-controller", "deployment-controller",
+                               "job-controller", "ttl-after-finished-controller")):
+            self.endpoints = EndpointsController(self.client, self.stop_ev)
+            self.deployments = DeploymentController(self.client, self.stop_ev, self.endpoints.pods)
+            self.jobs = JobController(self.client, self.stop_ev, self.endpoints.pods, backoff_base=job_backoff_base)
+        if on("serviceaccount-controller"):
+            self.parts.append(ServiceAccountsController(self.client, self.stop_ev))
+        if on("root-ca-certificate-publisher-controller"):
+            if ca_pem is None:
+                ca = os.path.join(state_dir, "ca.crt") if state_dir else ""
+                ca_pem = open(ca).read() if ca and os.path.exists(ca) else ""
+            self.parts.append(RootCACertPublisher(self.client, self.stop_ev, ca_pem))
+        if on("namespace-controller"):
+            self.parts.append(NamespaceController(self.client, self.stop_ev, delay_scale=namespace_delay_scale))
+
+    def _informers(self):
+        out = []
+        if self.endpoints is not None:
+            out += [self.endpoints.services, self.endpoints.pods, self.endpoints.slices, self.deployments.deps,
+                    self.jobs.jobs]
+        for p in self.parts:
+            out += list(p.informers())
+        return out
 
     def start(self):
-        self.endpoints.start()
-        self.deployments.start()
-        self.jobs.start()
-        ok = self.endpoints.synced(10) and self.deployments.deps.synced.wait(10) and self.jobs.jobs.synced.wait(10)
+        if self.endpoints is not None:
+            self.endpoints.start()
+            self.deployments.start()
+            self.jobs.start()
+        for p in self.parts:
+            p.start()
+        ok = all(i.synced.wait(10) for i in self._informers())
         if self.state_dir:
             tmp = os.path.join(self.state_dir, "controllers.json.tmp")
             with open(tmp, "w") as f:
@@ -968,8 +1377,7 @@ class ControllerManager:
 
     def stop(self):
         self.stop_ev.set()
-        for inf in (self.endpoints.services, self.endpoints.pods, self.endpoints.slices, self.deployments.deps,
-                    self.jobs.jobs):
+        for inf in self._informers():
             inf.stop()
 
 
@@ -977,8 +1385,16 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description="controller-manager simulator")
     ap.add_argument("--state-dir", required=True)
     ap.add_argument("--job-backoff-base", type=float, default=10.0)
+    ap.add_argument("--controllers", default="*",
+                    help="comma-separated controller names as kube-controller-manager's --controllers "
+                         "(%s), or * for all" % ", ".join(CONTROLLERS))
+    ap.add_argument("--namespace-delay-scale", type=float, default=1.0,
+                    help="multiplies the namespace controller's delays (5 s after a deletion, "
+                         "estimate/2+1 s between passes); 1 = the real ones")
     args = ap.parse_args(argv)
-    cm = ControllerManager(args.state_dir, job_backoff_base=args.job_backoff_base)
+    cm = ControllerManager(args.state_dir, job_backoff_base=args.job_backoff_base,
+                           controllers=[c.strip() for c in args.controllers.split(",") if c.strip()],
+                           namespace_delay_scale=args.namespace_delay_scale)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *a: stop.set())
     signal.signal(signal.SIGINT, lambda *a: stop.set())

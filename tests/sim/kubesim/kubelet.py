@@ -23,7 +23,7 @@ import time
 import urllib.parse
 import uuid
 
-from . import kubelet_ipam, kubelet_server, nodelease, realcp
+from . import kubelet_ipam, kubelet_sched, kubelet_server, nodelease, realcp
 from .kubeclient import ApiError, Informer, KubeClient, rfc3339
 from .kubelet_env import (EnvError, IPAllocator, build_env, expand_command, idle_argv, image_kind,
                           node_ip, node_pod_cidr, pod_phase, qos_class, service_env)
@@ -1158,7 +1158,8 @@ class EventRecorder:
 
 class Kubelet:
     def __init__(self, state_dir, nodes=1, node_prefix="sim-node-", backoff_base=10.0, backoff_max=300.0,
-                 client=None, use_ns=None, heartbeat=10.0, build_dir=None, scheduler=True, pod_network=False):
+                 client=None, use_ns=None, heartbeat=10.0, build_dir=None, node_resources_args=None,
+                 scheduler=True, pod_network=False):
         self.state_dir = os.path.abspath(state_dir)
         # With a real control plane the real scheduler binds pods (scheduler=False) and pods
         # are reported under their pod-network address (pod_network=True: realcp.api_ip).
@@ -1186,7 +1187,7 @@ class Kubelet:
         self.failed_nodes = set()
         self.procs = set()
         self.stopping = threading.Event()
-        self.node_allocatable = {"cpu": "8", "memory": "32Gi", "pods": "110", "ephemeral-storage": "100Gi"}
+        self.node_allocatable = node_resources(**(node_resources_args or {}))
         self.sa_token = self.client.token or ""
         ca = os.path.join(self.state_dir, "ca.crt")
         self.ca_pem = open(ca).read() if os.path.exists(ca) else ""
@@ -1195,6 +1196,9 @@ class Kubelet:
         self.events = EventRecorder(self.client)
         self.sched_q = queue.Queue()
         self.sched_rr = 0
+        self.sched_events = EventRecorder(self.client, component="default-scheduler")
+        self.sched_unschedulable = {}  # (ns, name) -> failed attempts
+        self.sched_assumed = {}  # uid -> node, bound but not yet seen bound in the informer
         self.pods = None
         self.services = None
         self.secrets = None
@@ -1382,30 +1386,73 @@ class Kubelet:
         return True
 
     def pick_node(self, pod):
-        sel = (pod.get("spec") or {}).get("nodeSelector") or {}
-        cands = []
+        """The scheduling cycle (kubelet_sched.py): filter this process's Nodes as the API server
+        has them (labels, taints, spec.unschedulable, allocatable), then the least requested
+        feasible node, ties broken round robin. Returns (node, None) or (None, FitError message)."""
+        try:
+            api_nodes = {n["metadata"]["name"]: n for n in self.client.list("nodes").get("items") or []}
+        except (ApiError, OSError) as e:
+            log("scheduler: listing nodes: %s" % e)
+            return None, None
+        nodes = []
         for n in self.node_names:
+            if n not in api_nodes:
+                continue
             if n in self.failed_nodes:
+                # Failing, its unreachable taint maybe not posted yet (the node lifecycle
+                # controller's taint; see post_node_status).
+                api_nodes[n] = copy.deepcopy(api_nodes[n])
+                spec = api_nodes[n].setdefault("spec", {})
+                if not any(t.get("key") == "node.kubernetes.io/unreachable" for t in spec.get("taints") or []):
+                    spec["taints"] = (spec.get("taints") or []) + [
+                        {"key": "node.kubernetes.io/unreachable", "effect": "NoSchedule"}]
+            nodes.append(api_nodes[n])
+        uid = (pod.get("metadata") or {}).get("uid")
+        used = {n["metadata"]["name"]: {} for n in nodes}
+        npods = {n["metadata"]["name"]: 0 for n in nodes}
+        for p in self.pods.items():
+            pmd = p.get("metadata") or {}
+            node = (p.get("spec") or {}).get("nodeName") or self.sched_assumed.get(pmd.get("uid"))
+            if node not in used or pmd.get("uid") == uid:
                 continue
-            labels = self.node_object(n)["metadata"]["labels"]
-            if any(labels.get(k) != v for k, v in sel.items()):
+            if (p.get("status") or {}).get("phase") in ("Succeeded", "Failed"):
                 continue
-            cands.append(n)
-        if not cands:
-            return None
-        counts = {n: 0 for n in cands}
-        with self.lock:
-            for w in self.workers.values():
-                if w.node in counts:
-                    counts[w.node] += 1
-        # Least loaded node, ties broken round robin.
+            npods[node] += 1
+            for k, v in kubelet_sched.pod_requests(p).items():
+                used[node][k] = used[node].get(k, 0) + v
+        preqs = kubelet_sched.pod_requests(pod)
+        results, feasible = [], []
+        for n in nodes:
+            name = n["metadata"]["name"]
+            reasons, unresolvable = kubelet_sched.filter_node(pod, n, preqs, used[name], npods[name])
+            results.append((reasons, unresolvable))
+            if not reasons:
+                feasible.append(name)
+        if not feasible:
+            return None, kubelet_sched.fit_error(pod, results)
         self.sched_rr += 1
-        order = cands[self.sched_rr % len(cands):] + cands[:self.sched_rr % len(cands)]
-        return min(order, key=lambda n: counts[n])
+        order = feasible[self.sched_rr % len(feasible):] + feasible[:self.sched_rr % len(feasible)]
+
+        def load(name):
+            alloc = kubelet_sched.resource_list(api_nodes[name]["status"].get("allocatable"))
+            return max(used[name].get(k, 0) / float(alloc[k]) for k in ("cpu", "memory") if alloc.get(k)) \
+                if any(alloc.get(k) for k in ("cpu", "memory")) else 0.0, npods[name]
+        return min(order, key=load), None
+
+    def requeue_unschedulable(self):
+        """Cluster events that may make room (an assigned pod deleted or finished) move the
+        unschedulable pods back to the active queue (scheduling_queue.go
+        MoveAllToActiveOrBackoffQueue)."""
+        with self.lock:
+            keys = list(self.sched_unschedulable)
+        for k in keys:
+            self.sched_q.put(k)
 
     def scheduler_loop(self):
         """Bind pending pods through the pods/binding subresource
-        (https://kubernetes.io/docs/reference/kubernetes-api/workload-resources/pod-v1/#create-binding-of-a-pod)."""
+        (https://kubernetes.io/docs/reference/kubernetes-api/workload-resources/pod-v1/#create-binding-of-a-pod).
+        A pod that fits nowhere is retried with the scheduler's back-off (podInitialBackoffSeconds
+        1, podMaxBackoffSeconds 10) and at once when an assigned pod goes away."""
         while not self.stopping.is_set():
             try:
                 ns, name = self.sched_q.get(timeout=1.0)
@@ -1415,12 +1462,27 @@ class Kubelet:
                 return
             pod = self.pods.get(ns, name)
             if pod is None or not self.schedulable(pod):
+                with self.lock:
+                    self.sched_unschedulable.pop((ns, name), None)
                 continue
-            node = self.pick_node(pod)
+            node, why = self.pick_node(pod)
+            if node is None and why is None:
+                t = threading.Timer(1.0, lambda a=ns, b=name: self.sched_q.put((a, b)))
+                t.daemon = True
+                t.start()
+                continue
             if node is None:
-                self.mark_unschedulable(pod)
-                threading.Timer(1.0, lambda a=ns, b=name: self.sched_q.put((a, b))).start()
+                with self.lock:
+                    tries = self.sched_unschedulable.get((ns, name), 0) + 1
+                    self.sched_unschedulable[(ns, name)] = tries
+                self.mark_unschedulable(pod, why)
+                delay = min(10.0, 2.0 ** (tries - 1))
+                t = threading.Timer(delay, lambda a=ns, b=name: self.sched_q.put((a, b)))
+                t.daemon = True
+                t.start()
                 continue
+            with self.lock:
+                self.sched_unschedulable.pop((ns, name), None)
             binding = {"apiVersion": "v1", "kind": "Binding",
                        "metadata": {"name": name, "namespace": ns, "uid": pod["metadata"].get("uid")},
                        "target": {"apiVersion": "v1", "kind": "Node", "name": node}}
@@ -1441,8 +1503,11 @@ class Kubelet:
             except OSError as e:
                 log("bind %s/%s: %s" % (ns, name, e))
                 continue
-            self.events.emit(pod, "Scheduled", "Successfully assigned %s/%s to %s" % (ns, name, node), "Normal")
-            self.events.component = "kubelet"
+            with self.lock:
+                uid = pod["metadata"].get("uid")
+                self.sched_assumed[uid] = node  # the scheduler cache's assumed pod
+            self.sched_events.emit(pod, "Scheduled", "Successfully assigned %s/%s to %s" % (ns, name, node),
+                                   "Normal")
 
             def mutate(obj, node=node):
                 conds = [c for c in (obj.get("status") or {}).get("conditions") or [] if c.get("type") != "PodScheduled"]
@@ -1461,17 +1526,21 @@ class Kubelet:
             except (ApiError, OSError):
                 pass
 
-    def mark_unschedulable(self, pod):
+    def mark_unschedulable(self, pod, message):
+        """schedule_one.go handleSchedulingFailure: a FailedScheduling Warning and the
+        PodScheduled=False condition, reason Unschedulable, with the FitError message."""
         md = pod["metadata"]
+        self.sched_events.emit(pod, "FailedScheduling", message, "Warning")
 
         def mutate(obj):
             conds = [c for c in (obj.get("status") or {}).get("conditions") or [] if c.get("type") != "PodScheduled"]
             old = [c for c in (obj.get("status") or {}).get("conditions") or [] if c.get("type") == "PodScheduled"]
-            if old and old[0].get("reason") == "Unschedulable":
+            if old and old[0].get("reason") == "Unschedulable" and old[0].get("message") == message:
                 return False
             conds.append({"type": "PodScheduled", "status": "False", "reason": "Unschedulable",
-                          "message": "0/%d nodes are available." % len(self.node_names),
-                          "lastProbeTime": None, "lastTransitionTime": rfc3339()})
+                          "message": message, "lastProbeTime": None,
+                          "lastTransitionTime": (old[0].get("lastTransitionTime") if old and
+                                                 old[0].get("status") == "False" else None) or rfc3339()})
             obj.setdefault("status", {})["conditions"] = conds
             obj["status"]["phase"] = "Pending"
 
@@ -1487,6 +1556,10 @@ class Kubelet:
         uid = md.get("uid") or md.get("name")
         spec = pod.get("spec") or {}
         node = spec.get("nodeName")
+        if node and (etype == "DELETED" or (pod.get("status") or {}).get("phase") in ("Succeeded", "Failed")):
+            self.requeue_unschedulable()  # its requests are free again
+        if node or etype == "DELETED":
+            self.sched_assumed.pop(md.get("uid"), None)
         with self.lock:
             w = self.workers.get(uid)
             if etype == "DELETED":
@@ -1494,7 +1567,7 @@ class Kubelet:
                     w.post("deleted")
                 return
             if not node:
-                if self.schedulable(pod):
+                if self.scheduler and self.schedulable(pod):
                     self.sched_q.put((md.get("namespace", "default"), md["name"]))
                 return
             if node not in self.node_names:
@@ -1760,6 +1833,19 @@ class Kubelet:
             self.control.shutdown()
             self.control.server_close()
         self.events.stop()
+        self.sched_events.stop()
+
+
+def node_resources(cpu="64", memory="256Gi", gpus=0, max_pods=110, ephemeral_storage="100Gi"):
+    """A simulated Node's capacity (= allocatable): the kubelet flags --node-cpu, --node-memory,
+    --node-gpus (nvidia.com/gpu, reported only when non-zero, as the device plugin does),
+    --max-pods (the kubelet's maxPods, 110) and --node-ephemeral-storage. The defaults are a large
+    development machine's: the end-to-end tests run a dozen Ray clusters at once on one Node."""
+    out = {"cpu": str(cpu), "memory": str(memory), "pods": str(int(max_pods)),
+           "ephemeral-storage": str(ephemeral_storage)}
+    if int(gpus):
+        out["nvidia.com/gpu"] = str(int(gpus))
+    return out
 
 
 def main(argv=None):
@@ -1774,10 +1860,17 @@ def main(argv=None):
     ap.add_argument("--no-scheduler", action="store_true", help="leave binding to a real kube-scheduler")
     ap.add_argument("--pod-network", action="store_true",
                     help="report pods under pod-network addresses (real API servers refuse loopback endpoints)")
+    ap.add_argument("--node-cpu", default="64", help="each Node's cpu capacity/allocatable (64)")
+    ap.add_argument("--node-memory", default="256Gi", help="each Node's memory (256Gi)")
+    ap.add_argument("--node-gpus", type=int, default=0, help="each Node's nvidia.com/gpu (0: none)")
+    ap.add_argument("--max-pods", type=int, default=110, help="pods per Node (110)")
+    ap.add_argument("--node-ephemeral-storage", default="100Gi", help="each Node's ephemeral-storage (100Gi)")
     args = ap.parse_args(argv)
     k = Kubelet(args.state_dir, args.nodes, args.node_prefix, args.backoff_base, args.backoff_max,
-                use_ns=False if args.no_mount_ns else None, scheduler=not args.no_scheduler,
-                pod_network=args.pod_network)
+                use_ns=False if args.no_mount_ns else None,
+                node_resources_args=dict(cpu=args.node_cpu, memory=args.node_memory, gpus=args.node_gpus,
+                                         max_pods=args.max_pods, ephemeral_storage=args.node_ephemeral_storage),
+                scheduler=not args.no_scheduler, pod_network=args.pod_network)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *a: stop.set())
     signal.signal(signal.SIGINT, lambda *a: stop.set())

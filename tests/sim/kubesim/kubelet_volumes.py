@@ -275,13 +275,11 @@ def service_account_dir(pod_dir, token, ca_pem, namespace):
 
 
 def needs_sa_mount(pod, container):
-    spec = pod.get("spec") or {}
-    if spec.get("automountServiceAccountToken") is False:
-        return False
-    for m in container.get("volumeMounts") or []:
-        if m.get("mountPath", "").rstrip("/") == SA_DIR:
-            return False
-    return True
+    """Never: the ServiceAccount admission plugin of the API server adds the kube-api-access
+    projected volume and its mounts (plugin/pkg/admission/serviceaccount/admission.go); the
+    kubelet mounts only what the pod spec says, so a pod made without admission, or whose
+    ServiceAccount has automountServiceAccountToken false, gets no token."""
+    return False
 
 
 def container_mounts(pod, container, volume_paths, sa_dir=None, image_root=None, kind="idle"):
