@@ -79,7 +79,7 @@ class TestLocalCluster(unittest.TestCase):
         self.assertEqual(self.load("cluster.json")["pids"], info["pids"])
         r = self.run_cmd("status")
         self.assertEqual(r.returncode, 0, r.stdout.decode())
-        self.assertIn("kubelet      running", r.stdout.decode())
+        self.assertRegex(r.stdout.decode(), r"(?m)^kubelet +running")
 
         # Give it something to clean up: pods with processes, a mount point on the
         # host (redis /data), a service name in /etc/hosts.

@@ -544,7 +544,7 @@ class Cluster:
             except (OSError, ValueError, urllib.error.URLError):
                 pass
         if info.get("startup_seconds") is not None:
-            print("%-12s %.2fs" % ("startup", info["startup_seconds"]))
+            print("%-23s %.2fs" % ("startup", info["startup_seconds"]))
         print("%-23s %s" % ("kubeconfig", os.path.join(self.state, "kubeconfig")))
         return 0 if set(run) == set(comps) else 1
 
