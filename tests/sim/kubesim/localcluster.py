@@ -2,6 +2,7 @@
 
     tests/sim/local-cluster up [--state DIR] [--nodes N]   start API server, kubelet, controllers, proxy
                                                            and raywarden-controller (--no-controller: not)
+                           [--operator raywarden|kuberay|none]   which Ray operator (operators.py)
     tests/sim/local-cluster status [--state DIR]           what runs
     tests/sim/local-cluster down [--state DIR]             stop everything, leave nothing behind
     tests/sim/local-cluster fail-node NODE | recover-node NODE | fail-pod NS/POD[/CONTAINER]
@@ -26,7 +27,7 @@ import time
 import urllib.error
 import urllib.request
 
-from kubesim import controller_identity
+from kubesim import controller_identity, operators
 from kubesim.testutil import free_port, http_get
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -144,8 +145,10 @@ class Cluster:
         return tuple(info.get("components") or COMPONENTS)
 
     def up(self, nodes=1, backoff_base=None, job_backoff_base=None, api_args=(), quiet=False, timeout=30.0,
-           controller=True, controller_args=()):
+           controller=True, controller_args=(), operator=None):
         t0 = time.monotonic()
+        operator = operator or ("raywarden" if controller else "none")
+        controller = operator == "raywarden"
         run = self.running()
         if run:
             if set(run) == set(self.components()) or (set(run) >= set(COMPONENTS) and not controller):
@@ -166,7 +169,7 @@ class Cluster:
             self.down(quiet=True)
         os.makedirs(self.state, exist_ok=True)
         for f in ("apiserver.json", "kubelet.json", "controllers.json", "proxy.json", "cluster.json",
-                  CONTROLLER + ".json"):
+                  CONTROLLER + ".json") + tuple(c + ".json" for c in operators.COMPONENTS):
             try:
                 os.unlink(os.path.join(self.state, f))
             except FileNotFoundError:
@@ -183,6 +186,8 @@ class Cluster:
             controller = False
         if controller:
             comps.append(CONTROLLER)
+        if operator == "kuberay":
+            comps += operators.COMPONENTS
 
         def record():
             write_json(self.info_path, {"pids": pids, "state": self.state, "started": time.time(),
@@ -223,7 +228,11 @@ class Cluster:
                     if time.monotonic() > deadline:
                         raise RuntimeError("%s not ready after %ss" % (name, timeout))
                     time.sleep(0.02)
-            self.install_crds(quiet)
+            if operator == "kuberay":
+                pids.update(operators.up(self, operator, quiet, max(timeout, 120.0)))
+                record()
+            else:
+                self.install_crds(quiet)
             if controller:
                 pids[CONTROLLER] = self.start_controller(list(controller_args), timeout=max(1.0, deadline - time.monotonic()))
                 record()
@@ -392,7 +401,7 @@ class Cluster:
         info = self.info() or {}
         pids = info.get("pids") or {}
         # Node components first (the kubelet kills its pods), the API server last.
-        for group in ((CONTROLLER, "kubelet", "controllers", "proxy"), ("apiserver",)):
+        for group in ((CONTROLLER,) + operators.COMPONENTS + ("kubelet", "controllers", "proxy"), ("apiserver",)):
             live = [(n, pids[n]) for n in group if alive(pids.get(n))]
             for _n, pid in live:
                 try:
@@ -426,7 +435,7 @@ class Cluster:
         stray = self.kill_strays()
         self.cleanup_host()
         for f in ("apiserver.json", "kubelet.json", "controllers.json", "proxy.json", "cluster.json",
-                  CONTROLLER + ".json"):
+                  CONTROLLER + ".json") + tuple(c + ".json" for c in operators.COMPONENTS):
             try:
                 os.unlink(os.path.join(self.state, f))
             except FileNotFoundError:
@@ -500,6 +509,9 @@ class Cluster:
                     ready = "NOT ready"
                 print("%-12s agents %s, %s, metrics %s, log %s" % ("controller", c.get("agent_url"), ready,
                                                                    c.get("metrics_url"), c.get("log")))
+        line = operators.status_line(self.state, run)
+        if line:
+            print(line)
         if "apiserver" in run:
             a = self.api() or {}
             print("%-12s %s (%s)" % ("api", a.get("url"), "ready" if self.api_ready() else "NOT ready"))
@@ -536,7 +548,11 @@ def main(argv=None):
     up.add_argument("--job-backoff-base", type=float, default=None, help="Job pod-failure back-off base (10 s)")
     up.add_argument("--timeout", type=float, default=30.0)
     up.add_argument("--quiet", action="store_true")
-    up.add_argument("--no-controller", action="store_true", help="do not start raywarden-controller")
+    up.add_argument("--no-controller", action="store_true", help="do not start raywarden-controller "
+                    "(= --operator none)")
+    up.add_argument("--operator", choices=operators.CHOICES, default=None,
+                    help="the Ray operator to run: raywarden (default), kuberay (KubeRay as installed, "
+                    "with its own CRDs and RBAC) or none")
     up.add_argument("--controller-arg", action="append", default=[],
                     help="extra raywarden-controller flag (repeatable), e.g. --controller-arg=--log-level=debug")
     ctl = sub.add_parser("controller", help="start, stop or restart raywarden-controller")
@@ -567,7 +583,8 @@ def main(argv=None):
     cl = Cluster(args.state)
     if args.cmd == "up":
         return cl.up(args.nodes, args.backoff_base, args.job_backoff_base, quiet=args.quiet, timeout=args.timeout,
-                     controller=not args.no_controller, controller_args=args.controller_arg)
+                     controller=not args.no_controller, controller_args=args.controller_arg,
+                     operator=args.operator or ("none" if args.no_controller else "raywarden"))
     if args.cmd == "controller":
         if args.action in ("stop", "restart", "kill"):
             code = cl.stop_controller(signal.SIGKILL if args.action == "kill" else signal.SIGTERM)
