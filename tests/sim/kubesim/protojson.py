@@ -248,6 +248,9 @@ class Schema:
         if not kind:
             raise Undecodable("no kind")
         ipkg = self.kind_package(api_version or "v1")
+        if kind not in self.package(ipkg).structs:
+            # DeleteOptions, ListOptions...: metav1 types registered in every group version
+            ipkg = "k8s.io/apimachinery/pkg/apis/meta/v1"
         obj = self.message(raw, ipkg, kind)
         out = {"apiVersion": api_version, "kind": kind} if api_version else {"kind": kind}
         out.update(obj)
