@@ -17,7 +17,6 @@ volumes, conditions) are keyed by name (or type), so a path reads like
 Pod:raycluster-kuberay-head-#####/spec/containers[ray-head]/env[RAY_ADDRESS]/value.
 """
 
-import fnmatch
 import json
 import os
 import re
@@ -124,7 +123,9 @@ def cr_settled(lc, kind, ns, name):
 
 
 def pods_quiet(lc, ns, exclude):
-    """Every pod is Ready or has terminated (Succeeded, Failed): nothing on its way."""
+    """Nothing on its way: every pod has terminated (Succeeded, Failed) or is initialized with
+    each container running or terminated (not Ready: a finished sidecar leaves its pod not
+    Ready, and so does a RayService worker without a Serve replica)."""
     for p in lc.list(KINDS[0][1] % ns):
         if ("Pod", p["metadata"]["name"]) in exclude:
             continue
@@ -133,7 +134,12 @@ def pods_quiet(lc, ns, exclude):
             continue
         if (p.get("metadata") or {}).get("deletionTimestamp"):
             return False
-        if not any(c.get("type") == "Ready" and c.get("status") == "True" for c in st.get("conditions") or []):
+        if not any(c.get("type") == "Initialized" and c.get("status") == "True" for c in st.get("conditions") or []):
+            return False
+        cs = st.get("containerStatuses") or []
+        if len(cs) < len((p.get("spec") or {}).get("containers") or []):
+            return False
+        if not all("running" in (c.get("state") or {}) or "terminated" in (c.get("state") or {}) for c in cs):
             return False
     return True
 
@@ -244,7 +250,9 @@ def snapshot(objs, parents, sample_crs):
         keyed = []
         for o in items:
             o = _walk(_trim(kind, o, sample_crs), lambda s: normalise_string(s, names, parents))
-            keyed.append(("%s:%s" % (kind, o["metadata"].get("name")), o))
+            key = "%s:%s" % (kind, o["metadata"].get("name"))
+            idx = (o["metadata"].get("labels") or {}).get("ray.io/worker-group-replica-index")
+            keyed.append((key + ("@" + idx if idx is not None else ""), o))  # workers of a group by index
         seen = {}
         for key, o in sorted(keyed, key=lambda kv: (kv[0], json.dumps(kv[1], sort_keys=True))):
             n = seen.get(key, 0)
@@ -379,10 +387,17 @@ def diff(a, b):
     return out
 
 
+def glob(text, pattern):
+    """fnmatch with only * and ? special ([ and ] are literal: they index lists in paths)."""
+    rx = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
+    return re.fullmatch(rx, text, re.S) is not None
+
+
 class Allowed:
     """The table of docs/kuberay-compatibility.md (the fenced ```compat block): rows
-    `sample | path | kuberay | raywarden | why`, each cell but why an fnmatch pattern (values
-    against their JSON form, <absent> for a missing field)."""
+    `sample | path | kuberay | raywarden | why`, each cell but why a pattern (* any text, ? one
+    character, everything else literal; values against their JSON form, <absent> for a missing
+    field). The first row that matches a difference explains it."""
 
     def __init__(self, rows):
         self.rows = rows
@@ -407,8 +422,7 @@ class Allowed:
 
     def match(self, sample, d):
         for i, (s, p, k, r, _why) in enumerate(self.rows):
-            if (fnmatch.fnmatchcase(sample, s) and fnmatch.fnmatchcase(d.path, p)
-                    and fnmatch.fnmatchcase(cell(d.kuberay), k) and fnmatch.fnmatchcase(cell(d.raywarden), r)):
+            if (glob(sample, s) and glob(d.path, p) and glob(cell(d.kuberay), k) and glob(cell(d.raywarden), r)):
                 self.used[i] += 1
                 return self.rows[i]
         return None
