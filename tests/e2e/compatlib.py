@@ -269,9 +269,10 @@ def baseline(lc, ns):
     return {(k, o["metadata"]["name"]) for k, coll in KINDS for o in lc.list(coll % ns)}
 
 
-def run_sample(clusters, path, ns, timeout=150.0, stable_s=10.0):
+def run_sample(clusters, path, ns, timeout=150.0, stable_s=10.0, goal_stable_s=6.0):
     """Apply the sample to namespace ns of every cluster at once, wait until each settles (its
-    Ray resources reach their goal, or, for one that cannot, nothing changed for stable_s),
+    Ray resources reach their goal and nothing changed for goal_stable_s, so that readiness
+    and counts that follow the goal are in; or, for one that cannot, nothing changed for stable_s),
     snapshot, then delete what the sample made and wait until the namespace is empty of it.
     Returns ({operator: snapshot}, {operator: settled how})."""
     objs = sample_objects(path)
@@ -295,12 +296,13 @@ def run_sample(clusters, path, ns, timeout=150.0, stable_s=10.0):
                 if not pods_quiet(lc, ns, ex):
                     state["last"] = None  # pods still on their way: neither goal nor stable yet
                     return None
-                if all(cr_settled(lc, k, ns, n) for k, n in crs):
-                    return "ready"
+                goal = all(cr_settled(lc, k, ns, n) for k, n in crs)
                 snap = snapshot(collect(lc, ns, ex), parents, set(crs))
                 now = time.monotonic()
                 if snap != state["last"]:
                     state["last"], state["since"] = snap, now
+                elif goal and now - state["since"] >= goal_stable_s:
+                    return "ready"  # and nothing changed since for goal_stable_s (readiness, counts)
                 elif now - state["since"] >= stable_s and now - t0 >= 2 * stable_s:
                     return "stable"
                 return None

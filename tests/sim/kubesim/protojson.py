@@ -16,9 +16,10 @@ Each struct field's Go declaration carries everything needed:
 
 the protobuf field number, the JSON name, omitempty, inline, pointer-ness and the Go type.
 The output is what encoding/json makes of the decoded Go value: omitempty zero scalars, empty
-slices and maps dropped, structs kept, metav1.Time as RFC 3339 (zero: null), Quantity and
-IntOrString as scalars, []byte as base64, RawExtension and FieldsV1 as their JSON. A field
-number the types do not know is an error (never silently dropped).
+slices and maps dropped, structs kept (omitzero ones dropped when zero), metav1.Time as
+RFC 3339 (zero: null), Quantity and IntOrString as scalars, []byte as base64, RawExtension and
+FieldsV1 as their JSON. A field number the types do not know is an error (never silently
+dropped).
 """
 
 import base64
@@ -86,10 +87,11 @@ def _signed(v, bits=64):
 # ---- Go types -------------------------------------------------------------------------------
 
 class Field:
-    __slots__ = ("num", "json", "omitempty", "inline", "gotype")
+    __slots__ = ("num", "json", "omitempty", "omitzero", "inline", "gotype")
 
-    def __init__(self, num, jname, omitempty, inline, gotype):
+    def __init__(self, num, jname, omitempty, inline, gotype, omitzero=False):
         self.num, self.json, self.omitempty, self.inline, self.gotype = num, jname, omitempty, inline, gotype
+        self.omitzero = omitzero
 
 
 class Package:
@@ -135,7 +137,7 @@ class Package:
                     continue  # protobuf:"-"
                 js = tags.get("json", "").split(",")
                 f = Field(int(parts[1]), js[0], "omitempty" in js[1:], "inline" in js[1:],
-                          (fm.group(2), imp))
+                          (fm.group(2), imp), "omitzero" in js[1:])
                 byn[f.num] = f
                 order.append(f)
             self.structs[m.group(1)] = (byn, order)
@@ -300,6 +302,8 @@ class Schema:
                 out.update(v)
                 continue
             if f.omitempty and not expr.startswith("*") and self._empty(v, expr, f, ipkg):
+                continue
+            if f.omitzero and v in (None, "", 0, False, {}, []):  # Go 1.24 omitzero (zero Time: null)
                 continue
             out[f.json] = v
         return out
