@@ -172,7 +172,8 @@ def start_shim(cluster, timeout):
         if d and d.get("pid") == p.pid:
             return p.pid, d["url"]
         if p.poll() is not None:
-            raise RuntimeError("%s exited (%s); see %s" % (SHIM, p.returncode, os.path.join(cluster.logs, SHIM + ".log")))
+            raise RuntimeError("%s exited (%s); see %s"
+                               % (SHIM, p.returncode, os.path.join(cluster.logs, SHIM + ".log")))
         if time.monotonic() > deadline:
             raise RuntimeError("%s not listening after %.0fs" % (SHIM, timeout))
         time.sleep(0.02)
