@@ -210,12 +210,14 @@ env_exists(const node *env, const char *name)
 	return false;
 }
 
+/* An empty value is left out, as KubeRay's EnvVar (value,omitempty) is. */
 static void
 env_push(struct b *b, node *env, const char *name, const char *value)
 {
 	node *e = nnew(b, RW_DOC_OBJ);
 	sets(b, e, "name", name);
-	sets(b, e, "value", value);
+	if (value && *value)
+		sets(b, e, "value", value);
 	push(b, env, e);
 }
 

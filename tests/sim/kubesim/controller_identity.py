@@ -1,4 +1,5 @@
-"""raywarden-controller's own identity on a simulated cluster.
+"""raywarden-controller's own identity on a simulated cluster (and, through the same functions,
+any operator's: operators.py binds KubeRay's ServiceAccount from KubeRay's config/rbac).
 
 The API server simulator enforces RBAC for ServiceAccount tokens (apiserver_rbac.py), so the
 controller runs as it does in production: as ServiceAccount raywarden-system/raywarden-controller,
@@ -133,15 +134,21 @@ def apply_rbac(state_dir, repo_root=REPO_ROOT):
     """Create (or replace) the namespace, ServiceAccount, ClusterRole(Binding) and
     leader-election Role(Binding) as the admin. Idempotent: it also restores a binding a test
     removed."""
+    apply_objects(state_dir, manifest_objects(repo_root))
+
+
+def apply_objects(state_dir, objs):
+    """Create (or replace) objects of KINDS as the admin, in order (namespaced ones carry
+    metadata.namespace)."""
     c = _admin(state_dir)
     try:
-        _apply(c, repo_root)
+        _apply(c, objs)
     finally:
         _close(c)
 
 
-def _apply(c, repo_root):
-    for obj in manifest_objects(repo_root):
+def _apply(c, objs):
+    for obj in objs:
         prefix, plural, namespaced = KINDS[obj["kind"]]
         ns = obj["metadata"].get("namespace") if namespaced else None
         coll = prefix + ("/namespaces/%s" % ns if ns else "") + "/" + plural
@@ -169,9 +176,10 @@ def token(state_dir, namespace=NAMESPACE, name=NAME):
     return tr["status"]["token"]
 
 
-def write_kubeconfig(state_dir, tok, namespace=NAMESPACE, out=None):
+def write_kubeconfig(state_dir, tok, namespace=NAMESPACE, out=None, name=NAME):
     """The admin kubeconfig with the ServiceAccount's token, its context in the controller's
-    namespace (where the leader-election Role lets it hold its Lease)."""
+    namespace (where the leader-election Role lets it hold its Lease); DIR/<name>.kubeconfig
+    unless out says where."""
     with open(os.path.join(state_dir, "kubeconfig")) as f:
         text = f.read()
     lines = []
@@ -181,7 +189,7 @@ def write_kubeconfig(state_dir, tok, namespace=NAMESPACE, out=None):
         elif line.startswith("    namespace: "):
             line = "    namespace: " + namespace
         lines.append(line)
-    out = out or os.path.join(state_dir, NAME + ".kubeconfig")
+    out = out or os.path.join(state_dir, name + ".kubeconfig")
     tmp = out + ".tmp"
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as f:
@@ -192,5 +200,12 @@ def write_kubeconfig(state_dir, tok, namespace=NAMESPACE, out=None):
 
 def controller_kubeconfig(state_dir, repo_root=REPO_ROOT, out=None):
     """Apply the RBAC manifests and write the controller's kubeconfig; returns its path."""
-    apply_rbac(state_dir, repo_root)
-    return write_kubeconfig(state_dir, token(state_dir), out=out)
+    return service_account_kubeconfig(state_dir, manifest_objects(repo_root), NAMESPACE, NAME, out=out)
+
+
+def service_account_kubeconfig(state_dir, objs, namespace, name, out=None):
+    """Apply objs (an install's namespace, ServiceAccount and RBAC) as the admin and write a
+    kubeconfig with a token of ServiceAccount namespace/name (DIR/<name>.kubeconfig unless
+    out says where); returns its path."""
+    apply_objects(state_dir, objs)
+    return write_kubeconfig(state_dir, token(state_dir, namespace, name), namespace, out, name)

@@ -2,6 +2,7 @@
 
     tests/sim/local-cluster up [--state DIR] [--nodes N]   start API server, kubelet, controllers, proxy
                                                            and raywarden-controller (--no-controller: not)
+                           [--operator raywarden|kuberay|none]   which Ray operator (operators.py)
     tests/sim/local-cluster status [--state DIR]           what runs
     tests/sim/local-cluster down [--state DIR]             stop everything, leave nothing behind
     tests/sim/local-cluster fail-node NODE | recover-node NODE | fail-pod NS/POD[/CONTAINER]
@@ -26,7 +27,7 @@ import time
 import urllib.error
 import urllib.request
 
-from kubesim import controller_identity, realcp, upstream
+from kubesim import controller_identity, operators, realcp, upstream
 from kubesim.testutil import free_port, http_get
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -147,9 +148,11 @@ class Cluster:
         return tuple(info.get("components") or COMPONENTS)
 
     def up(self, nodes=1, backoff_base=None, job_backoff_base=None, api_args=(), quiet=False, timeout=30.0,
-           controller=True, controller_args=(), control_plane="sim"):
+           controller=True, controller_args=(), control_plane="sim", operator=None):
         t0 = time.monotonic()
         base = REAL_COMPONENTS if control_plane == "real" else COMPONENTS
+        operator = operator or ("raywarden" if controller else "none")
+        controller = operator == "raywarden"
         run = self.running()
         if run:
             if set(run) == set(self.components()) or (set(run) >= set(base) and not controller):
@@ -170,7 +173,7 @@ class Cluster:
             self.down(quiet=True)
         os.makedirs(self.state, exist_ok=True)
         for f in ("apiserver.json", "kubelet.json", "controllers.json", "proxy.json", "cluster.json",
-                  CONTROLLER + ".json"):
+                  CONTROLLER + ".json") + tuple(c + ".json" for c in operators.COMPONENTS):
             try:
                 os.unlink(os.path.join(self.state, f))
             except FileNotFoundError:
@@ -192,6 +195,8 @@ class Cluster:
             controller = False
         if controller:
             comps.append(CONTROLLER)
+        if operator == "kuberay":
+            comps += operators.COMPONENTS
 
         def record():
             write_json(self.info_path, {"pids": pids, "state": self.state, "started": time.time(),
@@ -240,7 +245,11 @@ class Cluster:
                     if time.monotonic() > deadline:
                         raise RuntimeError("%s not ready after %ss" % (name, timeout))
                     time.sleep(0.02)
-            self.install_crds(quiet)
+            if operator == "kuberay":
+                pids.update(operators.up(self, operator, quiet, max(timeout, 120.0)))
+                record()
+            else:
+                self.install_crds(quiet)
             if controller:
                 pids[CONTROLLER] = self.start_controller(list(controller_args), timeout=max(1.0, deadline - time.monotonic()))
                 record()
@@ -420,8 +429,8 @@ class Cluster:
         info = self.info() or {}
         pids = info.get("pids") or {}
         # Node components first (the kubelet kills its pods), the API server last.
-        for group in ((CONTROLLER, "kubelet", "controllers", "proxy"), ("kube-controller-manager", "kube-scheduler"),
-                      ("apiserver", "kube-apiserver"), ("etcd",)):
+        for group in ((CONTROLLER,) + operators.COMPONENTS + ("kubelet", "controllers", "proxy"),
+                      ("kube-controller-manager", "kube-scheduler"), ("apiserver", "kube-apiserver"), ("etcd",)):
             live = [(n, pids[n]) for n in group if alive(pids.get(n))]
             for _n, pid in live:
                 try:
@@ -456,7 +465,7 @@ class Cluster:
         stray = self.kill_strays()
         self.cleanup_host()
         for f in ("apiserver.json", "kubelet.json", "controllers.json", "proxy.json", "cluster.json",
-                  CONTROLLER + ".json"):
+                  CONTROLLER + ".json") + tuple(c + ".json" for c in operators.COMPONENTS):
             try:
                 os.unlink(os.path.join(self.state, f))
             except FileNotFoundError:
@@ -530,6 +539,9 @@ class Cluster:
                     ready = "NOT ready"
                 print("%-23s agents %s, %s, metrics %s, log %s" % ("controller", c.get("agent_url"), ready,
                                                                    c.get("metrics_url"), c.get("log")))
+        line = operators.status_line(self.state, run)
+        if line:
+            print(line)
         if "apiserver" in run or "kube-apiserver" in run:
             a = self.api() or {}
             print("%-23s %s (%s)" % ("api", a.get("url"), "ready" if self.api_ready() else "NOT ready"))
@@ -566,7 +578,11 @@ def main(argv=None):
     up.add_argument("--job-backoff-base", type=float, default=None, help="Job pod-failure back-off base (10 s)")
     up.add_argument("--timeout", type=float, default=30.0)
     up.add_argument("--quiet", action="store_true")
-    up.add_argument("--no-controller", action="store_true", help="do not start raywarden-controller")
+    up.add_argument("--no-controller", action="store_true", help="do not start raywarden-controller "
+                    "(= --operator none)")
+    up.add_argument("--operator", choices=operators.CHOICES, default=None,
+                    help="the Ray operator to run: raywarden (default), kuberay (KubeRay as installed, "
+                    "with its own CRDs and RBAC) or none")
     up.add_argument("--control-plane", choices=("sim", "real"), default=os.environ.get("RW_CONTROL_PLANE", "sim"),
                     help="sim: the Python API server and controllers; real: etcd, kube-apiserver, "
                          "kube-controller-manager, kube-scheduler (tests/sim/upstream/build)")
@@ -601,7 +617,8 @@ def main(argv=None):
     if args.cmd == "up":
         return cl.up(args.nodes, args.backoff_base, args.job_backoff_base, quiet=args.quiet, timeout=args.timeout,
                      controller=not args.no_controller, controller_args=args.controller_arg,
-                     control_plane=args.control_plane)
+                     control_plane=args.control_plane,
+                     operator=args.operator or ("none" if args.no_controller else "raywarden"))
     if args.cmd == "controller":
         if args.action in ("stop", "restart", "kill"):
             code = cl.stop_controller(signal.SIGKILL if args.action == "kill" else signal.SIGTERM)
