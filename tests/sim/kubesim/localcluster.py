@@ -196,7 +196,8 @@ class Cluster:
         if controller:
             comps.append(CONTROLLER)
         if operator == "kuberay":
-            comps += operators.COMPONENTS
+            # The protobuf front is for the simulated API server only (operators.py).
+            comps += [c for c in operators.COMPONENTS if control_plane != "real" or c != operators.SHIM]
 
         def record():
             write_json(self.info_path, {"pids": pids, "state": self.state, "started": time.time(),
