@@ -58,6 +58,28 @@ SA_TOKEN_SOURCE = {"defaultMode": 420, "sources": [
                                                                   "fieldPath": "metadata.namespace"}}]}}]}
 
 
+def default_control_plane():
+    """The control plane e2e clusters run on: $RW_CONTROL_PLANE when set, else the real one
+    (kubesim/realcp.py) when its binaries are built (tests/sim/upstream/build, which
+    .ci/install-deps runs), else the simulator, saying so once."""
+    cp = os.environ.get("RW_CONTROL_PLANE")
+    if cp:
+        return cp
+    from kubesim import upstream
+
+    why = upstream.skip_reason()
+    if why is None:
+        return "real"
+    global _WARNED_SIM
+    if not _WARNED_SIM:
+        print("e2e: on the simulated control plane (%s)" % why, file=sys.stderr)
+        _WARNED_SIM = True
+    return "sim"
+
+
+_WARNED_SIM = False
+
+
 def without_token_volume(pod):
     """A copy of pod without what the API server's ServiceAccount admission plugin adds (the
     kube-api-access-xxxxx projected volume and its read-only mounts), to compare with what a
@@ -122,12 +144,12 @@ class LocalCluster:
 
     @classmethod
     def start(cls, state=None, nodes=1, controller=True, controller_args=(), timeout=60.0, control_plane=None):
-        """control_plane: "sim" or "real" (kubesim/realcp.py); None: $RW_CONTROL_PLANE, else sim."""
+        """control_plane: "sim" or "real" (kubesim/realcp.py); None: default_control_plane()."""
         own = state is None
         if own:
             state = tempfile.mkdtemp(prefix="rw-lc-")
         lc = cls(state, own_state=own)
-        cp = control_plane or os.environ.get("RW_CONTROL_PLANE") or "sim"
+        cp = control_plane or default_control_plane()
         rc = lc.cluster.up(nodes=nodes, backoff_base=1, quiet=True, timeout=timeout if cp == "sim" else max(timeout, 120.0),
                            controller=controller, controller_args=tuple(controller_args), control_plane=cp)
         if rc != 0:
@@ -282,20 +304,29 @@ class LocalCluster:
     def delete_cluster(self, ns, name):
         return self.delete(self.rc_path(ns, name))
 
+    def list_items(self, path, kind, api_version="v1", **query):
+        """The items of a list, each with its apiVersion and kind filled in as kubectl does: a real
+        API server leaves them out of list items (the simulator keeps them)."""
+        items = self.get(path, **query)["items"]
+        for it in items:
+            it.setdefault("apiVersion", api_version)
+            it.setdefault("kind", kind)
+        return items
+
     def pods(self, ns, cluster=None, node_type=None, include_deleting=False):
         sel = ["ray.io/node-type in (head,worker)"]
         if cluster:
             sel.append("ray.io/cluster=%s" % cluster)
         if node_type:
             sel.append("ray.io/node-type=%s" % node_type)
-        items = self.get("/api/v1/namespaces/%s/pods" % ns, labelSelector=",".join(sel))["items"]
+        items = self.list_items("/api/v1/namespaces/%s/pods" % ns, "Pod", labelSelector=",".join(sel))
         if not include_deleting:
             items = [p for p in items if not p["metadata"].get("deletionTimestamp")]
         return items
 
     def services(self, ns, selector=None):
         q = {"labelSelector": selector} if selector else {}
-        return self.get("/api/v1/namespaces/%s/services" % ns, **q)["items"]
+        return self.list_items("/api/v1/namespaces/%s/services" % ns, "Service", **q)
 
     def events(self, ns, name=None, reason=None):
         items = self.get("/apis/events.k8s.io/v1/namespaces/%s/events" % ns)["items"]
@@ -392,12 +423,12 @@ class LocalClusterCase(RbacChecked, unittest.TestCase):
     CONTROLLER_ARGS = ()
     NODES = 1
     CONTROLLER = True  # False: local-cluster starts no raywarden-controller (the class runs its own)
-    CONTROL_PLANE = None  # "sim", "real" (needs tests/sim/upstream/build); None: $RW_CONTROL_PLANE, else sim
+    CONTROL_PLANE = None  # "sim", "real" (needs tests/sim/upstream/build); None: default_control_plane()
 
     @classmethod
     def prerequisites(cls):
         why = missing_prereqs()
-        if not why and (cls.CONTROL_PLANE or os.environ.get("RW_CONTROL_PLANE")) == "real":
+        if not why and cls.CONTROL_PLANE == "real":
             from kubesim import upstream
             why = upstream.skip_reason()
         return why

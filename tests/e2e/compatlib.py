@@ -26,7 +26,7 @@ import tempfile
 import threading
 import time
 
-from clusterlib import LocalCluster, wait_for
+from clusterlib import LocalCluster, default_control_plane, wait_for
 
 from kubesim import operators  # noqa: E402  (clusterlib put tests/sim on sys.path)
 from kubesim.testutil import WaitTimeout  # noqa: E402
@@ -63,7 +63,9 @@ class OperatorCluster(LocalCluster):
         state = tempfile.mkdtemp(prefix="kr-state-%s-" % operator)
         lc = cls(state, own_state=True)
         lc.operator = operator
-        rc = lc.cluster.up(nodes=1, backoff_base=1, quiet=True, timeout=timeout, operator=operator)
+        cp = default_control_plane()
+        rc = lc.cluster.up(nodes=1, backoff_base=1, quiet=True, timeout=timeout if cp == "sim" else max(timeout, 120.0),
+                           operator=operator, control_plane=cp)
         if rc != 0:
             logs = os.path.join(state, "logs")
             keep = tempfile.mkdtemp(prefix="kr-state-failed-")
