@@ -770,6 +770,16 @@ main(void)
 	struct rw_kube_opts ao = {.qps = 0, .unrestricted = 1};
 	if (rw_kube_new(&loop, &kc, &ko, &kube) != 0 || rw_kube_new(&loop, &kc, &ao, &admin) != 0)
 		goto out;
+	/* What the serviceaccount controller makes in every namespace: without it the
+	 * ServiceAccount admission plugin refuses every pod of the namespace (403). */
+	long sa = req("POST", "/api/v1/namespaces/default/serviceaccounts", NULL,
+		      "{\"apiVersion\":\"v1\",\"kind\":\"ServiceAccount\","
+		      "\"metadata\":{\"name\":\"default\"}}",
+		      NULL, NULL);
+	if (sa != 201 && sa != 409) {
+		fprintf(stderr, "creating ServiceAccount default/default: HTTP %ld\n", sa);
+		goto out;
+	}
 	rv = rwt_run(cases);
 	rw_kube_free(kube, NULL, NULL);
 	rw_kube_free(admin, NULL, NULL);
