@@ -149,14 +149,15 @@ def pods_quiet(lc, ns, exclude):
 # ---- collecting and normalising ---------------------------------------------------------------
 
 def collect(lc, ns, exclude):
-    """{kind: [object]} of the namespace, without the (kind, name) pairs in exclude and the
-    pods of the sample's own workloads (owned by a ReplicaSet)."""
+    """{kind: [object]} of the namespace, without the (kind, name) pairs in exclude, the pods
+    of the sample's own workloads (owned by a ReplicaSet) and ServiceAccount `default` (the
+    serviceaccount controller's, made in every namespace whenever it gets to it)."""
     out = {}
     for kind, coll in KINDS:
         items = []
         for o in lc.list(coll % ns):
             md = o.get("metadata") or {}
-            if (kind, md.get("name")) in exclude:
+            if (kind, md.get("name")) in exclude or (kind, md.get("name")) == ("ServiceAccount", "default"):
                 continue
             if kind == "Pod" and any(r.get("kind") == "ReplicaSet" for r in md.get("ownerReferences") or []):
                 continue
@@ -184,6 +185,8 @@ def normalise_string(s, names, parents):
             s = s.replace(k, names[k])
     for p in parents:
         s = re.sub(re.escape(p) + "-" + RAND + "(?![a-z0-9])", p + "-#####", s)
+    # The ServiceAccount admission plugin's token volume (kube-api-access-<random>).
+    s = re.sub(r"\bkube-api-access-" + RAND + "(?![a-z0-9])", "kube-api-access-#####", s)
     s = UUID.sub("<uid>", s)
     s = TIME.sub("<time>", s)
     s = IPV4.sub("<ip>", s)
