@@ -16,52 +16,10 @@ import calendar
 import time
 
 from kubesim.apiserver_errors import ApiError
+# The protobuf wire format, read by the same code as the ProtoShim's decoder.
+from kubesim.protojson import Undecodable, _varint, fields as _fields  # noqa: F401
 
 MAGIC = b"k8s\x00"
-
-
-class Undecodable(Exception):
-    pass
-
-
-def _varint(b, i):
-    shift = 0
-    out = 0
-    while True:
-        if i >= len(b):
-            raise Undecodable("truncated varint")
-        c = b[i]
-        i += 1
-        out |= (c & 0x7F) << shift
-        if not c & 0x80:
-            return out, i
-        shift += 7
-        if shift > 70:
-            raise Undecodable("varint too long")
-
-
-def _fields(b):
-    i = 0
-    while i < len(b):
-        key, i = _varint(b, i)
-        num, wt = key >> 3, key & 7
-        if wt == 0:
-            v, i = _varint(b, i)
-        elif wt == 2:
-            n, i = _varint(b, i)
-            v = b[i:i + n]
-            if len(v) != n:
-                raise Undecodable("truncated field")
-            i += n
-        elif wt == 1:
-            v = b[i:i + 8]
-            i += 8
-        elif wt == 5:
-            v = b[i:i + 4]
-            i += 4
-        else:
-            raise Undecodable("wire type %d" % wt)
-        yield num, wt, v
 
 
 def _int64(v):

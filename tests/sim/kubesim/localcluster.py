@@ -28,7 +28,7 @@ import urllib.error
 import urllib.request
 
 from kubesim import controller_identity, operators, realcp, upstream
-from kubesim.testutil import free_port, http_get
+from kubesim.testutil import free_port, http_get, read_json, write_json
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SIM_DIR = os.path.dirname(HERE)
@@ -69,21 +69,6 @@ def alive(pid):
             return f.read().split(") ", 1)[1][0] != "Z"
     except (OSError, IndexError):
         return True
-
-
-def read_json(path):
-    try:
-        with open(path) as f:
-            return json.load(f)
-    except (OSError, ValueError):
-        return None
-
-
-def write_json(path, obj):
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        json.dump(obj, f, indent=1)
-    os.replace(tmp, path)
 
 
 def http_post(url, body, timeout=10.0):

@@ -35,7 +35,7 @@ import time
 import urllib.error
 
 from kubesim import controller_identity, upstream
-from kubesim.testutil import free_port, http_get
+from kubesim.testutil import free_port, http_get, read_json, write_json
 
 KUBERAY = "kuberay-operator"
 SHIM = "kuberay-protoshim"
@@ -157,7 +157,7 @@ def k8s_api_version():
 def start_shim(cluster, timeout):
     """Start ProtoShim for this cluster; returns (pid, url)."""
     path = os.path.join(cluster.state, SHIM + ".json")
-    prev = _read_json(path) or {}
+    prev = read_json(path) or {}
     if _alive(prev.get("pid")):
         return prev["pid"], prev["url"]
     try:
@@ -169,7 +169,7 @@ def start_shim(cluster, timeout):
     _record(cluster, SHIM, p.pid)
     deadline = time.monotonic() + timeout
     while True:
-        d = _read_json(path)
+        d = read_json(path)
         if d and d.get("pid") == p.pid:
             return p.pid, d["url"]
         if p.poll() is not None:
@@ -188,7 +188,7 @@ def _record(cluster, name, pid):
         if name not in comps:
             comps.append(name)
         ci["components"] = comps
-        _write_json(cluster.info_path, ci)
+        write_json(cluster.info_path, ci)
 
 
 # ---- flags ----------------------------------------------------------------------------------
@@ -235,27 +235,12 @@ def argv(kubeconfig_path, metrics_port, health_port, extra=()):
 
 # ---- the process ----------------------------------------------------------------------------
 
-def _read_json(path):
-    try:
-        with open(path) as f:
-            return json.load(f)
-    except (OSError, ValueError):
-        return None
-
-
-def _write_json(path, obj):
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        json.dump(obj, f, indent=1)
-    os.replace(tmp, path)
-
-
 def info_path(state):
     return os.path.join(state, KUBERAY + ".json")
 
 
 def info(state):
-    return _read_json(info_path(state)) or {}
+    return read_json(info_path(state)) or {}
 
 
 def private_etc(state):
@@ -298,7 +283,7 @@ def start(cluster, extra_args=(), timeout=60.0, env_extra=None):
         return prev["pid"]
     metrics_port, health_port = free_port(), free_port()
     deadline = time.monotonic() + timeout
-    if (_read_json(os.path.join(state, "apiserver.json")) or {}).get("control_plane") == "real":
+    if (read_json(os.path.join(state, "apiserver.json")) or {}).get("control_plane") == "real":
         kc = kubeconfig(state)  # the real API server decodes protobuf itself
     else:
         _shim_pid, shim_url = start_shim(cluster, timeout)
@@ -317,7 +302,7 @@ def start(cluster, extra_args=(), timeout=60.0, env_extra=None):
                          stderr=subprocess.STDOUT, start_new_session=True)
     logf.close()
     cluster.children[p.pid] = p
-    _write_json(info_path(state), {
+    write_json(info_path(state), {
         "pid": p.pid, "metrics_url": "http://127.0.0.1:%d/metrics" % metrics_port,
         "health_url": "http://127.0.0.1:%d" % health_port, "log": logpath, "argv": cmd,
         "private_etc": private, "kubeconfig": kc})
@@ -356,7 +341,7 @@ def up(cluster, operator, quiet=False, timeout=60.0, extra_args=()):
         return {}
     install_crds(cluster.state, quiet)
     pid = start(cluster, extra_args, timeout)
-    return {KUBERAY: pid, SHIM: (_read_json(os.path.join(cluster.state, SHIM + ".json")) or {}).get("pid")}
+    return {KUBERAY: pid, SHIM: (read_json(os.path.join(cluster.state, SHIM + ".json")) or {}).get("pid")}
 
 
 def stop(state, grace=8.0):

@@ -15,6 +15,7 @@ See tests/README.md, "Shared helpers".
 """
 
 import http.client
+import json
 import os
 import random
 import socket
@@ -181,3 +182,20 @@ def mapped_libraries(pid):
             if path.startswith("/") and ".so" in os.path.basename(path):
                 libs.add(os.path.basename(path))
     return sorted(libs)
+
+
+def read_json(path):
+    """The JSON document in path, or None when it is missing or not JSON (yet)."""
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return None
+
+
+def write_json(path, obj):
+    """Write obj to path atomically (a reader never sees half a file)."""
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump(obj, f, indent=1)
+    os.replace(tmp, path)
