@@ -301,6 +301,18 @@ def _list_duplicates(value, schema, path, causes):
             causes.append(("FieldValueDuplicate", "%s[%d]" % (path, i), "Duplicate value: %s" % _go_value(k)))
 
 
+
+def _check_pattern(schema, value, path, causes):
+    """A string against the schema's pattern, with kube-openapi's message."""
+    if "pattern" not in schema:
+        return
+    try:
+        if not re.search(schema["pattern"], value):
+            causes.append(("FieldValueInvalid", path, "Invalid value: %s: %s in body "
+                           "should match '%s'" % (_show(value), path, schema["pattern"])))
+    except re.error:
+        pass
+
 def validate_value(value, schema, path, causes, depth=0):
     """OpenAPI v3 validation as kube-openapi's validator (k8s.io/kube-openapi/pkg/validation/validate,
     called from apiextensions-apiserver pkg/apiserver/validation) applies it to a structural schema:
@@ -324,13 +336,8 @@ def validate_value(value, schema, path, causes, depth=0):
             causes.append(("FieldValueTypeInvalid", path, 'Invalid value: "%s": %s in body must be of '
                            'type integer,string: "%s"' % (vt, path, vt)))
             return
-        if vt == "string" and "pattern" in schema:
-            try:
-                if not re.search(schema["pattern"], value):
-                    causes.append(("FieldValueInvalid", path, "Invalid value: %s: %s in body "
-                                   "should match '%s'" % (_show(value), path, schema["pattern"])))
-            except re.error:
-                pass
+        if vt == "string":
+            _check_pattern(schema, value, path, causes)
         return
     t = schema.get("type")
     if t and not (t == vt or (t == "number" and vt == "integer")):
@@ -355,13 +362,7 @@ def validate_value(value, schema, path, causes, depth=0):
         if "minLength" in schema and len(value) < schema["minLength"]:
             causes.append(("FieldValueInvalid", path, "Invalid value: %s: %s in body should be at "
                            "least %d chars long" % (_show(value), path, schema["minLength"])))
-        if "pattern" in schema:
-            try:
-                if not re.search(schema["pattern"], value):
-                    causes.append(("FieldValueInvalid", path, "Invalid value: %s: %s in body "
-                                   "should match '%s'" % (_show(value), path, schema["pattern"])))
-            except re.error:
-                pass
+        _check_pattern(schema, value, path, causes)
         if schema.get("format") == "date-time" and not _DATE_TIME.match(value):
             causes.append(("FieldValueInvalid", path, "Invalid value: %s: %s in body must be of type "
                            "date-time: %s" % (_show(value), path, _show(value))))
