@@ -345,10 +345,17 @@ class MountPoints:
                 parts.append(p)
                 p = os.path.dirname(p)
             for q in reversed(parts):
-                if q == path and not is_dir:
-                    open(q, "a").close()
-                else:
-                    os.mkdir(q)
+                # Another local cluster's kubelet (another process: self.lock does not cover it)
+                # may create the same host path between the check above and here; then it is
+                # that kubelet's to remove, not ours.
+                try:
+                    if q == path and not is_dir:
+                        with open(q, "x"):
+                            pass
+                    else:
+                        os.mkdir(q)
+                except FileExistsError:
+                    continue
                 made.append(q)
             for q in made:
                 self.created[q] = self.created.get(q, 0)
