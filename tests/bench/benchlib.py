@@ -10,6 +10,7 @@ import functools
 import http.client
 import json
 import os
+import re
 import resource
 import shutil
 import signal
@@ -254,3 +255,61 @@ def need(path, what):
         print("%s not found at %s: build first (cmake -S . -B build && cmake --build build)"
               % (what, path), file=sys.stderr)
         sys.exit(2)
+
+
+def connects(trace_path):
+    """Destinations of connect(2) calls in an strace output: {"ip:port" or "path": count}, and the
+    failed ones."""
+    dest, failed = {}, {}
+    pat_in = re.compile(r'sin6?_port=htons\((\d+)\).*?(?:inet_addr\("([^"]+)"\)|inet_pton\(AF_INET6?, "([^"]+)")')
+    pat_un = re.compile(r'sun_path="([^"]+)"')
+    try:
+        with open(trace_path, errors="replace") as f:
+            lines = f.readlines()
+    except OSError:
+        return None, None
+    for ln in lines:
+        if "connect(" not in ln:
+            continue
+        m = pat_in.search(ln)
+        if m:
+            key = "%s:%s" % (m.group(2) or m.group(3), m.group(1))
+        else:
+            mu = pat_un.search(ln)
+            key = "unix:" + mu.group(1) if mu else ln.strip()[:120]
+        dest[key] = dest.get(key, 0) + 1
+        if re.search(r"= -1 (?!EINPROGRESS)", ln):
+            failed[key] = failed.get(key, 0) + 1
+    return dest, failed
+
+
+def strace_connects(trace_path):
+    """A command prefix that runs a process under strace, stopping it only at connect(2)
+    (through a seccomp filter, so every other system call runs untraced), the calls written
+    to trace_path; read them with connects()."""
+    return ["strace", "-f", "--seccomp-bpf", "-qq", "-e", "trace=connect", "-o", trace_path]
+
+
+def traced_child(pid, comm_prefix, timeout=10):
+    """The pid of the child of process pid (strace) whose command name starts with comm_prefix,
+    once it has exec'd."""
+    found = []
+
+    def child():
+        try:
+            with open("/proc/%d/task/%d/children" % (pid, pid)) as f:
+                kids = f.read().split()
+        except OSError:
+            return False
+        for k in kids:
+            try:
+                with open("/proc/%s/comm" % k) as f:
+                    if f.read().strip().startswith(comm_prefix):
+                        found.append(int(k))
+                        return True
+            except OSError:
+                pass
+        return False
+
+    wait_for(child, timeout, what="%s under strace" % comm_prefix)
+    return found[0]

@@ -235,12 +235,16 @@ class Controller:
 class World:
     """API server simulator + CRDs + fake kubelet in a temporary directory."""
 
-    def __init__(self, tmp, tls=True, kubelet_threads=8, gates="set", api_args=(), control_plane="sim"):
+    def __init__(self, tmp, tls=True, kubelet_threads=8, gates="set", api_args=(), control_plane="sim",
+                 crds="raywarden"):
         """control_plane "real": etcd, kube-apiserver and kube-controller-manager at the pinned
         release (kubesim/realcp.py) instead of the API server simulator; no kube-scheduler (the
-        fake kubelet binds, as kwok does), and /_sim/ fault injection is not there."""
+        fake kubelet binds, as kwok does), and /_sim/ fault injection is not there.
+        crds "kuberay": KubeRay's own CRDs of the pinned release (kubesim/operators.py), to run
+        KubeRay's operator in this world, instead of manifests/crds."""
         self.dir = tmp
         self.control_plane = control_plane
+        self.crds = crds
         self.state = os.path.join(tmp, "state")
         os.makedirs(self.state, exist_ok=True)
         self.procs = []
@@ -310,8 +314,27 @@ class World:
             return False
 
     def install_crds(self):
-        """Create the CRDs of manifests/crds/ (as `kubectl apply --server-side` would) and
-        wait until they are Established."""
+        """Create the CRDs of manifests/crds/ (as `kubectl apply --server-side` would), or
+        KubeRay's (crds "kuberay"), and wait until they are Established."""
+        if self.crds == "kuberay":
+            from kubesim import operators
+
+            operators.install_crds(self.state, quiet=True)
+        else:
+            self._install_own_crds()
+
+        def established():
+            try:
+                crd = self.client.request("GET", "apis/apiextensions.k8s.io/v1/customresourcedefinitions/"
+                                          "rayclusters.ray.io")
+            except ApiError:
+                return False
+            return any(c.get("type") == "Established" and c.get("status") == "True"
+                       for c in (crd.get("status") or {}).get("conditions") or [])
+
+        wait_for(established, 20, what="RayCluster CRD established")
+
+    def _install_own_crds(self):
         files = sorted(glob.glob(os.path.join(CRD_DIR, "*.yaml")))
         if not files:
             raise RuntimeError("no CRDs in %s" % CRD_DIR)
@@ -336,17 +359,6 @@ class World:
             r = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=120, env=env)
             if r.returncode != 0:
                 raise RuntimeError("installing CRDs failed: %s" % r.stdout.decode("utf-8", "replace"))
-
-        def established():
-            try:
-                crd = self.client.request("GET", "apis/apiextensions.k8s.io/v1/customresourcedefinitions/"
-                                          "rayclusters.ray.io")
-            except ApiError:
-                return False
-            return any(c.get("type") == "Established" and c.get("status") == "True"
-                       for c in (crd.get("status") or {}).get("conditions") or [])
-
-        wait_for(established, 20, what="RayCluster CRD established")
 
     # -- API helpers (retrying on injected faults) ---------------------------------------
 

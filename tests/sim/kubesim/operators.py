@@ -273,10 +273,11 @@ def wrap(cmd, state):
     return wrap_argv(cmd, [(private_etc(state), "/etc", "overlay")], None, True), True
 
 
-def start(cluster, extra_args=(), timeout=60.0, env_extra=None):
+def start(cluster, extra_args=(), timeout=60.0, env_extra=None, prefix=()):
     """Start KubeRay against cluster (a localcluster.Cluster whose API server, kubelet,
     controllers and proxy run, KubeRay's CRDs installed); wait until /readyz answers 200.
-    Returns the pid (recorded in cluster.json and DIR/kuberay-operator.json)."""
+    Returns the pid (recorded in cluster.json and DIR/kuberay-operator.json). prefix: a
+    command the whole is run under (a benchmark's strace); the pid is then prefix's."""
     state = cluster.state
     prev = info(state)
     if _alive(prev.get("pid")):
@@ -290,6 +291,7 @@ def start(cluster, extra_args=(), timeout=60.0, env_extra=None):
         kc = kubeconfig(state, shim_url)
     cmd = argv(kc, metrics_port, health_port, extra_args)
     full, private = wrap(cmd, state)
+    full = list(prefix) + full
     env = dict(os.environ)
     env.pop("KUBECONFIG", None)
     env[MARK_CLUSTER] = state
