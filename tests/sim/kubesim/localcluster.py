@@ -71,6 +71,26 @@ def alive(pid):
         return True
 
 
+def stop_pid(pid, sig=signal.SIGTERM, grace=10.0):
+    """Send sig to pid, wait up to grace seconds for it to end, then SIGKILL it. Returns whether
+    it was running."""
+    if not alive(pid):
+        return False
+    try:
+        os.kill(pid, sig)
+    except OSError:
+        pass
+    deadline = time.monotonic() + grace
+    while alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    if alive(pid):
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except OSError:
+            pass
+    return True
+
+
 def http_post(url, body, timeout=10.0):
     req = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST",
                                  headers={"Content-Type": "application/json"})
@@ -352,20 +372,8 @@ class Cluster:
         """Stop the controller (SIGTERM: orderly; SIGKILL: as a crash). Returns its exit status or None."""
         d = self.controller_info() or {}
         pid = d.get("pid")
-        if not alive(pid):
+        if not stop_pid(pid, sig, timeout):
             return None
-        try:
-            os.kill(pid, sig)
-        except OSError:
-            pass
-        deadline = time.monotonic() + timeout
-        while alive(pid) and time.monotonic() < deadline:
-            time.sleep(0.01)
-        if alive(pid):
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except OSError:
-                pass
         code = None
         child = self.children.pop(pid, None)
         if child is not None:

@@ -347,24 +347,9 @@ def up(cluster, operator, quiet=False, timeout=60.0, extra_args=()):
 def stop(state, grace=8.0):
     """SIGTERM KubeRay (SIGKILL after grace); for tests (`down` stops COMPONENTS). Returns
     whether it ran."""
-    import signal
+    from kubesim.localcluster import stop_pid
 
-    pid = info(state).get("pid")
-    if not _alive(pid):
-        return False
-    try:
-        os.kill(pid, signal.SIGTERM)
-    except OSError:
-        pass
-    deadline = time.monotonic() + grace
-    while _alive(pid) and time.monotonic() < deadline:
-        time.sleep(0.02)
-    if _alive(pid):
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except OSError:
-            pass
-    return True
+    return stop_pid(info(state).get("pid"), grace=grace)
 
 
 def status_line(state, running):
