@@ -32,7 +32,6 @@ import os
 import shutil
 import socket
 import ssl
-import subprocess
 import time
 import urllib.error
 
@@ -258,19 +257,14 @@ def start(state, spawn, deadline, logs, scheduler=True):
     host = pick_ip(())
     owner = _owner(state)
     token = base64.b16encode(os.urandom(24)).decode().lower()
-    # The Service range is claimed host-wide like the simulator's (127.200.x.0/20) and owned
-    # by etcd's process, so a crashed cluster's range is reclaimed.
+    # The Service range is claimed host-wide like the simulator's (127.200.x.0/20): by this
+    # process until etcd runs, then by etcd's, so a crashed cluster's range is reclaimed.
     release(state)
-    holder = subprocess.Popen(["sleep", "infinity"])  # owns the claim until etcd runs
-    try:
-        octet = kubelet_ipam.claim("clusterip", owner, 1, first=0, last=15, pid=holder.pid)[0]
-        plan = Plan(state, host, "127.200.%d.0/20" % (octet * 16), token)
-        plan.write_credentials()
-        etcd = spawn("etcd", plan.argv("etcd"))
-        kubelet_ipam.claim("clusterip", owner, 1, first=octet, last=octet, pid=etcd.pid)
-    finally:
-        holder.kill()
-        holder.wait()
+    octet = kubelet_ipam.claim("clusterip", owner, 1, first=0, last=15)[0]
+    plan = Plan(state, host, "127.200.%d.0/20" % (octet * 16), token)
+    plan.write_credentials()
+    etcd = spawn("etcd", plan.argv("etcd"))
+    kubelet_ipam.claim("clusterip", owner, 1, first=octet, last=octet, pid=etcd.pid)
     log = lambda n: os.path.join(logs, n + ".log")  # noqa: E731
     wait_tcp(host, plan.etcd_client, etcd, deadline, "etcd", log("etcd"))
     api = spawn("kube-apiserver", plan.argv("kube-apiserver"))
