@@ -96,6 +96,14 @@ def install_crds(state, quiet=False, timeout=300):
     r = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=timeout, env=env)
     if r.returncode != 0:
         raise RuntimeError("installing KubeRay's CRDs failed:\n%s" % r.stdout.decode("utf-8", "replace"))
+    # A CRD is served only once Established; until then a client's apply of a RayService says
+    # "no matches for kind" (the real API server takes a moment, the simulator none).
+    wait = argv[:3] + ["wait", "--for=condition=Established", "--timeout=%ds" % timeout]
+    for f in files:
+        wait += ["-f", f]
+    r = subprocess.run(wait, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=timeout + 10, env=env)
+    if r.returncode != 0:
+        raise RuntimeError("KubeRay's CRDs not Established:\n%s" % r.stdout.decode("utf-8", "replace"))
     if not quiet:
         print("installed %d KubeRay CRD(s) from %s" % (len(files), os.path.dirname(files[0])))
 
