@@ -201,8 +201,10 @@ class Cluster:
         if controller:
             comps.append(CONTROLLER)
         if operator == "kuberay":
-            # The protobuf front is for the simulated API server only (operators.py).
-            comps += [c for c in operators.COMPONENTS if control_plane != "real" or c != operators.SHIM]
+            # The protobuf front is for the simulated API server only, the pod network's proxy
+            # for the real control plane only (operators.py).
+            skip = operators.SHIM if control_plane == "real" else operators.PODNET
+            comps += [c for c in operators.COMPONENTS if c != skip]
 
         def record():
             write_json(self.info_path, {"pids": pids, "state": self.state, "started": time.time(),
