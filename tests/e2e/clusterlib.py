@@ -143,15 +143,19 @@ class LocalCluster:
     # -- lifecycle ---------------------------------------------------------------
 
     @classmethod
-    def start(cls, state=None, nodes=1, controller=True, controller_args=(), timeout=60.0, control_plane=None):
-        """control_plane: "sim" or "real" (kubesim/realcp.py); None: default_control_plane()."""
+    def start(cls, state=None, nodes=1, controller=True, controller_args=(), timeout=60.0, control_plane=None,
+              operator=None):
+        """control_plane: "sim" or "real" (kubesim/realcp.py); None: default_control_plane().
+        operator: "raywarden", "kuberay" or "none" (local-cluster up --operator); None: raywarden,
+        or none without the controller."""
         own = state is None
         if own:
             state = tempfile.mkdtemp(prefix="rw-lc-")
         lc = cls(state, own_state=own)
         cp = control_plane or default_control_plane()
         rc = lc.cluster.up(nodes=nodes, backoff_base=1, quiet=True, timeout=timeout if cp == "sim" else max(timeout, 120.0),
-                           controller=controller, controller_args=tuple(controller_args), control_plane=cp)
+                           controller=controller, controller_args=tuple(controller_args), control_plane=cp,
+                           operator=operator)
         if rc != 0:
             lc.stop()
             raise RuntimeError("local-cluster up failed (%s); logs in %s" % (rc, os.path.join(state, "logs")))

@@ -106,6 +106,7 @@ class Client:
         self.ok = 0
         self.failed = 0
         self.causes = []
+        self.first_failure = self.last_failure = None  # time.time() of the first and last failed request
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._threads = []
@@ -127,6 +128,8 @@ class Client:
                     self.ok += 1
                 else:
                     self.failed += 1
+                    self.last_failure = time.time()
+                    self.first_failure = self.first_failure or self.last_failure
                     if len(self.causes) < 200:
                         self.causes.append("%.3f %s" % (time.time(), why))
 

@@ -51,7 +51,6 @@ import secrets
 import signal
 import socket
 import ssl
-import subprocess
 import sys
 import threading
 import time
@@ -72,6 +71,7 @@ if __package__ in (None, ""):
 
 from kubesim import apiserver_kinds as kinds  # noqa: E402
 from kubesim import gcpause  # noqa: E402
+from kubesim import pki  # noqa: E402
 from kubesim import apiserver_patch as patchmod  # noqa: E402
 from kubesim import apiserver_rbac as rbac  # noqa: E402
 from kubesim.apiserver_errors import (ApiError, bad_request, clone, dumps,  # noqa: E402
@@ -1232,38 +1232,13 @@ class _Server(ThreadingHTTPServer):
 
 
 def make_certs(state_dir):
-    """CA and serving certificate with Debian's openssl CLI (EC P-256)."""
+    """CA and serving certificate for 127.0.0.1 and the `kubernetes` Service names."""
     ca_key = os.path.join(state_dir, "ca.key")
     ca_crt = os.path.join(state_dir, "ca.crt")
     key = os.path.join(state_dir, "apiserver.key")
     crt = os.path.join(state_dir, "apiserver.crt")
-    csr = os.path.join(state_dir, "apiserver.csr")
-    ext = os.path.join(state_dir, "apiserver.ext")
-
-    def run(*args):
-        subprocess.run(["openssl"] + list(args), check=True, stdout=subprocess.DEVNULL,
-                       stderr=subprocess.PIPE)
-
-    run("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-        "-keyout", ca_key, "-out", ca_crt, "-days", "3650", "-subj", "/CN=kubesim-ca",
-        "-addext", "basicConstraints=critical,CA:TRUE",
-        "-addext", "keyUsage=critical,keyCertSign,cRLSign,digitalSignature")
-    run("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-        "-keyout", key, "-out", csr, "-subj", "/CN=kube-apiserver")
-    with open(ext, "w") as f:
-        f.write("subjectAltName=IP:127.0.0.1,DNS:localhost,DNS:kubernetes.default.svc,"
-                "DNS:kubernetes.default,DNS:kubernetes\n"
-                "extendedKeyUsage=serverAuth\nkeyUsage=critical,digitalSignature,keyEncipherment\n"
-                "basicConstraints=CA:FALSE\n")
-    run("x509", "-req", "-in", csr, "-CA", ca_crt, "-CAkey", ca_key, "-CAcreateserial",
-        "-out", crt, "-days", "3650", "-extfile", ext)
-    for p in (csr, ext):
-        try:
-            os.unlink(p)
-        except OSError:
-            pass
-    os.chmod(ca_key, 0o600)
-    os.chmod(key, 0o600)
+    pki.make_ca(ca_key, ca_crt, "kubesim-ca")
+    pki.sign(ca_crt, ca_key, key, crt, "/CN=kube-apiserver", pki.api_server_sans(["127.0.0.1"]))
     return ca_crt, crt, key
 
 

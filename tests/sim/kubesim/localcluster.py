@@ -71,6 +71,26 @@ def alive(pid):
         return True
 
 
+def stop_pid(pid, sig=signal.SIGTERM, grace=10.0):
+    """Send sig to pid, wait up to grace seconds for it to end, then SIGKILL it. Returns whether
+    it was running."""
+    if not alive(pid):
+        return False
+    try:
+        os.kill(pid, sig)
+    except OSError:
+        pass
+    deadline = time.monotonic() + grace
+    while alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    if alive(pid):
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except OSError:
+            pass
+    return True
+
+
 def http_post(url, body, timeout=10.0):
     req = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST",
                                  headers={"Content-Type": "application/json"})
@@ -181,8 +201,10 @@ class Cluster:
         if controller:
             comps.append(CONTROLLER)
         if operator == "kuberay":
-            # The protobuf front is for the simulated API server only (operators.py).
-            comps += [c for c in operators.COMPONENTS if control_plane != "real" or c != operators.SHIM]
+            # The protobuf front is for the simulated API server only, the pod network's proxy
+            # for the real control plane only (operators.py).
+            skip = operators.SHIM if control_plane == "real" else operators.PODNET
+            comps += [c for c in operators.COMPONENTS if c != skip]
 
         def record():
             write_json(self.info_path, {"pids": pids, "state": self.state, "started": time.time(),
@@ -352,20 +374,8 @@ class Cluster:
         """Stop the controller (SIGTERM: orderly; SIGKILL: as a crash). Returns its exit status or None."""
         d = self.controller_info() or {}
         pid = d.get("pid")
-        if not alive(pid):
+        if not stop_pid(pid, sig, timeout):
             return None
-        try:
-            os.kill(pid, sig)
-        except OSError:
-            pass
-        deadline = time.monotonic() + timeout
-        while alive(pid) and time.monotonic() < deadline:
-            time.sleep(0.01)
-        if alive(pid):
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except OSError:
-                pass
         code = None
         child = self.children.pop(pid, None)
         if child is not None:

@@ -21,6 +21,9 @@ KubeRay runs as its release installs it (see docs/local-cluster.md, "Which opera
   server simulator that hands it the protobuf bodies controller-runtime sends for built-in
   kinds as JSON (the simulator decodes protobuf for four kinds only: docs/kuberay-compatibility.md);
   on the real control plane (`--control-plane real`) it talks to kube-apiserver directly;
+- on the real control plane, with HTTP_PROXY set to podnet.py (component "kuberay-podnet"),
+  which takes its requests to pod addresses from the API (10.a.b.c) to where the pods listen
+  (127.a.b.c), as a real pod network routes them (its Serve-proxy health check dials pod IPs);
 - its pid in cluster.json (component "kuberay-operator"), its addresses in
   DIR/kuberay-operator.json, its log in DIR/logs/kuberay-operator.log.
 """
@@ -39,7 +42,8 @@ from kubesim.testutil import free_port, http_get, read_json, write_json
 
 KUBERAY = "kuberay-operator"
 SHIM = "kuberay-protoshim"
-COMPONENTS = (KUBERAY, SHIM)  # what `down` stops, in this order
+PODNET = "kuberay-podnet"
+COMPONENTS = (KUBERAY, SHIM, PODNET)  # what `down` stops, in this order
 CHOICES = ("raywarden", "kuberay", "none")
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(HERE)))
@@ -96,6 +100,14 @@ def install_crds(state, quiet=False, timeout=300):
     r = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=timeout, env=env)
     if r.returncode != 0:
         raise RuntimeError("installing KubeRay's CRDs failed:\n%s" % r.stdout.decode("utf-8", "replace"))
+    # A CRD is served only once Established; until then a client's apply of a RayService says
+    # "no matches for kind" (the real API server takes a moment, the simulator none).
+    wait = argv[:3] + ["wait", "--for=condition=Established", "--timeout=%ds" % timeout]
+    for f in files:
+        wait += ["-f", f]
+    r = subprocess.run(wait, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=timeout + 10, env=env)
+    if r.returncode != 0:
+        raise RuntimeError("KubeRay's CRDs not Established:\n%s" % r.stdout.decode("utf-8", "replace"))
     if not quiet:
         print("installed %d KubeRay CRD(s) from %s" % (len(files), os.path.dirname(files[0])))
 
@@ -156,7 +168,20 @@ def k8s_api_version():
 
 def start_shim(cluster, timeout):
     """Start ProtoShim for this cluster; returns (pid, url)."""
-    path = os.path.join(cluster.state, SHIM + ".json")
+    return _start_helper(cluster, SHIM, ["kubesim.protoshim", "--state-dir", cluster.state, "--k8s-version",
+                                         k8s_api_version(), "--name", SHIM], timeout)
+
+
+def start_podnet(cluster, timeout):
+    """Start the pod-network proxy (podnet.py) for this cluster; returns (pid, url)."""
+    return _start_helper(cluster, PODNET, ["kubesim.podnet", "--state-dir", cluster.state, "--name", PODNET],
+                         timeout)
+
+
+def _start_helper(cluster, name, module_argv, timeout):
+    """Start `python3 -m module_argv` as component name, which writes DIR/<name>.json with its
+    pid and url once it listens; returns (pid, url). One that already runs is reused."""
+    path = os.path.join(cluster.state, name + ".json")
     prev = read_json(path) or {}
     if _alive(prev.get("pid")):
         return prev["pid"], prev["url"]
@@ -164,19 +189,17 @@ def start_shim(cluster, timeout):
         os.unlink(path)
     except FileNotFoundError:
         pass
-    p = cluster.spawn(SHIM, [sys.executable, "-m", "kubesim.protoshim", "--state-dir", cluster.state,
-                             "--k8s-version", k8s_api_version(), "--name", SHIM])
-    _record(cluster, SHIM, p.pid)
+    p = cluster.spawn(name, [sys.executable, "-m"] + module_argv)
+    _record(cluster, name, p.pid)
     deadline = time.monotonic() + timeout
     while True:
         d = read_json(path)
         if d and d.get("pid") == p.pid:
             return p.pid, d["url"]
         if p.poll() is not None:
-            raise RuntimeError("%s exited (%s); see %s"
-                               % (SHIM, p.returncode, os.path.join(cluster.logs, SHIM + ".log")))
+            raise RuntimeError("%s exited (%s); see %s" % (name, p.returncode, os.path.join(cluster.logs, name + ".log")))
         if time.monotonic() > deadline:
-            raise RuntimeError("%s not listening after %.0fs" % (SHIM, timeout))
+            raise RuntimeError("%s not listening after %.0fs" % (name, timeout))
         time.sleep(0.02)
 
 
@@ -284,15 +307,19 @@ def start(cluster, extra_args=(), timeout=60.0, env_extra=None, prefix=()):
         return prev["pid"]
     metrics_port, health_port = free_port(), free_port()
     deadline = time.monotonic() + timeout
+    env = dict(os.environ)
     if (read_json(os.path.join(state, "apiserver.json")) or {}).get("control_plane") == "real":
         kc = kubeconfig(state)  # the real API server decodes protobuf itself
+        # Pod addresses from the API (10.x) reach the pods through podnet, as a real pod
+        # network would route them; Service names and the API server (loopback) go direct.
+        _pid, podnet_url = start_podnet(cluster, timeout)
+        env.update({"HTTP_PROXY": podnet_url, "NO_PROXY": ".cluster.local,.svc,localhost"})
     else:
         _shim_pid, shim_url = start_shim(cluster, timeout)
         kc = kubeconfig(state, shim_url)
     cmd = argv(kc, metrics_port, health_port, extra_args)
     full, private = wrap(cmd, state)
     full = list(prefix) + full
-    env = dict(os.environ)
     env.pop("KUBECONFIG", None)
     env[MARK_CLUSTER] = state
     if env_extra:
@@ -343,30 +370,20 @@ def up(cluster, operator, quiet=False, timeout=60.0, extra_args=()):
         return {}
     install_crds(cluster.state, quiet)
     pid = start(cluster, extra_args, timeout)
-    return {KUBERAY: pid, SHIM: (read_json(os.path.join(cluster.state, SHIM + ".json")) or {}).get("pid")}
+    out = {KUBERAY: pid}
+    for name in (SHIM, PODNET):
+        helper = (read_json(os.path.join(cluster.state, name + ".json")) or {}).get("pid")
+        if helper:
+            out[name] = helper
+    return out
 
 
 def stop(state, grace=8.0):
     """SIGTERM KubeRay (SIGKILL after grace); for tests (`down` stops COMPONENTS). Returns
     whether it ran."""
-    import signal
+    from kubesim.localcluster import stop_pid
 
-    pid = info(state).get("pid")
-    if not _alive(pid):
-        return False
-    try:
-        os.kill(pid, signal.SIGTERM)
-    except OSError:
-        pass
-    deadline = time.monotonic() + grace
-    while _alive(pid) and time.monotonic() < deadline:
-        time.sleep(0.02)
-    if _alive(pid):
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except OSError:
-            pass
-    return True
+    return stop_pid(info(state).get("pid"), grace=grace)
 
 
 def status_line(state, running):

@@ -32,11 +32,10 @@ import os
 import shutil
 import socket
 import ssl
-import subprocess
 import time
 import urllib.error
 
-from kubesim import kubelet_ipam, upstream
+from kubesim import kubelet_ipam, pki, upstream
 from kubesim.testutil import http_get, pick_ip
 
 COMPONENTS = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler")
@@ -74,68 +73,37 @@ def free_ports_on(host, n):
             s.close()
 
 
-def _openssl(*args):
-    r = subprocess.run(["openssl"] + list(args), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    if r.returncode != 0:
-        raise RuntimeError("openssl %s failed: %s" % (args[0], r.stderr.decode(errors="replace")[-400:]))
-
-
 def make_pki(state, host, service_ip):
-    """CA, serving certificate (for host, localhost, the `kubernetes` Service's IP and names) and
-    the ServiceAccount signing key pair. EC P-256 like the simulator's, by Debian's openssl."""
-    pki = os.path.join(state, "pki")
-    os.makedirs(pki, exist_ok=True)
-    p = {n: os.path.join(pki, n) for n in ("ca.crt", "ca.key", "apiserver.crt", "apiserver.key", "sa.key", "sa.pub",
-                                           "kubelet-client.crt", "kubelet-client.key")}
+    """CA, serving certificate (for host, localhost, the `kubernetes` Service's IP and names), the
+    API server's client certificate towards the kubelets, and the ServiceAccount signing key pair."""
+    pki_dir = os.path.join(state, "pki")
+    os.makedirs(pki_dir, exist_ok=True)
+    p = {n: os.path.join(pki_dir, n) for n in ("ca.crt", "ca.key", "apiserver.crt", "apiserver.key", "sa.key",
+                                               "sa.pub", "kubelet-client.crt", "kubelet-client.key")}
     if all(os.path.exists(v) for v in p.values()):
         return p
-    ec = ("-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes")
-    _openssl("req", "-x509", *ec, "-keyout", p["ca.key"], "-out", p["ca.crt"], "-days", "3650",
-             "-subj", "/CN=local-cluster-ca", "-addext", "basicConstraints=critical,CA:TRUE",
-             "-addext", "keyUsage=critical,keyCertSign,cRLSign,digitalSignature")
-    csr, ext = os.path.join(pki, "apiserver.csr"), os.path.join(pki, "apiserver.ext")
-    _openssl("req", *ec, "-keyout", p["apiserver.key"], "-out", csr, "-subj", "/CN=kube-apiserver")
-    with open(ext, "w") as f:
-        f.write("subjectAltName=IP:%s,IP:%s,IP:127.0.0.1,IP:%s,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,"
-                "DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local\n"
-                "extendedKeyUsage=serverAuth\nkeyUsage=critical,digitalSignature,keyEncipherment\n"
-                "basicConstraints=CA:FALSE\n" % (host, api_ip(host), service_ip))
-    _openssl("x509", "-req", "-in", csr, "-CA", p["ca.crt"], "-CAkey", p["ca.key"], "-CAcreateserial",
-             "-out", p["apiserver.crt"], "-days", "3650", "-extfile", ext)
+    pki.make_ca(p["ca.key"], p["ca.crt"], "local-cluster-ca")
+    pki.sign(p["ca.crt"], p["ca.key"], p["apiserver.key"], p["apiserver.crt"], "/CN=kube-apiserver",
+             pki.api_server_sans([host, api_ip(host), "127.0.0.1", service_ip],
+                                 ["kubernetes.default.svc.cluster.local"]))
     # The API server's client certificate towards the kubelets (kubectl logs goes through it).
-    _signed(pki, p["ca.crt"], p["ca.key"], p["kubelet-client.key"], p["kubelet-client.crt"],
-            "/O=system:masters/CN=kube-apiserver-kubelet-client", "extendedKeyUsage=clientAuth\n")
-    _openssl("genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048", "-out", p["sa.key"])
-    _openssl("pkey", "-in", p["sa.key"], "-pubout", "-out", p["sa.pub"])
-    for f in (csr, ext):
-        os.unlink(f)
-    for k in ("ca.key", "apiserver.key", "sa.key"):
-        os.chmod(p[k], 0o600)
+    pki.sign(p["ca.crt"], p["ca.key"], p["kubelet-client.key"], p["kubelet-client.crt"],
+             "/O=system:masters/CN=kube-apiserver-kubelet-client", "extendedKeyUsage=clientAuth\n")
+    pki.openssl("genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048", "-out", p["sa.key"])
+    pki.openssl("pkey", "-in", p["sa.key"], "-pubout", "-out", p["sa.pub"])
+    os.chmod(p["sa.key"], 0o600)
     return p
-
-
-def _signed(pki, ca_crt, ca_key, key, crt, subject, ext_text):
-    ec = ("-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes")
-    csr, ext = crt + ".csr", crt + ".ext"
-    _openssl("req", *ec, "-keyout", key, "-out", csr, "-subj", subject)
-    with open(ext, "w") as f:
-        f.write(ext_text + "keyUsage=critical,digitalSignature,keyEncipherment\nbasicConstraints=CA:FALSE\n")
-    _openssl("x509", "-req", "-in", csr, "-CA", ca_crt, "-CAkey", ca_key, "-CAcreateserial", "-out", crt,
-             "-days", "3650", "-extfile", ext)
-    for f in (csr, ext):
-        os.unlink(f)
-    os.chmod(key, 0o600)
 
 
 def kubelet_serving_cert(state, name, ips):
     """(cert, key, CA) for a kubelet's HTTPS API on ips, signed by the cluster's CA; None when
     the state directory has no real control plane's PKI."""
-    pki = os.path.join(state, "pki")
-    ca_crt, ca_key = os.path.join(pki, "ca.crt"), os.path.join(pki, "ca.key")
+    pki_dir = os.path.join(state, "pki")
+    ca_crt, ca_key = os.path.join(pki_dir, "ca.crt"), os.path.join(pki_dir, "ca.key")
     if not (os.path.exists(ca_crt) and os.path.exists(ca_key)):
         return None
-    crt, key = os.path.join(pki, "kubelet-%s.crt" % name), os.path.join(pki, "kubelet-%s.key" % name)
-    _signed(pki, ca_crt, ca_key, key, crt, "/CN=%s" % name,
+    crt, key = os.path.join(pki_dir, "kubelet-%s.crt" % name), os.path.join(pki_dir, "kubelet-%s.key" % name)
+    pki.sign(ca_crt, ca_key, key, crt, "/CN=%s" % name,
             "subjectAltName=%s\nextendedKeyUsage=serverAuth\n" % ",".join("IP:" + ip for ip in ips))
     return crt, key, ca_crt
 
@@ -289,19 +257,14 @@ def start(state, spawn, deadline, logs, scheduler=True):
     host = pick_ip(())
     owner = _owner(state)
     token = base64.b16encode(os.urandom(24)).decode().lower()
-    # The Service range is claimed host-wide like the simulator's (127.200.x.0/20) and owned
-    # by etcd's process, so a crashed cluster's range is reclaimed.
+    # The Service range is claimed host-wide like the simulator's (127.200.x.0/20): by this
+    # process until etcd runs, then by etcd's, so a crashed cluster's range is reclaimed.
     release(state)
-    holder = subprocess.Popen(["sleep", "infinity"])  # owns the claim until etcd runs
-    try:
-        octet = kubelet_ipam.claim("clusterip", owner, 1, first=0, last=15, pid=holder.pid)[0]
-        plan = Plan(state, host, "127.200.%d.0/20" % (octet * 16), token)
-        plan.write_credentials()
-        etcd = spawn("etcd", plan.argv("etcd"))
-        kubelet_ipam.claim("clusterip", owner, 1, first=octet, last=octet, pid=etcd.pid)
-    finally:
-        holder.kill()
-        holder.wait()
+    octet = kubelet_ipam.claim("clusterip", owner, 1, first=0, last=15)[0]
+    plan = Plan(state, host, "127.200.%d.0/20" % (octet * 16), token)
+    plan.write_credentials()
+    etcd = spawn("etcd", plan.argv("etcd"))
+    kubelet_ipam.claim("clusterip", owner, 1, first=octet, last=octet, pid=etcd.pid)
     log = lambda n: os.path.join(logs, n + ".log")  # noqa: E731
     wait_tcp(host, plan.etcd_client, etcd, deadline, "etcd", log("etcd"))
     api = spawn("kube-apiserver", plan.argv("kube-apiserver"))
