@@ -277,14 +277,16 @@ class World:
         wait_for(lambda: self._readyz(), 20, what="API server /readyz")
         self.install_crds()
         self.controller_kubeconfig = controller_identity.controller_kubeconfig(self.state)
-        # The kube-controller-manager parts every namespace needs, as on a real cluster: its
-        # `default` ServiceAccount (the ServiceAccount admission plugin refuses pods without it),
-        # kube-root-ca.crt, and the namespace controller.
-        self.kcm = self._spawn("controllers", [sys.executable, "-m", "kubesim.controllers", "--state-dir", self.state,
-                                               "--controllers", "serviceaccount-controller,"
-                                               "root-ca-certificate-publisher-controller,namespace-controller"])
-        cinfo = os.path.join(self.state, "controllers.json")
-        wait_for(lambda: os.path.exists(cinfo), 30, what="controllers")
+        if self.control_plane != "real":
+            # The kube-controller-manager parts every namespace needs, as on a real cluster
+            # (whose own controller manager runs them): its `default` ServiceAccount (the
+            # ServiceAccount admission plugin refuses pods without it), kube-root-ca.crt, and
+            # the namespace controller.
+            self._spawn("controllers", [sys.executable, "-m", "kubesim.controllers", "--state-dir", self.state,
+                                        "--controllers", "serviceaccount-controller,"
+                                        "root-ca-certificate-publisher-controller,namespace-controller"])
+            cinfo = os.path.join(self.state, "controllers.json")
+            wait_for(lambda: os.path.exists(cinfo), 30, what="controllers")
         wait_for(lambda: self.client.get_or_none("serviceaccounts", "default", "default"), 30,
                  what="ServiceAccount default/default")
         self.kubelet = self._spawn("kubelet-fake", [sys.executable, "-m", "kubesim.kubelet_fake", "--state-dir",
