@@ -121,6 +121,8 @@ def main():
     a = ap.parse_args()
     CFG.update(submit=a.submit_delay_ms / 1000.0, pending=a.pending_ms / 1000.0, running=a.running_ms / 1000.0)
     ThreadingHTTPServer.daemon_threads = True
+    # A client that closes its keep-alive connection is no error worth a traceback.
+    ThreadingHTTPServer.handle_error = lambda self, request, address: None
     ThreadingHTTPServer.request_queue_size = 1024
     srv = ThreadingHTTPServer((a.ip, a.port), Handler)
     with open(a.info + ".tmp", "w") as f:
