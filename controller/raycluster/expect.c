@@ -199,9 +199,12 @@ rw_exp_satisfied(struct rw_exp *e, const char *scope, const char *group, uint64_
 	g = rw_kmap_get(&e->groups, gk);
 	if (!g)
 		return true;
+	uint64_t timeout = e->timeout_ms;
+	if ((!group || !*group) && timeout < RW_EXP_HEAD_TIMEOUT_MS)
+		timeout = RW_EXP_HEAD_TIMEOUT_MS;
 	for (int i = g->n - 1; i >= 0; i--) {
 		struct pending *p = rw_kmap_get(&e->entries, g->pods[i]);
-		if (p && now_ms - p->at < e->timeout_ms) {
+		if (p && now_ms - p->at < timeout) {
 			ok = false;
 			continue;
 		}

@@ -176,6 +176,11 @@ test_expectations(void)
 	CHECK(!rw_exp_satisfied(e, "ns/c", "g", 34999));
 	CHECK(rw_exp_satisfied(e, "ns/c", "g", 35000));
 	CHECK_EQ_INT(rw_exp_pending(e, "ns/c", "g"), 0);
+	/* The head group waits longer: a second head pod is a dead end. */
+	rw_exp_expect_create(e, "ns/c", "", "head-2", 5000);
+	CHECK(!rw_exp_satisfied(e, "ns/c", "", 35000));
+	CHECK(!rw_exp_satisfied(e, "ns/c", "", 5000 + RW_EXP_HEAD_TIMEOUT_MS - 1));
+	CHECK(rw_exp_satisfied(e, "ns/c", "", 5000 + RW_EXP_HEAD_TIMEOUT_MS));
 	/* Clear drops a whole cluster only. */
 	rw_exp_expect_create(e, "ns/c", "g", "a", 0);
 	rw_exp_expect_create(e, "ns/c2", "g", "b", 0);
