@@ -232,6 +232,22 @@ class Controller:
             return ""
 
 
+class OperatorHost:
+    """What kubesim.operators.start needs of a local cluster, for a World: no cluster.json to
+    record pids in, and its helpers (the pod-network proxy) are the world's processes, ended
+    with it."""
+
+    def __init__(self, world):
+        self.state = world.state
+        self.logs = world.dir
+        self.children = {}
+        self.info_path = None
+        self.spawn = world._spawn
+
+    def info(self):
+        return None
+
+
 class World:
     """API server simulator + CRDs + fake kubelet in a temporary directory."""
 
