@@ -35,6 +35,9 @@ BODY_MAX = 1 << 20
 HEAD_TIMEOUT_S = 10.0
 IDLE_TIMEOUT_S = 30.0
 MAX_CONNECTIONS = 256
+# Requests podnet refuses by kind (405); any other reason target() gives is a malformed one (400).
+NO_CONNECT = "CONNECT is not served"
+NOT_ABSOLUTE = "only absolute http:// URLs are served"
 HOP = {"connection", "keep-alive", "proxy-connection", "proxy-authorization", "te", "trailer", "upgrade"}
 
 
@@ -65,10 +68,10 @@ def target(request_line):
         return "malformed request line"
     method, uri = parts[0], parts[1]
     if method == "CONNECT":
-        return "CONNECT is not served"
+        return NO_CONNECT
     u = urllib.parse.urlsplit(uri)
     if u.scheme != "http" or not u.hostname:
-        return "only absolute http:// URLs are served"
+        return NOT_ABSOLUTE
     try:
         port = u.port or 80
     except ValueError:
@@ -139,7 +142,7 @@ class Proxy:
             lines = head.decode("latin-1").split("\r\n")[:-2]
             t = target(lines[0])
             if isinstance(t, str):
-                return self.answer(conn, 405 if "CONNECT" in t or "only" in t else 400, t)
+                return self.answer(conn, 405 if t in (NO_CONNECT, NOT_ABSOLUTE) else 400, t)
             method, host, port, path = t
             n = content_length(lines[1:])
             if n < 0 or n > BODY_MAX or any(x.lower().startswith("transfer-encoding:") for x in lines[1:]):
