@@ -379,13 +379,14 @@ class TestRbacGenerated(unittest.TestCase):
         return r.stdout.decode()
 
     def test_committed_files_are_generated(self):
-        for which, name in (("cluster-role", "cluster_role.yaml"),
-                            ("leader-election", "leader_election_role.yaml")):
-            with open(os.path.join(MANIFESTS, "rbac", name)) as f:
+        for which, name in (("cluster-role", "rbac/cluster_role.yaml"),
+                            ("leader-election", "rbac/leader_election_role.yaml"),
+                            ("batch-scheduler", "batch-scheduler/rbac.yaml")):
+            with open(os.path.join(MANIFESTS, name)) as f:
                 committed = f.read()
             self.assertEqual(committed, self.printed(which),
-                             "manifests/rbac/%s differs from the grant table: regenerate it with "
-                             "raywarden-controller --print-rbac=%s > manifests/rbac/%s"
+                             "manifests/%s differs from the grant table: regenerate it with "
+                             "raywarden-controller --print-rbac=%s > manifests/%s"
                              % (name, which, name))
         r = subprocess.run([CONTROLLER, "--print-rbac=nope"], capture_output=True, timeout=30)
         self.assertEqual(r.returncode, 2)
