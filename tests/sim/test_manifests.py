@@ -783,6 +783,28 @@ class TestManifestsOnCluster(unittest.TestCase):
             self.assertEqual(b["subjects"], [{"kind": "ServiceAccount", "name": "raywarden-controller",
                                               "namespace": "raywarden-system"}])
 
+    def test_batch_scheduler_component(self):
+        """manifests/batch-scheduler adds the optional PodGroup grants, bound to the controller's
+        ServiceAccount, and nothing else."""
+        with tempfile.TemporaryDirectory() as d:
+            with open(os.path.join(d, "kustomization.yaml"), "w") as f:
+                rel = os.path.relpath(MANIFESTS, d)  # kustomize takes no absolute roots
+                f.write("resources: [%s]\ncomponents: [%s]\n" % (rel, os.path.join(rel, "batch-scheduler")))
+            r = subprocess.run([KUBECTL, "kustomize", d], capture_output=True, timeout=60,
+                               env=dict(os.environ, HTTP_PROXY="http://127.0.0.1:9", HTTPS_PROXY="http://127.0.0.1:9"))
+        self.assertEqual(r.returncode, 0, r.stderr.decode())
+        objs = self.objects(text=r.stdout.decode())
+        added = {(o["kind"], o["metadata"]["name"]): o for o in objs}
+        base = {(o["kind"], o["metadata"]["name"]) for o in self.rendered()}
+        self.assertEqual(set(added) - base, {("ClusterRole", "raywarden-batch-scheduler"),
+                                             ("ClusterRoleBinding", "raywarden-batch-scheduler")})
+        role = added[("ClusterRole", "raywarden-batch-scheduler")]
+        self.assertEqual([(r["apiGroups"], r["resources"], r["verbs"]) for r in role["rules"]],
+                         [(["scheduling.volcano.sh"], ["podgroups"], ["create", "delete", "get", "patch"]),
+                          (["scheduling.x-k8s.io"], ["podgroups"], ["create", "get"])])
+        self.assertEqual(added[("ClusterRoleBinding", "raywarden-batch-scheduler")]["subjects"],
+                         [{"kind": "ServiceAccount", "name": "raywarden-controller", "namespace": "raywarden-system"}])
+
     def test_rbac_least_privilege(self):
         """The grants themselves come from the controller's table (TestRbacGenerated); this checks
         the rendered install keeps them least-privilege."""
