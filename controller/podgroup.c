@@ -27,9 +27,9 @@ written_cb(struct rw_rec_req *q, const struct rw_kube_resp *resp)
 		return; /* created meanwhile: KubeRay's IsAlreadyExists */
 	if (resp->status >= 200 && resp->status < 300)
 		return;
-	rw_rec_fail(j, resp->err ? resp->err : -EIO, "FailedToSyncPodGroup",
-		    "%s PodGroup %s/%s: HTTP %ld %s", q->kind == 0 ? "creating" : "updating", j->ns,
-		    q->s2 ? q->s2 : "", resp->status, resp->message);
+	rw_rec_fail(j, resp->err ? resp->err : -EIO, NULL, "%s PodGroup %s/%s: HTTP %ld %s",
+		    q->kind == 0 ? "creating" : "updating", j->ns, q->s2 ? q->s2 : "", resp->status,
+		    resp->message);
 }
 
 /* s1: the desired PodGroup, s2: the collection; ptr non-NULL: update when it differs. */
@@ -44,14 +44,13 @@ get_cb(struct rw_rec_req *q, const struct rw_kube_resp *resp)
 		rv = rw_rec_send(j, "POST", q->s2, q->s1, strlen(q->s1), written_cb, NULL, name,
 				 NULL);
 		if (rv)
-			rw_rec_fail(j, rv, "FailedToSyncPodGroup", "creating PodGroup %s: %s", name,
-				    strerror(-rv));
+			rw_rec_fail(j, rv, NULL, "creating PodGroup %s: %s", name, strerror(-rv));
 		else
 			j->ctl->reqs->kind = 0; /* the request just linked */
 		return;
 	}
 	if (resp->status != 200 || !resp->body) {
-		rw_rec_fail(j, resp->err ? resp->err : -EIO, "FailedToSyncPodGroup",
+		rw_rec_fail(j, resp->err ? resp->err : -EIO, NULL,
 			    "getting PodGroup %s/%s: HTTP %ld %s", j->ns, name, resp->status,
 			    resp->message);
 		return;
@@ -69,8 +68,7 @@ get_cb(struct rw_rec_req *q, const struct rw_kube_resp *resp)
 			j->ctl->reqs->kind = 1;
 	}
 	if (rv < 0)
-		rw_rec_fail(j, rv, "FailedToSyncPodGroup", "updating PodGroup %s: %s", name,
-			    strerror(-rv));
+		rw_rec_fail(j, rv, NULL, "updating PodGroup %s: %s", name, strerror(-rv));
 	rw_buf_fini(&patch);
 }
 

@@ -343,19 +343,23 @@ rw_bs_default_submitter_spec(void)
 
 /* ---- PodGroups ---- */
 
+/* The owner reference: Volcano's is a controller reference; scheduler-plugins' names the owner
+ * only. */
 static void
 owner_ref(struct b *b, node *meta, const struct rw_bs_parent *p, bool controller)
 {
+	const char *kind = p->rayjob ? "RayJob" : "RayCluster";
+	const char *name = p->name ? p->name : "", *uid = p->uid ? p->uid : "";
+	if (controller) {
+		set_owner(b, meta, "ray.io/v1", kind, name, uid);
+		return;
+	}
 	node *refs = nnew(b, RW_DOC_ARR);
 	node *r = nnew(b, RW_DOC_OBJ);
 	sets(b, r, "apiVersion", "ray.io/v1");
-	sets(b, r, "kind", p->rayjob ? "RayJob" : "RayCluster");
-	sets(b, r, "name", p->name ? p->name : "");
-	sets(b, r, "uid", p->uid ? p->uid : "");
-	if (controller) {
-		setb(b, r, "controller", true);
-		setb(b, r, "blockOwnerDeletion", true);
-	}
+	sets(b, r, "kind", kind);
+	sets(b, r, "name", name);
+	sets(b, r, "uid", uid);
 	push(b, refs, r);
 	set(b, meta, "ownerReferences", refs);
 }

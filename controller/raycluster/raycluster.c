@@ -692,10 +692,10 @@ st_podgroup(struct rw_rec_job *rj)
 	rw_buf_init(&b, 1u << 20);
 	rv = rw_bs_podgroup(k, &p, &b, path, sizeof(path), err, sizeof(err));
 	if (rv)
-		rw_rec_fail(&j->rec, rv, "FailedToSyncPodGroup", "%s", err);
+		rw_rec_fail(&j->rec, rv, NULL, "%s", err);
 	else if (b.len &&
 		 (rv = rw_podgroup_sync(&j->rec, path, rw_buf_cstr(&b), k == RW_BS_VOLCANO)) != 0)
-		rw_rec_fail(&j->rec, rv, "FailedToSyncPodGroup", "cannot sync the PodGroup");
+		rw_rec_fail(&j->rec, rv, NULL, "cannot sync the PodGroup");
 	rw_buf_fini(&b);
 }
 
