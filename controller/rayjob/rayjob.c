@@ -739,7 +739,9 @@ st_podgroup(struct rw_rec_job *rj)
 			rw_rec_fail(&j->rec, -ENOMEM, NULL, "cannot delete PodGroup %s", name);
 		return;
 	}
-	if (!(j->next.actions & RW_RJ_ACT_CREATE_CLUSTER) && !streq(dep, RW_RJ_INITIALIZING))
+	/* KubeRay moves a suspended Initializing RayJob to Suspending before scheduling it. */
+	if (j->rj->suspend ||
+	    (!(j->next.actions & RW_RJ_ACT_CREATE_CLUSTER) && !streq(dep, RW_RJ_INITIALIZING)))
 		return;
 	rw_buf_init(&b, 1u << 20);
 	rv = rw_bs_podgroup(k, &p, &b, path, sizeof(path), err, sizeof(err));
