@@ -127,6 +127,14 @@ res_add_all(struct rw_raycluster_res *sum, const struct rw_raycluster_res *res)
 	res_add_times(sum, res, 1);
 }
 
+/* An int32 count of the spec (replicas, numOfHosts) in 0..INT32_MAX: products fit in int64. */
+static int64_t
+count_of(const node *o, const char *key, int64_t def)
+{
+	int64_t v = rw_doc_int_or(o, key, def);
+	return v < 0 ? 0 : v > INT32_MAX ? INT32_MAX : v;
+}
+
 /*
  * CalculateDesiredResources (min false: replicas as written, suspended groups
  * skipped) or CalculateMinResources (min true: minReplicas, suspended groups
@@ -142,14 +150,12 @@ cluster_res(const node *spec, bool min, struct rw_raycluster_res *sum,
 	res_add_all(sum, pod);
 	for (int g = 0; groups && groups->type == RW_DOC_ARR && g < groups->n; g++) {
 		node *grp = groups->kids[g];
-		int64_t n = rw_doc_int_or(grp, min ? "minReplicas" : "replicas", 0),
-			hosts = rw_doc_int_or(grp, "numOfHosts", 1);
-		if (grp->type != RW_DOC_OBJ || n <= 0)
+		int64_t n = count_of(grp, min ? "minReplicas" : "replicas", 0),
+			hosts = count_of(grp, "numOfHosts", 1);
+		if (grp->type != RW_DOC_OBJ || n == 0)
 			continue;
 		if (!min && rw_doc_true(rw_doc_get(grp, "suspend")))
 			continue;
-		if (hosts < 0)
-			hosts = 0;
 		memset(pod, 0, sizeof(*pod));
 		rw_raycluster_pod_res(rw_doc_path(grp, "template.spec"), pod);
 		res_add_times(sum, pod, hosts * n);
@@ -219,8 +225,9 @@ task_groups(struct b *b, const struct rw_bs_parent *p)
 	for (int g = 0; wgs && wgs->type == RW_DOC_ARR && g < wgs->n; g++) {
 		node *grp = wgs->kids[g];
 		const char *gname = rw_doc_gets(grp, "groupName");
-		int64_t min =
-		    rw_doc_int_or(grp, "minReplicas", 0) * rw_doc_int_or(grp, "numOfHosts", 1);
+		int64_t min = count_of(grp, "minReplicas", 0) * count_of(grp, "numOfHosts", 1);
+		if (min > INT32_MAX)
+			min = INT32_MAX;
 		task_group(b, groups, gname ? gname : "", min, rw_doc_path(grp, "template.spec"));
 	}
 	if (p->rayjob)

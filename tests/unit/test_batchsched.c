@@ -478,6 +478,34 @@ t_patch(void)
 	}
 }
 
+/* Counts beyond int32 (refused by validation, but builders see any input) stay defined. */
+static void
+t_huge_counts(void)
+{
+	struct fixture f;
+	struct rw_buf b;
+	struct rw_doc_node *child = NULL;
+	char path[256], err[256];
+	fixture_load(&f,
+		     CLUSTER("\"ray.io/gang-scheduling-enabled\":\"\"", "",
+			     WORKER("\"replicas\":9000000000000000000,\"minReplicas\":"
+				    "9000000000000000000,\"maxReplicas\":9000000000000000000,"
+				    "\"numOfHosts\":9000000000000000000")),
+		     NULL);
+	rw_buf_init(&b, 1u << 20);
+	CHECK_EQ_INT(rw_bs_podgroup(RW_BS_VOLCANO, &f.p, &b, path, sizeof(path), err, sizeof(err)),
+		     0);
+	CHECK(strstr(rw_buf_cstr(&b), "\"minMember\":2147483647") != NULL);
+	CHECK_EQ_INT(rw_doc_parse("{}", 2, &child, NULL, 0), 0);
+	CHECK_EQ_INT(rw_bs_child_metadata(RW_BS_YUNIKORN, &f.p, child, true, "worker"), 0);
+	CHECK(strstr(rw_doc_gets(rw_doc_path(child, "metadata.annotations"),
+				 "yunikorn.apache.org/task-groups"),
+		     "\"minMember\":2147483647") != NULL);
+	rw_doc_free(child);
+	rw_buf_fini(&b);
+	fixture_fini(&f);
+}
+
 int
 main(void)
 {
@@ -488,6 +516,7 @@ main(void)
 	    {"child metadata per scheduler", t_child_metadata},
 	    {"child metadata on JSON", t_child_json},
 	    {"Volcano PodGroup updates", t_patch},
+	    {"counts beyond int32", t_huge_counts},
 	    {NULL, NULL},
 	};
 	return rwt_run(cases);
