@@ -69,9 +69,9 @@ main(int argc, char **argv)
 		if (strcmp(err, "version") == 0)
 			printf("raywarden-controller %s\n", RW_VERSION);
 		else if (strncmp(err, "print-rbac:", 11) == 0)
-			return print_rbac(strcmp(err + 11, "leader-election") == 0
-					      ? RW_RBAC_LEASE
-					      : RW_RBAC_CLUSTER);
+			return print_rbac(!strcmp(err + 11, "leader-election")	 ? RW_RBAC_LEASE
+					  : !strcmp(err + 11, "batch-scheduler") ? RW_RBAC_BATCH
+										 : RW_RBAC_CLUSTER);
 		else
 			fputs(rw_mgr_usage(), stdout);
 		return 0;

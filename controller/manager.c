@@ -12,6 +12,7 @@
 #include "kubeconfig.h"
 #include "manager.h"
 #include "agents.h"
+#include "batchsched.h"
 #include "rw/httpd.h"
 
 #define MAX_CTLS 16
@@ -87,10 +88,14 @@ static const char usage[] =
     "  --agent-max-pods-per-cluster N    hub: pods tracked per cluster key (10000)\n"
     "  --agent-key-overlap DUR           hub: a replaced cluster key is accepted for (10m)\n"
     "  --gcs-ft-cleanup-deadline DUR     give up the GCS FT Redis cleanup after DUR (300s)\n"
+    "  --batch-scheduler NAME            volcano, yunikorn, scheduler-plugins or kai-scheduler:\n"
+    "                                    PodGroups and pod metadata as KubeRay's (default none)\n"
+    "  --enable-batch-scheduler          deprecated: --batch-scheduler=volcano\n"
     "  --rayjob-default-ttl DUR          delete a finished RayJob without a deletion policy\n"
     "                                    of its own DUR after its endTime (0: off, default)\n"
     "  --print-rbac[=WHICH]              print the RBAC manifest the controller needs and exit:\n"
-    "                                    cluster-role (default) or leader-election\n"
+    "                                    cluster-role (default), leader-election or\n"
+    "                                    batch-scheduler\n"
     "  --help, --version\n";
 
 const char *
@@ -195,7 +200,8 @@ enum opt_kind {
 	O_FMT,
 	O_ENCODER,
 	O_LEVEL,
-	O_DURATION
+	O_DURATION,
+	O_BATCH
 };
 
 struct opt {
@@ -240,6 +246,8 @@ static const struct opt opts[] = {
     {"agent-max-pods-per-cluster", O_INT, OFF(agent_max_pods_per_cluster)},
     {"agent-key-overlap", O_DURATION, OFF(agent_key_overlap_s)},
     {"rayjob-default-ttl", O_DURATION, OFF(rayjob_default_ttl_s)},
+    {"batch-scheduler", O_BATCH, OFF(batch_scheduler)},
+    {"enable-batch-scheduler", O_BOOL, OFF(enable_batch_scheduler)},
 };
 #undef OFF
 
@@ -329,6 +337,21 @@ apply(struct rw_mgr_config *c, const struct opt *o, const char *v, char *err, si
 		if (parse_duration(v, (double *)(void *)(base + o->off)) != 0)
 			break;
 		return 0;
+	case O_BATCH: {
+		enum rw_bs_kind k;
+		if (rw_bs_parse(v, &k) != 0)
+			break;
+		*(int *)(void *)(base + o->off) = (int)k;
+		return 0;
+	}
+	}
+	if (o->kind == O_BATCH) {
+		/* KubeRay's ValidateBatchSchedulerConfig wording. */
+		seterr(err, errlen,
+		       "--batch-scheduler: the scheduler is not supported, name=%.100s (want "
+		       "volcano, yunikorn, scheduler-plugins or kai-scheduler)",
+		       v);
+		return -EINVAL;
 	}
 	seterr(err, errlen, "invalid value \"%.100s\" for --%s", v, o->name);
 	return -EINVAL;
@@ -385,16 +408,19 @@ rw_mgr_config_parse(struct rw_mgr_config *c, int argc, char **argv, rw_mgr_geten
 			return 1;
 		}
 		if (!strcmp(a, "--print-rbac") || !strcmp(a, "--print-rbac=cluster-role") ||
-		    !strcmp(a, "--print-rbac=leader-election")) {
+		    !strcmp(a, "--print-rbac=leader-election") ||
+		    !strcmp(a, "--print-rbac=batch-scheduler")) {
 			seterr(err, errlen, "%s",
-			       strstr(a, "leader") ? "print-rbac:leader-election"
-						   : "print-rbac:cluster-role");
+			       strstr(a, "leader")  ? "print-rbac:leader-election"
+			       : strstr(a, "batch") ? "print-rbac:batch-scheduler"
+						    : "print-rbac:cluster-role");
 			rw_mgr_config_fini(c);
 			return 1;
 		}
 		if (!strncmp(a, "--print-rbac=", 13)) {
 			seterr(err, errlen,
-			       "--print-rbac: \"%.100s\" is not cluster-role or leader-election",
+			       "--print-rbac: \"%.100s\" is not cluster-role, leader-election or "
+			       "batch-scheduler",
 			       a + 13);
 			rv = -EINVAL;
 			goto fail;
@@ -430,6 +456,16 @@ rw_mgr_config_parse(struct rw_mgr_config *c, int argc, char **argv, rw_mgr_geten
 		}
 		if ((rv = apply(c, o, v, err, errlen)) != 0)
 			goto fail;
+	}
+	if (c->enable_batch_scheduler) {
+		if (c->batch_scheduler != RW_BS_NONE) {
+			seterr(err, errlen,
+			       "both feature flags enable-batch-scheduler (deprecated) and "
+			       "batch-scheduler are set. Please use batch-scheduler only");
+			rv = -EINVAL;
+			goto fail;
+		}
+		c->batch_scheduler = RW_BS_VOLCANO;
 	}
 	char h[256];
 	int port;

@@ -49,6 +49,10 @@ struct rw_mgr_config {
 	bool no_agent_injection; /* --no-agent-injection: pods exactly as KubeRay's */
 	bool no_readiness_gate;	 /* --no-readiness-gate */
 	double gcs_ft_cleanup_s; /* --gcs-ft-cleanup-deadline (300 s) */
+	/* Batch scheduler (raycluster/batchsched.h): enum rw_bs_kind, 0 none.
+	   --batch-scheduler NAME, or the deprecated --enable-batch-scheduler (volcano). */
+	int batch_scheduler;
+	bool enable_batch_scheduler;
 	/* RayJob reconciler (rayjob.c) */
 	double rayjob_default_ttl_s; /* --rayjob-default-ttl (0: off) */
 	/* Agent liveness (hub.h): --agent-stale-after (15 s), --agent-head-heartbeat
@@ -71,8 +75,8 @@ struct rw_mgr_config {
 typedef const char *(*rw_mgr_getenv_fn)(const char *name, void *ud);
 
 /* Defaults, then env (RAYWARDEN_<FLAG>), then flags. Returns 0, 1 (help/version
- * printed into err as "help"/"version"; --print-rbac as "print-rbac:cluster-role"
- * or "print-rbac:leader-election") or -EINVAL with a message. */
+ * printed into err as "help"/"version"; --print-rbac as "print-rbac:cluster-role",
+ * "print-rbac:leader-election" or "print-rbac:batch-scheduler") or -EINVAL with a message. */
 int rw_mgr_config_parse(struct rw_mgr_config *c, int argc, char **argv, rw_mgr_getenv_fn env,
 			void *ud, char *err, size_t errlen);
 void rw_mgr_config_fini(struct rw_mgr_config *c);

@@ -22,7 +22,8 @@
 
 enum rw_rbac_scope {
 	RW_RBAC_CLUSTER, /* the ClusterRole raywarden-controller (watched namespaces) */
-	RW_RBAC_LEASE	 /* the Role raywarden-leader-election (the controller's namespace) */
+	RW_RBAC_LEASE,	 /* the Role raywarden-leader-election (the controller's namespace) */
+	RW_RBAC_BATCH /* the optional ClusterRole raywarden-batch-scheduler (--batch-scheduler) */
 };
 
 struct rw_rbac_grant {
@@ -68,7 +69,8 @@ void rw_rbac_resource_name(const struct rw_rbac_attr *a, char *out, size_t outle
  * Print the manifest of a scope: RW_RBAC_CLUSTER gives
  * manifests/rbac/cluster_role.yaml, RW_RBAC_LEASE gives
  * manifests/rbac/leader_election_role.yaml (the Role and its RoleBinding in
- * namespace ns). Returns 0 or -ENOMEM.
+ * namespace ns), RW_RBAC_BATCH gives manifests/batch-scheduler/rbac.yaml (the
+ * ClusterRole and its ClusterRoleBinding). Returns 0 or -ENOMEM.
  */
 int rw_rbac_print(enum rw_rbac_scope scope, const char *ns, struct rw_buf *out);
 

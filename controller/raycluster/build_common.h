@@ -70,6 +70,7 @@ struct rw_raycluster_opts {
 	enum rw_raycluster_crd crd;    /* creator CRD override (AUTO = label) */
 	const struct rw_raycluster_env *default_envs; /* operator defaultContainerEnvs */
 	size_t n_default_envs;
+	int batch_scheduler; /* enum rw_bs_kind (batchsched.h): --batch-scheduler, 0 none */
 };
 
 #define RW_RAYCLUSTER_AGENT_CONTAINER "raywarden-agent"

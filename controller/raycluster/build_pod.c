@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "batchsched.h"
 #include "build_internal.h"
 #include "quantity.h"
 
@@ -912,7 +913,8 @@ group_params(struct b *b, const node *group)
 /* The last stage of both node types: BuildPod from tmpl, then JSON. Takes tmpl and params. */
 static int
 pod_out(struct b *b, const struct rw_raycluster *c, const struct rw_raycluster_opts *o, node *tmpl,
-	node *params, bool head, const char *fqdn, const char *head_port, struct rw_buf *out)
+	node *params, bool head, const char *group, const char *fqdn, const char *head_port,
+	struct rw_buf *out)
 {
 	node *pod;
 	if (b->err) {
@@ -922,6 +924,21 @@ pod_out(struct b *b, const struct rw_raycluster *c, const struct rw_raycluster_o
 	}
 	pod = build_pod(b, c, o, tmpl, params, head, fqdn, head_port);
 	rw_doc_free(params);
+	/* createHeadPod/createWorkerPod: the batch scheduler's metadata comes last. */
+	if (!b->err && o->batch_scheduler != RW_BS_NONE) {
+		struct rw_bs_parent p = {
+		    .name = c->obj.name,
+		    .ns = c->obj.ns,
+		    .uid = c->obj.uid,
+		    .labels = c->obj.labels,
+		    .annotations = c->obj.annotations,
+		    .cluster_spec = c->obj.spec,
+		};
+		int rv =
+		    rw_bs_child_metadata((enum rw_bs_kind)o->batch_scheduler, &p, pod, true, group);
+		if (rv)
+			fail(b, rv);
+	}
 	return finish(b, pod, out);
 }
 
@@ -977,7 +994,7 @@ rw_raycluster_build_head_pod(const struct rw_raycluster *c, const struct rw_rayc
 		sets(&b, annos, "ray.io/upgrade-strategy-recreate-hash", hash);
 	sets(&b, annos, "ray.io/kuberay-version",
 	     o->version ? o->version : RW_RAYCLUSTER_DEFAULT_VERSION);
-	return pod_out(&b, c, o, tmpl, params, true, fqdn, head_port, out);
+	return pod_out(&b, c, o, tmpl, params, true, "headgroup", fqdn, head_port, out);
 }
 
 int
@@ -1035,5 +1052,5 @@ rw_raycluster_build_worker_pod(const struct rw_raycluster *c, const struct rw_ra
 			if (streq(rw_doc_gets(ics->kids[i], "name"), "wait-gcs-ready"))
 				token_auth(&b, c, ics->kids[i]);
 	}
-	return pod_out(&b, c, o, tmpl, params, false, fqdn, head_port, out);
+	return pod_out(&b, c, o, tmpl, params, false, gname, fqdn, head_port, out);
 }

@@ -14,6 +14,8 @@
 #include <time.h>
 
 #include "agentkey.h"
+#include "batchsched.h"
+#include "podgroup.h"
 #include "rc_status.h"
 #include "rc_validate.h"
 #include "rcr.h"
@@ -664,6 +666,39 @@ st_services(struct rw_rec_job *rj)
 	rw_buf_fini(&b);
 }
 
+/* ---- the batch scheduler's PodGroup ---- */
+
+/* DoBatchSchedulingOnSubmission, every pass before the pods (none while suspended). */
+static void
+st_podgroup(struct rw_rec_job *rj)
+{
+	struct rcr_job *j = (struct rcr_job *)rj;
+	struct rcr *r = rcr_of(j);
+	enum rw_bs_kind k = (enum rw_bs_kind)r->opts.batch_scheduler;
+	struct rw_bs_parent p = {
+	    .name = j->c->obj.name,
+	    .ns = j->c->obj.ns,
+	    .uid = j->c->obj.uid,
+	    .labels = j->c->obj.labels,
+	    .annotations = j->c->obj.annotations,
+	    .cluster_spec = j->c->obj.spec,
+	};
+	char path[512], err[512];
+	struct rw_buf b;
+	int rv;
+	if (k == RW_BS_NONE || rw_raycluster_suspended(j->c) ||
+	    status_cond_true(j->c, "RayClusterSuspending"))
+		return;
+	rw_buf_init(&b, 1u << 20);
+	rv = rw_bs_podgroup(k, &p, &b, path, sizeof(path), err, sizeof(err));
+	if (rv)
+		rw_rec_fail(&j->rec, rv, NULL, "%s", err);
+	else if (b.len &&
+		 (rv = rw_podgroup_sync(&j->rec, path, rw_buf_cstr(&b), k == RW_BS_VOLCANO)) != 0)
+		rw_rec_fail(&j->rec, rv, NULL, "cannot sync the PodGroup");
+	rw_buf_fini(&b);
+}
+
 /* ---- pods ---- */
 
 static void
@@ -1101,6 +1136,7 @@ static const struct rw_rec_step rcr_steps[] = {
     [RCR_ST_RBAC] = {"rbac", st_rbac, 0},
     [RCR_ST_KEY] = {"key", st_key, 0},
     [RCR_ST_SERVICES] = {"services", st_services, 0},
+    [RCR_ST_PODGROUP] = {"podgroup", st_podgroup, 0},
     [RCR_ST_PODS] = {"pods", st_pods, 0},
     [RCR_ST_WORKERS] = {"workers", st_workers, 0},
     [RCR_ST_STATUS] = {"status", st_status, 0},
@@ -1225,6 +1261,7 @@ setup(struct rw_mgr *m, void **state)
 	if (cfg->agent_image && *cfg->agent_image)
 		r->opts.agent_image = cfg->agent_image;
 	r->opts.agent = !cfg->no_agent_injection;
+	r->opts.batch_scheduler = cfg->batch_scheduler;
 	r->opts.readiness_gate = !cfg->no_readiness_gate && r->opts.agent;
 	if (!r->opts.agent)
 		r->opts.probes = RW_RAYCLUSTER_PROBE_KUBERAY;

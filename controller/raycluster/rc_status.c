@@ -58,19 +58,13 @@ rw_raycluster_svc_parse(const char *json, size_t len, struct rw_raycluster_svc_b
 
 /* ---- resources ---- */
 
-struct rsum {
-	struct rw_qty q[64];
-	char key[64][128];
-	int n;
-};
-
-static int
-rsum_add(struct rsum *s, const char *name, const struct rw_qty *q)
+int
+rw_raycluster_res_add(struct rw_raycluster_res *s, const char *name, const struct rw_qty *q)
 {
 	for (int i = 0; i < s->n; i++)
 		if (strcmp(s->key[i], name) == 0)
 			return rw_qty_add(&s->q[i], q);
-	if (s->n >= 64 || strlen(name) >= sizeof(s->key[0]))
+	if (s->n >= RW_RAYCLUSTER_RES_MAX || strlen(name) >= sizeof(s->key[0]))
 		return 0; /* more resource names than anyone uses: ignored */
 	snprintf(s->key[s->n], sizeof(s->key[0]), "%s", name);
 	s->q[s->n++] = *q;
@@ -86,9 +80,8 @@ qty_of(const node *list, const char *key, struct rw_qty *q)
 	return rw_qty_parse(v->s, q);
 }
 
-/* CalculatePodResource: per container requests, limits filling gaps; summed. */
-static void
-pod_resource(const node *tmpl_spec, struct rsum *pod)
+void
+rw_raycluster_pod_res(const node *tmpl_spec, struct rw_raycluster_res *pod)
 {
 	node *cs = rw_doc_get(tmpl_spec, "containers");
 	for (int i = 0; cs && cs->type == RW_DOC_ARR && i < cs->n; i++) {
@@ -97,11 +90,11 @@ pod_resource(const node *tmpl_spec, struct rsum *pod)
 		struct rw_qty q;
 		for (int k = 0; req && req->type == RW_DOC_OBJ && k < req->n; k++)
 			if (qty_of(req, req->kids[k]->key, &q) == 0)
-				rsum_add(pod, req->kids[k]->key, &q);
+				rw_raycluster_res_add(pod, req->kids[k]->key, &q);
 		for (int k = 0; lim && lim->type == RW_DOC_OBJ && k < lim->n; k++)
 			if (!rw_doc_get(req, lim->kids[k]->key) &&
 			    qty_of(lim, lim->kids[k]->key, &q) == 0)
-				rsum_add(pod, lim->kids[k]->key, &q);
+				rw_raycluster_res_add(pod, lim->kids[k]->key, &q);
 	}
 }
 
@@ -115,7 +108,7 @@ int
 rw_raycluster_desired_resources(const struct rw_raycluster *c,
 				struct rw_raycluster_desired_res *out)
 {
-	struct rsum *t = calloc(1, sizeof(*t)), *pod = calloc(1, sizeof(*pod));
+	struct rw_raycluster_res *t = calloc(1, sizeof(*t)), *pod = calloc(1, sizeof(*pod));
 	struct rw_qty gpu = {0, 0, RW_QTY_DECEXP};
 	const char *gpus[64];
 	int ngpus = 0, rv = 0;
@@ -126,7 +119,7 @@ rw_raycluster_desired_resources(const struct rw_raycluster *c,
 		goto out;
 	}
 	/* Head first, then each group's pod x numOfHosts x replicas (format: first seen). */
-	pod_resource(rw_doc_path(c->head, "template.spec"), t);
+	rw_raycluster_pod_res(rw_doc_path(c->head, "template.spec"), t);
 	for (int g = 0; g < c->ngroups; g++) {
 		node *grp = rw_raycluster_group(c, g);
 		int64_t reps = rw_doc_int_or(grp, "replicas", 0),
@@ -136,14 +129,14 @@ rw_raycluster_desired_resources(const struct rw_raycluster *c,
 		if (hosts < 1)
 			hosts = 1;
 		memset(pod, 0, sizeof(*pod));
-		pod_resource(rw_doc_path(grp, "template.spec"), pod);
+		rw_raycluster_pod_res(rw_doc_path(grp, "template.spec"), pod);
 		for (int i = 0; i < pod->n; i++) {
 			struct rw_qty q = pod->q[i];
 			if (rw_qty_mul(&q, hosts) || rw_qty_mul(&q, reps)) {
 				q.units = INT64_MAX; /* saturate rather than fail the status */
 				q.nano = 0;
 			}
-			if (rsum_add(t, pod->key[i], &q)) {
+			if (rw_raycluster_res_add(t, pod->key[i], &q)) {
 				/* overflow: keep the saturated sum */
 			}
 		}

@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "quantity.h"
 #include "rc_build.h"
 
 struct rw_raycluster_svc_port {
@@ -73,5 +74,20 @@ struct rw_raycluster_desired_res {
 };
 int rw_raycluster_desired_resources(const struct rw_raycluster *c,
 				    struct rw_raycluster_desired_res *out);
+
+/* A ResourceList summed with Quantity.Add, in first-seen order (the status and
+   the batch schedulers' PodGroups and task groups). */
+#define RW_RAYCLUSTER_RES_MAX 64
+struct rw_raycluster_res {
+	struct rw_qty q[RW_RAYCLUSTER_RES_MAX];
+	char key[RW_RAYCLUSTER_RES_MAX][128];
+	int n;
+};
+
+/* Add q under name (a name beyond RW_RAYCLUSTER_RES_MAX is dropped). 0 or -ERANGE. */
+int rw_raycluster_res_add(struct rw_raycluster_res *s, const char *name, const struct rw_qty *q);
+
+/* CalculatePodResource: each container's requests, its limits filling gaps, summed into out. */
+void rw_raycluster_pod_res(const struct rw_doc_node *pod_spec, struct rw_raycluster_res *out);
 
 #endif

@@ -37,8 +37,9 @@ enum rcr_step {
 	RCR_ST_RBAC,
 	RCR_ST_KEY,
 	RCR_ST_SERVICES,
-	RCR_ST_PODS,	/* suspension, or the head pod */
-	RCR_ST_WORKERS, /* after the head's create answered: KubeRay stops at its error */
+	RCR_ST_PODGROUP, /* --batch-scheduler: the PodGroup before any pod */
+	RCR_ST_PODS,	 /* suspension, or the head pod */
+	RCR_ST_WORKERS,	 /* after the head's create answered: KubeRay stops at its error */
 	RCR_ST_STATUS,
 	RCR_ST_DONE,
 	/* deletion path */

@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "agents.h"
+#include "batchsched.h"
 #include "build_common.h"
 #include "doc_builder.h"
 #include "hub.h"
@@ -36,6 +37,7 @@
 #include "rj_logs.h"
 #include "rj_model.h"
 #include "names.h"
+#include "podgroup.h"
 #include "rw/clock.h"
 #include "rw/log.h"
 
@@ -62,7 +64,16 @@ struct rjr {
 	struct rw_met_family *m_info, *m_dep, *m_dur;
 };
 
-enum rjr_step { ST_LOAD = 0, ST_ADMIT, ST_DECIDE, ST_ACT, ST_SERVICE, ST_STATUS, ST_DONE };
+enum rjr_step {
+	ST_LOAD = 0,
+	ST_ADMIT,
+	ST_DECIDE,
+	ST_PODGROUP,
+	ST_ACT,
+	ST_SERVICE,
+	ST_STATUS,
+	ST_DONE
+};
 
 struct rjr_job {
 	struct rw_rec_job rec; /* rec.ud: the struct rjr */
@@ -70,6 +81,7 @@ struct rjr_job {
 	struct rw_rj_next next;
 	struct rw_raycluster *cluster;	    /* as gather_cluster read it, for the service step */
 	struct rw_doc_node *cluster_status; /* copied into status.rayClusterStatus, or NULL */
+	struct rw_doc_node *bs_submitter;   /* KubeRay's default submitter spec, or NULL */
 	char head_image[512];
 	int ngroups; /* worker groups of the cluster (DeleteWorkers) */
 	bool invalid;
@@ -316,6 +328,7 @@ rjr_job_fini(struct rw_rec_job *rj)
 	rw_rayjob_free(j->rj);
 	rw_raycluster_free(j->cluster);
 	rw_doc_free(j->cluster_status);
+	rw_doc_free(j->bs_submitter);
 }
 
 static void
@@ -641,6 +654,108 @@ st_decide(struct rw_rec_job *rj)
 		j->next.actions &= ~RW_RJ_ACT_WRITE_STATUS;
 }
 
+/* ---- the batch scheduler (--batch-scheduler) ---- */
+
+static enum rw_bs_kind
+bs_kind(struct rjr_job *j)
+{
+	return (enum rw_bs_kind)rjr_of(j)->rcopts.batch_scheduler;
+}
+
+/* The RayJob as the parent of its PodGroup and children (batchsched.h). */
+static int
+bs_parent(struct rjr_job *j, struct rw_bs_parent *p)
+{
+	const struct rw_rayjob *rj = j->rj;
+	memset(p, 0, sizeof(*p));
+	p->rayjob = true;
+	p->name = rj->obj.name;
+	p->ns = rj->obj.ns;
+	p->uid = rj->obj.uid;
+	p->labels = rj->obj.labels;
+	p->annotations = rj->obj.annotations;
+	p->cluster_spec = rj->cluster_spec;
+	if (!j->bs_submitter && !(j->bs_submitter = rw_bs_default_submitter_spec()))
+		return -ENOMEM;
+	p->submitter_spec = rw_doc_get(rj->submitter_template, "spec");
+	if (!p->submitter_spec)
+		p->submitter_spec = j->bs_submitter;
+	if (rj->mode == RW_RAYJOB_K8SJOB)
+		p->submitter_resources_spec = p->submitter_spec;
+	else if (rj->mode == RW_RAYJOB_SIDECAR)
+		p->submitter_resources_spec = j->bs_submitter;
+	return 0;
+}
+
+/* AddMetadataToChildResource on a built child (JSON in b, replaced). */
+static int
+bs_stamp(struct rjr_job *j, struct rw_buf *b, const char *path, bool pod, const char *group)
+{
+	struct rw_bs_parent p;
+	struct rw_buf out;
+	int rv;
+	if (bs_kind(j) == RW_BS_NONE)
+		return 0;
+	if ((rv = bs_parent(j, &p)) != 0)
+		return rv;
+	rw_buf_init(&out, 16u << 20);
+	rv = rw_bs_child_metadata_json(bs_kind(j), &p, rw_buf_cstr(b), b->len, path, pod, group,
+				       &out);
+	if (!rv) {
+		rw_buf_reset(b);
+		rv = rw_buf_append(b, out.data, out.len);
+	}
+	rw_buf_fini(&out);
+	return rv;
+}
+
+/*
+ * DoBatchSchedulingOnSubmission while the RayJob is Initializing (before its
+ * cluster), and the PodGroup's removal once it is Complete or Failed (KubeRay
+ * v1.6's CleanupOnCompletion: a kept PodGroup holds its queue's capacity).
+ */
+static void
+st_podgroup(struct rw_rec_job *rj)
+{
+	struct rjr_job *j = (struct rjr_job *)rj;
+	enum rw_bs_kind k = bs_kind(j);
+	const char *dep = rw_doc_gets(j->rj->obj.status, "jobDeploymentStatus");
+	struct rw_bs_parent p;
+	char path[512], err[512], name[320];
+	struct rw_buf b;
+	int rv;
+	if (k == RW_BS_NONE || j->rec.deleted_at || j->invalid)
+		return;
+	if ((rv = bs_parent(j, &p)) != 0) {
+		rw_rec_fail(&j->rec, rv, NULL, "out of memory");
+		return;
+	}
+	if (rw_rj_terminal(j->next.deployment)) {
+		if (k != RW_BS_VOLCANO || !p.cluster_spec)
+			return;
+		rw_bs_podgroup_collection(k, p.ns, path, sizeof(path));
+		rw_bs_volcano_group_name(&p, name, sizeof(name));
+		if (rw_podgroup_delete(&j->rec, path, name, "RayJob") != 0)
+			rw_rec_fail(&j->rec, -ENOMEM, NULL, "cannot delete PodGroup %s", name);
+		return;
+	}
+	/* KubeRay moves a suspended Initializing RayJob to Suspending before scheduling it. */
+	if (j->rj->suspend ||
+	    (!(j->next.actions & RW_RJ_ACT_CREATE_CLUSTER) && !streq(dep, RW_RJ_INITIALIZING)))
+		return;
+	rw_buf_init(&b, 1u << 20);
+	rv = rw_bs_podgroup(k, &p, &b, path, sizeof(path), err, sizeof(err));
+	if (!rv && b.len)
+		rv = rw_podgroup_sync(&j->rec, path, rw_buf_cstr(&b), k == RW_BS_VOLCANO);
+	if (rv) {
+		/* As KubeRay: the pass ends here, the status stays as it was. */
+		rw_rec_fail(&j->rec, rv, NULL, "%s", *err ? err : "cannot sync the PodGroup");
+		j->next.actions &=
+		    ~(unsigned)(RW_RJ_ACT_WRITE_STATUS | RW_RJ_ACT_COPY_CLUSTER_STATUS);
+	}
+	rw_buf_fini(&b);
+}
+
 /* ---- act ---- */
 
 static void
@@ -866,7 +981,9 @@ st_act(struct rw_rec_job *rj)
 	uint64_t again = set_wants(j);
 	rw_buf_init(&b, 16u << 20);
 	if (a & RW_RJ_ACT_CREATE_CLUSTER) {
-		if (rw_rayjob_build_cluster(j->rj, n->cluster_name, n->job_id, &b) == 0)
+		/* KubeRay stamps the RayCluster for the scheduler in K8sJobMode only. */
+		if (rw_rayjob_build_cluster(j->rj, n->cluster_name, n->job_id, &b) == 0 &&
+		    (j->rj->mode != RW_RAYJOB_K8SJOB || bs_stamp(j, &b, NULL, false, "") == 0))
 			post(j, "/apis/ray.io/v1", "rayclusters", n->cluster_name, "RayCluster",
 			     &b);
 		else
@@ -876,7 +993,8 @@ st_act(struct rw_rec_job *rj)
 	if ((a & RW_RJ_ACT_CREATE_SUBMITTER) && n->dashboard_url[0]) {
 		rw_buf_reset(&b);
 		if (rw_rayjob_build_submitter(j->rj, n->job_id, n->dashboard_url, j->head_image,
-					      &b) == 0)
+					      &b) == 0 &&
+		    bs_stamp(j, &b, "spec.template", true, RW_BS_SUBMITTER_GROUP) == 0)
 			post(j, "/apis/batch/v1", "jobs", j->rec.name, "RayJobSubmitter", &b);
 		else
 			rw_rec_fail(&j->rec, -EINVAL, NULL, "cannot build the submitter Job");
@@ -1066,6 +1184,7 @@ static const struct rw_rec_step rjr_steps[] = {
     [ST_LOAD] = {"load", rw_rec_step_load, 0},
     [ST_ADMIT] = {"admit", st_admit, 0},
     [ST_DECIDE] = {"decide", st_decide, 0},
+    [ST_PODGROUP] = {"podgroup", st_podgroup, 0},
     [ST_ACT] = {"act", st_act, 0},
     [ST_SERVICE] = {"service", st_service, 0},
     [ST_STATUS] = {"status", st_status, ST_DONE},
@@ -1163,6 +1282,7 @@ setup(struct rw_mgr *m, void **state)
 	    env_seconds("RAYJOB_STATUS_CHECK_TIMEOUT_SECONDS", RW_RJ_STATUS_CHECK_DEFAULT_S);
 	rw_raycluster_opts_default(&r->rcopts);
 	rw_raycluster_opts_from_env(&r->rcopts, getenv);
+	r->rcopts.batch_scheduler = rw_mgr_cfg(m)->batch_scheduler;
 	r->m_info = rw_met_gauge(r->met, "kuberay_job_info", "Metadata of RayJobs.",
 				 (const char *const[]){"name", "namespace", "uid", NULL});
 	r->m_dep = rw_met_gauge(

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "batchsched.h"
 #include "rc_build.h"
 #include "quantity.h"
 #include "rc_status.h"
@@ -70,8 +71,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			o.agent = false;
 			o.probes = RW_RAYCLUSTER_PROBE_KUBERAY;
 			o.deterministic_head_name = true;
+			o.batch_scheduler = RW_BS_YUNIKORN;
 		} else {
 			o.controller_addr = "tcp://c:8478";
+			o.batch_scheduler = RW_BS_VOLCANO;
 		}
 		if (rw_raycluster_build_head_pod(c, &o, &b) == 0)
 			check_json(&b);
@@ -95,6 +98,26 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			check_json(&b);
 		rw_buf_reset(&b);
 		if (rw_raycluster_build_serve_service(c, &o, &b) == 0)
+			check_json(&b);
+		rw_buf_reset(&b);
+	}
+	{
+		/* The batch schedulers' PodGroups of any cluster (gang label or not). */
+		struct rw_bs_parent p = {.name = c->obj.name,
+					 .ns = c->obj.ns,
+					 .uid = c->obj.uid,
+					 .labels = c->obj.labels,
+					 .annotations = c->obj.annotations,
+					 .cluster_spec = c->obj.spec};
+		char path[512], err[512];
+		if (rw_bs_podgroup(RW_BS_VOLCANO, &p, &b, path, sizeof(path), err, sizeof(err)) ==
+			0 &&
+		    b.len)
+			check_json(&b);
+		rw_buf_reset(&b);
+		if (rw_bs_podgroup(RW_BS_SCHEDULER_PLUGINS, &p, &b, path, sizeof(path), err,
+				   sizeof(err)) == 0 &&
+		    b.len)
 			check_json(&b);
 		rw_buf_reset(&b);
 	}

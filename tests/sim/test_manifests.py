@@ -379,13 +379,14 @@ class TestRbacGenerated(unittest.TestCase):
         return r.stdout.decode()
 
     def test_committed_files_are_generated(self):
-        for which, name in (("cluster-role", "cluster_role.yaml"),
-                            ("leader-election", "leader_election_role.yaml")):
-            with open(os.path.join(MANIFESTS, "rbac", name)) as f:
+        for which, name in (("cluster-role", "rbac/cluster_role.yaml"),
+                            ("leader-election", "rbac/leader_election_role.yaml"),
+                            ("batch-scheduler", "batch-scheduler/rbac.yaml")):
+            with open(os.path.join(MANIFESTS, name)) as f:
                 committed = f.read()
             self.assertEqual(committed, self.printed(which),
-                             "manifests/rbac/%s differs from the grant table: regenerate it with "
-                             "raywarden-controller --print-rbac=%s > manifests/rbac/%s"
+                             "manifests/%s differs from the grant table: regenerate it with "
+                             "raywarden-controller --print-rbac=%s > manifests/%s"
                              % (name, which, name))
         r = subprocess.run([CONTROLLER, "--print-rbac=nope"], capture_output=True, timeout=30)
         self.assertEqual(r.returncode, 2)
@@ -781,6 +782,28 @@ class TestManifestsOnCluster(unittest.TestCase):
             b = [o for o in objs if o["kind"] == kind][0]
             self.assertEqual(b["subjects"], [{"kind": "ServiceAccount", "name": "raywarden-controller",
                                               "namespace": "raywarden-system"}])
+
+    def test_batch_scheduler_component(self):
+        """manifests/batch-scheduler adds the optional PodGroup grants, bound to the controller's
+        ServiceAccount, and nothing else."""
+        with tempfile.TemporaryDirectory() as d:
+            with open(os.path.join(d, "kustomization.yaml"), "w") as f:
+                rel = os.path.relpath(MANIFESTS, d)  # kustomize takes no absolute roots
+                f.write("resources: [%s]\ncomponents: [%s]\n" % (rel, os.path.join(rel, "batch-scheduler")))
+            r = subprocess.run([KUBECTL, "kustomize", d], capture_output=True, timeout=60,
+                               env=dict(os.environ, HTTP_PROXY="http://127.0.0.1:9", HTTPS_PROXY="http://127.0.0.1:9"))
+        self.assertEqual(r.returncode, 0, r.stderr.decode())
+        objs = self.objects(text=r.stdout.decode())
+        added = {(o["kind"], o["metadata"]["name"]): o for o in objs}
+        base = {(o["kind"], o["metadata"]["name"]) for o in self.rendered()}
+        self.assertEqual(set(added) - base, {("ClusterRole", "raywarden-batch-scheduler"),
+                                             ("ClusterRoleBinding", "raywarden-batch-scheduler")})
+        role = added[("ClusterRole", "raywarden-batch-scheduler")]
+        self.assertEqual([(r["apiGroups"], r["resources"], r["verbs"]) for r in role["rules"]],
+                         [(["scheduling.volcano.sh"], ["podgroups"], ["create", "delete", "get", "patch"]),
+                          (["scheduling.x-k8s.io"], ["podgroups"], ["create", "get"])])
+        self.assertEqual(added[("ClusterRoleBinding", "raywarden-batch-scheduler")]["subjects"],
+                         [{"kind": "ServiceAccount", "name": "raywarden-controller", "namespace": "raywarden-system"}])
 
     def test_rbac_least_privilege(self):
         """The grants themselves come from the controller's table (TestRbacGenerated); this checks

@@ -150,6 +150,13 @@ t_call_sites_granted(void)
 	    {"GET", "/apis/coordination.k8s.io/v1/namespaces/s/leases/l", NULL},
 	    {"POST", "/apis/coordination.k8s.io/v1/namespaces/s/leases", NULL},
 	    {"PUT", "/apis/coordination.k8s.io/v1/namespaces/s/leases/l", NULL},
+	    /* --batch-scheduler PodGroups (podgroup.c) */
+	    {"GET", "/apis/scheduling.volcano.sh/v1beta1/namespaces/d/podgroups/ray-c-pg", NULL},
+	    {"POST", "/apis/scheduling.volcano.sh/v1beta1/namespaces/d/podgroups", NULL},
+	    {"PATCH", "/apis/scheduling.volcano.sh/v1beta1/namespaces/d/podgroups/ray-c-pg", NULL},
+	    {"DELETE", "/apis/scheduling.volcano.sh/v1beta1/namespaces/d/podgroups/ray-j-pg", NULL},
+	    {"GET", "/apis/scheduling.x-k8s.io/v1alpha1/namespaces/d/podgroups/c", NULL},
+	    {"POST", "/apis/scheduling.x-k8s.io/v1alpha1/namespaces/d/podgroups", NULL},
 	};
 	for (size_t i = 0; i < sizeof(c) / sizeof(c[0]); i++) {
 		bool ok = granted(c[i].method, c[i].path, c[i].query);
@@ -185,6 +192,11 @@ t_unused_refused(void)
 	    {"GET", "/api/v1/nodes"},
 	    {"GET", "/version"},
 	    {"GET", "/api/v1/namespaces//pods"},
+	    {"GET", "/apis/scheduling.volcano.sh/v1beta1/namespaces/d/podgroups"},
+	    {"PUT", "/apis/scheduling.volcano.sh/v1beta1/namespaces/d/podgroups/p"},
+	    {"PATCH", "/apis/scheduling.x-k8s.io/v1alpha1/namespaces/d/podgroups/p"},
+	    {"DELETE", "/apis/scheduling.x-k8s.io/v1alpha1/namespaces/d/podgroups/p"},
+	    {"GET", "/apis/scheduling.volcano.sh/v1beta1/queues/q"},
 	};
 	for (size_t i = 0; i < sizeof(c) / sizeof(c[0]); i++) {
 		bool ok = granted(c[i].method, c[i].path, NULL);
@@ -268,8 +280,9 @@ t_manifests_current(void)
 		enum rw_rbac_scope scope;
 		const char *file;
 	} m[] = {{RW_RBAC_CLUSTER, "manifests/rbac/cluster_role.yaml"},
-		 {RW_RBAC_LEASE, "manifests/rbac/leader_election_role.yaml"}};
-	for (size_t i = 0; i < 2; i++) {
+		 {RW_RBAC_LEASE, "manifests/rbac/leader_election_role.yaml"},
+		 {RW_RBAC_BATCH, "manifests/batch-scheduler/rbac.yaml"}};
+	for (size_t i = 0; i < sizeof(m) / sizeof(m[0]); i++) {
 		struct rw_buf b;
 		rw_buf_init(&b, 1 << 20);
 		CHECK_EQ_INT(rw_rbac_print(m[i].scope, "raywarden-system", &b), 0);
@@ -279,7 +292,10 @@ t_manifests_current(void)
 			fprintf(stderr,
 				"  %s differs from the grant table: regenerate it with "
 				"raywarden-controller --print-rbac%s\n",
-				m[i].file, m[i].scope == RW_RBAC_LEASE ? "=leader-election" : "");
+				m[i].file,
+				m[i].scope == RW_RBAC_LEASE   ? "=leader-election"
+				: m[i].scope == RW_RBAC_BATCH ? "=batch-scheduler"
+							      : "");
 			CHECK(0);
 		}
 		/* Every printed line fits the project's 100 columns. */

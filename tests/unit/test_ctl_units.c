@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "batchsched.h"
 #include "expect.h"
 #include "informer.h"
 #include "kube.h"
@@ -487,6 +488,36 @@ test_config(void)
 	CHECK_EQ_INT(rw_mgr_config_parse(&c, 3, attl, fake_env, ttl_env, err, sizeof(err)), 0);
 	CHECK(c.rayjob_default_ttl_s == 86400);
 	rw_mgr_config_fini(&c);
+
+	/* --batch-scheduler: KubeRay's names; the deprecated --enable-batch-scheduler is volcano.
+	 */
+	static const struct {
+		const char *arg, *arg2;
+		int rv, kind;
+	} bs[] = {
+	    {"--batch-scheduler=volcano", NULL, 0, RW_BS_VOLCANO},
+	    {"--batch-scheduler=yunikorn", NULL, 0, RW_BS_YUNIKORN},
+	    {"--batch-scheduler=scheduler-plugins", NULL, 0, RW_BS_SCHEDULER_PLUGINS},
+	    {"--batch-scheduler=kai-scheduler", NULL, 0, RW_BS_KAI},
+	    {"--batch-scheduler=", NULL, 0, RW_BS_NONE},
+	    {"--enable-batch-scheduler", NULL, 0, RW_BS_VOLCANO},
+	    {"--enable-batch-scheduler=false", NULL, 0, RW_BS_NONE},
+	    {"--batch-scheduler=kueue", NULL, -EINVAL, 0},
+	    {"--enable-batch-scheduler", "--batch-scheduler=yunikorn", -EINVAL, 0},
+	};
+	for (size_t i = 0; i < sizeof(bs) / sizeof(bs[0]); i++) {
+		char *av[] = {"ctl", (char *)bs[i].arg, (char *)bs[i].arg2, NULL};
+		err[0] = '\0';
+		CHECK_EQ_INT(rw_mgr_config_parse(&c, bs[i].arg2 ? 3 : 2, av, fake_env, none, err,
+						 sizeof(err)),
+			     bs[i].rv);
+		if (bs[i].rv == 0) {
+			CHECK_EQ_INT(c.batch_scheduler, bs[i].kind);
+			rw_mgr_config_fini(&c);
+		} else {
+			CHECK(strstr(err, "batch-scheduler") != NULL);
+		}
+	}
 
 	const char *env[] = {"RAYWARDEN_WATCH_NAMESPACE",
 			     "a, b,,c",
