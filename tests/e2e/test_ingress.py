@@ -14,7 +14,8 @@ both reconcilers), the Ingresses are normalised and compared (compatlib.snapshot
 a difference must be listed in docs/kuberay-compatibility.md's ```compat table.
 
 Then the cases that KubeRay's code decides:
-- a spec change (annotations, a worker group scaled up): the Ingress is not updated;
+- a spec change (annotations, a worker group scaled up): the Ingress is not updated; deleted, it is
+  made again (under raywarden at once, from the cluster as it is now);
 - the RayCluster deleted: garbage collection removes its Ingress (ownerReference);
 - OpenShift: with the Route CRD (tests/sim/crds) installed and both operators restarted, a
   Route instead of an Ingress, compared likewise; with USE_INGRESS_ON_OPENSHIFT=true an
@@ -254,6 +255,14 @@ class Ingress(unittest.TestCase):
             after = lc.get(ING % ns + "/raycluster-ingress-head-ingress")
             self.assertEqual(before[lc.operator]["metadata"]["resourceVersion"], after["metadata"]["resourceVersion"],
                              "%s updated the Ingress" % lc.operator)
+
+        # A deleted Ingress comes back with the cluster's next pass (raywarden's starts at the
+        # Ingress's delete event; KubeRay's at its next reconcile, up to 300 s later).
+        self.rw.delete(ING % ns + "/raycluster-ingress-head-ingress")
+        back = wait_for(lambda: self.rw.get_or_none(ING % ns + "/raycluster-ingress-head-ingress"), 60, 0.25,
+                        "the deleted Ingress made again under raywarden")
+        self.assertNotEqual(before["raywarden"]["metadata"]["uid"], back["metadata"]["uid"])
+        self.assertEqual("changed", back["spec"].get("ingressClassName"))  # from the cluster as it is now
 
         # Garbage collection removes the Ingress with its RayCluster.
         for lc in self.clusters:
