@@ -22,18 +22,23 @@ What raywarden must do is what KubeRay v1.5.0 does (controllers/ray/rayjob_contr
 raycluster_controller.go): a suspended new RayJob goes New -> Initializing -> Suspending ->
 Suspended with no RayCluster, jobStatus, jobId or rayClusterName; unsuspended it starts from New;
 suspended while running, its cluster and submitter are deleted (so are the pods) and it is
-Suspended again; a suspended RayCluster has no pods and state "suspended"; an object managed by
-MultiKueue gets no cluster, no finalizer, no status write.
+Suspended again (raywarden once the pods are gone, KubeRay once the RayCluster object is); a suspended RayCluster has no pods and state "suspended"; an object managed by
+MultiKueue gets no cluster, no finalizer, no status write. KueueOnKubeRay runs the same driver
+and checks against KubeRay v1.5.0 itself (skipped with a message when it is not built), so what
+they assert is what KubeRay does.
 """
 
 import copy
 import time
 import unittest
 
-from clusterlib import APIError, wait_for
+from clusterlib import APIError, corpus_sample, missing_prereqs, wait_for
 
-import rjlib
-from rjlib import NS
+from kubesim import operators  # noqa: E402  (clusterlib put tests/sim on sys.path)
+
+import compatlib  # noqa: E402
+import rjlib  # noqa: E402
+from rjlib import NS  # noqa: E402
 
 QUEUE_LABEL = "kueue.x-k8s.io/queue-name"
 MULTIKUEUE = "kueue.x-k8s.io/multikueue"
@@ -131,6 +136,9 @@ class Kueue(rjlib.RayJobCase):
     def small(self, name, **spec):
         return rjlib.variant(self.base, name, spec, small=True)
 
+    def operator(self):
+        return getattr(self.lc, "operator", "raywarden")
+
     def assert_admitted_pods(self, cluster):
         pods = self.lc.pods(NS, cluster)
         self.assertTrue(pods)
@@ -154,7 +162,7 @@ class Kueue(rjlib.RayJobCase):
         t0 = time.monotonic()
         self.kueue.admit(path)
         st = rjlib.wait_status(lc, name, lambda s: s.get("jobStatus") == "RUNNING", 90, "Ray job RUNNING")
-        print("kueue: RayJob RUNNING %.2fs after admission" % (time.monotonic() - t0))
+        print("kueue: %s: RayJob RUNNING %.2fs after admission" % (self.operator(), time.monotonic() - t0))
         cluster = st["rayClusterName"]
         self.assert_admitted_pods(cluster)
 
@@ -162,12 +170,19 @@ class Kueue(rjlib.RayJobCase):
         t0 = time.monotonic()
         self.kueue.preempt(path)
         self.kueue.wait_inactive(path)
-        print("kueue: RayJob inactive %.2fs after preemption" % (time.monotonic() - t0))
+        print("kueue: %s: RayJob inactive %.2fs after preemption" % (self.operator(), time.monotonic() - t0))
         st = rjlib.status(lc, name)
         self.assertEqual(st.get("jobDeploymentStatus"), "Suspended", st)
         self.assertFalse(st.get("jobStatus") or st.get("jobId") or st.get("rayClusterName"), st)
         self.assertIsNone(lc.raycluster(NS, cluster))
-        self.assertEqual(lc.pods(NS, cluster, include_deleting=True), [])
+        if self.operator() == "raywarden":
+            # Not active only once the attempt's pods are gone (docs/rayjob.md), so Kueue frees the
+            # quota of resources that are free.
+            self.assertEqual(lc.pods(NS, cluster, include_deleting=True), [])
+        else:
+            # KubeRay: once the RayCluster object is gone; its pods go later, by garbage collection.
+            wait_for(lambda: not lc.pods(NS, cluster, include_deleting=True), 120, 0.25,
+                     "the preempted RayJob's pods gone under KubeRay")
         self.assertIsNone(rjlib.submitter_job(lc, name))
         self.assertNotIn(FLAVOR_LABEL, str(lc.get(path)["spec"]["rayClusterSpec"]))
 
@@ -246,6 +261,29 @@ class Kueue(rjlib.RayJobCase):
         self.assertEqual(lc.services(NS, "ray.io/cluster=rc-mk"), [])
         for p in (rj_path, rc_path, RC_PATH + "/rc-after-mk"):
             lc.delete(p)
+
+
+
+class KueueOnKubeRay(Kueue):
+    """The same driver and checks with KubeRay v1.5.0 as the operator (compatlib.OperatorCluster)."""
+    RBAC_REFUSALS_EXPECTED = True  # nothing to check: no raywarden-controller runs here
+
+    @classmethod
+    def setUpClass(cls):
+        why = operators.skip_reason() or missing_prereqs()
+        cls.sample = corpus_sample(cls.SAMPLE)
+        if not why and not cls.sample:
+            why = "shared/corpus absent: %s needs %s" % (cls.__name__, cls.SAMPLE)
+        if why:
+            raise unittest.SkipTest(why)
+        cls.failed = False
+        cls.lc = compatlib.OperatorCluster.start("kuberay")
+        try:
+            cls.setUpCluster()
+        except BaseException:
+            cls.failed = True
+            cls.tearDownClass()
+            raise
 
 
 if __name__ == "__main__":
