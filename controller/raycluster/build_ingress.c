@@ -5,6 +5,19 @@
 #define INGRESS_CLASS_ANNOTATION "kubernetes.io/ingress.class"
 
 bool
+rw_raycluster_route_probe_needed(const char *use_ingress_on_openshift)
+{
+	return !streq(use_ingress_on_openshift, "true");
+}
+
+bool
+rw_raycluster_use_routes(const char *use_ingress_on_openshift, long route_list_status)
+{
+	return rw_raycluster_route_probe_needed(use_ingress_on_openshift) &&
+	       route_list_status == 200;
+}
+
+bool
 rw_raycluster_wants_ingress(const struct rw_raycluster *c)
 {
 	return rw_doc_true(rw_doc_get(c->head, "enableIngress"));

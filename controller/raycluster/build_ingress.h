@@ -9,6 +9,16 @@
 
 #include "build_common.h"
 
+/*
+ * Whether enableIngress makes OpenShift Routes (else Ingresses), decided once at start as
+ * KubeRay's GetClusterType: USE_INGRESS_ON_OPENSHIFT exactly "true" means Ingresses, asked
+ * nothing (rw_raycluster_route_probe_needed is false); otherwise Routes when the list of
+ * route.openshift.io/v1 routes answered 200 (404: not served; any other answer, as KubeRay's
+ * discovery error: Ingresses).
+ */
+bool rw_raycluster_route_probe_needed(const char *use_ingress_on_openshift);
+bool rw_raycluster_use_routes(const char *use_ingress_on_openshift, long route_list_status);
+
 /* headGroupSpec.enableIngress is true. */
 bool rw_raycluster_wants_ingress(const struct rw_raycluster *c);
 

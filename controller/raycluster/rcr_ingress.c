@@ -63,7 +63,7 @@ route_probe_cb(const struct rw_kube_resp *resp, void *ud)
 {
 	struct rcr *r = ud;
 	r->route_probe = NULL;
-	if (resp->status == 200) {
+	if (rw_raycluster_use_routes(getenv("USE_INGRESS_ON_OPENSHIFT"), resp->status)) {
 		r->net_mode = RCR_NET_ROUTE;
 		rw_info(LOGC,
 			"route.openshift.io/v1 is served: enableIngress makes OpenShift Routes "
@@ -85,9 +85,8 @@ int
 rw_raycluster_ctl_ingress_setup(struct rcr *r)
 {
 	const struct rw_mgr_config *cfg = rw_mgr_cfg(r->mgr);
-	const char *v = getenv("USE_INGRESS_ON_OPENSHIFT");
 	char path[512];
-	if (v && strcmp(v, "true") == 0) {
+	if (!rw_raycluster_route_probe_needed(getenv("USE_INGRESS_ON_OPENSHIFT"))) {
 		r->net_mode = RCR_NET_INGRESS;
 		return 0;
 	}

@@ -231,6 +231,27 @@ t_route_names(void)
 	}
 }
 
+static void
+t_routes_or_ingresses(void)
+{
+	/* KubeRay's GetClusterType: os.Getenv(USE_INGRESS_ON_OPENSHIFT) == "true", exactly. */
+	static const struct {
+		const char *env;
+		long status;
+		bool probe, routes;
+	} cases[] = {
+	    {NULL, 200, true, true},	 {NULL, 404, true, false},    {NULL, 403, true, false},
+	    {NULL, 0, true, false},	 {NULL, 503, true, false},    {"", 200, true, true},
+	    {"false", 200, true, true},	 {"True", 200, true, true},   {"true ", 200, true, true},
+	    {"true", 200, false, false}, {"true", 404, false, false},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		CHECK_EQ_INT(rw_raycluster_route_probe_needed(cases[i].env), cases[i].probe);
+		CHECK_EQ_INT(rw_raycluster_use_routes(cases[i].env, cases[i].status),
+			     cases[i].routes);
+	}
+}
+
 int
 main(void)
 {
@@ -238,6 +259,8 @@ main(void)
 	    {"Ingress and Route objects", t_builders},
 	    {"enableIngress", t_wants},
 	    {"Route names (CheckRouteName)", t_route_names},
+	    {"Routes or Ingresses (USE_INGRESS_ON_OPENSHIFT, the Route probe)",
+	     t_routes_or_ingresses},
 	    {NULL, NULL},
 	};
 	return rwt_run(cases);
