@@ -135,8 +135,7 @@ struct rcr {
 	struct rw_inf *secret_inf; /* key Secrets (label RW_AGENTKEY_LABEL_SELECTOR), or NULL */
 	bool ft_cleanup;
 	uint64_t ft_deadline_ms;
-	/* enableIngress (rcr_ingress.c): the informers start with the first cluster that wants one
-	 */
+	/* enableIngress (rcr_ingress.c); an informer starts with the first cluster wanting one */
 	enum rcr_net_mode net_mode;
 	struct rw_kube_op *route_probe; /* the Route API probe in flight, or NULL */
 	struct rw_inf *ingress_inf, *route_inf;
@@ -166,7 +165,9 @@ void rw_raycluster_ctl_pods_fini(struct rcr_pods *ps);
 bool rw_raycluster_ctl_ft_cleanup_wanted(const struct rcr *r, const struct rw_raycluster *c);
 int rw_raycluster_ctl_pod_delete(struct rcr_job *j, const char *group, const char *name, bool head,
 				 bool quiet);
-/* POST body to collection; AlreadyExists is success; Events Created<kind> / FailedToCreate<kind>.
+/*
+ * POST body to collection; AlreadyExists counts as success. Events Created<kind> and
+ * FailedToCreate<kind>.
  */
 int rw_raycluster_ctl_create(struct rcr_job *j, const char *collection, const struct rw_buf *body,
 			     const char *kind);
