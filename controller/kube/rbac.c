@@ -62,6 +62,11 @@ const struct rw_rbac_grant rw_rbac_grants[] = {
      "(status.numServeEndpoints)."},
     {RW_RBAC_CLUSTER, "events.k8s.io", "events", "create patch", false,
      "Event recorder: create, and patch to bump the count of a repeated event."},
+    {RW_RBAC_CLUSTER, "networking.k8s.io", "ingresses", "create list watch", false,
+     "RayCluster enableIngress: the head Ingress <cluster>-head-ingress, created when no Ingress "
+     "labelled ray.io/cluster=<cluster> exists (informer selected by ray.io/cluster, started by "
+     "the first cluster that wants one), never updated; owned by the RayCluster, so garbage "
+     "collection removes it."},
     {RW_RBAC_CLUSTER, "ray.io", "rayclusters", "create delete list patch update watch", false,
      "RayCluster informers; the RayService reconciler creates, updates in place (PUT) and "
      "deletes the RayClusters it owns; finalizers and DeleteWorkers group suspend are JSON "
@@ -94,6 +99,9 @@ const struct rw_rbac_grant rw_rbac_grants[] = {
     {RW_RBAC_CLUSTER, "rbac.authorization.k8s.io", "roles", "create", false,
      "Autoscaler: the Role <cluster> that lets the autoscaler sidecar read pods and patch its "
      "RayCluster."},
+    {RW_RBAC_CLUSTER, "route.openshift.io", "routes", "create list watch", false,
+     "RayCluster enableIngress on OpenShift: the head Route <cluster>-head-route instead of the "
+     "Ingress (same rules); list: also the start-up check whether route.openshift.io is served."},
     {RW_RBAC_LEASE, "coordination.k8s.io", "leases", "create get update", false,
      "get + create to take a missing Lease, update to renew it, take over an expired one or "
      "release it (optimistic concurrency on resourceVersion)."},

@@ -600,6 +600,19 @@ create_obj(struct rcr_job *j, const char *collection, const struct rw_buf *body,
 	return rv;
 }
 
+int
+rw_raycluster_ctl_create(struct rcr_job *j, const char *collection, const struct rw_buf *body,
+			 const char *kind)
+{
+	return create_obj(j, collection, body, kind, NULL, 0);
+}
+
+struct rw_inf_handlers
+rw_raycluster_ctl_owned_handlers(struct rcr *r)
+{
+	return (struct rw_inf_handlers){svc_add, svc_update, svc_add, r};
+}
+
 static void
 st_rbac(struct rw_rec_job *rj)
 {
@@ -1134,6 +1147,7 @@ static const struct rw_rec_step rcr_steps[] = {
     [RCR_ST_ADMIT] = {"admit", st_admit, 0},
     [RCR_ST_FINALIZER] = {"finalizer", st_finalizer, 0},
     [RCR_ST_RBAC] = {"rbac", st_rbac, 0},
+    [RCR_ST_INGRESS] = {"ingress", rw_raycluster_ctl_st_ingress, 0},
     [RCR_ST_KEY] = {"key", st_key, 0},
     [RCR_ST_SERVICES] = {"services", st_services, 0},
     [RCR_ST_PODGROUP] = {"podgroup", st_podgroup, 0},
@@ -1237,7 +1251,7 @@ setup(struct rw_mgr *m, void **state)
 	struct rcr *r = calloc(1, sizeof(*r));
 	const struct rw_inf_handlers ph = {pod_add, pod_update, pod_delete, r};
 	const struct rw_inf_handlers rh = {rc_added, rc_update, rc_add, r};
-	const struct rw_inf_handlers sh = {svc_add, svc_update, svc_add, r};
+	const struct rw_inf_handlers sh = rw_raycluster_ctl_owned_handlers(r);
 	const char *v;
 	int rv = -ENOMEM;
 	if (!r)
@@ -1314,6 +1328,8 @@ setup(struct rw_mgr *m, void **state)
 		goto fail;
 	if ((rv = rw_raycluster_ctl_gate_setup(r)) != 0)
 		goto fail;
+	if ((rv = rw_raycluster_ctl_ingress_setup(r)) != 0)
+		goto fail;
 	if (r->have_master && (rv = rw_raycluster_ctl_keys_setup(r, cfg->agent_key_file)) != 0)
 		goto fail;
 	return 0;
@@ -1334,6 +1350,7 @@ teardown(void *state)
 	r->closing = true;
 	/* Cancel every request: no callback, no rw_wq_done after this. */
 	rw_rec_ctl_fini(&r->ctl);
+	rw_raycluster_ctl_ingress_fini(r);
 	rw_kmap_iter_init(&r->clusters, &it);
 	while ((e = rw_kmap_next(&r->clusters, &it)) != NULL) {
 		struct rcr_cl *cl = e->val;

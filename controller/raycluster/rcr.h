@@ -35,6 +35,7 @@ enum rcr_step {
 	RCR_ST_ADMIT, /* managed elsewhere, validation */
 	RCR_ST_FINALIZER,
 	RCR_ST_RBAC,
+	RCR_ST_INGRESS, /* enableIngress: the head Ingress or Route (rcr_ingress.c) */
 	RCR_ST_KEY,
 	RCR_ST_SERVICES,
 	RCR_ST_PODGROUP, /* --batch-scheduler: the PodGroup before any pod */
@@ -107,6 +108,13 @@ struct rcr_pods {
 	int err;
 };
 
+/* What enableIngress makes (rcr_ingress.c). */
+enum rcr_net_mode {
+	RCR_NET_PROBING = 0, /* asking whether route.openshift.io is served */
+	RCR_NET_INGRESS,
+	RCR_NET_ROUTE,
+};
+
 struct rcr {
 	struct rw_mgr *mgr;
 	uv_loop_t *loop;
@@ -128,6 +136,10 @@ struct rcr {
 	struct rw_inf *secret_inf; /* key Secrets (label RW_AGENTKEY_LABEL_SELECTOR), or NULL */
 	bool ft_cleanup;
 	uint64_t ft_deadline_ms;
+	/* enableIngress (rcr_ingress.c); an informer starts with the first cluster wanting one */
+	enum rcr_net_mode net_mode;
+	struct rw_kube_op *route_probe; /* the Route API probe in flight, or NULL */
+	struct rw_inf *ingress_inf, *route_inf;
 	struct rw_kmap clusters; /* key -> struct rcr_cl */
 	bool closing;
 	/* agent hub (the manager's, agents.h; NULL without one) and readiness gates (rcr_gate.c) */
@@ -154,6 +166,20 @@ void rw_raycluster_ctl_pods_fini(struct rcr_pods *ps);
 bool rw_raycluster_ctl_ft_cleanup_wanted(const struct rcr *r, const struct rw_raycluster *c);
 int rw_raycluster_ctl_pod_delete(struct rcr_job *j, const char *group, const char *name, bool head,
 				 bool quiet);
+/*
+ * POST body to collection; AlreadyExists counts as success. Events Created<kind> and
+ * FailedToCreate<kind>.
+ */
+int rw_raycluster_ctl_create(struct rcr_job *j, const char *collection, const struct rw_buf *body,
+			     const char *kind);
+/* Handlers for objects a RayCluster owns: any change enqueues the owner. */
+struct rw_inf_handlers rw_raycluster_ctl_owned_handlers(struct rcr *r);
+
+/* rcr_ingress.c */
+/* Decide Route or Ingress (USE_INGRESS_ON_OPENSHIFT, then a probe of route.openshift.io). */
+int rw_raycluster_ctl_ingress_setup(struct rcr *r);
+void rw_raycluster_ctl_ingress_fini(struct rcr *r);
+void rw_raycluster_ctl_st_ingress(struct rw_rec_job *rj);
 
 /* rcr_gate.c */
 void rw_raycluster_ctl_gate_metrics(struct rcr *r);

@@ -100,6 +100,12 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (rw_raycluster_build_serve_service(c, &o, &b) == 0)
 			check_json(&b);
 		rw_buf_reset(&b);
+		if (rw_raycluster_build_ingress(c, &b) == 0)
+			check_json(&b);
+		rw_buf_reset(&b);
+		if (rw_raycluster_build_route(c, &b) == 0)
+			check_json(&b);
+		rw_buf_reset(&b);
 	}
 	{
 		/* The batch schedulers' PodGroups of any cluster (gang label or not). */

@@ -135,6 +135,16 @@ t_call_sites_granted(void)
 	    {"PATCH", "/apis/ray.io/v1/namespaces/d/rayclusters/c", NULL},
 	    {"PATCH", "/apis/ray.io/v1/namespaces/d/rayclusters/c/status", NULL},
 	    {"PUT", "/apis/ray.io/v1/namespaces/d/rayclusters/c/status", NULL},
+	    /* enableIngress: the Route probe, the Ingress or Route informer, the create */
+	    {"GET", "/apis/route.openshift.io/v1/routes", "limit=1"},
+	    {"GET", "/apis/route.openshift.io/v1/namespaces/d/routes", "limit=1"},
+	    {"GET", "/apis/route.openshift.io/v1/namespaces/d/routes",
+	     "watch=1&labelSelector=ray.io%2Fcluster"},
+	    {"POST", "/apis/route.openshift.io/v1/namespaces/d/routes", NULL},
+	    {"GET", "/apis/networking.k8s.io/v1/ingresses",
+	     "limit=500&labelSelector=ray.io%2Fcluster"},
+	    {"GET", "/apis/networking.k8s.io/v1/namespaces/d/ingresses", "watch=1"},
+	    {"POST", "/apis/networking.k8s.io/v1/namespaces/d/ingresses", NULL},
 	    /* RayService reconciler */
 	    {"PATCH", "/api/v1/namespaces/d/pods/p", NULL},
 	    {"PATCH", "/api/v1/namespaces/d/services/s", NULL},
@@ -190,6 +200,9 @@ t_unused_refused(void)
 	    {"DELETE", "/apis/coordination.k8s.io/v1/namespaces/s/leases/l"},
 	    {"DELETE", "/apis/ray.io/v1/namespaces/d/rayclusters"},
 	    {"GET", "/api/v1/nodes"},
+	    {"PUT", "/apis/networking.k8s.io/v1/namespaces/d/ingresses/i"}, /* created once */
+	    {"PATCH", "/apis/route.openshift.io/v1/namespaces/d/routes/r"},
+	    {"DELETE", "/apis/networking.k8s.io/v1/namespaces/d/ingresses/i"}, /* GC removes it */
 	    {"GET", "/version"},
 	    {"GET", "/api/v1/namespaces//pods"},
 	    {"GET", "/apis/scheduling.volcano.sh/v1beta1/namespaces/d/podgroups"},
