@@ -447,11 +447,11 @@ def pod_view(pod_list):
 
 
 class Standin:
-    def __init__(self, cluster_name, namespace, kube=None):
+    def __init__(self, cluster_name, namespace, kube=None, gcs_address=None):
         self.name = cluster_name
         self.ns = namespace
         self.head_ip = os.environ.get("RW_SIM_POD_IP") or "127.0.0.1"
-        self.address = "%s:%d" % (self.head_ip, GCS_PORT)
+        self.address = gcs_address or "%s:%d" % (self.head_ip, GCS_PORT)
         self.backoff_s = _env_float("RW_SIM_AUTOSCALER_BACKOFF_S", 5)
         self.interval_s = _env_float("AUTOSCALER_UPDATE_INTERVAL_S", 5)
         self.v2_env = os.environ.get("RAY_enable_autoscaler_v2", "").lower() in ("1", "true")
