@@ -382,28 +382,40 @@ def workers_to_delete_cleanup(cfg, pods):
 
 
 class KubeClient:
-    """The API-server calls of KubeRayNodeProvider, with in-cluster credentials."""
+    """The API-server calls of KubeRayNodeProvider, with in-cluster credentials.
+
+    The token and CA are loaded once, as KubernetesHttpApiClient does at start
+    (node_provider.py load_k8s_secrets), and again only after a 401."""
 
     def __init__(self, namespace):
         self.ns = namespace
         self.warned = False
+        self.creds = None  # (token, ssl context)
 
-    def _request(self, method, path, body=None, ctype=None):
-        host = os.environ.get("KUBERNETES_SERVICE_HOST")
-        port = os.environ.get("KUBERNETES_SERVICE_PORT", "443")
+    def _load(self):
         try:
             with open(os.path.join(SA_DIR, "token")) as f:
                 token = f.read().strip()
-        except OSError:
-            token = ""
-        if not host or not token:
+            ctx = ssl.create_default_context(cafile=os.path.join(SA_DIR, "ca.crt"))
+        except (OSError, ssl.SSLError):
+            token, ctx = "", None
+        if not os.environ.get("KUBERNETES_SERVICE_HOST") or not token:
             if not self.warned:
                 _log("WARNING", "autoscaling_config.py",
                      "No in-cluster credentials (KUBERNETES_SERVICE_HOST or %s/token missing); "
                      "the RayCluster is not read." % SA_DIR)
                 self.warned = True
             return None
-        ctx = ssl.create_default_context(cafile=os.path.join(SA_DIR, "ca.crt"))
+        return token, ctx
+
+    def _request(self, method, path, body=None, ctype=None):
+        if self.creds is None:
+            self.creds = self._load()
+            if self.creds is None:
+                return None
+        token, ctx = self.creds
+        host = os.environ.get("KUBERNETES_SERVICE_HOST")
+        port = os.environ.get("KUBERNETES_SERVICE_PORT", "443")
         if ":" in host and not host.startswith("["):
             host = "[%s]" % host
         headers = {"Authorization": "Bearer " + token, "Accept": "application/json"}
@@ -413,8 +425,13 @@ class KubeClient:
             headers["Content-Type"] = ctype
         req = urllib.request.Request("https://%s:%s%s" % (host, port, path), data=data, headers=headers,
                                      method=method)
-        with urllib.request.urlopen(req, timeout=5, context=ctx) as r:
-            return json.loads(r.read(1 << 24).decode("utf-8", "replace"))
+        try:
+            with urllib.request.urlopen(req, timeout=5, context=ctx) as r:
+                return json.loads(r.read(1 << 24).decode("utf-8", "replace"))
+        except urllib.error.HTTPError as exc:
+            if exc.code == 401:
+                self.creds = None  # a rotated token: read it again next time
+            raise
 
     def raycluster(self, name):
         # KUBERAY_CRD_VER, which KubeRay sets to v1 on the autoscaler container.
