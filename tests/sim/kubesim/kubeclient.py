@@ -39,6 +39,7 @@ RESOURCES = {
     "jobs": ("apis/batch/v1", True),
     "leases": ("apis/coordination.k8s.io/v1", True),
     "customresourcedefinitions": ("apis/apiextensions.k8s.io/v1", False),
+    "rayclusters": ("apis/ray.io/v1", True),
 }
 
 

@@ -274,7 +274,8 @@ def cmd_status(args):
 
 def cmd_kuberay_autoscaler(args):
     """Stand-in for the KubeRay autoscaler sidecar's entry point: waits for the
-    GCS, then stays up and logs; it never scales (raysim/autoscaler.py)."""
+    GCS, then scales the RayCluster's worker groups as Ray's autoscaler does
+    (raysim/autoscaler.py)."""
     opts, _ = parse("ray kuberay-autoscaler", AUTOSCALER_OPTIONS, args, 0)
     for name in ("cluster-name", "cluster-namespace"):
         if name not in opts:

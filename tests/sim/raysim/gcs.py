@@ -31,6 +31,13 @@ from . import common
 from .httpd import FaultState
 from .resp import Redis, RedisError, parse_address
 
+# A lease request not refreshed for this long is dropped from the demand (its
+# client is gone); clients refresh every LEASE_POLL_S (pyray).
+PENDING_TTL_S = 2.0
+# commands.py AUTOSCALER_RESOURCE_REQUEST_CHANNEL (ray_constants), the v1 KV key
+# request_resources() writes.
+AUTOSCALER_RESOURCE_REQUEST_KEY = "autoscaler_resource_request"
+
 TABLES = ("JOB", "ACTOR", "ACTOR_TASK_SPEC", "PLACEMENT_GROUP", "NODE", "WORKERS", "KV")
 
 
@@ -151,6 +158,11 @@ class GcsServer:
         self.actors = {}
         self.kv = {}
         self.jobs = {}
+        # Resource accounting for the autoscaler (see "resources" below): granted
+        # leases, lease requests waiting for room, and request_resources() bundles.
+        self.leases = {}
+        self.pending = {}
+        self.constraints = []
         self._load()
         self.checker = None
 
@@ -456,6 +468,10 @@ class GcsServer:
 
     def _mark_dead(self, info, reason):
         info["state"] = "DEAD"
+        info.pop("draining", None)
+        for lease in self.leases.values():
+            if lease["node_id"] == info["node_id"]:
+                lease["lost"] = True
         info["death_reason"] = reason
         info["end_time_ms"] = common.now_ms()
         self._persist_node(info)
@@ -464,6 +480,152 @@ class GcsServer:
             if a.get("node_id") == info["node_id"] and a["state"] == "ALIVE":
                 a["state"] = "DEAD"
                 self._persist_actor(a)
+
+    # ---- resources: leases, demand, idleness, drain (what the autoscaler reads)
+    #
+    # The real raylets grant worker leases from their local resources and report
+    # usage, pending lease requests by shape and idle time to the GCS, which the
+    # autoscaler reads: v1 through GetAllResourceUsage (monitor.py), v2 through
+    # GetClusterResourceState (autoscaler/v2/sdk.py get_cluster_resource_state:
+    # node_states with total/available resources and idle_duration_ms,
+    # pending_resource_requests, cluster_resource_constraints). The simulated GCS
+    # folds the raylets' share in: it grants leases itself and reports the same view.
+
+    def _node_total(self, n):
+        return {k: float(v) for k, v in (n.get("resources") or {"CPU": n.get("num_cpus", 0)}).items()}
+
+    def _usage_by_node(self):
+        """node_id -> {resource: amount in use} over Serve replicas (CPU), actors and leases."""
+        out = {}
+
+        def add(nid, res):
+            u = out.setdefault(nid, {})
+            for k, v in res.items():
+                u[k] = u.get(k, 0.0) + float(v)
+        for nid, cpus in (self.hooks.usage() if self.hooks is not None else {}).items():
+            add(nid, {"CPU": cpus})
+        for a in self.actors.values():
+            if a["state"] == "ALIVE" and a.get("node_id"):
+                add(a["node_id"], {"CPU": a["num_cpus"]})
+        for lease in self.leases.values():
+            if not lease.get("lost"):
+                add(lease["node_id"], lease["resources"])
+        return out
+
+    @staticmethod
+    def _fits(shape, avail):
+        return all(avail.get(k, 0.0) + 1e-9 >= float(v) for k, v in shape.items() if float(v) > 0)
+
+    def _track_idle(self, now):
+        # A raylet is idle while none of its resources are in use
+        # (LocalResourceManager::IsLocalNodeIdle); idle_duration_ms counts from then.
+        usage = self._usage_by_node()
+        for n in self.nodes.values():
+            if n["state"] != "ALIVE":
+                continue
+            busy = any(v > 1e-9 for v in usage.get(n["node_id"], {}).values())
+            if busy:
+                n["_idle_since"] = None
+            elif n.get("_idle_since") is None:
+                n["_idle_since"] = now
+
+    def _expire_pending(self, now):
+        # A request no client refreshes any more (its driver exited) is no demand.
+        for lid in [k for k, p in self.pending.items() if now - p["t"] > PENDING_TTL_S]:
+            del self.pending[lid]
+
+    def rpc_request_lease(self, lease_id, resources, owner=""):
+        """Grant `resources` on a node with room now (not draining), or queue the request.
+
+        Repeated calls with the same lease_id are how a waiting client keeps its
+        request alive; the answer names the node once granted."""
+        lease = self.leases.get(lease_id)
+        if lease is not None:
+            return {"node_id": lease["node_id"], "node_ip": lease["node_ip"]}
+        shape = {k: float(v) for k, v in (resources or {}).items() if float(v) > 0}
+        usage = self._usage_by_node()
+        for n in sorted(self.alive_nodes(), key=lambda x: (x.get("is_head", False), x["node_ip"])):
+            if n.get("draining"):
+                continue  # a draining raylet takes no new leases (node_manager.cc HandleDrainRaylet)
+            total = self._node_total(n)
+            used = usage.get(n["node_id"], {})
+            avail = {k: total[k] - used.get(k, 0.0) for k in total}
+            if self._fits(shape, avail):
+                self.pending.pop(lease_id, None)
+                self.leases[lease_id] = {"node_id": n["node_id"], "node_ip": n["node_ip"], "resources": shape,
+                                         "owner": owner, "t": time.time()}
+                n["_idle_since"] = None
+                return {"node_id": n["node_id"], "node_ip": n["node_ip"]}
+        self.pending[lease_id] = {"resources": shape, "owner": owner, "t": time.time()}
+        feasible = any(self._fits(shape, self._node_total(n)) for n in self.alive_nodes())
+        return {"node_id": None, "feasible": feasible}
+
+    def rpc_return_lease(self, lease_id):
+        """Give a lease back; `lost` says its node died while it was held."""
+        self.pending.pop(lease_id, None)
+        lease = self.leases.pop(lease_id, None)
+        return {"lost": bool(lease and lease.get("lost"))}
+
+    def rpc_request_cluster_resource_constraint(self, bundles):
+        # autoscaler/v2/sdk.py request_cluster_resources: the latest call replaces
+        # the previous constraint; an empty list clears it.
+        self.constraints = [{k: float(v) for k, v in b.items()} for b in bundles or []]
+        return True
+
+    def rpc_get_cluster_resource_state(self):
+        now = time.time()
+        self._expire_pending(now)
+        usage = self._usage_by_node()
+        nodes = []
+        for n in self.nodes.values():
+            total = self._node_total(n)
+            used = usage.get(n["node_id"], {}) if n["state"] == "ALIVE" else {}
+            state = n["state"]
+            if state == "ALIVE" and n.get("draining"):
+                state = "DRAINING"
+            idle = n.get("_idle_since")
+            nodes.append({"node_id": n["node_id"], "node_ip": n["node_ip"], "is_head": bool(n.get("is_head")),
+                          "instance_id": n.get("instance_id") or "", "ray_node_type_name": n.get("node_type_name") or "",
+                          "status": state, "total_resources": total,
+                          "available_resources": {k: max(0.0, total[k] - used.get(k, 0.0)) for k in total},
+                          "idle_duration_ms": int((now - idle) * 1000) if (idle is not None and state != "DEAD") else 0})
+        shapes = {}
+        for p in self.pending.values():
+            key = json.dumps(p["resources"], sort_keys=True)
+            shapes[key] = shapes.get(key, 0) + 1
+        constraints = list(self.constraints)
+        if not constraints:
+            # The v1 path of request_resources(): a JSON list of bundles in the internal KV
+            # (commands.py request_resources -> AUTOSCALER_RESOURCE_REQUEST_CHANNEL).
+            raw = self.kv.get(("", AUTOSCALER_RESOURCE_REQUEST_KEY))
+            try:
+                constraints = [b for b in json.loads(raw) if isinstance(b, dict)] if raw else []
+            except ValueError:
+                constraints = []
+        return {"node_states": nodes,
+                "pending_resource_requests": [{"resources": json.loads(k), "count": c} for k, c in sorted(shapes.items())],
+                "cluster_resource_constraints": constraints}
+
+    def rpc_drain_node(self, node_id, reason="DRAIN_NODE_REASON_IDLE_TERMINATION", reason_message="",
+                       deadline_timestamp_ms=0):
+        """autoscaler.proto DrainNode, answered as the raylet does (node_manager.cc
+        HandleDrainRaylet): an idle-termination drain of a node that is busy again
+        is rejected, so work that started since the autoscaler looked is not lost;
+        an accepted drain stops new leases on the node until it goes."""
+        n = self.nodes.get(node_id)
+        if n is None or n["state"] != "ALIVE":
+            # GcsAutoscalerStateManager::HandleDrainNode: a dead or unknown node is
+            # already drained.
+            return {"is_accepted": True, "rejection_reason_message": ""}
+        if reason == "DRAIN_NODE_REASON_IDLE_TERMINATION":
+            busy = any(v > 1e-9 for v in self._usage_by_node().get(node_id, {}).values())
+            if busy:
+                return {"is_accepted": False,
+                        "rejection_reason_message": "The node to be idle terminated is no longer idle."}
+        n["draining"] = {"reason": reason, "reason_message": reason_message,
+                         "deadline_timestamp_ms": deadline_timestamp_ms}
+        common.log("gcs_server", "Draining node %s (%s): %s" % (node_id, n["node_ip"], reason_message))
+        return {"is_accepted": True, "rejection_reason_message": ""}
 
     def _health_loop(self):
         # GcsHealthCheckManager: after the initial delay, a node missing
@@ -475,6 +637,8 @@ class GcsServer:
             if self.fault.mode == "hang":
                 continue
             now = time.time()
+            with self.lock:
+                self._track_idle(now)
             if now - self.started_at < self.t.health_check_initial_delay_ms / 1000.0:
                 continue
             with self.lock:

@@ -85,10 +85,31 @@ class Node:
     def gcs_client(self, timeout=None):
         return GcsClient(self.gcs_address, self.cluster_id)
 
+    def resources(self):
+        """The node's resources as `ray start` sets them: --num-cpus, --num-gpus,
+        --memory (bytes) and the --resources JSON of custom resources."""
+        res = {"CPU": self.num_cpus}
+        if self.opts.get("num_gpus"):
+            res["GPU"] = float(self.opts["num_gpus"])
+        if self.opts.get("memory"):
+            res["memory"] = float(self.opts["memory"])
+        try:
+            custom = json.loads(self.opts.get("resources") or "{}")
+        except ValueError:
+            custom = {}
+        if isinstance(custom, dict):
+            res.update({str(k): float(v) for k, v in custom.items() if isinstance(v, (int, float))})
+        return res
+
     def node_info(self):
+        # instance_id and node_type_name: what the raylet reports from
+        # RAY_CLOUD_INSTANCE_ID (the pod name) and RAY_NODE_TYPE_NAME (the group),
+        # which KubeRay sets for the autoscaler (common/pod.go) and autoscaler v2
+        # uses to match Ray nodes to pods.
         return {"node_id": self.node_id, "node_ip": self.ip, "node_name": self.ip, "is_head": self.is_head,
                 "num_cpus": self.num_cpus, "worker_port": self.worker_port_no, "agent_port": self.agent_port,
-                "resources": {"CPU": self.num_cpus}}
+                "resources": self.resources(), "instance_id": os.environ.get("RAY_CLOUD_INSTANCE_ID", ""),
+                "node_type_name": os.environ.get("RAY_NODE_TYPE_NAME", "")}
 
     def fatal(self, msg, code=1):
         """Exit like a crashed raylet / `ray start --block` noticing it."""

@@ -15,8 +15,12 @@ the driver's own process (docs/ray-simulator.md, "Python `ray` stand-in"):
 - ray.put / get / wait / kill / get_actor / shutdown / is_initialized /
   cluster_resources / available_resources / nodes / get_runtime_context.
 
-Nothing is scheduled, serialized or placed on another node: resource options
-are accepted and ignored, and tasks never fail for lack of resources.
+Stand-alone, tasks run at once and resource options are ignored. Connected to
+a simulated cluster, a task first needs a lease on a node with room for its
+resources (num_cpus, num_gpus, memory, resources; one CPU by default): it waits,
+and is the demand the autoscaler stand-in reads, until one is granted, then runs
+here in a thread of the driver (see "leases" below). Nothing is serialized or
+really placed on another node. ray.autoscaler.sdk.request_resources is there too.
 """
 
 import asyncio
@@ -29,8 +33,8 @@ import time
 import traceback
 
 from . import exceptions
-from .exceptions import (ActorDiedError, GetTimeoutError, RayActorError, RayError, RayTaskError,  # noqa: F401
-                         RuntimeEnvSetupError, _task_error)
+from .exceptions import (ActorDiedError, GetTimeoutError, NodeDiedError, RayActorError, RayError,  # noqa: F401
+                         RayTaskError, RuntimeEnvSetupError, _task_error)
 
 __version__ = os.environ.get("RW_SIM_RAY_VERSION", "2.52.0")
 __commit__ = "{{RAY_COMMIT_SHA}}"
@@ -166,14 +170,25 @@ def _auto_init():
 
 
 class ObjectRef:
-    """A finished result: the value, or the error ray.get raises."""
+    """A result: the value, or the error ray.get raises; pending until its task ran."""
 
-    __slots__ = ("_id", "_value", "_error")
+    __slots__ = ("_id", "_value", "_error", "_done")
 
-    def __init__(self, value=None, error=None):
+    def __init__(self, value=None, error=None, pending=False):
         self._id = _next_hex(28)
         self._value = value
         self._error = error
+        self._done = threading.Event()
+        if not pending:
+            self._done.set()
+
+    def _set(self, value=None, error=None):
+        self._value = value
+        self._error = error
+        self._done.set()
+
+    def _ready(self):
+        return self._done.is_set()
 
     def hex(self):
         return self._id
@@ -190,7 +205,9 @@ class ObjectRef:
     def __eq__(self, other):
         return isinstance(other, ObjectRef) and other._id == self._id
 
-    def _resolve(self):
+    def _resolve(self, timeout=None):
+        if not self._done.wait(timeout):
+            raise GetTimeoutError("Get timed out: some object(s) not ready.")
         if self._error is not None:
             raise self._error
         return self._value
@@ -203,10 +220,17 @@ class ObjectRef:
     def future(self):
         import concurrent.futures
         fut = concurrent.futures.Future()
-        if self._error is not None:
-            fut.set_exception(self._error)
+
+        def fill():
+            self._done.wait()
+            if self._error is not None:
+                fut.set_exception(self._error)
+            else:
+                fut.set_result(self._value)
+        if self._ready():
+            fill()
         else:
-            fut.set_result(self._value)
+            threading.Thread(target=fill, daemon=True).start()
         return fut
 
 
@@ -219,20 +243,24 @@ def put(value, **kwargs):
 
 
 def get(object_refs, *, timeout=None):
-    """Values of finished refs; a task's exception is raised (worker.py get)."""
+    """Values of the refs, waiting for pending tasks; a task's exception is raised (worker.py get)."""
     _auto_init()
+    deadline = None if timeout is None else time.time() + timeout
+
+    def left():
+        return None if deadline is None else max(0.0, deadline - time.time())
     if isinstance(object_refs, ObjectRef):
-        return object_refs._resolve()
+        return object_refs._resolve(left())
     if isinstance(object_refs, list):
         for r in object_refs:
             if not isinstance(r, ObjectRef):
                 raise TypeError("Attempting to call `get` on the value %r, which is not an ray.ObjectRef." % (r,))
-        return [r._resolve() for r in object_refs]
+        return [r._resolve(left()) for r in object_refs]
     raise ValueError("'object_refs' must either be an ObjectRef or a list of ObjectRefs.")
 
 
 def wait(object_refs, *, num_returns=1, timeout=None, fetch_local=True):
-    """Every ref is finished here, so the first num_returns are ready."""
+    """(ready, not ready), each in the order given, once num_returns are ready or at the timeout."""
     _auto_init()
     if isinstance(object_refs, ObjectRef):
         raise TypeError("wait() expected a list of ray.ObjectRef, got a single ray.ObjectRef")
@@ -244,7 +272,14 @@ def wait(object_refs, *, num_returns=1, timeout=None, fetch_local=True):
         raise ValueError("Invalid number of objects to return %d." % num_returns)
     if num_returns > len(object_refs):
         raise ValueError("num_returns cannot be greater than the number of objects provided to ray.wait.")
-    return list(object_refs[:num_returns]), list(object_refs[num_returns:])
+    deadline = None if timeout is None else time.time() + timeout
+    for _ in range(10 ** 9):
+        ready = [r for r in object_refs if r._ready()]
+        if len(ready) >= num_returns or (deadline is not None and time.time() >= deadline):
+            break
+        time.sleep(0.01)
+    ready = ready[:num_returns]
+    return ready, [r for r in object_refs if r not in ready]
 
 
 # --------------------------------------------------------------------------- execution
@@ -306,6 +341,93 @@ def _refs_for_error(err, num_returns):
     return [ObjectRef(error=err) for _ in range(num_returns)]
 
 
+# --------------------------------------------------------------------------- leases
+#
+# Connected to a cluster, a task needs its resources on some node before it runs
+# (num_cpus defaults to 1 for tasks: ray_option_utils.py). The driver asks the
+# simulated GCS for a lease and keeps asking while none is granted; the waiting
+# requests are the demand the autoscaler reads. The task then runs here, in the
+# driver, holding the lease, and gives it back. A task whose node died while it
+# ran is retried up to max_retries (default 3), as Ray retries tasks on node
+# failure; then it fails with NodeDiedError.
+
+LEASE_POLL_S = 0.1
+
+
+def _shape(options, default_cpus):
+    res = {}
+    cpus = options.get("num_cpus", default_cpus)
+    if cpus:
+        res["CPU"] = float(cpus)
+    if options.get("num_gpus"):
+        res["GPU"] = float(options["num_gpus"])
+    if options.get("memory"):
+        res["memory"] = float(options["memory"])
+    for k, v in (options.get("resources") or {}).items():
+        if v:
+            res[str(k)] = float(v)
+    return res
+
+
+def _acquire_lease(gcs, lease_id, shape):
+    """Block until the GCS grants the lease; returns the node's id."""
+    for _ in range(10 ** 9):
+        try:
+            rep = gcs.call("request_lease", {"lease_id": lease_id, "resources": shape,
+                                             "owner": os.environ.get("RAY_JOB_ID", "")}, timeout=5.0)
+            if rep.get("node_id"):
+                return rep["node_id"]
+        except Exception:  # GcsError: the GCS is briefly unreachable; keep the request alive
+            pass
+        time.sleep(LEASE_POLL_S)
+
+
+def _return_lease(gcs, lease_id):
+    """True when the lease's node died while it was held."""
+    for _ in range(50):
+        try:
+            return bool(gcs.call("return_lease", {"lease_id": lease_id}, timeout=5.0).get("lost"))
+        except Exception:
+            time.sleep(LEASE_POLL_S)
+    return False
+
+
+def _submit_leased(name, options, fn, args, kwargs, shape):
+    num_returns = options.get("num_returns", 1)
+    refs = [ObjectRef(pending=True) for _ in range(max(num_returns, 1))]
+    gcs = _state["gcs"]
+
+    def execute():
+        for r in list(args) + list(kwargs.values()):
+            if isinstance(r, ObjectRef):
+                r._done.wait()  # dependencies first, then the lease (as the owner does)
+        retries = options.get("max_retries", 3)
+        for attempt in range(10 ** 6):
+            lease_id = _next_hex(16)
+            _acquire_lease(gcs, lease_id, shape)
+            out = _run(name, options, fn, args, kwargs)
+            lost = _return_lease(gcs, lease_id)
+            if lost and (retries == -1 or attempt < retries):
+                continue
+            if lost:
+                err = exceptions.NodeDiedError("Task %s failed: the node it ran on died." % name)
+                for r in refs:
+                    r._set(error=err)
+                return
+            results = [out] if num_returns == 1 else ([] if out is None else out)
+            for r, res in zip(refs, results):
+                r._set(res._value, res._error)
+            for r in refs[len(results):]:
+                r._set(None)
+            return
+    threading.Thread(target=execute, daemon=True, name="task-" + name).start()
+    if num_returns == 1:
+        return refs[0]
+    if num_returns == 0:
+        return None
+    return refs
+
+
 _TASK_OPTIONS = {"num_cpus", "num_gpus", "memory", "resources", "accelerator_type", "max_calls", "max_retries",
                  "retry_exceptions", "num_returns", "runtime_env", "scheduling_strategy", "name", "label_selector",
                  "placement_group", "placement_group_bundle_index", "placement_group_capture_child_tasks",
@@ -336,7 +458,10 @@ class RemoteFunction:
 
     def remote(self, *args, **kwargs):
         _auto_init()
-        return _run(self._name, self._options, self._function, args, kwargs)
+        shape = _shape(self._options, 1)
+        if _state["gcs"] is None or not shape or not isinstance(self._options.get("num_returns", 1), int):
+            return _run(self._name, self._options, self._function, args, kwargs)
+        return _submit_leased(self._name, self._options, self._function, args, kwargs, shape)
 
     def options(self, **options):
         merged = dict(self._options)
@@ -541,7 +666,8 @@ def cluster_resources():
     for n in nodes:
         for k, v in (n.get("resources") or {"CPU": n.get("num_cpus", 0)}).items():
             out[k] = out.get(k, 0.0) + float(v)
-        out["memory"] = out.get("memory", 0.0) + NODE_MEMORY
+        if "memory" not in (n.get("resources") or {}):
+            out["memory"] = out.get("memory", 0.0) + NODE_MEMORY
         out["object_store_memory"] = out.get("object_store_memory", 0.0) + NODE_OBJECT_STORE_MEMORY
         out["node:" + n["node_ip"]] = 1.0
         if n.get("is_head"):

@@ -91,3 +91,7 @@ def _task_error(function_name, cause, traceback_str):
         return err
     except TypeError:
         return RayTaskError(function_name, traceback_str, cause)
+
+
+class NodeDiedError(RayError):
+    """The node a task ran on died (python/ray/exceptions.py NodeDiedError)."""
