@@ -26,7 +26,7 @@ from kubesim.controllers import (desired_endpoints, endpoint_for_pod, find_port,
 from kubesim.kubelet_probe import ProbeWorker  # noqa: E402
 from kubesim.testutil import http_get  # noqa: E402
 from kubesim.kubelet_testutil import TEST_SERVER, LocalCluster, condition, is_ready, wait_for  # noqa: E402
-from kubesim.kubelet_volumes import (MountPoints, atomic_write, container_mounts, materialise, resync,  # noqa: E402
+from kubesim.kubelet_volumes import (MountPoints, pending_mount_targets, atomic_write, container_mounts, materialise, resync,  # noqa: E402
                                      wrap_argv)
 from kubesim.proxy import effective_cluster_ip, hosts_entries, render_block, replace_block  # noqa: E402
 
@@ -288,7 +288,9 @@ class TestVolumes(unittest.TestCase):
         self.assertEqual(argv[-1], "redis-server")
 
     def test_mountpoints_refcount(self):
-        mp = MountPoints(os.path.join(self.dir, "mp.json"))
+        # A host lock of its own: another local cluster's kubelet may be running beside this test.
+        mp = MountPoints(os.path.join(self.dir, "mp.json"), os.path.join(self.dir, "host.lock"),
+                         os.path.join(self.dir, "pending.json"))
         target = os.path.join(self.dir, "a", "b", "c.conf")
         mp.ensure(target, False)
         mp.ensure(target, False)
@@ -297,6 +299,30 @@ class TestVolumes(unittest.TestCase):
         self.assertTrue(os.path.isfile(target))
         mp.release(target)
         self.assertFalse(os.path.exists(os.path.join(self.dir, "a")))
+        mp.close()
+
+    def test_mountpoints_shared_between_kubelets(self):
+        """A target two local clusters mount is removed only once neither kubelet can use it:
+        removing a directory detaches the mounts on it in every other mount namespace."""
+        lock, pending = os.path.join(self.dir, "host.lock"), os.path.join(self.dir, "pending.json")
+        a = MountPoints(os.path.join(self.dir, "a.json"), lock, pending)
+        b = MountPoints(os.path.join(self.dir, "b.json"), lock, pending)
+        target = os.path.join(self.dir, "sa", "token")
+        self.assertEqual(a.ensure(target, True), [os.path.join(self.dir, "sa"), target])
+        self.assertEqual(b.ensure(target, True), [])  # found: a made it
+        a.release(target)
+        self.assertTrue(os.path.isdir(target), "removed under b's pod")
+        self.assertIn(target, pending_mount_targets(pending))
+        a.close()
+        other = os.path.join(self.dir, "other")
+        b.ensure(other, True)
+        b.release(other)  # b is alone now, but its pod still mounts what a left
+        self.assertTrue(os.path.isdir(target), "removed under b's pod")
+        self.assertFalse(os.path.exists(other))
+        b.release(target)
+        self.assertFalse(os.path.exists(os.path.join(self.dir, "sa")))
+        self.assertEqual(pending_mount_targets(pending), [])
+        b.close()
 
 
 class TestAtomicWriter(unittest.TestCase):

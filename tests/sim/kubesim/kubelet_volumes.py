@@ -13,6 +13,7 @@ are rewritten to the host directories instead (see docs/local-cluster.md).
 """
 
 import base64
+import fcntl
 import json
 import os
 import shlex
@@ -308,16 +309,79 @@ def container_mounts(pod, container, volume_paths, sa_dir=None, image_root=None,
     return mounts
 
 
+# Every kubelet simulator on this host holds a shared flock on this file while it lives. A
+# host-side mount target is shared by every local cluster whose pods mount there (one cluster's
+# kubelet creates /var/run/secrets/kubernetes.io/serviceaccount, another's finds it and binds
+# onto it too), and since Linux 3.18 removing a directory that is a mount point in another mount
+# namespace detaches that mount there (rmdir(2), "EBUSY" no longer applies across namespaces):
+# a running container of another cluster would lose its service-account token. So a kubelet
+# removes the targets it made only when it holds the lock alone; until then they are listed in
+# HOST_PENDING, and whichever kubelet is next alone on the host removes them.
+HOST_LOCK = "/run/kubesim-mountpoints.lock"
+HOST_PENDING = "/run/kubesim-mountpoints-pending.json"
+
+
+def _pending_update(path, add=(), drop=()):
+    """Read-modify-write the host's list of mount targets left for the last kubelet; returns
+    the list as it was before (an exclusive flock on the file serialises the kubelets)."""
+    try:
+        with open(path, "a+") as f:
+            fcntl.flock(f, fcntl.LOCK_EX)
+            f.seek(0)
+            try:
+                old = json.loads(f.read() or "[]")
+            except ValueError:
+                old = []
+            new = sorted((set(old) | set(add)) - set(drop))
+            f.seek(0)
+            f.truncate()
+            json.dump(new, f)
+            return old
+    except OSError:
+        return []
+
+
+def pending_mount_targets(path=HOST_PENDING):
+    """The mount targets a kubelet left on the host for the last kubelet to remove."""
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return []
+
+
 class MountPoints:
     """Host-side mount targets the simulator had to create (a bind mount needs an
     existing target).  They are reference counted, recorded in a file so that
-    `local-cluster down` can remove them, and removed once no pod uses them."""
+    `local-cluster down` can remove them, and removed once no pod of any local cluster on
+    this host can be using them (HOST_LOCK)."""
 
-    def __init__(self, record_file):
+    def __init__(self, record_file, host_lock=HOST_LOCK, host_pending=HOST_PENDING):
         self.record_file = record_file
+        self.host_pending = host_pending
         self.lock = threading.Lock()
         self.created = {}  # path -> refcount
+        self.using = {}  # every target ensured and not yet released (made here or found) -> count
+        self.host_lock = None
+        try:
+            self.host_lock = open(host_lock, "a")
+            fcntl.flock(self.host_lock, fcntl.LOCK_SH)
+        except OSError:
+            self.host_lock = None  # not root: no mount namespaces, so no shared targets
         self.load()
+
+    def _alone_on_host(self):
+        """True when no other kubelet simulator holds HOST_LOCK (the shared lock is turned
+        into an exclusive one, then back)."""
+        if self.host_lock is None:
+            return True
+        try:
+            fcntl.flock(self.host_lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            fcntl.flock(self.host_lock, fcntl.LOCK_SH)
+            return False
+        fcntl.flock(self.host_lock, fcntl.LOCK_SH)
+        return True
 
     def load(self):
         try:
@@ -361,6 +425,7 @@ class MountPoints:
                 self.created[q] = self.created.get(q, 0)
             for q in [q for q in self.created if path == q or path.startswith(q + "/")]:
                 self.created[q] += 1
+            self.using[path] = self.using.get(path, 0) + 1
             self._save()
             return made
 
@@ -369,20 +434,43 @@ class MountPoints:
             path = os.path.normpath(target)
             for q in [q for q in self.created if path == q or path.startswith(q + "/")]:
                 self.created[q] -= 1
+            if self.using.get(path, 0) > 1:
+                self.using[path] -= 1
+            else:
+                self.using.pop(path, None)
             self._gc()
             self._save()
 
     def _gc(self):
-        for q in sorted(self.created, key=len, reverse=True):
-            if self.created[q] <= 0:
-                try:
-                    if os.path.isdir(q) and not os.path.islink(q):
-                        os.rmdir(q)
-                    elif os.path.isfile(q) and os.path.getsize(q) == 0:
-                        os.unlink(q)
-                    del self.created[q]
-                except OSError:
-                    pass  # not empty (someone else wrote there): keep it
+        unused = [q for q, n in self.created.items() if n <= 0]
+        if not unused and not pending_mount_targets(self.host_pending):
+            return
+        if not self._alone_on_host():
+            if unused:
+                _pending_update(self.host_pending, add=unused)
+            for q in unused:
+                del self.created[q]
+            return
+        # Targets another kubelet left that a pod of ours found and still mounts stay listed.
+        left = [q for q in pending_mount_targets(self.host_pending)
+                if not any(u == q or u.startswith(q + "/") for u in self.using)]
+        _pending_update(self.host_pending, drop=unused)
+        for q in sorted(set(unused) | set(left), key=len, reverse=True):
+            try:
+                if os.path.isdir(q) and not os.path.islink(q):
+                    os.rmdir(q)
+                elif os.path.isfile(q) and os.path.getsize(q) == 0:
+                    os.unlink(q)
+            except OSError:
+                pass  # not empty (someone else wrote there): not ours to remove any more
+            self.created.pop(q, None)
+        _pending_update(self.host_pending, drop=left)
+
+    def close(self):
+        """Stop counting as a kubelet on this host (process exit does the same)."""
+        if self.host_lock is not None:
+            self.host_lock.close()
+            self.host_lock = None
 
     def cleanup_all(self):
         with self.lock:
