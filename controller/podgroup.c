@@ -23,7 +23,7 @@ static void
 written_cb(struct rw_rec_req *q, const struct rw_kube_resp *resp)
 {
 	struct rw_rec_job *j = q->job;
-	if (resp->status == 409 && q->kind == 0)
+	if (rw_kube_already_exists(resp) && q->kind == 0)
 		return; /* created meanwhile: KubeRay's IsAlreadyExists */
 	if (resp->status >= 200 && resp->status < 300)
 		return;

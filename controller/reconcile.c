@@ -366,7 +366,7 @@ svc_write_cb(struct rw_rec_req *q, const struct rw_kube_resp *resp)
 {
 	struct rw_rec_job *j = q->job;
 	bool create = q->ptr != NULL;
-	if (create && resp->status == 409)
+	if (create && rw_kube_already_exists(resp))
 		return;
 	if (!rw_rec_ok(resp->status)) {
 		rw_rec_emit(j, 1, create ? "FailedToCreateService" : "FailedToUpdateService",

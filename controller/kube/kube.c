@@ -842,3 +842,9 @@ rw_kube_stream(struct rw_kube *k, const struct rw_kube_req *req, rw_kube_data_cb
 		return -EINVAL;
 	return start(k, req, on_data, done, ud, opp, 1);
 }
+
+bool
+rw_kube_already_exists(const struct rw_kube_resp *r)
+{
+	return !r->err && r->status == 409 && r->reason && strcmp(r->reason, "AlreadyExists") == 0;
+}

@@ -78,6 +78,13 @@ struct rw_kube_resp {
 };
 
 typedef void (*rw_kube_cb)(const struct rw_kube_resp *r, void *ud);
+
+/*
+ * Did a create fail because the name is taken (409 with reason AlreadyExists)? Not every 409
+ * means that: a Conflict (another writer's version, or a server-side retry of ours) must be
+ * retried, or the object is never made.
+ */
+bool rw_kube_already_exists(const struct rw_kube_resp *r);
 typedef int (*rw_kube_data_cb)(const char *data, size_t len, void *ud);
 
 /* Create a client. cfg is borrowed and must outlive the client. */

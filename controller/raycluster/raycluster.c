@@ -561,7 +561,7 @@ create_cb(struct rw_rec_req *q, const struct rw_kube_resp *resp)
 {
 	struct rcr_job *j = q->job;
 	char reason[128];
-	if (resp->status == 409) {
+	if (rw_kube_already_exists(resp)) {
 		if (q->ptr)
 			*(unsigned *)q->ptr |= (unsigned)q->kind;
 		return;

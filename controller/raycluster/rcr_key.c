@@ -213,7 +213,7 @@ key_create_cb(struct rw_rec_req *q, const struct rw_kube_resp *resp)
 		key_written(j);
 		return;
 	}
-	if (resp->status == 409) {
+	if (rw_kube_already_exists(resp)) {
 		/* It exists (the informer had not seen it yet, or not ours to see):
 		 * read it and rewrite it unless it holds this key and owner. */
 		char path[1024];

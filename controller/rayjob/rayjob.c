@@ -771,7 +771,7 @@ create_cb(struct rw_rec_req *q, const struct rw_kube_resp *resp)
 {
 	struct rjr_job *j = q->job;
 	char reason[64];
-	if (resp->status == 409)
+	if (rw_kube_already_exists(resp))
 		return; /* made by an earlier pass the cache has not shown yet */
 	if (!rw_rec_ok(resp->status)) {
 		snprintf(reason, sizeof(reason), "FailedToCreate%s", q->s2);
@@ -921,7 +921,7 @@ log_cb(struct rw_rec_req *q, const struct rw_kube_resp *resp)
 	struct rjr_job *j = q->job;
 	struct rjr *r = rjr_of(j);
 	const struct rw_rj_log *g = rw_rj_logs_get(&r->logs, j->rec.key);
-	if (resp->status == 409 && q->ptr) {
+	if (rw_kube_already_exists(resp) && q->ptr) {
 		/* It exists (an earlier attempt's log): replace it. */
 		struct rw_buf b;
 		char path[512];

@@ -809,7 +809,7 @@ cluster_write_cb(struct rw_rec_req *q, const struct rw_kube_resp *resp)
 {
 	struct rsr_job *j = q->job;
 	bool create = q->ptr != NULL;
-	if (create && resp->status == 409)
+	if (create && rw_kube_already_exists(resp))
 		return; /* created by an earlier pass the cache has not shown yet */
 	if (!rw_rec_ok(resp->status)) {
 		rw_rec_emit(&j->rec, 1,

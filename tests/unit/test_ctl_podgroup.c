@@ -115,14 +115,20 @@ static const struct rw_rec_kind kind = {
 static const struct rw_rec_policy pol = {.idle_ms = 0};
 
 static void
-answer(int i, long status, const char *body)
+answer_reason(int i, long status, const char *body, const char *reason)
 {
 	struct rw_kube_resp r = {.status = status,
 				 .body = body,
 				 .body_len = body ? strlen(body) : 0,
-				 .reason = "",
+				 .reason = reason,
 				 .message = ""};
 	F.cb[i](&r, F.ud[i]);
+}
+
+static void
+answer(int i, long status, const char *body)
+{
+	answer_reason(i, status, body, "");
 }
 
 static void
@@ -136,19 +142,21 @@ t_sync(void)
 		const char *method2;  /* the second request, "" for none */
 		long second;	      /* its answer */
 		int err;	      /* the job's error: 0 or not */
+		const char *reason;   /* the second answer's Status.reason */
 	} c[] = {
-	    {"absent: created", true, 404, NULL, "POST", 201, 0},
-	    {"created meanwhile", true, 404, NULL, "POST", 409, 0},
-	    {"create refused", true, 404, NULL, "POST", 403, 1},
+	    {"absent: created", true, 404, NULL, "POST", 201, 0, ""},
+	    {"created meanwhile", true, 404, NULL, "POST", 409, 0, "AlreadyExists"},
+	    {"create conflict: retried", true, 404, NULL, "POST", 409, 1, "Conflict"},
+	    {"create refused", true, 404, NULL, "POST", 403, 1, ""},
 	    {"same size", true, 200,
 	     "{\"spec\":{\"minMember\":3,\"minResources\":{\"cpu\":\"3000m\"}},\"status\":{}}", "",
-	     0, 0},
+	     0, 0, ""},
 	    {"other size: patched", true, 200,
-	     "{\"spec\":{\"minMember\":1,\"minResources\":{\"cpu\":\"1\"}}}", "PATCH", 200, 0},
-	    {"patch refused", true, 200, "{\"spec\":{\"minMember\":1}}", "PATCH", 500, 1},
+	     "{\"spec\":{\"minMember\":1,\"minResources\":{\"cpu\":\"1\"}}}", "PATCH", 200, 0, ""},
+	    {"patch refused", true, 200, "{\"spec\":{\"minMember\":1}}", "PATCH", 500, 1, ""},
 	    {"other size, no updates (scheduler-plugins)", false, 200,
-	     "{\"spec\":{\"minMember\":1}}", "", 0, 0},
-	    {"read refused", true, 403, NULL, "", 0, 1},
+	     "{\"spec\":{\"minMember\":1}}", "", 0, 0, ""},
+	    {"read refused", true, 403, NULL, "", 0, 1, ""},
 	};
 	for (size_t i = 0; i < sizeof(c) / sizeof(c[0]); i++) {
 		struct rw_rec_ctl ctl;
@@ -175,7 +183,7 @@ t_sync(void)
 					     "\"cpu\":\"3\"}}}");
 			}
 			CHECK_EQ_INT(F.finished, 0); /* the job waits for it */
-			answer(1, c[i].second, "{}");
+			answer_reason(1, c[i].second, "{}", c[i].reason);
 		} else {
 			CHECK_EQ_INT(F.n, 1);
 		}
