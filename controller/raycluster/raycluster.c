@@ -914,6 +914,11 @@ st_pods(struct rw_rec_job *rj)
 	rw_raycluster_ctl_pod_opts(j);
 	if (rw_raycluster_suspended(j->c) || status_cond_true(j->c, "RayClusterSuspending")) {
 		pods_suspend(j, &ps);
+		/* Suspending -> Suspended takes a pass after the status write, and with no pod left
+		 * no pod event brings one (a status-only update does not requeue): KubeRay gets it
+		 * from its 2 s requeue. */
+		if (ps.n == 0 && !status_cond_true(j->c, "RayClusterSuspended"))
+			rw_rec_requeue(&j->rec, 500);
 		goto out;
 	}
 	/* Head. */
