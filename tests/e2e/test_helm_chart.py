@@ -374,7 +374,16 @@ class HelmChart(unittest.TestCase):
 
         wait_for(lambda: self.get("deployment", "raywarden-controller")["status"].get("observedGeneration") == 2,
                  timeout=60, what="observedGeneration 2")
-        wait_for(new_replicaset, timeout=120, what="the upgrade's ReplicaSet (Recreate: after the old pod is gone)")
+        (rs,) = wait_for(new_replicaset, timeout=120, what="the upgrade's ReplicaSet (Recreate: after the old pod is gone)")
+        hash_ = rs["metadata"]["labels"]["pod-template-hash"]
+
+        def new_pod_bound():
+            items = json.loads(self.kubectl("get", "pods", "-n", NS, "-l", "pod-template-hash=" + hash_,
+                                            "-o", "json").stdout)["items"]
+            return [p for p in items if p["spec"].get("nodeName")]
+
+        (pod,) = wait_for(new_pod_bound, timeout=120, what="the upgraded controller pod bound by the scheduler")
+        self.assertIn("--qps=50", pod["spec"]["containers"][0]["args"])
         hist = json.loads(self.helm("history", "raywarden", "-n", NS, "-o", "json").stdout)
         self.assertEqual([h["revision"] for h in hist], [1, 2])
         rel = json.loads(self.kubectl("get", "secrets", "-n", NS, "-l", "owner=helm", "-o", "json").stdout)["items"]
@@ -390,8 +399,8 @@ class HelmChart(unittest.TestCase):
         for kind in ("clusterrole", "clusterrolebinding"):
             self.assertIn("NotFound", self.kubectl("get", kind, "raywarden-controller", check=False).stderr)
         self.kubectl("get", "crd", "rayclusters.ray.io")
-        print("helm install %.1fs, upgrade %.1fs; release Secret %d bytes"
-              % (took_install, took_upgrade, release_bytes), file=sys.stderr)
+        print("helm install %.1fs, upgrade %.1fs; release Secret %d bytes; upgraded pod phase %s"
+              % (took_install, took_upgrade, release_bytes, pod["status"].get("phase")), file=sys.stderr)
 
     def get(self, kind, name, ns=NS):
         return json.loads(self.kubectl("get", kind, name, "-n", ns, "-o", "json").stdout)
