@@ -337,6 +337,12 @@ class HelmChart(unittest.TestCase):
         r = self.helm("install", "raywarden", CHART, "-n", NS, "--create-namespace", timeout=300)
         self.assertIn("STATUS: deployed", r.stdout)
         took_install = time.monotonic() - t0
+        # As docs/install.md: the namespace gets the Pod Security level manifests/ gives it, and the
+        # controller pod the upgrade makes below is admitted under it (the API server's PodSecurity
+        # admission plugin is on by default). A pod it refuses would fail the same way:
+        self.kubectl("label", "namespace", NS, "pod-security.kubernetes.io/enforce=restricted")
+        r = self.kubectl("run", "privileged", "-n", NS, "--image=busybox", "--privileged", check=False)
+        self.assertIn("violates PodSecurity", r.stderr)
         self.kubectl("wait", "--for", "condition=established", "--timeout=60s",
                      "crd/rayclusters.ray.io", "crd/rayjobs.ray.io", "crd/rayservices.ray.io")
         dep = self.get("deployment", "raywarden-controller")
