@@ -296,9 +296,13 @@ class HelmChart(unittest.TestCase):
                             "--set", "rayJob.defaultTTL=24h", "--set", "metrics.enabled=false",
                             "--set", "agent.masterKey.existingSecret=my-key",
                             "--set", "agent.masterKey.existingSecretKey=master", "--set", "fullnameOverride=rw",
-                            "--set-json", 'extraArgs=["--agent-stale-after=30s"]')
+                            "--set-json", 'extraArgs=["--agent-stale-after=30s"]',
+                            "--set", "agent.resources.requests.cpu=20m", "--set", "agent.resources.limits.memory=128Mi",
+                            "--set", "agent.readinessPeriodSeconds=5")
         c = self.container(objs)
+        self.assertFalse([a for a in c["args"] if a.startswith(("--agent-memory-request", "--agent-cpu-limit"))])
         for arg in ("--agent-image=reg/agent:1", "--no-agent-injection", "--no-readiness-gate",
+                    "--agent-cpu-request=20m", "--agent-memory-limit=128Mi", "--agent-readiness-period-seconds=5",
                     "--rayjob-default-ttl=24h", "--metrics-addr=0", "--agent-stale-after=30s",
                     "--agent-advertise-address=tcp://rw-controller.%s.svc:8478" % NS):
             self.assertIn(arg, c["args"])
@@ -314,7 +318,8 @@ class HelmChart(unittest.TestCase):
         for bad, field in ((["--set", "replicas=two"], "replicas"),
                            (["--set", "batchScheduler.name=slurm"], "batchScheduler"),
                            (["--set", "image.pullPolicy=Sometimes"], "pullPolicy"),
-                           (["--set", "agent.imge=x"], "imge")):
+                           (["--set", "agent.imge=x"], "imge"),
+                           (["--set", "agent.resources.limits.memory=lots"], "memory")):
             r = self.helm("template", "raywarden", CHART, "-n", NS, *bad, check=False)
             self.assertNotEqual(r.returncode, 0, bad)
             self.assertIn(field, r.stderr, bad)
