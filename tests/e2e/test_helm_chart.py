@@ -14,7 +14,9 @@ real Kubernetes control plane (`local-cluster up --control-plane real --operator
   singleNamespaceInstall, the ServiceMonitor exists only when enabled, the schema refuses bad values;
 - what it renders (CRDs included) passes the real API server's validation (server-side dry run);
 - helm install, upgrade (a changed flag and resources roll the Deployment, the generated master key
-  survives) and uninstall (the CRDs stay, as with every chart's crds/) on the real control plane.
+  survives) and uninstall (the CRDs stay, as with every chart's crds/) on the real control plane;
+- the agent flags it renders (agent.resources, agent.readinessPeriodSeconds) shape the Ray pods of a
+  raywarden-controller started with them.
 
 The controller's pod is not expected to become Ready: the kubelet simulator runs an image it does
 not know as an idle container (kubesim/kubelet_env.py image_kind), so these tests assert the objects,
@@ -419,6 +421,27 @@ class HelmChart(unittest.TestCase):
         self.kubectl("get", "crd", "rayclusters.ray.io")
         print("helm install %.1fs, upgrade %.1fs; release Secret %d bytes; upgraded pod phase %s"
               % (took_install, took_upgrade, release_bytes, pod["status"].get("phase")), file=sys.stderr)
+
+    def test_6_agent_values_reach_ray_pods(self):
+        """The agent flags the chart renders take effect: raywarden-controller (as a host process,
+        local-cluster's start_controller) started with them builds Ray pods to match."""
+        objs = self.objects("--set", "agent.resources.requests.cpu=20m", "--set", "agent.resources.limits.memory=128Mi",
+                            "--set", "agent.readinessPeriodSeconds=3")
+        args = [a for a in self.container(objs)["args"] if a.startswith("--agent-")]
+        self.assertEqual(sorted(args), ["--agent-cpu-request=20m", "--agent-memory-limit=128Mi",
+                                        "--agent-readiness-period-seconds=3"])
+        self.lc.start_controller(args)
+        try:
+            self.kubectl("apply", "-n", "default", "-f", os.path.join(SRC, "manifests", "samples", "ray-cluster.mini.yaml"))
+            (head,) = wait_for(lambda: self.lc.pods("default", "raycluster-mini", node_type="head"), timeout=120,
+                               what="the head pod")
+            by_name = {c["name"]: c for c in head["spec"]["containers"]}
+            self.assertEqual(by_name["raywarden-agent"]["resources"],
+                             {"requests": {"cpu": "20m", "memory": "16Mi"}, "limits": {"cpu": "100m", "memory": "128Mi"}})
+            self.assertEqual(by_name["ray-head"]["readinessProbe"]["periodSeconds"], 3)
+        finally:
+            self.kubectl("delete", "raycluster", "raycluster-mini", "-n", "default", "--wait=false", check=False)
+            self.lc.stop_controller()
 
     def get(self, kind, name, ns=NS):
         return json.loads(self.kubectl("get", kind, name, "-n", ns, "-o", "json").stdout)
