@@ -13,6 +13,7 @@
 #include "manager.h"
 #include "agents.h"
 #include "batchsched.h"
+#include "quantity.h"
 #include "rw/httpd.h"
 
 #define MAX_CTLS 16
@@ -75,6 +76,12 @@ static const char usage[] =
     "  --agent-advertise-address URL     controller URL given to agents\n"
     "                                    (tcp://raywarden-controller.<ns>.svc:8478)\n"
     "  --agent-image IMAGE               agent sidecar image\n"
+    "  --agent-cpu-request QTY           agent container CPU request (10m)\n"
+    "  --agent-memory-request QTY        agent container memory request (16Mi)\n"
+    "  --agent-cpu-limit QTY             agent container CPU limit (100m)\n"
+    "  --agent-memory-limit QTY          agent container memory limit (64Mi)\n"
+    "  --agent-readiness-period-seconds N  readiness probe period of the Ray\n"
+    "                                    container, answered by the agent (1)\n"
     "  --no-agent-injection              no agent sidecar: pods exactly as KubeRay's\n"
     "  --no-readiness-gate               no ray.io/agent-ready readiness gate\n"
     "  --agent-stale-after DUR           agent silent this long: stale (15s)\n"
@@ -201,7 +208,8 @@ enum opt_kind {
 	O_ENCODER,
 	O_LEVEL,
 	O_DURATION,
-	O_BATCH
+	O_BATCH,
+	O_QTY
 };
 
 struct opt {
@@ -232,6 +240,11 @@ static const struct opt opts[] = {
     {"agent-key-file", O_STR, OFF(agent_key_file)},
     {"agent-advertise-address", O_STR, OFF(agent_advertise)},
     {"agent-image", O_STR, OFF(agent_image)},
+    {"agent-cpu-request", O_QTY, OFF(agent_cpu_request)},
+    {"agent-memory-request", O_QTY, OFF(agent_memory_request)},
+    {"agent-cpu-limit", O_QTY, OFF(agent_cpu_limit)},
+    {"agent-memory-limit", O_QTY, OFF(agent_memory_limit)},
+    {"agent-readiness-period-seconds", O_INT, OFF(agent_readiness_period_s)},
     {"no-agent-injection", O_BOOL, OFF(no_agent_injection)},
     {"no-readiness-gate", O_BOOL, OFF(no_readiness_gate)},
     {"gcs-ft-cleanup-deadline", O_DURATION, OFF(gcs_ft_cleanup_s)},
@@ -337,6 +350,13 @@ apply(struct rw_mgr_config *c, const struct opt *o, const char *v, char *err, si
 		if (parse_duration(v, (double *)(void *)(base + o->off)) != 0)
 			break;
 		return 0;
+	case O_QTY: {
+		/* Checked here so a typo stops the controller at start, not every pod create. */
+		struct rw_qty q;
+		if (rw_qty_parse(v, &q) != 0 || q.units < 0)
+			break;
+		return set_str((char **)(void *)(base + o->off), v);
+	}
 	case O_BATCH: {
 		enum rw_bs_kind k;
 		if (rw_bs_parse(v, &k) != 0)
@@ -499,6 +519,10 @@ rw_mgr_config_fini(struct rw_mgr_config *c)
 	free(c->agent_key_file);
 	free(c->agent_advertise);
 	free(c->agent_image);
+	free(c->agent_cpu_request);
+	free(c->agent_memory_request);
+	free(c->agent_cpu_limit);
+	free(c->agent_memory_limit);
 	memset(c, 0, sizeof(*c));
 }
 

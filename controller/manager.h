@@ -70,6 +70,14 @@ struct rw_mgr_config {
 	int agent_max_conns_per_peer;
 	int agent_max_pods_per_cluster;
 	double agent_key_overlap_s;
+	/* The agent container in Ray pods (raycluster/build_agent.c): --agent-cpu-request,
+	 * --agent-memory-request, --agent-cpu-limit, --agent-memory-limit (NULL: 10m, 16Mi,
+	 * 100m, 64Mi), --agent-readiness-period-seconds (0: 1 s). */
+	char *agent_cpu_request;
+	char *agent_memory_request;
+	char *agent_cpu_limit;
+	char *agent_memory_limit;
+	int agent_readiness_period_s;
 };
 
 typedef const char *(*rw_mgr_getenv_fn)(const char *name, void *ud);

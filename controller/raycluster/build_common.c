@@ -11,6 +11,7 @@
 #include <mbedtls/md.h>
 
 #include "build_internal.h"
+#include "quantity.h"
 
 /* ---- options ---- */
 
@@ -63,6 +64,41 @@ rw_raycluster_opts_from_env(struct rw_raycluster_opts *o, char *(*getenv_fn)(con
 	if (v && *v && strspn(v, "0123456789") == strlen(v) && strlen(v) <= 4 &&
 	    atoi(v) <= RW_RAYCLUSTER_DRAIN_MAX_S)
 		o->drain_s = atoi(v);
+}
+
+static int
+agent_qty(const char *flag, const char *v, struct rw_qty *q, char *why, size_t n)
+{
+	if (rw_qty_parse(v ? v : "", q) == 0 && q->units >= 0)
+		return 0;
+	snprintf(why, n, "--agent-%s: \"%.40s\" is not a Kubernetes quantity", flag, v ? v : "");
+	return -EINVAL;
+}
+
+int
+rw_raycluster_opts_check(const struct rw_raycluster_opts *o, char *why, size_t n)
+{
+	static const char *const res[] = {"cpu", "memory"};
+	const char *req[] = {o->agent_cpu_request, o->agent_mem_request};
+	const char *lim[] = {o->agent_cpu_limit, o->agent_mem_limit};
+	char flag[32];
+	for (int i = 0; i < 2; i++) {
+		struct rw_qty rq, lq;
+		snprintf(flag, sizeof(flag), "%s-request", res[i]);
+		if (agent_qty(flag, req[i], &rq, why, n) != 0)
+			return -EINVAL;
+		snprintf(flag, sizeof(flag), "%s-limit", res[i]);
+		if (agent_qty(flag, lim[i], &lq, why, n) != 0)
+			return -EINVAL;
+		if (rq.units > lq.units || (rq.units == lq.units && rq.nano > lq.nano)) {
+			snprintf(why, n,
+				 "the agent's %s request %.40s is above its limit %.40s "
+				 "(--agent-%s-request, --agent-%s-limit)",
+				 res[i], req[i], lim[i], res[i], res[i]);
+			return -EINVAL;
+		}
+	}
+	return 0;
 }
 
 /* ---- cluster ---- */

@@ -111,6 +111,9 @@ void rw_raycluster_opts_default(struct rw_raycluster_opts *o);
  * turns it off). Pass getenv.
  */
 void rw_raycluster_opts_from_env(struct rw_raycluster_opts *o, char *(*getenv_fn)(const char *));
+/* 0, or -EINVAL with why: an agent resource quantity that does not parse, or a request above
+   its limit (the API server would refuse every Ray pod). */
+int rw_raycluster_opts_check(const struct rw_raycluster_opts *o, char *why, size_t n);
 
 /* A parsed RayCluster. Pointers point into root. */
 struct rw_raycluster {

@@ -1279,6 +1279,24 @@ setup(struct rw_mgr *m, void **state)
 	rw_raycluster_opts_from_env(&r->opts, getenv);
 	if (cfg->agent_image && *cfg->agent_image)
 		r->opts.agent_image = cfg->agent_image;
+	if (cfg->agent_cpu_request)
+		r->opts.agent_cpu_request = cfg->agent_cpu_request;
+	if (cfg->agent_memory_request)
+		r->opts.agent_mem_request = cfg->agent_memory_request;
+	if (cfg->agent_cpu_limit)
+		r->opts.agent_cpu_limit = cfg->agent_cpu_limit;
+	if (cfg->agent_memory_limit)
+		r->opts.agent_mem_limit = cfg->agent_memory_limit;
+	if (cfg->agent_readiness_period_s > 0)
+		r->opts.agent_readiness_period_s = cfg->agent_readiness_period_s;
+	{
+		char why[160];
+		if (rw_raycluster_opts_check(&r->opts, why, sizeof(why)) != 0) {
+			rw_error(LOGC, "%s", why);
+			rv = -EINVAL;
+			goto fail;
+		}
+	}
 	r->opts.agent = !cfg->no_agent_injection;
 	r->opts.batch_scheduler = cfg->batch_scheduler;
 	r->opts.readiness_gate = !cfg->no_readiness_gate && r->opts.agent;

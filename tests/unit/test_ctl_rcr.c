@@ -128,6 +128,47 @@ test_hub_flags(void)
 	CHECK_EQ_INT(rw_mgr_config_parse(&c, 2, bad, env_get, &e, err, sizeof(err)), -EINVAL);
 }
 
+/* The agent container's resources and readiness period: unset by default (the builders'
+   defaults), quantities checked at parse time. */
+static void
+test_agent_container_flags(void)
+{
+	struct rw_mgr_config c;
+	char err[256];
+	char *argv0[] = {"ctl", NULL};
+	struct envtab e = {NULL};
+	CHECK_EQ_INT(rw_mgr_config_parse(&c, 1, argv0, env_get, &e, err, sizeof(err)), 0);
+	CHECK(!c.agent_cpu_request && !c.agent_memory_request && !c.agent_cpu_limit &&
+	      !c.agent_memory_limit);
+	CHECK_EQ_INT(c.agent_readiness_period_s, 0);
+	rw_mgr_config_fini(&c);
+	char *argv[] = {"ctl",
+			"--agent-cpu-request=20m",
+			"--agent-memory-request",
+			"32Mi",
+			"--agent-cpu-limit=1",
+			"--agent-memory-limit=0.5Gi",
+			"--agent-readiness-period-seconds=5",
+			NULL};
+	CHECK_EQ_INT(rw_mgr_config_parse(&c, 7, argv, env_get, &e, err, sizeof(err)), 0);
+	CHECK_EQ_STR(c.agent_cpu_request, "20m");
+	CHECK_EQ_STR(c.agent_memory_request, "32Mi");
+	CHECK_EQ_STR(c.agent_cpu_limit, "1");
+	CHECK_EQ_STR(c.agent_memory_limit, "0.5Gi");
+	CHECK_EQ_INT(c.agent_readiness_period_s, 5);
+	rw_mgr_config_fini(&c);
+	static const char *const bad[] = {"--agent-cpu-request=lots", "--agent-memory-limit=-1Gi",
+					  "--agent-cpu-limit=1x",
+					  "--agent-readiness-period-seconds=0"};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		char *av[] = {"ctl", (char *)bad[i], NULL};
+		err[0] = '\0';
+		CHECK_EQ_INT(rw_mgr_config_parse(&c, 2, av, env_get, &e, err, sizeof(err)),
+			     -EINVAL);
+		CHECK(strstr(err, "--agent-") != NULL);
+	}
+}
+
 int
 main(void)
 {
@@ -136,6 +177,7 @@ main(void)
 	    {"flags_set", test_flags_set},
 	    {"durations", test_durations},
 	    {"hub_flags", test_hub_flags},
+	    {"agent_container_flags", test_agent_container_flags},
 	    {NULL, NULL},
 	};
 	return rwt_run(cases);

@@ -1274,6 +1274,45 @@ t_env_knobs(void)
 	CHECK(o.headonly_workers_ready); /* default on */
 }
 
+/* The agent's resources from --agent-{cpu,memory}-{request,limit}: quantities, request <= limit. */
+static void
+t_agent_resources_check(void)
+{
+	static const struct {
+		const char *cpu_req, *mem_req, *cpu_lim, *mem_lim;
+		int rv;
+		const char *why; /* a word of the message */
+	} cases[] = {
+	    {NULL, NULL, NULL, NULL, 0, NULL}, /* the defaults */
+	    {"50m", "32Mi", "1", "1Gi", 0, NULL},
+	    {"100m", "64Mi", "100m", "64Mi", 0, NULL},	  /* equal is fine */
+	    {"0.1", "67108864", "100m", "64Mi", 0, NULL}, /* other spellings of the same */
+	    {"200m", NULL, NULL, NULL, -EINVAL, "cpu request 200m is above its limit 100m"},
+	    {NULL, "65Mi", NULL, NULL, -EINVAL, "memory request"},
+	    {NULL, NULL, "100m", "64Mi", 0, NULL},
+	    {"100001u", NULL, NULL, NULL, -EINVAL, "above"}, /* 100.001m > 100m */
+	    {"lots", NULL, NULL, NULL, -EINVAL, "--agent-cpu-request"},
+	    {NULL, NULL, NULL, "-1", -EINVAL, "--agent-memory-limit"},
+	    {NULL, NULL, "", NULL, -EINVAL, "--agent-cpu-limit"},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct rw_raycluster_opts o;
+		char why[160] = "";
+		rw_raycluster_opts_default(&o);
+		if (cases[i].cpu_req)
+			o.agent_cpu_request = cases[i].cpu_req;
+		if (cases[i].mem_req)
+			o.agent_mem_request = cases[i].mem_req;
+		if (cases[i].cpu_lim)
+			o.agent_cpu_limit = cases[i].cpu_lim;
+		if (cases[i].mem_lim)
+			o.agent_mem_limit = cases[i].mem_lim;
+		CHECK_EQ_INT(rw_raycluster_opts_check(&o, why, sizeof(why)), cases[i].rv);
+		if (cases[i].why)
+			CHECK(strstr(why, cases[i].why) != NULL);
+	}
+}
+
 /* The spec hash ignores replicas, tolerations, schedulingGates; rayVersion changes it. */
 static void
 t_hash(void)
@@ -1463,6 +1502,7 @@ main(void)
 	    {"RayService preStop drain hooks", t_drain},
 	    {"HeadOnly/Disabled proxy_location workers Ready (kuberay#4994)", t_headonly_workers},
 	    {"operator env knobs", t_env_knobs},
+	    {"agent resources flags checked", t_agent_resources_check},
 	    {"spec hash", t_hash},
 	    {"bad inputs", t_bad_inputs},
 	    {"object header parse", t_object_parse},

@@ -27,6 +27,12 @@ KUBERAY_MODULE = "github.com/ray-project/kuberay/ray-operator"
 VERSION_TAG = "k8s-%s_etcd-%s_kuberay-%s_r1" % (KUBERNETES, ETCD, KUBERAY)
 BINARIES = ("etcd", "kube", "kuberay-operator")
 
+# Helm, for the chart's tests (manifests/charts/raywarden): its own cache directory beside the one
+# above, so that adding or bumping it never rebuilds Kubernetes.
+HELM = "v4.3.2"
+HELM_MODULE = "helm.sh/helm/v4"
+HELM_TAG = "helm-%s" % HELM
+
 
 class Missing(RuntimeError):
     """The upstream binaries are not built here; str() says why and what to run."""
@@ -100,6 +106,24 @@ def find():
         raise Missing("%s not built in %s: run tests/sim/upstream/build (needs Go and the Go module proxy; "
                       "about 15 minutes once per machine)" % (", ".join(missing), d))
     return Upstream(d)
+
+
+def helm_dir():
+    return os.path.join(cache_root(), HELM_TAG)
+
+
+def helm_binary():
+    """The built helm, or None. $RW_HELM points at another helm of the same release."""
+    p = os.environ.get("RW_HELM") or os.path.join(helm_dir(), "bin", "helm")
+    return p if os.access(p, os.X_OK) else None
+
+
+def helm_skip_reason():
+    """None when helm is built, else why not (for unittest skips)."""
+    if helm_binary():
+        return None
+    return ("helm %s is not built in %s: run tests/sim/upstream/build (needs Go and the Go module proxy; "
+            "a few minutes once per machine)" % (HELM, os.path.join(helm_dir(), "bin")))
 
 
 def skip_reason():
