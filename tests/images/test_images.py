@@ -444,6 +444,40 @@ class TestImages(unittest.TestCase):
                                    text=True, capture_output=True, timeout=120)
                 self.assertEqual(r.returncode, 0, r.stderr)
                 self.assertEqual(json.loads(r.stdout)["config"]["Entrypoint"], ["/" + binary])
+                # docs/images.md: the archive `docker load` reads (any Docker version).
+                ref = "%s:%s" % (IMAGES[binary]["name"], self.version)
+                with tempfile.TemporaryDirectory(dir=BUILD_DIR) as tmp:
+                    out = os.path.join(tmp, binary + "-docker.tar")
+                    r = subprocess.run(["skopeo", "copy", "-q", "oci-archive:" + archive_path(binary),
+                                        "docker-archive:%s:%s" % (out, ref)],
+                                       text=True, capture_output=True, timeout=120)
+                    self.assertEqual(r.returncode, 0, r.stderr)
+                    with tarfile.open(out) as t:
+                        manifest = json.load(t.extractfile("manifest.json"))
+                    self.assertEqual(manifest[0]["RepoTags"], ["docker.io/" + ref])
+
+    def test_private_registry_overlay(self):
+        """The overlay of docs/images.md, as printed there, points the Deployment at
+        the registry's controller image and the controller at its agent image."""
+        if not shutil.which("kubectl"):
+            self.skipTest("kubectl is not installed")
+        doc = slurp(os.path.join(TOP, "docs", "images.md"))
+        m = re.search(r"```yaml\n(# my-overlay/kustomization.yaml\n.*?)```", doc, re.S)
+        self.assertTrue(m, "docs/images.md has no my-overlay/kustomization.yaml block")
+        with tempfile.TemporaryDirectory() as tmp:
+            overlay = os.path.join(tmp, "my-overlay")
+            os.makedirs(overlay)
+            rel = os.path.relpath(os.path.join(TOP, "manifests"), overlay)
+            with open(os.path.join(overlay, "kustomization.yaml"), "w") as f:
+                f.write(m.group(1).replace("../manifests", rel))
+            r = subprocess.run(["kubectl", "kustomize", overlay], text=True, capture_output=True,
+                               timeout=120)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        deployment = r.stdout[r.stdout.index("kind: Deployment"):]
+        self.assertIn("image: registry.example.com/raywarden/raywarden-controller:%s" %
+                      self.version, deployment)
+        self.assertIn("- --agent-image=registry.example.com/raywarden/raywarden-agent:%s" %
+                      self.version, deployment)
 
     def test_reproducible(self):
         before = {b: slurp(archive_path(b), "rb") for b in IMAGES}
