@@ -14,7 +14,8 @@ the agent's memory (RSS, and its container cgroup's usage when a runtime ran
 it).
 
 Environment: RW_SOURCE_DIR (the tree), RW_IMAGES_BUILD_DIR (the release build
-directory; default RW_SOURCE_DIR/build-release, the one tests/run builds).
+directory; default RW_SOURCE_DIR/build-release, the one tests/run builds),
+RW_IMAGES_RUNTIME (runc, crun or chroot; default the first that works).
 """
 
 import gzip
@@ -212,8 +213,12 @@ class Runner:
         return dest
 
     def choose_runtime(self):
-        """The first runtime that runs the controller's --version here."""
-        for rt in ("runc", "crun"):
+        """The first runtime that runs the controller's --version here
+        (RW_IMAGES_RUNTIME: only runc, only crun, or chroot)."""
+        wanted = os.environ.get("RW_IMAGES_RUNTIME", "")
+        if wanted == "chroot":
+            return None
+        for rt in [wanted] if wanted else ["runc", "crun"]:
             if not shutil.which(rt):
                 continue
             code, out, err = self.run_oci(rt, "raywarden-controller", ["--version"])
@@ -526,12 +531,20 @@ class TestImages(unittest.TestCase):
         runner = Runner(work)
         rt = runner.choose_runtime()
         if not rt:
-            log("images: no OCI runtime works here: running the unpacked roots with chroot")
+            log("images: running the unpacked roots with chroot (%s)" %
+                ("RW_IMAGES_RUNTIME=chroot" if os.environ.get("RW_IMAGES_RUNTIME") == "chroot"
+                 else "no OCI runtime works here"))
         how = rt or "chroot"
 
         code, out, err = runner.run_once("raywarden-controller", ["--help"])
         self.assertEqual(code, 0, err)
         self.assertIn("--agent-image", out + err)
+
+        figures = {"bench": "images", "runner": how}
+        for binary in IMAGES:
+            short = binary.replace("raywarden-", "")
+            figures[short + "_archive_bytes"] = os.path.getsize(archive_path(binary))
+            figures[short + "_unpacked_bytes"] = self.layouts[binary].unpacked_size()
 
         stub = http.server.ThreadingHTTPServer(("127.0.0.1", 0), StubRaylet)
         threading.Thread(target=stub.serve_forever, daemon=True).start()
@@ -565,9 +578,13 @@ class TestImages(unittest.TestCase):
                     else:
                         self.assertNotIn("libcurl loaded", agent_log)
                     rss = rss_kib(pid)
+                    key = "agent" if light == "true" else "agent_libcurl"
+                    figures[key + "_rss_kib"] = rss
                     mem = ""
                     if cg:
                         cur, peak = cgroup_memory(cg)
+                        figures[key + "_cgroup_bytes"] = cur
+                        figures[key + "_cgroup_peak_bytes"] = peak
                         mem = ", cgroup memory %.2f MiB (peak %s)" % (
                             cur / 2**20, "%.2f MiB" % (peak / 2**20) if peak else "n/a")
                     log("images: agent (%s, light probes %s, %s): ready, RSS %.2f MiB%s" %
@@ -577,6 +594,9 @@ class TestImages(unittest.TestCase):
                                     else MAX_AGENT_RSS_CURL_KIB)
                 finally:
                     stop()
+        figures.update(date=time.strftime("%Y-%m-%d", time.gmtime()), cpus=os.cpu_count(),
+                       load_avg=[round(x, 2) for x in os.getloadavg()])
+        log(json.dumps(figures))
 
 
 if __name__ == "__main__":
