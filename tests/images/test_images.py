@@ -348,6 +348,57 @@ def rss_kib(pid):
     return None
 
 
+def load_build_script():
+    import importlib.machinery
+    import importlib.util
+    path = os.path.join(TOP, "tests", "images", "build")
+    loader = importlib.machinery.SourceFileLoader("rw_images_build", path)
+    spec = importlib.util.spec_from_loader(loader.name, loader)
+    mod = importlib.util.module_from_spec(spec)
+    loader.exec_module(mod)
+    return mod
+
+
+class TestBuildScriptParts(unittest.TestCase):
+    """The build script's pure parts, on tables (no build, no root)."""
+
+    def test_parse_ldd(self):
+        build = load_build_script()
+        cases = [
+            ("vdso skipped, interpreter and libraries kept",
+             "\tlinux-vdso.so.1 (0x00007ffd)\n"
+             "\tlibuv.so.1 => /lib/x86_64-linux-gnu/libuv.so.1 (0x00007f6e392b0000)\n"
+             "\t/lib64/ld-linux-x86-64.so.2 (0x00007f6e3935b000)\n",
+             ["/lib/x86_64-linux-gnu/libuv.so.1", "/lib64/ld-linux-x86-64.so.2"]),
+            ("arm64 interpreter",
+             "\tlinux-vdso.so.1 (0x0000ffff)\n\tlibc.so.6 => /lib/aarch64-linux-gnu/libc.so.6 "
+             "(0x0000ffff9a)\n\t/lib/ld-linux-aarch64.so.1 (0x0000ffff9b)\n",
+             ["/lib/aarch64-linux-gnu/libc.so.6", "/lib/ld-linux-aarch64.so.1"]),
+            ("static binary", "\tnot a dynamic executable\n", []),
+            ("empty", "", []),
+        ]
+        for name, text, want in cases:
+            with self.subTest(name):
+                self.assertEqual(build.parse_ldd(text), want)
+        with self.assertRaises(SystemExit):
+            build.parse_ldd("\tlibcurl.so.4 => not found\n")
+
+    def test_release_cache_problem(self):
+        build = load_build_script()
+        cases = [
+            ({"CMAKE_BUILD_TYPE": "Release", "RW_SANITIZE": "OFF", "RW_FUZZ": "OFF"}, None),
+            ({"CMAKE_BUILD_TYPE": "Release"}, None),
+            ({"CMAKE_BUILD_TYPE": "Debug"}, "CMAKE_BUILD_TYPE is 'Debug', not Release"),
+            ({"CMAKE_BUILD_TYPE": "RelWithDebInfo"},
+             "CMAKE_BUILD_TYPE is 'RelWithDebInfo', not Release"),
+            ({"CMAKE_BUILD_TYPE": "Release", "RW_SANITIZE": "ON"}, "RW_SANITIZE is on"),
+            ({"CMAKE_BUILD_TYPE": "Release", "RW_FUZZ": "TRUE"}, "RW_FUZZ is on"),
+        ]
+        for cache, want in cases:
+            with self.subTest(cache=cache):
+                self.assertEqual(build.release_cache_problem(cache), want)
+
+
 class TestImages(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
