@@ -91,7 +91,7 @@ class Layout:
                     self.blobs[m.name] = t.extractfile(m).read()
         self.index = json.loads(self.blobs["index.json"])
         desc = self.index["manifests"][0]
-        self.ref = desc["annotations"]["org.opencontainers.image.ref.name"]
+        self.ref = desc.get("annotations", {}).get("org.opencontainers.image.ref.name")
         self.manifest = self.blob(desc["digest"])
         self.config = self.blob(self.manifest["config"]["digest"])
         self.layers = [self.blobs[self.blob_name(layer["digest"])]
@@ -425,6 +425,7 @@ class TestImages(unittest.TestCase):
                 self.assertNotIn(cfg["User"].split(":")[0], ("", "0", "root"))
                 self.assertEqual(cfg["Entrypoint"], ["/" + binary])
                 self.assertFalse(cfg.get("Cmd"))
+                self.assertEqual(cfg.get("Env"), SPEC["env"])
                 self.assertEqual(sorted(cfg.get("ExposedPorts", {})), sorted(img["ports"]))
                 labels = cfg["Labels"]
                 for key in ("title", "description", "version", "revision", "source", "licenses",
@@ -564,6 +565,7 @@ class TestImages(unittest.TestCase):
                 self.assertEqual(instr["FROM"], ["scratch"])
                 self.assertEqual(instr["COPY"], ["--from=build /build/images/rootfs/%s/ /" % binary])
                 self.assertEqual(instr["USER"], [user])
+                self.assertEqual(instr["ENV"], SPEC["env"])
                 self.assertEqual(json.loads(instr["ENTRYPOINT"][0]), ["/" + binary])
                 self.assertEqual(sorted(" ".join(instr["EXPOSE"]).split()), sorted(img["ports"]))
                 self.assertNotIn("CMD", instr)
