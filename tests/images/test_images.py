@@ -383,6 +383,19 @@ class TestBuildScriptParts(unittest.TestCase):
         with self.assertRaises(SystemExit):
             build.parse_ldd("\tlibcurl.so.4 => not found\n")
 
+    def test_parse_apt_policy(self):
+        build = load_build_script()
+        text = ("libssl3:\n  Installed: 3.0.19-1~deb12u2\n  Candidate: 3.0.22-1~deb12u2\n"
+                "  Version table:\n     3.0.22-1~deb12u2 500\n"
+                "libc6:amd64:\n  Installed: 2.36-9+deb12u14\n  Candidate: 2.36-9+deb12u14\n"
+                "libfoo:\n  Installed: (none)\n  Candidate: 1.0\n")
+        self.assertEqual(build.parse_apt_policy(text), {
+            "libssl3": ("3.0.19-1~deb12u2", "3.0.22-1~deb12u2"),
+            "libc6": ("2.36-9+deb12u14", "2.36-9+deb12u14"),
+            "libfoo": ("(none)", "1.0"),
+        })
+        self.assertEqual(build.parse_apt_policy(""), {})
+
     def test_release_cache_problem(self):
         build = load_build_script()
         cases = [
