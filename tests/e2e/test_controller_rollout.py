@@ -66,8 +66,7 @@ class ControllerRollout(LocalClusterCase):
             # kustomize takes no absolute roots
             f.write("resources:\n- %s\nimages:\n- name: raywarden/raywarden-controller\n  newTag: %s\n"
                     % (os.path.relpath(os.path.join(SRC, "manifests"), overlay), IMAGE_TAG))
-        # --force-conflicts: local-cluster up installed the CRDs under its own field manager.
-        lc.kubectl("apply", "--server-side", "--force-conflicts", "-k", overlay, timeout=120)
+        lc.kubectl("apply", "--server-side", "-k", overlay, timeout=120)
         lc.kubectl("-n", CTL_NS, "create", "secret", "generic", "raywarden-agent-master-key",
                    "--from-literal=key=" + base64.b64encode(os.urandom(32)).decode())
         lc.kubectl("-n", CTL_NS, "rollout", "status", "deployment/" + DEPLOY, "--timeout=150s", timeout=160)
@@ -151,6 +150,11 @@ class ControllerRollout(LocalClusterCase):
             print("hand-over %s -> %s (%s): no leader %.2f s, old leader deleted -> new leader %s" % (
                 h["from"], h["to"], "released" if h["released"] else "expired", h["no_leader_s"],
                 "%.2f s" % h["from_deletion_s"] if h["from_deletion_s"] is not None else "n/a"))
+        stale = len(lc.events(NS, reason="AgentStale"))
+        print(json.dumps({"bench": "controller-rollout", "rollout_s": round(rollout_s, 2),
+                          "requests": ok + failed, "failed": failed, "agent_stale_events": stale,
+                          "handovers": [{k: (round(v, 3) if isinstance(v, float) else v) for k, v in h.items()}
+                                        for h in handovers]}))
         self.assertTrue(handovers, "the Lease never changed hands")
         for h in handovers:
             # A released Lease is taken at a standby's next try (2 s); expiry would be 15 s.
