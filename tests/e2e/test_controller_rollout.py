@@ -16,14 +16,18 @@ failed. Uses clusterlib.py, rslib.py and rjlib.py."""
 import base64
 import json
 import os
+import threading
 import time
 import unittest
+import urllib.request
 
 import rjlib
 from clusterlib import SRC, LocalClusterCase, cond, corpus_sample, pod_ready, wait_for
 from rslib import Client, active_cluster, serve_host, wait_rs_ready
 
 from kubesim.realcp import host_ip  # noqa: E402  (clusterlib put tests/sim on sys.path)
+from kubesim.kubeclient import ApiError, KubeClient  # noqa: E402
+from kubesim.testutil import parse_metrics  # noqa: E402
 
 NS = "default"
 CTL_NS = "raywarden-system"
@@ -42,6 +46,44 @@ IMAGE_TAG = "dev"
 def holder_pod(holder):
     """The pod of a Lease holder identity "<hostname>_<random>" (a pod's hostname is its name)."""
     return (holder or "").rsplit("_", 1)[0] or None
+
+
+class LeaderAgents:
+    """Samples, every 0.2 s, who holds the Lease and how many agents its hub counts as
+    connected (raywarden_agents_connected on the leader's /metrics, updated each second)."""
+
+    def __init__(self, state):
+        self.api = KubeClient.from_state_dir(state, timeout=5)  # its own: clients are not thread-safe
+        self.samples = []  # (time.time(), leader pod, agents connected or None)
+        self.stop_ev = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self):
+        while not self.stop_ev.wait(0.2):
+            try:
+                lease = self.api.get("leases", CTL_NS, LEASE)
+                leader = holder_pod((lease.get("spec") or {}).get("holderIdentity"))
+                pod = self.api.get_or_none("pods", CTL_NS, leader) if leader else None
+                ip = ((pod or {}).get("status") or {}).get("podIP")
+                n = None
+                if ip:
+                    with urllib.request.urlopen("http://%s:8080/metrics" % host_ip(ip), timeout=2) as r:
+                        n = parse_metrics(r.read().decode()).get("raywarden_agents_connected")
+                self.samples.append((time.time(), leader, n))
+            except (OSError, ValueError, ApiError):
+                continue  # a replica going away mid-sample: the next sample tells
+
+    def stop(self):
+        self.stop_ev.set()
+        self.thread.join(10)
+
+    def reconnected_after(self, leader, want):
+        """Seconds from the first sample with leader holding the Lease to the first with at least
+        want agents connected to it, or None."""
+        first = next((t for t, h, _n in self.samples if h == leader), None)
+        full = next((t for t, h, n in self.samples if h == leader and n is not None and n >= want), None)
+        return None if first is None or full is None else full - first
 
 
 class ControllerRollout(LocalClusterCase):
@@ -115,6 +157,7 @@ class ControllerRollout(LocalClusterCase):
             self.assertEqual(set(before_jobs), {"rj-before-a", "rj-before-b"})
             old = set(self.controller_pods())
             watch = rjlib.Watcher(lc, [RAY_PODS, CTL_PODS, LEASES, JOBS, rjlib.RJ_PATH])
+            agents = LeaderAgents(lc.state)
             try:
                 ray_before = self.ray_pods()
                 t0 = time.time()
@@ -136,9 +179,13 @@ class ControllerRollout(LocalClusterCase):
                                       st.get("failed", 0)), ("Complete", "SUCCEEDED", 1, 0), name)
                 sent = client.total()
                 wait_for(lambda: client.total() > sent + 20, 30, 0.05, "traffic after the rollout")
+                # Every agent that ran before the rollout reports to the new leader.
+                wait_for(lambda: agents.reconnected_after(leader, len(ray_before)) is not None, 60, 0.2,
+                         "%d agents connected to the new leader" % len(ray_before))
             finally:
                 ok, failed = client.stop()
                 watch.stop()
+                agents.stop()
         finally:
             client.stop()
         print("rollout: %.1f s; requests %d sent, %d failed; leader %s -> %s" % (
@@ -151,7 +198,10 @@ class ControllerRollout(LocalClusterCase):
                 h["from"], h["to"], "released" if h["released"] else "expired", h["no_leader_s"],
                 "%.2f s" % h["from_deletion_s"] if h["from_deletion_s"] is not None else "n/a"))
         stale = len(lc.events(NS, reason="AgentStale"))
+        reconnected = agents.reconnected_after(leader, len(ray_before))
+        print("agents: all %d on the new leader %.1f s after it took the Lease" % (len(ray_before), reconnected))
         print(json.dumps({"bench": "controller-rollout", "rollout_s": round(rollout_s, 2),
+                          "agents": len(ray_before), "agents_reconnected_s": round(reconnected, 2),
                           "requests": ok + failed, "failed": failed, "agent_stale_events": stale,
                           "handovers": [{k: (round(v, 3) if isinstance(v, float) else v) for k, v in h.items()}
                                         for h in handovers]}))
