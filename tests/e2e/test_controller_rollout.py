@@ -8,7 +8,8 @@ is created or deleted by the hand-over and no cluster ever has more pods than de
 event is watched, not polled); every RayJob, one of them created during the rollout, reaches
 Complete once, with one submitter Job each, the existing ones kept; the agents reach the new
 leader (a worker whose raylet is killed after the rollout gets ray.io/agent-ready=False, which
-only the leader writes from its agent's report); no RBAC refusal in any replica's log.
+only the leader writes from its agent's report); every agent reports to the new leader; each
+replica ran as its ServiceAccount with no request refused (its log, its 403 counters).
 Measured (printed, docs/benchmarks.md): each Lease hand-over's time without a leader (release
 seen -> new holder seen) and from the old leader's deletion to the new holder, requests sent and
 failed. Uses clusterlib.py, rslib.py and rjlib.py."""
@@ -226,8 +227,15 @@ class ControllerRollout(LocalClusterCase):
         wait_for(gate_false, 30, 0.05, "%s: ray.io/agent-ready=False from the new leader" % name)
         print("after the rollout: raylet killed -> ray.io/agent-ready=False in %.0f ms"
               % ((time.monotonic() - t1) * 1000))
+        # Each replica ran as its ServiceAccount: no request refused, by itself or by the API server.
         for pod, text in self.replica_logs().items():
             self.assertNotIn("RBAC: refusing", text, pod)
+        for pod, p in self.controller_pods().items():
+            with urllib.request.urlopen("http://%s:8080/metrics" % host_ip(p["status"]["podIP"]), timeout=5) as r:
+                m = parse_metrics(r.read().decode())
+            self.assertEqual([k for k, v in m.items() if k.startswith("raywarden_api_requests_total{") and v and
+                              ('code="403"' in k or 'code="rbac_denied"' in k)], [], pod)
+            self.assertTrue(any(k.startswith("raywarden_api_requests_total{") for k in m), pod)
         self.assertIn("became the leader", self.replica_logs()[leader])
 
     def ray_pods(self):
