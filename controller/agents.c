@@ -405,6 +405,7 @@ rw_agents_new(struct rw_mgr *m, struct rw_agents **out, char *err, size_t errlen
 		return -ENOMEM;
 	}
 	hub_opts(cfg, &o);
+	o.serve_later = true;
 	rv = rw_hub_new(a->loop, &o, &cb, a, &a->hub, herr, sizeof(herr));
 	if (rv) {
 		rw_error(LOGC, "agent hub on %s: %s", cfg->agent_listen, herr);
@@ -413,7 +414,7 @@ rw_agents_new(struct rw_mgr *m, struct rw_agents **out, char *err, size_t errlen
 		return rv;
 	}
 	if (rw_hub_listen_url(a->hub, url, sizeof(url)) == 0)
-		rw_info(LOGC, "agent hub listening on %s", url);
+		rw_info(LOGC, "agent hub bound to %s; accepting agents once leading", url);
 	a->timer = calloc(1, sizeof(*a->timer));
 	if (!a->timer) {
 		snprintf(err, errlen, "agent hub: out of memory");
@@ -425,6 +426,21 @@ rw_agents_new(struct rw_mgr *m, struct rw_agents **out, char *err, size_t errlen
 	uv_timer_start(a->timer, tick, 1000, 1000);
 	*out = a;
 	return 0;
+}
+
+int
+rw_agents_serve(struct rw_agents *a)
+{
+	char url[256];
+	int rv;
+	if (!a || !a->hub)
+		return -EINVAL;
+	if (rw_hub_serving(a->hub))
+		return 0;
+	rv = rw_hub_serve(a->hub);
+	if (rv == 0 && rw_hub_listen_url(a->hub, url, sizeof(url)) == 0)
+		rw_info(LOGC, "agent hub accepting agents on %s", url);
+	return rv;
 }
 
 static void

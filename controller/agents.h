@@ -60,6 +60,11 @@ int rw_agents_new(struct rw_mgr *m, struct rw_agents **out, char *err, size_t er
 /* Close the hub and its connections. NULL-safe. */
 void rw_agents_free(struct rw_agents *a);
 
+/* Start accepting agents' connections: the hub only binds its port until
+ * this process leads (standby replicas refuse agents, who redial through the
+ * Service until they reach the leader). 0, or a negative errno. */
+int rw_agents_serve(struct rw_agents *a);
+
 /* The hub (NULL when a is NULL): keys (rw_hub_key_add), per-pod and per-cluster state. */
 struct rw_hub *rw_agents_hub(const struct rw_agents *a);
 

@@ -355,7 +355,8 @@ struct rw_hub {
 	struct rw_buf seal; /* sealed reply */
 
 	struct rw_hub_stats st;
-	uint64_t started; /* uv_now at rw_hub_new */
+	uint64_t started; /* uv_now when it began accepting */
+	bool serving;
 	uint64_t log_last[RW_HUB_REFUSED_NREASONS];
 	uint64_t log_suppressed[RW_HUB_REFUSED_NREASONS];
 	uint64_t close_log_last[RW_HUB_CLOSE_NREASONS];
@@ -2377,15 +2378,16 @@ rw_hub_new(uv_loop_t *loop, const struct rw_hub_opts *opts, const struct rw_hub_
 	h->listener_init = 1;
 	h->handles_open++;
 	if ((rv = uv_tcp_bind(&h->listener, (const struct sockaddr *)&ss, 0)) != 0 ||
-	    (rv = uv_listen((uv_stream_t *)&h->listener, 1024, on_connection)) != 0)
+	    (!h->o.serve_later && (rv = rw_hub_serve(h)) != 0))
 		goto fail_uv;
 	uv_timer_start(&h->sweep, sweep_cb, h->o.sweep_ms, h->o.sweep_ms);
 	rw_info(COMPONENT,
-		"agent hub listening on %s (messages up to %zu bytes; stale after %" PRIu64
+		"agent hub %s %s (messages up to %zu bytes; stale after %" PRIu64
 		" ms, heads on a %u ms heartbeat after %" PRIu64 " ms, disconnected after %" PRIu64
 		" ms)",
-		h->url, h->o.recv_max, h->o.stale_after_ms, (unsigned)h->o.head_heartbeat_ms,
-		h->o.head_stale_after_ms, h->o.disconnect_grace_ms);
+		h->serving ? "listening on" : "bound, not yet accepting, on", h->url, h->o.recv_max,
+		h->o.stale_after_ms, (unsigned)h->o.head_heartbeat_ms, h->o.head_stale_after_ms,
+		h->o.disconnect_grace_ms);
 	*out = h;
 	return 0;
 fail_uv:
@@ -2398,6 +2400,29 @@ fail:
 	uv_close((uv_handle_t *)&h->deadline, handle_closed);
 	hub_release(h);
 	return rv;
+}
+
+int
+rw_hub_serve(struct rw_hub *h)
+{
+	int rv;
+	if (!h || !h->listener_init || h->stopping)
+		return -EINVAL;
+	if (h->serving)
+		return 0;
+	/* uv_tcp_bind may defer an error (EADDRINUSE) to listen. */
+	rv = uv_listen((uv_stream_t *)&h->listener, 1024, on_connection);
+	if (rv)
+		return rv;
+	h->serving = true;
+	h->started = uv_now(h->loop);
+	return 0;
+}
+
+bool
+rw_hub_serving(const struct rw_hub *h)
+{
+	return h && h->serving;
 }
 
 void

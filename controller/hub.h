@@ -27,6 +27,7 @@
 #ifndef RW_HUB_H
 #define RW_HUB_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -84,6 +85,14 @@ struct rw_hub_opts {
 	 * reconnect and resend ten times a second. 0: 60000.
 	 */
 	uint64_t startup_grace_ms;
+	/*
+	 * Bind the listen address but accept nothing until rw_hub_serve(): a
+	 * connection meanwhile is refused by the kernel (RST), so an agent
+	 * behind a Service redials until it reaches the replica that serves.
+	 * The controller's standby replicas run so (see docs/controller.md,
+	 * "Two replicas"). The startup grace runs from rw_hub_serve().
+	 */
+	bool serve_later;
 };
 
 /*
@@ -270,6 +279,12 @@ int rw_hub_cluster_foreach(struct rw_hub *hub, const char *ns, const char *clust
 const struct rw_report *rw_hub_pod(struct rw_hub *hub, const char *ns, const char *pod, int *stale);
 
 /* The URL the hub listens on with the port resolved (tcp://host:port), for tests. */
+/* Start accepting connections (a hub made with serve_later). 0, or a negative errno. */
+int rw_hub_serve(struct rw_hub *hub);
+
+/* Whether the hub accepts connections. */
+bool rw_hub_serving(const struct rw_hub *hub);
+
 int rw_hub_listen_url(const struct rw_hub *hub, char *out, size_t outlen);
 
 /*

@@ -806,8 +806,15 @@ static void
 leader_start(void *ud)
 {
 	struct rw_mgr *m = ud;
+	int rv;
 	m->leading = true;
 	rw_info("manager", "leading: starting reconciles");
+	/* Only the leader takes agents: their reports must reach the process that acts on them. */
+	if (m->agents && (rv = rw_agents_serve(m->agents)) != 0) {
+		rw_error("manager", "agent hub: cannot accept agents: %s", uv_strerror(rv));
+		rw_mgr_shutdown(m, 1);
+		return;
+	}
 	for (int i = 0; i < m->nwq; i++)
 		rw_wq_resume(m->wqs[i]);
 }

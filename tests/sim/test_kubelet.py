@@ -21,6 +21,7 @@ import urllib.request
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from kubesim import kubelet_env as kenv  # noqa: E402
+from kubesim import kubelet_volumes as kvol  # noqa: E402
 from kubesim.controllers import (desired_endpoints, endpoint_for_pod, find_port, match_label_selector,  # noqa: E402
                                  template_hash)
 from kubesim.kubelet_probe import ProbeWorker  # noqa: E402
@@ -112,11 +113,30 @@ class TestImagesAndIdle(unittest.TestCase):
     def test_image_kind(self):
         cases = [("rayproject/ray:2.52.0", "ray"), ("docker.io/rayproject/ray-ml:2.9.0", "ray"), ("anyscale/ray:2.1", "ray"),
                  ("localhost:5000/ray:dev", "ray"), ("ghcr.io/x/raywarden-agent:1", "agent"), ("raywarden/agent", "agent"),
+                 ("raywarden/raywarden-controller:0.1.0", "controller"), ("raywarden/raywarden-controller:dev", "controller"),
                  ("redis:7.4.0", "redis"), ("bitnami/redis:7", "redis"), ("python:3.11", "python"), ("busybox", "idle"),
                  ("nginx@sha256:abc", "idle"), ("rayproject/kuberay-operator:1", "idle")]
         for image, kind in cases:
             with self.subTest(image=image):
                 self.assertEqual(kenv.image_kind(image), kind)
+
+    def test_controller_args(self):
+        """The controller's all-address listeners move to the pod IP (pods share one network
+        namespace here); disabled and explicit addresses stay; missing ones get their default."""
+        ip = "127.10.1.1"
+        cases = [
+            (["--metrics-addr=:8080", "--health-probe-bind-address=:8082", "--qps=100"],
+             ["--metrics-addr=127.10.1.1:8080", "--health-probe-bind-address=127.10.1.1:8082", "--qps=100",
+              "--agent-listen=tcp://127.10.1.1:8478"]),
+            (["--metrics-addr", "0.0.0.0:9090", "--agent-listen", "tcp://*:9478", "--health-probe-bind-address=0"],
+             ["--metrics-addr", "127.10.1.1:9090", "--agent-listen", "tcp://127.10.1.1:9478",
+              "--health-probe-bind-address=0"]),
+            (["--metrics-addr=10.0.0.5:8080", "--agent-listen=0"],
+             ["--metrics-addr=10.0.0.5:8080", "--agent-listen=0", "--health-probe-bind-address=127.10.1.1:8082"]),
+        ]
+        for args, want in cases:
+            with self.subTest(args=args):
+                self.assertEqual(kenv.controller_args(args, ip), want)
 
     def test_idle_rule(self):
         cases = [
@@ -286,6 +306,35 @@ class TestVolumes(unittest.TestCase):
         argv = wrap_argv(["redis-server"], mounts, "/data")
         self.assertEqual(argv[:4], ["unshare", "-m", "--propagation", "private"])
         self.assertEqual(argv[-1], "redis-server")
+        # The controller's: its own UTS namespace named after the pod, fsGroup as its one group.
+        argv = wrap_argv(["raywarden-controller"], mounts, None, run_as=(65532, 65532, 65533), hostname="ctl-0")
+        self.assertEqual(argv[:3], ["unshare", "-m", "-u"])
+        self.assertIn("hostname ctl-0\n", argv[argv.index("-c") + 1])
+        self.assertIn("--groups=65533 ", argv[argv.index("-c") + 1])
+        plain = wrap_argv(["a"], mounts, run_as=(1, 1))
+        self.assertIn("--clear-groups", plain[plain.index("-c") + 1])
+
+    def test_fs_group(self):
+        """fsGroup: the kubelet gives the pod's volumes to the group (read-only ones g+r, emptyDir
+        g+rw, directories setgid), so a non-root container reads its 0440 Secret."""
+        pod = {"metadata": {"name": "p", "namespace": "ns", "uid": "uid-fsg"},
+               "spec": {"securityContext": {"fsGroup": 4242},
+                        "volumes": [{"name": "sec", "secret": {"secretName": "s", "defaultMode": 0o440}},
+                                    {"name": "e", "emptyDir": {}}], "containers": [{"name": "c"}]}}
+
+        def lookup(kind, name):
+            return {"data": {"key": base64.b64encode(b"k").decode()}} if kind == "secrets" else None
+
+        paths = materialise(pod, os.path.join(self.dir, "pod"), lookup, "127.10.9.9", "127.11.9.1")
+        kvol.apply_fs_group(pod, paths)
+        st = os.stat(os.path.join(paths["sec"], "key"))
+        self.assertEqual((st.st_gid, st.st_mode & 0o777), (4242, 0o440))
+        st = os.stat(paths["e"])
+        self.assertEqual(st.st_gid, 4242)
+        self.assertTrue(st.st_mode & 0o2000)
+        pod["spec"]["securityContext"] = {}
+        kvol.apply_fs_group(pod, paths)  # without fsGroup: nothing changes
+        self.assertEqual(os.stat(paths["e"]).st_gid, 4242)
 
     def test_mountpoints_refcount(self):
         # A host lock of its own: another local cluster's kubelet may be running beside this test.

@@ -747,12 +747,22 @@ class TestManifestsOnCluster(unittest.TestCase):
             ("CustomResourceDefinition", "rayjobs.ray.io", ""),
             ("CustomResourceDefinition", "rayservices.ray.io", ""),
             ("Deployment", "raywarden-controller", ns), ("Namespace", ns, ""),
+            ("PodDisruptionBudget", "raywarden-controller", ns),
             ("Role", "raywarden-leader-election", ns), ("RoleBinding", "raywarden-leader-election", ns),
             ("Service", "raywarden-controller", ns), ("ServiceAccount", "raywarden-controller", ns)]))
         by = {(o["kind"], o["metadata"]["name"]): o for o in objs}
         dep = by[("Deployment", "raywarden-controller")]
         pod = dep["spec"]["template"]["spec"]
         (c,) = pod["containers"]
+        # Two replicas, one leader; a rolling update never goes below two Ready replicas.
+        self.assertEqual(dep["spec"]["replicas"], 2)
+        self.assertEqual(dep["spec"]["strategy"], {"type": "RollingUpdate",
+                                                   "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1}})
+        pdb = by[("PodDisruptionBudget", "raywarden-controller")]["spec"]
+        self.assertEqual((pdb["minAvailable"], pdb["selector"]), (1, dep["spec"]["selector"]))
+        (term,) = pod["affinity"]["podAntiAffinity"]["preferredDuringSchedulingIgnoredDuringExecution"]
+        self.assertEqual(term["podAffinityTerm"]["labelSelector"], dep["spec"]["selector"])
+        self.assertEqual(term["podAffinityTerm"]["topologyKey"], "kubernetes.io/hostname")
         self.assertEqual(pod["serviceAccountName"], "raywarden-controller")
         self.assertEqual(c["command"], ["/raywarden-controller"])
         self.assertIn("--metrics-addr=:8080", c["args"])
@@ -869,17 +879,25 @@ class TestManifestsOnCluster(unittest.TestCase):
         sec = self.get("secret", "raywarden-agent-master-key", ns="raywarden-system")
         self.assertEqual(base64.b64decode(sec["data"]["key"]).decode(), key)
         self.assertEqual(len(base64.b64decode(key)), 32)
-        # The Deployment's pod is created (the simulated ReplicaSet controller) with the key mounted.
+        # The Deployment's pods are created (the simulated ReplicaSet controller) with the key mounted.
         sys.path.insert(0, HERE)
         from kubesim.testutil import wait_for
-        pods = wait_for(lambda: json.loads(self.ok("-n", "raywarden-system", "get", "pods", "-l",
-                                                   "app.kubernetes.io/component=controller", "-o",
-                                                   "json"))["items"], 30, 0.2, what="the controller's pod")
-        self.assertEqual(len(pods), 1)
-        self.assertEqual(pods[0]["spec"]["serviceAccountName"], "raywarden-controller")
+
+        def two_pods():
+            items = json.loads(self.ok("-n", "raywarden-system", "get", "pods", "-l",
+                                       "app.kubernetes.io/component=controller", "-o", "json"))["items"]
+            return items if len(items) == 2 else None
+        pods = wait_for(two_pods, 30, 0.2, what="the controller's two pods")
+        self.assertEqual({p["spec"]["serviceAccountName"] for p in pods}, {"raywarden-controller"})
         # Idempotent re-apply.
         again = self.ok("apply", "--server-side", "-k", MANIFESTS)
         self.assertNotIn("created", again)
+        # The kubelet runs the controller image as the local build: stop it, so that it does not
+        # reconcile the other tests' objects on this cluster.
+        self.ok("-n", "raywarden-system", "delete", "deployment", "raywarden-controller")
+        wait_for(lambda: not json.loads(self.ok("-n", "raywarden-system", "get", "pods", "-l",
+                                                "app.kubernetes.io/component=controller", "-o",
+                                                "json"))["items"], 60, 0.2, what="the controller's pods gone")
 
 
 @unittest.skipUnless(KUBECTL, "kubectl missing")

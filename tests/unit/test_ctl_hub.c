@@ -1831,6 +1831,46 @@ t_pod_bytes(void)
 	fx_fini(&f);
 }
 
+/* Try a TCP connection to the hub's address: 0 when accepted, else the errno. */
+static int
+try_connect(const char *url)
+{
+	struct sockaddr_in sa;
+	const char *colon = strrchr(url, ':');
+	int fd, rv = 0;
+	memset(&sa, 0, sizeof(sa));
+	sa.sin_family = AF_INET;
+	sa.sin_port = htons((uint16_t)atoi(colon + 1));
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	fd = socket(AF_INET, SOCK_STREAM, 0);
+	if (fd < 0)
+		return errno;
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0)
+		rv = errno;
+	close(fd);
+	return rv;
+}
+
+/* A standby's hub: bound, refusing connections until rw_hub_serve(). */
+static void
+t_serve_later(void)
+{
+	struct fixture f;
+	struct rw_hub_opts o = {0};
+	o.serve_later = true;
+	if (fx_init_opts(&f, &o) != 0)
+		return;
+	CHECK(!rw_hub_serving(f.hub));
+	CHECK(strcmp(f.url + strlen(f.url) - 2, ":0") != 0); /* the port is bound */
+	CHECK_EQ_INT(try_connect(f.url), ECONNREFUSED);
+	CHECK_EQ_INT(rw_hub_serve(f.hub), 0);
+	CHECK(rw_hub_serving(f.hub));
+	CHECK_EQ_INT(rw_hub_serve(f.hub), 0); /* once is enough */
+	CHECK_EQ_INT(try_connect(f.url), 0);
+	CHECK_EQ_INT(rw_hub_serve(NULL), -EINVAL);
+	fx_fini(&f);
+}
+
 static void
 t_bad_options(void)
 {
@@ -1865,6 +1905,7 @@ main(void)
 	    {"large message in pieces", t_large_frame},
 	    {"not an nng REQ peer", t_wrong_peer},
 	    {"bad options", t_bad_options},
+	    {"serve later: refused until serving", t_serve_later},
 	    {"handshake and frame deadlines", t_deadlines},
 	    {"partial-frame budget under 200 peers", t_budget},
 	    {"partial-frame budget: who is closed", t_budget_policy},

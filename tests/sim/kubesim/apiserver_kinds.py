@@ -1263,6 +1263,10 @@ def builtin_types():
     a(ResType("batch", "v1", "jobs", "Job", categories=["all"], status=True, generation=True,
               gc_default="Orphan"))
     a(ResType("coordination.k8s.io", "v1", "leases", "Lease"))
+    # Stored and served only: no disruption controller fills its status, and the eviction
+    # subresource does not consult it (the real control plane does both).
+    a(ResType("policy", "v1", "poddisruptionbudgets", "PodDisruptionBudget", short=["pdb"], status=True,
+              generation=True))
     a(ResType("discovery.k8s.io", "v1", "endpointslices", "EndpointSlice"))
     # events.k8s.io/v1 shares storage with core/v1 events (pkg/registry/core/event).
     a(ResType("events.k8s.io", "v1", "events", "Event", short=["ev"], storage=("", "events"),

@@ -25,11 +25,13 @@ import uuid
 
 from . import kubelet_ipam, kubelet_sched, kubelet_server, nodelease, realcp
 from .kubeclient import ApiError, Informer, KubeClient, rfc3339
-from .kubelet_env import (EnvError, IPAllocator, build_env, expand_command, idle_argv, image_kind,
+from .kubelet_env import (EnvError, IPAllocator, build_env, controller_args, expand_command, idle_argv,
+                          image_kind,
                           node_ip, node_pod_cidr, pod_phase, qos_class, service_env)
 from .kubelet_lifecycle import MIN_GRACE_S, PreStop, kill_after_prestop, prestop_handler
 from .kubelet_probe import ProbeWorker
-from .kubelet_volumes import (IMAGE_WORKDIR, MountPoints, VolumeError, container_mounts, is_dir_source,
+from .kubelet_volumes import (IMAGE_WORKDIR, MountPoints, VolumeError, apply_fs_group, container_mounts,
+                              is_dir_source,
                               materialise, mount_namespace_available, remove_tree, resync, rewrite_paths,
                               service_account_dir, wrap_argv)
 
@@ -404,9 +406,11 @@ class PodWorker:
             self.sandbox_ready = True
         os.makedirs(self.pod_dir, exist_ok=True)
         try:
+            token = self.pod_token()
             self.volumes = materialise(self.pod, self.pod_dir, self.k.lookup_fn(self.ns), self.pod_ip,
-                                       self.host_ip, self.k.sa_token, self.k.ca_pem)
-            self.sa_dir = service_account_dir(self.pod_dir, self.k.sa_token, self.k.ca_pem, self.ns)
+                                       self.host_ip, token, self.k.ca_pem)
+            self.sa_dir = service_account_dir(self.pod_dir, token, self.k.ca_pem, self.ns)
+            apply_fs_group(self.pod, self.volumes)
         except VolumeError as e:
             if self.volume_error != str(e):
                 self.volume_error = str(e)
@@ -417,6 +421,30 @@ class PodWorker:
             return False
         self.volume_error = None
         return True
+
+    def pod_token(self):
+        """The token written into the pod's projected serviceAccountToken volumes. A controller
+        pod gets a real one of its ServiceAccount, bound to the pod, from the TokenRequest API, as
+        the kubelet's token manager does (pkg/kubelet/token/token_manager.go; expirationSeconds
+        3607, refreshed at 80 % of its life, longer than any test here), so its requests are
+        authorised as that ServiceAccount by the API server's RBAC. Other pods get the
+        simulator's one bearer token (the Ray simulator's autoscaler relies on it)."""
+        if not any(c.kind == "controller" for c in self.init + self.main):
+            return self.k.sa_token
+        if getattr(self, "bound_token", None):
+            return self.bound_token
+        sa = (self.pod.get("spec") or {}).get("serviceAccountName") or "default"
+        body = {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest",
+                "spec": {"expirationSeconds": 3607,
+                         "boundObjectRef": {"apiVersion": "v1", "kind": "Pod", "name": self.name, "uid": self.uid}}}
+        try:
+            out = self.k.client.create("serviceaccounts", self.ns, body, sub="token", name=sa)
+        except (ApiError, OSError) as e:
+            raise VolumeError('failed to fetch token: serviceaccounts "%s" token: %s' % (sa, e))
+        self.bound_token = ((out or {}).get("status") or {}).get("token") or ""
+        if not self.bound_token:
+            raise VolumeError('failed to fetch token: serviceaccounts "%s": empty token' % sa)
+        return self.bound_token
 
     # -- lifecycle ------------------------------------------------------------
 
@@ -500,6 +528,8 @@ class PodWorker:
         cmd, args = expand_command(c.spec, env)
         if c.kind == "agent":
             return [self.k.agent_bin()] + args
+        if c.kind == "controller":
+            return [self.k.controller_bin()] + controller_args(args, self.pod_ip)
         if c.kind == "redis":
             return (cmd + args) if (cmd or args) else ["redis-server"]
         if c.kind in ("ray", "python"):
@@ -606,29 +636,33 @@ class PodWorker:
         self.start_probes(c)
 
     def agent_security(self, c):
-        """The agent container's securityContext, honoured where the simulator can: the
-        process runs as runAsUser/runAsGroup (setpriv, no supplementary groups, no
+        """The agent's and the controller's securityContext, honoured where the simulator
+        can: the process runs as runAsUser/runAsGroup (setpriv, no supplementary groups, no
         capabilities, no_new_privs) and with readOnlyRootFilesystem on a read-only root
         in its mount namespace, so its key file's mode and its writes are really
-        exercised. Only for the agent: other containers run as the simulator does
-        (root), since their stand-ins write to image paths a real image would own.
-        Skipped (logged once) when the agent binary is not usable by that user."""
-        if c.kind != "agent":
+        exercised. Only for raywarden's own binaries: other containers run as the simulator
+        does (root), since their stand-ins write to image paths a real image would own.
+        Skipped (logged once) when the binary is not usable by that user."""
+        if c.kind not in ("agent", "controller"):
             return {}
+        out = {}
+        if c.kind == "controller":
+            # Its default Lease identity is <hostname>_<random>, the pod's name in a real pod.
+            out["hostname"] = (self.pod.get("spec") or {}).get("hostname") or self.name
         sc = dict((self.pod.get("spec") or {}).get("securityContext") or {})
         sc.update(c.spec.get("securityContext") or {})
-        out = {}
         uid, gid = sc.get("runAsUser"), sc.get("runAsGroup")
         if uid is None and sc.get("runAsNonRoot"):
-            return {}  # the real kubelet refuses a root image here; the sim has no image user
+            return out  # the real kubelet refuses a root image here; the sim has no image user
         if uid is not None:
             gid = gid if gid is not None else 0
-            binary = self.k.agent_bin()
+            binary = self.k.controller_bin() if c.kind == "controller" else self.k.agent_bin()
             if usable_by(binary, int(uid), int(gid)):
-                out["run_as"] = (int(uid), int(gid))
+                fs_group = sc.get("fsGroup")
+                out["run_as"] = (int(uid), int(gid), None if fs_group is None else int(fs_group))
             elif not self.k.warned_agent_user:
                 self.k.warned_agent_user = True
-                log("%s is not executable by uid %s gid %s: agents run as root here" % (binary, uid, gid))
+                log("%s is not executable by uid %s gid %s: it runs as root here" % (binary, uid, gid))
         if sc.get("readOnlyRootFilesystem"):
             out["read_only_root"] = True
         return out
@@ -1218,6 +1252,9 @@ class Kubelet:
         b = self.build_dir or os.environ.get("RW_BUILD_DIR") or os.path.join(REPO_ROOT, "build")
         return os.path.join(b, "bin", "raywarden-agent")
 
+    def controller_bin(self):
+        return os.path.join(os.path.dirname(self.agent_bin()), "raywarden-controller")
+
     def allocate_ip(self, node, uid):
         return self.ipam[node].allocate()
 
@@ -1256,9 +1293,17 @@ class Kubelet:
             self.procs.discard(pid)
 
     def services_in(self, ns):
+        """The Services whose variables a pod in ns gets: its namespace's, and the master
+        Service default/kubernetes in every namespace (pkg/kubelet/kubelet_pods.go
+        getServiceEnvVarMap), so KUBERNETES_SERVICE_HOST is the cluster IP the proxy serves."""
         if self.services is None:
             return []
-        return [s for s in self.services.items() if (s.get("metadata") or {}).get("namespace") == ns]
+        out = []
+        for s in self.services.items():
+            md = s.get("metadata") or {}
+            if md.get("namespace") == ns or (md.get("namespace") == "default" and md.get("name") == "kubernetes"):
+                out.append(s)
+        return out
 
     def lookup_fn(self, ns):
         def lookup(kind, name):

@@ -314,11 +314,13 @@ def image_repository(image):
 
 
 def image_kind(image):
-    """"ray", "agent", "redis", "python" or "idle" (see docs/local-cluster.md)."""
+    """"ray", "agent", "controller", "redis", "python" or "idle" (see docs/local-cluster.md)."""
     repo = image_repository(image or "")
     name = repo.split("/")[-1]
     if repo.endswith("raywarden-agent") or repo.endswith("raywarden/agent"):
         return "agent"
+    if repo.endswith("raywarden-controller") or repo.endswith("raywarden/controller"):
+        return "controller"
     if (repo.startswith("rayproject/ray") or repo.startswith("anyscale/ray") or name == "ray"
             or "ray-ml" in name):
         return "ray"
@@ -327,6 +329,44 @@ def image_kind(image):
     if name == "python":
         return "python"
     return "idle"
+
+
+# The controller's listeners (flag, default when the flag is absent). A pod has its own network
+# namespace, where ":8080" binds the pod's address only; here every pod shares the host's, so a
+# listener on all addresses is bound to the pod IP instead, or two replicas would collide.
+CONTROLLER_LISTENERS = (("--metrics-addr", ":8080"), ("--health-probe-bind-address", ":8082"),
+                        ("--agent-listen", "tcp://0.0.0.0:8478"))
+
+
+def _pod_local_addr(value, pod_ip):
+    """":8080", "0.0.0.0:8080", "tcp://0.0.0.0:8478", "tcp://*:8478" -> the same port on pod_ip;
+    "0" (disabled) and an explicit address are kept."""
+    scheme = ""
+    rest = value
+    if rest.startswith("tcp://"):
+        scheme, rest = "tcp://", rest[len("tcp://"):]
+    host, sep, port = rest.rpartition(":")
+    if not sep or host not in ("", "0.0.0.0", "*", "[::]"):
+        return value
+    return "%s%s:%s" % (scheme, pod_ip, port)
+
+
+def controller_args(args, pod_ip):
+    """raywarden-controller's args with its all-address listeners bound to pod_ip (later flags
+    win in the controller's parser, so a missing flag is appended with its default)."""
+    out = list(args)
+    for flag, default in CONTROLLER_LISTENERS:
+        seen = False
+        for i, a in enumerate(out):
+            if a.startswith(flag + "="):
+                out[i] = flag + "=" + _pod_local_addr(a[len(flag) + 1:], pod_ip)
+                seen = True
+            elif a == flag and i + 1 < len(out):
+                out[i + 1] = _pod_local_addr(out[i + 1], pod_ip)
+                seen = True
+        if not seen:
+            out.append(flag + "=" + _pod_local_addr(default, pod_ip))
+    return out
 
 
 # Words allowed as the first word of every simple command in a script the idle

@@ -265,6 +265,37 @@ def resync(pod, volume_paths, lookup):
     return changed
 
 
+# Volume types whose ownership the kubelet sets to the pod's fsGroup, and whether it mounts them
+# read-only (pkg/volume/volume_linux.go SetVolumeOwnership: group fsGroup, mode |= 0440 on a
+# read-only volume, 0660 otherwise, directories also setgid and g+x).
+FS_GROUP_VOLUMES = {"secret": True, "configMap": True, "downwardAPI": True, "projected": True, "emptyDir": False}
+
+
+def apply_fs_group(pod, volume_paths):
+    """Give the pod's volumes to its securityContext.fsGroup, as the kubelet does before the
+    containers start (a no-op without fsGroup)."""
+    group = ((pod.get("spec") or {}).get("securityContext") or {}).get("fsGroup")
+    if group is None:
+        return
+    for vol in (pod.get("spec") or {}).get("volumes") or []:
+        kind = next((k for k in FS_GROUP_VOLUMES if k in vol), None)
+        path = volume_paths.get(vol.get("name"))
+        if kind is None or not path or not os.path.isdir(path):
+            continue
+        mask = 0o440 if FS_GROUP_VOLUMES[kind] else 0o660
+        for root, dirs, files in os.walk(path):
+            for name in [None] + dirs + files:
+                p = root if name is None else os.path.join(root, name)
+                st = os.lstat(p)
+                if stat.S_ISLNK(st.st_mode):
+                    continue  # the atomic writer's ..data links; their targets are walked
+                os.lchown(p, -1, int(group))
+                m = stat.S_IMODE(st.st_mode) | mask
+                if stat.S_ISDIR(st.st_mode):
+                    m |= stat.S_ISGID | 0o110
+                os.chmod(p, m)
+
+
 def service_account_dir(pod_dir, token, ca_pem, namespace):
     """The files of the kube-api-access projected volume that the ServiceAccount
     admission plugin adds (https://kubernetes.io/docs/concepts/security/service-accounts/#get-a-token)."""
@@ -493,7 +524,7 @@ def mount_namespace_available():
         return False
 
 
-def wrap_argv(argv, mounts, workdir=None, use_ns=True, run_as=None, read_only_root=False):
+def wrap_argv(argv, mounts, workdir=None, use_ns=True, run_as=None, read_only_root=False, hostname=None):
     """Wrap argv so that it runs with mounts bound at their container paths.
 
     With use_ns the process gets its own mount namespace (unshare -m, private
@@ -502,10 +533,13 @@ def wrap_argv(argv, mounts, workdir=None, use_ns=True, run_as=None, read_only_ro
     process drops to that user and group (setpriv: no supplementary groups,
     every capability dropped, no_new_privs) as its last step; read_only_root:
     the root filesystem is remounted read-only in that namespace (the other
-    mounts, /dev/shm, /proc and the volumes, keep their own modes)."""
-    if not use_ns or (not mounts and not workdir and not run_as and not read_only_root):
+    mounts, /dev/shm, /proc and the volumes, keep their own modes); hostname: the process
+    also gets its own UTS namespace with that host name (a pod's hostname is its name)."""
+    if not use_ns or (not mounts and not workdir and not run_as and not read_only_root and not hostname):
         return list(argv)
     lines = ["set -e"]
+    if hostname:
+        lines.append("hostname %s" % shlex.quote(hostname))
     for src, dst, ro in mounts:
         if ro == "overlay":
             # Read-only overlay of src over dst (the kubelet's private /etc/hosts: a
@@ -529,11 +563,14 @@ def wrap_argv(argv, mounts, workdir=None, use_ns=True, run_as=None, read_only_ro
     if read_only_root:
         lines.append("mount -o remount,bind,ro /")
     if run_as:
-        lines.append('exec setpriv --reuid=%d --regid=%d --clear-groups --inh-caps=-all --bounding-set=-all '
-                     '--no-new-privs -- "$@"' % (int(run_as[0]), int(run_as[1])))
+        # The pod's fsGroup is the process's one supplementary group, as the runtime sets it.
+        groups = ("--groups=%d" % int(run_as[2])) if len(run_as) > 2 and run_as[2] is not None else "--clear-groups"
+        lines.append('exec setpriv --reuid=%d --regid=%d %s --inh-caps=-all --bounding-set=-all '
+                     '--no-new-privs -- "$@"' % (int(run_as[0]), int(run_as[1]), groups))
     else:
         lines.append('exec "$@"')
-    return ["unshare", "-m", "--propagation", "private", "--", "/bin/sh", "-c", "\n".join(lines),
+    return ["unshare", "-m"] + (["-u"] if hostname else []) + ["--propagation", "private", "--", "/bin/sh", "-c",
+                                                               "\n".join(lines),
             "kubesim-mount"] + list(argv)
 
 
