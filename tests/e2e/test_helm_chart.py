@@ -18,9 +18,9 @@ real Kubernetes control plane (`local-cluster up --control-plane real --operator
 - the agent flags it renders (agent.resources, agent.readinessPeriodSeconds) shape the Ray pods of a
   raywarden-controller started with them.
 
-The controller's pod is not expected to become Ready: the kubelet simulator runs an image it does
-not know as an idle container (kubesim/kubelet_env.py image_kind), so these tests assert the objects,
-the Deployment's generations and the ReplicaSets the real deployment controller makes, not readiness.
+The kubelet simulator runs the chart's controller image as build/bin/raywarden-controller
+(kubesim/kubelet_env.py image_kind), so install and upgrade wait for `kubectl rollout status` as
+docs/install.md tells users to: both replicas Ready under the restricted Pod Security level.
 Skipped, saying why, when helm, kubectl or the upstream binaries are not built.
 """
 
@@ -368,9 +368,10 @@ class HelmChart(unittest.TestCase):
             self.assertEqual(r.stdout.strip(), want, (verb, res))
         self.assertEqual(self.kubectl("auth", "can-i", "update", "leases", "-n", NS, "--as", sa,
                                       check=False).stdout.strip(), "yes")
-        # The real deployment controller rolls the Deployment out (a ReplicaSet with its template).
-        wait_for(lambda: self.get("deployment", "raywarden-controller")["status"].get("observedGeneration") == 1,
-                 timeout=60, what="observedGeneration 1")
+        # The real deployment controller rolls the Deployment out and both replicas turn Ready.
+        self.kubectl("-n", NS, "rollout", "status", "deployment/raywarden-controller", "--timeout=180s",
+                     timeout=200)
+        self.assertEqual(self.get("deployment", "raywarden-controller")["status"].get("readyReplicas"), 2)
 
         # upgrade: a flag and the resources change; the generated key is kept (helm lookup).
         t1 = time.monotonic()
@@ -391,7 +392,7 @@ class HelmChart(unittest.TestCase):
 
         wait_for(lambda: self.get("deployment", "raywarden-controller")["status"].get("observedGeneration") == 2,
                  timeout=60, what="observedGeneration 2")
-        (rs,) = wait_for(new_replicaset, timeout=120, what="the upgrade's ReplicaSet (Recreate: after the old pod is gone)")
+        (rs,) = wait_for(new_replicaset, timeout=120, what="the upgrade's ReplicaSet")
         hash_ = rs["metadata"]["labels"]["pod-template-hash"]
 
         def new_pod_bound():
@@ -399,8 +400,12 @@ class HelmChart(unittest.TestCase):
                                             "-o", "json").stdout)["items"]
             return [p for p in items if p["spec"].get("nodeName")]
 
-        (pod,) = wait_for(new_pod_bound, timeout=120, what="the upgraded controller pod bound by the scheduler")
-        self.assertIn("--qps=50", pod["spec"]["containers"][0]["args"])
+        pods = wait_for(new_pod_bound, timeout=120, what="the upgraded controller pods bound by the scheduler")
+        self.assertIn("--qps=50", pods[0]["spec"]["containers"][0]["args"])
+        self.kubectl("-n", NS, "rollout", "status", "deployment/raywarden-controller", "--timeout=180s",
+                     timeout=200)
+        self.assertEqual(len(new_pod_bound()), 2)
+        pod = new_pod_bound()[0]
         hist = json.loads(self.helm("history", "raywarden", "-n", NS, "-o", "json").stdout)
         self.assertEqual([h["revision"] for h in hist], [1, 2])
         rel = json.loads(self.kubectl("get", "secrets", "-n", NS, "-l", "owner=helm", "-o", "json").stdout)["items"]
