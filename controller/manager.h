@@ -70,6 +70,14 @@ struct rw_mgr_config {
 	int agent_max_conns_per_peer;
 	int agent_max_pods_per_cluster;
 	double agent_key_overlap_s;
+	/* Admission webhooks (webhook/webhook.h) */
+	char *webhook_addr;		/* --webhook-addr ("0": off, the default; e.g. ":9443") */
+	char *webhook_service;		/* --webhook-service (raywarden-webhook) */
+	char *webhook_secret;		/* --webhook-secret (raywarden-webhook-certs) */
+	char *webhook_config;		/* --webhook-configuration (raywarden) */
+	char *webhook_cert_hosts;	/* --webhook-cert-hosts: extra names, comma-separated */
+	double webhook_cert_validity_s; /* --webhook-cert-validity (90 days) */
+	double webhook_ca_validity_s;	/* --webhook-ca-validity (10 years) */
 };
 
 typedef const char *(*rw_mgr_getenv_fn)(const char *name, void *ud);

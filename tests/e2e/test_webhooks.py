@@ -1,0 +1,255 @@
+"""End to end: raywarden-controller's admission webhooks on the real control plane
+(`local-cluster up --control-plane real`), whose kube-apiserver calls them for real.
+
+The install is manifests/webhook (its RBAC and ValidatingWebhookConfiguration) with one change:
+the API server reaches the webhooks through clientConfig.url https://127.0.0.1:PORT instead of the
+raywarden-webhook Service. The controller runs as a host process here, and kube-apiserver's
+default service resolver dials a Service's ClusterIP, which nothing routes on this machine (the
+proxy simulator serves Services on loopback addresses of its own; --enable-aggregator-routing
+would dial the pod network's 10.x addresses, which are not routable here either). Everything else
+is as shipped: failurePolicy, timeouts, rules, and the certificates the controller makes, stores in
+its Secret, serves and puts in caBundle itself. The controller runs as its ServiceAccount with
+manifests/rbac and manifests/webhook/rbac.yaml (RBAC enforced by the real authorizer), with short
+certificate lives (serving 12 s, CA 40 s) so renewals and a CA rotation happen during the test.
+
+- the caBundle of every webhook is patched to the Secret's CA (and the previous CA during a
+  rotation);
+- a bad RayCluster, RayJob and RayService is refused by `kubectl apply`; good ones are admitted;
+- across serving-certificate renewals and a CA rotation every call keeps succeeding;
+- with the controller frozen (its socket accepts, nothing answers) ConfigMap and pod writes are
+  untouched, and a ray.io write goes through after timeoutSeconds (failurePolicy Ignore); with it
+  stopped, a bad object is admitted at once and the reconciler's Warning Event for it, once the
+  controller is back, carries the very message the webhook gave.
+"""
+
+import base64
+import json
+import os
+import re
+import signal
+import subprocess
+import time
+import unittest
+
+from clusterlib import SRC, LocalClusterCase, free_port, wait_for
+
+NS = "default"
+WEBHOOK_DIR = os.path.join(SRC, "manifests", "webhook")
+SAMPLES = os.path.join(SRC, "manifests", "samples")
+SECRET = "/api/v1/namespaces/raywarden-system/secrets/raywarden-webhook-certs"
+VWC = "/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations/raywarden"
+
+HEAD = """
+    headGroupSpec:
+      rayStartParams: {}
+      template:
+        spec:
+          containers:
+          - name: ray-head
+            image: rayproject/ray:2.52.0"""
+
+BAD = {
+    "RayCluster": ("wh-bad-rc", """apiVersion: ray.io/v1
+kind: RayCluster
+metadata:
+  name: wh-bad-rc
+spec:
+  rayVersion: "2.52.0"
+  headGroupSpec:
+    rayStartParams: {}
+    template:
+      spec:
+        containers:
+        - name: ray-head
+          image: rayproject/ray:2.52.0
+  workerGroupSpecs:
+  - groupName: g
+    replicas: 1
+    minReplicas: 0
+    maxReplicas: 2
+    rayStartParams: {}
+    template:
+      spec:
+        containers: [{name: w, image: "rayproject/ray:2.52.0"}]
+  - groupName: g
+    replicas: 1
+    minReplicas: 0
+    maxReplicas: 2
+    rayStartParams: {}
+    template:
+      spec:
+        containers: [{name: w, image: "rayproject/ray:2.52.0"}]
+""", "worker group names must be unique"),
+    "RayJob": ("wh-bad-rj", """apiVersion: ray.io/v1
+kind: RayJob
+metadata:
+  name: wh-bad-rj
+spec:
+  entrypoint: python -c "print(1)"
+  shutdownAfterJobFinishes: false
+  ttlSecondsAfterFinished: 10
+  rayClusterSpec:
+    rayVersion: "2.52.0"%s
+""" % HEAD, "cannot have TTLSecondsAfterFinished"),
+    "RayService": ("wh-bad-rs", """apiVersion: ray.io/v1
+kind: RayService
+metadata:
+  name: wh-bad-rs
+  annotations:
+    ray.io/initializing-timeout: "-5s"
+spec:
+  serveConfigV2: |
+    applications: []
+  rayClusterConfig:
+    rayVersion: "2.52.0"%s
+""" % HEAD, "must be a positive duration"),
+}
+
+
+def url_config(port):
+    """manifests/webhook/validating.yaml with clientConfig.url instead of the Service (see above)."""
+    with open(os.path.join(WEBHOOK_DIR, "validating.yaml")) as f:
+        text = f.read()
+    svc = re.compile(r"    service:\n      name: raywarden-webhook\n      namespace: raywarden-system\n"
+                     r"      path: (\S+)\n      port: 443\n")
+    out, n = svc.subn(lambda m: "    url: https://127.0.0.1:%d%s\n" % (port, m.group(1)), text)
+    assert n == 3, "validating.yaml changed shape: %d Service clientConfigs" % n
+    return out
+
+
+def certs(pem_text):
+    return re.findall(r"-----BEGIN CERTIFICATE-----.*?-----END CERTIFICATE-----\n", pem_text, re.S)
+
+
+class Webhooks(LocalClusterCase):
+    CONTROL_PLANE = "real"
+    CONTROLLER = False
+
+    @classmethod
+    def setUpCluster(cls):
+        lc = cls.lc
+        lc.cluster.controller_kubeconfig()  # manifests/rbac, the namespace and the ServiceAccount
+        lc.kubectl("apply", "-f", os.path.join(WEBHOOK_DIR, "rbac.yaml"))
+        cls.port = free_port()
+        lc.kubectl("apply", "-f", "-", input=url_config(cls.port))
+        cls.args = ["--webhook-addr", "127.0.0.1:%d" % cls.port, "--webhook-cert-hosts", "127.0.0.1",
+                    "--leader-election-namespace", "raywarden-system",
+                    "--webhook-cert-validity", "12s", "--webhook-ca-validity", "40s"]
+        lc.start_controller(cls.args)
+        cls.refusals = {}
+
+    def kubectl(self, *args, input=None, timeout=60):
+        env = dict(os.environ, KUBECONFIG=self.lc.kubeconfig)
+        t0 = time.monotonic()
+        r = subprocess.run(["kubectl"] + list(args), input=input, capture_output=True, text=True,
+                           env=env, timeout=timeout)
+        return r.returncode, r.stdout + r.stderr, time.monotonic() - t0
+
+    def secret_pem(self):
+        d = self.lc.get(SECRET)["data"]
+        return {k: base64.b64decode(v).decode() for k, v in d.items()}
+
+    def bundle_current(self):
+        """The caBundle of every webhook equals the Secret's CA (+ previous CA)."""
+        p = self.secret_pem()
+        want = p["ca.crt"] + p.get("ca-previous.crt", "")
+        hooks = self.lc.get(VWC)["webhooks"]
+        have = [base64.b64decode(h["clientConfig"].get("caBundle", "")).decode() for h in hooks]
+        return all(h == want for h in have) and len(hooks) == 3
+
+    def test_1_cabundle_patched(self):
+        wait_for(self.bundle_current, timeout=60, interval=0.5, retry=(KeyError, AttributeError),
+                 what="caBundle of the three webhooks = the Secret's CA")
+        p = self.secret_pem()
+        self.assertEqual(len(certs(p["tls.crt"])), 1)
+        self.assertIn("BEGIN EC PRIVATE KEY", p["tls.key"])
+
+    def test_2_bad_refused(self):
+        wait_for(self.bundle_current, timeout=60, interval=0.5, retry=(KeyError, AttributeError),
+                 what="caBundle patched")
+        for kind, (name, yaml, phrase) in BAD.items():
+            rc, out, _ = self.kubectl("apply", "-n", NS, "-f", "-", input=yaml)
+            self.assertNotEqual(rc, 0, "%s %s admitted: %s" % (kind, name, out))
+            self.assertIn("denied the request", out)
+            self.assertIn(phrase, out)
+            type(self).refusals[kind] = out
+            self.assertIsNone(self.lc.get_or_none("/apis/ray.io/v1/namespaces/%s/%ss/%s" % (NS, kind.lower(), name)))
+
+    def test_3_good_admitted(self):
+        for f in ("ray-cluster.mini.yaml", "ray-job.mini.yaml", "ray-service.mini.yaml"):
+            rc, out, _ = self.kubectl("apply", "--dry-run=server", "-n", NS, "-f", os.path.join(SAMPLES, f))
+            self.assertEqual(rc, 0, "%s refused: %s" % (f, out))
+
+    def test_4_rotation_keeps_serving(self):
+        """Serving certificates renewed (every 8 s) and the CA rotated (at 27 s): the bundle
+        carries both CAs meanwhile, and every call in between is answered by the webhook."""
+        first = self.secret_pem()
+        seen_tls, seen_ca, both_in_bundle, calls = {first["tls.crt"]}, {first["ca.crt"]}, False, 0
+        bad_name, bad_yaml, phrase = BAD["RayCluster"]
+        deadline = time.monotonic() + 75
+        while time.monotonic() < deadline:
+            rc, out, _ = self.kubectl("apply", "--dry-run=server", "-n", NS, "-f", "-", input=bad_yaml)
+            self.assertNotEqual(rc, 0, "call %d admitted during a rotation: %s" % (calls, out))
+            self.assertIn(phrase, out, "call %d not answered by the webhook" % calls)
+            calls += 1
+            p = self.secret_pem()
+            seen_tls.add(p["tls.crt"])
+            seen_ca.add(p["ca.crt"])
+            if p.get("ca-previous.crt"):
+                bundle = base64.b64decode(self.lc.get(VWC)["webhooks"][0]["clientConfig"]["caBundle"]).decode()
+                both_in_bundle |= len(certs(bundle)) == 2
+            if len(seen_tls) >= 3 and len(seen_ca) >= 2 and both_in_bundle:
+                break
+        self.assertGreaterEqual(len(seen_tls), 3, "serving certificate not renewed")
+        self.assertGreaterEqual(len(seen_ca), 2, "CA not rotated")
+        self.assertTrue(both_in_bundle, "caBundle never carried the old and the new CA")
+        m = self.lc.metrics()
+        self.assertGreaterEqual(m.get('raywarden_webhook_certificate_renewals_total{kind="serving"}', 0), 2)
+        self.assertGreaterEqual(m.get('raywarden_webhook_reviews_total{result="denied"}', 0), calls)
+
+    def test_5_outage_never_blocks(self):
+        pid = self.lc.controller_pid()
+        os.kill(pid, signal.SIGSTOP)
+        try:
+            rc, out, took = self.kubectl("create", "configmap", "wh-outage", "-n", NS, "--from-literal=a=b")
+            self.assertEqual(rc, 0, out)
+            self.assertLess(took, 4, "a ConfigMap write waited on the webhook")
+            pod = json.dumps({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "wh-outage"},
+                              "spec": {"containers": [{"name": "c", "image": "busybox"}]}})
+            rc, out, took = self.kubectl("apply", "--dry-run=server", "-n", NS, "-f", "-", input=pod)
+            self.assertEqual(rc, 0, out)
+            self.assertLess(took, 4, "a pod write waited on the webhook")
+            # A ray.io write waits timeoutSeconds (5) for the frozen webhook, then goes through.
+            rc, out, took = self.kubectl("apply", "--dry-run=server", "-n", NS, "-f",
+                                         os.path.join(SAMPLES, "ray-cluster.mini.yaml"))
+            self.assertEqual(rc, 0, out)
+            self.assertLess(took, 15)
+        finally:
+            os.kill(pid, signal.SIGCONT)
+        # Stopped: the connection is refused, so even a bad object is admitted at once.
+        self.lc.stop_controller()
+        for kind, (name, yaml, _) in BAD.items():
+            rc, out, took = self.kubectl("apply", "-n", NS, "-f", "-", input=yaml)
+            self.assertEqual(rc, 0, "%s refused with the controller stopped: %s" % (kind, out))
+            self.assertLess(took, 10)
+
+    def test_6_event_has_the_same_message(self):
+        """The reconciler's Warning Event for each bad object carries the message the webhook
+        refused it with."""
+        if len(self.refusals) != 3 or self.lc.get_or_none("/apis/ray.io/v1/namespaces/%s/rayclusters/wh-bad-rc" % NS) is None:
+            self.skipTest("needs test_2 and test_5")
+        self.lc.start_controller(self.args)
+        for kind, (name, _, _) in BAD.items():
+            def warning():
+                evs = [e for e in self.lc.events(NS, name) if e.get("type") == "Warning"]
+                return evs and evs[0]
+            ev = wait_for(warning, timeout=60, interval=0.5, what="the Warning Event of %s %s" % (kind, name))
+            msg = ev.get("note") or ev.get("message")
+            self.assertTrue(msg)
+            self.assertIn(msg, self.refusals[kind])
+        for kind, (name, _, _) in BAD.items():
+            self.lc.delete("/apis/ray.io/v1/namespaces/%s/%ss/%s" % (NS, kind.lower(), name))
+
+
+if __name__ == "__main__":
+    unittest.main()
