@@ -27,6 +27,8 @@ import json
 import os
 import re
 import signal
+import socket
+import ssl
 import subprocess
 import time
 import unittest
@@ -179,6 +181,39 @@ class Webhooks(LocalClusterCase):
         for f in ("ray-cluster.mini.yaml", "ray-job.mini.yaml", "ray-service.mini.yaml"):
             rc, out, _ = self.kubectl("apply", "--dry-run=server", "-n", NS, "-f", os.path.join(SAMPLES, f))
             self.assertEqual(rc, 0, "%s refused: %s" % (f, out))
+
+    def test_3b_listener_bounds_peers(self):
+        """The HTTPS listener: a peer that never completes its TLS handshake is closed at the
+        5 s handshake deadline; plain HTTP is refused at once; a TLS client that trusts the CA in
+        caBundle gets answers (/healthz)."""
+        def closed_after(payload):
+            s = socket.create_connection(("127.0.0.1", self.port), timeout=20)
+            t0 = time.monotonic()
+            if payload:
+                s.sendall(payload)
+            try:
+                while s.recv(4096):
+                    pass
+            except ConnectionResetError:
+                pass
+            s.close()
+            return time.monotonic() - t0
+        took = closed_after(b"")
+        self.assertGreater(took, 4)
+        self.assertLess(took, 9)
+        self.assertLess(closed_after(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"), 2)
+        p = self.secret_pem()
+        ctx = ssl.create_default_context(cadata=p["ca.crt"] + p.get("ca-previous.crt", ""))
+        with socket.create_connection(("127.0.0.1", self.port), timeout=10) as raw:
+            with ctx.wrap_socket(raw, server_hostname="127.0.0.1") as s:
+                s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                data = b""
+                while True:
+                    chunk = s.recv(4096)
+                    if not chunk:
+                        break
+                    data += chunk
+        self.assertTrue(data.startswith(b"HTTP/1.1 200"), data)
 
     def test_4_rotation_keeps_serving(self):
         """Serving certificates renewed (every 8 s) and the CA rotated (at 27 s): the bundle
