@@ -655,16 +655,17 @@ wh_setup(struct rw_mgr *m, void **state)
 		rv = rw_wh_tls_new(&w->tls);
 	if (rv == 0) {
 		/*
-		 * The API server sends one review per connection or keeps a few alive; the caps
-		 * bound a peer that floods or stalls (docs/security.md). Bodies are capped at the
-		 * largest review (an object and its old version).
+		 * Bodies are capped at the largest review (an object and its old version), so
+		 * the connection cap bounds memory: 16 x 3 MiB at worst, well under the
+		 * Deployment's limit. The API server keeps a few connections alive; a newcomer
+		 * evicts the one waiting longest, so it always gets in (docs/security.md).
 		 */
 		struct rw_httpd_opts o = {.transport = rw_wh_tls_transport(w->tls),
 					  .host = host,
 					  .port = port,
 					  .max_body = RW_WH_MAX_REVIEW,
-					  .max_conns = 64,
-					  .max_conns_per_peer = 32,
+					  .max_conns = 16,
+					  .max_conns_per_peer = 8,
 					  .head_timeout_ms = 5000,
 					  .request_timeout_ms = 10000,
 					  .idle_timeout_ms = 30000,
