@@ -18,6 +18,7 @@
 #define MAX_CTLS 16
 #define MAX_INFS 32
 #define MAX_WQS 16
+#define MAX_LISTENERS 2
 
 struct rw_mgr {
 	uv_loop_t *loop;
@@ -30,6 +31,8 @@ struct rw_mgr {
 	struct rw_lease *lease;
 	char *identity;
 	struct rw_httpd *health, *metrics;
+	struct rw_httpd *listeners[MAX_LISTENERS]; /* more listeners whose stats /metrics shows */
+	const char *listener_names[MAX_LISTENERS];
 	uv_signal_t sigterm, sigint;
 	bool signals;
 	const struct rw_mgr_controller *ctls[MAX_CTLS];
@@ -680,6 +683,19 @@ rw_mgr_cfg(const struct rw_mgr *m)
 	return &m->cfg;
 }
 
+int
+rw_mgr_show_listener(struct rw_mgr *m, const char *name, struct rw_httpd *s)
+{
+	for (int i = 0; i < MAX_LISTENERS; i++)
+		if (s ? !m->listeners[i]
+		      : m->listener_names[i] && !strcmp(m->listener_names[i], name)) {
+			m->listeners[i] = s;
+			m->listener_names[i] = s ? name : NULL;
+			return 0;
+		}
+	return -ENOSPC;
+}
+
 bool
 rw_mgr_is_leader(const struct rw_mgr *m)
 {
@@ -799,9 +815,15 @@ health_handler(const struct rw_httpd_req *req, struct rw_httpd_resp *resp, void 
 			resp->status = 500;
 			rw_buf_puts(&resp->body, "metrics too large\n");
 		} else {
-			struct rw_httpd *const srv[2] = {m->health, m->metrics};
-			static const char *const names[2] = {"health", "metrics"};
-			rw_httpd_render_stats(&resp->body, "raywarden_controller", srv, names, 2);
+			struct rw_httpd *srv[2 + MAX_LISTENERS] = {m->health, m->metrics};
+			const char *names[2 + MAX_LISTENERS] = {"health", "metrics"};
+			int n = 2;
+			for (int i = 0; i < MAX_LISTENERS; i++)
+				if (m->listeners[i]) {
+					srv[n] = m->listeners[i];
+					names[n++] = m->listener_names[i];
+				}
+			rw_httpd_render_stats(&resp->body, "raywarden_controller", srv, names, n);
 		}
 	} else {
 		resp->status = 404;

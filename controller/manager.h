@@ -94,6 +94,7 @@ const char *rw_mgr_usage(void);
 int rw_mgr_parse_addr(const char *s, char *host, size_t hostlen, int *port);
 
 struct rw_mgr;
+struct rw_httpd;
 
 struct rw_mgr_controller {
 	const char *name;
@@ -126,6 +127,12 @@ struct rw_met *rw_mgr_metrics(const struct rw_mgr *m);
 struct rw_ev *rw_mgr_events(const struct rw_mgr *m);
 const struct rw_mgr_config *rw_mgr_cfg(const struct rw_mgr *m);
 bool rw_mgr_is_leader(const struct rw_mgr *m);
+/*
+ * Show the connection stats of another HTTP listener on /metrics, labelled
+ * listener="<name>" (name must outlive it); s NULL removes it again (before
+ * the listener is freed). 0, or -ENOSPC.
+ */
+int rw_mgr_show_listener(struct rw_mgr *m, const char *name, struct rw_httpd *s);
 /* The namespace the controller runs in (leader election namespace). */
 const char *rw_mgr_namespace(const struct rw_mgr *m);
 

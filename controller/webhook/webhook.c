@@ -678,6 +678,7 @@ wh_setup(struct rw_mgr *m, void **state)
 		wh_teardown(w);
 		return rv;
 	}
+	rw_mgr_show_listener(m, "webhook", w->httpd);
 	rw_info(LOGC, "admission webhooks on https://%s:%d (certificate for %s; Secret %s/%s)",
 		host, rw_httpd_port(w->httpd), w->hosts[0], w->ns, w->secret);
 	*state = w;
@@ -719,9 +720,10 @@ wh_teardown(void *state)
 		w->pending = NULL;
 	}
 	uv_timer_stop(&w->timer);
-	if (w->httpd)
+	if (w->httpd) {
+		rw_mgr_show_listener(w->m, "webhook", NULL);
 		rw_httpd_free(w->httpd, httpd_closed, w);
-	else
+	} else
 		httpd_closed(w);
 }
 

@@ -198,9 +198,12 @@ class Webhooks(LocalClusterCase):
                 pass
             s.close()
             return time.monotonic() - t0
+        before = self.lc.metrics().get('raywarden_controller_http_timeouts_total{listener="webhook",kind="head"}', 0)
         took = closed_after(b"")
         self.assertGreater(took, 4)
         self.assertLess(took, 9)
+        self.assertEqual(self.lc.metrics()['raywarden_controller_http_timeouts_total{listener="webhook",kind="head"}'],
+                         before + 1)
         self.assertLess(closed_after(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"), 2)
         p = self.secret_pem()
         ctx = ssl.create_default_context(cadata=p["ca.crt"] + p.get("ca-previous.crt", ""))
