@@ -33,7 +33,7 @@ import subprocess
 import time
 import unittest
 
-from clusterlib import SRC, LocalClusterCase, free_port, wait_for
+from clusterlib import SRC, APIError, LocalClusterCase, free_port, wait_for
 
 NS = "default"
 WEBHOOK_DIR = os.path.join(SRC, "manifests", "webhook")
@@ -287,6 +287,54 @@ class Webhooks(LocalClusterCase):
             self.assertIn(msg, self.refusals[kind])
         for kind, (name, _, _) in BAD.items():
             self.lc.delete("/apis/ray.io/v1/namespaces/%s/%ss/%s" % (NS, kind.lower(), name))
+
+    def test_7_replicas_share_one_certificate(self):
+        """Two replicas, the Secret deleted under them: both race to make it again, one create
+        wins (the other gets AlreadyExists and adopts it), and both serve its certificate."""
+        if not self.lc.controller_pid():
+            self.lc.start_controller(self.args)
+        argv = list(self.lc.controller()["argv"])
+        port2 = free_port()
+        swap = {"--agent-listen": "tcp://127.0.0.1:%d" % free_port(), "--metrics-addr": "127.0.0.1:%d" % free_port(),
+                "--health-probe-bind-address": "127.0.0.1:%d" % free_port(), "--webhook-addr": "127.0.0.1:%d" % port2}
+        for i, a in enumerate(argv[:-1]):
+            if a in swap:
+                argv[i + 1] = swap[a]
+        argv[argv.index("--agent-advertise-address") + 1] = swap["--agent-listen"]
+        log = open(os.path.join(self.lc.state, "raywarden-controller-2.log"), "ab")
+        second = subprocess.Popen(argv, cwd=self.lc.state, stdin=subprocess.DEVNULL, stdout=log,
+                                  stderr=subprocess.STDOUT, start_new_session=True)
+        log.close()
+        try:
+            def served(port):
+                ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+                ctx.check_hostname = False
+                ctx.verify_mode = ssl.CERT_NONE  # only which certificate it presents matters here
+                with socket.create_connection(("127.0.0.1", port), timeout=5) as raw:
+                    with ctx.wrap_socket(raw) as tls:
+                        return ssl.DER_cert_to_PEM_cert(tls.getpeercert(binary_form=True))
+
+            def both_serve_the_secret():
+                want = self.secret_pem()["tls.crt"]
+                norm = lambda pem: ssl.PEM_cert_to_DER_cert(pem)
+                return norm(served(self.port)) == norm(want) and norm(served(port2)) == norm(want)
+
+            wait_for(both_serve_the_secret, timeout=60, interval=0.5, retry=(OSError, KeyError, AttributeError, ValueError),
+                     what="both replicas serving the Secret's certificate")
+            old = self.secret_pem()["ca.crt"]
+            self.lc.delete(SECRET)
+            wait_for(lambda: self.secret_pem()["ca.crt"] != old and both_serve_the_secret(), timeout=60, interval=0.5,
+                     retry=(OSError, KeyError, AttributeError, ValueError, APIError),
+                     what="a new Secret, served by both replicas")
+            wait_for(self.bundle_current, timeout=60, interval=0.5, retry=(KeyError, AttributeError),
+                     what="caBundle following the new CA")
+        finally:
+            second.terminate()
+            try:
+                second.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                second.kill()
+                second.wait(timeout=15)
 
 
 if __name__ == "__main__":
