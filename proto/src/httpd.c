@@ -18,6 +18,11 @@
  * read, so a probe accepted in the same burst as many silent peers is
  * answered rather than evicted; a new connection is read at once for the
  * same reason.
+ *
+ * With a transport (rw_httpd_transport: TLS), the socket's bytes go to a
+ * bounded buffer the transport reads from, and what it writes to a second one
+ * is what the socket sends; HTTP framing, caps and deadlines are unchanged
+ * above it, and the head deadline also bounds the whole handshake.
  */
 #include <arpa/inet.h>
 #include <errno.h>
