@@ -19,7 +19,10 @@ certificate lives (serving 12 s, CA 40 s) so renewals and a CA rotation happen d
 - with the controller frozen (its socket accepts, nothing answers) ConfigMap and pod writes are
   untouched, and a ray.io write goes through after timeoutSeconds (failurePolicy Ignore); with it
   stopped, a bad object is admitted at once and the reconciler's Warning Event for it, once the
-  controller is back, carries the very message the webhook gave.
+  controller is back, carries the very message the webhook gave;
+- the listener closes a peer that never completes its TLS handshake at 5 s and plain HTTP at once,
+  and answers a TLS client that trusts caBundle;
+- two replicas with the Secret deleted under them make one Secret again and both serve it.
 """
 
 import base64
