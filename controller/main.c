@@ -17,6 +17,7 @@
 #include "rayjob.h"
 #include "rayservice.h"
 #include "rw/log.h"
+#include "webhook.h"
 
 /*
  * The reconcilers, in any order: they share the manager's informers and agent
@@ -27,6 +28,7 @@ static const struct rw_mgr_controller *const controllers[] = {
     &rw_raycluster_controller,
     &rw_rayservice_controller,
     &rw_rayjob_controller,
+    &rw_webhook_controller,
     NULL,
 };
 
@@ -71,6 +73,7 @@ main(int argc, char **argv)
 		else if (strncmp(err, "print-rbac:", 11) == 0)
 			return print_rbac(!strcmp(err + 11, "leader-election")	 ? RW_RBAC_LEASE
 					  : !strcmp(err + 11, "batch-scheduler") ? RW_RBAC_BATCH
+					  : !strcmp(err + 11, "webhook")	 ? RW_RBAC_WEBHOOK
 										 : RW_RBAC_CLUSTER);
 		else
 			fputs(rw_mgr_usage(), stdout);

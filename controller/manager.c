@@ -19,6 +19,7 @@
 #define MAX_CTLS 16
 #define MAX_INFS 32
 #define MAX_WQS 16
+#define MAX_LISTENERS 2
 
 struct rw_mgr {
 	uv_loop_t *loop;
@@ -31,6 +32,8 @@ struct rw_mgr {
 	struct rw_lease *lease;
 	char *identity;
 	struct rw_httpd *health, *metrics;
+	struct rw_httpd *listeners[MAX_LISTENERS]; /* more listeners whose stats /metrics shows */
+	const char *listener_names[MAX_LISTENERS];
 	uv_signal_t sigterm, sigint;
 	bool signals;
 	const struct rw_mgr_controller *ctls[MAX_CTLS];
@@ -100,9 +103,20 @@ static const char usage[] =
     "  --enable-batch-scheduler          deprecated: --batch-scheduler=volcano\n"
     "  --rayjob-default-ttl DUR          delete a finished RayJob without a deletion policy\n"
     "                                    of its own DUR after its endTime (0: off, default)\n"
+    "  --webhook-addr ADDR               admission webhook HTTPS listener (0: off, the\n"
+    "                                    default; :9443 with manifests/webhook)\n"
+    "  --webhook-service NAME            Service the API server calls the webhooks through\n"
+    "                                    (raywarden-webhook): the serving certificate's name\n"
+    "  --webhook-secret NAME             Secret of the webhook CA and serving certificate\n"
+    "                                    (raywarden-webhook-certs, own namespace)\n"
+    "  --webhook-configuration NAME      Validating/MutatingWebhookConfiguration whose\n"
+    "                                    caBundle the controller keeps (raywarden)\n"
+    "  --webhook-cert-hosts H[,H...]     more names (DNS or IPv4) in the serving certificate\n"
+    "  --webhook-cert-validity DUR       serving certificate life (2160h = 90 days)\n"
+    "  --webhook-ca-validity DUR         webhook CA life (87600h = 10 years)\n"
     "  --print-rbac[=WHICH]              print the RBAC manifest the controller needs and exit:\n"
-    "                                    cluster-role (default), leader-election or\n"
-    "                                    batch-scheduler\n"
+    "                                    cluster-role (default), leader-election,\n"
+    "                                    batch-scheduler or webhook\n"
     "  --help, --version\n";
 
 const char *
@@ -261,6 +275,13 @@ static const struct opt opts[] = {
     {"rayjob-default-ttl", O_DURATION, OFF(rayjob_default_ttl_s)},
     {"batch-scheduler", O_BATCH, OFF(batch_scheduler)},
     {"enable-batch-scheduler", O_BOOL, OFF(enable_batch_scheduler)},
+    {"webhook-addr", O_STR, OFF(webhook_addr)},
+    {"webhook-service", O_STR, OFF(webhook_service)},
+    {"webhook-secret", O_STR, OFF(webhook_secret)},
+    {"webhook-configuration", O_STR, OFF(webhook_config)},
+    {"webhook-cert-hosts", O_STR, OFF(webhook_cert_hosts)},
+    {"webhook-cert-validity", O_DURATION, OFF(webhook_cert_validity_s)},
+    {"webhook-ca-validity", O_DURATION, OFF(webhook_ca_validity_s)},
 };
 #undef OFF
 
@@ -401,9 +422,14 @@ rw_mgr_config_parse(struct rw_mgr_config *c, int argc, char **argv, rw_mgr_geten
 	c->agent_max_conns_per_peer = 256;
 	c->agent_max_pods_per_cluster = 10000;
 	c->agent_key_overlap_s = 600;
+	c->webhook_cert_validity_s = 90 * 86400.0;
+	c->webhook_ca_validity_s = 3650 * 86400.0;
 	if (set_str(&c->lease_name, "raywarden-controller-leader") ||
 	    set_str(&c->metrics_addr, ":8080") || set_str(&c->health_addr, ":8082") ||
-	    set_str(&c->agent_listen, "tcp://0.0.0.0:8478"))
+	    set_str(&c->agent_listen, "tcp://0.0.0.0:8478") || set_str(&c->webhook_addr, "0") ||
+	    set_str(&c->webhook_service, "raywarden-webhook") ||
+	    set_str(&c->webhook_secret, "raywarden-webhook-certs") ||
+	    set_str(&c->webhook_config, "raywarden"))
 		goto fail;
 	for (size_t i = 0; env && i < nopts; i++) {
 		char name[80] = "RAYWARDEN_";
@@ -429,18 +455,20 @@ rw_mgr_config_parse(struct rw_mgr_config *c, int argc, char **argv, rw_mgr_geten
 		}
 		if (!strcmp(a, "--print-rbac") || !strcmp(a, "--print-rbac=cluster-role") ||
 		    !strcmp(a, "--print-rbac=leader-election") ||
-		    !strcmp(a, "--print-rbac=batch-scheduler")) {
+		    !strcmp(a, "--print-rbac=batch-scheduler") ||
+		    !strcmp(a, "--print-rbac=webhook")) {
 			seterr(err, errlen, "%s",
-			       strstr(a, "leader")  ? "print-rbac:leader-election"
-			       : strstr(a, "batch") ? "print-rbac:batch-scheduler"
-						    : "print-rbac:cluster-role");
+			       strstr(a, "leader")    ? "print-rbac:leader-election"
+			       : strstr(a, "batch")   ? "print-rbac:batch-scheduler"
+			       : strstr(a, "webhook") ? "print-rbac:webhook"
+						      : "print-rbac:cluster-role");
 			rw_mgr_config_fini(c);
 			return 1;
 		}
 		if (!strncmp(a, "--print-rbac=", 13)) {
 			seterr(err, errlen,
-			       "--print-rbac: \"%.100s\" is not cluster-role, leader-election or "
-			       "batch-scheduler",
+			       "--print-rbac: \"%.100s\" is not cluster-role, leader-election, "
+			       "batch-scheduler or webhook",
 			       a + 13);
 			rv = -EINVAL;
 			goto fail;
@@ -490,7 +518,8 @@ rw_mgr_config_parse(struct rw_mgr_config *c, int argc, char **argv, rw_mgr_geten
 	char h[256];
 	int port;
 	if (rw_mgr_parse_addr(c->metrics_addr, h, sizeof(h), &port) ||
-	    rw_mgr_parse_addr(c->health_addr, h, sizeof(h), &port)) {
+	    rw_mgr_parse_addr(c->health_addr, h, sizeof(h), &port) ||
+	    rw_mgr_parse_addr(c->webhook_addr, h, sizeof(h), &port)) {
 		seterr(err, errlen, "invalid listen address (want [host]:port or 0)");
 		rv = -EINVAL;
 		goto fail;
@@ -523,6 +552,11 @@ rw_mgr_config_fini(struct rw_mgr_config *c)
 	free(c->agent_memory_request);
 	free(c->agent_cpu_limit);
 	free(c->agent_memory_limit);
+	free(c->webhook_addr);
+	free(c->webhook_service);
+	free(c->webhook_secret);
+	free(c->webhook_config);
+	free(c->webhook_cert_hosts);
 	memset(c, 0, sizeof(*c));
 }
 
@@ -673,6 +707,19 @@ rw_mgr_cfg(const struct rw_mgr *m)
 	return &m->cfg;
 }
 
+int
+rw_mgr_show_listener(struct rw_mgr *m, const char *name, struct rw_httpd *s)
+{
+	for (int i = 0; i < MAX_LISTENERS; i++)
+		if (s ? !m->listeners[i]
+		      : m->listener_names[i] && !strcmp(m->listener_names[i], name)) {
+			m->listeners[i] = s;
+			m->listener_names[i] = s ? name : NULL;
+			return 0;
+		}
+	return -ENOSPC;
+}
+
 bool
 rw_mgr_is_leader(const struct rw_mgr *m)
 {
@@ -792,9 +839,15 @@ health_handler(const struct rw_httpd_req *req, struct rw_httpd_resp *resp, void 
 			resp->status = 500;
 			rw_buf_puts(&resp->body, "metrics too large\n");
 		} else {
-			struct rw_httpd *const srv[2] = {m->health, m->metrics};
-			static const char *const names[2] = {"health", "metrics"};
-			rw_httpd_render_stats(&resp->body, "raywarden_controller", srv, names, 2);
+			struct rw_httpd *srv[2 + MAX_LISTENERS] = {m->health, m->metrics};
+			const char *names[2 + MAX_LISTENERS] = {"health", "metrics"};
+			int n = 2;
+			for (int i = 0; i < MAX_LISTENERS; i++)
+				if (m->listeners[i]) {
+					srv[n] = m->listeners[i];
+					names[n++] = m->listener_names[i];
+				}
+			rw_httpd_render_stats(&resp->body, "raywarden_controller", srv, names, n);
 		}
 	} else {
 		resp->status = 404;

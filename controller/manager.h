@@ -78,6 +78,14 @@ struct rw_mgr_config {
 	char *agent_cpu_limit;
 	char *agent_memory_limit;
 	int agent_readiness_period_s;
+	/* Admission webhooks (webhook/webhook.h) */
+	char *webhook_addr;		/* --webhook-addr ("0": off, the default; e.g. ":9443") */
+	char *webhook_service;		/* --webhook-service (raywarden-webhook) */
+	char *webhook_secret;		/* --webhook-secret (raywarden-webhook-certs) */
+	char *webhook_config;		/* --webhook-configuration (raywarden) */
+	char *webhook_cert_hosts;	/* --webhook-cert-hosts: extra names, comma-separated */
+	double webhook_cert_validity_s; /* --webhook-cert-validity (90 days) */
+	double webhook_ca_validity_s;	/* --webhook-ca-validity (10 years) */
 };
 
 typedef const char *(*rw_mgr_getenv_fn)(const char *name, void *ud);
@@ -94,6 +102,7 @@ const char *rw_mgr_usage(void);
 int rw_mgr_parse_addr(const char *s, char *host, size_t hostlen, int *port);
 
 struct rw_mgr;
+struct rw_httpd;
 
 struct rw_mgr_controller {
 	const char *name;
@@ -126,6 +135,12 @@ struct rw_met *rw_mgr_metrics(const struct rw_mgr *m);
 struct rw_ev *rw_mgr_events(const struct rw_mgr *m);
 const struct rw_mgr_config *rw_mgr_cfg(const struct rw_mgr *m);
 bool rw_mgr_is_leader(const struct rw_mgr *m);
+/*
+ * Show the connection stats of another HTTP listener on /metrics, labelled
+ * listener="<name>" (name must outlive it); s NULL removes it again (before
+ * the listener is freed). 0, or -ENOSPC.
+ */
+int rw_mgr_show_listener(struct rw_mgr *m, const char *name, struct rw_httpd *s);
 /* The namespace the controller runs in (leader election namespace). */
 const char *rw_mgr_namespace(const struct rw_mgr *m);
 

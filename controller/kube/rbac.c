@@ -24,95 +24,132 @@ const struct rw_rbac_grant rw_rbac_grants[] = {
     {RW_RBAC_CLUSTER, "", "configmaps", "create update", false,
      "RayJob reconciler: the ConfigMap <rayjob>-driver-log that keeps the tail of the driver "
      "log after the RayCluster is gone (created, replaced by a later attempt's; owned by the "
-     "RayJob, so garbage-collected with it)."},
+     "RayJob, so garbage-collected with it).",
+     NULL},
     {RW_RBAC_CLUSTER, "", "pods", "create delete list patch watch", false,
      "RayCluster reconciler: creates head and worker pods, deletes surplus, failed and "
      "workersToDelete pods, and watches Ray pods (informer selected by ray.io/node-type). patch: "
-     "the ray.io/serve label the RayService reconciler sets on heads."},
+     "the ray.io/serve label the RayService reconciler sets on heads.",
+     NULL},
     {RW_RBAC_CLUSTER, "", "pods", "get", true,
      "Never requested: held because the autoscaler Role the controller creates per RayCluster "
      "grants pods get/list/watch/patch, and RBAC lets a subject grant only what it holds "
-     "(escalation check)."},
+     "(escalation check).",
+     NULL},
     {RW_RBAC_CLUSTER, "", "pods/resize", "patch", true,
-     "Never requested: the autoscaler Role grants pods/resize patch (escalation check)."},
+     "Never requested: the autoscaler Role grants pods/resize patch (escalation check).", NULL},
     {RW_RBAC_CLUSTER, "", "pods/status", "patch", false,
-     "Agent hub: sets the ray.io/agent-ready readiness-gate condition from agent reports."},
+     "Agent hub: sets the ray.io/agent-ready readiness-gate condition from agent reports.", NULL},
     {RW_RBAC_CLUSTER, "", "secrets", "create get list patch watch", false,
      "The per-cluster agent key Secret <cluster>-raywarden-key: created, read by name, "
      "rewritten (patch) when the master key changed, and list/watch through an informer "
      "selected by app.kubernetes.io/component=raywarden-agent-key so a deleted or altered key "
      "Secret is written again; the Redis password Secret of GCS fault tolerance is read by name "
      "for the Redis cleanup. No delete: the key Secret is owned by its RayCluster and "
-     "garbage-collected."},
+     "garbage-collected.",
+     NULL},
     {RW_RBAC_CLUSTER, "", "serviceaccounts", "create", false,
      "Autoscaler: the head pod's ServiceAccount when enableInTreeAutoscaling is set (owned by "
-     "the RayCluster, so garbage collection removes it)."},
+     "the RayCluster, so garbage collection removes it).",
+     NULL},
     {RW_RBAC_CLUSTER, "", "services", "create delete list patch watch", false,
      "RayCluster head, headless-worker and serve Services; RayService serve and head Services, "
      "deleted when their cluster goes; the RayJob head Service <rayjob>-head-svc (informer "
      "selected by ray.io/originated-from-crd=RayJob). patch: the RayService traffic switch, one "
      "merge patch of the serve Service's spec (selector included), so traffic moves in one "
-     "write; the same patch points <rayjob>-head-svc at a retry's new cluster."},
+     "write; the same patch points <rayjob>-head-svc at a retry's new cluster.",
+     NULL},
     {RW_RBAC_CLUSTER, "batch", "jobs", "create delete list watch", false,
      "RayJob reconciler: the K8sJobMode submitter Job <rayjob> (created, deleted on suspend "
      "and retry with background propagation), and its informer selected by "
-     "app.kubernetes.io/created-by=kuberay-operator."},
+     "app.kubernetes.io/created-by=kuberay-operator.",
+     NULL},
     {RW_RBAC_CLUSTER, "discovery.k8s.io", "endpointslices", "list watch", false,
      "RayService reconciler: counts ready endpoints of the serve Service "
-     "(status.numServeEndpoints)."},
+     "(status.numServeEndpoints).",
+     NULL},
     {RW_RBAC_CLUSTER, "events.k8s.io", "events", "create patch", false,
-     "Event recorder: create, and patch to bump the count of a repeated event."},
+     "Event recorder: create, and patch to bump the count of a repeated event.", NULL},
     {RW_RBAC_CLUSTER, "networking.k8s.io", "ingresses", "create list watch", false,
      "RayCluster enableIngress: the head Ingress <cluster>-head-ingress, created when no Ingress "
      "labelled ray.io/cluster=<cluster> exists (informer selected by ray.io/cluster, started by "
      "the first cluster that wants one), never updated; owned by the RayCluster, so garbage "
-     "collection removes it."},
+     "collection removes it.",
+     NULL},
     {RW_RBAC_CLUSTER, "ray.io", "rayclusters", "create delete list patch update watch", false,
      "RayCluster informers; the RayService reconciler creates, updates in place (PUT) and "
      "deletes the RayClusters it owns; finalizers and DeleteWorkers group suspend are JSON "
-     "patches."},
+     "patches.",
+     NULL},
     {RW_RBAC_CLUSTER, "ray.io", "rayclusters", "get", true,
-     "Never requested: the autoscaler Role grants rayclusters get/patch (escalation check)."},
+     "Never requested: the autoscaler Role grants rayclusters get/patch (escalation check).", NULL},
     {RW_RBAC_CLUSTER, "ray.io", "rayclusters/finalizers", "update", true,
      "Never requested: owner references with blockOwnerDeletion on objects a RayCluster owns "
      "need update on its finalizers subresource when the OwnerReferencesPermissionEnforcement "
-     "admission plugin is on."},
+     "admission plugin is on.",
+     NULL},
     {RW_RBAC_CLUSTER, "ray.io", "rayclusters/status", "patch update", false,
-     "RayCluster status writer (only when the status changed); patch: the invalid-spec reason."},
+     "RayCluster status writer (only when the status changed); patch: the invalid-spec reason.",
+     NULL},
     {RW_RBAC_CLUSTER, "ray.io", "rayjobs", "delete list patch watch", false,
      "RayJob informer; patch: its finalizer; delete: DeleteSelf deletion rules, "
-     "DELETE_RAYJOB_CR_AFTER_JOB_FINISHES and --rayjob-default-ttl."},
+     "DELETE_RAYJOB_CR_AFTER_JOB_FINISHES and --rayjob-default-ttl.",
+     NULL},
     {RW_RBAC_CLUSTER, "ray.io", "rayjobs/finalizers", "update", true,
      "Never requested: blockOwnerDeletion on the RayCluster, submitter Job and head Service a "
-     "RayJob owns (OwnerReferencesPermissionEnforcement)."},
+     "RayJob owns (OwnerReferencesPermissionEnforcement).",
+     NULL},
     {RW_RBAC_CLUSTER, "ray.io", "rayjobs/status", "update", false,
-     "RayJob status writer (only when the status changed)."},
+     "RayJob status writer (only when the status changed).", NULL},
     {RW_RBAC_CLUSTER, "ray.io", "rayservices", "list patch watch", false,
-     "RayService informer; patch: its finalizer."},
+     "RayService informer; patch: its finalizer.", NULL},
     {RW_RBAC_CLUSTER, "ray.io", "rayservices/finalizers", "update", true,
      "Never requested: blockOwnerDeletion on the RayClusters and Services a RayService owns "
-     "(OwnerReferencesPermissionEnforcement)."},
+     "(OwnerReferencesPermissionEnforcement).",
+     NULL},
     {RW_RBAC_CLUSTER, "ray.io", "rayservices/status", "update", false,
-     "RayService status writer (only when the status changed)."},
+     "RayService status writer (only when the status changed).", NULL},
     {RW_RBAC_CLUSTER, "rbac.authorization.k8s.io", "rolebindings", "create", false,
-     "Autoscaler: the RoleBinding <cluster> of the autoscaler's ServiceAccount to its Role."},
+     "Autoscaler: the RoleBinding <cluster> of the autoscaler's ServiceAccount to its Role.", NULL},
     {RW_RBAC_CLUSTER, "rbac.authorization.k8s.io", "roles", "create", false,
      "Autoscaler: the Role <cluster> that lets the autoscaler sidecar read pods and patch its "
-     "RayCluster."},
+     "RayCluster.",
+     NULL},
     {RW_RBAC_CLUSTER, "route.openshift.io", "routes", "create list watch", false,
      "RayCluster enableIngress on OpenShift: the head Route <cluster>-head-route instead of the "
-     "Ingress (same rules); list: also the start-up check whether route.openshift.io is served."},
+     "Ingress (same rules); list: also the start-up check whether route.openshift.io is served.",
+     NULL},
     {RW_RBAC_LEASE, "coordination.k8s.io", "leases", "create get update", false,
      "get + create to take a missing Lease, update to renew it, take over an expired one or "
-     "release it (optimistic concurrency on resourceVersion)."},
+     "release it (optimistic concurrency on resourceVersion).",
+     NULL},
     {RW_RBAC_BATCH, "scheduling.volcano.sh", "podgroups", "create delete get patch", false,
      "--batch-scheduler=volcano: the PodGroup ray-<name>-pg of a RayCluster or RayJob, read by "
      "name and created before the pods, its minMember/minResources patched when the cluster "
-     "changes, and a RayJob's deleted when it is Complete or Failed."},
+     "changes, and a RayJob's deleted when it is Complete or Failed.",
+     NULL},
     {RW_RBAC_BATCH, "scheduling.x-k8s.io", "podgroups", "create get", false,
      "--batch-scheduler=scheduler-plugins: the PodGroup <cluster> of a RayCluster labelled "
      "ray.io/gang-scheduling-enabled, read by name and created before the pods (never updated, "
-     "as KubeRay; owned by the RayCluster, so garbage-collected with it)."},
+     "as KubeRay; owned by the RayCluster, so garbage-collected with it).",
+     NULL},
+    {RW_RBAC_WEBHOOK, "admissionregistration.k8s.io", "mutatingwebhookconfigurations", "get patch",
+     false,
+     "Admission webhooks (--webhook-addr): reads the MutatingWebhookConfiguration by name and "
+     "patches the caBundle of the webhooks it serves when it differs from its CA.",
+     "raywarden"},
+    {RW_RBAC_WEBHOOK, "admissionregistration.k8s.io", "validatingwebhookconfigurations",
+     "get patch", false, "Admission webhooks: the same for the ValidatingWebhookConfiguration.",
+     "raywarden"},
+    {RW_RBAC_WEBHOOK_NS, "", "secrets", "create", false,
+     "Admission webhooks: the Secret raywarden-webhook-certs (CA and serving certificate, shared "
+     "by every replica) is created by the first replica that finds none (a create cannot be "
+     "limited by name).",
+     NULL},
+    {RW_RBAC_WEBHOOK_NS, "", "secrets", "get patch", false,
+     "Admission webhooks: that Secret read, and patched when a certificate is renewed "
+     "(resourceVersion precondition: replicas never overwrite each other).",
+     "raywarden-webhook-certs"},
 };
 
 const size_t rw_rbac_ngrants = sizeof(rw_rbac_grants) / sizeof(rw_rbac_grants[0]);
@@ -329,7 +366,7 @@ rw_rbac_granted(const struct rw_rbac_attr *a, const struct rw_rbac_grant **row)
 		/* Held-only rows are never requested: a request matching only them is a new call
 		 * site that must say why it needs the verb in a row of its own. */
 		if (g->held_only || strcmp(g->group, a->group) || strcmp(g->resource, res) ||
-		    !has_word(g->verbs, a->verb))
+		    !has_word(g->verbs, a->verb) || (g->names && !has_word(g->names, a->name)))
 			continue;
 		if (row)
 			*row = g;
@@ -402,9 +439,15 @@ rules(struct rw_buf *b, enum rw_rbac_scope scope)
 			continue;
 		rv = comment(b, g->why);
 		if (rv == 0)
-			rv = rw_buf_printf(
-			    b, "- apiGroups: [\"%s\"]\n  resources: [\"%s\"]\n  verbs: ", g->group,
-			    g->resource);
+			rv = rw_buf_printf(b, "- apiGroups: [\"%s\"]\n  resources: [\"%s\"]\n%s",
+					   g->group, g->resource, g->names ? "" : "  verbs: ");
+		if (rv == 0 && g->names) {
+			rv = rw_buf_puts(b, "  resourceNames: ");
+			if (rv == 0)
+				rv = words(b, g->names);
+			if (rv == 0)
+				rv = rw_buf_puts(b, "\n  verbs: ");
+		}
 		if (rv == 0)
 			rv = words(b, g->verbs);
 		if (rv == 0)
@@ -491,6 +534,22 @@ rw_rbac_print(enum rw_rbac_scope scope, const char *ns, struct rw_buf *out)
 		    "(docs/security.md).");
 		return rv ? rv
 			  : role_and_binding(out, scope, "raywarden-batch-scheduler", NULL, ns);
+	}
+	if (scope == RW_RBAC_WEBHOOK || scope == RW_RBAC_WEBHOOK_NS) {
+		rv = comment(
+		    out,
+		    "Generated by `raywarden-controller --print-rbac=webhook` from the grant "
+		    "table in controller/kube/rbac.c; edit the table, not this file. Optional: "
+		    "only a controller started with --webhook-addr needs it (the admission "
+		    "webhooks, manifests/webhook, docs/install.md). Everything by name: the "
+		    "webhook configurations raywarden and the certificate Secret in the "
+		    "controller's own namespace.");
+		if (rv == 0)
+			rv = role_and_binding(out, RW_RBAC_WEBHOOK, "raywarden-webhook", NULL, ns);
+		if (rv == 0)
+			rv = rw_buf_puts(out, "---\n");
+		return rv ? rv
+			  : role_and_binding(out, RW_RBAC_WEBHOOK_NS, "raywarden-webhook", ns, ns);
 	}
 	rv = comment(out,
 		     "Generated by `raywarden-controller --print-rbac=leader-election` from "

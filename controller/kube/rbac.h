@@ -23,7 +23,9 @@
 enum rw_rbac_scope {
 	RW_RBAC_CLUSTER, /* the ClusterRole raywarden-controller (watched namespaces) */
 	RW_RBAC_LEASE,	 /* the Role raywarden-leader-election (the controller's namespace) */
-	RW_RBAC_BATCH /* the optional ClusterRole raywarden-batch-scheduler (--batch-scheduler) */
+	RW_RBAC_BATCH, /* the optional ClusterRole raywarden-batch-scheduler (--batch-scheduler) */
+	RW_RBAC_WEBHOOK,   /* the optional ClusterRole raywarden-webhook (--webhook-addr) */
+	RW_RBAC_WEBHOOK_NS /* the optional Role raywarden-webhook in the controller's namespace */
 };
 
 struct rw_rbac_grant {
@@ -34,6 +36,7 @@ struct rw_rbac_grant {
 	bool held_only;	      /* never requested: held so the controller may grant it (the
 				 autoscaler Role; RBAC's escalation check) or for admission */
 	const char *why;      /* the comment printed above the rule */
+	const char *names;    /* space-separated resourceNames the rule is limited to, or NULL */
 };
 
 extern const struct rw_rbac_grant rw_rbac_grants[];
@@ -70,7 +73,9 @@ void rw_rbac_resource_name(const struct rw_rbac_attr *a, char *out, size_t outle
  * manifests/rbac/cluster_role.yaml, RW_RBAC_LEASE gives
  * manifests/rbac/leader_election_role.yaml (the Role and its RoleBinding in
  * namespace ns), RW_RBAC_BATCH gives manifests/batch-scheduler/rbac.yaml (the
- * ClusterRole and its ClusterRoleBinding). Returns 0 or -ENOMEM.
+ * ClusterRole and its ClusterRoleBinding), RW_RBAC_WEBHOOK gives
+ * manifests/webhook/rbac.yaml (the ClusterRole and the Role of both webhook
+ * scopes with their bindings). Returns 0 or -ENOMEM.
  */
 int rw_rbac_print(enum rw_rbac_scope scope, const char *ns, struct rw_buf *out);
 

@@ -18,6 +18,11 @@
  * read, so a probe accepted in the same burst as many silent peers is
  * answered rather than evicted; a new connection is read at once for the
  * same reason.
+ *
+ * With a transport (rw_httpd_transport: TLS), the socket's bytes go to a
+ * bounded buffer the transport reads from, and what it writes to a second one
+ * is what the socket sends; HTTP framing, caps and deadlines are unchanged
+ * above it, and the head deadline also bounds the whole handshake.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -47,6 +52,10 @@
 #define KEEP_CAP (64 * 1024)  /* buffers above this are released when idle */
 #define LINGER_MS 2000
 #define READ_CHUNK (64 * 1024)
+/* Transport (TLS) input: two records of 16 KiB plus their overhead. */
+#define CIN_MAX (2 * (16384 + 2048))
+/* Transport output: one answer in records, and the handshake flight. */
+#define COUT_MAX (OUT_MAX + OUT_MAX / 16 + 64 * 1024)
 
 /* Phase of a connection, for its deadline. */
 enum phase {
@@ -90,6 +99,12 @@ struct conn {
 	int closing;	 /* uv_close called */
 	int held;	 /* an answer waits for its delay (rw_httpd_resp.delay_ms) */
 	int open_handles;
+	void *tc;	    /* the transport's state, or NULL for plain HTTP */
+	struct rw_buf cin;  /* transport: the peer's bytes not yet taken */
+	struct rw_buf cout; /* transport: bytes for the peer (what is written) */
+	size_t out_done;    /* transport: bytes of out already handed to it */
+	int notified;	    /* transport: shutdown message queued */
+	uint64_t accept_ms; /* transport: the handshake's deadline counts from here */
 };
 
 struct rw_httpd {
@@ -97,6 +112,8 @@ struct rw_httpd {
 	uv_tcp_t listener;
 	rw_httpd_handler handler;
 	void *ud;
+	struct rw_httpd_transport tr;
+	int has_tr;
 	size_t max_body;
 	int max_conns;
 	int max_per_peer;
@@ -304,8 +321,12 @@ conn_handle_closed(uv_handle_t *hd)
 	if (--c->open_handles > 0)
 		return;
 	struct rw_httpd *s = c->s;
+	if (c->tc)
+		s->tr.conn_free(c->tc);
 	rw_buf_fini(&c->in);
 	rw_buf_fini(&c->out);
+	rw_buf_fini(&c->cin);
+	rw_buf_fini(&c->cout);
 	free(c);
 	s->nconns--;
 	server_maybe_done(s);
@@ -374,7 +395,7 @@ deadline_cb(uv_timer_t *t)
 							: RW_HTTPD_TO_WRITE;
 	c->s->st.timeouts[k]++;
 	if ((k == RW_HTTPD_TO_HEAD || k == RW_HTTPD_TO_REQUEST) && c->in.len > 0 &&
-	    c->out.len == 0) {
+	    c->out.len == 0 && !c->tc) {
 		/* Tell a slow but honest client why; never wait for it. */
 		uv_buf_t b = uv_buf_init((char *)r408, sizeof(r408) - 1);
 		(void)uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
@@ -425,6 +446,12 @@ conn_arm(struct conn *c)
 		due = c->phase_ms + (uint64_t)s->write_ms;
 		break;
 	}
+	if (c->tc && !s->tr.established(c->tc)) {
+		/* Each handshake flight would restart the phase: bound the whole handshake. */
+		uint64_t hs = c->accept_ms + (uint64_t)s->head_ms;
+		if (hs < due)
+			due = hs;
+	}
 	uv_timer_start(&c->timer, deadline_cb, due > now ? due - now : 0, 0);
 }
 
@@ -442,7 +469,9 @@ alloc_cb(uv_handle_t *hd, size_t suggested, uv_buf_t *b)
 {
 	struct conn *c = hd->data;
 	(void)suggested;
-	size_t room = c->lingering ? READ_CHUNK : c->in.max - c->in.len;
+	size_t room = c->lingering ? READ_CHUNK
+		      : c->tc	   ? c->cin.max - c->cin.len
+				   : c->in.max - c->in.len;
 	if (room > READ_CHUNK)
 		room = READ_CHUNK;
 	b->base = c->s->rbuf;
@@ -476,7 +505,7 @@ read_cb(uv_stream_t *st, ssize_t nread, const uv_buf_t *b)
 	}
 	if (nread == 0 || c->lingering)
 		return;
-	if (rw_buf_append(&c->in, b->base, (size_t)nread) != 0) {
+	if (rw_buf_append(c->tc ? &c->cin : &c->in, b->base, (size_t)nread) != 0) {
 		conn_close(c);
 		return;
 	}
@@ -525,8 +554,12 @@ conn_after_write(struct conn *c)
 {
 	rw_buf_reset(&c->out);
 	c->out_sent = 0;
+	c->out_done = 0;
 	if (c->out.cap > KEEP_CAP)
 		rw_buf_fini(&c->out);
+	rw_buf_reset(&c->cout);
+	if (c->cout.cap > KEEP_CAP)
+		rw_buf_fini(&c->cout);
 	if (c->close_after) {
 		conn_finish_close(c);
 		return;
@@ -552,16 +585,33 @@ write_cb(uv_write_t *req, int status)
 static void
 conn_flush(struct conn *c)
 {
+	struct rw_buf *src = &c->out;
 	if (c->writing || c->closing || c->held)
 		return;
-	if (c->out.len == 0) {
+	if (c->tc) {
+		/* What goes on the wire is the transport's output: protect the answers first. */
+		struct rw_httpd_transport *tr = &c->s->tr;
+		if (c->out.len > c->out_done) {
+			if (tr->write(c->tc, c->out.data + c->out_done, c->out.len - c->out_done)) {
+				conn_close(c);
+				return;
+			}
+			c->out_done = c->out.len;
+		}
+		if (c->close_after && !c->notified && tr->established(c->tc)) {
+			tr->shutdown(c->tc);
+			c->notified = 1;
+		}
+		src = &c->cout;
+	}
+	if (src->len == 0) {
 		if (c->close_after)
 			conn_finish_close(c);
 		return;
 	}
-	uv_buf_t b = uv_buf_init(c->out.data, (unsigned int)c->out.len);
+	uv_buf_t b = uv_buf_init(src->data, (unsigned int)src->len);
 	int n = uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
-	if (n == (int)c->out.len) {
+	if (n == (int)src->len) {
 		conn_after_write(c);
 		return;
 	}
@@ -570,7 +620,7 @@ conn_flush(struct conn *c)
 		return;
 	}
 	c->out_sent = n > 0 ? (size_t)n : 0;
-	b = uv_buf_init(c->out.data + c->out_sent, (unsigned int)(c->out.len - c->out_sent));
+	b = uv_buf_init(src->data + c->out_sent, (unsigned int)(src->len - c->out_sent));
 	c->wreq.data = c;
 	if (uv_write(&c->wreq, (uv_stream_t *)&c->tcp, &b, 1, write_cb) != 0) {
 		conn_close(c);
@@ -667,6 +717,23 @@ dispatch(struct conn *c, struct rw_httpd_head *h)
 	}
 }
 
+/*
+ * Run the transport over the bytes received: handshake, then plaintext into
+ * in. Never while a write is in flight (the transport appends to cout, which
+ * the write is reading). -1 when the connection was closed.
+ */
+static int
+conn_untransport(struct conn *c)
+{
+	if (!c->tc || c->writing || c->closing || c->lingering)
+		return 0;
+	if (c->s->tr.read(c->tc, &c->in) != 0) {
+		conn_close(c);
+		return -1;
+	}
+	return 0;
+}
+
 /* Answer every complete request in the input, then write. */
 static void
 conn_process(struct conn *c)
@@ -675,6 +742,8 @@ conn_process(struct conn *c)
 	struct rw_httpd_head head;
 	struct rw_httpd_frame f;
 
+	if (conn_untransport(c))
+		return;
 	while (!c->closing && !c->writing && !c->close_after && !c->held && c->in.len > 0 &&
 	       c->out.len < OUT_SOFT) {
 		rw_httpd_frame(c->in.data, c->in.len, s->max_body, &head, &f);
@@ -696,6 +765,8 @@ conn_process(struct conn *c)
 		if (c->closing)
 			return;
 		rw_buf_consume(&c->in, f.total);
+		if (conn_untransport(c))
+			return;
 	}
 	if (c->closing)
 		return;
@@ -881,6 +952,8 @@ on_connection(uv_stream_t *ls, int status)
 	rw_list_init(&c->wlink);
 	rw_buf_init(&c->in, RW_HTTPD_MAX_HEAD + s->max_body);
 	rw_buf_init(&c->out, OUT_MAX);
+	rw_buf_init(&c->cin, CIN_MAX);
+	rw_buf_init(&c->cout, COUT_MAX);
 	uv_tcp_init(s->loop, &c->tcp);
 	uv_timer_init(s->loop, &c->timer);
 	c->tcp.data = c;
@@ -900,6 +973,15 @@ on_connection(uv_stream_t *ls, int status)
 		s->st.refused++;
 		conn_close(c);
 		return;
+	}
+	if (s->has_tr) {
+		c->accept_ms = uv_now(s->loop);
+		c->tc = s->tr.conn_new(s->tr.ud, &c->cin, &c->cout);
+		if (!c->tc) {
+			s->st.refused++;
+			conn_close(c);
+			return;
+		}
 	}
 	wait_push(c);
 	conn_arm(c);
@@ -990,6 +1072,10 @@ rw_httpd_new(uv_loop_t *loop, const struct rw_httpd_opts *opts, rw_httpd_handler
 	rw_list_init(&s->wait);
 	s->handler = handler;
 	s->ud = ud;
+	if (opts && opts->transport) {
+		s->tr = *opts->transport;
+		s->has_tr = 1;
+	}
 	s->max_body = opts && opts->max_body ? opts->max_body : DEF_MAX_BODY;
 	s->max_conns = opts && opts->max_conns > 0 ? opts->max_conns : DEF_MAX_CONNS;
 	s->max_per_peer =

@@ -234,6 +234,37 @@ def gen_rayjob(out, samples):
     out.add("resources.json", '{"Custom_1": 1, "Custom_2": 5.5}')
 
 
+def admission_review(obj, op="CREATE", old=None, uid="705ab4f5-6393-11e8-b7cc-42010a800002"):
+    """An AdmissionReview v1 request as kube-apiserver sends it to a webhook."""
+    ref = obj if obj is not None else old  # a DELETE carries only the old object
+    kind = ref.get("kind", "")
+    group, _, version = ref.get("apiVersion", "v1").rpartition("/")
+    meta = ref.get("metadata") or {}
+    return {"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
+            "request": {"uid": uid, "kind": {"group": group, "version": version, "kind": kind},
+                        "resource": {"group": group, "version": version, "resource": kind.lower() + "s"},
+                        "requestKind": {"group": group, "version": version, "kind": kind},
+                        "operation": op, "namespace": meta.get("namespace", "default"),
+                        "name": meta.get("name", ""), "object": obj, "oldObject": old, "dryRun": False,
+                        "userInfo": {"username": "kubernetes-admin", "groups": ["system:masters",
+                                                                               "system:authenticated"]},
+                        "options": {"apiVersion": "meta.k8s.io/v1", "kind": "CreateOptions"}}}
+
+
+def gen_admission(out, samples):
+    for kind in ("RayCluster", "RayJob", "RayService"):
+        for name, obj in of_kind(samples, kind):
+            out.add(name + ".json", jdump(admission_review(obj)))
+    _, rc = next(of_kind(samples, "RayCluster"))
+    changed = copy.deepcopy(rc)
+    changed["spec"].setdefault("workerGroupSpecs", [{}])[0]["replicas"] = 3
+    out.add("update-spec.json", jdump(admission_review(changed, "UPDATE", rc)))
+    out.add("update-labels.json", jdump(admission_review(rc, "UPDATE", rc)))
+    out.add("delete.json", jdump(admission_review(None, "DELETE", rc)))
+    wide = wide_cluster(rc, 64)
+    out.add("wide-64-update.json", jdump(admission_review(wide, "UPDATE", wide)))
+
+
 def gen_yaml(out, samples, crds):
     for name, (text, docs) in samples.items():
         out.add(name + ".yaml", text)
@@ -606,6 +637,7 @@ def main(argv):
     big_msg = wire_seal(typ, big_report(rep, caps["fuzz_wire"]))
     gen_hub_sp(target("fuzz_hub_sp"), caps["fuzz_hub_sp"], wire, big_msg)
     gen_kubeconfig(target("fuzz_kubeconfig"))
+    gen_admission(target("fuzz_admission"), samples)
     gen_redis(target("fuzz_redis_qualify"), samples, caps["fuzz_redis_qualify"])
     for name, o in sorted(outs.items()):
         n, size = o.write()

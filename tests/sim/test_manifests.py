@@ -381,7 +381,8 @@ class TestRbacGenerated(unittest.TestCase):
     def test_committed_files_are_generated(self):
         for which, name in (("cluster-role", "rbac/cluster_role.yaml"),
                             ("leader-election", "rbac/leader_election_role.yaml"),
-                            ("batch-scheduler", "batch-scheduler/rbac.yaml")):
+                            ("batch-scheduler", "batch-scheduler/rbac.yaml"),
+                            ("webhook", "webhook/rbac.yaml")):
             with open(os.path.join(MANIFESTS, name)) as f:
                 committed = f.read()
             self.assertEqual(committed, self.printed(which),
@@ -814,6 +815,46 @@ class TestManifestsOnCluster(unittest.TestCase):
                           (["scheduling.x-k8s.io"], ["podgroups"], ["create", "get"])])
         self.assertEqual(added[("ClusterRoleBinding", "raywarden-batch-scheduler")]["subjects"],
                          [{"kind": "ServiceAccount", "name": "raywarden-controller", "namespace": "raywarden-system"}])
+
+    def test_webhook_component(self):
+        """manifests/webhook adds the webhook Service, the ValidatingWebhookConfiguration (every
+        webhook failurePolicy Ignore, short timeout, no side effects, ray.io only, served through
+        the Service on the controller's --webhook-addr port), its RBAC by name, and nothing else."""
+        with tempfile.TemporaryDirectory() as d:
+            with open(os.path.join(d, "kustomization.yaml"), "w") as f:
+                rel = os.path.relpath(MANIFESTS, d)
+                f.write("resources: [%s]\ncomponents: [%s]\n" % (rel, os.path.join(rel, "webhook")))
+            r = subprocess.run([KUBECTL, "kustomize", d], capture_output=True, timeout=60,
+                               env=dict(os.environ, HTTP_PROXY="http://127.0.0.1:9", HTTPS_PROXY="http://127.0.0.1:9"))
+        self.assertEqual(r.returncode, 0, r.stderr.decode())
+        # The simulator serves no admissionregistration.k8s.io: the webhook configuration is read
+        # as text, everything else through kubectl.
+        docs = r.stdout.decode().split("\n---\n")
+        vwc = [d for d in docs if "kind: ValidatingWebhookConfiguration" in d]
+        self.assertEqual(len(vwc), 1)
+        vwc = vwc[0]
+        objs = self.objects(text="\n---\n".join(d for d in docs if "kind: ValidatingWebhookConfiguration" not in d))
+        added = {(o["kind"], o["metadata"]["name"]): o for o in objs}
+        base = {(o["kind"], o["metadata"]["name"]) for o in self.rendered()}
+        self.assertEqual(set(added) - base, {
+            ("ClusterRole", "raywarden-webhook"), ("ClusterRoleBinding", "raywarden-webhook"),
+            ("Role", "raywarden-webhook"), ("RoleBinding", "raywarden-webhook"),
+            ("Service", "raywarden-webhook")})
+        svc = added[("Service", "raywarden-webhook")]
+        dep = added[("Deployment", "raywarden-controller")]["spec"]["template"]["spec"]["containers"][0]
+        self.assertIn("--webhook-addr=:9443", dep["args"])
+        self.assertIn({"name": "webhook", "containerPort": 9443, "protocol": "TCP"}, dep["ports"])
+        self.assertEqual(svc["spec"]["ports"][0]["targetPort"], "webhook")
+        self.assertIn("name: raywarden\n", vwc)
+        for res in ("rayclusters", "rayjobs", "rayservices"):
+            self.assertIn("name: %s.validate.raywarden.io" % res, vwc)
+        for line in ("failurePolicy: Ignore", "sideEffects: None", "matchPolicy: Equivalent", "timeoutSeconds: 5",
+                     "- ray.io\n", "name: raywarden-webhook\n", "namespace: raywarden-system\n",
+                     "path: /validate-ray-io-v1", "port: 443"):
+            self.assertEqual(vwc.count(line), 3, line)
+        for kind in ("ClusterRoleBinding", "RoleBinding"):
+            self.assertEqual(added[(kind, "raywarden-webhook")]["subjects"], [{"kind": "ServiceAccount", "name": "raywarden-controller",
+                                                                            "namespace": "raywarden-system"}])
 
     def test_rbac_least_privilege(self):
         """The grants themselves come from the controller's table (TestRbacGenerated); this checks

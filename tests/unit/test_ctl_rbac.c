@@ -253,7 +253,9 @@ t_table_shape(void)
 			snprintf(prev, sizeof(prev), "%s", v);
 			for (size_t j = 0; j < i; j++) {
 				const struct rw_rbac_grant *h = &rw_rbac_grants[j];
-				if (strcmp(h->group, g->group) || strcmp(h->resource, g->resource))
+				/* One role never grants a verb twice; separate roles may. */
+				if (h->scope != g->scope || strcmp(h->group, g->group) ||
+				    strcmp(h->resource, g->resource))
 					continue;
 				char pad[40];
 				snprintf(pad, sizeof(pad), " %s ", v);
@@ -294,7 +296,8 @@ t_manifests_current(void)
 		const char *file;
 	} m[] = {{RW_RBAC_CLUSTER, "manifests/rbac/cluster_role.yaml"},
 		 {RW_RBAC_LEASE, "manifests/rbac/leader_election_role.yaml"},
-		 {RW_RBAC_BATCH, "manifests/batch-scheduler/rbac.yaml"}};
+		 {RW_RBAC_BATCH, "manifests/batch-scheduler/rbac.yaml"},
+		 {RW_RBAC_WEBHOOK, "manifests/webhook/rbac.yaml"}};
 	for (size_t i = 0; i < sizeof(m) / sizeof(m[0]); i++) {
 		struct rw_buf b;
 		rw_buf_init(&b, 1 << 20);
@@ -306,9 +309,10 @@ t_manifests_current(void)
 				"  %s differs from the grant table: regenerate it with "
 				"raywarden-controller --print-rbac%s\n",
 				m[i].file,
-				m[i].scope == RW_RBAC_LEASE   ? "=leader-election"
-				: m[i].scope == RW_RBAC_BATCH ? "=batch-scheduler"
-							      : "");
+				m[i].scope == RW_RBAC_LEASE	? "=leader-election"
+				: m[i].scope == RW_RBAC_BATCH	? "=batch-scheduler"
+				: m[i].scope == RW_RBAC_WEBHOOK ? "=webhook"
+								: "");
 			CHECK(0);
 		}
 		/* Every printed line fits the project's 100 columns. */

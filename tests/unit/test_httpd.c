@@ -1125,6 +1125,160 @@ t_free_with_conns(void)
 	}
 }
 
+/* ---- a transport (what TLS plugs into) ---- */
+
+/*
+ * A toy transport: the peer opens with "HELLO" (answered "OLLEH"), then every
+ * byte both ways is XORed with 0x5a. Enough to show the server runs requests
+ * and answers through the transport, and bounds the handshake.
+ */
+struct xor_conn {
+	struct rw_buf *cin, *cout;
+	int established;
+};
+static int xor_refuse;
+
+static void *
+xor_new(void *ud, struct rw_buf *cin, struct rw_buf *cout)
+{
+	(void)ud;
+	if (xor_refuse)
+		return NULL;
+	struct xor_conn *x = calloc(1, sizeof(*x));
+	if (x) {
+		x->cin = cin;
+		x->cout = cout;
+	}
+	return x;
+}
+
+static int
+xor_read(void *tc, struct rw_buf *plain)
+{
+	struct xor_conn *x = tc;
+	if (!x->established) {
+		if (x->cin->len < 5)
+			return strncmp(x->cin->data ? x->cin->data : "", "HELLO", x->cin->len) ? -1
+											       : 0;
+		if (strncmp(x->cin->data, "HELLO", 5) != 0)
+			return -1;
+		rw_buf_consume(x->cin, 5);
+		x->established = 1;
+		if (rw_buf_puts(x->cout, "OLLEH"))
+			return -1;
+	}
+	while (x->cin->len && plain->len < plain->max) {
+		char c = (char)(x->cin->data[0] ^ 0x5a);
+		if (rw_buf_append(plain, &c, 1))
+			return -1;
+		rw_buf_consume(x->cin, 1);
+	}
+	return 0;
+}
+
+static int
+xor_write(void *tc, const char *p, size_t n)
+{
+	struct xor_conn *x = tc;
+	for (size_t i = 0; i < n; i++) {
+		char c = (char)(p[i] ^ 0x5a);
+		if (rw_buf_append(x->cout, &c, 1))
+			return -1;
+	}
+	return 0;
+}
+
+static void
+xor_shutdown(void *tc)
+{
+	(void)tc;
+}
+
+static int
+xor_established(void *tc)
+{
+	return ((struct xor_conn *)tc)->established;
+}
+
+static void
+xor_free(void *tc)
+{
+	free(tc);
+}
+
+static void
+xor_buf(char *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		p[i] ^= 0x5a;
+}
+
+static void
+t_transport(void)
+{
+	static const struct rw_httpd_transport xt = {
+	    xor_new, xor_read, xor_write, xor_shutdown, xor_established, xor_free, NULL};
+	struct rw_httpd_opts o = {.transport = &xt, .host = "127.0.0.1", .head_timeout_ms = 400};
+	struct srv v;
+	char req[] = "GET /echo?t=1 HTTP/1.1\r\nContent-Length: 3\r\n\r\nabc";
+	char got[4096];
+	size_t n = 0;
+	if (srv_start(&v, &o) != 0) {
+		CHECK(0);
+		return;
+	}
+	/* Handshake, then a request and its answer through the transport. */
+	int fd = dial(v.port);
+	send_all(fd, "HELLO", 5);
+	xor_buf(req, sizeof(req) - 1);
+	send_all(fd, req, sizeof(req) - 1);
+	while (n < sizeof(got) - 1) {
+		ssize_t r = recv(fd, got + n, sizeof(got) - 1 - n, 0);
+		if (r <= 0)
+			break;
+		n += (size_t)r;
+		got[n] = '\0';
+		char tmp[4096];
+		memcpy(tmp, got + 5, n - 5);
+		xor_buf(tmp, n - 5);
+		tmp[n - 5] = '\0';
+		if (strstr(tmp, "GET t=1 abc"))
+			break;
+	}
+	CHECK(n > 5 && memcmp(got, "OLLEH", 5) == 0);
+	xor_buf(got + 5, n - 5);
+	got[n] = '\0';
+	CHECK(strncmp(got + 5, "HTTP/1.1 200 OK\r\n", 17) == 0);
+	CHECK(strstr(got + 5, "GET t=1 abc") != NULL);
+	close(fd);
+	/* A handshake that never completes is closed at the head deadline, whatever the phase. */
+	double t0 = now_ms();
+	fd = dial(v.port);
+	send_all(fd, "HEL", 3);
+	CHECK(peer_closed(fd));
+	double took = now_ms() - t0;
+	CHECK(took >= 300 && took < 3000);
+	close(fd);
+	/* A transport error closes at once. */
+	t0 = now_ms();
+	fd = dial(v.port);
+	send_all(fd, "BYE!!", 5);
+	CHECK(peer_closed(fd));
+	CHECK(now_ms() - t0 < 300);
+	close(fd);
+	/* A connection the transport refuses (no certificate yet) is closed and counted. */
+	xor_refuse = 1;
+	fd = dial(v.port);
+	CHECK(peer_closed(fd));
+	close(fd);
+	xor_refuse = 0;
+	struct rw_httpd_stats st = srv_stats(&v);
+	CHECK_EQ_INT(st.refused, 1);
+	CHECK(st.timeouts[RW_HTTPD_TO_HEAD] == 1);
+	srv_stop(&v);
+	CHECK_EQ_INT(atomic_load(&v.handled), 1);
+}
+
 int
 main(void)
 {
@@ -1146,6 +1300,7 @@ main(void)
 	    {"probe served among hostile peers", t_hostile_crowd},
 	    {"bind error", t_bind_error},
 	    {"free with connections", t_free_with_conns},
+	    {"through a transport (TLS's place)", t_transport},
 	    {NULL, NULL},
 	};
 	return rwt_run(cases);

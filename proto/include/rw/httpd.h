@@ -65,7 +65,33 @@ typedef void (*rw_httpd_handler)(const struct rw_httpd_req *req, struct rw_httpd
  * written no further request is read past the input cap, so a peer's unsent
  * bytes stay under 256 KiB of pipelined answers plus one answer.
  */
+/*
+ * A byte transform between the socket and HTTP: TLS. The server owns two
+ * bounded buffers per connection and hands them to conn_new: the transport
+ * reads the peer's bytes from the front of cin (consuming them) and appends
+ * what must go to the peer to cout. The server never runs the transport
+ * while a write of cout is in flight, so cout is not moved under it.
+ */
+struct rw_httpd_transport {
+	/* A connection's state, or NULL to refuse it (closed at once). */
+	void *(*conn_new)(void *ud, struct rw_buf *cin, struct rw_buf *cout);
+	/* Make progress on cin (handshake, records) and append plaintext to plain without
+	 * growing it past its max. 0, or negative to close the connection. */
+	int (*read)(void *tc, struct rw_buf *plain);
+	/* Append the protected form of p[0..n) to cout. 0, or negative to close. */
+	int (*write)(void *tc, const char *p, size_t n);
+	/* Append the end-of-session message (TLS close_notify) to cout, best effort. */
+	void (*shutdown)(void *tc);
+	/* The handshake is over: requests may flow. */
+	int (*established)(void *tc);
+	void (*conn_free)(void *tc);
+	void *ud;
+};
+
 struct rw_httpd_opts {
+	/* NULL: plain HTTP. With a transport, head_timeout_ms also bounds the handshake
+	 * (counted from accept). */
+	const struct rw_httpd_transport *transport;
 	const char *host;	 /* "0.0.0.0" when NULL */
 	int port;		 /* 0 picks a free port; see rw_httpd_port() */
 	size_t max_body;	 /* request body cap, default 64 KiB */

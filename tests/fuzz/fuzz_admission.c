@@ -1,0 +1,46 @@
+/*
+ * fuzz_admission.c - any bytes as an AdmissionReview body: read it, decide
+ * (the reconcilers' validators on the object), and write the answer. Nothing
+ * may crash or leak; a review that reads must get an answer that is valid
+ * JSON carrying its uid, and a refusal must say why.
+ */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "rw/json.h"
+#include "wh_admission.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	struct rw_wh_review r;
+	struct rw_wh_verdict v;
+	struct rw_buf out;
+	struct rw_json j;
+	char err[256];
+	if (rw_wh_review_parse((const char *)data, size, &r, err, sizeof(err)) != 0) {
+		if (!err[0])
+			abort();
+		return 0;
+	}
+	if (rw_wh_validate(&r, &v) != 0) {
+		rw_wh_review_fini(&r);
+		return 0; /* out of memory */
+	}
+	if (!v.allowed && !v.msg[0])
+		abort();
+	rw_buf_init(&out, 1 << 20);
+	if (rw_wh_review_answer(&out, r.uid, &v) != 0)
+		abort();
+	if (rw_json_parse(&j, out.data, out.len, 1000, NULL, 0) != 0)
+		abort();
+	if (!rw_json_streq(&j, rw_json_path(&j, 0, "response.uid"), r.uid))
+		abort();
+	rw_json_fini(&j);
+	rw_buf_fini(&out);
+	rw_wh_review_fini(&r);
+	return 0;
+}
