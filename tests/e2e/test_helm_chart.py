@@ -343,6 +343,26 @@ class HelmChart(unittest.TestCase):
             self.assertIn("customresourcedefinition.apiextensions.k8s.io/rayjobs.ray.io", r.stdout, args)
             self.assertNotIn("Warning", r.stderr, args)
 
+    def test_4_webhook_overlay_server_dry_run(self):
+        """README's webhook overlay, written as README writes it, passes the real API server's
+        validation (the webhook configurations and their Service included). Dry run: applied for
+        real, the Service clientConfig would send the API server to a cluster IP this machine does
+        not route (e2e test_webhooks serves the same configuration through a URL)."""
+        # A server dry run creates nothing, so the namespace the objects go to must exist (helm
+        # install below accepts an existing one).
+        if self.kubectl("get", "namespace", NS, check=False).returncode != 0:
+            self.kubectl("create", "namespace", NS)
+        with tempfile.TemporaryDirectory() as tmp:
+            overlay = os.path.join(tmp, "raywarden-webhook")
+            os.makedirs(overlay)
+            shutil.copytree(MANIFESTS, os.path.join(tmp, "manifests"), ignore=shutil.ignore_patterns("charts"))
+            with open(os.path.join(tmp, "raywarden-webhook/kustomization.yaml"), "w") as f:
+                f.write('resources: [../manifests]\ncomponents: [../manifests/webhook]\n')
+            r = self.kubectl("apply", "--server-side", "--dry-run=server", "-k", overlay, timeout=180)
+        self.assertIn("validatingwebhookconfiguration.admissionregistration.k8s.io/raywarden", r.stdout)
+        self.assertIn("service/raywarden-webhook", r.stdout)
+        self.assertNotIn("Warning", r.stderr)
+
     def test_5_install_upgrade_uninstall(self):
         t0 = time.monotonic()
         r = self.helm("install", "raywarden", CHART, "-n", NS, "--create-namespace", timeout=300)
