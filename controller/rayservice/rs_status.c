@@ -440,6 +440,13 @@ rw_rayservice_health(const struct rw_rayservice *rs, const struct rw_rayservice_
 		o = &defo;
 	}
 	memset(out, 0, sizeof(*out));
+	/*
+	 * A head KubeRay made, kept when raywarden took over, never reports: its
+	 * silence says nothing about Ray, and must neither raise HeadUnreachable
+	 * nor replace a serving cluster (KubeRay's probes still guard its pods).
+	 */
+	if (in->head_without_agent)
+		return;
 	out->head_unreachable = in->head_stale || !in->head ||
 				(in->head->has_serve && in->head->serve_api.state != RW_PROBE_OK &&
 				 in->head->serve_api.state != RW_PROBE_UNKNOWN);

@@ -138,6 +138,8 @@ struct rw_rayservice_health_in {
 	bool pending_exists;	      /* an upgrade (or a previous recovery) is under way */
 	const struct rw_rayservice_opts *opts;
 	int64_t now_ms;
+	bool head_without_agent; /* the head pod has no agent (KubeRay made it): no report can come
+				  */
 };
 
 struct rw_rayservice_health {

@@ -189,7 +189,9 @@ class Migration(unittest.TestCase):
         self.switch("raywarden", kuberay_pods)
         self.assertEqual(active_cluster(lc, NS, RS), rs_cluster, "no new RayCluster for the RayService")
         self.assertFalse((rs_status(lc, NS, RS).get("pendingServiceStatus") or {}).get("rayClusterName"))
-        # Its head has no agent: raywarden keeps the job as it is (not resubmitted, not failed)
+        # KubeRay's head has no agent to report: that is no sign of an unreachable head.
+        self.assertEqual(lc.events(NS, RS, "HeadUnreachable"), [])
+        # The job's head has no agent: raywarden keeps the job as it is (not resubmitted, not failed)
         # and says why it cannot follow it.
         st = rjlib.wait_status(lc, across, lambda s: "no raywarden agent" in (s.get("message") or ""), 60,
                                "the message about the head without agent")

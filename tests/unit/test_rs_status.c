@@ -537,7 +537,7 @@ t_health(void)
 	snprintf(apps[0].status, sizeof(apps[0].status), "RUNNING");
 	head_report(&h, 1, apps);
 
-	struct rw_rayservice_health_in in = {&h, false, 0, 0, false, &o, 100000};
+	struct rw_rayservice_health_in in = {&h, false, 0, 0, false, &o, 100000, false};
 	rw_rayservice_health(thr, &in, &out);
 	CHECK_EQ_INT(out.action, RW_RAYSERVICE_HEALTH_OK);
 	CHECK(out.event_reason == NULL);
@@ -582,6 +582,16 @@ t_health(void)
 	in.head = NULL;
 	rw_rayservice_health(thr, &in, &out);
 	CHECK(out.head_unreachable);
+	/* A head without agent (KubeRay's) is not judged, however long it has been silent. */
+	in.head_without_agent = true;
+	in.svc_since_ms = 100000 - 60000;
+	rw_rayservice_health(thr, &in, &out);
+	CHECK_EQ_INT(out.action, RW_RAYSERVICE_HEALTH_OK);
+	CHECK(!out.head_unreachable);
+	CHECK(out.event_reason == NULL);
+	CHECK_EQ_INT(out.svc_since_ms, 0);
+	in.head_without_agent = false;
+	in.svc_since_ms = 0;
 	in.head = &h;
 
 	/* Unhealthy applications: always only a report. */
