@@ -30,6 +30,7 @@ from clusterlib import LocalCluster, corpus_sample, missing_prereqs, pod_ready, 
 from rslib import Client, active_cluster, rs_status, serve_host, serve_request, wait_rs_ready
 
 from kubesim import operators, upstream  # noqa: E402  (clusterlib put tests/sim on sys.path)
+from kubesim.localcluster import alive  # noqa: E402
 
 import rjlib  # noqa: E402
 
@@ -127,7 +128,9 @@ class Migration(unittest.TestCase):
         try:
             wait_for(lambda: client.total() >= 20, 30, 0.05, "the client's requests flow")
             sent0 = client.total()
+            old_pid = (operators.info(lc.state) if to == "raywarden" else lc.controller()).get("pid")
             rec = lc.cluster.switch_operator(to, timeout=120.0, quiet=True)
+            self.assertFalse(alive(old_pid), "the old operator (pid %s) still runs" % old_pid)
             # Traffic keeps flowing with the new operator in charge for a while.
             settle = time.monotonic() + 10
             wait_for(lambda: time.monotonic() > settle and client.total() > sent0 + 50, 60, 0.1,
