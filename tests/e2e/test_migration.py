@@ -1,20 +1,24 @@
 """End to end: moving a running cluster from KubeRay v1.5.0 to raywarden and back, as
-docs/migrating-from-kuberay.md tells a platform team to (`local-cluster switch-operator`: stop
-the old operator, swap the CRDs in place, start the new one; the two never run at once).
+docs/migrating-from-kuberay.md tells a platform team to (`local-cluster switch-operator`: swap the
+CRDs in place, stop the old operator, start the new one; the two never run at once).
 
 On the real control plane with KubeRay's own binary (`local-cluster up --control-plane real
 --operator kuberay`), KubeRay runs KubeRay's samples ray-cluster.sample.yaml, ray-service.sample.yaml
-(a client sends requests through its serve Service the whole time) and a RayJob whose driver
+(4 clients send requests through its serve Service during each switch) and a RayJob whose driver
 waits for a gate the test opens. Then, for each switch (KubeRay -> raywarden, raywarden -> KubeRay):
 
+- the old operator's process is gone before the new one starts;
 - no pod that existed before is recreated (same uid) or restarted (same restartCount), and every
   one that was Ready stays Ready;
-- no request to the RayService fails;
-- the new operator takes the status over (the RayJob started under the old one completes under the
-  new one, submitted once; a scale-up is seen in the RayCluster's status);
+- no request to the RayService fails, and it keeps its RayCluster (no upgrade);
+- the new operator writes the status (a scale-up is seen in the RayCluster's status);
 - pods the new operator creates are its own: after the switch to raywarden the new worker has the
   agent sidecar and the old pods have none (KubeRay's probes stay until they are replaced);
-  KubeRay keeps raywarden's pods, agent included, as they are.
+  KubeRay keeps raywarden's pods, agent included, and makes its own without.
+
+The RayJob started under KubeRay stays Running under raywarden (not resubmitted, not failed; its head
+has no agent, so raywarden says it cannot follow it), a second one is submitted under raywarden, and
+both complete under KubeRay once it is back, each submitted once.
 
 Prints the figures docs/migrating-from-kuberay.md quotes (requests sent and failed during each
 switch, switch time, time until the new operator's first status write). Skipped when KubeRay or
