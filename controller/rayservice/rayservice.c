@@ -1267,6 +1267,8 @@ st_status(struct rw_rec_job *rj)
 	in.pending_head = j->pending ? cluster_head(r, j->rec.ns, j->pending->obj.name, &hs) : NULL;
 	if (hs)
 		in.pending_head = NULL;
+	in.active_head_without_agent = j->active && head_without_agent(j, j->active->obj.name);
+	in.pending_head_without_agent = j->pending && head_without_agent(j, j->pending->obj.name);
 	in.svc_cluster = sel;
 	in.num_endpoints = so ? count_endpoints(j, svc) : 0;
 	in.new_suffix = suffix;

@@ -61,6 +61,9 @@ struct rw_rayservice_status_in {
 	const struct rw_raycluster *pending; /* cluster named pending (NULL: absent) */
 	const struct rw_report *active_head; /* head reports; NULL: no applicationStatuses */
 	const struct rw_report *pending_head;
+	/* the cluster's head pod has no agent (KubeRay made it): its applicationStatuses of the
+	 * current status are kept, as KubeRay keeps them while it cannot ask the dashboard */
+	bool active_head_without_agent, pending_head_without_agent;
 	const char
 	    *svc_cluster;  /* ray.io/cluster selector of the serve service ("" or NULL: none) */
 	int num_endpoints; /* rw_rayservice_count_endpoints of the serve service */

@@ -196,8 +196,11 @@ class Migration(unittest.TestCase):
         self.switch("raywarden", kuberay_pods)
         self.assertEqual(active_cluster(lc, NS, RS), rs_cluster, "no new RayCluster for the RayService")
         self.assertFalse((rs_status(lc, NS, RS).get("pendingServiceStatus") or {}).get("rayClusterName"))
-        # KubeRay's head has no agent to report: that is no sign of an unreachable head.
+        # KubeRay's head has no agent to report: that is no sign of an unreachable head, and the
+        # applications' statuses KubeRay wrote stay.
         self.assertEqual(lc.events(NS, RS, "HeadUnreachable"), [])
+        apps = rs_status(lc, NS, RS)["activeServiceStatus"].get("applicationStatuses") or {}
+        self.assertEqual({a: v.get("status") for a, v in apps.items()}, {"fruit_app": "RUNNING", "math_app": "RUNNING"})
         # The job's head has no agent: raywarden keeps the job as it is (not resubmitted, not failed)
         # and says why it cannot follow it.
         st = rjlib.wait_status(lc, across, lambda s: "no raywarden agent" in (s.get("message") or ""), 60,
