@@ -423,6 +423,18 @@ st_running(struct rw_rj_next *out, const struct rw_rj_spec *spec, const struct r
 		running_not_found(out, spec, w);
 		break;
 	default:
+		if (w->head_without_agent) {
+			/*
+			 * A head KubeRay made, kept when raywarden took over: only an
+			 * agent could say how the job goes, so its silence is no
+			 * failure (KubeRay's status-check timeout would fail every
+			 * job running across the switch). The job stays Running
+			 * until KubeRay runs again or the head is replaced.
+			 */
+			out->check_fail_start_ms = 0;
+			COPY(message, RW_RJ_NO_AGENT_MESSAGE);
+			break;
+		}
 		running_unknown(out, spec, w);
 		break;
 	}

@@ -836,6 +836,15 @@ rw_rayservice_prepare_new_cluster(const struct rw_rayservice *rs,
 		return false;
 	if (!c)
 		return true;
+	/*
+	 * An active cluster another operator version stamped (KubeRay's, when
+	 * raywarden takes over) is updated in place first. KubeRay compares the
+	 * object it has just updated, whose hash then matches; the informer's copy
+	 * still carries the old hash until the update is seen, or for ever when
+	 * the update lost a conflict, and must not start an upgrade.
+	 */
+	if (!pending && should_update(rs, active, true, o))
+		return false;
 	if (rw_rayservice_match_cluster(rs, c) != RW_RAYSERVICE_MATCH_DIFFERENT)
 		return false;
 	return rw_rayservice_zero_downtime(rs, o);

@@ -183,7 +183,7 @@ conds_of(struct b *b, node *st)
 
 static void
 cluster_part(struct b *b, node *svc_status, const struct rw_raycluster *c,
-	     const struct rw_report *head)
+	     const struct rw_report *head, bool head_without_agent)
 {
 	node *cs = c ? rw_doc_get(c->obj.root, "status") : NULL;
 	node *copy;
@@ -206,7 +206,7 @@ cluster_part(struct b *b, node *svc_status, const struct rw_raycluster *c,
 			fail(b, -ENOMEM);
 		else if (apps->n == 0)
 			rw_doc_del(svc_status, "applicationStatuses");
-	} else {
+	} else if (!head_without_agent) {
 		rw_doc_del(svc_status, "applicationStatuses");
 	}
 }
@@ -275,8 +275,8 @@ rw_rayservice_status(const struct rw_rayservice *rs, const struct rw_rayservice_
 		fail(&b, -ENOMEM);
 	act = obj(&b, st, "activeServiceStatus");
 	pend = obj(&b, st, "pendingServiceStatus");
-	cluster_part(&b, act, in->active, in->active_head);
-	cluster_part(&b, pend, in->pending, in->pending_head);
+	cluster_part(&b, act, in->active, in->active_head, in->active_head_without_agent);
+	cluster_part(&b, pend, in->pending, in->pending_head, in->pending_head_without_agent);
 
 	/* Promotion: the services already point to the pending cluster. */
 	if (!b.err && *svc && *pname && streq(svc, pname) && !streq(svc, aname)) {
@@ -440,6 +440,13 @@ rw_rayservice_health(const struct rw_rayservice *rs, const struct rw_rayservice_
 		o = &defo;
 	}
 	memset(out, 0, sizeof(*out));
+	/*
+	 * A head KubeRay made, kept when raywarden took over, never reports: its
+	 * silence says nothing about Ray, and must neither raise HeadUnreachable
+	 * nor replace a serving cluster (KubeRay's probes still guard its pods).
+	 */
+	if (in->head_without_agent)
+		return;
 	out->head_unreachable = in->head_stale || !in->head ||
 				(in->head->has_serve && in->head->serve_api.state != RW_PROBE_OK &&
 				 in->head->serve_api.state != RW_PROBE_UNKNOWN);

@@ -61,6 +61,9 @@ struct rw_rayservice_status_in {
 	const struct rw_raycluster *pending; /* cluster named pending (NULL: absent) */
 	const struct rw_report *active_head; /* head reports; NULL: no applicationStatuses */
 	const struct rw_report *pending_head;
+	/* the cluster's head pod has no agent (KubeRay made it): its applicationStatuses of the
+	 * current status are kept, as KubeRay keeps them while it cannot ask the dashboard */
+	bool active_head_without_agent, pending_head_without_agent;
 	const char
 	    *svc_cluster;  /* ray.io/cluster selector of the serve service ("" or NULL: none) */
 	int num_endpoints; /* rw_rayservice_count_endpoints of the serve service */
@@ -138,6 +141,8 @@ struct rw_rayservice_health_in {
 	bool pending_exists;	      /* an upgrade (or a previous recovery) is under way */
 	const struct rw_rayservice_opts *opts;
 	int64_t now_ms;
+	bool head_without_agent; /* the head pod has no agent (KubeRay made it): no report can come
+				  */
 };
 
 struct rw_rayservice_health {

@@ -375,6 +375,7 @@ test_pod_decoder(void)
 		CHECK_EQ_INT(p->ready, RW_COND_FALSE);
 		CHECK_EQ_INT(p->agent_ready, RW_COND_TRUE);
 		CHECK_EQ_INT(p->ray_terminated, 1);
+		CHECK_EQ_INT(p->has_agent, 1);
 		CHECK_EQ_INT(p->ray_exit_code, 137);
 		CHECK_EQ_INT(p->ray_restarts, 2);
 		CHECK_EQ_INT(p->submitter_ended, 1);
@@ -393,6 +394,7 @@ test_pod_decoder(void)
 		CHECK_EQ_STR(p->meta.ns, "");
 		CHECK_EQ_STR(p->cluster, "");
 		CHECK_EQ_INT(p->ready, RW_COND_UNKNOWN);
+		CHECK_EQ_INT(p->has_agent, 0); /* KubeRay's pods */
 		CHECK_EQ_INT(p->submitter_ended, 0);
 		CHECK(rw_inf_pod_cluster_key(p, key, sizeof(key)) == NULL);
 		free(p);

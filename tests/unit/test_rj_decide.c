@@ -26,7 +26,7 @@ struct row {
 	struct rw_rayjob_rule rules[3];
 	/* world */
 	bool deleting, no_cluster, cluster_not_ready, cluster_deleting, pods_left;
-	bool workers_suspended, head_lost, silent, head_ray_ready;
+	bool workers_suspended, head_lost, silent, head_ray_ready, no_agent;
 	enum rw_rj_submitter submitter;
 	bool submitter_object;
 	int64_t submitter_finished_ago_ms;
@@ -42,6 +42,7 @@ struct row {
 	const char *want_job_status;
 	uint64_t want_requeue_ms; /* 0: not checked */
 	const char *not_event;
+	const char *want_message;
 };
 
 static void
@@ -96,6 +97,7 @@ run(const struct row *r)
 	    .head_pod_exists = !r->no_cluster,
 	    .head_reporting = !r->silent && !r->head_lost,
 	    .head_lost = r->head_lost,
+	    .head_without_agent = r->no_agent,
 	    .head_ray_ready = r->head_ray_ready,
 	    .head_lost_why = "head pod job-1-abcde-head deleted",
 	    .ray = r->ray,
@@ -133,6 +135,8 @@ run(const struct row *r)
 		CHECK(strcmp(out.ev[i].reason, r->not_event) != 0);
 	if (r->want_requeue_ms)
 		CHECK_EQ_INT(out.requeue_ms, r->want_requeue_ms);
+	if (r->want_message)
+		CHECK_EQ_STR(out.message, r->want_message);
 	/* Invariants: a changed status is written; a steady object asks no period. */
 	if (strcmp(out.deployment, cur.deployment) != 0)
 		CHECK(out.actions & RW_RJ_ACT_WRITE_STATUS);
@@ -443,6 +447,28 @@ static const struct row rows[] = {
      .submitter_object = true,
      .want_deployment = "Running",
      .want_actions = RW_RJ_ACT_WRITE_STATUS},
+    {.name = "running: a head without agent (KubeRay's) is no status check failure",
+     .deployment = "Running",
+     .job_status = "RUNNING",
+     .silent = true,
+     .no_agent = true,
+     .check_fail_ago_ms = 301000,
+     .submitter = RW_RJ_SUB_RUNNING,
+     .submitter_object = true,
+     .want_deployment = "Running",
+     .want_job_status = "RUNNING",
+     .not_actions = RW_RJ_ACT_CREATE_SUBMITTER | RW_RJ_ACT_SUBMIT,
+     .want_message = RW_RJ_NO_AGENT_MESSAGE},
+    {.name = "running: a head without agent, submitter finished: still no verdict",
+     .deployment = "Running",
+     .job_status = "RUNNING",
+     .silent = true,
+     .no_agent = true,
+     .submitter = RW_RJ_SUB_SUCCEEDED,
+     .submitter_object = true,
+     .submitter_finished_ago_ms = 600000,
+     .want_deployment = "Running",
+     .want_job_status = "RUNNING"},
     {.name = "running: status check timeout",
      .deployment = "Running",
      .silent = true,

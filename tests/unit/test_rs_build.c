@@ -740,6 +740,17 @@ t_upgrade(void)
 		o2.version = "raywarden-9.9.9";
 		CHECK_EQ_INT(rw_rayservice_cluster_action(old, c, NULL, &o2),
 			     RW_RAYSERVICE_CLUSTER_UPDATE_ACTIVE);
+		/* ... and not replaced, even while its hash (another operator's) differs. */
+		{
+			struct rw_rayservice *rs =
+			    rs_make(P("spec|rayClusterConfig|rayVersion", "\"2.53.0\""), 1);
+			CHECK_EQ_INT(rw_rayservice_match_cluster(rs, c),
+				     RW_RAYSERVICE_MATCH_DIFFERENT);
+			CHECK(!rw_rayservice_prepare_new_cluster(rs, c, NULL, false, &o2));
+			CHECK_EQ_INT(rw_rayservice_cluster_action(rs, c, NULL, &o2),
+				     RW_RAYSERVICE_CLUSTER_UPDATE_ACTIVE);
+			rw_rayservice_free(rs);
+		}
 		CHECK_EQ_INT(rw_rayservice_cluster_action(old, NULL, c, &o2),
 			     RW_RAYSERVICE_CLUSTER_NONE);
 		struct rw_rayservice *up = rs_make(

@@ -267,6 +267,19 @@ t_lifecycle(void)
 	CHECK(strstr(prev.data, "00:03:00") == NULL && strstr(b.data, "00:03:00") != NULL);
 	CHECK_EQ_STR(cond_field(rs->obj.status, "Ready", "lastTransitionTime"),
 		     "2026-01-01T00:02:00Z");
+	/* A head without agent (KubeRay's, after a switch): no report, the applications kept. */
+	in.active_head = NULL;
+	in.active_head_without_agent = true;
+	run_status(&rs, &in, &b);
+	CHECK(rw_doc_path(rs->obj.status, "activeServiceStatus.applicationStatuses.fruit_app") !=
+	      NULL);
+	CHECK(rw_rayservice_status_equal(prev.data, prev.len, b.data, b.len));
+	/* An agent that does not report (yet): no applications known. */
+	in.active_head_without_agent = false;
+	run_status(&rs, &in, &b);
+	CHECK(rw_doc_path(rs->obj.status, "activeServiceStatus.applicationStatuses") == NULL);
+	in.active_head = &h1;
+	run_status(&rs, &in, &b);
 	/* ...and a change in the applications is a change. */
 	snprintf(apps[0].status, sizeof(apps[0].status), "UNHEALTHY");
 	rw_buf_reset(&prev);
@@ -537,7 +550,7 @@ t_health(void)
 	snprintf(apps[0].status, sizeof(apps[0].status), "RUNNING");
 	head_report(&h, 1, apps);
 
-	struct rw_rayservice_health_in in = {&h, false, 0, 0, false, &o, 100000};
+	struct rw_rayservice_health_in in = {&h, false, 0, 0, false, &o, 100000, false};
 	rw_rayservice_health(thr, &in, &out);
 	CHECK_EQ_INT(out.action, RW_RAYSERVICE_HEALTH_OK);
 	CHECK(out.event_reason == NULL);
@@ -582,6 +595,16 @@ t_health(void)
 	in.head = NULL;
 	rw_rayservice_health(thr, &in, &out);
 	CHECK(out.head_unreachable);
+	/* A head without agent (KubeRay's) is not judged, however long it has been silent. */
+	in.head_without_agent = true;
+	in.svc_since_ms = 100000 - 60000;
+	rw_rayservice_health(thr, &in, &out);
+	CHECK_EQ_INT(out.action, RW_RAYSERVICE_HEALTH_OK);
+	CHECK(!out.head_unreachable);
+	CHECK(out.event_reason == NULL);
+	CHECK_EQ_INT(out.svc_since_ms, 0);
+	in.head_without_agent = false;
+	in.svc_since_ms = 0;
 	in.head = &h;
 
 	/* Unhealthy applications: always only a report. */

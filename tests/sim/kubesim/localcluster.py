@@ -4,6 +4,7 @@
                                                            and raywarden-controller (--no-controller: not)
                            [--operator raywarden|kuberay|none]   which Ray operator (operators.py)
     tests/sim/local-cluster status [--state DIR]           what runs
+    tests/sim/local-cluster switch-operator raywarden|kuberay   stop the running Ray operator, start the other
     tests/sim/local-cluster down [--state DIR]             stop everything, leave nothing behind
     tests/sim/local-cluster fail-node NODE | recover-node NODE | fail-pod NS/POD[/CONTAINER]
     tests/sim/local-cluster logs NS/POD [CONTAINER] | proxy-stats | env
@@ -390,8 +391,70 @@ class Cluster:
                 pass
         return code
 
-    def install_crds(self, quiet=False):
-        """Install manifests/crds/*.yaml with server-side apply when they exist."""
+    def operator_running(self):
+        """Which Ray operator runs here: "raywarden", "kuberay" or "none"."""
+        if alive((self.controller_info() or {}).get("pid")):
+            return "raywarden"
+        if alive(operators.info(self.state).get("pid")):
+            return "kuberay"
+        return "none"
+
+    def switch_operator(self, to, timeout=120.0, controller_args=(), quiet=False):
+        """Replace the running Ray operator by `to` as a platform team does on a real cluster
+        (docs/migrating-from-kuberay.md): swap the CRDs in place (server-side apply with
+        --force-conflicts: every existing object is kept; both operators serve the same ray.io/v1
+        schema, so this is done while the old one still runs, which keeps the time without an
+        operator short), stop the old operator and wait until its process is gone (the two never
+        reconcile at once), start the new one and wait until it is ready. Writes
+        DIR/switch-operator.json with the times (Unix seconds); returns it."""
+        if to not in ("raywarden", "kuberay"):
+            raise RuntimeError("switch-operator: unknown operator %r" % to)
+        frm = self.operator_running()
+        if frm == to:
+            raise RuntimeError("switch-operator: %s already runs in %s" % (to, self.state))
+        t0 = time.time()
+        if to == "raywarden":
+            self.install_crds(quiet=True, check=True)
+            self.controller_kubeconfig()  # RBAC and token before the old operator stops
+        else:
+            operators.install_crds(self.state, quiet=True, timeout=timeout)
+            operators.kubeconfig(self.state)
+        t_crds = time.time()
+        if frm == "raywarden":
+            self.stop_controller(timeout=timeout)
+        elif frm == "kuberay":
+            pid = operators.info(self.state).get("pid")
+            operators.stop(self.state, grace=timeout)
+            child = self.children.pop(pid, None)
+            if child is not None:
+                child.wait(timeout=5)
+        t_stopped = time.time()
+        if to == "raywarden":
+            self.start_controller(list(controller_args), timeout=timeout)
+        else:
+            operators.start(self, timeout=timeout)
+        t_ready = time.time()
+        info = self.info() or {}
+        old = CONTROLLER if frm == "raywarden" else operators.KUBERAY if frm == "kuberay" else None
+        comps = [c for c in (info.get("components") or []) if c != old]
+        new = CONTROLLER if to == "raywarden" else operators.KUBERAY
+        info["components"] = comps + ([new] if new not in comps else [])
+        if old:
+            (info.get("pids") or {}).pop(old, None)
+        write_json(self.info_path, info)
+        rec = {"from": frm, "to": to, "started": t0, "crds_applied": t_crds, "old_stopped": t_stopped,
+               "new_ready": t_ready, "seconds": round(t_ready - t0, 3),
+               "without_operator_seconds": round(t_ready - t_crds, 3)}
+        write_json(os.path.join(self.state, "switch-operator.json"), rec)
+        if not quiet:
+            print("operator switched from %s to %s in %.2fs: CRDs and RBAC %.2fs, then %.2fs without an "
+                  "operator (old stopped after %.2fs)" % (frm, to, t_ready - t0, t_crds - t0, t_ready - t_crds,
+                                                          t_stopped - t_crds))
+        return rec
+
+    def install_crds(self, quiet=False, check=False):
+        """Install manifests/crds/*.yaml with server-side apply when they exist (check: a
+        failure raises RuntimeError instead of a warning)."""
         crd_dir = os.environ.get("RW_SIM_CRD_DIR") or os.path.join(REPO_ROOT, "manifests", "crds")
         files = sorted(glob.glob(os.path.join(crd_dir, "*.yaml")))
         if not files:
@@ -405,6 +468,8 @@ class Cluster:
         for f in files:
             argv += ["-f", f]
         r = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=120)
+        if r.returncode != 0 and check:
+            raise RuntimeError("installing CRDs failed:\n%s" % r.stdout.decode("utf-8", "replace"))
         if r.returncode != 0:
             print("warning: installing CRDs failed:\n%s" % r.stdout.decode("utf-8", "replace"), file=sys.stderr)
         elif not quiet:
@@ -587,6 +652,11 @@ def main(argv=None):
     ctl = sub.add_parser("controller", help="start, stop or restart raywarden-controller")
     ctl.add_argument("action", choices=("start", "stop", "restart", "kill"))
     ctl.add_argument("--controller-arg", action="append", default=[])
+    sw = sub.add_parser("switch-operator", help="stop the running Ray operator, start the other "
+                        "(docs/migrating-from-kuberay.md)")
+    sw.add_argument("to", choices=("raywarden", "kuberay"))
+    sw.add_argument("--timeout", type=float, default=120.0)
+    sw.add_argument("--controller-arg", action="append", default=[])
     sub.add_parser("down")
     sub.add_parser("status")
     sub.add_parser("env")
@@ -626,6 +696,13 @@ def main(argv=None):
                 print("error: %s" % e, file=sys.stderr)
                 return 1
             print("%s running (pid %d)" % (CONTROLLER, pid))
+        return 0
+    if args.cmd == "switch-operator":
+        try:
+            cl.switch_operator(args.to, args.timeout, args.controller_arg)
+        except (RuntimeError, OSError) as e:
+            print("error: %s" % e, file=sys.stderr)
+            return 1
         return 0
     if args.cmd == "down":
         return cl.down()

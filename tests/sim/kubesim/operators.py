@@ -102,12 +102,19 @@ def install_crds(state, quiet=False, timeout=300):
         raise RuntimeError("installing KubeRay's CRDs failed:\n%s" % r.stdout.decode("utf-8", "replace"))
     # A CRD is served only once Established; until then a client's apply of a RayService says
     # "no matches for kind" (the real API server takes a moment, the simulator none).
+    # kubectl wait fails at once ("<nil> is of the type <nil>") on a CRD whose status has no
+    # conditions yet, as a freshly created one on the real API server: asked again until then.
     wait = argv[:3] + ["wait", "--for=condition=Established", "--timeout=%ds" % timeout]
     for f in files:
         wait += ["-f", f]
-    r = subprocess.run(wait, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=timeout + 10, env=env)
-    if r.returncode != 0:
-        raise RuntimeError("KubeRay's CRDs not Established:\n%s" % r.stdout.decode("utf-8", "replace"))
+    deadline = time.monotonic() + timeout
+    while True:
+        r = subprocess.run(wait, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=timeout + 10, env=env)
+        if r.returncode == 0:
+            break
+        if b"accessor error" not in r.stdout or time.monotonic() > deadline:
+            raise RuntimeError("KubeRay's CRDs not Established:\n%s" % r.stdout.decode("utf-8", "replace"))
+        time.sleep(0.2)
     if not quiet:
         print("installed %d KubeRay CRD(s) from %s" % (len(files), os.path.dirname(files[0])))
 
