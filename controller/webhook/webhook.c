@@ -42,6 +42,7 @@ static const char *const owned_webhooks[] = {
     "rayjobs.validate.raywarden.io",
     "rayservices.validate.raywarden.io",
     "pods.inject-agent.raywarden.io",
+    "namespaces.inject-agent.raywarden.io",
 };
 
 /* Keys of the Secret, in the order of struct rw_wh_pem's fields. */

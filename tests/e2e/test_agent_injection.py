@@ -13,6 +13,8 @@ manifests/rbac and manifests/webhook/rbac.yaml.
   own probes on the Ray container, and becomes Ready once the controller has written the cluster's
   agent key Secret (owned by the RayCluster) and the agent reported to the hub;
 - the head group's template has no label: the head pod is exactly as KubeRay made it;
+- in a namespace labelled raywarden.io/inject-agent: "true" every Ray pod gets the agent, and
+  turns Ready once the controller, seeing the injected pods, has written the key Secret;
 - the controller never writes the RayCluster (its field managers: KubeRay's alone);
 - a killed raylet turns the worker's ray.io/agent-ready condition False;
 - with the controller stopped, KubeRay's next worker pod is still created (failurePolicy Ignore),
@@ -33,6 +35,34 @@ INJECT_DIR = os.path.join(SRC, "manifests", "inject-agent")
 WEBHOOK_DIR = os.path.join(SRC, "manifests", "webhook")
 MWC = "/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations/raywarden"
 AGENT = "raywarden-agent"
+
+NS2 = "inj-ns"
+NAME2 = "nsc"
+NS_CLUSTER = """apiVersion: ray.io/v1
+kind: RayCluster
+metadata:
+  name: %s
+spec:
+  rayVersion: "2.52.0"
+  headGroupSpec:
+    rayStartParams: {}
+    template:
+      spec:
+        containers:
+        - name: ray-head
+          image: rayproject/ray:2.52.0
+  workerGroupSpecs:
+  - groupName: g
+    replicas: 1
+    minReplicas: 0
+    maxReplicas: 1
+    rayStartParams: {}
+    template:
+      spec:
+        containers:
+        - name: ray-worker
+          image: rayproject/ray:2.52.0
+""" % NAME2
 
 CLUSTER = """apiVersion: ray.io/v1
 kind: RayCluster
@@ -71,7 +101,7 @@ def url_config(port):
     svc = re.compile(r"    service:\n      name: raywarden-webhook\n      namespace: raywarden-system\n"
                      r"      path: (\S+)\n      port: 443\n")
     out, n = svc.subn(lambda m: "    url: https://127.0.0.1:%d%s\n" % (port, m.group(1)), text)
-    assert n == 1, "mutating.yaml changed shape: %d Service clientConfigs" % n
+    assert n == 2, "mutating.yaml changed shape: %d Service clientConfigs" % n
     return out
 
 
@@ -99,8 +129,8 @@ class AgentInjection(LocalClusterCase):
         return self.lc.pods(NS, NAME, node_type)
 
     def test_1_injected_and_ready(self):
-        wait_for(lambda: self.lc.get(MWC)["webhooks"][0]["clientConfig"].get("caBundle"), 60, 0.3,
-                 "caBundle of the injection webhook", retry=(KeyError, AttributeError))
+        wait_for(lambda: all(h["clientConfig"].get("caBundle") for h in self.lc.get(MWC)["webhooks"]), 60, 0.3,
+                 "caBundle of the injection webhooks", retry=(KeyError, AttributeError))
         t0 = time.monotonic()
         self.lc.kubectl("apply", "-n", NS, "-f", "-", input=CLUSTER)
         worker = wait_for(lambda: (lambda ps: ps[0] if ps else None)(self.pods("worker")), 60, 0.2,
@@ -144,6 +174,27 @@ class AgentInjection(LocalClusterCase):
         self.assertNotIn("raywarden-controller", managers)
         self.assertEqual({m["manager"] for m in key["metadata"]["managedFields"]}, {"raywarden-controller"})
         self.assertEqual(self.lc.rbac_refusals(), [])
+
+    def test_1b_namespace_label(self):
+        """A namespace labelled raywarden.io/inject-agent: "true": every Ray pod of a cluster whose
+        templates carry no label gets the agent. The controller learns of the cluster's agents from
+        the pods themselves, so the pods usually exist before their key Secret: they wait for the
+        kubelet's mount retry and then turn Ready."""
+        self.lc.kubectl("create", "namespace", NS2)
+        self.lc.kubectl("label", "namespace", NS2, "raywarden.io/inject-agent=true")
+        self.lc.kubectl("apply", "-n", NS2, "-f", "-", input=NS_CLUSTER)
+        for node_type in ("head", "worker"):
+            pod = wait_for(lambda: (lambda ps: ps[0] if ps else None)(self.lc.pods(NS2, NAME2, node_type)), 60, 0.2,
+                           "KubeRay's %s pod in %s" % (node_type, NS2))
+            self.assertEqual(names(pod["spec"]["containers"])[1:], [AGENT], node_type)
+            pname = pod["metadata"]["name"]
+
+            def ready():
+                p = self.lc.get("/api/v1/namespaces/%s/pods/%s" % (NS2, pname))
+                g = cond(p, "ray.io/agent-ready")
+                return p if g and g["status"] == "True" and pod_ready(p) else None
+            wait_for(ready, 60, 0.2, "%s pod Ready with ray.io/agent-ready True" % node_type)
+        self.assertIsNotNone(self.lc.get_or_none("/api/v1/namespaces/%s/secrets/%s-raywarden-key" % (NS2, NAME2)))
 
     def test_2_killed_raylet_flips_gate(self):
         worker = self.pods("worker")[0]

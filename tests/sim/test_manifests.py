@@ -858,8 +858,8 @@ class TestManifestsOnCluster(unittest.TestCase):
 
     def test_inject_agent_component(self):
         """manifests/webhook + manifests/inject-agent (raywarden beside KubeRay): the
-        MutatingWebhookConfiguration with the one injection webhook (pod CREATE only, selected by
-        the pod label, failurePolicy Ignore, short timeout, no side effects, served through the
+        MutatingWebhookConfiguration with the two injection webhooks (pod CREATE only, selected by
+        the pod label or the namespace label, failurePolicy Ignore, short timeout, no side effects, served through the
         webhook Service), --inject-only on the Deployment, and KubeRay's CRDs left alone."""
         with tempfile.TemporaryDirectory() as d:
             with open(os.path.join(d, "kustomization.yaml"), "w") as f:
@@ -874,12 +874,14 @@ class TestManifestsOnCluster(unittest.TestCase):
         self.assertEqual(len(mwc), 1)
         mwc = mwc[0]
         self.assertIn("name: raywarden\n", mwc)
-        self.assertEqual(mwc.count("admissionReviewVersions:"), 1)
-        for line in ("name: pods.inject-agent.raywarden.io", "failurePolicy: Ignore", "sideEffects: None",
-                     "timeoutSeconds: 5", "reinvocationPolicy: Never", "path: /mutate-pods-agent", "port: 443",
-                     "name: raywarden-webhook\n", "namespace: raywarden-system\n", "- CREATE\n", "- pods\n",
-                     "key: raywarden.io/inject-agent"):
+        self.assertEqual(mwc.count("admissionReviewVersions:"), 2)
+        for line in ("name: pods.inject-agent.raywarden.io", "name: namespaces.inject-agent.raywarden.io"):
             self.assertEqual(mwc.count(line), 1, line)
+        for line in ("failurePolicy: Ignore", "sideEffects: None", "timeoutSeconds: 5", "reinvocationPolicy: Never",
+                     "path: /mutate-pods-agent", "port: 443", "name: raywarden-webhook\n",
+                     "namespace: raywarden-system\n", "- CREATE\n", "- pods\n", "key: raywarden.io/inject-agent"):
+            self.assertEqual(mwc.count(line), 2, line)
+        self.assertIn("raywarden.io/inject-agent: \"true\"", mwc)  # the namespace selector
         self.assertNotIn("UPDATE", mwc)
         self.assertFalse([d for d in docs if "kind: CustomResourceDefinition" in d])
         objs = self.objects(text="\n---\n".join(d for d in docs if "WebhookConfiguration" not in d))
