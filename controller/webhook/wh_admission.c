@@ -203,13 +203,21 @@ rw_wh_validate(const struct rw_wh_review *r, struct rw_wh_verdict *v)
 	return 0;
 }
 
-/* Does the pod (a JSON object) carry a container with the agent's name? */
+/*
+ * Does the pod (a JSON object) have the agent's container, or a volume of its key's name? The
+ * first means injected already (or raywarden's own pod); the second would make the patched pod
+ * invalid (duplicate volume name), so such a pod is left as it is.
+ */
 static bool
 has_agent(const struct rw_json *j, int pod)
 {
 	int i, c;
 	RW_JSON_ARR_FOREACH (j, rw_json_path(j, pod, "spec.containers"), i, c) {
 		if (rw_json_streq(j, rw_json_get(j, c, "name"), RW_RAYCLUSTER_AGENT_CONTAINER))
+			return true;
+	}
+	RW_JSON_ARR_FOREACH (j, rw_json_path(j, pod, "spec.volumes"), i, c) {
+		if (rw_json_streq(j, rw_json_get(j, c, "name"), RW_RAYCLUSTER_AGENT_KEY_VOLUME))
 			return true;
 	}
 	return false;
@@ -227,9 +235,9 @@ rw_wh_inject(const struct rw_wh_review *r, const struct rw_raycluster_opts *o,
 	v->code = 200;
 	v->msg[0] = '\0';
 	v->patch = NULL;
-	if (r->group[0] || strcmp(r->version, "v1") || strcmp(r->kind, "Pod") ||
+	if (!o->agent || r->group[0] || strcmp(r->version, "v1") || strcmp(r->kind, "Pod") ||
 	    strcmp(r->operation, "CREATE") || r->object < 0)
-		return 0;
+		return 0; /* --no-agent-injection: nothing to inject */
 	labels = rw_json_path(&r->j, r->object, "metadata.labels");
 	if (rw_json_type(&r->j, rw_json_get(&r->j, labels, "ray.io/cluster")) != RW_JSON_STRING ||
 	    (!rw_json_streq(&r->j, rw_json_get(&r->j, labels, "ray.io/node-type"), "head") &&

@@ -61,8 +61,9 @@ struct rw_raycluster_opts;
 /*
  * The agent injection decision for a Pod CREATE (the mutating webhook): a
  * Ray pod (labels ray.io/cluster, and ray.io/node-type head or worker)
- * without a raywarden-agent container gets the patch of
- * rw_raycluster_agent_inject_patch with options o. Always admitted (the
+ * without a raywarden-agent container (nor a volume of the agent key's
+ * name) gets the patch of rw_raycluster_agent_inject_patch with options o,
+ * unless o->agent is off. Always admitted (the
  * webhook never refuses a pod); anything else, or a pod the builder cannot
  * read, is admitted unchanged. On success v->patch is a new buffer the
  * caller frees (rw_wh_verdict_fini). 0, or -ENOMEM.

@@ -509,6 +509,24 @@ t_inject_table(void)
 	}
 }
 
+/* --no-agent-injection: the webhook injects nothing either. */
+static void
+t_inject_off(void)
+{
+	char *body = review("Pod", "CREATE", POD(WORKER_L, RAY_C), NULL);
+	struct rw_raycluster_opts o;
+	struct rw_wh_review r;
+	struct rw_wh_verdict v;
+	char err[256];
+	rw_raycluster_opts_default(&o);
+	o.agent = false;
+	CHECK_EQ_INT(rw_wh_review_parse(body, strlen(body), &r, err, sizeof(err)), 0);
+	CHECK_EQ_INT(rw_wh_inject(&r, &o, &v), 0);
+	CHECK(v.allowed && v.patch == NULL);
+	rw_wh_review_fini(&r);
+	free(body);
+}
+
 static void
 t_answer(void)
 {
@@ -559,6 +577,7 @@ main(void)
 	    {"AdmissionReview: reading", t_parse_table},
 	    {"validation: the reconcilers' rules and messages", t_validate_table},
 	    {"agent injection: which pods, and the patch", t_inject_table},
+	    {"agent injection: off with --no-agent-injection", t_inject_off},
 	    {"AdmissionReview: answers", t_answer},
 	    {NULL, NULL},
 	};
