@@ -1183,8 +1183,17 @@ st_key(struct rw_rec_job *rj)
 	if (j->rbac_started && j->rbac_bits == 7)
 		j->cl->rbac_done = true;
 	rw_raycluster_ctl_st_key(j);
-	if (rcr_of(j)->inject_only)
+	if (rcr_of(j)->inject_only) {
+		/* The status step, which syncs every pod's gate (and so retries a failed gate
+		   patch, rcr_gate.c), does not run here: sync them now. */
+		struct rcr_pods ps = {0};
+		if (j->c && rw_raycluster_ctl_pods_collect(rcr_of(j), j->rec.ns, j->rec.name,
+							   j->c->obj.uid, &ps) == 0)
+			for (size_t i = 0; i < ps.n; i++)
+				rw_raycluster_ctl_gate_sync(rcr_of(j), ps.raw[i]);
+		rw_raycluster_ctl_pods_fini(&ps);
 		j->rec.step = RCR_ST_DONE;
+	}
 }
 
 static const struct rw_rec_step rcr_steps[] = {
