@@ -38,10 +38,8 @@
 
 /* The webhooks whose caBundle the controller keeps (names in the webhook configurations). */
 static const char *const owned_webhooks[] = {
-    "rayclusters.validate.raywarden.io",
-    "rayjobs.validate.raywarden.io",
-    "rayservices.validate.raywarden.io",
-    "pods.inject-agent.raywarden.io",
+    "rayclusters.validate.raywarden.io",    "rayjobs.validate.raywarden.io",
+    "rayservices.validate.raywarden.io",    "pods.inject-agent.raywarden.io",
     "namespaces.inject-agent.raywarden.io",
 };
 
