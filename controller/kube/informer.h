@@ -189,6 +189,7 @@ struct rw_inf_pod {
 	const char *pod_ip;	      /* status.podIP */
 	const char *restart_policy;   /* spec.restartPolicy */
 	const char *ray_container;    /* spec.containers[0].name */
+	unsigned char has_agent;      /* a container is named raywarden-agent */
 	unsigned char ready;	      /* enum rw_inf_cond of condition Ready */
 	unsigned char agent_ready;    /* enum rw_inf_cond of condition ray.io/agent-ready */
 	unsigned char ray_terminated; /* the ray container's state.terminated is set */
