@@ -382,14 +382,6 @@ pod_decode(const struct rw_json *j, int obj)
 			has_agent = true;
 	}
 	o_rc = pack_tok(&p, j, rc_name_tok);
-	unsigned char has_agent = 0;
-	{
-		int ci, cc;
-		RW_JSON_ARR_FOREACH (j, rw_json_get(j, spec, "containers"), ci, cc) {
-			if (rw_json_streq(j, rw_json_get(j, cc, "name"), "raywarden-agent"))
-				has_agent = 1;
-		}
-	}
 	int conds = rw_json_get(j, status, "conditions");
 	int cs = rw_json_get(j, status, "containerStatuses");
 	size_t o_rr = 0, o_rm = 0, o_am = 0;
@@ -465,7 +457,6 @@ pod_decode(const struct rw_json *j, int obj)
 		pod->ready = (unsigned char)cond_of(j, conds, "Ready");
 		pod->agent_ready = (unsigned char)cond_of(j, conds, "ray.io/agent-ready");
 		pod->ray_terminated = term;
-		pod->has_agent = has_agent;
 		pod->ray_exit_code = (int)exit_code;
 		pod->ray_restarts = (int)restarts;
 		pod->ready_reason = pack_ptr(pod, sz, o_rr);
