@@ -381,6 +381,11 @@ pod_decode(const struct rw_json *j, int obj)
 		if (rw_json_streq(j, rw_json_get(j, c, "name"), "raywarden-agent"))
 			has_agent = true;
 	}
+	/* The agent attached to a head KubeRay made (rw_raycluster_build_ephemeral_agent). */
+	RW_JSON_ARR_FOREACH (j, rw_json_get(j, spec, "ephemeralContainers"), i, c) {
+		if (rw_json_streq(j, rw_json_get(j, c, "name"), "raywarden-agent"))
+			has_agent = true;
+	}
 	o_rc = pack_tok(&p, j, rc_name_tok);
 	int conds = rw_json_get(j, status, "conditions");
 	int cs = rw_json_get(j, status, "containerStatuses");

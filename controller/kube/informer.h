@@ -192,7 +192,7 @@ struct rw_inf_pod {
 	unsigned char ready;	      /* enum rw_inf_cond of condition Ready */
 	unsigned char agent_ready;    /* enum rw_inf_cond of condition ray.io/agent-ready */
 	unsigned char ray_terminated; /* the ray container's state.terminated is set */
-	unsigned char has_agent;   /* a container is named raywarden-agent (KubeRay's pods: none) */
+	unsigned char has_agent;   /* a container or ephemeral container is named raywarden-agent */
 	int ray_exit_code;	   /* its exitCode when terminated */
 	int ray_restarts;	   /* its restartCount */
 	const char *ready_reason;  /* reason of condition Ready ("" when absent) */
