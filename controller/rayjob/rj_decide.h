@@ -113,8 +113,8 @@ struct rw_rj_world {
 	bool head_ray_ready; /* the head pod's agent finds its Ray node healthy (ray.io/agent-ready)
 			      */
 	bool head_lost;	     /* the head pod or its agent went away while the job ran */
-	bool head_without_agent; /* the head pod has no agent (KubeRay made it): no word on the
-				    Ray job can come */
+	bool head_without_agent; /* the head pod has no agent (KubeRay made it), or its agent,
+				    attached as an ephemeral container, has not reported yet */
 	const char *head_lost_why;
 	/* the Ray job, per the head agent */
 	enum rw_rj_ray ray;

@@ -409,6 +409,7 @@ test_pod_decoder(void)
 	CHECK(p != NULL);
 	if (p) {
 		CHECK_EQ_INT(p->has_agent, 1);
+		CHECK_EQ_INT(p->agent_ephemeral, 1);
 		CHECK_EQ_STR(p->ray_container, "ray-head");
 		free(p);
 	}
