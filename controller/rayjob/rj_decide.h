@@ -42,8 +42,8 @@
 #define RW_RJ_STATUS_CHECK_DEFAULT_S 300 /* RAYJOB_STATUS_CHECK_TIMEOUT_SECONDS */
 /* status.message of a running job whose head has no agent (docs/migrating-from-kuberay.md) */
 #define RW_RJ_NO_AGENT_MESSAGE                                                                     \
-	"The head pod has no raywarden agent (created by KubeRay, or under "                       \
-	"--no-agent-injection): "                                                                  \
+	"The head pod has no raywarden agent that reports (created by KubeRay: its agent is "      \
+	"being attached; or under --no-agent-injection): "                                         \
 	"raywarden cannot see the Ray job's progress"
 /* KubeRay's period for every non-terminal RayJob (RayJobDefaultRequeueDuration). */
 #define RW_RJ_REQUEUE_MS 3000u
