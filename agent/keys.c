@@ -66,6 +66,7 @@ rw_keys_init(struct rw_agent *a, char *err, size_t errlen)
 		k->have = 1;
 		return 0;
 	}
+	wipe_text(a->cfg.key, sizeof(a->cfg.key)); /* the file wins */
 	if (!a->cfg.key_file[0])
 		return 0;
 	memset(&none, 0, sizeof(none));

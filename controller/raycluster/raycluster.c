@@ -930,8 +930,8 @@ attach_agent(struct rcr_job *j, const struct rcr_pods *ps)
 	char path[1024];
 	struct rw_buf b;
 	for (size_t i = 0; i < ps->n; i++)
-		if (ps->pods[i].type == RW_RAYCLUSTER_NT_HEAD && !head)
-			head = ps->raw[i];
+		if (ps->pods[i].type == RW_RAYCLUSTER_NT_HEAD && (!head || head->meta.deleted))
+			head = ps->raw[i]; /* the live head, when one is being replaced */
 	struct rw_raycluster_head_agent h = {
 	    .exists = head != NULL,
 	    .deleting = head && head->meta.deleted,
