@@ -87,6 +87,9 @@ static const char usage[] =
     "                                    container, answered by the agent (1)\n"
     "  --no-agent-injection              no agent sidecar: pods exactly as KubeRay's\n"
     "  --no-readiness-gate               no ray.io/agent-ready readiness gate\n"
+    "  --inject-only                     beside another operator (KubeRay): reconcile\n"
+    "                                    nothing; keep the agent key Secrets of clusters\n"
+    "                                    with injected agents, run the hub and gates\n"
     "  --agent-stale-after DUR           agent silent this long: stale (15s)\n"
     "  --agent-head-heartbeat DUR        report period asked of head agents (1s)\n"
     "  --agent-head-stale-after DUR      head agent on that heartbeat silent: stale (3.5s)\n"
@@ -261,6 +264,7 @@ static const struct opt opts[] = {
     {"agent-readiness-period-seconds", O_INT, OFF(agent_readiness_period_s)},
     {"no-agent-injection", O_BOOL, OFF(no_agent_injection)},
     {"no-readiness-gate", O_BOOL, OFF(no_readiness_gate)},
+    {"inject-only", O_BOOL, OFF(inject_only)},
     {"gcs-ft-cleanup-deadline", O_DURATION, OFF(gcs_ft_cleanup_s)},
     {"agent-stale-after", O_DURATION, OFF(agent_stale_after_s)},
     {"agent-head-heartbeat", O_DURATION, OFF(agent_head_heartbeat_s)},

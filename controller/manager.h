@@ -48,6 +48,7 @@ struct rw_mgr_config {
 	char *agent_image;	 /* --agent-image (NULL: the builders' default) */
 	bool no_agent_injection; /* --no-agent-injection: pods exactly as KubeRay's */
 	bool no_readiness_gate;	 /* --no-readiness-gate */
+	bool inject_only;	 /* --inject-only: beside another operator (docs/install.md) */
 	double gcs_ft_cleanup_s; /* --gcs-ft-cleanup-deadline (300 s) */
 	/* Batch scheduler (raycluster/batchsched.h): enum rw_bs_kind, 0 none.
 	   --batch-scheduler NAME, or the deprecated --enable-batch-scheduler (volcano). */

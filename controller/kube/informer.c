@@ -458,10 +458,10 @@ pod_decode(const struct rw_json *j, int obj)
 		pod->pod_ip = pack_ptr(pod, sz, o_ip);
 		pod->restart_policy = pack_ptr(pod, sz, o_rp);
 		pod->ray_container = pack_ptr(pod, sz, o_rc);
+		pod->has_agent = has_agent;
 		pod->ready = (unsigned char)cond_of(j, conds, "Ready");
 		pod->agent_ready = (unsigned char)cond_of(j, conds, "ray.io/agent-ready");
 		pod->ray_terminated = term;
-		pod->has_agent = has_agent;
 		pod->agent_ephemeral = agent_ephemeral;
 		pod->ray_exit_code = (int)exit_code;
 		pod->ray_restarts = (int)restarts;

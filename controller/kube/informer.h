@@ -180,20 +180,20 @@ enum rw_inf_cond { RW_COND_UNKNOWN = 0, RW_COND_TRUE = 1, RW_COND_FALSE = 2 };
 
 struct rw_inf_pod {
 	struct rw_inf_meta meta;
-	const char *cluster;	      /* label ray.io/cluster ("" when absent) */
-	const char *group;	      /* label ray.io/group */
-	const char *node_type;	      /* label ray.io/node-type: head, worker, redis-cleanup */
-	const char *serve;	      /* label ray.io/serve */
-	const char *owner_uid;	      /* uid of the controller ownerReference (else the first) */
-	const char *phase;	      /* status.phase */
-	const char *pod_ip;	      /* status.podIP */
-	const char *restart_policy;   /* spec.restartPolicy */
-	const char *ray_container;    /* spec.containers[0].name */
-	unsigned char ready;	      /* enum rw_inf_cond of condition Ready */
-	unsigned char agent_ready;    /* enum rw_inf_cond of condition ray.io/agent-ready */
-	unsigned char ray_terminated; /* the ray container's state.terminated is set */
+	const char *cluster;	    /* label ray.io/cluster ("" when absent) */
+	const char *group;	    /* label ray.io/group */
+	const char *node_type;	    /* label ray.io/node-type: head, worker, redis-cleanup */
+	const char *serve;	    /* label ray.io/serve */
+	const char *owner_uid;	    /* uid of the controller ownerReference (else the first) */
+	const char *phase;	    /* status.phase */
+	const char *pod_ip;	    /* status.podIP */
+	const char *restart_policy; /* spec.restartPolicy */
+	const char *ray_container;  /* spec.containers[0].name */
 	unsigned char has_agent; /* a container or ephemeral container is named raywarden-agent */
 	unsigned char agent_ephemeral; /* ...and it is an ephemeral container (attached later) */
+	unsigned char ready;	       /* enum rw_inf_cond of condition Ready */
+	unsigned char agent_ready;     /* enum rw_inf_cond of condition ray.io/agent-ready */
+	unsigned char ray_terminated;  /* the ray container's state.terminated is set */
 	int ray_exit_code;	       /* its exitCode when terminated */
 	int ray_restarts;	       /* its restartCount */
 	const char *ready_reason;      /* reason of condition Ready ("" when absent) */

@@ -244,3 +244,101 @@ rw_raycluster_drain_hooks(struct b *b, const struct rw_raycluster_opts *o, node 
 		seti(b, pod_spec, "terminationGracePeriodSeconds",
 		     o->drain_s + RW_RAYCLUSTER_MIN_STOP_S);
 }
+
+/*
+ * "--dashboard-agent-listen-port=N" and "--dashboard-port=N" as KubeRay writes them into the
+ * Ray container's command (ray start): the ports the agent probes, as rayStartParams.
+ */
+static node *
+params_from_command(struct b *b, const node *ray)
+{
+	static const char *const keys[] = {"dashboard-agent-listen-port", "dashboard-port"};
+	node *params = nnew(b, RW_DOC_OBJ);
+	const char *fields[] = {"command", "args"};
+	for (int f = 0; f < 2; f++) {
+		node *a = rw_doc_get(ray, fields[f]);
+		for (int i = 0; a && a->type == RW_DOC_ARR && i < a->n; i++) {
+			const char *s = a->kids[i]->type == RW_DOC_STR ? a->kids[i]->s : NULL;
+			for (int k = 0; s && k < 2; k++) {
+				char flag[64];
+				const char *at;
+				int n = snprintf(flag, sizeof(flag), "--%s=", keys[k]);
+				/* A word of a shell line: the flag starts the string or follows a
+				   blank, so --dashboard-port never matches inside another flag. */
+				for (at = strstr(s, flag); at; at = strstr(at + 1, flag)) {
+					if (at == s || at[-1] == ' ')
+						break;
+				}
+				if (!at)
+					continue;
+				char num[16];
+				size_t l = strspn(at + n, "0123456789");
+				if (l == 0 || l >= sizeof(num))
+					continue;
+				memcpy(num, at + n, l);
+				num[l] = '\0';
+				sets(b, params, keys[k], num);
+			}
+		}
+	}
+	return params;
+}
+
+static void
+patch_add(struct rw_jw *w, const char *path, const node *v)
+{
+	rw_jw_obj_begin(w);
+	rw_jw_kstr(w, "op", "add");
+	rw_jw_kstr(w, "path", path);
+	rw_jw_key(w, "value");
+	rw_doc_write(v, w);
+	rw_jw_obj_end(w);
+}
+
+int
+rw_raycluster_agent_inject_patch(const node *pod, const struct rw_raycluster_opts *o,
+				 struct rw_buf *out)
+{
+	struct b b = {0};
+	const node *md = rw_doc_get(pod, "metadata"), *spec = rw_doc_get(pod, "spec");
+	struct rw_raycluster c;
+	const char *cluster, *type;
+	bool head;
+	struct rw_jw w;
+
+	memset(&c, 0, sizeof(c));
+	c.obj.labels = rw_doc_get(md, "labels");
+	c.obj.annotations = rw_doc_get(md, "annotations");
+	cluster = rw_doc_gets(c.obj.labels, "ray.io/cluster");
+	type = rw_doc_gets(c.obj.labels, "ray.io/node-type");
+	if (!spec || spec->type != RW_DOC_OBJ || !container0(spec) || !cluster || !*cluster ||
+	    (!streq(type, "head") && !streq(type, "worker")))
+		return -EINVAL;
+	head = streq(type, "head");
+	c.obj.name = cluster;
+	c.obj.ns = "";
+	c.obj.uid = "";
+	node *s = nclone(&b, spec);
+	node *params = params_from_command(&b, container0(spec));
+	if (!b.err)
+		rw_raycluster_agent_sidecar(
+		    &b, &c, o, s, params, head,
+		    streq(rw_doc_gets(c.obj.labels, "ray.io/originated-from-crd"), "RayService"));
+	rw_doc_free(params);
+	if (b.err) {
+		rw_doc_free(s);
+		return b.err;
+	}
+	/* "add" of an existing member replaces it (RFC 6902 4.1): each list is written whole,
+	   so the patch holds whatever the pod already had in it. */
+	rw_jw_init(&w, out);
+	rw_jw_arr_begin(&w);
+	patch_add(&w, "/spec/containers", rw_doc_get(s, "containers"));
+	if (rw_doc_get(s, "volumes"))
+		patch_add(&w, "/spec/volumes", rw_doc_get(s, "volumes"));
+	if (rw_doc_get(s, "readinessGates"))
+		patch_add(&w, "/spec/readinessGates", rw_doc_get(s, "readinessGates"));
+	rw_jw_arr_end(&w);
+	rw_doc_free(s);
+	return rw_jw_finish(&w) != 0 ? -ENOMEM : 0;
+}

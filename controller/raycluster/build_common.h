@@ -115,6 +115,18 @@ void rw_raycluster_opts_from_env(struct rw_raycluster_opts *o, char *(*getenv_fn
    its limit (the API server would refuse every Ray pod). */
 int rw_raycluster_opts_check(const struct rw_raycluster_opts *o, char *why, size_t n);
 
+/*
+ * The JSON patch (RFC 6902) that gives a Ray pod made by another operator
+ * (KubeRay) the agent sidecar raywarden puts into its own pods, built by the
+ * same code: the agent container, its key volume and, with
+ * o->readiness_gate, the ray.io/agent-ready readiness gate. The pod's
+ * labels ray.io/cluster and ray.io/node-type (head or worker) name its
+ * cluster and role; the Ray container's probes stay as they are. Appended to
+ * out; 0, -EINVAL (not a Ray pod with containers) or -ENOMEM.
+ */
+int rw_raycluster_agent_inject_patch(const struct rw_doc_node *pod,
+				     const struct rw_raycluster_opts *o, struct rw_buf *out);
+
 /* A parsed RayCluster. Pointers point into root. */
 struct rw_raycluster {
 	struct rw_doc_object obj;   /* name, namespace, uid, spec, status... */

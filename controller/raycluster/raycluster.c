@@ -536,11 +536,49 @@ rcr_attach(struct rw_rec_job *rj)
 	return 0;
 }
 
+static bool
+template_asks_agent(const struct rw_doc_node *group)
+{
+	const char *v =
+	    rw_doc_gets(rw_doc_path(group, "template.metadata.labels"), RW_RAYCLUSTER_INJECT_LABEL);
+	return v && strcmp(v, "true") == 0;
+}
+
+/*
+ * --inject-only: does this cluster of another operator have, or ask for, injected agents?
+ * A pod template with the injection label, or a pod that got the agent (selected through its
+ * namespace's label, which the controller does not read).
+ */
+static bool
+agents_injected(struct rcr_job *j)
+{
+	struct rcr_pods ps = {0};
+	bool yes = template_asks_agent(j->c->head);
+	for (int i = 0; !yes && i < j->c->ngroups; i++)
+		yes = template_asks_agent(rw_doc_at(j->c->groups, i));
+	if (!yes && rw_raycluster_ctl_pods_collect(rcr_of(j), j->rec.ns, j->rec.name, j->c->obj.uid,
+						   &ps) == 0) {
+		for (size_t i = 0; !yes && i < ps.n; i++)
+			yes = ps.raw[i]->has_agent;
+	}
+	rw_raycluster_ctl_pods_fini(&ps);
+	return yes;
+}
+
 static void
 st_admit(struct rw_rec_job *rj)
 {
 	struct rcr_job *j = (struct rcr_job *)rj;
 	struct rw_raycluster_verrs ve;
+	if (rcr_of(j)->inject_only) {
+		/* Only the agent key Secret of a cluster with injected agents; no status, no
+		   pods, no finalizers: the cluster's operator owns those. */
+		if (agents_injected(j))
+			j->rec.step = RCR_ST_KEY;
+		else
+			rw_rec_stop(rj);
+		return;
+	}
 	if (rw_rec_managed_elsewhere(&j->rec, rw_doc_gets(j->c->obj.spec, "managedBy")))
 		return;
 	if (rw_raycluster_validate(j->c, &ve) > 0)
@@ -1216,6 +1254,17 @@ st_key(struct rw_rec_job *rj)
 	if (j->rbac_started && j->rbac_bits == 7)
 		j->cl->rbac_done = true;
 	rw_raycluster_ctl_st_key(j);
+	if (rcr_of(j)->inject_only) {
+		/* The status step, which syncs every pod's gate (and so retries a failed gate
+		   patch, rcr_gate.c), does not run here: sync them now. */
+		struct rcr_pods ps = {0};
+		if (j->c && rw_raycluster_ctl_pods_collect(rcr_of(j), j->rec.ns, j->rec.name,
+							   j->c->obj.uid, &ps) == 0)
+			for (size_t i = 0; i < ps.n; i++)
+				rw_raycluster_ctl_gate_sync(rcr_of(j), ps.raw[i]);
+		rw_raycluster_ctl_pods_fini(&ps);
+		j->rec.step = RCR_ST_DONE;
+	}
 }
 
 static const struct rw_rec_step rcr_steps[] = {
@@ -1318,6 +1367,51 @@ setup_hub(struct rcr *r, const struct rw_mgr_config *cfg)
 	return 0;
 }
 
+int
+rw_raycluster_opts_from_config(const struct rw_mgr_config *cfg, const char *ns,
+			       struct rw_raycluster_opts *o, char *advertise, size_t advlen,
+			       char *why, size_t whylen)
+{
+	rw_raycluster_opts_default(o);
+	rw_raycluster_opts_from_env(o, getenv);
+	if (cfg->agent_image && *cfg->agent_image)
+		o->agent_image = cfg->agent_image;
+	if (cfg->agent_cpu_request)
+		o->agent_cpu_request = cfg->agent_cpu_request;
+	if (cfg->agent_memory_request)
+		o->agent_mem_request = cfg->agent_memory_request;
+	if (cfg->agent_cpu_limit)
+		o->agent_cpu_limit = cfg->agent_cpu_limit;
+	if (cfg->agent_memory_limit)
+		o->agent_mem_limit = cfg->agent_memory_limit;
+	if (cfg->agent_readiness_period_s > 0)
+		o->agent_readiness_period_s = cfg->agent_readiness_period_s;
+	if (rw_raycluster_opts_check(o, why, whylen) != 0)
+		return -EINVAL;
+	o->agent = !cfg->no_agent_injection;
+	o->batch_scheduler = cfg->batch_scheduler;
+	o->readiness_gate = !cfg->no_readiness_gate && o->agent;
+	if (!o->agent)
+		o->probes = RW_RAYCLUSTER_PROBE_KUBERAY;
+	bool hub = cfg->agent_key_file && *cfg->agent_key_file && cfg->agent_listen &&
+		   *cfg->agent_listen && strcmp(cfg->agent_listen, "0") != 0;
+	if (!o->agent || !hub) {
+		/* Nobody would set the gate or hear the agents: standalone agents. */
+		o->controller_addr = NULL;
+		o->readiness_gate = false;
+		return 0;
+	}
+	if (cfg->agent_advertise && *cfg->agent_advertise) {
+		snprintf(advertise, advlen, "%s", cfg->agent_advertise);
+	} else {
+		const char *port = strrchr(cfg->agent_listen, ':');
+		snprintf(advertise, advlen, "tcp://raywarden-controller.%s.svc:%s", ns,
+			 port && port[1] ? port + 1 : "8478");
+	}
+	o->controller_addr = advertise;
+	return 0;
+}
+
 static void teardown(void *state);
 
 static int
@@ -1339,6 +1433,7 @@ setup(struct rw_mgr *m, void **state)
 	r->met = rw_mgr_metrics(m);
 	rw_kmap_init(&r->clusters);
 	r->ft_deadline_ms = (uint64_t)(cfg->gcs_ft_cleanup_s * 1000.0);
+	r->inject_only = cfg->inject_only;
 	v = getenv("ENABLE_GCS_FT_REDIS_CLEANUP");
 	r->ft_cleanup = !(v && !strcasecmp(v, "false"));
 	/* KubeRay: RAYCLUSTER_DEFAULT_REQUEUE_SECONDS_ENV (300 s); a step's own delay wins. */
@@ -1346,33 +1441,15 @@ setup(struct rw_mgr *m, void **state)
 	v = getenv("RAYCLUSTER_DEFAULT_REQUEUE_SECONDS_ENV");
 	if (v && atoi(v) > 0)
 		pol.idle_ms = (uint64_t)atoi(v) * 1000;
-	rw_raycluster_opts_default(&r->opts);
-	rw_raycluster_opts_from_env(&r->opts, getenv);
-	if (cfg->agent_image && *cfg->agent_image)
-		r->opts.agent_image = cfg->agent_image;
-	if (cfg->agent_cpu_request)
-		r->opts.agent_cpu_request = cfg->agent_cpu_request;
-	if (cfg->agent_memory_request)
-		r->opts.agent_mem_request = cfg->agent_memory_request;
-	if (cfg->agent_cpu_limit)
-		r->opts.agent_cpu_limit = cfg->agent_cpu_limit;
-	if (cfg->agent_memory_limit)
-		r->opts.agent_mem_limit = cfg->agent_memory_limit;
-	if (cfg->agent_readiness_period_s > 0)
-		r->opts.agent_readiness_period_s = cfg->agent_readiness_period_s;
 	{
 		char why[160];
-		if (rw_raycluster_opts_check(&r->opts, why, sizeof(why)) != 0) {
+		if (rw_raycluster_opts_from_config(cfg, rw_mgr_namespace(m), &r->opts, r->advertise,
+						   sizeof(r->advertise), why, sizeof(why)) != 0) {
 			rw_error(LOGC, "%s", why);
 			rv = -EINVAL;
 			goto fail;
 		}
 	}
-	r->opts.agent = !cfg->no_agent_injection;
-	r->opts.batch_scheduler = cfg->batch_scheduler;
-	r->opts.readiness_gate = !cfg->no_readiness_gate && r->opts.agent;
-	if (!r->opts.agent)
-		r->opts.probes = RW_RAYCLUSTER_PROBE_KUBERAY;
 	register_metrics(r);
 	if (rw_exp_new(0, &r->exp) != 0)
 		goto fail;
@@ -1381,19 +1458,6 @@ setup(struct rw_mgr *m, void **state)
 		if (rv)
 			goto fail;
 		rv = -ENOMEM;
-		if (r->have_master) {
-			if (cfg->agent_advertise && *cfg->agent_advertise) {
-				snprintf(r->advertise, sizeof(r->advertise), "%s",
-					 cfg->agent_advertise);
-			} else {
-				const char *port =
-				    strrchr(cfg->agent_listen ? cfg->agent_listen : "", ':');
-				snprintf(r->advertise, sizeof(r->advertise),
-					 "tcp://raywarden-controller.%s.svc:%s",
-					 rw_mgr_namespace(m), port && port[1] ? port + 1 : "8478");
-			}
-			r->opts.controller_addr = r->advertise;
-		}
 		if (!r->hub) {
 			/* Nobody would set the gate or hear the agents: standalone agents. */
 			r->opts.controller_addr = NULL;

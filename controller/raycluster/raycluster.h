@@ -36,4 +36,22 @@ extern const struct rw_mgr_controller rw_raycluster_controller;
 #define RW_RAYCLUSTER_CTL_GATE_READY "AgentReady"
 #define RW_RAYCLUSTER_CTL_GATE_NOT_READY "AgentNotReady"
 
+/* The pod label (or namespace label) that asks for the agent in pods of another operator. */
+#define RW_RAYCLUSTER_INJECT_LABEL "raywarden.io/inject-agent"
+
+struct rw_raycluster_opts;
+
+/*
+ * The pod builder's options from the controller's configuration and KubeRay's
+ * environment variables: agent image, resources, probes, and, when the agent
+ * hub runs (--agent-key-file and --agent-listen), the address the agents
+ * report to (advertise, advlen bytes) and the readiness gate; without a hub
+ * the agents run standalone. Shared by the reconciler and the agent
+ * injection webhook, so an injected agent is the one raywarden's own pods
+ * get. 0, or -EINVAL with why.
+ */
+int rw_raycluster_opts_from_config(const struct rw_mgr_config *cfg, const char *ns,
+				   struct rw_raycluster_opts *o, char *advertise, size_t advlen,
+				   char *why, size_t whylen);
+
 #endif

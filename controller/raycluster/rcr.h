@@ -137,6 +137,8 @@ struct rcr {
 	struct rw_inf *secret_inf; /* key Secrets (label RW_AGENTKEY_LABEL_SELECTOR), or NULL */
 	bool ft_cleanup;
 	uint64_t ft_deadline_ms;
+	/* --inject-only: another operator owns the RayClusters; only their agent keys are kept */
+	bool inject_only;
 	/* enableIngress (rcr_ingress.c); an informer starts with the first cluster wanting one */
 	enum rcr_net_mode net_mode;
 	struct rw_kube_op *route_probe; /* the Route API probe in flight, or NULL */

@@ -308,7 +308,7 @@ rw_raycluster_ctl_st_delete(struct rw_rec_job *rj)
 	uint64_t left;
 
 	j->rec.step = RCR_ST_DONE;
-	if (!finalizer_index(j->c, &idx)) {
+	if (r->inject_only || !finalizer_index(j->c, &idx)) {
 		j->rec.stop_requeue = true; /* owner references do the rest */
 		return;
 	}

@@ -1258,6 +1258,12 @@ setup(struct rw_mgr *m, void **state)
 	const struct rw_inf_handlers ph = {NULL, pod_changed, pod_gone, r};
 	struct rw_agents_hooks hk;
 	const char *v;
+	if (rw_mgr_cfg(m)->inject_only) {
+		/* Another operator owns the ray.io kinds (--inject-only). */
+		free(r);
+		*state = NULL;
+		return 0;
+	}
 	if (!r)
 		return -ENOMEM;
 	*state = r;

@@ -1400,6 +1400,12 @@ setup(struct rw_mgr *m, void **state)
 				 label_retry, NULL,	   "application/merge-patch+json"};
 	static const double lat_b[] = {0.001, 0.002, 0.005, 0.01, 0.02, 0.05,
 				       0.1,   0.25,  0.5,   1,	  2.5};
+	if (rw_mgr_cfg(m)->inject_only) {
+		/* Another operator owns the ray.io kinds (--inject-only). */
+		free(r);
+		*state = NULL;
+		return 0;
+	}
 	if (!r)
 		return -ENOMEM;
 	*state = r;

@@ -18,6 +18,8 @@
 #include <time.h>
 
 #include "kube.h"
+#include "raycluster.h"
+#include "rc_build.h"
 #include "rw/base64.h"
 #include "rw/httpd.h"
 #include "rw/json.h"
@@ -36,10 +38,9 @@
 
 /* The webhooks whose caBundle the controller keeps (names in the webhook configurations). */
 static const char *const owned_webhooks[] = {
-    "rayclusters.validate.raywarden.io",
-    "rayjobs.validate.raywarden.io",
-    "rayservices.validate.raywarden.io",
-    "pods.inject-agent.raywarden.io",
+    "rayclusters.validate.raywarden.io",    "rayjobs.validate.raywarden.io",
+    "rayservices.validate.raywarden.io",    "pods.inject-agent.raywarden.io",
+    "namespaces.inject-agent.raywarden.io",
 };
 
 /* Keys of the Secret, in the order of struct rw_wh_pem's fields. */
@@ -65,6 +66,9 @@ struct wh {
 	int races;
 	int config_step; /* 0: validating, 1: mutating */
 	struct rw_met_family *m_reviews, *m_renewals;
+	/* The agent injection webhook: the reconciler's pod builder options (raycluster.h). */
+	struct rw_raycluster_opts agent_opts;
+	char advertise[512];
 };
 
 struct write_ctx;
@@ -546,7 +550,8 @@ handle(const struct rw_httpd_req *req, struct rw_httpd_resp *resp, void *ud)
 		rw_buf_puts(&resp->body, "ok\n");
 		return;
 	}
-	if (strcmp(req->path, RW_WH_PATH_VALIDATE) != 0) {
+	bool inject = strcmp(req->path, RW_WH_PATH_INJECT) == 0;
+	if (!inject && strcmp(req->path, RW_WH_PATH_VALIDATE) != 0) {
 		resp->status = 404;
 		rw_buf_puts(&resp->body, "not found\n");
 		return;
@@ -562,7 +567,7 @@ handle(const struct rw_httpd_req *req, struct rw_httpd_resp *resp, void *ud)
 		rw_met_add(w->m_reviews, (const char *const[]){"error"}, 1);
 		return;
 	}
-	if (rw_wh_validate(&r, &v) != 0) {
+	if ((inject ? rw_wh_inject(&r, &w->agent_opts, &v) : rw_wh_validate(&r, &v)) != 0) {
 		/* Out of memory: a 500 is a call failure, which failurePolicy Ignore lets pass. */
 		rw_wh_review_fini(&r);
 		resp->status = 500;
@@ -574,7 +579,16 @@ handle(const struct rw_httpd_req *req, struct rw_httpd_resp *resp, void *ud)
 		rw_buf_reset(&resp->body);
 		resp->status = 500;
 	}
-	result = v.allowed ? "allowed" : "denied";
+	result = v.patch ? "mutated" : v.allowed ? "allowed" : "denied";
+	if (v.patch) {
+		char cluster[64] = "";
+		rw_json_str(&r.j,
+			    rw_json_get(&r.j, rw_json_path(&r.j, r.object, "metadata.labels"),
+					"ray.io/cluster"),
+			    cluster, sizeof(cluster));
+		rw_info(LOGC, "agent injected into a pod of RayCluster %s/%s", r.ns, cluster);
+	}
+	rw_wh_verdict_fini(&v);
 	rw_met_add(w->m_reviews, (const char *const[]){result}, 1);
 	if (!v.allowed)
 		rw_info(LOGC, "%s %s %s/%s denied: %s", r.operation, r.kind, r.ns, r.name, v.msg);
@@ -640,17 +654,22 @@ wh_setup(struct rw_mgr *m, void **state)
 		w->pol.tls_validity_s = 6;
 	if (w->pol.ca_validity_s < w->pol.tls_validity_s)
 		w->pol.ca_validity_s = w->pol.tls_validity_s;
-	w->m_reviews =
-	    rw_met_counter(rw_mgr_metrics(m), "raywarden_webhook_reviews_total",
-			   "AdmissionReviews answered, by result (allowed, denied, error).",
-			   (const char *const[]){"result", NULL});
+	w->m_reviews = rw_met_counter(
+	    rw_mgr_metrics(m), "raywarden_webhook_reviews_total",
+	    "AdmissionReviews answered, by result (allowed, mutated, denied, error).",
+	    (const char *const[]){"result", NULL});
 	w->m_renewals =
 	    rw_met_counter(rw_mgr_metrics(m), "raywarden_webhook_certificate_renewals_total",
 			   "Webhook certificates made by this replica, by kind (ca, serving).",
 			   (const char *const[]){"kind", NULL});
 	uv_timer_init(rw_mgr_loop(m), &w->timer);
 	w->timer.data = w;
-	rv = split_hosts(w, cfg);
+	rv = rw_raycluster_opts_from_config(cfg, w->ns, &w->agent_opts, w->advertise,
+					    sizeof(w->advertise), herr, sizeof(herr));
+	if (rv)
+		rw_error(LOGC, "agent injection: %s", herr);
+	if (rv == 0)
+		rv = split_hosts(w, cfg);
 	if (rv == 0)
 		rv = rw_wh_tls_new(&w->tls);
 	if (rv == 0) {

@@ -9,6 +9,7 @@
 #include "doc.h"
 #include "kube.h"
 #include "raycluster.h"
+#include "rc_build.h"
 #include "rc_validate.h"
 #include "rj_model.h"
 #include "rs_build.h"
@@ -200,6 +201,81 @@ rw_wh_validate(const struct rw_wh_review *r, struct rw_wh_verdict *v)
 	if (!strcmp(r->kind, "RayService"))
 		return validate_rayservice(js, len, v);
 	return 0;
+}
+
+/*
+ * Does the pod (a JSON object) have the agent's container, or a volume of its key's name? The
+ * first means injected already (or raywarden's own pod); the second would make the patched pod
+ * invalid (duplicate volume name), so such a pod is left as it is.
+ */
+static bool
+has_agent(const struct rw_json *j, int pod)
+{
+	int i, c;
+	RW_JSON_ARR_FOREACH (j, rw_json_path(j, pod, "spec.containers"), i, c) {
+		if (rw_json_streq(j, rw_json_get(j, c, "name"), RW_RAYCLUSTER_AGENT_CONTAINER))
+			return true;
+	}
+	RW_JSON_ARR_FOREACH (j, rw_json_path(j, pod, "spec.volumes"), i, c) {
+		if (rw_json_streq(j, rw_json_get(j, c, "name"), RW_RAYCLUSTER_AGENT_KEY_VOLUME))
+			return true;
+	}
+	return false;
+}
+
+int
+rw_wh_inject(const struct rw_wh_review *r, const struct rw_raycluster_opts *o,
+	     struct rw_wh_verdict *v)
+{
+	struct rw_doc_node *pod = NULL;
+	size_t len;
+	const char *js;
+	int labels, rv;
+	v->allowed = true;
+	v->code = 200;
+	v->msg[0] = '\0';
+	v->patch = NULL;
+	if (!o->agent || r->group[0] || strcmp(r->version, "v1") || strcmp(r->kind, "Pod") ||
+	    strcmp(r->operation, "CREATE") || r->object < 0)
+		return 0; /* --no-agent-injection: nothing to inject */
+	labels = rw_json_path(&r->j, r->object, "metadata.labels");
+	if (rw_json_type(&r->j, rw_json_get(&r->j, labels, "ray.io/cluster")) != RW_JSON_STRING ||
+	    (!rw_json_streq(&r->j, rw_json_get(&r->j, labels, "ray.io/node-type"), "head") &&
+	     !rw_json_streq(&r->j, rw_json_get(&r->j, labels, "ray.io/node-type"), "worker")) ||
+	    has_agent(&r->j, r->object))
+		return 0;
+	js = rw_json_raw_value(&r->j, r->object, &len);
+	if (!js)
+		return 0;
+	char perr[128];
+	rv = rw_doc_parse(js, len, &pod, perr, sizeof(perr));
+	if (rv == -ENOMEM)
+		return rv;
+	if (rv)
+		return 0;
+	v->patch = malloc(sizeof(*v->patch));
+	if (!v->patch) {
+		rw_doc_free(pod);
+		return -ENOMEM;
+	}
+	rw_buf_init(v->patch, RW_WH_MAX_REVIEW);
+	rv = rw_raycluster_agent_inject_patch(pod, o, v->patch);
+	rw_doc_free(pod);
+	if (rv) {
+		rw_wh_verdict_fini(v);
+		return rv == -ENOMEM ? rv : 0;
+	}
+	return 0;
+}
+
+void
+rw_wh_verdict_fini(struct rw_wh_verdict *v)
+{
+	if (v->patch) {
+		rw_buf_fini(v->patch);
+		free(v->patch);
+		v->patch = NULL;
+	}
 }
 
 int

@@ -56,6 +56,22 @@ struct rw_wh_verdict {
  */
 int rw_wh_validate(const struct rw_wh_review *r, struct rw_wh_verdict *v);
 
+struct rw_raycluster_opts;
+
+/*
+ * The agent injection decision for a Pod CREATE (the mutating webhook): a
+ * Ray pod (labels ray.io/cluster, and ray.io/node-type head or worker)
+ * without a raywarden-agent container (nor a volume of the agent key's
+ * name) gets the patch of rw_raycluster_agent_inject_patch with options o,
+ * unless o->agent is off. Always admitted (the
+ * webhook never refuses a pod); anything else, or a pod the builder cannot
+ * read, is admitted unchanged. On success v->patch is a new buffer the
+ * caller frees (rw_wh_verdict_fini). 0, or -ENOMEM.
+ */
+int rw_wh_inject(const struct rw_wh_review *r, const struct rw_raycluster_opts *o,
+		 struct rw_wh_verdict *v);
+void rw_wh_verdict_fini(struct rw_wh_verdict *v);
+
 /*
  * Write the AdmissionReview answer for uid: allowed, and for a refusal
  * status.code and status.message; a patch is sent base64-encoded with

@@ -29,6 +29,9 @@ COPIES = (
     ("rbac/cluster_role.yaml", "files/rbac/cluster_role.yaml"),
     ("rbac/leader_election_role.yaml", "files/rbac/leader_election_role.yaml"),
     ("batch-scheduler/rbac.yaml", "files/rbac/batch_scheduler.yaml"),
+    ("webhook/rbac.yaml", "files/webhook/rbac.yaml"),
+    ("webhook/service.yaml", "files/webhook/service.yaml"),
+    ("webhook/validating.yaml", "files/webhook/validating.yaml"),
 )
 
 

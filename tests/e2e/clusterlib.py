@@ -428,6 +428,7 @@ class LocalClusterCase(RbacChecked, unittest.TestCase):
     NODES = 1
     CONTROLLER = True  # False: local-cluster starts no raywarden-controller (the class runs its own)
     CONTROL_PLANE = None  # "sim", "real" (needs tests/sim/upstream/build); None: default_control_plane()
+    OPERATOR = None  # "kuberay": KubeRay's operator runs beside (local-cluster up --operator)
 
     @classmethod
     def prerequisites(cls):
@@ -454,7 +455,7 @@ class LocalClusterCase(RbacChecked, unittest.TestCase):
                                  "no pod's agent could bind its port")
         cls.failed = False
         cls.lc = LocalCluster.start(nodes=cls.NODES, controller=cls.CONTROLLER, controller_args=cls.CONTROLLER_ARGS,
-                                    control_plane=cls.CONTROL_PLANE)
+                                    control_plane=cls.CONTROL_PLANE, operator=cls.OPERATOR)
         try:
             cls.setUpCluster()
         except BaseException:

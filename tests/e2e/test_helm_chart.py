@@ -220,11 +220,27 @@ class HelmChart(unittest.TestCase):
             self.assertNotIn("[WARNING]", r.stdout, v)
 
     def test_2_equivalent_to_kustomize(self):
-        kust = self.parse(self.kubectl("kustomize", MANIFESTS).stdout)
+        self.check_equivalent(self.kubectl("kustomize", MANIFESTS).stdout)
+
+    def test_2_webhook_equivalent_to_kustomize(self):
+        """webhook.enabled renders what manifests/ with the manifests/webhook component does."""
+        with tempfile.TemporaryDirectory() as tmp:
+            shutil.copytree(MANIFESTS, os.path.join(tmp, "manifests"), ignore=shutil.ignore_patterns("charts"))
+            overlay = os.path.join(tmp, "raywarden-webhook")
+            os.makedirs(overlay)
+            with open(os.path.join(overlay, "kustomization.yaml"), "w") as f:
+                f.write("resources: [../manifests]\ncomponents: [../manifests/webhook]\n")
+            text = self.kubectl("kustomize", overlay).stdout
+        self.assertIn("kind: ValidatingWebhookConfiguration", text)
+        self.check_equivalent(text, "--set", "webhook.enabled=true")
+
+    def check_equivalent(self, kustomized, *chart_args):
+        kust = self.parse(kustomized)
         kdep = self.deployment(kust)
         # Whatever manifests/ says about replicas and strategy, the chart has values for both.
         chart = self.objects("--set-json", "replicas=%s" % json.dumps(kdep["spec"]["replicas"]),
-                             "--set-json", "strategy=%s" % json.dumps(kdep["spec"].get("strategy") or {}), crds=True)
+                             "--set-json", "strategy=%s" % json.dumps(kdep["spec"].get("strategy") or {}),
+                             *chart_args, crds=True)
         k = self.by_key(kust)
         h = self.by_key(strip_helm_labels(o) for o in chart)
         # kustomize makes the namespace (with its Pod Security label); helm's --create-namespace does.

@@ -30,6 +30,8 @@ the real control plane is not built (kubesim.upstream) or the corpus is absent."
 import calendar
 import json
 import os
+import subprocess
+import sys
 import threading
 import time
 import unittest
@@ -39,6 +41,8 @@ from rslib import Client, active_cluster, rs_status, serve_host, serve_request, 
 
 from kubesim import operators, upstream  # noqa: E402  (clusterlib put tests/sim on sys.path)
 from kubesim.localcluster import alive  # noqa: E402
+
+LOCAL_CLUSTER = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(operators.__file__))), "local-cluster")
 
 import rjlib  # noqa: E402
 
@@ -162,7 +166,12 @@ class Migration(unittest.TestCase):
             wait_for(lambda: client.total() >= 20, 30, 0.05, "the client's requests flow")
             sent0 = client.total()
             old_pid = (operators.info(lc.state) if to == "raywarden" else lc.controller()).get("pid")
-            rec = lc.cluster.switch_operator(to, timeout=120.0, quiet=True)
+            # The command docs/migrating-from-kuberay.md and README give, as a user runs it.
+            r = subprocess.run([sys.executable, LOCAL_CLUSTER, "switch-operator", to, "--state", lc.state,
+                                "--timeout", "120"], capture_output=True, text=True, timeout=300)
+            self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+            with open(os.path.join(lc.state, "switch-operator.json")) as f:
+                rec = json.load(f)
             self.assertFalse(alive(old_pid), "the old operator (pid %s) still runs" % old_pid)
             # Traffic keeps flowing with the new operator in charge for a while.
             settle = time.monotonic() + 10

@@ -1,6 +1,7 @@
 /*
  * fuzz_admission.c - any bytes as an AdmissionReview body: read it, decide
- * (the reconcilers' validators on the object), and write the answer. Nothing
+ * (the reconcilers' validators on the object, and the agent injection with
+ * and without the hub), and write the answer. Nothing
  * may crash or leak; a review that reads must get an answer that is valid
  * JSON carrying its uid, and a refusal must say why.
  */
@@ -8,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "rc_build.h"
 #include "rw/json.h"
 #include "wh_admission.h"
 
@@ -41,6 +43,29 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		abort();
 	rw_json_fini(&j);
 	rw_buf_fini(&out);
+	/* The injection: a patch must be a JSON array of "add" operations. */
+	for (int hub = 0; hub < 2; hub++) {
+		struct rw_raycluster_opts o;
+		rw_raycluster_opts_default(&o);
+		o.controller_addr = hub ? "tcp://raywarden-controller.rs.svc:8478" : NULL;
+		o.readiness_gate = hub;
+		if (rw_wh_inject(&r, &o, &v) != 0)
+			break; /* out of memory */
+		if (!v.allowed)
+			abort();
+		if (v.patch) {
+			int i, t;
+			if (rw_json_parse(&j, v.patch->data, v.patch->len, 100000, NULL, 0) != 0 ||
+			    rw_json_type(&j, 0) != RW_JSON_ARRAY)
+				abort();
+			RW_JSON_ARR_FOREACH (&j, 0, i, t) {
+				if (!rw_json_streq(&j, rw_json_get(&j, t, "op"), "add"))
+					abort();
+			}
+			rw_json_fini(&j);
+		}
+		rw_wh_verdict_fini(&v);
+	}
 	rw_wh_review_fini(&r);
 	return 0;
 }

@@ -263,6 +263,29 @@ def gen_admission(out, samples):
     out.add("delete.json", jdump(admission_review(None, "DELETE", rc)))
     wide = wide_cluster(rc, 64)
     out.add("wide-64-update.json", jdump(admission_review(wide, "UPDATE", wide)))
+    # Pod CREATEs for the agent injection webhook: each sample's head and first worker template
+    # as a pod of KubeRay's (its labels and its ray start line), and one that has the agent.
+    for name, obj in of_kind(samples, "RayCluster"):
+        spec = obj.get("spec") or {}
+        groups = [("head", spec.get("headGroupSpec") or {})] + [("worker", g) for g in spec.get("workerGroupSpecs") or []][:1]
+        for node_type, group in groups:
+            tmpl = copy.deepcopy(group.get("template") or {})
+            pspec = tmpl.get("spec") or {}
+            labels = dict((tmpl.get("metadata") or {}).get("labels") or {})
+            labels.update({"ray.io/cluster": (obj.get("metadata") or {}).get("name", "c"),
+                           "ray.io/node-type": node_type, "ray.io/group": group.get("groupName", "headgroup"),
+                           "raywarden.io/inject-agent": "true"})
+            for c in (pspec.get("containers") or [])[:1]:
+                c["command"] = ["/bin/bash", "-c", "--"]
+                c["args"] = ["ulimit -n 65536; ray start --dashboard-agent-listen-port=52365 --block"]
+            pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"generateName": "%s-%s-" % (name, node_type),
+                                                                   "namespace": "default", "labels": labels},
+                   "spec": pspec}
+            out.add("pod-%s-%s.json" % (name, node_type), jdump(admission_review(pod)))
+            if node_type == "worker":
+                has = copy.deepcopy(pod)
+                has["spec"].setdefault("containers", []).append({"name": "raywarden-agent", "image": "a"})
+                out.add("pod-%s-has-agent.json" % name, jdump(admission_review(has)))
 
 
 def gen_yaml(out, samples, crds):

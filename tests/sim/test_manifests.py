@@ -856,6 +856,39 @@ class TestManifestsOnCluster(unittest.TestCase):
             self.assertEqual(added[(kind, "raywarden-webhook")]["subjects"], [{"kind": "ServiceAccount", "name": "raywarden-controller",
                                                                             "namespace": "raywarden-system"}])
 
+    def test_inject_agent_component(self):
+        """manifests/webhook + manifests/inject-agent (raywarden beside KubeRay): the
+        MutatingWebhookConfiguration with the two injection webhooks (pod CREATE only, selected by
+        the pod label or the namespace label, failurePolicy Ignore, short timeout, no side effects, served through the
+        webhook Service), --inject-only on the Deployment, and KubeRay's CRDs left alone."""
+        with tempfile.TemporaryDirectory() as d:
+            with open(os.path.join(d, "kustomization.yaml"), "w") as f:
+                rel = os.path.relpath(MANIFESTS, d)
+                f.write("resources: [%s]\ncomponents: [%s, %s]\n" % (rel, os.path.join(rel, "webhook"),
+                                                                     os.path.join(rel, "inject-agent")))
+            r = subprocess.run([KUBECTL, "kustomize", d], capture_output=True, timeout=60,
+                               env=dict(os.environ, HTTP_PROXY="http://127.0.0.1:9", HTTPS_PROXY="http://127.0.0.1:9"))
+        self.assertEqual(r.returncode, 0, r.stderr.decode())
+        docs = r.stdout.decode().split("\n---\n")
+        mwc = [d for d in docs if "kind: MutatingWebhookConfiguration" in d]
+        self.assertEqual(len(mwc), 1)
+        mwc = mwc[0]
+        self.assertIn("name: raywarden\n", mwc)
+        self.assertEqual(mwc.count("admissionReviewVersions:"), 2)
+        for line in ("name: pods.inject-agent.raywarden.io", "name: namespaces.inject-agent.raywarden.io"):
+            self.assertEqual(mwc.count(line), 1, line)
+        for line in ("failurePolicy: Ignore", "sideEffects: None", "timeoutSeconds: 5", "reinvocationPolicy: Never",
+                     "path: /mutate-pods-agent", "port: 443", "name: raywarden-webhook\n",
+                     "namespace: raywarden-system\n", "- CREATE\n", "- pods\n", "key: raywarden.io/inject-agent"):
+            self.assertEqual(mwc.count(line), 2, line)
+        self.assertIn("raywarden.io/inject-agent: \"true\"", mwc)  # the namespace selector
+        self.assertNotIn("UPDATE", mwc)
+        self.assertFalse([d for d in docs if "kind: CustomResourceDefinition" in d])
+        objs = self.objects(text="\n---\n".join(d for d in docs if "WebhookConfiguration" not in d))
+        dep = [o for o in objs if o["kind"] == "Deployment"][0]["spec"]["template"]["spec"]["containers"][0]
+        self.assertIn("--inject-only", dep["args"])
+        self.assertIn("--webhook-addr=:9443", dep["args"])
+
     def test_rbac_least_privilege(self):
         """The grants themselves come from the controller's table (TestRbacGenerated); this checks
         the rendered install keeps them least-privilege."""

@@ -1,7 +1,8 @@
 /*
  * test_ctl_rcr.c - the RayCluster reconciler's pure parts: its flags (--agent-*,
- * --no-agent-injection, --no-readiness-gate, --gcs-ft-cleanup-deadline) with
- * their environment variables (the hub's admission is in test_ctl_agents.c). The reconciler itself
+ * --no-agent-injection, --no-readiness-gate, --inject-only, --gcs-ft-cleanup-deadline) with
+ * their environment variables, the pod builder options made from them (shared with the agent
+ * injection webhook) (the hub's admission is in test_ctl_agents.c). The reconciler itself
  * runs end to end in tests/e2e/test_raycluster_*.py.
  */
 #include <errno.h>
@@ -36,7 +37,7 @@ test_flags_defaults(void)
 	CHECK_EQ_STR(c.agent_listen, "tcp://0.0.0.0:8478");
 	CHECK(c.agent_key_file == NULL);
 	CHECK(c.agent_advertise == NULL);
-	CHECK(!c.no_agent_injection && !c.no_readiness_gate);
+	CHECK(!c.no_agent_injection && !c.no_readiness_gate && !c.inject_only);
 	CHECK(c.gcs_ft_cleanup_s == 300);
 	rw_mgr_config_fini(&c);
 }
@@ -169,12 +170,67 @@ test_agent_container_flags(void)
 	}
 }
 
+/* What the reconciler and the injection webhook put into agents: hub address and gate. */
+static void
+test_opts_from_config(void)
+{
+	static const struct {
+		const char *args[4];
+		const char *addr; /* RAYWARDEN_CONTROLLER, NULL: standalone agents */
+		bool gate, agent, inject_only;
+	} cases[] = {
+	    {{"--agent-key-file=/k"}, "tcp://raywarden-controller.rs.svc:8478", true, true, false},
+	    {{"--agent-key-file=/k", "--agent-listen=tcp://0.0.0.0:9000"},
+	     "tcp://raywarden-controller.rs.svc:9000",
+	     true,
+	     true,
+	     false},
+	    {{"--agent-key-file=/k", "--agent-advertise-address=tcp://10.0.0.1:1"},
+	     "tcp://10.0.0.1:1",
+	     true,
+	     true,
+	     false},
+	    {{"--agent-key-file=/k", "--inject-only", "--no-readiness-gate"},
+	     "tcp://raywarden-controller.rs.svc:8478",
+	     false,
+	     true,
+	     true},
+	    /* No master key, or no hub: nobody hears the agents, so no gate either. */
+	    {{"--inject-only"}, NULL, false, true, true},
+	    {{"--agent-key-file=/k", "--agent-listen=0"}, NULL, false, true, false},
+	    {{"--agent-key-file=/k", "--no-agent-injection"}, NULL, false, false, false},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct rw_mgr_config c;
+		struct rw_raycluster_opts o;
+		char err[256], adv[512], why[160];
+		char *argv[6] = {"ctl"};
+		int argc = 1;
+		struct envtab e = {NULL};
+		for (int k = 0; k < 4 && cases[i].args[k]; k++)
+			argv[argc++] = (char *)cases[i].args[k];
+		CHECK_EQ_INT(rw_mgr_config_parse(&c, argc, argv, env_get, &e, err, sizeof(err)), 0);
+		CHECK_EQ_INT(c.inject_only, cases[i].inject_only);
+		CHECK_EQ_INT(rw_raycluster_opts_from_config(&c, "rs", &o, adv, sizeof(adv), why,
+							    sizeof(why)),
+			     0);
+		if (cases[i].addr)
+			CHECK(o.controller_addr && !strcmp(o.controller_addr, cases[i].addr));
+		else
+			CHECK(o.controller_addr == NULL);
+		CHECK_EQ_INT(o.readiness_gate, cases[i].gate);
+		CHECK_EQ_INT(o.agent, cases[i].agent);
+		rw_mgr_config_fini(&c);
+	}
+}
+
 int
 main(void)
 {
 	static const struct rwt_case cases[] = {
 	    {"flags_defaults", test_flags_defaults},
 	    {"flags_set", test_flags_set},
+	    {"pod builder options from the flags", test_opts_from_config},
 	    {"durations", test_durations},
 	    {"hub_flags", test_hub_flags},
 	    {"agent_container_flags", test_agent_container_flags},

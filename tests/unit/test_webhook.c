@@ -1,7 +1,8 @@
 /*
  * test_webhook.c - the admission webhooks' pure parts: certificate making and
  * the renewal decision (wh_certs.c), AdmissionReview reading, the validation
- * decision that reuses the reconcilers' validators, and the answer
+ * decision that reuses the reconcilers' validators, the agent injection
+ * patch built by the reconciler's own sidecar builder, and the answer
  * (wh_admission.c).
  */
 #include <errno.h>
@@ -10,6 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "doc.h"
+#include "rc_build.h"
 #include "rc_validate.h"
 #include "rj_model.h"
 #include "rs_build.h"
@@ -372,6 +375,158 @@ t_validate_table(void)
 	}
 }
 
+/* A pod as KubeRay v1.5.0 writes it (trimmed): labels, the Ray container with its exec probe. */
+#define POD(labels, containers)                                                                    \
+	"{\"metadata\":{\"generateName\":\"c-g-worker-\",\"namespace\":\"d\",\"labels\":{" labels  \
+	"}},\"spec\":{\"containers\":" containers ",\"volumes\":[{\"name\":\"shared-mem\","        \
+	"\"emptyDir\":{\"medium\":\"Memory\"}}]}}"
+#define RAY_C                                                                                      \
+	"[{\"name\":\"ray-worker\",\"image\":\"rayproject/ray:2.52.0\",\"command\":[\"/bin/"       \
+	"bash\","                                                                                  \
+	"\"-c\",\"--\"],\"args\":[\"ulimit -n 65536; ray start --address=c-head-svc:6379 "         \
+	"--dashboard-agent-listen-port=52366 "                                                     \
+	"--block\"],\"readinessProbe\":{\"exec\":{\"command\":"                                    \
+	"[\"bash\",\"-c\",\"wget -T 2 -q -O- "                                                     \
+	"http://localhost:52366/api/local_raylet_healthz\"]}}}]"
+#define WORKER_L "\"ray.io/cluster\":\"c\",\"ray.io/node-type\":\"worker\",\"ray.io/group\":\"g\""
+#define HEAD_RS_L                                                                                  \
+	"\"ray.io/cluster\":\"c\",\"ray.io/node-type\":\"head\",\"ray.io/originated-from-crd\":"   \
+	"\"RayService\""
+
+/* Apply the webhook's patch (whole-member "add"s under /spec, the only ops it writes). */
+static struct rw_doc_node *
+apply_inject(const char *pod, const struct rw_buf *patch)
+{
+	struct rw_doc_node *d = NULL, *p = NULL;
+	CHECK_EQ_INT(rw_doc_parse(pod, strlen(pod), &d, NULL, 0), 0);
+	CHECK_EQ_INT(rw_doc_parse(patch->data, patch->len, &p, NULL, 0), 0);
+	CHECK(p && p->type == RW_DOC_ARR);
+	for (int i = 0; p && i < p->n; i++) {
+		const char *path = rw_doc_gets(p->kids[i], "path");
+		CHECK_EQ_STR(rw_doc_gets(p->kids[i], "op"), "add");
+		CHECK(path && strncmp(path, "/spec/", 6) == 0 && !strchr(path + 6, '/'));
+		rw_doc_set(rw_doc_get(d, "spec"), path + 6,
+			   rw_doc_clone(rw_doc_get(p->kids[i], "value")));
+	}
+	rw_doc_free(p);
+	return d;
+}
+
+static const char *
+env_of(const struct rw_doc_node *c, const char *name)
+{
+	const struct rw_doc_node *env = rw_doc_get(c, "env");
+	for (int i = 0; env && i < env->n; i++)
+		if (!strcmp(rw_doc_gets(env->kids[i], "name"), name))
+			return rw_doc_gets(env->kids[i], "value");
+	return NULL;
+}
+
+static void
+t_inject_table(void)
+{
+	static const struct {
+		const char *kind, *op, *obj;
+		bool hub;	     /* the controller runs the hub: key volume and gate */
+		bool patched;	     /* a patch comes back */
+		const char *node;    /* RAYWARDEN_NODE_TYPE */
+		const char *service; /* RAYWARDEN_RAYSERVICE */
+		const char *raylet;  /* RAYWARDEN_RAYLET_PORT */
+	} cases[] = {
+	    {"Pod", "CREATE", POD(WORKER_L, RAY_C), true, true, "worker", "false", "52366"},
+	    {"Pod", "CREATE", POD(HEAD_RS_L, "[{\"name\":\"ray-head\",\"image\":\"r\"}]"), true,
+	     true, "head", "true", "52365"},
+	    /* Without a hub the agent runs standalone: no key volume, no gate. */
+	    {"Pod", "CREATE", POD(WORKER_L, RAY_C), false, true, "worker", "false", "52366"},
+	    /* Already has the agent (raywarden's own pod, or injected before). */
+	    {"Pod", "CREATE",
+	     POD(WORKER_L,
+		 "[{\"name\":\"ray-worker\",\"image\":\"r\"},{\"name\":\"raywarden-agent\"}]"),
+	     true, false, NULL, NULL, NULL},
+	    {"Pod", "CREATE", POD("\"ray.io/node-type\":\"worker\"", RAY_C), true, false, NULL,
+	     NULL, NULL},
+	    {"Pod", "CREATE",
+	     POD("\"ray.io/cluster\":\"c\",\"ray.io/node-type\":\"redis-cleanup\"", RAY_C), true,
+	     false, NULL, NULL, NULL},
+	    {"Pod", "CREATE", POD(WORKER_L, "[]"), true, false, NULL, NULL, NULL},
+	    {"Pod", "CREATE", POD(WORKER_L, "{}"), true, false, NULL, NULL, NULL},
+	    {"Pod", "UPDATE", POD(WORKER_L, RAY_C), true, false, NULL, NULL, NULL},
+	    {"RayCluster", "CREATE", POD(WORKER_L, RAY_C), true, false, NULL, NULL, NULL},
+	    {"Pod", "CREATE", "[1]", true, false, NULL, NULL, NULL},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char *body = review(cases[i].kind, cases[i].op, cases[i].obj, NULL);
+		struct rw_raycluster_opts o;
+		struct rw_wh_review r;
+		struct rw_wh_verdict v;
+		char err[256];
+		rw_raycluster_opts_default(&o);
+		o.controller_addr = cases[i].hub ? "tcp://raywarden-controller.rs.svc:8478" : NULL;
+		o.readiness_gate = cases[i].hub;
+		CHECK_EQ_INT(rw_wh_review_parse(body, strlen(body), &r, err, sizeof(err)), 0);
+		CHECK_EQ_INT(rw_wh_inject(&r, &o, &v), 0);
+		CHECK(v.allowed);
+		if ((v.patch != NULL) != cases[i].patched)
+			fprintf(stderr, "  case %zu: patch %s\n", i, v.patch ? "made" : "none");
+		CHECK_EQ_INT(v.patch != NULL, cases[i].patched);
+		if (v.patch) {
+			struct rw_doc_node *pod = apply_inject(cases[i].obj, v.patch);
+			const struct rw_doc_node *spec = rw_doc_get(pod, "spec");
+			const struct rw_doc_node *cs = rw_doc_get(spec, "containers");
+			const struct rw_doc_node *vols = rw_doc_get(spec, "volumes");
+			const struct rw_doc_node *gates = rw_doc_get(spec, "readinessGates");
+			const struct rw_doc_node *agent = rw_doc_at(cs, 1);
+			CHECK_EQ_INT(cs->n, 2);
+			CHECK_EQ_STR(rw_doc_gets(agent, "name"), RW_RAYCLUSTER_AGENT_CONTAINER);
+			CHECK_EQ_STR(env_of(agent, "RAYWARDEN_NODE_TYPE"), cases[i].node);
+			CHECK_EQ_STR(env_of(agent, "RAYWARDEN_RAYSERVICE"), cases[i].service);
+			CHECK_EQ_STR(env_of(agent, "RAYWARDEN_RAYLET_PORT"), cases[i].raylet);
+			/* KubeRay's Ray container and volumes are kept as they were. */
+			CHECK(rw_doc_path(rw_doc_at(cs, 0), "readinessProbe.exec") != NULL ||
+			      !strstr(cases[i].obj, "readinessProbe"));
+			CHECK(rw_doc_get(rw_doc_at(cs, 0), "livenessProbe") == NULL);
+			CHECK_EQ_STR(rw_doc_gets(rw_doc_at(vols, 0), "name"), "shared-mem");
+			if (cases[i].hub) {
+				CHECK_EQ_STR(env_of(agent, "RAYWARDEN_CONTROLLER"),
+					     "tcp://raywarden-controller.rs.svc:8478");
+				CHECK_EQ_INT(vols->n, 2);
+				CHECK_EQ_STR(rw_doc_gets(rw_doc_get(rw_doc_at(vols, 1), "secret"),
+							 "secretName"),
+					     "c-raywarden-key");
+				CHECK(gates && gates->n == 1);
+				CHECK_EQ_STR(rw_doc_gets(rw_doc_at(gates, 0), "conditionType"),
+					     RW_RAYCLUSTER_AGENT_GATE);
+			} else {
+				CHECK(env_of(agent, "RAYWARDEN_CONTROLLER") == NULL);
+				CHECK_EQ_INT(vols->n, 1);
+				CHECK(gates == NULL);
+			}
+			rw_doc_free(pod);
+		}
+		rw_wh_verdict_fini(&v);
+		rw_wh_review_fini(&r);
+		free(body);
+	}
+}
+
+/* --no-agent-injection: the webhook injects nothing either. */
+static void
+t_inject_off(void)
+{
+	char *body = review("Pod", "CREATE", POD(WORKER_L, RAY_C), NULL);
+	struct rw_raycluster_opts o;
+	struct rw_wh_review r;
+	struct rw_wh_verdict v;
+	char err[256];
+	rw_raycluster_opts_default(&o);
+	o.agent = false;
+	CHECK_EQ_INT(rw_wh_review_parse(body, strlen(body), &r, err, sizeof(err)), 0);
+	CHECK_EQ_INT(rw_wh_inject(&r, &o, &v), 0);
+	CHECK(v.allowed && v.patch == NULL);
+	rw_wh_review_fini(&r);
+	free(body);
+}
+
 static void
 t_answer(void)
 {
@@ -421,6 +576,8 @@ main(void)
 	    {"certificates: renewal and rotation, step by step", t_refresh_table},
 	    {"AdmissionReview: reading", t_parse_table},
 	    {"validation: the reconcilers' rules and messages", t_validate_table},
+	    {"agent injection: which pods, and the patch", t_inject_table},
+	    {"agent injection: off with --no-agent-injection", t_inject_off},
 	    {"AdmissionReview: answers", t_answer},
 	    {NULL, NULL},
 	};
