@@ -256,8 +256,8 @@ class Migration(unittest.TestCase):
         reporting = [rfc3339(c["lastTransitionTime"]) for uid in heads
                      for c in now[uid]["status"]["conditions"] if c["type"] == "ray.io/agent-ready"]
         self.figures.append("ephemeral agents on %d heads: the last started %.0fs and reporting %.0fs after raywarden "
-                            "was ready (1 s resolution)" % (len(heads), max(started) - rec["new_ready"],
-                                                             max(reporting) - rec["new_ready"]))
+                            "was ready (1 s resolution)" % (len(heads), max(0.0, max(started) - rec["new_ready"]),
+                                                             max(0.0, max(reporting) - rec["new_ready"])))
         for uid in heads:
             self.assertEqual(restarts(now[uid]), restarts(kuberay_pods[uid]), now[uid]["metadata"]["name"])
             self.assertNotIn(AGENT, containers(now[uid]))
