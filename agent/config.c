@@ -44,6 +44,9 @@ static const struct opt opts[] = {
     {"KEY_FILE", OPT_STR, OFF(key_file), SZ(key_file), 0, 0,
      "file holding the cluster key (required with a controller; also needed for /drain); "
      "re-read when it changes"},
+    {"KEY", OPT_STR, OFF(key), SZ(key), 0, 0,
+     "the cluster key itself, when no file can be mounted (an agent attached as an ephemeral "
+     "container); RAYWARDEN_KEY_FILE wins; never re-read"},
     {"LISTEN_HOST", OPT_STR, OFF(listen_host), SZ(listen_host), 0, 0,
      "address of the agent's HTTP endpoints (default 0.0.0.0; the controller sets the pod IP)"},
     {"PORT", OPT_INT, OFF(port), 0, 1, 65535, "port of the agent's HTTP endpoints (default 8477)"},
@@ -327,9 +330,10 @@ validate(struct rw_agent_config *cfg, char *err, size_t errlen)
 		snprintf(err, errlen, "reconnect-min-ms must not exceed reconnect-max-ms");
 		return -EINVAL;
 	}
-	if (cfg->controller[0] && !cfg->key_file[0]) {
+	if (cfg->controller[0] && !cfg->key_file[0] && !cfg->key[0]) {
 		snprintf(err, errlen,
-			 "RAYWARDEN_KEY_FILE is required when a controller is configured");
+			 "RAYWARDEN_KEY_FILE (or RAYWARDEN_KEY) is required when a controller is "
+			 "configured");
 		return -EINVAL;
 	}
 	if (cfg->controller[0] && !strstr(cfg->controller, "://")) {

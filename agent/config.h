@@ -29,6 +29,9 @@ struct rw_agent_config {
 
 	char controller[256]; /* nng URL; "" = standalone */
 	char key_file[256];
+	/* The key itself (RAYWARDEN_KEY), where no file can be mounted: an agent
+	   attached as an ephemeral container. Wiped once loaded. 128 = RW_WIRE_KEY_MAX. */
+	char key[128 + 1];
 
 	char listen_host[64];
 	int port;

@@ -1,6 +1,9 @@
 /*
  * keys.c - the agent's cluster key: loaded at start from RAYWARDEN_KEY_FILE,
- * re-read when the file changes, and the /drain tokens derived from it.
+ * re-read when the file changes, and the /drain tokens derived from it. An
+ * agent without a key file (attached as an ephemeral container, which cannot
+ * mount a volume the pod lacks) takes the key from RAYWARDEN_KEY once: an env
+ * value never changes in a running container.
  *
  * The key file is a mounted Secret. When the controller rotates its master
  * key it rewrites the Secret and the kubelet swaps the volume's ..data
@@ -26,6 +29,15 @@ rw_drain_refusal_name(enum rw_drain_refusal r)
 	return (unsigned)r < RW_DRAIN_NREF ? n[r] : "?";
 }
 
+/* Overwrite key text left in memory (volatile: not optimised away). */
+static void
+wipe_text(char *s, size_t n)
+{
+	volatile char *v = s;
+	while (n--)
+		*v++ = 0;
+}
+
 static int
 add_token(struct rw_agent_keys *k, const struct rw_wire_key *key, int slot)
 {
@@ -39,6 +51,22 @@ rw_keys_init(struct rw_agent *a, char *err, size_t errlen)
 	struct rw_keyfile_sig none;
 	int rv;
 	k->next_slot = 1;
+	if (!a->cfg.key_file[0] && a->cfg.key[0]) {
+		rv = rw_wire_key_set(&a->rep.key, a->cfg.key, strlen(a->cfg.key));
+		wipe_text(a->cfg.key, sizeof(a->cfg.key));
+		if (rv != 0) {
+			snprintf(err, errlen, "RAYWARDEN_KEY: need %d to %d bytes", RW_WIRE_KEY_MIN,
+				 RW_WIRE_KEY_MAX);
+			return rv;
+		}
+		if ((rv = add_token(k, &a->rep.key, 0)) != 0) {
+			snprintf(err, errlen, "cannot derive the drain token: %s", strerror(-rv));
+			return rv;
+		}
+		k->have = 1;
+		return 0;
+	}
+	wipe_text(a->cfg.key, sizeof(a->cfg.key)); /* the file wins */
 	if (!a->cfg.key_file[0])
 		return 0;
 	memset(&none, 0, sizeof(none));
@@ -63,7 +91,7 @@ rw_keys_tick(struct rw_agent *a)
 	char err[256];
 	uint64_t t = uv_now(a->loop);
 
-	if (!k->have || t < k->next_check_ms)
+	if (!k->have || !a->cfg.key_file[0] || t < k->next_check_ms)
 		return;
 	k->next_check_ms = t + CHECK_MS;
 	if (!rw_keyfile_changed(&k->sig, a->cfg.key_file, &now))

@@ -375,11 +375,16 @@ pod_decode(const struct rw_json *j, int obj)
 	o_ip = pack_tok(&p, j, rw_json_get(j, status, "podIP"));
 	o_rp = pack_tok(&p, j, rw_json_get(j, spec, "restartPolicy"));
 	rc_name_tok = rw_json_get(j, rw_json_at(j, rw_json_get(j, spec, "containers"), 0), "name");
-	bool has_agent = false;
+	bool has_agent = false, agent_ephemeral = false;
 	RW_JSON_ARR_FOREACH (j, rw_json_get(j, spec, "containers"), i, c) {
 		/* RW_RAYCLUSTER_AGENT_CONTAINER (raycluster/build_common.h) */
 		if (rw_json_streq(j, rw_json_get(j, c, "name"), "raywarden-agent"))
 			has_agent = true;
+	}
+	/* The agent attached to a head KubeRay made (rw_raycluster_build_ephemeral_agent). */
+	RW_JSON_ARR_FOREACH (j, rw_json_get(j, spec, "ephemeralContainers"), i, c) {
+		if (rw_json_streq(j, rw_json_get(j, c, "name"), "raywarden-agent") && !has_agent)
+			has_agent = agent_ephemeral = true;
 	}
 	o_rc = pack_tok(&p, j, rc_name_tok);
 	int conds = rw_json_get(j, status, "conditions");
@@ -457,6 +462,7 @@ pod_decode(const struct rw_json *j, int obj)
 		pod->ready = (unsigned char)cond_of(j, conds, "Ready");
 		pod->agent_ready = (unsigned char)cond_of(j, conds, "ray.io/agent-ready");
 		pod->ray_terminated = term;
+		pod->agent_ephemeral = agent_ephemeral;
 		pod->ray_exit_code = (int)exit_code;
 		pod->ray_restarts = (int)restarts;
 		pod->ready_reason = pack_ptr(pod, sz, o_rr);

@@ -189,16 +189,17 @@ struct rw_inf_pod {
 	const char *pod_ip;	    /* status.podIP */
 	const char *restart_policy; /* spec.restartPolicy */
 	const char *ray_container;  /* spec.containers[0].name */
-	unsigned char has_agent;   /* a container is named raywarden-agent (KubeRay's pods: none) */
-	unsigned char ready;	   /* enum rw_inf_cond of condition Ready */
-	unsigned char agent_ready; /* enum rw_inf_cond of condition ray.io/agent-ready */
-	unsigned char ray_terminated; /* the ray container's state.terminated is set */
-	int ray_exit_code;	      /* its exitCode when terminated */
-	int ray_restarts;	      /* its restartCount */
-	const char *ready_reason;     /* reason of condition Ready ("" when absent) */
-	const char *ready_message;    /* message of condition Ready */
-	const char *agent_message;    /* message of condition ray.io/agent-ready */
-	int replica_index;	      /* label ray.io/worker-group-replica-index, -1 absent */
+	unsigned char has_agent; /* a container or ephemeral container is named raywarden-agent */
+	unsigned char agent_ephemeral; /* ...and it is an ephemeral container (attached later) */
+	unsigned char ready;	       /* enum rw_inf_cond of condition Ready */
+	unsigned char agent_ready;     /* enum rw_inf_cond of condition ray.io/agent-ready */
+	unsigned char ray_terminated;  /* the ray container's state.terminated is set */
+	int ray_exit_code;	       /* its exitCode when terminated */
+	int ray_restarts;	       /* its restartCount */
+	const char *ready_reason;      /* reason of condition Ready ("" when absent) */
+	const char *ready_message;     /* message of condition Ready */
+	const char *agent_message;     /* message of condition ray.io/agent-ready */
+	int replica_index;	       /* label ray.io/worker-group-replica-index, -1 absent */
 	/* SidecarMode: the ray-job-submitter container terminated, its exitCode and finishedAt. */
 	unsigned char submitter_ended;
 	int submitter_exit;

@@ -36,6 +36,11 @@ const struct rw_rbac_grant rw_rbac_grants[] = {
      "grants pods get/list/watch/patch, and RBAC lets a subject grant only what it holds "
      "(escalation check).",
      NULL},
+    {RW_RBAC_CLUSTER, "", "pods/ephemeralcontainers", "patch", false,
+     "RayCluster reconciler: attaches the raywarden agent as an ephemeral container to a head "
+     "pod that has none (made by KubeRay before raywarden took the cluster over), once per pod, "
+     "so its Ray jobs and Serve applications are seen without restarting it.",
+     NULL},
     {RW_RBAC_CLUSTER, "", "pods/resize", "patch", true,
      "Never requested: the autoscaler Role grants pods/resize patch (escalation check).", NULL},
     {RW_RBAC_CLUSTER, "", "pods/status", "patch", false,

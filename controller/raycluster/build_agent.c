@@ -45,12 +45,19 @@ rw_raycluster_agent_probes(struct b *b, const struct rw_raycluster_opts *o, node
 	}
 }
 
-void
-rw_raycluster_agent_sidecar(struct b *b, const struct rw_raycluster *c,
-			    const struct rw_raycluster_opts *o, node *pod_spec, const node *params,
-			    bool head, bool rayservice)
+/*
+ * The agent container. ephemeral: the variant attached to a running pod that has
+ * no agent (a head KubeRay made) through the pods/ephemeralcontainers subresource.
+ * The API server refuses ports, probes, resources and lifecycle on an ephemeral
+ * container and allows only volume mounts of volumes the pod already has, which
+ * such a pod lacks for the key: the agent then takes its key from
+ * RAYWARDEN_KEY (env valueFrom.secretKeyRef of the same Secret) instead of a
+ * mounted file. The caller mounts the key volume of a sidecar.
+ */
+static node *
+agent_container(struct b *b, const struct rw_raycluster *c, const struct rw_raycluster_opts *o,
+		const node *ray, const node *params, bool head, bool rayservice, bool ephemeral)
 {
-	node *ray = container0(pod_spec);
 	node *a = nnew(b, RW_DOC_OBJ);
 	char num[32], secret[320];
 	bool ctl = o->controller_addr && *o->controller_addr;
@@ -58,12 +65,14 @@ rw_raycluster_agent_sidecar(struct b *b, const struct rw_raycluster *c,
 	sets(b, a, "name", RW_RAYCLUSTER_AGENT_CONTAINER);
 	sets(b, a, "image", o->agent_image ? o->agent_image : RW_RAYCLUSTER_DEFAULT_AGENT_IMAGE);
 	sets(b, a, "imagePullPolicy", "IfNotPresent");
-	node *ports = arr(b, a, "ports");
-	node *p = nnew(b, RW_DOC_OBJ);
-	sets(b, p, "name", RW_RAYCLUSTER_AGENT_PORT_NAME);
-	seti(b, p, "containerPort", o->agent_port);
-	sets(b, p, "protocol", "TCP");
-	push(b, ports, p);
+	if (!ephemeral) {
+		node *ports = arr(b, a, "ports");
+		node *p = nnew(b, RW_DOC_OBJ);
+		sets(b, p, "name", RW_RAYCLUSTER_AGENT_PORT_NAME);
+		seti(b, p, "containerPort", o->agent_port);
+		sets(b, p, "protocol", "TCP");
+		push(b, ports, p);
+	}
 	node *env = arr(b, a, "env");
 	env_push_field(b, env, "RAYWARDEN_POD_NAME", "metadata.name");
 	env_push_field(b, env, "RAYWARDEN_POD_NAMESPACE", "metadata.namespace");
@@ -80,7 +89,17 @@ rw_raycluster_agent_sidecar(struct b *b, const struct rw_raycluster *c,
 		 rw_raycluster_agent_proxy_readiness(c, o, head));
 	if (ctl) {
 		env_push(b, env, "RAYWARDEN_CONTROLLER", o->controller_addr);
-		env_push(b, env, "RAYWARDEN_KEY_FILE", RW_RAYCLUSTER_AGENT_KEY_DIR "/key");
+		if (ephemeral) {
+			node *e = nnew(b, RW_DOC_OBJ);
+			sets(b, e, "name", "RAYWARDEN_KEY");
+			node *ref = obj(b, obj(b, e, "valueFrom"), "secretKeyRef");
+			rw_raycluster_agent_secret_name(c, secret, sizeof(secret));
+			sets(b, ref, "name", secret);
+			sets(b, ref, "key", "key");
+			push(b, env, e);
+		} else {
+			env_push(b, env, "RAYWARDEN_KEY_FILE", RW_RAYCLUSTER_AGENT_KEY_DIR "/key");
+		}
 	}
 	snprintf(num, sizeof(num), "%d", o->agent_port);
 	env_push(b, env, "RAYWARDEN_PORT", num);
@@ -93,9 +112,10 @@ rw_raycluster_agent_sidecar(struct b *b, const struct rw_raycluster *c,
 	snprintf(num, sizeof(num), "%d",
 		 o->agent_liveness_grace_s > 0 ? o->agent_liveness_grace_s : 60);
 	env_push(b, env, "RAYWARDEN_LIVENESS_GRACE_S", num);
-	set(b, a, "resources",
-	    resources_obj(b, o->agent_cpu_request, o->agent_mem_request, o->agent_cpu_limit,
-			  o->agent_mem_limit));
+	if (!ephemeral)
+		set(b, a, "resources",
+		    resources_obj(b, o->agent_cpu_request, o->agent_mem_request, o->agent_cpu_limit,
+				  o->agent_mem_limit));
 	/* The restricted Pod Security Standard: the agent needs no privilege, writes
 	   nothing to its filesystem and reads its key as an ordinary user. */
 	node *sc = obj(b, a, "securityContext");
@@ -108,7 +128,17 @@ rw_raycluster_agent_sidecar(struct b *b, const struct rw_raycluster *c,
 	push(b, drop, nstr(b, "ALL"));
 	set(b, obj(b, sc, "capabilities"), "drop", drop);
 	sets(b, obj(b, sc, "seccompProfile"), "type", "RuntimeDefault");
-	if (ctl) {
+	return a;
+}
+
+void
+rw_raycluster_agent_sidecar(struct b *b, const struct rw_raycluster *c,
+			    const struct rw_raycluster_opts *o, node *pod_spec, const node *params,
+			    bool head, bool rayservice)
+{
+	char secret[320];
+	node *a = agent_container(b, c, o, container0(pod_spec), params, head, rayservice, false);
+	if (o->controller_addr && *o->controller_addr) {
 		node *m = nnew(b, RW_DOC_OBJ);
 		sets(b, m, "name", RW_RAYCLUSTER_AGENT_KEY_VOLUME);
 		sets(b, m, "mountPath", RW_RAYCLUSTER_AGENT_KEY_DIR);
@@ -128,6 +158,39 @@ rw_raycluster_agent_sidecar(struct b *b, const struct rw_raycluster *c,
 		sets(b, g, "conditionType", RW_RAYCLUSTER_AGENT_GATE);
 		push(b, arr(b, pod_spec, "readinessGates"), g);
 	}
+}
+
+int
+rw_raycluster_build_ephemeral_agent(const struct rw_raycluster *c,
+				    const struct rw_raycluster_opts *o, struct rw_buf *out)
+{
+	struct b b = {0};
+	const node *ray = container0(rw_doc_path(c->head, "template.spec"));
+	if (!ray || !o->controller_addr || !*o->controller_addr)
+		return -EINVAL;
+	bool rayservice = rw_raycluster_creator(c, o) == RW_RAYCLUSTER_CRD_RAYSERVICE;
+	node *patch = nnew(&b, RW_DOC_OBJ);
+	node *list = arr(&b, obj(&b, patch, "spec"), "ephemeralContainers");
+	push(&b, list,
+	     agent_container(&b, c, o, ray, rw_doc_get(c->head, "rayStartParams"), true, rayservice,
+			     true));
+	return finish(&b, patch, out);
+}
+
+bool
+rw_raycluster_ephemeral_agent_wanted(const struct rw_raycluster_opts *o,
+				     const struct rw_raycluster_head_agent *h)
+{
+	if (!o->agent || !o->controller_addr || !*o->controller_addr)
+		return false; /* --no-agent-injection, or agents that report to nobody */
+	if (!h || !h->exists || h->deleting || h->has_agent)
+		return false;
+	if (!h->key_ready)
+		return false; /* its env names the Secret: the kubelet would wait for it */
+	if (h->phase_ended)
+		return false; /* the kubelet starts nothing in a finished pod */
+	/* Sent for this pod already: its update (then has_agent) is on its way. */
+	return !(h->uid && *h->uid && h->attached_uid && strcmp(h->uid, h->attached_uid) == 0);
 }
 
 /*

@@ -44,4 +44,35 @@ int rw_raycluster_build_worker_pod(const struct rw_raycluster *c,
 const char *rw_raycluster_agent_proxy_readiness(const struct rw_raycluster *c,
 						const struct rw_raycluster_opts *o, bool head);
 
+/*
+ * The agent for a running head pod without one (KubeRay made it): a strategic
+ * merge patch of the pod's ephemeralcontainers subresource, {"spec":
+ * {"ephemeralContainers": [agent]}}. The agent is the sidecar's container
+ * without what an ephemeral container may not have (ports, probes, resources,
+ * lifecycle) and takes its key from the env (RAYWARDEN_KEY, secretKeyRef of
+ * <cluster>-raywarden-key) since the pod has no key volume. Appended to out.
+ * 0, or -EINVAL without a head template or a controller address, or -ENOMEM.
+ */
+int rw_raycluster_build_ephemeral_agent(const struct rw_raycluster *c,
+					const struct rw_raycluster_opts *o, struct rw_buf *out);
+
+/* What the decision below knows of a cluster's head pod (from the pod cache). */
+struct rw_raycluster_head_agent {
+	bool exists;		  /* the cluster has a head pod */
+	bool deleting;		  /* it has a deletionTimestamp */
+	bool phase_ended;	  /* Succeeded or Failed */
+	bool has_agent;		  /* an agent container or agent ephemeral container */
+	bool key_ready;		  /* the key Secret <cluster>-raywarden-key exists */
+	const char *uid;	  /* its metadata.uid */
+	const char *attached_uid; /* the pod uid the ephemeral agent was last sent for */
+};
+
+/*
+ * Attach the ephemeral agent to this head now? Only with agents on and a
+ * controller to report to, to a live head that has no agent of either kind,
+ * and once per pod (an ephemeral container cannot be removed or changed).
+ */
+bool rw_raycluster_ephemeral_agent_wanted(const struct rw_raycluster_opts *o,
+					  const struct rw_raycluster_head_agent *h);
+
 #endif

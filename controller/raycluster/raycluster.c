@@ -935,6 +935,76 @@ pods_suspend(struct rcr_job *j, const struct rcr_pods *ps)
 }
 
 static void
+attach_cb(struct rw_rec_req *q, const struct rw_kube_resp *resp)
+{
+	struct rcr_job *j = q->job;
+	if (rw_rec_ok(resp->status)) {
+		rw_rec_emit(&j->rec, 0, "AttachedAgent",
+			    "Attached the raywarden agent to head Pod %s/%s as an ephemeral "
+			    "container",
+			    j->rec.ns, q->s1);
+		return;
+	}
+	/* Sent again at the next pass (the pod may be gone: then nothing is wanted). */
+	if (j->cl && strcmp(j->cl->agent_attached, q->s2) == 0)
+		j->cl->agent_attached[0] = '\0';
+	if (resp->status != 404)
+		rw_rec_emit(&j->rec, 1, "FailedToAttachAgent",
+			    "Failed to attach the raywarden agent to head Pod %s/%s, HTTP %ld %s",
+			    j->rec.ns, q->s1, resp->status, resp->message);
+	rw_rec_requeue(&j->rec, 5000);
+}
+
+/*
+ * A head without agent (KubeRay made it, raywarden took the cluster over) gets
+ * one as an ephemeral container: the pod keeps running (no restart), and its
+ * agent then reports the Ray jobs and Serve applications as any head's does.
+ */
+static void
+attach_agent(struct rcr_job *j, const struct rcr_pods *ps)
+{
+	struct rcr *r = rcr_of(j);
+	const struct rw_inf_pod *head = NULL;
+	char path[1024];
+	struct rw_buf b;
+	for (size_t i = 0; i < ps->n; i++)
+		if (ps->pods[i].type == RW_RAYCLUSTER_NT_HEAD && (!head || head->meta.deleted))
+			head = ps->raw[i]; /* the live head, when one is being replaced */
+	struct rw_raycluster_head_agent h = {
+	    .exists = head != NULL,
+	    .deleting = head && head->meta.deleted,
+	    .phase_ended = head && (strcmp(head->phase, "Succeeded") == 0 ||
+				    strcmp(head->phase, "Failed") == 0),
+	    .has_agent = head && head->has_agent,
+	    .key_ready = j->cl && j->cl->key_done,
+	    .uid = head ? head->meta.uid : NULL,
+	    .attached_uid = j->cl ? j->cl->agent_attached : NULL,
+	};
+	if (!rw_raycluster_ephemeral_agent_wanted(&j->popts, &h))
+		return;
+	rw_buf_init(&b, 1u << 20);
+	snprintf(path, sizeof(path), "/api/v1/namespaces/%s/pods/%s/ephemeralcontainers", j->rec.ns,
+		 head->meta.name);
+	if (rw_raycluster_build_ephemeral_agent(j->c, &j->popts, &b) != 0) {
+		rw_rec_emit(&j->rec, 1, "FailedToAttachAgent",
+			    "Cannot build the raywarden agent for head Pod %s/%s", j->rec.ns,
+			    head->meta.name);
+	} else {
+		struct rw_kube_req kr = {.method = "PATCH",
+					 .path = path,
+					 .body = rw_buf_cstr(&b),
+					 .body_len = b.len,
+					 .content_type = "application/strategic-merge-patch+json",
+					 .verb = "patch"};
+		if (rw_raycluster_ctl_request(r, j, &kr, attach_cb, head->meta.name, head->meta.uid,
+					      NULL) == 0)
+			snprintf(j->cl->agent_attached, sizeof(j->cl->agent_attached), "%s",
+				 head->meta.uid);
+	}
+	rw_buf_fini(&b);
+}
+
+static void
 st_pods(struct rw_rec_job *rj)
 {
 	struct rcr_job *j = (struct rcr_job *)rj;
@@ -967,6 +1037,7 @@ st_pods(struct rw_rec_job *rj)
 		switch (rw_raycluster_plan_head(
 		    j->c, ps.pods, ps.n, status_cond_true(j->c, "RayClusterProvisioned"), &dname)) {
 		case RW_RAYCLUSTER_HEAD_OK:
+			attach_agent(j, &ps);
 			break;
 		case RW_RAYCLUSTER_HEAD_CREATE:
 			if (rw_raycluster_build_head_pod(j->c, &j->popts, &b) != 0 ||

@@ -56,12 +56,13 @@ struct rcr_cl {
 	char key[512];
 	char uid[64];
 	char owner_kind[64];
-	bool metrics;	       /* kuberay_cluster_info set */
-	bool provisioned_seen; /* provisioned duration observed */
-	bool rbac_done;	       /* autoscaler SA/Role/RoleBinding exist */
-	bool key_done;	       /* agent key Secret exists with the right key */
-	bool hub_key;	       /* key registered with the hub */
-	char key_sha[65];      /* SHA-256 (hex) of the key Secret's data.key we want */
+	bool metrics;		 /* kuberay_cluster_info set */
+	bool provisioned_seen;	 /* provisioned duration observed */
+	bool rbac_done;		 /* autoscaler SA/Role/RoleBinding exist */
+	bool key_done;		 /* agent key Secret exists with the right key */
+	bool hub_key;		 /* key registered with the hub */
+	char key_sha[65];	 /* SHA-256 (hex) of the key Secret's data.key we want */
+	char agent_attached[64]; /* uid of the head pod the ephemeral agent was sent for */
 	/* GCS FT Redis cleanup */
 	struct rw_redis_cleanup *rcl; /* running, or NULL */
 	bool dropping;		      /* the state is being dropped: ignore the result */

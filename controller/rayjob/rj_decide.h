@@ -42,8 +42,8 @@
 #define RW_RJ_STATUS_CHECK_DEFAULT_S 300 /* RAYJOB_STATUS_CHECK_TIMEOUT_SECONDS */
 /* status.message of a running job whose head has no agent (docs/migrating-from-kuberay.md) */
 #define RW_RJ_NO_AGENT_MESSAGE                                                                     \
-	"The head pod has no raywarden agent (created by KubeRay, or under "                       \
-	"--no-agent-injection): "                                                                  \
+	"The head pod has no raywarden agent that reports (created by KubeRay: its agent is "      \
+	"being attached; or under --no-agent-injection): "                                         \
 	"raywarden cannot see the Ray job's progress"
 /* KubeRay's period for every non-terminal RayJob (RayJobDefaultRequeueDuration). */
 #define RW_RJ_REQUEUE_MS 3000u
@@ -113,8 +113,8 @@ struct rw_rj_world {
 	bool head_ray_ready; /* the head pod's agent finds its Ray node healthy (ray.io/agent-ready)
 			      */
 	bool head_lost;	     /* the head pod or its agent went away while the job ran */
-	bool head_without_agent; /* the head pod has no agent (KubeRay made it): no word on the
-				    Ray job can come */
+	bool head_without_agent; /* the head pod has no agent (KubeRay made it), or its agent,
+				    attached as an ephemeral container, has not reported yet */
 	const char *head_lost_why;
 	/* the Ray job, per the head agent */
 	enum rw_rj_ray ray;

@@ -1127,10 +1127,14 @@ head_agent_cb(const void *obj, void *ud)
 	const struct rw_inf_pod *p = obj;
 	bool *without = ud;
 	if (!p->meta.deleted && strcmp(p->node_type, "head") == 0)
-		*without = !p->has_agent;
+		*without = !p->has_agent || p->agent_ephemeral;
 }
 
-/* The cluster's head pod has no agent sidecar (KubeRay created it). */
+/*
+ * The cluster's head pod has no agent sidecar (KubeRay created it): no agent, or
+ * one attached as an ephemeral container, which is judged by its reports once it
+ * has made one (the callers check) but not for its silence before.
+ */
 static bool
 head_without_agent(struct rsr_job *j, const char *cluster)
 {
@@ -1159,7 +1163,7 @@ health(struct rsr_job *j, int64_t now)
 	in.pending_exists = j->pending != NULL || rw_rayservice_pending_name(j->rs)[0];
 	in.opts = &rsr_of(j)->rsopts;
 	in.now_ms = now;
-	in.head_without_agent = head_without_agent(j, j->active->obj.name);
+	in.head_without_agent = !in.head && !stale && head_without_agent(j, j->active->obj.name);
 	rw_rayservice_health(j->rs, &in, &h);
 	j->st->svc_since_ms = h.svc_since_ms;
 	j->st->dep_since_ms = h.dep_since_ms;
@@ -1267,8 +1271,10 @@ st_status(struct rw_rec_job *rj)
 	in.pending_head = j->pending ? cluster_head(r, j->rec.ns, j->pending->obj.name, &hs) : NULL;
 	if (hs)
 		in.pending_head = NULL;
-	in.active_head_without_agent = j->active && head_without_agent(j, j->active->obj.name);
-	in.pending_head_without_agent = j->pending && head_without_agent(j, j->pending->obj.name);
+	in.active_head_without_agent =
+	    j->active && !in.active_head && head_without_agent(j, j->active->obj.name);
+	in.pending_head_without_agent =
+	    j->pending && !in.pending_head && head_without_agent(j, j->pending->obj.name);
 	in.svc_cluster = sel;
 	in.num_endpoints = so ? count_endpoints(j, svc) : 0;
 	in.new_suffix = suffix;

@@ -16,14 +16,18 @@ waits for a gate the test opens. Then, for each switch (KubeRay -> raywarden, ra
   agent sidecar and the old pods have none (KubeRay's probes stay until they are replaced);
   KubeRay keeps raywarden's pods, agent included, and makes its own without.
 
-The RayJob started under KubeRay stays Running under raywarden (not resubmitted, not failed; its head
-has no agent, so raywarden says it cannot follow it), a second one is submitted under raywarden, and
-both complete under KubeRay once it is back, each submitted once.
+raywarden attaches its agent to every head KubeRay made as an ephemeral container (same pod uid, no
+restart); the agents' reports are taken like any other (the heads get raywarden's ray.io/agent-ready
+condition). The RayJob started under KubeRay then completes under raywarden (SUCCEEDED, submitted
+once), and the RayService keeps its applications' statuses and raises no HeadUnreachable. A second
+job is submitted under raywarden and completes under KubeRay once it is back; the ephemeral agents
+stay (they cannot be removed) and change nothing for KubeRay.
 
 Prints the figures docs/migrating-from-kuberay.md quotes (requests sent and failed during each
 switch, switch time, time until the new operator's first status write). Skipped when KubeRay or
 the real control plane is not built (kubesim.upstream) or the corpus is absent."""
 
+import calendar
 import json
 import os
 import subprocess
@@ -57,6 +61,31 @@ def restarts(pod):
 
 def containers(pod):
     return [c["name"] for c in pod["spec"]["containers"]]
+
+
+def ephemeral_agent(pod):
+    """The state ("running", "terminated", "waiting") of the pod's ephemeral agent, or None."""
+    if not any(c["name"] == AGENT for c in pod["spec"].get("ephemeralContainers") or []):
+        return None
+    for c in (pod.get("status") or {}).get("ephemeralContainerStatuses") or []:
+        if c["name"] == AGENT:
+            return next(iter(c.get("state") or {"waiting": {}}))
+    return "waiting"
+
+
+def rfc3339(t):
+    return calendar.timegm(time.strptime(t, "%Y-%m-%dT%H:%M:%SZ"))
+
+
+def is_head(pod):
+    return pod["metadata"]["labels"].get("ray.io/node-type") == "head"
+
+
+def condition(pod, ctype):
+    for c in (pod.get("status") or {}).get("conditions") or []:
+        if c["type"] == ctype:
+            return c.get("status")
+    return None
 
 
 class StatusWatch:
@@ -207,21 +236,53 @@ class Migration(unittest.TestCase):
         rs_cluster = active_cluster(lc, NS, RS)
 
         # ---- KubeRay -> raywarden ----
-        self.switch("raywarden", kuberay_pods)
+        rec = self.switch("raywarden", kuberay_pods)
         self.assertEqual(active_cluster(lc, NS, RS), rs_cluster, "no new RayCluster for the RayService")
         self.assertFalse((rs_status(lc, NS, RS).get("pendingServiceStatus") or {}).get("rayClusterName"))
-        # KubeRay's head has no agent to report: that is no sign of an unreachable head, and the
-        # applications' statuses KubeRay wrote stay.
-        self.assertEqual(lc.events(NS, RS, "HeadUnreachable"), [])
+        # raywarden attaches its agent to each of KubeRay's heads as an ephemeral container: the pod
+        # stays (same uid, no restart), and the agent's reports are accepted (raywarden writes the
+        # ray.io/agent-ready condition from them).
+        heads = [uid for uid, p in kuberay_pods.items() if is_head(p)]
+        self.assertEqual(len(heads), 3)  # the RayCluster's, the RayService's and the RayJob's
+
+        def agents_report():
+            now = self.ray_pods()
+            return all(uid in now and ephemeral_agent(now[uid]) == "running"
+                       and condition(now[uid], "ray.io/agent-ready") == "True" for uid in heads)
+        wait_for(agents_report, 120, 0.2, "the ephemeral agent running and reporting on every KubeRay head")
+        now = self.ray_pods()
+        started = [rfc3339(c["state"]["running"]["startedAt"]) for uid in heads
+                   for c in now[uid]["status"]["ephemeralContainerStatuses"] if c["name"] == AGENT]
+        reporting = [rfc3339(c["lastTransitionTime"]) for uid in heads
+                     for c in now[uid]["status"]["conditions"] if c["type"] == "ray.io/agent-ready"]
+        self.figures.append("ephemeral agents on %d heads: the last started %.0fs and reporting %.0fs after raywarden "
+                            "was ready (1 s resolution)" % (len(heads), max(0.0, max(started) - rec["new_ready"]),
+                                                             max(0.0, max(reporting) - rec["new_ready"])))
+        for uid in heads:
+            self.assertEqual(restarts(now[uid]), restarts(kuberay_pods[uid]), now[uid]["metadata"]["name"])
+            self.assertNotIn(AGENT, containers(now[uid]))
+            eph = [c for c in now[uid]["status"]["ephemeralContainerStatuses"] if c["name"] == AGENT][0]
+            self.assertEqual(eph.get("restartCount", 0), 0)
+        # The RayService: its head reports the applications, nothing is judged unreachable, no new cluster.
         apps = rs_status(lc, NS, RS)["activeServiceStatus"].get("applicationStatuses") or {}
         self.assertEqual({a: v.get("status") for a, v in apps.items()}, {"fruit_app": "RUNNING", "math_app": "RUNNING"})
-        # The job's head has no agent: raywarden keeps the job as it is (not resubmitted, not failed)
-        # and says why it cannot follow it.
-        st = rjlib.wait_status(lc, across, lambda s: "no raywarden agent" in (s.get("message") or ""), 60,
-                               "the message about the head without agent")
+        self.assertEqual(lc.events(NS, RS, "HeadUnreachable"), [])
+        self.assertEqual(active_cluster(lc, NS, RS), rs_cluster, "no new RayCluster for the RayService")
+        # The job KubeRay submitted is followed by the agent: it completes under raywarden,
+        # submitted once, its head never restarted.
+        st = rjlib.status(lc, across)
         self.assertEqual((st.get("jobId"), st.get("jobDeploymentStatus"), st.get("jobStatus")),
                          (job_before["jobId"], "Running", "RUNNING"))
+        gate_across.open()
+        st = rjlib.wait_status(lc, across, lambda s: s.get("jobDeploymentStatus") in ("Complete", "Failed"), 120,
+                               "Complete under raywarden")
+        self.assertEqual((st.get("jobDeploymentStatus"), st.get("jobStatus"), st.get("jobId")),
+                         ("Complete", "SUCCEEDED", job_before["jobId"]), (st.get("reason"), st.get("message")))
         self.assertEqual(rjlib.submitter_job(lc, across)["metadata"]["uid"], submitter["metadata"]["uid"])
+        now = self.ray_pods()
+        for uid in heads:
+            if uid in now:  # the job's cluster may be gone once it completed (shutdownAfterJobFinishes)
+                self.assertEqual(restarts(now[uid]), restarts(kuberay_pods[uid]), now[uid]["metadata"]["name"])
         # raywarden takes the RayCluster's status over; its new pod has the agent, the old pods
         # keep KubeRay's probes and no agent, and stay Ready.
         self.scale(2)
@@ -244,15 +305,19 @@ class Migration(unittest.TestCase):
         before = self.ray_pods()
         self.switch("kuberay", before)
         self.assertEqual(active_cluster(lc, NS, RS), rs_cluster, "no new RayCluster for the RayService")
-        # KubeRay takes the status over (a scale-up) and keeps raywarden's pod with its agent.
+        # KubeRay takes the status over (a scale-up) and keeps raywarden's pod with its agent, and
+        # its own heads with the ephemeral agent, which stays (it cannot be removed).
         self.scale(3)
         now = self.ray_pods()
         for uid, p in before.items():
             self.assertIn(uid, now, p["metadata"]["name"])
             self.assertEqual(AGENT in containers(now[uid]), AGENT in containers(p))
+            self.assertEqual(ephemeral_agent(now[uid]), ephemeral_agent(p), p["metadata"]["name"])
         self.assertEqual([AGENT in containers(p) for uid, p in now.items() if uid not in before], [False])
-        # Both jobs complete under KubeRay, each submitted once.
-        for name, gate, sub in ((across, gate_across, submitter), (back, gate_back, submitter_back)):
+        # The job submitted under raywarden completes under KubeRay, submitted once; the one
+        # raywarden completed stays Complete.
+        self.assertEqual(rjlib.status(lc, across).get("jobDeploymentStatus"), "Complete")
+        for name, gate, sub in ((back, gate_back, submitter_back),):
             gate.open()
             st = rjlib.wait_status(lc, name, lambda s: s.get("jobDeploymentStatus") in ("Complete", "Failed"),
                                    120, "Complete")

@@ -26,6 +26,7 @@ from kubesim.controllers import (desired_endpoints, endpoint_for_pod, find_port,
                                  template_hash)
 from kubesim.kubelet_probe import ProbeWorker  # noqa: E402
 from kubesim.testutil import http_get  # noqa: E402
+from kubesim.kubeclient import STRATEGIC_PATCH, ApiError  # noqa: E402
 from kubesim.kubelet_testutil import TEST_SERVER, LocalCluster, condition, is_ready, wait_for  # noqa: E402
 from kubesim.kubelet_volumes import (MountPoints, pending_mount_targets, atomic_write, container_mounts, materialise, resync,  # noqa: E402
                                      wrap_argv)
@@ -621,6 +622,68 @@ class TestPods(ClusterTest):
         # The new instance serves again, so it becomes ready and stays alive.
         pod = self.cl.wait_pod("default", "probe-live", is_ready, 10, "ready after restart")
         self.assertEqual(pod["status"]["containerStatuses"][0]["restartCount"], 1)
+
+    def test_ephemeral_containers(self):
+        """An ephemeral container added to a running pod starts once, with env from a Secret and
+        the pod's volumes, is reported in ephemeralContainerStatuses, never restarts and leaves
+        the pod's containers and readiness alone."""
+        self.c.create("secrets", "default", {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "ephsec"},
+                                             "data": {"key": base64.b64encode(b"k3y").decode()}})
+        p = server_pod("ephem", readiness={"tcpSocket": {"port": 8080}, "periodSeconds": 1})
+        self.create(p)
+        pod = self.cl.wait_pod("default", "ephem", is_ready, what="ready")
+        uid, ip = pod["metadata"]["uid"], pod["status"]["podIP"]
+        script = ("import os, sys, time\n"
+                  "print('EPH', os.environ.get('KEY'), os.path.exists('/app/server.py'), flush=True)\n"
+                  "sys.exit(3) if os.environ.get('FAIL') else time.sleep(3600)\n")
+        steady = {"name": "steady", "image": "python:3.11", "command": ["python3", "-c", script],
+                  "env": [{"name": "KEY", "valueFrom": {"secretKeyRef": {"name": "ephsec", "key": "key"}}}],
+                  "volumeMounts": [{"name": "app", "mountPath": "/app"}]}
+        self.c.patch("pods", "default", "ephem", {"spec": {"ephemeralContainers": [steady]}},
+                     sub="ephemeralcontainers", ptype=STRATEGIC_PATCH)
+
+        def eph(x, name):
+            for s in (x.get("status") or {}).get("ephemeralContainerStatuses") or []:
+                if s["name"] == name:
+                    return s
+            return None
+
+        pod = self.cl.wait_pod("default", "ephem", lambda x: "running" in ((eph(x, "steady") or {}).get("state") or {}),
+                               what="ephemeral container running")
+        st = eph(pod, "steady")
+        self.assertFalse(st["ready"])  # never Ready
+        self.assertEqual(st["restartCount"], 0)
+        self.assertTrue(is_ready(pod))
+        self.assertEqual(pod["status"]["containerStatuses"][0]["restartCount"], 0)
+        def log_text():
+            logs = self.cl.kubelet("/logs?namespace=default&pod=ephem&container=steady")
+            return logs.decode() if isinstance(logs, bytes) else json.dumps(logs)
+        wait_for(lambda: "EPH k3y True" in log_text(), 10, what="env from the Secret and the pod's volume")
+        # A second one that fails: terminated, not restarted; the first keeps running.
+        failing = dict(steady, name="failing", env=steady["env"] + [{"name": "FAIL", "value": "1"}])
+        self.c.patch("pods", "default", "ephem", {"spec": {"ephemeralContainers": [failing]}},
+                     sub="ephemeralcontainers", ptype=STRATEGIC_PATCH)
+        pod = self.cl.wait_pod("default", "ephem",
+                               lambda x: "terminated" in ((eph(x, "failing") or {}).get("state") or {}),
+                               what="failing ephemeral container terminated")
+        self.assertEqual(eph(pod, "failing")["state"]["terminated"]["exitCode"], 3)
+        t_end = time.monotonic()
+        while time.monotonic() - t_end < 2.5:  # well beyond the 1 s back-off of this cluster
+            pod = self.c.get("pods", "default", "ephem")
+            self.assertEqual(eph(pod, "failing")["restartCount"], 0)
+            self.assertIn("terminated", eph(pod, "failing")["state"])
+            time.sleep(0.25)
+        self.assertIn("running", eph(pod, "steady")["state"])
+        self.assertEqual(pod["metadata"]["uid"], uid)
+        self.assertEqual(pod["status"]["podIP"], ip)
+        self.assertTrue(is_ready(pod))
+        # The API server refuses changing or removing one.
+        with self.assertRaises(ApiError) as e:
+            self.c.patch("pods", "default", "ephem",
+                         {"spec": {"ephemeralContainers": [dict(steady, image="python:3.12")]}},
+                         sub="ephemeralcontainers", ptype=STRATEGIC_PATCH)
+        self.assertEqual(e.exception.code, 422)
+        self.delete_quietly("pods", "default", "ephem")
 
     def test_readiness_gate(self):
         p = server_pod("gated", readiness={"tcpSocket": {"port": 8080}, "periodSeconds": 1},

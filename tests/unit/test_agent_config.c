@@ -81,6 +81,20 @@ test_env_and_flags(void)
 	CHECK_EQ_STR(c.controller, "tcp://127.0.0.1:8478");
 }
 
+/* An agent attached as an ephemeral container has its key in the env, no key file. */
+static void
+test_key_from_env(void)
+{
+	struct rw_agent_config c;
+	char err[256];
+	const char *env[] = {"RAYWARDEN_CONTROLLER=tcp://127.0.0.1:8478",
+			     "RAYWARDEN_KEY=00112233445566778899aabbccddeeff", NULL};
+	const char *argv[] = {"agent"};
+	CHECK_EQ_INT(parse(&c, env, 1, argv, err), 0);
+	CHECK_EQ_STR(c.key, "00112233445566778899aabbccddeeff");
+	CHECK_EQ_STR(c.key_file, "");
+}
+
 struct bad {
 	const char *env;
 	const char *flag;
@@ -101,6 +115,11 @@ static const struct bad bads[] = {
     {"RAYWARDEN_RAYSERVICE=perhaps", NULL, "boolean"},
     {"RAYWARDEN_CONTROLLER=tcp://x:1", NULL, "KEY_FILE"},
     {NULL, "--controller=hostonly", "KEY_FILE"},
+    {NULL,
+     "--key="
+     "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+     "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef0",
+     "too long"},
     {NULL, "--no-such-flag=1", "unknown flag"},
     {NULL, "stray", "unexpected argument"},
     {NULL, "--pod-name", "needs a value"},
@@ -146,6 +165,7 @@ static const struct rwt_case cases[] = {
     {"defaults", test_defaults},
     {"env and flags", test_env_and_flags},
     {"invalid values", test_invalid},
+    {"key from the env", test_key_from_env},
     {"help", test_help},
     {NULL, NULL},
 };

@@ -400,6 +400,32 @@ test_pod_decoder(void)
 		free(p);
 	}
 	rw_json_fini(&j);
+	/* KubeRay's head with the agent attached as an ephemeral container: it has an agent. */
+	static const char ephem[] =
+	    "{\"metadata\":{\"name\":\"p\"},\"spec\":{\"containers\":[{\"name\":\"ray-head\"}],"
+	    "\"ephemeralContainers\":[{\"name\":\"debugger\"},{\"name\":\"raywarden-agent\"}]}}";
+	CHECK_EQ_INT(rw_json_parse(&j, ephem, strlen(ephem), 64, NULL, 0), 0);
+	p = rw_inf_pod_type.decode(&j, 0);
+	CHECK(p != NULL);
+	if (p) {
+		CHECK_EQ_INT(p->has_agent, 1);
+		CHECK_EQ_INT(p->agent_ephemeral, 1);
+		CHECK_EQ_STR(p->ray_container, "ray-head");
+		free(p);
+	}
+	rw_json_fini(&j);
+	/* Another ephemeral container (kubectl debug) is no agent. */
+	static const char debug[] =
+	    "{\"metadata\":{\"name\":\"p\"},\"spec\":{\"containers\":[{\"name\":\"ray-head\"}],"
+	    "\"ephemeralContainers\":[{\"name\":\"debugger\"}]}}";
+	CHECK_EQ_INT(rw_json_parse(&j, debug, strlen(debug), 64, NULL, 0), 0);
+	p = rw_inf_pod_type.decode(&j, 0);
+	CHECK(p != NULL);
+	if (p) {
+		CHECK_EQ_INT(p->has_agent, 0);
+		free(p);
+	}
+	rw_json_fini(&j);
 	/* No name: refused. */
 	static const char noname[] = "{\"metadata\":{\"namespace\":\"x\"}}";
 	CHECK_EQ_INT(rw_json_parse(&j, noname, strlen(noname), 64, NULL, 0), 0);

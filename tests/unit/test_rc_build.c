@@ -1483,6 +1483,111 @@ t_token_auth(void)
 	rw_raycluster_free(c);
 }
 
+/*
+ * The agent attached as an ephemeral container to a head without one: the sidecar's
+ * container minus what the API server refuses on an ephemeral container (ports,
+ * probes, resources, lifecycle, volume mounts of volumes the pod lacks), the key
+ * from the env.
+ */
+static void
+t_ephemeral_agent(void)
+{
+	struct rw_raycluster_opts o;
+	struct rw_raycluster *c = cluster_from(base_cluster);
+	struct rw_doc_node *patch = NULL, *a, *e;
+	struct rw_buf b;
+	char names[1024];
+
+	rw_raycluster_opts_default(&o);
+	rw_buf_init(&b, 1 << 20);
+	/* No controller to report to: nothing to attach. */
+	CHECK_EQ_INT(rw_raycluster_build_ephemeral_agent(c, &o, &b), -EINVAL);
+	o.controller_addr = "tcp://raywarden-controller.raywarden-system.svc:8478";
+	rw_buf_reset(&b);
+	CHECK_EQ_INT(rw_raycluster_build_ephemeral_agent(c, &o, &b), 0);
+	CHECK_EQ_INT(rw_doc_parse(b.data, b.len, &patch, NULL, 0), 0);
+	CHECK_EQ_INT(rw_doc_path(patch, "spec.ephemeralContainers")->n, 1);
+	CHECK_EQ_INT(rw_doc_get(patch, "spec")->n, 1); /* nothing else is patched */
+	a = rw_doc_at(rw_doc_path(patch, "spec.ephemeralContainers"), 0);
+	CHECK_EQ_STR(rw_doc_gets(a, "name"), RW_RAYCLUSTER_AGENT_CONTAINER);
+	CHECK_EQ_STR(rw_doc_gets(a, "image"), RW_RAYCLUSTER_DEFAULT_AGENT_IMAGE);
+	static const char *const refused[] = {
+	    "ports",	    "resources", "readinessProbe", "livenessProbe",
+	    "startupProbe", "lifecycle", "volumeMounts",   "targetContainerName"};
+	for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
+		if (rw_doc_get(a, refused[i]))
+			fprintf(stderr, "  unexpected %s\n", refused[i]);
+		CHECK(rw_doc_get(a, refused[i]) == NULL);
+	}
+	env_names(a, names, sizeof(names));
+	CHECK_EQ_STR(names,
+		     "RAYWARDEN_POD_NAME,RAYWARDEN_POD_NAMESPACE,RAYWARDEN_POD_UID,"
+		     "RAYWARDEN_POD_IP,RAYWARDEN_LISTEN_HOST,RAYWARDEN_CLUSTER,RAYWARDEN_GROUP,"
+		     "RAYWARDEN_NODE_TYPE,"
+		     "RAYWARDEN_RAYSERVICE,RAYWARDEN_PROXY_READINESS,RAYWARDEN_CONTROLLER,"
+		     "RAYWARDEN_KEY,RAYWARDEN_PORT,RAYWARDEN_RAYLET_PORT,"
+		     "RAYWARDEN_DASHBOARD_PORT,RAYWARDEN_SERVE_PORT,RAYWARDEN_LIVENESS_GRACE_S");
+	CHECK_EQ_STR(env(a, "RAYWARDEN_NODE_TYPE"), "head");
+	CHECK_EQ_STR(env(a, "RAYWARDEN_CONTROLLER"), o.controller_addr);
+	e = rw_doc_get(a, "env");
+	for (int i = 0; e && i < e->n; i++) {
+		if (strcmp(rw_doc_gets(e->kids[i], "name"), "RAYWARDEN_KEY") != 0)
+			continue;
+		CHECK(rw_doc_get(e->kids[i], "value") == NULL); /* never the key itself */
+		CHECK_EQ_STR(rw_doc_gets(rw_doc_path(e->kids[i], "valueFrom.secretKeyRef"), "name"),
+			     "raycluster-sample-raywarden-key");
+		CHECK_EQ_STR(rw_doc_gets(rw_doc_path(e->kids[i], "valueFrom.secretKeyRef"), "key"),
+			     "key");
+	}
+	CHECK_EQ_INT(probe_int(rw_doc_get(a, "securityContext"), "runAsUser"), 65532);
+	rw_doc_free(patch);
+	rw_buf_fini(&b);
+	rw_raycluster_free(c);
+}
+
+/* When the ephemeral agent is attached: a table over what the pod cache says of the head. */
+static void
+t_ephemeral_decide(void)
+{
+	struct rw_raycluster_opts on, off, standalone;
+	rw_raycluster_opts_default(&on);
+	on.controller_addr = "tcp://c:8478";
+	off = on;
+	off.agent = false; /* --no-agent-injection */
+	standalone = on;
+	standalone.controller_addr = "";
+	static const struct {
+		const char *name;
+		int opts; /* 0 on, 1 off, 2 standalone */
+		struct rw_raycluster_head_agent h;
+		bool want;
+	} cases[] = {
+	    {"KubeRay's live head", 0, {true, false, false, false, true, "u1", ""}, true},
+	    {"sent for another pod before", 0, {true, false, false, false, true, "u2", "u1"}, true},
+	    {"sent for this pod already", 0, {true, false, false, false, true, "u1", "u1"}, false},
+	    {"has the agent (sidecar or ephemeral)",
+	     0,
+	     {true, false, false, true, true, "u1", ""},
+	     false},
+	    {"no head", 0, {false, false, false, false, true, NULL, ""}, false},
+	    {"head being deleted", 0, {true, true, false, false, true, "u1", ""}, false},
+	    {"head pod ended", 0, {true, false, true, false, true, "u1", ""}, false},
+	    {"key Secret not there yet", 0, {true, false, false, false, false, "u1", ""}, false},
+	    {"--no-agent-injection", 1, {true, false, false, false, true, "u1", ""}, false},
+	    {"no controller address", 2, {true, false, false, false, true, "u1", ""}, false},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		const struct rw_raycluster_opts *o = cases[i].opts == 0	  ? &on
+						     : cases[i].opts == 1 ? &off
+									  : &standalone;
+		bool got = rw_raycluster_ephemeral_agent_wanted(o, &cases[i].h);
+		if (got != cases[i].want)
+			fprintf(stderr, "  case %s: got %d\n", cases[i].name, got);
+		CHECK(got == cases[i].want);
+	}
+	CHECK(!rw_raycluster_ephemeral_agent_wanted(&on, NULL));
+}
+
 int
 main(void)
 {
@@ -1494,6 +1599,8 @@ main(void)
 	    {"5 GCS fault tolerance env and annotations", t_gcs_ft},
 	    {"6 KubeRay probes (exec, 2.53 httpGet, RayService)", t_probes_kuberay},
 	    {"agent sidecar and agent probes", t_agent},
+	    {"agent as an ephemeral container", t_ephemeral_agent},
+	    {"when to attach the ephemeral agent", t_ephemeral_decide},
 	    {"7 generateRayStartCommand", t_ray_start},
 	    {"8/9/10 head, headless, serve services", t_services},
 	    {"custom headService merge", t_custom_head_service},

@@ -637,6 +637,9 @@ def validate(rt, obj, old):
                 s.pop("tolerations", None)
                 s.pop("terminationGracePeriodSeconds", None)
                 s.pop("schedulingGates", None)
+                # Changed only through the ephemeralcontainers subresource, which checks them
+                # (apiserver_store.py); an update of the pod itself keeps the stored ones.
+                s.pop("ephemeralContainers", None)
             if a != b:
                 causes.append(("FieldValueForbidden", "spec",
                                "Forbidden: pod updates may not change fields other than "
@@ -1236,6 +1239,7 @@ def builtin_types():
     a(ResType("", "v1", "pods", "Pod", short=["po"], categories=["all"], status=True,
               return_deleted=True,
               extra_subs=[("binding", "Binding", ["create"], None, None),
+                          ("ephemeralcontainers", "Pod", ["get", "patch", "update"], None, None),
                           ("eviction", "Eviction", ["create"], "policy", "v1"),
                           ("log", "Pod", ["get"], None, None)]))
     a(ResType("", "v1", "services", "Service", short=["svc"], categories=["all"], status=True,

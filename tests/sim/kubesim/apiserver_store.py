@@ -757,6 +757,43 @@ class Store:
                 new.pop("status", None)
             else:
                 new["status"] = st
+        elif sub == "ephemeralcontainers":
+            # The pod's ephemeralcontainers subresource changes spec.ephemeralContainers only,
+            # and only by adding: an existing one can be neither changed nor removed
+            # (pkg/registry/core/pod/strategy.go podEphemeralContainersStrategy,
+            # pkg/apis/core/validation ValidatePodEphemeralContainersUpdate).
+            want = (new.get("spec") or {}).get("ephemeralContainers") or []
+            have = (old.get("spec") or {}).get("ephemeralContainers") or []
+            by_name = {c.get("name"): c for c in want if isinstance(c, dict)}
+            for c in have:
+                if by_name.get(c.get("name")) != c:
+                    raise invalid(rt.kind, rt.group, omd["name"], [
+                        ("FieldValueForbidden", "spec.ephemeralContainers",
+                         "Forbidden: existing ephemeral containers \"%s\" may not be changed"
+                         % c.get("name"))])
+            for c in want:
+                for f in ("ports", "livenessProbe", "readinessProbe", "startupProbe", "lifecycle",
+                          "resources"):
+                    if c.get(f):
+                        raise invalid(rt.kind, rt.group, omd["name"], [
+                            ("FieldValueForbidden", "spec.ephemeralContainers[0].%s" % f,
+                             "Forbidden: cannot be set for an Ephemeral Container")])
+            new_spec = clone(old.get("spec") or {})
+            new_spec["ephemeralContainers"] = want
+            new = clone(old)
+            new["spec"] = new_spec
+        elif rt.kind == "Pod" and rt.crd is None and sub is None:
+            # podStrategy.PrepareForUpdate: the stored status and ephemeral containers stay.
+            if "status" in old:
+                new["status"] = clone(old["status"])
+            else:
+                new.pop("status", None)
+            if isinstance(new.get("spec"), dict):
+                eph = (old.get("spec") or {}).get("ephemeralContainers")
+                if eph is None:
+                    new["spec"].pop("ephemeralContainers", None)
+                else:
+                    new["spec"]["ephemeralContainers"] = clone(eph)
         elif rt.status:
             # Main-resource strategies (PrepareForUpdate) keep the stored status.
             if "status" in old:

@@ -143,8 +143,15 @@ def kill_group_left(proc):
 
 
 class Container:
-    def __init__(self, spec, is_init=False):
+    def __init__(self, spec, is_init=False, ephemeral=False):
         self.spec = spec
+        # An ephemeral container (spec.ephemeralContainers, added through the
+        # pods/ephemeralcontainers subresource to a running pod): started once, never
+        # restarted whatever the pod's restartPolicy, no probes, never Ready, and no part
+        # of the pod's phase or readiness (Kubernetes docs "Ephemeral Containers";
+        # pkg/kubelet/kuberuntime/kuberuntime_manager.go computePodActions starts each one
+        # that has no status yet and nothing else).
+        self.ephemeral = ephemeral
         self.name = spec.get("name")
         self.image = spec.get("image", "")
         self.kind = image_kind(self.image)
@@ -210,6 +217,9 @@ class Container:
         st["lastState"] = {"terminated": self.last_terminated} if self.last_terminated else {}
         if self.is_init and not self.sidecar:
             st["started"] = self.state == "running"
+        if self.ephemeral:
+            st["ready"] = False  # the kubelet never reports an ephemeral container Ready
+            st.pop("started", None)
         return st
 
 
@@ -232,6 +242,7 @@ class PodWorker:
         self.restart_policy = spec.get("restartPolicy") or "Always"
         self.init = [Container(c, True) for c in spec.get("initContainers") or []]
         self.main = [Container(c) for c in spec.get("containers") or []]
+        self.ephemeral = [Container(c, ephemeral=True) for c in spec.get("ephemeralContainers") or []]
         self.q = queue.Queue()
         self.pod_ip = None
         self.host_ip = node_ip(kubelet.node_index(node))
@@ -276,7 +287,15 @@ class PodWorker:
         self.post("update", pod)
 
     def containers(self):
-        return self.init + self.main
+        return self.init + self.main + self.ephemeral
+
+    def add_ephemeral(self, pod):
+        """Ephemeral containers only ever join a pod (the API server refuses removing or
+        changing one): each new name is a container to start once."""
+        known = {c.name for c in self.ephemeral}
+        for spec in (pod.get("spec") or {}).get("ephemeralContainers") or []:
+            if spec.get("name") not in known:
+                self.ephemeral.append(Container(spec, ephemeral=True))
 
     def find(self, name):
         for c in self.containers():
@@ -378,6 +397,7 @@ class PodWorker:
         if kind == "update":
             pod = ev[1]
             self.pod = pod
+            self.add_ephemeral(pod)
             if (pod.get("metadata") or {}).get("deletionTimestamp") and not self.terminating:
                 self.terminating = True
         elif kind == "deleted":
@@ -478,8 +498,14 @@ class PodWorker:
                     continue
                 self.start_container(c)
         self.main_started = True
+        for c in self.ephemeral:
+            # Once (gen 0), or again after CreateContainerConfigError (a Secret not there yet).
+            if c.gen == 0 and c.state == "waiting" and not self.terminating:
+                self.start_container(c)
 
     def will_restart(self, c, code):
+        if c.ephemeral:
+            return False
         if c.sidecar:
             return True
         policy = self.restart_policy
@@ -686,7 +712,7 @@ class PodWorker:
         gen = c.gen
         for ptype in ("startup", "readiness", "liveness"):
             probe = c.spec.get(ptype + "Probe")
-            if not probe or (c.is_init and not c.sidecar):
+            if not probe or (c.is_init and not c.sidecar) or c.ephemeral:
                 continue
 
             def state(cc=c, g=gen):
@@ -959,6 +985,8 @@ class PodWorker:
                 s["lastState"] = {"terminated": c.terminated_dict()}
             mst.append(s)
         st["containerStatuses"] = mst
+        if self.ephemeral:
+            st["ephemeralContainerStatuses"] = [c.status() for c in self.ephemeral]
         if phase in ("Failed",) and self.init_failed:
             st["reason"] = None
         st.pop("reason", None)
