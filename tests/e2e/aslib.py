@@ -69,6 +69,12 @@ class ClusterWatch:
         self.workers = {}  # name -> {"seen", "ready", "deleting", "gone", "uid"}
         self.heads = set()  # head pod uids
         self.named = set()
+        # name -> resourceVersion of the first RayCluster version listing it, and of the first pod
+        # version with a deletionTimestamp. On the real control plane a resourceVersion is etcd's
+        # revision, one counter for all kinds, so these order the two writes; the arrival times
+        # above cannot (two watch streams, each in its own thread).
+        self.named_rv = {}
+        self.deleting_rv = {}
         self.named_log = []  # (t, [names]) on every change of the list
         self.replicas = []  # (t, replicas)
         client = KubeClient.from_state_dir(state, user_agent="e2e-autoscaling", timeout=60)
@@ -101,6 +107,8 @@ class ClusterWatch:
                     w["ready"] = now
                 if w["deleting"] is None and md.get("deletionTimestamp"):
                     w["deleting"] = now
+                if md.get("deletionTimestamp") and md["name"] not in self.deleting_rv:
+                    self.deleting_rv[md["name"]] = int(md.get("resourceVersion") or 0)
                 if etype == "DELETED" and w["gone"] is None:
                     w["gone"] = now
                     if w["deleting"] is None:
@@ -117,6 +125,8 @@ class ClusterWatch:
                 if not self.named_log or self.named_log[-1][1] != names:
                     self.named_log.append((now, names))
                 self.named.update(names)
+                for n in names:
+                    self.named_rv.setdefault(n, int(rc["metadata"].get("resourceVersion") or 0))
                 r = g.get("replicas", 0)
                 if not self.replicas or self.replicas[-1][1] != r:
                     self.replicas.append((now, r))

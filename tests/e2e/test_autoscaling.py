@@ -112,9 +112,15 @@ class Autoscaling(LocalClusterCase):
             self.assertEqual(sorted(watch.named), workers, version)
             self.assertEqual(len(watch.heads), 1, "%s: the head pod was replaced" % version)
             for n in workers:
-                self.assertGreaterEqual(watch.workers[n]["deleting"], min(
-                    t for t, names in watch.named_log if n in names), "%s: %s deleted before it was named" % (
-                    version, n))
+                # Ordered by etcd revision (aslib.ClusterWatch.named_rv): a pod removed before any
+                # deletionTimestamp was watched has no revision here, only its arrival time.
+                if n in watch.deleting_rv:
+                    self.assertGreater(watch.deleting_rv[n], watch.named_rv[n],
+                                       "%s: %s deleted before it was named" % (version, n))
+                else:
+                    self.assertGreaterEqual(watch.workers[n]["gone"], min(
+                        t for t, names in watch.named_log if n in names), "%s: %s gone before it was named" % (
+                        version, n))
             watch.wait(lambda: watch.named_log[-1][1] == [] and watch.replicas[-1][1] == 0, DOWN_S,
                        "%s: workersToDelete cleared, replicas 0" % version)
             self.assertEqual(watch.live_workers(), [], version)
