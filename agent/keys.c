@@ -44,6 +44,19 @@ add_token(struct rw_agent_keys *k, const struct rw_wire_key *key, int slot)
 	return rw_drain_token(key, k->drain[slot]);
 }
 
+/* Whichever source the first key came from, its drain token goes in slot 0. */
+static int
+key_loaded(struct rw_agent_keys *k, const struct rw_wire_key *key, char *err, size_t errlen)
+{
+	int rv = add_token(k, key, 0);
+	if (rv != 0) {
+		snprintf(err, errlen, "cannot derive the drain token: %s", strerror(-rv));
+		return rv;
+	}
+	k->have = 1;
+	return 0;
+}
+
 int
 rw_keys_init(struct rw_agent *a, char *err, size_t errlen)
 {
@@ -59,12 +72,7 @@ rw_keys_init(struct rw_agent *a, char *err, size_t errlen)
 				 RW_WIRE_KEY_MAX);
 			return rv;
 		}
-		if ((rv = add_token(k, &a->rep.key, 0)) != 0) {
-			snprintf(err, errlen, "cannot derive the drain token: %s", strerror(-rv));
-			return rv;
-		}
-		k->have = 1;
-		return 0;
+		return key_loaded(k, &a->rep.key, err, errlen);
 	}
 	wipe_text(a->cfg.key, sizeof(a->cfg.key)); /* the file wins */
 	if (!a->cfg.key_file[0])
@@ -74,12 +82,7 @@ rw_keys_init(struct rw_agent *a, char *err, size_t errlen)
 	rw_keyfile_changed(&none, a->cfg.key_file, &k->sig);
 	if ((rv = rw_wire_key_load(&a->rep.key, a->cfg.key_file, err, errlen)) != 0)
 		return rv;
-	if ((rv = add_token(k, &a->rep.key, 0)) != 0) {
-		snprintf(err, errlen, "cannot derive the drain token: %s", strerror(-rv));
-		return rv;
-	}
-	k->have = 1;
-	return 0;
+	return key_loaded(k, &a->rep.key, err, errlen);
 }
 
 void
