@@ -1,7 +1,7 @@
 """Shared helpers for the benchmarks in tests/bench/ (Python standard library only).
 
 Each benchmark prints its figures and ends with exactly one JSON line
-{"bench": NAME, ...}. CPU time is read from /proc/<pid>/schedstat (nanoseconds
+{"bench": NAME, ...} on stdout; progress() lines go to stderr so that they never mix with it. CPU time is read from /proc/<pid>/schedstat (nanoseconds
 on CPU), which is precise enough for daemons that use well under 1% of a core;
 children's CPU comes from getrusage(RUSAGE_CHILDREN).
 """
@@ -41,6 +41,41 @@ SERVE_CONFIG = {
                          "ray_actor_options": {"num_cpus": 0.1}}],
     }]
 }
+
+
+_START = time.monotonic()
+
+
+def progress(msg, *args):
+    """One line on stderr saying which phase or step a benchmark is at and how long it has run,
+    for people waiting on a run of minutes; stdout keeps the figures and the final JSON line."""
+    text = msg % args if args else msg
+    name = os.path.basename(sys.argv[0]) or "bench"
+    print("[%s +%.1fs] %s" % (name, time.monotonic() - _START, text), file=sys.stderr, flush=True)
+
+
+class Ticker:
+    """progress() at most every `every` seconds from inside a loop: tick() is cheap to call often."""
+
+    def __init__(self, every=10.0):
+        self.every = every
+        self.next = time.monotonic() + every
+
+    def tick(self, msg, *args):
+        now = time.monotonic()
+        if now >= self.next:
+            self.next = now + self.every
+            progress(msg, *args)
+
+
+def sample_list(values, cap=200, digits=1):
+    """values sorted and rounded for a JSON line, at most cap of them (evenly spaced ranks,
+    the minimum and maximum kept), so that a distribution can be plotted without the line
+    growing with --trials."""
+    v = sorted(round(x, digits) for x in values)
+    if len(v) <= cap:
+        return v
+    return [v[round(i * (len(v) - 1) / (cap - 1))] for i in range(cap)]
 
 
 def machine():

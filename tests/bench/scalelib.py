@@ -12,7 +12,9 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "e2e"))
+sys.path.insert(0, HERE)
 
+import benchlib  # noqa: E402
 import ctlsim  # noqa: E402
 
 
@@ -51,13 +53,18 @@ class PodWatch(ctlsim.PodWatch):
                 return len(self.by_cluster.get(cluster, ()))
             return sum(len(s) for s in self.by_cluster.values())
 
-    def wait(self, cond, timeout):
+    def wait(self, cond, timeout, what=None):
+        """Wait until cond() holds; with `what`, a progress line every 10 s says how many pods
+        the watch has seen."""
         deadline = time.monotonic() + timeout
+        ticker = benchlib.Ticker()
         with self.cv:
             while not cond():
                 left = deadline - time.monotonic()
                 if left <= 0:
                     return False
+                if what:
+                    ticker.tick("waiting for %s: %d pods seen, %d Running", what, self.count(), len(self.running))
                 self.cv.wait(min(left, 0.5))
         return True
 
@@ -68,6 +75,7 @@ def wait_all(w, n, pred, timeout, since=None, namespace="default", interval=0.5)
     the timeout, how many held at the end)."""
     t0 = time.monotonic() if since is None else since
     deadline = time.monotonic() + timeout
+    ticker = benchlib.Ticker()
     got = 0
     while True:
         got = sum(1 for c in w.clusters(namespace) if pred(c))
@@ -75,6 +83,7 @@ def wait_all(w, n, pred, timeout, since=None, namespace="default", interval=0.5)
             return time.monotonic() - t0, got
         if time.monotonic() >= deadline:
             return None, got
+        ticker.tick("waiting for RayClusters: %d of %d", got, n)
         time.sleep(interval)
 
 
@@ -95,6 +104,7 @@ def head_of_line(w, watch, scale_to, timeout, probes=20, spacing=0.5):
     first). Per probe: the time from its POST's answer until all 4 of its pods were seen on the
     watch. Returns {"scale_to", "big_scale_s", "probes": [...], "probes_during_scale",
     "worst_probe_pods_s"}."""
+    benchlib.progress("head of line: cluster \"big\" (head only), then 0 -> %d workers with probe clusters", scale_to)
     big = ctlsim.raycluster("big", workers=0, max_replicas=scale_to)
     w.apply_cluster(big)
     if not watch.wait(lambda: watch.count("big") >= 1, 120):
@@ -115,7 +125,8 @@ def head_of_line(w, watch, scale_to, timeout, probes=20, spacing=0.5):
         w.apply_cluster(ctlsim.raycluster(name, workers=3))
         made.append((name, time.monotonic(), n_big))
     big_done = None
-    if watch.wait(lambda: watch.count("big") >= scale_to + 1, timeout):
+    benchlib.progress("head of line: %d probe clusters created; waiting for big's %d workers", len(made), scale_to)
+    if watch.wait(lambda: watch.count("big") >= scale_to + 1, timeout, what="big's workers"):
         big_done = max(t for (cl, t) in watch.first.values() if cl == "big") - t_scale
     lat = []
     for name, t_created, n_big in made:
