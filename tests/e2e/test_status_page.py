@@ -29,7 +29,7 @@ HOSTILE = '<img src=x onerror="window.__xss=1">'
 # The page's own view of a row, read from the DOM (textContent only).
 READ_PAGE = """
 function rows(id) {
-  return Array.from(document.querySelectorAll('#' + id + ' tbody tr[data-name]')).map(function (tr) {
+  return Array.from(document.querySelectorAll('#' + id + ' [data-name]')).map(function (tr) {
     return {name: tr.dataset.name, cells: Array.from(tr.children).map(function (c) { return c.textContent; }),
             comps: Array.from(tr.querySelectorAll('[data-comp]')).map(function (c) {
               return [c.dataset.comp, c.dataset.state]; }),
@@ -146,7 +146,7 @@ class StatusPage(LocalClusterCase):
         seen = b.run_async("""
 var name = arguments[0], done = arguments[arguments.length - 1], t0 = performance.now();
 (function check() {
-  var tr = document.querySelector('#pods tr[data-name="' + CSS.escape(name) + '"]');
+  var tr = document.querySelector('#pods [data-name="' + CSS.escape(name) + '"]');
   var c = tr && tr.querySelector('[data-comp="proxy"]');
   if (c && c.dataset.state !== 'ok') return done({state: c.dataset.state, agent: tr.querySelector('.agent').textContent});
   if (performance.now() - t0 > 10000) return done(null);
@@ -159,12 +159,9 @@ var name = arguments[0], done = arguments[arguments.length - 1], t0 = performanc
         self.assertLess(took, 2.0)
         # The readiness timeline records the pod going not ready.
         wait_for(lambda: b.run("""
-var tr = document.querySelector('#pods tr[data-name="' + CSS.escape(arguments[0]) + '"]');
+var tr = document.querySelector('#pods [data-name="' + CSS.escape(arguments[0]) + '"]');
 return tr && tr.querySelector('.tl span:last-child.n') !== null;""", name), 10, 0.1, "a not-ready transition")
         wait_for(lambda: self.page()["events"] > 0, 10, 0.2, "Events on the page")
-        b.run("document.querySelector('#pods tr[data-name=\"' + CSS.escape(arguments[0]) + '\"]')"
-              ".scrollIntoView({block: 'center'})", name)
-        b.run("window.scrollTo(0, 0)")
         out = os.path.join(BUILD, "status-page.png")
         b.screenshot(out)
         if os.environ.get("RW_UPDATE_SCREENSHOT") == "1":
