@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "agents.h"
 #include "events.h"
@@ -35,6 +36,12 @@ struct rw_statuspage {
 	struct rw_kmap rings; /* "ns/pod" -> struct rw_sp_ring */
 	struct rw_sp_event ev[RW_SP_EVENTS];
 	int ev_next, ev_n;
+	/* The last answer, kept while the generation stays: a peer polling without
+	 * If-None-Match costs a copy, and a build happens at most once per change. */
+	struct rw_buf cache;
+	uint64_t cache_gen;
+	bool cache_ok, leader;
+	double build_ms; /* of the cached answer */
 };
 
 /* Cut s to fit n bytes without splitting a UTF-8 sequence. */
@@ -608,12 +615,32 @@ etag_of(const struct rw_statuspage *sp, char *out, size_t n)
 	snprintf(out, n, "\"%" PRId64 "-%" PRIu64 "\"", sp->started_ms, sp->generation);
 }
 
+/* The answer for the current generation, built when it changed. 0 or a negative errno. */
+static int
+current(struct rw_statuspage *sp, bool *built)
+{
+	struct timespec t0, t1;
+	int rv;
+	*built = false;
+	if (sp->cache_ok && sp->cache_gen == sp->generation)
+		return 0;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	rv = render(sp, &sp->cache);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	sp->cache_ok = rv == 0;
+	sp->cache_gen = sp->generation;
+	sp->build_ms = (t1.tv_sec - t0.tv_sec) * 1e3 + (t1.tv_nsec - t0.tv_nsec) / 1e6;
+	*built = true;
+	return rv;
+}
+
 static int
 serve(const struct rw_httpd_req *req, struct rw_httpd_resp *resp, void *ud)
 {
 	struct rw_statuspage *sp = ud;
 	char etag[64];
 	const char *inm;
+	bool built;
 	if (!strcmp(req->path, "/") || !strcmp(req->path, "/index.html")) {
 		resp->content_type = "text/html; charset=utf-8";
 		/* The page runs only its own inline code and talks only to this origin. */
@@ -632,6 +659,10 @@ serve(const struct rw_httpd_req *req, struct rw_httpd_resp *resp, void *ud)
 	}
 	if (strcmp(req->path, "/status.json"))
 		return 0;
+	if (rw_mgr_is_leader(sp->m) != sp->leader) {
+		sp->leader = !sp->leader;
+		changed(sp);
+	}
 	etag_of(sp, etag, sizeof(etag));
 	rw_buf_printf(&resp->headers,
 		      "ETag: %s\r\nCache-Control: no-cache\r\nX-Content-Type-Options: nosniff\r\n",
@@ -642,11 +673,17 @@ serve(const struct rw_httpd_req *req, struct rw_httpd_resp *resp, void *ud)
 		return 1;
 	}
 	resp->content_type = "application/json";
-	if (render(sp, &resp->body) != 0) {
+	/* The page corrects its clock with this (the answer itself may be cached). */
+	rw_buf_printf(&resp->headers, "X-Status-Time: %" PRId64 "\r\n", rw_clock_wall_ms());
+	if (current(sp, &built) != 0 ||
+	    rw_buf_append(&resp->body, sp->cache.data, sp->cache.len) != 0) {
 		rw_buf_reset(&resp->body);
 		resp->status = 500;
 		rw_buf_puts(&resp->body, "{\"error\":\"status unavailable\"}\n");
+		return 1;
 	}
+	rw_buf_printf(&resp->headers, "Server-Timing: %s;dur=%.2f\r\n", built ? "build" : "cached",
+		      sp->build_ms);
 	return 1;
 }
 
@@ -669,6 +706,7 @@ setup(struct rw_mgr *m, void **state)
 	sp->m = m;
 	sp->started_ms = rw_clock_wall_ms();
 	rw_kmap_init(&sp->rings);
+	rw_buf_init(&sp->cache, RW_SP_MAX_BYTES);
 	h.ud = ph.ud = sp;
 	sp->rc = rw_mgr_informer(m, &rw_inf_raycluster_type, NULL, false, NULL, &h);
 	sp->rs = rw_mgr_informer(m, &rw_inf_rayservice_type, NULL, false, NULL, &h);
@@ -714,6 +752,7 @@ teardown(void *state)
 	if (sp->agents)
 		rw_agents_register(sp->agents, "StatusPage", NULL);
 	rw_kmap_fini(&sp->rings, free_ring);
+	rw_buf_fini(&sp->cache);
 	free(sp);
 }
 
