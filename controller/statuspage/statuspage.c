@@ -489,8 +489,8 @@ render(struct rw_statuspage *sp, struct rw_buf *out)
 	struct rw_sp_job *jbs = NULL;
 	struct rw_sp_event evs[RW_SP_EVENTS];
 	struct rw_hub *hub = rw_agents_hub(sp->agents);
-	size_t nrc = rw_inf_count(sp->rc), nrs = rw_inf_count(sp->rs), nrj = rw_inf_count(sp->rj),
-	       npod = rw_inf_count(sp->pod);
+	size_t nrc = rw_inf_count(sp->rc), nrs = sp->rs ? rw_inf_count(sp->rs) : 0,
+	       nrj = sp->rj ? rw_inf_count(sp->rj) : 0, npod = rw_inf_count(sp->pod);
 	int rv;
 	memset(&s, 0, sizeof(s));
 	s.sp = sp;
@@ -512,8 +512,10 @@ render(struct rw_statuspage *sp, struct rw_buf *out)
 		goto out;
 	}
 	rw_inf_foreach(sp->rc, collect_cluster, &s);
-	rw_inf_foreach(sp->rs, collect_service, &s);
-	rw_inf_foreach(sp->rj, collect_job, &s);
+	if (sp->rs)
+		rw_inf_foreach(sp->rs, collect_service, &s);
+	if (sp->rj)
+		rw_inf_foreach(sp->rj, collect_job, &s);
 	rw_inf_foreach(sp->pod, collect_pod, &s);
 	for (int i = 0; hub && i < s.ncl; i++)
 		rw_hub_cluster_foreach(hub, s.cl[i].c.ns, s.cl[i].c.name, collect_report, &s);
@@ -709,11 +711,15 @@ setup(struct rw_mgr *m, void **state)
 	rw_buf_init(&sp->cache, RW_SP_MAX_BYTES);
 	h.ud = ph.ud = sp;
 	sp->rc = rw_mgr_informer(m, &rw_inf_raycluster_type, NULL, false, NULL, &h);
-	sp->rs = rw_mgr_informer(m, &rw_inf_rayservice_type, NULL, false, NULL, &h);
-	sp->rj = rw_mgr_informer(m, &rw_inf_rayjob_type, NULL, false, NULL, &h);
+	/* Beside another operator (--inject-only) the controller watches no RayService or
+	 * RayJob: the page does not add those watches either and shows clusters and pods. */
+	if (!rw_mgr_cfg(m)->inject_only) {
+		sp->rs = rw_mgr_informer(m, &rw_inf_rayservice_type, NULL, false, NULL, &h);
+		sp->rj = rw_mgr_informer(m, &rw_inf_rayjob_type, NULL, false, NULL, &h);
+	}
 	sp->pod = rw_mgr_informer(m, &rw_inf_pod_type, RW_MGR_RAY_POD_SELECTOR, false, NULL, &ph);
 	*state = sp;
-	if (!sp->rc || !sp->rs || !sp->rj || !sp->pod) {
+	if (!sp->rc || !sp->pod || (!rw_mgr_cfg(m)->inject_only && (!sp->rs || !sp->rj))) {
 		rw_error("statuspage", "cannot watch the Ray resources");
 		return -ENOMEM;
 	}
