@@ -179,6 +179,7 @@ struct job_row {
 
 struct pod_row {
 	struct rw_sp_pod p;
+	const char *uid;
 	char reason[RW_REASON_MAX];
 	char comp_reason[RW_SP_MAX_COMPONENTS][RW_REASON_MAX];
 	char replicas[16];
@@ -363,6 +364,7 @@ collect_pod(const void *obj, void *ud)
 	r->p.phase = p->phase;
 	r->p.pod_ip = p->pod_ip;
 	r->p.pod_ready = p->ready == RW_COND_TRUE ? 1 : p->ready == RW_COND_FALSE ? 0 : -1;
+	r->uid = p->meta.uid;
 	snprintf(key, sizeof(key), "%s/%s", p->meta.ns, p->meta.name);
 	r->p.transitions = rw_kmap_get(&s->sp->rings, key);
 	if (rw_kmap_put(&s->pod_by_key, key, (void *)(intptr_t)(s->npd + 1), NULL) != 0)
@@ -411,7 +413,9 @@ collect_report(const struct rw_report *rep, int stale, uint64_t last_seen_ms, vo
 	if (pi <= 0)
 		return;
 	r = &s->pd[pi - 1];
-	/* Another UID under the same name: show the newest report only. */
+	/* A report of an earlier pod of the same name tells nothing about this one. */
+	if (strcmp(rep->uid, r->uid))
+		return;
 	r->p.reported = true;
 	r->p.agent_ready = rep->ready != 0;
 	r->p.stale = stale != 0;
