@@ -74,7 +74,7 @@ int rw_agents_register(struct rw_agents *a, const char *owner_kind,
 
 /* ---- pure parts (exported for tests) ---- */
 
-#define RW_AGENTS_MAX_KINDS 4
+#define RW_AGENTS_MAX_KINDS 6
 
 /* The hooks registered per owner kind. Zero-initialised is empty. */
 struct rw_agents_kinds {

@@ -17,6 +17,7 @@
 #include "rayjob.h"
 #include "rayservice.h"
 #include "rw/log.h"
+#include "statuspage.h"
 #include "webhook.h"
 
 /*
@@ -25,11 +26,8 @@
  * rw_mgr_controller; add it here (e.g. &rw_raycluster_controller for RayCluster).
  */
 static const struct rw_mgr_controller *const controllers[] = {
-    &rw_raycluster_controller,
-    &rw_rayservice_controller,
-    &rw_rayjob_controller,
-    &rw_webhook_controller,
-    NULL,
+    &rw_raycluster_controller, &rw_rayservice_controller, &rw_rayjob_controller,
+    &rw_webhook_controller,    &rw_statuspage_controller, NULL,
 };
 
 static const char *

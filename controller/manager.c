@@ -45,6 +45,8 @@ struct rw_mgr {
 	struct rw_wq *wqs[MAX_WQS];
 	int nwq;
 	struct rw_agents *agents; /* the agent hub, or NULL */
+	rw_mgr_page_fn page;	  /* more paths on the metrics listener, or NULL */
+	void *page_ud;
 	bool started, leading, shutting;
 	int exit_code;
 	struct rw_met_family *m_up, *m_infs;
@@ -66,6 +68,8 @@ static const char usage[] =
     "  --metrics-addr ADDR               /metrics listener (:8080; 0 disables);\n"
     "                                    alias --metrics-bind-address\n"
     "  --health-probe-bind-address ADDR  /healthz and /readyz listener (:8082; 0 disables)\n"
+    "  --status-page[=BOOL]              read-only status page at / and /status.json on the\n"
+    "                                    metrics listener (default true)\n"
     "  --qps N                           API requests per second (100)\n"
     "  --burst N                         API request burst (200)\n"
     "  --reconcile-concurrency N         reconciles in flight per controller (64)\n"
@@ -246,6 +250,7 @@ static const struct opt opts[] = {
     {"metrics-addr", O_STR, OFF(metrics_addr)},
     {"metrics-bind-address", O_STR, OFF(metrics_addr)},
     {"health-probe-bind-address", O_STR, OFF(health_addr)},
+    {"status-page", O_BOOL, OFF(status_page)},
     {"qps", O_DOUBLE, OFF(qps)},
     {"burst", O_INT, OFF(burst)},
     {"reconcile-concurrency", O_INT, OFF(reconcile_concurrency)},
@@ -426,6 +431,7 @@ rw_mgr_config_parse(struct rw_mgr_config *c, int argc, char **argv, rw_mgr_geten
 	c->agent_max_conns_per_peer = 256;
 	c->agent_max_pods_per_cluster = 10000;
 	c->agent_key_overlap_s = 600;
+	c->status_page = true;
 	c->webhook_cert_validity_s = 90 * 86400.0;
 	c->webhook_ca_validity_s = 3650 * 86400.0;
 	if (set_str(&c->lease_name, "raywarden-controller-leader") ||
@@ -859,6 +865,24 @@ health_handler(const struct rw_httpd_req *req, struct rw_httpd_resp *resp, void 
 	}
 }
 
+void
+rw_mgr_set_page(struct rw_mgr *m, rw_mgr_page_fn h, void *ud)
+{
+	m->page = h;
+	m->page_ud = h ? ud : NULL;
+}
+
+/* The metrics listener: the page's paths first, then everything the health listener answers. */
+static void
+metrics_handler(const struct rw_httpd_req *req, struct rw_httpd_resp *resp, void *ud)
+{
+	struct rw_mgr *m = ud;
+	if (m->page && (!strcmp(req->method, "GET") || !strcmp(req->method, "HEAD")) &&
+	    m->page(req, resp, m->page_ud))
+		return;
+	health_handler(req, resp, ud);
+}
+
 static void
 leader_start(void *ud)
 {
@@ -899,8 +923,8 @@ signal_cb(uv_signal_t *s, int signum)
 }
 
 static int
-listen_on(struct rw_mgr *m, const char *addr, struct rw_httpd **out, const char *what, char *err,
-	  size_t errlen)
+listen_on(struct rw_mgr *m, const char *addr, struct rw_httpd **out, const char *what,
+	  rw_httpd_handler handler, char *err, size_t errlen)
 {
 	char host[256], herr[256];
 	int port, rv;
@@ -921,7 +945,7 @@ listen_on(struct rw_mgr *m, const char *addr, struct rw_httpd **out, const char 
 	o.request_timeout_ms = 5000;
 	o.idle_timeout_ms = 5000;
 	o.write_timeout_ms = 5000;
-	rv = rw_httpd_new(m->loop, &o, health_handler, m, out, herr, sizeof(herr));
+	rv = rw_httpd_new(m->loop, &o, handler, m, out, herr, sizeof(herr));
 	if (rv) {
 		seterr(err, errlen, "%s listener %s: %s", what, addr, herr);
 		return rv;
@@ -936,9 +960,10 @@ rw_mgr_start(struct rw_mgr *m, char *err, size_t errlen)
 	int rv;
 	if (m->started || m->shutting)
 		return -EINVAL;
-	rv = listen_on(m, m->cfg.health_addr, &m->health, "health", err, errlen);
+	rv = listen_on(m, m->cfg.health_addr, &m->health, "health", health_handler, err, errlen);
 	if (rv == 0)
-		rv = listen_on(m, m->cfg.metrics_addr, &m->metrics, "metrics", err, errlen);
+		rv = listen_on(m, m->cfg.metrics_addr, &m->metrics, "metrics", metrics_handler, err,
+			       errlen);
 	if (rv)
 		return rv;
 	uv_signal_init(m->loop, &m->sigterm);

@@ -24,18 +24,20 @@
 #include "kube.h"
 #include "lease.h"
 #include "metrics.h"
+#include "rw/httpd.h"
 #include "rw/log.h"
 #include "workqueue.h"
 
 struct rw_mgr_config {
-	char **watch_ns;	       /* NULL-terminated; NULL = all namespaces */
-	bool leader_elect;	       /* --leader-elect / --enable-leader-election (true) */
-	char *leader_ns;	       /* --leader-election-namespace (NULL: resolved) */
-	char *lease_name;	       /* --leader-election-id (raywarden-controller-leader) */
-	char *metrics_addr;	       /* --metrics-addr (":8080"; "0" disables) */
-	char *health_addr;	       /* --health-probe-bind-address (":8082"; "0" disables) */
-	double qps;		       /* --qps (100) */
-	int burst;		       /* --burst (200) */
+	char **watch_ns;    /* NULL-terminated; NULL = all namespaces */
+	bool leader_elect;  /* --leader-elect / --enable-leader-election (true) */
+	char *leader_ns;    /* --leader-election-namespace (NULL: resolved) */
+	char *lease_name;   /* --leader-election-id (raywarden-controller-leader) */
+	char *metrics_addr; /* --metrics-addr (":8080"; "0" disables) */
+	char *health_addr;  /* --health-probe-bind-address (":8082"; "0" disables) */
+	bool status_page;   /* --status-page: / and /status.json on the metrics listener (true) */
+	double qps;	    /* --qps (100) */
+	int burst;	    /* --burst (200) */
 	enum rw_log_format log_format; /* --log-format text|json, --log-stdout-encoder */
 	enum rw_log_level log_level;   /* --log-level */
 	char *kubeconfig;	       /* --kubeconfig */
@@ -142,6 +144,12 @@ bool rw_mgr_is_leader(const struct rw_mgr *m);
  * the listener is freed). 0, or -ENOSPC.
  */
 int rw_mgr_show_listener(struct rw_mgr *m, const char *name, struct rw_httpd *s);
+/*
+ * Answer more paths on the metrics listener (the status page): h returns 1
+ * when it answered, 0 to leave the path to /metrics' handler. NULL removes it.
+ */
+typedef int (*rw_mgr_page_fn)(const struct rw_httpd_req *req, struct rw_httpd_resp *resp, void *ud);
+void rw_mgr_set_page(struct rw_mgr *m, rw_mgr_page_fn h, void *ud);
 /* The namespace the controller runs in (leader election namespace). */
 const char *rw_mgr_namespace(const struct rw_mgr *m);
 

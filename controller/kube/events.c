@@ -41,6 +41,8 @@ struct rw_ev {
 	size_t pending; /* writes queued or in flight */
 	unsigned long seq;
 	struct rw_met_family *m_events;
+	rw_ev_tap_fn tap;
+	void *tap_ud;
 };
 
 static void agg_free(void *p);
@@ -305,6 +307,15 @@ utf8_trim(char *s)
 		s[i - 1] = '\0';
 }
 
+void
+rw_ev_set_tap(struct rw_ev *ev, rw_ev_tap_fn fn, void *ud)
+{
+	if (!ev)
+		return;
+	ev->tap = fn;
+	ev->tap_ud = fn ? ud : NULL;
+}
+
 int
 rw_ev_emit(struct rw_ev *ev, const struct rw_ev_ref *ref, int warning, const char *reason,
 	   const char *action, const char *fmt, ...)
@@ -337,6 +348,8 @@ rw_ev_emit(struct rw_ev *ev, const struct rw_ev_ref *ref, int warning, const cha
 		rv = -EAGAIN;
 		goto out;
 	}
+	if (ev->tap)
+		ev->tap(ref, warning, reason, res.note, ev->tap_ud);
 	a = res.obs->ud;
 	if ((!a || !a->inflight) && ev->pending >= ev->o.max_pending) {
 		/* Under pressure: only repeats of pending writes are taken (folded). */

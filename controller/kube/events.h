@@ -62,6 +62,14 @@ int rw_ev_emit(struct rw_ev *ev, const struct rw_ev_ref *regarding, int warning,
 	       const char *action, const char *fmt, ...) __attribute__((format(printf, 6, 7)));
 
 /*
+ * Also hand every Event that is written or aggregated to fn (the status
+ * page's ring of recent Events), after its note is formatted. fn NULL stops.
+ */
+typedef void (*rw_ev_tap_fn)(const struct rw_ev_ref *regarding, int warning, const char *reason,
+			     const char *note, void *ud);
+void rw_ev_set_tap(struct rw_ev *ev, rw_ev_tap_fn fn, void *ud);
+
+/*
  * Counters for tests: Events created, series patches sent, events dropped
  * (rate limit or pressure), writes queued or in flight now.
  */

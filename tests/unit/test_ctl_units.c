@@ -505,7 +505,29 @@ test_config(void)
 	CHECK_EQ_INT(c.burst, 200);
 	CHECK_EQ_INT(c.log_format, RW_LOG_TEXT);
 	CHECK(c.rayjob_default_ttl_s == 0); /* off unless asked */
+	CHECK(c.status_page);		    /* on unless asked */
 	rw_mgr_config_fini(&c);
+
+	/* --status-page: a bool, from the flag or RAYWARDEN_STATUS_PAGE; the flag wins. */
+	static const struct {
+		const char *arg;
+		const char *env;
+		bool want;
+	} sp[] = {
+	    {"--status-page=false", NULL, false},
+	    {"--status-page", "false", true},
+	    {NULL, "false", false},
+	    {"--status-page=true", NULL, true},
+	};
+	for (size_t i = 0; i < sizeof(sp) / sizeof(sp[0]); i++) {
+		const char *spenv[] = {"RAYWARDEN_STATUS_PAGE", sp[i].env, NULL};
+		char *av[] = {"ctl", (char *)sp[i].arg, NULL};
+		CHECK_EQ_INT(rw_mgr_config_parse(&c, sp[i].arg ? 2 : 1, av, fake_env,
+						 sp[i].env ? spenv : none, err, sizeof(err)),
+			     0);
+		CHECK_EQ_INT(c.status_page, sp[i].want);
+		rw_mgr_config_fini(&c);
+	}
 
 	/* --rayjob-default-ttl: a Go duration, from the flag or RAYWARDEN_RAYJOB_DEFAULT_TTL. */
 	const char *ttl_env[] = {"RAYWARDEN_RAYJOB_DEFAULT_TTL", "90s", NULL};
