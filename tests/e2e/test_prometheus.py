@@ -17,6 +17,7 @@ and the agents"):
   and Prometheus;
 - `promtool check config` passes on the shipped configuration and the generated one.
 
+On the default control plane (the real one when built) and on the API server simulator.
 Skipped, saying why, without a Prometheus that has Kubernetes service discovery (Debian's has
 not; tests/sim/upstream/build builds upstream's).
 """
@@ -30,8 +31,8 @@ import time
 import unittest
 
 import promlib
-from clusterlib import SAMPLES, SIM_DIR, LocalClusterCase
-from kubesim import prometheus
+from clusterlib import SAMPLES, SIM_DIR, LocalClusterCase, default_control_plane
+from kubesim import prometheus, realcp
 
 NS = "default"
 NAME = "raycluster-mini"  # manifests/samples/ray-cluster.mini.yaml
@@ -93,8 +94,8 @@ class PrometheusDiscovery(LocalClusterCase):
             self.assertEqual({k: got.get(k) for k in ("namespace", "pod", "ray_cluster", "ray_node_type", "ray_group")},
                              {"namespace": NS, "pod": name, "ray_cluster": lab["ray.io/cluster"],
                               "ray_node_type": lab["ray.io/node-type"], "ray_group": lab["ray.io/group"]}, name)
-            self.assertTrue(ts[name]["scrapeUrl"].startswith("http://%s:8477/" % p["status"]["podIP"]),
-                            ts[name]["scrapeUrl"])
+            # On the real control plane the API shows the pod network's address (realcp.py).
+            self.assertEqual(ts[name]["scrapeUrl"], "http://%s:8477/metrics" % realcp.host_ip(p["status"]["podIP"]))
         up = promlib.wait_query(self.url, 'up{job="raywarden-agent",ray_cluster="%s"}' % NAME,
                                 lambda r: len(r) == 2, deadline())
         self.assertEqual(sorted(s["metric"]["pod"] for s in up), sorted(pods))
@@ -157,6 +158,19 @@ class PrometheusDiscovery(LocalClusterCase):
             log = f.read()
         self.assertNotIn("forbidden", log.lower())
         self.assertIn("Server is ready to receive web requests", log)
+
+
+class PrometheusDiscoverySimulatedApiServer(PrometheusDiscovery):
+    """The same against the API server simulator (what Prometheus' client-go discovery asks of
+    it: list and watch of pods, services and endpointslices with bookmarks), when the class above
+    runs on the real control plane."""
+    CONTROL_PLANE = "sim"
+
+    @classmethod
+    def prerequisites(cls):
+        if default_control_plane() == "sim":
+            return "the class above already runs on the simulated control plane"
+        return super().prerequisites()
 
 
 if __name__ == "__main__":
