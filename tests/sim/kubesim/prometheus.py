@@ -81,6 +81,9 @@ def skip_reason():
     """None when a Prometheus with Kubernetes service discovery is here, else why not."""
     if binary() and binary("promtool"):
         return None
+    if os.environ.get("RW_PROMETHEUS"):
+        return ("$RW_PROMETHEUS=%s: not an executable prometheus with an executable promtool beside it"
+                % os.environ["RW_PROMETHEUS"])
     return ("no Prometheus with Kubernetes service discovery: Debian's /usr/bin/prometheus is built "
             "without it; run tests/sim/upstream/build (builds upstream Prometheus %s into %s; needs Go)"
             % (upstream.PROMETHEUS, os.path.join(upstream.prometheus_dir(), "bin")))
