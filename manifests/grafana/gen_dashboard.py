@@ -46,7 +46,8 @@ ROWS = [
          [('count(kuberay_service_info{%s})' % NS, "")],
          "kuberay_service_info: one series per RayService."),
         ("stat", "RayClusters provisioned", "short", 4,
-         [('count(kuberay_cluster_condition_provisioned{%s,condition="true"})' % CL, "")],
+         [('count(kuberay_cluster_condition_provisioned{%s,condition=~"(?i)true"} == 1)' % CL,
+           "")],
          "RayClusters whose RayClusterProvisioned condition is true."),
         ("stat", "Controller leader", "short", 4,
          [('sum(leader_election_master_status{%s})' % CTL, "")],
@@ -54,7 +55,11 @@ ROWS = [
         ("stat", "Controller targets up", "short", 4,
          [('sum(up{%s})' % CTL, "")], "Scraped controller replicas that answered."),
         ("bargauge", "RayCluster provisioned duration", "s", 12,
-         [('max by (namespace, name) (kuberay_cluster_provisioned_duration_seconds{%s})' % CL,
+         # KubeRay exports a gauge; an exporter with a histogram of one observation per
+         # RayCluster answers the second half.
+         [('max by (namespace, name) (kuberay_cluster_provisioned_duration_seconds{%s}) or '
+           'max by (namespace, name) (kuberay_cluster_provisioned_duration_seconds_sum{%s} '
+           '/ kuberay_cluster_provisioned_duration_seconds_count{%s})' % (CL, CL, CL),
            "{{namespace}}/{{name}}")],
          "Time from a RayCluster's creation until RayClusterProvisioned became true."),
         ("bargauge", "RayJob execution duration", "s", 12,
