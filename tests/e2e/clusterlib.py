@@ -144,7 +144,7 @@ class LocalCluster:
 
     @classmethod
     def start(cls, state=None, nodes=1, controller=True, controller_args=(), timeout=60.0, control_plane=None,
-              operator=None):
+              operator=None, prometheus=False):
         """control_plane: "sim" or "real" (kubesim/realcp.py); None: default_control_plane().
         operator: "raywarden", "kuberay" or "none" (local-cluster up --operator); None: raywarden,
         or none without the controller."""
@@ -155,7 +155,7 @@ class LocalCluster:
         cp = control_plane or default_control_plane()
         rc = lc.cluster.up(nodes=nodes, backoff_base=1, quiet=True, timeout=timeout if cp == "sim" else max(timeout, 120.0),
                            controller=controller, controller_args=tuple(controller_args), control_plane=cp,
-                           operator=operator)
+                           operator=operator, with_prometheus=prometheus)
         if rc != 0:
             lc.stop()
             raise RuntimeError("local-cluster up failed (%s); logs in %s" % (rc, os.path.join(state, "logs")))
@@ -212,6 +212,11 @@ class LocalCluster:
                 if k.startswith("raywarden_api_requests_total{") and v and
                 ('code="403"' in k or 'code="rbac_denied"' in k)]
         return out
+
+    def prometheus_url(self):
+        """The URL of the local cluster's Prometheus (up --prometheus), or None."""
+        from kubesim import prometheus
+        return prometheus.info(self.state).get("url")
 
     def metrics(self):
         """Parsed /metrics: {"name{labels}": value}."""
@@ -429,6 +434,7 @@ class LocalClusterCase(RbacChecked, unittest.TestCase):
     CONTROLLER = True  # False: local-cluster starts no raywarden-controller (the class runs its own)
     CONTROL_PLANE = None  # "sim", "real" (needs tests/sim/upstream/build); None: default_control_plane()
     OPERATOR = None  # "kuberay": KubeRay's operator runs beside (local-cluster up --operator)
+    PROMETHEUS = False  # True: Prometheus runs too (local-cluster up --prometheus; tests/e2e/promlib.py)
 
     @classmethod
     def prerequisites(cls):
@@ -436,6 +442,9 @@ class LocalClusterCase(RbacChecked, unittest.TestCase):
         if not why and cls.CONTROL_PLANE == "real":
             from kubesim import upstream
             why = upstream.skip_reason()
+        if not why and cls.PROMETHEUS:
+            from kubesim import prometheus
+            why = prometheus.skip_reason()
         return why
 
     @classmethod
@@ -455,7 +464,7 @@ class LocalClusterCase(RbacChecked, unittest.TestCase):
                                  "no pod's agent could bind its port")
         cls.failed = False
         cls.lc = LocalCluster.start(nodes=cls.NODES, controller=cls.CONTROLLER, controller_args=cls.CONTROLLER_ARGS,
-                                    control_plane=cls.CONTROL_PLANE, operator=cls.OPERATOR)
+                                    control_plane=cls.CONTROL_PLANE, operator=cls.OPERATOR, prometheus=cls.PROMETHEUS)
         try:
             cls.setUpCluster()
         except BaseException:

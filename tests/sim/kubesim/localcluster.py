@@ -3,7 +3,8 @@
     tests/sim/local-cluster up [--state DIR] [--nodes N]   start API server, kubelet, controllers, proxy
                                                            and raywarden-controller (--no-controller: not)
                            [--operator raywarden|kuberay|none]   which Ray operator (operators.py)
-    tests/sim/local-cluster status [--state DIR]           what runs
+                           [--prometheus]      also a real Prometheus scraping the controller and agents
+    tests/sim/local-cluster status [--state DIR] [--json]  what runs
     tests/sim/local-cluster switch-operator raywarden|kuberay   stop the running Ray operator, start the other
     tests/sim/local-cluster down [--state DIR]             stop everything, leave nothing behind
     tests/sim/local-cluster fail-node NODE | recover-node NODE | fail-pod NS/POD[/CONTAINER]
@@ -28,7 +29,7 @@ import time
 import urllib.error
 import urllib.request
 
-from kubesim import controller_identity, operators, realcp, upstream
+from kubesim import controller_identity, operators, prometheus, realcp, upstream
 from kubesim.testutil import free_port, http_get, read_json, write_json
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -153,8 +154,13 @@ class Cluster:
         info = self.info() or {}
         return tuple(info.get("components") or COMPONENTS)
 
+    def progress(self, msg, quiet=False):
+        """One line per step of a command people wait on, to stderr."""
+        if not quiet:
+            print("local-cluster: %s" % msg, file=sys.stderr, flush=True)
+
     def up(self, nodes=1, backoff_base=None, job_backoff_base=None, api_args=(), quiet=False, timeout=30.0,
-           controller=True, controller_args=(), control_plane="sim", operator=None):
+           controller=True, controller_args=(), control_plane="sim", operator=None, with_prometheus=False):
         t0 = time.monotonic()
         base = REAL_COMPONENTS if control_plane == "real" else COMPONENTS
         operator = operator or ("raywarden" if controller else "none")
@@ -179,11 +185,14 @@ class Cluster:
             self.down(quiet=True)
         os.makedirs(self.state, exist_ok=True)
         for f in ("apiserver.json", "kubelet.json", "controllers.json", "proxy.json", "cluster.json",
-                  CONTROLLER + ".json") + tuple(c + ".json" for c in operators.COMPONENTS):
+                  CONTROLLER + ".json", "prometheus.json") + tuple(c + ".json" for c in operators.COMPONENTS):
             try:
                 os.unlink(os.path.join(self.state, f))
             except FileNotFoundError:
                 pass
+        if with_prometheus and prometheus.skip_reason():
+            print("error: --prometheus: %s" % prometheus.skip_reason(), file=sys.stderr)
+            return 2
         if control_plane == "real":
             why = upstream.skip_reason()
             if why:
@@ -206,6 +215,8 @@ class Cluster:
             # for the real control plane only (operators.py).
             skip = operators.SHIM if control_plane == "real" else operators.PODNET
             comps += [c for c in operators.COMPONENTS if c != skip]
+        if with_prometheus:
+            comps.append(prometheus.COMPONENT)
 
         def record():
             write_json(self.info_path, {"pids": pids, "state": self.state, "started": time.time(),
@@ -215,9 +226,11 @@ class Cluster:
             deadline = time.monotonic() + timeout
             if control_plane == "real":
                 node_comps = ("kubelet", "proxy")
+                self.progress("starting the real control plane (%s)" % ", ".join(realcp.COMPONENTS), quiet)
                 self.start_real_control_plane(pids, procs, record, deadline)
             else:
                 node_comps = ("kubelet", "controllers", "proxy")
+                self.progress("starting apiserver", quiet)
                 api = self.spawn("apiserver", [sys.executable, APISERVER, "--state-dir", self.state, "--tls", "--port", "0",
                                                 "--service-cidr", "auto", "--log-dir", os.path.join(self.state, "podlogs")]
                                  + list(api_args))
@@ -241,6 +254,7 @@ class Cluster:
             argvs = {"kubelet": kargs, "controllers": cargs,
                      "proxy": [sys.executable, "-m", "kubesim.proxy", "--state-dir", self.state]}
             for name in node_comps:
+                self.progress("starting %s" % name, quiet)
                 p = self.spawn(name, argvs[name])
                 pids[name] = p.pid
                 procs[name] = p
@@ -255,11 +269,20 @@ class Cluster:
                         raise RuntimeError("%s not ready after %ss" % (name, timeout))
                     time.sleep(0.02)
             if operator == "kuberay":
+                self.progress("starting KubeRay's operator", quiet)
                 pids.update(operators.up(self, operator, quiet, max(timeout, 120.0)))
                 record()
             else:
+                self.progress("installing CRDs", quiet)
                 self.install_crds(quiet)
+            if with_prometheus:
+                # Before the controller, so that start_controller publishes its metrics endpoint.
+                self.progress("starting prometheus", quiet)
+                pids[prometheus.COMPONENT] = prometheus.start(self, max(deadline, time.monotonic() + 60.0),
+                                                              control_plane == "real")
+                record()
             if controller:
+                self.progress("starting %s" % CONTROLLER, quiet)
                 pids[CONTROLLER] = self.start_controller(list(controller_args), timeout=max(1.0, deadline - time.monotonic()))
                 record()
         except (RuntimeError, OSError) as e:
@@ -355,6 +378,9 @@ class Cluster:
                 comps.append(CONTROLLER)
             info["components"] = comps
             write_json(self.info_path, info)
+        if alive(prometheus.info(self.state).get("pid")):
+            prometheus.publish_controller(self.state, "http://127.0.0.1:%d/metrics" % metrics_port,
+                                          realcp.COMPONENTS[0] in self.components())
         if wait_ready:
             deadline = time.monotonic() + timeout
             while True:
@@ -485,12 +511,16 @@ class Cluster:
         if c and alive(c.get("pid")):
             print("  raywarden-controller: agents %s, log %s; next: kubectl apply -f <RayCluster>"
                   % (c.get("agent_url"), c.get("log")))
+            print("  raywarden-controller: metrics %s, status page %s" % (c.get("metrics_url"), self.ui_url()))
+        p = prometheus.info(self.state)
+        if alive(p.get("pid")):
+            print("  prometheus: %s (config %s)" % (p.get("url"), p.get("config")))
 
     def down(self, quiet=False, grace=8.0):
         info = self.info() or {}
         pids = info.get("pids") or {}
         # Node components first (the kubelet kills its pods), the API server last.
-        for group in ((CONTROLLER,) + operators.COMPONENTS + ("kubelet", "controllers", "proxy"),
+        for group in ((CONTROLLER, prometheus.COMPONENT) + operators.COMPONENTS + ("kubelet", "controllers", "proxy"),
                       ("kube-controller-manager", "kube-scheduler"), ("apiserver", "kube-apiserver"), ("etcd",)):
             live = [(n, pids[n]) for n in group if alive(pids.get(n))]
             for _n, pid in live:
@@ -526,7 +556,7 @@ class Cluster:
         stray = self.kill_strays()
         self.cleanup_host()
         for f in ("apiserver.json", "kubelet.json", "controllers.json", "proxy.json", "cluster.json",
-                  CONTROLLER + ".json") + tuple(c + ".json" for c in operators.COMPONENTS):
+                  CONTROLLER + ".json", "prometheus.json") + tuple(c + ".json" for c in operators.COMPONENTS):
             try:
                 os.unlink(os.path.join(self.state, f))
             except FileNotFoundError:
@@ -579,6 +609,22 @@ class Cluster:
         if os.path.exists(rec):
             MountPoints(rec).cleanup_all()
 
+    def ui_url(self):
+        """The controller's status page: / of its metrics listener."""
+        m = (self.controller_info() or {}).get("metrics_url")
+        return m[:-len("metrics")] if m and m.endswith("/metrics") else None
+
+    def status_json(self):
+        """{"apiserver", "metrics", "ui", "prometheus"}: URLs of what runs, null for what does not."""
+        run = self.running()
+        api = (self.api() or {}).get("url") if ("apiserver" in run or "kube-apiserver" in run) else None
+        ctl = CONTROLLER in run and alive((self.controller_info() or {}).get("pid"))
+        p = prometheus.info(self.state)
+        return {"apiserver": api,
+                "metrics": (self.controller_info() or {}).get("metrics_url") if ctl else None,
+                "ui": self.ui_url() if ctl else None,
+                "prometheus": p.get("url") if alive(p.get("pid")) else None}
+
     def status(self):
         info = self.info()
         run = self.running()
@@ -603,6 +649,9 @@ class Cluster:
         line = operators.status_line(self.state, run)
         if line:
             print(line)
+        p = prometheus.info(self.state)
+        if prometheus.COMPONENT in run and p:
+            print("%-23s %s (config %s)" % ("prometheus url", p.get("url"), p.get("config")))
         if "apiserver" in run or "kube-apiserver" in run:
             a = self.api() or {}
             print("%-23s %s (%s)" % ("api", a.get("url"), "ready" if self.api_ready() else "NOT ready"))
@@ -649,6 +698,9 @@ def main(argv=None):
                          "kube-controller-manager, kube-scheduler (tests/sim/upstream/build)")
     up.add_argument("--controller-arg", action="append", default=[],
                     help="extra raywarden-controller flag (repeatable), e.g. --controller-arg=--log-level=debug")
+    up.add_argument("--prometheus", action="store_true",
+                    help="also run Prometheus with manifests/prometheus/prometheus.yaml (service discovery "
+                         "against this cluster's API server); DIR/prometheus.json says where")
     ctl = sub.add_parser("controller", help="start, stop or restart raywarden-controller")
     ctl.add_argument("action", choices=("start", "stop", "restart", "kill"))
     ctl.add_argument("--controller-arg", action="append", default=[])
@@ -658,7 +710,8 @@ def main(argv=None):
     sw.add_argument("--timeout", type=float, default=120.0)
     sw.add_argument("--controller-arg", action="append", default=[])
     sub.add_parser("down")
-    sub.add_parser("status")
+    sub.add_parser("status").add_argument("--json", action="store_true",
+                                          help='print {"apiserver","metrics","ui","prometheus"} (URLs or null)')
     sub.add_parser("env")
     for c in ("fail-node", "recover-node"):
         sub.add_parser(c).add_argument("node")
@@ -684,7 +737,8 @@ def main(argv=None):
         return cl.up(args.nodes, args.backoff_base, args.job_backoff_base, quiet=args.quiet, timeout=args.timeout,
                      controller=not args.no_controller, controller_args=args.controller_arg,
                      control_plane=args.control_plane,
-                     operator=args.operator or ("none" if args.no_controller else "raywarden"))
+                     operator=args.operator or ("none" if args.no_controller else "raywarden"),
+                     with_prometheus=args.prometheus)
     if args.cmd == "controller":
         if args.action in ("stop", "restart", "kill"):
             code = cl.stop_controller(signal.SIGKILL if args.action == "kill" else signal.SIGTERM)
@@ -707,6 +761,9 @@ def main(argv=None):
     if args.cmd == "down":
         return cl.down()
     if args.cmd == "status":
+        if args.json:
+            print(json.dumps(cl.status_json()))
+            return 0
         return cl.status()
     if args.cmd == "env":
         print("export KUBECONFIG=%s" % os.path.join(cl.state, "kubeconfig"))

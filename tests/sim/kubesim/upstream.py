@@ -33,6 +33,17 @@ HELM = "v4.3.2"
 HELM_MODULE = "helm.sh/helm/v4"
 HELM_TAG = "helm-%s" % HELM
 
+# Prometheus, for the local cluster's --prometheus (kubesim/prometheus.py): Debian's 2.42 package
+# is built without Kubernetes service discovery, so the same release is built from its Go module
+# (github.com/prometheus/prometheus tags v2.N.M as module version v0.N.M), with service discovery
+# limited to dns, http and kubernetes (plugins/plugins.go; file and static are built in). Its own
+# cache directory, as helm's.
+PROMETHEUS = "v2.42.0"
+PROMETHEUS_MODULE = "github.com/prometheus/prometheus"
+PROMETHEUS_MODULE_VERSION = "v0.42.0"
+PROMETHEUS_PLUGINS = ("dns", "http", "kubernetes")
+PROMETHEUS_TAG = "prometheus-%s_r1" % PROMETHEUS
+
 
 class Missing(RuntimeError):
     """The upstream binaries are not built here; str() says why and what to run."""
@@ -110,6 +121,10 @@ def find():
 
 def helm_dir():
     return os.path.join(cache_root(), HELM_TAG)
+
+
+def prometheus_dir():
+    return os.path.join(cache_root(), PROMETHEUS_TAG)
 
 
 def helm_binary():
