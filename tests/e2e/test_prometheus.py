@@ -17,12 +17,14 @@ and the agents"):
   and Prometheus;
 - `promtool check config` passes on the shipped configuration and the generated one.
 
+On the default control plane (the real one when built) and on the API server simulator.
 Skipped, saying why, without a Prometheus that has Kubernetes service discovery (Debian's has
 not; tests/sim/upstream/build builds upstream's).
 """
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -30,8 +32,8 @@ import time
 import unittest
 
 import promlib
-from clusterlib import SAMPLES, SIM_DIR, LocalClusterCase
-from kubesim import prometheus
+from clusterlib import SAMPLES, SIM_DIR, LocalClusterCase, default_control_plane
+from kubesim import prometheus, realcp
 
 NS = "default"
 NAME = "raycluster-mini"  # manifests/samples/ray-cluster.mini.yaml
@@ -93,8 +95,8 @@ class PrometheusDiscovery(LocalClusterCase):
             self.assertEqual({k: got.get(k) for k in ("namespace", "pod", "ray_cluster", "ray_node_type", "ray_group")},
                              {"namespace": NS, "pod": name, "ray_cluster": lab["ray.io/cluster"],
                               "ray_node_type": lab["ray.io/node-type"], "ray_group": lab["ray.io/group"]}, name)
-            self.assertTrue(ts[name]["scrapeUrl"].startswith("http://%s:8477/" % p["status"]["podIP"]),
-                            ts[name]["scrapeUrl"])
+            # On the real control plane the API shows the pod network's address (realcp.py).
+            self.assertEqual(ts[name]["scrapeUrl"], "http://%s:8477/metrics" % realcp.host_ip(p["status"]["podIP"]))
         up = promlib.wait_query(self.url, 'up{job="raywarden-agent",ray_cluster="%s"}' % NAME,
                                 lambda r: len(r) == 2, deadline())
         self.assertEqual(sorted(s["metric"]["pod"] for s in up), sorted(pods))
@@ -157,6 +159,70 @@ class PrometheusDiscovery(LocalClusterCase):
             log = f.read()
         self.assertNotIn("forbidden", log.lower())
         self.assertIn("Server is ready to receive web requests", log)
+
+    def test_8_rbac_is_exactly_discovery(self):
+        # docs/observability.md's check, `kubectl auth can-i ... --as=system:serviceaccount:monitoring:prometheus`;
+        # the API server simulator has no impersonation, so there the ServiceAccount's own token asks.
+        if "kube-apiserver" in self.lc.cluster.components():
+            who = ["--as=system:serviceaccount:monitoring:prometheus"]
+        else:
+            who = ["--kubeconfig", os.path.join(self.lc.state, "prometheus", "prometheus.kubeconfig")]
+        cases = [(("list", "pods", "--all-namespaces"), "yes"), (("watch", "pods", "--all-namespaces"), "yes"),
+                 (("list", "endpointslices.discovery.k8s.io", "-n", "raywarden-system"), "yes"),
+                 (("watch", "services", "-n", "raywarden-system"), "yes"),
+                 (("list", "services", "-n", NS), "no"), (("get", "pods", "-n", NS), "no"),
+                 (("list", "secrets", "-n", "raywarden-system"), "no"), (("list", "nodes"), "no")]
+        for args, want in cases:
+            argv = ["kubectl"] + (["--kubeconfig", self.lc.kubeconfig] if who[0].startswith("--as") else []) + \
+                who + ["auth", "can-i"] + list(args)
+            r = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=60)
+            self.assertEqual(r.stdout.decode().strip(), want, (args, r.stdout, r.stderr))
+
+
+class ShippedConfiguration(unittest.TestCase):
+    """What runs here is what ships (no cluster needed)."""
+
+    def test_generated_is_shipped_plus_connection(self):
+        shipped = prometheus.shipped_config()
+        gen = prometheus.generate_config(shipped, "/x/kubeconfig", "/rules", pod_network=True)
+        self.assertEqual([j["job_name"] for j in shipped["scrape_configs"]], ["raywarden-controller", "raywarden-agent"])
+        self.assertEqual(gen["rule_files"], ["/rules/" + f for f in shipped["rule_files"]])
+        for js, jg in zip(shipped["scrape_configs"], gen["scrape_configs"]):
+            sd = jg["kubernetes_sd_configs"]
+            self.assertTrue(sd and all(c.pop("kubeconfig_file") == "/x/kubeconfig" for c in sd))
+            self.assertEqual(sd, js["kubernetes_sd_configs"])
+            self.assertTrue(all("api_server" not in c for c in sd))  # in-cluster auth as shipped
+            # Only the pod network's address mapping is appended to the shipped relabelling.
+            self.assertEqual(jg["relabel_configs"][:-1], js["relabel_configs"])
+            self.assertEqual(jg["relabel_configs"][-1]["target_label"], "__address__")
+        plain = prometheus.generate_config(shipped, "/x/kubeconfig", "/rules")
+        self.assertEqual([j["relabel_configs"] for j in plain["scrape_configs"]],
+                         [j["relabel_configs"] for j in shipped["scrape_configs"]])
+
+    def test_operator_monitors_render_with_the_same_labels(self):
+        if not shutil.which("kubectl"):
+            self.skipTest("kubectl not installed")
+        r = subprocess.run(["kubectl", "kustomize", os.path.join(prometheus.MANIFESTS, "operator")],
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=60)
+        self.assertEqual(r.returncode, 0, r.stdout.decode())
+        out = r.stdout.decode()
+        self.assertIn("kind: ServiceMonitor", out)
+        self.assertIn("kind: PodMonitor", out)
+        for label in ("ray_cluster", "ray_node_type", "ray_group", "raywarden-agent", "raywarden-controller"):
+            self.assertIn(label, out)
+
+
+class PrometheusDiscoverySimulatedApiServer(PrometheusDiscovery):
+    """The same against the API server simulator (what Prometheus' client-go discovery asks of
+    it: list and watch of pods, services and endpointslices with bookmarks), when the class above
+    runs on the real control plane."""
+    CONTROL_PLANE = "sim"
+
+    @classmethod
+    def prerequisites(cls):
+        if default_control_plane() == "sim":
+            return "the class above already runs on the simulated control plane"
+        return super().prerequisites()
 
 
 if __name__ == "__main__":

@@ -662,6 +662,11 @@ class Handler(BaseHTTPRequestHandler):
         and staging/src/k8s.io/apiserver/pkg/endpoints/handlers/response.go (transformObject).
         """
         acc = self.headers.get("Accept") or "application/json"
+        # Responses are never protobuf. A client-go client configured for protobuf (Prometheus'
+        # Kubernetes discovery: ContentType application/vnd.kubernetes.protobuf) sends
+        # "application/vnd.kubernetes.protobuf, */*" (client-go rest/request.go NewRequest), so it
+        # gets JSON here where a real server sends protobuf; client-go decodes by the response's
+        # Content-Type, so the objects it sees are the same.
         for part in acc.split(","):
             params = {}
             items = [x.strip() for x in part.split(";")]

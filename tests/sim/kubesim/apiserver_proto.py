@@ -57,9 +57,24 @@ KINDS = {
 }
 
 
-REVIEWS = {("authorization.k8s.io/v1", "SelfSubjectAccessReview"),
-           ("authorization.k8s.io/v1", "SelfSubjectRulesReview"),
-           ("authentication.k8s.io/v1", "SelfSubjectReview")}
+# The reviews kubectl sends as protobuf (`auth can-i`, `auth can-i --list`, `auth whoami`). The answer
+# depends on the spec (staging/src/k8s.io/api/authorization/v1/generated.proto); the metadata,
+# the status and the field and label selectors of ResourceAttributes (which RBAC ignores) are
+# not read.
+RESOURCE_ATTRIBUTES = {1: ("namespace", "s", None), 2: ("verb", "s", None), 3: ("group", "s", None),
+                       4: ("version", "s", None), 5: ("resource", "s", None),
+                       6: ("subresource", "s", None), 7: ("name", "s", None),
+                       8: ("fieldSelector", "skip", None), 9: ("labelSelector", "skip", None)}
+NON_RESOURCE_ATTRIBUTES = {1: ("path", "s", None), 2: ("verb", "s", None)}
+REVIEWS = {("authorization.k8s.io/v1", "SelfSubjectAccessReview"): {
+               1: ("metadata", "skip", None), 3: ("status", "skip", None),
+               2: ("spec", "m", {1: ("resourceAttributes", "m", RESOURCE_ATTRIBUTES),
+                                 2: ("nonResourceAttributes", "m", NON_RESOURCE_ATTRIBUTES)})},
+           ("authorization.k8s.io/v1", "SelfSubjectRulesReview"): {
+               1: ("metadata", "skip", None), 3: ("status", "skip", None),
+               2: ("spec", "m", {1: ("namespace", "s", None)})},
+           ("authentication.k8s.io/v1", "SelfSubjectReview"): {
+               1: ("metadata", "skip", None), 2: ("status", "skip", None)}}
 
 
 def _msg(b, schema):
@@ -131,9 +146,11 @@ def decode(body):
                 raw = bytes(v)
             elif num == 3 and v:
                 raise Undecodable("content encoding %r" % bytes(v))
-        if (tm.get("apiVersion"), tm.get("kind")) in REVIEWS:
-            # Reviews are answered from the caller's identity alone; the spec is not needed.
-            return {"apiVersion": tm["apiVersion"], "kind": tm["kind"], "metadata": {}, "spec": {}}
+        review = REVIEWS.get((tm.get("apiVersion"), tm.get("kind")))
+        if review is not None:
+            obj = {"apiVersion": tm["apiVersion"], "kind": tm["kind"], "metadata": {}, "spec": {}}
+            obj.update(_msg(raw, review))
+            return obj
         schema = KINDS.get((tm.get("apiVersion"), tm.get("kind")))
         if schema is None:
             raise Undecodable("kind %s/%s" % (tm.get("apiVersion"), tm.get("kind")))

@@ -166,6 +166,8 @@ class Cluster:
         operator = operator or ("raywarden" if controller else "none")
         controller = operator == "raywarden"
         run = self.running()
+        if run and with_prometheus and prometheus.COMPONENT not in run and set(run) >= set(base):
+            return self.add_prometheus(quiet, timeout)
         if run:
             if set(run) == set(self.components()) or (set(run) >= set(base) and not controller):
                 print("local cluster already up in %s (pids %s)" % (self.state, " ".join(
@@ -296,6 +298,33 @@ class Cluster:
         if not quiet:
             print("local cluster up in %.2fs (state %s)" % (took, self.state))
             self.print_usage()
+        return 0
+
+    def add_prometheus(self, quiet=False, timeout=60.0):
+        """`up --prometheus` on a cluster that runs without it: start Prometheus and make the
+        running controller discoverable."""
+        if prometheus.skip_reason():
+            print("error: --prometheus: %s" % prometheus.skip_reason(), file=sys.stderr)
+            return 2
+        self.progress("starting prometheus", quiet)
+        real = realcp.COMPONENTS[0] in self.components()
+        try:
+            pid = prometheus.start(self, time.monotonic() + max(timeout, 60.0), real)
+            c = self.controller_info() or {}
+            if alive(c.get("pid")):
+                prometheus.publish_controller(self.state, c["metrics_url"], real)
+        except (RuntimeError, OSError) as e:
+            print("error: %s" % e, file=sys.stderr)
+            return 1
+        info = self.info() or {}
+        info.setdefault("pids", {})[prometheus.COMPONENT] = pid
+        comps = list(info.get("components") or COMPONENTS)
+        if prometheus.COMPONENT not in comps:
+            comps.append(prometheus.COMPONENT)
+        info["components"] = comps
+        write_json(self.info_path, info)
+        print("local cluster already up in %s; started prometheus (pid %d)" % (self.state, pid))
+        self.print_usage()
         return 0
 
     def start_real_control_plane(self, pids, procs, record, deadline):
