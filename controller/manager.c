@@ -14,6 +14,7 @@
 
 #include "kubeconfig.h"
 #include "krmetrics.h"
+#include "lease.h"
 #include "manager.h"
 #include "agents.h"
 #include "batchsched.h"
@@ -666,6 +667,7 @@ rw_mgr_new(uv_loop_t *loop, const struct rw_mgr_config *cfg, struct rw_mgr **out
 			       (const char *const[]){"version", NULL});
 	rw_met_set(m->m_up, (const char *const[]){RW_VERSION}, 1);
 	register_process_metrics(m);
+	rw_lease_metric(m->met);
 	*out = m;
 	return 0;
 fail:

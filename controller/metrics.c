@@ -486,8 +486,6 @@ rw_met_render(const struct rw_met *m, struct rw_buf *out)
 		if (rv != 0)
 			break;
 		const struct rw_met_family *f = rw_list_entry(fn, const struct rw_met_family, link);
-		if (rw_list_empty(&f->series) && f->nlabels)
-			continue; /* nothing to show yet */
 		rv = rw_buf_printf(out, "# HELP %s ", f->name);
 		if (rv == 0)
 			rv = put_escaped(out, f->help, true);

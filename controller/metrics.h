@@ -81,7 +81,12 @@ void rw_met_collect(struct rw_met *m);
 /* Series refused because the registry was full. */
 unsigned long rw_met_dropped(const struct rw_met *m);
 
-/* Append every family in registration order to out. 0, -EMSGSIZE or -ENOMEM. */
+/*
+ * Append every family in registration order to out: HELP and TYPE always (a
+ * scraper sees every family the process has, with its type, before its first
+ * series), a label-less family's one sample even when never set.
+ * 0, -EMSGSIZE or -ENOMEM.
+ */
 int rw_met_render(const struct rw_met *m, struct rw_buf *out);
 
 /* Default latency buckets in seconds (0.001 .. 60). */
