@@ -22,6 +22,7 @@ import unittest
 import promlib
 import yaml
 from clusterlib import SAMPLES, SRC, LocalClusterCase
+from kubesim.realcp import host_ip
 from rjlib import wait_deployment
 from rslib import active_cluster, wait_rs_ready
 
@@ -136,7 +137,7 @@ class Alerts(LocalClusterCase):
             self.url, 'raywarden_agent_probe_state{component="proxy",state="ok",ray_node_type="worker",'
             'ray_cluster="%s"}' % cluster, bool, deadline())
         pod = serving[0]["metric"]["pod"]
-        ip = [p for p in self.lc.pods(NS, cluster) if p["metadata"]["name"] == pod][0]["status"]["podIP"]
+        ip = host_ip([p for p in self.lc.pods(NS, cluster) if p["metadata"]["name"] == pod][0]["status"]["podIP"])
         # Before: no proxy alert anywhere, no readiness alert for that pod.
         promlib.wait_until("no RayServeProxyDown, no RayPodNotReady for " + pod, lambda: not (
             self.alerts_of("RayServeProxyDown")

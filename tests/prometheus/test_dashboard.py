@@ -108,6 +108,20 @@ class DashboardTest(unittest.TestCase):
                      "Hub refusals per second", "Serve endpoints", "Alerts firing or pending"):
             self.assertIn(want, titles)
 
+    def test_sidecar_configmap(self):
+        """`kubectl apply -k manifests/grafana` gives Grafana's sidecar the dashboard as is."""
+        kubectl = shutil.which("kubectl")
+        if not kubectl:
+            self.skipTest("kubectl is not installed")
+        p = subprocess.run([kubectl, "kustomize", GRAFANA], stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT, universal_newlines=True, timeout=60)
+        self.assertEqual(p.returncode, 0, p.stdout)
+        docs = list(yaml.safe_load_all(p.stdout))
+        self.assertEqual([(d["kind"], d["metadata"]["name"]) for d in docs],
+                         [("ConfigMap", "raywarden-dashboard")])
+        self.assertEqual(docs[0]["metadata"]["labels"]["grafana_dashboard"], "1")
+        self.assertEqual(json.loads(docs[0]["data"]["raywarden-dashboard.json"]), load())
+
     def test_every_query_parses(self):
         if not PROMTOOL:
             self.skipTest("promtool is not installed (apt-get install prometheus)")
