@@ -10,8 +10,6 @@ import sys
 import tempfile
 import unittest
 
-import yaml
-
 HERE = os.path.dirname(os.path.abspath(__file__))
 SRC = os.environ.get("RW_SOURCE_DIR") or os.path.dirname(os.path.dirname(HERE))
 GRAFANA = os.path.join(SRC, "manifests", "grafana")
@@ -28,9 +26,10 @@ def load():
 
 
 def rule_file(exprs):
-    """A rule file with one recording rule per expression, for promtool to parse."""
-    return yaml.safe_dump({"groups": [{"name": "dashboard", "rules": [
-        {"record": "dashboard:query_%d" % i, "expr": e} for i, e in enumerate(exprs)]}]})
+    """A rule file with one recording rule per expression, for promtool to parse (JSON, which
+    YAML readers accept)."""
+    return json.dumps({"groups": [{"name": "dashboard", "rules": [
+        {"record": "dashboard:query_%d" % i, "expr": e} for i, e in enumerate(exprs)]}]}, indent=1)
 
 
 class ExtractorTest(unittest.TestCase):
@@ -116,11 +115,19 @@ class DashboardTest(unittest.TestCase):
         p = subprocess.run([kubectl, "kustomize", GRAFANA], stdout=subprocess.PIPE,
                            stderr=subprocess.STDOUT, universal_newlines=True, timeout=60)
         self.assertEqual(p.returncode, 0, p.stdout)
-        docs = list(yaml.safe_load_all(p.stdout))
-        self.assertEqual([(d["kind"], d["metadata"]["name"]) for d in docs],
-                         [("ConfigMap", "raywarden-dashboard")])
-        self.assertEqual(docs[0]["metadata"]["labels"]["grafana_dashboard"], "1")
-        self.assertEqual(json.loads(docs[0]["data"]["raywarden-dashboard.json"]), load())
+        out = p.stdout
+        self.assertEqual(out.count("\nkind: "), 1)
+        self.assertIn("\nkind: ConfigMap\n", out)
+        self.assertIn("\n  name: raywarden-dashboard\n", out)
+        self.assertIn('\n    grafana_dashboard: "1"\n', out)
+        # The data key is a literal block indented by four spaces: the file, unchanged.
+        block = out.split("\n  raywarden-dashboard.json: |\n", 1)[1]
+        body = []
+        for line in block.splitlines():
+            if line and not line.startswith("    "):
+                break
+            body.append(line[4:])
+        self.assertEqual(json.loads("\n".join(body)), load())
 
     def test_every_query_parses(self):
         if not PROMTOOL:
