@@ -7,8 +7,9 @@ and the agents"):
   with `kubectl apply -k manifests/prometheus`): discovery is never refused (no "forbidden" in
   its log);
 - job raywarden-controller has exactly one healthy target, the controller's metrics listener,
-  found through Service raywarden-system/raywarden-controller's EndpointSlice, and follows the
-  controller to its new port when it restarts;
+  found through Service raywarden-system/raywarden-controller's EndpointSlice; a crashed
+  controller stays a target scraped as down (`up` 0), and a restarted one is followed to its new
+  port;
 - job raywarden-agent has exactly the RayCluster's pods, each healthy and labelled namespace,
   pod, ray_cluster, ray_node_type, ray_group as the pod; `up` and the agents' own metrics are
   queryable under those labels;
@@ -125,15 +126,22 @@ class PrometheusDiscovery(LocalClusterCase):
         final, _ = self.wait_agents_match_pods("the replacement worker a target")
         self.assertNotIn(victim, final)
 
-    def test_4_controller_restart_followed(self):
+    def test_4_controller_crash_and_restart_followed(self):
         old = self.lc.controller()["metrics_url"]
-        self.lc.restart_controller(signal.SIGTERM)
+        # A crashed controller stays a target, scraped as down (its endpoint is kept, not ready, as a
+        # crashed container's pod keeps it), so `up == 0` can alert.
+        self.lc.stop_controller(signal.SIGKILL)
+        promlib.wait_query(self.url, 'up{job="raywarden-controller"}',
+                           lambda r: len(r) == 1 and r[0]["value"][1] == "0", deadline())
+        self.assertEqual([t["scrapeUrl"] for t in promlib.targets(self.url, "raywarden-controller")], [old])
+        self.lc.start_controller()
         new = self.lc.controller()["metrics_url"]
         self.assertNotEqual(old, new)  # a new port: the EndpointSlice must follow
         promlib.wait_until("the controller target at %s" % new,
-                           lambda: [t for t in promlib.targets(self.url, "raywarden-controller")
-                                    if t["scrapeUrl"] == new and t["health"] == "up"]
-                           and len(promlib.targets(self.url, "raywarden-controller")) == 1, deadline())
+                           lambda: [(t["scrapeUrl"], t["health"]) for t in promlib.targets(self.url, "raywarden-controller")]
+                           == [(new, "up")], deadline())
+        promlib.wait_query(self.url, 'up{job="raywarden-controller"}',
+                           lambda r: len(r) == 1 and r[0]["value"][1] == "1", deadline())
 
     def test_5_status_json(self):
         r = subprocess.run([sys.executable, os.path.join(SIM_DIR, "local-cluster"), "status", "--state",

@@ -72,6 +72,18 @@ class TestLocalCluster(unittest.TestCase):
             want.add("raywarden-controller")  # started unless --no-controller
         self.assertEqual(set(info["pids"]), want)
         self.assertLess(info["startup_seconds"], 5.0)
+        # A line of progress per component started, on stderr.
+        progress = r.stderr.decode()
+        for name in want:
+            self.assertIn("local-cluster: starting %s\n" % name, progress)
+        r = self.run_cmd("status", "--json")
+        self.assertEqual(r.returncode, 0, r.stderr.decode())
+        st = json.loads(r.stdout)
+        self.assertEqual(set(st), {"apiserver", "metrics", "ui", "prometheus"})
+        self.assertIsNone(st["prometheus"])  # not started without --prometheus
+        self.assertEqual(st["apiserver"], self.load("apiserver.json")["url"])
+        if "raywarden-controller" in want:
+            self.assertEqual(st["metrics"], self.load("raywarden-controller.json")["metrics_url"])
 
         # A second up is a no-op.
         r = self.run_cmd("up")

@@ -30,6 +30,7 @@ import urllib.error
 import urllib.request
 
 from kubesim import controller_identity, operators, prometheus, realcp, upstream
+from kubesim.kubeclient import ApiError
 from kubesim.testutil import free_port, http_get, read_json, write_json
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -312,7 +313,7 @@ class Cluster:
             pid = prometheus.start(self, time.monotonic() + max(timeout, 60.0), real)
             c = self.controller_info() or {}
             if alive(c.get("pid")):
-                prometheus.publish_controller(self.state, c["metrics_url"], real)
+                self.publish_controller(c["metrics_url"])
         except (RuntimeError, OSError) as e:
             print("error: %s" % e, file=sys.stderr)
             return 1
@@ -407,9 +408,7 @@ class Cluster:
                 comps.append(CONTROLLER)
             info["components"] = comps
             write_json(self.info_path, info)
-        if alive(prometheus.info(self.state).get("pid")):
-            prometheus.publish_controller(self.state, "http://127.0.0.1:%d/metrics" % metrics_port,
-                                          realcp.COMPONENTS[0] in self.components())
+        self.publish_controller("http://127.0.0.1:%d/metrics" % metrics_port)
         if wait_ready:
             deadline = time.monotonic() + timeout
             while True:
@@ -426,12 +425,25 @@ class Cluster:
                 time.sleep(0.02)
         return p.pid
 
+    def publish_controller(self, metrics_url, ready=True):
+        """With Prometheus running: the controller's metrics endpoint in the EndpointSlice its
+        service discovery reads (kubesim/prometheus.py)."""
+        if not alive(prometheus.info(self.state).get("pid")):
+            return
+        try:
+            prometheus.publish_controller(self.state, metrics_url, realcp.COMPONENTS[0] in self.components(), ready)
+        except (RuntimeError, OSError, ApiError) as e:
+            print("warning: the controller's metrics endpoint is not published for Prometheus: %s" % e,
+                  file=sys.stderr)
+
     def stop_controller(self, sig=signal.SIGTERM, timeout=10.0):
         """Stop the controller (SIGTERM: orderly; SIGKILL: as a crash). Returns its exit status or None."""
         d = self.controller_info() or {}
         pid = d.get("pid")
         if not stop_pid(pid, sig, timeout):
             return None
+        if d.get("metrics_url"):
+            self.publish_controller(d["metrics_url"], ready=False)
         code = None
         child = self.children.pop(pid, None)
         if child is not None:

@@ -25,7 +25,6 @@ discovery: `kubernetes_sd_configs` is an unknown field there), else /usr/bin/pro
 knows kubernetes_sd_configs.
 """
 
-import glob
 import json
 import os
 import shutil
@@ -82,6 +81,9 @@ def skip_reason():
     """None when a Prometheus with Kubernetes service discovery is here, else why not."""
     if binary() and binary("promtool"):
         return None
+    if os.environ.get("RW_PROMETHEUS"):
+        return ("$RW_PROMETHEUS=%s: not an executable prometheus with an executable promtool beside it"
+                % os.environ["RW_PROMETHEUS"])
     return ("no Prometheus with Kubernetes service discovery: Debian's /usr/bin/prometheus is built "
             "without it; run tests/sim/upstream/build (builds upstream Prometheus %s into %s; needs Go)"
             % (upstream.PROMETHEUS, os.path.join(upstream.prometheus_dir(), "bin")))
@@ -151,23 +153,26 @@ def install(state):
                                                 SA_NAME)
 
 
-def controller_slice(address, port):
+def controller_slice(address, port, ready=True):
     """The EndpointSlice that makes a host-process controller's metrics listener an endpoint
-    of Service raywarden-system/raywarden-controller, port name `metrics`. Pure."""
+    of Service raywarden-system/raywarden-controller, port name `metrics`. ready=False: the
+    controller has stopped; the endpoint stays, not ready, as a crashed container's pod keeps its
+    endpoint until it restarts (Prometheus keeps such a target, and scrapes it as down). Pure."""
     return {"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
             "metadata": {"name": SLICE_NAME, "namespace": CONTROLLER_NS,
                          "labels": {"kubernetes.io/service-name": CONTROLLER_SVC,
                                     "endpointslice.kubernetes.io/managed-by": MANAGED_BY}},
             "addressType": "IPv4",
-            "endpoints": [{"addresses": [address], "conditions": {"ready": True, "serving": True,
+            "endpoints": [{"addresses": [address], "conditions": {"ready": ready, "serving": ready,
                                                                  "terminating": False}}],
             "ports": [{"name": "metrics", "port": port, "protocol": "TCP"}]}
 
 
-def publish_controller(state, metrics_url, pod_network=False):
+def publish_controller(state, metrics_url, pod_network=False, ready=True):
     """Create or update the controller's EndpointSlice (and its Service) for metrics_url
-    (http://127.0.0.1:PORT/metrics). On the real control plane the address is given as the pod
-    network shows it (a real API server refuses loopback endpoint addresses)."""
+    (http://127.0.0.1:PORT/metrics); ready: see controller_slice(). On the real control plane
+    the address is given as the pod network shows it (a real API server refuses loopback
+    endpoint addresses)."""
     hostport = metrics_url.split("://", 1)[1].split("/", 1)[0]
     host, port = hostport.rsplit(":", 1)
     address = realcp.api_ip(host) if pod_network else host
@@ -175,7 +180,7 @@ def publish_controller(state, metrics_url, pod_network=False):
     try:
         if c.get_or_none("services", CONTROLLER_NS, CONTROLLER_SVC) is None:
             _kubectl(state, "apply", "-f", NAMESPACE_YAML, "-f", SERVICE_YAML)
-        body = controller_slice(address, int(port))
+        body = controller_slice(address, int(port), ready)
         cur = c.get_or_none("endpointslices", CONTROLLER_NS, SLICE_NAME)
         if cur is None:
             try:
@@ -230,8 +235,3 @@ def start(cluster, deadline, pod_network=False, progress=None):
         time.sleep(0.05)
     return p.pid
 
-
-def forget(state):
-    """After Prometheus stopped: its record goes (its data directory stays for a look)."""
-    for f in glob.glob(os.path.join(state, "prometheus.json")):
-        os.unlink(f)
