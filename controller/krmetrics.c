@@ -62,6 +62,77 @@ out:
 	return rv;
 }
 
+struct rw_krm_entry {
+	char rv[64];
+	unsigned sweep;
+	bool ok;
+	struct rw_krm_obj obj;
+};
+
+void
+rw_krm_cache_init(struct rw_krm_cache *c)
+{
+	rw_kmap_init(&c->map);
+	c->sweep = 0;
+}
+
+void
+rw_krm_cache_fini(struct rw_krm_cache *c)
+{
+	rw_kmap_fini(&c->map, free);
+}
+
+void
+rw_krm_cache_begin(struct rw_krm_cache *c)
+{
+	c->sweep++;
+}
+
+const struct rw_krm_obj *
+rw_krm_cache_get(struct rw_krm_cache *c, const char *ns, const char *name, const char *rv,
+		 const char *json, size_t len)
+{
+	char key[512];
+	struct rw_krm_entry *e;
+	snprintf(key, sizeof(key), "%s/%s", ns, name);
+	e = rw_kmap_get(&c->map, key);
+	if (!e) {
+		e = calloc(1, sizeof(*e));
+		if (!e || rw_kmap_put(&c->map, key, e, NULL) != 0) {
+			free(e);
+			return NULL;
+		}
+	}
+	e->sweep = c->sweep;
+	/* An empty or over-long resourceVersion is never trusted to mean "unchanged". */
+	if (!rv || !*rv || strlen(rv) >= sizeof(e->rv) || strcmp(e->rv, rv) != 0) {
+		e->ok = rw_krm_parse(json, len, &e->obj) == 0;
+		snprintf(e->rv, sizeof(e->rv), "%s", rv && strlen(rv) < sizeof(e->rv) ? rv : "");
+	}
+	return e->ok ? &e->obj : NULL;
+}
+
+void
+rw_krm_cache_end(struct rw_krm_cache *c)
+{
+	struct rw_kmap_iter it;
+	struct rw_kmap_ent *ent;
+	char *gone[64];
+	int n;
+	do {
+		/* Deleting while iterating is not allowed: collect a batch, delete, repeat. */
+		n = 0;
+		rw_kmap_iter_init(&c->map, &it);
+		while (n < 64 && (ent = rw_kmap_next(&c->map, &it)) != NULL) {
+			struct rw_krm_entry *e = ent->val;
+			if (e->sweep != c->sweep)
+				gone[n++] = ent->key;
+		}
+		for (int i = 0; i < n; i++)
+			free(rw_kmap_del(&c->map, gone[i]));
+	} while (n == 64);
+}
+
 int
 rw_proc_stat_parse(const char *text, size_t len, struct rw_proc_stat *out)
 {

@@ -14,6 +14,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "kmap.h"
+
 struct rw_krm_obj {
 	char name[254], ns[64], uid[64];
 	/* label ray.io/originated-from-crd, "None" when absent (kuberay_cluster_info's owner_kind)
@@ -29,6 +31,31 @@ struct rw_krm_obj {
 /* Fill o from an object's JSON. 0, or -EINVAL for unparsable JSON or a missing or
  * over-long name, namespace or uid. */
 int rw_krm_parse(const char *json, size_t len, struct rw_krm_obj *o);
+
+/*
+ * Facts of the objects of one informer, kept between scrapes: an object is
+ * parsed again only when its resourceVersion changed (a scrape would otherwise
+ * parse every cached object). Entries of objects no longer seen go at the end
+ * of the sweep that missed them.
+ */
+struct rw_krm_cache {
+	struct rw_kmap map; /* "ns/name" -> struct rw_krm_entry */
+	unsigned sweep;
+};
+
+void rw_krm_cache_init(struct rw_krm_cache *c);
+void rw_krm_cache_fini(struct rw_krm_cache *c);
+
+/* Start a sweep (before visiting the informer's objects). */
+void rw_krm_cache_begin(struct rw_krm_cache *c);
+
+/* The facts of one object (parsed only when its resourceVersion changed), or NULL
+ * when it cannot be parsed or memory ran out. */
+const struct rw_krm_obj *rw_krm_cache_get(struct rw_krm_cache *c, const char *ns, const char *name,
+					  const char *rv, const char *json, size_t len);
+
+/* Drop the entries not visited since rw_krm_cache_begin. */
+void rw_krm_cache_end(struct rw_krm_cache *c);
 
 /* KubeRay's condition label value (strconv.FormatBool). */
 static inline const char *

@@ -1325,12 +1325,14 @@ collect_cluster(const void *obj, void *ud)
 {
 	struct rcr *r = ud;
 	const struct rw_inf_json *o = obj;
-	struct rw_krm_obj k;
+	const struct rw_krm_obj *kp =
+	    rw_krm_cache_get(&r->krm, o->meta.ns, o->meta.name, o->meta.rv, o->json, o->len);
 	struct pod_count pc = {0, 0};
 	struct report_age age = {uv_now(r->loop), 0, false};
 	char key[320];
-	if (rw_krm_parse(o->json, o->len, &k) != 0)
+	if (!kp)
 		return;
+	const struct rw_krm_obj k = *kp;
 	rw_met_set(r->m_info, (const char *const[]){k.name, k.ns, k.uid, k.owner_kind}, 1);
 	rw_met_set(r->m_prov,
 		   (const char *const[]){k.name, k.ns, k.uid, rw_krm_bool(k.provisioned)}, 1);
@@ -1351,8 +1353,10 @@ collect_metrics(void *ud)
 	rw_met_clear(r->m_prov);
 	rw_met_clear(r->m_pods);
 	rw_met_clear(r->m_report_age);
+	rw_krm_cache_begin(&r->krm);
 	if (r->rc_inf)
 		rw_inf_foreach(r->rc_inf, collect_cluster, r);
+	rw_krm_cache_end(&r->krm);
 }
 
 static void
@@ -1488,6 +1492,7 @@ setup(struct rw_mgr *m, void **state)
 	r->ev = rw_mgr_events(m);
 	r->met = rw_mgr_metrics(m);
 	rw_kmap_init(&r->clusters);
+	rw_krm_cache_init(&r->krm);
 	r->ft_deadline_ms = (uint64_t)(cfg->gcs_ft_cleanup_s * 1000.0);
 	r->inject_only = cfg->inject_only;
 	v = getenv("ENABLE_GCS_FT_REDIS_CLEANUP");
@@ -1581,6 +1586,7 @@ teardown(void *state)
 	rw_raycluster_ctl_gate_fini(r);
 	rw_raycluster_ctl_keys_fini(r);
 	rw_exp_free(r->exp);
+	rw_krm_cache_fini(&r->krm);
 	memset(&r->master, 0, sizeof(r->master));
 	free(r);
 }

@@ -14,6 +14,7 @@
 
 #include <uv.h>
 
+#include "krmetrics.h"
 #include "agents.h"
 #include "expect.h"
 #include "hub.h"
@@ -152,6 +153,7 @@ struct rcr {
 	/* metrics */
 	struct rw_met_family *m_info, *m_prov, *m_provdur, *m_podops, *m_expwait, *m_cleanup;
 	struct rw_met_family *m_pods, *m_report_age, *m_transitions, *m_report_gate;
+	struct rw_krm_cache krm; /* RayCluster facts for the at-scrape metrics */
 	struct rw_met_family *m_master;
 	struct rw_met_family *m_gate, *m_gate_lat;
 };

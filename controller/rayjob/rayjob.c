@@ -50,6 +50,7 @@ struct rjr {
 	struct rw_met *met;
 	struct rw_agents *agents;
 	struct rw_inf *rj_inf, *rc_inf, *job_inf, *pod_inf;
+	struct rw_krm_cache krm; /* RayJob facts for the at-scrape metrics */
 	/* The RayJobs' head Services, and how they are built (KubeRay's env). */
 	struct rw_inf *svc_inf;
 	struct rw_raycluster_opts rcopts;
@@ -270,11 +271,13 @@ collect_job(const void *obj, void *ud)
 {
 	struct rjr *r = ud;
 	const struct rw_inf_json *o = obj;
-	struct rw_krm_obj k;
-	if (rw_krm_parse(o->json, o->len, &k) != 0)
+	const struct rw_krm_obj *k =
+	    rw_krm_cache_get(&r->krm, o->meta.ns, o->meta.name, o->meta.rv, o->json, o->len);
+	if (!k)
 		return;
-	rw_met_set(r->m_info, (const char *const[]){k.name, k.ns, k.uid}, 1);
-	rw_met_set(r->m_dep, (const char *const[]){k.name, k.ns, k.uid, k.deployment_status}, 1);
+	rw_met_set(r->m_info, (const char *const[]){k->name, k->ns, k->uid}, 1);
+	rw_met_set(r->m_dep, (const char *const[]){k->name, k->ns, k->uid, k->deployment_status},
+		   1);
 }
 
 /* At scrape, from the cache: KubeRay's RayJobMetricsManager.Collect. */
@@ -284,8 +287,10 @@ collect_metrics(void *ud)
 	struct rjr *r = ud;
 	rw_met_clear(r->m_info);
 	rw_met_clear(r->m_dep);
+	rw_krm_cache_begin(&r->krm);
 	if (r->rj_inf)
 		rw_inf_foreach(r->rj_inf, collect_job, r);
+	rw_krm_cache_end(&r->krm);
 }
 
 static void
@@ -1282,6 +1287,7 @@ setup(struct rw_mgr *m, void **state)
 	rw_rj_heads_init(&r->heads);
 	rw_rj_logs_init(&r->logs);
 	rw_kmap_init(&r->uids);
+	rw_krm_cache_init(&r->krm);
 	rw_kmap_init(&r->sub_ended);
 	v = getenv("DELETE_RAYJOB_CR_AFTER_JOB_FINISHES");
 	r->delete_self_env = v && strcmp(v, "true") == 0;
@@ -1365,6 +1371,7 @@ teardown(void *state)
 	rw_rj_heads_fini(&r->heads);
 	rw_rj_logs_fini(&r->logs);
 	rw_kmap_fini(&r->uids, free);
+	rw_krm_cache_fini(&r->krm);
 	rw_kmap_fini(&r->sub_ended, free);
 	free(r);
 }

@@ -86,6 +86,7 @@ struct rsr {
 	bool closing;
 	struct rw_met_family *m_label, *m_label_lat, *m_clusters;
 	struct rw_met_family *m_info, *m_ready, *m_upgrade, *m_endpoints;
+	struct rw_krm_cache krm; /* RayService facts for the at-scrape metrics */
 };
 
 /* ---- metrics computed at scrape, from the cache (as KubeRay's collector) ---- */
@@ -118,9 +119,11 @@ collect_service(const void *obj, void *ud)
 {
 	struct rsr *r = ud;
 	const struct rw_inf_json *o = obj;
-	struct rw_krm_obj k;
-	if (rw_krm_parse(o->json, o->len, &k) != 0)
+	const struct rw_krm_obj *kp =
+	    rw_krm_cache_get(&r->krm, o->meta.ns, o->meta.name, o->meta.rv, o->json, o->len);
+	if (!kp)
 		return;
+	const struct rw_krm_obj k = *kp;
 	rw_met_set(r->m_info, (const char *const[]){k.name, k.ns, k.uid}, 1);
 	rw_met_set(r->m_ready, (const char *const[]){k.name, k.ns, k.uid, rw_krm_bool(k.ready)}, 1);
 	rw_met_set(r->m_upgrade,
@@ -136,8 +139,10 @@ collect_metrics(void *ud)
 	rw_met_clear(r->m_ready);
 	rw_met_clear(r->m_upgrade);
 	rw_met_clear(r->m_endpoints);
+	rw_krm_cache_begin(&r->krm);
 	if (r->rs_inf)
 		rw_inf_foreach(r->rs_inf, collect_service, r);
+	rw_krm_cache_end(&r->krm);
 }
 
 /* ---- helpers ---- */
@@ -1467,6 +1472,7 @@ setup(struct rw_mgr *m, void **state)
 	r->met = rw_mgr_metrics(m);
 	srand((unsigned)time(NULL) ^ (unsigned)getpid());
 	rw_kmap_init(&r->rss);
+	rw_krm_cache_init(&r->krm);
 	rw_kmap_init(&r->cl2rs);
 	rw_kmap_init(&r->svc2rs);
 	r->agents = rw_mgr_agents(m);
@@ -1535,6 +1541,7 @@ teardown(void *state)
 	r->labels = NULL;
 	rw_rec_ctl_fini(&r->ctl);
 	rw_kmap_fini(&r->rss, rs_state_free);
+	rw_krm_cache_fini(&r->krm);
 	rw_kmap_fini(&r->cl2rs, free);
 	rw_kmap_fini(&r->svc2rs, free);
 	free(r);

@@ -74,6 +74,47 @@ test_krm_parse(void)
 }
 
 static void
+test_krm_cache(void)
+{
+	static const char *j1 = "{\"metadata\":{\"name\":\"c\",\"namespace\":\"n\",\"uid\":\"u\"},"
+				"\"status\":{\"jobDeploymentStatus\":\"Running\"}}";
+	static const char *j2 = "{\"metadata\":{\"name\":\"c\",\"namespace\":\"n\",\"uid\":\"u\"},"
+				"\"status\":{\"jobDeploymentStatus\":\"Complete\"}}";
+	struct rw_krm_cache c;
+	const struct rw_krm_obj *o;
+	rw_krm_cache_init(&c);
+	rw_krm_cache_begin(&c);
+	o = rw_krm_cache_get(&c, "n", "c", "10", j1, strlen(j1));
+	CHECK(o && !strcmp(o->deployment_status, "Running"));
+	rw_krm_cache_end(&c);
+	/* Same resourceVersion: the facts parsed before (the text is not read again). */
+	rw_krm_cache_begin(&c);
+	o = rw_krm_cache_get(&c, "n", "c", "10", j2, strlen(j2));
+	CHECK(o && !strcmp(o->deployment_status, "Running"));
+	/* A new resourceVersion, or none: parsed again. */
+	o = rw_krm_cache_get(&c, "n", "c", "11", j2, strlen(j2));
+	CHECK(o && !strcmp(o->deployment_status, "Complete"));
+	o = rw_krm_cache_get(&c, "n", "c", "", j1, strlen(j1));
+	CHECK(o && !strcmp(o->deployment_status, "Running"));
+	/* Unparsable: NULL, kept as such until it changes. */
+	CHECK(rw_krm_cache_get(&c, "n", "bad", "1", "{", 1) == NULL);
+	rw_krm_cache_end(&c);
+	CHECK_EQ_INT(c.map.n, 2);
+	/* Objects not visited in a sweep are dropped at its end (more than one batch of them). */
+	for (int i = 0; i < 150; i++) {
+		char name[16];
+		snprintf(name, sizeof(name), "o%d", i);
+		rw_krm_cache_get(&c, "n", name, "1", j1, strlen(j1));
+	}
+	CHECK_EQ_INT(c.map.n, 152);
+	rw_krm_cache_begin(&c);
+	rw_krm_cache_get(&c, "n", "o7", "1", j1, strlen(j1));
+	rw_krm_cache_end(&c);
+	CHECK_EQ_INT(c.map.n, 1);
+	rw_krm_cache_fini(&c);
+}
+
+static void
 test_proc_stat(void)
 {
 	static const struct {
@@ -177,6 +218,7 @@ main(void)
 {
 	static const struct rwt_case cases[] = {
 	    {"KubeRay object facts", test_krm_parse},
+	    {"facts cached by resourceVersion", test_krm_cache},
 	    {"/proc/self/stat and btime", test_proc_stat},
 	    {"partial deletes and collectors", test_partial_delete_and_collectors},
 	    {NULL, NULL},
