@@ -171,6 +171,30 @@ class Alerts(LocalClusterCase):
             or [a for a in self.alerts_of("RayPodNotReady") if a["labels"]["pod"] == pod]), deadline())
         print("cleared %.1fs after restore" % (time.monotonic() - t1))
 
+    def test_4_stopped_controller(self):
+        names = ("RaywardenControllerDown", "RaywardenAgentDisconnected")
+        promlib.wait_until("no %s" % (names,), lambda: not any(self.alerts_of(n) for n in names), deadline())
+        t0 = time.monotonic()
+        self.lc.stop_controller()
+        try:
+            down = promlib.wait_until("RaywardenControllerDown pending",
+                                      lambda: self.alerts_of("RaywardenControllerDown"), deadline())
+            print("RaywardenControllerDown pending %.1fs after the controller stopped" % (time.monotonic() - t0))
+            self.assertEqual([(a["labels"]["severity"], a["state"]) for a in down], [("critical", "pending")])
+            # Every agent loses its connection to the hub (the pods are listed at each look: the
+            # RayJob's cluster goes 60 s after the job ended).
+            def all_disconnected():
+                pods = {p["metadata"]["name"] for p in self.lc.pods(NS)}
+                alerted = {a["labels"]["pod"] for a in self.alerts_of("RaywardenAgentDisconnected")
+                           if a["state"] == "pending"}
+                return pods and pods <= alerted
+            promlib.wait_until("RaywardenAgentDisconnected pending for every Ray pod", all_disconnected, deadline())
+        finally:
+            self.lc.start_controller()
+        t1 = time.monotonic()
+        promlib.wait_until("%s cleared" % (names,), lambda: not any(self.alerts_of(n) for n in names), deadline())
+        print("cleared %.1fs after the controller started" % (time.monotonic() - t1))
+
 
 if __name__ == "__main__":
     unittest.main()
