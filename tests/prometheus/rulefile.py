@@ -1,7 +1,8 @@
 """A reader of the layout of manifests/prometheus/raywarden-rules.yaml, standard library only
 (promtool checks that the file is valid; this reads what the tests compare): one dict per rule,
 {"alert" or "record": name, "for", "labels": {...}, "annotations": {...}} with the scalar values
-of those maps (a folded `>-` value joined by spaces). Expressions are left out."""
+of those maps (a folded `>-` value joined by spaces). Expressions are left out.
+Also the metric families a PromQL text reads, and which of them no daemon writes."""
 import re
 
 _ITEM = re.compile(r"^\s*- (alert|record): *(\S+)\s*$")
@@ -60,3 +61,33 @@ def read(path):
         else:
             target[key] = _scalar(val)
     return rules
+
+
+# The families raywarden exports (and Prometheus' own `up` and `ALERTS` aside).
+_FAMILY = re.compile(r"(?<![:\w])((?:raywarden|kuberay|controller_runtime|workqueue|rest_client|"
+                     r"leader_election|process)_[a-z0-9_]+)")
+
+
+def metrics_used(promql_text):
+    """The metric names of those families that a text of PromQL mentions (recording rule names,
+    level:metric:operation, are not metrics)."""
+    return set(_FAMILY.findall(promql_text))
+
+
+def unexported(names, src_dir):
+    """The names no C source under agent/, controller/ or proto/ of src_dir writes: a family is
+    written as a string that starts with its name ("name", "name{", "name ")."""
+    import glob
+    import os
+    src = []
+    for d in ("agent", "controller", "proto"):
+        for path in glob.glob(os.path.join(src_dir, d, "**", "*.c"), recursive=True):
+            with open(path, errors="replace") as f:
+                src.append(f.read())
+    src = "\n".join(src)
+    out = set()
+    for n in names:
+        base = re.sub(r"_(bucket|sum|count)$", "", n)
+        if not re.search(r'"%s(?:["{ ]|\\n)' % re.escape(base), src):
+            out.add(n)
+    return out

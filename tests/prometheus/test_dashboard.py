@@ -16,6 +16,7 @@ GRAFANA = os.path.join(SRC, "manifests", "grafana")
 DASH = os.path.join(GRAFANA, "raywarden-dashboard.json")
 sys.path.insert(0, GRAFANA)
 import dashboard_queries  # noqa: E402
+import rulefile  # noqa: E402
 
 PROMTOOL = shutil.which("promtool")
 
@@ -128,6 +129,12 @@ class DashboardTest(unittest.TestCase):
                 break
             body.append(line[4:])
         self.assertEqual(json.loads("\n".join(body)), load())
+
+    def test_every_metric_is_exported(self):
+        """Every raywarden or KubeRay family a query reads is one the daemons write."""
+        used = rulefile.metrics_used("\n".join(e for _, _, e in dashboard_queries.queries(load())))
+        self.assertGreater(len(used), 20)
+        self.assertEqual(rulefile.unexported(used, SRC), set())
 
     def test_every_query_parses(self):
         if not PROMTOOL:

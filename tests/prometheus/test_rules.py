@@ -105,6 +105,12 @@ class RuleFileTest(unittest.TestCase):
             head = f.read().split("\nspec:\n", 1)[0]
         self.assertIn("\napiVersion: monitoring.coreos.com/v1\nkind: PrometheusRule\n", head)
 
+    def test_every_metric_is_exported(self):
+        with open(RULES) as f:
+            used = rulefile.metrics_used(f.read())
+        self.assertGreater(len(used), 10)
+        self.assertEqual(rulefile.unexported(used, SRC), set())
+
     def test_alerts_are_complete(self):
         with open(DOC) as f:
             doc = f.read()
