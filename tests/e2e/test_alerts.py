@@ -4,7 +4,8 @@ manifests/grafana/raywarden-dashboard.json; docs/observability.md, "Alerts and r
 and "Grafana dashboard"), with the mini samples of manifests/samples running (a RayService, a
 RayCluster, a RayJob run to completion):
 
-- Prometheus loads every rule of the file and evaluates each without error;
+- Prometheus loads every rule of the file and evaluates each without error, and in the healthy
+  cluster no alert is pending but RayPodNotReady for a worker without Serve replicas;
 - every query of the dashboard (template variables matching everything) and every rule
   expression runs without error, and the main panels return data;
 - a killed Serve proxy in the RayService worker that serves makes RayServeProxyDown pending
@@ -95,6 +96,10 @@ class Alerts(LocalClusterCase):
         got = promlib.wait_until("every rule evaluated", evaluated, deadline())
         bad = {n: (r["health"], r.get("lastError")) for n, r in got.items() if r["health"] != "ok"}
         self.assertEqual(bad, {})
+        # A healthy cluster raises nothing, but RayPodNotReady (pending) for a RayService worker
+        # that hosts no Serve replica, when the replicas were packed onto the other worker.
+        promlib.wait_until("no alert but RayPodNotReady", lambda: not [
+            a for a in promlib.alerts(self.url) if a["labels"]["alertname"] != "RayPodNotReady"], deadline())
 
     def test_2_every_query_runs(self):
         with open(DASHBOARD) as f:
