@@ -37,15 +37,17 @@ RULES = os.path.join(SRC, "manifests", "prometheus", "raywarden-rules.yaml")
 DASHBOARD = os.path.join(SRC, "manifests", "grafana", "raywarden-dashboard.json")
 DEADLINE_S = 60.0  # discovery publishes changes every 5 s; a loaded machine is slow
 
-# Panels that must show data with one RayService running (the others need events this test
-# does not cause: failed jobs, refusals, stale agents, ...).
+# Panels (and template variables) that must show data with the samples running (the others
+# need events this test does not cause: failed probes, refusals, stale agents, ...).
 PANELS_WITH_DATA = (
     "RayClusters", "RayJobs", "RayServices", "RayClusters provisioned", "Controller targets up",
     "RayCluster provisioned duration", "RayJob execution duration", "RayJobs by deployment status",
     "Work queue depth", "Reconciles per second",
     "Reconcile time p50/p95/p99", "Pods ready per RayCluster", "Probe latency per component",
-    "Oldest agent report", "Readiness gate patch", "Agents connected", "Serve endpoints",
+    "Oldest agent report", "Readiness flips per second", "Agent report to readiness gate",
+    "Readiness gate patch", "Agents connected", "Serve endpoints",
     "RayService ready", "Resident memory", "CPU", "API requests per second",
+    "variable job", "variable namespace", "variable cluster",
 )
 
 
