@@ -288,7 +288,7 @@ class Cluster:
                 self.progress("starting %s" % CONTROLLER, quiet)
                 pids[CONTROLLER] = self.start_controller(list(controller_args), timeout=max(1.0, deadline - time.monotonic()))
                 record()
-        except (RuntimeError, OSError) as e:
+        except (RuntimeError, OSError, ApiError) as e:
             print("error: %s" % e, file=sys.stderr)
             self.down(quiet=True)
             return 1
@@ -314,7 +314,7 @@ class Cluster:
             c = self.controller_info() or {}
             if alive(c.get("pid")):
                 self.publish_controller(c["metrics_url"])
-        except (RuntimeError, OSError) as e:
+        except (RuntimeError, OSError, ApiError) as e:
             print("error: %s" % e, file=sys.stderr)
             return 1
         info = self.info() or {}

@@ -133,8 +133,11 @@ def _kubectl(state, *args):
     kubectl = shutil.which("kubectl")
     if not kubectl:
         raise RuntimeError("kubectl not found (the Prometheus manifests are applied with it)")
-    r = subprocess.run([kubectl, "--kubeconfig", os.path.join(state, "kubeconfig")] + list(args),
-                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=120)
+    try:
+        r = subprocess.run([kubectl, "--kubeconfig", os.path.join(state, "kubeconfig")] + list(args),
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=120)
+    except subprocess.TimeoutExpired:
+        raise RuntimeError("kubectl %s: no answer after 120 s" % " ".join(args))
     if r.returncode != 0:
         raise RuntimeError("kubectl %s failed:\n%s" % (" ".join(args), r.stdout.decode("utf-8", "replace")))
     return r.stdout.decode("utf-8", "replace")
@@ -215,7 +218,10 @@ def start(cluster, deadline, pod_network=False, progress=None):
         raise RuntimeError(skip_reason())
     pdir = os.path.join(state, "prometheus")
     os.makedirs(pdir, exist_ok=True)
-    kubeconfig = install(state)
+    try:
+        kubeconfig = install(state)
+    except ApiError as e:
+        raise RuntimeError("installing manifests/prometheus: %s" % e)
     cfg = generate_config(shipped_config(), kubeconfig, MANIFESTS, pod_network)
     config = os.path.join(pdir, "prometheus.yml")
     write_json(config, cfg)
@@ -226,12 +232,14 @@ def start(cluster, deadline, pod_network=False, progress=None):
             "--storage.tsdb.retention.time=1d", "--log.level=info"]
     p = cluster.spawn(COMPONENT, argv)
     write_json(os.path.join(state, "prometheus.json"), {"url": url, "pid": p.pid, "config": config})
+    log = os.path.join(cluster.logs, COMPONENT + ".log")
     while not ready(url):
         if p.poll() is not None:
-            raise RuntimeError("prometheus exited (%s); see %s" % (p.returncode,
-                                                                  os.path.join(cluster.logs, COMPONENT + ".log")))
+            raise RuntimeError("prometheus exited (%s); see %s" % (p.returncode, log))
         if time.monotonic() > deadline:
-            raise RuntimeError("prometheus not ready; see %s" % os.path.join(cluster.logs, COMPONENT + ".log"))
+            p.kill()
+            p.wait()
+            raise RuntimeError("prometheus not ready in time; see %s" % log)
         time.sleep(0.05)
     return p.pid
 
