@@ -250,13 +250,12 @@ metrics_remove(struct rjr *r, const char *name, const char *ns, const char *uid)
  * Failed, Retrying) to now - startTime.
  */
 static void
-metrics_record(struct rjr_job *j, const char *was, int64_t start_ms)
+metrics_record(struct rjr_job *j, int64_t start_ms)
 {
 	struct rjr *r = rjr_of(j);
 	const struct rw_rj_next *n = &j->next;
 	const char *name = j->rec.name, *ns = j->rec.ns, *uid = j->rj->obj.uid;
 	char retry[24];
-	(void)was;
 	if (n->finished_attempt && start_ms > 0) {
 		/* The attempts that failed before this one (KubeRay's retry_count). */
 		int64_t before = n->failed - (strcmp(n->deployment, RW_RJ_COMPLETE) == 0 ? 0 : 1);
@@ -666,7 +665,7 @@ st_decide(struct rw_rec_job *rj)
 		gather_ray(j, cluster, cur.job_id, cur.deployment, &w);
 	rw_rj_decide(&cur, &spec, &w, &j->next);
 	if (!w.deleting)
-		metrics_record(j, cur.deployment, cur.start_ms);
+		metrics_record(j, cur.start_ms);
 	if (w.deleting && !(j->next.actions & RW_RJ_ACT_REMOVE_FINALIZER))
 		j->next.actions &= ~RW_RJ_ACT_WRITE_STATUS;
 }

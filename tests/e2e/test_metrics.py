@@ -17,6 +17,7 @@ import unittest
 import urllib.request
 
 from clusterlib import SAMPLES, SRC, LocalClusterCase, corpus_sample, wait_for
+from kubesim import operators
 from kubesim.realcp import host_ip
 from rslib import wait_rs_ready
 
@@ -80,8 +81,30 @@ UPSTREAM = {
 # Registered always, set only with leader election (the local cluster runs one controller without).
 NO_SERIES_HERE = {"leader_election_master_status"}
 
+# Families KubeRay v1.5.0's operator exposes that raywarden does not, and why.
+NOT_PROVIDED = {
+    "process_virtual_memory_max_bytes": "no address-space limit is set; nothing reads it",
+    "process_network_receive_bytes_total": "per-network-namespace counters, not the process's",
+    "process_network_transmit_bytes_total": "per-network-namespace counters, not the process's",
+    "leader_election_slowpath_total": "client-go's lease renewal slow path; raywarden's Lease code has one path",
+    "controller_runtime_webhook_panics_total": "no Go panics (the webhooks answer or fail closed)",
+    "controller_runtime_conversion_webhook_panics_total": "no conversion webhook (ray.io/v1 only)",
+    "certwatcher_read_certificate_total": "controller-runtime's certificate watcher",
+    "certwatcher_read_certificate_errors_total": "controller-runtime's certificate watcher",
+}
+UPSTREAM_PREFIXES = ("kuberay_", "controller_runtime_", "workqueue_", "rest_client_", "leader_election_",
+                     "process_", "certwatcher_")
+
 SAMPLE_RE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(.*)\})? (\S+)$')
 LABEL_RE = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"')
+
+
+# The controller's HELP lines, kept by Metrics for MetricsOfKubeRay (which runs after it).
+OUR_HELP = {}
+
+
+def help_lines(text):
+    return dict(line.split(" ", 3)[2:] for line in text.splitlines() if line.startswith("# HELP "))
 
 
 def exposition(text):
@@ -101,11 +124,11 @@ def exposition(text):
         fam = name
         for suffix in ("_bucket", "_sum", "_count"):
             if name.endswith(suffix) and name[: -len(suffix)] in fams and \
-                    fams[name[: -len(suffix)]]["type"] == "histogram":
+                    fams[name[: -len(suffix)]]["type"] in ("histogram", "summary"):
                 fam = name[: -len(suffix)]
         if fam not in fams:
             raise AssertionError("sample of %s without a TYPE line" % name)
-        fams[fam]["labels"] |= set(labels) - {"le"}
+        fams[fam]["labels"] |= set(labels) - {"le", "quantile"}
         fams[fam]["series"].append((name, labels, float(m.group(4))))
     return fams
 
@@ -126,6 +149,33 @@ def doc_table():
     return rows
 
 
+def apply_samples(lc):
+    """Apply KubeRay's RayCluster, RayService and RayJob samples (or the mini ones without the
+    corpus) and wait until the cluster is ready, the service Ready and the job finished.
+    Returns the three names."""
+    samples = [corpus_sample(n) for n in ("ray-cluster.sample.yaml", "ray-service.sample.yaml",
+                                          "ray-job.sample.yaml")]
+    names = ("raycluster-kuberay", "rayservice-sample", "rayjob-sample")
+    if not all(samples):
+        print("shared/corpus absent: using manifests/samples/*.mini.yaml")
+        samples = [os.path.join(SAMPLES, n) for n in
+                   ("ray-cluster.mini.yaml", "ray-service.mini.yaml", "ray-job.mini.yaml")]
+        names = ("raycluster-mini", "rayservice-mini", "rayjob-mini")
+    t0 = time.monotonic()
+    for s in samples:
+        lc.apply(s)
+    lc.wait_cluster_ready(NS, names[0], timeout=90)
+    wait_rs_ready(lc, NS, names[1], timeout=90)
+
+    def job_done():
+        out = lc.kubectl("get", "rayjob", names[2], "-n", NS, "-o", "json", check=False)
+        st = (json.loads(out) if out.strip() else {}).get("status") or {}
+        return st if st.get("jobDeploymentStatus") in ("Complete", "Failed") else None
+    wait_for(job_done, 120, 0.2, "RayJob %s terminal" % names[2])
+    print("samples ready %.1fs after kubectl apply" % (time.monotonic() - t0))
+    return names
+
+
 def get(url, timeout=10):
     with urllib.request.urlopen(url, timeout=timeout) as r:
         return r.read().decode()
@@ -139,27 +189,7 @@ def promtool_check(text):
 class Metrics(LocalClusterCase):
     @classmethod
     def setUpCluster(cls):
-        samples = [corpus_sample(n) for n in ("ray-cluster.sample.yaml", "ray-service.sample.yaml",
-                                              "ray-job.sample.yaml")]
-        if all(samples):
-            cls.rc, cls.rs, cls.rj = "raycluster-kuberay", "rayservice-sample", "rayjob-sample"
-        else:
-            print("shared/corpus absent: using manifests/samples/*.mini.yaml")
-            samples = [os.path.join(SAMPLES, n) for n in
-                       ("ray-cluster.mini.yaml", "ray-service.mini.yaml", "ray-job.mini.yaml")]
-            cls.rc, cls.rs, cls.rj = "raycluster-mini", "rayservice-mini", "rayjob-mini"
-        t0 = time.monotonic()
-        for s in samples:
-            cls.lc.apply(s)
-        cls.lc.wait_cluster_ready(NS, cls.rc, timeout=90)
-        wait_rs_ready(cls.lc, NS, cls.rs, timeout=90)
-
-        def job_done():
-            out = cls.lc.kubectl("get", "rayjob", cls.rj, "-n", NS, "-o", "json", check=False)
-            st = (json.loads(out) if out.strip() else {}).get("status") or {}
-            return st if st.get("jobDeploymentStatus") in ("Complete", "Failed") else None
-        wait_for(job_done, 120, 0.2, "RayJob %s terminal" % cls.rj)
-        print("samples ready %.1fs after kubectl apply" % (time.monotonic() - t0))
+        cls.rc, cls.rs, cls.rj = apply_samples(cls.lc)
 
     def controller_text(self):
         return get(self.lc.controller()["metrics_url"])
@@ -198,7 +228,9 @@ class Metrics(LocalClusterCase):
             self.assertEqual((rc, out), (0, ""), "promtool check metrics on %s's /metrics" % who)
 
     def test_2_upstream_types_and_labels(self):
-        fams = exposition(self.controller_text())
+        text = self.controller_text()
+        OUR_HELP.update(help_lines(text))
+        fams = exposition(text)
         for name, (typ, labels, src) in sorted(UPSTREAM.items()):
             self.assertTrue(name in fams, "%s (%s) missing" % (name, src))
             self.assertEqual(fams[name]["type"], typ, "%s: type (%s)" % (name, src))
@@ -267,6 +299,57 @@ class Metrics(LocalClusterCase):
                 'name="%s"' % self.rs not in text else None
         text = wait_for(gone, 60, 0.2, "series of the deleted RayService gone")
         self.assertNotIn("kuberay_service_info{name=\"%s\"" % self.rs, text)
+
+
+class MetricsOfKubeRay(LocalClusterCase):
+    """KubeRay v1.5.0's own operator (real control plane) on the same samples: every family of the
+    table above that it exposes has the type and label names the table says, every kuberay_*
+    family of the table is among them, and what it exposes beyond the table is in NOT_PROVIDED."""
+    CONTROL_PLANE = "real"
+    OPERATOR = "kuberay"
+
+    @classmethod
+    def prerequisites(cls):
+        return super().prerequisites() or operators.skip_reason()
+
+    @classmethod
+    def setUpCluster(cls):
+        cls.rc, cls.rs, cls.rj = apply_samples(cls.lc)
+
+    def test_kuberay_exposition_matches_the_table(self):
+        url = operators.info(self.lc.state)["metrics_url"]
+        text = get(url)
+        if os.environ.get("RW_METRICS_DUMP"):
+            with open(os.path.join(os.environ["RW_METRICS_DUMP"], "kuberay-operator.txt"), "w") as f:
+                f.write(text)
+        if shutil.which("promtool"):
+            self.assertEqual(promtool_check(text)[0], 0)
+        fams = exposition(text)
+        for name, fam in sorted(fams.items()):
+            if not name.startswith(UPSTREAM_PREFIXES):
+                continue
+            if name in NOT_PROVIDED:
+                continue
+            self.assertTrue(name in UPSTREAM, "KubeRay exposes %s: not in UPSTREAM nor NOT_PROVIDED" % name)
+            typ, labels, src = UPSTREAM[name]
+            self.assertEqual(fam["type"], typ, "%s: KubeRay's type (%s)" % (name, src))
+            if fam["series"]:
+                self.assertEqual(fam["labels"], labels, "%s: KubeRay's label names (%s)" % (name, src))
+        # Same help text, where the controller's exposition was seen in this run.
+        if OUR_HELP:
+            theirs = help_lines(text)
+            common = [n for n in theirs if n in OUR_HELP]
+            self.assertGreaterEqual(len(common), 25)
+            for n in common:
+                self.assertEqual(OUR_HELP[n], theirs[n], "%s: help text" % n)
+        for name in UPSTREAM:
+            if name.startswith("kuberay_"):
+                self.assertTrue(name in fams and fams[name]["series"], "KubeRay has no %s series" % name)
+        info = [s[1] for s in fams["kuberay_cluster_info"]["series"] if s[1]["name"] == self.rc]
+        self.assertEqual([lb["owner_kind"] for lb in info], ["None"])
+        cond = [s[1]["condition"] for s in fams["kuberay_service_condition_ready"]["series"]
+                if s[1]["name"] == self.rs]
+        self.assertEqual(cond, ["true"])
 
 
 if __name__ == "__main__":
