@@ -6,10 +6,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
+#include <fcntl.h>
 #include <strings.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "kubeconfig.h"
+#include "krmetrics.h"
+#include "lease.h"
 #include "manager.h"
 #include "agents.h"
 #include "batchsched.h"
@@ -50,7 +55,10 @@ struct rw_mgr {
 	bool started, leading, shutting;
 	int exit_code;
 	struct rw_met_family *m_up, *m_infs;
+	struct rw_met_family *m_cpu, *m_rss, *m_vsize, *m_start, *m_fds, *m_maxfds;
 };
+
+static void register_process_metrics(struct rw_mgr *m);
 
 /* ---- configuration ---- */
 
@@ -664,6 +672,8 @@ rw_mgr_new(uv_loop_t *loop, const struct rw_mgr_config *cfg, struct rw_mgr **out
 			       "Build information of the running controller.",
 			       (const char *const[]){"version", NULL});
 	rw_met_set(m->m_up, (const char *const[]){RW_VERSION}, 1);
+	register_process_metrics(m);
+	rw_lease_metric(m->met);
 	*out = m;
 	return 0;
 fail:
@@ -831,6 +841,74 @@ all_synced(const struct rw_mgr *m)
 	return true;
 }
 
+/* ---- process_* metrics (client_golang's process collector, same names and help) ---- */
+
+/* Read a small /proc file into buf. Its length, or -1. */
+static ssize_t
+read_small(const char *path, char *buf, size_t n)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	ssize_t len;
+	if (fd < 0)
+		return -1;
+	len = read(fd, buf, n - 1);
+	close(fd);
+	if (len >= 0)
+		buf[len] = '\0';
+	return len;
+}
+
+static void
+collect_process(void *ud)
+{
+	struct rw_mgr *m = ud;
+	char buf[4096];
+	struct rw_proc_stat ps;
+	long ticks = sysconf(_SC_CLK_TCK), page = sysconf(_SC_PAGESIZE);
+	long long btime;
+	ssize_t len = read_small("/proc/self/stat", buf, sizeof(buf));
+	struct rlimit rl;
+	DIR *d;
+	if (len > 0 && ticks > 0 && rw_proc_stat_parse(buf, (size_t)len, &ps) == 0) {
+		rw_met_set(m->m_cpu, NULL, (double)(ps.utime + ps.stime) / (double)ticks);
+		rw_met_set(m->m_rss, NULL, (double)ps.rss * (double)page);
+		rw_met_set(m->m_vsize, NULL, (double)ps.vsize);
+		len = read_small("/proc/stat", buf, sizeof(buf));
+		if (len > 0 && rw_proc_btime_parse(buf, (size_t)len, &btime) == 0)
+			rw_met_set(m->m_start, NULL,
+				   (double)btime + (double)ps.starttime / (double)ticks);
+	}
+	if ((d = opendir("/proc/self/fd")) != NULL) {
+		long n = 0;
+		struct dirent *e;
+		while ((e = readdir(d)) != NULL)
+			n += e->d_name[0] != '.';
+		closedir(d);
+		rw_met_set(m->m_fds, NULL,
+			   (double)(n > 0 ? n - 1 : 0)); /* less the directory's own fd */
+	}
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0)
+		rw_met_set(m->m_maxfds, NULL, (double)rl.rlim_cur);
+}
+
+static void
+register_process_metrics(struct rw_mgr *m)
+{
+	m->m_cpu = rw_met_counter(m->met, "process_cpu_seconds_total",
+				  "Total user and system CPU time spent in seconds.", NULL);
+	m->m_rss = rw_met_gauge(m->met, "process_resident_memory_bytes",
+				"Resident memory size in bytes.", NULL);
+	m->m_vsize = rw_met_gauge(m->met, "process_virtual_memory_bytes",
+				  "Virtual memory size in bytes.", NULL);
+	m->m_start = rw_met_gauge(m->met, "process_start_time_seconds",
+				  "Start time of the process since unix epoch in seconds.", NULL);
+	m->m_fds =
+	    rw_met_gauge(m->met, "process_open_fds", "Number of open file descriptors.", NULL);
+	m->m_maxfds = rw_met_gauge(m->met, "process_max_fds",
+				   "Maximum number of open file descriptors.", NULL);
+	rw_met_add_collector(m->met, collect_process, m);
+}
+
 static void
 health_handler(const struct rw_httpd_req *req, struct rw_httpd_resp *resp, void *ud)
 {
@@ -844,6 +922,7 @@ health_handler(const struct rw_httpd_req *req, struct rw_httpd_resp *resp, void 
 		rw_buf_puts(&resp->body, ok ? "ok\n" : "informers not synced\n");
 	} else if (!strcmp(req->path, "/metrics")) {
 		resp->content_type = "text/plain; version=0.0.4; charset=utf-8";
+		rw_met_collect(m->met);
 		if (rw_met_render(m->met, &resp->body) != 0) {
 			rw_buf_reset(&resp->body);
 			resp->status = 500;

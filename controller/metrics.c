@@ -44,6 +44,11 @@ struct rw_met {
 	size_t nseries, max_series;
 	unsigned long dropped;
 	struct rw_met_family *dropped_fam;
+	struct {
+		rw_met_collect_fn fn;
+		void *ud;
+	} collectors[RW_MET_MAX_COLLECTORS];
+	int ncollectors;
 };
 
 const double rw_met_latency_buckets[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
@@ -261,7 +266,7 @@ rw_met_add(struct rw_met_family *f, const char *const *values, double v)
 void
 rw_met_set(struct rw_met_family *f, const char *const *values, double v)
 {
-	if (!f || f->type != M_GAUGE)
+	if (!f || f->type == M_HISTOGRAM)
 		return;
 	struct series *s = lookup(f, values, true);
 	if (s)
@@ -312,6 +317,88 @@ rw_met_remove(struct rw_met_family *f, const char *const *values)
 	}
 	rw_buf_fini(&key);
 	return rv;
+}
+
+static bool
+series_matches(const struct rw_met_family *f, const struct series *s, const char *const *names,
+	       const char *const *values)
+{
+	for (int k = 0; names && names[k]; k++) {
+		int i = 0;
+		while (i < f->nlabels && strcmp(f->labels[i], names[k]) != 0)
+			i++;
+		if (i == f->nlabels || strcmp(s->values[i], values[k] ? values[k] : "") != 0)
+			return false;
+	}
+	return true;
+}
+
+static void
+series_drop(struct rw_met_family *f, struct series *s)
+{
+	struct rw_buf key;
+	rw_buf_init(&key, 64 * 1024);
+	if (series_key(f, (const char *const *)s->values, &key) == 0)
+		rw_kmap_del(&f->map, rw_buf_cstr(&key));
+	rw_buf_fini(&key);
+	rw_list_remove(&s->link);
+	series_free(s, f->nlabels);
+	f->m->nseries--;
+}
+
+int
+rw_met_remove_matching(struct rw_met_family *f, const char *const *names, const char *const *values)
+{
+	struct rw_list *n, *tmp;
+	int removed = 0;
+	if (!f)
+		return 0;
+	RW_LIST_FOREACH_SAFE (n, tmp, &f->series) {
+		struct series *s = rw_list_entry(n, struct series, link);
+		if (series_matches(f, s, names, values)) {
+			series_drop(f, s);
+			removed++;
+		}
+	}
+	return removed;
+}
+
+void
+rw_met_clear(struct rw_met_family *f)
+{
+	rw_met_remove_matching(f, NULL, NULL);
+}
+
+int
+rw_met_add_collector(struct rw_met *m, rw_met_collect_fn fn, void *ud)
+{
+	if (!m || !fn)
+		return -EINVAL;
+	if (m->ncollectors >= RW_MET_MAX_COLLECTORS)
+		return -ENOSPC;
+	m->collectors[m->ncollectors].fn = fn;
+	m->collectors[m->ncollectors].ud = ud;
+	m->ncollectors++;
+	return 0;
+}
+
+void
+rw_met_remove_collector(struct rw_met *m, rw_met_collect_fn fn, void *ud)
+{
+	for (int i = 0; m && i < m->ncollectors; i++)
+		if (m->collectors[i].fn == fn && m->collectors[i].ud == ud) {
+			memmove(&m->collectors[i], &m->collectors[i + 1],
+				(size_t)(m->ncollectors - i - 1) * sizeof(m->collectors[0]));
+			m->ncollectors--;
+			return;
+		}
+}
+
+void
+rw_met_collect(struct rw_met *m)
+{
+	for (int i = 0; m && i < m->ncollectors; i++)
+		m->collectors[i].fn(m->collectors[i].ud);
 }
 
 unsigned long
@@ -399,8 +486,6 @@ rw_met_render(const struct rw_met *m, struct rw_buf *out)
 		if (rv != 0)
 			break;
 		const struct rw_met_family *f = rw_list_entry(fn, const struct rw_met_family, link);
-		if (rw_list_empty(&f->series) && f->nlabels)
-			continue; /* nothing to show yet */
 		rv = rw_buf_printf(out, "# HELP %s ", f->name);
 		if (rv == 0)
 			rv = put_escaped(out, f->help, true);

@@ -20,7 +20,8 @@ struct rw_met;
 struct rw_met_family;
 
 #define RW_MET_MAX_LABELS 8
-#define RW_MET_MAX_BUCKETS 32
+#define RW_MET_MAX_BUCKETS 48
+#define RW_MET_MAX_COLLECTORS 16
 
 /* Create a registry holding at most max_series series (0 = 10000). */
 int rw_met_new(size_t max_series, struct rw_met **out);
@@ -44,7 +45,8 @@ struct rw_met_family *rw_met_histogram(struct rw_met *m, const char *name, const
 
 /*
  * Series operations. values holds one value per label name of the family
- * (NULL when it has none). Counters refuse negative increments.
+ * (NULL when it has none). Counters refuse negative increments; rw_met_set
+ * sets gauges, and counters a collector copies from a monotonic source.
  */
 void rw_met_add(struct rw_met_family *f, const char *const *values, double v);
 void rw_met_set(struct rw_met_family *f, const char *const *values, double v);
@@ -56,10 +58,35 @@ double rw_met_value(struct rw_met_family *f, const char *const *values);
 /* Remove one series (e.g. of a deleted object). Returns 0 or -ENOENT. */
 int rw_met_remove(struct rw_met_family *f, const char *const *values);
 
+/*
+ * Remove every series whose labels names[i] equal values[i] (names
+ * NULL-terminated), as client_golang's DeletePartialMatch. Returns how many.
+ */
+int rw_met_remove_matching(struct rw_met_family *f, const char *const *names,
+			   const char *const *values);
+
+/* Remove every series of the family. */
+void rw_met_clear(struct rw_met_family *f);
+
+/*
+ * Collectors: functions that refresh families computed from state (objects in
+ * a cache, /proc) right before a scrape renders them. rw_met_collect runs them
+ * in registration order. -ENOSPC past RW_MET_MAX_COLLECTORS.
+ */
+typedef void (*rw_met_collect_fn)(void *ud);
+int rw_met_add_collector(struct rw_met *m, rw_met_collect_fn fn, void *ud);
+void rw_met_remove_collector(struct rw_met *m, rw_met_collect_fn fn, void *ud);
+void rw_met_collect(struct rw_met *m);
+
 /* Series refused because the registry was full. */
 unsigned long rw_met_dropped(const struct rw_met *m);
 
-/* Append every family in registration order to out. 0, -EMSGSIZE or -ENOMEM. */
+/*
+ * Append every family in registration order to out: HELP and TYPE always (a
+ * scraper sees every family the process has, with its type, before its first
+ * series), a label-less family's one sample even when never set.
+ * 0, -EMSGSIZE or -ENOMEM.
+ */
 int rw_met_render(const struct rw_met *m, struct rw_buf *out);
 
 /* Default latency buckets in seconds (0.001 .. 60). */

@@ -72,6 +72,12 @@ rw_rec_split_key(const char *key, char *ns, size_t nslen, char *name, size_t nam
 
 /* ---- results and metrics ---- */
 
+/* controller-runtime's controller_runtime_reconcile_time_seconds buckets. */
+static const double reconcile_buckets[] = {
+    0.005, 0.01, 0.025, 0.05, 0.1,  0.15, 0.2,	0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.6,
+    0.7,   0.8,	 0.9,	1.0,  1.25, 1.5,  1.75, 2.0,  2.5, 3.0,	 3.5, 4.0,  4.5, 5,
+    6,	   7,	 8,	9,    10,   15,	  20,	25,   30,  40,	 50,  60};
+
 /* One finished reconcile: counted, timed, handed back to the work queue. */
 static void
 done(struct rw_rec_ctl *c, const char *key, enum rw_rec_result res, uint64_t delay_ms, uint64_t t0)
@@ -719,14 +725,36 @@ rw_rec_ctl_init(struct rw_rec_ctl *c, const struct rw_rec_kind *kind,
 	c->kube = kube;
 	c->ev = ev;
 	c->submit = submit ? submit : rw_kube_request;
-	/* Registered once per process: the second kind gets the same families. */
+	/* Registered once per process: the second kind gets the same families. Names,
+	 * help, labels and buckets as controller-runtime v0.22.1 (KubeRay v1.5.0's):
+	 * pkg/internal/controller/metrics/metrics.go. */
 	c->m_total = rw_met_counter(met, "controller_runtime_reconcile_total",
-				    "Reconciles by controller and result.", lcr);
+				    "Total number of reconciliations per controller", lcr);
 	c->m_errors = rw_met_counter(met, "controller_runtime_reconcile_errors_total",
-				     "Reconciles that failed, by controller.", lc);
-	c->m_time = rw_met_histogram(met, "controller_runtime_reconcile_time_seconds",
-				     "Reconcile latency by controller.", lc, rw_met_latency_buckets,
-				     rw_met_latency_nbuckets);
+				     "Total number of reconciliation errors per controller", lc);
+	c->m_terminal =
+	    rw_met_counter(met, "controller_runtime_terminal_reconcile_errors_total",
+			   "Total number of terminal reconciliation errors per controller", lc);
+	c->m_panics = rw_met_counter(met, "controller_runtime_reconcile_panics_total",
+				     "Total number of reconciliation panics per controller", lc);
+	c->m_time = rw_met_histogram(
+	    met, "controller_runtime_reconcile_time_seconds",
+	    "Length of time per reconciliation per controller", lc, reconcile_buckets,
+	    (int)(sizeof(reconcile_buckets) / sizeof(reconcile_buckets[0])));
+	c->m_workers = rw_met_gauge(met, "controller_runtime_max_concurrent_reconciles",
+				    "Maximum number of concurrent reconciles per controller", lc);
+	{
+		/* Pre-set as controller-runtime's Start does, so rates exist before the first
+		 * error. */
+		static const char *const results[] = {"error", "requeue_after", "requeue",
+						      "success"};
+		const char *cv[] = {kind->name};
+		for (size_t i = 0; i < sizeof(results) / sizeof(results[0]); i++)
+			rw_met_add(c->m_total, (const char *const[]){kind->name, results[i]}, 0);
+		rw_met_add(c->m_errors, cv, 0);
+		rw_met_add(c->m_terminal, cv, 0);
+		rw_met_add(c->m_panics, cv, 0);
+	}
 	/* The status writes of each kind, under the names the kinds always had. */
 	{
 		char name[128], help[160];
@@ -746,6 +774,8 @@ rw_rec_ctl_setup(struct rw_rec_ctl *c, struct rw_mgr *m, const struct rw_rec_kin
 	rw_rec_ctl_init(c, kind, policy, ud, rw_mgr_kube(m), rw_mgr_events(m), rw_mgr_metrics(m),
 			NULL);
 	c->wq = rw_mgr_workqueue(m, kind->name, wq_reconcile, c);
+	rw_met_set(c->m_workers, (const char *const[]){kind->name},
+		   (double)rw_mgr_cfg(m)->reconcile_concurrency);
 	return c->wq ? 0 : -ENOMEM;
 }
 

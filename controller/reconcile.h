@@ -206,7 +206,7 @@ struct rw_rec_ctl {
 	struct rw_rec_req *reqs; /* every request in flight */
 	struct rw_rec_job *jobs; /* every reconcile in flight */
 	bool closing;
-	struct rw_met_family *m_total, *m_errors, *m_time;
+	struct rw_met_family *m_total, *m_errors, *m_time, *m_terminal, *m_panics, *m_workers;
 	struct rw_met_family *m_status; /* raywarden_<name>_status_writes_total{result} */
 };
 

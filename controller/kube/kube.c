@@ -70,6 +70,8 @@ struct rw_kube {
 	void (*closed)(void *);
 	void *closed_ud;
 	struct rw_met_family *m_req, *m_lat, *m_retry, *m_wait, *m_inflight, *m_flows, *m_refused;
+	struct rw_met_family *m_rest_req, *m_rest_lat;
+	char host[256]; /* the API server's host:port, the rest_client_* host label */
 };
 
 /* ---- token bucket ---- */
@@ -240,6 +242,19 @@ lim_timer_cb(uv_timer_t *t)
 	pump(t->data);
 }
 
+static const double rest_buckets[] = {0.005, 0.025, 0.1, 0.25, 0.5,  1.0,
+				      2.0,   4.0,   8.0, 15.0, 30.0, 60.0};
+
+void
+rw_kube_host_of(const char *server, char *out, size_t n)
+{
+	const char *p = server ? strstr(server, "://") : NULL;
+	size_t len;
+	p = p ? p + 3 : (server ? server : "");
+	len = strcspn(p, "/");
+	snprintf(out, n, "%.*s", (int)len, p);
+}
+
 int
 rw_kube_new(uv_loop_t *loop, struct rw_kubecfg *cfg, const struct rw_kube_opts *opts,
 	    struct rw_kube **out)
@@ -312,6 +327,17 @@ rw_kube_new(uv_loop_t *loop, struct rw_kubecfg *cfg, const struct rw_kube_opts *
 	k->m_refused = rw_met_counter(
 	    m, "raywarden_api_rate_limiter_refused_total",
 	    "Requests refused because the limiter's queue of their class was full.", cl);
+	/* client-go's (k8s.io/component-base/metrics/prometheus/restclient/metrics.go v0.34). */
+	rw_kube_host_of(cfg->server, k->host, sizeof(k->host));
+	k->m_rest_req =
+	    rw_met_counter(m, "rest_client_requests_total",
+			   "Number of HTTP requests, partitioned by status code, method, and host.",
+			   (const char *const[]){"code", "method", "host", NULL});
+	k->m_rest_lat =
+	    rw_met_histogram(m, "rest_client_request_duration_seconds",
+			     "Request latency in seconds. Broken down by verb, and host.",
+			     (const char *const[]){"verb", "host", NULL}, rest_buckets,
+			     (int)(sizeof(rest_buckets) / sizeof(rest_buckets[0])));
 	*out = k;
 	return 0;
 }
@@ -541,9 +567,14 @@ http_done(const struct rw_http_resp *hr, void *ud)
 	else
 		snprintf(code, sizeof(code), "%ld", hr->status);
 	rw_met_add(k->m_req, (const char *const[]){op->verb, code}, 1);
-	if (!op->is_stream)
-		rw_met_observe(k->m_lat, (const char *const[]){op->verb},
-			       (double)(uv_now(k->loop) - op->start_ms) / 1000.0);
+	/* client-go labels a transport error "<error>". */
+	rw_met_add(k->m_rest_req,
+		   (const char *const[]){hr->err ? "<error>" : code, op->method, k->host}, 1);
+	if (!op->is_stream) {
+		double secs = (double)(uv_now(k->loop) - op->start_ms) / 1000.0;
+		rw_met_observe(k->m_lat, (const char *const[]){op->verb}, secs);
+		rw_met_observe(k->m_rest_lat, (const char *const[]){op->method, k->host}, secs);
+	}
 	bool more = !op->no_retry && !op->is_stream && op->attempts < k->o.max_attempts;
 	if (!hr->err && hr->status == 401 && k->cfg->token_file &&
 	    (op->reauthed || op->is_stream)) {

@@ -150,4 +150,8 @@ void rw_kube_tb_init(struct rw_kube_tb *tb, double qps, int burst, uint64_t now_
 /* Take one token: 0 when taken, else the ms to wait before trying again (>= 1). */
 uint64_t rw_kube_tb_take(struct rw_kube_tb *tb, uint64_t now_ms);
 
+/* host[:port] of an API server URL ("https://h:6443/x" -> "h:6443"): the rest_client_* host label.
+ */
+void rw_kube_host_of(const char *server, char *out, size_t n);
+
 #endif

@@ -285,10 +285,22 @@ tick_cb(uv_timer_t *t)
 		schedule(l, l->o.retry_ms);
 }
 
+struct rw_met_family *
+rw_lease_metric(struct rw_met *met)
+{
+	/* controller-runtime v0.22.1's pkg/metrics/leaderelection.go. */
+	return rw_met_gauge(
+	    met, "leader_election_master_status",
+	    "Gauge of if the reporting system is master of the relevant lease, 0 indicates backup, "
+	    "1 "
+	    "indicates master. 'name' is the string used to identify the lease. Please make sure "
+	    "to group by name.",
+	    (const char *const[]){"name", NULL});
+}
+
 int
 rw_lease_new(struct rw_kube *k, const struct rw_lease_opts *opts, struct rw_lease **out)
 {
-	static const char *const ln[] = {"name", NULL};
 	struct rw_lease *l;
 	char id[300];
 	*out = NULL;
@@ -331,8 +343,7 @@ rw_lease_new(struct rw_kube *k, const struct rw_lease_opts *opts, struct rw_leas
 	uv_timer_init(l->loop, &l->tick);
 	uv_timer_init(l->loop, &l->deadline);
 	l->tick.data = l->deadline.data = l;
-	l->m_leader = rw_met_gauge(rw_kube_metrics(k), "leader_election_master_status",
-				   "1 while this process holds the leader Lease.", ln);
+	l->m_leader = rw_lease_metric(rw_kube_metrics(k));
 	set_leader_metric(l);
 	*out = l;
 	return 0;

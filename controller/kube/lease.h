@@ -64,4 +64,8 @@ void rw_lease_block(struct rw_lease *l, bool blocked);
 /* Free (stop first); handles close asynchronously. NULL-safe. */
 void rw_lease_free(struct rw_lease *l);
 
+/* The leader_election_master_status family (registered by the manager from the start, as
+ * controller-runtime does, and set by a lease). */
+struct rw_met_family *rw_lease_metric(struct rw_met *met);
+
 #endif

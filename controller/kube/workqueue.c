@@ -53,6 +53,7 @@ struct rw_wq {
 	void (*closed)(void *);
 	void *closed_ud;
 	struct rw_met_family *m_depth, *m_adds, *m_qlat, *m_work, *m_retries, *m_active;
+	struct rw_met_family *m_unfinished, *m_longest;
 };
 
 uint64_t
@@ -74,7 +75,7 @@ rw_wq_backoff_ms(unsigned n, uint64_t base_ms, uint64_t max_ms)
 static void
 set_depth(struct rw_wq *q)
 {
-	rw_met_set(q->m_depth, (const char *const[]){q->name}, q->qlen);
+	rw_met_set(q->m_depth, (const char *const[]){q->name, q->name, ""}, q->qlen);
 	rw_met_set(q->m_active, (const char *const[]){q->name}, q->inflight);
 }
 
@@ -201,7 +202,7 @@ add(struct rw_wq *q, const char *key, int lane)
 	it = get_item(q, key, true);
 	if (!it)
 		return;
-	rw_met_add(q->m_adds, (const char *const[]){q->name}, 1);
+	rw_met_add(q->m_adds, (const char *const[]){q->name, q->name}, 1);
 	if (it->queued) {
 		if (lane < REGULAR && it->lane == REGULAR) {
 			rw_list_remove(&it->qlink);
@@ -311,7 +312,7 @@ rw_wq_add_rate_limited(struct rw_wq *q, const char *key)
 	if (!it)
 		return;
 	it->failures++;
-	rw_met_add(q->m_retries, (const char *const[]){q->name}, 1);
+	rw_met_add(q->m_retries, (const char *const[]){q->name, q->name}, 1);
 	rw_wq_add_after(q, key,
 			rw_wq_backoff_ms(it->failures, q->o.base_backoff_ms, q->o.max_backoff_ms));
 }
@@ -338,7 +339,7 @@ rw_wq_done(struct rw_wq *q, const char *key, int result, uint64_t requeue_after_
 		q->extra_used[it->extra_group]--;
 	it->extra_group = -1;
 	double secs = (double)(uv_now(q->loop) - it->start_ms) / 1000.0;
-	rw_met_observe(q->m_work, (const char *const[]){q->name}, secs);
+	rw_met_observe(q->m_work, (const char *const[]){q->name, q->name}, secs);
 	if (it->dirty) {
 		it->dirty = false;
 		enqueue(q, it, it->dirty_lane);
@@ -377,7 +378,7 @@ kick_cb(uv_timer_t *t)
 		q->qlen--;
 		q->inflight++;
 		it->start_ms = uv_now(q->loop);
-		rw_met_observe(q->m_qlat, (const char *const[]){q->name},
+		rw_met_observe(q->m_qlat, (const char *const[]){q->name, q->name},
 			       (double)(it->start_ms - it->added_ms) / 1000.0);
 		set_depth(q);
 		/* it may be freed by a synchronous rw_wq_done(): do not touch it afterwards. */
@@ -385,10 +386,39 @@ kick_cb(uv_timer_t *t)
 	}
 }
 
+/* prometheus.ExponentialBuckets(10e-9, 10, 12), controller-runtime's workqueue buckets. */
+static const double wq_buckets[] = {1e-8, 1e-7, 1e-6, 1e-5, 1e-4, 1e-3,
+				    1e-2, 1e-1, 1,    10,   100,  1000};
+
+/* At scrape: client-go's updateUnfinishedWork, over the reconciles in flight. */
+static void
+collect_running(void *ud)
+{
+	struct rw_wq *q = ud;
+	struct rw_kmap_iter itr;
+	struct rw_kmap_ent *e;
+	uint64_t now = uv_now(q->loop);
+	double total = 0, longest = 0;
+	rw_kmap_iter_init(&q->items, &itr);
+	while ((e = rw_kmap_next(&q->items, &itr)) != NULL) {
+		const struct item *it = e->val;
+		double secs;
+		if (!it->running)
+			continue;
+		secs = (double)(now - it->start_ms) / 1000.0;
+		total += secs;
+		if (secs > longest)
+			longest = secs;
+	}
+	rw_met_set(q->m_unfinished, (const char *const[]){q->name, q->name}, total);
+	rw_met_set(q->m_longest, (const char *const[]){q->name, q->name}, longest);
+}
+
 int
 rw_wq_new(uv_loop_t *loop, const struct rw_wq_opts *opts, rw_wq_fn fn, void *ud, struct rw_wq **out)
 {
-	static const char *const ln[] = {"name", NULL};
+	static const char *const ln[] = {"name", "controller", NULL};
+	static const char *const lnp[] = {"name", "controller", "priority", NULL};
 	static const char *const lc[] = {"controller", NULL};
 	struct rw_wq *q;
 	*out = NULL;
@@ -421,20 +451,38 @@ rw_wq_new(uv_loop_t *loop, const struct rw_wq_opts *opts, rw_wq_fn fn, void *ud,
 	uv_timer_init(loop, &q->kick);
 	q->kick.data = q;
 	struct rw_met *m = q->o.met;
-	const double *lb = rw_met_latency_buckets;
-	int nb = rw_met_latency_nbuckets;
-	q->m_depth = rw_met_gauge(m, "workqueue_depth", "Current depth of the work queue.", ln);
-	q->m_adds =
-	    rw_met_counter(m, "workqueue_adds_total", "Adds handled by the work queue.", ln);
-	q->m_qlat =
-	    rw_met_histogram(m, "workqueue_queue_duration_seconds",
-			     "Time a key waits in the queue before it is reconciled.", ln, lb, nb);
-	q->m_work = rw_met_histogram(m, "workqueue_work_duration_seconds",
-				     "Time a reconcile takes (start to rw_wq_done).", ln, lb, nb);
+	/* Names, help and labels as controller-runtime v0.22.1's workqueue metrics
+	 * (pkg/internal/metrics/workqueue.go): name and controller are both the
+	 * controller's name; depth has an empty priority without a priority queue. */
+	q->m_depth = rw_met_gauge(m, "workqueue_depth",
+				  "Current depth of workqueue by workqueue and priority", lnp);
+	q->m_adds = rw_met_counter(m, "workqueue_adds_total",
+				   "Total number of adds handled by workqueue", ln);
+	q->m_qlat = rw_met_histogram(
+	    m, "workqueue_queue_duration_seconds",
+	    "How long in seconds an item stays in workqueue before being requested", ln, wq_buckets,
+	    (int)(sizeof(wq_buckets) / sizeof(wq_buckets[0])));
+	q->m_work =
+	    rw_met_histogram(m, "workqueue_work_duration_seconds",
+			     "How long in seconds processing an item from workqueue takes.", ln,
+			     wq_buckets, (int)(sizeof(wq_buckets) / sizeof(wq_buckets[0])));
+	q->m_unfinished = rw_met_gauge(
+	    m, "workqueue_unfinished_work_seconds",
+	    "How many seconds of work has been done that is in progress and hasn't been observed "
+	    "by work_duration. Large values indicate stuck threads. One can deduce the number of "
+	    "stuck threads by observing the rate at which this increases.",
+	    ln);
+	q->m_longest = rw_met_gauge(
+	    m, "workqueue_longest_running_processor_seconds",
+	    "How many seconds has the longest running processor for workqueue been running.", ln);
 	q->m_retries = rw_met_counter(m, "workqueue_retries_total",
-				      "Keys re-queued with back-off after a failure.", ln);
+				      "Total number of retries handled by workqueue", ln);
 	q->m_active = rw_met_gauge(m, "controller_runtime_active_workers",
-				   "Reconciles in flight by controller.", lc);
+				   "Number of currently used workers per controller", lc);
+	rw_met_add(q->m_adds, (const char *const[]){q->name, q->name}, 0);
+	rw_met_add(q->m_retries, (const char *const[]){q->name, q->name}, 0);
+	collect_running(q);
+	rw_met_add_collector(m, collect_running, q);
 	set_depth(q);
 	*out = q;
 	return 0;
@@ -455,6 +503,7 @@ rw_wq_free(struct rw_wq *q, void (*closed)(void *), void *ud)
 	struct rw_kmap_ent *e;
 	if (!q || q->closing)
 		return;
+	rw_met_remove_collector(q->o.met, collect_running, q);
 	q->closing = 1;
 	q->closed = closed;
 	q->closed_ud = ud;

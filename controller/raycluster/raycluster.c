@@ -13,6 +13,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "krmetrics.h"
 #include "agentkey.h"
 #include "batchsched.h"
 #include "podgroup.h"
@@ -102,14 +103,9 @@ rw_raycluster_ctl_state_drop(struct rcr *r, const char *key)
 	if (cl->hub_key && r->hub)
 		rw_hub_key_remove(r->hub, ns, name);
 	rw_exp_clear(r->exp, key);
-	if (cl->metrics) {
-		const char *iv[] = {name, ns, cl->uid, cl->owner_kind};
-		const char *tv[] = {name, ns, cl->uid, "True"};
-		const char *fv[] = {name, ns, cl->uid, "False"};
-		rw_met_remove(r->m_info, iv);
-		rw_met_remove(r->m_prov, tv);
-		rw_met_remove(r->m_prov, fv);
-	}
+	/* KubeRay's DeleteRayClusterMetrics: every uid's series of this name. */
+	rw_met_remove_matching(r->m_provdur, (const char *const[]){"name", "namespace", NULL},
+			       (const char *const[]){name, ns});
 	rw_kmap_del(&r->clusters, key);
 	cl_free(cl);
 }
@@ -193,6 +189,11 @@ pod_update(struct rw_inf *inf, const void *o, const void *n, void *ud)
 		snprintf(scope, sizeof(scope), "%s/%s", p->meta.ns, p->cluster);
 		rw_exp_observe_delete(r->exp, scope, pod_group(p), p->meta.name);
 	}
+	if ((op->ready == RW_COND_TRUE) != (p->ready == RW_COND_TRUE))
+		rw_met_add(r->m_transitions,
+			   (const char *const[]){p->meta.ns,
+						 p->ready == RW_COND_TRUE ? "ready" : "not_ready"},
+			   1);
 	pod_enqueue(r, p);
 	rw_raycluster_ctl_gate_sync(r, p);
 }
@@ -418,17 +419,6 @@ status_cond_true(const struct rw_raycluster *c, const char *type)
 	return false;
 }
 
-static void
-owner_kind(const struct rw_raycluster *c, char *out, size_t n)
-{
-	struct rw_doc_node *o = rw_doc_path(c->obj.root, "metadata.ownerReferences");
-	snprintf(out, n, "%s", "None");
-	for (int i = 0; o && o->type == RW_DOC_ARR && i < o->n; i++)
-		if (rw_doc_true(rw_doc_get(o->kids[i], "controller")) &&
-		    rw_doc_gets(o->kids[i], "kind"))
-			snprintf(out, n, "%s", rw_doc_gets(o->kids[i], "kind"));
-}
-
 /* Status reason for an invalid spec: merge-patch status.reason when it differs. */
 static void
 invalid_status_cb(struct rw_rec_req *q, const struct rw_kube_resp *resp)
@@ -511,7 +501,6 @@ rcr_attach(struct rw_rec_job *rj)
 {
 	struct rcr_job *j = (struct rcr_job *)rj;
 	struct rcr *r = rcr_of(j);
-	char kind[64];
 	j->cl = rw_raycluster_ctl_state_get(r, j->rec.key, j->c->obj.uid);
 	if (!j->cl)
 		return -ENOMEM;
@@ -522,17 +511,6 @@ rcr_attach(struct rw_rec_job *rj)
 	j->rec.source = rw_rec_source_of(
 	    rw_doc_gets(rw_doc_get(rw_doc_get(j->c->obj.root, "metadata"), "labels"),
 			"ray.io/originated-from-crd"));
-	owner_kind(j->c, kind, sizeof(kind));
-	if (!j->cl->metrics || strcmp(kind, j->cl->owner_kind) != 0) {
-		if (j->cl->metrics)
-			rw_met_remove(r->m_info,
-				      (const char *const[]){j->rec.name, j->rec.ns, j->c->obj.uid,
-							    j->cl->owner_kind});
-		snprintf(j->cl->owner_kind, sizeof(j->cl->owner_kind), "%s", kind);
-		rw_met_set(r->m_info,
-			   (const char *const[]){j->rec.name, j->rec.ns, j->c->obj.uid, kind}, 1);
-		j->cl->metrics = true;
-	}
 	return 0;
 }
 
@@ -1150,18 +1128,13 @@ provisioned_metrics(struct rcr_job *j, const char *status_json, size_t len)
 			now_true = rw_doc_gets(conds->kids[i], "status") &&
 				   !strcmp(rw_doc_gets(conds->kids[i], "status"), "True");
 	rw_doc_free(st);
-	rw_met_set(r->m_prov,
-		   (const char *const[]){j->rec.name, j->rec.ns, j->c->obj.uid,
-					 now_true ? "True" : "False"},
-		   1);
-	rw_met_remove(r->m_prov, (const char *const[]){j->rec.name, j->rec.ns, j->c->obj.uid,
-						       now_true ? "False" : "True"});
+	/* KubeRay's emitRayClusterProvisionedDuration: on the write that makes it true. */
 	if (now_true && !was && !j->cl->provisioned_seen) {
 		const struct rw_inf_json *o = rw_inf_get(r->rc_inf, j->rec.ns, j->rec.name);
 		if (o && o->meta.created)
-			rw_met_observe(r->m_provdur,
-				       (const char *const[]){j->rec.name, j->rec.ns, j->c->obj.uid},
-				       (double)(time(NULL) - o->meta.created));
+			rw_met_set(r->m_provdur,
+				   (const char *const[]){j->rec.name, j->rec.ns, j->c->obj.uid},
+				   (double)(time(NULL) - o->meta.created));
 	}
 	if (now_true)
 		j->cl->provisioned_seen = true;
@@ -1312,6 +1285,80 @@ static const struct rw_rec_kind rcr_kind = {
 
 /* ---- setup / teardown ---- */
 
+/* ---- metrics computed at scrape, from the caches (as KubeRay's collectors) ---- */
+
+struct pod_count {
+	int ready, not_ready;
+};
+
+static void
+count_pod(const void *obj, void *ud)
+{
+	const struct rw_inf_pod *p = obj;
+	struct pod_count *c = ud;
+	if (p->ready == RW_COND_TRUE)
+		c->ready++;
+	else
+		c->not_ready++;
+}
+
+struct report_age {
+	uint64_t now_ms;
+	double max_s;
+	bool any;
+};
+
+static void
+oldest_report(const struct rw_report *rep, int stale, uint64_t last_seen_ms, void *arg)
+{
+	struct report_age *a = arg;
+	double age = a->now_ms > last_seen_ms ? (double)(a->now_ms - last_seen_ms) / 1000.0 : 0;
+	(void)rep;
+	(void)stale;
+	if (!a->any || age > a->max_s)
+		a->max_s = age;
+	a->any = true;
+}
+
+static void
+collect_cluster(const void *obj, void *ud)
+{
+	struct rcr *r = ud;
+	const struct rw_inf_json *o = obj;
+	const struct rw_krm_obj *kp =
+	    rw_krm_cache_get(&r->krm, o->meta.ns, o->meta.name, o->meta.rv, o->json, o->len);
+	struct pod_count pc = {0, 0};
+	struct report_age age = {uv_now(r->loop), 0, false};
+	char key[320];
+	if (!kp)
+		return;
+	const struct rw_krm_obj k = *kp;
+	rw_met_set(r->m_info, (const char *const[]){k.name, k.ns, k.uid, k.owner_kind}, 1);
+	rw_met_set(r->m_prov,
+		   (const char *const[]){k.name, k.ns, k.uid, rw_krm_bool(k.provisioned)}, 1);
+	snprintf(key, sizeof(key), "%s/%s", k.ns, k.name);
+	rw_inf_index_foreach_by(r->pod_inf, rw_inf_pod_cluster_key, key, count_pod, &pc);
+	rw_met_set(r->m_pods, (const char *const[]){k.ns, k.name, "true"}, pc.ready);
+	rw_met_set(r->m_pods, (const char *const[]){k.ns, k.name, "false"}, pc.not_ready);
+	if (r->hub && rw_hub_cluster_foreach(r->hub, k.ns, k.name, oldest_report, &age) > 0 &&
+	    age.any)
+		rw_met_set(r->m_report_age, (const char *const[]){k.ns, k.name}, age.max_s);
+}
+
+static void
+collect_metrics(void *ud)
+{
+	struct rcr *r = ud;
+	rw_met_clear(r->m_info);
+	rw_met_clear(r->m_prov);
+	rw_met_clear(r->m_pods);
+	rw_met_clear(r->m_report_age);
+	rw_krm_cache_begin(&r->krm);
+	if (r->rc_inf)
+		rw_inf_foreach(r->rc_inf, collect_cluster, r);
+	rw_krm_cache_end(&r->krm);
+}
+
 static void
 register_metrics(struct rcr *r)
 {
@@ -1319,15 +1366,28 @@ register_metrics(struct rcr *r)
 	static const char *const info_l[] = {"name", "namespace", "uid", "owner_kind", NULL};
 	static const char *const prov_l[] = {"name", "namespace", "uid", "condition", NULL};
 	static const char *const dur_l[] = {"name", "namespace", "uid", NULL};
-	static const double dur_b[] = {1, 5, 10, 30, 60, 120, 300, 600, 1800, 3600};
-	r->m_info = rw_met_gauge(m, "kuberay_cluster_info", "Metadata of RayClusters.", info_l);
-	r->m_prov = rw_met_gauge(
-	    m, "kuberay_cluster_condition_provisioned",
-	    "Whether the RayCluster has been provisioned (all pods ready once).", prov_l);
-	r->m_provdur = rw_met_histogram(
+	static const char *const nn_l[] = {"namespace", "name", NULL};
+	/* Names, help and labels as KubeRay v1.5.0's
+	 * controllers/ray/metrics/ray_cluster_metrics.go. */
+	r->m_info = rw_met_gauge(m, "kuberay_cluster_info",
+				 "Metadata information about RayCluster custom resources", info_l);
+	r->m_prov = rw_met_gauge(m, "kuberay_cluster_condition_provisioned",
+				 "Indicates whether the RayCluster is provisioned", prov_l);
+	r->m_provdur = rw_met_gauge(
 	    m, "kuberay_cluster_provisioned_duration_seconds",
-	    "Time from the RayCluster's creation until RayClusterProvisioned became true.", dur_l,
-	    dur_b, 10);
+	    "The time, in seconds, when a RayCluster's `RayClusterProvisioned` status transitions "
+	    "from false (or unset) to true",
+	    dur_l);
+	r->m_pods = rw_met_gauge(m, "raywarden_raycluster_pods",
+				 "Pods of the RayCluster by readiness (the pods' Ready condition).",
+				 (const char *const[]){"namespace", "name", "ready", NULL});
+	r->m_report_age = rw_met_gauge(
+	    m, "raywarden_raycluster_report_age_max_seconds",
+	    "Age of the oldest latest agent report among the RayCluster's pods (at scrape).", nn_l);
+	r->m_transitions =
+	    rw_met_counter(m, "raywarden_pod_readiness_transitions_total",
+			   "Ray pods whose Ready condition changed, by namespace and new state.",
+			   (const char *const[]){"namespace", "to", NULL});
 	r->m_podops = rw_met_counter(m, "raywarden_raycluster_pod_operations_total",
 				     "Pod creates and deletes by the RayCluster reconciler.",
 				     (const char *const[]){"op", "node_type", "result", NULL});
@@ -1432,6 +1492,7 @@ setup(struct rw_mgr *m, void **state)
 	r->ev = rw_mgr_events(m);
 	r->met = rw_mgr_metrics(m);
 	rw_kmap_init(&r->clusters);
+	rw_krm_cache_init(&r->krm);
 	r->ft_deadline_ms = (uint64_t)(cfg->gcs_ft_cleanup_s * 1000.0);
 	r->inject_only = cfg->inject_only;
 	v = getenv("ENABLE_GCS_FT_REDIS_CLEANUP");
@@ -1490,6 +1551,8 @@ setup(struct rw_mgr *m, void **state)
 		goto fail;
 	if (r->have_master && (rv = rw_raycluster_ctl_keys_setup(r, cfg->agent_key_file)) != 0)
 		goto fail;
+	if ((rv = rw_met_add_collector(r->met, collect_metrics, r)) != 0)
+		goto fail;
 	return 0;
 fail:
 	teardown(r);
@@ -1506,6 +1569,7 @@ teardown(void *state)
 	if (!r)
 		return;
 	r->closing = true;
+	rw_met_remove_collector(r->met, collect_metrics, r);
 	/* Cancel every request: no callback, no rw_wq_done after this. */
 	rw_rec_ctl_fini(&r->ctl);
 	rw_raycluster_ctl_ingress_fini(r);
@@ -1522,6 +1586,7 @@ teardown(void *state)
 	rw_raycluster_ctl_gate_fini(r);
 	rw_raycluster_ctl_keys_fini(r);
 	rw_exp_free(r->exp);
+	rw_krm_cache_fini(&r->krm);
 	memset(&r->master, 0, sizeof(r->master));
 	free(r);
 }

@@ -14,6 +14,7 @@
 
 #include <uv.h>
 
+#include "krmetrics.h"
 #include "agents.h"
 #include "expect.h"
 #include "hub.h"
@@ -55,8 +56,6 @@ struct rcr_cl {
 	struct rcr *r;
 	char key[512];
 	char uid[64];
-	char owner_kind[64];
-	bool metrics;		 /* kuberay_cluster_info set */
 	bool provisioned_seen;	 /* provisioned duration observed */
 	bool rbac_done;		 /* autoscaler SA/Role/RoleBinding exist */
 	bool key_done;		 /* agent key Secret exists with the right key */
@@ -153,6 +152,8 @@ struct rcr {
 	unsigned stale_log_n;
 	/* metrics */
 	struct rw_met_family *m_info, *m_prov, *m_provdur, *m_podops, *m_expwait, *m_cleanup;
+	struct rw_met_family *m_pods, *m_report_age, *m_transitions, *m_report_gate;
+	struct rw_krm_cache krm; /* RayCluster facts for the at-scrape metrics */
 	struct rw_met_family *m_master;
 	struct rw_met_family *m_gate, *m_gate_lat;
 };

@@ -48,6 +48,13 @@ rw_raycluster_ctl_gate_metrics(struct rcr *r)
 	    rw_met_histogram(m, "raywarden_agent_gate_patch_seconds",
 			     "Time from an agent report to its pods/status patch answered.", NULL,
 			     lat_b, (int)(sizeof(lat_b) / sizeof(lat_b[0])));
+	static const double gate_b[] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
+					0.5,   1,    2.5,   5,	  10,  30};
+	r->m_report_gate = rw_met_histogram(
+	    m, "raywarden_agent_report_to_gate_seconds",
+	    "Time from an agent report that changes what a pod's ray.io/agent-ready condition "
+	    "should say to that condition's patch answered.",
+	    NULL, gate_b, (int)(sizeof(gate_b) / sizeof(gate_b[0])));
 }
 
 /* ---- the gate's side of the per-pod writer ---- */
@@ -115,6 +122,8 @@ gate_answered(void *ud, const char *key, const struct rw_pp_val *v, const struct
 	(void)resp;
 	rw_met_add(r->m_gate, (const char *const[]){st, ok ? "ok" : "error"}, 1);
 	rw_met_observe(r->m_gate_lat, NULL, (double)(now - t_sent) / 1e9);
+	if (ok && t_want)
+		rw_met_observe(r->m_report_gate, NULL, (double)(now - t_want) / 1e9);
 	if (ok)
 		/* The two parts of report -> gate the controller owns, for tracing a tail
 		 * (tests/bench/controller-aggregation parses this line). */

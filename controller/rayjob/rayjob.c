@@ -24,6 +24,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "krmetrics.h"
 #include "agents.h"
 #include "batchsched.h"
 #include "build_common.h"
@@ -49,6 +50,7 @@ struct rjr {
 	struct rw_met *met;
 	struct rw_agents *agents;
 	struct rw_inf *rj_inf, *rc_inf, *job_inf, *pod_inf;
+	struct rw_krm_cache krm; /* RayJob facts for the at-scrape metrics */
 	/* The RayJobs' head Services, and how they are built (KubeRay's env). */
 	struct rw_inf *svc_inf;
 	struct rw_raycluster_opts rcopts;
@@ -231,43 +233,29 @@ rjr_find(struct rw_rec_job *j)
 	return rw_inf_get(((struct rjr *)j->ud)->rj_inf, j->ns, j->name);
 }
 
-/* Every deploymentStatus value, for removing a RayJob's series. */
-static const char *const deployment_states[] = {
-    RW_RJ_NEW,	  RW_RJ_INITIALIZING,	   RW_RJ_WAITING,    RW_RJ_RUNNING,   RW_RJ_COMPLETE,
-    RW_RJ_FAILED, RW_RJ_VALIDATION_FAILED, RW_RJ_SUSPENDING, RW_RJ_SUSPENDED, RW_RJ_RETRYING,
-};
-#define MAX_RETRY_SERIES 64
-
+/*
+ * KubeRay's DeleteRayJobMetrics: kuberay_job_execution_duration_seconds of
+ * this name (and uid, for a new RayJob under a reused name). kuberay_job_info
+ * and kuberay_job_deployment_status are computed at scrape (collect_metrics).
+ */
 static void
 metrics_remove(struct rjr *r, const char *name, const char *ns, const char *uid)
 {
-	char retry[24];
-	rw_met_remove(r->m_info, (const char *const[]){name, ns, uid});
-	for (size_t i = 0; i < sizeof(deployment_states) / sizeof(deployment_states[0]); i++) {
-		rw_met_remove(r->m_dep, (const char *const[]){name, ns, uid, deployment_states[i]});
-		for (int k = 0; k <= MAX_RETRY_SERIES; k++) {
-			snprintf(retry, sizeof(retry), "%d", k);
-			rw_met_remove(r->m_dur, (const char *const[]){name, ns, uid,
-								      deployment_states[i], retry});
-		}
-	}
+	rw_met_remove_matching(r->m_dur, (const char *const[]){"name", "namespace", "uid", NULL},
+			       (const char *const[]){name, ns, uid});
 }
 
 /*
- * KubeRay's RayJob metrics: kuberay_job_deployment_status (one series, the
- * current state) and kuberay_job_execution_duration_seconds, set when an
- * attempt ends (Complete, Failed, Retrying) to now - startTime.
+ * KubeRay's emitRayJobExecutionDuration: set when an attempt ends (Complete,
+ * Failed, Retrying) to now - startTime.
  */
 static void
-metrics_record(struct rjr_job *j, const char *was, int64_t start_ms)
+metrics_record(struct rjr_job *j, int64_t start_ms)
 {
 	struct rjr *r = rjr_of(j);
 	const struct rw_rj_next *n = &j->next;
 	const char *name = j->rec.name, *ns = j->rec.ns, *uid = j->rj->obj.uid;
 	char retry[24];
-	if (strcmp(was, n->deployment) != 0)
-		rw_met_remove(r->m_dep, (const char *const[]){name, ns, uid, was});
-	rw_met_set(r->m_dep, (const char *const[]){name, ns, uid, n->deployment}, 1);
 	if (n->finished_attempt && start_ms > 0) {
 		/* The attempts that failed before this one (KubeRay's retry_count). */
 		int64_t before = n->failed - (strcmp(n->deployment, RW_RJ_COMPLETE) == 0 ? 0 : 1);
@@ -278,12 +266,38 @@ metrics_record(struct rjr_job *j, const char *was, int64_t start_ms)
 }
 
 static void
+collect_job(const void *obj, void *ud)
+{
+	struct rjr *r = ud;
+	const struct rw_inf_json *o = obj;
+	const struct rw_krm_obj *k =
+	    rw_krm_cache_get(&r->krm, o->meta.ns, o->meta.name, o->meta.rv, o->json, o->len);
+	if (!k)
+		return;
+	rw_met_set(r->m_info, (const char *const[]){k->name, k->ns, k->uid}, 1);
+	rw_met_set(r->m_dep, (const char *const[]){k->name, k->ns, k->uid, k->deployment_status},
+		   1);
+}
+
+/* At scrape, from the cache: KubeRay's RayJobMetricsManager.Collect. */
+static void
+collect_metrics(void *ud)
+{
+	struct rjr *r = ud;
+	rw_met_clear(r->m_info);
+	rw_met_clear(r->m_dep);
+	rw_krm_cache_begin(&r->krm);
+	if (r->rj_inf)
+		rw_inf_foreach(r->rj_inf, collect_job, r);
+	rw_krm_cache_end(&r->krm);
+}
+
+static void
 rjr_gone(struct rw_rec_job *j)
 {
 	struct rjr *r = j->ud;
 	char *uid = rw_kmap_del(&r->uids, j->key);
-	if (uid)
-		metrics_remove(r, j->name, j->ns, uid);
+	metrics_remove(r, j->name, j->ns, NULL);
 	free(uid);
 	rw_rj_logs_drop(&r->logs, j->key);
 	rw_rj_heads_drop(&r->heads, j->key);
@@ -317,7 +331,6 @@ rjr_attach(struct rw_rec_job *rj)
 				       old); /* a new RayJob, same name */
 		free(old);
 	}
-	rw_met_set(r->m_info, (const char *const[]){j->rec.name, j->rec.ns, j->rj->obj.uid}, 1);
 	return 0;
 }
 
@@ -652,7 +665,7 @@ st_decide(struct rw_rec_job *rj)
 		gather_ray(j, cluster, cur.job_id, cur.deployment, &w);
 	rw_rj_decide(&cur, &spec, &w, &j->next);
 	if (!w.deleting)
-		metrics_record(j, cur.deployment, cur.start_ms);
+		metrics_record(j, cur.start_ms);
 	if (w.deleting && !(j->next.actions & RW_RJ_ACT_REMOVE_FINALIZER))
 		j->next.actions &= ~RW_RJ_ACT_WRITE_STATUS;
 }
@@ -1273,6 +1286,7 @@ setup(struct rw_mgr *m, void **state)
 	rw_rj_heads_init(&r->heads);
 	rw_rj_logs_init(&r->logs);
 	rw_kmap_init(&r->uids);
+	rw_krm_cache_init(&r->krm);
 	rw_kmap_init(&r->sub_ended);
 	v = getenv("DELETE_RAYJOB_CR_AFTER_JOB_FINISHES");
 	r->delete_self_env = v && strcmp(v, "true") == 0;
@@ -1292,16 +1306,21 @@ setup(struct rw_mgr *m, void **state)
 	rw_raycluster_opts_default(&r->rcopts);
 	rw_raycluster_opts_from_env(&r->rcopts, getenv);
 	r->rcopts.batch_scheduler = rw_mgr_cfg(m)->batch_scheduler;
-	r->m_info = rw_met_gauge(r->met, "kuberay_job_info", "Metadata of RayJobs.",
+	/* Names, help and labels as KubeRay v1.5.0's controllers/ray/metrics/ray_job_metrics.go. */
+	r->m_info = rw_met_gauge(r->met, "kuberay_job_info",
+				 "Metadata information about RayJob custom resources",
 				 (const char *const[]){"name", "namespace", "uid", NULL});
 	r->m_dep = rw_met_gauge(
-	    r->met, "kuberay_job_deployment_status", "The RayJob's current jobDeploymentStatus.",
+	    r->met, "kuberay_job_deployment_status", "The RayJob's current deployment status",
 	    (const char *const[]){"name", "namespace", "uid", "deployment_status", NULL});
-	r->m_dur =
-	    rw_met_gauge(r->met, "kuberay_job_execution_duration_seconds",
-			 "Duration of a finished RayJob attempt, from its startTime.",
-			 (const char *const[]){"name", "namespace", "uid", "job_deployment_status",
-					       "retry_count", NULL});
+	r->m_dur = rw_met_gauge(
+	    r->met, "kuberay_job_execution_duration_seconds",
+	    "Duration from when the RayJob CR\u2019s JobDeploymentStatus transitions from "
+	    "Initializing to either the Retrying state or a terminal state, such as Complete or "
+	    "Failed. The Retrying state indicates that the CR previously failed and that "
+	    "spec.backoffLimit is enabled.",
+	    (const char *const[]){"name", "namespace", "uid", "job_deployment_status",
+				  "retry_count", NULL});
 	if (rw_rec_ctl_setup(&r->ctl, m, &rjr_kind, &rjr_policy, r) != 0)
 		goto fail;
 	own = rw_rec_object_handlers(&r->ctl);
@@ -1317,6 +1336,8 @@ setup(struct rw_mgr *m, void **state)
 	r->svc_inf = rw_mgr_informer(m, &rw_inf_service_type, "ray.io/originated-from-crd=RayJob",
 				     false, NULL, &oh);
 	if (!r->rj_inf || !r->rc_inf || !r->job_inf || !r->pod_inf || !r->svc_inf)
+		goto fail;
+	if (rw_met_add_collector(r->met, collect_metrics, r) != 0)
 		goto fail;
 	srand((unsigned)time(NULL) ^ (unsigned)getpid());
 	if (!r->agents)
@@ -1342,12 +1363,14 @@ teardown(void *state)
 	struct rjr *r = state;
 	if (!r)
 		return;
+	rw_met_remove_collector(r->met, collect_metrics, r);
 	if (r->agents)
 		rw_agents_register(r->agents, "RayJob", NULL);
 	rw_rec_ctl_fini(&r->ctl);
 	rw_rj_heads_fini(&r->heads);
 	rw_rj_logs_fini(&r->logs);
 	rw_kmap_fini(&r->uids, free);
+	rw_krm_cache_fini(&r->krm);
 	rw_kmap_fini(&r->sub_ended, free);
 	free(r);
 }

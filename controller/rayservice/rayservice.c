@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "krmetrics.h"
 #include "agents.h"
 #include "kmap.h"
 #include "podpatch.h"
@@ -84,7 +85,65 @@ struct rsr {
 	struct rw_pp *labels;	  /* ray.io/serve label patches */
 	bool closing;
 	struct rw_met_family *m_label, *m_label_lat, *m_clusters;
+	struct rw_met_family *m_info, *m_ready, *m_upgrade, *m_endpoints;
+	struct rw_krm_cache krm; /* RayService facts for the at-scrape metrics */
 };
+
+/* ---- metrics computed at scrape, from the cache (as KubeRay's collector) ---- */
+
+static void
+register_metrics(struct rsr *r)
+{
+	static const char *const info_l[] = {"name", "namespace", "uid", NULL};
+	static const char *const cond_l[] = {"name", "namespace", "uid", "condition", NULL};
+	/* Names, help and labels as KubeRay v1.5.0's
+	 * controllers/ray/metrics/ray_service_metrics.go. */
+	r->m_info = rw_met_gauge(r->met, "kuberay_service_info",
+				 "Metadata information about RayService custom resources", info_l);
+	r->m_ready = rw_met_gauge(
+	    r->met, "kuberay_service_condition_ready",
+	    "Describes whether the RayService is ready. Ready means users can send requests to the "
+	    "underlying cluster and the number of serve endpoints is greater than 0.",
+	    cond_l);
+	r->m_upgrade = rw_met_gauge(
+	    r->met, "kuberay_service_condition_upgrade_in_progress",
+	    "Describes whether the RayService is performing a zero-downtime upgrade.", cond_l);
+	r->m_endpoints =
+	    rw_met_gauge(r->met, "raywarden_rayservice_serve_endpoints",
+			 "Ready serve endpoints of the RayService (its status.numServeEndpoints).",
+			 (const char *const[]){"namespace", "name", NULL});
+}
+
+static void
+collect_service(const void *obj, void *ud)
+{
+	struct rsr *r = ud;
+	const struct rw_inf_json *o = obj;
+	const struct rw_krm_obj *kp =
+	    rw_krm_cache_get(&r->krm, o->meta.ns, o->meta.name, o->meta.rv, o->json, o->len);
+	if (!kp)
+		return;
+	const struct rw_krm_obj k = *kp;
+	rw_met_set(r->m_info, (const char *const[]){k.name, k.ns, k.uid}, 1);
+	rw_met_set(r->m_ready, (const char *const[]){k.name, k.ns, k.uid, rw_krm_bool(k.ready)}, 1);
+	rw_met_set(r->m_upgrade,
+		   (const char *const[]){k.name, k.ns, k.uid, rw_krm_bool(k.upgrading)}, 1);
+	rw_met_set(r->m_endpoints, (const char *const[]){k.ns, k.name}, (double)k.serve_endpoints);
+}
+
+static void
+collect_metrics(void *ud)
+{
+	struct rsr *r = ud;
+	rw_met_clear(r->m_info);
+	rw_met_clear(r->m_ready);
+	rw_met_clear(r->m_upgrade);
+	rw_met_clear(r->m_endpoints);
+	rw_krm_cache_begin(&r->krm);
+	if (r->rs_inf)
+		rw_inf_foreach(r->rs_inf, collect_service, r);
+	rw_krm_cache_end(&r->krm);
+}
 
 /* ---- helpers ---- */
 
@@ -1413,6 +1472,7 @@ setup(struct rw_mgr *m, void **state)
 	r->met = rw_mgr_metrics(m);
 	srand((unsigned)time(NULL) ^ (unsigned)getpid());
 	rw_kmap_init(&r->rss);
+	rw_krm_cache_init(&r->krm);
 	rw_kmap_init(&r->cl2rs);
 	rw_kmap_init(&r->svc2rs);
 	r->agents = rw_mgr_agents(m);
@@ -1430,6 +1490,7 @@ setup(struct rw_mgr *m, void **state)
 	r->m_clusters = rw_met_counter(r->met, "raywarden_rayservice_cluster_operations_total",
 				       "RayClusters created, updated and deleted for RayServices.",
 				       (const char *const[]){"op", NULL});
+	register_metrics(r);
 	if (rw_rec_ctl_setup(&r->ctl, m, &rsr_kind, &rsr_policy, r) == 0)
 		r->wq = r->ctl.wq;
 	rsh = rw_rec_object_handlers(&r->ctl);
@@ -1442,7 +1503,8 @@ setup(struct rw_mgr *m, void **state)
 				     "ray.io/originated-from-crd=RayService", false, NULL, &sh);
 	r->eps_inf = rw_mgr_informer(m, &rw_inf_endpointslice_type, "kubernetes.io/service-name",
 				     false, eps_index, &eh);
-	if (!r->wq || !r->rs_inf || !r->rc_inf || !r->pod_inf || !r->svc_inf || !r->eps_inf) {
+	if (!r->wq || !r->rs_inf || !r->rc_inf || !r->pod_inf || !r->svc_inf || !r->eps_inf ||
+	    rw_met_add_collector(r->met, collect_metrics, r) != 0) {
 		teardown(r);
 		*state = NULL;
 		return -ENOMEM;
@@ -1472,12 +1534,14 @@ teardown(void *state)
 	if (!r)
 		return;
 	r->closing = true;
+	rw_met_remove_collector(r->met, collect_metrics, r);
 	if (r->agents)
 		rw_agents_register(r->agents, "RayService", NULL);
 	rw_pp_free(r->labels);
 	r->labels = NULL;
 	rw_rec_ctl_fini(&r->ctl);
 	rw_kmap_fini(&r->rss, rs_state_free);
+	rw_krm_cache_fini(&r->krm);
 	rw_kmap_fini(&r->cl2rs, free);
 	rw_kmap_fini(&r->svc2rs, free);
 	free(r);

@@ -108,7 +108,7 @@ class RayClusterBasic(LocalClusterCase):
                               else None)(self.lc.metrics()), 15, 0.2, "agents connected in metrics")
         self.assertEqual(m['kuberay_cluster_info{name="%s",namespace="%s",uid="%s",owner_kind="None"}'
                            % (self.name, NS, rc["metadata"]["uid"])], 1)
-        self.assertEqual(m['kuberay_cluster_condition_provisioned{name="%s",namespace="%s",uid="%s",condition="True"}'
+        self.assertEqual(m['kuberay_cluster_condition_provisioned{name="%s",namespace="%s",uid="%s",condition="true"}'
                            % (self.name, NS, rc["metadata"]["uid"])], 1)
         # Events as KubeRay's.
         reasons = {e["reason"] for e in self.lc.events(NS, self.name)}

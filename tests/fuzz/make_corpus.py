@@ -602,6 +602,22 @@ def gen_kubeconfig(out):
     out.add("many-entries.yaml", text)
 
 
+def gen_krmetrics(out, samples):
+    """Objects as the metrics collectors read them (KubeRay's samples with a status), and /proc text."""
+    for kind, status in (("RayCluster", {"conditions": [{"type": "RayClusterProvisioned", "status": "True"}]}),
+                         ("RayJob", {"jobDeploymentStatus": "Running"}),
+                         ("RayService", {"numServeEndpoints": 2, "conditions": [
+                             {"type": "Ready", "status": "True"}, {"type": "UpgradeInProgress", "status": "False"}]})):
+        for name, obj in list(of_kind(samples, kind))[:2]:
+            obj = copy.deepcopy(obj)
+            obj.setdefault("metadata", {}).update(namespace="default", uid="0b7c5a2e-1111-4e5e-9d7a-3f2b1c0d9e8f")
+            obj["status"] = status
+            out.add(stem(name) + ".json", jdump(obj))
+    out.add("proc-stat.txt", "1234 (raywarden (ctl)) S 1 1234 1234 0 -1 4194560 500 0 0 0 150 25 0 0 20 0 3 0 "
+            "98765 123456789 4321 18446744073709551615 1 1 0 0 0 0 0 4096 0 0 0 0 17 1 0 0 0 0 0\n")
+    out.add("proc-btime.txt", "cpu  1 2 3 4\nintr 5\nctxt 6\nbtime 1700000000\nprocesses 9\n")
+
+
 def gen_redis(out, samples, cap):
     # First byte: namespace nss[b % 3], domain doms[(b >> 2) % 4], output size
     # 1 + (b >> 4) * 40, or the cleanup job's own sizing when b >> 4 == 15.
@@ -662,6 +678,7 @@ def main(argv):
     gen_kubeconfig(target("fuzz_kubeconfig"))
     gen_admission(target("fuzz_admission"), samples)
     gen_redis(target("fuzz_redis_qualify"), samples, caps["fuzz_redis_qualify"])
+    gen_krmetrics(target("fuzz_krmetrics"), samples)
     for name, o in sorted(outs.items()):
         n, size = o.write()
         print("%-20s %3d generated seeds, %8d bytes, largest %d (max_len %d)" % (
