@@ -138,6 +138,12 @@ class Alerts(LocalClusterCase):
                 empty[title] = by_title[title]
         self.assertEqual(empty, {}, "panels without data")
 
+        # The controller's object series keep the Ray object's namespace (honor_labels), not
+        # the controller target's raywarden-system: alerts and the namespace variable rely on it.
+        svc = promlib.query(self.url, 'kuberay_service_info{name="%s"}' % NAME)
+        self.assertEqual([r["metric"].get("namespace") for r in svc], [NS])
+        self.assertEqual(promlib.query(self.url, 'kuberay_service_info{exported_namespace!=""}'), [])
+
     def test_3_killed_proxy_makes_its_alert_pending(self):
         # The worker that hosts the Serve replicas (the simulator, like Serve, may pack both on
         # one; a worker without replicas runs no proxy and is not ready by KubeRay's rule).
