@@ -1303,18 +1303,27 @@ count_pod(const void *obj, void *ud)
 }
 
 struct report_age {
+	const struct rw_inf *pod_inf;
 	uint64_t now_ms;
 	double max_s;
 	bool any;
 };
 
+/*
+ * The hub remembers a pod's last report for a while after the pod is gone;
+ * only the reports of the cluster's running pods count, or every scale-down
+ * would look like an agent gone silent.
+ */
 static void
 oldest_report(const struct rw_report *rep, int stale, uint64_t last_seen_ms, void *arg)
 {
 	struct report_age *a = arg;
+	const struct rw_inf_pod *p = rw_inf_get(a->pod_inf, rep->ns, rep->pod);
 	double age = a->now_ms > last_seen_ms ? (double)(a->now_ms - last_seen_ms) / 1000.0 : 0;
-	(void)rep;
 	(void)stale;
+	if (!p || p->meta.deleted || strcmp(p->meta.uid, rep->uid) != 0 ||
+	    strcmp(p->phase ? p->phase : "", "Running") != 0)
+		return;
 	if (!a->any || age > a->max_s)
 		a->max_s = age;
 	a->any = true;
@@ -1328,7 +1337,7 @@ collect_cluster(const void *obj, void *ud)
 	const struct rw_krm_obj *kp =
 	    rw_krm_cache_get(&r->krm, o->meta.ns, o->meta.name, o->meta.rv, o->json, o->len);
 	struct pod_count pc = {0, 0};
-	struct report_age age = {uv_now(r->loop), 0, false};
+	struct report_age age = {r->pod_inf, uv_now(r->loop), 0, false};
 	char key[320];
 	if (!kp)
 		return;
@@ -1340,8 +1349,8 @@ collect_cluster(const void *obj, void *ud)
 	rw_inf_index_foreach_by(r->pod_inf, rw_inf_pod_cluster_key, key, count_pod, &pc);
 	rw_met_set(r->m_pods, (const char *const[]){k.ns, k.name, "true"}, pc.ready);
 	rw_met_set(r->m_pods, (const char *const[]){k.ns, k.name, "false"}, pc.not_ready);
-	if (r->hub && rw_hub_cluster_foreach(r->hub, k.ns, k.name, oldest_report, &age) > 0 &&
-	    age.any)
+	if (r->hub && r->pod_inf &&
+	    rw_hub_cluster_foreach(r->hub, k.ns, k.name, oldest_report, &age) > 0 && age.any)
 		rw_met_set(r->m_report_age, (const char *const[]){k.ns, k.name}, age.max_s);
 }
 
@@ -1381,9 +1390,10 @@ register_metrics(struct rcr *r)
 	r->m_pods = rw_met_gauge(m, "raywarden_raycluster_pods",
 				 "Pods of the RayCluster by readiness (the pods' Ready condition).",
 				 (const char *const[]){"namespace", "name", "ready", NULL});
-	r->m_report_age = rw_met_gauge(
-	    m, "raywarden_raycluster_report_age_max_seconds",
-	    "Age of the oldest latest agent report among the RayCluster's pods (at scrape).", nn_l);
+	r->m_report_age = rw_met_gauge(m, "raywarden_raycluster_report_age_max_seconds",
+				       "Age of the oldest latest agent report among the "
+				       "RayCluster's running pods (at scrape).",
+				       nn_l);
 	r->m_transitions =
 	    rw_met_counter(m, "raywarden_pod_readiness_transitions_total",
 			   "Ray pods whose Ready condition changed, by namespace and new state.",
