@@ -144,6 +144,17 @@ class Alerts(LocalClusterCase):
         self.assertEqual([r["metric"].get("namespace") for r in svc], [NS])
         self.assertEqual(promlib.query(self.url, 'kuberay_service_info{exported_namespace!=""}'), [])
 
+    def test_2b_dashboard_configmap_applies(self):
+        """README's `kubectl apply -k manifests/grafana` on the cluster: Grafana's sidecar finds the
+        dashboard, byte for byte the file (client-side apply keeps a copy in an annotation, which
+        the API server caps at 256 KiB: the dashboard must stay below it)."""
+        self.lc.kubectl("apply", "-k", os.path.join(SRC, "manifests", "grafana"))
+        cm = json.loads(self.lc.kubectl("get", "configmap", "-n", "monitoring", "raywarden-dashboard",
+                                        "-o", "json"))
+        self.assertEqual(cm["metadata"]["labels"].get("grafana_dashboard"), "1")
+        with open(DASHBOARD) as f:
+            self.assertEqual(cm["data"]["raywarden-dashboard.json"], f.read())
+
     def test_3_killed_proxy_makes_its_alert_pending(self):
         # The worker that hosts the Serve replicas (the simulator, like Serve, may pack both on
         # one; a worker without replicas runs no proxy and is not ready by KubeRay's rule).
