@@ -208,6 +208,18 @@ struct rw_inf_pod {
 
 extern const struct rw_inf_type rw_inf_pod_type; /* /api/v1 pods, struct rw_inf_pod */
 
+/*
+ * The pod has no agent that has spoken: none at all (KubeRay made the pod), or
+ * one attached later as an ephemeral container that has not reported yet. Such
+ * an agent is judged by its reports from its first one on, never by its silence
+ * before it: it may still be starting.
+ */
+static inline bool
+rw_inf_pod_agent_silent(const struct rw_inf_pod *p, bool reported)
+{
+	return !p->has_agent || (p->agent_ephemeral && !reported);
+}
+
 struct rw_inf_json {
 	struct rw_inf_meta meta;
 	const char *json; /* the object's JSON text, NUL-terminated */

@@ -550,9 +550,7 @@ gather_ray(struct rjr_job *j, const char *cluster, const char *job_id, const cha
 	}
 	w->head_pod_exists = head_pod;
 	w->head_ray_ready = ps.head && ps.head->agent_ready == RW_COND_TRUE;
-	/* An agent attached as an ephemeral container counts from its first report on. */
-	w->head_without_agent =
-	    ps.head && (!ps.head->has_agent || (ps.head->agent_ephemeral && !h));
+	w->head_without_agent = ps.head && rw_inf_pod_agent_silent(ps.head, h != NULL);
 	if (j->rj->mode == RW_RAYJOB_SIDECAR && ps.head)
 		sidecar_submitter(j, ps.head, w);
 	else if (j->rj->mode == RW_RAYJOB_SIDECAR)

@@ -1186,14 +1186,11 @@ head_agent_cb(const void *obj, void *ud)
 	const struct rw_inf_pod *p = obj;
 	bool *without = ud;
 	if (!p->meta.deleted && strcmp(p->node_type, "head") == 0)
-		*without = !p->has_agent || p->agent_ephemeral;
+		*without = rw_inf_pod_agent_silent(p, false);
 }
 
-/*
- * The cluster's head pod has no agent sidecar (KubeRay created it): no agent, or
- * one attached as an ephemeral container, which is judged by its reports once it
- * has made one (the callers check) but not for its silence before.
- */
+/* The cluster's head has no agent that has spoken (callers ask only when the hub holds no
+ * report of the head). */
 static bool
 head_without_agent(struct rsr_job *j, const char *cluster)
 {
