@@ -432,28 +432,33 @@ collect_report(const struct rw_report *rep, int stale, uint64_t last_seen_ms, vo
 		add_comp(r, "serve_api", &rep->serve_api);
 }
 
+/* Rows are listed by namespace, then name. */
+static int
+cmp_ns_name(const char *ns1, const char *name1, const char *ns2, const char *name2)
+{
+	int c = strcmp(ns1, ns2);
+	return c ? c : strcmp(name1, name2);
+}
+
 static int
 cmp_cluster(const void *a, const void *b)
 {
 	const struct cluster_row *x = a, *y = b;
-	int c = strcmp(x->c.ns, y->c.ns);
-	return c ? c : strcmp(x->c.name, y->c.name);
+	return cmp_ns_name(x->c.ns, x->c.name, y->c.ns, y->c.name);
 }
 
 static int
 cmp_service(const void *a, const void *b)
 {
 	const struct service_row *x = a, *y = b;
-	int c = strcmp(x->s.ns, y->s.ns);
-	return c ? c : strcmp(x->s.name, y->s.name);
+	return cmp_ns_name(x->s.ns, x->s.name, y->s.ns, y->s.name);
 }
 
 static int
 cmp_job(const void *a, const void *b)
 {
 	const struct job_row *x = a, *y = b;
-	int c = strcmp(x->j.ns, y->j.ns);
-	return c ? c : strcmp(x->j.name, y->j.name);
+	return cmp_ns_name(x->j.ns, x->j.name, y->j.ns, y->j.name);
 }
 
 static int

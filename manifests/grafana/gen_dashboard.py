@@ -11,6 +11,9 @@ import os
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "hack"))
+import generated  # noqa: E402
+
 OUT = os.path.join(HERE, "raywarden-dashboard.json")
 
 DS = {"type": "prometheus", "uid": "${datasource}"}
@@ -254,20 +257,7 @@ def render():
 
 
 def main(argv):
-    text = render()
-    if argv[1:] == ["--check"]:
-        with open(OUT) as f:
-            if f.read() != text:
-                print("%s is out of date: run %s" % (OUT, argv[0]), file=sys.stderr)
-                return 1
-        return 0
-    if argv[1:]:
-        print(__doc__, file=sys.stderr)
-        return 2
-    with open(OUT, "w") as f:
-        f.write(text)
-    return 0
-
+    return generated.write_or_check(OUT, render(), argv, __doc__)
 
 if __name__ == "__main__":
     sys.exit(main(sys.argv))

@@ -9,6 +9,9 @@ import os
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "hack"))
+import generated  # noqa: E402
+
 RULES = os.path.join(HERE, "raywarden-rules.yaml")
 OUT = os.path.join(HERE, "raywarden-prometheusrule.yaml")
 
@@ -45,19 +48,7 @@ def wrap(rules_text):
 def main(argv):
     with open(RULES) as f:
         text = wrap(f.read())
-    if argv[1:] == ["--check"]:
-        with open(OUT) as f:
-            if f.read() != text:
-                print("%s is out of date: run %s" % (OUT, argv[0]), file=sys.stderr)
-                return 1
-        return 0
-    if argv[1:]:
-        print(__doc__, file=sys.stderr)
-        return 2
-    with open(OUT, "w") as f:
-        f.write(text)
-    return 0
-
+    return generated.write_or_check(OUT, text, argv, __doc__)
 
 if __name__ == "__main__":
     sys.exit(main(sys.argv))
