@@ -707,7 +707,8 @@ agg_seen(void *ud)
 		}
 	}
 	rw_json_fini(&j);
-	return w->combined == 1 && w->agg_count == 3;
+	/* Each distinct note is its own write, so creates may land in any order. */
+	return w->events == 10 && w->combined == 1 && w->agg_count == 3;
 }
 
 /*
