@@ -471,6 +471,24 @@ rw_doc_gets(const struct rw_doc_node *o, const char *key)
 	return rw_doc_str(rw_doc_get(o, key));
 }
 
+struct rw_doc_node *
+rw_doc_cond(const struct rw_doc_node *conds, const char *type)
+{
+	for (int i = 0; conds && conds->type == RW_DOC_ARR && i < conds->n; i++) {
+		const char *t = rw_doc_gets(conds->kids[i], "type");
+		if (t && type && strcmp(t, type) == 0)
+			return conds->kids[i];
+	}
+	return NULL;
+}
+
+bool
+rw_doc_cond_true(const struct rw_doc_node *conds, const char *type)
+{
+	const char *s = rw_doc_gets(rw_doc_cond(conds, type), "status");
+	return s && strcmp(s, "True") == 0;
+}
+
 bool
 rw_doc_true(const struct rw_doc_node *n)
 {

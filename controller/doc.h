@@ -120,6 +120,12 @@ const char *rw_doc_gets(const struct rw_doc_node *o, const char *key);
 /* Is n a JSON true? */
 bool rw_doc_true(const struct rw_doc_node *n);
 
+/* The element of a metav1.Condition list with this type, or NULL. */
+struct rw_doc_node *rw_doc_cond(const struct rw_doc_node *conds, const char *type);
+
+/* meta.IsStatusConditionTrue: the condition of this type has status "True". */
+bool rw_doc_cond_true(const struct rw_doc_node *conds, const char *type);
+
 /* Strict integer value of a number node: 0, -EINVAL, -ERANGE. */
 int rw_doc_int(const struct rw_doc_node *n, int64_t *out);
 

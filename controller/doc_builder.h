@@ -165,15 +165,6 @@ set_owner(struct b *b, node *meta, const char *api_version, const char *kind, co
 
 /* ---- status conditions (metav1.Condition lists) ---- */
 
-static inline node *
-find_cond(node *conds, const char *type)
-{
-	for (int i = 0; conds && conds->type == RW_DOC_ARR && i < conds->n; i++)
-		if (streq(rw_doc_gets(conds->kids[i], "type"), type))
-			return conds->kids[i];
-	return NULL;
-}
-
 /*
  * meta.SetStatusCondition: lastTransitionTime moves only when the status
  * does; observedGeneration is gen, or absent when gen <= 0 (KubeRay's
@@ -183,7 +174,7 @@ static inline void
 set_condition(struct b *b, node *conds, const char *type, const char *status, const char *reason,
 	      const char *message, int64_t gen, const char *now)
 {
-	node *c = find_cond(conds, type);
+	node *c = rw_doc_cond(conds, type);
 	if (!c) {
 		c = nnew(b, RW_DOC_OBJ);
 		push(b, conds, c);

@@ -19,19 +19,6 @@ copy_field(char *out, size_t n, const char *v)
 	return 0;
 }
 
-/* meta.IsStatusConditionTrue: the condition of this type has status "True". */
-static bool
-cond_true(const struct rw_doc_node *conds, const char *type)
-{
-	for (int i = 0; conds && conds->type == RW_DOC_ARR && i < conds->n; i++) {
-		const char *t = rw_doc_gets(conds->kids[i], "type");
-		const char *s = rw_doc_gets(conds->kids[i], "status");
-		if (t && !strcmp(t, type))
-			return s && !strcmp(s, "True");
-	}
-	return false;
-}
-
 int
 rw_krm_parse(const char *json, size_t len, struct rw_krm_obj *o)
 {
@@ -50,9 +37,9 @@ rw_krm_parse(const char *json, size_t len, struct rw_krm_obj *o)
 	snprintf(o->owner_kind, sizeof(o->owner_kind), "%s", v ? v : "None");
 	st = rw_doc_get(root, "status");
 	conds = rw_doc_get(st, "conditions");
-	o->provisioned = cond_true(conds, "RayClusterProvisioned");
-	o->ready = cond_true(conds, "Ready");
-	o->upgrading = cond_true(conds, "UpgradeInProgress");
+	o->provisioned = rw_doc_cond_true(conds, "RayClusterProvisioned");
+	o->ready = rw_doc_cond_true(conds, "Ready");
+	o->upgrading = rw_doc_cond_true(conds, "UpgradeInProgress");
 	v = rw_doc_gets(st, "jobDeploymentStatus");
 	snprintf(o->deployment_status, sizeof(o->deployment_status), "%s", v ? v : "");
 	o->serve_endpoints = rw_doc_int_or(st, "numServeEndpoints", 0);

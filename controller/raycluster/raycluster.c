@@ -410,13 +410,7 @@ rw_raycluster_ctl_ft_cleanup_wanted(const struct rcr *r, const struct rw_rayclus
 static bool
 status_cond_true(const struct rw_raycluster *c, const char *type)
 {
-	struct rw_doc_node *conds = rw_doc_path(c->obj.root, "status.conditions");
-	for (int i = 0; conds && conds->type == RW_DOC_ARR && i < conds->n; i++)
-		if (rw_doc_gets(conds->kids[i], "type") &&
-		    strcmp(rw_doc_gets(conds->kids[i], "type"), type) == 0)
-			return rw_doc_gets(conds->kids[i], "status") &&
-			       strcmp(rw_doc_gets(conds->kids[i], "status"), "True") == 0;
-	return false;
+	return rw_doc_cond_true(rw_doc_path(c->obj.root, "status.conditions"), type);
 }
 
 /* Status reason for an invalid spec: merge-patch status.reason when it differs. */

@@ -170,12 +170,6 @@ out:
 
 /* ---- conditions (meta.SetStatusCondition) ---- */
 
-static bool
-cond_is_true(node *conds, const char *type)
-{
-	return streq(rw_doc_gets(find_cond(conds, type), "status"), "True");
-}
-
 /* CheckAllPodsRunning */
 static bool
 all_running(const struct rw_raycluster_pod *pods, size_t n)
@@ -304,10 +298,10 @@ rw_raycluster_status(const struct rw_raycluster *c, const struct rw_raycluster_s
 		}
 		set_condition(&b, conds, "HeadPodReady", status, reason, msg, 0, now);
 	}
-	bool suspending = cond_is_true(conds, "RayClusterSuspending");
-	bool suspended = !suspending && cond_is_true(conds, "RayClusterSuspended");
+	bool suspending = rw_doc_cond_true(conds, "RayClusterSuspending");
+	bool suspended = !suspending && rw_doc_cond_true(conds, "RayClusterSuspended");
 	node *susp = rw_doc_get(c->obj.spec, "suspend");
-	if (!cond_is_true(conds, "RayClusterProvisioned") && !suspended) {
+	if (!rw_doc_cond_true(conds, "RayClusterProvisioned") && !suspended) {
 		if (all_running(in->pods, in->npods))
 			set_condition(&b, conds, "RayClusterProvisioned", "True",
 				      "AllPodRunningAndReadyFirstTime",

@@ -640,16 +640,6 @@ validate_spec(const struct rw_raycluster *c, char *msg, size_t mlen)
 	return 0;
 }
 
-static bool
-cond_true(const node *conds, const char *type)
-{
-	for (int i = 0; conds && conds->type == RW_DOC_ARR && i < conds->n; i++)
-		if (streq(rw_doc_gets(conds->kids[i], "type"), type) &&
-		    streq(rw_doc_gets(conds->kids[i], "status"), "True"))
-			return true;
-	return false;
-}
-
 int
 rw_raycluster_validate(const struct rw_raycluster *c, struct rw_raycluster_verrs *out)
 {
@@ -658,7 +648,8 @@ rw_raycluster_validate(const struct rw_raycluster *c, struct rw_raycluster_verrs
 	const char *ut;
 	memset(out, 0, sizeof(*out));
 
-	if (cond_true(conds, "RayClusterSuspending") && cond_true(conds, "RayClusterSuspended")) {
+	if (rw_doc_cond_true(conds, "RayClusterSuspending") &&
+	    rw_doc_cond_true(conds, "RayClusterSuspended")) {
 		out->e[out->n].reason = "InvalidRayClusterStatus";
 		snprintf(out->e[out->n++].msg, sizeof(out->e[0].msg),
 			 "invalid RayCluster State: rayv1.RayClusterSuspending and "

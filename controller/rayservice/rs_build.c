@@ -88,11 +88,7 @@ rw_rayservice_deletion_delay_s(const struct rw_rayservice *rs)
 bool
 rw_rayservice_cond_true(const struct rw_rayservice *rs, const char *type)
 {
-	node *conds = rw_doc_get(rs->obj.status, "conditions");
-	for (int i = 0; conds && conds->type == RW_DOC_ARR && i < conds->n; i++)
-		if (streq(rw_doc_gets(conds->kids[i], "type"), type))
-			return streq(rw_doc_gets(conds->kids[i], "status"), "True");
-	return false;
+	return rw_doc_cond_true(rw_doc_get(rs->obj.status, "conditions"), type);
 }
 
 void

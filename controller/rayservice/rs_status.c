@@ -142,7 +142,7 @@ go_dur(int64_t ms, char *out, size_t n)
 static bool
 cond_is(node *conds, const char *type, const char *status, const char *reason)
 {
-	node *c = find_cond(conds, type);
+	node *c = rw_doc_cond(conds, type);
 	return c && streq(rw_doc_gets(c, "status"), status) &&
 	       (!reason || streq(rw_doc_gets(c, "reason"), reason));
 }
@@ -216,7 +216,7 @@ init_timeout(struct b *b, const struct rw_rayservice *rs, node *st, node *conds,
 	     const struct rw_rayservice_status_in *in, const char *now)
 {
 	const char *v = rw_doc_gets(rs->obj.annotations, RW_RAYSERVICE_INIT_TIMEOUT_ANNOTATION);
-	node *ready = find_cond(conds, "Ready");
+	node *ready = rw_doc_cond(conds, "Ready");
 	int64_t timeout, since, spent;
 	char msg[256], t1[64], t2[64];
 
@@ -345,7 +345,7 @@ rw_rayservice_status(const struct rw_rayservice *rs, const struct rw_rayservice_
 				      "Active Ray cluster exists and no pending Ray cluster", gen,
 				      now);
 		} else {
-			node *c = find_cond(conds, "UpgradeInProgress");
+			node *c = rw_doc_cond(conds, "UpgradeInProgress");
 			const char *r = rw_doc_gets(c, "reason");
 			if (!c || (!streq(r, "Initializing") && !streq(r, "InitializingTimeout")))
 				set_condition(

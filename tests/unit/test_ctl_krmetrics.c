@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "doc.h"
 #include "krmetrics.h"
 #include "metrics.h"
 #include "rwtest.h"
@@ -71,6 +72,39 @@ test_krm_parse(void)
 	}
 	CHECK_EQ_STR(rw_krm_bool(true), "true");
 	CHECK_EQ_STR(rw_krm_bool(false), "false");
+}
+
+/* The one reading of a condition list every kind shares (meta.IsStatusConditionTrue). */
+static void
+test_cond_true(void)
+{
+	static const struct {
+		const char *conds, *type;
+		bool want;
+	} cases[] = {
+	    {"[{\"type\":\"Ready\",\"status\":\"True\"}]", "Ready", true},
+	    {"[{\"type\":\"Ready\",\"status\":\"False\"}]", "Ready", false},
+	    {"[{\"type\":\"Ready\",\"status\":\"true\"}]", "Ready", false}, /* exact, as Go */
+	    {"[{\"type\":\"Ready\"}]", "Ready", false},
+	    {"[{\"type\":\"Other\",\"status\":\"True\"}]", "Ready", false},
+	    {"[{\"status\":\"True\"},{\"type\":\"Ready\",\"status\":\"True\"}]", "Ready", true},
+	    {"[{\"type\":7,\"status\":\"True\"}]", "Ready", false},
+	    {"{\"type\":\"Ready\",\"status\":\"True\"}", "Ready", false}, /* not a list */
+	    {"[]", "Ready", false},
+	    {"null", "Ready", false},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct rw_doc_node *d = NULL;
+		char err[128];
+		CHECK_EQ_INT(
+		    rw_doc_parse(cases[i].conds, strlen(cases[i].conds), &d, err, sizeof(err)), 0);
+		CHECK_EQ_INT(rw_doc_cond_true(d, cases[i].type), cases[i].want);
+		CHECK_EQ_INT(rw_doc_cond(d, cases[i].type) != NULL,
+			     strstr(cases[i].conds, "\"type\":\"Ready\"") != NULL &&
+				 cases[i].conds[0] == '[');
+		rw_doc_free(d);
+	}
+	CHECK(!rw_doc_cond_true(NULL, "Ready"));
 }
 
 static void
@@ -218,6 +252,7 @@ main(void)
 {
 	static const struct rwt_case cases[] = {
 	    {"KubeRay object facts", test_krm_parse},
+	    {"condition lists", test_cond_true},
 	    {"facts cached by resourceVersion", test_krm_cache},
 	    {"/proc/self/stat and btime", test_proc_stat},
 	    {"partial deletes and collectors", test_partial_delete_and_collectors},
