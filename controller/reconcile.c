@@ -219,8 +219,21 @@ req_done(const struct rw_kube_resp *resp, void *ud)
 	if (q->next)
 		q->next->prev = q->prev;
 	q->op = NULL;
+	if (j && rw_kube_namespace_terminating(resp)) {
+		/* As Kubernetes' own controllers do (HasStatusCause NamespaceTerminating): the
+		 * namespace controller is deleting everything here, so the refused create is
+		 * neither retried as an error nor reported; the rest of the reconcile goes on,
+		 * since deletes, patches and finalizer removals still work. */
+		if (!j->ns_terminating)
+			rw_info(c->kind->name,
+				"%s: %s (namespace being deleted: not an error, no Event)", j->key,
+				resp->message);
+		j->ns_terminating = j->in_ns_refusal = true;
+	}
 	if (q->cb)
 		q->cb(q, resp);
+	if (j)
+		j->in_ns_refusal = false;
 	req_free(q);
 	if (j && --j->pending == 0)
 		rw_rec_run(j);
@@ -507,6 +520,8 @@ rw_rec_emit(struct rw_rec_job *j, int warning, const char *reason, const char *f
 				j->uid[0] ? j->uid : NULL};
 	char note[1024];
 	va_list ap;
+	if (j->ns_terminating)
+		return; /* an Event cannot be created in a namespace being deleted */
 	va_start(ap, fmt);
 	vsnprintf(note, sizeof(note), fmt, ap);
 	va_end(ap);
@@ -521,6 +536,10 @@ rw_rec_fail(struct rw_rec_job *j, int err, const char *reason, const char *fmt, 
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
+	if (j->in_ns_refusal) {
+		rw_debug(j->ctl->kind->name, "%s: %s (namespace being deleted)", j->key, msg);
+		return;
+	}
 	if (j->err) {
 		rw_debug(j->ctl->kind->name, "%s: %s (after an earlier failure)", j->key, msg);
 		return;

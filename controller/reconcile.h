@@ -165,7 +165,11 @@ struct rw_rec_job {
 	bool finished;
 	bool busy;	   /* not steady: the busy period applies */
 	bool stop_requeue; /* no periodic requeue */
-	int err;	   /* first failure */
+	/* A create was refused because the namespace is being deleted: that failure is not
+	 * an error, and no Event is written (it would be refused too). */
+	bool ns_terminating;
+	bool in_ns_refusal; /* inside the callback of such an answer */
+	int err;	    /* first failure */
 	char fail_reason[64];
 	char fail_msg[768];
 	uint64_t requeue_ms; /* soonest requested requeue; 0 none */

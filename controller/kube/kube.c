@@ -70,6 +70,7 @@ struct rw_kube {
 	void (*closed)(void *);
 	void *closed_ud;
 	struct rw_met_family *m_req, *m_lat, *m_retry, *m_wait, *m_inflight, *m_flows, *m_refused;
+	struct rw_met_family *m_ns_terminating;
 	struct rw_met_family *m_rest_req, *m_rest_lat;
 	char host[256]; /* the API server's host:port, the rest_client_* host label */
 };
@@ -324,6 +325,11 @@ rw_kube_new(uv_loop_t *loop, struct rw_kubecfg *cfg, const struct rw_kube_opts *
 	k->m_flows =
 	    rw_met_gauge(m, "raywarden_api_rate_limiter_flows",
 			 "Flows (clusters) with requests waiting for the QPS limiter.", NULL);
+	k->m_ns_terminating = rw_met_counter(
+	    m, "raywarden_api_namespace_terminating_total",
+	    "Creates refused because their namespace is being deleted (HTTP 403 with the cause "
+	    "NamespaceTerminating; not an RBAC refusal).",
+	    v);
 	k->m_refused = rw_met_counter(
 	    m, "raywarden_api_rate_limiter_refused_total",
 	    "Requests refused because the limiter's queue of their class was full.", cl);
@@ -472,7 +478,7 @@ static void
 complete(struct rw_kube_op *op, const struct rw_http_resp *hr, int err, const char *msg)
 {
 	struct rw_kube_resp r;
-	char reason[64] = "", message[512] = "";
+	struct rw_kube_status st = {0};
 	memset(&r, 0, sizeof(r));
 	r.err = err;
 	r.status = hr ? hr->status : 0;
@@ -481,18 +487,15 @@ complete(struct rw_kube_op *op, const struct rw_http_resp *hr, int err, const ch
 	r.retry_after_s = hr ? hr->retry_after_s : -1;
 	r.attempts = op->attempts;
 	if (err)
-		snprintf(message, sizeof(message), "%s", msg ? msg : strerror(-err));
-	if (!err && r.status >= 400 && r.body_len && r.body_len < 65536) {
-		struct rw_json j = {0};
-		if (rw_json_parse(&j, r.body, r.body_len, 4096, NULL, 0) == 0) {
-			rw_json_str(&j, rw_json_get(&j, 0, "reason"), reason, sizeof(reason));
-			rw_json_str(&j, rw_json_get(&j, 0, "message"), message, sizeof(message));
-		}
-		rw_json_fini(&j);
-	}
-	r.reason = reason;
-	r.message = message;
+		snprintf(st.message, sizeof(st.message), "%s", msg ? msg : strerror(-err));
+	else if (r.status >= 400)
+		(void)rw_kube_status_parse(r.body, r.body_len, &st); /* not a Status: no details */
+	r.reason = st.reason;
+	r.message = st.message;
+	r.ns_terminating = st.ns_terminating;
 	struct rw_kube *k = op->k;
+	if (rw_kube_namespace_terminating(&r))
+		rw_met_add(k->m_ns_terminating, (const char *const[]){op->verb}, 1);
 	int had_slot = op->slot;
 	if (op->state == OP_WIRE)
 		k->nwire--;
@@ -872,6 +875,46 @@ rw_kube_stream(struct rw_kube *k, const struct rw_kube_req *req, rw_kube_data_cb
 	if (!on_data)
 		return -EINVAL;
 	return start(k, req, on_data, done, ud, opp, 1);
+}
+
+int
+rw_kube_status_parse(const char *body, size_t len, struct rw_kube_status *out)
+{
+	struct rw_json j = {0};
+	int causes, i, c;
+	memset(out, 0, sizeof(*out));
+	/* A Status is small; a larger error body (a proxy's HTML page) says nothing we use. */
+	if (!body || !len || len >= 65536 || rw_json_parse(&j, body, len, 4096, NULL, 0) != 0 ||
+	    rw_json_type(&j, 0) != RW_JSON_OBJECT) {
+		rw_json_fini(&j);
+		return -EINVAL;
+	}
+	(void)rw_json_str(&j, rw_json_get(&j, 0, "reason"), out->reason, sizeof(out->reason));
+	if (rw_json_str(&j, rw_json_get(&j, 0, "message"), out->message, sizeof(out->message)) ==
+	    -EMSGSIZE) {
+		/* A long message (a schema's list of invalid fields) is cut, not lost. */
+		char *m = rw_json_strdup(&j, rw_json_get(&j, 0, "message"));
+		if (m) {
+			size_t n = sizeof(out->message) - 1;
+			while (n > 0 && ((unsigned char)m[n] & 0xC0) == 0x80)
+				n--; /* never end inside a UTF-8 sequence */
+			memcpy(out->message, m, n);
+			out->message[n] = '\0';
+			free(m);
+		}
+	}
+	causes = rw_json_path(&j, 0, "details.causes");
+	RW_JSON_ARR_FOREACH (&j, causes, i, c)
+		if (rw_json_streq(&j, rw_json_get(&j, c, "reason"), "NamespaceTerminating"))
+			out->ns_terminating = true;
+	rw_json_fini(&j);
+	return 0;
+}
+
+bool
+rw_kube_namespace_terminating(const struct rw_kube_resp *r)
+{
+	return !r->err && r->status == 403 && r->ns_terminating;
 }
 
 bool

@@ -75,9 +75,28 @@ struct rw_kube_resp {
 	const char *message; /* Status.message of an error answer, or the transport error */
 	long retry_after_s;  /* Retry-After of the answer, -1 if none */
 	int attempts;	     /* attempts made */
+	bool ns_terminating; /* Status.details.causes names NamespaceTerminating */
 };
 
 typedef void (*rw_kube_cb)(const struct rw_kube_resp *r, void *ud);
+
+/* What the metav1.Status body of an error answer says. */
+struct rw_kube_status {
+	char reason[64];
+	char message[512]; /* cut to fit */
+	bool ns_terminating;
+};
+
+/* Parse a Status body (anything else leaves out empty). 0, or -EINVAL when it is not a
+ * JSON object. */
+int rw_kube_status_parse(const char *body, size_t len, struct rw_kube_status *out);
+
+/*
+ * Was a create refused because its namespace is being deleted (403 with the cause
+ * NamespaceTerminating, k8s.io/apiserver's namespace lifecycle admission)? Nothing can be
+ * created there again, so it is neither an RBAC problem nor worth a retry.
+ */
+bool rw_kube_namespace_terminating(const struct rw_kube_resp *r);
 
 /*
  * Did a create fail because the name is taken (409 with reason AlreadyExists)? Not every 409

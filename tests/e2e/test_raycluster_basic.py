@@ -3,7 +3,8 @@ raywarden-controller -> head and worker pods Running and Ready (readiness gate s
 agent reports), status ready with endpoints, head IPs and conditions, services as
 KubeRay's, objects equal to the builders' golden output apart from runtime fields; a
 killed raylet makes its pod NotReady within a second; deleting the cluster removes
-everything. Uses tests/e2e/clusterlib.py."""
+everything; deleting a cluster's namespace makes the creates it refuses neither errors nor
+Events. Uses tests/e2e/clusterlib.py."""
 
 import json
 import os
@@ -186,6 +187,38 @@ class RayClusterBasic(LocalClusterCase):
         # The controller forgets the cluster (metrics series removed).
         wait_for(lambda: not any(k.startswith("kuberay_cluster_info{") and rc["metadata"]["uid"] in k
                                  for k in self.lc.metrics()), 10, 0.2, "kuberay_cluster_info removed")
+
+    def test_5_namespace_deleted_with_its_cluster(self):
+        # The namespace controller deletes the pods first (OrderedNamespaceDeletion) and the
+        # RayCluster after them, so the controller sees its pods go and tries to create them
+        # again; the API server refuses every create there (403, cause NamespaceTerminating).
+        # That is neither an RBAC refusal (the class's tearDown checks) nor a reconcile error,
+        # and no Event write is tried for it.
+        ns = "doomed"
+        self.lc.kubectl("create", "namespace", ns)
+        self.lc.apply(self.sample, ns)
+        self.lc.wait_cluster_ready(ns, self.name, timeout=90)
+        before = self.lc.metrics()
+        self.lc.kubectl("delete", "namespace", ns, "--wait=false")
+        wait_for(lambda: self.lc.get_or_none("/api/v1/namespaces/" + ns) is None, 90, 0.2,
+                 "namespace %s gone" % ns)
+        after = self.lc.metrics()
+
+        def grew(key):
+            return after.get(key, 0) - before.get(key, 0)
+        self.assertGreater(grew('raywarden_api_namespace_terminating_total{verb="create"}'), 0,
+                           "no create was refused: the scenario did not happen")
+        self.assertEqual(grew('raywarden_events_total{type="",result="failed"}'), 0,
+                         "Event writes were tried in the namespace being deleted")
+        log = self.lc.controller_log().splitlines()
+        self.assertEqual([ln for ln in log if "being terminated" in ln and " INFO " not in ln
+                          and " DEBUG " not in ln], [], "refusals logged above info")
+        # A reconcile's first failure is logged as a warning. Pods the namespace controller
+        # stopped can still fail one ("deleted unhealthy worker pods", as KubeRay); a refusal
+        # never does.
+        failures = [ln for ln in log if " WARN  controller raycluster: %s/%s: " % (ns, self.name) in ln]
+        self.assertLessEqual(grew('controller_runtime_reconcile_errors_total{controller="raycluster"}'),
+                             len(failures), failures)
 
 
 if __name__ == "__main__":

@@ -1,9 +1,11 @@
 /*
  * fuzz_watchline.c - feed arbitrary bytes as a watch stream, split at
  * positions taken from the input, through the line splitter (small bound)
- * into the event parser and the pod and JSON decoders. Invariants: lines
- * never exceed the bound nor contain a newline; the same bytes fed whole
- * give the same lines; decoded objects have non-NULL strings.
+ * into the event parser and the pod and JSON decoders, and each line as the
+ * Status body of an error answer (a watch's ERROR event carries one).
+ * Invariants: lines never exceed the bound nor contain a newline; the same
+ * bytes fed whole give the same lines; decoded objects have non-NULL strings;
+ * a Status's strings fit their fields.
  */
 #include <errno.h>
 #include <stdint.h>
@@ -11,6 +13,7 @@
 #include <string.h>
 
 #include "informer.h"
+#include "kube.h"
 
 #define MAX_LINE 4096
 
@@ -27,12 +30,17 @@ on_line(const char *line, size_t len, void *ud)
 	struct acc *a = ud;
 	struct rw_json j;
 	struct rw_inf_event ev;
+	struct rw_kube_status st;
 	if (len == 0 || len > MAX_LINE || memchr(line, '\n', len))
 		abort();
 	for (size_t i = 0; i < len; i++)
 		a->hash = (a->hash ^ (unsigned char)line[i]) * 16777619u;
 	a->hash ^= 0x5a;
 	a->n++;
+	if (rw_kube_status_parse(line, len, &st) == 0 &&
+	    (strnlen(st.reason, sizeof(st.reason)) == sizeof(st.reason) ||
+	     strnlen(st.message, sizeof(st.message)) == sizeof(st.message)))
+		abort();
 	if (rw_inf_parse_event(line, len, &j, &ev) == 0) {
 		if (ev.type < RW_INF_ADDED || ev.type > RW_INF_ERROR || ev.obj <= 0)
 			abort();

@@ -739,6 +739,61 @@ test_events_aggregate(void)
 	rw_ev_free(ev);
 }
 
+/* metav1.Status bodies of error answers (k8s.io/apimachinery/pkg/api/errors). */
+static void
+test_status_parse(void)
+{
+	char long_msg[1200];
+	struct rw_kube_status st;
+	static const struct {
+		const char *body;
+		int rv;
+		const char *reason, *message;
+		bool ns_terminating;
+	} cases[] = {
+	    /* k8s.io/apiserver namespace lifecycle admission, as the API server sends it */
+	    {"{\"kind\":\"Status\",\"apiVersion\":\"v1\",\"status\":\"Failure\",\"message\":"
+	     "\"pods \\\"p\\\" is forbidden: unable to create new content in namespace doomed "
+	     "because it is being terminated\",\"reason\":\"Forbidden\",\"details\":{\"name\":"
+	     "\"p\",\"kind\":\"pods\",\"causes\":[{\"reason\":\"NamespaceTerminating\","
+	     "\"message\":\"namespace doomed is being terminated\",\"field\":"
+	     "\"metadata.namespace\"}]},\"code\":403}",
+	     0, "Forbidden",
+	     "pods \"p\" is forbidden: unable to create new content in namespace doomed because it "
+	     "is being terminated",
+	     true},
+	    /* RBAC: the same code and reason, no such cause */
+	    {"{\"kind\":\"Status\",\"status\":\"Failure\",\"message\":\"pods is forbidden: User "
+	     "\\\"x\\\" cannot create resource\",\"reason\":\"Forbidden\",\"details\":{"
+	     "\"kind\":\"pods\"},\"code\":403}",
+	     0, "Forbidden", "pods is forbidden: User \"x\" cannot create resource", false},
+	    {"{\"reason\":\"Invalid\",\"details\":{\"causes\":[{\"reason\":\"FieldValueInvalid\"},"
+	     "{\"reason\":\"NamespaceTerminating\"}]}}",
+	     0, "Invalid", "", true},
+	    {"{\"details\":{\"causes\":{\"reason\":\"NamespaceTerminating\"}}}", 0, "", "",
+	     false}, /* causes not a list */
+	    {"{\"reason\":7,\"message\":[]}", 0, "", "", false},
+	    {"<html>502 Bad Gateway</html>", -EINVAL, "", "", false},
+	    {"[\"reason\"]", -EINVAL, "", "", false},
+	    {"", -EINVAL, "", "", false},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		CHECK_EQ_INT(rw_kube_status_parse(cases[i].body, strlen(cases[i].body), &st),
+			     cases[i].rv);
+		CHECK_EQ_STR(st.reason, cases[i].reason);
+		CHECK_EQ_STR(st.message, cases[i].message);
+		CHECK_EQ_INT(st.ns_terminating, cases[i].ns_terminating);
+	}
+	/* A long message is cut to fit, on a UTF-8 boundary; the rest of the body still counts. */
+	size_t n = (size_t)snprintf(long_msg, sizeof(long_msg), "{\"message\":\"");
+	for (int i = 0; i < 340; i++)
+		n += (size_t)snprintf(long_msg + n, sizeof(long_msg) - n, "\u00e9"); /* 2 bytes */
+	snprintf(long_msg + n, sizeof(long_msg) - n, "\",\"reason\":\"Invalid\"}");
+	CHECK_EQ_INT(rw_kube_status_parse(long_msg, strlen(long_msg), &st), 0);
+	CHECK_EQ_INT((int)strlen(st.message), 510);
+	CHECK_EQ_STR(st.reason, "Invalid");
+}
+
 int
 main(void)
 {
@@ -749,6 +804,7 @@ main(void)
 	    {"lease: one leader, takeover after expiry, release", test_lease},
 	    {"events: aggregation and rate limit", test_events},
 	    {"events: similar notes combined, count patched", test_events_aggregate},
+	    {"client: Status bodies of error answers", test_status_parse},
 	    {NULL, NULL},
 	};
 	char err[256], path[512];

@@ -394,6 +394,50 @@ t_driver_first_failure_kept(void)
 }
 
 static void
+answer_ns_terminating(int i)
+{
+	struct rw_kube_resp resp = {.status = 403,
+				    .reason = "Forbidden",
+				    .message =
+					"unable to create new content in namespace ns because it "
+					"is being terminated",
+				    .ns_terminating = true};
+	F.cb[i](&resp, F.ud[i]);
+}
+
+/* A create refused because the namespace is being deleted is not a failure of the
+ * reconcile; any other refusal in the same reconcile still is. */
+static void
+t_driver_namespace_terminating(void)
+{
+	struct rw_rec_ctl c;
+	ctl_init(&c);
+	F.a_reqs = 2;
+	rw_rec_reconcile(&c, "ns/obj");
+	CHECK_EQ_INT(F.n, 2);
+	if (F.n != 2)
+		return;
+	answer_ns_terminating(0);
+	answer(1, 201);
+	CHECK_EQ_STR(F.trace, "LABS"); /* B not skipped */
+	CHECK_EQ_INT(F.fini, 1);
+	CHECK_EQ_INT(F.fini_err, 0);
+	CHECK_EQ_INT(F.answered_ok, 1);
+
+	ctl_init(&c);
+	F.a_reqs = 2;
+	rw_rec_reconcile(&c, "ns/obj");
+	CHECK_EQ_INT(F.n, 2);
+	if (F.n != 2)
+		return;
+	answer_ns_terminating(0);
+	answer(1, 403); /* an RBAC refusal: a failure as ever */
+	CHECK_EQ_STR(F.trace, "LAS");
+	CHECK_EQ_INT(F.fini_err, -EIO);
+	rw_rec_ctl_fini(&c);
+}
+
+static void
 t_driver_terminal_then(void)
 {
 	struct rw_rec_ctl c;
@@ -616,6 +660,7 @@ main(void)
 	    {"steps in order, wait for requests", t_driver_order_and_wait},
 	    {"failure jumps to the status step", t_driver_fail_jumps_to_status},
 	    {"first failure kept", t_driver_first_failure_kept},
+	    {"namespace being deleted: not a failure", t_driver_namespace_terminating},
 	    {"terminal step's then, stop", t_driver_terminal_then},
 	    {"load verdicts: unparsable, abort", t_driver_load_verdicts},
 	    {"object handlers", t_object_handlers},
