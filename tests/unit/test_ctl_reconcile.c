@@ -410,31 +410,29 @@ answer_ns_terminating(int i)
 static void
 t_driver_namespace_terminating(void)
 {
-	struct rw_rec_ctl c;
-	ctl_init(&c);
-	F.a_reqs = 2;
-	rw_rec_reconcile(&c, "ns/obj");
-	CHECK_EQ_INT(F.n, 2);
-	if (F.n != 2)
-		return;
-	answer_ns_terminating(0);
-	answer(1, 201);
-	CHECK_EQ_STR(F.trace, "LABS"); /* B not skipped */
-	CHECK_EQ_INT(F.fini, 1);
-	CHECK_EQ_INT(F.fini_err, 0);
-	CHECK_EQ_INT(F.answered_ok, 1);
-
-	ctl_init(&c);
-	F.a_reqs = 2;
-	rw_rec_reconcile(&c, "ns/obj");
-	CHECK_EQ_INT(F.n, 2);
-	if (F.n != 2)
-		return;
-	answer_ns_terminating(0);
-	answer(1, 403); /* an RBAC refusal: a failure as ever */
-	CHECK_EQ_STR(F.trace, "LAS");
-	CHECK_EQ_INT(F.fini_err, -EIO);
-	rw_rec_ctl_fini(&c);
+	static const struct {
+		long second; /* the other request's answer */
+		const char *trace;
+		int err;
+	} cases[] = {
+	    {201, "LABS", 0},	/* B not skipped, no failure */
+	    {403, "LAS", -EIO}, /* an RBAC refusal: a failure as ever */
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct rw_rec_ctl c;
+		ctl_init(&c);
+		F.a_reqs = 2;
+		rw_rec_reconcile(&c, "ns/obj");
+		CHECK_EQ_INT(F.n, 2);
+		if (F.n != 2)
+			return;
+		answer_ns_terminating(0);
+		answer(1, cases[i].second);
+		CHECK_EQ_STR(F.trace, cases[i].trace);
+		CHECK_EQ_INT(F.fini, 1);
+		CHECK_EQ_INT(F.fini_err, cases[i].err);
+		rw_rec_ctl_fini(&c);
+	}
 }
 
 static void
