@@ -146,6 +146,12 @@ write_done(const struct rw_kube_resp *r, void *ud)
 	a->op = NULL;
 	a->inflight = 0;
 	ev->pending--;
+	if (rw_kube_namespace_terminating(r)) {
+		/* Its namespace is being deleted, and the Event with it: nothing failed. */
+		drop(ev, a->warning ? "Warning" : "Normal");
+		a->created = 0;
+		return;
+	}
 	if (r->err || r->status < 200 || r->status >= 300) {
 		rw_met_add(ev->m_events, (const char *const[]){"", "failed"}, 1);
 		rw_debug("events", "event write failed: %s %ld %s", r->err ? "error" : "HTTP",

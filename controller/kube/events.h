@@ -71,7 +71,8 @@ void rw_ev_set_tap(struct rw_ev *ev, rw_ev_tap_fn fn, void *ud);
 
 /*
  * Counters for tests: Events created, series patches sent, events dropped
- * (rate limit or pressure), writes queued or in flight now.
+ * (rate limit, pressure, or refused because their namespace is being
+ * deleted), writes queued or in flight now.
  */
 unsigned long rw_ev_created(const struct rw_ev *ev);
 unsigned long rw_ev_patched(const struct rw_ev *ev);

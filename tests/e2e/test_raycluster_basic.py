@@ -208,8 +208,10 @@ class RayClusterBasic(LocalClusterCase):
             return after.get(key, 0) - before.get(key, 0)
         self.assertGreater(grew('raywarden_api_namespace_terminating_total{verb="create"}'), 0,
                            "no create was refused: the scenario did not happen")
+        # Events of what still happens there (a pod deleted, an agent gone silent) are refused
+        # too; the recorder counts them as dropped, not failed.
         self.assertEqual(grew('raywarden_events_total{type="",result="failed"}'), 0,
-                         "Event writes were tried in the namespace being deleted")
+                         "Event writes refused in the namespace being deleted counted as failed")
         log = self.lc.controller_log().splitlines()
         self.assertEqual([ln for ln in log if "being terminated" in ln and " INFO " not in ln
                           and " DEBUG " not in ln], [], "refusals logged above info")

@@ -674,6 +674,35 @@ test_events(void)
 	rw_ev_free(ev);
 }
 
+static bool
+ev_dropped_one(void *ud)
+{
+	return rw_ev_dropped(ud) == 1;
+}
+
+/* An Event create refused because its namespace is being deleted (403 NamespaceTerminating)
+ * is dropped: it would go with the namespace anyway. */
+static void
+test_events_namespace_terminating(void)
+{
+	struct sync_res s;
+	struct rw_ev *ev;
+	struct rw_ev_opts o = {.instance = "test"};
+	struct rw_ev_ref ref = {"ray.io/v1", "RayCluster", "doomed", "rc", "uid-d"};
+	CHECK_EQ_INT(req("POST", "/api/v1/namespaces", NULL,
+			 "{\"apiVersion\":\"v1\",\"kind\":\"Namespace\",\"metadata\":{\"name\":"
+			 "\"doomed\"}}",
+			 "application/json", &s),
+		     201);
+	/* Nothing runs the namespace controller here: the namespace stays terminating. */
+	CHECK_EQ_INT(req("DELETE", "/api/v1/namespaces/doomed", NULL, NULL, NULL, &s), 200);
+	CHECK_EQ_INT(rw_ev_new(kube, &o, &ev), 0);
+	CHECK_EQ_INT(rw_ev_emit(ev, &ref, 1, "FailedToCreateHeadPod", "Reconcile", "refused"), 0);
+	CHECK(wait_cond(ev_dropped_one, ev, 5000));
+	CHECK_EQ_INT(rw_ev_created(ev), 0);
+	rw_ev_free(ev);
+}
+
 struct aggwait {
 	int events;    /* Events of the reason */
 	int combined;  /* of which aggregates */
@@ -805,6 +834,7 @@ main(void)
 	    {"events: aggregation and rate limit", test_events},
 	    {"events: similar notes combined, count patched", test_events_aggregate},
 	    {"client: Status bodies of error answers", test_status_parse},
+	    {"events: namespace being deleted", test_events_namespace_terminating},
 	    {NULL, NULL},
 	};
 	char err[256], path[512];
