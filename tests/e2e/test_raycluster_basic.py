@@ -193,7 +193,7 @@ class RayClusterBasic(LocalClusterCase):
         # RayCluster after them, so the controller sees its pods go and tries to create them
         # again; the API server refuses every create there (403, cause NamespaceTerminating).
         # That is neither an RBAC refusal (the class's tearDown checks) nor a reconcile error,
-        # and no Event write is tried for it.
+        # and no Event is written about it.
         ns = "doomed"
         self.lc.kubectl("create", "namespace", ns)
         self.lc.apply(self.sample, ns)
