@@ -258,6 +258,10 @@ agent_main(void *arg)
 		rv = nng_socket_set_ms(s, NNG_OPT_REQ_RESENDTIME, 60000);
 	if (rv == 0)
 		rv = nng_socket_set_ms(s, NNG_OPT_RECVTIMEO, a->timeout_ms);
+	/* A REQ send waits for a connection: bounded, so a hub that never takes the agent back
+	 * fails the case (ETIMEDOUT) instead of blocking the thread run_agent joins. */
+	if (rv == 0)
+		rv = nng_socket_set_ms(s, NNG_OPT_SENDTIMEO, 10000);
 	if (rv == 0)
 		rv = nng_dial(s, a->url, NULL, 0);
 	for (int i = 0; i < a->nmsg; i++) {
