@@ -345,6 +345,158 @@ agent_free(struct agent *a)
 	memset(a, 0, sizeof(*a));
 }
 
+/* ---- raw TCP connections: hostile peers, and requests whose connection the hub closes ---- */
+
+static int
+raw_connect(const struct fixture *f)
+{
+	struct sockaddr_in sa;
+	const char *colon = strrchr(f->url, ':');
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	if (fd < 0)
+		return -1;
+	memset(&sa, 0, sizeof(sa));
+	sa.sin_family = AF_INET;
+	sa.sin_port = htons((uint16_t)(colon ? atoi(colon + 1) : 0));
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+static const unsigned char req_hdr[8] = {0, 'S', 'P', 0, 0, 0x30, 0, 0};
+
+/* Send all of d while the loop runs (the hub reads meanwhile). */
+static int
+raw_send(struct fixture *f, int fd, const void *d, size_t n)
+{
+	const unsigned char *p = d;
+	double end = mono_ms() + 20000;
+	while (n > 0 && mono_ms() < end) {
+		ssize_t w = send(fd, p, n, MSG_DONTWAIT | MSG_NOSIGNAL);
+		if (w > 0) {
+			p += w;
+			n -= (size_t)w;
+		} else if (w < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
+			return -1;
+		} else {
+			uv_run(&f->loop, UV_RUN_NOWAIT);
+		}
+	}
+	uv_run(&f->loop, UV_RUN_NOWAIT);
+	return n == 0 ? 0 : -1;
+}
+
+/* 1 when the hub closed fd (EOF or reset; what it sent first is skipped). */
+static int
+raw_closed(int fd)
+{
+	unsigned char b[4096];
+	for (;;) {
+		ssize_t r = recv(fd, b, sizeof(b), MSG_DONTWAIT);
+		if (r == 0 || (r < 0 && errno != EAGAIN && errno != EWOULDBLOCK))
+			return 1;
+		if (r < 0)
+			return 0;
+	}
+}
+
+/* Run the loop until fd is closed by the hub or ms pass; returns the time it took or -1. */
+static double
+wait_closed(struct fixture *f, int fd, double ms)
+{
+	double t0 = mono_ms(), end = t0 + ms;
+	while (mono_ms() < end) {
+		uv_run(&f->loop, UV_RUN_NOWAIT);
+		if (raw_closed(fd))
+			return mono_ms() - t0;
+		uv_sleep(2);
+	}
+	return -1;
+}
+
+/* One SP frame (request id 0x80000001) around msg into out. */
+static void
+sp_frame(struct rw_buf *out, const void *msg, size_t n)
+{
+	unsigned char lb[8], id[4] = {0x80, 0, 0, 1};
+	for (int i = 0; i < 8; i++)
+		lb[i] = (unsigned char)((uint64_t)(n + 4) >> (56 - 8 * i));
+	rw_buf_reset(out);
+	rw_buf_append(out, lb, 8);
+	rw_buf_append(out, id, 4);
+	rw_buf_append(out, msg, n);
+}
+
+/*
+ * One request on a connection of its own, framed as an nng REQ socket frames it. Returns 1
+ * with the reply (request id stripped) in *reply when answered within ms; 0 when the hub
+ * closed the connection first or ms passed. Cases where the hub closes connections use this
+ * and not an nng REQ socket: the socket redials each closed pipe, and nng 1.5.2's nng_close
+ * can deadlock when it meets a redial under way (upstream nng issue 1813, fixed in 1.8).
+ */
+static int
+raw_request(struct fixture *f, const void *msg, size_t n, double ms, struct rw_buf *reply)
+{
+	struct rw_buf fr, in;
+	int answered = 0, fd = raw_connect(f);
+	if (fd < 0)
+		return 0;
+	rw_buf_init(&fr, n + 64);
+	rw_buf_init(&in, RW_WIRE_MAX_MSG + 64);
+	sp_frame(&fr, msg, n);
+	if (raw_send(f, fd, req_hdr, 8) != 0 || raw_send(f, fd, fr.data, fr.len) != 0)
+		goto out;
+	double end = mono_ms() + ms;
+	while (mono_ms() < end) {
+		unsigned char b[16384];
+		uv_run(&f->loop, UV_RUN_NOWAIT);
+		ssize_t r = recv(fd, b, sizeof(b), MSG_DONTWAIT);
+		if (r == 0 || (r < 0 && errno != EAGAIN && errno != EWOULDBLOCK))
+			break;
+		if (r < 0) {
+			uv_sleep(1);
+			continue;
+		}
+		if (rw_buf_append(&in, b, (size_t)r) != 0)
+			break;
+		/* The hub's SP header, then one frame: length, request id, reply. */
+		if (in.len < 16)
+			continue;
+		const unsigned char *u = (const unsigned char *)in.data;
+		uint64_t len = 0;
+		for (int i = 0; i < 8; i++)
+			len = len << 8 | u[8 + i];
+		if (len < 4 || len > RW_WIRE_MAX_MSG + 4)
+			break;
+		if (in.len < 16 + len)
+			continue;
+		if (reply) {
+			rw_buf_reset(reply);
+			rw_buf_append(reply, u + 20, (size_t)len - 4);
+		}
+		answered = 1;
+		break;
+	}
+out:
+	close(fd);
+	rw_buf_fini(&fr);
+	rw_buf_fini(&in);
+	return answered;
+}
+
+/* Send each message on its own connection; returns how many were answered. */
+static int
+send_each(struct fixture *f, struct rw_buf *m, int n, int timeout_ms)
+{
+	int ok = 0;
+	for (int i = 0; i < n; i++)
+		ok += raw_request(f, m[i].data, m[i].len, timeout_ms, NULL);
+	return ok;
+}
+
 /* Open and decode a reply; checks session/seq echo. Returns 0 on success. */
 static int
 open_reply(const struct rw_wire_key *k, const unsigned char *m, size_t n, uint64_t session,
@@ -524,36 +676,40 @@ t_refusals(void)
 	/* m[8]: not an envelope at all. */
 	rw_buf_puts(&m[8], "hello, this is not a raywarden message at all; nothing to see here");
 
-	a.nmsg = N;
+	/* The refusals that keep the connection (version, replay, clock) travel on one socket
+	 * after the accepted report, so each reaches the hub exactly once. */
+	const int keep[] = {0, 3, 4, 6};
+	a.nmsg = 4;
 	a.timeout_ms = 400;
-	for (int i = 0; i < N; i++) {
-		a.msg[i] = (unsigned char *)m[i].data;
-		a.len[i] = m[i].len;
+	for (int i = 0; i < a.nmsg; i++) {
+		a.msg[i] = (unsigned char *)m[keep[i]].data;
+		a.len[i] = m[keep[i]].len;
 	}
 	run_agent(&f, &a);
 	CHECK_EQ_INT(a.rv[0], 0);
-	for (int i = 1; i < N; i++) {
-		if (a.rv[i] != NNG_ETIMEDOUT)
-			fprintf(stderr, "  message %d: %s\n", i, nng_strerror(a.rv[i]));
+	for (int i = 1; i < a.nmsg; i++) {
 		CHECK_EQ_INT(a.rv[i], NNG_ETIMEDOUT);
 		CHECK(a.reply[i] == NULL);
 	}
+	/* Unknown key, bad MAC, scope, payload and garbage each close their connection. */
+	const int closing[] = {1, 2, 5, 7, 8};
+	for (size_t i = 0; i < sizeof(closing) / sizeof(closing[0]); i++)
+		CHECK_EQ_INT(send_each(&f, &m[closing[i]], 1, 2000), 0);
 	rw_hub_stats(f.hub, &st);
 	CHECK_EQ_INT(st.reports, 1);
 	CHECK_EQ_INT(st.replies, 1);
-	/* Unknown key, bad MAC, scope, payload and garbage close the connection;
-	 * the REQ socket reconnects and resends the same request until its
-	 * timeout, so those are refused at least once. */
-	CHECK(st.refused[RW_HUB_REFUSED_UNKNOWN_KEY] >= 1);
-	CHECK(st.refused[RW_HUB_REFUSED_MAC] >= 1);
-	CHECK_EQ_INT(st.refused[RW_HUB_REFUSED_VERSION], 1);
-	CHECK_EQ_INT(st.refused[RW_HUB_REFUSED_REPLAY], 1);
-	CHECK(st.refused[RW_HUB_REFUSED_SCOPE] >= 1);
-	CHECK_EQ_INT(st.refused[RW_HUB_REFUSED_CLOCK], 1);
-	CHECK(st.refused[RW_HUB_REFUSED_PAYLOAD] >= 1);
-	CHECK(st.refused[RW_HUB_REFUSED_MALFORMED] >= 1);
-	CHECK(st.refused_total >= 8);
-	CHECK(st.closed[RW_HUB_CLOSE_REFUSED] >= 5);
+	static const enum rw_hub_refusal once[] = {
+	    RW_HUB_REFUSED_UNKNOWN_KEY, RW_HUB_REFUSED_MAC,	 RW_HUB_REFUSED_VERSION,
+	    RW_HUB_REFUSED_REPLAY,	RW_HUB_REFUSED_SCOPE,	 RW_HUB_REFUSED_CLOCK,
+	    RW_HUB_REFUSED_PAYLOAD,	RW_HUB_REFUSED_MALFORMED};
+	for (size_t i = 0; i < sizeof(once) / sizeof(once[0]); i++) {
+		if (st.refused[once[i]] != 1)
+			fprintf(stderr, "  refusal %s: %" PRIu64 "\n", rw_hub_refusal_name(once[i]),
+				st.refused[once[i]]);
+		CHECK(st.refused[once[i]] == 1);
+	}
+	CHECK(st.refused_total == 8);
+	CHECK(st.closed[RW_HUB_CLOSE_REFUSED] == 5);
 	CHECK_EQ_INT(st.pods, 1); /* nothing refused created a pod */
 	CHECK_EQ_INT(f.seen.reports, 1);
 	CHECK_EQ_INT(f.seen.replies, 1);
@@ -1044,9 +1200,8 @@ static void
 t_oversize(void)
 {
 	struct fixture f;
-	struct agent a = {0};
 	struct rw_hub_stats st;
-	struct rw_buf ok;
+	struct rw_buf ok, reply;
 	size_t big_len = RW_WIRE_MAX_MSG + 4096;
 	unsigned char *big = calloc(1, big_len);
 
@@ -1057,42 +1212,38 @@ t_oversize(void)
 	/* A plausible header, then far too many bytes. */
 	memcpy(big, "RWP\x01\x00\x01\x00\x01", 8);
 	rw_buf_init(&ok, RW_WIRE_MAX_MSG);
+	rw_buf_init(&reply, RW_WIRE_MAX_MSG);
 	make_report(&ok, &f.ka,
 		    &(struct rpt_spec){.pod = "alpha-worker-9", .session = 1, .seq = 1});
-	a.nmsg = 1;
-	a.timeout_ms = 500;
-	a.msg[0] = big;
-	a.len[0] = big_len;
-	run_agent(&f, &a);
-	CHECK_EQ_INT(a.rv[0], NNG_ETIMEDOUT);
+	CHECK_EQ_INT(raw_request(&f, big, big_len, 2000, NULL), 0);
 	rw_hub_stats(f.hub, &st);
 	CHECK_EQ_INT(st.reports, 0);
 	CHECK_EQ_INT(st.replies, 0);
-	CHECK_EQ_INT(st.refused_total, 0); /* nng dropped it before it reached the hub */
+	CHECK_EQ_INT(st.refused_total, 0); /* the frame length alone closed it */
+	CHECK_EQ_INT(st.closed[RW_HUB_CLOSE_PROTOCOL], 1);
 
 	/* The hub still serves the next agent. */
-	agent_free(&a);
-	a.nmsg = 1;
-	a.msg[0] = (unsigned char *)ok.data;
-	a.len[0] = ok.len;
-	run_agent(&f, &a);
-	CHECK_EQ_INT(a.rv[0], 0);
+	CHECK_EQ_INT(raw_request(&f, ok.data, ok.len, 2000, &reply), 1);
+	struct rw_reply rep;
+	memset(&rep, 0, sizeof(rep));
+	CHECK_EQ_INT(open_reply(&f.ka, (const unsigned char *)reply.data, reply.len, 1, 1, &rep),
+		     0);
+	rw_reply_fini(&rep);
 	rw_hub_stats(f.hub, &st);
 	CHECK_EQ_INT(st.reports, 1);
 
-	agent_free(&a);
 	rw_buf_fini(&ok);
+	rw_buf_fini(&reply);
 	free(big);
 	fx_fini(&f);
 }
 
 /* A large message arrives in many reads: reassembled, refused, and the
- * connection goes on serving. */
+ * connection closed; the agent's next connection is served. */
 static void
 t_large_frame(void)
 {
 	struct fixture f;
-	struct agent a = {0};
 	struct rw_hub_stats st;
 	struct rw_buf ok;
 	size_t big_len = 300 * 1024;
@@ -1107,23 +1258,15 @@ t_large_frame(void)
 	rw_buf_init(&ok, RW_WIRE_MAX_MSG);
 	make_report(&ok, &f.ka,
 		    &(struct rpt_spec){.pod = "alpha-worker-l", .session = 1, .seq = 1});
-	a.nmsg = 2;
-	a.timeout_ms = 1000;
-	a.msg[0] = big;
-	a.len[0] = big_len;
-	a.msg[1] = (unsigned char *)ok.data;
-	a.len[1] = ok.len;
-	run_agent(&f, &a);
-	CHECK_EQ_INT(a.rv[0], NNG_ETIMEDOUT); /* refused: no answer */
-	CHECK_EQ_INT(a.rv[1], 0);	      /* the agent's new connection is served */
+	CHECK_EQ_INT(raw_request(&f, big, big_len, 2000, NULL), 0); /* refused: no answer */
+	CHECK_EQ_INT(raw_request(&f, ok.data, ok.len, 2000, NULL), 1);
 	rw_hub_stats(f.hub, &st);
 	/* Refused by its first bytes, before the body was buffered, and closed. */
-	CHECK(st.refused[RW_HUB_REFUSED_MALFORMED] >= 1);
-	CHECK(st.closed[RW_HUB_CLOSE_REFUSED] >= 1);
+	CHECK_EQ_INT(st.refused[RW_HUB_REFUSED_MALFORMED], 1);
+	CHECK_EQ_INT(st.closed[RW_HUB_CLOSE_REFUSED], 1);
 	CHECK_EQ_INT(st.reports, 1);
 	CHECK_EQ_INT((int)st.partial_bytes, 0);
 
-	agent_free(&a);
 	rw_buf_fini(&ok);
 	free(big);
 	fx_fini(&f);
@@ -1171,91 +1314,6 @@ t_wrong_peer(void)
 	CHECK_EQ_INT(st.reports, 0);
 	close(fd);
 	fx_fini(&f);
-}
-
-/* ---- hostile peers: raw TCP connections ---- */
-
-static int
-raw_connect(const struct fixture *f)
-{
-	struct sockaddr_in sa;
-	const char *colon = strrchr(f->url, ':');
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-	if (fd < 0)
-		return -1;
-	memset(&sa, 0, sizeof(sa));
-	sa.sin_family = AF_INET;
-	sa.sin_port = htons((uint16_t)(colon ? atoi(colon + 1) : 0));
-	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
-		close(fd);
-		return -1;
-	}
-	return fd;
-}
-
-static const unsigned char req_hdr[8] = {0, 'S', 'P', 0, 0, 0x30, 0, 0};
-
-/* Send all of d while the loop runs (the hub reads meanwhile). */
-static int
-raw_send(struct fixture *f, int fd, const void *d, size_t n)
-{
-	const unsigned char *p = d;
-	double end = mono_ms() + 20000;
-	while (n > 0 && mono_ms() < end) {
-		ssize_t w = send(fd, p, n, MSG_DONTWAIT | MSG_NOSIGNAL);
-		if (w > 0) {
-			p += w;
-			n -= (size_t)w;
-		} else if (w < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
-			return -1;
-		} else {
-			uv_run(&f->loop, UV_RUN_NOWAIT);
-		}
-	}
-	uv_run(&f->loop, UV_RUN_NOWAIT);
-	return n == 0 ? 0 : -1;
-}
-
-/* 1 when the hub closed fd (EOF or reset; what it sent first is skipped). */
-static int
-raw_closed(int fd)
-{
-	unsigned char b[4096];
-	for (;;) {
-		ssize_t r = recv(fd, b, sizeof(b), MSG_DONTWAIT);
-		if (r == 0 || (r < 0 && errno != EAGAIN && errno != EWOULDBLOCK))
-			return 1;
-		if (r < 0)
-			return 0;
-	}
-}
-
-/* Run the loop until fd is closed by the hub or ms pass; returns the time it took or -1. */
-static double
-wait_closed(struct fixture *f, int fd, double ms)
-{
-	double t0 = mono_ms(), end = t0 + ms;
-	while (mono_ms() < end) {
-		uv_run(&f->loop, UV_RUN_NOWAIT);
-		if (raw_closed(fd))
-			return mono_ms() - t0;
-		uv_sleep(2);
-	}
-	return -1;
-}
-
-/* One SP frame (request id 0x80000001) around msg into out. */
-static void
-sp_frame(struct rw_buf *out, const void *msg, size_t n)
-{
-	unsigned char lb[8], id[4] = {0x80, 0, 0, 1};
-	for (int i = 0; i < 8; i++)
-		lb[i] = (unsigned char)((uint64_t)(n + 4) >> (56 - 8 * i));
-	rw_buf_reset(out);
-	rw_buf_append(out, lb, 8);
-	rw_buf_append(out, id, 4);
-	rw_buf_append(out, msg, n);
 }
 
 /* A silent peer and one that starts a frame and stops are closed at their deadlines. */
@@ -1617,24 +1675,6 @@ t_peer_cap(void)
 	for (int i = 0; i < 3; i++)
 		close(fd[i]);
 	fx_fini(&f);
-}
-
-/* Send each message on its own REQ socket; returns how many were answered. */
-static int
-send_each(struct fixture *f, struct rw_buf *m, int n, int timeout_ms)
-{
-	int ok = 0;
-	for (int i = 0; i < n; i++) {
-		struct agent a = {0};
-		a.nmsg = 1;
-		a.timeout_ms = timeout_ms;
-		a.msg[0] = (unsigned char *)m[i].data;
-		a.len[0] = m[i].len;
-		run_agent(f, &a);
-		ok += a.rv[0] == 0;
-		agent_free(&a);
-	}
-	return ok;
 }
 
 /* A cluster's key tracks at most max_pods_per_key pods; other clusters go on. */
