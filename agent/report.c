@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -21,6 +22,7 @@
 #include <nng/protocol/reqrep0/req.h>
 
 #include "agent.h"
+#include "rw/bounded.h"
 #include "rw/clock.h"
 #include "rw/log.h"
 
@@ -357,12 +359,43 @@ rw_reporter_close(struct rw_agent *a)
 	uv_close((uv_handle_t *)&r->retry, NULL);
 }
 
+/* How long the agent waits for nng_close at exit (see rw_reporter_fini). */
+#define CLOSE_WAIT_MS 2000
+
+static void
+close_socket(void *arg)
+{
+	nng_socket *s = arg;
+	nng_close(*s);
+	free(s);
+}
+
 void
 rw_reporter_fini(struct rw_agent *a)
 {
 	struct rw_reporter *r = &a->rep;
+	/*
+	 * nng 1.5.2's nng_close can deadlock when it meets a redial under way (upstream nng
+	 * issue 1813, fixed in 1.8): with the controller out of reach at shutdown the agent
+	 * would hold its pod's termination until the kubelet kills it. The process is exiting
+	 * and the kernel closes the connection anyway, so past the deadline it goes on.
+	 */
 	if (r->sock_open) {
-		nng_close(r->sock);
+		/* nng's threads call pipe_cb with r: not once this function has returned. */
+		nng_pipe_notify(r->sock, NNG_PIPE_EV_ADD_POST, NULL, NULL);
+		nng_pipe_notify(r->sock, NNG_PIPE_EV_REM_POST, NULL, NULL);
+		nng_socket *s = malloc(sizeof(*s));
+		int rv =
+		    s ? (*s = r->sock, rw_run_bounded(close_socket, s, CLOSE_WAIT_MS)) : -ENOMEM;
+		if (rv == -ETIMEDOUT) {
+			rw_warn("report",
+				"closing the controller connection did not finish within %d ms "
+				"(nng 1.5.2 can deadlock there); exiting without it",
+				CLOSE_WAIT_MS);
+		} else if (rv != 0) {
+			free(s); /* no thread: close here, unbounded */
+			nng_close(r->sock);
+		}
 		r->sock_open = 0;
 	}
 	rw_wire_key_wipe(&r->key);
