@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "rw/json.h"
+#include "rw/text.h"
 
 #define SNIPPET 80
 
@@ -197,28 +198,11 @@ jstr_or_dup(const struct rw_json *j, int t, char *out, size_t outlen)
 	return rw_json_strdup(j, t);
 }
 
-/* The largest i <= n that starts a UTF-8 character of s. */
-static size_t
-utf8_back(const char *s, size_t n)
-{
-	while (n > 0 && ((unsigned char)s[n] & 0xc0) == 0x80)
-		n--;
-	return n;
-}
-
 /* Copy string token t into out, truncating (on a UTF-8 boundary) if needed. */
 static void
 jcopy(const struct rw_json *j, int t, char *out, size_t outlen)
 {
-	char *s = jstr_or_dup(j, t, out, outlen);
-	if (!s)
-		return;
-	size_t n = strlen(s);
-	if (n >= outlen)
-		n = utf8_back(s, outlen - 1);
-	memcpy(out, s, n);
-	out[n] = 0;
-	free(s);
+	(void)rw_json_str_cut(j, t, out, outlen);
 }
 
 /*
@@ -245,7 +229,7 @@ jcopy_msg(const struct rw_json *j, int t, char *out, size_t outlen)
 		return;
 	}
 	head = nl ? (size_t)(nl - s) : 0;
-	head = utf8_back(s, head < room / 2 ? head : room / 2);
+	head = rw_utf8_cut(s, n, head < room / 2 ? head : room / 2);
 	from = n - (room - head);
 	while (from < n && ((unsigned char)s[from] & 0xc0) == 0x80)
 		from++;

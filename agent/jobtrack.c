@@ -450,10 +450,7 @@ rw_last_error_line(const char *text, size_t len, char *out, size_t outlen)
 		pick = fallback, pick_n = fallback_n;
 	if (!pick)
 		return 0;
-	size_t n = pick_n < outlen - 1 ? pick_n : outlen - 1;
-	if (n < pick_n)
-		while (n > 0 && ((unsigned char)pick[n] & 0xC0) == 0x80)
-			n--;
+	size_t n = rw_utf8_cut(pick, pick_n, outlen - 1);
 	for (size_t i = 0; i < n; i++) {
 		unsigned char c = (unsigned char)pick[i];
 		out[i] = c < 0x20 || c == 0x7F ? ' ' : (char)c;

@@ -890,19 +890,9 @@ rw_kube_status_parse(const char *body, size_t len, struct rw_kube_status *out)
 		return -EINVAL;
 	}
 	(void)rw_json_str(&j, rw_json_get(&j, 0, "reason"), out->reason, sizeof(out->reason));
-	if (rw_json_str(&j, rw_json_get(&j, 0, "message"), out->message, sizeof(out->message)) ==
-	    -EMSGSIZE) {
-		/* A long message (a schema's list of invalid fields) is cut, not lost. */
-		char *m = rw_json_strdup(&j, rw_json_get(&j, 0, "message"));
-		if (m) {
-			size_t n = sizeof(out->message) - 1;
-			while (n > 0 && ((unsigned char)m[n] & 0xC0) == 0x80)
-				n--; /* never end inside a UTF-8 sequence */
-			memcpy(out->message, m, n);
-			out->message[n] = '\0';
-			free(m);
-		}
-	}
+	/* A long message (a schema's list of invalid fields) is cut, not lost. */
+	(void)rw_json_str_cut(&j, rw_json_get(&j, 0, "message"), out->message,
+			      sizeof(out->message));
 	causes = rw_json_path(&j, 0, "details.causes");
 	RW_JSON_ARR_FOREACH (&j, causes, i, c)
 		if (rw_json_streq(&j, rw_json_get(&j, c, "reason"), "NamespaceTerminating"))

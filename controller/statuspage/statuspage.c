@@ -19,6 +19,7 @@
 #include "rw/clock.h"
 #include "rw/json.h"
 #include "rw/log.h"
+#include "rw/text.h"
 #include "rw/wire.h"
 #include "sp_json.h"
 #include "sp_page.h"
@@ -51,11 +52,7 @@ copy_utf8(char *dst, size_t n, const char *s)
 	size_t len = strlen(s ? s : "");
 	if (!n)
 		return;
-	if (len >= n) {
-		len = n - 1;
-		while (len > 0 && ((unsigned char)s[len] & 0xC0) == 0x80)
-			len--;
-	}
+	len = rw_utf8_cut(s, len, n - 1);
 	if (len)
 		memcpy(dst, s, len);
 	dst[len] = '\0';

@@ -610,6 +610,22 @@ str_len(const struct rw_json *j, int t)
 	return n;
 }
 
+int
+rw_json_str_cut(const struct rw_json *j, int t, char *out, size_t outlen)
+{
+	int rv = rw_json_str(j, t, out, outlen);
+	if (rv != -EMSGSIZE || !out || !outlen)
+		return rv;
+	char *s = rw_json_strdup(j, t);
+	if (!s)
+		return -ENOMEM;
+	size_t n = rw_utf8_cut(s, strlen(s), outlen - 1);
+	memcpy(out, s, n);
+	out[n] = '\0';
+	free(s);
+	return (int)n;
+}
+
 char *
 rw_json_strdup(const struct rw_json *j, int t)
 {

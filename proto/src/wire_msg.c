@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "rw/json.h"
+#include "rw/text.h"
 #include "rw/wire.h"
 
 /*
@@ -53,18 +54,6 @@ dec_fail(struct dec *d, int rv, const char *at, const char *key, const char *fmt
 		}
 	}
 	return rv;
-}
-
-/* Length of s once cut to at most max bytes without splitting a UTF-8 sequence. */
-static size_t
-utf8_cut(const char *s, size_t len, size_t max)
-{
-	if (len <= max)
-		return len;
-	size_t k = max;
-	while (k > 0 && ((unsigned char)s[k] & 0xC0) == 0x80)
-		k--;
-	return k;
 }
 
 /*
@@ -110,7 +99,7 @@ dec_str(struct dec *d, int obj, const char *at, const char *key, char *out, size
 		char *s;
 		size_t n;
 		if ((rv = dup_str(d, t, &s, &n)) == 0) {
-			n = utf8_cut(s, n, outlen - 1);
+			n = rw_utf8_cut(s, n, outlen - 1);
 			memcpy(out, s, n);
 			out[n] = '\0';
 			free(s);

@@ -5,6 +5,7 @@
 #include <stdint.h>
 
 #include "rw/json.h"
+#include "rw/text.h"
 #include "rwtest.h"
 
 #define S(lit) lit, sizeof(lit) - 1
@@ -864,6 +865,54 @@ t_corpus_files(void)
 		printf("  (skipped: %s not found)\n", dir);
 }
 
+/* Cutting text to a size never splits a UTF-8 sequence; strings that fit are kept whole. */
+static void
+t_utf8_cut(void)
+{
+	static const struct {
+		const char *s;
+		size_t max, want;
+	} cut[] = {
+	    {"abc", 5, 3},	     /* fits */
+	    {"abc", 3, 3},	     /* exactly */
+	    {"abcd", 3, 3},	     /* ASCII: cut anywhere */
+	    {"ab\xc3\xa9", 3, 2},    /* "abé": é is 2 bytes, 1 fits: drop it */
+	    {"ab\xc3\xa9", 4, 4},    /* all of it */
+	    {"a\xe2\x82\xac", 3, 1}, /* "a€": 3-byte sequence, 2 fit */
+	    {"a\xe2\x82\xac", 2, 1},
+	    {"\xf0\x9f\x98\x80x", 3, 0}, /* a 4-byte emoji first: nothing fits */
+	    {"\xf0\x9f\x98\x80x", 4, 4},
+	    {"x", 0, 0},
+	};
+	for (size_t i = 0; i < sizeof(cut) / sizeof(cut[0]); i++)
+		CHECK_EQ_INT((int)rw_utf8_cut(cut[i].s, strlen(cut[i].s), cut[i].max),
+			     (int)cut[i].want);
+
+	static const struct {
+		const char *json;
+		size_t outlen;
+		int rv;
+		const char *want;
+	} str[] = {
+	    {"\"abc\"", 8, 3, "abc"},
+	    {"\"abcdef\"", 4, 3, "abc"},     /* rw_json_str refuses this one */
+	    {"\"ab\\u00e9cd\"", 4, 2, "ab"}, /* an escape that is 2 bytes, 1 fits */
+	    {"\"\xe2\x82\xac\xe2\x82\xac\"", 5, 3, "\xe2\x82\xac"}, /* raw UTF-8 */
+	    {"\"a\\u0000b\"", 8, -EINVAL, ""}, /* an escaped NUL is still refused */
+	    {"17", 8, -EINVAL, ""},	       /* not a string */
+	};
+	for (size_t i = 0; i < sizeof(str) / sizeof(str[0]); i++) {
+		struct rw_json j;
+		char err[128], out[16];
+		CHECK_EQ_INT(
+		    rw_json_parse(&j, str[i].json, strlen(str[i].json), 16, err, sizeof(err)), 0);
+		memset(out, 'x', sizeof(out));
+		CHECK_EQ_INT(rw_json_str_cut(&j, 0, out, str[i].outlen), str[i].rv);
+		CHECK_EQ_STR(out, str[i].want);
+		rw_json_fini(&j);
+	}
+}
+
 int
 main(void)
 {
@@ -874,6 +923,7 @@ main(void)
 	    {"token array growth and limit", t_token_growth},
 	    {"navigation", t_navigate},
 	    {"string unescaping", t_unescape},
+	    {"cutting text at UTF-8 boundaries", t_utf8_cut},
 	    {"strict integers", t_ints},
 	    {"strict doubles", t_doubles},
 	    {"top-level scalars", t_top_level_scalars},

@@ -542,8 +542,8 @@ t_head_service(void)
 {
 	static const char *const custom[] = {
 	    "spec|rayClusterSpec|headGroupSpec|headService",
-	    "{\"metadata\":{\"name\":\"my-head\",\"labels\":{\"team\":\"a\"},\"annotations\":"
-	    "{\"c\":\"1\"}},\"spec\":{\"ports\":[{\"name\":\"extra\",\"port\":9999}]}}",
+	    ("{\"metadata\":{\"name\":\"my-head\",\"labels\":{\"team\":\"a\"},\"annotations\":"
+	     "{\"c\":\"1\"}},\"spec\":{\"ports\":[{\"name\":\"extra\",\"port\":9999}]}}"),
 	    "spec|rayClusterSpec|headServiceAnnotations",
 	    "{\"h\":\"1\"}",
 	};

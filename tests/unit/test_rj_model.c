@@ -61,8 +61,8 @@ t_parse(void)
 				   "spec|submitterPodTemplate",
 				   "{\"spec\":{}}",
 				   "spec|deletionStrategy",
-				   "{\"onSuccess\":{\"policy\":\"DeleteCluster\"},\"onFailure\":{"
-				   "\"policy\":\"DeleteNone\"}}"};
+				   ("{\"onSuccess\":{\"policy\":\"DeleteCluster\"},\"onFailure\":{"
+				    "\"policy\":\"DeleteNone\"}}")};
 	j = rj_make(all, 13);
 	CHECK_EQ_INT(j->mode, RW_RAYJOB_HTTP);
 	CHECK_EQ_STR(j->spec_job_id, "my-id");

@@ -83,6 +83,13 @@ int rw_json_at(const struct rw_json *j, int t, int i);
  */
 int rw_json_str(const struct rw_json *j, int t, char *out, size_t outlen);
 
+/*
+ * As rw_json_str, but a string that does not fit is cut at a UTF-8 boundary instead of refused
+ * (free text: a message, a reason). Returns the length copied, -EINVAL as rw_json_str, or
+ * -ENOMEM.
+ */
+int rw_json_str_cut(const struct rw_json *j, int t, char *out, size_t outlen);
+
 /* Unescaped copy of string token t (malloc'd), or NULL. */
 char *rw_json_strdup(const struct rw_json *j, int t);
 
