@@ -197,19 +197,11 @@ struct snap {
 	int err;
 };
 
+/* A string field, cut at a UTF-8 boundary when it does not fit; "" when absent or bad. */
 static void
 jstr(const struct rw_json *j, int t, char *out, size_t n)
 {
-	out[0] = '\0';
-	if (t >= 0 && rw_json_type(j, t) == RW_JSON_STRING && rw_json_str(j, t, out, n) < 0) {
-		/* Too long: keep a cut copy of the raw text rather than nothing. */
-		size_t len;
-		const char *raw = rw_json_raw(j, t, &len);
-		char tmp[512];
-		snprintf(tmp, sizeof(tmp), "%.*s", (int)(len < sizeof(tmp) ? len : sizeof(tmp) - 1),
-			 raw);
-		copy_utf8(out, n, tmp);
-	}
+	(void)rw_json_str_cut(j, t, out, n);
 }
 
 static int64_t
