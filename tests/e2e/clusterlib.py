@@ -208,14 +208,17 @@ class LocalCluster:
             m = self.metrics()
         except (OSError, ValueError, TypeError, AttributeError):
             m = {}  # the controller is not running (no metrics URL): its log still tells
+        def verb(series):
+            return re.search(r'verb="([^"]*)"', series).group(1)
+
         # A create refused because its namespace is being deleted is a 403 too, counted apart.
-        terminating = {re.search(r'verb="([^"]*)"', k).group(1): v for k, v in m.items()
+        terminating = {verb(k): v for k, v in m.items()
                        if k.startswith("raywarden_api_namespace_terminating_total{")}
         for k, v in m.items():
             if not k.startswith("raywarden_api_requests_total{"):
                 continue
             if 'code="403"' in k:
-                v -= terminating.get(re.search(r'verb="([^"]*)"', k).group(1), 0)
+                v -= terminating.get(verb(k), 0)
             if v and ('code="403"' in k or 'code="rbac_denied"' in k):
                 out.append("%s = %d" % (k, v))
         return out
