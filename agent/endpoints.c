@@ -46,10 +46,12 @@ rw_metrics_render(struct rw_agent *a, struct rw_buf *b)
 	comp_labels(b, "raywarden_agent_draining",
 		    "1 while the controller asks for a drain or after a preStop drain.", "gauge");
 	rw_buf_printf(b, "raywarden_agent_draining %d\n", rd->drain || rd->terminating);
-	comp_labels(b, "raywarden_agent_proxy_expected",
-		    "1 when the controller expects a Serve proxy on this node, 0 when not, -1 before "
-		    "it has said (not a RayService pod, or the head has not reported Serve yet).",
-		    "gauge");
+	comp_labels(
+	    b, "raywarden_agent_proxy_expected",
+	    "1 when the controller expects a Serve proxy on this node, 0 when not, -1 when it "
+	    "has not said (not a RayService pod, or the head's Serve status does not list "
+	    "this node).",
+	    "gauge");
 	rw_buf_printf(b, "raywarden_agent_proxy_expected %d\n", a->proxy_expected);
 	comp_labels(b, "raywarden_agent_ready_state_seconds",
 		    "Seconds since readiness last changed.", "gauge");

@@ -9,7 +9,8 @@ RayCluster, a RayJob run to completion):
 - every query of the dashboard (template variables matching everything) and every rule
   expression runs without error, and the main panels return data;
 - a killed Serve proxy in the RayService worker that serves makes RayServeProxyDown pending
-  for that pod alone, and RayPodNotReady for it; after `restore` both clear for it. The local Prometheus evaluates every second but
+  for that pod alone, and RayPodNotReady for it (the controller's proxy_expected is seen in
+  Prometheus on the head); after `restore` both clear for it. The local Prometheus evaluates every second but
   the rules keep their `for:` periods (minutes), so the alert is seen pending, not firing.
 
 Skipped, saying why, without a Prometheus that has Kubernetes service discovery."""
@@ -164,6 +165,12 @@ class Alerts(LocalClusterCase):
             'ray_cluster="%s"}' % cluster, bool, deadline())
         pod = serving[0]["metric"]["pod"]
         ip = host_ip([p for p in self.lc.pods(NS, cluster) if p["metadata"]["name"] == pod][0]["status"]["podIP"])
+        # The controller's word reaches Prometheus: it expects a proxy on the RayService's head.
+        # (Not asserted for the workers: with pod-network addresses the simulated Ray nodes
+        # report their 127.x host address, which matches no pod IP, so the controller says -1
+        # there and the alert takes its history path.)
+        promlib.wait_query(self.url, 'raywarden_agent_proxy_expected{ray_cluster="%s",ray_node_type="head"} == 1'
+                           % cluster, bool, deadline())
         # Before: no proxy alert anywhere, no readiness alert for that pod.
         promlib.wait_until("no RayServeProxyDown, no RayPodNotReady for " + pod, lambda: not (
             self.alerts_of("RayServeProxyDown")
